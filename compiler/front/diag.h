@@ -1,0 +1,27 @@
+/* diag.h: every stage of dlnc reports through here.
+ *   FILE:LINE:COL: error: MESSAGE
+ *     <the source line>
+ *     <spaces>^
+ * Errors are counted; a stage keeps going where it can so that one run
+ * reports several mistakes, and the driver exits 1 if any were reported. */
+#ifndef DLNC_DIAG_H
+#define DLNC_DIAG_H
+
+typedef struct dl_loc {
+  int line, col;     /* 1-based; 0 = unknown */
+} dl_loc;
+
+/* The file being compiled: its name as given and its whole text (kept, not copied). */
+void diag_set_source(const char *path, const char *text);
+const char *diag_path(void);
+void diag_error(dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_note(dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int diag_error_count(void);
+void diag_reset(void);
+
+/* Reporting stops after this many errors (default 20): the next error prints
+ * "too many errors" instead, and diag_too_many() turns true so stages can stop. */
+void diag_set_max_errors(int n);
+int diag_too_many(void);
+
+#endif

@@ -1,0 +1,245 @@
+/* ir.c: construction, verification and text dump of the graph IR. */
+#include "ir.h"
+#include <stdlib.h>
+#include <string.h>
+
+static void *xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n);
+  if (!q) {
+    fprintf(stderr, "dlnc: out of memory\n");
+    exit(1);
+  }
+  return q;
+}
+
+char *ir_strdup(const char *s) {
+  if (!s) return NULL;
+  size_t n = strlen(s) + 1;
+  char *d = xrealloc(NULL, n);
+  memcpy(d, s, n);
+  return d;
+}
+
+const char *ir_intern(ir_graph *g, const char *s) {
+  if (!s) return NULL;
+  for (int i = 0; i < g->nstrings; i++)
+    if (strcmp(g->strings[i], s) == 0) return g->strings[i];
+  if (g->nstrings == g->string_cap) {
+    g->string_cap = g->string_cap ? 2 * g->string_cap : 16;
+    g->strings = xrealloc(g->strings, (size_t)g->string_cap * sizeof *g->strings);
+  }
+  return g->strings[g->nstrings++] = ir_strdup(s);
+}
+
+ir_graph *ir_new(void) {
+  ir_graph *g = calloc(1, sizeof *g);
+  if (!g) return xrealloc(NULL, 0);
+  g->input = g->label = g->loss = g->total_loss = g->pred = g->penalty_group = -1;
+  return g;
+}
+
+void ir_free(ir_graph *g) {
+  if (!g) return;
+  for (int i = 0; i < g->nparams; i++) free(g->params[i].name);
+  for (int i = 0; i < g->ngroups; i++) {
+    free(g->groups[i].name);
+    free(g->groups[i].text);
+  }
+  for (int i = 0; i < g->nstrings; i++) free(g->strings[i]);
+  free(g->strings);
+  free(g->nodes);
+  free(g->params);
+  free(g->groups);
+  free(g->model_name);
+  free(g->source_path);
+  free(g->source_dir);
+  free(g->train.data_dir);
+  for (int k = 0; k < 2; k++) {
+    free(g->train.train.path[k]);
+    free(g->train.test.path[k]);
+  }
+  free(g);
+}
+
+int ir_add(ir_graph *g, ir_op op, const int *in, int nin, int group, dl_loc loc) {
+  if (g->nnodes == g->cap) {
+    g->cap = g->cap ? g->cap * 2 : 64;
+    g->nodes = xrealloc(g->nodes, (size_t)g->cap * sizeof *g->nodes);
+  }
+  ir_node *n = &g->nodes[g->nnodes];
+  memset(n, 0, sizeof *n);
+  n->id = g->nnodes;
+  n->op = op;
+  n->nin = nin;
+  for (int k = 0; k < nin; k++) {
+    n->in[k] = in[k];
+    if (g->nodes[in[k]].needs_label) n->needs_label = 1;
+  }
+  n->group = group;
+  n->loc = loc;
+  n->alias_of = -1;
+  n->last_use = -1;
+  return g->nnodes++;
+}
+
+ir_node *ir_at(ir_graph *g, int id) { return &g->nodes[id]; }
+
+int64_t ir_numel(const ir_node *n) {
+  int64_t e = 1;
+  for (int k = 0; k < n->ndim; k++) e *= n->dims[k];
+  return e;
+}
+
+int64_t ir_last_dim(const ir_node *n) { return n->ndim ? n->dims[n->ndim - 1] : 1; }
+
+int64_t ir_rows(const ir_node *n) {
+  int64_t r = 1;
+  for (int k = 0; k + 1 < n->ndim; k++) r *= n->dims[k];
+  return r;
+}
+
+void ir_copy_shape(ir_node *dst, const ir_node *src) {
+  dst->batched = src->batched;
+  dst->ndim = src->ndim;
+  memcpy(dst->dims, src->dims, sizeof dst->dims);
+}
+
+int ir_add_group(ir_graph *g, const char *name, int line, const char *text) {
+  if (g->ngroups == g->group_cap) {
+    g->group_cap = g->group_cap ? g->group_cap * 2 : 16;
+    g->groups = xrealloc(g->groups, (size_t)g->group_cap * sizeof *g->groups);
+  }
+  ir_group *gr = &g->groups[g->ngroups];
+  memset(gr, 0, sizeof *gr);
+  gr->name = ir_strdup(name);
+  gr->line = line;
+  gr->text = ir_strdup(text ? text : "");
+  return g->ngroups++;
+}
+
+int ir_add_param(ir_graph *g, const char *name, int ndim, const int64_t *dims, int line) {
+  if (g->nparams == g->param_cap) {
+    g->param_cap = g->param_cap ? g->param_cap * 2 : 16;
+    g->params = xrealloc(g->params, (size_t)g->param_cap * sizeof *g->params);
+  }
+  ir_param *p = &g->params[g->nparams];
+  memset(p, 0, sizeof *p);
+  p->name = ir_strdup(name);
+  p->ndim = ndim;
+  p->numel = 1;
+  for (int k = 0; k < ndim; k++) {
+    p->dims[k] = dims[k];
+    p->numel *= dims[k];
+  }
+  p->init = INIT_DEFAULT;
+  p->grad = -1;
+  p->line = line;
+  return g->nparams++;
+}
+
+static const char *const op_names[OP_COUNT] = {
+  [OP_INPUT] = "input", [OP_LABEL] = "label", [OP_PARAM] = "param",
+  [OP_GRAD_SEED] = "grad_seed", [OP_DENSE] = "dense", [OP_ADD] = "add",
+  [OP_SUB] = "sub", [OP_MUL] = "mul", [OP_SCALE] = "scale", [OP_CONCAT] = "concat",
+  [OP_RELU] = "relu", [OP_LEAKY_RELU] = "leaky_relu", [OP_SIGMOID] = "sigmoid",
+  [OP_TANH] = "tanh", [OP_GELU] = "gelu", [OP_SOFTMAX] = "softmax",
+  [OP_DROPOUT] = "dropout", [OP_COPY] = "copy", [OP_MSE] = "mse", [OP_MAE] = "mae",
+  [OP_BCE] = "binary_cross_entropy", [OP_BCE_LOGITS] = "bce_with_logits",
+  [OP_CROSS_ENTROPY] = "cross_entropy", [OP_PENALTY] = "penalty",
+  [OP_DENSE_DX] = "dense_dx", [OP_DENSE_DW] = "dense_dw", [OP_DENSE_DB] = "dense_db",
+  [OP_ACT_GRAD] = "act_grad", [OP_SOFTMAX_GRAD] = "softmax_grad",
+  [OP_DROPOUT_GRAD] = "dropout_grad", [OP_SLICE] = "slice", [OP_LOSS_GRAD] = "loss_grad",
+  [OP_LOSS_GRAD_TARGET] = "loss_grad_target", [OP_PENALTY_GRAD] = "penalty_grad",
+  [OP_SCALAR_GRAD] = "scalar_grad", [OP_ADDN] = "addn",
+};
+
+const char *ir_op_name(ir_op op) { return op < OP_COUNT && op_names[op] ? op_names[op] : "?"; }
+
+int ir_is_loss(ir_op op) {
+  return op == OP_MSE || op == OP_MAE || op == OP_BCE || op == OP_BCE_LOGITS ||
+         op == OP_CROSS_ENTROPY;
+}
+
+int ir_is_elementwise_unary(ir_op op) {
+  return op == OP_RELU || op == OP_LEAKY_RELU || op == OP_SIGMOID || op == OP_TANH ||
+         op == OP_GELU || op == OP_SCALE || op == OP_DROPOUT;
+}
+
+static int same_shape(const ir_node *a, const ir_node *b) {
+  if (a->batched != b->batched || a->ndim != b->ndim) return 0;
+  for (int k = 0; k < a->ndim; k++)
+    if (a->dims[k] != b->dims[k]) return 0;
+  return 1;
+}
+
+/* Invariants every pass must keep: inputs come earlier, and elementwise ops
+ * and gradients have the shape of what they combine. */
+int ir_verify(const ir_graph *g) {
+  for (int id = 0; id < g->nnodes; id++) {
+    const ir_node *n = &g->nodes[id];
+    for (int k = 0; k < n->nin; k++) {
+      if (n->in[k] < 0 || n->in[k] >= id) {
+        fprintf(stderr, "dlnc: internal error: node %d (%s) reads node %d, not defined before it\n",
+                id, ir_op_name(n->op), n->in[k]);
+        return -1;
+      }
+    }
+    int bad = 0;
+    switch (n->op) {
+    case OP_ADD: case OP_SUB: case OP_MUL:
+      bad = !same_shape(&g->nodes[n->in[0]], &g->nodes[n->in[1]]) ||
+            !same_shape(n, &g->nodes[n->in[0]]);
+      break;
+    case OP_ADDN:
+      for (int k = 0; k < n->nin; k++) bad |= !same_shape(n, &g->nodes[n->in[k]]);
+      break;
+    case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_GELU:
+    case OP_SOFTMAX: case OP_DROPOUT: case OP_SCALE:
+      bad = !same_shape(n, &g->nodes[n->in[0]]);
+      break;
+    case OP_ACT_GRAD: case OP_SOFTMAX_GRAD: case OP_DROPOUT_GRAD:
+      bad = !same_shape(n, &g->nodes[n->in[0]]);
+      break;
+    default:
+      break;
+    }
+    if (bad) {
+      fprintf(stderr, "dlnc: internal error: node %d (%s) has inconsistent shapes\n", id,
+              ir_op_name(n->op));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void dump_shape(const ir_node *n, FILE *out) {
+  fputc('[', out);
+  if (n->batched) fputs("B", out);
+  for (int k = 0; k < n->ndim; k++)
+    fprintf(out, "%s%lld", (k || n->batched) ? "," : "", (long long)n->dims[k]);
+  fputc(']', out);
+}
+
+void ir_dump(const ir_graph *g, FILE *out) {
+  fprintf(out, "model %s\n", g->model_name);
+  for (int i = 0; i < g->nparams; i++) {
+    const ir_param *p = &g->params[i];
+    fprintf(out, "param %s numel=%lld node=%%%d grad=%%%d\n", p->name, (long long)p->numel,
+            p->node, p->grad);
+  }
+  for (int id = 0; id < g->nnodes; id++) {
+    const ir_node *n = &g->nodes[id];
+    fprintf(out, "%%%d = %s(", id, ir_op_name(n->op));
+    for (int k = 0; k < n->nin; k++) fprintf(out, "%s%%%d", k ? ", " : "", n->in[k]);
+    fputs(") ", out);
+    dump_shape(n, out);
+    fprintf(out, " group=%s%s", g->groups[n->group].name, n->backward ? " bwd" : "");
+    if (n->storage == STORE_ACT)
+      fprintf(out, " act@%zu%s", n->offset, n->batched ? "*B" : "");
+    else if (n->storage == STORE_ALIAS)
+      fprintf(out, " alias(%%%d)", n->alias_of);
+    else if (n->storage == STORE_STATE)
+      fprintf(out, " state@%zu", n->offset);
+    fputc('\n', out);
+  }
+}

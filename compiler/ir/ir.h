@@ -1,0 +1,192 @@
+/* ir.h: the graph IR.
+ *
+ * A program is one graph of nodes; each node produces one tensor value.
+ * Values carry a static shape.  `batched` values have an implicit leading
+ * batch dimension whose size is only known at run time (the trainer's
+ * --batch); every other dimension is a compile-time constant.  Scalars
+ * (losses) are unbatched with ndim 0.
+ *
+ * Forward nodes come from lowering the AST (lower.c); autodiff (autodiff.c)
+ * appends backward nodes to the same graph, recording for each which group
+ * (source binding) it belongs to, so that the scheduler can emit one forward
+ * and one backward function per layer.  Parameters live outside the node list
+ * in `params`: each owns its initialiser, penalties and optimiser state, and a
+ * parameter may be read by several nodes (shared weights).
+ */
+#ifndef DLNC_IR_H
+#define DLNC_IR_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "diag.h"
+
+enum { IR_MAX_IN = 8, IR_MAX_DIMS = 6 };
+
+typedef enum {
+  /* leaves */
+  OP_INPUT,         /* the batch's inputs (ctx->x)                          */
+  OP_LABEL,         /* the batch's labels                                   */
+  OP_PARAM,         /* a parameter (i[0] = index into graph->params)        */
+  OP_GRAD_SEED,     /* d loss / d loss = 1                                  */
+  /* forward */
+  OP_DENSE,         /* y = x W^T (+ b)     in: x, W [, b]                    */
+  OP_ADD,           /* a + b                                                */
+  OP_SUB,           /* a - b                                                */
+  OP_MUL,           /* a * b                                                */
+  OP_SCALE,         /* a * f[0]                                             */
+  OP_CONCAT,        /* along the last dim, any number of inputs             */
+  OP_RELU, OP_LEAKY_RELU, OP_SIGMOID, OP_TANH, OP_GELU, /* f[0] = slope     */
+  OP_SOFTMAX,       /* over the last dim                                    */
+  OP_DROPOUT,       /* f[0] = p, i[0] = site (mask = hash(seed, step, site, i)) */
+  OP_COPY,          /* flatten: same data, other shape                      */
+  OP_MSE, OP_MAE, OP_BCE, OP_BCE_LOGITS, OP_CROSS_ENTROPY, /* (pred, target) -> scalar mean */
+  OP_PENALTY,       /* f[0] = l1, f[1] = l2: l1 sum|W| + l2 sum W^2 -> scalar  */
+  /* backward */
+  OP_DENSE_DX,      /* dx = dy W             in: dy, W                       */
+  OP_DENSE_DW,      /* dW = dy^T x           in: dy, x                       */
+  OP_DENSE_DB,      /* db = sum_rows dy      in: dy                          */
+  OP_ACT_GRAD,      /* dx = dy * act'(...)   in: dy, saved; i[0] = forward op */
+  OP_SOFTMAX_GRAD,  /* dx = y * (dy - sum(dy*y))   in: dy, y                 */
+  OP_DROPOUT_GRAD,  /* dx = dy * mask / (1-p)      in: dy                    */
+  OP_SLICE,         /* concat backward: last-dim columns [i[0], i[0]+dims[-1]) of in[0] */
+  OP_LOSS_GRAD,     /* d pred     in: dscalar, pred, target; i[0] = loss op  */
+  OP_LOSS_GRAD_TARGET, /* d target for mse/mae/bce when the target is computed */
+  OP_PENALTY_GRAD,  /* dW of the penalty   in: dscalar, W; f as OP_PENALTY   */
+  OP_SCALAR_GRAD,   /* d of a scalar through + - * scale:  in: dscalar; f[0] = factor */
+  OP_ADDN,          /* sum of its inputs (gradient accumulation)             */
+  OP_COUNT
+} ir_op;
+
+typedef enum { STORE_NONE, STORE_ACT, STORE_STATE, STORE_INPUT, STORE_LABEL, STORE_ALIAS } ir_storage;
+
+typedef struct ir_node {
+  int id;
+  ir_op op;
+  int in[IR_MAX_IN];
+  int nin;
+  int batched;                 /* leading run-time batch dim              */
+  int ndim;
+  int64_t dims[IR_MAX_DIMS];   /* per-sample dims when batched            */
+  double f[4];
+  int i[4];
+  const char *name;            /* binding name (forward) for comments     */
+  dl_loc loc;
+  int group;                   /* index into graph->groups                 */
+  int backward;                /* 1 if made by autodiff                    */
+  int needs_label;             /* depends on the labels                    */
+  int saved;                   /* read by some backward node               */
+  int fused;                   /* computed inside another node's kernel    */
+  /* memory (passes/memplan.c) */
+  ir_storage storage;
+  size_t offset;               /* per-sample elements if batched, else elements */
+  int alias_of;                /* STORE_ALIAS: computed in place in this node's buffer */
+  int last_use;                /* schedule position of the last reader     */
+  int pos;                     /* schedule position                        */
+} ir_node;
+
+typedef enum { INIT_DEFAULT = -1 } ir_init_default; /* use the train block's init */
+
+typedef struct ir_param {
+  char *name;                  /* checkpoint name: "h1.weight"            */
+  int node;                    /* its OP_PARAM node                       */
+  int grad;                    /* node holding its final gradient (-1 if unused) */
+  int ndim;
+  int64_t dims[IR_MAX_DIMS];
+  int64_t numel, fan_in, fan_out;
+  int init;                    /* dl_init_kind, or INIT_DEFAULT           */
+  double l1, l2;               /* per-layer penalties (added to global)   */
+  int is_weight;               /* global l1/l2 and weight decay apply     */
+  int line;
+  size_t offset, grad_offset;  /* in the state block                      */
+  size_t opt_offset[3];        /* optimiser state buffers                 */
+} ir_param;
+
+/* A group is one source binding: it becomes one forward and one backward function. */
+typedef struct ir_group {
+  char *name;                  /* binding name                            */
+  int line;
+  char *text;                  /* the source line, for comments           */
+  int needs_label;
+} ir_group;
+
+typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP, OPT_ADAGRAD } ir_optim_kind;
+
+typedef struct ir_optim {
+  ir_optim_kind kind;
+  double lr, momentum, dampening, beta1, beta2, eps, weight_decay, alpha, lr_decay, init_acc;
+  int nesterov, centered;
+  int line;
+} ir_optim;
+
+typedef struct ir_data {
+  int kind;                    /* dl_data_kind */
+  char *path[2];
+  double scale;
+  int header;
+  int line;
+} ir_data;
+
+typedef struct ir_train {
+  int batch;                   /* 0 = full */
+  int epochs;
+  uint64_t seed;
+  ir_optim optim;
+  int init;                    /* default dl_init_kind */
+  double l1, l2;               /* global penalties on weights */
+  int sched_kind, sched_step_size, sched_t_max;
+  double sched_gamma, sched_eta_min;
+  int64_t warmup;
+  double clip;
+  char *data_dir;
+  ir_data train, test;
+} ir_train;
+
+typedef struct ir_graph {
+  char *model_name;
+  char *source_path;           /* as given to dlnc                         */
+  char *source_dir;            /* absolute directory of the .dln           */
+  ir_node *nodes;
+  int nnodes, cap;
+  ir_param *params;
+  int nparams, param_cap;
+  ir_group *groups;
+  int ngroups, group_cap;
+  int input, label;            /* node ids                                 */
+  int label_is_class;
+  int64_t label_classes;
+  int loss;                    /* data loss node (scalar)                  */
+  int total_loss;              /* loss + penalties (what is differentiated) */
+  int pred;                    /* prediction head node                     */
+  int pred_kind;               /* dl_pred_kind                             */
+  int ndropout;
+  int penalty_group;           /* group of the L1/L2 penalties, or -1       */
+  ir_train train;
+  char **strings;              /* names owned by the graph (ir_intern)     */
+  int nstrings, string_cap;
+  /* memory plan */
+  size_t act_per_sample, act_fixed, state_elems;
+} ir_graph;
+
+ir_graph *ir_new(void);
+void ir_free(ir_graph *g);
+/* Appends a node; returns its id.  Shape is set by the caller. */
+int ir_add(ir_graph *g, ir_op op, const int *in, int nin, int group, dl_loc loc);
+ir_node *ir_at(ir_graph *g, int id);
+int64_t ir_numel(const ir_node *n);          /* per-sample elements if batched */
+int64_t ir_last_dim(const ir_node *n);
+int64_t ir_rows(const ir_node *n);           /* product of all but the last dim (per sample) */
+void ir_copy_shape(ir_node *dst, const ir_node *src);
+int ir_add_group(ir_graph *g, const char *name, int line, const char *text);
+int ir_add_param(ir_graph *g, const char *name, int ndim, const int64_t *dims, int line);
+const char *ir_op_name(ir_op op);
+int ir_is_loss(ir_op op);
+int ir_is_elementwise_unary(ir_op op);
+/* Checks the graph's invariants (inputs defined before use, shapes consistent);
+ * returns 0 or prints what is wrong and returns -1.  Run after each pass. */
+int ir_verify(const ir_graph *g);
+void ir_dump(const ir_graph *g, FILE *out);
+char *ir_strdup(const char *s);
+/* A copy of s owned by the graph (one per distinct string). */
+const char *ir_intern(ir_graph *g, const char *s);
+
+#endif

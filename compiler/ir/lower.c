@@ -1,0 +1,461 @@
+/* lower.c: the model block.  Resolves names, checks shapes and types, and
+ * builds the forward graph.  Builtin calls are lowered by their op family
+ * (compiler/ops/); the train block by train.c. */
+#include "lower.h"
+#include "ops.h"
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int lower_train_block(lower_ctx *lc, const ast_block *b);   /* train.c */
+void lower_train_defaults(ir_train *t);                      /* train.c */
+void lower_add_penalties(lower_ctx *lc);                     /* ops/loss.c */
+
+/* ---- small helpers -------------------------------------------------------- */
+
+const char *lower_shape_str(const ir_node *n, char *buf, size_t len) {
+  size_t k = 0;
+  k += (size_t)snprintf(buf + k, len - k, "[");
+  if (n->batched) k += (size_t)snprintf(buf + k, len - k, "batch");
+  for (int d = 0; d < n->ndim && k < len; d++)
+    k += (size_t)snprintf(buf + k, len - k, "%s%lld", (d || n->batched) ? ", " : "",
+                          (long long)n->dims[d]);
+  if (k < len) snprintf(buf + k, len - k, "]");
+  if (!n->batched && n->ndim == 0) snprintf(buf, len, "scalar");
+  return buf;
+}
+
+static int edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 40 || lb > 40) return INT_MAX;
+  int d[41][41];
+  for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
+  for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+  for (size_t i = 1; i <= la; i++)
+    for (size_t j = 1; j <= lb; j++) {
+      int sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+      d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+    }
+  return d[la][lb];
+}
+
+const char *lower_suggest(const char *s, const char *const *names, int n) {
+  const char *best = NULL;
+  int bestd = 3;
+  for (int i = 0; i < n; i++) {
+    int d = edit_distance(s, names[i]);
+    if (d < bestd) {
+      bestd = d;
+      best = names[i];
+    }
+  }
+  return best;
+}
+
+static int find_sym(lower_ctx *lc, const char *name) {
+  for (int i = 0; i < lc->nsyms; i++)
+    if (strcmp(lc->syms[i].name, name) == 0) return i;
+  return -1;
+}
+
+static void add_sym(lower_ctx *lc, const char *name, int node, dl_loc loc) {
+  if (lc->nsyms == lc->symcap) {
+    lc->symcap = lc->symcap ? 2 * lc->symcap : 16;
+    lc->syms = realloc(lc->syms, (size_t)lc->symcap * sizeof *lc->syms);
+    if (!lc->syms) {
+      fprintf(stderr, "dlnc: out of memory\n");
+      exit(1);
+    }
+  }
+  lc->syms[lc->nsyms].name = name;
+  lc->syms[lc->nsyms].node = node;
+  lc->syms[lc->nsyms].loc = loc;
+  lc->nsyms++;
+}
+
+int lower_node(lower_ctx *lc, ir_op op, const int *in, int nin, dl_loc loc) {
+  int id = ir_add(lc->g, op, in, nin, lc->group, loc);
+  lc->g->nodes[id].name = ir_intern(lc->g, lc->binding);
+  return id;
+}
+
+/* ---- constants ------------------------------------------------------------ */
+
+int lower_eval_number(const ast_expr *e, double *out) {
+  double a, b;
+  switch (e->kind) {
+  case EX_NUM:
+    *out = e->num;
+    return 0;
+  case EX_NEG:
+    if (lower_eval_number(e->lhs, &a)) return -1;
+    *out = -a;
+    return 0;
+  case EX_BINOP:
+    if (lower_eval_number(e->lhs, &a) || lower_eval_number(e->rhs, &b)) return -1;
+    switch (e->op) {
+    case '+': *out = a + b; break;
+    case '-': *out = a - b; break;
+    case '*': *out = a * b; break;
+    default:
+      if (b == 0) return -1;
+      *out = a / b;
+      break;
+    }
+    return isfinite(*out) ? 0 : -1;
+  default:
+    return -1;
+  }
+}
+
+/* ---- arguments ------------------------------------------------------------ */
+
+static const char *kind_name(arg_kind k) {
+  switch (k) {
+  case ARG_TENSOR: return "a tensor";
+  case ARG_NUMBER: return "a number";
+  case ARG_INT: return "a whole number";
+  case ARG_BOOL: return "true or false";
+  case ARG_IDENT: return "a name";
+  default: return "a string";
+  }
+}
+
+static int bind_one(lower_ctx *lc, const ast_expr *call, const arg_spec *s, const ast_expr *e,
+                    arg_val *v) {
+  v->present = 1;
+  v->loc = e->loc;
+  switch (s->kind) {
+  case ARG_TENSOR:
+    v->node = lower_tensor(lc, e);
+    return v->node < 0 ? -1 : 0;
+  case ARG_NUMBER:
+  case ARG_INT:
+    if (lower_eval_number(e, &v->num)) break;
+    if (s->kind == ARG_INT && (v->num != floor(v->num) || fabs(v->num) > 1e15)) break;
+    return 0;
+  case ARG_BOOL:
+    if (e->kind != EX_IDENT || (strcmp(e->str, "true") && strcmp(e->str, "false"))) break;
+    v->num = strcmp(e->str, "true") == 0;
+    return 0;
+  case ARG_IDENT:
+    if (e->kind != EX_IDENT) break;
+    v->str = e->str;
+    return 0;
+  case ARG_STRING:
+    if (e->kind != EX_STR) break;
+    v->str = e->str;
+    return 0;
+  }
+  diag_error(e->loc, "argument '%s' of %s() must be %s", s->name, call->str, kind_name(s->kind));
+  return -1;
+}
+
+int lower_bind_args(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, int nspec,
+                    arg_val *out) {
+  int err = 0, positional = 0;
+  memset(out, 0, (size_t)nspec * sizeof *out);
+  for (int i = 0; i < nspec; i++) {
+    out[i].num = spec[i].def;
+    out[i].node = -1;
+  }
+  for (int a = 0; a < call->nargs; a++) {
+    const ast_arg *arg = &call->args[a];
+    int slot = -1;
+    if (!arg->name) {
+      if (positional >= nspec) {
+        diag_error(arg->value->loc, "too many arguments to %s(): it takes at most %d", call->str,
+                   nspec);
+        return -1;
+      }
+      slot = positional++;
+    } else {
+      for (int i = 0; i < nspec; i++)
+        if (strcmp(spec[i].name, arg->name) == 0) slot = i;
+      if (slot < 0) {
+        const char *names[16];
+        for (int i = 0; i < nspec && i < 16; i++) names[i] = spec[i].name;
+        const char *hint = lower_suggest(arg->name, names, nspec < 16 ? nspec : 16);
+        if (hint)
+          diag_error(arg->name_loc, "%s() has no argument '%s'; did you mean '%s'?", call->str,
+                     arg->name, hint);
+        else
+          diag_error(arg->name_loc, "%s() has no argument '%s'", call->str, arg->name);
+        err = -1;
+        continue;
+      }
+    }
+    if (out[slot].present) {
+      diag_error(arg->name ? arg->name_loc : arg->value->loc, "argument '%s' of %s() given twice",
+                 spec[slot].name, call->str);
+      err = -1;
+      continue;
+    }
+    if (bind_one(lc, call, &spec[slot], arg->value, &out[slot])) err = -1;
+  }
+  for (int i = 0; i < nspec && !err; i++)
+    if (spec[i].required && !out[i].present) {
+      diag_error(call->loc, "%s() needs argument '%s'", call->str, spec[i].name);
+      err = -1;
+    }
+  return err;
+}
+
+/* ---- expressions ---------------------------------------------------------- */
+
+static int lower_ident(lower_ctx *lc, const ast_expr *e) {
+  int s = find_sym(lc, e->str);
+  if (s >= 0) return lc->syms[s].node;
+  const char *names[256];
+  int n = lc->nsyms < 256 ? lc->nsyms : 256;
+  for (int i = 0; i < n; i++) names[i] = lc->syms[i].name;
+  const char *hint = lower_suggest(e->str, names, n);
+  if (hint)
+    diag_error(e->loc, "unknown name '%s'; did you mean '%s'?", e->str, hint);
+  else
+    diag_error(e->loc, "unknown name '%s'", e->str);
+  return -1;
+}
+
+static int lower_call(lower_ctx *lc, const ast_expr *e) {
+  const op_builtin *b = op_find_builtin(e->str);
+  if (b) return b->lower(lc, e);
+  const char *const *names;
+  int n = op_builtin_names(&names);
+  const char *hint = lower_suggest(e->str, names, n);
+  if (hint)
+    diag_error(e->loc, "unknown function '%s'; did you mean '%s'?", e->str, hint);
+  else
+    diag_error(e->loc, "unknown function '%s'", e->str);
+  return -1;
+}
+
+int lower_tensor(lower_ctx *lc, const ast_expr *e) {
+  switch (e->kind) {
+  case EX_IDENT: return lower_ident(lc, e);
+  case EX_CALL: return lower_call(lc, e);
+  case EX_BINOP:
+  case EX_NEG: return lower_binop(lc, e);
+  case EX_NUM:
+    diag_error(e->loc, "expected a tensor, found the number %g", e->num);
+    return -1;
+  default:
+    diag_error(e->loc, "expected a tensor, found a string");
+    return -1;
+  }
+}
+
+/* ---- declarations --------------------------------------------------------- */
+
+static char *line_text(const char *text, int line) {
+  const char *p = text;
+  for (int l = 1; l < line && p; l++) {
+    p = strchr(p, '\n');
+    if (p) p++;
+  }
+  if (!p) return ir_strdup("");
+  while (*p == ' ' || *p == '\t') p++;
+  size_t n = strcspn(p, "\n");
+  char *s = malloc(n + 1);
+  if (!s) return NULL;
+  memcpy(s, p, n);
+  s[n] = 0;
+  /* a comment close inside would end the generated comment early */
+  for (char *q = s; (q = strstr(q, "*/")); ) q[1] = '|';
+  return s;
+}
+
+static int check_dims(const ast_type *t) {
+  for (int d = 0; d < t->ndims; d++)
+    if (t->dims[d] <= 0 || t->dims[d] > (1 << 24)) {
+      diag_error(t->dim_locs[d], "dimension must be between 1 and %d", 1 << 24);
+      return -1;
+    }
+  return 0;
+}
+
+static void lower_input(lower_ctx *lc, const ast_stmt *s) {
+  ir_graph *g = lc->g;
+  if (strcmp(s->type.elem, "f32")) {
+    diag_error(s->type.loc, "input '%s' must have element type f32, not '%s'", s->name,
+               s->type.elem);
+    return;
+  }
+  if (s->type.ndims == 0) {
+    diag_error(s->type.loc, "input '%s' needs a shape, like f32[784]", s->name);
+    return;
+  }
+  if (check_dims(&s->type)) return;
+  if (g->input >= 0) {
+    diag_error(s->loc, "a model takes one input for now; '%s' is a second one", s->name);
+    return;
+  }
+  int id = lower_node(lc, OP_INPUT, NULL, 0, s->loc);
+  ir_node *n = ir_at(g, id);
+  n->batched = 1;
+  n->ndim = s->type.ndims;
+  for (int d = 0; d < n->ndim; d++) n->dims[d] = s->type.dims[d];
+  n->name = ir_intern(g, s->name);
+  n->storage = STORE_INPUT;
+  g->input = id;
+  add_sym(lc, s->name, id, s->name_loc);
+}
+
+static void lower_label(lower_ctx *lc, const ast_stmt *s) {
+  ir_graph *g = lc->g;
+  int is_class = strcmp(s->type.elem, "class") == 0;
+  if (!is_class && strcmp(s->type.elem, "f32")) {
+    diag_error(s->type.loc, "label '%s' must be class[N] or f32[...], not '%s'", s->name,
+               s->type.elem);
+    return;
+  }
+  if (s->type.ndims == 0 || (is_class && s->type.ndims != 1)) {
+    diag_error(s->type.loc, is_class ? "a class label needs the number of classes, like class[10]"
+                                     : "label '%s' needs a shape, like f32[1]",
+               s->name);
+    return;
+  }
+  if (check_dims(&s->type)) return;
+  if (is_class && s->type.dims[0] < 2) {
+    diag_error(s->type.dim_locs[0], "a class label needs at least 2 classes");
+    return;
+  }
+  if (g->label >= 0) {
+    diag_error(s->loc, "a model takes one label for now; '%s' is a second one", s->name);
+    return;
+  }
+  int id = lower_node(lc, OP_LABEL, NULL, 0, s->loc);
+  ir_node *n = ir_at(g, id);
+  n->batched = 1;
+  n->needs_label = 1;
+  n->name = ir_intern(g, s->name);
+  n->storage = STORE_LABEL;
+  if (is_class) {
+    n->ndim = 0; /* one class index per sample */
+    g->label_is_class = 1;
+    g->label_classes = s->type.dims[0];
+  } else {
+    n->ndim = s->type.ndims;
+    for (int d = 0; d < n->ndim; d++) n->dims[d] = s->type.dims[d];
+  }
+  g->label = id;
+  add_sym(lc, s->name, id, s->name_loc);
+}
+
+static void lower_binding(lower_ctx *lc, const ast_stmt *s) {
+  int prev = find_sym(lc, s->name);
+  if (prev >= 0) {
+    diag_error(s->name_loc, "'%s' is already defined", s->name);
+    diag_note(lc->syms[prev].loc, "'%s' was defined here", s->name);
+    return;
+  }
+  char *text = line_text(lc->text, s->loc.line);
+  lc->group = ir_add_group(lc->g, s->name, s->loc.line, text);
+  free(text);
+  lc->binding = s->name;
+  lc->nparam_ops = 0;
+  int is_loss = strcmp(s->name, "loss") == 0;
+  if (is_loss) lc->first_loss = -1;
+  int id = lower_tensor(lc, s->value);
+  if (id < 0) return;
+  ir_node *n = ir_at(lc->g, id);
+  if (is_loss) {
+    char buf[64];
+    if (n->batched || n->ndim) {
+      diag_error(s->value->loc, "'loss' must be a scalar, like cross_entropy(logits, y); this is %s",
+                 lower_shape_str(n, buf, sizeof buf));
+      return;
+    }
+    lc->g->loss = id;
+  }
+  if (!n->name || n->group != lc->group) {
+    /* a plain alias (`h = x`) shares the node */
+  }
+  add_sym(lc, s->name, id, s->name_loc);
+}
+
+static void lower_model_block(lower_ctx *lc, const ast_block *b) {
+  for (int i = 0; i < b->nstmts; i++) {
+    const ast_stmt *s = &b->stmts[i];
+    if (s->kind == ST_INPUT) lower_input(lc, s);
+    else if (s->kind == ST_LABEL) lower_label(lc, s);
+    else lower_binding(lc, s);
+  }
+  if (lc->g->input < 0) diag_error(b->loc, "model '%s' declares no input (input x : f32[N])", b->name);
+  if (lc->g->loss < 0 && diag_error_count() == 0)
+    diag_error(b->loc, "model '%s' defines no 'loss' (loss = cross_entropy(logits, y), ...)", b->name);
+}
+
+/* The directory holding the .dln, absolute, so a trainer run from anywhere finds its data. */
+static char *absolute_dir(const char *path) {
+  char cwd[4096];
+  const char *slash = strrchr(path, '/');
+  size_t n = slash ? (size_t)(slash - path) : 0;
+  char *dir;
+  if (path[0] == '/') {
+    dir = malloc(n + 2);
+    if (!dir) return NULL;
+    memcpy(dir, path, n);
+    dir[n ? n : 1] = 0;
+    if (!n) dir[0] = '/';
+    return dir;
+  }
+  if (!getcwd(cwd, sizeof cwd)) return ir_strdup(".");
+  size_t lc = strlen(cwd);
+  dir = malloc(lc + n + 2);
+  if (!dir) return NULL;
+  memcpy(dir, cwd, lc);
+  if (n) {
+    dir[lc] = '/';
+    memcpy(dir + lc + 1, path, n);
+    dir[lc + 1 + n] = 0;
+  } else {
+    dir[lc] = 0;
+  }
+  return dir;
+}
+
+ir_graph *lower_program(const ast_program *p, const char *path, const char *text) {
+  lower_ctx lc = {0};
+  lc.text = text;
+  lc.g = ir_new();
+  lc.first_loss = -1;
+  lower_train_defaults(&lc.g->train);
+  lc.g->source_path = ir_strdup(path);
+  lc.g->source_dir = absolute_dir(path);
+  lc.group = ir_add_group(lc.g, "inputs", 1, "inputs and labels");
+  const ast_block *model = NULL, *train = NULL;
+  for (int i = 0; i < p->nblocks; i++) {
+    const ast_block *b = &p->blocks[i];
+    const ast_block **slot = b->kind == BLK_MODEL ? &model : &train;
+    if (*slot) {
+      diag_error(b->loc, "a second %s block; one model and one train block per file for now",
+                 b->kind == BLK_MODEL ? "model" : "train");
+      continue;
+    }
+    *slot = b;
+  }
+  if (!model) {
+    diag_error((dl_loc){1, 1}, "no model block (model NAME { ... })");
+  } else {
+    lc.g->model_name = ir_strdup(model->name);
+    lower_model_block(&lc, model);
+  }
+  if (train) {
+    if (model && strcmp(train->name, model->name))
+      diag_error(train->name_loc, "train block names model '%s', but the model is '%s'", train->name,
+                 model->name);
+    else
+      lower_train_block(&lc, train);
+  }
+  if (diag_error_count() == 0) lower_add_penalties(&lc);
+  free(lc.syms);
+  if (diag_error_count()) {
+    ir_free(lc.g);
+    return NULL;
+  }
+  return lc.g;
+}

@@ -1,0 +1,60 @@
+/* lower.h: semantic checks and lowering of the AST to the graph IR.
+ * Names, types and shapes are checked here; each mistake is reported
+ * through diag with its location, and lowering goes on where it can so one
+ * run reports several mistakes. */
+#ifndef DLNC_LOWER_H
+#define DLNC_LOWER_H
+#include "ast.h"
+#include "ir.h"
+
+/* Returns the graph, or NULL if any error was reported.  `text` is the source
+ * (for the line quoted above each generated function). */
+ir_graph *lower_program(const ast_program *p, const char *path, const char *text);
+
+/* ---- shared with the op files (compiler/ops/) ---------------------------- */
+
+typedef struct lower_ctx {
+  ir_graph *g;
+  const char *text;
+  struct { const char *name; int node; dl_loc loc; } *syms;
+  int nsyms, symcap;
+  int group;                 /* group of the binding being lowered     */
+  const char *binding;       /* its name                               */
+  int nparam_ops;            /* parameterised calls in this binding     */
+  int first_loss;            /* first loss call seen in `loss`, or -1   */
+} lower_ctx;
+
+typedef enum { ARG_TENSOR, ARG_NUMBER, ARG_INT, ARG_BOOL, ARG_IDENT, ARG_STRING } arg_kind;
+
+typedef struct arg_spec {
+  const char *name;
+  arg_kind kind;
+  int required;
+  double def;                /* default for numbers, ints and bools */
+} arg_spec;
+
+typedef struct arg_val {
+  int present;
+  int node;                  /* ARG_TENSOR */
+  double num;                /* ARG_NUMBER, ARG_INT, ARG_BOOL */
+  const char *str;           /* ARG_IDENT, ARG_STRING */
+  dl_loc loc;
+} arg_val;
+
+/* Binds a call's arguments to `spec` (positional in order, then keywords).
+ * Reports too many / unknown / duplicate / missing / wrongly typed arguments.
+ * Returns 0, or -1 after reporting. */
+int lower_bind_args(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, int nspec,
+                    arg_val *out);
+/* Lowers an expression that must be a tensor; -1 after reporting. */
+int lower_tensor(lower_ctx *lc, const ast_expr *e);
+/* Folds a numeric constant expression; 0 ok, -1 if it is not one (not reported). */
+int lower_eval_number(const ast_expr *e, double *out);
+/* Adds a node in the current group, named after the binding. */
+int lower_node(lower_ctx *lc, ir_op op, const int *in, int nin, dl_loc loc);
+/* Suggests the closest of `names` to `s` (edit distance <= 2), or NULL. */
+const char *lower_suggest(const char *s, const char *const *names, int n);
+/* "[B, 256]"-style text of a node's shape, into buf. */
+const char *lower_shape_str(const ir_node *n, char *buf, size_t len);
+
+#endif

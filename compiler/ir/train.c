@@ -1,0 +1,235 @@
+/* train.c: the train block: data, batch, epochs, optimiser (PyTorch's
+ * defaults), initialiser, penalties, schedule, warm-up and clipping. */
+#include "lower.h"
+#include <math.h>
+#include <string.h>
+#include "../../runtime/dl_model.h"
+
+void lower_train_defaults(ir_train *t) {
+  memset(t, 0, sizeof *t);
+  t->batch = 32;
+  t->epochs = 10;
+  t->seed = 1;
+  t->optim.kind = OPT_SGD;
+  t->optim.lr = 1e-2;
+  t->init = DL_INIT_TORCH_DEFAULT;
+  t->sched_kind = DL_SCHED_CONSTANT;
+  t->sched_gamma = 0.1;
+}
+
+static const char *const init_names[] = {
+  "zeros", "ones", "he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "torch_default",
+};
+enum { N_INITS = sizeof init_names / sizeof *init_names };
+
+/* Returns the dl_init_kind named by e, or -1 after reporting. */
+int lower_init_name(const ast_expr *e) {
+  if (e->kind == EX_IDENT)
+    for (int i = 2; i < N_INITS; i++)
+      if (strcmp(e->str, init_names[i]) == 0) return i;
+  const char *hint = e->kind == EX_IDENT ? lower_suggest(e->str, init_names + 2, N_INITS - 2) : NULL;
+  if (hint)
+    diag_error(e->loc, "unknown initialiser '%s'; did you mean '%s'?", e->str, hint);
+  else
+    diag_error(e->loc, "init must be one of he_normal, he_uniform, xavier_normal, xavier_uniform, "
+                       "torch_default");
+  return -1;
+}
+
+static int expect_call(const ast_expr *e, const char *key, const char *what) {
+  if (e->kind == EX_CALL) return 0;
+  diag_error(e->loc, "%s must be %s", key, what);
+  return -1;
+}
+
+static void lower_data(lower_ctx *lc, const ast_expr *e, ir_data *d, const char *key) {
+  if (expect_call(e, key, "idx(images, labels, scale = ...) or csv(path, header = ..., scale = ...)"))
+    return;
+  d->line = e->loc.line;
+  if (strcmp(e->str, "idx") == 0) {
+    static const arg_spec spec[] = {
+      {"images", ARG_STRING, 1, 0}, {"labels", ARG_STRING, 1, 0}, {"scale", ARG_NUMBER, 0, 1},
+    };
+    arg_val v[3];
+    if (lower_bind_args(lc, e, spec, 3, v)) return;
+    d->kind = DL_DATA_IDX;
+    d->path[0] = ir_strdup(v[0].str);
+    d->path[1] = ir_strdup(v[1].str);
+    d->scale = v[2].num;
+    if (!lc->g->label_is_class && lc->g->label >= 0)
+      diag_error(e->loc, "idx() data has class labels, but the model's label is not class[N]");
+  } else if (strcmp(e->str, "csv") == 0) {
+    static const arg_spec spec[] = {
+      {"path", ARG_STRING, 1, 0}, {"header", ARG_BOOL, 0, 0}, {"scale", ARG_NUMBER, 0, 1},
+    };
+    arg_val v[3];
+    if (lower_bind_args(lc, e, spec, 3, v)) return;
+    d->kind = DL_DATA_CSV;
+    d->path[0] = ir_strdup(v[0].str);
+    d->header = (int)v[1].num;
+    d->scale = v[2].num;
+  } else {
+    diag_error(e->loc, "unknown data source '%s': use idx(...) or csv(...)", e->str);
+  }
+  if (d->kind && lc->g->label < 0)
+    diag_error(e->loc, "training data needs a label in the model (label y : class[N] or f32[N])");
+}
+
+static void lower_optimizer(lower_ctx *lc, const ast_expr *e, ir_optim *o) {
+  if (expect_call(e, "optimizer", "a call like adam(lr = 1e-3)")) return;
+  o->line = e->loc.line;
+  arg_val v[6];
+  if (strcmp(e->str, "sgd") == 0) {
+    static const arg_spec s[] = {{"lr", ARG_NUMBER, 1, 0}, {"momentum", ARG_NUMBER, 0, 0},
+                                 {"dampening", ARG_NUMBER, 0, 0}, {"nesterov", ARG_BOOL, 0, 0},
+                                 {"weight_decay", ARG_NUMBER, 0, 0}};
+    if (lower_bind_args(lc, e, s, 5, v)) return;
+    *o = (ir_optim){.kind = OPT_SGD, .lr = v[0].num, .momentum = v[1].num, .dampening = v[2].num,
+                    .nesterov = (int)v[3].num, .weight_decay = v[4].num, .line = o->line};
+    if (o->nesterov && (o->momentum <= 0 || o->dampening != 0))
+      diag_error(e->loc, "nesterov momentum needs momentum > 0 and dampening = 0 (as in PyTorch)");
+  } else if (strcmp(e->str, "adam") == 0 || strcmp(e->str, "adamw") == 0) {
+    int w = e->str[4] == 'w';
+    const arg_spec s[] = {{"lr", ARG_NUMBER, 0, 1e-3}, {"beta1", ARG_NUMBER, 0, 0.9},
+                          {"beta2", ARG_NUMBER, 0, 0.999}, {"eps", ARG_NUMBER, 0, 1e-8},
+                          {"weight_decay", ARG_NUMBER, 0, w ? 1e-2 : 0}};
+    if (lower_bind_args(lc, e, s, 5, v)) return;
+    *o = (ir_optim){.kind = w ? OPT_ADAMW : OPT_ADAM, .lr = v[0].num, .beta1 = v[1].num,
+                    .beta2 = v[2].num, .eps = v[3].num, .weight_decay = v[4].num, .line = o->line};
+    if (o->beta1 < 0 || o->beta1 >= 1 || o->beta2 < 0 || o->beta2 >= 1)
+      diag_error(e->loc, "betas must be in [0, 1)");
+  } else if (strcmp(e->str, "rmsprop") == 0) {
+    static const arg_spec s[] = {{"lr", ARG_NUMBER, 0, 1e-2}, {"alpha", ARG_NUMBER, 0, 0.99},
+                                 {"eps", ARG_NUMBER, 0, 1e-8}, {"momentum", ARG_NUMBER, 0, 0},
+                                 {"centered", ARG_BOOL, 0, 0}, {"weight_decay", ARG_NUMBER, 0, 0}};
+    if (lower_bind_args(lc, e, s, 6, v)) return;
+    *o = (ir_optim){.kind = OPT_RMSPROP, .lr = v[0].num, .alpha = v[1].num, .eps = v[2].num,
+                    .momentum = v[3].num, .centered = (int)v[4].num, .weight_decay = v[5].num,
+                    .line = o->line};
+  } else if (strcmp(e->str, "adagrad") == 0) {
+    static const arg_spec s[] = {{"lr", ARG_NUMBER, 0, 1e-2}, {"lr_decay", ARG_NUMBER, 0, 0},
+                                 {"weight_decay", ARG_NUMBER, 0, 0},
+                                 {"initial_accumulator_value", ARG_NUMBER, 0, 0},
+                                 {"eps", ARG_NUMBER, 0, 1e-10}};
+    if (lower_bind_args(lc, e, s, 5, v)) return;
+    *o = (ir_optim){.kind = OPT_ADAGRAD, .lr = v[0].num, .lr_decay = v[1].num,
+                    .weight_decay = v[2].num, .init_acc = v[3].num, .eps = v[4].num,
+                    .line = o->line};
+  } else {
+    static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
+    const char *hint = lower_suggest(e->str, names, 5);
+    diag_error(e->loc, "unknown optimizer '%s'%s%s%s", e->str, hint ? "; did you mean '" : "",
+               hint ? hint : "", hint ? "'?" : " (sgd, adam, adamw, rmsprop, adagrad)");
+    return;
+  }
+  if (!(o->lr > 0)) diag_error(e->loc, "learning rate must be positive");
+  if (o->weight_decay < 0 || o->momentum < 0 || o->eps < 0)
+    diag_error(e->loc, "weight_decay, momentum and eps must not be negative");
+}
+
+static void lower_schedule(lower_ctx *lc, const ast_expr *e, ir_train *t) {
+  if (expect_call(e, "schedule", "constant(), step(...), exponential(...) or cosine(...)")) return;
+  arg_val v[2];
+  if (strcmp(e->str, "constant") == 0) {
+    if (lower_bind_args(lc, e, NULL, 0, v)) return;
+    t->sched_kind = DL_SCHED_CONSTANT;
+  } else if (strcmp(e->str, "step") == 0) {
+    static const arg_spec s[] = {{"step_size", ARG_INT, 1, 0}, {"gamma", ARG_NUMBER, 0, 0.1}};
+    if (lower_bind_args(lc, e, s, 2, v)) return;
+    if (v[0].num < 1) diag_error(v[0].loc, "step_size must be at least 1");
+    t->sched_kind = DL_SCHED_STEP;
+    t->sched_step_size = (int)v[0].num;
+    t->sched_gamma = v[1].num;
+  } else if (strcmp(e->str, "exponential") == 0) {
+    static const arg_spec s[] = {{"gamma", ARG_NUMBER, 1, 0}};
+    if (lower_bind_args(lc, e, s, 1, v)) return;
+    t->sched_kind = DL_SCHED_EXPONENTIAL;
+    t->sched_gamma = v[0].num;
+  } else if (strcmp(e->str, "cosine") == 0) {
+    static const arg_spec s[] = {{"t_max", ARG_INT, 0, 0}, {"eta_min", ARG_NUMBER, 0, 0}};
+    if (lower_bind_args(lc, e, s, 2, v)) return;
+    if (v[0].present && v[0].num < 1) diag_error(v[0].loc, "t_max must be at least 1");
+    t->sched_kind = DL_SCHED_COSINE;
+    t->sched_t_max = (int)v[0].num;
+    t->sched_eta_min = v[1].num;
+  } else {
+    diag_error(e->loc, "unknown schedule '%s' (constant, step, exponential, cosine)", e->str);
+  }
+}
+
+/* A non-negative number setting; whole says it must be an integer. */
+static int setting_number(const ast_expr *e, const char *key, int whole, double lo, double *out) {
+  if (lower_eval_number(e, out) || (whole && *out != floor(*out)) || *out < lo || *out > 1e15) {
+    diag_error(e->loc, "%s must be %s %s %g", key, whole ? "a whole number" : "a number",
+               lo > 0 ? "of at least" : "no less than", lo);
+    return -1;
+  }
+  return 0;
+}
+
+static const char *const train_keys[] = {
+  "data", "test", "batch", "epochs", "seed", "optimizer", "init", "l1", "l2",
+  "schedule", "warmup", "clip", "data_dir",
+};
+enum { N_TRAIN_KEYS = sizeof train_keys / sizeof *train_keys };
+
+static void lower_setting(lower_ctx *lc, const ast_stmt *s, ir_train *t) {
+  const ast_expr *e = s->value;
+  const char *k = s->name;
+  double v;
+  if (!strcmp(k, "data")) lower_data(lc, e, &t->train, k);
+  else if (!strcmp(k, "test")) lower_data(lc, e, &t->test, k);
+  else if (!strcmp(k, "batch")) {
+    if (e->kind == EX_IDENT && !strcmp(e->str, "full")) t->batch = 0;
+    else if (!setting_number(e, "batch", 1, 1, &v)) {
+      if (v > 1 << 20) diag_error(e->loc, "batch must be at most %d", 1 << 20);
+      t->batch = (int)v;
+    }
+  } else if (!strcmp(k, "epochs")) {
+    if (!setting_number(e, "epochs", 1, 1, &v)) t->epochs = (int)v;
+  } else if (!strcmp(k, "seed")) {
+    if (!setting_number(e, "seed", 1, 0, &v)) t->seed = (uint64_t)v;
+  } else if (!strcmp(k, "optimizer")) lower_optimizer(lc, e, &t->optim);
+  else if (!strcmp(k, "init")) {
+    int i = lower_init_name(e);
+    if (i >= 0) t->init = i;
+  } else if (!strcmp(k, "l1")) setting_number(e, "l1", 0, 0, &t->l1);
+  else if (!strcmp(k, "l2")) setting_number(e, "l2", 0, 0, &t->l2);
+  else if (!strcmp(k, "schedule")) lower_schedule(lc, e, t);
+  else if (!strcmp(k, "warmup")) {
+    if (!setting_number(e, "warmup", 1, 0, &v)) t->warmup = (int64_t)v;
+  } else if (!strcmp(k, "clip")) {
+    if (!setting_number(e, "clip", 0, 0, &v)) t->clip = v;
+  } else if (!strcmp(k, "data_dir")) {
+    if (e->kind != EX_STR) diag_error(e->loc, "data_dir must be a string");
+    else t->data_dir = ir_strdup(e->str);
+  } else {
+    const char *hint = lower_suggest(k, train_keys, N_TRAIN_KEYS);
+    if (hint)
+      diag_error(s->name_loc, "unknown train setting '%s'; did you mean '%s'?", k, hint);
+    else
+      diag_error(s->name_loc, "unknown train setting '%s'", k);
+  }
+}
+
+int lower_train_block(lower_ctx *lc, const ast_block *b) {
+  ir_train *t = &lc->g->train;
+  int seen[N_TRAIN_KEYS] = {0};
+  for (int i = 0; i < b->nstmts; i++) {
+    const ast_stmt *s = &b->stmts[i];
+    if (s->kind != ST_BIND) {
+      diag_error(s->loc, "input and label declarations belong in the model block");
+      continue;
+    }
+    for (int k = 0; k < N_TRAIN_KEYS; k++)
+      if (!strcmp(s->name, train_keys[k]) && seen[k]++) {
+        diag_error(s->name_loc, "train setting '%s' is given twice", s->name);
+        goto next;
+      }
+    lower_setting(lc, s, t);
+  next:;
+  }
+  if (t->test.kind && !t->train.kind)
+    diag_error(b->loc, "a test set is given but no training data (data = ...)");
+  return 0;
+}

@@ -1,0 +1,191 @@
+/* activation.c: relu, leaky_relu, sigmoid, tanh, gelu, softmax and dropout:
+ * lowering, backward rules and emitters.  Each activation's forward and
+ * derivative are written once here as C expressions, so the fused kernels
+ * (dense + activation, activation gradient + bias gradient) share them. */
+#include "ops.h"
+#include <string.h>
+
+static ir_op activation_op(const char *name) {
+  if (!strcmp(name, "relu")) return OP_RELU;
+  if (!strcmp(name, "leaky_relu")) return OP_LEAKY_RELU;
+  if (!strcmp(name, "sigmoid")) return OP_SIGMOID;
+  if (!strcmp(name, "tanh")) return OP_TANH;
+  if (!strcmp(name, "gelu")) return OP_GELU;
+  return OP_SOFTMAX;
+}
+
+/* relu(x) sigmoid(x) tanh(x) gelu(x) softmax(x) leaky_relu(x, slope = 0.01) */
+int lower_activation(lower_ctx *lc, const ast_expr *call) {
+  ir_op op = activation_op(call->str);
+  static const arg_spec spec[] = {{"x", ARG_TENSOR, 1, 0}, {"slope", ARG_NUMBER, 0, 0.01}};
+  arg_val v[2];
+  if (lower_bind_args(lc, call, spec, op == OP_LEAKY_RELU ? 2 : 1, v)) return -1;
+  ir_node *x = ir_at(lc->g, v[0].node);
+  if (!x->batched || x->ndim == 0) {
+    diag_error(v[0].loc, "%s() needs a per-sample tensor, not a scalar", call->str);
+    return -1;
+  }
+  int id = lower_node(lc, op, &v[0].node, 1, call->loc);
+  ir_node *n = ir_at(lc->g, id);
+  ir_copy_shape(n, ir_at(lc->g, v[0].node));
+  n->f[0] = v[1].num;
+  return id;
+}
+
+/* dropout(x, p): inverted dropout, identity in eval mode. */
+int lower_dropout(lower_ctx *lc, const ast_expr *call) {
+  static const arg_spec spec[] = {{"x", ARG_TENSOR, 1, 0}, {"p", ARG_NUMBER, 1, 0}};
+  arg_val v[2];
+  if (lower_bind_args(lc, call, spec, 2, v)) return -1;
+  if (!(v[1].num >= 0 && v[1].num < 1)) {
+    diag_error(v[1].loc, "dropout probability must be in [0, 1), not %g", v[1].num);
+    return -1;
+  }
+  ir_node *x = ir_at(lc->g, v[0].node);
+  if (!x->batched) {
+    diag_error(v[0].loc, "dropout() needs a per-sample tensor, not a scalar");
+    return -1;
+  }
+  int id = lower_node(lc, OP_DROPOUT, &v[0].node, 1, call->loc);
+  ir_node *n = ir_at(lc->g, id);
+  ir_copy_shape(n, ir_at(lc->g, v[0].node));
+  n->f[0] = v[1].num;
+  n->i[0] = lc->g->ndropout++;
+  return id;
+}
+
+/* The gradient of an activation reads its output (relu, leaky, sigmoid,
+ * tanh) or its input (gelu): only that is kept alive for backward. */
+void activation_backward(ad_ctx *ad, int id, int dy) {
+  ir_graph *g = ad_graph(ad);
+  ir_node n = g->nodes[id];
+  if (!ad_wants(ad, n.in[0])) return;
+  int grad;
+  if (n.op == OP_DROPOUT) {
+    int in[1] = {dy};
+    grad = ad_node(ad, OP_DROPOUT_GRAD, in, 1, n.in[0], -1);
+    g->nodes[grad].f[0] = n.f[0];
+    g->nodes[grad].i[0] = n.i[0];
+  } else if (n.op == OP_SOFTMAX) {
+    int in[2] = {dy, id};
+    grad = ad_node(ad, OP_SOFTMAX_GRAD, in, 2, n.in[0], -1);
+  } else {
+    int saved = n.op == OP_GELU ? n.in[0] : id;
+    int in[2] = {dy, saved};
+    ad_save(ad, saved);
+    grad = ad_node(ad, OP_ACT_GRAD, in, 2, n.in[0], -1);
+    g->nodes[grad].i[0] = n.op;
+    g->nodes[grad].f[0] = n.f[0];
+  }
+  ad_accumulate(ad, n.in[0], grad);
+}
+
+/* act(v) as a C expression in dl_real. */
+const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len) {
+  switch (act->op) {
+  case OP_RELU: snprintf(buf, len, "%s > 0 ? %s : 0", v, v); break;
+  case OP_LEAKY_RELU: snprintf(buf, len, "%s > 0 ? %s : (dl_real)%.17g * %s", v, v, act->f[0], v); break;
+  case OP_SIGMOID: snprintf(buf, len, "dl_sigmoid(%s)", v); break;
+  case OP_TANH: snprintf(buf, len, "dl_tanh(%s)", v); break;
+  case OP_GELU: snprintf(buf, len, "dl_gelu(%s)", v); break;
+  default: snprintf(buf, len, "%s", v); break;
+  }
+  return buf;
+}
+
+/* dy * act'(.) from the saved output y (or input x for gelu). */
+const char *activation_grad_expr(ir_op op, double slope, const char *dy, const char *y,
+                                 const char *x, char *buf, size_t len) {
+  switch (op) {
+  case OP_RELU: snprintf(buf, len, "%s > 0 ? %s : 0", y, dy); break;
+  case OP_LEAKY_RELU: snprintf(buf, len, "%s > 0 ? %s : (dl_real)%.17g * %s", y, dy, slope, dy); break;
+  case OP_SIGMOID: snprintf(buf, len, "%s * %s * (1 - %s)", dy, y, y); break;
+  case OP_TANH: snprintf(buf, len, "%s * (1 - %s * %s)", dy, y, y); break;
+  default: snprintf(buf, len, "%s * dl_gelu_grad(%s)", dy, x); break;
+  }
+  return buf;
+}
+
+static void emit_elementwise_loop(emit_ctx *ec, const ir_node *n, const char *decls,
+                                  const char *body) {
+  char rows[64];
+  emit_rows(n, rows, sizeof rows);
+  fprintf(ec->out, "  {\n%s    const size_t count = (size_t)(%s) * %lld;\n", decls, rows,
+          (long long)ir_last_dim(n));
+  fprintf(ec->out, "    for (size_t k = 0; k < count; k++) %s;\n  }\n", body);
+}
+
+/* dropout: keep with probability 1-p, scaled by 1/(1-p); the mask is a hash
+ * of (seed, step, site, k), so backward recomputes it instead of storing it. */
+static void emit_dropout(emit_ctx *ec, const ir_node *n, const char *px, const char *py, int grad) {
+  char rows[64];
+  emit_rows(n, rows, sizeof rows);
+  double p = n->f[0];
+  FILE *o = ec->out;
+  fprintf(o, "  {\n    const dl_real *x = %s;\n    dl_real *y = %s;\n", px, py);
+  fprintf(o, "    const size_t count = (size_t)(%s) * %lld;\n", rows, (long long)ir_last_dim(n));
+  if (!grad) {
+    fprintf(o, "    if (!ctx->train_mode) {\n      if (y != x) memcpy(y, x, count * sizeof *y);\n    } else\n");
+  }
+  fprintf(o, "    /* %s = keep ? %s / (1 - p) : 0,  p = %g */\n", grad ? "dx" : "y",
+          grad ? "dy" : "x", p);
+  fprintf(o, "    for (size_t k = 0; k < count; k++)\n");
+  fprintf(o, "      y[k] = dl_dropout_keep(ctx, %d, k, (float)%.9g) ? x[k] * (dl_real)%.17g : 0;\n  }\n",
+          n->i[0], p, 1.0 / (1.0 - p));
+}
+
+static void emit_softmax(emit_ctx *ec, const ir_node *n, const char *px, const char *py) {
+  char rows[64];
+  emit_rows(n, rows, sizeof rows);
+  long long C = (long long)ir_last_dim(n);
+  fprintf(ec->out, "  {\n    const dl_real *x = %s;\n    dl_real *y = %s;\n", px, py);
+  fprintf(ec->out, "    /* y = exp(x - max x) / sum exp(x - max x), per row */\n");
+  fprintf(ec->out, "    for (int r = 0; r < %s; r++)\n      dl_softmax_row(x + (size_t)r * %lld, y + (size_t)r * %lld, %lld);\n  }\n",
+          rows, C, C, C);
+}
+
+void activation_emit(emit_ctx *ec, const ir_node *n) {
+  char px[96], py[96], decls[300], body[256], e[200];
+  emit_ptr(ec, n->in[0], px, sizeof px);
+  emit_ptr(ec, n->id, py, sizeof py);
+  if (n->op == OP_DROPOUT) {
+    emit_dropout(ec, n, px, py, 0);
+    return;
+  }
+  if (n->op == OP_SOFTMAX) {
+    emit_softmax(ec, n, px, py);
+    return;
+  }
+  snprintf(decls, sizeof decls, "    const dl_real *x = %s;\n    dl_real *y = %s;\n", px, py);
+  snprintf(body, sizeof body, "{ const dl_real v = x[k]; y[k] = %s; }",
+           activation_expr(n, "v", e, sizeof e));
+  fprintf(ec->out, "  /* y = %s(x) */\n", ir_op_name(n->op));
+  emit_elementwise_loop(ec, n, decls, body);
+}
+
+void activation_grad_emit(emit_ctx *ec, const ir_node *n) {
+  char pdy[96], ps[96], pdx[96], decls[400], body[300], e[200];
+  emit_ptr(ec, n->in[0], pdy, sizeof pdy);
+  emit_ptr(ec, n->id, pdx, sizeof pdx);
+  if (n->op == OP_DROPOUT_GRAD) {
+    emit_dropout(ec, n, pdy, pdx, 1);
+    return;
+  }
+  emit_ptr(ec, n->in[1], ps, sizeof ps);
+  if (n->op == OP_SOFTMAX_GRAD) {
+    char rows[64];
+    emit_rows(n, rows, sizeof rows);
+    long long C = (long long)ir_last_dim(n);
+    fprintf(ec->out, "  {\n    const dl_real *dy = %s, *y = %s;\n    dl_real *dx = %s;\n", pdy, ps, pdx);
+    fprintf(ec->out, "    /* dx = y * (dy - sum(dy * y)), per row */\n");
+    fprintf(ec->out, "    for (int r = 0; r < %s; r++)\n      dl_softmax_grad_row(dy + (size_t)r * %lld, y + (size_t)r * %lld, dx + (size_t)r * %lld, %lld);\n  }\n",
+            rows, C, C, C, C);
+    return;
+  }
+  snprintf(decls, sizeof decls, "    const dl_real *dy = %s, *s = %s;\n    dl_real *dx = %s;\n", pdy,
+           ps, pdx);
+  snprintf(body, sizeof body, "dx[k] = %s",
+           activation_grad_expr((ir_op)n->i[0], n->f[0], "dy[k]", "s[k]", "s[k]", e, sizeof e));
+  fprintf(ec->out, "  /* dx = dy * %s'(.) */\n", ir_op_name((ir_op)n->i[0]));
+  emit_elementwise_loop(ec, n, decls, body);
+}

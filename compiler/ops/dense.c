@@ -1,0 +1,194 @@
+/* dense.c: the fully connected layer, y = x W^T + b over the last dim
+ * (torch.nn.Linear), its backward rule and its emitters. */
+#include "ops.h"
+#include <string.h>
+#include "../../runtime/dl_model.h"
+
+int lower_init_name(const ast_expr *e); /* train.c */
+
+/* dense(x, units, bias = true, init = <train init>, l1 = 0, l2 = 0) */
+int lower_dense(lower_ctx *lc, const ast_expr *call) {
+  static const arg_spec spec[] = {
+    {"x", ARG_TENSOR, 1, 0}, {"units", ARG_INT, 1, 0}, {"bias", ARG_BOOL, 0, 1},
+    {"init", ARG_IDENT, 0, 0}, {"l1", ARG_NUMBER, 0, 0}, {"l2", ARG_NUMBER, 0, 0},
+  };
+  arg_val v[6];
+  if (lower_bind_args(lc, call, spec, 6, v)) return -1;
+  ir_graph *g = lc->g;
+  ir_node *x = ir_at(g, v[0].node);
+  if (!x->batched || x->ndim == 0) {
+    diag_error(v[0].loc, "dense() needs a per-sample tensor as input, not a scalar");
+    return -1;
+  }
+  if (v[1].num < 1 || v[1].num > (1 << 24)) {
+    diag_error(v[1].loc, "units must be between 1 and %d", 1 << 24);
+    return -1;
+  }
+  int init = INIT_DEFAULT;
+  if (v[3].present) {
+    ast_expr tmp = {.kind = EX_IDENT, .loc = v[3].loc, .str = (char *)v[3].str};
+    if ((init = lower_init_name(&tmp)) < 0) return -1;
+  }
+  if (v[4].num < 0 || v[5].num < 0) {
+    diag_error(call->loc, "l1 and l2 must not be negative");
+    return -1;
+  }
+  int64_t in = ir_last_dim(x), units = (int64_t)v[1].num;
+  /* Parameters are named after the binding, as torch.nn names a Linear:
+   * "h1.weight", "h1.bias"; a second dense in one binding is "h1_2". */
+  char layer[256], pname[300];
+  if (lc->nparam_ops++ == 0) snprintf(layer, sizeof layer, "%s", lc->binding);
+  else snprintf(layer, sizeof layer, "%s_%d", lc->binding, lc->nparam_ops);
+  int ins[3] = {v[0].node, -1, -1}, nin = 2;
+  for (int k = 0; k < 1 + (v[2].num != 0); k++) {
+    int64_t dims[2] = {units, in};
+    snprintf(pname, sizeof pname, "%s.%s", layer, k ? "bias" : "weight");
+    int p = ir_add_param(g, pname, k ? 1 : 2, k ? dims : dims, call->loc.line);
+    if (k) g->params[p].dims[0] = units;
+    ir_param *pp = &g->params[p];
+    pp->fan_in = in;
+    pp->fan_out = units;
+    pp->is_weight = !k;
+    pp->init = init;
+    if (!k) {
+      pp->l1 = v[4].num;
+      pp->l2 = v[5].num;
+    }
+    int node = lower_node(lc, OP_PARAM, NULL, 0, call->loc);
+    ir_node *pn = ir_at(g, node);
+    pn->i[0] = p;
+    pn->ndim = pp->ndim;
+    memcpy(pn->dims, pp->dims, sizeof pn->dims);
+    pn->storage = STORE_STATE;
+    pn->name = g->params[p].name;
+    pp->node = node;
+    ins[1 + k] = node;
+    nin = 2 + k;
+  }
+  int id = lower_node(lc, OP_DENSE, ins, nin, call->loc);
+  ir_node *y = ir_at(g, id);
+  ir_copy_shape(y, ir_at(g, v[0].node));
+  y->dims[y->ndim - 1] = units;
+  return id;
+}
+
+/* dy -> dx = dy W, dW = dy^T x, db = sum over rows of dy.  db first: when
+ * dy comes from an activation, its gradient is fused into db's pass. */
+void dense_backward(ad_ctx *ad, int id, int dy) {
+  ir_graph *g = ad_graph(ad);
+  ir_node n = g->nodes[id];
+  if (n.nin == 3 && ad_wants(ad, n.in[2])) {
+    int in[1] = {dy};
+    ad_accumulate(ad, n.in[2], ad_node(ad, OP_DENSE_DB, in, 1, n.in[2], -1));
+  }
+  if (ad_wants(ad, n.in[1])) {
+    int in[2] = {dy, n.in[0]};
+    ad_save(ad, n.in[0]);
+    ad_accumulate(ad, n.in[1], ad_node(ad, OP_DENSE_DW, in, 2, n.in[1], -1));
+  }
+  if (ad_wants(ad, n.in[0])) {
+    int in[2] = {dy, n.in[1]};
+    ad_accumulate(ad, n.in[0], ad_node(ad, OP_DENSE_DX, in, 2, n.in[0], -1));
+  }
+}
+
+const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
+const char *activation_grad_expr(ir_op op, double slope, const char *dy, const char *y,
+                                 const char *x, char *buf, size_t len);
+
+/* y = act(x W^T + b): one GEMM, then one pass adding the bias and applying
+ * the activation that follows (when the scheduler fused it in). */
+void dense_emit(emit_ctx *ec, const ir_node *n) {
+  ir_graph *g = ec->g;
+  const ir_node *x = &g->nodes[n->in[0]];
+  int64_t K = ir_last_dim(x), N = ir_last_dim(n);
+  char px[96], pw[96], pb[96], py[96], rows[64];
+  const ir_node *act = n->i[1] ? &g->nodes[n->i[1] - 1] : NULL; /* fused activation */
+  int out = act ? act->id : n->id;
+  emit_ptr(ec, n->in[0], px, sizeof px);
+  emit_ptr(ec, n->in[1], pw, sizeof pw);
+  emit_ptr(ec, out, py, sizeof py);
+  emit_rows(n, rows, sizeof rows);
+  fprintf(ec->out, "  {\n    const dl_real *x = %s, *W = %s;\n    dl_real *y = %s;\n", px, pw, py);
+  fprintf(ec->out, "    const int rows = %s;\n", rows);
+  fprintf(ec->out, "    /* y[rows,%lld] = x[rows,%lld] . W[%lld,%lld]^T */\n", (long long)N,
+          (long long)K, (long long)N, (long long)K);
+  fprintf(ec->out, "    dl_gemm_nt(ctx->pool, rows, %lld, %lld, x, %lld, W, %lld, y, %lld, 0);\n",
+          (long long)N, (long long)K, (long long)K, (long long)K, (long long)N);
+  if (n->nin < 3 && !act) {
+    fprintf(ec->out, "  }\n");
+    return;
+  }
+  char e[256];
+  const char *v = n->nin == 3 ? "y[r * %lld + j] + b[j]" : "y[r * %lld + j]";
+  char vbuf[64];
+  snprintf(vbuf, sizeof vbuf, v, (long long)N);
+  if (n->nin == 3) {
+    emit_ptr(ec, n->in[2], pb, sizeof pb);
+    fprintf(ec->out, "    const dl_real *b = %s;\n", pb);
+  }
+  fprintf(ec->out, "    /* epilogue:%s%s%s */\n", n->nin == 3 ? " + b" : "", act ? " then " : "",
+          act ? ir_op_name(act->op) : "");
+  fprintf(ec->out, "    for (int r = 0; r < rows; r++)\n      for (int j = 0; j < %lld; j++) {\n",
+          (long long)N);
+  fprintf(ec->out, "        const dl_real v = %s;\n", vbuf);
+  fprintf(ec->out, "        y[r * %lld + j] = %s;\n      }\n  }\n", (long long)N,
+          act ? activation_expr(act, "v", e, sizeof e) : "v");
+}
+
+/* The three gradients of a dense layer. */
+void dense_grad_emit(emit_ctx *ec, const ir_node *n) {
+  ir_graph *g = ec->g;
+  const ir_node *dy = &g->nodes[n->in[0]];
+  int64_t N = ir_last_dim(dy);
+  char pdy[96], pa[96], pout[96], rows[64];
+  emit_ptr(ec, n->in[0], pdy, sizeof pdy);
+  emit_ptr(ec, n->id, pout, sizeof pout);
+  emit_rows(dy, rows, sizeof rows);
+  FILE *o = ec->out;
+  if (n->op == OP_DENSE_DB) {
+    /* db[j] = sum_r dy[r,j]; if dy is an activation's input gradient, it is
+     * computed here in the same pass: dy[r,j] = dout[r,j] * act'(...) */
+    const ir_node *ag = dy->op == OP_ACT_GRAD && dy->i[1] ? dy : NULL;
+    fprintf(o, "  {\n    dl_real *db = %s;\n    const int rows = %s;\n", pout, rows);
+    if (ag) {
+      char pin[96], psaved[96], e[256];
+      emit_ptr(ec, ag->in[0], pin, sizeof pin);
+      emit_ptr(ec, ag->in[1], psaved, sizeof psaved);
+      fprintf(o, "    const dl_real *dout = %s, *s = %s;\n    dl_real *dy = %s;\n", pin, psaved,
+              pdy);
+      fprintf(o, "    /* fused: dy = dout * %s'(.), db = column sums of dy */\n",
+              ir_op_name((ir_op)ag->i[0]));
+      fprintf(o, "    for (int j = 0; j < %lld; j++) db[j] = 0;\n", (long long)N);
+      fprintf(o, "    for (int r = 0; r < rows; r++)\n      for (int j = 0; j < %lld; j++) {\n",
+              (long long)N);
+      fprintf(o, "        const size_t k = (size_t)r * %lld + j;\n", (long long)N);
+      fprintf(o, "        const dl_real g = %s;\n        dy[k] = g;\n        db[j] += g;\n      }\n  }\n",
+              activation_grad_expr((ir_op)ag->i[0], ag->f[0], "dout[k]", "s[k]", "s[k]", e, sizeof e));
+    } else {
+      fprintf(o, "    const dl_real *dy = %s;\n", pdy);
+      fprintf(o, "    /* db[j] = sum_r dy[r,j] */\n");
+      fprintf(o, "    for (int j = 0; j < %lld; j++) db[j] = 0;\n", (long long)N);
+      fprintf(o, "    for (int r = 0; r < rows; r++)\n      for (int j = 0; j < %lld; j++) db[j] += dy[(size_t)r * %lld + j];\n  }\n",
+              (long long)N, (long long)N);
+    }
+    return;
+  }
+  emit_ptr(ec, n->in[1], pa, sizeof pa);
+  const ir_node *other = &g->nodes[n->in[1]];
+  int64_t K = n->op == OP_DENSE_DW ? ir_last_dim(other) : ir_last_dim(n);
+  fprintf(o, "  {\n    const dl_real *dy = %s, *%s = %s;\n    dl_real *out = %s;\n", pdy,
+          n->op == OP_DENSE_DW ? "x" : "W", pa, pout);
+  fprintf(o, "    const int rows = %s;\n", rows);
+  if (n->op == OP_DENSE_DW) {
+    fprintf(o, "    /* dW[%lld,%lld] = dy[rows,%lld]^T . x[rows,%lld] */\n", (long long)N,
+            (long long)K, (long long)N, (long long)K);
+    fprintf(o, "    dl_gemm_tn(ctx->pool, %lld, %lld, rows, dy, %lld, x, %lld, out, %lld, 0);\n  }\n",
+            (long long)N, (long long)K, (long long)N, (long long)K, (long long)K);
+  } else {
+    fprintf(o, "    /* dx[rows,%lld] = dy[rows,%lld] . W[%lld,%lld] */\n", (long long)K,
+            (long long)N, (long long)N, (long long)K);
+    fprintf(o, "    dl_gemm_nn(ctx->pool, rows, %lld, %lld, dy, %lld, W, %lld, out, %lld, 0);\n  }\n",
+            (long long)K, (long long)N, (long long)N, (long long)K, (long long)K);
+  }
+}

@@ -1,0 +1,239 @@
+/* elementwise.c: a + b, a - b, a * b, c * a, a / c, -a, concat, flatten,
+ * and the gradient plumbing ops (slice, addn, the gradient seed).
+ * They work on per-sample tensors and on scalars (losses) alike. */
+#include "ops.h"
+#include <string.h>
+
+static int same_shape(const ir_node *a, const ir_node *b) {
+  if (a->batched != b->batched || a->ndim != b->ndim) return 0;
+  for (int k = 0; k < a->ndim; k++)
+    if (a->dims[k] != b->dims[k]) return 0;
+  return 1;
+}
+
+static int scale_node(lower_ctx *lc, int x, double f, dl_loc loc) {
+  int id = lower_node(lc, OP_SCALE, &x, 1, loc);
+  ir_node *n = ir_at(lc->g, id);
+  ir_copy_shape(n, ir_at(lc->g, x));
+  n->f[0] = f;
+  return id;
+}
+
+/* a + b, a - b, a * b (same shapes), c * a, a * c, a / c (c a number), -a */
+int lower_binop(lower_ctx *lc, const ast_expr *e) {
+  double c;
+  if (e->kind == EX_NEG) {
+    int x = lower_tensor(lc, e->lhs);
+    return x < 0 ? -1 : scale_node(lc, x, -1, e->loc);
+  }
+  int lnum = lower_eval_number(e->lhs, &c) == 0;
+  int rnum = !lnum && lower_eval_number(e->rhs, &c) == 0;
+  if (lnum || rnum) {
+    const ast_expr *t = lnum ? e->rhs : e->lhs;
+    if ((e->op == '*') || (e->op == '/' && rnum)) {
+      int x = lower_tensor(lc, t);
+      if (x < 0) return -1;
+      if (e->op == '/' && c == 0) {
+        diag_error(e->rhs->loc, "division by zero");
+        return -1;
+      }
+      return scale_node(lc, x, e->op == '/' ? 1 / c : c, e->loc);
+    }
+    diag_error(e->loc, "'%c' between a tensor and a number is not defined; numbers can only scale (c * x, x / c)",
+               e->op);
+    return -1;
+  }
+  if (e->op == '/') {
+    diag_error(e->loc, "division of two tensors is not supported; divide by a number");
+    return -1;
+  }
+  int a = lower_tensor(lc, e->lhs), b = lower_tensor(lc, e->rhs);
+  if (a < 0 || b < 0) return -1;
+  ir_node *na = ir_at(lc->g, a), *nb = ir_at(lc->g, b);
+  if (!same_shape(na, nb)) {
+    char sa[96], sb[96];
+    diag_error(e->loc, "shapes differ in '%c': left is %s, right is %s", e->op,
+               lower_shape_str(na, sa, sizeof sa), lower_shape_str(nb, sb, sizeof sb));
+    return -1;
+  }
+  int in[2] = {a, b};
+  int id = lower_node(lc, e->op == '+' ? OP_ADD : e->op == '-' ? OP_SUB : OP_MUL, in, 2, e->loc);
+  ir_copy_shape(ir_at(lc->g, id), ir_at(lc->g, a));
+  return id;
+}
+
+/* concat(a, b, ...): along the last dim; the other dims must agree. */
+int lower_concat(lower_ctx *lc, const ast_expr *call) {
+  if (call->nargs < 2 || call->nargs > IR_MAX_IN) {
+    diag_error(call->loc, "concat() takes 2 to %d tensors", IR_MAX_IN);
+    return -1;
+  }
+  int in[IR_MAX_IN];
+  for (int k = 0; k < call->nargs; k++) {
+    if (call->args[k].name) {
+      diag_error(call->args[k].name_loc, "concat() takes no named arguments");
+      return -1;
+    }
+    if ((in[k] = lower_tensor(lc, call->args[k].value)) < 0) return -1;
+  }
+  ir_node first = *ir_at(lc->g, in[0]);
+  int64_t last = 0;
+  for (int k = 0; k < call->nargs; k++) {
+    ir_node *n = ir_at(lc->g, in[k]);
+    int ok = n->batched && n->ndim == first.ndim && n->ndim > 0;
+    for (int d = 0; ok && d + 1 < n->ndim; d++) ok = n->dims[d] == first.dims[d];
+    if (!ok) {
+      char s0[96], sk[96];
+      diag_error(call->args[k].value->loc, "concat() needs tensors that differ only in the last dim: %s and %s",
+                 lower_shape_str(&first, s0, sizeof s0), lower_shape_str(n, sk, sizeof sk));
+      return -1;
+    }
+    last += ir_last_dim(n);
+  }
+  int id = lower_node(lc, OP_CONCAT, in, call->nargs, call->loc);
+  ir_node *n = ir_at(lc->g, id);
+  ir_copy_shape(n, &first);
+  n->dims[n->ndim - 1] = last;
+  return id;
+}
+
+/* flatten(x): [batch, d1, d2, ...] -> [batch, d1*d2*...] */
+int lower_flatten(lower_ctx *lc, const ast_expr *call) {
+  static const arg_spec spec[] = {{"x", ARG_TENSOR, 1, 0}};
+  arg_val v[1];
+  if (lower_bind_args(lc, call, spec, 1, v)) return -1;
+  ir_node *x = ir_at(lc->g, v[0].node);
+  if (!x->batched) {
+    diag_error(v[0].loc, "flatten() needs a per-sample tensor");
+    return -1;
+  }
+  int64_t numel = ir_numel(x);
+  int id = lower_node(lc, OP_COPY, &v[0].node, 1, call->loc);
+  ir_node *n = ir_at(lc->g, id);
+  n->batched = 1;
+  n->ndim = 1;
+  n->dims[0] = numel;
+  return id;
+}
+
+void elementwise_backward(ad_ctx *ad, int id, int dy) {
+  ir_graph *g = ad_graph(ad);
+  ir_node n = g->nodes[id];
+  switch (n.op) {
+  case OP_ADD:
+  case OP_SUB:
+    ad_accumulate(ad, n.in[0], dy);
+    if (ad_wants(ad, n.in[1])) {
+      int neg = dy;
+      if (n.op == OP_SUB) {
+        neg = ad_node(ad, OP_SCALE, &dy, 1, n.in[1], -1);
+        g->nodes[neg].f[0] = -1;
+      }
+      ad_accumulate(ad, n.in[1], neg);
+    }
+    break;
+  case OP_MUL:
+    for (int k = 0; k < 2; k++)
+      if (ad_wants(ad, n.in[k])) {
+        int in[2] = {dy, n.in[1 - k]};
+        ad_save(ad, n.in[1 - k]);
+        ad_accumulate(ad, n.in[k], ad_node(ad, OP_MUL, in, 2, n.in[k], -1));
+      }
+    break;
+  case OP_SCALE: {
+    int s = ad_node(ad, OP_SCALE, &dy, 1, n.in[0], -1);
+    g->nodes[s].f[0] = n.f[0];
+    ad_accumulate(ad, n.in[0], s);
+    break;
+  }
+  case OP_COPY:
+    ad_accumulate(ad, n.in[0], ad_node(ad, OP_COPY, &dy, 1, n.in[0], -1));
+    break;
+  case OP_CONCAT: {
+    int64_t off = 0;
+    for (int k = 0; k < n.nin; k++) {
+      if (ad_wants(ad, n.in[k])) {
+        int s = ad_node(ad, OP_SLICE, &dy, 1, n.in[k], -1);
+        g->nodes[s].i[0] = (int)off;
+        ad_accumulate(ad, n.in[k], s);
+      }
+      off += ir_last_dim(&g->nodes[n.in[k]]);
+    }
+    break;
+  }
+  default:
+    break;
+  }
+}
+
+static void emit_concat(emit_ctx *ec, const ir_node *n) {
+  char py[96], px[96], rows[64];
+  emit_ptr(ec, n->id, py, sizeof py);
+  emit_rows(n, rows, sizeof rows);
+  long long W = (long long)ir_last_dim(n), off = 0;
+  fprintf(ec->out, "  {\n    dl_real *y = %s;\n    const int rows = %s;\n", py, rows);
+  for (int k = 0; k < n->nin; k++) {
+    const ir_node *x = &ec->g->nodes[n->in[k]];
+    long long w = (long long)ir_last_dim(x);
+    emit_ptr(ec, n->in[k], px, sizeof px);
+    fprintf(ec->out, "    /* y[:, %lld:%lld] = input %d */\n", off, off + w, k);
+    fprintf(ec->out, "    for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * %lld + %lld, %s + (size_t)r * %lld, %lld * sizeof(dl_real));\n",
+            W, off, px, w, w);
+    off += w;
+  }
+  fprintf(ec->out, "  }\n");
+}
+
+static void emit_slice(emit_ctx *ec, const ir_node *n) {
+  char py[96], px[96], rows[64];
+  emit_ptr(ec, n->id, py, sizeof py);
+  emit_ptr(ec, n->in[0], px, sizeof px);
+  emit_rows(n, rows, sizeof rows);
+  long long W = (long long)ir_last_dim(&ec->g->nodes[n->in[0]]), w = (long long)ir_last_dim(n);
+  fprintf(ec->out, "  /* dx = dy[:, %d:%lld] */\n", n->i[0], n->i[0] + w);
+  fprintf(ec->out, "  for (int r = 0; r < %s; r++) memcpy(%s + (size_t)r * %lld, %s + (size_t)r * %lld + %d, %lld * sizeof(dl_real));\n",
+          rows, py, w, px, W, n->i[0], w);
+}
+
+void elementwise_emit(emit_ctx *ec, const ir_node *n) {
+  char py[96], pa[96], pb[96], rows[64];
+  FILE *o = ec->out;
+  if (n->op == OP_CONCAT || n->op == OP_SLICE) {
+    (n->op == OP_CONCAT ? emit_concat : emit_slice)(ec, n);
+    return;
+  }
+  emit_ptr(ec, n->id, py, sizeof py);
+  emit_rows(n, rows, sizeof rows);
+  long long last = (long long)ir_last_dim(n);
+  if (n->op == OP_GRAD_SEED) {
+    fprintf(o, "  %s[0] = 1; /* d loss / d loss */\n", py);
+    return;
+  }
+  emit_ptr(ec, n->in[0], pa, sizeof pa);
+  if (n->op == OP_COPY) {
+    fprintf(o, "  /* same values, new shape */\n");
+    fprintf(o, "  if (%s != %s) memcpy(%s, %s, (size_t)(%s) * %lld * sizeof(dl_real));\n", py, pa,
+            py, pa, rows, last);
+    return;
+  }
+  fprintf(o, "  {\n    dl_real *y = %s;\n    const dl_real *a = %s;\n", py, pa);
+  for (int k = 1; k < n->nin; k++) {
+    emit_ptr(ec, n->in[k], pb, sizeof pb);
+    fprintf(o, "    const dl_real *%c = %s;\n", 'a' + k, pb);
+  }
+  fprintf(o, "    const size_t count = (size_t)(%s) * %lld;\n", rows, last);
+  switch (n->op) {
+  case OP_ADD: fprintf(o, "    for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];\n"); break;
+  case OP_SUB: fprintf(o, "    for (size_t k = 0; k < count; k++) y[k] = a[k] - b[k];\n"); break;
+  case OP_MUL: fprintf(o, "    for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];\n"); break;
+  case OP_SCALE:
+    fprintf(o, "    for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)%.17g;\n", n->f[0]);
+    break;
+  default: /* OP_ADDN: gradient contributions summed */
+    fprintf(o, "    for (size_t k = 0; k < count; k++) y[k] = a[k]");
+    for (int k = 1; k < n->nin; k++) fprintf(o, " + %c[k]", 'a' + k);
+    fprintf(o, ";\n");
+    break;
+  }
+  fprintf(o, "  }\n");
+}

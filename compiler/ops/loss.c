@@ -1,0 +1,193 @@
+/* loss.c: mse, mae, binary_cross_entropy, bce_with_logits, cross_entropy
+ * (softmax fused in) and the L1/L2 penalties, with PyTorch's definitions
+ * (mean reduction).  The math lives in runtime/dl_ops.h next to each
+ * loss's gradient; here are the shape rules, backward rules and calls. */
+#include "ops.h"
+#include <string.h>
+#include "../../runtime/dl_model.h"
+
+static ir_op loss_op(const char *name) {
+  if (!strcmp(name, "mse")) return OP_MSE;
+  if (!strcmp(name, "mae")) return OP_MAE;
+  if (!strcmp(name, "binary_cross_entropy")) return OP_BCE;
+  if (!strcmp(name, "bce_with_logits")) return OP_BCE_LOGITS;
+  return OP_CROSS_ENTROPY;
+}
+
+static int check_target(lower_ctx *lc, const ast_expr *call, ir_op op, const arg_val *v) {
+  ir_graph *g = lc->g;
+  ir_node *p = ir_at(g, v[0].node), *t = ir_at(g, v[1].node);
+  char sp[96], st[96];
+  if (!p->batched || p->ndim == 0) {
+    diag_error(v[0].loc, "%s() needs per-sample predictions, not a scalar", call->str);
+    return -1;
+  }
+  if (p->needs_label) {
+    diag_error(v[0].loc, "the prediction of %s() must not depend on the label", call->str);
+    return -1;
+  }
+  int is_class = v[1].node == g->label && g->label_is_class;
+  if (op == OP_CROSS_ENTROPY) {
+    if (!is_class) {
+      diag_error(v[1].loc, "cross_entropy() needs the class label (label y : class[N]) as its target");
+      return -1;
+    }
+    if (p->ndim != 1 || p->dims[0] != g->label_classes) {
+      diag_error(v[0].loc, "cross_entropy() needs logits of shape [batch, %lld] for label class[%lld]; these are %s",
+                 (long long)g->label_classes, (long long)g->label_classes, lower_shape_str(p, sp, sizeof sp));
+      return -1;
+    }
+    return 0;
+  }
+  if (is_class) {
+    diag_error(v[1].loc, "%s() needs a real-valued target; the label is class[%lld] (use cross_entropy)",
+               call->str, (long long)g->label_classes);
+    return -1;
+  }
+  int same = p->batched == t->batched && p->ndim == t->ndim;
+  for (int d = 0; same && d < p->ndim; d++) same = p->dims[d] == t->dims[d];
+  if (!same) {
+    diag_error(call->loc, "%s() needs prediction and target of one shape: %s and %s", call->str,
+               lower_shape_str(p, sp, sizeof sp), lower_shape_str(t, st, sizeof st));
+    return -1;
+  }
+  return 0;
+}
+
+/* mse(pred, target) mae(..) binary_cross_entropy(prob, target)
+ * bce_with_logits(logits, target) cross_entropy(logits, label) -> scalar */
+int lower_loss(lower_ctx *lc, const ast_expr *call) {
+  static const arg_spec spec[] = {{"pred", ARG_TENSOR, 1, 0}, {"target", ARG_TENSOR, 1, 0}};
+  arg_val v[2];
+  ir_op op = loss_op(call->str);
+  if (lower_bind_args(lc, call, spec, 2, v) || check_target(lc, call, op, v)) return -1;
+  int in[2] = {v[0].node, v[1].node};
+  int id = lower_node(lc, op, in, 2, call->loc);
+  ir_graph *g = lc->g;
+  if (g->pred < 0) {
+    /* the first loss names the prediction head that eval and predict read */
+    g->pred = v[0].node;
+    g->pred_kind = op == OP_CROSS_ENTROPY ? DL_PRED_ARGMAX
+                   : (op == OP_BCE || op == OP_BCE_LOGITS) ? DL_PRED_BINARY
+                                                            : DL_PRED_VALUES;
+    g->nodes[id].i[1] = 1;
+  }
+  return id;
+}
+
+/* loss + l1 sum|W| + l2 sum W^2 for every weight with a penalty: the total
+ * that training differentiates.  Biases are not penalised. */
+void lower_add_penalties(lower_ctx *lc) {
+  ir_graph *g = lc->g;
+  g->total_loss = g->loss;
+  if (g->loss < 0) return;
+  int group = -1;
+  for (int p = 0; p < g->nparams; p++) {
+    ir_param *pp = &g->params[p];
+    double l1 = pp->l1 + (pp->is_weight ? g->train.l1 : 0);
+    double l2 = pp->l2 + (pp->is_weight ? g->train.l2 : 0);
+    if (l1 == 0 && l2 == 0) continue;
+    if (group < 0)
+      group = g->penalty_group =
+          ir_add_group(g, "penalties", g->nodes[g->loss].loc.line, "L1/L2 penalties");
+    int pen = ir_add(g, OP_PENALTY, &pp->node, 1, group, g->nodes[pp->node].loc);
+    g->nodes[pen].f[0] = l1;
+    g->nodes[pen].f[1] = l2;
+    g->nodes[pen].name = pp->name;
+    int in[2] = {g->total_loss, pen};
+    g->total_loss = ir_add(g, OP_ADD, in, 2, group, g->nodes[pen].loc);
+    g->nodes[g->total_loss].name = "loss";
+  }
+}
+
+void loss_backward(ad_ctx *ad, int id, int dy) {
+  ir_graph *g = ad_graph(ad);
+  ir_node n = g->nodes[id];
+  if (n.op == OP_PENALTY) {
+    int in[2] = {dy, n.in[0]};
+    int d = ad_node(ad, OP_PENALTY_GRAD, in, 2, n.in[0], -1);
+    g->nodes[d].f[0] = n.f[0];
+    g->nodes[d].f[1] = n.f[1];
+    ad_accumulate(ad, n.in[0], d);
+    return;
+  }
+  int in[3] = {dy, n.in[0], n.in[1]};
+  ad_save(ad, n.in[0]);
+  ad_save(ad, n.in[1]);
+  for (int k = 0; k < 2; k++) {
+    if (!ad_wants(ad, n.in[k])) continue;
+    int d = ad_node(ad, k ? OP_LOSS_GRAD_TARGET : OP_LOSS_GRAD, in, 3, n.in[k], -1);
+    g->nodes[d].i[0] = n.op;
+    ad_accumulate(ad, n.in[k], d);
+  }
+}
+
+static const char *loss_fn(ir_op op) {
+  switch (op) {
+  case OP_MSE: return "dl_mse";
+  case OP_MAE: return "dl_mae";
+  case OP_BCE: return "dl_bce";
+  case OP_BCE_LOGITS: return "dl_bce_logits";
+  default: return "dl_cross_entropy";
+  }
+}
+
+/* elements of a node as a C expression (n rows at run time if batched) */
+static const char *count_expr(const ir_node *n, char *buf, size_t len) {
+  char rows[64];
+  emit_rows(n, rows, sizeof rows);
+  snprintf(buf, len, "(size_t)(%s) * %lld", rows, (long long)ir_last_dim(n));
+  return buf;
+}
+
+void loss_emit(emit_ctx *ec, const ir_node *n) {
+  char py[96], pp[96], pt[96], cnt[96];
+  emit_ptr(ec, n->id, py, sizeof py);
+  emit_ptr(ec, n->in[0], pp, sizeof pp);
+  const ir_node *pred = &ec->g->nodes[n->in[0]];
+  if (n->op == OP_PENALTY) {
+    fprintf(ec->out, "  /* %g * sum|W| + %g * sum W^2 */\n", n->f[0], n->f[1]);
+    fprintf(ec->out, "  %s[0] = dl_penalty(%s, %lld, %.17g, %.17g);\n", py, pp,
+            (long long)ir_numel(pred), n->f[0], n->f[1]);
+    return;
+  }
+  emit_ptr(ec, n->in[1], pt, sizeof pt);
+  if (n->op == OP_CROSS_ENTROPY) {
+    char rows[64];
+    emit_rows(pred, rows, sizeof rows);
+    fprintf(ec->out, "  /* mean over rows of logsumexp(z) - z[label] */\n");
+    fprintf(ec->out, "  %s[0] = (dl_real)dl_cross_entropy(%s, %s, %s, %lld);\n", py, pp, pt, rows,
+            (long long)ir_last_dim(pred));
+    return;
+  }
+  fprintf(ec->out, "  %s[0] = (dl_real)%s(%s, %s, %s);\n", py, loss_fn(n->op), pp, pt,
+          count_expr(pred, cnt, sizeof cnt));
+}
+
+void loss_grad_emit(emit_ctx *ec, const ir_node *n) {
+  char pd[96], ps[96], pp[96], pt[96], cnt[96];
+  emit_ptr(ec, n->id, pd, sizeof pd);
+  emit_ptr(ec, n->in[0], ps, sizeof ps);
+  emit_ptr(ec, n->in[1], pp, sizeof pp);
+  FILE *o = ec->out;
+  if (n->op == OP_PENALTY_GRAD) {
+    fprintf(o, "  /* dW = ds * (%g * sign(W) + 2 * %g * W) */\n", n->f[0], n->f[1]);
+    fprintf(o, "  dl_penalty_grad(%s[0], %s, %s, %lld, %.17g, %.17g);\n", ps, pp, pd,
+            (long long)ir_numel(n), n->f[0], n->f[1]);
+    return;
+  }
+  emit_ptr(ec, n->in[2], pt, sizeof pt);
+  const ir_node *pred = &ec->g->nodes[n->in[1]];
+  ir_op op = (ir_op)n->i[0];
+  const char *suffix = n->op == OP_LOSS_GRAD_TARGET ? "_grad_target" : "_grad";
+  if (op == OP_CROSS_ENTROPY) {
+    char rows[64];
+    emit_rows(pred, rows, sizeof rows);
+    fprintf(o, "  /* dz = ds * (softmax(z) - onehot(label)) / rows */\n");
+    fprintf(o, "  dl_cross_entropy_grad(%s[0], %s, %s, %s, %s, %lld);\n", ps, pp, pt, pd, rows,
+            (long long)ir_last_dim(pred));
+    return;
+  }
+  fprintf(o, "  %s%s(%s[0], %s, %s, %s, %s);\n", loss_fn(op), suffix, ps, pp, pt, pd,
+          count_expr(pred, cnt, sizeof cnt));
+}

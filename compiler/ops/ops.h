@@ -1,0 +1,77 @@
+/* ops.h: one place per op family (dense.c, activation.c, elementwise.c,
+ * loss.c, optim.c).  For each op: its lowering from a call in the .dln (the
+ * shape rule), its backward rule for autodiff, and its C emitter.  Adding
+ * an op touches this folder, the builtin table in ops.c and a test. */
+#ifndef DLNC_OPS_H
+#define DLNC_OPS_H
+#include <stdio.h>
+#include "ir.h"
+#include "lower.h"
+
+/* ---- lowering: one entry per builtin callable in a model block ---------- */
+typedef int (*op_lower_fn)(lower_ctx *lc, const ast_expr *call);
+typedef struct op_builtin {
+  const char *name;
+  op_lower_fn lower;
+} op_builtin;
+const op_builtin *op_find_builtin(const char *name);
+int op_builtin_names(const char *const **names); /* for suggestions */
+
+/* ---- autodiff ------------------------------------------------------------ */
+typedef struct ad_ctx ad_ctx;
+/* Adds `grad` as one contribution to d loss / d value. */
+void ad_accumulate(ad_ctx *ad, int value, int grad);
+/* Appends a backward node shaped like node `like` in group `group`. */
+int ad_node(ad_ctx *ad, ir_op op, const int *in, int nin, int like, int group);
+ir_graph *ad_graph(ad_ctx *ad);
+/* Marks a forward value as read by backward (kept alive by the memory plan). */
+void ad_save(ad_ctx *ad, int value);
+/* Whether d loss / d value is needed (a parameter is upstream of it). */
+int ad_wants(ad_ctx *ad, int value);
+typedef void (*op_backward_fn)(ad_ctx *ad, int node, int dy);
+
+/* ---- emission ------------------------------------------------------------- */
+typedef struct emit_ctx {
+  FILE *out;
+  ir_graph *g;
+  int f64;
+} emit_ctx;
+/* C expression for a pointer to node `id`'s buffer (follows aliases). */
+const char *emit_ptr(emit_ctx *ec, int id, char *buf, size_t len);
+/* C expression for the number of rows (all but the last dim) of a batched node. */
+const char *emit_rows(const ir_node *n, char *buf, size_t len);
+typedef void (*op_emit_fn)(emit_ctx *ec, const ir_node *n);
+
+typedef struct op_info {
+  op_backward_fn backward;   /* NULL: no gradient flows through          */
+  op_emit_fn emit;           /* NULL: leaf, nothing to compute           */
+} op_info;
+const op_info *op_info_of(ir_op op);
+
+/* Per-family hooks (defined in the family's file). */
+int lower_dense(lower_ctx *, const ast_expr *);
+void dense_backward(ad_ctx *, int, int);
+void dense_emit(emit_ctx *, const ir_node *);
+void dense_grad_emit(emit_ctx *, const ir_node *);
+
+int lower_activation(lower_ctx *, const ast_expr *);
+int lower_dropout(lower_ctx *, const ast_expr *);
+void activation_backward(ad_ctx *, int, int);
+void activation_emit(emit_ctx *, const ir_node *);
+void activation_grad_emit(emit_ctx *, const ir_node *);
+
+int lower_concat(lower_ctx *, const ast_expr *);
+int lower_flatten(lower_ctx *, const ast_expr *);
+int lower_binop(lower_ctx *, const ast_expr *);
+void elementwise_backward(ad_ctx *, int, int);
+void elementwise_emit(emit_ctx *, const ir_node *);
+
+int lower_loss(lower_ctx *, const ast_expr *);
+void loss_backward(ad_ctx *, int, int);
+void loss_emit(emit_ctx *, const ir_node *);
+void loss_grad_emit(emit_ctx *, const ir_node *);
+
+/* optim.c: the fused optimiser step, one pass per parameter. */
+void optim_emit_update(emit_ctx *ec);
+
+#endif

@@ -1,0 +1,139 @@
+/* optim.c: the optimiser step, emitted as one fused pass per parameter
+ * (gradient clipping scale, weight decay, state update and parameter update
+ * in a single loop), with torch.optim's formulas.  The optimiser state
+ * buffers carry torch's names (exp_avg, momentum_buffer, ...) in checkpoints. */
+#include "ops.h"
+#include <string.h>
+
+/* How many state buffers per parameter the optimiser keeps, and their names. */
+int optim_state_count(const ir_optim *o, const char **names) {
+  int n = 0;
+  switch (o->kind) {
+  case OPT_SGD:
+    if (o->momentum > 0) names[n++] = "momentum_buffer";
+    break;
+  case OPT_ADAM:
+  case OPT_ADAMW:
+    names[n++] = "exp_avg";
+    names[n++] = "exp_avg_sq";
+    break;
+  case OPT_RMSPROP:
+    names[n++] = "square_avg";
+    if (o->momentum > 0) names[n++] = "momentum_buffer";
+    if (o->centered) names[n++] = "grad_avg";
+    break;
+  case OPT_ADAGRAD:
+    names[n++] = "sum";
+    break;
+  }
+  return n;
+}
+
+const char *optim_name(ir_optim_kind k) {
+  static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
+  return names[k];
+}
+
+/* The body of the per-element update, reading g (gradient) and w (param). */
+static void emit_rule(FILE *o, const ir_optim *op, int has_momentum_buf) {
+  const char *in = "        ";
+  if (op->weight_decay != 0 && op->kind != OPT_ADAMW)
+    fprintf(o, "%sg += (dl_real)%.17g * w[k];                 /* L2 weight decay */\n", in,
+            op->weight_decay);
+  switch (op->kind) {
+  case OPT_SGD:
+    if (op->momentum > 0) {
+      fprintf(o, "%s/* buf = first ? g : momentum * buf + (1 - dampening) * g */\n", in);
+      fprintf(o, "%ss0[k] = first ? g : (dl_real)%.17g * s0[k] + (dl_real)%.17g * g;\n", in,
+              op->momentum, 1 - op->dampening);
+      if (op->nesterov)
+        fprintf(o, "%sg = g + (dl_real)%.17g * s0[k];\n", in, op->momentum);
+      else
+        fprintf(o, "%sg = s0[k];\n", in);
+    }
+    fprintf(o, "%sw[k] -= lr * g;\n", in);
+    break;
+  case OPT_ADAM:
+  case OPT_ADAMW:
+    if (op->kind == OPT_ADAMW && op->weight_decay != 0)
+      fprintf(o, "%sw[k] *= 1 - lr * (dl_real)%.17g;          /* decoupled weight decay */\n", in,
+              op->weight_decay);
+    fprintf(o, "%s/* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */\n", in);
+    fprintf(o, "%ss0[k] = (dl_real)%.17g * s0[k] + (dl_real)%.17g * g;\n", in, op->beta1, 1 - op->beta1);
+    fprintf(o, "%ss1[k] = (dl_real)%.17g * s1[k] + (dl_real)%.17g * g * g;\n", in, op->beta2, 1 - op->beta2);
+    fprintf(o, "%sw[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)%.17g);\n", in, op->eps);
+    break;
+  case OPT_RMSPROP: {
+    int centered_buf = 1 + has_momentum_buf;
+    fprintf(o, "%ss0[k] = (dl_real)%.17g * s0[k] + (dl_real)%.17g * g * g;  /* square_avg */\n", in,
+            op->alpha, 1 - op->alpha);
+    if (op->centered) {
+      fprintf(o, "%ss%d[k] = (dl_real)%.17g * s%d[k] + (dl_real)%.17g * g;  /* grad_avg */\n", in,
+              centered_buf, op->alpha, centered_buf, 1 - op->alpha);
+      fprintf(o, "%sconst dl_real avg = dl_sqrt(s0[k] - s%d[k] * s%d[k]) + (dl_real)%.17g;\n", in,
+              centered_buf, centered_buf, op->eps);
+    } else {
+      fprintf(o, "%sconst dl_real avg = dl_sqrt(s0[k]) + (dl_real)%.17g;\n", in, op->eps);
+    }
+    if (has_momentum_buf) {
+      fprintf(o, "%ss1[k] = (dl_real)%.17g * s1[k] + g / avg;\n", in, op->momentum);
+      fprintf(o, "%sw[k] -= lr * s1[k];\n", in);
+    } else {
+      fprintf(o, "%sw[k] -= lr * g / avg;\n", in);
+    }
+    break;
+  }
+  case OPT_ADAGRAD:
+    fprintf(o, "%ss0[k] += g * g;                         /* sum */\n", in);
+    fprintf(o, "%sw[k] -= clr * g / (dl_sqrt(s0[k]) + (dl_real)%.17g);\n", in, op->eps);
+    break;
+  }
+}
+
+static void emit_param_update(emit_ctx *ec, const ir_param *p, int nstate) {
+  FILE *o = ec->out;
+  const ir_optim *op = &ec->g->train.optim;
+  fprintf(o, "  /* %s [", p->name);
+  for (int d = 0; d < p->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)p->dims[d]);
+  fprintf(o, "] (.dln line %d) */\n  {\n", p->line);
+  fprintf(o, "    dl_real *w = ST(%zu);\n    const dl_real *grad = ST(%zu);\n", p->offset,
+          p->grad_offset);
+  for (int s = 0; s < nstate; s++) fprintf(o, "    dl_real *s%d = ST(%zu);\n", s, p->opt_offset[s]);
+  fprintf(o, "    for (size_t k = 0; k < %lld; k++) {\n", (long long)p->numel);
+  fprintf(o, "        dl_real g = grad[k]%s;\n", ec->g->train.clip > 0 ? " * clip_scale" : "");
+  emit_rule(o, op, op->kind == OPT_RMSPROP && op->momentum > 0);
+  fprintf(o, "    }\n  }\n");
+}
+
+/* apply_update(): clip scale, then one pass per parameter. */
+void optim_emit_update(emit_ctx *ec) {
+  FILE *o = ec->out;
+  ir_graph *g = ec->g;
+  const ir_optim *op = &g->train.optim;
+  const char *names[3];
+  int nstate = optim_state_count(op, names);
+  fprintf(o, "/* The optimiser step: %s (.dln line %d), one fused pass per parameter. */\n",
+          optim_name(op->kind), op->line);
+  fprintf(o, "static void apply_update(dl_ctx *ctx) {\n");
+  fprintf(o, "  const dl_real lr = (dl_real)ctx->lr;\n  const int64_t t = ctx->step + 1;\n");
+  fprintf(o, "  (void)t;\n");
+  if (op->kind == OPT_SGD && op->momentum > 0) fprintf(o, "  const int first = t == 1;\n");
+  if (op->kind == OPT_ADAM || op->kind == OPT_ADAMW) {
+    fprintf(o, "  const dl_real step_size = lr / (dl_real)(1 - pow(%.17g, (double)t));\n", op->beta1);
+    fprintf(o, "  const dl_real inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(%.17g, (double)t)));\n", op->beta2);
+  }
+  if (op->kind == OPT_ADAGRAD)
+    fprintf(o, "  const dl_real clr = lr / (dl_real)(1 + (double)(t - 1) * %.17g);\n", op->lr_decay);
+  if (g->train.clip > 0) {
+    fprintf(o, "  /* clip_grad_norm_: every gradient times min(1, max_norm / (norm + 1e-6)) */\n");
+    fprintf(o, "  double sq = 0;\n");
+    for (int p = 0; p < g->nparams; p++)
+      fprintf(o, "  sq += dl_sum_squares(ST(%zu), %lld);\n", g->params[p].grad_offset,
+              (long long)g->params[p].numel);
+    fprintf(o, "  const double norm = sqrt(sq);\n");
+    fprintf(o, "  const double coef = %.17g / (norm + 1e-6);\n", g->train.clip);
+    fprintf(o, "  const dl_real clip_scale = (dl_real)(coef < 1 ? coef : 1);\n");
+  }
+  for (int p = 0; p < g->nparams; p++) emit_param_update(ec, &g->params[p], nstate);
+  fprintf(o, "  ctx->step = t;\n}\n\n");
+}

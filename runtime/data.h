@@ -1,0 +1,48 @@
+/* data.h: datasets for the trainer.  IDX (plain or gzip) and CSV.
+ * Images stay uint8 in memory and are scaled when a batch is gathered. */
+#ifndef DL_DATA_H
+#define DL_DATA_H
+#include <stddef.h>
+#include <stdint.h>
+#include "dl_real.h"
+
+typedef struct dl_dataset {
+  int64_t n;            /* samples                                       */
+  int64_t x_size;       /* input elements per sample                     */
+  uint8_t *x_u8;        /* IDX: [n, x_size] raw bytes, or NULL           */
+  float *x_f32;         /* CSV: [n, x_size] values, or NULL              */
+  double scale;         /* multiplies every input value when gathered    */
+  int y_is_class;       /* 1: y_class holds class indices                */
+  int64_t y_size;       /* classes (y_is_class) or real elements per sample */
+  int32_t *y_class;     /* [n]                                           */
+  float *y_real;        /* [n, y_size]                                   */
+} dl_dataset;
+
+/* Every loader returns 0 on success, or -1 with a one-line message in err
+ * naming the file and what is wrong (missing, truncated, bad magic, count
+ * mismatch, wrong sample size, label out of range, bad number at row:col).
+ * x_size: expected elements per sample (product of the image dims in the IDX
+ * header must equal it).  n_classes: labels must be in [0, n_classes). */
+int dl_load_idx(dl_dataset *d, const char *images_path, const char *labels_path,
+                double scale, int64_t x_size, int64_t n_classes,
+                char *err, size_t errlen);
+
+/* CSV: each row holds x_size input values then the label: one integer class
+ * index in [0, y_size) when y_is_class, else y_size real values.  Blank lines
+ * are skipped; header=1 skips the first row. */
+int dl_load_csv(dl_dataset *d, const char *path, int header, double scale,
+                int64_t x_size, int y_is_class, int64_t y_size,
+                char *err, size_t errlen);
+
+void dl_dataset_free(dl_dataset *d);
+
+/* Gather rows idx[0..n) into x ([n, x_size], scaled) and the labels
+ * (y_class [n] or y_real [n, y_size]; either may be NULL if not wanted). */
+void dl_dataset_gather(const dl_dataset *d, const int64_t *idx, int n,
+                       dl_real *x, int32_t *y_class, dl_real *y_real);
+
+/* Parse one CSV line of exactly `count` numbers into out (for `predict`). Returns
+ * the number parsed, or -1 on a malformed number (column in *bad_col). */
+int dl_parse_csv_row(const char *line, dl_real *out, int64_t count, int64_t *bad_col);
+
+#endif

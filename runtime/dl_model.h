@@ -1,0 +1,159 @@
+/* dl_model.h: the contract between code that dlnc generates and the runtime.
+ *
+ * A generated NAME.c defines one `dl_model_desc` (shapes, tensor table, memory
+ * sizes, training defaults from the `train` block) and the step functions.
+ * The runtime's trainer (trainer.c) drives it: it owns the arena, the data,
+ * the epoch loop, checkpoints and the command line.  Nothing here knows which
+ * model it runs.
+ *
+ * Memory: one block `state` (parameters, gradients, optimiser state; fixed
+ * size) and one block `act` (activations and their gradients; its size is
+ * act_elems_per_sample * capacity + act_elems_fixed).  Both are allocated once
+ * before training; a step allocates nothing.
+ */
+#ifndef DL_MODEL_H
+#define DL_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "dl_real.h"
+
+enum { DL_MAX_DIMS = 6 };
+
+/* What a tensor in the state block is. */
+typedef enum { DL_T_PARAM, DL_T_GRAD, DL_T_OPT } dl_tensor_kind;
+
+/* Parameter initialisers (PyTorch's definitions; fan_in/fan_out as torch computes them). */
+typedef enum {
+  DL_INIT_ZERO,
+  DL_INIT_ONE,
+  DL_INIT_HE_NORMAL,      /* N(0, 2/fan_in)             kaiming_normal_(relu)   */
+  DL_INIT_HE_UNIFORM,     /* U(+-sqrt(6/fan_in))        kaiming_uniform_(relu)  */
+  DL_INIT_XAVIER_NORMAL,  /* N(0, 2/(fan_in+fan_out))                           */
+  DL_INIT_XAVIER_UNIFORM, /* U(+-sqrt(6/(fan_in+fan_out)))                      */
+  DL_INIT_TORCH_DEFAULT,  /* U(+-1/sqrt(fan_in)): nn.Linear's weight and bias   */
+} dl_init_kind;
+
+typedef struct dl_tensor_desc {
+  const char *name;         /* checkpoint name: "h1.weight", "h1.weight.exp_avg", ... */
+  dl_tensor_kind kind;
+  int ndim;
+  int64_t shape[DL_MAX_DIMS];
+  size_t offset;            /* element offset into ctx->state */
+  size_t numel;
+  dl_init_kind init;        /* params only; optimiser state starts at init_value */
+  int64_t fan_in, fan_out;
+  double init_value;        /* for DL_INIT_ZERO/ONE-like constant starts (e.g. adagrad's initial accumulator) */
+  int line;                 /* .dln line that declared it */
+} dl_tensor_desc;
+
+/* What a label is. */
+typedef enum { DL_Y_CLASS, DL_Y_REAL } dl_label_kind;
+
+/* How the prediction head is read out (what `predict` prints, how accuracy is counted). */
+typedef enum {
+  DL_PRED_ARGMAX,   /* out holds logits or probabilities over classes: class = argmax   */
+  DL_PRED_BINARY,   /* out holds probabilities in [0,1]: class = p > 0.5               */
+  DL_PRED_VALUES,   /* out holds real values (regression): no accuracy                 */
+} dl_pred_kind;
+
+typedef enum { DL_DATA_NONE, DL_DATA_IDX, DL_DATA_CSV } dl_data_kind;
+
+typedef struct dl_data_spec {
+  dl_data_kind kind;
+  const char *path[2];      /* IDX: images, labels.  CSV: path[0] only. Relative to --data. */
+  double scale;             /* applied to inputs on the fly (IDX bytes, CSV values) */
+  int header;               /* CSV: first row is a header to skip */
+  int line;                 /* .dln line, for messages */
+} dl_data_spec;
+
+typedef enum { DL_SCHED_CONSTANT, DL_SCHED_STEP, DL_SCHED_EXPONENTIAL, DL_SCHED_COSINE } dl_sched_kind;
+
+typedef struct dl_schedule {
+  dl_sched_kind kind;
+  int step_size;            /* step: epochs between decays            */
+  double gamma;             /* step, exponential: decay factor         */
+  int t_max;                /* cosine: epochs of the half period (0 = total epochs) */
+  double eta_min;           /* cosine: floor                           */
+  int64_t warmup_steps;     /* linear warm-up over this many optimiser steps (0 = none) */
+} dl_schedule;
+
+typedef struct dl_train_config {
+  int batch;                /* 0 = full batch */
+  int epochs;
+  double lr;
+  uint64_t seed;
+  dl_schedule schedule;
+  double clip_norm;         /* 0 = no clipping (applied inside apply_update) */
+  const char *data_dir;     /* default for --data: the train block's data_dir, else the .dln's directory (absolute) */
+  dl_data_spec train, test;
+} dl_train_config;
+
+struct dl_pool;
+
+/* The run-time state of one model instance. */
+typedef struct dl_ctx {
+  const struct dl_model_desc *m;
+  dl_real *state;           /* params, grads, optimiser state          */
+  dl_real *act;             /* activations, capacity samples            */
+  int capacity;             /* batch rows the act block was sized for   */
+  dl_real *x;               /* [capacity, x_size] current batch inputs  */
+  int32_t *y_class;         /* [capacity] when y_kind == DL_Y_CLASS     */
+  dl_real *y_real;          /* [capacity, y_size] when DL_Y_REAL        */
+  dl_real *out;             /* [capacity, out_size] predictions         */
+  double lr;                /* learning rate for the next update        */
+  int64_t step;             /* optimiser steps taken so far             */
+  uint64_t seed;            /* dropout masks hash (seed, step, site, i) */
+  int train_mode;           /* 1: dropout on                            */
+  struct dl_pool *pool;     /* worker threads, or NULL                  */
+} dl_ctx;
+
+typedef struct dl_model_desc {
+  const char *name;         /* model name in the .dln              */
+  const char *source;       /* .dln path it was compiled from       */
+  int x_ndim;
+  int64_t x_shape[DL_MAX_DIMS];
+  int64_t x_size;           /* elements per sample                  */
+  dl_label_kind y_kind;
+  int64_t y_size;           /* classes (DL_Y_CLASS) or elements      */
+  dl_pred_kind pred_kind;
+  int64_t out_size;         /* prediction elements per sample        */
+  size_t state_elems;
+  size_t act_elems_per_sample, act_elems_fixed;
+  int n_tensors;            /* all tensors in the state block        */
+  const dl_tensor_desc *tensors;
+  dl_train_config defaults; /* from the train block                  */
+
+  /* Forward and backward on ctx->x / labels for the first n rows: fills every
+     gradient, returns the mean loss (with penalties).  No update. */
+  double (*compute_grads)(dl_ctx *ctx, int n);
+  /* Gradient clipping (if any) and one fused optimiser pass per parameter,
+     with ctx->lr; increments ctx->step. */
+  void (*apply_update)(dl_ctx *ctx);
+  /* Forward only (dropout as ctx->train_mode says): writes ctx->out and
+     returns the mean data loss of the batch (no penalties).  Labels are read
+     only when with_loss is nonzero. */
+  double (*forward)(dl_ctx *ctx, int n, int with_loss);
+  /* Loss as compute_grads sees it (with penalties), forward only: for gradient checks. */
+  double (*loss_only)(dl_ctx *ctx, int n);
+} dl_model_desc;
+
+/* Allocate the state and act blocks for `capacity` rows; NULL on OOM (message in err). */
+dl_ctx *dl_ctx_new(const dl_model_desc *m, int capacity, char *err, size_t errlen);
+void dl_ctx_free(dl_ctx *ctx);
+/* Initialise params from the model's initialisers and seed; zero grads and optimiser state. */
+void dl_ctx_init_params(dl_ctx *ctx, uint64_t seed);
+
+/* Checkpoints (safetensors).  Save writes every DL_T_PARAM and DL_T_OPT tensor
+ * plus metadata (format, model, dtype, epoch, step, seed) atomically.  Load
+ * checks names, shapes and dtypes (F32 and F64 files both load, converted) and
+ * says what differs; with params_only, optimiser state may be absent (eval,
+ * predict, the embedding API).  Both return 0, or -1 with a message in err. */
+int dl_ctx_save(const dl_ctx *ctx, const char *path, int64_t epoch, char *err, size_t errlen);
+int dl_ctx_load(dl_ctx *ctx, const char *path, int params_only, int64_t *epoch,
+                char *err, size_t errlen);
+
+/* The trainer executable's main: train / eval / predict / gradcheck. */
+int dl_trainer_main(const dl_model_desc *m, int argc, char **argv);
+
+#endif

@@ -1,0 +1,196 @@
+/* dl_ops.h: the small math kernels generated code calls, each next to its
+ * gradient.  static inline, so the constant sizes the generated code passes
+ * specialise them.  Definitions follow PyTorch's (mean reduction). */
+#ifndef DL_OPS_H
+#define DL_OPS_H
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include "dl_model.h"
+#include "rng.h"
+
+#if DL_REAL_IS_F64
+#define dl_exp exp
+#define dl_log log
+#define dl_sqrt sqrt
+#define dl_tanh tanh
+#define dl_erf erf
+#else
+#define dl_exp expf
+#define dl_log logf
+#define dl_sqrt sqrtf
+#define dl_tanh tanhf
+#define dl_erf erff
+#endif
+
+/* ---- activations ---------------------------------------------------------- */
+
+/* sigmoid(x) = 1 / (1 + e^-x), computed without overflow for large |x| */
+static inline dl_real dl_sigmoid(dl_real x) {
+  if (x >= 0) return 1 / (1 + dl_exp(-x));
+  dl_real e = dl_exp(x);
+  return e / (1 + e);
+}
+
+/* gelu(x) = x * Phi(x) = x/2 * (1 + erf(x / sqrt 2)) */
+static inline dl_real dl_gelu(dl_real x) {
+  return (dl_real)0.5 * x * (1 + dl_erf(x * (dl_real)0.70710678118654752440));
+}
+/* gelu'(x) = Phi(x) + x * phi(x) */
+static inline dl_real dl_gelu_grad(dl_real x) {
+  dl_real cdf = (dl_real)0.5 * (1 + dl_erf(x * (dl_real)0.70710678118654752440));
+  dl_real pdf = (dl_real)0.39894228040143267794 * dl_exp((dl_real)-0.5 * x * x);
+  return cdf + x * pdf;
+}
+
+/* y = exp(x - max) / sum exp(x - max) */
+static inline void dl_softmax_row(const dl_real *x, dl_real *y, int64_t C) {
+  dl_real m = x[0];
+  for (int64_t j = 1; j < C; j++) m = x[j] > m ? x[j] : m;
+  dl_real s = 0;
+  for (int64_t j = 0; j < C; j++) {
+    y[j] = dl_exp(x[j] - m);
+    s += y[j];
+  }
+  dl_real inv = 1 / s;
+  for (int64_t j = 0; j < C; j++) y[j] *= inv;
+}
+/* dx = y * (dy - sum(dy * y)) */
+static inline void dl_softmax_grad_row(const dl_real *dy, const dl_real *y, dl_real *dx, int64_t C) {
+  dl_real dot = 0;
+  for (int64_t j = 0; j < C; j++) dot += dy[j] * y[j];
+  for (int64_t j = 0; j < C; j++) dx[j] = y[j] * (dy[j] - dot);
+}
+
+/* Inverted dropout keeps element k of dropout site `site` with probability
+ * 1-p; the draw is a hash of (seed, step, site, k), so the backward pass
+ * recomputes the mask instead of storing it. */
+static inline int dl_dropout_keep(const dl_ctx *ctx, int site, size_t k, float p) {
+  uint64_t index = ((uint64_t)ctx->step << 36) ^ (uint64_t)k;
+  return dl_rng_uniform_f(ctx->seed, 0x0D0000u + (uint64_t)site, index) >= p;
+}
+
+/* ---- losses ------------------------------------------------------------------ */
+
+/* mean (p - t)^2 */
+static inline double dl_mse(const dl_real *p, const dl_real *t, size_t n) {
+  double s = 0;
+  for (size_t k = 0; k < n; k++) s += (double)(p[k] - t[k]) * (double)(p[k] - t[k]);
+  return s / (double)n;
+}
+static inline void dl_mse_grad(dl_real ds, const dl_real *p, const dl_real *t, dl_real *dp, size_t n) {
+  const dl_real c = ds * (dl_real)(2.0 / (double)n);
+  for (size_t k = 0; k < n; k++) dp[k] = c * (p[k] - t[k]);
+}
+static inline void dl_mse_grad_target(dl_real ds, const dl_real *p, const dl_real *t, dl_real *dt, size_t n) {
+  const dl_real c = ds * (dl_real)(2.0 / (double)n);
+  for (size_t k = 0; k < n; k++) dt[k] = -c * (p[k] - t[k]);
+}
+
+/* mean |p - t| */
+static inline double dl_mae(const dl_real *p, const dl_real *t, size_t n) {
+  double s = 0;
+  for (size_t k = 0; k < n; k++) s += fabs((double)(p[k] - t[k]));
+  return s / (double)n;
+}
+static inline dl_real dl_sign(dl_real x) { return (dl_real)((x > 0) - (x < 0)); }
+static inline void dl_mae_grad(dl_real ds, const dl_real *p, const dl_real *t, dl_real *dp, size_t n) {
+  const dl_real c = ds / (dl_real)n;
+  for (size_t k = 0; k < n; k++) dp[k] = c * dl_sign(p[k] - t[k]);
+}
+static inline void dl_mae_grad_target(dl_real ds, const dl_real *p, const dl_real *t, dl_real *dt, size_t n) {
+  const dl_real c = ds / (dl_real)n;
+  for (size_t k = 0; k < n; k++) dt[k] = -c * dl_sign(p[k] - t[k]);
+}
+
+/* -mean(t log p + (1-t) log(1-p)), logs clamped at -100 as torch's BCELoss */
+static inline double dl_clamped_log(double x) {
+  double l = log(x);
+  return l < -100 ? -100 : l;
+}
+static inline double dl_bce(const dl_real *p, const dl_real *t, size_t n) {
+  double s = 0;
+  for (size_t k = 0; k < n; k++)
+    s -= t[k] * dl_clamped_log(p[k]) + (1 - (double)t[k]) * dl_clamped_log(1 - (double)p[k]);
+  return s / (double)n;
+}
+/* dp = ds (p - t) / max(p (1 - p), 1e-12) / n */
+static inline void dl_bce_grad(dl_real ds, const dl_real *p, const dl_real *t, dl_real *dp, size_t n) {
+  for (size_t k = 0; k < n; k++) {
+    double d = (double)p[k] * (1 - (double)p[k]);
+    dp[k] = (dl_real)(ds * ((double)p[k] - t[k]) / (d > 1e-12 ? d : 1e-12) / (double)n);
+  }
+}
+static inline void dl_bce_grad_target(dl_real ds, const dl_real *p, const dl_real *t, dl_real *dt, size_t n) {
+  (void)t;
+  for (size_t k = 0; k < n; k++)
+    dt[k] = (dl_real)(-ds * (dl_clamped_log(p[k]) - dl_clamped_log(1 - (double)p[k])) / (double)n);
+}
+
+/* mean(max(z,0) - z t + log(1 + e^-|z|)): stable for any z */
+static inline double dl_bce_logits(const dl_real *z, const dl_real *t, size_t n) {
+  double s = 0;
+  for (size_t k = 0; k < n; k++) {
+    double x = z[k];
+    s += (x > 0 ? x : 0) - x * t[k] + log1p(exp(-fabs(x)));
+  }
+  return s / (double)n;
+}
+static inline void dl_bce_logits_grad(dl_real ds, const dl_real *z, const dl_real *t, dl_real *dz, size_t n) {
+  const dl_real c = ds / (dl_real)n;
+  for (size_t k = 0; k < n; k++) dz[k] = c * (dl_sigmoid(z[k]) - t[k]);
+}
+static inline void dl_bce_logits_grad_target(dl_real ds, const dl_real *z, const dl_real *t, dl_real *dt, size_t n) {
+  (void)t;
+  const dl_real c = ds / (dl_real)n;
+  for (size_t k = 0; k < n; k++) dt[k] = -c * z[k];
+}
+
+/* mean over rows of logsumexp(z) - z[label] */
+static inline double dl_cross_entropy(const dl_real *z, const int32_t *label, int rows, int64_t C) {
+  double s = 0;
+  for (int r = 0; r < rows; r++) {
+    const dl_real *zr = z + (size_t)r * (size_t)C;
+    double m = zr[0], e = 0;
+    for (int64_t j = 1; j < C; j++) m = zr[j] > m ? zr[j] : m;
+    for (int64_t j = 0; j < C; j++) e += exp((double)zr[j] - m);
+    s += m + log(e) - zr[label[r]];
+  }
+  return s / rows;
+}
+/* dz = ds (softmax(z) - onehot(label)) / rows */
+static inline void dl_cross_entropy_grad(dl_real ds, const dl_real *z, const int32_t *label,
+                                         dl_real *dz, int rows, int64_t C) {
+  const dl_real c = ds / (dl_real)rows;
+  for (int r = 0; r < rows; r++) {
+    dl_softmax_row(z + (size_t)r * (size_t)C, dz + (size_t)r * (size_t)C, C);
+    dl_real *d = dz + (size_t)r * (size_t)C;
+    d[label[r]] -= 1;
+    for (int64_t j = 0; j < C; j++) d[j] *= c;
+  }
+}
+
+/* ---- penalties and norms -------------------------------------------------- */
+
+/* l1 sum|w| + l2 sum w^2 */
+static inline dl_real dl_penalty(const dl_real *w, size_t n, double l1, double l2) {
+  double a = 0, q = 0;
+  for (size_t k = 0; k < n; k++) {
+    a += fabs((double)w[k]);
+    q += (double)w[k] * w[k];
+  }
+  return (dl_real)(l1 * a + l2 * q);
+}
+/* dw = ds (l1 sign(w) + 2 l2 w) */
+static inline void dl_penalty_grad(dl_real ds, const dl_real *w, dl_real *dw, size_t n, double l1, double l2) {
+  for (size_t k = 0; k < n; k++) dw[k] = ds * ((dl_real)l1 * dl_sign(w[k]) + (dl_real)(2 * l2) * w[k]);
+}
+
+static inline double dl_sum_squares(const dl_real *g, size_t n) {
+  double s = 0;
+  for (size_t k = 0; k < n; k++) s += (double)g[k] * g[k];
+  return s;
+}
+
+#endif

@@ -1,0 +1,27 @@
+/* kernels.h: dense linear algebra for generated code.
+ * Row-major; ld* are row strides in elements.  accumulate=0 overwrites C,
+ * accumulate=1 adds to it.  Each C element is reduced over k in one fixed
+ * order whatever the thread count, so results do not depend on --threads.
+ * The body picks AVX-512, AVX2+FMA, NEON or portable C at compile time. */
+#ifndef DL_KERNELS_H
+#define DL_KERNELS_H
+#include "dl_real.h"
+#include "threads.h"
+
+/* C[M,N] (+)= A[M,K] . B[N,K]^T      (dense forward: y = x W^T) */
+void dl_gemm_nt(dl_pool *pool, int M, int N, int K,
+                const dl_real *A, int lda, const dl_real *B, int ldb,
+                dl_real *C, int ldc, int accumulate);
+/* C[M,N] (+)= A[M,K] . B[K,N]        (dense backward: dx = dy W) */
+void dl_gemm_nn(dl_pool *pool, int M, int N, int K,
+                const dl_real *A, int lda, const dl_real *B, int ldb,
+                dl_real *C, int ldc, int accumulate);
+/* C[M,N] (+)= A[K,M]^T . B[K,N]      (dense backward: dW = dy^T x) */
+void dl_gemm_tn(dl_pool *pool, int M, int N, int K,
+                const dl_real *A, int lda, const dl_real *B, int ldb,
+                dl_real *C, int ldc, int accumulate);
+
+/* Name of the code path compiled in: "avx512", "avx2", "neon" or "scalar". */
+const char *dl_kernels_isa(void);
+
+#endif
