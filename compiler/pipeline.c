@@ -22,7 +22,7 @@ extern char **environ;
 static char *read_file(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) {
-    fprintf(stderr, "dlnc: error: cannot open %s: %s\n", path, strerror(errno));
+    fprintf(stderr, "dlnc: error: cannot open '%s': %s\n", path, strerror(errno));
     return NULL;
   }
   size_t cap = 4096, len = 0;
@@ -51,16 +51,19 @@ static char *read_file(const char *path) {
   return buf;
 }
 
-static char *source_text; /* kept for diagnostics for the life of the process */
-
-ir_graph *pipeline_compile(const char *path, int plan) {
-  free(source_text);
-  if (!(source_text = read_file(path))) return NULL;
-  diag_set_source(path, source_text);
-  ast_program *ast = parse_program(source_text);
-  if (!ast) return NULL;
-  ir_graph *g = lower_program(ast, path, source_text);
-  ast_free(ast);
+ir_graph *pipeline_compile(const char *path, int plan, FILE *ast_out) {
+  char *text = read_file(path);
+  if (!text) return NULL;
+  diag_set_source(path, text);
+  ast_program *ast = parse_program(text);
+  ir_graph *g = NULL;
+  if (ast) {
+    if (ast_out) ast_dump(ast, ast_out);
+    g = lower_program(ast, path, text);
+    ast_free(ast);
+  }
+  diag_set_source(path, NULL); /* diagnostics end with the front end */
+  free(text);
   if (!g || !plan) return g;
   if (autodiff(g) || memplan(g)) {
     ir_free(g);

@@ -1,0 +1,182 @@
+/* driver.c: the dlnc command line.
+ *
+ *   dlnc check [--ast] FILE.dln
+ *   dlnc emit  [--ir] FILE.dln -o DIR
+ *   dlnc build [--debug] [--f64] [-v] FILE.dln -o BIN
+ *
+ * Each subcommand is a row of the table below: its name, a one-line summary
+ * for `dlnc --help`, its usage text for `dlnc CMD --help`, and the function
+ * that runs it.  Exit status: 0 success, 1 errors in the input (or a file
+ * that cannot be read or written), 2 bad usage. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "diag.h"
+#include "emit.h"
+#include "pipeline.h"
+
+enum { EXIT_OK = 0, EXIT_ERRORS = 1, EXIT_USAGE = 2 };
+
+typedef struct command {
+  const char *name;
+  const char *summary;
+  const char *usage;
+  int (*run)(const struct command *self, int argc, char **argv); /* argv[0]: the command */
+} command;
+
+/* What a command was given: its flags, the .dln file and -o's value. */
+typedef struct options {
+  const char *path, *out;
+  int ast, ir, debug, f64, verbose;
+} options;
+
+static int usage_error(const command *c, const char *fmt, const char *arg) {
+  fprintf(stderr, "dlnc %s: ", c->name);
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n%s", c->usage);
+  return EXIT_USAGE;
+}
+
+/* Parses argv against the flags this command accepts (`allowed` lists them,
+ * e.g. "--ast"); returns -1 after printing help (done) or an error. */
+static int parse_options(const command *c, int argc, char **argv, const char *allowed,
+                         int needs_out, options *o, int *status) {
+  memset(o, 0, sizeof *o);
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(c->usage, stdout);
+      *status = EXIT_OK;
+      return -1;
+    }
+    if (a[0] == '-' && a[1] && strstr(allowed, a) == NULL) {
+      *status = usage_error(c, "unknown option '%s'", a);
+      return -1;
+    }
+    if (!strcmp(a, "-o")) {
+      if (++i == argc) {
+        *status = usage_error(c, "%s", "-o needs a value");
+        return -1;
+      }
+      o->out = argv[i];
+    } else if (!strcmp(a, "--ast")) o->ast = 1;
+    else if (!strcmp(a, "--ir")) o->ir = 1;
+    else if (!strcmp(a, "--debug")) o->debug = 1;
+    else if (!strcmp(a, "--f64")) o->f64 = 1;
+    else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) o->verbose = 1;
+    else if (o->path) {
+      *status = usage_error(c, "more than one input file ('%s')", a);
+      return -1;
+    } else o->path = a;
+  }
+  if (!o->path) {
+    *status = usage_error(c, "%s", "no input file");
+    return -1;
+  }
+  if (needs_out && !o->out) {
+    *status = usage_error(c, "%s", "-o is required");
+    return -1;
+  }
+  return 0;
+}
+
+static int cmd_check(const command *self, int argc, char **argv) {
+  options o;
+  int status;
+  if (parse_options(self, argc, argv, "--ast", 0, &o, &status)) return status;
+  ir_graph *g = pipeline_compile(o.path, 0, o.ast ? stdout : NULL);
+  status = g ? EXIT_OK : EXIT_ERRORS;
+  ir_free(g);
+  return status;
+}
+
+static int cmd_emit(const command *self, int argc, char **argv) {
+  options o;
+  int status;
+  if (parse_options(self, argc, argv, "--ir -o", 1, &o, &status)) return status;
+  ir_graph *g = pipeline_compile(o.path, 1, NULL);
+  if (!g) return EXIT_ERRORS;
+  if (o.ir) ir_dump(g, stdout);
+  if (mkdir(o.out, 0777) != 0 && errno != EEXIST) {
+    fprintf(stderr, "dlnc: error: cannot create directory %s: %s\n", o.out, strerror(errno));
+    ir_free(g);
+    return EXIT_ERRORS;
+  }
+  status = emit_c(g, o.out, 0) ? EXIT_ERRORS : EXIT_OK;
+  ir_free(g);
+  return status;
+}
+
+static int cmd_build(const command *self, int argc, char **argv) {
+  options o;
+  int status;
+  if (parse_options(self, argc, argv, "--debug --f64 -v --verbose -o", 1, &o, &status))
+    return status;
+  ir_graph *g = pipeline_compile(o.path, 1, NULL);
+  if (!g) return EXIT_ERRORS;
+  status = pipeline_build(g, o.out, o.debug, o.f64, o.verbose) ? EXIT_ERRORS : EXIT_OK;
+  ir_free(g);
+  return status;
+}
+
+static const command commands[] = {
+    {"check", "check FILE.dln and report every error",
+     "usage: dlnc check [--ast] FILE.dln\n"
+     "\n"
+     "Parses and checks FILE.dln (names, shapes, types, settings) and reports\n"
+     "every error found, as FILE:LINE:COL: error: ...\n"
+     "\n"
+     "  --ast       print the syntax tree (an S-expression) on stdout\n"
+     "  -h, --help  show this help\n",
+     cmd_check},
+    {"emit", "write the generated C for FILE.dln into a directory",
+     "usage: dlnc emit [--ir] FILE.dln -o DIR\n"
+     "\n"
+     "Writes DIR/NAME.c (the model's kernels), DIR/NAME.h (the API to embed it\n"
+     "in C) and DIR/NAME_main.c (the standalone trainer's main), where NAME is\n"
+     "the model's name. Compile them with the .c files of runtime/.\n"
+     "\n"
+     "  -o DIR      the output directory (created if missing)\n"
+     "  --ir        also print the planned graph IR on stdout\n"
+     "  -h, --help  show this help\n",
+     cmd_emit},
+    {"build", "compile FILE.dln into a standalone trainer executable",
+     "usage: dlnc build [--debug] [--f64] [-v] FILE.dln -o BIN\n"
+     "\n"
+     "Emits the C for FILE.dln and compiles it with the runtime into BIN, using\n"
+     "$CC (default clang, else cc). Run `BIN --help` for the trainer's commands.\n"
+     "\n"
+     "  -o BIN         the executable to write\n"
+     "  --debug        -O0 -g with AddressSanitizer and UndefinedBehaviorSanitizer\n"
+     "  --f64          double precision throughout (for gradient checks)\n"
+     "  -v, --verbose  print the compiler command\n"
+     "  -h, --help     show this help\n",
+     cmd_build},
+};
+enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
+
+static void print_help(FILE *out) {
+  fprintf(out, "usage: dlnc COMMAND [OPTIONS] FILE.dln\n\ncommands:\n");
+  for (int i = 0; i < NCOMMANDS; i++)
+    fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out, "\n`dlnc COMMAND --help` describes a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    print_help(stderr);
+    return EXIT_USAGE;
+  }
+  if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+    print_help(stdout);
+    return EXIT_OK;
+  }
+  for (int i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(argv[1], commands[i].name))
+      return commands[i].run(&commands[i], argc - 1, argv + 1);
+  fprintf(stderr, "dlnc: unknown command '%s'\n", argv[1]);
+  print_help(stderr);
+  return EXIT_USAGE;
+}

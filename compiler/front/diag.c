@@ -1,0 +1,101 @@
+/* diag.c: error and note reporting with the source line and a caret.
+ *
+ *   model.dln:3:12: error: syntax error: unexpected identifier, expecting '='
+ *       3 |   h1 relu(dense(x, 256))
+ *         |      ^
+ *
+ * Columns count characters, not bytes (UTF-8 continuation bytes add none),
+ * and a tab counts as one column; the caret line copies the tabs of the
+ * source line so that the caret lands under the right character whatever
+ * the terminal's tab width. */
+#include "diag.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *src_path;
+static const char *src_text;
+static int nerrors;
+static int max_errors = 20;
+
+void diag_set_source(const char *path, const char *text) {
+  src_path = path;
+  src_text = text;
+}
+
+const char *diag_path(void) { return src_path ? src_path : "dlnc"; }
+int diag_error_count(void) { return nerrors; }
+void diag_reset(void) { nerrors = 0; }
+void diag_set_max_errors(int n) { max_errors = n > 0 ? n : 1; }
+int diag_too_many(void) { return nerrors > max_errors; }
+
+/* The text of line `line` (1-based) and its length without "\n" or "\r\n". */
+static const char *find_line(int line, int *len) {
+  if (!src_text || line < 1) return NULL;
+  const char *p = src_text;
+  for (int l = 1; l < line; l++) {
+    p = strchr(p, '\n');
+    if (!p) return NULL;
+    p++;
+  }
+  const char *end = strchr(p, '\n');
+  if (!end) end = p + strlen(p);
+  if (end > p && end[-1] == '\r') end--;
+  *len = (int)(end - p);
+  return p;
+}
+
+static void print_source_line(dl_loc loc) {
+  int len;
+  const char *s = find_line(loc.line, &len);
+  if (!s) return;
+  char num[16];
+  int width = snprintf(num, sizeof num, "%d", loc.line);
+  if (width < 5) width = 5;
+  fprintf(stderr, "%*d | %.*s\n", width, loc.line, len, s);
+  if (loc.col < 1) return;
+  fprintf(stderr, "%*s | ", width, "");
+  /* One blank (or tab) per character before the caret's column. */
+  int col = 1;
+  for (int i = 0; i < len && col < loc.col; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if ((c & 0xC0) == 0x80) continue;
+    fputc(c == '\t' ? '\t' : ' ', stderr);
+    col++;
+  }
+  for (; col < loc.col; col++) fputc(' ', stderr); /* past the end of the line */
+  fputs("^\n", stderr);
+}
+
+static void report(const char *kind, dl_loc loc, const char *fmt, va_list ap) {
+  if (loc.line > 0 && loc.col > 0)
+    fprintf(stderr, "%s:%d:%d: %s: ", diag_path(), loc.line, loc.col, kind);
+  else if (loc.line > 0)
+    fprintf(stderr, "%s:%d: %s: ", diag_path(), loc.line, kind);
+  else
+    fprintf(stderr, "%s: %s: ", diag_path(), kind);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  print_source_line(loc);
+}
+
+void diag_error(dl_loc loc, const char *fmt, ...) {
+  nerrors++;
+  if (nerrors > max_errors) {
+    if (nerrors == max_errors + 1)
+      fprintf(stderr, "%s: note: too many errors, stopping after %d\n", diag_path(), max_errors);
+    return;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  report("error", loc, fmt, ap);
+  va_end(ap);
+}
+
+void diag_note(dl_loc loc, const char *fmt, ...) {
+  if (nerrors > max_errors) return; /* notes belong to an error that was not shown */
+  va_list ap;
+  va_start(ap, fmt);
+  report("note", loc, fmt, ap);
+  va_end(ap);
+}
