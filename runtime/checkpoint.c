@@ -1,0 +1,284 @@
+/* checkpoint.c: dl_ctx_save / dl_ctx_load (safetensors checkpoints).
+ *
+ * A checkpoint holds every DL_T_PARAM and DL_T_OPT tensor under its name,
+ * plus metadata: format, model, dtype, epoch (completed), step, seed.
+ * Loading validates the whole file against the model before touching the
+ * context, so a bad file never leaves a half-loaded model behind. */
+#include "dl_model.h"
+#include "safetensors.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CKPT_FORMAT "dlnc-checkpoint-1"
+
+static int is_saved(const dl_tensor_desc *t) {
+  return t->kind == DL_T_PARAM || t->kind == DL_T_OPT;
+}
+
+static dl_st_dtype real_dtype(void) { return DL_REAL_IS_F64 ? DL_ST_F64 : DL_ST_F32; }
+
+/* ---- save ---------------------------------------------------------------- */
+
+static int count_saved(const dl_model_desc *m) {
+  int n = 0;
+  for (int i = 0; i < m->n_tensors; i++) n += is_saved(&m->tensors[i]);
+  return n;
+}
+
+int dl_ctx_save(const dl_ctx *ctx, const char *path, int64_t epoch, char *err, size_t errlen) {
+  const dl_model_desc *m = ctx->m;
+  int n = count_saved(m);
+  /* calloc(0) may return NULL: ask for at least one slot. */
+  dl_st_tensor *ts = calloc((size_t)(n > 0 ? n : 1), sizeof *ts);
+  if (!ts) {
+    snprintf(err, errlen, "checkpoint %s: out of memory", path);
+    return -1;
+  }
+  int k = 0;
+  for (int i = 0; i < m->n_tensors; i++) {
+    const dl_tensor_desc *t = &m->tensors[i];
+    if (!is_saved(t)) continue;
+    ts[k].name = t->name;
+    ts[k].dtype = real_dtype();
+    ts[k].ndim = t->ndim;
+    for (int d = 0; d < t->ndim; d++) ts[k].shape[d] = t->shape[d];
+    ts[k].data = ctx->state + t->offset;
+    k++;
+  }
+  char s_epoch[32], s_step[32], s_seed[32];
+  snprintf(s_epoch, sizeof s_epoch, "%" PRId64, epoch);
+  snprintf(s_step, sizeof s_step, "%" PRId64, ctx->step);
+  snprintf(s_seed, sizeof s_seed, "%" PRIu64, ctx->seed);
+  const dl_st_meta meta[] = {
+      {"format", CKPT_FORMAT}, {"model", m->name},  {"dtype", DL_REAL_ST_DTYPE},
+      {"epoch", s_epoch},      {"step", s_step},    {"seed", s_seed},
+  };
+  int rc = dl_st_write(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]), err, errlen);
+  free(ts);
+  return rc;
+}
+
+/* ---- load: validation ------------------------------------------------------ */
+
+typedef struct ckpt_meta {
+  int64_t epoch, step;
+  uint64_t seed;
+  int has_counters;         /* epoch/step/seed were present */
+} ckpt_meta;
+
+/* Strict non-negative decimal integer. */
+static int parse_u64(const char *s, uint64_t *out) {
+  if (!s || *s < '0' || *s > '9') return 0;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end) return 0;
+  *out = (uint64_t)v;
+  return 1;
+}
+
+static int read_counter(const dl_st_file *f, const char *key, uint64_t max, uint64_t *out,
+                        const char *path, char *err, size_t errlen) {
+  const char *v = dl_st_meta_get(f, key);
+  if (!parse_u64(v, out) || *out > max) {
+    snprintf(err, errlen, "checkpoint %s: metadata '%s' is %s%s%s, expected a non-negative integer",
+             path, key, v ? "'" : "", v ? v : "missing", v ? "'" : "");
+    return -1;
+  }
+  return 0;
+}
+
+/* Format, model name and counters.  A params-only load (eval, predict,
+ * embedding) also accepts safetensors files without our metadata, e.g.
+ * weights exported from elsewhere under the same tensor names; what is
+ * present must still agree. */
+static int check_meta(const dl_st_file *f, const dl_model_desc *m, int params_only,
+                      const char *path, ckpt_meta *md, char *err, size_t errlen) {
+  const char *fmt = dl_st_meta_get(f, "format");
+  const char *model = dl_st_meta_get(f, "model");
+  memset(md, 0, sizeof *md);
+  if (fmt ? strcmp(fmt, CKPT_FORMAT) != 0 : !params_only) {
+    snprintf(err, errlen, "checkpoint %s: not a dlnc checkpoint (format '%s', expected '%s')",
+             path, fmt ? fmt : "missing", CKPT_FORMAT);
+    return -1;
+  }
+  if (model ? strcmp(model, m->name) != 0 : !params_only) {
+    snprintf(err, errlen, "checkpoint %s: saved from model '%s', but this is model '%s'", path,
+             model ? model : "(unnamed)", m->name);
+    return -1;
+  }
+  if (params_only && !fmt) return 0;
+  uint64_t e, s;
+  if (read_counter(f, "epoch", INT32_MAX, &e, path, err, errlen) ||
+      read_counter(f, "step", INT64_MAX, &s, path, err, errlen) ||
+      read_counter(f, "seed", UINT64_MAX, &md->seed, path, err, errlen))
+    return -1;
+  md->epoch = (int64_t)e;
+  md->step = (int64_t)s;
+  md->has_counters = 1;
+  return 0;
+}
+
+static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape) {
+  size_t used = 0;
+  int w = snprintf(buf, len, "[");
+  used = w > 0 ? (size_t)w : 0;
+  for (int d = 0; d < ndim && used < len; d++) {
+    w = snprintf(buf + used, len - used, "%s%" PRId64, d ? ", " : "", shape[d]);
+    if (w > 0) used += (size_t)w;
+  }
+  if (used < len) snprintf(buf + used, len - used, "]");
+}
+
+static int same_shape(const dl_st_tensor *s, const dl_tensor_desc *t) {
+  if (s->ndim != t->ndim) return 0;
+  for (int d = 0; d < t->ndim; d++)
+    if (s->shape[d] != t->shape[d]) return 0;
+  return 1;
+}
+
+/* One tensor that is present: dtype and shape. */
+static int check_tensor(const dl_st_tensor *s, const dl_tensor_desc *t, const dl_model_desc *m,
+                        const char *path, char *err, size_t errlen) {
+  if (s->dtype != DL_ST_F32 && s->dtype != DL_ST_F64) {
+    snprintf(err, errlen, "checkpoint %s: tensor '%s' has dtype %s, expected F32 or F64", path,
+             t->name, dl_st_dtype_name(s->dtype));
+    return -1;
+  }
+  size_t numel = 1;
+  for (int d = 0; d < s->ndim; d++) numel *= (size_t)s->shape[d];
+  if (!same_shape(s, t) || numel != t->numel) {
+    char have[160], want[160];
+    format_shape(have, sizeof have, s->ndim, s->shape);
+    format_shape(want, sizeof want, t->ndim, t->shape);
+    snprintf(err, errlen, "checkpoint %s: tensor '%s' has shape %s but model '%s' expects %s",
+             path, t->name, have, m->name, want);
+    return -1;
+  }
+  return 0;
+}
+
+/* Appends 'name' to a running list in buf, capped so a long list still
+ * leaves room for the rest of the message. */
+static void list_add(char *buf, size_t len, int *count, const char *name) {
+  size_t used = strlen(buf);
+  if (used + 80 < len) {
+    if (*count < 8)
+      snprintf(buf + used, len - used, "%s'%s'", *count ? ", " : "", name);
+    else if (*count == 8)
+      snprintf(buf + used, len - used, ", ...");
+  }
+  (*count)++;
+}
+
+static int expected_in_model(const dl_model_desc *m, const char *name) {
+  for (int i = 0; i < m->n_tensors; i++)
+    if (is_saved(&m->tensors[i]) && strcmp(m->tensors[i].name, name) == 0) return 1;
+  return 0;
+}
+
+/* Every expected tensor present (optimiser state optional when params_only)
+ * with a usable dtype and the model's shape; nothing extra. */
+static int check_tensors(const dl_st_file *f, const dl_model_desc *m, int params_only,
+                         const char *path, char *err, size_t errlen) {
+  char missing[512] = "", extra[512] = "";
+  int n_missing = 0, n_extra = 0;
+  for (int i = 0; i < m->n_tensors; i++) {
+    const dl_tensor_desc *t = &m->tensors[i];
+    if (!is_saved(t)) continue;
+    const dl_st_tensor *s = dl_st_find(f, t->name);
+    if (!s) {
+      if (!(params_only && t->kind == DL_T_OPT)) list_add(missing, sizeof missing, &n_missing, t->name);
+      continue;
+    }
+    if (check_tensor(s, t, m, path, err, errlen)) return -1;
+  }
+  for (int i = 0; i < dl_st_count(f); i++) {
+    const dl_st_tensor *s = dl_st_get(f, i);
+    if (!expected_in_model(m, s->name)) list_add(extra, sizeof extra, &n_extra, s->name);
+  }
+  if (n_missing || n_extra) {
+    snprintf(err, errlen, "checkpoint %s does not match model '%s':%s%s%s%s%s", path, m->name,
+             n_missing ? " missing tensor(s) " : "", missing, n_missing && n_extra ? ";" : "",
+             n_extra ? " unexpected tensor(s) " : "", extra);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- load: applying -------------------------------------------------------- */
+
+/* The file is little-endian and its data need not be aligned: assemble
+ * each value from bytes, which is also right on big-endian hosts. */
+static void copy_converted(dl_real *dst, const dl_st_tensor *s, size_t numel) {
+  const unsigned char *p = s->data;
+  for (size_t j = 0; j < numel; j++) {
+    if (s->dtype == DL_ST_F64) {
+      uint64_t u = 0;
+      for (int b = 7; b >= 0; b--) u = u << 8 | p[j * 8 + (size_t)b];
+      double v;
+      memcpy(&v, &u, sizeof v);
+      dst[j] = (dl_real)v;
+    } else {
+      uint32_t u = 0;
+      for (int b = 3; b >= 0; b--) u = u << 8 | p[j * 4 + (size_t)b];
+      float v;
+      memcpy(&v, &u, sizeof v);
+      dst[j] = (dl_real)v;
+    }
+  }
+}
+
+static void apply(dl_ctx *ctx, const dl_st_file *f) {
+  const dl_model_desc *m = ctx->m;
+  for (int i = 0; i < m->n_tensors; i++) {
+    const dl_tensor_desc *t = &m->tensors[i];
+    if (!is_saved(t)) continue;
+    dl_real *dst = ctx->state + t->offset;
+    const dl_st_tensor *s = dl_st_find(f, t->name);
+    if (s) {
+      copy_converted(dst, s, t->numel);
+    } else {
+      /* Optimiser state absent from a params-only load: its initial value. */
+      for (size_t j = 0; j < t->numel; j++) dst[j] = (dl_real)t->init_value;
+    }
+  }
+}
+
+/* Readers' messages usually name the file; make sure ours always do. */
+static void ensure_path_in(char *err, size_t errlen, const char *path) {
+  if (errlen == 0 || strstr(err, path)) return;
+  char tmp[1024];
+  snprintf(tmp, sizeof tmp, "checkpoint %s: %s", path, err);
+  snprintf(err, errlen, "%s", tmp);
+}
+
+int dl_ctx_load(dl_ctx *ctx, const char *path, int params_only, int64_t *epoch, char *err,
+                size_t errlen) {
+  const dl_model_desc *m = ctx->m;
+  if (errlen) err[0] = '\0';
+  dl_st_file *f = dl_st_read(path, err, errlen);
+  if (!f) {
+    if (errlen && !err[0]) snprintf(err, errlen, "cannot read");
+    ensure_path_in(err, errlen, path);
+    return -1;
+  }
+  ckpt_meta md;
+  if (check_meta(f, m, params_only, path, &md, err, errlen) ||
+      check_tensors(f, m, params_only, path, err, errlen)) {
+    dl_st_close(f);
+    return -1;
+  }
+  apply(ctx, f);
+  if (md.has_counters) {
+    ctx->step = md.step;
+    ctx->seed = md.seed;
+  }
+  if (epoch) *epoch = md.epoch;
+  dl_st_close(f);
+  return 0;
+}

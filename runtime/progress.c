@@ -1,0 +1,88 @@
+/* progress.c: progress bar, epoch summary line and metrics JSON. */
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "progress.h"
+
+#include <math.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { BAR_WIDTH = 30 };
+static const double REDRAW_SECONDS = 0.1;
+
+double dl_progress_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void dl_progress_init(dl_progress *p, int force_off) {
+  p->enabled = !force_off && isatty(STDERR_FILENO);
+  p->drawn = 0;
+  p->epoch = p->epochs = 0;
+  p->total = 0;
+  p->t0 = p->last = 0.0;
+}
+
+void dl_progress_begin(dl_progress *p, int epoch, int epochs, int64_t total) {
+  p->epoch = epoch;
+  p->epochs = epochs;
+  p->total = total;
+  p->t0 = dl_progress_now();
+  /* Draw the first update immediately. */
+  p->last = p->t0 - REDRAW_SECONDS;
+}
+
+void dl_progress_update(dl_progress *p, int64_t done, double mean_loss) {
+  if (!p->enabled) return;
+  double now = dl_progress_now();
+  if (now - p->last < REDRAW_SECONDS && done < p->total) return;
+  p->last = now;
+  double frac = p->total > 0 ? (double)done / (double)p->total : 1.0;
+  int fill = (int)(frac * BAR_WIDTH);
+  char bar[BAR_WIDTH + 1];
+  for (int i = 0; i < BAR_WIDTH; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+  bar[BAR_WIDTH] = '\0';
+  /* \r + erase-to-end-of-line: redraw in place without leftovers. */
+  fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %3d%%  %lld/%lld  loss %.4f  %.1f s", p->epoch,
+          p->epochs, bar, (int)(frac * 100.0), (long long)done, (long long)p->total, mean_loss,
+          now - p->t0);
+  fflush(stderr);
+  p->drawn = 1;
+}
+
+void dl_progress_end(dl_progress *p) {
+  if (!p->enabled || !p->drawn) return;
+  fputs("\r\033[K", stderr);
+  fflush(stderr);
+  p->drawn = 0;
+}
+
+void dl_print_epoch(FILE *out, const dl_epoch_stats *s) {
+  fprintf(out, "epoch %d/%d  train_loss %.4f", s->epoch, s->epochs, s->train_loss);
+  if (s->has_test) fprintf(out, "  test_loss %.4f", s->test_loss);
+  if (s->has_acc) fprintf(out, "  test_acc %.4f", s->test_acc);
+  fprintf(out, "  %.1f s  %.0f samples/s\n", s->seconds, s->samples_per_s);
+  fflush(out);
+}
+
+/* JSON has no NaN or infinity: those become null. */
+static void json_num(FILE *out, const char *key, double v) {
+  if (isfinite(v))
+    fprintf(out, ",\"%s\":%.9g", key, v);
+  else
+    fprintf(out, ",\"%s\":null", key);
+}
+
+int dl_metrics_append(FILE *out, const dl_epoch_stats *s) {
+  fprintf(out, "{\"epoch\":%d", s->epoch);
+  json_num(out, "train_loss", s->train_loss);
+  if (s->has_test) json_num(out, "test_loss", s->test_loss);
+  if (s->has_acc) json_num(out, "test_acc", s->test_acc);
+  json_num(out, "seconds", s->seconds);
+  json_num(out, "samples_per_s", s->samples_per_s);
+  json_num(out, "lr", s->lr);
+  fputs("}\n", out);
+  return fflush(out) == 0 && !ferror(out) ? 0 : -1;
+}

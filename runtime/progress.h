@@ -1,0 +1,44 @@
+/* progress.h: the trainer's progress bar (stderr, terminals only), its
+ * per-epoch summary line (stdout) and the --metrics JSON lines. */
+#ifndef DL_PROGRESS_H
+#define DL_PROGRESS_H
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct dl_progress {
+  int enabled;              /* stderr is a terminal                    */
+  int drawn;                /* something is on the line to clear       */
+  int epoch, epochs;        /* 1-based epoch being run, of epochs      */
+  int64_t total;            /* samples in the epoch                    */
+  double t0, last;          /* epoch start, last redraw (seconds)      */
+} dl_progress;
+
+/* enabled = isatty(stderr) unless forced off (force_off != 0). */
+void dl_progress_init(dl_progress *p, int force_off);
+void dl_progress_begin(dl_progress *p, int epoch, int epochs, int64_t total);
+/* Redraws at most ~10 times a second; cheap to call every step. */
+void dl_progress_update(dl_progress *p, int64_t done, double mean_loss);
+/* Clears the bar so the summary line starts on a clean line. */
+void dl_progress_end(dl_progress *p);
+
+typedef struct dl_epoch_stats {
+  int epoch, epochs;        /* 1-based epoch just finished, of epochs  */
+  double train_loss;        /* sample-weighted mean over the epoch     */
+  int has_test;             /* test_loss valid                         */
+  double test_loss;
+  int has_acc;              /* test_acc valid                          */
+  double test_acc;
+  double seconds;           /* wall time of the epoch, eval included   */
+  double samples_per_s;     /* training samples / training time        */
+  double lr;                /* rate of the epoch's last step           */
+} dl_epoch_stats;
+
+/* `epoch 3/10  train_loss 0.3124  test_loss 0.3411  test_acc 0.8765  12.3 s  48712 samples/s` */
+void dl_print_epoch(FILE *out, const dl_epoch_stats *s);
+/* One JSON object and a newline, flushed; -1 if the write failed. */
+int dl_metrics_append(FILE *out, const dl_epoch_stats *s);
+
+/* Monotonic clock in seconds. */
+double dl_progress_now(void);
+
+#endif

@@ -1,0 +1,371 @@
+/* trainer.c: the trainer executable's command line (dl_trainer_main) and
+ * the helpers its commands share (data loading, context set-up).
+ * The commands themselves: trainer_train.c (train), trainer_eval.c (eval,
+ * predict), trainer_gradcheck.c (gradcheck). */
+#include "dl_model.h"
+#include "schedule.h"
+#include "threads.h"
+#include "trainer_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { C_TRAIN = 1, C_EVAL = 2, C_PREDICT = 4, C_GRADCHECK = 8, C_ALL = 15 };
+enum { PREDICT_DEFAULT_BATCH = 256, GRADCHECK_DEFAULT_BATCH = 4 };
+
+/* The table order is the enum order and the order --help lists them in. */
+typedef enum {
+  O_LOAD, O_DATA, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_THREADS,
+  O_SAVE, O_RESUME, O_METRICS, O_EPS, O_TOL, O_COUNT
+} opt_id;
+
+static const struct opt_def {
+  const char *name, *arg, *help;
+  unsigned cmds;
+} OPTS[O_COUNT] = {
+    {"load", "FILE", "checkpoint to use (required)", C_EVAL | C_PREDICT},
+    {"data", "DIR", "directory the data paths are relative to", C_TRAIN | C_EVAL},
+    {"epochs", "N", "total epochs (with --resume: the total, not additional)", C_TRAIN},
+    {"batch", "N", "rows per batch; 0 = the whole set", C_ALL},
+    {"lr", "X", "base learning rate", C_TRAIN},
+    {"seed", "N", "random seed (initialisation, shuffling, dropout)", C_TRAIN | C_GRADCHECK},
+    {"threads", "N", "worker threads", C_ALL},
+    {"save", "FILE", "checkpoint after every epoch and at the end", C_TRAIN},
+    {"resume", "FILE", "continue from a checkpoint (weights, optimiser, step, seed)", C_TRAIN},
+    {"metrics", "FILE", "append one JSON object per epoch", C_TRAIN},
+    {"eps", "X", "central-difference step", C_GRADCHECK},
+    {"tol", "X", "largest error allowed", C_GRADCHECK},
+};
+
+static const struct cmd_def {
+  const char *name, *args, *help;
+  unsigned bit;
+} CMDS[] = {
+    {"train", "[options]", "train the model", C_TRAIN},
+    {"eval", "--load FILE [options]", "loss and accuracy of a checkpoint on the test set", C_EVAL},
+    {"predict", "--load FILE [options]", "read CSV rows from stdin, print predictions",
+     C_PREDICT},
+    {"gradcheck", "[options]", "compare gradients with central differences", C_GRADCHECK},
+};
+enum { N_CMDS = (int)(sizeof CMDS / sizeof CMDS[0]) };
+
+static double default_eps(void) { return DL_REAL_IS_F64 ? 1e-6 : 1e-3; }
+static double default_tol(void) { return DL_REAL_IS_F64 ? 1e-6 : 2e-2; }
+
+static int default_batch(const dl_model_desc *m, unsigned cmd) {
+  if (cmd == C_GRADCHECK) return GRADCHECK_DEFAULT_BATCH;
+  /* predict reads a stream of unknown length: "whole set" has no meaning. */
+  if (cmd == C_PREDICT) return m->defaults.batch > 0 ? m->defaults.batch : PREDICT_DEFAULT_BATCH;
+  return m->defaults.batch;
+}
+
+static const char *default_data_dir(const dl_model_desc *m) {
+  return m->defaults.data_dir && m->defaults.data_dir[0] ? m->defaults.data_dir : ".";
+}
+
+/* ---- usage ------------------------------------------------------------- */
+
+static void default_text(const dl_model_desc *m, unsigned cmd, opt_id id, char *buf, size_t len) {
+  buf[0] = '\0';
+  switch (id) {
+  case O_DATA: snprintf(buf, len, "%s", default_data_dir(m)); break;
+  case O_EPOCHS: snprintf(buf, len, "%d", m->defaults.epochs); break;
+  case O_BATCH: {
+    int b = default_batch(m, cmd);
+    snprintf(buf, len, b > 0 ? "%d" : "%d, the whole set", b);
+    break;
+  }
+  case O_LR:
+    snprintf(buf, len, "%g, schedule %s", m->defaults.lr, dl_sched_name(m->defaults.schedule.kind));
+    break;
+  case O_SEED: snprintf(buf, len, "%" PRIu64, m->defaults.seed); break;
+  case O_THREADS: snprintf(buf, len, "1"); break;
+  case O_EPS: snprintf(buf, len, "%g", default_eps()); break;
+  case O_TOL: snprintf(buf, len, "%g", default_tol()); break;
+  default: break;
+  }
+}
+
+static void usage_cmd(FILE *out, const dl_model_desc *m, const char *prog, const struct cmd_def *c) {
+  fprintf(out, "usage: %s %s %s\n%s (model '%s'%s%s).\n\noptions:\n", prog, c->name, c->args,
+          c->help, m->name, m->source ? " from " : "", m->source ? m->source : "");
+  for (int i = 0; i < O_COUNT; i++) {
+    if (!(OPTS[i].cmds & c->bit)) continue;
+    char flag[32], def[128];
+    snprintf(flag, sizeof flag, "--%s %s", OPTS[i].name, OPTS[i].arg);
+    default_text(m, c->bit, (opt_id)i, def, sizeof def);
+    fprintf(out, "  %-16s %s%s%s%s\n", flag, OPTS[i].help, def[0] ? " (default: " : "", def,
+            def[0] ? ")" : "");
+  }
+  fprintf(out, "  %-16s %s\n", "--help", "this text");
+  if (c->bit == C_GRADCHECK && !DL_REAL_IS_F64)
+    fprintf(out, "\nnote: this is a float32 build; gradcheck is meant for --f64 builds.\n");
+}
+
+static void usage_main(FILE *out, const dl_model_desc *m, const char *prog) {
+  fprintf(out, "usage: %s COMMAND [options]\ntrainer for model '%s'%s%s (%s)\n\ncommands:\n",
+          prog, m->name, m->source ? " from " : "", m->source ? m->source : "",
+          DL_REAL_IS_F64 ? "float64" : "float32");
+  for (int i = 0; i < N_CMDS; i++) fprintf(out, "  %-10s %s\n", CMDS[i].name, CMDS[i].help);
+  fprintf(out, "\n'%s COMMAND --help' lists a command's options and defaults.\n", prog);
+}
+
+/* ---- option values ------------------------------------------------------ */
+
+static int bad_value(const char *opt, const char *v, const char *want) {
+  fprintf(stderr, "error: --%s: expected %s, got '%s'\n", opt, want, v);
+  return -1;
+}
+
+static int parse_int(const char *opt, const char *v, long lo, long hi, int *out) {
+  char *end;
+  errno = 0;
+  long x = strtol(v, &end, 10);
+  char want[96];
+  snprintf(want, sizeof want, "an integer in [%ld, %ld]", lo, hi);
+  if (!*v || *end || errno || x < lo || x > hi) return bad_value(opt, v, want);
+  *out = (int)x;
+  return 0;
+}
+
+static int parse_u64(const char *opt, const char *v, uint64_t *out) {
+  char *end;
+  errno = 0;
+  /* strtoull accepts "-1" (wrapping it): insist on a digit first. */
+  unsigned long long x = (*v >= '0' && *v <= '9') ? strtoull(v, &end, 10) : 0;
+  if (*v < '0' || *v > '9' || *end || errno) return bad_value(opt, v, "a non-negative integer");
+  *out = (uint64_t)x;
+  return 0;
+}
+
+static int parse_real(const char *opt, const char *v, int positive, double *out) {
+  char *end;
+  errno = 0;
+  double x = strtod(v, &end);
+  if (!*v || *end || errno == ERANGE || !isfinite(x) || x < 0 || (positive && x == 0))
+    return bad_value(opt, v, positive ? "a positive number" : "a non-negative number");
+  *out = x;
+  return 0;
+}
+
+static int set_opt(dl_opts *o, opt_id id, const char *v) {
+  const char *n = OPTS[id].name;
+  switch (id) {
+  case O_LOAD: o->load = v; return 0;
+  case O_DATA: o->data_dir = v; return 0;
+  case O_SAVE: o->save = v; return 0;
+  case O_RESUME: o->resume = v; return 0;
+  case O_METRICS: o->metrics = v; return 0;
+  case O_EPOCHS: return parse_int(n, v, 1, 1000000000, &o->epochs);
+  case O_BATCH: return parse_int(n, v, 0, INT_MAX, &o->batch);
+  case O_THREADS: return parse_int(n, v, 1, 1024, &o->threads);
+  case O_LR: return parse_real(n, v, 0, &o->lr);
+  case O_EPS: return parse_real(n, v, 1, &o->eps);
+  case O_TOL: return parse_real(n, v, 0, &o->tol);
+  case O_SEED: o->seed_given = 1; return parse_u64(n, v, &o->seed);
+  default: return -1;
+  }
+}
+
+/* ---- the command line ------------------------------------------------- */
+
+static void opts_defaults(dl_opts *o, const dl_model_desc *m, const char *prog, const struct cmd_def *c) {
+  memset(o, 0, sizeof *o);
+  o->prog = prog;
+  o->cmd = c->name;
+  o->data_dir = default_data_dir(m);
+  o->epochs = m->defaults.epochs;
+  o->batch = default_batch(m, c->bit);
+  o->threads = 1;
+  o->lr = m->defaults.lr;
+  o->seed = m->defaults.seed;
+  o->eps = default_eps();
+  o->tol = default_tol();
+}
+
+static int is_help(const char *a) {
+  return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
+}
+
+/* Finds the option named by arg ("--name" or "--name=value"); *inline_val
+ * gets the value after '=' if any. */
+static int find_opt(const char *arg, unsigned cmd, const char **inline_val) {
+  if (strncmp(arg, "--", 2) != 0) return -1;
+  const char *name = arg + 2, *eq = strchr(name, '=');
+  size_t len = eq ? (size_t)(eq - name) : strlen(name);
+  *inline_val = eq ? eq + 1 : NULL;
+  for (int i = 0; i < O_COUNT; i++)
+    if ((OPTS[i].cmds & cmd) && strlen(OPTS[i].name) == len && strncmp(OPTS[i].name, name, len) == 0)
+      return i;
+  return -1;
+}
+
+/* 0: parsed; 1: help printed; 2: usage error (message printed). */
+static int parse_args(dl_opts *o, const dl_model_desc *m, const struct cmd_def *c, int argc,
+                      char **argv) {
+  for (int i = 2; i < argc; i++)
+    if (is_help(argv[i])) {
+      usage_cmd(stdout, m, o->prog, c);
+      return 1;
+    }
+  for (int i = 2; i < argc; i++) {
+    const char *val;
+    int id = find_opt(argv[i], c->bit, &val);
+    if (id < 0) {
+      fprintf(stderr, "error: %s: unknown %s '%s' (see '%s %s --help')\n", c->name,
+              strncmp(argv[i], "-", 1) == 0 ? "option" : "argument", argv[i], o->prog, c->name);
+      return 2;
+    }
+    if (!val) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "error: %s: --%s needs a value (%s)\n", c->name, OPTS[id].name, OPTS[id].arg);
+        return 2;
+      }
+      val = argv[++i];
+    }
+    if (set_opt(o, (opt_id)id, val)) return 2;
+  }
+  if ((c->bit & (C_EVAL | C_PREDICT)) && !o->load) {
+    fprintf(stderr, "error: %s: --load FILE is required (see '%s %s --help')\n", c->name, o->prog,
+            c->name);
+    return 2;
+  }
+  return 0;
+}
+
+int dl_trainer_main(const dl_model_desc *m, int argc, char **argv) {
+  const char *prog = argc > 0 && argv[0] ? argv[0] : m->name;
+  if (argc < 2) {
+    usage_main(stderr, m, prog);
+    return DL_EXIT_USAGE;
+  }
+  if (is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+    usage_main(stdout, m, prog);
+    return DL_EXIT_OK;
+  }
+  const struct cmd_def *c = NULL;
+  for (int i = 0; i < N_CMDS; i++)
+    if (strcmp(argv[1], CMDS[i].name) == 0) c = &CMDS[i];
+  if (!c) {
+    fprintf(stderr, "error: unknown command '%s' (commands: train, eval, predict, gradcheck; "
+            "see '%s --help')\n", argv[1], prog);
+    return DL_EXIT_USAGE;
+  }
+  dl_opts o;
+  opts_defaults(&o, m, prog, c);
+  int rc = parse_args(&o, m, c, argc, argv);
+  if (rc == 1) return DL_EXIT_OK;
+  if (rc == 2) return DL_EXIT_USAGE;
+  switch (c->bit) {
+  case C_TRAIN: return dl_tr_cmd_train(m, &o);
+  case C_EVAL: return dl_tr_cmd_eval(m, &o);
+  case C_PREDICT: return dl_tr_cmd_predict(m, &o);
+  default: return dl_tr_cmd_gradcheck(m, &o);
+  }
+}
+
+/* ---- shared by the commands ------------------------------------------- */
+
+/* Relative data paths hang off --data; absolute ones are used as they are. */
+static char *join_path(const char *dir, const char *path) {
+  int rel = path[0] != '/' && dir && dir[0];
+  size_t n = (rel ? strlen(dir) + 1 : 0) + strlen(path) + 1;
+  char *p = malloc(n);
+  if (!p) return NULL;
+  if (rel)
+    snprintf(p, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", path);
+  else
+    snprintf(p, n, "%s", path);
+  return p;
+}
+
+static int load_spec(const dl_model_desc *m, const dl_data_spec *s, const char *dir,
+                     dl_dataset *d, char *err, size_t errlen) {
+  int is_idx = s->kind == DL_DATA_IDX;
+  char *p0 = s->path[0] ? join_path(dir, s->path[0]) : NULL;
+  char *p1 = is_idx && s->path[1] ? join_path(dir, s->path[1]) : NULL;
+  int rc = -1;
+  if (!s->path[0] || (is_idx && !s->path[1])) {
+    snprintf(err, errlen, "the data spec names no file");
+  } else if (!p0 || (is_idx && !p1)) {
+    snprintf(err, errlen, "out of memory");
+  } else if (is_idx) {
+    rc = dl_load_idx(d, p0, p1, s->scale, m->x_size, m->y_size, err, errlen);
+  } else {
+    rc = dl_load_csv(d, p0, s->header, s->scale, m->x_size, m->y_kind == DL_Y_CLASS, m->y_size,
+                     err, errlen);
+  }
+  /* Loaders name the file; if one did not, say which it was. */
+  if (rc && p0 && !strstr(err, p0) && !(p1 && strstr(err, p1))) {
+    size_t used = strlen(err);
+    snprintf(err + used, errlen - used, " (%s%s%s)", p0, p1 ? ", " : "", p1 ? p1 : "");
+  }
+  free(p0);
+  free(p1);
+  return rc;
+}
+
+int dl_tr_load_data(const dl_model_desc *m, const dl_opts *o, int which, dl_dataset *d) {
+  const dl_data_spec *s = which ? &m->defaults.test : &m->defaults.train;
+  const char *what = which ? "test" : "train";
+  memset(d, 0, sizeof *d);
+  if (s->kind == DL_DATA_NONE) return 0;
+  if (s->kind == DL_DATA_IDX && m->y_kind != DL_Y_CLASS) {
+    /* IDX label files hold class indices; there is nowhere to put them. */
+    fprintf(stderr, "error: %s:%d: %s data: IDX labels are class indices, but model '%s' "
+            "has real-valued labels\n", m->source ? m->source : m->name, s->line, what, m->name);
+    return -1;
+  }
+  char err[1024] = "";
+  if (load_spec(m, s, o->data_dir, d, err, sizeof err) == 0) return 1;
+  fprintf(stderr, "error: cannot load the %s data declared at %s:%d: %s\n", what,
+          m->source ? m->source : m->name, s->line, err);
+  dl_dataset_free(d);
+  memset(d, 0, sizeof *d);
+  return -1;
+}
+
+int dl_tr_capacity(const dl_model_desc *m, int batch, int64_t n) {
+  if (n < 1) {
+    fprintf(stderr, "error: model '%s': the data set is empty\n", m->name);
+    return -1;
+  }
+  /* A batch larger than the set would only waste memory. */
+  if (batch > 0 && batch < n) return batch;
+  if (n > INT_MAX) {
+    fprintf(stderr, "error: model '%s': %" PRId64 " rows do not fit one batch; use --batch\n",
+            m->name, n);
+    return -1;
+  }
+  return (int)n;
+}
+
+dl_ctx *dl_tr_ctx_open(const dl_model_desc *m, const dl_opts *o, int capacity) {
+  char err[512];
+  dl_ctx *ctx = dl_ctx_new(m, capacity, err, sizeof err);
+  if (!ctx) {
+    fprintf(stderr, "error: %s\n", err);
+    return NULL;
+  }
+  if (o->threads > 1) {
+    ctx->pool = dl_pool_new(o->threads);
+    if (!ctx->pool) {
+      fprintf(stderr, "error: cannot start %d worker threads\n", o->threads);
+      dl_ctx_free(ctx);
+      return NULL;
+    }
+  }
+  return ctx;
+}
+
+void dl_tr_ctx_close(dl_ctx *ctx) {
+  if (!ctx) return;
+  if (ctx->pool) dl_pool_free(ctx->pool);
+  ctx->pool = NULL;
+  dl_ctx_free(ctx);
+}

@@ -1,0 +1,178 @@
+/* trainer_gradcheck.c: the `gradcheck` command.  Compares compute_grads'
+ * analytic gradients with central differences of loss_only on a synthetic
+ * batch, for every parameter tensor. */
+#include "dl_model.h"
+#include "rng.h"
+#include "trainer_internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_CHECKED = 64 };
+
+/* Below this magnitude the relative error is meaningless noise: compare
+ * absolutely instead. */
+static const double ABS_FLOOR = 1e-7;
+
+/* Inputs ~ N(0,1); class labels uniform over the classes; real labels U(0,1).
+ * A pure function of the seed, like everything else here. */
+static void synth_batch(dl_ctx *ctx, int n, uint64_t seed) {
+  const dl_model_desc *m = ctx->m;
+  size_t nx = (size_t)n * (size_t)m->x_size;
+  for (size_t j = 0; j < nx; j++) ctx->x[j] = (dl_real)dl_rng_normal(seed, DL_STREAM_GC_X, j);
+  if (m->y_kind == DL_Y_CLASS) {
+    for (int r = 0; r < n; r++)
+      ctx->y_class[r] = (int32_t)(dl_rng_u64(seed, DL_STREAM_GC_Y, (uint64_t)r) % (uint64_t)m->y_size);
+  } else {
+    size_t ny = (size_t)n * (size_t)m->y_size;
+    for (size_t j = 0; j < ny; j++) ctx->y_real[j] = (dl_real)dl_rng_uniform(seed, DL_STREAM_GC_Y, j);
+  }
+}
+
+static const dl_tensor_desc *find_grad(const dl_model_desc *m, const dl_tensor_desc *p) {
+  size_t len = strlen(p->name);
+  for (int i = 0; i < m->n_tensors; i++) {
+    const dl_tensor_desc *t = &m->tensors[i];
+    if (t->kind == DL_T_GRAD && strncmp(t->name, p->name, len) == 0 && strcmp(t->name + len, ".grad") == 0)
+      return t;
+  }
+  return NULL;
+}
+
+/* Every parameter's gradient tensor, indexed like m->tensors; -1 with a
+ * message if one is missing or has another size. */
+static int map_grads(const dl_model_desc *m, const dl_tensor_desc **grad) {
+  for (int i = 0; i < m->n_tensors; i++) {
+    const dl_tensor_desc *p = &m->tensors[i];
+    grad[i] = NULL;
+    if (p->kind != DL_T_PARAM) continue;
+    grad[i] = find_grad(m, p);
+    if (!grad[i] || grad[i]->numel != p->numel) {
+      fprintf(stderr, "error: model '%s': parameter '%s' (%s:%d) has %s gradient tensor '%s.grad'\n",
+              m->name, p->name, m->source ? m->source : "?", p->line, grad[i] ? "a wrongly sized" : "no",
+              p->name);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Element k of MAX_CHECKED spread evenly over [0, numel), first and last included. */
+static size_t pick(size_t k, size_t count, size_t numel) {
+  if (count >= numel) return k;
+  return count > 1 ? (size_t)((double)k * (double)(numel - 1) / (double)(count - 1)) : 0;
+}
+
+static double elem_error(double a, double n) {
+  double d = fabs(a - n), scale = fmax(fabs(a), fabs(n));
+  return scale > ABS_FLOOR ? d / scale : d;
+}
+
+typedef struct worst {
+  double err, analytic, numeric;
+  size_t index;
+} worst;
+
+/* Central difference at p[j]; the step actually taken (after rounding to
+ * dl_real) is the denominator, which matters in float32 builds. */
+static double numeric_grad(dl_ctx *ctx, dl_real *p, size_t j, double eps, int n) {
+  dl_real saved = p[j];
+  dl_real up = (dl_real)(saved + eps), down = (dl_real)(saved - eps);
+  p[j] = up;
+  double lp = ctx->m->loss_only(ctx, n);
+  p[j] = down;
+  double lm = ctx->m->loss_only(ctx, n);
+  p[j] = saved;
+  return (lp - lm) / ((double)up - (double)down);
+}
+
+/* Checks one tensor; returns the worst error seen (NaN if any was). */
+static double check_tensor(dl_ctx *ctx, const dl_tensor_desc *pt, const dl_tensor_desc *gt,
+                           const dl_opts *o, int n, size_t *checked, worst *w) {
+  size_t count = pt->numel < MAX_CHECKED ? pt->numel : MAX_CHECKED;
+  dl_real *p = ctx->state + pt->offset;
+  double analytic[MAX_CHECKED];
+  /* Copy first: nothing below should touch gradients, but do not rely on it. */
+  for (size_t k = 0; k < count; k++) analytic[k] = ctx->state[gt->offset + pick(k, count, pt->numel)];
+  w->err = 0.0;
+  for (size_t k = 0; k < count; k++) {
+    size_t j = pick(k, count, pt->numel);
+    double num = numeric_grad(ctx, p, j, o->eps, n);
+    double e = elem_error(analytic[k], num);
+    if (!(e <= w->err)) {     /* also takes NaN, which must fail */
+      w->err = e;
+      w->analytic = analytic[k];
+      w->numeric = num;
+      w->index = j;
+    }
+  }
+  *checked = count;
+  return w->err;
+}
+
+static int check_all(dl_ctx *ctx, const dl_tensor_desc **grad, const dl_opts *o, int n) {
+  const dl_model_desc *m = ctx->m;
+  int failed = 0;
+  for (int i = 0; i < m->n_tensors; i++) {
+    const dl_tensor_desc *pt = &m->tensors[i];
+    if (pt->kind != DL_T_PARAM) continue;
+    size_t checked = 0;
+    worst w = {0, 0, 0, 0};
+    double e = check_tensor(ctx, pt, grad[i], o, n, &checked, &w);
+    int bad = !(e <= o->tol);
+    printf("%s  checked %zu  max_rel_err %.2g%s\n", pt->name, checked, e, bad ? "  FAILED" : "");
+    if (bad)
+      printf("  worst at element %zu: analytic %.9g, numeric %.9g\n", w.index, w.analytic, w.numeric);
+    failed |= bad;
+  }
+  return failed;
+}
+
+static int run(dl_ctx *ctx, const dl_tensor_desc **grad, const dl_opts *o, int n) {
+  const dl_model_desc *m = ctx->m;
+  dl_ctx_init_params(ctx, o->seed);
+  synth_batch(ctx, n, o->seed);
+  ctx->train_mode = 1;
+  /* step stays fixed: dropout masks hash (seed, step, site, i), so every
+     loss evaluation below sees the same masks as the analytic pass. */
+  ctx->step = 0;
+  ctx->lr = 0.0;
+  double loss = m->compute_grads(ctx, n);
+  if (!isfinite(loss)) {
+    fprintf(stderr, "error: gradcheck: loss of the synthetic batch is not finite (%g)\n", loss);
+    return DL_EXIT_FAIL;
+  }
+  printf("gradcheck: model '%s', batch %d, seed %" PRIu64 ", eps %g, tol %g, loss %.9g\n", m->name, n,
+         o->seed, o->eps, o->tol, loss);
+  int failed = check_all(ctx, grad, o, n);
+  printf(failed ? "gradcheck FAILED\n" : "gradcheck passed\n");
+  return failed ? DL_EXIT_FAIL : DL_EXIT_OK;
+}
+
+int dl_tr_cmd_gradcheck(const dl_model_desc *m, const dl_opts *o) {
+  if (!DL_REAL_IS_F64)
+    fprintf(stderr, "note: this is a float32 build; gradcheck is meant for --f64 builds "
+            "(tolerance %g)\n", o->tol);
+  if (m->y_kind == DL_Y_CLASS && m->y_size < 1) {
+    fprintf(stderr, "error: model '%s' has no classes\n", m->name);
+    return DL_EXIT_FAIL;
+  }
+  int n = o->batch > 0 ? o->batch : 4;
+  const dl_tensor_desc **grad = calloc((size_t)(m->n_tensors > 0 ? m->n_tensors : 1), sizeof *grad);
+  if (!grad) {
+    fprintf(stderr, "error: out of memory\n");
+    return DL_EXIT_FAIL;
+  }
+  int rc = DL_EXIT_FAIL;
+  if (map_grads(m, grad) == 0) {
+    dl_ctx *ctx = dl_tr_ctx_open(m, o, n);
+    if (ctx) rc = run(ctx, grad, o, n);
+    dl_tr_ctx_close(ctx);
+  }
+  free(grad);
+  fflush(stdout);
+  return rc;
+}
