@@ -244,23 +244,23 @@ static void emit_api_impl(emit_ctx *ec) {
   const char *m = ec->g->model_name;
   FILE *o = ec->out;
   fprintf(o, "/* ---- the embedding API (%s.h) ---- */\n\n", m);
-  fprintf(o, "struct %s {\n  dl_ctx *ctx;\n};\n\n", m);
-  fprintf(o, "%s *%s_new(int max_batch, char *err, size_t errlen) {\n", m, m);
-  fprintf(o, "  %s *m = calloc(1, sizeof *m);\n", m);
+  fprintf(o, "struct %s_model {\n  dl_ctx *ctx;\n};\n\n", m);
+  fprintf(o, "%s_model *%s_new(int max_batch, char *err, size_t errlen) {\n", m, m);
+  fprintf(o, "  %s_model *m = calloc(1, sizeof *m);\n", m);
   fprintf(o, "  if (!m) {\n    snprintf(err, errlen, \"out of memory\");\n    return NULL;\n  }\n");
   fprintf(o, "  m->ctx = dl_ctx_new(&%s_desc, max_batch > 0 ? max_batch : 1, err, errlen);\n", m);
   fprintf(o, "  if (!m->ctx) {\n    free(m);\n    return NULL;\n  }\n");
   fprintf(o, "  dl_ctx_init_params(m->ctx, %s_desc.defaults.seed);\n  return m;\n}\n\n", m);
-  fprintf(o, "int %s_load(%s *m, const char *checkpoint, char *err, size_t errlen) {\n", m, m);
+  fprintf(o, "int %s_load(%s_model *m, const char *checkpoint, char *err, size_t errlen) {\n", m, m);
   fprintf(o, "  int64_t epoch;\n  return dl_ctx_load(m->ctx, checkpoint, 1, &epoch, err, errlen);\n}\n\n");
-  fprintf(o, "int %s_predict(%s *m, const dl_real *x, int n, dl_real *out) {\n", m, m);
+  fprintf(o, "int %s_predict(%s_model *m, const dl_real *x, int n, dl_real *out) {\n", m, m);
   fprintf(o, "  if (n < 0 || n > m->ctx->capacity) return -1;\n");
   fprintf(o, "  memcpy(m->ctx->x, x, (size_t)n * %lld * sizeof(dl_real));\n",
           (long long)ir_numel(&ec->g->nodes[ec->g->input]));
   fprintf(o, "  m->ctx->train_mode = 0;\n  forward(m->ctx, n, 0);\n");
   fprintf(o, "  memcpy(out, m->ctx->out, (size_t)n * %lld * sizeof(dl_real));\n  return 0;\n}\n\n",
           (long long)ir_numel(&ec->g->nodes[ec->g->pred]));
-  fprintf(o, "void %s_free(%s *m) {\n  if (!m) return;\n  dl_ctx_free(m->ctx);\n  free(m);\n}\n", m, m);
+  fprintf(o, "void %s_free(%s_model *m) {\n  if (!m) return;\n  dl_ctx_free(m->ctx);\n  free(m);\n}\n", m, m);
 }
 
 static void emit_header(const ir_graph *g, FILE *o) {
@@ -279,18 +279,18 @@ static void emit_header(const ir_graph *g, FILE *o) {
   fprintf(o, "enum { %s_INPUT_SIZE = %lld, %s_OUTPUT_SIZE = %lld };\n\n", guard,
           (long long)ir_numel(x), guard, (long long)ir_numel(pred));
   fprintf(o, "extern const dl_model_desc %s_desc;\n\n", g->model_name);
-  fprintf(o, "typedef struct %s %s;\n\n", g->model_name, g->model_name);
+  fprintf(o, "typedef struct %s_model %s_model;\n\n", g->model_name, g->model_name);
   fprintf(o, "/* A model that predicts up to max_batch rows per call; NULL and a message on failure. */\n");
-  fprintf(o, "%s *%s_new(int max_batch, char *err, size_t errlen);\n", g->model_name, g->model_name);
+  fprintf(o, "%s_model *%s_new(int max_batch, char *err, size_t errlen);\n", g->model_name, g->model_name);
   fprintf(o, "/* Loads weights from a checkpoint written by the trainer (safetensors). 0 or -1. */\n");
-  fprintf(o, "int %s_load(%s *m, const char *checkpoint, char *err, size_t errlen);\n", g->model_name,
+  fprintf(o, "int %s_load(%s_model *m, const char *checkpoint, char *err, size_t errlen);\n", g->model_name,
           g->model_name);
   fprintf(o, "/* x: n rows of %s_INPUT_SIZE inputs (scaled as the training data was);\n", guard);
   fprintf(o, " * out: n rows of %s_OUTPUT_SIZE %s.  0, or -1 if n > max_batch. */\n", guard,
           what[g->pred_kind]);
-  fprintf(o, "int %s_predict(%s *m, const dl_real *x, int n, dl_real *out);\n", g->model_name,
+  fprintf(o, "int %s_predict(%s_model *m, const dl_real *x, int n, dl_real *out);\n", g->model_name,
           g->model_name);
-  fprintf(o, "void %s_free(%s *m);\n\n#endif\n", g->model_name, g->model_name);
+  fprintf(o, "void %s_free(%s_model *m);\n\n#endif\n", g->model_name, g->model_name);
 }
 
 static void emit_source(emit_ctx *ec) {

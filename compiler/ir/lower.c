@@ -47,7 +47,7 @@ const char *lower_suggest(const char *s, const char *const *names, int n) {
   int bestd = 3;
   for (int i = 0; i < n; i++) {
     int d = edit_distance(s, names[i]);
-    if (d < bestd) {
+    if (d < bestd && (size_t)d < strlen(s)) {
       bestd = d;
       best = names[i];
     }
@@ -208,7 +208,7 @@ int lower_bind_args(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, i
 
 static int lower_ident(lower_ctx *lc, const ast_expr *e) {
   int s = find_sym(lc, e->str);
-  if (s >= 0) return lc->syms[s].node;
+  if (s >= 0) return lc->syms[s].node; /* -1 for a binding that failed: already reported */
   const char *names[256];
   int n = lc->nsyms < 256 ? lc->nsyms : 256;
   for (int i = 0; i < n; i++) names[i] = lc->syms[i].name;
@@ -360,7 +360,10 @@ static void lower_binding(lower_ctx *lc, const ast_stmt *s) {
   int is_loss = strcmp(s->name, "loss") == 0;
   if (is_loss) lc->first_loss = -1;
   int id = lower_tensor(lc, s->value);
-  if (id < 0) return;
+  if (id < 0) {
+    add_sym(lc, s->name, -1, s->name_loc); /* uses of it are not reported again */
+    return;
+  }
   ir_node *n = ir_at(lc->g, id);
   if (is_loss) {
     char buf[64];
@@ -370,9 +373,6 @@ static void lower_binding(lower_ctx *lc, const ast_stmt *s) {
       return;
     }
     lc->g->loss = id;
-  }
-  if (!n->name || n->group != lc->group) {
-    /* a plain alias (`h = x`) shares the node */
   }
   add_sym(lc, s->name, id, s->name_loc);
 }
