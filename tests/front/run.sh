@@ -1,15 +1,21 @@
 #!/bin/sh
-# run.sh DLNC CASE.dln   check one golden (see CMakeLists.txt)
+# run.sh DLNC [-C DIR] CASE.dln   check one golden (see CMakeLists.txt)
 # run.sh DLNC --cli      check the command line's exit statuses
-# run.sh DLNC --update CASE.dln...   rewrite the goldens from dlnc's output
-#                                    (read the diff before committing it)
-# DLNC may be relative to the caller's directory; the check itself runs in
-# this script's directory so that the goldens hold stable file names.
+# run.sh DLNC [-C DIR] --update CASE.dln...   rewrite the goldens from dlnc's
+#                                    output (read the diff before committing it)
+# DLNC and DIR may be relative to the caller's directory; the check itself
+# runs in DIR (default: this script's directory) so that the goldens hold
+# stable file names, and CASE names a file there.
 set -u
 dlnc=$1
 shift
 case $dlnc in /*) ;; *) dlnc=$(pwd)/$dlnc ;; esac
-cd "$(dirname "$0")" || exit 1
+dir=$(dirname "$0")
+if [ "${1-}" = -C ]; then
+  dir=$2
+  shift 2
+fi
+cd "$dir" || exit 1
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 

@@ -1,0 +1,19 @@
+#!/bin/sh
+# A trainer built with `dlnc build --debug` (ASan + UBSan) trains, saves,
+# resumes, evaluates and predicts without a sanitizer report; the f64 debug
+# build passes the gradient check.
+# usage: sanitizers.sh DLNC WORKDIR
+set -eu
+dlnc=$1 work=$2
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$work"
+cd "$work"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+"$dlnc" build --debug "$here/dropout_regression.dln" -o ./model_debug
+./model_debug train --data "$here" --epochs 1 --threads 2 --save a.st >/dev/null
+./model_debug train --data "$here" --epochs 2 --threads 2 --resume a.st --save b.st >/dev/null
+./model_debug eval --data "$here" --load b.st
+printf '0.1,0.2,0.3,0.4\n-1,0,1,0.5\n' | ./model_debug predict --load b.st
+"$dlnc" build --debug --f64 "$here/dropout_regression.dln" -o ./model_debug64
+./model_debug64 gradcheck --batch 2
+echo "sanitizers: clean"
