@@ -95,6 +95,33 @@ static void emit_node(emit_ctx *ec, const ir_node *n) {
   op_info_of(n->op)->emit(ec, n);
 }
 
+/* A node that reads the labels runs only when the caller has them (not in
+ * predict): its kernel is emitted inside `if (with_labels)`, indented. */
+static void emit_guarded(emit_ctx *ec, const ir_node *n) {
+  FILE *out = ec->out;
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  if (!mem) {
+    fprintf(out, "  if (with_labels) {\n");
+    emit_node(ec, n);
+    fprintf(out, "  }\n");
+    return;
+  }
+  ec->out = mem;
+  emit_node(ec, n);
+  fclose(mem);
+  ec->out = out;
+  fprintf(out, "  if (with_labels) {\n");
+  for (char *line = text; *line;) {
+    size_t n = strcspn(line, "\n");
+    fprintf(out, "  %.*s\n", (int)n, line);
+    line += n + (line[n] == '\n');
+  }
+  fprintf(out, "  }\n");
+  free(text);
+}
+
 static void emit_group(emit_ctx *ec, int grp, int backward) {
   ir_graph *g = ec->g;
   const ir_group *gr = &g->groups[grp];
@@ -108,10 +135,8 @@ static void emit_group(emit_ctx *ec, int grp, int backward) {
   for (int id = 0; id < g->nnodes; id++) {
     const ir_node *n = &g->nodes[id];
     if (n->group != grp || n->backward != backward || n->fused || !op_info_of(n->op)->emit) continue;
-    int guard = !backward && n->needs_label;
-    if (guard) fprintf(o, "  if (with_labels) {\n");
-    emit_node(ec, n);
-    if (guard) fprintf(o, "  }\n");
+    if (!backward && n->needs_label) emit_guarded(ec, n);
+    else emit_node(ec, n);
     int computes_pred = id == g->pred || (n->op == OP_DENSE && n->i[1] && n->i[1] - 1 == g->pred);
     if (!backward && computes_pred) emit_pred_copy(ec);
   }
