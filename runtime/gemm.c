@@ -1,0 +1,497 @@
+/* gemm.c: the three dense products of kernels.h.
+ *
+ * All three are C[i,j] (+)= sum_k a(i,k) b(k,j); they differ only in where
+ * a(i,k) and b(k,j) live:
+ *   nt: a(i,k) = A[i*lda + k]   b(k,j) = B[j*ldb + k]
+ *   nn: a(i,k) = A[i*lda + k]   b(k,j) = B[k*ldb + j]
+ *   tn: a(i,k) = A[k*lda + i]   b(k,j) = B[k*ldb + j]
+ *
+ * Scheme (BLIS-like, trimmed for small batch sizes): C is cut into NR-wide
+ * column panels.  For each panel and each KC-long slice of k, the KC x NR
+ * slice of b is copied ("packed") into a contiguous, zero-padded stack
+ * buffer that stays in L1, then a register-blocked microkernel sweeps MR rows
+ * of C at a time, broadcasting a(i,k) straight from A (A is read in place:
+ * with batch-sized M it is small and packing it would cost as much as using
+ * it).  The per-thread buffer is KC*NR elements on the stack: no allocation.
+ *
+ * For M <= MS (batch 1 .. 4 or so) packing b would cost as much as using
+ * it, so nt uses dot products and nn/tn read B in place (small_block).
+ *
+ * Determinism: every C element is computed as acc = 0; acc = fma(a, b, acc)
+ * for k in increasing order inside each KC slice, then C = acc (first slice,
+ * accumulate=0) or C = C + acc, slice after slice.  Slices start at fixed
+ * multiples of KC, tiles never split k, and threads only get whole column
+ * panels or row blocks, so the result is bit-identical for any pool size.
+ * (The small-M kernels have their own fixed orders; they are chosen by M
+ * alone, never by the thread count.) */
+#include "kernels.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__AVX512F__)
+#include "gemm_avx512.h"
+#elif defined(__AVX2__) && defined(__FMA__)
+#include "gemm_avx2.h"
+#elif defined(__ARM_NEON) && defined(__aarch64__)
+#include "gemm_neon.h"
+#else
+#include "gemm_scalar.h"
+#endif
+
+#define MR GEMM_MR                 /* rows of C per microkernel call      */
+#define NV GEMM_NV                 /* vectors of C per row                */
+#define NR (GEMM_NV * GV_LEN)      /* columns of C per microkernel call   */
+#define KC 256                     /* k slice: KC*NR packed b fits in L1  */
+#define MC (MR * 32)               /* row block: MC*KC of A stays in L2   */
+#define MS (MR / 2)                /* M <= MS: the small-M kernels        */
+#define NVW GEMM_NV_WIDE           /* vectors per row, small-M nn/tn      */
+#define NRW (NVW * GV_LEN)         /* columns per call, small-M nn/tn     */
+#define NVMAX (NV > NVW ? NV : NVW)
+#define DOT_NJ 4                   /* columns per call, small-M nt        */
+
+#if MR != 4 && MR != 6 && MR != 8
+#error "gemm.c: GEMM_MR must be 4, 6 or 8"
+#endif
+#if NV % 2
+#error "gemm.c: GEMM_NV must be even (half panels use NV/2)"
+#endif
+/* Smallest share of work worth handing to another thread: waking a worker
+ * and waiting for it costs about a microsecond when it is spinning. */
+#define CHUNK_MIN_FLOPS 1.0e6
+
+/* The register tiles rely on the small r/v/j loops being fully unrolled
+ * (acc[][] in registers).  gcc -O2 does not do it unasked; clang does it at
+ * -O2 and gets worse code when asked with its own pragma. */
+#if defined(__clang__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define UNROLL
+#elif defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 16")
+#else
+#define ALWAYS_INLINE inline
+#define UNROLL
+#endif
+
+const char *dl_kernels_isa(void)
+{
+    return GEMM_ISA;
+}
+
+/* ---- microkernel --------------------------------------------------------
+ * C[r*ldc + c] (= if ow, else +=) sum_{k<kc} a[r*ars + k*aks] * b[k*bks + c]
+ * for r < mr, c < nr <= nv*GV_LEN.  mr and nv are compile-time constants in
+ * every instance, so acc[][] lives in registers.  Partial tiles go through
+ * tmp with the same scalar additions, so edge elements round like the rest.
+ * b is either a packed panel (bks = NR) or, for small M, B itself. */
+static ALWAYS_INLINE void ukr_body(const int mr, const int nv, int nr, int kc,
+                                   const dl_real *a, ptrdiff_t ars, ptrdiff_t aks,
+                                   const dl_real *b, ptrdiff_t bks,
+                                   dl_real *c, ptrdiff_t ldc, int ow)
+{
+    gvec acc[MR][NVMAX];
+    UNROLL
+    for (int r = 0; r < mr; r++)
+        UNROLL
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = gv_zero();
+    /* acc[r][:] += a(r,k) * b[k][:]  for k = 0 .. kc-1 */
+    for (int k = 0; k < kc; k++) {
+        gvec bk[NVMAX];
+        UNROLL
+        for (int v = 0; v < nv; v++)
+            bk[v] = gv_load(b + k * bks + v * GV_LEN);
+        UNROLL
+        for (int r = 0; r < mr; r++) {
+            gvec ar = gv_bcast(a[r * ars + k * aks]);
+            UNROLL
+            for (int v = 0; v < nv; v++)
+                acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
+        }
+    }
+    if (nr == nv * GV_LEN) {
+        UNROLL
+        for (int r = 0; r < mr; r++)
+            UNROLL
+            for (int v = 0; v < nv; v++) {
+                dl_real *p = c + r * ldc + v * GV_LEN;
+                gv_store(p, ow ? acc[r][v] : gv_add(gv_load(p), acc[r][v]));
+            }
+    } else {
+        dl_real tmp[NVMAX * GV_LEN];
+        int n = nr < nv * GV_LEN ? nr : nv * GV_LEN;   /* always nr */
+        UNROLL
+        for (int r = 0; r < mr; r++) {
+            UNROLL
+            for (int v = 0; v < nv; v++)
+                gv_store(tmp + v * GV_LEN, acc[r][v]);
+            dl_real *p = c + r * ldc;
+            for (int j = 0; j < n; j++)
+                p[j] = ow ? tmp[j] : p[j] + tmp[j];
+        }
+    }
+}
+
+/* ---- dot kernel (nt with small M) ---------------------------------------
+ * C[r*ldc + j] (= or +=) sum_{k<K} A[r*lda + k] * B[j*ldb + k], r < mr,
+ * j < nj.  Both operands are contiguous in k, so nothing is packed: lane l
+ * of acc sums the k = l (mod GV_LEN) terms, the lanes are added in gv_hsum's
+ * fixed order, then the K % GV_LEN tail terms one by one. */
+static ALWAYS_INLINE void dot_body(const int mr, const int nj, int K,
+                                   const dl_real *a, ptrdiff_t lda,
+                                   const dl_real *b, ptrdiff_t ldb,
+                                   dl_real *c, ptrdiff_t ldc, int ow)
+{
+    gvec acc[MS][DOT_NJ];
+    UNROLL
+    for (int r = 0; r < mr; r++)
+        UNROLL
+        for (int j = 0; j < nj; j++)
+            acc[r][j] = gv_zero();
+    int k = 0;
+    /* acc[r][j] += A[r][k..k+L) * B[j][k..k+L)  lane-wise */
+    for (; k + GV_LEN <= K; k += GV_LEN) {
+        gvec bj[DOT_NJ];
+        UNROLL
+        for (int j = 0; j < nj; j++)
+            bj[j] = gv_load(b + j * ldb + k);
+        UNROLL
+        for (int r = 0; r < mr; r++) {
+            gvec ar = gv_load(a + r * lda + k);
+            UNROLL
+            for (int j = 0; j < nj; j++)
+                acc[r][j] = gv_fma(ar, bj[j], acc[r][j]);
+        }
+    }
+    UNROLL
+    for (int r = 0; r < mr; r++)
+        UNROLL
+        for (int j = 0; j < nj; j++) {
+            dl_real s = gv_hsum(acc[r][j]);
+            for (int t = k; t < K; t++)
+                s += a[r * lda + t] * b[j * ldb + t];
+            dl_real *p = c + r * ldc + j;
+            *p = ow ? s : *p + s;
+        }
+}
+
+/* Instances.  ukr_rN / ukr_cN: packed panel, A read by rows (nt, nn) or by
+ * columns (tn), N rows.  ukh_*: the same for a last panel of at most NR/2
+ * columns, doing half the work (e.g. N = 10).  wide_rN / wide_cN: B read in
+ * place, NRW columns, for M <= MS.  dot_N_J: the nt kernel above. */
+typedef void (*ukr_fn)(int nr, int kc, const dl_real *a, ptrdiff_t lda,
+                       const dl_real *b, ptrdiff_t ldb, dl_real *c, ptrdiff_t ldc, int ow);
+typedef void (*dot_fn)(int K, const dl_real *a, ptrdiff_t lda,
+                       const dl_real *b, ptrdiff_t ldb, dl_real *c, ptrdiff_t ldc, int ow);
+
+#define UKR(m)                                                                 \
+    static void ukr_r##m(int nr, int kc, const dl_real *a, ptrdiff_t lda,      \
+                         const dl_real *b, ptrdiff_t ldb, dl_real *c,          \
+                         ptrdiff_t ldc, int ow)                                \
+    {                                                                          \
+        ukr_body(m, NV, nr, kc, a, lda, 1, b, ldb, c, ldc, ow);                \
+    }                                                                          \
+    static void ukr_c##m(int nr, int kc, const dl_real *a, ptrdiff_t lda,      \
+                         const dl_real *b, ptrdiff_t ldb, dl_real *c,          \
+                         ptrdiff_t ldc, int ow)                                \
+    {                                                                          \
+        ukr_body(m, NV, nr, kc, a, 1, lda, b, ldb, c, ldc, ow);                \
+    }                                                                          \
+    static void ukh_r##m(int nr, int kc, const dl_real *a, ptrdiff_t lda,      \
+                         const dl_real *b, ptrdiff_t ldb, dl_real *c,          \
+                         ptrdiff_t ldc, int ow)                                \
+    {                                                                          \
+        ukr_body(m, NV / 2, nr, kc, a, lda, 1, b, ldb, c, ldc, ow);            \
+    }                                                                          \
+    static void ukh_c##m(int nr, int kc, const dl_real *a, ptrdiff_t lda,      \
+                         const dl_real *b, ptrdiff_t ldb, dl_real *c,          \
+                         ptrdiff_t ldc, int ow)                                \
+    {                                                                          \
+        ukr_body(m, NV / 2, nr, kc, a, 1, lda, b, ldb, c, ldc, ow);            \
+    }
+#define SMALL(m)                                                               \
+    static void wide_r##m(int nr, int kc, const dl_real *a, ptrdiff_t lda,     \
+                          const dl_real *b, ptrdiff_t ldb, dl_real *c,         \
+                          ptrdiff_t ldc, int ow)                               \
+    {                                                                          \
+        ukr_body(m, NVW, nr, kc, a, lda, 1, b, ldb, c, ldc, ow);               \
+    }                                                                          \
+    static void wide_c##m(int nr, int kc, const dl_real *a, ptrdiff_t lda,     \
+                          const dl_real *b, ptrdiff_t ldb, dl_real *c,         \
+                          ptrdiff_t ldc, int ow)                               \
+    {                                                                          \
+        ukr_body(m, NVW, nr, kc, a, 1, lda, b, ldb, c, ldc, ow);               \
+    }                                                                          \
+    DOT(m, 1) DOT(m, 2) DOT(m, 3) DOT(m, 4)
+#define DOT(m, n)                                                              \
+    static void dot_##m##_##n(int K, const dl_real *a, ptrdiff_t lda,          \
+                              const dl_real *b, ptrdiff_t ldb, dl_real *c,     \
+                              ptrdiff_t ldc, int ow)                           \
+    {                                                                          \
+        dot_body(m, n, K, a, lda, b, ldb, c, ldc, ow);                         \
+    }
+#define DOTS(m) {NULL, dot_##m##_1, dot_##m##_2, dot_##m##_3, dot_##m##_4}
+
+UKR(1) UKR(2) UKR(3) UKR(4) SMALL(1) SMALL(2)
+#if MR >= 6
+UKR(5) UKR(6) SMALL(3)
+#endif
+#if MR >= 8
+UKR(7) UKR(8) SMALL(4)
+#endif
+
+static const ukr_fn ukr_rows[MR + 1] = {
+    NULL, ukr_r1, ukr_r2, ukr_r3, ukr_r4,
+#if MR >= 6
+    ukr_r5, ukr_r6,
+#endif
+#if MR >= 8
+    ukr_r7, ukr_r8,
+#endif
+};
+static const ukr_fn ukr_cols[MR + 1] = {
+    NULL, ukr_c1, ukr_c2, ukr_c3, ukr_c4,
+#if MR >= 6
+    ukr_c5, ukr_c6,
+#endif
+#if MR >= 8
+    ukr_c7, ukr_c8,
+#endif
+};
+static const ukr_fn ukh_rows[MR + 1] = {
+    NULL, ukh_r1, ukh_r2, ukh_r3, ukh_r4,
+#if MR >= 6
+    ukh_r5, ukh_r6,
+#endif
+#if MR >= 8
+    ukh_r7, ukh_r8,
+#endif
+};
+static const ukr_fn ukh_cols[MR + 1] = {
+    NULL, ukh_c1, ukh_c2, ukh_c3, ukh_c4,
+#if MR >= 6
+    ukh_c5, ukh_c6,
+#endif
+#if MR >= 8
+    ukh_c7, ukh_c8,
+#endif
+};
+static const ukr_fn wide_rows[MS + 1] = {
+    NULL, wide_r1, wide_r2,
+#if MS >= 3
+    wide_r3,
+#endif
+#if MS >= 4
+    wide_r4,
+#endif
+};
+static const ukr_fn wide_cols[MS + 1] = {
+    NULL, wide_c1, wide_c2,
+#if MS >= 3
+    wide_c3,
+#endif
+#if MS >= 4
+    wide_c4,
+#endif
+};
+static const dot_fn dots[MS + 1][DOT_NJ + 1] = {
+    {NULL}, DOTS(1), DOTS(2),
+#if MS >= 3
+    DOTS(3),
+#endif
+#if MS >= 4
+    DOTS(4),
+#endif
+};
+
+/* ---- packing b ----------------------------------------------------------
+ * bp[k*NR + c] = B[k*ldb + c] for c < nr, 0 for nr <= c < NR (nn, tn). */
+static void pack_b_n(int kc, int nr, const dl_real *B, ptrdiff_t ldb, dl_real *bp)
+{
+    /* full panel: NV vector copies per k; edge panel: element by element */
+    if (nr == NR) {
+        for (int k = 0; k < kc; k++)
+            for (int v = 0; v < NV; v++)
+                gv_store(bp + (ptrdiff_t)k * NR + v * GV_LEN,
+                         gv_load(B + k * ldb + v * GV_LEN));
+    } else {
+        for (int k = 0; k < kc; k++)
+            for (int c = 0; c < NR; c++)
+                bp[(ptrdiff_t)k * NR + c] = c < nr ? B[k * ldb + c] : (dl_real)0;
+    }
+}
+
+#ifndef GEMM_HAVE_PACK_BT
+/* bp[k*NR + c] = B[c*ldb + k] for c < nr, 0 for nr <= c < NR (nt).  Reads
+ * each row of B once, sequentially; writes land in the L1-sized buffer. */
+static void pack_b_t(int kc, int nr, const dl_real *B, ptrdiff_t ldb, dl_real *bp)
+{
+    for (int c = 0; c < nr; c++) {
+        const dl_real *row = B + c * ldb;
+        for (int k = 0; k < kc; k++)
+            bp[(ptrdiff_t)k * NR + c] = row[k];
+    }
+    for (int k = 0; k < kc; k++)
+        for (int c = nr; c < NR; c++)
+            bp[(ptrdiff_t)k * NR + c] = 0;
+}
+#endif
+
+/* ---- driver ---------------------------------------------------------- */
+enum { GEMM_NT, GEMM_NN, GEMM_TN };
+
+typedef struct {
+    int kind, M, N, K;
+    const dl_real *A;
+    ptrdiff_t lda;
+    const dl_real *B;
+    ptrdiff_t ldb;
+    dl_real *C;
+    ptrdiff_t ldc;
+    int accumulate;
+    int small;      /* M <= MS: unpacked small-M kernels                 */
+    int split_n;    /* threads take column blocks, else MR-row blocks    */
+    int unit;       /* columns (split_n) or rows per block               */
+} gemm_job;
+
+/* Packed path: C rows [i0,i1) x columns [j0,j1), all of k. */
+static void gemm_block(const gemm_job *g, int i0, int i1, int j0, int j1)
+{
+    _Alignas(64) dl_real bp[KC * NR];
+    int tn = g->kind == GEMM_TN;
+    /* C[ic:ie, jr:jr+nr] (+)= sum over slices pc of
+     *     a(ic:ie, pc:pc+kc) . b(pc:pc+kc, jr:jr+nr)   (b packed into bp),
+     * one MR-row tile at a time; slices in increasing pc. */
+    for (int ic = i0; ic < i1; ic += MC) {
+        int ie = i1 - ic > MC ? ic + MC : i1;
+        for (int jr = j0; jr < j1; jr += NR) {
+            int nr = j1 - jr < NR ? j1 - jr : NR;
+            const ukr_fn *kern = nr > NR / 2 ? (tn ? ukr_cols : ukr_rows)
+                                             : (tn ? ukh_cols : ukh_rows);
+            for (int pc = 0; pc < g->K; pc += KC) {
+                int kc = g->K - pc < KC ? g->K - pc : KC;
+                int ow = !g->accumulate && pc == 0;
+                if (g->kind == GEMM_NT)
+                    pack_b_t(kc, nr, g->B + jr * g->ldb + pc, g->ldb, bp);
+                else
+                    pack_b_n(kc, nr, g->B + pc * g->ldb + jr, g->ldb, bp);
+                for (int ir = ic; ir < ie; ir += MR) {
+                    int mr = ie - ir < MR ? ie - ir : MR;
+                    const dl_real *a = tn ? g->A + pc * g->lda + ir
+                                          : g->A + ir * g->lda + pc;
+                    kern[mr](nr, kc, a, g->lda, bp, NR, g->C + ir * g->ldc + jr,
+                             g->ldc, ow);
+                }
+            }
+        }
+    }
+}
+
+/* Small-M path: C columns [j0,j1), all rows, all of k in one go.  With a
+ * handful of rows, packing b would cost as much as using it:
+ *   nt:    dot products, DOT_NJ columns at a time;
+ *   nn/tn: B read in place, NRW columns at a time; a last partial block
+ *          (N % NRW) goes through the packed path. */
+static void small_block(const gemm_job *g, int j0, int j1)
+{
+    int ow = !g->accumulate;
+    if (g->kind == GEMM_NT) {
+        const dot_fn *f = dots[g->M];
+        /* C[:, j:j+nj] (+)= A . B[j:j+nj, :]^T */
+        for (int j = j0; j < j1; j += DOT_NJ) {
+            int nj = j1 - j < DOT_NJ ? j1 - j : DOT_NJ;
+            f[nj](g->K, g->A, g->lda, g->B + j * g->ldb, g->ldb, g->C + j, g->ldc, ow);
+        }
+        return;
+    }
+    ukr_fn f = (g->kind == GEMM_TN ? wide_cols : wide_rows)[g->M];
+    int j = j0;
+    /* C[:, j:j+NRW] (+)= a(:, :) . B[:, j:j+NRW] */
+    for (; j1 - j >= NRW; j += NRW)
+        f(NRW, g->K, g->A, g->lda, g->B + j, g->ldb, g->C + j, g->ldc, ow);
+    if (j < j1)
+        gemm_block(g, 0, g->M, j, j1);
+}
+
+static void gemm_range(void *arg, int64_t b, int64_t e)
+{
+    const gemm_job *g = arg;
+    int lo = (int)b * g->unit;
+    if (g->split_n) {
+        int hi = e * g->unit < g->N ? (int)e * g->unit : g->N;
+        if (g->small)
+            small_block(g, lo, hi);
+        else
+            gemm_block(g, 0, g->M, lo, hi);
+    } else {
+        gemm_block(g, lo, e * g->unit < g->M ? (int)e * g->unit : g->M, 0, g->N);
+    }
+}
+
+/* Fraction of the pool kept busy when `units` equal blocks are dealt out. */
+static double balance(int64_t units, int threads)
+{
+    int64_t rounds = (units + threads - 1) / threads;
+    return (double)units / (double)(rounds * threads);
+}
+
+static void gemm(dl_pool *pool, int kind, int M, int N, int K,
+                 const dl_real *A, int lda, const dl_real *B, int ldb,
+                 dl_real *C, int ldc, int accumulate)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    if (K <= 0) {
+        /* empty sum: C = 0 or C unchanged */
+        if (!accumulate)
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++)
+                    C[(ptrdiff_t)i * ldc + j] = 0;
+        return;
+    }
+    gemm_job g = {kind, M, N, K, A, lda, B, ldb, C, ldc, accumulate,
+                  M <= MS, 1, 0};
+    /* The small path always splits by columns; the packed path prefers
+     * column panels (each thread packs only its own part of b) and takes
+     * row blocks when they spread better, e.g. N = 10 with large M. */
+    g.unit = g.small ? (kind == GEMM_NT ? DOT_NJ : NRW) : NR;
+    int threads = dl_pool_size(pool);
+    double flops = 2.0 * M * N * K;
+    if (threads == 1 || flops < 2 * CHUNK_MIN_FLOPS) {
+        gemm_range(&g, 0, (N + g.unit - 1) / g.unit);
+        return;
+    }
+    int64_t units = (N + g.unit - 1) / g.unit;
+    if (!g.small) {
+        int64_t nm = (M + MR - 1) / MR;
+        if (balance(nm, threads) > balance(units, threads)) {
+            g.split_n = 0;
+            g.unit = MR;
+            units = nm;
+        }
+    }
+    int64_t grain = (int64_t)(CHUNK_MIN_FLOPS / (flops / (double)units)) + 1;
+    dl_parallel_for(pool, units, grain, gemm_range, &g);
+}
+
+void dl_gemm_nt(dl_pool *pool, int M, int N, int K,
+                const dl_real *A, int lda, const dl_real *B, int ldb,
+                dl_real *C, int ldc, int accumulate)
+{
+    gemm(pool, GEMM_NT, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+}
+
+void dl_gemm_nn(dl_pool *pool, int M, int N, int K,
+                const dl_real *A, int lda, const dl_real *B, int ldb,
+                dl_real *C, int ldc, int accumulate)
+{
+    gemm(pool, GEMM_NN, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+}
+
+void dl_gemm_tn(dl_pool *pool, int M, int N, int K,
+                const dl_real *A, int lda, const dl_real *B, int ldb,
+                dl_real *C, int ldc, int accumulate)
+{
+    gemm(pool, GEMM_TN, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+}

@@ -1,0 +1,197 @@
+/* test_gemm.c: dl_gemm_{nt,nn,tn} against a naive long-double triple loop,
+ * over edge shapes (1s, odd sizes, tile and k-slice boundaries), padded
+ * strides, accumulate 0/1, and pools of 1, 2 and 3 threads, which must give
+ * bit-identical results.  Built twice: against dlnc_rt_f32 and dlnc_rt_f64
+ * (which defines DLNC_F64, so dl_real follows). */
+#include "kernels.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if DL_REAL_IS_F64
+#define EPS DBL_EPSILON
+#else
+#define EPS FLT_EPSILON
+#endif
+
+enum { NT, NN, TN };
+static const char *const kind_name[] = {"nt", "nn", "tn"};
+
+static int n_pass, n_fail;
+
+static uint64_t rng = 0x9E3779B97F4A7C15u;
+static double urand(void)   /* uniform in [-1, 1) */
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double)(rng >> 11) / 4503599627370496.0 - 1.0;
+}
+
+static void fail(const char *fmt, int kind, int M, int N, int K, int acc,
+                 int threads, double got, double want)
+{
+    if (n_fail < 25) {
+        printf("FAIL %s %s M=%d N=%d K=%d acc=%d threads=%d got=%.17g want=%.17g\n",
+               fmt, kind_name[kind], M, N, K, acc, threads, got, want);
+    }
+    n_fail++;
+}
+
+static void call(int kind, dl_pool *pool, int M, int N, int K, const dl_real *A,
+                 int lda, const dl_real *B, int ldb, dl_real *C, int ldc, int acc)
+{
+    switch (kind) {
+    case NT: dl_gemm_nt(pool, M, N, K, A, lda, B, ldb, C, ldc, acc); break;
+    case NN: dl_gemm_nn(pool, M, N, K, A, lda, B, ldb, C, ldc, acc); break;
+    default: dl_gemm_tn(pool, M, N, K, A, lda, B, ldb, C, ldc, acc); break;
+    }
+}
+
+static dl_pool *pools[3];   /* NULL, 2 threads, 3 threads */
+static const int pool_threads[3] = {1, 2, 3};
+
+/* One problem, run with every pool.  pad* widen the leading dimensions; the
+ * padding of A and B holds NaN (reading it would poison the result) and the
+ * padding of C a sentinel that must survive. */
+static void check(int kind, int M, int N, int K, int padA, int padB, int padC,
+                  int acc, int npools)
+{
+    /* storage shapes: nt A[M][K] B[N][K]; nn A[M][K] B[K][N]; tn A[K][M] B[K][N] */
+    int arows = kind == TN ? K : M, acols = kind == TN ? M : K;
+    int brows = kind == NT ? N : K, bcols = kind == NT ? K : N;
+    int lda = acols + padA, ldb = bcols + padB, ldc = N + padC;
+    size_t asz = (size_t)(arows > 0 ? arows : 1) * (size_t)lda;
+    size_t bsz = (size_t)(brows > 0 ? brows : 1) * (size_t)ldb;
+    size_t csz = (size_t)(M > 0 ? M : 1) * (size_t)ldc;
+    dl_real *A = malloc(asz * sizeof *A), *B = malloc(bsz * sizeof *B);
+    dl_real *C0 = malloc(csz * sizeof *C0), *C = malloc(csz * sizeof *C);
+    dl_real *first = malloc(csz * sizeof *first);
+    const dl_real sentinel = (dl_real)12345.0;
+    for (size_t i = 0; i < asz; i++)
+        A[i] = (i % (size_t)lda) < (size_t)acols ? (dl_real)urand() : (dl_real)NAN;
+    for (size_t i = 0; i < bsz; i++)
+        B[i] = (i % (size_t)ldb) < (size_t)bcols ? (dl_real)urand() : (dl_real)NAN;
+    for (size_t i = 0; i < csz; i++)
+        C0[i] = (i % (size_t)ldc) >= (size_t)N ? sentinel
+              : acc ? (dl_real)urand() : (dl_real)NAN;   /* garbage to overwrite */
+
+    for (int p = 0; p < npools; p++) {
+        memcpy(C, C0, csz * sizeof *C);
+        call(kind, pools[p], M, N, K, A, lda, B, ldb, C, ldc, acc);
+        int bad = 0;
+        for (int i = 0; i < M && !bad; i++) {
+            for (int j = 0; j < ldc && !bad; j++) {
+                double got = (double)C[(size_t)i * ldc + j];
+                if (j >= N) {
+                    if (got != (double)sentinel) {
+                        fail("wrote padding", kind, M, N, K, acc, pool_threads[p], got, sentinel);
+                        bad = 1;
+                    }
+                    continue;
+                }
+                long double want = acc ? (long double)C0[(size_t)i * ldc + j] : 0.0L;
+                long double scale = fabsl(want);
+                for (int k = 0; k < K; k++) {
+                    dl_real a = kind == TN ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                    dl_real b = kind == NT ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                    want += (long double)a * b;
+                    scale += fabsl((long double)a * b);
+                }
+                /* any summation order: |err| <= (K+1) eps sum|terms| */
+                double tol = (double)((K + 2) * EPS * scale) + 1e-300;
+                if (!(fabs(got - (double)want) <= tol)) {
+                    fail("value", kind, M, N, K, acc, pool_threads[p], got, (double)want);
+                    bad = 1;
+                }
+            }
+        }
+        if (p == 0)
+            memcpy(first, C, csz * sizeof *C);
+        else if (memcmp(first, C, csz * sizeof *C) != 0) {
+            fail("differs from 1 thread", kind, M, N, K, acc, pool_threads[p], 0, 0);
+            bad = 1;
+        }
+        if (bad)
+            continue;
+        n_pass++;
+    }
+    free(A);
+    free(B);
+    free(C0);
+    free(C);
+    free(first);
+}
+
+int main(void)
+{
+    const char *isa = dl_kernels_isa();
+    printf("isa %s, dl_real %s\n", isa, DL_REAL_IS_F64 ? "double" : "float");
+    if (strcmp(isa, "avx512") && strcmp(isa, "avx2") && strcmp(isa, "neon") &&
+        strcmp(isa, "scalar")) {
+        printf("FAIL unknown isa name\n");
+        n_fail++;
+    }
+    pools[0] = NULL;
+    pools[1] = dl_pool_new(2);
+    pools[2] = dl_pool_new(3);
+
+    /* Edge shapes: around the register tile (MR <= 8, NR <= 32), the k slice
+     * (256) and 1s; small enough that they run inline, so one pool. */
+    static const int Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 17};
+    static const int Ns[] = {1, 3, 4, 8, 15, 16, 17, 32, 33, 65};
+    static const int Ks[] = {1, 2, 7, 16, 17, 255, 256, 257, 600};
+    int variant = 0;
+    for (int kind = 0; kind < 3; kind++)
+        for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
+            for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
+                for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++) {
+                    variant++;
+                    /* pads cycle through 0..3 independently */
+                    check(kind, Ms[a], Ns[b], Ks[c], variant % 3, (variant / 3) % 4,
+                          (variant / 2) % 3, variant % 2, 1);
+                }
+
+    /* Empty products: K = 0 sets C to 0 (acc 0) or leaves it (acc 1);
+     * M or N = 0 touches nothing. */
+    for (int kind = 0; kind < 3; kind++)
+        for (int acc = 0; acc < 2; acc++) {
+            check(kind, 5, 7, 0, 1, 1, 2, acc, 3);
+            check(kind, 0, 7, 9, 1, 1, 2, acc, 3);
+            check(kind, 5, 0, 9, 1, 1, 2, acc, 3);
+        }
+
+    /* Model shapes and big odd ones, with every pool: large enough to be
+     * split across threads (by columns, or by rows when N is small). */
+    static const int big[][4] = {
+        /* kind, M, N, K */
+        {NT, 64, 256, 784}, {NT, 64, 128, 256}, {NT, 64, 10, 128},
+        {NN, 64, 256, 128}, {NN, 64, 128, 10},  {NN, 64, 784, 256},
+        {TN, 256, 784, 64}, {TN, 128, 256, 64}, {TN, 10, 128, 64},
+        {NT, 1, 256, 784},  {NT, 32, 256, 784}, {TN, 256, 784, 1},
+        {NT, 97, 301, 513}, {NN, 97, 301, 513}, {TN, 97, 301, 513},
+        {NT, 1000, 10, 300}, {NN, 999, 7, 301}, {TN, 1001, 5, 257},
+        {NT, 4, 1000, 700}, {NN, 3, 2000, 500}, {TN, 5, 999, 600},
+    };
+    for (size_t i = 0; i < sizeof big / sizeof *big; i++)
+        for (int acc = 0; acc < 2; acc++)
+            check(big[i][0], big[i][1], big[i][2], big[i][3], (int)i % 3 * 5,
+                  (int)i % 2 * 3, acc * 7, acc, 3);
+
+    /* Random shapes, every pool. */
+    for (int t = 0; t < 60; t++) {
+        int kind = t % 3;
+        int M = 1 + (int)((urand() + 1) * 40), N = 1 + (int)((urand() + 1) * 80);
+        int K = 1 + (int)((urand() + 1) * 300);
+        check(kind, M, N, K, t % 4, t % 5, t % 2, t / 3 % 2, 3);
+    }
+
+    dl_pool_free(pools[1]);
+    dl_pool_free(pools[2]);
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail ? 1 : 0;
+}
