@@ -1,0 +1,752 @@
+"""Whole models and every optimiser against PyTorch, on the same weights.
+
+usage: /usr/bin/python3 compare.py --dlnc DLNC --work DIR CASE
+       /usr/bin/python3 compare.py --list
+
+For CASE (see CASES below) this writes MODEL.dln (and the data when the case
+needs generated data) into DIR, builds it with `dlnc build [--f64]`, and
+trains with `batch = full`, so every epoch is one optimiser step on a
+deterministic gradient:
+
+  A  BIN train --epochs 1 --save s1           then
+     BIN train --resume s1 --epochs K --save sK
+     torch loads s1's parameters *and optimiser state* and takes K-1 steps.
+  B  s0 = s1's parameters with fresh optimiser state (epoch 0, step 0);
+     BIN train --resume s0 --epochs K --save f
+     torch takes K steps from s0 with a freshly made torch.optim optimiser
+     (this covers the first step: momentum buffer start, Adam's t = 1,
+     Adagrad's initial accumulator).
+
+Compared: every parameter and optimiser state tensor, the step counter, the
+metrics' train_loss (the full-batch loss with penalties before the step),
+test_loss (after the step) and lr of every epoch, `BIN eval` and
+`BIN predict` on sK.  Errors are per tensor: max|dlnc - torch| / max|torch|.
+On a tensor mismatch the A chain is rerun one epoch at a time to name the
+first step that differs.
+
+Exit status: 0 pass, 1 fail, 77 when torch is missing (CTest: skipped).
+"""
+import argparse
+import json
+import math
+import os
+import random
+import struct
+import subprocess
+import sys
+import warnings
+
+EXAMPLE_DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                            "..", "..", "examples", "data"))
+REG_TRAIN = os.path.join(EXAMPLE_DATA, "regression_train.csv")   # 800 rows: 4 inputs, 1 target
+REG_TEST = os.path.join(EXAMPLE_DATA, "regression_test.csv")
+
+# ---- models: .dln model-block text and the same network in torch -----------
+# fwd(L, x) -> (out, pred) where `out` is what the loss takes and `pred` what
+# `BIN predict` prints (sigmoid(z) for bce_with_logits).  L maps a layer name
+# to its torch.nn.Linear; `params` lists the checkpoint's parameter names.
+
+def _m_mlp(L, x, F, T):
+    h1 = F.gelu(L["h1"](x))
+    h2 = T.tanh(L["h2"](h1))
+    p = L["pred"](h2)
+    return p, p
+
+
+def _m_classifier(L, x, F, T):
+    a = F.relu(L["a"](x))
+    b = F.leaky_relu(L["b"](x), 0.2)
+    c = T.cat([a, b], dim=1)
+    d = T.tanh(L["d"](c))
+    r = d + L["r"](d)
+    m = r * T.tanh(L["m"](a))
+    g = 0.5 * m - r / 4
+    z = L["logits"](g)
+    return z, z
+
+
+def _m_binary(L, x, F, T):
+    h = T.tanh(L["h"](x))
+    p = T.sigmoid(L["p"](h))
+    return p, p
+
+
+def _m_binary_logits(L, x, F, T):
+    h = F.relu(L["h"](x))
+    z = L["z"](h)
+    return z, T.sigmoid(z)
+
+
+def _m_mae(L, x, F, T):
+    h = T.tanh(-L["h"](x))
+    p = L["pred"](h) - L["pred_2"](x)
+    return p, p
+
+
+def _m_penalties(L, x, F, T):
+    h1 = T.tanh(L["h1"](x))
+    h2 = F.relu(L["h2"](h1))
+    h3 = T.tanh(L["h3"](h2))
+    p = L["pred"](h3)
+    return p, p
+
+
+def _m_nobias(L, x, F, T):
+    h1 = T.tanh(L["h1"](x))
+    h2 = F.relu(L["h2"](h1))
+    p = L["pred"](h2)
+    return p, p
+
+
+def _m_softmax(L, x, F, T):
+    s = F.softmax(L["s"](x), dim=-1)
+    h = T.tanh(L["h"](s))
+    p = L["pred"](h)
+    return p, p
+
+
+def _m_opt(L, x, F, T):
+    h1 = T.tanh(L["h1"](x))
+    h2 = F.relu(L["h2"](h1))
+    p = L["pred"](h2)
+    return p, p
+
+
+def _lw(*names, bias=True):
+    out = []
+    for n in names:
+        out.append(n + ".weight")
+        if bias:
+            out.append(n + ".bias")
+    return out
+
+
+MODELS = {
+    "mlp": dict(data="reg", loss="mse", fwd=_m_mlp, params=_lw("h1", "h2", "pred"), text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  h1     = gelu(dense(x, 16))
+  h2     = tanh(dense(h1, 12))
+  pred   = dense(h2, 1)
+  loss   = mse(pred, y)"""),
+    "classifier": dict(data="cls", loss="cross_entropy", fwd=_m_classifier,
+                       params=_lw("a", "b", "d", "r", "m", "logits"), text="""
+  input  x : f32[4]
+  label  y : class[3]
+  a      = relu(dense(x, 12))
+  b      = leaky_relu(dense(x, 8), slope = 0.2)
+  c      = concat(a, b)
+  d      = tanh(dense(c, 10))
+  r      = d + dense(d, 10)
+  m      = r * tanh(dense(a, 10))
+  g      = 0.5 * m - r / 4
+  logits = dense(g, 3)
+  loss   = cross_entropy(logits, y)"""),
+    "binary": dict(data="bin", loss="bce", fwd=_m_binary, params=_lw("h", "p"), text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  h      = tanh(dense(x, 8))
+  p      = sigmoid(dense(h, 1))
+  loss   = binary_cross_entropy(p, y)"""),
+    "binary_logits": dict(data="bin", loss="bce_logits", fwd=_m_binary_logits,
+                          params=_lw("h", "z"), text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  h      = relu(dense(x, 8))
+  z      = dense(h, 1)
+  loss   = bce_with_logits(z, y)"""),
+    "mae": dict(data="reg", loss="mae", fwd=_m_mae, params=_lw("h", "pred", "pred_2"), text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  h      = tanh(-dense(x, 16))
+  pred   = dense(h, 1) - dense(x, 1)
+  loss   = mae(pred, y)"""),
+    "penalties": dict(data="reg", loss="mse", fwd=_m_penalties,
+                      params=_lw("h1", "h2", "h3", "pred"),
+                      penalties={"h1": (1e-3, 0.0), "h2": (0.0, 1e-2), "h3": (2e-3, 5e-3)},
+                      text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  h1     = tanh(dense(x, 16, l1 = 1e-3))
+  h2     = relu(dense(h1, 8, l2 = 1e-2))
+  h3     = tanh(dense(h2, 8, l1 = 2e-3, l2 = 5e-3))
+  pred   = dense(h3, 1)
+  loss   = mse(pred, y)"""),
+    "nobias": dict(data="reg", loss="mse", fwd=_m_nobias,
+                   params=_lw("h1", bias=False) + _lw("h2") + _lw("pred", bias=False), text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  h1     = tanh(dense(x, 16, bias = false))
+  h2     = relu(dense(h1, 8))
+  pred   = dense(h2, 1, bias = false)
+  loss   = mse(pred, y)"""),
+    "softmax": dict(data="reg", loss="mse", fwd=_m_softmax, params=_lw("s", "h", "pred"), text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  s      = softmax(dense(x, 6))
+  h      = tanh(dense(s, 8))
+  pred   = dense(h, 1)
+  loss   = mse(pred, y)"""),
+    "opt": dict(data="reg", loss="mse", fwd=_m_opt, params=_lw("h1", "h2", "pred"), text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  h1     = tanh(dense(x, 16))
+  h2     = relu(dense(h1, 8))
+  pred   = dense(h2, 1)
+  loss   = mse(pred, y)"""),
+}
+
+# ---- cases ------------------------------------------------------------------
+# opt: (kind, {dln keyword: value}); only the keywords given are written to
+# the .dln and passed to torch, so dlnc's defaults are checked against
+# torch's.  sched: (kind, {keyword: value}).  train: extra train-block lines.
+
+CASES = {
+    # models
+    "mlp_regression": dict(model="mlp", opt=("adam", {"lr": 5e-3})),
+    "classifier": dict(model="classifier", opt=("sgd", {"lr": 0.2, "momentum": 0.9}), threads=2),
+    "binary": dict(model="binary", opt=("sgd", {"lr": 0.5})),
+    "binary_logits": dict(model="binary_logits", opt=("adam", {"lr": 0.01})),
+    "mae_regression": dict(model="mae", opt=("sgd", {"lr": 0.05})),
+    "penalties": dict(model="penalties", opt=("sgd", {"lr": 0.1, "momentum": 0.5}),
+                      train={"l2": 1e-3, "l1": 1e-4}),
+    "nobias": dict(model="nobias", opt=("adam", {"lr": 0.01})),
+    "softmax": dict(model="softmax", opt=("sgd", {"lr": 0.2})),
+    # optimisers
+    "sgd": dict(model="opt", opt=("sgd", {"lr": 0.1})),
+    "sgd_momentum": dict(model="opt", opt=("sgd", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3})),
+    "sgd_nesterov": dict(model="opt", opt=("sgd", {"lr": 0.05, "momentum": 0.8, "nesterov": True,
+                                                   "weight_decay": 0.01})),
+    "adam": dict(model="opt", opt=("adam", {"lr": 0.01})),
+    "adam_weight_decay": dict(model="opt", opt=("adam", {"lr": 0.01, "beta1": 0.85, "beta2": 0.995,
+                                                         "eps": 1e-6, "weight_decay": 0.05})),
+    "adamw": dict(model="opt", opt=("adamw", {"lr": 0.01, "weight_decay": 0.1})),
+    "rmsprop": dict(model="opt", opt=("rmsprop", {"lr": 0.01})),
+    "rmsprop_centered": dict(model="opt", opt=("rmsprop", {"lr": 0.01, "alpha": 0.9, "eps": 1e-6,
+                                                           "momentum": 0.5, "centered": True,
+                                                           "weight_decay": 0.01})),
+    "adagrad": dict(model="opt", opt=("adagrad", {"lr": 0.1, "lr_decay": 0.05,
+                                                  "initial_accumulator_value": 0.1,
+                                                  "weight_decay": 0.01})),
+    # training features
+    "sched_step": dict(model="opt", opt=("sgd", {"lr": 0.1, "momentum": 0.9}),
+                       sched=("step", {"step_size": 2, "gamma": 0.5})),
+    "sched_exponential": dict(model="opt", opt=("adamw", {"lr": 0.02}),  # adamw's default decay
+                              sched=("exponential", {"gamma": 0.7})),
+    "sched_cosine": dict(model="opt", opt=("sgd", {"lr": 0.1}),
+                         sched=("cosine", {"eta_min": 0.01})),
+    "warmup": dict(model="opt", opt=("sgd", {"lr": 0.1, "momentum": 0.9}),
+                   sched=("exponential", {"gamma": 0.9}), train={"warmup": 4}),
+    "clip": dict(model="opt", opt=("sgd", {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01}),
+                 train={"clip": 0.453}),  # clips some steps, not others (checked below)
+    # single precision
+    "classifier_f32": dict(model="classifier", opt=("adam", {"lr": 0.01}), f64=False, tol=1e-4),
+}
+
+K = 5          # epochs (= optimiser steps) in total
+N_PREDICT = 8  # rows fed to `predict`
+
+
+def dln_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return repr(v)
+
+
+def dln_call(kind, kw):
+    return "%s(%s)" % (kind, ", ".join("%s = %s" % (k, dln_value(v)) for k, v in kw.items()))
+
+
+# ---- data -------------------------------------------------------------------
+
+def write_generated(path, n, kind, seed):
+    """Deterministic 4-feature data: 3 classes (cls) or a 0/1 target (bin)."""
+    rnd = random.Random(seed)
+    lines = []
+    for _ in range(n):
+        x = [rnd.uniform(-1.5, 1.5) for _ in range(4)]
+        if kind == "cls":
+            s = [x[0] + 0.5 * x[1], x[2] - x[0] * x[3], 0.8 * x[3] - x[1] + 0.3]
+            s = [v + rnd.gauss(0, 0.3) for v in s]
+            y = "%d" % max(range(3), key=lambda k: s[k])
+        else:
+            y = "1" if x[0] * x[1] - x[2] + 0.5 * x[3] + rnd.gauss(0, 0.3) > 0 else "0"
+        lines.append(",".join("%.6f" % v for v in x) + "," + y)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def read_csv(path):
+    with open(path) as f:
+        return [ln.strip() for ln in f if ln.strip()]
+
+
+# ---- safetensors (struct + json; the `safetensors` package is not needed) -----
+
+ST_NP = {"F64": "<f8", "F32": "<f4"}
+
+
+def st_read(path):
+    import numpy as np
+    with open(path, "rb") as f:
+        b = f.read()
+    (n,) = struct.unpack("<Q", b[:8])
+    hdr = json.loads(b[8:8 + n].decode("utf-8"))
+    meta = hdr.pop("__metadata__", {})
+    out, dtypes = {}, {}
+    for k, v in hdr.items():
+        s, e = v["data_offsets"]
+        arr = np.frombuffer(b[8 + n + s:8 + n + e], dtype=ST_NP[v["dtype"]]).reshape(v["shape"])
+        out[k] = arr.astype("<f8")
+        dtypes[k] = v["dtype"]
+    return out, meta, dtypes
+
+
+def st_write(path, tensors, dtypes, meta):
+    header, blobs, off = {"__metadata__": meta}, [], 0
+    for k in sorted(tensors):
+        blob = tensors[k].astype(ST_NP[dtypes[k]]).tobytes()
+        header[k] = {"dtype": dtypes[k], "shape": list(tensors[k].shape),
+                     "data_offsets": [off, off + len(blob)]}
+        blobs.append(blob)
+        off += len(blob)
+    h = json.dumps(header).encode("utf-8")
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+# ---- running things ------------------------------------------------------------
+
+class Failed(Exception):
+    pass
+
+
+def run(cmd, stdin=None):
+    p = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True)
+    if p.returncode != 0:
+        raise Failed("command failed (exit %d): %s\n--- stdout\n%s--- stderr\n%s"
+                     % (p.returncode, " ".join(cmd), p.stdout, p.stderr))
+    return p.stdout
+
+
+def read_metrics(path):
+    by_epoch = {}
+    with open(path) as f:
+        for ln in f:
+            if ln.strip():
+                r = json.loads(ln)
+                by_epoch[r["epoch"]] = r
+    return by_epoch
+
+
+# ---- the torch side ------------------------------------------------------------
+
+def state_names(kind, hp):
+    if kind == "sgd":
+        return ["momentum_buffer"] if hp.get("momentum", 0) > 0 else []
+    if kind in ("adam", "adamw"):
+        return ["exp_avg", "exp_avg_sq"]
+    if kind == "rmsprop":
+        return (["square_avg"] + (["momentum_buffer"] if hp.get("momentum", 0) > 0 else [])
+                + (["grad_avg"] if hp.get("centered") else []))
+    if kind == "adagrad":
+        return ["sum"]
+    raise ValueError(kind)
+
+
+class Torch:
+    def __init__(self, case, data, params0):
+        import torch
+        import torch.nn.functional as F
+        self.torch, self.F = torch, F
+        self.case = case
+        self.model = MODELS[case["model"]]
+        self.data = data
+        torch.set_default_dtype(torch.float64)
+        self.L = torch.nn.ModuleDict()
+        for name in self.model["params"]:
+            layer = name.split(".")[0]
+            if name.endswith(".weight"):
+                w = params0[name]
+                lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=(layer + ".bias") in params0)
+                self.L[layer] = lin
+        with torch.no_grad():
+            for name, p in self.named():
+                p.copy_(torch.from_numpy(params0[name]))
+
+    def named(self):
+        return [(n + "." + pn, p) for n, m in self.L.items() for pn, p in m.named_parameters()]
+
+    def forward(self, x):
+        return self.model["fwd"](self.L, x, self.F, self.torch)
+
+    def data_loss(self, out, y):
+        F, kind = self.F, self.model["loss"]
+        if kind == "mse":
+            return F.mse_loss(out, y)
+        if kind == "mae":
+            return F.l1_loss(out, y)
+        if kind == "bce":
+            return F.binary_cross_entropy(out, y)
+        if kind == "bce_logits":
+            return F.binary_cross_entropy_with_logits(out, y)
+        return F.cross_entropy(out, y.long().view(-1))
+
+    def penalty(self):
+        g = self.case.get("train", {})
+        gl1, gl2 = g.get("l1", 0.0), g.get("l2", 0.0)
+        pen = 0.0
+        for n, m in self.L.items():
+            l1, l2 = self.model.get("penalties", {}).get(n, (0.0, 0.0))
+            l1, l2 = l1 + gl1, l2 + gl2
+            if l1:
+                pen = pen + l1 * m.weight.abs().sum()
+            if l2:
+                pen = pen + l2 * (m.weight ** 2).sum()
+        return pen
+
+    def make_opt(self, state=None, step=0):
+        torch = self.torch
+        kind, hp = self.case["opt"]
+        kw = dict(hp)
+        if kind in ("adam", "adamw"):
+            b1, b2 = kw.pop("beta1", 0.9), kw.pop("beta2", 0.999)
+            if "beta1" in hp or "beta2" in hp:
+                kw["betas"] = (b1, b2)
+        cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
+               "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad}[kind]
+        params = [p for _, p in self.named()]
+        opt = cls(params, **kw)
+        if state is not None:
+            for name, p in self.named():
+                st = {s: torch.from_numpy(state[name + "." + s].copy()) for s in state_names(kind, hp)}
+                if kind in ("adam", "adamw", "adagrad"):
+                    st["step"] = torch.tensor(float(step))
+                elif kind == "rmsprop":
+                    st["step"] = step
+                opt.state[p] = st
+        return opt
+
+    def make_sched(self, opt, start_epoch):
+        """torch's scheduler, stepped once per epoch from epoch 0 to start_epoch."""
+        sched = self.case.get("sched")
+        if not sched:
+            return None
+        lrs = self.torch.optim.lr_scheduler
+        kind, kw = sched
+        if kind == "step":
+            s = lrs.StepLR(opt, step_size=kw["step_size"], gamma=kw.get("gamma", 0.1))
+        elif kind == "exponential":
+            s = lrs.ExponentialLR(opt, gamma=kw["gamma"])
+        elif kind == "cosine":
+            s = lrs.CosineAnnealingLR(opt, T_max=kw.get("t_max", K), eta_min=kw.get("eta_min", 0.0))
+        else:
+            raise ValueError(kind)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in range(start_epoch):
+                s.step()
+        assert s.last_epoch == start_epoch
+        return s
+
+    def snapshot(self, opt):
+        kind, hp = self.case["opt"]
+        snap = {n: p.detach().numpy().copy() for n, p in self.named()}
+        for n, p in self.named():
+            for s in state_names(kind, hp):
+                snap[n + "." + s] = opt.state[p][s].detach().numpy().copy()
+        return snap
+
+    def train(self, start_epoch, state=None):
+        """Steps from start_epoch to K; per step: loss before, lr, test loss after, snapshot."""
+        torch = self.torch
+        opt = self.make_opt(state, start_epoch)
+        sched = self.make_sched(opt, start_epoch)
+        warm = self.case.get("train", {}).get("warmup", 0)
+        clip = self.case.get("train", {}).get("clip")
+        X, Y, Xt, Yt = self.data
+        hist = []
+        for epoch in range(start_epoch, K):
+            step = epoch  # full batch: one step per epoch
+            sched_lr = [g["lr"] for g in opt.param_groups]
+            f = min(1.0, (step + 1) / warm) if warm > 0 else 1.0
+            for g in opt.param_groups:
+                g["lr"] = g["lr"] * f
+            lr = opt.param_groups[0]["lr"]
+            opt.zero_grad()
+            out, _ = self.forward(X)
+            loss = self.data_loss(out, Y) + self.penalty()
+            loss.backward()
+            norm = math.sqrt(sum(float((p.grad ** 2).sum()) for _, p in self.named()))
+            if clip:
+                torch.nn.utils.clip_grad_norm_([p for _, p in self.named()], clip)
+            opt.step()
+            for g, l in zip(opt.param_groups, sched_lr):
+                g["lr"] = l
+            if sched:
+                sched.step()
+            with torch.no_grad():
+                tl = float(self.data_loss(self.forward(Xt)[0], Yt))
+            hist.append(dict(epoch=epoch + 1, loss=float(loss), lr=lr, test_loss=tl, norm=norm,
+                             snap=self.snapshot(opt)))
+        return hist
+
+
+# ---- comparisons -------------------------------------------------------------
+
+class Report:
+    def __init__(self, tol):
+        self.tol = tol
+        self.fails = []
+        self.worst = {}
+
+    def rel(self, what, got, want, tol=None, where=""):
+        import numpy as np
+        tol = self.tol if tol is None else tol
+        if got is None:
+            self.fails.append("%s%s: missing or null (not finite), torch has %r" % (what, where, want))
+            return False
+        got, want = np.asarray(got, dtype="f8"), np.asarray(want, dtype="f8")
+        if got.shape != want.shape:
+            self.fails.append("%s%s: shape %s, torch has %s" % (what, where, got.shape, want.shape))
+            return False
+        ab = float(np.max(np.abs(got - want))) if got.size else 0.0
+        scale = float(np.max(np.abs(want))) if want.size else 0.0
+        r = ab / scale if scale > 0 else (0.0 if ab == 0 else math.inf)
+        if not np.all(np.isfinite(got)):
+            r = math.inf
+        cat = what.split(" ")[0]
+        if r > self.worst.get(cat, (-1,))[0]:
+            self.worst[cat] = (r, what + where)
+        if not r < tol:
+            self.fails.append("%s%s: max abs err %.3g, rel err %.3g (tol %g)"
+                              % (what, where, ab, r, tol))
+            return False
+        return True
+
+
+def compare_ckpt(rep, label, path, snap, names, want_step):
+    got, meta, _ = st_read(path)
+    ok = True
+    missing = sorted(set(names) - set(got))
+    extra = sorted(set(got) - set(names))
+    if missing or extra:
+        rep.fails.append("%s: tensors missing %s, unexpected %s" % (label, missing, extra))
+        ok = False
+    for n in names:
+        if n in got:
+            kind = "param" if n.count(".") == 1 else "state"
+            ok &= rep.rel("%s %s" % (kind, n), got[n], snap[n], where=" [%s]" % label)
+    if meta.get("step") != str(want_step) or meta.get("epoch") != str(want_step):
+        rep.fails.append("%s: metadata epoch %s step %s, expected %d (one step per full-batch epoch)"
+                         % (label, meta.get("epoch"), meta.get("step"), want_step))
+        ok = False
+    return ok
+
+
+def compare_metrics(rep, label, path, hist):
+    m = read_metrics(path)
+    for h in hist:
+        e = h["epoch"]
+        if e not in m:
+            rep.fails.append("%s: no metrics line for epoch %d" % (label, e))
+            continue
+        r = m[e]
+        where = " [%s epoch %d]" % (label, e)
+        rep.rel("train_loss", r.get("train_loss"), h["loss"], where=where)
+        rep.rel("lr", r.get("lr"), h["lr"], where=where)
+        rep.rel("test_loss", r.get("test_loss"), h["test_loss"], where=where)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dlnc")
+    ap.add_argument("--work")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("case", nargs="?")
+    a = ap.parse_args()
+    if a.list:
+        print("\n".join(CASES))
+        return 0
+    if a.case not in CASES:
+        print("unknown case %r; cases: %s" % (a.case, " ".join(CASES)))
+        return 2
+    try:
+        import numpy  # noqa: F401
+        import torch
+    except ImportError:
+        print("SKIPPED: Debian's python3-torch is not installed (scripts/setup.sh installs it)")
+        return 77
+    try:
+        return check(a.case, CASES[a.case], a.dlnc, os.path.abspath(a.work))
+    except Failed as e:
+        print("FAIL %s: %s" % (a.case, e))
+        return 1
+
+
+def check(name, case, dlnc, work):
+    import numpy as np
+    import torch
+    os.makedirs(work, exist_ok=True)
+    for f in os.listdir(work):
+        if f.endswith((".jsonl", ".safetensors")):
+            os.remove(os.path.join(work, f))
+    model = MODELS[case["model"]]
+    f64 = case.get("f64", True)
+    tol = case.get("tol", 1e-6)
+    kind, hp = case["opt"]
+
+    # data
+    if model["data"] == "reg":
+        train_csv, test_csv = REG_TRAIN, REG_TEST
+    else:
+        train_csv = os.path.join(work, model["data"] + "_train.csv")
+        test_csv = os.path.join(work, model["data"] + "_test.csv")
+        write_generated(train_csv, 240, model["data"], 11)
+        # more test rows than the full batch: eval runs a full and a partial batch
+        write_generated(test_csv, 300, model["data"], 12)
+
+    def load(path):
+        # The trainer's datasets hold CSV values as float (runtime/data.h,
+        # x_f32 and y_real), also in an --f64 build: round them the same way.
+        rows = [[float(v) for v in ln.split(",")] for ln in read_csv(path)]
+        t = torch.tensor(rows, dtype=torch.float64).float().double()
+        return t[:, :4], t[:, 4:]
+    X, Y = load(train_csv)
+    Xt, Yt = load(test_csv)
+
+    # the .dln and the trainer
+    mname = "t_" + name
+    lines = ["  data      = csv(\"%s\")" % train_csv, "  test      = csv(\"%s\")" % test_csv,
+             "  batch     = full", "  epochs    = %d" % K, "  seed      = 7",
+             "  optimizer = %s" % dln_call(kind, hp)]
+    if case.get("sched"):
+        lines.append("  schedule  = %s" % dln_call(*case["sched"]))
+    for k, v in case.get("train", {}).items():
+        lines.append("  %-9s = %s" % (k, dln_value(v)))
+    dln = os.path.join(work, mname + ".dln")
+    with open(dln, "w") as f:
+        f.write("# written by tests/torch/compare.py, case %s\nmodel %s {%s\n}\n\ntrain %s {\n%s\n}\n"
+                % (name, mname, model["text"], mname, "\n".join(lines)))
+    binp = os.path.join(work, mname)
+    run([dlnc, "build"] + (["--f64"] if f64 else []) + [dln, "-o", binp])
+
+    P = lambda f: os.path.join(work, f)  # noqa: E731
+    thr = ["--threads", str(case["threads"])] if case.get("threads") else []
+    run([binp, "train", "--epochs", "1", "--save", P("s1.safetensors"), "--metrics", P("m.jsonl")])
+    run([binp, "train", "--resume", P("s1.safetensors"), "--epochs", str(K), "--save",
+         P("sK.safetensors"), "--metrics", P("m.jsonl")] + thr)
+
+    s1, meta1, dtypes = st_read(P("s1.safetensors"))
+    snames = state_names(kind, hp)
+    names = list(model["params"]) + [p + "." + s for p in model["params"] for s in snames]
+    if sorted(s1) != sorted(names):
+        raise Failed("s1.safetensors has tensors %s, expected %s" % (sorted(s1), sorted(names)))
+    want_dtype = "F64" if f64 else "F32"
+    if set(dtypes.values()) != {want_dtype}:
+        raise Failed("s1.safetensors dtypes %s, expected %s" % (sorted(set(dtypes.values())), want_dtype))
+
+    # s0: s1's weights with fresh optimiser state, before any step
+    init = hp.get("initial_accumulator_value", 0.0) if kind == "adagrad" else 0.0
+    s0 = {n: (s1[n] if n in model["params"] else np.full_like(s1[n], init)) for n in names}
+    meta0 = dict(meta1, epoch="0", step="0")
+    st_write(P("s0.safetensors"), s0, dtypes, meta0)
+    run([binp, "train", "--resume", P("s0.safetensors"), "--epochs", str(K), "--save",
+         P("f.safetensors"), "--metrics", P("mf.jsonl")])
+
+    rep = Report(tol)
+    data = (X, Y, Xt, Yt)
+
+    # chain B: fresh optimiser, K steps
+    tb = Torch(case, data, s0)
+    hb = tb.train(0)
+    compare_ckpt(rep, "fresh start, after step %d" % K, P("f.safetensors"), hb[-1]["snap"], names, K)
+    compare_metrics(rep, "fresh start", P("mf.jsonl"), hb)
+
+    # chain A: resume from s1 with its optimiser state, K-1 steps
+    ta = Torch(case, data, s1)
+    ha = ta.train(1, state=s1)
+    okA = compare_ckpt(rep, "resumed from s1, after step %d" % K, P("sK.safetensors"),
+                       ha[-1]["snap"], names, K)
+    compare_metrics(rep, "resumed", P("m.jsonl"), ha)
+    if not okA:
+        # name the first step that differs: rerun the chain one epoch at a time
+        prev = P("s1.safetensors")
+        for h in ha[:-1]:
+            e = h["epoch"]
+            cur = P("step%d.safetensors" % e)
+            run([binp, "train", "--resume", prev, "--epochs", str(e), "--save", cur])
+            sub = Report(tol)
+            if not compare_ckpt(sub, "resumed, step %d" % e, cur, h["snap"], names, e):
+                rep.fails.append("first differing step of the resumed chain: %d; there: %s"
+                                 % (e, "; ".join(sub.fails[:4])))
+                break
+            prev = cur
+        else:
+            rep.fails.append("first differing step of the resumed chain: %d (the last)" % K)
+
+    # eval on sK: the test set's data loss (no penalties) and accuracy
+    with torch.no_grad():
+        out_t, pred_t = ta.forward(Xt)
+    with torch.no_grad():
+        want_loss = float(ta.data_loss(out_t, Yt))
+    ev = run([binp, "eval", "--load", P("sK.safetensors")]).split()
+    got = dict(zip(ev[0::2], ev[1::2]))
+    rep.rel("eval test_loss", float(got.get("test_loss", "nan")), want_loss, tol=max(tol, 1e-5))
+    lossk = model["loss"]
+    if lossk in ("cross_entropy", "bce", "bce_logits"):
+        if lossk == "cross_entropy":
+            acc = float((out_t.argmax(1) == Yt.view(-1).long()).double().mean())
+        else:
+            acc = float(((pred_t > 0.5) == (Yt > 0.5)).double().mean())
+        if abs(float(got.get("test_acc", "nan")) - acc) > 1e-4:
+            rep.fails.append("eval test_acc %s, torch %.4f" % (got.get("test_acc"), acc))
+
+    # predict on sK: the first test rows' inputs
+    rows = [",".join(ln.split(",")[:4]) for ln in read_csv(test_csv)[:N_PREDICT]]
+    # predict parses stdin straight into dl_real: doubles in an --f64 build
+    xp = torch.tensor([[float(v) for v in r.split(",")] for r in rows], dtype=torch.float64)
+    if not f64:
+        xp = xp.float().double()
+    with torch.no_grad():
+        out_p, pred_p = ta.forward(xp)
+    pr = run([binp, "predict", "--load", P("sK.safetensors")], stdin="\n".join(rows) + "\n").split()
+    if len(pr) != N_PREDICT:
+        rep.fails.append("predict printed %d lines for %d rows" % (len(pr), N_PREDICT))
+    elif lossk == "cross_entropy":
+        want = out_p.argmax(1).tolist()
+        gotc = [int(v) for v in pr]
+        if gotc != want:
+            rep.fails.append("predict classes %s, torch argmax %s" % (gotc, want))
+    else:
+        gotv = [float(v) for v in pr]
+        # regression values are printed with %.9g, probabilities with %.6g
+        ptol = max(tol, 2e-6 if lossk in ("bce", "bce_logits") else 1e-6)
+        rep.rel("predict", gotv, pred_p.view(-1).tolist(), tol=ptol)
+
+    if case.get("train", {}).get("clip"):
+        norms = ["%.3g" % h["norm"] for h in hb]
+        clipped = [h["norm"] > case["train"]["clip"] for h in hb]
+        if all(clipped) or not any(clipped):
+            rep.fails.append("the clip case should clip some steps and not others, but the gradient "
+                             "norms are %s for clip = %g: adjust the case"
+                             % (" ".join(norms), case["train"]["clip"]))
+        print("gradient norms before clipping (fresh chain): %s" % " ".join(norms))
+
+    print("case %s: %s, %s, K = %d steps, tolerance %g" % (name, "f64" if f64 else "f32",
+                                                             dln_call(kind, hp), K, tol))
+    for cat, (r, what) in sorted(rep.worst.items()):
+        print("  max rel err %-11s %.3g  (%s)" % (cat, r, what))
+    if rep.fails:
+        print("FAIL %s: %d mismatch(es):" % (name, len(rep.fails)))
+        for f in rep.fails[:40]:
+            print("  " + f)
+        return 1
+    print("PASS %s" % name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
