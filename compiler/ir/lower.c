@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int lower_train_block(lower_ctx *lc, const ast_block *b);   /* train.c */
+int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label); /* train.c */
 void lower_train_defaults(ir_train *t);                      /* train.c */
 void lower_add_penalties(lower_ctx *lc);                     /* ops/loss.c */
 
@@ -111,6 +111,17 @@ int lower_eval_number(const ast_expr *e, double *out) {
   }
 }
 
+/* Whether e is a whole number written as one: integer literals with + - *
+ * and negation (10, -3, 2 * 16), not 10.0 or 1e3. */
+int lower_is_int(const ast_expr *e) {
+  switch (e->kind) {
+  case EX_NUM: return e->is_int;
+  case EX_NEG: return lower_is_int(e->lhs);
+  case EX_BINOP: return e->op != '/' && lower_is_int(e->lhs) && lower_is_int(e->rhs);
+  default: return 0;
+  }
+}
+
 /* ---- arguments ------------------------------------------------------------ */
 
 static const char *kind_name(arg_kind k) {
@@ -130,12 +141,18 @@ static int bind_one(lower_ctx *lc, const ast_expr *call, const arg_spec *s, cons
   v->loc = e->loc;
   switch (s->kind) {
   case ARG_TENSOR:
+    if (e->kind == EX_STR || lower_eval_number(e, &v->num) == 0) break;
     v->node = lower_tensor(lc, e);
     return v->node < 0 ? -1 : 0;
-  case ARG_NUMBER:
   case ARG_INT:
+    if (!lower_is_int(e) || lower_eval_number(e, &v->num)) break;
+    if (fabs(v->num) > INT_MAX) {
+      diag_error(e->loc, "argument '%s' of %s() must be at most %d", s->name, call->str, INT_MAX);
+      return -1;
+    }
+    return 0;
+  case ARG_NUMBER:
     if (lower_eval_number(e, &v->num)) break;
-    if (s->kind == ARG_INT && (v->num != floor(v->num) || fabs(v->num) > 1e15)) break;
     return 0;
   case ARG_BOOL:
     if (e->kind != EX_IDENT || (strcmp(e->str, "true") && strcmp(e->str, "false"))) break;
@@ -166,9 +183,17 @@ int lower_bind_args(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, i
     const ast_arg *arg = &call->args[a];
     int slot = -1;
     if (!arg->name) {
+      if (a > positional) {
+        diag_error(arg->value->loc, "positional argument after a keyword argument in %s()",
+                   call->str);
+        return -1;
+      }
       if (positional >= nspec) {
-        diag_error(arg->value->loc, "too many arguments to %s(): it takes at most %d", call->str,
-                   nspec);
+        if (nspec == 0)
+          diag_error(arg->value->loc, "%s() takes no arguments", call->str);
+        else
+          diag_error(arg->value->loc, "too many arguments to %s(): it takes at most %d",
+                     call->str, nspec);
         return -1;
       }
       slot = positional++;
@@ -209,6 +234,10 @@ int lower_bind_args(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, i
 static int lower_ident(lower_ctx *lc, const ast_expr *e) {
   int s = find_sym(lc, e->str);
   if (s >= 0) return lc->syms[s].node; /* -1 for a binding that failed: already reported */
+  if (op_find_builtin(e->str)) {
+    diag_error(e->loc, "'%s' is a function; call it, like %s(x)", e->str, e->str);
+    return -1;
+  }
   const char *names[256];
   int n = lc->nsyms < 256 ? lc->nsyms : 256;
   for (int i = 0; i < n; i++) names[i] = lc->syms[i].name;
@@ -269,29 +298,46 @@ static char *line_text(const char *text, int line) {
 }
 
 static int check_dims(const ast_type *t) {
-  for (int d = 0; d < t->ndims; d++)
+  double numel = 1;
+  for (int d = 0; d < t->ndims; d++) {
     if (t->dims[d] <= 0 || t->dims[d] > (1 << 24)) {
       diag_error(t->dim_locs[d], "dimension must be between 1 and %d", 1 << 24);
       return -1;
     }
+    numel *= (double)t->dims[d];
+  }
+  if (numel > 2147483648.0) {
+    diag_error(t->loc, "this type has %.0f values per sample; the limit is 2147483648", numel);
+    return -1;
+  }
   return 0;
 }
 
-static void lower_input(lower_ctx *lc, const ast_stmt *s) {
+/* 0 if `name` is not bound yet; else reports it, with the first definition. */
+static int check_new_name(lower_ctx *lc, const char *name, dl_loc loc) {
+  int prev = find_sym(lc, name);
+  if (prev < 0) return 0;
+  diag_error(loc, "'%s' is already defined", name);
+  diag_note(lc->syms[prev].loc, "'%s' was defined here", name);
+  return -1;
+}
+
+/* The node of `input NAME : f32[...]`, or -1 after reporting. */
+static int input_node(lower_ctx *lc, const ast_stmt *s) {
   ir_graph *g = lc->g;
   if (strcmp(s->type.elem, "f32")) {
     diag_error(s->type.loc, "input '%s' must have element type f32, not '%s'", s->name,
                s->type.elem);
-    return;
+    return -1;
   }
   if (s->type.ndims == 0) {
     diag_error(s->type.loc, "input '%s' needs a shape, like f32[784]", s->name);
-    return;
+    return -1;
   }
-  if (check_dims(&s->type)) return;
+  if (check_dims(&s->type)) return -1;
   if (g->input >= 0) {
     diag_error(s->loc, "a model takes one input for now; '%s' is a second one", s->name);
-    return;
+    return -1;
   }
   int id = lower_node(lc, OP_INPUT, NULL, 0, s->loc);
   ir_node *n = ir_at(g, id);
@@ -301,31 +347,35 @@ static void lower_input(lower_ctx *lc, const ast_stmt *s) {
   n->name = ir_intern(g, s->name);
   n->storage = STORE_INPUT;
   g->input = id;
-  add_sym(lc, s->name, id, s->name_loc);
+  return id;
 }
 
-static void lower_label(lower_ctx *lc, const ast_stmt *s) {
+/* The node of `label NAME : class[N]` or `f32[...]`, or -1 after reporting. */
+static int label_node(lower_ctx *lc, const ast_stmt *s) {
   ir_graph *g = lc->g;
   int is_class = strcmp(s->type.elem, "class") == 0;
   if (!is_class && strcmp(s->type.elem, "f32")) {
     diag_error(s->type.loc, "label '%s' must be class[N] or f32[...], not '%s'", s->name,
                s->type.elem);
-    return;
+    return -1;
   }
-  if (s->type.ndims == 0 || (is_class && s->type.ndims != 1)) {
-    diag_error(s->type.loc, is_class ? "a class label needs the number of classes, like class[10]"
-                                     : "label '%s' needs a shape, like f32[1]",
-               s->name);
-    return;
+  if (is_class && s->type.ndims != 1) {
+    diag_error(s->type.loc, "class label '%s' needs one dimension, the number of classes, "
+                            "like class[10]", s->name);
+    return -1;
   }
-  if (check_dims(&s->type)) return;
+  if (s->type.ndims == 0) {
+    diag_error(s->type.loc, "label '%s' needs a shape, like f32[1]", s->name);
+    return -1;
+  }
+  if (check_dims(&s->type)) return -1;
   if (is_class && s->type.dims[0] < 2) {
     diag_error(s->type.dim_locs[0], "a class label needs at least 2 classes");
-    return;
+    return -1;
   }
   if (g->label >= 0) {
     diag_error(s->loc, "a model takes one label for now; '%s' is a second one", s->name);
-    return;
+    return -1;
   }
   int id = lower_node(lc, OP_LABEL, NULL, 0, s->loc);
   ir_node *n = ir_at(g, id);
@@ -342,16 +392,19 @@ static void lower_label(lower_ctx *lc, const ast_stmt *s) {
     for (int d = 0; d < n->ndim; d++) n->dims[d] = s->type.dims[d];
   }
   g->label = id;
+  return id;
+}
+
+/* input and label: a declaration that failed still binds its name (to -1),
+ * so its uses are not reported again. */
+static void lower_decl(lower_ctx *lc, const ast_stmt *s) {
+  if (check_new_name(lc, s->name, s->name_loc)) return;
+  int id = s->kind == ST_INPUT ? input_node(lc, s) : label_node(lc, s);
   add_sym(lc, s->name, id, s->name_loc);
 }
 
 static void lower_binding(lower_ctx *lc, const ast_stmt *s) {
-  int prev = find_sym(lc, s->name);
-  if (prev >= 0) {
-    diag_error(s->name_loc, "'%s' is already defined", s->name);
-    diag_note(lc->syms[prev].loc, "'%s' was defined here", s->name);
-    return;
-  }
+  if (check_new_name(lc, s->name, s->name_loc)) return;
   char *text = line_text(lc->text, s->loc.line);
   lc->group = ir_add_group(lc->g, s->name, s->loc.line, text);
   free(text);
@@ -370,6 +423,7 @@ static void lower_binding(lower_ctx *lc, const ast_stmt *s) {
     if (n->batched || n->ndim) {
       diag_error(s->value->loc, "'loss' must be a scalar, like cross_entropy(logits, y); this is %s",
                  lower_shape_str(n, buf, sizeof buf));
+      add_sym(lc, s->name, -1, s->name_loc);
       return;
     }
     lc->g->loss = id;
@@ -377,15 +431,22 @@ static void lower_binding(lower_ctx *lc, const ast_stmt *s) {
   add_sym(lc, s->name, id, s->name_loc);
 }
 
+static int declares(const ast_block *b, ast_stmt_kind kind) {
+  for (int i = 0; i < b->nstmts; i++)
+    if (b->stmts[i].kind == kind) return 1;
+  return 0;
+}
+
 static void lower_model_block(lower_ctx *lc, const ast_block *b) {
   for (int i = 0; i < b->nstmts; i++) {
     const ast_stmt *s = &b->stmts[i];
-    if (s->kind == ST_INPUT) lower_input(lc, s);
-    else if (s->kind == ST_LABEL) lower_label(lc, s);
-    else lower_binding(lc, s);
+    if (s->kind == ST_BIND) lower_binding(lc, s);
+    else lower_decl(lc, s);
   }
-  if (lc->g->input < 0) diag_error(b->loc, "model '%s' declares no input (input x : f32[N])", b->name);
-  if (lc->g->loss < 0 && diag_error_count() == 0)
+  if (!declares(b, ST_INPUT))
+    diag_error(b->loc, "model '%s' declares no input (input x : f32[N])", b->name);
+  int loss = find_sym(lc, "loss"); /* bound to -1 if it failed: already reported */
+  if (lc->g->loss < 0 && (loss < 0 || lc->syms[loss].node >= 0))
     diag_error(b->loc, "model '%s' defines no 'loss' (loss = cross_entropy(logits, y), ...)", b->name);
 }
 
@@ -438,18 +499,21 @@ ir_graph *lower_program(const ast_program *p, const char *path, const char *text
     }
     *slot = b;
   }
-  if (!model) {
-    diag_error((dl_loc){1, 1}, "no model block (model NAME { ... })");
-  } else {
+  if (model) {
     lc.g->model_name = ir_strdup(model->name);
     lower_model_block(&lc, model);
+  } else if (train) {
+    diag_error(train->name_loc, "train block for model '%s', but the file has no model block",
+               train->name);
+  } else {
+    diag_error((dl_loc){1, 1}, "no model block (model NAME { ... })");
   }
   if (train) {
     if (model && strcmp(train->name, model->name))
       diag_error(train->name_loc, "train block names model '%s', but the model is '%s'", train->name,
                  model->name);
     else
-      lower_train_block(&lc, train);
+      lower_train_block(&lc, train, model && !declares(model, ST_LABEL));
   }
   if (diag_error_count() == 0) lower_add_penalties(&lc);
   free(lc.syms);

@@ -1,9 +1,12 @@
 /* train.c: the train block: data, batch, epochs, optimiser (PyTorch's
  * defaults), initialiser, penalties, schedule, warm-up and clipping. */
 #include "lower.h"
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 #include "../../runtime/dl_model.h"
+
+int lower_is_int(const ast_expr *e); /* lower.c */
 
 void lower_train_defaults(ir_train *t) {
   memset(t, 0, sizeof *t);
@@ -22,17 +25,32 @@ static const char *const init_names[] = {
 };
 enum { N_INITS = sizeof init_names / sizeof *init_names };
 
+/* Reports that the name or callee e->str is none of `names`: "unknown WHAT
+ * 'x'", with the closest name as a suggestion, or else the whole list. */
+static void unknown_choice(const ast_expr *e, const char *what, const char *const *names, int n) {
+  const char *hint = lower_suggest(e->str, names, n);
+  if (hint) {
+    diag_error(e->loc, "unknown %s '%s'; did you mean '%s'?", what, e->str, hint);
+    return;
+  }
+  char list[256];
+  size_t k = 0;
+  list[0] = 0;
+  for (int i = 0; i < n && k < sizeof list; i++)
+    k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", names[i]);
+  diag_error(e->loc, "unknown %s '%s' (%s)", what, e->str, list);
+}
+
 /* Returns the dl_init_kind named by e, or -1 after reporting. */
 int lower_init_name(const ast_expr *e) {
-  if (e->kind == EX_IDENT)
-    for (int i = 2; i < N_INITS; i++)
-      if (strcmp(e->str, init_names[i]) == 0) return i;
-  const char *hint = e->kind == EX_IDENT ? lower_suggest(e->str, init_names + 2, N_INITS - 2) : NULL;
-  if (hint)
-    diag_error(e->loc, "unknown initialiser '%s'; did you mean '%s'?", e->str, hint);
-  else
+  if (e->kind != EX_IDENT) {
     diag_error(e->loc, "init must be one of he_normal, he_uniform, xavier_normal, xavier_uniform, "
                        "torch_default");
+    return -1;
+  }
+  for (int i = 2; i < N_INITS; i++)
+    if (strcmp(e->str, init_names[i]) == 0) return i;
+  unknown_choice(e, "initialiser", init_names + 2, N_INITS - 2);
   return -1;
 }
 
@@ -69,10 +87,27 @@ static void lower_data(lower_ctx *lc, const ast_expr *e, ir_data *d, const char 
     d->header = (int)v[1].num;
     d->scale = v[2].num;
   } else {
-    diag_error(e->loc, "unknown data source '%s': use idx(...) or csv(...)", e->str);
+    static const char *const names[] = {"idx", "csv"};
+    unknown_choice(e, "data source", names, 2);
   }
-  if (d->kind && lc->g->label < 0)
-    diag_error(e->loc, "training data needs a label in the model (label y : class[N] or f32[N])");
+}
+
+/* As torch.optim checks: lr > 0, betas in [0, 1), the other numbers >= 0. */
+static int check_optim_args(const ast_expr *call, const arg_spec *s, const arg_val *v, int n) {
+  int err = 0;
+  for (int i = 0; i < n; i++) {
+    if (!v[i].present || s[i].kind != ARG_NUMBER) continue;
+    double x = v[i].num;
+    const char *want = NULL;
+    if (!strcmp(s[i].name, "lr")) want = x > 0 ? NULL : "positive";
+    else if (!strncmp(s[i].name, "beta", 4)) want = x >= 0 && x < 1 ? NULL : "in [0, 1)";
+    else want = x >= 0 ? NULL : "at least 0";
+    if (want) {
+      diag_error(v[i].loc, "argument '%s' of %s() must be %s, not %g", s[i].name, call->str, want, x);
+      err = -1;
+    }
+  }
+  return err;
 }
 
 static void lower_optimizer(lower_ctx *lc, const ast_expr *e, ir_optim *o) {
@@ -83,26 +118,24 @@ static void lower_optimizer(lower_ctx *lc, const ast_expr *e, ir_optim *o) {
     static const arg_spec s[] = {{"lr", ARG_NUMBER, 1, 0}, {"momentum", ARG_NUMBER, 0, 0},
                                  {"dampening", ARG_NUMBER, 0, 0}, {"nesterov", ARG_BOOL, 0, 0},
                                  {"weight_decay", ARG_NUMBER, 0, 0}};
-    if (lower_bind_args(lc, e, s, 5, v)) return;
+    if (lower_bind_args(lc, e, s, 5, v) || check_optim_args(e, s, v, 5)) return;
     *o = (ir_optim){.kind = OPT_SGD, .lr = v[0].num, .momentum = v[1].num, .dampening = v[2].num,
                     .nesterov = (int)v[3].num, .weight_decay = v[4].num, .line = o->line};
     if (o->nesterov && (o->momentum <= 0 || o->dampening != 0))
-      diag_error(e->loc, "nesterov momentum needs momentum > 0 and dampening = 0 (as in PyTorch)");
+      diag_error(v[3].loc, "nesterov momentum needs momentum > 0 and dampening = 0 (as in PyTorch)");
   } else if (strcmp(e->str, "adam") == 0 || strcmp(e->str, "adamw") == 0) {
     int w = e->str[4] == 'w';
     const arg_spec s[] = {{"lr", ARG_NUMBER, 0, 1e-3}, {"beta1", ARG_NUMBER, 0, 0.9},
                           {"beta2", ARG_NUMBER, 0, 0.999}, {"eps", ARG_NUMBER, 0, 1e-8},
                           {"weight_decay", ARG_NUMBER, 0, w ? 1e-2 : 0}};
-    if (lower_bind_args(lc, e, s, 5, v)) return;
+    if (lower_bind_args(lc, e, s, 5, v) || check_optim_args(e, s, v, 5)) return;
     *o = (ir_optim){.kind = w ? OPT_ADAMW : OPT_ADAM, .lr = v[0].num, .beta1 = v[1].num,
                     .beta2 = v[2].num, .eps = v[3].num, .weight_decay = v[4].num, .line = o->line};
-    if (o->beta1 < 0 || o->beta1 >= 1 || o->beta2 < 0 || o->beta2 >= 1)
-      diag_error(e->loc, "betas must be in [0, 1)");
   } else if (strcmp(e->str, "rmsprop") == 0) {
     static const arg_spec s[] = {{"lr", ARG_NUMBER, 0, 1e-2}, {"alpha", ARG_NUMBER, 0, 0.99},
                                  {"eps", ARG_NUMBER, 0, 1e-8}, {"momentum", ARG_NUMBER, 0, 0},
                                  {"centered", ARG_BOOL, 0, 0}, {"weight_decay", ARG_NUMBER, 0, 0}};
-    if (lower_bind_args(lc, e, s, 6, v)) return;
+    if (lower_bind_args(lc, e, s, 6, v) || check_optim_args(e, s, v, 6)) return;
     *o = (ir_optim){.kind = OPT_RMSPROP, .lr = v[0].num, .alpha = v[1].num, .eps = v[2].num,
                     .momentum = v[3].num, .centered = (int)v[4].num, .weight_decay = v[5].num,
                     .line = o->line};
@@ -111,20 +144,14 @@ static void lower_optimizer(lower_ctx *lc, const ast_expr *e, ir_optim *o) {
                                  {"weight_decay", ARG_NUMBER, 0, 0},
                                  {"initial_accumulator_value", ARG_NUMBER, 0, 0},
                                  {"eps", ARG_NUMBER, 0, 1e-10}};
-    if (lower_bind_args(lc, e, s, 5, v)) return;
+    if (lower_bind_args(lc, e, s, 5, v) || check_optim_args(e, s, v, 5)) return;
     *o = (ir_optim){.kind = OPT_ADAGRAD, .lr = v[0].num, .lr_decay = v[1].num,
                     .weight_decay = v[2].num, .init_acc = v[3].num, .eps = v[4].num,
                     .line = o->line};
   } else {
     static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
-    const char *hint = lower_suggest(e->str, names, 5);
-    diag_error(e->loc, "unknown optimizer '%s'%s%s%s", e->str, hint ? "; did you mean '" : "",
-               hint ? hint : "", hint ? "'?" : " (sgd, adam, adamw, rmsprop, adagrad)");
-    return;
+    unknown_choice(e, "optimizer", names, 5);
   }
-  if (!(o->lr > 0)) diag_error(e->loc, "learning rate must be positive");
-  if (o->weight_decay < 0 || o->momentum < 0 || o->eps < 0)
-    diag_error(e->loc, "weight_decay, momentum and eps must not be negative");
 }
 
 static void lower_schedule(lower_ctx *lc, const ast_expr *e, ir_train *t) {
@@ -153,15 +180,23 @@ static void lower_schedule(lower_ctx *lc, const ast_expr *e, ir_train *t) {
     t->sched_t_max = (int)v[0].num;
     t->sched_eta_min = v[1].num;
   } else {
-    diag_error(e->loc, "unknown schedule '%s' (constant, step, exponential, cosine)", e->str);
+    static const char *const names[] = {"constant", "step", "exponential", "cosine"};
+    unknown_choice(e, "schedule", names, 4);
   }
 }
 
-/* A non-negative number setting; whole says it must be an integer. */
-static int setting_number(const ast_expr *e, const char *key, int whole, double lo, double *out) {
-  if (lower_eval_number(e, out) || (whole && *out != floor(*out)) || *out < lo || *out > 1e15) {
-    diag_error(e->loc, "%s must be %s %s %g", key, whole ? "a whole number" : "a number",
-               lo > 0 ? "of at least" : "no less than", lo);
+/* A number setting in [lo, hi]; whole says it must be written as an integer. */
+static int setting_number(const ast_expr *e, const char *key, int whole, double lo, double hi,
+                          double *out) {
+  if (lower_eval_number(e, out) || (whole && !lower_is_int(e))) {
+    diag_error(e->loc, "%s must be %s", key, whole ? "a whole number" : "a number");
+    return -1;
+  }
+  if (*out < lo || *out > hi) {
+    if (hi == INFINITY)
+      diag_error(e->loc, "%s must be at least %g, not %g", key, lo, *out);
+    else
+      diag_error(e->loc, "%s must be between %.17g and %.17g, not %.17g", key, lo, hi, *out);
     return -1;
   }
   return 0;
@@ -181,25 +216,23 @@ static void lower_setting(lower_ctx *lc, const ast_stmt *s, ir_train *t) {
   else if (!strcmp(k, "test")) lower_data(lc, e, &t->test, k);
   else if (!strcmp(k, "batch")) {
     if (e->kind == EX_IDENT && !strcmp(e->str, "full")) t->batch = 0;
-    else if (!setting_number(e, "batch", 1, 1, &v)) {
-      if (v > 1 << 20) diag_error(e->loc, "batch must be at most %d", 1 << 20);
-      t->batch = (int)v;
-    }
+    else if (e->kind == EX_IDENT) diag_error(e->loc, "batch must be a whole number or full");
+    else if (!setting_number(e, "batch", 1, 1, 1 << 20, &v)) t->batch = (int)v;
   } else if (!strcmp(k, "epochs")) {
-    if (!setting_number(e, "epochs", 1, 1, &v)) t->epochs = (int)v;
+    if (!setting_number(e, "epochs", 1, 1, INT_MAX, &v)) t->epochs = (int)v;
   } else if (!strcmp(k, "seed")) {
-    if (!setting_number(e, "seed", 1, 0, &v)) t->seed = (uint64_t)v;
+    if (!setting_number(e, "seed", 1, 0, 9007199254740992.0, &v)) t->seed = (uint64_t)v;
   } else if (!strcmp(k, "optimizer")) lower_optimizer(lc, e, &t->optim);
   else if (!strcmp(k, "init")) {
     int i = lower_init_name(e);
     if (i >= 0) t->init = i;
-  } else if (!strcmp(k, "l1")) setting_number(e, "l1", 0, 0, &t->l1);
-  else if (!strcmp(k, "l2")) setting_number(e, "l2", 0, 0, &t->l2);
+  } else if (!strcmp(k, "l1")) setting_number(e, "l1", 0, 0, INFINITY, &t->l1);
+  else if (!strcmp(k, "l2")) setting_number(e, "l2", 0, 0, INFINITY, &t->l2);
   else if (!strcmp(k, "schedule")) lower_schedule(lc, e, t);
   else if (!strcmp(k, "warmup")) {
-    if (!setting_number(e, "warmup", 1, 0, &v)) t->warmup = (int64_t)v;
+    if (!setting_number(e, "warmup", 1, 0, 9007199254740992.0, &v)) t->warmup = (int64_t)v;
   } else if (!strcmp(k, "clip")) {
-    if (!setting_number(e, "clip", 0, 0, &v)) t->clip = v;
+    if (!setting_number(e, "clip", 0, 0, INFINITY, &v)) t->clip = v;
   } else if (!strcmp(k, "data_dir")) {
     if (e->kind != EX_STR) diag_error(e->loc, "data_dir must be a string");
     else t->data_dir = ir_strdup(e->str);
@@ -212,9 +245,12 @@ static void lower_setting(lower_ctx *lc, const ast_stmt *s, ir_train *t) {
   }
 }
 
-int lower_train_block(lower_ctx *lc, const ast_block *b) {
+/* The settings of a train block.  no_label: the model declares no label, so
+ * training data cannot be used (a label that failed was reported already). */
+int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label) {
   ir_train *t = &lc->g->train;
   int seen[N_TRAIN_KEYS] = {0};
+  const ast_stmt *data = NULL, *test = NULL;
   for (int i = 0; i < b->nstmts; i++) {
     const ast_stmt *s = &b->stmts[i];
     if (s->kind != ST_BIND) {
@@ -226,10 +262,15 @@ int lower_train_block(lower_ctx *lc, const ast_block *b) {
         diag_error(s->name_loc, "train setting '%s' is given twice", s->name);
         goto next;
       }
+    if (!strcmp(s->name, "data")) data = s;
+    if (!strcmp(s->name, "test")) test = s;
     lower_setting(lc, s, t);
   next:;
   }
-  if (t->test.kind && !t->train.kind)
-    diag_error(b->loc, "a test set is given but no training data (data = ...)");
+  if (test && !data)
+    diag_error(test->name_loc, "a test set is given but no training data (data = ...)");
+  if ((data || test) && no_label)
+    diag_error((data ? data : test)->value->loc,
+               "training data needs a label in the model (label y : class[N] or f32[N])");
   return 0;
 }

@@ -22,7 +22,8 @@ int lower_activation(lower_ctx *lc, const ast_expr *call) {
   if (lower_bind_args(lc, call, spec, op == OP_LEAKY_RELU ? 2 : 1, v)) return -1;
   ir_node *x = ir_at(lc->g, v[0].node);
   if (!x->batched || x->ndim == 0) {
-    diag_error(v[0].loc, "%s() needs a per-sample tensor, not a scalar", call->str);
+    diag_error(v[0].loc, "%s() needs a per-sample tensor, not %s", call->str,
+               x->batched ? "a class label" : "a scalar");
     return -1;
   }
   int id = lower_node(lc, op, &v[0].node, 1, call->loc);
@@ -42,8 +43,9 @@ int lower_dropout(lower_ctx *lc, const ast_expr *call) {
     return -1;
   }
   ir_node *x = ir_at(lc->g, v[0].node);
-  if (!x->batched) {
-    diag_error(v[0].loc, "dropout() needs a per-sample tensor, not a scalar");
+  if (!x->batched || x->ndim == 0) {
+    diag_error(v[0].loc, "dropout() needs a per-sample tensor, not %s",
+               x->batched ? "a class label" : "a scalar");
     return -1;
   }
   int id = lower_node(lc, OP_DROPOUT, &v[0].node, 1, call->loc);

@@ -17,7 +17,8 @@ int lower_dense(lower_ctx *lc, const ast_expr *call) {
   ir_graph *g = lc->g;
   ir_node *x = ir_at(g, v[0].node);
   if (!x->batched || x->ndim == 0) {
-    diag_error(v[0].loc, "dense() needs a per-sample tensor as input, not a scalar");
+    diag_error(v[0].loc, "dense() needs a per-sample tensor as input, not %s",
+               x->batched ? "a class label" : "a scalar");
     return -1;
   }
   if (v[1].num < 1 || v[1].num > (1 << 24)) {
@@ -29,11 +30,18 @@ int lower_dense(lower_ctx *lc, const ast_expr *call) {
     ast_expr tmp = {.kind = EX_IDENT, .loc = v[3].loc, .str = (char *)v[3].str};
     if ((init = lower_init_name(&tmp)) < 0) return -1;
   }
-  if (v[4].num < 0 || v[5].num < 0) {
-    diag_error(call->loc, "l1 and l2 must not be negative");
+  for (int k = 4; k < 6; k++)
+    if (v[k].num < 0) {
+      diag_error(v[k].loc, "argument '%s' of dense() must be at least 0, not %g", spec[k].name,
+                 v[k].num);
+      return -1;
+    }
+  int64_t in = ir_last_dim(x), units = (int64_t)v[1].num;
+  if ((double)in * units > 2147483648.0 || (double)ir_numel(x) / in * units > 2147483648.0) {
+    diag_error(v[1].loc, "dense() of %lld units on %lld inputs is too large (the limit is "
+               "2147483648 weights and values per sample)", (long long)units, (long long)in);
     return -1;
   }
-  int64_t in = ir_last_dim(x), units = (int64_t)v[1].num;
   /* Parameters are named after the binding, as torch.nn names a Linear:
    * "h1.weight", "h1.bias"; a second dense in one binding is "h1_2". */
   char layer[256], pname[300];

@@ -19,17 +19,35 @@ static int scale_node(lower_ctx *lc, int x, double f, dl_loc loc) {
   return id;
 }
 
+/* Whether e is made of numbers only (it may still fail to fold: 1/0). */
+static int is_constant(const ast_expr *e) {
+  if (e->kind == EX_NUM) return 1;
+  if (e->kind == EX_NEG) return is_constant(e->lhs);
+  return e->kind == EX_BINOP && is_constant(e->lhs) && is_constant(e->rhs);
+}
+
+/* A constant where a tensor is expected: -1 after reporting. */
+static int not_a_tensor(const ast_expr *e) {
+  double c;
+  if (lower_eval_number(e, &c))
+    diag_error(e->loc, "this number cannot be computed (division by zero or overflow)");
+  else
+    diag_error(e->loc, "expected a tensor, found the number %g", c);
+  return -1;
+}
+
 /* a + b, a - b, a * b (same shapes), c * a, a * c, a / c (c a number), -a */
 int lower_binop(lower_ctx *lc, const ast_expr *e) {
   double c;
+  if (is_constant(e)) return not_a_tensor(e);
   if (e->kind == EX_NEG) {
     int x = lower_tensor(lc, e->lhs);
     return x < 0 ? -1 : scale_node(lc, x, -1, e->loc);
   }
-  int lnum = lower_eval_number(e->lhs, &c) == 0;
-  int rnum = !lnum && lower_eval_number(e->rhs, &c) == 0;
+  int lnum = is_constant(e->lhs), rnum = is_constant(e->rhs);
   if (lnum || rnum) {
     const ast_expr *t = lnum ? e->rhs : e->lhs;
+    if (lower_eval_number(lnum ? e->lhs : e->rhs, &c)) return not_a_tensor(lnum ? e->lhs : e->rhs);
     if ((e->op == '*') || (e->op == '/' && rnum)) {
       int x = lower_tensor(lc, t);
       if (x < 0) return -1;
@@ -80,7 +98,12 @@ int lower_concat(lower_ctx *lc, const ast_expr *call) {
   int64_t last = 0;
   for (int k = 0; k < call->nargs; k++) {
     ir_node *n = ir_at(lc->g, in[k]);
-    int ok = n->batched && n->ndim == first.ndim && n->ndim > 0;
+    if (!n->batched || n->ndim == 0) {
+      diag_error(call->args[k].value->loc, "concat() needs per-sample tensors, not %s",
+                 n->batched ? "a class label" : "a scalar");
+      return -1;
+    }
+    int ok = n->ndim == first.ndim;
     for (int d = 0; ok && d + 1 < n->ndim; d++) ok = n->dims[d] == first.dims[d];
     if (!ok) {
       char s0[96], sk[96];
@@ -89,6 +112,10 @@ int lower_concat(lower_ctx *lc, const ast_expr *call) {
       return -1;
     }
     last += ir_last_dim(n);
+  }
+  if ((double)ir_numel(&first) / ir_last_dim(&first) * last > 2147483648.0) {
+    diag_error(call->loc, "concat() result is too large (the limit is 2147483648 values per sample)");
+    return -1;
   }
   int id = lower_node(lc, OP_CONCAT, in, call->nargs, call->loc);
   ir_node *n = ir_at(lc->g, id);
@@ -103,8 +130,9 @@ int lower_flatten(lower_ctx *lc, const ast_expr *call) {
   arg_val v[1];
   if (lower_bind_args(lc, call, spec, 1, v)) return -1;
   ir_node *x = ir_at(lc->g, v[0].node);
-  if (!x->batched) {
-    diag_error(v[0].loc, "flatten() needs a per-sample tensor");
+  if (!x->batched || x->ndim == 0) {
+    diag_error(v[0].loc, "flatten() needs a per-sample tensor, not %s",
+               x->batched ? "a class label" : "a scalar");
     return -1;
   }
   int64_t numel = ir_numel(x);

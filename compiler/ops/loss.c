@@ -19,7 +19,8 @@ static int check_target(lower_ctx *lc, const ast_expr *call, ir_op op, const arg
   ir_node *p = ir_at(g, v[0].node), *t = ir_at(g, v[1].node);
   char sp[96], st[96];
   if (!p->batched || p->ndim == 0) {
-    diag_error(v[0].loc, "%s() needs per-sample predictions, not a scalar", call->str);
+    diag_error(v[0].loc, "%s() needs per-sample predictions, not %s", call->str,
+               p->batched ? "a class label" : "a scalar");
     return -1;
   }
   if (p->needs_label) {
@@ -29,7 +30,8 @@ static int check_target(lower_ctx *lc, const ast_expr *call, ir_op op, const arg
   int is_class = v[1].node == g->label && g->label_is_class;
   if (op == OP_CROSS_ENTROPY) {
     if (!is_class) {
-      diag_error(v[1].loc, "cross_entropy() needs the class label (label y : class[N]) as its target");
+      diag_error(v[1].loc, "cross_entropy() needs the class label (label y : class[N]) as its "
+                           "target; this is %s", lower_shape_str(t, st, sizeof st));
       return -1;
     }
     if (p->ndim != 1 || p->dims[0] != g->label_classes) {
