@@ -1,0 +1,246 @@
+/* build.c: `dlnc build`: emit the C into a temporary directory and compile
+ * it with the runtime into one executable.
+ *
+ * The runtime is the same for every model, so it is compiled once per
+ * (compiler, flags, runtime sources) into a static library kept in a cache
+ * directory ($DLNC_CACHE, else $XDG_CACHE_HOME/dlnc, else ~/.cache/dlnc), and
+ * later builds only compile the model.  The cache key hashes the runtime's
+ * sources and headers, so an edited runtime is never linked stale; a cache
+ * that cannot be used (DLNC_CACHE=off, unwritable) just means compiling the
+ * runtime sources with the model, as before. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "emit.h"
+#include "pipeline.h"
+
+extern char **environ;
+
+enum { MAX_ARGS = 96, MAX_RT_FILES = 40, PATH_LEN = 4200 };
+
+typedef struct argv_list {
+  char *v[MAX_ARGS];
+  int n;
+} argv_list;
+
+static void add(argv_list *a, const char *s) {
+  if (a->n < MAX_ARGS - 1) a->v[a->n++] = (char *)s;
+  a->v[a->n] = NULL;
+}
+
+static const char *runtime_dir(void) {
+  const char *env = getenv("DLNC_RUNTIME");
+  return env && *env ? env : DLNC_RUNTIME_DIR;
+}
+
+/* $CC, else clang if it is on PATH, else cc. */
+static const char *c_compiler(void) {
+  const char *cc = getenv("CC");
+  if (cc && *cc) return cc;
+  const char *path = getenv("PATH");
+  char buf[PATH_LEN];
+  for (const char *p = path ? path : "/usr/bin"; *p;) {
+    size_t n = strcspn(p, ":");
+    snprintf(buf, sizeof buf, "%.*s/clang", (int)n, p);
+    if (access(buf, X_OK) == 0) return "clang";
+    p += n + (p[n] == ':');
+  }
+  return "cc";
+}
+
+static int run(char **argv, int verbose) {
+  if (verbose)
+    for (char **a = argv; *a; a++) fprintf(stderr, "%s%s", *a, a[1] ? " " : "\n");
+  pid_t pid;
+  int err = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
+  if (err) {
+    fprintf(stderr, "dlnc: error: cannot run %s: %s\n", argv[0], strerror(err));
+    return -1;
+  }
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return -1;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    fprintf(stderr, "dlnc: error: %s failed\n", argv[0]);
+    return -1;
+  }
+  return 0;
+}
+
+static void remove_dir(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  char p[PATH_LEN];
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    unlink(p);
+  }
+  closedir(d);
+  rmdir(dir);
+}
+
+static int compare_paths(const void *a, const void *b) { return strcmp(a, b); }
+
+/* The runtime's .c files (sorted, so the key and the link line are stable). */
+static int runtime_sources(const char *rt, char names[][PATH_LEN], int max) {
+  DIR *d = opendir(rt);
+  if (!d) {
+    fprintf(stderr, "dlnc: error: cannot open the runtime directory %s: %s (set DLNC_RUNTIME)\n",
+            rt, strerror(errno));
+    return -1;
+  }
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d)) && n < max;) {
+    size_t len = strlen(e->d_name);
+    if (len >= 3 && strcmp(e->d_name + len - 2, ".c") == 0)
+      snprintf(names[n++], PATH_LEN, "%s/%s", rt, e->d_name);
+  }
+  closedir(d);
+  qsort(names, (size_t)n, PATH_LEN, compare_paths);
+  return n;
+}
+
+/* FNV-1a over the flags and every file in the runtime directory. */
+static uint64_t fnv(uint64_t h, const void *data, size_t n) {
+  const unsigned char *p = data;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+static int runtime_key(const char *rt, const argv_list *flags, uint64_t *key) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (int i = 0; i < flags->n; i++) h = fnv(h, flags->v[i], strlen(flags->v[i]) + 1);
+  DIR *d = opendir(rt);
+  if (!d) return -1;
+  char path[PATH_LEN], buf[8192];
+  uint64_t files = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(path, sizeof path, "%s/%s", rt, e->d_name);
+    FILE *f = fopen(path, "rb");
+    if (!f) continue;
+    /* order-independent: hash each file alone, then combine by addition */
+    uint64_t fh = fnv(0xcbf29ce484222325ull, e->d_name, strlen(e->d_name));
+    for (size_t got; (got = fread(buf, 1, sizeof buf, f)) > 0;) fh = fnv(fh, buf, got);
+    fclose(f);
+    files += fh * 0x9E3779B97F4A7C15ull;
+  }
+  closedir(d);
+  *key = fnv(h, &files, sizeof files);
+  return 0;
+}
+
+static int cache_dir(char *out, size_t len) {
+  const char *env = getenv("DLNC_CACHE");
+  if (env && strcmp(env, "off") == 0) return -1;
+  if (env && *env) snprintf(out, len, "%s", env);
+  else if ((env = getenv("XDG_CACHE_HOME")) && *env) snprintf(out, len, "%s/dlnc", env);
+  else if ((env = getenv("HOME")) && *env) snprintf(out, len, "%s/.cache/dlnc", env);
+  else return -1;
+  /* make each missing level */
+  for (char *p = out + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      mkdir(out, 0777);
+      *p = '/';
+    }
+  return mkdir(out, 0777) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* Compiles the runtime into lib (via a temporary name, renamed into place so
+ * concurrent builds never see half a library). */
+static int build_runtime_lib(const char *lib, const argv_list *flags, char rtfiles[][PATH_LEN],
+                             int nrt, const char *tmp, int verbose) {
+  char objs[MAX_RT_FILES][PATH_LEN], partial[PATH_LEN + 128];
+  argv_list ar = {0};
+  add(&ar, "ar");
+  add(&ar, "rcs");
+  snprintf(partial, sizeof partial, "%s.%ld.tmp", lib, (long)getpid());
+  add(&ar, partial);
+  for (int i = 0; i < nrt; i++) {
+    argv_list cc = *flags;
+    snprintf(objs[i], sizeof objs[i], "%s/rt%d.o", tmp, i);
+    add(&cc, "-c");
+    add(&cc, rtfiles[i]);
+    add(&cc, "-o");
+    add(&cc, objs[i]);
+    if (run(cc.v, verbose)) return -1;
+    add(&ar, objs[i]);
+  }
+  if (run(ar.v, verbose) || rename(partial, lib) != 0) {
+    unlink(partial);
+    return -1;
+  }
+  return 0;
+}
+
+static void compile_flags(argv_list *f, int debug, int f64, const char *inc_rt) {
+  add(f, c_compiler());
+  add(f, "-std=c11");
+  if (debug) {
+    add(f, "-O0");
+    add(f, "-g");
+    add(f, "-fsanitize=address,undefined");
+    add(f, "-fno-omit-frame-pointer");
+  } else {
+    add(f, "-O3");
+    add(f, "-march=native");
+  }
+  add(f, "-Wall");
+  add(f, "-Wextra");
+  add(f, "-D_GNU_SOURCE");
+  if (f64) add(f, "-DDLNC_F64");
+  add(f, inc_rt);
+}
+
+int pipeline_build(ir_graph *g, const char *out, int debug, int f64, int verbose) {
+  char tmp[] = "/tmp/dlnc-build-XXXXXX";
+  if (!mkdtemp(tmp)) {
+    fprintf(stderr, "dlnc: error: cannot make a temporary directory: %s\n", strerror(errno));
+    return -1;
+  }
+  static char rtfiles[MAX_RT_FILES][PATH_LEN];
+  char inc_gen[PATH_LEN], inc_rt[PATH_LEN], files[2][PATH_LEN], dir[PATH_LEN], lib[PATH_LEN + 64];
+  const char *rt = runtime_dir();
+  argv_list flags = {0};
+  snprintf(inc_rt, sizeof inc_rt, "-I%s", rt);
+  compile_flags(&flags, debug, f64, inc_rt);
+  int nrt = runtime_sources(rt, rtfiles, MAX_RT_FILES);
+  int rc = nrt < 0 || emit_c(g, tmp, f64) ? -1 : 0;
+
+  /* the runtime from the cache, built there if missing */
+  uint64_t key;
+  int cached = rc == 0 && cache_dir(dir, sizeof dir) == 0 && runtime_key(rt, &flags, &key) == 0;
+  if (cached) {
+    snprintf(lib, sizeof lib, "%s/runtime-%016" PRIx64 ".a", dir, key);
+    if (access(lib, R_OK) != 0) cached = build_runtime_lib(lib, &flags, rtfiles, nrt, tmp, verbose) == 0;
+  }
+
+  argv_list cc = flags;
+  snprintf(inc_gen, sizeof inc_gen, "-I%s", tmp);
+  add(&cc, inc_gen);
+  snprintf(files[0], sizeof files[0], "%s/%s.c", tmp, g->model_name);
+  snprintf(files[1], sizeof files[1], "%s/%s_main.c", tmp, g->model_name);
+  add(&cc, files[0]);
+  add(&cc, files[1]);
+  if (cached) add(&cc, lib);
+  else
+    for (int i = 0; i < nrt; i++) add(&cc, rtfiles[i]);
+  add(&cc, "-o");
+  add(&cc, out);
+  add(&cc, "-lz");
+  add(&cc, "-lm");
+  add(&cc, "-lpthread");
+  if (rc == 0) rc = run(cc.v, verbose);
+  remove_dir(tmp);
+  return rc;
+}
