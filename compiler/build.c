@@ -195,6 +195,8 @@ static void compile_flags(argv_list *f, int debug, int f64, const char *inc_rt) 
     add(f, "-O3");
     add(f, "-march=native");
   }
+  /* sqrt/exp without errno: lets the optimiser and activation loops vectorise */
+  add(f, "-fno-math-errno");
   add(f, "-Wall");
   add(f, "-Wextra");
   add(f, "-D_GNU_SOURCE");
