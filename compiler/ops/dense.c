@@ -104,6 +104,30 @@ const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t
 const char *activation_grad_expr(ir_op op, double slope, const char *dy, const char *y,
                                  const char *x, char *buf, size_t len);
 
+/* Layers with at most this many weights skip the GEMM: straight loops with
+ * constant trip counts, which the C compiler unrolls and vectorises, cost
+ * less than a GEMM call's dispatch and packing (tiny networks, batch 1). */
+enum { SMALL_LAYER = 512 };
+
+static int small_layer(int64_t N, int64_t K) { return N * K <= SMALL_LAYER; }
+
+/* y[r,j] = act(b[j] + sum_k x[r,k] W[j,k]) in one loop nest. */
+static void emit_small_forward(emit_ctx *ec, const ir_node *n, const ir_node *act, int64_t N,
+                               int64_t K) {
+  char e[256];
+  FILE *o = ec->out;
+  fprintf(o, "    /* small layer: y[r,j] = %s(b[j] + sum_k x[r,k] W[j,k]), unrolled by the C compiler */\n",
+          act ? ir_op_name(act->op) : "");
+  fprintf(o, "    for (int r = 0; r < rows; r++) {\n      const dl_real *xr = x + (size_t)r * %lld;\n",
+          (long long)K);
+  fprintf(o, "      for (int j = 0; j < %lld; j++) {\n        dl_real v = %s;\n", (long long)N,
+          n->nin == 3 ? "b[j]" : "0");
+  fprintf(o, "        for (int k = 0; k < %lld; k++) v += xr[k] * W[j * %lld + k];\n", (long long)K,
+          (long long)K);
+  fprintf(o, "        y[(size_t)r * %lld + j] = %s;\n      }\n    }\n  }\n", (long long)N,
+          act ? activation_expr(act, "v", e, sizeof e) : "v");
+}
+
 /* y = act(x W^T + b): one GEMM, then one pass adding the bias and applying
  * the activation that follows (when the scheduler fused it in). */
 void dense_emit(emit_ctx *ec, const ir_node *n) {
@@ -119,6 +143,14 @@ void dense_emit(emit_ctx *ec, const ir_node *n) {
   emit_rows(n, rows, sizeof rows);
   fprintf(ec->out, "  {\n    const dl_real *x = %s, *W = %s;\n    dl_real *y = %s;\n", px, pw, py);
   fprintf(ec->out, "    const int rows = %s;\n", rows);
+  if (small_layer(N, K)) {
+    if (n->nin == 3) {
+      emit_ptr(ec, n->in[2], pb, sizeof pb);
+      fprintf(ec->out, "    const dl_real *b = %s;\n", pb);
+    }
+    emit_small_forward(ec, n, act, N, K);
+    return;
+  }
   fprintf(ec->out, "    /* y[rows,%lld] = x[rows,%lld] . W[%lld,%lld]^T */\n", (long long)N,
           (long long)K, (long long)N, (long long)K);
   fprintf(ec->out, "    dl_gemm_nt(ctx->pool, rows, %lld, %lld, x, %lld, W, %lld, y, %lld, 0);\n",
@@ -188,6 +220,23 @@ void dense_grad_emit(emit_ctx *ec, const ir_node *n) {
   fprintf(o, "  {\n    const dl_real *dy = %s, *%s = %s;\n    dl_real *out = %s;\n", pdy,
           n->op == OP_DENSE_DW ? "x" : "W", pa, pout);
   fprintf(o, "    const int rows = %s;\n", rows);
+  if (small_layer(N, K)) {
+    if (n->op == OP_DENSE_DW) {
+      fprintf(o, "    /* small layer: dW[j,k] = sum_r dy[r,j] x[r,k] */\n");
+      fprintf(o, "    for (int j = 0; j < %lld; j++)\n      for (int k = 0; k < %lld; k++) out[j * %lld + k] = 0;\n",
+              (long long)N, (long long)K, (long long)K);
+      fprintf(o, "    for (int r = 0; r < rows; r++)\n      for (int j = 0; j < %lld; j++)\n", (long long)N);
+      fprintf(o, "        for (int k = 0; k < %lld; k++) out[j * %lld + k] += dy[(size_t)r * %lld + j] * x[(size_t)r * %lld + k];\n  }\n",
+              (long long)K, (long long)K, (long long)N, (long long)K);
+    } else {
+      fprintf(o, "    /* small layer: dx[r,k] = sum_j dy[r,j] W[j,k] */\n");
+      fprintf(o, "    for (int r = 0; r < rows; r++) {\n      dl_real *dx = out + (size_t)r * %lld;\n", (long long)K);
+      fprintf(o, "      for (int k = 0; k < %lld; k++) dx[k] = 0;\n", (long long)K);
+      fprintf(o, "      for (int j = 0; j < %lld; j++)\n        for (int k = 0; k < %lld; k++) dx[k] += dy[(size_t)r * %lld + j] * W[j * %lld + k];\n    }\n  }\n",
+              (long long)N, (long long)K, (long long)N, (long long)K);
+    }
+    return;
+  }
   if (n->op == OP_DENSE_DW) {
     fprintf(o, "    /* dW[%lld,%lld] = dy[rows,%lld]^T . x[rows,%lld] */\n", (long long)N,
             (long long)K, (long long)N, (long long)K);
