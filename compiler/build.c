@@ -56,7 +56,8 @@ static const char *c_compiler(void) {
   return "cc";
 }
 
-static int run(char **argv, int verbose) {
+/* Starts argv; the pid, or -1 after a message. */
+static pid_t start(char **argv, int verbose) {
   if (verbose)
     for (char **a = argv; *a; a++) fprintf(stderr, "%s%s", *a, a[1] ? " " : "\n");
   pid_t pid;
@@ -65,14 +66,24 @@ static int run(char **argv, int verbose) {
     fprintf(stderr, "dlnc: error: cannot run %s: %s\n", argv[0], strerror(err));
     return -1;
   }
+  return pid;
+}
+
+/* Waits for pid; 0 if it exited with status 0. */
+static int finish(pid_t pid, const char *what) {
   int status;
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) return -1;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    fprintf(stderr, "dlnc: error: %s failed\n", argv[0]);
+    fprintf(stderr, "dlnc: error: %s failed\n", what);
     return -1;
   }
   return 0;
+}
+
+static int run(char **argv, int verbose) {
+  pid_t pid = start(argv, verbose);
+  return pid < 0 ? -1 : finish(pid, argv[0]);
 }
 
 static void remove_dir(const char *dir) {
@@ -166,6 +177,9 @@ static int build_runtime_lib(const char *lib, const argv_list *flags, char rtfil
   add(&ar, "rcs");
   snprintf(partial, sizeof partial, "%s.%ld.tmp", lib, (long)getpid());
   add(&ar, partial);
+  /* every file at once: the compiles are independent, and the cores idle otherwise */
+  pid_t pids[MAX_RT_FILES];
+  int failed = 0;
   for (int i = 0; i < nrt; i++) {
     argv_list cc = *flags;
     snprintf(objs[i], sizeof objs[i], "%s/rt%d.o", tmp, i);
@@ -173,10 +187,12 @@ static int build_runtime_lib(const char *lib, const argv_list *flags, char rtfil
     add(&cc, rtfiles[i]);
     add(&cc, "-o");
     add(&cc, objs[i]);
-    if (run(cc.v, verbose)) return -1;
+    pids[i] = start(cc.v, verbose);
     add(&ar, objs[i]);
   }
-  if (run(ar.v, verbose) || rename(partial, lib) != 0) {
+  for (int i = 0; i < nrt; i++)
+    if (pids[i] < 0 || finish(pids[i], rtfiles[i])) failed = 1;
+  if (failed || run(ar.v, verbose) || rename(partial, lib) != 0) {
     unlink(partial);
     return -1;
   }

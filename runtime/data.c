@@ -550,14 +550,14 @@ void dl_dataset_gather(const dl_dataset *d, const int64_t *idx, int n,
                        dl_real *x, int32_t *y_class, dl_real *y_real) {
   size_t xs = (size_t)d->x_size;
   if (x && d->x_u8) {
-    /* 256 possible inputs: scale them once, then every element is a lookup
-     * giving exactly (dl_real)(byte * scale). */
-    dl_real lut[256];
-    for (int v = 0; v < 256; v++) lut[v] = (dl_real)(v * d->scale);
+    /* (dl_real)(byte * scale) with the product in double: exact for the
+     * usual 1/255, and a straight conversion loop that vectorises (a
+     * 256-entry lookup table does not). */
+    const double scale = d->scale;
     for (int r = 0; r < n; r++) {
       const uint8_t *src = d->x_u8 + (size_t)idx[r] * xs;
       dl_real *dst = x + (size_t)r * xs;
-      for (size_t j = 0; j < xs; j++) dst[j] = lut[src[j]];
+      for (size_t j = 0; j < xs; j++) dst[j] = (dl_real)((double)src[j] * scale);
     }
   } else if (x && d->x_f32) {
     for (int r = 0; r < n; r++) {

@@ -241,6 +241,27 @@ static int parse_args(dl_opts *o, const dl_model_desc *m, const struct cmd_def *
   return 0;
 }
 
+/* A trainer compiled for AVX-512 or AVX2 dies of SIGILL on a CPU without
+ * them; check first, before main, and say what to do instead. */
+#if defined(__x86_64__) && (defined(__AVX512F__) || defined(__AVX2__))
+__attribute__((constructor)) static void check_isa(void) {
+  __builtin_cpu_init();
+#if defined(__AVX512F__)
+  int ok = __builtin_cpu_supports("avx512f");
+  static const char msg[] = "error: this trainer was built for AVX-512, which this CPU lacks; "
+                            "run `dlnc build` again on this machine\n";
+#else
+  int ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const char msg[] = "error: this trainer was built for AVX2 and FMA, which this CPU lacks; "
+                            "run `dlnc build` again on this machine\n";
+#endif
+  if (!ok) {
+    fputs(msg, stderr);
+    exit(DL_EXIT_USAGE);
+  }
+}
+#endif
+
 /* Flush-to-zero and denormals-are-zero: a denormal operand costs ~100 cycles
  * in some units, and values that small carry no information in training.
  * Set before the thread pool starts, whose workers inherit it. Not for
