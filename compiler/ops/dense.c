@@ -141,12 +141,14 @@ void dense_emit(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[1], pw, sizeof pw);
   emit_ptr(ec, out, py, sizeof py);
   emit_rows(n, rows, sizeof rows);
-  fprintf(ec->out, "  {\n    const dl_real *x = %s, *W = %s;\n    dl_real *y = %s;\n", px, pw, py);
+  /* restrict: a dense layer's output never shares memory with its inputs */
+  fprintf(ec->out, "  {\n    const dl_real *restrict x = %s, *restrict W = %s;\n    dl_real *restrict y = %s;\n",
+          px, pw, py);
   fprintf(ec->out, "    const int rows = %s;\n", rows);
   if (small_layer(N, K)) {
     if (n->nin == 3) {
       emit_ptr(ec, n->in[2], pb, sizeof pb);
-      fprintf(ec->out, "    const dl_real *b = %s;\n", pb);
+      fprintf(ec->out, "    const dl_real *restrict b = %s;\n", pb);
     }
     emit_small_forward(ec, n, act, N, K);
     return;
@@ -217,7 +219,7 @@ void dense_grad_emit(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[1], pa, sizeof pa);
   const ir_node *other = &g->nodes[n->in[1]];
   int64_t K = n->op == OP_DENSE_DW ? ir_last_dim(other) : ir_last_dim(n);
-  fprintf(o, "  {\n    const dl_real *dy = %s, *%s = %s;\n    dl_real *out = %s;\n", pdy,
+  fprintf(o, "  {\n    const dl_real *restrict dy = %s, *restrict %s = %s;\n    dl_real *restrict out = %s;\n", pdy,
           n->op == OP_DENSE_DW ? "x" : "W", pa, pout);
   fprintf(o, "    const int rows = %s;\n", rows);
   if (small_layer(N, K)) {
