@@ -90,40 +90,60 @@ static void emit_rule(FILE *o, const ir_optim *op, int has_momentum_buf) {
   }
 }
 
-static void emit_param_update(emit_ctx *ec, const ir_param *p, int nstate) {
-  FILE *o = ec->out;
-  const ir_optim *op = &ec->g->train.optim;
-  fprintf(o, "  /* %s [", p->name);
-  for (int d = 0; d < p->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)p->dims[d]);
-  fprintf(o, "] (.dln line %d) */\n  {\n", p->line);
-  fprintf(o, "    dl_real *w = ST(%zu);\n    const dl_real *grad = ST(%zu);\n", p->offset,
-          p->grad_offset);
-  for (int s = 0; s < nstate; s++) fprintf(o, "    dl_real *s%d = ST(%zu);\n", s, p->opt_offset[s]);
-  fprintf(o, "    for (size_t k = 0; k < %lld; k++) {\n", (long long)p->numel);
-  fprintf(o, "        dl_real g = grad[k]%s;\n", ec->g->train.clip > 0 ? " * clip_scale" : "");
-  emit_rule(o, op, op->kind == OPT_RMSPROP && op->momentum > 0);
-  fprintf(o, "    }\n  }\n");
+/* Parameters at least this large are updated by all threads, each on its
+ * own contiguous range: elementwise, so the result does not depend on the
+ * split; smaller ones are not worth the hand-off. */
+enum { PARALLEL_UPDATE = 1 << 15, UPDATE_GRAIN = 1 << 13 };
+
+/* The step's constants, computed once in apply_update and shared by the
+ * per-parameter range functions. */
+static void emit_update_args(FILE *o) {
+  fprintf(o, "typedef struct update_args {\n  dl_ctx *ctx;\n");
+  fprintf(o, "  dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;\n  int first;\n} update_args;\n\n");
 }
 
-/* apply_update(): clip scale, then one pass per parameter. */
+/* update_P(args, begin, end): the fused update of elements [begin, end) of param P. */
+static void emit_param_update(emit_ctx *ec, int index, const ir_param *p, int nstate) {
+  FILE *o = ec->out;
+  const ir_optim *op = &ec->g->train.optim;
+  fprintf(o, "/* %s [", p->name);
+  for (int d = 0; d < p->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)p->dims[d]);
+  fprintf(o, "] (.dln line %d) */\n", p->line);
+  fprintf(o, "static void update_%d(void *arg, int64_t begin, int64_t end) {\n", index);
+  fprintf(o, "  const update_args *u = arg;\n  dl_ctx *ctx = u->ctx;\n");
+  fprintf(o, "  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;\n");
+  fprintf(o, "  const dl_real clr = u->clr, clip_scale = u->clip_scale;\n  const int first = u->first;\n");
+  fprintf(o, "  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;\n");
+  fprintf(o, "  dl_real *restrict w = ST(%zu);\n  const dl_real *restrict grad = ST(%zu);\n", p->offset,
+          p->grad_offset);
+  for (int s = 0; s < nstate; s++)
+    fprintf(o, "  dl_real *restrict s%d = ST(%zu);\n", s, p->opt_offset[s]);
+  fprintf(o, "  for (int64_t k = begin; k < end; k++) {\n");
+  fprintf(o, "        dl_real g = grad[k]%s;\n", ec->g->train.clip > 0 ? " * clip_scale" : "");
+  emit_rule(o, op, op->kind == OPT_RMSPROP && op->momentum > 0);
+  fprintf(o, "  }\n}\n\n");
+}
+
+/* apply_update(): the step's constants and clip scale, then one pass per parameter. */
 void optim_emit_update(emit_ctx *ec) {
   FILE *o = ec->out;
   ir_graph *g = ec->g;
   const ir_optim *op = &g->train.optim;
   const char *names[3];
   int nstate = optim_state_count(op, names);
+  emit_update_args(o);
+  for (int p = 0; p < g->nparams; p++) emit_param_update(ec, p, &g->params[p], nstate);
   fprintf(o, "/* The optimiser step: %s (.dln line %d), one fused pass per parameter. */\n",
           optim_name(op->kind), op->line);
   fprintf(o, "static void apply_update(dl_ctx *ctx) {\n");
-  fprintf(o, "  const dl_real lr = (dl_real)ctx->lr;\n  const int64_t t = ctx->step + 1;\n");
-  fprintf(o, "  (void)t;\n");
-  if (op->kind == OPT_SGD && op->momentum > 0) fprintf(o, "  const int first = t == 1;\n");
+  fprintf(o, "  const int64_t t = ctx->step + 1;\n");
+  fprintf(o, "  update_args u = {ctx, (dl_real)ctx->lr, 0, 0, 0, 1, t == 1};\n");
   if (op->kind == OPT_ADAM || op->kind == OPT_ADAMW) {
-    fprintf(o, "  const dl_real step_size = lr / (dl_real)(1 - pow(%.17g, (double)t));\n", op->beta1);
-    fprintf(o, "  const dl_real inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(%.17g, (double)t)));\n", op->beta2);
+    fprintf(o, "  u.step_size = u.lr / (dl_real)(1 - pow(%.17g, (double)t));\n", op->beta1);
+    fprintf(o, "  u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(%.17g, (double)t)));\n", op->beta2);
   }
   if (op->kind == OPT_ADAGRAD)
-    fprintf(o, "  const dl_real clr = lr / (dl_real)(1 + (double)(t - 1) * %.17g);\n", op->lr_decay);
+    fprintf(o, "  u.clr = u.lr / (dl_real)(1 + (double)(t - 1) * %.17g);\n", op->lr_decay);
   if (g->train.clip > 0) {
     fprintf(o, "  /* clip_grad_norm_: every gradient times min(1, max_norm / (norm + 1e-6)) */\n");
     fprintf(o, "  double sq = 0;\n");
@@ -132,8 +152,14 @@ void optim_emit_update(emit_ctx *ec) {
               (long long)g->params[p].numel);
     fprintf(o, "  const double norm = sqrt(sq);\n");
     fprintf(o, "  const double coef = %.17g / (norm + 1e-6);\n", g->train.clip);
-    fprintf(o, "  const dl_real clip_scale = (dl_real)(coef < 1 ? coef : 1);\n");
+    fprintf(o, "  u.clip_scale = (dl_real)(coef < 1 ? coef : 1);\n");
   }
-  for (int p = 0; p < g->nparams; p++) emit_param_update(ec, &g->params[p], nstate);
+  for (int p = 0; p < g->nparams; p++) {
+    long long numel = (long long)g->params[p].numel;
+    if (numel >= PARALLEL_UPDATE)
+      fprintf(o, "  dl_parallel_for(ctx->pool, %lld, %d, update_%d, &u);\n", numel, UPDATE_GRAIN, p);
+    else
+      fprintf(o, "  update_%d(&u, 0, %lld);\n", p, numel);
+  }
   fprintf(o, "  ctx->step = t;\n}\n\n");
 }
