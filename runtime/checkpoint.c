@@ -1,17 +1,25 @@
 /* checkpoint.c: dl_ctx_save / dl_ctx_load (safetensors checkpoints).
  *
  * A checkpoint holds every DL_T_PARAM and DL_T_OPT tensor under its name,
- * plus metadata: format, model, dtype, epoch (completed), step, seed.
+ * plus metadata: format, model, dtype, epoch (completed), step, seed, the
+ * position inside an unfinished epoch (step_in_epoch, batch,
+ * epoch_loss_sum), and crc32, a CRC-32 of the other metadata and all the
+ * tensor bytes.  The safetensors reader catches a damaged header or a
+ * truncated file; the CRC catches what it cannot: flipped bits in the data
+ * or in a number of the metadata.
  * Loading validates the whole file against the model before touching the
  * context, so a bad file never leaves a half-loaded model behind. */
 #include "dl_model.h"
 #include "safetensors.h"
+#include "trainer_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define CKPT_FORMAT "dlnc-checkpoint-1"
 
@@ -29,15 +37,69 @@ static int count_saved(const dl_model_desc *m) {
   return n;
 }
 
-int dl_ctx_save(const dl_ctx *ctx, const char *path, int64_t epoch, char *err, size_t errlen) {
+/* The metadata the CRC covers, in this order; the CRC itself is "crc32".
+ * A key absent from a file (an older checkpoint) is left out on both sides. */
+static const char *const CRC_KEYS[] = {"format", "model", "dtype", "epoch", "step", "seed",
+                                       "step_in_epoch", "batch", "epoch_loss_sum"};
+enum { N_CRC_KEYS = (int)(sizeof CRC_KEYS / sizeof CRC_KEYS[0]) };
+
+/* CRC-32 of "key=value\n" for each covered key found by `get`, then of the
+ * tensors' bytes in the order given (the file's data order). */
+typedef const char *(*meta_getter)(const void *src, const char *key);
+
+static uint32_t crc_bytes(uint32_t crc, const void *p, size_t len) {
+  const unsigned char *b = p;
+  /* zlib's length is a uInt: feed large tensors in pieces. */
+  while (len > 0) {
+    uInt chunk = len > (1u << 30) ? (1u << 30) : (uInt)len;
+    crc = (uint32_t)crc32(crc, b, chunk);
+    b += chunk;
+    len -= chunk;
+  }
+  return crc;
+}
+
+static uint32_t crc_meta(const void *src, meta_getter get) {
+  uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+  for (int i = 0; i < N_CRC_KEYS; i++) {
+    const char *v = get(src, CRC_KEYS[i]);
+    if (!v) continue;
+    crc = crc_bytes(crc, CRC_KEYS[i], strlen(CRC_KEYS[i]));
+    crc = crc_bytes(crc, "=", 1);
+    crc = crc_bytes(crc, v, strlen(v));
+    crc = crc_bytes(crc, "\n", 1);
+  }
+  return crc;
+}
+
+static uint32_t crc_tensors(uint32_t crc, const dl_st_tensor *t, int n) {
+  for (int i = 0; i < n; i++) {
+    size_t bytes = dl_st_dtype_size(t[i].dtype);
+    for (int d = 0; d < t[i].ndim; d++) bytes *= (size_t)t[i].shape[d];
+    crc = crc_bytes(crc, t[i].data, bytes);
+  }
+  return crc;
+}
+
+typedef struct meta_list {
+  const dl_st_meta *m;
+  int n;
+} meta_list;
+
+static const char *list_get(const void *src, const char *key) {
+  const meta_list *l = src;
+  for (int i = 0; i < l->n; i++)
+    if (strcmp(l->m[i].key, key) == 0) return l->m[i].value;
+  return NULL;
+}
+
+/* The saved tensors of the model, pointing into ctx->state; NULL on OOM. */
+static dl_st_tensor *saved_tensors(const dl_ctx *ctx, int *count) {
   const dl_model_desc *m = ctx->m;
   int n = count_saved(m);
   /* calloc(0) may return NULL: ask for at least one slot. */
   dl_st_tensor *ts = calloc((size_t)(n > 0 ? n : 1), sizeof *ts);
-  if (!ts) {
-    snprintf(err, errlen, "checkpoint %s: out of memory", path);
-    return -1;
-  }
+  if (!ts) return NULL;
   int k = 0;
   for (int i = 0; i < m->n_tensors; i++) {
     const dl_tensor_desc *t = &m->tensors[i];
@@ -49,23 +111,53 @@ int dl_ctx_save(const dl_ctx *ctx, const char *path, int64_t epoch, char *err, s
     ts[k].data = ctx->state + t->offset;
     k++;
   }
-  char s_epoch[32], s_step[32], s_seed[32];
-  snprintf(s_epoch, sizeof s_epoch, "%" PRId64, epoch);
+  *count = n;
+  return ts;
+}
+
+int dl_ckpt_save(const dl_ctx *ctx, const char *path, const dl_ckpt_pos *pos, char *err,
+                 size_t errlen) {
+  const dl_model_desc *m = ctx->m;
+  dl_ckpt_pos zero = {0, 0, 0, 0.0};
+  if (!pos) pos = &zero;
+  int n;
+  dl_st_tensor *ts = saved_tensors(ctx, &n);
+  if (!ts) {
+    snprintf(err, errlen, "checkpoint %s: out of memory", path);
+    return -1;
+  }
+  char s_epoch[32], s_step[32], s_seed[32], s_sie[32], s_batch[32], s_loss[40], s_crc[16];
+  snprintf(s_epoch, sizeof s_epoch, "%" PRId64, pos->epoch);
   snprintf(s_step, sizeof s_step, "%" PRId64, ctx->step);
   snprintf(s_seed, sizeof s_seed, "%" PRIu64, ctx->seed);
-  const dl_st_meta meta[] = {
+  snprintf(s_sie, sizeof s_sie, "%" PRId64, pos->step_in_epoch);
+  snprintf(s_batch, sizeof s_batch, "%" PRId64, pos->batch);
+  /* %.17g round-trips a double exactly. */
+  snprintf(s_loss, sizeof s_loss, "%.17g", pos->loss_sum);
+  dl_st_meta meta[] = {
       {"format", CKPT_FORMAT}, {"model", m->name},  {"dtype", DL_REAL_ST_DTYPE},
       {"epoch", s_epoch},      {"step", s_step},    {"seed", s_seed},
+      {"step_in_epoch", s_sie}, {"batch", s_batch}, {"epoch_loss_sum", s_loss},
+      {"crc32", s_crc},
   };
-  int rc = dl_st_write(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]), err, errlen);
+  int n_meta = (int)(sizeof meta / sizeof meta[0]);
+  meta_list covered = {meta, n_meta - 1};
+  snprintf(s_crc, sizeof s_crc, "%08" PRIx32, crc_tensors(crc_meta(&covered, list_get), ts, n));
+  int rc = dl_st_write(path, ts, n, meta, n_meta, err, errlen);
   free(ts);
   return rc;
+}
+
+int dl_ctx_save(const dl_ctx *ctx, const char *path, int64_t epoch, char *err, size_t errlen) {
+  dl_ckpt_pos pos = {epoch, 0, 0, 0.0};
+  return dl_ckpt_save(ctx, path, &pos, err, errlen);
 }
 
 /* ---- load: validation ------------------------------------------------------ */
 
 typedef struct ckpt_meta {
-  int64_t epoch, step;
+  dl_ckpt_pos pos;
+  int64_t step;
   uint64_t seed;
   int has_counters;         /* epoch/step/seed were present */
 } ckpt_meta;
@@ -87,6 +179,34 @@ static int read_counter(const dl_st_file *f, const char *key, uint64_t max, uint
   if (!parse_u64(v, out) || *out > max) {
     snprintf(err, errlen, "checkpoint %s: metadata '%s' is %s%s%s, expected a non-negative integer",
              path, key, v ? "'" : "", v ? v : "missing", v ? "'" : "");
+    return -1;
+  }
+  return 0;
+}
+
+/* A counter that older checkpoints lack: 0 when absent. */
+static int read_optional(const dl_st_file *f, const char *key, uint64_t max, int64_t *out,
+                         const char *path, char *err, size_t errlen) {
+  uint64_t v = 0;
+  if (dl_st_meta_get(f, key) && read_counter(f, key, max, &v, path, err, errlen)) return -1;
+  *out = (int64_t)v;
+  return 0;
+}
+
+/* The position inside an unfinished epoch (see dl_ckpt_pos). */
+static int read_position(const dl_st_file *f, const char *path, dl_ckpt_pos *pos, char *err,
+                         size_t errlen) {
+  if (read_optional(f, "step_in_epoch", INT32_MAX, &pos->step_in_epoch, path, err, errlen) ||
+      read_optional(f, "batch", INT32_MAX, &pos->batch, path, err, errlen))
+    return -1;
+  const char *v = dl_st_meta_get(f, "epoch_loss_sum");
+  pos->loss_sum = 0.0;
+  if (!v) return 0;
+  char *end;
+  pos->loss_sum = strtod(v, &end);
+  if (!*v || *end || !isfinite(pos->loss_sum)) {
+    snprintf(err, errlen, "checkpoint %s: metadata 'epoch_loss_sum' is '%s', expected a finite number",
+             path, v);
     return -1;
   }
   return 0;
@@ -117,10 +237,10 @@ static int check_meta(const dl_st_file *f, const dl_model_desc *m, int params_on
       read_counter(f, "step", INT64_MAX, &s, path, err, errlen) ||
       read_counter(f, "seed", UINT64_MAX, &md->seed, path, err, errlen))
     return -1;
-  md->epoch = (int64_t)e;
+  md->pos.epoch = (int64_t)e;
   md->step = (int64_t)s;
   md->has_counters = 1;
-  return 0;
+  return read_position(f, path, &md->pos, err, errlen);
 }
 
 static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape) {
@@ -257,8 +377,27 @@ static void ensure_path_in(char *err, size_t errlen, const char *path) {
   snprintf(err, errlen, "%s", tmp);
 }
 
-int dl_ctx_load(dl_ctx *ctx, const char *path, int params_only, int64_t *epoch, char *err,
-                size_t errlen) {
+static const char *file_get(const void *src, const char *key) {
+  return dl_st_meta_get(src, key);
+}
+
+/* The CRC saved with the file against one of its contents.  Files without
+ * one (older checkpoints, other writers) pass. */
+static int check_crc(const dl_st_file *f, const char *path, char *err, size_t errlen) {
+  const char *want = dl_st_meta_get(f, "crc32");
+  if (!want) return 0;
+  uint32_t crc = crc_meta(f, file_get);
+  for (int i = 0; i < dl_st_count(f); i++) crc = crc_tensors(crc, dl_st_get(f, i), 1);
+  char have[16];
+  snprintf(have, sizeof have, "%08" PRIx32, crc);
+  if (strcmp(have, want) == 0) return 0;
+  snprintf(err, errlen, "checkpoint %s is corrupted: its contents have CRC-32 %s, but it was "
+           "saved with %s (damaged on disk or in transfer?)", path, have, want);
+  return -1;
+}
+
+int dl_ckpt_load(dl_ctx *ctx, const char *path, int params_only, dl_ckpt_pos *pos, char *err,
+                 size_t errlen) {
   const dl_model_desc *m = ctx->m;
   if (errlen) err[0] = '\0';
   dl_st_file *f = dl_st_read(path, err, errlen);
@@ -269,7 +408,7 @@ int dl_ctx_load(dl_ctx *ctx, const char *path, int params_only, int64_t *epoch, 
   }
   ckpt_meta md;
   if (check_meta(f, m, params_only, path, &md, err, errlen) ||
-      check_tensors(f, m, params_only, path, err, errlen)) {
+      check_tensors(f, m, params_only, path, err, errlen) || check_crc(f, path, err, errlen)) {
     dl_st_close(f);
     return -1;
   }
@@ -278,7 +417,15 @@ int dl_ctx_load(dl_ctx *ctx, const char *path, int params_only, int64_t *epoch, 
     ctx->step = md.step;
     ctx->seed = md.seed;
   }
-  if (epoch) *epoch = md.epoch;
+  if (pos) *pos = md.pos;
   dl_st_close(f);
   return 0;
+}
+
+int dl_ctx_load(dl_ctx *ctx, const char *path, int params_only, int64_t *epoch, char *err,
+                size_t errlen) {
+  dl_ckpt_pos pos;
+  int rc = dl_ckpt_load(ctx, path, params_only, &pos, err, errlen);
+  if (rc == 0 && epoch) *epoch = pos.epoch;
+  return rc;
 }

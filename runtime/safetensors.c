@@ -820,10 +820,13 @@ static int tensor_from_json(dl_st_tensor *t, st_span *span, const jv *info, uint
   if (!off || off->type != JV_ARR || off->n != 2 || jv_uint(&off->items[0], &span->begin) ||
       jv_uint(&off->items[1], &span->end))
     TERR("\"data_offsets\" is not two non-negative integers");
+  /* Data past the end is what a file cut short looks like (a copy
+   * interrupted, a full disk under a writer that is not atomic): say so. */
   if (span->end < span->begin || span->end > data_len)
-    TERR("data_offsets [%llu, %llu] are out of range (the data is %llu bytes)",
+    TERR("data_offsets [%llu, %llu] are out of range (the data is %llu bytes)%s",
          (unsigned long long)span->begin, (unsigned long long)span->end,
-         (unsigned long long)data_len);
+         (unsigned long long)data_len,
+         span->end > data_len && span->end >= span->begin ? "; the file is truncated" : "");
   uint64_t need;
   if (tensor_bytes(t->dtype, t->ndim, t->shape, &need)) TERR("shape is too large");
   if (need != span->end - span->begin)

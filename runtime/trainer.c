@@ -24,7 +24,7 @@ enum { PREDICT_DEFAULT_BATCH = 256, GRADCHECK_DEFAULT_BATCH = 4 };
 /* The table order is the enum order and the order --help lists them in. */
 typedef enum {
   O_LOAD, O_DATA, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_THREADS,
-  O_SAVE, O_RESUME, O_METRICS, O_EPS, O_TOL, O_COUNT
+  O_SAVE, O_SAVE_EVERY, O_RESUME, O_METRICS, O_EPS, O_TOL, O_COUNT
 } opt_id;
 
 static const struct opt_def {
@@ -39,6 +39,7 @@ static const struct opt_def {
     {"seed", "N", "random seed (initialisation, shuffling, dropout)", C_TRAIN | C_GRADCHECK},
     {"threads", "N", "worker threads", C_ALL},
     {"save", "FILE", "checkpoint after every epoch and at the end", C_TRAIN},
+    {"save-every", "N", "also checkpoint every N optimiser steps (needs --save; 0 = off)", C_TRAIN},
     {"resume", "FILE", "continue from a checkpoint (weights, optimiser, step, seed)", C_TRAIN},
     {"metrics", "FILE", "append one JSON object per epoch", C_TRAIN},
     {"eps", "X", "central-difference step", C_GRADCHECK},
@@ -88,6 +89,7 @@ static void default_text(const dl_model_desc *m, unsigned cmd, opt_id id, char *
     break;
   case O_SEED: snprintf(buf, len, "%" PRIu64, m->defaults.seed); break;
   case O_THREADS: snprintf(buf, len, "1"); break;
+  case O_SAVE_EVERY: snprintf(buf, len, "0"); break;
   case O_EPS: snprintf(buf, len, "%g", default_eps()); break;
   case O_TOL: snprintf(buf, len, "%g", default_tol()); break;
   default: break;
@@ -167,6 +169,7 @@ static int set_opt(dl_opts *o, opt_id id, const char *v) {
   case O_EPOCHS: return parse_int(n, v, 1, 1000000000, &o->epochs);
   case O_BATCH: return parse_int(n, v, 0, INT_MAX, &o->batch);
   case O_THREADS: return parse_int(n, v, 1, 1024, &o->threads);
+  case O_SAVE_EVERY: return parse_int(n, v, 0, INT_MAX, &o->save_every);
   case O_LR: return parse_real(n, v, 0, &o->lr);
   case O_EPS: return parse_real(n, v, 1, &o->eps);
   case O_TOL: return parse_real(n, v, 0, &o->tol);
@@ -232,6 +235,11 @@ static int parse_args(dl_opts *o, const dl_model_desc *m, const struct cmd_def *
       val = argv[++i];
     }
     if (set_opt(o, (opt_id)id, val)) return 2;
+  }
+  if (o->save_every && !o->save) {
+    fprintf(stderr, "error: %s: --save-every needs --save FILE (see '%s %s --help')\n", c->name,
+            o->prog, c->name);
+    return 2;
   }
   if ((c->bit & (C_EVAL | C_PREDICT)) && !o->load) {
     fprintf(stderr, "error: %s: --load FILE is required (see '%s %s --help')\n", c->name, o->prog,

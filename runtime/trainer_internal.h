@@ -1,6 +1,7 @@
 /* trainer_internal.h: shared between the trainer's source files (trainer.c,
- * trainer_train.c, trainer_eval.c, trainer_gradcheck.c, ctx.c).  Not part of
- * the contract with generated code. */
+ * trainer_train.c, trainer_eval.c, trainer_gradcheck.c, trainer_finite.c,
+ * trainer_signal.c, checkpoint.c, ctx.c).  Not part of the contract with
+ * generated code. */
 #ifndef DL_TRAINER_INTERNAL_H
 #define DL_TRAINER_INTERNAL_H
 #include <stddef.h>
@@ -15,8 +16,9 @@
 #define DL_STREAM_GC_X 0x4743580000000000ull     /* gradcheck inputs             */
 #define DL_STREAM_GC_Y 0x4743590000000000ull     /* gradcheck labels             */
 
-/* Exit codes. */
-enum { DL_EXIT_OK = 0, DL_EXIT_FAIL = 1, DL_EXIT_USAGE = 2 };
+/* Exit codes.  A run stopped by SIGINT or SIGTERM exits with 128 + the
+ * signal's number, as a shell reports a process the signal killed. */
+enum { DL_EXIT_OK = 0, DL_EXIT_FAIL = 1, DL_EXIT_USAGE = 2, DL_EXIT_SIGNAL_BASE = 128 };
 
 /* The parsed command line. */
 typedef struct dl_opts {
@@ -25,6 +27,7 @@ typedef struct dl_opts {
   const char *data_dir;     /* --data, else the model's default         */
   const char *save, *resume, *load, *metrics;
   int epochs, batch, threads;
+  int save_every;           /* --save-every: also checkpoint every N optimiser steps (0 = off) */
   double lr, eps, tol;
   uint64_t seed;
   int seed_given;           /* --seed was on the command line           */
@@ -50,6 +53,51 @@ typedef struct dl_eval_result {
   int has_acc;              /* 0 for DL_PRED_VALUES                    */
 } dl_eval_result;
 void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *r);
+
+/* ---- checkpoints with a position (checkpoint.c) ----------------------- */
+
+/* Where in training a checkpoint was taken.  A checkpoint written in the
+ * middle of an epoch records how many batches of that epoch were trained,
+ * so a resumed run skips exactly those (the epoch's order is a pure function
+ * of seed and epoch) and ends bit-identical to one that never stopped. */
+typedef struct dl_ckpt_pos {
+  int64_t epoch;            /* epochs completed                                 */
+  int64_t step_in_epoch;    /* batches of epoch `epoch` (0-based) trained       */
+  int64_t batch;            /* rows per batch of the run that saved it (0: unknown) */
+  double loss_sum;          /* sum of loss * rows over those batches, so the
+                               resumed epoch reports the same mean train loss  */
+} dl_ckpt_pos;
+
+/* dl_ctx_save / dl_ctx_load with the position (pos may be NULL: epoch 0,
+ * on load: not wanted).  Checkpoints without position metadata (older ones,
+ * or other writers') load as epoch boundaries. */
+int dl_ckpt_save(const dl_ctx *ctx, const char *path, const dl_ckpt_pos *pos, char *err,
+                 size_t errlen);
+int dl_ckpt_load(dl_ctx *ctx, const char *path, int params_only, dl_ckpt_pos *pos, char *err,
+                 size_t errlen);
+
+/* ---- NaN and Inf (trainer_finite.c) ----------------------------------- */
+
+/* The first tensor of `kind` holding a NaN or an infinity, or NULL; *bad
+ * gets the first such value (to say nan, inf or -inf).  One read of each
+ * element, vectorised. */
+const dl_tensor_desc *dl_tr_find_nonfinite(const dl_ctx *ctx, dl_tensor_kind kind, double *bad);
+/* 1 if the n values at p are all finite. */
+int dl_tr_all_finite(const dl_real *p, size_t n);
+/* "nan", "inf" or "-inf" (or "finite"). */
+const char *dl_tr_nonfinite_name(double v);
+
+/* ---- SIGINT / SIGTERM (trainer_signal.c) ------------------------------ */
+
+/* From here on SIGINT and SIGTERM only set a flag (a second one acts as
+ * usual, ending the process at once), and SIGXFSZ is ignored so that a file
+ * size limit makes a checkpoint write fail with EFBIG instead of killing the
+ * trainer mid-save. */
+void dl_tr_signals_catch(void);
+/* The previous dispositions back. */
+void dl_tr_signals_restore(void);
+/* The signal that asked the run to stop, or 0. */
+int dl_tr_stop_signal(void);
 
 int dl_tr_cmd_train(const dl_model_desc *m, const dl_opts *o);
 int dl_tr_cmd_eval(const dl_model_desc *m, const dl_opts *o);

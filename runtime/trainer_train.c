@@ -3,9 +3,17 @@
  *
  * Reproducibility: the permutation of epoch e is a pure function of
  * (seed, e), the learning rate of a step a pure function of (epoch, step),
- * and a checkpoint carries params, optimiser state, step and seed; so
- * training E epochs straight and training k, saving, resuming to E give
- * bit-identical weights for the same thread count. */
+ * and a checkpoint carries params, optimiser state, step, seed and the
+ * batches of an unfinished epoch already trained; so training E epochs
+ * straight and training part of the way, saving, resuming to E give
+ * bit-identical weights for the same thread count.
+ *
+ * Failure: every step's loss, gradients and updated weights must be finite
+ * (trainer_finite.c); the first step where one is not ends the run with the
+ * tensor's name, without saving.  SIGINT and SIGTERM finish the current
+ * step, save, and exit with 128 + the signal (trainer_signal.c).  Saves are
+ * atomic (safetensors.c), so a run killed or failing at any moment leaves
+ * the previous checkpoint as it was. */
 #include "data.h"
 #include "dl_model.h"
 #include "progress.h"
@@ -20,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* How a step or an epoch ended. */
+enum { RUN_OK = 0, RUN_FAIL = -1, RUN_STOPPED = 1 };
+
 typedef struct train_run {
   const dl_model_desc *m;
   const dl_opts *o;
@@ -30,9 +41,11 @@ typedef struct train_run {
   int64_t *evidx;           /* [capacity] rows of an evaluation batch  */
   FILE *metrics;
   dl_progress prog;
+  int64_t n_batches;        /* optimiser steps per epoch               */
   int first_epoch;          /* 0, or the epochs a resumed checkpoint had */
-  int64_t resumed_epochs;   /* epochs in the --resume checkpoint (0 fresh) */
+  dl_ckpt_pos resumed;      /* where the --resume checkpoint was taken (zero: fresh) */
   int saved;                /* a checkpoint was written by this run     */
+  int stop_signal;          /* the signal that stopped the run, or 0    */
 } train_run;
 
 /* Fisher-Yates from the identity, draw i of epoch e at index e*N + i: the
@@ -54,10 +67,8 @@ static int file_exists(const char *path) {
   return f != NULL;
 }
 
-static void report_divergence(const train_run *r, double loss, int epoch, double lr) {
-  const char *what = isnan(loss) ? "nan" : loss > 0 ? "inf" : "-inf";
-  fprintf(stderr, "error: training diverged: loss is %s at epoch %d, step %" PRId64 " (lr %g); ",
-          what, epoch + 1, r->ctx->step + 1, lr);
+/* The checkpoint a failed run leaves behind, as the end of a message. */
+static void report_kept(const train_run *r) {
   const char *save = r->o->save, *resume = r->o->resume;
   if (save && (r->saved || file_exists(save)))
     fprintf(stderr, "the last checkpoint (%s) is kept\n", save);
@@ -69,105 +80,258 @@ static void report_divergence(const train_run *r, double loss, int epoch, double
     fprintf(stderr, "nothing was saved (no --save)\n");
 }
 
-/* One pass over the training set; -1 if the loss stopped being finite. */
-static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s) {
+/* `what` ("loss", "gradient of 'h1.weight'", ...) is `value` (NaN or
+ * infinite) at the given epoch (0-based) and step (1-based). */
+static int report_divergence(train_run *r, int epoch, int64_t step, const char *what,
+                             double value) {
+  dl_progress_end(&r->prog);
+  fprintf(stderr, "error: training diverged at epoch %d, step %" PRId64 ": %s is %s (lr %g); ",
+          epoch + 1, step, what, dl_tr_nonfinite_name(value), r->ctx->lr);
+  report_kept(r);
+  return RUN_FAIL;
+}
+
+/* Gradients are named after their parameter plus ".grad": say "gradient of
+ * 'h1.weight'", which is what the user declared. */
+static void describe_tensor(const dl_tensor_desc *t, char *buf, size_t len) {
+  size_t n = strlen(t->name);
+  static const char suffix[] = ".grad";
+  switch (t->kind) {
+  case DL_T_GRAD:
+    if (n > sizeof suffix - 1 && strcmp(t->name + n - (sizeof suffix - 1), suffix) == 0)
+      n -= sizeof suffix - 1;
+    snprintf(buf, len, "gradient of '%.*s'", (int)n, t->name);
+    break;
+  case DL_T_PARAM: snprintf(buf, len, "weight '%s'", t->name); break;
+  default: snprintf(buf, len, "optimiser state '%s'", t->name); break;
+  }
+}
+
+/* Every tensor of `kind` finite, else the divergence report. */
+static int check_finite(train_run *r, int epoch, int64_t step, dl_tensor_kind kind) {
+  double bad = 0.0;
+  const dl_tensor_desc *t = dl_tr_find_nonfinite(r->ctx, kind, &bad);
+  if (!t) return RUN_OK;
+  char what[300];
+  describe_tensor(t, what, sizeof what);
+  return report_divergence(r, epoch, step, what, bad);
+}
+
+/* After an update: every weight finite.  This one pass over the
+ * parameters also catches a bad gradient: every optimiser adds or
+ * multiplies the gradient into its weight (and inf - inf, 0 * inf, inf / inf
+ * are NaN), so a non-finite gradient leaves a non-finite weight in the same
+ * step; checking the gradients too would double the cost (a pass over the
+ * parameters is ~1.5% of a step of examples/fashion_mlp.dln).  When a
+ * weight is bad, the gradients (which the update only reads) tell whether
+ * they were the cause, so the message blames the right tensor. */
+static int check_step(train_run *r, int epoch, int64_t step) {
+  if (!dl_tr_find_nonfinite(r->ctx, DL_T_PARAM, NULL)) return RUN_OK;
+  if (check_finite(r, epoch, step, DL_T_GRAD)) return RUN_FAIL;
+  return check_finite(r, epoch, step, DL_T_PARAM);
+}
+
+/* One optimiser step on rows perm[start, start + nb): the loss (free to
+ * check), then the weights after the update. */
+static int train_step(train_run *r, int epoch, int64_t start, int nb, double *loss) {
   const dl_model_desc *m = r->m;
+  dl_ctx *ctx = r->ctx;
+  int64_t step = ctx->step + 1;
+  ctx->lr = dl_sched_lr(&m->defaults.schedule, r->o->lr, epoch, r->o->epochs, ctx->step);
+  dl_dataset_gather(&r->train, r->perm + start, nb, ctx->x, ctx->y_class, ctx->y_real);
+  *loss = m->compute_grads(ctx, nb);
+  if (!isfinite(*loss)) return report_divergence(r, epoch, step, "loss", *loss);
+  m->apply_update(ctx);
+  return check_step(r, epoch, step);
+}
+
+/* Writes --save at pos.  The weights and the optimiser state are checked
+ * first: a checkpoint must never hold what a resumed run cannot use (the
+ * per-step checks do not look at optimiser state, which can overflow while
+ * the weights stay finite, e.g. Adam's squared gradients). */
+static int save_checkpoint(train_run *r, const dl_ckpt_pos *pos) {
+  /* The epoch (0-based) of the last step: at an epoch boundary, the one before. */
+  int epoch = (int)(pos->step_in_epoch > 0 || pos->epoch == 0 ? pos->epoch : pos->epoch - 1);
+  if (check_finite(r, epoch, r->ctx->step, DL_T_PARAM) ||
+      check_finite(r, epoch, r->ctx->step, DL_T_OPT))
+    return RUN_FAIL;
+  char err[1024];
+  if (dl_ckpt_save(r->ctx, r->o->save, pos, err, sizeof err)) {
+    dl_progress_end(&r->prog);
+    fprintf(stderr, "error: %s%s\n", err,
+            file_exists(r->o->save) ? "; the previous checkpoint there is unchanged" : "");
+    return RUN_FAIL;
+  }
+  r->saved = 1;
+  return RUN_OK;
+}
+
+static void report_stop(const train_run *r, int epoch) {
+  fprintf(stderr, "interrupted at epoch %d, step %" PRId64 ": %s%s\n", epoch + 1, r->ctx->step,
+          r->o->save ? "saved " : "nothing saved (no --save)", r->o->save ? r->o->save : "");
+}
+
+/* A signal asked to stop between two steps: save where we are. */
+static int stop_run(train_run *r, const dl_ckpt_pos *pos) {
+  r->stop_signal = dl_tr_stop_signal();
+  dl_progress_end(&r->prog);
+  if (r->o->save && save_checkpoint(r, pos)) return RUN_FAIL;
+  report_stop(r, (int)pos->epoch);
+  return RUN_STOPPED;
+}
+
+/* --save-every: on the global step count, so a resumed run saves at the
+ * same steps; not after an epoch's last batch, where the epoch's own save
+ * follows. */
+static int periodic_save_due(const train_run *r, const dl_ckpt_pos *pos) {
+  int n = r->o->save_every;
+  return n > 0 && r->ctx->step % n == 0 && pos->step_in_epoch < r->n_batches;
+}
+
+/* One pass over the training set, or what is left of it after a mid-epoch
+ * checkpoint; *trained gets the samples this call trained on. */
+static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *trained) {
   dl_ctx *ctx = r->ctx;
   int64_t n = r->train.n;
   int cap = ctx->capacity;
-  double sum = 0.0;
+  int resumed = epoch == r->first_epoch;
+  dl_ckpt_pos pos = {epoch, resumed ? r->resumed.step_in_epoch : 0, cap,
+                     resumed ? r->resumed.loss_sum : 0.0};
+  int64_t first = pos.step_in_epoch;
   shuffle(r->perm, n, ctx->seed, epoch);
   ctx->train_mode = 1;
+  /* The rate the summary reports if no batch is left to run. */
+  ctx->lr = dl_sched_lr(&r->m->defaults.schedule, r->o->lr, epoch, r->o->epochs,
+                        ctx->step > 0 ? ctx->step - 1 : 0);
   dl_progress_begin(&r->prog, epoch + 1, r->o->epochs, n);
-  for (int64_t start = 0; start < n; start += cap) {
+  while (pos.step_in_epoch < r->n_batches) {
+    if (dl_tr_stop_signal()) return stop_run(r, &pos);
+    int64_t start = pos.step_in_epoch * cap;
     int nb = (int)(n - start < cap ? n - start : cap);
-    ctx->lr = dl_sched_lr(&m->defaults.schedule, r->o->lr, epoch, r->o->epochs, ctx->step);
-    dl_dataset_gather(&r->train, r->perm + start, nb, ctx->x, ctx->y_class, ctx->y_real);
-    double loss = m->compute_grads(ctx, nb);
-    if (!isfinite(loss)) {
-      dl_progress_end(&r->prog);
-      report_divergence(r, loss, epoch, ctx->lr);
-      return -1;
-    }
-    m->apply_update(ctx);
-    sum += loss * nb;
-    dl_progress_update(&r->prog, start + nb, sum / (double)(start + nb));
+    double loss;
+    if (train_step(r, epoch, start, nb, &loss)) return RUN_FAIL;
+    pos.loss_sum += loss * nb;
+    pos.step_in_epoch++;
+    dl_progress_update(&r->prog, start + nb, pos.loss_sum / (double)(start + nb));
+    if (periodic_save_due(r, &pos) && save_checkpoint(r, &pos)) return RUN_FAIL;
   }
   dl_progress_end(&r->prog);
-  s->train_loss = sum / (double)n;
+  s->train_loss = pos.loss_sum / (double)n;
   s->lr = ctx->lr;
-  return 0;
-}
-
-static int save_checkpoint(train_run *r, int64_t epochs_done) {
-  char err[1024];
-  if (dl_ctx_save(r->ctx, r->o->save, epochs_done, err, sizeof err)) {
-    fprintf(stderr, "error: saving the checkpoint: %s\n", err);
-    return -1;
-  }
-  r->saved = 1;
-  return 0;
+  int64_t skipped = first * cap;
+  *trained = n - (skipped < n ? skipped : n);
+  return RUN_OK;
 }
 
 static int finish_epoch(train_run *r, dl_epoch_stats *s) {
   dl_print_epoch(stdout, s);
   if (r->metrics && dl_metrics_append(r->metrics, s)) {
     fprintf(stderr, "error: writing metrics to %s failed\n", r->o->metrics);
-    return -1;
+    return RUN_FAIL;
   }
-  if (r->o->save && save_checkpoint(r, s->epoch)) return -1;
-  return 0;
+  dl_ckpt_pos pos = {s->epoch, 0, r->ctx->capacity, 0.0};
+  if (r->o->save && save_checkpoint(r, &pos)) return RUN_FAIL;
+  return RUN_OK;
+}
+
+static void evaluate_epoch(train_run *r, dl_epoch_stats *s) {
+  dl_eval_result ev;
+  r->ctx->train_mode = 0;
+  dl_tr_evaluate(r->ctx, &r->test, r->evidx, &ev);
+  s->has_test = 1;
+  s->test_loss = ev.loss;
+  s->has_acc = ev.has_acc;
+  s->test_acc = ev.acc;
 }
 
 static int train_loop(train_run *r) {
-  dl_ctx *ctx = r->ctx;
   for (int e = r->first_epoch; e < r->o->epochs; e++) {
     dl_epoch_stats s;
     memset(&s, 0, sizeof s);
     s.epoch = e + 1;
     s.epochs = r->o->epochs;
     double t0 = dl_progress_now();
-    if (run_epoch(r, e, &s)) return -1;
+    int64_t trained = 0;
+    int rc = run_epoch(r, e, &s, &trained);
+    if (rc != RUN_OK) return rc;
     double t1 = dl_progress_now();
-    if (r->has_test) {
-      dl_eval_result ev;
-      ctx->train_mode = 0;
-      dl_tr_evaluate(ctx, &r->test, r->evidx, &ev);
-      s.has_test = 1;
-      s.test_loss = ev.loss;
-      s.has_acc = ev.has_acc;
-      s.test_acc = ev.acc;
-    }
+    if (r->has_test) evaluate_epoch(r, &s);
     s.seconds = dl_progress_now() - t0;
-    s.samples_per_s = t1 > t0 ? (double)r->train.n / (t1 - t0) : 0.0;
-    if (finish_epoch(r, &s)) return -1;
+    s.samples_per_s = t1 > t0 ? (double)trained / (t1 - t0) : 0.0;
+    if (finish_epoch(r, &s)) return RUN_FAIL;
+    /* A signal during the last step or the evaluation: the epoch's
+     * checkpoint was just written. */
+    if (dl_tr_stop_signal() && e + 1 < r->o->epochs) {
+      r->stop_signal = dl_tr_stop_signal();
+      report_stop(r, e);
+      return RUN_STOPPED;
+    }
   }
   /* Nothing ran (the checkpoint already had the epochs): still honour --save. */
-  if (r->o->save && !r->saved && save_checkpoint(r, r->resumed_epochs)) return -1;
+  if (r->o->save && !r->saved && save_checkpoint(r, &r->resumed)) return RUN_FAIL;
+  return RUN_OK;
+}
+
+/* A mid-epoch checkpoint can only continue with the batches it was cut
+ * into: same rows per batch, and the position inside this data set. */
+static int check_resume_position(const train_run *r) {
+  const dl_ckpt_pos *p = &r->resumed;
+  const char *f = r->o->resume;
+  if (p->step_in_epoch == 0 || p->epoch >= r->o->epochs) return 0;
+  if (p->batch != r->ctx->capacity) {
+    fprintf(stderr, "error: --resume: %s was saved %" PRId64 " batches into epoch %" PRId64
+            " with batches of %" PRId64 " rows, but this run's batches have %d rows "
+            "(resume it with --batch %" PRId64 ")\n", f, p->step_in_epoch, p->epoch + 1, p->batch,
+            r->ctx->capacity, p->batch);
+    return -1;
+  }
+  if (p->step_in_epoch > r->n_batches) {
+    fprintf(stderr, "error: --resume: %s was saved %" PRId64 " batches into epoch %" PRId64
+            ", but an epoch of this data has only %" PRId64 " batches (other data?)\n", f,
+            p->step_in_epoch, p->epoch + 1, r->n_batches);
+    return -1;
+  }
+  return 0;
+}
+
+/* A checkpoint holding NaN or Inf (from another program, or saved before
+ * these checks existed) cannot be trained on. */
+static int check_resumed_values(const train_run *r) {
+  static const dl_tensor_kind kinds[] = {DL_T_PARAM, DL_T_OPT};
+  for (int k = 0; k < 2; k++) {
+    double bad = 0.0;
+    const dl_tensor_desc *t = dl_tr_find_nonfinite(r->ctx, kinds[k], &bad);
+    if (t) {
+      fprintf(stderr, "error: --resume: checkpoint %s: tensor '%s' holds %s values\n",
+              r->o->resume, t->name, dl_tr_nonfinite_name(bad));
+      return -1;
+    }
+  }
   return 0;
 }
 
 /* Weights: from --resume (everything, including the seed), else fresh. */
 static int start_state(train_run *r) {
   const dl_opts *o = r->o;
+  memset(&r->resumed, 0, sizeof r->resumed);
   if (!o->resume) {
     dl_ctx_init_params(r->ctx, o->seed);
     r->first_epoch = 0;
     return 0;
   }
   char err[1024];
-  int64_t done = 0;
-  if (dl_ctx_load(r->ctx, o->resume, 0, &done, err, sizeof err)) {
+  if (dl_ckpt_load(r->ctx, o->resume, 0, &r->resumed, err, sizeof err)) {
     fprintf(stderr, "error: --resume: %s\n", err);
     return -1;
   }
+  int64_t done = r->resumed.epoch;
+  if (check_resume_position(r) || check_resumed_values(r)) return -1;
   if (o->seed_given && o->seed != r->ctx->seed)
     fprintf(stderr, "note: --seed %" PRIu64 " ignored: resuming with the checkpoint's seed %" PRIu64 "\n",
             o->seed, r->ctx->seed);
   if (done >= o->epochs)
     fprintf(stderr, "note: %s already has %" PRId64 " epochs (--epochs %d is the total): "
             "nothing to train\n", o->resume, done, o->epochs);
-  r->resumed_epochs = done;
   r->first_epoch = (int)(done < o->epochs ? done : o->epochs);
   return 0;
 }
@@ -192,6 +356,7 @@ static int setup(train_run *r) {
   if (load_sets(r)) return -1;
   int cap = dl_tr_capacity(r->m, r->o->batch, r->train.n);
   if (cap < 0) return -1;
+  r->n_batches = (r->train.n + cap - 1) / cap;
   r->ctx = dl_tr_ctx_open(r->m, r->o, cap);
   if (!r->ctx) return -1;
   r->perm = malloc((size_t)r->train.n * sizeof *r->perm);
@@ -223,7 +388,14 @@ int dl_tr_cmd_train(const dl_model_desc *m, const dl_opts *o) {
   memset(&r, 0, sizeof r);
   r.m = m;
   r.o = o;
-  int rc = setup(&r) == 0 && train_loop(&r) == 0 ? DL_EXIT_OK : DL_EXIT_FAIL;
+  int rc = setup(&r) == 0 ? RUN_OK : RUN_FAIL;
+  if (rc == RUN_OK) {
+    /* Only now: before this, nothing would be lost by dying at once. */
+    dl_tr_signals_catch();
+    rc = train_loop(&r);
+    dl_tr_signals_restore();
+  }
   cleanup(&r);
-  return rc;
+  if (rc == RUN_STOPPED) return DL_EXIT_SIGNAL_BASE + r.stop_signal;
+  return rc == RUN_OK ? DL_EXIT_OK : DL_EXIT_FAIL;
 }

@@ -9,10 +9,15 @@
  *   LIN_WRONG_GRAD    a deliberately wrong bias gradient (gradcheck must fail)
  *   LIN_IDX           (with LIN_CLASSIFY) IDX byte data scaled by 1/255, and
  *                     no test set
+ *   LIN_RAISE_ENV     the environment variable LIN_RAISE="STEP:SIGNAL" makes
+ *                     optimiser step STEP (1-based) raise SIGNAL in the middle
+ *                     of computing its gradients: a signal at an exact,
+ *                     repeatable moment (tests/robust)
  *
  * The step functions abort on contract violations the trainer must not
  * commit (wrong mode, batch out of range), so the shell tests catch them. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,9 +111,20 @@ static double dz(const dl_ctx *ctx, int n, int r, int k) {
 #endif
 }
 
+#ifdef LIN_RAISE_ENV
+static void maybe_raise(const dl_ctx *ctx) {
+  const char *spec = getenv("LIN_RAISE");
+  long step, sig;
+  if (spec && sscanf(spec, "%ld:%ld", &step, &sig) == 2 && ctx->step + 1 == step) raise((int)sig);
+}
+#else
+static void maybe_raise(const dl_ctx *ctx) { (void)ctx; }
+#endif
+
 static double lin_compute_grads(dl_ctx *ctx, int n) {
   CHECK(n >= 1 && n <= ctx->capacity);
   CHECK(ctx->train_mode == 1);
+  maybe_raise(ctx);
   double loss = lin_loss_only(ctx, n);
   dl_real *gw = ctx->state + GW, *gb = ctx->state + GB;
   for (int i = 0; i < NW; i++) gw[i] = (dl_real)(LAMBDA * ctx->state[W + i]);
