@@ -145,7 +145,8 @@ void dl_ctx_free(dl_ctx *ctx);
 void dl_ctx_init_params(dl_ctx *ctx, uint64_t seed);
 
 /* Checkpoints (safetensors).  Save writes every DL_T_PARAM and DL_T_OPT tensor
- * plus metadata (format, model, dtype, epoch, step, seed) atomically.  Load
+ * plus metadata (format, model, dtype, epoch, step, seed, position in an
+ * unfinished epoch, CRC-32: see checkpoint.c) atomically.  Load
  * checks names, shapes and dtypes (F32 and F64 files both load, converted) and
  * says what differs; with params_only, optimiser state may be absent (eval,
  * predict, the embedding API).  Both return 0, or -1 with a message in err. */
