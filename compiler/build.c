@@ -217,6 +217,12 @@ static void compile_flags(argv_list *f, int debug, int f64, const char *inc_rt) 
   add(f, "-Wextra");
   add(f, "-D_GNU_SOURCE");
   if (f64) add(f, "-DDLNC_F64");
+  /* $DLNC_CFLAGS_EXTRA: more flags, split at blanks (a DLNC_SANITIZE build's
+   * tests set the sanitizer flags here).  The cache key hashes this list. */
+  static char extra[1024];
+  const char *env = getenv("DLNC_CFLAGS_EXTRA");
+  snprintf(extra, sizeof extra, "%s", env ? env : "");
+  for (char *t = strtok(extra, " \t\n"); t; t = strtok(NULL, " \t\n")) add(f, t);
   add(f, inc_rt);
 }
 

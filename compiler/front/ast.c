@@ -127,7 +127,7 @@ static void indent(FILE *out, int depth) {
  * reads back as the same double. */
 static void put_real(FILE *out, double v) {
   char buf[32];
-  if (v == (double)(long long)v && v > -1e15 && v < 1e15) {
+  if (v > -1e15 && v < 1e15 && v == (double)(long long)v) { /* range first: cast is UB outside */
     fprintf(out, "%lld", (long long)v);
     return;
   }
