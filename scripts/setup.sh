@@ -12,6 +12,7 @@ PACKAGES=(
   libclang-rt-14-dev          # sanitizer runtimes for clang
   dataset-fashion-mnist       # /usr/share/datasets/fashion-mnist/*.gz
   python3-torch python3-numpy # bench/ reference (run with /usr/bin/python3)
+  libopenblas0-pthread        # bench: PyTorch's BLAS
 )
 
 usage() { echo "usage: $0 [deps|build]" >&2; exit 2; }

@@ -1,0 +1,183 @@
+#!/usr/bin/python3
+"""PyTorch twins of the benchmark models, timed like the dlnc trainers.
+
+    /usr/bin/python3 bench/torch_train.py WORKLOAD --data DIR [--threads T]
+        [--epochs N] [--seed S] [--json FILE]
+
+WORKLOAD is one of SPECS below; each is the same model as its .dln file (same
+layers, activations, initialisation, loss, optimiser, learning rate, batch).
+The data are loaded into memory as float32 tensors, shuffled each epoch and
+cut into batch tensors before the clock starts; only the loop over the batches
+(zero_grad, forward, loss, backward, step) is timed.  Prints one line per
+epoch; --json writes a summary (samples/s per epoch, the mean training loss,
+and which BLAS kernel and CPU capability torch used).
+
+bench/run imports SPECS from here (without importing torch) to count flops.
+Run it with Debian's /usr/bin/python3, which has python3-torch; bench/run sets
+the thread and OpenBLAS environment variables for it.
+"""
+import argparse
+import gzip
+import json
+import os
+import struct
+import sys
+import time
+
+# Layer widths (input first), hidden activation, loss, optimiser, batch and
+# initialisation of each workload, as in its .dln file.  Biases start at zero
+# (dlnc's rule for every init but torch_default).
+SPECS = {
+    "mlp": dict(dln="examples/fashion_mlp.dln", dims=[784, 256, 128, 10], act="relu",
+                loss="cross_entropy", opt="adam", lr=1e-3, batch=64, init="he_normal",
+                data="fashion-mnist"),
+    "tiny": dict(dln="bench/tiny.dln", dims=[2, 16, 16, 1], act="tanh", loss="mse",
+                 opt="sgd", lr=0.05, batch=1, init="xavier_uniform", data="tiny.csv"),
+    "wide": dict(dln="bench/wide.dln", dims=[2048, 2048, 2048, 10], act="relu",
+                 loss="cross_entropy", opt="adam", lr=1e-3, batch=256, init="he_normal",
+                 data="wide-*.idx"),
+}
+
+
+def flops_per_sample(dims):
+    """Model flops of one training sample: forward 2*in*out per layer, backward
+    2*in*out for dW and 2*in*out for dx except the first layer's."""
+    mm = [2 * a * b for a, b in zip(dims, dims[1:])]
+    return sum(mm) + sum(mm) + sum(mm[1:])
+
+
+def read_idx(path):
+    """An IDX file (optionally gzipped) of unsigned bytes, as a numpy array."""
+    import numpy as np
+    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
+        data = f.read()
+    zero, dtype, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype != 0x08:
+        sys.exit(f"{path}: not an unsigned-byte IDX file")
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_data(name, data_dir):
+    """(x float32 [n, in], y) for a workload; y int64 classes or float32 [n, 1]."""
+    import numpy as np
+    import torch
+    if name == "tiny":
+        a = np.loadtxt(os.path.join(data_dir, "tiny.csv"), delimiter=",", dtype=np.float32)
+        return torch.from_numpy(a[:, :2].copy()), torch.from_numpy(a[:, 2:].copy())
+    if name == "mlp":
+        img, lab = "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"
+    else:
+        img, lab = "wide-images.idx", "wide-labels.idx"
+    images = read_idx(os.path.join(data_dir, img))
+    labels = read_idx(os.path.join(data_dir, lab))
+    # Like dlnc's idx(..., scale = 1/255): the byte times the float 1/255.
+    x = images.reshape(images.shape[0], -1).astype(np.float32) * np.float32(1 / 255)
+    return torch.from_numpy(x), torch.from_numpy(labels.astype(np.int64))
+
+
+def make_model(spec):
+    import torch
+    from torch import nn
+    dims, layers = spec["dims"], []
+    for i, (a, b) in enumerate(zip(dims, dims[1:])):
+        lin = nn.Linear(a, b)
+        if spec["init"] == "he_normal":
+            nn.init.kaiming_normal_(lin.weight, mode="fan_in", nonlinearity="relu")
+        elif spec["init"] == "xavier_uniform":
+            nn.init.xavier_uniform_(lin.weight)
+        else:
+            raise ValueError(spec["init"])
+        nn.init.zeros_(lin.bias)
+        layers.append(lin)
+        if i < len(dims) - 2:
+            layers.append(nn.ReLU() if spec["act"] == "relu" else nn.Tanh())
+    model = nn.Sequential(*layers)
+    loss_fn = nn.CrossEntropyLoss() if spec["loss"] == "cross_entropy" else nn.MSELoss()
+    if spec["opt"] == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=spec["lr"])
+    return model, loss_fn, opt
+
+
+def blas_info():
+    """The OpenBLAS torch loaded and the kernel (core type) it chose."""
+    import ctypes
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        lib.openblas_get_config.restype = ctypes.c_char_p
+        return {"blas": lib.openblas_get_config().decode(),
+                "blas_core": lib.openblas_get_corename().decode(),
+                "blas_threads": lib.openblas_get_num_threads()}
+    except (OSError, AttributeError):
+        return {"blas": "not OpenBLAS", "blas_core": None, "blas_threads": None}
+
+
+def cpu_capability(torch):
+    """ATen's kernel dispatch level (AVX2, AVX512, ...)."""
+    for line in torch.__config__.show().splitlines():
+        if "CPU capability usage:" in line:
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("workload", choices=sorted(SPECS))
+    ap.add_argument("--data", required=True, help="directory of the data files")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", metavar="FILE", help="write a summary as JSON")
+    args = ap.parse_args()
+
+    import torch
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    torch.manual_seed(args.seed)
+    spec = SPECS[args.workload]
+    x, y = load_data(args.workload, args.data)
+    n, batch = x.shape[0], spec["batch"]
+    model, loss_fn, opt = make_model(spec)
+    gen = torch.Generator().manual_seed(args.seed)
+
+    rates, losses_per_epoch = [], []
+    for epoch in range(1, args.epochs + 1):
+        perm = torch.randperm(n, generator=gen)
+        batches = [(x[perm[i:i + batch]], y[perm[i:i + batch]]) for i in range(0, n, batch)]
+        losses = []
+        t0 = time.perf_counter()
+        for xb, yb in batches:
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            losses.append(loss.detach())
+        seconds = time.perf_counter() - t0
+        # Mean over samples (the last batch may be partial), as dlnc reports it.
+        sizes = torch.tensor([float(b[0].shape[0]) for b in batches])
+        train_loss = float((torch.stack(losses) * sizes).sum() / n)
+        rates.append(n / seconds)
+        losses_per_epoch.append(train_loss)
+        print(f"epoch {epoch}  train_loss {train_loss:.6f}  {seconds:.3f}s  "
+              f"{n / seconds:.1f} samples/s", flush=True)
+
+    info = {
+        "workload": args.workload, "threads": args.threads, "epochs": args.epochs,
+        "samples": n, "samples_per_s": rates, "train_loss": losses_per_epoch,
+        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "cpu_capability": cpu_capability(torch),
+        "env": {k: os.environ.get(k) for k in
+                ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
+                 "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "ATEN_CPU_CAPABILITY")},
+    }
+    info.update(blas_info())
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(info, f)
+
+
+if __name__ == "__main__":
+    main()
