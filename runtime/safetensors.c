@@ -522,6 +522,7 @@ static int jp_string(jparser *p, char **out) {
   sbuf b = {0};
   p->s++;
   sb_reserve(&b, 16);
+  if (b.p) b.p[0] = '\0'; /* "" decodes to an empty C string too */
   for (;;) {
     if (p->s >= p->end) {
       free(b.p);
