@@ -7,7 +7,8 @@
 WORKLOAD is one of SPECS below; each is the same model as its .dln file (same
 layers, activations, initialisation, loss, optimiser, learning rate, batch).
 The data are loaded into memory as float32 tensors, shuffled each epoch and
-cut into batch tensors before the clock starts; only the loop over the batches
+cut into batch tensors before the clock starts (so the process holds the
+data set twice: as loaded and as batches); only the loop over the batches
 (zero_grad, forward, loss, backward, step) is timed.  Prints one line per
 epoch; --json writes a summary (samples/s per epoch, the mean training loss,
 and which BLAS kernel and CPU capability torch used).
@@ -71,8 +72,10 @@ def load_data(name, data_dir):
         img, lab = "wide-images.idx", "wide-labels.idx"
     images = read_idx(os.path.join(data_dir, img))
     labels = read_idx(os.path.join(data_dir, lab))
-    # Like dlnc's idx(..., scale = 1/255): the byte times the float 1/255.
-    x = images.reshape(images.shape[0], -1).astype(np.float32) * np.float32(1 / 255)
+    # Like dlnc's idx(..., scale = 1/255): the byte times the float 1/255
+    # (in place: no second float copy of the data set).
+    x = images.reshape(images.shape[0], -1).astype(np.float32)
+    x *= np.float32(1 / 255)
     return torch.from_numpy(x), torch.from_numpy(labels.astype(np.int64))
 
 
@@ -144,7 +147,9 @@ def main():
     gen = torch.Generator().manual_seed(args.seed)
 
     rates, losses_per_epoch = [], []
+    batches = None
     for epoch in range(1, args.epochs + 1):
+        del batches  # the previous epoch's batches go before the next are cut
         perm = torch.randperm(n, generator=gen)
         batches = [(x[perm[i:i + batch]], y[perm[i:i + batch]]) for i in range(0, n, batch)]
         losses = []
