@@ -111,20 +111,28 @@ enum { SMALL_LAYER = 512 };
 
 static int small_layer(int64_t N, int64_t K) { return N * K <= SMALL_LAYER; }
 
-/* y[r,j] = act(b[j] + sum_k x[r,k] W[j,k]) in one loop nest. */
+/* y[r,j] = act(b[j] + sum_k x[r,k] W[j,k]): the dot products first, by
+ * dl_dot's fixed lanes (the C compiler left to itself vectorises across j
+ * with gathers, or not at all), then the bias and activation in a loop over
+ * j that vectorises. */
 static void emit_small_forward(emit_ctx *ec, const ir_node *n, const ir_node *act, int64_t N,
                                int64_t K) {
   char e[256];
   FILE *o = ec->out;
-  fprintf(o, "    /* small layer: y[r,j] = %s(b[j] + sum_k x[r,k] W[j,k]), unrolled by the C compiler */\n",
+  fprintf(o, "    /* small layer: y[r,j] = %s(b[j] + sum_k x[r,k] W[j,k]) with constant bounds */\n",
           act ? ir_op_name(act->op) : "");
   fprintf(o, "    for (int r = 0; r < rows; r++) {\n      const dl_real *xr = x + (size_t)r * %lld;\n",
           (long long)K);
-  fprintf(o, "      for (int j = 0; j < %lld; j++) {\n        dl_real v = %s;\n", (long long)N,
-          n->nin == 3 ? "b[j]" : "0");
-  fprintf(o, "        for (int k = 0; k < %lld; k++) v += xr[k] * W[j * %lld + k];\n", (long long)K,
-          (long long)K);
-  fprintf(o, "        y[(size_t)r * %lld + j] = %s;\n      }\n    }\n  }\n", (long long)N,
+  fprintf(o, "      dl_real *yr = y + (size_t)r * %lld;\n", (long long)N);
+  fprintf(o, "      for (int j = 0; j < %lld; j++) yr[j] = dl_dot(xr, W + j * %lld, %lld);\n",
+          (long long)N, (long long)K, (long long)K);
+  if (n->nin < 3 && !act) {
+    fprintf(o, "    }\n  }\n");
+    return;
+  }
+  fprintf(o, "      for (int j = 0; j < %lld; j++) {\n        const dl_real v = yr[j]%s;\n",
+          (long long)N, n->nin == 3 ? " + b[j]" : "");
+  fprintf(o, "        yr[j] = %s;\n      }\n    }\n  }\n",
           act ? activation_expr(act, "v", e, sizeof e) : "v");
 }
 
@@ -224,12 +232,18 @@ void dense_grad_emit(emit_ctx *ec, const ir_node *n) {
   fprintf(o, "    const int rows = %s;\n", rows);
   if (small_layer(N, K)) {
     if (n->op == OP_DENSE_DW) {
-      fprintf(o, "    /* small layer: dW[j,k] = sum_r dy[r,j] x[r,k] */\n");
-      fprintf(o, "    for (int j = 0; j < %lld; j++)\n      for (int k = 0; k < %lld; k++) out[j * %lld + k] = 0;\n",
-              (long long)N, (long long)K, (long long)K);
-      fprintf(o, "    for (int r = 0; r < rows; r++)\n      for (int j = 0; j < %lld; j++)\n", (long long)N);
-      fprintf(o, "        for (int k = 0; k < %lld; k++) out[j * %lld + k] += dy[(size_t)r * %lld + j] * x[(size_t)r * %lld + k];\n  }\n",
-              (long long)K, (long long)K, (long long)N, (long long)K);
+      /* one row of dW at a time, accumulated in a local the compiler keeps
+       * in registers: r innermost but one, k innermost and vectorised */
+      fprintf(o, "    /* small layer: dW[j,k] = sum_r dy[r,j] x[r,k], a row of dW at a time */\n");
+      fprintf(o, "    for (int j = 0; j < %lld; j++) {\n      dl_real acc[%lld];\n", (long long)N,
+              (long long)K);
+      fprintf(o, "      for (int k = 0; k < %lld; k++) acc[k] = 0;\n", (long long)K);
+      fprintf(o, "      for (int r = 0; r < rows; r++) {\n        const dl_real d = dy[(size_t)r * %lld + j];\n",
+              (long long)N);
+      fprintf(o, "        for (int k = 0; k < %lld; k++) acc[k] += d * x[(size_t)r * %lld + k];\n      }\n",
+              (long long)K, (long long)K);
+      fprintf(o, "      for (int k = 0; k < %lld; k++) out[j * %lld + k] = acc[k];\n    }\n  }\n",
+              (long long)K, (long long)K);
     } else {
       fprintf(o, "    /* small layer: dx[r,k] = sum_j dy[r,j] W[j,k] */\n");
       fprintf(o, "    for (int r = 0; r < rows; r++) {\n      dl_real *dx = out + (size_t)r * %lld;\n", (long long)K);
