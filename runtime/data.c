@@ -574,3 +574,26 @@ void dl_dataset_gather(const dl_dataset *d, const int64_t *idx, int n,
       for (size_t j = 0; j < ys; j++) y_real[(size_t)r * ys + j] = (dl_real)d->y_real[(size_t)idx[r] * ys + j];
   }
 }
+
+/* A batch's rows come from all over the data set, so gathering is bound by
+ * memory latency: every thread fetching its own rows hides more of it. */
+typedef struct {
+  const dl_dataset *d;
+  const int64_t *idx;
+  dl_real *x, *y_real;
+  int32_t *y_class;
+} gather_job;
+
+static void gather_range(void *arg, int64_t b, int64_t e) {
+  const gather_job *j = arg;
+  dl_dataset_gather(j->d, j->idx + b, (int)(e - b), j->x ? j->x + b * j->d->x_size : NULL,
+                    j->y_class ? j->y_class + b : NULL,
+                    j->y_real ? j->y_real + b * j->d->y_size : NULL);
+}
+
+void dl_dataset_gather_pool(dl_pool *pool, const dl_dataset *d, const int64_t *idx, int n,
+                            dl_real *x, int32_t *y_class, dl_real *y_real) {
+  gather_job j = {d, idx, x, y_real, y_class};
+  /* chunks of at least ~16k elements, below which a hand-off costs more */
+  dl_parallel_for(pool, n, 16384 / (d->x_size > 0 ? d->x_size : 1) + 1, gather_range, &j);
+}

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "dl_real.h"
+#include "threads.h"
 
 typedef struct dl_dataset {
   int64_t n;            /* samples                                       */
@@ -40,6 +41,9 @@ void dl_dataset_free(dl_dataset *d);
  * (y_class [n] or y_real [n, y_size]; either may be NULL if not wanted). */
 void dl_dataset_gather(const dl_dataset *d, const int64_t *idx, int n,
                        dl_real *x, int32_t *y_class, dl_real *y_real);
+/* The same, rows split over the pool (NULL: this thread). */
+void dl_dataset_gather_pool(dl_pool *pool, const dl_dataset *d, const int64_t *idx, int n,
+                            dl_real *x, int32_t *y_class, dl_real *y_real);
 
 /* Parse one CSV line of exactly `count` numbers into out (for `predict`). Returns
  * the number parsed, or -1 on a malformed number (column in *bad_col). */

@@ -353,6 +353,8 @@ typedef struct {
     int small;      /* M <= MS: unpacked small-M kernels                 */
     int split_n;    /* threads take column blocks, else MR-row blocks    */
     int unit;       /* columns (split_n) or rows per block               */
+    dl_gemm_epilogue ep;  /* or NULL: run on each finished block         */
+    void *ep_arg;
 } gemm_job;
 
 /* Packed path: C rows [i0,i1) x columns [j0,j1), all of k. */
@@ -424,8 +426,13 @@ static void gemm_range(void *arg, int64_t b, int64_t e)
             small_block(g, lo, hi);
         else
             gemm_block(g, 0, g->M, lo, hi);
+        if (g->ep)
+            g->ep(g->ep_arg, 0, g->M, lo, hi);
     } else {
-        gemm_block(g, lo, e * g->unit < g->M ? (int)e * g->unit : g->M, 0, g->N);
+        int hi = e * g->unit < g->M ? (int)e * g->unit : g->M;
+        gemm_block(g, lo, hi, 0, g->N);
+        if (g->ep)
+            g->ep(g->ep_arg, lo, hi, 0, g->N);
     }
 }
 
@@ -438,7 +445,7 @@ static double balance(int64_t units, int threads)
 
 static void gemm(dl_pool *pool, int kind, int M, int N, int K,
                  const dl_real *A, int lda, const dl_real *B, int ldb,
-                 dl_real *C, int ldc, int accumulate)
+                 dl_real *C, int ldc, int accumulate, dl_gemm_epilogue ep, void *ep_arg)
 {
     if (M <= 0 || N <= 0)
         return;
@@ -448,10 +455,12 @@ static void gemm(dl_pool *pool, int kind, int M, int N, int K,
             for (int i = 0; i < M; i++)
                 for (int j = 0; j < N; j++)
                     C[(ptrdiff_t)i * ldc + j] = 0;
+        if (ep)
+            ep(ep_arg, 0, M, 0, N);
         return;
     }
     gemm_job g = {kind, M, N, K, A, lda, B, ldb, C, ldc, accumulate,
-                  M <= MS, 1, 0};
+                  M <= MS, 1, 0, ep, ep_arg};
     /* The small path always splits by columns; the packed path prefers
      * column panels (each thread packs only its own part of b) and takes
      * row blocks when they spread better, e.g. N = 10 with large M. */
@@ -479,19 +488,26 @@ void dl_gemm_nt(dl_pool *pool, int M, int N, int K,
                 const dl_real *A, int lda, const dl_real *B, int ldb,
                 dl_real *C, int ldc, int accumulate)
 {
-    gemm(pool, GEMM_NT, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    gemm(pool, GEMM_NT, M, N, K, A, lda, B, ldb, C, ldc, accumulate, NULL, NULL);
 }
 
 void dl_gemm_nn(dl_pool *pool, int M, int N, int K,
                 const dl_real *A, int lda, const dl_real *B, int ldb,
                 dl_real *C, int ldc, int accumulate)
 {
-    gemm(pool, GEMM_NN, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    gemm(pool, GEMM_NN, M, N, K, A, lda, B, ldb, C, ldc, accumulate, NULL, NULL);
 }
 
 void dl_gemm_tn(dl_pool *pool, int M, int N, int K,
                 const dl_real *A, int lda, const dl_real *B, int ldb,
                 dl_real *C, int ldc, int accumulate)
 {
-    gemm(pool, GEMM_TN, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    gemm(pool, GEMM_TN, M, N, K, A, lda, B, ldb, C, ldc, accumulate, NULL, NULL);
+}
+
+void dl_gemm_nt_epilogue(dl_pool *pool, int M, int N, int K,
+                         const dl_real *A, int lda, const dl_real *B, int ldb,
+                         dl_real *C, int ldc, dl_gemm_epilogue ep, void *ep_arg)
+{
+    gemm(pool, GEMM_NT, M, N, K, A, lda, B, ldb, C, ldc, 0, ep, ep_arg);
 }

@@ -12,6 +12,14 @@
 void dl_gemm_nt(dl_pool *pool, int M, int N, int K,
                 const dl_real *A, int lda, const dl_real *B, int ldb,
                 dl_real *C, int ldc, int accumulate);
+/* Run on each block of C as soon as it is final, by the thread that computed
+ * it: rows [i0,i1) x columns [j0,j1).  The blocks tile C exactly once. */
+typedef void (*dl_gemm_epilogue)(void *arg, int i0, int i1, int j0, int j1);
+/* dl_gemm_nt (overwriting C), then ep on every block: a dense layer's bias and
+ * activation applied while its block is still in cache, on every thread. */
+void dl_gemm_nt_epilogue(dl_pool *pool, int M, int N, int K,
+                         const dl_real *A, int lda, const dl_real *B, int ldb,
+                         dl_real *C, int ldc, dl_gemm_epilogue ep, void *ep_arg);
 /* C[M,N] (+)= A[M,K] . B[K,N]        (dense backward: dx = dy W) */
 void dl_gemm_nn(dl_pool *pool, int M, int N, int K,
                 const dl_real *A, int lda, const dl_real *B, int ldb,

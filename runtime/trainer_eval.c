@@ -59,7 +59,7 @@ void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_resu
   for (int64_t start = 0; start < d->n; start += cap) {
     int nb = (int)(d->n - start < cap ? d->n - start : cap);
     for (int k = 0; k < nb; k++) idx[k] = start + k;
-    dl_dataset_gather(d, idx, nb, ctx->x, ctx->y_class, ctx->y_real);
+    dl_dataset_gather_pool(ctx->pool, d, idx, nb, ctx->x, ctx->y_class, ctx->y_real);
     sum += m->forward(ctx, nb, 1) * nb;
     if (m->pred_kind != DL_PRED_VALUES) count_correct(ctx, nb, &correct, &total);
   }

@@ -138,7 +138,7 @@ static int train_step(train_run *r, int epoch, int64_t start, int nb, double *lo
   dl_ctx *ctx = r->ctx;
   int64_t step = ctx->step + 1;
   ctx->lr = dl_sched_lr(&m->defaults.schedule, r->o->lr, epoch, r->o->epochs, ctx->step);
-  dl_dataset_gather(&r->train, r->perm + start, nb, ctx->x, ctx->y_class, ctx->y_real);
+  dl_dataset_gather_pool(ctx->pool, &r->train, r->perm + start, nb, ctx->x, ctx->y_class, ctx->y_real);
   *loss = m->compute_grads(ctx, nb);
   if (!isfinite(*loss)) return report_divergence(r, epoch, step, "loss", *loss);
   m->apply_update(ctx);

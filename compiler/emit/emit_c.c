@@ -122,16 +122,8 @@ static void emit_guarded(emit_ctx *ec, const ir_node *n) {
   free(text);
 }
 
-static void emit_group(emit_ctx *ec, int grp, int backward) {
+static void emit_group_nodes(emit_ctx *ec, int grp, int backward) {
   ir_graph *g = ec->g;
-  const ir_group *gr = &g->groups[grp];
-  FILE *o = ec->out;
-  fprintf(o, "/* %s:%d: %s\n * %s */\n", base_name(g->source_path), gr->line, gr->text,
-          backward ? "backward: gradients of this line's inputs and parameters"
-                   : "forward");
-  fprintf(o, "static void %s_%s(dl_ctx *ctx, int n, int with_labels) {\n",
-          backward ? "backward" : "forward", gr->name);
-  fprintf(o, "  (void)n;\n  (void)with_labels;\n");
   for (int id = 0; id < g->nnodes; id++) {
     const ir_node *n = &g->nodes[id];
     if (n->group != grp || n->backward != backward || n->fused || !op_info_of(n->op)->emit) continue;
@@ -140,7 +132,37 @@ static void emit_group(emit_ctx *ec, int grp, int backward) {
     int computes_pred = id == g->pred || (n->op == OP_DENSE && n->i[1] && n->i[1] - 1 == g->pred);
     if (!backward && computes_pred) emit_pred_copy(ec);
   }
-  fprintf(o, "}\n\n");
+}
+
+/* The function for one .dln line, forward or backward.  Its body is
+ * buffered so that helper functions its kernels ask for (ec->helpers) come
+ * out before it. */
+static void emit_group(emit_ctx *ec, int grp, int backward) {
+  const ir_group *gr = &ec->g->groups[grp];
+  FILE *o = ec->out;
+  char *body = NULL, *helpers = NULL;
+  size_t body_len = 0, helpers_len = 0;
+  FILE *bm = open_memstream(&body, &body_len);
+  FILE *hm = open_memstream(&helpers, &helpers_len);
+  if (!bm || !hm) {
+    fprintf(stderr, "dlnc: out of memory\n");
+    exit(1);
+  }
+  ec->out = bm;
+  ec->helpers = hm;
+  emit_group_nodes(ec, grp, backward);
+  fclose(hm);
+  fclose(bm);
+  ec->out = o;
+  ec->helpers = NULL;
+  fprintf(o, "/* %s:%d: %s\n * %s */\n", base_name(ec->g->source_path), gr->line, gr->text,
+          backward ? "backward: gradients of this line's inputs and parameters" : "forward");
+  fputs(helpers, o);
+  fprintf(o, "static void %s_%s(dl_ctx *ctx, int n, int with_labels) {\n",
+          backward ? "backward" : "forward", gr->name);
+  fprintf(o, "  (void)n;\n  (void)with_labels;\n%s}\n\n", body);
+  free(helpers);
+  free(body);
 }
 
 /* compute_grads, forward, loss_only: the layers in order (and back). */

@@ -136,6 +136,23 @@ static void emit_small_forward(emit_ctx *ec, const ir_node *n, const ir_node *ac
           act ? activation_expr(act, "v", e, sizeof e) : "v");
 }
 
+/* A GEMM epilogue: y = act(y + b) on one block of y, as a static function
+ * the GEMM calls on whichever thread finished the block. */
+static void emit_epilogue(emit_ctx *ec, const ir_node *n, const ir_node *act, const char *name,
+                          const char *py, const char *pb, int64_t N) {
+  char e[256];
+  FILE *o = ec->helpers;
+  fprintf(o, "/* %s: y = %s(y%s) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */\n",
+          n->name ? n->name : "dense", act ? ir_op_name(act->op) : "", pb ? " + b" : "");
+  fprintf(o, "static void %s(void *arg, int i0, int i1, int j0, int j1) {\n", name);
+  fprintf(o, "  dl_ctx *ctx = arg;\n  dl_real *restrict y = %s;\n", py);
+  if (pb) fprintf(o, "  const dl_real *restrict b = %s;\n", pb);
+  fprintf(o, "  for (int r = i0; r < i1; r++)\n    for (int j = j0; j < j1; j++) {\n");
+  fprintf(o, "      const dl_real v = y[(size_t)r * %lld + j]%s;\n", (long long)N, pb ? " + b[j]" : "");
+  fprintf(o, "      y[(size_t)r * %lld + j] = %s;\n    }\n}\n\n", (long long)N,
+          act ? activation_expr(act, "v", e, sizeof e) : "v");
+}
+
 /* y = act(x W^T + b): one GEMM, then one pass adding the bias and applying
  * the activation that follows (when the scheduler fused it in). */
 void dense_emit(emit_ctx *ec, const ir_node *n) {
@@ -163,27 +180,18 @@ void dense_emit(emit_ctx *ec, const ir_node *n) {
   }
   fprintf(ec->out, "    /* y[rows,%lld] = x[rows,%lld] . W[%lld,%lld]^T */\n", (long long)N,
           (long long)K, (long long)N, (long long)K);
-  fprintf(ec->out, "    dl_gemm_nt(ctx->pool, rows, %lld, %lld, x, %lld, W, %lld, y, %lld, 0);\n",
-          (long long)N, (long long)K, (long long)K, (long long)K, (long long)N);
   if (n->nin < 3 && !act) {
-    fprintf(ec->out, "  }\n");
+    fprintf(ec->out, "    dl_gemm_nt(ctx->pool, rows, %lld, %lld, x, %lld, W, %lld, y, %lld, 0);\n  }\n",
+            (long long)N, (long long)K, (long long)K, (long long)K, (long long)N);
     return;
   }
-  char e[256];
-  const char *v = n->nin == 3 ? "y[r * %lld + j] + b[j]" : "y[r * %lld + j]";
-  char vbuf[64];
-  snprintf(vbuf, sizeof vbuf, v, (long long)N);
-  if (n->nin == 3) {
-    emit_ptr(ec, n->in[2], pb, sizeof pb);
-    fprintf(ec->out, "    const dl_real *b = %s;\n", pb);
-  }
-  fprintf(ec->out, "    /* epilogue:%s%s%s */\n", n->nin == 3 ? " + b" : "", act ? " then " : "",
-          act ? ir_op_name(act->op) : "");
-  fprintf(ec->out, "    for (int r = 0; r < rows; r++)\n      for (int j = 0; j < %lld; j++) {\n",
-          (long long)N);
-  fprintf(ec->out, "        const dl_real v = %s;\n", vbuf);
-  fprintf(ec->out, "        y[r * %lld + j] = %s;\n      }\n  }\n", (long long)N,
-          act ? activation_expr(act, "v", e, sizeof e) : "v");
+  if (n->nin == 3) emit_ptr(ec, n->in[2], pb, sizeof pb);
+  /* the epilogue runs inside the GEMM, on each block as it is finished */
+  char name[96];
+  snprintf(name, sizeof name, "epilogue_%s_%d", ec->g->groups[n->group].name, n->id);
+  emit_epilogue(ec, n, act, name, py, n->nin == 3 ? pb : NULL, N);
+  fprintf(ec->out, "    dl_gemm_nt_epilogue(ctx->pool, rows, %lld, %lld, x, %lld, W, %lld, y, %lld, %s, ctx);\n  }\n",
+          (long long)N, (long long)K, (long long)K, (long long)K, (long long)N, name);
 }
 
 /* The three gradients of a dense layer. */
@@ -200,12 +208,13 @@ void dense_grad_emit(emit_ctx *ec, const ir_node *n) {
     /* db[j] = sum_r dy[r,j]; if dy is an activation's input gradient, it is
      * computed here in the same pass: dy[r,j] = dout[r,j] * act'(...) */
     const ir_node *ag = dy->op == OP_ACT_GRAD && dy->i[1] ? dy : NULL;
-    fprintf(o, "  {\n    dl_real *db = %s;\n    const int rows = %s;\n", pout, rows);
+    /* db lives in the state block, never in an activation: restrict */
+    fprintf(o, "  {\n    dl_real *restrict db = %s;\n    const int rows = %s;\n", pout, rows);
     if (ag) {
       char pin[96], psaved[96], e[256];
       emit_ptr(ec, ag->in[0], pin, sizeof pin);
       emit_ptr(ec, ag->in[1], psaved, sizeof psaved);
-      fprintf(o, "    const dl_real *dout = %s, *s = %s;\n    dl_real *dy = %s;\n", pin, psaved,
+      fprintf(o, "    const dl_real *dout = %s, *restrict s = %s;\n    dl_real *dy = %s;\n", pin, psaved,
               pdy);
       fprintf(o, "    /* fused: dy = dout * %s'(.), db = column sums of dy */\n",
               ir_op_name((ir_op)ag->i[0]));

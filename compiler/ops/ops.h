@@ -33,6 +33,8 @@ typedef void (*op_backward_fn)(ad_ctx *ad, int node, int dy);
 /* ---- emission ------------------------------------------------------------- */
 typedef struct emit_ctx {
   FILE *out;
+  FILE *helpers;  /* static functions a kernel needs, written before the
+                     function being emitted (e.g. GEMM epilogues) */
   ir_graph *g;
   int f64;
 } emit_ctx;

@@ -6,6 +6,7 @@
 #include "kernels.h"
 
 #include <float.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -127,6 +128,62 @@ static void check(int kind, int M, int N, int K, int padA, int padB, int padC,
     free(first);
 }
 
+/* dl_gemm_nt_epilogue: the epilogue sees each block of C once, only after
+ * the block is final (equal to plain dl_gemm_nt's C), and every element of C
+ * is in exactly one block, for every pool. */
+typedef struct {
+    const dl_real *C, *ref;
+    int ldc;
+    atomic_int *hits;
+    atomic_int early;   /* elements seen before they were final */
+} ep_check;
+
+static void ep_count(void *arg, int i0, int i1, int j0, int j1)
+{
+    ep_check *e = arg;
+    for (int i = i0; i < i1; i++)
+        for (int j = j0; j < j1; j++) {
+            size_t k = (size_t)i * e->ldc + j;
+            atomic_fetch_add(&e->hits[k], 1);
+            if (memcmp(&e->C[k], &e->ref[k], sizeof *e->C) != 0)
+                atomic_fetch_add(&e->early, 1);
+        }
+}
+
+static void check_epilogue(int M, int N, int K)
+{
+    size_t asz = (size_t)M * (size_t)(K ? K : 1), bsz = (size_t)N * (size_t)(K ? K : 1);
+    size_t csz = (size_t)M * (size_t)N;
+    dl_real *A = malloc(asz * sizeof *A), *B = malloc(bsz * sizeof *B);
+    dl_real *ref = malloc(csz * sizeof *ref), *C = malloc(csz * sizeof *C);
+    atomic_int *hits = malloc(csz * sizeof *hits);
+    for (size_t i = 0; i < asz; i++) A[i] = (dl_real)urand();
+    for (size_t i = 0; i < bsz; i++) B[i] = (dl_real)urand();
+    dl_gemm_nt(NULL, M, N, K, A, K, B, K, ref, N, 0);
+    for (int p = 0; p < 3; p++) {
+        for (size_t i = 0; i < csz; i++) {
+            C[i] = (dl_real)NAN;
+            atomic_init(&hits[i], 0);
+        }
+        ep_check e = {C, ref, N, hits, 0};
+        dl_gemm_nt_epilogue(pools[p], M, N, K, A, K, B, K, C, N, ep_count, &e);
+        int bad = atomic_load(&e.early) != 0 || memcmp(C, ref, csz * sizeof *C) != 0;
+        for (size_t i = 0; i < csz && !bad; i++) bad = atomic_load(&hits[i]) != 1;
+        if (bad) {
+            printf("FAIL epilogue M=%d N=%d K=%d threads=%d: blocks not final or not a tiling\n",
+                   M, N, K, pool_threads[p]);
+            n_fail++;
+        } else {
+            n_pass++;
+        }
+    }
+    free(A);
+    free(B);
+    free(ref);
+    free(C);
+    free(hits);
+}
+
 int main(void)
 {
     const char *isa = dl_kernels_isa();
@@ -189,6 +246,14 @@ int main(void)
         int K = 1 + (int)((urand() + 1) * 300);
         check(kind, M, N, K, t % 4, t % 5, t % 2, t / 3 % 2, 3);
     }
+
+    /* Epilogues: small-M path, column panels, row blocks (N small), K = 0. */
+    static const int ep_shapes[][3] = {
+        {1, 256, 784}, {5, 300, 100}, {64, 256, 784}, {64, 128, 256},
+        {1000, 10, 300}, {97, 301, 513}, {7, 9, 0}, {2, 3, 4},
+    };
+    for (size_t i = 0; i < sizeof ep_shapes / sizeof *ep_shapes; i++)
+        check_epilogue(ep_shapes[i][0], ep_shapes[i][1], ep_shapes[i][2]);
 
     dl_pool_free(pools[1]);
     dl_pool_free(pools[2]);
