@@ -167,32 +167,27 @@ static int cache_dir(char *out, size_t len) {
   return mkdir(out, 0777) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-/* Compiles the runtime into lib (via a temporary name, renamed into place so
- * concurrent builds never see half a library). */
-static int build_runtime_lib(const char *lib, const argv_list *flags, char rtfiles[][PATH_LEN],
-                             int nrt, const char *tmp, int verbose) {
-  char objs[MAX_RT_FILES][PATH_LEN], partial[PATH_LEN + 128];
+/* Starts `flags -c src -o obj`. */
+static pid_t start_compile(const argv_list *flags, const char *src, const char *obj, int verbose) {
+  argv_list cc = *flags;
+  add(&cc, "-c");
+  add(&cc, src);
+  add(&cc, "-o");
+  add(&cc, obj);
+  return start(cc.v, verbose);
+}
+
+/* Archives the runtime objects into lib (via a temporary name, renamed into
+ * place so concurrent builds never see half a library). */
+static int archive_runtime(const char *lib, char objs[][PATH_LEN], int nobj, int verbose) {
+  char partial[PATH_LEN + 128];
   argv_list ar = {0};
   add(&ar, "ar");
   add(&ar, "rcs");
   snprintf(partial, sizeof partial, "%s.%ld.tmp", lib, (long)getpid());
   add(&ar, partial);
-  /* every file at once: the compiles are independent, and the cores idle otherwise */
-  pid_t pids[MAX_RT_FILES];
-  int failed = 0;
-  for (int i = 0; i < nrt; i++) {
-    argv_list cc = *flags;
-    snprintf(objs[i], sizeof objs[i], "%s/rt%d.o", tmp, i);
-    add(&cc, "-c");
-    add(&cc, rtfiles[i]);
-    add(&cc, "-o");
-    add(&cc, objs[i]);
-    pids[i] = start(cc.v, verbose);
-    add(&ar, objs[i]);
-  }
-  for (int i = 0; i < nrt; i++)
-    if (pids[i] < 0 || finish(pids[i], rtfiles[i])) failed = 1;
-  if (failed || run(ar.v, verbose) || rename(partial, lib) != 0) {
+  for (int i = 0; i < nobj; i++) add(&ar, objs[i]);
+  if (run(ar.v, verbose) || rename(partial, lib) != 0) {
     unlink(partial);
     return -1;
   }
@@ -226,14 +221,19 @@ static void compile_flags(argv_list *f, int debug, int f64, const char *inc_rt) 
   add(f, inc_rt);
 }
 
+/* Every compile at once, the model's two files and (unless cached) each
+ * runtime file: they are independent, and on a cold cache the runtime's
+ * GEMM kernels alone take longer than everything else together. */
 int pipeline_build(ir_graph *g, const char *out, int debug, int f64, int verbose) {
   char tmp[] = "/tmp/dlnc-build-XXXXXX";
   if (!mkdtemp(tmp)) {
     fprintf(stderr, "dlnc: error: cannot make a temporary directory: %s\n", strerror(errno));
     return -1;
   }
-  static char rtfiles[MAX_RT_FILES][PATH_LEN];
-  char inc_gen[PATH_LEN], inc_rt[PATH_LEN], files[2][PATH_LEN], dir[PATH_LEN], lib[PATH_LEN + 64];
+  static char rtfiles[MAX_RT_FILES][PATH_LEN], objs[MAX_RT_FILES + 2][PATH_LEN];
+  char inc_gen[PATH_LEN], inc_rt[PATH_LEN], dir[PATH_LEN], lib[PATH_LEN + 64];
+  char model_c[PATH_LEN], main_c[PATH_LEN];
+  const char *srcs[MAX_RT_FILES + 2];
   const char *rt = runtime_dir();
   argv_list flags = {0};
   snprintf(inc_rt, sizeof inc_rt, "-I%s", rt);
@@ -241,30 +241,43 @@ int pipeline_build(ir_graph *g, const char *out, int debug, int f64, int verbose
   int nrt = runtime_sources(rt, rtfiles, MAX_RT_FILES);
   int rc = nrt < 0 || emit_c(g, tmp, f64) ? -1 : 0;
 
-  /* the runtime from the cache, built there if missing */
+  /* the runtime from the cache, compiled here if missing */
   uint64_t key;
-  int cached = rc == 0 && cache_dir(dir, sizeof dir) == 0 && runtime_key(rt, &flags, &key) == 0;
-  if (cached) {
-    snprintf(lib, sizeof lib, "%s/runtime-%016" PRIx64 ".a", dir, key);
-    if (access(lib, R_OK) != 0) cached = build_runtime_lib(lib, &flags, rtfiles, nrt, tmp, verbose) == 0;
-  }
+  int use_cache = rc == 0 && cache_dir(dir, sizeof dir) == 0 && runtime_key(rt, &flags, &key) == 0;
+  if (use_cache) snprintf(lib, sizeof lib, "%s/runtime-%016" PRIx64 ".a", dir, key);
+  int have_lib = use_cache && access(lib, R_OK) == 0;
 
   argv_list cc = flags;
   snprintf(inc_gen, sizeof inc_gen, "-I%s", tmp);
   add(&cc, inc_gen);
-  snprintf(files[0], sizeof files[0], "%s/%s.c", tmp, g->model_name);
-  snprintf(files[1], sizeof files[1], "%s/%s_main.c", tmp, g->model_name);
-  add(&cc, files[0]);
-  add(&cc, files[1]);
-  if (cached) add(&cc, lib);
+  int nsrc = 0;
+  snprintf(model_c, sizeof model_c, "%s/%s.c", tmp, g->model_name);
+  snprintf(main_c, sizeof main_c, "%s/%s_main.c", tmp, g->model_name);
+  srcs[nsrc++] = model_c;
+  srcs[nsrc++] = main_c;
+  if (!have_lib)
+    for (int i = 0; i < nrt; i++) srcs[nsrc++] = rtfiles[i];
+  pid_t pids[MAX_RT_FILES + 2];
+  for (int i = 0; rc == 0 && i < nsrc; i++) {
+    snprintf(objs[i], PATH_LEN, "%s/o%d.o", tmp, i);
+    pids[i] = start_compile(&cc, srcs[i], objs[i], verbose);
+  }
+  for (int i = 0; rc == 0 && i < nsrc; i++)
+    if (pids[i] < 0 || finish(pids[i], srcs[i])) rc = -1;
+  if (rc == 0 && !have_lib && use_cache) have_lib = archive_runtime(lib, objs + 2, nrt, verbose) == 0;
+
+  argv_list link = flags;
+  add(&link, objs[0]);
+  add(&link, objs[1]);
+  if (have_lib) add(&link, lib);
   else
-    for (int i = 0; i < nrt; i++) add(&cc, rtfiles[i]);
-  add(&cc, "-o");
-  add(&cc, out);
-  add(&cc, "-lz");
-  add(&cc, "-lm");
-  add(&cc, "-lpthread");
-  if (rc == 0) rc = run(cc.v, verbose);
+    for (int i = 2; i < nsrc; i++) add(&link, objs[i]);
+  add(&link, "-o");
+  add(&link, out);
+  add(&link, "-lz");
+  add(&link, "-lm");
+  add(&link, "-lpthread");
+  if (rc == 0) rc = run(link.v, verbose);
   remove_dir(tmp);
   return rc;
 }
