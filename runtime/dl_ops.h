@@ -103,6 +103,37 @@ static inline dl_real dl_dot(const dl_real *restrict a, const dl_real *restrict 
 #endif
 }
 
+/* sum_k a[k], in the same lanes and tree as dl_dot. */
+static inline dl_real dl_sum(const dl_real *restrict a, int n) {
+  dl_vec64 acc = {0}, va;
+  int k = 0;
+  for (; k + DL_VEC64_LANES <= n; k += DL_VEC64_LANES) {
+    memcpy(&va, a + k, sizeof va);
+    acc += va;
+  }
+  for (int l = 0; k + l < n; l++) acc[l] += a[k + l];
+  dl_vec32 lo, hi;
+  memcpy(&lo, &acc, sizeof lo);
+  memcpy(&hi, (char *)&acc + sizeof lo, sizeof hi);
+  lo += hi;
+  dl_vec16 q0, q1;
+  memcpy(&q0, &lo, sizeof q0);
+  memcpy(&q1, (char *)&lo + sizeof q0, sizeof q1);
+  q0 += q1;
+#if DL_REAL_IS_F64
+  return q0[0] + q0[1];
+#else
+  return (q0[0] + q0[2]) + (q0[1] + q0[3]);
+#endif
+}
+
+/* What a generated kernel run through dl_parallel_for gets: the context and
+ * the batch rows. */
+typedef struct dl_job {
+  dl_ctx *ctx;
+  int n;
+} dl_job;
+
 /* ---- activations ---------------------------------------------------------- */
 
 /* sigmoid(x) = 1 / (1 + e^-x).  In float dl_exp saturates instead of

@@ -150,7 +150,11 @@ static const char *const op_names[OP_COUNT] = {
   [OP_ACT_GRAD] = "act_grad", [OP_SOFTMAX_GRAD] = "softmax_grad",
   [OP_DROPOUT_GRAD] = "dropout_grad", [OP_SLICE] = "slice", [OP_LOSS_GRAD] = "loss_grad",
   [OP_LOSS_GRAD_TARGET] = "loss_grad_target", [OP_PENALTY_GRAD] = "penalty_grad",
-  [OP_SCALAR_GRAD] = "scalar_grad", [OP_ADDN] = "addn",
+  [OP_SCALAR_GRAD] = "scalar_grad", [OP_ADDN] = "addn", [OP_IM2COL] = "im2col",
+  [OP_CONV2D] = "conv2d", [OP_CONV_OUT] = "conv_out", [OP_CONV_OUT_GRAD] = "conv_out_grad",
+  [OP_MAXPOOL] = "maxpool", [OP_AVGPOOL] = "avgpool",
+  [OP_CONV2D_DW] = "conv2d_dw", [OP_CONV2D_DB] = "conv2d_db", [OP_CONV2D_DCOL] = "conv2d_dcol",
+  [OP_COL2IM] = "col2im", [OP_MAXPOOL_GRAD] = "maxpool_grad", [OP_AVGPOOL_GRAD] = "avgpool_grad",
 };
 
 const char *ir_op_name(ir_op op) { return op < OP_COUNT && op_names[op] ? op_names[op] : "?"; }

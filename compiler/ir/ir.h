@@ -39,12 +39,23 @@ typedef enum {
   OP_SOFTMAX,       /* over the last dim                                    */
   OP_DROPOUT,       /* f[0] = p, i[0] = site (mask = hash(seed, step, site, i)) */
   OP_COPY,          /* flatten: same data, other shape                      */
+  OP_IM2COL,        /* [C,H,W] -> colT [OH*OW, C*KH*KW]; i[] = geometry (conv.c) */
+  OP_CONV2D,        /* yT [OH*OW, OC] = colT W^T     in: colT, W; i[2] = groups */
+  OP_CONV_OUT,      /* y [OC,OH,OW] = yT^T (+ b)     in: yT [, b]; i[1] = fused act + 1 */
+  OP_MAXPOOL, OP_AVGPOOL, /* i[] = geometry; [C,H,W] -> [C,OH,OW] (or [C], global) */
   OP_MSE, OP_MAE, OP_BCE, OP_BCE_LOGITS, OP_CROSS_ENTROPY, /* (pred, target) -> scalar mean */
   OP_PENALTY,       /* f[0] = l1, f[1] = l2: l1 sum|W| + l2 sum W^2 -> scalar  */
   /* backward */
   OP_DENSE_DX,      /* dx = dy W             in: dy, W                       */
   OP_DENSE_DW,      /* dW = dy^T x           in: dy, x                       */
   OP_DENSE_DB,      /* db = sum_rows dy      in: dy                          */
+  OP_CONV_OUT_GRAD, /* dyT [OH*OW, OC] = dy^T        in: dy                  */
+  OP_CONV2D_DW,     /* dW = dyT^T colT               in: dyT, colT; i[2] = groups */
+  OP_CONV2D_DB,     /* db[oc] = sum over s, p of dy  in: dy (NCHW)           */
+  OP_CONV2D_DCOL,   /* dcolT = dyT W                 in: dyT, W; i[2] = groups */
+  OP_COL2IM,        /* im2col backward: adds the fields into dx   in: dcolT  */
+  OP_MAXPOOL_GRAD,  /* in: dy, x (the first maximum of each window gets dy)  */
+  OP_AVGPOOL_GRAD,  /* in: dy                                                */
   OP_ACT_GRAD,      /* dx = dy * act'(...)   in: dy, saved; i[0] = forward op */
   OP_SOFTMAX_GRAD,  /* dx = y * (dy - sum(dy*y))   in: dy, y                 */
   OP_DROPOUT_GRAD,  /* dx = dy * mask / (1-p)      in: dy                    */
@@ -68,7 +79,7 @@ typedef struct ir_node {
   int ndim;
   int64_t dims[IR_MAX_DIMS];   /* per-sample dims when batched            */
   double f[4];
-  int i[4];
+  int i[10];
   const char *name;            /* binding name (forward) for comments     */
   dl_loc loc;
   int group;                   /* index into graph->groups                 */

@@ -6,6 +6,37 @@
 
 int lower_init_name(const ast_expr *e); /* train.c */
 
+int lower_init_arg(const arg_val *v) {
+  if (!v->present) return INIT_DEFAULT;
+  ast_expr tmp = {.kind = EX_IDENT, .loc = v->loc, .str = (char *)v->str};
+  int init = lower_init_name(&tmp);
+  return init < 0 ? -2 : init;
+}
+
+int lower_param(lower_ctx *lc, const char *layer, const char *kind, int ndim, const int64_t *dims,
+                int64_t fan_in, int64_t fan_out, int init, double l1, double l2, dl_loc loc) {
+  ir_graph *g = lc->g;
+  char pname[300];
+  snprintf(pname, sizeof pname, "%s.%s", layer, kind);
+  int p = ir_add_param(g, pname, ndim, dims, loc.line);
+  ir_param *pp = &g->params[p];
+  pp->fan_in = fan_in;
+  pp->fan_out = fan_out;
+  pp->is_weight = !strcmp(kind, "weight");
+  pp->init = init;
+  pp->l1 = l1;
+  pp->l2 = l2;
+  int node = lower_node(lc, OP_PARAM, NULL, 0, loc);
+  ir_node *pn = ir_at(g, node);
+  pn->i[0] = p;
+  pn->ndim = pp->ndim;
+  memcpy(pn->dims, pp->dims, sizeof pn->dims);
+  pn->storage = STORE_STATE;
+  pn->name = g->params[p].name;
+  pp->node = node;
+  return node;
+}
+
 /* dense(x, units, bias = true, init = <train init>, l1 = 0, l2 = 0) */
 int lower_dense(lower_ctx *lc, const ast_expr *call) {
   static const arg_spec spec[] = {
@@ -25,11 +56,8 @@ int lower_dense(lower_ctx *lc, const ast_expr *call) {
     diag_error(v[1].loc, "units must be between 1 and %d", 1 << 24);
     return -1;
   }
-  int init = INIT_DEFAULT;
-  if (v[3].present) {
-    ast_expr tmp = {.kind = EX_IDENT, .loc = v[3].loc, .str = (char *)v[3].str};
-    if ((init = lower_init_name(&tmp)) < 0) return -1;
-  }
+  int init = lower_init_arg(&v[3]);
+  if (init == -2) return -1;
   for (int k = 4; k < 6; k++)
     if (v[k].num < 0) {
       diag_error(v[k].loc, "argument '%s' of dense() must be at least 0, not %g", spec[k].name,
@@ -44,35 +72,14 @@ int lower_dense(lower_ctx *lc, const ast_expr *call) {
   }
   /* Parameters are named after the binding, as torch.nn names a Linear:
    * "h1.weight", "h1.bias"; a second dense in one binding is "h1_2". */
-  char layer[256], pname[300];
+  char layer[256];
   if (lc->nparam_ops++ == 0) snprintf(layer, sizeof layer, "%s", lc->binding);
   else snprintf(layer, sizeof layer, "%s_%d", lc->binding, lc->nparam_ops);
-  int ins[3] = {v[0].node, -1, -1}, nin = 2;
-  for (int k = 0; k < 1 + (v[2].num != 0); k++) {
-    int64_t dims[2] = {units, in};
-    snprintf(pname, sizeof pname, "%s.%s", layer, k ? "bias" : "weight");
-    int p = ir_add_param(g, pname, k ? 1 : 2, k ? dims : dims, call->loc.line);
-    if (k) g->params[p].dims[0] = units;
-    ir_param *pp = &g->params[p];
-    pp->fan_in = in;
-    pp->fan_out = units;
-    pp->is_weight = !k;
-    pp->init = init;
-    if (!k) {
-      pp->l1 = v[4].num;
-      pp->l2 = v[5].num;
-    }
-    int node = lower_node(lc, OP_PARAM, NULL, 0, call->loc);
-    ir_node *pn = ir_at(g, node);
-    pn->i[0] = p;
-    pn->ndim = pp->ndim;
-    memcpy(pn->dims, pp->dims, sizeof pn->dims);
-    pn->storage = STORE_STATE;
-    pn->name = g->params[p].name;
-    pp->node = node;
-    ins[1 + k] = node;
-    nin = 2 + k;
-  }
+  int64_t wdims[2] = {units, in};
+  int ins[3] = {v[0].node, -1, -1}, nin = 2 + (v[2].num != 0);
+  ins[1] = lower_param(lc, layer, "weight", 2, wdims, in, units, init, v[4].num, v[5].num,
+                       call->loc);
+  if (nin == 3) ins[2] = lower_param(lc, layer, "bias", 1, &units, in, units, init, 0, 0, call->loc);
   int id = lower_node(lc, OP_DENSE, ins, nin, call->loc);
   ir_node *y = ir_at(g, id);
   ir_copy_shape(y, ir_at(g, v[0].node));

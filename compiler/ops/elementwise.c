@@ -239,9 +239,10 @@ void elementwise_emit(emit_ctx *ec, const ir_node *n) {
   }
   emit_ptr(ec, n->in[0], pa, sizeof pa);
   if (n->op == OP_COPY) {
-    fprintf(o, "  /* same values, new shape */\n");
-    fprintf(o, "  if (%s != %s) memcpy(%s, %s, (size_t)(%s) * %lld * sizeof(dl_real));\n", py, pa,
-            py, pa, rows, last);
+    /* the memory plan usually gives a reshape its input's buffer */
+    if (!strcmp(py, pa)) fprintf(o, "  /* same values, new shape: nothing to move */\n");
+    else fprintf(o, "  memcpy(%s, %s, (size_t)(%s) * %lld * sizeof(dl_real)); /* same values, new shape */\n",
+                 py, pa, rows, last);
     return;
   }
   fprintf(o, "  {\n    dl_real *y = %s;\n    const dl_real *a = %s;\n", py, pa);

@@ -73,6 +73,18 @@ void loss_backward(ad_ctx *, int, int);
 void loss_emit(emit_ctx *, const ir_node *);
 void loss_grad_emit(emit_ctx *, const ir_node *);
 
+int lower_conv2d(lower_ctx *, const ast_expr *);
+int lower_pool(lower_ctx *, const ast_expr *);
+void conv_backward(ad_ctx *, int, int);
+void conv_emit(emit_ctx *, const ir_node *);
+
+/* dense.c: a parameter of a layer ("NAME.weight", "NAME.bias") and its
+ * OP_PARAM node; the init argument of a layer (INIT_DEFAULT if absent, -2
+ * after reporting a bad name). */
+int lower_param(lower_ctx *lc, const char *layer, const char *kind, int ndim, const int64_t *dims,
+                int64_t fan_in, int64_t fan_out, int init, double l1, double l2, dl_loc loc);
+int lower_init_arg(const arg_val *v);
+
 /* optim.c: the fused optimiser step, one pass per parameter. */
 void optim_emit_update(emit_ctx *ec);
 

@@ -1,0 +1,579 @@
+/* conv.c: 2-D convolution and pooling on NCHW samples (torch.nn.Conv2d,
+ * MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1)): lowering with the shape rules,
+ * backward rules and emitters.
+ *
+ * conv2d is lowered to three nodes, so that every product is one GEMM over
+ * the whole batch, shaped like a dense layer's:
+ *   im2col:    colT[s, p, :] = the receptive field of output position p, a
+ *              [P, CK] matrix per sample (P = OH*OW, CK = C*KH*KW);
+ *   conv2d:    yT[s*P + p, oc] = colT . W^T, one GEMM with n*P rows (per group);
+ *   conv_out:  y[s, oc, p] = yT[s*P + p, oc] + b[oc]: back to NCHW, with the
+ *              bias and the following activation fused into this pass.
+ * Backward is then the dense layer's: dyT = transpose(dy), dW = dyT^T colT,
+ * dcolT = dyT W, each one GEMM; col2im adds dcolT back into dx.  The column
+ * matrix is an ordinary activation, so the memory plan keeps it for dW
+ * rather than rebuilding it.  Sums over the batch happen inside the GEMMs or
+ * in fixed order, so no thread count changes a bit. */
+#include "ops.h"
+#include <string.h>
+#include "../../runtime/dl_model.h"
+
+/* geometry in a node's i[]: kernel, stride, padding, dilation as (h, w) pairs */
+enum { G_KH, G_KW, G_SH, G_SW, G_PH, G_PW, G_DH, G_DW, G_GROUPS, G_COUNT_PAD };
+
+const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
+
+static int needs_image(lower_ctx *lc, const arg_val *v, const char *fn) {
+  ir_node *x = ir_at(lc->g, v->node);
+  if (x->batched && x->ndim == 3) return 0;
+  char shape[96];
+  diag_error(v->loc, "%s() needs per-sample images [channels, height, width], not %s", fn,
+             x->batched && x->ndim ? lower_shape_str(x, shape, sizeof shape)
+                                   : x->batched ? "a class label" : "a scalar");
+  return -1;
+}
+
+/* Output size of one spatial dim, or <= 0 when the (dilated) kernel does not
+ * fit in the padded input. */
+static int64_t out_dim(int64_t in, int k, int s, int p, int d) {
+  int64_t span = (int64_t)d * (k - 1) + 1;
+  if (in + 2 * p < span) return 0;
+  return (in + 2 * p - span) / s + 1;
+}
+
+static int check_range(const arg_val *v, const char *fn, const char *what, int lo, int hi) {
+  if (v->num >= lo && v->num <= hi) return 0;
+  diag_error(v->loc, "%s of %s() must be between %d and %d, not %g", what, fn, lo, hi, v->num);
+  return -1;
+}
+
+/* conv2d(x, channels, kernel, stride = 1, padding = 0, dilation = 1,
+ *        groups = 1, bias = true, init, l1 = 0, l2 = 0) */
+int lower_conv2d(lower_ctx *lc, const ast_expr *call) {
+  static const arg_spec spec[] = {
+    {"x", ARG_TENSOR, 1, 0},   {"channels", ARG_INT, 1, 0}, {"kernel", ARG_INT, 1, 0},
+    {"stride", ARG_INT, 0, 1}, {"padding", ARG_INT, 0, 0},  {"dilation", ARG_INT, 0, 1},
+    {"groups", ARG_INT, 0, 1}, {"bias", ARG_BOOL, 0, 1},    {"init", ARG_IDENT, 0, 0},
+    {"l1", ARG_NUMBER, 0, 0},  {"l2", ARG_NUMBER, 0, 0},
+  };
+  arg_val v[11];
+  if (lower_bind_args(lc, call, spec, 11, v) || needs_image(lc, &v[0], "conv2d")) return -1;
+  if (check_range(&v[1], "conv2d", "channels", 1, 1 << 20) ||
+      check_range(&v[2], "conv2d", "kernel", 1, 1 << 10) ||
+      check_range(&v[3], "conv2d", "stride", 1, 1 << 10) ||
+      check_range(&v[4], "conv2d", "padding", 0, 1 << 10) ||
+      check_range(&v[5], "conv2d", "dilation", 1, 1 << 10) ||
+      check_range(&v[6], "conv2d", "groups", 1, 1 << 20))
+    return -1;
+  for (int k = 9; k < 11; k++)
+    if (v[k].num < 0) {
+      diag_error(v[k].loc, "argument '%s' of conv2d() must be at least 0, not %g", spec[k].name,
+                 v[k].num);
+      return -1;
+    }
+  int init = lower_init_arg(&v[8]);
+  if (init == -2) return -1;
+  ir_graph *g = lc->g;
+  ir_node x = *ir_at(g, v[0].node);
+  int64_t C = x.dims[0], H = x.dims[1], W = x.dims[2], OC = (int64_t)v[1].num;
+  int k = (int)v[2].num, s = (int)v[3].num, p = (int)v[4].num, d = (int)v[5].num;
+  int groups = (int)v[6].num;
+  if (C % groups || OC % groups) {
+    diag_error(v[6].loc, "groups = %d must divide both the input channels (%lld) and the output "
+               "channels (%lld)", groups, (long long)C, (long long)OC);
+    return -1;
+  }
+  int64_t OH = out_dim(H, k, s, p, d), OW = out_dim(W, k, s, p, d);
+  if (OH <= 0 || OW <= 0) {
+    diag_error(v[2].loc, "a %dx%d kernel%s does not fit in the %lldx%lld input%s", k, k,
+               d > 1 ? " (dilated)" : "", (long long)H, (long long)W,
+               p ? " even with its padding" : "");
+    return -1;
+  }
+  int64_t ckk = C / groups * k * k;
+  if ((double)C * k * k * OH * OW > 2147483648.0 || (double)OC * OH * OW > 2147483648.0 ||
+      (double)OC * ckk > 2147483648.0) {
+    diag_error(call->loc, "conv2d() is too large (the limit is 2147483648 values per sample)");
+    return -1;
+  }
+  /* parameters named as torch.nn.Conv2d's: NAME.weight [OC, C/groups, k, k], NAME.bias [OC] */
+  char layer[256];
+  if (lc->nparam_ops++ == 0) snprintf(layer, sizeof layer, "%s", lc->binding);
+  else snprintf(layer, sizeof layer, "%s_%d", lc->binding, lc->nparam_ops);
+  int64_t wdims[4] = {OC, C / groups, k, k};
+  int ins[3] = {-1, -1, -1};
+  ins[1] = lower_param(lc, layer, "weight", 4, wdims, ckk, OC * k * k, init, v[9].num,
+                       v[10].num, call->loc);
+  if (v[7].num) ins[2] = lower_param(lc, layer, "bias", 1, &OC, ckk, OC, init, 0, 0, call->loc);
+
+  int col = lower_node(lc, OP_IM2COL, &v[0].node, 1, call->loc);
+  ir_node *c = ir_at(g, col);
+  c->batched = 1;
+  c->ndim = 2;
+  c->dims[0] = OH * OW;
+  c->dims[1] = C * k * k;
+  int geo[] = {k, k, s, s, p, p, d, d, groups};
+  memcpy(c->i, geo, sizeof geo);
+
+  int gin[2] = {col, ins[1]};
+  int gemm = lower_node(lc, OP_CONV2D, gin, 2, call->loc);
+  ir_node *yt = ir_at(g, gemm);
+  yt->batched = 1;
+  yt->ndim = 2;
+  yt->dims[0] = OH * OW;
+  yt->dims[1] = OC;
+  yt->i[2] = groups;
+
+  int oin[2] = {gemm, ins[2]};
+  int id = lower_node(lc, OP_CONV_OUT, oin, v[7].num ? 2 : 1, call->loc);
+  ir_node *y = ir_at(g, id);
+  y->batched = 1;
+  y->ndim = 3;
+  y->dims[0] = OC;
+  y->dims[1] = OH;
+  y->dims[2] = OW;
+  return id;
+}
+
+/* maxpool(x, kernel, stride = kernel, padding = 0)
+ * avgpool(x, kernel, stride = kernel, padding = 0, count_include_pad = true)
+ * global_avgpool(x): the mean of each channel, [C, H, W] -> [C] */
+int lower_pool(lower_ctx *lc, const ast_expr *call) {
+  int global = !strcmp(call->str, "global_avgpool"), is_max = !strcmp(call->str, "maxpool");
+  static const arg_spec spec[] = {
+    {"x", ARG_TENSOR, 1, 0},  {"kernel", ARG_INT, 1, 0}, {"stride", ARG_INT, 0, 0},
+    {"padding", ARG_INT, 0, 0}, {"count_include_pad", ARG_BOOL, 0, 1},
+  };
+  arg_val v[5];
+  if (lower_bind_args(lc, call, spec, global ? 1 : is_max ? 4 : 5, v) ||
+      needs_image(lc, &v[0], call->str))
+    return -1;
+  ir_node x = *ir_at(lc->g, v[0].node);
+  int64_t C = x.dims[0], H = x.dims[1], W = x.dims[2];
+  int kh, kw, s, p;
+  if (global) {
+    if (H > (1 << 20) || W > (1 << 20)) {
+      diag_error(v[0].loc, "global_avgpool() of a %lldx%lld image is too large", (long long)H,
+                 (long long)W);
+      return -1;
+    }
+    kh = (int)H, kw = (int)W, s = 1, p = 0;
+  } else {
+    if (!v[2].present) v[2].num = v[1].num;
+    if (check_range(&v[1], call->str, "kernel", 1, 1 << 10) ||
+        check_range(&v[2], call->str, "stride", 1, 1 << 10) ||
+        check_range(&v[3], call->str, "padding", 0, 1 << 10))
+      return -1;
+    kh = kw = (int)v[1].num, s = (int)v[2].num, p = (int)v[3].num;
+    if (2 * p > kh) {
+      diag_error(v[3].loc, "padding of %s() must be at most half the kernel (%d), not %d",
+                 call->str, kh / 2, p);
+      return -1;
+    }
+  }
+  int64_t OH = out_dim(H, kh, s, p, 1), OW = out_dim(W, kw, s, p, 1);
+  if (OH <= 0 || OW <= 0) {
+    diag_error(v[1].loc, "a %dx%d window does not fit in the %lldx%lld input", kh, kw,
+               (long long)H, (long long)W);
+    return -1;
+  }
+  int id = lower_node(lc, is_max ? OP_MAXPOOL : OP_AVGPOOL, &v[0].node, 1, call->loc);
+  ir_node *y = ir_at(lc->g, id);
+  y->batched = 1;
+  y->ndim = global ? 1 : 3;
+  y->dims[0] = C;
+  y->dims[1] = OH;
+  y->dims[2] = OW;
+  int geo[] = {kh, kw, s, s, p, p, 1, 1, 1, global || v[4].num != 0};
+  memcpy(y->i, geo, sizeof geo);
+  return id;
+}
+
+/* ---- backward ----------------------------------------------------------- */
+
+void conv_backward(ad_ctx *ad, int id, int dy) {
+  ir_graph *g = ad_graph(ad);
+  ir_node n = g->nodes[id];
+  switch (n.op) {
+  case OP_CONV_OUT: /* y = transpose(yT) + b */
+    if (n.nin == 2 && ad_wants(ad, n.in[1])) {
+      int in[1] = {dy};
+      ad_accumulate(ad, n.in[1], ad_node(ad, OP_CONV2D_DB, in, 1, n.in[1], -1));
+    }
+    if (ad_wants(ad, n.in[0])) {
+      int in[1] = {dy};
+      ad_accumulate(ad, n.in[0], ad_node(ad, OP_CONV_OUT_GRAD, in, 1, n.in[0], -1));
+    }
+    break;
+  case OP_CONV2D: /* yT = colT W^T, per group */
+    if (ad_wants(ad, n.in[1])) {
+      int in[2] = {dy, n.in[0]};
+      ad_save(ad, n.in[0]);
+      int dw = ad_node(ad, OP_CONV2D_DW, in, 2, n.in[1], -1);
+      g->nodes[dw].i[2] = n.i[2];
+      ad_accumulate(ad, n.in[1], dw);
+    }
+    if (ad_wants(ad, n.in[0])) {
+      int in[2] = {dy, n.in[1]};
+      int dcol = ad_node(ad, OP_CONV2D_DCOL, in, 2, n.in[0], -1);
+      g->nodes[dcol].i[2] = n.i[2];
+      ad_accumulate(ad, n.in[0], dcol);
+    }
+    break;
+  case OP_IM2COL:
+    if (ad_wants(ad, n.in[0])) {
+      int in[1] = {dy};
+      int dx = ad_node(ad, OP_COL2IM, in, 1, n.in[0], -1);
+      memcpy(g->nodes[dx].i, n.i, sizeof n.i);
+      ad_accumulate(ad, n.in[0], dx);
+    }
+    break;
+  default: /* pools */
+    if (ad_wants(ad, n.in[0])) {
+      int in[2] = {dy, n.in[0]};
+      if (n.op == OP_MAXPOOL) ad_save(ad, n.in[0]);
+      int dx = ad_node(ad, n.op == OP_MAXPOOL ? OP_MAXPOOL_GRAD : OP_AVGPOOL_GRAD, in,
+                       n.op == OP_MAXPOOL ? 2 : 1, n.in[0], -1);
+      memcpy(g->nodes[dx].i, n.i, sizeof n.i);
+      ad_accumulate(ad, n.in[0], dx);
+    }
+    break;
+  }
+}
+
+/* ---- emission ------------------------------------------------------------ */
+
+/* Starts a helper `static void NAME(void *arg, int64_t lo, int64_t hi)` that
+ * the layer's function runs through dl_parallel_for; returns its name. */
+static const char *begin_job(emit_ctx *ec, const ir_node *n, const char *what, char *name,
+                             size_t len) {
+  snprintf(name, len, "%s_%s_%d", what, ec->g->groups[n->group].name, n->id);
+  return name;
+}
+
+static void call_job(emit_ctx *ec, const char *name, const char *count) {
+  fprintf(ec->out, "  {\n    dl_job job = {ctx, n};\n");
+  fprintf(ec->out, "    dl_parallel_for(ctx->pool, %s, 1, %s, &job);\n  }\n", count, name);
+}
+
+static void job_header(FILE *o, const char *name, const char *comment, const char *range) {
+  fprintf(o, "/* %s */\n", comment);
+  fprintf(o, "static void %s(void *arg, int64_t lo, int64_t hi) {\n", name);
+  fprintf(o, "  const dl_job *job = arg;\n  dl_ctx *ctx = job->ctx;\n  (void)job;\n");
+  fprintf(o, "  for (int64_t %s = lo; %s < hi; %s++) {\n", range, range, range);
+}
+
+/* The loops over one sample's receptive fields, shared by im2col (copy out,
+ * zero where padded) and col2im (add back, skip the padding):
+ * colT[oh*OW + ow, (c*KH + i)*KW + j] <-> x[c, oh*SH - PH + i*DH, ow*SW - PW + j*DW] */
+static void emit_fields(FILE *o, const int *q, int64_t C, int64_t H, int64_t W, int64_t OH,
+                        int64_t OW, int64_t CK, int adjoint) {
+  fprintf(o, "    for (int oh = 0; oh < %lld; oh++)\n      for (int ow = 0; ow < %lld; ow++) {\n",
+          (long long)OH, (long long)OW);
+  fprintf(o, "        %sdl_real *field = col + (size_t)(oh * %lld + ow) * %lld;\n", adjoint ? "const " : "",
+          (long long)OW, (long long)CK);
+  fprintf(o, "        for (int c = 0; c < %lld; c++)\n          for (int i = 0; i < %d; i++) {\n",
+          (long long)C, q[G_KH]);
+  fprintf(o, "            const int ih = oh * %d - %d + i * %d;\n", q[G_SH], q[G_PH], q[G_DH]);
+  fprintf(o, "            %sdl_real *f = field + (c * %d + i) * %d;\n", adjoint ? "const " : "", q[G_KH],
+          q[G_KW]);
+  if (adjoint) {
+    fprintf(o, "            if (ih < 0 || ih >= %lld) continue;\n", (long long)H);
+  } else {
+    fprintf(o, "            if (ih < 0 || ih >= %lld) {\n              for (int j = 0; j < %d; j++) f[j] = 0;\n"
+               "              continue;\n            }\n", (long long)H, q[G_KW]);
+  }
+  fprintf(o, "            %sdl_real *row = x + ((size_t)c * %lld + ih) * %lld;\n", adjoint ? "" : "const ",
+          (long long)H, (long long)W);
+  /* most fields lie wholly inside the image: a straight copy, unrolled */
+  fprintf(o, "            const int iw0 = ow * %d - %d;\n", q[G_SW], q[G_PW]);
+  fprintf(o, "            if (iw0 >= 0 && iw0 + %d < %lld) {\n", (q[G_KW] - 1) * q[G_DW], (long long)W);
+  fprintf(o, adjoint ? "              for (int j = 0; j < %d; j++) row[iw0 + j * %d] += f[j];\n"
+                     : "              for (int j = 0; j < %d; j++) f[j] = row[iw0 + j * %d];\n",
+          q[G_KW], q[G_DW]);
+  fprintf(o, "              continue;\n            }\n");
+  fprintf(o, "            for (int j = 0; j < %d; j++) {\n", q[G_KW]);
+  fprintf(o, "              const int iw = iw0 + j * %d;\n", q[G_DW]);
+  if (adjoint) fprintf(o, "              if (iw >= 0 && iw < %lld) row[iw] += f[j];\n", (long long)W);
+  else fprintf(o, "              f[j] = iw >= 0 && iw < %lld ? row[iw] : 0;\n", (long long)W);
+  fprintf(o, "            }\n          }\n      }\n  }\n}\n\n");
+}
+
+/* im2col (forward) and col2im (its adjoint, backward), one sample per item. */
+static void emit_im2col(emit_ctx *ec, const ir_node *n) {
+  int adjoint = n->op == OP_COL2IM;
+  const ir_node *img = adjoint ? n : &ec->g->nodes[n->in[0]];
+  const ir_node *col = adjoint ? &ec->g->nodes[n->in[0]] : n;
+  const int *q = n->i;
+  int64_t C = img->dims[0], H = img->dims[1], W = img->dims[2];
+  int64_t OH = out_dim(H, q[G_KH], q[G_SH], q[G_PH], q[G_DH]);
+  int64_t OW = out_dim(W, q[G_KW], q[G_SW], q[G_PW], q[G_DW]), CK = col->dims[1];
+  char px[96], pc[96], name[128];
+  emit_ptr(ec, img->id == n->id ? n->id : n->in[0], px, sizeof px);
+  emit_ptr(ec, adjoint ? n->in[0] : n->id, pc, sizeof pc);
+  begin_job(ec, n, adjoint ? "col2im" : "im2col", name, sizeof name);
+  FILE *o = ec->helpers;
+  job_header(o, name, adjoint ? "col2im: add each receptive field back where im2col read it"
+                              : "im2col: each output position's receptive field as a row (zero where padded)",
+             "s");
+  fprintf(o, "    %sdl_real *restrict x = %s + s * %lld;\n", adjoint ? "" : "const ", px,
+          (long long)(C * H * W));
+  fprintf(o, "    %sdl_real *restrict col = %s + s * %lld;\n", adjoint ? "const " : "", pc,
+          (long long)(OH * OW * CK));
+  if (adjoint) fprintf(o, "    memset(x, 0, %lld * sizeof *x);\n", (long long)(C * H * W));
+  emit_fields(o, q, C, H, W, OH, OW, CK, adjoint);
+  call_job(ec, name, "n");
+}
+
+/* The geometry of a conv's GEMMs: yT[rows, OC] = colT[rows, CK] . W^T, per
+ * group on OCg output and CKg input columns. */
+typedef struct { int64_t OC, OCg, CK, CKg, P; int groups; } conv_dims;
+
+static conv_dims conv_dims_of(const ir_node *colT, const ir_node *yT, int groups) {
+  conv_dims d = {yT->dims[1], yT->dims[1] / groups, colT->dims[1], colT->dims[1] / groups,
+                 yT->dims[0], groups};
+  return d;
+}
+
+/* One GEMM per group over the whole batch: C[n*P, cols] (+)= A . B with
+ * per-group offsets into A, B and C. */
+static void emit_group_gemm(emit_ctx *ec, const char *kind, const char *m, long long N, long long K,
+                            const char *a, long long lda, long long a_off, const char *b,
+                            long long ldb, long long b_off, const char *c, long long ldc,
+                            long long c_off, int groups) {
+  FILE *o = ec->out;
+  fprintf(o, "    for (int g = 0; g < %d; g++)\n", groups);
+  fprintf(o, "      dl_gemm_%s(ctx->pool, %s, %lld, %lld, %s + (size_t)g * %lld, %lld, %s + (size_t)g * %lld, %lld,\n",
+          kind, m, N, K, a, a_off, lda, b, b_off, ldb);
+  fprintf(o, "                 %s + (size_t)g * %lld, %lld, 0);\n  }\n", c, c_off, ldc);
+}
+
+/* conv2d:     yT = colT . W^T            dl_gemm_nt, rows n*P
+ * conv2d_dw:  dW = dyT^T . colT          dl_gemm_tn, summed over n*P rows
+ * conv2d_dcol: dcolT = dyT . W           dl_gemm_nn */
+static void emit_conv_gemm(emit_ctx *ec, const ir_node *n) {
+  ir_graph *g = ec->g;
+  const ir_node *colT = n->op == OP_CONV2D ? &g->nodes[n->in[0]]
+                      : n->op == OP_CONV2D_DW ? &g->nodes[n->in[1]] : n;
+  const ir_node *yT = n->op == OP_CONV2D ? n : &g->nodes[n->in[0]];
+  conv_dims d = conv_dims_of(colT, yT, n->i[2]);
+  char p0[96], p1[96], pout[96], rows[64];
+  emit_ptr(ec, n->in[0], p0, sizeof p0);
+  emit_ptr(ec, n->in[1], p1, sizeof p1);
+  emit_ptr(ec, n->id, pout, sizeof pout);
+  snprintf(rows, sizeof rows, "n * %lld", (long long)d.P);
+  FILE *o = ec->out;
+  fprintf(o, "  {\n");
+  if (n->op == OP_CONV2D) {
+    fprintf(o, "    /* yT[n*%lld, %lld] = colT[n*%lld, %lld] . W^T, per group of %lld channels */\n",
+            (long long)d.P, (long long)d.OC, (long long)d.P, (long long)d.CK, (long long)d.OCg);
+    emit_group_gemm(ec, "nt", rows, d.OCg, d.CKg, p0, d.CK, d.CKg, p1, d.CKg, d.OCg * d.CKg, pout,
+                    d.OC, d.OCg, d.groups);
+  } else if (n->op == OP_CONV2D_DW) {
+    fprintf(o, "    /* dW[%lld, %lld] = dyT^T . colT over the n*%lld rows of the batch, per group */\n",
+            (long long)d.OC, (long long)d.CKg, (long long)d.P);
+    char m[32];
+    snprintf(m, sizeof m, "%lld", (long long)d.OCg);
+    fprintf(o, "    for (int g = 0; g < %d; g++)\n", d.groups);
+    fprintf(o, "      dl_gemm_tn(ctx->pool, %s, %lld, %s, %s + (size_t)g * %lld, %lld, %s + (size_t)g * %lld, %lld,\n",
+            m, (long long)d.CKg, rows, p0, (long long)d.OCg, (long long)d.OC, p1, (long long)d.CKg,
+            (long long)d.CK);
+    fprintf(o, "                 %s + (size_t)g * %lld, %lld, 0);\n  }\n", pout, (long long)(d.OCg * d.CKg),
+            (long long)d.CKg);
+  } else {
+    fprintf(o, "    /* dcolT[n*%lld, %lld] = dyT . W, per group */\n", (long long)d.P, (long long)d.CK);
+    emit_group_gemm(ec, "nn", rows, d.CKg, d.OCg, p0, d.OC, d.OCg, p1, d.CKg, d.OCg * d.CKg, pout,
+                    d.CK, d.CKg, d.groups);
+  }
+}
+
+/* conv_out: y[s, oc, p] = act(yT[s, p, oc] + b[oc]); conv_out_grad: the
+ * transpose back, dyT[s, p, oc] = dy[s, oc, p].  One sample per item. */
+static void emit_conv_out(emit_ctx *ec, const ir_node *n) {
+  ir_graph *g = ec->g;
+  int grad = n->op == OP_CONV_OUT_GRAD;
+  const ir_node *act = !grad && n->i[1] ? &g->nodes[n->i[1] - 1] : NULL;
+  const ir_node *nchw = grad ? &g->nodes[n->in[0]] : n;
+  int64_t OC = nchw->dims[0], P = ir_numel(nchw) / OC;
+  char pin[96], pout[96], pb[96], name[128], e[256];
+  emit_ptr(ec, n->in[0], pin, sizeof pin);
+  emit_ptr(ec, act ? act->id : n->id, pout, sizeof pout);
+  begin_job(ec, n, grad ? "to_rows" : "conv_out", name, sizeof name);
+  FILE *o = ec->helpers;
+  char comment[160];
+  if (grad) snprintf(comment, sizeof comment, "dyT[s, p, oc] = dy[s, oc, p]: the gradient in the GEMM's layout");
+  else snprintf(comment, sizeof comment, "y[s, oc, p] = %s(yT[s, p, oc]%s): back to NCHW",
+                act ? ir_op_name(act->op) : "", n->nin == 2 ? " + b[oc]" : "");
+  job_header(o, name, comment, "s");
+  fprintf(o, "    const dl_real *restrict in = %s + s * %lld;\n", pin, (long long)(OC * P));
+  fprintf(o, "    dl_real *restrict out = %s + s * %lld;\n", pout, (long long)(OC * P));
+  if (grad) {
+    fprintf(o, "    for (int p = 0; p < %lld; p++)\n      for (int oc = 0; oc < %lld; oc++)\n",
+            (long long)P, (long long)OC);
+    fprintf(o, "        out[p * %lld + oc] = in[oc * %lld + p];\n  }\n}\n\n", (long long)OC, (long long)P);
+  } else {
+    if (n->nin == 2) {
+      emit_ptr(ec, n->in[1], pb, sizeof pb);
+      fprintf(o, "    const dl_real *restrict b = %s;\n", pb);
+    }
+    fprintf(o, "    for (int oc = 0; oc < %lld; oc++)\n      for (int p = 0; p < %lld; p++) {\n",
+            (long long)OC, (long long)P);
+    fprintf(o, "        const dl_real v = in[p * %lld + oc]%s;\n", (long long)OC, n->nin == 2 ? " + b[oc]" : "");
+    fprintf(o, "        out[oc * %lld + p] = %s;\n      }\n  }\n}\n\n", (long long)P,
+            act ? activation_expr(act, "v", e, sizeof e) : "v");
+  }
+  call_job(ec, name, "n");
+}
+
+/* db[oc] = sum over samples and positions of dy[s, oc, p] */
+static void emit_conv_db(emit_ctx *ec, const ir_node *n) {
+  const ir_node *dy = &ec->g->nodes[n->in[0]];
+  int64_t OC = n->dims[0], P = ir_numel(dy) / OC;
+  char pdy[96], pb[96];
+  emit_ptr(ec, n->in[0], pdy, sizeof pdy);
+  emit_ptr(ec, n->id, pb, sizeof pb);
+  FILE *o = ec->out;
+  fprintf(o, "  {\n    /* db[oc] = sum over samples and positions of dy[s, oc, :] */\n");
+  fprintf(o, "    const dl_real *restrict dy = %s;\n    dl_real *restrict db = %s;\n", pdy, pb);
+  fprintf(o, "    for (int oc = 0; oc < %lld; oc++) {\n      dl_real sum = 0;\n", (long long)OC);
+  fprintf(o, "      for (int s = 0; s < n; s++) sum += dl_sum(dy + ((size_t)s * %lld + oc) * %lld, %lld);\n",
+          (long long)OC, (long long)P, (long long)P);
+  fprintf(o, "      db[oc] = sum;\n    }\n  }\n");
+}
+
+/* Pooling windows: for each output (c, oh, ow) the input rows ih in
+ * [oh*S - P, oh*S - P + K) clipped to the image, likewise iw. */
+static void emit_window(FILE *o, const int *q, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+  fprintf(o, "    for (int oh = 0; oh < %lld; oh++)\n      for (int ow = 0; ow < %lld; ow++) {\n",
+          (long long)OH, (long long)OW);
+  fprintf(o, "        const int h0 = oh * %d - %d, w0 = ow * %d - %d;\n", q[G_SH], q[G_PH], q[G_SW], q[G_PW]);
+  if (q[G_PH] == 0 && q[G_PW] == 0) {
+    /* no padding: every window lies inside the image (OH, OW say so), and
+     * constant bounds let the C compiler unroll it */
+    fprintf(o, "        const int ha = h0, hb = h0 + %d, wa = w0, wb = w0 + %d;\n", q[G_KH], q[G_KW]);
+    return;
+  }
+  fprintf(o, "        const int ha = h0 < 0 ? 0 : h0, hb = h0 + %d > %lld ? %lld : h0 + %d;\n", q[G_KH],
+          (long long)H, (long long)H, q[G_KH]);
+  fprintf(o, "        const int wa = w0 < 0 ? 0 : w0, wb = w0 + %d > %lld ? %lld : w0 + %d;\n", q[G_KW],
+          (long long)W, (long long)W, q[G_KW]);
+}
+
+/* maxpool without padding, one output row at a time with ow innermost, so
+ * the C compiler vectorises across the row (a window at a time is a chain of
+ * unpredictable branches).  Windows are visited in torch's order, so the
+ * first maximum (or NaN) is the one that takes the gradient. */
+static void emit_maxpool_rows(FILE *o, const int *q, int64_t W, int64_t OH, int64_t OW, int grad) {
+  fprintf(o, "    for (int oh = 0; oh < %lld; oh++) {\n", (long long)OH);
+  fprintf(o, "      dl_real m[%lld];\n", (long long)OW);
+  if (grad) fprintf(o, "      int best[%lld];\n", (long long)OW);
+  fprintf(o, "      for (int ow = 0; ow < %lld; ow++) {\n", (long long)OW);
+  fprintf(o, "        const int k = oh * %lld + ow * %d;\n", (long long)(q[G_SH] * W), q[G_SW]);
+  fprintf(o, "        m[ow] = x[k];\n%s      }\n", grad ? "        best[ow] = k;\n" : "");
+  fprintf(o, "      for (int i = 0; i < %d; i++)\n        for (int j = 0; j < %d; j++) {\n", q[G_KH], q[G_KW]);
+  fprintf(o, "          if (i == 0 && j == 0) continue;\n");
+  fprintf(o, "          for (int ow = 0; ow < %lld; ow++) {\n", (long long)OW);
+  fprintf(o, "            const int k = (oh * %d + i) * %lld + ow * %d + j;\n", q[G_SH], (long long)W, q[G_SW]);
+  fprintf(o, "            const dl_real v = x[k];\n");
+  fprintf(o, "            const int better = v > m[ow] || (v != v && m[ow] == m[ow]);\n");
+  fprintf(o, "            m[ow] = better ? v : m[ow];\n");
+  if (grad) fprintf(o, "            best[ow] = better ? k : best[ow];\n");
+  fprintf(o, "          }\n        }\n");
+  if (grad) fprintf(o, "      for (int ow = 0; ow < %lld; ow++) dx[best[ow]] += dy[oh * %lld + ow];\n",
+                    (long long)OW, (long long)OW);
+  else fprintf(o, "      memcpy(y + oh * %lld, m, sizeof m);\n", (long long)OW);
+  fprintf(o, "    }\n  }\n}\n\n");
+}
+
+/* max: the first largest element of each window, as torch picks it (a NaN
+ * wins); avg: the window's sum over K*K, or over its part inside the image
+ * when count_include_pad is false.  Backward routes dy the same way. */
+static void emit_pool_windows(FILE *o, const int *q, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                              int is_max, int grad);
+
+static void emit_pool(emit_ctx *ec, const ir_node *n) {
+  int grad = n->op == OP_MAXPOOL_GRAD || n->op == OP_AVGPOOL_GRAD;
+  int is_max = n->op == OP_MAXPOOL || n->op == OP_MAXPOOL_GRAD;
+  const ir_node *x = grad ? n : &ec->g->nodes[n->in[0]];
+  const int *q = n->i;
+  int64_t C = x->dims[0], H = x->dims[1], W = x->dims[2];
+  int64_t OH = out_dim(H, q[G_KH], q[G_SH], q[G_PH], 1), OW = out_dim(W, q[G_KW], q[G_SW], q[G_PW], 1);
+  char px[96] = "", py[96], name[128];
+  if (!grad || is_max) emit_ptr(ec, grad ? n->in[1] : n->in[0], px, sizeof px);
+  emit_ptr(ec, grad ? n->in[0] : n->id, py, sizeof py);
+  begin_job(ec, n, is_max ? "maxpool" : "avgpool", name, sizeof name);
+  FILE *o = ec->helpers;
+  job_header(o, name, grad ? (is_max ? "maxpool backward: dy to the first maximum of each window"
+                                     : "avgpool backward: dy spread evenly over each window")
+                           : (is_max ? "maxpool: the largest element of each window"
+                                     : "avgpool: the mean of each window"), "sc");
+  fprintf(o, "    const int64_t s = sc / %lld, c = sc %% %lld;\n", (long long)C, (long long)C);
+  /* forward: x -> y; max backward: x, dy -> dx; avg backward: dy -> dx */
+  if (!grad || is_max)
+    fprintf(o, "    const dl_real *restrict x = %s + (s * %lld + c) * %lld;\n", px, (long long)C,
+            (long long)(H * W));
+  fprintf(o, "    %s *restrict %s = %s + (s * %lld + c) * %lld;\n", grad ? "const dl_real" : "dl_real",
+          grad ? "dy" : "y", py, (long long)C, (long long)(OH * OW));
+  if (grad) {
+    char pdx[96];
+    emit_ptr(ec, n->id, pdx, sizeof pdx);
+    fprintf(o, "    dl_real *restrict dx = %s + (s * %lld + c) * %lld;\n", pdx, (long long)C,
+            (long long)(H * W));
+    fprintf(o, "    memset(dx, 0, %lld * sizeof *dx);\n", (long long)(H * W));
+  }
+  if (is_max && q[G_PH] == 0 && q[G_PW] == 0) {
+    emit_maxpool_rows(o, q, W, OH, OW, grad);
+  } else {
+    emit_pool_windows(o, q, H, W, OH, OW, is_max, grad);
+  }
+  char count[48];
+  snprintf(count, sizeof count, "n * %lld", (long long)C);
+  call_job(ec, name, count);
+}
+
+/* Any pool, a window at a time (clipped to the image when padded). */
+static void emit_pool_windows(FILE *o, const int *q, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                              int is_max, int grad) {
+  emit_window(o, q, H, W, OH, OW);
+  char yi[64];
+  snprintf(yi, sizeof yi, "oh * %lld + ow", (long long)OW);
+  if (is_max) {
+    fprintf(o, "        int best = ha * %lld + wa;\n        dl_real m = x[best];\n", (long long)W);
+    fprintf(o, "        for (int ih = ha; ih < hb; ih++)\n          for (int iw = wa; iw < wb; iw++) {\n");
+    fprintf(o, "            const dl_real v = x[ih * %lld + iw];\n", (long long)W);
+    fprintf(o, "            if (v > m || (v != v && m == m)) {\n              m = v;\n"
+               "              best = ih * %lld + iw;\n            }\n", (long long)W);
+    fprintf(o, "          }\n");
+    if (grad) fprintf(o, "        dx[best] += dy[%s];\n      }\n  }\n}\n\n", yi);
+    else fprintf(o, "        (void)best;\n        y[%s] = m;\n      }\n  }\n}\n\n", yi);
+  } else {
+    if (q[G_COUNT_PAD])
+      fprintf(o, "        const int h1 = h0 + %d > %lld ? %lld : h0 + %d, w1 = w0 + %d > %lld ? %lld : w0 + %d;\n"
+                 "        const dl_real inv = (dl_real)1 / (dl_real)((h1 - h0) * (w1 - w0));\n",
+              q[G_KH], (long long)(H + q[G_PH]), (long long)(H + q[G_PH]), q[G_KH], q[G_KW],
+              (long long)(W + q[G_PW]), (long long)(W + q[G_PW]), q[G_KW]);
+    else
+      fprintf(o, "        const dl_real inv = (dl_real)1 / (dl_real)((hb - ha) * (wb - wa));\n");
+    if (grad) {
+      fprintf(o, "        const dl_real g = dy[%s] * inv;\n", yi);
+      fprintf(o, "        for (int ih = ha; ih < hb; ih++)\n          for (int iw = wa; iw < wb; iw++) dx[ih * %lld + iw] += g;\n",
+              (long long)W);
+      fprintf(o, "      }\n  }\n}\n\n");
+    } else {
+      fprintf(o, "        dl_real sum = 0;\n");
+      fprintf(o, "        for (int ih = ha; ih < hb; ih++)\n          for (int iw = wa; iw < wb; iw++) sum += x[ih * %lld + iw];\n",
+              (long long)W);
+      fprintf(o, "        y[%s] = sum * inv;\n      }\n  }\n}\n\n", yi);
+    }
+  }
+}
+
+void conv_emit(emit_ctx *ec, const ir_node *n) {
+  switch (n->op) {
+  case OP_IM2COL: case OP_COL2IM: emit_im2col(ec, n); break;
+  case OP_CONV2D: case OP_CONV2D_DW: case OP_CONV2D_DCOL: emit_conv_gemm(ec, n); break;
+  case OP_CONV_OUT: case OP_CONV_OUT_GRAD: emit_conv_out(ec, n); break;
+  case OP_CONV2D_DB: emit_conv_db(ec, n); break;
+  default: emit_pool(ec, n); break;
+  }
+}
