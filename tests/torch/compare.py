@@ -44,7 +44,11 @@ REG_TEST = os.path.join(EXAMPLE_DATA, "regression_test.csv")
 # ---- models: .dln model-block text and the same network in torch -----------
 # fwd(L, x) -> (out, pred) where `out` is what the loss takes and `pred` what
 # `BIN predict` prints (sigmoid(z) for bce_with_logits).  L maps a layer name
-# to its torch.nn.Linear; `params` lists the checkpoint's parameter names.
+# to its torch.nn.Linear, or torch.nn.Conv2d when the checkpoint's weight is
+# 4-D; `convs` gives a conv layer's stride, padding, dilation and groups (the
+# checkpoint has only the kernel and channels).  `params` lists the
+# checkpoint's parameter names; `input` is the per-sample input shape (4,)
+# unless given, and x comes to fwd as [N, *input].
 
 def _m_mlp(L, x, F, T):
     h1 = F.gelu(L["h1"](x))
@@ -110,6 +114,29 @@ def _m_opt(L, x, F, T):
     h2 = F.relu(L["h2"](h1))
     p = L["pred"](h2)
     return p, p
+
+
+def _m_cnn(L, x, F, T):
+    c1 = F.max_pool2d(F.relu(L["c1"](x)), 2)
+    c2 = F.max_pool2d(F.relu(L["c2"](c1)), 2)
+    h = F.relu(L["h"](T.flatten(c2, 1)))
+    z = L["logits"](h)
+    return z, z
+
+
+def _m_conv_geometry(L, x, F, T):
+    a = T.tanh(L["a"](x))
+    b = L["b"](a)
+    d = F.avg_pool2d(a, 3, stride=2, padding=1, count_include_pad=False)
+    e = L["e"](d)
+    s = T.sigmoid(b) * T.tanh(e)
+    m = F.max_pool2d(s, 3, stride=2, padding=1)
+    q = F.avg_pool2d(s, 3, stride=1, padding=1)
+    r = L["r"](q)
+    g = F.adaptive_avg_pool2d(s, 1).flatten(1)
+    h = T.tanh(L["h"](T.cat([T.flatten(m, 1), T.flatten(r, 1), g], dim=1)))
+    z = L["logits"](h)
+    return z, z
 
 
 def _lw(*names, bias=True):
@@ -194,6 +221,49 @@ MODELS = {
   h2     = relu(dense(h1, 8))
   pred   = dense(h2, 1)
   loss   = mse(pred, y)"""),
+    # examples/fashion_cnn.dln at 8x8
+    "cnn": dict(data="img", input=(1, 8, 8), loss="cross_entropy", fwd=_m_cnn,
+                params=_lw("c1", "c2", "h", "logits"),
+                convs={"c1": dict(padding=1), "c2": dict(padding=1)}, text="""
+  input  x : f32[1, 8, 8]
+  label  y : class[3]
+  c1     = maxpool(relu(conv2d(x, 6, kernel = 3, padding = 1)), 2)
+  c2     = maxpool(relu(conv2d(c1, 8, kernel = 3, padding = 1)), 2)
+  h      = relu(dense(flatten(c2), 16))
+  logits = dense(h, 3)
+  loss   = cross_entropy(logits, y)"""),
+    # every geometry argument; per-sample sizes in the comments
+    "conv_geometry": dict(data="img", input=(2, 7, 7), loss="cross_entropy", fwd=_m_conv_geometry,
+                          params=(_lw("a", bias=False) + _lw("b", "e") + _lw("r", bias=False)
+                                  + _lw("h", "logits")),
+                          convs={"a": dict(padding=1, groups=2),
+                                 "b": dict(stride=2, padding=2, dilation=2),
+                                 "e": dict(groups=2),
+                                 "r": dict(stride=2)},
+                          penalties={"a": (0.0, 1e-3), "b": (1e-3, 0.0)}, text="""
+  input  x : f32[2, 7, 7]
+  label  y : class[3]
+  # [4, 7, 7], grouped
+  a      = tanh(conv2d(x, 4, kernel = 3, padding = 1, groups = 2, bias = false, l2 = 1e-3))
+  # [6, 4, 4]
+  b      = conv2d(a, 6, kernel = 3, stride = 2, padding = 2, dilation = 2, l1 = 1e-3)
+  # [4, 4, 4]
+  d      = avgpool(a, 3, stride = 2, padding = 1, count_include_pad = false)
+  # [6, 4, 4]: 1x1 and grouped, no im2col
+  e      = conv2d(d, 6, kernel = 1, groups = 2)
+  # often negative: a padded maxpool window must not take the padding as 0
+  s      = sigmoid(b) * tanh(e)
+  # [6, 2, 2]: stride < kernel, padded
+  m      = maxpool(s, 3, stride = 2, padding = 1)
+  # [6, 4, 4]: padding counted
+  q      = avgpool(s, 3, stride = 1, padding = 1)
+  # [4, 2, 2]: 1x1 with stride 2 goes through im2col; (4 - 1) / 2 + 1 rounds
+  # down, so q's last row and column are not used
+  r      = conv2d(q, 4, kernel = 1, stride = 2, bias = false)
+  g      = global_avgpool(s)
+  h      = tanh(dense(concat(flatten(m), flatten(r), g), 12))
+  logits = dense(h, 3)
+  loss   = cross_entropy(logits, y)"""),
 }
 
 # ---- cases ------------------------------------------------------------------
@@ -239,8 +309,12 @@ CASES = {
                    sched=("exponential", {"gamma": 0.9}), train={"warmup": 4}),
     "clip": dict(model="opt", opt=("sgd", {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01}),
                  train={"clip": 0.453}),  # clips some steps, not others (checked below)
+    # convolutions
+    "cnn": dict(model="cnn", opt=("sgd", {"lr": 0.05, "momentum": 0.9})),
+    "conv_geometry": dict(model="conv_geometry", opt=("adam", {"lr": 0.01}), threads=2),
     # single precision
     "classifier_f32": dict(model="classifier", opt=("adam", {"lr": 0.01}), f64=False, tol=1e-4),
+    "cnn_f32": dict(model="cnn", opt=("sgd", {"lr": 0.05, "momentum": 0.9}), f64=False, tol=1e-4),
 }
 
 K = 5          # epochs (= optimiser steps) in total
@@ -272,6 +346,23 @@ def write_generated(path, n, kind, seed):
         else:
             y = "1" if x[0] * x[1] - x[2] + 0.5 * x[3] + rnd.gauss(0, 0.3) > 0 else "0"
         lines.append(",".join("%.6f" % v for v in x) + "," + y)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def write_images(path, n, shape, seed):
+    """Deterministic C x H x W images in 3 classes: a horizontal bar, a vertical
+    bar or a diagonal, each at a random place, weaker in later channels, plus
+    noise; a row is the C*H*W values (C, H, W order) then the class."""
+    rnd = random.Random(seed)
+    C, H, W = shape
+    lines = []
+    for _ in range(n):
+        y = rnd.randrange(3)
+        r, c, off = rnd.randrange(H), rnd.randrange(W), rnd.randrange(-2, 3)
+        on = [(i == r, j == c, i - j == off)[y] for i in range(H) for j in range(W)]
+        x = [(1.0 - 0.6 * ch) * v + rnd.gauss(0, 0.3) for ch in range(C) for v in on]
+        lines.append(",".join("%.6f" % v for v in x) + ",%d" % y)
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -370,8 +461,14 @@ class Torch:
             layer = name.split(".")[0]
             if name.endswith(".weight"):
                 w = params0[name]
-                lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=(layer + ".bias") in params0)
-                self.L[layer] = lin
+                bias = (layer + ".bias") in params0
+                if w.ndim == 4:
+                    # [out, in/groups, k, k]: the geometry comes from the model entry
+                    geo = self.model["convs"][layer]
+                    self.L[layer] = torch.nn.Conv2d(w.shape[1] * geo.get("groups", 1), w.shape[0],
+                                                    w.shape[2], bias=bias, **geo)
+                else:
+                    self.L[layer] = torch.nn.Linear(w.shape[1], w.shape[0], bias=bias)
         with torch.no_grad():
             for name, p in self.named():
                 p.copy_(torch.from_numpy(params0[name]))
@@ -604,16 +701,21 @@ def check(name, case, dlnc, work):
     else:
         train_csv = os.path.join(work, model["data"] + "_train.csv")
         test_csv = os.path.join(work, model["data"] + "_test.csv")
-        write_generated(train_csv, 240, model["data"], 11)
         # more test rows than the full batch: eval runs a full and a partial batch
-        write_generated(test_csv, 300, model["data"], 12)
+        for path, n, seed in ((train_csv, 240, 11), (test_csv, 300, 12)):
+            if model["data"] == "img":
+                write_images(path, n, model["input"], seed)
+            else:
+                write_generated(path, n, model["data"], seed)
+    shape = tuple(model.get("input", (4,)))
+    n_in = int(np.prod(shape))
 
     def load(path):
         # The trainer's datasets hold CSV values as float (runtime/data.h,
         # x_f32 and y_real), also in an --f64 build: round them the same way.
         rows = [[float(v) for v in ln.split(",")] for ln in read_csv(path)]
         t = torch.tensor(rows, dtype=torch.float64).float().double()
-        return t[:, :4], t[:, 4:]
+        return t[:, :n_in].reshape(-1, *shape), t[:, n_in:]
     X, Y = load(train_csv)
     Xt, Yt = load(test_csv)
 
@@ -706,9 +808,10 @@ def check(name, case, dlnc, work):
             rep.fails.append("eval test_acc %s, torch %.4f" % (got.get("test_acc"), acc))
 
     # predict on sK: the first test rows' inputs
-    rows = [",".join(ln.split(",")[:4]) for ln in read_csv(test_csv)[:N_PREDICT]]
+    rows = [",".join(ln.split(",")[:n_in]) for ln in read_csv(test_csv)[:N_PREDICT]]
     # predict parses stdin straight into dl_real: doubles in an --f64 build
-    xp = torch.tensor([[float(v) for v in r.split(",")] for r in rows], dtype=torch.float64)
+    xp = torch.tensor([[float(v) for v in r.split(",")] for r in rows],
+                      dtype=torch.float64).reshape(-1, *shape)
     if not f64:
         xp = xp.float().double()
     with torch.no_grad():
