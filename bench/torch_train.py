@@ -4,8 +4,9 @@
     /usr/bin/python3 bench/torch_train.py WORKLOAD --data DIR [--threads T]
         [--epochs N] [--seed S] [--json FILE]
 
-WORKLOAD is one of SPECS below; each is the same model as its .dln file (same
-layers, activations, initialisation, loss, optimiser, learning rate, batch).
+WORKLOAD is one of SPECS below (mlp, tiny, wide, cnn); each is the same model
+as its .dln file (same layers, activations, initialisation, loss, optimiser,
+learning rate, batch).
 The data are loaded into memory as float32 tensors, shuffled each epoch and
 cut into batch tensors before the clock starts (so the process holds the
 data set twice: as loaded and as batches); only the loop over the batches
@@ -27,7 +28,12 @@ import time
 
 # Layer widths (input first), hidden activation, loss, optimiser, batch and
 # initialisation of each workload, as in its .dln file.  Biases start at zero
-# (dlnc's rule for every init but torch_default).
+# (dlnc's rule for every init but torch_default, which is torch's own default
+# for weights and biases).  A workload with "convs" has an image input of
+# shape "input" ([C, H, W]) and, before its dense layers "dims", one
+# conv2d(channels, kernel, padding) -> act -> maxpool(pool) block per entry of
+# "convs" (stride 1, dilation 1, bias), then flatten; dims[0] is the flattened
+# size.
 SPECS = {
     "mlp": dict(dln="examples/fashion_mlp.dln", dims=[784, 256, 128, 10], act="relu",
                 loss="cross_entropy", opt="adam", lr=1e-3, batch=64, init="he_normal",
@@ -37,14 +43,39 @@ SPECS = {
     "wide": dict(dln="bench/wide.dln", dims=[2048, 2048, 2048, 10], act="relu",
                  loss="cross_entropy", opt="adam", lr=1e-3, batch=256, init="he_normal",
                  data="wide-*.idx"),
+    "cnn": dict(dln="examples/fashion_cnn.dln", input=[1, 28, 28],
+                convs=[(16, 5, 2), (32, 5, 2)], pool=2, dims=[32 * 7 * 7, 128, 10],
+                act="relu", loss="cross_entropy", opt="sgd", lr=0.01, momentum=0.9,
+                batch=64, init="torch_default", data="fashion-mnist"),
 }
 
 
-def flops_per_sample(dims):
-    """Model flops of one training sample: forward 2*in*out per layer, backward
-    2*in*out for dW and 2*in*out for dx except the first layer's."""
-    mm = [2 * a * b for a, b in zip(dims, dims[1:])]
-    return sum(mm) + sum(mm) + sum(mm[1:])
+def conv_shapes(spec):
+    """(C, OC, K, OH, OW) of each conv2d of a workload, and the flattened size
+    after its last maxpool."""
+    (c, h, w), pool, out = spec["input"], spec["pool"], []
+    for oc, k, pad in spec["convs"]:
+        oh, ow = h + 2 * pad - k + 1, w + 2 * pad - k + 1  # stride 1, dilation 1
+        out.append((c, oc, k, oh, ow))
+        c, h, w = oc, oh // pool, ow // pool
+    return out, c * h * w
+
+
+def flops_per_sample(spec):
+    """Model flops of one training sample: 2 x the multiply-adds of the conv
+    and dense layers.  Forward: 2*in*out per dense layer, 2*OC*OH*OW*C*K*K per
+    conv2d (C input channels, OC output channels, K x K kernel, OH x OW output).
+    Backward: the forward figure again for dW and again for dx (2x forward),
+    except that the network's first layer computes no dx (no input gradient).
+    Activations, pooling, loss and optimiser are not counted."""
+    fwd = []
+    if "convs" in spec:
+        convs, flat = conv_shapes(spec)
+        assert flat == spec["dims"][0], (flat, spec["dims"])
+        fwd += [2 * oc * oh * ow * c * k * k for c, oc, k, oh, ow in convs]
+    dims = spec["dims"]
+    fwd += [2 * a * b for a, b in zip(dims, dims[1:])]
+    return sum(fwd) + sum(fwd) + sum(fwd[1:])
 
 
 def read_idx(path):
@@ -60,13 +91,14 @@ def read_idx(path):
 
 
 def load_data(name, data_dir):
-    """(x float32 [n, in], y) for a workload; y int64 classes or float32 [n, 1]."""
+    """(x, y) for a workload: x float32 [n, in] (or [n, C, H, W] for an image
+    input), y int64 classes or float32 [n, 1]."""
     import numpy as np
     import torch
     if name == "tiny":
         a = np.loadtxt(os.path.join(data_dir, "tiny.csv"), delimiter=",", dtype=np.float32)
         return torch.from_numpy(a[:, :2].copy()), torch.from_numpy(a[:, 2:].copy())
-    if name == "mlp":
+    if name in ("mlp", "cnn"):
         img, lab = "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"
     else:
         img, lab = "wide-images.idx", "wide-labels.idx"
@@ -74,7 +106,7 @@ def load_data(name, data_dir):
     labels = read_idx(os.path.join(data_dir, lab))
     # Like dlnc's idx(..., scale = 1/255): the byte times the float 1/255
     # (in place: no second float copy of the data set).
-    x = images.reshape(images.shape[0], -1).astype(np.float32)
+    x = images.reshape([images.shape[0]] + SPECS[name].get("input", [-1])).astype(np.float32)
     x *= np.float32(1 / 255)
     return torch.from_numpy(x), torch.from_numpy(labels.astype(np.int64))
 
@@ -83,15 +115,23 @@ def make_model(spec):
     import torch
     from torch import nn
     dims, layers = spec["dims"], []
+    if "convs" in spec:
+        # conv2d -> ReLU -> maxpool per block, then flatten; nn.Conv2d's own
+        # init (dlnc's conv2d under init = torch_default is the same).
+        assert spec["init"] == "torch_default" and spec["act"] == "relu"
+        for (c, oc, k, _, _), (_, _, pad) in zip(conv_shapes(spec)[0], spec["convs"]):
+            layers += [nn.Conv2d(c, oc, k, padding=pad), nn.ReLU(), nn.MaxPool2d(spec["pool"])]
+        layers.append(nn.Flatten())
     for i, (a, b) in enumerate(zip(dims, dims[1:])):
         lin = nn.Linear(a, b)
         if spec["init"] == "he_normal":
             nn.init.kaiming_normal_(lin.weight, mode="fan_in", nonlinearity="relu")
         elif spec["init"] == "xavier_uniform":
             nn.init.xavier_uniform_(lin.weight)
-        else:
+        elif spec["init"] != "torch_default":  # torch_default: nn.Linear's own
             raise ValueError(spec["init"])
-        nn.init.zeros_(lin.bias)
+        if spec["init"] != "torch_default":
+            nn.init.zeros_(lin.bias)
         layers.append(lin)
         if i < len(dims) - 2:
             layers.append(nn.ReLU() if spec["act"] == "relu" else nn.Tanh())
@@ -100,7 +140,8 @@ def make_model(spec):
     if spec["opt"] == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
     else:
-        opt = torch.optim.SGD(model.parameters(), lr=spec["lr"])
+        opt = torch.optim.SGD(model.parameters(), lr=spec["lr"],
+                              momentum=spec.get("momentum", 0))
     return model, loss_fn, opt
 
 
