@@ -1,6 +1,6 @@
 /* gemm_bench.c: GFLOP/s of dl_gemm_{nt,nn,tn} on the shapes an MLP trainer
  * uses (fashion-MNIST 784-256-128-10 at batch 64, a few other batch sizes,
- * a tiny xor net).  Prints the median over several timed runs per shape.
+ * a tiny xor net, examples/fashion_cnn.dln's convolutions at batch 64).  Prints the median over several timed runs per shape.
  *
  * build: cc -std=c11 -O3 -march=native -D_GNU_SOURCE -I runtime \
  *          bench/gemm_bench.c runtime/gemm.c runtime/threads.c -lpthread -lm
@@ -36,6 +36,13 @@ static const shape shapes[] = {
     {"fc1 dW   b1", 'T', 256, 784, 1},
     {"fc1 fwd  b256", 't', 256, 256, 784},
     {"xor fwd  b4", 't', 4, 8, 2},
+    {"conv1 fwd b64", 't', 50176, 16, 25},
+    {"conv2 fwd b64", 't', 12544, 32, 400},
+    {"conv2 dW  b64", 'T', 32, 400, 12544},
+    {"conv2 dcol b64", 'n', 12544, 400, 32},
+    {"conv1 dW  b64", 'T', 16, 25, 50176},
+    {"conv2 dWT b64", 'T', 400, 32, 12544},
+    {"conv1 dWT b64", 'T', 25, 16, 50176},
     {"square 512", 't', 512, 512, 512},
     {"square 512", 'n', 512, 512, 512},
     {"square 512", 'T', 512, 512, 512},

@@ -153,7 +153,8 @@ static const char *const op_names[OP_COUNT] = {
   [OP_SCALAR_GRAD] = "scalar_grad", [OP_ADDN] = "addn", [OP_IM2COL] = "im2col",
   [OP_CONV2D] = "conv2d", [OP_CONV_OUT] = "conv_out", [OP_CONV_OUT_GRAD] = "conv_out_grad",
   [OP_MAXPOOL] = "maxpool", [OP_AVGPOOL] = "avgpool",
-  [OP_CONV2D_DW] = "conv2d_dw", [OP_CONV2D_DB] = "conv2d_db", [OP_CONV2D_DCOL] = "conv2d_dcol",
+  [OP_CONV2D_DW] = "conv2d_dw", [OP_CONV2D_DW_T] = "conv2d_dw_t",
+  [OP_CONV2D_DB] = "conv2d_db", [OP_CONV2D_DCOL] = "conv2d_dcol",
   [OP_COL2IM] = "col2im", [OP_MAXPOOL_GRAD] = "maxpool_grad", [OP_AVGPOOL_GRAD] = "avgpool_grad",
 };
 

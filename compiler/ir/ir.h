@@ -50,7 +50,8 @@ typedef enum {
   OP_DENSE_DW,      /* dW = dy^T x           in: dy, x                       */
   OP_DENSE_DB,      /* db = sum_rows dy      in: dy                          */
   OP_CONV_OUT_GRAD, /* dyT [OH*OW, OC] = dy^T        in: dy                  */
-  OP_CONV2D_DW,     /* dW = dyT^T colT               in: dyT, colT; i[2] = groups */
+  OP_CONV2D_DW,     /* dW^T [G, CKg, OCg] = colT^T dyT   in: dyT, colT; i[2] = groups */
+  OP_CONV2D_DW_T,   /* dW [OC, CKg] from dW^T            in: dW^T               */
   OP_CONV2D_DB,     /* db[oc] = sum over s, p of dy  in: dy (NCHW)           */
   OP_CONV2D_DCOL,   /* dcolT = dyT W                 in: dyT, W; i[2] = groups */
   OP_COL2IM,        /* im2col backward: adds the fields into dx   in: dcolT  */

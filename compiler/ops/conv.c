@@ -207,10 +207,23 @@ void conv_backward(ad_ctx *ad, int id, int dy) {
     break;
   case OP_CONV2D: /* yT = colT W^T, per group */
     if (ad_wants(ad, n.in[1])) {
+      /* dW^T = colT^T dyT, then transposed: the GEMM then runs with the long
+       * CK side as its rows and reuses each packed panel of dyT across all of
+       * them (dW = dyT^T colT directly has only OC rows: 60% of the speed) */
       int in[2] = {dy, n.in[0]};
       ad_save(ad, n.in[0]);
-      int dw = ad_node(ad, OP_CONV2D_DW, in, 2, n.in[1], -1);
-      g->nodes[dw].i[2] = n.i[2];
+      int dwt = ad_node(ad, OP_CONV2D_DW, in, 2, n.in[1], -1);
+      ir_node *t = &g->nodes[dwt];
+      int64_t groups = n.i[2], ckg = g->nodes[n.in[0]].dims[1] / groups;
+      t->i[2] = (int)groups;
+      t->batched = 0;
+      t->ndim = 3;
+      t->dims[0] = groups;
+      t->dims[1] = ckg;
+      t->dims[2] = n.dims[1] / groups;
+      int tin[1] = {dwt};
+      int dw = ad_node(ad, OP_CONV2D_DW_T, tin, 1, n.in[1], -1);
+      g->nodes[dw].i[2] = (int)groups;
       ad_accumulate(ad, n.in[1], dw);
     }
     if (ad_wants(ad, n.in[0])) {
@@ -349,7 +362,7 @@ static void emit_group_gemm(emit_ctx *ec, const char *kind, const char *m, long 
 }
 
 /* conv2d:     yT = colT . W^T            dl_gemm_nt, rows n*P
- * conv2d_dw:  dW = dyT^T . colT          dl_gemm_tn, summed over n*P rows
+ * conv2d_dw:  dW^T = colT^T . dyT       dl_gemm_tn, summed over n*P rows
  * conv2d_dcol: dcolT = dyT . W           dl_gemm_nn */
 static void emit_conv_gemm(emit_ctx *ec, const ir_node *n) {
   ir_graph *g = ec->g;
@@ -370,21 +383,36 @@ static void emit_conv_gemm(emit_ctx *ec, const ir_node *n) {
     emit_group_gemm(ec, "nt", rows, d.OCg, d.CKg, p0, d.CK, d.CKg, p1, d.CKg, d.OCg * d.CKg, pout,
                     d.OC, d.OCg, d.groups);
   } else if (n->op == OP_CONV2D_DW) {
-    fprintf(o, "    /* dW[%lld, %lld] = dyT^T . colT over the n*%lld rows of the batch, per group */\n",
-            (long long)d.OC, (long long)d.CKg, (long long)d.P);
-    char m[32];
-    snprintf(m, sizeof m, "%lld", (long long)d.OCg);
+    fprintf(o, "    /* dW^T[g] [%lld, %lld] = colT^T . dyT over the n*%lld rows of the batch */\n",
+            (long long)d.CKg, (long long)d.OCg, (long long)d.P);
     fprintf(o, "    for (int g = 0; g < %d; g++)\n", d.groups);
-    fprintf(o, "      dl_gemm_tn(ctx->pool, %s, %lld, %s, %s + (size_t)g * %lld, %lld, %s + (size_t)g * %lld, %lld,\n",
-            m, (long long)d.CKg, rows, p0, (long long)d.OCg, (long long)d.OC, p1, (long long)d.CKg,
-            (long long)d.CK);
+    fprintf(o, "      dl_gemm_tn(ctx->pool, %lld, %lld, %s, %s + (size_t)g * %lld, %lld, %s + (size_t)g * %lld, %lld,\n",
+            (long long)d.CKg, (long long)d.OCg, rows, p1, (long long)d.CKg, (long long)d.CK, p0,
+            (long long)d.OCg, (long long)d.OC);
     fprintf(o, "                 %s + (size_t)g * %lld, %lld, 0);\n  }\n", pout, (long long)(d.OCg * d.CKg),
-            (long long)d.CKg);
+            (long long)d.OCg);
   } else {
     fprintf(o, "    /* dcolT[n*%lld, %lld] = dyT . W, per group */\n", (long long)d.P, (long long)d.CK);
     emit_group_gemm(ec, "nn", rows, d.CKg, d.OCg, p0, d.OC, d.OCg, p1, d.CKg, d.OCg * d.CKg, pout,
                     d.CK, d.CKg, d.groups);
   }
+}
+
+/* dW[g*OCg + o, k] = dW^T[g, k, o] */
+static void emit_conv_dw_t(emit_ctx *ec, const ir_node *n) {
+  const ir_node *t = &ec->g->nodes[n->in[0]];
+  int64_t G = t->dims[0], CKg = t->dims[1], OCg = t->dims[2];
+  char pt[96], pw[96];
+  emit_ptr(ec, n->in[0], pt, sizeof pt);
+  emit_ptr(ec, n->id, pw, sizeof pw);
+  FILE *o = ec->out;
+  fprintf(o, "  {\n    /* dW[g*%lld + o, k] = dW^T[g, k, o] */\n", (long long)OCg);
+  fprintf(o, "    const dl_real *restrict t = %s;\n    dl_real *restrict dw = %s;\n", pt, pw);
+  fprintf(o, "    for (int g = 0; g < %lld; g++)\n      for (int o = 0; o < %lld; o++)\n", (long long)G,
+          (long long)OCg);
+  fprintf(o, "        for (int k = 0; k < %lld; k++)\n", (long long)CKg);
+  fprintf(o, "          dw[((size_t)g * %lld + o) * %lld + k] = t[((size_t)g * %lld + k) * %lld + o];\n  }\n",
+          (long long)OCg, (long long)CKg, (long long)CKg, (long long)OCg);
 }
 
 /* conv_out: y[s, oc, p] = act(yT[s, p, oc] + b[oc]); conv_out_grad: the
@@ -573,6 +601,7 @@ void conv_emit(emit_ctx *ec, const ir_node *n) {
   case OP_IM2COL: case OP_COL2IM: emit_im2col(ec, n); break;
   case OP_CONV2D: case OP_CONV2D_DW: case OP_CONV2D_DCOL: emit_conv_gemm(ec, n); break;
   case OP_CONV_OUT: case OP_CONV_OUT_GRAD: emit_conv_out(ec, n); break;
+  case OP_CONV2D_DW_T: emit_conv_dw_t(ec, n); break;
   case OP_CONV2D_DB: emit_conv_db(ec, n); break;
   default: emit_pool(ec, n); break;
   }

@@ -79,6 +79,7 @@ static const op_info table[OP_COUNT] = {
   [OP_MAXPOOL] = {conv_backward, conv_emit},
   [OP_AVGPOOL] = {conv_backward, conv_emit},
   [OP_CONV2D_DW] = {NULL, conv_emit},
+  [OP_CONV2D_DW_T] = {NULL, conv_emit},
   [OP_CONV2D_DB] = {NULL, conv_emit},
   [OP_CONV2D_DCOL] = {NULL, conv_emit},
   [OP_COL2IM] = {NULL, conv_emit},
