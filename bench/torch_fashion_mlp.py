@@ -1,10 +1,14 @@
 #!/usr/bin/python3
-"""PyTorch reference for examples/fashion_mlp.dln.
+"""PyTorch reference for examples/fashion_mlp.dln (--model mlp) and
+examples/fashion_cnn.dln (--model cnn): test accuracy per epoch.
 
-MLP 784-256-128-10 with ReLU, cross-entropy loss, Adam lr 1e-3, batch 64,
+mlp: 784-256-128-10 with ReLU, cross-entropy loss, Adam lr 1e-3, batch 64,
 shuffled every epoch (last partial batch kept), inputs = pixels / 255.
 Weights he_normal (kaiming_normal_, fan_in, relu gain), biases zero,
 unless --init torch_default.
+cnn: conv 1->16 5x5 pad 2, ReLU, maxpool 2, conv 16->32 5x5 pad 2, ReLU,
+maxpool 2, 1568-128-10 ReLU, cross-entropy, SGD lr 0.01 momentum 0.9,
+batch 64, torch's default init (the .dln's torch_default).
 
 Run with Debian's interpreter, which has python3-torch:
     /usr/bin/python3 bench/torch_fashion_mlp.py --epochs 10 --seed 1 --metrics out.jsonl
@@ -44,6 +48,14 @@ def load_split(data_dir, prefix):
     return x, y
 
 
+def make_cnn():
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(1568, 128), nn.ReLU(), nn.Linear(128, 10),
+    )
+
+
 def make_model(init):
     model = nn.Sequential(
         nn.Linear(784, 256), nn.ReLU(),
@@ -73,6 +85,7 @@ def evaluate(model, loss_fn, x, y, batch=1000):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -89,9 +102,14 @@ def main():
     x_test, y_test = load_split(args.data, "t10k")
     n = x_train.shape[0]
 
-    model = make_model(args.init)
+    if args.model == "cnn":
+        x_train, x_test = x_train.view(-1, 1, 28, 28), x_test.view(-1, 1, 28, 28)
+        model = make_cnn()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    else:
+        model = make_model(args.init)
+        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     loss_fn = nn.CrossEntropyLoss()
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     gen = torch.Generator().manual_seed(args.seed)
 
     metrics = open(args.metrics, "w") if args.metrics else None

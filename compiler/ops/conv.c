@@ -20,6 +20,8 @@
 
 /* geometry in a node's i[]: kernel, stride, padding, dilation as (h, w) pairs */
 enum { G_KH, G_KW, G_SH, G_SW, G_PH, G_PW, G_DH, G_DW, G_GROUPS, G_COUNT_PAD };
+/* i[9] of im2col and conv2d_dcol: 1 when fuse.c chained the next nodes in */
+enum { G_CHAIN = 9 };
 
 const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
 
@@ -269,6 +271,8 @@ static void call_job(emit_ctx *ec, const char *name, const char *count) {
   fprintf(ec->out, "    dl_parallel_for(ctx->pool, %s, 1, %s, &job);\n  }\n", count, name);
 }
 
+static void job_footer(FILE *o) { fprintf(o, "  }\n}\n\n"); }
+
 static void job_header(FILE *o, const char *name, const char *comment, const char *range) {
   fprintf(o, "/* %s */\n", comment);
   fprintf(o, "static void %s(void *arg, int64_t lo, int64_t hi) {\n", name);
@@ -309,11 +313,11 @@ static void emit_fields(FILE *o, const int *q, int64_t C, int64_t H, int64_t W, 
   fprintf(o, "              const int iw = iw0 + j * %d;\n", q[G_DW]);
   if (adjoint) fprintf(o, "              if (iw >= 0 && iw < %lld) row[iw] += f[j];\n", (long long)W);
   else fprintf(o, "              f[j] = iw >= 0 && iw < %lld ? row[iw] : 0;\n", (long long)W);
-  fprintf(o, "            }\n          }\n      }\n  }\n}\n\n");
+  fprintf(o, "            }\n          }\n      }\n");
 }
 
-/* im2col (forward) and col2im (its adjoint, backward), one sample per item. */
-static void emit_im2col(emit_ctx *ec, const ir_node *n) {
+/* Sample s of im2col (forward) or col2im (its adjoint, backward). */
+static void body_im2col(emit_ctx *ec, const ir_node *n) {
   int adjoint = n->op == OP_COL2IM;
   const ir_node *img = adjoint ? n : &ec->g->nodes[n->in[0]];
   const ir_node *col = adjoint ? &ec->g->nodes[n->in[0]] : n;
@@ -321,21 +325,19 @@ static void emit_im2col(emit_ctx *ec, const ir_node *n) {
   int64_t C = img->dims[0], H = img->dims[1], W = img->dims[2];
   int64_t OH = out_dim(H, q[G_KH], q[G_SH], q[G_PH], q[G_DH]);
   int64_t OW = out_dim(W, q[G_KW], q[G_SW], q[G_PW], q[G_DW]), CK = col->dims[1];
-  char px[96], pc[96], name[128];
-  emit_ptr(ec, img->id == n->id ? n->id : n->in[0], px, sizeof px);
-  emit_ptr(ec, adjoint ? n->in[0] : n->id, pc, sizeof pc);
-  begin_job(ec, n, adjoint ? "col2im" : "im2col", name, sizeof name);
+  char px[96], pc[96];
+  emit_ptr(ec, img->id, px, sizeof px);
+  emit_ptr(ec, col->id, pc, sizeof pc);
   FILE *o = ec->helpers;
-  job_header(o, name, adjoint ? "col2im: add each receptive field back where im2col read it"
-                              : "im2col: each output position's receptive field as a row (zero where padded)",
-             "s");
-  fprintf(o, "    %sdl_real *restrict x = %s + s * %lld;\n", adjoint ? "" : "const ", px,
+  fprintf(o, "    /* %s */\n", adjoint ? "col2im: add each receptive field back where im2col read it"
+                                     : "im2col: each output position's receptive field as a row");
+  fprintf(o, "    {\n    %sdl_real *restrict x = %s + s * %lld;\n", adjoint ? "" : "const ", px,
           (long long)(C * H * W));
   fprintf(o, "    %sdl_real *restrict col = %s + s * %lld;\n", adjoint ? "const " : "", pc,
           (long long)(OH * OW * CK));
   if (adjoint) fprintf(o, "    memset(x, 0, %lld * sizeof *x);\n", (long long)(C * H * W));
   emit_fields(o, q, C, H, W, OH, OW, CK, adjoint);
-  call_job(ec, name, "n");
+  fprintf(o, "    }\n");
 }
 
 /* The geometry of a conv's GEMMs: yT[rows, OC] = colT[rows, CK] . W^T, per
@@ -417,39 +419,78 @@ static void emit_conv_dw_t(emit_ctx *ec, const ir_node *n) {
 
 /* conv_out: y[s, oc, p] = act(yT[s, p, oc] + b[oc]); conv_out_grad: the
  * transpose back, dyT[s, p, oc] = dy[s, oc, p].  One sample per item. */
-static void emit_conv_out(emit_ctx *ec, const ir_node *n) {
+static void body_conv_out(emit_ctx *ec, const ir_node *n) {
   ir_graph *g = ec->g;
   int grad = n->op == OP_CONV_OUT_GRAD;
   const ir_node *act = !grad && n->i[1] ? &g->nodes[n->i[1] - 1] : NULL;
   const ir_node *nchw = grad ? &g->nodes[n->in[0]] : n;
   int64_t OC = nchw->dims[0], P = ir_numel(nchw) / OC;
-  char pin[96], pout[96], pb[96], name[128], e[256];
+  char pin[96], pout[96], pb[96], e[256];
   emit_ptr(ec, n->in[0], pin, sizeof pin);
   emit_ptr(ec, act ? act->id : n->id, pout, sizeof pout);
-  begin_job(ec, n, grad ? "to_rows" : "conv_out", name, sizeof name);
   FILE *o = ec->helpers;
-  char comment[160];
-  if (grad) snprintf(comment, sizeof comment, "dyT[s, p, oc] = dy[s, oc, p]: the gradient in the GEMM's layout");
-  else snprintf(comment, sizeof comment, "y[s, oc, p] = %s(yT[s, p, oc]%s): back to NCHW",
-                act ? ir_op_name(act->op) : "", n->nin == 2 ? " + b[oc]" : "");
-  job_header(o, name, comment, "s");
-  fprintf(o, "    const dl_real *restrict in = %s + s * %lld;\n", pin, (long long)(OC * P));
+  if (grad) fprintf(o, "    /* dyT[s, p, oc] = dy[s, oc, p]: the gradient in the GEMM's layout */\n");
+  else fprintf(o, "    /* y[s, oc, p] = %s(yT[s, p, oc]%s): back to NCHW */\n",
+               act ? ir_op_name(act->op) : "", n->nin == 2 ? " + b[oc]" : "");
+  fprintf(o, "    {\n    const dl_real *restrict in = %s + s * %lld;\n", pin, (long long)(OC * P));
   fprintf(o, "    dl_real *restrict out = %s + s * %lld;\n", pout, (long long)(OC * P));
   if (grad) {
     fprintf(o, "    for (int p = 0; p < %lld; p++)\n      for (int oc = 0; oc < %lld; oc++)\n",
             (long long)P, (long long)OC);
-    fprintf(o, "        out[p * %lld + oc] = in[oc * %lld + p];\n  }\n}\n\n", (long long)OC, (long long)P);
-  } else {
-    if (n->nin == 2) {
-      emit_ptr(ec, n->in[1], pb, sizeof pb);
-      fprintf(o, "    const dl_real *restrict b = %s;\n", pb);
-    }
-    fprintf(o, "    for (int oc = 0; oc < %lld; oc++)\n      for (int p = 0; p < %lld; p++) {\n",
-            (long long)OC, (long long)P);
-    fprintf(o, "        const dl_real v = in[p * %lld + oc]%s;\n", (long long)OC, n->nin == 2 ? " + b[oc]" : "");
-    fprintf(o, "        out[oc * %lld + p] = %s;\n      }\n  }\n}\n\n", (long long)P,
-            act ? activation_expr(act, "v", e, sizeof e) : "v");
+    fprintf(o, "        out[p * %lld + oc] = in[oc * %lld + p];\n    }\n", (long long)OC, (long long)P);
+    return;
   }
+  if (n->nin == 2) {
+    emit_ptr(ec, n->in[1], pb, sizeof pb);
+    fprintf(o, "    const dl_real *restrict b = %s;\n", pb);
+  }
+  fprintf(o, "    for (int oc = 0; oc < %lld; oc++)\n      for (int p = 0; p < %lld; p++) {\n",
+          (long long)OC, (long long)P);
+  fprintf(o, "        const dl_real v = in[p * %lld + oc]%s;\n", (long long)OC, n->nin == 2 ? " + b[oc]" : "");
+  fprintf(o, "        out[oc * %lld + p] = %s;\n      }\n    }\n", (long long)P,
+          act ? activation_expr(act, "v", e, sizeof e) : "v");
+}
+
+/* Sample s's product of a conv2d (yT_s = colT_s W^T) or its input gradient
+ * (dcolT_s = dyT_s W), one GEMM per group on this thread. */
+static void body_sample_gemm(emit_ctx *ec, const ir_node *n) {
+  ir_graph *g = ec->g;
+  int fwd = n->op == OP_CONV2D;
+  const ir_node *colT = fwd ? &g->nodes[n->in[0]] : n, *yT = fwd ? n : &g->nodes[n->in[0]];
+  conv_dims d = conv_dims_of(colT, yT, n->i[2]);
+  char pa[96], pw[96], pc[96];
+  emit_ptr(ec, n->in[0], pa, sizeof pa);
+  emit_ptr(ec, n->in[1], pw, sizeof pw);
+  emit_ptr(ec, n->id, pc, sizeof pc);
+  long long in_cols = fwd ? d.CK : d.OC, out_cols = fwd ? d.OC : d.CK;
+  FILE *o = ec->helpers;
+  fprintf(o, fwd ? "    /* yT_s = colT_s . W^T, [%lld, %lld] per group */\n"
+                 : "    /* dcolT_s = dyT_s . W, [%lld, %lld] per group */\n",
+          (long long)d.P, (long long)(fwd ? d.OCg : d.CKg));
+  fprintf(o, "    for (int g = 0; g < %d; g++)\n", d.groups);
+  fprintf(o, "      dl_gemm_%s(NULL, %lld, %lld, %lld, %s + s * %lld + (size_t)g * %lld, %lld, %s + (size_t)g * %lld, %lld,\n",
+          fwd ? "nt" : "nn", (long long)d.P, (long long)(fwd ? d.OCg : d.CKg),
+          (long long)(fwd ? d.CKg : d.OCg), pa, (long long)d.P * in_cols,
+          (long long)(fwd ? d.CKg : d.OCg), in_cols, pw, (long long)(d.OCg * d.CKg),
+          (long long)d.CKg);
+  fprintf(o, "                 %s + s * %lld + (size_t)g * %lld, %lld, 0);\n", pc,
+          (long long)d.P * out_cols, (long long)(fwd ? d.OCg : d.CKg), out_cols);
+}
+
+/* A chain of per-sample kernels as one job over the batch: each sample's
+ * intermediate results are still in cache when the next kernel reads them. */
+static void emit_sample_chain(emit_ctx *ec, const ir_node *const *chain, int len,
+                              const char *what, const char *comment) {
+  char name[128];
+  begin_job(ec, chain[0], what, name, sizeof name);
+  job_header(ec->helpers, name, comment, "s");
+  for (int k = 0; k < len; k++) {
+    const ir_node *n = chain[k];
+    if (n->op == OP_IM2COL || n->op == OP_COL2IM) body_im2col(ec, n);
+    else if (n->op == OP_CONV_OUT || n->op == OP_CONV_OUT_GRAD) body_conv_out(ec, n);
+    else body_sample_gemm(ec, n);
+  }
+  job_footer(ec->helpers);
   call_job(ec, name, "n");
 }
 
@@ -597,10 +638,30 @@ static void emit_pool_windows(FILE *o, const int *q, int64_t H, int64_t W, int64
 }
 
 void conv_emit(emit_ctx *ec, const ir_node *n) {
+  const ir_node *next = n + 1, *next2 = n + 2; /* a chain's members follow its head (fuse.c) */
   switch (n->op) {
-  case OP_IM2COL: case OP_COL2IM: emit_im2col(ec, n); break;
-  case OP_CONV2D: case OP_CONV2D_DW: case OP_CONV2D_DCOL: emit_conv_gemm(ec, n); break;
-  case OP_CONV_OUT: case OP_CONV_OUT_GRAD: emit_conv_out(ec, n); break;
+  case OP_IM2COL:
+    if (n->i[G_CHAIN]) {
+      const ir_node *chain[3] = {n, next, next2};
+      emit_sample_chain(ec, chain, 3, "conv", "conv2d forward, one sample at a time: im2col, "
+                        "the GEMM, back to NCHW with the bias and activation");
+      break;
+    }
+    /* fall through */
+  case OP_COL2IM: case OP_CONV_OUT: case OP_CONV_OUT_GRAD:
+    emit_sample_chain(ec, &n, 1, n->op == OP_IM2COL ? "im2col" : n->op == OP_COL2IM ? "col2im"
+                                 : n->op == OP_CONV_OUT ? "conv_out" : "to_rows",
+                      ir_op_name(n->op));
+    break;
+  case OP_CONV2D_DCOL:
+    if (n->i[G_CHAIN]) {
+      const ir_node *chain[2] = {n, next};
+      emit_sample_chain(ec, chain, 2, "conv_dx", "conv2d input gradient, one sample at a time: "
+                        "dcolT = dyT W, then col2im while it is in cache");
+      break;
+    }
+    /* fall through */
+  case OP_CONV2D: case OP_CONV2D_DW: emit_conv_gemm(ec, n); break;
   case OP_CONV2D_DW_T: emit_conv_dw_t(ec, n); break;
   case OP_CONV2D_DB: emit_conv_db(ec, n); break;
   default: emit_pool(ec, n); break;

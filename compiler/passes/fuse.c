@@ -4,11 +4,29 @@
  *   activation grad -> db:     the activation's derivative and the bias gradient
  *                              share one pass over dy
  * Both need the second op to run in place on the first one's buffer (memplan
- * decided that) and to come right after it, so nothing reads in between. */
+ * decided that) and to come right after it, so nothing reads in between.
+ * Then per-sample chains, one job over the batch instead of one per op:
+ *   im2col -> conv2d -> conv_out   each sample's columns, product and NCHW
+ *                                  output while they are in cache
+ *   conv2d_dcol -> col2im          each sample's column gradient, then its
+ *                                  scatter back into dx
+ * (i[9] of the chain's head says so; conv.c emits the chain.) */
 #include "passes.h"
 
 static int epilogue_act(ir_op op) {
   return op == OP_RELU || op == OP_LEAKY_RELU || op == OP_SIGMOID || op == OP_TANH;
+}
+
+int fuse_chain_length(const ir_graph *g, int id) {
+  const ir_node *a = &g->nodes[id];
+  if (id + 1 >= g->nnodes) return 1;
+  const ir_node *b = a + 1;
+  if (b->in[0] != id || b->group != a->group) return 1;
+  if (a->op == OP_IM2COL && b->op == OP_CONV2D && id + 2 < g->nnodes) {
+    const ir_node *c = a + 2;
+    return c->op == OP_CONV_OUT && c->in[0] == id + 1 && c->group == a->group ? 3 : 1;
+  }
+  return a->op == OP_CONV2D_DCOL && b->op == OP_COL2IM ? 2 : 1;
 }
 
 void fuse(ir_graph *g) {
@@ -23,5 +41,12 @@ void fuse(ir_graph *g) {
       a->i[1] = 1;
       a->fused = 1;
     }
+  }
+  for (int id = 0; id < g->nnodes; id++) {
+    int len = fuse_chain_length(g, id);
+    if (len == 1) continue;
+    g->nodes[id].i[9] = 1;
+    for (int k = 1; k < len; k++) g->nodes[id + k].fused = 1;
+    id += len - 1;
   }
 }

@@ -105,11 +105,12 @@ static size_t first_fit(const block *b, int nb, size_t size, int start, int end)
 int memplan(ir_graph *g) {
   int n = g->nnodes;
   int *consumers = calloc((size_t)n, sizeof(int));
-  int *end = malloc((size_t)n * sizeof(int));
+  int *end = malloc((size_t)n * sizeof(int)), *start = malloc((size_t)n * sizeof(int));
   block *blocks = malloc((size_t)n * sizeof(block));
-  if (!consumers || !end || !blocks) {
+  if (!consumers || !end || !start || !blocks) {
     free(consumers);
     free(end);
+    free(start);
     free(blocks);
     return -1;
   }
@@ -117,6 +118,7 @@ int memplan(ir_graph *g) {
   for (int id = 0; id < n; id++) {
     ir_node *x = &g->nodes[id];
     end[id] = id;
+    start[id] = id;
     x->pos = id;
     for (int k = 0; k < x->nin; k++) {
       consumers[x->in[k]]++;
@@ -128,6 +130,18 @@ int memplan(ir_graph *g) {
     if (x->storage == STORE_NONE && !in_place_op(x->op)) x->storage = STORE_ACT;
   }
   plan_aliases(g, consumers);
+  /* a per-sample chain (fuse.c) interleaves its nodes sample by sample:
+   * everything it reads or writes is live from its first node to its last */
+  for (int id = 0; id < n; id++) {
+    int len = fuse_chain_length(g, id), last = id + len - 1;
+    for (int k = id; len > 1 && k <= last; k++) {
+      start[k] = id;
+      if (end[k] < last) end[k] = last;
+      for (int j = 0; j < g->nodes[k].nin; j++)
+        if (end[g->nodes[k].in[j]] < last) end[g->nodes[k].in[j]] = last;
+    }
+    id = last;
+  }
   /* a buffer lives until the last reader of any value computed in it */
   for (int id = n - 1; id >= 0; id--) {
     if (g->nodes[id].storage == STORE_ALIAS) {
@@ -145,8 +159,8 @@ int memplan(ir_graph *g) {
       size_t size = (size_t)ir_numel(x);
       /* scalars and other unbatched values are small: keep them all live */
       int last = pass == 0 ? end[id] : n;
-      x->offset = first_fit(blocks, nb, size, id, last);
-      blocks[nb++] = (block){x->offset, size, id, last};
+      x->offset = first_fit(blocks, nb, size, start[id], last);
+      blocks[nb++] = (block){x->offset, size, start[id], last};
       size_t top = align_up(x->offset + size);
       if (pass == 0 && top > batched_top) batched_top = top;
       if (pass == 1 && top > fixed_top) fixed_top = top;
@@ -157,6 +171,7 @@ int memplan(ir_graph *g) {
   g->act_fixed = fixed_top;
   free(consumers);
   free(end);
+  free(start);
   free(blocks);
   return 0;
 }
