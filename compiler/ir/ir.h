@@ -80,7 +80,7 @@ typedef struct ir_node {
   int ndim;
   int64_t dims[IR_MAX_DIMS];   /* per-sample dims when batched            */
   double f[4];
-  int i[10];
+  int i[12];
   const char *name;            /* binding name (forward) for comments     */
   dl_loc loc;
   int group;                   /* index into graph->groups                 */

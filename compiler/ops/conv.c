@@ -22,8 +22,12 @@
 enum { G_KH, G_KW, G_SH, G_SW, G_PH, G_PW, G_DH, G_DW, G_GROUPS, G_COUNT_PAD };
 /* i[9] of im2col and conv2d_dcol: 1 when fuse.c chained the next nodes in */
 enum { G_CHAIN = 9 };
+/* i[10] of maxpool_grad: the activation gradient fused into it, + 1 */
+enum { G_ACT_GRAD = 10 };
 
 const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
+const char *activation_grad_expr(ir_op op, double slope, const char *dy, const char *y,
+                                 const char *x, char *buf, size_t len);
 
 static int needs_image(lower_ctx *lc, const arg_val *v, const char *fn) {
   ir_node *x = ir_at(lc->g, v->node);
@@ -146,7 +150,7 @@ int lower_pool(lower_ctx *lc, const ast_expr *call) {
     {"x", ARG_TENSOR, 1, 0},  {"kernel", ARG_INT, 1, 0}, {"stride", ARG_INT, 0, 0},
     {"padding", ARG_INT, 0, 0}, {"count_include_pad", ARG_BOOL, 0, 1},
   };
-  arg_val v[5];
+  arg_val v[5] = {{0}};
   if (lower_bind_args(lc, call, spec, global ? 1 : is_max ? 4 : 5, v) ||
       needs_image(lc, &v[0], call->str))
     return -1;
@@ -532,7 +536,8 @@ static void emit_window(FILE *o, const int *q, int64_t H, int64_t W, int64_t OH,
  * the C compiler vectorises across the row (a window at a time is a chain of
  * unpredictable branches).  Windows are visited in torch's order, so the
  * first maximum (or NaN) is the one that takes the gradient. */
-static void emit_maxpool_rows(FILE *o, const int *q, int64_t W, int64_t OH, int64_t OW, int grad) {
+static void emit_maxpool_rows(FILE *o, const int *q, int64_t W, int64_t OH, int64_t OW, int grad,
+                              const char *routed) {
   fprintf(o, "    for (int oh = 0; oh < %lld; oh++) {\n", (long long)OH);
   fprintf(o, "      dl_real m[%lld];\n", (long long)OW);
   if (grad) fprintf(o, "      int best[%lld];\n", (long long)OW);
@@ -548,8 +553,8 @@ static void emit_maxpool_rows(FILE *o, const int *q, int64_t W, int64_t OH, int6
   fprintf(o, "            m[ow] = better ? v : m[ow];\n");
   if (grad) fprintf(o, "            best[ow] = better ? k : best[ow];\n");
   fprintf(o, "          }\n        }\n");
-  if (grad) fprintf(o, "      for (int ow = 0; ow < %lld; ow++) dx[best[ow]] += dy[oh * %lld + ow];\n",
-                    (long long)OW, (long long)OW);
+  if (grad) fprintf(o, "      for (int ow = 0; ow < %lld; ow++) dx[best[ow]] += %s;\n", (long long)OW,
+                    routed);
   else fprintf(o, "      memcpy(y + oh * %lld, m, sizeof m);\n", (long long)OW);
   fprintf(o, "    }\n  }\n}\n\n");
 }
@@ -558,7 +563,7 @@ static void emit_maxpool_rows(FILE *o, const int *q, int64_t W, int64_t OH, int6
  * wins); avg: the window's sum over K*K, or over its part inside the image
  * when count_include_pad is false.  Backward routes dy the same way. */
 static void emit_pool_windows(FILE *o, const int *q, int64_t H, int64_t W, int64_t OH, int64_t OW,
-                              int is_max, int grad);
+                              int is_max, int grad, const char *routed);
 
 static void emit_pool(emit_ctx *ec, const ir_node *n) {
   int grad = n->op == OP_MAXPOOL_GRAD || n->op == OP_AVGPOOL_GRAD;
@@ -590,10 +595,19 @@ static void emit_pool(emit_ctx *ec, const ir_node *n) {
             (long long)(H * W));
     fprintf(o, "    memset(dx, 0, %lld * sizeof *dx);\n", (long long)(H * W));
   }
+  /* what maxpool backward adds at a window's maximum: dy, or dy * act'(x)
+   * with the activation gradient fused in */
+  char routed[300], dyv[64], xv[32];
+  const ir_node *ag = grad && is_max && q[G_ACT_GRAD] ? &ec->g->nodes[q[G_ACT_GRAD] - 1] : NULL;
+  snprintf(dyv, sizeof dyv, "dy[oh * %lld + ow]", (long long)OW);
+  snprintf(xv, sizeof xv, q[G_PH] || q[G_PW] ? "m" : "m[ow]");
+  if (ag) activation_grad_expr((ir_op)ag->i[0], ag->f[0], dyv, xv, xv, routed, sizeof routed);
+  else snprintf(routed, sizeof routed, "%s", dyv);
+  if (ag) fprintf(o, "    /* fused: dy * %s'(x) at each maximum x */\n", ir_op_name((ir_op)ag->i[0]));
   if (is_max && q[G_PH] == 0 && q[G_PW] == 0) {
-    emit_maxpool_rows(o, q, W, OH, OW, grad);
+    emit_maxpool_rows(o, q, W, OH, OW, grad, routed);
   } else {
-    emit_pool_windows(o, q, H, W, OH, OW, is_max, grad);
+    emit_pool_windows(o, q, H, W, OH, OW, is_max, grad, routed);
   }
   char count[48];
   snprintf(count, sizeof count, "n * %lld", (long long)C);
@@ -602,7 +616,7 @@ static void emit_pool(emit_ctx *ec, const ir_node *n) {
 
 /* Any pool, a window at a time (clipped to the image when padded). */
 static void emit_pool_windows(FILE *o, const int *q, int64_t H, int64_t W, int64_t OH, int64_t OW,
-                              int is_max, int grad) {
+                              int is_max, int grad, const char *routed) {
   emit_window(o, q, H, W, OH, OW);
   char yi[64];
   snprintf(yi, sizeof yi, "oh * %lld + ow", (long long)OW);
@@ -613,7 +627,7 @@ static void emit_pool_windows(FILE *o, const int *q, int64_t H, int64_t W, int64
     fprintf(o, "            if (v > m || (v != v && m == m)) {\n              m = v;\n"
                "              best = ih * %lld + iw;\n            }\n", (long long)W);
     fprintf(o, "          }\n");
-    if (grad) fprintf(o, "        dx[best] += dy[%s];\n      }\n  }\n}\n\n", yi);
+    if (grad) fprintf(o, "        dx[best] += %s;\n      }\n  }\n}\n\n", routed);
     else fprintf(o, "        (void)best;\n        y[%s] = m;\n      }\n  }\n}\n\n", yi);
   } else {
     if (q[G_COUNT_PAD])

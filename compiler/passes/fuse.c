@@ -1,8 +1,10 @@
 /* fuse.c: decides which ops are computed inside another op's kernel.
  *   dense -> activation:       the activation is the GEMM's epilogue (with the bias)
  *   conv_out -> activation:    applied in conv_out's transpose pass (with the bias)
+ *   norm -> activation:        applied in the normalising pass
  *   activation grad -> db:     the activation's derivative and the bias gradient
  *                              share one pass over dy
+ *   maxpool grad -> act grad:  act' applied where the pool routes dy
  * Both need the second op to run in place on the first one's buffer (memplan
  * decided that) and to come right after it, so nothing reads in between.
  * Then per-sample chains, one job over the batch instead of one per op:
@@ -33,9 +35,16 @@ void fuse(ir_graph *g) {
   for (int id = 0; id + 1 < g->nnodes; id++) {
     ir_node *a = &g->nodes[id], *b = &g->nodes[id + 1];
     if (a->fused || b->in[0] != id || b->group != a->group) continue;
-    if ((a->op == OP_DENSE || a->op == OP_CONV_OUT) && epilogue_act(b->op) && b->storage == STORE_ALIAS &&
+    if ((a->op == OP_DENSE || a->op == OP_CONV_OUT || a->op == OP_NORM) && epilogue_act(b->op) &&
+        b->storage == STORE_ALIAS &&
         b->alias_of == id) {
       a->i[1] = b->id + 1;
+      b->fused = 1;
+    } else if (a->op == OP_MAXPOOL_GRAD && b->op == OP_ACT_GRAD && b->in[1] == a->in[1] &&
+               b->storage == STORE_ALIAS && b->alias_of == id) {
+      /* the pool's input is the activation's output: dx is zero but at each
+       * window's maximum, where act' of that same value multiplies dy */
+      a->i[10] = b->id + 1;
       b->fused = 1;
     } else if (a->op == OP_ACT_GRAD && b->op == OP_DENSE_DB && a->i[0] != OP_GELU) {
       a->i[1] = 1;
