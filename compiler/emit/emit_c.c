@@ -160,7 +160,7 @@ static void emit_group(emit_ctx *ec, int grp, int backward) {
   fputs(helpers, o);
   fprintf(o, "static void %s_%s(dl_ctx *ctx, int n, int with_labels) {\n",
           backward ? "backward" : "forward", gr->name);
-  fprintf(o, "  (void)n;\n  (void)with_labels;\n%s}\n\n", body);
+  fprintf(o, "  (void)ctx;\n  (void)n;\n  (void)with_labels;\n%s}\n\n", body);
   free(helpers);
   free(body);
 }

@@ -144,6 +144,52 @@ int lower_flatten(lower_ctx *lc, const ast_expr *call) {
   return id;
 }
 
+/* reshape(x, d1, d2, ...): the same values in row-major order with another
+ * per-sample shape (torch's x.reshape(batch, d1, d2, ...)). */
+int lower_reshape(lower_ctx *lc, const ast_expr *call) {
+  if (call->nargs < 2 || call->nargs > 1 + IR_MAX_DIMS) {
+    diag_error(call->loc, "reshape() takes a tensor and 1 to %d dims", IR_MAX_DIMS);
+    return -1;
+  }
+  for (int k = 0; k < call->nargs; k++)
+    if (call->args[k].name) {
+      diag_error(call->args[k].name_loc, "reshape() takes no named arguments");
+      return -1;
+    }
+  int x = lower_tensor(lc, call->args[0].value);
+  if (x < 0) return -1;
+  ir_node *xn = ir_at(lc->g, x);
+  if (!xn->batched || xn->ndim == 0) {
+    diag_error(call->args[0].value->loc, "reshape() needs a per-sample tensor, not %s",
+               xn->batched ? "a class label" : "a scalar");
+    return -1;
+  }
+  int64_t dims[IR_MAX_DIMS], numel = 1;
+  int ndim = call->nargs - 1;
+  for (int k = 0; k < ndim; k++) {
+    const ast_expr *e = call->args[k + 1].value;
+    double v;
+    if (lower_eval_number(e, &v) || v != (double)(int64_t)v || v < 1 || v > 2147483648.0) {
+      diag_error(e->loc, "a dimension of reshape() must be a positive whole number");
+      return -1;
+    }
+    dims[k] = (int64_t)v;
+    numel = numel * dims[k] > 2147483648LL * 2 ? 2147483648LL * 2 : numel * dims[k];
+  }
+  if (numel != ir_numel(xn)) {
+    char shape[96];
+    diag_error(call->loc, "reshape() to %lld values per sample, but the input %s has %lld",
+               (long long)numel, lower_shape_str(xn, shape, sizeof shape), (long long)ir_numel(xn));
+    return -1;
+  }
+  int id = lower_node(lc, OP_COPY, &x, 1, call->loc);
+  ir_node *n = ir_at(lc->g, id);
+  n->batched = 1;
+  n->ndim = ndim;
+  memcpy(n->dims, dims, sizeof(int64_t) * (size_t)ndim);
+  return id;
+}
+
 void elementwise_backward(ad_ctx *ad, int id, int dy) {
   ir_graph *g = ad_graph(ad);
   ir_node n = g->nodes[id];

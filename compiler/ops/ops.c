@@ -14,6 +14,7 @@ static const op_builtin builtins[] = {
   {"dropout", lower_dropout},
   {"concat", lower_concat},
   {"flatten", lower_flatten},
+  {"reshape", lower_reshape},
   {"conv2d", lower_conv2d},
   {"maxpool", lower_pool},
   {"avgpool", lower_pool},

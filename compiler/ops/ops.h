@@ -64,6 +64,7 @@ void activation_grad_emit(emit_ctx *, const ir_node *);
 
 int lower_concat(lower_ctx *, const ast_expr *);
 int lower_flatten(lower_ctx *, const ast_expr *);
+int lower_reshape(lower_ctx *, const ast_expr *);
 int lower_binop(lower_ctx *, const ast_expr *);
 void elementwise_backward(ad_ctx *, int, int);
 void elementwise_emit(emit_ctx *, const ir_node *);
