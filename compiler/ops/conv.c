@@ -536,6 +536,11 @@ static void emit_window(FILE *o, const int *q, int64_t H, int64_t W, int64_t OH,
  * the C compiler vectorises across the row (a window at a time is a chain of
  * unpredictable branches).  Windows are visited in torch's order, so the
  * first maximum (or NaN) is the one that takes the gradient. */
+/* Windows side by side, no gaps, no overlap, no padding. */
+static int tiles(const int *q) {
+  return q[G_SH] == q[G_KH] && q[G_SW] == q[G_KW] && q[G_PH] == 0 && q[G_PW] == 0;
+}
+
 static void emit_maxpool_rows(FILE *o, const int *q, int64_t W, int64_t OH, int64_t OW, int grad,
                               const char *routed) {
   fprintf(o, "    for (int oh = 0; oh < %lld; oh++) {\n", (long long)OH);
@@ -553,9 +558,20 @@ static void emit_maxpool_rows(FILE *o, const int *q, int64_t W, int64_t OH, int6
   fprintf(o, "            m[ow] = better ? v : m[ow];\n");
   if (grad) fprintf(o, "            best[ow] = better ? k : best[ow];\n");
   fprintf(o, "          }\n        }\n");
-  if (grad) fprintf(o, "      for (int ow = 0; ow < %lld; ow++) dx[best[ow]] += %s;\n", (long long)OW,
-                    routed);
-  else fprintf(o, "      memcpy(y + oh * %lld, m, sizeof m);\n", (long long)OW);
+  if (grad && tiles(q)) {
+    /* windows tile the image: every dx in this row of windows is written
+     * once, dy at the maximum and 0 elsewhere, no scatter */
+    fprintf(o, "      dl_real g[%lld];\n", (long long)OW);
+    fprintf(o, "      for (int ow = 0; ow < %lld; ow++) g[ow] = %s;\n", (long long)OW, routed);
+    fprintf(o, "      for (int i = 0; i < %d; i++)\n        for (int j = 0; j < %d; j++)\n", q[G_KH], q[G_KW]);
+    fprintf(o, "          for (int ow = 0; ow < %lld; ow++) {\n", (long long)OW);
+    fprintf(o, "            const int k = (oh * %d + i) * %lld + ow * %d + j;\n", q[G_SH], (long long)W, q[G_SW]);
+    fprintf(o, "            dx[k] = best[ow] == k ? g[ow] : 0;\n          }\n");
+  } else if (grad) {
+    fprintf(o, "      for (int ow = 0; ow < %lld; ow++) dx[best[ow]] += %s;\n", (long long)OW, routed);
+  } else {
+    fprintf(o, "      memcpy(y + oh * %lld, m, sizeof m);\n", (long long)OW);
+  }
   fprintf(o, "    }\n  }\n}\n\n");
 }
 
@@ -593,7 +609,9 @@ static void emit_pool(emit_ctx *ec, const ir_node *n) {
     emit_ptr(ec, n->id, pdx, sizeof pdx);
     fprintf(o, "    dl_real *restrict dx = %s + (s * %lld + c) * %lld;\n", pdx, (long long)C,
             (long long)(H * W));
-    fprintf(o, "    memset(dx, 0, %lld * sizeof *dx);\n", (long long)(H * W));
+    /* all of dx is written below when the windows tile the whole image */
+    if (!(is_max && tiles(q) && OH * q[G_KH] == H && OW * q[G_KW] == W))
+      fprintf(o, "    memset(dx, 0, %lld * sizeof *dx);\n", (long long)(H * W));
   }
   /* what maxpool backward adds at a window's maximum: dy, or dy * act'(x)
    * with the activation gradient fused in */
