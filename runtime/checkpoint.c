@@ -1,6 +1,8 @@
 /* checkpoint.c: dl_ctx_save / dl_ctx_load (safetensors checkpoints).
  *
- * A checkpoint holds every DL_T_PARAM and DL_T_OPT tensor under its name,
+ * A checkpoint holds every tensor of the state block but the gradients
+ * (parameters, optimiser state, buffers) under its name, counts (batch
+ * norm's num_batches_tracked) as I64 scalars as torch stores them,
  * plus metadata: format, model, dtype, epoch (completed), step, seed, the
  * position inside an unfinished epoch (step_in_epoch, batch,
  * epoch_loss_sum), and crc32, a CRC-32 of the other metadata and all the
@@ -23,11 +25,15 @@
 
 #define CKPT_FORMAT "dlnc-checkpoint-1"
 
-static int is_saved(const dl_tensor_desc *t) {
-  return t->kind == DL_T_PARAM || t->kind == DL_T_OPT;
-}
+static int is_saved(const dl_tensor_desc *t) { return t->kind != DL_T_GRAD; }
 
 static dl_st_dtype real_dtype(void) { return DL_REAL_IS_F64 ? DL_ST_F64 : DL_ST_F32; }
+
+/* A count's int64 lives in the state block as it is in the file (both
+ * little-endian on every host dlnc supports), so saving points at it. */
+static dl_st_dtype saved_dtype(const dl_tensor_desc *t) {
+  return t->kind == DL_T_COUNT ? DL_ST_I64 : real_dtype();
+}
 
 /* ---- save ---------------------------------------------------------------- */
 
@@ -105,7 +111,7 @@ static dl_st_tensor *saved_tensors(const dl_ctx *ctx, int *count) {
     const dl_tensor_desc *t = &m->tensors[i];
     if (!is_saved(t)) continue;
     ts[k].name = t->name;
-    ts[k].dtype = real_dtype();
+    ts[k].dtype = saved_dtype(t);
     ts[k].ndim = t->ndim;
     for (int d = 0; d < t->ndim; d++) ts[k].shape[d] = t->shape[d];
     ts[k].data = ctx->state + t->offset;
@@ -261,12 +267,13 @@ static int same_shape(const dl_st_tensor *s, const dl_tensor_desc *t) {
   return 1;
 }
 
-/* One tensor that is present: dtype and shape. */
+/* One tensor that is present: dtype (I64 for a count, else F32 or F64) and shape. */
 static int check_tensor(const dl_st_tensor *s, const dl_tensor_desc *t, const dl_model_desc *m,
                         const char *path, char *err, size_t errlen) {
-  if (s->dtype != DL_ST_F32 && s->dtype != DL_ST_F64) {
-    snprintf(err, errlen, "checkpoint %s: tensor '%s' has dtype %s, expected F32 or F64", path,
-             t->name, dl_st_dtype_name(s->dtype));
+  int count = t->kind == DL_T_COUNT;
+  if (count ? s->dtype != DL_ST_I64 : s->dtype != DL_ST_F32 && s->dtype != DL_ST_F64) {
+    snprintf(err, errlen, "checkpoint %s: tensor '%s' has dtype %s, expected %s", path, t->name,
+             dl_st_dtype_name(s->dtype), count ? "I64" : "F32 or F64");
     return -1;
   }
   size_t numel = 1;
@@ -337,7 +344,13 @@ static int check_tensors(const dl_st_file *f, const dl_model_desc *m, int params
 static void copy_converted(dl_real *dst, const dl_st_tensor *s, size_t numel) {
   const unsigned char *p = s->data;
   for (size_t j = 0; j < numel; j++) {
-    if (s->dtype == DL_ST_F64) {
+    if (s->dtype == DL_ST_I64) {
+      /* a count: its int64 in dst's room, as the generated code keeps it */
+      uint64_t u = 0;
+      for (int b = 7; b >= 0; b--) u = u << 8 | p[j * 8 + (size_t)b];
+      int64_t v = (int64_t)u;
+      memcpy((char *)dst + j * sizeof v, &v, sizeof v);
+    } else if (s->dtype == DL_ST_F64) {
       uint64_t u = 0;
       for (int b = 7; b >= 0; b--) u = u << 8 | p[j * 8 + (size_t)b];
       double v;

@@ -138,9 +138,9 @@ void dl_ctx_init_params(dl_ctx *ctx, uint64_t seed) {
     dl_real *p = ctx->state + t->offset;
     if (t->kind == DL_T_PARAM) {
       init_param(p, t, seed, DL_STREAM_INIT + (uint64_t)i);
-    } else if (t->kind == DL_T_OPT) {
+    } else if (t->kind == DL_T_OPT || t->kind == DL_T_BUFFER) {
       for (size_t j = 0; j < t->numel; j++) p[j] = (dl_real)t->init_value;
-    }
+    } /* a DL_T_COUNT starts at 0: zeroed above */
   }
   ctx->step = 0;
   ctx->seed = seed;

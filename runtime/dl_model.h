@@ -6,10 +6,10 @@
  * the epoch loop, checkpoints and the command line.  Nothing here knows which
  * model it runs.
  *
- * Memory: one block `state` (parameters, gradients, optimiser state; fixed
- * size) and one block `act` (activations and their gradients; its size is
- * act_elems_per_sample * capacity + act_elems_fixed).  Both are allocated once
- * before training; a step allocates nothing.
+ * Memory: one block `state` (parameters, gradients, optimiser state,
+ * buffers; fixed size) and one block `act` (activations and their
+ * gradients; its size is act_elems_per_sample * capacity + act_elems_fixed).
+ * Both are allocated once before training; a step allocates nothing.
  */
 #ifndef DL_MODEL_H
 #define DL_MODEL_H
@@ -20,8 +20,12 @@
 
 enum { DL_MAX_DIMS = 6 };
 
-/* What a tensor in the state block is. */
-typedef enum { DL_T_PARAM, DL_T_GRAD, DL_T_OPT } dl_tensor_kind;
+/* What a tensor in the state block is.  Buffers are state that is not
+ * trained (batch norm's running statistics): saved in checkpoints and
+ * restored like parameters, but without gradient, optimiser state or
+ * penalty; a count is a buffer holding one int64_t (torch's
+ * num_batches_tracked) in the room of two dl_reals, saved as I64. */
+typedef enum { DL_T_PARAM, DL_T_GRAD, DL_T_OPT, DL_T_BUFFER, DL_T_COUNT } dl_tensor_kind;
 
 /* Parameter initialisers (PyTorch's definitions; fan_in/fan_out as torch computes them). */
 typedef enum {
@@ -41,7 +45,7 @@ typedef struct dl_tensor_desc {
   int64_t shape[DL_MAX_DIMS];
   size_t offset;            /* element offset into ctx->state */
   size_t numel;
-  dl_init_kind init;        /* params only; optimiser state starts at init_value */
+  dl_init_kind init;        /* params only; optimiser state and buffers start at init_value */
   int64_t fan_in, fan_out;
   double init_value;        /* for DL_INIT_ZERO/ONE-like constant starts (e.g. adagrad's initial accumulator) */
   int line;                 /* .dln line that declared it */
@@ -104,7 +108,9 @@ typedef struct dl_ctx {
   double lr;                /* learning rate for the next update        */
   int64_t step;             /* optimiser steps taken so far             */
   uint64_t seed;            /* dropout masks hash (seed, step, site, i) */
-  int train_mode;           /* 1: dropout on                            */
+  int train_mode;           /* 1: dropout on, batch norm on the batch's statistics */
+  int track_stats;          /* with train_mode: batch norm updates its running
+                               statistics (a training step; not gradcheck) */
   struct dl_pool *pool;     /* worker threads, or NULL                  */
 } dl_ctx;
 
@@ -130,9 +136,9 @@ typedef struct dl_model_desc {
   /* Gradient clipping (if any) and one fused optimiser pass per parameter,
      with ctx->lr; increments ctx->step. */
   void (*apply_update)(dl_ctx *ctx);
-  /* Forward only (dropout as ctx->train_mode says): writes ctx->out and
-     returns the mean data loss of the batch (no penalties).  Labels are read
-     only when with_loss is nonzero. */
+  /* Forward only (dropout and batch norm as ctx->train_mode says): writes
+     ctx->out and returns the mean data loss of the batch (no penalties).
+     Labels are read only when with_loss is nonzero. */
   double (*forward)(dl_ctx *ctx, int n, int with_loss);
   /* Loss as compute_grads sees it (with penalties), forward only: for gradient checks. */
   double (*loss_only)(dl_ctx *ctx, int n);
@@ -141,15 +147,17 @@ typedef struct dl_model_desc {
 /* Allocate the state and act blocks for `capacity` rows; NULL on OOM (message in err). */
 dl_ctx *dl_ctx_new(const dl_model_desc *m, int capacity, char *err, size_t errlen);
 void dl_ctx_free(dl_ctx *ctx);
-/* Initialise params from the model's initialisers and seed; zero grads and optimiser state. */
+/* Initialise params from the model's initialisers and seed; zero grads;
+ * optimiser state and buffers at their initial values. */
 void dl_ctx_init_params(dl_ctx *ctx, uint64_t seed);
 
-/* Checkpoints (safetensors).  Save writes every DL_T_PARAM and DL_T_OPT tensor
- * plus metadata (format, model, dtype, epoch, step, seed, position in an
- * unfinished epoch, CRC-32: see checkpoint.c) atomically.  Load
- * checks names, shapes and dtypes (F32 and F64 files both load, converted) and
- * says what differs; with params_only, optimiser state may be absent (eval,
- * predict, the embedding API).  Both return 0, or -1 with a message in err. */
+/* Checkpoints (safetensors).  Save writes every tensor but the gradients
+ * (counts as I64 scalars, as torch's state_dict has them) plus metadata
+ * (format, model, dtype, epoch, step, seed, position in an unfinished
+ * epoch, CRC-32: see checkpoint.c) atomically.  Load checks names, shapes
+ * and dtypes (F32 and F64 files both load, converted) and says what
+ * differs; with params_only, optimiser state may be absent (eval, predict,
+ * the embedding API); buffers never may.  Both return 0, or -1 with a message in err. */
 int dl_ctx_save(const dl_ctx *ctx, const char *path, int64_t epoch, char *err, size_t errlen);
 int dl_ctx_load(dl_ctx *ctx, const char *path, int params_only, int64_t *epoch,
                 char *err, size_t errlen);

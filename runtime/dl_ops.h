@@ -127,6 +127,86 @@ static inline dl_real dl_sum(const dl_real *restrict a, int n) {
 #endif
 }
 
+/* ---- normalisation ------------------------------------------------------- */
+
+/* The sums of the normalisation layers run over long stretches (a channel's
+ * H*W values, a whole sample): dl_sum's lanes over chunks of DL_NORM_CHUNK
+ * values, the chunks added in double, always in this order. */
+enum { DL_NORM_CHUNK = 512 };
+
+/* dl_sum's halving tree (by pointer: a vector argument's ABI depends on the ISA) */
+static inline double dl_vec64_total(const dl_vec64 *acc) {
+  dl_vec32 lo, hi;
+  memcpy(&lo, acc, sizeof lo);
+  memcpy(&hi, (const char *)acc + sizeof lo, sizeof hi);
+  lo += hi;
+  dl_vec16 q0, q1;
+  memcpy(&q0, &lo, sizeof q0);
+  memcpy(&q1, (char *)&lo + sizeof q0, sizeof q1);
+  q0 += q1;
+#if DL_REAL_IS_F64
+  return q0[0] + q0[1];
+#else
+  return (double)((q0[0] + q0[2]) + (q0[1] + q0[3]));
+#endif
+}
+
+/* sum a[k] */
+static inline double dl_sum_d(const dl_real *restrict a, int64_t n) {
+  double total = 0;
+  for (int64_t k0 = 0; k0 < n; k0 += DL_NORM_CHUNK)
+    total += dl_sum(a + k0, (int)(n - k0 < DL_NORM_CHUNK ? n - k0 : DL_NORM_CHUNK));
+  return total;
+}
+
+/* sum (a[k] - mean)^2: the variance's sum, around the mean already known */
+static inline double dl_sq_dev_d(const dl_real *restrict a, dl_real mean, int64_t n) {
+  double total = 0;
+  for (int64_t k0 = 0; k0 < n; k0 += DL_NORM_CHUNK) {
+    const int m = (int)(n - k0 < DL_NORM_CHUNK ? n - k0 : DL_NORM_CHUNK);
+    const dl_real *p = a + k0;
+    dl_vec64 acc = {0}, va;
+    int k = 0;
+    for (; k + DL_VEC64_LANES <= m; k += DL_VEC64_LANES) {
+      memcpy(&va, p + k, sizeof va);
+      va -= mean;
+      acc += va * va;
+    }
+    for (int l = 0; k + l < m; l++) acc[l] += (p[k + l] - mean) * (p[k + l] - mean);
+    total += dl_vec64_total(&acc);
+  }
+  return total;
+}
+
+/* sum d[k] (a[k] - mean): a norm's backward sum dy xhat, over rstd */
+static inline double dl_dot_dev_d(const dl_real *restrict d, const dl_real *restrict a, dl_real mean,
+                                  int64_t n) {
+  double total = 0;
+  for (int64_t k0 = 0; k0 < n; k0 += DL_NORM_CHUNK) {
+    const int m = (int)(n - k0 < DL_NORM_CHUNK ? n - k0 : DL_NORM_CHUNK);
+    const dl_real *p = a + k0, *q = d + k0;
+    dl_vec64 acc = {0}, va, vd;
+    int k = 0;
+    for (; k + DL_VEC64_LANES <= m; k += DL_VEC64_LANES) {
+      memcpy(&va, p + k, sizeof va);
+      memcpy(&vd, q + k, sizeof vd);
+      acc += vd * (va - mean);
+    }
+    for (int l = 0; k + l < m; l++) acc[l] += q[k + l] * (p[k + l] - mean);
+    total += dl_vec64_total(&acc);
+  }
+  return total;
+}
+
+/* count += k for a count buffer (torch's num_batches_tracked): an int64 in
+ * the state block, copied bytewise so no aliasing rule is bent. */
+static inline void dl_count_add(dl_real *slot, int64_t k) {
+  int64_t c;
+  memcpy(&c, slot, sizeof c);
+  c += k;
+  memcpy(slot, &c, sizeof c);
+}
+
 /* What a generated kernel run through dl_parallel_for gets: the context and
  * the batch rows. */
 typedef struct dl_job {

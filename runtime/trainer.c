@@ -24,7 +24,7 @@ enum { PREDICT_DEFAULT_BATCH = 256, GRADCHECK_DEFAULT_BATCH = 4 };
 /* The table order is the enum order and the order --help lists them in. */
 typedef enum {
   O_LOAD, O_DATA, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_THREADS,
-  O_SAVE, O_SAVE_EVERY, O_RESUME, O_METRICS, O_EPS, O_TOL, O_COUNT
+  O_SAVE, O_SAVE_EVERY, O_RESUME, O_METRICS, O_EPS, O_TOL, O_MODE, O_COUNT
 } opt_id;
 
 static const struct opt_def {
@@ -44,6 +44,8 @@ static const struct opt_def {
     {"metrics", "FILE", "append one JSON object per epoch", C_TRAIN},
     {"eps", "X", "central-difference step", C_GRADCHECK},
     {"tol", "X", "largest error allowed", C_GRADCHECK},
+    {"mode", "M", "train (batch statistics, dropout) or eval (running statistics, moved by one "
+                  "training pass first)", C_GRADCHECK},
 };
 
 static const struct cmd_def {
@@ -92,6 +94,7 @@ static void default_text(const dl_model_desc *m, unsigned cmd, opt_id id, char *
   case O_SAVE_EVERY: snprintf(buf, len, "0"); break;
   case O_EPS: snprintf(buf, len, "%g", default_eps()); break;
   case O_TOL: snprintf(buf, len, "%g", default_tol()); break;
+  case O_MODE: snprintf(buf, len, "train"); break;
   default: break;
   }
 }
@@ -174,6 +177,10 @@ static int set_opt(dl_opts *o, opt_id id, const char *v) {
   case O_EPS: return parse_real(n, v, 1, &o->eps);
   case O_TOL: return parse_real(n, v, 0, &o->tol);
   case O_SEED: o->seed_given = 1; return parse_u64(n, v, &o->seed);
+  case O_MODE:
+    if (strcmp(v, "train") && strcmp(v, "eval")) return bad_value(n, v, "train or eval");
+    o->eval_mode = strcmp(v, "eval") == 0;
+    return 0;
   default: return -1;
   }
 }

@@ -1,6 +1,9 @@
 /* trainer_gradcheck.c: the `gradcheck` command.  Compares compute_grads'
  * analytic gradients with central differences of loss_only on a synthetic
- * batch, for every parameter tensor. */
+ * batch, for every parameter tensor.  In train mode (batch norm on the
+ * batch's statistics, dropout on) or eval mode (running statistics);
+ * ctx->track_stats stays 0 while checking, so no evaluation moves the
+ * running statistics under the differences. */
 #include "dl_model.h"
 #include "rng.h"
 #include "trainer_internal.h"
@@ -135,18 +138,26 @@ static int run(dl_ctx *ctx, const dl_tensor_desc **grad, const dl_opts *o, int n
   const dl_model_desc *m = ctx->m;
   dl_ctx_init_params(ctx, o->seed);
   synth_batch(ctx, n, o->seed);
-  ctx->train_mode = 1;
   /* step stays fixed: dropout masks hash (seed, step, site, i), so every
      loss evaluation below sees the same masks as the analytic pass. */
   ctx->step = 0;
   ctx->lr = 0.0;
+  ctx->train_mode = 1;
+  if (o->eval_mode) {
+    /* one tracked training pass, so the running statistics are not the
+       initial zeros and ones that would make evaluation an identity */
+    ctx->track_stats = 1;
+    m->compute_grads(ctx, n);
+    ctx->track_stats = 0;
+    ctx->train_mode = 0;
+  }
   double loss = m->compute_grads(ctx, n);
   if (!isfinite(loss)) {
     fprintf(stderr, "error: gradcheck: loss of the synthetic batch is not finite (%g)\n", loss);
     return DL_EXIT_FAIL;
   }
-  printf("gradcheck: model '%s', batch %d, seed %" PRIu64 ", eps %g, tol %g, loss %.9g\n", m->name, n,
-         o->seed, o->eps, o->tol, loss);
+  printf("gradcheck: model '%s', batch %d, seed %" PRIu64 ", %s mode, eps %g, tol %g, loss %.9g\n",
+         m->name, n, o->seed, o->eval_mode ? "eval" : "train", o->eps, o->tol, loss);
   int failed = check_all(ctx, grad, o, n);
   printf(failed ? "gradcheck FAILED\n" : "gradcheck passed\n");
   return failed ? DL_EXIT_FAIL : DL_EXIT_OK;

@@ -29,6 +29,7 @@ typedef struct dl_opts {
   int epochs, batch, threads;
   int save_every;           /* --save-every: also checkpoint every N optimiser steps (0 = off) */
   double lr, eps, tol;
+  int eval_mode;            /* gradcheck --mode eval                    */
   uint64_t seed;
   int seed_given;           /* --seed was on the command line           */
 } dl_opts;

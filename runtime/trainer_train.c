@@ -103,6 +103,7 @@ static void describe_tensor(const dl_tensor_desc *t, char *buf, size_t len) {
     snprintf(buf, len, "gradient of '%.*s'", (int)n, t->name);
     break;
   case DL_T_PARAM: snprintf(buf, len, "weight '%s'", t->name); break;
+  case DL_T_BUFFER: snprintf(buf, len, "buffer '%s'", t->name); break;
   default: snprintf(buf, len, "optimiser state '%s'", t->name); break;
   }
 }
@@ -145,15 +146,17 @@ static int train_step(train_run *r, int epoch, int64_t start, int nb, double *lo
   return check_step(r, epoch, step);
 }
 
-/* Writes --save at pos.  The weights and the optimiser state are checked
- * first: a checkpoint must never hold what a resumed run cannot use (the
- * per-step checks do not look at optimiser state, which can overflow while
- * the weights stay finite, e.g. Adam's squared gradients). */
+/* Writes --save at pos.  The weights, the optimiser state and the buffers
+ * are checked first: a checkpoint must never hold what a resumed run cannot
+ * use (the per-step checks look at neither the optimiser state, which can
+ * overflow while the weights stay finite, e.g. Adam's squared gradients,
+ * nor the running statistics). */
 static int save_checkpoint(train_run *r, const dl_ckpt_pos *pos) {
   /* The epoch (0-based) of the last step: at an epoch boundary, the one before. */
   int epoch = (int)(pos->step_in_epoch > 0 || pos->epoch == 0 ? pos->epoch : pos->epoch - 1);
   if (check_finite(r, epoch, r->ctx->step, DL_T_PARAM) ||
-      check_finite(r, epoch, r->ctx->step, DL_T_OPT))
+      check_finite(r, epoch, r->ctx->step, DL_T_OPT) ||
+      check_finite(r, epoch, r->ctx->step, DL_T_BUFFER))
     return RUN_FAIL;
   char err[1024];
   if (dl_ckpt_save(r->ctx, r->o->save, pos, err, sizeof err)) {
@@ -199,7 +202,9 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
                      resumed ? r->resumed.loss_sum : 0.0};
   int64_t first = pos.step_in_epoch;
   shuffle(r->perm, n, ctx->seed, epoch);
+  /* training steps: batch statistics, and the running ones follow them */
   ctx->train_mode = 1;
+  ctx->track_stats = 1;
   /* The rate the summary reports if no batch is left to run. */
   ctx->lr = dl_sched_lr(&r->m->defaults.schedule, r->o->lr, epoch, r->o->epochs,
                         ctx->step > 0 ? ctx->step - 1 : 0);
@@ -297,8 +302,8 @@ static int check_resume_position(const train_run *r) {
 /* A checkpoint holding NaN or Inf (from another program, or saved before
  * these checks existed) cannot be trained on. */
 static int check_resumed_values(const train_run *r) {
-  static const dl_tensor_kind kinds[] = {DL_T_PARAM, DL_T_OPT};
-  for (int k = 0; k < 2; k++) {
+  static const dl_tensor_kind kinds[] = {DL_T_PARAM, DL_T_OPT, DL_T_BUFFER};
+  for (int k = 0; k < 3; k++) {
     double bad = 0.0;
     const dl_tensor_desc *t = dl_tr_find_nonfinite(r->ctx, kinds[k], &bad);
     if (t) {

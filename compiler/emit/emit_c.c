@@ -87,6 +87,11 @@ static void emit_pred_copy(emit_ctx *ec) {
             (long long)ir_last_dim(n));
 }
 
+/* dense, conv_out and norm compute the activation that follows them (fuse.c). */
+static int has_fused_act(const ir_node *n) {
+  return (n->op == OP_DENSE || n->op == OP_CONV_OUT || n->op == OP_NORM) && n->i[1];
+}
+
 static void emit_node(emit_ctx *ec, const ir_node *n) {
   char shape[96];
   fprintf(ec->out, "  /* %s: %s%s -> %s */\n", n->name ? n->name : "", ir_op_name(n->op),
@@ -129,7 +134,7 @@ static void emit_group_nodes(emit_ctx *ec, int grp, int backward) {
     if (n->group != grp || n->backward != backward || n->fused || !op_info_of(n->op)->emit) continue;
     if (!backward && n->needs_label) emit_guarded(ec, n);
     else emit_node(ec, n);
-    int computes_pred = id == g->pred || (n->op == OP_DENSE && n->i[1] && n->i[1] - 1 == g->pred);
+    int computes_pred = id == g->pred || (has_fused_act(n) && n->i[1] - 1 == g->pred);
     if (!backward && computes_pred) emit_pred_copy(ec);
   }
 }
@@ -197,6 +202,8 @@ static void emit_drivers(emit_ctx *ec) {
 /* ---- the descriptor ---------------------------------------------------------- */
 
 static int param_init(const ir_graph *g, const ir_param *p) {
+  /* constants are what a layer asked for (a norm's scale and shift), never a user's choice */
+  if (p->init == DL_INIT_ZERO || p->init == DL_INIT_ONE) return p->init;
   int init = p->init == INIT_DEFAULT ? g->train.init : p->init;
   if (p->is_weight) return init;
   return init == DL_INIT_TORCH_DEFAULT ? DL_INIT_TORCH_DEFAULT : DL_INIT_ZERO;
@@ -218,13 +225,21 @@ static void emit_tensor(FILE *o, const ir_param *p, const char *suffix, const ch
           (long long)p->fan_in, (long long)p->fan_out, init_value, p->line);
 }
 
+/* A buffer: its constant start is init_value (a count starts at 0). */
+static void emit_buffer(FILE *o, const ir_buffer *b) {
+  fprintf(o, "  {\"%s\", %s, %d, {", b->name, b->is_count ? "DL_T_COUNT" : "DL_T_BUFFER", b->ndim);
+  for (int d = 0; d < b->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)b->dims[d]);
+  fprintf(o, "%s}, %zu, %lld, DL_INIT_ZERO, 0, 0, %.17g, %d},\n", b->ndim ? "" : "0", b->offset,
+          (long long)b->numel, b->init, b->line);
+}
+
 static int emit_tensors(emit_ctx *ec) {
   ir_graph *g = ec->g;
   FILE *o = ec->out;
   const char *names[3];
   int nstate = optim_state_count(&g->train.optim, names), count = 0;
   char suffix[64];
-  fprintf(o, "/* Everything in the state block: parameters, gradients, optimiser state. */\n");
+  fprintf(o, "/* Everything in the state block: parameters, gradients, optimiser state, buffers. */\n");
   fprintf(o, "static const dl_tensor_desc tensors[] = {\n");
   for (int p = 0; p < g->nparams; p++, count++)
     emit_tensor(o, &g->params[p], "", "DL_T_PARAM", g->params[p].offset,
@@ -237,6 +252,7 @@ static int emit_tensors(emit_ctx *ec) {
       double v = g->train.optim.kind == OPT_ADAGRAD ? g->train.optim.init_acc : 0;
       emit_tensor(o, &g->params[p], suffix, "DL_T_OPT", g->params[p].opt_offset[s], "DL_INIT_ZERO", v);
     }
+  for (int b = 0; b < g->nbuffers; b++, count++) emit_buffer(o, &g->buffers[b]);
   fprintf(o, "};\n\n");
   return count;
 }

@@ -41,6 +41,8 @@ ir_graph *ir_new(void) {
 void ir_free(ir_graph *g) {
   if (!g) return;
   for (int i = 0; i < g->nparams; i++) free(g->params[i].name);
+  for (int i = 0; i < g->nbuffers; i++) free(g->buffers[i].name);
+  free(g->buffers);
   for (int i = 0; i < g->ngroups; i++) {
     free(g->groups[i].name);
     free(g->groups[i].text);
@@ -137,6 +139,25 @@ int ir_add_param(ir_graph *g, const char *name, int ndim, const int64_t *dims, i
   return g->nparams++;
 }
 
+int ir_add_buffer(ir_graph *g, const char *name, int ndim, const int64_t *dims, int line) {
+  if (g->nbuffers == g->buffer_cap) {
+    g->buffer_cap = g->buffer_cap ? g->buffer_cap * 2 : 8;
+    g->buffers = xrealloc(g->buffers, (size_t)g->buffer_cap * sizeof *g->buffers);
+  }
+  ir_buffer *b = &g->buffers[g->nbuffers];
+  memset(b, 0, sizeof *b);
+  b->name = ir_strdup(name);
+  b->ndim = ndim;
+  b->numel = 1;
+  for (int k = 0; k < ndim; k++) {
+    b->dims[k] = dims[k];
+    b->numel *= dims[k];
+  }
+  b->node = -1;
+  b->line = line;
+  return g->nbuffers++;
+}
+
 static const char *const op_names[OP_COUNT] = {
   [OP_INPUT] = "input", [OP_LABEL] = "label", [OP_PARAM] = "param",
   [OP_GRAD_SEED] = "grad_seed", [OP_DENSE] = "dense", [OP_ADD] = "add",
@@ -156,6 +177,9 @@ static const char *const op_names[OP_COUNT] = {
   [OP_CONV2D_DW] = "conv2d_dw", [OP_CONV2D_DW_T] = "conv2d_dw_t",
   [OP_CONV2D_DB] = "conv2d_db", [OP_CONV2D_DCOL] = "conv2d_dcol",
   [OP_COL2IM] = "col2im", [OP_MAXPOOL_GRAD] = "maxpool_grad", [OP_AVGPOOL_GRAD] = "avgpool_grad",
+  [OP_BUFFER] = "buffer", [OP_NORM_STATS] = "norm_stats", [OP_NORM] = "norm",
+  [OP_NORM_SUMS] = "norm_sums", [OP_NORM_DX] = "norm_dx", [OP_NORM_DW] = "norm_dw",
+  [OP_NORM_DB] = "norm_db",
 };
 
 const char *ir_op_name(ir_op op) { return op < OP_COUNT && op_names[op] ? op_names[op] : "?"; }
@@ -205,6 +229,15 @@ int ir_verify(const ir_graph *g) {
     case OP_ACT_GRAD: case OP_SOFTMAX_GRAD: case OP_DROPOUT_GRAD:
       bad = !same_shape(n, &g->nodes[n->in[0]]);
       break;
+    case OP_NORM: /* in: x, stats */
+      bad = !same_shape(n, &g->nodes[n->in[0]]);
+      break;
+    case OP_NORM_DX: /* in: dy, x, stats */
+      bad = !same_shape(n, &g->nodes[n->in[0]]) || !same_shape(n, &g->nodes[n->in[1]]);
+      break;
+    case OP_NORM_SUMS: /* in: dy, x, stats */
+      bad = !same_shape(&g->nodes[n->in[0]], &g->nodes[n->in[1]]);
+      break;
     default:
       break;
     }
@@ -231,6 +264,11 @@ void ir_dump(const ir_graph *g, FILE *out) {
     const ir_param *p = &g->params[i];
     fprintf(out, "param %s numel=%lld node=%%%d grad=%%%d\n", p->name, (long long)p->numel,
             p->node, p->grad);
+  }
+  for (int i = 0; i < g->nbuffers; i++) {
+    const ir_buffer *b = &g->buffers[i];
+    fprintf(out, "buffer %s numel=%lld node=%%%d init=%g%s\n", b->name, (long long)b->numel, b->node,
+            b->init, b->is_count ? " int64" : "");
   }
   for (int id = 0; id < g->nnodes; id++) {
     const ir_node *n = &g->nodes[id];

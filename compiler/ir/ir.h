@@ -28,6 +28,7 @@ typedef enum {
   OP_LABEL,         /* the batch's labels                                   */
   OP_PARAM,         /* a parameter (i[0] = index into graph->params)        */
   OP_GRAD_SEED,     /* d loss / d loss = 1                                  */
+  OP_BUFFER,        /* state that is not trained (i[0] = index into graph->buffers) */
   /* forward */
   OP_DENSE,         /* y = x W^T (+ b)     in: x, W [, b]                    */
   OP_ADD,           /* a + b                                                */
@@ -43,6 +44,10 @@ typedef enum {
   OP_CONV2D,        /* yT [OH*OW, OC] = colT W^T     in: colT, W; i[2] = groups */
   OP_CONV_OUT,      /* y [OC,OH,OW] = yT^T (+ b)     in: yT [, b]; i[1] = fused act + 1 */
   OP_MAXPOOL, OP_AVGPOOL, /* i[] = geometry; [C,H,W] -> [C,OH,OW] (or [C], global) */
+  /* normalisation (norm.c): i[0] = kind, i[2] = statistics per sample, i[3] = affine,
+   * f[0] = eps, f[1] = momentum */
+  OP_NORM_STATS,    /* [2, ...] mean and 1/sqrt(var + eps)   in: x [, running mean, var, count] */
+  OP_NORM,          /* y = (x - mean) * rstd (* w + b)       in: x, stats [, w, b]; i[1] = fused act + 1 */
   OP_MSE, OP_MAE, OP_BCE, OP_BCE_LOGITS, OP_CROSS_ENTROPY, /* (pred, target) -> scalar mean */
   OP_PENALTY,       /* f[0] = l1, f[1] = l2: l1 sum|W| + l2 sum W^2 -> scalar  */
   /* backward */
@@ -57,6 +62,9 @@ typedef enum {
   OP_COL2IM,        /* im2col backward: adds the fields into dx   in: dcolT  */
   OP_MAXPOOL_GRAD,  /* in: dy, x (the first maximum of each window gets dy)  */
   OP_AVGPOOL_GRAD,  /* in: dy                                                */
+  OP_NORM_SUMS,     /* [2, K]: sum dy, sum dy * xhat per channel over the batch   in: dy, x, stats */
+  OP_NORM_DX,       /* in: dy, x, stats [, w] [, sums (batch norm)]                */
+  OP_NORM_DW, OP_NORM_DB, /* rows 1 and 0 of the sums                 in: sums */
   OP_ACT_GRAD,      /* dx = dy * act'(...)   in: dy, saved; i[0] = forward op */
   OP_SOFTMAX_GRAD,  /* dx = y * (dy - sum(dy*y))   in: dy, y                 */
   OP_DROPOUT_GRAD,  /* dx = dy * mask / (1-p)      in: dy                    */
@@ -113,6 +121,21 @@ typedef struct ir_param {
   size_t opt_offset[3];        /* optimiser state buffers                 */
 } ir_param;
 
+/* A buffer is state that is not trained (batch norm's running statistics):
+ * saved in checkpoints and restored on load, but it has no gradient, no
+ * optimiser state and no penalty.  Its node is an OP_BUFFER leaf. */
+typedef struct ir_buffer {
+  char *name;                  /* checkpoint name: "bn.running_mean"      */
+  int node;                    /* its OP_BUFFER node                      */
+  int ndim;                    /* 0 for a scalar                          */
+  int64_t dims[IR_MAX_DIMS];
+  int64_t numel;
+  double init;                 /* every element's initial value           */
+  int is_count;                /* one int64 (num_batches_tracked), not reals */
+  int line;
+  size_t offset;               /* in the state block                      */
+} ir_buffer;
+
 /* A group is one source binding: it becomes one forward and one backward function. */
 typedef struct ir_group {
   char *name;                  /* binding name                            */
@@ -163,6 +186,8 @@ typedef struct ir_graph {
   int nparams, param_cap;
   ir_group *groups;
   int ngroups, group_cap;
+  ir_buffer *buffers;
+  int nbuffers, buffer_cap;
   int input, label;            /* node ids                                 */
   int label_is_class;
   int64_t label_classes;
@@ -190,6 +215,7 @@ int64_t ir_rows(const ir_node *n);           /* product of all but the last dim 
 void ir_copy_shape(ir_node *dst, const ir_node *src);
 int ir_add_group(ir_graph *g, const char *name, int line, const char *text);
 int ir_add_param(ir_graph *g, const char *name, int ndim, const int64_t *dims, int line);
+int ir_add_buffer(ir_graph *g, const char *name, int ndim, const int64_t *dims, int line);
 const char *ir_op_name(ir_op op);
 int ir_is_loss(ir_op op);
 int ir_is_elementwise_unary(ir_op op);

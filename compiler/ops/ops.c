@@ -19,6 +19,10 @@ static const op_builtin builtins[] = {
   {"maxpool", lower_pool},
   {"avgpool", lower_pool},
   {"global_avgpool", lower_pool},
+  {"batch_norm", lower_norm},
+  {"layer_norm", lower_norm},
+  {"instance_norm", lower_norm},
+  {"group_norm", lower_norm},
   {"mse", lower_loss},
   {"mae", lower_loss},
   {"binary_cross_entropy", lower_loss},
@@ -86,6 +90,12 @@ static const op_info table[OP_COUNT] = {
   [OP_COL2IM] = {NULL, conv_emit},
   [OP_MAXPOOL_GRAD] = {NULL, conv_emit},
   [OP_AVGPOOL_GRAD] = {NULL, conv_emit},
+  [OP_NORM_STATS] = {NULL, norm_emit}, /* norm's backward differentiates through it */
+  [OP_NORM] = {norm_backward, norm_emit},
+  [OP_NORM_SUMS] = {NULL, norm_emit},
+  [OP_NORM_DX] = {NULL, norm_emit},
+  [OP_NORM_DW] = {NULL, norm_emit},
+  [OP_NORM_DB] = {NULL, norm_emit},
 };
 
 const op_info *op_info_of(ir_op op) { return &table[op]; }

@@ -1,5 +1,5 @@
 /* ops.h: one place per op family (dense.c, activation.c, elementwise.c,
- * loss.c, optim.c).  For each op: its lowering from a call in the .dln (the
+ * loss.c, conv.c, norm.c, optim.c).  For each op: its lowering from a call in the .dln (the
  * shape rule), its backward rule for autodiff, and its C emitter.  Adding
  * an op touches this folder, the builtin table in ops.c and a test. */
 #ifndef DLNC_OPS_H
@@ -78,6 +78,10 @@ int lower_conv2d(lower_ctx *, const ast_expr *);
 int lower_pool(lower_ctx *, const ast_expr *);
 void conv_backward(ad_ctx *, int, int);
 void conv_emit(emit_ctx *, const ir_node *);
+
+int lower_norm(lower_ctx *, const ast_expr *);
+void norm_backward(ad_ctx *, int, int);
+void norm_emit(emit_ctx *, const ir_node *);
 
 /* dense.c: a parameter of a layer ("NAME.weight", "NAME.bias") and its
  * OP_PARAM node; the init argument of a layer (INIT_DEFAULT if absent, -2

@@ -1,9 +1,10 @@
 /* memplan.c: one statically planned arena.
  *
  * The state block holds, per parameter: its values, its gradient and its
- * optimiser state (fixed size).  The activation block holds every other
- * value.  A value whose only reader is an elementwise op may be overwritten
- * by it (in place); otherwise values get offsets by first fit over their
+ * optimiser state; then the buffers (running statistics); its size is
+ * fixed.  The activation block holds every other value.  A value whose only
+ * reader is an elementwise op may be overwritten by it (in place);
+ * otherwise values get offsets by first fit over their
  * live ranges in schedule order (node id order is the execution order: the
  * forward groups in order, then the backward groups in reverse).  Batched
  * values are planned in per-sample units, so the same plan serves any batch
@@ -35,6 +36,13 @@ static void plan_state(ir_graph *g) {
       g->params[p].opt_offset[s] = off;
       off = align_up(off + (size_t)g->params[p].numel);
     }
+  /* buffers last; a count is an int64, in the room of two floats (or a double) */
+  for (int b = 0; b < g->nbuffers; b++) {
+    ir_buffer *bf = &g->buffers[b];
+    bf->offset = off;
+    g->nodes[bf->node].offset = off;
+    off = align_up(off + (size_t)(bf->is_count ? 2 : bf->numel));
+  }
   g->state_elems = off;
   for (int p = 0; p < g->nparams; p++) {
     ir_node *pn = &g->nodes[g->params[p].node];

@@ -9,11 +9,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$work"
 cd "$work"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-"$dlnc" build --debug "$here/dropout_regression.dln" -o ./model_debug
-./model_debug train --data "$here" --epochs 1 --threads 2 --save a.st >/dev/null
-./model_debug train --data "$here" --epochs 2 --threads 2 --resume a.st --save b.st >/dev/null
-./model_debug eval --data "$here" --load b.st
-printf '0.1,0.2,0.3,0.4\n-1,0,1,0.5\n' | ./model_debug predict --load b.st
-"$dlnc" build --debug --f64 "$here/dropout_regression.dln" -o ./model_debug64
-./model_debug64 gradcheck --batch 2
+for model in dropout_regression norm_regression; do
+  "$dlnc" build --debug "$here/$model.dln" -o ./model_debug
+  ./model_debug train --data "$here" --epochs 1 --threads 2 --save a.st >/dev/null
+  ./model_debug train --data "$here" --epochs 2 --threads 2 --resume a.st --save b.st >/dev/null
+  ./model_debug eval --data "$here" --load b.st
+  printf '0.1,0.2,0.3,0.4\n-1,0,1,0.5\n' | ./model_debug predict --load b.st
+  "$dlnc" build --debug --f64 "$here/$model.dln" -o ./model_debug64
+  ./model_debug64 gradcheck --batch 2
+done
+./model_debug64 gradcheck --batch 2 --mode eval
 echo "sanitizers: clean"

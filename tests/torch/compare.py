@@ -17,10 +17,13 @@ deterministic gradient:
      (this covers the first step: momentum buffer start, Adam's t = 1,
      Adagrad's initial accumulator).
 
-Compared: every parameter and optimiser state tensor, the step counter, the
-metrics' train_loss (the full-batch loss with penalties before the step),
-test_loss (after the step) and lr of every epoch, `BIN eval` and
-`BIN predict` on sK.  Errors are per tensor: max|dlnc - torch| / max|torch|.
+Compared: every parameter, buffer (batch norm's running statistics and
+num_batches_tracked, which must also load into the torch modules by name,
+shape and dtype) and optimiser state tensor, the step counter, the metrics'
+train_loss (the full-batch loss with penalties before the step, in training
+mode), test_loss (after the step) and lr of every epoch, `BIN eval` and
+`BIN predict` on sK (evaluation mode: batch norm on its running statistics).
+Errors are per tensor: max|dlnc - torch| / max|torch|.
 On a tensor mismatch the A chain is rerun one epoch at a time to name the
 first step that differs.
 
@@ -46,9 +49,10 @@ REG_TEST = os.path.join(EXAMPLE_DATA, "regression_test.csv")
 # `BIN predict` prints (sigmoid(z) for bce_with_logits).  L maps a layer name
 # to its torch.nn.Linear, or torch.nn.Conv2d when the checkpoint's weight is
 # 4-D; `convs` gives a conv layer's stride, padding, dilation and groups (the
-# checkpoint has only the kernel and channels).  `params` lists the
-# checkpoint's parameter names; `input` is the per-sample input shape (4,)
-# unless given, and x comes to fwd as [N, *input].
+# checkpoint has only the kernel and channels); `norms` gives the normalisation
+# layers as (torch.nn class, its arguments).  `params` lists the checkpoint's
+# parameter names (its buffers are the torch modules' buffers); `input` is the
+# per-sample input shape (4,) unless given, and x comes to fwd as [N, *input].
 
 def _m_mlp(L, x, F, T):
     h1 = F.gelu(L["h1"](x))
@@ -135,6 +139,46 @@ def _m_conv_geometry(L, x, F, T):
     r = L["r"](q)
     g = F.adaptive_avg_pool2d(s, 1).flatten(1)
     h = T.tanh(L["h"](T.cat([T.flatten(m, 1), T.flatten(r, 1), g], dim=1)))
+    z = L["logits"](h)
+    return z, z
+
+
+def _m_bn1d(L, x, F, T):
+    h = F.relu(L["h_2"](L["h"](x)))
+    g = T.tanh(L["g_2"](L["g"](h)))
+    p = L["pred"](g)
+    return p, p
+
+
+def _m_bn2d(L, x, F, T):
+    c1 = F.relu(L["c1_2"](L["c1"](x)))
+    p1 = F.max_pool2d(c1, 2)
+    c2 = F.relu(L["c2_2"](L["c2"](p1)) + p1)
+    h = T.tanh(L["h"](T.flatten(c2, 1)))
+    z = L["logits"](h)
+    return z, z
+
+
+def _m_layer_norm(L, x, F, T):
+    a = T.tanh(L["a_2"](L["a"](x)))
+    h = F.relu(L["h_2"](L["h"](T.flatten(a, 1))))
+    z = L["z_ln"](L["z"](h))
+    z = L["logits"](z)
+    return z, z
+
+
+def _m_instance_norm(L, x, F, T):
+    a = F.relu(L["a_2"](L["a"](x)))
+    b = L["b_in"](L["b"](a))
+    h = T.tanh(L["h"](T.flatten(b, 1)))
+    z = L["logits"](h)
+    return z, z
+
+
+def _m_group_norm(L, x, F, T):
+    a = F.relu(L["a_2"](L["a"](x)))
+    b = L["b_gn"](L["b"](a))
+    h = T.tanh(L["h_2"](L["h"](T.flatten(b, 1))))
     z = L["logits"](h)
     return z, z
 
@@ -264,6 +308,79 @@ MODELS = {
   h      = tanh(dense(concat(flatten(m), flatten(r), g), 12))
   logits = dense(h, 3)
   loss   = cross_entropy(logits, y)"""),
+    # normalisation: each layer's norm takes the binding's next name (h_2)
+    # unless it has neither parameters nor buffers.  A bias right before a
+    # per-channel norm has a zero gradient (the norm takes the mean out), so
+    # its optimiser state would compare rounding noise: those layers have none.
+    "bn1d": dict(data="reg", loss="mse", fwd=_m_bn1d,
+                 params=["h.weight"] + _lw("h_2") + ["g.weight"] + _lw("pred"),
+                 norms={"h_2": ("BatchNorm1d", dict(num_features=16)),
+                        "g_2": ("BatchNorm1d", dict(num_features=8, momentum=0.3, eps=1e-3,
+                                                    affine=False))}, text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  h      = relu(batch_norm(dense(x, 16, bias = false)))
+  g      = tanh(batch_norm(dense(h, 8, bias = false), momentum = 0.3, eps = 1e-3, affine = false))
+  pred   = dense(g, 1)
+  loss   = mse(pred, y)"""),
+    "bn2d": dict(data="img", input=(2, 8, 8), loss="cross_entropy", fwd=_m_bn2d,
+                 params=["c1.weight"] + _lw("c1_2") + ["c2.weight"] + _lw("c2_2", "h", "logits"),
+                 convs={"c1": dict(padding=1), "c2": dict(padding=1)},
+                 norms={"c1_2": ("BatchNorm2d", dict(num_features=6)),
+                        "c2_2": ("BatchNorm2d", dict(num_features=6, momentum=0.2))}, text="""
+  input  x : f32[2, 8, 8]
+  label  y : class[3]
+  c1     = relu(batch_norm(conv2d(x, 6, kernel = 3, padding = 1, bias = false)))
+  p1     = maxpool(c1, 2)
+  # a residual block
+  c2     = relu(batch_norm(conv2d(p1, 6, kernel = 3, padding = 1, bias = false), momentum = 0.2) + p1)
+  h      = tanh(dense(flatten(c2), 12))
+  logits = dense(h, 3)
+  loss   = cross_entropy(logits, y)"""),
+    "layer_norm": dict(data="img", input=(2, 6, 6), loss="cross_entropy", fwd=_m_layer_norm,
+                       params=_lw("a", "a_2", "h", "h_2") + ["z.weight"] + _lw("logits"),
+                       convs={"a": dict(padding=1)},
+                       norms={"a_2": ("LayerNorm", dict(normalized_shape=(3, 6, 6))),
+                              "h_2": ("LayerNorm", dict(normalized_shape=12, eps=1e-3)),
+                              "z_ln": ("LayerNorm", dict(normalized_shape=8,
+                                                         elementwise_affine=False))}, text="""
+  input  x : f32[2, 6, 6]
+  label  y : class[3]
+  # over [3, 6, 6]: weight and bias [3, 6, 6]
+  a      = tanh(layer_norm(conv2d(x, 3, kernel = 3, padding = 1)))
+  h      = relu(layer_norm(dense(flatten(a), 12), eps = 1e-3))
+  z      = layer_norm(dense(h, 8, bias = false), affine = false)
+  logits = dense(z, 3)
+  loss   = cross_entropy(logits, y)"""),
+    "instance_norm": dict(data="img", input=(2, 6, 6), loss="cross_entropy", fwd=_m_instance_norm,
+                          params=["a.weight"] + _lw("a_2") + ["b.weight"] + _lw("h", "logits"),
+                          convs={"a": dict(padding=1), "b": dict(padding=1)},
+                          norms={"a_2": ("InstanceNorm2d", dict(num_features=4, affine=True)),
+                                 "b_in": ("InstanceNorm2d", dict(num_features=4, eps=1e-3))},
+                          text="""
+  input  x : f32[2, 6, 6]
+  label  y : class[3]
+  a      = relu(instance_norm(conv2d(x, 4, kernel = 3, padding = 1, bias = false), affine = true))
+  b      = instance_norm(conv2d(a, 4, kernel = 3, padding = 1, bias = false), eps = 1e-3)
+  h      = tanh(dense(flatten(b), 12))
+  logits = dense(h, 3)
+  loss   = cross_entropy(logits, y)"""),
+    "group_norm": dict(data="img", input=(2, 6, 6), loss="cross_entropy", fwd=_m_group_norm,
+                       params=_lw("a", "a_2", "b", "h", "h_2", "logits"),
+                       convs={"a": dict(padding=1), "b": dict(padding=1)},
+                       norms={"a_2": ("GroupNorm", dict(num_groups=3, num_channels=6)),
+                              "b_gn": ("GroupNorm", dict(num_groups=1, num_channels=4,
+                                                         affine=False)),
+                              "h_2": ("GroupNorm", dict(num_groups=4, num_channels=12, eps=1e-3))},
+                       text="""
+  input  x : f32[2, 6, 6]
+  label  y : class[3]
+  a      = relu(group_norm(conv2d(x, 6, kernel = 3, padding = 1), 3))
+  b      = group_norm(conv2d(a, 4, kernel = 3, padding = 1), 1, affine = false)
+  # group norm of features [12]: 4 groups of 3
+  h      = tanh(group_norm(dense(flatten(b), 12), 4, eps = 1e-3))
+  logits = dense(h, 3)
+  loss   = cross_entropy(logits, y)"""),
 }
 
 # ---- cases ------------------------------------------------------------------
@@ -312,9 +429,19 @@ CASES = {
     # convolutions
     "cnn": dict(model="cnn", opt=("sgd", {"lr": 0.05, "momentum": 0.9})),
     "conv_geometry": dict(model="conv_geometry", opt=("adam", {"lr": 0.01}), threads=2),
+    # normalisation (weight decay reaches the norms' parameters too, as in torch.optim)
+    "batch_norm_1d": dict(model="bn1d", opt=("adam", {"lr": 0.01})),
+    "batch_norm_2d": dict(model="bn2d", opt=("sgd", {"lr": 0.05, "momentum": 0.9,
+                                                    "weight_decay": 0.01}), threads=2),
+    "layer_norm": dict(model="layer_norm", opt=("adam", {"lr": 0.01})),
+    "instance_norm": dict(model="instance_norm", opt=("adamw", {"lr": 0.01})),
+    "group_norm": dict(model="group_norm", opt=("rmsprop", {"lr": 0.005, "momentum": 0.5}),
+                       threads=2),
     # single precision
     "classifier_f32": dict(model="classifier", opt=("adam", {"lr": 0.01}), f64=False, tol=1e-4),
     "cnn_f32": dict(model="cnn", opt=("sgd", {"lr": 0.05, "momentum": 0.9}), f64=False, tol=1e-4),
+    "batch_norm_2d_f32": dict(model="bn2d", opt=("sgd", {"lr": 0.05, "momentum": 0.9}), f64=False,
+                              tol=1e-4),
 }
 
 K = 5          # epochs (= optimiser steps) in total
@@ -374,7 +501,8 @@ def read_csv(path):
 
 # ---- safetensors (struct + json; the `safetensors` package is not needed) -----
 
-ST_NP = {"F64": "<f8", "F32": "<f4"}
+# I64: batch norm's num_batches_tracked, a scalar as in torch's state_dict
+ST_NP = {"F64": "<f8", "F32": "<f4", "I64": "<i8"}
 
 
 def st_read(path):
@@ -447,8 +575,24 @@ def state_names(kind, hp):
     raise ValueError(kind)
 
 
+def make_norms(model):
+    """A ModuleDict with the model's normalisation layers (torch.nn classes)."""
+    import torch
+    torch.set_default_dtype(torch.float64)
+    L = torch.nn.ModuleDict()
+    for name, (cls, kw) in model.get("norms", {}).items():
+        L[name] = getattr(torch.nn, cls)(**kw)
+    return L
+
+
+def buffer_names(model):
+    """torch's names of the model's buffers (running_mean, ...), as the checkpoint must have them."""
+    return [n + "." + b for n, m in make_norms(model).items() for b, _ in m.named_buffers()]
+
+
 class Torch:
     def __init__(self, case, data, params0):
+        import numpy as np
         import torch
         import torch.nn.functional as F
         self.torch, self.F = torch, F
@@ -456,7 +600,7 @@ class Torch:
         self.model = MODELS[case["model"]]
         self.data = data
         torch.set_default_dtype(torch.float64)
-        self.L = torch.nn.ModuleDict()
+        self.L = make_norms(self.model)
         for name in self.model["params"]:
             layer = name.split(".")[0]
             if name.endswith(".weight"):
@@ -467,14 +611,18 @@ class Torch:
                     geo = self.model["convs"][layer]
                     self.L[layer] = torch.nn.Conv2d(w.shape[1] * geo.get("groups", 1), w.shape[0],
                                                     w.shape[2], bias=bias, **geo)
-                else:
+                elif layer not in self.L:
                     self.L[layer] = torch.nn.Linear(w.shape[1], w.shape[0], bias=bias)
-        with torch.no_grad():
-            for name, p in self.named():
-                p.copy_(torch.from_numpy(params0[name]))
+        # the checkpoint's parameters and buffers must be exactly the modules' state_dict
+        ref = self.L.state_dict()
+        sd = {k: torch.from_numpy(np.asarray(params0[k]).copy()).to(ref[k].dtype) for k in ref}
+        self.L.load_state_dict(sd, strict=True)
 
     def named(self):
         return [(n + "." + pn, p) for n, m in self.L.items() for pn, p in m.named_parameters()]
+
+    def buffers(self):
+        return [(n + "." + bn, b) for n, m in self.L.items() for bn, b in m.named_buffers()]
 
     def forward(self, x):
         return self.model["fwd"](self.L, x, self.F, self.torch)
@@ -496,6 +644,8 @@ class Torch:
         gl1, gl2 = g.get("l1", 0.0), g.get("l2", 0.0)
         pen = 0.0
         for n, m in self.L.items():
+            if n in self.model.get("norms", {}):
+                continue  # no penalty on a norm's scale (dlnc: not a weight matrix)
             l1, l2 = self.model.get("penalties", {}).get(n, (0.0, 0.0))
             l1, l2 = l1 + gl1, l2 + gl2
             if l1:
@@ -550,7 +700,7 @@ class Torch:
 
     def snapshot(self, opt):
         kind, hp = self.case["opt"]
-        snap = {n: p.detach().numpy().copy() for n, p in self.named()}
+        snap = {n: p.detach().numpy().copy() for n, p in self.named() + self.buffers()}
         for n, p in self.named():
             for s in state_names(kind, hp):
                 snap[n + "." + s] = opt.state[p][s].detach().numpy().copy()
@@ -573,6 +723,7 @@ class Torch:
                 g["lr"] = g["lr"] * f
             lr = opt.param_groups[0]["lr"]
             opt.zero_grad()
+            self.L.train()  # batch norm: the batch's statistics, running ones updated
             out, _ = self.forward(X)
             loss = self.data_loss(out, Y) + self.penalty()
             loss.backward()
@@ -584,6 +735,7 @@ class Torch:
                 g["lr"] = l
             if sched:
                 sched.step()
+            self.L.eval()  # as the trainer evaluates: batch norm on its running statistics
             with torch.no_grad():
                 tl = float(self.data_loss(self.forward(Xt)[0], Yt))
             hist.append(dict(epoch=epoch + 1, loss=float(loss), lr=lr, test_loss=tl, norm=norm,
@@ -624,7 +776,7 @@ class Report:
         return True
 
 
-def compare_ckpt(rep, label, path, snap, names, want_step):
+def compare_ckpt(rep, label, path, snap, names, want_step, buffers=()):
     got, meta, _ = st_read(path)
     ok = True
     missing = sorted(set(names) - set(got))
@@ -634,7 +786,7 @@ def compare_ckpt(rep, label, path, snap, names, want_step):
         ok = False
     for n in names:
         if n in got:
-            kind = "param" if n.count(".") == 1 else "state"
+            kind = "buffer" if n in buffers else "param" if n.count(".") == 1 else "state"
             ok &= rep.rel("%s %s" % (kind, n), got[n], snap[n], where=" [%s]" % label)
     if meta.get("step") != str(want_step) or meta.get("epoch") != str(want_step):
         rep.fails.append("%s: metadata epoch %s step %s, expected %d (one step per full-batch epoch)"
@@ -743,16 +895,21 @@ def check(name, case, dlnc, work):
 
     s1, meta1, dtypes = st_read(P("s1.safetensors"))
     snames = state_names(kind, hp)
-    names = list(model["params"]) + [p + "." + s for p in model["params"] for s in snames]
+    buffers = buffer_names(model)
+    names = (list(model["params"]) + buffers
+             + [p + "." + s for p in model["params"] for s in snames])
     if sorted(s1) != sorted(names):
         raise Failed("s1.safetensors has tensors %s, expected %s" % (sorted(s1), sorted(names)))
     want_dtype = "F64" if f64 else "F32"
-    if set(dtypes.values()) != {want_dtype}:
-        raise Failed("s1.safetensors dtypes %s, expected %s" % (sorted(set(dtypes.values())), want_dtype))
+    # torch's num_batches_tracked is an int64 scalar: so is dlnc's
+    want = {n: "I64" if n.endswith(".num_batches_tracked") else want_dtype for n in names}
+    if dtypes != want:
+        raise Failed("s1.safetensors dtypes %s, expected %s" % (dtypes, want))
 
-    # s0: s1's weights with fresh optimiser state, before any step
+    # s0: s1's weights and buffers with fresh optimiser state, before any step
     init = hp.get("initial_accumulator_value", 0.0) if kind == "adagrad" else 0.0
-    s0 = {n: (s1[n] if n in model["params"] else np.full_like(s1[n], init)) for n in names}
+    s0 = {n: (s1[n] if n in model["params"] or n in buffers else np.full_like(s1[n], init))
+          for n in names}
     # a hand-made checkpoint carries no CRC (the trainer checks one only if present)
     meta0 = {k: v for k, v in dict(meta1, epoch="0", step="0").items() if k != "crc32"}
     st_write(P("s0.safetensors"), s0, dtypes, meta0)
@@ -765,14 +922,15 @@ def check(name, case, dlnc, work):
     # chain B: fresh optimiser, K steps
     tb = Torch(case, data, s0)
     hb = tb.train(0)
-    compare_ckpt(rep, "fresh start, after step %d" % K, P("f.safetensors"), hb[-1]["snap"], names, K)
+    compare_ckpt(rep, "fresh start, after step %d" % K, P("f.safetensors"), hb[-1]["snap"], names, K,
+                 buffers)
     compare_metrics(rep, "fresh start", P("mf.jsonl"), hb)
 
     # chain A: resume from s1 with its optimiser state, K-1 steps
     ta = Torch(case, data, s1)
     ha = ta.train(1, state=s1)
     okA = compare_ckpt(rep, "resumed from s1, after step %d" % K, P("sK.safetensors"),
-                       ha[-1]["snap"], names, K)
+                       ha[-1]["snap"], names, K, buffers)
     compare_metrics(rep, "resumed", P("m.jsonl"), ha)
     if not okA:
         # name the first step that differs: rerun the chain one epoch at a time
@@ -782,7 +940,7 @@ def check(name, case, dlnc, work):
             cur = P("step%d.safetensors" % e)
             run([binp, "train", "--resume", prev, "--epochs", str(e), "--save", cur])
             sub = Report(tol)
-            if not compare_ckpt(sub, "resumed, step %d" % e, cur, h["snap"], names, e):
+            if not compare_ckpt(sub, "resumed, step %d" % e, cur, h["snap"], names, e, buffers):
                 rep.fails.append("first differing step of the resumed chain: %d; there: %s"
                                  % (e, "; ".join(sub.fails[:4])))
                 break
@@ -790,7 +948,9 @@ def check(name, case, dlnc, work):
         else:
             rep.fails.append("first differing step of the resumed chain: %d (the last)" % K)
 
-    # eval on sK: the test set's data loss (no penalties) and accuracy
+    # eval on sK: the test set's data loss (no penalties) and accuracy, in
+    # evaluation mode (batch norm on its running statistics)
+    ta.L.eval()
     with torch.no_grad():
         out_t, pred_t = ta.forward(Xt)
     with torch.no_grad():

@@ -1,0 +1,573 @@
+/* norm.c: the normalisation layers (torch.nn.BatchNorm1d/2d, LayerNorm,
+ * InstanceNorm2d, GroupNorm): lowering with the shape rules, the backward
+ * rule and the emitters.
+ *
+ * A sample is seen as K channels of S contiguous values: [C, H, W] is K = C,
+ * S = H*W; [F] is K = F, S = 1; for layer norm every element is a channel
+ * (its weight and bias have the sample's shape).  Each norm is two nodes:
+ *   norm_stats  the mean and rstd = 1/sqrt(var + eps) (biased variance) of
+ *               each statistic: per channel over the batch and positions
+ *               (batch norm), or per sample and group of K/G channels (group
+ *               norm; instance norm has one channel per group, layer norm one
+ *               group of everything);
+ *   norm        y = (x - mean) * rstd * w + b, with the activation that
+ *               follows fused in.
+ * Batch norm in evaluation normalises with its running statistics instead.
+ * In training it uses the batch's, and a training step (ctx->track_stats:
+ * not a gradient check, not an evaluation) moves the running ones towards
+ * them as torch does: momentum, unbiased variance, num_batches_tracked += 1.
+ * The running statistics are buffers: state saved in checkpoints, outside
+ * the optimiser.
+ *
+ * Backward goes through the statistics (norm_stats has no rule of its own):
+ *   dx = rstd (g - mean(g) - xhat mean(g xhat)),  g = w dy, xhat = (x - mean) rstd,
+ * the means over each statistic's values; batch norm in evaluation: dx = w rstd dy.
+ * norm_sums holds per channel, over the batch, sum dy and sum dy xhat: db and
+ * dw are its rows, and batch norm's dx reads them.  Every reduction runs in
+ * a fixed order (a channel's samples one after another, or within one
+ * sample) in lanes whose chunks are added in double, and the work is split
+ * over channels or over samples, never inside a sum: the bits do not depend
+ * on the thread count. */
+#include "ops.h"
+#include <string.h>
+#include "../../runtime/dl_model.h"
+
+enum { NORM_BATCH, NORM_LAYER, NORM_INSTANCE, NORM_GROUP };
+
+/* Items of a dl_parallel_for are grouped so that a chunk has at least this
+ * many values: below it, handing work to another thread costs more. */
+enum { NORM_GRAIN_VALUES = 16384 };
+
+/* The geometry of a norm node (or of one of its backward nodes), from x. */
+typedef struct norm_geo {
+  int kind;
+  int64_t K, S;   /* channels, values per channel in one sample        */
+  int64_t G, Kg;  /* per-sample norms: statistics per sample, channels in each */
+  int64_t M;      /* values behind one statistic in one sample: Kg * S  */
+  int affine;
+  double eps, momentum;
+} norm_geo;
+
+static norm_geo geo_of(const ir_node *x, const ir_node *n) {
+  norm_geo q = {.kind = n->i[0], .G = n->i[2], .affine = n->i[3], .eps = n->f[0],
+                .momentum = n->f[1]};
+  int64_t numel = ir_numel(x);
+  q.K = q.kind == NORM_LAYER ? numel : x->dims[0];
+  q.S = numel / q.K;
+  if (q.kind != NORM_BATCH) {
+    q.Kg = q.K / q.G;
+    q.M = q.Kg * q.S;
+  }
+  return q;
+}
+
+static const char *kind_name(int kind) {
+  static const char *const names[] = {"batch_norm", "layer_norm", "instance_norm", "group_norm"};
+  return names[kind];
+}
+
+/* ---- lowering -------------------------------------------------------------- */
+
+/* A buffer of a layer ("NAME.running_mean") and its OP_BUFFER node. */
+static int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
+                        const int64_t *dims, double init, int is_count, dl_loc loc) {
+  ir_graph *g = lc->g;
+  char bname[300];
+  snprintf(bname, sizeof bname, "%s.%s", layer, kind);
+  int b = ir_add_buffer(g, bname, ndim, dims, loc.line);
+  g->buffers[b].init = init;
+  g->buffers[b].is_count = is_count;
+  int node = lower_node(lc, OP_BUFFER, NULL, 0, loc);
+  ir_node *bn = ir_at(g, node);
+  bn->i[0] = b;
+  bn->ndim = ndim;
+  memcpy(bn->dims, g->buffers[b].dims, sizeof bn->dims);
+  bn->storage = STORE_STATE;
+  bn->name = g->buffers[b].name;
+  g->buffers[b].node = node;
+  return node;
+}
+
+/* A scale or shift: one at start (weight) or zero (bias) whatever the train
+ * block's init, and outside the global l1/l2 (they are not weight matrices). */
+static int lower_affine(lower_ctx *lc, const char *layer, const char *kind, int ndim,
+                        const int64_t *dims, dl_loc loc) {
+  int init = strcmp(kind, "weight") == 0 ? DL_INIT_ONE : DL_INIT_ZERO;
+  int node = lower_param(lc, layer, kind, ndim, dims, 0, 0, init, 0, 0, loc);
+  lc->g->params[ir_at(lc->g, node)->i[0]].is_weight = 0;
+  return node;
+}
+
+/* Whether x has a shape the norm takes; reports and returns -1 if not. */
+static int check_input(const arg_val *v, const ir_node *x, int kind) {
+  int ok = x->batched && (kind == NORM_INSTANCE ? x->ndim >= 2 : x->ndim >= 1);
+  if (ok) return 0;
+  char shape[96];
+  const char *what = x->batched && x->ndim ? lower_shape_str(x, shape, sizeof shape)
+                     : x->batched          ? "a class label"
+                                           : "a scalar";
+  if (kind == NORM_INSTANCE)
+    diag_error(v->loc, "instance_norm() needs per-sample channels of positions ([C, H, W] or [C, L]), "
+               "not %s", what);
+  else
+    diag_error(v->loc, "%s() needs a per-sample tensor, not %s", kind_name(kind), what);
+  return -1;
+}
+
+/* batch_norm(x, momentum = 0.1, eps = 1e-5, affine = true)
+ * layer_norm(x, eps = 1e-5, affine = true)
+ * instance_norm(x, eps = 1e-5, affine = false)
+ * group_norm(x, groups, eps = 1e-5, affine = true)
+ * The first dim of x is the channel (features for [F]); torch's defaults. */
+int lower_norm(lower_ctx *lc, const ast_expr *call) {
+  int kind = !strcmp(call->str, "batch_norm")      ? NORM_BATCH
+             : !strcmp(call->str, "layer_norm")    ? NORM_LAYER
+             : !strcmp(call->str, "instance_norm") ? NORM_INSTANCE
+                                                   : NORM_GROUP;
+  /* batch_norm's second argument is momentum, group_norm's groups;
+   * layer_norm and instance_norm have none (their spec skips it) */
+  const arg_spec second = kind == NORM_BATCH ? (arg_spec){"momentum", ARG_NUMBER, 0, 0.1}
+                                             : (arg_spec){"groups", ARG_INT, 1, 0};
+  const arg_spec spec[4] = {
+    {"x", ARG_TENSOR, 1, 0}, second, {"eps", ARG_NUMBER, 0, 1e-5},
+    {"affine", ARG_BOOL, 0, kind != NORM_INSTANCE},
+  };
+  arg_val v[4];
+  int has_second = kind == NORM_BATCH || kind == NORM_GROUP;
+  if (has_second) {
+    if (lower_bind_args(lc, call, spec, 4, v)) return -1;
+  } else {
+    const arg_spec short_spec[3] = {spec[0], spec[2], spec[3]};
+    arg_val sv[3];
+    if (lower_bind_args(lc, call, short_spec, 3, sv)) return -1;
+    v[0] = sv[0], v[2] = sv[1], v[3] = sv[2];
+    memset(&v[1], 0, sizeof v[1]);
+  }
+  ir_graph *g = lc->g;
+  ir_node x = *ir_at(g, v[0].node);
+  if (check_input(&v[0], &x, kind)) return -1;
+  if (!(v[2].num > 0)) {
+    diag_error(v[2].loc, "eps of %s() must be positive, not %g", call->str, v[2].num);
+    return -1;
+  }
+  if (kind == NORM_BATCH && !(v[1].num >= 0 && v[1].num <= 1)) {
+    diag_error(v[1].loc, "momentum of batch_norm() must be in [0, 1], not %g", v[1].num);
+    return -1;
+  }
+  int64_t C = x.dims[0], G = 1;
+  if (kind == NORM_INSTANCE) G = C;
+  if (kind == NORM_GROUP) {
+    G = (int64_t)v[1].num;
+    if (G < 1 || C % G) {
+      diag_error(v[1].loc, "groups = %lld must divide the %lld channels of group_norm()'s input",
+                 (long long)G, (long long)C);
+      return -1;
+    }
+  }
+  int affine = v[3].num != 0;
+  /* tensors named as torch.nn names the layer's: NAME.weight, NAME.bias,
+   * NAME.running_mean, NAME.running_var, NAME.num_batches_tracked */
+  char layer[256] = "";
+  if (affine || kind == NORM_BATCH) {
+    if (lc->nparam_ops++ == 0) snprintf(layer, sizeof layer, "%s", lc->binding);
+    else snprintf(layer, sizeof layer, "%s_%d", lc->binding, lc->nparam_ops);
+  }
+  /* layer norm scales every element; the others each channel */
+  int pndim = kind == NORM_LAYER ? x.ndim : 1;
+  const int64_t *pdims = kind == NORM_LAYER ? x.dims : &C;
+  int sin[4] = {v[0].node, -1, -1, -1}, nsin = 1;
+  int nin[4] = {v[0].node, -1, -1, -1}, nnin = 2;
+  if (affine) {
+    nin[nnin++] = lower_affine(lc, layer, "weight", pndim, pdims, call->loc);
+    nin[nnin++] = lower_affine(lc, layer, "bias", pndim, pdims, call->loc);
+  }
+  if (kind == NORM_BATCH) {
+    sin[nsin++] = lower_buffer(lc, layer, "running_mean", 1, &C, 0, 0, call->loc);
+    sin[nsin++] = lower_buffer(lc, layer, "running_var", 1, &C, 1, 0, call->loc);
+    sin[nsin++] = lower_buffer(lc, layer, "num_batches_tracked", 0, NULL, 0, 1, call->loc);
+  }
+  /* the statistics: [2, C] for the batch (mean row, rstd row), or [2, G] per sample */
+  int stats = lower_node(lc, OP_NORM_STATS, sin, nsin, call->loc);
+  nin[1] = stats;
+  int id = lower_node(lc, OP_NORM, nin, nnin, call->loc);
+  int ids[2] = {stats, id};
+  for (int k = 0; k < 2; k++) {
+    ir_node *n = ir_at(g, ids[k]);
+    n->i[0] = kind;
+    n->i[2] = (int)G;
+    n->i[3] = affine;
+    n->f[0] = v[2].num;
+    n->f[1] = kind == NORM_BATCH ? v[1].num : 0;
+  }
+  ir_node *s = ir_at(g, stats);
+  s->batched = kind != NORM_BATCH;
+  s->ndim = 2;
+  s->dims[0] = 2;
+  s->dims[1] = kind == NORM_BATCH ? C : G;
+  ir_copy_shape(ir_at(g, id), &x);
+  return id;
+}
+
+/* ---- backward -------------------------------------------------------------- */
+
+static void copy_attrs(ir_graph *g, int dst, const ir_node *src) {
+  ir_node *d = &g->nodes[dst];
+  d->i[0] = src->i[0];
+  d->i[2] = src->i[2];
+  d->i[3] = src->i[3];
+  d->f[0] = src->f[0];
+  d->f[1] = src->f[1];
+}
+
+void norm_backward(ad_ctx *ad, int id, int dy) {
+  ir_graph *g = ad_graph(ad);
+  ir_node n = g->nodes[id];
+  int x = n.in[0], stats = n.in[1], batch = n.i[0] == NORM_BATCH;
+  int want_w = n.nin == 4 && ad_wants(ad, n.in[2]), want_b = n.nin == 4 && ad_wants(ad, n.in[3]);
+  int want_x = ad_wants(ad, x);
+  ad_save(ad, x);
+  ad_save(ad, stats);
+  int sums = -1;
+  if (want_w || want_b || (want_x && batch)) {
+    int in[3] = {dy, x, stats};
+    sums = ad_node(ad, OP_NORM_SUMS, in, 3, stats, -1);
+    ir_node *s = &g->nodes[sums];
+    norm_geo q = geo_of(&g->nodes[x], &n);
+    s->batched = 0;
+    s->ndim = 2;
+    s->dims[0] = 2;
+    s->dims[1] = q.K;
+    copy_attrs(g, sums, &n);
+  }
+  if (want_b) {
+    int in[1] = {sums};
+    ad_accumulate(ad, n.in[3], ad_node(ad, OP_NORM_DB, in, 1, n.in[3], -1));
+  }
+  if (want_w) {
+    int in[1] = {sums};
+    ad_accumulate(ad, n.in[2], ad_node(ad, OP_NORM_DW, in, 1, n.in[2], -1));
+  }
+  if (want_x) {
+    int in[5] = {dy, x, stats}, k = 3;
+    if (n.nin == 4) in[k++] = n.in[2];
+    if (batch) in[k++] = sums;
+    int dx = ad_node(ad, OP_NORM_DX, in, k, x, -1);
+    copy_attrs(g, dx, &n);
+    ad_accumulate(ad, x, dx);
+  }
+}
+
+/* ---- emission -------------------------------------------------------------- */
+
+/* Sums in double over `count` values from base[idx]: straight expressions for
+ * a single value, else dl_ops.h's lane kernels. */
+static const char *sum_expr(char *buf, size_t len, const char *base, const char *idx,
+                            int64_t count) {
+  if (count == 1) snprintf(buf, len, "(double)%s[%s]", base, idx);
+  else if (!strcmp(idx, "0")) snprintf(buf, len, "dl_sum_d(%s, %lld)", base, (long long)count);
+  else snprintf(buf, len, "dl_sum_d(%s + %s, %lld)", base, idx, (long long)count);
+  return buf;
+}
+
+/* sum (v - mean)^2 */
+static const char *sq_dev_expr(char *buf, size_t len, const char *base, const char *idx,
+                               const char *mean, int64_t count) {
+  if (count == 1)
+    snprintf(buf, len, "((double)%s[%s] - %s) * ((double)%s[%s] - %s)", base, idx, mean, base,
+             idx, mean);
+  else if (!strcmp(idx, "0"))
+    snprintf(buf, len, "dl_sq_dev_d(%s, (dl_real)%s, %lld)", base, mean, (long long)count);
+  else snprintf(buf, len, "dl_sq_dev_d(%s + %s, (dl_real)%s, %lld)", base, idx, mean, (long long)count);
+  return buf;
+}
+
+/* sum dy (x - mean) */
+static const char *dot_dev_expr(char *buf, size_t len, const char *idx, const char *mean,
+                                int64_t count) {
+  if (count == 1) snprintf(buf, len, "(double)dy[%s] * ((double)x[%s] - %s)", idx, idx, mean);
+  else snprintf(buf, len, "dl_dot_dev_d(dy + %s, x + %s, %s, %lld)", idx, idx, mean, (long long)count);
+  return buf;
+}
+
+/* Where channel c's mean and rstd are in the statistics: st[c], st[K + c]
+ * for the batch; for sample s, ss = st + s * 2G: ss[c / Kg], ss[G + c / Kg]. */
+static void stat_index(const norm_geo *q, char *mean, char *rstd, size_t len) {
+  if (q->kind == NORM_BATCH) {
+    snprintf(mean, len, "st[c]");
+    snprintf(rstd, len, "st[%lld + c]", (long long)q->K);
+  } else if (q->G == 1) {
+    snprintf(mean, len, "ss[0]");
+    snprintf(rstd, len, "ss[1]");
+  } else if (q->Kg == 1) {
+    snprintf(mean, len, "ss[c]");
+    snprintf(rstd, len, "ss[%lld + c]", (long long)q->G);
+  } else {
+    snprintf(mean, len, "ss[c / %lld]", (long long)q->Kg);
+    snprintf(rstd, len, "ss[%lld + c / %lld]", (long long)q->G, (long long)q->Kg);
+  }
+}
+
+/* Where channel c of sample s starts. */
+static const char *plane_index(char *buf, size_t len, const norm_geo *q) {
+  if (q->S == 1) snprintf(buf, len, "(size_t)s * %lld + c", (long long)q->K);
+  else snprintf(buf, len, "((size_t)s * %lld + c) * %lld", (long long)q->K, (long long)q->S);
+  return buf;
+}
+
+/* `static void NAME(void *arg, int64_t lo, int64_t hi)`, run through
+ * dl_parallel_for by the layer's function, with ctx and n in scope. */
+static void job_header(emit_ctx *ec, const ir_node *n, const char *what, char *name, size_t len) {
+  snprintf(name, len, "%s_%s_%d", what, ec->g->groups[n->group].name, n->id);
+  fprintf(ec->helpers, "static void %s(void *arg, int64_t lo, int64_t hi) {\n", name);
+  fprintf(ec->helpers, "  const dl_job *job = arg;\n  dl_ctx *ctx = job->ctx;\n  const int n = job->n;\n");
+  fprintf(ec->helpers, "  (void)ctx, (void)n;\n");
+}
+
+/* Per-sample jobs: a sample's work is a constant. */
+static void call_per_sample(emit_ctx *ec, const char *name, int64_t values) {
+  fprintf(ec->out, "  {\n    dl_job job = {ctx, n};\n");
+  fprintf(ec->out, "    dl_parallel_for(ctx->pool, n, %lld, %s, &job);\n  }\n",
+          (long long)(1 + NORM_GRAIN_VALUES / values), name);
+}
+
+/* Per-channel jobs: a channel's work grows with the batch. */
+static void call_per_channel(emit_ctx *ec, const char *name, const norm_geo *q, const char *after) {
+  fprintf(ec->out, "  {\n    dl_job job = {ctx, n};\n");
+  fprintf(ec->out, "    dl_parallel_for(ctx->pool, %lld, 1 + %d / ((int64_t)n * %lld), %s, &job);\n%s  }\n",
+          (long long)q->K, NORM_GRAIN_VALUES, (long long)q->S, name, after);
+}
+
+/* batch_norm's statistics, one channel per item. */
+static void emit_batch_stats(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
+  FILE *o = ec->helpers;
+  char px[96], pst[96], prm[96], prv[96], pcount[96], name[128], e[256];
+  emit_ptr(ec, n->in[0], px, sizeof px);
+  emit_ptr(ec, n->id, pst, sizeof pst);
+  emit_ptr(ec, n->in[1], prm, sizeof prm);
+  emit_ptr(ec, n->in[2], prv, sizeof prv);
+  emit_ptr(ec, n->in[3], pcount, sizeof pcount);
+  long long K = (long long)q->K, S = (long long)q->S;
+  fprintf(o, "/* %s: per channel c, over the batch and its %lld position%s: mean and\n"
+             " * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running\n"
+             " * statistics towards them (momentum %g, var unbiased); evaluation uses the running ones */\n",
+          n->name, S, S == 1 ? "" : "s", q->momentum);
+  job_header(ec, n, "bn_stats", name, sizeof name);
+  fprintf(o, "  const dl_real *restrict x = %s;\n", px);
+  fprintf(o, "  dl_real *restrict st = %s, *restrict rm = %s, *restrict rv = %s;\n", pst, prm, prv);
+  fprintf(o, "  const double count = (double)n * %lld, momentum = %.17g, eps = %.17g;\n", S,
+          q->momentum, q->eps);
+  fprintf(o, "  const int track = ctx->train_mode && ctx->track_stats && count > 1;\n");
+  fprintf(o, "  for (int64_t c = lo; c < hi; c++) {\n");
+  fprintf(o, "    if (!ctx->train_mode) {\n      st[c] = rm[c];\n");
+  fprintf(o, "      st[%lld + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));\n      continue;\n    }\n", K);
+  char idx[96];
+  plane_index(idx, sizeof idx, q);
+  fprintf(o, "    double sum = 0, sq = 0;\n");
+  fprintf(o, "    for (int s = 0; s < n; s++) sum += %s;\n", sum_expr(e, sizeof e, "x", idx, q->S));
+  fprintf(o, "    const double mean = sum / count;\n");
+  fprintf(o, "    for (int s = 0; s < n; s++) sq += %s;\n",
+          sq_dev_expr(e, sizeof e, "x", idx, "mean", q->S));
+  fprintf(o, "    const double var = sq / count;\n");
+  fprintf(o, "    st[c] = (dl_real)mean;\n    st[%lld + c] = (dl_real)(1 / sqrt(var + eps));\n", K);
+  fprintf(o, "    if (track) {\n");
+  fprintf(o, "      rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);\n");
+  fprintf(o, "      rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));\n");
+  fprintf(o, "    }\n  }\n}\n\n");
+  char after[256];
+  snprintf(after, sizeof after,
+           "    if (ctx->train_mode && ctx->track_stats && (int64_t)n * %lld > 1)\n"
+           "      dl_count_add(%s, 1); /* %s += 1 */\n", S, pcount,
+           ec->g->buffers[ec->g->nodes[n->in[3]].i[0]].name);
+  call_per_channel(ec, name, q, after);
+}
+
+/* The other norms' statistics, one sample per item. */
+static void emit_sample_stats(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
+  FILE *o = ec->helpers;
+  char px[96], pst[96], name[128], e[256];
+  emit_ptr(ec, n->in[0], px, sizeof px);
+  emit_ptr(ec, n->id, pst, sizeof pst);
+  long long G = (long long)q->G, M = (long long)q->M;
+  fprintf(o, "/* %s: per sample and group of %lld channel%s (%lld values): mean and\n"
+             " * rstd = 1/sqrt(var + eps), var biased */\n",
+          n->name, (long long)q->Kg, q->Kg == 1 ? "" : "s", M);
+  job_header(ec, n, "norm_stats", name, sizeof name);
+  fprintf(o, "  const dl_real *restrict x = %s;\n  dl_real *restrict st = %s;\n", px, pst);
+  fprintf(o, "  for (int64_t s = lo; s < hi; s++)\n    for (int g = 0; g < %lld; g++) {\n", G);
+  fprintf(o, "      const dl_real *restrict v = x + (size_t)s * %lld + (size_t)g * %lld;\n",
+          (long long)(q->K * q->S), M);
+  fprintf(o, "      const double mean = %s / %lld;\n", sum_expr(e, sizeof e, "v", "0", q->M), M);
+  fprintf(o, "      const double var = %s / %lld;\n", sq_dev_expr(e, sizeof e, "v", "0", "mean", q->M), M);
+  fprintf(o, "      st[(size_t)s * %lld + g] = (dl_real)mean;\n", 2 * G);
+  fprintf(o, "      st[(size_t)s * %lld + %lld + g] = (dl_real)(1 / sqrt(var + %.17g));\n    }\n}\n\n",
+          2 * G, G, q->eps);
+  call_per_sample(ec, name, q->K * q->S);
+}
+
+const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
+
+/* y = act((x - mean) * rstd * w + b), one sample per item. */
+static void emit_apply(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
+  ir_graph *g = ec->g;
+  const ir_node *act = n->i[1] ? &g->nodes[n->i[1] - 1] : NULL;
+  FILE *o = ec->helpers;
+  char px[96], pst[96], py[96], pw[96], pb[96], name[128], mean[64], rstd[64], e[256];
+  emit_ptr(ec, n->in[0], px, sizeof px);
+  emit_ptr(ec, n->in[1], pst, sizeof pst);
+  emit_ptr(ec, act ? act->id : n->id, py, sizeof py);
+  stat_index(q, mean, rstd, sizeof mean);
+  long long K = (long long)q->K, S = (long long)q->S, KS = K * S;
+  fprintf(o, "/* %s: y = %s((x - mean) * rstd%s) */\n", n->name, act ? ir_op_name(act->op) : "",
+          q->affine ? " * w + b" : "");
+  job_header(ec, n, "norm", name, sizeof name);
+  fprintf(o, "  const dl_real *restrict x = %s, *restrict st = %s;\n", px, pst);
+  if (q->affine) {
+    emit_ptr(ec, n->in[2], pw, sizeof pw);
+    emit_ptr(ec, n->in[3], pb, sizeof pb);
+    fprintf(o, "  const dl_real *restrict w = %s, *restrict b = %s;\n", pw, pb);
+  }
+  fprintf(o, "  dl_real *restrict y = %s;\n", py);
+  fprintf(o, "  for (int64_t s = lo; s < hi; s++) {\n");
+  fprintf(o, "    const dl_real *restrict xs = x + s * %lld;\n    dl_real *restrict ys = y + s * %lld;\n",
+          KS, KS);
+  if (q->kind != NORM_BATCH) fprintf(o, "    const dl_real *restrict ss = st + s * %lld;\n", 2 * (long long)q->G);
+  fprintf(o, "    for (int c = 0; c < %lld; c++) {\n", K);
+  fprintf(o, "      const dl_real mean = %s, a = %s%s;\n", mean, rstd, q->affine ? " * w[c]" : "");
+  fprintf(o, "      for (int p = 0; p < %lld; p++) {\n", S);
+  fprintf(o, "        const dl_real v = (xs[c * %lld + p] - mean) * a%s;\n", S, q->affine ? " + b[c]" : "");
+  fprintf(o, "        ys[c * %lld + p] = %s;\n      }\n    }\n  }\n}\n\n", S,
+          act ? activation_expr(act, "v", e, sizeof e) : "v");
+  call_per_sample(ec, name, KS);
+}
+
+/* sums[c] = sum dy, sums[K + c] = sum dy xhat over the batch, one channel per item. */
+static void emit_sums(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
+  FILE *o = ec->helpers;
+  char pdy[96], px[96], pst[96], ps[96], name[128], mean[64], rstd[64], e[256], idx[96];
+  emit_ptr(ec, n->in[0], pdy, sizeof pdy);
+  emit_ptr(ec, n->in[1], px, sizeof px);
+  emit_ptr(ec, n->in[2], pst, sizeof pst);
+  emit_ptr(ec, n->id, ps, sizeof ps);
+  stat_index(q, mean, rstd, sizeof mean);
+  long long K = (long long)q->K;
+  fprintf(o, "/* %s backward: per channel c over the batch, sums[c] = sum dy and\n"
+             " * sums[%lld + c] = sum dy * xhat, xhat = (x - mean) * rstd */\n", n->name, K);
+  job_header(ec, n, "norm_sums", name, sizeof name);
+  fprintf(o, "  const dl_real *restrict dy = %s, *restrict x = %s, *restrict st = %s;\n", pdy, px, pst);
+  fprintf(o, "  dl_real *restrict sums = %s;\n", ps);
+  fprintf(o, "  for (int64_t c = lo; c < hi; c++) {\n    double sdy = 0, sdx = 0;\n");
+  fprintf(o, "    for (int s = 0; s < n; s++) {\n");
+  fprintf(o, "      const size_t o = %s;\n", plane_index(idx, sizeof idx, q));
+  if (q->kind != NORM_BATCH) fprintf(o, "      const dl_real *restrict ss = st + (size_t)s * %lld;\n", 2 * (long long)q->G);
+  fprintf(o, "      const dl_real mean = %s, rstd = %s;\n", mean, rstd);
+  fprintf(o, "      sdy += %s;\n", sum_expr(e, sizeof e, "dy", "o", q->S));
+  fprintf(o, "      sdx += rstd * %s;\n    }\n", dot_dev_expr(e, sizeof e, "o", "mean", q->S));
+  fprintf(o, "    sums[c] = (dl_real)sdy;\n    sums[%lld + c] = (dl_real)sdx;\n  }\n}\n\n", K);
+  call_per_channel(ec, name, q, "");
+}
+
+/* batch_norm's dx, one channel per item: the batch's statistics depend on
+ * every sample, so the sums over the batch come first (norm_sums). */
+static void emit_batch_dx(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
+  FILE *o = ec->helpers;
+  char pdy[96], px[96], pst[96], pw[96], ps[96], pdx[96], name[128], idx[96];
+  emit_ptr(ec, n->in[0], pdy, sizeof pdy);
+  emit_ptr(ec, n->in[1], px, sizeof px);
+  emit_ptr(ec, n->in[2], pst, sizeof pst);
+  emit_ptr(ec, n->in[n->nin - 1], ps, sizeof ps);
+  emit_ptr(ec, n->id, pdx, sizeof pdx);
+  long long K = (long long)q->K, S = (long long)q->S;
+  fprintf(o, "/* %s backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over\n"
+             " * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */\n",
+          n->name);
+  job_header(ec, n, "bn_dx", name, sizeof name);
+  fprintf(o, "  const dl_real *restrict dy = %s, *restrict x = %s, *restrict st = %s;\n", pdy, px, pst);
+  fprintf(o, "  const dl_real *restrict sums = %s;\n", ps);
+  if (q->affine) {
+    emit_ptr(ec, n->in[3], pw, sizeof pw);
+    fprintf(o, "  const dl_real *restrict w = %s;\n", pw);
+  }
+  fprintf(o, "  dl_real *restrict dx = %s;\n", pdx);
+  fprintf(o, "  const dl_real count = (dl_real)n * %lld;\n", S);
+  fprintf(o, "  for (int64_t c = lo; c < hi; c++) {\n");
+  fprintf(o, "    const dl_real mean = st[c], rstd = st[%lld + c], wr = %srstd;\n", K,
+          q->affine ? "w[c] * " : "");
+  fprintf(o, "    const dl_real mdy = sums[c] / count, mdx = sums[%lld + c] / count;\n", K);
+  fprintf(o, "    const int train = ctx->train_mode;\n");
+  fprintf(o, "    for (int s = 0; s < n; s++) {\n");
+  fprintf(o, "      const size_t o = %s;\n", plane_index(idx, sizeof idx, q));
+  fprintf(o, "      for (int p = 0; p < %lld; p++) {\n", S);
+  fprintf(o, "        const dl_real xhat = (x[o + p] - mean) * rstd;\n");
+  fprintf(o, "        dx[o + p] = train ? wr * (dy[o + p] - mdy - xhat * mdx) : wr * dy[o + p];\n");
+  fprintf(o, "      }\n    }\n  }\n}\n\n");
+  call_per_channel(ec, name, q, "");
+}
+
+/* The per-sample norms' dx, one sample per item: each group's two sums,
+ * then its dx. */
+static void emit_sample_dx(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
+  FILE *o = ec->helpers;
+  char pdy[96], px[96], pst[96], pw[96], pdx[96], name[128], e[256], idx[96];
+  emit_ptr(ec, n->in[0], pdy, sizeof pdy);
+  emit_ptr(ec, n->in[1], px, sizeof px);
+  emit_ptr(ec, n->in[2], pst, sizeof pst);
+  emit_ptr(ec, n->id, pdx, sizeof pdx);
+  long long S = (long long)q->S, G = (long long)q->G, Kg = (long long)q->Kg;
+  const char *wc = q->affine ? "w[c]" : "1";
+  fprintf(o, "/* %s backward, per sample and group of %lld channel%s (M = %lld values):\n"
+             " * dx = rstd (w dy - sum(w dy) / M - xhat sum(w dy xhat) / M) */\n",
+          n->name, Kg, Kg == 1 ? "" : "s", (long long)q->M);
+  job_header(ec, n, "norm_dx", name, sizeof name);
+  fprintf(o, "  const dl_real *restrict dy = %s, *restrict x = %s, *restrict st = %s;\n", pdy, px, pst);
+  if (q->affine) {
+    emit_ptr(ec, n->in[3], pw, sizeof pw);
+    fprintf(o, "  const dl_real *restrict w = %s;\n", pw);
+  }
+  fprintf(o, "  dl_real *restrict dx = %s;\n", pdx);
+  fprintf(o, "  for (int64_t s = lo; s < hi; s++)\n    for (int g = 0; g < %lld; g++) {\n", G);
+  fprintf(o, "      const dl_real mean = st[(size_t)s * %lld + g], rstd = st[(size_t)s * %lld + %lld + g];\n",
+          2 * G, 2 * G, G);
+  fprintf(o, "      double sg = 0, sgx = 0;\n");
+  fprintf(o, "      for (int c = g * %lld; c < (g + 1) * %lld; c++) {\n", Kg, Kg);
+  fprintf(o, "        const size_t o = %s;\n", plane_index(idx, sizeof idx, q));
+  fprintf(o, "        sg += %s%s;\n", q->affine ? "(double)w[c] * " : "", sum_expr(e, sizeof e, "dy", "o", q->S));
+  fprintf(o, "        sgx += %s%s;\n      }\n", q->affine ? "(double)w[c] * " : "",
+          dot_dev_expr(e, sizeof e, "o", "mean", q->S));
+  fprintf(o, "      const dl_real mg = (dl_real)(sg / %lld), mgx = (dl_real)(sgx * rstd / %lld);\n",
+          (long long)q->M, (long long)q->M);
+  fprintf(o, "      for (int c = g * %lld; c < (g + 1) * %lld; c++) {\n", Kg, Kg);
+  fprintf(o, "        const size_t o = %s;\n", plane_index(idx, sizeof idx, q));
+  fprintf(o, "        const dl_real wc = %s;\n", wc);
+  fprintf(o, "        for (int p = 0; p < %lld; p++) {\n", S);
+  fprintf(o, "          const dl_real xhat = (x[o + p] - mean) * rstd;\n");
+  fprintf(o, "          dx[o + p] = rstd * (wc * dy[o + p] - mg - xhat * mgx);\n        }\n      }\n    }\n}\n\n");
+  call_per_sample(ec, name, q->K * q->S);
+}
+
+/* dw and db: rows 1 and 0 of the sums over the batch. */
+static void emit_param_grad(emit_ctx *ec, const ir_node *n) {
+  char ps[96], pout[96];
+  emit_ptr(ec, n->in[0], ps, sizeof ps);
+  emit_ptr(ec, n->id, pout, sizeof pout);
+  long long K = (long long)ir_numel(n);
+  int dw = n->op == OP_NORM_DW;
+  fprintf(ec->out, "  /* %s = sum over the batch of %s */\n", dw ? "dw" : "db", dw ? "dy * xhat" : "dy");
+  if (dw) fprintf(ec->out, "  memcpy(%s, %s + %lld, %lld * sizeof(dl_real));\n", pout, ps, K, K);
+  else fprintf(ec->out, "  memcpy(%s, %s, %lld * sizeof(dl_real));\n", pout, ps, K);
+}
+
+void norm_emit(emit_ctx *ec, const ir_node *n) {
+  if (n->op == OP_NORM_DW || n->op == OP_NORM_DB) {
+    emit_param_grad(ec, n);
+    return;
+  }
+  const ir_node *x = &ec->g->nodes[n->in[n->op == OP_NORM || n->op == OP_NORM_STATS ? 0 : 1]];
+  norm_geo q = geo_of(x, n);
+  int batch = q.kind == NORM_BATCH;
+  switch (n->op) {
+  case OP_NORM_STATS: batch ? emit_batch_stats(ec, n, &q) : emit_sample_stats(ec, n, &q); break;
+  case OP_NORM: emit_apply(ec, n, &q); break;
+  case OP_NORM_SUMS: emit_sums(ec, n, &q); break;
+  default: batch ? emit_batch_dx(ec, n, &q) : emit_sample_dx(ec, n, &q); break;
+  }
+}
