@@ -123,9 +123,29 @@ static void init_param(dl_real *p, const dl_tensor_desc *t, uint64_t seed, uint6
     case DL_INIT_TORCH_DEFAULT:
       v = s * (2.0 * dl_rng_uniform(seed, stream, j) - 1.0);
       break;
+    case DL_INIT_UNIT_NORMAL: v = dl_rng_normal(seed, stream, j); break;
     default: v = t->init_value; break;
     }
     p[j] = (dl_real)v;
+  }
+  if (t->init == DL_INIT_UNIT_NORMAL) {
+    /* torch.nn.functional.normalize: x / max(||x||, eps), eps = 1e-12 */
+    double ss = 0;
+    for (size_t j = 0; j < t->numel; j++) ss += (double)p[j] * (double)p[j];
+    double norm = sqrt(ss) > 1e-12 ? sqrt(ss) : 1e-12;
+    for (size_t j = 0; j < t->numel; j++) p[j] = (dl_real)((double)p[j] / norm);
+  }
+}
+
+/* DL_INIT_ROW_NORM: p[r] = ||row r of the source||, the rows being the
+ * source's first dim (torch.nn.utils.weight_norm's g = norm_except_dim(v, 2, 0)). */
+static void init_row_norm(dl_real *p, const dl_tensor_desc *t, const dl_real *src,
+                          const dl_tensor_desc *s) {
+  size_t rows = t->numel, cols = rows ? s->numel / rows : 0;
+  for (size_t r = 0; r < rows; r++) {
+    double ss = 0;
+    for (size_t k = 0; k < cols; k++) ss += (double)src[r * cols + k] * (double)src[r * cols + k];
+    p[r] = (dl_real)sqrt(ss);
   }
 }
 
@@ -136,11 +156,19 @@ void dl_ctx_init_params(dl_ctx *ctx, uint64_t seed) {
   for (int i = 0; i < m->n_tensors; i++) {
     const dl_tensor_desc *t = &m->tensors[i];
     dl_real *p = ctx->state + t->offset;
-    if (t->kind == DL_T_PARAM) {
-      init_param(p, t, seed, DL_STREAM_INIT + (uint64_t)i);
+    if (t->kind == DL_T_PARAM || (t->kind == DL_T_BUFFER && t->init == DL_INIT_UNIT_NORMAL)) {
+      if (t->init != DL_INIT_ROW_NORM) init_param(p, t, seed, DL_STREAM_INIT + (uint64_t)i);
     } else if (t->kind == DL_T_OPT || t->kind == DL_T_BUFFER) {
       for (size_t j = 0; j < t->numel; j++) p[j] = (dl_real)t->init_value;
     } /* a DL_T_COUNT starts at 0: zeroed above */
+  }
+  /* then what depends on another tensor's initial value */
+  for (int i = 0; i < m->n_tensors; i++) {
+    const dl_tensor_desc *t = &m->tensors[i];
+    if (t->kind == DL_T_PARAM && t->init == DL_INIT_ROW_NORM && t->init_src >= 0 &&
+        t->init_src < m->n_tensors)
+      init_row_norm(ctx->state + t->offset, t, ctx->state + m->tensors[t->init_src].offset,
+                    &m->tensors[t->init_src]);
   }
   ctx->step = 0;
   ctx->seed = seed;

@@ -36,6 +36,11 @@ typedef enum {
   DL_INIT_XAVIER_NORMAL,  /* N(0, 2/(fan_in+fan_out))                           */
   DL_INIT_XAVIER_UNIFORM, /* U(+-sqrt(6/(fan_in+fan_out)))                      */
   DL_INIT_TORCH_DEFAULT,  /* U(+-1/sqrt(fan_in)): nn.Linear's weight and bias   */
+  DL_INIT_ROW_NORM,       /* element r: the 2-norm of row r (index r of dim 0, all
+                             other dims) of tensor init_src, initialised first:
+                             weight_norm's g, so that g * v / ||v|| starts as v  */
+  DL_INIT_UNIT_NORMAL,    /* N(0, 1), then divided by max(||.||, 1e-12) (torch's
+                             normalize): spectral_norm's u and v buffers          */
 } dl_init_kind;
 
 typedef struct dl_tensor_desc {
@@ -45,10 +50,13 @@ typedef struct dl_tensor_desc {
   int64_t shape[DL_MAX_DIMS];
   size_t offset;            /* element offset into ctx->state */
   size_t numel;
-  dl_init_kind init;        /* params only; optimiser state and buffers start at init_value */
+  dl_init_kind init;        /* params; buffers only DL_INIT_UNIT_NORMAL, else (and
+                               optimiser state) they start at init_value */
   int64_t fan_in, fan_out;
   double init_value;        /* for DL_INIT_ZERO/ONE-like constant starts (e.g. adagrad's initial accumulator) */
   int line;                 /* .dln line that declared it */
+  int init_src;             /* DL_INIT_ROW_NORM: index in the table of the tensor it
+                               measures (not itself DL_INIT_ROW_NORM); else unused */
 } dl_tensor_desc;
 
 /* What a label is. */
@@ -110,7 +118,8 @@ typedef struct dl_ctx {
   uint64_t seed;            /* dropout masks hash (seed, step, site, i) */
   int train_mode;           /* 1: dropout on, batch norm on the batch's statistics */
   int track_stats;          /* with train_mode: batch norm updates its running
-                               statistics (a training step; not gradcheck) */
+                               statistics, spectral norm runs its power iteration
+                               (a training step; not gradcheck) */
   struct dl_pool *pool;     /* worker threads, or NULL                  */
 } dl_ctx;
 

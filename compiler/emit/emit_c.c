@@ -203,7 +203,8 @@ static void emit_drivers(emit_ctx *ec) {
 
 static int param_init(const ir_graph *g, const ir_param *p) {
   /* constants are what a layer asked for (a norm's scale and shift), never a user's choice */
-  if (p->init == DL_INIT_ZERO || p->init == DL_INIT_ONE) return p->init;
+  if (p->init == DL_INIT_ZERO || p->init == DL_INIT_ONE || p->init == DL_INIT_ROW_NORM)
+    return p->init;
   int init = p->init == INIT_DEFAULT ? g->train.init : p->init;
   if (p->is_weight) return init;
   return init == DL_INIT_TORCH_DEFAULT ? DL_INIT_TORCH_DEFAULT : DL_INIT_ZERO;
@@ -213,6 +214,7 @@ static const char *init_enum(int k) {
   static const char *const names[] = {
     "DL_INIT_ZERO", "DL_INIT_ONE", "DL_INIT_HE_NORMAL", "DL_INIT_HE_UNIFORM",
     "DL_INIT_XAVIER_NORMAL", "DL_INIT_XAVIER_UNIFORM", "DL_INIT_TORCH_DEFAULT",
+    "DL_INIT_ROW_NORM", "DL_INIT_UNIT_NORMAL",
   };
   return names[k];
 }
@@ -221,16 +223,19 @@ static void emit_tensor(FILE *o, const ir_param *p, const char *suffix, const ch
                         size_t offset, const char *init, double init_value) {
   fprintf(o, "  {\"%s%s\", %s, %d, {", p->name, suffix, kind, p->ndim);
   for (int d = 0; d < p->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)p->dims[d]);
-  fprintf(o, "}, %zu, %lld, %s, %lld, %lld, %.17g, %d},\n", offset, (long long)p->numel, init,
-          (long long)p->fan_in, (long long)p->fan_out, init_value, p->line);
+  /* init_src: a parameter's index is its index in the table (parameters come first) */
+  int src = !strcmp(kind, "DL_T_PARAM") && p->init == DL_INIT_ROW_NORM ? p->init_src : -1;
+  fprintf(o, "}, %zu, %lld, %s, %lld, %lld, %.17g, %d, %d},\n", offset, (long long)p->numel, init,
+          (long long)p->fan_in, (long long)p->fan_out, init_value, p->line, src);
 }
 
-/* A buffer: its constant start is init_value (a count starts at 0). */
+/* A buffer: its constant start is init_value (a count starts at 0), or a
+ * random unit vector (DL_INIT_UNIT_NORMAL). */
 static void emit_buffer(FILE *o, const ir_buffer *b) {
   fprintf(o, "  {\"%s\", %s, %d, {", b->name, b->is_count ? "DL_T_COUNT" : "DL_T_BUFFER", b->ndim);
   for (int d = 0; d < b->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)b->dims[d]);
-  fprintf(o, "%s}, %zu, %lld, DL_INIT_ZERO, 0, 0, %.17g, %d},\n", b->ndim ? "" : "0", b->offset,
-          (long long)b->numel, b->init, b->line);
+  fprintf(o, "%s}, %zu, %lld, %s, 0, 0, %.17g, %d, -1},\n", b->ndim ? "" : "0", b->offset,
+          (long long)b->numel, init_enum(b->init_kind), b->init, b->line);
 }
 
 static int emit_tensors(emit_ctx *ec) {

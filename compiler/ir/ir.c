@@ -134,6 +134,7 @@ int ir_add_param(ir_graph *g, const char *name, int ndim, const int64_t *dims, i
     p->numel *= dims[k];
   }
   p->init = INIT_DEFAULT;
+  p->init_src = -1;
   p->grad = -1;
   p->line = line;
   return g->nparams++;
@@ -179,7 +180,9 @@ static const char *const op_names[OP_COUNT] = {
   [OP_COL2IM] = "col2im", [OP_MAXPOOL_GRAD] = "maxpool_grad", [OP_AVGPOOL_GRAD] = "avgpool_grad",
   [OP_BUFFER] = "buffer", [OP_NORM_STATS] = "norm_stats", [OP_NORM] = "norm",
   [OP_NORM_SUMS] = "norm_sums", [OP_NORM_DX] = "norm_dx", [OP_NORM_DW] = "norm_dw",
-  [OP_NORM_DB] = "norm_db",
+  [OP_NORM_DB] = "norm_db", [OP_WEIGHT_NORM] = "weight_norm",
+  [OP_SPECTRAL_NORM] = "spectral_norm", [OP_WEIGHT_NORM_GRAD] = "weight_norm_grad",
+  [OP_SPECTRAL_NORM_GRAD] = "spectral_norm_grad",
 };
 
 const char *ir_op_name(ir_op op) { return op < OP_COUNT && op_names[op] ? op_names[op] : "?"; }

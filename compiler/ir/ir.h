@@ -50,6 +50,10 @@ typedef enum {
   OP_NORM,          /* y = (x - mean) * rstd (* w + b)       in: x, stats [, w, b]; i[1] = fused act + 1 */
   OP_MSE, OP_MAE, OP_BCE, OP_BCE_LOGITS, OP_CROSS_ENTROPY, /* (pred, target) -> scalar mean */
   OP_PENALTY,       /* f[0] = l1, f[1] = l2: l1 sum|W| + l2 sum W^2 -> scalar  */
+  /* parameter wrappers (reparam.c): an unbatched weight computed from parameters */
+  OP_WEIGHT_NORM,   /* W = g * v / ||v|| per row (dim 0)       in: g [R, 1...], v     */
+  OP_SPECTRAL_NORM, /* W = W_orig / sigma, sigma = u . (W_orig v)   in: W_orig, u, v (buffers);
+                       with ctx->track_stats, one power iteration updates u and v first */
   /* backward */
   OP_DENSE_DX,      /* dx = dy W             in: dy, W                       */
   OP_DENSE_DW,      /* dW = dy^T x           in: dy, x                       */
@@ -73,6 +77,8 @@ typedef enum {
   OP_LOSS_GRAD_TARGET, /* d target for mse/mae/bce when the target is computed */
   OP_PENALTY_GRAD,  /* dW of the penalty   in: dscalar, W; f as OP_PENALTY   */
   OP_SCALAR_GRAD,   /* d of a scalar through + - * scale:  in: dscalar; f[0] = factor */
+  OP_WEIGHT_NORM_GRAD,   /* in: dW, g, v; i[0] = 0: dg, 1: dv              */
+  OP_SPECTRAL_NORM_GRAD, /* d W_orig   in: dW, W_orig, u, v                  */
   OP_ADDN,          /* sum of its inputs (gradient accumulation)             */
   OP_COUNT
 } ir_op;
@@ -114,6 +120,7 @@ typedef struct ir_param {
   int64_t dims[IR_MAX_DIMS];
   int64_t numel, fan_in, fan_out;
   int init;                    /* dl_init_kind, or INIT_DEFAULT           */
+  int init_src;                /* DL_INIT_ROW_NORM: the parameter it measures */
   double l1, l2;               /* per-layer penalties (added to global)   */
   int is_weight;               /* global l1/l2 and weight decay apply     */
   int line;
@@ -130,6 +137,8 @@ typedef struct ir_buffer {
   int ndim;                    /* 0 for a scalar                          */
   int64_t dims[IR_MAX_DIMS];
   int64_t numel;
+  int init_kind;               /* DL_INIT_ZERO: every element is `init`;
+                                  DL_INIT_UNIT_NORMAL: a random unit vector */
   double init;                 /* every element's initial value           */
   int is_count;                /* one int64 (num_batches_tracked), not reals */
   int line;

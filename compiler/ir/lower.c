@@ -173,6 +173,11 @@ static int bind_one(lower_ctx *lc, const ast_expr *call, const arg_spec *s, cons
 
 int lower_bind_args(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, int nspec,
                     arg_val *out) {
+  return lower_bind_args_kw(lc, call, spec, nspec, nspec, out);
+}
+
+int lower_bind_args_kw(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, int nspec,
+                       int npositional, arg_val *out) {
   int err = 0, positional = 0;
   memset(out, 0, (size_t)nspec * sizeof *out);
   for (int i = 0; i < nspec; i++) {
@@ -188,12 +193,12 @@ int lower_bind_args(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, i
                    call->str);
         return -1;
       }
-      if (positional >= nspec) {
+      if (positional >= npositional) {
         if (nspec == 0)
           diag_error(arg->value->loc, "%s() takes no arguments", call->str);
         else
           diag_error(arg->value->loc, "too many arguments to %s(): it takes at most %d",
-                     call->str, nspec);
+                     call->str, npositional);
         return -1;
       }
       slot = positional++;

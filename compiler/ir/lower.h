@@ -46,6 +46,10 @@ typedef struct arg_val {
  * Returns 0, or -1 after reporting. */
 int lower_bind_args(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, int nspec,
                     arg_val *out);
+/* The same where only the first `npositional` of spec may be given by
+ * position; the rest are keyword-only (dense's weight_norm, ...). */
+int lower_bind_args_kw(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, int nspec,
+                       int npositional, arg_val *out);
 /* Lowers an expression that must be a tensor; -1 after reporting. */
 int lower_tensor(lower_ctx *lc, const ast_expr *e);
 /* Folds a numeric constant expression; 0 ok, -1 if it is not one (not reported). */

@@ -54,16 +54,22 @@ static int check_range(const arg_val *v, const char *fn, const char *what, int l
 }
 
 /* conv2d(x, channels, kernel, stride = 1, padding = 0, dilation = 1,
- *        groups = 1, bias = true, init, l1 = 0, l2 = 0) */
+ *        groups = 1, bias = true, init, l1 = 0, l2 = 0,
+ *        weight_norm = false, spectral_norm = false) */
 int lower_conv2d(lower_ctx *lc, const ast_expr *call) {
   static const arg_spec spec[] = {
     {"x", ARG_TENSOR, 1, 0},   {"channels", ARG_INT, 1, 0}, {"kernel", ARG_INT, 1, 0},
     {"stride", ARG_INT, 0, 1}, {"padding", ARG_INT, 0, 0},  {"dilation", ARG_INT, 0, 1},
     {"groups", ARG_INT, 0, 1}, {"bias", ARG_BOOL, 0, 1},    {"init", ARG_IDENT, 0, 0},
-    {"l1", ARG_NUMBER, 0, 0},  {"l2", ARG_NUMBER, 0, 0},
+    {"l1", ARG_NUMBER, 0, 0},  {"l2", ARG_NUMBER, 0, 0},  {"weight_norm", ARG_BOOL, 0, 0},
+    {"spectral_norm", ARG_BOOL, 0, 0},
   };
-  arg_val v[11];
-  if (lower_bind_args(lc, call, spec, 11, v) || needs_image(lc, &v[0], "conv2d")) return -1;
+  arg_val v[13];
+  /* weight_norm and spectral_norm are keyword-only */
+  if (lower_bind_args_kw(lc, call, spec, 13, 11, v) || needs_image(lc, &v[0], "conv2d"))
+    return -1;
+  int wrap = lower_wrap_arg(&v[11], &v[12]);
+  if (wrap < 0) return -1;
   if (check_range(&v[1], "conv2d", "channels", 1, 1 << 20) ||
       check_range(&v[2], "conv2d", "kernel", 1, 1 << 10) ||
       check_range(&v[3], "conv2d", "stride", 1, 1 << 10) ||
@@ -108,8 +114,8 @@ int lower_conv2d(lower_ctx *lc, const ast_expr *call) {
   else snprintf(layer, sizeof layer, "%s_%d", lc->binding, lc->nparam_ops);
   int64_t wdims[4] = {OC, C / groups, k, k};
   int ins[3] = {-1, -1, -1};
-  ins[1] = lower_param(lc, layer, "weight", 4, wdims, ckk, OC * k * k, init, v[9].num,
-                       v[10].num, call->loc);
+  ins[1] = lower_weight(lc, layer, wrap, 4, wdims, ckk, OC * k * k, init, v[9].num, v[10].num,
+                        call->loc);
   if (v[7].num) ins[2] = lower_param(lc, layer, "bias", 1, &OC, ckk, OC, init, 0, 0, call->loc);
 
   int col = lower_node(lc, OP_IM2COL, &v[0].node, 1, call->loc);

@@ -37,14 +37,19 @@ int lower_param(lower_ctx *lc, const char *layer, const char *kind, int ndim, co
   return node;
 }
 
-/* dense(x, units, bias = true, init = <train init>, l1 = 0, l2 = 0) */
+/* dense(x, units, bias = true, init = <train init>, l1 = 0, l2 = 0,
+ *       weight_norm = false, spectral_norm = false) */
 int lower_dense(lower_ctx *lc, const ast_expr *call) {
   static const arg_spec spec[] = {
     {"x", ARG_TENSOR, 1, 0}, {"units", ARG_INT, 1, 0}, {"bias", ARG_BOOL, 0, 1},
     {"init", ARG_IDENT, 0, 0}, {"l1", ARG_NUMBER, 0, 0}, {"l2", ARG_NUMBER, 0, 0},
+    {"weight_norm", ARG_BOOL, 0, 0}, {"spectral_norm", ARG_BOOL, 0, 0},
   };
-  arg_val v[6];
-  if (lower_bind_args(lc, call, spec, 6, v)) return -1;
+  arg_val v[8];
+  /* weight_norm and spectral_norm are keyword-only */
+  if (lower_bind_args_kw(lc, call, spec, 8, 6, v)) return -1;
+  int wrap = lower_wrap_arg(&v[6], &v[7]);
+  if (wrap < 0) return -1;
   ir_graph *g = lc->g;
   ir_node *x = ir_at(g, v[0].node);
   if (!x->batched || x->ndim == 0) {
@@ -77,8 +82,8 @@ int lower_dense(lower_ctx *lc, const ast_expr *call) {
   else snprintf(layer, sizeof layer, "%s_%d", lc->binding, lc->nparam_ops);
   int64_t wdims[2] = {units, in};
   int ins[3] = {v[0].node, -1, -1}, nin = 2 + (v[2].num != 0);
-  ins[1] = lower_param(lc, layer, "weight", 2, wdims, in, units, init, v[4].num, v[5].num,
-                       call->loc);
+  ins[1] = lower_weight(lc, layer, wrap, 2, wdims, in, units, init, v[4].num, v[5].num,
+                        call->loc);
   if (nin == 3) ins[2] = lower_param(lc, layer, "bias", 1, &units, in, units, init, 0, 0, call->loc);
   int id = lower_node(lc, OP_DENSE, ins, nin, call->loc);
   ir_node *y = ir_at(g, id);

@@ -69,8 +69,8 @@ static const char *kind_name(int kind) {
 /* ---- lowering -------------------------------------------------------------- */
 
 /* A buffer of a layer ("NAME.running_mean") and its OP_BUFFER node. */
-static int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
-                        const int64_t *dims, double init, int is_count, dl_loc loc) {
+int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
+                 const int64_t *dims, double init, int is_count, dl_loc loc) {
   ir_graph *g = lc->g;
   char bname[300];
   snprintf(bname, sizeof bname, "%s.%s", layer, kind);

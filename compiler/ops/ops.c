@@ -96,6 +96,10 @@ static const op_info table[OP_COUNT] = {
   [OP_NORM_DX] = {NULL, norm_emit},
   [OP_NORM_DW] = {NULL, norm_emit},
   [OP_NORM_DB] = {NULL, norm_emit},
+  [OP_WEIGHT_NORM] = {reparam_backward, reparam_emit},
+  [OP_SPECTRAL_NORM] = {reparam_backward, reparam_emit},
+  [OP_WEIGHT_NORM_GRAD] = {NULL, reparam_emit},
+  [OP_SPECTRAL_NORM_GRAD] = {NULL, reparam_emit},
 };
 
 const op_info *op_info_of(ir_op op) { return &table[op]; }

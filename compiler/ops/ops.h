@@ -90,6 +90,20 @@ int lower_param(lower_ctx *lc, const char *layer, const char *kind, int ndim, co
                 int64_t fan_in, int64_t fan_out, int init, double l1, double l2, dl_loc loc);
 int lower_init_arg(const arg_val *v);
 
+/* norm.c: a buffer of a layer ("NAME.running_mean") and its OP_BUFFER node. */
+int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
+                 const int64_t *dims, double init, int is_count, dl_loc loc);
+
+/* reparam.c: which wrapper a layer's weight_norm and spectral_norm
+ * arguments ask for (-1 after reporting both at once), and the layer's
+ * weight, plain or wrapped: the node a layer reads as its weight. */
+enum { WRAP_NONE, WRAP_WEIGHT_NORM, WRAP_SPECTRAL_NORM };
+int lower_wrap_arg(const arg_val *weight_norm, const arg_val *spectral_norm);
+int lower_weight(lower_ctx *lc, const char *layer, int wrap, int ndim, const int64_t *dims,
+                 int64_t fan_in, int64_t fan_out, int init, double l1, double l2, dl_loc loc);
+void reparam_backward(ad_ctx *, int, int);
+void reparam_emit(emit_ctx *, const ir_node *);
+
 /* optim.c: the fused optimiser step, one pass per parameter. */
 void optim_emit_update(emit_ctx *ec);
 

@@ -47,11 +47,11 @@ enum { O_BIG = 0, O_S = NBIG, O_GBIG = O_S + NS, O_GS = O_GBIG + NBIG, O_M = O_G
        N_STATE = O_M + NS };
 
 static const dl_tensor_desc tensors[] = {
-    {"big.weight", DL_T_PARAM, 1, {NBIG}, O_BIG, NBIG, DL_INIT_HE_NORMAL, 100, 100, 0, 1},
-    {"s.bias", DL_T_PARAM, 1, {NS}, O_S, NS, DL_INIT_ZERO, 1, 1, 0, 2},
-    {"big.weight.grad", DL_T_GRAD, 1, {NBIG}, O_GBIG, NBIG, DL_INIT_ZERO, 0, 0, 0, 1},
-    {"s.bias.grad", DL_T_GRAD, 1, {NS}, O_GS, NS, DL_INIT_ZERO, 0, 0, 0, 2},
-    {"s.bias.momentum_buffer", DL_T_OPT, 1, {NS}, O_M, NS, DL_INIT_ZERO, 0, 0, 0, 2},
+    {"big.weight", DL_T_PARAM, 1, {NBIG}, O_BIG, NBIG, DL_INIT_HE_NORMAL, 100, 100, 0, 1, -1},
+    {"s.bias", DL_T_PARAM, 1, {NS}, O_S, NS, DL_INIT_ZERO, 1, 1, 0, 2, -1},
+    {"big.weight.grad", DL_T_GRAD, 1, {NBIG}, O_GBIG, NBIG, DL_INIT_ZERO, 0, 0, 0, 1, -1},
+    {"s.bias.grad", DL_T_GRAD, 1, {NS}, O_GS, NS, DL_INIT_ZERO, 0, 0, 0, 2, -1},
+    {"s.bias.momentum_buffer", DL_T_OPT, 1, {NS}, O_M, NS, DL_INIT_ZERO, 0, 0, 0, 2, -1},
 };
 
 static dl_model_desc make_desc(void) {

@@ -183,6 +183,46 @@ def _m_group_norm(L, x, F, T):
     return z, z
 
 
+def _m_resnet(L, x, F, T):
+    stem = F.relu(L["stem_2"](L["stem"](x)))
+    a1 = F.relu(L["a1_2"](L["a1"](stem)))
+    r1 = F.relu(L["r1_2"](L["r1"](a1)) + stem)
+    p1 = F.max_pool2d(r1, 2)
+    a2 = F.relu(L["a2_2"](L["a2"](p1)))
+    r2 = F.relu(L["r2_2"](L["r2"](a2)) + p1)
+    g = F.adaptive_avg_pool2d(r2, 1).flatten(1)
+    z = L["logits"](g)
+    return z, z
+
+
+def _m_wrapped(L, x, F, T):
+    a = F.relu(L["a"](x))
+    b = T.tanh(L["b"](a))
+    h = F.relu(L["h"](T.flatten(F.max_pool2d(b, 2), 1)))
+    z = L["logits"](h)
+    return z, z
+
+
+def _wrapped(wrap):
+    """weight_norm / spectral_norm on two convs (one grouped, one without a
+    bias) and a dense layer; the classifier stays plain."""
+    w = "weight_g", "weight_v"
+    if wrap == "spectral_norm":
+        w = ("weight_orig",)
+    return dict(data="img", input=(2, 6, 6), loss="cross_entropy", fwd=_m_wrapped,
+                params=(["a." + n for n in w] + ["a.bias"] + ["b." + n for n in w]
+                        + ["h." + n for n in w] + ["h.bias"] + _lw("logits")),
+                convs={"a": dict(padding=1), "b": dict(padding=1, groups=2)},
+                wraps={k: wrap for k in ("a", "b", "h")}, text="""
+  input  x : f32[2, 6, 6]
+  label  y : class[3]
+  a      = relu(conv2d(x, 4, kernel = 3, padding = 1, %s = true))
+  b      = tanh(conv2d(a, 4, kernel = 3, padding = 1, groups = 2, bias = false, %s = true))
+  h      = relu(dense(flatten(maxpool(b, 2)), 12, %s = true))
+  logits = dense(h, 3)
+  loss   = cross_entropy(logits, y)""" % (wrap, wrap, wrap))
+
+
 def _lw(*names, bias=True):
     out = []
     for n in names:
@@ -337,6 +377,31 @@ MODELS = {
   h      = tanh(dense(flatten(c2), 12))
   logits = dense(h, 3)
   loss   = cross_entropy(logits, y)"""),
+    # examples/fashion_resnet.dln at 8x8: a stem, two residual blocks (at 8x8
+    # and after a maxpool at 4x4), global average pooling, a linear classifier
+    "resnet": dict(data="img", input=(1, 8, 8), loss="cross_entropy", fwd=_m_resnet,
+                   params=(["stem.weight"] + _lw("stem_2") + ["a1.weight"] + _lw("a1_2")
+                           + ["r1.weight"] + _lw("r1_2") + ["a2.weight"] + _lw("a2_2")
+                           + ["r2.weight"] + _lw("r2_2", "logits")),
+                   convs={k: dict(padding=1) for k in ("stem", "a1", "r1", "a2", "r2")},
+                   norms={k + "_2": ("BatchNorm2d", dict(num_features=6))
+                          for k in ("stem", "a1", "r1", "a2", "r2")}, text="""
+  input  x : f32[1, 8, 8]
+  label  y : class[3]
+  # [6, 8, 8]
+  stem   = relu(batch_norm(conv2d(x, 6, kernel = 3, padding = 1, bias = false)))
+  a1     = relu(batch_norm(conv2d(stem, 6, kernel = 3, padding = 1, bias = false)))
+  r1     = relu(batch_norm(conv2d(a1, 6, kernel = 3, padding = 1, bias = false)) + stem)
+  # [6, 4, 4]
+  p1     = maxpool(r1, 2)
+  a2     = relu(batch_norm(conv2d(p1, 6, kernel = 3, padding = 1, bias = false)))
+  r2     = relu(batch_norm(conv2d(a2, 6, kernel = 3, padding = 1, bias = false)) + p1)
+  # [6]
+  logits = dense(global_avgpool(r2), 3)
+  loss   = cross_entropy(logits, y)"""),
+    # parameter wrappers: torch.nn.utils.weight_norm / spectral_norm (`wraps`)
+    "weight_norm": _wrapped("weight_norm"),
+    "spectral_norm": _wrapped("spectral_norm"),
     "layer_norm": dict(data="img", input=(2, 6, 6), loss="cross_entropy", fwd=_m_layer_norm,
                        params=_lw("a", "a_2", "h", "h_2") + ["z.weight"] + _lw("logits"),
                        convs={"a": dict(padding=1)},
@@ -433,7 +498,12 @@ CASES = {
     "batch_norm_1d": dict(model="bn1d", opt=("adam", {"lr": 0.01})),
     "batch_norm_2d": dict(model="bn2d", opt=("sgd", {"lr": 0.05, "momentum": 0.9,
                                                     "weight_decay": 0.01}), threads=2),
+    "resnet": dict(model="resnet", opt=("sgd", {"lr": 0.05, "momentum": 0.9})),
     "layer_norm": dict(model="layer_norm", opt=("adam", {"lr": 0.01})),
+    # parameter wrappers (weight decay reaches weight_g/weight_v and weight_orig)
+    "weight_norm": dict(model="weight_norm", opt=("adam", {"lr": 0.01, "weight_decay": 0.01})),
+    "spectral_norm": dict(model="spectral_norm", opt=("sgd", {"lr": 0.1, "momentum": 0.9,
+                                                              "weight_decay": 0.01})),
     "instance_norm": dict(model="instance_norm", opt=("adamw", {"lr": 0.01})),
     "group_norm": dict(model="group_norm", opt=("rmsprop", {"lr": 0.005, "momentum": 0.5}),
                        threads=2),
@@ -587,7 +657,9 @@ def make_norms(model):
 
 def buffer_names(model):
     """torch's names of the model's buffers (running_mean, ...), as the checkpoint must have them."""
-    return [n + "." + b for n, m in make_norms(model).items() for b, _ in m.named_buffers()]
+    return ([n + "." + b for n, m in make_norms(model).items() for b, _ in m.named_buffers()]
+            + [n + "." + b for n, w in model.get("wraps", {}).items() if w == "spectral_norm"
+               for b in ("weight_u", "weight_v")])
 
 
 class Torch:
@@ -601,9 +673,11 @@ class Torch:
         self.data = data
         torch.set_default_dtype(torch.float64)
         self.L = make_norms(self.model)
+        wraps = self.model.get("wraps", {})
         for name in self.model["params"]:
             layer = name.split(".")[0]
-            if name.endswith(".weight"):
+            # a wrapped layer's weight: weight_v (weight_norm) or weight_orig (spectral_norm)
+            if name.endswith((".weight", ".weight_v", ".weight_orig")):
                 w = params0[name]
                 bias = (layer + ".bias") in params0
                 if w.ndim == 4:
@@ -613,6 +687,10 @@ class Torch:
                                                     w.shape[2], bias=bias, **geo)
                 elif layer not in self.L:
                     self.L[layer] = torch.nn.Linear(w.shape[1], w.shape[0], bias=bias)
+                if wraps.get(layer) == "weight_norm":
+                    torch.nn.utils.weight_norm(self.L[layer])
+                elif wraps.get(layer) == "spectral_norm":
+                    torch.nn.utils.spectral_norm(self.L[layer])
         # the checkpoint's parameters and buffers must be exactly the modules' state_dict
         ref = self.L.state_dict()
         sd = {k: torch.from_numpy(np.asarray(params0[k]).copy()).to(ref[k].dtype) for k in ref}

@@ -152,12 +152,12 @@ static void lin_apply_update(dl_ctx *ctx) {
 }
 
 static const dl_tensor_desc lin_tensors[] = {
-    {"lin.weight", DL_T_PARAM, 2, {LIN_OUT, LIN_IN}, W, NW, DL_INIT_TORCH_DEFAULT, LIN_IN, LIN_OUT, 0, 3},
-    {"lin.bias", DL_T_PARAM, 1, {LIN_OUT}, B, LIN_OUT, DL_INIT_TORCH_DEFAULT, LIN_IN, LIN_OUT, 0, 3},
-    {"lin.weight.grad", DL_T_GRAD, 2, {LIN_OUT, LIN_IN}, GW, NW, DL_INIT_ZERO, 0, 0, 0, 3},
-    {"lin.bias.grad", DL_T_GRAD, 1, {LIN_OUT}, GB, LIN_OUT, DL_INIT_ZERO, 0, 0, 0, 3},
-    {"lin.weight.momentum_buffer", DL_T_OPT, 2, {LIN_OUT, LIN_IN}, MW, NW, DL_INIT_ZERO, 0, 0, 0, 3},
-    {"lin.bias.momentum_buffer", DL_T_OPT, 1, {LIN_OUT}, MB, LIN_OUT, DL_INIT_ZERO, 0, 0, 0, 3},
+    {"lin.weight", DL_T_PARAM, 2, {LIN_OUT, LIN_IN}, W, NW, DL_INIT_TORCH_DEFAULT, LIN_IN, LIN_OUT, 0, 3, -1},
+    {"lin.bias", DL_T_PARAM, 1, {LIN_OUT}, B, LIN_OUT, DL_INIT_TORCH_DEFAULT, LIN_IN, LIN_OUT, 0, 3, -1},
+    {"lin.weight.grad", DL_T_GRAD, 2, {LIN_OUT, LIN_IN}, GW, NW, DL_INIT_ZERO, 0, 0, 0, 3, -1},
+    {"lin.bias.grad", DL_T_GRAD, 1, {LIN_OUT}, GB, LIN_OUT, DL_INIT_ZERO, 0, 0, 0, 3, -1},
+    {"lin.weight.momentum_buffer", DL_T_OPT, 2, {LIN_OUT, LIN_IN}, MW, NW, DL_INIT_ZERO, 0, 0, 0, 3, -1},
+    {"lin.bias.momentum_buffer", DL_T_OPT, 1, {LIN_OUT}, MB, LIN_OUT, DL_INIT_ZERO, 0, 0, 0, 3, -1},
 };
 
 static const dl_model_desc lin_desc = {

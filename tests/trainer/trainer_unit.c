@@ -38,19 +38,19 @@ enum { NBIG = 100 * 100, NU = 1000 };
 enum { O_W = 0, O_BIG = 6, O_U = O_BIG + NBIG, O_WG = O_U + NU, O_ACC = O_WG + 6, N_STATE = O_ACC + 6 };
 
 static const dl_tensor_desc tensors_a[] = {
-    {"w", DL_T_PARAM, 2, {2, 3}, O_W, 6, DL_INIT_TORCH_DEFAULT, 3, 2, 0, 1},
-    {"big", DL_T_PARAM, 2, {100, 100}, O_BIG, NBIG, DL_INIT_HE_NORMAL, 100, 100, 0, 2},
-    {"u", DL_T_PARAM, 1, {NU}, O_U, NU, DL_INIT_XAVIER_UNIFORM, 30, 70, 0, 3},
-    {"w.grad", DL_T_GRAD, 2, {2, 3}, O_WG, 6, DL_INIT_ZERO, 0, 0, 0, 1},
-    {"acc", DL_T_OPT, 2, {2, 3}, O_ACC, 6, DL_INIT_ZERO, 0, 0, 0.1, 1},
+    {"w", DL_T_PARAM, 2, {2, 3}, O_W, 6, DL_INIT_TORCH_DEFAULT, 3, 2, 0, 1, -1},
+    {"big", DL_T_PARAM, 2, {100, 100}, O_BIG, NBIG, DL_INIT_HE_NORMAL, 100, 100, 0, 2, -1},
+    {"u", DL_T_PARAM, 1, {NU}, O_U, NU, DL_INIT_XAVIER_UNIFORM, 30, 70, 0, 3, -1},
+    {"w.grad", DL_T_GRAD, 2, {2, 3}, O_WG, 6, DL_INIT_ZERO, 0, 0, 0, 1, -1},
+    {"acc", DL_T_OPT, 2, {2, 3}, O_ACC, 6, DL_INIT_ZERO, 0, 0, 0.1, 1, -1},
 };
 /* Same model name, "w" one column wider (everything after it shifted). */
 static const dl_tensor_desc tensors_b[] = {
-    {"w", DL_T_PARAM, 2, {2, 4}, O_W, 8, DL_INIT_TORCH_DEFAULT, 4, 2, 0, 1},
-    {"big", DL_T_PARAM, 2, {100, 100}, O_BIG + 2, NBIG, DL_INIT_HE_NORMAL, 100, 100, 0, 2},
-    {"u", DL_T_PARAM, 1, {NU}, O_U + 2, NU, DL_INIT_XAVIER_UNIFORM, 30, 70, 0, 3},
-    {"w.grad", DL_T_GRAD, 2, {2, 4}, O_WG + 2, 8, DL_INIT_ZERO, 0, 0, 0, 1},
-    {"acc", DL_T_OPT, 2, {2, 4}, O_ACC + 2, 8, DL_INIT_ZERO, 0, 0, 0.1, 1},
+    {"w", DL_T_PARAM, 2, {2, 4}, O_W, 8, DL_INIT_TORCH_DEFAULT, 4, 2, 0, 1, -1},
+    {"big", DL_T_PARAM, 2, {100, 100}, O_BIG + 2, NBIG, DL_INIT_HE_NORMAL, 100, 100, 0, 2, -1},
+    {"u", DL_T_PARAM, 1, {NU}, O_U + 2, NU, DL_INIT_XAVIER_UNIFORM, 30, 70, 0, 3, -1},
+    {"w.grad", DL_T_GRAD, 2, {2, 4}, O_WG + 2, 8, DL_INIT_ZERO, 0, 0, 0, 1, -1},
+    {"acc", DL_T_OPT, 2, {2, 4}, O_ACC + 2, 8, DL_INIT_ZERO, 0, 0, 0.1, 1, -1},
 };
 
 static dl_model_desc make_desc(const dl_tensor_desc *t, size_t state) {
