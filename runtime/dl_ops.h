@@ -79,18 +79,12 @@ typedef dl_real dl_vec32 __attribute__((vector_size(32)));
 typedef dl_real dl_vec16 __attribute__((vector_size(16)));
 enum { DL_VEC64_LANES = 64 / sizeof(dl_real) };
 
-static inline dl_real dl_dot(const dl_real *restrict a, const dl_real *restrict b, int n) {
-  dl_vec64 acc = {0}, va, vb;
-  int k = 0;
-  for (; k + DL_VEC64_LANES <= n; k += DL_VEC64_LANES) {
-    memcpy(&va, a + k, sizeof va);
-    memcpy(&vb, b + k, sizeof vb);
-    acc += va * vb;
-  }
-  for (int l = 0; k + l < n; l++) acc[l] += a[k + l] * b[k + l];
+/* The lanes' total by the fixed halving tree.  (By pointer: a vector
+ * argument's ABI depends on the ISA, and compilers warn about it.) */
+static inline dl_real dl_vec64_sum(const dl_vec64 *acc) {
   dl_vec32 lo, hi;
-  memcpy(&lo, &acc, sizeof lo);
-  memcpy(&hi, (char *)&acc + sizeof lo, sizeof hi);
+  memcpy(&lo, acc, sizeof lo);
+  memcpy(&hi, (const char *)acc + sizeof lo, sizeof hi);
   lo += hi;
   dl_vec16 q0, q1;
   memcpy(&q0, &lo, sizeof q0);
@@ -103,6 +97,18 @@ static inline dl_real dl_dot(const dl_real *restrict a, const dl_real *restrict 
 #endif
 }
 
+static inline dl_real dl_dot(const dl_real *restrict a, const dl_real *restrict b, int n) {
+  dl_vec64 acc = {0}, va, vb;
+  int k = 0;
+  for (; k + DL_VEC64_LANES <= n; k += DL_VEC64_LANES) {
+    memcpy(&va, a + k, sizeof va);
+    memcpy(&vb, b + k, sizeof vb);
+    acc += va * vb;
+  }
+  for (int l = 0; k + l < n; l++) acc[l] += a[k + l] * b[k + l];
+  return dl_vec64_sum(&acc);
+}
+
 /* sum_k a[k], in the same lanes and tree as dl_dot. */
 static inline dl_real dl_sum(const dl_real *restrict a, int n) {
   dl_vec64 acc = {0}, va;
@@ -112,19 +118,7 @@ static inline dl_real dl_sum(const dl_real *restrict a, int n) {
     acc += va;
   }
   for (int l = 0; k + l < n; l++) acc[l] += a[k + l];
-  dl_vec32 lo, hi;
-  memcpy(&lo, &acc, sizeof lo);
-  memcpy(&hi, (char *)&acc + sizeof lo, sizeof hi);
-  lo += hi;
-  dl_vec16 q0, q1;
-  memcpy(&q0, &lo, sizeof q0);
-  memcpy(&q1, (char *)&lo + sizeof q0, sizeof q1);
-  q0 += q1;
-#if DL_REAL_IS_F64
-  return q0[0] + q0[1];
-#else
-  return (q0[0] + q0[2]) + (q0[1] + q0[3]);
-#endif
+  return dl_vec64_sum(&acc);
 }
 
 /* ---- normalisation ------------------------------------------------------- */
