@@ -128,22 +128,8 @@ static inline dl_real dl_sum(const dl_real *restrict a, int n) {
  * values, the chunks added in double, always in this order. */
 enum { DL_NORM_CHUNK = 512 };
 
-/* dl_sum's halving tree (by pointer: a vector argument's ABI depends on the ISA) */
-static inline double dl_vec64_total(const dl_vec64 *acc) {
-  dl_vec32 lo, hi;
-  memcpy(&lo, acc, sizeof lo);
-  memcpy(&hi, (const char *)acc + sizeof lo, sizeof hi);
-  lo += hi;
-  dl_vec16 q0, q1;
-  memcpy(&q0, &lo, sizeof q0);
-  memcpy(&q1, (char *)&lo + sizeof q0, sizeof q1);
-  q0 += q1;
-#if DL_REAL_IS_F64
-  return q0[0] + q0[1];
-#else
-  return (double)((q0[0] + q0[2]) + (q0[1] + q0[3]));
-#endif
-}
+/* dl_vec64_sum in double */
+static inline double dl_vec64_total(const dl_vec64 *acc) { return (double)dl_vec64_sum(acc); }
 
 /* sum a[k] */
 static inline double dl_sum_d(const dl_real *restrict a, int64_t n) {
