@@ -547,6 +547,48 @@ static int tiles(const int *q) {
   return q[G_SH] == q[G_KH] && q[G_SW] == q[G_KW] && q[G_PH] == 0 && q[G_PW] == 0;
 }
 
+/* Windows that tile the whole image (stride = kernel, no padding, W = OW*KW,
+ * H = OH*KH) take two passes over flat arrays that the C compiler vectorises:
+ * along each row first, a window's KW neighbours are consecutive in the flat
+ * plane (t*KW + j); then down the KH row maxima of each window.  Row first,
+ * then down, finds the first maximum in row-major order, the one torch picks.
+ * Backward routes dy back the same two steps. */
+static int tiles_image(const int *q, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+  return tiles(q) && OH * q[G_KH] == H && OW * q[G_KW] == W && H * OW <= 16384;
+}
+
+static void emit_maxpool_tiled(FILE *o, const int *q, int64_t H, int64_t OH, int64_t OW, int grad,
+                               const char *routed) {
+  long long HO = (long long)(H * OW), KH = q[G_KH], KW = q[G_KW];
+  fprintf(o, "    dl_real h[%lld];\n", HO);
+  if (grad) fprintf(o, "    int hj[%lld];\n    dl_real gh[%lld];\n", HO, HO);
+  fprintf(o, "    for (int t = 0; t < %lld; t++) {\n      dl_real m = x[t * %lld];\n", HO, KW);
+  if (grad) fprintf(o, "      int at = 0;\n");
+  fprintf(o, "      for (int j = 1; j < %lld; j++) {\n        const dl_real v = x[t * %lld + j];\n", KW, KW);
+  fprintf(o, "        const int better = (v > m) | ((v != v) & (m == m));\n");
+  fprintf(o, "        m = better ? v : m;\n%s      }\n", grad ? "        at = better ? j : at;\n" : "");
+  fprintf(o, "      h[t] = m;\n%s    }\n", grad ? "      hj[t] = at;\n" : "");
+  fprintf(o, "    for (int oh = 0; oh < %lld; oh++)\n      for (int ow = 0; ow < %lld; ow++) {\n",
+          (long long)OH, (long long)OW);
+  fprintf(o, "        const dl_real *col = h + oh * %lld + ow;\n        dl_real m = col[0];\n", KH * OW);
+  if (grad) fprintf(o, "        int at = 0;\n");
+  fprintf(o, "        for (int i = 1; i < %lld; i++) {\n          const dl_real v = col[i * %lld];\n", KH,
+          (long long)OW);
+  fprintf(o, "          const int better = (v > m) | ((v != v) & (m == m));\n");
+  fprintf(o, "          m = better ? v : m;\n%s        }\n", grad ? "          at = better ? i : at;\n" : "");
+  if (!grad) {
+    fprintf(o, "        y[oh * %lld + ow] = m;\n      }\n  }\n}\n\n", (long long)OW);
+    return;
+  }
+  fprintf(o, "        const dl_real g = %s;\n", routed);
+  fprintf(o, "        for (int i = 0; i < %lld; i++) gh[oh * %lld + i * %lld + ow] = at == i ? g : 0;\n", KH,
+          KH * OW, (long long)OW);
+  fprintf(o, "      }\n");
+  fprintf(o, "    for (int t = 0; t < %lld; t++)\n      for (int j = 0; j < %lld; j++) dx[t * %lld + j] = hj[t] == j ? gh[t] : 0;\n",
+          HO, KW, KW);
+  fprintf(o, "  }\n}\n\n");
+}
+
 static void emit_maxpool_rows(FILE *o, const int *q, int64_t W, int64_t OH, int64_t OW, int grad,
                               const char *routed) {
   fprintf(o, "    for (int oh = 0; oh < %lld; oh++) {\n", (long long)OH);
@@ -560,7 +602,7 @@ static void emit_maxpool_rows(FILE *o, const int *q, int64_t W, int64_t OH, int6
   fprintf(o, "          for (int ow = 0; ow < %lld; ow++) {\n", (long long)OW);
   fprintf(o, "            const int k = (oh * %d + i) * %lld + ow * %d + j;\n", q[G_SH], (long long)W, q[G_SW]);
   fprintf(o, "            const dl_real v = x[k];\n");
-  fprintf(o, "            const int better = v > m[ow] || (v != v && m[ow] == m[ow]);\n");
+  fprintf(o, "            const int better = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));\n");
   fprintf(o, "            m[ow] = better ? v : m[ow];\n");
   if (grad) fprintf(o, "            best[ow] = better ? k : best[ow];\n");
   fprintf(o, "          }\n        }\n");
@@ -624,11 +666,14 @@ static void emit_pool(emit_ctx *ec, const ir_node *n) {
   char routed[300], dyv[64], xv[32];
   const ir_node *ag = grad && is_max && q[G_ACT_GRAD] ? &ec->g->nodes[q[G_ACT_GRAD] - 1] : NULL;
   snprintf(dyv, sizeof dyv, "dy[oh * %lld + ow]", (long long)OW);
-  snprintf(xv, sizeof xv, q[G_PH] || q[G_PW] ? "m" : "m[ow]");
+  int tiled = is_max && tiles_image(q, H, W, OH, OW);
+  snprintf(xv, sizeof xv, q[G_PH] || q[G_PW] || tiled ? "m" : "m[ow]");
   if (ag) activation_grad_expr((ir_op)ag->i[0], ag->f[0], dyv, xv, xv, routed, sizeof routed);
   else snprintf(routed, sizeof routed, "%s", dyv);
   if (ag) fprintf(o, "    /* fused: dy * %s'(x) at each maximum x */\n", ir_op_name((ir_op)ag->i[0]));
-  if (is_max && q[G_PH] == 0 && q[G_PW] == 0) {
+  if (tiled) {
+    emit_maxpool_tiled(o, q, H, OH, OW, grad, routed);
+  } else if (is_max && q[G_PH] == 0 && q[G_PW] == 0) {
     emit_maxpool_rows(o, q, W, OH, OW, grad, routed);
   } else {
     emit_pool_windows(o, q, H, W, OH, OW, is_max, grad, routed);
