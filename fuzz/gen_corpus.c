@@ -1,6 +1,6 @@
-/* gen_corpus.c: writes the seed inputs of fuzz_idx, fuzz_csv and
- * fuzz_safetensors into DIR/idx, DIR/csv and DIR/safetensors (the folders
- * must exist).  Each seed is a small valid file or one with a single defect
+/* gen_corpus.c: writes the seed inputs of fuzz_idx, fuzz_csv, fuzz_text and
+ * fuzz_safetensors into DIR/idx, DIR/csv, DIR/text and DIR/safetensors (the
+ * folders must exist).  Each seed is a small valid file or one with a single defect
  * the loader must report.  usage: gen_corpus DIR   (see fuzz/README.md) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +134,38 @@ static void gen_csv(void) {
            "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16\n");
 }
 
+/* ---- text: flags (bit 0 gzip b, bit 1 the directory), T-1, V-1, from*256,
+ *      to*256-1, length of a (u16 LE), a, b.gz ------------------------------- */
+
+static void text_seed(const char *name, int flags, int t, int vocab, int from, int to,
+                      const void *a, size_t na, const void *b, size_t nb) {
+  unsigned char buf[4096];
+  buf[0] = (unsigned char)flags, buf[1] = (unsigned char)(t - 1);
+  buf[2] = (unsigned char)(vocab - 1), buf[3] = (unsigned char)from;
+  buf[4] = (unsigned char)(to - 1), buf[5] = (unsigned char)na, buf[6] = (unsigned char)(na >> 8);
+  memcpy(buf + 7, a, na);
+  memcpy(buf + 7 + na, b, nb);
+  save("text", name, buf, 7 + na + nb);
+}
+
+static void gen_text(void) {
+  static const char a[] = "Q: What is the difference between a duck?\nA: One leg is both the same.\n%\n";
+  static const char b[] = "Ever notice how fast Windows runs?  Neither did I.\n%\n";
+  unsigned char gz[1024];
+  size_t na = sizeof a - 1, nb = sizeof b - 1;
+  text_seed("file", 0, 8, 128, 0, 256, a, na, b, nb);
+  text_seed("dir_gzip", 3, 16, 128, 0, 256, a, na, b, nb);
+  text_seed("dir_raw_gzip", 2, 16, 128, 0, 256, a, na, gz, gzip(gz, sizeof gz, (const void *)b, nb));
+  text_seed("split_test", 3, 4, 256, 230, 256, a, na, b, nb);
+  text_seed("split_data", 2, 4, 256, 0, 230, a, na, b, nb);
+  text_seed("t_1", 0, 1, 256, 0, 256, a, na, b, nb);
+  text_seed("outside_vocab", 2, 8, 128, 0, 256, a, na, "caf\xc3\xa9\n", 6);
+  text_seed("too_short", 0, 200, 128, 0, 256, a, na, b, nb);
+  text_seed("bad_range", 2, 8, 128, 128, 128, a, na, b, nb);
+  text_seed("empty_files", 2, 1, 256, 0, 256, "", 0, "", 0);
+  text_seed("binary", 2, 3, 256, 0, 256, "\0\xff\x80\n\r\x1f\x8b", 7, "\x1f\x8b\x08", 3);
+}
+
 /* ---- safetensors: a checkpoint of fuzz_model.h, raw files ------------------- */
 
 static void st_file(const char *name, const char *json, const void *data, size_t n) {
@@ -243,12 +275,13 @@ static void gen_safetensors(void) {
 
 int main(int argc, char **argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: gen_corpus DIR (writes DIR/idx, DIR/csv, DIR/safetensors)\n");
+    fprintf(stderr, "usage: gen_corpus DIR (writes DIR/idx, DIR/csv, DIR/text, DIR/safetensors)\n");
     return 2;
   }
   root = argv[1];
   gen_idx();
   gen_csv();
+  gen_text();
   gen_safetensors();
   return 0;
 }

@@ -32,17 +32,18 @@ static int mul_add(size_t a, size_t b, size_t c, size_t *out) {
 }
 
 static int ctx_alloc_blocks(dl_ctx *ctx, const dl_model_desc *m, size_t cap) {
-  size_t act_elems, x_elems, y_elems, out_elems;
+  size_t act_elems, x_elems, y_elems, out_elems, label_elems;
   if (!mul_add(m->act_elems_per_sample, cap, m->act_elems_fixed, &act_elems)) return 0;
   if (!mul_add((size_t)m->x_size, cap, 0, &x_elems)) return 0;
   if (!mul_add((size_t)m->out_size, cap, 0, &out_elems)) return 0;
   if (!mul_add((size_t)m->y_size, cap, 0, &y_elems)) return 0;
+  if (!mul_add((size_t)dl_model_y_len(m), cap, 0, &label_elems)) return 0;
   ctx->state = alloc_aligned(m->state_elems, sizeof(dl_real));
   ctx->act = alloc_aligned(act_elems, sizeof(dl_real));
   ctx->x = alloc_aligned(x_elems, sizeof(dl_real));
   ctx->out = alloc_aligned(out_elems, sizeof(dl_real));
   if (m->y_kind == DL_Y_CLASS)
-    ctx->y_class = alloc_aligned(cap, sizeof(int32_t));
+    ctx->y_class = alloc_aligned(label_elems, sizeof(int32_t)); /* y_len labels a row */
   else
     ctx->y_real = alloc_aligned(y_elems, sizeof(dl_real));
   return ctx->state && ctx->act && ctx->x && ctx->out && (ctx->y_class || ctx->y_real);
@@ -54,7 +55,7 @@ dl_ctx *dl_ctx_new(const dl_model_desc *m, int capacity, char *err, size_t errle
              capacity);
     return NULL;
   }
-  if (m->x_size < 0 || m->y_size < 0 || m->out_size < 0) {
+  if (m->x_size < 0 || m->y_size < 0 || m->out_size < 0 || m->x_vocab < 0 || m->y_len < 0) {
     snprintf(err, errlen, "model '%s': negative size in the model description", m->name);
     return NULL;
   }
@@ -123,7 +124,8 @@ static void init_param(dl_real *p, const dl_tensor_desc *t, uint64_t seed, uint6
     case DL_INIT_TORCH_DEFAULT:
       v = s * (2.0 * dl_rng_uniform(seed, stream, j) - 1.0);
       break;
-    case DL_INIT_UNIT_NORMAL: v = dl_rng_normal(seed, stream, j); break;
+    case DL_INIT_UNIT_NORMAL:
+    case DL_INIT_NORMAL: v = dl_rng_normal(seed, stream, j); break;
     default: v = t->init_value; break;
     }
     p[j] = (dl_real)v;

@@ -301,6 +301,7 @@ int dl_load_idx(dl_dataset *d, const char *images_path, const char *labels_path,
   d->scale = scale;
   d->y_is_class = 1;
   d->y_size = n_classes;
+  d->y_len = 1;
   d->y_class = y;
   x = NULL;
   y = NULL;
@@ -380,6 +381,28 @@ int dl_parse_csv_row(const char *line, dl_real *out, int64_t count, int64_t *bad
     if (csv_field(&line, &v, &more) != FIELD_OK) {
       if (bad_col) *bad_col = col + 1;
       return -1;
+    }
+    if (col < count) out[col] = (dl_real)v;
+    col++;
+  }
+  return col > 0x7fffffff ? 0x7fffffff : (int)col;
+}
+
+int dl_parse_csv_ids(const char *line, dl_real *out, int64_t count, int64_t vocab,
+                     int64_t *bad_col, double *bad_val) {
+  int64_t col = 0;
+  if (line_is_blank(line)) return 0;
+  for (int more = 1; more;) {
+    double v;
+    if (csv_field(&line, &v, &more) != FIELD_OK) {
+      if (bad_col) *bad_col = col + 1;
+      return -1;
+    }
+    /* the double, not its dl_real: 3.0000001 must not pass as 3 in float32 */
+    if (v != floor(v) || v < 0 || v >= (double)vocab) {
+      if (bad_col) *bad_col = col + 1;
+      if (bad_val) *bad_val = v;
+      return -2;
     }
     if (col < count) out[col] = (dl_real)v;
     col++;
@@ -517,6 +540,7 @@ int dl_load_csv(dl_dataset *d, const char *path, int header, double scale,
   d->x_size = x_size;
   d->y_is_class = y_is_class ? 1 : 0;
   d->y_size = y_size;
+  d->y_len = 1;
   d->scale = scale;
   csv_build b = {0};
   int rc = csv_read_rows(fp, &b, d, path, header, err, errlen);
@@ -566,8 +590,11 @@ void dl_dataset_gather(const dl_dataset *d, const int64_t *idx, int n,
       for (size_t j = 0; j < xs; j++) dst[j] = (dl_real)((double)src[j] * d->scale);
     }
   }
-  if (y_class && d->y_class)
-    for (int r = 0; r < n; r++) y_class[r] = d->y_class[idx[r]];
+  if (y_class && d->y_class) {
+    size_t yl = d->y_len > 1 ? (size_t)d->y_len : 1;
+    for (int r = 0; r < n; r++)
+      memcpy(y_class + (size_t)r * yl, d->y_class + (size_t)idx[r] * yl, yl * sizeof *y_class);
+  }
   if (y_real && d->y_real) {
     size_t ys = (size_t)d->y_size;
     for (int r = 0; r < n; r++)
@@ -586,8 +613,9 @@ typedef struct {
 
 static void gather_range(void *arg, int64_t b, int64_t e) {
   const gather_job *j = arg;
+  int64_t yl = j->d->y_len > 1 ? j->d->y_len : 1;
   dl_dataset_gather(j->d, j->idx + b, (int)(e - b), j->x ? j->x + b * j->d->x_size : NULL,
-                    j->y_class ? j->y_class + b : NULL,
+                    j->y_class ? j->y_class + b * yl : NULL,
                     j->y_real ? j->y_real + b * j->d->y_size : NULL);
 }
 

@@ -1,5 +1,6 @@
-/* data.h: datasets for the trainer.  IDX (plain or gzip) and CSV.
- * Images stay uint8 in memory and are scaled when a batch is gathered. */
+/* data.h: datasets for the trainer.  IDX (plain or gzip), CSV (data.c) and
+ * text (text.c).  Images and text stay uint8 in memory and are scaled (text:
+ * converted) when a batch is gathered. */
 #ifndef DL_DATA_H
 #define DL_DATA_H
 #include <stddef.h>
@@ -10,12 +11,14 @@
 typedef struct dl_dataset {
   int64_t n;            /* samples                                       */
   int64_t x_size;       /* input elements per sample                     */
-  uint8_t *x_u8;        /* IDX: [n, x_size] raw bytes, or NULL           */
+  uint8_t *x_u8;        /* IDX, text: [n, x_size] raw bytes, or NULL     */
   float *x_f32;         /* CSV: [n, x_size] values, or NULL              */
   double scale;         /* multiplies every input value when gathered    */
   int y_is_class;       /* 1: y_class holds class indices                */
   int64_t y_size;       /* classes (y_is_class) or real elements per sample */
-  int32_t *y_class;     /* [n]                                           */
+  int64_t y_len;        /* y_is_class: labels per sample (text: x_size, one per
+                           position; IDX, CSV: 1)                        */
+  int32_t *y_class;     /* [n, y_len]                                    */
   float *y_real;        /* [n, y_size]                                   */
 } dl_dataset;
 
@@ -35,10 +38,27 @@ int dl_load_csv(dl_dataset *d, const char *path, int header, double scale,
                 int64_t x_size, int y_is_class, int64_t y_size,
                 char *err, size_t errlen);
 
+/* Text: `path` is a file or a directory, which stands for every regular file
+ * directly in it (not symlinks, not names ending in .dat: fortune's index
+ * files) in byte-wise name order, concatenated; names ending in .gz are
+ * read through zlib.  One byte is one token, and every byte must be below
+ * vocab.  Of the N bytes, bytes [floor(from*N), floor(to*N)) are used
+ * (0 <= from < to <= 1), cut into n = (len - 1) / seq_len non-overlapping
+ * windows: sample k's inputs are bytes [k*T, k*T + T) of the part, its
+ * labels (y_class [n, T], y_len = T, y_size = vocab) bytes [k*T + 1, k*T + T + 1):
+ * next-byte prediction.  Fewer than one sample is an error. */
+int dl_load_text(dl_dataset *d, const char *path, double from, double to, int64_t seq_len,
+                 int64_t vocab, char *err, size_t errlen);
+
+/* 0 if every input of d is a token id: an integer in [0, vocab) after the
+ * scale; else -1 with a message naming the sample and element (data for a
+ * model whose inputs index an embedding: a wrong id would read outside it). */
+int dl_dataset_check_tokens(const dl_dataset *d, int64_t vocab, char *err, size_t errlen);
+
 void dl_dataset_free(dl_dataset *d);
 
 /* Gather rows idx[0..n) into x ([n, x_size], scaled) and the labels
- * (y_class [n] or y_real [n, y_size]; either may be NULL if not wanted). */
+ * (y_class [n, y_len] or y_real [n, y_size]; either may be NULL if not wanted). */
 void dl_dataset_gather(const dl_dataset *d, const int64_t *idx, int n,
                        dl_real *x, int32_t *y_class, dl_real *y_real);
 /* The same, rows split over the pool (NULL: this thread). */
@@ -48,5 +68,11 @@ void dl_dataset_gather_pool(dl_pool *pool, const dl_dataset *d, const int64_t *i
 /* Parse one CSV line of exactly `count` numbers into out (for `predict`). Returns
  * the number parsed, or -1 on a malformed number (column in *bad_col). */
 int dl_parse_csv_row(const char *line, dl_real *out, int64_t count, int64_t *bad_col);
+/* The same for token ids (`predict` of a model with token inputs): also -2
+ * when a field is a number but not an integer in [0, vocab) (column in
+ * *bad_col, the number in *bad_val); checked on the parsed double, before
+ * any rounding to dl_real. */
+int dl_parse_csv_ids(const char *line, dl_real *out, int64_t count, int64_t vocab,
+                     int64_t *bad_col, double *bad_val);
 
 #endif

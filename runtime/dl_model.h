@@ -41,6 +41,7 @@ typedef enum {
                              weight_norm's g, so that g * v / ||v|| starts as v  */
   DL_INIT_UNIT_NORMAL,    /* N(0, 1), then divided by max(||.||, 1e-12) (torch's
                              normalize): spectral_norm's u and v buffers          */
+  DL_INIT_NORMAL,         /* N(0, 1): nn.Embedding's weight                         */
 } dl_init_kind;
 
 typedef struct dl_tensor_desc {
@@ -69,14 +70,20 @@ typedef enum {
   DL_PRED_VALUES,   /* out holds real values (regression): no accuracy                 */
 } dl_pred_kind;
 
-typedef enum { DL_DATA_NONE, DL_DATA_IDX, DL_DATA_CSV } dl_data_kind;
+/* DL_DATA_TEXT: a file or a directory of files (concatenated), one token
+ * per byte, cut into windows of x_size tokens labelled with the next byte
+ * (data.h, dl_load_text). */
+typedef enum { DL_DATA_NONE, DL_DATA_IDX, DL_DATA_CSV, DL_DATA_TEXT } dl_data_kind;
 
 typedef struct dl_data_spec {
   dl_data_kind kind;
-  const char *path[2];      /* IDX: images, labels.  CSV: path[0] only. Relative to --data. */
-  double scale;             /* applied to inputs on the fly (IDX bytes, CSV values) */
+  const char *path[2];      /* IDX: images, labels.  CSV, text: path[0] only. Relative to --data. */
+  double scale;             /* applied to inputs on the fly (IDX bytes, CSV values); not text */
   int header;               /* CSV: first row is a header to skip */
   int line;                 /* .dln line, for messages */
+  double from, to;          /* text: the part used, bytes [floor(from*N), floor(to*N)) of
+                               the N bytes; 0 <= from < to <= 1.  Last, so that
+                               positional initialisers of the fields above still work. */
 } dl_data_spec;
 
 typedef enum { DL_SCHED_CONSTANT, DL_SCHED_STEP, DL_SCHED_EXPONENTIAL, DL_SCHED_COSINE } dl_sched_kind;
@@ -103,6 +110,13 @@ typedef struct dl_train_config {
 
 struct dl_pool;
 
+/* Recurrent layers with carry = true (truncated backpropagation through
+ * time) when the trainer streams the data, row r of each batch continuing
+ * row r of the batch before: OFF starts every batch from zeros and keeps
+ * nothing (gradient checks, predict, sample); START starts from zeros and
+ * keeps each row's final state; ON starts from the kept state. */
+typedef enum { DL_CARRY_OFF, DL_CARRY_START, DL_CARRY_ON } dl_carry;
+
 /* The run-time state of one model instance. */
 typedef struct dl_ctx {
   const struct dl_model_desc *m;
@@ -110,13 +124,14 @@ typedef struct dl_ctx {
   dl_real *act;             /* activations, capacity samples            */
   int capacity;             /* batch rows the act block was sized for   */
   dl_real *x;               /* [capacity, x_size] current batch inputs  */
-  int32_t *y_class;         /* [capacity] when y_kind == DL_Y_CLASS     */
+  int32_t *y_class;         /* [capacity, max(1, y_len)] when y_kind == DL_Y_CLASS */
   dl_real *y_real;          /* [capacity, y_size] when DL_Y_REAL        */
   dl_real *out;             /* [capacity, out_size] predictions         */
   double lr;                /* learning rate for the next update        */
   int64_t step;             /* optimiser steps taken so far             */
   uint64_t seed;            /* dropout masks hash (seed, step, site, i) */
   int train_mode;           /* 1: dropout on, batch norm on the batch's statistics */
+  int carry;                /* dl_carry: how recurrent layers with carry = true start */
   int track_stats;          /* with train_mode: batch norm updates its running
                                statistics, spectral norm runs its power iteration
                                (a training step; not gradcheck) */
@@ -129,10 +144,20 @@ typedef struct dl_model_desc {
   int x_ndim;
   int64_t x_shape[DL_MAX_DIMS];
   int64_t x_size;           /* elements per sample                  */
+  int64_t x_vocab;          /* 0: inputs are real values; > 0: every input element is
+                               a token id in [0, x_vocab), stored as a dl_real in
+                               ctx->x (`x : class[T, V]`: x_size T, x_vocab V) */
+  int stateful;             /* a recurrent layer has carry = true: the trainer streams
+                               the data (no shuffling; row r of a batch continues row
+                               r of the one before) and sets ctx->carry */
   dl_label_kind y_kind;
   int64_t y_size;           /* classes (DL_Y_CLASS) or elements      */
+  int64_t y_len;            /* DL_Y_CLASS: labels per sample.  0 or 1: one; T: one per
+                               position (`y : class[T, V]`: y_len T, y_size V), and
+                               out[r] is [T, y_size], position-major */
   dl_pred_kind pred_kind;
-  int64_t out_size;         /* prediction elements per sample        */
+  int64_t out_size;         /* prediction elements per sample (y_len * y_size for
+                               per-position labels)                  */
   size_t state_elems;
   size_t act_elems_per_sample, act_elems_fixed;
   int n_tensors;            /* all tensors in the state block        */
@@ -153,6 +178,10 @@ typedef struct dl_model_desc {
   double (*loss_only)(dl_ctx *ctx, int n);
 } dl_model_desc;
 
+/* Class labels per sample: y_len, where 0 (descriptors written before the
+ * field existed) means one. */
+static inline int64_t dl_model_y_len(const dl_model_desc *m) { return m->y_len > 1 ? m->y_len : 1; }
+
 /* Allocate the state and act blocks for `capacity` rows; NULL on OOM (message in err). */
 dl_ctx *dl_ctx_new(const dl_model_desc *m, int capacity, char *err, size_t errlen);
 void dl_ctx_free(dl_ctx *ctx);
@@ -171,7 +200,7 @@ int dl_ctx_save(const dl_ctx *ctx, const char *path, int64_t epoch, char *err, s
 int dl_ctx_load(dl_ctx *ctx, const char *path, int params_only, int64_t *epoch,
                 char *err, size_t errlen);
 
-/* The trainer executable's main: train / eval / predict / gradcheck. */
+/* The trainer executable's main: train / eval / predict / gradcheck / sample. */
 int dl_trainer_main(const dl_model_desc *m, int argc, char **argv);
 
 #endif

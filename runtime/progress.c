@@ -61,7 +61,9 @@ void dl_progress_end(dl_progress *p) {
 
 void dl_print_epoch(FILE *out, const dl_epoch_stats *s) {
   fprintf(out, "epoch %d/%d  train_loss %.4f", s->epoch, s->epochs, s->train_loss);
+  if (s->has_bpc) fprintf(out, "  train_bpc %.4f", s->train_bpc);
   if (s->has_test) fprintf(out, "  test_loss %.4f", s->test_loss);
+  if (s->has_test && s->has_bpc) fprintf(out, "  test_bpc %.4f", s->test_bpc);
   if (s->has_acc) fprintf(out, "  test_acc %.4f", s->test_acc);
   fprintf(out, "  %.1f s  %.0f samples/s\n", s->seconds, s->samples_per_s);
   fflush(out);
@@ -78,7 +80,9 @@ static void json_num(FILE *out, const char *key, double v) {
 int dl_metrics_append(FILE *out, const dl_epoch_stats *s) {
   fprintf(out, "{\"epoch\":%d", s->epoch);
   json_num(out, "train_loss", s->train_loss);
+  if (s->has_bpc) json_num(out, "train_bpc", s->train_bpc);
   if (s->has_test) json_num(out, "test_loss", s->test_loss);
+  if (s->has_test && s->has_bpc) json_num(out, "test_bpc", s->test_bpc);
   if (s->has_acc) json_num(out, "test_acc", s->test_acc);
   json_num(out, "seconds", s->seconds);
   json_num(out, "samples_per_s", s->samples_per_s);

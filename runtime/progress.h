@@ -24,6 +24,9 @@ void dl_progress_end(dl_progress *p);
 typedef struct dl_epoch_stats {
   int epoch, epochs;        /* 1-based epoch just finished, of epochs  */
   double train_loss;        /* sample-weighted mean over the epoch     */
+  int has_bpc;              /* train_bpc (and test_bpc with has_test) valid:
+                               a next-token model's losses in bits per byte */
+  double train_bpc, test_bpc;
   int has_test;             /* test_loss valid                         */
   double test_loss;
   int has_acc;              /* test_acc valid                          */
@@ -33,7 +36,8 @@ typedef struct dl_epoch_stats {
   double lr;                /* rate of the epoch's last step           */
 } dl_epoch_stats;
 
-/* `epoch 3/10  train_loss 0.3124  test_loss 0.3411  test_acc 0.8765  12.3 s  48712 samples/s` */
+/* `epoch 3/10  train_loss 0.3124  test_loss 0.3411  test_acc 0.8765  12.3 s  48712 samples/s`;
+ * with has_bpc, train_bpc and test_bpc follow their losses. */
 void dl_print_epoch(FILE *out, const dl_epoch_stats *s);
 /* One JSON object and a newline, flushed; -1 if the write failed. */
 int dl_metrics_append(FILE *out, const dl_epoch_stats *s);

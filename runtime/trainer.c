@@ -1,7 +1,7 @@
 /* trainer.c: the trainer executable's command line (dl_trainer_main) and
  * the helpers its commands share (data loading, context set-up).
  * The commands themselves: trainer_train.c (train), trainer_eval.c (eval,
- * predict), trainer_gradcheck.c (gradcheck). */
+ * predict), trainer_gradcheck.c (gradcheck), trainer_sample.c (sample). */
 #include "dl_model.h"
 #include "schedule.h"
 #include "threads.h"
@@ -18,26 +18,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { C_TRAIN = 1, C_EVAL = 2, C_PREDICT = 4, C_GRADCHECK = 8, C_ALL = 15 };
+/* C_ALL: the commands that run batches (not sample, which runs one row). */
+enum { C_TRAIN = 1, C_EVAL = 2, C_PREDICT = 4, C_GRADCHECK = 8, C_ALL = 15, C_SAMPLE = 16 };
 enum { PREDICT_DEFAULT_BATCH = 256, GRADCHECK_DEFAULT_BATCH = 4 };
+enum { SAMPLE_DEFAULT_LENGTH = 500, SAMPLE_DEFAULT_SEED = 1 };
 
-/* The table order is the enum order and the order --help lists them in. */
+/* The table order is the enum order and the order --help lists them in.
+ * Two entries may share a name for different commands (--seed). */
 typedef enum {
-  O_LOAD, O_DATA, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_THREADS,
-  O_SAVE, O_SAVE_EVERY, O_RESUME, O_METRICS, O_EPS, O_TOL, O_MODE, O_COUNT
+  O_LOAD, O_DATA, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_SAMPLE_SEED, O_THREADS,
+  O_SAVE, O_SAVE_EVERY, O_RESUME, O_METRICS, O_EPS, O_TOL, O_MODE,
+  O_LENGTH, O_TEMPERATURE, O_PROMPT, O_COUNT
 } opt_id;
 
 static const struct opt_def {
   const char *name, *arg, *help;
   unsigned cmds;
 } OPTS[O_COUNT] = {
-    {"load", "FILE", "checkpoint to use (required)", C_EVAL | C_PREDICT},
+    {"load", "FILE", "checkpoint to use (required)", C_EVAL | C_PREDICT | C_SAMPLE},
     {"data", "DIR", "directory the data paths are relative to", C_TRAIN | C_EVAL},
     {"epochs", "N", "total epochs (with --resume: the total, not additional)", C_TRAIN},
     {"batch", "N", "rows per batch; 0 = the whole set", C_ALL},
     {"lr", "X", "base learning rate", C_TRAIN},
     {"seed", "N", "random seed (initialisation, shuffling, dropout)", C_TRAIN | C_GRADCHECK},
-    {"threads", "N", "worker threads", C_ALL},
+    {"seed", "N", "random seed of the draws (the same seed, the same text)", C_SAMPLE},
+    {"threads", "N", "worker threads", C_ALL | C_SAMPLE},
     {"save", "FILE", "checkpoint after every epoch and at the end", C_TRAIN},
     {"save-every", "N", "also checkpoint every N optimiser steps (needs --save; 0 = off)", C_TRAIN},
     {"resume", "FILE", "continue from a checkpoint (weights, optimiser, step, seed)", C_TRAIN},
@@ -46,6 +51,11 @@ static const struct opt_def {
     {"tol", "X", "largest error allowed", C_GRADCHECK},
     {"mode", "M", "train (batch statistics, dropout) or eval (running statistics, moved by one "
                   "training pass first)", C_GRADCHECK},
+    {"length", "N", "bytes to generate after the prompt", C_SAMPLE},
+    {"temperature", "T", "divides the logits before the softmax: below 1 surer, above 1 wilder",
+     C_SAMPLE},
+    {"prompt", "TEXT", "text to continue (printed first); without it generation starts "
+                       "after a newline", C_SAMPLE},
 };
 
 static const struct cmd_def {
@@ -57,6 +67,8 @@ static const struct cmd_def {
     {"predict", "--load FILE [options]", "read CSV rows from stdin, print predictions",
      C_PREDICT},
     {"gradcheck", "[options]", "compare gradients with central differences", C_GRADCHECK},
+    {"sample", "--load FILE [options]", "generate text from a checkpoint, one byte at a time",
+     C_SAMPLE},
 };
 enum { N_CMDS = (int)(sizeof CMDS / sizeof CMDS[0]) };
 
@@ -90,6 +102,9 @@ static void default_text(const dl_model_desc *m, unsigned cmd, opt_id id, char *
     snprintf(buf, len, "%g, schedule %s", m->defaults.lr, dl_sched_name(m->defaults.schedule.kind));
     break;
   case O_SEED: snprintf(buf, len, "%" PRIu64, m->defaults.seed); break;
+  case O_SAMPLE_SEED: snprintf(buf, len, "%d", SAMPLE_DEFAULT_SEED); break;
+  case O_LENGTH: snprintf(buf, len, "%d", SAMPLE_DEFAULT_LENGTH); break;
+  case O_TEMPERATURE: snprintf(buf, len, "1"); break;
   case O_THREADS: snprintf(buf, len, "1"); break;
   case O_SAVE_EVERY: snprintf(buf, len, "0"); break;
   case O_EPS: snprintf(buf, len, "%g", default_eps()); break;
@@ -113,13 +128,22 @@ static void usage_cmd(FILE *out, const dl_model_desc *m, const char *prog, const
   fprintf(out, "  %-16s %s\n", "--help", "this text");
   if (c->bit == C_GRADCHECK && !DL_REAL_IS_F64)
     fprintf(out, "\nnote: this is a float32 build; gradcheck is meant for --f64 builds.\n");
+  char why[256];
+  if (c->bit == C_SAMPLE && !dl_tr_can_sample(m, why, sizeof why))
+    fprintf(out, "\nnote: model '%s' cannot sample: %s.\n", m->name, why);
+}
+
+/* Commands this model has: sample only for a next-token model. */
+static int cmd_listed(const dl_model_desc *m, const struct cmd_def *c) {
+  return c->bit != C_SAMPLE || dl_tr_can_sample(m, NULL, 0);
 }
 
 static void usage_main(FILE *out, const dl_model_desc *m, const char *prog) {
   fprintf(out, "usage: %s COMMAND [options]\ntrainer for model '%s'%s%s (%s)\n\ncommands:\n",
           prog, m->name, m->source ? " from " : "", m->source ? m->source : "",
           DL_REAL_IS_F64 ? "float64" : "float32");
-  for (int i = 0; i < N_CMDS; i++) fprintf(out, "  %-10s %s\n", CMDS[i].name, CMDS[i].help);
+  for (int i = 0; i < N_CMDS; i++)
+    if (cmd_listed(m, &CMDS[i])) fprintf(out, "  %-10s %s\n", CMDS[i].name, CMDS[i].help);
   fprintf(out, "\n'%s COMMAND --help' lists a command's options and defaults.\n", prog);
 }
 
@@ -176,7 +200,11 @@ static int set_opt(dl_opts *o, opt_id id, const char *v) {
   case O_LR: return parse_real(n, v, 0, &o->lr);
   case O_EPS: return parse_real(n, v, 1, &o->eps);
   case O_TOL: return parse_real(n, v, 0, &o->tol);
-  case O_SEED: o->seed_given = 1; return parse_u64(n, v, &o->seed);
+  case O_SEED:
+  case O_SAMPLE_SEED: o->seed_given = 1; return parse_u64(n, v, &o->seed);
+  case O_LENGTH: return parse_int(n, v, 0, INT_MAX, &o->length);
+  case O_TEMPERATURE: return parse_real(n, v, 1, &o->temperature);
+  case O_PROMPT: o->prompt = v; return 0;
   case O_MODE:
     if (strcmp(v, "train") && strcmp(v, "eval")) return bad_value(n, v, "train or eval");
     o->eval_mode = strcmp(v, "eval") == 0;
@@ -199,6 +227,12 @@ static void opts_defaults(dl_opts *o, const dl_model_desc *m, const char *prog, 
   o->seed = m->defaults.seed;
   o->eps = default_eps();
   o->tol = default_tol();
+  o->length = SAMPLE_DEFAULT_LENGTH;
+  o->temperature = 1.0;
+  o->prompt = "";
+  /* not the model's training seed: sample's output is a function of its
+     own options and the checkpoint only */
+  if (c->bit == C_SAMPLE) o->seed = SAMPLE_DEFAULT_SEED;
 }
 
 static int is_help(const char *a) {
@@ -248,7 +282,7 @@ static int parse_args(dl_opts *o, const dl_model_desc *m, const struct cmd_def *
             o->prog, c->name);
     return 2;
   }
-  if ((c->bit & (C_EVAL | C_PREDICT)) && !o->load) {
+  if ((c->bit & (C_EVAL | C_PREDICT | C_SAMPLE)) && !o->load) {
     fprintf(stderr, "error: %s: --load FILE is required (see '%s %s --help')\n", c->name, o->prog,
             c->name);
     return 2;
@@ -305,8 +339,10 @@ int dl_trainer_main(const dl_model_desc *m, int argc, char **argv) {
   for (int i = 0; i < N_CMDS; i++)
     if (strcmp(argv[1], CMDS[i].name) == 0) c = &CMDS[i];
   if (!c) {
-    fprintf(stderr, "error: unknown command '%s' (commands: train, eval, predict, gradcheck; "
-            "see '%s --help')\n", argv[1], prog);
+    fprintf(stderr, "error: unknown command '%s' (commands:", argv[1]);
+    for (int i = 0, k = 0; i < N_CMDS; i++)
+      if (cmd_listed(m, &CMDS[i])) fprintf(stderr, "%s %s", k++ ? "," : "", CMDS[i].name);
+    fprintf(stderr, "; see '%s --help')\n", prog);
     return DL_EXIT_USAGE;
   }
   dl_opts o;
@@ -319,6 +355,7 @@ int dl_trainer_main(const dl_model_desc *m, int argc, char **argv) {
   case C_TRAIN: return dl_tr_cmd_train(m, &o);
   case C_EVAL: return dl_tr_cmd_eval(m, &o);
   case C_PREDICT: return dl_tr_cmd_predict(m, &o);
+  case C_SAMPLE: return dl_tr_cmd_sample(m, &o);
   default: return dl_tr_cmd_gradcheck(m, &o);
   }
 }
@@ -338,6 +375,45 @@ static char *join_path(const char *dir, const char *path) {
   return p;
 }
 
+/* Text data is a byte per token and the next byte as the label of every
+ * position: the model must take token ids and label each position with a
+ * class that can be any token.  0, or -1 with what does not fit in why. */
+static int text_fits(const dl_model_desc *m, char *why, size_t len) {
+  if (m->x_vocab < 1)
+    snprintf(why, len, "its inputs are real values");
+  else if (m->y_kind != DL_Y_CLASS)
+    snprintf(why, len, "its labels are real values");
+  else if (dl_model_y_len(m) != m->x_size)
+    snprintf(why, len, "it has %" PRId64 " label(s) per sample for %" PRId64 " input tokens",
+             dl_model_y_len(m), m->x_size);
+  else if (m->y_size < m->x_vocab)
+    snprintf(why, len, "its %" PRId64 " label classes are fewer than its %" PRId64 " input tokens",
+             m->y_size, m->x_vocab);
+  else
+    return 0;
+  return -1;
+}
+
+/* What a loaded set must agree on with the model beyond what its loader
+ * checked: labels per sample, and token ids where the inputs are tokens
+ * (an id out of range would index outside an embedding). */
+static int check_loaded(const dl_model_desc *m, const dl_data_spec *s, const dl_dataset *d,
+                        char *err, size_t errlen) {
+  int64_t have = d->y_len > 1 ? d->y_len : 1;
+  if (have != dl_model_y_len(m)) {
+    snprintf(err, errlen, "the data has %" PRId64 " label(s) per sample, model '%s' takes %" PRId64,
+             have, m->name, dl_model_y_len(m));
+    return -1;
+  }
+  if (m->x_vocab > 0 && s->kind != DL_DATA_TEXT &&
+      dl_dataset_check_tokens(d, m->x_vocab, err, errlen) != 0) {
+    size_t used = strlen(err);
+    snprintf(err + used, errlen - used, " (model '%s' takes token ids)", m->name);
+    return -1;
+  }
+  return 0;
+}
+
 static int load_spec(const dl_model_desc *m, const dl_data_spec *s, const char *dir,
                      dl_dataset *d, char *err, size_t errlen) {
   int is_idx = s->kind == DL_DATA_IDX;
@@ -350,9 +426,15 @@ static int load_spec(const dl_model_desc *m, const dl_data_spec *s, const char *
     snprintf(err, errlen, "out of memory");
   } else if (is_idx) {
     rc = dl_load_idx(d, p0, p1, s->scale, m->x_size, m->y_size, err, errlen);
+  } else if (s->kind == DL_DATA_TEXT) {
+    rc = dl_load_text(d, p0, s->from, s->to, m->x_size, m->x_vocab, err, errlen);
   } else {
     rc = dl_load_csv(d, p0, s->header, s->scale, m->x_size, m->y_kind == DL_Y_CLASS, m->y_size,
                      err, errlen);
+  }
+  if (rc == 0 && check_loaded(m, s, d, err, errlen) != 0) {
+    dl_dataset_free(d);
+    rc = -1;
   }
   /* Loaders name the file; if one did not, say which it was. */
   if (rc && p0 && !strstr(err, p0) && !(p1 && strstr(err, p1))) {
@@ -367,18 +449,25 @@ static int load_spec(const dl_model_desc *m, const dl_data_spec *s, const char *
 int dl_tr_load_data(const dl_model_desc *m, const dl_opts *o, int which, dl_dataset *d) {
   const dl_data_spec *s = which ? &m->defaults.test : &m->defaults.train;
   const char *what = which ? "test" : "train";
+  const char *src = m->source ? m->source : m->name;
   memset(d, 0, sizeof *d);
   if (s->kind == DL_DATA_NONE) return 0;
   if (s->kind == DL_DATA_IDX && m->y_kind != DL_Y_CLASS) {
     /* IDX label files hold class indices; there is nowhere to put them. */
     fprintf(stderr, "error: %s:%d: %s data: IDX labels are class indices, but model '%s' "
-            "has real-valued labels\n", m->source ? m->source : m->name, s->line, what, m->name);
+            "has real-valued labels\n", src, s->line, what, m->name);
     return -1;
   }
   char err[1024] = "";
+  if (s->kind == DL_DATA_TEXT && text_fits(m, err, sizeof err)) {
+    fprintf(stderr, "error: %s:%d: %s data: text data needs token inputs and a label per "
+            "position (x : class[T, V], y : class[T, V]), but model '%s' does not fit: %s\n",
+            src, s->line, what, m->name, err);
+    return -1;
+  }
   if (load_spec(m, s, o->data_dir, d, err, sizeof err) == 0) return 1;
-  fprintf(stderr, "error: cannot load the %s data declared at %s:%d: %s\n", what,
-          m->source ? m->source : m->name, s->line, err);
+  fprintf(stderr, "error: cannot load the %s data declared at %s:%d: %s\n", what, src, s->line,
+          err);
   dl_dataset_free(d);
   memset(d, 0, sizeof *d);
   return -1;

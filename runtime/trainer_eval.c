@@ -25,12 +25,17 @@ static int64_t argmax(const dl_real *v, int64_t n) {
 }
 
 /* Right answers in the first n rows of ctx->out; *total counts the
- * decisions (rows for ARGMAX, elements for BINARY). */
+ * decisions (rows for ARGMAX, elements for BINARY).  With class labels per
+ * position (y_len L > 1) every position is a row of its own: out[r] is L
+ * slices of out_size / L, position-major, and label r*L + t goes with
+ * slice t. */
 static void count_correct(const dl_ctx *ctx, int n, int64_t *correct, int64_t *total) {
   const dl_model_desc *m = ctx->m;
-  int64_t os = m->out_size, ys = m->y_size;
   int cls = m->y_kind == DL_Y_CLASS;
-  for (int r = 0; r < n; r++) {
+  int64_t len = cls ? dl_model_y_len(m) : 1;
+  int64_t os = m->out_size / len, ys = m->y_size;
+  int64_t rows = (int64_t)n * len;
+  for (int64_t r = 0; r < rows; r++) {
     const dl_real *o = ctx->out + (size_t)r * (size_t)os;
     if (m->pred_kind == DL_PRED_ARGMAX) {
       /* Real-valued labels for an argmax head are one-hot (or soft) targets. */
@@ -68,9 +73,7 @@ void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_resu
   res->acc = total > 0 ? (double)correct / (double)total : 0.0;
 }
 
-/* Context sized for `cap` rows with the --load checkpoint's parameters, in
- * eval mode; NULL with a message printed. */
-static dl_ctx *open_loaded(const dl_model_desc *m, const dl_opts *o, int cap) {
+dl_ctx *dl_tr_open_loaded(const dl_model_desc *m, const dl_opts *o, int cap) {
   dl_ctx *ctx = dl_tr_ctx_open(m, o, cap);
   if (!ctx) return NULL;
   char err[1024];
@@ -100,13 +103,14 @@ int dl_tr_cmd_eval(const dl_model_desc *m, const dl_opts *o) {
   if (rc != 1) return DL_EXIT_FAIL;
   int status = DL_EXIT_FAIL;
   int cap = dl_tr_capacity(m, o->batch, d.n);
-  dl_ctx *ctx = cap > 0 ? open_loaded(m, o, cap) : NULL;
+  dl_ctx *ctx = cap > 0 ? dl_tr_open_loaded(m, o, cap) : NULL;
   int64_t *idx = ctx ? malloc((size_t)cap * sizeof *idx) : NULL;
   if (ctx && !idx) fprintf(stderr, "error: out of memory\n");
   if (idx) {
     dl_eval_result ev;
     dl_tr_evaluate(ctx, &d, idx, &ev);
     printf("%s_loss %.6g", which, ev.loss);
+    if (dl_tr_reports_bpc(m)) printf("  %s_bpc %.6g", which, dl_tr_bpc(ev.loss));
     if (ev.has_acc) printf("  %s_acc %.4f", which, ev.acc);
     printf("  samples %" PRId64 "\n", d.n);
     status = fflush(stdout) == 0 ? DL_EXIT_OK : DL_EXIT_FAIL;
@@ -120,8 +124,13 @@ int dl_tr_cmd_eval(const dl_model_desc *m, const dl_opts *o) {
 /* ---- predict ----------------------------------------------------------- */
 
 static void print_row(const dl_model_desc *m, const dl_real *o) {
+  int64_t len = m->y_kind == DL_Y_CLASS ? dl_model_y_len(m) : 1;
   if (m->pred_kind == DL_PRED_ARGMAX) {
-    printf("%" PRId64 "\n", argmax(o, m->out_size));
+    /* a class per position: out is len slices of out_size / len */
+    int64_t per = m->out_size / len;
+    for (int64_t t = 0; t < len; t++)
+      printf("%s%" PRId64, t ? " " : "", argmax(o + (size_t)(t * per), per));
+    putchar('\n');
     return;
   }
   const char *fmt = m->pred_kind == DL_PRED_BINARY ? "%s%.6g" : "%s%.9g";
@@ -148,12 +157,21 @@ static double input_scale(const dl_model_desc *m) {
   return s->kind != DL_DATA_NONE && s->scale != 0.0 ? s->scale : 1.0;
 }
 
-/* Parses `line` (row `row` of stdin) into x; 0, or -1 with a message. */
+/* Parses `line` (row `row` of stdin) into x; 0, or -1 with a message.
+ * Token inputs are ids, taken as they are (no scale). */
 static int parse_input(const dl_model_desc *m, char *line, int64_t row, dl_real *x) {
   size_t len = strlen(line);
   while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
   int64_t bad = 0;
-  int got = dl_parse_csv_row(line, x, m->x_size, &bad);
+  double bad_val = 0;
+  int tokens = m->x_vocab > 0;
+  int got = tokens ? dl_parse_csv_ids(line, x, m->x_size, m->x_vocab, &bad, &bad_val)
+                   : dl_parse_csv_row(line, x, m->x_size, &bad);
+  if (got == -2) {
+    fprintf(stderr, "stdin:%" PRId64 ":%" PRId64 ": error: %.15g is not a token id "
+            "(an integer in [0, %" PRId64 "))\n", row, bad, bad_val, m->x_vocab);
+    return -1;
+  }
   if (got < 0) {
     fprintf(stderr, "stdin:%" PRId64 ":%" PRId64 ": error: malformed number\n", row, bad);
     return -1;
@@ -165,7 +183,7 @@ static int parse_input(const dl_model_desc *m, char *line, int64_t row, dl_real 
             row, col, m->x_size, got);
     return -1;
   }
-  double scale = input_scale(m);
+  double scale = tokens ? 1.0 : input_scale(m);
   if (scale != 1.0)
     for (int64_t k = 0; k < m->x_size; k++) x[k] = (dl_real)(x[k] * scale);
   return 0;
@@ -203,7 +221,7 @@ static int predict_stream(dl_ctx *ctx, FILE *in) {
 
 int dl_tr_cmd_predict(const dl_model_desc *m, const dl_opts *o) {
   int cap = o->batch > 0 ? o->batch : 256;
-  dl_ctx *ctx = open_loaded(m, o, cap);
+  dl_ctx *ctx = dl_tr_open_loaded(m, o, cap);
   if (!ctx) return DL_EXIT_FAIL;
   int rc = predict_stream(ctx, stdin);
   if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) {

@@ -21,15 +21,21 @@ enum { MAX_CHECKED = 64 };
  * relatively, so errors are relative to max(|a|, |n|, REL_FLOOR). */
 static const double REL_FLOOR = 1e-3;
 
-/* Inputs ~ N(0,1); class labels uniform over the classes; real labels U(0,1).
+/* Inputs ~ N(0,1), or token ids uniform over the vocabulary (inputs are
+ * never perturbed: only parameters are, so ids stay ids); class labels
+ * uniform over the classes, y_len of them a row; real labels U(0,1).
  * A pure function of the seed, like everything else here. */
 static void synth_batch(dl_ctx *ctx, int n, uint64_t seed) {
   const dl_model_desc *m = ctx->m;
   size_t nx = (size_t)n * (size_t)m->x_size;
-  for (size_t j = 0; j < nx; j++) ctx->x[j] = (dl_real)dl_rng_normal(seed, DL_STREAM_GC_X, j);
+  for (size_t j = 0; j < nx; j++)
+    ctx->x[j] = m->x_vocab > 0
+                    ? (dl_real)(dl_rng_u64(seed, DL_STREAM_GC_X, j) % (uint64_t)m->x_vocab)
+                    : (dl_real)dl_rng_normal(seed, DL_STREAM_GC_X, j);
   if (m->y_kind == DL_Y_CLASS) {
-    for (int r = 0; r < n; r++)
-      ctx->y_class[r] = (int32_t)(dl_rng_u64(seed, DL_STREAM_GC_Y, (uint64_t)r) % (uint64_t)m->y_size);
+    size_t ny = (size_t)n * (size_t)dl_model_y_len(m);
+    for (size_t j = 0; j < ny; j++)
+      ctx->y_class[j] = (int32_t)(dl_rng_u64(seed, DL_STREAM_GC_Y, j) % (uint64_t)m->y_size);
   } else {
     size_t ny = (size_t)n * (size_t)m->y_size;
     for (size_t j = 0; j < ny; j++) ctx->y_real[j] = (dl_real)dl_rng_uniform(seed, DL_STREAM_GC_Y, j);

@@ -1,7 +1,7 @@
 /* trainer_internal.h: shared between the trainer's source files (trainer.c,
- * trainer_train.c, trainer_eval.c, trainer_gradcheck.c, trainer_finite.c,
- * trainer_signal.c, checkpoint.c, ctx.c).  Not part of the contract with
- * generated code. */
+ * trainer_train.c, trainer_eval.c, trainer_gradcheck.c, trainer_sample.c,
+ * trainer_finite.c, trainer_signal.c, checkpoint.c, ctx.c).  Not part of the
+ * contract with generated code. */
 #ifndef DL_TRAINER_INTERNAL_H
 #define DL_TRAINER_INTERNAL_H
 #include <stddef.h>
@@ -15,6 +15,7 @@
 #define DL_STREAM_SHUFFLE 0x5348554600000000ull  /* epoch permutations           */
 #define DL_STREAM_GC_X 0x4743580000000000ull     /* gradcheck inputs             */
 #define DL_STREAM_GC_Y 0x4743590000000000ull     /* gradcheck labels             */
+#define DL_STREAM_SAMPLE 0x53414D5000000000ull   /* sample: draw i of a run      */
 
 /* Exit codes.  A run stopped by SIGINT or SIGTERM exits with 128 + the
  * signal's number, as a shell reports a process the signal killed. */
@@ -23,13 +24,16 @@ enum { DL_EXIT_OK = 0, DL_EXIT_FAIL = 1, DL_EXIT_USAGE = 2, DL_EXIT_SIGNAL_BASE 
 /* The parsed command line. */
 typedef struct dl_opts {
   const char *prog;         /* argv[0], for messages                   */
-  const char *cmd;          /* train, eval, predict, gradcheck         */
+  const char *cmd;          /* train, eval, predict, gradcheck, sample */
   const char *data_dir;     /* --data, else the model's default         */
   const char *save, *resume, *load, *metrics;
   int epochs, batch, threads;
   int save_every;           /* --save-every: also checkpoint every N optimiser steps (0 = off) */
   double lr, eps, tol;
   int eval_mode;            /* gradcheck --mode eval                    */
+  int length;               /* sample --length: bytes to generate       */
+  double temperature;       /* sample --temperature (> 0)               */
+  const char *prompt;       /* sample --prompt ("" when not given)       */
   uint64_t seed;
   int seed_given;           /* --seed was on the command line           */
 } dl_opts;
@@ -47,10 +51,23 @@ int dl_tr_capacity(const dl_model_desc *m, int batch, int64_t n);
 dl_ctx *dl_tr_ctx_open(const dl_model_desc *m, const dl_opts *o, int capacity);
 void dl_tr_ctx_close(dl_ctx *ctx);
 
+/* A context sized for `cap` rows with the --load checkpoint's parameters
+ * (params only), in eval mode; NULL with a message printed. */
+dl_ctx *dl_tr_open_loaded(const dl_model_desc *m, const dl_opts *o, int cap);
+
+/* The model reads token ids and labels every position (x : class[T, V],
+ * y : class[T, V]): its losses are also reported in bits per character. */
+static inline int dl_tr_reports_bpc(const dl_model_desc *m) {
+  return m->x_vocab > 0 && m->y_kind == DL_Y_CLASS && dl_model_y_len(m) == m->x_size;
+}
+
+/* Bits per character of a mean cross-entropy in nats. */
+static inline double dl_tr_bpc(double loss) { return loss / 0.69314718055994530942; }
+
 /* Loss and accuracy of ctx's parameters on d, eval mode. */
 typedef struct dl_eval_result {
   double loss;              /* sample-weighted mean of batch losses    */
-  double acc;               /* fraction right                          */
+  double acc;               /* fraction right (of positions, with y_len > 1) */
   int has_acc;              /* 0 for DL_PRED_VALUES                    */
 } dl_eval_result;
 void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *r);
@@ -104,5 +121,15 @@ int dl_tr_cmd_train(const dl_model_desc *m, const dl_opts *o);
 int dl_tr_cmd_eval(const dl_model_desc *m, const dl_opts *o);
 int dl_tr_cmd_predict(const dl_model_desc *m, const dl_opts *o);
 int dl_tr_cmd_gradcheck(const dl_model_desc *m, const dl_opts *o);
+int dl_tr_cmd_sample(const dl_model_desc *m, const dl_opts *o);
+
+/* 1 if `sample` can run on the model: token inputs, a label per position
+ * over the same tokens, logits out (a next-token model).  Else 0 and, when
+ * why is not NULL, what is missing. */
+int dl_tr_can_sample(const dl_model_desc *m, char *why, size_t len);
+/* A draw from softmax(logits[0..n) / temperature) with u uniform in [0, 1)
+ * (inverse CDF, in order); temperature > 0, a tiny one picks the largest
+ * logit (equal largest ones by u).  -1 if a logit is NaN or infinite. */
+int64_t dl_tr_draw(const dl_real *logits, int64_t n, double temperature, double u);
 
 #endif

@@ -222,6 +222,8 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   }
   dl_progress_end(&r->prog);
   s->train_loss = pos.loss_sum / (double)n;
+  s->has_bpc = dl_tr_reports_bpc(r->m);
+  s->train_bpc = dl_tr_bpc(s->train_loss);
   s->lr = ctx->lr;
   int64_t skipped = first * cap;
   *trained = n - (skipped < n ? skipped : n);
@@ -245,6 +247,7 @@ static void evaluate_epoch(train_run *r, dl_epoch_stats *s) {
   dl_tr_evaluate(r->ctx, &r->test, r->evidx, &ev);
   s->has_test = 1;
   s->test_loss = ev.loss;
+  s->test_bpc = dl_tr_bpc(ev.loss);
   s->has_acc = ev.has_acc;
   s->test_acc = ev.acc;
 }

@@ -1,7 +1,8 @@
 /* trainer_unit.c: unit tests of the trainer's runtime pieces that the shell
  * tests cannot see well: learning-rate schedules against PyTorch's values,
- * initialisers, and checkpoint validation (messages, no half-loading,
- * params-only loads, dtype conversion).
+ * initialisers, checkpoint validation (messages, no half-loading,
+ * params-only loads, dtype conversion), labels per position in the context,
+ * and sample's draw (softmax with a temperature).
  * Usage: trainer_unit WORKDIR */
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "dl_model.h"
 #include "safetensors.h"
 #include "schedule.h"
+#include "trainer_internal.h"
 
 static int failures;
 
@@ -171,6 +173,69 @@ static void test_init(void) {
   dl_ctx_free(b);
 }
 
+/* ---- labels per position ------------------------------------------------ */
+
+static void test_ctx_labels(void) {
+  dl_model_desc m = make_desc(tensors_a, N_STATE);
+  m.y_kind = DL_Y_CLASS;
+  m.y_size = 5;
+  m.y_len = 7;
+  m.x_vocab = 5;
+  char err[256];
+  dl_ctx *ctx = dl_ctx_new(&m, 3, err, sizeof err);
+  EXPECT(ctx && ctx->y_class && !ctx->y_real);
+  if (ctx) for (int i = 0; i < 3 * 7; i++) EXPECT(ctx->y_class[i] == 0); /* [capacity, y_len] */
+  dl_ctx_free(ctx);
+  EXPECT(dl_model_y_len(&m) == 7);
+  m.y_len = 0;
+  EXPECT(dl_model_y_len(&m) == 1);
+  m.y_len = -1;
+  EXPECT(dl_ctx_new(&m, 3, err, sizeof err) == NULL);
+  EXPECT_MSG(err, "negative size");
+}
+
+/* ---- sample's draw -------------------------------------------------------- */
+
+static void test_draw(void) {
+  /* softmax([0, ln 3]) = [1/4, 3/4]: the inverse CDF splits u at 1/4 */
+  dl_real l2[2] = {0, (dl_real)log(3.0)};
+  EXPECT(dl_tr_draw(l2, 2, 1.0, 0.0) == 0);
+  EXPECT(dl_tr_draw(l2, 2, 1.0, 0.2) == 0);
+  EXPECT(dl_tr_draw(l2, 2, 1.0, 0.26) == 1);
+  EXPECT(dl_tr_draw(l2, 2, 1.0, 0.999999) == 1);
+  /* temperature 2 on doubled logits: the same distribution */
+  dl_real l2x[2] = {0, (dl_real)(2 * log(3.0))};
+  EXPECT(dl_tr_draw(l2x, 2, 2.0, 0.2) == 0 && dl_tr_draw(l2x, 2, 2.0, 0.26) == 1);
+  /* frequencies over an even grid of u match softmax(l / t) */
+  enum { K = 5, DRAWS = 100000 };
+  dl_real l[K] = {1, -2, 0.5f, 3, 1};
+  const double t = 0.7;
+  int count[K] = {0};
+  for (int i = 0; i < DRAWS; i++) {
+    int64_t k = dl_tr_draw(l, K, t, (i + 0.5) / DRAWS);
+    EXPECT(k >= 0 && k < K);
+    if (k >= 0 && k < K) count[k]++;
+  }
+  double z = 0;
+  for (int k = 0; k < K; k++) z += exp((double)l[k] / t);
+  for (int k = 0; k < K; k++) EXPECT_NEAR((double)count[k] / DRAWS, exp((double)l[k] / t) / z, 1e-4);
+  /* a tiny temperature is argmax (equal maxima share), without overflow
+     even for huge logits */
+  dl_real big[4] = {(dl_real)1e30, (dl_real)3e30, (dl_real)-1e30, (dl_real)3e30};
+  EXPECT(dl_tr_draw(big, 4, 1e-30, 0.0) == 1);
+  EXPECT(dl_tr_draw(big, 4, 1e-30, 0.4999) == 1);
+  EXPECT(dl_tr_draw(big, 4, 1e-30, 0.5001) == 3);
+  EXPECT(dl_tr_draw(big, 4, 1e-30, 0.9999999) == 3);
+  EXPECT(dl_tr_draw(l, K, 1e-300, 0.5) == 3);
+  /* a huge one is uniform */
+  EXPECT(dl_tr_draw(l, K, 1e300, 0.1) == 0 && dl_tr_draw(l, K, 1e300, 0.9) == 4);
+  /* NaN or infinite logits: no draw */
+  dl_real bad[3] = {0, (dl_real)NAN, 1};
+  EXPECT(dl_tr_draw(bad, 3, 1.0, 0.5) == -1);
+  bad[1] = (dl_real)INFINITY;
+  EXPECT(dl_tr_draw(bad, 3, 1.0, 0.5) == -1);
+}
+
 /* ---- checkpoints ---------------------------------------------------------- */
 
 static char dir[512];
@@ -283,6 +348,8 @@ int main(int argc, char **argv) {
   test_schedules();
   test_ctx_new();
   test_init();
+  test_ctx_labels();
+  test_draw();
   dl_model_desc m = make_desc(tensors_a, N_STATE);
   char err[256];
   dl_ctx *a = dl_ctx_new(&m, 2, err, sizeof err);
