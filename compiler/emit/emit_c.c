@@ -15,6 +15,21 @@
 int optim_state_count(const ir_optim *o, const char **names); /* ops/optim.c */
 const char *optim_name(ir_optim_kind k);
 
+const char *emit_job_begin(emit_ctx *ec, const ir_node *n, const char *what, const char *comment,
+                           char *name, size_t len) {
+  snprintf(name, len, "%s_%s_%d", what, ec->g->groups[n->group].name, n->id);
+  if (comment) fprintf(ec->helpers, "/* %s */\n", comment);
+  fprintf(ec->helpers, "static void %s(void *arg, int64_t lo, int64_t hi) {\n", name);
+  fprintf(ec->helpers, "  const dl_job *job = arg;\n  dl_ctx *ctx = job->ctx;\n  const int n = job->n;\n");
+  fprintf(ec->helpers, "  (void)ctx, (void)n;\n");
+  return name;
+}
+
+void emit_job_call(emit_ctx *ec, const char *name, const char *count, const char *grain) {
+  fprintf(ec->out, "  {\n    dl_job job = {ctx, n};\n");
+  fprintf(ec->out, "    dl_parallel_for(ctx->pool, %s, %s, %s, &job);\n  }\n", count, grain, name);
+}
+
 const char *emit_ptr(emit_ctx *ec, int id, char *buf, size_t len) {
   const ir_graph *g = ec->g;
   while (g->nodes[id].storage == STORE_ALIAS) id = g->nodes[id].alias_of;
@@ -203,7 +218,8 @@ static void emit_drivers(emit_ctx *ec) {
 
 static int param_init(const ir_graph *g, const ir_param *p) {
   /* constants are what a layer asked for (a norm's scale and shift), never a user's choice */
-  if (p->init == DL_INIT_ZERO || p->init == DL_INIT_ONE || p->init == DL_INIT_ROW_NORM)
+  if (p->init == DL_INIT_ZERO || p->init == DL_INIT_ONE || p->init == DL_INIT_ROW_NORM ||
+      p->init == DL_INIT_NORMAL)
     return p->init;
   int init = p->init == INIT_DEFAULT ? g->train.init : p->init;
   if (p->is_weight) return init;
@@ -214,7 +230,7 @@ static const char *init_enum(int k) {
   static const char *const names[] = {
     "DL_INIT_ZERO", "DL_INIT_ONE", "DL_INIT_HE_NORMAL", "DL_INIT_HE_UNIFORM",
     "DL_INIT_XAVIER_NORMAL", "DL_INIT_XAVIER_UNIFORM", "DL_INIT_TORCH_DEFAULT",
-    "DL_INIT_ROW_NORM", "DL_INIT_UNIT_NORMAL",
+    "DL_INIT_ROW_NORM", "DL_INIT_UNIT_NORMAL", "DL_INIT_NORMAL",
   };
   return names[k];
 }
@@ -263,12 +279,13 @@ static int emit_tensors(emit_ctx *ec) {
 }
 
 static void emit_data_spec(FILE *o, const char *field, const ir_data *d) {
-  static const char *const kinds[] = {"DL_DATA_NONE", "DL_DATA_IDX", "DL_DATA_CSV"};
+  static const char *const kinds[] = {"DL_DATA_NONE", "DL_DATA_IDX", "DL_DATA_CSV", "DL_DATA_TEXT"};
   fprintf(o, "    .%s = {%s, {", field, kinds[d->kind]);
   emit_cstr(o, d->path[0]);
   fputs(", ", o);
   emit_cstr(o, d->path[1]);
-  fprintf(o, "}, %.17g, %d, %d},\n", d->kind ? d->scale : 1.0, d->header, d->line);
+  fprintf(o, "}, %.17g, %d, %d, %.17g, %.17g},\n", d->kind ? d->scale : 1.0, d->header, d->line,
+          d->from, d->to);
 }
 
 static void emit_desc(emit_ctx *ec, int ntensors) {
@@ -288,6 +305,14 @@ static void emit_desc(emit_ctx *ec, int ntensors) {
   fprintf(o, "},\n  .x_size = %lld,\n", (long long)ir_numel(x));
   fprintf(o, "  .y_kind = %s,\n  .y_size = %lld,\n", g->label_is_class ? "DL_Y_CLASS" : "DL_Y_REAL",
           (long long)ysize);
+  if (g->input_vocab) fprintf(o, "  .x_vocab = %lld,\n", (long long)g->input_vocab);
+  for (int id = 0; id < g->nnodes; id++)
+    if (g->nodes[id].op == OP_RNN_CARRY) {
+      fprintf(o, "  .stateful = 1,\n");
+      break;
+    }
+  if (g->label >= 0 && g->label_is_class)
+    fprintf(o, "  .y_len = %lld,\n", (long long)ir_numel(&g->nodes[g->label]));
   fprintf(o, "  .pred_kind = %s,\n  .out_size = %lld,\n", preds[g->pred_kind], (long long)ir_numel(pred));
   fprintf(o, "  .state_elems = %zu,\n  .act_elems_per_sample = ACT_PER_SAMPLE,\n  .act_elems_fixed = %zu,\n",
           g->state_elems, g->act_fixed);

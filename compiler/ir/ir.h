@@ -54,7 +54,28 @@ typedef enum {
   OP_WEIGHT_NORM,   /* W = g * v / ||v|| per row (dim 0)       in: g [R, 1...], v     */
   OP_SPECTRAL_NORM, /* W = W_orig / sigma, sigma = u . (W_orig v)   in: W_orig, u, v (buffers);
                        with ctx->track_stats, one power iteration updates u and v first */
+  /* sequences (sequence.c, recurrent.c) */
+  OP_EMBEDDING,     /* y[..., :] = W[ids[...], :]      in: ids (the token input), W [V, E] */
+  OP_ONE_HOT,       /* y[..., v] = (v == ids[...])     in: ids                      */
+  OP_RNN_SCAN,      /* the recurrence over time, all samples a step at a time
+                       in: xg [T, G*H] (x W_ih^T + b_ih), W_hh [G*H, H] [, b_hh];
+                       i[0] = cell (RNN_TANH, RNN_RELU, LSTM, GRU), i[1] = H, i[2] = reverse;
+                       dims [T, SW]: what each step saves (h first, see recurrent.c) */
+  OP_RNN_CARRY,     /* a scan's carried state [2, CW] per batch row (recurrent.c); never reused */
+  OP_RNN_H,         /* the hidden states [T, H] (i[3] = 0) or the final one [H] (i[3] = 1)
+                       of a scan   in: scan; i[0..2] as the scan's */
+  OP_ATTENTION,     /* o [T, D]: softmax(q k^T / sqrt(dh)) v per head   in: qkv [T, 3D] [, ids];
+                       i[0] = heads, i[1] = causal, i[2] = padding mask, i[3] = pad id */
+  OP_POSITIONAL,    /* x + pe (sinusoidal) or x + W (learned)   in: x [, W] */
   /* backward */
+  OP_ATTENTION_GRAD, /* dqkv   in: do, qkv [, ids]; i[] as OP_ATTENTION */
+  OP_POSITIONAL_DW, /* dW = sum over the batch of dy   in: dy */
+  OP_EMBEDDING_DW,  /* dW [V, E]: dW[ids[r]] += dy[r]   in: dy, ids                 */
+  OP_RNN_SCAN_GRAD, /* backpropagation through time   in: dh (of OP_RNN_H), scan, W_hh;
+                       i[] as OP_RNN_H; dims [T, GW]: per step the gradients of the
+                       gate pre-activations and scratch (recurrent.c) */
+  OP_RNN_DW,        /* dW_hh = sum over steps of dgates_t^T h_{t-1}   in: scan_grad, scan */
+  OP_RNN_DB,        /* db_hh = sum over steps and samples of dgates   in: scan_grad */
   OP_DENSE_DX,      /* dx = dy W             in: dy, W                       */
   OP_DENSE_DW,      /* dW = dy^T x           in: dy, x                       */
   OP_DENSE_DB,      /* db = sum_rows dy      in: dy                          */
@@ -167,6 +188,7 @@ typedef struct ir_data {
   char *path[2];
   double scale;
   int header;
+  double from, to;             /* text: the part of the corpus used */
   int line;
 } ir_data;
 
@@ -198,8 +220,9 @@ typedef struct ir_graph {
   ir_buffer *buffers;
   int nbuffers, buffer_cap;
   int input, label;            /* node ids                                 */
+  int64_t input_vocab;         /* class[..., V] input (token ids): V; else 0 */
   int label_is_class;
-  int64_t label_classes;
+  int64_t label_classes;       /* class[..., N] label: N                    */
   int loss;                    /* data loss node (scalar)                  */
   int total_loss;              /* loss + penalties (what is differentiated) */
   int pred;                    /* prediction head node                     */

@@ -267,9 +267,29 @@ static int lower_call(lower_ctx *lc, const ast_expr *e) {
   return -1;
 }
 
+/* Token ids (an input class[T, V]) only feed embedding() and one_hot(), and
+ * a label with a class per position is only a loss's target: anything else
+ * would read indices as numbers.  (A class[N] label, one index per sample,
+ * has ndim 0, which the ops themselves refuse.)  `id`, or -1 after reporting. */
+static int check_class_use(lower_ctx *lc, const ast_expr *e, int id) {
+  ir_graph *g = lc->g;
+  if (id < 0) return id;
+  if (id == g->input && g->input_vocab && !lc->allow_tokens) {
+    diag_error(e->loc, "'%s' holds token ids (class[..., %lld]): pass it through embedding() or "
+                       "one_hot() first", e->str, (long long)g->input_vocab);
+    return -1;
+  }
+  if (id == g->label && g->label_is_class && g->nodes[id].ndim > 0 && !lc->allow_class_label) {
+    diag_error(e->loc, "'%s' holds class indices (class[..., %lld]): it can only be the target of "
+                       "cross_entropy()", e->str, (long long)g->label_classes);
+    return -1;
+  }
+  return id;
+}
+
 int lower_tensor(lower_ctx *lc, const ast_expr *e) {
   switch (e->kind) {
-  case EX_IDENT: return lower_ident(lc, e);
+  case EX_IDENT: return check_class_use(lc, e, lower_ident(lc, e));
   case EX_CALL: return lower_call(lc, e);
   case EX_BINOP:
   case EX_NEG: return lower_binop(lc, e);
@@ -327,19 +347,38 @@ static int check_new_name(lower_ctx *lc, const char *name, dl_loc loc) {
   return -1;
 }
 
-/* The node of `input NAME : f32[...]`, or -1 after reporting. */
+/* `class[..., N]`: integer indices in [0, N), one per position of the
+ * leading dims (none: one per sample).  0, or -1 after reporting. */
+static int check_class_type(const ast_type *t, const char *what, const char *name, int min_dims) {
+  if (t->ndims < min_dims) {
+    diag_error(t->loc, "%s '%s' of class type needs %s, like %s", what, name,
+               min_dims > 1 ? "its length and the number of classes" : "the number of classes",
+               min_dims > 1 ? "class[128, 256]" : "class[10] or class[128, 256]");
+    return -1;
+  }
+  if (check_dims(t)) return -1;
+  if (t->dims[t->ndims - 1] < 2) {
+    diag_error(t->dim_locs[t->ndims - 1], "a class type needs at least 2 classes");
+    return -1;
+  }
+  return 0;
+}
+
+/* The node of `input NAME : f32[...]` or `class[T..., V]` (token ids), or -1
+ * after reporting. */
 static int input_node(lower_ctx *lc, const ast_stmt *s) {
   ir_graph *g = lc->g;
-  if (strcmp(s->type.elem, "f32")) {
-    diag_error(s->type.loc, "input '%s' must have element type f32, not '%s'", s->name,
-               s->type.elem);
+  int is_class = strcmp(s->type.elem, "class") == 0;
+  if (!is_class && strcmp(s->type.elem, "f32")) {
+    diag_error(s->type.loc, "input '%s' must be f32[...] or class[..., N] (token ids), not '%s'",
+               s->name, s->type.elem);
     return -1;
   }
   if (s->type.ndims == 0) {
     diag_error(s->type.loc, "input '%s' needs a shape, like f32[784]", s->name);
     return -1;
   }
-  if (check_dims(&s->type)) return -1;
+  if (is_class ? check_class_type(&s->type, "input", s->name, 2) : check_dims(&s->type)) return -1;
   if (g->input >= 0) {
     diag_error(s->loc, "a model takes one input for now; '%s' is a second one", s->name);
     return -1;
@@ -347,15 +386,16 @@ static int input_node(lower_ctx *lc, const ast_stmt *s) {
   int id = lower_node(lc, OP_INPUT, NULL, 0, s->loc);
   ir_node *n = ir_at(g, id);
   n->batched = 1;
-  n->ndim = s->type.ndims;
+  n->ndim = s->type.ndims - is_class;
   for (int d = 0; d < n->ndim; d++) n->dims[d] = s->type.dims[d];
   n->name = ir_intern(g, s->name);
   n->storage = STORE_INPUT;
+  if (is_class) g->input_vocab = s->type.dims[s->type.ndims - 1];
   g->input = id;
   return id;
 }
 
-/* The node of `label NAME : class[N]` or `f32[...]`, or -1 after reporting. */
+/* The node of `label NAME : class[..., N]` or `f32[...]`, or -1 after reporting. */
 static int label_node(lower_ctx *lc, const ast_stmt *s) {
   ir_graph *g = lc->g;
   int is_class = strcmp(s->type.elem, "class") == 0;
@@ -364,20 +404,12 @@ static int label_node(lower_ctx *lc, const ast_stmt *s) {
                s->type.elem);
     return -1;
   }
-  if (is_class && s->type.ndims != 1) {
-    diag_error(s->type.loc, "class label '%s' needs one dimension, the number of classes, "
-                            "like class[10]", s->name);
-    return -1;
-  }
   if (s->type.ndims == 0) {
-    diag_error(s->type.loc, "label '%s' needs a shape, like f32[1]", s->name);
+    diag_error(s->type.loc, "label '%s' needs a shape, like %s", s->name,
+               is_class ? "class[10]" : "f32[1]");
     return -1;
   }
-  if (check_dims(&s->type)) return -1;
-  if (is_class && s->type.dims[0] < 2) {
-    diag_error(s->type.dim_locs[0], "a class label needs at least 2 classes");
-    return -1;
-  }
+  if (is_class ? check_class_type(&s->type, "label", s->name, 1) : check_dims(&s->type)) return -1;
   if (g->label >= 0) {
     diag_error(s->loc, "a model takes one label for now; '%s' is a second one", s->name);
     return -1;
@@ -388,13 +420,12 @@ static int label_node(lower_ctx *lc, const ast_stmt *s) {
   n->needs_label = 1;
   n->name = ir_intern(g, s->name);
   n->storage = STORE_LABEL;
+  /* a class label is an index per position: class[10] has none (ndim 0) */
+  n->ndim = s->type.ndims - is_class;
+  for (int d = 0; d < n->ndim; d++) n->dims[d] = s->type.dims[d];
   if (is_class) {
-    n->ndim = 0; /* one class index per sample */
     g->label_is_class = 1;
-    g->label_classes = s->type.dims[0];
-  } else {
-    n->ndim = s->type.ndims;
-    for (int d = 0; d < n->ndim; d++) n->dims[d] = s->type.dims[d];
+    g->label_classes = s->type.dims[s->type.ndims - 1];
   }
   g->label = id;
   return id;

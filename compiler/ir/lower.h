@@ -22,6 +22,8 @@ typedef struct lower_ctx {
   const char *binding;       /* its name                               */
   int nparam_ops;            /* parameterised calls in this binding     */
   int first_loss;            /* first loss call seen in `loss`, or -1   */
+  int allow_tokens;          /* lowering embedding()'s or one_hot()'s arguments */
+  int allow_class_label;     /* lowering a loss's arguments             */
 } lower_ctx;
 
 typedef enum { ARG_TENSOR, ARG_NUMBER, ARG_INT, ARG_BOOL, ARG_IDENT, ARG_STRING } arg_kind;

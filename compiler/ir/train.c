@@ -60,8 +60,33 @@ static int expect_call(const ast_expr *e, const char *key, const char *what) {
   return -1;
 }
 
+/* text(path, from = 0, to = 1): bytes [from*N, to*N) of a file or of a
+ * directory's files, as windows of the input's length labelled with the
+ * next byte: a next-token model's input and label are class[T, V]. */
+static void lower_text_data(lower_ctx *lc, const ast_expr *e, ir_data *d) {
+  static const arg_spec spec[] = {
+    {"path", ARG_STRING, 1, 0}, {"from", ARG_NUMBER, 0, 0}, {"to", ARG_NUMBER, 0, 1},
+  };
+  arg_val v[3];
+  if (lower_bind_args(lc, e, spec, 3, v)) return;
+  ir_graph *g = lc->g;
+  d->kind = DL_DATA_TEXT;
+  d->scale = 1;
+  d->path[0] = ir_strdup(v[0].str);
+  d->from = v[1].num;
+  d->to = v[2].num;
+  if (!(d->from >= 0 && d->from < d->to && d->to <= 1))
+    diag_error(e->loc, "text() needs 0 <= from < to <= 1, not from = %g, to = %g", d->from, d->to);
+  const ir_node *x = g->input >= 0 ? &g->nodes[g->input] : NULL;
+  const ir_node *y = g->label >= 0 ? &g->nodes[g->label] : NULL;
+  if (!x || !g->input_vocab || x->ndim != 1 || !y || !g->label_is_class || y->ndim != 1 ||
+      y->dims[0] != x->dims[0] || g->label_classes != g->input_vocab)
+    diag_error(e->loc, "text() data needs token input and label of one type, like "
+                       "`input x : class[128, 256]` and `label y : class[128, 256]`");
+}
+
 static void lower_data(lower_ctx *lc, const ast_expr *e, ir_data *d, const char *key) {
-  if (expect_call(e, key, "idx(images, labels, scale = ...) or csv(path, header = ..., scale = ...)"))
+  if (expect_call(e, key, "idx(images, labels, scale = ...), csv(path, header = ..., scale = ...) or text(path, from = ..., to = ...)"))
     return;
   d->line = e->loc.line;
   if (strcmp(e->str, "idx") == 0) {
@@ -86,9 +111,11 @@ static void lower_data(lower_ctx *lc, const ast_expr *e, ir_data *d, const char 
     d->path[0] = ir_strdup(v[0].str);
     d->header = (int)v[1].num;
     d->scale = v[2].num;
+  } else if (strcmp(e->str, "text") == 0) {
+    lower_text_data(lc, e, d);
   } else {
-    static const char *const names[] = {"idx", "csv"};
-    unknown_choice(e, "data source", names, 2);
+    static const char *const names[] = {"idx", "csv", "text"};
+    unknown_choice(e, "data source", names, 3);
   }
 }
 

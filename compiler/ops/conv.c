@@ -268,27 +268,14 @@ void conv_backward(ad_ctx *ad, int id, int dy) {
 
 /* ---- emission ------------------------------------------------------------ */
 
-/* Starts a helper `static void NAME(void *arg, int64_t lo, int64_t hi)` that
- * the layer's function runs through dl_parallel_for; returns its name. */
-static const char *begin_job(emit_ctx *ec, const ir_node *n, const char *what, char *name,
-                             size_t len) {
-  snprintf(name, len, "%s_%s_%d", what, ec->g->groups[n->group].name, n->id);
-  return name;
-}
-
-static void call_job(emit_ctx *ec, const char *name, const char *count) {
-  fprintf(ec->out, "  {\n    dl_job job = {ctx, n};\n");
-  fprintf(ec->out, "    dl_parallel_for(ctx->pool, %s, 1, %s, &job);\n  }\n", count, name);
+/* A job over items lo..hi of a range variable (samples, planes). */
+static void job_begin(emit_ctx *ec, const ir_node *n, const char *what, const char *comment,
+                      const char *range, char *name, size_t len) {
+  emit_job_begin(ec, n, what, comment, name, len);
+  fprintf(ec->helpers, "  for (int64_t %s = lo; %s < hi; %s++) {\n", range, range, range);
 }
 
 static void job_footer(FILE *o) { fprintf(o, "  }\n}\n\n"); }
-
-static void job_header(FILE *o, const char *name, const char *comment, const char *range) {
-  fprintf(o, "/* %s */\n", comment);
-  fprintf(o, "static void %s(void *arg, int64_t lo, int64_t hi) {\n", name);
-  fprintf(o, "  const dl_job *job = arg;\n  dl_ctx *ctx = job->ctx;\n  (void)job;\n");
-  fprintf(o, "  for (int64_t %s = lo; %s < hi; %s++) {\n", range, range, range);
-}
 
 /* The loops over one sample's receptive fields, shared by im2col (copy out,
  * zero where padded) and col2im (add back, skip the padding):
@@ -492,8 +479,7 @@ static void body_sample_gemm(emit_ctx *ec, const ir_node *n) {
 static void emit_sample_chain(emit_ctx *ec, const ir_node *const *chain, int len,
                               const char *what, const char *comment) {
   char name[128];
-  begin_job(ec, chain[0], what, name, sizeof name);
-  job_header(ec->helpers, name, comment, "s");
+  job_begin(ec, chain[0], what, comment, "s", name, sizeof name);
   for (int k = 0; k < len; k++) {
     const ir_node *n = chain[k];
     if (n->op == OP_IM2COL || n->op == OP_COL2IM) body_im2col(ec, n);
@@ -501,7 +487,7 @@ static void emit_sample_chain(emit_ctx *ec, const ir_node *const *chain, int len
     else body_sample_gemm(ec, n);
   }
   job_footer(ec->helpers);
-  call_job(ec, name, "n");
+  emit_job_call(ec, name, "n", "1");
 }
 
 /* db[oc] = sum over samples and positions of dy[s, oc, p] */
@@ -639,12 +625,12 @@ static void emit_pool(emit_ctx *ec, const ir_node *n) {
   char px[96] = "", py[96], name[128];
   if (!grad || is_max) emit_ptr(ec, grad ? n->in[1] : n->in[0], px, sizeof px);
   emit_ptr(ec, grad ? n->in[0] : n->id, py, sizeof py);
-  begin_job(ec, n, is_max ? "maxpool" : "avgpool", name, sizeof name);
   FILE *o = ec->helpers;
-  job_header(o, name, grad ? (is_max ? "maxpool backward: dy to the first maximum of each window"
-                                     : "avgpool backward: dy spread evenly over each window")
-                           : (is_max ? "maxpool: the largest element of each window"
-                                     : "avgpool: the mean of each window"), "sc");
+  job_begin(ec, n, is_max ? "maxpool" : "avgpool",
+            grad ? (is_max ? "maxpool backward: dy to the first maximum of each window"
+                           : "avgpool backward: dy spread evenly over each window")
+                 : (is_max ? "maxpool: the largest element of each window"
+                           : "avgpool: the mean of each window"), "sc", name, sizeof name);
   fprintf(o, "    const int64_t s = sc / %lld, c = sc %% %lld;\n", (long long)C, (long long)C);
   /* forward: x -> y; max backward: x, dy -> dx; avg backward: dy -> dx */
   if (!grad || is_max)
@@ -680,7 +666,7 @@ static void emit_pool(emit_ctx *ec, const ir_node *n) {
   }
   char count[48];
   snprintf(count, sizeof count, "n * %lld", (long long)C);
-  call_job(ec, name, count);
+  emit_job_call(ec, name, count, "1");
 }
 
 /* Any pool, a window at a time (clipped to the image when padded). */

@@ -34,9 +34,16 @@ static int check_target(lower_ctx *lc, const ast_expr *call, ir_op op, const arg
                            "target; this is %s", lower_shape_str(t, st, sizeof st));
       return -1;
     }
-    if (p->ndim != 1 || p->dims[0] != g->label_classes) {
-      diag_error(v[0].loc, "cross_entropy() needs logits of shape [batch, %lld] for label class[%lld]; these are %s",
-                 (long long)g->label_classes, (long long)g->label_classes, lower_shape_str(p, sp, sizeof sp));
+    /* logits [..., N] for a label class[..., N]: one distribution per position */
+    int fits = p->ndim == t->ndim + 1 && p->dims[t->ndim] == g->label_classes;
+    for (int d = 0; fits && d < t->ndim; d++) fits = p->dims[d] == t->dims[d];
+    if (!fits) {
+      char want[96];
+      int k = 0;
+      for (int d = 0; d < t->ndim; d++) k += snprintf(want + k, sizeof want - k, "%lld, ", (long long)t->dims[d]);
+      snprintf(want + k, sizeof want - k, "%lld", (long long)g->label_classes);
+      diag_error(v[0].loc, "cross_entropy() needs logits of shape [batch, %s] for label class[%s]; these are %s",
+                 want, want, lower_shape_str(p, sp, sizeof sp));
       return -1;
     }
     return 0;
@@ -62,7 +69,10 @@ int lower_loss(lower_ctx *lc, const ast_expr *call) {
   static const arg_spec spec[] = {{"pred", ARG_TENSOR, 1, 0}, {"target", ARG_TENSOR, 1, 0}};
   arg_val v[2];
   ir_op op = loss_op(call->str);
-  if (lower_bind_args(lc, call, spec, 2, v) || check_target(lc, call, op, v)) return -1;
+  lc->allow_class_label = 1;
+  int bad = lower_bind_args(lc, call, spec, 2, v);
+  lc->allow_class_label = 0;
+  if (bad || check_target(lc, call, op, v)) return -1;
   int in[2] = {v[0].node, v[1].node};
   int id = lower_node(lc, op, in, 2, call->loc);
   ir_graph *g = lc->g;

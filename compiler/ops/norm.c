@@ -44,6 +44,7 @@ typedef struct norm_geo {
   int64_t K, S;   /* channels, values per channel in one sample        */
   int64_t G, Kg;  /* per-sample norms: statistics per sample, channels in each */
   int64_t M;      /* values behind one statistic in one sample: Kg * S  */
+  int64_t P;      /* weights and biases: channel c has w[c % P]         */
   int affine;
   double eps, momentum;
 } norm_geo;
@@ -58,6 +59,7 @@ static norm_geo geo_of(const ir_node *x, const ir_node *n) {
     q.Kg = q.K / q.G;
     q.M = q.Kg * q.S;
   }
+  q.P = q.kind == NORM_LAYER && n->i[4] ? n->i[4] : q.K;
   return q;
 }
 
@@ -115,7 +117,7 @@ static int check_input(const arg_val *v, const ir_node *x, int kind) {
 }
 
 /* batch_norm(x, momentum = 0.1, eps = 1e-5, affine = true)
- * layer_norm(x, eps = 1e-5, affine = true)
+ * layer_norm(x, eps = 1e-5, affine = true, dims = all): over the last `dims` dims
  * instance_norm(x, eps = 1e-5, affine = false)
  * group_norm(x, groups, eps = 1e-5, affine = true)
  * The first dim of x is the channel (features for [F]); torch's defaults. */
@@ -137,11 +139,11 @@ int lower_norm(lower_ctx *lc, const ast_expr *call) {
   if (has_second) {
     if (lower_bind_args(lc, call, spec, 4, v)) return -1;
   } else {
-    const arg_spec short_spec[3] = {spec[0], spec[2], spec[3]};
-    arg_val sv[3];
-    if (lower_bind_args(lc, call, short_spec, 3, sv)) return -1;
+    const arg_spec short_spec[4] = {spec[0], spec[2], spec[3], {"dims", ARG_INT, 0, 0}};
+    arg_val sv[4];
+    if (lower_bind_args(lc, call, short_spec, kind == NORM_LAYER ? 4 : 3, sv)) return -1;
     v[0] = sv[0], v[2] = sv[1], v[3] = sv[2];
-    memset(&v[1], 0, sizeof v[1]);
+    v[1] = kind == NORM_LAYER ? sv[3] : (arg_val){0};
   }
   ir_graph *g = lc->g;
   ir_node x = *ir_at(g, v[0].node);
@@ -155,6 +157,16 @@ int lower_norm(lower_ctx *lc, const ast_expr *call) {
     return -1;
   }
   int64_t C = x.dims[0], G = 1;
+  int inner = x.ndim; /* layer norm: how many trailing dims it normalises */
+  if (kind == NORM_LAYER && v[1].present) {
+    if (v[1].num < 1 || v[1].num > x.ndim) {
+      diag_error(v[1].loc, "dims of layer_norm() must be between 1 and %d (the input's dims), not %g",
+                 x.ndim, v[1].num);
+      return -1;
+    }
+    inner = (int)v[1].num;
+    for (int d = 0; d < x.ndim - inner; d++) G *= x.dims[d];
+  }
   if (kind == NORM_INSTANCE) G = C;
   if (kind == NORM_GROUP) {
     G = (int64_t)v[1].num;
@@ -173,8 +185,8 @@ int lower_norm(lower_ctx *lc, const ast_expr *call) {
     else snprintf(layer, sizeof layer, "%s_%d", lc->binding, lc->nparam_ops);
   }
   /* layer norm scales every element; the others each channel */
-  int pndim = kind == NORM_LAYER ? x.ndim : 1;
-  const int64_t *pdims = kind == NORM_LAYER ? x.dims : &C;
+  int pndim = kind == NORM_LAYER ? inner : 1;
+  const int64_t *pdims = kind == NORM_LAYER ? x.dims + (x.ndim - inner) : &C;
   int sin[4] = {v[0].node, -1, -1, -1}, nsin = 1;
   int nin[4] = {v[0].node, -1, -1, -1}, nnin = 2;
   if (affine) {
@@ -198,6 +210,7 @@ int lower_norm(lower_ctx *lc, const ast_expr *call) {
     n->i[3] = affine;
     n->f[0] = v[2].num;
     n->f[1] = kind == NORM_BATCH ? v[1].num : 0;
+    n->i[4] = kind == NORM_LAYER ? (int)(ir_numel(&x) / G) : 0;
   }
   ir_node *s = ir_at(g, stats);
   s->batched = kind != NORM_BATCH;
@@ -215,6 +228,7 @@ static void copy_attrs(ir_graph *g, int dst, const ir_node *src) {
   d->i[0] = src->i[0];
   d->i[2] = src->i[2];
   d->i[3] = src->i[3];
+  d->i[4] = src->i[4];
   d->f[0] = src->f[0];
   d->f[1] = src->f[1];
 }
@@ -317,17 +331,14 @@ static const char *plane_index(char *buf, size_t len, const norm_geo *q) {
 /* `static void NAME(void *arg, int64_t lo, int64_t hi)`, run through
  * dl_parallel_for by the layer's function, with ctx and n in scope. */
 static void job_header(emit_ctx *ec, const ir_node *n, const char *what, char *name, size_t len) {
-  snprintf(name, len, "%s_%s_%d", what, ec->g->groups[n->group].name, n->id);
-  fprintf(ec->helpers, "static void %s(void *arg, int64_t lo, int64_t hi) {\n", name);
-  fprintf(ec->helpers, "  const dl_job *job = arg;\n  dl_ctx *ctx = job->ctx;\n  const int n = job->n;\n");
-  fprintf(ec->helpers, "  (void)ctx, (void)n;\n");
+  emit_job_begin(ec, n, what, NULL, name, len);
 }
 
 /* Per-sample jobs: a sample's work is a constant. */
 static void call_per_sample(emit_ctx *ec, const char *name, int64_t values) {
-  fprintf(ec->out, "  {\n    dl_job job = {ctx, n};\n");
-  fprintf(ec->out, "    dl_parallel_for(ctx->pool, n, %lld, %s, &job);\n  }\n",
-          (long long)(1 + NORM_GRAIN_VALUES / values), name);
+  char grain[32];
+  snprintf(grain, sizeof grain, "%lld", (long long)(1 + NORM_GRAIN_VALUES / values));
+  emit_job_call(ec, name, "n", grain);
 }
 
 /* Per-channel jobs: a channel's work grows with the batch. */
@@ -406,6 +417,13 @@ static void emit_sample_stats(emit_ctx *ec, const ir_node *n, const norm_geo *q)
 
 const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
 
+/* "w[c]", or "w[c % P]" when the weights repeat (layer norm over the last dims) */
+static const char *weight_at(const norm_geo *q, const char *w, char *buf, size_t len) {
+  if (q->P < q->K) snprintf(buf, len, "%s[c %% %lld]", w, (long long)q->P);
+  else snprintf(buf, len, "%s[c]", w);
+  return buf;
+}
+
 /* y = act((x - mean) * rstd * w + b), one sample per item. */
 static void emit_apply(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   ir_graph *g = ec->g;
@@ -432,9 +450,12 @@ static void emit_apply(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
           KS, KS);
   if (q->kind != NORM_BATCH) fprintf(o, "    const dl_real *restrict ss = st + s * %lld;\n", 2 * (long long)q->G);
   fprintf(o, "    for (int c = 0; c < %lld; c++) {\n", K);
-  fprintf(o, "      const dl_real mean = %s, a = %s%s;\n", mean, rstd, q->affine ? " * w[c]" : "");
+  char wc[64], bc[64];
+  weight_at(q, "w", wc, sizeof wc);
+  weight_at(q, "b", bc, sizeof bc);
+  fprintf(o, "      const dl_real mean = %s, a = %s%s%s;\n", mean, rstd, q->affine ? " * " : "", q->affine ? wc : "");
   fprintf(o, "      for (int p = 0; p < %lld; p++) {\n", S);
-  fprintf(o, "        const dl_real v = (xs[c * %lld + p] - mean) * a%s;\n", S, q->affine ? " + b[c]" : "");
+  fprintf(o, "        const dl_real v = (xs[c * %lld + p] - mean) * a%s%s;\n", S, q->affine ? " + " : "", q->affine ? bc : "");
   fprintf(o, "        ys[c * %lld + p] = %s;\n      }\n    }\n  }\n}\n\n", S,
           act ? activation_expr(act, "v", e, sizeof e) : "v");
   call_per_sample(ec, name, KS);
@@ -513,7 +534,8 @@ static void emit_sample_dx(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   emit_ptr(ec, n->in[2], pst, sizeof pst);
   emit_ptr(ec, n->id, pdx, sizeof pdx);
   long long S = (long long)q->S, G = (long long)q->G, Kg = (long long)q->Kg;
-  const char *wc = q->affine ? "w[c]" : "1";
+  char wbuf[64];
+  const char *wc = q->affine ? weight_at(q, "w", wbuf, sizeof wbuf) : "1";
   fprintf(o, "/* %s backward, per sample and group of %lld channel%s (M = %lld values):\n"
              " * dx = rstd (w dy - sum(w dy) / M - xhat sum(w dy xhat) / M) */\n",
           n->name, Kg, Kg == 1 ? "" : "s", (long long)q->M);
@@ -530,8 +552,11 @@ static void emit_sample_dx(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   fprintf(o, "      double sg = 0, sgx = 0;\n");
   fprintf(o, "      for (int c = g * %lld; c < (g + 1) * %lld; c++) {\n", Kg, Kg);
   fprintf(o, "        const size_t o = %s;\n", plane_index(idx, sizeof idx, q));
-  fprintf(o, "        sg += %s%s;\n", q->affine ? "(double)w[c] * " : "", sum_expr(e, sizeof e, "dy", "o", q->S));
-  fprintf(o, "        sgx += %s%s;\n      }\n", q->affine ? "(double)w[c] * " : "",
+  char wd[80];
+  wd[0] = 0;
+  if (q->affine) snprintf(wd, sizeof wd, "(double)%s * ", wc);
+  fprintf(o, "        sg += %s%s;\n", wd, sum_expr(e, sizeof e, "dy", "o", q->S));
+  fprintf(o, "        sgx += %s%s;\n      }\n", wd,
           dot_dev_expr(e, sizeof e, "o", "mean", q->S));
   fprintf(o, "      const dl_real mg = (dl_real)(sg / %lld), mgx = (dl_real)(sgx * rstd / %lld);\n",
           (long long)q->M, (long long)q->M);
@@ -549,11 +574,18 @@ static void emit_param_grad(emit_ctx *ec, const ir_node *n) {
   char ps[96], pout[96];
   emit_ptr(ec, n->in[0], ps, sizeof ps);
   emit_ptr(ec, n->id, pout, sizeof pout);
-  long long K = (long long)ir_numel(n);
+  long long P = (long long)ir_numel(n), K = (long long)ir_numel(&ec->g->nodes[n->in[0]]) / 2;
   int dw = n->op == OP_NORM_DW;
   fprintf(ec->out, "  /* %s = sum over the batch of %s */\n", dw ? "dw" : "db", dw ? "dy * xhat" : "dy");
-  if (dw) fprintf(ec->out, "  memcpy(%s, %s + %lld, %lld * sizeof(dl_real));\n", pout, ps, K, K);
-  else fprintf(ec->out, "  memcpy(%s, %s, %lld * sizeof(dl_real));\n", pout, ps, K);
+  if (P == K) {
+    fprintf(ec->out, "  memcpy(%s, %s + %lld, %lld * sizeof(dl_real));\n", pout, ps, dw ? K : 0, K);
+    return;
+  }
+  /* the weights repeat every P channels (layer norm over the last dims) */
+  fprintf(ec->out, "  for (int j = 0; j < %lld; j++) {\n    double sum = 0;\n", P);
+  fprintf(ec->out, "    for (int r = 0; r < %lld; r++) sum += %s[%lld + r * %lld + j];\n", K / P, ps,
+          dw ? K : 0, P);
+  fprintf(ec->out, "    %s[j] = (dl_real)sum;\n  }\n", pout);
 }
 
 void norm_emit(emit_ctx *ec, const ir_node *n) {

@@ -23,6 +23,13 @@ static const op_builtin builtins[] = {
   {"layer_norm", lower_norm},
   {"instance_norm", lower_norm},
   {"group_norm", lower_norm},
+  {"embedding", lower_embedding},
+  {"one_hot", lower_one_hot},
+  {"rnn", lower_recurrent},
+  {"lstm", lower_recurrent},
+  {"gru", lower_recurrent},
+  {"attention", lower_attention},
+  {"positional", lower_positional},
   {"mse", lower_loss},
   {"mae", lower_loss},
   {"binary_cross_entropy", lower_loss},
@@ -100,6 +107,18 @@ static const op_info table[OP_COUNT] = {
   [OP_SPECTRAL_NORM] = {reparam_backward, reparam_emit},
   [OP_WEIGHT_NORM_GRAD] = {NULL, reparam_emit},
   [OP_SPECTRAL_NORM_GRAD] = {NULL, reparam_emit},
+  [OP_EMBEDDING] = {sequence_backward, sequence_emit},
+  [OP_ONE_HOT] = {NULL, sequence_emit},
+  [OP_EMBEDDING_DW] = {NULL, sequence_emit},
+  [OP_RNN_SCAN] = {NULL, recurrent_emit}, /* OP_RNN_H's backward differentiates through it */
+  [OP_RNN_H] = {recurrent_backward, recurrent_emit},
+  [OP_RNN_SCAN_GRAD] = {NULL, recurrent_emit},
+  [OP_RNN_DW] = {NULL, recurrent_emit},
+  [OP_RNN_DB] = {NULL, recurrent_emit},
+  [OP_ATTENTION] = {attention_backward, attention_emit},
+  [OP_POSITIONAL] = {attention_backward, attention_emit},
+  [OP_ATTENTION_GRAD] = {NULL, attention_emit},
+  [OP_POSITIONAL_DW] = {NULL, attention_emit},
 };
 
 const op_info *op_info_of(ir_op op) { return &table[op]; }

@@ -40,6 +40,13 @@ typedef struct emit_ctx {
 } emit_ctx;
 /* C expression for a pointer to node `id`'s buffer (follows aliases). */
 const char *emit_ptr(emit_ctx *ec, int id, char *buf, size_t len);
+/* Opens a helper `static void NAME(void *arg, int64_t lo, int64_t hi)` in
+ * ec->helpers (ctx and n declared; NAME = WHAT_GROUP_ID, written to name),
+ * which the kernel then runs over items [0, count) with emit_job_call:
+ * dl_parallel_for, at least `grain` items to a thread (C expressions). */
+const char *emit_job_begin(emit_ctx *ec, const ir_node *n, const char *what, const char *comment,
+                           char *name, size_t len);
+void emit_job_call(emit_ctx *ec, const char *name, const char *count, const char *grain);
 /* C expression for the number of rows (all but the last dim) of a batched node. */
 const char *emit_rows(const ir_node *n, char *buf, size_t len);
 typedef void (*op_emit_fn)(emit_ctx *ec, const ir_node *n);
@@ -82,6 +89,20 @@ void conv_emit(emit_ctx *, const ir_node *);
 int lower_norm(lower_ctx *, const ast_expr *);
 void norm_backward(ad_ctx *, int, int);
 void norm_emit(emit_ctx *, const ir_node *);
+
+int lower_embedding(lower_ctx *, const ast_expr *);
+int lower_one_hot(lower_ctx *, const ast_expr *);
+void sequence_backward(ad_ctx *, int, int);
+void sequence_emit(emit_ctx *, const ir_node *);
+
+int lower_recurrent(lower_ctx *, const ast_expr *);
+void recurrent_backward(ad_ctx *, int, int);
+void recurrent_emit(emit_ctx *, const ir_node *);
+
+int lower_attention(lower_ctx *, const ast_expr *);
+int lower_positional(lower_ctx *, const ast_expr *);
+void attention_backward(ad_ctx *, int, int);
+void attention_emit(emit_ctx *, const ir_node *);
 
 /* dense.c: a parameter of a layer ("NAME.weight", "NAME.bias") and its
  * OP_PARAM node; the init argument of a layer (INIT_DEFAULT if absent, -2

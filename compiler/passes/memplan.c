@@ -150,6 +150,12 @@ int memplan(ir_graph *g) {
     }
     id = last;
   }
+  /* a recurrent layer's carried state outlives the step: nothing else may use its room */
+  for (int id = 0; id < n; id++)
+    if (g->nodes[id].op == OP_RNN_CARRY) {
+      start[id] = 0;
+      end[id] = n;
+    }
   /* a buffer lives until the last reader of any value computed in it */
   for (int id = n - 1; id >= 0; id--) {
     if (g->nodes[id].storage == STORE_ALIAS) {

@@ -128,6 +128,51 @@ def _m_cnn(L, x, F, T):
     return z, z
 
 
+def _rnn_names(layer, bidirectional=False, bias=True):
+    """torch's parameter names of a one-layer nn.LSTM/GRU/RNN called `layer`."""
+    kinds = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if bias else [])
+    return ["%s.%s_l0%s" % (layer, k, sfx) for sfx in ([""] + ["_reverse"] * bidirectional)
+            for k in kinds]
+
+
+def _m_lstm(L, x, F, T):
+    h1, _ = L["h1"](x)
+    _, (hn, _) = L["h2"](h1)
+    z = L["logits"](T.cat([T.flatten(h1, 1), hn[0], hn[1]], 1))
+    return z, z
+
+
+def _m_gru(L, x, F, T):
+    h1, _ = L["h1"](x)
+    _, hn = L["h2"](h1)
+    z = L["logits"](T.cat([T.flatten(h1, 1), hn[0]], 1))
+    return z, z
+
+
+def _m_rnn(L, x, F, T):
+    h1, _ = L["h1"](x)
+    h2, _ = L["h2"](h1)
+    z = L["logits"](T.flatten(h2, 1))
+    return z, z
+
+
+def _sinusoidal(n_pos, dim, T):
+    pos = T.arange(n_pos, dtype=T.float64)[:, None]
+    i = T.arange(dim)
+    angle = pos / T.pow(10000.0, (i - i % 2).double() / dim)
+    return T.where(i % 2 == 0, T.sin(angle), T.cos(angle))
+
+
+def _m_attention(L, x, F, T):
+    n = x.shape[1]
+    causal = T.triu(T.ones(n, n, dtype=T.bool), 1)
+    u = L["a"](x)
+    a = x + L["a_2"](u, u, u, attn_mask=causal, need_weights=False)[0]
+    h = a + L["h_3"](F.gelu(L["h_2"](L["h"](a))))
+    z = L["logits"](T.flatten(h + _sinusoidal(n, x.shape[2], T), 1))
+    return z, z
+
+
 def _m_conv_geometry(L, x, F, T):
     a = T.tanh(L["a"](x))
     b = L["b"](a)
@@ -348,6 +393,53 @@ MODELS = {
   h      = tanh(dense(concat(flatten(m), flatten(r), g), 12))
   logits = dense(h, 3)
   loss   = cross_entropy(logits, y)"""),
+    # recurrent layers (torch.nn.LSTM/GRU/RNN, batch_first) on 6 steps of 5
+    # features: the image rows as a sequence
+    "lstm": dict(data="img", input=(6, 5), loss="cross_entropy", fwd=_m_lstm,
+                 params=_rnn_names("h1") + _rnn_names("h2", True) + _lw("logits"),
+                 rnns={"h1": ("LSTM", {}),
+                                            "h2": ("LSTM", dict(bidirectional=True))}, text="""
+  input  x : f32[6, 5]
+  label  y : class[3]
+  h1     = lstm(x, 8)
+  h2     = lstm(h1, 4, bidirectional = true, last = true)
+  logits = dense(concat(flatten(h1), h2), 3)
+  loss   = cross_entropy(logits, y)"""),
+    "gru": dict(data="img", input=(6, 5), loss="cross_entropy", fwd=_m_gru,
+                params=_rnn_names("h1", True) + _rnn_names("h2", bias=False) + _lw("logits"),
+                rnns={"h1": ("GRU", dict(bidirectional=True)),
+                                           "h2": ("GRU", dict(bias=False))}, text="""
+  input  x : f32[6, 5]
+  label  y : class[3]
+  h1     = gru(x, 6, bidirectional = true)
+  h2     = gru(h1, 5, bias = false, last = true)
+  logits = dense(concat(flatten(h1), h2), 3)
+  loss   = cross_entropy(logits, y)"""),
+    "rnn": dict(data="img", input=(6, 5), loss="cross_entropy", fwd=_m_rnn,
+                params=_rnn_names("h1") + _rnn_names("h2", True) + _lw("logits"),
+                rnns={"h1": ("RNN", dict(nonlinearity="relu")),
+                                           "h2": ("RNN", dict(bidirectional=True))}, text="""
+  input  x : f32[6, 5]
+  label  y : class[3]
+  h1     = rnn(x, 8, activation = relu)
+  h2     = rnn(h1, 4, bidirectional = true)
+  logits = dense(flatten(h2), 3)
+  loss   = cross_entropy(logits, y)"""),
+    # a pre-LayerNorm Transformer block (nn.MultiheadAttention, causal) and
+    # sinusoidal positions on 6 steps of 8 features
+    "attention": dict(data="img", input=(6, 8), loss="cross_entropy", fwd=_m_attention,
+                      params=_lw("a", "h", "h_2", "h_3", "logits")
+                      + ["a_2." + k for k in ("in_proj_weight", "in_proj_bias", "out_proj.weight",
+                                              "out_proj.bias")],
+                      norms={"a": ("LayerNorm", dict(normalized_shape=8)),
+                             "h": ("LayerNorm", dict(normalized_shape=8))},
+                      attns={"a_2": 2}, text="""
+  input  x : f32[6, 8]
+  label  y : class[3]
+  a      = x + attention(layer_norm(x, dims = 1), 2, causal = true)
+  h      = a + dense(gelu(dense(layer_norm(a, dims = 1), 16)), 8)
+  logits = dense(flatten(positional(h)), 3)
+  loss   = cross_entropy(logits, y)"""),
     # normalisation: each layer's norm takes the binding's next name (h_2)
     # unless it has neither parameters nor buffers.  A bias right before a
     # per-channel norm has a zero gradient (the norm takes the mean out), so
@@ -494,6 +586,11 @@ CASES = {
     # convolutions
     "cnn": dict(model="cnn", opt=("sgd", {"lr": 0.05, "momentum": 0.9})),
     "conv_geometry": dict(model="conv_geometry", opt=("adam", {"lr": 0.01}), threads=2),
+    # recurrent layers
+    "lstm": dict(model="lstm", opt=("adam", {"lr": 0.01}), threads=2),
+    "gru": dict(model="gru", opt=("sgd", {"lr": 0.1, "momentum": 0.9})),
+    "rnn": dict(model="rnn", opt=("rmsprop", {"lr": 0.005})),
+    "attention": dict(model="attention", opt=("adamw", {"lr": 0.01}), threads=2),
     # normalisation (weight decay reaches the norms' parameters too, as in torch.optim)
     "batch_norm_1d": dict(model="bn1d", opt=("adam", {"lr": 0.01})),
     "batch_norm_2d": dict(model="bn2d", opt=("sgd", {"lr": 0.05, "momentum": 0.9,
@@ -552,7 +649,7 @@ def write_images(path, n, shape, seed):
     bar or a diagonal, each at a random place, weaker in later channels, plus
     noise; a row is the C*H*W values (C, H, W order) then the class."""
     rnd = random.Random(seed)
-    C, H, W = shape
+    C, H, W = shape if len(shape) == 3 else (1,) + tuple(shape)
     lines = []
     for _ in range(n):
         y = rnd.randrange(3)
@@ -673,6 +770,14 @@ class Torch:
         self.data = data
         torch.set_default_dtype(torch.float64)
         self.L = make_norms(self.model)
+        for layer, heads in self.model.get("attns", {}).items():
+            d = params0[layer + ".out_proj.weight"].shape[0]
+            self.L[layer] = torch.nn.MultiheadAttention(d, heads, batch_first=True)
+        for layer, (cls, kw) in self.model.get("rnns", {}).items():
+            w = params0[layer + ".weight_ih_l0"]
+            gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[cls]
+            self.L[layer] = getattr(torch.nn, cls)(w.shape[1], w.shape[0] // gates,
+                                                   batch_first=True, **kw)
         wraps = self.model.get("wraps", {})
         for name in self.model["params"]:
             layer = name.split(".")[0]

@@ -1,0 +1,522 @@
+/* recurrent.c: rnn, lstm and gru layers (torch.nn.RNN, LSTM, GRU with one
+ * layer, batch_first, optionally bidirectional), unrolled over the
+ * compile-time length T with backpropagation through time.
+ *
+ * A layer is, per direction:
+ *   xg   = dense(x, W_ih, b_ih)       [T, G*H]  every step's input part, one GEMM
+ *   scan = OP_RNN_SCAN(xg, W_hh, b_hh) [T, SW]  the recurrence, a step at a time
+ *   h    = OP_RNN_H(scan)             [T, H]    (or [H]: the final state)
+ * The scan runs all samples of the batch together: at each step one GEMM
+ * h_{t-1} W_hh^T over the batch, then the cell's elementwise math.  What a
+ * step saves for backward, per sample (SW values), h always first:
+ *   rnn:  h
+ *   lstm: h, c, then the activated gates i, f, g, o           (6H)
+ *   gru:  h, the activated gates r, z, n, then hh = h_{t-1} W_hh^T + b_hh (7H)
+ * Backward (OP_RNN_SCAN_GRAD) walks the steps in reverse order and writes
+ * per step (GW values): the gradient of the hidden-side pre-activations
+ * (dhh, G*H: what dW_hh and db_hh sum), that of the input-side ones (dxg,
+ * G*H, the same numbers except for gru's n gate, so stored once for rnn and
+ * lstm), then scratch: dh coming from the next step (H) and lstm's dc (H).
+ * Memory and time are linear in T: nothing is ever T x T.
+ *
+ * carry = true (truncated backpropagation through time): a batch row starts
+ * from the state the same row ended the previous batch with, when the
+ * trainer streams the data (ctx->carry: DL_CARRY_ON, or DL_CARRY_START for
+ * an epoch's first batch, which starts from zeros); gradients stop at the
+ * batch's start.  The state lives in an OP_RNN_CARRY node that the memory plan
+ * never reuses, per sample [2, CW] (CW: h, and lstm's c): row 0 is the
+ * state this batch started from (backward reads it), row 1 the state to
+ * start the next one from.  Without ctx->carry (gradient checks, predict,
+ * sample) every batch starts from zeros, as without carry.
+ * Gate order and parameter names are torch's, so a checkpoint loads into
+ * torch.nn.LSTM(..., batch_first=True) as it is. */
+#include "ops.h"
+#include <string.h>
+#include "../../runtime/dl_model.h"
+
+enum { CELL_RNN_TANH, CELL_RNN_RELU, CELL_LSTM, CELL_GRU };
+
+static int gates_of(int cell) { return cell == CELL_LSTM ? 4 : cell == CELL_GRU ? 3 : 1; }
+static int64_t saved_width(int cell, int64_t H) {
+  return cell == CELL_LSTM ? 6 * H : cell == CELL_GRU ? 7 * H : H;
+}
+static int64_t grad_width(int cell, int64_t H) {
+  return cell == CELL_LSTM ? 6 * H : cell == CELL_GRU ? 7 * H : 2 * H;
+}
+/* where dxg starts in a step of the scan gradient */
+static int64_t dxg_offset(int cell, int64_t H) { return cell == CELL_GRU ? 3 * H : 0; }
+/* the state a step hands to the next: h, and lstm's c */
+static int64_t carry_width(int cell, int64_t H) { return cell == CELL_LSTM ? 2 * H : H; }
+/* where the scratch dh (from the step after) starts */
+static int64_t rec_offset(int cell, int64_t H) { return cell == CELL_GRU ? 6 * H : gates_of(cell) * H; }
+
+static const char *cell_name(int cell) {
+  static const char *const names[] = {"rnn (tanh)", "rnn (relu)", "lstm", "gru"};
+  return names[cell];
+}
+
+/* One direction: its parameters, input projection, scan and states. */
+static int lower_direction(lower_ctx *lc, const ast_expr *call, int cell, int x, int64_t H,
+                           int reverse, int bias, int last, int carry, int init, const char *layer) {
+  ir_graph *g = lc->g;
+  ir_node *xn = ir_at(g, x);
+  int64_t T = xn->dims[0], D = xn->dims[1], GH = gates_of(cell) * H;
+  const char *sfx = reverse ? "_reverse" : "";
+  char kind[64];
+  /* torch: every parameter U(-1/sqrt(H), 1/sqrt(H)) */
+  int pinit = init == INIT_DEFAULT ? DL_INIT_TORCH_DEFAULT : init;
+  int64_t wih[2] = {GH, D}, whh[2] = {GH, H};
+  snprintf(kind, sizeof kind, "weight_ih_l0%s", sfx);
+  int w_ih = lower_param(lc, layer, kind, 2, wih, H, GH, pinit, 0, 0, call->loc);
+  snprintf(kind, sizeof kind, "weight_hh_l0%s", sfx);
+  int w_hh = lower_param(lc, layer, kind, 2, whh, H, GH, pinit, 0, 0, call->loc);
+  g->params[g->nodes[w_ih].i[0]].is_weight = g->params[g->nodes[w_hh].i[0]].is_weight = 1;
+  int b_ih = -1, b_hh = -1;
+  if (bias) {
+    snprintf(kind, sizeof kind, "bias_ih_l0%s", sfx);
+    b_ih = lower_param(lc, layer, kind, 1, &GH, H, GH, pinit, 0, 0, call->loc);
+    snprintf(kind, sizeof kind, "bias_hh_l0%s", sfx);
+    b_hh = lower_param(lc, layer, kind, 1, &GH, H, GH, pinit, 0, 0, call->loc);
+  }
+  int din[3] = {x, w_ih, b_ih};
+  int xg = lower_node(lc, OP_DENSE, din, bias ? 3 : 2, call->loc);
+  ir_node *xgn = ir_at(g, xg);
+  ir_copy_shape(xgn, ir_at(g, x));
+  xgn->dims[1] = GH;
+  int sin[4] = {xg, w_hh, b_hh, -1}, nsin = bias ? 3 : 2;
+  if (carry) {
+    int c = lower_node(lc, OP_RNN_CARRY, NULL, 0, call->loc);
+    ir_node *cn = ir_at(g, c);
+    cn->batched = 1;
+    cn->ndim = 2;
+    cn->dims[0] = 2;
+    cn->dims[1] = carry_width(cell, H);
+    sin[nsin++] = c;
+  }
+  int scan = lower_node(lc, OP_RNN_SCAN, sin, nsin, call->loc);
+  ir_node *sn = ir_at(g, scan);
+  ir_copy_shape(sn, ir_at(g, x));
+  sn->dims[1] = saved_width(cell, H);
+  sn->i[0] = cell;
+  sn->i[1] = (int)H;
+  sn->i[2] = reverse;
+  sn->i[4] = bias;
+  sn->i[5] = carry;
+  int h = lower_node(lc, OP_RNN_H, &scan, 1, call->loc);
+  ir_node *hn = ir_at(g, h);
+  memcpy(hn->i, ir_at(g, scan)->i, sizeof hn->i);
+  hn->i[3] = last;
+  hn->batched = 1;
+  hn->ndim = last ? 1 : 2;
+  hn->dims[0] = last ? H : T;
+  hn->dims[1] = last ? 0 : H;
+  return h;
+}
+
+/* rnn(x, hidden, activation = tanh, bidirectional = false, last = false, bias = true, init)
+ * lstm(x, hidden, ...) gru(x, hidden, ...): x [T, D] -> [T, H] (or [T, 2H]
+ * bidirectional; [H] / [2H] with last = true: the final state, as torch's h_n) */
+int lower_recurrent(lower_ctx *lc, const ast_expr *call) {
+  static const arg_spec spec[] = {
+    {"x", ARG_TENSOR, 1, 0}, {"hidden", ARG_INT, 1, 0}, {"bidirectional", ARG_BOOL, 0, 0},
+    {"last", ARG_BOOL, 0, 0}, {"bias", ARG_BOOL, 0, 1}, {"init", ARG_IDENT, 0, 0},
+    {"carry", ARG_BOOL, 0, 0}, {"activation", ARG_IDENT, 0, 0},
+  };
+  int is_rnn = !strcmp(call->str, "rnn");
+  arg_val v[8];
+  if (lower_bind_args(lc, call, spec, is_rnn ? 8 : 7, v)) return -1;
+  ir_graph *g = lc->g;
+  ir_node *x = ir_at(g, v[0].node);
+  char s[96];
+  if (!x->batched || x->ndim != 2) {
+    diag_error(v[0].loc, "%s() needs a sequence [T, features] per sample; this is %s%s", call->str,
+               lower_shape_str(x, s, sizeof s),
+               x->batched && x->ndim == 1 && v[0].node == g->input
+                   ? " (token ids need embedding() or one_hot() first)" : "");
+    return -1;
+  }
+  if (v[1].num < 1 || v[1].num > (1 << 16)) {
+    diag_error(v[1].loc, "hidden must be between 1 and %d", 1 << 16);
+    return -1;
+  }
+  int cell = !strcmp(call->str, "lstm") ? CELL_LSTM : !strcmp(call->str, "gru") ? CELL_GRU : CELL_RNN_TANH;
+  if (is_rnn && v[7].present) {
+    if (!strcmp(v[7].str, "relu")) cell = CELL_RNN_RELU;
+    else if (strcmp(v[7].str, "tanh")) {
+      diag_error(v[7].loc, "rnn()'s activation is tanh or relu, not '%s'", v[7].str);
+      return -1;
+    }
+  }
+  if (v[6].num && v[2].num) {
+    diag_error(v[6].loc, "carry = true needs a forward-only %s(): the reverse direction would "
+                         "start from the text after the batch", call->str);
+    return -1;
+  }
+  int init = lower_init_arg(&v[5]);
+  if (init == -2) return -1;
+  int64_t H = (int64_t)v[1].num;
+  char layer[256];
+  if (lc->nparam_ops++ == 0) snprintf(layer, sizeof layer, "%s", lc->binding);
+  else snprintf(layer, sizeof layer, "%s_%d", lc->binding, lc->nparam_ops);
+  int dirs = v[2].num ? 2 : 1, last = v[3].num != 0, out[2];
+  for (int d = 0; d < dirs; d++)
+    out[d] = lower_direction(lc, call, cell, v[0].node, H, d, v[4].num != 0, last, v[6].num != 0,
+                             init, layer);
+  if (dirs == 1) return out[0];
+  int id = lower_node(lc, OP_CONCAT, out, 2, call->loc);
+  ir_node *n = ir_at(g, id);
+  ir_copy_shape(n, ir_at(g, out[0]));
+  n->dims[n->ndim - 1] = 2 * H;
+  return id;
+}
+
+/* d h -> the scan's gradient, then d xg (to the input projection's dense),
+ * d W_hh and d b_hh. */
+void recurrent_backward(ad_ctx *ad, int id, int dy) {
+  ir_graph *g = ad_graph(ad);
+  ir_node h = g->nodes[id];
+  int scan = h.in[0];
+  ir_node sn = g->nodes[scan];
+  int cell = h.i[0];
+  int64_t H = h.i[1], GH = gates_of(cell) * H;
+  ad_save(ad, scan);
+  int carry = sn.i[5] ? sn.in[sn.nin - 1] : -1;
+  int gin[4] = {dy, scan, sn.in[1], carry};
+  int d = ad_node(ad, OP_RNN_SCAN_GRAD, gin, carry >= 0 ? 4 : 3, scan, -1);
+  ir_node *dn = &g->nodes[d];
+  memcpy(dn->i, h.i, sizeof dn->i);
+  dn->dims[1] = grad_width(cell, H);
+  if (ad_wants(ad, sn.in[0])) {
+    int dxg = ad_node(ad, OP_SLICE, &d, 1, sn.in[0], -1);
+    g->nodes[dxg].i[0] = (int)dxg_offset(cell, H);
+    ad_accumulate(ad, sn.in[0], dxg);
+  }
+  if (ad_wants(ad, sn.in[1])) {
+    int win[3] = {d, scan, carry};
+    int dw = ad_node(ad, OP_RNN_DW, win, carry >= 0 ? 3 : 2, sn.in[1], -1);
+    memcpy(g->nodes[dw].i, h.i, sizeof h.i);
+    ad_accumulate(ad, sn.in[1], dw);
+  }
+  if (sn.i[4] && ad_wants(ad, sn.in[2])) {
+    int db = ad_node(ad, OP_RNN_DB, &d, 1, sn.in[2], -1);
+    memcpy(g->nodes[db].i, h.i, sizeof h.i);
+    ad_accumulate(ad, sn.in[2], db);
+  }
+  (void)GH;
+}
+
+/* ---- emission -------------------------------------------------------------- */
+
+/* The geometry every kernel of a layer shares. */
+typedef struct {
+  int cell, reverse, last, carry;
+  long long T, H, GH, SW, GW, CW;
+} rnn_dims;
+
+static rnn_dims dims_of(const ir_graph *g, const ir_node *n) {
+  rnn_dims d;
+  const ir_node *scan = n->op == OP_RNN_SCAN ? n
+                        : n->op == OP_RNN_H ? &g->nodes[n->in[0]]
+                        : n->op == OP_RNN_SCAN_GRAD ? &g->nodes[n->in[1]]
+                        : n->op == OP_RNN_DW ? &g->nodes[n->in[1]]
+                                             : &g->nodes[g->nodes[n->in[0]].in[1]];
+  d.cell = n->i[0];
+  d.reverse = n->i[2];
+  d.last = n->op == OP_RNN_H || n->op == OP_RNN_SCAN_GRAD ? n->i[3] : 0;
+  d.T = scan->dims[0];
+  d.H = n->i[1];
+  d.GH = gates_of(d.cell) * d.H;
+  d.SW = saved_width(d.cell, d.H);
+  d.GW = grad_width(d.cell, d.H);
+  d.carry = scan->i[5];
+  d.CW = carry_width(d.cell, d.H);
+  return d;
+}
+
+/* `for (int step ...)` with t the time index of the step, tp that of the
+ * step before it and tn that of the step after it (in processing order). */
+static void emit_steps(FILE *o, const rnn_dims *d, int backward) {
+  if (backward) fprintf(o, "    for (int step = %lld; step >= 0; step--) {\n", d->T - 1);
+  else fprintf(o, "    for (int step = 0; step < %lld; step++) {\n", d->T);
+  if (d->reverse) fprintf(o, "      const int t = %lld - step, tp = t + 1, tn = t - 1;\n", d->T - 1);
+  else fprintf(o, "      const int t = step, tp = t - 1, tn = t + 1;\n");
+  fprintf(o, "      (void)tp;\n      (void)tn;\n");
+}
+
+/* The state before the first step, for sample s: the carried one (h, then
+ * lstm's c, as a step saves them) or none (zeros). */
+static const char *start_state(const rnn_dims *d, char *buf, size_t len) {
+  if (d->carry) snprintf(buf, len, "C + (size_t)s * %lld", 2 * d->CW);
+  else snprintf(buf, len, "NULL");
+  return buf;
+}
+
+/* The name of an all-zero state (h, c) or gradient (dh) array the kernels
+ * read where there is no step before or after; emitted once per node. */
+static const char *zeros_name(emit_ctx *ec, const ir_node *n, const rnn_dims *d, int grad) {
+  static char name[128];
+  snprintf(name, sizeof name, "zeros_%s_%d", ec->g->groups[n->group].name, n->id);
+  (void)d;
+  (void)grad;
+  return name;
+}
+
+static void emit_zeros(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
+  fprintf(ec->helpers, "static const dl_real %s[%lld];\n\n", zeros_name(ec, n, d, 0), d->SW > d->GW ? d->SW : d->GW);
+}
+
+/* static void NAME(St, prev, x): one step's cell for one sample, in place on
+ * its saved row St (pre-activations in, activations and state out), prev
+ * the row before (or zeros), x its input part (gru).  Separate restrict
+ * pointers and no branches: the C compiler vectorises it. */
+static void emit_cell_fn(emit_ctx *ec, const ir_node *n, const rnn_dims *d, char *name, size_t len) {
+  FILE *o = ec->helpers;
+  long long H = d->H;
+  snprintf(name, len, "cell_%s_%d", ec->g->groups[n->group].name, n->id);
+  emit_zeros(ec, n, d);
+  fprintf(o, "/* %s cell: %s */\n", cell_name(d->cell),
+          d->cell == CELL_LSTM ? "i, f, g, o = sigmoid, sigmoid, tanh, sigmoid; c = f c' + i g; h = o tanh(c)"
+          : d->cell == CELL_GRU ? "r, z = sigmoid(x + hh), n = tanh(x_n + r hh_n), h = (1 - z) n + z h'"
+                                : "h = act(a)");
+  fprintf(o, "static void %s(dl_real *restrict St, const dl_real *restrict prev, const dl_real *restrict x) {\n", name);
+  fprintf(o, "  (void)prev;\n  (void)x;\n");
+  fprintf(o, "  for (int j = 0; j < %lld; j++) {\n", H);
+  switch (d->cell) {
+  case CELL_RNN_TANH: fprintf(o, "    St[j] = dl_tanh(St[j]);\n"); break;
+  case CELL_RNN_RELU: fprintf(o, "    St[j] = St[j] > 0 ? St[j] : 0;\n"); break;
+  case CELL_LSTM:
+    fprintf(o, "    const dl_real i = dl_sigmoid(St[%lld + j]), f = dl_sigmoid(St[%lld + j]);\n", 2 * H, 3 * H);
+    fprintf(o, "    const dl_real gg = dl_tanh(St[%lld + j]), og = dl_sigmoid(St[%lld + j]);\n", 4 * H, 5 * H);
+    fprintf(o, "    const dl_real c = f * prev[%lld + j] + i * gg;\n", H);
+    fprintf(o, "    St[%lld + j] = i;\n    St[%lld + j] = f;\n    St[%lld + j] = gg;\n    St[%lld + j] = og;\n",
+            2 * H, 3 * H, 4 * H, 5 * H);
+    fprintf(o, "    St[%lld + j] = c;\n    St[j] = og * dl_tanh(c);\n", H);
+    break;
+  default:
+    fprintf(o, "    const dl_real r = dl_sigmoid(x[j] + St[%lld + j]), z = dl_sigmoid(x[%lld + j] + St[%lld + j]);\n",
+            4 * H, H, 5 * H);
+    fprintf(o, "    const dl_real nn = dl_tanh(x[%lld + j] + r * St[%lld + j]);\n", 2 * H, 6 * H);
+    fprintf(o, "    St[%lld + j] = r;\n    St[%lld + j] = z;\n    St[%lld + j] = nn;\n", H, 2 * H, 3 * H);
+    fprintf(o, "    St[j] = (1 - z) * nn + z * prev[j];\n");
+    break;
+  }
+  fprintf(o, "  }\n}\n\n");
+}
+
+static void emit_scan(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
+  FILE *o = ec->out;
+  char pxg[96], ps[96], pw[96], pb[96] = "";
+  emit_ptr(ec, n->in[0], pxg, sizeof pxg);
+  emit_ptr(ec, n->id, ps, sizeof ps);
+  emit_ptr(ec, n->in[1], pw, sizeof pw);
+  if (n->i[4]) emit_ptr(ec, n->in[2], pb, sizeof pb);
+  long long T = d->T, H = d->H, GH = d->GH, SW = d->SW, ST = T * SW, CW = d->CW;
+  /* where the hidden-side pre-activations accumulate: lstm and rnn add them
+   * to the input side's in place; gru keeps them apart (r scales hh_n) */
+  long long acc = d->cell == CELL_GRU ? 4 * H : d->cell == CELL_LSTM ? 2 * H : 0;
+  fprintf(o, "  {\n    /* %s over %lld steps%s, the whole batch a step at a time:\n", cell_name(d->cell), T,
+          d->reverse ? " (reversed)" : "");
+  fprintf(o, "     * %s = xg_t + b_hh + h_{t-1} W_hh^T (one GEMM), then the cell */\n",
+          d->cell == CELL_GRU ? "hh_t = b_hh + h_{t-1} W_hh^T; gates from xg_t and hh_t" : "a_t");
+  fprintf(o, "    const dl_real *restrict xg = %s;\n    dl_real *restrict S = %s;\n", pxg, ps);
+  fprintf(o, "    const dl_real *W = %s;\n", pw);
+  if (n->i[4]) fprintf(o, "    const dl_real *restrict b = %s;\n", pb);
+  if (d->carry) {
+    char pc[96];
+    emit_ptr(ec, n->in[n->nin - 1], pc, sizeof pc);
+    fprintf(o, "    /* each row's start state: where the row's last batch ended when streaming, else 0 */\n");
+    fprintf(o, "    dl_real *restrict C = %s;\n", pc);
+    fprintf(o, "    for (int s = 0; s < n; s++) {\n      dl_real *c = C + (size_t)s * %lld;\n", 2 * CW);
+    fprintf(o, "      if (ctx->carry == DL_CARRY_ON) memcpy(c, c + %lld, %lld * sizeof *c);\n", CW, CW);
+    fprintf(o, "      else memset(c, 0, %lld * sizeof *c);\n    }\n", CW);
+  }
+  emit_steps(o, d, 0);
+  fprintf(o, "      for (int s = 0; s < n; s++) {\n");
+  fprintf(o, "        dl_real *restrict a = S + ((size_t)s * %lld + t) * %lld + %lld;\n", T, SW, acc);
+  if (d->cell != CELL_GRU)
+    fprintf(o, "        const dl_real *restrict x = xg + ((size_t)s * %lld + t) * %lld;\n", T, GH);
+  fprintf(o, "        for (int j = 0; j < %lld; j++) a[j] = %s;\n      }\n", GH,
+          d->cell == CELL_GRU ? (n->i[4] ? "b[j]" : "0") : n->i[4] ? "x[j] + b[j]" : "x[j]");
+  fprintf(o, "      if (step > 0)\n");
+  fprintf(o, "        dl_gemm_nt(ctx->pool, n, %lld, %lld, S + (size_t)tp * %lld, %lld, W, %lld, S + (size_t)t * %lld + %lld, %lld, 1);\n",
+          GH, H, SW, ST, H, SW, acc, ST);
+  if (d->carry)
+    fprintf(o, "      else\n        dl_gemm_nt(ctx->pool, n, %lld, %lld, C, %lld, W, %lld, S + (size_t)t * %lld + %lld, %lld, 1);\n",
+            GH, H, 2 * CW, H, SW, acc, ST);
+  char start[64], cell[128];
+  start_state(d, start, sizeof start);
+  emit_cell_fn(ec, n, d, cell, sizeof cell);
+  fprintf(o, "      for (int s = 0; s < n; s++) {\n");
+  fprintf(o, "        const dl_real *Sp = step > 0 ? S + ((size_t)s * %lld + tp) * %lld : %s;\n", T, SW, start);
+  fprintf(o, "        %s(S + ((size_t)s * %lld + t) * %lld, Sp ? Sp : %s, xg + ((size_t)s * %lld + t) * %lld);\n",
+          cell, T, SW, zeros_name(ec, n, d, 0), T, GH);
+  fprintf(o, "      }\n    }\n");
+  if (d->carry) {
+    fprintf(o, "    if (ctx->carry) /* where the next batch's row starts */\n");
+    fprintf(o, "      for (int s = 0; s < n; s++)\n        memcpy(C + (size_t)s * %lld + %lld, S + ((size_t)s * %lld + %lld) * %lld, %lld * sizeof *C);\n",
+            2 * CW, CW, T, d->reverse ? 0 : T - 1, SW, CW);
+  }
+  fprintf(o, "  }\n");
+}
+
+/* h [T, H] (or the final state [H]) out of the scan's saved steps */
+static void emit_states(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
+  char py[96], ps[96];
+  emit_ptr(ec, n->id, py, sizeof py);
+  emit_ptr(ec, n->in[0], ps, sizeof ps);
+  FILE *o = ec->out;
+  long long T = d->T, H = d->H, SW = d->SW;
+  fprintf(o, "  {\n    dl_real *restrict y = %s;\n    const dl_real *restrict S = %s;\n", py, ps);
+  if (d->last) {
+    fprintf(o, "    /* the final state: h after the last step (t = %lld) */\n", d->reverse ? 0 : T - 1);
+    fprintf(o, "    for (int s = 0; s < n; s++)\n      memcpy(y + (size_t)s * %lld, S + ((size_t)s * %lld + %lld) * %lld, %lld * sizeof *y);\n  }\n",
+            H, T, d->reverse ? 0 : T - 1, SW, H);
+    return;
+  }
+  fprintf(o, "    /* h_t of every step */\n");
+  fprintf(o, "    for (size_t r = 0; r < (size_t)n * %lld; r++)\n      memcpy(y + r * %lld, S + r * %lld, %lld * sizeof *y);\n  }\n",
+          T, H, SW, H);
+}
+
+/* static void NAME(Dt, dyt, rec, St, prev, dcn, fn, dprev): one sample's
+ * step of backpropagation through time.  dh = dyt + rec (dh from the step
+ * after, or zeros); St, prev: this step's and the previous step's saved
+ * rows; lstm: dcn, fn the next step's dc and forget gate (or zeros); gru:
+ * dprev, where the direct path z dh to h_{t-1} goes. */
+static void emit_cell_grad_fn(emit_ctx *ec, const ir_node *n, const rnn_dims *d, char *name, size_t len) {
+  FILE *o = ec->helpers;
+  long long H = d->H;
+  snprintf(name, len, "cell_grad_%s_%d", ec->g->groups[n->group].name, n->id);
+  emit_zeros(ec, n, d);
+  fprintf(o, "/* %s cell backward */\n", cell_name(d->cell));
+  fprintf(o, "static void %s(dl_real *restrict Dt, const dl_real *restrict dyt, const dl_real *restrict rec,\n", name);
+  fprintf(o, "    const dl_real *restrict St, const dl_real *restrict prev, const dl_real *restrict dcn,\n");
+  fprintf(o, "    const dl_real *restrict fn, dl_real *restrict dprev) {\n");
+  fprintf(o, "  (void)prev;\n  (void)dcn;\n  (void)fn;\n  (void)dprev;\n");
+  fprintf(o, "  for (int j = 0; j < %lld; j++) {\n    const dl_real dh = dyt[j] + rec[j];\n", H);
+  switch (d->cell) {
+  case CELL_RNN_TANH: fprintf(o, "    Dt[j] = dh * (1 - St[j] * St[j]);\n"); break;
+  case CELL_RNN_RELU: fprintf(o, "    Dt[j] = St[j] > 0 ? dh : 0;\n"); break;
+  case CELL_LSTM:
+    /* dc = dh o tanh'(c) + dc_{t+1} f_{t+1}; then each gate's pre-activation */
+    fprintf(o, "    const dl_real i = St[%lld + j], f = St[%lld + j], gg = St[%lld + j], og = St[%lld + j];\n",
+            2 * H, 3 * H, 4 * H, 5 * H);
+    fprintf(o, "    const dl_real tc = dl_tanh(St[%lld + j]);\n", H);
+    fprintf(o, "    const dl_real dc = dh * og * (1 - tc * tc) + dcn[j] * fn[j];\n");
+    fprintf(o, "    Dt[%lld + j] = dc;\n", 5 * H);
+    fprintf(o, "    Dt[j] = dc * gg * i * (1 - i);\n    Dt[%lld + j] = dc * prev[%lld + j] * f * (1 - f);\n", H, H);
+    fprintf(o, "    Dt[%lld + j] = dc * i * (1 - gg * gg);\n    Dt[%lld + j] = dh * tc * og * (1 - og);\n", 2 * H, 3 * H);
+    break;
+  default: /* GRU */
+    fprintf(o, "    const dl_real r = St[%lld + j], z = St[%lld + j], nn = St[%lld + j], hhn = St[%lld + j];\n",
+            H, 2 * H, 3 * H, 6 * H);
+    fprintf(o, "    const dl_real dnp = dh * (1 - z) * (1 - nn * nn), dzp = dh * (prev[j] - nn) * z * (1 - z);\n");
+    fprintf(o, "    const dl_real dr = dnp * hhn * r * (1 - r);\n");
+    fprintf(o, "    Dt[j] = dr;\n    Dt[%lld + j] = dzp;\n    Dt[%lld + j] = dnp * r;\n", H, 2 * H);
+    fprintf(o, "    Dt[%lld + j] = dr;\n    Dt[%lld + j] = dzp;\n    Dt[%lld + j] = dnp;\n", 3 * H, 4 * H, 5 * H);
+    fprintf(o, "    dprev[j] = dh * z;\n");
+    break;
+  }
+  fprintf(o, "  }\n}\n\n");
+}
+
+/* Backpropagation through time, the steps in reverse order.  At each step
+ * dh = (dh_t from above) + (dh from the step after: dhh_{t+1} W_hh, one GEMM
+ * over the batch, plus gru's direct z path), then the cell's derivatives. */
+static void emit_scan_grad(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
+  FILE *o = ec->out;
+  char pd[96], pdy[96], ps[96], pw[96];
+  emit_ptr(ec, n->id, pd, sizeof pd);
+  emit_ptr(ec, n->in[0], pdy, sizeof pdy);
+  emit_ptr(ec, n->in[1], ps, sizeof ps);
+  emit_ptr(ec, n->in[2], pw, sizeof pw);
+  long long T = d->T, H = d->H, GH = d->GH, SW = d->SW, GW = d->GW, REC = rec_offset(d->cell, d->H);
+  int gru = d->cell == CELL_GRU;
+  char start[64], pc[96];
+  start_state(d, start, sizeof start);
+  fprintf(o, "  {\n    /* %s backward through %lld steps: dh_t = dy_t + dhh_{t+1} W_hh%s */\n",
+          cell_name(d->cell), T, gru ? " + z_{t+1} dh_{t+1}" : "");
+  fprintf(o, "    dl_real *restrict D = %s;\n    const dl_real *restrict dy = %s;\n", pd, pdy);
+  fprintf(o, "    const dl_real *restrict S = %s;\n    const dl_real *W = %s;\n", ps, pw);
+  if (d->carry) {
+    emit_ptr(ec, n->in[3], pc, sizeof pc);
+    fprintf(o, "    const dl_real *restrict C = %s; /* the state the batch started from */\n", pc);
+  }
+  if (gru) fprintf(o, "    dl_real sink[%lld]; /* the first step's dh for h_{-1}: not needed */\n", H);
+  emit_steps(o, d, 1);
+  fprintf(o, "      if (step < %lld)\n", T - 1);
+  fprintf(o, "        dl_gemm_nn(ctx->pool, n, %lld, %lld, D + (size_t)tn * %lld, %lld, W, %lld, D + (size_t)t * %lld + %lld, %lld, %d);\n",
+          H, GH, GW, T * GW, H, GW, REC, T * GW, gru);
+  char cell[128];
+  const char *zeros = zeros_name(ec, n, d, 1);
+  emit_cell_grad_fn(ec, n, d, cell, sizeof cell);
+  fprintf(o, "      for (int s = 0; s < n; s++) {\n");
+  fprintf(o, "        const dl_real *Sp = step > 0 ? S + ((size_t)s * %lld + tp) * %lld : %s;\n", T, SW, start);
+  fprintf(o, "        const int next = step < %lld;\n", T - 1);
+  if (d->last)
+    fprintf(o, "        const dl_real *dyt = step == %lld ? dy + (size_t)s * %lld : %s;\n", T - 1, H, zeros);
+  else
+    fprintf(o, "        const dl_real *dyt = dy + ((size_t)s * %lld + t) * %lld;\n", T, H);
+  fprintf(o, "        dl_real *Dt = D + ((size_t)s * %lld + t) * %lld;\n", T, GW);
+  fprintf(o, "        %s(Dt, dyt, next ? Dt + %lld : %s, S + ((size_t)s * %lld + t) * %lld, Sp ? Sp : %s,\n", cell,
+          REC, zeros, T, SW, zeros);
+  if (d->cell == CELL_LSTM)
+    fprintf(o, "           next ? D + ((size_t)s * %lld + tn) * %lld + %lld : %s, next ? S + ((size_t)s * %lld + tn) * %lld + %lld : %s, NULL);\n",
+            T, GW, 5 * H, zeros, T, SW, 3 * H, zeros);
+  else if (gru)
+    fprintf(o, "           NULL, NULL, step > 0 ? D + ((size_t)s * %lld + tp) * %lld + %lld : sink);\n", T, GW, REC);
+  else
+    fprintf(o, "           NULL, NULL, NULL);\n");
+  fprintf(o, "      }\n    }\n  }\n");
+}
+
+/* dW_hh = sum over steps with a predecessor of dhh_t^T h_{t-1} (the first
+ * step's h_{t-1} is 0), a GEMM over the batch per step; db_hh = sum of dhh */
+static void emit_param_grads(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
+  FILE *o = ec->out;
+  char pout[96], pd[96], ps[96];
+  emit_ptr(ec, n->id, pout, sizeof pout);
+  emit_ptr(ec, n->in[0], pd, sizeof pd);
+  long long T = d->T, H = d->H, GH = d->GH, SW = d->SW, GW = d->GW;
+  if (n->op == OP_RNN_DB) {
+    fprintf(o, "  {\n    /* db_hh[j] = sum over samples and steps of dhh[j] */\n");
+    fprintf(o, "    dl_real *restrict db = %s;\n    const dl_real *restrict D = %s;\n", pout, pd);
+    fprintf(o, "    memset(db, 0, %lld * sizeof *db);\n", GH);
+    fprintf(o, "    for (size_t r = 0; r < (size_t)n * %lld; r++)\n", T);
+    fprintf(o, "      for (int j = 0; j < %lld; j++) db[j] += D[r * %lld + j];\n  }\n", GH, GW);
+    return;
+  }
+  emit_ptr(ec, n->in[1], ps, sizeof ps);
+  fprintf(o, "  {\n    /* dW_hh = sum_t dhh_t^T h_{t-1} */\n");
+  fprintf(o, "    dl_real *dw = %s;\n    const dl_real *D = %s, *S = %s;\n", pout, pd, ps);
+  if (d->carry) {
+    char pc[96];
+    emit_ptr(ec, n->in[2], pc, sizeof pc);
+    fprintf(o, "    /* the first step's h_{t-1}: the state the batch started from */\n");
+    fprintf(o, "    dl_gemm_tn(ctx->pool, %lld, %lld, n, D + (size_t)%lld * %lld, %lld, %s, %lld, dw, %lld, 0);\n",
+            GH, H, d->reverse ? T - 1 : 0, GW, T * GW, pc, 2 * d->CW, H);
+  }
+  if (T == 1 && d->carry) {
+    fprintf(o, "    (void)S;\n  }\n");
+    return;
+  }
+  if (T == 1) {
+    fprintf(o, "    (void)D;\n    (void)S;\n    memset(dw, 0, %lld * sizeof *dw);\n  }\n", GH * H);
+    return;
+  }
+  emit_steps(o, d, 0);
+  fprintf(o, "      if (step > 0)\n");
+  fprintf(o, "        dl_gemm_tn(ctx->pool, %lld, %lld, n, D + (size_t)t * %lld, %lld, S + (size_t)tp * %lld, %lld, dw, %lld, %s);\n",
+          GH, H, GW, T * GW, SW, T * SW, H, d->carry ? "1" : "step > 1");
+  fprintf(o, "    }\n  }\n");
+}
+
+void recurrent_emit(emit_ctx *ec, const ir_node *n) {
+  rnn_dims d = dims_of(ec->g, n);
+  switch (n->op) {
+  case OP_RNN_SCAN: emit_scan(ec, n, &d); break;
+  case OP_RNN_H: emit_states(ec, n, &d); break;
+  case OP_RNN_SCAN_GRAD: emit_scan_grad(ec, n, &d); break;
+  default: emit_param_grads(ec, n, &d); break;
+  }
+}
