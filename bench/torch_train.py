@@ -4,15 +4,16 @@
     /usr/bin/python3 bench/torch_train.py WORKLOAD --data DIR [--threads T]
         [--epochs N] [--seed S] [--json FILE]
 
-WORKLOAD is one of SPECS below (mlp, tiny, wide, cnn); each is the same model
-as its .dln file (same layers, activations, initialisation, loss, optimiser,
-learning rate, batch).
-The data are loaded into memory as float32 tensors, shuffled each epoch and
-cut into batch tensors before the clock starts (so the process holds the
-data set twice: as loaded and as batches); only the loop over the batches
-(zero_grad, forward, loss, backward, step) is timed.  Prints one line per
-epoch; --json writes a summary (samples/s per epoch, the mean training loss,
-and which BLAS kernel and CPU capability torch used).
+WORKLOAD is one of SPECS below (mlp, tiny, wide, cnn, lstm); each is the same
+model as its .dln file (same layers, activations, initialisation, loss,
+optimiser, learning rate, gradient clipping, batch).
+The data are loaded into memory as float32 tensors (lstm: int64 byte ids),
+shuffled each epoch and cut into batch tensors before the clock starts (so
+the process holds the data set twice: as loaded and as batches); only the
+loop over the batches (zero_grad, forward, loss, backward, clip, step) is
+timed.  Prints one line per epoch; --json writes a summary (samples/s per
+epoch, the mean training loss, and which BLAS kernel and CPU capability torch
+used).
 
 bench/run imports SPECS from here (without importing torch) to count flops.
 Run it with Debian's /usr/bin/python3, which has python3-torch; bench/run sets
@@ -21,7 +22,9 @@ the thread and OpenBLAS environment variables for it.
 import argparse
 import gzip
 import json
+import math
 import os
+import pathlib
 import struct
 import sys
 import time
@@ -33,7 +36,10 @@ import time
 # shape "input" ([C, H, W]) and, before its dense layers "dims", one
 # conv2d(channels, kernel, padding) -> act -> maxpool(pool) block per entry of
 # "convs" (stride 1, dilation 1, bias), then flatten; dims[0] is the flattened
-# size.
+# size.  A workload with "lstm" is a byte-level language model instead:
+# embedding(vocab -> embed), one nn.LSTM layer of width "lstm" (batch_first,
+# zero initial state per sample), dense layers "dims" at every position, and
+# cross-entropy over all seq positions; its samples are "seq" bytes of text.
 SPECS = {
     "mlp": dict(dln="examples/fashion_mlp.dln", dims=[784, 256, 128, 10], act="relu",
                 loss="cross_entropy", opt="adam", lr=1e-3, batch=64, init="he_normal",
@@ -47,6 +53,9 @@ SPECS = {
                 convs=[(16, 5, 2), (32, 5, 2)], pool=2, dims=[32 * 7 * 7, 128, 10],
                 act="relu", loss="cross_entropy", opt="sgd", lr=0.01, momentum=0.9,
                 batch=64, init="torch_default", data="fashion-mnist"),
+    "lstm": dict(dln="examples/char_lstm.dln", seq=128, vocab=256, embed=64, lstm=256,
+                 dims=[256, 256], loss="cross_entropy", opt="adam", lr=2e-3, clip=5,
+                 batch=32, init="torch_default", data="fortunes", text_to=0.95),
 }
 
 
@@ -67,7 +76,15 @@ def flops_per_sample(spec):
     conv2d (C input channels, OC output channels, K x K kernel, OH x OW output).
     Backward: the forward figure again for dW and again for dx (2x forward),
     except that the network's first layer computes no dx (no input gradient).
-    Activations, pooling, loss and optimiser are not counted."""
+    Activations, pooling, loss and optimiser are not counted.
+    lstm: per position, 2*4H*(E+H) for the LSTM's gates (input E, hidden H)
+    plus 2*in*out per dense layer, times seq positions; the embedding is a
+    lookup (0 flops), so the LSTM's dx counts and the backward is exactly
+    2x the forward."""
+    if "lstm" in spec:
+        e, h, dims = spec["embed"], spec["lstm"], spec["dims"]
+        fwd = 2 * 4 * h * (e + h) + sum(2 * a * b for a, b in zip(dims, dims[1:]))
+        return 3 * spec["seq"] * fwd
     fwd = []
     if "convs" in spec:
         convs, flat = conv_shapes(spec)
@@ -90,11 +107,33 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def load_data(name, data_dir):
-    """(x, y) for a workload: x float32 [n, in] (or [n, C, H, W] for an image
-    input), y int64 classes or float32 [n, 1]."""
+def load_text(spec, data_dir):
+    """(x, y) int64 [n, seq] as dlnc's text(".", to = text_to) makes them:
+    every regular file of data_dir (not a symlink, not *.dat) in byte-wise
+    name order, concatenated; bytes [0, floor(to*N)) cut into n = (len-1)//seq
+    non-overlapping windows, each byte's label the byte after it.  (dlnc
+    would also inflate *.gz files; the fortunes directory has none.)"""
     import numpy as np
     import torch
+    paths = sorted((e.path for e in os.scandir(data_dir)
+                    if e.is_file(follow_symlinks=False) and not e.name.endswith(".dat")),
+                   key=os.fsencode)  # byte-wise, as dlnc's strcmp, whatever the locale
+    text = b"".join(pathlib.Path(p).read_bytes() for p in paths)
+    part = np.frombuffer(text, dtype=np.uint8)[:math.floor(spec["text_to"] * len(text))]
+    seq = spec["seq"]
+    n = (len(part) - 1) // seq
+    x = part[:n * seq].reshape(n, seq).astype(np.int64)
+    y = part[1:n * seq + 1].reshape(n, seq).astype(np.int64)
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def load_data(name, data_dir):
+    """(x, y) for a workload: x float32 [n, in] (or [n, C, H, W] for an image
+    input), y int64 classes or float32 [n, 1]; lstm: see load_text."""
+    import numpy as np
+    import torch
+    if "lstm" in SPECS[name]:
+        return load_text(SPECS[name], data_dir)
     if name == "tiny":
         a = np.loadtxt(os.path.join(data_dir, "tiny.csv"), delimiter=",", dtype=np.float32)
         return torch.from_numpy(a[:, :2].copy()), torch.from_numpy(a[:, 2:].copy())
@@ -111,9 +150,35 @@ def load_data(name, data_dir):
     return torch.from_numpy(x), torch.from_numpy(labels.astype(np.int64))
 
 
+def make_lstm(spec):
+    """embedding -> LSTM -> dense at every position, torch's default init
+    throughout (nn.Embedding: N(0, 1)); the loss is the mean over all
+    batch x seq positions."""
+    import torch
+    from torch import nn
+    assert spec["init"] == "torch_default" and spec["opt"] == "adam" and len(spec["dims"]) == 2
+
+    class CharLSTM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(spec["vocab"], spec["embed"])
+            self.lstm = nn.LSTM(spec["embed"], spec["lstm"], batch_first=True)
+            self.out = nn.Linear(*spec["dims"])
+
+        def forward(self, x):
+            return self.out(self.lstm(self.embed(x))[0])
+
+    def loss_fn(logits, y):
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+    model = CharLSTM()
+    return model, loss_fn, torch.optim.Adam(model.parameters(), lr=spec["lr"])
+
+
 def make_model(spec):
     import torch
     from torch import nn
+    if "lstm" in spec:
+        return make_lstm(spec)
     dims, layers = spec["dims"], []
     if "convs" in spec:
         # conv2d -> ReLU -> maxpool per block, then flatten; nn.Conv2d's own
@@ -185,6 +250,7 @@ def main():
     x, y = load_data(args.workload, args.data)
     n, batch = x.shape[0], spec["batch"]
     model, loss_fn, opt = make_model(spec)
+    params, clip = list(model.parameters()), spec.get("clip")
     gen = torch.Generator().manual_seed(args.seed)
 
     rates, losses_per_epoch = [], []
@@ -199,6 +265,8 @@ def main():
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb), yb)
             loss.backward()
+            if clip:  # dlnc's clip = 5: the total norm over all gradients
+                torch.nn.utils.clip_grad_norm_(params, clip)
             opt.step()
             losses.append(loss.detach())
         seconds = time.perf_counter() - t0

@@ -11,6 +11,7 @@ PACKAGES=(
   build-essential cmake flex bison clang gcc zlib1g-dev
   libclang-rt-14-dev          # sanitizer runtimes for clang
   dataset-fashion-mnist       # /usr/share/datasets/fashion-mnist/*.gz
+  fortunes                    # /usr/share/games/fortunes: examples/char_lstm.dln, bench lstm
   python3-torch python3-numpy # bench/ reference (run with /usr/bin/python3)
   libopenblas0-pthread        # bench: PyTorch's BLAS
 )
