@@ -63,14 +63,26 @@ void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_resu
   int64_t correct = 0, total = 0;
   for (int64_t start = 0; start < d->n; start += cap) {
     int nb = (int)(d->n - start < cap ? d->n - start : cap);
-    for (int k = 0; k < nb; k++) idx[k] = start + k;
+    for (int k = 0; k < nb; k++)
+      idx[k] = m->stateful ? dl_tr_stream_sample(d->n, cap, start / cap, k) : start + k;
+    if (m->stateful) ctx->carry = dl_tr_stream_carry(d->n, cap, start / cap);
     dl_dataset_gather_pool(ctx->pool, d, idx, nb, ctx->x, ctx->y_class, ctx->y_real);
     sum += m->forward(ctx, nb, 1) * nb;
     if (m->pred_kind != DL_PRED_VALUES) count_correct(ctx, nb, &correct, &total);
   }
+  ctx->carry = DL_CARRY_OFF;
   res->loss = d->n > 0 ? sum / (double)d->n : 0.0;
   res->has_acc = m->pred_kind != DL_PRED_VALUES;
   res->acc = total > 0 ? (double)correct / (double)total : 0.0;
+}
+
+int64_t dl_tr_stream_sample(int64_t n, int cap, int64_t batch, int r) {
+  int64_t L = n / cap;
+  return batch < L ? (int64_t)r * L + batch : L * cap + r;
+}
+
+int dl_tr_stream_carry(int64_t n, int cap, int64_t batch) {
+  return batch == 0 || batch >= n / cap ? DL_CARRY_START : DL_CARRY_ON;
 }
 
 dl_ctx *dl_tr_open_loaded(const dl_model_desc *m, const dl_opts *o, int cap) {

@@ -72,6 +72,15 @@ typedef struct dl_eval_result {
 } dl_eval_result;
 void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *r);
 
+/* Streaming, for a stateful model (recurrent layers with carry): the n
+ * samples as `cap` streams of L = n / cap consecutive samples, batch b
+ * holding sample b of each (row r: sample r*L + b), so that row r of a
+ * batch continues row r of the batch before; the n - L*cap left over make
+ * a last, shorter batch of their own.  The sample of row r of batch b, and
+ * how the batch's carried state starts (dl_carry). */
+int64_t dl_tr_stream_sample(int64_t n, int cap, int64_t batch, int r);
+int dl_tr_stream_carry(int64_t n, int cap, int64_t batch);
+
 /* ---- checkpoints with a position (checkpoint.c) ----------------------- */
 
 /* Where in training a checkpoint was taken.  A checkpoint written in the

@@ -1,4 +1,5 @@
-/* trainer_train.c: the `train` command: epochs over shuffled batches,
+/* trainer_train.c: the `train` command: epochs over shuffled batches (or,
+ * for a stateful model, streamed ones: dl_tr_stream_sample),
  * per-epoch evaluation, summary lines, metrics and checkpoints.
  *
  * Reproducibility: the permutation of epoch e is a pure function of
@@ -201,7 +202,14 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   dl_ckpt_pos pos = {epoch, resumed ? r->resumed.step_in_epoch : 0, cap,
                      resumed ? r->resumed.loss_sum : 0.0};
   int64_t first = pos.step_in_epoch;
-  shuffle(r->perm, n, ctx->seed, epoch);
+  if (r->m->stateful) {
+    /* streams, not a shuffle: row r of each batch continues row r's text */
+    for (int64_t b = 0; b * cap < n; b++)
+      for (int k = 0; k < cap && b * cap + k < n; k++)
+        r->perm[b * cap + k] = dl_tr_stream_sample(n, cap, b, k);
+  } else {
+    shuffle(r->perm, n, ctx->seed, epoch);
+  }
   /* training steps: batch statistics, and the running ones follow them */
   ctx->train_mode = 1;
   ctx->track_stats = 1;
@@ -214,6 +222,10 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
     int64_t start = pos.step_in_epoch * cap;
     int nb = (int)(n - start < cap ? n - start : cap);
     double loss;
+    /* a resumed epoch's first batch starts from zeros: the state is not saved */
+    ctx->carry = !r->m->stateful ? DL_CARRY_OFF
+                 : pos.step_in_epoch == first ? DL_CARRY_START
+                                               : dl_tr_stream_carry(n, cap, pos.step_in_epoch);
     if (train_step(r, epoch, start, nb, &loss)) return RUN_FAIL;
     pos.loss_sum += loss * nb;
     pos.step_in_epoch++;
@@ -221,6 +233,7 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
     if (periodic_save_due(r, &pos) && save_checkpoint(r, &pos)) return RUN_FAIL;
   }
   dl_progress_end(&r->prog);
+  ctx->carry = DL_CARRY_OFF;
   s->train_loss = pos.loss_sum / (double)n;
   s->has_bpc = dl_tr_reports_bpc(r->m);
   s->train_bpc = dl_tr_bpc(s->train_loss);
