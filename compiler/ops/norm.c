@@ -476,6 +476,24 @@ static void emit_sums(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   job_header(ec, n, "norm_sums", name, sizeof name);
   fprintf(o, "  const dl_real *restrict dy = %s, *restrict x = %s, *restrict st = %s;\n", pdy, px, pst);
   fprintf(o, "  dl_real *restrict sums = %s;\n", ps);
+  if (q->S == 1) {
+    /* one value per channel and sample: a block of channels at a time,
+     * the samples' rows read contiguously (the same sums, in the same order) */
+    fprintf(o, "  for (int64_t c0 = lo; c0 < hi; c0 += 256) {\n");
+    fprintf(o, "    const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;\n");
+    fprintf(o, "    double sdy[256] = {0}, sdx[256] = {0};\n");
+    fprintf(o, "    for (int s = 0; s < n; s++) {\n");
+    fprintf(o, "      const dl_real *restrict dys = dy + (size_t)s * %lld, *restrict xs = x + (size_t)s * %lld;\n", K, K);
+    if (q->kind != NORM_BATCH) fprintf(o, "      const dl_real *restrict ss = st + (size_t)s * %lld;\n", 2 * (long long)q->G);
+    fprintf(o, "      for (int64_t c = c0; c < c1; c++) {\n");
+    fprintf(o, "        const dl_real mean = %s, rstd = %s;\n", mean, rstd);
+    fprintf(o, "        sdy[c - c0] += (double)dys[c];\n");
+    fprintf(o, "        sdx[c - c0] += rstd * ((double)dys[c] * ((double)xs[c] - mean));\n      }\n    }\n");
+    fprintf(o, "    for (int64_t c = c0; c < c1; c++) {\n");
+    fprintf(o, "      sums[c] = (dl_real)sdy[c - c0];\n      sums[%lld + c] = (dl_real)sdx[c - c0];\n    }\n  }\n}\n\n", K);
+    call_per_channel(ec, name, q, "");
+    return;
+  }
   fprintf(o, "  for (int64_t c = lo; c < hi; c++) {\n    double sdy = 0, sdx = 0;\n");
   fprintf(o, "    for (int s = 0; s < n; s++) {\n");
   fprintf(o, "      const size_t o = %s;\n", plane_index(idx, sizeof idx, q));
