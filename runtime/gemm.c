@@ -53,6 +53,9 @@
 #if MR != 4 && MR != 6 && MR != 8
 #error "gemm.c: GEMM_MR must be 4, 6 or 8"
 #endif
+#if NR > 32
+#error "gemm.c: DL_GEMM_PACKED_SIZE (kernels.h) assumes panels of at most 32 columns"
+#endif
 #if NV % 2
 #error "gemm.c: GEMM_NV must be even (half panels use NV/2)"
 #endif
@@ -339,7 +342,7 @@ static void pack_b_t(int kc, int nr, const dl_real *B, ptrdiff_t ldb, dl_real *b
 #endif
 
 /* ---- driver ---------------------------------------------------------- */
-enum { GEMM_NT, GEMM_NN, GEMM_TN };
+enum { GEMM_NT, GEMM_NN, GEMM_TN, GEMM_PACKED };
 
 typedef struct {
     int kind, M, N, K;
@@ -374,7 +377,10 @@ static void gemm_block(const gemm_job *g, int i0, int i1, int j0, int j1)
             for (int pc = 0; pc < g->K; pc += KC) {
                 int kc = g->K - pc < KC ? g->K - pc : KC;
                 int ow = !g->accumulate && pc == 0;
-                if (g->kind == GEMM_NT)
+                const dl_real *b = bp;
+                if (g->kind == GEMM_PACKED) /* panel jr/NR, rows pc.. (dl_gemm_pack_*) */
+                    b = g->B + (ptrdiff_t)(jr / NR) * g->K * NR + (ptrdiff_t)pc * NR;
+                else if (g->kind == GEMM_NT)
                     pack_b_t(kc, nr, g->B + jr * g->ldb + pc, g->ldb, bp);
                 else
                     pack_b_n(kc, nr, g->B + pc * g->ldb + jr, g->ldb, bp);
@@ -382,7 +388,7 @@ static void gemm_block(const gemm_job *g, int i0, int i1, int j0, int j1)
                     int mr = ie - ir < MR ? ie - ir : MR;
                     const dl_real *a = tn ? g->A + pc * g->lda + ir
                                           : g->A + ir * g->lda + pc;
-                    kern[mr](nr, kc, a, g->lda, bp, NR, g->C + ir * g->ldc + jr,
+                    kern[mr](nr, kc, a, g->lda, b, NR, g->C + ir * g->ldc + jr,
                              g->ldc, ow);
                 }
             }
@@ -460,7 +466,7 @@ static void gemm(dl_pool *pool, int kind, int M, int N, int K,
         return;
     }
     gemm_job g = {kind, M, N, K, A, lda, B, ldb, C, ldc, accumulate,
-                  M <= MS, 1, 0, ep, ep_arg};
+                  M <= MS && kind != GEMM_PACKED, 1, 0, ep, ep_arg};
     /* The small path always splits by columns; the packed path prefers
      * column panels (each thread packs only its own part of b) and takes
      * row blocks when they spread better, e.g. N = 10 with large M. */
@@ -510,4 +516,26 @@ void dl_gemm_nt_epilogue(dl_pool *pool, int M, int N, int K,
                          dl_real *C, int ldc, dl_gemm_epilogue ep, void *ep_arg)
 {
     gemm(pool, GEMM_NT, M, N, K, A, lda, B, ldb, C, ldc, 0, ep, ep_arg);
+}
+
+/* The packed layout: panel p (columns p*NR ..) is K rows of NR values at
+ * packed + p*K*NR, zero past N; what gemm_block packs a slice at a time. */
+void dl_gemm_pack_nt(int N, int K, const dl_real *B, int ldb, dl_real *packed)
+{
+    for (int jr = 0; jr < N; jr += NR)
+        pack_b_t(K, N - jr < NR ? N - jr : NR, B + (ptrdiff_t)jr * ldb, ldb,
+                 packed + (ptrdiff_t)(jr / NR) * K * NR);
+}
+
+void dl_gemm_pack_nn(int N, int K, const dl_real *B, int ldb, dl_real *packed)
+{
+    for (int jr = 0; jr < N; jr += NR)
+        pack_b_n(K, N - jr < NR ? N - jr : NR, B + jr, ldb,
+                 packed + (ptrdiff_t)(jr / NR) * K * NR);
+}
+
+void dl_gemm_packed(dl_pool *pool, int M, int N, int K, const dl_real *A, int lda,
+                    const dl_real *packed, dl_real *C, int ldc, int accumulate)
+{
+    gemm(pool, GEMM_PACKED, M, N, K, A, lda, packed, 0, C, ldc, accumulate, NULL, NULL);
 }

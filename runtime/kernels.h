@@ -29,6 +29,18 @@ void dl_gemm_tn(dl_pool *pool, int M, int N, int K,
                 const dl_real *A, int lda, const dl_real *B, int ldb,
                 dl_real *C, int ldc, int accumulate);
 
+/* b packed once for many products that share it (a recurrent layer's W_hh,
+ * read at every step): dl_gemm_pack_nt packs b(k,j) = B[j*ldb + k] (as
+ * dl_gemm_nt reads B), dl_gemm_pack_nn b(k,j) = B[k*ldb + j] (as dl_gemm_nn),
+ * into `packed`, which holds DL_GEMM_PACKED_SIZE(N, K) elements and is
+ * 64-byte aligned; dl_gemm_packed is then C[M,N] (+)= A[M,K] . b, with the
+ * same results as the unpacked call. */
+#define DL_GEMM_PACKED_SIZE(N, K) (((size_t)(N) + 31) * (size_t)(K))
+void dl_gemm_pack_nt(int N, int K, const dl_real *B, int ldb, dl_real *packed);
+void dl_gemm_pack_nn(int N, int K, const dl_real *B, int ldb, dl_real *packed);
+void dl_gemm_packed(dl_pool *pool, int M, int N, int K, const dl_real *A, int lda,
+                    const dl_real *packed, dl_real *C, int ldc, int accumulate);
+
 /* Name of the code path compiled in: "avx512", "avx2", "neon" or "scalar". */
 const char *dl_kernels_isa(void);
 

@@ -185,7 +185,7 @@ static const char *const op_names[OP_COUNT] = {
   [OP_SPECTRAL_NORM_GRAD] = "spectral_norm_grad",
   [OP_EMBEDDING] = "embedding", [OP_ONE_HOT] = "one_hot", [OP_RNN_SCAN] = "rnn_scan",
   [OP_RNN_H] = "rnn_h", [OP_EMBEDDING_DW] = "embedding_dw", [OP_RNN_SCAN_GRAD] = "rnn_scan_grad",
-  [OP_RNN_DW] = "rnn_dw", [OP_RNN_DB] = "rnn_db", [OP_RNN_CARRY] = "rnn_carry",
+  [OP_RNN_DW] = "rnn_dw", [OP_RNN_DB] = "rnn_db", [OP_RNN_CARRY] = "rnn_carry", [OP_SCRATCH] = "scratch",
   [OP_ATTENTION] = "attention", [OP_POSITIONAL] = "positional",
   [OP_ATTENTION_GRAD] = "attention_grad", [OP_POSITIONAL_DW] = "positional_dw",
 };

@@ -61,6 +61,7 @@ typedef enum {
                        in: xg [T, G*H] (x W_ih^T + b_ih), W_hh [G*H, H] [, b_hh];
                        i[0] = cell (RNN_TANH, RNN_RELU, LSTM, GRU), i[1] = H, i[2] = reverse;
                        dims [T, SW]: what each step saves (h first, see recurrent.c) */
+  OP_SCRATCH,       /* working memory a kernel keeps across its steps (unbatched, never reused) */
   OP_RNN_CARRY,     /* a scan's carried state [2, CW] per batch row (recurrent.c); never reused */
   OP_RNN_H,         /* the hidden states [T, H] (i[3] = 0) or the final one [H] (i[3] = 1)
                        of a scan   in: scan; i[0..2] as the scan's */

@@ -17,7 +17,9 @@
  * (dhh, G*H: what dW_hh and db_hh sum), that of the input-side ones (dxg,
  * G*H, the same numbers except for gru's n gate, so stored once for rnn and
  * lstm), then scratch: dh coming from the next step (H) and lstm's dc (H).
- * Memory and time are linear in T: nothing is ever T x T.
+ * Memory and time are linear in T: nothing is ever T x T.  W_hh is packed
+ * for the GEMM once per pass (dl_gemm_pack_*, into an OP_SCRATCH node), not
+ * at each of the T steps.
  *
  * carry = true (truncated backpropagation through time): a batch row starts
  * from the state the same row ended the previous batch with, when the
@@ -53,6 +55,16 @@ static int64_t rec_offset(int cell, int64_t H) { return cell == CELL_GRU ? 6 * H
 static const char *cell_name(int cell) {
   static const char *const names[] = {"rnn (tanh)", "rnn (relu)", "lstm", "gru"};
   return names[cell];
+}
+
+/* Room for W_hh packed as the GEMMs of the scan (forward: N = G*H, K = H)
+ * or of its gradient (N = H, K = G*H) read it: DL_GEMM_PACKED_SIZE. */
+static int packed_weight(ir_graph *g, int node, int64_t N, int64_t K) {
+  ir_node *n = &g->nodes[node];
+  n->batched = 0;
+  n->ndim = 1;
+  n->dims[0] = (N + 31) * K;
+  return node + 1;
 }
 
 /* One direction: its parameters, input projection, scan and states. */
@@ -102,6 +114,7 @@ static int lower_direction(lower_ctx *lc, const ast_expr *call, int cell, int x,
   sn->i[2] = reverse;
   sn->i[4] = bias;
   sn->i[5] = carry;
+  sn->i[6] = packed_weight(g, lower_node(lc, OP_SCRATCH, NULL, 0, call->loc), GH, H);
   int h = lower_node(lc, OP_RNN_H, &scan, 1, call->loc);
   ir_node *hn = ir_at(g, h);
   memcpy(hn->i, ir_at(g, scan)->i, sizeof hn->i);
@@ -183,8 +196,10 @@ void recurrent_backward(ad_ctx *ad, int id, int dy) {
   int carry = sn.i[5] ? sn.in[sn.nin - 1] : -1;
   int gin[4] = {dy, scan, sn.in[1], carry};
   int d = ad_node(ad, OP_RNN_SCAN_GRAD, gin, carry >= 0 ? 4 : 3, scan, -1);
+  int scratch = ad_node(ad, OP_SCRATCH, NULL, 0, sn.in[1], -1);
   ir_node *dn = &g->nodes[d];
   memcpy(dn->i, h.i, sizeof dn->i);
+  dn->i[6] = packed_weight(g, scratch, H, GH);
   dn->dims[1] = grad_width(cell, H);
   if (ad_wants(ad, sn.in[0])) {
     int dxg = ad_node(ad, OP_SLICE, &d, 1, sn.in[0], -1);
@@ -319,7 +334,10 @@ static void emit_scan(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
   fprintf(o, "     * %s = xg_t + b_hh + h_{t-1} W_hh^T (one GEMM), then the cell */\n",
           d->cell == CELL_GRU ? "hh_t = b_hh + h_{t-1} W_hh^T; gates from xg_t and hh_t" : "a_t");
   fprintf(o, "    const dl_real *restrict xg = %s;\n    dl_real *restrict S = %s;\n", pxg, ps);
-  fprintf(o, "    const dl_real *W = %s;\n", pw);
+  char pp[96];
+  emit_ptr(ec, n->i[6] - 1, pp, sizeof pp);
+  fprintf(o, "    dl_real *restrict Wp = %s; /* W_hh packed for the %lld GEMMs */\n", pp, T);
+  fprintf(o, "    dl_gemm_pack_nt(%lld, %lld, %s, %lld, Wp);\n", GH, H, pw, H);
   if (n->i[4]) fprintf(o, "    const dl_real *restrict b = %s;\n", pb);
   if (d->carry) {
     char pc[96];
@@ -338,11 +356,11 @@ static void emit_scan(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
   fprintf(o, "        for (int j = 0; j < %lld; j++) a[j] = %s;\n      }\n", GH,
           d->cell == CELL_GRU ? (n->i[4] ? "b[j]" : "0") : n->i[4] ? "x[j] + b[j]" : "x[j]");
   fprintf(o, "      if (step > 0)\n");
-  fprintf(o, "        dl_gemm_nt(ctx->pool, n, %lld, %lld, S + (size_t)tp * %lld, %lld, W, %lld, S + (size_t)t * %lld + %lld, %lld, 1);\n",
-          GH, H, SW, ST, H, SW, acc, ST);
+  fprintf(o, "        dl_gemm_packed(ctx->pool, n, %lld, %lld, S + (size_t)tp * %lld, %lld, Wp, S + (size_t)t * %lld + %lld, %lld, 1);\n",
+          GH, H, SW, ST, SW, acc, ST);
   if (d->carry)
-    fprintf(o, "      else\n        dl_gemm_nt(ctx->pool, n, %lld, %lld, C, %lld, W, %lld, S + (size_t)t * %lld + %lld, %lld, 1);\n",
-            GH, H, 2 * CW, H, SW, acc, ST);
+    fprintf(o, "      else\n        dl_gemm_packed(ctx->pool, n, %lld, %lld, C, %lld, Wp, S + (size_t)t * %lld + %lld, %lld, 1);\n",
+            GH, H, 2 * CW, SW, acc, ST);
   char start[64], cell[128];
   start_state(d, start, sizeof start);
   emit_cell_fn(ec, n, d, cell, sizeof cell);
@@ -437,7 +455,11 @@ static void emit_scan_grad(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
   fprintf(o, "  {\n    /* %s backward through %lld steps: dh_t = dy_t + dhh_{t+1} W_hh%s */\n",
           cell_name(d->cell), T, gru ? " + z_{t+1} dh_{t+1}" : "");
   fprintf(o, "    dl_real *restrict D = %s;\n    const dl_real *restrict dy = %s;\n", pd, pdy);
-  fprintf(o, "    const dl_real *restrict S = %s;\n    const dl_real *W = %s;\n", ps, pw);
+  char pp[96];
+  emit_ptr(ec, n->i[6] - 1, pp, sizeof pp);
+  fprintf(o, "    const dl_real *restrict S = %s;\n", ps);
+  fprintf(o, "    dl_real *restrict Wp = %s; /* W_hh packed for the %lld GEMMs */\n", pp, T - 1);
+  fprintf(o, "    dl_gemm_pack_nn(%lld, %lld, %s, %lld, Wp);\n", H, GH, pw, H);
   if (d->carry) {
     emit_ptr(ec, n->in[3], pc, sizeof pc);
     fprintf(o, "    const dl_real *restrict C = %s; /* the state the batch started from */\n", pc);
@@ -445,8 +467,8 @@ static void emit_scan_grad(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
   if (gru) fprintf(o, "    dl_real sink[%lld]; /* the first step's dh for h_{-1}: not needed */\n", H);
   emit_steps(o, d, 1);
   fprintf(o, "      if (step < %lld)\n", T - 1);
-  fprintf(o, "        dl_gemm_nn(ctx->pool, n, %lld, %lld, D + (size_t)tn * %lld, %lld, W, %lld, D + (size_t)t * %lld + %lld, %lld, %d);\n",
-          H, GH, GW, T * GW, H, GW, REC, T * GW, gru);
+  fprintf(o, "        dl_gemm_packed(ctx->pool, n, %lld, %lld, D + (size_t)tn * %lld, %lld, Wp, D + (size_t)t * %lld + %lld, %lld, %d);\n",
+          H, GH, GW, T * GW, GW, REC, T * GW, gru);
   char cell[128];
   const char *zeros = zeros_name(ec, n, d, 1);
   emit_cell_grad_fn(ec, n, d, cell, sizeof cell);

@@ -19,8 +19,8 @@
 #define EPS FLT_EPSILON
 #endif
 
-enum { NT, NN, TN };
-static const char *const kind_name[] = {"nt", "nn", "tn"};
+enum { NT, NN, TN, PNT, PNN }; /* PNT, PNN: b packed first (dl_gemm_pack_*) */
+static const char *const kind_name[] = {"nt", "nn", "tn", "packed_nt", "packed_nn"};
 
 static int n_pass, n_fail;
 
@@ -49,7 +49,17 @@ static void call(int kind, dl_pool *pool, int M, int N, int K, const dl_real *A,
     switch (kind) {
     case NT: dl_gemm_nt(pool, M, N, K, A, lda, B, ldb, C, ldc, acc); break;
     case NN: dl_gemm_nn(pool, M, N, K, A, lda, B, ldb, C, ldc, acc); break;
-    default: dl_gemm_tn(pool, M, N, K, A, lda, B, ldb, C, ldc, acc); break;
+    case TN: dl_gemm_tn(pool, M, N, K, A, lda, B, ldb, C, ldc, acc); break;
+    default: {
+        size_t sz = (DL_GEMM_PACKED_SIZE(N, K) * sizeof(dl_real) + 63) / 64 * 64;
+        dl_real *packed = aligned_alloc(64, sz > 0 ? sz : 64);
+        memset(packed, 0xff, sz); /* NaN garbage: every value used must be written */
+        if (kind == PNT) dl_gemm_pack_nt(N, K, B, ldb, packed);
+        else dl_gemm_pack_nn(N, K, B, ldb, packed);
+        dl_gemm_packed(pool, M, N, K, A, lda, packed, C, ldc, acc);
+        free(packed);
+        break;
+    }
     }
 }
 
@@ -64,7 +74,8 @@ static void check(int kind, int M, int N, int K, int padA, int padB, int padC,
 {
     /* storage shapes: nt A[M][K] B[N][K]; nn A[M][K] B[K][N]; tn A[K][M] B[K][N] */
     int arows = kind == TN ? K : M, acols = kind == TN ? M : K;
-    int brows = kind == NT ? N : K, bcols = kind == NT ? K : N;
+    int bt = kind == NT || kind == PNT; /* B stored [N][K] */
+    int brows = bt ? N : K, bcols = bt ? K : N;
     int lda = acols + padA, ldb = bcols + padB, ldc = N + padC;
     size_t asz = (size_t)(arows > 0 ? arows : 1) * (size_t)lda;
     size_t bsz = (size_t)(brows > 0 ? brows : 1) * (size_t)ldb;
@@ -99,7 +110,7 @@ static void check(int kind, int M, int N, int K, int padA, int padB, int padC,
                 long double scale = fabsl(want);
                 for (int k = 0; k < K; k++) {
                     dl_real a = kind == TN ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
-                    dl_real b = kind == NT ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                    dl_real b = bt ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
                     want += (long double)a * b;
                     scale += fabsl((long double)a * b);
                 }
@@ -203,7 +214,7 @@ int main(void)
     static const int Ns[] = {1, 3, 4, 8, 15, 16, 17, 32, 33, 65};
     static const int Ks[] = {1, 2, 7, 16, 17, 255, 256, 257, 600};
     int variant = 0;
-    for (int kind = 0; kind < 3; kind++)
+    for (int kind = 0; kind < 5; kind++)
         for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
             for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
                 for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++) {
@@ -215,7 +226,7 @@ int main(void)
 
     /* Empty products: K = 0 sets C to 0 (acc 0) or leaves it (acc 1);
      * M or N = 0 touches nothing. */
-    for (int kind = 0; kind < 3; kind++)
+    for (int kind = 0; kind < 5; kind++)
         for (int acc = 0; acc < 2; acc++) {
             check(kind, 5, 7, 0, 1, 1, 2, acc, 3);
             check(kind, 0, 7, 9, 1, 1, 2, acc, 3);
@@ -233,6 +244,8 @@ int main(void)
         {NT, 97, 301, 513}, {NN, 97, 301, 513}, {TN, 97, 301, 513},
         {NT, 1000, 10, 300}, {NN, 999, 7, 301}, {TN, 1001, 5, 257},
         {NT, 4, 1000, 700}, {NN, 3, 2000, 500}, {TN, 5, 999, 600},
+        /* a recurrent step: the batch's h times W_hh packed once */
+        {PNT, 32, 1024, 256}, {PNN, 32, 256, 1024}, {PNT, 3, 301, 513}, {PNN, 97, 33, 600},
     };
     for (size_t i = 0; i < sizeof big / sizeof *big; i++)
         for (int acc = 0; acc < 2; acc++)
