@@ -4,14 +4,14 @@
     /usr/bin/python3 bench/torch_train.py WORKLOAD --data DIR [--threads T]
         [--epochs N] [--seed S] [--json FILE]
 
-WORKLOAD is one of SPECS below (mlp, tiny, wide, cnn, lstm); each is the same
-model as its .dln file (same layers, activations, initialisation, loss,
-optimiser, learning rate, gradient clipping, batch).
-The data are loaded into memory as float32 tensors (lstm: int64 byte ids),
-shuffled each epoch and cut into batch tensors before the clock starts (so
-the process holds the data set twice: as loaded and as batches); only the
-loop over the batches (zero_grad, forward, loss, backward, clip, step) is
-timed.  Prints one line per epoch; --json writes a summary (samples/s per
+WORKLOAD is one of SPECS below (mlp, tiny, wide, cnn, lstm, transformer); each
+is the same model as its .dln file (same layers, activations, initialisation,
+loss, optimiser, learning rate, gradient clipping, batch).
+The data are loaded into memory as float32 tensors (lstm, transformer: int64
+byte ids), shuffled each epoch and cut into batch tensors before the clock
+starts (so the process holds the data set twice: as loaded and as batches);
+only the loop over the batches (zero_grad, forward, loss, backward, clip,
+step) is timed.  Prints one line per epoch; --json writes a summary (samples/s per
 epoch, the mean training loss, and which BLAS kernel and CPU capability torch
 used).
 
@@ -40,6 +40,11 @@ import time
 # embedding(vocab -> embed), one nn.LSTM layer of width "lstm" (batch_first,
 # zero initial state per sample), dense layers "dims" at every position, and
 # cross-entropy over all seq positions; its samples are "seq" bytes of text.
+# A workload with "heads" is a byte-level decoder-only Transformer on the same
+# text: embedding(vocab -> embed) plus a learned position table, "blocks"
+# pre-LayerNorm blocks (causal self-attention of "heads" heads, a GELU MLP of
+# width "mlp", dropout "dropout" on each branch), a final LayerNorm and dense
+# layers "dims" at every position.
 SPECS = {
     "mlp": dict(dln="examples/fashion_mlp.dln", dims=[784, 256, 128, 10], act="relu",
                 loss="cross_entropy", opt="adam", lr=1e-3, batch=64, init="he_normal",
@@ -56,6 +61,10 @@ SPECS = {
     "lstm": dict(dln="examples/char_lstm.dln", seq=128, vocab=256, embed=64, lstm=256,
                  dims=[256, 256], loss="cross_entropy", opt="adam", lr=2e-3, clip=5,
                  batch=32, init="torch_default", data="fortunes", text_to=0.95),
+    "transformer": dict(dln="examples/char_transformer.dln", seq=128, vocab=256, embed=128,
+                        heads=4, blocks=2, mlp=512, dropout=0.1, dims=[128, 256],
+                        loss="cross_entropy", opt="adamw", lr=1e-3, clip=1, batch=32,
+                        init="torch_default", data="fortunes", text_to=0.95),
 }
 
 
@@ -80,7 +89,18 @@ def flops_per_sample(spec):
     lstm: per position, 2*4H*(E+H) for the LSTM's gates (input E, hidden H)
     plus 2*in*out per dense layer, times seq positions; the embedding is a
     lookup (0 flops), so the LSTM's dx counts and the backward is exactly
-    2x the forward."""
+    2x the forward.
+    transformer: per position and block, 2*D*3D (q, k, v projections) +
+    2*D*D (output projection) + 2*2*D*F (the MLP, width F) + 2*2*T*D for the
+    attention itself (q.k and p.v over all T positions, though the causal mask
+    leaves half of them out), plus 2*in*out per dense layer at the end, times
+    T positions; embedding, positions, norms and softmax 0; backward 2x
+    forward."""
+    if "heads" in spec:
+        t, d, f, dims = spec["seq"], spec["embed"], spec["mlp"], spec["dims"]
+        block = 2 * d * 3 * d + 2 * d * d + 2 * 2 * d * f + 2 * 2 * t * d
+        fwd = spec["blocks"] * block + sum(2 * a * b for a, b in zip(dims, dims[1:]))
+        return 3 * t * fwd
     if "lstm" in spec:
         e, h, dims = spec["embed"], spec["lstm"], spec["dims"]
         fwd = 2 * 4 * h * (e + h) + sum(2 * a * b for a, b in zip(dims, dims[1:]))
@@ -129,10 +149,10 @@ def load_text(spec, data_dir):
 
 def load_data(name, data_dir):
     """(x, y) for a workload: x float32 [n, in] (or [n, C, H, W] for an image
-    input), y int64 classes or float32 [n, 1]; lstm: see load_text."""
+    input), y int64 classes or float32 [n, 1]; lstm, transformer: see load_text."""
     import numpy as np
     import torch
-    if "lstm" in SPECS[name]:
+    if "seq" in SPECS[name]:
         return load_text(SPECS[name], data_dir)
     if name == "tiny":
         a = np.loadtxt(os.path.join(data_dir, "tiny.csv"), delimiter=",", dtype=np.float32)
@@ -150,10 +170,15 @@ def load_data(name, data_dir):
     return torch.from_numpy(x), torch.from_numpy(labels.astype(np.int64))
 
 
+def token_loss(logits, y):
+    """Cross-entropy, the mean over all batch x seq positions."""
+    from torch import nn
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
 def make_lstm(spec):
     """embedding -> LSTM -> dense at every position, torch's default init
-    throughout (nn.Embedding: N(0, 1)); the loss is the mean over all
-    batch x seq positions."""
+    throughout (nn.Embedding: N(0, 1)); the loss is token_loss."""
     import torch
     from torch import nn
     assert spec["init"] == "torch_default" and spec["opt"] == "adam" and len(spec["dims"]) == 2
@@ -168,10 +193,52 @@ def make_lstm(spec):
         def forward(self, x):
             return self.out(self.lstm(self.embed(x))[0])
 
-    def loss_fn(logits, y):
-        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
     model = CharLSTM()
-    return model, loss_fn, torch.optim.Adam(model.parameters(), lr=spec["lr"])
+    return model, token_loss, torch.optim.Adam(model.parameters(), lr=spec["lr"])
+
+
+def make_transformer(spec):
+    """embedding + a learned position table (zeros at first), pre-LayerNorm
+    blocks a = x + dropout(attention(norm(x))), a + dropout(dense(gelu(dense(
+    norm(a))))), a final norm and dense at every position: the .dln's layers
+    written out (nn.TransformerEncoderLayer would add a dropout after the
+    GELU).  nn.MultiheadAttention with a causal mask and no dropout of its
+    own, nn.LayerNorm (eps 1e-5), torch's default init throughout
+    (nn.Embedding: N(0, 1)), AdamW; the loss is token_loss."""
+    import torch
+    from torch import nn
+    assert spec["init"] == "torch_default" and spec["opt"] == "adamw" and len(spec["dims"]) == 2
+    t, d = spec["seq"], spec["embed"]
+    causal = torch.triu(torch.ones(t, t, dtype=torch.bool), 1)  # True: may not attend
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm1 = nn.LayerNorm(d)
+            self.attn = nn.MultiheadAttention(d, spec["heads"], batch_first=True)
+            self.drop1 = nn.Dropout(spec["dropout"])
+            self.norm2 = nn.LayerNorm(d)
+            self.up, self.down = nn.Linear(d, spec["mlp"]), nn.Linear(spec["mlp"], d)
+            self.drop2 = nn.Dropout(spec["dropout"])
+
+        def forward(self, x):
+            u = self.norm1(x)
+            a = x + self.drop1(self.attn(u, u, u, attn_mask=causal, need_weights=False)[0])
+            return a + self.drop2(self.down(nn.functional.gelu(self.up(self.norm2(a)))))
+
+    class CharTransformer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(spec["vocab"], d)
+            self.pos = nn.Parameter(torch.zeros(t, d))
+            self.blocks = nn.Sequential(*[Block() for _ in range(spec["blocks"])])
+            self.norm = nn.LayerNorm(d)
+            self.out = nn.Linear(*spec["dims"])
+
+        def forward(self, x):
+            return self.out(self.norm(self.blocks(self.embed(x) + self.pos)))
+    model = CharTransformer()
+    return model, token_loss, torch.optim.AdamW(model.parameters(), lr=spec["lr"])
 
 
 def make_model(spec):
@@ -179,6 +246,8 @@ def make_model(spec):
     from torch import nn
     if "lstm" in spec:
         return make_lstm(spec)
+    if "heads" in spec:
+        return make_transformer(spec)
     dims, layers = spec["dims"], []
     if "convs" in spec:
         # conv2d -> ReLU -> maxpool per block, then flatten; nn.Conv2d's own
@@ -265,7 +334,7 @@ def main():
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb), yb)
             loss.backward()
-            if clip:  # dlnc's clip = 5: the total norm over all gradients
+            if clip:  # dlnc's clip = C: the total norm over all gradients
                 torch.nn.utils.clip_grad_norm_(params, clip)
             opt.step()
             losses.append(loss.detach())
