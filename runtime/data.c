@@ -19,10 +19,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+void dl_set_err(char *err, size_t errlen, const char *fmt, ...) {
   if (!err || errlen == 0) return;
   va_list ap;
   va_start(ap, fmt);
@@ -50,7 +47,7 @@ typedef struct idx_file {
 static void gz_fail(const idx_file *f, char *err, size_t errlen) {
   int code = 0;
   const char *msg = gzerror(f->gz, &code);
-  set_err(err, errlen, "cannot read %s: %s", f->path,
+  dl_set_err(err, errlen, "cannot read %s: %s", f->path,
           code == Z_ERRNO ? strerror(errno) : msg);
 }
 
@@ -86,7 +83,7 @@ static int64_t gz_count_rest(const idx_file *f, char *err, size_t errlen) {
  * stream, which is what the header describes. */
 static void idx_size_err(const idx_file *f, uint64_t found, char *err, size_t errlen) {
   int gz = !gzdirect(f->gz);
-  set_err(err, errlen,
+  dl_set_err(err, errlen,
           "%s file %s is %s: its header promises %llu bytes%s, found %llu",
           f->what, f->path, found < f->header_bytes + f->data_bytes ? "truncated" : "too long",
           (unsigned long long)(f->header_bytes + f->data_bytes),
@@ -107,12 +104,12 @@ static int idx_check_magic(const idx_file *f, const unsigned char m[4], int min_
                            int max_dims, unsigned expect, char *err, size_t errlen) {
   unsigned magic = (unsigned)m[0] << 24 | (unsigned)m[1] << 16 | (unsigned)m[2] << 8 | m[3];
   if (m[0] != 0 || m[1] != 0 || m[3] < min_dims || m[3] > max_dims) {
-    set_err(err, errlen, "%s file %s is not an IDX %s file: bad magic 0x%08X (expected 0x%08X)",
+    dl_set_err(err, errlen, "%s file %s is not an IDX %s file: bad magic 0x%08X (expected 0x%08X)",
             f->what, f->path, f->what, magic, expect);
     return -1;
   }
   if (m[2] != IDX_UBYTE) {
-    set_err(err, errlen, "%s file %s has IDX element type 0x%02X; only 0x08 (unsigned byte) is supported",
+    dl_set_err(err, errlen, "%s file %s has IDX element type 0x%02X; only 0x08 (unsigned byte) is supported",
             f->what, f->path, m[2]);
     return -1;
   }
@@ -134,7 +131,7 @@ static int idx_dims(idx_file *f, const unsigned char *b, char *err, size_t errle
     f->per_item *= f->dims[i];
   }
   if (f->per_item > limit || (f->per_item && f->dims[0] > limit / f->per_item)) {
-    set_err(err, errlen, "%s file %s: header dims are too large", f->what, f->path);
+    dl_set_err(err, errlen, "%s file %s: header dims are too large", f->what, f->path);
     return -1;
   }
   f->data_bytes = f->dims[0] * f->per_item;
@@ -151,7 +148,7 @@ static int idx_open(idx_file *f, const char *path, const char *what, int min_dim
   errno = 0;
   f->gz = gzopen(path, "rb");
   if (!f->gz) {
-    set_err(err, errlen, "cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
+    dl_set_err(err, errlen, "cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
     return -1;
   }
   gzbuffer(f->gz, 1 << 17);
@@ -159,7 +156,7 @@ static int idx_open(idx_file *f, const char *path, const char *what, int min_dim
   int64_t got = gz_read_full(f, head, 4, err, errlen);
   if (got < 0) return -1;
   if (got < 4) {
-    set_err(err, errlen, "%s file %s is truncated: it holds %lld bytes, an IDX header needs %d",
+    dl_set_err(err, errlen, "%s file %s is truncated: it holds %lld bytes, an IDX header needs %d",
             what, path, (long long)got, 4 + 4 * min_dims);
     return -1;
   }
@@ -188,7 +185,7 @@ static uint8_t *idx_read_growing(const idx_file *f, uint64_t *got, char *err, si
     if (want > f->data_bytes) want = f->data_bytes;
     uint8_t *nb = want <= SIZE_MAX - 1 ? realloc(buf, (size_t)want + 1) : NULL;
     if (!nb) {
-      set_err(err, errlen, "out of memory reading %s (%llu bytes)", f->path,
+      dl_set_err(err, errlen, "out of memory reading %s (%llu bytes)", f->path,
               (unsigned long long)f->data_bytes);
       free(buf);
       return NULL;
@@ -229,12 +226,12 @@ static int32_t *idx_labels(const idx_file *f, const uint8_t *raw, int64_t n_clas
                            char *err, size_t errlen) {
   int32_t *y = malloc((size_t)f->dims[0] * sizeof *y + 1);
   if (!y) {
-    set_err(err, errlen, "out of memory reading %s", f->path);
+    dl_set_err(err, errlen, "out of memory reading %s", f->path);
     return NULL;
   }
   for (uint64_t i = 0; i < f->dims[0]; i++) {
     if (raw[i] >= n_classes) {
-      set_err(err, errlen,
+      dl_set_err(err, errlen,
               "labels file %s: label %u at index %llu is out of range for %lld classes (0..%lld)",
               f->path, raw[i], (unsigned long long)i, (long long)n_classes,
               (long long)n_classes - 1);
@@ -253,22 +250,22 @@ static int idx_check_shapes(const idx_file *im, const idx_file *lb, int64_t x_si
     char dims[128];
     dims_str(im, dims, sizeof dims);
     if (im->ndim > 2)
-      set_err(err, errlen,
+      dl_set_err(err, errlen,
               "images file %s holds %s = %llu values per sample, the model's input needs %lld",
               im->path, dims, (unsigned long long)im->per_item, (long long)x_size);
     else
-      set_err(err, errlen, "images file %s holds %llu values per sample, the model's input needs %lld",
+      dl_set_err(err, errlen, "images file %s holds %llu values per sample, the model's input needs %lld",
               im->path, (unsigned long long)im->per_item, (long long)x_size);
     return -1;
   }
   if (im->dims[0] != lb->dims[0]) {
-    set_err(err, errlen, "images file %s holds %llu samples but labels file %s holds %llu labels",
+    dl_set_err(err, errlen, "images file %s holds %llu samples but labels file %s holds %llu labels",
             im->path, (unsigned long long)im->dims[0], lb->path,
             (unsigned long long)lb->dims[0]);
     return -1;
   }
   if (im->dims[0] == 0) {
-    set_err(err, errlen, "images file %s holds no samples", im->path);
+    dl_set_err(err, errlen, "images file %s holds no samples", im->path);
     return -1;
   }
   return 0;
@@ -279,7 +276,7 @@ int dl_load_idx(dl_dataset *d, const char *images_path, const char *labels_path,
                 char *err, size_t errlen) {
   memset(d, 0, sizeof *d);
   if (x_size < 1 || n_classes < 1) {
-    set_err(err, errlen, "dl_load_idx: bad arguments (x_size %lld, n_classes %lld)",
+    dl_set_err(err, errlen, "dl_load_idx: bad arguments (x_size %lld, n_classes %lld)",
             (long long)x_size, (long long)n_classes);
     return -1;
   }
@@ -363,32 +360,19 @@ static void field_err(const char *path, int64_t row, int64_t col, field_status s
                       const char *at, int first_row, char *err, size_t errlen) {
   at = skip_blank(at);
   if (st == FIELD_EMPTY) {
-    set_err(err, errlen, "%s:%lld:%lld: empty field", path, (long long)row, (long long)col);
+    dl_set_err(err, errlen, "%s:%lld:%lld: empty field", path, (long long)row, (long long)col);
     return;
   }
-  set_err(err, errlen, "%s:%lld:%lld: %s \"%.*s\"%s", path, (long long)row, (long long)col,
+  dl_set_err(err, errlen, "%s:%lld:%lld: %s \"%.*s\"%s", path, (long long)row, (long long)col,
           st == FIELD_NONFINITE ? "not a finite number" : "bad number", field_len(at), at,
           first_row && st == FIELD_BAD ? " (is the first row a header?)" : "");
 }
 
-int dl_parse_csv_row(const char *line, dl_real *out, int64_t count, int64_t *bad_col) {
-  /* Returns how many fields the line holds (all valid numbers), storing the
-   * first `count`: the caller compares with count to report too few / many. */
-  int64_t col = 0;
-  if (line_is_blank(line)) return 0;
-  for (int more = 1; more;) {
-    double v;
-    if (csv_field(&line, &v, &more) != FIELD_OK) {
-      if (bad_col) *bad_col = col + 1;
-      return -1;
-    }
-    if (col < count) out[col] = (dl_real)v;
-    col++;
-  }
-  return col > 0x7fffffff ? 0x7fffffff : (int)col;
-}
-
-int dl_parse_csv_ids(const char *line, dl_real *out, int64_t count, int64_t vocab,
+/* Both row parsers: every field a number, and with vocab > 0 a whole
+ * number in [0, vocab) (the double, not its dl_real: 3.0000001 must not pass
+ * as 3 in float32).  Returns how many fields the line holds, storing the
+ * first `count`; -1 for a bad number, -2 for a bad id (column in *bad_col). */
+static int parse_row(const char *line, dl_real *out, int64_t count, int64_t vocab,
                      int64_t *bad_col, double *bad_val) {
   int64_t col = 0;
   if (line_is_blank(line)) return 0;
@@ -398,8 +382,7 @@ int dl_parse_csv_ids(const char *line, dl_real *out, int64_t count, int64_t voca
       if (bad_col) *bad_col = col + 1;
       return -1;
     }
-    /* the double, not its dl_real: 3.0000001 must not pass as 3 in float32 */
-    if (v != floor(v) || v < 0 || v >= (double)vocab) {
+    if (vocab > 0 && (v != floor(v) || v < 0 || v >= (double)vocab)) {
       if (bad_col) *bad_col = col + 1;
       if (bad_val) *bad_val = v;
       return -2;
@@ -408,6 +391,16 @@ int dl_parse_csv_ids(const char *line, dl_real *out, int64_t count, int64_t voca
     col++;
   }
   return col > 0x7fffffff ? 0x7fffffff : (int)col;
+}
+
+int dl_parse_csv_row(const char *line, dl_real *out, int64_t count, int64_t *bad_col) {
+  /* the caller compares the count with x_size to report too few / many */
+  return parse_row(line, out, count, 0, bad_col, NULL);
+}
+
+int dl_parse_csv_ids(const char *line, dl_real *out, int64_t count, int64_t vocab,
+                     int64_t *bad_col, double *bad_val) {
+  return parse_row(line, out, count, vocab > 0 ? vocab : 1, bad_col, bad_val);
 }
 
 /* Growing columns of a CSV dataset. */
@@ -444,12 +437,12 @@ static int csv_store(csv_build *b, const dl_dataset *d, const double *vals,
   int64_t nf = d->x_size + (d->y_is_class ? 1 : d->y_size);
   for (int64_t c = 0; c < nf; c++)
     if (fabs(vals[c]) > FLT_MAX) {
-      set_err(err, errlen, "%s:%lld:%lld: %g is out of float range", path, (long long)row,
+      dl_set_err(err, errlen, "%s:%lld:%lld: %g is out of float range", path, (long long)row,
               (long long)c + 1, vals[c]);
       return -1;
     }
   if (csv_grow(b, d)) {
-    set_err(err, errlen, "out of memory reading %s at row %lld", path, (long long)row);
+    dl_set_err(err, errlen, "out of memory reading %s at row %lld", path, (long long)row);
     return -1;
   }
   float *x = b->x + (size_t)b->n * (size_t)d->x_size;
@@ -457,7 +450,7 @@ static int csv_store(csv_build *b, const dl_dataset *d, const double *vals,
   const double *y = vals + d->x_size;
   if (d->y_is_class) {
     if (y[0] != floor(y[0]) || y[0] < 0 || y[0] >= (double)d->y_size) {
-      set_err(err, errlen, "%s:%lld:%lld: class label %g is %s [0, %lld)", path,
+      dl_set_err(err, errlen, "%s:%lld:%lld: class label %g is %s [0, %lld)", path,
               (long long)row, (long long)d->x_size + 1, y[0],
               y[0] != floor(y[0]) ? "not an integer in" : "out of range", (long long)d->y_size);
       return -1;
@@ -486,7 +479,7 @@ static int csv_split(const char *line, double *vals, int64_t nf, const char *pat
     if (col < nf) vals[col] = v;
   }
   if (col != nf) {
-    set_err(err, errlen, "%s:%lld: expected %lld fields, found %lld", path, (long long)row,
+    dl_set_err(err, errlen, "%s:%lld: expected %lld fields, found %lld", path, (long long)row,
             (long long)nf, (long long)col);
     return -1;
   }
@@ -501,7 +494,7 @@ static int csv_read_rows(FILE *fp, csv_build *b, const dl_dataset *d, const char
   size_t cap = 0;
   int64_t row = 0, seen = 0;
   int rc = vals ? 0 : -1;
-  if (!vals) set_err(err, errlen, "out of memory reading %s", path);
+  if (!vals) dl_set_err(err, errlen, "out of memory reading %s", path);
   while (rc == 0 && getline(&line, &cap, fp) != -1) {
     row++;
     if (line_is_blank(line)) continue;
@@ -511,11 +504,11 @@ static int csv_read_rows(FILE *fp, csv_build *b, const dl_dataset *d, const char
       rc = -1;
   }
   if (rc == 0 && ferror(fp)) {
-    set_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    dl_set_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
     rc = -1;
   }
   if (rc == 0 && b->n == 0) {
-    set_err(err, errlen, "%s holds no data rows", path);
+    dl_set_err(err, errlen, "%s holds no data rows", path);
     rc = -1;
   }
   free(line);
@@ -528,13 +521,13 @@ int dl_load_csv(dl_dataset *d, const char *path, int header, double scale,
                 char *err, size_t errlen) {
   memset(d, 0, sizeof *d);
   if (x_size < 1 || y_size < 1 || x_size > INT32_MAX || y_size > INT32_MAX) {
-    set_err(err, errlen, "dl_load_csv: bad arguments (x_size %lld, y_size %lld)",
+    dl_set_err(err, errlen, "dl_load_csv: bad arguments (x_size %lld, y_size %lld)",
             (long long)x_size, (long long)y_size);
     return -1;
   }
   FILE *fp = fopen(path, "r");
   if (!fp) {
-    set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    dl_set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
     return -1;
   }
   d->x_size = x_size;

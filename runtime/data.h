@@ -57,6 +57,12 @@ int dl_dataset_check_tokens(const dl_dataset *d, int64_t vocab, char *err, size_
 
 void dl_dataset_free(dl_dataset *d);
 
+/* printf into err[errlen] (nothing if err is NULL): the loaders' messages. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void dl_set_err(char *err, size_t errlen, const char *fmt, ...);
+
 /* Gather rows idx[0..n) into x ([n, x_size], scaled) and the labels
  * (y_class [n, y_len] or y_real [n, y_size]; either may be NULL if not wanted). */
 void dl_dataset_gather(const dl_dataset *d, const int64_t *idx, int n,

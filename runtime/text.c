@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +23,6 @@
 #include <zlib.h>
 
 enum { READ_CHUNK = 1 << 16 };
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || errlen == 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 static int has_suffix(const char *s, const char *suffix) {
   size_t n = strlen(s), k = strlen(suffix);
@@ -85,7 +73,7 @@ static int cmp_names(const void *a, const void *b) {
 static int list_dir(file_list *f, const char *dir, char *err, size_t errlen) {
   DIR *dp = opendir(dir);
   if (!dp) {
-    set_err(err, errlen, "cannot open the directory %s: %s", dir, strerror(errno));
+    dl_set_err(err, errlen, "cannot open the directory %s: %s", dir, strerror(errno));
     return -1;
   }
   file_list names = {0};
@@ -97,27 +85,27 @@ static int list_dir(file_list *f, const char *dir, char *err, size_t errlen) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || has_suffix(e->d_name, ".dat"))
       continue;
     if (fstatat(dirfd(dp), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      set_err(err, errlen, "cannot read %s/%s: %s", dir, e->d_name, strerror(errno));
+      dl_set_err(err, errlen, "cannot read %s/%s: %s", dir, e->d_name, strerror(errno));
       rc = -1;
     } else if (S_ISREG(st.st_mode) && files_add(&names, NULL, e->d_name)) {
-      set_err(err, errlen, "out of memory listing the directory %s", dir);
+      dl_set_err(err, errlen, "out of memory listing the directory %s", dir);
       rc = -1;
     }
     errno = 0;
   }
   if (rc == 0 && errno) {
-    set_err(err, errlen, "cannot list the directory %s: %s", dir, strerror(errno));
+    dl_set_err(err, errlen, "cannot list the directory %s: %s", dir, strerror(errno));
     rc = -1;
   }
   closedir(dp);
   if (rc == 0 && names.n == 0) {
-    set_err(err, errlen, "the directory %s holds no text files (regular files not ending in .dat)", dir);
+    dl_set_err(err, errlen, "the directory %s holds no text files (regular files not ending in .dat)", dir);
     rc = -1;
   }
   if (rc == 0) qsort(names.path, names.n, sizeof *names.path, cmp_names);
   for (size_t i = 0; rc == 0 && i < names.n; i++)
     if (files_add(f, dir, names.path[i])) {
-      set_err(err, errlen, "out of memory listing the directory %s", dir);
+      dl_set_err(err, errlen, "out of memory listing the directory %s", dir);
       rc = -1;
     }
   files_free(&names);
@@ -128,16 +116,16 @@ static int list_dir(file_list *f, const char *dir, char *err, size_t errlen) {
 static int list_path(file_list *f, const char *path, char *err, size_t errlen) {
   struct stat st;
   if (stat(path, &st) != 0) {
-    set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    dl_set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
     return -1;
   }
   if (S_ISDIR(st.st_mode)) return list_dir(f, path, err, errlen);
   if (!S_ISREG(st.st_mode)) {
-    set_err(err, errlen, "%s is neither a regular file nor a directory", path);
+    dl_set_err(err, errlen, "%s is neither a regular file nor a directory", path);
     return -1;
   }
   if (files_add(f, NULL, path)) {
-    set_err(err, errlen, "out of memory reading %s", path);
+    dl_set_err(err, errlen, "out of memory reading %s", path);
     return -1;
   }
   return 0;
@@ -159,7 +147,7 @@ static int text_reserve(text_buf *t, const char *path, char *err, size_t errlen)
   while (cap - t->len < READ_CHUNK && cap <= SIZE_MAX / 2) cap *= 2;
   uint8_t *b = cap - t->len >= READ_CHUNK ? realloc(t->bytes, cap) : NULL;
   if (!b) {
-    set_err(err, errlen, "out of memory reading %s (%zu bytes read so far)", path, t->len);
+    dl_set_err(err, errlen, "out of memory reading %s (%zu bytes read so far)", path, t->len);
     return -1;
   }
   t->bytes = b;
@@ -172,7 +160,7 @@ static int text_reserve(text_buf *t, const char *path, char *err, size_t errlen)
 static int read_plain(text_buf *t, const char *path, char *err, size_t errlen) {
   FILE *fp = fopen(path, "rb");
   if (!fp) {
-    set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    dl_set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
     return -1;
   }
   int rc = 0;
@@ -186,7 +174,7 @@ static int read_plain(text_buf *t, const char *path, char *err, size_t errlen) {
     t->len += got;
   } while (got == READ_CHUNK);
   if (rc == 0 && ferror(fp)) {
-    set_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    dl_set_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
     rc = -1;
   }
   fclose(fp); /* read-only: nothing to lose if close fails */
@@ -200,7 +188,7 @@ static void gz_err(gzFile gz, const char *path, char *err, size_t errlen) {
   const char *msg = gzerror(gz, &code);
   size_t n = strlen(path);
   if (strncmp(msg, path, n) == 0 && strncmp(msg + n, ": ", 2) == 0) msg += n + 2;
-  set_err(err, errlen, "cannot read %s: %s", path, code == Z_ERRNO ? strerror(errno) : msg);
+  dl_set_err(err, errlen, "cannot read %s: %s", path, code == Z_ERRNO ? strerror(errno) : msg);
 }
 
 /* A .gz file.  gzread reports a stream cut short not as an error but as the
@@ -209,7 +197,7 @@ static int read_gz(text_buf *t, const char *path, char *err, size_t errlen) {
   errno = 0;
   gzFile gz = gzopen(path, "rb");
   if (!gz) {
-    set_err(err, errlen, "cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
+    dl_set_err(err, errlen, "cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
     return -1;
   }
   gzbuffer(gz, 1 << 17);
@@ -230,7 +218,7 @@ static int read_gz(text_buf *t, const char *path, char *err, size_t errlen) {
   int code = Z_OK;
   if (rc == 0) gzerror(gz, &code);
   if (rc == 0 && code != Z_OK) {
-    set_err(err, errlen, "cannot read %s: the gzip data is truncated", path);
+    dl_set_err(err, errlen, "cannot read %s: the gzip data is truncated", path);
     rc = -1;
   }
   gzclose(gz);
@@ -240,7 +228,7 @@ static int read_gz(text_buf *t, const char *path, char *err, size_t errlen) {
 static int read_all(text_buf *t, const file_list *f, char *err, size_t errlen) {
   t->start = malloc(f->n * sizeof *t->start);
   if (!t->start) {
-    set_err(err, errlen, "out of memory reading %s", f->path[0]);
+    dl_set_err(err, errlen, "out of memory reading %s", f->path[0]);
     return -1;
   }
   for (size_t i = 0; i < f->n; i++) {
@@ -263,7 +251,7 @@ static int check_vocab(const text_buf *t, const file_list *f, int64_t vocab, cha
   while (t->start[file] > i) file--;
   long long line = 1;
   for (size_t k = t->start[file]; k < i; k++) line += t->bytes[k] == '\n';
-  set_err(err, errlen, "%s:%lld: byte 0x%02x is outside the vocabulary of %lld tokens "
+  dl_set_err(err, errlen, "%s:%lld: byte 0x%02x is outside the vocabulary of %lld tokens "
           "(class[T, 256] takes any byte)", f->path[file], line, t->bytes[i], (long long)vocab);
   return -1;
 }
@@ -277,7 +265,7 @@ static int make_samples(dl_dataset *d, text_buf *t, size_t a, int64_t n, int64_t
   size_t count = (size_t)n * (size_t)seq_len; /* <= the part's length */
   int32_t *y = count <= SIZE_MAX / sizeof *y ? malloc(count * sizeof *y) : NULL;
   if (!y) {
-    set_err(err, errlen, "out of memory for the labels of %s (%zu bytes)", path, count);
+    dl_set_err(err, errlen, "out of memory for the labels of %s (%zu bytes)", path, count);
     return -1;
   }
   for (size_t i = 0; i < count; i++) y[i] = t->bytes[a + 1 + i];
@@ -300,7 +288,7 @@ static int cut_part(dl_dataset *d, text_buf *t, const char *path, double from, d
   size_t part = b - a;
   int64_t n = part > 0 ? (int64_t)((part - 1) / (uint64_t)seq_len) : 0;
   if (n < 1) {
-    set_err(err, errlen, "%s: text too short for sequences of %lld: the part from %g to %g of "
+    dl_set_err(err, errlen, "%s: text too short for sequences of %lld: the part from %g to %g of "
             "its %zu bytes holds %zu, a sample needs %lld (its inputs and the byte after)",
             path, (long long)seq_len, from, to, t->len, part, (long long)seq_len + 1);
     return -1;
@@ -312,12 +300,12 @@ int dl_load_text(dl_dataset *d, const char *path, double from, double to, int64_
                  int64_t vocab, char *err, size_t errlen) {
   memset(d, 0, sizeof *d);
   if (seq_len < 1 || vocab < 1 || vocab > INT32_MAX) {
-    set_err(err, errlen, "dl_load_text: bad arguments for %s (seq_len %lld, vocab %lld)", path,
+    dl_set_err(err, errlen, "dl_load_text: bad arguments for %s (seq_len %lld, vocab %lld)", path,
             (long long)seq_len, (long long)vocab);
     return -1;
   }
   if (!(from >= 0 && from < to && to <= 1)) { /* also catches NaN */
-    set_err(err, errlen, "%s: the part of the text from %g to %g is not a range in [0, 1] "
+    dl_set_err(err, errlen, "%s: the part of the text from %g to %g is not a range in [0, 1] "
             "(need 0 <= from < to <= 1)", path, from, to);
     return -1;
   }
@@ -348,7 +336,7 @@ int dl_dataset_check_tokens(const dl_dataset *d, int64_t vocab, char *err, size_
   for (size_t i = 0; i < count; i++) {
     double v = d->x_u8 ? (double)d->x_u8[i] * d->scale : d->x_f32 ? (double)d->x_f32[i] * d->scale : 0;
     if (v != floor(v) || v < 0 || v >= (double)vocab) {
-      set_err(err, errlen, "sample %zu, input %zu (counting from 1): %g is not a token id, "
+      dl_set_err(err, errlen, "sample %zu, input %zu (counting from 1): %g is not a token id, "
               "an integer in [0, %lld)", i / (size_t)d->x_size + 1, i % (size_t)d->x_size + 1,
               v, (long long)vocab);
       return -1;
