@@ -50,14 +50,9 @@ int lower_attention(lower_ctx *lc, const ast_expr *call) {
   };
   arg_val v[4];
   if (lower_bind_args(lc, call, spec, 4, v)) return -1;
+  if (lower_sequence_arg(lc, &v[0], call->str)) return -1;
   ir_graph *g = lc->g;
   ir_node *x = ir_at(g, v[0].node);
-  char s[96];
-  if (!x->batched || x->ndim != 2) {
-    diag_error(v[0].loc, "attention() needs a sequence [T, features] per sample; this is %s",
-               lower_shape_str(x, s, sizeof s));
-    return -1;
-  }
   int64_t T = x->dims[0], D = x->dims[1], heads = (int64_t)v[1].num;
   if (heads < 1 || D % heads) {
     diag_error(v[1].loc, "heads = %lld must divide the %lld features of attention()'s input",
@@ -111,14 +106,9 @@ int lower_positional(lower_ctx *lc, const ast_expr *call) {
   static const arg_spec spec[] = {{"x", ARG_TENSOR, 1, 0}, {"learned", ARG_BOOL, 0, 0}};
   arg_val v[2];
   if (lower_bind_args(lc, call, spec, 2, v)) return -1;
+  if (lower_sequence_arg(lc, &v[0], call->str)) return -1;
   ir_graph *g = lc->g;
   ir_node *x = ir_at(g, v[0].node);
-  char s[96];
-  if (!x->batched || x->ndim != 2) {
-    diag_error(v[0].loc, "positional() needs a sequence [T, features] per sample; this is %s",
-               lower_shape_str(x, s, sizeof s));
-    return -1;
-  }
   int in[2] = {v[0].node, -1}, learned = v[1].num != 0;
   if (learned) {
     char layer[256];

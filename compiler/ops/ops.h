@@ -90,6 +90,9 @@ int lower_norm(lower_ctx *, const ast_expr *);
 void norm_backward(ad_ctx *, int, int);
 void norm_emit(emit_ctx *, const ir_node *);
 
+/* sequence.c: whether argument v is a sequence [T, features] per sample; 0,
+ * or -1 after reporting (in the name of builtin fn). */
+int lower_sequence_arg(lower_ctx *lc, const arg_val *v, const char *fn);
 int lower_embedding(lower_ctx *, const ast_expr *);
 int lower_one_hot(lower_ctx *, const ast_expr *);
 void sequence_backward(ad_ctx *, int, int);

@@ -138,16 +138,8 @@ int lower_recurrent(lower_ctx *lc, const ast_expr *call) {
   int is_rnn = !strcmp(call->str, "rnn");
   arg_val v[8];
   if (lower_bind_args(lc, call, spec, is_rnn ? 8 : 7, v)) return -1;
+  if (lower_sequence_arg(lc, &v[0], call->str)) return -1;
   ir_graph *g = lc->g;
-  ir_node *x = ir_at(g, v[0].node);
-  char s[96];
-  if (!x->batched || x->ndim != 2) {
-    diag_error(v[0].loc, "%s() needs a sequence [T, features] per sample; this is %s%s", call->str,
-               lower_shape_str(x, s, sizeof s),
-               x->batched && x->ndim == 1 && v[0].node == g->input
-                   ? " (token ids need embedding() or one_hot() first)" : "");
-    return -1;
-  }
   if (v[1].num < 1 || v[1].num > (1 << 16)) {
     diag_error(v[1].loc, "hidden must be between 1 and %d", 1 << 16);
     return -1;

@@ -14,6 +14,15 @@ static int token_input(lower_ctx *lc, const arg_val *v, const char *fn) {
   return -1;
 }
 
+int lower_sequence_arg(lower_ctx *lc, const arg_val *v, const char *fn) {
+  const ir_node *x = ir_at(lc->g, v->node);
+  if (x->batched && x->ndim == 2) return 0;
+  char s[96];
+  diag_error(v->loc, "%s() needs a sequence [T, features] per sample; this is %s", fn,
+             lower_shape_str(x, s, sizeof s));
+  return -1;
+}
+
 /* Binds a call whose first argument is the token input; 0, or -1 after reporting. */
 static int bind_token_args(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, int nspec,
                            arg_val *v) {
