@@ -21,11 +21,6 @@
 /* P and dP live on a worker's stack: at most this many values each. */
 enum { MAX_SCORES = 256 * 256 };
 
-static int layer_name(lower_ctx *lc, char *layer, size_t len) {
-  if (lc->nparam_ops++ == 0) return snprintf(layer, len, "%s", lc->binding);
-  return snprintf(layer, len, "%s_%d", lc->binding, lc->nparam_ops);
-}
-
 /* A dense node y = x W^T + b with torch's parameter names NAME.W_NAME / NAME.B_NAME. */
 static int named_dense(lower_ctx *lc, const ast_expr *call, int x, const char *layer,
                        const char *wname, const char *bname, int64_t out, int winit, int binit) {
@@ -77,7 +72,7 @@ int lower_attention(lower_ctx *lc, const ast_expr *call) {
     }
   }
   char layer[256];
-  layer_name(lc, layer, sizeof layer);
+  lower_layer_name(lc, layer, sizeof layer);
   /* torch: in_proj xavier_uniform, biases 0; out_proj.weight nn.Linear's default */
   int qkv = named_dense(lc, call, v[0].node, layer, "in_proj_weight", "in_proj_bias", 3 * D,
                         DL_INIT_XAVIER_UNIFORM, DL_INIT_ZERO);
@@ -112,7 +107,7 @@ int lower_positional(lower_ctx *lc, const ast_expr *call) {
   int in[2] = {v[0].node, -1}, learned = v[1].num != 0;
   if (learned) {
     char layer[256];
-    layer_name(lc, layer, sizeof layer);
+    lower_layer_name(lc, layer, sizeof layer);
     in[1] = lower_param(lc, layer, "weight", 2, x->dims, x->dims[1], x->dims[1], DL_INIT_ZERO, 0, 0,
                         call->loc);
   }

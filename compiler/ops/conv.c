@@ -110,8 +110,7 @@ int lower_conv2d(lower_ctx *lc, const ast_expr *call) {
   }
   /* parameters named as torch.nn.Conv2d's: NAME.weight [OC, C/groups, k, k], NAME.bias [OC] */
   char layer[256];
-  if (lc->nparam_ops++ == 0) snprintf(layer, sizeof layer, "%s", lc->binding);
-  else snprintf(layer, sizeof layer, "%s_%d", lc->binding, lc->nparam_ops);
+  lower_layer_name(lc, layer, sizeof layer);
   int64_t wdims[4] = {OC, C / groups, k, k};
   int ins[3] = {-1, -1, -1};
   ins[1] = lower_weight(lc, layer, wrap, 4, wdims, ckk, OC * k * k, init, v[9].num, v[10].num,

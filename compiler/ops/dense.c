@@ -13,6 +13,14 @@ int lower_init_arg(const arg_val *v) {
   return init < 0 ? -2 : init;
 }
 
+/* Parameters are named after the binding, as torch.nn names a module:
+ * "h1.weight"; a binding's second parameterised call is "h1_2", and so on. */
+const char *lower_layer_name(lower_ctx *lc, char *layer, size_t len) {
+  if (lc->nparam_ops++ == 0) snprintf(layer, len, "%s", lc->binding);
+  else snprintf(layer, len, "%s_%d", lc->binding, lc->nparam_ops);
+  return layer;
+}
+
 int lower_param(lower_ctx *lc, const char *layer, const char *kind, int ndim, const int64_t *dims,
                 int64_t fan_in, int64_t fan_out, int init, double l1, double l2, dl_loc loc) {
   ir_graph *g = lc->g;
@@ -75,11 +83,8 @@ int lower_dense(lower_ctx *lc, const ast_expr *call) {
                "2147483648 weights and values per sample)", (long long)units, (long long)in);
     return -1;
   }
-  /* Parameters are named after the binding, as torch.nn names a Linear:
-   * "h1.weight", "h1.bias"; a second dense in one binding is "h1_2". */
   char layer[256];
-  if (lc->nparam_ops++ == 0) snprintf(layer, sizeof layer, "%s", lc->binding);
-  else snprintf(layer, sizeof layer, "%s_%d", lc->binding, lc->nparam_ops);
+  lower_layer_name(lc, layer, sizeof layer);
   int64_t wdims[2] = {units, in};
   int ins[3] = {v[0].node, -1, -1}, nin = 2 + (v[2].num != 0);
   ins[1] = lower_weight(lc, layer, wrap, 2, wdims, in, units, init, v[4].num, v[5].num,

@@ -180,10 +180,7 @@ int lower_norm(lower_ctx *lc, const ast_expr *call) {
   /* tensors named as torch.nn names the layer's: NAME.weight, NAME.bias,
    * NAME.running_mean, NAME.running_var, NAME.num_batches_tracked */
   char layer[256] = "";
-  if (affine || kind == NORM_BATCH) {
-    if (lc->nparam_ops++ == 0) snprintf(layer, sizeof layer, "%s", lc->binding);
-    else snprintf(layer, sizeof layer, "%s_%d", lc->binding, lc->nparam_ops);
-  }
+  if (affine || kind == NORM_BATCH) lower_layer_name(lc, layer, sizeof layer);
   /* layer norm scales every element; the others each channel */
   int pndim = kind == NORM_LAYER ? inner : 1;
   const int64_t *pdims = kind == NORM_LAYER ? x.dims + (x.ndim - inner) : &C;

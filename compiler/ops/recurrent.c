@@ -161,8 +161,7 @@ int lower_recurrent(lower_ctx *lc, const ast_expr *call) {
   if (init == -2) return -1;
   int64_t H = (int64_t)v[1].num;
   char layer[256];
-  if (lc->nparam_ops++ == 0) snprintf(layer, sizeof layer, "%s", lc->binding);
-  else snprintf(layer, sizeof layer, "%s_%d", lc->binding, lc->nparam_ops);
+  lower_layer_name(lc, layer, sizeof layer);
   int dirs = v[2].num ? 2 : 1, last = v[3].num != 0, out[2];
   for (int d = 0; d < dirs; d++)
     out[d] = lower_direction(lc, call, cell, v[0].node, H, d, v[4].num != 0, last, v[6].num != 0,
@@ -209,7 +208,6 @@ void recurrent_backward(ad_ctx *ad, int id, int dy) {
     memcpy(g->nodes[db].i, h.i, sizeof h.i);
     ad_accumulate(ad, sn.in[2], db);
   }
-  (void)GH;
 }
 
 /* ---- emission -------------------------------------------------------------- */
@@ -260,16 +258,14 @@ static const char *start_state(const rnn_dims *d, char *buf, size_t len) {
 
 /* The name of an all-zero state (h, c) or gradient (dh) array the kernels
  * read where there is no step before or after; emitted once per node. */
-static const char *zeros_name(emit_ctx *ec, const ir_node *n, const rnn_dims *d, int grad) {
+static const char *zeros_name(emit_ctx *ec, const ir_node *n) {
   static char name[128];
   snprintf(name, sizeof name, "zeros_%s_%d", ec->g->groups[n->group].name, n->id);
-  (void)d;
-  (void)grad;
   return name;
 }
 
 static void emit_zeros(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
-  fprintf(ec->helpers, "static const dl_real %s[%lld];\n\n", zeros_name(ec, n, d, 0), d->SW > d->GW ? d->SW : d->GW);
+  fprintf(ec->helpers, "static const dl_real %s[%lld];\n\n", zeros_name(ec, n), d->SW > d->GW ? d->SW : d->GW);
 }
 
 /* static void NAME(St, prev, x): one step's cell for one sample, in place on
@@ -359,7 +355,7 @@ static void emit_scan(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
   fprintf(o, "      for (int s = 0; s < n; s++) {\n");
   fprintf(o, "        const dl_real *Sp = step > 0 ? S + ((size_t)s * %lld + tp) * %lld : %s;\n", T, SW, start);
   fprintf(o, "        %s(S + ((size_t)s * %lld + t) * %lld, Sp ? Sp : %s, xg + ((size_t)s * %lld + t) * %lld);\n",
-          cell, T, SW, zeros_name(ec, n, d, 0), T, GH);
+          cell, T, SW, zeros_name(ec, n), T, GH);
   fprintf(o, "      }\n    }\n");
   if (d->carry) {
     fprintf(o, "    if (ctx->carry) /* where the next batch's row starts */\n");
@@ -462,7 +458,7 @@ static void emit_scan_grad(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
   fprintf(o, "        dl_gemm_packed(ctx->pool, n, %lld, %lld, D + (size_t)tn * %lld, %lld, Wp, D + (size_t)t * %lld + %lld, %lld, %d);\n",
           H, GH, GW, T * GW, GW, REC, T * GW, gru);
   char cell[128];
-  const char *zeros = zeros_name(ec, n, d, 1);
+  const char *zeros = zeros_name(ec, n);
   emit_cell_grad_fn(ec, n, d, cell, sizeof cell);
   fprintf(o, "      for (int s = 0; s < n; s++) {\n");
   fprintf(o, "        const dl_real *Sp = step > 0 ? S + ((size_t)s * %lld + tp) * %lld : %s;\n", T, SW, start);

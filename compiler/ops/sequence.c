@@ -49,8 +49,7 @@ int lower_embedding(lower_ctx *lc, const ast_expr *call) {
   ir_graph *g = lc->g;
   int64_t V = g->input_vocab, E = (int64_t)v[1].num;
   char layer[256];
-  if (lc->nparam_ops++ == 0) snprintf(layer, sizeof layer, "%s", lc->binding);
-  else snprintf(layer, sizeof layer, "%s_%d", lc->binding, lc->nparam_ops);
+  lower_layer_name(lc, layer, sizeof layer);
   int64_t wdims[2] = {V, E};
   int in[2] = {v[0].node, lower_param(lc, layer, "weight", 2, wdims, E, V,
                                       init == INIT_DEFAULT ? DL_INIT_NORMAL : init, 0, 0, call->loc)};
