@@ -8,9 +8,10 @@
  * corrupt checkpoint must be an error message, never a crash or garbage
  * weights. */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L /* mkstemp, fsync, O_DIRECTORY */
+#define _POSIX_C_SOURCE 200809L /* open, fstat */
 #endif
 #include "safetensors.h"
+#include "atomic_file.h"
 #include "json.h"
 
 #include <errno.h>
@@ -214,100 +215,44 @@ static int build_header(sbuf *h, const dl_st_tensor *t, int n, const dl_st_meta 
   return h->oom ? -1 : 0;
 }
 
-/* write(2) until done; a short write (disk full) becomes an error. */
-static int write_all(int fd, const void *buf, uint64_t len) {
-  const char *p = buf;
-  while (len > 0) {
-    size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
-    ssize_t w = write(fd, p, chunk);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return -1;
-    if (w == 0) {
-      errno = ENOSPC;
-      return -1;
-    }
-    p += w;
-    len -= (uint64_t)w;
-  }
-  return 0;
-}
-
-static int write_contents(int fd, const sbuf *h, const dl_st_tensor *t, int n,
+static int write_contents(dl_af *f, const sbuf *h, const dl_st_tensor *t, int n,
                           const uint64_t *nbytes) {
   unsigned char len8[8];
   for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h->len >> (8 * i));
-  if (write_all(fd, len8, 8) || write_all(fd, h->p, h->len)) return -1;
+  if (dl_af_write(f, len8, 8) || dl_af_write(f, h->p, h->len)) return -1;
   for (int i = 0; i < n; i++)
-    if (nbytes[i] && write_all(fd, t[i].data, nbytes[i])) return -1;
+    if (nbytes[i] && dl_af_write(f, t[i].data, nbytes[i])) return -1;
   return 0;
 }
 
-/* The directory part of path ("." if none), malloc'd. */
-static char *dir_of(const char *path) {
-  const char *slash = strrchr(path, '/');
-  size_t len = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
-  char *d = malloc(len + 1);
-  if (!d) return NULL;
-  memcpy(d, slash ? path : ".", len);
-  d[len] = '\0';
-  return d;
-}
-
-/* Makes the rename durable.  Filesystems that cannot sync a directory say
- * EINVAL; that is not a failure of ours. */
-static int sync_dir(const char *path) {
-  char *dir = dir_of(path);
-  if (!dir) return -1;
-  int fd = open(dir, O_RDONLY | O_DIRECTORY);
-  free(dir);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  if (rc && errno == EINVAL) rc = 0;
-  int e = errno;
-  close(fd); /* read-only descriptor: nothing to flush */
-  errno = e;
-  return rc;
-}
-
-/* The mode a new file would get: mkstemp makes 0600, but a checkpoint should
- * be as readable as any other file the user creates.  A replaced file keeps
- * its mode.  (umask can only be read by setting it; nothing else in the
- * trainer creates files concurrently.) */
-static mode_t new_file_mode(const char *path) {
-  struct stat st;
-  if (stat(path, &st) == 0) return st.st_mode & 07777;
-  mode_t mask = umask(022);
-  umask(mask);
-  return 0666 & ~mask;
-}
-
-/* Creates tmp (a mkstemp template), writes the file and flushes it to disk.
- * -1 with errno set on failure, and then tmp is gone again. */
-static int write_temp(char *tmp, mode_t mode, const sbuf *h, const dl_st_tensor *t, int n,
-                      const uint64_t *nbytes) {
-  int fd = mkstemp(tmp);
-  if (fd < 0) return -1;
-  /* A failed chmod only leaves the file private (0600): not worth failing for. */
-  (void)fchmod(fd, mode);
-  int rc = write_contents(fd, h, t, n, nbytes);
-  if (rc == 0) rc = fsync(fd);
-  int e = errno;
-  /* close can report a deferred write error (NFS), so it counts too. */
-  if (close(fd) && rc == 0) rc = -1, e = errno;
-  if (rc) {
-    unlink(tmp);
-    errno = e;
+/* Through a temporary file renamed over the target (atomic_file.c), so
+ * readers see the old file or the new one, never a partial one. */
+static int write_file(const char *path, const sbuf *h, const dl_st_tensor *t, int n,
+                      const uint64_t *nbytes, char *err, size_t errlen) {
+  dl_af f;
+  char why[512];
+  if (dl_af_open(&f, path, why, sizeof why)) {
+    set_err(err, errlen, "cannot write checkpoint %s: %s", path, why);
+    return -1;
   }
-  return rc;
+  if (write_contents(&f, h, t, n, nbytes)) {
+    set_err(err, errlen, "cannot write checkpoint %s: %s", path, strerror(errno));
+    dl_af_discard(&f);
+    return -1;
+  }
+  if (dl_af_commit(&f, why, sizeof why)) {
+    set_err(err, errlen, "cannot write checkpoint %s: %s", path, why);
+    return -1;
+  }
+  return 0;
 }
 
 int dl_st_write(const char *path, const dl_st_tensor *tensors, int n_tensors,
                 const dl_st_meta *meta, int n_meta, char *err, size_t errlen) {
   uint64_t *nbytes = malloc((size_t)(n_tensors > 0 ? n_tensors : 0) * sizeof *nbytes + 1);
   sbuf h = {0};
-  char *tmp = malloc(strlen(path) + sizeof ".tmp.XXXXXX");
   int rc = -1;
-  if (!nbytes || !tmp) {
+  if (!nbytes) {
     set_err(err, errlen, "cannot write checkpoint %s: out of memory", path);
     goto done;
   }
@@ -316,29 +261,10 @@ int dl_st_write(const char *path, const dl_st_tensor *tensors, int n_tensors,
     set_err(err, errlen, "cannot write checkpoint %s: out of memory", path);
     goto done;
   }
-  /* Same directory as the target, so the rename is atomic: readers see the
-   * old file or the new one, never a partial one. */
-  sprintf(tmp, "%s.tmp.XXXXXX", path);
-  if (write_temp(tmp, new_file_mode(path), &h, tensors, n_tensors, nbytes)) {
-    set_err(err, errlen, "cannot write checkpoint %s: %s", path, strerror(errno));
-    goto done;
-  }
-  if (rename(tmp, path)) {
-    int e = errno;
-    unlink(tmp);
-    set_err(err, errlen, "cannot write checkpoint %s: %s", path, strerror(e));
-    goto done;
-  }
-  if (sync_dir(path)) {
-    set_err(err, errlen, "wrote checkpoint %s but cannot sync its directory: %s", path,
-            strerror(errno));
-    goto done;
-  }
-  rc = 0;
+  rc = write_file(path, &h, tensors, n_tensors, nbytes, err, errlen);
 done:
   free(nbytes);
   free(h.p);
-  free(tmp);
   return rc;
 }
 

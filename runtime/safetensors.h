@@ -1,6 +1,8 @@
 /* safetensors.h: checkpoints in the safetensors format
  * (8-byte little-endian header length, JSON header, raw little-endian data).
- * Writes are atomic: temp file in the same directory, fsync, rename, fsync dir. */
+ * Writes are atomic (atomic_file.c): a temporary file beside the target,
+ * fsync, rename, fsync of the directory; symbolic links are followed, and
+ * only a regular file is ever replaced. */
 #ifndef DL_SAFETENSORS_H
 #define DL_SAFETENSORS_H
 #include <stddef.h>

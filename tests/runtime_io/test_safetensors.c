@@ -130,7 +130,7 @@ static void check_replace_and_failures(void) {
   /* Target directory missing: clear message, nothing created. */
   const char *q = tmp_path("no-such-dir/ckpt.safetensors");
   CHECK_ERR(dl_st_write(q, &a, 1, NULL, 0, err, sizeof err) == -1, err,
-            "cannot write checkpoint", q, "No such file or directory");
+            "cannot write checkpoint", q, "does not exist");
 
   /* A write that runs out of room (RLIMIT_FSIZE stands in for a full disk;
    * unlike permissions it also binds root).  The old file must survive and
