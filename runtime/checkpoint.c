@@ -25,6 +25,12 @@
 
 #define CKPT_FORMAT "dlnc-checkpoint-1"
 
+/* The largest step count, and num_batches_tracked, a checkpoint may hold.
+ * Training adds 1 per step to both (as int64, and in double for Adam's bias
+ * correction and the warm-up), so a crafted INT64_MAX would overflow; 2^53
+ * is exact in a double and more steps than any run can take. */
+#define CKPT_MAX_STEPS (UINT64_C(1) << 53)
+
 static int is_saved(const dl_tensor_desc *t) { return t->kind != DL_T_GRAD; }
 
 static dl_st_dtype real_dtype(void) { return DL_REAL_IS_F64 ? DL_ST_F64 : DL_ST_F32; }
@@ -183,8 +189,8 @@ static int read_counter(const dl_st_file *f, const char *key, uint64_t max, uint
                         const char *path, char *err, size_t errlen) {
   const char *v = dl_st_meta_get(f, key);
   if (!parse_u64(v, out) || *out > max) {
-    snprintf(err, errlen, "checkpoint %s: metadata '%s' is %s%s%s, expected a non-negative integer",
-             path, key, v ? "'" : "", v ? v : "missing", v ? "'" : "");
+    snprintf(err, errlen, "checkpoint %s: metadata '%s' is %s%s%s, expected an integer from 0 to "
+             "%" PRIu64, path, key, v ? "'" : "", v ? v : "missing", v ? "'" : "", max);
     return -1;
   }
   return 0;
@@ -240,7 +246,7 @@ static int check_meta(const dl_st_file *f, const dl_model_desc *m, int params_on
   if (params_only && !fmt) return 0;
   uint64_t e, s;
   if (read_counter(f, "epoch", INT32_MAX, &e, path, err, errlen) ||
-      read_counter(f, "step", INT64_MAX, &s, path, err, errlen) ||
+      read_counter(f, "step", CKPT_MAX_STEPS, &s, path, err, errlen) ||
       read_counter(f, "seed", UINT64_MAX, &md->seed, path, err, errlen))
     return -1;
   md->pos.epoch = (int64_t)e;
@@ -337,31 +343,78 @@ static int check_tensors(const dl_st_file *f, const dl_model_desc *m, int params
   return 0;
 }
 
-/* ---- load: applying -------------------------------------------------------- */
+/* ---- load: values ----------------------------------------------------------- */
 
 /* The file is little-endian and its data need not be aligned: assemble
  * each value from bytes, which is also right on big-endian hosts. */
-static void copy_converted(dl_real *dst, const dl_st_tensor *s, size_t numel) {
+static uint64_t le_bytes(const unsigned char *p, int n) {
+  uint64_t u = 0;
+  for (int b = n - 1; b >= 0; b--) u = u << 8 | p[b];
+  return u;
+}
+
+static int64_t count_at(const dl_st_tensor *s, size_t j) {
+  return (int64_t)le_bytes((const unsigned char *)s->data + j * 8, 8);
+}
+
+/* Element j of an F32 or F64 tensor as the model will hold it. */
+static dl_real real_at(const dl_st_tensor *s, size_t j) {
   const unsigned char *p = s->data;
+  if (s->dtype == DL_ST_F64) {
+    uint64_t u = le_bytes(p + j * 8, 8);
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return (dl_real)v;
+  }
+  uint32_t u = (uint32_t)le_bytes(p + j * 4, 4);
+  float v;
+  memcpy(&v, &u, sizeof v);
+  return (dl_real)v;
+}
+
+/* What a model can compute with: finite weights, optimiser state and
+ * buffers (as converted: an F64 value past float range is an infinity in
+ * a float32 build), counts that leave room to count.  A NaN would only
+ * come out again as NaN predictions, or stop a resumed run at its first
+ * step. */
+static int check_value(const dl_st_tensor *s, size_t j, const char *path, char *err,
+                       size_t errlen) {
+  if (s->dtype == DL_ST_I64) {
+    int64_t c = count_at(s, j);
+    if (c >= 0 && (uint64_t)c <= CKPT_MAX_STEPS) return 0;
+    snprintf(err, errlen, "checkpoint %s: tensor '%s' holds the count %" PRId64 " (at index %zu), "
+             "expected an integer from 0 to %" PRIu64, path, s->name, c, j, CKPT_MAX_STEPS);
+    return -1;
+  }
+  dl_real v = real_at(s, j);
+  if (isfinite(v)) return 0;
+  snprintf(err, errlen, "checkpoint %s: tensor '%s' holds %s values (the first at index %zu%s)", path,
+           s->name, dl_tr_nonfinite_name((double)v), j,
+           s->dtype == DL_ST_F64 && !DL_REAL_IS_F64 ? ", as float32" : "");
+  return -1;
+}
+
+static int check_values(const dl_st_file *f, const char *path, char *err, size_t errlen) {
+  for (int i = 0; i < dl_st_count(f); i++) {
+    const dl_st_tensor *s = dl_st_get(f, i);
+    size_t numel = 1;
+    for (int d = 0; d < s->ndim; d++) numel *= (size_t)s->shape[d];
+    for (size_t j = 0; j < numel; j++)
+      if (check_value(s, j, path, err, errlen)) return -1;
+  }
+  return 0;
+}
+
+/* ---- load: applying -------------------------------------------------------- */
+
+static void copy_converted(dl_real *dst, const dl_st_tensor *s, size_t numel) {
   for (size_t j = 0; j < numel; j++) {
     if (s->dtype == DL_ST_I64) {
       /* a count: its int64 in dst's room, as the generated code keeps it */
-      uint64_t u = 0;
-      for (int b = 7; b >= 0; b--) u = u << 8 | p[j * 8 + (size_t)b];
-      int64_t v = (int64_t)u;
+      int64_t v = count_at(s, j);
       memcpy((char *)dst + j * sizeof v, &v, sizeof v);
-    } else if (s->dtype == DL_ST_F64) {
-      uint64_t u = 0;
-      for (int b = 7; b >= 0; b--) u = u << 8 | p[j * 8 + (size_t)b];
-      double v;
-      memcpy(&v, &u, sizeof v);
-      dst[j] = (dl_real)v;
     } else {
-      uint32_t u = 0;
-      for (int b = 3; b >= 0; b--) u = u << 8 | p[j * 4 + (size_t)b];
-      float v;
-      memcpy(&v, &u, sizeof v);
-      dst[j] = (dl_real)v;
+      dst[j] = real_at(s, j);
     }
   }
 }
@@ -421,7 +474,8 @@ int dl_ckpt_load(dl_ctx *ctx, const char *path, int params_only, dl_ckpt_pos *po
   }
   ckpt_meta md;
   if (check_meta(f, m, params_only, path, &md, err, errlen) ||
-      check_tensors(f, m, params_only, path, err, errlen) || check_crc(f, path, err, errlen)) {
+      check_tensors(f, m, params_only, path, err, errlen) || check_crc(f, path, err, errlen) ||
+      check_values(f, path, err, errlen)) {
     dl_st_close(f);
     return -1;
   }
