@@ -368,39 +368,29 @@ static void field_err(const char *path, int64_t row, int64_t col, field_status s
           first_row && st == FIELD_BAD ? " (is the first row a header?)" : "");
 }
 
-/* Both row parsers: every field a number, and with vocab > 0 a whole
- * number in [0, vocab) (the double, not its dl_real: 3.0000001 must not pass
- * as 3 in float32).  Returns how many fields the line holds, storing the
- * first `count`; -1 for a bad number, -2 for a bad id (column in *bad_col). */
-static int parse_row(const char *line, dl_real *out, int64_t count, int64_t vocab,
-                     int64_t *bad_col, double *bad_val) {
+/* The largest magnitude a CSV value may have: the loaders keep float32. */
+static int in_float_range(double v) { return fabs(v) <= FLT_MAX; }
+
+int dl_parse_csv_row(const char *line, dl_real *out, int64_t count, int64_t *bad_col,
+                     double *bad_val) {
   int64_t col = 0;
   if (line_is_blank(line)) return 0;
   for (int more = 1; more;) {
     double v;
     if (csv_field(&line, &v, &more) != FIELD_OK) {
-      if (bad_col) *bad_col = col + 1;
+      *bad_col = col + 1;
       return -1;
     }
-    if (vocab > 0 && (v != floor(v) || v < 0 || v >= (double)vocab)) {
-      if (bad_col) *bad_col = col + 1;
-      if (bad_val) *bad_val = v;
+    if (!in_float_range(v)) {
+      *bad_col = col + 1;
+      *bad_val = v;
       return -2;
     }
-    if (col < count) out[col] = (dl_real)v;
+    /* rounded to float32 as the CSV loader stores it */
+    if (col < count) out[col] = (dl_real)(float)v;
     col++;
   }
   return col > 0x7fffffff ? 0x7fffffff : (int)col;
-}
-
-int dl_parse_csv_row(const char *line, dl_real *out, int64_t count, int64_t *bad_col) {
-  /* the caller compares the count with x_size to report too few / many */
-  return parse_row(line, out, count, 0, bad_col, NULL);
-}
-
-int dl_parse_csv_ids(const char *line, dl_real *out, int64_t count, int64_t vocab,
-                     int64_t *bad_col, double *bad_val) {
-  return parse_row(line, out, count, vocab > 0 ? vocab : 1, bad_col, bad_val);
 }
 
 /* Growing columns of a CSV dataset. */
@@ -436,7 +426,7 @@ static int csv_store(csv_build *b, const dl_dataset *d, const double *vals,
                      const char *path, int64_t row, char *err, size_t errlen) {
   int64_t nf = d->x_size + (d->y_is_class ? 1 : d->y_size);
   for (int64_t c = 0; c < nf; c++)
-    if (fabs(vals[c]) > FLT_MAX) {
+    if (!in_float_range(vals[c])) {
       dl_set_err(err, errlen, "%s:%lld:%lld: %g is out of float range", path, (long long)row,
               (long long)c + 1, vals[c]);
       return -1;
@@ -574,13 +564,13 @@ void dl_dataset_gather(const dl_dataset *d, const int64_t *idx, int n,
     for (int r = 0; r < n; r++) {
       const uint8_t *src = d->x_u8 + (size_t)idx[r] * xs;
       dl_real *dst = x + (size_t)r * xs;
-      for (size_t j = 0; j < xs; j++) dst[j] = (dl_real)((double)src[j] * scale);
+      for (size_t j = 0; j < xs; j++) dst[j] = dl_input_value(src[j], scale);
     }
   } else if (x && d->x_f32) {
     for (int r = 0; r < n; r++) {
       const float *src = d->x_f32 + (size_t)idx[r] * xs;
       dl_real *dst = x + (size_t)r * xs;
-      for (size_t j = 0; j < xs; j++) dst[j] = (dl_real)((double)src[j] * d->scale);
+      for (size_t j = 0; j < xs; j++) dst[j] = dl_input_value(src[j], d->scale);
     }
   }
   if (y_class && d->y_class) {

@@ -3,6 +3,7 @@
  * converted) when a batch is gathered. */
 #ifndef DL_DATA_H
 #define DL_DATA_H
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "dl_real.h"
@@ -71,14 +72,24 @@ void dl_dataset_gather(const dl_dataset *d, const int64_t *idx, int n,
 void dl_dataset_gather_pool(dl_pool *pool, const dl_dataset *d, const int64_t *idx, int n,
                             dl_real *x, int32_t *y_class, dl_real *y_real);
 
-/* Parse one CSV line of exactly `count` numbers into out (for `predict`). Returns
- * the number parsed, or -1 on a malformed number (column in *bad_col). */
-int dl_parse_csv_row(const char *line, dl_real *out, int64_t count, int64_t *bad_col);
-/* The same for token ids (`predict` of a model with token inputs): also -2
- * when a field is a number but not an integer in [0, vocab) (column in
- * *bad_col, the number in *bad_val); checked on the parsed double, before
- * any rounding to dl_real. */
-int dl_parse_csv_ids(const char *line, dl_real *out, int64_t count, int64_t vocab,
-                     int64_t *bad_col, double *bad_val);
+/* Parse one CSV line of `count` numbers into out (for `predict`), by the
+ * CSV loader's rules: each a finite number within float range, rounded to
+ * float32 as the loader keeps it.  Returns the number of fields (only the
+ * first `count` are stored), 0 for a blank line, -1 for a malformed number
+ * (column in *bad_col), -2 for one past float range (also the number in
+ * *bad_val).  The caller scales the values with dl_input_value. */
+int dl_parse_csv_row(const char *line, dl_real *out, int64_t count, int64_t *bad_col,
+                     double *bad_val);
+
+/* An input as a batch holds it: a stored CSV value (float32) or byte times
+ * the data's scale, the product in double. */
+static inline dl_real dl_input_value(double stored, double scale) {
+  return (dl_real)(stored * scale);
+}
+
+/* An input that indexes an embedding must be an integer in [0, vocab). */
+static inline int dl_is_token_id(double v, int64_t vocab) {
+  return v >= 0 && v < (double)vocab && v == floor(v);
+}
 
 #endif

@@ -335,7 +335,7 @@ int dl_dataset_check_tokens(const dl_dataset *d, int64_t vocab, char *err, size_
   size_t count = (size_t)d->n * (size_t)d->x_size;
   for (size_t i = 0; i < count; i++) {
     double v = d->x_u8 ? (double)d->x_u8[i] * d->scale : d->x_f32 ? (double)d->x_f32[i] * d->scale : 0;
-    if (v != floor(v) || v < 0 || v >= (double)vocab) {
+    if (!dl_is_token_id(v, vocab)) {
       dl_set_err(err, errlen, "sample %zu, input %zu (counting from 1): %g is not a token id, "
               "an integer in [0, %lld)", i / (size_t)d->x_size + 1, i % (size_t)d->x_size + 1,
               v, (long long)vocab);

@@ -162,26 +162,28 @@ static int is_blank(const char *s) {
   return *s == '\0';
 }
 
-/* The training data's scale, so raw values (e.g. pixel bytes) go in as the
- * model saw them in training. */
+/* The training data's scale: raw values (e.g. pixel bytes) go in as the
+ * model saw them in training.  Every declared scale counts, 0 included;
+ * text data has none (1). */
 static double input_scale(const dl_model_desc *m) {
   const dl_data_spec *s = &m->defaults.train;
-  return s->kind != DL_DATA_NONE && s->scale != 0.0 ? s->scale : 1.0;
+  return s->kind == DL_DATA_NONE || s->kind == DL_DATA_TEXT ? 1.0 : s->scale;
 }
 
 /* Parses `line` (row `row` of stdin) into x; 0, or -1 with a message.
- * Token inputs are ids, taken as they are (no scale). */
+ * The training loaders' rules and preprocessing: finite numbers within
+ * float range, kept as float32, times the training scale; for a model
+ * with token inputs, what that gives must be token ids (as the loaders
+ * check a data set's). */
 static int parse_input(const dl_model_desc *m, char *line, int64_t row, dl_real *x) {
   size_t len = strlen(line);
   while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
   int64_t bad = 0;
   double bad_val = 0;
-  int tokens = m->x_vocab > 0;
-  int got = tokens ? dl_parse_csv_ids(line, x, m->x_size, m->x_vocab, &bad, &bad_val)
-                   : dl_parse_csv_row(line, x, m->x_size, &bad);
+  int got = dl_parse_csv_row(line, x, m->x_size, &bad, &bad_val);
   if (got == -2) {
-    fprintf(stderr, "stdin:%" PRId64 ":%" PRId64 ": error: %.15g is not a token id "
-            "(an integer in [0, %" PRId64 "))\n", row, bad, bad_val, m->x_vocab);
+    fprintf(stderr, "stdin:%" PRId64 ":%" PRId64 ": error: %g is out of float range\n", row, bad,
+            bad_val);
     return -1;
   }
   if (got < 0) {
@@ -195,9 +197,16 @@ static int parse_input(const dl_model_desc *m, char *line, int64_t row, dl_real 
             row, col, m->x_size, got);
     return -1;
   }
-  double scale = tokens ? 1.0 : input_scale(m);
-  if (scale != 1.0)
-    for (int64_t k = 0; k < m->x_size; k++) x[k] = (dl_real)(x[k] * scale);
+  double scale = input_scale(m);
+  for (int64_t k = 0; k < m->x_size; k++) {
+    double v = (double)x[k] * scale;
+    if (m->x_vocab > 0 && !dl_is_token_id(v, m->x_vocab)) {
+      fprintf(stderr, "stdin:%" PRId64 ":%" PRId64 ": error: %.15g is not a token id "
+              "(an integer in [0, %" PRId64 "))\n", row, k + 1, v, m->x_vocab);
+      return -1;
+    }
+    x[k] = dl_input_value(x[k], scale);
+  }
   return 0;
 }
 

@@ -96,18 +96,22 @@ static void check_errors(void) {
 static void check_parse_row(void) {
   dl_real out[4] = {0};
   int64_t bad = 0;
-  CHECK(dl_parse_csv_row("1, 2.5,-3,4e1\n", out, 4, &bad) == 4);
+  double bad_val = 0;
+  CHECK(dl_parse_csv_row("1, 2.5,-3,4e1\n", out, 4, &bad, &bad_val) == 4);
   CHECK(out[0] == 1 && out[1] == (dl_real)2.5 && out[2] == -3 && out[3] == 40);
-  CHECK(dl_parse_csv_row("7,8\r\n", out, 4, &bad) == 2 && out[0] == 7 && out[1] == 8);
+  CHECK(dl_parse_csv_row("7,8\r\n", out, 4, &bad, &bad_val) == 2 && out[0] == 7 && out[1] == 8);
   /* Too many: the count says so, and only `count` values are stored. */
   out[3] = -1;
-  CHECK(dl_parse_csv_row("1,2,3,4,5,6", out, 3, &bad) == 6 && out[3] == -1);
-  CHECK(dl_parse_csv_row("   \n", out, 4, &bad) == 0);
-  CHECK(dl_parse_csv_row("1,x,3", out, 3, &bad) == -1 && bad == 2);
-  CHECK(dl_parse_csv_row("1,2,", out, 3, &bad) == -1 && bad == 3);
-  CHECK(dl_parse_csv_row(",1", out, 3, &bad) == -1 && bad == 1);
-  CHECK(dl_parse_csv_row("1 2", out, 3, &bad) == -1 && bad == 1);
-  CHECK(dl_parse_csv_row("inf", out, 3, &bad) == -1 && bad == 1);
+  CHECK(dl_parse_csv_row("1,2,3,4,5,6", out, 3, &bad, &bad_val) == 6 && out[3] == -1);
+  CHECK(dl_parse_csv_row("   \n", out, 4, &bad, &bad_val) == 0);
+  CHECK(dl_parse_csv_row("1,x,3", out, 3, &bad, &bad_val) == -1 && bad == 2);
+  CHECK(dl_parse_csv_row("1,2,", out, 3, &bad, &bad_val) == -1 && bad == 3);
+  CHECK(dl_parse_csv_row(",1", out, 3, &bad, &bad_val) == -1 && bad == 1);
+  CHECK(dl_parse_csv_row("1 2", out, 3, &bad, &bad_val) == -1 && bad == 1);
+  CHECK(dl_parse_csv_row("inf", out, 3, &bad, &bad_val) == -1 && bad == 1);
+  /* The loader's rules: past float range is refused, values are float32. */
+  CHECK(dl_parse_csv_row("1,-1e39,3", out, 3, &bad, &bad_val) == -2 && bad == 2 && bad_val == -1e39);
+  CHECK(dl_parse_csv_row("3e38,0.1", out, 2, &bad, &bad_val) == 2 && out[1] == (dl_real)0.1f);
 }
 
 int main(void) {

@@ -2,7 +2,7 @@
  * read and in what order, plain and gzip, the windows and their next-byte
  * labels, the from/to split, gathering y_len labels a row (also over the
  * thread pool), messages; plus the token-id checks (dl_dataset_check_tokens,
- * dl_parse_csv_ids). */
+ * dl_is_token_id). */
 #include "testutil.h"
 
 #include <math.h>
@@ -240,19 +240,9 @@ static void check_tokens(void) {
   CHECK_ERR(dl_dataset_check_tokens(&d, 4, err, sizeof err) == -1, err, "sample 2, input 2",
             "4 is not a token id");
   dl_dataset_free(&d);
-  /* predict's row parser for ids: the double is checked, not a float of it */
-  dl_real out[3];
-  int64_t col = 0;
-  double val = 0;
-  CHECK(dl_parse_csv_ids("1, 2 ,0\r\n", out, 3, 3, &col, &val) == 3);
-  CHECK(out[0] == 1 && out[1] == 2 && out[2] == 0);
-  CHECK(dl_parse_csv_ids("1,2.5,0", out, 3, 3, &col, &val) == -2 && col == 2 && val == 2.5);
-  CHECK(dl_parse_csv_ids("1,2.0000001,0", out, 3, 3, &col, &val) == -2 && col == 2);
-  CHECK(dl_parse_csv_ids("1,2,3", out, 3, 3, &col, &val) == -2 && col == 3 && val == 3);
-  CHECK(dl_parse_csv_ids("-1", out, 3, 3, &col, &val) == -2 && col == 1);
-  CHECK(dl_parse_csv_ids("1,x", out, 3, 3, &col, &val) == -1 && col == 2);
-  CHECK(dl_parse_csv_ids("  \n", out, 3, 3, &col, &val) == 0);
-  CHECK(dl_parse_csv_ids("0,1", out, 3, 3, &col, &val) == 2);
+  /* the id rule predict applies to its rows too (after the scale) */
+  CHECK(dl_is_token_id(0, 3) && dl_is_token_id(2, 3) && !dl_is_token_id(3, 3));
+  CHECK(!dl_is_token_id(-1, 3) && !dl_is_token_id(2.5, 3) && !dl_is_token_id(1e300, 3));
 }
 
 int main(void) {
