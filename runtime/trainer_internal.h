@@ -17,8 +17,9 @@
 #define DL_STREAM_GC_Y 0x4743590000000000ull     /* gradcheck labels             */
 #define DL_STREAM_SAMPLE 0x53414D5000000000ull   /* sample: draw i of a run      */
 
-/* Exit codes.  A run stopped by SIGINT or SIGTERM exits with 128 + the
- * signal's number, as a shell reports a process the signal killed. */
+/* Exit codes.  A run stopped by a signal (SIGINT, SIGTERM, SIGHUP,
+ * SIGPIPE) exits with 128 + its number, as a shell reports a process the
+ * signal killed. */
 enum { DL_EXIT_OK = 0, DL_EXIT_FAIL = 1, DL_EXIT_USAGE = 2, DL_EXIT_SIGNAL_BASE = 128 };
 
 /* The parsed command line. */
@@ -114,15 +115,18 @@ int dl_tr_all_finite(const dl_real *p, size_t n);
 /* "nan", "inf" or "-inf" (or "finite"). */
 const char *dl_tr_nonfinite_name(double v);
 
-/* ---- SIGINT / SIGTERM (trainer_signal.c) ------------------------------ */
+/* ---- SIGINT, SIGTERM, SIGHUP, SIGPIPE (trainer_signal.c) --------------- */
 
-/* From here on SIGINT and SIGTERM only set a flag (a second one acts as
- * usual, ending the process at once), and SIGXFSZ is ignored so that a file
- * size limit makes a checkpoint write fail with EFBIG instead of killing the
- * trainer mid-save. */
-void dl_tr_signals_catch(void);
+/* From here on these signals only set a flag (a second SIGINT, SIGTERM or
+ * SIGHUP ends the process at once, saying what became of a save in
+ * progress at `save`, which may be NULL), and SIGXFSZ is ignored so that a
+ * file size limit makes a checkpoint write fail with EFBIG instead of
+ * killing the trainer mid-save. */
+void dl_tr_signals_catch(const char *save);
 /* The previous dispositions back. */
 void dl_tr_signals_restore(void);
+/* 1 around a checkpoint save, 0 after it. */
+void dl_tr_signals_saving(int on);
 /* The signal that asked the run to stop, or 0. */
 int dl_tr_stop_signal(void);
 

@@ -11,10 +11,16 @@
  *
  * Failure: every step's loss, gradients and updated weights must be finite
  * (trainer_finite.c); the first step where one is not ends the run with the
- * tensor's name, without saving.  SIGINT and SIGTERM finish the current
- * step, save, and exit with 128 + the signal (trainer_signal.c).  Saves are
- * atomic (safetensors.c), so a run killed or failing at any moment leaves
- * the previous checkpoint as it was. */
+ * tensor's name, without saving.  SIGINT, SIGTERM, SIGHUP and SIGPIPE
+ * finish the current step, save, and exit with 128 + the signal
+ * (trainer_signal.c).  Saves are atomic (atomic_file.c), so a run killed or
+ * failing at any moment leaves the previous checkpoint as it was; the
+ * --save target is checked before the first epoch, so a place that cannot
+ * take a checkpoint is not found only after one. */
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* stat */
+#endif
+#include "atomic_file.h"
 #include "data.h"
 #include "dl_model.h"
 #include "progress.h"
@@ -28,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* How a step or an epoch ended. */
 enum { RUN_OK = 0, RUN_FAIL = -1, RUN_STOPPED = 1 };
@@ -62,10 +69,10 @@ static void shuffle(int64_t *perm, int64_t n, uint64_t seed, int epoch) {
   }
 }
 
+/* A checkpoint can be there: a regular file (fopen would open a directory). */
 static int file_exists(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (f) fclose(f);
-  return f != NULL;
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 /* The checkpoint a failed run leaves behind, as the end of a message. */
@@ -160,7 +167,10 @@ static int save_checkpoint(train_run *r, const dl_ckpt_pos *pos) {
       check_finite(r, epoch, r->ctx->step, DL_T_BUFFER))
     return RUN_FAIL;
   char err[1024];
-  if (dl_ckpt_save(r->ctx, r->o->save, pos, err, sizeof err)) {
+  dl_tr_signals_saving(1);
+  int rc = dl_ckpt_save(r->ctx, r->o->save, pos, err, sizeof err);
+  dl_tr_signals_saving(0);
+  if (rc) {
     dl_progress_end(&r->prog);
     fprintf(stderr, "error: %s%s\n", err,
             file_exists(r->o->save) ? "; the previous checkpoint there is unchanged" : "");
@@ -243,15 +253,27 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   return RUN_OK;
 }
 
+/* The summary line, the metrics, the checkpoint.  A failed metrics write
+ * ends the run, but only after the epoch's checkpoint is safe: losing a
+ * line of metrics must not lose the epoch. */
 static int finish_epoch(train_run *r, dl_epoch_stats *s) {
   dl_print_epoch(stdout, s);
-  if (r->metrics && dl_metrics_append(r->metrics, s)) {
-    fprintf(stderr, "error: writing metrics to %s failed\n", r->o->metrics);
-    return RUN_FAIL;
-  }
+  errno = 0;
+  int metrics_failed = r->metrics && dl_metrics_append(r->metrics, s);
+  int metrics_errno = errno ? errno : EIO;
   dl_ckpt_pos pos = {s->epoch, 0, r->ctx->capacity, 0.0};
-  if (r->o->save && save_checkpoint(r, &pos)) return RUN_FAIL;
-  return RUN_OK;
+  int saved = r->o->save && save_checkpoint(r, &pos) == RUN_OK;
+  if (metrics_failed) {
+    fprintf(stderr, "error: writing metrics to %s failed: %s; ", r->o->metrics,
+            strerror(metrics_errno));
+    if (saved)
+      fprintf(stderr, "the checkpoint of epoch %d was saved to %s\n", s->epoch, r->o->save);
+    else if (r->o->save)
+      fprintf(stderr, "the checkpoint of epoch %d was not saved either\n", s->epoch);
+    else
+      fprintf(stderr, "nothing was saved (no --save)\n");
+  }
+  return metrics_failed || (r->o->save && !saved) ? RUN_FAIL : RUN_OK;
 }
 
 static void evaluate_epoch(train_run *r, dl_epoch_stats *s) {
@@ -315,22 +337,6 @@ static int check_resume_position(const train_run *r) {
   return 0;
 }
 
-/* A checkpoint holding NaN or Inf (from another program, or saved before
- * these checks existed) cannot be trained on. */
-static int check_resumed_values(const train_run *r) {
-  static const dl_tensor_kind kinds[] = {DL_T_PARAM, DL_T_OPT, DL_T_BUFFER};
-  for (int k = 0; k < 3; k++) {
-    double bad = 0.0;
-    const dl_tensor_desc *t = dl_tr_find_nonfinite(r->ctx, kinds[k], &bad);
-    if (t) {
-      fprintf(stderr, "error: --resume: checkpoint %s: tensor '%s' holds %s values\n",
-              r->o->resume, t->name, dl_tr_nonfinite_name(bad));
-      return -1;
-    }
-  }
-  return 0;
-}
-
 /* Weights: from --resume (everything, including the seed), else fresh. */
 static int start_state(train_run *r) {
   const dl_opts *o = r->o;
@@ -346,7 +352,7 @@ static int start_state(train_run *r) {
     return -1;
   }
   int64_t done = r->resumed.epoch;
-  if (check_resume_position(r) || check_resumed_values(r)) return -1;
+  if (check_resume_position(r)) return -1;
   if (o->seed_given && o->seed != r->ctx->seed)
     fprintf(stderr, "note: --seed %" PRIu64 " ignored: resuming with the checkpoint's seed %" PRIu64 "\n",
             o->seed, r->ctx->seed);
@@ -369,11 +375,20 @@ static int load_sets(train_run *r) {
   return 0;
 }
 
+/* --save names a place a checkpoint can go: found now, not after an epoch. */
+static int check_save_target(const char *save) {
+  char why[512];
+  if (!save || dl_af_check(save, why, sizeof why) == 0) return 0;
+  fprintf(stderr, "error: --save %s: cannot save a checkpoint there: %s\n", save, why);
+  return -1;
+}
+
 static int setup(train_run *r) {
   if (r->o->epochs < 1) {
     fprintf(stderr, "error: model '%s': epochs must be at least 1 (use --epochs N)\n", r->m->name);
     return -1;
   }
+  if (check_save_target(r->o->save)) return -1;
   if (load_sets(r)) return -1;
   int cap = dl_tr_capacity(r->m, r->o->batch, r->train.n);
   if (cap < 0) return -1;
@@ -412,7 +427,7 @@ int dl_tr_cmd_train(const dl_model_desc *m, const dl_opts *o) {
   int rc = setup(&r) == 0 ? RUN_OK : RUN_FAIL;
   if (rc == RUN_OK) {
     /* Only now: before this, nothing would be lost by dying at once. */
-    dl_tr_signals_catch();
+    dl_tr_signals_catch(o->save);
     rc = train_loop(&r);
     dl_tr_signals_restore();
   }
