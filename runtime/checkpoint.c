@@ -389,7 +389,7 @@ static int check_value(const dl_st_tensor *s, size_t j, const char *path, char *
   dl_real v = real_at(s, j);
   if (isfinite(v)) return 0;
   snprintf(err, errlen, "checkpoint %s: tensor '%s' holds %s values (the first at index %zu%s)", path,
-           s->name, dl_tr_nonfinite_name((double)v), j,
+           s->name, isnan(v) ? "nan" : v > 0 ? "inf" : "-inf", j,
            s->dtype == DL_ST_F64 && !DL_REAL_IS_F64 ? ", as float32" : "");
   return -1;
 }
