@@ -70,6 +70,10 @@ static void explain_lookup(const char *path, int e, char *err, size_t errlen) {
  * put the file.  A link to a file that does not exist yet resolves to that
  * name.  NULL and why in err. */
 static char *resolve(const char *path, char *err, size_t errlen) {
+  if (!*path) { /* would make a file named ".tmp.XXXXXX", then fail to rename it */
+    snprintf(err, errlen, "the name is empty");
+    return NULL;
+  }
   char *p = strdup(path);
   for (int hops = 0; p; hops++) {
     struct stat st;

@@ -112,6 +112,7 @@ static void test_targets(void) {
   EXPECT_REFUSED("/dev/null", "it is a character device, not a regular file");
   EXPECT(stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode));
   EXPECT_REFUSED(path_in("missing/ck.st"), "does not exist");
+  EXPECT_REFUSED("", "the name is empty");
   EXPECT_REFUSED(path_in("fifo/ck.st"), "is not a directory");
   char longname[300];
   memset(longname, 'n', 250);
