@@ -122,7 +122,7 @@ static const char *kind_of(mode_t m) {
   if (S_ISBLK(m)) return "a block device";
   if (S_ISFIFO(m)) return "a FIFO";
   if (S_ISSOCK(m)) return "a socket";
-  return "not a regular file";
+  return "a special file";
 }
 
 /* 0 if target is absent or a regular file (*mode gets its permissions, or
@@ -180,8 +180,9 @@ static void new_suffix(char *x) {
   for (int i = 0; i < SUFFIX_LEN; i++, r /= 62) x[i] = alnum[r % 62];
 }
 
-/* Creates f->tmp exclusively, mode 0666 less the umask (what any program
- * gets for a new file), and locks it.  fd, or -1 with errno set. */
+/* Creates tmp (from temp_name) exclusively, mode 0666 less the umask
+ * (what any program gets for a new file), and locks it.  fd, or -1 with
+ * errno set. */
 static int create_temp(char *tmp) {
   char *x = tmp + strlen(tmp) - SUFFIX_LEN;
   for (int tries = 0; tries < 100; tries++) {
