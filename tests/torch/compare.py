@@ -1152,11 +1152,10 @@ def check(name, case, dlnc, work):
 
     # predict on sK: the first test rows' inputs
     rows = [",".join(ln.split(",")[:n_in]) for ln in read_csv(test_csv)[:N_PREDICT]]
-    # predict parses stdin straight into dl_real: doubles in an --f64 build
+    # predict reads its rows as the CSV loader reads training data: float32
+    # values, in every build
     xp = torch.tensor([[float(v) for v in r.split(",")] for r in rows],
-                      dtype=torch.float64).reshape(-1, *shape)
-    if not f64:
-        xp = xp.float().double()
+                      dtype=torch.float64).reshape(-1, *shape).float().double()
     with torch.no_grad():
         out_p, pred_p = ta.forward(xp)
     pr = run([binp, "predict", "--load", P("sK.safetensors")], stdin="\n".join(rows) + "\n").split()
