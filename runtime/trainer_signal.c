@@ -42,8 +42,10 @@ static atomic_int requests;     /* SIGINT, SIGTERM and SIGHUP received      */
 static atomic_int saving;       /* 1 while dl_tr_signals_saving(1) holds    */
 
 /* What the handler writes for a second request, prepared beforehand:
- * snprintf is not async-signal-safe.  [DL_AF_*] while saving, [3] else. */
-static char said[4][600];
+ * snprintf is not async-signal-safe.  [DL_AF_*] while saving, else
+ * [SAID_IDLE]. */
+enum { SAID_IDLE = DL_AF_DONE + 1, N_SAID };
+static char said[N_SAID][600];
 
 static const struct {
   int sig;
@@ -74,14 +76,15 @@ static void on_stop(int sig) {
     return;
   }
   /* The second request: stop now, with no save left half done. */
-  say(said[atomic_load(&saving) ? dl_af_interrupt() : 3]);
+  say(said[atomic_load(&saving) ? dl_af_interrupt() : SAID_IDLE]);
   _exit(DL_EXIT_SIGNAL_BASE + sig);
 }
 
 static void prepare_messages(const char *save) {
   static const char head[] = "interrupted again: stopped at once";
   if (!save) {
-    for (int i = 0; i < 4; i++) snprintf(said[i], sizeof said[i], "%s (nothing saved: no --save)\n", head);
+    for (int i = 0; i < N_SAID; i++)
+      snprintf(said[i], sizeof said[i], "%s (nothing saved: no --save)\n", head);
     return;
   }
   snprintf(said[DL_AF_NOT_STARTED], sizeof said[0], "%s before the save had written "
@@ -90,7 +93,7 @@ static void prepare_messages(const char *save) {
            "%s is as the last save left it\n", head, save);
   snprintf(said[DL_AF_DONE], sizeof said[0], "%s; the save in progress had finished: %s "
            "holds the new checkpoint\n", head, save);
-  snprintf(said[3], sizeof said[3], "%s between two saves; %s is as the last save left it\n",
+  snprintf(said[SAID_IDLE], sizeof said[0], "%s between two saves; %s is as the last save left it\n",
            head, save);
 }
 
