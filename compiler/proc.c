@@ -95,12 +95,17 @@ static void block_signals(sigset_t *old) {
   sigprocmask(SIG_BLOCK, &set, old);
 }
 
+/* A signal the caller ignores (nohup, a shell's background job) stays
+ * ignored, for dlnc and for the compilers. */
 void proc_trap_signals(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_stop; /* no SA_RESTART: waitpid returns EINTR */
   sigemptyset(&sa.sa_mask);
-  for (int i = 0; i < 3; i++) sigaction(trapped_signals[i], &sa, &old_actions[i]);
+  for (int i = 0; i < 3; i++) {
+    sigaction(trapped_signals[i], NULL, &old_actions[i]);
+    if (old_actions[i].sa_handler != SIG_IGN) sigaction(trapped_signals[i], &sa, NULL);
+  }
   trapped = 1;
 }
 
@@ -128,11 +133,13 @@ pid_t proc_start(char **argv, const char *stdout_path, int verbose) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_init(&attr);
   posix_spawn_file_actions_init(&fa);
-  /* the child's own group; the default signal handlers, not on_stop */
+  /* the child's own group; the default action for a signal dlnc traps
+   * (on_stop is dlnc's), ignored ones stay ignored */
   sigset_t none, deflt;
   sigemptyset(&none);
   sigemptyset(&deflt);
-  for (int i = 0; i < 3; i++) sigaddset(&deflt, trapped_signals[i]);
+  for (int i = 0; i < 3; i++)
+    if (old_actions[i].sa_handler != SIG_IGN) sigaddset(&deflt, trapped_signals[i]);
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &deflt);
