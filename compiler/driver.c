@@ -1,7 +1,7 @@
 /* driver.c: the dlnc command line.
  *
  *   dlnc check [--ast] FILE.dln
- *   dlnc emit  [--ir] FILE.dln -o DIR
+ *   dlnc emit  [--ir] [--f64] FILE.dln -o DIR
  *   dlnc build [--debug] [--f64] [-v] FILE.dln -o BIN
  *
  * Each subcommand is a row of the table below: its name, a one-line summary
@@ -116,7 +116,7 @@ static int cmd_check(const command *self, int argc, char **argv) {
 static int cmd_emit(const command *self, int argc, char **argv) {
   options o;
   int status;
-  if (parse_options(self, argc, argv, "--ir -o", 1, &o, &status)) return status;
+  if (parse_options(self, argc, argv, "--ir --f64 -o", 1, &o, &status)) return status;
   ir_graph *g = pipeline_compile(o.path, 1, NULL);
   if (!g) return EXIT_ERRORS;
   if (o.ir) ir_dump(g, stdout);
@@ -125,7 +125,7 @@ static int cmd_emit(const command *self, int argc, char **argv) {
     ir_free(g);
     return EXIT_ERRORS;
   }
-  status = pipeline_check_emit(o.out, g->model_name, o.path) || emit_c(g, o.out, 0) ? EXIT_ERRORS
+  status = pipeline_check_emit(o.out, g->model_name, o.path) || emit_c(g, o.out, o.f64) ? EXIT_ERRORS
                                                                                    : EXIT_OK;
   ir_free(g);
   return status;
@@ -154,7 +154,7 @@ static const command commands[] = {
      "  -h, --help  show this help\n",
      cmd_check},
     {"emit", "write the generated C for FILE.dln into a directory",
-     "usage: dlnc emit [--ir] FILE.dln -o DIR\n"
+     "usage: dlnc emit [--ir] [--f64] FILE.dln -o DIR\n"
      "\n"
      "Writes DIR/NAME.c (the model's kernels), DIR/NAME.h (the API to embed it\n"
      "in C) and DIR/NAME_main.c (the standalone trainer's main), where NAME is\n"
@@ -162,6 +162,7 @@ static const command commands[] = {
      "\n"
      "  -o DIR      the output directory (created if missing)\n"
      "  --ir        also print the planned graph IR on stdout\n"
+     "  --f64       the C for double precision (compile it with -DDLNC_F64)\n"
      "  -h, --help  show this help\n",
      cmd_emit},
     {"build", "compile FILE.dln into a standalone trainer executable",
