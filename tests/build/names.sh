@@ -11,6 +11,9 @@ dlnc=$1 work=$2 rt=$3
 rm -rf "$work"
 mkdir -p "$work/data"
 cd "$work"
+# (What is tested is dlnc itself, sanitized in a DLNC_SANITIZE build; the
+# trainers it builds here are not, and -O0 keeps their builds short.)
+export DLNC_CFLAGS_EXTRA=-O0
 printf '0,0,0\n0,1,1\n1,0,1\n1,1,0\n' > data/xor.csv
 model() { # NAME [LAYER]: a tiny model; LAYER names its hidden layer
   cat <<EOM

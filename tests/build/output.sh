@@ -10,6 +10,9 @@ mkdir -p "$work/src"
 cd "$work"
 cp -r "$rt" rt
 export DLNC_RUNTIME="$work/rt"
+# (What is tested is dlnc itself, sanitized in a DLNC_SANITIZE build; the
+# trainers it builds here are not, and -O0 keeps their builds short.)
+export DLNC_CFLAGS_EXTRA=-O0
 model() {
   printf 'model %s {\n  input x : f32[2]\n  label y : f32[1]\n  p = sigmoid(dense(x, 1))\n  loss = binary_cross_entropy(p, y)\n}\n' "$1"
 }
