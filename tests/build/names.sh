@@ -54,6 +54,8 @@ for name in dl dl_ctx dl_model dl_ops DL_X Dl _x __builtin; do
 done
 model "m$long" > too_long.dln
 refuse too_long.dln "at most 128 characters"
+model "$long$long" > too_long.dln   # 256 characters: NAME_main.c would be too long a file name
+refuse too_long.dln "at most 128 characters"
 model forward new > clash.dln
 refuse clash.dln "forward_new would clash with the forward function of layer 'new'"
 

@@ -34,6 +34,8 @@ refused "-o the source" "is the model's source file" "$dlnc" build m.dln -o m.dl
 refused "-o the source by another name" "is the model's source file" "$dlnc" build m.dln -o ./src/../m.dln
 ln m.dln hard.dln
 refused "-o a hard link to the source" "is the model's source file" "$dlnc" build m.dln -o hard.dln
+ln -s m.dln soft.dln
+refused "-o a symbolic link to the source" "is the model's source file" "$dlnc" build m.dln -o soft.dln
 refused "-o a directory" "is a directory" "$dlnc" build m.dln -o src
 refused "-o a runtime file" "is a file of the runtime" "$dlnc" build m.dln -o rt/json.h
 mkfifo fifo
