@@ -206,27 +206,35 @@ static int compile_all(build *b, int verbose) {
     pids[i] = cc.oom || b->objs.oom ? -1 : proc_start(cc.v, NULL, verbose);
     if (pids[i] < 0) rc = -1;
   }
-  /* wait for every child started, even after a failure */
+  /* wait for every child started, even after a failure; name the first
+   * that fails (a broken $CC fails them all) */
+  int failed = rc;
   for (int i = 0; pids && i < b->srcs.n && i < b->objs.n; i++)
-    if (pids[i] > 0 && proc_finish(pids[i], b->srcs.v[i])) rc = -1;
+    if (pids[i] > 0 && proc_finish(pids[i], failed ? NULL : b->srcs.v[i])) failed = rc = -1;
   free(pids);
   argv_free(&cc);
   return rc;
 }
 
-/* Archives the runtime objects built here and offers them to the cache. */
+/* Archives the runtime objects built here and offers them to the cache
+ * (with no cache, the objects are linked as they are). */
 static void archive_runtime(build *b, int verbose) {
+  if (!b->cache.dir) return;
   argv_list ar = {0};
   char *lib = xasprintf("%s/runtime.a", b->tmp);
   argv_add(&ar, "ar");
   argv_add(&ar, "rcs");
   argv_add(&ar, lib);
   for (int i = b->nrt_first; i < b->objs.n; i++) argv_add(&ar, b->objs.v[i]);
-  if (!ar.oom && proc_run(ar.v, NULL, verbose) == 0) {
+  pid_t pid = ar.oom ? -1 : proc_start(ar.v, NULL, verbose);
+  if (pid > 0 && proc_finish(pid, NULL) == 0) {
     cache_store(&b->cache, lib);
     b->lib = lib;
     b->have_lib = 1;
   } else {
+    if (!proc_stopped())
+      fprintf(stderr, "dlnc: warning: cannot archive the runtime for the build cache (ar failed); "
+              "building without it\n");
     free(lib);
   }
   argv_free(&ar);

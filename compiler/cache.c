@@ -86,7 +86,9 @@ static int hash_macros(const argv_list *flags, const char *tmp, int verbose, uin
     argv_add(&a, "c");
     argv_add(&a, "/dev/null");
     long long size;
-    if (!a.oom && proc_run(a.v, dump, verbose) == 0 && hash_file(dump, out, &size) == 0) rc = 0;
+    pid_t pid = a.oom ? -1 : proc_start(a.v, dump, verbose);
+    /* quiet: if the compiler cannot run, compiling the model will say so */
+    if (pid > 0 && proc_finish(pid, NULL) == 0 && hash_file(dump, out, &size) == 0) rc = 0;
     unlink(dump);
   }
   argv_free(&a);

@@ -177,11 +177,11 @@ int proc_finish(pid_t pid, const char *what) {
   }
   forget(pid);
   if (got < 0) {
-    fprintf(stderr, "dlnc: error: lost %s: %s\n", what, strerror(errno));
+    fprintf(stderr, "dlnc: error: lost %s: %s\n", what ? what : "a child", strerror(errno));
     return -1;
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    if (!stop_signal) fprintf(stderr, "dlnc: error: %s failed\n", what);
+    if (!stop_signal && what) fprintf(stderr, "dlnc: error: %s failed\n", what);
     return -1;
   }
   return stop_signal ? -1 : 0;

@@ -28,7 +28,7 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * compiler's own subprocesses (cc1, as, ld) too. */
 pid_t proc_start(char **argv, const char *stdout_path, int verbose);
 /* Waits for pid; 0 if it exited with status 0, else -1 after a message
- * naming `what` (none if the build is being stopped). */
+ * naming `what` (none if what is NULL or the build is being stopped). */
 int proc_finish(pid_t pid, const char *what);
 int proc_run(char **argv, const char *stdout_path, int verbose);
 
