@@ -1,40 +1,24 @@
 /* build.c: `dlnc build`: emit the C into a temporary directory and compile
  * it with the runtime into one executable.
  *
- * The runtime is the same for every model, so it is compiled once per
- * (compiler, flags, runtime sources) into a static library kept in a cache
- * directory ($DLNC_CACHE, else $XDG_CACHE_HOME/dlnc, else ~/.cache/dlnc), and
- * later builds only compile the model.  The cache key hashes the runtime's
- * sources and headers, so an edited runtime is never linked stale; a cache
- * that cannot be used (DLNC_CACHE=off, unwritable) just means compiling the
- * runtime sources with the model, as before. */
+ * The runtime comes from the cache (cache.c) when it can.  The executable
+ * is linked under a temporary name beside BIN and renamed over it, so a
+ * failed or stopped build leaves BIN as it was; BIN may not be the model,
+ * a runtime file, a directory or anything but a regular file.  SIGINT,
+ * SIGTERM and SIGHUP stop the compilers and remove every temporary file
+ * (proc.c). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
-#include <inttypes.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
+#include "cache.h"
 #include "emit.h"
 #include "pipeline.h"
-
-extern char **environ;
-
-enum { MAX_ARGS = 96, MAX_RT_FILES = 40, PATH_LEN = 4200 };
-
-typedef struct argv_list {
-  char *v[MAX_ARGS];
-  int n;
-} argv_list;
-
-static void add(argv_list *a, const char *s) {
-  if (a->n < MAX_ARGS - 1) a->v[a->n++] = (char *)s;
-  a->v[a->n] = NULL;
-}
+#include "proc.h"
 
 static const char *runtime_dir(void) {
   const char *env = getenv("DLNC_RUNTIME");
@@ -46,238 +30,311 @@ static const char *c_compiler(void) {
   const char *cc = getenv("CC");
   if (cc && *cc) return cc;
   const char *path = getenv("PATH");
-  char buf[PATH_LEN];
   for (const char *p = path ? path : "/usr/bin"; *p;) {
     size_t n = strcspn(p, ":");
-    snprintf(buf, sizeof buf, "%.*s/clang", (int)n, p);
-    if (access(buf, X_OK) == 0) return "clang";
+    char *exe = xasprintf("%.*s/clang", (int)n, p);
+    int found = exe && access(exe, X_OK) == 0;
+    free(exe);
+    if (found) return "clang";
     p += n + (p[n] == ':');
   }
   return "cc";
 }
 
-/* Starts argv; the pid, or -1 after a message. */
-static pid_t start(char **argv, int verbose) {
-  if (verbose)
-    for (char **a = argv; *a; a++) fprintf(stderr, "%s%s", *a, a[1] ? " " : "\n");
-  pid_t pid;
-  int err = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
-  if (err) {
-    fprintf(stderr, "dlnc: error: cannot run %s: %s\n", argv[0], strerror(err));
-    return -1;
-  }
-  return pid;
-}
-
-/* Waits for pid; 0 if it exited with status 0. */
-static int finish(pid_t pid, const char *what) {
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -1;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    fprintf(stderr, "dlnc: error: %s failed\n", what);
-    return -1;
-  }
-  return 0;
-}
-
-static int run(char **argv, int verbose) {
-  pid_t pid = start(argv, verbose);
-  return pid < 0 ? -1 : finish(pid, argv[0]);
-}
-
 static void remove_dir(const char *dir) {
   DIR *d = opendir(dir);
   if (!d) return;
-  char p[PATH_LEN];
   for (struct dirent *e; (e = readdir(d));) {
-    if (e->d_name[0] == '.') continue;
-    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-    unlink(p);
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    char *p = xasprintf("%s/%s", dir, e->d_name);
+    if (p) unlink(p);
+    free(p);
   }
   closedir(d);
   rmdir(dir);
 }
 
-static int compare_paths(const void *a, const void *b) { return strcmp(a, b); }
+static int compare_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
-/* The runtime's .c files (sorted, so the key and the link line are stable). */
-static int runtime_sources(const char *rt, char names[][PATH_LEN], int max) {
+/* The runtime's .c files, sorted so that the link line is stable. */
+static int runtime_sources(const char *rt, argv_list *srcs) {
   DIR *d = opendir(rt);
   if (!d) {
     fprintf(stderr, "dlnc: error: cannot open the runtime directory %s: %s (set DLNC_RUNTIME)\n",
             rt, strerror(errno));
     return -1;
   }
-  int n = 0;
-  for (struct dirent *e; (e = readdir(d)) && n < max;) {
-    size_t len = strlen(e->d_name);
-    if (len >= 3 && strcmp(e->d_name + len - 2, ".c") == 0)
-      snprintf(names[n++], PATH_LEN, "%s/%s", rt, e->d_name);
-  }
-  closedir(d);
-  qsort(names, (size_t)n, PATH_LEN, compare_paths);
-  return n;
-}
-
-/* FNV-1a over the flags and every file in the runtime directory. */
-static uint64_t fnv(uint64_t h, const void *data, size_t n) {
-  const unsigned char *p = data;
-  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-  return h;
-}
-
-static int runtime_key(const char *rt, const argv_list *flags, uint64_t *key) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (int i = 0; i < flags->n; i++) h = fnv(h, flags->v[i], strlen(flags->v[i]) + 1);
-  DIR *d = opendir(rt);
-  if (!d) return -1;
-  char path[PATH_LEN], buf[8192];
-  uint64_t files = 0;
+  int first = srcs->n;
   for (struct dirent *e; (e = readdir(d));) {
-    if (e->d_name[0] == '.') continue;
-    snprintf(path, sizeof path, "%s/%s", rt, e->d_name);
-    FILE *f = fopen(path, "rb");
-    if (!f) continue;
-    /* order-independent: hash each file alone, then combine by addition */
-    uint64_t fh = fnv(0xcbf29ce484222325ull, e->d_name, strlen(e->d_name));
-    for (size_t got; (got = fread(buf, 1, sizeof buf, f)) > 0;) fh = fnv(fh, buf, got);
-    fclose(f);
-    files += fh * 0x9E3779B97F4A7C15ull;
+    size_t len = strlen(e->d_name);
+    if (len >= 3 && e->d_name[0] != '.' && strcmp(e->d_name + len - 2, ".c") == 0)
+      argv_own(srcs, xasprintf("%s/%s", rt, e->d_name));
   }
   closedir(d);
-  *key = fnv(h, &files, sizeof files);
+  if (srcs->oom) return -1;
+  qsort(srcs->v + first, (size_t)(srcs->n - first), sizeof *srcs->v, compare_names);
   return 0;
 }
 
-static int cache_dir(char *out, size_t len) {
-  const char *env = getenv("DLNC_CACHE");
-  if (env && strcmp(env, "off") == 0) return -1;
-  if (env && *env) snprintf(out, len, "%s", env);
-  else if ((env = getenv("XDG_CACHE_HOME")) && *env) snprintf(out, len, "%s/dlnc", env);
-  else if ((env = getenv("HOME")) && *env) snprintf(out, len, "%s/.cache/dlnc", env);
-  else return -1;
-  /* make each missing level */
-  for (char *p = out + 1; *p; p++)
-    if (*p == '/') {
-      *p = 0;
-      mkdir(out, 0777);
-      *p = '/';
-    }
-  return mkdir(out, 0777) == 0 || errno == EEXIST ? 0 : -1;
-}
-
-/* Starts `flags -c src -o obj`. */
-static pid_t start_compile(const argv_list *flags, const char *src, const char *obj, int verbose) {
-  argv_list cc = *flags;
-  add(&cc, "-c");
-  add(&cc, src);
-  add(&cc, "-o");
-  add(&cc, obj);
-  return start(cc.v, verbose);
-}
-
-/* Archives the runtime objects into lib (via a temporary name, renamed into
- * place so concurrent builds never see half a library). */
-static int archive_runtime(const char *lib, char objs[][PATH_LEN], int nobj, int verbose) {
-  char partial[PATH_LEN + 128];
-  argv_list ar = {0};
-  add(&ar, "ar");
-  add(&ar, "rcs");
-  snprintf(partial, sizeof partial, "%s.%ld.tmp", lib, (long)getpid());
-  add(&ar, partial);
-  for (int i = 0; i < nobj; i++) add(&ar, objs[i]);
-  if (run(ar.v, verbose) || rename(partial, lib) != 0) {
-    unlink(partial);
-    return -1;
+/* $DLNC_CFLAGS_EXTRA: more flags, split at blanks, however many and however
+ * long (a DLNC_SANITIZE build's tests set the sanitizer flags here).  The
+ * cache key hashes the whole list. */
+static void add_extra_flags(argv_list *f) {
+  const char *env = getenv("DLNC_CFLAGS_EXTRA");
+  for (const char *p = env ? env : ""; *p;) {
+    size_t n = strcspn(p, " \t\n");
+    if (n) argv_own(f, strndup(p, n));
+    p += n;
+    p += strspn(p, " \t\n");
   }
-  return 0;
 }
 
-static void compile_flags(argv_list *f, int debug, int f64, const char *inc_rt) {
-  add(f, c_compiler());
-  add(f, "-std=c11");
+static void compile_flags(argv_list *f, int debug, int f64, const char *rt) {
+  argv_add(f, c_compiler());
+  argv_add(f, "-std=c11");
   if (debug) {
-    add(f, "-O0");
-    add(f, "-g");
-    add(f, "-fsanitize=address,undefined");
-    add(f, "-fno-omit-frame-pointer");
+    argv_add(f, "-O0");
+    argv_add(f, "-g");
+    argv_add(f, "-fsanitize=address,undefined");
+    argv_add(f, "-fno-omit-frame-pointer");
   } else {
-    add(f, "-O3");
-    add(f, "-march=native");
+    argv_add(f, "-O3");
+    argv_add(f, "-march=native");
   }
   /* sqrt/exp without errno: lets the optimiser and activation loops vectorise */
-  add(f, "-fno-math-errno");
-  add(f, "-Wall");
-  add(f, "-Wextra");
-  add(f, "-D_GNU_SOURCE");
-  if (f64) add(f, "-DDLNC_F64");
-  /* $DLNC_CFLAGS_EXTRA: more flags, split at blanks (a DLNC_SANITIZE build's
-   * tests set the sanitizer flags here).  The cache key hashes this list. */
-  static char extra[1024];
-  const char *env = getenv("DLNC_CFLAGS_EXTRA");
-  snprintf(extra, sizeof extra, "%s", env ? env : "");
-  for (char *t = strtok(extra, " \t\n"); t; t = strtok(NULL, " \t\n")) add(f, t);
-  add(f, inc_rt);
+  argv_add(f, "-fno-math-errno");
+  argv_add(f, "-Wall");
+  argv_add(f, "-Wextra");
+  argv_add(f, "-D_GNU_SOURCE");
+  if (f64) argv_add(f, "-DDLNC_F64");
+  add_extra_flags(f);
+  argv_add(f, "-I");
+  argv_add(f, rt);
 }
+
+/* ---- where the executable goes ------------------------------------------- */
+
+static int same_file(const struct stat *a, const char *path) {
+  struct stat b;
+  return stat(path, &b) == 0 && a->st_dev == b.st_dev && a->st_ino == b.st_ino;
+}
+
+/* The file that -o names (through a symbolic link, which stays), after
+ * checking it is not an input or something a build must not replace;
+ * malloc'd, or NULL after a message. */
+static char *output_target(const char *out, const char *input, const char *rt) {
+  struct stat st;
+  char *target = NULL;
+  if (lstat(out, &st) == 0 && S_ISLNK(st.st_mode)) target = realpath(out, NULL);
+  if (!target) target = strdup(out);
+  if (!target) return NULL;
+  const char *why = NULL;
+  if (stat(target, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) why = "is a directory (-o names the executable to write)";
+    else if (!S_ISREG(st.st_mode)) why = "exists and is not a regular file";
+    else if (same_file(&st, input)) why = "is the model's source file; the executable would replace it";
+    DIR *d = why ? NULL : opendir(rt);
+    for (struct dirent *e; d && !why && (e = readdir(d));) {
+      char *p = xasprintf("%s/%s", rt, e->d_name);
+      if (p && e->d_name[0] != '.' && same_file(&st, p)) why = "is a file of the runtime; the executable would replace it";
+      free(p);
+    }
+    if (d) closedir(d);
+  }
+  if (why) {
+    fprintf(stderr, "dlnc: error: -o %s: %s\n", out, why);
+    free(target);
+    return NULL;
+  }
+  return target;
+}
+
+/* A temporary name in target's directory, so that renaming it is atomic. */
+static char *partial_name(const char *target) {
+  const char *slash = strrchr(target, '/');
+  int dirlen = slash ? (int)(slash - target) + 1 : 0;
+  char *p = xasprintf("%.*s.dlnc-%ld.tmp", dirlen, target, (long)getpid());
+  if (p) {
+    char *dir = dirlen ? strndup(target, (size_t)dirlen) : strdup(".");
+    if (dir && access(dir, W_OK | X_OK) != 0) {
+      fprintf(stderr, "dlnc: error: -o %s: cannot write in %s: %s\n", target, dir, strerror(errno));
+      free(p);
+      p = NULL;
+    }
+    free(dir);
+  }
+  return p;
+}
+
+/* ---- the build ------------------------------------------------------------ */
+
+typedef struct build {
+  const char *rt;
+  char *tmp;          /* the scratch directory */
+  argv_list flags;    /* compiler and flags, shared by every command */
+  argv_list srcs;     /* model.c, model_main.c, then (unless cached) the runtime's */
+  argv_list objs;     /* one per source */
+  int nrt_first;      /* index of the first runtime source in srcs */
+  rt_cache cache;
+  int have_lib;       /* link the cached runtime library */
+  char *lib;          /* its path: the cache's, or the one built in tmp */
+  char *target, *partial;
+} build;
 
 /* Every compile at once, the model's two files and (unless cached) each
  * runtime file: they are independent, and on a cold cache the runtime's
  * GEMM kernels alone take longer than everything else together. */
-int pipeline_build(ir_graph *g, const char *out, int debug, int f64, int verbose) {
-  char tmp[] = "/tmp/dlnc-build-XXXXXX";
-  if (!mkdtemp(tmp)) {
-    fprintf(stderr, "dlnc: error: cannot make a temporary directory: %s\n", strerror(errno));
+static int compile_all(build *b, int verbose) {
+  argv_list cc;
+  if (argv_copy(&cc, &b->flags)) return -1;
+  /* -iquote: the generated NAME.h is found by #include "NAME.h" only, so a
+   * model named stdio or math cannot shadow a system header */
+  argv_add(&cc, "-iquote");
+  argv_add(&cc, b->tmp);
+  int base = cc.n, rc = cc.oom ? -1 : 0;
+  pid_t *pids = calloc((size_t)b->srcs.n, sizeof *pids);
+  if (!pids) rc = -1;
+  for (int i = 0; rc == 0 && i < b->srcs.n; i++) {
+    argv_own(&b->objs, xasprintf("%s/o%d.o", b->tmp, i));
+    cc.n = base;
+    argv_add(&cc, "-c");
+    argv_add(&cc, b->srcs.v[i]);
+    argv_add(&cc, "-o");
+    argv_add(&cc, b->objs.v[i]);
+    pids[i] = cc.oom || b->objs.oom ? -1 : proc_start(cc.v, NULL, verbose);
+    if (pids[i] < 0) rc = -1;
+  }
+  /* wait for every child started, even after a failure; name the first
+   * that fails (a broken $CC fails them all) */
+  int failed = rc;
+  for (int i = 0; pids && i < b->srcs.n && i < b->objs.n; i++)
+    if (pids[i] > 0 && proc_finish(pids[i], failed ? NULL : b->srcs.v[i])) failed = rc = -1;
+  free(pids);
+  argv_free(&cc);
+  return rc;
+}
+
+/* Archives the runtime objects built here and offers them to the cache
+ * (with no cache, the objects are linked as they are). */
+static void archive_runtime(build *b, int verbose) {
+  if (!b->cache.dir) return;
+  argv_list ar = {0};
+  char *lib = xasprintf("%s/runtime.a", b->tmp);
+  argv_add(&ar, "ar");
+  argv_add(&ar, "rcs");
+  argv_add(&ar, lib);
+  for (int i = b->nrt_first; i < b->objs.n; i++) argv_add(&ar, b->objs.v[i]);
+  pid_t pid = ar.oom ? -1 : proc_start(ar.v, NULL, verbose);
+  if (pid > 0 && proc_finish(pid, NULL) == 0) {
+    cache_store(&b->cache, lib);
+    b->lib = lib;
+    b->have_lib = 1;
+  } else {
+    if (!proc_stopped())
+      fprintf(stderr, "dlnc: warning: cannot archive the runtime for the build cache (ar failed); "
+              "building without it\n");
+    free(lib);
+  }
+  argv_free(&ar);
+}
+
+static int link_all(build *b, int verbose) {
+  argv_list link;
+  if (argv_copy(&link, &b->flags)) return -1;
+  argv_add(&link, b->objs.v[0]);
+  argv_add(&link, b->objs.v[1]);
+  if (b->have_lib) argv_add(&link, b->lib);
+  else
+    for (int i = b->nrt_first; i < b->objs.n; i++) argv_add(&link, b->objs.v[i]);
+  argv_add(&link, "-o");
+  argv_add(&link, b->partial);
+  argv_add(&link, "-lz");
+  argv_add(&link, "-lm");
+  argv_add(&link, "-lpthread");
+  int rc = link.oom ? -1 : proc_run(link.v, NULL, verbose);
+  argv_free(&link);
+  if (rc == 0 && !proc_stopped() && rename(b->partial, b->target) != 0) {
+    fprintf(stderr, "dlnc: error: cannot write %s: %s\n", b->target, strerror(errno));
+    rc = -1;
+  }
+  return rc;
+}
+
+static int run_build(build *b, ir_graph *g, int debug, int f64, int verbose) {
+  compile_flags(&b->flags, debug, f64, b->rt);
+  if (b->flags.oom) return -1;
+  if (runtime_sources(b->rt, &b->srcs)) return -1;
+  int nrt = b->srcs.n;
+  if (emit_c(g, b->tmp, f64)) return -1;
+
+  cache_open(&b->cache, &b->flags, b->rt, b->tmp, verbose);
+  b->have_lib = cache_lookup(&b->cache);
+  if (b->have_lib) b->lib = strdup(b->cache.lib);
+  /* the sources in order: the model's two, then the runtime's if needed */
+  argv_list srcs = {0};
+  argv_own(&srcs, xasprintf("%s/%s.c", b->tmp, g->model_name));
+  argv_own(&srcs, xasprintf("%s/%s_main.c", b->tmp, g->model_name));
+  b->nrt_first = 2;
+  for (int i = 0; !b->have_lib && i < nrt; i++) argv_own(&srcs, strdup(b->srcs.v[i]));
+  argv_free(&b->srcs);
+  b->srcs = srcs;
+  if (b->srcs.oom || (b->have_lib && !b->lib)) return -1;
+
+  if (compile_all(b, verbose)) return -1;
+  if (!b->have_lib) archive_runtime(b, verbose);
+  if (proc_stopped()) return -1;
+  return link_all(b, verbose);
+}
+
+int pipeline_build(ir_graph *g, const char *in, const char *out, int debug, int f64, int verbose) {
+  build b = {.rt = runtime_dir()};
+  if (!(b.target = output_target(out, in, b.rt))) return -1;
+  if (!(b.partial = partial_name(b.target))) {
+    free(b.target);
     return -1;
   }
-  static char rtfiles[MAX_RT_FILES][PATH_LEN], objs[MAX_RT_FILES + 2][PATH_LEN];
-  char inc_gen[PATH_LEN], inc_rt[PATH_LEN], dir[PATH_LEN], lib[PATH_LEN + 64];
-  char model_c[PATH_LEN], main_c[PATH_LEN];
-  const char *srcs[MAX_RT_FILES + 2];
-  const char *rt = runtime_dir();
-  argv_list flags = {0};
-  snprintf(inc_rt, sizeof inc_rt, "-I%s", rt);
-  compile_flags(&flags, debug, f64, inc_rt);
-  int nrt = runtime_sources(rt, rtfiles, MAX_RT_FILES);
-  int rc = nrt < 0 || emit_c(g, tmp, f64) ? -1 : 0;
-
-  /* the runtime from the cache, compiled here if missing */
-  uint64_t key;
-  int use_cache = rc == 0 && cache_dir(dir, sizeof dir) == 0 && runtime_key(rt, &flags, &key) == 0;
-  if (use_cache) snprintf(lib, sizeof lib, "%s/runtime-%016" PRIx64 ".a", dir, key);
-  int have_lib = use_cache && access(lib, R_OK) == 0;
-
-  argv_list cc = flags;
-  snprintf(inc_gen, sizeof inc_gen, "-I%s", tmp);
-  add(&cc, inc_gen);
-  int nsrc = 0;
-  snprintf(model_c, sizeof model_c, "%s/%s.c", tmp, g->model_name);
-  snprintf(main_c, sizeof main_c, "%s/%s_main.c", tmp, g->model_name);
-  srcs[nsrc++] = model_c;
-  srcs[nsrc++] = main_c;
-  if (!have_lib)
-    for (int i = 0; i < nrt; i++) srcs[nsrc++] = rtfiles[i];
-  pid_t pids[MAX_RT_FILES + 2];
-  for (int i = 0; rc == 0 && i < nsrc; i++) {
-    snprintf(objs[i], PATH_LEN, "%s/o%d.o", tmp, i);
-    pids[i] = start_compile(&cc, srcs[i], objs[i], verbose);
-  }
-  for (int i = 0; rc == 0 && i < nsrc; i++)
-    if (pids[i] < 0 || finish(pids[i], srcs[i])) rc = -1;
-  if (rc == 0 && !have_lib && use_cache) have_lib = archive_runtime(lib, objs + 2, nrt, verbose) == 0;
-
-  argv_list link = flags;
-  add(&link, objs[0]);
-  add(&link, objs[1]);
-  if (have_lib) add(&link, lib);
+  const char *tmpdir = getenv("TMPDIR");
+  b.tmp = xasprintf("%s/dlnc-build-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+  proc_trap_signals();
+  int rc = -1;
+  if (!b.tmp || !mkdtemp(b.tmp))
+    fprintf(stderr, "dlnc: error: cannot make a temporary directory: %s\n", strerror(errno));
   else
-    for (int i = 2; i < nsrc; i++) add(&link, objs[i]);
-  add(&link, "-o");
-  add(&link, out);
-  add(&link, "-lz");
-  add(&link, "-lm");
-  add(&link, "-lpthread");
-  if (rc == 0) rc = run(link.v, verbose);
-  remove_dir(tmp);
+    rc = run_build(&b, g, debug, f64, verbose);
+  if (b.tmp) remove_dir(b.tmp);
+  if (rc != 0 || proc_stopped()) unlink(b.partial);
+  argv_free(&b.flags);
+  argv_free(&b.srcs);
+  argv_free(&b.objs);
+  cache_close(&b.cache);
+  free(b.lib);
+  free(b.tmp);
+  free(b.target);
+  free(b.partial);
+  proc_untrap_signals(); /* re-raises a stopping signal, now that all is clean */
+  return rc;
+}
+
+int pipeline_check_emit(const char *dir, const char *name, const char *in) {
+  static const char *const suffixes[] = {".c", ".h", "_main.c"};
+  struct stat st;
+  int rc = 0;
+  for (int i = 0; i < 3 && rc == 0; i++) {
+    char *p = xasprintf("%s/%s%s", dir, name, suffixes[i]);
+    const char *why = NULL;
+    if (!p) return -1;
+    if (stat(p, &st) == 0) {
+      if (S_ISDIR(st.st_mode)) why = "is a directory";
+      else if (!S_ISREG(st.st_mode)) why = "exists and is not a regular file";
+      else if (same_file(&st, in)) why = "is the model's source file";
+    }
+    if (why) {
+      fprintf(stderr, "dlnc: error: cannot emit %s: it %s\n", p, why);
+      rc = -1;
+    }
+    free(p);
+  }
   return rc;
 }

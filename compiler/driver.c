@@ -1,7 +1,7 @@
 /* driver.c: the dlnc command line.
  *
  *   dlnc check [--ast] FILE.dln
- *   dlnc emit  [--ir] FILE.dln -o DIR
+ *   dlnc emit  [--ir] [--f64] FILE.dln -o DIR
  *   dlnc build [--debug] [--f64] [-v] FILE.dln -o BIN
  *
  * Each subcommand is a row of the table below: its name, a one-line summary
@@ -39,19 +39,44 @@ static int usage_error(const command *c, const char *fmt, const char *arg) {
   return EXIT_USAGE;
 }
 
+/* Whether `word` is one of the blank-separated words of `list`. */
+static int is_word_of(const char *list, const char *word) {
+  size_t n = strlen(word);
+  for (const char *p = list; *p;) {
+    size_t len = strcspn(p, " ");
+    if (len == n && !strncmp(p, word, n)) return 1;
+    p += len + (p[len] == ' ');
+  }
+  return 0;
+}
+
 /* Parses argv against the flags this command accepts (`allowed` lists them,
- * e.g. "--ast"); returns -1 after printing help (done) or an error. */
+ * e.g. "--ast"); returns -1 after printing help (done) or an error.  After
+ * "--" every argument is a file name, even one that starts with '-'. */
 static int parse_options(const command *c, int argc, char **argv, const char *allowed,
                          int needs_out, options *o, int *status) {
   memset(o, 0, sizeof *o);
+  int files_only = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
+    if (files_only || a[0] != '-' || !a[1]) {
+      if (o->path) {
+        *status = usage_error(c, "more than one input file ('%s')", a);
+        return -1;
+      }
+      o->path = a;
+      continue;
+    }
+    if (!strcmp(a, "--")) {
+      files_only = 1;
+      continue;
+    }
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       fputs(c->usage, stdout);
       *status = EXIT_OK;
       return -1;
     }
-    if (a[0] == '-' && a[1] && strstr(allowed, a) == NULL) {
+    if (!is_word_of(allowed, a)) {
       *status = usage_error(c, "unknown option '%s'", a);
       return -1;
     }
@@ -66,10 +91,6 @@ static int parse_options(const command *c, int argc, char **argv, const char *al
     else if (!strcmp(a, "--debug")) o->debug = 1;
     else if (!strcmp(a, "--f64")) o->f64 = 1;
     else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) o->verbose = 1;
-    else if (o->path) {
-      *status = usage_error(c, "more than one input file ('%s')", a);
-      return -1;
-    } else o->path = a;
   }
   if (!o->path) {
     *status = usage_error(c, "%s", "no input file");
@@ -95,7 +116,7 @@ static int cmd_check(const command *self, int argc, char **argv) {
 static int cmd_emit(const command *self, int argc, char **argv) {
   options o;
   int status;
-  if (parse_options(self, argc, argv, "--ir -o", 1, &o, &status)) return status;
+  if (parse_options(self, argc, argv, "--ir --f64 -o", 1, &o, &status)) return status;
   ir_graph *g = pipeline_compile(o.path, 1, NULL);
   if (!g) return EXIT_ERRORS;
   if (o.ir) ir_dump(g, stdout);
@@ -104,7 +125,8 @@ static int cmd_emit(const command *self, int argc, char **argv) {
     ir_free(g);
     return EXIT_ERRORS;
   }
-  status = emit_c(g, o.out, 0) ? EXIT_ERRORS : EXIT_OK;
+  status = pipeline_check_emit(o.out, g->model_name, o.path) || emit_c(g, o.out, o.f64) ? EXIT_ERRORS
+                                                                                   : EXIT_OK;
   ir_free(g);
   return status;
 }
@@ -116,7 +138,7 @@ static int cmd_build(const command *self, int argc, char **argv) {
     return status;
   ir_graph *g = pipeline_compile(o.path, 1, NULL);
   if (!g) return EXIT_ERRORS;
-  status = pipeline_build(g, o.out, o.debug, o.f64, o.verbose) ? EXIT_ERRORS : EXIT_OK;
+  status = pipeline_build(g, o.path, o.out, o.debug, o.f64, o.verbose) ? EXIT_ERRORS : EXIT_OK;
   ir_free(g);
   return status;
 }
@@ -132,7 +154,7 @@ static const command commands[] = {
      "  -h, --help  show this help\n",
      cmd_check},
     {"emit", "write the generated C for FILE.dln into a directory",
-     "usage: dlnc emit [--ir] FILE.dln -o DIR\n"
+     "usage: dlnc emit [--ir] [--f64] FILE.dln -o DIR\n"
      "\n"
      "Writes DIR/NAME.c (the model's kernels), DIR/NAME.h (the API to embed it\n"
      "in C) and DIR/NAME_main.c (the standalone trainer's main), where NAME is\n"
@@ -140,6 +162,7 @@ static const command commands[] = {
      "\n"
      "  -o DIR      the output directory (created if missing)\n"
      "  --ir        also print the planned graph IR on stdout\n"
+     "  --f64       the C for double precision (compile it with -DDLNC_F64)\n"
      "  -h, --help  show this help\n",
      cmd_emit},
     {"build", "compile FILE.dln into a standalone trainer executable",

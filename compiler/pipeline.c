@@ -5,41 +5,55 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "ast.h"
 #include "autodiff.h"
 #include "emit.h"
 #include "lower.h"
 #include "passes.h"
 
+/* A .dln file is text of at most this many bytes: a bound for /dev/zero,
+ * a runaway pipe or a file given by mistake. */
+enum { MAX_SOURCE = 16 << 20 };
+
+static void *read_error(FILE *f, char *buf, const char *path, const char *why) {
+  fprintf(stderr, "dlnc: error: cannot read %s: %s\n", path, why);
+  if (f) fclose(f);
+  free(buf);
+  return NULL;
+}
+
+/* The whole file as a string; NULL after a message.  Directories are
+ * refused; pipes, FIFOs and devices are read up to MAX_SOURCE bytes, and
+ * reading stops at the first NUL byte (not text). */
 static char *read_file(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) {
     fprintf(stderr, "dlnc: error: cannot open '%s': %s\n", path, strerror(errno));
     return NULL;
   }
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))
+    return read_error(f, NULL, path, "it is a directory");
+  if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > MAX_SOURCE)
+    return read_error(f, NULL, path, "larger than 16 MiB, too large for a .dln file");
   size_t cap = 4096, len = 0;
   char *buf = malloc(cap);
   for (size_t got; buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0;) {
+    if (memchr(buf + len, 0, got))
+      return read_error(f, buf, path, "not a text file (it contains a NUL byte)");
     len += got;
+    if (len > MAX_SOURCE) return read_error(f, buf, path, "larger than 16 MiB, too large for a .dln file");
     if (cap - len - 1 == 0) {
       char *nb = realloc(buf, cap *= 2);
       if (!nb) free(buf);
       buf = nb;
     }
   }
-  int bad = ferror(f);
+  if (!buf) return read_error(f, NULL, path, "out of memory");
+  if (ferror(f)) return read_error(f, buf, path, strerror(errno));
   fclose(f);
-  if (!buf || bad) {
-    fprintf(stderr, "dlnc: error: cannot read %s\n", path);
-    free(buf);
-    return NULL;
-  }
   buf[len] = 0;
-  if (strlen(buf) != len) {
-    fprintf(stderr, "dlnc: error: %s is not a text file (it contains a NUL byte)\n", path);
-    free(buf);
-    return NULL;
-  }
   return buf;
 }
 

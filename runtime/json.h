@@ -4,6 +4,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Every external name of the runtime starts with dl_, the prefix model names
+ * may not take: a model named jv defines jv_free, json_... its own API. */
+#define sb_reserve dl_sb_reserve
+#define sb_putc dl_sb_putc
+#define sb_printf dl_sb_printf
+#define sb_json_str dl_sb_json_str
+#define json_parse_object dl_json_parse_object
+#define jv_free dl_jv_free
+#define jv_get dl_jv_get
+#define jv_uint dl_jv_uint
+
 /* A growable byte string; `oom` is sticky so callers check once at the end. */
 typedef struct sbuf {
   char *p;

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+int check_model_name(const ir_graph *g, const char *name, dl_loc loc); /* names.c */
+
 int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label); /* train.c */
 void lower_train_defaults(ir_train *t);                      /* train.c */
 void lower_add_penalties(lower_ctx *lc);                     /* ops/loss.c */
@@ -538,6 +540,7 @@ ir_graph *lower_program(const ast_program *p, const char *path, const char *text
   if (model) {
     lc.g->model_name = ir_strdup(model->name);
     lower_model_block(&lc, model);
+    check_model_name(lc.g, model->name, model->name_loc);
   } else if (train) {
     diag_error(train->name_loc, "train block for model '%s', but the file has no model block",
                train->name);

@@ -14,7 +14,7 @@ CC=$cc "$dlnc" build "$here/dropout_regression.dln" -o ./model
 # other flags (no FMA, another vector width) they agree to float rounding.
 build() { # OUT FLAGS...
   out=$1; shift
-  $cc -std=c11 "$@" -Wall -Wextra -Werror -D_GNU_SOURCE -Igen -I"$rt" "$here/embed.c" \
+  $cc -std=c11 "$@" -Wall -Wextra -Werror -D_GNU_SOURCE -iquote gen -I"$rt" "$here/embed.c" \
     gen/dropout_regression.c $(ls "$rt"/*.c) -o "$out" -lz -lm -lpthread
 }
 build embed_native -O3 -march=native -fno-math-errno

@@ -1,0 +1,23 @@
+/* cache.h: the compiled runtime, kept between builds (see cache.c). */
+#ifndef DLNC_CACHE_H
+#define DLNC_CACHE_H
+#include "proc.h"
+
+typedef struct rt_cache {
+  char *dir;   /* NULL: no cache for this build */
+  char *lib;   /* DIR/runtime-KEY.a */
+  char *stamp; /* DIR/runtime-KEY.a.sum: its size and checksum */
+} rt_cache;
+
+/* Chooses the cache directory and the entry for these compile flags and
+ * runtime directory (tmp: a scratch directory for the compiler's output).
+ * A cache that cannot be used leaves c->dir NULL after a warning. */
+void cache_open(rt_cache *c, const argv_list *flags, const char *rt, const char *tmp, int verbose);
+/* 1 if the entry exists and matches its stamp; a damaged one is reported. */
+int cache_lookup(const rt_cache *c);
+/* Copies lib (a freshly built archive) into the cache: a warning, never an
+ * error, if it cannot. */
+void cache_store(const rt_cache *c, const char *lib);
+void cache_close(rt_cache *c);
+
+#endif
