@@ -3,6 +3,9 @@
 # What a training step does, on generated trainers:
 #   nonfinite_state  optimiser state or a buffer that overflows while the loss
 #                    and the weights stay finite stops the run at that step
+#   seq_labels       a class per position (label y : class[T, N]) from CSV:
+#                    a sequence tagger trains to full accuracy; wrong rows
+#                    are reported by row, column and position
 set -u
 case_name=$1
 dlnc=$2
@@ -58,6 +61,49 @@ case_nonfinite_state() {
   run ./bn_tr train --data bn
   expect_rc 1 "batch norm"
   expect_in err "^error: training diverged at epoch 1, step 1: buffer 'h.running_var' is inf (lr 0.01); nothing was saved (no --save)\$"
+}
+
+# ---- a class per position from CSV --------------------------------------------
+
+# Field $2 of the last line of the metrics file $1.
+metric() { tail -n 1 "$1" | sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p"; }
+
+case_seq_labels() {
+  mkdir -p data
+  awk -v n=1000 -v seed=1 -f "$here/tagger_gen.awk" >data/train.csv
+  awk -v n=200 -v seed=2 -f "$here/tagger_gen.awk" >data/test.csv
+  build tagger ./tagger
+  run ./tagger train --data data --metrics m.jsonl --save t.st
+  expect_rc 0 "tagger"
+  # measured: test_acc 1.0000 from epoch 3 of 6 on (0.74 after epoch 1)
+  acc=$(metric m.jsonl test_acc)
+  awk -v a="$acc" 'BEGIN { exit !(a >= 0.99) }' || { show; fail "test_acc $acc after 6 epochs, expected >= 0.99"; }
+  # tags are not tokens: no bits per character
+  expect_not_in out "bpc"
+  run ./tagger eval --load t.st --data data
+  expect_rc 0 "eval"
+  expect_in out "test_acc $(printf '%.4f' "$acc")"
+  # predict: a tag for every position
+  cut -d, -f1-12 data/test.csv | head -n 5 >in.csv
+  ./tagger predict --load t.st <in.csv >pred.txt 2>err || { cat err >&2; fail "predict"; }
+  cut -d, -f13-24 data/test.csv | head -n 5 | tr , ' ' >want.txt
+  cmp pred.txt want.txt || { diff pred.txt want.txt >&2; fail "predict's tags differ from the data's"; }
+
+  # Wrong rows.
+  mkdir -p short range frac
+  cp data/test.csv short/ && cp data/test.csv range/ && cp data/test.csv frac/
+  awk -F, 'NR == 3 { NF = 13 } { print }' OFS=, data/train.csv >short/train.csv
+  run ./tagger train --data short
+  expect_rc 1 "one label in a row"
+  expect_in err "short/train.csv:3: expected 24 fields, found 13 (a row holds 12 input values, then 12 class labels: one per position)\$"
+  awk -F, 'NR == 2 { $20 = 3 } { print }' OFS=, data/train.csv >range/train.csv
+  run ./tagger train --data range
+  expect_rc 1 "a label out of range"
+  expect_in err "range/train.csv:2:20: class label 3 (position 8 of 12) is out of range \[0, 3)\$"
+  awk -F, 'NR == 4 { $24 = 1.5 } { print }' OFS=, data/train.csv >frac/train.csv
+  run ./tagger train --data frac
+  expect_rc 1 "a fractional label"
+  expect_in err "frac/train.csv:4:24: class label 1.5 (position 12 of 12) is not an integer in \[0, 3)\$"
 }
 
 "case_$case_name"
