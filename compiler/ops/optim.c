@@ -143,6 +143,11 @@ static void emit_param_update(emit_ctx *ec, int index, const ir_param *p, int ns
   fprintf(o, "  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);\n}\n\n");
 }
 
+/* A parameter the loss does not reach has no gradient (autodiff.c): as
+ * torch.optim does with a .grad of None, the step skips it, so neither
+ * weight decay nor momentum moves it and its state stays as it started. */
+static int trained(const ir_param *p) { return p->grad >= 0; }
+
 /* apply_update(): the step's constants and clip scale, then one pass per
  * parameter; nonzero if a value it wrote is not finite. */
 void optim_emit_update(emit_ctx *ec) {
@@ -152,7 +157,8 @@ void optim_emit_update(emit_ctx *ec) {
   const char *names[3];
   int nstate = optim_state_count(op, names);
   emit_update_args(o);
-  for (int p = 0; p < g->nparams; p++) emit_param_update(ec, p, &g->params[p], nstate);
+  for (int p = 0; p < g->nparams; p++)
+    if (trained(&g->params[p])) emit_param_update(ec, p, &g->params[p], nstate);
   fprintf(o, "/* The optimiser step: %s (.dln line %d), one fused pass per parameter. */\n",
           optim_name(op->kind), op->line);
   fprintf(o, "static int apply_update(dl_ctx *ctx) {\n");
@@ -169,13 +175,19 @@ void optim_emit_update(emit_ctx *ec) {
     fprintf(o, "  /* clip_grad_norm_: every gradient times min(1, max_norm / (norm + 1e-6)) */\n");
     fprintf(o, "  double sq = 0;\n");
     for (int p = 0; p < g->nparams; p++)
-      fprintf(o, "  sq += dl_sum_squares(ST(%zu), %lld);\n", g->params[p].grad_offset,
-              (long long)g->params[p].numel);
+      if (trained(&g->params[p]))
+        fprintf(o, "  sq += dl_sum_squares(ST(%zu), %lld);\n", g->params[p].grad_offset,
+                (long long)g->params[p].numel);
     fprintf(o, "  const double norm = sqrt(sq);\n");
     fprintf(o, "  const double coef = %.17g / (norm + 1e-6);\n", g->train.clip);
     fprintf(o, "  u.clip_scale = (dl_real)(coef < 1 ? coef : 1);\n");
   }
   for (int p = 0; p < g->nparams; p++) {
+    if (!trained(&g->params[p])) {
+      fprintf(o, "  /* %s: the loss does not depend on it (no gradient): left alone */\n",
+              g->params[p].name);
+      continue;
+    }
     long long numel = (long long)g->params[p].numel;
     if (numel >= PARALLEL_UPDATE)
       fprintf(o, "  dl_parallel_for(ctx->pool, %lld, %d, update_%d, &u);\n", numel, UPDATE_GRAIN, p);

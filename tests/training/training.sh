@@ -6,6 +6,8 @@
 #   seq_labels       a class per position (label y : class[T, N]) from CSV:
 #                    a sequence tagger trains to full accuracy; wrong rows
 #                    are reported by row, column and position
+#   unreached        parameters the loss does not depend on: a warning at
+#                    check time, and the optimiser leaves them alone
 set -u
 case_name=$1
 dlnc=$2
@@ -104,6 +106,40 @@ case_seq_labels() {
   run ./tagger train --data frac
   expect_rc 1 "a fractional label"
   expect_in err "frac/train.csv:4:24: class label 1.5 (position 12 of 12) is not an integer in \[0, 3)\$"
+}
+
+# ---- parameters the loss does not reach ---------------------------------------
+
+# st_hex FILE NAME: the bytes of tensor NAME of safetensors FILE, in hex.
+st_hex() {
+  n=$(od -An -tu8 -N8 "$1" | tr -d ' ')
+  off=$(dd if="$1" bs=1 skip=8 count="$n" 2>/dev/null |
+    sed -n "s/.*\"$2\":{[^}]*\"data_offsets\":\[\([0-9]*\),\([0-9]*\)\].*/\1 \2/p")
+  [ -n "$off" ] || fail "$1 has no tensor $2"
+  set -- "$1" $off
+  tail -c +$((8 + n + $2 + 1)) "$1" | head -c $(($3 - $2)) | od -v -An -tx1 | tr -d ' \n'
+}
+
+case_unreached() {
+  "$dlnc" check "$here/unreached.dln" >out 2>err
+  rc=$?
+  expect_rc 0 "dlnc check"
+  expect_in err "unreached.dln:8:12: warning: the loss does not depend on 'aux.weight', 'aux.bias': they get no gradient, and training leaves them as initialised\$"
+  [ "$(grep -c warning err)" = 1 ] || { show; fail "one warning expected"; }
+  mkdir -p data
+  awk 'BEGIN { srand(3); for (i = 0; i < 64; i++) { a = rand(); b = rand(); printf "%g,%g,%g,%g,%g\n", a, b, 1 - a, a * b, a - b } }' >data/train.csv
+  build unreached ./un
+  run ./un train --data data --save one.st
+  expect_rc 0 "epoch 1"
+  run ./un train --data data --resume one.st --epochs 3 --save three.st
+  expect_rc 0 "epochs 2-3"
+  for t in aux.weight aux.bias; do
+    [ "$(st_hex one.st $t)" = "$(st_hex three.st $t)" ] || fail "training moved $t"
+    st_hex three.st $t.momentum_buffer | grep -q '^0*$' || fail "$t has momentum"
+  done
+  [ "$(st_hex one.st h.weight)" != "$(st_hex three.st h.weight)" ] || fail "h.weight did not train"
+  st_hex three.st h.weight.momentum_buffer | grep -q '^0*$' && fail "h.weight has no momentum"
+  return 0
 }
 
 "case_$case_name"
