@@ -2,15 +2,18 @@
  * diverging run stops at the first bad step, names the tensor, and never
  * writes the bad values into a checkpoint.
  *
- * The check runs on every step, so it must cost little next to the step.
- * An IEEE value is NaN or infinite exactly when all its exponent bits are
- * set, i.e. when its bit pattern with the sign cleared is at least that of
- * +infinity.  So the largest sign-cleared pattern over a tensor decides it:
- * an integer max-reduction, one read of each element, which the compiler
- * vectorises at -O3 (integer max is associative, unlike a float sum, so no
- * -ffast-math is needed).  It is also exact: a sum would overflow to
- * infinity on large finite values and raise false alarms.  Only when a
- * tensor fails does the slow element-by-element search run.  Large
+ * The weights and the optimiser state are watched by the update itself
+ * (apply_update, compiler/ops/optim.c), which says whether it wrote a bad
+ * value; these scans then find which tensor, and run every step only over
+ * the buffers (few and small), and over everything before a save or after
+ * a resume.  A value is NaN or infinite exactly when all its exponent bits
+ * are set, i.e. when its bit pattern with the sign cleared is at least that
+ * of +infinity (dl_real.h).  So the largest sign-cleared pattern over a
+ * tensor decides it: an integer max-reduction, one read of each element,
+ * which the compiler vectorises at -O3 (integer max is associative, unlike
+ * a float sum, so no -ffast-math is needed).  It is also exact: a sum would
+ * overflow to infinity on large finite values and raise false alarms.  Only
+ * when a tensor fails does the slow element-by-element search run.  Large
  * tensors are split over the thread pool: the scan is bound by memory
  * bandwidth, and one core alone cannot use all of it. */
 #include "dl_model.h"
