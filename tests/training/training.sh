@@ -56,6 +56,15 @@ case_nonfinite_state() {
   expect_in err "^error: training diverged at epoch 2, step 5: optimiser state 'pred.weight.exp_avg_sq' is inf (lr 0.001); the last checkpoint (g.st) is kept\$"
   cmp g.st g.orig || fail "a diverged run changed the checkpoint"
 
+  # A parameter updated by two threads.
+  mkdir -p wide
+  awk 'BEGIN { for (i = 0; i < 16; i++) { for (j = 0; j < 64; j++) printf "%d,", 100000 + i + j
+                                           for (j = 1; j < 512; j++) printf "5e18,"; print "5e18" } }' >wide/train.csv
+  build overflow_wide ./wide_tr
+  run ./wide_tr train --data wide --threads 2
+  expect_rc 1 "wide adam, 2 threads"
+  expect_in err "^error: training diverged at epoch 1, step 1: optimiser state 'pred.weight.exp_avg_sq' is inf (lr 0.001); nothing was saved (no --save)\$"
+
   # Batch norm: running_var is inf after step 1, everything else finite.
   mkdir -p bn
   awk 'BEGIN { for (i = 0; i < 16; i++) printf "%s,%d,%d\n", i % 2 ? "1e20" : "-1e20", i, i % 3 }' >bn/train.csv
