@@ -400,16 +400,19 @@ typedef struct csv_build {
   int32_t *y_class;
 } csv_build;
 
+/* Label fields of a row: y_len class indices, or y_size real values. */
+static int64_t csv_label_cols(const dl_dataset *d) { return d->y_is_class ? d->y_len : d->y_size; }
+
 static int csv_grow(csv_build *b, const dl_dataset *d) {
   if (b->n < b->cap) return 0;
   int64_t cap = b->cap ? b->cap * 2 : 1024;
-  int64_t y_cols = d->y_is_class ? 0 : d->y_size;
-  if ((uint64_t)cap > SIZE_MAX / sizeof(float) / (uint64_t)(d->x_size + y_cols + 1)) return -1;
+  int64_t y_cols = csv_label_cols(d);
+  if ((uint64_t)cap > SIZE_MAX / sizeof(float) / (uint64_t)(d->x_size + y_cols)) return -1;
   float *x = realloc(b->x, (size_t)cap * (size_t)d->x_size * sizeof *x);
   if (!x) return -1;
   b->x = x;
   if (d->y_is_class) {
-    int32_t *y = realloc(b->y_class, (size_t)cap * sizeof *y);
+    int32_t *y = realloc(b->y_class, (size_t)cap * (size_t)y_cols * sizeof *y);
     if (!y) return -1;
     b->y_class = y;
   } else {
@@ -421,10 +424,24 @@ static int csv_grow(csv_build *b, const dl_dataset *d) {
   return 0;
 }
 
+/* A class label field: an integer in [0, y_size); else the message, which
+ * names the position when a row holds one label per position. */
+static int csv_class(const dl_dataset *d, double v, int64_t t, const char *path, int64_t row,
+                     char *err, size_t errlen) {
+  if (v == floor(v) && v >= 0 && v < (double)d->y_size) return 0;
+  char pos[64] = "";
+  if (d->y_len > 1)
+    snprintf(pos, sizeof pos, " (position %lld of %lld)", (long long)t + 1, (long long)d->y_len);
+  dl_set_err(err, errlen, "%s:%lld:%lld: class label %g%s is %s [0, %lld)", path, (long long)row,
+             (long long)(d->x_size + t + 1), v, pos,
+             v != floor(v) ? "not an integer in" : "out of range", (long long)d->y_size);
+  return -1;
+}
+
 /* Stores one parsed row (vals: x_size inputs then the label fields). */
 static int csv_store(csv_build *b, const dl_dataset *d, const double *vals,
                      const char *path, int64_t row, char *err, size_t errlen) {
-  int64_t nf = d->x_size + (d->y_is_class ? 1 : d->y_size);
+  int64_t nf = d->x_size + csv_label_cols(d);
   for (int64_t c = 0; c < nf; c++)
     if (!in_float_range(vals[c])) {
       dl_set_err(err, errlen, "%s:%lld:%lld: %g is out of float range", path, (long long)row,
@@ -439,13 +456,11 @@ static int csv_store(csv_build *b, const dl_dataset *d, const double *vals,
   for (int64_t c = 0; c < d->x_size; c++) x[c] = (float)vals[c];
   const double *y = vals + d->x_size;
   if (d->y_is_class) {
-    if (y[0] != floor(y[0]) || y[0] < 0 || y[0] >= (double)d->y_size) {
-      dl_set_err(err, errlen, "%s:%lld:%lld: class label %g is %s [0, %lld)", path,
-              (long long)row, (long long)d->x_size + 1, y[0],
-              y[0] != floor(y[0]) ? "not an integer in" : "out of range", (long long)d->y_size);
-      return -1;
+    int32_t *yc = b->y_class + (size_t)b->n * (size_t)d->y_len;
+    for (int64_t t = 0; t < d->y_len; t++) {
+      if (csv_class(d, y[t], t, path, row, err, errlen)) return -1;
+      yc[t] = (int32_t)y[t];
     }
-    b->y_class[b->n] = (int32_t)y[0];
   } else {
     float *yr = b->y_real + (size_t)b->n * (size_t)d->y_size;
     for (int64_t c = 0; c < d->y_size; c++) yr[c] = (float)y[c];
@@ -454,9 +469,22 @@ static int csv_store(csv_build *b, const dl_dataset *d, const double *vals,
   return 0;
 }
 
+/* What a row holds, for the message about a wrong field count. */
+static void csv_layout(const dl_dataset *d, char *buf, size_t len) {
+  if (!d->y_is_class)
+    snprintf(buf, len, "%lld input values, then %lld label values", (long long)d->x_size,
+             (long long)d->y_size);
+  else if (d->y_len > 1)
+    snprintf(buf, len, "%lld input values, then %lld class labels: one per position",
+             (long long)d->x_size, (long long)d->y_len);
+  else
+    snprintf(buf, len, "%lld input values, then the class label", (long long)d->x_size);
+}
+
 /* Splits a data row into vals (nf fields); -1 with a message if malformed. */
-static int csv_split(const char *line, double *vals, int64_t nf, const char *path,
+static int csv_split(const char *line, double *vals, const dl_dataset *d, const char *path,
                      int64_t row, int first_row, char *err, size_t errlen) {
+  int64_t nf = d->x_size + csv_label_cols(d);
   const char *p = line;
   int64_t col = 0;
   for (int more = 1; more; col++) {
@@ -469,8 +497,10 @@ static int csv_split(const char *line, double *vals, int64_t nf, const char *pat
     if (col < nf) vals[col] = v;
   }
   if (col != nf) {
-    dl_set_err(err, errlen, "%s:%lld: expected %lld fields, found %lld", path, (long long)row,
-            (long long)nf, (long long)col);
+    char layout[160];
+    csv_layout(d, layout, sizeof layout);
+    dl_set_err(err, errlen, "%s:%lld: expected %lld fields, found %lld (a row holds %s)", path,
+               (long long)row, (long long)nf, (long long)col, layout);
     return -1;
   }
   return 0;
@@ -478,7 +508,7 @@ static int csv_split(const char *line, double *vals, int64_t nf, const char *pat
 
 static int csv_read_rows(FILE *fp, csv_build *b, const dl_dataset *d, const char *path,
                          int header, char *err, size_t errlen) {
-  int64_t nf = d->x_size + (d->y_is_class ? 1 : d->y_size);
+  int64_t nf = d->x_size + csv_label_cols(d);
   double *vals = malloc((size_t)nf * sizeof *vals);
   char *line = NULL;
   size_t cap = 0;
@@ -489,7 +519,7 @@ static int csv_read_rows(FILE *fp, csv_build *b, const dl_dataset *d, const char
     row++;
     if (line_is_blank(line)) continue;
     if (seen++ == 0 && header) continue;
-    if (csv_split(line, vals, nf, path, row, seen == 1, err, errlen) ||
+    if (csv_split(line, vals, d, path, row, seen == 1, err, errlen) ||
         csv_store(b, d, vals, path, row, err, errlen))
       rc = -1;
   }
@@ -509,10 +539,17 @@ static int csv_read_rows(FILE *fp, csv_build *b, const dl_dataset *d, const char
 int dl_load_csv(dl_dataset *d, const char *path, int header, double scale,
                 int64_t x_size, int y_is_class, int64_t y_size,
                 char *err, size_t errlen) {
+  return dl_load_csv_labels(d, path, header, scale, x_size, y_is_class, y_size, 1, err, errlen);
+}
+
+int dl_load_csv_labels(dl_dataset *d, const char *path, int header, double scale,
+                       int64_t x_size, int y_is_class, int64_t y_size, int64_t y_len,
+                       char *err, size_t errlen) {
   memset(d, 0, sizeof *d);
-  if (x_size < 1 || y_size < 1 || x_size > INT32_MAX || y_size > INT32_MAX) {
-    dl_set_err(err, errlen, "dl_load_csv: bad arguments (x_size %lld, y_size %lld)",
-            (long long)x_size, (long long)y_size);
+  if (x_size < 1 || y_size < 1 || x_size > INT32_MAX || y_size > INT32_MAX || y_len < 1 ||
+      y_len > INT32_MAX || (!y_is_class && y_len != 1)) {
+    dl_set_err(err, errlen, "dl_load_csv: bad arguments (x_size %lld, y_size %lld, y_len %lld)",
+            (long long)x_size, (long long)y_size, (long long)y_len);
     return -1;
   }
   FILE *fp = fopen(path, "r");
@@ -523,7 +560,7 @@ int dl_load_csv(dl_dataset *d, const char *path, int header, double scale,
   d->x_size = x_size;
   d->y_is_class = y_is_class ? 1 : 0;
   d->y_size = y_size;
-  d->y_len = 1;
+  d->y_len = y_len;
   d->scale = scale;
   csv_build b = {0};
   int rc = csv_read_rows(fp, &b, d, path, header, err, errlen);

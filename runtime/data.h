@@ -38,6 +38,13 @@ int dl_load_idx(dl_dataset *d, const char *images_path, const char *labels_path,
 int dl_load_csv(dl_dataset *d, const char *path, int header, double scale,
                 int64_t x_size, int y_is_class, int64_t y_size,
                 char *err, size_t errlen);
+/* The same with y_len class labels a row (a class per position of a
+ * sequence, `label y : class[T, N]`: y_len T): x_size inputs, then the
+ * class index of each position in order, into y_class [n, y_len].  y_len
+ * must be 1 for real labels. */
+int dl_load_csv_labels(dl_dataset *d, const char *path, int header, double scale,
+                       int64_t x_size, int y_is_class, int64_t y_size, int64_t y_len,
+                       char *err, size_t errlen);
 
 /* Text: `path` is a file or a directory, which stands for every regular file
  * directly in it (not symlinks, not names ending in .dat: fortune's index

@@ -168,8 +168,9 @@ typedef struct dl_model_desc {
      gradient, returns the mean loss (with penalties).  No update. */
   double (*compute_grads)(dl_ctx *ctx, int n);
   /* Gradient clipping (if any) and one fused optimiser pass per parameter,
-     with ctx->lr; increments ctx->step. */
-  void (*apply_update)(dl_ctx *ctx);
+     with ctx->lr; increments ctx->step.  Returns nonzero if a weight or an
+     optimiser state value it wrote is NaN or infinite, else 0. */
+  int (*apply_update)(dl_ctx *ctx);
   /* Forward only (dropout and batch norm as ctx->train_mode says): writes
      ctx->out and returns the mean data loss of the batch (no penalties).
      Labels are read only when with_loss is nonzero. */

@@ -4,6 +4,7 @@
 #ifndef DL_OPS_H
 #define DL_OPS_H
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

@@ -429,8 +429,9 @@ static int load_spec(const dl_model_desc *m, const dl_data_spec *s, const char *
   } else if (s->kind == DL_DATA_TEXT) {
     rc = dl_load_text(d, p0, s->from, s->to, m->x_size, m->x_vocab, err, errlen);
   } else {
-    rc = dl_load_csv(d, p0, s->header, s->scale, m->x_size, m->y_kind == DL_Y_CLASS, m->y_size,
-                     err, errlen);
+    int cls = m->y_kind == DL_Y_CLASS;
+    rc = dl_load_csv_labels(d, p0, s->header, s->scale, m->x_size, cls, m->y_size,
+                            cls ? dl_model_y_len(m) : 1, err, errlen);
   }
   if (rc == 0 && check_loaded(m, s, d, err, errlen) != 0) {
     dl_dataset_free(d);

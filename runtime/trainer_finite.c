@@ -2,15 +2,18 @@
  * diverging run stops at the first bad step, names the tensor, and never
  * writes the bad values into a checkpoint.
  *
- * The check runs on every step, so it must cost little next to the step.
- * An IEEE value is NaN or infinite exactly when all its exponent bits are
- * set, i.e. when its bit pattern with the sign cleared is at least that of
- * +infinity.  So the largest sign-cleared pattern over a tensor decides it:
- * an integer max-reduction, one read of each element, which the compiler
- * vectorises at -O3 (integer max is associative, unlike a float sum, so no
- * -ffast-math is needed).  It is also exact: a sum would overflow to
- * infinity on large finite values and raise false alarms.  Only when a
- * tensor fails does the slow element-by-element search run.  Large
+ * The weights and the optimiser state are watched by the update itself
+ * (apply_update, compiler/ops/optim.c), which says whether it wrote a bad
+ * value; these scans then find which tensor, and run every step only over
+ * the buffers (few and small), and over everything before a save or after
+ * a resume.  A value is NaN or infinite exactly when all its exponent bits
+ * are set, i.e. when its bit pattern with the sign cleared is at least that
+ * of +infinity (dl_real.h).  So the largest sign-cleared pattern over a
+ * tensor decides it: an integer max-reduction, one read of each element,
+ * which the compiler vectorises at -O3 (integer max is associative, unlike
+ * a float sum, so no -ffast-math is needed).  It is also exact: a sum would
+ * overflow to infinity on large finite values and raise false alarms.  Only
+ * when a tensor fails does the slow element-by-element search run.  Large
  * tensors are split over the thread pool: the scan is bound by memory
  * bandwidth, and one core alone cannot use all of it. */
 #include "dl_model.h"
@@ -26,32 +29,14 @@
  * inline, where a hand-off to the workers would cost more than it saves. */
 enum { SCAN_GRAIN = 32768 };
 
-#if DL_REAL_IS_F64
-typedef uint64_t real_bits;
-#define ABS_MASK UINT64_C(0x7fffffffffffffff)
-#define INF_BITS UINT64_C(0x7ff0000000000000)
-#else
-typedef uint32_t real_bits;
-#define ABS_MASK UINT32_C(0x7fffffff)
-#define INF_BITS UINT32_C(0x7f800000)
-#endif
-
-_Static_assert(sizeof(real_bits) == sizeof(dl_real), "real_bits must match dl_real");
-
-/* Largest |bits| over p[0..n).  memcpy is how C11 reads a float's bits
- * without aliasing trouble; the compiler turns it into a plain load. */
-static real_bits max_abs_bits(const dl_real *p, size_t n) {
-  real_bits m = 0;
-  for (size_t i = 0; i < n; i++) {
-    real_bits b;
-    memcpy(&b, &p[i], sizeof b);
-    b &= ABS_MASK;
-    m = b > m ? b : m;
-  }
+/* Largest |bits| over p[0..n) (dl_real.h). */
+static dl_bits max_abs_bits(const dl_real *p, size_t n) {
+  dl_bits m = 0;
+  for (size_t i = 0; i < n; i++) m = dl_bits_max(m, dl_abs_bits(p[i]));
   return m;
 }
 
-int dl_tr_all_finite(const dl_real *p, size_t n) { return max_abs_bits(p, n) < INF_BITS; }
+int dl_tr_all_finite(const dl_real *p, size_t n) { return max_abs_bits(p, n) < DL_INF_BITS; }
 
 typedef struct scan_job {
   const dl_real *p;
@@ -60,7 +45,7 @@ typedef struct scan_job {
 
 static void scan_range(void *arg, int64_t begin, int64_t end) {
   scan_job *j = arg;
-  if (max_abs_bits(j->p + begin, (size_t)(end - begin)) >= INF_BITS)
+  if (max_abs_bits(j->p + begin, (size_t)(end - begin)) >= DL_INF_BITS)
     atomic_store_explicit(&j->bad, 1, memory_order_relaxed);
 }
 

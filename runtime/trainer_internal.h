@@ -56,10 +56,13 @@ void dl_tr_ctx_close(dl_ctx *ctx);
  * (params only), in eval mode; NULL with a message printed. */
 dl_ctx *dl_tr_open_loaded(const dl_model_desc *m, const dl_opts *o, int cap);
 
-/* The model reads token ids and labels every position (x : class[T, V],
- * y : class[T, V]): its losses are also reported in bits per character. */
+/* The model reads token ids and labels every position with a token of the
+ * same vocabulary (x : class[T, V], y : class[T, V]): its losses are also
+ * reported in bits per character.  A tagger (y : class[T, N], tags rather
+ * than tokens) is not. */
 static inline int dl_tr_reports_bpc(const dl_model_desc *m) {
-  return m->x_vocab > 0 && m->y_kind == DL_Y_CLASS && dl_model_y_len(m) == m->x_size;
+  return m->x_vocab > 0 && m->y_kind == DL_Y_CLASS && dl_model_y_len(m) == m->x_size &&
+         m->y_size == m->x_vocab;
 }
 
 /* Bits per character of a mean cross-entropy in nats. */

@@ -9,14 +9,14 @@
  * straight and training part of the way, saving, resuming to E give
  * bit-identical weights for the same thread count.
  *
- * Failure: every step's loss, gradients and updated weights must be finite
- * (trainer_finite.c); the first step where one is not ends the run with the
- * tensor's name, without saving.  SIGINT, SIGTERM, SIGHUP and SIGPIPE
- * finish the current step, save, and exit with 128 + the signal
- * (trainer_signal.c).  Saves are atomic (atomic_file.c), so a run killed or
- * failing at any moment leaves the previous checkpoint as it was; the
- * --save target is checked before the first epoch, so a place that cannot
- * take a checkpoint is not found only after one. */
+ * Failure: every step's loss, gradients, updated weights, optimiser state
+ * and buffers must be finite (trainer_finite.c); the first step where one
+ * is not ends the run with the tensor's name, without saving.  SIGINT,
+ * SIGTERM, SIGHUP and SIGPIPE finish the current step, save, and exit with
+ * 128 + the signal (trainer_signal.c).  Saves are atomic (atomic_file.c),
+ * so a run killed or failing at any moment leaves the previous checkpoint
+ * as it was; the --save target is checked before the first epoch, so a
+ * place that cannot take a checkpoint is not found only after one. */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* stat */
 #endif
@@ -126,22 +126,24 @@ static int check_finite(train_run *r, int epoch, int64_t step, dl_tensor_kind ki
   return report_divergence(r, epoch, step, what, bad);
 }
 
-/* After an update: every weight finite.  This one pass over the
- * parameters also catches a bad gradient: every optimiser adds or
- * multiplies the gradient into its weight (and inf - inf, 0 * inf, inf / inf
- * are NaN), so a non-finite gradient leaves a non-finite weight in the same
- * step; checking the gradients too would double the cost (a pass over the
- * parameters is ~1.5% of a step of examples/fashion_mlp.dln).  When a
- * weight is bad, the gradients (which the update only reads) tell whether
- * they were the cause, so the message blames the right tensor. */
-static int check_step(train_run *r, int epoch, int64_t step) {
-  if (!dl_tr_find_nonfinite(r->ctx, DL_T_PARAM, NULL)) return RUN_OK;
-  if (check_finite(r, epoch, step, DL_T_GRAD)) return RUN_FAIL;
-  return check_finite(r, epoch, step, DL_T_PARAM);
+/* After an update, which said whether a weight or an optimiser state value
+ * it wrote is NaN or infinite (the check is folded into the update's own
+ * loop: it costs next to nothing).  A bad gradient always leaves such a
+ * value (every optimiser adds or multiplies it into its state or weight,
+ * and inf - inf, 0 * inf, inf / inf are NaN), and the gradients, which the
+ * update only reads, tell whether they were the cause: they are blamed
+ * first, then the weights, then the state.  The buffers (running
+ * statistics), written by the forward pass, are few and small: scanned. */
+static int check_step(train_run *r, int epoch, int64_t step, int update_bad) {
+  static const dl_tensor_kind order[] = {DL_T_GRAD, DL_T_PARAM, DL_T_OPT};
+  if (update_bad)
+    for (int k = 0; k < 3; k++)
+      if (check_finite(r, epoch, step, order[k])) return RUN_FAIL;
+  return check_finite(r, epoch, step, DL_T_BUFFER);
 }
 
 /* One optimiser step on rows perm[start, start + nb): the loss (free to
- * check), then the weights after the update. */
+ * check), then what the update wrote. */
 static int train_step(train_run *r, int epoch, int64_t start, int nb, double *loss) {
   const dl_model_desc *m = r->m;
   dl_ctx *ctx = r->ctx;
@@ -150,15 +152,12 @@ static int train_step(train_run *r, int epoch, int64_t start, int nb, double *lo
   dl_dataset_gather_pool(ctx->pool, &r->train, r->perm + start, nb, ctx->x, ctx->y_class, ctx->y_real);
   *loss = m->compute_grads(ctx, nb);
   if (!isfinite(*loss)) return report_divergence(r, epoch, step, "loss", *loss);
-  m->apply_update(ctx);
-  return check_step(r, epoch, step);
+  return check_step(r, epoch, step, m->apply_update(ctx));
 }
 
 /* Writes --save at pos.  The weights, the optimiser state and the buffers
- * are checked first: a checkpoint must never hold what a resumed run cannot
- * use (the per-step checks look at neither the optimiser state, which can
- * overflow while the weights stay finite, e.g. Adam's squared gradients,
- * nor the running statistics). */
+ * are checked first, although every step checks them: a checkpoint must
+ * never hold what a resumed run cannot use, and a save is rare. */
 static int save_checkpoint(train_run *r, const dl_ckpt_pos *pos) {
   /* The epoch (0-based) of the last step: at an epoch boundary, the one before. */
   int epoch = (int)(pos->step_in_epoch > 0 || pos->epoch == 0 ? pos->epoch : pos->epoch - 1);

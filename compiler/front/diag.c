@@ -92,6 +92,13 @@ void diag_error(dl_loc loc, const char *fmt, ...) {
   va_end(ap);
 }
 
+void diag_warning(dl_loc loc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  report("warning", loc, fmt, ap);
+  va_end(ap);
+}
+
 void diag_note(dl_loc loc, const char *fmt, ...) {
   if (nerrors > max_errors) return; /* notes belong to an error that was not shown */
   va_list ap;

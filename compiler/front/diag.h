@@ -16,6 +16,8 @@ void diag_set_source(const char *path, const char *text);
 const char *diag_path(void);
 void diag_error(dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_note(dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* FILE:LINE:COL: warning: ...: reported, not counted as an error. */
+void diag_warning(dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int diag_error_count(void);
 void diag_reset(void);
 

@@ -14,6 +14,7 @@ int check_model_name(const ir_graph *g, const char *name, dl_loc loc); /* names.
 int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label); /* train.c */
 void lower_train_defaults(ir_train *t);                      /* train.c */
 void lower_add_penalties(lower_ctx *lc);                     /* ops/loss.c */
+void lower_warn_unreached(const ir_graph *g);                /* train.c */
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -555,6 +556,7 @@ ir_graph *lower_program(const ast_program *p, const char *path, const char *text
       lower_train_block(&lc, train, model && !declares(model, ST_LABEL));
   }
   if (diag_error_count() == 0) lower_add_penalties(&lc);
+  if (diag_error_count() == 0) lower_warn_unreached(lc.g);
   free(lc.syms);
   if (diag_error_count()) {
     ir_free(lc.g);

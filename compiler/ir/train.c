@@ -3,6 +3,7 @@
 #include "lower.h"
 #include <limits.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "../../runtime/dl_model.h"
 
@@ -300,4 +301,38 @@ int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label) {
     diag_error((data ? data : test)->value->loc,
                "training data needs a label in the model (label y : class[N] or f32[N])");
   return 0;
+}
+
+/* Parameters the loss does not depend on get no gradient, and the optimiser
+ * leaves them as they are (ops/optim.c), as torch.optim skips a parameter
+ * whose .grad is None: weight decay and momentum would otherwise move them.
+ * That is almost always a mistake (a head no loss term reads), so say so,
+ * once per binding; they are still initialised and saved. */
+void lower_warn_unreached(const ir_graph *g) {
+  char *reach = calloc((size_t)g->nnodes, 1);
+  if (!reach) return; /* only a warning is lost */
+  reach[g->total_loss] = 1;
+  for (int id = g->nnodes - 1; id >= 0; id--)
+    if (reach[id])
+      for (int k = 0; k < g->nodes[id].nin; k++) reach[g->nodes[id].in[k]] = 1;
+  for (int i = 0; i < g->nparams;) {
+    const ir_node *n = &g->nodes[g->params[i].node];
+    int j = i + 1;
+    while (j < g->nparams && g->nodes[g->params[j].node].group == n->group) j++;
+    char names[512] = "";
+    size_t used = 0;
+    int count = 0;
+    for (int k = i; k < j; k++) {
+      if (reach[g->params[k].node] || used >= sizeof names) continue;
+      used += (size_t)snprintf(names + used, sizeof names - used, "%s'%s'", count ? ", " : "",
+                               g->params[k].name);
+      count++;
+    }
+    if (count)
+      diag_warning(n->loc, "the loss does not depend on %s: %s no gradient, and training leaves "
+                   "%s as initialised", names, count > 1 ? "they get" : "it gets",
+                   count > 1 ? "them" : "it");
+    i = j;
+  }
+  free(reach);
 }

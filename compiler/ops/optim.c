@@ -1,7 +1,16 @@
 /* optim.c: the optimiser step, emitted as one fused pass per parameter
  * (gradient clipping scale, weight decay, state update and parameter update
  * in a single loop), with torch.optim's formulas.  The optimiser state
- * buffers carry torch's names (exp_avg, momentum_buffer, ...) in checkpoints. */
+ * buffers carry torch's names (exp_avg, momentum_buffer, ...) in checkpoints.
+ *
+ * The same loop watches what it writes: the largest sign-cleared bit
+ * pattern of every new weight and state value (dl_real.h) is NaN or
+ * infinity exactly when one of them is.  Every value is already in a
+ * register there, so the check is an integer max per value, where a
+ * separate scan would read the parameters and the state again; and it
+ * covers the state, which can overflow while the weights stay finite
+ * (Adam's squared gradients: m / sqrt(inf) is 0).  apply_update returns
+ * whether any was bad; the trainer then looks for which. */
 #include "ops.h"
 #include <string.h>
 
@@ -99,7 +108,8 @@ enum { PARALLEL_UPDATE = 1 << 15, UPDATE_GRAIN = 1 << 13 };
  * per-parameter range functions. */
 static void emit_update_args(FILE *o) {
   fprintf(o, "typedef struct update_args {\n  dl_ctx *ctx;\n");
-  fprintf(o, "  dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;\n  int first;\n} update_args;\n\n");
+  fprintf(o, "  dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;\n  int first;\n");
+  fprintf(o, "  atomic_int bad;  /* a range wrote a NaN or an infinity */\n} update_args;\n\n");
 }
 
 /* update_P(args, begin, end): the fused update of elements [begin, end) of param P. */
@@ -110,7 +120,7 @@ static void emit_param_update(emit_ctx *ec, int index, const ir_param *p, int ns
   for (int d = 0; d < p->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)p->dims[d]);
   fprintf(o, "] (.dln line %d) */\n", p->line);
   fprintf(o, "static void update_%d(void *arg, int64_t begin, int64_t end) {\n", index);
-  fprintf(o, "  const update_args *u = arg;\n  dl_ctx *ctx = u->ctx;\n");
+  fprintf(o, "  update_args *u = arg;\n  dl_ctx *ctx = u->ctx;\n");
   fprintf(o, "  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;\n");
   fprintf(o, "  const dl_real clr = u->clr, clip_scale = u->clip_scale;\n  const int first = u->first;\n");
   fprintf(o, "  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;\n");
@@ -118,13 +128,28 @@ static void emit_param_update(emit_ctx *ec, int index, const ir_param *p, int ns
           p->grad_offset);
   for (int s = 0; s < nstate; s++)
     fprintf(o, "  dl_real *restrict s%d = ST(%zu);\n", s, p->opt_offset[s]);
+  fprintf(o, "  dl_bits top = 0;  /* largest |bits| written */\n");
   fprintf(o, "  for (int64_t k = begin; k < end; k++) {\n");
   fprintf(o, "        dl_real g = grad[k]%s;\n", ec->g->train.clip > 0 ? " * clip_scale" : "");
   emit_rule(o, op, op->kind == OPT_RMSPROP && op->momentum > 0);
-  fprintf(o, "  }\n}\n\n");
+  /* one max into `top` per element: a chain of them is not recognised as
+     a reduction, and the loop would not be vectorised */
+  fprintf(o, "        top = dl_bits_max(top, ");
+  for (int s = 0; s < nstate; s++) fprintf(o, "dl_bits_max(dl_abs_bits(s%d[k]), ", s);
+  fprintf(o, "dl_abs_bits(w[k])");
+  for (int s = 0; s < nstate; s++) fputc(')', o);
+  fprintf(o, ");\n");
+  fprintf(o, "  }\n");
+  fprintf(o, "  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);\n}\n\n");
 }
 
-/* apply_update(): the step's constants and clip scale, then one pass per parameter. */
+/* A parameter the loss does not reach has no gradient (autodiff.c): as
+ * torch.optim does with a .grad of None, the step skips it, so neither
+ * weight decay nor momentum moves it and its state stays as it started. */
+static int trained(const ir_param *p) { return p->grad >= 0; }
+
+/* apply_update(): the step's constants and clip scale, then one pass per
+ * parameter; nonzero if a value it wrote is not finite. */
 void optim_emit_update(emit_ctx *ec) {
   FILE *o = ec->out;
   ir_graph *g = ec->g;
@@ -132,12 +157,14 @@ void optim_emit_update(emit_ctx *ec) {
   const char *names[3];
   int nstate = optim_state_count(op, names);
   emit_update_args(o);
-  for (int p = 0; p < g->nparams; p++) emit_param_update(ec, p, &g->params[p], nstate);
+  for (int p = 0; p < g->nparams; p++)
+    if (trained(&g->params[p])) emit_param_update(ec, p, &g->params[p], nstate);
   fprintf(o, "/* The optimiser step: %s (.dln line %d), one fused pass per parameter. */\n",
           optim_name(op->kind), op->line);
-  fprintf(o, "static void apply_update(dl_ctx *ctx) {\n");
+  fprintf(o, "static int apply_update(dl_ctx *ctx) {\n");
   fprintf(o, "  const int64_t t = ctx->step + 1;\n");
-  fprintf(o, "  update_args u = {ctx, (dl_real)ctx->lr, 0, 0, 0, 1, t == 1};\n");
+  fprintf(o, "  update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};\n");
+  fprintf(o, "  atomic_init(&u.bad, 0);\n");
   if (op->kind == OPT_ADAM || op->kind == OPT_ADAMW) {
     fprintf(o, "  u.step_size = u.lr / (dl_real)(1 - pow(%.17g, (double)t));\n", op->beta1);
     fprintf(o, "  u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(%.17g, (double)t)));\n", op->beta2);
@@ -148,18 +175,25 @@ void optim_emit_update(emit_ctx *ec) {
     fprintf(o, "  /* clip_grad_norm_: every gradient times min(1, max_norm / (norm + 1e-6)) */\n");
     fprintf(o, "  double sq = 0;\n");
     for (int p = 0; p < g->nparams; p++)
-      fprintf(o, "  sq += dl_sum_squares(ST(%zu), %lld);\n", g->params[p].grad_offset,
-              (long long)g->params[p].numel);
+      if (trained(&g->params[p]))
+        fprintf(o, "  sq += dl_sum_squares(ST(%zu), %lld);\n", g->params[p].grad_offset,
+                (long long)g->params[p].numel);
     fprintf(o, "  const double norm = sqrt(sq);\n");
     fprintf(o, "  const double coef = %.17g / (norm + 1e-6);\n", g->train.clip);
     fprintf(o, "  u.clip_scale = (dl_real)(coef < 1 ? coef : 1);\n");
   }
   for (int p = 0; p < g->nparams; p++) {
+    if (!trained(&g->params[p])) {
+      fprintf(o, "  /* %s: the loss does not depend on it (no gradient): left alone */\n",
+              g->params[p].name);
+      continue;
+    }
     long long numel = (long long)g->params[p].numel;
     if (numel >= PARALLEL_UPDATE)
       fprintf(o, "  dl_parallel_for(ctx->pool, %lld, %d, update_%d, &u);\n", numel, UPDATE_GRAIN, p);
     else
       fprintf(o, "  update_%d(&u, 0, %lld);\n", p, numel);
   }
-  fprintf(o, "  ctx->step = t;\n}\n\n");
+  fprintf(o, "  ctx->step = t;\n");
+  fprintf(o, "  return atomic_load_explicit(&u.bad, memory_order_relaxed);\n}\n\n");
 }

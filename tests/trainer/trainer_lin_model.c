@@ -141,14 +141,19 @@ static double lin_compute_grads(dl_ctx *ctx, int n) {
   return loss;
 }
 
-static void lin_apply_update(dl_ctx *ctx) {
+/* Nonzero if a weight or momentum value it wrote is not finite (the
+ * contract of dl_model.h). */
+static int lin_apply_update(dl_ctx *ctx) {
   dl_real *s = ctx->state;
+  dl_bits top = 0;
   for (int i = 0; i < NW + LIN_OUT; i++) {
     /* Params W|B, grads GW|GB and buffers MW|MB are laid out alike. */
     s[MW + i] = (dl_real)(MOMENTUM * s[MW + i] + s[GW + i]);
     s[W + i] -= (dl_real)(ctx->lr * s[MW + i]);
+    top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s[MW + i]), dl_abs_bits(s[W + i])));
   }
   ctx->step++;
+  return top >= DL_INF_BITS;
 }
 
 static const dl_tensor_desc lin_tensors[] = {

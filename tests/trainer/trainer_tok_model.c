@@ -105,10 +105,16 @@ static double tok_compute_grads(dl_ctx *ctx, int n) {
   return loss;
 }
 
-static void tok_apply_update(dl_ctx *ctx) {
+/* Nonzero if a weight it wrote is not finite (the contract of dl_model.h). */
+static int tok_apply_update(dl_ctx *ctx) {
   dl_real *s = ctx->state;
-  for (int i = 0; i < GW; i++) s[i] -= (dl_real)(ctx->lr * s[GW + i]);
+  dl_bits top = 0;
+  for (int i = 0; i < GW; i++) {
+    s[i] -= (dl_real)(ctx->lr * s[GW + i]);
+    top = dl_bits_max(top, dl_abs_bits(s[i]));
+  }
   ctx->step++;
+  return top >= DL_INF_BITS;
 }
 
 static const dl_tensor_desc tok_tensors[] = {
