@@ -317,8 +317,6 @@ static char *line_text(const char *text, int line) {
   if (!s) return NULL;
   memcpy(s, p, n);
   s[n] = 0;
-  /* a comment close inside would end the generated comment early */
-  for (char *q = s; (q = strstr(q, "*/")); ) q[1] = '|';
   return s;
 }
 
