@@ -539,9 +539,7 @@ ir_graph *lower_program(const ast_program *p, const char *path, const char *text
   } else if (train) {
     diag_error(train->name_loc, "train block for model '%s', but the file has no model block",
                train->name);
-  } else {
-    diag_error((dl_loc){1, 1}, "no model block (model NAME { ... })");
-  }
+  } /* else an empty program (no block, only comments): valid, nothing to check */
   if (train) {
     if (model && strcmp(train->name, model->name))
       diag_error(train->name_loc, "train block names model '%s', but the model is '%s'", train->name,

@@ -259,7 +259,13 @@ static void lower_setting(lower_ctx *lc, const ast_stmt *s, ir_train *t) {
   else if (!strcmp(k, "warmup")) {
     if (!setting_number(e, "warmup", 1, 0, 9007199254740992.0, &v)) t->warmup = (int64_t)v;
   } else if (!strcmp(k, "clip")) {
-    if (!setting_number(e, "clip", 0, 0, INFINITY, &v)) t->clip = v;
+    /* the runtime reads 0 as "no clipping": a written 0 (which torch would
+     * take as scaling every gradient to nothing) must not silently mean that */
+    if (setting_number(e, "clip", 0, 0, INFINITY, &v)) return;
+    if (v == 0)
+      diag_error(e->loc, "clip must be greater than 0 (to train without clipping, leave clip out)");
+    else
+      t->clip = v;
   } else if (!strcmp(k, "data_dir")) {
     if (e->kind != EX_STR) diag_error(e->loc, "data_dir must be a string");
     else t->data_dir = ir_strdup(e->str);
