@@ -126,7 +126,9 @@ int lower_is_int(const ast_expr *e) {
 
 static const char *kind_name(arg_kind k) {
   switch (k) {
-  case ARG_TENSOR: return "a tensor";
+  case ARG_TENSOR:
+  case ARG_TARGET:
+  case ARG_TOKENS: return "a tensor";
   case ARG_NUMBER: return "a number";
   case ARG_INT: return "a whole number";
   case ARG_BOOL: return "true or false";
@@ -135,14 +137,18 @@ static const char *kind_name(arg_kind k) {
   }
 }
 
+static int lower_tensor_as(lower_ctx *lc, const ast_expr *e, arg_kind as);
+
 static int bind_one(lower_ctx *lc, const ast_expr *call, const arg_spec *s, const ast_expr *e,
                     arg_val *v) {
   v->present = 1;
   v->loc = e->loc;
   switch (s->kind) {
   case ARG_TENSOR:
+  case ARG_TARGET:
+  case ARG_TOKENS:
     if (e->kind == EX_STR || lower_eval_number(e, &v->num) == 0) break;
-    v->node = lower_tensor(lc, e);
+    v->node = lower_tensor_as(lc, e, s->kind);
     return v->node < 0 ? -1 : 0;
   case ARG_INT:
     if (!lower_is_int(e) || lower_eval_number(e, &v->num)) break;
@@ -267,29 +273,45 @@ static int lower_call(lower_ctx *lc, const ast_expr *e) {
   return -1;
 }
 
+/* "class[8, 3]": the declared type of a class-typed node with `classes` classes. */
+static const char *class_type_str(const ir_node *n, int64_t classes, char *buf, size_t len) {
+  size_t k = (size_t)snprintf(buf, len, "class[");
+  for (int d = 0; d < n->ndim && k < len; d++)
+    k += (size_t)snprintf(buf + k, len - k, "%lld, ", (long long)n->dims[d]);
+  if (k < len) snprintf(buf + k, len - k, "%lld]", (long long)classes);
+  return buf;
+}
+
 /* Token ids (an input class[T, V]) only feed embedding() and one_hot(), and
- * a label with a class per position is only a loss's target: anything else
- * would read indices as numbers.  (A class[N] label, one index per sample,
- * has ndim 0, which the ops themselves refuse.)  `id`, or -1 after reporting. */
-static int check_class_use(lower_ctx *lc, const ast_expr *e, int id) {
+ * a class label is only a loss's target: anything else would read indices
+ * as numbers (the C would pass an int32_t * as a dl_real *).  `as` is what
+ * the name is lowered as: only a name that is itself such an argument may be
+ * one.  `id`, or -1 after reporting. */
+static int check_class_use(lower_ctx *lc, const ast_expr *e, int id, arg_kind as) {
   ir_graph *g = lc->g;
+  char t[96];
   if (id < 0) return id;
-  if (id == g->input && g->input_vocab && !lc->allow_tokens) {
-    diag_error(e->loc, "'%s' holds token ids (class[..., %lld]): pass it through embedding() or "
-                       "one_hot() first", e->str, (long long)g->input_vocab);
+  if (id == g->input && g->input_vocab && as != ARG_TOKENS) {
+    diag_error(e->loc, "'%s' holds token ids (%s): pass it through embedding() or one_hot() first",
+               e->str, class_type_str(&g->nodes[id], g->input_vocab, t, sizeof t));
     return -1;
   }
-  if (id == g->label && g->label_is_class && g->nodes[id].ndim > 0 && !lc->allow_class_label) {
-    diag_error(e->loc, "'%s' holds class indices (class[..., %lld]): it can only be the target of "
-                       "cross_entropy()", e->str, (long long)g->label_classes);
+  if (id == g->label && g->label_is_class && as != ARG_TARGET) {
+    diag_error(e->loc, "'%s' holds class indices (%s): it can only be the target of cross_entropy()",
+               e->str, class_type_str(&g->nodes[id], g->label_classes, t, sizeof t));
     return -1;
   }
   return id;
 }
 
+static int lower_tensor_as(lower_ctx *lc, const ast_expr *e, arg_kind as) {
+  if (e->kind == EX_IDENT) return check_class_use(lc, e, lower_ident(lc, e), as);
+  return lower_tensor(lc, e);
+}
+
 int lower_tensor(lower_ctx *lc, const ast_expr *e) {
   switch (e->kind) {
-  case EX_IDENT: return check_class_use(lc, e, lower_ident(lc, e));
+  case EX_IDENT: return check_class_use(lc, e, lower_ident(lc, e), ARG_TENSOR);
   case EX_CALL: return lower_call(lc, e);
   case EX_BINOP:
   case EX_NEG: return lower_binop(lc, e);

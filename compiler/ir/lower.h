@@ -22,11 +22,15 @@ typedef struct lower_ctx {
   const char *binding;       /* its name                               */
   int nparam_ops;            /* parameterised calls in this binding     */
   int first_loss;            /* first loss call seen in `loss`, or -1   */
-  int allow_tokens;          /* lowering embedding()'s or one_hot()'s arguments */
-  int allow_class_label;     /* lowering a loss's arguments             */
 } lower_ctx;
 
-typedef enum { ARG_TENSOR, ARG_NUMBER, ARG_INT, ARG_BOOL, ARG_IDENT, ARG_STRING } arg_kind;
+/* ARG_TARGET and ARG_TOKENS are tensors that may also *be* the class label
+ * (a loss's target) or the token input (embedding's, one_hot's ids): the
+ * permission belongs to the argument, so an expression nested in it (a
+ * loss of dense(y, 8)) is checked as any other tensor. */
+typedef enum {
+  ARG_TENSOR, ARG_NUMBER, ARG_INT, ARG_BOOL, ARG_IDENT, ARG_STRING, ARG_TARGET, ARG_TOKENS
+} arg_kind;
 
 typedef struct arg_spec {
   const char *name;
@@ -37,7 +41,7 @@ typedef struct arg_spec {
 
 typedef struct arg_val {
   int present;
-  int node;                  /* ARG_TENSOR */
+  int node;                  /* ARG_TENSOR, ARG_TARGET, ARG_TOKENS */
   double num;                /* ARG_NUMBER, ARG_INT, ARG_BOOL */
   const char *str;           /* ARG_IDENT, ARG_STRING */
   dl_loc loc;

@@ -66,13 +66,10 @@ static int check_target(lower_ctx *lc, const ast_expr *call, ir_op op, const arg
 /* mse(pred, target) mae(..) binary_cross_entropy(prob, target)
  * bce_with_logits(logits, target) cross_entropy(logits, label) -> scalar */
 int lower_loss(lower_ctx *lc, const ast_expr *call) {
-  static const arg_spec spec[] = {{"pred", ARG_TENSOR, 1, 0}, {"target", ARG_TENSOR, 1, 0}};
+  static const arg_spec spec[] = {{"pred", ARG_TENSOR, 1, 0}, {"target", ARG_TARGET, 1, 0}};
   arg_val v[2];
   ir_op op = loss_op(call->str);
-  lc->allow_class_label = 1;
-  int bad = lower_bind_args(lc, call, spec, 2, v);
-  lc->allow_class_label = 0;
-  if (bad || check_target(lc, call, op, v)) return -1;
+  if (lower_bind_args(lc, call, spec, 2, v) || check_target(lc, call, op, v)) return -1;
   int in[2] = {v[0].node, v[1].node};
   int id = lower_node(lc, op, in, 2, call->loc);
   ir_graph *g = lc->g;

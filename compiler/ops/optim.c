@@ -1,16 +1,7 @@
 /* optim.c: the optimiser step, emitted as one fused pass per parameter
  * (gradient clipping scale, weight decay, state update and parameter update
  * in a single loop), with torch.optim's formulas.  The optimiser state
- * buffers carry torch's names (exp_avg, momentum_buffer, ...) in checkpoints.
- *
- * The same loop watches what it writes: the largest sign-cleared bit
- * pattern of every new weight and state value (dl_real.h) is NaN or
- * infinity exactly when one of them is.  Every value is already in a
- * register there, so the check is an integer max per value, where a
- * separate scan would read the parameters and the state again; and it
- * covers the state, which can overflow while the weights stay finite
- * (Adam's squared gradients: m / sqrt(inf) is 0).  apply_update returns
- * whether any was bad; the trainer then looks for which. */
+ * buffers carry torch's names (exp_avg, momentum_buffer, ...) in checkpoints. */
 #include "ops.h"
 #include <string.h>
 
@@ -108,8 +99,7 @@ enum { PARALLEL_UPDATE = 1 << 15, UPDATE_GRAIN = 1 << 13 };
  * per-parameter range functions. */
 static void emit_update_args(FILE *o) {
   fprintf(o, "typedef struct update_args {\n  dl_ctx *ctx;\n");
-  fprintf(o, "  dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;\n  int first;\n");
-  fprintf(o, "  atomic_int bad;  /* a range wrote a NaN or an infinity */\n} update_args;\n\n");
+  fprintf(o, "  dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;\n  int first;\n} update_args;\n\n");
 }
 
 /* update_P(args, begin, end): the fused update of elements [begin, end) of param P. */
@@ -120,7 +110,7 @@ static void emit_param_update(emit_ctx *ec, int index, const ir_param *p, int ns
   for (int d = 0; d < p->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)p->dims[d]);
   fprintf(o, "] (.dln line %d) */\n", p->line);
   fprintf(o, "static void update_%d(void *arg, int64_t begin, int64_t end) {\n", index);
-  fprintf(o, "  update_args *u = arg;\n  dl_ctx *ctx = u->ctx;\n");
+  fprintf(o, "  const update_args *u = arg;\n  dl_ctx *ctx = u->ctx;\n");
   fprintf(o, "  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;\n");
   fprintf(o, "  const dl_real clr = u->clr, clip_scale = u->clip_scale;\n  const int first = u->first;\n");
   fprintf(o, "  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;\n");
@@ -128,23 +118,13 @@ static void emit_param_update(emit_ctx *ec, int index, const ir_param *p, int ns
           p->grad_offset);
   for (int s = 0; s < nstate; s++)
     fprintf(o, "  dl_real *restrict s%d = ST(%zu);\n", s, p->opt_offset[s]);
-  fprintf(o, "  dl_bits top = 0;  /* largest |bits| written */\n");
   fprintf(o, "  for (int64_t k = begin; k < end; k++) {\n");
   fprintf(o, "        dl_real g = grad[k]%s;\n", ec->g->train.clip > 0 ? " * clip_scale" : "");
   emit_rule(o, op, op->kind == OPT_RMSPROP && op->momentum > 0);
-  /* one max into `top` per element: a chain of them is not recognised as
-     a reduction, and the loop would not be vectorised */
-  fprintf(o, "        top = dl_bits_max(top, ");
-  for (int s = 0; s < nstate; s++) fprintf(o, "dl_bits_max(dl_abs_bits(s%d[k]), ", s);
-  fprintf(o, "dl_abs_bits(w[k])");
-  for (int s = 0; s < nstate; s++) fputc(')', o);
-  fprintf(o, ");\n");
-  fprintf(o, "  }\n");
-  fprintf(o, "  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);\n}\n\n");
+  fprintf(o, "  }\n}\n\n");
 }
 
-/* apply_update(): the step's constants and clip scale, then one pass per
- * parameter; nonzero if a value it wrote is not finite. */
+/* apply_update(): the step's constants and clip scale, then one pass per parameter. */
 void optim_emit_update(emit_ctx *ec) {
   FILE *o = ec->out;
   ir_graph *g = ec->g;
@@ -155,10 +135,9 @@ void optim_emit_update(emit_ctx *ec) {
   for (int p = 0; p < g->nparams; p++) emit_param_update(ec, p, &g->params[p], nstate);
   fprintf(o, "/* The optimiser step: %s (.dln line %d), one fused pass per parameter. */\n",
           optim_name(op->kind), op->line);
-  fprintf(o, "static int apply_update(dl_ctx *ctx) {\n");
+  fprintf(o, "static void apply_update(dl_ctx *ctx) {\n");
   fprintf(o, "  const int64_t t = ctx->step + 1;\n");
-  fprintf(o, "  update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};\n");
-  fprintf(o, "  atomic_init(&u.bad, 0);\n");
+  fprintf(o, "  update_args u = {ctx, (dl_real)ctx->lr, 0, 0, 0, 1, t == 1};\n");
   if (op->kind == OPT_ADAM || op->kind == OPT_ADAMW) {
     fprintf(o, "  u.step_size = u.lr / (dl_real)(1 - pow(%.17g, (double)t));\n", op->beta1);
     fprintf(o, "  u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(%.17g, (double)t)));\n", op->beta2);
@@ -182,6 +161,5 @@ void optim_emit_update(emit_ctx *ec) {
     else
       fprintf(o, "  update_%d(&u, 0, %lld);\n", p, numel);
   }
-  fprintf(o, "  ctx->step = t;\n");
-  fprintf(o, "  return atomic_load_explicit(&u.bad, memory_order_relaxed);\n}\n\n");
+  fprintf(o, "  ctx->step = t;\n}\n\n");
 }
