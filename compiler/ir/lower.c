@@ -55,10 +55,10 @@ const char *lower_suggest(const char *s, const char *const *names, int n) {
   return best;
 }
 
-static int find_sym(lower_ctx *lc, const char *name) {
-  for (int i = 0; i < lc->nsyms; i++)
-    if (strcmp(lc->syms[i].name, name) == 0) return i;
-  return -1;
+static int find_sym(lower_ctx *lc, const char *name) { return ir_names_get(&lc->sym_index, name); }
+
+int lower_is_binding_name(const lower_ctx *lc, const char *name) {
+  return ir_names_get(&lc->block_names, name) >= 0;
 }
 
 static void add_sym(lower_ctx *lc, const char *name, int node, dl_loc loc) {
@@ -73,6 +73,7 @@ static void add_sym(lower_ctx *lc, const char *name, int node, dl_loc loc) {
   lc->syms[lc->nsyms].name = name;
   lc->syms[lc->nsyms].node = node;
   lc->syms[lc->nsyms].loc = loc;
+  ir_names_put(&lc->sym_index, name, lc->nsyms);
   lc->nsyms++;
 }
 
@@ -358,8 +359,17 @@ static int check_dims(const ast_type *t) {
   return 0;
 }
 
+/* Layers and their tensors are named after the binding ("NAME_12.out_proj.weight"
+ * and its optimiser state): a bound on names keeps those whole. */
+enum { MAX_NAME = 200 };
+
 /* 0 if `name` is not bound yet; else reports it, with the first definition. */
 static int check_new_name(lower_ctx *lc, const char *name, dl_loc loc) {
+  if (strlen(name) > MAX_NAME) {
+    diag_error(loc, "a name is at most %d characters; this one has %zu", MAX_NAME, strlen(name));
+    if (find_sym(lc, name) < 0) add_sym(lc, name, -1, loc); /* its uses are not reported again */
+    return -1;
+  }
   int prev = find_sym(lc, name);
   if (prev < 0) return 0;
   diag_error(loc, "'%s' is already defined", name);
@@ -494,6 +504,8 @@ static int declares(const ast_block *b, ast_stmt_kind kind) {
 }
 
 static void lower_model_block(lower_ctx *lc, const ast_block *b) {
+  for (int i = 0; i < b->nstmts; i++) /* for lower_layer_name: every name, also later ones */
+    ir_names_put(&lc->block_names, b->stmts[i].name, i);
   for (int i = 0; i < b->nstmts; i++) {
     const ast_stmt *s = &b->stmts[i];
     if (s->kind == ST_BIND) lower_binding(lc, s);
@@ -571,6 +583,8 @@ ir_graph *lower_program(const ast_program *p, const char *path, const char *text
   }
   if (diag_error_count() == 0) lower_add_penalties(&lc);
   free(lc.syms);
+  ir_names_free(&lc.sym_index);
+  ir_names_free(&lc.block_names);
   if (diag_error_count()) {
     ir_free(lc.g);
     return NULL;

@@ -18,9 +18,12 @@ typedef struct lower_ctx {
   const char *text;
   struct { const char *name; int node; dl_loc loc; } *syms;
   int nsyms, symcap;
+  ir_names sym_index;        /* syms by name                            */
+  ir_names block_names;      /* every name the model block binds        */
   int group;                 /* group of the binding being lowered     */
   const char *binding;       /* its name                               */
   int nparam_ops;            /* parameterised calls in this binding     */
+  int layer_suffix;          /* the last N of a layer named BINDING_N   */
   int first_loss;            /* first loss call seen in `loss`, or -1   */
 } lower_ctx;
 
@@ -56,6 +59,8 @@ int lower_bind_args(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, i
  * position; the rest are keyword-only (dense's weight_norm, ...). */
 int lower_bind_args_kw(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, int nspec,
                        int npositional, arg_val *out);
+/* Whether the model block binds `name` (before or after this statement). */
+int lower_is_binding_name(const lower_ctx *lc, const char *name);
 /* Lowers an expression that must be a tensor; -1 after reporting. */
 int lower_tensor(lower_ctx *lc, const ast_expr *e);
 /* Folds a numeric constant expression; 0 ok, -1 if it is not one (not reported). */

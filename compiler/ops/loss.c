@@ -84,6 +84,8 @@ int lower_loss(lower_ctx *lc, const ast_expr *call) {
   return id;
 }
 
+enum { MAX_PENALTY_NAME = 256 }; /* longer than any binding's name (lower.c) */
+
 /* loss + l1 sum|W| + l2 sum W^2 for every weight with a penalty: the total
  * that training differentiates.  Biases are not penalised. */
 void lower_add_penalties(lower_ctx *lc) {
@@ -96,9 +98,15 @@ void lower_add_penalties(lower_ctx *lc) {
     double l1 = pp->l1 + (pp->is_weight ? g->train.l1 : 0);
     double l2 = pp->l2 + (pp->is_weight ? g->train.l2 : 0);
     if (l1 == 0 && l2 == 0) continue;
-    if (group < 0)
+    if (group < 0) {
+      /* its C function is forward_NAME, as a binding's: not a binding's name */
+      char name[MAX_PENALTY_NAME];
+      snprintf(name, sizeof name, "penalties");
+      for (size_t k = strlen(name); lower_is_binding_name(lc, name) && k + 1 < sizeof name; k++)
+        name[k] = '_', name[k + 1] = 0;
       group = g->penalty_group =
-          ir_add_group(g, "penalties", g->nodes[g->loss].loc.line, "L1/L2 penalties");
+          ir_add_group(g, name, g->nodes[g->loss].loc.line, "L1/L2 penalties");
+    }
     int pen = ir_add(g, OP_PENALTY, &pp->node, 1, group, g->nodes[pp->node].loc);
     g->nodes[pen].f[0] = l1;
     g->nodes[pen].f[1] = l2;
