@@ -32,7 +32,7 @@ void emit_job_call(emit_ctx *ec, const char *name, const char *count, const char
 
 const char *emit_ptr(emit_ctx *ec, int id, char *buf, size_t len) {
   const ir_graph *g = ec->g;
-  while (g->nodes[id].storage == STORE_ALIAS) id = g->nodes[id].alias_of;
+  id = ec->root[id];
   const ir_node *n = &g->nodes[id];
   switch (n->storage) {
   case STORE_INPUT: snprintf(buf, len, "ctx->x"); break;
@@ -92,12 +92,14 @@ static const char *base_name(const char *path) {
 
 /* ---- per-layer functions ---------------------------------------------------- */
 
-static int group_has(const ir_graph *g, int grp, int backward) {
-  for (int id = 0; id < g->nnodes; id++) {
-    const ir_node *n = &g->nodes[id];
-    if (n->group == grp && n->backward == backward && !n->fused && op_info_of(n->op)->emit)
-      return 1;
-  }
+/* Whether node id of group grp is emitted in the group's forward or backward function. */
+static int emitted_in(const ir_node *n, int backward) {
+  return n->backward == backward && !n->fused && op_info_of(n->op)->emit;
+}
+
+static int group_has(const emit_ctx *ec, int grp, int backward) {
+  for (int id = ec->group_first[grp]; id >= 0; id = ec->group_next[id])
+    if (emitted_in(&ec->g->nodes[id], backward)) return 1;
   return 0;
 }
 
@@ -164,9 +166,9 @@ static void emit_guarded(emit_ctx *ec, const ir_node *n) {
 
 static void emit_group_nodes(emit_ctx *ec, int grp, int backward) {
   ir_graph *g = ec->g;
-  for (int id = 0; id < g->nnodes; id++) {
+  for (int id = ec->group_first[grp]; id >= 0; id = ec->group_next[id]) {
     const ir_node *n = &g->nodes[id];
-    if (n->group != grp || n->backward != backward || n->fused || !op_info_of(n->op)->emit) continue;
+    if (!emitted_in(n, backward)) continue;
     if (!backward && n->needs_label) emit_guarded(ec, n);
     else emit_node(ec, n);
     int computes_pred = id == g->pred || (has_fused_act(n) && n->i[1] - 1 == g->pred);
@@ -218,22 +220,22 @@ static void emit_drivers(emit_ctx *ec) {
   fprintf(o, "/* Forward and backward over the batch: every gradient, no update. */\n");
   fprintf(o, "static double compute_grads(dl_ctx *ctx, int n) {\n");
   for (int grp = 0; grp < g->ngroups; grp++)
-    if (group_has(g, grp, 0)) fprintf(o, "  forward_%s(ctx, n, 1);\n", g->groups[grp].name);
+    if (group_has(ec, grp, 0)) fprintf(o, "  forward_%s(ctx, n, 1);\n", g->groups[grp].name);
   for (int grp = g->ngroups - 1; grp >= 0; grp--)
-    if (group_has(g, grp, 1)) fprintf(o, "  backward_%s(ctx, n, 1);\n", g->groups[grp].name);
+    if (group_has(ec, grp, 1)) fprintf(o, "  backward_%s(ctx, n, 1);\n", g->groups[grp].name);
   fprintf(o, "  return (double)%s[0];\n}\n\n", total);
 
   fprintf(o, "/* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */\n");
   fprintf(o, "static double forward(dl_ctx *ctx, int n, int with_loss) {\n");
   for (int grp = 0; grp < g->ngroups; grp++)
-    if (grp != g->penalty_group && group_has(g, grp, 0))
+    if (grp != g->penalty_group && group_has(ec, grp, 0))
       fprintf(o, "  forward_%s(ctx, n, with_loss);\n", g->groups[grp].name);
   fprintf(o, "  return with_loss ? (double)%s[0] : 0.0;\n}\n\n", loss);
 
   fprintf(o, "/* The differentiated loss (data loss + penalties), forward only. */\n");
   fprintf(o, "static double loss_only(dl_ctx *ctx, int n) {\n");
   for (int grp = 0; grp < g->ngroups; grp++)
-    if (group_has(g, grp, 0)) fprintf(o, "  forward_%s(ctx, n, 1);\n", g->groups[grp].name);
+    if (group_has(ec, grp, 0)) fprintf(o, "  forward_%s(ctx, n, 1);\n", g->groups[grp].name);
   fprintf(o, "  return (double)%s[0];\n}\n\n", total);
 }
 
@@ -427,9 +429,9 @@ static void emit_source(emit_ctx *ec) {
   fprintf(o, "#define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)\n");
   fprintf(o, "#define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))\n\n");
   for (int grp = 0; grp < g->ngroups; grp++)
-    if (group_has(g, grp, 0)) emit_group(ec, grp, 0);
+    if (group_has(ec, grp, 0)) emit_group(ec, grp, 0);
   for (int grp = g->ngroups - 1; grp >= 0; grp--)
-    if (group_has(g, grp, 1)) emit_group(ec, grp, 1);
+    if (group_has(ec, grp, 1)) emit_group(ec, grp, 1);
   emit_drivers(ec);
   optim_emit_update(ec);
   int ntensors = emit_tensors(ec);
@@ -453,13 +455,49 @@ static int close_out(FILE *f, const char *path) {
   return 0;
 }
 
+/* The indexes that keep emission linear in the graph's size: each node's
+ * buffer (the end of its alias chain) and each group's nodes in order. */
+static int index_graph(emit_ctx *ec) {
+  const ir_graph *g = ec->g;
+  int *root = malloc((size_t)g->nnodes * sizeof *root);
+  int *next = malloc((size_t)g->nnodes * sizeof *next);
+  int *first = malloc((size_t)(g->ngroups ? g->ngroups : 1) * sizeof *first);
+  int *last = malloc((size_t)(g->ngroups ? g->ngroups : 1) * sizeof *last);
+  if (!root || !next || !first || !last) {
+    free(root), free(next), free(first), free(last);
+    fprintf(stderr, "dlnc: out of memory\n");
+    return -1;
+  }
+  for (int grp = 0; grp < g->ngroups; grp++) first[grp] = last[grp] = -1;
+  for (int id = 0; id < g->nnodes; id++) {
+    const ir_node *n = &g->nodes[id];
+    root[id] = n->storage == STORE_ALIAS ? root[n->alias_of] : id; /* alias_of < id */
+    next[id] = -1;
+    if (last[n->group] < 0) first[n->group] = id;
+    else next[last[n->group]] = id;
+    last[n->group] = id;
+  }
+  free(last);
+  ec->root = root;
+  ec->group_first = first;
+  ec->group_next = next;
+  return 0;
+}
+
 int emit_c(ir_graph *g, const char *dir, int f64) {
   char path[4096];
   emit_ctx ec = {.g = g, .f64 = f64};
   int rc = 0;
-  if (!(ec.out = open_out(dir, g->model_name, ".c", path, sizeof path))) return -1;
-  emit_source(&ec);
-  rc |= close_out(ec.out, path);
+  if (index_graph(&ec)) return -1;
+  ec.out = open_out(dir, g->model_name, ".c", path, sizeof path);
+  if (ec.out) {
+    emit_source(&ec);
+    rc |= close_out(ec.out, path);
+  }
+  free(ec.root);
+  free(ec.group_first);
+  free(ec.group_next);
+  if (!ec.out) return -1;
   FILE *h = open_out(dir, g->model_name, ".h", path, sizeof path);
   if (!h) return -1;
   emit_header(g, h);

@@ -14,6 +14,9 @@ typedef struct dl_loc {
 /* The file being compiled: its name as given and its whole text (kept, not copied). */
 void diag_set_source(const char *path, const char *text);
 const char *diag_path(void);
+/* Line `line` (1-based) of that text and its length without "\n" or "\r\n";
+ * NULL past the end.  Lines are indexed once, so each lookup is O(1). */
+const char *diag_line(int line, int *len);
 void diag_error(dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_note(dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int diag_error_count(void);

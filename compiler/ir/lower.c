@@ -327,18 +327,16 @@ int lower_tensor(lower_ctx *lc, const ast_expr *e) {
 
 /* ---- declarations --------------------------------------------------------- */
 
-static char *line_text(const char *text, int line) {
-  const char *p = text;
-  for (int l = 1; l < line && p; l++) {
-    p = strchr(p, '\n');
-    if (p) p++;
-  }
+/* Line `line` of the source without its indentation, for the comment above
+ * the line's generated functions. */
+static char *line_text(int line) {
+  int n;
+  const char *p = diag_line(line, &n);
   if (!p) return ir_strdup("");
-  while (*p == ' ' || *p == '\t') p++;
-  size_t n = strcspn(p, "\n");
-  char *s = malloc(n + 1);
+  while (n > 0 && (*p == ' ' || *p == '\t')) p++, n--;
+  char *s = malloc((size_t)n + 1);
   if (!s) return NULL;
-  memcpy(s, p, n);
+  memcpy(s, p, (size_t)n);
   s[n] = 0;
   return s;
 }
@@ -471,7 +469,7 @@ static void lower_decl(lower_ctx *lc, const ast_stmt *s) {
 
 static void lower_binding(lower_ctx *lc, const ast_stmt *s) {
   if (check_new_name(lc, s->name, s->name_loc)) return;
-  char *text = line_text(lc->text, s->loc.line);
+  char *text = line_text(s->loc.line);
   lc->group = ir_add_group(lc->g, s->name, s->loc.line, text);
   free(text);
   lc->binding = s->name;

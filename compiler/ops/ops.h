@@ -37,6 +37,8 @@ typedef struct emit_ctx {
                      function being emitted (e.g. GEMM epilogues) */
   ir_graph *g;
   int f64;
+  int *root;                /* root[id]: the node whose buffer id is computed in */
+  int *group_first, *group_next; /* each group's nodes in order: a list */
 } emit_ctx;
 /* C expression for a pointer to node `id`'s buffer (follows aliases). */
 const char *emit_ptr(emit_ctx *ec, int id, char *buf, size_t len);
