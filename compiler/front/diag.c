@@ -20,6 +20,7 @@ static const char **line_start; /* line_start[l - 1]: where line l starts; built
 static int nlines;
 static int nerrors;
 static int max_errors = 20;
+static int quiet;
 
 void diag_set_source(const char *path, const char *text) {
   src_path = path;
@@ -43,6 +44,7 @@ static int index_lines(void) {
 const char *diag_path(void) { return src_path ? src_path : "dlnc"; }
 int diag_error_count(void) { return nerrors; }
 void diag_reset(void) { nerrors = 0; }
+void diag_set_quiet(int on) { quiet = on; }
 void diag_set_max_errors(int n) { max_errors = n > 0 ? n : 1; }
 int diag_too_many(void) { return nerrors > max_errors; }
 
@@ -81,6 +83,7 @@ static void print_source_line(dl_loc loc) {
 }
 
 static void report(const char *kind, dl_loc loc, const char *fmt, va_list ap) {
+  if (quiet) return;
   if (loc.line > 0 && loc.col > 0)
     fprintf(stderr, "%s:%d:%d: %s: ", diag_path(), loc.line, loc.col, kind);
   else if (loc.line > 0)

@@ -20,6 +20,8 @@ const char *diag_line(int line, int *len);
 void diag_error(dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_note(dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int diag_error_count(void);
+/* While on, errors are counted but not printed. */
+void diag_set_quiet(int on);
 void diag_reset(void);
 
 /* Reporting stops after this many errors (default 20): the next error prints

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label); /* train.c */
+void lower_describe_train(lower_ctx *lc);                    /* train.c */
 void lower_train_defaults(ir_train *t);                      /* train.c */
 void lower_add_penalties(lower_ctx *lc);                     /* ops/loss.c */
 
@@ -183,9 +184,33 @@ int lower_bind_args(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, i
   return lower_bind_args_kw(lc, call, spec, nspec, nspec, out);
 }
 
+/* `NAME(a, b = 1, c = ...)`, then the keyword-only arguments' names. */
+static void describe_call(FILE *out, const char *name, const arg_spec *spec, int nspec,
+                          int npositional) {
+  fprintf(out, "%s(", name);
+  for (int i = 0; i < nspec; i++) {
+    const arg_spec *s = &spec[i];
+    fprintf(out, "%s%s", i ? ", " : "", s->name);
+    if (s->required == 1) continue;
+    if (s->required == ARG_DERIVED) fprintf(out, " = ...");
+    else if (s->kind == ARG_BOOL) fprintf(out, " = %s", s->def ? "true" : "false");
+    else if (s->kind == ARG_NUMBER || s->kind == ARG_INT) fprintf(out, " = %g", s->def);
+    else fprintf(out, " = ...");
+  }
+  fprintf(out, ")");
+  for (int i = npositional; i < nspec; i++)
+    fprintf(out, "%s%s", i == npositional ? "  keyword-only: " : ", ", spec[i].name);
+  fprintf(out, "\n");
+}
+
 int lower_bind_args_kw(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, int nspec,
                        int npositional, arg_val *out) {
   int err = 0, positional = 0;
+  if (lc->describe) {
+    describe_call(lc->describe, call->str, spec, nspec, npositional);
+    lc->described++;
+    return -1;
+  }
   memset(out, 0, (size_t)nspec * sizeof *out);
   for (int i = 0; i < nspec; i++) {
     out[i].num = spec[i].def;
@@ -234,7 +259,7 @@ int lower_bind_args_kw(lower_ctx *lc, const ast_expr *call, const arg_spec *spec
     if (bind_one(lc, call, &spec[slot], arg->value, &out[slot])) err = -1;
   }
   for (int i = 0; i < nspec && !err; i++)
-    if (spec[i].required && !out[i].present) {
+    if (spec[i].required == 1 && !out[i].present) {
       diag_error(call->loc, "%s() needs argument '%s'", call->str, spec[i].name);
       err = -1;
     }
@@ -588,4 +613,21 @@ ir_graph *lower_program(const ast_program *p, const char *path, const char *text
     return NULL;
   }
   return lc.g;
+}
+
+void lower_describe(FILE *out) {
+  lower_ctx lc = {.g = ir_new(), .first_loss = -1, .describe = out};
+  const char *const *names;
+  int n = op_builtin_names(&names);
+  diag_set_quiet(1); /* a variadic builtin checks its argument count first */
+  for (int i = 0; i < n; i++) {
+    ast_expr call = {.kind = EX_CALL, .str = (char *)names[i]};
+    int before = lc.described;
+    op_find_builtin(names[i])->lower(&lc, &call);
+    if (lc.described == before) fprintf(out, "%s(...)\n", names[i]); /* no fixed list */
+  }
+  lower_describe_train(&lc);
+  diag_set_quiet(0);
+  diag_reset();
+  ir_free(lc.g);
 }

@@ -10,6 +10,11 @@
 /* Returns the graph, or NULL if any error was reported.  `text` is the source
  * (for the line quoted above each generated function). */
 ir_graph *lower_program(const ast_program *p, const char *path, const char *text);
+/* Prints the signature of every function a .dln can call, one a line, as
+ * `dense(x, units, bias = true, ...)`: from the very argument specs that
+ * calls are checked with (dlnc builtins; tests/docs compares them with
+ * docs/language.md). */
+void lower_describe(FILE *out);
 
 /* ---- shared with the op files (compiler/ops/) ---------------------------- */
 
@@ -25,6 +30,9 @@ typedef struct lower_ctx {
   int nparam_ops;            /* parameterised calls in this binding     */
   int layer_suffix;          /* the last N of a layer named BINDING_N   */
   int first_loss;            /* first loss call seen in `loss`, or -1   */
+  FILE *describe;            /* dlnc builtins: argument binding prints the
+                                call's signature here instead (and fails) */
+  int described;             /* signatures printed so far               */
 } lower_ctx;
 
 /* ARG_TARGET and ARG_TOKENS are tensors that may also *be* the class label
@@ -34,6 +42,11 @@ typedef struct lower_ctx {
 typedef enum {
   ARG_TENSOR, ARG_NUMBER, ARG_INT, ARG_BOOL, ARG_IDENT, ARG_STRING, ARG_TARGET, ARG_TOKENS
 } arg_kind;
+
+/* arg_spec.required: 1 if the argument must be given; 0 if optional (with
+ * `def`); ARG_DERIVED if optional and, when absent, derived from other
+ * arguments or the model (def is then only a marker for the op). */
+enum { ARG_DERIVED = 2 };
 
 typedef struct arg_spec {
   const char *name;

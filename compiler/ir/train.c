@@ -200,7 +200,7 @@ static void lower_schedule(lower_ctx *lc, const ast_expr *e, ir_train *t) {
     t->sched_kind = DL_SCHED_EXPONENTIAL;
     t->sched_gamma = v[0].num;
   } else if (strcmp(e->str, "cosine") == 0) {
-    static const arg_spec s[] = {{"t_max", ARG_INT, 0, 0}, {"eta_min", ARG_NUMBER, 0, 0}};
+    static const arg_spec s[] = {{"t_max", ARG_INT, ARG_DERIVED, 0}, {"eta_min", ARG_NUMBER, 0, 0}};
     if (lower_bind_args(lc, e, s, 2, v)) return;
     if (v[0].present && v[0].num < 1) diag_error(v[0].loc, "t_max must be at least 1");
     t->sched_kind = DL_SCHED_COSINE;
@@ -306,4 +306,22 @@ int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label) {
     diag_error((data ? data : test)->value->loc,
                "training data needs a label in the model (label y : class[N] or f32[N])");
   return 0;
+}
+
+/* dlnc builtins: every callable of a train block, through lower_setting. */
+void lower_describe_train(lower_ctx *lc) {
+  static const char *const calls[][2] = {
+    {"data", "idx"}, {"data", "csv"}, {"data", "text"},
+    {"optimizer", "sgd"}, {"optimizer", "adam"}, {"optimizer", "adamw"},
+    {"optimizer", "rmsprop"}, {"optimizer", "adagrad"},
+    {"schedule", "constant"}, {"schedule", "step"}, {"schedule", "exponential"},
+    {"schedule", "cosine"},
+  };
+  ir_train t;
+  lower_train_defaults(&t);
+  for (size_t i = 0; i < sizeof calls / sizeof *calls; i++) {
+    ast_expr call = {.kind = EX_CALL, .str = (char *)calls[i][1]};
+    ast_stmt s = {.kind = ST_BIND, .name = (char *)calls[i][0], .value = &call};
+    lower_setting(lc, &s, &t);
+  }
 }

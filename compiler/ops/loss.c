@@ -63,12 +63,14 @@ static int check_target(lower_ctx *lc, const ast_expr *call, ir_op op, const arg
   return 0;
 }
 
-/* mse(pred, target) mae(..) binary_cross_entropy(prob, target)
- * bce_with_logits(logits, target) cross_entropy(logits, label) -> scalar */
+/* mse(pred, target) mae(pred, target) binary_cross_entropy(prob, target)
+ * bce_with_logits(logits, target) cross_entropy(logits, target) -> scalar;
+ * the first argument is named for what each loss expects. */
 int lower_loss(lower_ctx *lc, const ast_expr *call) {
-  static const arg_spec spec[] = {{"pred", ARG_TENSOR, 1, 0}, {"target", ARG_TARGET, 1, 0}};
-  arg_val v[2];
   ir_op op = loss_op(call->str);
+  const char *first = op == OP_BCE ? "prob" : op == OP_BCE_LOGITS || op == OP_CROSS_ENTROPY ? "logits" : "pred";
+  const arg_spec spec[] = {{first, ARG_TENSOR, 1, 0}, {"target", ARG_TARGET, 1, 0}};
+  arg_val v[2];
   if (lower_bind_args(lc, call, spec, 2, v) || check_target(lc, call, op, v)) return -1;
   int in[2] = {v[0].node, v[1].node};
   int id = lower_node(lc, op, in, 2, call->loc);
