@@ -262,7 +262,11 @@ static const char *init_enum(int k) {
 
 static void emit_tensor(FILE *o, const ir_param *p, const char *suffix, const char *kind,
                         size_t offset, const char *init, double init_value) {
-  fprintf(o, "  {\"%s%s\", %s, %d, {", p->name, suffix, kind, p->ndim);
+  char name[512];
+  snprintf(name, sizeof name, "%s%s", p->name, suffix);
+  fputs("  {", o);
+  emit_cstr(o, name);
+  fprintf(o, ", %s, %d, {", kind, p->ndim);
   for (int d = 0; d < p->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)p->dims[d]);
   /* init_src: a parameter's index is its index in the table (parameters come first) */
   int src = !strcmp(kind, "DL_T_PARAM") && p->init == DL_INIT_ROW_NORM ? p->init_src : -1;
@@ -273,7 +277,9 @@ static void emit_tensor(FILE *o, const ir_param *p, const char *suffix, const ch
 /* A buffer: its constant start is init_value (a count starts at 0), or a
  * random unit vector (DL_INIT_UNIT_NORMAL). */
 static void emit_buffer(FILE *o, const ir_buffer *b) {
-  fprintf(o, "  {\"%s\", %s, %d, {", b->name, b->is_count ? "DL_T_COUNT" : "DL_T_BUFFER", b->ndim);
+  fputs("  {", o);
+  emit_cstr(o, b->name);
+  fprintf(o, ", %s, %d, {", b->is_count ? "DL_T_COUNT" : "DL_T_BUFFER", b->ndim);
   for (int d = 0; d < b->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)b->dims[d]);
   fprintf(o, "%s}, %zu, %lld, %s, 0, 0, %.17g, %d, -1},\n", b->ndim ? "" : "0", b->offset,
           (long long)b->numel, init_enum(b->init_kind), b->init, b->line);
@@ -322,8 +328,9 @@ static void emit_desc(emit_ctx *ec, int ntensors) {
   static const char *const scheds[] = {"DL_SCHED_CONSTANT", "DL_SCHED_STEP",
                                        "DL_SCHED_EXPONENTIAL", "DL_SCHED_COSINE"};
   int64_t ysize = g->label < 0 ? 0 : g->label_is_class ? g->label_classes : ir_numel(&g->nodes[g->label]);
-  fprintf(o, "const dl_model_desc %s_desc = {\n  .name = \"%s\",\n  .source = ", g->model_name,
-          g->model_name);
+  fprintf(o, "const dl_model_desc %s_desc = {\n  .name = ", g->model_name);
+  emit_cstr(o, g->model_name);
+  fputs(",\n  .source = ", o);
   emit_cstr(o, g->source_path);
   fprintf(o, ",\n  .x_ndim = %d,\n  .x_shape = {", x->ndim);
   for (int d = 0; d < x->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)x->dims[d]);
