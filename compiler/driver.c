@@ -3,6 +3,7 @@
  *   dlnc check [--ast] FILE.dln
  *   dlnc emit  [--ir] [--f64] FILE.dln -o DIR
  *   dlnc build [--debug] [--f64] [-v] FILE.dln -o BIN
+ *   dlnc builtins
  *
  * Each subcommand is a row of the table below: its name, a one-line summary
  * for `dlnc --help`, its usage text for `dlnc CMD --help`, and the function
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 #include "diag.h"
 #include "emit.h"
+#include "lower.h"
 #include "pipeline.h"
 
 enum { EXIT_OK = 0, EXIT_ERRORS = 1, EXIT_USAGE = 2 };
@@ -143,6 +145,18 @@ static int cmd_build(const command *self, int argc, char **argv) {
   return status;
 }
 
+static int cmd_builtins(const command *self, int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      fputs(self->usage, stdout);
+      return EXIT_OK;
+    }
+    return usage_error(self, "unexpected argument '%s'", argv[i]);
+  }
+  lower_describe(stdout);
+  return EXIT_OK;
+}
+
 static const command commands[] = {
     {"check", "check FILE.dln and report every error",
      "usage: dlnc check [--ast] FILE.dln\n"
@@ -177,6 +191,16 @@ static const command commands[] = {
      "  -v, --verbose  print the compiler command\n"
      "  -h, --help     show this help\n",
      cmd_build},
+    {"builtins", "list the functions a .dln file can call, with their arguments",
+     "usage: dlnc builtins\n"
+     "\n"
+     "Prints every function of the model and train blocks with its arguments in\n"
+     "positional order and their defaults (`= ...`: a default that depends on the\n"
+     "model or the train block; `NAME(...)`: any number of arguments), as the\n"
+     "checks of `dlnc check` see them.\n"
+     "\n"
+     "  -h, --help  show this help\n",
+     cmd_builtins},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 

@@ -60,16 +60,25 @@ static char *read_file(const char *path) {
 ir_graph *pipeline_compile(const char *path, int plan, FILE *ast_out) {
   char *text = read_file(path);
   if (!text) return NULL;
-  diag_set_source(path, text);
-  ast_program *ast = parse_program(text);
+  /* A UTF-8 byte order mark (which some editors write) is not part of the
+   * source: line 1 starts after it, so columns are the same with or without. */
+  const char *src = strncmp(text, "\xEF\xBB\xBF", 3) == 0 ? text + 3 : text;
+  diag_set_source(path, src);
+  ast_program *ast = parse_program(src);
   ir_graph *g = NULL;
   if (ast) {
     if (ast_out) ast_dump(ast, ast_out);
-    g = lower_program(ast, path, text);
+    g = lower_program(ast, path, src);
     ast_free(ast);
   }
   diag_set_source(path, NULL); /* diagnostics end with the front end */
   free(text);
+  if (g && plan && !g->model_name) {
+    /* valid (an empty program), but there is nothing to emit */
+    diag_error((dl_loc){0, 0}, "no model to build: the file has no model block (model NAME { ... })");
+    ir_free(g);
+    return NULL;
+  }
   if (!g || !plan) return g;
   if (autodiff(g) || memplan(g)) {
     ir_free(g);

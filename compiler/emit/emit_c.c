@@ -32,7 +32,7 @@ void emit_job_call(emit_ctx *ec, const char *name, const char *count, const char
 
 const char *emit_ptr(emit_ctx *ec, int id, char *buf, size_t len) {
   const ir_graph *g = ec->g;
-  while (g->nodes[id].storage == STORE_ALIAS) id = g->nodes[id].alias_of;
+  id = ec->root[id];
   const ir_node *n = &g->nodes[id];
   switch (n->storage) {
   case STORE_INPUT: snprintf(buf, len, "ctx->x"); break;
@@ -51,18 +51,38 @@ const char *emit_rows(const ir_node *n, char *buf, size_t len) {
   return buf;
 }
 
-static void emit_cstr(FILE *o, const char *s) {
+/* Every string from the .dln (or its path) that reaches the C goes through
+ * one of these two, so no file name can change the program: in a literal a
+ * quote, a backslash, a control or non-ASCII byte and the second '?' of a
+ * "??" (a trigraph under -std=c11: "d??/" would escape the quote) are
+ * escaped; in a comment, what would end it ("*" "/") or open another, a
+ * trigraph, and bytes that are not printable ASCII are written as visible
+ * escapes instead. */
+void emit_cstr(FILE *o, const char *s) {
   if (!s) {
     fputs("NULL", o);
     return;
   }
   fputc('"', o);
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\') fprintf(o, "\\%c", *s);
-    else if ((unsigned char)*s < 32) fprintf(o, "\\%03o", (unsigned char)*s);
-    else fputc(*s, o);
+  for (const char *p = s; *p; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '"' || c == '\\') fprintf(o, "\\%c", c);
+    else if (c < 32 || c >= 127) fprintf(o, "\\%03o", c);
+    else if (c == '?' && p > s && p[-1] == '?') fputs("\\?", o);
+    else fputc(c, o);
   }
   fputc('"', o);
+}
+
+void emit_comment_text(FILE *o, const char *s) {
+  for (const char *p = s; *p; p++) {
+    unsigned char c = (unsigned char)*p;
+    if ((c < 32 && c != '\t') || c >= 127) fprintf(o, "\\x%02x", c);
+    else if (c == '/' && p[1] == '*') fputs("/\\", o);   /* "/\*" */
+    else if (c == '*' && p[1] == '/') fputs("*\\", o);   /* "*\/" */
+    else if (c == '?' && p[1] == '?') fputs("?\\", o);   /* "?\?" */
+    else fputc(c, o);
+  }
 }
 
 static const char *base_name(const char *path) {
@@ -72,12 +92,14 @@ static const char *base_name(const char *path) {
 
 /* ---- per-layer functions ---------------------------------------------------- */
 
-static int group_has(const ir_graph *g, int grp, int backward) {
-  for (int id = 0; id < g->nnodes; id++) {
-    const ir_node *n = &g->nodes[id];
-    if (n->group == grp && n->backward == backward && !n->fused && op_info_of(n->op)->emit)
-      return 1;
-  }
+/* Whether node id of group grp is emitted in the group's forward or backward function. */
+static int emitted_in(const ir_node *n, int backward) {
+  return n->backward == backward && !n->fused && op_info_of(n->op)->emit;
+}
+
+static int group_has(const emit_ctx *ec, int grp, int backward) {
+  for (int id = ec->group_first[grp]; id >= 0; id = ec->group_next[id])
+    if (emitted_in(&ec->g->nodes[id], backward)) return 1;
   return 0;
 }
 
@@ -144,9 +166,9 @@ static void emit_guarded(emit_ctx *ec, const ir_node *n) {
 
 static void emit_group_nodes(emit_ctx *ec, int grp, int backward) {
   ir_graph *g = ec->g;
-  for (int id = 0; id < g->nnodes; id++) {
+  for (int id = ec->group_first[grp]; id >= 0; id = ec->group_next[id]) {
     const ir_node *n = &g->nodes[id];
-    if (n->group != grp || n->backward != backward || n->fused || !op_info_of(n->op)->emit) continue;
+    if (!emitted_in(n, backward)) continue;
     if (!backward && n->needs_label) emit_guarded(ec, n);
     else emit_node(ec, n);
     int computes_pred = id == g->pred || (has_fused_act(n) && n->i[1] - 1 == g->pred);
@@ -175,8 +197,11 @@ static void emit_group(emit_ctx *ec, int grp, int backward) {
   fclose(bm);
   ec->out = o;
   ec->helpers = NULL;
-  fprintf(o, "/* %s:%d: %s\n * %s */\n", base_name(ec->g->source_path), gr->line, gr->text,
-          backward ? "backward: gradients of this line's inputs and parameters" : "forward");
+  fputs("/* ", o);
+  emit_comment_text(o, base_name(ec->g->source_path));
+  fprintf(o, ":%d: ", gr->line);
+  emit_comment_text(o, gr->text);
+  fprintf(o, "\n * %s */\n", backward ? "backward: gradients of this line's inputs and parameters" : "forward");
   fputs(helpers, o);
   fprintf(o, "static void %s_%s(dl_ctx *ctx, int n, int with_labels) {\n",
           backward ? "backward" : "forward", gr->name);
@@ -195,22 +220,22 @@ static void emit_drivers(emit_ctx *ec) {
   fprintf(o, "/* Forward and backward over the batch: every gradient, no update. */\n");
   fprintf(o, "static double compute_grads(dl_ctx *ctx, int n) {\n");
   for (int grp = 0; grp < g->ngroups; grp++)
-    if (group_has(g, grp, 0)) fprintf(o, "  forward_%s(ctx, n, 1);\n", g->groups[grp].name);
+    if (group_has(ec, grp, 0)) fprintf(o, "  forward_%s(ctx, n, 1);\n", g->groups[grp].name);
   for (int grp = g->ngroups - 1; grp >= 0; grp--)
-    if (group_has(g, grp, 1)) fprintf(o, "  backward_%s(ctx, n, 1);\n", g->groups[grp].name);
+    if (group_has(ec, grp, 1)) fprintf(o, "  backward_%s(ctx, n, 1);\n", g->groups[grp].name);
   fprintf(o, "  return (double)%s[0];\n}\n\n", total);
 
   fprintf(o, "/* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */\n");
   fprintf(o, "static double forward(dl_ctx *ctx, int n, int with_loss) {\n");
   for (int grp = 0; grp < g->ngroups; grp++)
-    if (grp != g->penalty_group && group_has(g, grp, 0))
+    if (grp != g->penalty_group && group_has(ec, grp, 0))
       fprintf(o, "  forward_%s(ctx, n, with_loss);\n", g->groups[grp].name);
   fprintf(o, "  return with_loss ? (double)%s[0] : 0.0;\n}\n\n", loss);
 
   fprintf(o, "/* The differentiated loss (data loss + penalties), forward only. */\n");
   fprintf(o, "static double loss_only(dl_ctx *ctx, int n) {\n");
   for (int grp = 0; grp < g->ngroups; grp++)
-    if (group_has(g, grp, 0)) fprintf(o, "  forward_%s(ctx, n, 1);\n", g->groups[grp].name);
+    if (group_has(ec, grp, 0)) fprintf(o, "  forward_%s(ctx, n, 1);\n", g->groups[grp].name);
   fprintf(o, "  return (double)%s[0];\n}\n\n", total);
 }
 
@@ -237,7 +262,11 @@ static const char *init_enum(int k) {
 
 static void emit_tensor(FILE *o, const ir_param *p, const char *suffix, const char *kind,
                         size_t offset, const char *init, double init_value) {
-  fprintf(o, "  {\"%s%s\", %s, %d, {", p->name, suffix, kind, p->ndim);
+  char name[512];
+  snprintf(name, sizeof name, "%s%s", p->name, suffix);
+  fputs("  {", o);
+  emit_cstr(o, name);
+  fprintf(o, ", %s, %d, {", kind, p->ndim);
   for (int d = 0; d < p->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)p->dims[d]);
   /* init_src: a parameter's index is its index in the table (parameters come first) */
   int src = !strcmp(kind, "DL_T_PARAM") && p->init == DL_INIT_ROW_NORM ? p->init_src : -1;
@@ -248,7 +277,9 @@ static void emit_tensor(FILE *o, const ir_param *p, const char *suffix, const ch
 /* A buffer: its constant start is init_value (a count starts at 0), or a
  * random unit vector (DL_INIT_UNIT_NORMAL). */
 static void emit_buffer(FILE *o, const ir_buffer *b) {
-  fprintf(o, "  {\"%s\", %s, %d, {", b->name, b->is_count ? "DL_T_COUNT" : "DL_T_BUFFER", b->ndim);
+  fputs("  {", o);
+  emit_cstr(o, b->name);
+  fprintf(o, ", %s, %d, {", b->is_count ? "DL_T_COUNT" : "DL_T_BUFFER", b->ndim);
   for (int d = 0; d < b->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)b->dims[d]);
   fprintf(o, "%s}, %zu, %lld, %s, 0, 0, %.17g, %d, -1},\n", b->ndim ? "" : "0", b->offset,
           (long long)b->numel, init_enum(b->init_kind), b->init, b->line);
@@ -297,8 +328,9 @@ static void emit_desc(emit_ctx *ec, int ntensors) {
   static const char *const scheds[] = {"DL_SCHED_CONSTANT", "DL_SCHED_STEP",
                                        "DL_SCHED_EXPONENTIAL", "DL_SCHED_COSINE"};
   int64_t ysize = g->label < 0 ? 0 : g->label_is_class ? g->label_classes : ir_numel(&g->nodes[g->label]);
-  fprintf(o, "const dl_model_desc %s_desc = {\n  .name = \"%s\",\n  .source = ", g->model_name,
-          g->model_name);
+  fprintf(o, "const dl_model_desc %s_desc = {\n  .name = ", g->model_name);
+  emit_cstr(o, g->model_name);
+  fputs(",\n  .source = ", o);
   emit_cstr(o, g->source_path);
   fprintf(o, ",\n  .x_ndim = %d,\n  .x_shape = {", x->ndim);
   for (int d = 0; d < x->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)x->dims[d]);
@@ -365,8 +397,9 @@ static void emit_header(const ir_graph *g, FILE *o) {
   const ir_node *x = &g->nodes[g->input], *pred = &g->nodes[g->pred];
   static const char *const what[] = {"logits (class = argmax)", "probabilities",
                                      "predicted values"};
-  fprintf(o, "/* %s.h: generated by dlnc from %s. The API to embed model '%s' in C.\n",
-          g->model_name, base_name(g->source_path), g->model_name);
+  fprintf(o, "/* %s.h: generated by dlnc from ", g->model_name);
+  emit_comment_text(o, base_name(g->source_path));
+  fprintf(o, ". The API to embed model '%s' in C.\n", g->model_name);
   fprintf(o, " * Link with the dlnc runtime (the .c files in runtime/, -lz -lm -lpthread). */\n");
   /* a guard no system or runtime header uses (a model may be named zlib or
    * kernels); the runtime's header with <>: only NAME.h is in the generated
@@ -393,8 +426,9 @@ static void emit_header(const ir_graph *g, FILE *o) {
 static void emit_source(emit_ctx *ec) {
   ir_graph *g = ec->g;
   FILE *o = ec->out;
-  fprintf(o, "/* %s.c: generated by dlnc from %s. Do not edit; edit the .dln.\n", g->model_name,
-          base_name(g->source_path));
+  fprintf(o, "/* %s.c: generated by dlnc from ", g->model_name);
+  emit_comment_text(o, base_name(g->source_path));
+  fprintf(o, ". Do not edit; edit the .dln.\n");
   fprintf(o, " * Model '%s': %d parameter tensors, %zu state elements, %zu activation\n",
           g->model_name, g->nparams, g->state_elems, g->act_per_sample);
   fprintf(o, " * elements per sample in one planned arena.  n is the number of rows in\n");
@@ -406,9 +440,9 @@ static void emit_source(emit_ctx *ec) {
   fprintf(o, "#define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)\n");
   fprintf(o, "#define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))\n\n");
   for (int grp = 0; grp < g->ngroups; grp++)
-    if (group_has(g, grp, 0)) emit_group(ec, grp, 0);
+    if (group_has(ec, grp, 0)) emit_group(ec, grp, 0);
   for (int grp = g->ngroups - 1; grp >= 0; grp--)
-    if (group_has(g, grp, 1)) emit_group(ec, grp, 1);
+    if (group_has(ec, grp, 1)) emit_group(ec, grp, 1);
   emit_drivers(ec);
   optim_emit_update(ec);
   int ntensors = emit_tensors(ec);
@@ -432,21 +466,58 @@ static int close_out(FILE *f, const char *path) {
   return 0;
 }
 
+/* The indexes that keep emission linear in the graph's size: each node's
+ * buffer (the end of its alias chain) and each group's nodes in order. */
+static int index_graph(emit_ctx *ec) {
+  const ir_graph *g = ec->g;
+  int *root = malloc((size_t)g->nnodes * sizeof *root);
+  int *next = malloc((size_t)g->nnodes * sizeof *next);
+  int *first = malloc((size_t)(g->ngroups ? g->ngroups : 1) * sizeof *first);
+  int *last = malloc((size_t)(g->ngroups ? g->ngroups : 1) * sizeof *last);
+  if (!root || !next || !first || !last) {
+    free(root), free(next), free(first), free(last);
+    fprintf(stderr, "dlnc: out of memory\n");
+    return -1;
+  }
+  for (int grp = 0; grp < g->ngroups; grp++) first[grp] = last[grp] = -1;
+  for (int id = 0; id < g->nnodes; id++) {
+    const ir_node *n = &g->nodes[id];
+    root[id] = n->storage == STORE_ALIAS ? root[n->alias_of] : id; /* alias_of < id */
+    next[id] = -1;
+    if (last[n->group] < 0) first[n->group] = id;
+    else next[last[n->group]] = id;
+    last[n->group] = id;
+  }
+  free(last);
+  ec->root = root;
+  ec->group_first = first;
+  ec->group_next = next;
+  return 0;
+}
+
 int emit_c(ir_graph *g, const char *dir, int f64) {
   char path[4096];
   emit_ctx ec = {.g = g, .f64 = f64};
   int rc = 0;
-  if (!(ec.out = open_out(dir, g->model_name, ".c", path, sizeof path))) return -1;
-  emit_source(&ec);
-  rc |= close_out(ec.out, path);
+  if (index_graph(&ec)) return -1;
+  ec.out = open_out(dir, g->model_name, ".c", path, sizeof path);
+  if (ec.out) {
+    emit_source(&ec);
+    rc |= close_out(ec.out, path);
+  }
+  free(ec.root);
+  free(ec.group_first);
+  free(ec.group_next);
+  if (!ec.out) return -1;
   FILE *h = open_out(dir, g->model_name, ".h", path, sizeof path);
   if (!h) return -1;
   emit_header(g, h);
   rc |= close_out(h, path);
   FILE *m = open_out(dir, g->model_name, "_main.c", path, sizeof path);
   if (!m) return -1;
-  fprintf(m, "/* %s_main.c: generated by dlnc from %s: the standalone trainer. */\n",
-          g->model_name, base_name(g->source_path));
+  fprintf(m, "/* %s_main.c: generated by dlnc from ", g->model_name);
+  emit_comment_text(m, base_name(g->source_path));
+  fprintf(m, ": the standalone trainer. */\n");
   fprintf(m, "#include \"%s.h\"\n\nint main(int argc, char **argv) {\n", g->model_name);
   fprintf(m, "  return dl_trainer_main(&%s_desc, argc, argv);\n}\n", g->model_name);
   rc |= close_out(m, path);

@@ -11,33 +11,48 @@
 #include "diag.h"
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *src_path;
 static const char *src_text;
+static const char **line_start; /* line_start[l - 1]: where line l starts; built on first use */
+static int nlines;
 static int nerrors;
 static int max_errors = 20;
+static int quiet;
 
 void diag_set_source(const char *path, const char *text) {
   src_path = path;
   src_text = text;
+  free(line_start);
+  line_start = NULL;
+  nlines = 0;
+}
+
+static int index_lines(void) {
+  int n = 1;
+  for (const char *p = src_text; (p = strchr(p, '\n')); p++) n++;
+  line_start = malloc((size_t)n * sizeof *line_start);
+  if (!line_start) return -1;
+  const char *p = src_text;
+  line_start[nlines++] = p;
+  while ((p = strchr(p, '\n'))) line_start[nlines++] = ++p;
+  return 0;
 }
 
 const char *diag_path(void) { return src_path ? src_path : "dlnc"; }
 int diag_error_count(void) { return nerrors; }
 void diag_reset(void) { nerrors = 0; }
+void diag_set_quiet(int on) { quiet = on; }
 void diag_set_max_errors(int n) { max_errors = n > 0 ? n : 1; }
 int diag_too_many(void) { return nerrors > max_errors; }
 
-/* The text of line `line` (1-based) and its length without "\n" or "\r\n". */
-static const char *find_line(int line, int *len) {
+const char *diag_line(int line, int *len) {
   if (!src_text || line < 1) return NULL;
-  const char *p = src_text;
-  for (int l = 1; l < line; l++) {
-    p = strchr(p, '\n');
-    if (!p) return NULL;
-    p++;
-  }
+  if (!line_start && index_lines()) return NULL;
+  if (line > nlines) return NULL;
+  const char *p = line_start[line - 1];
   const char *end = strchr(p, '\n');
   if (!end) end = p + strlen(p);
   if (end > p && end[-1] == '\r') end--;
@@ -47,7 +62,7 @@ static const char *find_line(int line, int *len) {
 
 static void print_source_line(dl_loc loc) {
   int len;
-  const char *s = find_line(loc.line, &len);
+  const char *s = diag_line(loc.line, &len);
   if (!s) return;
   char num[16];
   int width = snprintf(num, sizeof num, "%d", loc.line);
@@ -68,6 +83,7 @@ static void print_source_line(dl_loc loc) {
 }
 
 static void report(const char *kind, dl_loc loc, const char *fmt, va_list ap) {
+  if (quiet) return;
   if (loc.line > 0 && loc.col > 0)
     fprintf(stderr, "%s:%d:%d: %s: ", diag_path(), loc.line, loc.col, kind);
   else if (loc.line > 0)

@@ -14,11 +14,16 @@ typedef struct dl_loc {
 /* The file being compiled: its name as given and its whole text (kept, not copied). */
 void diag_set_source(const char *path, const char *text);
 const char *diag_path(void);
+/* Line `line` (1-based) of that text and its length without "\n" or "\r\n";
+ * NULL past the end.  Lines are indexed once, so each lookup is O(1). */
+const char *diag_line(int line, int *len);
 void diag_error(dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_note(dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* FILE:LINE:COL: warning: ...: reported, not counted as an error. */
 void diag_warning(dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int diag_error_count(void);
+/* While on, errors are counted but not printed. */
+void diag_set_quiet(int on);
 void diag_reset(void);
 
 /* Reporting stops after this many errors (default 20): the next error prints

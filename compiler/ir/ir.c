@@ -20,15 +20,62 @@ char *ir_strdup(const char *s) {
   return d;
 }
 
+/* ---- string index (FNV-1a, open addressing, at most half full) ------------ */
+
+static unsigned names_hash(const char *s) {
+  unsigned h = 2166136261u;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
+
+/* The slot holding key, or the empty slot where it would go. */
+static int names_slot(const ir_names *t, const char *key) {
+  int mask = t->cap - 1, i = (int)(names_hash(key) & (unsigned)mask);
+  while (t->key[i] && strcmp(t->key[i], key)) i = (i + 1) & mask;
+  return i;
+}
+
+int ir_names_get(const ir_names *t, const char *key) {
+  if (!t->cap) return -1;
+  int i = names_slot(t, key);
+  return t->key[i] ? t->val[i] : -1;
+}
+
+void ir_names_put(ir_names *t, const char *key, int val) {
+  if (2 * (t->n + 1) > t->cap) {
+    ir_names old = *t;
+    t->cap = old.cap ? 2 * old.cap : 64;
+    t->n = 0;
+    t->key = xrealloc(NULL, (size_t)t->cap * sizeof *t->key);
+    t->val = xrealloc(NULL, (size_t)t->cap * sizeof *t->val);
+    memset(t->key, 0, (size_t)t->cap * sizeof *t->key);
+    for (int i = 0; i < old.cap; i++)
+      if (old.key[i]) ir_names_put(t, old.key[i], old.val[i]);
+    ir_names_free(&old);
+  }
+  int i = names_slot(t, key);
+  if (!t->key[i]) t->n++;
+  t->key[i] = key;
+  t->val[i] = val;
+}
+
+void ir_names_free(ir_names *t) {
+  free(t->key);
+  free(t->val);
+  memset(t, 0, sizeof *t);
+}
+
 const char *ir_intern(ir_graph *g, const char *s) {
   if (!s) return NULL;
-  for (int i = 0; i < g->nstrings; i++)
-    if (strcmp(g->strings[i], s) == 0) return g->strings[i];
+  int i = ir_names_get(&g->string_index, s);
+  if (i >= 0) return g->strings[i];
   if (g->nstrings == g->string_cap) {
     g->string_cap = g->string_cap ? 2 * g->string_cap : 16;
     g->strings = xrealloc(g->strings, (size_t)g->string_cap * sizeof *g->strings);
   }
-  return g->strings[g->nstrings++] = ir_strdup(s);
+  g->strings[g->nstrings] = ir_strdup(s);
+  ir_names_put(&g->string_index, g->strings[g->nstrings], g->nstrings);
+  return g->strings[g->nstrings++];
 }
 
 ir_graph *ir_new(void) {
@@ -49,6 +96,7 @@ void ir_free(ir_graph *g) {
   }
   for (int i = 0; i < g->nstrings; i++) free(g->strings[i]);
   free(g->strings);
+  ir_names_free(&g->string_index);
   free(g->nodes);
   free(g->params);
   free(g->groups);

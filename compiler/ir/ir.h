@@ -208,6 +208,20 @@ typedef struct ir_train {
   ir_data train, test;
 } ir_train;
 
+/* A hash index from strings (owned elsewhere) to ints: the symbol table,
+ * interned names.  Lookups and inserts are O(1) on average, so neither the
+ * front end nor lowering is quadratic in the number of statements. */
+typedef struct ir_names {
+  const char **key;
+  int *val;
+  int cap, n;                  /* cap: 0 or a power of two */
+} ir_names;
+/* The value stored for key, or -1. */
+int ir_names_get(const ir_names *t, const char *key);
+/* Stores key -> val (replacing a value stored before); key must outlive t. */
+void ir_names_put(ir_names *t, const char *key, int val);
+void ir_names_free(ir_names *t);
+
 typedef struct ir_graph {
   char *model_name;
   char *source_path;           /* as given to dlnc                         */
@@ -233,6 +247,7 @@ typedef struct ir_graph {
   ir_train train;
   char **strings;              /* names owned by the graph (ir_intern)     */
   int nstrings, string_cap;
+  ir_names string_index;       /* strings by text                          */
   /* memory plan */
   size_t act_per_sample, act_fixed, state_elems;
 } ir_graph;

@@ -12,6 +12,7 @@
 int check_model_name(const ir_graph *g, const char *name, dl_loc loc); /* names.c */
 
 int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label); /* train.c */
+void lower_describe_train(lower_ctx *lc);                    /* train.c */
 void lower_train_defaults(ir_train *t);                      /* train.c */
 void lower_add_penalties(lower_ctx *lc);                     /* ops/loss.c */
 void lower_warn_unreached(const ir_graph *g);                /* train.c */
@@ -58,10 +59,10 @@ const char *lower_suggest(const char *s, const char *const *names, int n) {
   return best;
 }
 
-static int find_sym(lower_ctx *lc, const char *name) {
-  for (int i = 0; i < lc->nsyms; i++)
-    if (strcmp(lc->syms[i].name, name) == 0) return i;
-  return -1;
+static int find_sym(lower_ctx *lc, const char *name) { return ir_names_get(&lc->sym_index, name); }
+
+int lower_is_binding_name(const lower_ctx *lc, const char *name) {
+  return ir_names_get(&lc->block_names, name) >= 0;
 }
 
 static void add_sym(lower_ctx *lc, const char *name, int node, dl_loc loc) {
@@ -76,6 +77,7 @@ static void add_sym(lower_ctx *lc, const char *name, int node, dl_loc loc) {
   lc->syms[lc->nsyms].name = name;
   lc->syms[lc->nsyms].node = node;
   lc->syms[lc->nsyms].loc = loc;
+  ir_names_put(&lc->sym_index, name, lc->nsyms);
   lc->nsyms++;
 }
 
@@ -129,7 +131,9 @@ int lower_is_int(const ast_expr *e) {
 
 static const char *kind_name(arg_kind k) {
   switch (k) {
-  case ARG_TENSOR: return "a tensor";
+  case ARG_TENSOR:
+  case ARG_TARGET:
+  case ARG_TOKENS: return "a tensor";
   case ARG_NUMBER: return "a number";
   case ARG_INT: return "a whole number";
   case ARG_BOOL: return "true or false";
@@ -138,14 +142,18 @@ static const char *kind_name(arg_kind k) {
   }
 }
 
+static int lower_tensor_as(lower_ctx *lc, const ast_expr *e, arg_kind as);
+
 static int bind_one(lower_ctx *lc, const ast_expr *call, const arg_spec *s, const ast_expr *e,
                     arg_val *v) {
   v->present = 1;
   v->loc = e->loc;
   switch (s->kind) {
   case ARG_TENSOR:
+  case ARG_TARGET:
+  case ARG_TOKENS:
     if (e->kind == EX_STR || lower_eval_number(e, &v->num) == 0) break;
-    v->node = lower_tensor(lc, e);
+    v->node = lower_tensor_as(lc, e, s->kind);
     return v->node < 0 ? -1 : 0;
   case ARG_INT:
     if (!lower_is_int(e) || lower_eval_number(e, &v->num)) break;
@@ -179,9 +187,33 @@ int lower_bind_args(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, i
   return lower_bind_args_kw(lc, call, spec, nspec, nspec, out);
 }
 
+/* `NAME(a, b = 1, c = ...)`, then the keyword-only arguments' names. */
+static void describe_call(FILE *out, const char *name, const arg_spec *spec, int nspec,
+                          int npositional) {
+  fprintf(out, "%s(", name);
+  for (int i = 0; i < nspec; i++) {
+    const arg_spec *s = &spec[i];
+    fprintf(out, "%s%s", i ? ", " : "", s->name);
+    if (s->required == 1) continue;
+    if (s->required == ARG_DERIVED) fprintf(out, " = ...");
+    else if (s->kind == ARG_BOOL) fprintf(out, " = %s", s->def ? "true" : "false");
+    else if (s->kind == ARG_NUMBER || s->kind == ARG_INT) fprintf(out, " = %g", s->def);
+    else fprintf(out, " = ...");
+  }
+  fprintf(out, ")");
+  for (int i = npositional; i < nspec; i++)
+    fprintf(out, "%s%s", i == npositional ? "  keyword-only: " : ", ", spec[i].name);
+  fprintf(out, "\n");
+}
+
 int lower_bind_args_kw(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, int nspec,
                        int npositional, arg_val *out) {
   int err = 0, positional = 0;
+  if (lc->describe) {
+    describe_call(lc->describe, call->str, spec, nspec, npositional);
+    lc->described++;
+    return -1;
+  }
   memset(out, 0, (size_t)nspec * sizeof *out);
   for (int i = 0; i < nspec; i++) {
     out[i].num = spec[i].def;
@@ -230,7 +262,7 @@ int lower_bind_args_kw(lower_ctx *lc, const ast_expr *call, const arg_spec *spec
     if (bind_one(lc, call, &spec[slot], arg->value, &out[slot])) err = -1;
   }
   for (int i = 0; i < nspec && !err; i++)
-    if (spec[i].required && !out[i].present) {
+    if (spec[i].required == 1 && !out[i].present) {
       diag_error(call->loc, "%s() needs argument '%s'", call->str, spec[i].name);
       err = -1;
     }
@@ -270,29 +302,45 @@ static int lower_call(lower_ctx *lc, const ast_expr *e) {
   return -1;
 }
 
+/* "class[8, 3]": the declared type of a class-typed node with `classes` classes. */
+static const char *class_type_str(const ir_node *n, int64_t classes, char *buf, size_t len) {
+  size_t k = (size_t)snprintf(buf, len, "class[");
+  for (int d = 0; d < n->ndim && k < len; d++)
+    k += (size_t)snprintf(buf + k, len - k, "%lld, ", (long long)n->dims[d]);
+  if (k < len) snprintf(buf + k, len - k, "%lld]", (long long)classes);
+  return buf;
+}
+
 /* Token ids (an input class[T, V]) only feed embedding() and one_hot(), and
- * a label with a class per position is only a loss's target: anything else
- * would read indices as numbers.  (A class[N] label, one index per sample,
- * has ndim 0, which the ops themselves refuse.)  `id`, or -1 after reporting. */
-static int check_class_use(lower_ctx *lc, const ast_expr *e, int id) {
+ * a class label is only a loss's target: anything else would read indices
+ * as numbers (the C would pass an int32_t * as a dl_real *).  `as` is what
+ * the name is lowered as: only a name that is itself such an argument may be
+ * one.  `id`, or -1 after reporting. */
+static int check_class_use(lower_ctx *lc, const ast_expr *e, int id, arg_kind as) {
   ir_graph *g = lc->g;
+  char t[96];
   if (id < 0) return id;
-  if (id == g->input && g->input_vocab && !lc->allow_tokens) {
-    diag_error(e->loc, "'%s' holds token ids (class[..., %lld]): pass it through embedding() or "
-                       "one_hot() first", e->str, (long long)g->input_vocab);
+  if (id == g->input && g->input_vocab && as != ARG_TOKENS) {
+    diag_error(e->loc, "'%s' holds token ids (%s): pass it through embedding() or one_hot() first",
+               e->str, class_type_str(&g->nodes[id], g->input_vocab, t, sizeof t));
     return -1;
   }
-  if (id == g->label && g->label_is_class && g->nodes[id].ndim > 0 && !lc->allow_class_label) {
-    diag_error(e->loc, "'%s' holds class indices (class[..., %lld]): it can only be the target of "
-                       "cross_entropy()", e->str, (long long)g->label_classes);
+  if (id == g->label && g->label_is_class && as != ARG_TARGET) {
+    diag_error(e->loc, "'%s' holds class indices (%s): it can only be the target of cross_entropy()",
+               e->str, class_type_str(&g->nodes[id], g->label_classes, t, sizeof t));
     return -1;
   }
   return id;
 }
 
+static int lower_tensor_as(lower_ctx *lc, const ast_expr *e, arg_kind as) {
+  if (e->kind == EX_IDENT) return check_class_use(lc, e, lower_ident(lc, e), as);
+  return lower_tensor(lc, e);
+}
+
 int lower_tensor(lower_ctx *lc, const ast_expr *e) {
   switch (e->kind) {
-  case EX_IDENT: return check_class_use(lc, e, lower_ident(lc, e));
+  case EX_IDENT: return check_class_use(lc, e, lower_ident(lc, e), ARG_TENSOR);
   case EX_CALL: return lower_call(lc, e);
   case EX_BINOP:
   case EX_NEG: return lower_binop(lc, e);
@@ -307,21 +355,17 @@ int lower_tensor(lower_ctx *lc, const ast_expr *e) {
 
 /* ---- declarations --------------------------------------------------------- */
 
-static char *line_text(const char *text, int line) {
-  const char *p = text;
-  for (int l = 1; l < line && p; l++) {
-    p = strchr(p, '\n');
-    if (p) p++;
-  }
+/* Line `line` of the source without its indentation, for the comment above
+ * the line's generated functions. */
+static char *line_text(int line) {
+  int n;
+  const char *p = diag_line(line, &n);
   if (!p) return ir_strdup("");
-  while (*p == ' ' || *p == '\t') p++;
-  size_t n = strcspn(p, "\n");
-  char *s = malloc(n + 1);
+  while (n > 0 && (*p == ' ' || *p == '\t')) p++, n--;
+  char *s = malloc((size_t)n + 1);
   if (!s) return NULL;
-  memcpy(s, p, n);
+  memcpy(s, p, (size_t)n);
   s[n] = 0;
-  /* a comment close inside would end the generated comment early */
-  for (char *q = s; (q = strstr(q, "*/")); ) q[1] = '|';
   return s;
 }
 
@@ -341,8 +385,17 @@ static int check_dims(const ast_type *t) {
   return 0;
 }
 
+/* Layers and their tensors are named after the binding ("NAME_12.out_proj.weight"
+ * and its optimiser state): a bound on names keeps those whole. */
+enum { MAX_NAME = 200 };
+
 /* 0 if `name` is not bound yet; else reports it, with the first definition. */
 static int check_new_name(lower_ctx *lc, const char *name, dl_loc loc) {
+  if (strlen(name) > MAX_NAME) {
+    diag_error(loc, "a name is at most %d characters; this one has %zu", MAX_NAME, strlen(name));
+    if (find_sym(lc, name) < 0) add_sym(lc, name, -1, loc); /* its uses are not reported again */
+    return -1;
+  }
   int prev = find_sym(lc, name);
   if (prev < 0) return 0;
   diag_error(loc, "'%s' is already defined", name);
@@ -444,7 +497,7 @@ static void lower_decl(lower_ctx *lc, const ast_stmt *s) {
 
 static void lower_binding(lower_ctx *lc, const ast_stmt *s) {
   if (check_new_name(lc, s->name, s->name_loc)) return;
-  char *text = line_text(lc->text, s->loc.line);
+  char *text = line_text(s->loc.line);
   lc->group = ir_add_group(lc->g, s->name, s->loc.line, text);
   free(text);
   lc->binding = s->name;
@@ -477,6 +530,8 @@ static int declares(const ast_block *b, ast_stmt_kind kind) {
 }
 
 static void lower_model_block(lower_ctx *lc, const ast_block *b) {
+  for (int i = 0; i < b->nstmts; i++) /* for lower_layer_name: every name, also later ones */
+    ir_names_put(&lc->block_names, b->stmts[i].name, i);
   for (int i = 0; i < b->nstmts; i++) {
     const ast_stmt *s = &b->stmts[i];
     if (s->kind == ST_BIND) lower_binding(lc, s);
@@ -545,9 +600,7 @@ ir_graph *lower_program(const ast_program *p, const char *path, const char *text
   } else if (train) {
     diag_error(train->name_loc, "train block for model '%s', but the file has no model block",
                train->name);
-  } else {
-    diag_error((dl_loc){1, 1}, "no model block (model NAME { ... })");
-  }
+  } /* else an empty program (no block, only comments): valid, nothing to check */
   if (train) {
     if (model && strcmp(train->name, model->name))
       diag_error(train->name_loc, "train block names model '%s', but the model is '%s'", train->name,
@@ -558,9 +611,28 @@ ir_graph *lower_program(const ast_program *p, const char *path, const char *text
   if (diag_error_count() == 0) lower_add_penalties(&lc);
   if (diag_error_count() == 0) lower_warn_unreached(lc.g);
   free(lc.syms);
+  ir_names_free(&lc.sym_index);
+  ir_names_free(&lc.block_names);
   if (diag_error_count()) {
     ir_free(lc.g);
     return NULL;
   }
   return lc.g;
+}
+
+void lower_describe(FILE *out) {
+  lower_ctx lc = {.g = ir_new(), .first_loss = -1, .describe = out};
+  const char *const *names;
+  int n = op_builtin_names(&names);
+  diag_set_quiet(1); /* a variadic builtin checks its argument count first */
+  for (int i = 0; i < n; i++) {
+    ast_expr call = {.kind = EX_CALL, .str = (char *)names[i]};
+    int before = lc.described;
+    op_find_builtin(names[i])->lower(&lc, &call);
+    if (lc.described == before) fprintf(out, "%s(...)\n", names[i]); /* no fixed list */
+  }
+  lower_describe_train(&lc);
+  diag_set_quiet(0);
+  diag_reset();
+  ir_free(lc.g);
 }

@@ -10,6 +10,11 @@
 /* Returns the graph, or NULL if any error was reported.  `text` is the source
  * (for the line quoted above each generated function). */
 ir_graph *lower_program(const ast_program *p, const char *path, const char *text);
+/* Prints the signature of every function a .dln can call, one a line, as
+ * `dense(x, units, bias = true, ...)`: from the very argument specs that
+ * calls are checked with (dlnc builtins; tests/docs compares them with
+ * docs/language.md). */
+void lower_describe(FILE *out);
 
 /* ---- shared with the op files (compiler/ops/) ---------------------------- */
 
@@ -18,15 +23,30 @@ typedef struct lower_ctx {
   const char *text;
   struct { const char *name; int node; dl_loc loc; } *syms;
   int nsyms, symcap;
+  ir_names sym_index;        /* syms by name                            */
+  ir_names block_names;      /* every name the model block binds        */
   int group;                 /* group of the binding being lowered     */
   const char *binding;       /* its name                               */
   int nparam_ops;            /* parameterised calls in this binding     */
+  int layer_suffix;          /* the last N of a layer named BINDING_N   */
   int first_loss;            /* first loss call seen in `loss`, or -1   */
-  int allow_tokens;          /* lowering embedding()'s or one_hot()'s arguments */
-  int allow_class_label;     /* lowering a loss's arguments             */
+  FILE *describe;            /* dlnc builtins: argument binding prints the
+                                call's signature here instead (and fails) */
+  int described;             /* signatures printed so far               */
 } lower_ctx;
 
-typedef enum { ARG_TENSOR, ARG_NUMBER, ARG_INT, ARG_BOOL, ARG_IDENT, ARG_STRING } arg_kind;
+/* ARG_TARGET and ARG_TOKENS are tensors that may also *be* the class label
+ * (a loss's target) or the token input (embedding's, one_hot's ids): the
+ * permission belongs to the argument, so an expression nested in it (a
+ * loss of dense(y, 8)) is checked as any other tensor. */
+typedef enum {
+  ARG_TENSOR, ARG_NUMBER, ARG_INT, ARG_BOOL, ARG_IDENT, ARG_STRING, ARG_TARGET, ARG_TOKENS
+} arg_kind;
+
+/* arg_spec.required: 1 if the argument must be given; 0 if optional (with
+ * `def`); ARG_DERIVED if optional and, when absent, derived from other
+ * arguments or the model (def is then only a marker for the op). */
+enum { ARG_DERIVED = 2 };
 
 typedef struct arg_spec {
   const char *name;
@@ -37,7 +57,7 @@ typedef struct arg_spec {
 
 typedef struct arg_val {
   int present;
-  int node;                  /* ARG_TENSOR */
+  int node;                  /* ARG_TENSOR, ARG_TARGET, ARG_TOKENS */
   double num;                /* ARG_NUMBER, ARG_INT, ARG_BOOL */
   const char *str;           /* ARG_IDENT, ARG_STRING */
   dl_loc loc;
@@ -52,6 +72,8 @@ int lower_bind_args(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, i
  * position; the rest are keyword-only (dense's weight_norm, ...). */
 int lower_bind_args_kw(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, int nspec,
                        int npositional, arg_val *out);
+/* Whether the model block binds `name` (before or after this statement). */
+int lower_is_binding_name(const lower_ctx *lc, const char *name);
 /* Lowers an expression that must be a tensor; -1 after reporting. */
 int lower_tensor(lower_ctx *lc, const ast_expr *e);
 /* Folds a numeric constant expression; 0 ok, -1 if it is not one (not reported). */

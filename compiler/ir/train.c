@@ -201,7 +201,7 @@ static void lower_schedule(lower_ctx *lc, const ast_expr *e, ir_train *t) {
     t->sched_kind = DL_SCHED_EXPONENTIAL;
     t->sched_gamma = v[0].num;
   } else if (strcmp(e->str, "cosine") == 0) {
-    static const arg_spec s[] = {{"t_max", ARG_INT, 0, 0}, {"eta_min", ARG_NUMBER, 0, 0}};
+    static const arg_spec s[] = {{"t_max", ARG_INT, ARG_DERIVED, 0}, {"eta_min", ARG_NUMBER, 0, 0}};
     if (lower_bind_args(lc, e, s, 2, v)) return;
     if (v[0].present && v[0].num < 1) diag_error(v[0].loc, "t_max must be at least 1");
     t->sched_kind = DL_SCHED_COSINE;
@@ -260,7 +260,13 @@ static void lower_setting(lower_ctx *lc, const ast_stmt *s, ir_train *t) {
   else if (!strcmp(k, "warmup")) {
     if (!setting_number(e, "warmup", 1, 0, 9007199254740992.0, &v)) t->warmup = (int64_t)v;
   } else if (!strcmp(k, "clip")) {
-    if (!setting_number(e, "clip", 0, 0, INFINITY, &v)) t->clip = v;
+    /* the runtime reads 0 as "no clipping": a written 0 (which torch would
+     * take as scaling every gradient to nothing) must not silently mean that */
+    if (setting_number(e, "clip", 0, 0, INFINITY, &v)) return;
+    if (v == 0)
+      diag_error(e->loc, "clip must be greater than 0 (to train without clipping, leave clip out)");
+    else
+      t->clip = v;
   } else if (!strcmp(k, "data_dir")) {
     if (e->kind != EX_STR) diag_error(e->loc, "data_dir must be a string");
     else t->data_dir = ir_strdup(e->str);
@@ -335,4 +341,22 @@ void lower_warn_unreached(const ir_graph *g) {
     i = j;
   }
   free(reach);
+}
+
+/* dlnc builtins: every callable of a train block, through lower_setting. */
+void lower_describe_train(lower_ctx *lc) {
+  static const char *const calls[][2] = {
+    {"data", "idx"}, {"data", "csv"}, {"data", "text"},
+    {"optimizer", "sgd"}, {"optimizer", "adam"}, {"optimizer", "adamw"},
+    {"optimizer", "rmsprop"}, {"optimizer", "adagrad"},
+    {"schedule", "constant"}, {"schedule", "step"}, {"schedule", "exponential"},
+    {"schedule", "cosine"},
+  };
+  ir_train t;
+  lower_train_defaults(&t);
+  for (size_t i = 0; i < sizeof calls / sizeof *calls; i++) {
+    ast_expr call = {.kind = EX_CALL, .str = (char *)calls[i][1]};
+    ast_stmt s = {.kind = ST_BIND, .name = (char *)calls[i][0], .value = &call};
+    lower_setting(lc, &s, &t);
+  }
 }

@@ -41,7 +41,7 @@ static int named_dense(lower_ctx *lc, const ast_expr *call, int x, const char *l
 int lower_attention(lower_ctx *lc, const ast_expr *call) {
   static const arg_spec spec[] = {
     {"x", ARG_TENSOR, 1, 0}, {"heads", ARG_INT, 1, 0}, {"causal", ARG_BOOL, 0, 0},
-    {"padding", ARG_INT, 0, -1},
+    {"padding", ARG_INT, ARG_DERIVED, -1},
   };
   arg_val v[4];
   if (lower_bind_args(lc, call, spec, 4, v)) return -1;

@@ -152,7 +152,7 @@ int lower_conv2d(lower_ctx *lc, const ast_expr *call) {
 int lower_pool(lower_ctx *lc, const ast_expr *call) {
   int global = !strcmp(call->str, "global_avgpool"), is_max = !strcmp(call->str, "maxpool");
   static const arg_spec spec[] = {
-    {"x", ARG_TENSOR, 1, 0},  {"kernel", ARG_INT, 1, 0}, {"stride", ARG_INT, 0, 0},
+    {"x", ARG_TENSOR, 1, 0},  {"kernel", ARG_INT, 1, 0}, {"stride", ARG_INT, ARG_DERIVED, 0},
     {"padding", ARG_INT, 0, 0}, {"count_include_pad", ARG_BOOL, 0, 1},
   };
   arg_val v[5] = {{0}};

@@ -15,9 +15,18 @@ int lower_init_arg(const arg_val *v) {
 
 /* Parameters are named after the binding, as torch.nn names a module:
  * "h1.weight"; a binding's second parameterised call is "h1_2", and so on. */
+/* The first layer of a binding h is h, the next ones h_2, h_3, ...,
+ * skipping a suffix whose name the model binds itself (a binding h_2 is its
+ * own first layer).  So no two layers share a name: BINDING_N splits at its
+ * last '_' into one binding and one N. */
 const char *lower_layer_name(lower_ctx *lc, char *layer, size_t len) {
-  if (lc->nparam_ops++ == 0) snprintf(layer, len, "%s", lc->binding);
-  else snprintf(layer, len, "%s_%d", lc->binding, lc->nparam_ops);
+  if (lc->nparam_ops++ == 0) {
+    lc->layer_suffix = 1;
+    snprintf(layer, len, "%s", lc->binding);
+    return layer;
+  }
+  do snprintf(layer, len, "%s_%d", lc->binding, ++lc->layer_suffix);
+  while (lower_is_binding_name(lc, layer));
   return layer;
 }
 

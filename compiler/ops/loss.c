@@ -63,16 +63,15 @@ static int check_target(lower_ctx *lc, const ast_expr *call, ir_op op, const arg
   return 0;
 }
 
-/* mse(pred, target) mae(..) binary_cross_entropy(prob, target)
- * bce_with_logits(logits, target) cross_entropy(logits, label) -> scalar */
+/* mse(pred, target) mae(pred, target) binary_cross_entropy(prob, target)
+ * bce_with_logits(logits, target) cross_entropy(logits, target) -> scalar;
+ * the first argument is named for what each loss expects. */
 int lower_loss(lower_ctx *lc, const ast_expr *call) {
-  static const arg_spec spec[] = {{"pred", ARG_TENSOR, 1, 0}, {"target", ARG_TENSOR, 1, 0}};
-  arg_val v[2];
   ir_op op = loss_op(call->str);
-  lc->allow_class_label = 1;
-  int bad = lower_bind_args(lc, call, spec, 2, v);
-  lc->allow_class_label = 0;
-  if (bad || check_target(lc, call, op, v)) return -1;
+  const char *first = op == OP_BCE ? "prob" : op == OP_BCE_LOGITS || op == OP_CROSS_ENTROPY ? "logits" : "pred";
+  const arg_spec spec[] = {{first, ARG_TENSOR, 1, 0}, {"target", ARG_TARGET, 1, 0}};
+  arg_val v[2];
+  if (lower_bind_args(lc, call, spec, 2, v) || check_target(lc, call, op, v)) return -1;
   int in[2] = {v[0].node, v[1].node};
   int id = lower_node(lc, op, in, 2, call->loc);
   ir_graph *g = lc->g;
@@ -87,6 +86,8 @@ int lower_loss(lower_ctx *lc, const ast_expr *call) {
   return id;
 }
 
+enum { MAX_PENALTY_NAME = 256 }; /* longer than any binding's name (lower.c) */
+
 /* loss + l1 sum|W| + l2 sum W^2 for every weight with a penalty: the total
  * that training differentiates.  Biases are not penalised. */
 void lower_add_penalties(lower_ctx *lc) {
@@ -99,9 +100,15 @@ void lower_add_penalties(lower_ctx *lc) {
     double l1 = pp->l1 + (pp->is_weight ? g->train.l1 : 0);
     double l2 = pp->l2 + (pp->is_weight ? g->train.l2 : 0);
     if (l1 == 0 && l2 == 0) continue;
-    if (group < 0)
+    if (group < 0) {
+      /* its C function is forward_NAME, as a binding's: not a binding's name */
+      char name[MAX_PENALTY_NAME];
+      snprintf(name, sizeof name, "penalties");
+      for (size_t k = strlen(name); lower_is_binding_name(lc, name) && k + 1 < sizeof name; k++)
+        name[k] = '_', name[k + 1] = 0;
       group = g->penalty_group =
-          ir_add_group(g, "penalties", g->nodes[g->loss].loc.line, "L1/L2 penalties");
+          ir_add_group(g, name, g->nodes[g->loss].loc.line, "L1/L2 penalties");
+    }
     int pen = ir_add(g, OP_PENALTY, &pp->node, 1, group, g->nodes[pp->node].loc);
     g->nodes[pen].f[0] = l1;
     g->nodes[pen].f[1] = l2;

@@ -139,7 +139,7 @@ int lower_norm(lower_ctx *lc, const ast_expr *call) {
   if (has_second) {
     if (lower_bind_args(lc, call, spec, 4, v)) return -1;
   } else {
-    const arg_spec short_spec[4] = {spec[0], spec[2], spec[3], {"dims", ARG_INT, 0, 0}};
+    const arg_spec short_spec[4] = {spec[0], spec[2], spec[3], {"dims", ARG_INT, ARG_DERIVED, 0}};
     arg_val sv[4];
     if (lower_bind_args(lc, call, short_spec, kind == NORM_LAYER ? 4 : 3, sv)) return -1;
     v[0] = sv[0], v[2] = sv[1], v[3] = sv[2];

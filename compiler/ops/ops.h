@@ -37,6 +37,8 @@ typedef struct emit_ctx {
                      function being emitted (e.g. GEMM epilogues) */
   ir_graph *g;
   int f64;
+  int *root;                /* root[id]: the node whose buffer id is computed in */
+  int *group_first, *group_next; /* each group's nodes in order: a list */
 } emit_ctx;
 /* C expression for a pointer to node `id`'s buffer (follows aliases). */
 const char *emit_ptr(emit_ctx *ec, int id, char *buf, size_t len);
@@ -50,6 +52,10 @@ void emit_job_call(emit_ctx *ec, const char *name, const char *count, const char
 /* C expression for the number of rows (all but the last dim) of a batched node. */
 const char *emit_rows(const ir_node *n, char *buf, size_t len);
 typedef void (*op_emit_fn)(emit_ctx *ec, const ir_node *n);
+/* Text from the .dln or its path as a C string literal (NULL: NULL), or
+ * inside a C comment: the one place such text is escaped (emit_c.c). */
+void emit_cstr(FILE *o, const char *s);
+void emit_comment_text(FILE *o, const char *s);
 
 typedef struct op_info {
   op_backward_fn backward;   /* NULL: no gradient flows through          */

@@ -126,7 +126,7 @@ static int lower_direction(lower_ctx *lc, const ast_expr *call, int cell, int x,
   return h;
 }
 
-/* rnn(x, hidden, activation = tanh, bidirectional = false, last = false, bias = true, init)
+/* rnn(x, hidden, activation = tanh, bidirectional = false, last = false, bias = true, init, carry)
  * lstm(x, hidden, ...) gru(x, hidden, ...): x [T, D] -> [T, H] (or [T, 2H]
  * bidirectional; [H] / [2H] with last = true: the final state, as torch's h_n) */
 int lower_recurrent(lower_ctx *lc, const ast_expr *call) {
@@ -135,9 +135,17 @@ int lower_recurrent(lower_ctx *lc, const ast_expr *call) {
     {"last", ARG_BOOL, 0, 0}, {"bias", ARG_BOOL, 0, 1}, {"init", ARG_IDENT, 0, 0},
     {"carry", ARG_BOOL, 0, 0}, {"activation", ARG_IDENT, 0, 0},
   };
+  /* rnn takes its activation third, as documented (torch's nonlinearity) */
+  const arg_spec rnn_spec[] = {spec[0], spec[1], spec[7], spec[2], spec[3], spec[4], spec[5], spec[6]};
   int is_rnn = !strcmp(call->str, "rnn");
   arg_val v[8];
-  if (lower_bind_args(lc, call, spec, is_rnn ? 8 : 7, v)) return -1;
+  if (is_rnn) {
+    arg_val r[8];
+    if (lower_bind_args(lc, call, rnn_spec, 8, r)) return -1;
+    for (int k = 0; k < 8; k++) v[k] = r[k < 2 ? k : k == 7 ? 2 : k + 1];
+  } else if (lower_bind_args(lc, call, spec, 7, v)) {
+    return -1;
+  }
   if (lower_sequence_arg(lc, &v[0], call->str)) return -1;
   ir_graph *g = lc->g;
   if (v[1].num < 1 || v[1].num > (1 << 16)) {

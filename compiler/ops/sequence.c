@@ -26,17 +26,14 @@ int lower_sequence_arg(lower_ctx *lc, const arg_val *v, const char *fn) {
 /* Binds a call whose first argument is the token input; 0, or -1 after reporting. */
 static int bind_token_args(lower_ctx *lc, const ast_expr *call, const arg_spec *spec, int nspec,
                            arg_val *v) {
-  lc->allow_tokens = 1;
-  int bad = lower_bind_args(lc, call, spec, nspec, v);
-  lc->allow_tokens = 0;
-  return bad || token_input(lc, &v[0], call->str) < 0 ? -1 : 0;
+  return lower_bind_args(lc, call, spec, nspec, v) || token_input(lc, &v[0], call->str) < 0 ? -1 : 0;
 }
 
 /* embedding(x, dim, init = normal): y[..., :] = W[x[...], :], W [V, dim],
  * N(0, 1) like torch unless `init` says otherwise */
 int lower_embedding(lower_ctx *lc, const ast_expr *call) {
   static const arg_spec spec[] = {
-    {"x", ARG_TENSOR, 1, 0}, {"dim", ARG_INT, 1, 0}, {"init", ARG_IDENT, 0, 0},
+    {"x", ARG_TOKENS, 1, 0}, {"dim", ARG_INT, 1, 0}, {"init", ARG_IDENT, 0, 0},
   };
   arg_val v[3];
   if (bind_token_args(lc, call, spec, 3, v)) return -1;
@@ -62,7 +59,7 @@ int lower_embedding(lower_ctx *lc, const ast_expr *call) {
 
 /* one_hot(x): y[..., v] = 1 where v = x[...], else 0 */
 int lower_one_hot(lower_ctx *lc, const ast_expr *call) {
-  static const arg_spec spec[] = {{"x", ARG_TENSOR, 1, 0}};
+  static const arg_spec spec[] = {{"x", ARG_TOKENS, 1, 0}};
   arg_val v[1];
   if (bind_token_args(lc, call, spec, 1, v)) return -1;
   ir_graph *g = lc->g;

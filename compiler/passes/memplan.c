@@ -66,26 +66,24 @@ static int in_place_op(ir_op op) {
   }
 }
 
-static int root_of(const ir_graph *g, int id) {
-  while (g->nodes[id].storage == STORE_ALIAS) id = g->nodes[id].alias_of;
-  return id;
-}
-
-/* In place when the input is an activation buffer read by nothing else. */
-static void plan_aliases(ir_graph *g, const int *consumers) {
+/* In place when the input is an activation buffer read by nothing else.
+ * root[id]: the node whose buffer id is computed in (itself, or the end of
+ * its alias chain; an alias reads an earlier node, so one pass fills it). */
+static void plan_aliases(ir_graph *g, const int *consumers, int *root) {
   for (int id = 0; id < g->nnodes; id++) {
     ir_node *n = &g->nodes[id];
+    root[id] = id;
     if (n->storage != STORE_NONE) continue;
     n->storage = STORE_ACT; /* unless it can work in place: */
     if (n->nin == 0) continue;
     int in = n->in[0];
     ir_node *x = &g->nodes[in];
-    int root = root_of(g, in);
-    if (consumers[in] != 1 || g->nodes[root].storage != STORE_ACT) continue;
+    if (consumers[in] != 1 || g->nodes[root[in]].storage != STORE_ACT) continue;
     if (x->batched != n->batched || ir_numel(x) != ir_numel(n)) continue;
     if (n->op == OP_MUL && n->in[1] == in) continue;
     n->storage = STORE_ALIAS;
     n->alias_of = in;
+    root[id] = root[in];
   }
 }
 
@@ -94,7 +92,10 @@ typedef struct block {
   int start, end;
 } block;
 
-/* Lowest offset where [off, off+size) is free over [start, end]. */
+/* Lowest aligned offset where [off, off+size) is free over [start, end]
+ * among the first nb blocks: a block in the way pushes the candidate past
+ * its end, which skips only offsets that block overlaps.  The plan is
+ * defined by this; the free space below computes the same offset faster. */
 static size_t first_fit(const block *b, int nb, size_t size, int start, int end) {
   size_t off = 0;
   for (int moved = 1; moved;) {
@@ -110,15 +111,150 @@ static size_t first_fit(const block *b, int nb, size_t size, int start, int end)
   return off;
 }
 
+/* The room not held by live blocks: the gaps [lo, hi) below `top`, in
+ * order, neither touching each other nor top, and everything from top up.
+ * A block holds [off, align_up(off + size)); while every live block overlaps
+ * the value being placed in time, the lowest gap that fits it (or top) is
+ * exactly first_fit's answer, found without looking at the live blocks. */
+typedef struct gap {
+  size_t lo, hi;
+} gap;
+typedef struct free_space {
+  gap *g;
+  int n, cap;
+  size_t top;
+} free_space;
+
+static size_t space_fit(const free_space *fs, size_t size) {
+  for (int k = 0; k < fs->n; k++)
+    if (fs->g[k].hi - fs->g[k].lo >= size) return fs->g[k].lo;
+  return fs->top;
+}
+
+static int space_insert(free_space *fs, int at, gap v) {
+  if (fs->n == fs->cap) {
+    int cap = fs->cap ? 2 * fs->cap : 16;
+    gap *g = realloc(fs->g, (size_t)cap * sizeof *g);
+    if (!g) return -1;
+    fs->g = g;
+    fs->cap = cap;
+  }
+  memmove(&fs->g[at + 1], &fs->g[at], (size_t)(fs->n - at) * sizeof v);
+  fs->g[at] = v;
+  fs->n++;
+  return 0;
+}
+
+static void space_remove(free_space *fs, int at) {
+  memmove(&fs->g[at], &fs->g[at + 1], (size_t)(fs->n - at - 1) * sizeof *fs->g);
+  fs->n--;
+}
+
+/* The first gap whose hi is above off (binary search). */
+static int space_find(const free_space *fs, size_t off) {
+  int lo = 0, hi = fs->n;
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    if (fs->g[mid].hi <= off) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/* Takes [off, end), which is free: inside one gap, or from top up. */
+static int space_take(free_space *fs, size_t off, size_t end) {
+  if (off >= fs->top) {
+    int bad = off > fs->top && space_insert(fs, fs->n, (gap){fs->top, off});
+    fs->top = end;
+    return bad ? -1 : 0;
+  }
+  int k = space_find(fs, off);
+  gap v = fs->g[k];
+  if (v.lo < off && end < v.hi) {
+    fs->g[k].hi = off;
+    return space_insert(fs, k + 1, (gap){end, v.hi});
+  }
+  if (v.lo < off) fs->g[k].hi = off;
+  else if (end < v.hi) fs->g[k].lo = end;
+  else space_remove(fs, k);
+  return 0;
+}
+
+/* Gives back [off, end), merging it with the gaps or the top it touches. */
+static int space_give(free_space *fs, size_t off, size_t end) {
+  if (end == fs->top) {
+    fs->top = off;
+    if (fs->n && fs->g[fs->n - 1].hi == off) fs->top = fs->g[--fs->n].lo;
+    return 0;
+  }
+  int k = space_find(fs, off);
+  int before = k > 0 && fs->g[k - 1].hi == off, after = k < fs->n && fs->g[k].lo == end;
+  if (before && after) {
+    fs->g[k - 1].hi = fs->g[k].hi;
+    space_remove(fs, k);
+  } else if (before) {
+    fs->g[k - 1].hi = end;
+  } else if (after) {
+    fs->g[k].lo = off;
+  } else {
+    return space_insert(fs, k, (gap){off, end});
+  }
+  return 0;
+}
+
+/* Offsets for the values of one pass (batched or not), in execution order.
+ * A value's blocks leave the free space once no value still to be placed
+ * can overlap them in time: live ranges start in execution order, except a
+ * carried state's (from 0), which is placed by first_fit over every block.
+ * So planning is linear in the graph's size (times the number of gaps). */
+static int plan_pass(ir_graph *g, int batched, const int *start, const int *end, block *blocks,
+                     int *expire_next, int *expire_first, size_t *top_out) {
+  int n = g->nnodes, nb = 0, released = 0;
+  free_space fs = {0};
+  size_t top = 0;
+  for (int e = 0; e <= n; e++) expire_first[e] = -1;
+  for (int id = 0; id < n; id++) {
+    ir_node *x = &g->nodes[id];
+    if (x->storage != STORE_ACT || x->batched != batched) continue;
+    size_t size = (size_t)ir_numel(x);
+    /* scalars and other unbatched values are small: keep them all live */
+    int last = batched ? end[id] : n;
+    if (start[id] >= released) {
+      for (; released < start[id]; released++)
+        for (int b = expire_first[released]; b >= 0; b = expire_next[b])
+          if (space_give(&fs, blocks[b].off, align_up(blocks[b].off + blocks[b].size))) goto oom;
+      x->offset = space_fit(&fs, size);
+    } else {
+      x->offset = first_fit(blocks, nb, size, start[id], last);
+    }
+    if (space_take(&fs, x->offset, align_up(x->offset + size))) goto oom;
+    blocks[nb] = (block){x->offset, size, start[id], last};
+    expire_next[nb] = expire_first[last];
+    expire_first[last] = nb++;
+    if (align_up(x->offset + size) > top) top = align_up(x->offset + size);
+  }
+  free(fs.g);
+  *top_out = top;
+  return 0;
+oom:
+  free(fs.g);
+  return -1;
+}
+
 int memplan(ir_graph *g) {
   int n = g->nnodes;
   int *consumers = calloc((size_t)n, sizeof(int));
   int *end = malloc((size_t)n * sizeof(int)), *start = malloc((size_t)n * sizeof(int));
+  int *root = malloc((size_t)n * sizeof(int)), *expire_next = malloc((size_t)n * sizeof(int));
+  int *expire_first = malloc(((size_t)n + 1) * sizeof(int));
   block *blocks = malloc((size_t)n * sizeof(block));
-  if (!consumers || !end || !start || !blocks) {
+  if (!consumers || !end || !start || !root || !expire_next || !expire_first || !blocks) {
     free(consumers);
     free(end);
     free(start);
+    free(root);
+    free(expire_next);
+    free(expire_first);
     free(blocks);
     return -1;
   }
@@ -137,7 +273,7 @@ int memplan(ir_graph *g) {
     ir_node *x = &g->nodes[id];
     if (x->storage == STORE_NONE && !in_place_op(x->op)) x->storage = STORE_ACT;
   }
-  plan_aliases(g, consumers);
+  plan_aliases(g, consumers, root);
   /* a per-sample chain (fuse.c) interleaves its nodes sample by sample:
    * everything it reads or writes is live from its first node to its last */
   for (int id = 0; id < n; id++) {
@@ -158,34 +294,20 @@ int memplan(ir_graph *g) {
     }
   /* a buffer lives until the last reader of any value computed in it */
   for (int id = n - 1; id >= 0; id--) {
-    if (g->nodes[id].storage == STORE_ALIAS) {
-      int r = root_of(g, id);
-      if (end[id] > end[r]) end[r] = end[id];
-    }
+    if (g->nodes[id].storage == STORE_ALIAS && end[id] > end[root[id]]) end[root[id]] = end[id];
   }
-  int nb = 0;
   size_t batched_top = 0, fixed_top = 0;
-  for (int pass = 0; pass < 2; pass++) {
-    nb = 0;
-    for (int id = 0; id < n; id++) {
-      ir_node *x = &g->nodes[id];
-      if (x->storage != STORE_ACT || x->batched != (pass == 0)) continue;
-      size_t size = (size_t)ir_numel(x);
-      /* scalars and other unbatched values are small: keep them all live */
-      int last = pass == 0 ? end[id] : n;
-      x->offset = first_fit(blocks, nb, size, start[id], last);
-      blocks[nb++] = (block){x->offset, size, start[id], last};
-      size_t top = align_up(x->offset + size);
-      if (pass == 0 && top > batched_top) batched_top = top;
-      if (pass == 1 && top > fixed_top) fixed_top = top;
-    }
-  }
+  int bad = plan_pass(g, 1, start, end, blocks, expire_next, expire_first, &batched_top) ||
+            plan_pass(g, 0, start, end, blocks, expire_next, expire_first, &fixed_top);
   for (int id = 0; id < n; id++) g->nodes[id].last_use = end[id];
   g->act_per_sample = batched_top;
   g->act_fixed = fixed_top;
   free(consumers);
   free(end);
   free(start);
+  free(root);
+  free(expire_next);
+  free(expire_first);
   free(blocks);
-  return 0;
+  return bad ? -1 : 0;
 }
