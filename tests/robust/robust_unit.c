@@ -11,24 +11,7 @@
 #include "dl_model.h"
 #include "threads.h"
 #include "trainer_internal.h"
-
-static int failures;
-
-#define EXPECT(cond)                                                         \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);     \
-      failures++;                                                            \
-    }                                                                        \
-  } while (0)
-
-static void expect_contains(const char *s, const char *part, int line) {
-  if (!strstr(s, part)) {
-    fprintf(stderr, "robust_unit.c:%d: FAILED: message \"%s\" lacks \"%s\"\n", line, s, part);
-    failures++;
-  }
-}
-#define EXPECT_MSG(s, part) expect_contains((s), (part), __LINE__)
+#include "../expect.h"
 
 static char dir[900];
 

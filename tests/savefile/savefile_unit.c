@@ -25,24 +25,7 @@
 #include "dl_model.h"
 #include "safetensors.h"
 #include "trainer_internal.h"
-
-static int failures;
-
-#define EXPECT(cond)                                                         \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);     \
-      failures++;                                                            \
-    }                                                                        \
-  } while (0)
-
-static void expect_contains(const char *s, const char *part, int line) {
-  if (!strstr(s, part)) {
-    fprintf(stderr, "savefile_unit.c:%d: FAILED: message \"%s\" lacks \"%s\"\n", line, s, part);
-    failures++;
-  }
-}
-#define EXPECT_MSG(s, part) expect_contains((s), (part), __LINE__)
+#include "../expect.h"
 
 static char dir[900];
 
@@ -107,7 +90,7 @@ static void expect_refused(const char *path, const char *why, int line) {
     failures++;
     return;
   }
-  expect_contains(err, why, line);
+  expect_contains(err, why, __FILE__, line);
   /* A save there is refused the same way, and leaves it as it was. */
   if (dl_af_check(path, err, sizeof err) == 0 || save_value(path, 1, err, sizeof err) == 0) {
     fprintf(stderr, "savefile_unit.c:%d: FAILED: a save to %s succeeded\n", line, path);
@@ -382,8 +365,8 @@ static void expect_load_refused(dl_ctx *ctx, int params_only, const char *why, i
     failures++;
     return;
   }
-  expect_contains(err, p, line);
-  expect_contains(err, why, line);
+  expect_contains(err, p, __FILE__, line);
+  expect_contains(err, why, __FILE__, line);
   EXPECT(memcmp(before, ctx->state, sizeof before) == 0 && ctx->step == 7);
 }
 #define EXPECT_LOAD_REFUSED(ctx, po, why) expect_load_refused((ctx), (po), (why), __LINE__)

@@ -13,26 +13,9 @@
 #include "safetensors.h"
 #include "schedule.h"
 #include "trainer_internal.h"
-
-static int failures;
-
-#define EXPECT(cond)                                                         \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);     \
-      failures++;                                                            \
-    }                                                                        \
-  } while (0)
+#include "../expect.h"
 
 #define EXPECT_NEAR(a, b, tol) EXPECT(fabs((double)(a) - (double)(b)) <= (tol))
-
-static void expect_contains(const char *s, const char *part, int line) {
-  if (!strstr(s, part)) {
-    fprintf(stderr, "trainer_unit.c:%d: FAILED: message \"%s\" lacks \"%s\"\n", line, s, part);
-    failures++;
-  }
-}
-#define EXPECT_MSG(s, part) expect_contains((s), (part), __LINE__)
 
 /* ---- a model description without step functions ------------------------ */
 
