@@ -315,6 +315,7 @@ int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label) {
  * That is almost always a mistake (a head no loss term reads), so say so,
  * once per binding; they are still initialised and saved. */
 void lower_warn_unreached(const ir_graph *g) {
+  if (g->total_loss < 0) return; /* no model (an empty file): no loss, no parameters */
   char *reach = calloc((size_t)g->nnodes, 1);
   if (!reach) return; /* only a warning is lost */
   reach[g->total_loss] = 1;
