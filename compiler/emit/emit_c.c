@@ -126,7 +126,7 @@ static void emit_pred_copy(emit_ctx *ec) {
 
 /* dense, conv_out and norm compute the activation that follows them (fuse.c). */
 static int has_fused_act(const ir_node *n) {
-  return (n->op == OP_DENSE || n->op == OP_CONV_OUT || n->op == OP_NORM) && n->i[1];
+  return ir_op_has(n->op, OPF_EPILOGUE_HOST) && n->i[1];
 }
 
 static void emit_node(emit_ctx *ec, const ir_node *n) {
@@ -339,7 +339,7 @@ static void emit_desc(emit_ctx *ec, int ntensors) {
           (long long)ysize);
   if (g->input_vocab) fprintf(o, "  .x_vocab = %lld,\n", (long long)g->input_vocab);
   for (int id = 0; id < g->nnodes; id++)
-    if (g->nodes[id].op == OP_RNN_CARRY) {
+    if (ir_op_has(g->nodes[id].op, OPF_PERSISTENT)) {
       fprintf(o, "  .stateful = 1,\n");
       break;
     }

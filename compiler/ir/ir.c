@@ -207,43 +207,20 @@ int ir_add_buffer(ir_graph *g, const char *name, int ndim, const int64_t *dims, 
   return g->nbuffers++;
 }
 
-static const char *const op_names[OP_COUNT] = {
-  [OP_INPUT] = "input", [OP_LABEL] = "label", [OP_PARAM] = "param",
-  [OP_GRAD_SEED] = "grad_seed", [OP_DENSE] = "dense", [OP_ADD] = "add",
-  [OP_SUB] = "sub", [OP_MUL] = "mul", [OP_SCALE] = "scale", [OP_CONCAT] = "concat",
-  [OP_RELU] = "relu", [OP_LEAKY_RELU] = "leaky_relu", [OP_SIGMOID] = "sigmoid",
-  [OP_TANH] = "tanh", [OP_GELU] = "gelu", [OP_SOFTMAX] = "softmax",
-  [OP_DROPOUT] = "dropout", [OP_COPY] = "copy", [OP_MSE] = "mse", [OP_MAE] = "mae",
-  [OP_BCE] = "binary_cross_entropy", [OP_BCE_LOGITS] = "bce_with_logits",
-  [OP_CROSS_ENTROPY] = "cross_entropy", [OP_PENALTY] = "penalty",
-  [OP_DENSE_DX] = "dense_dx", [OP_DENSE_DW] = "dense_dw", [OP_DENSE_DB] = "dense_db",
-  [OP_ACT_GRAD] = "act_grad", [OP_SOFTMAX_GRAD] = "softmax_grad",
-  [OP_DROPOUT_GRAD] = "dropout_grad", [OP_SLICE] = "slice", [OP_LOSS_GRAD] = "loss_grad",
-  [OP_LOSS_GRAD_TARGET] = "loss_grad_target", [OP_PENALTY_GRAD] = "penalty_grad",
-  [OP_SCALAR_GRAD] = "scalar_grad", [OP_ADDN] = "addn", [OP_IM2COL] = "im2col",
-  [OP_CONV2D] = "conv2d", [OP_CONV_OUT] = "conv_out", [OP_CONV_OUT_GRAD] = "conv_out_grad",
-  [OP_MAXPOOL] = "maxpool", [OP_AVGPOOL] = "avgpool",
-  [OP_CONV2D_DW] = "conv2d_dw", [OP_CONV2D_DW_T] = "conv2d_dw_t",
-  [OP_CONV2D_DB] = "conv2d_db", [OP_CONV2D_DCOL] = "conv2d_dcol",
-  [OP_COL2IM] = "col2im", [OP_MAXPOOL_GRAD] = "maxpool_grad", [OP_AVGPOOL_GRAD] = "avgpool_grad",
-  [OP_BUFFER] = "buffer", [OP_NORM_STATS] = "norm_stats", [OP_NORM] = "norm",
-  [OP_NORM_SUMS] = "norm_sums", [OP_NORM_DX] = "norm_dx", [OP_NORM_DW] = "norm_dw",
-  [OP_NORM_DB] = "norm_db", [OP_WEIGHT_NORM] = "weight_norm",
-  [OP_SPECTRAL_NORM] = "spectral_norm", [OP_WEIGHT_NORM_GRAD] = "weight_norm_grad",
-  [OP_SPECTRAL_NORM_GRAD] = "spectral_norm_grad",
-  [OP_EMBEDDING] = "embedding", [OP_ONE_HOT] = "one_hot", [OP_RNN_SCAN] = "rnn_scan",
-  [OP_RNN_H] = "rnn_h", [OP_EMBEDDING_DW] = "embedding_dw", [OP_RNN_SCAN_GRAD] = "rnn_scan_grad",
-  [OP_RNN_DW] = "rnn_dw", [OP_RNN_DB] = "rnn_db", [OP_RNN_CARRY] = "rnn_carry", [OP_SCRATCH] = "scratch",
-  [OP_ATTENTION] = "attention", [OP_POSITIONAL] = "positional",
-  [OP_ATTENTION_GRAD] = "attention_grad", [OP_POSITIONAL_DW] = "positional_dw",
+static const struct {
+  const char *name;
+  unsigned flags;
+} op_rows[OP_COUNT] = {
+#define IR_OP(id, name, flags, backward, emit) [OP_##id] = {name, flags},
+#include "ops.def"
+#undef IR_OP
 };
 
-const char *ir_op_name(ir_op op) { return op < OP_COUNT && op_names[op] ? op_names[op] : "?"; }
+const char *ir_op_name(ir_op op) { return op < OP_COUNT ? op_rows[op].name : "?"; }
 
-int ir_is_loss(ir_op op) {
-  return op == OP_MSE || op == OP_MAE || op == OP_BCE || op == OP_BCE_LOGITS ||
-         op == OP_CROSS_ENTROPY;
-}
+int ir_op_has(ir_op op, unsigned flags) { return op < OP_COUNT && (op_rows[op].flags & flags) == flags; }
+
+int ir_is_loss(ir_op op) { return ir_op_has(op, OPF_LOSS); }
 
 int ir_is_elementwise_unary(ir_op op) {
   return op == OP_RELU || op == OP_LEAKY_RELU || op == OP_SIGMOID || op == OP_TANH ||

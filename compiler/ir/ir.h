@@ -22,86 +22,29 @@
 
 enum { IR_MAX_IN = 8, IR_MAX_DIMS = 6 };
 
+/* Facts about an op that generic passes ask (the flags column of ops.def). */
+enum {
+  OPF_IN_PLACE = 1 << 0,      /* may compute in its first input's buffer when it is that
+                                 value's only reader (memplan.c) */
+  OPF_EPILOGUE_ACT = 1 << 1,  /* an activation whose derivative is a function of its
+                                 output: an epilogue host applies it in its own pass, and
+                                 dense's bias gradient applies its derivative (fuse.c) */
+  OPF_EPILOGUE_HOST = 1 << 2, /* applies the epilogue activation that follows it (fuse.c;
+                                 its emitter reads n->epilogue) */
+  OPF_CHAIN_HEAD = 1 << 3,    /* starts a per-sample chain: the nodes that follow, each
+                                 reading the one before, */
+  OPF_CHAIN_LINK = 1 << 4,    /*   any number of links */
+  OPF_CHAIN_END = 1 << 5,     /*   and one end, run as one job over the batch (fuse.c) */
+  OPF_PERSISTENT = 1 << 6,    /* outlives a step (carried state): the memory plan never
+                                 reuses its room, and the model is stateful */
+  OPF_LOSS = 1 << 7,          /* a data loss: (pred, target) -> scalar mean */
+};
+
+/* The ops, one row each in ops.def (name, flags, backward and emit functions). */
 typedef enum {
-  /* leaves */
-  OP_INPUT,         /* the batch's inputs (ctx->x)                          */
-  OP_LABEL,         /* the batch's labels                                   */
-  OP_PARAM,         /* a parameter (i[0] = index into graph->params)        */
-  OP_GRAD_SEED,     /* d loss / d loss = 1                                  */
-  OP_BUFFER,        /* state that is not trained (i[0] = index into graph->buffers) */
-  /* forward */
-  OP_DENSE,         /* y = x W^T (+ b)     in: x, W [, b]                    */
-  OP_ADD,           /* a + b                                                */
-  OP_SUB,           /* a - b                                                */
-  OP_MUL,           /* a * b                                                */
-  OP_SCALE,         /* a * f[0]                                             */
-  OP_CONCAT,        /* along the last dim, any number of inputs             */
-  OP_RELU, OP_LEAKY_RELU, OP_SIGMOID, OP_TANH, OP_GELU, /* f[0] = slope     */
-  OP_SOFTMAX,       /* over the last dim                                    */
-  OP_DROPOUT,       /* f[0] = p, i[0] = site (mask = hash(seed, step, site, i)) */
-  OP_COPY,          /* flatten: same data, other shape                      */
-  OP_IM2COL,        /* [C,H,W] -> colT [OH*OW, C*KH*KW]; i[] = geometry (conv.c) */
-  OP_CONV2D,        /* yT [OH*OW, OC] = colT W^T     in: colT, W; i[2] = groups */
-  OP_CONV_OUT,      /* y [OC,OH,OW] = yT^T (+ b)     in: yT [, b]; i[1] = fused act + 1 */
-  OP_MAXPOOL, OP_AVGPOOL, /* i[] = geometry; [C,H,W] -> [C,OH,OW] (or [C], global) */
-  /* normalisation (norm.c): i[0] = kind, i[2] = statistics per sample, i[3] = affine,
-   * f[0] = eps, f[1] = momentum */
-  OP_NORM_STATS,    /* [2, ...] mean and 1/sqrt(var + eps)   in: x [, running mean, var, count] */
-  OP_NORM,          /* y = (x - mean) * rstd (* w + b)       in: x, stats [, w, b]; i[1] = fused act + 1 */
-  OP_MSE, OP_MAE, OP_BCE, OP_BCE_LOGITS, OP_CROSS_ENTROPY, /* (pred, target) -> scalar mean */
-  OP_PENALTY,       /* f[0] = l1, f[1] = l2: l1 sum|W| + l2 sum W^2 -> scalar  */
-  /* parameter wrappers (reparam.c): an unbatched weight computed from parameters */
-  OP_WEIGHT_NORM,   /* W = g * v / ||v|| per row (dim 0)       in: g [R, 1...], v     */
-  OP_SPECTRAL_NORM, /* W = W_orig / sigma, sigma = u . (W_orig v)   in: W_orig, u, v (buffers);
-                       with ctx->track_stats, one power iteration updates u and v first */
-  /* sequences (sequence.c, recurrent.c) */
-  OP_EMBEDDING,     /* y[..., :] = W[ids[...], :]      in: ids (the token input), W [V, E] */
-  OP_ONE_HOT,       /* y[..., v] = (v == ids[...])     in: ids                      */
-  OP_RNN_SCAN,      /* the recurrence over time, all samples a step at a time
-                       in: xg [T, G*H] (x W_ih^T + b_ih), W_hh [G*H, H] [, b_hh];
-                       i[0] = cell (RNN_TANH, RNN_RELU, LSTM, GRU), i[1] = H, i[2] = reverse;
-                       dims [T, SW]: what each step saves (h first, see recurrent.c) */
-  OP_SCRATCH,       /* working memory a kernel keeps across its steps (unbatched, never reused) */
-  OP_RNN_CARRY,     /* a scan's carried state [2, CW] per batch row (recurrent.c); never reused */
-  OP_RNN_H,         /* the hidden states [T, H] (i[3] = 0) or the final one [H] (i[3] = 1)
-                       of a scan   in: scan; i[0..2] as the scan's */
-  OP_ATTENTION,     /* o [T, D]: softmax(q k^T / sqrt(dh)) v per head   in: qkv [T, 3D] [, ids];
-                       i[0] = heads, i[1] = causal, i[2] = padding mask, i[3] = pad id */
-  OP_POSITIONAL,    /* x + pe (sinusoidal) or x + W (learned)   in: x [, W] */
-  /* backward */
-  OP_ATTENTION_GRAD, /* dqkv   in: do, qkv [, ids]; i[] as OP_ATTENTION */
-  OP_POSITIONAL_DW, /* dW = sum over the batch of dy   in: dy */
-  OP_EMBEDDING_DW,  /* dW [V, E]: dW[ids[r]] += dy[r]   in: dy, ids                 */
-  OP_RNN_SCAN_GRAD, /* backpropagation through time   in: dh (of OP_RNN_H), scan, W_hh;
-                       i[] as OP_RNN_H; dims [T, GW]: per step the gradients of the
-                       gate pre-activations and scratch (recurrent.c) */
-  OP_RNN_DW,        /* dW_hh = sum over steps of dgates_t^T h_{t-1}   in: scan_grad, scan */
-  OP_RNN_DB,        /* db_hh = sum over steps and samples of dgates   in: scan_grad */
-  OP_DENSE_DX,      /* dx = dy W             in: dy, W                       */
-  OP_DENSE_DW,      /* dW = dy^T x           in: dy, x                       */
-  OP_DENSE_DB,      /* db = sum_rows dy      in: dy                          */
-  OP_CONV_OUT_GRAD, /* dyT [OH*OW, OC] = dy^T        in: dy                  */
-  OP_CONV2D_DW,     /* dW^T [G, CKg, OCg] = colT^T dyT   in: dyT, colT; i[2] = groups */
-  OP_CONV2D_DW_T,   /* dW [OC, CKg] from dW^T            in: dW^T               */
-  OP_CONV2D_DB,     /* db[oc] = sum over s, p of dy  in: dy (NCHW)           */
-  OP_CONV2D_DCOL,   /* dcolT = dyT W                 in: dyT, W; i[2] = groups */
-  OP_COL2IM,        /* im2col backward: adds the fields into dx   in: dcolT  */
-  OP_MAXPOOL_GRAD,  /* in: dy, x (the first maximum of each window gets dy)  */
-  OP_AVGPOOL_GRAD,  /* in: dy                                                */
-  OP_NORM_SUMS,     /* [2, K]: sum dy, sum dy * xhat per channel over the batch   in: dy, x, stats */
-  OP_NORM_DX,       /* in: dy, x, stats [, w] [, sums (batch norm)]                */
-  OP_NORM_DW, OP_NORM_DB, /* rows 1 and 0 of the sums                 in: sums */
-  OP_ACT_GRAD,      /* dx = dy * act'(...)   in: dy, saved; i[0] = forward op */
-  OP_SOFTMAX_GRAD,  /* dx = y * (dy - sum(dy*y))   in: dy, y                 */
-  OP_DROPOUT_GRAD,  /* dx = dy * mask / (1-p)      in: dy                    */
-  OP_SLICE,         /* concat backward: last-dim columns [i[0], i[0]+dims[-1]) of in[0] */
-  OP_LOSS_GRAD,     /* d pred     in: dscalar, pred, target; i[0] = loss op  */
-  OP_LOSS_GRAD_TARGET, /* d target for mse/mae/bce when the target is computed */
-  OP_PENALTY_GRAD,  /* dW of the penalty   in: dscalar, W; f as OP_PENALTY   */
-  OP_SCALAR_GRAD,   /* d of a scalar through + - * scale:  in: dscalar; f[0] = factor */
-  OP_WEIGHT_NORM_GRAD,   /* in: dW, g, v; i[0] = 0: dg, 1: dv              */
-  OP_SPECTRAL_NORM_GRAD, /* d W_orig   in: dW, W_orig, u, v                  */
-  OP_ADDN,          /* sum of its inputs (gradient accumulation)             */
+#define IR_OP(id, name, flags, backward, emit) OP_##id,
+#include "ops.def"
+#undef IR_OP
   OP_COUNT
 } ir_op;
 
@@ -265,6 +208,8 @@ int ir_add_group(ir_graph *g, const char *name, int line, const char *text);
 int ir_add_param(ir_graph *g, const char *name, int ndim, const int64_t *dims, int line);
 int ir_add_buffer(ir_graph *g, const char *name, int ndim, const int64_t *dims, int line);
 const char *ir_op_name(ir_op op);
+/* Whether op has every flag in `flags` (OPF_*). */
+int ir_op_has(ir_op op, unsigned flags);
 int ir_is_loss(ir_op op);
 int ir_is_elementwise_unary(ir_op op);
 /* Checks the graph's invariants (inputs defined before use, shapes consistent);

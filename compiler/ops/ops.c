@@ -1,5 +1,6 @@
 /* ops.c: the builtin table (names callable in a model block) and the
- * per-op table of backward rules and emitters. */
+ * per-op backward rules and emitters, the function columns of the op table
+ * (ir/ops.def). */
 #include "ops.h"
 #include <string.h>
 
@@ -52,73 +53,9 @@ int op_builtin_names(const char *const **names) {
 }
 
 static const op_info table[OP_COUNT] = {
-  [OP_GRAD_SEED] = {NULL, elementwise_emit},
-  [OP_DENSE] = {dense_backward, dense_emit},
-  [OP_ADD] = {elementwise_backward, elementwise_emit},
-  [OP_SUB] = {elementwise_backward, elementwise_emit},
-  [OP_MUL] = {elementwise_backward, elementwise_emit},
-  [OP_SCALE] = {elementwise_backward, elementwise_emit},
-  [OP_CONCAT] = {elementwise_backward, elementwise_emit},
-  [OP_COPY] = {elementwise_backward, elementwise_emit},
-  [OP_RELU] = {activation_backward, activation_emit},
-  [OP_LEAKY_RELU] = {activation_backward, activation_emit},
-  [OP_SIGMOID] = {activation_backward, activation_emit},
-  [OP_TANH] = {activation_backward, activation_emit},
-  [OP_GELU] = {activation_backward, activation_emit},
-  [OP_SOFTMAX] = {activation_backward, activation_emit},
-  [OP_DROPOUT] = {activation_backward, activation_emit},
-  [OP_MSE] = {loss_backward, loss_emit},
-  [OP_MAE] = {loss_backward, loss_emit},
-  [OP_BCE] = {loss_backward, loss_emit},
-  [OP_BCE_LOGITS] = {loss_backward, loss_emit},
-  [OP_CROSS_ENTROPY] = {loss_backward, loss_emit},
-  [OP_PENALTY] = {loss_backward, loss_emit},
-  [OP_DENSE_DX] = {NULL, dense_grad_emit},
-  [OP_DENSE_DW] = {NULL, dense_grad_emit},
-  [OP_DENSE_DB] = {NULL, dense_grad_emit},
-  [OP_ACT_GRAD] = {NULL, activation_grad_emit},
-  [OP_SOFTMAX_GRAD] = {NULL, activation_grad_emit},
-  [OP_DROPOUT_GRAD] = {NULL, activation_grad_emit},
-  [OP_SLICE] = {NULL, elementwise_emit},
-  [OP_LOSS_GRAD] = {NULL, loss_grad_emit},
-  [OP_LOSS_GRAD_TARGET] = {NULL, loss_grad_emit},
-  [OP_PENALTY_GRAD] = {NULL, loss_grad_emit},
-  [OP_ADDN] = {NULL, elementwise_emit},
-  [OP_IM2COL] = {conv_backward, conv_emit},
-  [OP_CONV2D] = {conv_backward, conv_emit},
-  [OP_CONV_OUT] = {conv_backward, conv_emit},
-  [OP_CONV_OUT_GRAD] = {NULL, conv_emit},
-  [OP_MAXPOOL] = {conv_backward, conv_emit},
-  [OP_AVGPOOL] = {conv_backward, conv_emit},
-  [OP_CONV2D_DW] = {NULL, conv_emit},
-  [OP_CONV2D_DW_T] = {NULL, conv_emit},
-  [OP_CONV2D_DB] = {NULL, conv_emit},
-  [OP_CONV2D_DCOL] = {NULL, conv_emit},
-  [OP_COL2IM] = {NULL, conv_emit},
-  [OP_MAXPOOL_GRAD] = {NULL, conv_emit},
-  [OP_AVGPOOL_GRAD] = {NULL, conv_emit},
-  [OP_NORM_STATS] = {NULL, norm_emit}, /* norm's backward differentiates through it */
-  [OP_NORM] = {norm_backward, norm_emit},
-  [OP_NORM_SUMS] = {NULL, norm_emit},
-  [OP_NORM_DX] = {NULL, norm_emit},
-  [OP_NORM_DW] = {NULL, norm_emit},
-  [OP_NORM_DB] = {NULL, norm_emit},
-  [OP_WEIGHT_NORM] = {reparam_backward, reparam_emit},
-  [OP_SPECTRAL_NORM] = {reparam_backward, reparam_emit},
-  [OP_WEIGHT_NORM_GRAD] = {NULL, reparam_emit},
-  [OP_SPECTRAL_NORM_GRAD] = {NULL, reparam_emit},
-  [OP_EMBEDDING] = {sequence_backward, sequence_emit},
-  [OP_ONE_HOT] = {NULL, sequence_emit},
-  [OP_EMBEDDING_DW] = {NULL, sequence_emit},
-  [OP_RNN_SCAN] = {NULL, recurrent_emit}, /* OP_RNN_H's backward differentiates through it */
-  [OP_RNN_H] = {recurrent_backward, recurrent_emit},
-  [OP_RNN_SCAN_GRAD] = {NULL, recurrent_emit},
-  [OP_RNN_DW] = {NULL, recurrent_emit},
-  [OP_RNN_DB] = {NULL, recurrent_emit},
-  [OP_ATTENTION] = {attention_backward, attention_emit},
-  [OP_POSITIONAL] = {attention_backward, attention_emit},
-  [OP_ATTENTION_GRAD] = {NULL, attention_emit},
-  [OP_POSITIONAL_DW] = {NULL, attention_emit},
+#define IR_OP(id, name, flags, backward, emit) [OP_##id] = {backward, emit},
+#include "ops.def"
+#undef IR_OP
 };
 
 const op_info *op_info_of(ir_op op) { return &table[op]; }

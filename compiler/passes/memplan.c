@@ -3,7 +3,7 @@
  * The state block holds, per parameter: its values, its gradient and its
  * optimiser state; then the buffers (running statistics); its size is
  * fixed.  The activation block holds every other value.  A value whose only
- * reader is an elementwise op may be overwritten by it (in place);
+ * reader is an elementwise op (OPF_IN_PLACE) may be overwritten by it (in place);
  * otherwise values get offsets by first fit over their
  * live ranges in schedule order (node id order is the execution order: the
  * forward groups in order, then the backward groups in reverse).  Batched
@@ -52,17 +52,6 @@ static void plan_state(ir_graph *g) {
       gn->storage = STORE_STATE;
       gn->offset = g->params[p].grad_offset;
     }
-  }
-}
-
-static int in_place_op(ir_op op) {
-  switch (op) {
-  case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_GELU:
-  case OP_SCALE: case OP_DROPOUT: case OP_COPY: case OP_ACT_GRAD: case OP_DROPOUT_GRAD:
-  case OP_ADD: case OP_SUB: case OP_MUL: case OP_ADDN:
-    return 1;
-  default:
-    return 0;
   }
 }
 
@@ -271,7 +260,7 @@ int memplan(ir_graph *g) {
   }
   for (int id = 0; id < n; id++) {
     ir_node *x = &g->nodes[id];
-    if (x->storage == STORE_NONE && !in_place_op(x->op)) x->storage = STORE_ACT;
+    if (x->storage == STORE_NONE && !ir_op_has(x->op, OPF_IN_PLACE)) x->storage = STORE_ACT;
   }
   plan_aliases(g, consumers, root);
   /* a per-sample chain (fuse.c) interleaves its nodes sample by sample:
@@ -286,9 +275,10 @@ int memplan(ir_graph *g) {
     }
     id = last;
   }
-  /* a recurrent layer's carried state outlives the step: nothing else may use its room */
+  /* a persistent value (a recurrent layer's carried state) outlives the step:
+   * nothing else may use its room */
   for (int id = 0; id < n; id++)
-    if (g->nodes[id].op == OP_RNN_CARRY) {
+    if (ir_op_has(g->nodes[id].op, OPF_PERSISTENT)) {
       start[id] = 0;
       end[id] = n;
     }
