@@ -80,10 +80,9 @@ ir_graph *pipeline_compile(const char *path, int plan, FILE *ast_out) {
     return NULL;
   }
   if (!g || !plan) return g;
-  if (autodiff(g) || memplan(g)) {
+  if (autodiff(g) || memplan(g) || fuse(g)) {
     ir_free(g);
     return NULL;
   }
-  fuse(g);
   return g;
 }

@@ -94,7 +94,7 @@ static const char *base_name(const char *path) {
 
 /* Whether node id of group grp is emitted in the group's forward or backward function. */
 static int emitted_in(const ir_node *n, int backward) {
-  return n->backward == backward && !n->fused && op_info_of(n->op)->emit;
+  return n->backward == backward && n->fused_in < 0 && op_info_of(n->op)->emit;
 }
 
 static int group_has(const emit_ctx *ec, int grp, int backward) {
@@ -126,13 +126,13 @@ static void emit_pred_copy(emit_ctx *ec) {
 
 /* dense, conv_out and norm compute the activation that follows them (fuse.c). */
 static int has_fused_act(const ir_node *n) {
-  return ir_op_has(n->op, OPF_EPILOGUE_HOST) && n->i[1];
+  return ir_op_has(n->op, OPF_EPILOGUE_HOST) && n->epilogue >= 0;
 }
 
 static void emit_node(emit_ctx *ec, const ir_node *n) {
   char shape[96];
   fprintf(ec->out, "  /* %s: %s%s -> %s */\n", n->name ? n->name : "", ir_op_name(n->op),
-          n->op == OP_DENSE && n->i[1] ? " + bias + activation" : "",
+          n->op == OP_DENSE && n->epilogue >= 0 ? " + bias + activation" : "",
           lower_shape_str(n, shape, sizeof shape));
   op_info_of(n->op)->emit(ec, n);
 }
@@ -171,7 +171,7 @@ static void emit_group_nodes(emit_ctx *ec, int grp, int backward) {
     if (!emitted_in(n, backward)) continue;
     if (!backward && n->needs_label) emit_guarded(ec, n);
     else emit_node(ec, n);
-    int computes_pred = id == g->pred || (has_fused_act(n) && n->i[1] - 1 == g->pred);
+    int computes_pred = id == g->pred || (has_fused_act(n) && n->epilogue == g->pred);
     if (!backward && computes_pred) emit_pred_copy(ec);
   }
 }

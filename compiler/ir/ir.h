@@ -66,7 +66,12 @@ typedef struct ir_node {
   int backward;                /* 1 if made by autodiff                    */
   int needs_label;             /* depends on the labels                    */
   int saved;                   /* read by some backward node               */
-  int fused;                   /* computed inside another node's kernel    */
+  /* fusion (passes/fuse.c): edges between kernels, which ir_verify checks
+   * and ir_dump prints; never attribute slots of the op */
+  int fused_in;                /* computed inside this node's kernel, or -1 */
+  int epilogue;                /* the node this node's kernel computes last (a fused
+                                  activation or activation gradient), or -1 */
+  int chain;                   /* heads a per-sample chain of this many nodes (0: none) */
   /* memory (passes/memplan.c) */
   ir_storage storage;
   size_t offset;               /* per-sample elements if batched, else elements */

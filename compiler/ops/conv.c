@@ -20,10 +20,6 @@
 
 /* geometry in a node's i[]: kernel, stride, padding, dilation as (h, w) pairs */
 enum { G_KH, G_KW, G_SH, G_SW, G_PH, G_PW, G_DH, G_DW, G_GROUPS, G_COUNT_PAD };
-/* i[9] of im2col and conv2d_dcol: 1 when fuse.c chained the next nodes in */
-enum { G_CHAIN = 9 };
-/* i[10] of maxpool_grad: the activation gradient fused into it, + 1 */
-enum { G_ACT_GRAD = 10 };
 
 const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
 const char *activation_grad_expr(ir_op op, double slope, const char *dy, const char *y,
@@ -418,7 +414,7 @@ static void emit_conv_dw_t(emit_ctx *ec, const ir_node *n) {
 static void body_conv_out(emit_ctx *ec, const ir_node *n) {
   ir_graph *g = ec->g;
   int grad = n->op == OP_CONV_OUT_GRAD;
-  const ir_node *act = !grad && n->i[1] ? &g->nodes[n->i[1] - 1] : NULL;
+  const ir_node *act = !grad && n->epilogue >= 0 ? &g->nodes[n->epilogue] : NULL;
   const ir_node *nchw = grad ? &g->nodes[n->in[0]] : n;
   int64_t OC = nchw->dims[0], P = ir_numel(nchw) / OC;
   char pin[96], pout[96], pb[96], e[256];
@@ -649,7 +645,7 @@ static void emit_pool(emit_ctx *ec, const ir_node *n) {
   /* what maxpool backward adds at a window's maximum: dy, or dy * act'(x)
    * with the activation gradient fused in */
   char routed[300], dyv[64], xv[32];
-  const ir_node *ag = grad && is_max && q[G_ACT_GRAD] ? &ec->g->nodes[q[G_ACT_GRAD] - 1] : NULL;
+  const ir_node *ag = grad && is_max && n->epilogue >= 0 ? &ec->g->nodes[n->epilogue] : NULL;
   snprintf(dyv, sizeof dyv, "dy[oh * %lld + ow]", (long long)OW);
   int tiled = is_max && tiles_image(q, H, W, OH, OW);
   snprintf(xv, sizeof xv, q[G_PH] || q[G_PW] || tiled ? "m" : "m[ow]");
@@ -709,7 +705,7 @@ void conv_emit(emit_ctx *ec, const ir_node *n) {
   const ir_node *next = n + 1, *next2 = n + 2; /* a chain's members follow its head (fuse.c) */
   switch (n->op) {
   case OP_IM2COL:
-    if (n->i[G_CHAIN]) {
+    if (n->chain) {
       const ir_node *chain[3] = {n, next, next2};
       emit_sample_chain(ec, chain, 3, "conv", "conv2d forward, one sample at a time: im2col, "
                         "the GEMM, back to NCHW with the bias and activation");
@@ -722,7 +718,7 @@ void conv_emit(emit_ctx *ec, const ir_node *n) {
                       ir_op_name(n->op));
     break;
   case OP_CONV2D_DCOL:
-    if (n->i[G_CHAIN]) {
+    if (n->chain) {
       const ir_node *chain[2] = {n, next};
       emit_sample_chain(ec, chain, 2, "conv_dx", "conv2d input gradient, one sample at a time: "
                         "dcolT = dyT W, then col2im while it is in cache");

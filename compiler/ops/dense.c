@@ -186,7 +186,7 @@ void dense_emit(emit_ctx *ec, const ir_node *n) {
   const ir_node *x = &g->nodes[n->in[0]];
   int64_t K = ir_last_dim(x), N = ir_last_dim(n);
   char px[96], pw[96], pb[96], py[96], rows[64];
-  const ir_node *act = n->i[1] ? &g->nodes[n->i[1] - 1] : NULL; /* fused activation */
+  const ir_node *act = n->epilogue >= 0 ? &g->nodes[n->epilogue] : NULL; /* fused activation */
   int out = act ? act->id : n->id;
   emit_ptr(ec, n->in[0], px, sizeof px);
   emit_ptr(ec, n->in[1], pw, sizeof pw);
@@ -233,7 +233,7 @@ void dense_grad_emit(emit_ctx *ec, const ir_node *n) {
   if (n->op == OP_DENSE_DB) {
     /* db[j] = sum_r dy[r,j]; if dy is an activation's input gradient, it is
      * computed here in the same pass: dy[r,j] = dout[r,j] * act'(...) */
-    const ir_node *ag = dy->op == OP_ACT_GRAD && dy->i[1] ? dy : NULL;
+    const ir_node *ag = dy->op == OP_ACT_GRAD && dy->fused_in == n->id ? dy : NULL;
     /* db lives in the state block, never in an activation: restrict */
     fprintf(o, "  {\n    dl_real *restrict db = %s;\n    const int rows = %s;\n", pout, rows);
     if (ag) {

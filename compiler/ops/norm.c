@@ -424,7 +424,7 @@ static const char *weight_at(const norm_geo *q, const char *w, char *buf, size_t
 /* y = act((x - mean) * rstd * w + b), one sample per item. */
 static void emit_apply(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   ir_graph *g = ec->g;
-  const ir_node *act = n->i[1] ? &g->nodes[n->i[1] - 1] : NULL;
+  const ir_node *act = n->epilogue >= 0 ? &g->nodes[n->epilogue] : NULL;
   FILE *o = ec->helpers;
   char px[96], pst[96], py[96], pw[96], pb[96], name[128], mean[64], rstd[64], e[256];
   emit_ptr(ec, n->in[0], px, sizeof px);

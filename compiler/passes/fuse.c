@@ -14,7 +14,8 @@
  *                                  output while they are in cache
  *   conv2d_dcol -> col2im          each sample's column gradient, then its
  *                                  scatter back into dx
- * (i[9] of the chain's head says so; conv.c emits the chain.) */
+ * (the head's `chain` says so; conv.c emits the chain.)  Each fusion is an
+ * edge of ir_node (fused_in, epilogue), never an attribute slot of the op. */
 #include "passes.h"
 
 /* Whether node id + 1 continues a chain whose previous node is id. */
@@ -32,31 +33,31 @@ int fuse_chain_length(const ir_graph *g, int id) {
   return chain_next(g, last, OPF_CHAIN_END) ? last + 2 - id : 1;
 }
 
-void fuse(ir_graph *g) {
+int fuse(ir_graph *g) {
   for (int id = 0; id + 1 < g->nnodes; id++) {
     ir_node *a = &g->nodes[id], *b = &g->nodes[id + 1];
-    if (a->fused || b->in[0] != id || b->group != a->group) continue;
+    if (a->fused_in >= 0 || b->in[0] != id || b->group != a->group) continue;
     if (ir_op_has(a->op, OPF_EPILOGUE_HOST) && ir_op_has(b->op, OPF_EPILOGUE_ACT) &&
         b->storage == STORE_ALIAS &&
         b->alias_of == id) {
-      a->i[1] = b->id + 1;
-      b->fused = 1;
+      a->epilogue = b->id;
+      b->fused_in = id;
     } else if (a->op == OP_MAXPOOL_GRAD && b->op == OP_ACT_GRAD && b->in[1] == a->in[1] &&
                b->storage == STORE_ALIAS && b->alias_of == id) {
       /* the pool's input is the activation's output: dx is zero but at each
        * window's maximum, where act' of that same value multiplies dy */
-      a->i[10] = b->id + 1;
-      b->fused = 1;
+      a->epilogue = b->id;
+      b->fused_in = id;
     } else if (a->op == OP_ACT_GRAD && b->op == OP_DENSE_DB && ir_op_has((ir_op)a->i[0], OPF_EPILOGUE_ACT)) {
-      a->i[1] = 1;
-      a->fused = 1;
+      a->fused_in = b->id;
     }
   }
   for (int id = 0; id < g->nnodes; id++) {
     int len = fuse_chain_length(g, id);
     if (len == 1) continue;
-    g->nodes[id].i[9] = 1;
-    for (int k = 1; k < len; k++) g->nodes[id + k].fused = 1;
+    g->nodes[id].chain = len;
+    for (int k = 1; k < len; k++) g->nodes[id + k].fused_in = id;
     id += len - 1;
   }
+  return ir_verify(g);
 }
