@@ -29,7 +29,7 @@ int lower_activation(lower_ctx *lc, const ast_expr *call) {
   int id = lower_node(lc, op, &v[0].node, 1, call->loc);
   ir_node *n = ir_at(lc->g, id);
   ir_copy_shape(n, ir_at(lc->g, v[0].node));
-  n->f[0] = v[1].num;
+  n->act.slope = v[1].num;
   return id;
 }
 
@@ -51,8 +51,8 @@ int lower_dropout(lower_ctx *lc, const ast_expr *call) {
   int id = lower_node(lc, OP_DROPOUT, &v[0].node, 1, call->loc);
   ir_node *n = ir_at(lc->g, id);
   ir_copy_shape(n, ir_at(lc->g, v[0].node));
-  n->f[0] = v[1].num;
-  n->i[0] = lc->g->ndropout++;
+  n->act.p = v[1].num;
+  n->act.site = lc->g->ndropout++;
   return id;
 }
 
@@ -66,8 +66,7 @@ void activation_backward(ad_ctx *ad, int id, int dy) {
   if (n.op == OP_DROPOUT) {
     int in[1] = {dy};
     grad = ad_node(ad, OP_DROPOUT_GRAD, in, 1, n.in[0], -1);
-    g->nodes[grad].f[0] = n.f[0];
-    g->nodes[grad].i[0] = n.i[0];
+    g->nodes[grad].act = n.act;
   } else if (n.op == OP_SOFTMAX) {
     int in[2] = {dy, id};
     grad = ad_node(ad, OP_SOFTMAX_GRAD, in, 2, n.in[0], -1);
@@ -76,8 +75,8 @@ void activation_backward(ad_ctx *ad, int id, int dy) {
     int in[2] = {dy, saved};
     ad_save(ad, saved);
     grad = ad_node(ad, OP_ACT_GRAD, in, 2, n.in[0], -1);
-    g->nodes[grad].i[0] = n.op;
-    g->nodes[grad].f[0] = n.f[0];
+    g->nodes[grad].act = n.act;
+    g->nodes[grad].act.fwd = n.op;
   }
   ad_accumulate(ad, n.in[0], grad);
 }
@@ -86,7 +85,7 @@ void activation_backward(ad_ctx *ad, int id, int dy) {
 const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len) {
   switch (act->op) {
   case OP_RELU: snprintf(buf, len, "%s > 0 ? %s : 0", v, v); break;
-  case OP_LEAKY_RELU: snprintf(buf, len, "%s > 0 ? %s : (dl_real)%.17g * %s", v, v, act->f[0], v); break;
+  case OP_LEAKY_RELU: snprintf(buf, len, "%s > 0 ? %s : (dl_real)%.17g * %s", v, v, act->act.slope, v); break;
   case OP_SIGMOID: snprintf(buf, len, "dl_sigmoid(%s)", v); break;
   case OP_TANH: snprintf(buf, len, "dl_tanh(%s)", v); break;
   case OP_GELU: snprintf(buf, len, "dl_gelu(%s)", v); break;
@@ -122,7 +121,7 @@ static void emit_elementwise_loop(emit_ctx *ec, const ir_node *n, const char *de
 static void emit_dropout(emit_ctx *ec, const ir_node *n, const char *px, const char *py, int grad) {
   char rows[64];
   emit_rows(n, rows, sizeof rows);
-  double p = n->f[0];
+  double p = n->act.p;
   FILE *o = ec->out;
   fprintf(o, "  {\n    const dl_real *x = %s;\n    dl_real *y = %s;\n", px, py);
   fprintf(o, "    const size_t count = (size_t)(%s) * %lld;\n", rows, (long long)ir_last_dim(n));
@@ -133,7 +132,7 @@ static void emit_dropout(emit_ctx *ec, const ir_node *n, const char *px, const c
           grad ? "dy" : "x", p);
   fprintf(o, "    for (size_t k = 0; k < count; k++)\n");
   fprintf(o, "      y[k] = dl_dropout_keep(ctx, %d, k, (float)%.9g) ? x[k] * (dl_real)%.17g : 0;\n  }\n",
-          n->i[0], p, 1.0 / (1.0 - p));
+          n->act.site, p, 1.0 / (1.0 - p));
 }
 
 static void emit_softmax(emit_ctx *ec, const ir_node *n, const char *px, const char *py) {
@@ -187,7 +186,7 @@ void activation_grad_emit(emit_ctx *ec, const ir_node *n) {
   snprintf(decls, sizeof decls, "    const dl_real *dy = %s, *s = %s;\n    dl_real *dx = %s;\n", pdy,
            ps, pdx);
   snprintf(body, sizeof body, "dx[k] = %s",
-           activation_grad_expr((ir_op)n->i[0], n->f[0], "dy[k]", "s[k]", "s[k]", e, sizeof e));
-  fprintf(ec->out, "  /* dx = dy * %s'(.) */\n", ir_op_name((ir_op)n->i[0]));
+           activation_grad_expr(n->act.fwd, n->act.slope, "dy[k]", "s[k]", "s[k]", e, sizeof e));
+  fprintf(ec->out, "  /* dx = dy * %s'(.) */\n", ir_op_name(n->act.fwd));
   emit_elementwise_loop(ec, n, decls, body);
 }

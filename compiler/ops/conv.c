@@ -18,8 +18,6 @@
 #include <string.h>
 #include "../../runtime/dl_model.h"
 
-/* geometry in a node's i[]: kernel, stride, padding, dilation as (h, w) pairs */
-enum { G_KH, G_KW, G_SH, G_SW, G_PH, G_PW, G_DH, G_DW, G_GROUPS, G_COUNT_PAD };
 
 const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
 const char *activation_grad_expr(ir_op op, double slope, const char *dy, const char *y,
@@ -119,8 +117,8 @@ int lower_conv2d(lower_ctx *lc, const ast_expr *call) {
   c->ndim = 2;
   c->dims[0] = OH * OW;
   c->dims[1] = C * k * k;
-  int geo[] = {k, k, s, s, p, p, d, d, groups};
-  memcpy(c->i, geo, sizeof geo);
+  c->conv = (ir_conv_attr){.kh = k, .kw = k, .sh = s, .sw = s, .ph = p, .pw = p, .dh = d, .dw = d,
+                           .groups = groups};
 
   int gin[2] = {col, ins[1]};
   int gemm = lower_node(lc, OP_CONV2D, gin, 2, call->loc);
@@ -129,7 +127,7 @@ int lower_conv2d(lower_ctx *lc, const ast_expr *call) {
   yt->ndim = 2;
   yt->dims[0] = OH * OW;
   yt->dims[1] = OC;
-  yt->i[2] = groups;
+  yt->conv.groups = groups;
 
   int oin[2] = {gemm, ins[2]};
   int id = lower_node(lc, OP_CONV_OUT, oin, v[7].num ? 2 : 1, call->loc);
@@ -191,8 +189,8 @@ int lower_pool(lower_ctx *lc, const ast_expr *call) {
   y->dims[0] = C;
   y->dims[1] = OH;
   y->dims[2] = OW;
-  int geo[] = {kh, kw, s, s, p, p, 1, 1, 1, global || v[4].num != 0};
-  memcpy(y->i, geo, sizeof geo);
+  y->conv = (ir_conv_attr){.kh = kh, .kw = kw, .sh = s, .sw = s, .ph = p, .pw = p, .dh = 1, .dw = 1,
+                           .groups = 1, .count_pad = global || v[4].num != 0};
   return id;
 }
 
@@ -221,8 +219,8 @@ void conv_backward(ad_ctx *ad, int id, int dy) {
       ad_save(ad, n.in[0]);
       int dwt = ad_node(ad, OP_CONV2D_DW, in, 2, n.in[1], -1);
       ir_node *t = &g->nodes[dwt];
-      int64_t groups = n.i[2], ckg = g->nodes[n.in[0]].dims[1] / groups;
-      t->i[2] = (int)groups;
+      int64_t groups = n.conv.groups, ckg = g->nodes[n.in[0]].dims[1] / groups;
+      t->conv.groups = (int)groups;
       t->batched = 0;
       t->ndim = 3;
       t->dims[0] = groups;
@@ -230,13 +228,13 @@ void conv_backward(ad_ctx *ad, int id, int dy) {
       t->dims[2] = n.dims[1] / groups;
       int tin[1] = {dwt};
       int dw = ad_node(ad, OP_CONV2D_DW_T, tin, 1, n.in[1], -1);
-      g->nodes[dw].i[2] = (int)groups;
+      g->nodes[dw].conv.groups = (int)groups;
       ad_accumulate(ad, n.in[1], dw);
     }
     if (ad_wants(ad, n.in[0])) {
       int in[2] = {dy, n.in[1]};
       int dcol = ad_node(ad, OP_CONV2D_DCOL, in, 2, n.in[0], -1);
-      g->nodes[dcol].i[2] = n.i[2];
+      g->nodes[dcol].conv.groups = n.conv.groups;
       ad_accumulate(ad, n.in[0], dcol);
     }
     break;
@@ -244,7 +242,7 @@ void conv_backward(ad_ctx *ad, int id, int dy) {
     if (ad_wants(ad, n.in[0])) {
       int in[1] = {dy};
       int dx = ad_node(ad, OP_COL2IM, in, 1, n.in[0], -1);
-      memcpy(g->nodes[dx].i, n.i, sizeof n.i);
+      g->nodes[dx].conv = n.conv;
       ad_accumulate(ad, n.in[0], dx);
     }
     break;
@@ -254,7 +252,7 @@ void conv_backward(ad_ctx *ad, int id, int dy) {
       if (n.op == OP_MAXPOOL) ad_save(ad, n.in[0]);
       int dx = ad_node(ad, n.op == OP_MAXPOOL ? OP_MAXPOOL_GRAD : OP_AVGPOOL_GRAD, in,
                        n.op == OP_MAXPOOL ? 2 : 1, n.in[0], -1);
-      memcpy(g->nodes[dx].i, n.i, sizeof n.i);
+      g->nodes[dx].conv = n.conv;
       ad_accumulate(ad, n.in[0], dx);
     }
     break;
@@ -275,34 +273,34 @@ static void job_footer(FILE *o) { fprintf(o, "  }\n}\n\n"); }
 /* The loops over one sample's receptive fields, shared by im2col (copy out,
  * zero where padded) and col2im (add back, skip the padding):
  * colT[oh*OW + ow, (c*KH + i)*KW + j] <-> x[c, oh*SH - PH + i*DH, ow*SW - PW + j*DW] */
-static void emit_fields(FILE *o, const int *q, int64_t C, int64_t H, int64_t W, int64_t OH,
+static void emit_fields(FILE *o, const ir_conv_attr *q, int64_t C, int64_t H, int64_t W, int64_t OH,
                         int64_t OW, int64_t CK, int adjoint) {
   fprintf(o, "    for (int oh = 0; oh < %lld; oh++)\n      for (int ow = 0; ow < %lld; ow++) {\n",
           (long long)OH, (long long)OW);
   fprintf(o, "        %sdl_real *field = col + (size_t)(oh * %lld + ow) * %lld;\n", adjoint ? "const " : "",
           (long long)OW, (long long)CK);
   fprintf(o, "        for (int c = 0; c < %lld; c++)\n          for (int i = 0; i < %d; i++) {\n",
-          (long long)C, q[G_KH]);
-  fprintf(o, "            const int ih = oh * %d - %d + i * %d;\n", q[G_SH], q[G_PH], q[G_DH]);
-  fprintf(o, "            %sdl_real *f = field + (c * %d + i) * %d;\n", adjoint ? "const " : "", q[G_KH],
-          q[G_KW]);
+          (long long)C, q->kh);
+  fprintf(o, "            const int ih = oh * %d - %d + i * %d;\n", q->sh, q->ph, q->dh);
+  fprintf(o, "            %sdl_real *f = field + (c * %d + i) * %d;\n", adjoint ? "const " : "", q->kh,
+          q->kw);
   if (adjoint) {
     fprintf(o, "            if (ih < 0 || ih >= %lld) continue;\n", (long long)H);
   } else {
     fprintf(o, "            if (ih < 0 || ih >= %lld) {\n              for (int j = 0; j < %d; j++) f[j] = 0;\n"
-               "              continue;\n            }\n", (long long)H, q[G_KW]);
+               "              continue;\n            }\n", (long long)H, q->kw);
   }
   fprintf(o, "            %sdl_real *row = x + ((size_t)c * %lld + ih) * %lld;\n", adjoint ? "" : "const ",
           (long long)H, (long long)W);
   /* most fields lie wholly inside the image: a straight copy, unrolled */
-  fprintf(o, "            const int iw0 = ow * %d - %d;\n", q[G_SW], q[G_PW]);
-  fprintf(o, "            if (iw0 >= 0 && iw0 + %d < %lld) {\n", (q[G_KW] - 1) * q[G_DW], (long long)W);
+  fprintf(o, "            const int iw0 = ow * %d - %d;\n", q->sw, q->pw);
+  fprintf(o, "            if (iw0 >= 0 && iw0 + %d < %lld) {\n", (q->kw - 1) * q->dw, (long long)W);
   fprintf(o, adjoint ? "              for (int j = 0; j < %d; j++) row[iw0 + j * %d] += f[j];\n"
                      : "              for (int j = 0; j < %d; j++) f[j] = row[iw0 + j * %d];\n",
-          q[G_KW], q[G_DW]);
+          q->kw, q->dw);
   fprintf(o, "              continue;\n            }\n");
-  fprintf(o, "            for (int j = 0; j < %d; j++) {\n", q[G_KW]);
-  fprintf(o, "              const int iw = iw0 + j * %d;\n", q[G_DW]);
+  fprintf(o, "            for (int j = 0; j < %d; j++) {\n", q->kw);
+  fprintf(o, "              const int iw = iw0 + j * %d;\n", q->dw);
   if (adjoint) fprintf(o, "              if (iw >= 0 && iw < %lld) row[iw] += f[j];\n", (long long)W);
   else fprintf(o, "              f[j] = iw >= 0 && iw < %lld ? row[iw] : 0;\n", (long long)W);
   fprintf(o, "            }\n          }\n      }\n");
@@ -313,10 +311,10 @@ static void body_im2col(emit_ctx *ec, const ir_node *n) {
   int adjoint = n->op == OP_COL2IM;
   const ir_node *img = adjoint ? n : &ec->g->nodes[n->in[0]];
   const ir_node *col = adjoint ? &ec->g->nodes[n->in[0]] : n;
-  const int *q = n->i;
+  const ir_conv_attr *q = &n->conv;
   int64_t C = img->dims[0], H = img->dims[1], W = img->dims[2];
-  int64_t OH = out_dim(H, q[G_KH], q[G_SH], q[G_PH], q[G_DH]);
-  int64_t OW = out_dim(W, q[G_KW], q[G_SW], q[G_PW], q[G_DW]), CK = col->dims[1];
+  int64_t OH = out_dim(H, q->kh, q->sh, q->ph, q->dh);
+  int64_t OW = out_dim(W, q->kw, q->sw, q->pw, q->dw), CK = col->dims[1];
   char px[96], pc[96];
   emit_ptr(ec, img->id, px, sizeof px);
   emit_ptr(ec, col->id, pc, sizeof pc);
@@ -363,7 +361,7 @@ static void emit_conv_gemm(emit_ctx *ec, const ir_node *n) {
   const ir_node *colT = n->op == OP_CONV2D ? &g->nodes[n->in[0]]
                       : n->op == OP_CONV2D_DW ? &g->nodes[n->in[1]] : n;
   const ir_node *yT = n->op == OP_CONV2D ? n : &g->nodes[n->in[0]];
-  conv_dims d = conv_dims_of(colT, yT, n->i[2]);
+  conv_dims d = conv_dims_of(colT, yT, n->conv.groups);
   char p0[96], p1[96], pout[96], rows[64];
   emit_ptr(ec, n->in[0], p0, sizeof p0);
   emit_ptr(ec, n->in[1], p1, sizeof p1);
@@ -449,7 +447,7 @@ static void body_sample_gemm(emit_ctx *ec, const ir_node *n) {
   ir_graph *g = ec->g;
   int fwd = n->op == OP_CONV2D;
   const ir_node *colT = fwd ? &g->nodes[n->in[0]] : n, *yT = fwd ? n : &g->nodes[n->in[0]];
-  conv_dims d = conv_dims_of(colT, yT, n->i[2]);
+  conv_dims d = conv_dims_of(colT, yT, n->conv.groups);
   char pa[96], pw[96], pc[96];
   emit_ptr(ec, n->in[0], pa, sizeof pa);
   emit_ptr(ec, n->in[1], pw, sizeof pw);
@@ -503,20 +501,20 @@ static void emit_conv_db(emit_ctx *ec, const ir_node *n) {
 
 /* Pooling windows: for each output (c, oh, ow) the input rows ih in
  * [oh*S - P, oh*S - P + K) clipped to the image, likewise iw. */
-static void emit_window(FILE *o, const int *q, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+static void emit_window(FILE *o, const ir_conv_attr *q, int64_t H, int64_t W, int64_t OH, int64_t OW) {
   fprintf(o, "    for (int oh = 0; oh < %lld; oh++)\n      for (int ow = 0; ow < %lld; ow++) {\n",
           (long long)OH, (long long)OW);
-  fprintf(o, "        const int h0 = oh * %d - %d, w0 = ow * %d - %d;\n", q[G_SH], q[G_PH], q[G_SW], q[G_PW]);
-  if (q[G_PH] == 0 && q[G_PW] == 0) {
+  fprintf(o, "        const int h0 = oh * %d - %d, w0 = ow * %d - %d;\n", q->sh, q->ph, q->sw, q->pw);
+  if (q->ph == 0 && q->pw == 0) {
     /* no padding: every window lies inside the image (OH, OW say so), and
      * constant bounds let the C compiler unroll it */
-    fprintf(o, "        const int ha = h0, hb = h0 + %d, wa = w0, wb = w0 + %d;\n", q[G_KH], q[G_KW]);
+    fprintf(o, "        const int ha = h0, hb = h0 + %d, wa = w0, wb = w0 + %d;\n", q->kh, q->kw);
     return;
   }
-  fprintf(o, "        const int ha = h0 < 0 ? 0 : h0, hb = h0 + %d > %lld ? %lld : h0 + %d;\n", q[G_KH],
-          (long long)H, (long long)H, q[G_KH]);
-  fprintf(o, "        const int wa = w0 < 0 ? 0 : w0, wb = w0 + %d > %lld ? %lld : w0 + %d;\n", q[G_KW],
-          (long long)W, (long long)W, q[G_KW]);
+  fprintf(o, "        const int ha = h0 < 0 ? 0 : h0, hb = h0 + %d > %lld ? %lld : h0 + %d;\n", q->kh,
+          (long long)H, (long long)H, q->kh);
+  fprintf(o, "        const int wa = w0 < 0 ? 0 : w0, wb = w0 + %d > %lld ? %lld : w0 + %d;\n", q->kw,
+          (long long)W, (long long)W, q->kw);
 }
 
 /* maxpool without padding, one output row at a time with ow innermost, so
@@ -524,8 +522,8 @@ static void emit_window(FILE *o, const int *q, int64_t H, int64_t W, int64_t OH,
  * unpredictable branches).  Windows are visited in torch's order, so the
  * first maximum (or NaN) is the one that takes the gradient. */
 /* Windows side by side, no gaps, no overlap, no padding. */
-static int tiles(const int *q) {
-  return q[G_SH] == q[G_KH] && q[G_SW] == q[G_KW] && q[G_PH] == 0 && q[G_PW] == 0;
+static int tiles(const ir_conv_attr *q) {
+  return q->sh == q->kh && q->sw == q->kw && q->ph == 0 && q->pw == 0;
 }
 
 /* Windows that tile the whole image (stride = kernel, no padding, W = OW*KW,
@@ -534,13 +532,13 @@ static int tiles(const int *q) {
  * plane (t*KW + j); then down the KH row maxima of each window.  Row first,
  * then down, finds the first maximum in row-major order, the one torch picks.
  * Backward routes dy back the same two steps. */
-static int tiles_image(const int *q, int64_t H, int64_t W, int64_t OH, int64_t OW) {
-  return tiles(q) && OH * q[G_KH] == H && OW * q[G_KW] == W && H * OW <= 16384;
+static int tiles_image(const ir_conv_attr *q, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+  return tiles(q) && OH * q->kh == H && OW * q->kw == W && H * OW <= 16384;
 }
 
-static void emit_maxpool_tiled(FILE *o, const int *q, int64_t H, int64_t OH, int64_t OW, int grad,
+static void emit_maxpool_tiled(FILE *o, const ir_conv_attr *q, int64_t H, int64_t OH, int64_t OW, int grad,
                                const char *routed) {
-  long long HO = (long long)(H * OW), KH = q[G_KH], KW = q[G_KW];
+  long long HO = (long long)(H * OW), KH = q->kh, KW = q->kw;
   fprintf(o, "    dl_real h[%lld];\n", HO);
   if (grad) fprintf(o, "    int hj[%lld];\n    dl_real gh[%lld];\n", HO, HO);
   fprintf(o, "    for (int t = 0; t < %lld; t++) {\n      dl_real m = x[t * %lld];\n", HO, KW);
@@ -570,18 +568,18 @@ static void emit_maxpool_tiled(FILE *o, const int *q, int64_t H, int64_t OH, int
   fprintf(o, "  }\n}\n\n");
 }
 
-static void emit_maxpool_rows(FILE *o, const int *q, int64_t W, int64_t OH, int64_t OW, int grad,
+static void emit_maxpool_rows(FILE *o, const ir_conv_attr *q, int64_t W, int64_t OH, int64_t OW, int grad,
                               const char *routed) {
   fprintf(o, "    for (int oh = 0; oh < %lld; oh++) {\n", (long long)OH);
   fprintf(o, "      dl_real m[%lld];\n", (long long)OW);
   if (grad) fprintf(o, "      int best[%lld];\n", (long long)OW);
   fprintf(o, "      for (int ow = 0; ow < %lld; ow++) {\n", (long long)OW);
-  fprintf(o, "        const int k = oh * %lld + ow * %d;\n", (long long)(q[G_SH] * W), q[G_SW]);
+  fprintf(o, "        const int k = oh * %lld + ow * %d;\n", (long long)(q->sh * W), q->sw);
   fprintf(o, "        m[ow] = x[k];\n%s      }\n", grad ? "        best[ow] = k;\n" : "");
-  fprintf(o, "      for (int i = 0; i < %d; i++)\n        for (int j = 0; j < %d; j++) {\n", q[G_KH], q[G_KW]);
+  fprintf(o, "      for (int i = 0; i < %d; i++)\n        for (int j = 0; j < %d; j++) {\n", q->kh, q->kw);
   fprintf(o, "          if (i == 0 && j == 0) continue;\n");
   fprintf(o, "          for (int ow = 0; ow < %lld; ow++) {\n", (long long)OW);
-  fprintf(o, "            const int k = (oh * %d + i) * %lld + ow * %d + j;\n", q[G_SH], (long long)W, q[G_SW]);
+  fprintf(o, "            const int k = (oh * %d + i) * %lld + ow * %d + j;\n", q->sh, (long long)W, q->sw);
   fprintf(o, "            const dl_real v = x[k];\n");
   fprintf(o, "            const int better = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));\n");
   fprintf(o, "            m[ow] = better ? v : m[ow];\n");
@@ -592,9 +590,9 @@ static void emit_maxpool_rows(FILE *o, const int *q, int64_t W, int64_t OH, int6
      * once, dy at the maximum and 0 elsewhere, no scatter */
     fprintf(o, "      dl_real g[%lld];\n", (long long)OW);
     fprintf(o, "      for (int ow = 0; ow < %lld; ow++) g[ow] = %s;\n", (long long)OW, routed);
-    fprintf(o, "      for (int i = 0; i < %d; i++)\n        for (int j = 0; j < %d; j++)\n", q[G_KH], q[G_KW]);
+    fprintf(o, "      for (int i = 0; i < %d; i++)\n        for (int j = 0; j < %d; j++)\n", q->kh, q->kw);
     fprintf(o, "          for (int ow = 0; ow < %lld; ow++) {\n", (long long)OW);
-    fprintf(o, "            const int k = (oh * %d + i) * %lld + ow * %d + j;\n", q[G_SH], (long long)W, q[G_SW]);
+    fprintf(o, "            const int k = (oh * %d + i) * %lld + ow * %d + j;\n", q->sh, (long long)W, q->sw);
     fprintf(o, "            dx[k] = best[ow] == k ? g[ow] : 0;\n          }\n");
   } else if (grad) {
     fprintf(o, "      for (int ow = 0; ow < %lld; ow++) dx[best[ow]] += %s;\n", (long long)OW, routed);
@@ -607,16 +605,16 @@ static void emit_maxpool_rows(FILE *o, const int *q, int64_t W, int64_t OH, int6
 /* max: the first largest element of each window, as torch picks it (a NaN
  * wins); avg: the window's sum over K*K, or over its part inside the image
  * when count_include_pad is false.  Backward routes dy the same way. */
-static void emit_pool_windows(FILE *o, const int *q, int64_t H, int64_t W, int64_t OH, int64_t OW,
+static void emit_pool_windows(FILE *o, const ir_conv_attr *q, int64_t H, int64_t W, int64_t OH, int64_t OW,
                               int is_max, int grad, const char *routed);
 
 static void emit_pool(emit_ctx *ec, const ir_node *n) {
   int grad = n->op == OP_MAXPOOL_GRAD || n->op == OP_AVGPOOL_GRAD;
   int is_max = n->op == OP_MAXPOOL || n->op == OP_MAXPOOL_GRAD;
   const ir_node *x = grad ? n : &ec->g->nodes[n->in[0]];
-  const int *q = n->i;
+  const ir_conv_attr *q = &n->conv;
   int64_t C = x->dims[0], H = x->dims[1], W = x->dims[2];
-  int64_t OH = out_dim(H, q[G_KH], q[G_SH], q[G_PH], 1), OW = out_dim(W, q[G_KW], q[G_SW], q[G_PW], 1);
+  int64_t OH = out_dim(H, q->kh, q->sh, q->ph, 1), OW = out_dim(W, q->kw, q->sw, q->pw, 1);
   char px[96] = "", py[96], name[128];
   if (!grad || is_max) emit_ptr(ec, grad ? n->in[1] : n->in[0], px, sizeof px);
   emit_ptr(ec, grad ? n->in[0] : n->id, py, sizeof py);
@@ -639,7 +637,7 @@ static void emit_pool(emit_ctx *ec, const ir_node *n) {
     fprintf(o, "    dl_real *restrict dx = %s + (s * %lld + c) * %lld;\n", pdx, (long long)C,
             (long long)(H * W));
     /* all of dx is written below when the windows tile the whole image */
-    if (!(is_max && tiles(q) && OH * q[G_KH] == H && OW * q[G_KW] == W))
+    if (!(is_max && tiles(q) && OH * q->kh == H && OW * q->kw == W))
       fprintf(o, "    memset(dx, 0, %lld * sizeof *dx);\n", (long long)(H * W));
   }
   /* what maxpool backward adds at a window's maximum: dy, or dy * act'(x)
@@ -648,13 +646,13 @@ static void emit_pool(emit_ctx *ec, const ir_node *n) {
   const ir_node *ag = grad && is_max && n->epilogue >= 0 ? &ec->g->nodes[n->epilogue] : NULL;
   snprintf(dyv, sizeof dyv, "dy[oh * %lld + ow]", (long long)OW);
   int tiled = is_max && tiles_image(q, H, W, OH, OW);
-  snprintf(xv, sizeof xv, q[G_PH] || q[G_PW] || tiled ? "m" : "m[ow]");
-  if (ag) activation_grad_expr((ir_op)ag->i[0], ag->f[0], dyv, xv, xv, routed, sizeof routed);
+  snprintf(xv, sizeof xv, q->ph || q->pw || tiled ? "m" : "m[ow]");
+  if (ag) activation_grad_expr(ag->act.fwd, ag->act.slope, dyv, xv, xv, routed, sizeof routed);
   else snprintf(routed, sizeof routed, "%s", dyv);
-  if (ag) fprintf(o, "    /* fused: dy * %s'(x) at each maximum x */\n", ir_op_name((ir_op)ag->i[0]));
+  if (ag) fprintf(o, "    /* fused: dy * %s'(x) at each maximum x */\n", ir_op_name(ag->act.fwd));
   if (tiled) {
     emit_maxpool_tiled(o, q, H, OH, OW, grad, routed);
-  } else if (is_max && q[G_PH] == 0 && q[G_PW] == 0) {
+  } else if (is_max && q->ph == 0 && q->pw == 0) {
     emit_maxpool_rows(o, q, W, OH, OW, grad, routed);
   } else {
     emit_pool_windows(o, q, H, W, OH, OW, is_max, grad, routed);
@@ -665,7 +663,7 @@ static void emit_pool(emit_ctx *ec, const ir_node *n) {
 }
 
 /* Any pool, a window at a time (clipped to the image when padded). */
-static void emit_pool_windows(FILE *o, const int *q, int64_t H, int64_t W, int64_t OH, int64_t OW,
+static void emit_pool_windows(FILE *o, const ir_conv_attr *q, int64_t H, int64_t W, int64_t OH, int64_t OW,
                               int is_max, int grad, const char *routed) {
   emit_window(o, q, H, W, OH, OW);
   char yi[64];
@@ -680,11 +678,11 @@ static void emit_pool_windows(FILE *o, const int *q, int64_t H, int64_t W, int64
     if (grad) fprintf(o, "        dx[best] += %s;\n      }\n  }\n}\n\n", routed);
     else fprintf(o, "        (void)best;\n        y[%s] = m;\n      }\n  }\n}\n\n", yi);
   } else {
-    if (q[G_COUNT_PAD])
+    if (q->count_pad)
       fprintf(o, "        const int h1 = h0 + %d > %lld ? %lld : h0 + %d, w1 = w0 + %d > %lld ? %lld : w0 + %d;\n"
                  "        const dl_real inv = (dl_real)1 / (dl_real)((h1 - h0) * (w1 - w0));\n",
-              q[G_KH], (long long)(H + q[G_PH]), (long long)(H + q[G_PH]), q[G_KH], q[G_KW],
-              (long long)(W + q[G_PW]), (long long)(W + q[G_PW]), q[G_KW]);
+              q->kh, (long long)(H + q->ph), (long long)(H + q->ph), q->kh, q->kw,
+              (long long)(W + q->pw), (long long)(W + q->pw), q->kw);
     else
       fprintf(o, "        const dl_real inv = (dl_real)1 / (dl_real)((hb - ha) * (wb - wa));\n");
     if (grad) {

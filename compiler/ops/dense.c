@@ -243,13 +243,13 @@ void dense_grad_emit(emit_ctx *ec, const ir_node *n) {
       fprintf(o, "    const dl_real *dout = %s, *restrict s = %s;\n    dl_real *dy = %s;\n", pin, psaved,
               pdy);
       fprintf(o, "    /* fused: dy = dout * %s'(.), db = column sums of dy */\n",
-              ir_op_name((ir_op)ag->i[0]));
+              ir_op_name(ag->act.fwd));
       fprintf(o, "    for (int j = 0; j < %lld; j++) db[j] = 0;\n", (long long)N);
       fprintf(o, "    for (int r = 0; r < rows; r++)\n      for (int j = 0; j < %lld; j++) {\n",
               (long long)N);
       fprintf(o, "        const size_t k = (size_t)r * %lld + j;\n", (long long)N);
       fprintf(o, "        const dl_real g = %s;\n        dy[k] = g;\n        db[j] += g;\n      }\n  }\n",
-              activation_grad_expr((ir_op)ag->i[0], ag->f[0], "dout[k]", "s[k]", "s[k]", e, sizeof e));
+              activation_grad_expr(ag->act.fwd, ag->act.slope, "dout[k]", "s[k]", "s[k]", e, sizeof e));
     } else {
       fprintf(o, "    const dl_real *dy = %s;\n", pdy);
       fprintf(o, "    /* db[j] = sum_r dy[r,j] */\n");

@@ -48,7 +48,7 @@ int fuse(ir_graph *g) {
        * window's maximum, where act' of that same value multiplies dy */
       a->epilogue = b->id;
       b->fused_in = id;
-    } else if (a->op == OP_ACT_GRAD && b->op == OP_DENSE_DB && ir_op_has((ir_op)a->i[0], OPF_EPILOGUE_ACT)) {
+    } else if (a->op == OP_ACT_GRAD && b->op == OP_DENSE_DB && ir_op_has(a->act.fwd, OPF_EPILOGUE_ACT)) {
       a->fused_in = b->id;
     }
   }
