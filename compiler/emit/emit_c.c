@@ -106,7 +106,7 @@ static int group_has(const emit_ctx *ec, int grp, int backward) {
 /* The first loss names what predict returns; bce_with_logits returns sigmoid(z). */
 static int pred_is_logit(const ir_graph *g) {
   for (int id = 0; id < g->nnodes; id++)
-    if (ir_is_loss(g->nodes[id].op) && g->nodes[id].i[1]) return g->nodes[id].op == OP_BCE_LOGITS;
+    if (ir_is_loss(g->nodes[id].op) && g->nodes[id].loss.names_pred) return g->nodes[id].op == OP_BCE_LOGITS;
   return 0;
 }
 

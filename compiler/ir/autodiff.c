@@ -98,7 +98,7 @@ int autodiff(ir_graph *g) {
     int dy = total_grad(&ad, id);
     if (dy < 0) continue;
     if (n->op == OP_PARAM) {
-      g->params[n->i[0]].grad = dy;
+      g->params[n->leaf.index].grad = dy;
       continue;
     }
     const op_info *info = op_info_of(n->op);

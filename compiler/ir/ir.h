@@ -128,10 +128,6 @@ typedef struct ir_node {
   int ndim;
   int64_t dims[IR_MAX_DIMS];   /* per-sample dims when batched            */
   union {                      /* the op's attributes (above) */
-    struct {                   /* untyped slots: being replaced family by family */
-      double f[4];
-      int i[12];
-    };
     ir_leaf_attr leaf;
     ir_elementwise_attr ew;
     ir_act_attr act;

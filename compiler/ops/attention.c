@@ -27,7 +27,7 @@ static int named_dense(lower_ctx *lc, const ast_expr *call, int x, const char *l
   ir_graph *g = lc->g;
   int64_t in = ir_last_dim(ir_at(g, x)), wd[2] = {out, in};
   int ins[3] = {x, lower_param(lc, layer, wname, 2, wd, in, out, winit, 0, 0, call->loc), -1};
-  g->params[g->nodes[ins[1]].i[0]].is_weight = 1;
+  g->params[g->nodes[ins[1]].leaf.index].is_weight = 1;
   ins[2] = lower_param(lc, layer, bname, 1, &out, in, out, binit, 0, 0, call->loc);
   int id = lower_node(lc, OP_DENSE, ins, 3, call->loc);
   ir_node *y = ir_at(g, id);
@@ -77,17 +77,15 @@ int lower_attention(lower_ctx *lc, const ast_expr *call) {
   int qkv = named_dense(lc, call, v[0].node, layer, "in_proj_weight", "in_proj_bias", 3 * D,
                         DL_INIT_XAVIER_UNIFORM, DL_INIT_ZERO);
   /* xavier over the whole [3D, D] matrix, as torch computes its fans */
-  ir_param *w = &g->params[g->nodes[g->nodes[qkv].in[1]].i[0]];
+  ir_param *w = &g->params[g->nodes[g->nodes[qkv].in[1]].leaf.index];
   w->fan_in = D;
   w->fan_out = 3 * D;
   int ain[2] = {qkv, g->input};
   int o = lower_node(lc, OP_ATTENTION, ain, pad ? 2 : 1, call->loc);
   ir_node *on = ir_at(g, o);
   ir_copy_shape(on, x);
-  on->i[0] = (int)heads;
-  on->i[1] = v[2].num != 0;
-  on->i[2] = pad;
-  on->i[3] = pad ? (int)v[3].num : -1;
+  on->attn = (ir_attn_attr){.heads = (int)heads, .causal = v[2].num != 0, .pad = pad,
+                            .pad_id = pad ? (int)v[3].num : -1};
   char out[300];
   snprintf(out, sizeof out, "%s.out_proj", layer);
   return named_dense(lc, call, o, out, "weight", "bias", D, DL_INIT_TORCH_DEFAULT, DL_INIT_ZERO);
@@ -130,7 +128,7 @@ void attention_backward(ad_ctx *ad, int id, int dy) {
   int in[3] = {dy, n.in[0], n.nin == 2 ? n.in[1] : -1};
   if (n.nin == 2) ad_save(ad, n.in[1]);
   int d = ad_node(ad, OP_ATTENTION_GRAD, in, n.nin + 1, n.in[0], -1);
-  memcpy(g->nodes[d].i, n.i, 4 * sizeof n.i[0]);
+  g->nodes[d].attn = n.attn;
   ad_accumulate(ad, n.in[0], d);
 }
 
@@ -143,8 +141,9 @@ typedef struct {
 
 static attn_dims attn_dims_of(const ir_graph *g, const ir_node *n) {
   const ir_node *qkv = &g->nodes[n->op == OP_ATTENTION ? n->in[0] : n->in[1]];
-  attn_dims a = {qkv->dims[0], qkv->dims[1] / 3, n->i[0], qkv->dims[1] / 3 / n->i[0], n->i[1],
-                 n->i[2], n->i[3]};
+  const ir_attn_attr *q = &n->attn;
+  attn_dims a = {qkv->dims[0], qkv->dims[1] / 3, q->heads, qkv->dims[1] / 3 / q->heads, q->causal,
+                 q->pad, q->pad_id};
   return a;
 }
 

@@ -45,7 +45,7 @@ int lower_param(lower_ctx *lc, const char *layer, const char *kind, int ndim, co
   pp->l2 = l2;
   int node = lower_node(lc, OP_PARAM, NULL, 0, loc);
   ir_node *pn = ir_at(g, node);
-  pn->i[0] = p;
+  pn->leaf.index = p;
   pn->ndim = pp->ndim;
   memcpy(pn->dims, pp->dims, sizeof pn->dims);
   pn->storage = STORE_STATE;

@@ -15,7 +15,7 @@ static int scale_node(lower_ctx *lc, int x, double f, dl_loc loc) {
   int id = lower_node(lc, OP_SCALE, &x, 1, loc);
   ir_node *n = ir_at(lc->g, id);
   ir_copy_shape(n, ir_at(lc->g, x));
-  n->f[0] = f;
+  n->ew.factor = f;
   return id;
 }
 
@@ -201,7 +201,7 @@ void elementwise_backward(ad_ctx *ad, int id, int dy) {
       int neg = dy;
       if (n.op == OP_SUB) {
         neg = ad_node(ad, OP_SCALE, &dy, 1, n.in[1], -1);
-        g->nodes[neg].f[0] = -1;
+        g->nodes[neg].ew.factor = -1;
       }
       ad_accumulate(ad, n.in[1], neg);
     }
@@ -216,7 +216,7 @@ void elementwise_backward(ad_ctx *ad, int id, int dy) {
     break;
   case OP_SCALE: {
     int s = ad_node(ad, OP_SCALE, &dy, 1, n.in[0], -1);
-    g->nodes[s].f[0] = n.f[0];
+    g->nodes[s].ew.factor = n.ew.factor;
     ad_accumulate(ad, n.in[0], s);
     break;
   }
@@ -228,7 +228,7 @@ void elementwise_backward(ad_ctx *ad, int id, int dy) {
     for (int k = 0; k < n.nin; k++) {
       if (ad_wants(ad, n.in[k])) {
         int s = ad_node(ad, OP_SLICE, &dy, 1, n.in[k], -1);
-        g->nodes[s].i[0] = (int)off;
+        g->nodes[s].ew.from = (int)off;
         ad_accumulate(ad, n.in[k], s);
       }
       off += ir_last_dim(&g->nodes[n.in[k]]);
@@ -264,9 +264,9 @@ static void emit_slice(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[0], px, sizeof px);
   emit_rows(n, rows, sizeof rows);
   long long W = (long long)ir_last_dim(&ec->g->nodes[n->in[0]]), w = (long long)ir_last_dim(n);
-  fprintf(ec->out, "  /* dx = dy[:, %d:%lld] */\n", n->i[0], n->i[0] + w);
+  fprintf(ec->out, "  /* dx = dy[:, %d:%lld] */\n", n->ew.from, n->ew.from + w);
   fprintf(ec->out, "  for (int r = 0; r < %s; r++) memcpy(%s + (size_t)r * %lld, %s + (size_t)r * %lld + %d, %lld * sizeof(dl_real));\n",
-          rows, py, w, px, W, n->i[0], w);
+          rows, py, w, px, W, n->ew.from, w);
 }
 
 void elementwise_emit(emit_ctx *ec, const ir_node *n) {
@@ -302,7 +302,7 @@ void elementwise_emit(emit_ctx *ec, const ir_node *n) {
   case OP_SUB: fprintf(o, "    for (size_t k = 0; k < count; k++) y[k] = a[k] - b[k];\n"); break;
   case OP_MUL: fprintf(o, "    for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];\n"); break;
   case OP_SCALE:
-    fprintf(o, "    for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)%.17g;\n", n->f[0]);
+    fprintf(o, "    for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)%.17g;\n", n->ew.factor);
     break;
   default: /* OP_ADDN: gradient contributions summed */
     fprintf(o, "    for (size_t k = 0; k < count; k++) y[k] = a[k]");

@@ -81,7 +81,7 @@ int lower_loss(lower_ctx *lc, const ast_expr *call) {
     g->pred_kind = op == OP_CROSS_ENTROPY ? DL_PRED_ARGMAX
                    : (op == OP_BCE || op == OP_BCE_LOGITS) ? DL_PRED_BINARY
                                                             : DL_PRED_VALUES;
-    g->nodes[id].i[1] = 1;
+    g->nodes[id].loss.names_pred = 1;
   }
   return id;
 }
@@ -110,8 +110,8 @@ void lower_add_penalties(lower_ctx *lc) {
           ir_add_group(g, name, g->nodes[g->loss].loc.line, "L1/L2 penalties");
     }
     int pen = ir_add(g, OP_PENALTY, &pp->node, 1, group, g->nodes[pp->node].loc);
-    g->nodes[pen].f[0] = l1;
-    g->nodes[pen].f[1] = l2;
+    g->nodes[pen].loss.l1 = l1;
+    g->nodes[pen].loss.l2 = l2;
     g->nodes[pen].name = pp->name;
     int in[2] = {g->total_loss, pen};
     g->total_loss = ir_add(g, OP_ADD, in, 2, group, g->nodes[pen].loc);
@@ -125,8 +125,7 @@ void loss_backward(ad_ctx *ad, int id, int dy) {
   if (n.op == OP_PENALTY) {
     int in[2] = {dy, n.in[0]};
     int d = ad_node(ad, OP_PENALTY_GRAD, in, 2, n.in[0], -1);
-    g->nodes[d].f[0] = n.f[0];
-    g->nodes[d].f[1] = n.f[1];
+    g->nodes[d].loss = n.loss;
     ad_accumulate(ad, n.in[0], d);
     return;
   }
@@ -136,7 +135,7 @@ void loss_backward(ad_ctx *ad, int id, int dy) {
   for (int k = 0; k < 2; k++) {
     if (!ad_wants(ad, n.in[k])) continue;
     int d = ad_node(ad, k ? OP_LOSS_GRAD_TARGET : OP_LOSS_GRAD, in, 3, n.in[k], -1);
-    g->nodes[d].i[0] = n.op;
+    g->nodes[d].loss.loss = n.op;
     ad_accumulate(ad, n.in[k], d);
   }
 }
@@ -165,9 +164,9 @@ void loss_emit(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[0], pp, sizeof pp);
   const ir_node *pred = &ec->g->nodes[n->in[0]];
   if (n->op == OP_PENALTY) {
-    fprintf(ec->out, "  /* %g * sum|W| + %g * sum W^2 */\n", n->f[0], n->f[1]);
+    fprintf(ec->out, "  /* %g * sum|W| + %g * sum W^2 */\n", n->loss.l1, n->loss.l2);
     fprintf(ec->out, "  %s[0] = dl_penalty(%s, %lld, %.17g, %.17g);\n", py, pp,
-            (long long)ir_numel(pred), n->f[0], n->f[1]);
+            (long long)ir_numel(pred), n->loss.l1, n->loss.l2);
     return;
   }
   emit_ptr(ec, n->in[1], pt, sizeof pt);
@@ -190,14 +189,14 @@ void loss_grad_emit(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[1], pp, sizeof pp);
   FILE *o = ec->out;
   if (n->op == OP_PENALTY_GRAD) {
-    fprintf(o, "  /* dW = ds * (%g * sign(W) + 2 * %g * W) */\n", n->f[0], n->f[1]);
+    fprintf(o, "  /* dW = ds * (%g * sign(W) + 2 * %g * W) */\n", n->loss.l1, n->loss.l2);
     fprintf(o, "  dl_penalty_grad(%s[0], %s, %s, %lld, %.17g, %.17g);\n", ps, pp, pd,
-            (long long)ir_numel(n), n->f[0], n->f[1]);
+            (long long)ir_numel(n), n->loss.l1, n->loss.l2);
     return;
   }
   emit_ptr(ec, n->in[2], pt, sizeof pt);
   const ir_node *pred = &ec->g->nodes[n->in[1]];
-  ir_op op = (ir_op)n->i[0];
+  ir_op op = n->loss.loss;
   const char *suffix = n->op == OP_LOSS_GRAD_TARGET ? "_grad_target" : "_grad";
   if (op == OP_CROSS_ENTROPY) {
     char rows[64];

@@ -50,8 +50,8 @@ typedef struct norm_geo {
 } norm_geo;
 
 static norm_geo geo_of(const ir_node *x, const ir_node *n) {
-  norm_geo q = {.kind = n->i[0], .G = n->i[2], .affine = n->i[3], .eps = n->f[0],
-                .momentum = n->f[1]};
+  norm_geo q = {.kind = n->norm.kind, .G = n->norm.groups, .affine = n->norm.affine,
+                .eps = n->norm.eps, .momentum = n->norm.momentum};
   int64_t numel = ir_numel(x);
   q.K = q.kind == NORM_LAYER ? numel : x->dims[0];
   q.S = numel / q.K;
@@ -59,7 +59,7 @@ static norm_geo geo_of(const ir_node *x, const ir_node *n) {
     q.Kg = q.K / q.G;
     q.M = q.Kg * q.S;
   }
-  q.P = q.kind == NORM_LAYER && n->i[4] ? n->i[4] : q.K;
+  q.P = q.kind == NORM_LAYER && n->norm.per ? n->norm.per : q.K;
   return q;
 }
 
@@ -81,7 +81,7 @@ int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
   g->buffers[b].is_count = is_count;
   int node = lower_node(lc, OP_BUFFER, NULL, 0, loc);
   ir_node *bn = ir_at(g, node);
-  bn->i[0] = b;
+  bn->leaf.index = b;
   bn->ndim = ndim;
   memcpy(bn->dims, g->buffers[b].dims, sizeof bn->dims);
   bn->storage = STORE_STATE;
@@ -96,7 +96,7 @@ static int lower_affine(lower_ctx *lc, const char *layer, const char *kind, int 
                         const int64_t *dims, dl_loc loc) {
   int init = strcmp(kind, "weight") == 0 ? DL_INIT_ONE : DL_INIT_ZERO;
   int node = lower_param(lc, layer, kind, ndim, dims, 0, 0, init, 0, 0, loc);
-  lc->g->params[ir_at(lc->g, node)->i[0]].is_weight = 0;
+  lc->g->params[ir_at(lc->g, node)->leaf.index].is_weight = 0;
   return node;
 }
 
@@ -202,12 +202,9 @@ int lower_norm(lower_ctx *lc, const ast_expr *call) {
   int ids[2] = {stats, id};
   for (int k = 0; k < 2; k++) {
     ir_node *n = ir_at(g, ids[k]);
-    n->i[0] = kind;
-    n->i[2] = (int)G;
-    n->i[3] = affine;
-    n->f[0] = v[2].num;
-    n->f[1] = kind == NORM_BATCH ? v[1].num : 0;
-    n->i[4] = kind == NORM_LAYER ? (int)(ir_numel(&x) / G) : 0;
+    n->norm = (ir_norm_attr){.kind = kind, .groups = (int)G, .affine = affine, .eps = v[2].num,
+                             .momentum = kind == NORM_BATCH ? v[1].num : 0,
+                             .per = kind == NORM_LAYER ? (int)(ir_numel(&x) / G) : 0};
   }
   ir_node *s = ir_at(g, stats);
   s->batched = kind != NORM_BATCH;
@@ -220,20 +217,12 @@ int lower_norm(lower_ctx *lc, const ast_expr *call) {
 
 /* ---- backward -------------------------------------------------------------- */
 
-static void copy_attrs(ir_graph *g, int dst, const ir_node *src) {
-  ir_node *d = &g->nodes[dst];
-  d->i[0] = src->i[0];
-  d->i[2] = src->i[2];
-  d->i[3] = src->i[3];
-  d->i[4] = src->i[4];
-  d->f[0] = src->f[0];
-  d->f[1] = src->f[1];
-}
+static void copy_attrs(ir_graph *g, int dst, const ir_node *src) { g->nodes[dst].norm = src->norm; }
 
 void norm_backward(ad_ctx *ad, int id, int dy) {
   ir_graph *g = ad_graph(ad);
   ir_node n = g->nodes[id];
-  int x = n.in[0], stats = n.in[1], batch = n.i[0] == NORM_BATCH;
+  int x = n.in[0], stats = n.in[1], batch = n.norm.kind == NORM_BATCH;
   int want_w = n.nin == 4 && ad_wants(ad, n.in[2]), want_b = n.nin == 4 && ad_wants(ad, n.in[3]);
   int want_x = ad_wants(ad, x);
   ad_save(ad, x);
@@ -385,7 +374,7 @@ static void emit_batch_stats(emit_ctx *ec, const ir_node *n, const norm_geo *q) 
   snprintf(after, sizeof after,
            "    if (ctx->train_mode && ctx->track_stats && (int64_t)n * %lld > 1)\n"
            "      dl_count_add(%s, 1); /* %s += 1 */\n", S, pcount,
-           ec->g->buffers[ec->g->nodes[n->in[3]].i[0]].name);
+           ec->g->buffers[ec->g->nodes[n->in[3]].leaf.index].name);
   call_per_channel(ec, name, q, after);
 }
 

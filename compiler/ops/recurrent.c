@@ -64,7 +64,7 @@ static int packed_weight(ir_graph *g, int node, int64_t N, int64_t K) {
   n->batched = 0;
   n->ndim = 1;
   n->dims[0] = (N + 31) * K;
-  return node + 1;
+  return node;
 }
 
 /* One direction: its parameters, input projection, scan and states. */
@@ -82,7 +82,7 @@ static int lower_direction(lower_ctx *lc, const ast_expr *call, int cell, int x,
   int w_ih = lower_param(lc, layer, kind, 2, wih, H, GH, pinit, 0, 0, call->loc);
   snprintf(kind, sizeof kind, "weight_hh_l0%s", sfx);
   int w_hh = lower_param(lc, layer, kind, 2, whh, H, GH, pinit, 0, 0, call->loc);
-  g->params[g->nodes[w_ih].i[0]].is_weight = g->params[g->nodes[w_hh].i[0]].is_weight = 1;
+  g->params[g->nodes[w_ih].leaf.index].is_weight = g->params[g->nodes[w_hh].leaf.index].is_weight = 1;
   int b_ih = -1, b_hh = -1;
   if (bias) {
     snprintf(kind, sizeof kind, "bias_ih_l0%s", sfx);
@@ -109,16 +109,12 @@ static int lower_direction(lower_ctx *lc, const ast_expr *call, int cell, int x,
   ir_node *sn = ir_at(g, scan);
   ir_copy_shape(sn, ir_at(g, x));
   sn->dims[1] = saved_width(cell, H);
-  sn->i[0] = cell;
-  sn->i[1] = (int)H;
-  sn->i[2] = reverse;
-  sn->i[4] = bias;
-  sn->i[5] = carry;
-  sn->i[6] = packed_weight(g, lower_node(lc, OP_SCRATCH, NULL, 0, call->loc), GH, H);
+  sn->rnn = (ir_rnn_attr){.cell = cell, .H = (int)H, .reverse = reverse, .bias = bias, .carry = carry};
+  sn->rnn.packed = packed_weight(g, lower_node(lc, OP_SCRATCH, NULL, 0, call->loc), GH, H);
   int h = lower_node(lc, OP_RNN_H, &scan, 1, call->loc);
   ir_node *hn = ir_at(g, h);
-  memcpy(hn->i, ir_at(g, scan)->i, sizeof hn->i);
-  hn->i[3] = last;
+  hn->rnn = ir_at(g, scan)->rnn;
+  hn->rnn.last = last;
   hn->batched = 1;
   hn->ndim = last ? 1 : 2;
   hn->dims[0] = last ? H : T;
@@ -189,31 +185,31 @@ void recurrent_backward(ad_ctx *ad, int id, int dy) {
   ir_node h = g->nodes[id];
   int scan = h.in[0];
   ir_node sn = g->nodes[scan];
-  int cell = h.i[0];
-  int64_t H = h.i[1], GH = gates_of(cell) * H;
+  int cell = h.rnn.cell;
+  int64_t H = h.rnn.H, GH = gates_of(cell) * H;
   ad_save(ad, scan);
-  int carry = sn.i[5] ? sn.in[sn.nin - 1] : -1;
+  int carry = sn.rnn.carry ? sn.in[sn.nin - 1] : -1;
   int gin[4] = {dy, scan, sn.in[1], carry};
   int d = ad_node(ad, OP_RNN_SCAN_GRAD, gin, carry >= 0 ? 4 : 3, scan, -1);
   int scratch = ad_node(ad, OP_SCRATCH, NULL, 0, sn.in[1], -1);
   ir_node *dn = &g->nodes[d];
-  memcpy(dn->i, h.i, sizeof dn->i);
-  dn->i[6] = packed_weight(g, scratch, H, GH);
+  dn->rnn = h.rnn;
+  dn->rnn.packed = packed_weight(g, scratch, H, GH);
   dn->dims[1] = grad_width(cell, H);
   if (ad_wants(ad, sn.in[0])) {
     int dxg = ad_node(ad, OP_SLICE, &d, 1, sn.in[0], -1);
-    g->nodes[dxg].i[0] = (int)dxg_offset(cell, H);
+    g->nodes[dxg].ew.from = (int)dxg_offset(cell, H);
     ad_accumulate(ad, sn.in[0], dxg);
   }
   if (ad_wants(ad, sn.in[1])) {
     int win[3] = {d, scan, carry};
     int dw = ad_node(ad, OP_RNN_DW, win, carry >= 0 ? 3 : 2, sn.in[1], -1);
-    memcpy(g->nodes[dw].i, h.i, sizeof h.i);
+    g->nodes[dw].rnn = h.rnn;
     ad_accumulate(ad, sn.in[1], dw);
   }
-  if (sn.i[4] && ad_wants(ad, sn.in[2])) {
+  if (sn.rnn.bias && ad_wants(ad, sn.in[2])) {
     int db = ad_node(ad, OP_RNN_DB, &d, 1, sn.in[2], -1);
-    memcpy(g->nodes[db].i, h.i, sizeof h.i);
+    g->nodes[db].rnn = h.rnn;
     ad_accumulate(ad, sn.in[2], db);
   }
 }
@@ -233,15 +229,15 @@ static rnn_dims dims_of(const ir_graph *g, const ir_node *n) {
                         : n->op == OP_RNN_SCAN_GRAD ? &g->nodes[n->in[1]]
                         : n->op == OP_RNN_DW ? &g->nodes[n->in[1]]
                                              : &g->nodes[g->nodes[n->in[0]].in[1]];
-  d.cell = n->i[0];
-  d.reverse = n->i[2];
-  d.last = n->op == OP_RNN_H || n->op == OP_RNN_SCAN_GRAD ? n->i[3] : 0;
+  d.cell = n->rnn.cell;
+  d.reverse = n->rnn.reverse;
+  d.last = n->op == OP_RNN_H || n->op == OP_RNN_SCAN_GRAD ? n->rnn.last : 0;
   d.T = scan->dims[0];
-  d.H = n->i[1];
+  d.H = n->rnn.H;
   d.GH = gates_of(d.cell) * d.H;
   d.SW = saved_width(d.cell, d.H);
   d.GW = grad_width(d.cell, d.H);
-  d.carry = scan->i[5];
+  d.carry = scan->rnn.carry;
   d.CW = carry_width(d.cell, d.H);
   return d;
 }
@@ -320,7 +316,7 @@ static void emit_scan(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
   emit_ptr(ec, n->in[0], pxg, sizeof pxg);
   emit_ptr(ec, n->id, ps, sizeof ps);
   emit_ptr(ec, n->in[1], pw, sizeof pw);
-  if (n->i[4]) emit_ptr(ec, n->in[2], pb, sizeof pb);
+  if (n->rnn.bias) emit_ptr(ec, n->in[2], pb, sizeof pb);
   long long T = d->T, H = d->H, GH = d->GH, SW = d->SW, ST = T * SW, CW = d->CW;
   /* where the hidden-side pre-activations accumulate: lstm and rnn add them
    * to the input side's in place; gru keeps them apart (r scales hh_n) */
@@ -331,10 +327,10 @@ static void emit_scan(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
           d->cell == CELL_GRU ? "hh_t = b_hh + h_{t-1} W_hh^T; gates from xg_t and hh_t" : "a_t");
   fprintf(o, "    const dl_real *restrict xg = %s;\n    dl_real *restrict S = %s;\n", pxg, ps);
   char pp[96];
-  emit_ptr(ec, n->i[6] - 1, pp, sizeof pp);
+  emit_ptr(ec, n->rnn.packed, pp, sizeof pp);
   fprintf(o, "    dl_real *restrict Wp = %s; /* W_hh packed for the %lld GEMMs */\n", pp, T);
   fprintf(o, "    dl_gemm_pack_nt(%lld, %lld, %s, %lld, Wp);\n", GH, H, pw, H);
-  if (n->i[4]) fprintf(o, "    const dl_real *restrict b = %s;\n", pb);
+  if (n->rnn.bias) fprintf(o, "    const dl_real *restrict b = %s;\n", pb);
   if (d->carry) {
     char pc[96];
     emit_ptr(ec, n->in[n->nin - 1], pc, sizeof pc);
@@ -350,7 +346,7 @@ static void emit_scan(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
   if (d->cell != CELL_GRU)
     fprintf(o, "        const dl_real *restrict x = xg + ((size_t)s * %lld + t) * %lld;\n", T, GH);
   fprintf(o, "        for (int j = 0; j < %lld; j++) a[j] = %s;\n      }\n", GH,
-          d->cell == CELL_GRU ? (n->i[4] ? "b[j]" : "0") : n->i[4] ? "x[j] + b[j]" : "x[j]");
+          d->cell == CELL_GRU ? (n->rnn.bias ? "b[j]" : "0") : n->rnn.bias ? "x[j] + b[j]" : "x[j]");
   fprintf(o, "      if (step > 0)\n");
   fprintf(o, "        dl_gemm_packed(ctx->pool, n, %lld, %lld, S + (size_t)tp * %lld, %lld, Wp, S + (size_t)t * %lld + %lld, %lld, 1);\n",
           GH, H, SW, ST, SW, acc, ST);
@@ -452,7 +448,7 @@ static void emit_scan_grad(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
           cell_name(d->cell), T, gru ? " + z_{t+1} dh_{t+1}" : "");
   fprintf(o, "    dl_real *restrict D = %s;\n    const dl_real *restrict dy = %s;\n", pd, pdy);
   char pp[96];
-  emit_ptr(ec, n->i[6] - 1, pp, sizeof pp);
+  emit_ptr(ec, n->rnn.packed, pp, sizeof pp);
   fprintf(o, "    const dl_real *restrict S = %s;\n", ps);
   fprintf(o, "    dl_real *restrict Wp = %s; /* W_hh packed for the %lld GEMMs */\n", pp, T - 1);
   fprintf(o, "    dl_gemm_pack_nn(%lld, %lld, %s, %lld, Wp);\n", H, GH, pw, H);

@@ -48,7 +48,7 @@ static int wrap_param(lower_ctx *lc, const char *layer, const char *kind, int nd
                       const int64_t *dims, int64_t fan_in, int64_t fan_out, int init, double l1,
                       double l2, dl_loc loc) {
   int node = lower_param(lc, layer, kind, ndim, dims, fan_in, fan_out, init, l1, l2, loc);
-  lc->g->params[ir_at(lc->g, node)->i[0]].is_weight = 1;
+  lc->g->params[ir_at(lc->g, node)->leaf.index].is_weight = 1;
   return node;
 }
 
@@ -68,15 +68,15 @@ int lower_weight(lower_ctx *lc, const char *layer, int wrap, int ndim, const int
     in[1] = wrap_param(lc, layer, "weight_v", ndim, dims, fan_in, fan_out, init, l1, l2, loc);
     in[0] = wrap_param(lc, layer, "weight_g", ndim, gdims, fan_in, fan_out, DL_INIT_ROW_NORM, l1,
                        l2, loc);
-    ir_param *gp = &g->params[ir_at(g, in[0])->i[0]];
-    gp->init_src = ir_at(g, in[1])->i[0];
+    ir_param *gp = &g->params[ir_at(g, in[0])->leaf.index];
+    gp->init_src = ir_at(g, in[1])->leaf.index;
     id = lower_node(lc, OP_WEIGHT_NORM, in, 2, loc);
   } else {
     int64_t C = numel / R;
     in[0] = wrap_param(lc, layer, "weight_orig", ndim, dims, fan_in, fan_out, init, l1, l2, loc);
     in[1] = lower_buffer(lc, layer, "weight_u", 1, &R, 0, 0, loc);
     in[2] = lower_buffer(lc, layer, "weight_v", 1, &C, 0, 0, loc);
-    for (int k = 1; k < 3; k++) g->buffers[ir_at(g, in[k])->i[0]].init_kind = DL_INIT_UNIT_NORMAL;
+    for (int k = 1; k < 3; k++) g->buffers[ir_at(g, in[k])->leaf.index].init_kind = DL_INIT_UNIT_NORMAL;
     id = lower_node(lc, OP_SPECTRAL_NORM, in, 3, loc);
   }
   ir_node *w = ir_at(g, id);
@@ -96,7 +96,7 @@ void reparam_backward(ad_ctx *ad, int id, int dy) {
       if (ad_wants(ad, n.in[k])) {
         int in[3] = {dy, n.in[0], n.in[1]};
         int d = ad_node(ad, OP_WEIGHT_NORM_GRAD, in, 3, n.in[k], -1);
-        g->nodes[d].i[0] = k;
+        g->nodes[d].reparam.wrt = k;
         ad_accumulate(ad, n.in[k], d);
       }
     return;
@@ -156,7 +156,7 @@ static void emit_weight_norm_grad(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[1], pg, sizeof pg);
   emit_ptr(ec, n->in[2], pv, sizeof pv);
   emit_ptr(ec, n->id, pout, sizeof pout);
-  int dg = n->i[0] == 0;
+  int dg = n->reparam.wrt == 0;
   fprintf(o, "  { /* weight_norm backward, per row: %s */\n",
           dg ? "dg = sum(dW v) / ||v||" : "dv = (g / ||v||) (dW - (sum(dW v) / ||v||^2) v)");
   fprintf(o, "    const dl_real *restrict dW = %s, *restrict wg = %s, *restrict v = %s;\n", pdw, pg, pv);
