@@ -128,7 +128,7 @@ int ir_add(ir_graph *g, ir_op op, const int *in, int nin, int group, dl_loc loc)
   n->group = group;
   n->loc = loc;
   n->alias_of = -1;
-  n->fused_in = n->epilogue = -1;
+  n->scratch = n->fused_in = n->epilogue = -1;
   n->last_use = -1;
   return g->nnodes++;
 }
@@ -235,10 +235,13 @@ static int same_shape(const ir_node *a, const ir_node *b) {
   return 1;
 }
 
-/* The fusion edges (fuse.c) point at nodes that exist, both ends agree, and
- * a chain's nodes follow its head: a pass that moved or dropped a node
- * would leave one dangling. */
-static const char *bad_fusion(const ir_graph *g, const ir_node *n) {
+/* The edges that are not inputs point at nodes that exist: a scratch edge at
+ * scratch memory; of the fusion edges (fuse.c) both ends agree, and a chain's
+ * nodes follow its head.  A pass that moved or dropped a node would leave
+ * one dangling. */
+static const char *bad_edge(const ir_graph *g, const ir_node *n) {
+  if (n->scratch >= 0 && (n->scratch >= g->nnodes || g->nodes[n->scratch].op != OP_SCRATCH))
+    return "a scratch edge to no scratch node";
   if (n->fused_in >= g->nnodes || n->epilogue >= g->nnodes) return "a fusion edge to no node";
   if (n->epilogue >= 0 && g->nodes[n->epilogue].fused_in != n->id)
     return "an epilogue not fused into it";
@@ -253,7 +256,7 @@ static const char *bad_fusion(const ir_graph *g, const ir_node *n) {
 int ir_verify(const ir_graph *g) {
   for (int id = 0; id < g->nnodes; id++) {
     const ir_node *n = &g->nodes[id];
-    const char *why = bad_fusion(g, n);
+    const char *why = bad_edge(g, n);
     if (why) {
       fprintf(stderr, "dlnc: internal error: node %d (%s) has %s\n", id, ir_op_name(n->op), why);
       return -1;
@@ -335,6 +338,7 @@ void ir_dump(const ir_graph *g, FILE *out) {
       fprintf(out, " alias(%%%d)", n->alias_of);
     else if (n->storage == STORE_STATE)
       fprintf(out, " state@%zu", n->offset);
+    if (n->scratch >= 0) fprintf(out, " scratch(%%%d)", n->scratch);
     if (n->fused_in >= 0) fprintf(out, " fused_in(%%%d)", n->fused_in);
     if (n->epilogue >= 0) fprintf(out, " epilogue(%%%d)", n->epilogue);
     if (n->chain) fprintf(out, " chain=%d", n->chain);

@@ -107,7 +107,6 @@ typedef struct ir_rnn_attr {
   int last;                    /* rnn_h (and its scan_grad): only the final state */
   int bias;                    /* the scan has b_hh (in[2]) */
   int carry;                   /* the scan carries its state (its last input) */
-  int packed;                  /* scan, scan_grad: the OP_SCRATCH node of the packed W_hh */
 } ir_rnn_attr;
 
 /* attention.c: attention and its gradient */
@@ -144,8 +143,10 @@ typedef struct ir_node {
   int backward;                /* 1 if made by autodiff                    */
   int needs_label;             /* depends on the labels                    */
   int saved;                   /* read by some backward node               */
-  /* fusion (passes/fuse.c): edges between kernels, which ir_verify checks
-   * and ir_dump prints; never attribute slots of the op */
+  /* Edges that are not inputs, because they point at a later node; ir_verify
+   * checks them and ir_dump prints them.  Never attribute slots of the op. */
+  int scratch;                 /* the OP_SCRATCH node this node's kernel works in, or -1
+                                  (made right after it: the scan's packed W_hh) */
   int fused_in;                /* computed inside this node's kernel, or -1 */
   int epilogue;                /* the node this node's kernel computes last (a fused
                                   activation or activation gradient), or -1 */

@@ -110,7 +110,7 @@ static int lower_direction(lower_ctx *lc, const ast_expr *call, int cell, int x,
   ir_copy_shape(sn, ir_at(g, x));
   sn->dims[1] = saved_width(cell, H);
   sn->rnn = (ir_rnn_attr){.cell = cell, .H = (int)H, .reverse = reverse, .bias = bias, .carry = carry};
-  sn->rnn.packed = packed_weight(g, lower_node(lc, OP_SCRATCH, NULL, 0, call->loc), GH, H);
+  sn->scratch = packed_weight(g, lower_node(lc, OP_SCRATCH, NULL, 0, call->loc), GH, H);
   int h = lower_node(lc, OP_RNN_H, &scan, 1, call->loc);
   ir_node *hn = ir_at(g, h);
   hn->rnn = ir_at(g, scan)->rnn;
@@ -194,7 +194,7 @@ void recurrent_backward(ad_ctx *ad, int id, int dy) {
   int scratch = ad_node(ad, OP_SCRATCH, NULL, 0, sn.in[1], -1);
   ir_node *dn = &g->nodes[d];
   dn->rnn = h.rnn;
-  dn->rnn.packed = packed_weight(g, scratch, H, GH);
+  dn->scratch = packed_weight(g, scratch, H, GH);
   dn->dims[1] = grad_width(cell, H);
   if (ad_wants(ad, sn.in[0])) {
     int dxg = ad_node(ad, OP_SLICE, &d, 1, sn.in[0], -1);
@@ -327,7 +327,7 @@ static void emit_scan(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
           d->cell == CELL_GRU ? "hh_t = b_hh + h_{t-1} W_hh^T; gates from xg_t and hh_t" : "a_t");
   fprintf(o, "    const dl_real *restrict xg = %s;\n    dl_real *restrict S = %s;\n", pxg, ps);
   char pp[96];
-  emit_ptr(ec, n->rnn.packed, pp, sizeof pp);
+  emit_ptr(ec, n->scratch, pp, sizeof pp);
   fprintf(o, "    dl_real *restrict Wp = %s; /* W_hh packed for the %lld GEMMs */\n", pp, T);
   fprintf(o, "    dl_gemm_pack_nt(%lld, %lld, %s, %lld, Wp);\n", GH, H, pw, H);
   if (n->rnn.bias) fprintf(o, "    const dl_real *restrict b = %s;\n", pb);
@@ -448,7 +448,7 @@ static void emit_scan_grad(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
           cell_name(d->cell), T, gru ? " + z_{t+1} dh_{t+1}" : "");
   fprintf(o, "    dl_real *restrict D = %s;\n    const dl_real *restrict dy = %s;\n", pd, pdy);
   char pp[96];
-  emit_ptr(ec, n->rnn.packed, pp, sizeof pp);
+  emit_ptr(ec, n->scratch, pp, sizeof pp);
   fprintf(o, "    const dl_real *restrict S = %s;\n", ps);
   fprintf(o, "    dl_real *restrict Wp = %s; /* W_hh packed for the %lld GEMMs */\n", pp, T - 1);
   fprintf(o, "    dl_gemm_pack_nn(%lld, %lld, %s, %lld, Wp);\n", H, GH, pw, H);

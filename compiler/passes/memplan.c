@@ -282,6 +282,11 @@ int memplan(ir_graph *g) {
       start[id] = 0;
       end[id] = n;
     }
+  /* a kernel's scratch, made right after it, is live from that kernel on */
+  for (int id = 0; id < n; id++) {
+    int s = g->nodes[id].scratch;
+    if (s >= 0 && start[s] > id) start[s] = id;
+  }
   /* a buffer lives until the last reader of any value computed in it */
   for (int id = n - 1; id >= 0; id--) {
     if (g->nodes[id].storage == STORE_ALIAS && end[id] > end[root[id]]) end[root[id]] = end[id];
