@@ -48,6 +48,15 @@ typedef enum {
   OP_COUNT
 } ir_op;
 
+/* Each op's flags as a constant, OPF_OF_RELU: a family file states with
+ * _Static_assert the flags its emitter relies on, so ops.def and the
+ * emitter cannot drift apart. */
+enum {
+#define IR_OP(id, name, flags, backward, emit) OPF_OF_##id = (flags),
+#include "ops.def"
+#undef IR_OP
+};
+
 /* ---- attributes: one struct per op family, the member of ir_node's union
  * its ops use (ops.def's comments name it); written by the family's file. */
 

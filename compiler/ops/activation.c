@@ -94,6 +94,12 @@ const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t
   return buf;
 }
 
+/* An epilogue activation overwrites its input and its derivative is taken
+ * from its output alone (dense_db and maxpool_grad pass the output as x). */
+_Static_assert(!(OPF_OF_GELU & OPF_EPILOGUE_ACT) && !(OPF_OF_SOFTMAX & OPF_EPILOGUE_ACT) &&
+                   !(OPF_OF_DROPOUT & OPF_EPILOGUE_ACT),
+               "only activations whose derivative reads their output are epilogues (ops.def)");
+
 /* dy * act'(.) from the saved output y (or input x for gelu). */
 const char *activation_grad_expr(ir_op op, double slope, const char *dy, const char *y,
                                  const char *x, char *buf, size_t len) {

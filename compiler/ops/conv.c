@@ -699,6 +699,15 @@ static void emit_pool_windows(FILE *o, const ir_conv_attr *q, int64_t H, int64_t
   }
 }
 
+/* conv_emit runs exactly im2col -> conv2d -> conv_out and conv2d_dcol -> col2im
+ * as per-sample chains (fuse.c finds them by these flags of ops.def) */
+_Static_assert(OPF_OF_IM2COL & OPF_CHAIN_HEAD, "im2col heads a chain");
+_Static_assert(OPF_OF_CONV2D & OPF_CHAIN_LINK, "conv2d links a chain");
+_Static_assert(OPF_OF_CONV_OUT & OPF_CHAIN_END, "conv_out ends a chain");
+_Static_assert(OPF_OF_CONV2D_DCOL & OPF_CHAIN_HEAD, "conv2d_dcol heads a chain");
+_Static_assert(OPF_OF_COL2IM & OPF_CHAIN_END, "col2im ends a chain");
+_Static_assert(OPF_OF_CONV_OUT & OPF_EPILOGUE_HOST, "conv_out applies its epilogue (ops.def)");
+
 void conv_emit(emit_ctx *ec, const ir_node *n) {
   const ir_node *next = n + 1, *next2 = n + 2; /* a chain's members follow its head (fuse.c) */
   switch (n->op) {

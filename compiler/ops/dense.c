@@ -162,6 +162,8 @@ static void emit_small_forward(emit_ctx *ec, const ir_node *n, const ir_node *ac
           act ? activation_expr(act, "v", e, sizeof e) : "v");
 }
 
+_Static_assert(OPF_OF_DENSE & OPF_EPILOGUE_HOST, "dense applies its epilogue (ops.def)");
+
 /* A GEMM epilogue: y = act(y + b) on one block of y, as a static function
  * the GEMM calls on whichever thread finished the block. */
 static void emit_epilogue(emit_ctx *ec, const ir_node *n, const ir_node *act, const char *name,

@@ -410,6 +410,8 @@ static const char *weight_at(const norm_geo *q, const char *w, char *buf, size_t
   return buf;
 }
 
+_Static_assert(OPF_OF_NORM & OPF_EPILOGUE_HOST, "norm applies its epilogue (ops.def)");
+
 /* y = act((x - mean) * rstd * w + b), one sample per item. */
 static void emit_apply(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   ir_graph *g = ec->g;

@@ -25,8 +25,8 @@
  * from the state the same row ended the previous batch with, when the
  * trainer streams the data (ctx->carry: DL_CARRY_ON, or DL_CARRY_START for
  * an epoch's first batch, which starts from zeros); gradients stop at the
- * batch's start.  The state lives in an OP_RNN_CARRY node that the memory plan
- * never reuses, per sample [2, CW] (CW: h, and lstm's c): row 0 is the
+ * batch's start.  The state lives in an OP_RNN_CARRY node (OPF_PERSISTENT) that
+ * the memory plan never reuses, per sample [2, CW] (CW: h, and lstm's c): row 0 is the
  * state this batch started from (backward reads it), row 1 the state to
  * start the next one from.  Without ctx->carry (gradient checks, predict,
  * sample) every batch starts from zeros, as without carry.
@@ -37,6 +37,7 @@
 #include "../../runtime/dl_model.h"
 
 enum { CELL_RNN_TANH, CELL_RNN_RELU, CELL_LSTM, CELL_GRU };
+_Static_assert(OPF_OF_RNN_CARRY & OPF_PERSISTENT, "the carried state outlives a step (ops.def)");
 
 static int gates_of(int cell) { return cell == CELL_LSTM ? 4 : cell == CELL_GRU ? 3 : 1; }
 static int64_t saved_width(int cell, int64_t H) {
