@@ -1,7 +1,8 @@
 /* ops.h: one place per op family (dense.c, activation.c, elementwise.c,
  * loss.c, conv.c, norm.c, optim.c).  For each op: its lowering from a call in the .dln (the
  * shape rule), its backward rule for autodiff, and its C emitter.  Adding
- * an op touches this folder, the builtin table in ops.c and a test. */
+ * an op touches this folder, its row in the op table (ir/ops.def), the
+ * builtin table in ops.c if it is callable, and a test. */
 #ifndef DLNC_OPS_H
 #define DLNC_OPS_H
 #include <stdio.h>
@@ -57,6 +58,7 @@ typedef void (*op_emit_fn)(emit_ctx *ec, const ir_node *n);
 void emit_cstr(FILE *o, const char *s);
 void emit_comment_text(FILE *o, const char *s);
 
+/* The function columns of an op's row in ir/ops.def. */
 typedef struct op_info {
   op_backward_fn backward;   /* NULL: no gradient flows through          */
   op_emit_fn emit;           /* NULL: leaf, nothing to compute           */
