@@ -136,7 +136,13 @@ int lower_weight(lower_ctx *lc, const char *layer, int wrap, int ndim, const int
 void reparam_backward(ad_ctx *, int, int);
 void reparam_emit(emit_ctx *, const ir_node *);
 
-/* optim.c: the fused optimiser step, one pass per parameter. */
+/* optim.c: the optimisers, one table row each.  optim_find gives the row
+ * of a name (-1 if none), optim_name a row's name (NULL past the last);
+ * optim_lower binds a call's arguments into *o and sets its state list;
+ * optim_emit_update writes the fused step, one pass per parameter. */
+int optim_find(const char *name);
+const char *optim_name(int kind);
+void optim_lower(lower_ctx *lc, const ast_expr *call, int kind, ir_optim *o);
 void optim_emit_update(emit_ctx *ec);
 
 #endif

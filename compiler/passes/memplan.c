@@ -17,8 +17,6 @@ enum { ALIGN = 16 }; /* elements: 64 bytes in f32 for any capacity */
 
 static size_t align_up(size_t x) { return (x + ALIGN - 1) / ALIGN * ALIGN; }
 
-int optim_state_count(const ir_optim *o, const char **names); /* ops/optim.c */
-
 static void plan_state(ir_graph *g) {
   size_t off = 0;
   for (int p = 0; p < g->nparams; p++) {
@@ -29,12 +27,11 @@ static void plan_state(ir_graph *g) {
     g->params[p].grad_offset = off;
     off = align_up(off + (size_t)g->params[p].numel);
   }
-  const char *names[3];
-  int nstate = optim_state_count(&g->train.optim, names);
-  for (int s = 0; s < nstate; s++)
+  const ir_optim *op = &g->train.optim;
+  for (int s = 0; s < op->nstate; s++)
     for (int p = 0; p < g->nparams; p++) {
       g->params[p].opt_offset[s] = off;
-      off = align_up(off + (size_t)g->params[p].numel);
+      off = align_up(off + (op->state[s].scalar ? 1 : (size_t)g->params[p].numel));
     }
   /* buffers last; a count is an int64, in the room of two floats (or a double) */
   for (int b = 0; b < g->nbuffers; b++) {
