@@ -25,7 +25,7 @@
 /* Where ir_optim keeps each argument: lr in .lr, the others in .arg[A_*]. */
 enum {
   A_NONE, A_LR, A_MOMENTUM, A_DAMPENING, A_NESTEROV, A_BETA1, A_BETA2, A_EPS, A_WEIGHT_DECAY,
-  A_ALPHA, A_CENTERED, A_LR_DECAY, A_INIT_ACC, A_COUNT
+  A_ALPHA, A_CENTERED, A_LR_DECAY, A_INIT_ACC, A_MOMENTUM_DECAY, A_COUNT
 };
 _Static_assert((int)A_COUNT <= (int)IR_OPTIM_ARGS, "ir_optim.arg holds every A_*");
 
@@ -146,6 +146,43 @@ static void adagrad_rule(FILE *o, const ir_optim *op) {
   fprintf(o, "%sw[k] -= clr * g / (dl_sqrt(s0[k]) + (dl_real)%.17g);\n", IN, ARG(op, EPS));
 }
 
+/* NAdam (Dozat 2016) as torch.optim.NAdam documents it: Adam whose step
+ * looks one momentum step ahead, with momentum mu_t = beta1 (1 - 0.5 *
+ * 0.96^(t psi)) and its running product kept per parameter (mu_product).
+ * The step uses prod(mu_1..mu_t) and prod(mu_1..mu_t+1) = mu_product *
+ * mu_next, as the documented formula, torch 1.13's foreach path and torch 2
+ * do (1.13's single-tensor path multiplies mu in twice). */
+static void nadam_step(FILE *o, const ir_optim *op) {
+  double b1 = ARG(op, BETA1), psi = ARG(op, MOMENTUM_DECAY);
+  fprintf(o, "  u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(%.17g, (double)t)));\n", ARG(op, BETA2));
+  fprintf(o, "  u.mu = (dl_real)(%.17g * (1 - 0.5 * pow(0.96, (double)t * %.17g)));\n", b1, psi);
+  fprintf(o, "  u.mu_next = (dl_real)(%.17g * (1 - 0.5 * pow(0.96, (double)(t + 1) * %.17g)));\n",
+          b1, psi);
+}
+
+static void nadam_param_step(FILE *o, const ir_optim *op, const ir_param *p) {
+  (void)op;
+  fprintf(o, "  ST(%zu)[0] *= u.mu;  /* %s.mu_product */\n", p->opt_offset[0], p->name);
+}
+
+/* The two step sizes of the update, from this parameter's mu_product (s0). */
+static void nadam_prologue(FILE *o, const ir_optim *op) {
+  (void)op;
+  fprintf(o, "  const dl_real grad_coef = lr * (1 - u->mu) / (1 - s0[0]);\n");
+  fprintf(o, "  const dl_real avg_coef = lr * u->mu_next / (1 - s0[0] * u->mu_next);\n");
+}
+
+static void nadam_rule(FILE *o, const ir_optim *op) {
+  fprintf(o, "%s/* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= (grad_coef g + avg_coef m) / (sqrt(v)/sqrt(bc2) + eps) */\n", IN);
+  fprintf(o, "%ss1[k] = (dl_real)%.17g * s1[k] + (dl_real)%.17g * g;\n", IN, ARG(op, BETA1),
+          1 - ARG(op, BETA1));
+  fprintf(o, "%ss2[k] = (dl_real)%.17g * s2[k] + (dl_real)%.17g * g * g;\n", IN, ARG(op, BETA2),
+          1 - ARG(op, BETA2));
+  fprintf(o, "%sconst dl_real denom = dl_sqrt(s2[k]) * inv_sqrt_bc2 + (dl_real)%.17g;\n", IN,
+          ARG(op, EPS));
+  fprintf(o, "%sw[k] -= grad_coef * g / denom + avg_coef * s1[k] / denom;\n", IN);
+}
+
 #define ADAM_ARGS(decay)                                                                     \
   {"lr", ARG_NUMBER, 0, 1e-3, A_LR, R_POSITIVE}, {"beta1", ARG_NUMBER, 0, 0.9, A_BETA1, R_UNIT}, \
   {"beta2", ARG_NUMBER, 0, 0.999, A_BETA2, R_UNIT}, {"eps", ARG_NUMBER, 0, 1e-8, A_EPS, R_AT_LEAST_0}, \
@@ -192,6 +229,19 @@ static const optim_def optim_table[] = {
    .state = {{"sum", .start = A_INIT_ACC}},
    .step = adagrad_step,
    .rule = adagrad_rule},
+  {.name = "nadam",
+   .args = {{"lr", ARG_NUMBER, 0, 2e-3, A_LR, R_POSITIVE},
+            {"beta1", ARG_NUMBER, 0, 0.9, A_BETA1, R_UNIT},
+            {"beta2", ARG_NUMBER, 0, 0.999, A_BETA2, R_UNIT},
+            {"eps", ARG_NUMBER, 0, 1e-8, A_EPS, R_AT_LEAST_0},
+            {"weight_decay", ARG_NUMBER, 0, 0, A_WEIGHT_DECAY, R_AT_LEAST_0},
+            {"momentum_decay", ARG_NUMBER, 0, 4e-3, A_MOMENTUM_DECAY, R_AT_LEAST_0}},
+   .state = {{"mu_product", .init = 1, .scalar = 1}, {"exp_avg"}, {"exp_avg_sq"}},
+   .step_fields = "dl_real mu, mu_next;  /* nadam's momentum at t and t + 1 */",
+   .step = nadam_step,
+   .param_step = nadam_param_step,
+   .prologue = nadam_prologue,
+   .rule = nadam_rule},
 };
 enum { N_OPTIMS = sizeof optim_table / sizeof *optim_table };
 

@@ -572,6 +572,10 @@ CASES = {
     "adagrad": dict(model="opt", opt=("adagrad", {"lr": 0.1, "lr_decay": 0.05,
                                                   "initial_accumulator_value": 0.1,
                                                   "weight_decay": 0.01})),
+    "nadam": dict(model="opt", opt=("nadam", {})),  # every default, lr = 2e-3 included
+    "nadam_args": dict(model="opt", opt=("nadam", {"lr": 0.01, "beta1": 0.85, "beta2": 0.99,
+                                                   "eps": 1e-6, "weight_decay": 0.02,
+                                                   "momentum_decay": 0.05})),
     # training features
     "sched_step": dict(model="opt", opt=("sgd", {"lr": 0.1, "momentum": 0.9}),
                        sched=("step", {"step_size": 2, "gamma": 0.5})),
@@ -739,6 +743,8 @@ def state_names(kind, hp):
                 + (["grad_avg"] if hp.get("centered") else []))
     if kind == "adagrad":
         return ["sum"]
+    if kind == "nadam":
+        return ["mu_product", "exp_avg", "exp_avg_sq"]
     raise ValueError(kind)
 
 
@@ -841,18 +847,24 @@ class Torch:
         torch = self.torch
         kind, hp = self.case["opt"]
         kw = dict(hp)
-        if kind in ("adam", "adamw"):
+        if kind in ("adam", "adamw", "nadam"):
             b1, b2 = kw.pop("beta1", 0.9), kw.pop("beta2", 0.999)
             if "beta1" in hp or "beta2" in hp:
                 kw["betas"] = (b1, b2)
         cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
-               "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad}[kind]
+               "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad,
+               "nadam": torch.optim.NAdam}[kind]
+        if kind == "nadam":
+            # torch 1.13's single-tensor NAdam multiplies mu into the next
+            # product twice; its foreach path (and torch 2) follow the
+            # documented formula, as dlnc does
+            kw["foreach"] = True
         params = [p for _, p in self.named()]
         opt = cls(params, **kw)
         if state is not None:
             for name, p in self.named():
                 st = {s: torch.from_numpy(state[name + "." + s].copy()) for s in state_names(kind, hp)}
-                if kind in ("adam", "adamw", "adagrad"):
+                if kind in ("adam", "adamw", "adagrad", "nadam"):
                     st["step"] = torch.tensor(float(step))
                 elif kind == "rmsprop":
                     st["step"] = step
@@ -1090,8 +1102,10 @@ def check(name, case, dlnc, work):
         raise Failed("s1.safetensors dtypes %s, expected %s" % (dtypes, want))
 
     # s0: s1's weights and buffers with fresh optimiser state, before any step
+    # (torch's start: zeros, adagrad's accumulator value, nadam's mu_product 1)
     init = hp.get("initial_accumulator_value", 0.0) if kind == "adagrad" else 0.0
-    s0 = {n: (s1[n] if n in model["params"] or n in buffers else np.full_like(s1[n], init))
+    s0 = {n: (s1[n] if n in model["params"] or n in buffers else
+              np.full_like(s1[n], 1.0 if n.endswith(".mu_product") else init))
           for n in names}
     # a hand-made checkpoint carries no CRC (the trainer checks one only if present)
     meta0 = {k: v for k, v in dict(meta1, epoch="0", step="0").items() if k != "crc32"}
