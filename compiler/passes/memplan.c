@@ -241,7 +241,8 @@ oom:
 int memplan(ir_graph *g) {
   int n = g->nnodes;
   int *consumers = calloc((size_t)n, sizeof(int));
-  int *end = malloc((size_t)n * sizeof(int)), *start = malloc((size_t)n * sizeof(int));
+  /* calloc, though every entry is written below: gcc -O3 cannot see that */
+  int *end = calloc((size_t)n, sizeof(int)), *start = calloc((size_t)n, sizeof(int));
   int *root = malloc((size_t)n * sizeof(int)), *expire_next = malloc((size_t)n * sizeof(int));
   int *expire_first = malloc(((size_t)n + 1) * sizeof(int));
   block *blocks = malloc((size_t)n * sizeof(block));
