@@ -103,6 +103,8 @@ typedef enum {
   OP_WEIGHT_NORM_GRAD,   /* in: dW, g, v; i[0] = 0: dg, 1: dv              */
   OP_SPECTRAL_NORM_GRAD, /* d W_orig   in: dW, W_orig, u, v                  */
   OP_ADDN,          /* sum of its inputs (gradient accumulation)             */
+  OP_SOFTPLUS,      /* f[0] = beta, f[1] = threshold (softplus.c)            */
+  OP_SOFTPLUS_GRAD, /* dx   in: dy, x; f as OP_SOFTPLUS                      */
   OP_COUNT
 } ir_op;
 

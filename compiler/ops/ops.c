@@ -11,6 +11,7 @@ static const op_builtin builtins[] = {
   {"tanh", lower_activation},
   {"gelu", lower_activation},
   {"softmax", lower_activation},
+  {"softplus", lower_softplus},
   {"dropout", lower_dropout},
   {"concat", lower_concat},
   {"flatten", lower_flatten},
@@ -119,6 +120,8 @@ static const op_info table[OP_COUNT] = {
   [OP_POSITIONAL] = {attention_backward, attention_emit},
   [OP_ATTENTION_GRAD] = {NULL, attention_emit},
   [OP_POSITIONAL_DW] = {NULL, attention_emit},
+  [OP_SOFTPLUS] = {softplus_backward, softplus_emit},
+  [OP_SOFTPLUS_GRAD] = {NULL, softplus_emit},
 };
 
 const op_info *op_info_of(ir_op op) { return &table[op]; }

@@ -75,6 +75,11 @@ void activation_backward(ad_ctx *, int, int);
 void activation_emit(emit_ctx *, const ir_node *);
 void activation_grad_emit(emit_ctx *, const ir_node *);
 
+/* softplus.c: OP_SOFTPLUS and its gradient, the whole family in one file. */
+int lower_softplus(lower_ctx *, const ast_expr *);
+void softplus_backward(ad_ctx *, int, int);
+void softplus_emit(emit_ctx *, const ir_node *);
+
 int lower_concat(lower_ctx *, const ast_expr *);
 int lower_flatten(lower_ctx *, const ast_expr *);
 int lower_reshape(lower_ctx *, const ast_expr *);

@@ -61,6 +61,13 @@ def _m_mlp(L, x, F, T):
     return p, p
 
 
+def _m_softplus(L, x, F, T):
+    h1 = F.softplus(L["h1"](x))
+    h2 = F.softplus(L["h2"](h1), beta=3, threshold=1.5)
+    p = L["pred"](h2)
+    return p, p
+
+
 def _m_classifier(L, x, F, T):
     a = F.relu(L["a"](x))
     b = F.leaky_relu(L["b"](x), 0.2)
@@ -283,6 +290,15 @@ MODELS = {
   label  y : f32[1]
   h1     = gelu(dense(x, 16))
   h2     = tanh(dense(h1, 12))
+  pred   = dense(h2, 1)
+  loss   = mse(pred, y)"""),
+    # beta * x crosses threshold = 1.5 for some samples and units: both branches
+    "softplus": dict(data="reg", loss="mse", fwd=_m_softplus, params=_lw("h1", "h2", "pred"),
+                     text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  h1     = softplus(dense(x, 16))
+  h2     = softplus(dense(h1, 12), beta = 3, threshold = 1.5)
   pred   = dense(h2, 1)
   loss   = mse(pred, y)"""),
     "classifier": dict(data="cls", loss="cross_entropy", fwd=_m_classifier,
@@ -556,6 +572,7 @@ CASES = {
                       train={"l2": 1e-3, "l1": 1e-4}),
     "nobias": dict(model="nobias", opt=("adam", {"lr": 0.01})),
     "softmax": dict(model="softmax", opt=("sgd", {"lr": 0.2})),
+    "softplus": dict(model="softplus", opt=("adam", {"lr": 0.01})),
     # optimisers
     "sgd": dict(model="opt", opt=("sgd", {"lr": 0.1})),
     "sgd_momentum": dict(model="opt", opt=("sgd", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3})),
