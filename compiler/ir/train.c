@@ -297,23 +297,21 @@ void lower_warn_unreached(const ir_graph *g) {
   free(reach);
 }
 
-/* dlnc builtins: every callable of a train block, through lower_setting. */
+static void describe_setting(lower_ctx *lc, ir_train *t, const char *key, const char *callee) {
+  ast_expr call = {.kind = EX_CALL, .str = (char *)callee};
+  ast_stmt s = {.kind = ST_BIND, .name = (char *)key, .value = &call};
+  lower_setting(lc, &s, t);
+}
+
+/* dlnc builtins: every callable of a train block, through lower_setting;
+ * the optimisers are the rows of ops/optim.c's table. */
 void lower_describe_train(lower_ctx *lc) {
-  static const char *const calls[][2] = {
-    {"data", "idx"}, {"data", "csv"}, {"data", "text"},
-    {"schedule", "constant"}, {"schedule", "step"}, {"schedule", "exponential"},
-    {"schedule", "cosine"},
-  };
+  static const char *const data[] = {"idx", "csv", "text"};
+  static const char *const schedules[] = {"constant", "step", "exponential", "cosine"};
   ir_train t;
   lower_train_defaults(&t);
-  for (size_t i = 0; i < sizeof calls / sizeof *calls; i++) {
-    ast_expr call = {.kind = EX_CALL, .str = (char *)calls[i][1]};
-    ast_stmt s = {.kind = ST_BIND, .name = (char *)calls[i][0], .value = &call};
-    lower_setting(lc, &s, &t);
-  }
-  for (int k = 0; optim_name(k); k++) {
-    ast_expr call = {.kind = EX_CALL, .str = (char *)optim_name(k)};
-    ast_stmt s = {.kind = ST_BIND, .name = "optimizer", .value = &call};
-    lower_setting(lc, &s, &t);
-  }
+  for (size_t i = 0; i < sizeof data / sizeof *data; i++) describe_setting(lc, &t, "data", data[i]);
+  for (int k = 0; optim_name(k); k++) describe_setting(lc, &t, "optimizer", optim_name(k));
+  for (size_t i = 0; i < sizeof schedules / sizeof *schedules; i++)
+    describe_setting(lc, &t, "schedule", schedules[i]);
 }

@@ -183,11 +183,6 @@ static void nadam_rule(FILE *o, const ir_optim *op) {
   fprintf(o, "%sw[k] -= grad_coef * g / denom + avg_coef * s1[k] / denom;\n", IN);
 }
 
-#define ADAM_ARGS(decay)                                                                     \
-  {"lr", ARG_NUMBER, 0, 1e-3, A_LR, R_POSITIVE}, {"beta1", ARG_NUMBER, 0, 0.9, A_BETA1, R_UNIT}, \
-  {"beta2", ARG_NUMBER, 0, 0.999, A_BETA2, R_UNIT}, {"eps", ARG_NUMBER, 0, 1e-8, A_EPS, R_AT_LEAST_0}, \
-  {"weight_decay", ARG_NUMBER, 0, decay, A_WEIGHT_DECAY, R_AT_LEAST_0}
-
 /* Row 0 is the optimiser of a train block that names none (with lr 1e-2). */
 static const optim_def optim_table[] = {
   {.name = "sgd",
@@ -196,17 +191,25 @@ static const optim_def optim_table[] = {
             {"dampening", ARG_NUMBER, 0, 0, A_DAMPENING, R_AT_LEAST_0},
             {"nesterov", ARG_BOOL, 0, 0, A_NESTEROV, R_ANY},
             {"weight_decay", ARG_NUMBER, 0, 0, A_WEIGHT_DECAY, R_AT_LEAST_0}},
-   .state = {{"momentum_buffer", .when = A_MOMENTUM}},
+   .state = {{.name = "momentum_buffer", .when = A_MOMENTUM}},
    .check = sgd_check,
    .rule = sgd_rule},
   {.name = "adam",
-   .args = {ADAM_ARGS(0)},
-   .state = {{"exp_avg"}, {"exp_avg_sq"}},
+   .args = {{"lr", ARG_NUMBER, 0, 1e-3, A_LR, R_POSITIVE},
+            {"beta1", ARG_NUMBER, 0, 0.9, A_BETA1, R_UNIT},
+            {"beta2", ARG_NUMBER, 0, 0.999, A_BETA2, R_UNIT},
+            {"eps", ARG_NUMBER, 0, 1e-8, A_EPS, R_AT_LEAST_0},
+            {"weight_decay", ARG_NUMBER, 0, 0, A_WEIGHT_DECAY, R_AT_LEAST_0}},
+   .state = {{.name = "exp_avg"}, {.name = "exp_avg_sq"}},
    .step = adam_step,
    .rule = adam_rule},
   {.name = "adamw",
-   .args = {ADAM_ARGS(1e-2)},
-   .state = {{"exp_avg"}, {"exp_avg_sq"}},
+   .args = {{"lr", ARG_NUMBER, 0, 1e-3, A_LR, R_POSITIVE},
+            {"beta1", ARG_NUMBER, 0, 0.9, A_BETA1, R_UNIT},
+            {"beta2", ARG_NUMBER, 0, 0.999, A_BETA2, R_UNIT},
+            {"eps", ARG_NUMBER, 0, 1e-8, A_EPS, R_AT_LEAST_0},
+            {"weight_decay", ARG_NUMBER, 0, 1e-2, A_WEIGHT_DECAY, R_AT_LEAST_0}},
+   .state = {{.name = "exp_avg"}, {.name = "exp_avg_sq"}},
    .decoupled_decay = 1,
    .step = adam_step,
    .rule = adamw_rule},
@@ -217,8 +220,8 @@ static const optim_def optim_table[] = {
             {"momentum", ARG_NUMBER, 0, 0, A_MOMENTUM, R_AT_LEAST_0},
             {"centered", ARG_BOOL, 0, 0, A_CENTERED, R_ANY},
             {"weight_decay", ARG_NUMBER, 0, 0, A_WEIGHT_DECAY, R_AT_LEAST_0}},
-   .state = {{"square_avg"}, {"momentum_buffer", .when = A_MOMENTUM},
-             {"grad_avg", .when = A_CENTERED}},
+   .state = {{.name = "square_avg"}, {.name = "momentum_buffer", .when = A_MOMENTUM},
+             {.name = "grad_avg", .when = A_CENTERED}},
    .rule = rmsprop_rule},
   {.name = "adagrad",
    .args = {{"lr", ARG_NUMBER, 0, 1e-2, A_LR, R_POSITIVE},
@@ -226,7 +229,7 @@ static const optim_def optim_table[] = {
             {"weight_decay", ARG_NUMBER, 0, 0, A_WEIGHT_DECAY, R_AT_LEAST_0},
             {"initial_accumulator_value", ARG_NUMBER, 0, 0, A_INIT_ACC, R_AT_LEAST_0},
             {"eps", ARG_NUMBER, 0, 1e-10, A_EPS, R_AT_LEAST_0}},
-   .state = {{"sum", .start = A_INIT_ACC}},
+   .state = {{.name = "sum", .start = A_INIT_ACC}},
    .step = adagrad_step,
    .rule = adagrad_rule},
   {.name = "nadam",
@@ -236,7 +239,8 @@ static const optim_def optim_table[] = {
             {"eps", ARG_NUMBER, 0, 1e-8, A_EPS, R_AT_LEAST_0},
             {"weight_decay", ARG_NUMBER, 0, 0, A_WEIGHT_DECAY, R_AT_LEAST_0},
             {"momentum_decay", ARG_NUMBER, 0, 4e-3, A_MOMENTUM_DECAY, R_AT_LEAST_0}},
-   .state = {{"mu_product", .init = 1, .scalar = 1}, {"exp_avg"}, {"exp_avg_sq"}},
+   .state = {{.name = "mu_product", .init = 1, .scalar = 1}, {.name = "exp_avg"},
+             {.name = "exp_avg_sq"}},
    .step_fields = "dl_real mu, mu_next;  /* nadam's momentum at t and t + 1 */",
    .step = nadam_step,
    .param_step = nadam_param_step,
@@ -245,7 +249,9 @@ static const optim_def optim_table[] = {
 };
 enum { N_OPTIMS = sizeof optim_table / sizeof *optim_table };
 
-const char *optim_name(int kind) { return kind >= 0 && kind < N_OPTIMS ? optim_table[kind].name : NULL; }
+const char *optim_name(int kind) {
+  return kind >= 0 && kind < N_OPTIMS ? optim_table[kind].name : NULL;
+}
 
 int optim_find(const char *name) {
   for (int k = 0; k < N_OPTIMS; k++)

@@ -60,7 +60,8 @@ void softplus_emit(emit_ctx *ec, const ir_node *n) {
   fprintf(o, "  {\n    const dl_real *x = %s;\n", px);
   if (grad) fprintf(o, "    const dl_real *dy = %s;\n", emit_ptr(ec, n->in[0], pdy, sizeof pdy));
   fprintf(o, "    dl_real *%s = %s;\n", grad ? "dx" : "y", pout);
-  fprintf(o, "    const dl_real beta = (dl_real)%.17g, threshold = (dl_real)%.17g;\n", n->f[0], n->f[1]);
+  fprintf(o, "    const dl_real beta = (dl_real)%.17g, threshold = (dl_real)%.17g;\n", n->f[0],
+          n->f[1]);
   fprintf(o, "    const size_t count = (size_t)(%s) * %lld;\n", rows, (long long)ir_last_dim(n));
   if (grad) {
     fprintf(o, "    /* dx = dy * sigmoid(beta x), or dy where beta x > threshold */\n");
@@ -71,6 +72,7 @@ void softplus_emit(emit_ctx *ec, const ir_node *n) {
     fprintf(o, "    /* y = log(1 + e^(beta x)) / beta, or x where beta x > threshold */\n");
     fprintf(o, "    for (size_t k = 0; k < count; k++) {\n");
     fprintf(o, "      const dl_real bx = x[k] * beta;\n");
-    fprintf(o, "      y[k] = bx > threshold ? x[k] : (dl_real)log1p((double)dl_exp(bx)) / beta;\n    }\n  }\n");
+    fprintf(o, "      y[k] = bx > threshold ? x[k] : (dl_real)log1p((double)dl_exp(bx)) / beta;\n");
+    fprintf(o, "    }\n  }\n");
   }
 }
