@@ -73,6 +73,7 @@ typedef struct optim_def {
 #define ARG(o, a) ((o)->arg[A_##a])
 static const char *const IN = "        "; /* the update loop's body */
 
+/* v[3]: nesterov, sgd's fourth argument */
 static int sgd_check(const ir_optim *op, const arg_val *v) {
   if (!ARG(op, NESTEROV) || (ARG(op, MOMENTUM) > 0 && ARG(op, DAMPENING) == 0)) return 0;
   diag_error(v[3].loc, "nesterov momentum needs momentum > 0 and dampening = 0 (as in PyTorch)");
