@@ -12,8 +12,6 @@
 #include <string.h>
 #include "../../runtime/dl_model.h"
 
-int optim_state_count(const ir_optim *o, const char **names); /* ops/optim.c */
-const char *optim_name(ir_optim_kind k);
 
 const char *emit_job_begin(emit_ctx *ec, const ir_node *n, const char *what, const char *comment,
                            char *name, size_t len) {
@@ -268,6 +266,7 @@ static void emit_tensor(FILE *o, const ir_param *p, const char *suffix, const ch
   emit_cstr(o, name);
   fprintf(o, ", %s, %d, {", kind, p->ndim);
   for (int d = 0; d < p->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)p->dims[d]);
+  if (p->ndim == 0) fputc('0', o); /* a scalar: no empty braces */
   /* init_src: a parameter's index is its index in the table (parameters come first) */
   int src = !strcmp(kind, "DL_T_PARAM") && p->init == DL_INIT_ROW_NORM ? p->init_src : -1;
   fprintf(o, "}, %zu, %lld, %s, %lld, %lld, %.17g, %d, %d},\n", offset, (long long)p->numel, init,
@@ -288,8 +287,8 @@ static void emit_buffer(FILE *o, const ir_buffer *b) {
 static int emit_tensors(emit_ctx *ec) {
   ir_graph *g = ec->g;
   FILE *o = ec->out;
-  const char *names[3];
-  int nstate = optim_state_count(&g->train.optim, names), count = 0;
+  const ir_optim *op = &g->train.optim;
+  int count = 0;
   char suffix[64];
   fprintf(o, "/* Everything in the state block: parameters, gradients, optimiser state, buffers. */\n");
   fprintf(o, "static const dl_tensor_desc tensors[] = {\n");
@@ -298,11 +297,12 @@ static int emit_tensors(emit_ctx *ec) {
                 init_enum(param_init(g, &g->params[p])), 0);
   for (int p = 0; p < g->nparams; p++, count++)
     emit_tensor(o, &g->params[p], ".grad", "DL_T_GRAD", g->params[p].grad_offset, "DL_INIT_ZERO", 0);
-  for (int s = 0; s < nstate; s++)
+  for (int s = 0; s < op->nstate; s++)
     for (int p = 0; p < g->nparams; p++, count++) {
-      snprintf(suffix, sizeof suffix, ".%s", names[s]);
-      double v = g->train.optim.kind == OPT_ADAGRAD ? g->train.optim.init_acc : 0;
-      emit_tensor(o, &g->params[p], suffix, "DL_T_OPT", g->params[p].opt_offset[s], "DL_INIT_ZERO", v);
+      snprintf(suffix, sizeof suffix, ".%s", op->state[s].name);
+      ir_param sp = g->params[p];
+      if (op->state[s].scalar) sp.ndim = 0, sp.numel = 1; /* one number per parameter */
+      emit_tensor(o, &sp, suffix, "DL_T_OPT", sp.opt_offset[s], "DL_INIT_ZERO", op->state[s].init);
     }
   for (int b = 0; b < g->nbuffers; b++, count++) emit_buffer(o, &g->buffers[b]);
   fprintf(o, "};\n\n");

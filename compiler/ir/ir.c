@@ -278,11 +278,14 @@ int ir_verify(const ir_graph *g) {
       for (int k = 0; k < n->nin; k++) bad |= !same_shape(n, &g->nodes[n->in[k]]);
       break;
     case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_GELU:
-    case OP_SOFTMAX: case OP_DROPOUT: case OP_SCALE:
+    case OP_SOFTMAX: case OP_DROPOUT: case OP_SCALE: case OP_SOFTPLUS:
       bad = !same_shape(n, &g->nodes[n->in[0]]);
       break;
     case OP_ACT_GRAD: case OP_SOFTMAX_GRAD: case OP_DROPOUT_GRAD:
       bad = !same_shape(n, &g->nodes[n->in[0]]);
+      break;
+    case OP_SOFTPLUS_GRAD: /* in: dy, x */
+      bad = !same_shape(n, &g->nodes[n->in[0]]) || !same_shape(n, &g->nodes[n->in[1]]);
       break;
     case OP_NORM: /* in: x, stats */
       bad = !same_shape(n, &g->nodes[n->in[0]]);

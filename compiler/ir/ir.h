@@ -21,6 +21,7 @@
 #include "diag.h"
 
 enum { IR_MAX_IN = 8, IR_MAX_DIMS = 6 };
+enum { IR_OPTIM_ARGS = 16, IR_OPTIM_STATES = 3 }; /* see ir_optim */
 
 /* Facts about an op that generic passes ask (the flags column of ops.def). */
 enum {
@@ -125,6 +126,11 @@ typedef struct ir_attn_attr {
   int pad_id;
 } ir_attn_attr;
 
+/* softplus.c: softplus and its gradient */
+typedef struct ir_softplus_attr {
+  double beta, threshold;      /* torch.nn.Softplus's */
+} ir_softplus_attr;
+
 typedef enum { STORE_NONE, STORE_ACT, STORE_STATE, STORE_INPUT, STORE_LABEL, STORE_ALIAS } ir_storage;
 
 typedef struct ir_node {
@@ -145,6 +151,7 @@ typedef struct ir_node {
     ir_reparam_attr reparam;
     ir_rnn_attr rnn;
     ir_attn_attr attn;
+    ir_softplus_attr softplus;
   };
   const char *name;            /* binding name (forward) for comments     */
   dl_loc loc;
@@ -183,7 +190,7 @@ typedef struct ir_param {
   int is_weight;               /* global l1/l2 and weight decay apply     */
   int line;
   size_t offset, grad_offset;  /* in the state block                      */
-  size_t opt_offset[3];        /* optimiser state buffers                 */
+  size_t opt_offset[IR_OPTIM_STATES]; /* optimiser state buffers          */
 } ir_param;
 
 /* A buffer is state that is not trained (batch norm's running statistics):
@@ -211,12 +218,21 @@ typedef struct ir_group {
   int needs_label;
 } ir_group;
 
-typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP, OPT_ADAGRAD } ir_optim_kind;
+/* The optimiser, as ops/optim.c's table lowered it: which row, its keyword
+ * arguments, and the state it keeps per parameter, so that the memory plan
+ * and the tensor table need no optimiser names. */
+typedef struct ir_optim_state {
+  const char *name;            /* torch's name: the checkpoint has W.<name> */
+  double init;                 /* its start value (adagrad's accumulator) */
+  int scalar;                  /* one number per parameter, not per weight */
+} ir_optim_state;
 
 typedef struct ir_optim {
-  ir_optim_kind kind;
-  double lr, momentum, dampening, beta1, beta2, eps, weight_decay, alpha, lr_decay, init_acc;
-  int nesterov, centered;
+  int kind;                    /* its row in ops/optim.c's table (0: sgd) */
+  double lr;
+  double arg[IR_OPTIM_ARGS];   /* the other arguments, by optim.c's A_* */
+  int nstate;
+  ir_optim_state state[IR_OPTIM_STATES];
   int line;
 } ir_optim;
 

@@ -1,6 +1,7 @@
 /* train.c: the train block: data, batch, epochs, optimiser (PyTorch's
  * defaults), initialiser, penalties, schedule, warm-up and clipping. */
 #include "lower.h"
+#include "ops.h"
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@ void lower_train_defaults(ir_train *t) {
   t->batch = 32;
   t->epochs = 10;
   t->seed = 1;
-  t->optim.kind = OPT_SGD;
+  t->optim.kind = 0; /* sgd: the first row of ops/optim.c's table */
   t->optim.lr = 1e-2;
   t->init = DL_INIT_TORCH_DEFAULT;
   t->sched_kind = DL_SCHED_CONSTANT;
@@ -120,66 +121,18 @@ static void lower_data(lower_ctx *lc, const ast_expr *e, ir_data *d, const char 
   }
 }
 
-/* As torch.optim checks: lr > 0, betas in [0, 1), the other numbers >= 0. */
-static int check_optim_args(const ast_expr *call, const arg_spec *s, const arg_val *v, int n) {
-  int err = 0;
-  for (int i = 0; i < n; i++) {
-    if (!v[i].present || s[i].kind != ARG_NUMBER) continue;
-    double x = v[i].num;
-    const char *want = NULL;
-    if (!strcmp(s[i].name, "lr")) want = x > 0 ? NULL : "positive";
-    else if (!strncmp(s[i].name, "beta", 4)) want = x >= 0 && x < 1 ? NULL : "in [0, 1)";
-    else want = x >= 0 ? NULL : "at least 0";
-    if (want) {
-      diag_error(v[i].loc, "argument '%s' of %s() must be %s, not %g", s[i].name, call->str, want, x);
-      err = -1;
-    }
-  }
-  return err;
-}
-
+/* optimizer = NAME(...): the rows of ops/optim.c's table. */
 static void lower_optimizer(lower_ctx *lc, const ast_expr *e, ir_optim *o) {
   if (expect_call(e, "optimizer", "a call like adam(lr = 1e-3)")) return;
-  o->line = e->loc.line;
-  arg_val v[6];
-  if (strcmp(e->str, "sgd") == 0) {
-    static const arg_spec s[] = {{"lr", ARG_NUMBER, 1, 0}, {"momentum", ARG_NUMBER, 0, 0},
-                                 {"dampening", ARG_NUMBER, 0, 0}, {"nesterov", ARG_BOOL, 0, 0},
-                                 {"weight_decay", ARG_NUMBER, 0, 0}};
-    if (lower_bind_args(lc, e, s, 5, v) || check_optim_args(e, s, v, 5)) return;
-    *o = (ir_optim){.kind = OPT_SGD, .lr = v[0].num, .momentum = v[1].num, .dampening = v[2].num,
-                    .nesterov = (int)v[3].num, .weight_decay = v[4].num, .line = o->line};
-    if (o->nesterov && (o->momentum <= 0 || o->dampening != 0))
-      diag_error(v[3].loc, "nesterov momentum needs momentum > 0 and dampening = 0 (as in PyTorch)");
-  } else if (strcmp(e->str, "adam") == 0 || strcmp(e->str, "adamw") == 0) {
-    int w = e->str[4] == 'w';
-    const arg_spec s[] = {{"lr", ARG_NUMBER, 0, 1e-3}, {"beta1", ARG_NUMBER, 0, 0.9},
-                          {"beta2", ARG_NUMBER, 0, 0.999}, {"eps", ARG_NUMBER, 0, 1e-8},
-                          {"weight_decay", ARG_NUMBER, 0, w ? 1e-2 : 0}};
-    if (lower_bind_args(lc, e, s, 5, v) || check_optim_args(e, s, v, 5)) return;
-    *o = (ir_optim){.kind = w ? OPT_ADAMW : OPT_ADAM, .lr = v[0].num, .beta1 = v[1].num,
-                    .beta2 = v[2].num, .eps = v[3].num, .weight_decay = v[4].num, .line = o->line};
-  } else if (strcmp(e->str, "rmsprop") == 0) {
-    static const arg_spec s[] = {{"lr", ARG_NUMBER, 0, 1e-2}, {"alpha", ARG_NUMBER, 0, 0.99},
-                                 {"eps", ARG_NUMBER, 0, 1e-8}, {"momentum", ARG_NUMBER, 0, 0},
-                                 {"centered", ARG_BOOL, 0, 0}, {"weight_decay", ARG_NUMBER, 0, 0}};
-    if (lower_bind_args(lc, e, s, 6, v) || check_optim_args(e, s, v, 6)) return;
-    *o = (ir_optim){.kind = OPT_RMSPROP, .lr = v[0].num, .alpha = v[1].num, .eps = v[2].num,
-                    .momentum = v[3].num, .centered = (int)v[4].num, .weight_decay = v[5].num,
-                    .line = o->line};
-  } else if (strcmp(e->str, "adagrad") == 0) {
-    static const arg_spec s[] = {{"lr", ARG_NUMBER, 0, 1e-2}, {"lr_decay", ARG_NUMBER, 0, 0},
-                                 {"weight_decay", ARG_NUMBER, 0, 0},
-                                 {"initial_accumulator_value", ARG_NUMBER, 0, 0},
-                                 {"eps", ARG_NUMBER, 0, 1e-10}};
-    if (lower_bind_args(lc, e, s, 5, v) || check_optim_args(e, s, v, 5)) return;
-    *o = (ir_optim){.kind = OPT_ADAGRAD, .lr = v[0].num, .lr_decay = v[1].num,
-                    .weight_decay = v[2].num, .init_acc = v[3].num, .eps = v[4].num,
-                    .line = o->line};
-  } else {
-    static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
-    unknown_choice(e, "optimizer", names, 5);
+  int kind = optim_find(e->str);
+  if (kind >= 0) {
+    optim_lower(lc, e, kind, o);
+    return;
   }
+  const char *names[32];
+  int n = 0;
+  while (n < 32 && (names[n] = optim_name(n))) n++;
+  unknown_choice(e, "optimizer", names, n);
 }
 
 static void lower_schedule(lower_ctx *lc, const ast_expr *e, ir_train *t) {
@@ -344,20 +297,21 @@ void lower_warn_unreached(const ir_graph *g) {
   free(reach);
 }
 
-/* dlnc builtins: every callable of a train block, through lower_setting. */
+static void describe_setting(lower_ctx *lc, ir_train *t, const char *key, const char *callee) {
+  ast_expr call = {.kind = EX_CALL, .str = (char *)callee};
+  ast_stmt s = {.kind = ST_BIND, .name = (char *)key, .value = &call};
+  lower_setting(lc, &s, t);
+}
+
+/* dlnc builtins: every callable of a train block, through lower_setting;
+ * the optimisers are the rows of ops/optim.c's table. */
 void lower_describe_train(lower_ctx *lc) {
-  static const char *const calls[][2] = {
-    {"data", "idx"}, {"data", "csv"}, {"data", "text"},
-    {"optimizer", "sgd"}, {"optimizer", "adam"}, {"optimizer", "adamw"},
-    {"optimizer", "rmsprop"}, {"optimizer", "adagrad"},
-    {"schedule", "constant"}, {"schedule", "step"}, {"schedule", "exponential"},
-    {"schedule", "cosine"},
-  };
+  static const char *const data[] = {"idx", "csv", "text"};
+  static const char *const schedules[] = {"constant", "step", "exponential", "cosine"};
   ir_train t;
   lower_train_defaults(&t);
-  for (size_t i = 0; i < sizeof calls / sizeof *calls; i++) {
-    ast_expr call = {.kind = EX_CALL, .str = (char *)calls[i][1]};
-    ast_stmt s = {.kind = ST_BIND, .name = (char *)calls[i][0], .value = &call};
-    lower_setting(lc, &s, &t);
-  }
+  for (size_t i = 0; i < sizeof data / sizeof *data; i++) describe_setting(lc, &t, "data", data[i]);
+  for (int k = 0; optim_name(k); k++) describe_setting(lc, &t, "optimizer", optim_name(k));
+  for (size_t i = 0; i < sizeof schedules / sizeof *schedules; i++)
+    describe_setting(lc, &t, "schedule", schedules[i]);
 }

@@ -12,6 +12,7 @@ static const op_builtin builtins[] = {
   {"tanh", lower_activation},
   {"gelu", lower_activation},
   {"softmax", lower_activation},
+  {"softplus", lower_softplus},
   {"dropout", lower_dropout},
   {"concat", lower_concat},
   {"flatten", lower_flatten},

@@ -77,6 +77,11 @@ void activation_backward(ad_ctx *, int, int);
 void activation_emit(emit_ctx *, const ir_node *);
 void activation_grad_emit(emit_ctx *, const ir_node *);
 
+/* softplus.c: OP_SOFTPLUS and its gradient, the whole family in one file. */
+int lower_softplus(lower_ctx *, const ast_expr *);
+void softplus_backward(ad_ctx *, int, int);
+void softplus_emit(emit_ctx *, const ir_node *);
+
 int lower_concat(lower_ctx *, const ast_expr *);
 int lower_flatten(lower_ctx *, const ast_expr *);
 int lower_reshape(lower_ctx *, const ast_expr *);
@@ -138,7 +143,13 @@ int lower_weight(lower_ctx *lc, const char *layer, int wrap, int ndim, const int
 void reparam_backward(ad_ctx *, int, int);
 void reparam_emit(emit_ctx *, const ir_node *);
 
-/* optim.c: the fused optimiser step, one pass per parameter. */
+/* optim.c: the optimisers, one table row each.  optim_find gives the row
+ * of a name (-1 if none), optim_name a row's name (NULL past the last);
+ * optim_lower binds a call's arguments into *o and sets its state list;
+ * optim_emit_update writes the fused step, one pass per parameter. */
+int optim_find(const char *name);
+const char *optim_name(int kind);
+void optim_lower(lower_ctx *lc, const ast_expr *call, int kind, ir_optim *o);
 void optim_emit_update(emit_ctx *ec);
 
 #endif

@@ -14,90 +14,298 @@
 #include "ops.h"
 #include <string.h>
 
-/* How many state buffers per parameter the optimiser keeps, and their names. */
-int optim_state_count(const ir_optim *o, const char **names) {
+/* ---- the table ----------------------------------------------------------
+ * One row per optimiser: torch.optim's keyword arguments with their
+ * defaults and the ranges torch accepts, the state it keeps per parameter
+ * under torch's names (the checkpoint has W.exp_avg, ...), and the
+ * emitters of its update.  Lowering, the memory plan, the tensor table and
+ * the update all read the row (the state through ir_optim), so a new
+ * optimiser is one row here and its emitters, plus docs and tests. */
+
+/* Where ir_optim keeps each argument: lr in .lr, the others in .arg[A_*]. */
+enum {
+  A_NONE, A_LR, A_MOMENTUM, A_DAMPENING, A_NESTEROV, A_BETA1, A_BETA2, A_EPS, A_WEIGHT_DECAY,
+  A_ALPHA, A_CENTERED, A_LR_DECAY, A_INIT_ACC, A_MOMENTUM_DECAY, A_COUNT
+};
+_Static_assert((int)A_COUNT <= (int)IR_OPTIM_ARGS, "ir_optim.arg holds every A_*");
+
+/* The values torch.optim's constructors accept (a bool has no range). */
+typedef enum { R_ANY, R_POSITIVE, R_AT_LEAST_0, R_UNIT } optim_range;
+
+typedef struct optim_arg {
+  const char *name;            /* torch's keyword; betas=(b1, b2) is beta1, beta2 */
+  arg_kind kind;               /* ARG_NUMBER or ARG_BOOL */
+  int required;
+  double def;                  /* torch's default */
+  int slot;                    /* A_*: where ir_optim keeps it */
+  optim_range range;
+} optim_arg;
+
+typedef struct optim_state_def {
+  const char *name;            /* torch's state name */
+  int when;                    /* A_*: kept only if that argument is nonzero; 0: always */
+  int start;                   /* A_*: starts at that argument's value; 0: at init */
+  double init;
+  int scalar;                  /* one number per parameter (nadam's mu_product) */
+} optim_state_def;
+
+enum { OPTIM_MAX_ARGS = 8 };
+
+typedef struct optim_def {
+  const char *name;
+  optim_arg args[OPTIM_MAX_ARGS];              /* until a NULL name */
+  optim_state_def state[IR_OPTIM_STATES];      /* until a NULL name; s0, s1, ... in the rule */
+  int decoupled_decay;         /* weight decay scales w (adamw) instead of adding to g */
+  const char *step_fields;     /* more per-step constants in update_args, or NULL */
+  /* Rules between arguments, reported at v[i].loc; nonzero if one fails. */
+  int (*check)(const ir_optim *op, const arg_val *v);
+  /* apply_update: this step's constants into u (t is the step, from 1). */
+  void (*step)(FILE *o, const ir_optim *op);
+  /* apply_update: once per trained parameter and step, before its pass. */
+  void (*param_step)(FILE *o, const ir_optim *op, const ir_param *p);
+  /* update_P: after the state pointers, before the loop. */
+  void (*prologue)(FILE *o, const ir_optim *op);
+  /* The per-element update: reads g (gradient, after L2 decay) and writes
+   * w[k] and the state s0[k], s1[k], ... */
+  void (*rule)(FILE *o, const ir_optim *op);
+} optim_def;
+
+#define ARG(o, a) ((o)->arg[A_##a])
+static const char *const IN = "        "; /* the update loop's body */
+
+/* v[3]: nesterov, sgd's fourth argument */
+static int sgd_check(const ir_optim *op, const arg_val *v) {
+  if (!ARG(op, NESTEROV) || (ARG(op, MOMENTUM) > 0 && ARG(op, DAMPENING) == 0)) return 0;
+  diag_error(v[3].loc, "nesterov momentum needs momentum > 0 and dampening = 0 (as in PyTorch)");
+  return -1;
+}
+
+static void sgd_rule(FILE *o, const ir_optim *op) {
+  if (ARG(op, MOMENTUM) > 0) {
+    fprintf(o, "%s/* buf = first ? g : momentum * buf + (1 - dampening) * g */\n", IN);
+    fprintf(o, "%ss0[k] = first ? g : (dl_real)%.17g * s0[k] + (dl_real)%.17g * g;\n", IN,
+            ARG(op, MOMENTUM), 1 - ARG(op, DAMPENING));
+    if (ARG(op, NESTEROV))
+      fprintf(o, "%sg = g + (dl_real)%.17g * s0[k];\n", IN, ARG(op, MOMENTUM));
+    else
+      fprintf(o, "%sg = s0[k];\n", IN);
+  }
+  fprintf(o, "%sw[k] -= lr * g;\n", IN);
+}
+
+/* Adam's bias corrections: 1 - beta^t, for the step size and sqrt(v). */
+static void adam_step(FILE *o, const ir_optim *op) {
+  fprintf(o, "  u.step_size = u.lr / (dl_real)(1 - pow(%.17g, (double)t));\n", ARG(op, BETA1));
+  fprintf(o, "  u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(%.17g, (double)t)));\n", ARG(op, BETA2));
+}
+
+static void adam_rule(FILE *o, const ir_optim *op) {
+  fprintf(o, "%s/* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */\n", IN);
+  fprintf(o, "%ss0[k] = (dl_real)%.17g * s0[k] + (dl_real)%.17g * g;\n", IN, ARG(op, BETA1),
+          1 - ARG(op, BETA1));
+  fprintf(o, "%ss1[k] = (dl_real)%.17g * s1[k] + (dl_real)%.17g * g * g;\n", IN, ARG(op, BETA2),
+          1 - ARG(op, BETA2));
+  fprintf(o, "%sw[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)%.17g);\n", IN,
+          ARG(op, EPS));
+}
+
+static void adamw_rule(FILE *o, const ir_optim *op) {
+  if (ARG(op, WEIGHT_DECAY) != 0)
+    fprintf(o, "%sw[k] *= 1 - lr * (dl_real)%.17g;          /* decoupled weight decay */\n", IN,
+            ARG(op, WEIGHT_DECAY));
+  adam_rule(o, op);
+}
+
+/* The state order is square_avg, then momentum_buffer and grad_avg when kept. */
+static void rmsprop_rule(FILE *o, const ir_optim *op) {
+  int has_momentum_buf = ARG(op, MOMENTUM) > 0, centered_buf = 1 + has_momentum_buf;
+  double alpha = ARG(op, ALPHA), eps = ARG(op, EPS);
+  fprintf(o, "%ss0[k] = (dl_real)%.17g * s0[k] + (dl_real)%.17g * g * g;  /* square_avg */\n", IN,
+          alpha, 1 - alpha);
+  if (ARG(op, CENTERED)) {
+    fprintf(o, "%ss%d[k] = (dl_real)%.17g * s%d[k] + (dl_real)%.17g * g;  /* grad_avg */\n", IN,
+            centered_buf, alpha, centered_buf, 1 - alpha);
+    fprintf(o, "%sconst dl_real avg = dl_sqrt(s0[k] - s%d[k] * s%d[k]) + (dl_real)%.17g;\n", IN,
+            centered_buf, centered_buf, eps);
+  } else {
+    fprintf(o, "%sconst dl_real avg = dl_sqrt(s0[k]) + (dl_real)%.17g;\n", IN, eps);
+  }
+  if (has_momentum_buf) {
+    fprintf(o, "%ss1[k] = (dl_real)%.17g * s1[k] + g / avg;\n", IN, ARG(op, MOMENTUM));
+    fprintf(o, "%sw[k] -= lr * s1[k];\n", IN);
+  } else {
+    fprintf(o, "%sw[k] -= lr * g / avg;\n", IN);
+  }
+}
+
+static void adagrad_step(FILE *o, const ir_optim *op) {
+  fprintf(o, "  u.clr = u.lr / (dl_real)(1 + (double)(t - 1) * %.17g);\n", ARG(op, LR_DECAY));
+}
+
+static void adagrad_rule(FILE *o, const ir_optim *op) {
+  fprintf(o, "%ss0[k] += g * g;                         /* sum */\n", IN);
+  fprintf(o, "%sw[k] -= clr * g / (dl_sqrt(s0[k]) + (dl_real)%.17g);\n", IN, ARG(op, EPS));
+}
+
+/* NAdam (Dozat 2016) as torch.optim.NAdam documents it: Adam whose step
+ * looks one momentum step ahead, with momentum mu_t = beta1 (1 - 0.5 *
+ * 0.96^(t psi)) and its running product kept per parameter (mu_product).
+ * The step uses prod(mu_1..mu_t) and prod(mu_1..mu_t+1) = mu_product *
+ * mu_next, as the documented formula, torch 1.13's foreach path and torch 2
+ * do (1.13's single-tensor path multiplies mu in twice). */
+static void nadam_step(FILE *o, const ir_optim *op) {
+  double b1 = ARG(op, BETA1), psi = ARG(op, MOMENTUM_DECAY);
+  fprintf(o, "  u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(%.17g, (double)t)));\n", ARG(op, BETA2));
+  fprintf(o, "  u.mu = (dl_real)(%.17g * (1 - 0.5 * pow(0.96, (double)t * %.17g)));\n", b1, psi);
+  fprintf(o, "  u.mu_next = (dl_real)(%.17g * (1 - 0.5 * pow(0.96, (double)(t + 1) * %.17g)));\n",
+          b1, psi);
+}
+
+static void nadam_param_step(FILE *o, const ir_optim *op, const ir_param *p) {
+  (void)op;
+  fprintf(o, "  ST(%zu)[0] *= u.mu;  /* %s.mu_product */\n", p->opt_offset[0], p->name);
+}
+
+/* The two step sizes of the update, from this parameter's mu_product (s0). */
+static void nadam_prologue(FILE *o, const ir_optim *op) {
+  (void)op;
+  fprintf(o, "  const dl_real grad_coef = lr * (1 - u->mu) / (1 - s0[0]);\n");
+  fprintf(o, "  const dl_real avg_coef = lr * u->mu_next / (1 - s0[0] * u->mu_next);\n");
+}
+
+static void nadam_rule(FILE *o, const ir_optim *op) {
+  fprintf(o, "%s/* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= (grad_coef g + avg_coef m) / (sqrt(v)/sqrt(bc2) + eps) */\n", IN);
+  fprintf(o, "%ss1[k] = (dl_real)%.17g * s1[k] + (dl_real)%.17g * g;\n", IN, ARG(op, BETA1),
+          1 - ARG(op, BETA1));
+  fprintf(o, "%ss2[k] = (dl_real)%.17g * s2[k] + (dl_real)%.17g * g * g;\n", IN, ARG(op, BETA2),
+          1 - ARG(op, BETA2));
+  fprintf(o, "%sconst dl_real denom = dl_sqrt(s2[k]) * inv_sqrt_bc2 + (dl_real)%.17g;\n", IN,
+          ARG(op, EPS));
+  fprintf(o, "%sw[k] -= grad_coef * g / denom + avg_coef * s1[k] / denom;\n", IN);
+}
+
+/* Row 0 is the optimiser of a train block that names none (with lr 1e-2). */
+static const optim_def optim_table[] = {
+  {.name = "sgd",
+   .args = {{"lr", ARG_NUMBER, 1, 0, A_LR, R_POSITIVE},
+            {"momentum", ARG_NUMBER, 0, 0, A_MOMENTUM, R_AT_LEAST_0},
+            {"dampening", ARG_NUMBER, 0, 0, A_DAMPENING, R_AT_LEAST_0},
+            {"nesterov", ARG_BOOL, 0, 0, A_NESTEROV, R_ANY},
+            {"weight_decay", ARG_NUMBER, 0, 0, A_WEIGHT_DECAY, R_AT_LEAST_0}},
+   .state = {{.name = "momentum_buffer", .when = A_MOMENTUM}},
+   .check = sgd_check,
+   .rule = sgd_rule},
+  {.name = "adam",
+   .args = {{"lr", ARG_NUMBER, 0, 1e-3, A_LR, R_POSITIVE},
+            {"beta1", ARG_NUMBER, 0, 0.9, A_BETA1, R_UNIT},
+            {"beta2", ARG_NUMBER, 0, 0.999, A_BETA2, R_UNIT},
+            {"eps", ARG_NUMBER, 0, 1e-8, A_EPS, R_AT_LEAST_0},
+            {"weight_decay", ARG_NUMBER, 0, 0, A_WEIGHT_DECAY, R_AT_LEAST_0}},
+   .state = {{.name = "exp_avg"}, {.name = "exp_avg_sq"}},
+   .step = adam_step,
+   .rule = adam_rule},
+  {.name = "adamw",
+   .args = {{"lr", ARG_NUMBER, 0, 1e-3, A_LR, R_POSITIVE},
+            {"beta1", ARG_NUMBER, 0, 0.9, A_BETA1, R_UNIT},
+            {"beta2", ARG_NUMBER, 0, 0.999, A_BETA2, R_UNIT},
+            {"eps", ARG_NUMBER, 0, 1e-8, A_EPS, R_AT_LEAST_0},
+            {"weight_decay", ARG_NUMBER, 0, 1e-2, A_WEIGHT_DECAY, R_AT_LEAST_0}},
+   .state = {{.name = "exp_avg"}, {.name = "exp_avg_sq"}},
+   .decoupled_decay = 1,
+   .step = adam_step,
+   .rule = adamw_rule},
+  {.name = "rmsprop",
+   .args = {{"lr", ARG_NUMBER, 0, 1e-2, A_LR, R_POSITIVE},
+            {"alpha", ARG_NUMBER, 0, 0.99, A_ALPHA, R_AT_LEAST_0},
+            {"eps", ARG_NUMBER, 0, 1e-8, A_EPS, R_AT_LEAST_0},
+            {"momentum", ARG_NUMBER, 0, 0, A_MOMENTUM, R_AT_LEAST_0},
+            {"centered", ARG_BOOL, 0, 0, A_CENTERED, R_ANY},
+            {"weight_decay", ARG_NUMBER, 0, 0, A_WEIGHT_DECAY, R_AT_LEAST_0}},
+   .state = {{.name = "square_avg"}, {.name = "momentum_buffer", .when = A_MOMENTUM},
+             {.name = "grad_avg", .when = A_CENTERED}},
+   .rule = rmsprop_rule},
+  {.name = "adagrad",
+   .args = {{"lr", ARG_NUMBER, 0, 1e-2, A_LR, R_POSITIVE},
+            {"lr_decay", ARG_NUMBER, 0, 0, A_LR_DECAY, R_AT_LEAST_0},
+            {"weight_decay", ARG_NUMBER, 0, 0, A_WEIGHT_DECAY, R_AT_LEAST_0},
+            {"initial_accumulator_value", ARG_NUMBER, 0, 0, A_INIT_ACC, R_AT_LEAST_0},
+            {"eps", ARG_NUMBER, 0, 1e-10, A_EPS, R_AT_LEAST_0}},
+   .state = {{.name = "sum", .start = A_INIT_ACC}},
+   .step = adagrad_step,
+   .rule = adagrad_rule},
+  {.name = "nadam",
+   .args = {{"lr", ARG_NUMBER, 0, 2e-3, A_LR, R_POSITIVE},
+            {"beta1", ARG_NUMBER, 0, 0.9, A_BETA1, R_UNIT},
+            {"beta2", ARG_NUMBER, 0, 0.999, A_BETA2, R_UNIT},
+            {"eps", ARG_NUMBER, 0, 1e-8, A_EPS, R_AT_LEAST_0},
+            {"weight_decay", ARG_NUMBER, 0, 0, A_WEIGHT_DECAY, R_AT_LEAST_0},
+            {"momentum_decay", ARG_NUMBER, 0, 4e-3, A_MOMENTUM_DECAY, R_AT_LEAST_0}},
+   .state = {{.name = "mu_product", .init = 1, .scalar = 1}, {.name = "exp_avg"},
+             {.name = "exp_avg_sq"}},
+   .step_fields = "dl_real mu, mu_next;  /* nadam's momentum at t and t + 1 */",
+   .step = nadam_step,
+   .param_step = nadam_param_step,
+   .prologue = nadam_prologue,
+   .rule = nadam_rule},
+};
+enum { N_OPTIMS = sizeof optim_table / sizeof *optim_table };
+
+const char *optim_name(int kind) {
+  return kind >= 0 && kind < N_OPTIMS ? optim_table[kind].name : NULL;
+}
+
+int optim_find(const char *name) {
+  for (int k = 0; k < N_OPTIMS; k++)
+    if (!strcmp(name, optim_table[k].name)) return k;
+  return -1;
+}
+
+/* ---- lowering ------------------------------------------------------------ */
+
+/* As torch.optim checks its arguments (given ones: defaults are valid). */
+static int check_ranges(const ast_expr *call, const optim_arg *a, const arg_val *v, int n) {
+  static const char *const want[] = {
+    [R_POSITIVE] = "positive", [R_AT_LEAST_0] = "at least 0", [R_UNIT] = "in [0, 1)",
+  };
+  int err = 0;
+  for (int i = 0; i < n; i++) {
+    double x = v[i].num;
+    int ok = !v[i].present || a[i].range == R_ANY || (a[i].range == R_POSITIVE && x > 0) ||
+             (a[i].range == R_AT_LEAST_0 && x >= 0) || (a[i].range == R_UNIT && x >= 0 && x < 1);
+    if (ok) continue;
+    diag_error(v[i].loc, "argument '%s' of %s() must be %s, not %g", a[i].name, call->str,
+               want[a[i].range], x);
+    err = -1;
+  }
+  return err;
+}
+
+/* optimizer = NAME(...), NAME being row `kind`: binds the arguments to *o
+ * and sets the state it keeps; reports what is wrong and leaves the rest. */
+void optim_lower(lower_ctx *lc, const ast_expr *call, int kind, ir_optim *o) {
+  const optim_def *d = &optim_table[kind];
+  arg_spec spec[OPTIM_MAX_ARGS];
+  arg_val v[OPTIM_MAX_ARGS];
   int n = 0;
-  switch (o->kind) {
-  case OPT_SGD:
-    if (o->momentum > 0) names[n++] = "momentum_buffer";
-    break;
-  case OPT_ADAM:
-  case OPT_ADAMW:
-    names[n++] = "exp_avg";
-    names[n++] = "exp_avg_sq";
-    break;
-  case OPT_RMSPROP:
-    names[n++] = "square_avg";
-    if (o->momentum > 0) names[n++] = "momentum_buffer";
-    if (o->centered) names[n++] = "grad_avg";
-    break;
-  case OPT_ADAGRAD:
-    names[n++] = "sum";
-    break;
+  for (; n < OPTIM_MAX_ARGS && d->args[n].name; n++)
+    spec[n] = (arg_spec){d->args[n].name, d->args[n].kind, d->args[n].required, d->args[n].def};
+  o->line = call->loc.line;
+  if (lower_bind_args(lc, call, spec, n, v) || check_ranges(call, d->args, v, n)) return;
+  *o = (ir_optim){.kind = kind, .line = o->line};
+  for (int i = 0; i < n; i++) {
+    if (d->args[i].slot == A_LR) o->lr = v[i].num;
+    else o->arg[d->args[i].slot] = v[i].num;
   }
-  return n;
+  if (d->check && d->check(o, v)) return;
+  for (int s = 0; s < IR_OPTIM_STATES && d->state[s].name; s++) {
+    const optim_state_def *sd = &d->state[s];
+    if (sd->when && o->arg[sd->when] == 0) continue;
+    o->state[o->nstate++] = (ir_optim_state){
+      .name = sd->name, .init = sd->start ? o->arg[sd->start] : sd->init, .scalar = sd->scalar};
+  }
 }
 
-const char *optim_name(ir_optim_kind k) {
-  static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
-  return names[k];
-}
-
-/* The body of the per-element update, reading g (gradient) and w (param). */
-static void emit_rule(FILE *o, const ir_optim *op, int has_momentum_buf) {
-  const char *in = "        ";
-  if (op->weight_decay != 0 && op->kind != OPT_ADAMW)
-    fprintf(o, "%sg += (dl_real)%.17g * w[k];                 /* L2 weight decay */\n", in,
-            op->weight_decay);
-  switch (op->kind) {
-  case OPT_SGD:
-    if (op->momentum > 0) {
-      fprintf(o, "%s/* buf = first ? g : momentum * buf + (1 - dampening) * g */\n", in);
-      fprintf(o, "%ss0[k] = first ? g : (dl_real)%.17g * s0[k] + (dl_real)%.17g * g;\n", in,
-              op->momentum, 1 - op->dampening);
-      if (op->nesterov)
-        fprintf(o, "%sg = g + (dl_real)%.17g * s0[k];\n", in, op->momentum);
-      else
-        fprintf(o, "%sg = s0[k];\n", in);
-    }
-    fprintf(o, "%sw[k] -= lr * g;\n", in);
-    break;
-  case OPT_ADAM:
-  case OPT_ADAMW:
-    if (op->kind == OPT_ADAMW && op->weight_decay != 0)
-      fprintf(o, "%sw[k] *= 1 - lr * (dl_real)%.17g;          /* decoupled weight decay */\n", in,
-              op->weight_decay);
-    fprintf(o, "%s/* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */\n", in);
-    fprintf(o, "%ss0[k] = (dl_real)%.17g * s0[k] + (dl_real)%.17g * g;\n", in, op->beta1, 1 - op->beta1);
-    fprintf(o, "%ss1[k] = (dl_real)%.17g * s1[k] + (dl_real)%.17g * g * g;\n", in, op->beta2, 1 - op->beta2);
-    fprintf(o, "%sw[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)%.17g);\n", in, op->eps);
-    break;
-  case OPT_RMSPROP: {
-    int centered_buf = 1 + has_momentum_buf;
-    fprintf(o, "%ss0[k] = (dl_real)%.17g * s0[k] + (dl_real)%.17g * g * g;  /* square_avg */\n", in,
-            op->alpha, 1 - op->alpha);
-    if (op->centered) {
-      fprintf(o, "%ss%d[k] = (dl_real)%.17g * s%d[k] + (dl_real)%.17g * g;  /* grad_avg */\n", in,
-              centered_buf, op->alpha, centered_buf, 1 - op->alpha);
-      fprintf(o, "%sconst dl_real avg = dl_sqrt(s0[k] - s%d[k] * s%d[k]) + (dl_real)%.17g;\n", in,
-              centered_buf, centered_buf, op->eps);
-    } else {
-      fprintf(o, "%sconst dl_real avg = dl_sqrt(s0[k]) + (dl_real)%.17g;\n", in, op->eps);
-    }
-    if (has_momentum_buf) {
-      fprintf(o, "%ss1[k] = (dl_real)%.17g * s1[k] + g / avg;\n", in, op->momentum);
-      fprintf(o, "%sw[k] -= lr * s1[k];\n", in);
-    } else {
-      fprintf(o, "%sw[k] -= lr * g / avg;\n", in);
-    }
-    break;
-  }
-  case OPT_ADAGRAD:
-    fprintf(o, "%ss0[k] += g * g;                         /* sum */\n", in);
-    fprintf(o, "%sw[k] -= clr * g / (dl_sqrt(s0[k]) + (dl_real)%.17g);\n", in, op->eps);
-    break;
-  }
-}
+/* ---- the update ----------------------------------------------------------- */
 
 /* Parameters at least this large are updated by all threads, each on its
  * own contiguous range: elementwise, so the result does not depend on the
@@ -106,18 +314,20 @@ enum { PARALLEL_UPDATE = 1 << 15, UPDATE_GRAIN = 1 << 13 };
 
 /* The step's constants, computed once in apply_update and shared by the
  * per-parameter range functions. */
-static void emit_update_args(FILE *o) {
+static void emit_update_args(FILE *o, const optim_def *d) {
   fprintf(o, "typedef struct update_args {\n  dl_ctx *ctx;\n");
   fprintf(o, "  dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;\n  int first;\n");
+  if (d->step_fields) fprintf(o, "  %s\n", d->step_fields);
   fprintf(o, "  atomic_int bad;  /* a range wrote a NaN or an infinity */\n} update_args;\n\n");
 }
 
 /* update_P(args, begin, end): the fused update of elements [begin, end) of param P. */
-static void emit_param_update(emit_ctx *ec, int index, const ir_param *p, int nstate) {
+static void emit_param_update(emit_ctx *ec, int index, const ir_param *p) {
   FILE *o = ec->out;
   const ir_optim *op = &ec->g->train.optim;
+  const optim_def *d = &optim_table[op->kind];
   fprintf(o, "/* %s [", p->name);
-  for (int d = 0; d < p->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)p->dims[d]);
+  for (int dim = 0; dim < p->ndim; dim++) fprintf(o, "%s%lld", dim ? ", " : "", (long long)p->dims[dim]);
   fprintf(o, "] (.dln line %d) */\n", p->line);
   fprintf(o, "static void update_%d(void *arg, int64_t begin, int64_t end) {\n", index);
   fprintf(o, "  update_args *u = arg;\n  dl_ctx *ctx = u->ctx;\n");
@@ -126,18 +336,25 @@ static void emit_param_update(emit_ctx *ec, int index, const ir_param *p, int ns
   fprintf(o, "  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;\n");
   fprintf(o, "  dl_real *restrict w = ST(%zu);\n  const dl_real *restrict grad = ST(%zu);\n", p->offset,
           p->grad_offset);
-  for (int s = 0; s < nstate; s++)
+  for (int s = 0; s < op->nstate; s++)
     fprintf(o, "  dl_real *restrict s%d = ST(%zu);\n", s, p->opt_offset[s]);
+  if (d->prologue) d->prologue(o, op);
   fprintf(o, "  dl_bits top = 0;  /* largest |bits| written */\n");
   fprintf(o, "  for (int64_t k = begin; k < end; k++) {\n");
   fprintf(o, "        dl_real g = grad[k]%s;\n", ec->g->train.clip > 0 ? " * clip_scale" : "");
-  emit_rule(o, op, op->kind == OPT_RMSPROP && op->momentum > 0);
+  if (ARG(op, WEIGHT_DECAY) != 0 && !d->decoupled_decay)
+    fprintf(o, "%sg += (dl_real)%.17g * w[k];                 /* L2 weight decay */\n", IN,
+            ARG(op, WEIGHT_DECAY));
+  d->rule(o, op);
   /* one max into `top` per element: a chain of them is not recognised as
-     a reduction, and the loop would not be vectorised */
+     a reduction, and the loop would not be vectorised; a scalar state is
+     not written here */
+  int nmax = 0;
   fprintf(o, "        top = dl_bits_max(top, ");
-  for (int s = 0; s < nstate; s++) fprintf(o, "dl_bits_max(dl_abs_bits(s%d[k]), ", s);
+  for (int s = 0; s < op->nstate; s++)
+    if (!op->state[s].scalar) fprintf(o, "dl_bits_max(dl_abs_bits(s%d[k]), ", s), nmax++;
   fprintf(o, "dl_abs_bits(w[k])");
-  for (int s = 0; s < nstate; s++) fputc(')', o);
+  while (nmax--) fputc(')', o);
   fprintf(o, ");\n");
   fprintf(o, "  }\n");
   fprintf(o, "  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);\n}\n\n");
@@ -154,23 +371,17 @@ void optim_emit_update(emit_ctx *ec) {
   FILE *o = ec->out;
   ir_graph *g = ec->g;
   const ir_optim *op = &g->train.optim;
-  const char *names[3];
-  int nstate = optim_state_count(op, names);
-  emit_update_args(o);
+  const optim_def *d = &optim_table[op->kind];
+  emit_update_args(o, d);
   for (int p = 0; p < g->nparams; p++)
-    if (trained(&g->params[p])) emit_param_update(ec, p, &g->params[p], nstate);
+    if (trained(&g->params[p])) emit_param_update(ec, p, &g->params[p]);
   fprintf(o, "/* The optimiser step: %s (.dln line %d), one fused pass per parameter. */\n",
-          optim_name(op->kind), op->line);
+          d->name, op->line);
   fprintf(o, "static int apply_update(dl_ctx *ctx) {\n");
   fprintf(o, "  const int64_t t = ctx->step + 1;\n");
   fprintf(o, "  update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};\n");
   fprintf(o, "  atomic_init(&u.bad, 0);\n");
-  if (op->kind == OPT_ADAM || op->kind == OPT_ADAMW) {
-    fprintf(o, "  u.step_size = u.lr / (dl_real)(1 - pow(%.17g, (double)t));\n", op->beta1);
-    fprintf(o, "  u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(%.17g, (double)t)));\n", op->beta2);
-  }
-  if (op->kind == OPT_ADAGRAD)
-    fprintf(o, "  u.clr = u.lr / (dl_real)(1 + (double)(t - 1) * %.17g);\n", op->lr_decay);
+  if (d->step) d->step(o, op);
   if (g->train.clip > 0) {
     fprintf(o, "  /* clip_grad_norm_: every gradient times min(1, max_norm / (norm + 1e-6)) */\n");
     fprintf(o, "  double sq = 0;\n");
@@ -189,6 +400,7 @@ void optim_emit_update(emit_ctx *ec) {
       continue;
     }
     long long numel = (long long)g->params[p].numel;
+    if (d->param_step) d->param_step(o, op, &g->params[p]);
     if (numel >= PARALLEL_UPDATE)
       fprintf(o, "  dl_parallel_for(ctx->pool, %lld, %d, update_%d, &u);\n", numel, UPDATE_GRAIN, p);
     else

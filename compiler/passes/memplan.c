@@ -17,8 +17,6 @@ enum { ALIGN = 16 }; /* elements: 64 bytes in f32 for any capacity */
 
 static size_t align_up(size_t x) { return (x + ALIGN - 1) / ALIGN * ALIGN; }
 
-int optim_state_count(const ir_optim *o, const char **names); /* ops/optim.c */
-
 static void plan_state(ir_graph *g) {
   size_t off = 0;
   for (int p = 0; p < g->nparams; p++) {
@@ -29,12 +27,11 @@ static void plan_state(ir_graph *g) {
     g->params[p].grad_offset = off;
     off = align_up(off + (size_t)g->params[p].numel);
   }
-  const char *names[3];
-  int nstate = optim_state_count(&g->train.optim, names);
-  for (int s = 0; s < nstate; s++)
+  const ir_optim *op = &g->train.optim;
+  for (int s = 0; s < op->nstate; s++)
     for (int p = 0; p < g->nparams; p++) {
       g->params[p].opt_offset[s] = off;
-      off = align_up(off + (size_t)g->params[p].numel);
+      off = align_up(off + (op->state[s].scalar ? 1 : (size_t)g->params[p].numel));
     }
   /* buffers last; a count is an int64, in the room of two floats (or a double) */
   for (int b = 0; b < g->nbuffers; b++) {
@@ -233,7 +230,8 @@ oom:
 int memplan(ir_graph *g) {
   int n = g->nnodes;
   int *consumers = calloc((size_t)n, sizeof(int));
-  int *end = malloc((size_t)n * sizeof(int)), *start = malloc((size_t)n * sizeof(int));
+  /* calloc, though every entry is written below: gcc -O3 cannot see that */
+  int *end = calloc((size_t)n, sizeof(int)), *start = calloc((size_t)n, sizeof(int));
   int *root = malloc((size_t)n * sizeof(int)), *expire_next = malloc((size_t)n * sizeof(int));
   int *expire_first = malloc(((size_t)n + 1) * sizeof(int));
   block *blocks = malloc((size_t)n * sizeof(block));

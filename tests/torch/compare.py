@@ -61,6 +61,13 @@ def _m_mlp(L, x, F, T):
     return p, p
 
 
+def _m_softplus(L, x, F, T):
+    h1 = F.softplus(L["h1"](x))
+    h2 = F.softplus(L["h2"](h1), beta=3, threshold=1.5)
+    p = L["pred"](h2)
+    return p, p
+
+
 def _m_classifier(L, x, F, T):
     a = F.relu(L["a"](x))
     b = F.leaky_relu(L["b"](x), 0.2)
@@ -283,6 +290,15 @@ MODELS = {
   label  y : f32[1]
   h1     = gelu(dense(x, 16))
   h2     = tanh(dense(h1, 12))
+  pred   = dense(h2, 1)
+  loss   = mse(pred, y)"""),
+    # beta * x crosses threshold = 1.5 for some samples and units: both branches
+    "softplus": dict(data="reg", loss="mse", fwd=_m_softplus, params=_lw("h1", "h2", "pred"),
+                     text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  h1     = softplus(dense(x, 16))
+  h2     = softplus(dense(h1, 12), beta = 3, threshold = 1.5)
   pred   = dense(h2, 1)
   loss   = mse(pred, y)"""),
     "classifier": dict(data="cls", loss="cross_entropy", fwd=_m_classifier,
@@ -556,6 +572,7 @@ CASES = {
                       train={"l2": 1e-3, "l1": 1e-4}),
     "nobias": dict(model="nobias", opt=("adam", {"lr": 0.01})),
     "softmax": dict(model="softmax", opt=("sgd", {"lr": 0.2})),
+    "softplus": dict(model="softplus", opt=("adam", {"lr": 0.01})),
     # optimisers
     "sgd": dict(model="opt", opt=("sgd", {"lr": 0.1})),
     "sgd_momentum": dict(model="opt", opt=("sgd", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3})),
@@ -572,6 +589,10 @@ CASES = {
     "adagrad": dict(model="opt", opt=("adagrad", {"lr": 0.1, "lr_decay": 0.05,
                                                   "initial_accumulator_value": 0.1,
                                                   "weight_decay": 0.01})),
+    "nadam": dict(model="opt", opt=("nadam", {})),  # every default, lr = 2e-3 included
+    "nadam_args": dict(model="opt", opt=("nadam", {"lr": 0.01, "beta1": 0.85, "beta2": 0.99,
+                                                   "eps": 1e-6, "weight_decay": 0.02,
+                                                   "momentum_decay": 0.05})),
     # training features
     "sched_step": dict(model="opt", opt=("sgd", {"lr": 0.1, "momentum": 0.9}),
                        sched=("step", {"step_size": 2, "gamma": 0.5})),
@@ -739,6 +760,8 @@ def state_names(kind, hp):
                 + (["grad_avg"] if hp.get("centered") else []))
     if kind == "adagrad":
         return ["sum"]
+    if kind == "nadam":
+        return ["mu_product", "exp_avg", "exp_avg_sq"]
     raise ValueError(kind)
 
 
@@ -841,18 +864,24 @@ class Torch:
         torch = self.torch
         kind, hp = self.case["opt"]
         kw = dict(hp)
-        if kind in ("adam", "adamw"):
+        if kind in ("adam", "adamw", "nadam"):
             b1, b2 = kw.pop("beta1", 0.9), kw.pop("beta2", 0.999)
             if "beta1" in hp or "beta2" in hp:
                 kw["betas"] = (b1, b2)
         cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
-               "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad}[kind]
+               "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad,
+               "nadam": torch.optim.NAdam}[kind]
+        if kind == "nadam":
+            # torch 1.13's single-tensor NAdam multiplies mu into the next
+            # product twice; its foreach path (and torch 2) follow the
+            # documented formula, as dlnc does
+            kw["foreach"] = True
         params = [p for _, p in self.named()]
         opt = cls(params, **kw)
         if state is not None:
             for name, p in self.named():
                 st = {s: torch.from_numpy(state[name + "." + s].copy()) for s in state_names(kind, hp)}
-                if kind in ("adam", "adamw", "adagrad"):
+                if kind in ("adam", "adamw", "adagrad", "nadam"):
                     st["step"] = torch.tensor(float(step))
                 elif kind == "rmsprop":
                     st["step"] = step
@@ -1090,8 +1119,10 @@ def check(name, case, dlnc, work):
         raise Failed("s1.safetensors dtypes %s, expected %s" % (dtypes, want))
 
     # s0: s1's weights and buffers with fresh optimiser state, before any step
+    # (torch's start: zeros, adagrad's accumulator value, nadam's mu_product 1)
     init = hp.get("initial_accumulator_value", 0.0) if kind == "adagrad" else 0.0
-    s0 = {n: (s1[n] if n in model["params"] or n in buffers else np.full_like(s1[n], init))
+    s0 = {n: (s1[n] if n in model["params"] or n in buffers else
+              np.full_like(s1[n], 1.0 if n.endswith(".mu_product") else init))
           for n in names}
     # a hand-made checkpoint carries no CRC (the trainer checks one only if present)
     meta0 = {k: v for k, v in dict(meta1, epoch="0", step="0").items() if k != "crc32"}
