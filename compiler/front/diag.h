@@ -26,9 +26,8 @@ int diag_error_count(void);
 void diag_set_quiet(int on);
 void diag_reset(void);
 
-/* Reporting stops after this many errors (default 20): the next error prints
- * "too many errors" instead, and diag_too_many() turns true so stages can stop. */
-void diag_set_max_errors(int n);
+/* Reporting stops after 20 errors: the next error prints "too many errors"
+ * instead, and diag_too_many() turns true so stages can stop. */
 int diag_too_many(void);
 
 #endif

@@ -128,7 +128,6 @@ int ir_add(ir_graph *g, ir_op op, const int *in, int nin, int group, dl_loc loc)
   n->group = group;
   n->loc = loc;
   n->alias_of = -1;
-  n->last_use = -1;
   return g->nnodes++;
 }
 
@@ -243,11 +242,6 @@ const char *ir_op_name(ir_op op) { return op < OP_COUNT && op_names[op] ? op_nam
 int ir_is_loss(ir_op op) {
   return op == OP_MSE || op == OP_MAE || op == OP_BCE || op == OP_BCE_LOGITS ||
          op == OP_CROSS_ENTROPY;
-}
-
-int ir_is_elementwise_unary(ir_op op) {
-  return op == OP_RELU || op == OP_LEAKY_RELU || op == OP_SIGMOID || op == OP_TANH ||
-         op == OP_GELU || op == OP_SCALE || op == OP_DROPOUT;
 }
 
 static int same_shape(const ir_node *a, const ir_node *b) {

@@ -122,14 +122,11 @@ typedef struct ir_node {
   int group;                   /* index into graph->groups                 */
   int backward;                /* 1 if made by autodiff                    */
   int needs_label;             /* depends on the labels                    */
-  int saved;                   /* read by some backward node               */
   int fused;                   /* computed inside another node's kernel    */
   /* memory (passes/memplan.c) */
   ir_storage storage;
   size_t offset;               /* per-sample elements if batched, else elements */
   int alias_of;                /* STORE_ALIAS: computed in place in this node's buffer */
-  int last_use;                /* schedule position of the last reader     */
-  int pos;                     /* schedule position                        */
 } ir_node;
 
 typedef enum { INIT_DEFAULT = -1 } ir_init_default; /* use the train block's init */
@@ -266,7 +263,6 @@ int ir_add_param(ir_graph *g, const char *name, int ndim, const int64_t *dims, i
 int ir_add_buffer(ir_graph *g, const char *name, int ndim, const int64_t *dims, int line);
 const char *ir_op_name(ir_op op);
 int ir_is_loss(ir_op op);
-int ir_is_elementwise_unary(ir_op op);
 /* Checks the graph's invariants (inputs defined before use, shapes consistent);
  * returns 0 or prints what is wrong and returns -1.  Run after each pass. */
 int ir_verify(const ir_graph *g);

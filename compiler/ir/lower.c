@@ -503,7 +503,6 @@ static void lower_binding(lower_ctx *lc, const ast_stmt *s) {
   lc->binding = s->name;
   lc->nparam_ops = 0;
   int is_loss = strcmp(s->name, "loss") == 0;
-  if (is_loss) lc->first_loss = -1;
   int id = lower_tensor(lc, s->value);
   if (id < 0) {
     add_sym(lc, s->name, -1, s->name_loc); /* uses of it are not reported again */
@@ -577,7 +576,6 @@ ir_graph *lower_program(const ast_program *p, const char *path, const char *text
   lower_ctx lc = {0};
   lc.text = text;
   lc.g = ir_new();
-  lc.first_loss = -1;
   lower_train_defaults(&lc.g->train);
   lc.g->source_path = ir_strdup(path);
   lc.g->source_dir = absolute_dir(path);
@@ -621,7 +619,7 @@ ir_graph *lower_program(const ast_program *p, const char *path, const char *text
 }
 
 void lower_describe(FILE *out) {
-  lower_ctx lc = {.g = ir_new(), .first_loss = -1, .describe = out};
+  lower_ctx lc = {.g = ir_new(), .describe = out};
   const char *const *names;
   int n = op_builtin_names(&names);
   diag_set_quiet(1); /* a variadic builtin checks its argument count first */

@@ -29,7 +29,6 @@ typedef struct lower_ctx {
   const char *binding;       /* its name                               */
   int nparam_ops;            /* parameterised calls in this binding     */
   int layer_suffix;          /* the last N of a layer named BINDING_N   */
-  int first_loss;            /* first loss call seen in `loss`, or -1   */
   FILE *describe;            /* dlnc builtins: argument binding prints the
                                 call's signature here instead (and fails) */
   int described;             /* signatures printed so far               */

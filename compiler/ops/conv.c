@@ -222,7 +222,6 @@ void conv_backward(ad_ctx *ad, int id, int dy) {
        * CK side as its rows and reuses each packed panel of dyT across all of
        * them (dW = dyT^T colT directly has only OC rows: 60% of the speed) */
       int in[2] = {dy, n.in[0]};
-      ad_save(ad, n.in[0]);
       int dwt = ad_node(ad, OP_CONV2D_DW, in, 2, n.in[1], -1);
       ir_node *t = &g->nodes[dwt];
       int64_t groups = n.i[2], ckg = g->nodes[n.in[0]].dims[1] / groups;
@@ -255,7 +254,6 @@ void conv_backward(ad_ctx *ad, int id, int dy) {
   default: /* pools */
     if (ad_wants(ad, n.in[0])) {
       int in[2] = {dy, n.in[0]};
-      if (n.op == OP_MAXPOOL) ad_save(ad, n.in[0]);
       int dx = ad_node(ad, n.op == OP_MAXPOOL ? OP_MAXPOOL_GRAD : OP_AVGPOOL_GRAD, in,
                        n.op == OP_MAXPOOL ? 2 : 1, n.in[0], -1);
       memcpy(g->nodes[dx].i, n.i, sizeof n.i);

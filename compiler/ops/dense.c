@@ -117,7 +117,6 @@ void dense_backward(ad_ctx *ad, int id, int dy) {
   }
   if (ad_wants(ad, n.in[1])) {
     int in[2] = {dy, n.in[0]};
-    ad_save(ad, n.in[0]);
     ad_accumulate(ad, n.in[1], ad_node(ad, OP_DENSE_DW, in, 2, n.in[1], -1));
   }
   if (ad_wants(ad, n.in[0])) {

@@ -210,7 +210,6 @@ void elementwise_backward(ad_ctx *ad, int id, int dy) {
     for (int k = 0; k < 2; k++)
       if (ad_wants(ad, n.in[k])) {
         int in[2] = {dy, n.in[1 - k]};
-        ad_save(ad, n.in[1 - k]);
         ad_accumulate(ad, n.in[k], ad_node(ad, OP_MUL, in, 2, n.in[k], -1));
       }
     break;

@@ -131,8 +131,6 @@ void loss_backward(ad_ctx *ad, int id, int dy) {
     return;
   }
   int in[3] = {dy, n.in[0], n.in[1]};
-  ad_save(ad, n.in[0]);
-  ad_save(ad, n.in[1]);
   for (int k = 0; k < 2; k++) {
     if (!ad_wants(ad, n.in[k])) continue;
     int d = ad_node(ad, k ? OP_LOSS_GRAD_TARGET : OP_LOSS_GRAD, in, 3, n.in[k], -1);

@@ -236,8 +236,6 @@ void norm_backward(ad_ctx *ad, int id, int dy) {
   int x = n.in[0], stats = n.in[1], batch = n.i[0] == NORM_BATCH;
   int want_w = n.nin == 4 && ad_wants(ad, n.in[2]), want_b = n.nin == 4 && ad_wants(ad, n.in[3]);
   int want_x = ad_wants(ad, x);
-  ad_save(ad, x);
-  ad_save(ad, stats);
   int sums = -1;
   if (want_w || want_b || (want_x && batch)) {
     int in[3] = {dy, x, stats};

@@ -24,8 +24,6 @@ void ad_accumulate(ad_ctx *ad, int value, int grad);
 /* Appends a backward node shaped like node `like` in group `group`. */
 int ad_node(ad_ctx *ad, ir_op op, const int *in, int nin, int like, int group);
 ir_graph *ad_graph(ad_ctx *ad);
-/* Marks a forward value as read by backward (kept alive by the memory plan). */
-void ad_save(ad_ctx *ad, int value);
 /* Whether d loss / d value is needed (a parameter is upstream of it). */
 int ad_wants(ad_ctx *ad, int value);
 typedef void (*op_backward_fn)(ad_ctx *ad, int node, int dy);

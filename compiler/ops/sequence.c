@@ -76,7 +76,6 @@ void sequence_backward(ad_ctx *ad, int id, int dy) {
   ir_node n = g->nodes[id];
   if (n.op != OP_EMBEDDING || !ad_wants(ad, n.in[1])) return;
   int in[2] = {dy, n.in[0]};
-  ad_save(ad, n.in[0]);
   ad_accumulate(ad, n.in[1], ad_node(ad, OP_EMBEDDING_DW, in, 2, n.in[1], -1));
 }
 

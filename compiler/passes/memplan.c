@@ -263,7 +263,6 @@ int memplan(ir_graph *g) {
     ir_node *x = &g->nodes[id];
     end[id] = id;
     start[id] = id;
-    x->pos = id;
     for (int k = 0; k < x->nin; k++) {
       consumers[x->in[k]]++;
       end[x->in[k]] = id;
@@ -299,7 +298,6 @@ int memplan(ir_graph *g) {
   size_t batched_top = 0, fixed_top = 0;
   int bad = plan_pass(g, 1, start, end, blocks, expire_next, expire_first, &batched_top) ||
             plan_pass(g, 0, start, end, blocks, expire_next, expire_first, &fixed_top);
-  for (int id = 0; id < n; id++) g->nodes[id].last_use = end[id];
   g->act_per_sample = batched_top;
   g->act_fixed = fixed_top;
   free(consumers);
