@@ -41,7 +41,7 @@ static int index_lines(void) {
   return 0;
 }
 
-const char *diag_path(void) { return src_path ? src_path : "dlnc"; }
+static const char *diag_path(void) { return src_path ? src_path : "dlnc"; }
 int diag_error_count(void) { return nerrors; }
 void diag_reset(void) { nerrors = 0; }
 void diag_set_quiet(int on) { quiet = on; }

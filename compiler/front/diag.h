@@ -13,7 +13,6 @@ typedef struct dl_loc {
 
 /* The file being compiled: its name as given and its whole text (kept, not copied). */
 void diag_set_source(const char *path, const char *text);
-const char *diag_path(void);
 /* Line `line` (1-based) of that text and its length without "\n" or "\r\n";
  * NULL past the end.  Lines are indexed once, so each lookup is O(1). */
 const char *diag_line(int line, int *len);
