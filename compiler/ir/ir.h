@@ -39,7 +39,7 @@ typedef enum {
   OP_RELU, OP_LEAKY_RELU, OP_SIGMOID, OP_TANH, OP_GELU, /* f[0] = slope     */
   OP_SOFTMAX,       /* over the last dim                                    */
   OP_DROPOUT,       /* f[0] = p, i[0] = site (mask = hash(seed, step, site, i)) */
-  OP_COPY,          /* flatten: same data, other shape                      */
+  OP_VIEW,          /* flatten, reshape: same data, other shape (no copy)   */
   OP_IM2COL,        /* [C,H,W] -> colT [OH*OW, C*KH*KW]; i[] = geometry (conv.c) */
   OP_CONV2D,        /* yT [OH*OW, OC] = colT W^T     in: colT, W; i[2] = groups */
   OP_CONV_OUT,      /* y [OC,OH,OW] = yT^T (+ b)     in: yT [, b]; i[1] = fused act + 1 */

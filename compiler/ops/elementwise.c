@@ -136,7 +136,7 @@ int lower_flatten(lower_ctx *lc, const ast_expr *call) {
     return -1;
   }
   int64_t numel = ir_numel(x);
-  int id = lower_node(lc, OP_COPY, &v[0].node, 1, call->loc);
+  int id = lower_node(lc, OP_VIEW, &v[0].node, 1, call->loc);
   ir_node *n = ir_at(lc->g, id);
   n->batched = 1;
   n->ndim = 1;
@@ -182,7 +182,7 @@ int lower_reshape(lower_ctx *lc, const ast_expr *call) {
                (long long)numel, lower_shape_str(xn, shape, sizeof shape), (long long)ir_numel(xn));
     return -1;
   }
-  int id = lower_node(lc, OP_COPY, &x, 1, call->loc);
+  int id = lower_node(lc, OP_VIEW, &x, 1, call->loc);
   ir_node *n = ir_at(lc->g, id);
   n->batched = 1;
   n->ndim = ndim;
@@ -219,8 +219,8 @@ void elementwise_backward(ad_ctx *ad, int id, int dy) {
     ad_accumulate(ad, n.in[0], s);
     break;
   }
-  case OP_COPY:
-    ad_accumulate(ad, n.in[0], ad_node(ad, OP_COPY, &dy, 1, n.in[0], -1));
+  case OP_VIEW:
+    ad_accumulate(ad, n.in[0], ad_node(ad, OP_VIEW, &dy, 1, n.in[0], -1));
     break;
   case OP_CONCAT: {
     int64_t off = 0;
@@ -283,7 +283,7 @@ void elementwise_emit(emit_ctx *ec, const ir_node *n) {
     return;
   }
   emit_ptr(ec, n->in[0], pa, sizeof pa);
-  if (n->op == OP_COPY) {
+  if (n->op == OP_VIEW) {
     /* the memory plan usually gives a reshape its input's buffer */
     if (!strcmp(py, pa)) fprintf(o, "  /* same values, new shape: nothing to move */\n");
     else fprintf(o, "  memcpy(%s, %s, (size_t)(%s) * %lld * sizeof(dl_real)); /* same values, new shape */\n",

@@ -58,7 +58,7 @@ static void plan_state(ir_graph *g) {
 static int in_place_op(ir_op op) {
   switch (op) {
   case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_GELU:
-  case OP_SCALE: case OP_DROPOUT: case OP_COPY: case OP_ACT_GRAD: case OP_DROPOUT_GRAD:
+  case OP_SCALE: case OP_DROPOUT: case OP_VIEW: case OP_ACT_GRAD: case OP_DROPOUT_GRAD:
   case OP_ADD: case OP_SUB: case OP_MUL: case OP_ADDN:
     return 1;
   default:
