@@ -212,7 +212,7 @@ static const char *const op_names[OP_COUNT] = {
   [OP_SUB] = "sub", [OP_MUL] = "mul", [OP_SCALE] = "scale", [OP_CONCAT] = "concat",
   [OP_RELU] = "relu", [OP_LEAKY_RELU] = "leaky_relu", [OP_SIGMOID] = "sigmoid",
   [OP_TANH] = "tanh", [OP_GELU] = "gelu", [OP_SOFTMAX] = "softmax",
-  [OP_DROPOUT] = "dropout", [OP_VIEW] = "copy", [OP_MSE] = "mse", [OP_MAE] = "mae",
+  [OP_DROPOUT] = "dropout", [OP_VIEW] = "view", [OP_MSE] = "mse", [OP_MAE] = "mae",
   [OP_BCE] = "binary_cross_entropy", [OP_BCE_LOGITS] = "bce_with_logits",
   [OP_CROSS_ENTROPY] = "cross_entropy", [OP_PENALTY] = "penalty",
   [OP_DENSE_DX] = "dense_dx", [OP_DENSE_DW] = "dense_dw", [OP_DENSE_DB] = "dense_db",
