@@ -139,15 +139,18 @@ void loss_backward(ad_ctx *ad, int id, int dy) {
   }
 }
 
-static const char *loss_fn(ir_op op) {
-  switch (op) {
-  case OP_MSE: return "dl_mse";
-  case OP_MAE: return "dl_mae";
-  case OP_BCE: return "dl_bce";
-  case OP_BCE_LOGITS: return "dl_bce_logits";
-  default: return "dl_cross_entropy";
-  }
-}
+/* The runtime kernels (dl_ops.h) of each elementwise loss: the loss, and its
+ * gradient with respect to the prediction and to the target.  Full names, so
+ * grep finds every caller.  (Cross entropy takes class labels: its own calls.) */
+typedef struct loss_kernels {
+  const char *loss, *grad, *grad_target;
+} loss_kernels;
+static const loss_kernels elementwise_loss[OP_COUNT] = {
+  [OP_MSE] = {"dl_mse", "dl_mse_grad", "dl_mse_grad_target"},
+  [OP_MAE] = {"dl_mae", "dl_mae_grad", "dl_mae_grad_target"},
+  [OP_BCE] = {"dl_bce", "dl_bce_grad", "dl_bce_grad_target"},
+  [OP_BCE_LOGITS] = {"dl_bce_logits", "dl_bce_logits_grad", "dl_bce_logits_grad_target"},
+};
 
 /* elements of a node as a C expression (n rows at run time if batched) */
 static const char *count_expr(const ir_node *n, char *buf, size_t len) {
@@ -177,8 +180,8 @@ void loss_emit(emit_ctx *ec, const ir_node *n) {
             (long long)ir_last_dim(pred));
     return;
   }
-  fprintf(ec->out, "  %s[0] = (dl_real)%s(%s, %s, %s);\n", py, loss_fn(n->op), pp, pt,
-          count_expr(pred, cnt, sizeof cnt));
+  fprintf(ec->out, "  %s[0] = (dl_real)%s(%s, %s, %s);\n", py, elementwise_loss[n->op].loss, pp,
+          pt, count_expr(pred, cnt, sizeof cnt));
 }
 
 void loss_grad_emit(emit_ctx *ec, const ir_node *n) {
@@ -196,7 +199,6 @@ void loss_grad_emit(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[2], pt, sizeof pt);
   const ir_node *pred = &ec->g->nodes[n->in[1]];
   ir_op op = (ir_op)n->i[0];
-  const char *suffix = n->op == OP_LOSS_GRAD_TARGET ? "_grad_target" : "_grad";
   if (op == OP_CROSS_ENTROPY) {
     char rows[64];
     emit_rows(pred, rows, sizeof rows);
@@ -205,6 +207,7 @@ void loss_grad_emit(emit_ctx *ec, const ir_node *n) {
             (long long)ir_last_dim(pred));
     return;
   }
-  fprintf(o, "  %s%s(%s[0], %s, %s, %s, %s);\n", loss_fn(op), suffix, ps, pp, pt, pd,
-          count_expr(pred, cnt, sizeof cnt));
+  const loss_kernels *k = &elementwise_loss[op];
+  const char *fn = n->op == OP_LOSS_GRAD_TARGET ? k->grad_target : k->grad;
+  fprintf(o, "  %s(%s[0], %s, %s, %s, %s);\n", fn, ps, pp, pt, pd, count_expr(pred, cnt, sizeof cnt));
 }
