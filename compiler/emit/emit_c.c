@@ -133,7 +133,7 @@ static void emit_node(emit_ctx *ec, const ir_node *n) {
   char shape[96];
   fprintf(ec->out, "  /* %s: %s%s -> %s */\n", n->name ? n->name : "", ir_op_name(n->op),
           n->op == OP_DENSE && n->i[1] ? " + bias + activation" : "",
-          lower_shape_str(n, shape, sizeof shape));
+          ir_shape_str(n, shape, sizeof shape));
   op_info_of(n->op)->emit(ec, n);
 }
 

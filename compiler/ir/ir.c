@@ -239,6 +239,18 @@ static const char *const op_names[OP_COUNT] = {
 
 const char *ir_op_name(ir_op op) { return op < OP_COUNT && op_names[op] ? op_names[op] : "?"; }
 
+const char *ir_shape_str(const ir_node *n, char *buf, size_t len) {
+  size_t k = 0;
+  k += (size_t)snprintf(buf + k, len - k, "[");
+  if (n->batched) k += (size_t)snprintf(buf + k, len - k, "batch");
+  for (int d = 0; d < n->ndim && k < len; d++)
+    k += (size_t)snprintf(buf + k, len - k, "%s%lld", (d || n->batched) ? ", " : "",
+                          (long long)n->dims[d]);
+  if (k < len) snprintf(buf + k, len - k, "]");
+  if (!n->batched && n->ndim == 0) snprintf(buf, len, "scalar");
+  return buf;
+}
+
 int ir_is_loss(ir_op op) {
   return op == OP_MSE || op == OP_MAE || op == OP_BCE || op == OP_BCE_LOGITS ||
          op == OP_CROSS_ENTROPY;

@@ -262,6 +262,9 @@ int ir_add_group(ir_graph *g, const char *name, int line, const char *text);
 int ir_add_param(ir_graph *g, const char *name, int ndim, const int64_t *dims, int line);
 int ir_add_buffer(ir_graph *g, const char *name, int ndim, const int64_t *dims, int line);
 const char *ir_op_name(ir_op op);
+/* A node's shape as the user reads it, into buf: "[batch, 8, 16]", "[10]",
+ * "scalar" (for diagnostics and the generated code's comments). */
+const char *ir_shape_str(const ir_node *n, char *buf, size_t len);
 int ir_is_loss(ir_op op);
 /* Checks the graph's invariants (inputs defined before use, shapes consistent);
  * returns 0 or prints what is wrong and returns -1.  Run after each pass. */

@@ -19,18 +19,6 @@ void lower_warn_unreached(const ir_graph *g);                /* train.c */
 
 /* ---- small helpers -------------------------------------------------------- */
 
-const char *lower_shape_str(const ir_node *n, char *buf, size_t len) {
-  size_t k = 0;
-  k += (size_t)snprintf(buf + k, len - k, "[");
-  if (n->batched) k += (size_t)snprintf(buf + k, len - k, "batch");
-  for (int d = 0; d < n->ndim && k < len; d++)
-    k += (size_t)snprintf(buf + k, len - k, "%s%lld", (d || n->batched) ? ", " : "",
-                          (long long)n->dims[d]);
-  if (k < len) snprintf(buf + k, len - k, "]");
-  if (!n->batched && n->ndim == 0) snprintf(buf, len, "scalar");
-  return buf;
-}
-
 static int edit_distance(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b);
   if (la > 40 || lb > 40) return INT_MAX;
@@ -513,7 +501,7 @@ static void lower_binding(lower_ctx *lc, const ast_stmt *s) {
     char buf[64];
     if (n->batched || n->ndim) {
       diag_error(s->value->loc, "'loss' must be a scalar, like cross_entropy(logits, y); this is %s",
-                 lower_shape_str(n, buf, sizeof buf));
+                 ir_shape_str(n, buf, sizeof buf));
       add_sym(lc, s->name, -1, s->name_loc);
       return;
     }

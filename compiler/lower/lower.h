@@ -81,7 +81,5 @@ int lower_eval_number(const ast_expr *e, double *out);
 int lower_node(lower_ctx *lc, ir_op op, const int *in, int nin, dl_loc loc);
 /* Suggests the closest of `names` to `s` (edit distance <= 2), or NULL. */
 const char *lower_suggest(const char *s, const char *const *names, int n);
-/* "[B, 256]"-style text of a node's shape, into buf. */
-const char *lower_shape_str(const ir_node *n, char *buf, size_t len);
 
 #endif

@@ -34,7 +34,7 @@ static int needs_image(lower_ctx *lc, const arg_val *v, const char *fn) {
   if (x->batched && x->ndim == 3) return 0;
   char shape[96];
   diag_error(v->loc, "%s() needs per-sample images [channels, height, width], not %s", fn,
-             x->batched && x->ndim ? lower_shape_str(x, shape, sizeof shape)
+             x->batched && x->ndim ? ir_shape_str(x, shape, sizeof shape)
                                    : x->batched ? "a class label" : "a scalar");
   return -1;
 }

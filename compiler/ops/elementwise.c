@@ -71,7 +71,7 @@ int lower_binop(lower_ctx *lc, const ast_expr *e) {
   if (!same_shape(na, nb)) {
     char sa[96], sb[96];
     diag_error(e->loc, "shapes differ in '%c': left is %s, right is %s", e->op,
-               lower_shape_str(na, sa, sizeof sa), lower_shape_str(nb, sb, sizeof sb));
+               ir_shape_str(na, sa, sizeof sa), ir_shape_str(nb, sb, sizeof sb));
     return -1;
   }
   int in[2] = {a, b};
@@ -108,7 +108,7 @@ int lower_concat(lower_ctx *lc, const ast_expr *call) {
     if (!ok) {
       char s0[96], sk[96];
       diag_error(call->args[k].value->loc, "concat() needs tensors that differ only in the last dim: %s and %s",
-                 lower_shape_str(&first, s0, sizeof s0), lower_shape_str(n, sk, sizeof sk));
+                 ir_shape_str(&first, s0, sizeof s0), ir_shape_str(n, sk, sizeof sk));
       return -1;
     }
     last += ir_last_dim(n);
@@ -179,7 +179,7 @@ int lower_reshape(lower_ctx *lc, const ast_expr *call) {
   if (numel != ir_numel(xn)) {
     char shape[96];
     diag_error(call->loc, "reshape() to %lld values per sample, but the input %s has %lld",
-               (long long)numel, lower_shape_str(xn, shape, sizeof shape), (long long)ir_numel(xn));
+               (long long)numel, ir_shape_str(xn, shape, sizeof shape), (long long)ir_numel(xn));
     return -1;
   }
   int id = lower_node(lc, OP_VIEW, &x, 1, call->loc);

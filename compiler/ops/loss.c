@@ -31,7 +31,7 @@ static int check_target(lower_ctx *lc, const ast_expr *call, ir_op op, const arg
   if (op == OP_CROSS_ENTROPY) {
     if (!is_class) {
       diag_error(v[1].loc, "cross_entropy() needs the class label (label y : class[N]) as its "
-                           "target; this is %s", lower_shape_str(t, st, sizeof st));
+                           "target; this is %s", ir_shape_str(t, st, sizeof st));
       return -1;
     }
     /* logits [..., N] for a label class[..., N]: one distribution per position */
@@ -43,7 +43,7 @@ static int check_target(lower_ctx *lc, const ast_expr *call, ir_op op, const arg
       for (int d = 0; d < t->ndim; d++) k += snprintf(want + k, sizeof want - k, "%lld, ", (long long)t->dims[d]);
       snprintf(want + k, sizeof want - k, "%lld", (long long)g->label_classes);
       diag_error(v[0].loc, "cross_entropy() needs logits of shape [batch, %s] for label class[%s]; these are %s",
-                 want, want, lower_shape_str(p, sp, sizeof sp));
+                 want, want, ir_shape_str(p, sp, sizeof sp));
       return -1;
     }
     return 0;
@@ -57,7 +57,7 @@ static int check_target(lower_ctx *lc, const ast_expr *call, ir_op op, const arg
   for (int d = 0; same && d < p->ndim; d++) same = p->dims[d] == t->dims[d];
   if (!same) {
     diag_error(call->loc, "%s() needs prediction and target of one shape: %s and %s", call->str,
-               lower_shape_str(p, sp, sizeof sp), lower_shape_str(t, st, sizeof st));
+               ir_shape_str(p, sp, sizeof sp), ir_shape_str(t, st, sizeof st));
     return -1;
   }
   return 0;

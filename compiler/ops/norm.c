@@ -105,7 +105,7 @@ static int check_input(const arg_val *v, const ir_node *x, int kind) {
   int ok = x->batched && (kind == NORM_INSTANCE ? x->ndim >= 2 : x->ndim >= 1);
   if (ok) return 0;
   char shape[96];
-  const char *what = x->batched && x->ndim ? lower_shape_str(x, shape, sizeof shape)
+  const char *what = x->batched && x->ndim ? ir_shape_str(x, shape, sizeof shape)
                      : x->batched          ? "a class label"
                                            : "a scalar";
   if (kind == NORM_INSTANCE)
