@@ -9,13 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int check_model_name(const ir_graph *g, const char *name, dl_loc loc); /* names.c */
-
-int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label); /* train.c */
-void lower_describe_train(lower_ctx *lc);                    /* train.c */
-void lower_train_defaults(ir_train *t);                      /* train.c */
 void lower_add_penalties(lower_ctx *lc);                     /* ops/loss.c */
-void lower_warn_unreached(const ir_graph *g);                /* train.c */
 
 /* ---- small helpers -------------------------------------------------------- */
 

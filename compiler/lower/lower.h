@@ -75,11 +75,31 @@ int lower_bind_args_kw(lower_ctx *lc, const ast_expr *call, const arg_spec *spec
 int lower_is_binding_name(const lower_ctx *lc, const char *name);
 /* Lowers an expression that must be a tensor; -1 after reporting. */
 int lower_tensor(lower_ctx *lc, const ast_expr *e);
+/* Whether e is a whole number written as one: integer literals with + - *
+ * and negation (10, -3, 2 * 16), not 10.0 or 1e3. */
+int lower_is_int(const ast_expr *e);
+/* train.c: the dl_init_kind named by e (an initialiser's name), or -1 after reporting. */
+int lower_init_name(const ast_expr *e);
 /* Folds a numeric constant expression; 0 ok, -1 if it is not one (not reported). */
 int lower_eval_number(const ast_expr *e, double *out);
 /* Adds a node in the current group, named after the binding. */
 int lower_node(lower_ctx *lc, ir_op op, const int *in, int nin, dl_loc loc);
 /* Suggests the closest of `names` to `s` (edit distance <= 2), or NULL. */
 const char *lower_suggest(const char *s, const char *const *names, int n);
+
+/* ---- between the files of this folder ------------------------------------ */
+
+/* names.c: 0 if the model's name can become C names and files, or -1 after
+ * a diagnostic at loc (the model's name). */
+int check_model_name(const ir_graph *g, const char *name, dl_loc loc);
+/* train.c: PyTorch's defaults for the train block's settings. */
+void lower_train_defaults(ir_train *t);
+/* train.c: the settings of a train block into lc->g->train, each mistake
+ * reported (no_label: the model declares no label, so no training data). */
+int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label);
+/* train.c: every callable of a train block, for dlnc builtins (lc->describe). */
+void lower_describe_train(lower_ctx *lc);
+/* train.c: warns about each parameter the loss does not depend on. */
+void lower_warn_unreached(const ir_graph *g);
 
 #endif

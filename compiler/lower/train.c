@@ -7,8 +7,6 @@
 #include <string.h>
 #include "../../runtime/dl_model.h"
 
-int lower_is_int(const ast_expr *e); /* lower.c */
-
 void lower_train_defaults(ir_train *t) {
   memset(t, 0, sizeof *t);
   t->batch = 32;

@@ -4,8 +4,6 @@
 #include <string.h>
 #include "../../runtime/dl_model.h"
 
-int lower_init_name(const ast_expr *e); /* train.c */
-
 int lower_init_arg(const arg_val *v) {
   if (!v->present) return INIT_DEFAULT;
   ast_expr tmp = {.kind = EX_IDENT, .loc = v->loc, .str = (char *)v->str};
