@@ -25,9 +25,6 @@ enum { G_CHAIN = 9 };
 /* i[10] of maxpool_grad: the activation gradient fused into it, + 1 */
 enum { G_ACT_GRAD = 10 };
 
-const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
-const char *activation_grad_expr(ir_op op, double slope, const char *dy, const char *y,
-                                 const char *x, char *buf, size_t len);
 
 static int needs_image(lower_ctx *lc, const arg_val *v, const char *fn) {
   ir_node *x = ir_at(lc->g, v->node);

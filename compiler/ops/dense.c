@@ -123,9 +123,6 @@ void dense_backward(ad_ctx *ad, int id, int dy) {
   }
 }
 
-const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
-const char *activation_grad_expr(ir_op op, double slope, const char *dy, const char *y,
-                                 const char *x, char *buf, size_t len);
 
 /* Layers with at most this many weights skip the GEMM: straight loops with
  * constant trip counts, which the C compiler unrolls and vectorises, cost

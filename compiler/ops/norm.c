@@ -410,7 +410,6 @@ static void emit_sample_stats(emit_ctx *ec, const ir_node *n, const norm_geo *q)
   call_per_sample(ec, name, q->K * q->S);
 }
 
-const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
 
 /* "w[c]", or "w[c % P]" when the weights repeat (layer norm over the last dims) */
 static const char *weight_at(const norm_geo *q, const char *w, char *buf, size_t len) {

@@ -72,6 +72,12 @@ int lower_dropout(lower_ctx *, const ast_expr *);
 void activation_backward(ad_ctx *, int, int);
 void activation_emit(emit_ctx *, const ir_node *);
 void activation_grad_emit(emit_ctx *, const ir_node *);
+/* activation.c, for the kernels an activation is fused into (dense, conv,
+ * norm): act(v) as a C expression in dl_real; dy * act'(.) from the saved
+ * output y (or the input x for gelu), with leaky_relu's slope. */
+const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
+const char *activation_grad_expr(ir_op op, double slope, const char *dy, const char *y,
+                                 const char *x, char *buf, size_t len);
 
 int lower_concat(lower_ctx *, const ast_expr *);
 int lower_flatten(lower_ctx *, const ast_expr *);
