@@ -78,14 +78,25 @@ int lower_tensor(lower_ctx *lc, const ast_expr *e);
 /* Whether e is a whole number written as one: integer literals with + - *
  * and negation (10, -3, 2 * 16), not 10.0 or 1e3. */
 int lower_is_int(const ast_expr *e);
-/* train.c: the dl_init_kind named by e (an initialiser's name), or -1 after reporting. */
-int lower_init_name(const ast_expr *e);
 /* Folds a numeric constant expression; 0 ok, -1 if it is not one (not reported). */
 int lower_eval_number(const ast_expr *e, double *out);
 /* Adds a node in the current group, named after the binding. */
 int lower_node(lower_ctx *lc, ir_op op, const int *in, int nin, dl_loc loc);
 /* Suggests the closest of `names` to `s` (edit distance <= 2), or NULL. */
 const char *lower_suggest(const char *s, const char *const *names, int n);
+
+/* layers.c: the name of a binding's next parameterised layer ("h1", then "h1_2");
+ * a parameter of a layer ("NAME.weight", "NAME.bias") and its
+ * OP_PARAM node; the init argument of a layer (INIT_DEFAULT if absent, -2
+ * after reporting a bad name). */
+const char *lower_layer_name(lower_ctx *lc, char *layer, size_t len);
+int lower_param(lower_ctx *lc, const char *layer, const char *kind, int ndim, const int64_t *dims,
+                int64_t fan_in, int64_t fan_out, int init, double l1, double l2, dl_loc loc);
+int lower_init_arg(const arg_val *v);
+
+/* layers.c: a buffer of a layer ("NAME.running_mean") and its OP_BUFFER node. */
+int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
+                 const int64_t *dims, double init, int is_count, dl_loc loc);
 
 /* ---- between the files of this folder ------------------------------------ */
 
@@ -101,5 +112,8 @@ int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label);
 void lower_describe_train(lower_ctx *lc);
 /* train.c: warns about each parameter the loss does not depend on. */
 void lower_warn_unreached(const ir_graph *g);
+/* train.c: the dl_init_kind named by e (an initialiser's name), or -1 after
+ * reporting (for layers.c's init argument). */
+int lower_init_name(const ast_expr *e);
 
 #endif

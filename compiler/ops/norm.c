@@ -70,26 +70,6 @@ static const char *kind_name(int kind) {
 
 /* ---- lowering -------------------------------------------------------------- */
 
-/* A buffer of a layer ("NAME.running_mean") and its OP_BUFFER node. */
-int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
-                 const int64_t *dims, double init, int is_count, dl_loc loc) {
-  ir_graph *g = lc->g;
-  char bname[300];
-  snprintf(bname, sizeof bname, "%s.%s", layer, kind);
-  int b = ir_add_buffer(g, bname, ndim, dims, loc.line);
-  g->buffers[b].init = init;
-  g->buffers[b].is_count = is_count;
-  int node = lower_node(lc, OP_BUFFER, NULL, 0, loc);
-  ir_node *bn = ir_at(g, node);
-  bn->i[0] = b;
-  bn->ndim = ndim;
-  memcpy(bn->dims, g->buffers[b].dims, sizeof bn->dims);
-  bn->storage = STORE_STATE;
-  bn->name = g->buffers[b].name;
-  g->buffers[b].node = node;
-  return node;
-}
-
 /* A scale or shift: one at start (weight) or zero (bias) whatever the train
  * block's init, and outside the global l1/l2 (they are not weight matrices). */
 static int lower_affine(lower_ctx *lc, const char *layer, const char *kind, int ndim,

@@ -117,19 +117,6 @@ int lower_positional(lower_ctx *, const ast_expr *);
 void attention_backward(ad_ctx *, int, int);
 void attention_emit(emit_ctx *, const ir_node *);
 
-/* dense.c: the name of a binding's next parameterised layer ("h1", then "h1_2");
- * a parameter of a layer ("NAME.weight", "NAME.bias") and its
- * OP_PARAM node; the init argument of a layer (INIT_DEFAULT if absent, -2
- * after reporting a bad name). */
-const char *lower_layer_name(lower_ctx *lc, char *layer, size_t len);
-int lower_param(lower_ctx *lc, const char *layer, const char *kind, int ndim, const int64_t *dims,
-                int64_t fan_in, int64_t fan_out, int init, double l1, double l2, dl_loc loc);
-int lower_init_arg(const arg_val *v);
-
-/* norm.c: a buffer of a layer ("NAME.running_mean") and its OP_BUFFER node. */
-int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
-                 const int64_t *dims, double init, int is_count, dl_loc loc);
-
 /* reparam.c: which wrapper a layer's weight_norm and spectral_norm
  * arguments ask for (-1 after reporting both at once), and the layer's
  * weight, plain or wrapped: the node a layer reads as its weight. */
