@@ -5,15 +5,12 @@
  * quotes its .dln line; every shape in them is a constant except the batch
  * rows n, chosen at run time. */
 #include "emit.h"
-#include "ops.h"
+#include "emit_api.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "../../runtime/dl_model.h"
-
-int optim_state_count(const ir_optim *o, const char **names); /* ops/optim.c */
-const char *optim_name(ir_optim_kind k);
 
 const char *emit_job_begin(emit_ctx *ec, const ir_node *n, const char *what, const char *comment,
                            char *name, size_t len) {

@@ -7,7 +7,6 @@
  * forward node they differentiate, so the scheduler can emit one backward
  * function per layer.  Nothing here knows about any particular model. */
 #include "autodiff.h"
-#include "ops.h"
 #include <stdlib.h>
 #include <string.h>
 

@@ -2,14 +2,12 @@
  * builds the forward graph.  Builtin calls are lowered by their op family
  * (compiler/ops/); the train block by train.c. */
 #include "lower.h"
-#include "ops.h"
+#include "builtins.h"
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-void lower_add_penalties(lower_ctx *lc);                     /* ops/loss.c */
 
 /* ---- small helpers -------------------------------------------------------- */
 

@@ -1,65 +1,17 @@
 /* ops.h: one place per op family (dense.c, activation.c, elementwise.c,
  * loss.c, conv.c, norm.c, optim.c).  For each op: its lowering from a call in the .dln (the
  * shape rule), its backward rule for autodiff, and its C emitter.  Adding
- * an op touches this folder, the builtin table in ops.c and a test. */
+ * an op touches this folder, the builtin table in ops.c and a test.
+ *
+ * The op families are the last compiler stage but the driver: they include
+ * lowering (builtins.h, lower.h), autodiff's API (autodiff.h) and the
+ * emitter's helpers (emit_api.h), and those stages reach them only through
+ * builtins.h and ir/optable.h, whose tables ops.c and optim.c fill. */
 #ifndef DLNC_OPS_H
 #define DLNC_OPS_H
-#include <stdio.h>
-#include "ir.h"
-#include "lower.h"
-
-/* ---- lowering: one entry per builtin callable in a model block ---------- */
-typedef int (*op_lower_fn)(lower_ctx *lc, const ast_expr *call);
-typedef struct op_builtin {
-  const char *name;
-  op_lower_fn lower;
-} op_builtin;
-const op_builtin *op_find_builtin(const char *name);
-int op_builtin_names(const char *const **names); /* for suggestions */
-
-/* ---- autodiff ------------------------------------------------------------ */
-typedef struct ad_ctx ad_ctx;
-/* Adds `grad` as one contribution to d loss / d value. */
-void ad_accumulate(ad_ctx *ad, int value, int grad);
-/* Appends a backward node shaped like node `like` in group `group`. */
-int ad_node(ad_ctx *ad, ir_op op, const int *in, int nin, int like, int group);
-ir_graph *ad_graph(ad_ctx *ad);
-/* Whether d loss / d value is needed (a parameter is upstream of it). */
-int ad_wants(ad_ctx *ad, int value);
-typedef void (*op_backward_fn)(ad_ctx *ad, int node, int dy);
-
-/* ---- emission ------------------------------------------------------------- */
-typedef struct emit_ctx {
-  FILE *out;
-  FILE *helpers;  /* static functions a kernel needs, written before the
-                     function being emitted (e.g. GEMM epilogues) */
-  ir_graph *g;
-  int f64;
-  int *root;                /* root[id]: the node whose buffer id is computed in */
-  int *group_first, *group_next; /* each group's nodes in order: a list */
-} emit_ctx;
-/* C expression for a pointer to node `id`'s buffer (follows aliases). */
-const char *emit_ptr(emit_ctx *ec, int id, char *buf, size_t len);
-/* Opens a helper `static void NAME(void *arg, int64_t lo, int64_t hi)` in
- * ec->helpers (ctx and n declared; NAME = WHAT_GROUP_ID, written to name),
- * which the kernel then runs over items [0, count) with emit_job_call:
- * dl_parallel_for, at least `grain` items to a thread (C expressions). */
-const char *emit_job_begin(emit_ctx *ec, const ir_node *n, const char *what, const char *comment,
-                           char *name, size_t len);
-void emit_job_call(emit_ctx *ec, const char *name, const char *count, const char *grain);
-/* C expression for the number of rows (all but the last dim) of a batched node. */
-const char *emit_rows(const ir_node *n, char *buf, size_t len);
-typedef void (*op_emit_fn)(emit_ctx *ec, const ir_node *n);
-/* Text from the .dln or its path as a C string literal (NULL: NULL), or
- * inside a C comment: the one place such text is escaped (emit_c.c). */
-void emit_cstr(FILE *o, const char *s);
-void emit_comment_text(FILE *o, const char *s);
-
-typedef struct op_info {
-  op_backward_fn backward;   /* NULL: no gradient flows through          */
-  op_emit_fn emit;           /* NULL: leaf, nothing to compute           */
-} op_info;
-const op_info *op_info_of(ir_op op);
+#include "autodiff.h"
+#include "builtins.h"
+#include "emit_api.h"
 
 /* Per-family hooks (defined in the family's file). */
 int lower_dense(lower_ctx *, const ast_expr *);
@@ -82,7 +34,6 @@ const char *activation_grad_expr(ir_op op, double slope, const char *dy, const c
 int lower_concat(lower_ctx *, const ast_expr *);
 int lower_flatten(lower_ctx *, const ast_expr *);
 int lower_reshape(lower_ctx *, const ast_expr *);
-int lower_binop(lower_ctx *, const ast_expr *);
 void elementwise_backward(ad_ctx *, int, int);
 void elementwise_emit(emit_ctx *, const ir_node *);
 
@@ -126,8 +77,5 @@ int lower_weight(lower_ctx *lc, const char *layer, int wrap, int ndim, const int
                  int64_t fan_in, int64_t fan_out, int init, double l1, double l2, dl_loc loc);
 void reparam_backward(ad_ctx *, int, int);
 void reparam_emit(emit_ctx *, const ir_node *);
-
-/* optim.c: the fused optimiser step, one pass per parameter. */
-void optim_emit_update(emit_ctx *ec);
 
 #endif

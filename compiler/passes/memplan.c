@@ -9,6 +9,7 @@
  * forward groups in order, then the backward groups in reverse).  Batched
  * values are planned in per-sample units, so the same plan serves any batch
  * size chosen at run time: the byte offset is per-sample offset x capacity. */
+#include "optable.h"
 #include "passes.h"
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,6 @@
 enum { ALIGN = 16 }; /* elements: 64 bytes in f32 for any capacity */
 
 static size_t align_up(size_t x) { return (x + ALIGN - 1) / ALIGN * ALIGN; }
-
-int optim_state_count(const ir_optim *o, const char **names); /* ops/optim.c */
 
 static void plan_state(ir_graph *g) {
   size_t off = 0;
