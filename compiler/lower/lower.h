@@ -100,6 +100,11 @@ int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
 
 /* ---- between the files of this folder ------------------------------------ */
 
+/* lower.c: the symbol a model block bound to `name` (its index in lc->syms),
+ * or -1; binds name to node (-1: it failed, its uses are not reported). */
+int lower_find_sym(lower_ctx *lc, const char *name);
+void lower_add_sym(lower_ctx *lc, const char *name, int node, dl_loc loc);
+
 /* names.c: 0 if the model's name can become C names and files, or -1 after
  * a diagnostic at loc (the model's name). */
 int check_model_name(const ir_graph *g, const char *name, dl_loc loc);
