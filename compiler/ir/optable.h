@@ -29,6 +29,4 @@ void optim_emit_update(emit_ctx *ec);
 /* The state tensors the optimiser keeps per parameter, by torch's names
  * (exp_avg, ...), into names; their count. */
 int optim_state_count(const ir_optim *o, const char **names);
-/* The optimiser's name as the train block spells it. */
-const char *optim_name(ir_optim_kind k);
 #endif

@@ -38,7 +38,7 @@ int optim_state_count(const ir_optim *o, const char **names) {
   return n;
 }
 
-const char *optim_name(ir_optim_kind k) {
+static const char *optim_name(ir_optim_kind k) {
   static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
   return names[k];
 }
