@@ -10,8 +10,9 @@ and fails, saying which file and line, when
     the IR alone, and reach the ops through the table in ir/optab.h;
   - the runtime includes anything outside runtime/ (the trainer is built from
     runtime/ and the generated code only);
-  - two runtime .c files call each other (a circle of calls between files,
-    such as trainer.c and trainer_*.c calling each other's functions).
+  - the .c files of the runtime, or of one compiler stage, call each other
+    in a circle (trainer.c and trainer_*.c did; dense.c, reparam.c and
+    norm.c did), found from the external functions each file defines.
 
 usage: layers.py SOURCE_DIR [BUILD_DIR]"""
 import os
