@@ -26,9 +26,9 @@ STAGES = ["runtime", "base", "front", "ir", "lower", "passes", "emit", "ops", "d
 # emit/ and passes/ must not reach these, even through another header.
 IR_ONLY = {"emit": ("front", "lower", "ops"), "passes": ("front", "lower", "ops", "emit")}
 # The compiler's include path (CMakeLists.txt), in order; the build dir
-# holds the generated parser.h (the front end's).
-COMPILER_PATH = ["", "front", "base", "lower", "ir", "ops", "passes", "emit"]
-GENERATED = {"parser.h": "front", "lexer.h": "front"}
+# holds the front end's generated parser.h and lexer.h.
+COMPILER_PATH = ["", "base", "front", "lower", "ir", "ops", "passes", "emit"]
+GENERATED = {"parser.h", "lexer.h"}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
@@ -74,6 +74,7 @@ def stage_of(src, f):
 
 def main():
     src = os.path.abspath(sys.argv[1])
+    rel = lambda f: os.path.relpath(f, src)
     errors = []
     edges = {}  # file -> [(line, included file)]
     stage = {}
@@ -92,11 +93,12 @@ def main():
     for f in edges:
         for _, to in edges[f]:
             stage.setdefault(to, stage_of(src, to))
-    rel = lambda f: os.path.relpath(f, src)
 
     # 1. stage order, and the runtime alone
-    unknown = sorted({s for s in stage.values() if s not in STAGES})
-    for s in unknown:
+    for f, s in sorted(stage.items()):
+        if s == "outside":
+            errors.append(f"{rel(f)}: included from compiler/ or runtime/, but outside both")
+    for s in sorted({s for s in stage.values() if s not in STAGES and s != "outside"}):
         errors.append(f"compiler/{s}/: a folder that is not a stage of docs/design.md (add it to STAGES)")
     stage_edges = {}
     for f, out in edges.items():
