@@ -15,9 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "build.h"
 #include "cache.h"
 #include "emit.h"
-#include "pipeline.h"
 #include "proc.h"
 
 static const char *runtime_dir(void) {
@@ -288,7 +288,7 @@ static int run_build(build *b, ir_graph *g, int debug, int f64, int verbose) {
   return link_all(b, verbose);
 }
 
-int pipeline_build(ir_graph *g, const char *in, const char *out, int debug, int f64, int verbose) {
+int build_trainer(ir_graph *g, const char *in, const char *out, int debug, int f64, int verbose) {
   build b = {.rt = runtime_dir()};
   if (!(b.target = output_target(out, in, b.rt))) return -1;
   if (!(b.partial = partial_name(b.target))) {
@@ -317,7 +317,7 @@ int pipeline_build(ir_graph *g, const char *in, const char *out, int debug, int 
   return rc;
 }
 
-int pipeline_check_emit(const char *dir, const char *name, const char *in) {
+int build_check_emit(const char *dir, const char *name, const char *in) {
   static const char *const suffixes[] = {".c", ".h", "_main.c"};
   struct stat st;
   int rc = 0;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "build.h"
 #include "diag.h"
 #include "emit.h"
 #include "lower.h"
@@ -127,7 +128,7 @@ static int cmd_emit(const command *self, int argc, char **argv) {
     ir_free(g);
     return EXIT_ERRORS;
   }
-  status = pipeline_check_emit(o.out, g->model_name, o.path) || emit_c(g, o.out, o.f64) ? EXIT_ERRORS
+  status = build_check_emit(o.out, g->model_name, o.path) || emit_c(g, o.out, o.f64) ? EXIT_ERRORS
                                                                                    : EXIT_OK;
   ir_free(g);
   return status;
@@ -140,7 +141,7 @@ static int cmd_build(const command *self, int argc, char **argv) {
     return status;
   ir_graph *g = pipeline_compile(o.path, 1, NULL);
   if (!g) return EXIT_ERRORS;
-  status = pipeline_build(g, o.path, o.out, o.debug, o.f64, o.verbose) ? EXIT_ERRORS : EXIT_OK;
+  status = build_trainer(g, o.path, o.out, o.debug, o.f64, o.verbose) ? EXIT_ERRORS : EXIT_OK;
   ir_free(g);
   return status;
 }

@@ -1,5 +1,5 @@
-/* trainer_eval.c: evaluation (shared with train), the `eval` and `predict`
- * commands. */
+/* trainer_eval.c: the `eval` and `predict` commands (the evaluation itself,
+ * shared with train, is in trainer_common.c). */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -14,90 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* ---- evaluation ------------------------------------------------------ */
-
-static int64_t argmax(const dl_real *v, int64_t n) {
-  int64_t best = 0;
-  for (int64_t k = 1; k < n; k++)
-    if (v[k] > v[best]) best = k;
-  return best;
-}
-
-/* Right answers in the first n rows of ctx->out; *total counts the
- * decisions (rows for ARGMAX, elements for BINARY).  With class labels per
- * position (y_len L > 1) every position is a row of its own: out[r] is L
- * slices of out_size / L, position-major, and label r*L + t goes with
- * slice t. */
-static void count_correct(const dl_ctx *ctx, int n, int64_t *correct, int64_t *total) {
-  const dl_model_desc *m = ctx->m;
-  int cls = m->y_kind == DL_Y_CLASS;
-  int64_t len = cls ? dl_model_y_len(m) : 1;
-  int64_t os = m->out_size / len, ys = m->y_size;
-  int64_t rows = (int64_t)n * len;
-  for (int64_t r = 0; r < rows; r++) {
-    const dl_real *o = ctx->out + (size_t)r * (size_t)os;
-    if (m->pred_kind == DL_PRED_ARGMAX) {
-      /* Real-valued labels for an argmax head are one-hot (or soft) targets. */
-      int64_t want = cls ? ctx->y_class[r] : argmax(ctx->y_real + (size_t)r * (size_t)ys, ys);
-      *correct += argmax(o, os) == want;
-      *total += 1;
-      continue;
-    }
-    for (int64_t k = 0; k < os; k++) {
-      int want;
-      if (cls)
-        want = os == 1 ? ctx->y_class[r] > 0 : ctx->y_class[r] == k;
-      else
-        want = k < ys && ctx->y_real[(size_t)r * (size_t)ys + (size_t)k] > 0.5;
-      *correct += (o[k] > 0.5) == want;
-      *total += 1;
-    }
-  }
-}
-
-void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *res) {
-  const dl_model_desc *m = ctx->m;
-  int cap = ctx->capacity;
-  double sum = 0.0;
-  int64_t correct = 0, total = 0;
-  for (int64_t start = 0; start < d->n; start += cap) {
-    int nb = (int)(d->n - start < cap ? d->n - start : cap);
-    for (int k = 0; k < nb; k++)
-      idx[k] = m->stateful ? dl_tr_stream_sample(d->n, cap, start / cap, k) : start + k;
-    if (m->stateful) ctx->carry = dl_tr_stream_carry(d->n, cap, start / cap);
-    dl_dataset_gather_pool(ctx->pool, d, idx, nb, ctx->x, ctx->y_class, ctx->y_real);
-    sum += m->forward(ctx, nb, 1) * nb;
-    if (m->pred_kind != DL_PRED_VALUES) count_correct(ctx, nb, &correct, &total);
-  }
-  ctx->carry = DL_CARRY_OFF;
-  res->loss = d->n > 0 ? sum / (double)d->n : 0.0;
-  res->has_acc = m->pred_kind != DL_PRED_VALUES;
-  res->acc = total > 0 ? (double)correct / (double)total : 0.0;
-}
-
-int64_t dl_tr_stream_sample(int64_t n, int cap, int64_t batch, int r) {
-  int64_t L = n / cap;
-  return batch < L ? (int64_t)r * L + batch : L * cap + r;
-}
-
-int dl_tr_stream_carry(int64_t n, int cap, int64_t batch) {
-  return batch == 0 || batch >= n / cap ? DL_CARRY_START : DL_CARRY_ON;
-}
-
-dl_ctx *dl_tr_open_loaded(const dl_model_desc *m, const dl_opts *o, int cap) {
-  dl_ctx *ctx = dl_tr_ctx_open(m, o, cap);
-  if (!ctx) return NULL;
-  char err[1024];
-  dl_ctx_init_params(ctx, o->seed);
-  if (dl_ctx_load(ctx, o->load, 1, NULL, err, sizeof err)) {
-    fprintf(stderr, "error: --load: %s\n", err);
-    dl_tr_ctx_close(ctx);
-    return NULL;
-  }
-  ctx->train_mode = 0;
-  return ctx;
-}
 
 /* ---- eval -------------------------------------------------------------- */
 
@@ -141,7 +57,7 @@ static void print_row(const dl_model_desc *m, const dl_real *o) {
     /* a class per position: out is len slices of out_size / len */
     int64_t per = m->out_size / len;
     for (int64_t t = 0; t < len; t++)
-      printf("%s%" PRId64, t ? " " : "", argmax(o + (size_t)(t * per), per));
+      printf("%s%" PRId64, t ? " " : "", dl_tr_argmax(o + (size_t)(t * per), per));
     putchar('\n');
     return;
   }

@@ -1,7 +1,10 @@
 /* trainer_internal.h: shared between the trainer's source files (trainer.c,
  * trainer_train.c, trainer_eval.c, trainer_gradcheck.c, trainer_sample.c,
- * trainer_finite.c, trainer_signal.c, checkpoint.c, ctx.c).  Not part of the
- * contract with generated code. */
+ * trainer_common.c, trainer_finite.c, trainer_signal.c, checkpoint.c, ctx.c).
+ * Not part of the contract with generated code.  The calls go one way:
+ * trainer.c calls the commands (dl_tr_cmd_*), the commands call the shared
+ * services (trainer_common.c, checkpoint.c, trainer_finite.c,
+ * trainer_signal.c), and nothing calls back. */
 #ifndef DL_TRAINER_INTERNAL_H
 #define DL_TRAINER_INTERNAL_H
 #include <stddef.h>
@@ -75,6 +78,8 @@ typedef struct dl_eval_result {
   int has_acc;              /* 0 for DL_PRED_VALUES                    */
 } dl_eval_result;
 void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *r);
+/* The index of the largest of v[0..n) (the first of equal ones). */
+int64_t dl_tr_argmax(const dl_real *v, int64_t n);
 
 /* Streaming, for a stateful model (recurrent layers with carry): the n
  * samples as `cap` streams of L = n / cap consecutive samples, batch b

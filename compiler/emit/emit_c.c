@@ -5,13 +5,12 @@
  * quotes its .dln line; every shape in them is a constant except the batch
  * rows n, chosen at run time. */
 #include "emit.h"
-#include "ops.h"
+#include "emit_api.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "../../runtime/dl_model.h"
-
 
 const char *emit_job_begin(emit_ctx *ec, const ir_node *n, const char *what, const char *comment,
                            char *name, size_t len) {
@@ -131,7 +130,7 @@ static void emit_node(emit_ctx *ec, const ir_node *n) {
   char shape[96];
   fprintf(ec->out, "  /* %s: %s%s -> %s */\n", n->name ? n->name : "", ir_op_name(n->op),
           n->op == OP_DENSE && n->epilogue >= 0 ? " + bias + activation" : "",
-          lower_shape_str(n, shape, sizeof shape));
+          ir_shape_str(n, shape, sizeof shape));
   op_info_of(n->op)->emit(ec, n);
 }
 

@@ -103,7 +103,7 @@ void ast_stmt_clear(ast_stmt *s) {
   memset(s, 0, sizeof *s);
 }
 
-void ast_block_clear(ast_block *b) {
+static void ast_block_clear(ast_block *b) {
   free(b->name);
   for (int i = 0; i < b->nstmts; i++) ast_stmt_clear(&b->stmts[i]);
   free(b->stmts);

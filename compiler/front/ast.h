@@ -95,7 +95,6 @@ ast_expr *ast_binop(dl_loc loc, char op, ast_expr *lhs, ast_expr *rhs);
 ast_expr *ast_neg(dl_loc loc, ast_expr *e);
 void ast_expr_free(ast_expr *e);
 void ast_stmt_clear(ast_stmt *s);     /* frees what the statement owns */
-void ast_block_clear(ast_block *b);   /* frees what the block owns */
 void *ast_xrealloc(void *p, size_t n);
 
 #endif

@@ -7,7 +7,6 @@
  * forward node they differentiate, so the scheduler can emit one backward
  * function per layer.  Nothing here knows about any particular model. */
 #include "autodiff.h"
-#include "ops.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,8 +21,6 @@ struct ad_ctx {
 ir_graph *ad_graph(ad_ctx *ad) { return ad->g; }
 
 int ad_wants(ad_ctx *ad, int value) { return value < ad->nforward && ad->wants[value]; }
-
-void ad_save(ad_ctx *ad, int value) { ad->g->nodes[value].saved = 1; }
 
 int ad_node(ad_ctx *ad, ir_op op, const int *in, int nin, int like, int group) {
   int id = ir_add(ad->g, op, in, nin, group < 0 ? ad->group : group, ad->g->nodes[like].loc);

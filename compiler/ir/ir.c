@@ -129,7 +129,6 @@ int ir_add(ir_graph *g, ir_op op, const int *in, int nin, int group, dl_loc loc)
   n->loc = loc;
   n->alias_of = -1;
   n->scratch = n->fused_in = n->epilogue = -1;
-  n->last_use = -1;
   return g->nnodes++;
 }
 
@@ -223,9 +222,16 @@ int ir_op_has(ir_op op, unsigned flags) { return op < OP_COUNT && (op_rows[op].f
 
 int ir_is_loss(ir_op op) { return ir_op_has(op, OPF_LOSS); }
 
-int ir_is_elementwise_unary(ir_op op) {
-  return op == OP_RELU || op == OP_LEAKY_RELU || op == OP_SIGMOID || op == OP_TANH ||
-         op == OP_GELU || op == OP_SCALE || op == OP_DROPOUT;
+const char *ir_shape_str(const ir_node *n, char *buf, size_t len) {
+  size_t k = 0;
+  k += (size_t)snprintf(buf + k, len - k, "[");
+  if (n->batched) k += (size_t)snprintf(buf + k, len - k, "batch");
+  for (int d = 0; d < n->ndim && k < len; d++)
+    k += (size_t)snprintf(buf + k, len - k, "%s%lld", (d || n->batched) ? ", " : "",
+                          (long long)n->dims[d]);
+  if (k < len) snprintf(buf + k, len - k, "]");
+  if (!n->batched && n->ndim == 0) snprintf(buf, len, "scalar");
+  return buf;
 }
 
 static int same_shape(const ir_node *a, const ir_node *b) {

@@ -158,7 +158,6 @@ typedef struct ir_node {
   int group;                   /* index into graph->groups                 */
   int backward;                /* 1 if made by autodiff                    */
   int needs_label;             /* depends on the labels                    */
-  int saved;                   /* read by some backward node               */
   /* Edges that are not inputs, because they point at a later node; ir_verify
    * checks them and ir_dump prints them.  Never attribute slots of the op. */
   int scratch;                 /* the OP_SCRATCH node this node's kernel works in, or -1
@@ -171,8 +170,6 @@ typedef struct ir_node {
   ir_storage storage;
   size_t offset;               /* per-sample elements if batched, else elements */
   int alias_of;                /* STORE_ALIAS: computed in place in this node's buffer */
-  int last_use;                /* schedule position of the last reader     */
-  int pos;                     /* schedule position                        */
 } ir_node;
 
 typedef enum { INIT_DEFAULT = -1 } ir_init_default; /* use the train block's init */
@@ -319,8 +316,10 @@ int ir_add_buffer(ir_graph *g, const char *name, int ndim, const int64_t *dims, 
 const char *ir_op_name(ir_op op);
 /* Whether op has every flag in `flags` (OPF_*). */
 int ir_op_has(ir_op op, unsigned flags);
+/* A node's shape as the user reads it, into buf: "[batch, 8, 16]", "[10]",
+ * "scalar" (for diagnostics and the generated code's comments). */
+const char *ir_shape_str(const ir_node *n, char *buf, size_t len);
 int ir_is_loss(ir_op op);
-int ir_is_elementwise_unary(ir_op op);
 /* Checks the graph's invariants (inputs defined before use, shapes consistent);
  * returns 0 or prints what is wrong and returns -1.  Run after each pass. */
 int ir_verify(const ir_graph *g);

@@ -73,7 +73,6 @@ void activation_backward(ad_ctx *ad, int id, int dy) {
   } else {
     int saved = n.op == OP_GELU ? n.in[0] : id;
     int in[2] = {dy, saved};
-    ad_save(ad, saved);
     grad = ad_node(ad, OP_ACT_GRAD, in, 2, n.in[0], -1);
     g->nodes[grad].act = n.act;
     g->nodes[grad].act.fwd = n.op;

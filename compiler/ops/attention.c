@@ -124,9 +124,7 @@ void attention_backward(ad_ctx *ad, int id, int dy) {
     return;
   }
   if (!ad_wants(ad, n.in[0])) return;
-  ad_save(ad, n.in[0]);
   int in[3] = {dy, n.in[0], n.nin == 2 ? n.in[1] : -1};
-  if (n.nin == 2) ad_save(ad, n.in[1]);
   int d = ad_node(ad, OP_ATTENTION_GRAD, in, n.nin + 1, n.in[0], -1);
   g->nodes[d].attn = n.attn;
   ad_accumulate(ad, n.in[0], d);

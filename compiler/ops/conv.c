@@ -19,16 +19,13 @@
 #include "../../runtime/dl_model.h"
 
 
-const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
-const char *activation_grad_expr(ir_op op, double slope, const char *dy, const char *y,
-                                 const char *x, char *buf, size_t len);
 
 static int needs_image(lower_ctx *lc, const arg_val *v, const char *fn) {
   ir_node *x = ir_at(lc->g, v->node);
   if (x->batched && x->ndim == 3) return 0;
   char shape[96];
   diag_error(v->loc, "%s() needs per-sample images [channels, height, width], not %s", fn,
-             x->batched && x->ndim ? lower_shape_str(x, shape, sizeof shape)
+             x->batched && x->ndim ? ir_shape_str(x, shape, sizeof shape)
                                    : x->batched ? "a class label" : "a scalar");
   return -1;
 }
@@ -216,7 +213,6 @@ void conv_backward(ad_ctx *ad, int id, int dy) {
        * CK side as its rows and reuses each packed panel of dyT across all of
        * them (dW = dyT^T colT directly has only OC rows: 60% of the speed) */
       int in[2] = {dy, n.in[0]};
-      ad_save(ad, n.in[0]);
       int dwt = ad_node(ad, OP_CONV2D_DW, in, 2, n.in[1], -1);
       ir_node *t = &g->nodes[dwt];
       int64_t groups = n.conv.groups, ckg = g->nodes[n.in[0]].dims[1] / groups;
@@ -249,7 +245,6 @@ void conv_backward(ad_ctx *ad, int id, int dy) {
   default: /* pools */
     if (ad_wants(ad, n.in[0])) {
       int in[2] = {dy, n.in[0]};
-      if (n.op == OP_MAXPOOL) ad_save(ad, n.in[0]);
       int dx = ad_node(ad, n.op == OP_MAXPOOL ? OP_MAXPOOL_GRAD : OP_AVGPOOL_GRAD, in,
                        n.op == OP_MAXPOOL ? 2 : 1, n.in[0], -1);
       g->nodes[dx].conv = n.conv;

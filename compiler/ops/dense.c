@@ -1,58 +1,7 @@
 /* dense.c: the fully connected layer, y = x W^T + b over the last dim
  * (torch.nn.Linear), its backward rule and its emitters. */
 #include "ops.h"
-#include <string.h>
 #include "../../runtime/dl_model.h"
-
-int lower_init_name(const ast_expr *e); /* train.c */
-
-int lower_init_arg(const arg_val *v) {
-  if (!v->present) return INIT_DEFAULT;
-  ast_expr tmp = {.kind = EX_IDENT, .loc = v->loc, .str = (char *)v->str};
-  int init = lower_init_name(&tmp);
-  return init < 0 ? -2 : init;
-}
-
-/* Parameters are named after the binding, as torch.nn names a module:
- * "h1.weight"; a binding's second parameterised call is "h1_2", and so on. */
-/* The first layer of a binding h is h, the next ones h_2, h_3, ...,
- * skipping a suffix whose name the model binds itself (a binding h_2 is its
- * own first layer).  So no two layers share a name: BINDING_N splits at its
- * last '_' into one binding and one N. */
-const char *lower_layer_name(lower_ctx *lc, char *layer, size_t len) {
-  if (lc->nparam_ops++ == 0) {
-    lc->layer_suffix = 1;
-    snprintf(layer, len, "%s", lc->binding);
-    return layer;
-  }
-  do snprintf(layer, len, "%s_%d", lc->binding, ++lc->layer_suffix);
-  while (lower_is_binding_name(lc, layer));
-  return layer;
-}
-
-int lower_param(lower_ctx *lc, const char *layer, const char *kind, int ndim, const int64_t *dims,
-                int64_t fan_in, int64_t fan_out, int init, double l1, double l2, dl_loc loc) {
-  ir_graph *g = lc->g;
-  char pname[300];
-  snprintf(pname, sizeof pname, "%s.%s", layer, kind);
-  int p = ir_add_param(g, pname, ndim, dims, loc.line);
-  ir_param *pp = &g->params[p];
-  pp->fan_in = fan_in;
-  pp->fan_out = fan_out;
-  pp->is_weight = !strcmp(kind, "weight");
-  pp->init = init;
-  pp->l1 = l1;
-  pp->l2 = l2;
-  int node = lower_node(lc, OP_PARAM, NULL, 0, loc);
-  ir_node *pn = ir_at(g, node);
-  pn->leaf.index = p;
-  pn->ndim = pp->ndim;
-  memcpy(pn->dims, pp->dims, sizeof pn->dims);
-  pn->storage = STORE_STATE;
-  pn->name = g->params[p].name;
-  pp->node = node;
-  return node;
-}
 
 /* dense(x, units, bias = true, init = <train init>, l1 = 0, l2 = 0,
  *       weight_norm = false, spectral_norm = false) */
@@ -117,7 +66,6 @@ void dense_backward(ad_ctx *ad, int id, int dy) {
   }
   if (ad_wants(ad, n.in[1])) {
     int in[2] = {dy, n.in[0]};
-    ad_save(ad, n.in[0]);
     ad_accumulate(ad, n.in[1], ad_node(ad, OP_DENSE_DW, in, 2, n.in[1], -1));
   }
   if (ad_wants(ad, n.in[0])) {
@@ -126,9 +74,6 @@ void dense_backward(ad_ctx *ad, int id, int dy) {
   }
 }
 
-const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
-const char *activation_grad_expr(ir_op op, double slope, const char *dy, const char *y,
-                                 const char *x, char *buf, size_t len);
 
 /* Layers with at most this many weights skip the GEMM: straight loops with
  * constant trip counts, which the C compiler unrolls and vectorises, cost

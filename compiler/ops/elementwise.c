@@ -71,7 +71,7 @@ int lower_binop(lower_ctx *lc, const ast_expr *e) {
   if (!same_shape(na, nb)) {
     char sa[96], sb[96];
     diag_error(e->loc, "shapes differ in '%c': left is %s, right is %s", e->op,
-               lower_shape_str(na, sa, sizeof sa), lower_shape_str(nb, sb, sizeof sb));
+               ir_shape_str(na, sa, sizeof sa), ir_shape_str(nb, sb, sizeof sb));
     return -1;
   }
   int in[2] = {a, b};
@@ -108,7 +108,7 @@ int lower_concat(lower_ctx *lc, const ast_expr *call) {
     if (!ok) {
       char s0[96], sk[96];
       diag_error(call->args[k].value->loc, "concat() needs tensors that differ only in the last dim: %s and %s",
-                 lower_shape_str(&first, s0, sizeof s0), lower_shape_str(n, sk, sizeof sk));
+                 ir_shape_str(&first, s0, sizeof s0), ir_shape_str(n, sk, sizeof sk));
       return -1;
     }
     last += ir_last_dim(n);
@@ -136,7 +136,7 @@ int lower_flatten(lower_ctx *lc, const ast_expr *call) {
     return -1;
   }
   int64_t numel = ir_numel(x);
-  int id = lower_node(lc, OP_COPY, &v[0].node, 1, call->loc);
+  int id = lower_node(lc, OP_VIEW, &v[0].node, 1, call->loc);
   ir_node *n = ir_at(lc->g, id);
   n->batched = 1;
   n->ndim = 1;
@@ -179,10 +179,10 @@ int lower_reshape(lower_ctx *lc, const ast_expr *call) {
   if (numel != ir_numel(xn)) {
     char shape[96];
     diag_error(call->loc, "reshape() to %lld values per sample, but the input %s has %lld",
-               (long long)numel, lower_shape_str(xn, shape, sizeof shape), (long long)ir_numel(xn));
+               (long long)numel, ir_shape_str(xn, shape, sizeof shape), (long long)ir_numel(xn));
     return -1;
   }
-  int id = lower_node(lc, OP_COPY, &x, 1, call->loc);
+  int id = lower_node(lc, OP_VIEW, &x, 1, call->loc);
   ir_node *n = ir_at(lc->g, id);
   n->batched = 1;
   n->ndim = ndim;
@@ -210,7 +210,6 @@ void elementwise_backward(ad_ctx *ad, int id, int dy) {
     for (int k = 0; k < 2; k++)
       if (ad_wants(ad, n.in[k])) {
         int in[2] = {dy, n.in[1 - k]};
-        ad_save(ad, n.in[1 - k]);
         ad_accumulate(ad, n.in[k], ad_node(ad, OP_MUL, in, 2, n.in[k], -1));
       }
     break;
@@ -220,8 +219,8 @@ void elementwise_backward(ad_ctx *ad, int id, int dy) {
     ad_accumulate(ad, n.in[0], s);
     break;
   }
-  case OP_COPY:
-    ad_accumulate(ad, n.in[0], ad_node(ad, OP_COPY, &dy, 1, n.in[0], -1));
+  case OP_VIEW:
+    ad_accumulate(ad, n.in[0], ad_node(ad, OP_VIEW, &dy, 1, n.in[0], -1));
     break;
   case OP_CONCAT: {
     int64_t off = 0;
@@ -284,7 +283,7 @@ void elementwise_emit(emit_ctx *ec, const ir_node *n) {
     return;
   }
   emit_ptr(ec, n->in[0], pa, sizeof pa);
-  if (n->op == OP_COPY) {
+  if (n->op == OP_VIEW) {
     /* the memory plan usually gives a reshape its input's buffer */
     if (!strcmp(py, pa)) fprintf(o, "  /* same values, new shape: nothing to move */\n");
     else fprintf(o, "  memcpy(%s, %s, (size_t)(%s) * %lld * sizeof(dl_real)); /* same values, new shape */\n",

@@ -31,7 +31,7 @@ static int check_target(lower_ctx *lc, const ast_expr *call, ir_op op, const arg
   if (op == OP_CROSS_ENTROPY) {
     if (!is_class) {
       diag_error(v[1].loc, "cross_entropy() needs the class label (label y : class[N]) as its "
-                           "target; this is %s", lower_shape_str(t, st, sizeof st));
+                           "target; this is %s", ir_shape_str(t, st, sizeof st));
       return -1;
     }
     /* logits [..., N] for a label class[..., N]: one distribution per position */
@@ -43,7 +43,7 @@ static int check_target(lower_ctx *lc, const ast_expr *call, ir_op op, const arg
       for (int d = 0; d < t->ndim; d++) k += snprintf(want + k, sizeof want - k, "%lld, ", (long long)t->dims[d]);
       snprintf(want + k, sizeof want - k, "%lld", (long long)g->label_classes);
       diag_error(v[0].loc, "cross_entropy() needs logits of shape [batch, %s] for label class[%s]; these are %s",
-                 want, want, lower_shape_str(p, sp, sizeof sp));
+                 want, want, ir_shape_str(p, sp, sizeof sp));
       return -1;
     }
     return 0;
@@ -57,7 +57,7 @@ static int check_target(lower_ctx *lc, const ast_expr *call, ir_op op, const arg
   for (int d = 0; same && d < p->ndim; d++) same = p->dims[d] == t->dims[d];
   if (!same) {
     diag_error(call->loc, "%s() needs prediction and target of one shape: %s and %s", call->str,
-               lower_shape_str(p, sp, sizeof sp), lower_shape_str(t, st, sizeof st));
+               ir_shape_str(p, sp, sizeof sp), ir_shape_str(t, st, sizeof st));
     return -1;
   }
   return 0;
@@ -130,8 +130,6 @@ void loss_backward(ad_ctx *ad, int id, int dy) {
     return;
   }
   int in[3] = {dy, n.in[0], n.in[1]};
-  ad_save(ad, n.in[0]);
-  ad_save(ad, n.in[1]);
   for (int k = 0; k < 2; k++) {
     if (!ad_wants(ad, n.in[k])) continue;
     int d = ad_node(ad, k ? OP_LOSS_GRAD_TARGET : OP_LOSS_GRAD, in, 3, n.in[k], -1);
@@ -140,15 +138,18 @@ void loss_backward(ad_ctx *ad, int id, int dy) {
   }
 }
 
-static const char *loss_fn(ir_op op) {
-  switch (op) {
-  case OP_MSE: return "dl_mse";
-  case OP_MAE: return "dl_mae";
-  case OP_BCE: return "dl_bce";
-  case OP_BCE_LOGITS: return "dl_bce_logits";
-  default: return "dl_cross_entropy";
-  }
-}
+/* The runtime kernels (dl_ops.h) of each elementwise loss: the loss, and its
+ * gradient with respect to the prediction and to the target.  Full names, so
+ * grep finds every caller.  (Cross entropy takes class labels: its own calls.) */
+typedef struct loss_kernels {
+  const char *loss, *grad, *grad_target;
+} loss_kernels;
+static const loss_kernels elementwise_loss[OP_COUNT] = {
+  [OP_MSE] = {"dl_mse", "dl_mse_grad", "dl_mse_grad_target"},
+  [OP_MAE] = {"dl_mae", "dl_mae_grad", "dl_mae_grad_target"},
+  [OP_BCE] = {"dl_bce", "dl_bce_grad", "dl_bce_grad_target"},
+  [OP_BCE_LOGITS] = {"dl_bce_logits", "dl_bce_logits_grad", "dl_bce_logits_grad_target"},
+};
 
 /* elements of a node as a C expression (n rows at run time if batched) */
 static const char *count_expr(const ir_node *n, char *buf, size_t len) {
@@ -178,8 +179,8 @@ void loss_emit(emit_ctx *ec, const ir_node *n) {
             (long long)ir_last_dim(pred));
     return;
   }
-  fprintf(ec->out, "  %s[0] = (dl_real)%s(%s, %s, %s);\n", py, loss_fn(n->op), pp, pt,
-          count_expr(pred, cnt, sizeof cnt));
+  fprintf(ec->out, "  %s[0] = (dl_real)%s(%s, %s, %s);\n", py, elementwise_loss[n->op].loss, pp,
+          pt, count_expr(pred, cnt, sizeof cnt));
 }
 
 void loss_grad_emit(emit_ctx *ec, const ir_node *n) {
@@ -197,7 +198,6 @@ void loss_grad_emit(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[2], pt, sizeof pt);
   const ir_node *pred = &ec->g->nodes[n->in[1]];
   ir_op op = n->loss.loss;
-  const char *suffix = n->op == OP_LOSS_GRAD_TARGET ? "_grad_target" : "_grad";
   if (op == OP_CROSS_ENTROPY) {
     char rows[64];
     emit_rows(pred, rows, sizeof rows);
@@ -206,6 +206,7 @@ void loss_grad_emit(emit_ctx *ec, const ir_node *n) {
             (long long)ir_last_dim(pred));
     return;
   }
-  fprintf(o, "  %s%s(%s[0], %s, %s, %s, %s);\n", loss_fn(op), suffix, ps, pp, pt, pd,
-          count_expr(pred, cnt, sizeof cnt));
+  const loss_kernels *k = &elementwise_loss[op];
+  const char *fn = n->op == OP_LOSS_GRAD_TARGET ? k->grad_target : k->grad;
+  fprintf(o, "  %s(%s[0], %s, %s, %s, %s);\n", fn, ps, pp, pt, pd, count_expr(pred, cnt, sizeof cnt));
 }

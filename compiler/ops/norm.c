@@ -70,26 +70,6 @@ static const char *kind_name(int kind) {
 
 /* ---- lowering -------------------------------------------------------------- */
 
-/* A buffer of a layer ("NAME.running_mean") and its OP_BUFFER node. */
-int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
-                 const int64_t *dims, double init, int is_count, dl_loc loc) {
-  ir_graph *g = lc->g;
-  char bname[300];
-  snprintf(bname, sizeof bname, "%s.%s", layer, kind);
-  int b = ir_add_buffer(g, bname, ndim, dims, loc.line);
-  g->buffers[b].init = init;
-  g->buffers[b].is_count = is_count;
-  int node = lower_node(lc, OP_BUFFER, NULL, 0, loc);
-  ir_node *bn = ir_at(g, node);
-  bn->leaf.index = b;
-  bn->ndim = ndim;
-  memcpy(bn->dims, g->buffers[b].dims, sizeof bn->dims);
-  bn->storage = STORE_STATE;
-  bn->name = g->buffers[b].name;
-  g->buffers[b].node = node;
-  return node;
-}
-
 /* A scale or shift: one at start (weight) or zero (bias) whatever the train
  * block's init, and outside the global l1/l2 (they are not weight matrices). */
 static int lower_affine(lower_ctx *lc, const char *layer, const char *kind, int ndim,
@@ -105,7 +85,7 @@ static int check_input(const arg_val *v, const ir_node *x, int kind) {
   int ok = x->batched && (kind == NORM_INSTANCE ? x->ndim >= 2 : x->ndim >= 1);
   if (ok) return 0;
   char shape[96];
-  const char *what = x->batched && x->ndim ? lower_shape_str(x, shape, sizeof shape)
+  const char *what = x->batched && x->ndim ? ir_shape_str(x, shape, sizeof shape)
                      : x->batched          ? "a class label"
                                            : "a scalar";
   if (kind == NORM_INSTANCE)
@@ -225,8 +205,6 @@ void norm_backward(ad_ctx *ad, int id, int dy) {
   int x = n.in[0], stats = n.in[1], batch = n.norm.kind == NORM_BATCH;
   int want_w = n.nin == 4 && ad_wants(ad, n.in[2]), want_b = n.nin == 4 && ad_wants(ad, n.in[3]);
   int want_x = ad_wants(ad, x);
-  ad_save(ad, x);
-  ad_save(ad, stats);
   int sums = -1;
   if (want_w || want_b || (want_x && batch)) {
     int in[3] = {dy, x, stats};
@@ -401,7 +379,6 @@ static void emit_sample_stats(emit_ctx *ec, const ir_node *n, const norm_geo *q)
   call_per_sample(ec, name, q->K * q->S);
 }
 
-const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
 
 /* "w[c]", or "w[c % P]" when the weights repeat (layer norm over the last dims) */
 static const char *weight_at(const norm_geo *q, const char *w, char *buf, size_t len) {

@@ -2,68 +2,17 @@
  * loss.c, conv.c, norm.c, optim.c).  For each op: its lowering from a call in the .dln (the
  * shape rule), its backward rule for autodiff, and its C emitter.  Adding
  * an op touches this folder, its row in the op table (ir/ops.def), the
- * builtin table in ops.c if it is callable, and a test. */
+ * builtin table in ops.c if it is callable, and a test.
+ *
+ * The op families are the last compiler stage but the driver: they include
+ * lowering (builtins.h, lower.h), autodiff's API (autodiff.h) and the
+ * emitter's helpers (emit_api.h), and those stages reach them only through
+ * builtins.h and ir/optable.h, whose tables ops.c and optim.c fill. */
 #ifndef DLNC_OPS_H
 #define DLNC_OPS_H
-#include <stdio.h>
-#include "ir.h"
-#include "lower.h"
-
-/* ---- lowering: one entry per builtin callable in a model block ---------- */
-typedef int (*op_lower_fn)(lower_ctx *lc, const ast_expr *call);
-typedef struct op_builtin {
-  const char *name;
-  op_lower_fn lower;
-} op_builtin;
-const op_builtin *op_find_builtin(const char *name);
-int op_builtin_names(const char *const **names); /* for suggestions */
-
-/* ---- autodiff ------------------------------------------------------------ */
-typedef struct ad_ctx ad_ctx;
-/* Adds `grad` as one contribution to d loss / d value. */
-void ad_accumulate(ad_ctx *ad, int value, int grad);
-/* Appends a backward node shaped like node `like` in group `group`. */
-int ad_node(ad_ctx *ad, ir_op op, const int *in, int nin, int like, int group);
-ir_graph *ad_graph(ad_ctx *ad);
-/* Marks a forward value as read by backward (kept alive by the memory plan). */
-void ad_save(ad_ctx *ad, int value);
-/* Whether d loss / d value is needed (a parameter is upstream of it). */
-int ad_wants(ad_ctx *ad, int value);
-typedef void (*op_backward_fn)(ad_ctx *ad, int node, int dy);
-
-/* ---- emission ------------------------------------------------------------- */
-typedef struct emit_ctx {
-  FILE *out;
-  FILE *helpers;  /* static functions a kernel needs, written before the
-                     function being emitted (e.g. GEMM epilogues) */
-  ir_graph *g;
-  int f64;
-  int *root;                /* root[id]: the node whose buffer id is computed in */
-  int *group_first, *group_next; /* each group's nodes in order: a list */
-} emit_ctx;
-/* C expression for a pointer to node `id`'s buffer (follows aliases). */
-const char *emit_ptr(emit_ctx *ec, int id, char *buf, size_t len);
-/* Opens a helper `static void NAME(void *arg, int64_t lo, int64_t hi)` in
- * ec->helpers (ctx and n declared; NAME = WHAT_GROUP_ID, written to name),
- * which the kernel then runs over items [0, count) with emit_job_call:
- * dl_parallel_for, at least `grain` items to a thread (C expressions). */
-const char *emit_job_begin(emit_ctx *ec, const ir_node *n, const char *what, const char *comment,
-                           char *name, size_t len);
-void emit_job_call(emit_ctx *ec, const char *name, const char *count, const char *grain);
-/* C expression for the number of rows (all but the last dim) of a batched node. */
-const char *emit_rows(const ir_node *n, char *buf, size_t len);
-typedef void (*op_emit_fn)(emit_ctx *ec, const ir_node *n);
-/* Text from the .dln or its path as a C string literal (NULL: NULL), or
- * inside a C comment: the one place such text is escaped (emit_c.c). */
-void emit_cstr(FILE *o, const char *s);
-void emit_comment_text(FILE *o, const char *s);
-
-/* The function columns of an op's row in ir/ops.def. */
-typedef struct op_info {
-  op_backward_fn backward;   /* NULL: no gradient flows through          */
-  op_emit_fn emit;           /* NULL: leaf, nothing to compute           */
-} op_info;
-const op_info *op_info_of(ir_op op);
+#include "autodiff.h"
+#include "builtins.h"
+#include "emit_api.h"
 
 /* Per-family hooks (defined in the family's file). */
 int lower_dense(lower_ctx *, const ast_expr *);
@@ -76,6 +25,12 @@ int lower_dropout(lower_ctx *, const ast_expr *);
 void activation_backward(ad_ctx *, int, int);
 void activation_emit(emit_ctx *, const ir_node *);
 void activation_grad_emit(emit_ctx *, const ir_node *);
+/* activation.c, for the kernels an activation is fused into (dense, conv,
+ * norm): act(v) as a C expression in dl_real; dy * act'(.) from the saved
+ * output y (or the input x for gelu), with leaky_relu's slope. */
+const char *activation_expr(const ir_node *act, const char *v, char *buf, size_t len);
+const char *activation_grad_expr(ir_op op, double slope, const char *dy, const char *y,
+                                 const char *x, char *buf, size_t len);
 
 /* softplus.c: OP_SOFTPLUS and its gradient, the whole family in one file. */
 int lower_softplus(lower_ctx *, const ast_expr *);
@@ -85,7 +40,6 @@ void softplus_emit(emit_ctx *, const ir_node *);
 int lower_concat(lower_ctx *, const ast_expr *);
 int lower_flatten(lower_ctx *, const ast_expr *);
 int lower_reshape(lower_ctx *, const ast_expr *);
-int lower_binop(lower_ctx *, const ast_expr *);
 void elementwise_backward(ad_ctx *, int, int);
 void elementwise_emit(emit_ctx *, const ir_node *);
 
@@ -120,19 +74,6 @@ int lower_positional(lower_ctx *, const ast_expr *);
 void attention_backward(ad_ctx *, int, int);
 void attention_emit(emit_ctx *, const ir_node *);
 
-/* dense.c: the name of a binding's next parameterised layer ("h1", then "h1_2");
- * a parameter of a layer ("NAME.weight", "NAME.bias") and its
- * OP_PARAM node; the init argument of a layer (INIT_DEFAULT if absent, -2
- * after reporting a bad name). */
-const char *lower_layer_name(lower_ctx *lc, char *layer, size_t len);
-int lower_param(lower_ctx *lc, const char *layer, const char *kind, int ndim, const int64_t *dims,
-                int64_t fan_in, int64_t fan_out, int init, double l1, double l2, dl_loc loc);
-int lower_init_arg(const arg_val *v);
-
-/* norm.c: a buffer of a layer ("NAME.running_mean") and its OP_BUFFER node. */
-int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
-                 const int64_t *dims, double init, int is_count, dl_loc loc);
-
 /* reparam.c: which wrapper a layer's weight_norm and spectral_norm
  * arguments ask for (-1 after reporting both at once), and the layer's
  * weight, plain or wrapped: the node a layer reads as its weight. */
@@ -142,14 +83,5 @@ int lower_weight(lower_ctx *lc, const char *layer, int wrap, int ndim, const int
                  int64_t fan_in, int64_t fan_out, int init, double l1, double l2, dl_loc loc);
 void reparam_backward(ad_ctx *, int, int);
 void reparam_emit(emit_ctx *, const ir_node *);
-
-/* optim.c: the optimisers, one table row each.  optim_find gives the row
- * of a name (-1 if none), optim_name a row's name (NULL past the last);
- * optim_lower binds a call's arguments into *o and sets its state list;
- * optim_emit_update writes the fused step, one pass per parameter. */
-int optim_find(const char *name);
-const char *optim_name(int kind);
-void optim_lower(lower_ctx *lc, const ast_expr *call, int kind, ir_optim *o);
-void optim_emit_update(emit_ctx *ec);
 
 #endif

@@ -188,7 +188,6 @@ void recurrent_backward(ad_ctx *ad, int id, int dy) {
   ir_node sn = g->nodes[scan];
   int cell = h.rnn.cell;
   int64_t H = h.rnn.H, GH = gates_of(cell) * H;
-  ad_save(ad, scan);
   int carry = sn.rnn.carry ? sn.in[sn.nin - 1] : -1;
   int gin[4] = {dy, scan, sn.in[1], carry};
   int d = ad_node(ad, OP_RNN_SCAN_GRAD, gin, carry >= 0 ? 4 : 3, scan, -1);

@@ -10,7 +10,7 @@ static int token_input(lower_ctx *lc, const arg_val *v, const char *fn) {
   if (v->node == g->input && g->input_vocab > 0) return v->node;
   char s[96];
   diag_error(v->loc, "%s() needs token ids, an input declared as class[T, V]; this is %s", fn,
-             lower_shape_str(ir_at(g, v->node), s, sizeof s));
+             ir_shape_str(ir_at(g, v->node), s, sizeof s));
   return -1;
 }
 
@@ -19,7 +19,7 @@ int lower_sequence_arg(lower_ctx *lc, const arg_val *v, const char *fn) {
   if (x->batched && x->ndim == 2) return 0;
   char s[96];
   diag_error(v->loc, "%s() needs a sequence [T, features] per sample; this is %s", fn,
-             lower_shape_str(x, s, sizeof s));
+             ir_shape_str(x, s, sizeof s));
   return -1;
 }
 
@@ -76,7 +76,6 @@ void sequence_backward(ad_ctx *ad, int id, int dy) {
   ir_node n = g->nodes[id];
   if (n.op != OP_EMBEDDING || !ad_wants(ad, n.in[1])) return;
   int in[2] = {dy, n.in[0]};
-  ad_save(ad, n.in[0]);
   ad_accumulate(ad, n.in[1], ad_node(ad, OP_EMBEDDING_DW, in, 2, n.in[1], -1));
 }
 

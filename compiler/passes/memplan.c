@@ -9,6 +9,7 @@
  * forward groups in order, then the backward groups in reverse).  Batched
  * values are planned in per-sample units, so the same plan serves any batch
  * size chosen at run time: the byte offset is per-sample offset x capacity. */
+#include "optable.h"
 #include "passes.h"
 #include <stdlib.h>
 #include <string.h>
@@ -250,7 +251,6 @@ int memplan(ir_graph *g) {
     ir_node *x = &g->nodes[id];
     end[id] = id;
     start[id] = id;
-    x->pos = id;
     for (int k = 0; k < x->nin; k++) {
       consumers[x->in[k]]++;
       end[x->in[k]] = id;
@@ -292,7 +292,6 @@ int memplan(ir_graph *g) {
   size_t batched_top = 0, fixed_top = 0;
   int bad = plan_pass(g, 1, start, end, blocks, expire_next, expire_first, &batched_top) ||
             plan_pass(g, 0, start, end, blocks, expire_next, expire_first, &fixed_top);
-  for (int id = 0; id < n; id++) g->nodes[id].last_use = end[id];
   g->act_per_sample = batched_top;
   g->act_fixed = fixed_top;
   free(consumers);

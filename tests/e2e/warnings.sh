@@ -8,8 +8,9 @@ status=0
 for cc in gcc clang; do
   for f in "$src"/compiler/*.c "$src"/compiler/*/*.c; do
     $cc -std=c11 -Wall -Wextra -Werror -fsyntax-only -D_POSIX_C_SOURCE=200809L \
-      -DDLNC_RUNTIME_DIR='"x"' -I"$src/compiler" -I"$src/compiler/front" -I"$src/compiler/ir" \
-      -I"$src/compiler/ops" -I"$src/compiler/passes" -I"$src/compiler/emit" -I"$build" "$f" || status=1
+      -DDLNC_RUNTIME_DIR='"x"' -I"$src/compiler" -I"$src/compiler/base" -I"$src/compiler/front" \
+      -I"$src/compiler/lower" -I"$src/compiler/ir" -I"$src/compiler/ops" -I"$src/compiler/passes" \
+      -I"$src/compiler/emit" -I"$build" "$f" || status=1
   done
   for prec in "" -DDLNC_F64; do
     for f in "$src"/runtime/*.c; do

@@ -243,7 +243,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* h: copy -> [batch, 1568] */
+  /* h: view -> [batch, 1568] */
   /* same values, new shape: nothing to move */
   /* h: dense + bias + activation -> [batch, 128] */
   {
@@ -383,7 +383,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     /* dx[rows,1568] = dy[rows,128] . W[128,1568] */
     dl_gemm_nn(ctx->pool, rows, 1568, 128, dy, 128, W, 1568, out, 1568, 0);
   }
-  /* c2: copy -> [batch, 32, 7, 7] */
+  /* c2: view -> [batch, 32, 7, 7] */
   /* same values, new shape: nothing to move */
 }
 

@@ -806,7 +806,7 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* logits: copy -> [batch, 784] */
+  /* logits: view -> [batch, 784] */
   memcpy(ACT(32144), ACT(34496), (size_t)(n) * 784 * sizeof(dl_real)); /* same values, new shape */
   /* logits: dense -> [batch, 10] */
   {
@@ -878,7 +878,7 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
     /* dx[rows,784] = dy[rows,10] . W[10,784] */
     dl_gemm_nn(ctx->pool, rows, 784, 10, dy, 10, W, 784, out, 784, 0);
   }
-  /* r2: copy -> [batch, 16, 7, 7] */
+  /* r2: view -> [batch, 16, 7, 7] */
   /* same values, new shape: nothing to move */
 }
 

@@ -387,7 +387,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* h: copy -> [batch, 784] */
+  /* h: view -> [batch, 784] */
   /* same values, new shape: nothing to move */
   /* h: dense -> [batch, 64] */
   {
@@ -614,7 +614,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     /* dx[rows,784] = dy[rows,64] . W[64,784] */
     dl_gemm_nn(ctx->pool, rows, 784, 64, dy, 64, W, 784, out, 784, 0);
   }
-  /* c2: copy -> [batch, 16, 7, 7] */
+  /* c2: view -> [batch, 16, 7, 7] */
   /* same values, new shape: nothing to move */
 }
 

@@ -287,7 +287,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
     const size_t count = (size_t)(n * 5) * 4;
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_gelu(v); };
   }
-  /* out: copy -> [batch, 20] */
+  /* out: view -> [batch, 20] */
   /* same values, new shape: nothing to move */
   /* out: dense -> [batch, 2] */
   {
@@ -379,7 +379,7 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
         for (int k = 0; k < 20; k++) dx[k] += dy[(size_t)r * 2 + j] * W[j * 20 + k];
     }
   }
-  /* out: copy -> [batch, 5, 4] */
+  /* out: view -> [batch, 5, 4] */
   /* same values, new shape: nothing to move */
   /* p: act_grad -> [batch, 5, 4] */
   /* dx = dy * gelu'(.) */

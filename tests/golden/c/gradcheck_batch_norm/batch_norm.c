@@ -337,7 +337,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* h: copy -> [batch, 24] */
+  /* h: view -> [batch, 24] */
   /* same values, new shape: nothing to move */
   /* h: dense -> [batch, 6] */
   {
@@ -590,7 +590,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
         for (int k = 0; k < 24; k++) dx[k] += dy[(size_t)r * 6 + j] * W[j * 24 + k];
     }
   }
-  /* d: copy -> [batch, 2, 4, 3] */
+  /* d: view -> [batch, 2, 4, 3] */
   /* same values, new shape: nothing to move */
 }
 

@@ -207,7 +207,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* h: copy -> [batch, 60] */
+  /* h: view -> [batch, 60] */
   memcpy(ACT(496), ACT(368), (size_t)(n) * 60 * sizeof(dl_real)); /* same values, new shape */
   /* h: dense -> [batch, 6] */
   {
@@ -644,7 +644,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
         for (int k = 0; k < 60; k++) dx[k] += dy[(size_t)r * 6 + j] * W[j * 60 + k];
     }
   }
-  /* c: copy -> [batch, 3, 5, 4] */
+  /* c: view -> [batch, 3, 5, 4] */
   /* same values, new shape: nothing to move */
 }
 

@@ -153,7 +153,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* out: copy -> [batch, 48] */
+  /* out: view -> [batch, 48] */
   /* same values, new shape: nothing to move */
   /* out: dense -> [batch, 3] */
   {
@@ -245,7 +245,7 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
         for (int k = 0; k < 48; k++) dx[k] += dy[(size_t)r * 3 + j] * W[j * 48 + k];
     }
   }
-  /* c2: copy -> [batch, 4, 4, 3] */
+  /* c2: view -> [batch, 4, 4, 3] */
   /* same values, new shape: nothing to move */
 }
 

@@ -218,7 +218,7 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* logits: copy -> [batch, 8] */
+  /* logits: view -> [batch, 8] */
   /* same values, new shape: nothing to move */
   /* logits: dense -> [batch, 3] */
   {
@@ -312,7 +312,7 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
         for (int k = 0; k < 8; k++) dx[k] += dy[(size_t)r * 3 + j] * W[j * 8 + k];
     }
   }
-  /* c3: copy -> [batch, 2, 2, 2] */
+  /* c3: view -> [batch, 2, 2, 2] */
   /* same values, new shape: nothing to move */
 }
 

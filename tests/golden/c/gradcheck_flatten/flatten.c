@@ -46,7 +46,7 @@ static void forward_f(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* f: copy -> [batch, 15] */
+  /* f: view -> [batch, 15] */
   memcpy(ACT(16), ACT(0), (size_t)(n) * 15 * sizeof(dl_real)); /* same values, new shape */
 }
 
@@ -154,7 +154,7 @@ static void backward_f(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* h: copy -> [batch, 3, 5] */
+  /* h: view -> [batch, 3, 5] */
   /* same values, new shape: nothing to move */
 }
 

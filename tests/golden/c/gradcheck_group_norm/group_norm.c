@@ -298,7 +298,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* h: copy -> [batch, 36] */
+  /* h: view -> [batch, 36] */
   /* same values, new shape: nothing to move */
   /* h: dense -> [batch, 6] */
   {
@@ -555,7 +555,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
         for (int k = 0; k < 36; k++) dx[k] += dy[(size_t)r * 6 + j] * W[j * 36 + k];
     }
   }
-  /* d: copy -> [batch, 3, 4, 3] */
+  /* d: view -> [batch, 3, 4, 3] */
   /* same values, new shape: nothing to move */
 }
 

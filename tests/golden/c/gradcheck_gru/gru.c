@@ -238,7 +238,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* out: copy -> [batch, 40] */
+  /* out: view -> [batch, 40] */
   memcpy(ACT(16), ACT(208), (size_t)(n) * 40 * sizeof(dl_real)); /* same values, new shape */
   /* out: concat -> [batch, 43] */
   {
@@ -345,7 +345,7 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   /* h2: slice -> [batch, 3] */
   /* dx = dy[:, 40:43] */
   for (int r = 0; r < n; r++) memcpy(ACT(48) + (size_t)r * 3, ACT(528) + (size_t)r * 43 + 40, 3 * sizeof(dl_real));
-  /* h1: copy -> [batch, 5, 8] */
+  /* h1: view -> [batch, 5, 8] */
   /* same values, new shape: nothing to move */
 }
 

@@ -256,7 +256,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* out: copy -> [batch, 24] */
+  /* out: view -> [batch, 24] */
   /* same values, new shape: nothing to move */
   /* out: dense -> [batch, 3] */
   {
@@ -348,7 +348,7 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
         for (int k = 0; k < 24; k++) dx[k] += dy[(size_t)r * 3 + j] * W[j * 24 + k];
     }
   }
-  /* d: copy -> [batch, 2, 4, 3] */
+  /* d: view -> [batch, 2, 4, 3] */
   /* same values, new shape: nothing to move */
 }
 

@@ -181,7 +181,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* h: copy -> [batch, 36] */
+  /* h: view -> [batch, 36] */
   memcpy(ACT(368), ACT(320), (size_t)(n) * 36 * sizeof(dl_real)); /* same values, new shape */
   /* h: dense -> [batch, 7] */
   {
@@ -604,7 +604,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
         for (int k = 0; k < 36; k++) dx[k] += dy[(size_t)r * 7 + j] * W[j * 36 + k];
     }
   }
-  /* c: copy -> [batch, 3, 4, 3] */
+  /* c: view -> [batch, 3, 4, 3] */
   /* same values, new shape: nothing to move */
 }
 

@@ -413,7 +413,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* out: copy -> [batch, 30] */
+  /* out: view -> [batch, 30] */
   /* same values, new shape: nothing to move */
   /* out: concat -> [batch, 34] */
   {
@@ -520,7 +520,7 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   /* hl: slice -> [batch, 4] */
   /* dx = dy[:, 30:34] */
   for (int r = 0; r < n; r++) memcpy(ACT(64) + (size_t)r * 4, ACT(208) + (size_t)r * 34 + 30, 4 * sizeof(dl_real));
-  /* h2: copy -> [batch, 5, 6] */
+  /* h2: view -> [batch, 5, 6] */
   /* same values, new shape: nothing to move */
 }
 

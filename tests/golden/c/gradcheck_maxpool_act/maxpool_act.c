@@ -330,11 +330,11 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* logits: copy -> [batch, 27] */
+  /* logits: view -> [batch, 27] */
   /* same values, new shape: nothing to move */
-  /* logits: copy -> [batch, 18] */
+  /* logits: view -> [batch, 18] */
   /* same values, new shape: nothing to move */
-  /* logits: copy -> [batch, 18] */
+  /* logits: view -> [batch, 18] */
   /* same values, new shape: nothing to move */
   /* logits: concat -> [batch, 63] */
   {
@@ -448,11 +448,11 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
   /* logits: slice -> [batch, 18] */
   /* dx = dy[:, 45:63] */
   for (int r = 0; r < n; r++) memcpy(ACT(1312) + (size_t)r * 18, ACT(688) + (size_t)r * 63 + 45, 18 * sizeof(dl_real));
-  /* c: copy -> [batch, 2, 3, 3] */
+  /* c: view -> [batch, 2, 3, 3] */
   /* same values, new shape: nothing to move */
-  /* b: copy -> [batch, 2, 3, 3] */
+  /* b: view -> [batch, 2, 3, 3] */
   /* same values, new shape: nothing to move */
-  /* a: copy -> [batch, 3, 3, 3] */
+  /* a: view -> [batch, 3, 3, 3] */
   /* same values, new shape: nothing to move */
 }
 

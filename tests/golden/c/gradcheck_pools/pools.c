@@ -242,11 +242,11 @@ static void forward_f(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* f: copy -> [batch, 48] */
+  /* f: view -> [batch, 48] */
   /* same values, new shape: nothing to move */
-  /* f: copy -> [batch, 36] */
+  /* f: view -> [batch, 36] */
   /* same values, new shape: nothing to move */
-  /* f: copy -> [batch, 48] */
+  /* f: view -> [batch, 48] */
   /* same values, new shape: nothing to move */
   /* f: concat -> [batch, 135] */
   {
@@ -369,11 +369,11 @@ static void backward_f(dl_ctx *ctx, int n, int with_labels) {
   /* g: slice -> [batch, 3] */
   /* dx = dy[:, 132:135] */
   for (int r = 0; r < n; r++) memcpy(ACT(1008) + (size_t)r * 3, ACT(1040) + (size_t)r * 135 + 132, 3 * sizeof(dl_real));
-  /* b: copy -> [batch, 3, 4, 4] */
+  /* b: view -> [batch, 3, 4, 4] */
   /* same values, new shape: nothing to move */
-  /* a: copy -> [batch, 3, 4, 3] */
+  /* a: view -> [batch, 3, 4, 3] */
   /* same values, new shape: nothing to move */
-  /* m: copy -> [batch, 3, 4, 4] */
+  /* m: view -> [batch, 3, 4, 4] */
   /* same values, new shape: nothing to move */
 }
 

@@ -38,7 +38,7 @@ static void forward_img(dl_ctx *ctx, int n, int with_labels) {
       }
     }
   }
-  /* img: copy -> [batch, 2, 3, 3] */
+  /* img: view -> [batch, 2, 3, 3] */
   memcpy(ACT(32), ACT(0), (size_t)(n * 6) * 3 * sizeof(dl_real)); /* same values, new shape */
 }
 
@@ -114,7 +114,7 @@ static void forward_m(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* m: copy -> [batch, 4, 2] */
+  /* m: view -> [batch, 4, 2] */
   /* same values, new shape: nothing to move */
 }
 
@@ -141,7 +141,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
       }
     }
   }
-  /* out: copy -> [batch, 12] */
+  /* out: view -> [batch, 12] */
   memcpy(ACT(48), ACT(32), (size_t)(n) * 12 * sizeof(dl_real)); /* same values, new shape */
   /* out: dense -> [batch, 2] */
   {
@@ -233,7 +233,7 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
         for (int k = 0; k < 12; k++) dx[k] += dy[(size_t)r * 2 + j] * W[j * 12 + k];
     }
   }
-  /* out: copy -> [batch, 4, 3] */
+  /* out: view -> [batch, 4, 3] */
   /* same values, new shape: nothing to move */
   /* out.bias: dense_db -> [3] */
   {
@@ -288,7 +288,7 @@ static void backward_m(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* c: copy -> [batch, 2, 2, 2] */
+  /* c: view -> [batch, 2, 2, 2] */
   /* same values, new shape: nothing to move */
 }
 
@@ -402,7 +402,7 @@ static void backward_img(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* img: copy -> [batch, 18] */
+  /* img: view -> [batch, 18] */
   /* same values, new shape: nothing to move */
   /* img.bias: dense_db -> [18] */
   {

@@ -243,7 +243,7 @@ static void forward_h3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* h3: copy -> [batch, 1, 15] */
+  /* h3: view -> [batch, 1, 15] */
   memcpy(ACT(64), ctx->x, (size_t)(n) * 15 * sizeof(dl_real)); /* same values, new shape */
   /* h3: dense -> [batch, 1, 2] */
   {
@@ -304,7 +304,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* out: copy -> [batch, 30] */
+  /* out: view -> [batch, 30] */
   /* same values, new shape: nothing to move */
   /* out: concat -> [batch, 32] */
   {
@@ -411,7 +411,7 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   /* h3: slice -> [batch, 2] */
   /* dx = dy[:, 30:32] */
   for (int r = 0; r < n; r++) memcpy(ACT(96) + (size_t)r * 2, ACT(176) + (size_t)r * 32 + 30, 2 * sizeof(dl_real));
-  /* h2: copy -> [batch, 5, 6] */
+  /* h2: view -> [batch, 5, 6] */
   /* same values, new shape: nothing to move */
 }
 

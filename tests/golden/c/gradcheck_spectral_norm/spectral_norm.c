@@ -120,7 +120,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* h: copy -> [batch, 60] */
+  /* h: view -> [batch, 60] */
   memcpy(ACT(368), ACT(432), (size_t)(n) * 60 * sizeof(dl_real)); /* same values, new shape */
   /* h: spectral_norm -> [6, 60] */
   { /* spectral_norm: W = Wo / sigma, sigma = u . (Wo v) (6 rows of 60) */
@@ -438,7 +438,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
         out[i] = dW[i] / s - c * u[r] * v[k];
       }
   }
-  /* c: copy -> [batch, 3, 5, 4] */
+  /* c: view -> [batch, 3, 5, 4] */
   /* same values, new shape: nothing to move */
 }
 

@@ -99,7 +99,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* h: copy -> [batch, 80] */
+  /* h: view -> [batch, 80] */
   memcpy(ACT(368), ACT(448), (size_t)(n) * 80 * sizeof(dl_real)); /* same values, new shape */
   /* h: weight_norm -> [6, 80] */
   { /* weight_norm: W = g * v / ||v|| per row (6 rows of 80) */
@@ -412,7 +412,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
       for (int k = 0; k < 80; k++) out[(size_t)r * 80 + k] = a * (dr[k] - b * vr[k]);
     }
   }
-  /* c: copy -> [batch, 4, 5, 4] */
+  /* c: view -> [batch, 4, 5, 4] */
   /* same values, new shape: nothing to move */
 }
 

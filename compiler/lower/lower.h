@@ -29,7 +29,6 @@ typedef struct lower_ctx {
   const char *binding;       /* its name                               */
   int nparam_ops;            /* parameterised calls in this binding     */
   int layer_suffix;          /* the last N of a layer named BINDING_N   */
-  int first_loss;            /* first loss call seen in `loss`, or -1   */
   FILE *describe;            /* dlnc builtins: argument binding prints the
                                 call's signature here instead (and fails) */
   int described;             /* signatures printed so far               */
@@ -76,13 +75,50 @@ int lower_bind_args_kw(lower_ctx *lc, const ast_expr *call, const arg_spec *spec
 int lower_is_binding_name(const lower_ctx *lc, const char *name);
 /* Lowers an expression that must be a tensor; -1 after reporting. */
 int lower_tensor(lower_ctx *lc, const ast_expr *e);
+/* Whether e is a whole number written as one: integer literals with + - *
+ * and negation (10, -3, 2 * 16), not 10.0 or 1e3. */
+int lower_is_int(const ast_expr *e);
 /* Folds a numeric constant expression; 0 ok, -1 if it is not one (not reported). */
 int lower_eval_number(const ast_expr *e, double *out);
 /* Adds a node in the current group, named after the binding. */
 int lower_node(lower_ctx *lc, ir_op op, const int *in, int nin, dl_loc loc);
 /* Suggests the closest of `names` to `s` (edit distance <= 2), or NULL. */
 const char *lower_suggest(const char *s, const char *const *names, int n);
-/* "[B, 256]"-style text of a node's shape, into buf. */
-const char *lower_shape_str(const ir_node *n, char *buf, size_t len);
+
+/* layers.c: the name of a binding's next parameterised layer ("h1", then "h1_2");
+ * a parameter of a layer ("NAME.weight", "NAME.bias") and its
+ * OP_PARAM node; the init argument of a layer (INIT_DEFAULT if absent, -2
+ * after reporting a bad name). */
+const char *lower_layer_name(lower_ctx *lc, char *layer, size_t len);
+int lower_param(lower_ctx *lc, const char *layer, const char *kind, int ndim, const int64_t *dims,
+                int64_t fan_in, int64_t fan_out, int init, double l1, double l2, dl_loc loc);
+int lower_init_arg(const arg_val *v);
+
+/* layers.c: a buffer of a layer ("NAME.running_mean") and its OP_BUFFER node. */
+int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
+                 const int64_t *dims, double init, int is_count, dl_loc loc);
+
+/* ---- between the files of this folder ------------------------------------ */
+
+/* lower.c: the symbol a model block bound to `name` (its index in lc->syms),
+ * or -1; binds name to node (-1: it failed, its uses are not reported). */
+int lower_find_sym(lower_ctx *lc, const char *name);
+void lower_add_sym(lower_ctx *lc, const char *name, int node, dl_loc loc);
+
+/* names.c: 0 if the model's name can become C names and files, or -1 after
+ * a diagnostic at loc (the model's name). */
+int check_model_name(const ir_graph *g, const char *name, dl_loc loc);
+/* train.c: PyTorch's defaults for the train block's settings. */
+void lower_train_defaults(ir_train *t);
+/* train.c: the settings of a train block into lc->g->train, each mistake
+ * reported (no_label: the model declares no label, so no training data). */
+int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label);
+/* train.c: every callable of a train block, for dlnc builtins (lc->describe). */
+void lower_describe_train(lower_ctx *lc);
+/* train.c: warns about each parameter the loss does not depend on. */
+void lower_warn_unreached(const ir_graph *g);
+/* train.c: the dl_init_kind named by e (an initialiser's name), or -1 after
+ * reporting (for layers.c's init argument). */
+int lower_init_name(const ast_expr *e);
 
 #endif

@@ -13,7 +13,6 @@ typedef struct dl_loc {
 
 /* The file being compiled: its name as given and its whole text (kept, not copied). */
 void diag_set_source(const char *path, const char *text);
-const char *diag_path(void);
 /* Line `line` (1-based) of that text and its length without "\n" or "\r\n";
  * NULL past the end.  Lines are indexed once, so each lookup is O(1). */
 const char *diag_line(int line, int *len);
@@ -26,9 +25,8 @@ int diag_error_count(void);
 void diag_set_quiet(int on);
 void diag_reset(void);
 
-/* Reporting stops after this many errors (default 20): the next error prints
- * "too many errors" instead, and diag_too_many() turns true so stages can stop. */
-void diag_set_max_errors(int n);
+/* Reporting stops after 20 errors: the next error prints "too many errors"
+ * instead, and diag_too_many() turns true so stages can stop. */
 int diag_too_many(void);
 
 #endif

@@ -14,8 +14,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
-#include "diag.h"
-#include "ir.h"
+#include "lower.h"
 
 enum { MAX_MODEL_NAME = 128 };
 

@@ -1,14 +1,12 @@
 /* train.c: the train block: data, batch, epochs, optimiser (PyTorch's
  * defaults), initialiser, penalties, schedule, warm-up and clipping. */
 #include "lower.h"
-#include "ops.h"
+#include "builtins.h"
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "../../runtime/dl_model.h"
-
-int lower_is_int(const ast_expr *e); /* lower.c */
 
 void lower_train_defaults(ir_train *t) {
   memset(t, 0, sizeof *t);

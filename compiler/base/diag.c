@@ -19,7 +19,7 @@ static const char *src_text;
 static const char **line_start; /* line_start[l - 1]: where line l starts; built on first use */
 static int nlines;
 static int nerrors;
-static int max_errors = 20;
+static const int max_errors = 20;
 static int quiet;
 
 void diag_set_source(const char *path, const char *text) {
@@ -41,11 +41,10 @@ static int index_lines(void) {
   return 0;
 }
 
-const char *diag_path(void) { return src_path ? src_path : "dlnc"; }
+static const char *diag_path(void) { return src_path ? src_path : "dlnc"; }
 int diag_error_count(void) { return nerrors; }
 void diag_reset(void) { nerrors = 0; }
 void diag_set_quiet(int on) { quiet = on; }
-void diag_set_max_errors(int n) { max_errors = n > 0 ? n : 1; }
 int diag_too_many(void) { return nerrors > max_errors; }
 
 const char *diag_line(int line, int *len) {

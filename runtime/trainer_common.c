@@ -1,0 +1,257 @@
+/* trainer_common.c: what the trainer's commands share: loading the data,
+ * the batch capacity, contexts (also one loaded from --load), evaluation
+ * and streaming.  The commands (trainer_train.c, trainer_eval.c,
+ * trainer_gradcheck.c, trainer_sample.c) call it, and trainer.c calls the
+ * commands: no file here calls back into the one that calls it. */
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "data.h"
+#include "dl_model.h"
+#include "threads.h"
+#include "trainer_internal.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- data and contexts ------------------------------------------------ */
+
+/* Relative data paths hang off --data; absolute ones are used as they are. */
+static char *join_path(const char *dir, const char *path) {
+  int rel = path[0] != '/' && dir && dir[0];
+  size_t n = (rel ? strlen(dir) + 1 : 0) + strlen(path) + 1;
+  char *p = malloc(n);
+  if (!p) return NULL;
+  if (rel)
+    snprintf(p, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", path);
+  else
+    snprintf(p, n, "%s", path);
+  return p;
+}
+
+/* Text data is a byte per token and the next byte as the label of every
+ * position: the model must take token ids and label each position with a
+ * class that can be any token.  0, or -1 with what does not fit in why. */
+static int text_fits(const dl_model_desc *m, char *why, size_t len) {
+  if (m->x_vocab < 1)
+    snprintf(why, len, "its inputs are real values");
+  else if (m->y_kind != DL_Y_CLASS)
+    snprintf(why, len, "its labels are real values");
+  else if (dl_model_y_len(m) != m->x_size)
+    snprintf(why, len, "it has %" PRId64 " label(s) per sample for %" PRId64 " input tokens",
+             dl_model_y_len(m), m->x_size);
+  else if (m->y_size < m->x_vocab)
+    snprintf(why, len, "its %" PRId64 " label classes are fewer than its %" PRId64 " input tokens",
+             m->y_size, m->x_vocab);
+  else
+    return 0;
+  return -1;
+}
+
+/* What a loaded set must agree on with the model beyond what its loader
+ * checked: labels per sample, and token ids where the inputs are tokens
+ * (an id out of range would index outside an embedding). */
+static int check_loaded(const dl_model_desc *m, const dl_data_spec *s, const dl_dataset *d,
+                        char *err, size_t errlen) {
+  int64_t have = d->y_len > 1 ? d->y_len : 1;
+  if (have != dl_model_y_len(m)) {
+    snprintf(err, errlen, "the data has %" PRId64 " label(s) per sample, model '%s' takes %" PRId64,
+             have, m->name, dl_model_y_len(m));
+    return -1;
+  }
+  if (m->x_vocab > 0 && s->kind != DL_DATA_TEXT &&
+      dl_dataset_check_tokens(d, m->x_vocab, err, errlen) != 0) {
+    size_t used = strlen(err);
+    snprintf(err + used, errlen - used, " (model '%s' takes token ids)", m->name);
+    return -1;
+  }
+  return 0;
+}
+
+static int load_spec(const dl_model_desc *m, const dl_data_spec *s, const char *dir,
+                     dl_dataset *d, char *err, size_t errlen) {
+  int is_idx = s->kind == DL_DATA_IDX;
+  char *p0 = s->path[0] ? join_path(dir, s->path[0]) : NULL;
+  char *p1 = is_idx && s->path[1] ? join_path(dir, s->path[1]) : NULL;
+  int rc = -1;
+  if (!s->path[0] || (is_idx && !s->path[1])) {
+    snprintf(err, errlen, "the data spec names no file");
+  } else if (!p0 || (is_idx && !p1)) {
+    snprintf(err, errlen, "out of memory");
+  } else if (is_idx) {
+    rc = dl_load_idx(d, p0, p1, s->scale, m->x_size, m->y_size, err, errlen);
+  } else if (s->kind == DL_DATA_TEXT) {
+    rc = dl_load_text(d, p0, s->from, s->to, m->x_size, m->x_vocab, err, errlen);
+  } else {
+    int cls = m->y_kind == DL_Y_CLASS;
+    rc = dl_load_csv_labels(d, p0, s->header, s->scale, m->x_size, cls, m->y_size,
+                            cls ? dl_model_y_len(m) : 1, err, errlen);
+  }
+  if (rc == 0 && check_loaded(m, s, d, err, errlen) != 0) {
+    dl_dataset_free(d);
+    rc = -1;
+  }
+  /* Loaders name the file; if one did not, say which it was. */
+  if (rc && p0 && !strstr(err, p0) && !(p1 && strstr(err, p1))) {
+    size_t used = strlen(err);
+    snprintf(err + used, errlen - used, " (%s%s%s)", p0, p1 ? ", " : "", p1 ? p1 : "");
+  }
+  free(p0);
+  free(p1);
+  return rc;
+}
+
+int dl_tr_load_data(const dl_model_desc *m, const dl_opts *o, int which, dl_dataset *d) {
+  const dl_data_spec *s = which ? &m->defaults.test : &m->defaults.train;
+  const char *what = which ? "test" : "train";
+  const char *src = m->source ? m->source : m->name;
+  memset(d, 0, sizeof *d);
+  if (s->kind == DL_DATA_NONE) return 0;
+  if (s->kind == DL_DATA_IDX && m->y_kind != DL_Y_CLASS) {
+    /* IDX label files hold class indices; there is nowhere to put them. */
+    fprintf(stderr, "error: %s:%d: %s data: IDX labels are class indices, but model '%s' "
+            "has real-valued labels\n", src, s->line, what, m->name);
+    return -1;
+  }
+  char err[1024] = "";
+  if (s->kind == DL_DATA_TEXT && text_fits(m, err, sizeof err)) {
+    fprintf(stderr, "error: %s:%d: %s data: text data needs token inputs and a label per "
+            "position (x : class[T, V], y : class[T, V]), but model '%s' does not fit: %s\n",
+            src, s->line, what, m->name, err);
+    return -1;
+  }
+  if (load_spec(m, s, o->data_dir, d, err, sizeof err) == 0) return 1;
+  fprintf(stderr, "error: cannot load the %s data declared at %s:%d: %s\n", what, src, s->line,
+          err);
+  dl_dataset_free(d);
+  memset(d, 0, sizeof *d);
+  return -1;
+}
+
+int dl_tr_capacity(const dl_model_desc *m, int batch, int64_t n) {
+  if (n < 1) {
+    fprintf(stderr, "error: model '%s': the data set is empty\n", m->name);
+    return -1;
+  }
+  /* A batch larger than the set would only waste memory. */
+  if (batch > 0 && batch < n) return batch;
+  if (n > INT_MAX) {
+    fprintf(stderr, "error: model '%s': %" PRId64 " rows do not fit one batch; use --batch\n",
+            m->name, n);
+    return -1;
+  }
+  return (int)n;
+}
+
+dl_ctx *dl_tr_ctx_open(const dl_model_desc *m, const dl_opts *o, int capacity) {
+  char err[512];
+  dl_ctx *ctx = dl_ctx_new(m, capacity, err, sizeof err);
+  if (!ctx) {
+    fprintf(stderr, "error: %s\n", err);
+    return NULL;
+  }
+  if (o->threads > 1) {
+    ctx->pool = dl_pool_new(o->threads);
+    if (!ctx->pool) {
+      fprintf(stderr, "error: cannot start %d worker threads\n", o->threads);
+      dl_ctx_free(ctx);
+      return NULL;
+    }
+  }
+  return ctx;
+}
+
+void dl_tr_ctx_close(dl_ctx *ctx) {
+  if (!ctx) return;
+  if (ctx->pool) dl_pool_free(ctx->pool);
+  ctx->pool = NULL;
+  dl_ctx_free(ctx);
+}
+
+/* ---- evaluation ------------------------------------------------------ */
+
+int64_t dl_tr_argmax(const dl_real *v, int64_t n) {
+  int64_t best = 0;
+  for (int64_t k = 1; k < n; k++)
+    if (v[k] > v[best]) best = k;
+  return best;
+}
+
+/* Right answers in the first n rows of ctx->out; *total counts the
+ * decisions (rows for ARGMAX, elements for BINARY).  With class labels per
+ * position (y_len L > 1) every position is a row of its own: out[r] is L
+ * slices of out_size / L, position-major, and label r*L + t goes with
+ * slice t. */
+static void count_correct(const dl_ctx *ctx, int n, int64_t *correct, int64_t *total) {
+  const dl_model_desc *m = ctx->m;
+  int cls = m->y_kind == DL_Y_CLASS;
+  int64_t len = cls ? dl_model_y_len(m) : 1;
+  int64_t os = m->out_size / len, ys = m->y_size;
+  int64_t rows = (int64_t)n * len;
+  for (int64_t r = 0; r < rows; r++) {
+    const dl_real *o = ctx->out + (size_t)r * (size_t)os;
+    if (m->pred_kind == DL_PRED_ARGMAX) {
+      /* Real-valued labels for an argmax head are one-hot (or soft) targets. */
+      int64_t want =
+          cls ? ctx->y_class[r] : dl_tr_argmax(ctx->y_real + (size_t)r * (size_t)ys, ys);
+      *correct += dl_tr_argmax(o, os) == want;
+      *total += 1;
+      continue;
+    }
+    for (int64_t k = 0; k < os; k++) {
+      int want;
+      if (cls)
+        want = os == 1 ? ctx->y_class[r] > 0 : ctx->y_class[r] == k;
+      else
+        want = k < ys && ctx->y_real[(size_t)r * (size_t)ys + (size_t)k] > 0.5;
+      *correct += (o[k] > 0.5) == want;
+      *total += 1;
+    }
+  }
+}
+
+void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *res) {
+  const dl_model_desc *m = ctx->m;
+  int cap = ctx->capacity;
+  double sum = 0.0;
+  int64_t correct = 0, total = 0;
+  for (int64_t start = 0; start < d->n; start += cap) {
+    int nb = (int)(d->n - start < cap ? d->n - start : cap);
+    for (int k = 0; k < nb; k++)
+      idx[k] = m->stateful ? dl_tr_stream_sample(d->n, cap, start / cap, k) : start + k;
+    if (m->stateful) ctx->carry = dl_tr_stream_carry(d->n, cap, start / cap);
+    dl_dataset_gather_pool(ctx->pool, d, idx, nb, ctx->x, ctx->y_class, ctx->y_real);
+    sum += m->forward(ctx, nb, 1) * nb;
+    if (m->pred_kind != DL_PRED_VALUES) count_correct(ctx, nb, &correct, &total);
+  }
+  ctx->carry = DL_CARRY_OFF;
+  res->loss = d->n > 0 ? sum / (double)d->n : 0.0;
+  res->has_acc = m->pred_kind != DL_PRED_VALUES;
+  res->acc = total > 0 ? (double)correct / (double)total : 0.0;
+}
+
+int64_t dl_tr_stream_sample(int64_t n, int cap, int64_t batch, int r) {
+  int64_t L = n / cap;
+  return batch < L ? (int64_t)r * L + batch : L * cap + r;
+}
+
+int dl_tr_stream_carry(int64_t n, int cap, int64_t batch) {
+  return batch == 0 || batch >= n / cap ? DL_CARRY_START : DL_CARRY_ON;
+}
+
+dl_ctx *dl_tr_open_loaded(const dl_model_desc *m, const dl_opts *o, int cap) {
+  dl_ctx *ctx = dl_tr_ctx_open(m, o, cap);
+  if (!ctx) return NULL;
+  char err[1024];
+  dl_ctx_init_params(ctx, o->seed);
+  if (dl_ctx_load(ctx, o->load, 1, NULL, err, sizeof err)) {
+    fprintf(stderr, "error: --load: %s\n", err);
+    dl_tr_ctx_close(ctx);
+    return NULL;
+  }
+  ctx->train_mode = 0;
+  return ctx;
+}
