@@ -213,7 +213,6 @@ static const struct {
 } op_rows[OP_COUNT] = {
 #define IR_OP(id, name, flags, backward, emit) [OP_##id] = {name, flags},
 #include "ops.def"
-#undef IR_OP
 };
 
 const char *ir_op_name(ir_op op) { return op < OP_COUNT ? op_rows[op].name : "?"; }
@@ -258,7 +257,9 @@ static const char *bad_edge(const ir_graph *g, const ir_node *n) {
 }
 
 /* Invariants every pass must keep: inputs come earlier, and elementwise ops
- * and gradients have the shape of what they combine. */
+ * and gradients have the shape of what they combine: an OPF_SAME_SHAPE op
+ * by its row in ops.def, the others that read inputs of other shapes by
+ * their case below. */
 int ir_verify(const ir_graph *g) {
   for (int id = 0; id < g->nnodes; id++) {
     const ir_node *n = &g->nodes[id];
@@ -275,23 +276,11 @@ int ir_verify(const ir_graph *g) {
       }
     }
     int bad = 0;
-    switch (n->op) {
-    case OP_ADD: case OP_SUB: case OP_MUL:
-      bad = !same_shape(&g->nodes[n->in[0]], &g->nodes[n->in[1]]) ||
-            !same_shape(n, &g->nodes[n->in[0]]);
-      break;
-    case OP_ADDN:
+    if (ir_op_has(n->op, OPF_SAME_SHAPE))
       for (int k = 0; k < n->nin; k++) bad |= !same_shape(n, &g->nodes[n->in[k]]);
-      break;
-    case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_GELU:
-    case OP_SOFTMAX: case OP_DROPOUT: case OP_SCALE: case OP_SOFTPLUS:
+    switch (n->op) {
+    case OP_ACT_GRAD: case OP_SOFTMAX_GRAD: /* in: dy, and the saved x or y */
       bad = !same_shape(n, &g->nodes[n->in[0]]);
-      break;
-    case OP_ACT_GRAD: case OP_SOFTMAX_GRAD: case OP_DROPOUT_GRAD:
-      bad = !same_shape(n, &g->nodes[n->in[0]]);
-      break;
-    case OP_SOFTPLUS_GRAD: /* in: dy, x */
-      bad = !same_shape(n, &g->nodes[n->in[0]]) || !same_shape(n, &g->nodes[n->in[1]]);
       break;
     case OP_NORM: /* in: x, stats */
       bad = !same_shape(n, &g->nodes[n->in[0]]);

@@ -39,13 +39,14 @@ enum {
   OPF_PERSISTENT = 1 << 6,    /* outlives a step (carried state): the memory plan never
                                  reuses its room, and the model is stateful */
   OPF_LOSS = 1 << 7,          /* a data loss: (pred, target) -> scalar mean */
+  OPF_SAME_SHAPE = 1 << 8,    /* its output and every input have one shape (ir_verify) */
 };
 
-/* The ops, one row each in ops.def (name, flags, backward and emit functions). */
+/* The ops, one IR_OP row each in ops.def (name, flags, backward and emit
+ * functions). */
 typedef enum {
 #define IR_OP(id, name, flags, backward, emit) OP_##id,
 #include "ops.def"
-#undef IR_OP
   OP_COUNT
 } ir_op;
 
@@ -55,81 +56,14 @@ typedef enum {
 enum {
 #define IR_OP(id, name, flags, backward, emit) OPF_OF_##id = (flags),
 #include "ops.def"
-#undef IR_OP
 };
 
-/* ---- attributes: one struct per op family, the member of ir_node's union
- * its ops use (ops.def's comments name it); written by the family's file. */
-
-/* OP_PARAM, OP_BUFFER */
-typedef struct ir_leaf_attr {
-  int index;                   /* into graph->params or graph->buffers */
-} ir_leaf_attr;
-
-/* elementwise.c: OP_SCALE (and OP_SCALAR_GRAD), OP_SLICE (also recurrent.c) */
-typedef struct ir_elementwise_attr {
-  double factor;               /* scale: y = x * factor */
-  int from;                    /* slice: the first last-dim column taken */
-} ir_elementwise_attr;
-
-/* activation.c: the activations, dropout and their gradients */
-typedef struct ir_act_attr {
-  double slope;                /* leaky_relu (and its act_grad) */
-  double p;                    /* dropout: the probability of a zero */
-  int site;                    /* dropout: which mask (hash(seed, step, site, i)) */
-  ir_op fwd;                   /* act_grad: the activation it differentiates */
-} ir_act_attr;
-
-/* conv.c: im2col, col2im and the pools use the geometry; conv2d, conv2d_dw,
- * conv2d_dw_t and conv2d_dcol only the groups. */
-typedef struct ir_conv_attr {
-  int kh, kw, sh, sw, ph, pw, dh, dw; /* kernel, stride, padding, dilation */
-  int groups;
-  int count_pad;               /* avgpool: the padding counts in the mean */
-} ir_conv_attr;
-
-/* norm.c: norm_stats, norm and their gradients */
-typedef struct ir_norm_attr {
-  int kind;                    /* batch, layer, instance, group (norm.c) */
-  int groups;                  /* statistics per sample */
-  int affine;                  /* has a weight and a bias */
-  int per;                     /* layer norm: weights per sample (0: all channels) */
-  double eps, momentum;
-} ir_norm_attr;
-
-/* loss.c: the losses, the penalty and their gradients */
-typedef struct ir_loss_attr {
-  int names_pred;              /* the first loss: its prediction is the model's */
-  ir_op loss;                  /* loss_grad(_target): the loss it differentiates */
-  double l1, l2;               /* penalty (and its gradient) */
-} ir_loss_attr;
-
-/* reparam.c: weight_norm_grad */
-typedef struct ir_reparam_attr {
-  int wrt;                     /* 0: dg, 1: dv */
-} ir_reparam_attr;
-
-/* recurrent.c: the scan, rnn_h and the gradients */
-typedef struct ir_rnn_attr {
-  int cell;                    /* RNN_TANH, RNN_RELU, LSTM, GRU (recurrent.c) */
-  int H;                       /* hidden size */
-  int reverse;                 /* runs from the last step to the first */
-  int last;                    /* rnn_h (and its scan_grad): only the final state */
-  int bias;                    /* the scan has b_hh (in[2]) */
-  int carry;                   /* the scan carries its state (its last input) */
-} ir_rnn_attr;
-
-/* attention.c: attention and its gradient */
-typedef struct ir_attn_attr {
-  int heads, causal;
-  int pad;                     /* keys equal to pad_id are masked (in: ids) */
-  int pad_id;
-} ir_attn_attr;
-
-/* softplus.c: softplus and its gradient */
-typedef struct ir_softplus_attr {
-  double beta, threshold;      /* torch.nn.Softplus's */
-} ir_softplus_attr;
+/* ---- attributes: one struct per op family, ir_<member>_attr, declared by
+ * the family's IR_ATTR row in ops.def (which says which file owns it and
+ * what each field means) and written by that file.  Its ops use the member
+ * <member> of ir_node's union. */
+#define IR_ATTR(member, ...) typedef struct ir_##member##_attr { __VA_ARGS__ } ir_##member##_attr;
+#include "ops.def"
 
 typedef enum { STORE_NONE, STORE_ACT, STORE_STATE, STORE_INPUT, STORE_LABEL, STORE_ALIAS } ir_storage;
 
@@ -141,17 +75,9 @@ typedef struct ir_node {
   int batched;                 /* leading run-time batch dim              */
   int ndim;
   int64_t dims[IR_MAX_DIMS];   /* per-sample dims when batched            */
-  union {                      /* the op's attributes (above) */
-    ir_leaf_attr leaf;
-    ir_elementwise_attr ew;
-    ir_act_attr act;
-    ir_conv_attr conv;
-    ir_norm_attr norm;
-    ir_loss_attr loss;
-    ir_reparam_attr reparam;
-    ir_rnn_attr rnn;
-    ir_attn_attr attn;
-    ir_softplus_attr softplus;
+  union {                      /* the op's attributes (ops.def's IR_ATTR rows) */
+#define IR_ATTR(member, ...) ir_##member##_attr member;
+#include "ops.def"
   };
   const char *name;            /* binding name (forward) for comments     */
   dl_loc loc;
