@@ -5,11 +5,13 @@
 #include "expect.h"
 #include "ir.h"
 
-/* The demonstration family's attributes are its IR_ATTR row: two doubles,
- * a member of the union like every family's. */
-_Static_assert(sizeof(ir_softplus_attr) == 2 * sizeof(double), "softplus's IR_ATTR row");
-_Static_assert(offsetof(ir_node, softplus) == offsetof(ir_node, leaf), "one union of attributes");
-_Static_assert(OPF_OF_SOFTPLUS_GRAD & OPF_SAME_SHAPE, "softplus's gradient has its inputs' shape");
+/* A family's attributes are its IR_ATTR row: a struct of its fields, a
+ * member of the one union.  (No check names softplus, the demonstration
+ * family, so that it can be removed and added again touching ops.def alone.) */
+_Static_assert(sizeof(ir_reparam_attr) == sizeof(int), "reparam's IR_ATTR row: int wrt");
+_Static_assert(offsetof(ir_node, rnn) == offsetof(ir_node, leaf), "one union of attributes");
+_Static_assert(offsetof(ir_node, attn) == offsetof(ir_node, ew), "one union of attributes");
+_Static_assert(OPF_OF_MUL & OPF_SAME_SHAPE, "a * b has the shape of a and b");
 
 /* Appends op reading `in` (nin of them), shaped [B, d]. */
 static int add(ir_graph *g, ir_op op, const int *in, int nin, int64_t d) {
@@ -36,13 +38,13 @@ static int verify(ir_op op, int nin, int64_t d1, int64_t dout) {
 
 int main(void) {
   /* the IR_OP rows' names, as ir_dump and the generated comments print them */
-  EXPECT_MSG(ir_op_name(OP_SOFTPLUS_GRAD), "softplus_grad");
+  EXPECT_MSG(ir_op_name(OP_DROPOUT_GRAD), "dropout_grad");
   /* the flag alone is each op's shape rule: output and every input */
-  EXPECT(verify(OP_SOFTPLUS_GRAD, 2, 4, 4) == 0);
-  EXPECT(verify(OP_SOFTPLUS_GRAD, 2, 5, 4) == -1);  /* x unlike dy */
-  EXPECT(verify(OP_SOFTPLUS_GRAD, 2, 4, 3) == -1);  /* dx unlike both */
-  EXPECT(verify(OP_SOFTPLUS, 1, 9, 4) == 0);
-  EXPECT(verify(OP_SOFTPLUS, 1, 9, 5) == -1);
+  EXPECT(verify(OP_MUL, 2, 4, 4) == 0);
+  EXPECT(verify(OP_MUL, 2, 5, 4) == -1);  /* b unlike a */
+  EXPECT(verify(OP_MUL, 2, 4, 3) == -1);  /* the product unlike both */
+  EXPECT(verify(OP_GELU, 1, 9, 4) == 0);  /* in[1] is not an input of a 1-input op */
+  EXPECT(verify(OP_GELU, 1, 9, 5) == -1);
   EXPECT(verify(OP_ADD, 2, 4, 4) == 0);
   EXPECT(verify(OP_ADD, 2, 6, 4) == -1);
   EXPECT(verify(OP_ADDN, 2, 6, 4) == -1);
