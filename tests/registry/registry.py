@@ -73,8 +73,8 @@ def main(src):
                 defined.setdefault(n, []).append(rel)
         if path.endswith(".h"):
             for m in re.finditer(r"typedef\s+struct\s+ir_\w+_attr\s*\{", text):
-                errors.append("%s:%d: an attribute struct written out, not an IR_ATTR row of ops.def"
-                              % (rel, text.count("\n", 0, m.start()) + 1))
+                errors.append("%s:%d: an attribute struct written out, not an IR_ATTR row "
+                              "of ops.def" % (rel, text.count("\n", 0, m.start()) + 1))
         if path != opsdef and not rel.endswith(os.path.join("ops", DEMO + ".c")):
             for m in re.finditer(DEMO, text, re.I):
                 errors.append("%s:%d: names %s, whose family is ops.def's block and %s.c alone"
