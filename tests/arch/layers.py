@@ -7,7 +7,7 @@ and fails, saying which file and line, when
     include circle between stages is impossible (any circle is also printed);
   - anything in emit/ or passes/ reaches, directly or through other headers,
     a header of the front end, of lowering or of the op families: they read
-    the IR alone, and reach the ops through the table in ir/optab.h;
+    the IR alone, and reach the ops through the table in ir/optable.h;
   - the runtime includes anything outside runtime/ (the trainer is built from
     runtime/ and the generated code only);
   - the .c files of the runtime, or of one compiler stage, call each other
