@@ -44,9 +44,10 @@ static void end_statement(emit_text *t) {
 static void put(emit_text *t, const char *s) {
   size_t end = strlen(s);
   while (end > 0 && s[end - 1] == '\n') end--; /* empty lines after it */
-  const char *last = s + end;
+  end = code_len(s, end);
+  const char *last = s + end; /* the last line of code */
   while (last > s && last[-1] != '\n') last--;
-  size_t len = code_len(last, (size_t)(s + end - last));
+  size_t len = (size_t)(s + end - last);
   if (s[0] == '}' && t->depth > 0) t->depth--; /* the block's own level */
   write_lines(t, s);
   if (len > 0 && last[len - 1] == '{') {
