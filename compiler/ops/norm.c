@@ -357,7 +357,9 @@ static void emit_batch_stats(emit_ctx *ec, const ir_node *n, const norm_geo *q) 
   emit_ptr(ec, n->in[2], prv, sizeof prv);
   emit_ptr(ec, n->in[3], pcount, sizeof pcount);
   long long K = q->K, S = q->S;
-  emit_line(o, "/* %s: per channel c, over the batch and its %lld position%s: mean and\n * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running\n * statistics towards them (momentum %g, var unbiased); evaluation uses the running ones */",
+  emit_line(o, "/* %s: per channel c, over the batch and its %lld position%s: mean and\n"
+               " * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running\n"
+               " * statistics towards them (momentum %g, var unbiased); evaluation uses the running ones */",
             n->name, S, S == 1 ? "" : "s", q->momentum);
   job_header(ec, o, n, "bn_stats", name, sizeof name);
   emit_line(o, "const dl_real *restrict x = %s;", px);
@@ -397,7 +399,8 @@ static void emit_sample_stats(emit_ctx *ec, const ir_node *n, const norm_geo *q)
   emit_ptr(ec, n->in[0], px, sizeof px);
   emit_ptr(ec, n->id, pst, sizeof pst);
   long long G = q->G, M = q->M;
-  emit_line(o, "/* %s: per sample and group of %lld channel%s (%lld values): mean and\n * rstd = 1/sqrt(var + eps), var biased */",
+  emit_line(o, "/* %s: per sample and group of %lld channel%s (%lld values): mean and\n"
+               " * rstd = 1/sqrt(var + eps), var biased */",
             n->name, ll(q->Kg), q->Kg == 1 ? "" : "s", M);
   job_header(ec, o, n, "norm_stats", name, sizeof name);
   emit_line(o, "const dl_real *restrict x = %s;", px);
@@ -480,7 +483,8 @@ static void emit_sums(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   emit_ptr(ec, n->id, ps, sizeof ps);
   stat_index(q, mean, rstd, sizeof mean);
   long long K = q->K;
-  emit_line(o, "/* %s backward: per channel c over the batch, sums[c] = sum dy and\n * sums[%lld + c] = sum dy * xhat, xhat = (x - mean) * rstd */",
+  emit_line(o, "/* %s backward: per channel c over the batch, sums[c] = sum dy and\n"
+               " * sums[%lld + c] = sum dy * xhat, xhat = (x - mean) * rstd */",
             n->name, K);
   job_header(ec, o, n, "norm_sums", name, sizeof name);
   emit_line(o, "const dl_real *restrict dy = %s, *restrict x = %s, *restrict st = %s;",
@@ -538,7 +542,8 @@ static void emit_batch_dx(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   emit_ptr(ec, n->in[n->nin - 1], ps, sizeof ps);
   emit_ptr(ec, n->id, pdx, sizeof pdx);
   long long K = q->K, S = q->S;
-  emit_line(o, "/* %s backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over\n * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */",
+  emit_line(o, "/* %s backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over\n"
+               " * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */",
             n->name);
   job_header(ec, o, n, "bn_dx", name, sizeof name);
   emit_line(o, "const dl_real *restrict dy = %s, *restrict x = %s, *restrict st = %s;",
@@ -579,7 +584,8 @@ static void emit_sample_dx(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   long long S = q->S, G = q->G, Kg = q->Kg;
   char wbuf[64];
   const char *wc = q->affine ? weight_at(q, "w", wbuf, sizeof wbuf) : "1";
-  emit_line(o, "/* %s backward, per sample and group of %lld channel%s (M = %lld values):\n * dx = rstd (w dy - sum(w dy) / M - xhat sum(w dy xhat) / M) */",
+  emit_line(o, "/* %s backward, per sample and group of %lld channel%s (M = %lld values):\n"
+               " * dx = rstd (w dy - sum(w dy) / M - xhat sum(w dy xhat) / M) */",
             n->name, Kg, Kg == 1 ? "" : "s", ll(q->M));
   job_header(ec, o, n, "norm_dx", name, sizeof name);
   emit_line(o, "const dl_real *restrict dy = %s, *restrict x = %s, *restrict st = %s;",
