@@ -285,10 +285,10 @@ static void emit_cell_fn(emit_ctx *ec, const ir_node *n, const rnn_dims *d, char
   long long H = d->H;
   snprintf(name, len, "cell_%s_%d", ec->g->groups[n->group].name, n->id);
   emit_zeros(ec, o, n, d);
-  emit_line(o, "/* %s cell: %s */",
-            cell_name(d->cell), d->cell == CELL_LSTM ? "i, f, g, o = sigmoid, sigmoid, tanh, sigmoid; c = f c' + i g; h = o tanh(c)"
-          : d->cell == CELL_GRU ? "r, z = sigmoid(x + hh), n = tanh(x_n + r hh_n), h = (1 - z) n + z h'"
-                                : "h = act(a)");
+  emit_line(o, "/* %s cell: %s */", cell_name(d->cell),
+            d->cell == CELL_LSTM ? "i, f, g, o = sigmoid, sigmoid, tanh, sigmoid; c = f c' + i g; h = o tanh(c)"
+            : d->cell == CELL_GRU ? "r, z = sigmoid(x + hh), n = tanh(x_n + r hh_n), h = (1 - z) n + z h'"
+                                  : "h = act(a)");
   emit_line(o, "static void %s(dl_real *restrict St, const dl_real *restrict prev, const dl_real *restrict x) {",
             name);
   emit_line(o, "(void)prev;");
