@@ -18,11 +18,14 @@ static size_t code_len(const char *s, size_t len) {
   return len;
 }
 
+/* A header without braces: `for (...)`, `if (...)`, `while (...)` (a
+ * statement would end in ';', a block in '{'), or `else`. */
 static int opens_single(const char *s, size_t len) {
   if (len > 0 && s[len - 1] == ')') return 1;
   return len >= 4 && !memcmp(s + len - 4, "else", 4) && (len == 4 || s[len - 5] == ' ');
 }
 
+/* Each line of s at the writer's indentation; an empty line stays empty. */
 static void write_lines(emit_text *t, const char *s) {
   for (;;) {
     size_t n = strcspn(s, "\n");
@@ -33,11 +36,16 @@ static void write_lines(emit_text *t, const char *s) {
   }
 }
 
+/* Level d's bit in emit_text.single: the first 32 levels have one (deeper
+ * headers without braces are taken for blocks, which generated C never
+ * nests that far). */
+static unsigned level_bit(int d) { return d < 32 ? 1u << d : 0; }
+
 /* Levels opened by headers without braces end with the statement they hold. */
 static void end_statement(emit_text *t) {
-  while (t->depth > 0 && (t->single >> (t->depth - 1) & 1u)) {
+  while (t->depth > 0 && (t->single & level_bit(t->depth - 1))) {
     t->depth--;
-    t->single &= ~(1u << t->depth);
+    t->single &= ~level_bit(t->depth);
   }
 }
 
@@ -51,10 +59,10 @@ static void put(emit_text *t, const char *s) {
   if (s[0] == '}' && t->depth > 0) t->depth--; /* the block's own level */
   write_lines(t, s);
   if (len > 0 && last[len - 1] == '{') {
-    t->single &= ~(1u << t->depth);
+    t->single &= ~level_bit(t->depth);
     t->depth++;
-  } else if (opens_single(last, len) && t->depth < 32) {
-    t->single |= 1u << t->depth;
+  } else if (opens_single(last, len)) {
+    t->single |= level_bit(t->depth);
     t->depth++;
   } else if (len > 0) {
     end_statement(t);
@@ -67,7 +75,7 @@ void emit_line(emit_text *t, const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vsnprintf(small, sizeof small, fmt, ap);
   va_end(ap);
-  if (n < 0) return;
+  if (n < 0) return; /* only a bad format: the printf checks rule it out */
   if ((size_t)n < sizeof small) {
     put(t, small);
     return;
