@@ -270,6 +270,7 @@ static void job_begin(emit_ctx *ec, emit_text *o, const ir_node *n, const char *
   emit_line(o, "for (int64_t %s = lo; %s < hi; %s++) {", range, range, range);
 }
 
+/* Closes the loop over the job's items and the job's function. */
 static void job_footer(emit_text *o) {
   emit_line(o, "}");
   emit_line(o, "}\n");
@@ -599,8 +600,7 @@ static void emit_maxpool_tiled(emit_text *o, const ir_conv_attr *q, int64_t H, i
   if (!grad) {
     emit_line(o, "y[oh * %lld + ow] = m;", ll(OW));
     emit_line(o, "}");
-    emit_line(o, "}");
-    emit_line(o, "}\n");
+    job_footer(o);
     return;
   }
   emit_line(o, "const dl_real g = %s;", routed);
@@ -609,8 +609,7 @@ static void emit_maxpool_tiled(emit_text *o, const ir_conv_attr *q, int64_t H, i
   emit_line(o, "}");
   emit_line(o, "for (int t = 0; t < %lld; t++)", HO);
   emit_line(o, "for (int j = 0; j < %lld; j++) dx[t * %lld + j] = hj[t] == j ? gh[t] : 0;", KW, KW);
-  emit_line(o, "}");
-  emit_line(o, "}\n");
+  job_footer(o);
 }
 
 static void emit_maxpool_rows(emit_text *o, const ir_conv_attr *q, int64_t W, int64_t OH, int64_t OW, int grad,
@@ -651,8 +650,7 @@ static void emit_maxpool_rows(emit_text *o, const ir_conv_attr *q, int64_t W, in
     emit_line(o, "memcpy(y + oh * %lld, m, sizeof m);", ll(OW));
   }
   emit_line(o, "}");
-  emit_line(o, "}");
-  emit_line(o, "}\n");
+  job_footer(o);
 }
 
 /* max: the first largest element of each window, as torch picks it (a NaN
@@ -732,15 +730,9 @@ static void emit_pool_windows(emit_text *o, const ir_conv_attr *q, int64_t H, in
     emit_line(o, "}");
     if (grad) {
       emit_line(o, "dx[best] += %s;", routed);
-      emit_line(o, "}");
-      emit_line(o, "}");
-      emit_line(o, "}\n");
     } else {
       emit_line(o, "(void)best;");
       emit_line(o, "y[%s] = m;", yi);
-      emit_line(o, "}");
-      emit_line(o, "}");
-      emit_line(o, "}\n");
     }
   } else {
     if (q->count_pad) {
@@ -754,19 +746,15 @@ static void emit_pool_windows(emit_text *o, const ir_conv_attr *q, int64_t H, in
       emit_line(o, "const dl_real g = dy[%s] * inv;", yi);
       emit_line(o, "for (int ih = ha; ih < hb; ih++)");
       emit_line(o, "for (int iw = wa; iw < wb; iw++) dx[ih * %lld + iw] += g;", ll(W));
-      emit_line(o, "}");
-      emit_line(o, "}");
-      emit_line(o, "}\n");
     } else {
       emit_line(o, "dl_real sum = 0;");
       emit_line(o, "for (int ih = ha; ih < hb; ih++)");
       emit_line(o, "for (int iw = wa; iw < wb; iw++) sum += x[ih * %lld + iw];", ll(W));
       emit_line(o, "y[%s] = sum * inv;", yi);
-      emit_line(o, "}");
-      emit_line(o, "}");
-      emit_line(o, "}\n");
     }
   }
+  emit_line(o, "}"); /* the window's loop (emit_window) */
+  job_footer(o);
 }
 
 /* conv_emit runs exactly im2col -> conv2d -> conv_out and conv2d_dcol -> col2im
