@@ -14,7 +14,9 @@
  * Each sample is one job item; its products are small GEMMs on that thread,
  * with P and dP in two T x T arrays on its stack. */
 #include "ops.h"
+#include "emit_text.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "../../runtime/dl_model.h"
 
@@ -149,25 +151,36 @@ static attn_dims attn_dims_of(const ir_graph *g, const ir_node *n) {
  * (q k^T) become attention weights, row by row: scaled, masked, softmax.
  * A row with no key to see (every key padding) is all zeros. */
 static void emit_probs_fn(emit_ctx *ec, const char *name, const attn_dims *a) {
-  FILE *o = ec->helpers;
-  fprintf(o, "/* P = softmax(S / sqrt(%lld)) per row over the keys it sees%s%s */\n", a->dh,
-          a->causal ? " (causal: k <= q)" : "", a->pad ? " (not padding)" : "");
-  fprintf(o, "static void %s(dl_real *restrict P, const dl_real *restrict ids) {\n", name);
-  fprintf(o, "  (void)ids;\n");
-  fprintf(o, "  for (int i = 0; i < %lld; i++) {\n    dl_real *restrict row = P + (size_t)i * %lld;\n",
-          a->T, a->T);
-  if (a->causal) fprintf(o, "    const int end = i + 1;\n");
-  else fprintf(o, "    const int end = %lld;\n", a->T);
-  fprintf(o, "    dl_real m = -INFINITY, sum = 0;\n");
-  fprintf(o, "    for (int j = 0; j < end; j++) {\n");
-  if (a->pad) fprintf(o, "      if (ids[j] == %d) continue;\n", a->pad_id);
-  fprintf(o, "      row[j] *= (dl_real)%.17g;\n      m = row[j] > m ? row[j] : m;\n    }\n", 1.0 / sqrt((double)a->dh));
-  fprintf(o, "    for (int j = 0; j < end; j++) {\n");
-  if (a->pad) fprintf(o, "      if (ids[j] == %d) {\n        row[j] = 0;\n        continue;\n      }\n", a->pad_id);
-  fprintf(o, "      row[j] = dl_exp(row[j] - m);\n      sum += row[j];\n    }\n");
-  fprintf(o, "    const dl_real inv = sum > 0 ? 1 / sum : 0;\n");
-  fprintf(o, "    for (int j = 0; j < end; j++) row[j] *= inv;\n");
-  fprintf(o, "    for (int j = end; j < %lld; j++) row[j] = 0;\n  }\n}\n\n", a->T);
+  emit_text o[1] = {{.f = ec->helpers}};
+  emit_line(o, "/* P = softmax(S / sqrt(%lld)) per row over the keys it sees%s%s */",
+            a->dh, a->causal ? " (causal: k <= q)" : "", a->pad ? " (not padding)" : "");
+  emit_line(o, "static void %s(dl_real *restrict P, const dl_real *restrict ids) {", name);
+  emit_line(o, "(void)ids;");
+  emit_line(o, "for (int i = 0; i < %lld; i++) {", a->T);
+  emit_line(o, "dl_real *restrict row = P + (size_t)i * %lld;", a->T);
+  if (a->causal) emit_line(o, "const int end = i + 1;");
+  else emit_line(o, "const int end = %lld;", a->T);
+  emit_line(o, "dl_real m = -INFINITY, sum = 0;");
+  emit_line(o, "for (int j = 0; j < end; j++) {");
+  if (a->pad) emit_line(o, "if (ids[j] == %d) continue;", a->pad_id);
+  emit_line(o, "row[j] *= (dl_real)%.17g;", 1.0 / sqrt((double)a->dh));
+  emit_line(o, "m = row[j] > m ? row[j] : m;");
+  emit_line(o, "}");
+  emit_line(o, "for (int j = 0; j < end; j++) {");
+  if (a->pad) {
+    emit_line(o, "if (ids[j] == %d) {", a->pad_id);
+    emit_line(o, "row[j] = 0;");
+    emit_line(o, "continue;");
+    emit_line(o, "}");
+  }
+  emit_line(o, "row[j] = dl_exp(row[j] - m);");
+  emit_line(o, "sum += row[j];");
+  emit_line(o, "}");
+  emit_line(o, "const dl_real inv = sum > 0 ? 1 / sum : 0;");
+  emit_line(o, "for (int j = 0; j < end; j++) row[j] *= inv;");
+  emit_line(o, "for (int j = end; j < %lld; j++) row[j] = 0;", a->T);
+  emit_line(o, "}");
+  emit_line(o, "}\n");
 }
 
 static void emit_attention(emit_ctx *ec, const ir_node *n) {
@@ -181,84 +194,110 @@ static void emit_attention(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->id, pout, sizeof pout);
   if (a.pad) emit_ptr(ec, n->in[grad ? 2 : 1], pids, sizeof pids);
   if (grad) emit_ptr(ec, n->in[0], pdo, sizeof pdo);
-  FILE *o = ec->helpers;
+  emit_text o[1] = {{.f = ec->helpers, .depth = 1}}; /* in the job emit_job_begin opens */
   emit_job_begin(ec, n, grad ? "attention_dx" : "attention",
                  grad ? "attention backward, a sample per item: P again, then dv = P^T do, "
                         "dS = P (do v^T - rowsum) / sqrt(dh), dq = dS k, dk = dS^T q"
                       : "attention, a sample per item: o_h = softmax(q_h k_h^T / sqrt(dh)) v_h per head",
                  name, sizeof name);
-  fprintf(o, "  dl_real P[%lld];\n", T * T);
-  if (grad) fprintf(o, "  dl_real dP[%lld];\n", T * T);
-  fprintf(o, "  for (int64_t s = lo; s < hi; s++) {\n");
-  fprintf(o, "    const dl_real *qkv = %s + s * %lld;\n", pqkv, T * TD3);
-  if (a.pad) fprintf(o, "    const dl_real *ids = %s + s * %lld;\n", pids, T);
-  else fprintf(o, "    const dl_real *ids = NULL;\n");
+  emit_line(o, "dl_real P[%lld];", T * T);
+  if (grad) emit_line(o, "dl_real dP[%lld];", T * T);
+  emit_line(o, "for (int64_t s = lo; s < hi; s++) {");
+  emit_line(o, "const dl_real *qkv = %s + s * %lld;", pqkv, T * TD3);
+  if (a.pad) emit_line(o, "const dl_real *ids = %s + s * %lld;", pids, T);
+  else emit_line(o, "const dl_real *ids = NULL;");
   if (grad) {
-    fprintf(o, "    const dl_real *dout = %s + s * %lld;\n", pdo, T * D);
-    fprintf(o, "    dl_real *dqkv = %s + s * %lld;\n", pout, T * TD3);
+    emit_line(o, "const dl_real *dout = %s + s * %lld;", pdo, T * D);
+    emit_line(o, "dl_real *dqkv = %s + s * %lld;", pout, T * TD3);
   } else {
-    fprintf(o, "    dl_real *out = %s + s * %lld;\n", pout, T * D);
+    emit_line(o, "dl_real *out = %s + s * %lld;", pout, T * D);
   }
-  fprintf(o, "    for (int h = 0; h < %lld; h++) {\n", a.H);
-  fprintf(o, "      const dl_real *q = qkv + h * %lld, *k = qkv + %lld + h * %lld, *v = qkv + %lld + h * %lld;\n",
-          dh, D, dh, 2 * D, dh);
-  fprintf(o, "      dl_gemm_nt(NULL, %lld, %lld, %lld, q, %lld, k, %lld, P, %lld, 0);\n", T, T, dh, TD3, TD3, T);
-  fprintf(o, "      %s(P, ids);\n", probs);
-  if (!grad) {
-    fprintf(o, "      dl_gemm_nn(NULL, %lld, %lld, %lld, P, %lld, v, %lld, out + h * %lld, %lld, 0);\n", T, dh,
-            T, T, TD3, dh, D);
-    fprintf(o, "    }\n  }\n}\n\n");
-  } else {
-    fprintf(o, "      const dl_real *dO = dout + h * %lld;\n", dh);
-    fprintf(o, "      dl_real *dq = dqkv + h * %lld, *dk = dqkv + %lld + h * %lld, *dv = dqkv + %lld + h * %lld;\n",
+  emit_line(o, "for (int h = 0; h < %lld; h++) {", a.H);
+  emit_line(o, "const dl_real *q = qkv + h * %lld, *k = qkv + %lld + h * %lld, *v = qkv + %lld + h * %lld;",
             dh, D, dh, 2 * D, dh);
-    fprintf(o, "      dl_gemm_tn(NULL, %lld, %lld, %lld, P, %lld, dO, %lld, dv, %lld, 0);\n", T, dh, T, T, D, TD3);
-    fprintf(o, "      dl_gemm_nt(NULL, %lld, %lld, %lld, dO, %lld, v, %lld, dP, %lld, 0);\n", T, T, dh, D, TD3, T);
-    fprintf(o, "      for (int i = 0; i < %lld; i++) {\n", T);
-    fprintf(o, "        const dl_real *p = P + (size_t)i * %lld;\n        dl_real *d = dP + (size_t)i * %lld;\n", T, T);
-    fprintf(o, "        const dl_real r = dl_dot(p, d, %lld);\n", T);
-    fprintf(o, "        for (int j = 0; j < %lld; j++) d[j] = p[j] * (d[j] - r) * (dl_real)%.17g;\n      }\n", T,
-            1.0 / sqrt((double)dh));
-    fprintf(o, "      dl_gemm_nn(NULL, %lld, %lld, %lld, dP, %lld, k, %lld, dq, %lld, 0);\n", T, dh, T, T, TD3, TD3);
-    fprintf(o, "      dl_gemm_tn(NULL, %lld, %lld, %lld, dP, %lld, q, %lld, dk, %lld, 0);\n", T, dh, T, T, TD3, TD3);
-    fprintf(o, "    }\n  }\n}\n\n");
+  emit_line(o, "dl_gemm_nt(NULL, %lld, %lld, %lld, q, %lld, k, %lld, P, %lld, 0);",
+            T, T, dh, TD3, TD3, T);
+  emit_line(o, "%s(P, ids);", probs);
+  if (!grad) {
+    emit_line(o, "dl_gemm_nn(NULL, %lld, %lld, %lld, P, %lld, v, %lld, out + h * %lld, %lld, 0);",
+              T, dh, T, T, TD3, dh, D);
+    emit_line(o, "}");
+    emit_line(o, "}");
+    emit_line(o, "}\n");
+  } else {
+    emit_line(o, "const dl_real *dO = dout + h * %lld;", dh);
+    emit_line(o, "dl_real *dq = dqkv + h * %lld, *dk = dqkv + %lld + h * %lld, *dv = dqkv + %lld + h * %lld;",
+              dh, D, dh, 2 * D, dh);
+    emit_line(o, "dl_gemm_tn(NULL, %lld, %lld, %lld, P, %lld, dO, %lld, dv, %lld, 0);",
+              T, dh, T, T, D, TD3);
+    emit_line(o, "dl_gemm_nt(NULL, %lld, %lld, %lld, dO, %lld, v, %lld, dP, %lld, 0);",
+              T, T, dh, D, TD3, T);
+    emit_line(o, "for (int i = 0; i < %lld; i++) {", T);
+    emit_line(o, "const dl_real *p = P + (size_t)i * %lld;", T);
+    emit_line(o, "dl_real *d = dP + (size_t)i * %lld;", T);
+    emit_line(o, "const dl_real r = dl_dot(p, d, %lld);", T);
+    emit_line(o, "for (int j = 0; j < %lld; j++) d[j] = p[j] * (d[j] - r) * (dl_real)%.17g;",
+              T, 1.0 / sqrt((double)dh));
+    emit_line(o, "}");
+    emit_line(o, "dl_gemm_nn(NULL, %lld, %lld, %lld, dP, %lld, k, %lld, dq, %lld, 0);",
+              T, dh, T, T, TD3, TD3);
+    emit_line(o, "dl_gemm_tn(NULL, %lld, %lld, %lld, dP, %lld, q, %lld, dk, %lld, 0);",
+              T, dh, T, T, TD3, TD3);
+    emit_line(o, "}");
+    emit_line(o, "}");
+    emit_line(o, "}\n");
   }
   emit_job_call(ec, name, "n", "1");
 }
 
 /* y = x + pe (a constant table) or x + W; dW = sum over the batch of dy */
 static void emit_positional(emit_ctx *ec, const ir_node *n) {
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   char py[96], px[96], pw[96];
   emit_ptr(ec, n->id, py, sizeof py);
   emit_ptr(ec, n->in[0], px, sizeof px);
   long long T = n->dims[0], D = n->dims[1];
   if (n->op == OP_POSITIONAL_DW) {
-    fprintf(o, "  {\n    /* dW[t, d] = sum over the batch of dy[s, t, d] */\n");
-    fprintf(o, "    dl_real *restrict dw = %s;\n    const dl_real *restrict dy = %s;\n", py, px);
-    fprintf(o, "    memset(dw, 0, %lld * sizeof *dw);\n", T * D);
-    fprintf(o, "    for (int s = 0; s < n; s++)\n      for (int k = 0; k < %lld; k++) dw[k] += dy[(size_t)s * %lld + k];\n  }\n",
-            T * D, T * D);
+    emit_line(o, "{");
+    emit_line(o, "/* dW[t, d] = sum over the batch of dy[s, t, d] */");
+    emit_line(o, "dl_real *restrict dw = %s;", py);
+    emit_line(o, "const dl_real *restrict dy = %s;", px);
+    emit_line(o, "memset(dw, 0, %lld * sizeof *dw);", T * D);
+    emit_line(o, "for (int s = 0; s < n; s++)");
+    emit_line(o, "for (int k = 0; k < %lld; k++) dw[k] += dy[(size_t)s * %lld + k];", T * D, T * D);
+    emit_line(o, "}");
     return;
   }
-  fprintf(o, "  {\n    dl_real *y = %s;\n    const dl_real *x = %s;\n", py, px);
+  emit_line(o, "{");
+  emit_line(o, "dl_real *y = %s;", py);
+  emit_line(o, "const dl_real *x = %s;", px);
   if (n->nin == 2) {
     emit_ptr(ec, n->in[1], pw, sizeof pw);
-    fprintf(o, "    const dl_real *restrict pe = %s; /* learned */\n", pw);
+    emit_line(o, "const dl_real *restrict pe = %s; /* learned */", pw);
   } else {
     /* the table as constants: computed here, in double, once */
-    fprintf(o, "    /* pe[t, 2i] = sin(t / 10000^(2i/%lld)), pe[t, 2i+1] = cos(...) */\n", D);
-    fprintf(o, "    static const dl_real pe[%lld] = {", T * D);
+    emit_line(o, "/* pe[t, 2i] = sin(t / 10000^(2i/%lld)), pe[t, 2i+1] = cos(...) */", D);
+    char *table = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&table, &len);
+    if (!m) {
+      fprintf(stderr, "dlnc: out of memory\n");
+      exit(1);
+    }
     for (long long t = 0; t < T; t++)
       for (long long d = 0; d < D; d++) {
         double angle = (double)t / pow(10000.0, (double)(d - d % 2) / (double)D);
-        fprintf(o, "%s%s%.*g", t + d ? "," : "", (t * D + d) % 8 ? " " : "\n      ",
+        fprintf(m, "%s%s%.*g", t + d ? "," : "", (t * D + d) % 8 ? " " : "\n  ",
                 ec->f64 ? 17 : 9, d % 2 ? cos(angle) : sin(angle));
       }
-    fprintf(o, "};\n");
+    fclose(m);
+    emit_line(o, "static const dl_real pe[%lld] = {%s};", T * D, table); /* 8 values a line */
+    free(table);
   }
-  fprintf(o, "    for (int s = 0; s < n; s++)\n      for (int k = 0; k < %lld; k++)\n", T * D);
-  fprintf(o, "        y[(size_t)s * %lld + k] = x[(size_t)s * %lld + k] + pe[k];\n  }\n", T * D, T * D);
+  emit_line(o, "for (int s = 0; s < n; s++)");
+  emit_line(o, "for (int k = 0; k < %lld; k++)", T * D);
+  emit_line(o, "y[(size_t)s * %lld + k] = x[(size_t)s * %lld + k] + pe[k];", T * D, T * D);
+  emit_line(o, "}");
 }
 
 void attention_emit(emit_ctx *ec, const ir_node *n) {

@@ -15,6 +15,7 @@
  * rather than rebuilding it.  Sums over the batch happen inside the GEMMs or
  * in fixed order, so no thread count changes a bit. */
 #include "ops.h"
+#include "emit_text.h"
 #include <string.h>
 #include "../../runtime/dl_model.h"
 
@@ -257,52 +258,73 @@ void conv_backward(ad_ctx *ad, int id, int dy) {
 /* ---- emission ------------------------------------------------------------ */
 
 /* A job over items lo..hi of a range variable (samples, planes). */
-static void job_begin(emit_ctx *ec, const ir_node *n, const char *what, const char *comment,
-                      const char *range, char *name, size_t len) {
+static void job_begin(emit_ctx *ec, emit_text *o, const ir_node *n, const char *what,
+                      const char *comment, const char *range, char *name, size_t len) {
   emit_job_begin(ec, n, what, comment, name, len);
-  fprintf(ec->helpers, "  for (int64_t %s = lo; %s < hi; %s++) {\n", range, range, range);
+  o->depth = 1; /* inside the function emit_job_begin opened */
+  emit_line(o, "for (int64_t %s = lo; %s < hi; %s++) {", range, range, range);
 }
 
-static void job_footer(FILE *o) { fprintf(o, "  }\n}\n\n"); }
+/* Closes the loop over the job's items and the job's function. */
+static void job_footer(emit_text *o) {
+  emit_line(o, "}");
+  emit_line(o, "}\n");
+}
+
+/* A chain member's names live in a block of their own, which is not
+ * indented: the members read as one loop body. */
+static void scope_open(emit_text *o) {
+  emit_line(o, "{");
+  o->depth--;
+}
+
+static void scope_close(emit_text *o) {
+  o->depth++;
+  emit_line(o, "}");
+}
 
 /* The loops over one sample's receptive fields, shared by im2col (copy out,
  * zero where padded) and col2im (add back, skip the padding):
  * colT[oh*OW + ow, (c*KH + i)*KW + j] <-> x[c, oh*SH - PH + i*DH, ow*SW - PW + j*DW] */
-static void emit_fields(FILE *o, const ir_conv_attr *q, int64_t C, int64_t H, int64_t W, int64_t OH,
+static void emit_fields(emit_text *o, const ir_conv_attr *q, int64_t C, int64_t H, int64_t W, int64_t OH,
                         int64_t OW, int64_t CK, int adjoint) {
-  fprintf(o, "    for (int oh = 0; oh < %lld; oh++)\n      for (int ow = 0; ow < %lld; ow++) {\n",
-          (long long)OH, (long long)OW);
-  fprintf(o, "        %sdl_real *field = col + (size_t)(oh * %lld + ow) * %lld;\n", adjoint ? "const " : "",
-          (long long)OW, (long long)CK);
-  fprintf(o, "        for (int c = 0; c < %lld; c++)\n          for (int i = 0; i < %d; i++) {\n",
-          (long long)C, q->kh);
-  fprintf(o, "            const int ih = oh * %d - %d + i * %d;\n", q->sh, q->ph, q->dh);
-  fprintf(o, "            %sdl_real *f = field + (c * %d + i) * %d;\n", adjoint ? "const " : "", q->kh,
-          q->kw);
+  emit_line(o, "for (int oh = 0; oh < %lld; oh++)", ll(OH));
+  emit_line(o, "for (int ow = 0; ow < %lld; ow++) {", ll(OW));
+  emit_line(o, "%sdl_real *field = col + (size_t)(oh * %lld + ow) * %lld;",
+            adjoint ? "const " : "", ll(OW), ll(CK));
+  emit_line(o, "for (int c = 0; c < %lld; c++)", ll(C));
+  emit_line(o, "for (int i = 0; i < %d; i++) {", q->kh);
+  emit_line(o, "const int ih = oh * %d - %d + i * %d;", q->sh, q->ph, q->dh);
+  emit_line(o, "%sdl_real *f = field + (c * %d + i) * %d;", adjoint ? "const " : "", q->kh, q->kw);
   if (adjoint) {
-    fprintf(o, "            if (ih < 0 || ih >= %lld) continue;\n", (long long)H);
+    emit_line(o, "if (ih < 0 || ih >= %lld) continue;", ll(H));
   } else {
-    fprintf(o, "            if (ih < 0 || ih >= %lld) {\n              for (int j = 0; j < %d; j++) f[j] = 0;\n"
-               "              continue;\n            }\n", (long long)H, q->kw);
+    emit_line(o, "if (ih < 0 || ih >= %lld) {", ll(H));
+    emit_line(o, "for (int j = 0; j < %d; j++) f[j] = 0;", q->kw);
+    emit_line(o, "continue;");
+    emit_line(o, "}");
   }
-  fprintf(o, "            %sdl_real *row = x + ((size_t)c * %lld + ih) * %lld;\n", adjoint ? "" : "const ",
-          (long long)H, (long long)W);
+  emit_line(o, "%sdl_real *row = x + ((size_t)c * %lld + ih) * %lld;",
+            adjoint ? "" : "const ", ll(H), ll(W));
   /* most fields lie wholly inside the image: a straight copy, unrolled */
-  fprintf(o, "            const int iw0 = ow * %d - %d;\n", q->sw, q->pw);
-  fprintf(o, "            if (iw0 >= 0 && iw0 + %d < %lld) {\n", (q->kw - 1) * q->dw, (long long)W);
-  fprintf(o, adjoint ? "              for (int j = 0; j < %d; j++) row[iw0 + j * %d] += f[j];\n"
-                     : "              for (int j = 0; j < %d; j++) f[j] = row[iw0 + j * %d];\n",
-          q->kw, q->dw);
-  fprintf(o, "              continue;\n            }\n");
-  fprintf(o, "            for (int j = 0; j < %d; j++) {\n", q->kw);
-  fprintf(o, "              const int iw = iw0 + j * %d;\n", q->dw);
-  if (adjoint) fprintf(o, "              if (iw >= 0 && iw < %lld) row[iw] += f[j];\n", (long long)W);
-  else fprintf(o, "              f[j] = iw >= 0 && iw < %lld ? row[iw] : 0;\n", (long long)W);
-  fprintf(o, "            }\n          }\n      }\n");
+  emit_line(o, "const int iw0 = ow * %d - %d;", q->sw, q->pw);
+  emit_line(o, "if (iw0 >= 0 && iw0 + %d < %lld) {", (q->kw - 1) * q->dw, ll(W));
+  emit_line(o, adjoint ? "for (int j = 0; j < %d; j++) row[iw0 + j * %d] += f[j];"
+                      : "for (int j = 0; j < %d; j++) f[j] = row[iw0 + j * %d];",
+            q->kw, q->dw);
+  emit_line(o, "continue;");
+  emit_line(o, "}");
+  emit_line(o, "for (int j = 0; j < %d; j++) {", q->kw);
+  emit_line(o, "const int iw = iw0 + j * %d;", q->dw);
+  if (adjoint) emit_line(o, "if (iw >= 0 && iw < %lld) row[iw] += f[j];", ll(W));
+  else emit_line(o, "f[j] = iw >= 0 && iw < %lld ? row[iw] : 0;", ll(W));
+  emit_line(o, "}");
+  emit_line(o, "}");
+  emit_line(o, "}");
 }
 
 /* Sample s of im2col (forward) or col2im (its adjoint, backward). */
-static void body_im2col(emit_ctx *ec, const ir_node *n) {
+static void body_im2col(emit_ctx *ec, emit_text *o, const ir_node *n) {
   int adjoint = n->op == OP_COL2IM;
   const ir_node *img = adjoint ? n : &ec->g->nodes[n->in[0]];
   const ir_node *col = adjoint ? &ec->g->nodes[n->in[0]] : n;
@@ -313,16 +335,16 @@ static void body_im2col(emit_ctx *ec, const ir_node *n) {
   char px[96], pc[96];
   emit_ptr(ec, img->id, px, sizeof px);
   emit_ptr(ec, col->id, pc, sizeof pc);
-  FILE *o = ec->helpers;
-  fprintf(o, "    /* %s */\n", adjoint ? "col2im: add each receptive field back where im2col read it"
-                                     : "im2col: each output position's receptive field as a row");
-  fprintf(o, "    {\n    %sdl_real *restrict x = %s + s * %lld;\n", adjoint ? "" : "const ", px,
-          (long long)(C * H * W));
-  fprintf(o, "    %sdl_real *restrict col = %s + s * %lld;\n", adjoint ? "const " : "", pc,
-          (long long)(OH * OW * CK));
-  if (adjoint) fprintf(o, "    memset(x, 0, %lld * sizeof *x);\n", (long long)(C * H * W));
+  emit_line(o, "/* %s */", adjoint ? "col2im: add each receptive field back where im2col read it"
+                                   : "im2col: each output position's receptive field as a row");
+  scope_open(o);
+  emit_line(o, "%sdl_real *restrict x = %s + s * %lld;",
+            adjoint ? "" : "const ", px, ll(C * H * W));
+  emit_line(o, "%sdl_real *restrict col = %s + s * %lld;",
+            adjoint ? "const " : "", pc, ll(OH * OW * CK));
+  if (adjoint) emit_line(o, "memset(x, 0, %lld * sizeof *x);", ll(C * H * W));
   emit_fields(o, q, C, H, W, OH, OW, CK, adjoint);
-  fprintf(o, "    }\n");
+  scope_close(o);
 }
 
 /* The geometry of a conv's GEMMs: yT[rows, OC] = colT[rows, CK] . W^T, per
@@ -337,15 +359,15 @@ static conv_dims conv_dims_of(const ir_node *colT, const ir_node *yT, int groups
 
 /* One GEMM per group over the whole batch: C[n*P, cols] (+)= A . B with
  * per-group offsets into A, B and C. */
-static void emit_group_gemm(emit_ctx *ec, const char *kind, const char *m, long long N, long long K,
+static void emit_group_gemm(emit_text *o, const char *kind, const char *m, long long N, long long K,
                             const char *a, long long lda, long long a_off, const char *b,
                             long long ldb, long long b_off, const char *c, long long ldc,
                             long long c_off, int groups) {
-  FILE *o = ec->out;
-  fprintf(o, "    for (int g = 0; g < %d; g++)\n", groups);
-  fprintf(o, "      dl_gemm_%s(ctx->pool, %s, %lld, %lld, %s + (size_t)g * %lld, %lld, %s + (size_t)g * %lld, %lld,\n",
-          kind, m, N, K, a, a_off, lda, b, b_off, ldb);
-  fprintf(o, "                 %s + (size_t)g * %lld, %lld, 0);\n  }\n", c, c_off, ldc);
+  emit_line(o, "for (int g = 0; g < %d; g++)", groups);
+  emit_line(o, "dl_gemm_%s(ctx->pool, %s, %lld, %lld, %s + (size_t)g * %lld, %lld, %s + (size_t)g * %lld, %lld,\n"
+               "           %s + (size_t)g * %lld, %lld, 0);",
+            kind, m, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc);
+  emit_line(o, "}");
 }
 
 /* conv2d:     yT = colT . W^T            dl_gemm_nt, rows n*P
@@ -361,26 +383,26 @@ static void emit_conv_gemm(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[0], p0, sizeof p0);
   emit_ptr(ec, n->in[1], p1, sizeof p1);
   emit_ptr(ec, n->id, pout, sizeof pout);
-  snprintf(rows, sizeof rows, "n * %lld", (long long)d.P);
-  FILE *o = ec->out;
-  fprintf(o, "  {\n");
+  snprintf(rows, sizeof rows, "n * %lld", ll(d.P));
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_line(o, "{");
   if (n->op == OP_CONV2D) {
-    fprintf(o, "    /* yT[n*%lld, %lld] = colT[n*%lld, %lld] . W^T, per group of %lld channels */\n",
-            (long long)d.P, (long long)d.OC, (long long)d.P, (long long)d.CK, (long long)d.OCg);
-    emit_group_gemm(ec, "nt", rows, d.OCg, d.CKg, p0, d.CK, d.CKg, p1, d.CKg, d.OCg * d.CKg, pout,
+    emit_line(o, "/* yT[n*%lld, %lld] = colT[n*%lld, %lld] . W^T, per group of %lld channels */",
+              ll(d.P), ll(d.OC), ll(d.P), ll(d.CK), ll(d.OCg));
+    emit_group_gemm(o, "nt", rows, d.OCg, d.CKg, p0, d.CK, d.CKg, p1, d.CKg, d.OCg * d.CKg, pout,
                     d.OC, d.OCg, d.groups);
   } else if (n->op == OP_CONV2D_DW) {
-    fprintf(o, "    /* dW^T[g] [%lld, %lld] = colT^T . dyT over the n*%lld rows of the batch */\n",
-            (long long)d.CKg, (long long)d.OCg, (long long)d.P);
-    fprintf(o, "    for (int g = 0; g < %d; g++)\n", d.groups);
-    fprintf(o, "      dl_gemm_tn(ctx->pool, %lld, %lld, %s, %s + (size_t)g * %lld, %lld, %s + (size_t)g * %lld, %lld,\n",
-            (long long)d.CKg, (long long)d.OCg, rows, p1, (long long)d.CKg, (long long)d.CK, p0,
-            (long long)d.OCg, (long long)d.OC);
-    fprintf(o, "                 %s + (size_t)g * %lld, %lld, 0);\n  }\n", pout, (long long)(d.OCg * d.CKg),
-            (long long)d.OCg);
+    emit_line(o, "/* dW^T[g] [%lld, %lld] = colT^T . dyT over the n*%lld rows of the batch */",
+              ll(d.CKg), ll(d.OCg), ll(d.P));
+    emit_line(o, "for (int g = 0; g < %d; g++)", d.groups);
+    emit_line(o, "dl_gemm_tn(ctx->pool, %lld, %lld, %s, %s + (size_t)g * %lld, %lld, %s + (size_t)g * %lld, %lld,\n"
+                 "           %s + (size_t)g * %lld, %lld, 0);",
+              ll(d.CKg), ll(d.OCg), rows, p1, ll(d.CKg), ll(d.CK), p0, ll(d.OCg), ll(d.OC), pout,
+              ll(d.OCg * d.CKg), ll(d.OCg));
+    emit_line(o, "}");
   } else {
-    fprintf(o, "    /* dcolT[n*%lld, %lld] = dyT . W, per group */\n", (long long)d.P, (long long)d.CK);
-    emit_group_gemm(ec, "nn", rows, d.CKg, d.OCg, p0, d.OC, d.OCg, p1, d.CKg, d.OCg * d.CKg, pout,
+    emit_line(o, "/* dcolT[n*%lld, %lld] = dyT . W, per group */", ll(d.P), ll(d.CK));
+    emit_group_gemm(o, "nn", rows, d.CKg, d.OCg, p0, d.OC, d.OCg, p1, d.CKg, d.OCg * d.CKg, pout,
                     d.CK, d.CKg, d.groups);
   }
 }
@@ -392,19 +414,22 @@ static void emit_conv_dw_t(emit_ctx *ec, const ir_node *n) {
   char pt[96], pw[96];
   emit_ptr(ec, n->in[0], pt, sizeof pt);
   emit_ptr(ec, n->id, pw, sizeof pw);
-  FILE *o = ec->out;
-  fprintf(o, "  {\n    /* dW[g*%lld + o, k] = dW^T[g, k, o] */\n", (long long)OCg);
-  fprintf(o, "    const dl_real *restrict t = %s;\n    dl_real *restrict dw = %s;\n", pt, pw);
-  fprintf(o, "    for (int g = 0; g < %lld; g++)\n      for (int o = 0; o < %lld; o++)\n", (long long)G,
-          (long long)OCg);
-  fprintf(o, "        for (int k = 0; k < %lld; k++)\n", (long long)CKg);
-  fprintf(o, "          dw[((size_t)g * %lld + o) * %lld + k] = t[((size_t)g * %lld + k) * %lld + o];\n  }\n",
-          (long long)OCg, (long long)CKg, (long long)CKg, (long long)OCg);
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_line(o, "{");
+  emit_line(o, "/* dW[g*%lld + o, k] = dW^T[g, k, o] */", ll(OCg));
+  emit_line(o, "const dl_real *restrict t = %s;", pt);
+  emit_line(o, "dl_real *restrict dw = %s;", pw);
+  emit_line(o, "for (int g = 0; g < %lld; g++)", ll(G));
+  emit_line(o, "for (int o = 0; o < %lld; o++)", ll(OCg));
+  emit_line(o, "for (int k = 0; k < %lld; k++)", ll(CKg));
+  emit_line(o, "dw[((size_t)g * %lld + o) * %lld + k] = t[((size_t)g * %lld + k) * %lld + o];",
+            ll(OCg), ll(CKg), ll(CKg), ll(OCg));
+  emit_line(o, "}");
 }
 
 /* conv_out: y[s, oc, p] = act(yT[s, p, oc] + b[oc]); conv_out_grad: the
  * transpose back, dyT[s, p, oc] = dy[s, oc, p].  One sample per item. */
-static void body_conv_out(emit_ctx *ec, const ir_node *n) {
+static void body_conv_out(emit_ctx *ec, emit_text *o, const ir_node *n) {
   ir_graph *g = ec->g;
   int grad = n->op == OP_CONV_OUT_GRAD;
   const ir_node *act = !grad && n->epilogue >= 0 ? &g->nodes[n->epilogue] : NULL;
@@ -413,32 +438,35 @@ static void body_conv_out(emit_ctx *ec, const ir_node *n) {
   char pin[96], pout[96], pb[96], e[256];
   emit_ptr(ec, n->in[0], pin, sizeof pin);
   emit_ptr(ec, act ? act->id : n->id, pout, sizeof pout);
-  FILE *o = ec->helpers;
-  if (grad) fprintf(o, "    /* dyT[s, p, oc] = dy[s, oc, p]: the gradient in the GEMM's layout */\n");
-  else fprintf(o, "    /* y[s, oc, p] = %s(yT[s, p, oc]%s): back to NCHW */\n",
-               act ? ir_op_name(act->op) : "", n->nin == 2 ? " + b[oc]" : "");
-  fprintf(o, "    {\n    const dl_real *restrict in = %s + s * %lld;\n", pin, (long long)(OC * P));
-  fprintf(o, "    dl_real *restrict out = %s + s * %lld;\n", pout, (long long)(OC * P));
+  if (grad) emit_line(o, "/* dyT[s, p, oc] = dy[s, oc, p]: the gradient in the GEMM's layout */");
+  else emit_line(o, "/* y[s, oc, p] = %s(yT[s, p, oc]%s): back to NCHW */",
+                 act ? ir_op_name(act->op) : "", n->nin == 2 ? " + b[oc]" : "");
+  scope_open(o);
+  emit_line(o, "const dl_real *restrict in = %s + s * %lld;", pin, ll(OC * P));
+  emit_line(o, "dl_real *restrict out = %s + s * %lld;", pout, ll(OC * P));
   if (grad) {
-    fprintf(o, "    for (int p = 0; p < %lld; p++)\n      for (int oc = 0; oc < %lld; oc++)\n",
-            (long long)P, (long long)OC);
-    fprintf(o, "        out[p * %lld + oc] = in[oc * %lld + p];\n    }\n", (long long)OC, (long long)P);
+    emit_line(o, "for (int p = 0; p < %lld; p++)", ll(P));
+    emit_line(o, "for (int oc = 0; oc < %lld; oc++)", ll(OC));
+    emit_line(o, "out[p * %lld + oc] = in[oc * %lld + p];", ll(OC), ll(P));
+    scope_close(o);
     return;
   }
   if (n->nin == 2) {
     emit_ptr(ec, n->in[1], pb, sizeof pb);
-    fprintf(o, "    const dl_real *restrict b = %s;\n", pb);
+    emit_line(o, "const dl_real *restrict b = %s;", pb);
   }
-  fprintf(o, "    for (int oc = 0; oc < %lld; oc++)\n      for (int p = 0; p < %lld; p++) {\n",
-          (long long)OC, (long long)P);
-  fprintf(o, "        const dl_real v = in[p * %lld + oc]%s;\n", (long long)OC, n->nin == 2 ? " + b[oc]" : "");
-  fprintf(o, "        out[oc * %lld + p] = %s;\n      }\n    }\n", (long long)P,
-          act ? activation_expr(act, "v", e, sizeof e) : "v");
+  emit_line(o, "for (int oc = 0; oc < %lld; oc++)", ll(OC));
+  emit_line(o, "for (int p = 0; p < %lld; p++) {", ll(P));
+  emit_line(o, "const dl_real v = in[p * %lld + oc]%s;", ll(OC), n->nin == 2 ? " + b[oc]" : "");
+  emit_line(o, "out[oc * %lld + p] = %s;",
+            ll(P), act ? activation_expr(act, "v", e, sizeof e) : "v");
+  emit_line(o, "}");
+  scope_close(o);
 }
 
 /* Sample s's product of a conv2d (yT_s = colT_s W^T) or its input gradient
  * (dcolT_s = dyT_s W), one GEMM per group on this thread. */
-static void body_sample_gemm(emit_ctx *ec, const ir_node *n) {
+static void body_sample_gemm(emit_ctx *ec, emit_text *o, const ir_node *n) {
   ir_graph *g = ec->g;
   int fwd = n->op == OP_CONV2D;
   const ir_node *colT = fwd ? &g->nodes[n->in[0]] : n, *yT = fwd ? n : &g->nodes[n->in[0]];
@@ -447,19 +475,15 @@ static void body_sample_gemm(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[0], pa, sizeof pa);
   emit_ptr(ec, n->in[1], pw, sizeof pw);
   emit_ptr(ec, n->id, pc, sizeof pc);
-  long long in_cols = fwd ? d.CK : d.OC, out_cols = fwd ? d.OC : d.CK;
-  FILE *o = ec->helpers;
-  fprintf(o, fwd ? "    /* yT_s = colT_s . W^T, [%lld, %lld] per group */\n"
-                 : "    /* dcolT_s = dyT_s . W, [%lld, %lld] per group */\n",
-          (long long)d.P, (long long)(fwd ? d.OCg : d.CKg));
-  fprintf(o, "    for (int g = 0; g < %d; g++)\n", d.groups);
-  fprintf(o, "      dl_gemm_%s(NULL, %lld, %lld, %lld, %s + s * %lld + (size_t)g * %lld, %lld, %s + (size_t)g * %lld, %lld,\n",
-          fwd ? "nt" : "nn", (long long)d.P, (long long)(fwd ? d.OCg : d.CKg),
-          (long long)(fwd ? d.CKg : d.OCg), pa, (long long)d.P * in_cols,
-          (long long)(fwd ? d.CKg : d.OCg), in_cols, pw, (long long)(d.OCg * d.CKg),
-          (long long)d.CKg);
-  fprintf(o, "                 %s + s * %lld + (size_t)g * %lld, %lld, 0);\n", pc,
-          (long long)d.P * out_cols, (long long)(fwd ? d.OCg : d.CKg), out_cols);
+  long long P = d.P, in_cols = fwd ? d.CK : d.OC, out_cols = fwd ? d.OC : d.CK;
+  long long cols = fwd ? d.OCg : d.CKg, inner = fwd ? d.CKg : d.OCg; /* per group */
+  emit_line(o, fwd ? "/* yT_s = colT_s . W^T, [%lld, %lld] per group */"
+                   : "/* dcolT_s = dyT_s . W, [%lld, %lld] per group */", P, cols);
+  emit_line(o, "for (int g = 0; g < %d; g++)", d.groups);
+  emit_line(o, "dl_gemm_%s(NULL, %lld, %lld, %lld, %s + s * %lld + (size_t)g * %lld, %lld, %s + (size_t)g * %lld, %lld,\n"
+               "           %s + s * %lld + (size_t)g * %lld, %lld, 0);",
+            fwd ? "nt" : "nn", P, cols, inner, pa, P * in_cols, inner, in_cols, pw,
+            ll(d.OCg * d.CKg), ll(d.CKg), pc, P * out_cols, cols, out_cols);
 }
 
 /* A chain of per-sample kernels as one job over the batch: each sample's
@@ -467,14 +491,15 @@ static void body_sample_gemm(emit_ctx *ec, const ir_node *n) {
 static void emit_sample_chain(emit_ctx *ec, const ir_node *const *chain, int len,
                               const char *what, const char *comment) {
   char name[128];
-  job_begin(ec, chain[0], what, comment, "s", name, sizeof name);
+  emit_text o[1] = {{.f = ec->helpers}};
+  job_begin(ec, o, chain[0], what, comment, "s", name, sizeof name);
   for (int k = 0; k < len; k++) {
     const ir_node *n = chain[k];
-    if (n->op == OP_IM2COL || n->op == OP_COL2IM) body_im2col(ec, n);
-    else if (n->op == OP_CONV_OUT || n->op == OP_CONV_OUT_GRAD) body_conv_out(ec, n);
-    else body_sample_gemm(ec, n);
+    if (n->op == OP_IM2COL || n->op == OP_COL2IM) body_im2col(ec, o, n);
+    else if (n->op == OP_CONV_OUT || n->op == OP_CONV_OUT_GRAD) body_conv_out(ec, o, n);
+    else body_sample_gemm(ec, o, n);
   }
-  job_footer(ec->helpers);
+  job_footer(o);
   emit_job_call(ec, name, "n", "1");
 }
 
@@ -485,31 +510,36 @@ static void emit_conv_db(emit_ctx *ec, const ir_node *n) {
   char pdy[96], pb[96];
   emit_ptr(ec, n->in[0], pdy, sizeof pdy);
   emit_ptr(ec, n->id, pb, sizeof pb);
-  FILE *o = ec->out;
-  fprintf(o, "  {\n    /* db[oc] = sum over samples and positions of dy[s, oc, :] */\n");
-  fprintf(o, "    const dl_real *restrict dy = %s;\n    dl_real *restrict db = %s;\n", pdy, pb);
-  fprintf(o, "    for (int oc = 0; oc < %lld; oc++) {\n      dl_real sum = 0;\n", (long long)OC);
-  fprintf(o, "      for (int s = 0; s < n; s++) sum += dl_sum(dy + ((size_t)s * %lld + oc) * %lld, %lld);\n",
-          (long long)OC, (long long)P, (long long)P);
-  fprintf(o, "      db[oc] = sum;\n    }\n  }\n");
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_line(o, "{");
+  emit_line(o, "/* db[oc] = sum over samples and positions of dy[s, oc, :] */");
+  emit_line(o, "const dl_real *restrict dy = %s;", pdy);
+  emit_line(o, "dl_real *restrict db = %s;", pb);
+  emit_line(o, "for (int oc = 0; oc < %lld; oc++) {", ll(OC));
+  emit_line(o, "dl_real sum = 0;");
+  emit_line(o, "for (int s = 0; s < n; s++) sum += dl_sum(dy + ((size_t)s * %lld + oc) * %lld, %lld);",
+            ll(OC), ll(P), ll(P));
+  emit_line(o, "db[oc] = sum;");
+  emit_line(o, "}");
+  emit_line(o, "}");
 }
 
 /* Pooling windows: for each output (c, oh, ow) the input rows ih in
  * [oh*S - P, oh*S - P + K) clipped to the image, likewise iw. */
-static void emit_window(FILE *o, const ir_conv_attr *q, int64_t H, int64_t W, int64_t OH, int64_t OW) {
-  fprintf(o, "    for (int oh = 0; oh < %lld; oh++)\n      for (int ow = 0; ow < %lld; ow++) {\n",
-          (long long)OH, (long long)OW);
-  fprintf(o, "        const int h0 = oh * %d - %d, w0 = ow * %d - %d;\n", q->sh, q->ph, q->sw, q->pw);
+static void emit_window(emit_text *o, const ir_conv_attr *q, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+  emit_line(o, "for (int oh = 0; oh < %lld; oh++)", ll(OH));
+  emit_line(o, "for (int ow = 0; ow < %lld; ow++) {", ll(OW));
+  emit_line(o, "const int h0 = oh * %d - %d, w0 = ow * %d - %d;", q->sh, q->ph, q->sw, q->pw);
   if (q->ph == 0 && q->pw == 0) {
     /* no padding: every window lies inside the image (OH, OW say so), and
      * constant bounds let the C compiler unroll it */
-    fprintf(o, "        const int ha = h0, hb = h0 + %d, wa = w0, wb = w0 + %d;\n", q->kh, q->kw);
+    emit_line(o, "const int ha = h0, hb = h0 + %d, wa = w0, wb = w0 + %d;", q->kh, q->kw);
     return;
   }
-  fprintf(o, "        const int ha = h0 < 0 ? 0 : h0, hb = h0 + %d > %lld ? %lld : h0 + %d;\n", q->kh,
-          (long long)H, (long long)H, q->kh);
-  fprintf(o, "        const int wa = w0 < 0 ? 0 : w0, wb = w0 + %d > %lld ? %lld : w0 + %d;\n", q->kw,
-          (long long)W, (long long)W, q->kw);
+  emit_line(o, "const int ha = h0 < 0 ? 0 : h0, hb = h0 + %d > %lld ? %lld : h0 + %d;",
+            q->kh, ll(H), ll(H), q->kh);
+  emit_line(o, "const int wa = w0 < 0 ? 0 : w0, wb = w0 + %d > %lld ? %lld : w0 + %d;",
+            q->kw, ll(W), ll(W), q->kw);
 }
 
 /* maxpool without padding, one output row at a time with ow innermost, so
@@ -531,76 +561,97 @@ static int tiles_image(const ir_conv_attr *q, int64_t H, int64_t W, int64_t OH, 
   return tiles(q) && OH * q->kh == H && OW * q->kw == W && H * OW <= 16384;
 }
 
-static void emit_maxpool_tiled(FILE *o, const ir_conv_attr *q, int64_t H, int64_t OH, int64_t OW, int grad,
+static void emit_maxpool_tiled(emit_text *o, const ir_conv_attr *q, int64_t H, int64_t OH, int64_t OW, int grad,
                                const char *routed) {
-  long long HO = (long long)(H * OW), KH = q->kh, KW = q->kw;
-  fprintf(o, "    dl_real h[%lld];\n", HO);
-  if (grad) fprintf(o, "    int hj[%lld];\n    dl_real gh[%lld];\n", HO, HO);
-  fprintf(o, "    for (int t = 0; t < %lld; t++) {\n      dl_real m = x[t * %lld];\n", HO, KW);
-  if (grad) fprintf(o, "      int at = 0;\n");
-  fprintf(o, "      for (int j = 1; j < %lld; j++) {\n        const dl_real v = x[t * %lld + j];\n", KW, KW);
-  fprintf(o, "        const int better = (v > m) | ((v != v) & (m == m));\n");
-  fprintf(o, "        m = better ? v : m;\n%s      }\n", grad ? "        at = better ? j : at;\n" : "");
-  fprintf(o, "      h[t] = m;\n%s    }\n", grad ? "      hj[t] = at;\n" : "");
-  fprintf(o, "    for (int oh = 0; oh < %lld; oh++)\n      for (int ow = 0; ow < %lld; ow++) {\n",
-          (long long)OH, (long long)OW);
-  fprintf(o, "        const dl_real *col = h + oh * %lld + ow;\n        dl_real m = col[0];\n", KH * OW);
-  if (grad) fprintf(o, "        int at = 0;\n");
-  fprintf(o, "        for (int i = 1; i < %lld; i++) {\n          const dl_real v = col[i * %lld];\n", KH,
-          (long long)OW);
-  fprintf(o, "          const int better = (v > m) | ((v != v) & (m == m));\n");
-  fprintf(o, "          m = better ? v : m;\n%s        }\n", grad ? "          at = better ? i : at;\n" : "");
+  long long HO = H * OW, KH = q->kh, KW = q->kw;
+  emit_line(o, "dl_real h[%lld];", HO);
+  if (grad) {
+    emit_line(o, "int hj[%lld];", HO);
+    emit_line(o, "dl_real gh[%lld];", HO);
+  }
+  emit_line(o, "for (int t = 0; t < %lld; t++) {", HO);
+  emit_line(o, "dl_real m = x[t * %lld];", KW);
+  if (grad) emit_line(o, "int at = 0;");
+  emit_line(o, "for (int j = 1; j < %lld; j++) {", KW);
+  emit_line(o, "const dl_real v = x[t * %lld + j];", KW);
+  emit_line(o, "const int better = (v > m) | ((v != v) & (m == m));");
+  emit_line(o, "m = better ? v : m;");
+  if (grad) emit_line(o, "at = better ? j : at;");
+  emit_line(o, "}");
+  emit_line(o, "h[t] = m;");
+  if (grad) emit_line(o, "hj[t] = at;");
+  emit_line(o, "}");
+  emit_line(o, "for (int oh = 0; oh < %lld; oh++)", ll(OH));
+  emit_line(o, "for (int ow = 0; ow < %lld; ow++) {", ll(OW));
+  emit_line(o, "const dl_real *col = h + oh * %lld + ow;", KH * OW);
+  emit_line(o, "dl_real m = col[0];");
+  if (grad) emit_line(o, "int at = 0;");
+  emit_line(o, "for (int i = 1; i < %lld; i++) {", KH);
+  emit_line(o, "const dl_real v = col[i * %lld];", ll(OW));
+  emit_line(o, "const int better = (v > m) | ((v != v) & (m == m));");
+  emit_line(o, "m = better ? v : m;");
+  if (grad) emit_line(o, "at = better ? i : at;");
+  emit_line(o, "}");
   if (!grad) {
-    fprintf(o, "        y[oh * %lld + ow] = m;\n      }\n  }\n}\n\n", (long long)OW);
+    emit_line(o, "y[oh * %lld + ow] = m;", ll(OW));
+    emit_line(o, "}");
+    job_footer(o);
     return;
   }
-  fprintf(o, "        const dl_real g = %s;\n", routed);
-  fprintf(o, "        for (int i = 0; i < %lld; i++) gh[oh * %lld + i * %lld + ow] = at == i ? g : 0;\n", KH,
-          KH * OW, (long long)OW);
-  fprintf(o, "      }\n");
-  fprintf(o, "    for (int t = 0; t < %lld; t++)\n      for (int j = 0; j < %lld; j++) dx[t * %lld + j] = hj[t] == j ? gh[t] : 0;\n",
-          HO, KW, KW);
-  fprintf(o, "  }\n}\n\n");
+  emit_line(o, "const dl_real g = %s;", routed);
+  emit_line(o, "for (int i = 0; i < %lld; i++) gh[oh * %lld + i * %lld + ow] = at == i ? g : 0;",
+            KH, KH * OW, ll(OW));
+  emit_line(o, "}");
+  emit_line(o, "for (int t = 0; t < %lld; t++)", HO);
+  emit_line(o, "for (int j = 0; j < %lld; j++) dx[t * %lld + j] = hj[t] == j ? gh[t] : 0;", KW, KW);
+  job_footer(o);
 }
 
-static void emit_maxpool_rows(FILE *o, const ir_conv_attr *q, int64_t W, int64_t OH, int64_t OW, int grad,
+static void emit_maxpool_rows(emit_text *o, const ir_conv_attr *q, int64_t W, int64_t OH, int64_t OW, int grad,
                               const char *routed) {
-  fprintf(o, "    for (int oh = 0; oh < %lld; oh++) {\n", (long long)OH);
-  fprintf(o, "      dl_real m[%lld];\n", (long long)OW);
-  if (grad) fprintf(o, "      int best[%lld];\n", (long long)OW);
-  fprintf(o, "      for (int ow = 0; ow < %lld; ow++) {\n", (long long)OW);
-  fprintf(o, "        const int k = oh * %lld + ow * %d;\n", (long long)(q->sh * W), q->sw);
-  fprintf(o, "        m[ow] = x[k];\n%s      }\n", grad ? "        best[ow] = k;\n" : "");
-  fprintf(o, "      for (int i = 0; i < %d; i++)\n        for (int j = 0; j < %d; j++) {\n", q->kh, q->kw);
-  fprintf(o, "          if (i == 0 && j == 0) continue;\n");
-  fprintf(o, "          for (int ow = 0; ow < %lld; ow++) {\n", (long long)OW);
-  fprintf(o, "            const int k = (oh * %d + i) * %lld + ow * %d + j;\n", q->sh, (long long)W, q->sw);
-  fprintf(o, "            const dl_real v = x[k];\n");
-  fprintf(o, "            const int better = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));\n");
-  fprintf(o, "            m[ow] = better ? v : m[ow];\n");
-  if (grad) fprintf(o, "            best[ow] = better ? k : best[ow];\n");
-  fprintf(o, "          }\n        }\n");
+  emit_line(o, "for (int oh = 0; oh < %lld; oh++) {", ll(OH));
+  emit_line(o, "dl_real m[%lld];", ll(OW));
+  if (grad) emit_line(o, "int best[%lld];", ll(OW));
+  emit_line(o, "for (int ow = 0; ow < %lld; ow++) {", ll(OW));
+  emit_line(o, "const int k = oh * %lld + ow * %d;", ll(q->sh * W), q->sw);
+  emit_line(o, "m[ow] = x[k];");
+  if (grad) emit_line(o, "best[ow] = k;");
+  emit_line(o, "}");
+  emit_line(o, "for (int i = 0; i < %d; i++)", q->kh);
+  emit_line(o, "for (int j = 0; j < %d; j++) {", q->kw);
+  emit_line(o, "if (i == 0 && j == 0) continue;");
+  emit_line(o, "for (int ow = 0; ow < %lld; ow++) {", ll(OW));
+  emit_line(o, "const int k = (oh * %d + i) * %lld + ow * %d + j;", q->sh, ll(W), q->sw);
+  emit_line(o, "const dl_real v = x[k];");
+  emit_line(o, "const int better = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));");
+  emit_line(o, "m[ow] = better ? v : m[ow];");
+  if (grad) emit_line(o, "best[ow] = better ? k : best[ow];");
+  emit_line(o, "}");
+  emit_line(o, "}");
   if (grad && tiles(q)) {
     /* windows tile the image: every dx in this row of windows is written
      * once, dy at the maximum and 0 elsewhere, no scatter */
-    fprintf(o, "      dl_real g[%lld];\n", (long long)OW);
-    fprintf(o, "      for (int ow = 0; ow < %lld; ow++) g[ow] = %s;\n", (long long)OW, routed);
-    fprintf(o, "      for (int i = 0; i < %d; i++)\n        for (int j = 0; j < %d; j++)\n", q->kh, q->kw);
-    fprintf(o, "          for (int ow = 0; ow < %lld; ow++) {\n", (long long)OW);
-    fprintf(o, "            const int k = (oh * %d + i) * %lld + ow * %d + j;\n", q->sh, (long long)W, q->sw);
-    fprintf(o, "            dx[k] = best[ow] == k ? g[ow] : 0;\n          }\n");
+    emit_line(o, "dl_real g[%lld];", ll(OW));
+    emit_line(o, "for (int ow = 0; ow < %lld; ow++) g[ow] = %s;", ll(OW), routed);
+    emit_line(o, "for (int i = 0; i < %d; i++)", q->kh);
+    emit_line(o, "for (int j = 0; j < %d; j++)", q->kw);
+    emit_line(o, "for (int ow = 0; ow < %lld; ow++) {", ll(OW));
+    emit_line(o, "const int k = (oh * %d + i) * %lld + ow * %d + j;", q->sh, ll(W), q->sw);
+    emit_line(o, "dx[k] = best[ow] == k ? g[ow] : 0;");
+    emit_line(o, "}");
   } else if (grad) {
-    fprintf(o, "      for (int ow = 0; ow < %lld; ow++) dx[best[ow]] += %s;\n", (long long)OW, routed);
+    emit_line(o, "for (int ow = 0; ow < %lld; ow++) dx[best[ow]] += %s;", ll(OW), routed);
   } else {
-    fprintf(o, "      memcpy(y + oh * %lld, m, sizeof m);\n", (long long)OW);
+    emit_line(o, "memcpy(y + oh * %lld, m, sizeof m);", ll(OW));
   }
-  fprintf(o, "    }\n  }\n}\n\n");
+  emit_line(o, "}");
+  job_footer(o);
 }
 
 /* max: the first largest element of each window, as torch picks it (a NaN
  * wins); avg: the window's sum over K*K, or over its part inside the image
  * when count_include_pad is false.  Backward routes dy the same way. */
-static void emit_pool_windows(FILE *o, const ir_conv_attr *q, int64_t H, int64_t W, int64_t OH, int64_t OW,
+static void emit_pool_windows(emit_text *o, const ir_conv_attr *q, int64_t H, int64_t W, int64_t OH, int64_t OW,
                               int is_max, int grad, const char *routed);
 
 static void emit_pool(emit_ctx *ec, const ir_node *n) {
@@ -613,38 +664,36 @@ static void emit_pool(emit_ctx *ec, const ir_node *n) {
   char px[96] = "", py[96], name[128];
   if (!grad || is_max) emit_ptr(ec, grad ? n->in[1] : n->in[0], px, sizeof px);
   emit_ptr(ec, grad ? n->in[0] : n->id, py, sizeof py);
-  FILE *o = ec->helpers;
-  job_begin(ec, n, is_max ? "maxpool" : "avgpool",
+  emit_text o[1] = {{.f = ec->helpers}};
+  job_begin(ec, o, n, is_max ? "maxpool" : "avgpool",
             grad ? (is_max ? "maxpool backward: dy to the first maximum of each window"
                            : "avgpool backward: dy spread evenly over each window")
                  : (is_max ? "maxpool: the largest element of each window"
                            : "avgpool: the mean of each window"), "sc", name, sizeof name);
-  fprintf(o, "    const int64_t s = sc / %lld, c = sc %% %lld;\n", (long long)C, (long long)C);
+  emit_line(o, "const int64_t s = sc / %lld, c = sc %% %lld;", ll(C), ll(C));
   /* forward: x -> y; max backward: x, dy -> dx; avg backward: dy -> dx */
   if (!grad || is_max)
-    fprintf(o, "    const dl_real *restrict x = %s + (s * %lld + c) * %lld;\n", px, (long long)C,
-            (long long)(H * W));
-  fprintf(o, "    %s *restrict %s = %s + (s * %lld + c) * %lld;\n", grad ? "const dl_real" : "dl_real",
-          grad ? "dy" : "y", py, (long long)C, (long long)(OH * OW));
+    emit_line(o, "const dl_real *restrict x = %s + (s * %lld + c) * %lld;", px, ll(C), ll(H * W));
+  emit_line(o, "%s *restrict %s = %s + (s * %lld + c) * %lld;",
+            grad ? "const dl_real" : "dl_real", grad ? "dy" : "y", py, ll(C), ll(OH * OW));
   if (grad) {
     char pdx[96];
     emit_ptr(ec, n->id, pdx, sizeof pdx);
-    fprintf(o, "    dl_real *restrict dx = %s + (s * %lld + c) * %lld;\n", pdx, (long long)C,
-            (long long)(H * W));
+    emit_line(o, "dl_real *restrict dx = %s + (s * %lld + c) * %lld;", pdx, ll(C), ll(H * W));
     /* all of dx is written below when the windows tile the whole image */
     if (!(is_max && tiles(q) && OH * q->kh == H && OW * q->kw == W))
-      fprintf(o, "    memset(dx, 0, %lld * sizeof *dx);\n", (long long)(H * W));
+      emit_line(o, "memset(dx, 0, %lld * sizeof *dx);", ll(H * W));
   }
   /* what maxpool backward adds at a window's maximum: dy, or dy * act'(x)
    * with the activation gradient fused in */
   char routed[300], dyv[64], xv[32];
   const ir_node *ag = grad && is_max && n->epilogue >= 0 ? &ec->g->nodes[n->epilogue] : NULL;
-  snprintf(dyv, sizeof dyv, "dy[oh * %lld + ow]", (long long)OW);
+  snprintf(dyv, sizeof dyv, "dy[oh * %lld + ow]", ll(OW));
   int tiled = is_max && tiles_image(q, H, W, OH, OW);
   snprintf(xv, sizeof xv, q->ph || q->pw || tiled ? "m" : "m[ow]");
   if (ag) activation_grad_expr(ag->act.fwd, ag->act.slope, dyv, xv, xv, routed, sizeof routed);
   else snprintf(routed, sizeof routed, "%s", dyv);
-  if (ag) fprintf(o, "    /* fused: dy * %s'(x) at each maximum x */\n", ir_op_name(ag->act.fwd));
+  if (ag) emit_line(o, "/* fused: dy * %s'(x) at each maximum x */", ir_op_name(ag->act.fwd));
   if (tiled) {
     emit_maxpool_tiled(o, q, H, OH, OW, grad, routed);
   } else if (is_max && q->ph == 0 && q->pw == 0) {
@@ -653,45 +702,54 @@ static void emit_pool(emit_ctx *ec, const ir_node *n) {
     emit_pool_windows(o, q, H, W, OH, OW, is_max, grad, routed);
   }
   char count[48];
-  snprintf(count, sizeof count, "n * %lld", (long long)C);
+  snprintf(count, sizeof count, "n * %lld", ll(C));
   emit_job_call(ec, name, count, "1");
 }
 
 /* Any pool, a window at a time (clipped to the image when padded). */
-static void emit_pool_windows(FILE *o, const ir_conv_attr *q, int64_t H, int64_t W, int64_t OH, int64_t OW,
+static void emit_pool_windows(emit_text *o, const ir_conv_attr *q, int64_t H, int64_t W, int64_t OH, int64_t OW,
                               int is_max, int grad, const char *routed) {
   emit_window(o, q, H, W, OH, OW);
   char yi[64];
-  snprintf(yi, sizeof yi, "oh * %lld + ow", (long long)OW);
+  snprintf(yi, sizeof yi, "oh * %lld + ow", ll(OW));
   if (is_max) {
-    fprintf(o, "        int best = ha * %lld + wa;\n        dl_real m = x[best];\n", (long long)W);
-    fprintf(o, "        for (int ih = ha; ih < hb; ih++)\n          for (int iw = wa; iw < wb; iw++) {\n");
-    fprintf(o, "            const dl_real v = x[ih * %lld + iw];\n", (long long)W);
-    fprintf(o, "            if (v > m || (v != v && m == m)) {\n              m = v;\n"
-               "              best = ih * %lld + iw;\n            }\n", (long long)W);
-    fprintf(o, "          }\n");
-    if (grad) fprintf(o, "        dx[best] += %s;\n      }\n  }\n}\n\n", routed);
-    else fprintf(o, "        (void)best;\n        y[%s] = m;\n      }\n  }\n}\n\n", yi);
-  } else {
-    if (q->count_pad)
-      fprintf(o, "        const int h1 = h0 + %d > %lld ? %lld : h0 + %d, w1 = w0 + %d > %lld ? %lld : w0 + %d;\n"
-                 "        const dl_real inv = (dl_real)1 / (dl_real)((h1 - h0) * (w1 - w0));\n",
-              q->kh, (long long)(H + q->ph), (long long)(H + q->ph), q->kh, q->kw,
-              (long long)(W + q->pw), (long long)(W + q->pw), q->kw);
-    else
-      fprintf(o, "        const dl_real inv = (dl_real)1 / (dl_real)((hb - ha) * (wb - wa));\n");
+    emit_line(o, "int best = ha * %lld + wa;", ll(W));
+    emit_line(o, "dl_real m = x[best];");
+    emit_line(o, "for (int ih = ha; ih < hb; ih++)");
+    emit_line(o, "for (int iw = wa; iw < wb; iw++) {");
+    emit_line(o, "const dl_real v = x[ih * %lld + iw];", ll(W));
+    emit_line(o, "if (v > m || (v != v && m == m)) {");
+    emit_line(o, "m = v;");
+    emit_line(o, "best = ih * %lld + iw;", ll(W));
+    emit_line(o, "}");
+    emit_line(o, "}");
     if (grad) {
-      fprintf(o, "        const dl_real g = dy[%s] * inv;\n", yi);
-      fprintf(o, "        for (int ih = ha; ih < hb; ih++)\n          for (int iw = wa; iw < wb; iw++) dx[ih * %lld + iw] += g;\n",
-              (long long)W);
-      fprintf(o, "      }\n  }\n}\n\n");
+      emit_line(o, "dx[best] += %s;", routed);
     } else {
-      fprintf(o, "        dl_real sum = 0;\n");
-      fprintf(o, "        for (int ih = ha; ih < hb; ih++)\n          for (int iw = wa; iw < wb; iw++) sum += x[ih * %lld + iw];\n",
-              (long long)W);
-      fprintf(o, "        y[%s] = sum * inv;\n      }\n  }\n}\n\n", yi);
+      emit_line(o, "(void)best;");
+      emit_line(o, "y[%s] = m;", yi);
+    }
+  } else {
+    if (q->count_pad) {
+      emit_line(o, "const int h1 = h0 + %d > %lld ? %lld : h0 + %d, w1 = w0 + %d > %lld ? %lld : w0 + %d;",
+                q->kh, ll(H + q->ph), ll(H + q->ph), q->kh, q->kw, ll(W + q->pw), ll(W + q->pw), q->kw);
+      emit_line(o, "const dl_real inv = (dl_real)1 / (dl_real)((h1 - h0) * (w1 - w0));");
+    } else {
+      emit_line(o, "const dl_real inv = (dl_real)1 / (dl_real)((hb - ha) * (wb - wa));");
+    }
+    if (grad) {
+      emit_line(o, "const dl_real g = dy[%s] * inv;", yi);
+      emit_line(o, "for (int ih = ha; ih < hb; ih++)");
+      emit_line(o, "for (int iw = wa; iw < wb; iw++) dx[ih * %lld + iw] += g;", ll(W));
+    } else {
+      emit_line(o, "dl_real sum = 0;");
+      emit_line(o, "for (int ih = ha; ih < hb; ih++)");
+      emit_line(o, "for (int iw = wa; iw < wb; iw++) sum += x[ih * %lld + iw];", ll(W));
+      emit_line(o, "y[%s] = sum * inv;", yi);
     }
   }
+  emit_line(o, "}"); /* the window's loop (emit_window) */
+  job_footer(o);
 }
 
 /* conv_emit runs exactly im2col -> conv2d -> conv_out and conv2d_dcol -> col2im

@@ -1,6 +1,7 @@
 /* dense.c: the fully connected layer, y = x W^T + b over the last dim
  * (torch.nn.Linear), its backward rule and its emitters. */
 #include "ops.h"
+#include "emit_text.h"
 #include "../../runtime/dl_model.h"
 
 /* dense(x, units, bias = true, init = <train init>, l1 = 0, l2 = 0,
@@ -86,25 +87,27 @@ static int small_layer(int64_t N, int64_t K) { return N * K <= SMALL_LAYER; }
  * dl_dot's fixed lanes (the C compiler left to itself vectorises across j
  * with gathers, or not at all), then the bias and activation in a loop over
  * j that vectorises. */
-static void emit_small_forward(emit_ctx *ec, const ir_node *n, const ir_node *act, int64_t N,
+static void emit_small_forward(emit_text *o, const ir_node *n, const ir_node *act, int64_t N,
                                int64_t K) {
   char e[256];
-  FILE *o = ec->out;
-  fprintf(o, "    /* small layer: y[r,j] = %s(b[j] + sum_k x[r,k] W[j,k]) with constant bounds */\n",
-          act ? ir_op_name(act->op) : "");
-  fprintf(o, "    for (int r = 0; r < rows; r++) {\n      const dl_real *xr = x + (size_t)r * %lld;\n",
-          (long long)K);
-  fprintf(o, "      dl_real *yr = y + (size_t)r * %lld;\n", (long long)N);
-  fprintf(o, "      for (int j = 0; j < %lld; j++) yr[j] = dl_dot(xr, W + j * %lld, %lld);\n",
-          (long long)N, (long long)K, (long long)K);
+  emit_line(o, "/* small layer: y[r,j] = %s(b[j] + sum_k x[r,k] W[j,k]) with constant bounds */",
+            act ? ir_op_name(act->op) : "");
+  emit_line(o, "for (int r = 0; r < rows; r++) {");
+  emit_line(o, "const dl_real *xr = x + (size_t)r * %lld;", ll(K));
+  emit_line(o, "dl_real *yr = y + (size_t)r * %lld;", ll(N));
+  emit_line(o, "for (int j = 0; j < %lld; j++) yr[j] = dl_dot(xr, W + j * %lld, %lld);",
+            ll(N), ll(K), ll(K));
   if (n->nin < 3 && !act) {
-    fprintf(o, "    }\n  }\n");
+    emit_line(o, "}");
+    emit_line(o, "}");
     return;
   }
-  fprintf(o, "      for (int j = 0; j < %lld; j++) {\n        const dl_real v = yr[j]%s;\n",
-          (long long)N, n->nin == 3 ? " + b[j]" : "");
-  fprintf(o, "        yr[j] = %s;\n      }\n    }\n  }\n",
-          act ? activation_expr(act, "v", e, sizeof e) : "v");
+  emit_line(o, "for (int j = 0; j < %lld; j++) {", ll(N));
+  emit_line(o, "const dl_real v = yr[j]%s;", n->nin == 3 ? " + b[j]" : "");
+  emit_line(o, "yr[j] = %s;", act ? activation_expr(act, "v", e, sizeof e) : "v");
+  emit_line(o, "}");
+  emit_line(o, "}");
+  emit_line(o, "}");
 }
 
 _Static_assert(OPF_OF_DENSE & OPF_EPILOGUE_HOST, "dense applies its epilogue (ops.def)");
@@ -114,16 +117,20 @@ _Static_assert(OPF_OF_DENSE & OPF_EPILOGUE_HOST, "dense applies its epilogue (op
 static void emit_epilogue(emit_ctx *ec, const ir_node *n, const ir_node *act, const char *name,
                           const char *py, const char *pb, int64_t N) {
   char e[256];
-  FILE *o = ec->helpers;
-  fprintf(o, "/* %s: y = %s(y%s) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */\n",
-          n->name ? n->name : "dense", act ? ir_op_name(act->op) : "", pb ? " + b" : "");
-  fprintf(o, "static void %s(void *arg, int i0, int i1, int j0, int j1) {\n", name);
-  fprintf(o, "  dl_ctx *ctx = arg;\n  dl_real *restrict y = %s;\n", py);
-  if (pb) fprintf(o, "  const dl_real *restrict b = %s;\n", pb);
-  fprintf(o, "  for (int r = i0; r < i1; r++)\n    for (int j = j0; j < j1; j++) {\n");
-  fprintf(o, "      const dl_real v = y[(size_t)r * %lld + j]%s;\n", (long long)N, pb ? " + b[j]" : "");
-  fprintf(o, "      y[(size_t)r * %lld + j] = %s;\n    }\n}\n\n", (long long)N,
-          act ? activation_expr(act, "v", e, sizeof e) : "v");
+  emit_text o[1] = {{.f = ec->helpers}};
+  emit_line(o, "/* %s: y = %s(y%s) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */",
+            n->name ? n->name : "dense", act ? ir_op_name(act->op) : "", pb ? " + b" : "");
+  emit_line(o, "static void %s(void *arg, int i0, int i1, int j0, int j1) {", name);
+  emit_line(o, "dl_ctx *ctx = arg;");
+  emit_line(o, "dl_real *restrict y = %s;", py);
+  if (pb) emit_line(o, "const dl_real *restrict b = %s;", pb);
+  emit_line(o, "for (int r = i0; r < i1; r++)");
+  emit_line(o, "for (int j = j0; j < j1; j++) {");
+  emit_line(o, "const dl_real v = y[(size_t)r * %lld + j]%s;", ll(N), pb ? " + b[j]" : "");
+  emit_line(o, "y[(size_t)r * %lld + j] = %s;",
+            ll(N), act ? activation_expr(act, "v", e, sizeof e) : "v");
+  emit_line(o, "}");
+  emit_line(o, "}\n");
 }
 
 /* y = act(x W^T + b): one GEMM, then one pass adding the bias and applying
@@ -139,23 +146,26 @@ void dense_emit(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[1], pw, sizeof pw);
   emit_ptr(ec, out, py, sizeof py);
   emit_rows(n, rows, sizeof rows);
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   /* restrict: a dense layer's output never shares memory with its inputs */
-  fprintf(ec->out, "  {\n    const dl_real *restrict x = %s, *restrict W = %s;\n    dl_real *restrict y = %s;\n",
-          px, pw, py);
-  fprintf(ec->out, "    const int rows = %s;\n", rows);
+  emit_line(o, "{");
+  emit_line(o, "const dl_real *restrict x = %s, *restrict W = %s;", px, pw);
+  emit_line(o, "dl_real *restrict y = %s;", py);
+  emit_line(o, "const int rows = %s;", rows);
   if (small_layer(N, K)) {
     if (n->nin == 3) {
       emit_ptr(ec, n->in[2], pb, sizeof pb);
-      fprintf(ec->out, "    const dl_real *restrict b = %s;\n", pb);
+      emit_line(o, "const dl_real *restrict b = %s;", pb);
     }
-    emit_small_forward(ec, n, act, N, K);
+    emit_small_forward(o, n, act, N, K);
     return;
   }
-  fprintf(ec->out, "    /* y[rows,%lld] = x[rows,%lld] . W[%lld,%lld]^T */\n", (long long)N,
-          (long long)K, (long long)N, (long long)K);
+  emit_line(o, "/* y[rows,%lld] = x[rows,%lld] . W[%lld,%lld]^T */",
+            ll(N), ll(K), ll(N), ll(K));
   if (n->nin < 3 && !act) {
-    fprintf(ec->out, "    dl_gemm_nt(ctx->pool, rows, %lld, %lld, x, %lld, W, %lld, y, %lld, 0);\n  }\n",
-            (long long)N, (long long)K, (long long)K, (long long)K, (long long)N);
+    emit_line(o, "dl_gemm_nt(ctx->pool, rows, %lld, %lld, x, %lld, W, %lld, y, %lld, 0);",
+              ll(N), ll(K), ll(K), ll(K), ll(N));
+    emit_line(o, "}");
     return;
   }
   if (n->nin == 3) emit_ptr(ec, n->in[2], pb, sizeof pb);
@@ -163,8 +173,9 @@ void dense_emit(emit_ctx *ec, const ir_node *n) {
   char name[96];
   snprintf(name, sizeof name, "epilogue_%s_%d", ec->g->groups[n->group].name, n->id);
   emit_epilogue(ec, n, act, name, py, n->nin == 3 ? pb : NULL, N);
-  fprintf(ec->out, "    dl_gemm_nt_epilogue(ctx->pool, rows, %lld, %lld, x, %lld, W, %lld, y, %lld, %s, ctx);\n  }\n",
-          (long long)N, (long long)K, (long long)K, (long long)K, (long long)N, name);
+  emit_line(o, "dl_gemm_nt_epilogue(ctx->pool, rows, %lld, %lld, x, %lld, W, %lld, y, %lld, %s, ctx);",
+            ll(N), ll(K), ll(K), ll(K), ll(N), name);
+  emit_line(o, "}");
 }
 
 /* The three gradients of a dense layer. */
@@ -176,74 +187,91 @@ void dense_grad_emit(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[0], pdy, sizeof pdy);
   emit_ptr(ec, n->id, pout, sizeof pout);
   emit_rows(dy, rows, sizeof rows);
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   if (n->op == OP_DENSE_DB) {
     /* db[j] = sum_r dy[r,j]; if dy is an activation's input gradient, it is
      * computed here in the same pass: dy[r,j] = dout[r,j] * act'(...) */
     const ir_node *ag = dy->op == OP_ACT_GRAD && dy->fused_in == n->id ? dy : NULL;
     /* db lives in the state block, never in an activation: restrict */
-    fprintf(o, "  {\n    dl_real *restrict db = %s;\n    const int rows = %s;\n", pout, rows);
+    emit_line(o, "{");
+    emit_line(o, "dl_real *restrict db = %s;", pout);
+    emit_line(o, "const int rows = %s;", rows);
     if (ag) {
       char pin[96], psaved[96], e[256];
       emit_ptr(ec, ag->in[0], pin, sizeof pin);
       emit_ptr(ec, ag->in[1], psaved, sizeof psaved);
-      fprintf(o, "    const dl_real *dout = %s, *restrict s = %s;\n    dl_real *dy = %s;\n", pin, psaved,
-              pdy);
-      fprintf(o, "    /* fused: dy = dout * %s'(.), db = column sums of dy */\n",
-              ir_op_name(ag->act.fwd));
-      fprintf(o, "    for (int j = 0; j < %lld; j++) db[j] = 0;\n", (long long)N);
-      fprintf(o, "    for (int r = 0; r < rows; r++)\n      for (int j = 0; j < %lld; j++) {\n",
-              (long long)N);
-      fprintf(o, "        const size_t k = (size_t)r * %lld + j;\n", (long long)N);
-      fprintf(o, "        const dl_real g = %s;\n        dy[k] = g;\n        db[j] += g;\n      }\n  }\n",
-              activation_grad_expr(ag->act.fwd, ag->act.slope, "dout[k]", "s[k]", "s[k]", e, sizeof e));
+      emit_line(o, "const dl_real *dout = %s, *restrict s = %s;", pin, psaved);
+      emit_line(o, "dl_real *dy = %s;", pdy);
+      emit_line(o, "/* fused: dy = dout * %s'(.), db = column sums of dy */",
+                ir_op_name(ag->act.fwd));
+      emit_line(o, "for (int j = 0; j < %lld; j++) db[j] = 0;", ll(N));
+      emit_line(o, "for (int r = 0; r < rows; r++)");
+      emit_line(o, "for (int j = 0; j < %lld; j++) {", ll(N));
+      emit_line(o, "const size_t k = (size_t)r * %lld + j;", ll(N));
+      emit_line(o, "const dl_real g = %s;",
+                activation_grad_expr(ag->act.fwd, ag->act.slope, "dout[k]", "s[k]", "s[k]", e, sizeof e));
+      emit_line(o, "dy[k] = g;");
+      emit_line(o, "db[j] += g;");
+      emit_line(o, "}");
+      emit_line(o, "}");
     } else {
-      fprintf(o, "    const dl_real *dy = %s;\n", pdy);
-      fprintf(o, "    /* db[j] = sum_r dy[r,j] */\n");
-      fprintf(o, "    for (int j = 0; j < %lld; j++) db[j] = 0;\n", (long long)N);
-      fprintf(o, "    for (int r = 0; r < rows; r++)\n      for (int j = 0; j < %lld; j++) db[j] += dy[(size_t)r * %lld + j];\n  }\n",
-              (long long)N, (long long)N);
+      emit_line(o, "const dl_real *dy = %s;", pdy);
+      emit_line(o, "/* db[j] = sum_r dy[r,j] */");
+      emit_line(o, "for (int j = 0; j < %lld; j++) db[j] = 0;", ll(N));
+      emit_line(o, "for (int r = 0; r < rows; r++)");
+      emit_line(o, "for (int j = 0; j < %lld; j++) db[j] += dy[(size_t)r * %lld + j];",
+                ll(N), ll(N));
+      emit_line(o, "}");
     }
     return;
   }
   emit_ptr(ec, n->in[1], pa, sizeof pa);
   const ir_node *other = &g->nodes[n->in[1]];
   int64_t K = n->op == OP_DENSE_DW ? ir_last_dim(other) : ir_last_dim(n);
-  fprintf(o, "  {\n    const dl_real *restrict dy = %s, *restrict %s = %s;\n    dl_real *restrict out = %s;\n", pdy,
-          n->op == OP_DENSE_DW ? "x" : "W", pa, pout);
-  fprintf(o, "    const int rows = %s;\n", rows);
+  emit_line(o, "{");
+  emit_line(o, "const dl_real *restrict dy = %s, *restrict %s = %s;",
+            pdy, n->op == OP_DENSE_DW ? "x" : "W", pa);
+  emit_line(o, "dl_real *restrict out = %s;", pout);
+  emit_line(o, "const int rows = %s;", rows);
   if (small_layer(N, K)) {
     if (n->op == OP_DENSE_DW) {
       /* one row of dW at a time, accumulated in a local the compiler keeps
        * in registers: r innermost but one, k innermost and vectorised */
-      fprintf(o, "    /* small layer: dW[j,k] = sum_r dy[r,j] x[r,k], a row of dW at a time */\n");
-      fprintf(o, "    for (int j = 0; j < %lld; j++) {\n      dl_real acc[%lld];\n", (long long)N,
-              (long long)K);
-      fprintf(o, "      for (int k = 0; k < %lld; k++) acc[k] = 0;\n", (long long)K);
-      fprintf(o, "      for (int r = 0; r < rows; r++) {\n        const dl_real d = dy[(size_t)r * %lld + j];\n",
-              (long long)N);
-      fprintf(o, "        for (int k = 0; k < %lld; k++) acc[k] += d * x[(size_t)r * %lld + k];\n      }\n",
-              (long long)K, (long long)K);
-      fprintf(o, "      for (int k = 0; k < %lld; k++) out[j * %lld + k] = acc[k];\n    }\n  }\n",
-              (long long)K, (long long)K);
+      emit_line(o, "/* small layer: dW[j,k] = sum_r dy[r,j] x[r,k], a row of dW at a time */");
+      emit_line(o, "for (int j = 0; j < %lld; j++) {", ll(N));
+      emit_line(o, "dl_real acc[%lld];", ll(K));
+      emit_line(o, "for (int k = 0; k < %lld; k++) acc[k] = 0;", ll(K));
+      emit_line(o, "for (int r = 0; r < rows; r++) {");
+      emit_line(o, "const dl_real d = dy[(size_t)r * %lld + j];", ll(N));
+      emit_line(o, "for (int k = 0; k < %lld; k++) acc[k] += d * x[(size_t)r * %lld + k];",
+                ll(K), ll(K));
+      emit_line(o, "}");
+      emit_line(o, "for (int k = 0; k < %lld; k++) out[j * %lld + k] = acc[k];", ll(K), ll(K));
+      emit_line(o, "}");
+      emit_line(o, "}");
     } else {
-      fprintf(o, "    /* small layer: dx[r,k] = sum_j dy[r,j] W[j,k] */\n");
-      fprintf(o, "    for (int r = 0; r < rows; r++) {\n      dl_real *dx = out + (size_t)r * %lld;\n", (long long)K);
-      fprintf(o, "      for (int k = 0; k < %lld; k++) dx[k] = 0;\n", (long long)K);
-      fprintf(o, "      for (int j = 0; j < %lld; j++)\n        for (int k = 0; k < %lld; k++) dx[k] += dy[(size_t)r * %lld + j] * W[j * %lld + k];\n    }\n  }\n",
-              (long long)N, (long long)K, (long long)N, (long long)K);
+      emit_line(o, "/* small layer: dx[r,k] = sum_j dy[r,j] W[j,k] */");
+      emit_line(o, "for (int r = 0; r < rows; r++) {");
+      emit_line(o, "dl_real *dx = out + (size_t)r * %lld;", ll(K));
+      emit_line(o, "for (int k = 0; k < %lld; k++) dx[k] = 0;", ll(K));
+      emit_line(o, "for (int j = 0; j < %lld; j++)", ll(N));
+      emit_line(o, "for (int k = 0; k < %lld; k++) dx[k] += dy[(size_t)r * %lld + j] * W[j * %lld + k];",
+                ll(K), ll(N), ll(K));
+      emit_line(o, "}");
+      emit_line(o, "}");
     }
     return;
   }
   if (n->op == OP_DENSE_DW) {
-    fprintf(o, "    /* dW[%lld,%lld] = dy[rows,%lld]^T . x[rows,%lld] */\n", (long long)N,
-            (long long)K, (long long)N, (long long)K);
-    fprintf(o, "    dl_gemm_tn(ctx->pool, %lld, %lld, rows, dy, %lld, x, %lld, out, %lld, 0);\n  }\n",
-            (long long)N, (long long)K, (long long)N, (long long)K, (long long)K);
+    emit_line(o, "/* dW[%lld,%lld] = dy[rows,%lld]^T . x[rows,%lld] */",
+              ll(N), ll(K), ll(N), ll(K));
+    emit_line(o, "dl_gemm_tn(ctx->pool, %lld, %lld, rows, dy, %lld, x, %lld, out, %lld, 0);",
+              ll(N), ll(K), ll(N), ll(K), ll(K));
+    emit_line(o, "}");
   } else {
-    fprintf(o, "    /* dx[rows,%lld] = dy[rows,%lld] . W[%lld,%lld] */\n", (long long)K,
-            (long long)N, (long long)N, (long long)K);
-    fprintf(o, "    dl_gemm_nn(ctx->pool, rows, %lld, %lld, dy, %lld, W, %lld, out, %lld, 0);\n  }\n",
-            (long long)K, (long long)N, (long long)N, (long long)K, (long long)K);
+    emit_line(o, "/* dx[rows,%lld] = dy[rows,%lld] . W[%lld,%lld] */", ll(K), ll(N), ll(N), ll(K));
+    emit_line(o, "dl_gemm_nn(ctx->pool, rows, %lld, %lld, dy, %lld, W, %lld, out, %lld, 0);",
+              ll(K), ll(N), ll(N), ll(K), ll(K));
+    emit_line(o, "}");
   }
 }

@@ -2,6 +2,7 @@
  * and the gradient plumbing ops (slice, addn, the gradient seed).
  * They work on per-sample tensors and on scalars (losses) alike. */
 #include "ops.h"
+#include "emit_text.h"
 #include <string.h>
 
 static int same_shape(const ir_node *a, const ir_node *b) {
@@ -243,18 +244,21 @@ static void emit_concat(emit_ctx *ec, const ir_node *n) {
   char py[96], px[96], rows[64];
   emit_ptr(ec, n->id, py, sizeof py);
   emit_rows(n, rows, sizeof rows);
-  long long W = (long long)ir_last_dim(n), off = 0;
-  fprintf(ec->out, "  {\n    dl_real *y = %s;\n    const int rows = %s;\n", py, rows);
+  long long W = ir_last_dim(n), off = 0;
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_line(o, "{");
+  emit_line(o, "dl_real *y = %s;", py);
+  emit_line(o, "const int rows = %s;", rows);
   for (int k = 0; k < n->nin; k++) {
     const ir_node *x = &ec->g->nodes[n->in[k]];
-    long long w = (long long)ir_last_dim(x);
+    long long w = ir_last_dim(x);
     emit_ptr(ec, n->in[k], px, sizeof px);
-    fprintf(ec->out, "    /* y[:, %lld:%lld] = input %d */\n", off, off + w, k);
-    fprintf(ec->out, "    for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * %lld + %lld, %s + (size_t)r * %lld, %lld * sizeof(dl_real));\n",
-            W, off, px, w, w);
+    emit_line(o, "/* y[:, %lld:%lld] = input %d */", off, off + w, k);
+    emit_line(o, "for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * %lld + %lld, %s + (size_t)r * %lld, %lld * sizeof(dl_real));",
+              W, off, px, w, w);
     off += w;
   }
-  fprintf(ec->out, "  }\n");
+  emit_line(o, "}");
 }
 
 static void emit_slice(emit_ctx *ec, const ir_node *n) {
@@ -262,52 +266,57 @@ static void emit_slice(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->id, py, sizeof py);
   emit_ptr(ec, n->in[0], px, sizeof px);
   emit_rows(n, rows, sizeof rows);
-  long long W = (long long)ir_last_dim(&ec->g->nodes[n->in[0]]), w = (long long)ir_last_dim(n);
-  fprintf(ec->out, "  /* dx = dy[:, %d:%lld] */\n", n->ew.from, n->ew.from + w);
-  fprintf(ec->out, "  for (int r = 0; r < %s; r++) memcpy(%s + (size_t)r * %lld, %s + (size_t)r * %lld + %d, %lld * sizeof(dl_real));\n",
-          rows, py, w, px, W, n->ew.from, w);
+  long long W = ir_last_dim(&ec->g->nodes[n->in[0]]), w = ir_last_dim(n);
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_line(o, "/* dx = dy[:, %d:%lld] */", n->ew.from, n->ew.from + w);
+  emit_line(o, "for (int r = 0; r < %s; r++) memcpy(%s + (size_t)r * %lld, %s + (size_t)r * %lld + %d, %lld * sizeof(dl_real));",
+            rows, py, w, px, W, n->ew.from, w);
 }
 
 void elementwise_emit(emit_ctx *ec, const ir_node *n) {
   char py[96], pa[96], pb[96], rows[64];
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   if (n->op == OP_CONCAT || n->op == OP_SLICE) {
     (n->op == OP_CONCAT ? emit_concat : emit_slice)(ec, n);
     return;
   }
   emit_ptr(ec, n->id, py, sizeof py);
   emit_rows(n, rows, sizeof rows);
-  long long last = (long long)ir_last_dim(n);
+  long long last = ir_last_dim(n);
   if (n->op == OP_GRAD_SEED) {
-    fprintf(o, "  %s[0] = 1; /* d loss / d loss */\n", py);
+    emit_line(o, "%s[0] = 1; /* d loss / d loss */", py);
     return;
   }
   emit_ptr(ec, n->in[0], pa, sizeof pa);
   if (n->op == OP_VIEW) {
     /* the memory plan usually gives a reshape its input's buffer */
-    if (!strcmp(py, pa)) fprintf(o, "  /* same values, new shape: nothing to move */\n");
-    else fprintf(o, "  memcpy(%s, %s, (size_t)(%s) * %lld * sizeof(dl_real)); /* same values, new shape */\n",
-                 py, pa, rows, last);
+    if (!strcmp(py, pa)) emit_line(o, "/* same values, new shape: nothing to move */");
+    else emit_line(o, "memcpy(%s, %s, (size_t)(%s) * %lld * sizeof(dl_real)); /* same values, new shape */",
+              py, pa, rows, last);
     return;
   }
-  fprintf(o, "  {\n    dl_real *y = %s;\n    const dl_real *a = %s;\n", py, pa);
+  emit_line(o, "{");
+  emit_line(o, "dl_real *y = %s;", py);
+  emit_line(o, "const dl_real *a = %s;", pa);
   for (int k = 1; k < n->nin; k++) {
     emit_ptr(ec, n->in[k], pb, sizeof pb);
-    fprintf(o, "    const dl_real *%c = %s;\n", 'a' + k, pb);
+    emit_line(o, "const dl_real *%c = %s;", 'a' + k, pb);
   }
-  fprintf(o, "    const size_t count = (size_t)(%s) * %lld;\n", rows, last);
+  emit_line(o, "const size_t count = (size_t)(%s) * %lld;", rows, last);
   switch (n->op) {
-  case OP_ADD: fprintf(o, "    for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];\n"); break;
-  case OP_SUB: fprintf(o, "    for (size_t k = 0; k < count; k++) y[k] = a[k] - b[k];\n"); break;
-  case OP_MUL: fprintf(o, "    for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];\n"); break;
+  case OP_ADD: emit_line(o, "for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];"); break;
+  case OP_SUB: emit_line(o, "for (size_t k = 0; k < count; k++) y[k] = a[k] - b[k];"); break;
+  case OP_MUL: emit_line(o, "for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];"); break;
   case OP_SCALE:
-    fprintf(o, "    for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)%.17g;\n", n->ew.factor);
+    emit_line(o, "for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)%.17g;", n->ew.factor);
     break;
-  default: /* OP_ADDN: gradient contributions summed */
-    fprintf(o, "    for (size_t k = 0; k < count; k++) y[k] = a[k]");
-    for (int k = 1; k < n->nin; k++) fprintf(o, " + %c[k]", 'a' + k);
-    fprintf(o, ";\n");
+  default: { /* OP_ADDN: gradient contributions summed */
+    char sum[8 * IR_MAX_IN] = "a[k]";
+    for (int k = 1; k < n->nin; k++)
+      snprintf(sum + strlen(sum), sizeof sum - strlen(sum), " + %c[k]", 'a' + k);
+    emit_line(o, "for (size_t k = 0; k < count; k++) y[k] = %s;", sum);
     break;
   }
-  fprintf(o, "  }\n");
+  }
+  emit_line(o, "}");
 }

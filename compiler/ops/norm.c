@@ -29,6 +29,7 @@
  * over channels or over samples, never inside a sum: the bits do not depend
  * on the thread count. */
 #include "ops.h"
+#include "emit_text.h"
 #include <string.h>
 #include "../../runtime/dl_model.h"
 
@@ -242,8 +243,8 @@ void norm_backward(ad_ctx *ad, int id, int dy) {
 static const char *sum_expr(char *buf, size_t len, const char *base, const char *idx,
                             int64_t count) {
   if (count == 1) snprintf(buf, len, "(double)%s[%s]", base, idx);
-  else if (!strcmp(idx, "0")) snprintf(buf, len, "dl_sum_d(%s, %lld)", base, (long long)count);
-  else snprintf(buf, len, "dl_sum_d(%s + %s, %lld)", base, idx, (long long)count);
+  else if (!strcmp(idx, "0")) snprintf(buf, len, "dl_sum_d(%s, %lld)", base, ll(count));
+  else snprintf(buf, len, "dl_sum_d(%s + %s, %lld)", base, idx, ll(count));
   return buf;
 }
 
@@ -254,8 +255,8 @@ static const char *sq_dev_expr(char *buf, size_t len, const char *base, const ch
     snprintf(buf, len, "((double)%s[%s] - %s) * ((double)%s[%s] - %s)", base, idx, mean, base,
              idx, mean);
   else if (!strcmp(idx, "0"))
-    snprintf(buf, len, "dl_sq_dev_d(%s, (dl_real)%s, %lld)", base, mean, (long long)count);
-  else snprintf(buf, len, "dl_sq_dev_d(%s + %s, (dl_real)%s, %lld)", base, idx, mean, (long long)count);
+    snprintf(buf, len, "dl_sq_dev_d(%s, (dl_real)%s, %lld)", base, mean, ll(count));
+  else snprintf(buf, len, "dl_sq_dev_d(%s + %s, (dl_real)%s, %lld)", base, idx, mean, ll(count));
   return buf;
 }
 
@@ -263,7 +264,7 @@ static const char *sq_dev_expr(char *buf, size_t len, const char *base, const ch
 static const char *dot_dev_expr(char *buf, size_t len, const char *idx, const char *mean,
                                 int64_t count) {
   if (count == 1) snprintf(buf, len, "(double)dy[%s] * ((double)x[%s] - %s)", idx, idx, mean);
-  else snprintf(buf, len, "dl_dot_dev_d(dy + %s, x + %s, %s, %lld)", idx, idx, mean, (long long)count);
+  else snprintf(buf, len, "dl_dot_dev_d(dy + %s, x + %s, %s, %lld)", idx, idx, mean, ll(count));
   return buf;
 }
 
@@ -272,117 +273,135 @@ static const char *dot_dev_expr(char *buf, size_t len, const char *idx, const ch
 static void stat_index(const norm_geo *q, char *mean, char *rstd, size_t len) {
   if (q->kind == NORM_BATCH) {
     snprintf(mean, len, "st[c]");
-    snprintf(rstd, len, "st[%lld + c]", (long long)q->K);
+    snprintf(rstd, len, "st[%lld + c]", ll(q->K));
   } else if (q->G == 1) {
     snprintf(mean, len, "ss[0]");
     snprintf(rstd, len, "ss[1]");
   } else if (q->Kg == 1) {
     snprintf(mean, len, "ss[c]");
-    snprintf(rstd, len, "ss[%lld + c]", (long long)q->G);
+    snprintf(rstd, len, "ss[%lld + c]", ll(q->G));
   } else {
-    snprintf(mean, len, "ss[c / %lld]", (long long)q->Kg);
-    snprintf(rstd, len, "ss[%lld + c / %lld]", (long long)q->G, (long long)q->Kg);
+    snprintf(mean, len, "ss[c / %lld]", ll(q->Kg));
+    snprintf(rstd, len, "ss[%lld + c / %lld]", ll(q->G), ll(q->Kg));
   }
 }
 
 /* Where channel c of sample s starts. */
 static const char *plane_index(char *buf, size_t len, const norm_geo *q) {
-  if (q->S == 1) snprintf(buf, len, "(size_t)s * %lld + c", (long long)q->K);
-  else snprintf(buf, len, "((size_t)s * %lld + c) * %lld", (long long)q->K, (long long)q->S);
+  if (q->S == 1) snprintf(buf, len, "(size_t)s * %lld + c", ll(q->K));
+  else snprintf(buf, len, "((size_t)s * %lld + c) * %lld", ll(q->K), ll(q->S));
   return buf;
 }
 
 /* `static void NAME(void *arg, int64_t lo, int64_t hi)`, run through
  * dl_parallel_for by the layer's function, with ctx and n in scope. */
-static void job_header(emit_ctx *ec, const ir_node *n, const char *what, char *name, size_t len) {
+static void job_header(emit_ctx *ec, emit_text *o, const ir_node *n, const char *what, char *name,
+                       size_t len) {
   emit_job_begin(ec, n, what, NULL, name, len);
+  o->depth = 1; /* inside the function emit_job_begin opened */
 }
 
 /* Per-sample jobs: a sample's work is a constant. */
 static void call_per_sample(emit_ctx *ec, const char *name, int64_t values) {
   char grain[32];
-  snprintf(grain, sizeof grain, "%lld", (long long)(1 + NORM_GRAIN_VALUES / values));
+  snprintf(grain, sizeof grain, "%lld", ll(1 + NORM_GRAIN_VALUES / values));
   emit_job_call(ec, name, "n", grain);
 }
 
-/* Per-channel jobs: a channel's work grows with the batch. */
-static void call_per_channel(emit_ctx *ec, const char *name, const norm_geo *q, const char *after) {
-  fprintf(ec->out, "  {\n    dl_job job = {ctx, n};\n");
-  fprintf(ec->out, "    dl_parallel_for(ctx->pool, %lld, 1 + %d / ((int64_t)n * %lld), %s, &job);\n%s  }\n",
-          (long long)q->K, NORM_GRAIN_VALUES, (long long)q->S, name, after);
+/* Per-channel jobs: a channel's work grows with the batch.  batch_norm's
+ * statistics also count the training step in its counter (pcount, named
+ * count_name; NULL: none). */
+static void call_per_channel(emit_ctx *ec, const char *name, const norm_geo *q, const char *pcount,
+                             const char *count_name) {
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_line(o, "{");
+  emit_line(o, "dl_job job = {ctx, n};");
+  emit_line(o, "dl_parallel_for(ctx->pool, %lld, 1 + %d / ((int64_t)n * %lld), %s, &job);",
+            ll(q->K), NORM_GRAIN_VALUES, ll(q->S), name);
+  if (pcount) {
+    emit_line(o, "if (ctx->train_mode && ctx->track_stats && (int64_t)n * %lld > 1)", ll(q->S));
+    emit_line(o, "dl_count_add(%s, 1); /* %s += 1 */", pcount, count_name);
+  }
+  emit_line(o, "}");
 }
 
 /* batch_norm's statistics, one channel per item. */
 static void emit_batch_stats(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
-  FILE *o = ec->helpers;
+  emit_text o[1] = {{.f = ec->helpers}};
   char px[96], pst[96], prm[96], prv[96], pcount[96], name[128], e[256];
   emit_ptr(ec, n->in[0], px, sizeof px);
   emit_ptr(ec, n->id, pst, sizeof pst);
   emit_ptr(ec, n->in[1], prm, sizeof prm);
   emit_ptr(ec, n->in[2], prv, sizeof prv);
   emit_ptr(ec, n->in[3], pcount, sizeof pcount);
-  long long K = (long long)q->K, S = (long long)q->S;
-  fprintf(o, "/* %s: per channel c, over the batch and its %lld position%s: mean and\n"
-             " * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running\n"
-             " * statistics towards them (momentum %g, var unbiased); evaluation uses the running ones */\n",
-          n->name, S, S == 1 ? "" : "s", q->momentum);
-  job_header(ec, n, "bn_stats", name, sizeof name);
-  fprintf(o, "  const dl_real *restrict x = %s;\n", px);
-  fprintf(o, "  dl_real *restrict st = %s, *restrict rm = %s, *restrict rv = %s;\n", pst, prm, prv);
-  fprintf(o, "  const double count = (double)n * %lld, momentum = %.17g, eps = %.17g;\n", S,
-          q->momentum, q->eps);
-  fprintf(o, "  const int track = ctx->train_mode && ctx->track_stats && count > 1;\n");
-  fprintf(o, "  for (int64_t c = lo; c < hi; c++) {\n");
-  fprintf(o, "    if (!ctx->train_mode) {\n      st[c] = rm[c];\n");
-  fprintf(o, "      st[%lld + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));\n      continue;\n    }\n", K);
+  long long K = q->K, S = q->S;
+  emit_line(o, "/* %s: per channel c, over the batch and its %lld position%s: mean and\n"
+               " * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running\n"
+               " * statistics towards them (momentum %g, var unbiased); evaluation uses the running ones */",
+            n->name, S, S == 1 ? "" : "s", q->momentum);
+  job_header(ec, o, n, "bn_stats", name, sizeof name);
+  emit_line(o, "const dl_real *restrict x = %s;", px);
+  emit_line(o, "dl_real *restrict st = %s, *restrict rm = %s, *restrict rv = %s;", pst, prm, prv);
+  emit_line(o, "const double count = (double)n * %lld, momentum = %.17g, eps = %.17g;",
+            S, q->momentum, q->eps);
+  emit_line(o, "const int track = ctx->train_mode && ctx->track_stats && count > 1;");
+  emit_line(o, "for (int64_t c = lo; c < hi; c++) {");
+  emit_line(o, "if (!ctx->train_mode) {");
+  emit_line(o, "st[c] = rm[c];");
+  emit_line(o, "st[%lld + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));", K);
+  emit_line(o, "continue;");
+  emit_line(o, "}");
   char idx[96];
   plane_index(idx, sizeof idx, q);
-  fprintf(o, "    double sum = 0, sq = 0;\n");
-  fprintf(o, "    for (int s = 0; s < n; s++) sum += %s;\n", sum_expr(e, sizeof e, "x", idx, q->S));
-  fprintf(o, "    const double mean = sum / count;\n");
-  fprintf(o, "    for (int s = 0; s < n; s++) sq += %s;\n",
-          sq_dev_expr(e, sizeof e, "x", idx, "mean", q->S));
-  fprintf(o, "    const double var = sq / count;\n");
-  fprintf(o, "    st[c] = (dl_real)mean;\n    st[%lld + c] = (dl_real)(1 / sqrt(var + eps));\n", K);
-  fprintf(o, "    if (track) {\n");
-  fprintf(o, "      rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);\n");
-  fprintf(o, "      rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));\n");
-  fprintf(o, "    }\n  }\n}\n\n");
-  char after[256];
-  snprintf(after, sizeof after,
-           "    if (ctx->train_mode && ctx->track_stats && (int64_t)n * %lld > 1)\n"
-           "      dl_count_add(%s, 1); /* %s += 1 */\n", S, pcount,
-           ec->g->buffers[ec->g->nodes[n->in[3]].leaf.index].name);
-  call_per_channel(ec, name, q, after);
+  emit_line(o, "double sum = 0, sq = 0;");
+  emit_line(o, "for (int s = 0; s < n; s++) sum += %s;", sum_expr(e, sizeof e, "x", idx, q->S));
+  emit_line(o, "const double mean = sum / count;");
+  emit_line(o, "for (int s = 0; s < n; s++) sq += %s;",
+            sq_dev_expr(e, sizeof e, "x", idx, "mean", q->S));
+  emit_line(o, "const double var = sq / count;");
+  emit_line(o, "st[c] = (dl_real)mean;");
+  emit_line(o, "st[%lld + c] = (dl_real)(1 / sqrt(var + eps));", K);
+  emit_line(o, "if (track) {");
+  emit_line(o, "rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);");
+  emit_line(o, "rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));");
+  emit_line(o, "}");
+  emit_line(o, "}");
+  emit_line(o, "}\n");
+  call_per_channel(ec, name, q, pcount, ec->g->buffers[ec->g->nodes[n->in[3]].leaf.index].name);
 }
 
 /* The other norms' statistics, one sample per item. */
 static void emit_sample_stats(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
-  FILE *o = ec->helpers;
+  emit_text o[1] = {{.f = ec->helpers}};
   char px[96], pst[96], name[128], e[256];
   emit_ptr(ec, n->in[0], px, sizeof px);
   emit_ptr(ec, n->id, pst, sizeof pst);
-  long long G = (long long)q->G, M = (long long)q->M;
-  fprintf(o, "/* %s: per sample and group of %lld channel%s (%lld values): mean and\n"
-             " * rstd = 1/sqrt(var + eps), var biased */\n",
-          n->name, (long long)q->Kg, q->Kg == 1 ? "" : "s", M);
-  job_header(ec, n, "norm_stats", name, sizeof name);
-  fprintf(o, "  const dl_real *restrict x = %s;\n  dl_real *restrict st = %s;\n", px, pst);
-  fprintf(o, "  for (int64_t s = lo; s < hi; s++)\n    for (int g = 0; g < %lld; g++) {\n", G);
-  fprintf(o, "      const dl_real *restrict v = x + (size_t)s * %lld + (size_t)g * %lld;\n",
-          (long long)(q->K * q->S), M);
-  fprintf(o, "      const double mean = %s / %lld;\n", sum_expr(e, sizeof e, "v", "0", q->M), M);
-  fprintf(o, "      const double var = %s / %lld;\n", sq_dev_expr(e, sizeof e, "v", "0", "mean", q->M), M);
-  fprintf(o, "      st[(size_t)s * %lld + g] = (dl_real)mean;\n", 2 * G);
-  fprintf(o, "      st[(size_t)s * %lld + %lld + g] = (dl_real)(1 / sqrt(var + %.17g));\n    }\n}\n\n",
-          2 * G, G, q->eps);
+  long long G = q->G, M = q->M;
+  emit_line(o, "/* %s: per sample and group of %lld channel%s (%lld values): mean and\n"
+               " * rstd = 1/sqrt(var + eps), var biased */",
+            n->name, ll(q->Kg), q->Kg == 1 ? "" : "s", M);
+  job_header(ec, o, n, "norm_stats", name, sizeof name);
+  emit_line(o, "const dl_real *restrict x = %s;", px);
+  emit_line(o, "dl_real *restrict st = %s;", pst);
+  emit_line(o, "for (int64_t s = lo; s < hi; s++)");
+  emit_line(o, "for (int g = 0; g < %lld; g++) {", G);
+  emit_line(o, "const dl_real *restrict v = x + (size_t)s * %lld + (size_t)g * %lld;",
+            ll(q->K * q->S), M);
+  emit_line(o, "const double mean = %s / %lld;", sum_expr(e, sizeof e, "v", "0", q->M), M);
+  emit_line(o, "const double var = %s / %lld;",
+            sq_dev_expr(e, sizeof e, "v", "0", "mean", q->M), M);
+  emit_line(o, "st[(size_t)s * %lld + g] = (dl_real)mean;", 2 * G);
+  emit_line(o, "st[(size_t)s * %lld + %lld + g] = (dl_real)(1 / sqrt(var + %.17g));",
+            2 * G, G, q->eps);
+  emit_line(o, "}");
+  emit_line(o, "}\n");
   call_per_sample(ec, name, q->K * q->S);
 }
 
 
 /* "w[c]", or "w[c % P]" when the weights repeat (layer norm over the last dims) */
 static const char *weight_at(const norm_geo *q, const char *w, char *buf, size_t len) {
-  if (q->P < q->K) snprintf(buf, len, "%s[c %% %lld]", w, (long long)q->P);
+  if (q->P < q->K) snprintf(buf, len, "%s[c %% %lld]", w, ll(q->P));
   else snprintf(buf, len, "%s[c]", w);
   return buf;
 }
@@ -393,162 +412,191 @@ _Static_assert(OPF_OF_NORM & OPF_EPILOGUE_HOST, "norm applies its epilogue (ops.
 static void emit_apply(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   ir_graph *g = ec->g;
   const ir_node *act = n->epilogue >= 0 ? &g->nodes[n->epilogue] : NULL;
-  FILE *o = ec->helpers;
+  emit_text o[1] = {{.f = ec->helpers}};
   char px[96], pst[96], py[96], pw[96], pb[96], name[128], mean[64], rstd[64], e[256];
   emit_ptr(ec, n->in[0], px, sizeof px);
   emit_ptr(ec, n->in[1], pst, sizeof pst);
   emit_ptr(ec, act ? act->id : n->id, py, sizeof py);
   stat_index(q, mean, rstd, sizeof mean);
-  long long K = (long long)q->K, S = (long long)q->S, KS = K * S;
-  fprintf(o, "/* %s: y = %s((x - mean) * rstd%s) */\n", n->name, act ? ir_op_name(act->op) : "",
-          q->affine ? " * w + b" : "");
-  job_header(ec, n, "norm", name, sizeof name);
-  fprintf(o, "  const dl_real *restrict x = %s, *restrict st = %s;\n", px, pst);
+  long long K = q->K, S = q->S, KS = K * S;
+  emit_line(o, "/* %s: y = %s((x - mean) * rstd%s) */",
+            n->name, act ? ir_op_name(act->op) : "", q->affine ? " * w + b" : "");
+  job_header(ec, o, n, "norm", name, sizeof name);
+  emit_line(o, "const dl_real *restrict x = %s, *restrict st = %s;", px, pst);
   if (q->affine) {
     emit_ptr(ec, n->in[2], pw, sizeof pw);
     emit_ptr(ec, n->in[3], pb, sizeof pb);
-    fprintf(o, "  const dl_real *restrict w = %s, *restrict b = %s;\n", pw, pb);
+    emit_line(o, "const dl_real *restrict w = %s, *restrict b = %s;", pw, pb);
   }
-  fprintf(o, "  dl_real *restrict y = %s;\n", py);
-  fprintf(o, "  for (int64_t s = lo; s < hi; s++) {\n");
-  fprintf(o, "    const dl_real *restrict xs = x + s * %lld;\n    dl_real *restrict ys = y + s * %lld;\n",
-          KS, KS);
-  if (q->kind != NORM_BATCH) fprintf(o, "    const dl_real *restrict ss = st + s * %lld;\n", 2 * (long long)q->G);
-  fprintf(o, "    for (int c = 0; c < %lld; c++) {\n", K);
+  emit_line(o, "dl_real *restrict y = %s;", py);
+  emit_line(o, "for (int64_t s = lo; s < hi; s++) {");
+  emit_line(o, "const dl_real *restrict xs = x + s * %lld;", KS);
+  emit_line(o, "dl_real *restrict ys = y + s * %lld;", KS);
+  if (q->kind != NORM_BATCH) emit_line(o, "const dl_real *restrict ss = st + s * %lld;", 2 * ll(q->G));
+  emit_line(o, "for (int c = 0; c < %lld; c++) {", K);
   char wc[64], bc[64];
   weight_at(q, "w", wc, sizeof wc);
   weight_at(q, "b", bc, sizeof bc);
-  fprintf(o, "      const dl_real mean = %s, a = %s%s%s;\n", mean, rstd, q->affine ? " * " : "", q->affine ? wc : "");
-  fprintf(o, "      for (int p = 0; p < %lld; p++) {\n", S);
-  fprintf(o, "        const dl_real v = (xs[c * %lld + p] - mean) * a%s%s;\n", S, q->affine ? " + " : "", q->affine ? bc : "");
-  fprintf(o, "        ys[c * %lld + p] = %s;\n      }\n    }\n  }\n}\n\n", S,
-          act ? activation_expr(act, "v", e, sizeof e) : "v");
+  emit_line(o, "const dl_real mean = %s, a = %s%s%s;",
+            mean, rstd, q->affine ? " * " : "", q->affine ? wc : "");
+  emit_line(o, "for (int p = 0; p < %lld; p++) {", S);
+  emit_line(o, "const dl_real v = (xs[c * %lld + p] - mean) * a%s%s;",
+            S, q->affine ? " + " : "", q->affine ? bc : "");
+  emit_line(o, "ys[c * %lld + p] = %s;", S, act ? activation_expr(act, "v", e, sizeof e) : "v");
+  emit_line(o, "}");
+  emit_line(o, "}");
+  emit_line(o, "}");
+  emit_line(o, "}\n");
   call_per_sample(ec, name, KS);
 }
 
 /* sums[c] = sum dy, sums[K + c] = sum dy xhat over the batch, one channel per item. */
 static void emit_sums(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
-  FILE *o = ec->helpers;
+  emit_text o[1] = {{.f = ec->helpers}};
   char pdy[96], px[96], pst[96], ps[96], name[128], mean[64], rstd[64], e[256], idx[96];
   emit_ptr(ec, n->in[0], pdy, sizeof pdy);
   emit_ptr(ec, n->in[1], px, sizeof px);
   emit_ptr(ec, n->in[2], pst, sizeof pst);
   emit_ptr(ec, n->id, ps, sizeof ps);
   stat_index(q, mean, rstd, sizeof mean);
-  long long K = (long long)q->K;
-  fprintf(o, "/* %s backward: per channel c over the batch, sums[c] = sum dy and\n"
-             " * sums[%lld + c] = sum dy * xhat, xhat = (x - mean) * rstd */\n", n->name, K);
-  job_header(ec, n, "norm_sums", name, sizeof name);
-  fprintf(o, "  const dl_real *restrict dy = %s, *restrict x = %s, *restrict st = %s;\n", pdy, px, pst);
-  fprintf(o, "  dl_real *restrict sums = %s;\n", ps);
+  long long K = q->K;
+  emit_line(o, "/* %s backward: per channel c over the batch, sums[c] = sum dy and\n"
+               " * sums[%lld + c] = sum dy * xhat, xhat = (x - mean) * rstd */",
+            n->name, K);
+  job_header(ec, o, n, "norm_sums", name, sizeof name);
+  emit_line(o, "const dl_real *restrict dy = %s, *restrict x = %s, *restrict st = %s;",
+            pdy, px, pst);
+  emit_line(o, "dl_real *restrict sums = %s;", ps);
   if (q->S == 1) {
     /* one value per channel and sample: a block of channels at a time,
      * the samples' rows read contiguously (the same sums, in the same order) */
-    fprintf(o, "  for (int64_t c0 = lo; c0 < hi; c0 += 256) {\n");
-    fprintf(o, "    const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;\n");
-    fprintf(o, "    double sdy[256] = {0}, sdx[256] = {0};\n");
-    fprintf(o, "    for (int s = 0; s < n; s++) {\n");
-    fprintf(o, "      const dl_real *restrict dys = dy + (size_t)s * %lld, *restrict xs = x + (size_t)s * %lld;\n", K, K);
-    if (q->kind != NORM_BATCH) fprintf(o, "      const dl_real *restrict ss = st + (size_t)s * %lld;\n", 2 * (long long)q->G);
-    fprintf(o, "      for (int64_t c = c0; c < c1; c++) {\n");
-    fprintf(o, "        const dl_real mean = %s, rstd = %s;\n", mean, rstd);
-    fprintf(o, "        sdy[c - c0] += (double)dys[c];\n");
-    fprintf(o, "        sdx[c - c0] += rstd * ((double)dys[c] * ((double)xs[c] - mean));\n      }\n    }\n");
-    fprintf(o, "    for (int64_t c = c0; c < c1; c++) {\n");
-    fprintf(o, "      sums[c] = (dl_real)sdy[c - c0];\n      sums[%lld + c] = (dl_real)sdx[c - c0];\n    }\n  }\n}\n\n", K);
-    call_per_channel(ec, name, q, "");
+    emit_line(o, "for (int64_t c0 = lo; c0 < hi; c0 += 256) {");
+    emit_line(o, "const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;");
+    emit_line(o, "double sdy[256] = {0}, sdx[256] = {0};");
+    emit_line(o, "for (int s = 0; s < n; s++) {");
+    emit_line(o, "const dl_real *restrict dys = dy + (size_t)s * %lld, *restrict xs = x + (size_t)s * %lld;",
+              K, K);
+    if (q->kind != NORM_BATCH) emit_line(o, "const dl_real *restrict ss = st + (size_t)s * %lld;", 2 * ll(q->G));
+    emit_line(o, "for (int64_t c = c0; c < c1; c++) {");
+    emit_line(o, "const dl_real mean = %s, rstd = %s;", mean, rstd);
+    emit_line(o, "sdy[c - c0] += (double)dys[c];");
+    emit_line(o, "sdx[c - c0] += rstd * ((double)dys[c] * ((double)xs[c] - mean));");
+    emit_line(o, "}");
+    emit_line(o, "}");
+    emit_line(o, "for (int64_t c = c0; c < c1; c++) {");
+    emit_line(o, "sums[c] = (dl_real)sdy[c - c0];");
+    emit_line(o, "sums[%lld + c] = (dl_real)sdx[c - c0];", K);
+    emit_line(o, "}");
+    emit_line(o, "}");
+    emit_line(o, "}\n");
+    call_per_channel(ec, name, q, NULL, NULL);
     return;
   }
-  fprintf(o, "  for (int64_t c = lo; c < hi; c++) {\n    double sdy = 0, sdx = 0;\n");
-  fprintf(o, "    for (int s = 0; s < n; s++) {\n");
-  fprintf(o, "      const size_t o = %s;\n", plane_index(idx, sizeof idx, q));
-  if (q->kind != NORM_BATCH) fprintf(o, "      const dl_real *restrict ss = st + (size_t)s * %lld;\n", 2 * (long long)q->G);
-  fprintf(o, "      const dl_real mean = %s, rstd = %s;\n", mean, rstd);
-  fprintf(o, "      sdy += %s;\n", sum_expr(e, sizeof e, "dy", "o", q->S));
-  fprintf(o, "      sdx += rstd * %s;\n    }\n", dot_dev_expr(e, sizeof e, "o", "mean", q->S));
-  fprintf(o, "    sums[c] = (dl_real)sdy;\n    sums[%lld + c] = (dl_real)sdx;\n  }\n}\n\n", K);
-  call_per_channel(ec, name, q, "");
+  emit_line(o, "for (int64_t c = lo; c < hi; c++) {");
+  emit_line(o, "double sdy = 0, sdx = 0;");
+  emit_line(o, "for (int s = 0; s < n; s++) {");
+  emit_line(o, "const size_t o = %s;", plane_index(idx, sizeof idx, q));
+  if (q->kind != NORM_BATCH) emit_line(o, "const dl_real *restrict ss = st + (size_t)s * %lld;", 2 * ll(q->G));
+  emit_line(o, "const dl_real mean = %s, rstd = %s;", mean, rstd);
+  emit_line(o, "sdy += %s;", sum_expr(e, sizeof e, "dy", "o", q->S));
+  emit_line(o, "sdx += rstd * %s;", dot_dev_expr(e, sizeof e, "o", "mean", q->S));
+  emit_line(o, "}");
+  emit_line(o, "sums[c] = (dl_real)sdy;");
+  emit_line(o, "sums[%lld + c] = (dl_real)sdx;", K);
+  emit_line(o, "}");
+  emit_line(o, "}\n");
+  call_per_channel(ec, name, q, NULL, NULL);
 }
 
 /* batch_norm's dx, one channel per item: the batch's statistics depend on
  * every sample, so the sums over the batch come first (norm_sums). */
 static void emit_batch_dx(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
-  FILE *o = ec->helpers;
+  emit_text o[1] = {{.f = ec->helpers}};
   char pdy[96], px[96], pst[96], pw[96], ps[96], pdx[96], name[128], idx[96];
   emit_ptr(ec, n->in[0], pdy, sizeof pdy);
   emit_ptr(ec, n->in[1], px, sizeof px);
   emit_ptr(ec, n->in[2], pst, sizeof pst);
   emit_ptr(ec, n->in[n->nin - 1], ps, sizeof ps);
   emit_ptr(ec, n->id, pdx, sizeof pdx);
-  long long K = (long long)q->K, S = (long long)q->S;
-  fprintf(o, "/* %s backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over\n"
-             " * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */\n",
-          n->name);
-  job_header(ec, n, "bn_dx", name, sizeof name);
-  fprintf(o, "  const dl_real *restrict dy = %s, *restrict x = %s, *restrict st = %s;\n", pdy, px, pst);
-  fprintf(o, "  const dl_real *restrict sums = %s;\n", ps);
+  long long K = q->K, S = q->S;
+  emit_line(o, "/* %s backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over\n"
+               " * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */",
+            n->name);
+  job_header(ec, o, n, "bn_dx", name, sizeof name);
+  emit_line(o, "const dl_real *restrict dy = %s, *restrict x = %s, *restrict st = %s;",
+            pdy, px, pst);
+  emit_line(o, "const dl_real *restrict sums = %s;", ps);
   if (q->affine) {
     emit_ptr(ec, n->in[3], pw, sizeof pw);
-    fprintf(o, "  const dl_real *restrict w = %s;\n", pw);
+    emit_line(o, "const dl_real *restrict w = %s;", pw);
   }
-  fprintf(o, "  dl_real *restrict dx = %s;\n", pdx);
-  fprintf(o, "  const dl_real count = (dl_real)n * %lld;\n", S);
-  fprintf(o, "  for (int64_t c = lo; c < hi; c++) {\n");
-  fprintf(o, "    const dl_real mean = st[c], rstd = st[%lld + c], wr = %srstd;\n", K,
-          q->affine ? "w[c] * " : "");
-  fprintf(o, "    const dl_real mdy = sums[c] / count, mdx = sums[%lld + c] / count;\n", K);
-  fprintf(o, "    const int train = ctx->train_mode;\n");
-  fprintf(o, "    for (int s = 0; s < n; s++) {\n");
-  fprintf(o, "      const size_t o = %s;\n", plane_index(idx, sizeof idx, q));
-  fprintf(o, "      for (int p = 0; p < %lld; p++) {\n", S);
-  fprintf(o, "        const dl_real xhat = (x[o + p] - mean) * rstd;\n");
-  fprintf(o, "        dx[o + p] = train ? wr * (dy[o + p] - mdy - xhat * mdx) : wr * dy[o + p];\n");
-  fprintf(o, "      }\n    }\n  }\n}\n\n");
-  call_per_channel(ec, name, q, "");
+  emit_line(o, "dl_real *restrict dx = %s;", pdx);
+  emit_line(o, "const dl_real count = (dl_real)n * %lld;", S);
+  emit_line(o, "for (int64_t c = lo; c < hi; c++) {");
+  emit_line(o, "const dl_real mean = st[c], rstd = st[%lld + c], wr = %srstd;",
+            K, q->affine ? "w[c] * " : "");
+  emit_line(o, "const dl_real mdy = sums[c] / count, mdx = sums[%lld + c] / count;", K);
+  emit_line(o, "const int train = ctx->train_mode;");
+  emit_line(o, "for (int s = 0; s < n; s++) {");
+  emit_line(o, "const size_t o = %s;", plane_index(idx, sizeof idx, q));
+  emit_line(o, "for (int p = 0; p < %lld; p++) {", S);
+  emit_line(o, "const dl_real xhat = (x[o + p] - mean) * rstd;");
+  emit_line(o, "dx[o + p] = train ? wr * (dy[o + p] - mdy - xhat * mdx) : wr * dy[o + p];");
+  emit_line(o, "}");
+  emit_line(o, "}");
+  emit_line(o, "}");
+  emit_line(o, "}\n");
+  call_per_channel(ec, name, q, NULL, NULL);
 }
 
 /* The per-sample norms' dx, one sample per item: each group's two sums,
  * then its dx. */
 static void emit_sample_dx(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
-  FILE *o = ec->helpers;
+  emit_text o[1] = {{.f = ec->helpers}};
   char pdy[96], px[96], pst[96], pw[96], pdx[96], name[128], e[256], idx[96];
   emit_ptr(ec, n->in[0], pdy, sizeof pdy);
   emit_ptr(ec, n->in[1], px, sizeof px);
   emit_ptr(ec, n->in[2], pst, sizeof pst);
   emit_ptr(ec, n->id, pdx, sizeof pdx);
-  long long S = (long long)q->S, G = (long long)q->G, Kg = (long long)q->Kg;
+  long long S = q->S, G = q->G, Kg = q->Kg;
   char wbuf[64];
   const char *wc = q->affine ? weight_at(q, "w", wbuf, sizeof wbuf) : "1";
-  fprintf(o, "/* %s backward, per sample and group of %lld channel%s (M = %lld values):\n"
-             " * dx = rstd (w dy - sum(w dy) / M - xhat sum(w dy xhat) / M) */\n",
-          n->name, Kg, Kg == 1 ? "" : "s", (long long)q->M);
-  job_header(ec, n, "norm_dx", name, sizeof name);
-  fprintf(o, "  const dl_real *restrict dy = %s, *restrict x = %s, *restrict st = %s;\n", pdy, px, pst);
+  emit_line(o, "/* %s backward, per sample and group of %lld channel%s (M = %lld values):\n"
+               " * dx = rstd (w dy - sum(w dy) / M - xhat sum(w dy xhat) / M) */",
+            n->name, Kg, Kg == 1 ? "" : "s", ll(q->M));
+  job_header(ec, o, n, "norm_dx", name, sizeof name);
+  emit_line(o, "const dl_real *restrict dy = %s, *restrict x = %s, *restrict st = %s;",
+            pdy, px, pst);
   if (q->affine) {
     emit_ptr(ec, n->in[3], pw, sizeof pw);
-    fprintf(o, "  const dl_real *restrict w = %s;\n", pw);
+    emit_line(o, "const dl_real *restrict w = %s;", pw);
   }
-  fprintf(o, "  dl_real *restrict dx = %s;\n", pdx);
-  fprintf(o, "  for (int64_t s = lo; s < hi; s++)\n    for (int g = 0; g < %lld; g++) {\n", G);
-  fprintf(o, "      const dl_real mean = st[(size_t)s * %lld + g], rstd = st[(size_t)s * %lld + %lld + g];\n",
-          2 * G, 2 * G, G);
-  fprintf(o, "      double sg = 0, sgx = 0;\n");
-  fprintf(o, "      for (int c = g * %lld; c < (g + 1) * %lld; c++) {\n", Kg, Kg);
-  fprintf(o, "        const size_t o = %s;\n", plane_index(idx, sizeof idx, q));
+  emit_line(o, "dl_real *restrict dx = %s;", pdx);
+  emit_line(o, "for (int64_t s = lo; s < hi; s++)");
+  emit_line(o, "for (int g = 0; g < %lld; g++) {", G);
+  emit_line(o, "const dl_real mean = st[(size_t)s * %lld + g], rstd = st[(size_t)s * %lld + %lld + g];",
+            2 * G, 2 * G, G);
+  emit_line(o, "double sg = 0, sgx = 0;");
+  emit_line(o, "for (int c = g * %lld; c < (g + 1) * %lld; c++) {", Kg, Kg);
+  emit_line(o, "const size_t o = %s;", plane_index(idx, sizeof idx, q));
   char wd[80];
   wd[0] = 0;
   if (q->affine) snprintf(wd, sizeof wd, "(double)%s * ", wc);
-  fprintf(o, "        sg += %s%s;\n", wd, sum_expr(e, sizeof e, "dy", "o", q->S));
-  fprintf(o, "        sgx += %s%s;\n      }\n", wd,
-          dot_dev_expr(e, sizeof e, "o", "mean", q->S));
-  fprintf(o, "      const dl_real mg = (dl_real)(sg / %lld), mgx = (dl_real)(sgx * rstd / %lld);\n",
-          (long long)q->M, (long long)q->M);
-  fprintf(o, "      for (int c = g * %lld; c < (g + 1) * %lld; c++) {\n", Kg, Kg);
-  fprintf(o, "        const size_t o = %s;\n", plane_index(idx, sizeof idx, q));
-  fprintf(o, "        const dl_real wc = %s;\n", wc);
-  fprintf(o, "        for (int p = 0; p < %lld; p++) {\n", S);
-  fprintf(o, "          const dl_real xhat = (x[o + p] - mean) * rstd;\n");
-  fprintf(o, "          dx[o + p] = rstd * (wc * dy[o + p] - mg - xhat * mgx);\n        }\n      }\n    }\n}\n\n");
+  emit_line(o, "sg += %s%s;", wd, sum_expr(e, sizeof e, "dy", "o", q->S));
+  emit_line(o, "sgx += %s%s;", wd, dot_dev_expr(e, sizeof e, "o", "mean", q->S));
+  emit_line(o, "}");
+  emit_line(o, "const dl_real mg = (dl_real)(sg / %lld), mgx = (dl_real)(sgx * rstd / %lld);",
+            ll(q->M), ll(q->M));
+  emit_line(o, "for (int c = g * %lld; c < (g + 1) * %lld; c++) {", Kg, Kg);
+  emit_line(o, "const size_t o = %s;", plane_index(idx, sizeof idx, q));
+  emit_line(o, "const dl_real wc = %s;", wc);
+  emit_line(o, "for (int p = 0; p < %lld; p++) {", S);
+  emit_line(o, "const dl_real xhat = (x[o + p] - mean) * rstd;");
+  emit_line(o, "dx[o + p] = rstd * (wc * dy[o + p] - mg - xhat * mgx);");
+  emit_line(o, "}");
+  emit_line(o, "}");
+  emit_line(o, "}");
+  emit_line(o, "}\n");
   call_per_sample(ec, name, q->K * q->S);
 }
 
@@ -557,18 +605,22 @@ static void emit_param_grad(emit_ctx *ec, const ir_node *n) {
   char ps[96], pout[96];
   emit_ptr(ec, n->in[0], ps, sizeof ps);
   emit_ptr(ec, n->id, pout, sizeof pout);
-  long long P = (long long)ir_numel(n), K = (long long)ir_numel(&ec->g->nodes[n->in[0]]) / 2;
+  long long P = ir_numel(n), K = ir_numel(&ec->g->nodes[n->in[0]]) / 2;
   int dw = n->op == OP_NORM_DW;
-  fprintf(ec->out, "  /* %s = sum over the batch of %s */\n", dw ? "dw" : "db", dw ? "dy * xhat" : "dy");
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_line(o, "/* %s = sum over the batch of %s */",
+            dw ? "dw" : "db", dw ? "dy * xhat" : "dy");
   if (P == K) {
-    fprintf(ec->out, "  memcpy(%s, %s + %lld, %lld * sizeof(dl_real));\n", pout, ps, dw ? K : 0, K);
+    emit_line(o, "memcpy(%s, %s + %lld, %lld * sizeof(dl_real));", pout, ps, dw ? K : 0, K);
     return;
   }
   /* the weights repeat every P channels (layer norm over the last dims) */
-  fprintf(ec->out, "  for (int j = 0; j < %lld; j++) {\n    double sum = 0;\n", P);
-  fprintf(ec->out, "    for (int r = 0; r < %lld; r++) sum += %s[%lld + r * %lld + j];\n", K / P, ps,
-          dw ? K : 0, P);
-  fprintf(ec->out, "    %s[j] = (dl_real)sum;\n  }\n", pout);
+  emit_line(o, "for (int j = 0; j < %lld; j++) {", P);
+  emit_line(o, "double sum = 0;");
+  emit_line(o, "for (int r = 0; r < %lld; r++) sum += %s[%lld + r * %lld + j];",
+            K / P, ps, dw ? K : 0, P);
+  emit_line(o, "%s[j] = (dl_real)sum;", pout);
+  emit_line(o, "}");
 }
 
 void norm_emit(emit_ctx *ec, const ir_node *n) {

@@ -33,6 +33,7 @@
  * Gate order and parameter names are torch's, so a checkpoint loads into
  * torch.nn.LSTM(..., batch_first=True) as it is. */
 #include "ops.h"
+#include "emit_text.h"
 #include <string.h>
 #include "../../runtime/dl_model.h"
 
@@ -244,12 +245,13 @@ static rnn_dims dims_of(const ir_graph *g, const ir_node *n) {
 
 /* `for (int step ...)` with t the time index of the step, tp that of the
  * step before it and tn that of the step after it (in processing order). */
-static void emit_steps(FILE *o, const rnn_dims *d, int backward) {
-  if (backward) fprintf(o, "    for (int step = %lld; step >= 0; step--) {\n", d->T - 1);
-  else fprintf(o, "    for (int step = 0; step < %lld; step++) {\n", d->T);
-  if (d->reverse) fprintf(o, "      const int t = %lld - step, tp = t + 1, tn = t - 1;\n", d->T - 1);
-  else fprintf(o, "      const int t = step, tp = t - 1, tn = t + 1;\n");
-  fprintf(o, "      (void)tp;\n      (void)tn;\n");
+static void emit_steps(emit_text *o, const rnn_dims *d, int backward) {
+  if (backward) emit_line(o, "for (int step = %lld; step >= 0; step--) {", d->T - 1);
+  else emit_line(o, "for (int step = 0; step < %lld; step++) {", d->T);
+  if (d->reverse) emit_line(o, "const int t = %lld - step, tp = t + 1, tn = t - 1;", d->T - 1);
+  else emit_line(o, "const int t = step, tp = t - 1, tn = t + 1;");
+  emit_line(o, "(void)tp;");
+  emit_line(o, "(void)tn;");
 }
 
 /* The state before the first step, for sample s: the carried one (h, then
@@ -268,8 +270,9 @@ static const char *zeros_name(emit_ctx *ec, const ir_node *n) {
   return name;
 }
 
-static void emit_zeros(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
-  fprintf(ec->helpers, "static const dl_real %s[%lld];\n\n", zeros_name(ec, n), d->SW > d->GW ? d->SW : d->GW);
+static void emit_zeros(emit_ctx *ec, emit_text *o, const ir_node *n, const rnn_dims *d) {
+  emit_line(o, "static const dl_real %s[%lld];\n",
+            zeros_name(ec, n), d->SW > d->GW ? d->SW : d->GW);
 }
 
 /* static void NAME(St, prev, x): one step's cell for one sample, in place on
@@ -277,41 +280,51 @@ static void emit_zeros(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
  * the row before (or zeros), x its input part (gru).  Separate restrict
  * pointers and no branches: the C compiler vectorises it. */
 static void emit_cell_fn(emit_ctx *ec, const ir_node *n, const rnn_dims *d, char *name, size_t len) {
-  FILE *o = ec->helpers;
+  emit_text o[1] = {{.f = ec->helpers}};
   long long H = d->H;
   snprintf(name, len, "cell_%s_%d", ec->g->groups[n->group].name, n->id);
-  emit_zeros(ec, n, d);
-  fprintf(o, "/* %s cell: %s */\n", cell_name(d->cell),
-          d->cell == CELL_LSTM ? "i, f, g, o = sigmoid, sigmoid, tanh, sigmoid; c = f c' + i g; h = o tanh(c)"
-          : d->cell == CELL_GRU ? "r, z = sigmoid(x + hh), n = tanh(x_n + r hh_n), h = (1 - z) n + z h'"
-                                : "h = act(a)");
-  fprintf(o, "static void %s(dl_real *restrict St, const dl_real *restrict prev, const dl_real *restrict x) {\n", name);
-  fprintf(o, "  (void)prev;\n  (void)x;\n");
-  fprintf(o, "  for (int j = 0; j < %lld; j++) {\n", H);
+  emit_zeros(ec, o, n, d);
+  emit_line(o, "/* %s cell: %s */", cell_name(d->cell),
+            d->cell == CELL_LSTM ? "i, f, g, o = sigmoid, sigmoid, tanh, sigmoid; c = f c' + i g; h = o tanh(c)"
+            : d->cell == CELL_GRU ? "r, z = sigmoid(x + hh), n = tanh(x_n + r hh_n), h = (1 - z) n + z h'"
+                                  : "h = act(a)");
+  emit_line(o, "static void %s(dl_real *restrict St, const dl_real *restrict prev, const dl_real *restrict x) {",
+            name);
+  emit_line(o, "(void)prev;");
+  emit_line(o, "(void)x;");
+  emit_line(o, "for (int j = 0; j < %lld; j++) {", H);
   switch (d->cell) {
-  case CELL_RNN_TANH: fprintf(o, "    St[j] = dl_tanh(St[j]);\n"); break;
-  case CELL_RNN_RELU: fprintf(o, "    St[j] = St[j] > 0 ? St[j] : 0;\n"); break;
+  case CELL_RNN_TANH: emit_line(o, "St[j] = dl_tanh(St[j]);"); break;
+  case CELL_RNN_RELU: emit_line(o, "St[j] = St[j] > 0 ? St[j] : 0;"); break;
   case CELL_LSTM:
-    fprintf(o, "    const dl_real i = dl_sigmoid(St[%lld + j]), f = dl_sigmoid(St[%lld + j]);\n", 2 * H, 3 * H);
-    fprintf(o, "    const dl_real gg = dl_tanh(St[%lld + j]), og = dl_sigmoid(St[%lld + j]);\n", 4 * H, 5 * H);
-    fprintf(o, "    const dl_real c = f * prev[%lld + j] + i * gg;\n", H);
-    fprintf(o, "    St[%lld + j] = i;\n    St[%lld + j] = f;\n    St[%lld + j] = gg;\n    St[%lld + j] = og;\n",
-            2 * H, 3 * H, 4 * H, 5 * H);
-    fprintf(o, "    St[%lld + j] = c;\n    St[j] = og * dl_tanh(c);\n", H);
+    emit_line(o, "const dl_real i = dl_sigmoid(St[%lld + j]), f = dl_sigmoid(St[%lld + j]);",
+              2 * H, 3 * H);
+    emit_line(o, "const dl_real gg = dl_tanh(St[%lld + j]), og = dl_sigmoid(St[%lld + j]);",
+              4 * H, 5 * H);
+    emit_line(o, "const dl_real c = f * prev[%lld + j] + i * gg;", H);
+    emit_line(o, "St[%lld + j] = i;", 2 * H);
+    emit_line(o, "St[%lld + j] = f;", 3 * H);
+    emit_line(o, "St[%lld + j] = gg;", 4 * H);
+    emit_line(o, "St[%lld + j] = og;", 5 * H);
+    emit_line(o, "St[%lld + j] = c;", H);
+    emit_line(o, "St[j] = og * dl_tanh(c);");
     break;
   default:
-    fprintf(o, "    const dl_real r = dl_sigmoid(x[j] + St[%lld + j]), z = dl_sigmoid(x[%lld + j] + St[%lld + j]);\n",
-            4 * H, H, 5 * H);
-    fprintf(o, "    const dl_real nn = dl_tanh(x[%lld + j] + r * St[%lld + j]);\n", 2 * H, 6 * H);
-    fprintf(o, "    St[%lld + j] = r;\n    St[%lld + j] = z;\n    St[%lld + j] = nn;\n", H, 2 * H, 3 * H);
-    fprintf(o, "    St[j] = (1 - z) * nn + z * prev[j];\n");
+    emit_line(o, "const dl_real r = dl_sigmoid(x[j] + St[%lld + j]), z = dl_sigmoid(x[%lld + j] + St[%lld + j]);",
+              4 * H, H, 5 * H);
+    emit_line(o, "const dl_real nn = dl_tanh(x[%lld + j] + r * St[%lld + j]);", 2 * H, 6 * H);
+    emit_line(o, "St[%lld + j] = r;", H);
+    emit_line(o, "St[%lld + j] = z;", 2 * H);
+    emit_line(o, "St[%lld + j] = nn;", 3 * H);
+    emit_line(o, "St[j] = (1 - z) * nn + z * prev[j];");
     break;
   }
-  fprintf(o, "  }\n}\n\n");
+  emit_line(o, "}");
+  emit_line(o, "}\n");
 }
 
 static void emit_scan(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   char pxg[96], ps[96], pw[96], pb[96] = "";
   emit_ptr(ec, n->in[0], pxg, sizeof pxg);
   emit_ptr(ec, n->id, ps, sizeof ps);
@@ -321,52 +334,62 @@ static void emit_scan(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
   /* where the hidden-side pre-activations accumulate: lstm and rnn add them
    * to the input side's in place; gru keeps them apart (r scales hh_n) */
   long long acc = d->cell == CELL_GRU ? 4 * H : d->cell == CELL_LSTM ? 2 * H : 0;
-  fprintf(o, "  {\n    /* %s over %lld steps%s, the whole batch a step at a time:\n", cell_name(d->cell), T,
-          d->reverse ? " (reversed)" : "");
-  fprintf(o, "     * %s = xg_t + b_hh + h_{t-1} W_hh^T (one GEMM), then the cell */\n",
-          d->cell == CELL_GRU ? "hh_t = b_hh + h_{t-1} W_hh^T; gates from xg_t and hh_t" : "a_t");
-  fprintf(o, "    const dl_real *restrict xg = %s;\n    dl_real *restrict S = %s;\n", pxg, ps);
+  emit_line(o, "{");
+  emit_line(o, "/* %s over %lld steps%s, the whole batch a step at a time:\n"
+              " * %s = xg_t + b_hh + h_{t-1} W_hh^T (one GEMM), then the cell */",
+            cell_name(d->cell), T, d->reverse ? " (reversed)" : "",
+            d->cell == CELL_GRU ? "hh_t = b_hh + h_{t-1} W_hh^T; gates from xg_t and hh_t" : "a_t");
+  emit_line(o, "const dl_real *restrict xg = %s;", pxg);
+  emit_line(o, "dl_real *restrict S = %s;", ps);
   char pp[96];
   emit_ptr(ec, n->scratch, pp, sizeof pp);
-  fprintf(o, "    dl_real *restrict Wp = %s; /* W_hh packed for the %lld GEMMs */\n", pp, T);
-  fprintf(o, "    dl_gemm_pack_nt(%lld, %lld, %s, %lld, Wp);\n", GH, H, pw, H);
-  if (n->rnn.bias) fprintf(o, "    const dl_real *restrict b = %s;\n", pb);
+  emit_line(o, "dl_real *restrict Wp = %s; /* W_hh packed for the %lld GEMMs */", pp, T);
+  emit_line(o, "dl_gemm_pack_nt(%lld, %lld, %s, %lld, Wp);", GH, H, pw, H);
+  if (n->rnn.bias) emit_line(o, "const dl_real *restrict b = %s;", pb);
   if (d->carry) {
     char pc[96];
     emit_ptr(ec, n->in[n->nin - 1], pc, sizeof pc);
-    fprintf(o, "    /* each row's start state: where the row's last batch ended when streaming, else 0 */\n");
-    fprintf(o, "    dl_real *restrict C = %s;\n", pc);
-    fprintf(o, "    for (int s = 0; s < n; s++) {\n      dl_real *c = C + (size_t)s * %lld;\n", 2 * CW);
-    fprintf(o, "      if (ctx->carry == DL_CARRY_ON) memcpy(c, c + %lld, %lld * sizeof *c);\n", CW, CW);
-    fprintf(o, "      else memset(c, 0, %lld * sizeof *c);\n    }\n", CW);
+    emit_line(o, "/* each row's start state: where the row's last batch ended when streaming, else 0 */");
+    emit_line(o, "dl_real *restrict C = %s;", pc);
+    emit_line(o, "for (int s = 0; s < n; s++) {");
+    emit_line(o, "dl_real *c = C + (size_t)s * %lld;", 2 * CW);
+    emit_line(o, "if (ctx->carry == DL_CARRY_ON) memcpy(c, c + %lld, %lld * sizeof *c);", CW, CW);
+    emit_line(o, "else memset(c, 0, %lld * sizeof *c);", CW);
+    emit_line(o, "}");
   }
   emit_steps(o, d, 0);
-  fprintf(o, "      for (int s = 0; s < n; s++) {\n");
-  fprintf(o, "        dl_real *restrict a = S + ((size_t)s * %lld + t) * %lld + %lld;\n", T, SW, acc);
+  emit_line(o, "for (int s = 0; s < n; s++) {");
+  emit_line(o, "dl_real *restrict a = S + ((size_t)s * %lld + t) * %lld + %lld;", T, SW, acc);
   if (d->cell != CELL_GRU)
-    fprintf(o, "        const dl_real *restrict x = xg + ((size_t)s * %lld + t) * %lld;\n", T, GH);
-  fprintf(o, "        for (int j = 0; j < %lld; j++) a[j] = %s;\n      }\n", GH,
-          d->cell == CELL_GRU ? (n->rnn.bias ? "b[j]" : "0") : n->rnn.bias ? "x[j] + b[j]" : "x[j]");
-  fprintf(o, "      if (step > 0)\n");
-  fprintf(o, "        dl_gemm_packed(ctx->pool, n, %lld, %lld, S + (size_t)tp * %lld, %lld, Wp, S + (size_t)t * %lld + %lld, %lld, 1);\n",
-          GH, H, SW, ST, SW, acc, ST);
-  if (d->carry)
-    fprintf(o, "      else\n        dl_gemm_packed(ctx->pool, n, %lld, %lld, C, %lld, Wp, S + (size_t)t * %lld + %lld, %lld, 1);\n",
-            GH, H, 2 * CW, SW, acc, ST);
+    emit_line(o, "const dl_real *restrict x = xg + ((size_t)s * %lld + t) * %lld;", T, GH);
+  emit_line(o, "for (int j = 0; j < %lld; j++) a[j] = %s;",
+            GH, d->cell == CELL_GRU ? (n->rnn.bias ? "b[j]" : "0") : n->rnn.bias ? "x[j] + b[j]" : "x[j]");
+  emit_line(o, "}");
+  emit_line(o, "if (step > 0)");
+  emit_line(o, "dl_gemm_packed(ctx->pool, n, %lld, %lld, S + (size_t)tp * %lld, %lld, Wp, S + (size_t)t * %lld + %lld, %lld, 1);",
+            GH, H, SW, ST, SW, acc, ST);
+  if (d->carry) {
+    emit_line(o, "else");
+    emit_line(o, "dl_gemm_packed(ctx->pool, n, %lld, %lld, C, %lld, Wp, S + (size_t)t * %lld + %lld, %lld, 1);",
+              GH, H, 2 * CW, SW, acc, ST);
+  }
   char start[64], cell[128];
   start_state(d, start, sizeof start);
   emit_cell_fn(ec, n, d, cell, sizeof cell);
-  fprintf(o, "      for (int s = 0; s < n; s++) {\n");
-  fprintf(o, "        const dl_real *Sp = step > 0 ? S + ((size_t)s * %lld + tp) * %lld : %s;\n", T, SW, start);
-  fprintf(o, "        %s(S + ((size_t)s * %lld + t) * %lld, Sp ? Sp : %s, xg + ((size_t)s * %lld + t) * %lld);\n",
-          cell, T, SW, zeros_name(ec, n), T, GH);
-  fprintf(o, "      }\n    }\n");
+  emit_line(o, "for (int s = 0; s < n; s++) {");
+  emit_line(o, "const dl_real *Sp = step > 0 ? S + ((size_t)s * %lld + tp) * %lld : %s;",
+            T, SW, start);
+  emit_line(o, "%s(S + ((size_t)s * %lld + t) * %lld, Sp ? Sp : %s, xg + ((size_t)s * %lld + t) * %lld);",
+            cell, T, SW, zeros_name(ec, n), T, GH);
+  emit_line(o, "}");
+  emit_line(o, "}");
   if (d->carry) {
-    fprintf(o, "    if (ctx->carry) /* where the next batch's row starts */\n");
-    fprintf(o, "      for (int s = 0; s < n; s++)\n        memcpy(C + (size_t)s * %lld + %lld, S + ((size_t)s * %lld + %lld) * %lld, %lld * sizeof *C);\n",
-            2 * CW, CW, T, d->reverse ? 0 : T - 1, SW, CW);
+    emit_line(o, "if (ctx->carry) /* where the next batch's row starts */");
+    emit_line(o, "for (int s = 0; s < n; s++)");
+    emit_line(o, "memcpy(C + (size_t)s * %lld + %lld, S + ((size_t)s * %lld + %lld) * %lld, %lld * sizeof *C);",
+              2 * CW, CW, T, d->reverse ? 0 : T - 1, SW, CW);
   }
-  fprintf(o, "  }\n");
+  emit_line(o, "}");
 }
 
 /* h [T, H] (or the final state [H]) out of the scan's saved steps */
@@ -374,18 +397,23 @@ static void emit_states(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
   char py[96], ps[96];
   emit_ptr(ec, n->id, py, sizeof py);
   emit_ptr(ec, n->in[0], ps, sizeof ps);
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   long long T = d->T, H = d->H, SW = d->SW;
-  fprintf(o, "  {\n    dl_real *restrict y = %s;\n    const dl_real *restrict S = %s;\n", py, ps);
+  emit_line(o, "{");
+  emit_line(o, "dl_real *restrict y = %s;", py);
+  emit_line(o, "const dl_real *restrict S = %s;", ps);
   if (d->last) {
-    fprintf(o, "    /* the final state: h after the last step (t = %lld) */\n", d->reverse ? 0 : T - 1);
-    fprintf(o, "    for (int s = 0; s < n; s++)\n      memcpy(y + (size_t)s * %lld, S + ((size_t)s * %lld + %lld) * %lld, %lld * sizeof *y);\n  }\n",
-            H, T, d->reverse ? 0 : T - 1, SW, H);
+    emit_line(o, "/* the final state: h after the last step (t = %lld) */", d->reverse ? 0 : T - 1);
+    emit_line(o, "for (int s = 0; s < n; s++)");
+    emit_line(o, "memcpy(y + (size_t)s * %lld, S + ((size_t)s * %lld + %lld) * %lld, %lld * sizeof *y);",
+              H, T, d->reverse ? 0 : T - 1, SW, H);
+    emit_line(o, "}");
     return;
   }
-  fprintf(o, "    /* h_t of every step */\n");
-  fprintf(o, "    for (size_t r = 0; r < (size_t)n * %lld; r++)\n      memcpy(y + r * %lld, S + r * %lld, %lld * sizeof *y);\n  }\n",
-          T, H, SW, H);
+  emit_line(o, "/* h_t of every step */");
+  emit_line(o, "for (size_t r = 0; r < (size_t)n * %lld; r++)", T);
+  emit_line(o, "memcpy(y + r * %lld, S + r * %lld, %lld * sizeof *y);", H, SW, H);
+  emit_line(o, "}");
 }
 
 /* static void NAME(Dt, dyt, rec, St, prev, dcn, fn, dprev): one sample's
@@ -394,47 +422,58 @@ static void emit_states(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
  * rows; lstm: dcn, fn the next step's dc and forget gate (or zeros); gru:
  * dprev, where the direct path z dh to h_{t-1} goes. */
 static void emit_cell_grad_fn(emit_ctx *ec, const ir_node *n, const rnn_dims *d, char *name, size_t len) {
-  FILE *o = ec->helpers;
+  emit_text o[1] = {{.f = ec->helpers}};
   long long H = d->H;
   snprintf(name, len, "cell_grad_%s_%d", ec->g->groups[n->group].name, n->id);
-  emit_zeros(ec, n, d);
-  fprintf(o, "/* %s cell backward */\n", cell_name(d->cell));
-  fprintf(o, "static void %s(dl_real *restrict Dt, const dl_real *restrict dyt, const dl_real *restrict rec,\n", name);
-  fprintf(o, "    const dl_real *restrict St, const dl_real *restrict prev, const dl_real *restrict dcn,\n");
-  fprintf(o, "    const dl_real *restrict fn, dl_real *restrict dprev) {\n");
-  fprintf(o, "  (void)prev;\n  (void)dcn;\n  (void)fn;\n  (void)dprev;\n");
-  fprintf(o, "  for (int j = 0; j < %lld; j++) {\n    const dl_real dh = dyt[j] + rec[j];\n", H);
+  emit_zeros(ec, o, n, d);
+  emit_line(o, "/* %s cell backward */", cell_name(d->cell));
+  emit_line(o, "static void %s(dl_real *restrict Dt, const dl_real *restrict dyt, const dl_real *restrict rec,\n"
+               "    const dl_real *restrict St, const dl_real *restrict prev, const dl_real *restrict dcn,\n"
+               "    const dl_real *restrict fn, dl_real *restrict dprev) {", name);
+  emit_line(o, "(void)prev;");
+  emit_line(o, "(void)dcn;");
+  emit_line(o, "(void)fn;");
+  emit_line(o, "(void)dprev;");
+  emit_line(o, "for (int j = 0; j < %lld; j++) {", H);
+  emit_line(o, "const dl_real dh = dyt[j] + rec[j];");
   switch (d->cell) {
-  case CELL_RNN_TANH: fprintf(o, "    Dt[j] = dh * (1 - St[j] * St[j]);\n"); break;
-  case CELL_RNN_RELU: fprintf(o, "    Dt[j] = St[j] > 0 ? dh : 0;\n"); break;
+  case CELL_RNN_TANH: emit_line(o, "Dt[j] = dh * (1 - St[j] * St[j]);"); break;
+  case CELL_RNN_RELU: emit_line(o, "Dt[j] = St[j] > 0 ? dh : 0;"); break;
   case CELL_LSTM:
     /* dc = dh o tanh'(c) + dc_{t+1} f_{t+1}; then each gate's pre-activation */
-    fprintf(o, "    const dl_real i = St[%lld + j], f = St[%lld + j], gg = St[%lld + j], og = St[%lld + j];\n",
-            2 * H, 3 * H, 4 * H, 5 * H);
-    fprintf(o, "    const dl_real tc = dl_tanh(St[%lld + j]);\n", H);
-    fprintf(o, "    const dl_real dc = dh * og * (1 - tc * tc) + dcn[j] * fn[j];\n");
-    fprintf(o, "    Dt[%lld + j] = dc;\n", 5 * H);
-    fprintf(o, "    Dt[j] = dc * gg * i * (1 - i);\n    Dt[%lld + j] = dc * prev[%lld + j] * f * (1 - f);\n", H, H);
-    fprintf(o, "    Dt[%lld + j] = dc * i * (1 - gg * gg);\n    Dt[%lld + j] = dh * tc * og * (1 - og);\n", 2 * H, 3 * H);
+    emit_line(o, "const dl_real i = St[%lld + j], f = St[%lld + j], gg = St[%lld + j], og = St[%lld + j];",
+              2 * H, 3 * H, 4 * H, 5 * H);
+    emit_line(o, "const dl_real tc = dl_tanh(St[%lld + j]);", H);
+    emit_line(o, "const dl_real dc = dh * og * (1 - tc * tc) + dcn[j] * fn[j];");
+    emit_line(o, "Dt[%lld + j] = dc;", 5 * H);
+    emit_line(o, "Dt[j] = dc * gg * i * (1 - i);");
+    emit_line(o, "Dt[%lld + j] = dc * prev[%lld + j] * f * (1 - f);", H, H);
+    emit_line(o, "Dt[%lld + j] = dc * i * (1 - gg * gg);", 2 * H);
+    emit_line(o, "Dt[%lld + j] = dh * tc * og * (1 - og);", 3 * H);
     break;
   default: /* GRU */
-    fprintf(o, "    const dl_real r = St[%lld + j], z = St[%lld + j], nn = St[%lld + j], hhn = St[%lld + j];\n",
-            H, 2 * H, 3 * H, 6 * H);
-    fprintf(o, "    const dl_real dnp = dh * (1 - z) * (1 - nn * nn), dzp = dh * (prev[j] - nn) * z * (1 - z);\n");
-    fprintf(o, "    const dl_real dr = dnp * hhn * r * (1 - r);\n");
-    fprintf(o, "    Dt[j] = dr;\n    Dt[%lld + j] = dzp;\n    Dt[%lld + j] = dnp * r;\n", H, 2 * H);
-    fprintf(o, "    Dt[%lld + j] = dr;\n    Dt[%lld + j] = dzp;\n    Dt[%lld + j] = dnp;\n", 3 * H, 4 * H, 5 * H);
-    fprintf(o, "    dprev[j] = dh * z;\n");
+    emit_line(o, "const dl_real r = St[%lld + j], z = St[%lld + j], nn = St[%lld + j], hhn = St[%lld + j];",
+              H, 2 * H, 3 * H, 6 * H);
+    emit_line(o, "const dl_real dnp = dh * (1 - z) * (1 - nn * nn), dzp = dh * (prev[j] - nn) * z * (1 - z);");
+    emit_line(o, "const dl_real dr = dnp * hhn * r * (1 - r);");
+    emit_line(o, "Dt[j] = dr;");
+    emit_line(o, "Dt[%lld + j] = dzp;", H);
+    emit_line(o, "Dt[%lld + j] = dnp * r;", 2 * H);
+    emit_line(o, "Dt[%lld + j] = dr;", 3 * H);
+    emit_line(o, "Dt[%lld + j] = dzp;", 4 * H);
+    emit_line(o, "Dt[%lld + j] = dnp;", 5 * H);
+    emit_line(o, "dprev[j] = dh * z;");
     break;
   }
-  fprintf(o, "  }\n}\n\n");
+  emit_line(o, "}");
+  emit_line(o, "}\n");
 }
 
 /* Backpropagation through time, the steps in reverse order.  At each step
  * dh = (dh_t from above) + (dh from the step after: dhh_{t+1} W_hh, one GEMM
  * over the batch, plus gru's direct z path), then the cell's derivatives. */
 static void emit_scan_grad(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   char pd[96], pdy[96], ps[96], pw[96];
   emit_ptr(ec, n->id, pd, sizeof pd);
   emit_ptr(ec, n->in[0], pdy, sizeof pdy);
@@ -444,85 +483,105 @@ static void emit_scan_grad(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
   int gru = d->cell == CELL_GRU;
   char start[64], pc[96];
   start_state(d, start, sizeof start);
-  fprintf(o, "  {\n    /* %s backward through %lld steps: dh_t = dy_t + dhh_{t+1} W_hh%s */\n",
-          cell_name(d->cell), T, gru ? " + z_{t+1} dh_{t+1}" : "");
-  fprintf(o, "    dl_real *restrict D = %s;\n    const dl_real *restrict dy = %s;\n", pd, pdy);
+  emit_line(o, "{");
+  emit_line(o, "/* %s backward through %lld steps: dh_t = dy_t + dhh_{t+1} W_hh%s */",
+            cell_name(d->cell), T, gru ? " + z_{t+1} dh_{t+1}" : "");
+  emit_line(o, "dl_real *restrict D = %s;", pd);
+  emit_line(o, "const dl_real *restrict dy = %s;", pdy);
   char pp[96];
   emit_ptr(ec, n->scratch, pp, sizeof pp);
-  fprintf(o, "    const dl_real *restrict S = %s;\n", ps);
-  fprintf(o, "    dl_real *restrict Wp = %s; /* W_hh packed for the %lld GEMMs */\n", pp, T - 1);
-  fprintf(o, "    dl_gemm_pack_nn(%lld, %lld, %s, %lld, Wp);\n", H, GH, pw, H);
+  emit_line(o, "const dl_real *restrict S = %s;", ps);
+  emit_line(o, "dl_real *restrict Wp = %s; /* W_hh packed for the %lld GEMMs */", pp, T - 1);
+  emit_line(o, "dl_gemm_pack_nn(%lld, %lld, %s, %lld, Wp);", H, GH, pw, H);
   if (d->carry) {
     emit_ptr(ec, n->in[3], pc, sizeof pc);
-    fprintf(o, "    const dl_real *restrict C = %s; /* the state the batch started from */\n", pc);
+    emit_line(o, "const dl_real *restrict C = %s; /* the state the batch started from */", pc);
   }
-  if (gru) fprintf(o, "    dl_real sink[%lld]; /* the first step's dh for h_{-1}: not needed */\n", H);
+  if (gru) emit_line(o, "dl_real sink[%lld]; /* the first step's dh for h_{-1}: not needed */", H);
   emit_steps(o, d, 1);
-  fprintf(o, "      if (step < %lld)\n", T - 1);
-  fprintf(o, "        dl_gemm_packed(ctx->pool, n, %lld, %lld, D + (size_t)tn * %lld, %lld, Wp, D + (size_t)t * %lld + %lld, %lld, %d);\n",
-          H, GH, GW, T * GW, GW, REC, T * GW, gru);
+  emit_line(o, "if (step < %lld)", T - 1);
+  emit_line(o, "dl_gemm_packed(ctx->pool, n, %lld, %lld, D + (size_t)tn * %lld, %lld, Wp, D + (size_t)t * %lld + %lld, %lld, %d);",
+            H, GH, GW, T * GW, GW, REC, T * GW, gru);
   char cell[128];
   const char *zeros = zeros_name(ec, n);
   emit_cell_grad_fn(ec, n, d, cell, sizeof cell);
-  fprintf(o, "      for (int s = 0; s < n; s++) {\n");
-  fprintf(o, "        const dl_real *Sp = step > 0 ? S + ((size_t)s * %lld + tp) * %lld : %s;\n", T, SW, start);
-  fprintf(o, "        const int next = step < %lld;\n", T - 1);
+  emit_line(o, "for (int s = 0; s < n; s++) {");
+  emit_line(o, "const dl_real *Sp = step > 0 ? S + ((size_t)s * %lld + tp) * %lld : %s;",
+            T, SW, start);
+  emit_line(o, "const int next = step < %lld;", T - 1);
   if (d->last)
-    fprintf(o, "        const dl_real *dyt = step == %lld ? dy + (size_t)s * %lld : %s;\n", T - 1, H, zeros);
+    emit_line(o, "const dl_real *dyt = step == %lld ? dy + (size_t)s * %lld : %s;",
+              T - 1, H, zeros);
   else
-    fprintf(o, "        const dl_real *dyt = dy + ((size_t)s * %lld + t) * %lld;\n", T, H);
-  fprintf(o, "        dl_real *Dt = D + ((size_t)s * %lld + t) * %lld;\n", T, GW);
-  fprintf(o, "        %s(Dt, dyt, next ? Dt + %lld : %s, S + ((size_t)s * %lld + t) * %lld, Sp ? Sp : %s,\n", cell,
-          REC, zeros, T, SW, zeros);
+    emit_line(o, "const dl_real *dyt = dy + ((size_t)s * %lld + t) * %lld;", T, H);
+  emit_line(o, "dl_real *Dt = D + ((size_t)s * %lld + t) * %lld;", T, GW);
+  /* the call's last three arguments, on a line of their own */
+  char tail[384];
   if (d->cell == CELL_LSTM)
-    fprintf(o, "           next ? D + ((size_t)s * %lld + tn) * %lld + %lld : %s, next ? S + ((size_t)s * %lld + tn) * %lld + %lld : %s, NULL);\n",
-            T, GW, 5 * H, zeros, T, SW, 3 * H, zeros);
+    snprintf(tail, sizeof tail, "next ? D + ((size_t)s * %lld + tn) * %lld + %lld : %s, "
+             "next ? S + ((size_t)s * %lld + tn) * %lld + %lld : %s, NULL", T, GW, 5 * H, zeros, T,
+             SW, 3 * H, zeros);
   else if (gru)
-    fprintf(o, "           NULL, NULL, step > 0 ? D + ((size_t)s * %lld + tp) * %lld + %lld : sink);\n", T, GW, REC);
+    snprintf(tail, sizeof tail, "NULL, NULL, step > 0 ? D + ((size_t)s * %lld + tp) * %lld + %lld : sink",
+             T, GW, REC);
   else
-    fprintf(o, "           NULL, NULL, NULL);\n");
-  fprintf(o, "      }\n    }\n  }\n");
+    snprintf(tail, sizeof tail, "NULL, NULL, NULL");
+  emit_line(o, "%s(Dt, dyt, next ? Dt + %lld : %s, S + ((size_t)s * %lld + t) * %lld, Sp ? Sp : %s,\n"
+               "   %s);", cell, REC, zeros, T, SW, zeros, tail);
+  emit_line(o, "}");
+  emit_line(o, "}");
+  emit_line(o, "}");
 }
 
 /* dW_hh = sum over steps with a predecessor of dhh_t^T h_{t-1} (the first
  * step's h_{t-1} is 0), a GEMM over the batch per step; db_hh = sum of dhh */
 static void emit_param_grads(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   char pout[96], pd[96], ps[96];
   emit_ptr(ec, n->id, pout, sizeof pout);
   emit_ptr(ec, n->in[0], pd, sizeof pd);
   long long T = d->T, H = d->H, GH = d->GH, SW = d->SW, GW = d->GW;
   if (n->op == OP_RNN_DB) {
-    fprintf(o, "  {\n    /* db_hh[j] = sum over samples and steps of dhh[j] */\n");
-    fprintf(o, "    dl_real *restrict db = %s;\n    const dl_real *restrict D = %s;\n", pout, pd);
-    fprintf(o, "    memset(db, 0, %lld * sizeof *db);\n", GH);
-    fprintf(o, "    for (size_t r = 0; r < (size_t)n * %lld; r++)\n", T);
-    fprintf(o, "      for (int j = 0; j < %lld; j++) db[j] += D[r * %lld + j];\n  }\n", GH, GW);
+    emit_line(o, "{");
+    emit_line(o, "/* db_hh[j] = sum over samples and steps of dhh[j] */");
+    emit_line(o, "dl_real *restrict db = %s;", pout);
+    emit_line(o, "const dl_real *restrict D = %s;", pd);
+    emit_line(o, "memset(db, 0, %lld * sizeof *db);", GH);
+    emit_line(o, "for (size_t r = 0; r < (size_t)n * %lld; r++)", T);
+    emit_line(o, "for (int j = 0; j < %lld; j++) db[j] += D[r * %lld + j];", GH, GW);
+    emit_line(o, "}");
     return;
   }
   emit_ptr(ec, n->in[1], ps, sizeof ps);
-  fprintf(o, "  {\n    /* dW_hh = sum_t dhh_t^T h_{t-1} */\n");
-  fprintf(o, "    dl_real *dw = %s;\n    const dl_real *D = %s, *S = %s;\n", pout, pd, ps);
+  emit_line(o, "{");
+  emit_line(o, "/* dW_hh = sum_t dhh_t^T h_{t-1} */");
+  emit_line(o, "dl_real *dw = %s;", pout);
+  emit_line(o, "const dl_real *D = %s, *S = %s;", pd, ps);
   if (d->carry) {
     char pc[96];
     emit_ptr(ec, n->in[2], pc, sizeof pc);
-    fprintf(o, "    /* the first step's h_{t-1}: the state the batch started from */\n");
-    fprintf(o, "    dl_gemm_tn(ctx->pool, %lld, %lld, n, D + (size_t)%lld * %lld, %lld, %s, %lld, dw, %lld, 0);\n",
-            GH, H, d->reverse ? T - 1 : 0, GW, T * GW, pc, 2 * d->CW, H);
+    emit_line(o, "/* the first step's h_{t-1}: the state the batch started from */");
+    emit_line(o, "dl_gemm_tn(ctx->pool, %lld, %lld, n, D + (size_t)%lld * %lld, %lld, %s, %lld, dw, %lld, 0);",
+              GH, H, d->reverse ? T - 1 : 0, GW, T * GW, pc, 2 * d->CW, H);
   }
   if (T == 1 && d->carry) {
-    fprintf(o, "    (void)S;\n  }\n");
+    emit_line(o, "(void)S;");
+    emit_line(o, "}");
     return;
   }
   if (T == 1) {
-    fprintf(o, "    (void)D;\n    (void)S;\n    memset(dw, 0, %lld * sizeof *dw);\n  }\n", GH * H);
+    emit_line(o, "(void)D;");
+    emit_line(o, "(void)S;");
+    emit_line(o, "memset(dw, 0, %lld * sizeof *dw);", GH * H);
+    emit_line(o, "}");
     return;
   }
   emit_steps(o, d, 0);
-  fprintf(o, "      if (step > 0)\n");
-  fprintf(o, "        dl_gemm_tn(ctx->pool, %lld, %lld, n, D + (size_t)t * %lld, %lld, S + (size_t)tp * %lld, %lld, dw, %lld, %s);\n",
-          GH, H, GW, T * GW, SW, T * SW, H, d->carry ? "1" : "step > 1");
-  fprintf(o, "    }\n  }\n");
+  emit_line(o, "if (step > 0)");
+  emit_line(o, "dl_gemm_tn(ctx->pool, %lld, %lld, n, D + (size_t)t * %lld, %lld, S + (size_t)tp * %lld, %lld, dw, %lld, %s);",
+            GH, H, GW, T * GW, SW, T * SW, H, d->carry ? "1" : "step > 1");
+  emit_line(o, "}");
+  emit_line(o, "}");
 }
 
 void recurrent_emit(emit_ctx *ec, const ir_node *n) {

@@ -28,6 +28,7 @@
  * to the parameters (weight_g and weight_v, weight_orig), as torch.optim
  * sees them; never to the computed W. */
 #include "ops.h"
+#include "emit_text.h"
 #include <string.h>
 #include "../../runtime/dl_model.h"
 
@@ -111,43 +112,45 @@ void reparam_backward(ad_ctx *ad, int id, int dy) {
 
 /* R rows of C values: the weight's first dim and the rest. */
 static void rows_cols(const ir_node *w, long long *R, long long *C) {
-  *R = (long long)w->dims[0];
-  *C = (long long)(ir_numel(w) / w->dims[0]);
+  *R = w->dims[0];
+  *C = ir_numel(w) / w->dims[0];
 }
 
 /* sigma = u . (Wo v), in double, the same code in the forward and the backward
  * pass so that both see the same bits. */
-static void emit_sigma(FILE *o, long long R, long long C) {
-  fprintf(o, "    double sigma = 0;\n");
-  fprintf(o, "    for (int r = 0; r < %lld; r++) {\n", R);
-  fprintf(o, "      double t = 0;\n");
-  fprintf(o, "      for (int k = 0; k < %lld; k++) t += (double)wo[(size_t)r * %lld + k] * (double)v[k];\n",
-          C, C);
-  fprintf(o, "      sigma += (double)u[r] * (dl_real)t;\n    }\n");
+static void emit_sigma(emit_text *o, long long R, long long C) {
+  emit_line(o, "double sigma = 0;");
+  emit_line(o, "for (int r = 0; r < %lld; r++) {", R);
+  emit_line(o, "double t = 0;");
+  emit_line(o, "for (int k = 0; k < %lld; k++) t += (double)wo[(size_t)r * %lld + k] * (double)v[k];",
+            C, C);
+  emit_line(o, "sigma += (double)u[r] * (dl_real)t;");
+  emit_line(o, "}");
 }
 
 static void emit_weight_norm(emit_ctx *ec, const ir_node *n) {
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   char pg[96], pv[96], pw[96];
   long long R, C;
   rows_cols(n, &R, &C);
   emit_ptr(ec, n->in[0], pg, sizeof pg);
   emit_ptr(ec, n->in[1], pv, sizeof pv);
   emit_ptr(ec, n->id, pw, sizeof pw);
-  fprintf(o, "  { /* weight_norm: W = g * v / ||v|| per row (%lld rows of %lld) */\n", R, C);
-  fprintf(o, "    const dl_real *restrict wg = %s, *restrict v = %s;\n", pg, pv);
-  fprintf(o, "    dl_real *restrict W = %s;\n", pw);
-  fprintf(o, "    for (int r = 0; r < %lld; r++) {\n", R);
-  fprintf(o, "      const dl_real *restrict vr = v + (size_t)r * %lld;\n", C);
-  fprintf(o, "      double ss = 0;\n");
-  fprintf(o, "      for (int k = 0; k < %lld; k++) ss += (double)vr[k] * (double)vr[k];\n", C);
-  fprintf(o, "      const dl_real a = (dl_real)((double)wg[r] / sqrt(ss));\n");
-  fprintf(o, "      for (int k = 0; k < %lld; k++) W[(size_t)r * %lld + k] = vr[k] * a;\n    }\n  }\n",
-          C, C);
+  emit_line(o, "{ /* weight_norm: W = g * v / ||v|| per row (%lld rows of %lld) */", R, C);
+  emit_line(o, "const dl_real *restrict wg = %s, *restrict v = %s;", pg, pv);
+  emit_line(o, "dl_real *restrict W = %s;", pw);
+  emit_line(o, "for (int r = 0; r < %lld; r++) {", R);
+  emit_line(o, "const dl_real *restrict vr = v + (size_t)r * %lld;", C);
+  emit_line(o, "double ss = 0;");
+  emit_line(o, "for (int k = 0; k < %lld; k++) ss += (double)vr[k] * (double)vr[k];", C);
+  emit_line(o, "const dl_real a = (dl_real)((double)wg[r] / sqrt(ss));");
+  emit_line(o, "for (int k = 0; k < %lld; k++) W[(size_t)r * %lld + k] = vr[k] * a;", C, C);
+  emit_line(o, "}");
+  emit_line(o, "}");
 }
 
 static void emit_weight_norm_grad(emit_ctx *ec, const ir_node *n) {
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   char pdw[96], pg[96], pv[96], pout[96];
   const ir_node *v = &ec->g->nodes[n->in[2]];
   long long R, C;
@@ -157,30 +160,36 @@ static void emit_weight_norm_grad(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[2], pv, sizeof pv);
   emit_ptr(ec, n->id, pout, sizeof pout);
   int dg = n->reparam.wrt == 0;
-  fprintf(o, "  { /* weight_norm backward, per row: %s */\n",
-          dg ? "dg = sum(dW v) / ||v||" : "dv = (g / ||v||) (dW - (sum(dW v) / ||v||^2) v)");
-  fprintf(o, "    const dl_real *restrict dW = %s, *restrict wg = %s, *restrict v = %s;\n", pdw, pg, pv);
-  fprintf(o, "    dl_real *restrict out = %s;\n", pout);
-  fprintf(o, "    for (int r = 0; r < %lld; r++) {\n", R);
-  fprintf(o, "      const dl_real *restrict vr = v + (size_t)r * %lld, *restrict dr = dW + (size_t)r * %lld;\n",
-          C, C);
-  fprintf(o, "      double ss = 0, dot = 0;\n");
-  fprintf(o, "      for (int k = 0; k < %lld; k++) {\n", C);
-  fprintf(o, "        ss += (double)vr[k] * (double)vr[k];\n");
-  fprintf(o, "        dot += (double)dr[k] * (double)vr[k];\n      }\n");
-  fprintf(o, "      const double norm = sqrt(ss);\n");
+  emit_line(o, "{ /* weight_norm backward, per row: %s */",
+            dg ? "dg = sum(dW v) / ||v||" : "dv = (g / ||v||) (dW - (sum(dW v) / ||v||^2) v)");
+  emit_line(o, "const dl_real *restrict dW = %s, *restrict wg = %s, *restrict v = %s;",
+            pdw, pg, pv);
+  emit_line(o, "dl_real *restrict out = %s;", pout);
+  emit_line(o, "for (int r = 0; r < %lld; r++) {", R);
+  emit_line(o, "const dl_real *restrict vr = v + (size_t)r * %lld, *restrict dr = dW + (size_t)r * %lld;",
+            C, C);
+  emit_line(o, "double ss = 0, dot = 0;");
+  emit_line(o, "for (int k = 0; k < %lld; k++) {", C);
+  emit_line(o, "ss += (double)vr[k] * (double)vr[k];");
+  emit_line(o, "dot += (double)dr[k] * (double)vr[k];");
+  emit_line(o, "}");
+  emit_line(o, "const double norm = sqrt(ss);");
   if (dg) {
-    fprintf(o, "      (void)wg;\n      out[r] = (dl_real)(dot / norm);\n    }\n  }\n");
+    emit_line(o, "(void)wg;");
+    emit_line(o, "out[r] = (dl_real)(dot / norm);");
+    emit_line(o, "}");
+    emit_line(o, "}");
     return;
   }
-  fprintf(o, "      const dl_real a = (dl_real)((double)wg[r] / norm), b = (dl_real)(dot / ss);\n");
-  fprintf(o, "      for (int k = 0; k < %lld; k++) out[(size_t)r * %lld + k] = a * (dr[k] - b * vr[k]);\n",
-          C, C);
-  fprintf(o, "    }\n  }\n");
+  emit_line(o, "const dl_real a = (dl_real)((double)wg[r] / norm), b = (dl_real)(dot / ss);");
+  emit_line(o, "for (int k = 0; k < %lld; k++) out[(size_t)r * %lld + k] = a * (dr[k] - b * vr[k]);",
+            C, C);
+  emit_line(o, "}");
+  emit_line(o, "}");
 }
 
 static void emit_spectral_norm(emit_ctx *ec, const ir_node *n) {
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   char pwo[96], pu[96], pv[96], pw[96];
   long long R, C;
   rows_cols(n, &R, &C);
@@ -188,34 +197,39 @@ static void emit_spectral_norm(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[1], pu, sizeof pu);
   emit_ptr(ec, n->in[2], pv, sizeof pv);
   emit_ptr(ec, n->id, pw, sizeof pw);
-  fprintf(o, "  { /* spectral_norm: W = Wo / sigma, sigma = u . (Wo v) (%lld rows of %lld) */\n", R, C);
-  fprintf(o, "    const dl_real *restrict wo = %s;\n", pwo);
-  fprintf(o, "    dl_real *restrict u = %s, *restrict v = %s, *restrict W = %s;\n", pu, pv, pw);
-  fprintf(o, "    if (ctx->train_mode && ctx->track_stats) {\n");
-  fprintf(o, "      /* a training step: one power iteration, stored back (torch: under no_grad)\n"
-             "       * v = normalize(Wo^T u), u = normalize(Wo v), normalize(x) = x / max(||x||, 1e-12) */\n");
-  fprintf(o, "      double ss = 0;\n");
-  fprintf(o, "      for (int k = 0; k < %lld; k++) v[k] = 0;\n", C);
-  fprintf(o, "      for (int r = 0; r < %lld; r++)\n", R);
-  fprintf(o, "        for (int k = 0; k < %lld; k++) v[k] += wo[(size_t)r * %lld + k] * u[r];\n", C, C);
-  fprintf(o, "      for (int k = 0; k < %lld; k++) ss += (double)v[k] * (double)v[k];\n", C);
-  fprintf(o, "      const dl_real nv = (dl_real)(sqrt(ss) > 1e-12 ? sqrt(ss) : 1e-12);\n");
-  fprintf(o, "      for (int k = 0; k < %lld; k++) v[k] /= nv;\n", C);
-  fprintf(o, "      ss = 0;\n");
-  fprintf(o, "      for (int r = 0; r < %lld; r++) {\n", R);
-  fprintf(o, "        double t = 0;\n");
-  fprintf(o, "        for (int k = 0; k < %lld; k++) t += (double)wo[(size_t)r * %lld + k] * (double)v[k];\n",
-          C, C);
-  fprintf(o, "        u[r] = (dl_real)t;\n        ss += (double)u[r] * (double)u[r];\n      }\n");
-  fprintf(o, "      const dl_real nu = (dl_real)(sqrt(ss) > 1e-12 ? sqrt(ss) : 1e-12);\n");
-  fprintf(o, "      for (int r = 0; r < %lld; r++) u[r] /= nu;\n    }\n", R);
+  emit_line(o, "{ /* spectral_norm: W = Wo / sigma, sigma = u . (Wo v) (%lld rows of %lld) */",
+            R, C);
+  emit_line(o, "const dl_real *restrict wo = %s;", pwo);
+  emit_line(o, "dl_real *restrict u = %s, *restrict v = %s, *restrict W = %s;", pu, pv, pw);
+  emit_line(o, "if (ctx->train_mode && ctx->track_stats) {");
+  emit_line(o, "/* a training step: one power iteration, stored back (torch: under no_grad)\n"
+              " * v = normalize(Wo^T u), u = normalize(Wo v), normalize(x) = x / max(||x||, 1e-12) */");
+  emit_line(o, "double ss = 0;");
+  emit_line(o, "for (int k = 0; k < %lld; k++) v[k] = 0;", C);
+  emit_line(o, "for (int r = 0; r < %lld; r++)", R);
+  emit_line(o, "for (int k = 0; k < %lld; k++) v[k] += wo[(size_t)r * %lld + k] * u[r];", C, C);
+  emit_line(o, "for (int k = 0; k < %lld; k++) ss += (double)v[k] * (double)v[k];", C);
+  emit_line(o, "const dl_real nv = (dl_real)(sqrt(ss) > 1e-12 ? sqrt(ss) : 1e-12);");
+  emit_line(o, "for (int k = 0; k < %lld; k++) v[k] /= nv;", C);
+  emit_line(o, "ss = 0;");
+  emit_line(o, "for (int r = 0; r < %lld; r++) {", R);
+  emit_line(o, "double t = 0;");
+  emit_line(o, "for (int k = 0; k < %lld; k++) t += (double)wo[(size_t)r * %lld + k] * (double)v[k];",
+            C, C);
+  emit_line(o, "u[r] = (dl_real)t;");
+  emit_line(o, "ss += (double)u[r] * (double)u[r];");
+  emit_line(o, "}");
+  emit_line(o, "const dl_real nu = (dl_real)(sqrt(ss) > 1e-12 ? sqrt(ss) : 1e-12);");
+  emit_line(o, "for (int r = 0; r < %lld; r++) u[r] /= nu;", R);
+  emit_line(o, "}");
   emit_sigma(o, R, C);
-  fprintf(o, "    const dl_real s = (dl_real)sigma;\n");
-  fprintf(o, "    for (size_t i = 0; i < %lld; i++) W[i] = wo[i] / s;\n  }\n", R * C);
+  emit_line(o, "const dl_real s = (dl_real)sigma;");
+  emit_line(o, "for (size_t i = 0; i < %lld; i++) W[i] = wo[i] / s;", R * C);
+  emit_line(o, "}");
 }
 
 static void emit_spectral_norm_grad(emit_ctx *ec, const ir_node *n) {
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   char pdw[96], pwo[96], pu[96], pv[96], pout[96];
   long long R, C;
   rows_cols(n, &R, &C);
@@ -224,19 +238,21 @@ static void emit_spectral_norm_grad(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[2], pu, sizeof pu);
   emit_ptr(ec, n->in[3], pv, sizeof pv);
   emit_ptr(ec, n->id, pout, sizeof pout);
-  fprintf(o, "  { /* spectral_norm backward (u, v constants):\n"
-             "     * dWo = dW / sigma - (sum(dW Wo) / sigma^2) u v^T */\n");
-  fprintf(o, "    const dl_real *restrict dW = %s, *restrict wo = %s;\n", pdw, pwo);
-  fprintf(o, "    const dl_real *restrict u = %s, *restrict v = %s;\n", pu, pv);
-  fprintf(o, "    dl_real *restrict out = %s;\n", pout);
+  emit_line(o, "{ /* spectral_norm backward (u, v constants):\n"
+              "   * dWo = dW / sigma - (sum(dW Wo) / sigma^2) u v^T */");
+  emit_line(o, "const dl_real *restrict dW = %s, *restrict wo = %s;", pdw, pwo);
+  emit_line(o, "const dl_real *restrict u = %s, *restrict v = %s;", pu, pv);
+  emit_line(o, "dl_real *restrict out = %s;", pout);
   emit_sigma(o, R, C);
-  fprintf(o, "    double dot = 0;\n");
-  fprintf(o, "    for (size_t i = 0; i < %lld; i++) dot += (double)dW[i] * (double)wo[i];\n", R * C);
-  fprintf(o, "    const dl_real s = (dl_real)sigma, c = (dl_real)(dot / (sigma * sigma));\n");
-  fprintf(o, "    for (int r = 0; r < %lld; r++)\n", R);
-  fprintf(o, "      for (int k = 0; k < %lld; k++) {\n", C);
-  fprintf(o, "        const size_t i = (size_t)r * %lld + k;\n", C);
-  fprintf(o, "        out[i] = dW[i] / s - c * u[r] * v[k];\n      }\n  }\n");
+  emit_line(o, "double dot = 0;");
+  emit_line(o, "for (size_t i = 0; i < %lld; i++) dot += (double)dW[i] * (double)wo[i];", R * C);
+  emit_line(o, "const dl_real s = (dl_real)sigma, c = (dl_real)(dot / (sigma * sigma));");
+  emit_line(o, "for (int r = 0; r < %lld; r++)", R);
+  emit_line(o, "for (int k = 0; k < %lld; k++) {", C);
+  emit_line(o, "const size_t i = (size_t)r * %lld + k;", C);
+  emit_line(o, "out[i] = dW[i] / s - c * u[r] * v[k];");
+  emit_line(o, "}");
+  emit_line(o, "}");
 }
 
 void reparam_emit(emit_ctx *ec, const ir_node *n) {

@@ -1,6 +1,7 @@
 /* sequence.c: what turns token ids (an input declared class[T, V]) into
  * vectors: embedding (torch.nn.Embedding) and one_hot (F.one_hot). */
 #include "ops.h"
+#include "emit_text.h"
 #include <string.h>
 #include "../../runtime/dl_model.h"
 
@@ -89,39 +90,49 @@ void sequence_emit(emit_ctx *ec, const ir_node *n) {
   /* one row per id: the rows of the output (or of dy), whose last dim is
    * the one the id selects or indexes */
   emit_rows(n->op == OP_EMBEDDING_DW ? &g->nodes[n->in[0]] : n, rows, sizeof rows);
-  FILE *o = ec->out;
-  fprintf(o, "  {\n    const dl_real *restrict ids = %s;\n    dl_real *restrict y = %s;\n", pids, py);
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_line(o, "{");
+  emit_line(o, "const dl_real *restrict ids = %s;", pids);
+  emit_line(o, "dl_real *restrict y = %s;", py);
   /* ids come from the data (checked against V when loaded) or from a caller
    * of the embedding API: one out of range reads as a row of zeros */
   if (n->op == OP_ONE_HOT) {
-    fprintf(o, "    /* y[r, v] = (v == ids[r]) */\n");
-    fprintf(o, "    memset(y, 0, (size_t)(%s) * %lld * sizeof *y);\n", rows, (long long)V);
-    fprintf(o, "    for (int r = 0; r < %s; r++) {\n      const int64_t id = (int64_t)ids[r];\n", rows);
-    fprintf(o, "      if (id >= 0 && id < %lld) y[(size_t)r * %lld + id] = 1;\n    }\n  }\n",
-            (long long)V, (long long)V);
+    emit_line(o, "/* y[r, v] = (v == ids[r]) */");
+    emit_line(o, "memset(y, 0, (size_t)(%s) * %lld * sizeof *y);", rows, ll(V));
+    emit_line(o, "for (int r = 0; r < %s; r++) {", rows);
+    emit_line(o, "const int64_t id = (int64_t)ids[r];");
+    emit_line(o, "if (id >= 0 && id < %lld) y[(size_t)r * %lld + id] = 1;", ll(V), ll(V));
+    emit_line(o, "}");
+    emit_line(o, "}");
     return;
   }
   int64_t E = n->op == OP_EMBEDDING ? ir_last_dim(n) : n->dims[1];
   if (n->op == OP_EMBEDDING) {
     emit_ptr(ec, n->in[1], pw, sizeof pw);
-    fprintf(o, "    const dl_real *restrict W = %s;\n", pw);
-    fprintf(o, "    /* y[r, :] = W[ids[r], :] */\n");
-    fprintf(o, "    for (int r = 0; r < %s; r++) {\n      const int64_t id = (int64_t)ids[r];\n", rows);
-    fprintf(o, "      dl_real *yr = y + (size_t)r * %lld;\n", (long long)E);
-    fprintf(o, "      if (id >= 0 && id < %lld) memcpy(yr, W + id * %lld, %lld * sizeof *yr);\n",
-            (long long)V, (long long)E, (long long)E);
-    fprintf(o, "      else memset(yr, 0, %lld * sizeof *yr);\n    }\n  }\n", (long long)E);
+    emit_line(o, "const dl_real *restrict W = %s;", pw);
+    emit_line(o, "/* y[r, :] = W[ids[r], :] */");
+    emit_line(o, "for (int r = 0; r < %s; r++) {", rows);
+    emit_line(o, "const int64_t id = (int64_t)ids[r];");
+    emit_line(o, "dl_real *yr = y + (size_t)r * %lld;", ll(E));
+    emit_line(o, "if (id >= 0 && id < %lld) memcpy(yr, W + id * %lld, %lld * sizeof *yr);",
+              ll(V), ll(E), ll(E));
+    emit_line(o, "else memset(yr, 0, %lld * sizeof *yr);", ll(E));
+    emit_line(o, "}");
+    emit_line(o, "}");
     return;
   }
   /* OP_EMBEDDING_DW: y is dW, in[0] is dy */
   char pdy[96];
   emit_ptr(ec, n->in[0], pdy, sizeof pdy);
-  fprintf(o, "    const dl_real *restrict dy = %s;\n", pdy);
-  fprintf(o, "    /* dW[ids[r], :] += dy[r, :], rows in order (deterministic) */\n");
-  fprintf(o, "    memset(y, 0, %lld * sizeof *y);\n", (long long)(V * E));
-  fprintf(o, "    for (int r = 0; r < %s; r++) {\n      const int64_t id = (int64_t)ids[r];\n", rows);
-  fprintf(o, "      if (id < 0 || id >= %lld) continue;\n", (long long)V);
-  fprintf(o, "      dl_real *restrict w = y + id * %lld;\n      const dl_real *restrict d = dy + (size_t)r * %lld;\n",
-          (long long)E, (long long)E);
-  fprintf(o, "      for (int k = 0; k < %lld; k++) w[k] += d[k];\n    }\n  }\n", (long long)E);
+  emit_line(o, "const dl_real *restrict dy = %s;", pdy);
+  emit_line(o, "/* dW[ids[r], :] += dy[r, :], rows in order (deterministic) */");
+  emit_line(o, "memset(y, 0, %lld * sizeof *y);", ll(V * E));
+  emit_line(o, "for (int r = 0; r < %s; r++) {", rows);
+  emit_line(o, "const int64_t id = (int64_t)ids[r];");
+  emit_line(o, "if (id < 0 || id >= %lld) continue;", ll(V));
+  emit_line(o, "dl_real *restrict w = y + id * %lld;", ll(E));
+  emit_line(o, "const dl_real *restrict d = dy + (size_t)r * %lld;", ll(E));
+  emit_line(o, "for (int k = 0; k < %lld; k++) w[k] += d[k];", ll(E));
+  emit_line(o, "}");
+  emit_line(o, "}");
 }

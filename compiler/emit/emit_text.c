@@ -1,0 +1,93 @@
+/* emit_text.c: generated C a line at a time, indented by the blocks the
+ * lines open and close (see emit_text.h). */
+#include "emit_text.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The length of s without a trailing comment and the spaces before it: the
+ * code that decides what the line opens or closes. */
+static size_t code_len(const char *s, size_t len) {
+  if (len >= 2 && s[len - 2] == '*' && s[len - 1] == '/')
+    for (size_t k = len - 2; k-- > 0;)
+      if (s[k] == '/' && s[k + 1] == '*') {
+        len = k;
+        break;
+      }
+  while (len > 0 && s[len - 1] == ' ') len--;
+  return len;
+}
+
+/* A header without braces: `for (...)`, `if (...)`, `while (...)` (a
+ * statement would end in ';', a block in '{'), or `else`. */
+static int opens_single(const char *s, size_t len) {
+  if (len > 0 && s[len - 1] == ')') return 1;
+  return len >= 4 && !memcmp(s + len - 4, "else", 4) && (len == 4 || s[len - 5] == ' ');
+}
+
+/* Each line of s at the writer's indentation; an empty line stays empty. */
+static void write_lines(emit_text *t, const char *s) {
+  for (;;) {
+    size_t n = strcspn(s, "\n");
+    if (n > 0) fprintf(t->f, "%*s%.*s", 2 * t->depth, "", (int)n, s);
+    fputc('\n', t->f);
+    if (!s[n]) return;
+    s += n + 1;
+  }
+}
+
+/* Level d's bit in emit_text.single: the first 32 levels have one (deeper
+ * headers without braces are taken for blocks, which generated C never
+ * nests that far). */
+static unsigned level_bit(int d) { return d < 32 ? 1u << d : 0; }
+
+/* Levels opened by headers without braces end with the statement they hold. */
+static void end_statement(emit_text *t) {
+  while (t->depth > 0 && (t->single & level_bit(t->depth - 1))) {
+    t->depth--;
+    t->single &= ~level_bit(t->depth);
+  }
+}
+
+static void put(emit_text *t, const char *s) {
+  size_t end = strlen(s);
+  while (end > 0 && s[end - 1] == '\n') end--; /* empty lines after it */
+  end = code_len(s, end);
+  const char *last = s + end; /* the last line of code */
+  while (last > s && last[-1] != '\n') last--;
+  size_t len = (size_t)(s + end - last);
+  if (s[0] == '}' && t->depth > 0) t->depth--; /* the block's own level */
+  write_lines(t, s);
+  if (len > 0 && last[len - 1] == '{') {
+    t->single &= ~level_bit(t->depth);
+    t->depth++;
+  } else if (opens_single(last, len)) {
+    t->single |= level_bit(t->depth);
+    t->depth++;
+  } else if (len > 0) {
+    end_statement(t);
+  }
+}
+
+void emit_line(emit_text *t, const char *fmt, ...) {
+  char small[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(small, sizeof small, fmt, ap);
+  va_end(ap);
+  if (n < 0) return; /* only a bad format: the printf checks rule it out */
+  if ((size_t)n < sizeof small) {
+    put(t, small);
+    return;
+  }
+  char *big = malloc((size_t)n + 1);
+  if (!big) {
+    fprintf(stderr, "dlnc: out of memory\n");
+    exit(1);
+  }
+  va_start(ap, fmt);
+  vsnprintf(big, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  put(t, big);
+  free(big);
+}
