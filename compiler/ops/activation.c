@@ -3,6 +3,7 @@
  * derivative are written once here as C expressions, so the fused kernels
  * (dense + activation, activation gradient + bias gradient) share them. */
 #include "ops.h"
+#include "emit_text.h"
 #include <string.h>
 
 static ir_op activation_op(const char *name) {
@@ -112,42 +113,55 @@ const char *activation_grad_expr(ir_op op, double slope, const char *dy, const c
   return buf;
 }
 
-static void emit_elementwise_loop(emit_ctx *ec, const ir_node *n, const char *decls,
+/* "{ decls; count; for k: body; }": decls are the pointer declarations
+ * (lines without indentation, one per line). */
+static void emit_elementwise_loop(emit_text *o, const ir_node *n, const char *decls,
                                   const char *body) {
   char rows[64];
   emit_rows(n, rows, sizeof rows);
-  fprintf(ec->out, "  {\n%s    const size_t count = (size_t)(%s) * %lld;\n", decls, rows,
-          (long long)ir_last_dim(n));
-  fprintf(ec->out, "    for (size_t k = 0; k < count; k++) %s;\n  }\n", body);
+  emit_line(o, "{");
+  emit_line(o, "%s", decls);
+  emit_line(o, "const size_t count = (size_t)(%s) * %lld;", rows, ll(ir_last_dim(n)));
+  emit_line(o, "for (size_t k = 0; k < count; k++) %s;", body);
+  emit_line(o, "}");
 }
 
 /* dropout: keep with probability 1-p, scaled by 1/(1-p); the mask is a hash
- * of (seed, step, site, k), so backward recomputes it instead of storing it. */
+ * of (seed, step, site, k), so backward recomputes it instead of storing it.
+ * In eval mode forward copies x: the keep loop is the else branch. */
 static void emit_dropout(emit_ctx *ec, const ir_node *n, const char *px, const char *py, int grad) {
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   char rows[64];
   emit_rows(n, rows, sizeof rows);
   double p = n->act.p;
-  FILE *o = ec->out;
-  fprintf(o, "  {\n    const dl_real *x = %s;\n    dl_real *y = %s;\n", px, py);
-  fprintf(o, "    const size_t count = (size_t)(%s) * %lld;\n", rows, (long long)ir_last_dim(n));
+  emit_line(o, "{");
+  emit_line(o, "const dl_real *x = %s;", px);
+  emit_line(o, "dl_real *y = %s;", py);
+  emit_line(o, "const size_t count = (size_t)(%s) * %lld;", rows, ll(ir_last_dim(n)));
   if (!grad) {
-    fprintf(o, "    if (!ctx->train_mode) {\n      if (y != x) memcpy(y, x, count * sizeof *y);\n    } else\n");
+    emit_line(o, "if (!ctx->train_mode) {");
+    emit_line(o, "if (y != x) memcpy(y, x, count * sizeof *y);");
   }
-  fprintf(o, "    /* %s = keep ? %s / (1 - p) : 0,  p = %g */\n", grad ? "dx" : "y",
-          grad ? "dy" : "x", p);
-  fprintf(o, "    for (size_t k = 0; k < count; k++)\n");
-  fprintf(o, "      y[k] = dl_dropout_keep(ctx, %d, k, (float)%.9g) ? x[k] * (dl_real)%.17g : 0;\n  }\n",
-          n->act.site, p, 1.0 / (1.0 - p));
+  /* "} else", the comment and the loop's header share the else's level */
+  emit_line(o, "%s/* %s = keep ? %s / (1 - p) : 0,  p = %g */\nfor (size_t k = 0; k < count; k++)",
+            grad ? "" : "} else\n", grad ? "dx" : "y", grad ? "dy" : "x", p);
+  emit_line(o, "y[k] = dl_dropout_keep(ctx, %d, k, (float)%.9g) ? x[k] * (dl_real)%.17g : 0;",
+            n->act.site, p, 1.0 / (1.0 - p));
+  emit_line(o, "}");
 }
 
 static void emit_softmax(emit_ctx *ec, const ir_node *n, const char *px, const char *py) {
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   char rows[64];
   emit_rows(n, rows, sizeof rows);
-  long long C = (long long)ir_last_dim(n);
-  fprintf(ec->out, "  {\n    const dl_real *x = %s;\n    dl_real *y = %s;\n", px, py);
-  fprintf(ec->out, "    /* y = exp(x - max x) / sum exp(x - max x), per row */\n");
-  fprintf(ec->out, "    for (int r = 0; r < %s; r++)\n      dl_softmax_row(x + (size_t)r * %lld, y + (size_t)r * %lld, %lld);\n  }\n",
-          rows, C, C, C);
+  long long C = ll(ir_last_dim(n));
+  emit_line(o, "{");
+  emit_line(o, "const dl_real *x = %s;", px);
+  emit_line(o, "dl_real *y = %s;", py);
+  emit_line(o, "/* y = exp(x - max x) / sum exp(x - max x), per row */");
+  emit_line(o, "for (int r = 0; r < %s; r++)", rows);
+  emit_line(o, "dl_softmax_row(x + (size_t)r * %lld, y + (size_t)r * %lld, %lld);", C, C, C);
+  emit_line(o, "}");
 }
 
 void activation_emit(emit_ctx *ec, const ir_node *n) {
@@ -162,11 +176,12 @@ void activation_emit(emit_ctx *ec, const ir_node *n) {
     emit_softmax(ec, n, px, py);
     return;
   }
-  snprintf(decls, sizeof decls, "    const dl_real *x = %s;\n    dl_real *y = %s;\n", px, py);
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  snprintf(decls, sizeof decls, "const dl_real *x = %s;\ndl_real *y = %s;", px, py);
   snprintf(body, sizeof body, "{ const dl_real v = x[k]; y[k] = %s; }",
            activation_expr(n, "v", e, sizeof e));
-  fprintf(ec->out, "  /* y = %s(x) */\n", ir_op_name(n->op));
-  emit_elementwise_loop(ec, n, decls, body);
+  emit_line(o, "/* y = %s(x) */", ir_op_name(n->op));
+  emit_elementwise_loop(o, n, decls, body);
 }
 
 void activation_grad_emit(emit_ctx *ec, const ir_node *n) {
@@ -177,21 +192,25 @@ void activation_grad_emit(emit_ctx *ec, const ir_node *n) {
     emit_dropout(ec, n, pdy, pdx, 1);
     return;
   }
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   emit_ptr(ec, n->in[1], ps, sizeof ps);
   if (n->op == OP_SOFTMAX_GRAD) {
     char rows[64];
     emit_rows(n, rows, sizeof rows);
-    long long C = (long long)ir_last_dim(n);
-    fprintf(ec->out, "  {\n    const dl_real *dy = %s, *y = %s;\n    dl_real *dx = %s;\n", pdy, ps, pdx);
-    fprintf(ec->out, "    /* dx = y * (dy - sum(dy * y)), per row */\n");
-    fprintf(ec->out, "    for (int r = 0; r < %s; r++)\n      dl_softmax_grad_row(dy + (size_t)r * %lld, y + (size_t)r * %lld, dx + (size_t)r * %lld, %lld);\n  }\n",
-            rows, C, C, C, C);
+    long long C = ll(ir_last_dim(n));
+    emit_line(o, "{");
+    emit_line(o, "const dl_real *dy = %s, *y = %s;", pdy, ps);
+    emit_line(o, "dl_real *dx = %s;", pdx);
+    emit_line(o, "/* dx = y * (dy - sum(dy * y)), per row */");
+    emit_line(o, "for (int r = 0; r < %s; r++)", rows);
+    emit_line(o, "dl_softmax_grad_row(dy + (size_t)r * %lld, y + (size_t)r * %lld, "
+                 "dx + (size_t)r * %lld, %lld);", C, C, C, C);
+    emit_line(o, "}");
     return;
   }
-  snprintf(decls, sizeof decls, "    const dl_real *dy = %s, *s = %s;\n    dl_real *dx = %s;\n", pdy,
-           ps, pdx);
+  snprintf(decls, sizeof decls, "const dl_real *dy = %s, *s = %s;\ndl_real *dx = %s;", pdy, ps, pdx);
   snprintf(body, sizeof body, "dx[k] = %s",
            activation_grad_expr(n->act.fwd, n->act.slope, "dy[k]", "s[k]", "s[k]", e, sizeof e));
-  fprintf(ec->out, "  /* dx = dy * %s'(.) */\n", ir_op_name(n->act.fwd));
-  emit_elementwise_loop(ec, n, decls, body);
+  emit_line(o, "/* dx = dy * %s'(.) */", ir_op_name(n->act.fwd));
+  emit_elementwise_loop(o, n, decls, body);
 }
