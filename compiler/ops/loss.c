@@ -3,6 +3,7 @@
  * (mean reduction).  The math lives in runtime/dl_ops.h next to each
  * loss's gradient; here are the shape rules, backward rules and calls. */
 #include "ops.h"
+#include "emit_text.h"
 #include <string.h>
 #include "../../runtime/dl_model.h"
 
@@ -155,44 +156,45 @@ static const loss_kernels elementwise_loss[OP_COUNT] = {
 static const char *count_expr(const ir_node *n, char *buf, size_t len) {
   char rows[64];
   emit_rows(n, rows, sizeof rows);
-  snprintf(buf, len, "(size_t)(%s) * %lld", rows, (long long)ir_last_dim(n));
+  snprintf(buf, len, "(size_t)(%s) * %lld", rows, ll(ir_last_dim(n)));
   return buf;
 }
 
 void loss_emit(emit_ctx *ec, const ir_node *n) {
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   char py[96], pp[96], pt[96], cnt[96];
   emit_ptr(ec, n->id, py, sizeof py);
   emit_ptr(ec, n->in[0], pp, sizeof pp);
   const ir_node *pred = &ec->g->nodes[n->in[0]];
   if (n->op == OP_PENALTY) {
-    fprintf(ec->out, "  /* %g * sum|W| + %g * sum W^2 */\n", n->loss.l1, n->loss.l2);
-    fprintf(ec->out, "  %s[0] = dl_penalty(%s, %lld, %.17g, %.17g);\n", py, pp,
-            (long long)ir_numel(pred), n->loss.l1, n->loss.l2);
+    emit_line(o, "/* %g * sum|W| + %g * sum W^2 */", n->loss.l1, n->loss.l2);
+    emit_line(o, "%s[0] = dl_penalty(%s, %lld, %.17g, %.17g);", py, pp, ll(ir_numel(pred)),
+              n->loss.l1, n->loss.l2);
     return;
   }
   emit_ptr(ec, n->in[1], pt, sizeof pt);
   if (n->op == OP_CROSS_ENTROPY) {
     char rows[64];
     emit_rows(pred, rows, sizeof rows);
-    fprintf(ec->out, "  /* mean over rows of logsumexp(z) - z[label] */\n");
-    fprintf(ec->out, "  %s[0] = (dl_real)dl_cross_entropy(%s, %s, %s, %lld);\n", py, pp, pt, rows,
-            (long long)ir_last_dim(pred));
+    emit_line(o, "/* mean over rows of logsumexp(z) - z[label] */");
+    emit_line(o, "%s[0] = (dl_real)dl_cross_entropy(%s, %s, %s, %lld);", py, pp, pt, rows,
+              ll(ir_last_dim(pred)));
     return;
   }
-  fprintf(ec->out, "  %s[0] = (dl_real)%s(%s, %s, %s);\n", py, elementwise_loss[n->op].loss, pp,
-          pt, count_expr(pred, cnt, sizeof cnt));
+  emit_line(o, "%s[0] = (dl_real)%s(%s, %s, %s);", py, elementwise_loss[n->op].loss, pp, pt,
+            count_expr(pred, cnt, sizeof cnt));
 }
 
 void loss_grad_emit(emit_ctx *ec, const ir_node *n) {
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   char pd[96], ps[96], pp[96], pt[96], cnt[96];
   emit_ptr(ec, n->id, pd, sizeof pd);
   emit_ptr(ec, n->in[0], ps, sizeof ps);
   emit_ptr(ec, n->in[1], pp, sizeof pp);
-  FILE *o = ec->out;
   if (n->op == OP_PENALTY_GRAD) {
-    fprintf(o, "  /* dW = ds * (%g * sign(W) + 2 * %g * W) */\n", n->loss.l1, n->loss.l2);
-    fprintf(o, "  dl_penalty_grad(%s[0], %s, %s, %lld, %.17g, %.17g);\n", ps, pp, pd,
-            (long long)ir_numel(n), n->loss.l1, n->loss.l2);
+    emit_line(o, "/* dW = ds * (%g * sign(W) + 2 * %g * W) */", n->loss.l1, n->loss.l2);
+    emit_line(o, "dl_penalty_grad(%s[0], %s, %s, %lld, %.17g, %.17g);", ps, pp, pd,
+              ll(ir_numel(n)), n->loss.l1, n->loss.l2);
     return;
   }
   emit_ptr(ec, n->in[2], pt, sizeof pt);
@@ -201,12 +203,12 @@ void loss_grad_emit(emit_ctx *ec, const ir_node *n) {
   if (op == OP_CROSS_ENTROPY) {
     char rows[64];
     emit_rows(pred, rows, sizeof rows);
-    fprintf(o, "  /* dz = ds * (softmax(z) - onehot(label)) / rows */\n");
-    fprintf(o, "  dl_cross_entropy_grad(%s[0], %s, %s, %s, %s, %lld);\n", ps, pp, pt, pd, rows,
-            (long long)ir_last_dim(pred));
+    emit_line(o, "/* dz = ds * (softmax(z) - onehot(label)) / rows */");
+    emit_line(o, "dl_cross_entropy_grad(%s[0], %s, %s, %s, %s, %lld);", ps, pp, pt, pd, rows,
+              ll(ir_last_dim(pred)));
     return;
   }
   const loss_kernels *k = &elementwise_loss[op];
   const char *fn = n->op == OP_LOSS_GRAD_TARGET ? k->grad_target : k->grad;
-  fprintf(o, "  %s(%s[0], %s, %s, %s, %s);\n", fn, ps, pp, pt, pd, count_expr(pred, cnt, sizeof cnt));
+  emit_line(o, "%s(%s[0], %s, %s, %s, %s);", fn, ps, pp, pt, pd, count_expr(pred, cnt, sizeof cnt));
 }
