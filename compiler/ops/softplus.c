@@ -9,6 +9,7 @@
  * and of OP_SOFTPLUS_GRAD (dx from dy and x, the same attributes).  It is not fused into a
  * dense or conv epilogue: those call activation.c's expressions. */
 #include "ops.h"
+#include "emit_text.h"
 
 int lower_softplus(lower_ctx *lc, const ast_expr *call) {
   static const arg_spec spec[] = {
@@ -50,28 +51,30 @@ void softplus_backward(ad_ctx *ad, int id, int dy) {
  * log1p in double keeps float's result within an ulp (there is no vector
  * log1pf to lose). */
 void softplus_emit(emit_ctx *ec, const ir_node *n) {
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
   char px[96], pdy[96], pout[96], rows[64];
   int grad = n->op == OP_SOFTPLUS_GRAD;
   emit_ptr(ec, n->in[grad ? 1 : 0], px, sizeof px);
   emit_ptr(ec, n->id, pout, sizeof pout);
   emit_rows(n, rows, sizeof rows);
-  fprintf(o, "  {\n    const dl_real *x = %s;\n", px);
-  if (grad) fprintf(o, "    const dl_real *dy = %s;\n", emit_ptr(ec, n->in[0], pdy, sizeof pdy));
-  fprintf(o, "    dl_real *%s = %s;\n", grad ? "dx" : "y", pout);
-  fprintf(o, "    const dl_real beta = (dl_real)%.17g, threshold = (dl_real)%.17g;\n", n->softplus.beta,
-          n->softplus.threshold);
-  fprintf(o, "    const size_t count = (size_t)(%s) * %lld;\n", rows, (long long)ir_last_dim(n));
+  emit_line(o, "{");
+  emit_line(o, "const dl_real *x = %s;", px);
+  if (grad) emit_line(o, "const dl_real *dy = %s;", emit_ptr(ec, n->in[0], pdy, sizeof pdy));
+  emit_line(o, "dl_real *%s = %s;", grad ? "dx" : "y", pout);
+  emit_line(o, "const dl_real beta = (dl_real)%.17g, threshold = (dl_real)%.17g;", n->softplus.beta,
+            n->softplus.threshold);
+  emit_line(o, "const size_t count = (size_t)(%s) * %lld;", rows, ll(ir_last_dim(n)));
   if (grad) {
-    fprintf(o, "    /* dx = dy * sigmoid(beta x), or dy where beta x > threshold */\n");
-    fprintf(o, "    for (size_t k = 0; k < count; k++) {\n");
-    fprintf(o, "      const dl_real bx = x[k] * beta, z = dl_exp(bx);\n");
-    fprintf(o, "      dx[k] = bx > threshold ? dy[k] : dy[k] * z / (z + 1);\n    }\n  }\n");
+    emit_line(o, "/* dx = dy * sigmoid(beta x), or dy where beta x > threshold */");
+    emit_line(o, "for (size_t k = 0; k < count; k++) {");
+    emit_line(o, "const dl_real bx = x[k] * beta, z = dl_exp(bx);");
+    emit_line(o, "dx[k] = bx > threshold ? dy[k] : dy[k] * z / (z + 1);");
   } else {
-    fprintf(o, "    /* y = log(1 + e^(beta x)) / beta, or x where beta x > threshold */\n");
-    fprintf(o, "    for (size_t k = 0; k < count; k++) {\n");
-    fprintf(o, "      const dl_real bx = x[k] * beta;\n");
-    fprintf(o, "      y[k] = bx > threshold ? x[k] : (dl_real)log1p((double)dl_exp(bx)) / beta;\n");
-    fprintf(o, "    }\n  }\n");
+    emit_line(o, "/* y = log(1 + e^(beta x)) / beta, or x where beta x > threshold */");
+    emit_line(o, "for (size_t k = 0; k < count; k++) {");
+    emit_line(o, "const dl_real bx = x[k] * beta;");
+    emit_line(o, "y[k] = bx > threshold ? x[k] : (dl_real)log1p((double)dl_exp(bx)) / beta;");
   }
+  emit_line(o, "}");
+  emit_line(o, "}");
 }
