@@ -12,6 +12,7 @@
  * (Adam's squared gradients: m / sqrt(inf) is 0).  apply_update returns
  * whether any was bad; the trainer then looks for which. */
 #include "ops.h"
+#include "emit_text.h"
 #include <string.h>
 
 /* ---- the table ----------------------------------------------------------
@@ -59,19 +60,20 @@ typedef struct optim_def {
   const char *step_fields;     /* more per-step constants in update_args, or NULL */
   /* Rules between arguments, reported at v[i].loc; nonzero if one fails. */
   int (*check)(const ir_optim *op, const arg_val *v);
+  /* The emitters write through the writer of the function they are in
+   * (emit_text.h), at its depth. */
   /* apply_update: this step's constants into u (t is the step, from 1). */
-  void (*step)(FILE *o, const ir_optim *op);
+  void (*step)(emit_text *o, const ir_optim *op);
   /* apply_update: once per trained parameter and step, before its pass. */
-  void (*param_step)(FILE *o, const ir_optim *op, const ir_param *p);
+  void (*param_step)(emit_text *o, const ir_optim *op, const ir_param *p);
   /* update_P: after the state pointers, before the loop. */
-  void (*prologue)(FILE *o, const ir_optim *op);
+  void (*prologue)(emit_text *o, const ir_optim *op);
   /* The per-element update: reads g (gradient, after L2 decay) and writes
    * w[k] and the state s0[k], s1[k], ... */
-  void (*rule)(FILE *o, const ir_optim *op);
+  void (*rule)(emit_text *o, const ir_optim *op);
 } optim_def;
 
 #define ARG(o, a) ((o)->arg[A_##a])
-static const char *const IN = "        "; /* the update loop's body */
 
 /* v[3]: nesterov, sgd's fourth argument */
 static int sgd_check(const ir_optim *op, const arg_val *v) {
@@ -80,71 +82,71 @@ static int sgd_check(const ir_optim *op, const arg_val *v) {
   return -1;
 }
 
-static void sgd_rule(FILE *o, const ir_optim *op) {
+static void sgd_rule(emit_text *o, const ir_optim *op) {
   if (ARG(op, MOMENTUM) > 0) {
-    fprintf(o, "%s/* buf = first ? g : momentum * buf + (1 - dampening) * g */\n", IN);
-    fprintf(o, "%ss0[k] = first ? g : (dl_real)%.17g * s0[k] + (dl_real)%.17g * g;\n", IN,
-            ARG(op, MOMENTUM), 1 - ARG(op, DAMPENING));
+    emit_line(o, "/* buf = first ? g : momentum * buf + (1 - dampening) * g */");
+    emit_line(o, "s0[k] = first ? g : (dl_real)%.17g * s0[k] + (dl_real)%.17g * g;",
+              ARG(op, MOMENTUM), 1 - ARG(op, DAMPENING));
     if (ARG(op, NESTEROV))
-      fprintf(o, "%sg = g + (dl_real)%.17g * s0[k];\n", IN, ARG(op, MOMENTUM));
+      emit_line(o, "g = g + (dl_real)%.17g * s0[k];", ARG(op, MOMENTUM));
     else
-      fprintf(o, "%sg = s0[k];\n", IN);
+      emit_line(o, "g = s0[k];");
   }
-  fprintf(o, "%sw[k] -= lr * g;\n", IN);
+  emit_line(o, "w[k] -= lr * g;");
 }
 
 /* Adam's bias corrections: 1 - beta^t, for the step size and sqrt(v). */
-static void adam_step(FILE *o, const ir_optim *op) {
-  fprintf(o, "  u.step_size = u.lr / (dl_real)(1 - pow(%.17g, (double)t));\n", ARG(op, BETA1));
-  fprintf(o, "  u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(%.17g, (double)t)));\n", ARG(op, BETA2));
+static void adam_step(emit_text *o, const ir_optim *op) {
+  emit_line(o, "u.step_size = u.lr / (dl_real)(1 - pow(%.17g, (double)t));", ARG(op, BETA1));
+  emit_line(o, "u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(%.17g, (double)t)));", ARG(op, BETA2));
 }
 
-static void adam_rule(FILE *o, const ir_optim *op) {
-  fprintf(o, "%s/* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */\n", IN);
-  fprintf(o, "%ss0[k] = (dl_real)%.17g * s0[k] + (dl_real)%.17g * g;\n", IN, ARG(op, BETA1),
-          1 - ARG(op, BETA1));
-  fprintf(o, "%ss1[k] = (dl_real)%.17g * s1[k] + (dl_real)%.17g * g * g;\n", IN, ARG(op, BETA2),
-          1 - ARG(op, BETA2));
-  fprintf(o, "%sw[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)%.17g);\n", IN,
-          ARG(op, EPS));
+static void adam_rule(emit_text *o, const ir_optim *op) {
+  emit_line(o, "/* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */");
+  emit_line(o, "s0[k] = (dl_real)%.17g * s0[k] + (dl_real)%.17g * g;", ARG(op, BETA1),
+            1 - ARG(op, BETA1));
+  emit_line(o, "s1[k] = (dl_real)%.17g * s1[k] + (dl_real)%.17g * g * g;", ARG(op, BETA2),
+            1 - ARG(op, BETA2));
+  emit_line(o, "w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)%.17g);",
+            ARG(op, EPS));
 }
 
-static void adamw_rule(FILE *o, const ir_optim *op) {
+static void adamw_rule(emit_text *o, const ir_optim *op) {
   if (ARG(op, WEIGHT_DECAY) != 0)
-    fprintf(o, "%sw[k] *= 1 - lr * (dl_real)%.17g;          /* decoupled weight decay */\n", IN,
-            ARG(op, WEIGHT_DECAY));
+    emit_line(o, "w[k] *= 1 - lr * (dl_real)%.17g;          /* decoupled weight decay */",
+              ARG(op, WEIGHT_DECAY));
   adam_rule(o, op);
 }
 
 /* The state order is square_avg, then momentum_buffer and grad_avg when kept. */
-static void rmsprop_rule(FILE *o, const ir_optim *op) {
+static void rmsprop_rule(emit_text *o, const ir_optim *op) {
   int has_momentum_buf = ARG(op, MOMENTUM) > 0, centered_buf = 1 + has_momentum_buf;
   double alpha = ARG(op, ALPHA), eps = ARG(op, EPS);
-  fprintf(o, "%ss0[k] = (dl_real)%.17g * s0[k] + (dl_real)%.17g * g * g;  /* square_avg */\n", IN,
-          alpha, 1 - alpha);
+  emit_line(o, "s0[k] = (dl_real)%.17g * s0[k] + (dl_real)%.17g * g * g;  /* square_avg */",
+            alpha, 1 - alpha);
   if (ARG(op, CENTERED)) {
-    fprintf(o, "%ss%d[k] = (dl_real)%.17g * s%d[k] + (dl_real)%.17g * g;  /* grad_avg */\n", IN,
-            centered_buf, alpha, centered_buf, 1 - alpha);
-    fprintf(o, "%sconst dl_real avg = dl_sqrt(s0[k] - s%d[k] * s%d[k]) + (dl_real)%.17g;\n", IN,
-            centered_buf, centered_buf, eps);
+    emit_line(o, "s%d[k] = (dl_real)%.17g * s%d[k] + (dl_real)%.17g * g;  /* grad_avg */",
+              centered_buf, alpha, centered_buf, 1 - alpha);
+    emit_line(o, "const dl_real avg = dl_sqrt(s0[k] - s%d[k] * s%d[k]) + (dl_real)%.17g;",
+              centered_buf, centered_buf, eps);
   } else {
-    fprintf(o, "%sconst dl_real avg = dl_sqrt(s0[k]) + (dl_real)%.17g;\n", IN, eps);
+    emit_line(o, "const dl_real avg = dl_sqrt(s0[k]) + (dl_real)%.17g;", eps);
   }
   if (has_momentum_buf) {
-    fprintf(o, "%ss1[k] = (dl_real)%.17g * s1[k] + g / avg;\n", IN, ARG(op, MOMENTUM));
-    fprintf(o, "%sw[k] -= lr * s1[k];\n", IN);
+    emit_line(o, "s1[k] = (dl_real)%.17g * s1[k] + g / avg;", ARG(op, MOMENTUM));
+    emit_line(o, "w[k] -= lr * s1[k];");
   } else {
-    fprintf(o, "%sw[k] -= lr * g / avg;\n", IN);
+    emit_line(o, "w[k] -= lr * g / avg;");
   }
 }
 
-static void adagrad_step(FILE *o, const ir_optim *op) {
-  fprintf(o, "  u.clr = u.lr / (dl_real)(1 + (double)(t - 1) * %.17g);\n", ARG(op, LR_DECAY));
+static void adagrad_step(emit_text *o, const ir_optim *op) {
+  emit_line(o, "u.clr = u.lr / (dl_real)(1 + (double)(t - 1) * %.17g);", ARG(op, LR_DECAY));
 }
 
-static void adagrad_rule(FILE *o, const ir_optim *op) {
-  fprintf(o, "%ss0[k] += g * g;                         /* sum */\n", IN);
-  fprintf(o, "%sw[k] -= clr * g / (dl_sqrt(s0[k]) + (dl_real)%.17g);\n", IN, ARG(op, EPS));
+static void adagrad_rule(emit_text *o, const ir_optim *op) {
+  emit_line(o, "s0[k] += g * g;                         /* sum */");
+  emit_line(o, "w[k] -= clr * g / (dl_sqrt(s0[k]) + (dl_real)%.17g);", ARG(op, EPS));
 }
 
 /* NAdam (Dozat 2016) as torch.optim.NAdam documents it: Adam whose step
@@ -153,35 +155,35 @@ static void adagrad_rule(FILE *o, const ir_optim *op) {
  * The step uses prod(mu_1..mu_t) and prod(mu_1..mu_t+1) = mu_product *
  * mu_next, as the documented formula, torch 1.13's foreach path and torch 2
  * do (1.13's single-tensor path multiplies mu in twice). */
-static void nadam_step(FILE *o, const ir_optim *op) {
+static void nadam_step(emit_text *o, const ir_optim *op) {
   double b1 = ARG(op, BETA1), psi = ARG(op, MOMENTUM_DECAY);
-  fprintf(o, "  u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(%.17g, (double)t)));\n", ARG(op, BETA2));
-  fprintf(o, "  u.mu = (dl_real)(%.17g * (1 - 0.5 * pow(0.96, (double)t * %.17g)));\n", b1, psi);
-  fprintf(o, "  u.mu_next = (dl_real)(%.17g * (1 - 0.5 * pow(0.96, (double)(t + 1) * %.17g)));\n",
-          b1, psi);
+  emit_line(o, "u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(%.17g, (double)t)));", ARG(op, BETA2));
+  emit_line(o, "u.mu = (dl_real)(%.17g * (1 - 0.5 * pow(0.96, (double)t * %.17g)));", b1, psi);
+  emit_line(o, "u.mu_next = (dl_real)(%.17g * (1 - 0.5 * pow(0.96, (double)(t + 1) * %.17g)));",
+            b1, psi);
 }
 
-static void nadam_param_step(FILE *o, const ir_optim *op, const ir_param *p) {
+static void nadam_param_step(emit_text *o, const ir_optim *op, const ir_param *p) {
   (void)op;
-  fprintf(o, "  ST(%zu)[0] *= u.mu;  /* %s.mu_product */\n", p->opt_offset[0], p->name);
+  emit_line(o, "ST(%zu)[0] *= u.mu;  /* %s.mu_product */", p->opt_offset[0], p->name);
 }
 
 /* The two step sizes of the update, from this parameter's mu_product (s0). */
-static void nadam_prologue(FILE *o, const ir_optim *op) {
+static void nadam_prologue(emit_text *o, const ir_optim *op) {
   (void)op;
-  fprintf(o, "  const dl_real grad_coef = lr * (1 - u->mu) / (1 - s0[0]);\n");
-  fprintf(o, "  const dl_real avg_coef = lr * u->mu_next / (1 - s0[0] * u->mu_next);\n");
+  emit_line(o, "const dl_real grad_coef = lr * (1 - u->mu) / (1 - s0[0]);");
+  emit_line(o, "const dl_real avg_coef = lr * u->mu_next / (1 - s0[0] * u->mu_next);");
 }
 
-static void nadam_rule(FILE *o, const ir_optim *op) {
-  fprintf(o, "%s/* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= (grad_coef g + avg_coef m) / (sqrt(v)/sqrt(bc2) + eps) */\n", IN);
-  fprintf(o, "%ss1[k] = (dl_real)%.17g * s1[k] + (dl_real)%.17g * g;\n", IN, ARG(op, BETA1),
-          1 - ARG(op, BETA1));
-  fprintf(o, "%ss2[k] = (dl_real)%.17g * s2[k] + (dl_real)%.17g * g * g;\n", IN, ARG(op, BETA2),
-          1 - ARG(op, BETA2));
-  fprintf(o, "%sconst dl_real denom = dl_sqrt(s2[k]) * inv_sqrt_bc2 + (dl_real)%.17g;\n", IN,
-          ARG(op, EPS));
-  fprintf(o, "%sw[k] -= grad_coef * g / denom + avg_coef * s1[k] / denom;\n", IN);
+static void nadam_rule(emit_text *o, const ir_optim *op) {
+  emit_line(o, "/* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= (grad_coef g + avg_coef m) / (sqrt(v)/sqrt(bc2) + eps) */");
+  emit_line(o, "s1[k] = (dl_real)%.17g * s1[k] + (dl_real)%.17g * g;", ARG(op, BETA1),
+            1 - ARG(op, BETA1));
+  emit_line(o, "s2[k] = (dl_real)%.17g * s2[k] + (dl_real)%.17g * g * g;", ARG(op, BETA2),
+            1 - ARG(op, BETA2));
+  emit_line(o, "const dl_real denom = dl_sqrt(s2[k]) * inv_sqrt_bc2 + (dl_real)%.17g;",
+            ARG(op, EPS));
+  emit_line(o, "w[k] -= grad_coef * g / denom + avg_coef * s1[k] / denom;");
 }
 
 /* Row 0 is the optimiser of a train block that names none (with lr 1e-2). */
@@ -314,50 +316,70 @@ enum { PARALLEL_UPDATE = 1 << 15, UPDATE_GRAIN = 1 << 13 };
 
 /* The step's constants, computed once in apply_update and shared by the
  * per-parameter range functions. */
-static void emit_update_args(FILE *o, const optim_def *d) {
-  fprintf(o, "typedef struct update_args {\n  dl_ctx *ctx;\n");
-  fprintf(o, "  dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;\n  int first;\n");
-  if (d->step_fields) fprintf(o, "  %s\n", d->step_fields);
-  fprintf(o, "  atomic_int bad;  /* a range wrote a NaN or an infinity */\n} update_args;\n\n");
+static void emit_update_args(emit_text *o, const optim_def *d) {
+  emit_line(o, "typedef struct update_args {");
+  emit_line(o, "dl_ctx *ctx;");
+  emit_line(o, "dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;");
+  emit_line(o, "int first;");
+  if (d->step_fields) emit_line(o, "%s", d->step_fields);
+  emit_line(o, "atomic_int bad;  /* a range wrote a NaN or an infinity */");
+  emit_line(o, "} update_args;\n");
+}
+
+/* "top = max(top, |s0[k]|, |s1[k]|, ..., |w[k]|)" as nested dl_bits_max:
+ * one max into `top` per element, as a chain of them is not recognised as
+ * a reduction and the loop would not be vectorised; a scalar state is not
+ * written in the loop. */
+static void emit_watch(emit_text *o, const ir_optim *op) {
+  char line[512];
+  int len = snprintf(line, sizeof line, "top = dl_bits_max(top, "), nmax = 0;
+  for (int s = 0; s < op->nstate; s++)
+    if (!op->state[s].scalar) {
+      len += snprintf(line + len, sizeof line - (size_t)len, "dl_bits_max(dl_abs_bits(s%d[k]), ", s);
+      nmax++;
+    }
+  len += snprintf(line + len, sizeof line - (size_t)len, "dl_abs_bits(w[k])");
+  while (nmax--) line[len++] = ')';
+  snprintf(line + len, sizeof line - (size_t)len, ");");
+  emit_line(o, "%s", line);
 }
 
 /* update_P(args, begin, end): the fused update of elements [begin, end) of param P. */
 static void emit_param_update(emit_ctx *ec, int index, const ir_param *p) {
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out}};
   const ir_optim *op = &ec->g->train.optim;
   const optim_def *d = &optim_table[op->kind];
-  fprintf(o, "/* %s [", p->name);
-  for (int dim = 0; dim < p->ndim; dim++) fprintf(o, "%s%lld", dim ? ", " : "", (long long)p->dims[dim]);
-  fprintf(o, "] (.dln line %d) */\n", p->line);
-  fprintf(o, "static void update_%d(void *arg, int64_t begin, int64_t end) {\n", index);
-  fprintf(o, "  update_args *u = arg;\n  dl_ctx *ctx = u->ctx;\n");
-  fprintf(o, "  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;\n");
-  fprintf(o, "  const dl_real clr = u->clr, clip_scale = u->clip_scale;\n  const int first = u->first;\n");
-  fprintf(o, "  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;\n");
-  fprintf(o, "  dl_real *restrict w = ST(%zu);\n  const dl_real *restrict grad = ST(%zu);\n", p->offset,
-          p->grad_offset);
+  char dims[IR_MAX_DIMS * 24] = "";
+  for (int dim = 0, len = 0; dim < p->ndim; dim++)
+    len += snprintf(dims + len, sizeof dims - (size_t)len, "%s%lld", dim ? ", " : "", ll(p->dims[dim]));
+  emit_line(o, "/* %s [%s] (.dln line %d) */", p->name, dims, p->line);
+  emit_line(o, "static void update_%d(void *arg, int64_t begin, int64_t end) {", index);
+  emit_line(o, "update_args *u = arg;");
+  emit_line(o, "dl_ctx *ctx = u->ctx;");
+  emit_line(o, "const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;");
+  emit_line(o, "const dl_real clr = u->clr, clip_scale = u->clip_scale;");
+  emit_line(o, "const int first = u->first;");
+  emit_line(o, "(void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;");
+  emit_line(o, "dl_real *restrict w = ST(%zu);", p->offset);
+  emit_line(o, "const dl_real *restrict grad = ST(%zu);", p->grad_offset);
   for (int s = 0; s < op->nstate; s++)
-    fprintf(o, "  dl_real *restrict s%d = ST(%zu);\n", s, p->opt_offset[s]);
+    emit_line(o, "dl_real *restrict s%d = ST(%zu);", s, p->opt_offset[s]);
   if (d->prologue) d->prologue(o, op);
-  fprintf(o, "  dl_bits top = 0;  /* largest |bits| written */\n");
-  fprintf(o, "  for (int64_t k = begin; k < end; k++) {\n");
-  fprintf(o, "        dl_real g = grad[k]%s;\n", ec->g->train.clip > 0 ? " * clip_scale" : "");
+  emit_line(o, "dl_bits top = 0;  /* largest |bits| written */");
+  emit_line(o, "for (int64_t k = begin; k < end; k++) {");
+  /* the loop's body has always been indented by 8, two levels more than
+     its block: kept, so the generated C did not change with emit_line */
+  o->depth += 2;
+  emit_line(o, "dl_real g = grad[k]%s;", ec->g->train.clip > 0 ? " * clip_scale" : "");
   if (ARG(op, WEIGHT_DECAY) != 0 && !d->decoupled_decay)
-    fprintf(o, "%sg += (dl_real)%.17g * w[k];                 /* L2 weight decay */\n", IN,
-            ARG(op, WEIGHT_DECAY));
+    emit_line(o, "g += (dl_real)%.17g * w[k];                 /* L2 weight decay */",
+              ARG(op, WEIGHT_DECAY));
   d->rule(o, op);
-  /* one max into `top` per element: a chain of them is not recognised as
-     a reduction, and the loop would not be vectorised; a scalar state is
-     not written here */
-  int nmax = 0;
-  fprintf(o, "        top = dl_bits_max(top, ");
-  for (int s = 0; s < op->nstate; s++)
-    if (!op->state[s].scalar) fprintf(o, "dl_bits_max(dl_abs_bits(s%d[k]), ", s), nmax++;
-  fprintf(o, "dl_abs_bits(w[k])");
-  while (nmax--) fputc(')', o);
-  fprintf(o, ");\n");
-  fprintf(o, "  }\n");
-  fprintf(o, "  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);\n}\n\n");
+  emit_watch(o, op);
+  o->depth -= 2;
+  emit_line(o, "}");
+  emit_line(o, "if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);");
+  emit_line(o, "}\n");
 }
 
 /* A parameter the loss does not reach has no gradient (autodiff.c): as
@@ -368,44 +390,45 @@ static int trained(const ir_param *p) { return p->grad >= 0; }
 /* apply_update(): the step's constants and clip scale, then one pass per
  * parameter; nonzero if a value it wrote is not finite. */
 void optim_emit_update(emit_ctx *ec) {
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out}};
   ir_graph *g = ec->g;
   const ir_optim *op = &g->train.optim;
   const optim_def *d = &optim_table[op->kind];
   emit_update_args(o, d);
   for (int p = 0; p < g->nparams; p++)
     if (trained(&g->params[p])) emit_param_update(ec, p, &g->params[p]);
-  fprintf(o, "/* The optimiser step: %s (.dln line %d), one fused pass per parameter. */\n",
-          d->name, op->line);
-  fprintf(o, "static int apply_update(dl_ctx *ctx) {\n");
-  fprintf(o, "  const int64_t t = ctx->step + 1;\n");
-  fprintf(o, "  update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};\n");
-  fprintf(o, "  atomic_init(&u.bad, 0);\n");
+  emit_line(o, "/* The optimiser step: %s (.dln line %d), one fused pass per parameter. */", d->name,
+            op->line);
+  emit_line(o, "static int apply_update(dl_ctx *ctx) {");
+  emit_line(o, "const int64_t t = ctx->step + 1;");
+  emit_line(o, "update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};");
+  emit_line(o, "atomic_init(&u.bad, 0);");
   if (d->step) d->step(o, op);
   if (g->train.clip > 0) {
-    fprintf(o, "  /* clip_grad_norm_: every gradient times min(1, max_norm / (norm + 1e-6)) */\n");
-    fprintf(o, "  double sq = 0;\n");
+    emit_line(o, "/* clip_grad_norm_: every gradient times min(1, max_norm / (norm + 1e-6)) */");
+    emit_line(o, "double sq = 0;");
     for (int p = 0; p < g->nparams; p++)
       if (trained(&g->params[p]))
-        fprintf(o, "  sq += dl_sum_squares(ST(%zu), %lld);\n", g->params[p].grad_offset,
-                (long long)g->params[p].numel);
-    fprintf(o, "  const double norm = sqrt(sq);\n");
-    fprintf(o, "  const double coef = %.17g / (norm + 1e-6);\n", g->train.clip);
-    fprintf(o, "  u.clip_scale = (dl_real)(coef < 1 ? coef : 1);\n");
+        emit_line(o, "sq += dl_sum_squares(ST(%zu), %lld);", g->params[p].grad_offset,
+                  ll(g->params[p].numel));
+    emit_line(o, "const double norm = sqrt(sq);");
+    emit_line(o, "const double coef = %.17g / (norm + 1e-6);", g->train.clip);
+    emit_line(o, "u.clip_scale = (dl_real)(coef < 1 ? coef : 1);");
   }
   for (int p = 0; p < g->nparams; p++) {
     if (!trained(&g->params[p])) {
-      fprintf(o, "  /* %s: the loss does not depend on it (no gradient): left alone */\n",
-              g->params[p].name);
+      emit_line(o, "/* %s: the loss does not depend on it (no gradient): left alone */",
+                g->params[p].name);
       continue;
     }
-    long long numel = (long long)g->params[p].numel;
+    long long numel = ll(g->params[p].numel);
     if (d->param_step) d->param_step(o, op, &g->params[p]);
     if (numel >= PARALLEL_UPDATE)
-      fprintf(o, "  dl_parallel_for(ctx->pool, %lld, %d, update_%d, &u);\n", numel, UPDATE_GRAIN, p);
+      emit_line(o, "dl_parallel_for(ctx->pool, %lld, %d, update_%d, &u);", numel, UPDATE_GRAIN, p);
     else
-      fprintf(o, "  update_%d(&u, 0, %lld);\n", p, numel);
+      emit_line(o, "update_%d(&u, 0, %lld);", p, numel);
   }
-  fprintf(o, "  ctx->step = t;\n");
-  fprintf(o, "  return atomic_load_explicit(&u.bad, memory_order_relaxed);\n}\n\n");
+  emit_line(o, "ctx->step = t;");
+  emit_line(o, "return atomic_load_explicit(&u.bad, memory_order_relaxed);");
+  emit_line(o, "}\n");
 }
