@@ -56,6 +56,7 @@ static void put(emit_text *t, const char *s) {
   const char *last = s + end; /* the last line of code */
   while (last > s && last[-1] != '\n') last--;
   size_t len = (size_t)(s + end - last);
+  if (len > 0 && last[0] == '#') len = 0; /* "#define F(x) (x)" opens nothing */
   if (s[0] == '}' && t->depth > 0) t->depth--; /* the block's own level */
   write_lines(t, s);
   if (len > 0 && last[len - 1] == '{') {

@@ -8,7 +8,8 @@
  *   "for (...)", "if (...)", "else": a header without braces indents the
  *                   one statement that follows (a line, or a block up to its
  *                   "}"), then its level closes by itself;
- *   a trailing comment does not count, and a comment line changes nothing.
+ *   a trailing comment does not count, and a comment line or a
+ *   preprocessor line ("#define ...") changes nothing.
  * Embedded newlines continue one statement (long argument lists, comments
  * over several lines): every line of it gets the writer's indentation, plus
  * the spaces written after the newline; a trailing newline adds an empty

@@ -1,7 +1,7 @@
 /* emit_text_unit.c: emit_line indents by the blocks its lines open and
  * close, a header without braces indents one statement, comments change
- * nothing, a statement over several lines keeps its own alignment, and
- * ll() prints any int64 with %lld. */
+ * nothing (nor do preprocessor lines), a statement over several lines
+ * keeps its own alignment, and ll() prints any int64 with %lld. */
 #include <stdint.h>
 #include <stdlib.h>
 #include "emit_text.h"
@@ -145,6 +145,28 @@ static void test_long_and_int64(void) {
   free(c.text);
 }
 
+/* A preprocessor line is not a statement: a macro whose body ends in ')'
+ * does not indent the next line, and inside a block it keeps the block's
+ * indentation. */
+static void test_preprocessor(void) {
+  capture c;
+  begin(&c, 0);
+  emit_line(&c.t, "#define ST(off) (ctx->state + (off))");
+  emit_line(&c.t, "#include \"%s.h\"\n", "m");
+  emit_line(&c.t, "int f(void) {");
+  emit_line(&c.t, "#if X");
+  emit_line(&c.t, "return 1;");
+  emit_line(&c.t, "}");
+  expect_text(&c,
+              "#define ST(off) (ctx->state + (off))\n"
+              "#include \"m.h\"\n"
+              "\n"
+              "int f(void) {\n"
+              "  #if X\n"
+              "  return 1;\n"
+              "}\n", 0, __LINE__);
+}
+
 int main(void) {
   (void)expect_contains; /* expect.h's message check: no messages here */
   test_blocks();
@@ -152,6 +174,7 @@ int main(void) {
   test_comments();
   test_continuation();
   test_long_and_int64();
+  test_preprocessor();
   if (failures) fprintf(stderr, "%d failure(s)\n", failures);
   return failures != 0;
 }
