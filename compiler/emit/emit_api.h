@@ -14,6 +14,8 @@ struct emit_ctx {
                      function being emitted (e.g. GEMM epilogues) */
   ir_graph *g;
   int f64;
+  int depth;      /* where a kernel's lines start in out: 1 in a layer's
+                     function, 2 in emit_guarded's `if (with_labels)` */
   int *root;                /* root[id]: the node whose buffer id is computed in */
   int *group_first, *group_next; /* each group's nodes in order: a list */
 };
@@ -29,7 +31,8 @@ void emit_job_call(emit_ctx *ec, const char *name, const char *count, const char
 /* C expression for the number of rows (all but the last dim) of a batched node. */
 const char *emit_rows(const ir_node *n, char *buf, size_t len);
 /* Text from the .dln or its path as a C string literal (NULL: NULL), or
- * inside a C comment: the one place such text is escaped (emit_c.c). */
-void emit_cstr(FILE *o, const char *s);
-void emit_comment_text(FILE *o, const char *s);
+ * inside a C comment: the one place such text is escaped (emit_c.c).  The
+ * copies are malloc'd (any length): the caller frees them. */
+char *emit_cstr(const char *s);
+char *emit_comment_text(const char *s);
 #endif

@@ -3,9 +3,11 @@
  * planned IR.  It sees only the IR, never the AST.  Every layer (source
  * binding) becomes one forward and one backward function whose comment
  * quotes its .dln line; every shape in them is a constant except the batch
- * rows n, chosen at run time. */
+ * rows n, chosen at run time.  Every line goes through emit_line
+ * (emit_text.h). */
 #include "emit.h"
 #include "emit_api.h"
+#include "emit_text.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -14,17 +16,23 @@
 
 const char *emit_job_begin(emit_ctx *ec, const ir_node *n, const char *what, const char *comment,
                            char *name, size_t len) {
+  emit_text o[1] = {{.f = ec->helpers}};
   snprintf(name, len, "%s_%s_%d", what, ec->g->groups[n->group].name, n->id);
-  if (comment) fprintf(ec->helpers, "/* %s */\n", comment);
-  fprintf(ec->helpers, "static void %s(void *arg, int64_t lo, int64_t hi) {\n", name);
-  fprintf(ec->helpers, "  const dl_job *job = arg;\n  dl_ctx *ctx = job->ctx;\n  const int n = job->n;\n");
-  fprintf(ec->helpers, "  (void)ctx, (void)n;\n");
+  if (comment) emit_line(o, "/* %s */", comment);
+  emit_line(o, "static void %s(void *arg, int64_t lo, int64_t hi) {", name);
+  emit_line(o, "const dl_job *job = arg;");
+  emit_line(o, "dl_ctx *ctx = job->ctx;");
+  emit_line(o, "const int n = job->n;");
+  emit_line(o, "(void)ctx, (void)n;");
   return name;
 }
 
 void emit_job_call(emit_ctx *ec, const char *name, const char *count, const char *grain) {
-  fprintf(ec->out, "  {\n    dl_job job = {ctx, n};\n");
-  fprintf(ec->out, "    dl_parallel_for(ctx->pool, %s, %s, %s, &job);\n  }\n", count, grain, name);
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
+  emit_line(o, "{");
+  emit_line(o, "dl_job job = {ctx, n};");
+  emit_line(o, "dl_parallel_for(ctx->pool, %s, %s, %s, &job);", count, grain, name);
+  emit_line(o, "}");
 }
 
 const char *emit_ptr(emit_ctx *ec, int id, char *buf, size_t len) {
@@ -42,9 +50,20 @@ const char *emit_ptr(emit_ctx *ec, int id, char *buf, size_t len) {
 
 const char *emit_rows(const ir_node *n, char *buf, size_t len) {
   int64_t r = ir_rows(n);
-  if (!n->batched) snprintf(buf, len, "%lld", (long long)r);
+  if (!n->batched) snprintf(buf, len, "%lld", ll(r));
   else if (r == 1) snprintf(buf, len, "n");
-  else snprintf(buf, len, "n * %lld", (long long)r);
+  else snprintf(buf, len, "n * %lld", ll(r));
+  return buf;
+}
+
+/* Room for s escaped: at most 4 bytes for each of its bytes, the quotes
+ * and the NUL. */
+static char *escape_buffer(const char *s) {
+  char *buf = malloc(4 * strlen(s) + 3);
+  if (!buf) {
+    fputs("dlnc: out of memory\n", stderr);
+    exit(1);
+  }
   return buf;
 }
 
@@ -55,36 +74,50 @@ const char *emit_rows(const ir_node *n, char *buf, size_t len) {
  * escaped; in a comment, what would end it ("*" "/") or open another, a
  * trigraph, and bytes that are not printable ASCII are written as visible
  * escapes instead. */
-void emit_cstr(FILE *o, const char *s) {
-  if (!s) {
-    fputs("NULL", o);
-    return;
-  }
-  fputc('"', o);
+char *emit_cstr(const char *s) {
+  char *buf = escape_buffer(s ? s : "NULL"), *q = buf;
+  if (!s) return memcpy(buf, "NULL", 5); /* no string: the null pointer */
+  *q++ = '"';
   for (const char *p = s; *p; p++) {
     unsigned char c = (unsigned char)*p;
-    if (c == '"' || c == '\\') fprintf(o, "\\%c", c);
-    else if (c < 32 || c >= 127) fprintf(o, "\\%03o", c);
-    else if (c == '?' && p > s && p[-1] == '?') fputs("\\?", o);
-    else fputc(c, o);
+    if (c == '"' || c == '\\') q += snprintf(q, 5, "\\%c", c);
+    else if (c < 32 || c >= 127) q += snprintf(q, 5, "\\%03o", c);
+    else if (c == '?' && p > s && p[-1] == '?') q += snprintf(q, 5, "\\?");
+    else *q++ = (char)c;
   }
-  fputc('"', o);
+  *q++ = '"';
+  *q = 0;
+  return buf;
 }
 
-void emit_comment_text(FILE *o, const char *s) {
+char *emit_comment_text(const char *s) {
+  char *buf = escape_buffer(s), *q = buf;
   for (const char *p = s; *p; p++) {
     unsigned char c = (unsigned char)*p;
-    if ((c < 32 && c != '\t') || c >= 127) fprintf(o, "\\x%02x", c);
-    else if (c == '/' && p[1] == '*') fputs("/\\", o);   /* "/\*" */
-    else if (c == '*' && p[1] == '/') fputs("*\\", o);   /* "*\/" */
-    else if (c == '?' && p[1] == '?') fputs("?\\", o);   /* "?\?" */
-    else fputc(c, o);
+    if ((c < 32 && c != '\t') || c >= 127) q += snprintf(q, 5, "\\x%02x", c);
+    else if (c == '/' && p[1] == '*') q += snprintf(q, 5, "/\\");   /* "/\*" */
+    else if (c == '*' && p[1] == '/') q += snprintf(q, 5, "*\\");   /* "*\/" */
+    else if (c == '?' && p[1] == '?') q += snprintf(q, 5, "?\\");   /* "?\?" */
+    else *q++ = (char)c;
   }
+  *q = 0;
+  return buf;
 }
 
 static const char *base_name(const char *path) {
   const char *s = strrchr(path, '/');
   return s ? s + 1 : path;
+}
+
+/* "d0, d1, ..." of a shape; a scalar's is "0" when zero is set (a
+ * tensor_desc's dims, where empty braces are not C11). */
+static const char *dims_list(const int64_t *dims, int ndim, int zero, char *buf, size_t len) {
+  size_t at = 0;
+  buf[0] = 0;
+  for (int d = 0; d < ndim && at < len; d++)
+    at += (size_t)snprintf(buf + at, len - at, "%s%lld", d ? ", " : "", ll(dims[d]));
+  if (ndim == 0 && zero) snprintf(buf, len, "0");
+  return buf;
 }
 
 /* ---- per-layer functions ---------------------------------------------------- */
@@ -108,17 +141,18 @@ static int pred_is_logit(const ir_graph *g) {
 }
 
 static void emit_pred_copy(emit_ctx *ec) {
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char p[96], rows[64];
   const ir_node *n = &ec->g->nodes[ec->g->pred];
   emit_ptr(ec, n->id, p, sizeof p);
   emit_rows(n, rows, sizeof rows);
-  fprintf(ec->out, "  /* the prediction head%s */\n", pred_is_logit(ec->g) ? ", as probabilities" : "");
+  emit_line(o, "/* the prediction head%s */", pred_is_logit(ec->g) ? ", as probabilities" : "");
   if (pred_is_logit(ec->g))
-    fprintf(ec->out, "  for (size_t k = 0; k < (size_t)(%s) * %lld; k++) ctx->out[k] = dl_sigmoid(%s[k]);\n",
-            rows, (long long)ir_last_dim(n), p);
+    emit_line(o, "for (size_t k = 0; k < (size_t)(%s) * %lld; k++) ctx->out[k] = dl_sigmoid(%s[k]);",
+              rows, ll(ir_last_dim(n)), p);
   else
-    fprintf(ec->out, "  memcpy(ctx->out, %s, (size_t)(%s) * %lld * sizeof(dl_real));\n", p, rows,
-            (long long)ir_last_dim(n));
+    emit_line(o, "memcpy(ctx->out, %s, (size_t)(%s) * %lld * sizeof(dl_real));", p, rows,
+              ll(ir_last_dim(n)));
 }
 
 /* dense, conv_out and norm compute the activation that follows them (fuse.c). */
@@ -127,38 +161,24 @@ static int has_fused_act(const ir_node *n) {
 }
 
 static void emit_node(emit_ctx *ec, const ir_node *n) {
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char shape[96];
-  fprintf(ec->out, "  /* %s: %s%s -> %s */\n", n->name ? n->name : "", ir_op_name(n->op),
-          n->op == OP_DENSE && n->epilogue >= 0 ? " + bias + activation" : "",
-          ir_shape_str(n, shape, sizeof shape));
+  emit_line(o, "/* %s: %s%s -> %s */", n->name ? n->name : "", ir_op_name(n->op),
+            n->op == OP_DENSE && n->epilogue >= 0 ? " + bias + activation" : "",
+            ir_shape_str(n, shape, sizeof shape));
   op_info_of(n->op)->emit(ec, n);
 }
 
 /* A node that reads the labels runs only when the caller has them (not in
- * predict): its kernel is emitted inside `if (with_labels)`, indented. */
+ * predict): its kernel is emitted inside `if (with_labels)`, one level
+ * deeper (every kernel starts at ec->depth). */
 static void emit_guarded(emit_ctx *ec, const ir_node *n) {
-  FILE *out = ec->out;
-  char *text = NULL;
-  size_t len = 0;
-  FILE *mem = open_memstream(&text, &len);
-  if (!mem) {
-    fprintf(out, "  if (with_labels) {\n");
-    emit_node(ec, n);
-    fprintf(out, "  }\n");
-    return;
-  }
-  ec->out = mem;
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
+  emit_line(o, "if (with_labels) {");
+  ec->depth = o->depth;
   emit_node(ec, n);
-  fclose(mem);
-  ec->out = out;
-  fprintf(out, "  if (with_labels) {\n");
-  for (char *line = text; *line;) {
-    size_t n = strcspn(line, "\n");
-    fprintf(out, "  %.*s\n", (int)n, line);
-    line += n + (line[n] == '\n');
-  }
-  fprintf(out, "  }\n");
-  free(text);
+  ec->depth--;
+  emit_line(o, "}");
 }
 
 static void emit_group_nodes(emit_ctx *ec, int grp, int backward) {
@@ -178,13 +198,13 @@ static void emit_group_nodes(emit_ctx *ec, int grp, int backward) {
  * out before it. */
 static void emit_group(emit_ctx *ec, int grp, int backward) {
   const ir_group *gr = &ec->g->groups[grp];
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out}};
   char *body = NULL, *helpers = NULL;
   size_t body_len = 0, helpers_len = 0;
   FILE *bm = open_memstream(&body, &body_len);
   FILE *hm = open_memstream(&helpers, &helpers_len);
   if (!bm || !hm) {
-    fprintf(stderr, "dlnc: out of memory\n");
+    fputs("dlnc: out of memory\n", stderr);
     exit(1);
   }
   ec->out = bm;
@@ -192,17 +212,22 @@ static void emit_group(emit_ctx *ec, int grp, int backward) {
   emit_group_nodes(ec, grp, backward);
   fclose(hm);
   fclose(bm);
-  ec->out = o;
+  ec->out = o->f;
   ec->helpers = NULL;
-  fputs("/* ", o);
-  emit_comment_text(o, base_name(ec->g->source_path));
-  fprintf(o, ":%d: ", gr->line);
-  emit_comment_text(o, gr->text);
-  fprintf(o, "\n * %s */\n", backward ? "backward: gradients of this line's inputs and parameters" : "forward");
-  fputs(helpers, o);
-  fprintf(o, "static void %s_%s(dl_ctx *ctx, int n, int with_labels) {\n",
-          backward ? "backward" : "forward", gr->name);
-  fprintf(o, "  (void)ctx;\n  (void)n;\n  (void)with_labels;\n%s}\n\n", body);
+  char *file = emit_comment_text(base_name(ec->g->source_path));
+  char *text = emit_comment_text(gr->text);
+  emit_line(o, "/* %s:%d: %s\n * %s */", file, gr->line, text,
+            backward ? "backward: gradients of this line's inputs and parameters" : "forward");
+  free(file);
+  free(text);
+  fputs(helpers, o->f); /* whole functions, written by emit_line */
+  emit_line(o, "static void %s_%s(dl_ctx *ctx, int n, int with_labels) {",
+            backward ? "backward" : "forward", gr->name);
+  emit_line(o, "(void)ctx;");
+  emit_line(o, "(void)n;");
+  emit_line(o, "(void)with_labels;");
+  fputs(body, o->f); /* the kernels, at depth 1 */
+  emit_line(o, "}\n");
   free(helpers);
   free(body);
 }
@@ -210,30 +235,33 @@ static void emit_group(emit_ctx *ec, int grp, int backward) {
 /* compute_grads, forward, loss_only: the layers in order (and back). */
 static void emit_drivers(emit_ctx *ec) {
   ir_graph *g = ec->g;
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out}};
   char loss[96], total[96];
   emit_ptr(ec, g->loss, loss, sizeof loss);
   emit_ptr(ec, g->total_loss, total, sizeof total);
-  fprintf(o, "/* Forward and backward over the batch: every gradient, no update. */\n");
-  fprintf(o, "static double compute_grads(dl_ctx *ctx, int n) {\n");
+  emit_line(o, "/* Forward and backward over the batch: every gradient, no update. */");
+  emit_line(o, "static double compute_grads(dl_ctx *ctx, int n) {");
   for (int grp = 0; grp < g->ngroups; grp++)
-    if (group_has(ec, grp, 0)) fprintf(o, "  forward_%s(ctx, n, 1);\n", g->groups[grp].name);
+    if (group_has(ec, grp, 0)) emit_line(o, "forward_%s(ctx, n, 1);", g->groups[grp].name);
   for (int grp = g->ngroups - 1; grp >= 0; grp--)
-    if (group_has(ec, grp, 1)) fprintf(o, "  backward_%s(ctx, n, 1);\n", g->groups[grp].name);
-  fprintf(o, "  return (double)%s[0];\n}\n\n", total);
+    if (group_has(ec, grp, 1)) emit_line(o, "backward_%s(ctx, n, 1);", g->groups[grp].name);
+  emit_line(o, "return (double)%s[0];", total);
+  emit_line(o, "}\n");
 
-  fprintf(o, "/* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */\n");
-  fprintf(o, "static double forward(dl_ctx *ctx, int n, int with_loss) {\n");
+  emit_line(o, "/* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */");
+  emit_line(o, "static double forward(dl_ctx *ctx, int n, int with_loss) {");
   for (int grp = 0; grp < g->ngroups; grp++)
     if (grp != g->penalty_group && group_has(ec, grp, 0))
-      fprintf(o, "  forward_%s(ctx, n, with_loss);\n", g->groups[grp].name);
-  fprintf(o, "  return with_loss ? (double)%s[0] : 0.0;\n}\n\n", loss);
+      emit_line(o, "forward_%s(ctx, n, with_loss);", g->groups[grp].name);
+  emit_line(o, "return with_loss ? (double)%s[0] : 0.0;", loss);
+  emit_line(o, "}\n");
 
-  fprintf(o, "/* The differentiated loss (data loss + penalties), forward only. */\n");
-  fprintf(o, "static double loss_only(dl_ctx *ctx, int n) {\n");
+  emit_line(o, "/* The differentiated loss (data loss + penalties), forward only. */");
+  emit_line(o, "static double loss_only(dl_ctx *ctx, int n) {");
   for (int grp = 0; grp < g->ngroups; grp++)
-    if (group_has(ec, grp, 0)) fprintf(o, "  forward_%s(ctx, n, 1);\n", g->groups[grp].name);
-  fprintf(o, "  return (double)%s[0];\n}\n\n", total);
+    if (group_has(ec, grp, 0)) emit_line(o, "forward_%s(ctx, n, 1);", g->groups[grp].name);
+  emit_line(o, "return (double)%s[0];", total);
+  emit_line(o, "}\n");
 }
 
 /* ---- the descriptor ---------------------------------------------------------- */
@@ -257,40 +285,39 @@ static const char *init_enum(int k) {
   return names[k];
 }
 
-static void emit_tensor(FILE *o, const ir_param *p, const char *suffix, const char *kind,
+static void emit_tensor(emit_text *o, const ir_param *p, const char *suffix, const char *kind,
                         size_t offset, const char *init, double init_value) {
-  char name[512];
+  char name[512], dims[IR_MAX_DIMS * 24];
   snprintf(name, sizeof name, "%s%s", p->name, suffix);
-  fputs("  {", o);
-  emit_cstr(o, name);
-  fprintf(o, ", %s, %d, {", kind, p->ndim);
-  for (int d = 0; d < p->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)p->dims[d]);
-  if (p->ndim == 0) fputc('0', o); /* a scalar: no empty braces */
+  char *lit = emit_cstr(name);
   /* init_src: a parameter's index is its index in the table (parameters come first) */
   int src = !strcmp(kind, "DL_T_PARAM") && p->init == DL_INIT_ROW_NORM ? p->init_src : -1;
-  fprintf(o, "}, %zu, %lld, %s, %lld, %lld, %.17g, %d, %d},\n", offset, (long long)p->numel, init,
-          (long long)p->fan_in, (long long)p->fan_out, init_value, p->line, src);
+  emit_line(o, "{%s, %s, %d, {%s}, %zu, %lld, %s, %lld, %lld, %.17g, %d, %d},", lit, kind, p->ndim,
+            dims_list(p->dims, p->ndim, 1, dims, sizeof dims), offset, ll(p->numel), init,
+            ll(p->fan_in), ll(p->fan_out), init_value, p->line, src);
+  free(lit);
 }
 
 /* A buffer: its constant start is init_value (a count starts at 0), or a
  * random unit vector (DL_INIT_UNIT_NORMAL). */
-static void emit_buffer(FILE *o, const ir_buffer *b) {
-  fputs("  {", o);
-  emit_cstr(o, b->name);
-  fprintf(o, ", %s, %d, {", b->is_count ? "DL_T_COUNT" : "DL_T_BUFFER", b->ndim);
-  for (int d = 0; d < b->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)b->dims[d]);
-  fprintf(o, "%s}, %zu, %lld, %s, 0, 0, %.17g, %d, -1},\n", b->ndim ? "" : "0", b->offset,
-          (long long)b->numel, init_enum(b->init_kind), b->init, b->line);
+static void emit_buffer(emit_text *o, const ir_buffer *b) {
+  char dims[IR_MAX_DIMS * 24];
+  char *lit = emit_cstr(b->name);
+  emit_line(o, "{%s, %s, %d, {%s}, %zu, %lld, %s, 0, 0, %.17g, %d, -1},", lit,
+            b->is_count ? "DL_T_COUNT" : "DL_T_BUFFER", b->ndim,
+            dims_list(b->dims, b->ndim, 1, dims, sizeof dims), b->offset, ll(b->numel),
+            init_enum(b->init_kind), b->init, b->line);
+  free(lit);
 }
 
 static int emit_tensors(emit_ctx *ec) {
   ir_graph *g = ec->g;
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out}};
   const ir_optim *op = &g->train.optim;
   int count = 0;
   char suffix[64];
-  fprintf(o, "/* Everything in the state block: parameters, gradients, optimiser state, buffers. */\n");
-  fprintf(o, "static const dl_tensor_desc tensors[] = {\n");
+  emit_line(o, "/* Everything in the state block: parameters, gradients, optimiser state, buffers. */");
+  emit_line(o, "static const dl_tensor_desc tensors[] = {");
   for (int p = 0; p < g->nparams; p++, count++)
     emit_tensor(o, &g->params[p], "", "DL_T_PARAM", g->params[p].offset,
                 init_enum(param_init(g, &g->params[p])), 0);
@@ -304,140 +331,179 @@ static int emit_tensors(emit_ctx *ec) {
       emit_tensor(o, &sp, suffix, "DL_T_OPT", sp.opt_offset[s], "DL_INIT_ZERO", op->state[s].init);
     }
   for (int b = 0; b < g->nbuffers; b++, count++) emit_buffer(o, &g->buffers[b]);
-  fprintf(o, "};\n\n");
+  emit_line(o, "};\n");
   return count;
 }
 
-static void emit_data_spec(FILE *o, const char *field, const ir_data *d) {
+static void emit_data_spec(emit_text *o, const char *field, const ir_data *d) {
   static const char *const kinds[] = {"DL_DATA_NONE", "DL_DATA_IDX", "DL_DATA_CSV", "DL_DATA_TEXT"};
-  fprintf(o, "    .%s = {%s, {", field, kinds[d->kind]);
-  emit_cstr(o, d->path[0]);
-  fputs(", ", o);
-  emit_cstr(o, d->path[1]);
-  fprintf(o, "}, %.17g, %d, %d, %.17g, %.17g},\n", d->kind ? d->scale : 1.0, d->header, d->line,
-          d->from, d->to);
+  char *path0 = emit_cstr(d->path[0]), *path1 = emit_cstr(d->path[1]);
+  emit_line(o, ".%s = {%s, {%s, %s}, %.17g, %d, %d, %.17g, %.17g},", field, kinds[d->kind], path0,
+            path1, d->kind ? d->scale : 1.0, d->header, d->line, d->from, d->to);
+  free(path0);
+  free(path1);
 }
 
 static void emit_desc(emit_ctx *ec, int ntensors) {
   ir_graph *g = ec->g;
-  FILE *o = ec->out;
+  emit_text o[1] = {{.f = ec->out}};
   const ir_node *x = &g->nodes[g->input], *pred = &g->nodes[g->pred];
   const ir_train *t = &g->train;
   static const char *const preds[] = {"DL_PRED_ARGMAX", "DL_PRED_BINARY", "DL_PRED_VALUES"};
   static const char *const scheds[] = {"DL_SCHED_CONSTANT", "DL_SCHED_STEP",
                                        "DL_SCHED_EXPONENTIAL", "DL_SCHED_COSINE"};
   int64_t ysize = g->label < 0 ? 0 : g->label_is_class ? g->label_classes : ir_numel(&g->nodes[g->label]);
-  fprintf(o, "const dl_model_desc %s_desc = {\n  .name = ", g->model_name);
-  emit_cstr(o, g->model_name);
-  fputs(",\n  .source = ", o);
-  emit_cstr(o, g->source_path);
-  fprintf(o, ",\n  .x_ndim = %d,\n  .x_shape = {", x->ndim);
-  for (int d = 0; d < x->ndim; d++) fprintf(o, "%s%lld", d ? ", " : "", (long long)x->dims[d]);
-  fprintf(o, "},\n  .x_size = %lld,\n", (long long)ir_numel(x));
-  fprintf(o, "  .y_kind = %s,\n  .y_size = %lld,\n", g->label_is_class ? "DL_Y_CLASS" : "DL_Y_REAL",
-          (long long)ysize);
-  if (g->input_vocab) fprintf(o, "  .x_vocab = %lld,\n", (long long)g->input_vocab);
+  char dims[IR_MAX_DIMS * 24];
+  char *name = emit_cstr(g->model_name), *source = emit_cstr(g->source_path);
+  char *data_dir = emit_cstr(t->data_dir ? t->data_dir : g->source_dir);
+  emit_line(o, "const dl_model_desc %s_desc = {", g->model_name);
+  emit_line(o, ".name = %s,", name);
+  emit_line(o, ".source = %s,", source);
+  emit_line(o, ".x_ndim = %d,", x->ndim);
+  emit_line(o, ".x_shape = {%s},", dims_list(x->dims, x->ndim, 0, dims, sizeof dims));
+  emit_line(o, ".x_size = %lld,", ll(ir_numel(x)));
+  emit_line(o, ".y_kind = %s,", g->label_is_class ? "DL_Y_CLASS" : "DL_Y_REAL");
+  emit_line(o, ".y_size = %lld,", ll(ysize));
+  if (g->input_vocab) emit_line(o, ".x_vocab = %lld,", ll(g->input_vocab));
   for (int id = 0; id < g->nnodes; id++)
     if (ir_op_has(g->nodes[id].op, OPF_PERSISTENT)) {
-      fprintf(o, "  .stateful = 1,\n");
+      emit_line(o, ".stateful = 1,");
       break;
     }
-  if (g->label >= 0 && g->label_is_class)
-    fprintf(o, "  .y_len = %lld,\n", (long long)ir_numel(&g->nodes[g->label]));
-  fprintf(o, "  .pred_kind = %s,\n  .out_size = %lld,\n", preds[g->pred_kind], (long long)ir_numel(pred));
-  fprintf(o, "  .state_elems = %zu,\n  .act_elems_per_sample = ACT_PER_SAMPLE,\n  .act_elems_fixed = %zu,\n",
-          g->state_elems, g->act_fixed);
-  fprintf(o, "  .n_tensors = %d,\n  .tensors = tensors,\n", ntensors);
-  fprintf(o, "  .defaults = {\n    .batch = %d,\n    .epochs = %d,\n    .lr = %.17g,\n    .seed = %lluu,\n",
-          t->batch, t->epochs, t->optim.lr, (unsigned long long)t->seed);
-  fprintf(o, "    .schedule = {%s, %d, %.17g, %d, %.17g, %lld},\n", scheds[t->sched_kind],
-          t->sched_step_size, t->sched_gamma, t->sched_t_max, t->sched_eta_min,
-          (long long)t->warmup);
-  fprintf(o, "    .clip_norm = %.17g,\n    .data_dir = ", t->clip);
-  emit_cstr(o, t->data_dir ? t->data_dir : g->source_dir);
-  fputs(",\n", o);
+  if (g->label >= 0 && g->label_is_class) emit_line(o, ".y_len = %lld,", ll(ir_numel(&g->nodes[g->label])));
+  emit_line(o, ".pred_kind = %s,", preds[g->pred_kind]);
+  emit_line(o, ".out_size = %lld,", ll(ir_numel(pred)));
+  emit_line(o, ".state_elems = %zu,", g->state_elems);
+  emit_line(o, ".act_elems_per_sample = ACT_PER_SAMPLE,");
+  emit_line(o, ".act_elems_fixed = %zu,", g->act_fixed);
+  emit_line(o, ".n_tensors = %d,", ntensors);
+  emit_line(o, ".tensors = tensors,");
+  emit_line(o, ".defaults = {");
+  emit_line(o, ".batch = %d,", t->batch);
+  emit_line(o, ".epochs = %d,", t->epochs);
+  emit_line(o, ".lr = %.17g,", t->optim.lr);
+  emit_line(o, ".seed = %lluu,", (unsigned long long)t->seed);
+  emit_line(o, ".schedule = {%s, %d, %.17g, %d, %.17g, %lld},", scheds[t->sched_kind],
+            t->sched_step_size, t->sched_gamma, t->sched_t_max, t->sched_eta_min, ll(t->warmup));
+  emit_line(o, ".clip_norm = %.17g,", t->clip);
+  emit_line(o, ".data_dir = %s,", data_dir);
   emit_data_spec(o, "train", &t->train);
   emit_data_spec(o, "test", &t->test);
-  fprintf(o, "  },\n  .compute_grads = compute_grads,\n  .apply_update = apply_update,\n");
-  fprintf(o, "  .forward = forward,\n  .loss_only = loss_only,\n};\n\n");
+  emit_line(o, "},");
+  emit_line(o, ".compute_grads = compute_grads,");
+  emit_line(o, ".apply_update = apply_update,");
+  emit_line(o, ".forward = forward,");
+  emit_line(o, ".loss_only = loss_only,");
+  emit_line(o, "};\n");
+  free(name);
+  free(source);
+  free(data_dir);
 }
 
 /* ---- the embedding API ---------------------------------------------------------- */
 
 static void emit_api_impl(emit_ctx *ec) {
   const char *m = ec->g->model_name;
-  FILE *o = ec->out;
-  fprintf(o, "/* ---- the embedding API (%s.h) ---- */\n\n", m);
-  fprintf(o, "struct %s_model {\n  dl_ctx *ctx;\n};\n\n", m);
-  fprintf(o, "%s_model *%s_new(int max_batch, char *err, size_t errlen) {\n", m, m);
-  fprintf(o, "  %s_model *m = calloc(1, sizeof *m);\n", m);
-  fprintf(o, "  if (!m) {\n    snprintf(err, errlen, \"out of memory\");\n    return NULL;\n  }\n");
-  fprintf(o, "  m->ctx = dl_ctx_new(&%s_desc, max_batch > 0 ? max_batch : 1, err, errlen);\n", m);
-  fprintf(o, "  if (!m->ctx) {\n    free(m);\n    return NULL;\n  }\n");
-  fprintf(o, "  dl_ctx_init_params(m->ctx, %s_desc.defaults.seed);\n  return m;\n}\n\n", m);
-  fprintf(o, "int %s_load(%s_model *m, const char *checkpoint, char *err, size_t errlen) {\n", m, m);
-  fprintf(o, "  int64_t epoch;\n  return dl_ctx_load(m->ctx, checkpoint, 1, &epoch, err, errlen);\n}\n\n");
-  fprintf(o, "int %s_predict(%s_model *m, const dl_real *x, int n, dl_real *out) {\n", m, m);
-  fprintf(o, "  if (n < 0 || n > m->ctx->capacity) return -1;\n");
-  fprintf(o, "  memcpy(m->ctx->x, x, (size_t)n * %lld * sizeof(dl_real));\n",
-          (long long)ir_numel(&ec->g->nodes[ec->g->input]));
-  fprintf(o, "  m->ctx->train_mode = 0;\n  forward(m->ctx, n, 0);\n");
-  fprintf(o, "  memcpy(out, m->ctx->out, (size_t)n * %lld * sizeof(dl_real));\n  return 0;\n}\n\n",
-          (long long)ir_numel(&ec->g->nodes[ec->g->pred]));
-  fprintf(o, "void %s_free(%s_model *m) {\n  if (!m) return;\n  dl_ctx_free(m->ctx);\n  free(m);\n}\n", m, m);
+  emit_text o[1] = {{.f = ec->out}};
+  emit_line(o, "/* ---- the embedding API (%s.h) ---- */\n", m);
+  emit_line(o, "struct %s_model {", m);
+  emit_line(o, "dl_ctx *ctx;");
+  emit_line(o, "};\n");
+  emit_line(o, "%s_model *%s_new(int max_batch, char *err, size_t errlen) {", m, m);
+  emit_line(o, "%s_model *m = calloc(1, sizeof *m);", m);
+  emit_line(o, "if (!m) {");
+  emit_line(o, "snprintf(err, errlen, \"out of memory\");");
+  emit_line(o, "return NULL;");
+  emit_line(o, "}");
+  emit_line(o, "m->ctx = dl_ctx_new(&%s_desc, max_batch > 0 ? max_batch : 1, err, errlen);", m);
+  emit_line(o, "if (!m->ctx) {");
+  emit_line(o, "free(m);");
+  emit_line(o, "return NULL;");
+  emit_line(o, "}");
+  emit_line(o, "dl_ctx_init_params(m->ctx, %s_desc.defaults.seed);", m);
+  emit_line(o, "return m;");
+  emit_line(o, "}\n");
+  emit_line(o, "int %s_load(%s_model *m, const char *checkpoint, char *err, size_t errlen) {", m, m);
+  emit_line(o, "int64_t epoch;");
+  emit_line(o, "return dl_ctx_load(m->ctx, checkpoint, 1, &epoch, err, errlen);");
+  emit_line(o, "}\n");
+  emit_line(o, "int %s_predict(%s_model *m, const dl_real *x, int n, dl_real *out) {", m, m);
+  emit_line(o, "if (n < 0 || n > m->ctx->capacity) return -1;");
+  emit_line(o, "memcpy(m->ctx->x, x, (size_t)n * %lld * sizeof(dl_real));",
+            ll(ir_numel(&ec->g->nodes[ec->g->input])));
+  emit_line(o, "m->ctx->train_mode = 0;");
+  emit_line(o, "forward(m->ctx, n, 0);");
+  emit_line(o, "memcpy(out, m->ctx->out, (size_t)n * %lld * sizeof(dl_real));",
+            ll(ir_numel(&ec->g->nodes[ec->g->pred])));
+  emit_line(o, "return 0;");
+  emit_line(o, "}\n");
+  emit_line(o, "void %s_free(%s_model *m) {", m, m);
+  emit_line(o, "if (!m) return;");
+  emit_line(o, "dl_ctx_free(m->ctx);");
+  emit_line(o, "free(m);");
+  emit_line(o, "}");
 }
 
-static void emit_header(const ir_graph *g, FILE *o) {
+static void emit_header(const ir_graph *g, FILE *f) {
+  emit_text o[1] = {{.f = f}};
+  const char *m = g->model_name;
   char upper[512];
   size_t k = 0;
-  for (const char *s = g->model_name; *s && k + 1 < sizeof upper; s++)
+  for (const char *s = m; *s && k + 1 < sizeof upper; s++)
     upper[k++] = (char)toupper((unsigned char)*s);
   upper[k] = 0;
   const ir_node *x = &g->nodes[g->input], *pred = &g->nodes[g->pred];
   static const char *const what[] = {"logits (class = argmax)", "probabilities",
                                      "predicted values"};
-  fprintf(o, "/* %s.h: generated by dlnc from ", g->model_name);
-  emit_comment_text(o, base_name(g->source_path));
-  fprintf(o, ". The API to embed model '%s' in C.\n", g->model_name);
-  fprintf(o, " * Link with the dlnc runtime (the .c files in runtime/, -lz -lm -lpthread). */\n");
+  char *file = emit_comment_text(base_name(g->source_path));
+  emit_line(o, "/* %s.h: generated by dlnc from %s. The API to embed model '%s' in C.\n"
+               " * Link with the dlnc runtime (the .c files in runtime/, -lz -lm -lpthread). */",
+            m, file, m);
+  free(file);
   /* a guard no system or runtime header uses (a model may be named zlib or
    * kernels); the runtime's header with <>: only NAME.h is in the generated
    * directory's "..." search path (-iquote) */
-  fprintf(o, "#ifndef DLNC_MODEL_%s_H\n#define DLNC_MODEL_%s_H\n#include <stddef.h>\n#include <dl_model.h>\n\n",
-          upper, upper);
-  fprintf(o, "enum { %s_INPUT_SIZE = %lld, %s_OUTPUT_SIZE = %lld };\n\n", upper,
-          (long long)ir_numel(x), upper, (long long)ir_numel(pred));
-  fprintf(o, "extern const dl_model_desc %s_desc;\n\n", g->model_name);
-  fprintf(o, "typedef struct %s_model %s_model;\n\n", g->model_name, g->model_name);
-  fprintf(o, "/* A model that predicts up to max_batch rows per call; NULL and a message on failure. */\n");
-  fprintf(o, "%s_model *%s_new(int max_batch, char *err, size_t errlen);\n", g->model_name, g->model_name);
-  fprintf(o, "/* Loads weights from a checkpoint written by the trainer (safetensors). 0 or -1. */\n");
-  fprintf(o, "int %s_load(%s_model *m, const char *checkpoint, char *err, size_t errlen);\n", g->model_name,
-          g->model_name);
-  fprintf(o, "/* x: n rows of %s_INPUT_SIZE inputs (scaled as the training data was);\n", upper);
-  fprintf(o, " * out: n rows of %s_OUTPUT_SIZE %s.  0, or -1 if n > max_batch. */\n", upper,
-          what[g->pred_kind]);
-  fprintf(o, "int %s_predict(%s_model *m, const dl_real *x, int n, dl_real *out);\n", g->model_name,
-          g->model_name);
-  fprintf(o, "void %s_free(%s_model *m);\n\n#endif\n", g->model_name, g->model_name);
+  emit_line(o, "#ifndef DLNC_MODEL_%s_H", upper);
+  emit_line(o, "#define DLNC_MODEL_%s_H", upper);
+  emit_line(o, "#include <stddef.h>");
+  emit_line(o, "#include <dl_model.h>\n");
+  emit_line(o, "enum { %s_INPUT_SIZE = %lld, %s_OUTPUT_SIZE = %lld };\n", upper, ll(ir_numel(x)),
+            upper, ll(ir_numel(pred)));
+  emit_line(o, "extern const dl_model_desc %s_desc;\n", m);
+  emit_line(o, "typedef struct %s_model %s_model;\n", m, m);
+  emit_line(o, "/* A model that predicts up to max_batch rows per call; NULL and a message on failure. */");
+  emit_line(o, "%s_model *%s_new(int max_batch, char *err, size_t errlen);", m, m);
+  emit_line(o, "/* Loads weights from a checkpoint written by the trainer (safetensors). 0 or -1. */");
+  emit_line(o, "int %s_load(%s_model *m, const char *checkpoint, char *err, size_t errlen);", m, m);
+  emit_line(o, "/* x: n rows of %s_INPUT_SIZE inputs (scaled as the training data was);\n"
+               " * out: n rows of %s_OUTPUT_SIZE %s.  0, or -1 if n > max_batch. */",
+            upper, upper, what[g->pred_kind]);
+  emit_line(o, "int %s_predict(%s_model *m, const dl_real *x, int n, dl_real *out);", m, m);
+  emit_line(o, "void %s_free(%s_model *m);\n", m, m);
+  emit_line(o, "#endif");
 }
 
 static void emit_source(emit_ctx *ec) {
   ir_graph *g = ec->g;
-  FILE *o = ec->out;
-  fprintf(o, "/* %s.c: generated by dlnc from ", g->model_name);
-  emit_comment_text(o, base_name(g->source_path));
-  fprintf(o, ". Do not edit; edit the .dln.\n");
-  fprintf(o, " * Model '%s': %d parameter tensors, %zu state elements, %zu activation\n",
-          g->model_name, g->nparams, g->state_elems, g->act_per_sample);
-  fprintf(o, " * elements per sample in one planned arena.  n is the number of rows in\n");
-  fprintf(o, " * the batch (at most ctx->capacity); every other size is a constant. */\n");
-  fprintf(o, "#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n");
-  fprintf(o, "#include <dl_ops.h>\n#include <kernels.h>\n#include \"%s.h\"\n\n", g->model_name);
-  fprintf(o, "enum { ACT_PER_SAMPLE = %zu };\n", g->act_per_sample);
-  fprintf(o, "#define ST(off) (ctx->state + (off))\n");
-  fprintf(o, "#define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)\n");
-  fprintf(o, "#define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))\n\n");
+  emit_text o[1] = {{.f = ec->out}};
+  char *file = emit_comment_text(base_name(g->source_path));
+  emit_line(o, "/* %s.c: generated by dlnc from %s. Do not edit; edit the .dln.\n"
+               " * Model '%s': %d parameter tensors, %zu state elements, %zu activation\n"
+               " * elements per sample in one planned arena.  n is the number of rows in\n"
+               " * the batch (at most ctx->capacity); every other size is a constant. */",
+            g->model_name, file, g->model_name, g->nparams, g->state_elems, g->act_per_sample);
+  free(file);
+  emit_line(o, "#include <math.h>");
+  emit_line(o, "#include <stdio.h>");
+  emit_line(o, "#include <stdlib.h>");
+  emit_line(o, "#include <string.h>");
+  emit_line(o, "#include <dl_ops.h>");
+  emit_line(o, "#include <kernels.h>");
+  emit_line(o, "#include \"%s.h\"\n", g->model_name);
+  emit_line(o, "enum { ACT_PER_SAMPLE = %zu };", g->act_per_sample);
+  emit_line(o, "#define ST(off) (ctx->state + (off))");
+  emit_line(o, "#define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)");
+  emit_line(o, "#define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))\n");
   for (int grp = 0; grp < g->ngroups; grp++)
     if (group_has(ec, grp, 0)) emit_group(ec, grp, 0);
   for (int grp = g->ngroups - 1; grp >= 0; grp--)
@@ -447,6 +513,19 @@ static void emit_source(emit_ctx *ec) {
   int ntensors = emit_tensors(ec);
   emit_desc(ec, ntensors);
   emit_api_impl(ec);
+}
+
+/* NAME_main.c: the standalone trainer is the runtime's, on this model. */
+static void emit_main(const ir_graph *g, FILE *f) {
+  emit_text o[1] = {{.f = f}};
+  char *file = emit_comment_text(base_name(g->source_path));
+  emit_line(o, "/* %s_main.c: generated by dlnc from %s: the standalone trainer. */", g->model_name,
+            file);
+  free(file);
+  emit_line(o, "#include \"%s.h\"\n", g->model_name);
+  emit_line(o, "int main(int argc, char **argv) {");
+  emit_line(o, "return dl_trainer_main(&%s_desc, argc, argv);", g->model_name);
+  emit_line(o, "}");
 }
 
 static FILE *open_out(const char *dir, const char *name, const char *suffix, char *path, size_t len) {
@@ -475,7 +554,7 @@ static int index_graph(emit_ctx *ec) {
   int *last = malloc((size_t)(g->ngroups ? g->ngroups : 1) * sizeof *last);
   if (!root || !next || !first || !last) {
     free(root), free(next), free(first), free(last);
-    fprintf(stderr, "dlnc: out of memory\n");
+    fputs("dlnc: out of memory\n", stderr);
     return -1;
   }
   for (int grp = 0; grp < g->ngroups; grp++) first[grp] = last[grp] = -1;
@@ -496,7 +575,7 @@ static int index_graph(emit_ctx *ec) {
 
 int emit_c(ir_graph *g, const char *dir, int f64) {
   char path[4096];
-  emit_ctx ec = {.g = g, .f64 = f64};
+  emit_ctx ec = {.g = g, .f64 = f64, .depth = 1};
   int rc = 0;
   if (index_graph(&ec)) return -1;
   ec.out = open_out(dir, g->model_name, ".c", path, sizeof path);
@@ -514,11 +593,7 @@ int emit_c(ir_graph *g, const char *dir, int f64) {
   rc |= close_out(h, path);
   FILE *m = open_out(dir, g->model_name, "_main.c", path, sizeof path);
   if (!m) return -1;
-  fprintf(m, "/* %s_main.c: generated by dlnc from ", g->model_name);
-  emit_comment_text(m, base_name(g->source_path));
-  fprintf(m, ": the standalone trainer. */\n");
-  fprintf(m, "#include \"%s.h\"\n\nint main(int argc, char **argv) {\n", g->model_name);
-  fprintf(m, "  return dl_trainer_main(&%s_desc, argc, argv);\n}\n", g->model_name);
+  emit_main(g, m);
   rc |= close_out(m, path);
   return rc;
 }

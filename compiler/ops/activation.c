@@ -130,7 +130,7 @@ static void emit_elementwise_loop(emit_text *o, const ir_node *n, const char *de
  * of (seed, step, site, k), so backward recomputes it instead of storing it.
  * In eval mode forward copies x: the keep loop is the else branch. */
 static void emit_dropout(emit_ctx *ec, const ir_node *n, const char *px, const char *py, int grad) {
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char rows[64];
   emit_rows(n, rows, sizeof rows);
   double p = n->act.p;
@@ -151,7 +151,7 @@ static void emit_dropout(emit_ctx *ec, const ir_node *n, const char *px, const c
 }
 
 static void emit_softmax(emit_ctx *ec, const ir_node *n, const char *px, const char *py) {
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char rows[64];
   emit_rows(n, rows, sizeof rows);
   long long C = ll(ir_last_dim(n));
@@ -176,7 +176,7 @@ void activation_emit(emit_ctx *ec, const ir_node *n) {
     emit_softmax(ec, n, px, py);
     return;
   }
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   snprintf(decls, sizeof decls, "const dl_real *x = %s;\ndl_real *y = %s;", px, py);
   snprintf(body, sizeof body, "{ const dl_real v = x[k]; y[k] = %s; }",
            activation_expr(n, "v", e, sizeof e));
@@ -192,7 +192,7 @@ void activation_grad_emit(emit_ctx *ec, const ir_node *n) {
     emit_dropout(ec, n, pdy, pdx, 1);
     return;
   }
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   emit_ptr(ec, n->in[1], ps, sizeof ps);
   if (n->op == OP_SOFTMAX_GRAD) {
     char rows[64];

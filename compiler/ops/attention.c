@@ -252,7 +252,7 @@ static void emit_attention(emit_ctx *ec, const ir_node *n) {
 
 /* y = x + pe (a constant table) or x + W; dW = sum over the batch of dy */
 static void emit_positional(emit_ctx *ec, const ir_node *n) {
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char py[96], px[96], pw[96];
   emit_ptr(ec, n->id, py, sizeof py);
   emit_ptr(ec, n->in[0], px, sizeof px);

@@ -384,7 +384,7 @@ static void emit_conv_gemm(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[1], p1, sizeof p1);
   emit_ptr(ec, n->id, pout, sizeof pout);
   snprintf(rows, sizeof rows, "n * %lld", ll(d.P));
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   emit_line(o, "{");
   if (n->op == OP_CONV2D) {
     emit_line(o, "/* yT[n*%lld, %lld] = colT[n*%lld, %lld] . W^T, per group of %lld channels */",
@@ -414,7 +414,7 @@ static void emit_conv_dw_t(emit_ctx *ec, const ir_node *n) {
   char pt[96], pw[96];
   emit_ptr(ec, n->in[0], pt, sizeof pt);
   emit_ptr(ec, n->id, pw, sizeof pw);
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   emit_line(o, "{");
   emit_line(o, "/* dW[g*%lld + o, k] = dW^T[g, k, o] */", ll(OCg));
   emit_line(o, "const dl_real *restrict t = %s;", pt);
@@ -510,7 +510,7 @@ static void emit_conv_db(emit_ctx *ec, const ir_node *n) {
   char pdy[96], pb[96];
   emit_ptr(ec, n->in[0], pdy, sizeof pdy);
   emit_ptr(ec, n->id, pb, sizeof pb);
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   emit_line(o, "{");
   emit_line(o, "/* db[oc] = sum over samples and positions of dy[s, oc, :] */");
   emit_line(o, "const dl_real *restrict dy = %s;", pdy);

@@ -146,7 +146,7 @@ void dense_emit(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[1], pw, sizeof pw);
   emit_ptr(ec, out, py, sizeof py);
   emit_rows(n, rows, sizeof rows);
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   /* restrict: a dense layer's output never shares memory with its inputs */
   emit_line(o, "{");
   emit_line(o, "const dl_real *restrict x = %s, *restrict W = %s;", px, pw);
@@ -187,7 +187,7 @@ void dense_grad_emit(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[0], pdy, sizeof pdy);
   emit_ptr(ec, n->id, pout, sizeof pout);
   emit_rows(dy, rows, sizeof rows);
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   if (n->op == OP_DENSE_DB) {
     /* db[j] = sum_r dy[r,j]; if dy is an activation's input gradient, it is
      * computed here in the same pass: dy[r,j] = dout[r,j] * act'(...) */

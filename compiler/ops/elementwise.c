@@ -245,7 +245,7 @@ static void emit_concat(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->id, py, sizeof py);
   emit_rows(n, rows, sizeof rows);
   long long W = ir_last_dim(n), off = 0;
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   emit_line(o, "{");
   emit_line(o, "dl_real *y = %s;", py);
   emit_line(o, "const int rows = %s;", rows);
@@ -267,7 +267,7 @@ static void emit_slice(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->in[0], px, sizeof px);
   emit_rows(n, rows, sizeof rows);
   long long W = ir_last_dim(&ec->g->nodes[n->in[0]]), w = ir_last_dim(n);
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   emit_line(o, "/* dx = dy[:, %d:%lld] */", n->ew.from, n->ew.from + w);
   emit_line(o, "for (int r = 0; r < %s; r++) memcpy(%s + (size_t)r * %lld, %s + (size_t)r * %lld + %d, %lld * sizeof(dl_real));",
             rows, py, w, px, W, n->ew.from, w);
@@ -275,7 +275,7 @@ static void emit_slice(emit_ctx *ec, const ir_node *n) {
 
 void elementwise_emit(emit_ctx *ec, const ir_node *n) {
   char py[96], pa[96], pb[96], rows[64];
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   if (n->op == OP_CONCAT || n->op == OP_SLICE) {
     (n->op == OP_CONCAT ? emit_concat : emit_slice)(ec, n);
     return;

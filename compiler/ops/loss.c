@@ -161,7 +161,7 @@ static const char *count_expr(const ir_node *n, char *buf, size_t len) {
 }
 
 void loss_emit(emit_ctx *ec, const ir_node *n) {
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char py[96], pp[96], pt[96], cnt[96];
   emit_ptr(ec, n->id, py, sizeof py);
   emit_ptr(ec, n->in[0], pp, sizeof pp);
@@ -186,7 +186,7 @@ void loss_emit(emit_ctx *ec, const ir_node *n) {
 }
 
 void loss_grad_emit(emit_ctx *ec, const ir_node *n) {
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char pd[96], ps[96], pp[96], pt[96], cnt[96];
   emit_ptr(ec, n->id, pd, sizeof pd);
   emit_ptr(ec, n->in[0], ps, sizeof ps);

@@ -324,7 +324,7 @@ static void emit_cell_fn(emit_ctx *ec, const ir_node *n, const rnn_dims *d, char
 }
 
 static void emit_scan(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char pxg[96], ps[96], pw[96], pb[96] = "";
   emit_ptr(ec, n->in[0], pxg, sizeof pxg);
   emit_ptr(ec, n->id, ps, sizeof ps);
@@ -397,7 +397,7 @@ static void emit_states(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
   char py[96], ps[96];
   emit_ptr(ec, n->id, py, sizeof py);
   emit_ptr(ec, n->in[0], ps, sizeof ps);
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   long long T = d->T, H = d->H, SW = d->SW;
   emit_line(o, "{");
   emit_line(o, "dl_real *restrict y = %s;", py);
@@ -473,7 +473,7 @@ static void emit_cell_grad_fn(emit_ctx *ec, const ir_node *n, const rnn_dims *d,
  * dh = (dh_t from above) + (dh from the step after: dhh_{t+1} W_hh, one GEMM
  * over the batch, plus gru's direct z path), then the cell's derivatives. */
 static void emit_scan_grad(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char pd[96], pdy[96], ps[96], pw[96];
   emit_ptr(ec, n->id, pd, sizeof pd);
   emit_ptr(ec, n->in[0], pdy, sizeof pdy);
@@ -536,7 +536,7 @@ static void emit_scan_grad(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
 /* dW_hh = sum over steps with a predecessor of dhh_t^T h_{t-1} (the first
  * step's h_{t-1} is 0), a GEMM over the batch per step; db_hh = sum of dhh */
 static void emit_param_grads(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char pout[96], pd[96], ps[96];
   emit_ptr(ec, n->id, pout, sizeof pout);
   emit_ptr(ec, n->in[0], pd, sizeof pd);

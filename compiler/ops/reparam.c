@@ -129,7 +129,7 @@ static void emit_sigma(emit_text *o, long long R, long long C) {
 }
 
 static void emit_weight_norm(emit_ctx *ec, const ir_node *n) {
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char pg[96], pv[96], pw[96];
   long long R, C;
   rows_cols(n, &R, &C);
@@ -150,7 +150,7 @@ static void emit_weight_norm(emit_ctx *ec, const ir_node *n) {
 }
 
 static void emit_weight_norm_grad(emit_ctx *ec, const ir_node *n) {
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char pdw[96], pg[96], pv[96], pout[96];
   const ir_node *v = &ec->g->nodes[n->in[2]];
   long long R, C;
@@ -189,7 +189,7 @@ static void emit_weight_norm_grad(emit_ctx *ec, const ir_node *n) {
 }
 
 static void emit_spectral_norm(emit_ctx *ec, const ir_node *n) {
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char pwo[96], pu[96], pv[96], pw[96];
   long long R, C;
   rows_cols(n, &R, &C);
@@ -229,7 +229,7 @@ static void emit_spectral_norm(emit_ctx *ec, const ir_node *n) {
 }
 
 static void emit_spectral_norm_grad(emit_ctx *ec, const ir_node *n) {
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char pdw[96], pwo[96], pu[96], pv[96], pout[96];
   long long R, C;
   rows_cols(n, &R, &C);

@@ -90,7 +90,7 @@ void sequence_emit(emit_ctx *ec, const ir_node *n) {
   /* one row per id: the rows of the output (or of dy), whose last dim is
    * the one the id selects or indexes */
   emit_rows(n->op == OP_EMBEDDING_DW ? &g->nodes[n->in[0]] : n, rows, sizeof rows);
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   emit_line(o, "{");
   emit_line(o, "const dl_real *restrict ids = %s;", pids);
   emit_line(o, "dl_real *restrict y = %s;", py);

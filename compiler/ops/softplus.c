@@ -51,7 +51,7 @@ void softplus_backward(ad_ctx *ad, int id, int dy) {
  * log1p in double keeps float's result within an ulp (there is no vector
  * log1pf to lose). */
 void softplus_emit(emit_ctx *ec, const ir_node *n) {
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char px[96], pdy[96], pout[96], rows[64];
   int grad = n->op == OP_SOFTPLUS_GRAD;
   emit_ptr(ec, n->in[grad ? 1 : 0], px, sizeof px);
