@@ -30,6 +30,7 @@
  * on the thread count. */
 #include "ops.h"
 #include "emit_text.h"
+#include <stdlib.h>
 #include <string.h>
 #include "../../runtime/dl_model.h"
 
@@ -313,14 +314,16 @@ static void call_per_sample(emit_ctx *ec, const char *name, int64_t values) {
  * count_name; NULL: none). */
 static void call_per_channel(emit_ctx *ec, const char *name, const norm_geo *q, const char *pcount,
                              const char *count_name) {
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   emit_line(o, "{");
   emit_line(o, "dl_job job = {ctx, n};");
   emit_line(o, "dl_parallel_for(ctx->pool, %lld, 1 + %d / ((int64_t)n * %lld), %s, &job);",
             ll(q->K), NORM_GRAIN_VALUES, ll(q->S), name);
   if (pcount) {
     emit_line(o, "if (ctx->train_mode && ctx->track_stats && (int64_t)n * %lld > 1)", ll(q->S));
-    emit_line(o, "dl_count_add(%s, 1); /* %s += 1 */", pcount, count_name);
+    char *count = emit_comment_text(count_name); /* a buffer's name, from the .dln */
+    emit_line(o, "dl_count_add(%s, 1); /* %s += 1 */", pcount, count);
+    free(count);
   }
   emit_line(o, "}");
 }
@@ -607,7 +610,7 @@ static void emit_param_grad(emit_ctx *ec, const ir_node *n) {
   emit_ptr(ec, n->id, pout, sizeof pout);
   long long P = ir_numel(n), K = ir_numel(&ec->g->nodes[n->in[0]]) / 2;
   int dw = n->op == OP_NORM_DW;
-  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   emit_line(o, "/* %s = sum over the batch of %s */",
             dw ? "dw" : "db", dw ? "dy * xhat" : "dy");
   if (P == K) {
