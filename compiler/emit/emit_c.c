@@ -382,7 +382,7 @@ static void emit_desc(emit_ctx *ec, int ntensors) {
   emit_line(o, ".batch = %d,", t->batch);
   emit_line(o, ".epochs = %d,", t->epochs);
   emit_line(o, ".lr = %.17g,", t->optim.lr);
-  emit_line(o, ".seed = %lluu,", (unsigned long long)t->seed);
+  emit_line(o, ".seed = %lluu,", ull(t->seed));
   emit_line(o, ".schedule = {%s, %d, %.17g, %d, %.17g, %lld},", scheds[t->sched_kind],
             t->sched_step_size, t->sched_gamma, t->sched_t_max, t->sched_eta_min, ll(t->warmup));
   emit_line(o, ".clip_norm = %.17g,", t->clip);

@@ -36,5 +36,7 @@ void emit_line(emit_text *t, const char *fmt, ...);
  * elsewhere: the emitters print them as %lld of ll(v), the one conversion,
  * so no format depends on the platform and no emitter writes a cast. */
 static inline long long ll(int64_t v) { return v; }
+/* The same for the one unsigned value, the seed: %llu of ull(v). */
+static inline unsigned long long ull(uint64_t v) { return v; }
 
 #endif

@@ -143,6 +143,9 @@ static void test_long_and_int64(void) {
   EXPECT(strstr(c.text, ";\n  y = 9223372036854775807 + -9223372036854775808;\n") != NULL);
   EXPECT(c.t.depth == 1);
   free(c.text);
+  begin(&c, 0);
+  emit_line(&c.t, ".seed = %lluu,", ull(UINT64_MAX));
+  expect_text(&c, ".seed = 18446744073709551615u,\n", 0, __LINE__);
 }
 
 /* A preprocessor line is not a statement: a macro whose body ends in ')'
