@@ -277,20 +277,21 @@ static void emit_positional(emit_ctx *ec, const ir_node *n) {
   } else {
     /* the table as constants: computed here, in double, once */
     emit_line(o, "/* pe[t, 2i] = sin(t / 10000^(2i/%lld)), pe[t, 2i+1] = cos(...) */", D);
-    char *table = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&table, &len);
-    if (!m) {
-      fprintf(stderr, "dlnc: out of memory\n");
+    enum { VALUE_CHARS = 32 }; /* ",\n  " and a %.17g of a sine: at most 28 */
+    size_t room = (size_t)(T * D) * VALUE_CHARS + 1, at = 0;
+    char *table = malloc(room);
+    if (!table) {
+      fputs("dlnc: out of memory\n", stderr);
       exit(1);
     }
+    table[0] = 0;
     for (long long t = 0; t < T; t++)
       for (long long d = 0; d < D; d++) {
         double angle = (double)t / pow(10000.0, (double)(d - d % 2) / (double)D);
-        fprintf(m, "%s%s%.*g", t + d ? "," : "", (t * D + d) % 8 ? " " : "\n  ",
-                ec->f64 ? 17 : 9, d % 2 ? cos(angle) : sin(angle));
+        at += (size_t)snprintf(table + at, room - at, "%s%s%.*g", t + d ? "," : "",
+                               (t * D + d) % 8 ? " " : "\n  ", ec->f64 ? 17 : 9,
+                               d % 2 ? cos(angle) : sin(angle));
       }
-    fclose(m);
     emit_line(o, "static const dl_real pe[%lld] = {%s};", T * D, table); /* 8 values a line */
     free(table);
   }
