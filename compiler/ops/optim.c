@@ -101,12 +101,18 @@ static void adam_step(emit_text *o, const ir_optim *op) {
   emit_line(o, "u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(%.17g, (double)t)));", ARG(op, BETA2));
 }
 
+/* Adam's two moving averages, in state s[m] (exp_avg) and s[m + 1]
+ * (exp_avg_sq): m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2. */
+static void emit_moments(emit_text *o, const ir_optim *op, int m) {
+  emit_line(o, "s%d[k] = (dl_real)%.17g * s%d[k] + (dl_real)%.17g * g;", m, ARG(op, BETA1), m,
+            1 - ARG(op, BETA1));
+  emit_line(o, "s%d[k] = (dl_real)%.17g * s%d[k] + (dl_real)%.17g * g * g;", m + 1, ARG(op, BETA2),
+            m + 1, 1 - ARG(op, BETA2));
+}
+
 static void adam_rule(emit_text *o, const ir_optim *op) {
   emit_line(o, "/* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */");
-  emit_line(o, "s0[k] = (dl_real)%.17g * s0[k] + (dl_real)%.17g * g;", ARG(op, BETA1),
-            1 - ARG(op, BETA1));
-  emit_line(o, "s1[k] = (dl_real)%.17g * s1[k] + (dl_real)%.17g * g * g;", ARG(op, BETA2),
-            1 - ARG(op, BETA2));
+  emit_moments(o, op, 0);
   emit_line(o, "w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)%.17g);",
             ARG(op, EPS));
 }
@@ -177,10 +183,7 @@ static void nadam_prologue(emit_text *o, const ir_optim *op) {
 
 static void nadam_rule(emit_text *o, const ir_optim *op) {
   emit_line(o, "/* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= (grad_coef g + avg_coef m) / (sqrt(v)/sqrt(bc2) + eps) */");
-  emit_line(o, "s1[k] = (dl_real)%.17g * s1[k] + (dl_real)%.17g * g;", ARG(op, BETA1),
-            1 - ARG(op, BETA1));
-  emit_line(o, "s2[k] = (dl_real)%.17g * s2[k] + (dl_real)%.17g * g * g;", ARG(op, BETA2),
-            1 - ARG(op, BETA2));
+  emit_moments(o, op, 1);
   emit_line(o, "const dl_real denom = dl_sqrt(s2[k]) * inv_sqrt_bc2 + (dl_real)%.17g;",
             ARG(op, EPS));
   emit_line(o, "w[k] -= grad_coef * g / denom + avg_coef * s1[k] / denom;");
