@@ -68,6 +68,20 @@ def _m_softplus(L, x, F, T):
     return p, p
 
 
+def _m_math(L, x, F, T):
+    a = T.exp(L["a"](x))
+    b = T.log(T.sigmoid(L["b"](x)))
+    c = T.sqrt(T.sigmoid(L["c"](x)))
+    d = T.square(L["d"](x))
+    e = T.abs(L["e"](x))
+    f = T.clamp(L["f"](x), min=-0.5, max=0.5)
+    g = T.clamp(L["g"](x), min=0)
+    k = T.clamp(L["k"](x), max=0.2)
+    h = T.tanh(L["h"](T.cat([a, b, c, d, e, f, g, k], dim=1)))
+    p = L["pred"](h)
+    return p, p
+
+
 def _m_classifier(L, x, F, T):
     a = F.relu(L["a"](x))
     b = F.leaky_relu(L["b"](x), 0.2)
@@ -300,6 +314,22 @@ MODELS = {
   h1     = softplus(dense(x, 16))
   h2     = softplus(dense(h1, 12), beta = 3, threshold = 1.5)
   pred   = dense(h2, 1)
+  loss   = mse(pred, y)"""),
+    # clamp's bounds lie inside the range of its inputs: both sides of each
+    "math": dict(data="reg", loss="mse", fwd=_m_math,
+                 params=_lw("a", "b", "c", "d", "e", "f", "g", "k", "h", "pred"), text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  a      = exp(dense(x, 6))
+  b      = log(sigmoid(dense(x, 6)))
+  c      = sqrt(sigmoid(dense(x, 6)))
+  d      = square(dense(x, 6))
+  e      = abs(dense(x, 6))
+  f      = clamp(dense(x, 6), min = -0.5, max = 0.5)
+  g      = clamp(dense(x, 6), min = 0)
+  k      = clamp(dense(x, 6), max = 0.2)
+  h      = tanh(dense(concat(a, b, c, d, e, f, g, k), 8))
+  pred   = dense(h, 1)
   loss   = mse(pred, y)"""),
     "classifier": dict(data="cls", loss="cross_entropy", fwd=_m_classifier,
                        params=_lw("a", "b", "d", "r", "m", "logits"), text="""
@@ -573,6 +603,7 @@ CASES = {
     "nobias": dict(model="nobias", opt=("adam", {"lr": 0.01})),
     "softmax": dict(model="softmax", opt=("sgd", {"lr": 0.2})),
     "softplus": dict(model="softplus", opt=("adam", {"lr": 0.01})),
+    "math": dict(model="math", opt=("adam", {"lr": 0.01})),
     # optimisers
     "sgd": dict(model="opt", opt=("sgd", {"lr": 0.1})),
     "sgd_momentum": dict(model="opt", opt=("sgd", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3})),
