@@ -23,8 +23,10 @@
 
 /* Per op code: the forward op of the pair, whether this is the gradient,
  * and the loop body's formula over v = x[k] (or dy = dy[k], v = the second
- * input) writing r.  Plain expressions without calls into libm where torch's
- * result allows it, so the loops vectorise. */
+ * input) writing r.  Plain expressions, so gcc -O3 vectorises the loops of
+ * sqrt, square, abs, clamp and every gradient; exp's (dl_exp: its
+ * bit-cast keeps gcc 12 from vectorising even a loop of dl_exp alone) and
+ * log's (a libm call) stay scalar. */
 typedef struct math_rule {
   ir_op op, grad;
   const char *name, *formula, *body;
