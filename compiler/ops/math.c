@@ -131,7 +131,7 @@ void math_backward(ad_ctx *ad, int id, int dy) {
   int from_y = n.op == OP_EXP || n.op == OP_SQRT;
   int in[2] = {dy, from_y ? id : n.in[0]};
   int grad = ad_node(ad, r->grad, in, 2, n.in[0], -1);
-  g->nodes[grad].clamp = n.clamp;
+  if (n.op == OP_CLAMP) g->nodes[grad].clamp = n.clamp;
   ad_accumulate(ad, n.in[0], grad);
 }
 
