@@ -68,6 +68,14 @@ def _m_softplus(L, x, F, T):
     return p, p
 
 
+def _m_detach(L, x, F, T):
+    a = T.tanh(L["a"](x))
+    b = T.tanh(L["b"](a))
+    c = b * a.detach() + T.full_like(a, 0.5) * b + T.ones_like(a)
+    p = L["pred"](c)
+    return p, p
+
+
 def _m_classifier(L, x, F, T):
     a = F.relu(L["a"](x))
     b = F.leaky_relu(L["b"](x), 0.2)
@@ -300,6 +308,15 @@ MODELS = {
   h1     = softplus(dense(x, 16))
   h2     = softplus(dense(h1, 12), beta = 3, threshold = 1.5)
   pred   = dense(h2, 1)
+  loss   = mse(pred, y)"""),
+    # a's layer gets its gradient only through b: the detached path carries none
+    "detach": dict(data="reg", loss="mse", fwd=_m_detach, params=_lw("a", "b", "pred"), text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  a      = tanh(dense(x, 12))
+  b      = tanh(dense(a, 12))
+  c      = b * detach(a) + full_like(a, 0.5) * b + ones_like(a)
+  pred   = dense(c, 1)
   loss   = mse(pred, y)"""),
     "classifier": dict(data="cls", loss="cross_entropy", fwd=_m_classifier,
                        params=_lw("a", "b", "d", "r", "m", "logits"), text="""
@@ -573,6 +590,7 @@ CASES = {
     "nobias": dict(model="nobias", opt=("adam", {"lr": 0.01})),
     "softmax": dict(model="softmax", opt=("sgd", {"lr": 0.2})),
     "softplus": dict(model="softplus", opt=("adam", {"lr": 0.01})),
+    "detach": dict(model="detach", opt=("sgd", {"lr": 0.1})),
     # optimisers
     "sgd": dict(model="opt", opt=("sgd", {"lr": 0.1})),
     "sgd_momentum": dict(model="opt", opt=("sgd", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3})),
