@@ -6,11 +6,21 @@
  *   ones_like(x)       with 1, and
  *   full_like(x, v)    with v, as torch.zeros_like/ones_like/full_like: the
  *                      constant targets of a GAN's bce_with_logits
+ *   randn_like(x)      per-sample noise of x's shape, N(0, 1) or
+ *   rand_like(x)       uniform in [0, 1), as torch.randn_like/rand_like:
+ *                      a VAE's reparameterisation mu + exp(logvar/2) * eps.
+ *                      The draws hash (seed, step, site, element) as
+ *                      dropout's mask does (dl_noise in dl_ops.h), so they
+ *                      change every step, are the same for a seed at any
+ *                      thread count, and stay fixed in gradcheck (which
+ *                      holds the step).  Drawn in eval and predict too, as
+ *                      torch draws them; the site is the node's id.
  *
  * x must be a per-sample tensor (its rows give the batch, its shape the
  * shape).  The whole family is this file: lowering, no backward rule (the
  * point of these ops is that no gradient passes), and the emitters of
- * OP_DETACH (a copy) and OP_FILL (attribute: fill.value). */
+ * OP_DETACH (a copy), OP_FILL (attribute: fill.value) and OP_NOISE
+ * (fill.site; fill.value 1 for normal draws, 0 for uniform). */
 #include "ops.h"
 #include "emit_text.h"
 #include <math.h>
@@ -62,8 +72,19 @@ int lower_full_like(lower_ctx *lc, const ast_expr *call) {
   return lower_same_shape(lc, call, OP_FILL, v[0].node, v[1].num);
 }
 
+/* randn_like and rand_like: normal or uniform, by name. */
+int lower_noise_like(lower_ctx *lc, const ast_expr *call) {
+  static const arg_spec spec[] = {{"x", ARG_TENSOR, 1, 0}};
+  const char *fn = call->str;
+  arg_val v[1];
+  if (lower_bind_args(lc, call, spec, 1, v) || check_per_sample(lc, fn, &v[0])) return -1;
+  int id = lower_same_shape(lc, call, OP_NOISE, v[0].node, strcmp(fn, "randn_like") == 0);
+  ir_at(lc->g, id)->fill.site = id;
+  return id;
+}
+
 /* One loop over every element of the batch: a copy of x for detach, the
- * constant for fill (x only gives the shape and the rows). */
+ * constant for fill, a draw for noise (x only gives the shape and rows). */
 void constant_emit(emit_ctx *ec, const ir_node *n) {
   emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char px[96], pout[96], rows[64];
@@ -76,6 +97,12 @@ void constant_emit(emit_ctx *ec, const ir_node *n) {
     emit_line(o, "const dl_real *x = %s;", emit_ptr(ec, n->in[0], px, sizeof px));
     emit_line(o, "/* y = x; no gradient flows back to x */");
     emit_line(o, "for (size_t k = 0; k < count; k++) y[k] = x[k];");
+  } else if (n->op == OP_NOISE) {
+    int normal = n->fill.value != 0;
+    emit_line(o, "/* y = %s noise of site %d: a hash of (seed, step, site, k) */",
+              normal ? "N(0, 1)" : "U[0, 1)", n->fill.site);
+    emit_line(o, "for (size_t k = 0; k < count; k++) y[k] = (dl_real)dl_noise(ctx, %d, k, %d);",
+              n->fill.site, normal);
   } else {
     emit_line(o, "/* y = %.17g, a constant of x's shape */", n->fill.value);
     emit_line(o, "for (size_t k = 0; k < count; k++) y[k] = (dl_real)%.17g;", n->fill.value);
