@@ -270,6 +270,17 @@ static inline int dl_dropout_keep(const dl_ctx *ctx, int site, size_t k, float p
   return dl_rng_uniform_f(ctx->seed, 0x0D0000u + (uint64_t)site, index) >= p;
 }
 
+/* randn_like / rand_like: element k of noise site `site`, a pure function
+ * of (seed, step, site, k) as dropout's mask is, so it is redrawn every
+ * step, the same for a seed whatever the thread count, and fixed while
+ * gradcheck holds the step.  A normal draw is Box-Muller over two such
+ * uniforms (dl_rng_normal); a uniform one is in [0, 1). */
+static inline double dl_noise(const dl_ctx *ctx, int site, size_t k, int normal) {
+  uint64_t index = ((uint64_t)ctx->step << 36) ^ (uint64_t)k;
+  uint64_t stream = 0x0E0000u + (uint64_t)site;
+  return normal ? dl_rng_normal(ctx->seed, stream, index) : dl_rng_uniform(ctx->seed, stream, index);
+}
+
 /* ---- losses ------------------------------------------------------------------ */
 
 /* mean (p - t)^2 */

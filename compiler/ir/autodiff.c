@@ -60,12 +60,14 @@ static int total_grad(ad_ctx *ad, int value) {
   return acc;
 }
 
-/* wants[v]: some parameter is upstream of v, so d loss / d v is needed. */
+/* wants[v]: some parameter is upstream of v, so d loss / d v is needed; a
+ * stop-gradient op (detach, a constant) cuts the chain. */
 static void mark_wants(ad_ctx *ad) {
   ir_graph *g = ad->g;
   for (int id = 0; id < ad->nforward; id++) {
     ir_node *n = &g->nodes[id];
     ad->wants[id] = n->op == OP_PARAM;
+    if (ir_op_has(n->op, OPF_STOP_GRAD)) continue;
     for (int k = 0; k < n->nin; k++)
       if (ad->wants[n->in[k]]) ad->wants[id] = 1;
   }

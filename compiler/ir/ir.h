@@ -40,6 +40,8 @@ enum {
                                  reuses its room, and the model is stateful */
   OPF_LOSS = 1 << 7,          /* a data loss: (pred, target) -> scalar mean */
   OPF_SAME_SHAPE = 1 << 8,    /* its output and every input have one shape (ir_verify) */
+  OPF_STOP_GRAD = 1 << 9,     /* no gradient passes through it (detach, constants): autodiff
+                                 never computes d loss / d its output (autodiff.c) */
 };
 
 /* The ops, one IR_OP row each in ops.def (name, flags, backward and emit

@@ -82,6 +82,21 @@ def _m_math(L, x, F, T):
     return p, p
 
 
+def _m_detach(L, x, F, T):
+    a = T.tanh(L["a"](x))
+    b = T.tanh(L["b"](a))
+    c = b * a.detach() + T.full_like(a, 0.5) * b + T.ones_like(a)
+    p = L["pred"](c)
+    return p, p
+
+
+def _m_vae(L, x, F, T):
+    h = T.tanh(L["enc"](x))
+    mu, logvar = L["mu"](h), L["logvar"](h)
+    p = L["pred"](T.tanh(L["dec"](mu)))
+    return (p, mu, logvar), p
+
+
 def _m_classifier(L, x, F, T):
     a = F.relu(L["a"](x))
     b = F.leaky_relu(L["b"](x), 0.2)
@@ -331,6 +346,27 @@ MODELS = {
   h      = tanh(dense(concat(a, b, c, d, e, f, g, k), 8))
   pred   = dense(h, 1)
   loss   = mse(pred, y)"""),
+    # a's layer gets its gradient only through b: the detached path carries none
+    "detach": dict(data="reg", loss="mse", fwd=_m_detach, params=_lw("a", "b", "pred"), text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  a      = tanh(dense(x, 12))
+  b      = tanh(dense(a, 12))
+  c      = b * detach(a) + full_like(a, 0.5) * b + ones_like(a)
+  pred   = dense(c, 1)
+  loss   = mse(pred, y)"""),
+    # a VAE's loss: reconstruction plus kl_normal (the mean over the batch of
+    # pytorch/examples/vae's per-sample KLD); the decoder reads mu (no noise)
+    "vae": dict(data="reg", loss="mse_kl", fwd=_m_vae, params=_lw("enc", "mu", "logvar", "dec", "pred"),
+                text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  enc    = tanh(dense(x, 12))
+  mu     = dense(enc, 3)
+  logvar = dense(enc, 3)
+  dec    = tanh(dense(mu, 8))
+  pred   = dense(dec, 1)
+  loss   = mse(pred, y) + kl_normal(mu, logvar)"""),
     "classifier": dict(data="cls", loss="cross_entropy", fwd=_m_classifier,
                        params=_lw("a", "b", "d", "r", "m", "logits"), text="""
   input  x : f32[4]
@@ -604,6 +640,8 @@ CASES = {
     "softmax": dict(model="softmax", opt=("sgd", {"lr": 0.2})),
     "softplus": dict(model="softplus", opt=("adam", {"lr": 0.01})),
     "math": dict(model="math", opt=("adam", {"lr": 0.01})),
+    "vae": dict(model="vae", opt=("adam", {"lr": 0.01})),
+    "detach": dict(model="detach", opt=("sgd", {"lr": 0.1})),
     # optimisers
     "sgd": dict(model="opt", opt=("sgd", {"lr": 0.1})),
     "sgd_momentum": dict(model="opt", opt=("sgd", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3})),
@@ -868,6 +906,10 @@ class Torch:
         F, kind = self.F, self.model["loss"]
         if kind == "mse":
             return F.mse_loss(out, y)
+        if kind == "mse_kl":
+            pred, mu, logvar = out
+            kld = -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(1)
+            return F.mse_loss(pred, y) + kld.mean()
         if kind == "mae":
             return F.l1_loss(out, y)
         if kind == "bce":
