@@ -68,6 +68,14 @@ def _m_softplus(L, x, F, T):
     return p, p
 
 
+def _m_arith(L, x, F, T):
+    a = L["a"](x)
+    b = T.sigmoid(L["b"](x)) + 0.5
+    h = T.tanh(a / b + (1 - a) - 2 / b + (a - 0.25))
+    p = L["pred"](h)
+    return p, p
+
+
 def _m_classifier(L, x, F, T):
     a = F.relu(L["a"](x))
     b = F.leaky_relu(L["b"](x), 0.2)
@@ -300,6 +308,15 @@ MODELS = {
   h1     = softplus(dense(x, 16))
   h2     = softplus(dense(h1, 12), beta = 3, threshold = 1.5)
   pred   = dense(h2, 1)
+  loss   = mse(pred, y)"""),
+    # a / b, c - a, c / b, a - c, a + c (arith.c)
+    "arith": dict(data="reg", loss="mse", fwd=_m_arith, params=_lw("a", "b", "pred"), text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  a      = dense(x, 8)
+  b      = sigmoid(dense(x, 8)) + 0.5
+  h      = tanh(a / b + (1 - a) - 2 / b + (a - 0.25))
+  pred   = dense(h, 1)
   loss   = mse(pred, y)"""),
     "classifier": dict(data="cls", loss="cross_entropy", fwd=_m_classifier,
                        params=_lw("a", "b", "d", "r", "m", "logits"), text="""
@@ -573,6 +590,7 @@ CASES = {
     "nobias": dict(model="nobias", opt=("adam", {"lr": 0.01})),
     "softmax": dict(model="softmax", opt=("sgd", {"lr": 0.2})),
     "softplus": dict(model="softplus", opt=("adam", {"lr": 0.01})),
+    "arith": dict(model="arith", opt=("adam", {"lr": 0.01})),
     # optimisers
     "sgd": dict(model="opt", opt=("sgd", {"lr": 0.1})),
     "sgd_momentum": dict(model="opt", opt=("sgd", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3})),
