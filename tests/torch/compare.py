@@ -76,6 +76,15 @@ def _m_arith(L, x, F, T):
     return p, p
 
 
+def _m_reduce(L, x, F, T):
+    a = L["a"](x).reshape(-1, 3, 4)
+    s = (a * a).sum(dim=2)
+    m = T.tanh(a).mean(dim=(1, 2), keepdim=True).reshape(-1, 1)
+    t = a.sum(dim=(1, 2)).reshape(-1, 1) / 12
+    p = L["pred"](T.cat([s, m, t, a.mean(dim=2)], dim=1))
+    return p, p
+
+
 def _m_classifier(L, x, F, T):
     a = F.relu(L["a"](x))
     b = F.leaky_relu(L["b"](x), 0.2)
@@ -317,6 +326,16 @@ MODELS = {
   b      = sigmoid(dense(x, 8)) + 0.5
   h      = tanh(a / b + (1 - a) - 2 / b + (a - 0.25))
   pred   = dense(h, 1)
+  loss   = mse(pred, y)"""),
+    # sum and mean over the last dim and over all of a sample's (reduce.c)
+    "reduce": dict(data="reg", loss="mse", fwd=_m_reduce, params=_lw("a", "pred"), text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  a      = reshape(dense(x, 12), 3, 4)
+  s      = sum(a * a, dims = 1)
+  m      = mean(tanh(a))
+  t      = sum(a) / 12
+  pred   = dense(concat(s, m, t, mean(a, dims = 1)), 1)
   loss   = mse(pred, y)"""),
     "classifier": dict(data="cls", loss="cross_entropy", fwd=_m_classifier,
                        params=_lw("a", "b", "d", "r", "m", "logits"), text="""
@@ -591,6 +610,7 @@ CASES = {
     "softmax": dict(model="softmax", opt=("sgd", {"lr": 0.2})),
     "softplus": dict(model="softplus", opt=("adam", {"lr": 0.01})),
     "arith": dict(model="arith", opt=("adam", {"lr": 0.01})),
+    "reduce": dict(model="reduce", opt=("adam", {"lr": 0.01})),
     # optimisers
     "sgd": dict(model="opt", opt=("sgd", {"lr": 0.1})),
     "sgd_momentum": dict(model="opt", opt=("sgd", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3})),
