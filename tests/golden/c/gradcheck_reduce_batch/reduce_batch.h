@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <dl_model.h>
 
-enum { REDUCE_BATCH_INPUT_SIZE = 5, REDUCE_BATCH_OUTPUT_SIZE = 1 };
+enum { REDUCE_BATCH_INPUT_SIZE = 5, REDUCE_BATCH_OUTPUT_SIZE = 4 };
 
 extern const dl_model_desc reduce_batch_desc;
 
@@ -16,7 +16,7 @@ reduce_batch_model *reduce_batch_new(int max_batch, char *err, size_t errlen);
 /* Loads weights from a checkpoint written by the trainer (safetensors). 0 or -1. */
 int reduce_batch_load(reduce_batch_model *m, const char *checkpoint, char *err, size_t errlen);
 /* x: n rows of REDUCE_BATCH_INPUT_SIZE inputs (scaled as the training data was);
- * out: n rows of REDUCE_BATCH_OUTPUT_SIZE logits (class = argmax).  0, or -1 if n > max_batch. */
+ * out: n rows of REDUCE_BATCH_OUTPUT_SIZE predicted values.  0, or -1 if n > max_batch. */
 int reduce_batch_predict(reduce_batch_model *m, const dl_real *x, int n, dl_real *out);
 void reduce_batch_free(reduce_batch_model *m);
 
