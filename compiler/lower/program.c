@@ -173,6 +173,14 @@ static void lower_binding(lower_ctx *lc, const ast_stmt *s) {
       lower_add_sym(lc, s->name, -1, s->name_loc);
       return;
     }
+    /* the first loss function's prediction is what predict and eval
+       print; a loss of sum() and mean() alone names none */
+    if (lc->g->pred < 0) {
+      diag_error(s->value->loc, "'loss' calls no loss function (mse, cross_entropy, ...), so the "
+                 "model has no prediction; add a term with one, e.g. + mse(out, y)");
+      lower_add_sym(lc, s->name, -1, s->name_loc);
+      return;
+    }
     lc->g->loss = id;
   }
   lower_add_sym(lc, s->name, id, s->name_loc);

@@ -37,7 +37,8 @@ static int not_a_tensor(const ast_expr *e) {
   return -1;
 }
 
-/* a + b, a - b, a * b (same shapes), c * a, a * c, a / c (c a number), -a */
+/* a + b, a - b, a * b (same shapes), c * a, a * c, a / c (c a number), -a;
+ * a / b, a + c, c + a, a - c, c - a and c / a go to arith.c */
 int lower_binop(lower_ctx *lc, const ast_expr *e) {
   double c;
   if (is_constant(e)) return not_a_tensor(e);
@@ -49,22 +50,15 @@ int lower_binop(lower_ctx *lc, const ast_expr *e) {
   if (lnum || rnum) {
     const ast_expr *t = lnum ? e->rhs : e->lhs;
     if (lower_eval_number(lnum ? e->lhs : e->rhs, &c)) return not_a_tensor(lnum ? e->lhs : e->rhs);
-    if ((e->op == '*') || (e->op == '/' && rnum)) {
-      int x = lower_tensor(lc, t);
-      if (x < 0) return -1;
-      if (e->op == '/' && c == 0) {
-        diag_error(e->rhs->loc, "division by zero");
-        return -1;
-      }
-      return scale_node(lc, x, e->op == '/' ? 1 / c : c, e->loc);
+    int x = lower_tensor(lc, t);
+    if (x < 0) return -1;
+    if (e->op == '/' && rnum && c == 0) {
+      diag_error(e->rhs->loc, "division by zero");
+      return -1;
     }
-    diag_error(e->loc, "'%c' between a tensor and a number is not defined; numbers can only scale (c * x, x / c)",
-               e->op);
-    return -1;
-  }
-  if (e->op == '/') {
-    diag_error(e->loc, "division of two tensors is not supported; divide by a number");
-    return -1;
+    if (e->op == '*' || (e->op == '/' && rnum))
+      return scale_node(lc, x, e->op == '/' ? 1 / c : c, e->loc);
+    return lower_number_op(lc, x, e->op, lnum, c, e->loc); /* arith.c */
   }
   int a = lower_tensor(lc, e->lhs), b = lower_tensor(lc, e->rhs);
   if (a < 0 || b < 0) return -1;
@@ -75,6 +69,7 @@ int lower_binop(lower_ctx *lc, const ast_expr *e) {
                ir_shape_str(na, sa, sizeof sa), ir_shape_str(nb, sb, sizeof sb));
     return -1;
   }
+  if (e->op == '/') return lower_div(lc, a, b, e->loc); /* arith.c */
   int in[2] = {a, b};
   int id = lower_node(lc, e->op == '+' ? OP_ADD : e->op == '-' ? OP_SUB : OP_MUL, in, 2, e->loc);
   ir_copy_shape(ir_at(lc->g, id), ir_at(lc->g, a));

@@ -47,4 +47,10 @@ int lower_wrap_arg(const arg_val *weight_norm, const arg_val *spectral_norm);
 int lower_weight(lower_ctx *lc, const char *layer, int wrap, int ndim, const int64_t *dims,
                  int64_t fan_in, int64_t fan_out, int init, double l1, double l2, dl_loc loc);
 
+/* arith.c, for lower_binop (elementwise.c): a / b of checked shapes; x + c,
+ * x - c, c - x and c / x (op the operator, number_left whether c is its
+ * left operand). */
+int lower_div(lower_ctx *lc, int a, int b, dl_loc loc);
+int lower_number_op(lower_ctx *lc, int x, int op, int number_left, double c, dl_loc loc);
+
 #endif

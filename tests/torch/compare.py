@@ -82,6 +82,14 @@ def _m_math(L, x, F, T):
     return p, p
 
 
+def _m_arith(L, x, F, T):
+    a = L["a"](x)
+    b = T.sigmoid(L["b"](x)) + 0.5
+    h = T.tanh(a / b + (1 - a) - 2 / b + (a - 0.25))
+    p = L["pred"](h)
+    return p, p
+
+
 def _m_detach(L, x, F, T):
     a = T.tanh(L["a"](x))
     b = T.tanh(L["b"](a))
@@ -95,6 +103,15 @@ def _m_vae(L, x, F, T):
     mu, logvar = L["mu"](h), L["logvar"](h)
     p = L["pred"](T.tanh(L["dec"](mu)))
     return (p, mu, logvar), p
+
+
+def _m_reduce(L, x, F, T):
+    a = L["a"](x).reshape(-1, 3, 4)
+    s = (a * a).sum(dim=2)
+    m = T.tanh(a).mean(dim=(1, 2), keepdim=True).reshape(-1, 1)
+    t = a.sum(dim=(1, 2)).reshape(-1, 1) / 12
+    p = L["pred"](T.cat([s, m, t, a.mean(dim=2)], dim=1))
+    return p, p
 
 
 def _m_classifier(L, x, F, T):
@@ -367,6 +384,25 @@ MODELS = {
   dec    = tanh(dense(mu, 8))
   pred   = dense(dec, 1)
   loss   = mse(pred, y) + kl_normal(mu, logvar)"""),
+    # a / b, c - a, c / b, a - c, a + c (arith.c)
+    "arith": dict(data="reg", loss="mse", fwd=_m_arith, params=_lw("a", "b", "pred"), text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  a      = dense(x, 8)
+  b      = sigmoid(dense(x, 8)) + 0.5
+  h      = tanh(a / b + (1 - a) - 2 / b + (a - 0.25))
+  pred   = dense(h, 1)
+  loss   = mse(pred, y)"""),
+    # sum and mean over the last dim and over all of a sample's (reduce.c)
+    "reduce": dict(data="reg", loss="mse", fwd=_m_reduce, params=_lw("a", "pred"), text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  a      = reshape(dense(x, 12), 3, 4)
+  s      = sum(a * a, dims = 1)
+  m      = mean(tanh(a))
+  t      = sum(a) / 12
+  pred   = dense(concat(s, m, t, mean(a, dims = 1)), 1)
+  loss   = mse(pred, y)"""),
     "classifier": dict(data="cls", loss="cross_entropy", fwd=_m_classifier,
                        params=_lw("a", "b", "d", "r", "m", "logits"), text="""
   input  x : f32[4]
@@ -642,6 +678,8 @@ CASES = {
     "math": dict(model="math", opt=("adam", {"lr": 0.01})),
     "vae": dict(model="vae", opt=("adam", {"lr": 0.01})),
     "detach": dict(model="detach", opt=("sgd", {"lr": 0.1})),
+    "arith": dict(model="arith", opt=("adam", {"lr": 0.01})),
+    "reduce": dict(model="reduce", opt=("adam", {"lr": 0.01})),
     # optimisers
     "sgd": dict(model="opt", opt=("sgd", {"lr": 0.1})),
     "sgd_momentum": dict(model="opt", opt=("sgd", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3})),
