@@ -105,6 +105,12 @@ static void compile_flags(argv_list *f, int debug, int f64, const char *rt) {
   }
   /* sqrt/exp without errno: lets the optimiser and activation loops vectorise */
   argv_add(f, "-fno-math-errno");
+  /* Nothing reads the floating-point exception flags, so gcc may evaluate
+   * both arms of a select (leaky_relu's `x > 0 ? x : a * x`, dl_exp's
+   * clamp and float-to-int conversion): with its default -ftrapping-math
+   * gcc 12 leaves those loops scalar ("control flow in loop").  clang
+   * already assumes this by default. */
+  argv_add(f, "-fno-trapping-math");
   argv_add(f, "-Wall");
   argv_add(f, "-Wextra");
   argv_add(f, "-D_GNU_SOURCE");

@@ -17,7 +17,7 @@ build() { # OUT FLAGS...
   $cc -std=c11 "$@" -Wall -Wextra -Werror -D_GNU_SOURCE -iquote gen -I"$rt" "$here/embed.c" \
     gen/dropout_regression.c $(ls "$rt"/*.c) -o "$out" -lz -lm -lpthread
 }
-build embed_native -O3 -march=native -fno-math-errno
+build embed_native -O3 -march=native -fno-math-errno -fno-trapping-math
 build embed_portable -O2
 ./embed_native w.st > embedded.txt
 ./embed_portable w.st > portable.txt
