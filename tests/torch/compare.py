@@ -34,6 +34,7 @@ import json
 import math
 import os
 import random
+import re
 import struct
 import subprocess
 import sys
@@ -102,6 +103,14 @@ def _m_vae(L, x, F, T):
     h = T.tanh(L["enc"](x))
     mu, logvar = L["mu"](h), L["logvar"](h)
     p = L["pred"](T.tanh(L["dec"](mu)))
+    return (p, mu, logvar), p
+
+
+def _m_vae_noise(L, x, F, T):
+    h = T.tanh(L["enc"](x))
+    mu, logvar = L["mu"](h), L["logvar"](h)
+    z = mu + T.exp(0.5 * logvar) * noise_like(mu, T)
+    p = L["pred"](T.tanh(L["dec"](z)))
     return (p, mu, logvar), p
 
 
@@ -382,6 +391,19 @@ MODELS = {
   mu     = dense(enc, 3)
   logvar = dense(enc, 3)
   dec    = tanh(dense(mu, 8))
+  pred   = dense(dec, 1)
+  loss   = mse(pred, y) + kl_normal(mu, logvar)"""),
+    # the same with the reparametrisation trick: torch is given dlnc's draws
+    # (noise_like), in training, evaluation and predict alike
+    "vae_noise": dict(data="reg", loss="mse_kl", fwd=_m_vae_noise, noise=True,
+                      params=_lw("enc", "mu", "logvar", "dec", "pred"), text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  enc    = tanh(dense(x, 12))
+  mu     = dense(enc, 3)
+  logvar = dense(enc, 3)
+  z      = mu + exp(0.5 * logvar) * randn_like(mu)
+  dec    = tanh(dense(z, 8))
   pred   = dense(dec, 1)
   loss   = mse(pred, y) + kl_normal(mu, logvar)"""),
     # a / b, c - a, c / b, a - c, a + c (arith.c)
@@ -677,6 +699,7 @@ CASES = {
     "softplus": dict(model="softplus", opt=("adam", {"lr": 0.01})),
     "math": dict(model="math", opt=("adam", {"lr": 0.01})),
     "vae": dict(model="vae", opt=("adam", {"lr": 0.01})),
+    "vae_noise": dict(model="vae_noise", opt=("adam", {"lr": 0.01})),
     "detach": dict(model="detach", opt=("sgd", {"lr": 0.1})),
     "arith": dict(model="arith", opt=("adam", {"lr": 0.01})),
     "reduce": dict(model="reduce", opt=("adam", {"lr": 0.01})),
@@ -828,6 +851,71 @@ def st_write(path, tensors, dtypes, meta):
     h += b" " * (-len(h) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+# ---- dlnc's noise, drawn again here --------------------------------------------
+# randn_like / rand_like draw element k of a batch from a hash of (seed,
+# step, site, k) (runtime/rng.h, dl_noise in runtime/dl_ops.h), so torch can
+# be given the very same numbers: the same splitmix64 finaliser on uint64,
+# Box-Muller with Python's math (the C library's log, sqrt and cos, as the
+# trainer's).  k counts from 0 in every batch the trainer runs: the train
+# step's, each chunk of an evaluation, each chunk of `predict`.
+
+M64 = (1 << 64) - 1
+
+
+def dl_rng_u64(seed, stream, index):
+    z = ((seed * 0x9E3779B97F4A7C15) & M64) ^ (((stream + 0x632BE59BD9B4E019) & M64)
+                                               * 0xBF58476D1CE4E5B9 & M64)
+    z = (z + index * 0x94D049BB133111EB + 0x9E3779B97F4A7C15) & M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+def dl_rng_uniform(seed, stream, index):
+    return (dl_rng_u64(seed, stream, index) >> 11) * (1.0 / 9007199254740992.0)
+
+
+def dl_rng_normal(seed, stream, index):
+    u1 = dl_rng_uniform(seed, stream, 2 * index)
+    u2 = dl_rng_uniform(seed, stream, 2 * index + 1)
+    return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(6.283185307179586476925286766559 * u2)
+
+
+class Noise:
+    """Where the trainer is when torch's forward runs: its seed, its step
+    (ctx->step: optimiser steps done), the rows of each batch it runs, and
+    the noise sites of the generated C in the order the forward meets them."""
+    seed, step, chunk, sites, calls = 7, 0, None, [], 0
+
+    @classmethod
+    def at(cls, step, chunk):
+        cls.step, cls.chunk, cls.calls = step, chunk, 0
+
+
+def dl_shuffle(n, seed, epoch):
+    """The trainer's order of the training rows in an epoch (shuffle in
+    runtime/trainer_train.c: Fisher-Yates from the identity, draw i of epoch
+    e at index e*n + i of the stream DL_STREAM_SHUFFLE).  Only noise sees it:
+    the full-batch loss and gradient are means over the rows."""
+    perm = list(range(n))
+    for i in range(n - 1, 0, -1):
+        j = dl_rng_u64(seed, 0x5348554600000000, epoch * n + i) % (i + 1)
+        perm[i], perm[j] = perm[j], perm[i]
+    return perm
+
+
+def noise_like(t, T, normal=True):
+    """dlnc's randn_like(t) (rand_like with normal = False) for the batch t."""
+    site = Noise.sites[Noise.calls]
+    Noise.calls += 1
+    n, per = t.shape[0], t[0].numel()
+    chunk = Noise.chunk or n
+    draw = dl_rng_normal if normal else dl_rng_uniform
+    vals = [draw(Noise.seed, 0x0E0000 + site, ((Noise.step << 36) ^ ((r % chunk) * per + j)) & M64)
+            for r in range(n) for j in range(per)]
+    return T.tensor(vals, dtype=t.dtype).reshape(t.shape)
 
 
 # ---- running things ------------------------------------------------------------
@@ -1047,8 +1135,14 @@ class Torch:
             lr = opt.param_groups[0]["lr"]
             opt.zero_grad()
             self.L.train()  # batch norm: the batch's statistics, running ones updated
-            out, _ = self.forward(X)
-            loss = self.data_loss(out, Y) + self.penalty()
+            Noise.at(step, None)
+            if self.model.get("noise"):  # row r of the batch draws noise k = r * size + j
+                perm = torch.tensor(dl_shuffle(X.shape[0], Noise.seed, epoch))
+                out, _ = self.forward(X[perm])
+                loss = self.data_loss(out, Y[perm]) + self.penalty()
+            else:
+                out, _ = self.forward(X)
+                loss = self.data_loss(out, Y) + self.penalty()
             loss.backward()
             norm = math.sqrt(sum(float((p.grad ** 2).sum()) for _, p in self.named()))
             if clip:
@@ -1059,6 +1153,7 @@ class Torch:
             if sched:
                 sched.step()
             self.L.eval()  # as the trainer evaluates: batch norm on its running statistics
+            Noise.at(step + 1, X.shape[0])  # in the training run's batches, after the step
             with torch.no_grad():
                 tl = float(self.data_loss(self.forward(Xt)[0], Yt))
             hist.append(dict(epoch=epoch + 1, loss=float(loss), lr=lr, test_loss=tl, norm=norm,
@@ -1209,6 +1304,14 @@ def check(name, case, dlnc, work):
                 % (name, mname, model["text"], mname, "\n".join(lines)))
     binp = os.path.join(work, mname)
     run([dlnc, "build"] + (["--f64"] if f64 else []) + [dln, "-o", binp])
+    if model.get("noise"):
+        # the noise sites, in the order the forward pass draws them
+        gen = os.path.join(work, "gen")
+        run([dlnc, "emit"] + (["--f64"] if f64 else []) + [dln, "-o", gen])
+        with open(os.path.join(gen, mname + ".c")) as f:
+            Noise.sites = [int(v) for v in re.findall(r"noise of site (\d+)", f.read())]
+        if not Noise.sites:
+            raise Failed("the generated C draws no noise: expected a randn_like site")
 
     P = lambda f: os.path.join(work, f)  # noqa: E731
     thr = ["--threads", str(case["threads"])] if case.get("threads") else []
@@ -1276,6 +1379,7 @@ def check(name, case, dlnc, work):
     # eval on sK: the test set's data loss (no penalties) and accuracy, in
     # evaluation mode (batch norm on its running statistics)
     ta.L.eval()
+    Noise.at(K, None)  # `eval` runs the whole test set as one batch (batch = full)
     with torch.no_grad():
         out_t, pred_t = ta.forward(Xt)
     with torch.no_grad():
@@ -1298,6 +1402,7 @@ def check(name, case, dlnc, work):
     # values, in every build
     xp = torch.tensor([[float(v) for v in r.split(",")] for r in rows],
                       dtype=torch.float64).reshape(-1, *shape).float().double()
+    Noise.at(K, None)
     with torch.no_grad():
         out_p, pred_p = ta.forward(xp)
     pr = run([binp, "predict", "--load", P("sK.safetensors")], stdin="\n".join(rows) + "\n").split()
