@@ -20,9 +20,70 @@
 #include "emit.h"
 #include "proc.h"
 
-static const char *runtime_dir(void) {
+/* Whether dir holds the runtime (its contract header is there). */
+static int is_runtime_dir(const char *dir) {
+  char *p = xasprintf("%s/dl_model.h", dir);
+  int ok = p && access(p, R_OK) == 0;
+  free(p);
+  return ok;
+}
+
+/* Where the runtime's sources are: $DLNC_RUNTIME if set; else the installed
+ * copy beside this executable (PREFIX/bin/dlnc reads PREFIX/share/dlnc/runtime,
+ * so an installed dlnc keeps working when the checkout it came from is moved
+ * or deleted, and a relocated prefix works as well); else the checkout's
+ * runtime/ that this dlnc was built from (a build-tree dlnc). */
+const char *build_runtime_dir(void) {
+  static char *installed; /* found once, kept for the process */
   const char *env = getenv("DLNC_RUNTIME");
-  return env && *env ? env : DLNC_RUNTIME_DIR;
+  if (env && *env) return env;
+  if (installed) return installed;
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  char *slash = n > 0 ? (exe[n] = 0, strrchr(exe, '/')) : NULL;
+  if (slash) {
+    *slash = 0; /* PREFIX/bin */
+    char *dir = xasprintf("%s/../share/dlnc/runtime", exe);
+    if (dir && is_runtime_dir(dir)) return installed = dir;
+    free(dir);
+  }
+  return DLNC_RUNTIME_DIR;
+}
+
+/* --target: what the trainer is compiled for, as -march.  `native` is this
+ * machine's CPU (the fastest, but a trainer that may not run elsewhere);
+ * the x86-64 levels are the psABI's, for a trainer to copy to other
+ * machines (v3: AVX2 and FMA, v4: AVX-512); the runtime's GEMM picks its
+ * kernel from what the level enables, and the trainer refuses to start on
+ * a CPU without it (check_isa in runtime/trainer.c). */
+static const struct target {
+  const char *name, *march, *what;
+} targets[] = {
+    {"native", "native", "this machine's CPU (default)"},
+#if defined(__x86_64__)
+    {"x86-64", "x86-64", "any x86-64 CPU (SSE2)"},
+    {"x86-64-v2", "x86-64-v2", "SSE4.2 and POPCNT (2009 on)"},
+    {"x86-64-v3", "x86-64-v3", "AVX2 and FMA (Haswell, Zen 1 on)"},
+    {"x86-64-v4", "x86-64-v4", "AVX-512 F/BW/CD/DQ/VL (Skylake-X, Zen 4 on)"},
+#elif defined(__aarch64__)
+    {"armv8-a", "armv8-a", "any 64-bit Arm CPU (NEON)"},
+    {"armv8.2-a", "armv8.2-a", "Armv8.2-A (fp16)"},
+#endif
+};
+enum { NTARGETS = sizeof targets / sizeof targets[0] };
+
+static const struct target *find_target(const char *name) {
+  for (int i = 0; i < NTARGETS; i++)
+    if (!strcmp(targets[i].name, name ? name : "native")) return &targets[i];
+  return NULL;
+}
+
+int build_target_known(const char *name) {
+  if (find_target(name)) return 1;
+  fprintf(stderr, "dlnc build: unknown --target '%s'; the targets are:\n", name);
+  for (int i = 0; i < NTARGETS; i++)
+    fprintf(stderr, "  %-10s %s\n", targets[i].name, targets[i].what);
+  return 0;
 }
 
 /* $CC, else clang if it is on PATH, else cc. */
@@ -91,18 +152,21 @@ static void add_extra_flags(argv_list *f) {
   }
 }
 
-static void compile_flags(argv_list *f, int debug, int f64, const char *rt) {
+static void compile_flags(argv_list *f, const build_opts *o, const char *rt) {
   argv_add(f, c_compiler());
   argv_add(f, "-std=c11");
-  if (debug) {
+  if (o->debug) {
     argv_add(f, "-O0");
     argv_add(f, "-g");
     argv_add(f, "-fsanitize=address,undefined");
     argv_add(f, "-fno-omit-frame-pointer");
   } else {
     argv_add(f, "-O3");
-    argv_add(f, "-march=native");
   }
+  const struct target *t = find_target(o->target);
+  argv_own(f, xasprintf("-march=%s", t->march));
+  /* the trainer's --version and its CPU check say what it was built for */
+  argv_own(f, xasprintf("-DDL_TARGET=\"%s\"", t->name));
   /* sqrt/exp without errno: lets the optimiser and activation loops vectorise */
   argv_add(f, "-fno-math-errno");
   /* Nothing reads the floating-point exception flags, so gcc may evaluate
@@ -114,7 +178,7 @@ static void compile_flags(argv_list *f, int debug, int f64, const char *rt) {
   argv_add(f, "-Wall");
   argv_add(f, "-Wextra");
   argv_add(f, "-D_GNU_SOURCE");
-  if (f64) argv_add(f, "-DDLNC_F64");
+  if (o->f64) argv_add(f, "-DDLNC_F64");
   add_extra_flags(f);
   argv_add(f, "-I");
   argv_add(f, rt);
@@ -268,12 +332,13 @@ static int link_all(build *b, int verbose) {
   return rc;
 }
 
-static int run_build(build *b, ir_graph *g, int debug, int f64, int verbose) {
-  compile_flags(&b->flags, debug, f64, b->rt);
+static int run_build(build *b, ir_graph *g, const build_opts *o) {
+  int verbose = o->verbose;
+  compile_flags(&b->flags, o, b->rt);
   if (b->flags.oom) return -1;
   if (runtime_sources(b->rt, &b->srcs)) return -1;
   int nrt = b->srcs.n;
-  if (emit_c(g, b->tmp, f64)) return -1;
+  if (emit_c(g, b->tmp, o->f64)) return -1;
 
   cache_open(&b->cache, &b->flags, b->rt, b->tmp, verbose);
   b->have_lib = cache_lookup(&b->cache);
@@ -294,8 +359,8 @@ static int run_build(build *b, ir_graph *g, int debug, int f64, int verbose) {
   return link_all(b, verbose);
 }
 
-int build_trainer(ir_graph *g, const char *in, const char *out, int debug, int f64, int verbose) {
-  build b = {.rt = runtime_dir()};
+int build_trainer(ir_graph *g, const char *in, const char *out, const build_opts *o) {
+  build b = {.rt = build_runtime_dir()};
   if (!(b.target = output_target(out, in, b.rt))) return -1;
   if (!(b.partial = partial_name(b.target))) {
     free(b.target);
@@ -308,7 +373,7 @@ int build_trainer(ir_graph *g, const char *in, const char *out, int debug, int f
   if (!b.tmp || !mkdtemp(b.tmp))
     fprintf(stderr, "dlnc: error: cannot make a temporary directory: %s\n", strerror(errno));
   else
-    rc = run_build(&b, g, debug, f64, verbose);
+    rc = run_build(&b, g, o);
   if (b.tmp) remove_dir(b.tmp);
   if (rc != 0 || proc_stopped()) unlink(b.partial);
   argv_free(&b.flags);

@@ -3,9 +3,19 @@
 #define DLNC_BUILD_H
 #include "ir.h"
 
+/* How `dlnc build` compiles. */
+typedef struct build_opts {
+  int debug, f64, verbose;
+  const char *target;  /* a row of build.c's targets: "native" unless --target says */
+} build_opts;
+
 /* Emits and compiles a trainer executable at `out` (`in`: the model's
  * source, which out must not be). 0, or -1 after a message. */
-int build_trainer(ir_graph *g, const char *in, const char *out, int debug, int f64, int verbose);
+int build_trainer(ir_graph *g, const char *in, const char *out, const build_opts *opts);
+/* Whether `name` is a --target build_trainer knows; if not, prints the list. */
+int build_target_known(const char *name);
+/* The runtime directory builds use (see runtime_dir in build.c). */
+const char *build_runtime_dir(void);
 /* 0 if `dlnc emit` may write NAME.c, NAME.h and NAME_main.c into dir: none
  * of them is the source `in`, a directory or another non-regular file. */
 int build_check_emit(const char *dir, const char *name, const char *in);

@@ -2,8 +2,9 @@
  *
  *   dlnc check [--ast] FILE.dln
  *   dlnc emit  [--ir] [--f64] FILE.dln -o DIR
- *   dlnc build [--debug] [--f64] [-v] FILE.dln -o BIN
+ *   dlnc build [--debug] [--f64] [--target T] [-v] FILE.dln -o BIN
  *   dlnc builtins
+ *   dlnc --version
  *
  * Each subcommand is a row of the table below: its name, a one-line summary
  * for `dlnc --help`, its usage text for `dlnc CMD --help`, and the function
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "../runtime/dl_model.h" /* DL_VERSION: the runtime's and dlnc's, one number */
 #include "build.h"
 #include "diag.h"
 #include "emit.h"
@@ -31,7 +33,7 @@ typedef struct command {
 
 /* What a command was given: its flags, the .dln file and -o's value. */
 typedef struct options {
-  const char *path, *out;
+  const char *path, *out, *target;
   int ast, ir, debug, f64, verbose;
 } options;
 
@@ -83,12 +85,12 @@ static int parse_options(const command *c, int argc, char **argv, const char *al
       *status = usage_error(c, "unknown option '%s'", a);
       return -1;
     }
-    if (!strcmp(a, "-o")) {
+    if (!strcmp(a, "-o") || !strcmp(a, "--target")) {
       if (++i == argc) {
-        *status = usage_error(c, "%s", "-o needs a value");
+        *status = usage_error(c, "%s needs a value", a);
         return -1;
       }
-      o->out = argv[i];
+      *(a[1] == 'o' ? &o->out : &o->target) = argv[i];
     } else if (!strcmp(a, "--ast")) o->ast = 1;
     else if (!strcmp(a, "--ir")) o->ir = 1;
     else if (!strcmp(a, "--debug")) o->debug = 1;
@@ -137,11 +139,13 @@ static int cmd_emit(const command *self, int argc, char **argv) {
 static int cmd_build(const command *self, int argc, char **argv) {
   options o;
   int status;
-  if (parse_options(self, argc, argv, "--debug --f64 -v --verbose -o", 1, &o, &status))
+  if (parse_options(self, argc, argv, "--debug --f64 --target -v --verbose -o", 1, &o, &status))
     return status;
+  if (o.target && !build_target_known(o.target)) return EXIT_USAGE;
   ir_graph *g = pipeline_compile(o.path, 1, NULL);
   if (!g) return EXIT_ERRORS;
-  status = build_trainer(g, o.path, o.out, o.debug, o.f64, o.verbose) ? EXIT_ERRORS : EXIT_OK;
+  build_opts bo = {.debug = o.debug, .f64 = o.f64, .verbose = o.verbose, .target = o.target};
+  status = build_trainer(g, o.path, o.out, &bo) ? EXIT_ERRORS : EXIT_OK;
   ir_free(g);
   return status;
 }
@@ -181,7 +185,7 @@ static const command commands[] = {
      "  -h, --help  show this help\n",
      cmd_emit},
     {"build", "compile FILE.dln into a standalone trainer executable",
-     "usage: dlnc build [--debug] [--f64] [-v] FILE.dln -o BIN\n"
+     "usage: dlnc build [--debug] [--f64] [--target T] [-v] FILE.dln -o BIN\n"
      "\n"
      "Emits the C for FILE.dln and compiles it with the runtime into BIN, using\n"
      "$CC (default clang, else cc). Run `BIN --help` for the trainer's commands.\n"
@@ -189,6 +193,9 @@ static const command commands[] = {
      "  -o BIN         the executable to write\n"
      "  --debug        -O0 -g with AddressSanitizer and UndefinedBehaviorSanitizer\n"
      "  --f64          double precision throughout (for gradient checks)\n"
+     "  --target T     the CPU to compile for: native (this machine's, the default),\n"
+     "                 x86-64, x86-64-v2, x86-64-v3 (AVX2), x86-64-v4 (AVX-512); a\n"
+     "                 trainer refuses to start on a CPU without its target's features\n"
      "  -v, --verbose  print the compiler command\n"
      "  -h, --help     show this help\n",
      cmd_build},
@@ -209,7 +216,13 @@ static void print_help(FILE *out) {
   fprintf(out, "usage: dlnc COMMAND [OPTIONS] FILE.dln\n\ncommands:\n");
   for (int i = 0; i < NCOMMANDS; i++)
     fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
-  fprintf(out, "\n`dlnc COMMAND --help` describes a command's options.\n");
+  fprintf(out, "\n`dlnc COMMAND --help` describes a command's options; `dlnc --version`\n"
+               "prints the version and where the runtime is read from.\n");
+}
+
+static void print_version(void) {
+  printf("dlnc %s\n", DL_VERSION);
+  printf("runtime: %s\n", build_runtime_dir());
 }
 
 int main(int argc, char **argv) {
@@ -219,6 +232,10 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
     print_help(stdout);
+    return EXIT_OK;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    print_version();
     return EXIT_OK;
   }
   for (int i = 0; i < NCOMMANDS; i++)

@@ -18,6 +18,18 @@
 #include <stdint.h>
 #include "dl_real.h"
 
+/* dlnc's version: the compiler's `--version`, the trainer's and the
+ * installed packages' (CMakeLists.txt reads it from this line).  Generated
+ * code and the runtime come from one release: the descriptor's layout is
+ * not promised to stay the same between versions. */
+#define DL_VERSION "0.14.0"
+
+/* What the runtime was compiled for (dlnc build --target; the runtime's
+ * own CMake libraries: the DLNC_RUNTIME_MARCH they were built with). */
+#ifndef DL_TARGET
+#define DL_TARGET "unknown"
+#endif
+
 enum { DL_MAX_DIMS = 6 };
 
 /* What a tensor in the state block is.  Buffers are state that is not

@@ -144,6 +144,7 @@ static void usage_main(FILE *out, const dl_model_desc *m, const char *prog) {
   for (int i = 0; i < N_CMDS; i++)
     if (cmd_listed(m, &CMDS[i])) fprintf(out, "  %-10s %s\n", CMDS[i].name, CMDS[i].help);
   fprintf(out, "\n'%s COMMAND --help' lists a command's options and defaults.\n", prog);
+  fprintf(out, "'%s --version' says which dlnc built it, and for which CPU.\n", prog);
 }
 
 /* ---- option values ------------------------------------------------------ */
@@ -289,22 +290,65 @@ static int parse_args(dl_opts *o, const dl_model_desc *m, const struct cmd_def *
   return 0;
 }
 
-/* A trainer compiled for AVX-512 or AVX2 dies of SIGILL on a CPU without
- * them; check first, before main, and say what to do instead. */
-#if defined(__x86_64__) && (defined(__AVX512F__) || defined(__AVX2__))
-__attribute__((constructor)) static void check_isa(void) {
+/* A trainer compiled for features this CPU lacks (dlnc build on another
+ * machine, or --target x86-64-v4 here) would die of SIGILL somewhere in a
+ * kernel.  Before main, check every feature the compiler was told it may
+ * use, and name the missing ones.  The check itself is compiled for the
+ * baseline, so it cannot fault on the instructions it looks for. */
+#if defined(__x86_64__) && defined(__GNUC__)
+static void add_missing(char *list, size_t len, const char *feature) {
+  size_t n = strlen(list);
+  snprintf(list + n, len - n, "%s%s", n ? ", " : "", feature);
+}
+
+__attribute__((constructor, target("arch=x86-64"))) static void check_isa(void) {
+  char missing[200] = "";
   __builtin_cpu_init();
-#if defined(__AVX512F__)
-  int ok = __builtin_cpu_supports("avx512f");
-  static const char msg[] = "error: this trainer was built for AVX-512, which this CPU lacks; "
-                            "run `dlnc build` again on this machine\n";
-#else
-  int ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  static const char msg[] = "error: this trainer was built for AVX2 and FMA, which this CPU lacks; "
-                            "run `dlnc build` again on this machine\n";
+  /* __builtin_cpu_supports takes a literal: one line per feature macro */
+#define DL_NEED(feature) \
+  if (!__builtin_cpu_supports(feature)) add_missing(missing, sizeof missing, feature)
+#ifdef __SSE4_2__
+  DL_NEED("sse4.2");
 #endif
-  if (!ok) {
-    fputs(msg, stderr);
+#ifdef __POPCNT__
+  DL_NEED("popcnt");
+#endif
+#ifdef __AVX__
+  DL_NEED("avx");
+#endif
+#ifdef __AVX2__
+  DL_NEED("avx2");
+#endif
+#ifdef __FMA__
+  DL_NEED("fma");
+#endif
+#ifdef __BMI2__
+  DL_NEED("bmi2");
+#endif
+#ifdef __AVX512F__
+  DL_NEED("avx512f");
+#endif
+#ifdef __AVX512BW__
+  DL_NEED("avx512bw");
+#endif
+#ifdef __AVX512DQ__
+  DL_NEED("avx512dq");
+#endif
+#ifdef __AVX512VL__
+  DL_NEED("avx512vl");
+#endif
+#ifdef __AVX512BF16__
+  DL_NEED("avx512bf16");
+#endif
+#ifdef __FMA4__ /* AMD's, before Zen: tests/install builds for it to see a refusal */
+  DL_NEED("fma4");
+#endif
+#undef DL_NEED
+  if (missing[0]) {
+    fprintf(stderr, "error: this trainer was built for the CPU target '%s', and this CPU lacks %s; "
+                    "build it again with `dlnc build` on this machine, or with `--target` naming "
+                    "a level this CPU has (x86-64-v3: AVX2 and FMA; x86-64-v4: AVX-512)\n",
+            DL_TARGET, missing);
     exit(DL_EXIT_USAGE);
   }
 }
@@ -332,6 +376,12 @@ int dl_trainer_main(const dl_model_desc *m, int argc, char **argv) {
   }
   if (is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
     usage_main(stdout, m, prog);
+    return DL_EXIT_OK;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("%s: trainer of model '%s'%s%s, dlnc %s, %s, CPU target %s\n", prog, m->name,
+           m->source ? " from " : "", m->source ? m->source : "", DL_VERSION,
+           DL_REAL_IS_F64 ? "f64" : "f32", DL_TARGET);
     return DL_EXIT_OK;
   }
   const struct cmd_def *c = NULL;

@@ -14,6 +14,7 @@ PACKAGES=(
   fortunes                    # /usr/share/games/fortunes: examples/char_lstm.dln, bench lstm
   python3-torch python3-numpy # bench/ reference (run with /usr/bin/python3)
   libopenblas0-pthread        # bench: PyTorch's BLAS
+  scdoc pkg-config            # man pages; tests/install (pkg-config of the installed runtime)
 )
 
 usage() { echo "usage: $0 [deps|build]" >&2; exit 2; }
