@@ -3,6 +3,8 @@
  *   dlnc check [--ast] FILE.dln
  *   dlnc emit  [--ir] [--f64] FILE.dln -o DIR
  *   dlnc build [--debug] [--f64] [--target T] [-v] FILE.dln -o BIN
+ *   dlnc summary [--f64] FILE.dln
+ *   dlnc graph [--backward] FILE.dln [-o FILE.dot]
  *   dlnc builtins
  *   dlnc --version
  *
@@ -19,6 +21,7 @@
 #include "build.h"
 #include "diag.h"
 #include "emit.h"
+#include "inspect.h"
 #include "lower.h"
 #include "pipeline.h"
 
@@ -34,7 +37,7 @@ typedef struct command {
 /* What a command was given: its flags, the .dln file and -o's value. */
 typedef struct options {
   const char *path, *out, *target;
-  int ast, ir, debug, f64, verbose;
+  int ast, ir, debug, f64, verbose, backward;
 } options;
 
 static int usage_error(const command *c, const char *fmt, const char *arg) {
@@ -95,6 +98,7 @@ static int parse_options(const command *c, int argc, char **argv, const char *al
     else if (!strcmp(a, "--ir")) o->ir = 1;
     else if (!strcmp(a, "--debug")) o->debug = 1;
     else if (!strcmp(a, "--f64")) o->f64 = 1;
+    else if (!strcmp(a, "--backward")) o->backward = 1;
     else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) o->verbose = 1;
   }
   if (!o->path) {
@@ -150,6 +154,37 @@ static int cmd_build(const command *self, int argc, char **argv) {
   return status;
 }
 
+static int cmd_summary(const command *self, int argc, char **argv) {
+  options o;
+  int status;
+  if (parse_options(self, argc, argv, "--f64", 0, &o, &status)) return status;
+  ir_graph *g = pipeline_compile(o.path, 1, NULL);
+  if (!g) return EXIT_ERRORS;
+  inspect_summary(g, o.f64, stdout);
+  ir_free(g);
+  return EXIT_OK;
+}
+
+static int cmd_graph(const command *self, int argc, char **argv) {
+  options o;
+  int status;
+  if (parse_options(self, argc, argv, "--backward -o", 0, &o, &status)) return status;
+  ir_graph *g = pipeline_compile(o.path, 1, NULL);
+  if (!g) return EXIT_ERRORS;
+  FILE *out = o.out ? fopen(o.out, "w") : stdout;
+  if (!out) {
+    fprintf(stderr, "dlnc: error: cannot write %s: %s\n", o.out, strerror(errno));
+    ir_free(g);
+    return EXIT_ERRORS;
+  }
+  inspect_graph(g, o.backward, out);
+  status = fflush(out) || ferror(out) ? EXIT_ERRORS : EXIT_OK;
+  if (out != stdout && fclose(out)) status = EXIT_ERRORS;
+  if (status) fprintf(stderr, "dlnc: error: writing %s failed\n", o.out ? o.out : "the graph");
+  ir_free(g);
+  return status;
+}
+
 static int cmd_builtins(const command *self, int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -199,6 +234,29 @@ static const command commands[] = {
      "  -v, --verbose  print the compiler command\n"
      "  -h, --help     show this help\n",
      cmd_build},
+    {"summary", "print a table of FILE.dln's layers, shapes, parameters and memory",
+     "usage: dlnc summary [--f64] FILE.dln\n"
+     "\n"
+     "Prints one row per binding of the model (the .dln line, what it computes,\n"
+     "its output shape, its parameter count), the total parameters, and what the\n"
+     "trainer allocates: the state block and the activation arena per sample and\n"
+     "at the train block's batch.\n"
+     "\n"
+     "  --f64       sizes for a double-precision build\n"
+     "  -h, --help  show this help\n",
+     cmd_summary},
+    {"graph", "write FILE.dln's graph as Graphviz DOT",
+     "usage: dlnc graph [--backward] FILE.dln [-o FILE.dot]\n"
+     "\n"
+     "Writes the model's graph in the DOT language (render it with\n"
+     "`dot -Tsvg FILE.dot -o FILE.svg`): one box per operation with its output\n"
+     "shape, grouped by the .dln line it came from, and one ellipse per parameter\n"
+     "with its shape and size.\n"
+     "\n"
+     "  --backward  also the gradient operations (dashed)\n"
+     "  -o FILE     write to FILE instead of standard output\n"
+     "  -h, --help  show this help\n",
+     cmd_graph},
     {"builtins", "list the functions a .dln file can call, with their arguments",
      "usage: dlnc builtins\n"
      "\n"

@@ -15,6 +15,7 @@ PACKAGES=(
   python3-torch python3-numpy # bench/ reference (run with /usr/bin/python3)
   libopenblas0-pthread        # bench: PyTorch's BLAS
   scdoc pkg-config            # man pages; tests/install (pkg-config of the installed runtime)
+  graphviz                    # tests/inspect: dlnc graph output rendered by dot
 )
 
 usage() { echo "usage: $0 [deps|build]" >&2; exit 2; }
