@@ -196,7 +196,7 @@ static int set_opt(dl_opts *o, opt_id id, const char *v) {
   case O_BATCH: return parse_int(n, v, 0, INT_MAX, &o->batch);
   case O_THREADS: return parse_int(n, v, 1, 1024, &o->threads);
   case O_SAVE_EVERY: return parse_int(n, v, 0, INT_MAX, &o->save_every);
-  case O_LR: return parse_real(n, v, 0, &o->lr);
+  case O_LR: o->lr_given = 1; return parse_real(n, v, 0, &o->lr);
   case O_EPS: return parse_real(n, v, 1, &o->eps);
   case O_TOL: return parse_real(n, v, 0, &o->tol);
   case O_SEED:

@@ -40,6 +40,7 @@ typedef struct dl_opts {
   const char *prompt;       /* sample --prompt ("" when not given)       */
   uint64_t seed;
   int seed_given;           /* --seed was on the command line           */
+  int lr_given;             /* --lr was: it sets every update's rate    */
 } dl_opts;
 
 /* Load the train (which=0) or test (which=1) data of the model into d.
@@ -74,10 +75,16 @@ static inline double dl_tr_bpc(double loss) { return loss / 0.693147180559945309
 /* Loss and accuracy of ctx's parameters on d, eval mode. */
 typedef struct dl_eval_result {
   double loss;              /* sample-weighted mean of batch losses    */
+  double losses[DL_MAX_UPDATES]; /* with updates: each one's loss, likewise */
   double acc;               /* fraction right (of positions, with y_len > 1) */
   int has_acc;              /* 0 for DL_PRED_VALUES                    */
 } dl_eval_result;
 void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *r);
+/* Update k's base learning rate: --lr if given (it sets every update's),
+ * else its optimiser's; without updates, --lr or the optimiser's. */
+static inline double dl_tr_base_lr(const dl_model_desc *m, const dl_opts *o, int k) {
+  return o->lr_given || m->n_updates == 0 ? o->lr : m->updates[k].lr;
+}
 /* The index of the largest of v[0..n) (the first of equal ones). */
 int64_t dl_tr_argmax(const dl_real *v, int64_t n);
 

@@ -90,6 +90,9 @@ void ir_free(ir_graph *g) {
   for (int i = 0; i < g->nparams; i++) free(g->params[i].name);
   for (int i = 0; i < g->nbuffers; i++) free(g->buffers[i].name);
   free(g->buffers);
+  for (int i = 0; i < g->nupdates; i++) free(g->updates[i].runs);
+  free(g->updates);
+  free(g->tail_runs);
   for (int i = 0; i < g->ngroups; i++) {
     free(g->groups[i].name);
     free(g->groups[i].text);
@@ -184,6 +187,7 @@ int ir_add_param(ir_graph *g, const char *name, int ndim, const int64_t *dims, i
   p->init = INIT_DEFAULT;
   p->init_src = -1;
   p->grad = -1;
+  p->update = -1;
   p->line = line;
   return g->nparams++;
 }
