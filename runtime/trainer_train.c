@@ -54,6 +54,7 @@ typedef struct train_run {
   dl_ckpt_pos resumed;      /* where the --resume checkpoint was taken (zero: fresh) */
   int saved;                /* a checkpoint was written by this run     */
   int stop_signal;          /* the signal that stopped the run, or 0    */
+  double lr0;               /* with updates: the first update's last rate */
 } train_run;
 
 /* Fisher-Yates from the identity, draw i of epoch e at index e*N + i: the
@@ -155,6 +156,7 @@ static int train_updates(train_run *r, int epoch, int nb, double *losses) {
     const dl_update_desc *u = &m->updates[k];
     ctx->lr = dl_sched_lr(&m->defaults.schedule, dl_tr_base_lr(m, r->o, k), epoch, r->o->epochs,
                           ctx->step);
+    if (k == 0) r->lr0 = ctx->lr;
     losses[k] = u->compute_grads(ctx, nb);
     if (!isfinite(losses[k])) {
       char what[300];
@@ -288,7 +290,7 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   }
   s->has_bpc = dl_tr_reports_bpc(r->m);
   s->train_bpc = dl_tr_bpc(s->train_loss);
-  s->lr = ctx->lr;
+  s->lr = r->m->n_updates && pos.step_in_epoch > first ? r->lr0 : ctx->lr;
   int64_t skipped = first * cap;
   *trained = n - (skipped < n ? skipped : n);
   return RUN_OK;
