@@ -125,6 +125,7 @@ void lower_warn_unreached(const ir_graph *g);
 int lower_is_update(const ast_stmt *s);
 void lower_updates(lower_ctx *lc, const ast_stmt *const *stmts, int n);
 void lower_warn_unreached_updates(const ir_graph *g);
+void lower_describe_updates(lower_ctx *lc);
 /* train.c: the dl_init_kind named by e (an initialiser's name), or -1 after
  * reporting (for layers.c's init argument). */
 int lower_init_name(const ast_expr *e);

@@ -332,4 +332,5 @@ void lower_describe_train(lower_ctx *lc) {
   for (int k = 0; optim_name(k); k++) describe_setting(lc, &t, "optimizer", optim_name(k));
   for (size_t i = 0; i < sizeof schedules / sizeof *schedules; i++)
     describe_setting(lc, &t, "schedule", schedules[i]);
+  lower_describe_updates(lc);
 }

@@ -10,6 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* dlnc builtins: update's arguments are bound here, not by an arg_spec
+ * (its optimizer is a call), so its line is written as it is documented. */
+void lower_describe_updates(lower_ctx *lc) {
+  fprintf(lc->describe, "update(loss, params, optimizer = ...)\n");
+}
+
 int lower_is_update(const ast_stmt *s) {
   return s->kind == ST_BIND && s->value && s->value->kind == EX_CALL &&
          !strcmp(s->value->str, "update");
