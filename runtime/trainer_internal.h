@@ -109,6 +109,8 @@ typedef struct dl_ckpt_pos {
   int64_t batch;            /* rows per batch of the run that saved it (0: unknown) */
   double loss_sum;          /* sum of loss * rows over those batches, so the
                                resumed epoch reports the same mean train loss  */
+  int n_loss_sums;          /* with updates: each update's such sum            */
+  double loss_sums[DL_MAX_UPDATES];
 } dl_ckpt_pos;
 
 /* dl_ctx_save / dl_ctx_load with the position (pos may be NULL: epoch 0,

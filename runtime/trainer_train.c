@@ -241,8 +241,8 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   int64_t n = r->train.n;
   int cap = ctx->capacity;
   int resumed = epoch == r->first_epoch;
-  dl_ckpt_pos pos = {epoch, resumed ? r->resumed.step_in_epoch : 0, cap,
-                     resumed ? r->resumed.loss_sum : 0.0};
+  dl_ckpt_pos pos = {.epoch = epoch, .step_in_epoch = resumed ? r->resumed.step_in_epoch : 0,
+                     .batch = cap, .loss_sum = resumed ? r->resumed.loss_sum : 0.0};
   int64_t first = pos.step_in_epoch;
   if (r->m->stateful) {
     /* streams, not a shuffle: row r of each batch continues row r's text */
@@ -258,8 +258,10 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   /* The rate the summary reports if no batch is left to run. */
   ctx->lr = dl_sched_lr(&r->m->defaults.schedule, dl_tr_base_lr(r->m, r->o, 0), epoch,
                         r->o->epochs, ctx->step > 0 ? ctx->step - 1 : 0);
-  double sums[DL_MAX_UPDATES] = {0}, losses[DL_MAX_UPDATES] = {0};
-  int64_t counted = 0; /* rows whose update losses are in sums */
+  double losses[DL_MAX_UPDATES] = {0};
+  pos.n_loss_sums = r->m->n_updates;
+  for (int k = 0; k < r->m->n_updates; k++)
+    pos.loss_sums[k] = resumed && k < r->resumed.n_loss_sums ? r->resumed.loss_sums[k] : 0.0;
   dl_progress_begin(&r->prog, epoch + 1, r->o->epochs, n);
   while (pos.step_in_epoch < r->n_batches) {
     if (dl_tr_stop_signal()) return stop_run(r, &pos);
@@ -272,8 +274,7 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
                                                : dl_tr_stream_carry(n, cap, pos.step_in_epoch);
     if (train_step(r, epoch, start, nb, &loss, losses)) return RUN_FAIL;
     pos.loss_sum += loss * nb;
-    for (int k = 0; k < r->m->n_updates; k++) sums[k] += losses[k] * nb;
-    counted += nb;
+    for (int k = 0; k < r->m->n_updates; k++) pos.loss_sums[k] += losses[k] * nb;
     pos.step_in_epoch++;
     dl_progress_update(&r->prog, start + nb, pos.loss_sum / (double)(start + nb));
     if (periodic_save_due(r, &pos) && save_checkpoint(r, &pos)) return RUN_FAIL;
@@ -281,12 +282,12 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   dl_progress_end(&r->prog);
   ctx->carry = DL_CARRY_OFF;
   s->train_loss = pos.loss_sum / (double)n;
-  /* each update's mean loss; the first's is train_loss (the checkpoint keeps
-     its sum for a resumed epoch), the others' are over this run's batches */
+  /* each update's mean loss (the first's is train_loss); a mid-epoch
+     checkpoint keeps the sums, so a resumed epoch reports the same */
   s->n_losses = r->m->n_updates;
   for (int k = 0; k < r->m->n_updates; k++) {
     s->loss_names[k] = r->m->updates[k].loss_name;
-    s->train_losses[k] = k == 0 ? s->train_loss : counted ? sums[k] / (double)counted : 0.0;
+    s->train_losses[k] = pos.loss_sums[k] / (double)n;
   }
   s->has_bpc = dl_tr_reports_bpc(r->m);
   s->train_bpc = dl_tr_bpc(s->train_loss);
@@ -304,7 +305,7 @@ static int finish_epoch(train_run *r, dl_epoch_stats *s) {
   errno = 0;
   int metrics_failed = r->metrics && dl_metrics_append(r->metrics, s);
   int metrics_errno = errno ? errno : EIO;
-  dl_ckpt_pos pos = {s->epoch, 0, r->ctx->capacity, 0.0};
+  dl_ckpt_pos pos = {.epoch = s->epoch, .batch = r->ctx->capacity};
   int saved = r->o->save && save_checkpoint(r, &pos) == RUN_OK;
   if (metrics_failed) {
     fprintf(stderr, "error: writing metrics to %s failed: %s; ", r->o->metrics,

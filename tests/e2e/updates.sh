@@ -47,7 +47,12 @@ kill -STOP $pid
 cp every.st mid.st
 kill -CONT $pid
 wait $pid || fail "the run saving every step failed"
-train --epochs 2 --threads 1 --resume mid.st --save from_mid.st
+train --epochs 2 --threads 1 --resume mid.st --save from_mid.st --metrics from_mid.jsonl
 cmp straight1.st from_mid.st || fail "resuming mid.st ($(grep -ao '"step":"[0-9]*"' mid.st | head -1)) differs from 2 epochs straight"
+# and reports the same losses for the epoch it resumed in (each update's
+# sum so far is in the checkpoint)
+losses() { sed 's/,"seconds".*//' "$1"; }
+[ "$(losses m.jsonl)" = "$(losses from_mid.jsonl)" ] ||
+  fail "the resumed run reports other losses: $(losses from_mid.jsonl) for $(losses m.jsonl)"
 cmp straight1.st every.st || fail "saving every step changed the result"
 echo "updates: identical checkpoints across repeats, resume (also mid-epoch) and thread counts"
