@@ -327,6 +327,14 @@ void ir_dump(const ir_graph *g, FILE *out) {
     fprintf(out, "buffer %s numel=%lld node=%%%d init=%g%s\n", b->name, (long long)b->numel, b->node,
             b->init, b->is_count ? " int64" : "");
   }
+  for (int k = 0; k < g->nupdates; k++) {
+    const ir_update *u = &g->updates[k];
+    fprintf(out, "update %d %s loss=%%%d total=%%%d optimizer=%d lr=%g runs:", k, u->name, u->loss,
+            u->total_loss, u->optim.kind, u->optim.lr);
+    for (int grp = 0; u->runs && grp < g->ngroups; grp++)
+      if (u->runs[grp]) fprintf(out, " %s", g->groups[grp].name);
+    fputc('\n', out);
+  }
   for (int id = 0; id < g->nnodes; id++) {
     const ir_node *n = &g->nodes[id];
     fprintf(out, "%%%d = %s(", id, ir_op_name(n->op));
@@ -334,6 +342,7 @@ void ir_dump(const ir_graph *g, FILE *out) {
     fputs(") ", out);
     dump_shape(n, out);
     fprintf(out, " group=%s%s", g->groups[n->group].name, n->backward ? " bwd" : "");
+    if (g->nupdates && n->backward) fprintf(out, " update=%d", n->update);
     if (n->storage == STORE_ACT)
       fprintf(out, " act@%zu%s", n->offset, n->batched ? "*B" : "");
     else if (n->storage == STORE_ALIAS)

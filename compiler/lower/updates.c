@@ -221,6 +221,14 @@ void lower_updates(lower_ctx *lc, const ast_stmt *const *stmts, int n) {
   }
   for (int i = 0; i < n; i++) lower_update(lc, stmts[i]);
   if (g->nupdates == 0) return;
+  /* a carried state (carry = true) would be carried again by each update
+     that recomputes its line within one batch */
+  for (int id = 0; id < g->nnodes; id++)
+    if (ir_op_has(g->nodes[id].op, OPF_PERSISTENT)) {
+      diag_error(g->nodes[id].loc, "carry = true is not supported in a model trained by updates "
+                 "(each update would carry the state again)");
+      break;
+    }
   /* the first update's loss stands for "the loss" where one is read (forward()'s
      return value); a `loss` binding must be one of the updates' */
   int sym = lower_find_sym(lc, "loss");

@@ -15,6 +15,17 @@ cd "$work"
 rm -f ./*.st ./*.jsonl
 fail() { echo "FAIL: $*"; exit 1; }
 "$dlnc" build "$here/gan_updates.dln" -o ./gan
+# autodiff per update, restricted to its parameters: the generator's step
+# differentiates through d (dense_dx) but computes no weight gradient of d,
+# and the discriminator's step none of fake's
+"$dlnc" emit --ir "$here/gan_updates.dln" -o ./ir > ir.txt
+grep -q 'dense_dx.*group=d bwd update=1' ir.txt || fail "no gradient through d in update 1"
+grep -q 'dense_dw.*group=fake bwd update=1' ir.txt || fail "no gradient of fake.weight in update 1"
+if grep -q 'dense_d[wb].*group=d bwd update=1\|dense_d[wbx].*group=fake bwd update=0' ir.txt; then
+  fail "an update computes another update's gradients: $(grep 'group=d bwd update=1\|group=fake bwd update=0' ir.txt)"
+fi
+# G's lines run once a batch, d's again after the discriminator's step
+grep -q '^update 1 generator .*runs: d g_loss$' ir.txt || fail "update 1 runs $(grep '^update 1' ir.txt)"
 train() { ./gan train --data "$here" "$@" >/dev/null; }
 train --epochs 2 --threads 1 --save straight1.st --metrics m.jsonl
 train --epochs 2 --threads 1 --save straight2.st
@@ -55,4 +66,14 @@ losses() { sed 's/,"seconds".*//' "$1"; }
 [ "$(losses m.jsonl)" = "$(losses from_mid.jsonl)" ] ||
   fail "the resumed run reports other losses: $(losses from_mid.jsonl) for $(losses m.jsonl)"
 cmp straight1.st every.st || fail "saving every step changed the result"
+# a diverging run names the update's loss or tensor; --lr sets every update's rate
+if ./gan train --data "$here" --epochs 1 --lr 1e30 >out.txt 2>err.txt; then fail "--lr 1e30 did not diverge"; fi
+grep -q "error: training diverged at epoch 1, step [0-9]*: .* (lr 1e+30)" err.txt ||
+  fail "divergence message: $(cat err.txt)"
+./gan train --data "$here" --epochs 1 --lr 1e-5 --metrics lr.jsonl >/dev/null
+grep -q '"lr":1e-05' lr.jsonl || fail "--lr did not set the rate: $(cat lr.jsonl)"
+# a parameter no update trains is left alone, with a warning
+sed 's/^  s      = sum(x)$/  s      = sum(x)\n  aux    = dense(x, 3)/' "$here/gan_updates.dln" > aux.dln
+"$dlnc" check aux.dln 2>warn.txt || fail "aux.dln: $(cat warn.txt)"
+grep -q "warning: no update trains 'aux.weight'" warn.txt || fail "no warning about aux: $(cat warn.txt)"
 echo "updates: identical checkpoints across repeats, resume (also mid-epoch) and thread counts"
