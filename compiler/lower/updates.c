@@ -243,8 +243,15 @@ void lower_updates(lower_ctx *lc, const ast_stmt *const *stmts, int n) {
   g->loss = g->total_loss = g->updates[0].loss;
 }
 
+/* Appends "'name'" to a list of names (as long as it fits). */
+static int add_name(char *buf, size_t len, size_t *used, int count, const char *name) {
+  if (*used < len) *used += (size_t)snprintf(buf + *used, len - *used, "%s'%s'", count ? ", " : "", name);
+  return count + 1;
+}
+
 /* With updates: a parameter no update trains, or one its update's loss
- * sends no gradient to, is left as initialised; say so, once per layer. */
+ * sends no gradient to, is left as initialised; say so, once per layer
+ * binding and reason. */
 void lower_warn_unreached_updates(const ir_graph *g) {
   char *reach[IR_MAX_UPDATES];
   for (int k = 0; k < g->nupdates; k++) reach[k] = gradient_reach(g, g->updates[k].loss);
@@ -252,16 +259,21 @@ void lower_warn_unreached_updates(const ir_graph *g) {
     const ir_node *n = &g->nodes[g->params[i].node];
     int j = i + 1;
     while (j < g->nparams && g->nodes[g->params[j].node].group == n->group) j++;
+    char none[512] = "", missed[512] = "";
+    size_t un = 0, um = 0;
+    int cn = 0, cm = 0;
     for (int k = i; k < j; k++) {
       const ir_param *p = &g->params[k];
-      if (p->update < 0)
-        diag_warning(n->loc, "no update trains '%s': it gets no gradient, and training leaves it "
-                     "as initialised", p->name);
-      else if (!reach[p->update][p->node])
-        diag_warning(n->loc, "the loss '%s' of update '%s' does not depend on '%s': it gets no "
-                     "gradient, and training leaves it as initialised",
-                     g->updates[p->update].loss_name, g->updates[p->update].name, p->name);
+      if (p->update < 0) cn = add_name(none, sizeof none, &un, cn, p->name);
+      else if (!reach[p->update][p->node]) cm = add_name(missed, sizeof missed, &um, cm, p->name);
     }
+    if (cn)
+      diag_warning(n->loc, "no update trains %s: %s no gradient, and training leaves %s as "
+                   "initialised", none, cn > 1 ? "they get" : "it gets", cn > 1 ? "them" : "it");
+    if (cm)
+      diag_warning(n->loc, "the loss of the update that trains %s does not depend on %s: %s no "
+                   "gradient, and training leaves %s as initialised", missed, cm > 1 ? "them" : "it",
+                   cm > 1 ? "they get" : "it gets", cm > 1 ? "them" : "it");
     i = j;
   }
   for (int k = 0; k < g->nupdates; k++) free(reach[k]);
