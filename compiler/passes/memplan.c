@@ -277,6 +277,14 @@ static int by_start(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+static const ir_graph *sort_graph;
+static int by_offset(const void *a, const void *b) {
+  const ir_node *x = &sort_graph->nodes[*(const int *)a], *y = &sort_graph->nodes[*(const int *)b];
+  if (x->batched != y->batched) return x->batched < y->batched ? -1 : 1;
+  if (x->offset != y->offset) return x->offset < y->offset ? -1 : 1;
+  return (x->id > y->id) - (x->id < y->id);
+}
+
 static int is_act(const ir_node *n) { return n->storage == STORE_ACT || n->storage == STORE_ALIAS; }
 
 /* With updates, the order of execution is no longer the order of ids, and a
@@ -302,15 +310,22 @@ static int verify_schedule(const ir_graph *g, const int *seq, int len, const int
     }
     if (is_act(r)) lastw[root[r->id]] = r->id;
   }
-  for (int a = 0; a < n && !bad; a++) {
+  /* buffers by offset: each is compared with those that start inside it */
+  int nact = 0;
+  for (int id = 0; id < n; id++)
+    if (g->nodes[id].storage == STORE_ACT) lastw[nact++] = id;
+  sort_graph = g;
+  qsort(lastw, (size_t)nact, sizeof *lastw, by_offset);
+  for (int i = 0; i < nact && !bad; i++) {
+    int a = lastw[i];
     const ir_node *x = &g->nodes[a];
-    if (x->storage != STORE_ACT) continue;
-    for (int b = a + 1; b < n && !bad; b++) {
+    size_t xe = x->offset + (size_t)ir_numel(x);
+    for (int j = i + 1; j < nact && !bad && g->nodes[lastw[j]].offset < xe; j++) {
+      int b = lastw[j];
       const ir_node *y = &g->nodes[b];
-      if (y->storage != STORE_ACT || y->batched != x->batched) continue;
-      size_t xe = x->offset + (size_t)ir_numel(x), ye = y->offset + (size_t)ir_numel(y);
+      if (y->batched != x->batched) continue;
       int ex = x->batched ? end[a] : len, ey = y->batched ? end[b] : len;
-      if (x->offset < ye && y->offset < xe && start[a] <= ey && start[b] <= ex) {
+      if (start[a] <= ey && start[b] <= ex) {
         fprintf(stderr, "dlnc: internal error: memory plan: nodes %d and %d share memory while "
                 "both are live\n", a, b);
         bad = 1;
