@@ -333,6 +333,7 @@ def _lw(*names, bias=True):
 MODELS = {
     # several updates (a GAN's alternating D and G steps): updates.py trains and compares it
     "gan": dict(custom="updates", text=None),
+    "gan_bn": dict(custom="updates", text=None),
     "mlp": dict(data="reg", loss="mse", fwd=_m_mlp, params=_lw("h1", "h2", "pred"), text="""
   input  x : f32[4]
   label  y : f32[1]
@@ -668,6 +669,7 @@ MODELS = {
 CASES = {
     # two updates, each with its own Adam(2e-4, beta1 = 0.5): updates.py
     "gan": dict(model="gan"),
+    "gan_bn": dict(model="gan_bn"),
     # models
     "mlp_regression": dict(model="mlp", opt=("adam", {"lr": 5e-3})),
     "classifier": dict(model="classifier", opt=("sgd", {"lr": 0.2, "momentum": 0.9}), threads=2),
