@@ -236,6 +236,15 @@ void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_resu
   res->acc = total > 0 ? (double)correct / (double)total : 0.0;
 }
 
+void dl_tr_loss_key(const dl_model_desc *m, int k, char *buf, size_t len) {
+  const dl_update_desc *u = &m->updates[k];
+  int again = !strcmp(u->loss_name, "loss") || !strcmp(u->loss_name, "bpc") ||
+              !strcmp(u->loss_name, "acc");
+  for (int j = 0; j < k; j++) again |= !strcmp(m->updates[j].loss_name, u->loss_name);
+  if (again) snprintf(buf, len, "%s.%s", u->name, u->loss_name);
+  else snprintf(buf, len, "%s", u->loss_name);
+}
+
 int64_t dl_tr_stream_sample(int64_t n, int cap, int64_t batch, int r) {
   int64_t L = n / cap;
   return batch < L ? (int64_t)r * L + batch : L * cap + r;

@@ -80,6 +80,10 @@ typedef struct dl_eval_result {
   int has_acc;              /* 0 for DL_PRED_VALUES                    */
 } dl_eval_result;
 void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *r);
+/* Update k's loss's name in the reports (metrics, summary, eval): its loss
+ * binding's, or UPDATE.LOSS when an earlier update trains the same loss or
+ * the name is loss, bpc or acc (test_loss, ... are the reports' own). */
+void dl_tr_loss_key(const dl_model_desc *m, int k, char *buf, size_t len);
 /* Update k's base learning rate: --lr if given (it sets every update's),
  * else its optimiser's; without updates, --lr or the optimiser's. */
 static inline double dl_tr_base_lr(const dl_model_desc *m, const dl_opts *o, int k) {

@@ -55,6 +55,7 @@ typedef struct train_run {
   int saved;                /* a checkpoint was written by this run     */
   int stop_signal;          /* the signal that stopped the run, or 0    */
   double lr0;               /* with updates: the first update's last rate */
+  char keys[DL_MAX_UPDATES][300]; /* each update's loss's name in the reports */
 } train_run;
 
 /* Fisher-Yates from the identity, draw i of epoch e at index e*N + i: the
@@ -286,7 +287,8 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
      checkpoint keeps the sums, so a resumed epoch reports the same */
   s->n_losses = r->m->n_updates;
   for (int k = 0; k < r->m->n_updates; k++) {
-    s->loss_names[k] = r->m->updates[k].loss_name;
+    dl_tr_loss_key(r->m, k, r->keys[k], sizeof r->keys[k]);
+    s->loss_names[k] = r->keys[k];
     s->train_losses[k] = pos.loss_sums[k] / (double)n;
   }
   s->has_bpc = dl_tr_reports_bpc(r->m);

@@ -62,11 +62,28 @@ static int names_param(const ir_graph *g, const ir_param *p, const char *P) {
   return !strcmp(g->groups[g->nodes[p->node].group].name, P);
 }
 
+/* The trainer's metrics lines report each update's loss under its name
+ * (and its test value as test_NAME), beside these keys. */
+static int metrics_key(const char *name) {
+  static const char *const keys[] = {"epoch", "train_loss", "train_bpc", "test_loss", "test_bpc",
+                                     "test_acc", "seconds", "samples_per_s", "lr"};
+  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+    if (!strcmp(name, keys[i]) || (!strncmp(name, "test_", 5) && !strcmp(name + 5, keys[i])))
+      return 1;
+  return !strncmp(name, "test_", 5);
+}
+
 /* LOSS: a scalar binding of the model that calls a loss function; its node or -1. */
 static int update_loss(lower_ctx *lc, const ast_expr *e) {
   if (e->kind != EX_IDENT) {
     diag_error(e->loc, "update's first argument must name a loss binding of the model, like "
                        "update(d_loss, params = D)");
+    return -1;
+  }
+  if (metrics_key(e->str)) {
+    diag_error(e->loc, "a loss trained by an update is reported under its name, and '%s' %s; "
+               "rename the binding", e->str, strncmp(e->str, "test_", 5)
+               ? "is a key of the trainer's metrics" : "would read as the test value of another");
     return -1;
   }
   int s = lower_find_sym(lc, e->str);
