@@ -52,7 +52,8 @@ static int count_saved(const dl_model_desc *m) {
 /* The metadata the CRC covers, in this order; the CRC itself is "crc32".
  * A key absent from a file (an older checkpoint) is left out on both sides. */
 static const char *const CRC_KEYS[] = {"format", "model", "dtype", "epoch", "step", "seed",
-                                       "step_in_epoch", "batch", "epoch_loss_sum"};
+                                       "step_in_epoch", "batch", "epoch_loss_sum",
+                                       "epoch_loss_sums"};
 enum { N_CRC_KEYS = (int)(sizeof CRC_KEYS / sizeof CRC_KEYS[0]) };
 
 /* CRC-32 of "key=value\n" for each covered key found by `get`, then of the
@@ -130,7 +131,7 @@ static dl_st_tensor *saved_tensors(const dl_ctx *ctx, int *count) {
 int dl_ckpt_save(const dl_ctx *ctx, const char *path, const dl_ckpt_pos *pos, char *err,
                  size_t errlen) {
   const dl_model_desc *m = ctx->m;
-  dl_ckpt_pos zero = {0, 0, 0, 0.0};
+  dl_ckpt_pos zero = {.epoch = 0};
   if (!pos) pos = &zero;
   int n;
   dl_st_tensor *ts = saved_tensors(ctx, &n);
@@ -139,6 +140,7 @@ int dl_ckpt_save(const dl_ctx *ctx, const char *path, const dl_ckpt_pos *pos, ch
     return -1;
   }
   char s_epoch[32], s_step[32], s_seed[32], s_sie[32], s_batch[32], s_loss[40], s_crc[16];
+  char s_losses[DL_MAX_UPDATES * 26] = "";
   snprintf(s_epoch, sizeof s_epoch, "%" PRId64, pos->epoch);
   snprintf(s_step, sizeof s_step, "%" PRId64, ctx->step);
   snprintf(s_seed, sizeof s_seed, "%" PRIu64, ctx->seed);
@@ -146,13 +148,23 @@ int dl_ckpt_save(const dl_ctx *ctx, const char *path, const dl_ckpt_pos *pos, ch
   snprintf(s_batch, sizeof s_batch, "%" PRId64, pos->batch);
   /* %.17g round-trips a double exactly. */
   snprintf(s_loss, sizeof s_loss, "%.17g", pos->loss_sum);
+  /* with updates: each one's sum, blank-separated */
+  for (int k = 0, at = 0; k < pos->n_loss_sums && k < DL_MAX_UPDATES; k++)
+    at += snprintf(s_losses + at, sizeof s_losses - (size_t)at, "%s%.17g", k ? " " : "",
+                   pos->loss_sums[k]);
   dl_st_meta meta[] = {
       {"format", CKPT_FORMAT}, {"model", m->name},  {"dtype", DL_REAL_ST_DTYPE},
       {"epoch", s_epoch},      {"step", s_step},    {"seed", s_seed},
       {"step_in_epoch", s_sie}, {"batch", s_batch}, {"epoch_loss_sum", s_loss},
-      {"crc32", s_crc},
+      {"crc32", s_crc}, {"epoch_loss_sums", s_losses},
   };
-  int n_meta = (int)(sizeof meta / sizeof meta[0]);
+  /* the CRC last: moved over epoch_loss_sums when there is one */
+  int n_meta = (int)(sizeof meta / sizeof meta[0]) - 1;
+  if (pos->n_loss_sums > 0) {
+    dl_st_meta t = meta[n_meta - 1];
+    meta[n_meta - 1] = meta[n_meta];
+    meta[n_meta++] = t;
+  }
   meta_list covered = {meta, n_meta - 1};
   snprintf(s_crc, sizeof s_crc, "%08" PRIx32, crc_tensors(crc_meta(&covered, list_get), ts, n));
   int rc = dl_st_write(path, ts, n, meta, n_meta, err, errlen);
@@ -161,7 +173,7 @@ int dl_ckpt_save(const dl_ctx *ctx, const char *path, const dl_ckpt_pos *pos, ch
 }
 
 int dl_ctx_save(const dl_ctx *ctx, const char *path, int64_t epoch, char *err, size_t errlen) {
-  dl_ckpt_pos pos = {epoch, 0, 0, 0.0};
+  dl_ckpt_pos pos = {.epoch = epoch};
   return dl_ckpt_save(ctx, path, &pos, err, errlen);
 }
 
@@ -205,6 +217,25 @@ static int read_optional(const dl_st_file *f, const char *key, uint64_t max, int
   return 0;
 }
 
+/* epoch_loss_sums: a model with updates saves each one's, blank-separated. */
+static int read_loss_sums(const dl_st_file *f, const char *path, dl_ckpt_pos *pos, char *err,
+                          size_t errlen) {
+  const char *v = dl_st_meta_get(f, "epoch_loss_sums");
+  pos->n_loss_sums = 0;
+  for (const char *p = v; p && *p;) {
+    char *end;
+    double x = strtod(p, &end);
+    if (end == p || !isfinite(x) || pos->n_loss_sums == DL_MAX_UPDATES || (*end && *end != ' ')) {
+      snprintf(err, errlen, "checkpoint %s: metadata 'epoch_loss_sums' is '%s', expected at most "
+               "%d finite numbers", path, v, DL_MAX_UPDATES);
+      return -1;
+    }
+    pos->loss_sums[pos->n_loss_sums++] = x;
+    p = *end ? end + 1 : end;
+  }
+  return 0;
+}
+
 /* The position inside an unfinished epoch (see dl_ckpt_pos). */
 static int read_position(const dl_st_file *f, const char *path, dl_ckpt_pos *pos, char *err,
                          size_t errlen) {
@@ -221,7 +252,7 @@ static int read_position(const dl_st_file *f, const char *path, dl_ckpt_pos *pos
              path, v);
     return -1;
   }
-  return 0;
+  return read_loss_sums(f, path, pos, err, errlen);
 }
 
 /* Format, model name and counters.  A params-only load (eval, predict,

@@ -150,6 +150,33 @@ typedef struct dl_ctx {
   struct dl_pool *pool;     /* worker threads, or NULL                  */
 } dl_ctx;
 
+/* One update of the train block (`discriminator = update(d_loss, params
+ * = D, optimizer = adam(2e-4, beta1 = 0.5))`): a loss, its parameters and
+ * its optimiser.  The trainer runs every update in order on each batch;
+ * they share ctx->step (the batches trained), so every update of a batch
+ * draws the same noise and dropout masks. */
+typedef struct dl_update_desc {
+  const char *name;         /* the update's name: "discriminator"      */
+  const char *loss_name;    /* the loss binding it trains: "d_loss"    */
+  double lr;                /* its optimiser's learning rate           */
+  /* Its forward (reusing what an earlier update of this batch computed and
+     did not change since) and backward: the gradients of its parameters;
+     returns its loss with penalties. */
+  double (*compute_grads)(dl_ctx *ctx, int n);
+  /* Clipping and its optimiser's pass over its parameters with ctx->lr, at
+     step ctx->step + 1; does not advance ctx->step.  Nonzero if a value it
+     wrote is not finite. */
+  int (*apply_update)(dl_ctx *ctx);
+  /* Its loss with penalties from scratch, forward only (gradient checks). */
+  double (*loss_only)(dl_ctx *ctx, int n);
+  /* Its data loss as the last forward() computed it (evaluation). */
+  double (*loss)(dl_ctx *ctx);
+  int n_params;             /* the parameters it trains: their indexes in */
+  const int *params;        /* the tensor table                           */
+} dl_update_desc;
+
+enum { DL_MAX_UPDATES = 16 };
+
 typedef struct dl_model_desc {
   const char *name;         /* model name in the .dln              */
   const char *source;       /* .dln path it was compiled from       */
@@ -189,6 +216,12 @@ typedef struct dl_model_desc {
   double (*forward)(dl_ctx *ctx, int n, int with_loss);
   /* Loss as compute_grads sees it (with penalties), forward only: for gradient checks. */
   double (*loss_only)(dl_ctx *ctx, int n);
+  /* The train block's updates, when it has any (n_updates > 0): then the
+     trainer runs updates[0..n_updates) on every batch instead of the four
+     entry points above, which are the first update's (forward excepted),
+     and advances ctx->step once per batch.  0: one implicit update. */
+  int n_updates;
+  const dl_update_desc *updates;
 } dl_model_desc;
 
 /* Class labels per sample: y_len, where 0 (descriptors written before the

@@ -61,8 +61,11 @@ void dl_progress_end(dl_progress *p) {
 
 void dl_print_epoch(FILE *out, const dl_epoch_stats *s) {
   fprintf(out, "epoch %d/%d  train_loss %.4f", s->epoch, s->epochs, s->train_loss);
+  for (int k = 0; k < s->n_losses; k++) fprintf(out, "  %s %.4f", s->loss_names[k], s->train_losses[k]);
   if (s->has_bpc) fprintf(out, "  train_bpc %.4f", s->train_bpc);
   if (s->has_test) fprintf(out, "  test_loss %.4f", s->test_loss);
+  for (int k = 0; s->has_test && k < s->n_losses; k++)
+    fprintf(out, "  test_%s %.4f", s->loss_names[k], s->test_losses[k]);
   if (s->has_test && s->has_bpc) fprintf(out, "  test_bpc %.4f", s->test_bpc);
   if (s->has_acc) fprintf(out, "  test_acc %.4f", s->test_acc);
   fprintf(out, "  %.1f s  %.0f samples/s\n", s->seconds, s->samples_per_s);
@@ -81,7 +84,13 @@ int dl_metrics_append(FILE *out, const dl_epoch_stats *s) {
   fprintf(out, "{\"epoch\":%d", s->epoch);
   json_num(out, "train_loss", s->train_loss);
   if (s->has_bpc) json_num(out, "train_bpc", s->train_bpc);
+  for (int k = 0; k < s->n_losses; k++) json_num(out, s->loss_names[k], s->train_losses[k]);
   if (s->has_test) json_num(out, "test_loss", s->test_loss);
+  char key[300];
+  for (int k = 0; s->has_test && k < s->n_losses; k++) {
+    snprintf(key, sizeof key, "test_%s", s->loss_names[k]);
+    json_num(out, key, s->test_losses[k]);
+  }
   if (s->has_test && s->has_bpc) json_num(out, "test_bpc", s->test_bpc);
   if (s->has_acc) json_num(out, "test_acc", s->test_acc);
   json_num(out, "seconds", s->seconds);

@@ -4,6 +4,7 @@
 #define DL_PROGRESS_H
 #include <stdint.h>
 #include <stdio.h>
+#include "dl_model.h"
 
 typedef struct dl_progress {
   int enabled;              /* stderr is a terminal                    */
@@ -33,7 +34,10 @@ typedef struct dl_epoch_stats {
   double test_acc;
   double seconds;           /* wall time of the epoch, eval included   */
   double samples_per_s;     /* training samples / training time        */
-  double lr;                /* rate of the epoch's last step           */
+  double lr;                /* rate of the epoch's last step (the first update's) */
+  int n_losses;             /* with updates: each update's loss, by its binding's name */
+  const char *loss_names[DL_MAX_UPDATES];
+  double train_losses[DL_MAX_UPDATES], test_losses[DL_MAX_UPDATES];
 } dl_epoch_stats;
 
 /* `epoch 3/10  train_loss 0.3124  test_loss 0.3411  test_acc 0.8765  12.3 s  48712 samples/s`;

@@ -38,7 +38,7 @@ static const struct opt_def {
     {"data", "DIR", "directory the data paths are relative to", C_TRAIN | C_EVAL},
     {"epochs", "N", "total epochs (with --resume: the total, not additional)", C_TRAIN},
     {"batch", "N", "rows per batch; 0 = the whole set", C_ALL},
-    {"lr", "X", "base learning rate", C_TRAIN},
+    {"lr", "X", "base learning rate (of every update)", C_TRAIN},
     {"seed", "N", "random seed (initialisation, shuffling, dropout)", C_TRAIN | C_GRADCHECK},
     {"seed", "N", "random seed of the draws (the same seed, the same text)", C_SAMPLE},
     {"threads", "N", "worker threads", C_ALL | C_SAMPLE},
@@ -98,6 +98,13 @@ static void default_text(const dl_model_desc *m, unsigned cmd, opt_id id, char *
     break;
   }
   case O_LR:
+    if (m->n_updates) { /* --lr sets every update's */
+      size_t at = (size_t)snprintf(buf, len, "each update's own:");
+      for (int k = 0; k < m->n_updates && at < len; k++)
+        at += (size_t)snprintf(buf + at, len - at, " %s %g,", m->updates[k].name, m->updates[k].lr);
+      if (at < len) snprintf(buf + at, len - at, " schedule %s", dl_sched_name(m->defaults.schedule.kind));
+      break;
+    }
     snprintf(buf, len, "%g, schedule %s", m->defaults.lr, dl_sched_name(m->defaults.schedule.kind));
     break;
   case O_SEED: snprintf(buf, len, "%" PRIu64, m->defaults.seed); break;
@@ -197,7 +204,7 @@ static int set_opt(dl_opts *o, opt_id id, const char *v) {
   case O_BATCH: return parse_int(n, v, 0, INT_MAX, &o->batch);
   case O_THREADS: return parse_int(n, v, 1, 1024, &o->threads);
   case O_SAVE_EVERY: return parse_int(n, v, 0, INT_MAX, &o->save_every);
-  case O_LR: return parse_real(n, v, 0, &o->lr);
+  case O_LR: o->lr_given = 1; return parse_real(n, v, 0, &o->lr);
   case O_EPS: return parse_real(n, v, 1, &o->eps);
   case O_TOL: return parse_real(n, v, 0, &o->tol);
   case O_SEED:

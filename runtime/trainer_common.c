@@ -218,6 +218,7 @@ void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_resu
   int cap = ctx->capacity;
   double sum = 0.0;
   int64_t correct = 0, total = 0;
+  for (int k = 0; k < DL_MAX_UPDATES; k++) res->losses[k] = 0.0;
   for (int64_t start = 0; start < d->n; start += cap) {
     int nb = (int)(d->n - start < cap ? d->n - start : cap);
     for (int k = 0; k < nb; k++)
@@ -225,12 +226,23 @@ void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_resu
     if (m->stateful) ctx->carry = dl_tr_stream_carry(d->n, cap, start / cap);
     dl_dataset_gather_pool(ctx->pool, d, idx, nb, ctx->x, ctx->y_class, ctx->y_real);
     sum += m->forward(ctx, nb, 1) * nb;
+    for (int k = 0; k < m->n_updates; k++) res->losses[k] += m->updates[k].loss(ctx) * nb;
     if (m->pred_kind != DL_PRED_VALUES) count_correct(ctx, nb, &correct, &total);
   }
   ctx->carry = DL_CARRY_OFF;
   res->loss = d->n > 0 ? sum / (double)d->n : 0.0;
+  for (int k = 0; k < m->n_updates; k++) res->losses[k] = d->n > 0 ? res->losses[k] / (double)d->n : 0.0;
   res->has_acc = m->pred_kind != DL_PRED_VALUES;
   res->acc = total > 0 ? (double)correct / (double)total : 0.0;
+}
+
+void dl_tr_loss_key(const dl_model_desc *m, int k, char *buf, size_t len) {
+  const dl_update_desc *u = &m->updates[k];
+  int again = !strcmp(u->loss_name, "loss") || !strcmp(u->loss_name, "bpc") ||
+              !strcmp(u->loss_name, "acc");
+  for (int j = 0; j < k; j++) again |= !strcmp(m->updates[j].loss_name, u->loss_name);
+  if (again) snprintf(buf, len, "%s.%s", u->name, u->loss_name);
+  else snprintf(buf, len, "%s", u->loss_name);
 }
 
 int64_t dl_tr_stream_sample(int64_t n, int cap, int64_t batch, int r) {

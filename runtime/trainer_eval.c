@@ -38,6 +38,11 @@ int dl_tr_cmd_eval(const dl_model_desc *m, const dl_opts *o) {
     dl_eval_result ev;
     dl_tr_evaluate(ctx, &d, idx, &ev);
     printf("%s_loss %.6g", which, ev.loss);
+    for (int k = 0; k < m->n_updates; k++) {
+      char key[300];
+      dl_tr_loss_key(m, k, key, sizeof key);
+      printf("  %s_%s %.6g", which, key, ev.losses[k]);
+    }
     if (dl_tr_reports_bpc(m)) printf("  %s_bpc %.6g", which, dl_tr_bpc(ev.loss));
     if (ev.has_acc) printf("  %s_acc %.4f", which, ev.acc);
     printf("  samples %" PRId64 "\n", d.n);

@@ -87,20 +87,23 @@ typedef struct worst {
 
 /* Central difference at p[j]; the step actually taken (after rounding to
  * dl_real) is the denominator, which matters in float32 builds. */
-static double numeric_grad(dl_ctx *ctx, dl_real *p, size_t j, double eps, int n) {
+typedef double (*loss_fn)(dl_ctx *ctx, int n);
+
+static double numeric_grad(dl_ctx *ctx, loss_fn loss_only, dl_real *p, size_t j, double eps, int n) {
   dl_real saved = p[j];
   dl_real up = (dl_real)(saved + eps), down = (dl_real)(saved - eps);
   p[j] = up;
-  double lp = ctx->m->loss_only(ctx, n);
+  double lp = loss_only(ctx, n);
   p[j] = down;
-  double lm = ctx->m->loss_only(ctx, n);
+  double lm = loss_only(ctx, n);
   p[j] = saved;
   return (lp - lm) / ((double)up - (double)down);
 }
 
 /* Checks one tensor; returns the worst error seen (NaN if any was). */
-static double check_tensor(dl_ctx *ctx, const dl_tensor_desc *pt, const dl_tensor_desc *gt,
-                           const dl_opts *o, int n, size_t *checked, worst *w) {
+static double check_tensor(dl_ctx *ctx, loss_fn loss_only, const dl_tensor_desc *pt,
+                           const dl_tensor_desc *gt, const dl_opts *o, int n, size_t *checked,
+                           worst *w) {
   size_t count = pt->numel < MAX_CHECKED ? pt->numel : MAX_CHECKED;
   dl_real *p = ctx->state + pt->offset;
   double analytic[MAX_CHECKED];
@@ -109,7 +112,7 @@ static double check_tensor(dl_ctx *ctx, const dl_tensor_desc *pt, const dl_tenso
   w->err = 0.0;
   for (size_t k = 0; k < count; k++) {
     size_t j = pick(k, count, pt->numel);
-    double num = numeric_grad(ctx, p, j, o->eps, n);
+    double num = numeric_grad(ctx, loss_only, p, j, o->eps, n);
     double e = elem_error(analytic[k], num);
     if (!(e <= w->err)) {     /* also takes NaN, which must fail */
       w->err = e;
@@ -122,15 +125,17 @@ static double check_tensor(dl_ctx *ctx, const dl_tensor_desc *pt, const dl_tenso
   return w->err;
 }
 
-static int check_all(dl_ctx *ctx, const dl_tensor_desc **grad, const dl_opts *o, int n) {
+/* The parameters of update u (NULL: every parameter) against loss_only. */
+static int check_all(dl_ctx *ctx, const dl_update_desc *u, loss_fn loss_only,
+                     const dl_tensor_desc **grad, const dl_opts *o, int n) {
   const dl_model_desc *m = ctx->m;
   int failed = 0;
-  for (int i = 0; i < m->n_tensors; i++) {
-    const dl_tensor_desc *pt = &m->tensors[i];
+  for (int i = 0; i < (u ? u->n_params : m->n_tensors); i++) {
+    const dl_tensor_desc *pt = &m->tensors[u ? u->params[i] : i];
     if (pt->kind != DL_T_PARAM) continue;
     size_t checked = 0;
     worst w = {0, 0, 0, 0};
-    double e = check_tensor(ctx, pt, grad[i], o, n, &checked, &w);
+    double e = check_tensor(ctx, loss_only, pt, grad[u ? u->params[i] : i], o, n, &checked, &w);
     int bad = !(e <= o->tol);
     printf("%s  checked %zu  max_rel_err %.2g%s\n", pt->name, checked, e, bad ? "  FAILED" : "");
     if (bad)
@@ -138,6 +143,31 @@ static int check_all(dl_ctx *ctx, const dl_tensor_desc **grad, const dl_opts *o,
     failed |= bad;
   }
   return failed;
+}
+
+/* With updates: each update's gradients w.r.t. its own parameters, against
+ * central differences of its loss.  Its compute_grads reuses what the
+ * updates before it computed in the batch, so they run first (without
+ * stepping: the weights stay as they are). */
+static int run_updates(dl_ctx *ctx, const dl_tensor_desc **grad, const dl_opts *o, int n) {
+  const dl_model_desc *m = ctx->m;
+  int failed = 0;
+  for (int k = 0; k < m->n_updates; k++) {
+    const dl_update_desc *u = &m->updates[k];
+    double loss = 0;
+    for (int j = 0; j <= k; j++) loss = m->updates[j].compute_grads(ctx, n);
+    if (!isfinite(loss)) {
+      fprintf(stderr, "error: gradcheck: loss '%s' of the synthetic batch is not finite (%g)\n",
+              u->loss_name, loss);
+      return DL_EXIT_FAIL;
+    }
+    printf("gradcheck: model '%s', update '%s' (loss '%s'), batch %d, seed %" PRIu64 ", %s mode, "
+           "eps %g, tol %g, loss %.9g\n", m->name, u->name, u->loss_name, n, o->seed,
+           o->eval_mode ? "eval" : "train", o->eps, o->tol, loss);
+    failed |= check_all(ctx, u, u->loss_only, grad, o, n);
+  }
+  printf(failed ? "gradcheck FAILED\n" : "gradcheck passed\n");
+  return failed ? DL_EXIT_FAIL : DL_EXIT_OK;
 }
 
 static int run(dl_ctx *ctx, const dl_tensor_desc **grad, const dl_opts *o, int n) {
@@ -153,10 +183,14 @@ static int run(dl_ctx *ctx, const dl_tensor_desc **grad, const dl_opts *o, int n
     /* one tracked training pass, so the running statistics are not the
        initial zeros and ones that would make evaluation an identity */
     ctx->track_stats = 1;
-    m->compute_grads(ctx, n);
+    if (m->n_updates)
+      for (int k = 0; k < m->n_updates; k++) m->updates[k].compute_grads(ctx, n);
+    else
+      m->compute_grads(ctx, n);
     ctx->track_stats = 0;
     ctx->train_mode = 0;
   }
+  if (m->n_updates) return run_updates(ctx, grad, o, n);
   double loss = m->compute_grads(ctx, n);
   if (!isfinite(loss)) {
     fprintf(stderr, "error: gradcheck: loss of the synthetic batch is not finite (%g)\n", loss);
@@ -164,7 +198,7 @@ static int run(dl_ctx *ctx, const dl_tensor_desc **grad, const dl_opts *o, int n
   }
   printf("gradcheck: model '%s', batch %d, seed %" PRIu64 ", %s mode, eps %g, tol %g, loss %.9g\n",
          m->name, n, o->seed, o->eval_mode ? "eval" : "train", o->eps, o->tol, loss);
-  int failed = check_all(ctx, grad, o, n);
+  int failed = check_all(ctx, NULL, m->loss_only, grad, o, n);
   printf(failed ? "gradcheck FAILED\n" : "gradcheck passed\n");
   return failed ? DL_EXIT_FAIL : DL_EXIT_OK;
 }

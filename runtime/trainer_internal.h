@@ -40,6 +40,7 @@ typedef struct dl_opts {
   const char *prompt;       /* sample --prompt ("" when not given)       */
   uint64_t seed;
   int seed_given;           /* --seed was on the command line           */
+  int lr_given;             /* --lr was: it sets every update's rate    */
 } dl_opts;
 
 /* Load the train (which=0) or test (which=1) data of the model into d.
@@ -74,10 +75,20 @@ static inline double dl_tr_bpc(double loss) { return loss / 0.693147180559945309
 /* Loss and accuracy of ctx's parameters on d, eval mode. */
 typedef struct dl_eval_result {
   double loss;              /* sample-weighted mean of batch losses    */
+  double losses[DL_MAX_UPDATES]; /* with updates: each one's loss, likewise */
   double acc;               /* fraction right (of positions, with y_len > 1) */
   int has_acc;              /* 0 for DL_PRED_VALUES                    */
 } dl_eval_result;
 void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *r);
+/* Update k's loss's name in the reports (metrics, summary, eval): its loss
+ * binding's, or UPDATE.LOSS when an earlier update trains the same loss or
+ * the name is loss, bpc or acc (test_loss, ... are the reports' own). */
+void dl_tr_loss_key(const dl_model_desc *m, int k, char *buf, size_t len);
+/* Update k's base learning rate: --lr if given (it sets every update's),
+ * else its optimiser's; without updates, --lr or the optimiser's. */
+static inline double dl_tr_base_lr(const dl_model_desc *m, const dl_opts *o, int k) {
+  return o->lr_given || m->n_updates == 0 ? o->lr : m->updates[k].lr;
+}
 /* The index of the largest of v[0..n) (the first of equal ones). */
 int64_t dl_tr_argmax(const dl_real *v, int64_t n);
 
@@ -102,6 +113,8 @@ typedef struct dl_ckpt_pos {
   int64_t batch;            /* rows per batch of the run that saved it (0: unknown) */
   double loss_sum;          /* sum of loss * rows over those batches, so the
                                resumed epoch reports the same mean train loss  */
+  int n_loss_sums;          /* with updates: each update's such sum            */
+  double loss_sums[DL_MAX_UPDATES];
 } dl_ckpt_pos;
 
 /* dl_ctx_save / dl_ctx_load with the position (pos may be NULL: epoch 0,

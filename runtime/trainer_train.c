@@ -54,6 +54,8 @@ typedef struct train_run {
   dl_ckpt_pos resumed;      /* where the --resume checkpoint was taken (zero: fresh) */
   int saved;                /* a checkpoint was written by this run     */
   int stop_signal;          /* the signal that stopped the run, or 0    */
+  double lr0;               /* with updates: the first update's last rate */
+  char keys[DL_MAX_UPDATES][300]; /* each update's loss's name in the reports */
 } train_run;
 
 /* Fisher-Yates from the identity, draw i of epoch e at index e*N + i: the
@@ -142,14 +144,46 @@ static int check_step(train_run *r, int epoch, int64_t step, int update_bad) {
   return check_finite(r, epoch, step, DL_T_BUFFER);
 }
 
+/* The train block's updates in order on the batch gathered: each one's
+ * loss and what its optimiser wrote are checked before the next runs (a
+ * divergence names the update's loss); they share ctx->step, which the
+ * batch advances once, so every update sees the batch's noise.  The
+ * schedule and warm-up act on each update's own base rate. */
+static int train_updates(train_run *r, int epoch, int nb, double *losses) {
+  const dl_model_desc *m = r->m;
+  dl_ctx *ctx = r->ctx;
+  int64_t step = ctx->step + 1;
+  for (int k = 0; k < m->n_updates; k++) {
+    const dl_update_desc *u = &m->updates[k];
+    ctx->lr = dl_sched_lr(&m->defaults.schedule, dl_tr_base_lr(m, r->o, k), epoch, r->o->epochs,
+                          ctx->step);
+    if (k == 0) r->lr0 = ctx->lr;
+    losses[k] = u->compute_grads(ctx, nb);
+    if (!isfinite(losses[k])) {
+      char what[300];
+      snprintf(what, sizeof what, "loss '%s' (update '%s')", u->loss_name, u->name);
+      return report_divergence(r, epoch, step, what, losses[k]);
+    }
+    if (check_step(r, epoch, step, u->apply_update(ctx))) return RUN_FAIL;
+  }
+  ctx->step = step;
+  return RUN_OK;
+}
+
 /* One optimiser step on rows perm[start, start + nb): the loss (free to
- * check), then what the update wrote. */
-static int train_step(train_run *r, int epoch, int64_t start, int nb, double *loss) {
+ * check), then what the update wrote.  With updates, losses[k] gets each
+ * one's and *loss the first's. */
+static int train_step(train_run *r, int epoch, int64_t start, int nb, double *loss, double *losses) {
   const dl_model_desc *m = r->m;
   dl_ctx *ctx = r->ctx;
   int64_t step = ctx->step + 1;
   ctx->lr = dl_sched_lr(&m->defaults.schedule, r->o->lr, epoch, r->o->epochs, ctx->step);
   dl_dataset_gather_pool(ctx->pool, &r->train, r->perm + start, nb, ctx->x, ctx->y_class, ctx->y_real);
+  if (m->n_updates) {
+    int rc = train_updates(r, epoch, nb, losses);
+    *loss = losses[0];
+    return rc;
+  }
   *loss = m->compute_grads(ctx, nb);
   if (!isfinite(*loss)) return report_divergence(r, epoch, step, "loss", *loss);
   return check_step(r, epoch, step, m->apply_update(ctx));
@@ -208,8 +242,8 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   int64_t n = r->train.n;
   int cap = ctx->capacity;
   int resumed = epoch == r->first_epoch;
-  dl_ckpt_pos pos = {epoch, resumed ? r->resumed.step_in_epoch : 0, cap,
-                     resumed ? r->resumed.loss_sum : 0.0};
+  dl_ckpt_pos pos = {.epoch = epoch, .step_in_epoch = resumed ? r->resumed.step_in_epoch : 0,
+                     .batch = cap, .loss_sum = resumed ? r->resumed.loss_sum : 0.0};
   int64_t first = pos.step_in_epoch;
   if (r->m->stateful) {
     /* streams, not a shuffle: row r of each batch continues row r's text */
@@ -223,8 +257,12 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   ctx->train_mode = 1;
   ctx->track_stats = 1;
   /* The rate the summary reports if no batch is left to run. */
-  ctx->lr = dl_sched_lr(&r->m->defaults.schedule, r->o->lr, epoch, r->o->epochs,
-                        ctx->step > 0 ? ctx->step - 1 : 0);
+  ctx->lr = dl_sched_lr(&r->m->defaults.schedule, dl_tr_base_lr(r->m, r->o, 0), epoch,
+                        r->o->epochs, ctx->step > 0 ? ctx->step - 1 : 0);
+  double losses[DL_MAX_UPDATES] = {0};
+  pos.n_loss_sums = r->m->n_updates;
+  for (int k = 0; k < r->m->n_updates; k++)
+    pos.loss_sums[k] = resumed && k < r->resumed.n_loss_sums ? r->resumed.loss_sums[k] : 0.0;
   dl_progress_begin(&r->prog, epoch + 1, r->o->epochs, n);
   while (pos.step_in_epoch < r->n_batches) {
     if (dl_tr_stop_signal()) return stop_run(r, &pos);
@@ -235,8 +273,9 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
     ctx->carry = !r->m->stateful ? DL_CARRY_OFF
                  : pos.step_in_epoch == first ? DL_CARRY_START
                                                : dl_tr_stream_carry(n, cap, pos.step_in_epoch);
-    if (train_step(r, epoch, start, nb, &loss)) return RUN_FAIL;
+    if (train_step(r, epoch, start, nb, &loss, losses)) return RUN_FAIL;
     pos.loss_sum += loss * nb;
+    for (int k = 0; k < r->m->n_updates; k++) pos.loss_sums[k] += losses[k] * nb;
     pos.step_in_epoch++;
     dl_progress_update(&r->prog, start + nb, pos.loss_sum / (double)(start + nb));
     if (periodic_save_due(r, &pos) && save_checkpoint(r, &pos)) return RUN_FAIL;
@@ -244,9 +283,17 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   dl_progress_end(&r->prog);
   ctx->carry = DL_CARRY_OFF;
   s->train_loss = pos.loss_sum / (double)n;
+  /* each update's mean loss (the first's is train_loss); a mid-epoch
+     checkpoint keeps the sums, so a resumed epoch reports the same */
+  s->n_losses = r->m->n_updates;
+  for (int k = 0; k < r->m->n_updates; k++) {
+    dl_tr_loss_key(r->m, k, r->keys[k], sizeof r->keys[k]);
+    s->loss_names[k] = r->keys[k];
+    s->train_losses[k] = pos.loss_sums[k] / (double)n;
+  }
   s->has_bpc = dl_tr_reports_bpc(r->m);
   s->train_bpc = dl_tr_bpc(s->train_loss);
-  s->lr = ctx->lr;
+  s->lr = r->m->n_updates && pos.step_in_epoch > first ? r->lr0 : ctx->lr;
   int64_t skipped = first * cap;
   *trained = n - (skipped < n ? skipped : n);
   return RUN_OK;
@@ -260,7 +307,7 @@ static int finish_epoch(train_run *r, dl_epoch_stats *s) {
   errno = 0;
   int metrics_failed = r->metrics && dl_metrics_append(r->metrics, s);
   int metrics_errno = errno ? errno : EIO;
-  dl_ckpt_pos pos = {s->epoch, 0, r->ctx->capacity, 0.0};
+  dl_ckpt_pos pos = {.epoch = s->epoch, .batch = r->ctx->capacity};
   int saved = r->o->save && save_checkpoint(r, &pos) == RUN_OK;
   if (metrics_failed) {
     fprintf(stderr, "error: writing metrics to %s failed: %s; ", r->o->metrics,
@@ -281,6 +328,7 @@ static void evaluate_epoch(train_run *r, dl_epoch_stats *s) {
   dl_tr_evaluate(r->ctx, &r->test, r->evidx, &ev);
   s->has_test = 1;
   s->test_loss = ev.loss;
+  for (int k = 0; k < r->m->n_updates; k++) s->test_losses[k] = ev.losses[k];
   s->test_bpc = dl_tr_bpc(ev.loss);
   s->has_acc = ev.has_acc;
   s->test_acc = ev.acc;

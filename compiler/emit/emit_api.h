@@ -18,6 +18,8 @@ struct emit_ctx {
                      function, 2 in emit_guarded's `if (with_labels)` */
   int *root;                /* root[id]: the node whose buffer id is computed in */
   int *group_first, *group_next; /* each group's nodes in order: a list */
+  int update;     /* with updates (g->nupdates): the update whose backward
+                     functions are being written */
 };
 /* C expression for a pointer to node `id`'s buffer (follows aliases). */
 const char *emit_ptr(emit_ctx *ec, int id, char *buf, size_t len);

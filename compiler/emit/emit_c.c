@@ -122,15 +122,26 @@ static const char *dims_list(const int64_t *dims, int ndim, int zero, char *buf,
 
 /* ---- per-layer functions ---------------------------------------------------- */
 
-/* Whether node id of group grp is emitted in the group's forward or backward function. */
-static int emitted_in(const ir_node *n, int backward) {
+/* Whether node id of group grp is emitted in the group's forward or
+ * backward function (with updates, update ec->update's backward function). */
+static int emitted_in(const emit_ctx *ec, const ir_node *n, int backward) {
+  if (backward && ec->g->nupdates && n->update != ec->update) return 0;
   return n->backward == backward && n->fused_in < 0 && op_info_of(n->op)->emit;
 }
 
 static int group_has(const emit_ctx *ec, int grp, int backward) {
   for (int id = ec->group_first[grp]; id >= 0; id = ec->group_next[id])
-    if (emitted_in(&ec->g->nodes[id], backward)) return 1;
+    if (emitted_in(ec, &ec->g->nodes[id], backward)) return 1;
   return 0;
+}
+
+/* "backward", or with updates "backward_uK": update K's backward function
+ * of a line is backward_uK_LINE (a group's name is an identifier, which
+ * cannot start with a digit, so no two names meet). */
+static const char *backward_prefix(const emit_ctx *ec, char *buf, size_t len) {
+  if (!ec->g->nupdates) snprintf(buf, len, "backward");
+  else snprintf(buf, len, "backward_u%d", ec->update);
+  return buf;
 }
 
 /* The first loss names what predict returns; bce_with_logits returns sigmoid(z). */
@@ -185,7 +196,7 @@ static void emit_group_nodes(emit_ctx *ec, int grp, int backward) {
   ir_graph *g = ec->g;
   for (int id = ec->group_first[grp]; id >= 0; id = ec->group_next[id]) {
     const ir_node *n = &g->nodes[id];
-    if (!emitted_in(n, backward)) continue;
+    if (!emitted_in(ec, n, backward)) continue;
     if (!backward && n->needs_label) emit_guarded(ec, n);
     else emit_node(ec, n);
     int computes_pred = id == g->pred || (has_fused_act(n) && n->epilogue == g->pred);
@@ -216,13 +227,19 @@ static void emit_group(emit_ctx *ec, int grp, int backward) {
   ec->helpers = NULL;
   char *file = emit_comment_text(base_name(ec->g->source_path));
   char *text = emit_comment_text(gr->text);
+  char prefix[32], what[160];
+  if (backward && ec->g->nupdates)
+    snprintf(what, sizeof what, "backward of update %d ('%s'): gradients of this line's inputs and "
+             "parameters", ec->update, ec->g->updates[ec->update].name);
   emit_line(o, "/* %s:%d: %s\n * %s */", file, gr->line, text,
-            backward ? "backward: gradients of this line's inputs and parameters" : "forward");
+            !backward ? "forward"
+            : ec->g->nupdates ? what
+                              : "backward: gradients of this line's inputs and parameters");
   free(file);
   free(text);
   fputs(helpers, o->f); /* whole functions, written by emit_line */
   emit_line(o, "static void %s_%s(dl_ctx *ctx, int n, int with_labels) {",
-            backward ? "backward" : "forward", gr->name);
+            backward ? backward_prefix(ec, prefix, sizeof prefix) : "forward", gr->name);
   emit_line(o, "(void)ctx;");
   emit_line(o, "(void)n;");
   emit_line(o, "(void)with_labels;");
@@ -232,8 +249,72 @@ static void emit_group(emit_ctx *ec, int grp, int backward) {
   free(body);
 }
 
+/* Update k's forward calls: the lines schedule.c has it compute. */
+static void emit_update_forward(emit_ctx *ec, int k, int with_penalties, const char *labels) {
+  ir_graph *g = ec->g;
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  for (int grp = 0; grp < g->ngroups; grp++)
+    if (g->updates[k].runs[grp] && (with_penalties || grp != g->penalty_group) &&
+        group_has(ec, grp, 0))
+      emit_line(o, "forward_%s(ctx, n, %s);", g->groups[grp].name, labels);
+}
+
+/* With updates: per update compute_grads_uK (its forward, reusing what an
+ * earlier update of the batch computed and did not change, then its
+ * backward), loss_only_uK (every update's forward up to K: it starts from
+ * nothing) and loss_uK (its data loss after forward); forward() runs every
+ * update's forward lines, then those no loss needs. */
+static void emit_update_drivers(emit_ctx *ec) {
+  ir_graph *g = ec->g;
+  emit_text o[1] = {{.f = ec->out}};
+  char loss[96], total[96], prefix[32];
+  for (int k = 0; k < g->nupdates; k++) {
+    const ir_update *u = &g->updates[k];
+    char *name = emit_comment_text(u->name), *lname = emit_comment_text(u->loss_name);
+    emit_ptr(ec, u->loss, loss, sizeof loss);
+    emit_ptr(ec, u->total_loss, total, sizeof total);
+    emit_line(o, "/* Update %d, '%s' (.dln line %d): the gradients of '%s' (with penalties) for "
+                 "its parameters.\n * Lines computed by an earlier update of this batch and "
+                 "not changed since are reused. */", k, name, u->line, lname);
+    emit_line(o, "static double compute_grads_u%d(dl_ctx *ctx, int n) {", k);
+    emit_update_forward(ec, k, 1, "1");
+    ec->update = k;
+    for (int grp = g->ngroups - 1; grp >= 0; grp--)
+      if (group_has(ec, grp, 1))
+        emit_line(o, "%s_%s(ctx, n, 1);", backward_prefix(ec, prefix, sizeof prefix),
+                  g->groups[grp].name);
+    emit_line(o, "return (double)%s[0];", total);
+    emit_line(o, "}\n");
+    emit_line(o, "/* '%s' with penalties, forward only, from scratch: for gradient checks. */", lname);
+    emit_line(o, "static double loss_only_u%d(dl_ctx *ctx, int n) {", k);
+    for (int j = 0; j <= k; j++) emit_update_forward(ec, j, 1, "1");
+    emit_line(o, "return (double)%s[0];", total);
+    emit_line(o, "}\n");
+    emit_line(o, "/* '%s' as forward() left it. */", lname);
+    emit_line(o, "static double loss_u%d(dl_ctx *ctx) {", k);
+    emit_line(o, "return (double)%s[0];", loss);
+    emit_line(o, "}\n");
+    free(name);
+    free(lname);
+  }
+  emit_ptr(ec, g->loss, loss, sizeof loss);
+  emit_line(o, "/* Inference, or evaluation when with_loss: fills ctx->out, returns the first "
+               "update's data loss\n * (loss_uK reads each after it). */");
+  emit_line(o, "static double forward(dl_ctx *ctx, int n, int with_loss) {");
+  for (int k = 0; k < g->nupdates; k++) emit_update_forward(ec, k, 0, "with_loss");
+  for (int grp = 0; grp < g->ngroups; grp++)
+    if (g->tail_runs[grp] && group_has(ec, grp, 0))
+      emit_line(o, "forward_%s(ctx, n, with_loss);", g->groups[grp].name);
+  emit_line(o, "return with_loss ? (double)%s[0] : 0.0;", loss);
+  emit_line(o, "}\n");
+}
+
 /* compute_grads, forward, loss_only: the layers in order (and back). */
 static void emit_drivers(emit_ctx *ec) {
+  if (ec->g->nupdates) {
+    emit_update_drivers(ec);
+    return;
+  }
   ir_graph *g = ec->g;
   emit_text o[1] = {{.f = ec->out}};
   char loss[96], total[96];
@@ -323,13 +404,20 @@ static int emit_tensors(emit_ctx *ec) {
                 init_enum(param_init(g, &g->params[p])), 0);
   for (int p = 0; p < g->nparams; p++, count++)
     emit_tensor(o, &g->params[p], ".grad", "DL_T_GRAD", g->params[p].grad_offset, "DL_INIT_ZERO", 0);
-  for (int s = 0; s < op->nstate; s++)
-    for (int p = 0; p < g->nparams; p++, count++) {
-      snprintf(suffix, sizeof suffix, ".%s", op->state[s].name);
-      ir_param sp = g->params[p];
-      if (op->state[s].scalar) sp.ndim = 0, sp.numel = 1; /* one number per parameter */
-      emit_tensor(o, &sp, suffix, "DL_T_OPT", sp.opt_offset[s], "DL_INIT_ZERO", op->state[s].init);
-    }
+  /* without updates every parameter has the optimiser's state; with them,
+     each has its update's optimiser's (in memplan.c's order) */
+  for (int k = 0; k < (g->nupdates ? g->nupdates : 1); k++) {
+    if (g->nupdates) op = &g->updates[k].optim;
+    for (int s = 0; s < op->nstate; s++)
+      for (int p = 0; p < g->nparams; p++) {
+        if (g->nupdates && g->params[p].update != k) continue;
+        snprintf(suffix, sizeof suffix, ".%s", op->state[s].name);
+        ir_param sp = g->params[p];
+        if (op->state[s].scalar) sp.ndim = 0, sp.numel = 1; /* one number per parameter */
+        emit_tensor(o, &sp, suffix, "DL_T_OPT", sp.opt_offset[s], "DL_INIT_ZERO", op->state[s].init);
+        count++;
+      }
+  }
   for (int b = 0; b < g->nbuffers; b++, count++) emit_buffer(o, &g->buffers[b]);
   emit_line(o, "};\n");
   return count;
@@ -344,9 +432,47 @@ static void emit_data_spec(emit_text *o, const char *field, const ir_data *d) {
   free(path1);
 }
 
+/* The updates' table: names, learning rates and entry points. */
+static void emit_update_table(emit_ctx *ec) {
+  ir_graph *g = ec->g;
+  emit_text o[1] = {{.f = ec->out}};
+  for (int k = 0; k < g->nupdates; k++) {
+    char list[4096];
+    size_t at = 0;
+    int count = 0;
+    list[0] = 0;
+    emit_line(o, "/* update %d's parameters: their indexes in the tensor table */", k);
+    emit_line(o, "static const int params_u%d[] = {", k);
+    for (int p = 0; p < g->nparams; p++) {
+      if (g->params[p].update != k) continue;
+      at += (size_t)snprintf(list + at, sizeof list - at, "%s%d", count % 16 ? ", " : "", p);
+      if (++count % 16 == 0 || at + 32 > sizeof list) {
+        emit_line(o, "%s,", list);
+        at = 0;
+        list[0] = 0;
+      }
+    }
+    if (at) emit_line(o, "%s,", list);
+    emit_line(o, "};");
+  }
+  emit_line(o, "/* The train block's updates, run in this order on every batch. */");
+  emit_line(o, "static const dl_update_desc updates[] = {");
+  for (int k = 0; k < g->nupdates; k++) {
+    char *name = emit_cstr(g->updates[k].name), *loss = emit_cstr(g->updates[k].loss_name);
+    int count = 0;
+    for (int p = 0; p < g->nparams; p++) count += g->params[p].update == k;
+    emit_line(o, "{%s, %s, %.17g, compute_grads_u%d, apply_update_u%d, loss_only_u%d, loss_u%d, "
+                 "%d, params_u%d},", name, loss, g->updates[k].optim.lr, k, k, k, k, count, k);
+    free(name);
+    free(loss);
+  }
+  emit_line(o, "};\n");
+}
+
 static void emit_desc(emit_ctx *ec, int ntensors) {
   ir_graph *g = ec->g;
   emit_text o[1] = {{.f = ec->out}};
+  if (g->nupdates) emit_update_table(ec);
   const ir_node *x = &g->nodes[g->input], *pred = &g->nodes[g->pred];
   const ir_train *t = &g->train;
   static const char *const preds[] = {"DL_PRED_ARGMAX", "DL_PRED_BINARY", "DL_PRED_VALUES"};
@@ -390,10 +516,20 @@ static void emit_desc(emit_ctx *ec, int ntensors) {
   emit_data_spec(o, "train", &t->train);
   emit_data_spec(o, "test", &t->test);
   emit_line(o, "},");
-  emit_line(o, ".compute_grads = compute_grads,");
-  emit_line(o, ".apply_update = apply_update,");
-  emit_line(o, ".forward = forward,");
-  emit_line(o, ".loss_only = loss_only,");
+  if (g->nupdates) {
+    /* a runtime that knows no updates trains the first one */
+    emit_line(o, ".compute_grads = compute_grads_u0,");
+    emit_line(o, ".apply_update = apply_update_u0,");
+    emit_line(o, ".forward = forward,");
+    emit_line(o, ".loss_only = loss_only_u0,");
+    emit_line(o, ".n_updates = %d,", g->nupdates);
+    emit_line(o, ".updates = updates,");
+  } else {
+    emit_line(o, ".compute_grads = compute_grads,");
+    emit_line(o, ".apply_update = apply_update,");
+    emit_line(o, ".forward = forward,");
+    emit_line(o, ".loss_only = loss_only,");
+  }
   emit_line(o, "};\n");
   free(name);
   free(source);
@@ -506,8 +642,11 @@ static void emit_source(emit_ctx *ec) {
   emit_line(o, "#define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))\n");
   for (int grp = 0; grp < g->ngroups; grp++)
     if (group_has(ec, grp, 0)) emit_group(ec, grp, 0);
-  for (int grp = g->ngroups - 1; grp >= 0; grp--)
-    if (group_has(ec, grp, 1)) emit_group(ec, grp, 1);
+  for (int k = 0; k < (g->nupdates ? g->nupdates : 1); k++) {
+    ec->update = k;
+    for (int grp = g->ngroups - 1; grp >= 0; grp--)
+      if (group_has(ec, grp, 1)) emit_group(ec, grp, 1);
+  }
   emit_drivers(ec);
   optim_emit_update(ec);
   int ntensors = emit_tensors(ec);

@@ -61,15 +61,38 @@ static int total_grad(ad_ctx *ad, int value) {
 }
 
 /* wants[v]: some parameter is upstream of v, so d loss / d v is needed; a
- * stop-gradient op (detach, a constant) cuts the chain. */
-static void mark_wants(ad_ctx *ad) {
+ * stop-gradient op (detach, a constant) cuts the chain.  With updates only
+ * update upd's parameters count: its step computes no other gradient, yet
+ * a gradient still flows through the other parameters' layers (the
+ * generator's step through the discriminator). */
+static void mark_wants(ad_ctx *ad, int upd) {
   ir_graph *g = ad->g;
   for (int id = 0; id < ad->nforward; id++) {
     ir_node *n = &g->nodes[id];
-    ad->wants[id] = n->op == OP_PARAM;
+    ad->wants[id] = n->op == OP_PARAM && (upd < 0 || g->params[n->leaf.index].update == upd);
     if (ir_op_has(n->op, OPF_STOP_GRAD)) continue;
     for (int k = 0; k < n->nin; k++)
       if (ad->wants[n->in[k]]) ad->wants[id] = 1;
+  }
+}
+
+/* Appends the backward nodes of d root / d (the wanted values). */
+static void differentiate(ad_ctx *ad, int root) {
+  ir_graph *g = ad->g;
+  ad->group = g->nodes[root].group;
+  int seed = ad_node(ad, OP_GRAD_SEED, NULL, 0, root, -1);
+  ad_accumulate(ad, root, seed);
+  for (int id = ad->nforward - 1; id >= 0; id--) {
+    ad->group = g->nodes[id].group;
+    int dy = total_grad(ad, id);
+    if (dy < 0) continue;
+    const ir_node *n = &g->nodes[id];
+    if (n->op == OP_PARAM) {
+      g->params[n->leaf.index].grad = dy;
+      continue;
+    }
+    const op_info *info = op_info_of(n->op);
+    if (info->backward) info->backward(ad, id, dy);
   }
 }
 
@@ -86,22 +109,18 @@ int autodiff(ir_graph *g) {
     fprintf(stderr, "dlnc: out of memory\n");
     exit(1);
   }
-  mark_wants(&ad);
-  int root = g->total_loss;
-  ad.group = g->nodes[root].group;
-  int seed = ad_node(&ad, OP_GRAD_SEED, NULL, 0, root, -1);
-  ad_accumulate(&ad, root, seed);
-  for (int id = nf - 1; id >= 0; id--) {
-    ir_node *n = &g->nodes[id];
-    ad.group = n->group;
-    int dy = total_grad(&ad, id);
-    if (dy < 0) continue;
-    if (n->op == OP_PARAM) {
-      g->params[n->leaf.index].grad = dy;
-      continue;
-    }
-    const op_info *info = op_info_of(n->op);
-    if (info->backward) info->backward(&ad, id, dy);
+  if (!g->nupdates) {
+    mark_wants(&ad, -1);
+    differentiate(&ad, g->total_loss);
+  }
+  /* each update once, its backward nodes marked with it (emit_c.c writes
+     one backward function per update and line) */
+  for (int k = 0; k < g->nupdates; k++) {
+    int first = g->nnodes;
+    memset(ad.ncontrib, 0, (size_t)nf * sizeof(int));
+    mark_wants(&ad, k);
+    differentiate(&ad, g->updates[k].total_loss);
+    for (int id = first; id < g->nnodes; id++) g->nodes[id].update = k;
   }
   for (int i = 0; i < nf; i++) free(ad.lists[i]);
   free(ad.lists);

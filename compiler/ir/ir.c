@@ -90,6 +90,9 @@ void ir_free(ir_graph *g) {
   for (int i = 0; i < g->nparams; i++) free(g->params[i].name);
   for (int i = 0; i < g->nbuffers; i++) free(g->buffers[i].name);
   free(g->buffers);
+  for (int i = 0; i < g->nupdates; i++) free(g->updates[i].runs);
+  free(g->updates);
+  free(g->tail_runs);
   for (int i = 0; i < g->ngroups; i++) {
     free(g->groups[i].name);
     free(g->groups[i].text);
@@ -184,6 +187,7 @@ int ir_add_param(ir_graph *g, const char *name, int ndim, const int64_t *dims, i
   p->init = INIT_DEFAULT;
   p->init_src = -1;
   p->grad = -1;
+  p->update = -1;
   p->line = line;
   return g->nparams++;
 }
@@ -323,6 +327,14 @@ void ir_dump(const ir_graph *g, FILE *out) {
     fprintf(out, "buffer %s numel=%lld node=%%%d init=%g%s\n", b->name, (long long)b->numel, b->node,
             b->init, b->is_count ? " int64" : "");
   }
+  for (int k = 0; k < g->nupdates; k++) {
+    const ir_update *u = &g->updates[k];
+    fprintf(out, "update %d %s loss=%%%d total=%%%d optimizer=%d lr=%g runs:", k, u->name, u->loss,
+            u->total_loss, u->optim.kind, u->optim.lr);
+    for (int grp = 0; u->runs && grp < g->ngroups; grp++)
+      if (u->runs[grp]) fprintf(out, " %s", g->groups[grp].name);
+    fputc('\n', out);
+  }
   for (int id = 0; id < g->nnodes; id++) {
     const ir_node *n = &g->nodes[id];
     fprintf(out, "%%%d = %s(", id, ir_op_name(n->op));
@@ -330,6 +342,7 @@ void ir_dump(const ir_graph *g, FILE *out) {
     fputs(") ", out);
     dump_shape(n, out);
     fprintf(out, " group=%s%s", g->groups[n->group].name, n->backward ? " bwd" : "");
+    if (g->nupdates && n->backward) fprintf(out, " update=%d", n->update);
     if (n->storage == STORE_ACT)
       fprintf(out, " act@%zu%s", n->offset, n->batched ? "*B" : "");
     else if (n->storage == STORE_ALIAS)

@@ -85,6 +85,8 @@ typedef struct ir_node {
   dl_loc loc;
   int group;                   /* index into graph->groups                 */
   int backward;                /* 1 if made by autodiff                    */
+  int update;                  /* backward: the update (g->updates) whose gradients it
+                                  computes; 0 without updates */
   int needs_label;             /* depends on the labels                    */
   /* Edges that are not inputs, because they point at a later node; ir_verify
    * checks them and ir_dump prints them.  Never attribute slots of the op. */
@@ -114,6 +116,8 @@ typedef struct ir_param {
   double l1, l2;               /* per-layer penalties (added to global)   */
   int is_weight;               /* global l1/l2 and weight decay apply     */
   int line;
+  int update;                  /* the update (g->updates) that trains it, or -1 (none;
+                                  always -1 without updates: the one implicit update) */
   size_t offset, grad_offset;  /* in the state block                      */
   size_t opt_offset[IR_OPTIM_STATES]; /* optimiser state buffers          */
 } ir_param;
@@ -160,6 +164,25 @@ typedef struct ir_optim {
   ir_optim_state state[IR_OPTIM_STATES];
   int line;
 } ir_optim;
+
+/* An update of the train block, `NAME = update(LOSS, params = P, optimizer = OPT)`:
+ * each batch runs the updates in order, each differentiating its own loss
+ * with respect to its own parameters only (autodiff.c) and stepping its own
+ * optimiser.  A model without updates has none (g->nupdates == 0): the
+ * single implicit update of g->total_loss with g->train.optim. */
+enum { IR_MAX_UPDATES = 16 };
+typedef struct ir_update {
+  const char *name;            /* the train block's binding: "discriminator" (interned) */
+  const char *loss_name;       /* the loss binding it trains: "d_loss" (interned) */
+  int loss;                    /* the loss node                             */
+  int total_loss;              /* loss + its parameters' penalties (differentiated) */
+  ir_optim optim;
+  int line;
+  /* the schedule (passes/schedule.c): runs[grp] is 1 if forward_GRP runs in
+     this update's compute_grads (first computed, or stale: it depends on a
+     parameter an earlier update of the batch changed) */
+  unsigned char *runs;
+} ir_update;
 
 typedef struct ir_data {
   int kind;                    /* dl_data_kind */
@@ -221,6 +244,11 @@ typedef struct ir_graph {
   int pred_kind;               /* dl_pred_kind                             */
   int ndropout;
   int penalty_group;           /* group of the L1/L2 penalties, or -1       */
+  ir_update *updates;          /* the train block's updates, in order (none: the
+                                  implicit one of total_loss)               */
+  int nupdates;
+  unsigned char *tail_runs;    /* with updates: [ngroups] forward groups no update
+                                  runs (a head no loss reads), run by forward() last */
   ir_train train;
   char **strings;              /* names owned by the graph (ir_intern)     */
   int nstrings, string_cap;

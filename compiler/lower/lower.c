@@ -274,6 +274,11 @@ static int lower_ident(lower_ctx *lc, const ast_expr *e) {
 static int lower_call(lower_ctx *lc, const ast_expr *e) {
   const op_builtin *b = op_find_builtin(e->str);
   if (b) return b->lower(lc, e);
+  if (!strcmp(e->str, "update")) { /* a train block's statement (updates.c) */
+    diag_error(e->loc, "update(...) belongs in the train block: NAME = update(loss, params = P, "
+                       "optimizer = ...)");
+    return -1;
+  }
   const char *const *names;
   int n = op_builtin_names(&names);
   const char *hint = lower_suggest(e->str, names, n);

@@ -32,6 +32,7 @@ typedef struct lower_ctx {
   FILE *describe;            /* dlnc builtins: argument binding prints the
                                 call's signature here instead (and fails) */
   int described;             /* signatures printed so far               */
+  int update_stmts;          /* the train block's update statements     */
 } lower_ctx;
 
 /* ARG_TARGET and ARG_TOKENS are tensors that may also *be* the class label
@@ -117,6 +118,14 @@ int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label);
 void lower_describe_train(lower_ctx *lc);
 /* train.c: warns about each parameter the loss does not depend on. */
 void lower_warn_unreached(const ir_graph *g);
+/* updates.c: whether s is `NAME = update(...)`; lowers a train block's
+ * updates into g->updates (after its other settings: an update's optimizer
+ * defaults to the block's); warns about the parameters that no update
+ * trains or whose update's loss does not reach them. */
+int lower_is_update(const ast_stmt *s);
+void lower_updates(lower_ctx *lc, const ast_stmt *const *stmts, int n);
+void lower_warn_unreached_updates(const ir_graph *g);
+void lower_describe_updates(lower_ctx *lc);
 /* train.c: the dl_init_kind named by e (an initialiser's name), or -1 after
  * reporting (for layers.c's init argument). */
 int lower_init_name(const ast_expr *e);

@@ -202,8 +202,12 @@ static void lower_model_block(lower_ctx *lc, const ast_block *b) {
   }
   if (!declares(b, ST_INPUT))
     diag_error(b->loc, "model '%s' declares no input (input x : f32[N])", b->name);
+}
+
+/* After the train block: a model is trained through `loss` or its updates. */
+static void check_trained(lower_ctx *lc, const ast_block *b) {
   int loss = lower_find_sym(lc, "loss"); /* bound to -1 if it failed: already reported */
-  if (lc->g->loss < 0 && (loss < 0 || lc->syms[loss].node >= 0))
+  if (lc->g->loss < 0 && !lc->update_stmts && (loss < 0 || lc->syms[loss].node >= 0))
     diag_error(b->loc, "model '%s' defines no 'loss' (loss = cross_entropy(logits, y), ...)", b->name);
 }
 
@@ -270,6 +274,7 @@ ir_graph *lower_program(const ast_program *p, const char *path, const char *text
     else
       lower_train_block(&lc, train, model && !declares(model, ST_LABEL));
   }
+  if (model) check_trained(&lc, model);
   if (diag_error_count() == 0) lower_add_penalties(&lc);
   if (diag_error_count() == 0) lower_warn_unreached(lc.g);
   free(lc.syms);

@@ -236,10 +236,24 @@ int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label) {
   ir_train *t = &lc->g->train;
   int seen[N_TRAIN_KEYS] = {0};
   const ast_stmt *data = NULL, *test = NULL;
+  const ast_stmt **updates = calloc((size_t)b->nstmts + 1, sizeof *updates);
+  int nupdates = 0;
+  if (!updates) {
+    fputs("dlnc: out of memory\n", stderr);
+    exit(1);
+  }
   for (int i = 0; i < b->nstmts; i++) {
     const ast_stmt *s = &b->stmts[i];
     if (s->kind != ST_BIND) {
       diag_error(s->loc, "input and label declarations belong in the model block");
+      continue;
+    }
+    if (lower_is_update(s)) { /* after the settings: its optimizer defaults to theirs */
+      for (int k = 0; k < N_TRAIN_KEYS; k++)
+        if (!strcmp(s->name, train_keys[k]))
+          diag_error(s->name_loc, "'%s' is a train setting; name the update otherwise", s->name);
+      updates[nupdates++] = s;
+      lc->update_stmts++;
       continue;
     }
     for (int k = 0; k < N_TRAIN_KEYS; k++)
@@ -252,6 +266,8 @@ int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label) {
     lower_setting(lc, s, t);
   next:;
   }
+  lower_updates(lc, updates, nupdates);
+  free(updates);
   if (test && !data)
     diag_error(test->name_loc, "a test set is given but no training data (data = ...)");
   if ((data || test) && no_label)
@@ -267,6 +283,10 @@ int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label) {
  * once per binding; they are still initialised and saved. */
 void lower_warn_unreached(const ir_graph *g) {
   if (g->total_loss < 0) return; /* no model (an empty file): no loss, no parameters */
+  if (g->nupdates) {
+    lower_warn_unreached_updates(g);
+    return;
+  }
   char *reach = calloc((size_t)g->nnodes, 1);
   if (!reach) return; /* only a warning is lost */
   reach[g->total_loss] = 1;
@@ -312,4 +332,5 @@ void lower_describe_train(lower_ctx *lc) {
   for (int k = 0; optim_name(k); k++) describe_setting(lc, &t, "optimizer", optim_name(k));
   for (size_t i = 0; i < sizeof schedules / sizeof *schedules; i++)
     describe_setting(lc, &t, "schedule", schedules[i]);
+  lower_describe_updates(lc);
 }

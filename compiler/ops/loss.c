@@ -89,35 +89,52 @@ int lower_loss(lower_ctx *lc, const ast_expr *call) {
 
 enum { MAX_PENALTY_NAME = 256 }; /* longer than any binding's name (lower.c) */
 
-/* loss + l1 sum|W| + l2 sum W^2 for every weight with a penalty: the total
- * that training differentiates.  Biases are not penalised. */
-void lower_add_penalties(lower_ctx *lc) {
+/* loss + l1 sum|W| + l2 sum W^2 for every weight with a penalty (of
+ * update `upd`, or every one: -1): the total that training differentiates.
+ * Biases are not penalised.  *group: the penalties' group, made once. */
+static int add_penalties(lower_ctx *lc, int loss, int upd, int *group) {
   ir_graph *g = lc->g;
-  g->total_loss = g->loss;
-  if (g->loss < 0) return;
-  int group = -1;
+  int total = loss;
   for (int p = 0; p < g->nparams; p++) {
     ir_param *pp = &g->params[p];
     double l1 = pp->l1 + (pp->is_weight ? g->train.l1 : 0);
     double l2 = pp->l2 + (pp->is_weight ? g->train.l2 : 0);
     if (l1 == 0 && l2 == 0) continue;
-    if (group < 0) {
+    if (upd >= 0 && pp->update != upd) continue;
+    if (*group < 0) {
       /* its C function is forward_NAME, as a binding's: not a binding's name */
       char name[MAX_PENALTY_NAME];
       snprintf(name, sizeof name, "penalties");
       for (size_t k = strlen(name); lower_is_binding_name(lc, name) && k + 1 < sizeof name; k++)
         name[k] = '_', name[k + 1] = 0;
-      group = g->penalty_group =
+      *group = g->penalty_group =
           ir_add_group(g, name, g->nodes[g->loss].loc.line, "L1/L2 penalties");
     }
-    int pen = ir_add(g, OP_PENALTY, &pp->node, 1, group, g->nodes[pp->node].loc);
+    int pen = ir_add(g, OP_PENALTY, &pp->node, 1, *group, g->nodes[pp->node].loc);
     g->nodes[pen].loss.l1 = l1;
     g->nodes[pen].loss.l2 = l2;
     g->nodes[pen].name = pp->name;
-    int in[2] = {g->total_loss, pen};
-    g->total_loss = ir_add(g, OP_ADD, in, 2, group, g->nodes[pen].loc);
-    g->nodes[g->total_loss].name = "loss";
+    int in[2] = {total, pen};
+    total = ir_add(g, OP_ADD, in, 2, *group, g->nodes[pen].loc);
+    g->nodes[total].name = "loss";
   }
+  return total;
+}
+
+/* The total loss of the model, or of each of the train block's updates
+ * (penalties only on the parameters it trains). */
+void lower_add_penalties(lower_ctx *lc) {
+  ir_graph *g = lc->g;
+  int group = -1;
+  g->total_loss = g->loss;
+  if (g->loss < 0) return;
+  if (!g->nupdates) {
+    g->total_loss = add_penalties(lc, g->loss, -1, &group);
+    return;
+  }
+  for (int k = 0; k < g->nupdates; k++)
+    g->updates[k].total_loss = add_penalties(lc, g->updates[k].loss, k, &group);
+  g->total_loss = g->updates[0].total_loss;
 }
 
 void loss_backward(ad_ctx *ad, int id, int dy) {

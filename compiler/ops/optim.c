@@ -348,9 +348,8 @@ static void emit_watch(emit_text *o, const ir_optim *op) {
 }
 
 /* update_P(args, begin, end): the fused update of elements [begin, end) of param P. */
-static void emit_param_update(emit_ctx *ec, int index, const ir_param *p) {
+static void emit_param_update(emit_ctx *ec, int index, const ir_param *p, const ir_optim *op) {
   emit_text o[1] = {{.f = ec->out}};
-  const ir_optim *op = &ec->g->train.optim;
   const optim_def *d = &optim_table[op->kind];
   char dims[IR_MAX_DIMS * 24] = "";
   for (int dim = 0, len = 0; dim < p->ndim; dim++)
@@ -390,19 +389,73 @@ static void emit_param_update(emit_ctx *ec, int index, const ir_param *p) {
  * weight decay nor momentum moves it and its state stays as it started. */
 static int trained(const ir_param *p) { return p->grad >= 0; }
 
+/* The body of an apply_update: the step's constants and clip scale, then
+ * one pass per parameter of update upd (-1: every parameter). */
+static void emit_apply_body(emit_ctx *ec, const ir_optim *op, int upd);
+
+/* With updates: the step constants' struct holds every optimiser's fields,
+ * each parameter's pass follows its update's optimiser, and apply_update_uK
+ * steps update K's parameters.  The step count t is the batch's (each
+ * update runs once a batch, so every optimiser has taken as many steps as
+ * the batches trained, as each torch optimiser's own count); the trainer
+ * advances ctx->step after the batch's last update. */
+static void emit_updates(emit_ctx *ec) {
+  emit_text o[1] = {{.f = ec->out}};
+  ir_graph *g = ec->g;
+  emit_line(o, "typedef struct update_args {");
+  emit_line(o, "dl_ctx *ctx;");
+  emit_line(o, "dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;");
+  emit_line(o, "int first;");
+  for (int kind = 0; kind < N_OPTIMS; kind++) {
+    int used = 0;
+    for (int k = 0; k < g->nupdates; k++) used |= g->updates[k].optim.kind == kind;
+    if (used && optim_table[kind].step_fields) emit_line(o, "%s", optim_table[kind].step_fields);
+  }
+  emit_line(o, "atomic_int bad;  /* a range wrote a NaN or an infinity */");
+  emit_line(o, "} update_args;\n");
+  for (int p = 0; p < g->nparams; p++)
+    if (trained(&g->params[p]) && g->params[p].update >= 0)
+      emit_param_update(ec, p, &g->params[p], &g->updates[g->params[p].update].optim);
+  for (int k = 0; k < g->nupdates; k++) {
+    const ir_optim *op = &g->updates[k].optim;
+    emit_line(o, "/* Update %d's optimiser step: %s (.dln line %d), one fused pass per parameter. */",
+              k, optim_table[op->kind].name, op->line);
+    emit_line(o, "static int apply_update_u%d(dl_ctx *ctx) {", k);
+    emit_apply_body(ec, op, k);
+    emit_line(o, "return atomic_load_explicit(&u.bad, memory_order_relaxed);");
+    emit_line(o, "}\n");
+  }
+}
+
 /* apply_update(): the step's constants and clip scale, then one pass per
  * parameter; nonzero if a value it wrote is not finite. */
 void optim_emit_update(emit_ctx *ec) {
   emit_text o[1] = {{.f = ec->out}};
   ir_graph *g = ec->g;
+  if (g->nupdates) {
+    emit_updates(ec);
+    return;
+  }
   const ir_optim *op = &g->train.optim;
   const optim_def *d = &optim_table[op->kind];
   emit_update_args(o, d);
   for (int p = 0; p < g->nparams; p++)
-    if (trained(&g->params[p])) emit_param_update(ec, p, &g->params[p]);
+    if (trained(&g->params[p])) emit_param_update(ec, p, &g->params[p], op);
   emit_line(o, "/* The optimiser step: %s (.dln line %d), one fused pass per parameter. */", d->name,
             op->line);
   emit_line(o, "static int apply_update(dl_ctx *ctx) {");
+  emit_apply_body(ec, op, -1);
+  emit_line(o, "ctx->step = t;");
+  emit_line(o, "return atomic_load_explicit(&u.bad, memory_order_relaxed);");
+  emit_line(o, "}\n");
+}
+
+static int in_update(const ir_param *p, int upd) { return upd < 0 || p->update == upd; }
+
+static void emit_apply_body(emit_ctx *ec, const ir_optim *op, int upd) {
+  emit_text o[1] = {{.f = ec->out, .depth = 1}};
+  ir_graph *g = ec->g;
+  const optim_def *d = &optim_table[op->kind];
   emit_line(o, "const int64_t t = ctx->step + 1;");
   emit_line(o, "update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};");
   emit_line(o, "atomic_init(&u.bad, 0);");
@@ -411,7 +464,7 @@ void optim_emit_update(emit_ctx *ec) {
     emit_line(o, "/* clip_grad_norm_: every gradient times min(1, max_norm / (norm + 1e-6)) */");
     emit_line(o, "double sq = 0;");
     for (int p = 0; p < g->nparams; p++)
-      if (trained(&g->params[p]))
+      if (trained(&g->params[p]) && in_update(&g->params[p], upd))
         emit_line(o, "sq += dl_sum_squares(ST(%zu), %lld);", g->params[p].grad_offset,
                   ll(g->params[p].numel));
     emit_line(o, "const double norm = sqrt(sq);");
@@ -419,6 +472,7 @@ void optim_emit_update(emit_ctx *ec) {
     emit_line(o, "u.clip_scale = (dl_real)(coef < 1 ? coef : 1);");
   }
   for (int p = 0; p < g->nparams; p++) {
+    if (!in_update(&g->params[p], upd)) continue;
     if (!trained(&g->params[p])) {
       emit_line(o, "/* %s: the loss does not depend on it (no gradient): left alone */",
                 g->params[p].name);
@@ -431,7 +485,4 @@ void optim_emit_update(emit_ctx *ec) {
     else
       emit_line(o, "update_%d(&u, 0, %lld);", p, numel);
   }
-  emit_line(o, "ctx->step = t;");
-  emit_line(o, "return atomic_load_explicit(&u.bad, memory_order_relaxed);");
-  emit_line(o, "}\n");
 }

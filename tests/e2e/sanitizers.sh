@@ -19,4 +19,12 @@ for model in dropout_regression norm_regression; do
   ./model_debug64 gradcheck --batch 2
 done
 ./model_debug64 gradcheck --batch 2 --mode eval
+# two updates (a GAN's steps): train, resume, eval, predict; their gradients
+"$dlnc" build --debug "$here/gan_updates.dln" -o ./gan_debug
+./gan_debug train --data "$here" --epochs 1 --threads 2 --save g1.st >/dev/null
+./gan_debug train --data "$here" --epochs 2 --threads 2 --resume g1.st --save g2.st >/dev/null
+./gan_debug eval --data "$here" --load g2.st
+printf '0.1,0.2,0.3,0.4\n' | ./gan_debug predict --load g2.st
+"$dlnc" build --debug --f64 "$here/../gradcheck/updates.dln" -o ./updates_debug64
+./updates_debug64 gradcheck --batch 2
 echo "sanitizers: clean"

@@ -165,7 +165,7 @@ static void test_position(dl_ctx *ctx) {
   dl_ctx_init_params(ctx, 4);
   ctx->step = 1234;
   /* 0.1 + 0.2 is not 0.3: only an exact round trip gives it back. */
-  dl_ckpt_pos pos = {5, 17, 32, 0.1 + 0.2}, got;
+  dl_ckpt_pos pos = {.epoch = 5, .step_in_epoch = 17, .batch = 32, .loss_sum = 0.1 + 0.2}, got;
   EXPECT(dl_ckpt_save(ctx, path_in("p.st"), &pos, err, sizeof err) == 0);
   dl_ctx_init_params(ctx, 5);
   memset(&got, 0xff, sizeof got);

@@ -340,6 +340,9 @@ def _lw(*names, bias=True):
 
 
 MODELS = {
+    # several updates (a GAN's alternating D and G steps): updates.py trains and compares it
+    "gan": dict(custom="updates", text=None),
+    "gan_bn": dict(custom="updates", text=None),
     "mlp": dict(data="reg", loss="mse", fwd=_m_mlp, params=_lw("h1", "h2", "pred"), text="""
   input  x : f32[4]
   label  y : f32[1]
@@ -686,6 +689,9 @@ MODELS = {
 # torch's.  sched: (kind, {keyword: value}).  train: extra train-block lines.
 
 CASES = {
+    # two updates, each with its own Adam(2e-4, beta1 = 0.5): updates.py
+    "gan": dict(model="gan"),
+    "gan_bn": dict(model="gan_bn"),
     # models
     "mlp_regression": dict(model="mlp", opt=("adam", {"lr": 5e-3})),
     "classifier": dict(model="classifier", opt=("sgd", {"lr": 0.2, "momentum": 0.9}), threads=2),
@@ -1247,6 +1253,12 @@ def main():
         print("SKIPPED: Debian's python3-torch is not installed (scripts/setup.sh installs it)")
         return 77
     try:
+        custom = MODELS[CASES[a.case]["model"]].get("custom")
+        if custom:  # a case with its own training loop (updates.py), given this module's helpers
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            mod = __import__(custom)
+            return getattr(mod, "check_" + a.case)(a.case, sys.modules[__name__], a.dlnc,
+                                                   os.path.abspath(a.work))
         return check(a.case, CASES[a.case], a.dlnc, os.path.abspath(a.work))
     except Failed as e:
         print("FAIL %s: %s" % (a.case, e))
