@@ -71,11 +71,18 @@ static inline int dl_tr_reports_bpc(const dl_model_desc *m) {
 /* Bits per character of a mean cross-entropy in nats. */
 static inline double dl_tr_bpc(double loss) { return loss / 0.69314718055994530942; }
 
+/* Whether an accuracy means something: the prediction's loss is scored
+ * against the model's label (a class label, or 0/1 or one-hot targets of a
+ * binary or argmax head), not against a model value (an autoencoder). */
+static inline int dl_tr_has_acc(const dl_model_desc *m) {
+  return m->pred_kind != DL_PRED_VALUES && m->y_kind != DL_Y_NONE && !m->no_acc;
+}
+
 /* Loss and accuracy of ctx's parameters on d, eval mode. */
 typedef struct dl_eval_result {
   double loss;              /* sample-weighted mean of batch losses    */
   double acc;               /* fraction right (of positions, with y_len > 1) */
-  int has_acc;              /* 0 for DL_PRED_VALUES                    */
+  int has_acc;              /* dl_tr_has_acc                           */
 } dl_eval_result;
 void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *r);
 /* The index of the largest of v[0..n) (the first of equal ones). */

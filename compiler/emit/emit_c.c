@@ -140,6 +140,16 @@ static int pred_is_logit(const ir_graph *g) {
   return 0;
 }
 
+/* Whether the first loss scores the prediction against the model's label:
+ * only then does an accuracy mean something (not for an autoencoder's
+ * reconstruction of its input). */
+static int pred_scored(const ir_graph *g) {
+  for (int id = 0; id < g->nnodes; id++)
+    if (ir_is_loss(g->nodes[id].op) && g->nodes[id].loss.names_pred)
+      return g->label >= 0 && g->nodes[id].in[1] == g->label;
+  return 0;
+}
+
 static void emit_pred_copy(emit_ctx *ec) {
   emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char p[96], rows[64];
@@ -362,7 +372,7 @@ static void emit_desc(emit_ctx *ec, int ntensors) {
   emit_line(o, ".x_ndim = %d,", x->ndim);
   emit_line(o, ".x_shape = {%s},", dims_list(x->dims, x->ndim, 0, dims, sizeof dims));
   emit_line(o, ".x_size = %lld,", ll(ir_numel(x)));
-  emit_line(o, ".y_kind = %s,", g->label_is_class ? "DL_Y_CLASS" : "DL_Y_REAL");
+  emit_line(o, ".y_kind = %s,", g->label < 0 ? "DL_Y_NONE" : g->label_is_class ? "DL_Y_CLASS" : "DL_Y_REAL");
   emit_line(o, ".y_size = %lld,", ll(ysize));
   if (g->input_vocab) emit_line(o, ".x_vocab = %lld,", ll(g->input_vocab));
   for (int id = 0; id < g->nnodes; id++)
@@ -372,6 +382,7 @@ static void emit_desc(emit_ctx *ec, int ntensors) {
     }
   if (g->label >= 0 && g->label_is_class) emit_line(o, ".y_len = %lld,", ll(ir_numel(&g->nodes[g->label])));
   emit_line(o, ".pred_kind = %s,", preds[g->pred_kind]);
+  if (g->pred_kind != DL_PRED_VALUES && !pred_scored(g)) emit_line(o, ".no_acc = 1,");
   emit_line(o, ".out_size = %lld,", ll(ir_numel(pred)));
   emit_line(o, ".state_elems = %zu,", g->state_elems);
   emit_line(o, ".act_elems_per_sample = ACT_PER_SAMPLE,");
