@@ -38,6 +38,8 @@ typedef struct dl_opts {
   int length;               /* sample --length: bytes to generate       */
   double temperature;       /* sample --temperature (> 0)               */
   const char *prompt;       /* sample --prompt ("" when not given)       */
+  int count;                /* sample --count of a generator: images      */
+  const char *out;          /* sample --out of a generator: the IDX file  */
   uint64_t seed;
   int seed_given;           /* --seed was on the command line           */
 } dl_opts;
@@ -150,6 +152,10 @@ int dl_tr_cmd_eval(const dl_model_desc *m, const dl_opts *o);
 int dl_tr_cmd_predict(const dl_model_desc *m, const dl_opts *o);
 int dl_tr_cmd_gradcheck(const dl_model_desc *m, const dl_opts *o);
 int dl_tr_cmd_sample(const dl_model_desc *m, const dl_opts *o);
+/* `sample` of a model with a generator (trainer_generate.c): --count
+ * images to --out (IDX) and its .png grid. */
+int dl_tr_cmd_generate(const dl_model_desc *m, const dl_opts *o);
+enum { DL_GENERATE_MAX_COUNT = 1000000 };
 
 /* 1 if `sample` can run on the model: token inputs, a label per position
  * over the same tokens, logits out (a next-token model).  Else 0 and, when

@@ -83,7 +83,7 @@ embed)
   "$dlnc" emit ae.dln -o gen
   $cc -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -iquote gen -I"$rt" "$src/embed.c" \
     gen/ae.c $(ls "$rt"/*.c) -o embed \
-    -lz -lm -lpthread
+    -lpng -lz -lm -lpthread
   ./embed ae.st > embedded.txt
   awk 'BEGIN { for (k = 0; k < 64; k++) printf "%s%d", k ? "," : "", k % 7 * 10; print "" }' |
     ./ae predict --load ae.st > trainer.txt
