@@ -367,6 +367,10 @@ int dl_trainer_main(const dl_model_desc *m, int argc, char **argv) {
   }
   dl_opts o;
   opts_defaults(&o, m, prog, c);
+  /* a model that can sample nothing: say why, whatever options came with it */
+  int help = 0;
+  for (int i = 2; i < argc; i++) help |= is_help(argv[i]);
+  if (c->bit == C_SAMPLE && !cmd_listed(m, c) && !help) return dl_tr_cmd_sample(m, &o);
   int rc = parse_args(&o, m, c, argc, argv);
   if (rc == 1) return DL_EXIT_OK;
   if (rc == 2) return DL_EXIT_USAGE;

@@ -134,7 +134,8 @@ int dl_tr_cmd_sample(const dl_model_desc *m, const dl_opts *o) {
   char why[256];
   if (!dl_tr_can_sample(m, why, sizeof why)) {
     fprintf(stderr, "error: model '%s'%s%s cannot sample: %s; sample needs a next-token model "
-            "(x : class[T, V], y : class[T, V])\n", m->name, m->source ? " from " : "",
+            "(x : class[T, V], y : class[T, V]) or a generator (a binding 'sample' of noise and "
+            "parameters)\n", m->name, m->source ? " from " : "",
             m->source ? m->source : "", why);
     return DL_EXIT_USAGE;
   }

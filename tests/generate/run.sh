@@ -63,6 +63,10 @@ want="saved from model 'levels', but this is model 'gen'"; fails ./gen sample --
 want="unknown option '--length'"; fails ./gen sample --load gen.st --count 2 --out e.idx --length 3
 ./notimage train --data . --save ni.st > /dev/null
 want="its 'sample' has shape \[3, 4, 4\], which is not an image"; fails ./notimage sample --load ni.st --count 2 --out e.idx
+# a model with neither a generator nor tokens says so, whatever the options
+"$dlnc" build "$src/../unsup/ae.dln" -o ae
+want="model 'ae' from .*ae.dln cannot sample: its inputs are real values, not tokens; sample needs a next-token model (x : class\[T, V\], y : class\[T, V\]) or a generator (a binding 'sample' of noise and parameters)"
+fails ./ae sample --load gen.st --count 2 --out e.idx
 ls e.* e 2>/dev/null && bad "a failed sample left files"
 [ $fail = 0 ] && echo "generate: passed"
 exit $fail
