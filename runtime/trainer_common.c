@@ -39,7 +39,7 @@ static int text_fits(const dl_model_desc *m, char *why, size_t len) {
   if (m->x_vocab < 1)
     snprintf(why, len, "its inputs are real values");
   else if (m->y_kind != DL_Y_CLASS)
-    snprintf(why, len, "its labels are real values");
+    snprintf(why, len, m->y_kind == DL_Y_NONE ? "it has no label" : "its labels are real values");
   else if (dl_model_y_len(m) != m->x_size)
     snprintf(why, len, "it has %" PRId64 " label(s) per sample for %" PRId64 " input tokens",
              dl_model_y_len(m), m->x_size);

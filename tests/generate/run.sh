@@ -38,6 +38,10 @@ if cmp -s s.idx s6.idx; then bad "--seed 6 draws what seed 5 does"; fi
 # chunks of 3 (4 steps of noise): still 10 images, other draws per chunk
 ./gen sample --load gen.st --count 10 --batch 3 --threads 2 --out c.idx > /dev/null
 [ "$(size c.idx)" = "$(size s.idx)" ] || bad "chunked IDX size $(size c.idx)"
+# FILE's extension is the last name's: a dot in a directory is not one
+mkdir d.v1
+./gen sample --load gen.st --count 2 --out d.v1/x > /dev/null
+[ -f d.v1/x ] && [ -f d.v1/x.png ] || bad "--out d.v1/x: $(ls d.v1)"
 # known values: 0.5 / (1/100) = 50, 3 clamps to 255, -1 to 0; [2, 12] images
 ./levels train --data . --save levels.st > /dev/null
 ./levels sample --load levels.st --count 3 --out lv.idx > /dev/null
