@@ -466,7 +466,7 @@ static int csv_store(csv_build *b, const dl_dataset *d, const double *vals,
       if (csv_class(d, y[t], t, path, row, err, errlen)) return -1;
       yc[t] = (int32_t)y[t];
     }
-  } else {
+  } else if (d->y_size > 0) { /* else no label: nothing to store */
     float *yr = b->y_real + (size_t)b->n * (size_t)d->y_size;
     for (int64_t c = 0; c < d->y_size; c++) yr[c] = (float)y[c];
   }

@@ -6,6 +6,7 @@
 #            log, --metrics JSON, eval); a classifier keeps it; eval's loss is
 #            the mean over every test sample whatever the batch
 #   embed    the embedding API of a label-less model predicts what predict does
+#   sanitize the same paths and a generator's sample under ASan and UBSan
 # usage: run.sh CASE DLNC SRCDIR WORKDIR CC RUNTIME_DIR
 set -eu
 case=$1 dlnc=$2 src=$3 work=$4 cc=$5 rt=$6
@@ -92,6 +93,22 @@ embed)
     { for (k = 1; k <= 64; k++) { d = $k - $(k + 64); if (d < 0) d = -d
         if (d > 1e-5) { print "FAIL: value " k ": trainer " $k ", API " $(k + 64); bad = 1 } } }
     END { exit bad }' || fail=1
+  ;;
+sanitize)
+  # ASan + UBSan (dlnc build --debug): IDX images alone, CSV rows of inputs
+  # alone, and a generator's sample, without a report
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  "$dlnc" build --debug ae.dln -o ae 2>/dev/null
+  ./ae train --threads 2 --save ae.st > /dev/null
+  ./ae eval --load ae.st --batch 5 > /dev/null
+  printf '%s\n' "$(seq -s, 1 64)" | ./ae predict --load ae.st > /dev/null
+  "$dlnc" build --debug rows.dln -o rows 2>/dev/null
+  ./rows train --save rows.st > /dev/null
+  head -3 rows.csv | ./rows predict --load rows.st > /dev/null
+  "$dlnc" build --debug "$src/../generate/gen.dln" -o gen 2>/dev/null
+  ./gen train --data . --save gen.st > /dev/null
+  ./gen sample --load gen.st --count 7 --batch 3 --threads 2 --out s.idx > /dev/null
+  [ -f s.png ] || bad "no s.png"
   ;;
 *) echo "unknown case $case"; exit 2 ;;
 esac
