@@ -320,6 +320,7 @@ static int link_all(build *b, int verbose) {
     for (int i = b->nrt_first; i < b->objs.n; i++) argv_add(&link, b->objs.v[i]);
   argv_add(&link, "-o");
   argv_add(&link, b->partial);
+  argv_add(&link, "-lpng"); /* trainer_generate.c: sample's PNG grid */
   argv_add(&link, "-lz");
   argv_add(&link, "-lm");
   argv_add(&link, "-lpthread");

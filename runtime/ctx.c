@@ -44,9 +44,11 @@ static int ctx_alloc_blocks(dl_ctx *ctx, const dl_model_desc *m, size_t cap) {
   ctx->out = alloc_aligned(out_elems, sizeof(dl_real));
   if (m->y_kind == DL_Y_CLASS)
     ctx->y_class = alloc_aligned(label_elems, sizeof(int32_t)); /* y_len labels a row */
-  else
+  else if (m->y_kind == DL_Y_REAL)
     ctx->y_real = alloc_aligned(y_elems, sizeof(dl_real));
-  return ctx->state && ctx->act && ctx->x && ctx->out && (ctx->y_class || ctx->y_real);
+  /* DL_Y_NONE: no labels, nothing reads them */
+  return ctx->state && ctx->act && ctx->x && ctx->out &&
+         (ctx->y_class || ctx->y_real || m->y_kind == DL_Y_NONE);
 }
 
 dl_ctx *dl_ctx_new(const dl_model_desc *m, int capacity, char *err, size_t errlen) {

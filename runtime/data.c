@@ -243,7 +243,8 @@ static int32_t *idx_labels(const idx_file *f, const uint8_t *raw, int64_t n_clas
   return y;
 }
 
-/* The header-level agreement between the two files and the model. */
+/* The header-level agreement between the two files (lb NULL: the images
+ * alone) and the model. */
 static int idx_check_shapes(const idx_file *im, const idx_file *lb, int64_t x_size,
                             char *err, size_t errlen) {
   if (im->per_item != (uint64_t)x_size) {
@@ -258,7 +259,7 @@ static int idx_check_shapes(const idx_file *im, const idx_file *lb, int64_t x_si
               im->path, (unsigned long long)im->per_item, (long long)x_size);
     return -1;
   }
-  if (im->dims[0] != lb->dims[0]) {
+  if (lb && im->dims[0] != lb->dims[0]) {
     dl_set_err(err, errlen, "images file %s holds %llu samples but labels file %s holds %llu labels",
             im->path, (unsigned long long)im->dims[0], lb->path,
             (unsigned long long)lb->dims[0]);
@@ -275,7 +276,7 @@ int dl_load_idx(dl_dataset *d, const char *images_path, const char *labels_path,
                 double scale, int64_t x_size, int64_t n_classes,
                 char *err, size_t errlen) {
   memset(d, 0, sizeof *d);
-  if (x_size < 1 || n_classes < 1) {
+  if (x_size < 1 || (labels_path && n_classes < 1)) {
     dl_set_err(err, errlen, "dl_load_idx: bad arguments (x_size %lld, n_classes %lld)",
             (long long)x_size, (long long)n_classes);
     return -1;
@@ -286,20 +287,24 @@ int dl_load_idx(dl_dataset *d, const char *images_path, const char *labels_path,
   int rc = -1;
   /* Both headers first, so a mismatch is reported before reading megabytes. */
   if (idx_open(&im, images_path, "images", 2, IDX_MAX_DIMS, 0x00000803, err, errlen) ||
-      idx_open(&lb, labels_path, "labels", 1, 1, 0x00000801, err, errlen) ||
-      idx_check_shapes(&im, &lb, x_size, err, errlen))
+      (labels_path && idx_open(&lb, labels_path, "labels", 1, 1, 0x00000801, err, errlen)) ||
+      idx_check_shapes(&im, labels_path ? &lb : NULL, x_size, err, errlen))
     goto done;
-  if (!(x = idx_read_data(&im, err, errlen)) || !(raw_y = idx_read_data(&lb, err, errlen)) ||
-      !(y = idx_labels(&lb, raw_y, n_classes, err, errlen)))
+  if (!(x = idx_read_data(&im, err, errlen)))
+    goto done;
+  if (labels_path && (!(raw_y = idx_read_data(&lb, err, errlen)) ||
+                      !(y = idx_labels(&lb, raw_y, n_classes, err, errlen))))
     goto done;
   d->n = (int64_t)im.dims[0];
   d->x_size = x_size;
   d->x_u8 = x;
   d->scale = scale;
-  d->y_is_class = 1;
-  d->y_size = n_classes;
-  d->y_len = 1;
-  d->y_class = y;
+  if (labels_path) {
+    d->y_is_class = 1;
+    d->y_size = n_classes;
+    d->y_len = 1;
+    d->y_class = y;
+  }
   x = NULL;
   y = NULL;
   rc = 0;
@@ -415,7 +420,7 @@ static int csv_grow(csv_build *b, const dl_dataset *d) {
     int32_t *y = realloc(b->y_class, (size_t)cap * (size_t)y_cols * sizeof *y);
     if (!y) return -1;
     b->y_class = y;
-  } else {
+  } else if (y_cols > 0) {
     float *y = realloc(b->y_real, (size_t)cap * (size_t)y_cols * sizeof *y);
     if (!y) return -1;
     b->y_real = y;
@@ -461,7 +466,7 @@ static int csv_store(csv_build *b, const dl_dataset *d, const double *vals,
       if (csv_class(d, y[t], t, path, row, err, errlen)) return -1;
       yc[t] = (int32_t)y[t];
     }
-  } else {
+  } else if (d->y_size > 0) { /* else no label: nothing to store */
     float *yr = b->y_real + (size_t)b->n * (size_t)d->y_size;
     for (int64_t c = 0; c < d->y_size; c++) yr[c] = (float)y[c];
   }
@@ -471,7 +476,9 @@ static int csv_store(csv_build *b, const dl_dataset *d, const double *vals,
 
 /* What a row holds, for the message about a wrong field count. */
 static void csv_layout(const dl_dataset *d, char *buf, size_t len) {
-  if (!d->y_is_class)
+  if (!d->y_is_class && d->y_size == 0)
+    snprintf(buf, len, "%lld input values and no label: the model has none", (long long)d->x_size);
+  else if (!d->y_is_class)
     snprintf(buf, len, "%lld input values, then %lld label values", (long long)d->x_size,
              (long long)d->y_size);
   else if (d->y_len > 1)
@@ -546,7 +553,7 @@ int dl_load_csv_labels(dl_dataset *d, const char *path, int header, double scale
                        int64_t x_size, int y_is_class, int64_t y_size, int64_t y_len,
                        char *err, size_t errlen) {
   memset(d, 0, sizeof *d);
-  if (x_size < 1 || y_size < 1 || x_size > INT32_MAX || y_size > INT32_MAX || y_len < 1 ||
+  if (x_size < 1 || y_size < (y_is_class ? 1 : 0) || x_size > INT32_MAX || y_size > INT32_MAX || y_len < 1 ||
       y_len > INT32_MAX || (!y_is_class && y_len != 1)) {
     dl_set_err(err, errlen, "dl_load_csv: bad arguments (x_size %lld, y_size %lld, y_len %lld)",
             (long long)x_size, (long long)y_size, (long long)y_len);

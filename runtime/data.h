@@ -27,13 +27,15 @@ typedef struct dl_dataset {
  * naming the file and what is wrong (missing, truncated, bad magic, count
  * mismatch, wrong sample size, label out of range, bad number at row:col).
  * x_size: expected elements per sample (product of the image dims in the IDX
- * header must equal it).  n_classes: labels must be in [0, n_classes). */
+ * header must equal it).  n_classes: labels must be in [0, n_classes).
+ * labels_path NULL: the images alone (a model without a label), no labels. */
 int dl_load_idx(dl_dataset *d, const char *images_path, const char *labels_path,
                 double scale, int64_t x_size, int64_t n_classes,
                 char *err, size_t errlen);
 
 /* CSV: each row holds x_size input values then the label: one integer class
- * index in [0, y_size) when y_is_class, else y_size real values.  Blank lines
+ * index in [0, y_size) when y_is_class, else y_size real values (y_size 0:
+ * no label, the row holds the input values alone).  Blank lines
  * are skipped; header=1 skips the first row. */
 int dl_load_csv(dl_dataset *d, const char *path, int header, double scale,
                 int64_t x_size, int y_is_class, int64_t y_size,

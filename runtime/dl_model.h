@@ -72,8 +72,9 @@ typedef struct dl_tensor_desc {
                                measures (not itself DL_INIT_ROW_NORM); else unused */
 } dl_tensor_desc;
 
-/* What a label is. */
-typedef enum { DL_Y_CLASS, DL_Y_REAL } dl_label_kind;
+/* What a label is.  DL_Y_NONE: the model declares no label; it learns from
+ * its inputs alone (an autoencoder), and its data are input values only. */
+typedef enum { DL_Y_CLASS, DL_Y_REAL, DL_Y_NONE } dl_label_kind;
 
 /* How the prediction head is read out (what `predict` prints, how accuracy is counted). */
 typedef enum {
@@ -222,6 +223,20 @@ typedef struct dl_model_desc {
      and advances ctx->step once per batch.  0: one implicit update. */
   int n_updates;
   const dl_update_desc *updates;
+
+  /* 1: no accuracy is reported, because the prediction's loss is not scored
+     against the model's label (an autoencoder's reconstruction, or no label at
+     all): a count of right answers would mean nothing.  0 in descriptors
+     written before the field existed. */
+  int no_acc;
+  /* The model's generator, a binding `sample` that reads no input and no
+     label (only noise and parameters), or NULL: computes n <= capacity rows
+     of it (the noise keyed on ctx->seed and ctx->step) and copies them to
+     dst [n, sample_size].  `BIN sample` writes them as images. */
+  void (*generate)(dl_ctx *ctx, int n, dl_real *dst);
+  int sample_ndim;
+  int64_t sample_shape[DL_MAX_DIMS];
+  int64_t sample_size;      /* values per sample                       */
 } dl_model_desc;
 
 /* Class labels per sample: y_len, where 0 (descriptors written before the

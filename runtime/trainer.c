@@ -17,8 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* C_ALL: the commands that run batches (not sample, which runs one row). */
-enum { C_TRAIN = 1, C_EVAL = 2, C_PREDICT = 4, C_GRADCHECK = 8, C_ALL = 15, C_SAMPLE = 16 };
+/* C_ALL: the commands that run batches (not sample, which runs one row).
+ * C_GENERATE: `sample` of a model with a generator (a binding `sample`):
+ * images, not text; the command line picks it by the model. */
+enum { C_TRAIN = 1, C_EVAL = 2, C_PREDICT = 4, C_GRADCHECK = 8, C_ALL = 15, C_SAMPLE = 16,
+       C_GENERATE = 32 };
 enum { PREDICT_DEFAULT_BATCH = 256, GRADCHECK_DEFAULT_BATCH = 4 };
 enum { SAMPLE_DEFAULT_LENGTH = 500, SAMPLE_DEFAULT_SEED = 1 };
 
@@ -27,21 +30,21 @@ enum { SAMPLE_DEFAULT_LENGTH = 500, SAMPLE_DEFAULT_SEED = 1 };
 typedef enum {
   O_LOAD, O_DATA, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_SAMPLE_SEED, O_THREADS,
   O_SAVE, O_SAVE_EVERY, O_RESUME, O_METRICS, O_EPS, O_TOL, O_MODE,
-  O_LENGTH, O_TEMPERATURE, O_PROMPT, O_COUNT
+  O_LENGTH, O_TEMPERATURE, O_PROMPT, O_GEN_SEED, O_NUM, O_OUT, O_COUNT
 } opt_id;
 
 static const struct opt_def {
   const char *name, *arg, *help;
   unsigned cmds;
 } OPTS[O_COUNT] = {
-    {"load", "FILE", "checkpoint to use (required)", C_EVAL | C_PREDICT | C_SAMPLE},
+    {"load", "FILE", "checkpoint to use (required)", C_EVAL | C_PREDICT | C_SAMPLE | C_GENERATE},
     {"data", "DIR", "directory the data paths are relative to", C_TRAIN | C_EVAL},
     {"epochs", "N", "total epochs (with --resume: the total, not additional)", C_TRAIN},
-    {"batch", "N", "rows per batch; 0 = the whole set", C_ALL},
+    {"batch", "N", "rows per batch; 0 = the whole set", C_ALL | C_GENERATE},
     {"lr", "X", "base learning rate (of every update)", C_TRAIN},
     {"seed", "N", "random seed (initialisation, shuffling, dropout)", C_TRAIN | C_GRADCHECK},
     {"seed", "N", "random seed of the draws (the same seed, the same text)", C_SAMPLE},
-    {"threads", "N", "worker threads", C_ALL | C_SAMPLE},
+    {"threads", "N", "worker threads", C_ALL | C_SAMPLE | C_GENERATE},
     {"save", "FILE", "checkpoint after every epoch and at the end", C_TRAIN},
     {"save-every", "N", "also checkpoint every N optimiser steps (needs --save; 0 = off)", C_TRAIN},
     {"resume", "FILE", "continue from a checkpoint (weights, optimiser, step, seed)", C_TRAIN},
@@ -55,6 +58,10 @@ static const struct opt_def {
      C_SAMPLE},
     {"prompt", "TEXT", "text to continue (printed first); without it generation starts "
                        "after a newline", C_SAMPLE},
+    {"seed", "N", "random seed of the noise (the same seed, the same images)", C_GENERATE},
+    {"count", "N", "images to generate (required)", C_GENERATE},
+    {"out", "FILE", "the IDX file to write (required); the PNG grid goes to FILE with "
+                    "the extension .png", C_GENERATE},
 };
 
 static const struct cmd_def {
@@ -68,6 +75,8 @@ static const struct cmd_def {
     {"gradcheck", "[options]", "compare gradients with central differences", C_GRADCHECK},
     {"sample", "--load FILE [options]", "generate text from a checkpoint, one byte at a time",
      C_SAMPLE},
+    {"sample", "--load FILE --count N --out FILE [options]",
+     "draw images from the model's generator (its binding 'sample')", C_GENERATE},
 };
 enum { N_CMDS = (int)(sizeof CMDS / sizeof CMDS[0]) };
 
@@ -76,6 +85,7 @@ static double default_tol(void) { return DL_REAL_IS_F64 ? 1e-6 : 2e-2; }
 
 static int default_batch(const dl_model_desc *m, unsigned cmd) {
   if (cmd == C_GRADCHECK) return GRADCHECK_DEFAULT_BATCH;
+  if (cmd == C_GENERATE) return m->defaults.batch > 0 ? m->defaults.batch : PREDICT_DEFAULT_BATCH;
   /* predict reads a stream of unknown length: "whole set" has no meaning. */
   if (cmd == C_PREDICT) return m->defaults.batch > 0 ? m->defaults.batch : PREDICT_DEFAULT_BATCH;
   return m->defaults.batch;
@@ -109,6 +119,7 @@ static void default_text(const dl_model_desc *m, unsigned cmd, opt_id id, char *
     break;
   case O_SEED: snprintf(buf, len, "%" PRIu64, m->defaults.seed); break;
   case O_SAMPLE_SEED: snprintf(buf, len, "%d", SAMPLE_DEFAULT_SEED); break;
+  case O_GEN_SEED: snprintf(buf, len, "%" PRIu64 ", the train block's", m->defaults.seed); break;
   case O_LENGTH: snprintf(buf, len, "%d", SAMPLE_DEFAULT_LENGTH); break;
   case O_TEMPERATURE: snprintf(buf, len, "1"); break;
   case O_THREADS: snprintf(buf, len, "1"); break;
@@ -139,9 +150,11 @@ static void usage_cmd(FILE *out, const dl_model_desc *m, const char *prog, const
     fprintf(out, "\nnote: model '%s' cannot sample: %s.\n", m->name, why);
 }
 
-/* Commands this model has: sample only for a next-token model. */
+/* Commands this model has: sample for a next-token model (text), or for
+ * one with a generator (images; that one wins). */
 static int cmd_listed(const dl_model_desc *m, const struct cmd_def *c) {
-  return c->bit != C_SAMPLE || dl_tr_can_sample(m, NULL, 0);
+  if (c->bit == C_GENERATE) return m->generate != NULL;
+  return c->bit != C_SAMPLE || (!m->generate && dl_tr_can_sample(m, NULL, 0));
 }
 
 static void usage_main(FILE *out, const dl_model_desc *m, const char *prog) {
@@ -208,7 +221,10 @@ static int set_opt(dl_opts *o, opt_id id, const char *v) {
   case O_EPS: return parse_real(n, v, 1, &o->eps);
   case O_TOL: return parse_real(n, v, 0, &o->tol);
   case O_SEED:
-  case O_SAMPLE_SEED: o->seed_given = 1; return parse_u64(n, v, &o->seed);
+  case O_SAMPLE_SEED:
+  case O_GEN_SEED: o->seed_given = 1; return parse_u64(n, v, &o->seed);
+  case O_NUM: return parse_int(n, v, 1, DL_GENERATE_MAX_COUNT, &o->count);
+  case O_OUT: o->out = v; return 0;
   case O_LENGTH: return parse_int(n, v, 0, INT_MAX, &o->length);
   case O_TEMPERATURE: return parse_real(n, v, 1, &o->temperature);
   case O_PROMPT: o->prompt = v; return 0;
@@ -289,7 +305,12 @@ static int parse_args(dl_opts *o, const dl_model_desc *m, const struct cmd_def *
             o->prog, c->name);
     return 2;
   }
-  if ((c->bit & (C_EVAL | C_PREDICT | C_SAMPLE)) && !o->load) {
+  if (c->bit == C_GENERATE && (!o->count || !o->out)) {
+    fprintf(stderr, "error: %s: --%s is required (see '%s %s --help')\n", c->name,
+            !o->count ? "count N" : "out FILE", o->prog, c->name);
+    return 2;
+  }
+  if ((c->bit & (C_EVAL | C_PREDICT | C_SAMPLE | C_GENERATE)) && !o->load) {
     fprintf(stderr, "error: %s: --load FILE is required (see '%s %s --help')\n", c->name, o->prog,
             c->name);
     return 2;
@@ -303,6 +324,7 @@ static int parse_args(dl_opts *o, const dl_model_desc *m, const struct cmd_def *
  * use, and name the missing ones.  The check itself is compiled for the
  * baseline, so it cannot fault on the instructions it looks for. */
 #if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((unused)) /* with no feature beyond the baseline */
 static void add_missing(char *list, size_t len, const char *feature) {
   size_t n = strlen(list);
   snprintf(list + n, len - n, "%s%s", n ? ", " : "", feature);
@@ -393,7 +415,7 @@ int dl_trainer_main(const dl_model_desc *m, int argc, char **argv) {
   }
   const struct cmd_def *c = NULL;
   for (int i = 0; i < N_CMDS; i++)
-    if (strcmp(argv[1], CMDS[i].name) == 0) c = &CMDS[i];
+    if (strcmp(argv[1], CMDS[i].name) == 0 && (!c || cmd_listed(m, &CMDS[i]))) c = &CMDS[i];
   if (!c) {
     fprintf(stderr, "error: unknown command '%s' (commands:", argv[1]);
     for (int i = 0, k = 0; i < N_CMDS; i++)
@@ -403,6 +425,10 @@ int dl_trainer_main(const dl_model_desc *m, int argc, char **argv) {
   }
   dl_opts o;
   opts_defaults(&o, m, prog, c);
+  /* a model that can sample nothing: say why, whatever options came with it */
+  int help = 0;
+  for (int i = 2; i < argc; i++) help |= is_help(argv[i]);
+  if (c->bit == C_SAMPLE && !cmd_listed(m, c) && !help) return dl_tr_cmd_sample(m, &o);
   int rc = parse_args(&o, m, c, argc, argv);
   if (rc == 1) return DL_EXIT_OK;
   if (rc == 2) return DL_EXIT_USAGE;
@@ -412,6 +438,7 @@ int dl_trainer_main(const dl_model_desc *m, int argc, char **argv) {
   case C_EVAL: return dl_tr_cmd_eval(m, &o);
   case C_PREDICT: return dl_tr_cmd_predict(m, &o);
   case C_SAMPLE: return dl_tr_cmd_sample(m, &o);
+  case C_GENERATE: return dl_tr_cmd_generate(m, &o);
   default: return dl_tr_cmd_gradcheck(m, &o);
   }
 }

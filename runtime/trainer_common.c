@@ -39,7 +39,7 @@ static int text_fits(const dl_model_desc *m, char *why, size_t len) {
   if (m->x_vocab < 1)
     snprintf(why, len, "its inputs are real values");
   else if (m->y_kind != DL_Y_CLASS)
-    snprintf(why, len, "its labels are real values");
+    snprintf(why, len, m->y_kind == DL_Y_NONE ? "it has no label" : "its labels are real values");
   else if (dl_model_y_len(m) != m->x_size)
     snprintf(why, len, "it has %" PRId64 " label(s) per sample for %" PRId64 " input tokens",
              dl_model_y_len(m), m->x_size);
@@ -74,20 +74,24 @@ static int check_loaded(const dl_model_desc *m, const dl_data_spec *s, const dl_
 static int load_spec(const dl_model_desc *m, const dl_data_spec *s, const char *dir,
                      dl_dataset *d, char *err, size_t errlen) {
   int is_idx = s->kind == DL_DATA_IDX;
+  /* idx(images, labels) for a labelled model, idx(images) for one without */
+  int want_labels = is_idx && m->y_kind != DL_Y_NONE;
   char *p0 = s->path[0] ? join_path(dir, s->path[0]) : NULL;
-  char *p1 = is_idx && s->path[1] ? join_path(dir, s->path[1]) : NULL;
+  char *p1 = want_labels && s->path[1] ? join_path(dir, s->path[1]) : NULL;
   int rc = -1;
-  if (!s->path[0] || (is_idx && !s->path[1])) {
-    snprintf(err, errlen, "the data spec names no file");
-  } else if (!p0 || (is_idx && !p1)) {
+  if (!s->path[0] || (want_labels && !s->path[1])) {
+    snprintf(err, errlen, "the data spec names no %s", s->path[0] ? "labels file" : "file");
+  } else if (!p0 || (want_labels && !p1)) {
     snprintf(err, errlen, "out of memory");
   } else if (is_idx) {
     rc = dl_load_idx(d, p0, p1, s->scale, m->x_size, m->y_size, err, errlen);
   } else if (s->kind == DL_DATA_TEXT) {
     rc = dl_load_text(d, p0, s->from, s->to, m->x_size, m->x_vocab, err, errlen);
   } else {
+    /* DL_Y_NONE: y_size 0, rows of input values alone */
     int cls = m->y_kind == DL_Y_CLASS;
-    rc = dl_load_csv_labels(d, p0, s->header, s->scale, m->x_size, cls, m->y_size,
+    rc = dl_load_csv_labels(d, p0, s->header, s->scale, m->x_size, cls,
+                            m->y_kind == DL_Y_NONE ? 0 : m->y_size,
                             cls ? dl_model_y_len(m) : 1, err, errlen);
   }
   if (rc == 0 && check_loaded(m, s, d, err, errlen) != 0) {
@@ -110,7 +114,12 @@ int dl_tr_load_data(const dl_model_desc *m, const dl_opts *o, int which, dl_data
   const char *src = m->source ? m->source : m->name;
   memset(d, 0, sizeof *d);
   if (s->kind == DL_DATA_NONE) return 0;
-  if (s->kind == DL_DATA_IDX && m->y_kind != DL_Y_CLASS) {
+  if (s->kind == DL_DATA_IDX && m->y_kind == DL_Y_NONE && s->path[1]) {
+    fprintf(stderr, "error: %s:%d: %s data: model '%s' has no label, but the data names a "
+            "labels file (%s)\n", src, s->line, what, m->name, s->path[1]);
+    return -1;
+  }
+  if (s->kind == DL_DATA_IDX && m->y_kind == DL_Y_REAL) {
     /* IDX label files hold class indices; there is nowhere to put them. */
     fprintf(stderr, "error: %s:%d: %s data: IDX labels are class indices, but model '%s' "
             "has real-valued labels\n", src, s->line, what, m->name);
@@ -215,6 +224,7 @@ static void count_correct(const dl_ctx *ctx, int n, int64_t *correct, int64_t *t
 
 void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *res) {
   const dl_model_desc *m = ctx->m;
+  res->has_acc = dl_tr_has_acc(m);
   int cap = ctx->capacity;
   double sum = 0.0;
   int64_t correct = 0, total = 0;
@@ -227,12 +237,11 @@ void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_resu
     dl_dataset_gather_pool(ctx->pool, d, idx, nb, ctx->x, ctx->y_class, ctx->y_real);
     sum += m->forward(ctx, nb, 1) * nb;
     for (int k = 0; k < m->n_updates; k++) res->losses[k] += m->updates[k].loss(ctx) * nb;
-    if (m->pred_kind != DL_PRED_VALUES) count_correct(ctx, nb, &correct, &total);
+    if (res->has_acc) count_correct(ctx, nb, &correct, &total);
   }
   ctx->carry = DL_CARRY_OFF;
   res->loss = d->n > 0 ? sum / (double)d->n : 0.0;
   for (int k = 0; k < m->n_updates; k++) res->losses[k] = d->n > 0 ? res->losses[k] / (double)d->n : 0.0;
-  res->has_acc = m->pred_kind != DL_PRED_VALUES;
   res->acc = total > 0 ? (double)correct / (double)total : 0.0;
 }
 

@@ -36,7 +36,7 @@ static void synth_batch(dl_ctx *ctx, int n, uint64_t seed) {
     size_t ny = (size_t)n * (size_t)dl_model_y_len(m);
     for (size_t j = 0; j < ny; j++)
       ctx->y_class[j] = (int32_t)(dl_rng_u64(seed, DL_STREAM_GC_Y, j) % (uint64_t)m->y_size);
-  } else {
+  } else if (m->y_kind == DL_Y_REAL) { /* DL_Y_NONE: no labels to draw */
     size_t ny = (size_t)n * (size_t)m->y_size;
     for (size_t j = 0; j < ny; j++) ctx->y_real[j] = (dl_real)dl_rng_uniform(seed, DL_STREAM_GC_Y, j);
   }

@@ -38,6 +38,8 @@ typedef struct dl_opts {
   int length;               /* sample --length: bytes to generate       */
   double temperature;       /* sample --temperature (> 0)               */
   const char *prompt;       /* sample --prompt ("" when not given)       */
+  int count;                /* sample --count of a generator: images      */
+  const char *out;          /* sample --out of a generator: the IDX file  */
   uint64_t seed;
   int seed_given;           /* --seed was on the command line           */
   int lr_given;             /* --lr was: it sets every update's rate    */
@@ -72,12 +74,19 @@ static inline int dl_tr_reports_bpc(const dl_model_desc *m) {
 /* Bits per character of a mean cross-entropy in nats. */
 static inline double dl_tr_bpc(double loss) { return loss / 0.69314718055994530942; }
 
+/* Whether an accuracy means something: the prediction's loss is scored
+ * against the model's label (a class label, or 0/1 or one-hot targets of a
+ * binary or argmax head), not against a model value (an autoencoder). */
+static inline int dl_tr_has_acc(const dl_model_desc *m) {
+  return m->pred_kind != DL_PRED_VALUES && m->y_kind != DL_Y_NONE && !m->no_acc;
+}
+
 /* Loss and accuracy of ctx's parameters on d, eval mode. */
 typedef struct dl_eval_result {
   double loss;              /* sample-weighted mean of batch losses    */
   double losses[DL_MAX_UPDATES]; /* with updates: each one's loss, likewise */
   double acc;               /* fraction right (of positions, with y_len > 1) */
-  int has_acc;              /* 0 for DL_PRED_VALUES                    */
+  int has_acc;              /* dl_tr_has_acc                           */
 } dl_eval_result;
 void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *r);
 /* Update k's loss's name in the reports (metrics, summary, eval): its loss
@@ -156,6 +165,10 @@ int dl_tr_cmd_eval(const dl_model_desc *m, const dl_opts *o);
 int dl_tr_cmd_predict(const dl_model_desc *m, const dl_opts *o);
 int dl_tr_cmd_gradcheck(const dl_model_desc *m, const dl_opts *o);
 int dl_tr_cmd_sample(const dl_model_desc *m, const dl_opts *o);
+/* `sample` of a model with a generator (trainer_generate.c): --count
+ * images to --out (IDX) and its .png grid. */
+int dl_tr_cmd_generate(const dl_model_desc *m, const dl_opts *o);
+enum { DL_GENERATE_MAX_COUNT = 1000000 };
 
 /* 1 if `sample` can run on the model: token inputs, a label per position
  * over the same tokens, logits out (a next-token model).  Else 0 and, when

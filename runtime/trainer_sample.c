@@ -34,7 +34,8 @@ int dl_tr_can_sample(const dl_model_desc *m, char *why, size_t len) {
     snprintf(why, len, "its %" PRId64 " tokens are not bytes (sample prints a byte a token, "
              "at most %d)", m->x_vocab, BYTE_TOKENS);
   else if (m->y_kind != DL_Y_CLASS)
-    snprintf(why, len, "its labels are real values, not next tokens");
+    snprintf(why, len, m->y_kind == DL_Y_NONE ? "it has no label, so no next tokens"
+                                             : "its labels are real values, not next tokens");
   else if (y_len != m->x_size)
     snprintf(why, len, "it has %" PRId64 " label(s) per sample for %" PRId64 " input tokens, "
              "not one per position", y_len, m->x_size);
@@ -134,7 +135,8 @@ int dl_tr_cmd_sample(const dl_model_desc *m, const dl_opts *o) {
   char why[256];
   if (!dl_tr_can_sample(m, why, sizeof why)) {
     fprintf(stderr, "error: model '%s'%s%s cannot sample: %s; sample needs a next-token model "
-            "(x : class[T, V], y : class[T, V])\n", m->name, m->source ? " from " : "",
+            "(x : class[T, V], y : class[T, V]) or a generator (a binding 'sample' of noise and "
+            "parameters)\n", m->name, m->source ? " from " : "",
             m->source ? m->source : "", why);
     return DL_EXIT_USAGE;
   }

@@ -9,6 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PACKAGES=(
   build-essential cmake flex bison clang gcc zlib1g-dev
+  libpng-dev                  # the runtime: `BIN sample` writes PNG grids
   libclang-rt-14-dev          # sanitizer runtimes for clang
   dataset-fashion-mnist       # /usr/share/datasets/fashion-mnist/*.gz
   fortunes                    # /usr/share/games/fortunes: examples/char_lstm.dln, bench lstm

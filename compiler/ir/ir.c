@@ -81,7 +81,7 @@ const char *ir_intern(ir_graph *g, const char *s) {
 ir_graph *ir_new(void) {
   ir_graph *g = calloc(1, sizeof *g);
   if (!g) return xrealloc(NULL, 0);
-  g->input = g->label = g->loss = g->total_loss = g->pred = g->penalty_group = -1;
+  g->input = g->label = g->loss = g->total_loss = g->pred = g->penalty_group = g->sample = -1;
   return g;
 }
 

@@ -242,6 +242,9 @@ typedef struct ir_graph {
   int total_loss;              /* loss + penalties (what is differentiated) */
   int pred;                    /* prediction head node                     */
   int pred_kind;               /* dl_pred_kind                             */
+  int sample;                  /* the generator: the binding `sample`, which reads
+                                  no input and no label (only noise and
+                                  parameters), or -1                       */
   int ndropout;
   int penalty_group;           /* group of the L1/L2 penalties, or -1       */
   ir_update *updates;          /* the train block's updates, in order (none: the

@@ -112,7 +112,7 @@ int check_model_name(const ir_graph *g, const char *name, dl_loc loc);
 /* train.c: PyTorch's defaults for the train block's settings. */
 void lower_train_defaults(ir_train *t);
 /* train.c: the settings of a train block into lc->g->train, each mistake
- * reported (no_label: the model declares no label, so no training data). */
+ * reported (no_label: the model declares no label: idx() takes no labels file). */
 int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label);
 /* train.c: every callable of a train block, for dlnc builtins (lc->describe). */
 void lower_describe_train(lower_ctx *lc);

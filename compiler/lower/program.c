@@ -151,6 +151,54 @@ static void lower_decl(lower_ctx *lc, const ast_stmt *s) {
   lower_add_sym(lc, s->name, id, s->name_loc);
 }
 
+/* A node that `id` depends on (itself included) and that reads the input
+ * or the label directly, or -1 if there is none.  Nodes read only earlier
+ * ones, so one sweep down from id visits every ancestor. */
+static int reader_of_data(const ir_graph *g, int id, char *mark) {
+  mark[id] = 1;
+  for (int i = id; i >= 0; i--) {
+    if (!mark[i]) continue;
+    const ir_node *n = &g->nodes[i];
+    for (int k = 0; k < n->nin; k++) {
+      if (n->in[k] == g->input || n->in[k] == g->label) return i;
+      mark[n->in[k]] = 1;
+    }
+  }
+  return -1;
+}
+
+/* `sample` is the model's generator (BIN sample): per-sample values that
+ * depend on noise and parameters only, so they can be drawn without data.
+ * 0, or -1 after reporting what it depends on. */
+static int check_sample(lower_ctx *lc, const ast_stmt *s, int id) {
+  ir_graph *g = lc->g;
+  const ir_node *n = &g->nodes[id];
+  char shape[96];
+  if (!n->batched || n->ndim == 0) {
+    diag_error(s->value->loc, "'sample' is the model's generator: it must be per-sample values "
+               "(an image, like sigmoid(dense(randn(64), 784))), not %s",
+               ir_shape_str(n, shape, sizeof shape));
+    return -1;
+  }
+  char *seen = calloc((size_t)g->nnodes, 1);
+  if (!seen) return 0; /* out of memory: the check is lost, not the program */
+  int r = id == g->input || id == g->label ? id : reader_of_data(g, id, seen);
+  free(seen);
+  if (r < 0) return 0;
+  const ir_node *rn = &g->nodes[r];
+  int data = id == g->input || id == g->label ? id : -1; /* sample = x */
+  for (int k = 0; data < 0 && k < rn->nin; k++)
+    if (rn->in[k] == g->input || rn->in[k] == g->label) data = rn->in[k];
+  const char *via = g->groups[rn->group].name;
+  char through[256] = "";
+  if (rn->group != n->group && strcmp(via, "inputs"))
+    snprintf(through, sizeof through, " (through '%s')", via);
+  diag_error(s->value->loc, "'sample' is the model's generator, so it may depend only on noise "
+             "(randn, rand) and parameters, but it depends on the %s '%s'%s",
+             data == g->input ? "input" : "label", g->nodes[data].name, through);
+  return -1;
+}
+
 static void lower_binding(lower_ctx *lc, const ast_stmt *s) {
   if (check_new_name(lc, s->name, s->name_loc)) return;
   char *text = line_text(s->loc.line);
@@ -182,6 +230,13 @@ static void lower_binding(lower_ctx *lc, const ast_stmt *s) {
       return;
     }
     lc->g->loss = id;
+  }
+  if (strcmp(s->name, "sample") == 0) {
+    if (check_sample(lc, s, id)) {
+      lower_add_sym(lc, s->name, -1, s->name_loc);
+      return;
+    }
+    lc->g->sample = id;
   }
   lower_add_sym(lc, s->name, id, s->name_loc);
 }

@@ -85,22 +85,39 @@ static void lower_text_data(lower_ctx *lc, const ast_expr *e, ir_data *d) {
                        "`input x : class[128, 256]` and `label y : class[128, 256]`");
 }
 
-static void lower_data(lower_ctx *lc, const ast_expr *e, ir_data *d, const char *key) {
+/* idx(images, labels): the labels file goes with the model's label, and
+ * only with it.  A model without a label learns from the images alone (an
+ * autoencoder: its loss targets are model values), so it takes idx(images). */
+static void check_idx_labels(lower_ctx *lc, const ast_expr *e, const arg_val *v, int no_label) {
+  const ir_graph *g = lc->g;
+  if (no_label && v[1].present)
+    diag_error(v[1].loc, "model '%s' has no label, so idx() takes the images file alone "
+               "(idx(images, scale = ...)); a labels file would be read for nothing",
+               g->model_name ? g->model_name : "?");
+  else if (g->label >= 0 && !v[1].present)
+    diag_error(e->loc, "idx() needs a labels file for the model's label '%s' "
+               "(idx(images, labels, scale = ...))", g->nodes[g->label].name);
+  else if (g->label >= 0 && !g->label_is_class)
+    diag_error(e->loc, "idx() data has class labels, but the model's label is not class[N]");
+}
+
+/* no_label: the model declares no label (one that failed was reported). */
+static void lower_data(lower_ctx *lc, const ast_expr *e, ir_data *d, const char *key,
+                       int no_label) {
   if (expect_call(e, key, "idx(images, labels, scale = ...), csv(path, header = ..., scale = ...) or text(path, from = ..., to = ...)"))
     return;
   d->line = e->loc.line;
   if (strcmp(e->str, "idx") == 0) {
     static const arg_spec spec[] = {
-      {"images", ARG_STRING, 1, 0}, {"labels", ARG_STRING, 1, 0}, {"scale", ARG_NUMBER, 0, 1},
+      {"images", ARG_STRING, 1, 0}, {"labels", ARG_STRING, 0, 0}, {"scale", ARG_NUMBER, 0, 1},
     };
     arg_val v[3];
     if (lower_bind_args(lc, e, spec, 3, v)) return;
     d->kind = DL_DATA_IDX;
     d->path[0] = ir_strdup(v[0].str);
-    d->path[1] = ir_strdup(v[1].str);
+    d->path[1] = v[1].present ? ir_strdup(v[1].str) : NULL;
     d->scale = v[2].num;
-    if (!lc->g->label_is_class && lc->g->label >= 0)
-      diag_error(e->loc, "idx() data has class labels, but the model's label is not class[N]");
+    check_idx_labels(lc, e, v, no_label);
   } else if (strcmp(e->str, "csv") == 0) {
     static const arg_spec spec[] = {
       {"path", ARG_STRING, 1, 0}, {"header", ARG_BOOL, 0, 0}, {"scale", ARG_NUMBER, 0, 1},
@@ -187,12 +204,12 @@ static const char *const train_keys[] = {
 };
 enum { N_TRAIN_KEYS = sizeof train_keys / sizeof *train_keys };
 
-static void lower_setting(lower_ctx *lc, const ast_stmt *s, ir_train *t) {
+static void lower_setting(lower_ctx *lc, const ast_stmt *s, ir_train *t, int no_label) {
   const ast_expr *e = s->value;
   const char *k = s->name;
   double v;
-  if (!strcmp(k, "data")) lower_data(lc, e, &t->train, k);
-  else if (!strcmp(k, "test")) lower_data(lc, e, &t->test, k);
+  if (!strcmp(k, "data")) lower_data(lc, e, &t->train, k, no_label);
+  else if (!strcmp(k, "test")) lower_data(lc, e, &t->test, k, no_label);
   else if (!strcmp(k, "batch")) {
     if (e->kind == EX_IDENT && !strcmp(e->str, "full")) t->batch = 0;
     else if (e->kind == EX_IDENT) diag_error(e->loc, "batch must be a whole number or full");
@@ -231,7 +248,7 @@ static void lower_setting(lower_ctx *lc, const ast_stmt *s, ir_train *t) {
 }
 
 /* The settings of a train block.  no_label: the model declares no label, so
- * training data cannot be used (a label that failed was reported already). */
+ * it trains on its inputs alone: idx(images), csv rows of input values. */
 int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label) {
   ir_train *t = &lc->g->train;
   int seen[N_TRAIN_KEYS] = {0};
@@ -263,16 +280,13 @@ int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label) {
       }
     if (!strcmp(s->name, "data")) data = s;
     if (!strcmp(s->name, "test")) test = s;
-    lower_setting(lc, s, t);
+    lower_setting(lc, s, t, no_label);
   next:;
   }
   lower_updates(lc, updates, nupdates);
   free(updates);
   if (test && !data)
     diag_error(test->name_loc, "a test set is given but no training data (data = ...)");
-  if ((data || test) && no_label)
-    diag_error((data ? data : test)->value->loc,
-               "training data needs a label in the model (label y : class[N] or f32[N])");
   return 0;
 }
 
@@ -318,7 +332,7 @@ void lower_warn_unreached(const ir_graph *g) {
 static void describe_setting(lower_ctx *lc, ir_train *t, const char *key, const char *callee) {
   ast_expr call = {.kind = EX_CALL, .str = (char *)callee};
   ast_stmt s = {.kind = ST_BIND, .name = (char *)key, .value = &call};
-  lower_setting(lc, &s, t);
+  lower_setting(lc, &s, t, 0);
 }
 
 /* dlnc builtins: every callable of a train block, through lower_setting;

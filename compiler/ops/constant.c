@@ -15,6 +15,10 @@
  *                      thread count, and stay fixed in gradcheck (which
  *                      holds the step).  Drawn in eval and predict too, as
  *                      torch draws them; the site is the node's id.
+ *   randn(d1, d2, ...) the same noise with the shape written out, needing
+ *   rand(d1, d2, ...)  no input (torch.randn(batch, d1, ...)): a
+ *                      generator's latent code.  The node has no inputs;
+ *                      its rows are the batch's.
  *
  * x must be a per-sample tensor (its rows give the batch, its shape the
  * shape).  The whole family is this file: lowering, no backward rule (the
@@ -80,6 +84,45 @@ int lower_noise_like(lower_ctx *lc, const ast_expr *call) {
   if (lower_bind_args(lc, call, spec, 1, v) || check_per_sample(lc, fn, &v[0])) return -1;
   int id = lower_same_shape(lc, call, OP_NOISE, v[0].node, strcmp(fn, "randn_like") == 0);
   ir_at(lc->g, id)->fill.site = id;
+  return id;
+}
+
+/* randn(d1, d2, ...) and rand(...): per-sample noise of the given shape,
+ * an OP_NOISE without inputs (its rows are the batch's). */
+int lower_noise(lower_ctx *lc, const ast_expr *call) {
+  const char *fn = call->str;
+  if (call->nargs < 1 || call->nargs > IR_MAX_DIMS) {
+    diag_error(call->loc, "%s() takes the shape of a sample: 1 to %d dimensions, like %s(64)", fn,
+               IR_MAX_DIMS, fn);
+    return -1;
+  }
+  int64_t dims[IR_MAX_DIMS];
+  double numel = 1;
+  for (int k = 0; k < call->nargs; k++) {
+    const ast_expr *e = call->args[k].value;
+    double v;
+    if (call->args[k].name) {
+      diag_error(call->args[k].name_loc, "%s() takes no named arguments, only dimensions", fn);
+      return -1;
+    }
+    if (lower_eval_number(e, &v) || !lower_is_int(e) || v < 1 || v > (1 << 24)) {
+      diag_error(e->loc, "a dimension of %s() must be a whole number from 1 to %d", fn, 1 << 24);
+      return -1;
+    }
+    dims[k] = (int64_t)v;
+    numel *= v;
+  }
+  if (numel > 2147483648.0) {
+    diag_error(call->loc, "%s() of %.0f values per sample; the limit is 2147483648", fn, numel);
+    return -1;
+  }
+  int id = lower_node(lc, OP_NOISE, NULL, 0, call->loc);
+  ir_node *n = ir_at(lc->g, id);
+  n->batched = 1;
+  n->ndim = call->nargs;
+  memcpy(n->dims, dims, sizeof(int64_t) * (size_t)n->ndim);
+  n->fill.value = strcmp(fn, "randn") == 0;
+  n->fill.site = id;
   return id;
 }
 

@@ -15,7 +15,7 @@ CC=$cc "$dlnc" build "$here/dropout_regression.dln" -o ./model
 build() { # OUT FLAGS...
   out=$1; shift
   $cc -std=c11 "$@" -Wall -Wextra -Werror -D_GNU_SOURCE -iquote gen -I"$rt" "$here/embed.c" \
-    gen/dropout_regression.c $(ls "$rt"/*.c) -o "$out" -lz -lm -lpthread
+    gen/dropout_regression.c $(ls "$rt"/*.c) -o "$out" -lpng -lz -lm -lpthread
 }
 build embed_native -O3 -march=native -fno-math-errno -fno-trapping-math
 build embed_portable -O2

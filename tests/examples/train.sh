@@ -34,7 +34,7 @@ idx_head() {
   } | gzip -1 >"$2"
 }
 
-# The subsets: the model's idx(IMAGES, LABELS) files, from its data_dir (else
+# The subsets: the model's idx(IMAGES, LABELS) (or idx(IMAGES)) files, from its data_dir (else
 # the directory of the .dln), cut to the first NTRAIN / NTEST samples.
 data=
 if [ -n "$ntrain" ]; then
@@ -42,12 +42,13 @@ if [ -n "$ntrain" ]; then
   [ -n "$src" ] || src=$(dirname "$model")
   data="$work/data"
   mkdir -p "$data"
-  sed -n -e 's/^ *data *= *idx("\([^"]*\)", *"\([^"]*\)".*/'"$ntrain"' \1 \2/p' \
-         -e 's/^ *test *= *idx("\([^"]*\)", *"\([^"]*\)".*/'"$ntest"' \1 \2/p' "$model" >"$work/idx.list"
+  # (the labels file is optional: a model without a label reads images alone)
+  sed -n -e 's/^ *data *= *idx("\([^"]*\)"\(, *"\([^"]*\)"\)\{0,1\}.*/'"$ntrain"' \1 \3/p' \
+         -e 's/^ *test *= *idx("\([^"]*\)"\(, *"\([^"]*\)"\)\{0,1\}.*/'"$ntest"' \1 \3/p' "$model" >"$work/idx.list"
   [ -s "$work/idx.list" ] || { echo "$model: no idx(...) data to cut"; exit 1; }
   while read -r n images labels; do
     idx_head "$src/$images" "$data/$images" "$n"
-    idx_head "$src/$labels" "$data/$labels" "$n"
+    [ -z "$labels" ] || idx_head "$src/$labels" "$data/$labels" "$n"
   done <"$work/idx.list"
 fi
 

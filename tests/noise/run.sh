@@ -21,5 +21,12 @@ fail=0
 cmp t1.st t2.st || { echo "FAIL: 1 and 2 threads differ"; fail=1; }
 cmp t2.st t3.st || { echo "FAIL: two runs with one seed differ"; fail=1; }
 if cmp -s t1.st p.st; then echo "FAIL: the noise changed nothing"; fail=1; fi
+# randn(d...), rand(d...): the same checks, and another seed draws otherwise
+"$dlnc" build "$src/shaped.dln" -o shaped
+./shaped train --data "$data" --seed 3 --threads 1 --save s1.st >/dev/null
+./shaped train --data "$data" --seed 3 --threads 2 --save s2.st >/dev/null
+./shaped train --data "$data" --seed 4 --threads 1 --save s4.st >/dev/null
+cmp s1.st s2.st || { echo "FAIL: randn(): 1 and 2 threads differ"; fail=1; }
+if cmp -s s1.st s4.st; then echo "FAIL: randn(): two seeds train alike"; fail=1; fi
 [ $fail = 0 ] && echo passed
 exit $fail

@@ -1188,6 +1188,7 @@ const dl_model_desc gan_desc = {
   .y_kind = DL_Y_REAL,
   .y_size = 1,
   .pred_kind = DL_PRED_BINARY,
+  .no_acc = 1,
   .out_size = 2,
   .state_elems = 1024,
   .act_elems_per_sample = ACT_PER_SAMPLE,

@@ -640,6 +640,7 @@ const dl_model_desc hz_desc = {
   .y_kind = DL_Y_REAL,
   .y_size = 1,
   .pred_kind = DL_PRED_BINARY,
+  .no_acc = 1,
   .out_size = 1,
   .state_elems = 256,
   .act_elems_per_sample = ACT_PER_SAMPLE,
