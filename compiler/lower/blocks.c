@@ -73,6 +73,7 @@ struct lower_blocks {
 };
 
 static int block_call(lower_ctx *lc, const ast_expr *e);
+static int bl_suggest(lower_ctx *lc, const ast_expr *e);
 static int block_ident(lower_ctx *lc, const ast_expr *e);
 
 static void *xgrow(void *p, int *cap, size_t elem) {
@@ -312,9 +313,9 @@ static int bind_param(lower_ctx *lc, const blk_def *d, int k, const ast_expr *e,
   }
   int s = e->kind == EX_IDENT ? lower_find_sym(lc, e->str) : -1;
   if (s >= 0 || (e->kind != EX_IDENT && e->kind != EX_NUM))
-    diag_error(e->loc, "parameter '%s' of block '%s' must be %s, not a tensor: tensors are the "
-               "inputs of an application, like INSTANCE(x)", p->name, d->ast->name,
-               want_bool ? "true or false" : "a number");
+    diag_error(e->loc, "parameter '%s' of block '%s' must be %s, not a tensor: make an instance, "
+               "like D = %s(...), and apply it to tensors: D(x)", p->name, d->ast->name,
+               want_bool ? "true or false" : "a number", d->ast->name);
   else
     diag_error(e->loc, "parameter '%s' of block '%s' must be %s", p->name, d->ast->name,
                want_bool ? "true or false" : "a number");
@@ -500,8 +501,13 @@ static int check_input(const ast_stmt *s, const blk_def *d, const ir_node *n, dl
   int ok = !strcmp(s->type.elem, "f32") && s->type.ndims == n->ndim;
   for (int k = 0; ok && k < n->ndim; k++) ok = s->type.dims[k] == n->dims[k];
   if (ok) return 0;
-  diag_error(at, "input '%s' of block '%s' is declared %s[...] (line %d), but this argument is %s",
-             s->name, d->ast->name, s->type.elem, s->loc.line, ir_shape_str(n, buf, sizeof buf));
+  char decl[128];
+  size_t k = (size_t)snprintf(decl, sizeof decl, "%s", s->type.elem);
+  for (int i = 0; i < s->type.ndims && k < sizeof decl; i++)
+    k += (size_t)snprintf(decl + k, sizeof decl - k, "%s%lld", i ? ", " : "[", (long long)s->type.dims[i]);
+  if (s->type.ndims && k < sizeof decl) snprintf(decl + k, sizeof decl - k, "]");
+  diag_error(at, "input '%s' of block '%s' is declared %s (line %d), but this argument is %s",
+             s->name, d->ast->name, decl, s->loc.line, ir_shape_str(n, buf, sizeof buf));
   return -1;
 }
 
@@ -651,10 +657,22 @@ static int block_call(lower_ctx *lc, const ast_expr *e) {
   }
   if (op_find_builtin(e->str)) return -2;
   int d = find_def(lc, e->str, e->loc, &known);
+  if (!known && strcmp(e->str, "repeat") && bl_suggest(lc, e)) return -1;
   if (d >= 0 || !strcmp(e->str, "repeat"))
     diag_error(e->loc, "%s(...) makes an instance, which a binding names before it is applied to "
                "tensors, like: D = %s(...) then D(x)", e->str, d >= 0 ? e->str : "repeat(Block(...), N)");
   return d >= 0 || known || !strcmp(e->str, "repeat") ? -1 : -2;
+}
+
+/* An unknown call close to a block's name: reported with it (1), else 0. */
+static int bl_suggest(lower_ctx *lc, const ast_expr *e) {
+  const struct lower_blocks *bl = lc->blocks;
+  const char *names[256];
+  int n = bl->ndefs < 256 ? bl->ndefs : 256;
+  for (int i = 0; i < n; i++) names[i] = bl->defs[i].ast->name;
+  const char *hint = lower_suggest(e->str, names, n);
+  if (hint) diag_error(e->loc, "unknown function or block '%s'; did you mean block '%s'?", e->str, hint);
+  return hint != NULL;
 }
 
 static int block_ident(lower_ctx *lc, const ast_expr *e) {
