@@ -21,6 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Applications nested at most MAX_DEPTH deep, and at most MAX_APPLICATIONS
+ * in a model (each lowers a body again: blocks applying blocks twice would
+ * grow exponentially). */
+enum { MAX_DEPTH = 64, MAX_APPLICATIONS = 20000 };
+
 typedef struct blk_def {
   const ast_block *ast;
   int pos;                   /* index in the program's blocks: defined before use */
@@ -64,10 +69,12 @@ struct lower_blocks {
   const char *model_name;
   ir_names model_names;      /* model bindings, also while lowering a body */
   ir_names group_names;      /* groups this file made */
+  ir_names group_next;       /* a base name's next suffix to try (no rescans) */
   int def;                   /* body being lowered (-1: the model) */
   const char *prefix;        /* its instance's name + ".", "" in the model */
-  blk_scope *outer[64];      /* the scopes around it, outermost first */
+  blk_scope *outer[MAX_DEPTH]; /* the scopes around it, outermost first */
   int depth;
+  int applications;          /* lowered so far: bounded (blocks nest exponentially) */
   ast_expr **copies;         /* substituted statements, freed at the end */
   int ncopies, copycap;
 };
@@ -133,8 +140,13 @@ int lower_new_group(lower_ctx *lc, const char *name, int line, int unique) {
   for (char *c = base; *c; c++)
     if (*c == '.') *c = '_';
   snprintf(cand, sizeof cand, "%s", base);
-  for (int k = 2; unique && group_taken(lc, cand); k++)
-    snprintf(cand, sizeof cand, "%s_%d", base, k);
+  int k = lc->blocks ? ir_names_get(&lc->blocks->group_next, base) : -1;
+  if (k < 2) k = 2;
+  if (unique && group_taken(lc, cand)) {
+    do snprintf(cand, sizeof cand, "%s_%d", base, k++);
+    while (group_taken(lc, cand));
+    ir_names_put(&lc->blocks->group_next, ir_intern(lc->g, base), k);
+  }
   char *text = line_text(line);
   int grp = ir_add_group(lc->g, cand, line, text);
   free(text);
@@ -250,6 +262,7 @@ void lower_blocks_end(lower_ctx *lc) {
   ir_names_free(&bl->inst_index);
   ir_names_free(&bl->model_names);
   ir_names_free(&bl->group_names);
+  ir_names_free(&bl->group_next);
   free(bl);
   lc->blocks = NULL;
 }
@@ -372,8 +385,17 @@ static int bind_params(lower_ctx *lc, int def, const ast_expr *call, blk_inst *i
   return err;
 }
 
+static int sym_instance(lower_ctx *lc, const char *name);
+
 static int is_block_call(lower_ctx *lc, const ast_expr *e) {
   return e->kind == EX_CALL && ir_names_get(&lc->blocks->def_index, e->str) >= 0;
+}
+
+/* `Block(...)` or `repeat(...)` makes an instance, unless an instance of
+ * that name is bound here (then it is applied). */
+static int makes_instance(lower_ctx *lc, const ast_expr *e) {
+  return e->kind == EX_CALL && (is_block_call(lc, e) || !strcmp(e->str, "repeat")) &&
+         sym_instance(lc, e->str) < 0;
 }
 
 /* `NAME = Block(args)` or `NAME = repeat(Block(args), N)`: the instance
@@ -520,7 +542,7 @@ static int lower_body_binding(lower_ctx *lc, int inst, const ast_stmt *s) {
     return lower_blocks_binding(lc, &tmp) ? 0 : -1;
   }
   if (lower_check_new_name(lc, s->name, s->name_loc)) return -1;
-  if (v->kind == EX_CALL && (is_block_call(lc, v) || !strcmp(v->str, "repeat"))) {
+  if (makes_instance(lc, v)) {
     int i = make_instance(lc, s->name, v);
     lower_add_sym(lc, s->name, i < 0 ? -1 : LOWER_INSTANCE_NODE(i), s->name_loc);
     return i < 0 ? -1 : 0;
@@ -542,6 +564,14 @@ static int lower_body(lower_ctx *lc, int inst, const int *args, const ast_expr *
   blk_inst *in = &bl->insts[inst]; /* until the body makes instances (realloc) */
   blk_def *d = &bl->defs[in->def];
   const ast_block *b = d->ast;
+  if (bl->depth == MAX_DEPTH || bl->applications == MAX_APPLICATIONS) {
+    diag_error(call->loc, "too many block applications (%s): at most %d nested and %d in all",
+               bl->depth == MAX_DEPTH ? "nested too deeply" : "too many in all", MAX_DEPTH,
+               MAX_APPLICATIONS);
+    d->failed = 1;
+    return -1;
+  }
+  bl->applications++;
   char prefix[MAX_NAME * 2 + 2];
   snprintf(prefix, sizeof prefix, "%s.", in->name);
   blk_scope sc;
@@ -707,7 +737,7 @@ int lower_blocks_binding(lower_ctx *lc, const ast_stmt *s) {
   struct lower_blocks *bl = lc->blocks;
   const ast_expr *v = s->value;
   if (s->kind == ST_BIND) {
-    if (v->kind != EX_CALL || (!is_block_call(lc, v) && strcmp(v->str, "repeat"))) return 0;
+    if (!makes_instance(lc, v)) return 0;
     if (bl->def >= 0) return 0; /* in a body: lower_body_binding */
     if (lower_check_new_name(lc, s->name, s->name_loc)) return 1;
     int i = make_instance(lc, s->name, v);
