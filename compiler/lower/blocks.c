@@ -750,8 +750,12 @@ int lower_blocks_binding(lower_ctx *lc, const ast_stmt *s) {
     if (lower_check_new_name(lc, s->names[k], s->name_locs[k])) fail = 1;
   int inst = v->kind == EX_CALL ? sym_instance(lc, v->str) : -1;
   if (!fail && inst < 0) {
-    diag_error(v->loc, "only the application of a block's instance returns several values to "
-               "unpack, like a, b = enc(x)");
+    /* an unknown name, a block without an instance, ...: said by lower.c */
+    int before = diag_error_count();
+    if (v->kind != EX_CALL || op_find_builtin(v->str) || lower_tensor(lc, v) >= 0 ||
+        diag_error_count() == before)
+      diag_error(v->loc, "only the application of a block's instance returns several values to "
+                 "unpack, like a, b = enc(x)");
     fail = 1;
   }
   if (!fail) {
