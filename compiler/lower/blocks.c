@@ -154,6 +154,16 @@ int lower_new_group(lower_ctx *lc, const char *name, int line, int unique) {
   return grp;
 }
 
+/* A binding's or an instance's name with its instances' prefix ("E.inner.h"):
+ * 0, or -1 after reporting one too long (a layer's tensors are named after it). */
+static int full_name(lower_ctx *lc, const char *name, dl_loc loc, char *out, size_t len) {
+  snprintf(out, len, "%s%s", lc->blocks ? lc->blocks->prefix : "", name);
+  if (strlen(lc->blocks ? lc->blocks->prefix : "") + strlen(name) <= MAX_NAME) return 0;
+  diag_error(loc, "the full name of '%s' here, with its instances' names, is longer than %d "
+             "characters: nest fewer instances, or give them shorter names", name, MAX_NAME);
+  return -1;
+}
+
 /* ---- blocks ----------------------------------------------------------------- */
 
 static int def_param(const blk_def *d, const char *name) {
@@ -403,7 +413,7 @@ static int makes_instance(lower_ctx *lc, const ast_expr *e) {
 static int make_instance(lower_ctx *lc, const char *name, const ast_expr *e) {
   struct lower_blocks *bl = lc->blocks;
   char full[MAX_NAME * 2];
-  snprintf(full, sizeof full, "%s%s", bl->prefix, name);
+  if (full_name(lc, name, e->loc, full, sizeof full)) return -1;
   int old = ir_names_get(&bl->inst_index, full);
   if (old >= 0) return old; /* the body is lowered again: the same instance */
   int known, count = 1, rep = !strcmp(e->str, "repeat");
@@ -548,7 +558,10 @@ static int lower_body_binding(lower_ctx *lc, int inst, const ast_stmt *s) {
     return i < 0 ? -1 : 0;
   }
   char full[MAX_NAME * 2];
-  snprintf(full, sizeof full, "%s%s", bl->prefix, s->name);
+  if (full_name(lc, s->name, s->name_loc, full, sizeof full)) {
+    lower_add_sym(lc, s->name, -1, s->name_loc);
+    return -1;
+  }
   lc->binding = ir_intern(lc->g, full);
   lc->group = lower_new_group(lc, full, s->loc.line, 1);
   lc->nparam_ops = 0;
@@ -760,7 +773,7 @@ int lower_blocks_binding(lower_ctx *lc, const ast_stmt *s) {
   }
   if (!fail) {
     char full[MAX_NAME * 2];
-    snprintf(full, sizeof full, "%s%s", bl->prefix, s->names[0]);
+    if (full_name(lc, s->names[0], s->name_locs[0], full, sizeof full)) goto done;
     lc->binding = ir_intern(lc->g, full);
     lc->group = lower_new_group(lc, full, s->loc.line, bl->def >= 0);
     lc->nparam_ops = 0;
@@ -771,6 +784,7 @@ int lower_blocks_binding(lower_ctx *lc, const ast_stmt *s) {
       n = -1;
     }
   }
+done:
   for (int k = 0; k < s->nnames; k++)
     if (lower_find_sym(lc, s->names[k]) < 0) lower_add_sym(lc, s->names[k], n < 0 ? -1 : out[k], s->name_locs[k]);
   return 1;
