@@ -81,6 +81,7 @@ struct lower_blocks {
 
 static int block_call(lower_ctx *lc, const ast_expr *e);
 static int bl_suggest(lower_ctx *lc, const ast_expr *e);
+static int outer_name(lower_ctx *lc, const ast_expr *e);
 static int block_ident(lower_ctx *lc, const ast_expr *e);
 
 static void *xgrow(void *p, int *cap, size_t elem) {
@@ -647,6 +648,7 @@ static int apply(lower_ctx *lc, int inst, const ast_expr *call, int *out, int ma
     return 1;
   }
   blk_def *d = &bl->defs[in->def];
+  int made = in->loc.line; /* `in` moves if an argument's application makes instances */
   if (d->failed) return -1;
   int args[64];
   if (call->nargs != d->ninputs || call->nargs > 64) {
@@ -659,12 +661,12 @@ static int apply(lower_ctx *lc, int inst, const ast_expr *call, int *out, int ma
     double v;
     if (call->args[a].name) {
       diag_error(call->args[a].name_loc, "the inputs of %s() are given by position; parameters "
-                 "are given where the instance is made (line %d)", call->str, in->loc.line);
+                 "are given where the instance is made (line %d)", call->str, made);
       return -1;
     }
     if (lower_eval_number(e, &v) == 0 || is_bool_expr(e)) {
       diag_error(e->loc, "input %d of %s() must be a tensor; numbers are the block's parameters, "
-                 "given where the instance is made (line %d)", a + 1, call->str, in->loc.line);
+                 "given where the instance is made (line %d)", a + 1, call->str, made);
       return -1;
     }
     if ((args[a] = lower_tensor(lc, e)) < 0) return -1;
@@ -700,7 +702,7 @@ static int block_call(lower_ctx *lc, const ast_expr *e) {
   }
   if (op_find_builtin(e->str)) return -2;
   int d = find_def(lc, e->str, e->loc, &known);
-  if (!known && strcmp(e->str, "repeat") && bl_suggest(lc, e)) return -1;
+  if (!known && strcmp(e->str, "repeat") && (outer_name(lc, e) || bl_suggest(lc, e))) return -1;
   if (d >= 0 || !strcmp(e->str, "repeat"))
     diag_error(e->loc, "%s(...) makes an instance, which a binding names before it is applied to "
                "tensors, like: D = %s(...) then D(x)", e->str, d >= 0 ? e->str : "repeat(Block(...), N)");
@@ -718,6 +720,26 @@ static int bl_suggest(lower_ctx *lc, const ast_expr *e) {
   return hint != NULL;
 }
 
+/* A name bound outside the block being lowered: reported (1), else 0. */
+static int outer_name(lower_ctx *lc, const ast_expr *e) {
+  struct lower_blocks *bl = lc->blocks;
+  for (int k = bl->depth - 1; k >= 0; k--)
+    if (ir_names_get(&bl->outer[k]->sym_index, e->str) >= 0 ||
+        (bl->outer[k]->def < 0 && ir_names_get(&bl->model_names, e->str) >= 0)) {
+      const char *where = bl->outer[k]->def >= 0 ? bl->defs[bl->outer[k]->def].ast->name : bl->model_name;
+      char full[MAX_NAME * 3];
+      snprintf(full, sizeof full, "%s%s", bl->outer[k]->prefix, e->str);
+      int inst = ir_names_get(&bl->inst_index, full) >= 0;
+      diag_error(e->loc, "'%s' is defined outside block '%s' (in %s '%s'): a block sees only its "
+                 "inputs, parameters and bindings; %s", e->str, bl->defs[bl->def].ast->name,
+                 bl->outer[k]->def >= 0 ? "block" : "model", where,
+                 inst ? "make the instance inside the block, or pass its output as an input"
+                      : "pass it as an input");
+      return 1;
+    }
+  return 0;
+}
+
 static int block_ident(lower_ctx *lc, const ast_expr *e) {
   struct lower_blocks *bl = lc->blocks;
   int inst = sym_instance(lc, e->str);
@@ -732,16 +754,7 @@ static int block_ident(lower_ctx *lc, const ast_expr *e) {
                e->str, e->str);
     return 1;
   }
-  for (int k = bl->depth - 1; k >= 0; k--)
-    if (ir_names_get(&bl->outer[k]->sym_index, e->str) >= 0 ||
-        (bl->outer[k]->def < 0 && ir_names_get(&bl->model_names, e->str) >= 0)) {
-      const char *where = bl->outer[k]->def >= 0 ? bl->defs[bl->outer[k]->def].ast->name : bl->model_name;
-      diag_error(e->loc, "'%s' is defined outside block '%s' (in %s '%s'): a block sees only its "
-                 "inputs, parameters and bindings; pass it as an input", e->str,
-                 bl->defs[bl->def].ast->name, bl->outer[k]->def >= 0 ? "block" : "model", where);
-      return 1;
-    }
-  return 0;
+  return outer_name(lc, e);
 }
 
 /* ---- model bindings ------------------------------------------------------------- */
