@@ -89,9 +89,13 @@ int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
   ir_graph *g = lc->g;
   char bname[300];
   snprintf(bname, sizeof bname, "%s.%s", layer, kind);
-  if (ir_names_get(&lc->buffer_index, bname) >= 0) {
-    /* running statistics updated by two applications: not supported yet */
-    diag_error(lc->apply_loc.line ? lc->apply_loc : loc, "'%s' is applied again, but it has "
+  dl_loc at = lc->apply_loc.line ? lc->apply_loc : loc;
+  if (ir_names_get(&lc->buffer_index, bname) >= 0 &&
+      (at.line != lc->buffer_error.line || at.col != lc->buffer_error.col)) {
+    /* running statistics updated by two applications: not supported yet
+       (reported once per application) */
+    lc->buffer_error = at;
+    diag_error(at, "'%s' is applied again, but it has "
                "running statistics ('%s'): an instance with batch_norm can be applied once for now",
                lc->instance ? lc->instance : layer, bname);
   }
