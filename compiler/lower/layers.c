@@ -89,18 +89,13 @@ int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
   ir_graph *g = lc->g;
   char bname[300];
   snprintf(bname, sizeof bname, "%s.%s", layer, kind);
-  dl_loc at = lc->apply_loc.line ? lc->apply_loc : loc;
-  if (ir_names_get(&lc->buffer_index, bname) >= 0 &&
-      (at.line != lc->buffer_error.line || at.col != lc->buffer_error.col)) {
-    /* running statistics updated by two applications: not supported yet
-       (reported once per application) */
-    lc->buffer_error = at;
-    diag_error(at, "'%s' is applied again, but it has "
-               "running statistics ('%s'): an instance with batch_norm can be applied once for now",
-               lc->instance ? lc->instance : layer, bname);
+  int old = ir_names_get(&lc->buffer_index, bname);
+  if (old >= 0) { /* a second application: the same statistics, updated by each (as torch's) */
+    const ir_buffer *ob = &g->buffers[old];
+    if (reuse(lc, bname, ndim, dims, ob->ndim, ob->dims, old) >= 0) return ob->node;
   }
   int b = ir_add_buffer(g, bname, ndim, dims, loc.line);
-  ir_names_put(&lc->buffer_index, g->buffers[b].name, b);
+  if (old < 0) ir_names_put(&lc->buffer_index, g->buffers[b].name, b);
   g->buffers[b].init = init;
   g->buffers[b].is_count = is_count;
   int node = lower_node(lc, OP_BUFFER, NULL, 0, loc);

@@ -47,7 +47,6 @@ typedef struct lower_ctx {
   dl_loc apply_loc;          /* the application being lowered (line 0: none) */
   dl_loc first_apply_loc;    /* and its instance's first application        */
   const char *instance;      /* that instance's name                        */
-  dl_loc buffer_error;       /* the application a reused buffer was reported at */
 } lower_ctx;
 
 /* A symbol's node for an instance of a block (lc->syms[].node <= -2). */

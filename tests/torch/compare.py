@@ -367,6 +367,35 @@ def _blocks_module(torch, F):
     return Twin()
 
 
+def _blocks_bn_module(torch, F):
+    """The twin of case blocks_bn: one block with batch norm, its instance N
+    applied twice (both applications move N's running statistics, in order)."""
+    nn = torch.nn
+
+    class Normed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.h = nn.Linear(4, 6, bias=False)  # a bias before batch norm has no gradient
+            self.h_2 = nn.BatchNorm1d(6)
+
+        def forward(self, x):
+            return torch.relu(self.h_2(self.h(x)))
+
+    class Twin(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.N = Normed()
+            self.pred = nn.Linear(12, 1)
+
+        def forward(self, x):
+            a = self.N(x)
+            b = self.N(torch.tanh(x) * 2)
+            p = self.pred(torch.cat([a, b], dim=1))
+            return p, p
+
+    return Twin()
+
+
 def _lw(*names, bias=True):
     out = []
     for n in names:
@@ -379,6 +408,22 @@ def _lw(*names, bias=True):
 MODELS = {
     # reusable blocks: nested instances, shared weights (E and E.inner each
     # applied twice), repeat(); the torch twin is one nn.Module (`module`)
+    # a block with batch norm applied twice: shared running statistics
+    "blocks_bn": dict(data="reg", loss="mse", module=_blocks_bn_module, fwd=lambda L, x, F, T: L(x),
+                      params=["N.h.weight"] + _lw("N.h_2", "pred"), blocks="""
+block Normed(units = 6) {
+  input x
+  h = relu(batch_norm(dense(x, units, bias = false)))
+  return h
+}
+""", text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  N      = Normed()
+  a      = N(x)
+  b      = N(tanh(x) * 2)
+  pred   = dense(concat(a, b), 1)
+  loss   = mse(pred, y)"""),
     "blocks": dict(data="reg", loss="mse", module=_blocks_module, fwd=lambda L, x, F, T: L(x),
                    params=(_lw("E.inner.h", "E.inner.out", "E.mu", "R.0.h", "R.0.out", "R.1.h",
                                "R.1.out", "pred")), blocks="""
@@ -757,6 +802,7 @@ CASES = {
     "arith": dict(model="arith", opt=("adam", {"lr": 0.01})),
     "reduce": dict(model="reduce", opt=("adam", {"lr": 0.01})),
     "blocks": dict(model="blocks", opt=("adam", {"lr": 0.01})),
+    "blocks_bn": dict(model="blocks_bn", opt=("sgd", {"lr": 0.1, "momentum": 0.9})),
     # optimisers
     "sgd": dict(model="opt", opt=("sgd", {"lr": 0.1})),
     "sgd_momentum": dict(model="opt", opt=("sgd", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3})),
@@ -961,6 +1007,11 @@ def make_norms(model):
 
 def buffer_names(model):
     """torch's names of the model's buffers (running_mean, ...), as the checkpoint must have them."""
+    if "module" in model:
+        import torch
+        import torch.nn.functional as F
+        torch.set_default_dtype(torch.float64)
+        return [n for n, _ in model["module"](torch, F).named_buffers()]
     return ([n + "." + b for n, m in make_norms(model).items() for b, _ in m.named_buffers()]
             + [n + "." + b for n, w in model.get("wraps", {}).items() if w == "spectral_norm"
                for b in ("weight_u", "weight_v")])
@@ -979,9 +1030,10 @@ class Torch:
         if "module" in self.model:
             self.L = self.model["module"](torch, F)
             ref = self.L.state_dict()
-            if sorted(ref) != sorted(self.model["params"]):
+            want = sorted(list(self.model["params"]) + buffer_names(self.model))
+            if sorted(ref) != want:
                 raise Failed("the torch twin's state_dict has %s, the checkpoint %s"
-                             % (sorted(ref), sorted(self.model["params"])))
+                             % (sorted(ref), want))
             sd = {k: torch.from_numpy(np.asarray(params0[k]).copy()).to(ref[k].dtype) for k in ref}
             self.L.load_state_dict(sd, strict=True)
             return
