@@ -1,6 +1,6 @@
 /* ast.h: the syntax tree of a .dln file, as the parser builds it.
- * It is deliberately generic: a model block and a train block are both a
- * list of statements, every right-hand side is an expression, and calls are
+ * It is deliberately generic: a model block, a train block and a reusable
+ * block (with its parameters) are all a list of statements, every right-hand side is an expression, and calls are
  * resolved by name in sema (compiler/ir/lower.c), not by the grammar.
  * That keeps the grammar small and lets new ops need no parser change. */
 #ifndef DLNC_AST_H

@@ -17,7 +17,6 @@
  * in order. */
 #include "lower.h"
 #include "builtins.h"
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,7 +216,10 @@ static void check_def(blk_def *d) {
 
 void lower_blocks_begin(lower_ctx *lc, const ast_program *p, int model_pos) {
   struct lower_blocks *bl = calloc(1, sizeof *bl);
-  if (!bl) exit(1);
+  if (!bl) {
+    fprintf(stderr, "dlnc: out of memory\n");
+    exit(1);
+  }
   bl->model_pos = model_pos;
   bl->def = -1;
   bl->prefix = "";
