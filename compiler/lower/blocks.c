@@ -83,6 +83,15 @@ static int bl_suggest(lower_ctx *lc, const ast_expr *e);
 static int outer_name(lower_ctx *lc, const ast_expr *e);
 static int block_ident(lower_ctx *lc, const ast_expr *e);
 
+static void *xcalloc(size_t n, size_t size) {
+  void *p = calloc(n, size);
+  if (!p) {
+    fprintf(stderr, "dlnc: out of memory\n");
+    exit(1);
+  }
+  return p;
+}
+
 static void *xgrow(void *p, int *cap, size_t elem) {
   *cap = *cap ? 2 * *cap : 8;
   p = realloc(p, (size_t)*cap * elem);
@@ -215,11 +224,7 @@ static void check_def(blk_def *d) {
 }
 
 void lower_blocks_begin(lower_ctx *lc, const ast_program *p, int model_pos) {
-  struct lower_blocks *bl = calloc(1, sizeof *bl);
-  if (!bl) {
-    fprintf(stderr, "dlnc: out of memory\n");
-    exit(1);
-  }
+  struct lower_blocks *bl = xcalloc(1, sizeof *bl);
   bl->model_pos = model_pos;
   bl->def = -1;
   bl->prefix = "";
@@ -317,9 +322,9 @@ static int new_inst(lower_ctx *lc, const char *name, int def, dl_loc loc) {
   in->def = def;
   in->loc = loc;
   int np = def >= 0 ? bl->defs[def].ast->nparams : 0;
-  in->val = calloc((size_t)np + 1, sizeof *in->val);
-  in->is_int = calloc((size_t)np + 1, 1);
-  in->is_bool = calloc((size_t)np + 1, 1);
+  in->val = xcalloc((size_t)np + 1, sizeof *in->val);
+  in->is_int = xcalloc((size_t)np + 1, 1);
+  in->is_bool = xcalloc((size_t)np + 1, 1);
   ir_names_put(&bl->inst_index, in->name, bl->ninsts);
   return bl->ninsts++;
 }
