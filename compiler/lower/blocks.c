@@ -104,23 +104,7 @@ static void *xgrow(void *p, int *cap, size_t elem) {
 
 /* ---- names and groups ------------------------------------------------------ */
 
-/* Layers and their tensors are named after the binding ("NAME_12.out_proj.weight"
- * and its optimiser state): a bound on names keeps those whole. */
-enum { MAX_NAME = 200 };
-
-int lower_check_new_name(lower_ctx *lc, const char *name, dl_loc loc) {
-  if (strlen(name) > MAX_NAME) {
-    diag_error(loc, "a name is at most %d characters; this one has %zu", MAX_NAME, strlen(name));
-    /* its uses are not reported again */
-    if (lower_find_sym(lc, name) < 0) lower_add_sym(lc, name, -1, loc);
-    return -1;
-  }
-  int prev = lower_find_sym(lc, name);
-  if (prev < 0) return 0;
-  diag_error(loc, "'%s' is already defined", name);
-  diag_note(lc->syms[prev].loc, "'%s' was defined here", name);
-  return -1;
-}
+enum { MAX_NAME = LOWER_MAX_NAME };
 
 /* Line `line` of the source without its indentation, for the comment above
  * the line's generated functions. */

@@ -123,7 +123,11 @@ int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
 int lower_find_sym(lower_ctx *lc, const char *name);
 void lower_add_sym(lower_ctx *lc, const char *name, int node, dl_loc loc);
 
-/* blocks.c: 0 if `name` is not bound yet in this scope; else reports it. */
+/* Layers and their tensors are named after the binding ("NAME_12.out_proj.weight"
+ * and its optimiser state): a bound on names (with a block instance's prefix)
+ * keeps those whole. */
+enum { LOWER_MAX_NAME = 200 };
+/* names.c: 0 if `name` is not bound yet in this scope; else reports it. */
 int lower_check_new_name(lower_ctx *lc, const char *name, dl_loc loc);
 /* blocks.c: a group (one C function) for the binding `name` of line `line`,
  * named `name` with '.' as '_', made unique among the groups blocks make
