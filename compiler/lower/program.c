@@ -176,7 +176,10 @@ static void lower_model_block(lower_ctx *lc, const ast_block *b) {
   if (!declares(b, ST_INPUT))
     diag_error(b->loc, "model '%s' declares no input (input x : f32[N])", b->name);
   int loss = lower_find_sym(lc, "loss"); /* bound to -1 if it failed: already reported */
-  if (lc->g->loss < 0 && (loss < 0 || lc->syms[loss].node >= 0))
+  if (loss >= 0 && lc->syms[loss].node <= -2)
+    diag_error(lc->syms[loss].loc, "'loss' must be a scalar, like mse(out, y); this is an instance "
+               "of a block: apply it to tensors, like D(x)");
+  else if (lc->g->loss < 0 && (loss < 0 || lc->syms[loss].node >= 0))
     diag_error(b->loc, "model '%s' defines no 'loss' (loss = cross_entropy(logits, y), ...)", b->name);
 }
 
