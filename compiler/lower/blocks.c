@@ -597,7 +597,7 @@ static int lower_body(lower_ctx *lc, int inst, const int *args, const ast_expr *
       ir_names_put(&lc->block_names, ir_intern(lc->g, full), i);
     }
   }
-  int before = diag_error_count(), nin = 0, nout = 0;
+  int before = diag_error_count(), reuse_before = lc->reuse_errors, nin = 0, nout = 0;
   for (int i = 0; i < b->nstmts; i++) {
     const ast_stmt *s = &b->stmts[i];
     if (s->kind == ST_INPUT) {
@@ -620,7 +620,10 @@ static int lower_body(lower_ctx *lc, int inst, const int *args, const ast_expr *
     out[nout++] = sym < 0 ? -1 : lc->syms[sym].node;
   }
   pop_scope(lc, &sc);
-  if (diag_error_count() > before) d->failed = 1;
+  int errors = diag_error_count() - before;
+  if (errors) d->failed = 1;
+  if (errors > lc->reuse_errors - reuse_before) /* errors at the body's lines: which application */
+    diag_note(call->loc, "in this application of block '%s'", b->name);
   for (int k = 0; k < nout; k++)
     if (out[k] < 0) return -1;
   return diag_error_count() > before || !d->ret ? -1 : nout;

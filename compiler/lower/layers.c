@@ -44,6 +44,7 @@ static int reuse(lower_ctx *lc, const char *name, int ndim,
   for (int k = 0, n = 0; k < old_ndim && n < 80; k++)
     n += snprintf(b + n, sizeof b - (size_t)n, "%s%lld", k ? ", " : "", (long long)old_dims[k]);
   dl_loc at = lc->apply_loc.line ? lc->apply_loc : (dl_loc){0, 0};
+  lc->reuse_errors++;
   diag_error(at, "this application of '%s' gives its tensor '%s' the shape [%s], but its first "
              "application gave [%s]: every application of an instance shares its weights, so "
              "needs the same shapes", lc->instance ? lc->instance : "?", name, a, b);

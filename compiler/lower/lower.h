@@ -47,6 +47,8 @@ typedef struct lower_ctx {
   dl_loc apply_loc;          /* the application being lowered (line 0: none) */
   dl_loc first_apply_loc;    /* and its instance's first application        */
   const char *instance;      /* that instance's name                        */
+  int reuse_errors;          /* layers.c: shape errors of a second application
+                                (which name it: blocks.c adds no note) */
 } lower_ctx;
 
 /* A symbol's node for an instance of a block (lc->syms[].node <= -2). */
