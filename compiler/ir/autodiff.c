@@ -92,10 +92,10 @@ int autodiff(ir_graph *g) {
   int seed = ad_node(&ad, OP_GRAD_SEED, NULL, 0, root, -1);
   ad_accumulate(&ad, root, seed);
   for (int id = nf - 1; id >= 0; id--) {
-    ir_node *n = &g->nodes[id];
-    ad.group = n->group;
-    int dy = total_grad(&ad, id);
+    ad.group = g->nodes[id].group;
+    int dy = total_grad(&ad, id); /* may add an ADDN: g->nodes may move */
     if (dy < 0) continue;
+    ir_node *n = &g->nodes[id];
     if (n->op == OP_PARAM) {
       g->params[n->leaf.index].grad = dy;
       continue;
