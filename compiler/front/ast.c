@@ -96,10 +96,39 @@ void ast_expr_free(ast_expr *e) {
   free(e);
 }
 
+static char *copy_str(const char *s) {
+  if (!s) return NULL;
+  size_t n = strlen(s) + 1;
+  return memcpy(ast_xrealloc(NULL, n), s, n);
+}
+
+ast_expr *ast_expr_copy(const ast_expr *e) {
+  if (!e) return NULL;
+  ast_expr *c = new_expr(e->kind, e->loc);
+  *c = *e;
+  c->str = copy_str(e->str);
+  c->lhs = ast_expr_copy(e->lhs);
+  c->rhs = ast_expr_copy(e->rhs);
+  if (e->nargs) {
+    c->args = ast_xrealloc(NULL, (size_t)e->nargs * sizeof *c->args);
+    for (int i = 0; i < e->nargs; i++) {
+      c->args[i] = e->args[i];
+      c->args[i].name = copy_str(e->args[i].name);
+      c->args[i].value = ast_expr_copy(e->args[i].value);
+    }
+  } else {
+    c->args = NULL;
+  }
+  return c;
+}
+
 void ast_stmt_clear(ast_stmt *s) {
   free(s->name);
   free(s->type.elem);
   ast_expr_free(s->value);
+  for (int i = 0; i < s->nnames; i++) free(s->names[i]);
+  free(s->names);
+  free(s->name_locs);
   memset(s, 0, sizeof *s);
 }
 
@@ -107,6 +136,11 @@ static void ast_block_clear(ast_block *b) {
   free(b->name);
   for (int i = 0; i < b->nstmts; i++) ast_stmt_clear(&b->stmts[i]);
   free(b->stmts);
+  for (int i = 0; i < b->nparams; i++) {
+    free(b->params[i].name);
+    ast_expr_free(b->params[i].value);
+  }
+  free(b->params);
   memset(b, 0, sizeof *b);
 }
 
@@ -203,17 +237,23 @@ static void dump_type(const ast_type *t, FILE *out) {
 }
 
 static void dump_stmt(const ast_stmt *s, FILE *out, int depth) {
-  static const char *const kinds[] = {"input", "label", "bind"};
-  fprintf(out, "(%s @%d:%d %s@%d:%d", kinds[s->kind], s->loc.line, s->loc.col, s->name,
-          s->name_loc.line, s->name_loc.col);
-  if (s->kind == ST_BIND) {
+  static const char *const kinds[] = {"input", "label", "bind", "unpack", "return"};
+  fprintf(out, "(%s @%d:%d", kinds[s->kind], s->loc.line, s->loc.col);
+  if (s->name) fprintf(out, " %s@%d:%d", s->name, s->name_loc.line, s->name_loc.col);
+  for (int i = 0; i < s->nnames; i++)
+    fprintf(out, " %s@%d:%d", s->names[i], s->name_locs[i].line, s->name_locs[i].col);
+  if (s->value) {
     indent(out, depth + 1);
     dump_expr(s->value, out, depth + 1);
-  } else {
+  } else if (s->type.elem) {
     fputc(' ', out);
     dump_type(&s->type, out);
   }
   fprintf(out, ")");
+}
+
+static const char *block_kw(ast_block_kind k) {
+  return k == BLK_MODEL ? "model" : k == BLK_TRAIN ? "train" : "block";
 }
 
 void ast_dump(const ast_program *p, FILE *out) {
@@ -221,8 +261,18 @@ void ast_dump(const ast_program *p, FILE *out) {
   for (int i = 0; i < p->nblocks; i++) {
     const ast_block *b = &p->blocks[i];
     indent(out, 1);
-    fprintf(out, "(%s @%d:%d %s@%d:%d", b->kind == BLK_MODEL ? "model" : "train", b->loc.line,
-            b->loc.col, b->name, b->name_loc.line, b->name_loc.col);
+    fprintf(out, "(%s @%d:%d %s@%d:%d", block_kw(b->kind), b->loc.line, b->loc.col, b->name,
+            b->name_loc.line, b->name_loc.col);
+    for (int j = 0; j < b->nparams; j++) {
+      indent(out, 2);
+      fprintf(out, "(param %s@%d:%d", b->params[j].name, b->params[j].name_loc.line,
+              b->params[j].name_loc.col);
+      if (b->params[j].value) {
+        fputc(' ', out);
+        dump_expr(b->params[j].value, out, 3);
+      }
+      fputc(')', out);
+    }
     for (int j = 0; j < b->nstmts; j++) {
       indent(out, 2);
       dump_stmt(&b->stmts[j], out, 2);

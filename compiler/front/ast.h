@@ -1,6 +1,6 @@
 /* ast.h: the syntax tree of a .dln file, as the parser builds it.
- * It is deliberately generic: a model block and a train block are both a
- * list of statements, every right-hand side is an expression, and calls are
+ * It is deliberately generic: a model block, a train block and a reusable
+ * block (with its parameters) are all a list of statements, every right-hand side is an expression, and calls are
  * resolved by name in sema (compiler/ir/lower.c), not by the grammar.
  * That keeps the grammar small and lets new ops need no parser change. */
 #ifndef DLNC_AST_H
@@ -51,18 +51,23 @@ typedef enum {
   ST_INPUT,            /* input NAME : TYPE   */
   ST_LABEL,            /* label NAME : TYPE   */
   ST_BIND,             /* NAME = EXPR         */
+  ST_UNPACK,           /* A, B, ... = EXPR    names */
+  ST_RETURN,           /* return A, B, ...    names (in a block) */
 } ast_stmt_kind;
 
 typedef struct ast_stmt {
   ast_stmt_kind kind;
   dl_loc loc;          /* start of the statement */
-  char *name;
+  char *name;          /* NULL for ST_UNPACK and ST_RETURN */
   dl_loc name_loc;
-  ast_type type;       /* ST_INPUT, ST_LABEL */
-  ast_expr *value;     /* ST_BIND */
+  ast_type type;       /* ST_INPUT, ST_LABEL (elem NULL: `input x` in a block, no type) */
+  ast_expr *value;     /* ST_BIND, ST_UNPACK */
+  char **names;        /* ST_UNPACK, ST_RETURN */
+  dl_loc *name_locs;
+  int nnames;
 } ast_stmt;
 
-typedef enum { BLK_MODEL, BLK_TRAIN } ast_block_kind;
+typedef enum { BLK_MODEL, BLK_TRAIN, BLK_BLOCK } ast_block_kind;
 
 typedef struct ast_block {
   ast_block_kind kind;
@@ -70,6 +75,8 @@ typedef struct ast_block {
   dl_loc loc, name_loc;
   ast_stmt *stmts;
   int nstmts;
+  ast_arg *params;     /* BLK_BLOCK: NAME [= default] (value NULL: none) */
+  int nparams;
 } ast_block;
 
 typedef struct ast_program {
@@ -95,6 +102,8 @@ ast_expr *ast_binop(dl_loc loc, char op, ast_expr *lhs, ast_expr *rhs);
 ast_expr *ast_neg(dl_loc loc, ast_expr *e);
 void ast_expr_free(ast_expr *e);
 void ast_stmt_clear(ast_stmt *s);     /* frees what the statement owns */
+/* A deep copy of e (for lowering a block's body once per application). */
+ast_expr *ast_expr_copy(const ast_expr *e);
 void *ast_xrealloc(void *p, size_t n);
 
 #endif

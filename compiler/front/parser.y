@@ -15,7 +15,7 @@
 
 %require "3.8"
 %define api.pure full
-%define parse.error detailed
+%define parse.error custom
 %locations
 %param {yyscan_t scanner}
 %parse-param {ast_program *prog}
@@ -41,6 +41,7 @@ typedef struct dl_argtok { ast_arg a; int depth; } dl_argtok;
 /* Growable lists while parsing. */
 typedef struct arg_list { ast_arg *v; int n, cap, depth; } arg_list;
 typedef struct stmt_list { ast_stmt *v; int n, cap; } stmt_list;
+typedef struct name_list { char **v; dl_loc *locs; int n, cap; } name_list;
 }
 
 %code provides {
@@ -76,6 +77,9 @@ static ast_stmt *new_stmt(ast_stmt_kind kind, YYLTYPE loc, char *name, YYLTYPE n
 static ast_type *type_dim(ast_type *t, dl_numtok n, YYLTYPE loc);
 static void add_block(ast_program *prog, ast_block_kind kind, YYLTYPE loc, char *name,
                       YYLTYPE name_loc, stmt_list *body);
+static name_list *names_push(name_list *l, char *name, YYLTYPE loc);
+static void names_free(name_list *l);
+static ast_stmt *names_stmt(ast_stmt_kind kind, YYLTYPE loc, name_list *names);
 }
 
 %union {
@@ -88,11 +92,16 @@ static void add_block(ast_program *prog, ast_block_kind kind, YYLTYPE loc, char 
   ast_stmt *stmt;
   stmt_list *stmts;
   ast_block_kind kind;
+  name_list *names;
 }
 
 %token MODEL "'model'" TRAIN "'train'" INPUT "'input'" LABEL "'label'"
+%token BLOCK "'block'" RETURN "'return'"
 %token <str> IDENT "identifier" STRING "string"
 %token <num> NUMBER "number"
+/* The punctuation in the order the grammar first used it, which is the
+ * order "expecting ..." lists it in (a block's parameters came later). */
+%token '{' '}' ';' ':' '=' ']' '[' ','
 /* Sent by the scanner where it stops skipping after an error (lex_skip). */
 %token SYNC "end of skipped text"
 
@@ -103,6 +112,9 @@ static void add_block(ast_program *prog, ast_block_kind kind, YYLTYPE loc, char 
 %type <stmt> stmt
 %type <stmts> stmts
 %type <kind> block_kw
+%type <names> names names2
+%type <args> params params_opt
+%type <arg> param
 
 %destructor { free($$); } <str>
 %destructor { ast_expr_free($$.e); } <xp>
@@ -111,6 +123,7 @@ static void add_block(ast_program *prog, ast_block_kind kind, YYLTYPE loc, char 
 %destructor { if ($$) free($$->elem); free($$); } <type>
 %destructor { if ($$) ast_stmt_clear($$); free($$); } <stmt>
 %destructor { stmts_free($$); } <stmts>
+%destructor { names_free($$); } <names>
 
 %%
 
@@ -122,12 +135,41 @@ program:
       { if (!lex_synced_at_eof(scanner)) yyerrok; }
   ;
 
-/* block = ( "model" | "train" ) IDENT "{" { stmt [ ";" ] } "}" ; */
+/* block = ( "model" | "train" ) IDENT "{" { stmt [ ";" ] } "}"
+ *       | "block" IDENT "(" [ param { "," param } ] ")" "{" { stmt [ ";" ] } "}" ; */
 block:
     block_kw IDENT '{' stmts '}'
       { add_block(prog, $1, @1, $2, @2, $4); }
   | block_kw error '}'
       { yyerrok; if (diag_too_many()) YYABORT; }
+  | BLOCK IDENT '(' params_opt ')' '{' stmts '}'
+      {
+        add_block(prog, BLK_BLOCK, @1, $2, @2, $7);
+        ast_block *b = &prog->blocks[prog->nblocks - 1];
+        if ($4) {
+          b->params = $4->v;
+          b->nparams = $4->n;
+          free($4);
+        }
+      }
+  | BLOCK error '}'
+      { yyerrok; if (diag_too_many()) YYABORT; }
+  ;
+
+params_opt:
+    %empty                { $$ = NULL; }
+  | params
+  ;
+
+params:
+    param                 { $$ = args_push(NULL, $1); }
+  | params ',' param      { $$ = args_push($1, $3); }
+  ;
+
+/* param = IDENT [ "=" expr ] ; */
+param:
+    IDENT                 { $$ = (dl_argtok){{$1, at(@1), NULL}, 0}; }
+  | IDENT '=' expr        { $$ = (dl_argtok){{$1, at(@1), $3.e}, $3.depth}; }
   ;
 
 /* block_kw = "model" | "train" ; */
@@ -144,18 +186,37 @@ stmts:
 
 semi_opt: %empty | ';' ;
 
-/* stmt = "input" IDENT ":" type
+/* stmt = "input" IDENT [ ":" type ]
  *      | "label" IDENT ":" type
- *      | IDENT "=" expr ; */
+ *      | IDENT "=" expr
+ *      | IDENT "," IDENT { "," IDENT } "=" expr
+ *      | "return" IDENT { "," IDENT } ; */
 stmt:
     INPUT IDENT ':' type
       { $$ = new_stmt(ST_INPUT, @1, $2, @2); $$->type = *$4; free($4); }
+  | INPUT IDENT
+      { $$ = new_stmt(ST_INPUT, @1, $2, @2); }
+  | names2 '=' expr
+      { $$ = names_stmt(ST_UNPACK, @1, $1); $$->value = $3.e; }
+  | RETURN names
+      { $$ = names_stmt(ST_RETURN, @1, $2); }
   | LABEL IDENT ':' type
       { $$ = new_stmt(ST_LABEL, @1, $2, @2); $$->type = *$4; free($4); }
   | IDENT '=' expr
       { $$ = new_stmt(ST_BIND, @1, $1, @1); $$->value = $3.e; }
   | error { lex_skip(scanner, SKIP_STMT); if (diag_too_many()) YYABORT; } SYNC
       { $$ = NULL; if (!lex_synced_at_eof(scanner)) yyerrok; }
+  ;
+
+/* names2 = IDENT "," IDENT { "," IDENT } ;   names = IDENT { "," IDENT } ; */
+names2:
+    IDENT ',' IDENT       { $$ = names_push(names_push(NULL, $1, @1), $3, @3); }
+  | names2 ',' IDENT      { $$ = names_push($1, $3, @3); }
+  ;
+
+names:
+    IDENT                 { $$ = names_push(NULL, $1, @1); }
+  | names ',' IDENT       { $$ = names_push($1, $3, @3); }
   ;
 
 /* type = IDENT [ "[" INT { "," INT } "]" ] ; */
@@ -233,6 +294,22 @@ arg:
 
 %%
 
+/* As bison's "detailed" messages, but listing up to 6 expected tokens (a
+ * statement may start 5 ways; bison's own limit is 4). */
+static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, ast_program *prog) {
+  enum { MAX_EXPECTED = 6 };
+  yysymbol_kind_t expected[MAX_EXPECTED];
+  char msg[512];
+  int n = yypcontext_expected_tokens(ctx, expected, MAX_EXPECTED);
+  yysymbol_kind_t tok = yypcontext_token(ctx);
+  size_t k = (size_t)snprintf(msg, sizeof msg, "syntax error, unexpected %s", yysymbol_name(tok));
+  for (int i = 0; i < n && k < sizeof msg; i++)
+    k += (size_t)snprintf(msg + k, sizeof msg - k, "%s%s", i ? " or " : ", expecting ",
+                          yysymbol_name(expected[i]));
+  yyerror(yypcontext_location(ctx), scanner, prog, msg);
+  return 0;
+}
+
 static void yyerror(YYLTYPE *loc, yyscan_t scanner, ast_program *prog, const char *msg) {
   (void)prog;
   if (lex_recent_error(scanner)) return;
@@ -296,6 +373,39 @@ static stmt_list *stmts_push(stmt_list *l, ast_stmt *s) {
   l->v[l->n++] = *s;
   free(s);
   return l;
+}
+
+static name_list *names_push(name_list *l, char *name, YYLTYPE loc) {
+  if (!l) {
+    l = ast_xrealloc(NULL, sizeof *l);
+    memset(l, 0, sizeof *l);
+  }
+  if (l->n == l->cap) {
+    l->cap = l->cap ? 2 * l->cap : 4;
+    l->v = ast_xrealloc(l->v, (size_t)l->cap * sizeof *l->v);
+    l->locs = ast_xrealloc(l->locs, (size_t)l->cap * sizeof *l->locs);
+  }
+  l->v[l->n] = name;
+  l->locs[l->n++] = at(loc);
+  return l;
+}
+
+static void names_free(name_list *l) {
+  if (!l) return;
+  for (int i = 0; i < l->n; i++) free(l->v[i]);
+  free(l->v);
+  free(l->locs);
+  free(l);
+}
+
+/* A statement of several names (unpacking, return); takes the list. */
+static ast_stmt *names_stmt(ast_stmt_kind kind, YYLTYPE loc, name_list *names) {
+  ast_stmt *s = new_stmt(kind, loc, NULL, loc);
+  s->names = names->v;
+  s->name_locs = names->locs;
+  s->nnames = names->n;
+  free(names);
+  return s;
 }
 
 static void stmts_free(stmt_list *l) {

@@ -30,12 +30,42 @@ const char *lower_layer_name(lower_ctx *lc, char *layer, size_t len) {
   return layer;
 }
 
+/* A tensor `name` made before: by the first application of the instance
+ * this one applies again (blocks.c), whose tensors it reads.  Its index, or
+ * -1 (none, or of another shape: reported, naming both applications). */
+static int reuse(lower_ctx *lc, const char *name, int ndim,
+                 const int64_t *dims, int old_ndim, const int64_t *old_dims, int old) {
+  int same = ndim == old_ndim;
+  for (int k = 0; same && k < ndim; k++) same = dims[k] == old_dims[k];
+  if (same) return old;
+  char a[96] = "", b[96] = "";
+  for (int k = 0, n = 0; k < ndim && n < 80; k++)
+    n += snprintf(a + n, sizeof a - (size_t)n, "%s%lld", k ? ", " : "", (long long)dims[k]);
+  for (int k = 0, n = 0; k < old_ndim && n < 80; k++)
+    n += snprintf(b + n, sizeof b - (size_t)n, "%s%lld", k ? ", " : "", (long long)old_dims[k]);
+  dl_loc at = lc->apply_loc.line ? lc->apply_loc : (dl_loc){0, 0};
+  lc->reuse_errors++;
+  diag_error(at, "this application of '%s' gives its tensor '%s' the shape [%s], but its first "
+             "application gave [%s]: every application of an instance shares its weights, so "
+             "needs the same shapes", lc->instance ? lc->instance : "?", name, a, b);
+  if (lc->first_apply_loc.line) diag_note(lc->first_apply_loc, "the first application of '%s'",
+                                          lc->instance ? lc->instance : "?");
+  return -1;
+}
+
 int lower_param(lower_ctx *lc, const char *layer, const char *kind, int ndim, const int64_t *dims,
                 int64_t fan_in, int64_t fan_out, int init, double l1, double l2, dl_loc loc) {
   ir_graph *g = lc->g;
   char pname[300];
   snprintf(pname, sizeof pname, "%s.%s", layer, kind);
+  int old = ir_names_get(&lc->param_index, pname);
+  if (old >= 0) {
+    const ir_param *op = &g->params[old];
+    if (reuse(lc, pname, ndim, dims, op->ndim, op->dims, old) >= 0)
+      return op->node;
+  }
   int p = ir_add_param(g, pname, ndim, dims, loc.line);
+  if (old < 0) ir_names_put(&lc->param_index, g->params[p].name, p);
   ir_param *pp = &g->params[p];
   pp->fan_in = fan_in;
   pp->fan_out = fan_out;
@@ -60,7 +90,13 @@ int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
   ir_graph *g = lc->g;
   char bname[300];
   snprintf(bname, sizeof bname, "%s.%s", layer, kind);
+  int old = ir_names_get(&lc->buffer_index, bname);
+  if (old >= 0) { /* a second application: the same statistics, updated by each (as torch's) */
+    const ir_buffer *ob = &g->buffers[old];
+    if (reuse(lc, bname, ndim, dims, ob->ndim, ob->dims, old) >= 0) return ob->node;
+  }
   int b = ir_add_buffer(g, bname, ndim, dims, loc.line);
+  if (old < 0) ir_names_put(&lc->buffer_index, g->buffers[b].name, b);
   g->buffers[b].init = init;
   g->buffers[b].is_count = is_count;
   int node = lower_node(lc, OP_BUFFER, NULL, 0, loc);

@@ -255,7 +255,9 @@ int lower_bind_args_kw(lower_ctx *lc, const ast_expr *call, const arg_spec *spec
 
 static int lower_ident(lower_ctx *lc, const ast_expr *e) {
   int s = lower_find_sym(lc, e->str);
-  if (s >= 0) return lc->syms[s].node; /* -1 for a binding that failed: already reported */
+  if (s >= 0 && lc->syms[s].node >= -1)
+    return lc->syms[s].node; /* -1 for a binding that failed: already reported */
+  if (lc->block_ident && lc->block_ident(lc, e)) return -1; /* an instance, a block, ... */
   if (op_find_builtin(e->str)) {
     diag_error(e->loc, "'%s' is a function; call it, like %s(x)", e->str, e->str);
     return -1;
@@ -272,6 +274,8 @@ static int lower_ident(lower_ctx *lc, const ast_expr *e) {
 }
 
 static int lower_call(lower_ctx *lc, const ast_expr *e) {
+  int r = lc->block_call ? lc->block_call(lc, e) : -2; /* an instance applied, or a block */
+  if (r != -2) return r;
   const op_builtin *b = op_find_builtin(e->str);
   if (b) return b->lower(lc, e);
   if (!strcmp(e->str, "update")) { /* a train block's statement (updates.c) */

@@ -33,7 +33,27 @@ typedef struct lower_ctx {
                                 call's signature here instead (and fails) */
   int described;             /* signatures printed so far               */
   int update_stmts;          /* the train block's update statements     */
+  /* blocks.c: reusable blocks.  lower.c reaches them through these two
+     hooks (as it reaches the op families through the builtin table), so
+     blocks.c may call lower.c without a circle of calls. */
+  struct lower_blocks *blocks;
+  /* a call of a block or an instance: its node, -1 after reporting, or -2
+     if `call` names neither */
+  int (*block_call)(struct lower_ctx *lc, const ast_expr *call);
+  /* a name that is no tensor here (unbound, a block, an instance): 1 if
+     it reported why, else 0 */
+  int (*block_ident)(struct lower_ctx *lc, const ast_expr *e);
+  ir_names param_index;      /* parameters and buffers by name: an instance */
+  ir_names buffer_index;     /* applied again reads its own                 */
+  dl_loc apply_loc;          /* the application being lowered (line 0: none) */
+  dl_loc first_apply_loc;    /* and its instance's first application        */
+  const char *instance;      /* that instance's name                        */
+  int reuse_errors;          /* layers.c: shape errors of a second application
+                                (which name it: blocks.c adds no note) */
 } lower_ctx;
+
+/* A symbol's node for an instance of a block (lc->syms[].node <= -2). */
+#define LOWER_INSTANCE_NODE(i) (-2 - (i))
 
 /* ARG_TARGET and ARG_TOKENS are tensors that may also *be* the class label
  * (a loss's target) or the token input (embedding's, one_hot's ids): the
@@ -105,6 +125,24 @@ int lower_buffer(lower_ctx *lc, const char *layer, const char *kind, int ndim,
  * or -1; binds name to node (-1: it failed, its uses are not reported). */
 int lower_find_sym(lower_ctx *lc, const char *name);
 void lower_add_sym(lower_ctx *lc, const char *name, int node, dl_loc loc);
+
+/* Layers and their tensors are named after the binding ("NAME_12.out_proj.weight"
+ * and its optimiser state): a bound on names (with a block instance's prefix)
+ * keeps those whole. */
+enum { LOWER_MAX_NAME = 200 };
+/* names.c: 0 if `name` is not bound yet in this scope; else reports it. */
+int lower_check_new_name(lower_ctx *lc, const char *name, dl_loc loc);
+/* blocks.c: a group (one C function) for the binding `name` of line `line`,
+ * named `name` with '.' as '_', made unique among the groups blocks make
+ * and the model's names. */
+int lower_new_group(lower_ctx *lc, const char *name, int line, int unique);
+/* blocks.c: registers the program's blocks (before lowering the model at
+ * index model_pos of p->blocks) and sets lc's hooks. */
+void lower_blocks_begin(lower_ctx *lc, const ast_program *p, int model_pos);
+void lower_blocks_end(lower_ctx *lc);
+/* blocks.c: a model binding that makes an instance (D = Disc(...), repeat)
+ * or unpacks several returns (a, b = enc(x)); 1 if handled. */
+int lower_blocks_binding(lower_ctx *lc, const ast_stmt *s);
 
 /* names.c: 0 if the model's name can become C names and files, or -1 after
  * a diagnostic at loc (the model's name). */

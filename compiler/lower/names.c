@@ -10,7 +10,9 @@
  *   - a leading '_' (reserved to the C implementation at file scope);
  *   - dl and dl_... in any case: the runtime's names (dl_ctx_new, DL_...);
  *   - forward_X and backward_X, the functions of a layer X, equal to one of
- *     the model's API names (model `forward` with a layer `new`). */
+ *     the model's API names (model `forward` with a layer `new`).
+ * And the names a model or a block binds: new in their scope, not too long
+ * (lower_check_new_name). */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,4 +69,20 @@ int check_model_name(const ir_graph *g, const char *name, dl_loc loc) {
       }
     }
   return 0;
+}
+
+/* 0 if `name` is new in this scope (the model's, or an application's of a
+ * block); else reports it, with the first definition. */
+int lower_check_new_name(lower_ctx *lc, const char *name, dl_loc loc) {
+  if (strlen(name) > LOWER_MAX_NAME) {
+    diag_error(loc, "a name is at most %d characters; this one has %zu", LOWER_MAX_NAME, strlen(name));
+    /* its uses are not reported again */
+    if (lower_find_sym(lc, name) < 0) lower_add_sym(lc, name, -1, loc);
+    return -1;
+  }
+  int prev = lower_find_sym(lc, name);
+  if (prev < 0) return 0;
+  diag_error(loc, "'%s' is already defined", name);
+  diag_note(lc->syms[prev].loc, "'%s' was defined here", name);
+  return -1;
 }

@@ -10,20 +10,6 @@
 
 /* ---- declarations --------------------------------------------------------- */
 
-/* Line `line` of the source without its indentation, for the comment above
- * the line's generated functions. */
-static char *line_text(int line) {
-  int n;
-  const char *p = diag_line(line, &n);
-  if (!p) return ir_strdup("");
-  while (n > 0 && (*p == ' ' || *p == '\t')) p++, n--;
-  char *s = malloc((size_t)n + 1);
-  if (!s) return NULL;
-  memcpy(s, p, (size_t)n);
-  s[n] = 0;
-  return s;
-}
-
 static int check_dims(const ast_type *t) {
   double numel = 1;
   for (int d = 0; d < t->ndims; d++) {
@@ -38,25 +24,6 @@ static int check_dims(const ast_type *t) {
     return -1;
   }
   return 0;
-}
-
-/* Layers and their tensors are named after the binding ("NAME_12.out_proj.weight"
- * and its optimiser state): a bound on names keeps those whole. */
-enum { MAX_NAME = 200 };
-
-/* 0 if `name` is not bound yet; else reports it, with the first definition. */
-static int check_new_name(lower_ctx *lc, const char *name, dl_loc loc) {
-  if (strlen(name) > MAX_NAME) {
-    diag_error(loc, "a name is at most %d characters; this one has %zu", MAX_NAME, strlen(name));
-    /* its uses are not reported again */
-    if (lower_find_sym(lc, name) < 0) lower_add_sym(lc, name, -1, loc);
-    return -1;
-  }
-  int prev = lower_find_sym(lc, name);
-  if (prev < 0) return 0;
-  diag_error(loc, "'%s' is already defined", name);
-  diag_note(lc->syms[prev].loc, "'%s' was defined here", name);
-  return -1;
 }
 
 /* `class[..., N]`: integer indices in [0, N), one per position of the
@@ -80,6 +47,11 @@ static int check_class_type(const ast_type *t, const char *what, const char *nam
  * after reporting. */
 static int input_node(lower_ctx *lc, const ast_stmt *s) {
   ir_graph *g = lc->g;
+  if (!s->type.elem) {
+    diag_error(s->name_loc, "input '%s' of the model needs a type, like input %s : f32[784]", s->name,
+               s->name);
+    return -1;
+  }
   int is_class = strcmp(s->type.elem, "class") == 0;
   if (!is_class && strcmp(s->type.elem, "f32")) {
     diag_error(s->type.loc, "input '%s' must be f32[...] or class[..., N] (token ids), not '%s'",
@@ -146,7 +118,7 @@ static int label_node(lower_ctx *lc, const ast_stmt *s) {
 /* input and label: a declaration that failed still binds its name (to -1),
  * so its uses are not reported again. */
 static void lower_decl(lower_ctx *lc, const ast_stmt *s) {
-  if (check_new_name(lc, s->name, s->name_loc)) return;
+  if (lower_check_new_name(lc, s->name, s->name_loc)) return;
   int id = s->kind == ST_INPUT ? input_node(lc, s) : label_node(lc, s);
   lower_add_sym(lc, s->name, id, s->name_loc);
 }
@@ -200,10 +172,9 @@ static int check_sample(lower_ctx *lc, const ast_stmt *s, int id) {
 }
 
 static void lower_binding(lower_ctx *lc, const ast_stmt *s) {
-  if (check_new_name(lc, s->name, s->name_loc)) return;
-  char *text = line_text(s->loc.line);
-  lc->group = ir_add_group(lc->g, s->name, s->loc.line, text);
-  free(text);
+  if (lower_blocks_binding(lc, s)) return; /* an instance, or unpacking */
+  if (lower_check_new_name(lc, s->name, s->name_loc)) return;
+  lc->group = lower_new_group(lc, s->name, s->loc.line, 0);
   lc->binding = s->name;
   lc->nparam_ops = 0;
   int is_loss = strcmp(s->name, "loss") == 0;
@@ -249,10 +220,12 @@ static int declares(const ast_block *b, ast_stmt_kind kind) {
 
 static void lower_model_block(lower_ctx *lc, const ast_block *b) {
   for (int i = 0; i < b->nstmts; i++) /* for lower_layer_name: every name, also later ones */
-    ir_names_put(&lc->block_names, b->stmts[i].name, i);
+    for (int k = 0; k < b->stmts[i].nnames || (k == 0 && b->stmts[i].name); k++)
+      ir_names_put(&lc->block_names, b->stmts[i].name ? b->stmts[i].name : b->stmts[i].names[k], i);
   for (int i = 0; i < b->nstmts; i++) {
     const ast_stmt *s = &b->stmts[i];
-    if (s->kind == ST_BIND) lower_binding(lc, s);
+    if (s->kind == ST_BIND || s->kind == ST_UNPACK) lower_binding(lc, s);
+    else if (s->kind == ST_RETURN) diag_error(s->loc, "'return' outside a block: only a block returns values");
     else lower_decl(lc, s);
   }
   if (!declares(b, ST_INPUT))
@@ -262,7 +235,10 @@ static void lower_model_block(lower_ctx *lc, const ast_block *b) {
 /* After the train block: a model is trained through `loss` or its updates. */
 static void check_trained(lower_ctx *lc, const ast_block *b) {
   int loss = lower_find_sym(lc, "loss"); /* bound to -1 if it failed: already reported */
-  if (lc->g->loss < 0 && !lc->update_stmts && (loss < 0 || lc->syms[loss].node >= 0))
+  if (loss >= 0 && lc->syms[loss].node <= -2)
+    diag_error(lc->syms[loss].loc, "'loss' must be a scalar, like mse(out, y); this is an instance "
+               "of a block: apply it to tensors, like D(x)");
+  else if (lc->g->loss < 0 && !lc->update_stmts && (loss < 0 || lc->syms[loss].node >= 0))
     diag_error(b->loc, "model '%s' defines no 'loss' (loss = cross_entropy(logits, y), ...)", b->name);
 }
 
@@ -304,8 +280,11 @@ ir_graph *lower_program(const ast_program *p, const char *path, const char *text
   lc.g->source_dir = absolute_dir(path);
   lc.group = ir_add_group(lc.g, "inputs", 1, "inputs and labels");
   const ast_block *model = NULL, *train = NULL;
+  int model_pos = -1;
   for (int i = 0; i < p->nblocks; i++) {
     const ast_block *b = &p->blocks[i];
+    if (b->kind == BLK_BLOCK) continue; /* blocks.c */
+    if (b->kind == BLK_MODEL && !model) model_pos = i;
     const ast_block **slot = b->kind == BLK_MODEL ? &model : &train;
     if (*slot) {
       diag_error(b->loc, "a second %s block; one model and one train block per file for now",
@@ -314,6 +293,7 @@ ir_graph *lower_program(const ast_program *p, const char *path, const char *text
     }
     *slot = b;
   }
+  lower_blocks_begin(&lc, p, model_pos);
   if (model) {
     lc.g->model_name = ir_strdup(model->name);
     lower_model_block(&lc, model);
@@ -332,6 +312,9 @@ ir_graph *lower_program(const ast_program *p, const char *path, const char *text
   if (model) check_trained(&lc, model);
   if (diag_error_count() == 0) lower_add_penalties(&lc);
   if (diag_error_count() == 0) lower_warn_unreached(lc.g);
+  lower_blocks_end(&lc);
+  ir_names_free(&lc.param_index);
+  ir_names_free(&lc.buffer_index);
   free(lc.syms);
   ir_names_free(&lc.sym_index);
   ir_names_free(&lc.block_names);

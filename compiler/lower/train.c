@@ -262,7 +262,9 @@ int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label) {
   for (int i = 0; i < b->nstmts; i++) {
     const ast_stmt *s = &b->stmts[i];
     if (s->kind != ST_BIND) {
-      diag_error(s->loc, "input and label declarations belong in the model block");
+      diag_error(s->loc, s->kind == ST_RETURN   ? "'return' outside a block: only a block returns values"
+                         : s->kind == ST_UNPACK ? "a train block sets one name at a time"
+                                                : "input and label declarations belong in the model block");
       continue;
     }
     if (lower_is_update(s)) { /* after the settings: its optimizer defaults to theirs */

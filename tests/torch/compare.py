@@ -330,6 +330,81 @@ def _wrapped(wrap):
   loss   = cross_entropy(logits, y)""" % (wrap, wrap, wrap))
 
 
+def _blocks_module(torch, F):
+    """The torch twin of case blocks: an nn.Module with nested submodules
+    (Encoder.inner, a ModuleList R) whose attribute names are the block
+    bindings, so dlnc's checkpoint loads into it with strict=True."""
+    nn = torch.nn
+
+    class Mlp(nn.Module):
+        def __init__(self, n_in, units, slope):
+            super().__init__()
+            self.h = nn.Linear(n_in, units)
+            self.out = nn.Linear(units, units)
+            self.slope = slope
+
+        def forward(self, x):
+            return self.out(F.leaky_relu(self.h(x), self.slope))
+
+    class Encoder(nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.inner = Mlp(4, width, 0.1)
+            self.mu = nn.Linear(width, 3)
+
+        def forward(self, x):
+            a = torch.tanh(self.inner(x))
+            b = torch.tanh(self.inner(torch.tanh(x)) + a)   # inner applied twice
+            return self.mu(b), b
+
+    class Twin(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.E = Encoder(8)
+            self.R = nn.ModuleList([Mlp(8, 8, 0.2) for _ in range(2)])
+            self.pred = nn.Linear(14, 1)
+
+        def forward(self, x):
+            mu, b = self.E(x)
+            c, d = self.E(torch.tanh(x) * 0.5)              # E applied twice
+            r = b + d
+            for m in self.R:
+                r = m(r)
+            p = self.pred(torch.cat([r, mu, c], dim=1))
+            return p, p
+
+    return Twin()
+
+
+def _blocks_bn_module(torch, F):
+    """The twin of case blocks_bn: one block with batch norm, its instance N
+    applied twice (both applications move N's running statistics, in order)."""
+    nn = torch.nn
+
+    class Normed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.h = nn.Linear(4, 6, bias=False)  # a bias before batch norm has no gradient
+            self.h_2 = nn.BatchNorm1d(6)
+
+        def forward(self, x):
+            return torch.relu(self.h_2(self.h(x)))
+
+    class Twin(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.N = Normed()
+            self.pred = nn.Linear(12, 1)
+
+        def forward(self, x):
+            a = self.N(x)
+            b = self.N(torch.tanh(x) * 2)
+            p = self.pred(torch.cat([a, b], dim=1))
+            return p, p
+
+    return Twin()
+
+
 def _lw(*names, bias=True):
     out = []
     for n in names:
@@ -343,6 +418,52 @@ MODELS = {
     # several updates (a GAN's alternating D and G steps): updates.py trains and compares it
     "gan": dict(custom="updates", text=None),
     "gan_bn": dict(custom="updates", text=None),
+    # reusable blocks: nested instances, shared weights (E and E.inner each
+    # applied twice), repeat(); the torch twin is one nn.Module (`module`)
+    # a block with batch norm applied twice: shared running statistics
+    "blocks_bn": dict(data="reg", loss="mse", module=_blocks_bn_module, fwd=lambda L, x, F, T: L(x),
+                      params=["N.h.weight"] + _lw("N.h_2", "pred"), blocks="""
+block Normed(units = 6) {
+  input x
+  h = relu(batch_norm(dense(x, units, bias = false)))
+  return h
+}
+""", text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  N      = Normed()
+  a      = N(x)
+  b      = N(tanh(x) * 2)
+  pred   = dense(concat(a, b), 1)
+  loss   = mse(pred, y)"""),
+    "blocks": dict(data="reg", loss="mse", module=_blocks_module, fwd=lambda L, x, F, T: L(x),
+                   params=(_lw("E.inner.h", "E.inner.out", "E.mu", "R.0.h", "R.0.out", "R.1.h",
+                               "R.1.out", "pred")), blocks="""
+block Mlp(units = 8, slope = 0.1) {
+  input x
+  h   = leaky_relu(dense(x, units), slope)
+  out = dense(h, units)
+  return out
+}
+
+block Encoder(width = 4) {
+  input x : f32[4]
+  inner = Mlp(units = width)
+  a     = tanh(inner(x))
+  b     = tanh(inner(tanh(x)) + a)
+  mu    = dense(b, 3)
+  return mu, b
+}
+""", text="""
+  input  x : f32[4]
+  label  y : f32[1]
+  E      = Encoder(width = 8)
+  R      = repeat(Mlp(8, slope = 0.2), 2)
+  mu, b  = E(x)
+  c, d   = E(tanh(x) * 0.5)
+  r      = R(b + d)
+  pred   = dense(concat(r, mu, c), 1)
+  loss   = mse(pred, y)"""),
     "mlp": dict(data="reg", loss="mse", fwd=_m_mlp, params=_lw("h1", "h2", "pred"), text="""
   input  x : f32[4]
   label  y : f32[1]
@@ -709,6 +830,8 @@ CASES = {
     "detach": dict(model="detach", opt=("sgd", {"lr": 0.1})),
     "arith": dict(model="arith", opt=("adam", {"lr": 0.01})),
     "reduce": dict(model="reduce", opt=("adam", {"lr": 0.01})),
+    "blocks": dict(model="blocks", opt=("adam", {"lr": 0.01})),
+    "blocks_bn": dict(model="blocks_bn", opt=("sgd", {"lr": 0.1, "momentum": 0.9})),
     # optimisers
     "sgd": dict(model="opt", opt=("sgd", {"lr": 0.1})),
     "sgd_momentum": dict(model="opt", opt=("sgd", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3})),
@@ -978,6 +1101,11 @@ def make_norms(model):
 
 def buffer_names(model):
     """torch's names of the model's buffers (running_mean, ...), as the checkpoint must have them."""
+    if "module" in model:
+        import torch
+        import torch.nn.functional as F
+        torch.set_default_dtype(torch.float64)
+        return [n for n, _ in model["module"](torch, F).named_buffers()]
     return ([n + "." + b for n, m in make_norms(model).items() for b, _ in m.named_buffers()]
             + [n + "." + b for n, w in model.get("wraps", {}).items() if w == "spectral_norm"
                for b in ("weight_u", "weight_v")])
@@ -993,6 +1121,16 @@ class Torch:
         self.model = MODELS[case["model"]]
         self.data = data
         torch.set_default_dtype(torch.float64)
+        if "module" in self.model:
+            self.L = self.model["module"](torch, F)
+            ref = self.L.state_dict()
+            want = sorted(list(self.model["params"]) + buffer_names(self.model))
+            if sorted(ref) != want:
+                raise Failed("the torch twin's state_dict has %s, the checkpoint %s"
+                             % (sorted(ref), want))
+            sd = {k: torch.from_numpy(np.asarray(params0[k]).copy()).to(ref[k].dtype) for k in ref}
+            self.L.load_state_dict(sd, strict=True)
+            return
         self.L = make_norms(self.model)
         for layer, heads in self.model.get("attns", {}).items():
             d = params0[layer + ".out_proj.weight"].shape[0]
@@ -1026,9 +1164,13 @@ class Torch:
         self.L.load_state_dict(sd, strict=True)
 
     def named(self):
+        if "module" in self.model:
+            return list(self.L.named_parameters())
         return [(n + "." + pn, p) for n, m in self.L.items() for pn, p in m.named_parameters()]
 
     def buffers(self):
+        if "module" in self.model:
+            return list(self.L.named_buffers())
         return [(n + "." + bn, b) for n, m in self.L.items() for bn, b in m.named_buffers()]
 
     def forward(self, x):
@@ -1054,7 +1196,7 @@ class Torch:
         g = self.case.get("train", {})
         gl1, gl2 = g.get("l1", 0.0), g.get("l2", 0.0)
         pen = 0.0
-        for n, m in self.L.items():
+        for n, m in ([] if "module" in self.model else self.L.items()):
             if n in self.model.get("norms", {}):
                 continue  # no penalty on a norm's scale (dlnc: not a weight matrix)
             l1, l2 = self.model.get("penalties", {}).get(n, (0.0, 0.0))
@@ -1312,8 +1454,8 @@ def check(name, case, dlnc, work):
         lines.append("  %-9s = %s" % (k, dln_value(v)))
     dln = os.path.join(work, mname + ".dln")
     with open(dln, "w") as f:
-        f.write("# written by tests/torch/compare.py, case %s\nmodel %s {%s\n}\n\ntrain %s {\n%s\n}\n"
-                % (name, mname, model["text"], mname, "\n".join(lines)))
+        f.write("# written by tests/torch/compare.py, case %s\n%smodel %s {%s\n}\n\ntrain %s {\n%s\n}\n"
+                % (name, model.get("blocks", ""), mname, model["text"], mname, "\n".join(lines)))
     binp = os.path.join(work, mname)
     run([dlnc, "build"] + (["--f64"] if f64 else []) + [dln, "-o", binp])
     if model.get("noise"):
