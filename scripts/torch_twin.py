@@ -12,7 +12,11 @@ image, pytorch/examples/vae's convention (BCE summed over the pixels, plus
 the KL term for the VAE), and samples/s of the training loop.  For the GAN
 it prints D's and G's mean losses.  --samples writes --count generated
 images (default 10,000) as an IDX file of unsigned bytes, the format of
-Fashion-MNIST's image files, which scripts/gan_score.py reads.
+Fashion-MNIST's image files, which scripts/gan_score.py reads.  --save
+writes the twin's parameters and buffers as a safetensors file with dlnc's
+tensor names; --load starts from such a file or from a dlnc checkpoint of
+the same example (strict), so `--load dlnc.st --epochs 0 --samples s.idx`
+samples dlnc's trained generator with torch.
 --metrics appends one JSON line per epoch.  Runs at 1 thread unless told.
 """
 import argparse
@@ -25,7 +29,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "bench"))
+sys.path.insert(0, HERE)
 import torch_gen  # noqa: E402
+import gan_score  # noqa: E402  (its safetensors reader and writer)
 from torch_train import SPECS, read_idx  # noqa: E402
 
 FASHION = "/usr/share/datasets/fashion-mnist"
@@ -59,6 +65,11 @@ def main():
     ap.add_argument("--metrics", metavar="FILE")
     ap.add_argument("--samples", metavar="FILE.idx")
     ap.add_argument("--count", type=int, default=10000)
+    ap.add_argument("--save", metavar="CKPT",
+                    help="write the trained parameters and buffers (safetensors, dlnc's names)")
+    ap.add_argument("--load", metavar="CKPT",
+                    help="start from a checkpoint (dlnc's or --save's; strict); "
+                         "with --epochs 0 only sample from it")
     ap.add_argument("--sample-mode", choices=["eval", "train"], default="eval",
                     help="GAN: batch norm on running (eval) or per-batch statistics")
     args = ap.parse_args()
@@ -73,6 +84,11 @@ def main():
     x = load_images(args.data, "train")
     test = load_images(args.data, "t10k") if args.model != "gan" else None
     model, step, evaluate = torch_gen.make(args.model, spec)
+    if args.load:
+        tensors, _ = gan_score.read_safetensors(args.load)
+        want = model.state_dict()
+        model.load_state_dict({k: torch.from_numpy(v).to(want[k].dtype)
+                               for k, v in tensors.items() if k in want}, strict=True)
     gen = torch.Generator().manual_seed(args.seed)
     n = x.shape[0]
     metrics = open(args.metrics, "a") if args.metrics else None
@@ -102,6 +118,9 @@ def main():
             metrics.write(json.dumps(rec) + "\n")
             metrics.flush()
 
+    if args.save:
+        gan_score.write_safetensors(args.save, {k: v.detach().numpy()
+                                                for k, v in model.state_dict().items()})
     if args.samples:
         if args.model == "gan":
             imgs = torch_gen.sample_gan(model, args.count, spec["noise"], args.sample_mode)
