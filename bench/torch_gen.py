@@ -205,32 +205,34 @@ def _recon_first(out, x):
     return recon, x, mu, logvar
 
 
-def sample_gan(model, count, noise, mode="eval", batch=1000):
+def sample_gan(model, count, noise, mode="eval", seed=1, batch=1000):
     """count generated images as uint8 [count, 28, 28]: the generator on
     standard normal noise, values x 255 (the inverse of the data's scale
     1/255) rounded and clamped to 0..255.  mode "eval" uses batch norm's
     running statistics, "train" each batch's own statistics (the running
-    statistics are restored afterwards)."""
+    statistics are restored afterwards).  The noise comes from its own
+    generator seeded with seed: the same samples from the same weights,
+    whatever drew random numbers before."""
     import torch
     G = model.G
     saved = {k: v.clone() for k, v in G.state_dict().items()}
     G.train(mode == "train")
-    out = []
+    out, gen = [], torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for i in range(0, count, batch):
-            out.append(G(torch.randn(min(batch, count - i), noise)))
+            out.append(G(torch.randn(min(batch, count - i), noise, generator=gen)))
     G.load_state_dict(saved)
     G.train()
     x = torch.cat(out).mul(255).round().clamp(0, 255).to(torch.uint8)
     return x.reshape(count, 28, 28).numpy()
 
 
-def sample_vae(model, count, latent=20, batch=1000):
+def sample_vae(model, count, latent=20, seed=1, batch=1000):
     """The VAE's decoder on standard normal z, as uint8 [count, 28, 28]."""
     import torch
-    out = []
+    out, gen = [], torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for i in range(0, count, batch):
-            out.append(model.dec(torch.randn(min(batch, count - i), latent)))
+            out.append(model.dec(torch.randn(min(batch, count - i), latent, generator=gen)))
     x = torch.cat(out).mul(255).round().clamp(0, 255).to(torch.uint8)
     return x.reshape(count, 28, 28).numpy()

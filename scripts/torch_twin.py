@@ -4,6 +4,7 @@
     /usr/bin/python3 scripts/torch_twin.py vae|gan|autoencoder [--epochs N]
         [--seed S] [--threads T] [--data DIR] [--batch N] [--metrics FILE]
         [--samples FILE.idx] [--count N] [--sample-mode eval|train]
+        [--save CKPT] [--load CKPT] [--limit N]
 
 The twins (bench/torch_gen.py) have the .dln's layers, init, loss,
 optimiser and batch.  Each epoch prints the mean training loss per image
@@ -63,6 +64,8 @@ def main():
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--data", default=FASHION)
     ap.add_argument("--metrics", metavar="FILE")
+    ap.add_argument("--limit", type=int, metavar="N",
+                    help="train on the first N training images only (for tests)")
     ap.add_argument("--samples", metavar="FILE.idx")
     ap.add_argument("--count", type=int, default=10000)
     ap.add_argument("--save", metavar="CKPT",
@@ -82,6 +85,8 @@ def main():
     batch = args.batch or spec["batch"]
     epochs = args.epochs if args.epochs is not None else spec["epochs"]
     x = load_images(args.data, "train")
+    if args.limit:
+        x = x[:args.limit]
     test = load_images(args.data, "t10k") if args.model != "gan" else None
     model, step, evaluate = torch_gen.make(args.model, spec)
     if args.load:
@@ -123,9 +128,10 @@ def main():
                                                 for k, v in model.state_dict().items()})
     if args.samples:
         if args.model == "gan":
-            imgs = torch_gen.sample_gan(model, args.count, spec["noise"], args.sample_mode)
+            imgs = torch_gen.sample_gan(model, args.count, spec["noise"], args.sample_mode,
+                                        args.seed)
         elif args.model == "vae":
-            imgs = torch_gen.sample_vae(model, args.count)
+            imgs = torch_gen.sample_vae(model, args.count, seed=args.seed)
         else:
             sys.exit("torch_twin: the autoencoder has no generator (no --samples)")
         write_idx(args.samples, imgs)
