@@ -13,7 +13,8 @@ image, pytorch/examples/vae's convention (BCE summed over the pixels, plus
 the KL term for the VAE), and samples/s of the training loop.  For the GAN
 it prints D's and G's mean losses.  --samples writes --count generated
 images (default 10,000) as an IDX file of unsigned bytes, the format of
-Fashion-MNIST's image files, which scripts/gan_score.py reads.  --save
+Fashion-MNIST's image files, which scripts/gan_score.py reads, and the first
+100 as a 10 x 10 PNG grid (FILE's name with .png for its extension).  --save
 writes the twin's parameters and buffers as a safetensors file with dlnc's
 tensor names; --load starts from such a file or from a dlnc checkpoint of
 the same example (strict), so `--load dlnc.st --epochs 0 --samples s.idx`
@@ -44,6 +45,29 @@ def write_idx(path, images):
     data = bytes([0, 0, 8, 3]) + struct.pack(">III", n, h, w) + images.tobytes()
     with (gzip.open if path.endswith(".gz") else open)(path, "wb") as f:
         f.write(data)
+
+
+def write_png_grid(path, images, cols=10):
+    """The first cols x cols images as one grayscale PNG grid (8-bit, zlib;
+    a 2-pixel black border between the images)."""
+    import zlib
+    import numpy as np
+    imgs = images[:cols * cols]
+    rows = (len(imgs) + cols - 1) // cols
+    h, w = imgs.shape[1:]
+    grid = np.zeros((rows * (h + 2) + 2, cols * (w + 2) + 2), dtype=np.uint8)
+    for i, im in enumerate(imgs):
+        r, c = divmod(i, cols)
+        grid[2 + r * (h + 2):2 + r * (h + 2) + h, 2 + c * (w + 2):2 + c * (w + 2) + w] = im
+    raw = b"".join(b"\0" + row.tobytes() for row in grid)  # filter 0 on each row
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    ihdr = struct.pack(">IIBBBBB", grid.shape[1], grid.shape[0], 8, 0, 0, 0, 0)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
 
 
 def load_images(data_dir, split):
@@ -135,7 +159,9 @@ def main():
         else:
             sys.exit("torch_twin: the autoencoder has no generator (no --samples)")
         write_idx(args.samples, imgs)
-        print(f"wrote {args.count} samples to {args.samples}")
+        png = os.path.splitext(args.samples)[0] + ".png"  # as `BIN sample` names its grid
+        write_png_grid(png, imgs)
+        print(f"wrote {args.count} samples to {args.samples} and the first 100 to {png}")
 
 
 if __name__ == "__main__":
