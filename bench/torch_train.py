@@ -4,7 +4,8 @@
     /usr/bin/python3 bench/torch_train.py WORKLOAD --data DIR [--threads T]
         [--epochs N] [--seed S] [--json FILE]
 
-WORKLOAD is one of SPECS below (mlp, tiny, wide, cnn, lstm, transformer); each
+WORKLOAD is one of SPECS below (mlp, tiny, wide, cnn, lstm, transformer, and
+the generative vae, gan, autoencoder of bench/torch_gen.py); each
 is the same model as its .dln file (same layers, activations, initialisation,
 loss, optimiser, learning rate, gradient clipping, batch).
 The data are loaded into memory as float32 tensors (lstm, transformer: int64
@@ -65,6 +66,25 @@ SPECS = {
                         heads=4, blocks=2, mlp=512, dropout=0.1, dims=[128, 256],
                         loss="cross_entropy", opt="adamw", lr=1e-3, clip=1, batch=32,
                         init="torch_default", data="fortunes", text_to=0.95),
+    # Generative models (bench/torch_gen.py builds and steps them): images
+    # only, no label.  "passes" lists, for the flop count, each application
+    # of a stack of dense layers in one training step: its widths, whether
+    # the step computes its weights' gradient, and which layers' input
+    # gradient it needs ("all", "not_first" or "none").
+    "vae": dict(dln="examples/fashion_vae.dln", gen="vae", epochs=10, opt="adam", lr=1e-3,
+                batch=128, init="torch_default", data="fashion-mnist",
+                passes=[([784, 400, 40], True, "not_first"),  # fc1, then mu and logvar
+                        ([20, 400, 784], True, "all")]),      # dec, back to z
+    "gan": dict(dln="examples/fashion_gan.dln", gen="gan", epochs=20, opt="adam", lr=2e-4,
+                beta1=0.5, noise=100, batch=64, init="torch_default", data="fashion-mnist",
+                passes=[([100, 256, 512, 784], True, "not_first"),  # G(z)
+                        ([784, 512, 256, 1], True, "not_first"),    # D(real)
+                        ([784, 512, 256, 1], True, "not_first"),    # D(detach(fake))
+                        ([784, 512, 256, 1], False, "all")]),       # D(fake), G's step
+    "autoencoder": dict(dln="examples/fashion_autoencoder.dln", gen="autoencoder", epochs=10,
+                        opt="adam", lr=1e-3, batch=128, init="torch_default",
+                        data="fashion-mnist",
+                        passes=[([784, 256, 64, 256, 784], True, "not_first")]),
 }
 
 
@@ -96,6 +116,13 @@ def flops_per_sample(spec):
     leaves half of them out), plus 2*in*out per dense layer at the end, times
     T positions; embedding, positions, norms and softmax 0; backward 2x
     forward."""
+    if "passes" in spec:
+        total = 0
+        for dims, dw, dx in spec["passes"]:
+            fwd = [2 * a * b for a, b in zip(dims, dims[1:])]
+            total += sum(fwd) + (sum(fwd) if dw else 0)
+            total += {"all": sum(fwd), "not_first": sum(fwd[1:]), "none": 0}[dx]
+        return total
     if "heads" in spec:
         t, d, f, dims = spec["seq"], spec["embed"], spec["mlp"], spec["dims"]
         block = 2 * d * 3 * d + 2 * d * d + 2 * 2 * d * f + 2 * 2 * t * d
@@ -157,6 +184,11 @@ def load_data(name, data_dir):
     if name == "tiny":
         a = np.loadtxt(os.path.join(data_dir, "tiny.csv"), delimiter=",", dtype=np.float32)
         return torch.from_numpy(a[:, :2].copy()), torch.from_numpy(a[:, 2:].copy())
+    if "gen" in SPECS[name]:  # images alone, no label
+        images = read_idx(os.path.join(data_dir, "train-images-idx3-ubyte.gz"))
+        x = images.reshape(images.shape[0], -1).astype(np.float32)
+        x *= np.float32(1 / 255)
+        return torch.from_numpy(x), None
     if name in ("mlp", "cnn"):
         img, lab = "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"
     else:
@@ -318,8 +350,24 @@ def main():
     spec = SPECS[args.workload]
     x, y = load_data(args.workload, args.data)
     n, batch = x.shape[0], spec["batch"]
-    model, loss_fn, opt = make_model(spec)
-    params, clip = list(model.parameters()), spec.get("clip")
+    if "gen" in spec:
+        import torch_gen
+        gen_step = torch_gen.make(spec["gen"], spec)[1]
+
+        def step(xb, _yb):
+            return gen_step(xb)["loss"]  # a float (D's loss for the GAN)
+    else:
+        model, loss_fn, opt = make_model(spec)
+        params, clip = list(model.parameters()), spec.get("clip")
+
+        def step(xb, yb):
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            if clip:  # dlnc's clip = C: the total norm over all gradients
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            opt.step()
+            return loss.detach()
     gen = torch.Generator().manual_seed(args.seed)
 
     rates, losses_per_epoch = [], []
@@ -327,21 +375,16 @@ def main():
     for epoch in range(1, args.epochs + 1):
         del batches  # the previous epoch's batches go before the next are cut
         perm = torch.randperm(n, generator=gen)
-        batches = [(x[perm[i:i + batch]], y[perm[i:i + batch]]) for i in range(0, n, batch)]
+        batches = [(x[perm[i:i + batch]], None if y is None else y[perm[i:i + batch]])
+                   for i in range(0, n, batch)]
         losses = []
         t0 = time.perf_counter()
         for xb, yb in batches:
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            if clip:  # dlnc's clip = C: the total norm over all gradients
-                torch.nn.utils.clip_grad_norm_(params, clip)
-            opt.step()
-            losses.append(loss.detach())
+            losses.append(step(xb, yb))
         seconds = time.perf_counter() - t0
         # Mean over samples (the last batch may be partial), as dlnc reports it.
         sizes = torch.tensor([float(b[0].shape[0]) for b in batches])
-        train_loss = float((torch.stack(losses) * sizes).sum() / n)
+        train_loss = float((torch.tensor([float(v) for v in losses]) * sizes).sum() / n)
         rates.append(n / seconds)
         losses_per_epoch.append(train_loss)
         print(f"epoch {epoch}  train_loss {train_loss:.6f}  {seconds:.3f}s  "
