@@ -47,28 +47,14 @@ ST_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4
 # ---- files --------------------------------------------------------------------
 
 def read_safetensors(path):
-    """({name: numpy array}, metadata) of a safetensors file: an 8-byte
-    little-endian header length, a JSON header giving each tensor's dtype,
-    shape and byte range, then the data."""
-    import numpy as np
-    with open(path, "rb") as f:
-        blob = f.read()
-    if len(blob) < 8:
-        sys.exit(f"{path}: not a safetensors file (too short)")
-    (n,) = struct.unpack("<Q", blob[:8])
-    if 8 + n > len(blob):
-        sys.exit(f"{path}: not a safetensors file (header length {n} past the end)")
-    header = json.loads(blob[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    base, out = 8 + n, {}
-    for name, t in header.items():
-        if t["dtype"] not in ST_DTYPES:
-            sys.exit(f"{path}: tensor '{name}' has unsupported dtype {t['dtype']}")
-        b, e = t["data_offsets"]
-        a = np.frombuffer(blob, dtype=ST_DTYPES[t["dtype"]], count=(e - b) // np.dtype(
-            ST_DTYPES[t["dtype"]]).itemsize, offset=base + b)
-        out[name] = a.reshape(tuple(t["shape"])).copy()  # () for a scalar
-    return out, meta
+    """({name: numpy array}, metadata) of a dlnc checkpoint, by dlnc's own
+    numpy reader (tools/dlnc_checkpoint.py: Debian has no safetensors)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+    from dlnc_checkpoint import load
+    try:
+        return load(path)
+    except (OSError, ValueError) as e:
+        sys.exit(str(e))
 
 
 def write_safetensors(path, tensors):
