@@ -1,6 +1,7 @@
 /* trainer.c: the trainer executable's command line (dl_trainer_main).
  * The commands themselves: trainer_train.c (train), trainer_eval.c (eval,
- * predict), trainer_gradcheck.c (gradcheck), trainer_sample.c (sample);
+ * predict), trainer_gradcheck.c (gradcheck), trainer_sample.c (sample),
+ * trainer_export.c (export);
  * what they share is in trainer_common.c. */
 #include "dl_model.h"
 #include "schedule.h"
@@ -18,7 +19,8 @@
 #include <string.h>
 
 /* C_ALL: the commands that run batches (not sample, which runs one row). */
-enum { C_TRAIN = 1, C_EVAL = 2, C_PREDICT = 4, C_GRADCHECK = 8, C_ALL = 15, C_SAMPLE = 16 };
+enum { C_TRAIN = 1, C_EVAL = 2, C_PREDICT = 4, C_GRADCHECK = 8, C_ALL = 15, C_SAMPLE = 16,
+       C_EXPORT = 32 };
 enum { PREDICT_DEFAULT_BATCH = 256, GRADCHECK_DEFAULT_BATCH = 4 };
 enum { SAMPLE_DEFAULT_LENGTH = 500, SAMPLE_DEFAULT_SEED = 1 };
 
@@ -27,14 +29,14 @@ enum { SAMPLE_DEFAULT_LENGTH = 500, SAMPLE_DEFAULT_SEED = 1 };
 typedef enum {
   O_LOAD, O_DATA, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_SAMPLE_SEED, O_THREADS,
   O_SAVE, O_SAVE_EVERY, O_RESUME, O_METRICS, O_EPS, O_TOL, O_MODE,
-  O_LENGTH, O_TEMPERATURE, O_PROMPT, O_COUNT
+  O_LENGTH, O_TEMPERATURE, O_PROMPT, O_ONNX, O_COUNT
 } opt_id;
 
 static const struct opt_def {
   const char *name, *arg, *help;
   unsigned cmds;
 } OPTS[O_COUNT] = {
-    {"load", "FILE", "checkpoint to use (required)", C_EVAL | C_PREDICT | C_SAMPLE},
+    {"load", "FILE", "checkpoint to use (required)", C_EVAL | C_PREDICT | C_SAMPLE | C_EXPORT},
     {"data", "DIR", "directory the data paths are relative to", C_TRAIN | C_EVAL},
     {"epochs", "N", "total epochs (with --resume: the total, not additional)", C_TRAIN},
     {"batch", "N", "rows per batch; 0 = the whole set", C_ALL},
@@ -55,6 +57,7 @@ static const struct opt_def {
      C_SAMPLE},
     {"prompt", "TEXT", "text to continue (printed first); without it generation starts "
                        "after a newline", C_SAMPLE},
+    {"onnx", "FILE", "the ONNX file to write (required; replaced atomically)", C_EXPORT},
 };
 
 static const struct cmd_def {
@@ -68,6 +71,8 @@ static const struct cmd_def {
     {"gradcheck", "[options]", "compare gradients with central differences", C_GRADCHECK},
     {"sample", "--load FILE [options]", "generate text from a checkpoint, one byte at a time",
      C_SAMPLE},
+    {"export", "--load FILE --onnx FILE", "the checkpoint's inference graph as an ONNX file",
+     C_EXPORT},
 };
 enum { N_CMDS = (int)(sizeof CMDS / sizeof CMDS[0]) };
 
@@ -205,6 +210,7 @@ static int set_opt(dl_opts *o, opt_id id, const char *v) {
   case O_LENGTH: return parse_int(n, v, 0, INT_MAX, &o->length);
   case O_TEMPERATURE: return parse_real(n, v, 1, &o->temperature);
   case O_PROMPT: o->prompt = v; return 0;
+  case O_ONNX: o->onnx = v; return 0;
   case O_MODE:
     if (strcmp(v, "train") && strcmp(v, "eval")) return bad_value(n, v, "train or eval");
     o->eval_mode = strcmp(v, "eval") == 0;
@@ -282,7 +288,12 @@ static int parse_args(dl_opts *o, const dl_model_desc *m, const struct cmd_def *
             o->prog, c->name);
     return 2;
   }
-  if ((c->bit & (C_EVAL | C_PREDICT | C_SAMPLE)) && !o->load) {
+  if (c->bit == C_EXPORT && !o->onnx) {
+    fprintf(stderr, "error: %s: --onnx FILE is required (see '%s %s --help')\n", c->name, o->prog,
+            c->name);
+    return 2;
+  }
+  if ((c->bit & (C_EVAL | C_PREDICT | C_SAMPLE | C_EXPORT)) && !o->load) {
     fprintf(stderr, "error: %s: --load FILE is required (see '%s %s --help')\n", c->name, o->prog,
             c->name);
     return 2;
@@ -405,6 +416,7 @@ int dl_trainer_main(const dl_model_desc *m, int argc, char **argv) {
   case C_EVAL: return dl_tr_cmd_eval(m, &o);
   case C_PREDICT: return dl_tr_cmd_predict(m, &o);
   case C_SAMPLE: return dl_tr_cmd_sample(m, &o);
+  case C_EXPORT: return dl_tr_cmd_export(m, &o);
   default: return dl_tr_cmd_gradcheck(m, &o);
   }
 }

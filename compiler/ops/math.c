@@ -187,3 +187,26 @@ void math_emit(emit_ctx *ec, const ir_node *n) {
   emit_line(o, "}");
   emit_line(o, "}");
 }
+
+/* ---- ONNX ------------------------------------------------------------------- */
+
+/* exp, log, sqrt, abs; square as x * x; clamp as Clip with its bounds as
+ * inputs (opset 11 on), "" for a bound not given. */
+void math_onnx(onnx_ctx *oc, const ir_node *n) {
+  const char *x = onnx_value(oc, n->in[0]);
+  switch (n->op) {
+  case OP_EXP: onnx_unary(oc, n, "Exp"); return;
+  case OP_LOG: onnx_unary(oc, n, "Log"); return;
+  case OP_SQRT: onnx_unary(oc, n, "Sqrt"); return;
+  case OP_ABS: onnx_unary(oc, n, "Abs"); return;
+  case OP_SQUARE: onnx_binary(oc, n, "Mul", NULL, x, x); return;
+  case OP_CLAMP: {
+    int64_t none = 0; /* Clip's bounds are scalars: shape [] */
+    const char *in[3] = {x, n->clamp.has_lo ? onnx_fill(oc, 0, &none, n->clamp.lo) : "",
+                         n->clamp.has_hi ? onnx_fill(oc, 0, &none, n->clamp.hi) : ""};
+    onnx_node(oc, n, "Clip", NULL, 3, in);
+    return;
+  }
+  default: return;
+  }
+}

@@ -78,3 +78,21 @@ void softplus_emit(emit_ctx *ec, const ir_node *n) {
   emit_line(o, "}");
   emit_line(o, "}");
 }
+
+/* ---- ONNX ------------------------------------------------------------------- */
+
+/* Softplus(beta x) / beta.  ONNX's Softplus has neither beta nor torch's
+ * threshold; past the threshold (beta x > 20 by default) log(1 + e^(beta x))
+ * and beta x differ by less than e^-20 relative, below float32's precision. */
+void softplus_onnx(onnx_ctx *oc, const ir_node *n) {
+  const char *x = onnx_value(oc, n->in[0]);
+  double beta = n->softplus.beta;
+  if (beta == 1) {
+    onnx_unary(oc, n, "Softplus");
+    return;
+  }
+  const char *bx = onnx_binary(oc, n, "Mul", onnx_temp(oc, n), x, onnx_scalar(oc, beta));
+  const char *in[1] = {bx};
+  const char *sp = onnx_node(oc, n, "Softplus", onnx_temp(oc, n), 1, in);
+  onnx_binary(oc, n, "Mul", NULL, sp, onnx_scalar(oc, 1 / beta));
+}

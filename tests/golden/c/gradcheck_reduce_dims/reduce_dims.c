@@ -586,6 +586,10 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 240, 3, DL_INIT_ZERO, 4, 3, 0, 9, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+/* BIN export --onnx refuses this model: */
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/reduce_dims.dln:6:7: error: reduce (in binding 's') has no ONNX mapping"};
+
 const dl_model_desc reduce_dims_desc = {
   .name = "reduce_dims",
   .source = "@SRCDIR@/tests/gradcheck/reduce_dims.dln",
@@ -616,6 +620,7 @@ const dl_model_desc reduce_dims_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (reduce_dims.h) ---- */
