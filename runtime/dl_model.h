@@ -219,7 +219,8 @@ typedef struct dl_onnx_node {
   dl_onnx_attr attr[DL_ONNX_MAX_ATTRS];
 } dl_onnx_node;
 /* An initializer (float32 unless DL_ONNX_INIT_INT64S), shaped dims:
- * a state tensor by name (its values in any shape of as many elements),
+ * a state tensor by name (its values in any shape of as many elements, or
+ * of a multiple of them: the values repeated),
  * an effective weight computed from state tensors, or a constant. */
 typedef enum {
   DL_ONNX_INIT_STATE,        /* src[0]'s values                                 */

@@ -182,7 +182,10 @@ static int init_values(const dl_ctx *ctx, const dl_onnx_init *in, double *w, int
                ctx->m->name);
       return -1;
     }
-  if (nsrc && (int64_t)src[nsrc == 3 ? 0 : nsrc - 1]->numel != n) {
+  /* a state tensor may be repeated to fill its shape (a layer norm's scale
+     over every position); a computed weight has the weight's size */
+  int64_t have = nsrc ? (int64_t)src[nsrc == 2 ? 1 : 0]->numel : n;
+  if (in->kind == DL_ONNX_INIT_STATE ? have == 0 || n % have : have != n) {
     snprintf(err, errlen, "ONNX initializer '%s' has %lld values, tensor '%s' %zu", in->name,
              (long long)n, src[0]->name, src[0]->numel);
     return -1;
@@ -190,7 +193,7 @@ static int init_values(const dl_ctx *ctx, const dl_onnx_init *in, double *w, int
   const dl_real *s0 = src[0] ? ctx->state + src[0]->offset : NULL;
   switch (in->kind) {
   case DL_ONNX_INIT_STATE:
-    for (int64_t k = 0; k < n; k++) w[k] = (double)s0[k];
+    for (int64_t k = 0; k < n; k++) w[k] = (double)s0[k % have];
     return 0;
   case DL_ONNX_INIT_FILL:
     for (int64_t k = 0; k < n; k++) w[k] = in->value;

@@ -37,7 +37,9 @@ const char *onnx_scalar(onnx_ctx *oc, double v);
 const char *onnx_fill(onnx_ctx *oc, int ndim, const int64_t *dims, double v);
 const char *onnx_ints(onnx_ctx *oc, int n, const int64_t *v);
 /* The state tensor (parameter or buffer) read by leaf node id, in another
- * shape of as many values (a channel scale as [C, 1, 1] to broadcast). */
+ * shape of as many values (a channel scale as [C, 1, 1] to broadcast), or
+ * of a multiple of them, the values repeated (a scale over the last
+ * dimension at every position). */
 const char *onnx_reshaped(onnx_ctx *oc, int id, int ndim, const int64_t *dims);
 /* Node n (unbatched, computed from state only) becomes an initializer that
  * the exporter computes from the checkpoint: kind is a dl_onnx_init_kind

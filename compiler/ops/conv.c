@@ -830,6 +830,20 @@ void conv_onnx(onnx_ctx *oc, const ir_node *n) {
       onnx_node(oc, n, "Flatten", NULL, 1, in);
       return;
     }
+    if (n->conv.count_pad && (n->conv.ph || n->conv.pw)) {
+      /* The zeros made explicit with Pad, then a pool without padding: the
+       * same means (a window never reaches past the padding), and OpenCV
+       * 4.6 ignores count_include_pad = 1 */
+      ir_conv_attr c = n->conv;
+      int64_t pads[8] = {0, 0, c.ph, c.pw, 0, 0, c.ph, c.pw};
+      const char *padded = onnx_binary(oc, n, "Pad", onnx_temp(oc, n), onnx_value(oc, n->in[0]),
+                                       onnx_ints(oc, 8, pads));
+      c.ph = c.pw = 0;
+      conv_geometry(oc, &c, 0);
+      const char *in[1] = {padded};
+      onnx_node(oc, n, "AveragePool", NULL, 1, in);
+      return;
+    }
     conv_geometry(oc, &n->conv, 0);
     onnx_attr_int(oc, "count_include_pad", n->conv.count_pad);
     onnx_unary(oc, n, "AveragePool");

@@ -678,15 +678,14 @@ void norm_onnx(onnx_ctx *oc, const ir_node *n) {
   y = onnx_binary(oc, n, "Reshape", q.affine ? onnx_temp(oc, n) : NULL, y,
                   onnx_ints(oc, n->ndim + 1, shape));
   if (!q.affine) return;
-  const char *w, *b;
-  if (q.kind != NORM_LAYER && n->ndim > 1) {
-    int64_t cshape[IR_MAX_DIMS] = {q.K};
-    for (int d = 1; d < n->ndim; d++) cshape[d] = 1;
-    w = onnx_reshaped(oc, n->in[2], n->ndim, cshape);
-    b = onnx_reshaped(oc, n->in[3], n->ndim, cshape);
-  } else {
-    w = onnx_value(oc, n->in[2]), b = onnx_value(oc, n->in[3]);
-  }
+  /* a channel's scale as [C, 1, ...]; layer norm's repeated over the
+   * positions it does not normalise, as OpenCV 4.6 broadcasts a constant
+   * only from axis 1 */
+  int64_t shape_w[IR_MAX_DIMS] = {q.K};
+  for (int d = 1; d < n->ndim; d++) shape_w[d] = q.kind == NORM_LAYER ? n->dims[d] : 1;
+  if (q.kind == NORM_LAYER) shape_w[0] = n->dims[0];
+  const char *w = onnx_reshaped(oc, n->in[2], n->ndim, shape_w);
+  const char *b = onnx_reshaped(oc, n->in[3], n->ndim, shape_w);
   y = onnx_binary(oc, n, "Mul", onnx_temp(oc, n), y, w);
   onnx_binary(oc, n, "Add", NULL, y, b);
 }

@@ -1,0 +1,285 @@
+#!/usr/bin/python3
+"""export.py DLNC SRC WORK: `BIN export --onnx` against independent runtimes.
+
+Each model of MODELS (tests/onnx/*.dln; together they use every op the
+export maps) is trained briefly on synthetic data, exported, checked by
+onnx.checker (full_check: shapes inferred through every node), and run by
+OpenCV's DNN module (cv2.dnn.readNetFromONNX) on rows that `BIN predict`
+also reads: the outputs must agree within 1e-4 (for a classifier, whose
+predict prints the class, the class must be the ONNX output's argmax).
+A model OpenCV 4.6 cannot import is run instead by a small interpreter of
+the ONNX nodes in torch (TORCH_OPS; python3-onnx 1.12 has no reference
+evaluator and Debian has no onnxruntime), which also runs every model
+OpenCV runs, so each is checked twice; the report says which checker ran
+which model.  Then the refusals: a model with an op without a
+mapping (an LSTM) names the op and its .dln line and writes nothing, and a
+bad --onnx path (a missing directory, a directory) is refused without
+touching what is there.  Exit 77 (skipped) without python3-onnx or
+python3-opencv.
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+TOL = 1e-4
+ROWS = 24
+
+# model: (train rows, input shape, label: ("real", n) or ("class", n), the
+# ops its graph must contain)
+MODELS = {
+    "acts": (96, (6,), ("real", 4),
+             {"Gemm", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Erf", "Softplus", "Concat",
+              "Add", "Sub", "Mul", "Div", "Exp", "Log", "Sqrt", "Abs", "Softmax"}),
+    "cnn": (48, (2, 12, 12), ("real", 3),
+            {"Conv", "BatchNormalization", "InstanceNormalization", "MaxPool", "AveragePool",
+             "GlobalAveragePool", "Flatten", "Reshape", "Relu", "Concat", "Gemm", "Pad"}),
+    "seq": (96, (24,), ("real01", 2),
+            {"Reshape", "Gemm", "Erf", "InstanceNormalization", "BatchNormalization", "Flatten",
+             "Tanh", "Sigmoid"}),
+    "cls": (96, (5,), ("class", 3), {"Gemm", "Relu"}),
+}
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, **kw)
+
+
+def write_csv(path, x, y):
+    with open(path, "w") as f:
+        for xr, yr in zip(x, y):
+            f.write(",".join("%.6g" % v for v in list(xr.ravel()) + list(np.atleast_1d(yr))) + "\n")
+
+
+def synthetic(rng, n, shape, label):
+    x = rng.normal(size=(n,) + shape).astype(np.float32)
+    kind, k = label
+    if kind == "class":
+        y = rng.integers(0, k, size=n)
+    elif kind == "real01":
+        y = (rng.random(size=(n, k)) > 0.5).astype(np.float32)
+    else:
+        y = rng.normal(size=(n, k)).astype(np.float32)
+    return x, y
+
+
+# ---- the torch interpreter (for what OpenCV cannot import) ----------------
+
+def torch_run(model, x):
+    import torch
+    import torch.nn.functional as F
+    from onnx import numpy_helper
+    g = model.graph
+    env = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in g.initializer}
+    env[g.input[0].name] = torch.from_numpy(x)
+
+    def attrs(n):
+        from onnx import helper
+        return {a.name: helper.get_attribute_value(a) for a in n.attribute}
+
+    for n in g.node:
+        a = attrs(n)
+        i = [env[v] if v else None for v in n.input]
+        op = n.op_type
+        if op == "Gemm":
+            y = i[0] @ (i[1].t() if a.get("transB") else i[1])
+            y = y + i[2] if len(i) > 2 else y
+        elif op in ("Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Abs", "Erf"):
+            y = getattr(torch, op.lower())(i[0])
+        elif op == "LeakyRelu":
+            y = F.leaky_relu(i[0], a.get("alpha", 0.01))
+        elif op == "Softplus":
+            y = torch.log1p(torch.exp(i[0]))
+        elif op == "Softmax":
+            y = torch.softmax(i[0], a.get("axis", -1))
+        elif op in ("Add", "Sub", "Mul", "Div"):
+            y = {"Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": torch.div}[op](i[0], i[1])
+        elif op == "Clip":
+            y = torch.clamp(i[0], None if i[1] is None else float(i[1]),
+                            None if len(i) < 3 or i[2] is None else float(i[2]))
+        elif op == "Concat":
+            y = torch.cat(i, a["axis"])
+        elif op == "Reshape":
+            y = i[0].reshape([int(v) for v in i[1]])
+        elif op == "Flatten":
+            y = i[0].reshape(i[0].shape[0], -1)
+        elif op in ("Identity", "Dropout"):
+            y = i[0]
+        elif op == "Conv":
+            p = a["pads"]
+            y = F.conv2d(i[0], i[1], i[2] if len(i) > 2 else None, a["strides"], (p[0], p[1]),
+                         a["dilations"], a["group"])
+        elif op == "Pad":
+            p = [int(v) for v in i[1]]  # [x1_begin, x2_begin, ..., x1_end, ...]
+            h = len(p) // 2
+            y = F.pad(i[0], [v for d in reversed(range(h)) for v in (p[d], p[h + d])])
+        elif op == "MaxPool":
+            p = a["pads"]
+            y = F.max_pool2d(i[0], a["kernel_shape"], a["strides"], (p[0], p[1]))
+        elif op == "AveragePool":
+            p = a["pads"]
+            y = F.avg_pool2d(i[0], a["kernel_shape"], a["strides"], (p[0], p[1]),
+                             count_include_pad=bool(a.get("count_include_pad", 0)))
+        elif op == "GlobalAveragePool":
+            y = i[0].mean(dim=(2, 3), keepdim=True)
+        elif op == "BatchNormalization":
+            y = F.batch_norm(i[0], i[3], i[4], i[1], i[2], False, 0.0, a.get("epsilon", 1e-5))
+        elif op == "InstanceNormalization":
+            y = F.instance_norm(i[0], weight=i[1], bias=i[2], eps=a.get("epsilon", 1e-5))
+        else:
+            raise RuntimeError("the torch interpreter has no " + op)
+        env[n.output[0]] = y
+    return env[g.output[0].name].numpy()
+
+
+def opencv_run(path, x):
+    import cv2
+    net = cv2.dnn.readNetFromONNX(path)
+    net.setInput(x)
+    return net.forward()
+
+
+# ---- one model ----------------------------------------------------------------
+
+def check_model(name, dlnc, src, work, rng, onnx):
+    n, shape, label, ops = MODELS[name]
+    d = os.path.join(work, name)
+    os.makedirs(d)
+    shutil.copy(os.path.join(src, "tests", "onnx", name + ".dln"), d)
+    x, y = synthetic(rng, n, shape, label)
+    write_csv(os.path.join(d, name + ".csv"), x, y)
+    binp, ckpt, out = (os.path.join(d, name), os.path.join(d, name + ".st"),
+                       os.path.join(d, name + ".onnx"))
+    r = run([dlnc, "build", os.path.join(d, name + ".dln"), "-o", binp])
+    if r.returncode:
+        return "build failed: " + r.stderr
+    r = run([binp, "train", "--save", ckpt])
+    if r.returncode:
+        return "training failed: " + r.stderr
+    r = run([binp, "export", "--load", ckpt, "--onnx", out])
+    if r.returncode or not os.path.exists(out):
+        return "export failed: " + r.stderr
+    model = onnx.load(out)
+    onnx.checker.check_model(model, full_check=True)
+    used = {nd.op_type for nd in model.graph.node}
+    if not ops <= used:
+        return "the graph lacks %s (has %s)" % (sorted(ops - used), sorted(used))
+    if model.opset_import[0].version != 17:
+        return "opset %d, not 17" % model.opset_import[0].version
+    xt, _ = synthetic(rng, ROWS, shape, label)
+    rows = "".join(",".join("%.6g" % v for v in r_.ravel()) + "\n" for r_ in xt)
+    xt = np.array([[float(v) for v in line.split(",")] for line in rows.split()],
+                  np.float32).reshape((ROWS,) + shape)
+    r = run([binp, "predict", "--load", ckpt], input=rows)
+    if r.returncode:
+        return "predict failed: " + r.stderr
+    # every model runs in the torch interpreter; OpenCV runs what it can import
+    runs = {"torch": torch_run(model, xt)}
+    try:
+        runs["OpenCV"] = opencv_run(out, xt)
+    except Exception as e:  # OpenCV 4.6's importer lacks a few valid ops
+        print("  %s: OpenCV cannot run it (%s); the torch interpreter alone checks it"
+              % (name, str(e).splitlines()[0][:160]))
+    for checker, got in runs.items():
+        why = compare(r.stdout, np.asarray(got).reshape(ROWS, -1), label)
+        if why:
+            return "%s: %s" % (checker, why)
+    print("  %-5s %2d nodes, %d initializers: onnx.checker ok; within %g of predict in %s"
+          % (name, len(model.graph.node), len(model.graph.initializer), TOL,
+             " and ".join(sorted(runs))))
+    return None
+
+
+def compare(stdout, got, label):
+    """None if the ONNX outputs got match predict's stdout, else why not."""
+    if label[0] == "class":
+        want = [int(v) for v in stdout.split()]
+        top = np.sort(got, axis=1)
+        close = top[:, -1] - top[:, -2] < TOL  # a tie within the tolerance may go either way
+        bad = [k for k in range(ROWS) if not close[k] and int(np.argmax(got[k])) != want[k]]
+        if bad:
+            return "classes differ at rows %s: predict %s, ONNX %s" % (
+                bad, [want[k] for k in bad], [int(np.argmax(got[k])) for k in bad])
+        return None
+    want = np.array([[float(v) for v in line.split(",")] for line in stdout.split()])
+    if want.shape != got.shape:
+        return "predict gives %s values, the ONNX file %s" % (want.shape, got.shape)
+    err = float(np.max(np.abs(want - got)))
+    return None if err <= TOL else "largest difference from predict %.3g > %g" % (err, TOL)
+
+
+# ---- refusals -----------------------------------------------------------------
+
+def check_refusals(dlnc, src, work):
+    d = os.path.join(work, "refuse")
+    os.makedirs(d)
+    dln = os.path.join(d, "lstm.dln")
+    shutil.copy(os.path.join(src, "tests", "gradcheck", "lstm.dln"), dln)
+    binp = os.path.join(d, "lstm")
+    r = run([dlnc, "build", dln, "-o", binp])
+    if r.returncode:
+        return "build failed: " + r.stderr
+    out = os.path.join(d, "lstm.onnx")
+    r = run([binp, "export", "--load", os.path.join(d, "none.st"), "--onnx", out])
+    line = next(i + 1 for i, t in enumerate(open(dln)) if "lstm(" in t)
+    if r.returncode != 1 or ("lstm.dln:%d:" % line) not in r.stderr or \
+            "no ONNX mapping" not in r.stderr or os.path.exists(out):
+        return "lstm export: status %d, %r" % (r.returncode, r.stderr)
+    print("  lstm  refused: " + r.stderr.splitlines()[0].replace(d + "/", ""))
+
+    # bad --onnx paths, with a valid checkpoint of a model that can be exported
+    binp, ckpt = os.path.join(work, "cls", "cls"), os.path.join(work, "cls", "cls.st")
+    for what, path in (("a missing directory", os.path.join(d, "nodir", "m.onnx")),
+                       ("a directory", d)):
+        r = run([binp, "export", "--load", ckpt, "--onnx", path])
+        if r.returncode != 1 or "--onnx" not in r.stderr:
+            return "--onnx %s: status %d, %r" % (what, r.returncode, r.stderr)
+        print("  --onnx %s refused: %s" % (what, r.stderr.strip().replace(d + "/", "")))
+    if os.path.exists(os.path.join(d, "nodir")):
+        return "a refused export created a directory"
+    r = run([binp, "export", "--load", ckpt])
+    if r.returncode != 2 or "--onnx FILE is required" not in r.stderr:
+        return "export without --onnx: status %d, %r" % (r.returncode, r.stderr)
+    # a checkpoint that does not load leaves an existing file as it was
+    keep = os.path.join(d, "keep.onnx")
+    with open(keep, "w") as f:
+        f.write("old")
+    r = run([binp, "export", "--load", os.path.join(d, "none.st"), "--onnx", keep])
+    if r.returncode != 1 or open(keep).read() != "old" or \
+            [f for f in os.listdir(d) if ".tmp." in f]:
+        return "a failed export touched %s (status %d)" % (keep, r.returncode)
+    return None
+
+
+def main(dlnc, src, work):
+    try:
+        import onnx
+        import cv2  # noqa: F401
+    except ImportError as e:
+        print("SKIPPED: %s (Debian's python3-onnx and python3-opencv: scripts/setup.sh deps)" % e)
+        return 77
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    os.environ.setdefault("DLNC_CACHE", os.path.join(work, "cache"))
+    rng = np.random.default_rng(15)
+    failed = 0
+    for name in MODELS:
+        why = check_model(name, dlnc, src, work, rng, onnx)
+        if why:
+            print("FAIL %s: %s" % (name, why))
+            failed += 1
+    why = check_refusals(dlnc, src, work)
+    if why:
+        print("FAIL refusals: " + why)
+        failed += 1
+    if failed:
+        return 1
+    print("onnx export: %d models within %g of predict; refusals ok" % (len(MODELS), TOL))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:4]))
