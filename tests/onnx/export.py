@@ -144,16 +144,16 @@ def opencv_run(path, x):
 
 # ---- one model ----------------------------------------------------------------
 
-def check_model(name, dlnc, src, work, rng, onnx):
+def check_model(name, dlnc, src, work, rng, onnx, f64=False):
     n, shape, label, ops = MODELS[name]
-    d = os.path.join(work, name)
+    d = os.path.join(work, name + ("_f64" if f64 else ""))
     os.makedirs(d)
     shutil.copy(os.path.join(src, "tests", "onnx", name + ".dln"), d)
     x, y = synthetic(rng, n, shape, label)
     write_csv(os.path.join(d, name + ".csv"), x, y)
     binp, ckpt, out = (os.path.join(d, name), os.path.join(d, name + ".st"),
                        os.path.join(d, name + ".onnx"))
-    r = run([dlnc, "build", os.path.join(d, name + ".dln"), "-o", binp])
+    r = run([dlnc, "build", os.path.join(d, name + ".dln"), "-o", binp] + (["--f64"] if f64 else []))
     if r.returncode:
         return "build failed: " + r.stderr
     r = run([binp, "train", "--save", ckpt])
@@ -169,6 +169,11 @@ def check_model(name, dlnc, src, work, rng, onnx):
         return "the graph lacks %s (has %s)" % (sorted(ops - used), sorted(used))
     if model.opset_import[0].version != 17:
         return "opset %d, not 17" % model.opset_import[0].version
+    if any(t.data_type != onnx.TensorProto.FLOAT for t in model.graph.initializer
+           if t.data_type != onnx.TensorProto.INT64):
+        return "an initializer is not float32"
+    if f64:
+        name += " (--f64)"
     xt, _ = synthetic(rng, ROWS, shape, label)
     rows = "".join(",".join("%.6g" % v for v in r_.ravel()) + "\n" for r_ in xt)
     xt = np.array([[float(v) for v in line.split(",")] for line in rows.split()],
@@ -187,7 +192,7 @@ def check_model(name, dlnc, src, work, rng, onnx):
         why = compare(r.stdout, np.asarray(got).reshape(ROWS, -1), label)
         if why:
             return "%s: %s" % (checker, why)
-    print("  %-5s %2d nodes, %d initializers: onnx.checker ok; within %g of predict in %s"
+    print("  %s: %d nodes, %d initializers: onnx.checker ok; within %g of predict in %s"
           % (name, len(model.graph.node), len(model.graph.initializer), TOL,
              " and ".join(sorted(runs))))
     return None
@@ -266,10 +271,11 @@ def main(dlnc, src, work):
     os.environ.setdefault("DLNC_CACHE", os.path.join(work, "cache"))
     rng = np.random.default_rng(15)
     failed = 0
-    for name in MODELS:
-        why = check_model(name, dlnc, src, work, rng, onnx)
+    # every model, and an --f64 trainer (which exports float32 weights)
+    for name, f64 in [(m, False) for m in MODELS] + [("acts", True)]:
+        why = check_model(name, dlnc, src, work, rng, onnx, f64)
         if why:
-            print("FAIL %s: %s" % (name, why))
+            print("FAIL %s%s: %s" % (name, " --f64" if f64 else "", why))
             failed += 1
     why = check_refusals(dlnc, src, work)
     if why:
@@ -277,7 +283,8 @@ def main(dlnc, src, work):
         failed += 1
     if failed:
         return 1
-    print("onnx export: %d models within %g of predict; refusals ok" % (len(MODELS), TOL))
+    print("onnx export: %d models (and one --f64) within %g of predict; refusals ok"
+          % (len(MODELS), TOL))
     return 0
 
 
