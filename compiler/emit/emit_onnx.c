@@ -368,8 +368,13 @@ void emit_onnx(const ir_graph *g, emit_text *o) {
   }
   if (bad >= 0) {
     const ir_node *n = &g->nodes[bad];
-    snprintf(why, sizeof why, "%s:%d:%d: error: %s (in binding '%s') has no ONNX mapping",
-             g->source_path, n->loc.line, n->loc.col, ir_op_name(n->op), g->groups[n->group].name);
+    const ir_group *gr = &g->groups[n->group];
+    int len = snprintf(why, sizeof why, "%s:%d:%d: error: %s (in binding '%s') has no ONNX mapping",
+                       g->source_path, n->loc.line, n->loc.col, ir_op_name(n->op), gr->name);
+    /* the binding's line (the IR keeps it without its indentation, so
+     * without the caret the compiler's own errors have) */
+    if (gr->line == n->loc.line && gr->text && len > 0 && (size_t)len < sizeof why)
+      snprintf(why + len, sizeof why - (size_t)len, "\n%5d | %s", n->loc.line, gr->text);
     emit_refusal(g, o, why);
     free(need);
     return;

@@ -1111,7 +1111,7 @@ static const dl_tensor_desc tensors[] = {
 
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 /* BIN export --onnx refuses this model: */
-static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/attention.dln:6:17: error: positional (in binding 'a') has no ONNX mapping"};
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/attention.dln:6:17: error: positional (in binding 'a') has no ONNX mapping\012    6 | a = attention(positional(x), 2, causal = true)"};
 
 const dl_model_desc attention_desc = {
   .name = "attention",

@@ -993,7 +993,7 @@ static const dl_tensor_desc tensors[] = {
 
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 /* BIN export --onnx refuses this model: */
-static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/gru.dln:6:8: error: rnn_scan (in binding 'h1') has no ONNX mapping"};
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/gru.dln:6:8: error: rnn_scan (in binding 'h1') has no ONNX mapping\012    6 | h1 = gru(x, 4, bidirectional = true)"};
 
 const dl_model_desc gru_desc = {
   .name = "gru",

@@ -1653,7 +1653,7 @@ static const dl_tensor_desc tensors[] = {
 
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 /* BIN export --onnx refuses this model: */
-static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/lstm.dln:6:8: error: rnn_scan (in binding 'h1') has no ONNX mapping"};
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/lstm.dln:6:8: error: rnn_scan (in binding 'h1') has no ONNX mapping\012    6 | h1 = lstm(x, 4)"};
 
 const dl_model_desc lstm_desc = {
   .name = "lstm",

@@ -725,7 +725,7 @@ static const dl_tensor_desc tensors[] = {
 
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 /* BIN export --onnx refuses this model: */
-static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/noise.dln:11:26: error: noise (in binding 'z') has no ONNX mapping"};
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/noise.dln:11:26: error: noise (in binding 'z') has no ONNX mapping\012   11 | z = mu + softplus(s) * randn_like(mu) + rand_like(mu) * s"};
 
 const dl_model_desc noise_desc = {
   .name = "noise",
