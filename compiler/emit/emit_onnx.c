@@ -159,14 +159,14 @@ const char *onnx_scalar(onnx_ctx *oc, double v) {
 }
 
 const char *onnx_fill(onnx_ctx *oc, int ndim, const int64_t *dims, double v) {
-  const char *name = str(oc, "const:%d", oc->ninits);
+  const char *name = str(oc, "const#%d", oc->ninits);
   new_init(oc, name, DL_ONNX_INIT_FILL, ndim, dims)->value = v;
   return name;
 }
 
 const char *onnx_ints(onnx_ctx *oc, int n, const int64_t *v) {
   int64_t len = n;
-  const char *name = str(oc, "const:%d", oc->ninits);
+  const char *name = str(oc, "const#%d", oc->ninits);
   dl_onnx_init *in = new_init(oc, name, DL_ONNX_INIT_INT64S, 1, &len);
   if (n > DL_ONNX_MAX_INTS) oc->failed = 1, n = DL_ONNX_MAX_INTS;
   for (int k = 0; k < n; k++) in->ints[k] = v[k];
@@ -303,13 +303,17 @@ static void emit_init(emit_text *o, const dl_onnx_init *in) {
 }
 
 /* The output: the head as `predict` reports it (probabilities for
- * bce_with_logits, whose head is the logits), named after its binding. */
+ * bce_with_logits, whose head is the logits), named after its binding.
+ * Names cannot collide: values are "binding:id[:k]", constants "const#k",
+ * state tensors have a '.', the input and the output are identifiers (the
+ * output renamed if it is the input's name). */
 static void finish(onnx_ctx *oc, int logit) {
   const ir_graph *g = oc->g;
   const ir_node *pred = &g->nodes[g->pred];
   const char *in[1] = {onnx_value(oc, g->pred)};
   const char *out = logit ? str(oc, "%s_probability", g->groups[pred->group].name)
                           : str(oc, "%s", g->groups[pred->group].name);
+  if (!strcmp(out, g->nodes[g->input].name)) out = str(oc, "%s_output", out);
   onnx_node(oc, pred, logit ? "Sigmoid" : "Identity", out, 1, in);
 }
 

@@ -484,7 +484,7 @@ static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "a:4", 3, {"x", "a.weight", "a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
   {"Gemm", "b:7", 3, {"x", "b.weight", "b.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
   {"Add", "s:8", 2, {"a:4", "b:7"}, 0, {{0}}},
-  {"Mul", "s:9", 2, {"a:4", "const:4"}, 0, {{0}}},
+  {"Mul", "s:9", 2, {"a:4", "const#4"}, 0, {{0}}},
   {"Sub", "s:10", 2, {"s:8", "s:9"}, 0, {{0}}},
   {"Gemm", "out:13", 3, {"s:10", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
   {"Identity", "out", 1, {"out:13"}, 0, {{0}}},
@@ -494,7 +494,7 @@ static const dl_onnx_init onnx_inits[] = {
   {"a.bias", DL_ONNX_INIT_STATE, {"a.bias", NULL, NULL}, 1, {4}, 0, {0}},
   {"b.weight", DL_ONNX_INIT_STATE, {"b.weight", NULL, NULL}, 2, {4, 5}, 0, {0}},
   {"b.bias", DL_ONNX_INIT_STATE, {"b.bias", NULL, NULL}, 1, {4}, 0, {0}},
-  {"const:4", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0.5, {0}},
+  {"const#4", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0.5, {0}},
   {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 4}, 0, {0}},
   {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
 };

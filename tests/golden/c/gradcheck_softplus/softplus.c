@@ -480,9 +480,9 @@ static const dl_tensor_desc tensors[] = {
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "h:4", 3, {"x", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
-  {"Mul", "h:5:1", 2, {"h:4", "const:2"}, 0, {{0}}},
+  {"Mul", "h:5:1", 2, {"h:4", "const#2"}, 0, {{0}}},
   {"Softplus", "h:5:2", 1, {"h:5:1"}, 0, {{0}}},
-  {"Mul", "h:5", 2, {"h:5:2", "const:3"}, 0, {{0}}},
+  {"Mul", "h:5", 2, {"h:5:2", "const#3"}, 0, {{0}}},
   {"Gemm", "s:8", 3, {"h:5", "s.weight", "s.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
   {"Softplus", "s:9", 1, {"s:8"}, 0, {{0}}},
   {"Gemm", "out:12", 3, {"s:9", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -491,8 +491,8 @@ static const dl_onnx_node onnx_nodes[] = {
 static const dl_onnx_init onnx_inits[] = {
   {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {6, 5}, 0, {0}},
   {"h.bias", DL_ONNX_INIT_STATE, {"h.bias", NULL, NULL}, 1, {6}, 0, {0}},
-  {"const:2", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 2, {0}},
-  {"const:3", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0.5, {0}},
+  {"const#2", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 2, {0}},
+  {"const#3", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0.5, {0}},
   {"s.weight", DL_ONNX_INIT_STATE, {"s.weight", NULL, NULL}, 2, {4, 6}, 0, {0}},
   {"s.bias", DL_ONNX_INIT_STATE, {"s.bias", NULL, NULL}, 1, {4}, 0, {0}},
   {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 4}, 0, {0}},
