@@ -244,6 +244,9 @@ typedef struct dl_onnx_graph {
   const char *input, *output; /* value names; the input is [batch, x_shape...] */
   int out_ndim;
   int64_t out_dims[DL_MAX_DIMS]; /* per sample                               */
+  const char *output_class; /* a classifier's second output: the int64 class
+                               (ArgMax over the last axis), out_dims without
+                               the last; else NULL                          */
   int n_nodes, n_inits;
   const dl_onnx_node *nodes;
   const dl_onnx_init *inits;

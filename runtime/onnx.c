@@ -117,8 +117,9 @@ static void node(pb *graph, const dl_onnx_node *n, int index) {
   pb_msg(graph, 1, &m);
 }
 
-/* ValueInfoProto of a float tensor [batch, dims...]. */
-static void value_info(pb *graph, int field, const char *name, int ndim, const int64_t *dims) {
+/* ValueInfoProto of a tensor [batch, dims...] of type elem. */
+static void value_info(pb *graph, int field, const char *name, int elem, int ndim,
+                       const int64_t *dims) {
   pb shape = {0}, tensor = {0}, type = {0}, vi = {0}, dim = {0};
   pb_str(&dim, 2, "batch");
   pb_msg(&shape, 1, &dim);
@@ -126,7 +127,7 @@ static void value_info(pb *graph, int field, const char *name, int ndim, const i
     pb_int(&dim, 1, dims[d]);
     pb_msg(&shape, 1, &dim);
   }
-  pb_int(&tensor, 1, T_FLOAT);
+  pb_int(&tensor, 1, elem);
   pb_msg(&tensor, 2, &shape);
   pb_msg(&type, 1, &tensor);
   pb_str(&vi, 1, name);
@@ -256,8 +257,9 @@ static int model(pb *out, const dl_ctx *ctx, char *err, size_t errlen) {
       free(graph.p);
       return -1;
     }
-  value_info(&graph, 11, g->input, m->x_ndim, m->x_shape);
-  value_info(&graph, 12, g->output, g->out_ndim, g->out_dims);
+  value_info(&graph, 11, g->input, T_FLOAT, m->x_ndim, m->x_shape);
+  value_info(&graph, 12, g->output, T_FLOAT, g->out_ndim, g->out_dims);
+  if (g->output_class) value_info(&graph, 12, g->output_class, T_INT64, g->out_ndim - 1, g->out_dims);
   pb_int(out, 1, ONNX_IR_VERSION);
   pb_str(out, 2, "dlnc");
   pb_str(out, 3, DL_VERSION);

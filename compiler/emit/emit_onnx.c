@@ -33,6 +33,7 @@ struct onnx_ctx {
   char **strings;             /* every name handed out, freed at the end */
   int nstrings, string_cap;
   int temps;
+  const char *output, *output_class; /* the graph's outputs (finish) */
   int failed;                 /* a mapping asked for more than the table holds */
 };
 
@@ -314,10 +315,18 @@ static void finish(onnx_ctx *oc, int logit) {
   const char *out = logit ? str(oc, "%s_probability", g->groups[pred->group].name)
                           : str(oc, "%s", g->groups[pred->group].name);
   if (!strcmp(out, g->nodes[g->input].name)) out = str(oc, "%s_output", out);
-  onnx_node(oc, pred, logit ? "Sigmoid" : "Identity", out, 1, in);
+  oc->output = onnx_node(oc, pred, logit ? "Sigmoid" : "Identity", out, 1, in);
+  if (g->pred_kind != DL_PRED_ARGMAX) return;
+  /* a classifier's class, as predict prints it: the first largest logit */
+  in[0] = out;
+  onnx_attr_int(oc, "axis", pred->ndim);
+  onnx_attr_int(oc, "keepdims", 0);
+  const char *cls = str(oc, "%s_class", out);
+  if (!strcmp(cls, g->nodes[g->input].name)) cls = str(oc, "%s_output", cls);
+  oc->output_class = onnx_node(oc, pred, "ArgMax", cls, 1, in);
 }
 
-static void emit_tables(onnx_ctx *oc, emit_text *o, const char *output) {
+static void emit_tables(onnx_ctx *oc, emit_text *o) {
   const ir_graph *g = oc->g;
   const ir_node *x = &g->nodes[g->input], *pred = &g->nodes[g->pred];
   emit_line(o, "static const dl_onnx_node onnx_nodes[] = {");
@@ -328,7 +337,8 @@ static void emit_tables(onnx_ctx *oc, emit_text *o, const char *output) {
     for (int k = 0; k < oc->ninits; k++) emit_init(o, &oc->inits[k]);
     emit_line(o, "};");
   }
-  char *in = emit_cstr(x->name), *out = emit_cstr(output), dims[DL_MAX_DIMS * 24] = "0";
+  char *in = emit_cstr(x->name), *out = emit_cstr(oc->output), dims[DL_MAX_DIMS * 24] = "0";
+  char *cls = emit_cstr(oc->output_class);
   size_t len = 0;
   for (int d = 0; d < pred->ndim; d++)
     len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%lld", d ? ", " : "", ll(pred->dims[d]));
@@ -337,12 +347,13 @@ static void emit_tables(onnx_ctx *oc, emit_text *o, const char *output) {
   emit_line(o, ".output = %s,", out);
   emit_line(o, ".out_ndim = %d,", pred->ndim);
   emit_line(o, ".out_dims = {%s},", dims);
+  if (oc->output_class) emit_line(o, ".output_class = %s,", cls);
   emit_line(o, ".n_nodes = %d,", oc->nnodes);
   emit_line(o, ".n_inits = %d,", oc->ninits);
   emit_line(o, ".nodes = onnx_nodes,");
   emit_line(o, ".inits = %s,", oc->ninits ? "onnx_inits" : "NULL");
   emit_line(o, "};\n");
-  free(in), free(out);
+  free(in), free(out), free(cls);
 }
 
 static int pred_is_logit(const ir_graph *g) {
@@ -397,7 +408,7 @@ void emit_onnx(const ir_graph *g, emit_text *o) {
              g->source_path, g->model_name);
     emit_refusal(g, o, why);
   } else {
-    emit_tables(&oc, o, oc.nodes[oc.nnodes - 1].out);
+    emit_tables(&oc, o);
   }
   for (int k = 0; k < oc.nstrings; k++) free(oc.strings[k]);
   free(oc.strings), free(oc.nodes), free(oc.inits), free(oc.names), free(need);

@@ -110,6 +110,8 @@ def torch_run(model, x):
             y = i[0].reshape([int(v) for v in i[1]])
         elif op == "Flatten":
             y = i[0].reshape(i[0].shape[0], -1)
+        elif op == "ArgMax":
+            y = torch.argmax(i[0], a["axis"], keepdim=bool(a.get("keepdims", 1)))
         elif op in ("Identity", "Dropout"):
             y = i[0]
         elif op == "Conv":
@@ -140,14 +142,14 @@ def torch_run(model, x):
         else:
             raise RuntimeError("the torch interpreter has no " + op)
         env[n.output[0]] = y
-    return env[g.output[0].name].numpy()
+    return [env[o.name].numpy() for o in g.output]
 
 
-def opencv_run(path, x):
+def opencv_run(path, x, names):
     import cv2
     net = cv2.dnn.readNetFromONNX(path)
     net.setInput(x)
-    return net.forward()
+    return net.forward(names)
 
 
 # ---- one model ----------------------------------------------------------------
@@ -190,16 +192,19 @@ def check_model(name, dlnc, src, work, rng, onnx, f64=False):
     if r.returncode:
         return "predict failed: " + r.stderr
     # every model runs in the torch interpreter; OpenCV runs what it can import
+    names = [o.name for o in model.graph.output]
+    if len(names) != (2 if label[0] == "class" else 1):
+        return "outputs %s" % names
     runs = {"torch": torch_run(model, xt)}
     try:
-        runs["OpenCV"] = opencv_run(out, xt)
+        runs["OpenCV"] = opencv_run(out, xt, names)
     except Exception as e:  # OpenCV 4.6's importer lacks a few valid ops
         if name not in NOT_OPENCV:
             return "OpenCV cannot run it: %s" % str(e).splitlines()[0]
         print("  %s: OpenCV 4.6 cannot import it (%s); the torch interpreter alone checks it"
               % (name, str(e).splitlines()[0][:100]))
     for checker, got in runs.items():
-        why = compare(r.stdout, np.asarray(got).reshape(ROWS, -1), label)
+        why = compare(r.stdout, [np.asarray(v).reshape(ROWS, -1) for v in got], label)
         if why:
             return "%s: %s" % (checker, why)
     print("  %s: %d nodes, %d initializers: onnx.checker ok; within %g of predict in %s"
@@ -208,12 +213,17 @@ def check_model(name, dlnc, src, work, rng, onnx, f64=False):
     return None
 
 
-def compare(stdout, got, label):
-    """None if the ONNX outputs got match predict's stdout, else why not."""
+def compare(stdout, outputs, label):
+    """None if the ONNX outputs match predict's stdout, else why not."""
+    got = outputs[0]
     if label[0] == "class":
         want = [int(v) for v in stdout.split()]
         top = np.sort(got, axis=1)
         close = top[:, -1] - top[:, -2] < TOL  # a tie within the tolerance may go either way
+        # the class output is predict's class
+        cls = [int(v) for v in outputs[1].ravel()]
+        if len(cls) != len(want) or any(c != w and not t for c, w, t in zip(cls, want, close)):
+            return "the class output %s, predict %s" % (cls, want)
         bad = [k for k in range(ROWS) if not close[k] and int(np.argmax(got[k])) != want[k]]
         if bad:
             return "classes differ at rows %s: predict %s, ONNX %s" % (

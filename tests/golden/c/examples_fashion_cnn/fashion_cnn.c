@@ -936,6 +936,7 @@ static const dl_onnx_node onnx_nodes[] = {
   {"Relu", "h:20", 1, {"h:19"}, 0, {{0}}},
   {"Gemm", "logits:23", 3, {"h:20", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
   {"Identity", "logits", 1, {"logits:23"}, 0, {{0}}},
+  {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
 };
 static const dl_onnx_init onnx_inits[] = {
   {"c1.weight", DL_ONNX_INIT_STATE, {"c1.weight", NULL, NULL}, 4, {16, 1, 5, 5}, 0, {0}},
@@ -952,7 +953,8 @@ static const dl_onnx_graph onnx_graph = {
   .output = "logits",
   .out_ndim = 1,
   .out_dims = {10},
-  .n_nodes = 11,
+  .output_class = "logits_class",
+  .n_nodes = 12,
   .n_inits = 8,
   .nodes = onnx_nodes,
   .inits = onnx_inits,

@@ -468,6 +468,7 @@ static const dl_onnx_node onnx_nodes[] = {
   {"Relu", "h2:9", 1, {"h2:8"}, 0, {{0}}},
   {"Gemm", "logits:12", 3, {"h2:9", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
   {"Identity", "logits", 1, {"logits:12"}, 0, {{0}}},
+  {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
 };
 static const dl_onnx_init onnx_inits[] = {
   {"h1.weight", DL_ONNX_INIT_STATE, {"h1.weight", NULL, NULL}, 2, {256, 784}, 0, {0}},
@@ -482,7 +483,8 @@ static const dl_onnx_graph onnx_graph = {
   .output = "logits",
   .out_ndim = 1,
   .out_dims = {10},
-  .n_nodes = 6,
+  .output_class = "logits_class",
+  .n_nodes = 7,
   .n_inits = 6,
   .nodes = onnx_nodes,
   .inits = onnx_inits,

@@ -755,6 +755,7 @@ static const dl_onnx_node onnx_nodes[] = {
   {"Concat", "joined:14", 2, {"h2:10", "joined:13"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
   {"Gemm", "logits:17", 3, {"joined:14", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
   {"Identity", "logits", 1, {"logits:17"}, 0, {{0}}},
+  {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
 };
 static const dl_onnx_init onnx_inits[] = {
   {"h1.weight", DL_ONNX_INIT_STATE, {"h1.weight", NULL, NULL}, 2, {256, 784}, 0, {0}},
@@ -771,7 +772,8 @@ static const dl_onnx_graph onnx_graph = {
   .output = "logits",
   .out_ndim = 1,
   .out_dims = {10},
-  .n_nodes = 8,
+  .output_class = "logits_class",
+  .n_nodes = 9,
   .n_inits = 8,
   .nodes = onnx_nodes,
   .inits = onnx_inits,

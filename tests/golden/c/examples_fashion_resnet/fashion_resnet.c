@@ -2344,6 +2344,7 @@ static const dl_onnx_node onnx_nodes[] = {
   {"Flatten", "logits:66", 1, {"r2:65"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
   {"Gemm", "logits:69", 3, {"logits:66", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
   {"Identity", "logits", 1, {"logits:69"}, 0, {{0}}},
+  {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
 };
 static const dl_onnx_init onnx_inits[] = {
   {"stem.weight", DL_ONNX_INIT_STATE, {"stem.weight", NULL, NULL}, 4, {16, 1, 3, 3}, 0, {0}},
@@ -2379,7 +2380,8 @@ static const dl_onnx_graph onnx_graph = {
   .output = "logits",
   .out_ndim = 1,
   .out_dims = {10},
-  .n_nodes = 22,
+  .output_class = "logits_class",
+  .n_nodes = 23,
   .n_inits = 27,
   .nodes = onnx_nodes,
   .inits = onnx_inits,

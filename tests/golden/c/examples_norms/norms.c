@@ -1434,6 +1434,7 @@ static const dl_onnx_node onnx_nodes[] = {
   {"Relu", "h:30", 1, {"h:29"}, 0, {{0}}},
   {"Gemm", "logits:33", 3, {"h:30", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
   {"Identity", "logits", 1, {"logits:33"}, 0, {{0}}},
+  {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
 };
 static const dl_onnx_init onnx_inits[] = {
   {"c1.weight", DL_ONNX_INIT_STATE, {"c1.weight", NULL, NULL}, 4, {8, 1, 3, 3}, 0, {0}},
@@ -1466,7 +1467,8 @@ static const dl_onnx_graph onnx_graph = {
   .output = "logits",
   .out_ndim = 1,
   .out_dims = {10},
-  .n_nodes = 26,
+  .output_class = "logits_class",
+  .n_nodes = 27,
   .n_inits = 24,
   .nodes = onnx_nodes,
   .inits = onnx_inits,

@@ -798,6 +798,7 @@ static const dl_onnx_node onnx_nodes[] = {
   {"Flatten", "logits:17", 1, {"c3:16"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
   {"Gemm", "logits:20", 3, {"logits:17", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
   {"Identity", "logits", 1, {"logits:20"}, 0, {{0}}},
+  {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
 };
 static const dl_onnx_init onnx_inits[] = {
   {"c1.weight", DL_ONNX_INIT_STATE, {"c1.weight", NULL, NULL}, 4, {6, 2, 3, 3}, 0, {0}},
@@ -813,7 +814,8 @@ static const dl_onnx_graph onnx_graph = {
   .output = "logits",
   .out_ndim = 1,
   .out_dims = {3},
-  .n_nodes = 7,
+  .output_class = "logits_class",
+  .n_nodes = 8,
   .n_inits = 7,
   .nodes = onnx_nodes,
   .inits = onnx_inits,

@@ -321,6 +321,7 @@ static const dl_onnx_node onnx_nodes[] = {
   {"Relu", "h:5", 1, {"h:4"}, 0, {{0}}},
   {"Gemm", "logits:8", 3, {"h:5", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
   {"Identity", "logits", 1, {"logits:8"}, 0, {{0}}},
+  {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
 };
 static const dl_onnx_init onnx_inits[] = {
   {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {8, 5}, 0, {0}},
@@ -333,7 +334,8 @@ static const dl_onnx_graph onnx_graph = {
   .output = "logits",
   .out_ndim = 1,
   .out_dims = {4},
-  .n_nodes = 4,
+  .output_class = "logits_class",
+  .n_nodes = 5,
   .n_inits = 4,
   .nodes = onnx_nodes,
   .inits = onnx_inits,

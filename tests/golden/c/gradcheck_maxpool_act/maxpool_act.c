@@ -1023,6 +1023,7 @@ static const dl_onnx_node onnx_nodes[] = {
   {"Concat", "logits:26", 3, {"logits:23", "logits:24", "logits:25"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
   {"Gemm", "logits:29", 3, {"logits:26", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
   {"Identity", "logits", 1, {"logits:29"}, 0, {{0}}},
+  {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
 };
 static const dl_onnx_init onnx_inits[] = {
   {"a.weight", DL_ONNX_INIT_STATE, {"a.weight", NULL, NULL}, 4, {3, 2, 3, 3}, 0, {0}},
@@ -1039,7 +1040,8 @@ static const dl_onnx_graph onnx_graph = {
   .output = "logits",
   .out_ndim = 1,
   .out_dims = {3},
-  .n_nodes = 15,
+  .output_class = "logits_class",
+  .n_nodes = 16,
   .n_inits = 8,
   .nodes = onnx_nodes,
   .inits = onnx_inits,
