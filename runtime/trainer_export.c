@@ -8,12 +8,24 @@
 #include "trainer_internal.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
+
+/* 1 if a and b name one existing file (links followed). */
+static int same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
 
 int dl_tr_cmd_export(const dl_model_desc *m, const dl_opts *o) {
   char err[1024];
   if (dl_onnx_refusal(m, err, sizeof err)) {
     fprintf(stderr, "%s\nerror: export: model '%s' cannot be written as ONNX; nothing was written\n",
             err, m->name);
+    return DL_EXIT_FAIL;
+  }
+  if (same_file(o->onnx, o->load)) {
+    fprintf(stderr, "error: --onnx %s is the checkpoint --load reads; it would be replaced\n",
+            o->onnx);
     return DL_EXIT_FAIL;
   }
   if (dl_af_check(o->onnx, err, sizeof err)) {

@@ -13,8 +13,8 @@ evaluator and Debian has no onnxruntime), which also runs every model
 OpenCV runs, so each is checked twice; the report says which checker ran
 which model.  Then the refusals: a model with an op without a
 mapping (an LSTM) names the op and its .dln line and writes nothing, and a
-bad --onnx path (a missing directory, a directory) is refused without
-touching what is there.  Exit 77 (skipped) without python3-onnx or
+bad --onnx path (a missing directory, a directory, the checkpoint itself)
+is refused without touching what is there.  Exit 77 (skipped) without python3-onnx or
 python3-opencv.
 """
 import os
@@ -266,6 +266,19 @@ def check_refusals(dlnc, src, work):
         print("  --onnx %s refused: %s" % (what, r.stderr.strip().replace(d + "/", "")))
     if os.path.exists(os.path.join(d, "nodir")):
         return "a refused export created a directory"
+    # the checkpoint itself (through a link too) is never replaced by the export
+    with open(ckpt, "rb") as f:
+        before = f.read()
+    link = os.path.join(d, "link.st")
+    os.symlink(ckpt, link)
+    for path in (ckpt, link):
+        r = run([binp, "export", "--load", ckpt, "--onnx", path])
+        if r.returncode != 1 or "is the checkpoint --load reads" not in r.stderr:
+            return "--onnx naming the checkpoint: status %d, %r" % (r.returncode, r.stderr)
+    with open(ckpt, "rb") as f:
+        if f.read() != before:
+            return "--onnx naming the checkpoint changed it"
+    print("  --onnx naming the checkpoint refused: " + r.stderr.strip().replace(work + "/", ""))
     r = run([binp, "export", "--load", ckpt])
     if r.returncode != 2 or "--onnx FILE is required" not in r.stderr:
         return "export without --onnx: status %d, %r" % (r.returncode, r.stderr)
