@@ -211,12 +211,33 @@ static int first_unmapped(const ir_graph *g, const char *need) {
   return -1;
 }
 
-static void emit_refusal(const ir_graph *g, emit_text *o, const char *why) {
+/* Why the model cannot be exported (into why, returning 1), or 0: token
+ * inputs, or the first op the head needs that has no mapping, with the
+ * binding's line (the IR keeps it without its indentation, so without the
+ * caret of the compiler's own errors). */
+static int refusal(const ir_graph *g, const char *need, char *why, size_t len) {
+  const ir_node *x = &g->nodes[g->input];
+  if (g->input_vocab) {
+    snprintf(why, len, "%s:%d:%d: error: the input '%s' holds token ids, which the ONNX export "
+             "does not take", g->source_path, x->loc.line, x->loc.col, x->name);
+    return 1;
+  }
+  int bad = first_unmapped(g, need);
+  if (bad < 0) return 0;
+  const ir_node *n = &g->nodes[bad];
+  const ir_group *gr = &g->groups[n->group];
+  int at = snprintf(why, len, "%s:%d:%d: error: %s (in binding '%s') has no ONNX mapping",
+                    g->source_path, n->loc.line, n->loc.col, ir_op_name(n->op), gr->name);
+  if (gr->line == n->loc.line && gr->text && at > 0 && (size_t)at < len)
+    snprintf(why + at, len - (size_t)at, "\n%5d | %s", n->loc.line, gr->text);
+  return 1;
+}
+
+static void emit_refusal(emit_text *o, const char *why) {
   char *lit = emit_cstr(why);
   emit_line(o, "/* BIN export --onnx refuses this model: */");
   emit_line(o, "static const dl_onnx_graph onnx_graph = {.refusal = %s};\n", lit);
   free(lit);
-  (void)g;
 }
 
 /* One line of the table: text appended with a printf format. */
@@ -283,22 +304,26 @@ static void emit_node(emit_text *o, const dl_onnx_node *n) {
   free(l.s);
 }
 
+/* "v0, v1, ..." of n values, or "0" for none (an initializer's {0}). */
+static const char *join_ints(char *buf, size_t len, const int64_t *v, int64_t n) {
+  size_t at = 0;
+  snprintf(buf, len, "0");
+  for (int64_t k = 0; k < n && at < len; k++)
+    at += (size_t)snprintf(buf + at, len - at, "%s%lld", k ? ", " : "", ll(v[k]));
+  return buf;
+}
+
 static void emit_init(emit_text *o, const dl_onnx_init *in) {
   static const char *const kinds[] = {"DL_ONNX_INIT_STATE", "DL_ONNX_INIT_WEIGHT_NORM",
                                       "DL_ONNX_INIT_SPECTRAL_NORM", "DL_ONNX_INIT_FILL",
                                       "DL_ONNX_INIT_INT64S"};
   char *name = emit_cstr(in->name), *src[3];
   for (int k = 0; k < 3; k++) src[k] = emit_cstr(in->src[k]);
-  char dims[DL_MAX_DIMS * 24] = "0", ints[DL_ONNX_MAX_INTS * 24] = "0";
-  size_t len = 0;
-  for (int d = 0; d < in->ndim; d++)
-    len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%lld", d ? ", " : "", ll(in->dims[d]));
-  len = 0;
-  if (in->kind == DL_ONNX_INIT_INT64S)
-    for (int k = 0; k < in->dims[0]; k++)
-      len += (size_t)snprintf(ints + len, sizeof ints - len, "%s%lld", k ? ", " : "", ll(in->ints[k]));
+  char dims[DL_MAX_DIMS * 24], ints[DL_ONNX_MAX_INTS * 24];
+  int64_t nints = in->kind == DL_ONNX_INIT_INT64S ? in->dims[0] : 0;
   emit_line(o, "{%s, %s, {%s, %s, %s}, %d, {%s}, %.17g, {%s}},", name, kinds[in->kind], src[0],
-            src[1], src[2], in->ndim, dims, in->value, ints);
+            src[1], src[2], in->ndim, join_ints(dims, sizeof dims, in->dims, in->ndim), in->value,
+            join_ints(ints, sizeof ints, in->ints, nints));
   free(name);
   for (int k = 0; k < 3; k++) free(src[k]);
 }
@@ -337,16 +362,13 @@ static void emit_tables(onnx_ctx *oc, emit_text *o) {
     for (int k = 0; k < oc->ninits; k++) emit_init(o, &oc->inits[k]);
     emit_line(o, "};");
   }
-  char *in = emit_cstr(x->name), *out = emit_cstr(oc->output), dims[DL_MAX_DIMS * 24] = "0";
+  char *in = emit_cstr(x->name), *out = emit_cstr(oc->output), dims[DL_MAX_DIMS * 24];
   char *cls = emit_cstr(oc->output_class);
-  size_t len = 0;
-  for (int d = 0; d < pred->ndim; d++)
-    len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%lld", d ? ", " : "", ll(pred->dims[d]));
   emit_line(o, "static const dl_onnx_graph onnx_graph = {");
   emit_line(o, ".input = %s,", in);
   emit_line(o, ".output = %s,", out);
   emit_line(o, ".out_ndim = %d,", pred->ndim);
-  emit_line(o, ".out_dims = {%s},", dims);
+  emit_line(o, ".out_dims = {%s},", join_ints(dims, sizeof dims, pred->dims, pred->ndim));
   if (oc->output_class) emit_line(o, ".output_class = %s,", cls);
   emit_line(o, ".n_nodes = %d,", oc->nnodes);
   emit_line(o, ".n_inits = %d,", oc->ninits);
@@ -371,26 +393,8 @@ void emit_onnx(const ir_graph *g, emit_text *o) {
     fputs("dlnc: out of memory\n", stderr);
     exit(1);
   }
-  int bad = first_unmapped(g, need);
-  if (g->input_vocab) {
-    snprintf(why, sizeof why,
-             "%s:%d:%d: error: the input '%s' holds token ids, which the ONNX export does not take",
-             g->source_path, g->nodes[g->input].loc.line,
-             g->nodes[g->input].loc.col, g->nodes[g->input].name);
-    emit_refusal(g, o, why);
-    free(need);
-    return;
-  }
-  if (bad >= 0) {
-    const ir_node *n = &g->nodes[bad];
-    const ir_group *gr = &g->groups[n->group];
-    int len = snprintf(why, sizeof why, "%s:%d:%d: error: %s (in binding '%s') has no ONNX mapping",
-                       g->source_path, n->loc.line, n->loc.col, ir_op_name(n->op), gr->name);
-    /* the binding's line (the IR keeps it without its indentation, so
-     * without the caret the compiler's own errors have) */
-    if (gr->line == n->loc.line && gr->text && len > 0 && (size_t)len < sizeof why)
-      snprintf(why + len, sizeof why - (size_t)len, "\n%5d | %s", n->loc.line, gr->text);
-    emit_refusal(g, o, why);
+  if (refusal(g, need, why, sizeof why)) {
+    emit_refusal(o, why);
     free(need);
     return;
   }
@@ -406,7 +410,7 @@ void emit_onnx(const ir_graph *g, emit_text *o) {
   if (oc.failed) {
     snprintf(why, sizeof why, "%s: the ONNX mapping of model '%s' is incomplete (a dlnc bug)",
              g->source_path, g->model_name);
-    emit_refusal(g, o, why);
+    emit_refusal(o, why);
   } else {
     emit_tables(&oc, o);
   }
