@@ -236,6 +236,26 @@ def compare(stdout, outputs, label):
     return None if err <= TOL else "largest difference from predict %.3g > %g" % (err, TOL)
 
 
+# ---- the writer under AddressSanitizer and UBSan --------------------------------
+
+def check_sanitized(dlnc, work):
+    """A --debug trainer (ASan, UBSan) writes the same bytes as the release one."""
+    d = os.path.join(work, "acts")
+    binp = os.path.join(d, "acts_debug")
+    r = run([dlnc, "build", "--debug", os.path.join(d, "acts.dln"), "-o", binp])
+    if r.returncode:
+        return "build --debug failed: " + r.stderr
+    out = os.path.join(d, "debug.onnx")
+    r = run([binp, "export", "--load", os.path.join(d, "acts.st"), "--onnx", out])
+    if r.returncode or "Sanitizer" in r.stderr or "runtime error" in r.stderr:
+        return "export: status %d, %r" % (r.returncode, r.stderr)
+    with open(out, "rb") as a, open(os.path.join(d, "acts.onnx"), "rb") as b:
+        if a.read() != b.read():
+            return "the --debug trainer's file differs from the release trainer's"
+    print("  acts: a --debug (ASan, UBSan) trainer exports the same bytes")
+    return None
+
+
 # ---- refusals -----------------------------------------------------------------
 
 def check_refusals(dlnc, src, work):
@@ -311,6 +331,10 @@ def main(dlnc, src, work):
         if why:
             print("FAIL %s%s: %s" % (name, " --f64" if f64 else "", why))
             failed += 1
+    why = check_sanitized(dlnc, work)
+    if why:
+        print("FAIL sanitizers: " + why)
+        failed += 1
     why = check_refusals(dlnc, src, work)
     if why:
         print("FAIL refusals: " + why)
