@@ -37,7 +37,7 @@ NOT_OPENCV = {"red"}
 # ops its graph must contain)
 MODELS = {
     "acts": (96, (6,), ("real", 4),
-             {"Gemm", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Erf", "Softplus", "Concat",
+             {"Gemm", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Erf", "Concat",
               "Add", "Sub", "Mul", "Div", "Exp", "Log", "Sqrt", "Abs", "Softmax"}),
     "cnn": (48, (2, 12, 12), ("real", 3),
             {"Conv", "BatchNormalization", "InstanceNormalization", "MaxPool", "AveragePool",
