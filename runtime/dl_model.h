@@ -237,11 +237,68 @@ typedef struct dl_model_desc {
   int sample_ndim;
   int64_t sample_shape[DL_MAX_DIMS];
   int64_t sample_size;      /* values per sample                       */
+  /* The inference graph in ONNX's terms, for `BIN export --onnx` (below);
+     NULL in descriptors written before it existed. */
+  const struct dl_onnx_graph *onnx;
 } dl_model_desc;
 
 /* Class labels per sample: y_len, where 0 (descriptors written before the
  * field existed) means one. */
 static inline int64_t dl_model_y_len(const dl_model_desc *m) { return m->y_len > 1 ? m->y_len : 1; }
+
+/* ---- the inference graph in ONNX's terms (emit_onnx.c writes it, onnx.c
+ * turns it into a ModelProto with a checkpoint's weights) ----------------- */
+enum { DL_ONNX_MAX_IN = 8, DL_ONNX_MAX_ATTRS = 6, DL_ONNX_MAX_INTS = 8 };
+typedef enum { DL_ONNX_INT = 1, DL_ONNX_FLOAT, DL_ONNX_INTS } dl_onnx_attr_type;
+typedef struct dl_onnx_attr {
+  const char *name;
+  dl_onnx_attr_type type;
+  int n;                    /* DL_ONNX_INTS: how many of i                    */
+  int64_t i[DL_ONNX_MAX_INTS]; /* DL_ONNX_INT: i[0]                         */
+  double f;                 /* DL_ONNX_FLOAT                                  */
+} dl_onnx_attr;
+/* One NodeProto: op_type, its inputs (value names, "" for a missing
+ * optional one), its one output, its attributes. */
+typedef struct dl_onnx_node {
+  const char *op, *out;
+  int nin;
+  const char *in[DL_ONNX_MAX_IN];
+  int nattr;
+  dl_onnx_attr attr[DL_ONNX_MAX_ATTRS];
+} dl_onnx_node;
+/* An initializer (float32 unless DL_ONNX_INIT_INT64S), shaped dims:
+ * a state tensor by name (its values in any shape of as many elements, or
+ * of a multiple of them: the values repeated),
+ * an effective weight computed from state tensors, or a constant. */
+typedef enum {
+  DL_ONNX_INIT_STATE,        /* src[0]'s values                                 */
+  DL_ONNX_INIT_WEIGHT_NORM,  /* g * v / ||v|| per row of dim 0: src g, v        */
+  DL_ONNX_INIT_SPECTRAL_NORM,/* W / (u . W v): src W_orig, u, v                 */
+  DL_ONNX_INIT_FILL,         /* every element is value                          */
+  DL_ONNX_INIT_INT64S,       /* int64 ints[0 .. dims[0])                        */
+} dl_onnx_init_kind;
+typedef struct dl_onnx_init {
+  const char *name;
+  dl_onnx_init_kind kind;
+  const char *src[3];
+  int ndim;
+  int64_t dims[DL_MAX_DIMS];
+  double value;
+  int64_t ints[DL_ONNX_MAX_INTS];
+} dl_onnx_init;
+typedef struct dl_onnx_graph {
+  const char *refusal;      /* non-NULL: why the model cannot be exported
+                               ("FILE:LINE:COL: ..."), and nothing else is set */
+  const char *input, *output; /* value names; the input is [batch, x_shape...] */
+  int out_ndim;
+  int64_t out_dims[DL_MAX_DIMS]; /* per sample                               */
+  const char *output_class; /* a classifier's second output: the int64 class
+                               (ArgMax over the last axis), out_dims without
+                               the last; else NULL                          */
+  int n_nodes, n_inits;
+  const dl_onnx_node *nodes;
+  const dl_onnx_init *inits;
+} dl_onnx_graph;
 
 /* Allocate the state and act blocks for `capacity` rows; NULL on OOM (message in err). */
 dl_ctx *dl_ctx_new(const dl_model_desc *m, int capacity, char *err, size_t errlen);

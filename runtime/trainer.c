@@ -1,6 +1,7 @@
 /* trainer.c: the trainer executable's command line (dl_trainer_main).
  * The commands themselves: trainer_train.c (train), trainer_eval.c (eval,
- * predict), trainer_gradcheck.c (gradcheck), trainer_sample.c (sample);
+ * predict), trainer_gradcheck.c (gradcheck), trainer_sample.c (sample),
+ * trainer_export.c (export);
  * what they share is in trainer_common.c. */
 #include "dl_model.h"
 #include "schedule.h"
@@ -21,7 +22,7 @@
  * C_GENERATE: `sample` of a model with a generator (a binding `sample`):
  * images, not text; the command line picks it by the model. */
 enum { C_TRAIN = 1, C_EVAL = 2, C_PREDICT = 4, C_GRADCHECK = 8, C_ALL = 15, C_SAMPLE = 16,
-       C_GENERATE = 32 };
+       C_GENERATE = 32, C_EXPORT = 64 };
 enum { PREDICT_DEFAULT_BATCH = 256, GRADCHECK_DEFAULT_BATCH = 4 };
 enum { SAMPLE_DEFAULT_LENGTH = 500, SAMPLE_DEFAULT_SEED = 1 };
 
@@ -30,14 +31,15 @@ enum { SAMPLE_DEFAULT_LENGTH = 500, SAMPLE_DEFAULT_SEED = 1 };
 typedef enum {
   O_LOAD, O_DATA, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_SAMPLE_SEED, O_THREADS,
   O_SAVE, O_SAVE_EVERY, O_RESUME, O_METRICS, O_EPS, O_TOL, O_MODE,
-  O_LENGTH, O_TEMPERATURE, O_PROMPT, O_GEN_SEED, O_NUM, O_OUT, O_COUNT
+  O_LENGTH, O_TEMPERATURE, O_PROMPT, O_GEN_SEED, O_NUM, O_OUT, O_ONNX, O_COUNT
 } opt_id;
 
 static const struct opt_def {
   const char *name, *arg, *help;
   unsigned cmds;
 } OPTS[O_COUNT] = {
-    {"load", "FILE", "checkpoint to use (required)", C_EVAL | C_PREDICT | C_SAMPLE | C_GENERATE},
+    {"load", "FILE", "checkpoint to use (required)",
+     C_EVAL | C_PREDICT | C_SAMPLE | C_GENERATE | C_EXPORT},
     {"data", "DIR", "directory the data paths are relative to", C_TRAIN | C_EVAL},
     {"epochs", "N", "total epochs (with --resume: the total, not additional)", C_TRAIN},
     {"batch", "N", "rows per batch; 0 = the whole set", C_ALL | C_GENERATE},
@@ -62,6 +64,7 @@ static const struct opt_def {
     {"count", "N", "images to generate (required)", C_GENERATE},
     {"out", "FILE", "the IDX file to write (required); the PNG grid goes to FILE with "
                     "the extension .png", C_GENERATE},
+    {"onnx", "FILE", "the ONNX file to write (required; replaced atomically)", C_EXPORT},
 };
 
 static const struct cmd_def {
@@ -77,6 +80,8 @@ static const struct cmd_def {
      C_SAMPLE},
     {"sample", "--load FILE --count N --out FILE [options]",
      "draw images from the model's generator (its binding 'sample')", C_GENERATE},
+    {"export", "--load FILE --onnx FILE", "the checkpoint's inference graph as an ONNX file",
+     C_EXPORT},
 };
 enum { N_CMDS = (int)(sizeof CMDS / sizeof CMDS[0]) };
 
@@ -228,6 +233,7 @@ static int set_opt(dl_opts *o, opt_id id, const char *v) {
   case O_LENGTH: return parse_int(n, v, 0, INT_MAX, &o->length);
   case O_TEMPERATURE: return parse_real(n, v, 1, &o->temperature);
   case O_PROMPT: o->prompt = v; return 0;
+  case O_ONNX: o->onnx = v; return 0;
   case O_MODE:
     if (strcmp(v, "train") && strcmp(v, "eval")) return bad_value(n, v, "train or eval");
     o->eval_mode = strcmp(v, "eval") == 0;
@@ -310,7 +316,12 @@ static int parse_args(dl_opts *o, const dl_model_desc *m, const struct cmd_def *
             !o->count ? "count N" : "out FILE", o->prog, c->name);
     return 2;
   }
-  if ((c->bit & (C_EVAL | C_PREDICT | C_SAMPLE | C_GENERATE)) && !o->load) {
+  if (c->bit == C_EXPORT && !o->onnx) {
+    fprintf(stderr, "error: %s: --onnx FILE is required (see '%s %s --help')\n", c->name, o->prog,
+            c->name);
+    return 2;
+  }
+  if ((c->bit & (C_EVAL | C_PREDICT | C_SAMPLE | C_GENERATE | C_EXPORT)) && !o->load) {
     fprintf(stderr, "error: %s: --load FILE is required (see '%s %s --help')\n", c->name, o->prog,
             c->name);
     return 2;
@@ -439,6 +450,7 @@ int dl_trainer_main(const dl_model_desc *m, int argc, char **argv) {
   case C_PREDICT: return dl_tr_cmd_predict(m, &o);
   case C_SAMPLE: return dl_tr_cmd_sample(m, &o);
   case C_GENERATE: return dl_tr_cmd_generate(m, &o);
+  case C_EXPORT: return dl_tr_cmd_export(m, &o);
   default: return dl_tr_cmd_gradcheck(m, &o);
   }
 }

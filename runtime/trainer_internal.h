@@ -1,5 +1,5 @@
 /* trainer_internal.h: shared between the trainer's source files (trainer.c,
- * trainer_train.c, trainer_eval.c, trainer_gradcheck.c, trainer_sample.c,
+ * trainer_train.c, trainer_eval.c, trainer_gradcheck.c, trainer_sample.c, trainer_export.c,
  * trainer_common.c, trainer_finite.c, trainer_signal.c, checkpoint.c, ctx.c).
  * Not part of the contract with generated code.  The calls go one way:
  * trainer.c calls the commands (dl_tr_cmd_*), the commands call the shared
@@ -31,6 +31,7 @@ typedef struct dl_opts {
   const char *cmd;          /* train, eval, predict, gradcheck, sample */
   const char *data_dir;     /* --data, else the model's default         */
   const char *save, *resume, *load, *metrics;
+  const char *onnx;         /* export --onnx FILE                      */
   int epochs, batch, threads;
   int save_every;           /* --save-every: also checkpoint every N optimiser steps (0 = off) */
   double lr, eps, tol;
@@ -169,6 +170,7 @@ int dl_tr_cmd_sample(const dl_model_desc *m, const dl_opts *o);
  * images to --out (IDX) and its .png grid. */
 int dl_tr_cmd_generate(const dl_model_desc *m, const dl_opts *o);
 enum { DL_GENERATE_MAX_COUNT = 1000000 };
+int dl_tr_cmd_export(const dl_model_desc *m, const dl_opts *o);
 
 /* 1 if `sample` can run on the model: token inputs, a label per position
  * over the same tokens, logits out (a next-token model).  Else 0 and, when

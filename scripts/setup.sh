@@ -17,6 +17,7 @@ PACKAGES=(
   libopenblas0-pthread        # bench: PyTorch's BLAS
   scdoc pkg-config            # man pages; tests/install (pkg-config of the installed runtime)
   graphviz                    # tests/inspect: dlnc graph output rendered by dot
+  python3-onnx python3-opencv # tests/onnx: onnx.checker, then OpenCV's DNN runs the export
 )
 
 usage() { echo "usage: $0 [deps|build]" >&2; exit 2; }

@@ -1,7 +1,7 @@
 /* emit_api.h: the emitter's helpers for the op families' C emitters (the
  * op_emit_fn of optable.h): the context of the function being written, a
  * node's buffer as a C expression, parallel jobs, escaped .dln text.
- * Implemented in emit_c.c; included by compiler/ops/ (a later stage), never
+ * Implemented in emit_c.c (escaping in emit_text.c); included by compiler/ops/ (a later stage), never
  * the other way round. */
 #ifndef DLNC_EMIT_API_H
 #define DLNC_EMIT_API_H
@@ -33,7 +33,7 @@ void emit_job_call(emit_ctx *ec, const char *name, const char *count, const char
 /* C expression for the number of rows (all but the last dim) of a batched node. */
 const char *emit_rows(const ir_node *n, char *buf, size_t len);
 /* Text from the .dln or its path as a C string literal (NULL: NULL), or
- * inside a C comment: the one place such text is escaped (emit_c.c).  The
+ * inside a C comment: the one place such text is escaped (emit_text.c).  The
  * copies are malloc'd (any length): the caller frees them. */
 char *emit_cstr(const char *s);
 char *emit_comment_text(const char *s);

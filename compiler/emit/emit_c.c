@@ -8,6 +8,7 @@
 #include "emit.h"
 #include "emit_api.h"
 #include "emit_text.h"
+#include "onnx_api.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -53,54 +54,6 @@ const char *emit_rows(const ir_node *n, char *buf, size_t len) {
   if (!n->batched) snprintf(buf, len, "%lld", ll(r));
   else if (r == 1) snprintf(buf, len, "n");
   else snprintf(buf, len, "n * %lld", ll(r));
-  return buf;
-}
-
-/* Room for s escaped: at most 4 bytes for each of its bytes, the quotes
- * and the NUL. */
-static char *escape_buffer(const char *s) {
-  char *buf = malloc(4 * strlen(s) + 3);
-  if (!buf) {
-    fputs("dlnc: out of memory\n", stderr);
-    exit(1);
-  }
-  return buf;
-}
-
-/* Every string from the .dln (or its path) that reaches the C goes through
- * one of these two, so no file name can change the program: in a literal a
- * quote, a backslash, a control or non-ASCII byte and the second '?' of a
- * "??" (a trigraph under -std=c11: "d??/" would escape the quote) are
- * escaped; in a comment, what would end it ("*" "/") or open another, a
- * trigraph, and bytes that are not printable ASCII are written as visible
- * escapes instead. */
-char *emit_cstr(const char *s) {
-  char *buf = escape_buffer(s ? s : "NULL"), *q = buf;
-  if (!s) return memcpy(buf, "NULL", 5); /* no string: the null pointer */
-  *q++ = '"';
-  for (const char *p = s; *p; p++) {
-    unsigned char c = (unsigned char)*p;
-    if (c == '"' || c == '\\') q += snprintf(q, 5, "\\%c", c);
-    else if (c < 32 || c >= 127) q += snprintf(q, 5, "\\%03o", c);
-    else if (c == '?' && p > s && p[-1] == '?') q += snprintf(q, 5, "\\?");
-    else *q++ = (char)c;
-  }
-  *q++ = '"';
-  *q = 0;
-  return buf;
-}
-
-char *emit_comment_text(const char *s) {
-  char *buf = escape_buffer(s), *q = buf;
-  for (const char *p = s; *p; p++) {
-    unsigned char c = (unsigned char)*p;
-    if ((c < 32 && c != '\t') || c >= 127) q += snprintf(q, 5, "\\x%02x", c);
-    else if (c == '/' && p[1] == '*') q += snprintf(q, 5, "/\\");   /* "/\*" */
-    else if (c == '*' && p[1] == '/') q += snprintf(q, 5, "*\\");   /* "*\/" */
-    else if (c == '?' && p[1] == '?') q += snprintf(q, 5, "?\\");   /* "?\?" */
-    else *q++ = (char)c;
-  }
-  *q = 0;
   return buf;
 }
 
@@ -580,6 +533,7 @@ static void emit_desc(emit_ctx *ec, int ntensors) {
     emit_line(o, ".sample_shape = {%s},", dims_list(smp->dims, smp->ndim, 0, dims, sizeof dims));
     emit_line(o, ".sample_size = %lld,", ll(ir_numel(smp)));
   }
+  emit_line(o, ".onnx = &onnx_graph,");
   emit_line(o, "};\n");
   free(name);
   free(source);
@@ -701,6 +655,7 @@ static void emit_source(emit_ctx *ec) {
   if (ec->g->sample >= 0) emit_generator(ec);
   optim_emit_update(ec);
   int ntensors = emit_tensors(ec);
+  emit_onnx(g, o);
   emit_desc(ec, ntensors);
   emit_api_impl(ec);
 }

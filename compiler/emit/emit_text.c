@@ -1,6 +1,8 @@
 /* emit_text.c: generated C a line at a time, indented by the blocks the
- * lines open and close (see emit_text.h). */
+ * lines open and close (see emit_text.h), and .dln text escaped for it
+ * (emit_cstr, emit_comment_text: emit_api.h). */
 #include "emit_text.h"
+#include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,4 +93,54 @@ void emit_line(emit_text *t, const char *fmt, ...) {
   va_end(ap);
   put(t, big);
   free(big);
+}
+
+/* ---- .dln text in generated C (emit_api.h declares these) ---- */
+
+/* Room for s escaped: at most 4 bytes for each of its bytes, the quotes
+ * and the NUL. */
+static char *escape_buffer(const char *s) {
+  char *buf = malloc(4 * strlen(s) + 3);
+  if (!buf) {
+    fputs("dlnc: out of memory\n", stderr);
+    exit(1);
+  }
+  return buf;
+}
+
+/* Every string from the .dln (or its path) that reaches the C goes through
+ * one of these two, so no file name can change the program: in a literal a
+ * quote, a backslash, a control or non-ASCII byte and the second '?' of a
+ * "??" (a trigraph under -std=c11: "d??/" would escape the quote) are
+ * escaped; in a comment, what would end it ("*" "/") or open another, a
+ * trigraph, and bytes that are not printable ASCII are written as visible
+ * escapes instead. */
+char *emit_cstr(const char *s) {
+  char *buf = escape_buffer(s ? s : "NULL"), *q = buf;
+  if (!s) return memcpy(buf, "NULL", 5); /* no string: the null pointer */
+  *q++ = '"';
+  for (const char *p = s; *p; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '"' || c == '\\') q += snprintf(q, 5, "\\%c", c);
+    else if (c < 32 || c >= 127) q += snprintf(q, 5, "\\%03o", c);
+    else if (c == '?' && p > s && p[-1] == '?') q += snprintf(q, 5, "\\?");
+    else *q++ = (char)c;
+  }
+  *q++ = '"';
+  *q = 0;
+  return buf;
+}
+
+char *emit_comment_text(const char *s) {
+  char *buf = escape_buffer(s), *q = buf;
+  for (const char *p = s; *p; p++) {
+    unsigned char c = (unsigned char)*p;
+    if ((c < 32 && c != '\t') || c >= 127) q += snprintf(q, 5, "\\x%02x", c);
+    else if (c == '/' && p[1] == '*') q += snprintf(q, 5, "/\\");   /* "/\*" */
+    else if (c == '*' && p[1] == '/') q += snprintf(q, 5, "*\\");   /* "*\/" */
+    else if (c == '?' && p[1] == '?') q += snprintf(q, 5, "?\\");   /* "?\?" */
+    else *q++ = (char)c;
+  }
+  *q = 0;
+  return buf;
 }

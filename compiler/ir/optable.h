@@ -11,6 +11,7 @@
 
 typedef struct ad_ctx ad_ctx;
 typedef struct emit_ctx emit_ctx;
+typedef struct onnx_ctx onnx_ctx;
 
 /* Adds the gradient nodes of node `node`'s inputs, given dy = d loss / d node. */
 typedef void (*op_backward_fn)(ad_ctx *ad, int node, int dy);
@@ -22,6 +23,12 @@ typedef struct op_info {
   op_emit_fn emit;           /* NULL: leaf, nothing to compute           */
 } op_info;
 const op_info *op_info_of(ir_op op);
+
+/* Writes forward node n of the inference graph as ONNX nodes (emit_onnx.c,
+ * the helpers of emit/onnx_api.h): the IR_ONNX rows of ops.def.  NULL for
+ * an op with no mapping, which refuses the export of a model that uses it. */
+typedef void (*op_onnx_fn)(onnx_ctx *oc, const ir_node *n);
+op_onnx_fn op_onnx_of(ir_op op);
 
 /* ---- the optimiser (ops/optim.c) ----------------------------------------- */
 /* The fused optimiser step, one pass per parameter. */

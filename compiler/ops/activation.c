@@ -214,3 +214,36 @@ void activation_grad_emit(emit_ctx *ec, const ir_node *n) {
   emit_line(o, "/* dx = dy * %s'(.) */", ir_op_name(n->act.fwd));
   emit_elementwise_loop(o, n, decls, body);
 }
+
+/* ---- ONNX ------------------------------------------------------------------- */
+
+/* The activations; softmax over the last axis; dropout is the identity in
+ * inference.  GELU is x * (1 + erf(x / sqrt 2)) / 2 through Erf: the Gelu
+ * op is opset 20. */
+void activation_onnx(onnx_ctx *oc, const ir_node *n) {
+  const char *x = onnx_value(oc, n->in[0]);
+  switch (n->op) {
+  case OP_RELU: onnx_unary(oc, n, "Relu"); return;
+  case OP_SIGMOID: onnx_unary(oc, n, "Sigmoid"); return;
+  case OP_TANH: onnx_unary(oc, n, "Tanh"); return;
+  case OP_LEAKY_RELU:
+    onnx_attr_float(oc, "alpha", n->act.slope);
+    onnx_unary(oc, n, "LeakyRelu");
+    return;
+  case OP_SOFTMAX:
+    onnx_attr_int(oc, "axis", n->ndim); /* the last: the batch is axis 0 */
+    onnx_unary(oc, n, "Softmax");
+    return;
+  case OP_DROPOUT: onnx_alias(oc, n, x); return;
+  case OP_GELU: {
+    const char *s = onnx_binary(oc, n, "Mul", onnx_temp(oc, n), x, onnx_scalar(oc, 0.70710678118654752440));
+    const char *in[1] = {s};
+    const char *e = onnx_node(oc, n, "Erf", onnx_temp(oc, n), 1, in);
+    const char *e1 = onnx_binary(oc, n, "Add", onnx_temp(oc, n), e, onnx_scalar(oc, 1.0));
+    const char *xe = onnx_binary(oc, n, "Mul", onnx_temp(oc, n), x, e1);
+    onnx_binary(oc, n, "Mul", NULL, xe, onnx_scalar(oc, 0.5));
+    return;
+  }
+  default: return;
+  }
+}

@@ -88,3 +88,16 @@ void arith_emit(emit_ctx *ec, const ir_node *n) {
   emit_line(o, "for (size_t k = 0; k < count; k++) %s", forms[f].loop);
   emit_line(o, "}");
 }
+
+/* ---- ONNX ------------------------------------------------------------------- */
+
+/* a / b, x + c, c / x (x - c and c - x are lowered to these and scale). */
+void arith_onnx(onnx_ctx *oc, const ir_node *n) {
+  const char *x = onnx_value(oc, n->in[0]);
+  switch (n->op) {
+  case OP_DIV: onnx_binary(oc, n, "Div", NULL, x, onnx_value(oc, n->in[1])); return;
+  case OP_SHIFT: onnx_binary(oc, n, "Add", NULL, x, onnx_scalar(oc, n->arith.c)); return;
+  case OP_RDIV: onnx_binary(oc, n, "Div", NULL, onnx_scalar(oc, n->arith.c), x); return;
+  default: return;
+  }
+}

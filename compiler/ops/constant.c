@@ -152,3 +152,10 @@ void constant_emit(emit_ctx *ec, const ir_node *n) {
   }
   emit_line(o, "}");
 }
+
+/* ---- ONNX ------------------------------------------------------------------- */
+
+/* detach: the value itself (inference has no gradient). */
+void constant_onnx(onnx_ctx *oc, const ir_node *n) {
+  onnx_alias(oc, n, onnx_value(oc, n->in[0]));
+}

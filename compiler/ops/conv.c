@@ -791,3 +791,63 @@ void conv_emit(emit_ctx *ec, const ir_node *n) {
   default: emit_pool(ec, n); break;
   }
 }
+
+/* ---- ONNX ------------------------------------------------------------------- */
+
+static void conv_geometry(onnx_ctx *oc, const ir_conv_attr *c, int dilations) {
+  int64_t k[2] = {c->kh, c->kw}, s[2] = {c->sh, c->sw}, p[4] = {c->ph, c->pw, c->ph, c->pw};
+  int64_t d[2] = {c->dh, c->dw};
+  onnx_attr_ints(oc, "kernel_shape", 2, k);
+  onnx_attr_ints(oc, "strides", 2, s);
+  onnx_attr_ints(oc, "pads", 4, p);
+  if (dilations) onnx_attr_ints(oc, "dilations", 2, d);
+}
+
+/* conv2d is one Conv at conv_out, reading im2col's input and geometry and
+ * conv2d's weight (im2col and the GEMM declare nothing); the pools, and
+ * global_avgpool as GlobalAveragePool then Flatten. */
+void conv_onnx(onnx_ctx *oc, const ir_node *n) {
+  const ir_graph *g = onnx_graph(oc);
+  switch (n->op) {
+  case OP_CONV_OUT: {
+    const ir_node *gemm = &g->nodes[n->in[0]], *col = &g->nodes[gemm->in[0]];
+    const char *in[3] = {onnx_value(oc, col->in[0]), onnx_value(oc, gemm->in[1]),
+                         n->nin > 1 ? onnx_value(oc, n->in[1]) : ""};
+    conv_geometry(oc, &col->conv, 1);
+    onnx_attr_int(oc, "group", col->conv.groups);
+    onnx_node(oc, n, "Conv", NULL, n->nin > 1 ? 3 : 2, in);
+    return;
+  }
+  case OP_MAXPOOL:
+    conv_geometry(oc, &n->conv, 0);
+    onnx_unary(oc, n, "MaxPool");
+    return;
+  case OP_AVGPOOL:
+    if (n->ndim == 1) {
+      const char *in[1] = {onnx_value(oc, n->in[0])};
+      in[0] = onnx_node(oc, n, "GlobalAveragePool", onnx_temp(oc, n), 1, in);
+      onnx_attr_int(oc, "axis", 1);
+      onnx_node(oc, n, "Flatten", NULL, 1, in);
+      return;
+    }
+    if (n->conv.count_pad && (n->conv.ph || n->conv.pw)) {
+      /* The zeros made explicit with Pad, then a pool without padding: the
+       * same means (a window never reaches past the padding), and OpenCV
+       * 4.6 ignores count_include_pad = 1 */
+      ir_conv_attr c = n->conv;
+      int64_t pads[8] = {0, 0, c.ph, c.pw, 0, 0, c.ph, c.pw};
+      const char *padded = onnx_binary(oc, n, "Pad", onnx_temp(oc, n), onnx_value(oc, n->in[0]),
+                                       onnx_ints(oc, 8, pads));
+      c.ph = c.pw = 0;
+      conv_geometry(oc, &c, 0);
+      const char *in[1] = {padded};
+      onnx_node(oc, n, "AveragePool", NULL, 1, in);
+      return;
+    }
+    conv_geometry(oc, &n->conv, 0);
+    onnx_attr_int(oc, "count_include_pad", n->conv.count_pad);
+    onnx_unary(oc, n, "AveragePool");
+    return;
+  default: return; /* im2col, conv2d: part of conv_out's Conv */
+  }
+}

@@ -275,3 +275,28 @@ void dense_grad_emit(emit_ctx *ec, const ir_node *n) {
     emit_line(o, "}");
   }
 }
+
+/* ---- ONNX ------------------------------------------------------------------- */
+
+/* y = x W^T + b as Gemm (transB = 1) on [batch, D].  A sequence [T, D] per
+ * sample is folded into rows for it ([batch * T, D]) and unfolded after:
+ * Gemm is 2-D only, and this keeps the weight as the checkpoint holds it
+ * (MatMul would need W^T as a second initializer). */
+void dense_onnx(onnx_ctx *oc, const ir_node *n) {
+  const ir_graph *g = onnx_graph(oc);
+  const ir_node *x = &g->nodes[n->in[0]];
+  const char *in[3] = {onnx_value(oc, n->in[0]), onnx_value(oc, n->in[1]),
+                       n->nin > 2 ? onnx_value(oc, n->in[2]) : ""};
+  int seq = x->ndim > 1;
+  if (seq) {
+    int64_t rows[2] = {-1, ir_last_dim(x)};
+    in[0] = onnx_binary(oc, n, "Reshape", onnx_temp(oc, n), in[0], onnx_ints(oc, 2, rows));
+  }
+  onnx_attr_int(oc, "transB", 1);
+  const char *y = onnx_node(oc, n, "Gemm", seq ? onnx_temp(oc, n) : NULL, n->nin > 2 ? 3 : 2, in);
+  if (seq) {
+    int64_t shape[IR_MAX_DIMS + 1] = {-1};
+    for (int d = 0; d < n->ndim; d++) shape[d + 1] = n->dims[d];
+    onnx_binary(oc, n, "Reshape", NULL, y, onnx_ints(oc, n->ndim + 1, shape));
+  }
+}

@@ -315,3 +315,36 @@ void elementwise_emit(emit_ctx *ec, const ir_node *n) {
   }
   emit_line(o, "}");
 }
+
+/* ---- ONNX ------------------------------------------------------------------- */
+
+/* + - * and scaling by a number; concat along the last axis; flatten and
+ * reshape (the batch stays axis 0). */
+void elementwise_onnx(onnx_ctx *oc, const ir_node *n) {
+  const char *a = onnx_value(oc, n->in[0]);
+  switch (n->op) {
+  case OP_ADD: onnx_binary(oc, n, "Add", NULL, a, onnx_value(oc, n->in[1])); return;
+  case OP_SUB: onnx_binary(oc, n, "Sub", NULL, a, onnx_value(oc, n->in[1])); return;
+  case OP_MUL: onnx_binary(oc, n, "Mul", NULL, a, onnx_value(oc, n->in[1])); return;
+  case OP_SCALE: onnx_binary(oc, n, "Mul", NULL, a, onnx_scalar(oc, n->ew.factor)); return;
+  case OP_CONCAT: {
+    const char *in[IR_MAX_IN];
+    for (int k = 0; k < n->nin; k++) in[k] = onnx_value(oc, n->in[k]);
+    onnx_attr_int(oc, "axis", n->ndim);
+    onnx_node(oc, n, "Concat", NULL, n->nin, in);
+    return;
+  }
+  case OP_VIEW: {
+    if (n->ndim == 1) {
+      onnx_attr_int(oc, "axis", 1);
+      onnx_unary(oc, n, "Flatten");
+      return;
+    }
+    int64_t shape[IR_MAX_DIMS + 1] = {-1};
+    for (int d = 0; d < n->ndim; d++) shape[d + 1] = n->dims[d];
+    onnx_binary(oc, n, "Reshape", NULL, a, onnx_ints(oc, n->ndim + 1, shape));
+    return;
+  }
+  default: return;
+  }
+}

@@ -187,3 +187,38 @@ void math_emit(emit_ctx *ec, const ir_node *n) {
   emit_line(o, "}");
   emit_line(o, "}");
 }
+
+/* ---- ONNX ------------------------------------------------------------------- */
+
+/* exp, log, sqrt, abs; square as x * x.  clamp is max(x, lo) = Relu(x -
+ * lo) + lo and min(y, hi) = hi - Relu(hi - y): Clip with its bounds as
+ * inputs (opset 11 on), and Max and Min with a constant, are what OpenCV
+ * 4.6 cannot import, and this differs from them by at most an ulp of the
+ * bounds' size. */
+void math_onnx(onnx_ctx *oc, const ir_node *n) {
+  const char *x = onnx_value(oc, n->in[0]);
+  switch (n->op) {
+  case OP_EXP: onnx_unary(oc, n, "Exp"); return;
+  case OP_LOG: onnx_unary(oc, n, "Log"); return;
+  case OP_SQRT: onnx_unary(oc, n, "Sqrt"); return;
+  case OP_ABS: onnx_unary(oc, n, "Abs"); return;
+  case OP_SQUARE: onnx_binary(oc, n, "Mul", NULL, x, x); return;
+  case OP_CLAMP: {
+    const char *y = x, *in[1];
+    if (n->clamp.has_lo) {
+      const char *lo = onnx_scalar(oc, n->clamp.lo);
+      in[0] = onnx_binary(oc, n, "Sub", onnx_temp(oc, n), y, lo);
+      const char *r = onnx_node(oc, n, "Relu", onnx_temp(oc, n), 1, in);
+      y = onnx_binary(oc, n, "Add", n->clamp.has_hi ? onnx_temp(oc, n) : NULL, r, lo);
+    }
+    if (n->clamp.has_hi) {
+      const char *hi = onnx_scalar(oc, n->clamp.hi);
+      in[0] = onnx_binary(oc, n, "Sub", onnx_temp(oc, n), hi, y);
+      const char *r = onnx_node(oc, n, "Relu", onnx_temp(oc, n), 1, in);
+      onnx_binary(oc, n, "Sub", NULL, hi, r);
+    }
+    return;
+  }
+  default: return;
+  }
+}

@@ -641,3 +641,51 @@ void norm_emit(emit_ctx *ec, const ir_node *n) {
   default: batch ? emit_batch_dx(ec, n, &q) : emit_sample_dx(ec, n, &q); break;
   }
 }
+
+/* ---- ONNX ------------------------------------------------------------------- */
+
+/* Batch norm in evaluation is BatchNormalization on the running statistics
+ * (scale 1 and shift 0 without affine).  The others normalise G groups of
+ * M consecutive values of each sample: Reshape to [batch, G, M],
+ * InstanceNormalization (scale 1, shift 0: G "channels" over M values),
+ * Reshape back, then the affine scale and shift, broadcast (a channel's as
+ * [C, 1, ...]; layer norm's have the normalised trailing dims' shape).
+ * LayerNormalization is opset 17 but not in every runtime, nor group norm's
+ * GroupNormalization (opset 18); this form also covers layer norm's dims.
+ * norm_stats declares nothing: norm reads its inputs. */
+void norm_onnx(onnx_ctx *oc, const ir_node *n) {
+  if (n->op != OP_NORM) return;
+  const ir_graph *g = onnx_graph(oc);
+  const ir_node *x = &g->nodes[n->in[0]], *stats = &g->nodes[n->in[1]];
+  norm_geo q = geo_of(x, n);
+  const char *xv = onnx_value(oc, n->in[0]);
+  if (q.kind == NORM_BATCH) {
+    int64_t C = q.K;
+    const char *in[5] = {xv, q.affine ? onnx_value(oc, n->in[2]) : onnx_fill(oc, 1, &C, 1),
+                         q.affine ? onnx_value(oc, n->in[3]) : onnx_fill(oc, 1, &C, 0),
+                         onnx_value(oc, stats->in[1]), onnx_value(oc, stats->in[2])};
+    onnx_attr_float(oc, "epsilon", q.eps);
+    onnx_node(oc, n, "BatchNormalization", NULL, 5, in);
+    return;
+  }
+  int64_t grouped[3] = {-1, q.G, (q.K / q.G) * q.S}, G = q.G;
+  const char *r = onnx_binary(oc, n, "Reshape", onnx_temp(oc, n), xv, onnx_ints(oc, 3, grouped));
+  const char *in[3] = {r, onnx_fill(oc, 1, &G, 1), onnx_fill(oc, 1, &G, 0)};
+  onnx_attr_float(oc, "epsilon", q.eps);
+  const char *y = onnx_node(oc, n, "InstanceNormalization", onnx_temp(oc, n), 3, in);
+  int64_t shape[IR_MAX_DIMS + 1] = {-1};
+  for (int d = 0; d < n->ndim; d++) shape[d + 1] = n->dims[d];
+  y = onnx_binary(oc, n, "Reshape", q.affine ? onnx_temp(oc, n) : NULL, y,
+                  onnx_ints(oc, n->ndim + 1, shape));
+  if (!q.affine) return;
+  /* a channel's scale as [C, 1, ...]; layer norm's repeated over the
+   * positions it does not normalise, as OpenCV 4.6 broadcasts a constant
+   * only from axis 1 */
+  int64_t shape_w[IR_MAX_DIMS] = {q.K};
+  for (int d = 1; d < n->ndim; d++) shape_w[d] = q.kind == NORM_LAYER ? n->dims[d] : 1;
+  if (q.kind == NORM_LAYER) shape_w[0] = n->dims[0];
+  const char *w = onnx_reshaped(oc, n->in[2], n->ndim, shape_w);
+  const char *b = onnx_reshaped(oc, n->in[3], n->ndim, shape_w);
+  y = onnx_binary(oc, n, "Mul", onnx_temp(oc, n), y, w);
+  onnx_binary(oc, n, "Add", NULL, y, b);
+}

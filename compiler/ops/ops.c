@@ -33,3 +33,11 @@ static const op_info table[OP_COUNT] = {
 };
 
 const op_info *op_info_of(ir_op op) { return &table[op]; }
+
+/* ONNX mappings: the IR_ONNX rows (an op without one has none). */
+static const op_onnx_fn onnx_table[OP_COUNT] = {
+#define IR_ONNX(id, fn) [OP_##id] = fn,
+#include "ops.def"
+};
+
+op_onnx_fn op_onnx_of(ir_op op) { return onnx_table[op]; }

@@ -16,6 +16,7 @@
 #include "autodiff.h"
 #include "builtins.h"
 #include "emit_api.h"
+#include "onnx_api.h"
 
 /* The hooks of ops.def's rows (defined in the family's file): each row's
  * backward rule and emitter, and each builtin's lowering.  A name repeats
@@ -26,6 +27,7 @@
   void backward(ad_ctx *, int, int);           \
   void emit(emit_ctx *, const ir_node *);
 #define IR_BUILTIN(name, lower) int lower(lower_ctx *, const ast_expr *);
+#define IR_ONNX(id, fn) void fn(onnx_ctx *, const ir_node *);
 #include "ops.def"
 
 /* activation.c, for the kernels an activation is fused into (dense, conv,

@@ -98,3 +98,30 @@ void reduce_emit(emit_ctx *ec, const ir_node *n) {
   }
   emit_line(o, "}");
 }
+
+/* ---- ONNX ------------------------------------------------------------------- */
+
+/* The groups of inner values made the last axis ([batch, y's dims...,
+ * inner]), then ReduceSum or ReduceMean over it; a batch reduction is over
+ * every axis, a scalar.  (OpenCV 4.6 imports neither; tests/onnx runs
+ * these in its torch interpreter.) */
+void reduce_onnx(onnx_ctx *oc, const ir_node *n) {
+  const char *x = onnx_value(oc, n->in[0]), *op = n->reduce.mean ? "ReduceMean" : "ReduceSum";
+  int64_t shape[IR_MAX_DIMS + 2] = {-1};
+  int nd = 1;
+  if (!n->reduce.batch)
+    for (int d = 0; d < n->ndim; d++) shape[nd++] = n->dims[d];
+  shape[nd++] = n->reduce.batch ? ir_numel(&onnx_graph(oc)->nodes[n->in[0]]) : n->reduce.inner;
+  const char *r = onnx_binary(oc, n, "Reshape", onnx_temp(oc, n), x, onnx_ints(oc, nd, shape));
+  int64_t axes[2] = {0, nd - 1};
+  const int64_t *ax = n->reduce.batch ? axes : axes + 1;
+  int nax = n->reduce.batch ? 2 : 1;
+  onnx_attr_int(oc, "keepdims", 0);
+  if (n->reduce.mean) {
+    onnx_attr_ints(oc, "axes", nax, ax); /* an attribute up to opset 17 */
+    const char *in[1] = {r};
+    onnx_node(oc, n, op, NULL, 1, in);
+  } else {
+    onnx_binary(oc, n, op, NULL, r, onnx_ints(oc, nax, ax)); /* an input from opset 13 */
+  }
+}

@@ -263,3 +263,12 @@ void reparam_emit(emit_ctx *ec, const ir_node *n) {
   default: emit_spectral_norm_grad(ec, n); break;
   }
 }
+
+/* ---- ONNX ------------------------------------------------------------------- */
+
+/* The effective weight, computed by the exporter from the checkpoint as
+ * evaluation computes it (spectral norm's u and v as they are). */
+void reparam_onnx(onnx_ctx *oc, const ir_node *n) {
+  onnx_derived(oc, n, n->op == OP_WEIGHT_NORM ? DL_ONNX_INIT_WEIGHT_NORM : DL_ONNX_INIT_SPECTRAL_NORM,
+               n->nin, n->in);
+}

@@ -78,3 +78,30 @@ void softplus_emit(emit_ctx *ec, const ir_node *n) {
   emit_line(o, "}");
   emit_line(o, "}");
 }
+
+/* ---- ONNX ------------------------------------------------------------------- */
+
+/* (Relu(z) + Log(1 + Exp(-|z|))) / beta with z = beta x: ONNX's Softplus,
+ * log(exp(z) + 1), overflows to inf past z = 88 in float32 where torch
+ * returns x (beta x > threshold); this form never overflows, and past the
+ * threshold (20 by default) it is z + log(1 + e^-z) = z within float32's
+ * precision, so neither beta nor the threshold needs a Where. */
+void softplus_onnx(onnx_ctx *oc, const ir_node *n) {
+  const char *x = onnx_value(oc, n->in[0]), *in[1];
+  double beta = n->softplus.beta;
+  const char *z = beta == 1 ? x : onnx_binary(oc, n, "Mul", onnx_temp(oc, n), x, onnx_scalar(oc, beta));
+  in[0] = z;
+  const char *a = onnx_node(oc, n, "Abs", onnx_temp(oc, n), 1, in);
+  in[0] = onnx_binary(oc, n, "Mul", onnx_temp(oc, n), a, onnx_scalar(oc, -1));
+  const char *e = onnx_node(oc, n, "Exp", onnx_temp(oc, n), 1, in);
+  in[0] = onnx_binary(oc, n, "Add", onnx_temp(oc, n), e, onnx_scalar(oc, 1));
+  const char *l = onnx_node(oc, n, "Log", onnx_temp(oc, n), 1, in);
+  in[0] = z;
+  const char *r = onnx_node(oc, n, "Relu", onnx_temp(oc, n), 1, in);
+  if (beta == 1) {
+    onnx_binary(oc, n, "Add", NULL, r, l);
+    return;
+  }
+  const char *sp = onnx_binary(oc, n, "Add", onnx_temp(oc, n), r, l);
+  onnx_binary(oc, n, "Mul", NULL, sp, onnx_scalar(oc, 1 / beta));
+}

@@ -4,7 +4,8 @@
 compiler's sources and fails, saying which file and line, when
 
   - a function a row names (an IR_OP row's backward and emit, an
-    IR_BUILTIN row's lowering) is declared by hand anywhere in compiler/:
+    IR_BUILTIN row's lowering, an IR_ONNX row's mapping) is declared by
+    hand anywhere in compiler/:
     ops/ops.h declares them all from the table;
   - such a function is not defined in exactly one file of compiler/ops/, or
     no_backward / no_emit (the rows' "none", NULL in ops.c) is defined;
@@ -25,7 +26,7 @@ DEMO = "softplus"
 def rows(text):
     """The rows of ops.def as (kind, [args], line), comments removed."""
     code = re.sub(r"/\*.*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S)
-    for m in re.finditer(r"^(IR_OP|IR_BUILTIN|IR_ATTR)\((.*?)\)\s*$", code, re.M | re.S):
+    for m in re.finditer(r"^(IR_OP|IR_BUILTIN|IR_ATTR|IR_ONNX)\((.*?)\)\s*$", code, re.M | re.S):
         args = [a.strip() for a in m.group(2).split(",")]
         yield m.group(1), args, code.count("\n", 0, m.start()) + 1
 
@@ -46,7 +47,7 @@ def main(src):
     for kind, args, line in rows(table):
         if kind == "IR_OP":
             names = args[3:5]
-        elif kind == "IR_BUILTIN":
+        elif kind in ("IR_BUILTIN", "IR_ONNX"):
             names = args[1:2]
         else:
             members.add(args[0])

@@ -271,7 +271,18 @@ case_diverge() {
 case_help() {
   run "$lin" --help
   expect_rc 0 "--help"
-  for c in train eval predict gradcheck; do expect_in out "^  $c "; done
+  for c in train eval predict gradcheck export; do expect_in out "^  $c "; done
+  run "$lin" export --help
+  expect_rc 0 "export --help"
+  for o in load onnx; do expect_in out "^  --$o "; done
+  run "$lin" export --load x.st
+  expect_rc 2 "export without --onnx"
+  expect_fixed err "--onnx FILE is required"
+  # a descriptor without an ONNX table (written by hand, as this one) is refused
+  run "$lin" export --load x.st --onnx x.onnx
+  expect_rc 1 "export of a model without an ONNX table"
+  expect_fixed err "without an ONNX table"
+  [ -e x.onnx ] && fail "a refused export wrote x.onnx"
   run "$lin" train --help
   expect_rc 0 "train --help"
   for o in data epochs batch lr seed threads save resume metrics; do expect_in out "^  --$o "; done

@@ -147,7 +147,7 @@ ab"
   run "$bin/trainer_tok_last" --help
   expect_not_in out '^  sample '
   run "$bin/trainer_tok_last" bogus
-  expect_fixed err "(commands: train, eval, predict, gradcheck;"
+  expect_fixed err "(commands: train, eval, predict, gradcheck, export;"
   run "$tok" --help
   expect_in out '^  sample '
   run "$tok" sample --help

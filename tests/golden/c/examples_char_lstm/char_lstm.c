@@ -619,6 +619,10 @@ static const dl_tensor_desc tensors[] = {
   {"logits.bias.exp_avg_sq", DL_T_OPT, 1, {256}, 1647360, 256, DL_INIT_ZERO, 256, 256, 0, 13, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+/* BIN export --onnx refuses this model: */
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/examples/char_lstm.dln:5:3: error: the input 'x' holds token ids, which the ONNX export does not take"};
+
 const dl_model_desc char_lstm_desc = {
   .name = "char_lstm",
   .source = "@SRCDIR@/examples/char_lstm.dln",
@@ -652,6 +656,7 @@ const dl_model_desc char_lstm_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (char_lstm.h) ---- */

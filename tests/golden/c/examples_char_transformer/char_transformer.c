@@ -2664,6 +2664,10 @@ static const dl_tensor_desc tensors[] = {
   {"logits_2.bias.exp_avg_sq", DL_T_OPT, 1, {256}, 1915648, 256, DL_INIT_ZERO, 128, 256, 0, 15, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+/* BIN export --onnx refuses this model: */
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/examples/char_transformer.dln:6:3: error: the input 'x' holds token ids, which the ONNX export does not take"};
+
 const dl_model_desc char_transformer_desc = {
   .name = "char_transformer",
   .source = "@SRCDIR@/examples/char_transformer.dln",
@@ -2696,6 +2700,7 @@ const dl_model_desc char_transformer_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (char_transformer.h) ---- */

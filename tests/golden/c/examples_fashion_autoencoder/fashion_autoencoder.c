@@ -600,6 +600,38 @@ static const dl_tensor_desc tensors[] = {
   {"recon.bias.exp_avg_sq", DL_T_OPT, 1, {784}, 1741360, 784, DL_INIT_ZERO, 256, 784, 0, 11, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "enc1:3", 3, {"x", "enc1.weight", "enc1.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Relu", "enc1:4", 1, {"enc1:3"}, 0, {{0}}},
+  {"Gemm", "code:7", 3, {"enc1:4", "code.weight", "code.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "dec1:10", 3, {"code:7", "dec1.weight", "dec1.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Relu", "dec1:11", 1, {"dec1:10"}, 0, {{0}}},
+  {"Gemm", "recon:14", 3, {"dec1:11", "recon.weight", "recon.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "recon:15", 1, {"recon:14"}, 0, {{0}}},
+  {"Identity", "recon", 1, {"recon:15"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"enc1.weight", DL_ONNX_INIT_STATE, {"enc1.weight", NULL, NULL}, 2, {256, 784}, 0, {0}},
+  {"enc1.bias", DL_ONNX_INIT_STATE, {"enc1.bias", NULL, NULL}, 1, {256}, 0, {0}},
+  {"code.weight", DL_ONNX_INIT_STATE, {"code.weight", NULL, NULL}, 2, {64, 256}, 0, {0}},
+  {"code.bias", DL_ONNX_INIT_STATE, {"code.bias", NULL, NULL}, 1, {64}, 0, {0}},
+  {"dec1.weight", DL_ONNX_INIT_STATE, {"dec1.weight", NULL, NULL}, 2, {256, 64}, 0, {0}},
+  {"dec1.bias", DL_ONNX_INIT_STATE, {"dec1.bias", NULL, NULL}, 1, {256}, 0, {0}},
+  {"recon.weight", DL_ONNX_INIT_STATE, {"recon.weight", NULL, NULL}, 2, {784, 256}, 0, {0}},
+  {"recon.bias", DL_ONNX_INIT_STATE, {"recon.bias", NULL, NULL}, 1, {784}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "recon",
+  .out_ndim = 1,
+  .out_dims = {784},
+  .n_nodes = 8,
+  .n_inits = 8,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc fashion_autoencoder_desc = {
   .name = "fashion_autoencoder",
   .source = "@SRCDIR@/examples/fashion_autoencoder.dln",
@@ -631,6 +663,7 @@ const dl_model_desc fashion_autoencoder_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (fashion_autoencoder.h) ---- */

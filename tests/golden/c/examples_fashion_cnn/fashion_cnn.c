@@ -923,6 +923,43 @@ static const dl_tensor_desc tensors[] = {
   {"logits.bias.momentum_buffer", DL_T_OPT, 1, {10}, 646112, 10, DL_INIT_ZERO, 128, 10, 0, 9, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Conv", "c1:6", 3, {"x", "c1.weight", "c1.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {5, 5}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {2, 2, 2, 2}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Relu", "c1:7", 1, {"c1:6"}, 0, {{0}}},
+  {"MaxPool", "c1:8", 1, {"c1:7"}, 3, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}}},
+  {"Conv", "c2:13", 3, {"c1:8", "c2.weight", "c2.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {5, 5}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {2, 2, 2, 2}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Relu", "c2:14", 1, {"c2:13"}, 0, {{0}}},
+  {"MaxPool", "c2:15", 1, {"c2:14"}, 3, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}}},
+  {"Flatten", "h:16", 1, {"c2:15"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "h:19", 3, {"h:16", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Relu", "h:20", 1, {"h:19"}, 0, {{0}}},
+  {"Gemm", "logits:23", 3, {"h:20", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "logits", 1, {"logits:23"}, 0, {{0}}},
+  {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"c1.weight", DL_ONNX_INIT_STATE, {"c1.weight", NULL, NULL}, 4, {16, 1, 5, 5}, 0, {0}},
+  {"c1.bias", DL_ONNX_INIT_STATE, {"c1.bias", NULL, NULL}, 1, {16}, 0, {0}},
+  {"c2.weight", DL_ONNX_INIT_STATE, {"c2.weight", NULL, NULL}, 4, {32, 16, 5, 5}, 0, {0}},
+  {"c2.bias", DL_ONNX_INIT_STATE, {"c2.bias", NULL, NULL}, 1, {32}, 0, {0}},
+  {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {128, 1568}, 0, {0}},
+  {"h.bias", DL_ONNX_INIT_STATE, {"h.bias", NULL, NULL}, 1, {128}, 0, {0}},
+  {"logits.weight", DL_ONNX_INIT_STATE, {"logits.weight", NULL, NULL}, 2, {10, 128}, 0, {0}},
+  {"logits.bias", DL_ONNX_INIT_STATE, {"logits.bias", NULL, NULL}, 1, {10}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "logits",
+  .out_ndim = 1,
+  .out_dims = {10},
+  .output_class = "logits_class",
+  .n_nodes = 12,
+  .n_inits = 8,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc fashion_cnn_desc = {
   .name = "fashion_cnn",
   .source = "@SRCDIR@/examples/fashion_cnn.dln",
@@ -954,6 +991,7 @@ const dl_model_desc fashion_cnn_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (fashion_cnn.h) ---- */

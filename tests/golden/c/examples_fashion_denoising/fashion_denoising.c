@@ -649,6 +649,10 @@ static const dl_tensor_desc tensors[] = {
   {"recon.bias.exp_avg_sq", DL_T_OPT, 1, {784}, 1741360, 784, DL_INIT_ZERO, 256, 784, 0, 13, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+/* BIN export --onnx refuses this model: */
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/examples/fashion_denoising.dln:9:28: error: noise (in binding 'noisy') has no ONNX mapping\012    9 | noisy  = clamp(x + 0.3 * randn_like(x), min = 0, max = 1)"};
+
 const dl_model_desc fashion_denoising_desc = {
   .name = "fashion_denoising",
   .source = "@SRCDIR@/examples/fashion_denoising.dln",
@@ -680,6 +684,7 @@ const dl_model_desc fashion_denoising_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (fashion_denoising.h) ---- */

@@ -2071,6 +2071,34 @@ static const dl_tensor_desc tensors[] = {
   {"G.fc2_2.num_batches_tracked", DL_T_COUNT, 0, {0}, 4377232, 1, DL_INIT_ZERO, 0, 0, 0, 17, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "D_fc1:28", 3, {"real", "D.fc1.weight", "D.fc1.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"LeakyRelu", "D_fc1:29", 1, {"D_fc1:28"}, 1, {{"alpha", DL_ONNX_FLOAT, 0, {0}, 0.20000000000000001}}},
+  {"Gemm", "D_fc2:33", 3, {"D_fc1:29", "D.fc2.weight", "D.fc2.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"LeakyRelu", "D_fc2:34", 1, {"D_fc2:33"}, 1, {{"alpha", DL_ONNX_FLOAT, 0, {0}, 0.20000000000000001}}},
+  {"Gemm", "D_fc3:38", 3, {"D_fc2:34", "D.fc3.weight", "D.fc3.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "D_fc3_probability", 1, {"D_fc3:38"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"D.fc1.weight", DL_ONNX_INIT_STATE, {"D.fc1.weight", NULL, NULL}, 2, {512, 784}, 0, {0}},
+  {"D.fc1.bias", DL_ONNX_INIT_STATE, {"D.fc1.bias", NULL, NULL}, 1, {512}, 0, {0}},
+  {"D.fc2.weight", DL_ONNX_INIT_STATE, {"D.fc2.weight", NULL, NULL}, 2, {256, 512}, 0, {0}},
+  {"D.fc2.bias", DL_ONNX_INIT_STATE, {"D.fc2.bias", NULL, NULL}, 1, {256}, 0, {0}},
+  {"D.fc3.weight", DL_ONNX_INIT_STATE, {"D.fc3.weight", NULL, NULL}, 2, {1, 256}, 0, {0}},
+  {"D.fc3.bias", DL_ONNX_INIT_STATE, {"D.fc3.bias", NULL, NULL}, 1, {1}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "real",
+  .output = "D_fc3_probability",
+  .out_ndim = 1,
+  .out_dims = {1},
+  .n_nodes = 6,
+  .n_inits = 6,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 /* update 0's parameters: their indexes in the tensor table */
 static const int params_u0[] = {
   8, 9, 10, 11, 12, 13,
@@ -2122,6 +2150,7 @@ const dl_model_desc fashion_gan_desc = {
   .sample_ndim = 1,
   .sample_shape = {784},
   .sample_size = 784,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (fashion_gan.h) ---- */

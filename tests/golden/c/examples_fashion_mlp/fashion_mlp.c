@@ -460,6 +460,36 @@ static const dl_tensor_desc tensors[] = {
   {"logits.bias.exp_avg_sq", DL_T_OPT, 1, {10}, 940592, 10, DL_INIT_ZERO, 128, 10, 0, 10, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "h1:4", 3, {"x", "h1.weight", "h1.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Relu", "h1:5", 1, {"h1:4"}, 0, {{0}}},
+  {"Gemm", "h2:8", 3, {"h1:5", "h2.weight", "h2.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Relu", "h2:9", 1, {"h2:8"}, 0, {{0}}},
+  {"Gemm", "logits:12", 3, {"h2:9", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "logits", 1, {"logits:12"}, 0, {{0}}},
+  {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"h1.weight", DL_ONNX_INIT_STATE, {"h1.weight", NULL, NULL}, 2, {256, 784}, 0, {0}},
+  {"h1.bias", DL_ONNX_INIT_STATE, {"h1.bias", NULL, NULL}, 1, {256}, 0, {0}},
+  {"h2.weight", DL_ONNX_INIT_STATE, {"h2.weight", NULL, NULL}, 2, {128, 256}, 0, {0}},
+  {"h2.bias", DL_ONNX_INIT_STATE, {"h2.bias", NULL, NULL}, 1, {128}, 0, {0}},
+  {"logits.weight", DL_ONNX_INIT_STATE, {"logits.weight", NULL, NULL}, 2, {10, 128}, 0, {0}},
+  {"logits.bias", DL_ONNX_INIT_STATE, {"logits.bias", NULL, NULL}, 1, {10}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "logits",
+  .out_ndim = 1,
+  .out_dims = {10},
+  .output_class = "logits_class",
+  .n_nodes = 7,
+  .n_inits = 6,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc fashion_mlp_desc = {
   .name = "fashion_mlp",
   .source = "@SRCDIR@/examples/fashion_mlp.dln",
@@ -491,6 +521,7 @@ const dl_model_desc fashion_mlp_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (fashion_mlp.h) ---- */

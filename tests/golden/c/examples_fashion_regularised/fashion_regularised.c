@@ -745,6 +745,40 @@ static const dl_tensor_desc tensors[] = {
   {"logits.bias.momentum_buffer", DL_T_OPT, 1, {10}, 679808, 10, DL_INIT_ZERO, 96, 10, 0, 11, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "h1:4", 3, {"x", "h1.weight", "h1.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Relu", "h1:5", 1, {"h1:4"}, 0, {{0}}},
+  {"Gemm", "h2:9", 3, {"h1:5", "h2.weight", "h2.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Relu", "h2:10", 1, {"h2:9"}, 0, {{0}}},
+  {"Gemm", "joined:13", 3, {"h1:5", "joined.weight", "joined.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Concat", "joined:14", 2, {"h2:10", "joined:13"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "logits:17", 3, {"joined:14", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "logits", 1, {"logits:17"}, 0, {{0}}},
+  {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"h1.weight", DL_ONNX_INIT_STATE, {"h1.weight", NULL, NULL}, 2, {256, 784}, 0, {0}},
+  {"h1.bias", DL_ONNX_INIT_STATE, {"h1.bias", NULL, NULL}, 1, {256}, 0, {0}},
+  {"h2.weight", DL_ONNX_INIT_STATE, {"h2.weight", NULL, NULL}, 2, {64, 256}, 0, {0}},
+  {"h2.bias", DL_ONNX_INIT_STATE, {"h2.bias", NULL, NULL}, 1, {64}, 0, {0}},
+  {"joined.weight", DL_ONNX_INIT_STATE, {"joined.weight", NULL, NULL}, 2, {32, 256}, 0, {0}},
+  {"joined.bias", DL_ONNX_INIT_STATE, {"joined.bias", NULL, NULL}, 1, {32}, 0, {0}},
+  {"logits.weight", DL_ONNX_INIT_STATE, {"logits.weight", NULL, NULL}, 2, {10, 96}, 0, {0}},
+  {"logits.bias", DL_ONNX_INIT_STATE, {"logits.bias", NULL, NULL}, 1, {10}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "logits",
+  .out_ndim = 1,
+  .out_dims = {10},
+  .output_class = "logits_class",
+  .n_nodes = 9,
+  .n_inits = 8,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc fashion_regularised_desc = {
   .name = "fashion_regularised",
   .source = "@SRCDIR@/examples/fashion_regularised.dln",
@@ -776,6 +810,7 @@ const dl_model_desc fashion_regularised_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (fashion_regularised.h) ---- */

@@ -2320,6 +2320,73 @@ static const dl_tensor_desc tensors[] = {
   {"r2_2.num_batches_tracked", DL_T_COUNT, 0, {0}, 52352, 1, DL_INIT_ZERO, 0, 0, 0, 16, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Conv", "stem:5", 2, {"x", "stem.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "stem:12", 5, {"stem:5", "stem_2.weight", "stem_2.bias", "stem_2.running_mean", "stem_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Relu", "stem:13", 1, {"stem:12"}, 0, {{0}}},
+  {"MaxPool", "stem:14", 1, {"stem:13"}, 3, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}}},
+  {"Conv", "a1:18", 2, {"stem:14", "a1.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "a1:25", 5, {"a1:18", "a1_2.weight", "a1_2.bias", "a1_2.running_mean", "a1_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Relu", "a1:26", 1, {"a1:25"}, 0, {{0}}},
+  {"Conv", "r1:30", 2, {"a1:26", "r1.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "r1:37", 5, {"r1:30", "r1_2.weight", "r1_2.bias", "r1_2.running_mean", "r1_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Add", "r1:38", 2, {"r1:37", "stem:14"}, 0, {{0}}},
+  {"Relu", "r1:39", 1, {"r1:38"}, 0, {{0}}},
+  {"MaxPool", "p1:40", 1, {"r1:39"}, 3, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}}},
+  {"Conv", "a2:44", 2, {"p1:40", "a2.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "a2:51", 5, {"a2:44", "a2_2.weight", "a2_2.bias", "a2_2.running_mean", "a2_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Relu", "a2:52", 1, {"a2:51"}, 0, {{0}}},
+  {"Conv", "r2:56", 2, {"a2:52", "r2.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "r2:63", 5, {"r2:56", "r2_2.weight", "r2_2.bias", "r2_2.running_mean", "r2_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Add", "r2:64", 2, {"r2:63", "p1:40"}, 0, {{0}}},
+  {"Relu", "r2:65", 1, {"r2:64"}, 0, {{0}}},
+  {"Flatten", "logits:66", 1, {"r2:65"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "logits:69", 3, {"logits:66", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "logits", 1, {"logits:69"}, 0, {{0}}},
+  {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"stem.weight", DL_ONNX_INIT_STATE, {"stem.weight", NULL, NULL}, 4, {16, 1, 3, 3}, 0, {0}},
+  {"stem_2.weight", DL_ONNX_INIT_STATE, {"stem_2.weight", NULL, NULL}, 1, {16}, 0, {0}},
+  {"stem_2.bias", DL_ONNX_INIT_STATE, {"stem_2.bias", NULL, NULL}, 1, {16}, 0, {0}},
+  {"stem_2.running_mean", DL_ONNX_INIT_STATE, {"stem_2.running_mean", NULL, NULL}, 1, {16}, 0, {0}},
+  {"stem_2.running_var", DL_ONNX_INIT_STATE, {"stem_2.running_var", NULL, NULL}, 1, {16}, 0, {0}},
+  {"a1.weight", DL_ONNX_INIT_STATE, {"a1.weight", NULL, NULL}, 4, {16, 16, 3, 3}, 0, {0}},
+  {"a1_2.weight", DL_ONNX_INIT_STATE, {"a1_2.weight", NULL, NULL}, 1, {16}, 0, {0}},
+  {"a1_2.bias", DL_ONNX_INIT_STATE, {"a1_2.bias", NULL, NULL}, 1, {16}, 0, {0}},
+  {"a1_2.running_mean", DL_ONNX_INIT_STATE, {"a1_2.running_mean", NULL, NULL}, 1, {16}, 0, {0}},
+  {"a1_2.running_var", DL_ONNX_INIT_STATE, {"a1_2.running_var", NULL, NULL}, 1, {16}, 0, {0}},
+  {"r1.weight", DL_ONNX_INIT_STATE, {"r1.weight", NULL, NULL}, 4, {16, 16, 3, 3}, 0, {0}},
+  {"r1_2.weight", DL_ONNX_INIT_STATE, {"r1_2.weight", NULL, NULL}, 1, {16}, 0, {0}},
+  {"r1_2.bias", DL_ONNX_INIT_STATE, {"r1_2.bias", NULL, NULL}, 1, {16}, 0, {0}},
+  {"r1_2.running_mean", DL_ONNX_INIT_STATE, {"r1_2.running_mean", NULL, NULL}, 1, {16}, 0, {0}},
+  {"r1_2.running_var", DL_ONNX_INIT_STATE, {"r1_2.running_var", NULL, NULL}, 1, {16}, 0, {0}},
+  {"a2.weight", DL_ONNX_INIT_STATE, {"a2.weight", NULL, NULL}, 4, {16, 16, 3, 3}, 0, {0}},
+  {"a2_2.weight", DL_ONNX_INIT_STATE, {"a2_2.weight", NULL, NULL}, 1, {16}, 0, {0}},
+  {"a2_2.bias", DL_ONNX_INIT_STATE, {"a2_2.bias", NULL, NULL}, 1, {16}, 0, {0}},
+  {"a2_2.running_mean", DL_ONNX_INIT_STATE, {"a2_2.running_mean", NULL, NULL}, 1, {16}, 0, {0}},
+  {"a2_2.running_var", DL_ONNX_INIT_STATE, {"a2_2.running_var", NULL, NULL}, 1, {16}, 0, {0}},
+  {"r2.weight", DL_ONNX_INIT_STATE, {"r2.weight", NULL, NULL}, 4, {16, 16, 3, 3}, 0, {0}},
+  {"r2_2.weight", DL_ONNX_INIT_STATE, {"r2_2.weight", NULL, NULL}, 1, {16}, 0, {0}},
+  {"r2_2.bias", DL_ONNX_INIT_STATE, {"r2_2.bias", NULL, NULL}, 1, {16}, 0, {0}},
+  {"r2_2.running_mean", DL_ONNX_INIT_STATE, {"r2_2.running_mean", NULL, NULL}, 1, {16}, 0, {0}},
+  {"r2_2.running_var", DL_ONNX_INIT_STATE, {"r2_2.running_var", NULL, NULL}, 1, {16}, 0, {0}},
+  {"logits.weight", DL_ONNX_INIT_STATE, {"logits.weight", NULL, NULL}, 2, {10, 784}, 0, {0}},
+  {"logits.bias", DL_ONNX_INIT_STATE, {"logits.bias", NULL, NULL}, 1, {10}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "logits",
+  .out_ndim = 1,
+  .out_dims = {10},
+  .output_class = "logits_class",
+  .n_nodes = 23,
+  .n_inits = 27,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc fashion_resnet_desc = {
   .name = "fashion_resnet",
   .source = "@SRCDIR@/examples/fashion_resnet.dln",
@@ -2351,6 +2418,7 @@ const dl_model_desc fashion_resnet_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (fashion_resnet.h) ---- */

@@ -968,6 +968,10 @@ static const dl_tensor_desc tensors[] = {
   {"dec.fc4.bias.exp_avg_sq", DL_T_OPT, 1, {784}, 2610608, 784, DL_INIT_ZERO, 400, 784, 0, 19, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+/* BIN export --onnx refuses this model: */
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/examples/fashion_vae.dln:28:37: error: noise (in binding 'z') has no ONNX mapping\012   28 | z      = mu + exp(0.5 * logvar) * randn_like(mu)    # the reparametrisation trick"};
+
 const dl_model_desc fashion_vae_desc = {
   .name = "fashion_vae",
   .source = "@SRCDIR@/examples/fashion_vae.dln",
@@ -1003,6 +1007,7 @@ const dl_model_desc fashion_vae_desc = {
   .sample_ndim = 1,
   .sample_shape = {784},
   .sample_size = 784,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (fashion_vae.h) ---- */

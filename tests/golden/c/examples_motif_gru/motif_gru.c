@@ -532,6 +532,10 @@ static const dl_tensor_desc tensors[] = {
   {"logits.bias.exp_avg_sq", DL_T_OPT, 1, {2}, 14896, 2, DL_INIT_ZERO, 32, 2, 0, 8, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+/* BIN export --onnx refuses this model: */
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/examples/motif_gru.dln:5:3: error: the input 'x' holds token ids, which the ONNX export does not take"};
+
 const dl_model_desc motif_gru_desc = {
   .name = "motif_gru",
   .source = "@SRCDIR@/examples/motif_gru.dln",
@@ -564,6 +568,7 @@ const dl_model_desc motif_gru_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (motif_gru.h) ---- */

@@ -1406,6 +1406,74 @@ static const dl_tensor_desc tensors[] = {
   {"logits.bias.exp_avg_sq", DL_T_OPT, 1, {10}, 209264, 10, DL_INIT_ZERO, 64, 10, 0, 13, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Conv", "c1:5", 2, {"x", "c1.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Reshape", "c1:9:1", 2, {"c1:5", "const#1"}, 0, {{0}}},
+  {"InstanceNormalization", "c1:9:2", 3, {"c1:9:1", "const#2", "const#3"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Reshape", "c1:9:3", 2, {"c1:9:2", "const#4"}, 0, {{0}}},
+  {"Mul", "c1:9:4", 2, {"c1:9:3", "c1_2.weight:5"}, 0, {{0}}},
+  {"Add", "c1:9", 2, {"c1:9:4", "c1_2.bias:6"}, 0, {{0}}},
+  {"Relu", "c1:10", 1, {"c1:9"}, 0, {{0}}},
+  {"MaxPool", "c1:11", 1, {"c1:10"}, 3, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}}},
+  {"Conv", "c2:15", 2, {"c1:11", "c2.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Reshape", "c2:19:5", 2, {"c2:15", "const#8"}, 0, {{0}}},
+  {"InstanceNormalization", "c2:19:6", 3, {"c2:19:5", "const#9", "const#10"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Reshape", "c2:19:7", 2, {"c2:19:6", "const#11"}, 0, {{0}}},
+  {"Mul", "c2:19:8", 2, {"c2:19:7", "c2_2.weight:12"}, 0, {{0}}},
+  {"Add", "c2:19", 2, {"c2:19:8", "c2_2.bias:13"}, 0, {{0}}},
+  {"Relu", "c2:20", 1, {"c2:19"}, 0, {{0}}},
+  {"MaxPool", "c2:21", 1, {"c2:20"}, 3, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}}},
+  {"Flatten", "h:22", 1, {"c2:21"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "h:25", 3, {"h:22", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Reshape", "h:29:9", 2, {"h:25", "const#16"}, 0, {{0}}},
+  {"InstanceNormalization", "h:29:10", 3, {"h:29:9", "const#17", "const#18"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Reshape", "h:29:11", 2, {"h:29:10", "const#19"}, 0, {{0}}},
+  {"Mul", "h:29:12", 2, {"h:29:11", "h_2.weight:20"}, 0, {{0}}},
+  {"Add", "h:29", 2, {"h:29:12", "h_2.bias:21"}, 0, {{0}}},
+  {"Relu", "h:30", 1, {"h:29"}, 0, {{0}}},
+  {"Gemm", "logits:33", 3, {"h:30", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "logits", 1, {"logits:33"}, 0, {{0}}},
+  {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"c1.weight", DL_ONNX_INIT_STATE, {"c1.weight", NULL, NULL}, 4, {8, 1, 3, 3}, 0, {0}},
+  {"const#1", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 4, 1568}},
+  {"const#2", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {4}, 1, {0}},
+  {"const#3", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {4}, 0, {0}},
+  {"const#4", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {4}, 0, {-1, 8, 28, 28}},
+  {"c1_2.weight:5", DL_ONNX_INIT_STATE, {"c1_2.weight", NULL, NULL}, 3, {8, 1, 1}, 0, {0}},
+  {"c1_2.bias:6", DL_ONNX_INIT_STATE, {"c1_2.bias", NULL, NULL}, 3, {8, 1, 1}, 0, {0}},
+  {"c2.weight", DL_ONNX_INIT_STATE, {"c2.weight", NULL, NULL}, 4, {16, 8, 3, 3}, 0, {0}},
+  {"const#8", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 16, 196}},
+  {"const#9", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {16}, 1, {0}},
+  {"const#10", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {16}, 0, {0}},
+  {"const#11", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {4}, 0, {-1, 16, 14, 14}},
+  {"c2_2.weight:12", DL_ONNX_INIT_STATE, {"c2_2.weight", NULL, NULL}, 3, {16, 1, 1}, 0, {0}},
+  {"c2_2.bias:13", DL_ONNX_INIT_STATE, {"c2_2.bias", NULL, NULL}, 3, {16, 1, 1}, 0, {0}},
+  {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {64, 784}, 0, {0}},
+  {"h.bias", DL_ONNX_INIT_STATE, {"h.bias", NULL, NULL}, 1, {64}, 0, {0}},
+  {"const#16", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 1, 64}},
+  {"const#17", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 1, {0}},
+  {"const#18", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0, {0}},
+  {"const#19", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {2}, 0, {-1, 64}},
+  {"h_2.weight:20", DL_ONNX_INIT_STATE, {"h_2.weight", NULL, NULL}, 1, {64}, 0, {0}},
+  {"h_2.bias:21", DL_ONNX_INIT_STATE, {"h_2.bias", NULL, NULL}, 1, {64}, 0, {0}},
+  {"logits.weight", DL_ONNX_INIT_STATE, {"logits.weight", NULL, NULL}, 2, {10, 64}, 0, {0}},
+  {"logits.bias", DL_ONNX_INIT_STATE, {"logits.bias", NULL, NULL}, 1, {10}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "logits",
+  .out_ndim = 1,
+  .out_dims = {10},
+  .output_class = "logits_class",
+  .n_nodes = 27,
+  .n_inits = 24,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc norms_desc = {
   .name = "norms",
   .source = "@SRCDIR@/examples/norms.dln",
@@ -1437,6 +1505,7 @@ const dl_model_desc norms_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (norms.h) ---- */

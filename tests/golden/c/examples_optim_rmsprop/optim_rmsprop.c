@@ -353,6 +353,30 @@ static const dl_tensor_desc tensors[] = {
   {"pred.bias.grad_avg", DL_T_OPT, 1, {1}, 1024, 1, DL_INIT_ZERO, 32, 1, 0, 6, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "h:4", 3, {"x", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "h:5", 1, {"h:4"}, 0, {{0}}},
+  {"Gemm", "pred:8", 3, {"h:5", "pred.weight", "pred.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "pred", 1, {"pred:8"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {32, 4}, 0, {0}},
+  {"h.bias", DL_ONNX_INIT_STATE, {"h.bias", NULL, NULL}, 1, {32}, 0, {0}},
+  {"pred.weight", DL_ONNX_INIT_STATE, {"pred.weight", NULL, NULL}, 2, {1, 32}, 0, {0}},
+  {"pred.bias", DL_ONNX_INIT_STATE, {"pred.bias", NULL, NULL}, 1, {1}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "pred",
+  .out_ndim = 1,
+  .out_dims = {1},
+  .n_nodes = 4,
+  .n_inits = 4,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc optim_rmsprop_desc = {
   .name = "optim_rmsprop",
   .source = "@SRCDIR@/examples/optim_rmsprop.dln",
@@ -383,6 +407,7 @@ const dl_model_desc optim_rmsprop_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (optim_rmsprop.h) ---- */

@@ -483,6 +483,41 @@ static const dl_tensor_desc tensors[] = {
   {"pred.bias.exp_avg_sq", DL_T_OPT, 1, {1}, 18224, 1, DL_INIT_ZERO, 64, 1, 0, 8, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "h1:4", 3, {"x", "h1.weight", "h1.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Mul", "h1:5:1", 2, {"h1:4", "const#2"}, 0, {{0}}},
+  {"Erf", "h1:5:2", 1, {"h1:5:1"}, 0, {{0}}},
+  {"Add", "h1:5:3", 2, {"h1:5:2", "const#3"}, 0, {{0}}},
+  {"Mul", "h1:5:4", 2, {"h1:4", "h1:5:3"}, 0, {{0}}},
+  {"Mul", "h1:5", 2, {"h1:5:4", "const#4"}, 0, {{0}}},
+  {"Gemm", "h2:8", 3, {"h1:5", "h2.weight", "h2.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "h2:9", 1, {"h2:8"}, 0, {{0}}},
+  {"Gemm", "pred:12", 3, {"h2:9", "pred.weight", "pred.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "pred", 1, {"pred:12"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"h1.weight", DL_ONNX_INIT_STATE, {"h1.weight", NULL, NULL}, 2, {64, 4}, 0, {0}},
+  {"h1.bias", DL_ONNX_INIT_STATE, {"h1.bias", NULL, NULL}, 1, {64}, 0, {0}},
+  {"const#2", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0.70710678118654757, {0}},
+  {"const#3", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 1, {0}},
+  {"const#4", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0.5, {0}},
+  {"h2.weight", DL_ONNX_INIT_STATE, {"h2.weight", NULL, NULL}, 2, {64, 64}, 0, {0}},
+  {"h2.bias", DL_ONNX_INIT_STATE, {"h2.bias", NULL, NULL}, 1, {64}, 0, {0}},
+  {"pred.weight", DL_ONNX_INIT_STATE, {"pred.weight", NULL, NULL}, 2, {1, 64}, 0, {0}},
+  {"pred.bias", DL_ONNX_INIT_STATE, {"pred.bias", NULL, NULL}, 1, {1}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "pred",
+  .out_ndim = 1,
+  .out_dims = {1},
+  .n_nodes = 10,
+  .n_inits = 9,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc regression_desc = {
   .name = "regression",
   .source = "@SRCDIR@/examples/regression.dln",
@@ -513,6 +548,7 @@ const dl_model_desc regression_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (regression.h) ---- */

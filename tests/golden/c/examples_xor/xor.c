@@ -339,6 +339,31 @@ static const dl_tensor_desc tensors[] = {
   {"p.bias.momentum_buffer", DL_T_OPT, 1, {1}, 176, 1, DL_INIT_ZERO, 8, 1, 0, 7, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "h:4", 3, {"x", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "h:5", 1, {"h:4"}, 0, {{0}}},
+  {"Gemm", "p:8", 3, {"h:5", "p.weight", "p.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "p:9", 1, {"p:8"}, 0, {{0}}},
+  {"Identity", "p", 1, {"p:9"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {8, 2}, 0, {0}},
+  {"h.bias", DL_ONNX_INIT_STATE, {"h.bias", NULL, NULL}, 1, {8}, 0, {0}},
+  {"p.weight", DL_ONNX_INIT_STATE, {"p.weight", NULL, NULL}, 2, {1, 8}, 0, {0}},
+  {"p.bias", DL_ONNX_INIT_STATE, {"p.bias", NULL, NULL}, 1, {1}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "p",
+  .out_ndim = 1,
+  .out_dims = {1},
+  .n_nodes = 5,
+  .n_inits = 4,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc xor_desc = {
   .name = "xor",
   .source = "@SRCDIR@/examples/xor.dln",
@@ -369,6 +394,7 @@ const dl_model_desc xor_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (xor.h) ---- */

@@ -1109,6 +1109,10 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {2}, 624, 2, DL_INIT_ZERO, 20, 2, 0, 9, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+/* BIN export --onnx refuses this model: */
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/attention.dln:6:17: error: positional (in binding 'a') has no ONNX mapping\012    6 | a = attention(positional(x), 2, causal = true)"};
+
 const dl_model_desc attention_desc = {
   .name = "attention",
   .source = "@SRCDIR@/tests/gradcheck/attention.dln",
@@ -1139,6 +1143,7 @@ const dl_model_desc attention_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (attention.h) ---- */

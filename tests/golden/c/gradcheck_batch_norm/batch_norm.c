@@ -1181,6 +1181,52 @@ static const dl_tensor_desc tensors[] = {
   {"h_2.num_batches_tracked", DL_T_COUNT, 0, {0}, 896, 1, DL_INIT_ZERO, 0, 0, 0, 9, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Conv", "c:6", 3, {"x", "c.weight", "c.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "c:13", 5, {"c:6", "c_2.weight", "c_2.bias", "c_2.running_mean", "c_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Tanh", "c:14", 1, {"c:13"}, 0, {{0}}},
+  {"Conv", "d:18", 2, {"c:14", "d.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "d:23", 5, {"d:18", "const#7", "const#8", "d_2.running_mean", "d_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 0.001}}},
+  {"Flatten", "h:24", 1, {"d:23"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "h:27", 3, {"h:24", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "h:34", 5, {"h:27", "h_2.weight", "h_2.bias", "h_2.running_mean", "h_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Relu", "h:35", 1, {"h:34"}, 0, {{0}}},
+  {"Gemm", "out:38", 3, {"h:35", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:38"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"c.weight", DL_ONNX_INIT_STATE, {"c.weight", NULL, NULL}, 4, {3, 2, 3, 3}, 0, {0}},
+  {"c.bias", DL_ONNX_INIT_STATE, {"c.bias", NULL, NULL}, 1, {3}, 0, {0}},
+  {"c_2.weight", DL_ONNX_INIT_STATE, {"c_2.weight", NULL, NULL}, 1, {3}, 0, {0}},
+  {"c_2.bias", DL_ONNX_INIT_STATE, {"c_2.bias", NULL, NULL}, 1, {3}, 0, {0}},
+  {"c_2.running_mean", DL_ONNX_INIT_STATE, {"c_2.running_mean", NULL, NULL}, 1, {3}, 0, {0}},
+  {"c_2.running_var", DL_ONNX_INIT_STATE, {"c_2.running_var", NULL, NULL}, 1, {3}, 0, {0}},
+  {"d.weight", DL_ONNX_INIT_STATE, {"d.weight", NULL, NULL}, 4, {2, 3, 2, 2}, 0, {0}},
+  {"const#7", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {2}, 1, {0}},
+  {"const#8", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {2}, 0, {0}},
+  {"d_2.running_mean", DL_ONNX_INIT_STATE, {"d_2.running_mean", NULL, NULL}, 1, {2}, 0, {0}},
+  {"d_2.running_var", DL_ONNX_INIT_STATE, {"d_2.running_var", NULL, NULL}, 1, {2}, 0, {0}},
+  {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {6, 24}, 0, {0}},
+  {"h.bias", DL_ONNX_INIT_STATE, {"h.bias", NULL, NULL}, 1, {6}, 0, {0}},
+  {"h_2.weight", DL_ONNX_INIT_STATE, {"h_2.weight", NULL, NULL}, 1, {6}, 0, {0}},
+  {"h_2.bias", DL_ONNX_INIT_STATE, {"h_2.bias", NULL, NULL}, 1, {6}, 0, {0}},
+  {"h_2.running_mean", DL_ONNX_INIT_STATE, {"h_2.running_mean", NULL, NULL}, 1, {6}, 0, {0}},
+  {"h_2.running_var", DL_ONNX_INIT_STATE, {"h_2.running_var", NULL, NULL}, 1, {6}, 0, {0}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 6}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 11,
+  .n_inits = 19,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc batch_norm_desc = {
   .name = "batch_norm",
   .source = "@SRCDIR@/tests/gradcheck/batch_norm.dln",
@@ -1211,6 +1257,7 @@ const dl_model_desc batch_norm_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (batch_norm.h) ---- */

@@ -1085,6 +1085,52 @@ static const dl_tensor_desc tensors[] = {
   {"d_2.num_batches_tracked", DL_T_COUNT, 0, {0}, 1312, 1, DL_INIT_ZERO, 0, 0, 0, 10, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Conv", "c:6", 3, {"x", "c.weight", "c.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "c:13", 5, {"c:6", "c_2.weight", "c_2.bias", "c_2.running_mean", "c_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Tanh", "c:14", 1, {"c:13"}, 0, {{0}}},
+  {"Flatten", "h:15", 1, {"c:14"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "h:18", 3, {"h:15", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "h:25", 5, {"h:18", "h_2.weight", "h_2.bias", "h_2.running_mean", "h_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 0.01}}},
+  {"Sigmoid", "h:26", 1, {"h:25"}, 0, {{0}}},
+  {"Gemm", "d:28", 2, {"h:26", "d.weight"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "d:33", 5, {"d:28", "const#13", "const#14", "d_2.running_mean", "d_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Gemm", "out:36", 3, {"d:33", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:36"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"c.weight", DL_ONNX_INIT_STATE, {"c.weight", NULL, NULL}, 4, {3, 2, 3, 3}, 0, {0}},
+  {"c.bias", DL_ONNX_INIT_STATE, {"c.bias", NULL, NULL}, 1, {3}, 0, {0}},
+  {"c_2.weight", DL_ONNX_INIT_STATE, {"c_2.weight", NULL, NULL}, 1, {3}, 0, {0}},
+  {"c_2.bias", DL_ONNX_INIT_STATE, {"c_2.bias", NULL, NULL}, 1, {3}, 0, {0}},
+  {"c_2.running_mean", DL_ONNX_INIT_STATE, {"c_2.running_mean", NULL, NULL}, 1, {3}, 0, {0}},
+  {"c_2.running_var", DL_ONNX_INIT_STATE, {"c_2.running_var", NULL, NULL}, 1, {3}, 0, {0}},
+  {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {6, 60}, 0, {0}},
+  {"h.bias", DL_ONNX_INIT_STATE, {"h.bias", NULL, NULL}, 1, {6}, 0, {0}},
+  {"h_2.weight", DL_ONNX_INIT_STATE, {"h_2.weight", NULL, NULL}, 1, {6}, 0, {0}},
+  {"h_2.bias", DL_ONNX_INIT_STATE, {"h_2.bias", NULL, NULL}, 1, {6}, 0, {0}},
+  {"h_2.running_mean", DL_ONNX_INIT_STATE, {"h_2.running_mean", NULL, NULL}, 1, {6}, 0, {0}},
+  {"h_2.running_var", DL_ONNX_INIT_STATE, {"h_2.running_var", NULL, NULL}, 1, {6}, 0, {0}},
+  {"d.weight", DL_ONNX_INIT_STATE, {"d.weight", NULL, NULL}, 2, {4, 6}, 0, {0}},
+  {"const#13", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {4}, 1, {0}},
+  {"const#14", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {4}, 0, {0}},
+  {"d_2.running_mean", DL_ONNX_INIT_STATE, {"d_2.running_mean", NULL, NULL}, 1, {4}, 0, {0}},
+  {"d_2.running_var", DL_ONNX_INIT_STATE, {"d_2.running_var", NULL, NULL}, 1, {4}, 0, {0}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 4}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 11,
+  .n_inits = 19,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc batch_norm_eval_desc = {
   .name = "batch_norm_eval",
   .source = "@SRCDIR@/tests/gradcheck/batch_norm_eval.dln",
@@ -1115,6 +1161,7 @@ const dl_model_desc batch_norm_eval_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (batch_norm_eval.h) ---- */

@@ -187,6 +187,26 @@ static const dl_tensor_desc tensors[] = {
   {"z.bias.grad", DL_T_GRAD, 1, {3}, 48, 3, DL_INIT_ZERO, 5, 3, 0, 5, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "z:4", 3, {"x", "z.weight", "z.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "z_probability", 1, {"z:4"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"z.weight", DL_ONNX_INIT_STATE, {"z.weight", NULL, NULL}, 2, {3, 5}, 0, {0}},
+  {"z.bias", DL_ONNX_INIT_STATE, {"z.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "z_probability",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 2,
+  .n_inits = 2,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc bce_with_logits_desc = {
   .name = "bce_with_logits",
   .source = "@SRCDIR@/tests/gradcheck/bce_with_logits.dln",
@@ -217,6 +237,7 @@ const dl_model_desc bce_with_logits_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (bce_with_logits.h) ---- */

@@ -1291,6 +1291,56 @@ static const dl_tensor_desc tensors[] = {
   {"S.b.bias.grad", DL_T_GRAD, 1, {3}, 432, 3, DL_INIT_ZERO, 4, 3, 0, 15, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "D_h:4", 3, {"x", "D.h.weight", "D.h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"LeakyRelu", "D_h:5", 1, {"D_h:4"}, 1, {{"alpha", DL_ONNX_FLOAT, 0, {0}, 0.10000000000000001}}},
+  {"Gemm", "D_out:8", 3, {"D_h:5", "D.out.weight", "D.out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "d2:9", 1, {"D_out:8"}, 0, {{0}}},
+  {"Gemm", "D_h_2:10", 3, {"d2:9", "D.h.weight", "D.h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"LeakyRelu", "D_h_2:11", 1, {"D_h_2:10"}, 1, {{"alpha", DL_ONNX_FLOAT, 0, {0}, 0.10000000000000001}}},
+  {"Gemm", "D_out_2:12", 3, {"D_h_2:11", "D.out.weight", "D.out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Add", "d2_2:13", 2, {"D_out_2:12", "const#4"}, 0, {{0}}},
+  {"Gemm", "R_0_h:15", 2, {"d2_2:13", "R.0.h.weight"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"LeakyRelu", "R_0_h:16", 1, {"R_0_h:15"}, 1, {{"alpha", DL_ONNX_FLOAT, 0, {0}, 0.20000000000000001}}},
+  {"Gemm", "R_0_out:19", 3, {"R_0_h:16", "R.0.out.weight", "R.0.out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "R_1_h:21", 2, {"R_0_out:19", "R.1.h.weight"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"LeakyRelu", "R_1_h:22", 1, {"R_1_h:21"}, 1, {{"alpha", DL_ONNX_FLOAT, 0, {0}, 0.20000000000000001}}},
+  {"Gemm", "R_1_out:25", 3, {"R_1_h:22", "R.1.out.weight", "R.1.out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "S_a:28", 3, {"R_1_out:25", "S.a.weight", "S.a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "S_a:29", 1, {"S_a:28"}, 0, {{0}}},
+  {"Gemm", "S_b:32", 3, {"R_1_out:25", "S.b.weight", "S.b.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Mul", "loss:33", 2, {"S_a:29", "S_b:32"}, 0, {{0}}},
+  {"Identity", "loss", 1, {"loss:33"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"D.h.weight", DL_ONNX_INIT_STATE, {"D.h.weight", NULL, NULL}, 2, {4, 4}, 0, {0}},
+  {"D.h.bias", DL_ONNX_INIT_STATE, {"D.h.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"D.out.weight", DL_ONNX_INIT_STATE, {"D.out.weight", NULL, NULL}, 2, {4, 4}, 0, {0}},
+  {"D.out.bias", DL_ONNX_INIT_STATE, {"D.out.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"const#4", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0.5, {0}},
+  {"R.0.h.weight", DL_ONNX_INIT_STATE, {"R.0.h.weight", NULL, NULL}, 2, {4, 4}, 0, {0}},
+  {"R.0.out.weight", DL_ONNX_INIT_STATE, {"R.0.out.weight", NULL, NULL}, 2, {4, 4}, 0, {0}},
+  {"R.0.out.bias", DL_ONNX_INIT_STATE, {"R.0.out.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"R.1.h.weight", DL_ONNX_INIT_STATE, {"R.1.h.weight", NULL, NULL}, 2, {4, 4}, 0, {0}},
+  {"R.1.out.weight", DL_ONNX_INIT_STATE, {"R.1.out.weight", NULL, NULL}, 2, {4, 4}, 0, {0}},
+  {"R.1.out.bias", DL_ONNX_INIT_STATE, {"R.1.out.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"S.a.weight", DL_ONNX_INIT_STATE, {"S.a.weight", NULL, NULL}, 2, {3, 4}, 0, {0}},
+  {"S.a.bias", DL_ONNX_INIT_STATE, {"S.a.bias", NULL, NULL}, 1, {3}, 0, {0}},
+  {"S.b.weight", DL_ONNX_INIT_STATE, {"S.b.weight", NULL, NULL}, 2, {3, 4}, 0, {0}},
+  {"S.b.bias", DL_ONNX_INIT_STATE, {"S.b.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "loss",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 19,
+  .n_inits = 15,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc blocks_desc = {
   .name = "blocks",
   .source = "@SRCDIR@/tests/gradcheck/blocks.dln",
@@ -1321,6 +1371,7 @@ const dl_model_desc blocks_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (blocks.h) ---- */

@@ -1073,6 +1073,30 @@ static const dl_tensor_desc tensors[] = {
   {"D.fc2.bias.grad", DL_T_GRAD, 1, {1}, 336, 1, DL_INIT_ZERO, 7, 1, 0, 9, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "D_fc1:13", 3, {"real", "D.fc1.weight", "D.fc1.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"LeakyRelu", "D_fc1:14", 1, {"D_fc1:13"}, 1, {{"alpha", DL_ONNX_FLOAT, 0, {0}, 0.20000000000000001}}},
+  {"Gemm", "D_fc2:17", 3, {"D_fc1:14", "D.fc2.weight", "D.fc2.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "D_fc2_probability", 1, {"D_fc2:17"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"D.fc1.weight", DL_ONNX_INIT_STATE, {"D.fc1.weight", NULL, NULL}, 2, {7, 4}, 0, {0}},
+  {"D.fc1.bias", DL_ONNX_INIT_STATE, {"D.fc1.bias", NULL, NULL}, 1, {7}, 0, {0}},
+  {"D.fc2.weight", DL_ONNX_INIT_STATE, {"D.fc2.weight", NULL, NULL}, 2, {1, 7}, 0, {0}},
+  {"D.fc2.bias", DL_ONNX_INIT_STATE, {"D.fc2.bias", NULL, NULL}, 1, {1}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "real",
+  .output = "D_fc2_probability",
+  .out_ndim = 1,
+  .out_dims = {1},
+  .n_nodes = 4,
+  .n_inits = 4,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc blocks_gan_desc = {
   .name = "blocks_gan",
   .source = "@SRCDIR@/tests/gradcheck/blocks_gan.dln",
@@ -1104,6 +1128,7 @@ const dl_model_desc blocks_gan_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (blocks_gan.h) ---- */

@@ -1640,6 +1640,64 @@ static const dl_tensor_desc tensors[] = {
   {"E.P.b.bias.grad", DL_T_GRAD, 1, {3}, 240, 3, DL_INIT_ZERO, 3, 3, 0, 8, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "E_inner_a:4", 3, {"x", "E.inner.a.weight", "E.inner.a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "E_inner_a:5", 1, {"E_inner_a:4"}, 0, {{0}}},
+  {"Gemm", "E_inner_b:8", 3, {"x", "E.inner.b.weight", "E.inner.b.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "E_inner_b:9", 1, {"E_inner_b:8"}, 0, {{0}}},
+  {"Mul", "E_s:10", 2, {"E_inner_a:5", "E_inner_b:9"}, 0, {{0}}},
+  {"Gemm", "E_inner_a_2:11", 3, {"E_s:10", "E.inner.a.weight", "E.inner.a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "E_inner_a_2:12", 1, {"E_inner_a_2:11"}, 0, {{0}}},
+  {"Gemm", "E_inner_b_2:13", 3, {"E_s:10", "E.inner.b.weight", "E.inner.b.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "E_inner_b_2:14", 1, {"E_inner_b_2:13"}, 0, {{0}}},
+  {"Sub", "E_m:15", 2, {"E_inner_a_2:12", "E_inner_b_2:14"}, 0, {{0}}},
+  {"Gemm", "E_P_a:18", 3, {"E_m:15", "E.P.a.weight", "E.P.a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "E_P_a:19", 1, {"E_P_a:18"}, 0, {{0}}},
+  {"Gemm", "E_P_b:22", 3, {"E_m:15", "E.P.b.weight", "E.P.b.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "E_P_b:23", 1, {"E_P_b:22"}, 0, {{0}}},
+  {"Mul", "E_out:24", 2, {"E_P_a:19", "E_P_b:23"}, 0, {{0}}},
+  {"Add", "E_out:25", 2, {"E_out:24", "E_inner_b_2:14"}, 0, {{0}}},
+  {"Tanh", "loss:26", 1, {"E_out:25"}, 0, {{0}}},
+  {"Gemm", "E_inner_a_3:27", 3, {"loss:26", "E.inner.a.weight", "E.inner.a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "E_inner_a_3:28", 1, {"E_inner_a_3:27"}, 0, {{0}}},
+  {"Gemm", "E_inner_b_3:29", 3, {"loss:26", "E.inner.b.weight", "E.inner.b.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "E_inner_b_3:30", 1, {"E_inner_b_3:29"}, 0, {{0}}},
+  {"Mul", "E_s_3:31", 2, {"E_inner_a_3:28", "E_inner_b_3:30"}, 0, {{0}}},
+  {"Gemm", "E_inner_a_4:32", 3, {"E_s_3:31", "E.inner.a.weight", "E.inner.a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "E_inner_a_4:33", 1, {"E_inner_a_4:32"}, 0, {{0}}},
+  {"Gemm", "E_inner_b_4:34", 3, {"E_s_3:31", "E.inner.b.weight", "E.inner.b.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "E_inner_b_4:35", 1, {"E_inner_b_4:34"}, 0, {{0}}},
+  {"Sub", "E_m_3:36", 2, {"E_inner_a_4:33", "E_inner_b_4:35"}, 0, {{0}}},
+  {"Gemm", "E_P_a_2:37", 3, {"E_m_3:36", "E.P.a.weight", "E.P.a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "E_P_a_2:38", 1, {"E_P_a_2:37"}, 0, {{0}}},
+  {"Gemm", "E_P_b_2:39", 3, {"E_m_3:36", "E.P.b.weight", "E.P.b.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "E_P_b_2:40", 1, {"E_P_b_2:39"}, 0, {{0}}},
+  {"Mul", "E_out_2:41", 2, {"E_P_a_2:38", "E_P_b_2:40"}, 0, {{0}}},
+  {"Add", "E_out_2:42", 2, {"E_out_2:41", "E_inner_b_4:35"}, 0, {{0}}},
+  {"Identity", "E_out_2", 1, {"E_out_2:42"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"E.inner.a.weight", DL_ONNX_INIT_STATE, {"E.inner.a.weight", NULL, NULL}, 2, {3, 3}, 0, {0}},
+  {"E.inner.a.bias", DL_ONNX_INIT_STATE, {"E.inner.a.bias", NULL, NULL}, 1, {3}, 0, {0}},
+  {"E.inner.b.weight", DL_ONNX_INIT_STATE, {"E.inner.b.weight", NULL, NULL}, 2, {3, 3}, 0, {0}},
+  {"E.inner.b.bias", DL_ONNX_INIT_STATE, {"E.inner.b.bias", NULL, NULL}, 1, {3}, 0, {0}},
+  {"E.P.a.weight", DL_ONNX_INIT_STATE, {"E.P.a.weight", NULL, NULL}, 2, {3, 3}, 0, {0}},
+  {"E.P.a.bias", DL_ONNX_INIT_STATE, {"E.P.a.bias", NULL, NULL}, 1, {3}, 0, {0}},
+  {"E.P.b.weight", DL_ONNX_INIT_STATE, {"E.P.b.weight", NULL, NULL}, 2, {3, 3}, 0, {0}},
+  {"E.P.b.bias", DL_ONNX_INIT_STATE, {"E.P.b.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "E_out_2",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 34,
+  .n_inits = 8,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc blocks_nested_desc = {
   .name = "blocks_nested",
   .source = "@SRCDIR@/tests/gradcheck/blocks_nested.dln",
@@ -1670,6 +1728,7 @@ const dl_model_desc blocks_nested_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (blocks_nested.h) ---- */

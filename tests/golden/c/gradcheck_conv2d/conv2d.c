@@ -603,6 +603,34 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 592, 3, DL_INIT_ZERO, 48, 3, 0, 8, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Conv", "c1:6", 3, {"x", "c1.weight", "c1.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "c1:7", 1, {"c1:6"}, 0, {{0}}},
+  {"Conv", "c2:12", 3, {"c1:7", "c2.weight", "c2.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {2, 2}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Flatten", "out:13", 1, {"c2:12"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "out:16", 3, {"out:13", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:16"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"c1.weight", DL_ONNX_INIT_STATE, {"c1.weight", NULL, NULL}, 4, {3, 2, 3, 3}, 0, {0}},
+  {"c1.bias", DL_ONNX_INIT_STATE, {"c1.bias", NULL, NULL}, 1, {3}, 0, {0}},
+  {"c2.weight", DL_ONNX_INIT_STATE, {"c2.weight", NULL, NULL}, 4, {4, 3, 2, 2}, 0, {0}},
+  {"c2.bias", DL_ONNX_INIT_STATE, {"c2.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 48}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 6,
+  .n_inits = 6,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc conv2d_desc = {
   .name = "conv2d",
   .source = "@SRCDIR@/tests/gradcheck/conv2d.dln",
@@ -633,6 +661,7 @@ const dl_model_desc conv2d_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (conv2d.h) ---- */

@@ -789,6 +789,38 @@ static const dl_tensor_desc tensors[] = {
   {"logits.bias.grad", DL_T_GRAD, 1, {3}, 560, 3, DL_INIT_ZERO, 8, 3, 0, 9, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Conv", "c1:5", 2, {"x", "c1.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {2}, 0}}},
+  {"Sigmoid", "c1:6", 1, {"c1:5"}, 0, {{0}}},
+  {"Conv", "c2:11", 3, {"c1:6", "c2.weight", "c2.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {1, 1}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {2}, 0}}},
+  {"Conv", "c3:16", 3, {"c2:11", "c3.weight", "c3.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Flatten", "logits:17", 1, {"c3:16"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "logits:20", 3, {"logits:17", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "logits", 1, {"logits:20"}, 0, {{0}}},
+  {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"c1.weight", DL_ONNX_INIT_STATE, {"c1.weight", NULL, NULL}, 4, {6, 2, 3, 3}, 0, {0}},
+  {"c2.weight", DL_ONNX_INIT_STATE, {"c2.weight", NULL, NULL}, 4, {4, 3, 1, 1}, 0, {0}},
+  {"c2.bias", DL_ONNX_INIT_STATE, {"c2.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"c3.weight", DL_ONNX_INIT_STATE, {"c3.weight", NULL, NULL}, 4, {2, 4, 3, 3}, 0, {0}},
+  {"c3.bias", DL_ONNX_INIT_STATE, {"c3.bias", NULL, NULL}, 1, {2}, 0, {0}},
+  {"logits.weight", DL_ONNX_INIT_STATE, {"logits.weight", NULL, NULL}, 2, {3, 8}, 0, {0}},
+  {"logits.bias", DL_ONNX_INIT_STATE, {"logits.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "logits",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .output_class = "logits_class",
+  .n_nodes = 8,
+  .n_inits = 7,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc conv2d_groups_desc = {
   .name = "conv2d_groups",
   .source = "@SRCDIR@/tests/gradcheck/conv2d_groups.dln",
@@ -820,6 +852,7 @@ const dl_model_desc conv2d_groups_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (conv2d_groups.h) ---- */

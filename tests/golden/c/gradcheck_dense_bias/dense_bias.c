@@ -187,6 +187,26 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 48, 3, DL_INIT_ZERO, 5, 3, 0, 5, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "out:4", 3, {"x", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:4"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 5}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 2,
+  .n_inits = 2,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc dense_bias_desc = {
   .name = "dense_bias",
   .source = "@SRCDIR@/tests/gradcheck/dense_bias.dln",
@@ -217,6 +237,7 @@ const dl_model_desc dense_bias_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (dense_bias.h) ---- */

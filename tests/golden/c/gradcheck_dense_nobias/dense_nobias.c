@@ -233,6 +233,27 @@ static const dl_tensor_desc tensors[] = {
   {"out.weight.grad", DL_T_GRAD, 2, {3, 4}, 80, 12, DL_INIT_ZERO, 4, 3, 0, 6, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "h:3", 2, {"x", "h.weight"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "out:5", 2, {"h:3", "out.weight"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:5"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {4, 5}, 0, {0}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 4}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 3,
+  .n_inits = 2,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc dense_nobias_desc = {
   .name = "dense_nobias",
   .source = "@SRCDIR@/tests/gradcheck/dense_nobias.dln",
@@ -263,6 +284,7 @@ const dl_model_desc dense_nobias_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (dense_nobias.h) ---- */

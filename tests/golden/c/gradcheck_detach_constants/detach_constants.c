@@ -561,6 +561,10 @@ static const dl_tensor_desc tensors[] = {
   {"loss.bias.grad", DL_T_GRAD, 1, {3}, 208, 3, DL_INIT_ZERO, 5, 3, 0, 13, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+/* BIN export --onnx refuses this model: */
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/detach_constants.dln:11:25: error: fill (in binding 'h') has no ONNX mapping\012   11 | h = dense(x, 5) * d + full_like(d, 0.25)"};
+
 const dl_model_desc detach_constants_desc = {
   .name = "detach_constants",
   .source = "@SRCDIR@/tests/gradcheck/detach_constants.dln",
@@ -591,6 +595,7 @@ const dl_model_desc detach_constants_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (detach_constants.h) ---- */

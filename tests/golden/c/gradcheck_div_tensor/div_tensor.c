@@ -512,6 +512,39 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 240, 3, DL_INIT_ZERO, 4, 3, 0, 8, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "a:4", 3, {"x", "a.weight", "a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "b:7", 3, {"x", "b.weight", "b.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "b:8", 1, {"b:7"}, 0, {{0}}},
+  {"Add", "b:9", 2, {"b:8", "const#4"}, 0, {{0}}},
+  {"Div", "q:10", 2, {"a:4", "b:9"}, 0, {{0}}},
+  {"Div", "q:11", 2, {"const#5", "b:9"}, 0, {{0}}},
+  {"Add", "q:12", 2, {"q:10", "q:11"}, 0, {{0}}},
+  {"Gemm", "out:15", 3, {"q:12", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:15"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"a.weight", DL_ONNX_INIT_STATE, {"a.weight", NULL, NULL}, 2, {4, 5}, 0, {0}},
+  {"a.bias", DL_ONNX_INIT_STATE, {"a.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"b.weight", DL_ONNX_INIT_STATE, {"b.weight", NULL, NULL}, 2, {4, 5}, 0, {0}},
+  {"b.bias", DL_ONNX_INIT_STATE, {"b.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"const#4", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0.5, {0}},
+  {"const#5", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 2, {0}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 4}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 9,
+  .n_inits = 8,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc div_tensor_desc = {
   .name = "div_tensor",
   .source = "@SRCDIR@/tests/gradcheck/div_tensor.dln",
@@ -542,6 +575,7 @@ const dl_model_desc div_tensor_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (div_tensor.h) ---- */

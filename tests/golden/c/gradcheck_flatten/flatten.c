@@ -337,6 +337,35 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {2}, 176, 2, DL_INIT_ZERO, 15, 2, 0, 7, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Reshape", "h:4:1", 2, {"x", "const#2"}, 0, {{0}}},
+  {"Gemm", "h:4:2", 3, {"h:4:1", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Reshape", "h:4", 2, {"h:4:2", "const#3"}, 0, {{0}}},
+  {"Tanh", "h:5", 1, {"h:4"}, 0, {{0}}},
+  {"Flatten", "f:6", 1, {"h:5"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "out:9", 3, {"f:6", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:9"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {5, 4}, 0, {0}},
+  {"h.bias", DL_ONNX_INIT_STATE, {"h.bias", NULL, NULL}, 1, {5}, 0, {0}},
+  {"const#2", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {2}, 0, {-1, 4}},
+  {"const#3", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 3, 5}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {2, 15}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {2}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {2},
+  .n_nodes = 7,
+  .n_inits = 6,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc flatten_desc = {
   .name = "flatten",
   .source = "@SRCDIR@/tests/gradcheck/flatten.dln",
@@ -367,6 +396,7 @@ const dl_model_desc flatten_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (flatten.h) ---- */

@@ -323,6 +323,37 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 176, 3, DL_INIT_ZERO, 6, 3, 0, 6, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "h:4", 3, {"x", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Mul", "h:5:1", 2, {"h:4", "const#2"}, 0, {{0}}},
+  {"Erf", "h:5:2", 1, {"h:5:1"}, 0, {{0}}},
+  {"Add", "h:5:3", 2, {"h:5:2", "const#3"}, 0, {{0}}},
+  {"Mul", "h:5:4", 2, {"h:4", "h:5:3"}, 0, {{0}}},
+  {"Mul", "h:5", 2, {"h:5:4", "const#4"}, 0, {{0}}},
+  {"Gemm", "out:8", 3, {"h:5", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:8"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {6, 5}, 0, {0}},
+  {"h.bias", DL_ONNX_INIT_STATE, {"h.bias", NULL, NULL}, 1, {6}, 0, {0}},
+  {"const#2", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0.70710678118654757, {0}},
+  {"const#3", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 1, {0}},
+  {"const#4", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0.5, {0}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 6}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 8,
+  .n_inits = 7,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc gelu_desc = {
   .name = "gelu",
   .source = "@SRCDIR@/tests/gradcheck/gelu.dln",
@@ -353,6 +384,7 @@ const dl_model_desc gelu_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (gelu.h) ---- */

@@ -991,6 +991,10 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {2}, 944, 2, DL_INIT_ZERO, 43, 2, 0, 8, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+/* BIN export --onnx refuses this model: */
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/gru.dln:6:8: error: rnn_scan (in binding 'h1') has no ONNX mapping\012    6 | h1 = gru(x, 4, bidirectional = true)"};
+
 const dl_model_desc gru_desc = {
   .name = "gru",
   .source = "@SRCDIR@/tests/gradcheck/gru.dln",
@@ -1021,6 +1025,7 @@ const dl_model_desc gru_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (gru.h) ---- */

@@ -855,6 +855,52 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 496, 3, DL_INIT_ZERO, 24, 3, 0, 8, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Conv", "c:6", 3, {"x", "c.weight", "c.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Reshape", "c:10:1", 2, {"c:6", "const#2"}, 0, {{0}}},
+  {"InstanceNormalization", "c:10:2", 3, {"c:10:1", "const#3", "const#4"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Reshape", "c:10:3", 2, {"c:10:2", "const#5"}, 0, {{0}}},
+  {"Mul", "c:10:4", 2, {"c:10:3", "c_2.weight:6"}, 0, {{0}}},
+  {"Add", "c:10", 2, {"c:10:4", "c_2.bias:7"}, 0, {{0}}},
+  {"Tanh", "c:11", 1, {"c:10"}, 0, {{0}}},
+  {"Conv", "d:16", 3, {"c:11", "d.weight", "d.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Reshape", "d:18:5", 2, {"d:16", "const#10"}, 0, {{0}}},
+  {"InstanceNormalization", "d:18:6", 3, {"d:18:5", "const#11", "const#12"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 0.001}}},
+  {"Reshape", "d:18", 2, {"d:18:6", "const#13"}, 0, {{0}}},
+  {"Flatten", "out:19", 1, {"d:18"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "out:22", 3, {"out:19", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:22"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"c.weight", DL_ONNX_INIT_STATE, {"c.weight", NULL, NULL}, 4, {3, 2, 3, 3}, 0, {0}},
+  {"c.bias", DL_ONNX_INIT_STATE, {"c.bias", NULL, NULL}, 1, {3}, 0, {0}},
+  {"const#2", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 3, 20}},
+  {"const#3", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {3}, 1, {0}},
+  {"const#4", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {3}, 0, {0}},
+  {"const#5", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {4}, 0, {-1, 3, 5, 4}},
+  {"c_2.weight:6", DL_ONNX_INIT_STATE, {"c_2.weight", NULL, NULL}, 3, {3, 1, 1}, 0, {0}},
+  {"c_2.bias:7", DL_ONNX_INIT_STATE, {"c_2.bias", NULL, NULL}, 3, {3, 1, 1}, 0, {0}},
+  {"d.weight", DL_ONNX_INIT_STATE, {"d.weight", NULL, NULL}, 4, {2, 3, 2, 2}, 0, {0}},
+  {"d.bias", DL_ONNX_INIT_STATE, {"d.bias", NULL, NULL}, 1, {2}, 0, {0}},
+  {"const#10", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 2, 12}},
+  {"const#11", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {2}, 1, {0}},
+  {"const#12", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {2}, 0, {0}},
+  {"const#13", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {4}, 0, {-1, 2, 4, 3}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 24}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 14,
+  .n_inits = 16,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc instance_norm_desc = {
   .name = "instance_norm",
   .source = "@SRCDIR@/tests/gradcheck/instance_norm.dln",
@@ -885,6 +931,7 @@ const dl_model_desc instance_norm_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (instance_norm.h) ---- */

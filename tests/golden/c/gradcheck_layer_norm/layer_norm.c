@@ -1069,6 +1069,67 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 1136, 3, DL_INIT_ZERO, 5, 3, 0, 9, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Conv", "c:6", 3, {"x", "c.weight", "c.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Reshape", "c:10:1", 2, {"c:6", "const#2"}, 0, {{0}}},
+  {"InstanceNormalization", "c:10:2", 3, {"c:10:1", "const#3", "const#4"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Reshape", "c:10:3", 2, {"c:10:2", "const#5"}, 0, {{0}}},
+  {"Mul", "c:10:4", 2, {"c:10:3", "c_2.weight:6"}, 0, {{0}}},
+  {"Add", "c:10", 2, {"c:10:4", "c_2.bias:7"}, 0, {{0}}},
+  {"Tanh", "c:11", 1, {"c:10"}, 0, {{0}}},
+  {"Flatten", "h:12", 1, {"c:11"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "h:15", 3, {"h:12", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Reshape", "h:19:5", 2, {"h:15", "const#10"}, 0, {{0}}},
+  {"InstanceNormalization", "h:19:6", 3, {"h:19:5", "const#11", "const#12"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 0.001}}},
+  {"Reshape", "h:19:7", 2, {"h:19:6", "const#13"}, 0, {{0}}},
+  {"Mul", "h:19:8", 2, {"h:19:7", "h_2.weight:14"}, 0, {{0}}},
+  {"Add", "h:19", 2, {"h:19:8", "h_2.bias:15"}, 0, {{0}}},
+  {"Tanh", "g:20", 1, {"h:19"}, 0, {{0}}},
+  {"Gemm", "g:23", 3, {"g:20", "g.weight", "g.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Reshape", "g:25:9", 2, {"g:23", "const#18"}, 0, {{0}}},
+  {"InstanceNormalization", "g:25:10", 3, {"g:25:9", "const#19", "const#20"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Reshape", "g:25", 2, {"g:25:10", "const#21"}, 0, {{0}}},
+  {"Gemm", "out:28", 3, {"g:25", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:28"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"c.weight", DL_ONNX_INIT_STATE, {"c.weight", NULL, NULL}, 4, {3, 2, 3, 3}, 0, {0}},
+  {"c.bias", DL_ONNX_INIT_STATE, {"c.bias", NULL, NULL}, 1, {3}, 0, {0}},
+  {"const#2", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 1, 36}},
+  {"const#3", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 1, {0}},
+  {"const#4", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0, {0}},
+  {"const#5", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {4}, 0, {-1, 3, 4, 3}},
+  {"c_2.weight:6", DL_ONNX_INIT_STATE, {"c_2.weight", NULL, NULL}, 3, {3, 4, 3}, 0, {0}},
+  {"c_2.bias:7", DL_ONNX_INIT_STATE, {"c_2.bias", NULL, NULL}, 3, {3, 4, 3}, 0, {0}},
+  {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {7, 36}, 0, {0}},
+  {"h.bias", DL_ONNX_INIT_STATE, {"h.bias", NULL, NULL}, 1, {7}, 0, {0}},
+  {"const#10", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 1, 7}},
+  {"const#11", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 1, {0}},
+  {"const#12", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0, {0}},
+  {"const#13", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {2}, 0, {-1, 7}},
+  {"h_2.weight:14", DL_ONNX_INIT_STATE, {"h_2.weight", NULL, NULL}, 1, {7}, 0, {0}},
+  {"h_2.bias:15", DL_ONNX_INIT_STATE, {"h_2.bias", NULL, NULL}, 1, {7}, 0, {0}},
+  {"g.weight", DL_ONNX_INIT_STATE, {"g.weight", NULL, NULL}, 2, {5, 7}, 0, {0}},
+  {"g.bias", DL_ONNX_INIT_STATE, {"g.bias", NULL, NULL}, 1, {5}, 0, {0}},
+  {"const#18", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 1, 5}},
+  {"const#19", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 1, {0}},
+  {"const#20", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0, {0}},
+  {"const#21", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {2}, 0, {-1, 5}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 5}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 21,
+  .n_inits = 24,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc layer_norm_desc = {
   .name = "layer_norm",
   .source = "@SRCDIR@/tests/gradcheck/layer_norm.dln",
@@ -1099,6 +1160,7 @@ const dl_model_desc layer_norm_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (layer_norm.h) ---- */

@@ -313,6 +313,30 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 176, 3, DL_INIT_ZERO, 6, 3, 0, 6, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "h:4", 3, {"x", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"LeakyRelu", "h:5", 1, {"h:4"}, 1, {{"alpha", DL_ONNX_FLOAT, 0, {0}, 0.20000000000000001}}},
+  {"Gemm", "out:8", 3, {"h:5", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:8"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {6, 5}, 0, {0}},
+  {"h.bias", DL_ONNX_INIT_STATE, {"h.bias", NULL, NULL}, 1, {6}, 0, {0}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 6}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 4,
+  .n_inits = 4,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc leaky_relu_desc = {
   .name = "leaky_relu",
   .source = "@SRCDIR@/tests/gradcheck/leaky_relu.dln",
@@ -343,6 +367,7 @@ const dl_model_desc leaky_relu_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (leaky_relu.h) ---- */

@@ -514,6 +514,27 @@ static const dl_tensor_desc tensors[] = {
   {"c.bias.grad", DL_T_GRAD, 1, {3}, 176, 3, DL_INIT_ZERO, 5, 3, 0, 7, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "a:4", 3, {"x", "a.weight", "a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "a:5", 1, {"a:4"}, 0, {{0}}},
+  {"Identity", "a", 1, {"a:5"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"a.weight", DL_ONNX_INIT_STATE, {"a.weight", NULL, NULL}, 2, {3, 5}, 0, {0}},
+  {"a.bias", DL_ONNX_INIT_STATE, {"a.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "a",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 3,
+  .n_inits = 2,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc loss_targets_desc = {
   .name = "loss_targets",
   .source = "@SRCDIR@/tests/gradcheck/loss_targets.dln",
@@ -544,6 +565,7 @@ const dl_model_desc loss_targets_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (loss_targets.h) ---- */

@@ -775,6 +775,56 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 560, 3, DL_INIT_ZERO, 24, 3, 0, 12, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "a:4", 3, {"x", "a.weight", "a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Abs", "a:5", 1, {"a:4"}, 0, {{0}}},
+  {"Gemm", "b:8", 3, {"x", "b.weight", "b.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sub", "b:9:1", 2, {"b:8", "const#4"}, 0, {{0}}},
+  {"Relu", "b:9:2", 1, {"b:9:1"}, 0, {{0}}},
+  {"Add", "b:9:3", 2, {"b:9:2", "const#4"}, 0, {{0}}},
+  {"Sub", "b:9:4", 2, {"const#5", "b:9:3"}, 0, {{0}}},
+  {"Relu", "b:9:5", 1, {"b:9:4"}, 0, {{0}}},
+  {"Sub", "b:9", 2, {"const#5", "b:9:5"}, 0, {{0}}},
+  {"Gemm", "c:12", 3, {"x", "c.weight", "c.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sub", "c:13:6", 2, {"c:12", "const#8"}, 0, {{0}}},
+  {"Relu", "c:13:7", 1, {"c:13:6"}, 0, {{0}}},
+  {"Add", "c:13", 2, {"c:13:7", "const#8"}, 0, {{0}}},
+  {"Gemm", "d:16", 3, {"x", "d.weight", "d.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sub", "d:17:8", 2, {"const#11", "d:16"}, 0, {{0}}},
+  {"Relu", "d:17:9", 1, {"d:17:8"}, 0, {{0}}},
+  {"Sub", "d:17", 2, {"const#11", "d:17:9"}, 0, {{0}}},
+  {"Concat", "out:18", 4, {"a:5", "b:9", "c:13", "d:17"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "out:21", 3, {"out:18", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:21"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"a.weight", DL_ONNX_INIT_STATE, {"a.weight", NULL, NULL}, 2, {6, 5}, 0, {0}},
+  {"a.bias", DL_ONNX_INIT_STATE, {"a.bias", NULL, NULL}, 1, {6}, 0, {0}},
+  {"b.weight", DL_ONNX_INIT_STATE, {"b.weight", NULL, NULL}, 2, {6, 5}, 0, {0}},
+  {"b.bias", DL_ONNX_INIT_STATE, {"b.bias", NULL, NULL}, 1, {6}, 0, {0}},
+  {"const#4", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, -0.29999999999999999, {0}},
+  {"const#5", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0.40000000000000002, {0}},
+  {"c.weight", DL_ONNX_INIT_STATE, {"c.weight", NULL, NULL}, 2, {6, 5}, 0, {0}},
+  {"c.bias", DL_ONNX_INIT_STATE, {"c.bias", NULL, NULL}, 1, {6}, 0, {0}},
+  {"const#8", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0.10000000000000001, {0}},
+  {"d.weight", DL_ONNX_INIT_STATE, {"d.weight", NULL, NULL}, 2, {6, 5}, 0, {0}},
+  {"d.bias", DL_ONNX_INIT_STATE, {"d.bias", NULL, NULL}, 1, {6}, 0, {0}},
+  {"const#11", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, -0.20000000000000001, {0}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 24}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 20,
+  .n_inits = 14,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc math_abs_clamp_desc = {
   .name = "math_abs_clamp",
   .source = "@SRCDIR@/tests/gradcheck/math_abs_clamp.dln",
@@ -805,6 +855,7 @@ const dl_model_desc math_abs_clamp_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (math_abs_clamp.h) ---- */

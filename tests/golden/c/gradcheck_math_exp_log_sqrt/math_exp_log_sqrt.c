@@ -947,6 +947,50 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 624, 3, DL_INIT_ZERO, 20, 3, 0, 12, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "a:4", 3, {"x", "a.weight", "a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Exp", "a:5", 1, {"a:4"}, 0, {{0}}},
+  {"Gemm", "b:8", 3, {"x", "b.weight", "b.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "b:9", 1, {"b:8"}, 0, {{0}}},
+  {"Log", "b:10", 1, {"b:9"}, 0, {{0}}},
+  {"Gemm", "c:13", 3, {"x", "c.weight", "c.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "c:14", 1, {"c:13"}, 0, {{0}}},
+  {"Sqrt", "c:15", 1, {"c:14"}, 0, {{0}}},
+  {"Gemm", "d:18", 3, {"x", "d.weight", "d.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Mul", "d:19", 2, {"d:18", "d:18"}, 0, {{0}}},
+  {"Gemm", "e:22", 3, {"x", "e.weight", "e.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Exp", "e:23", 1, {"e:22"}, 0, {{0}}},
+  {"Sqrt", "e:24", 1, {"e:23"}, 0, {{0}}},
+  {"Concat", "out:25", 5, {"a:5", "b:10", "c:15", "d:19", "e:24"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "out:28", 3, {"out:25", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:28"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"a.weight", DL_ONNX_INIT_STATE, {"a.weight", NULL, NULL}, 2, {4, 5}, 0, {0}},
+  {"a.bias", DL_ONNX_INIT_STATE, {"a.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"b.weight", DL_ONNX_INIT_STATE, {"b.weight", NULL, NULL}, 2, {4, 5}, 0, {0}},
+  {"b.bias", DL_ONNX_INIT_STATE, {"b.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"c.weight", DL_ONNX_INIT_STATE, {"c.weight", NULL, NULL}, 2, {4, 5}, 0, {0}},
+  {"c.bias", DL_ONNX_INIT_STATE, {"c.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"d.weight", DL_ONNX_INIT_STATE, {"d.weight", NULL, NULL}, 2, {4, 5}, 0, {0}},
+  {"d.bias", DL_ONNX_INIT_STATE, {"d.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"e.weight", DL_ONNX_INIT_STATE, {"e.weight", NULL, NULL}, 2, {4, 5}, 0, {0}},
+  {"e.bias", DL_ONNX_INIT_STATE, {"e.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 20}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 16,
+  .n_inits = 12,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc math_exp_log_sqrt_desc = {
   .name = "math_exp_log_sqrt",
   .source = "@SRCDIR@/tests/gradcheck/math_exp_log_sqrt.dln",
@@ -977,6 +1021,7 @@ const dl_model_desc math_exp_log_sqrt_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (math_exp_log_sqrt.h) ---- */

@@ -1006,6 +1006,47 @@ static const dl_tensor_desc tensors[] = {
   {"logits.bias.grad", DL_T_GRAD, 1, {3}, 688, 3, DL_INIT_ZERO, 63, 3, 0, 10, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Conv", "a:6", 3, {"x", "a.weight", "a.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Relu", "a:7", 1, {"a:6"}, 0, {{0}}},
+  {"MaxPool", "a:8", 1, {"a:7"}, 3, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}}},
+  {"Conv", "b:13", 3, {"x", "b.weight", "b.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "b:14", 1, {"b:13"}, 0, {{0}}},
+  {"MaxPool", "b:15", 1, {"b:14"}, 3, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}}},
+  {"Conv", "c:20", 3, {"x", "c.weight", "c.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "c:21", 1, {"c:20"}, 0, {{0}}},
+  {"MaxPool", "c:22", 1, {"c:21"}, 3, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}}},
+  {"Flatten", "logits:23", 1, {"a:8"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Flatten", "logits:24", 1, {"b:15"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Flatten", "logits:25", 1, {"c:22"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Concat", "logits:26", 3, {"logits:23", "logits:24", "logits:25"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "logits:29", 3, {"logits:26", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "logits", 1, {"logits:29"}, 0, {{0}}},
+  {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"a.weight", DL_ONNX_INIT_STATE, {"a.weight", NULL, NULL}, 4, {3, 2, 3, 3}, 0, {0}},
+  {"a.bias", DL_ONNX_INIT_STATE, {"a.bias", NULL, NULL}, 1, {3}, 0, {0}},
+  {"b.weight", DL_ONNX_INIT_STATE, {"b.weight", NULL, NULL}, 4, {2, 2, 2, 2}, 0, {0}},
+  {"b.bias", DL_ONNX_INIT_STATE, {"b.bias", NULL, NULL}, 1, {2}, 0, {0}},
+  {"c.weight", DL_ONNX_INIT_STATE, {"c.weight", NULL, NULL}, 4, {2, 2, 2, 2}, 0, {0}},
+  {"c.bias", DL_ONNX_INIT_STATE, {"c.bias", NULL, NULL}, 1, {2}, 0, {0}},
+  {"logits.weight", DL_ONNX_INIT_STATE, {"logits.weight", NULL, NULL}, 2, {3, 63}, 0, {0}},
+  {"logits.bias", DL_ONNX_INIT_STATE, {"logits.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "logits",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .output_class = "logits_class",
+  .n_nodes = 16,
+  .n_inits = 8,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc maxpool_act_desc = {
   .name = "maxpool_act",
   .source = "@SRCDIR@/tests/gradcheck/maxpool_act.dln",
@@ -1037,6 +1078,7 @@ const dl_model_desc maxpool_act_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (maxpool_act.h) ---- */

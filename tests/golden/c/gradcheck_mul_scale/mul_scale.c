@@ -523,6 +523,40 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 240, 3, DL_INIT_ZERO, 4, 3, 0, 8, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "a:4", 3, {"x", "a.weight", "a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "b:7", 3, {"x", "b.weight", "b.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Mul", "m:8", 2, {"a:4", "b:7"}, 0, {{0}}},
+  {"Mul", "m:9", 2, {"m:8", "const#4"}, 0, {{0}}},
+  {"Mul", "m:10", 2, {"a:4", "const#5"}, 0, {{0}}},
+  {"Sub", "m:11", 2, {"m:9", "m:10"}, 0, {{0}}},
+  {"Mul", "out:12", 2, {"m:11", "const#6"}, 0, {{0}}},
+  {"Gemm", "out:15", 3, {"out:12", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:15"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"a.weight", DL_ONNX_INIT_STATE, {"a.weight", NULL, NULL}, 2, {4, 5}, 0, {0}},
+  {"a.bias", DL_ONNX_INIT_STATE, {"a.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"b.weight", DL_ONNX_INIT_STATE, {"b.weight", NULL, NULL}, 2, {4, 5}, 0, {0}},
+  {"b.bias", DL_ONNX_INIT_STATE, {"b.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"const#4", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0.5, {0}},
+  {"const#5", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 3, {0}},
+  {"const#6", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, -1, {0}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 4}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 9,
+  .n_inits = 9,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc mul_scale_desc = {
   .name = "mul_scale",
   .source = "@SRCDIR@/tests/gradcheck/mul_scale.dln",
@@ -553,6 +587,7 @@ const dl_model_desc mul_scale_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (mul_scale.h) ---- */

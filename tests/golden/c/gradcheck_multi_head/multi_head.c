@@ -519,6 +519,30 @@ static const dl_tensor_desc tensors[] = {
   {"b.bias.grad", DL_T_GRAD, 1, {3}, 272, 3, DL_INIT_ZERO, 6, 3, 0, 7, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "h:4", 3, {"x", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "h:5", 1, {"h:4"}, 0, {{0}}},
+  {"Gemm", "a:8", 3, {"h:5", "a.weight", "a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "a", 1, {"a:8"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {6, 5}, 0, {0}},
+  {"h.bias", DL_ONNX_INIT_STATE, {"h.bias", NULL, NULL}, 1, {6}, 0, {0}},
+  {"a.weight", DL_ONNX_INIT_STATE, {"a.weight", NULL, NULL}, 2, {3, 6}, 0, {0}},
+  {"a.bias", DL_ONNX_INIT_STATE, {"a.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "a",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 4,
+  .n_inits = 4,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc multi_head_desc = {
   .name = "multi_head",
   .source = "@SRCDIR@/tests/gradcheck/multi_head.dln",
@@ -549,6 +573,7 @@ const dl_model_desc multi_head_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (multi_head.h) ---- */

@@ -723,6 +723,10 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {5}, 336, 5, DL_INIT_ZERO, 3, 5, 0, 12, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+/* BIN export --onnx refuses this model: */
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/noise.dln:11:26: error: noise (in binding 'z') has no ONNX mapping\012   11 | z = mu + softplus(s) * randn_like(mu) + rand_like(mu) * s"};
+
 const dl_model_desc noise_desc = {
   .name = "noise",
   .source = "@SRCDIR@/tests/gradcheck/noise.dln",
@@ -753,6 +757,7 @@ const dl_model_desc noise_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (noise.h) ---- */

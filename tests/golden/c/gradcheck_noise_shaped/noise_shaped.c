@@ -511,6 +511,10 @@ static const dl_tensor_desc tensors[] = {
   {"gen.bias.grad", DL_T_GRAD, 1, {3}, 208, 3, DL_INIT_ZERO, 5, 3, 0, 11, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+/* BIN export --onnx refuses this model: */
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/noise_shaped.dln:7:10: error: noise (in binding 'z') has no ONNX mapping\012    7 | z    = randn(3)"};
+
 const dl_model_desc noise_shaped_desc = {
   .name = "noise_shaped",
   .source = "@SRCDIR@/tests/gradcheck/noise_shaped.dln",
@@ -541,6 +545,7 @@ const dl_model_desc noise_shaped_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (noise_shaped.h) ---- */

@@ -765,6 +765,39 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {4}, 1264, 4, DL_INIT_ZERO, 135, 4, 0, 12, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Conv", "c:6", 3, {"x", "c.weight", "c.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "c:7", 1, {"c:6"}, 0, {{0}}},
+  {"MaxPool", "m:8", 1, {"c:7"}, 3, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}}},
+  {"AveragePool", "a:9", 1, {"c:7"}, 4, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}, {"count_include_pad", DL_ONNX_INT, 0, {1}, 0}}},
+  {"AveragePool", "b:10", 1, {"c:7"}, 4, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"count_include_pad", DL_ONNX_INT, 0, {0}, 0}}},
+  {"GlobalAveragePool", "g:11:1", 1, {"c:7"}, 0, {{0}}},
+  {"Flatten", "g:11", 1, {"g:11:1"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Flatten", "f:12", 1, {"m:8"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Flatten", "f:13", 1, {"a:9"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Flatten", "f:14", 1, {"b:10"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Concat", "f:15", 4, {"f:12", "f:13", "f:14", "g:11"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "out:18", 3, {"f:15", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:18"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"c.weight", DL_ONNX_INIT_STATE, {"c.weight", NULL, NULL}, 4, {3, 2, 3, 3}, 0, {0}},
+  {"c.bias", DL_ONNX_INIT_STATE, {"c.bias", NULL, NULL}, 1, {3}, 0, {0}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {4, 135}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {4}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {4},
+  .n_nodes = 13,
+  .n_inits = 4,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc pools_desc = {
   .name = "pools",
   .source = "@SRCDIR@/tests/gradcheck/pools.dln",
@@ -795,6 +828,7 @@ const dl_model_desc pools_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (pools.h) ---- */

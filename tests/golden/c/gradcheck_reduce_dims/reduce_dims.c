@@ -586,6 +586,51 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 240, 3, DL_INIT_ZERO, 4, 3, 0, 9, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "a:4", 3, {"x", "a.weight", "a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Reshape", "a:5", 2, {"a:4", "const#2"}, 0, {{0}}},
+  {"Mul", "s:6", 2, {"a:5", "a:5"}, 0, {{0}}},
+  {"Reshape", "s:7:1", 2, {"s:6", "const#3"}, 0, {{0}}},
+  {"ReduceSum", "s:7", 2, {"s:7:1", "const#4"}, 1, {{"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
+  {"Reshape", "m:8:2", 2, {"a:5", "const#5"}, 0, {{0}}},
+  {"ReduceMean", "m:8", 1, {"m:8:2"}, 2, {{"keepdims", DL_ONNX_INT, 0, {0}, 0}, {"axes", DL_ONNX_INTS, 1, {2}, 0}}},
+  {"Tanh", "t:9", 1, {"a:5"}, 0, {{0}}},
+  {"Reshape", "t:10:3", 2, {"t:9", "const#6"}, 0, {{0}}},
+  {"ReduceSum", "t:10", 2, {"t:10:3", "const#7"}, 1, {{"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
+  {"Mul", "t:11", 2, {"a:5", "a:5"}, 0, {{0}}},
+  {"Reshape", "t:12:4", 2, {"t:11", "const#8"}, 0, {{0}}},
+  {"ReduceMean", "t:12", 1, {"t:12:4"}, 2, {{"keepdims", DL_ONNX_INT, 0, {0}, 0}, {"axes", DL_ONNX_INTS, 1, {2}, 0}}},
+  {"Add", "t:13", 2, {"t:10", "t:12"}, 0, {{0}}},
+  {"Mul", "out:14", 2, {"s:7", "m:8"}, 0, {{0}}},
+  {"Concat", "out:15", 2, {"out:14", "t:13"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "out:18", 3, {"out:15", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:18"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"a.weight", DL_ONNX_INIT_STATE, {"a.weight", NULL, NULL}, 2, {12, 6}, 0, {0}},
+  {"a.bias", DL_ONNX_INIT_STATE, {"a.bias", NULL, NULL}, 1, {12}, 0, {0}},
+  {"const#2", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 3, 4}},
+  {"const#3", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 3, 4}},
+  {"const#4", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {1}, 0, {2}},
+  {"const#5", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 3, 4}},
+  {"const#6", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 1, 12}},
+  {"const#7", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {1}, 0, {2}},
+  {"const#8", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 1, 12}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 4}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 18,
+  .n_inits = 11,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc reduce_dims_desc = {
   .name = "reduce_dims",
   .source = "@SRCDIR@/tests/gradcheck/reduce_dims.dln",
@@ -616,6 +661,7 @@ const dl_model_desc reduce_dims_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (reduce_dims.h) ---- */

@@ -669,6 +669,46 @@ static const dl_tensor_desc tensors[] = {
   {"out_2.bias.grad", DL_T_GRAD, 1, {2}, 944, 2, DL_INIT_ZERO, 12, 2, 0, 9, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "img:4", 3, {"x", "img.weight", "img.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "img:5", 1, {"img:4"}, 0, {{0}}},
+  {"Reshape", "img:6", 2, {"img:5", "const#2"}, 0, {{0}}},
+  {"Conv", "c:11", 3, {"img:6", "c.weight", "c.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Reshape", "m:12", 2, {"c:11", "const#5"}, 0, {{0}}},
+  {"Reshape", "out:15:1", 2, {"m:12", "const#8"}, 0, {{0}}},
+  {"Gemm", "out:15:2", 3, {"out:15:1", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Reshape", "out:15", 2, {"out:15:2", "const#9"}, 0, {{0}}},
+  {"Tanh", "out:16", 1, {"out:15"}, 0, {{0}}},
+  {"Flatten", "out:17", 1, {"out:16"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "out:20", 3, {"out:17", "out_2.weight", "out_2.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:20"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"img.weight", DL_ONNX_INIT_STATE, {"img.weight", NULL, NULL}, 2, {18, 18}, 0, {0}},
+  {"img.bias", DL_ONNX_INIT_STATE, {"img.bias", NULL, NULL}, 1, {18}, 0, {0}},
+  {"const#2", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {4}, 0, {-1, 2, 3, 3}},
+  {"c.weight", DL_ONNX_INIT_STATE, {"c.weight", NULL, NULL}, 4, {2, 2, 2, 2}, 0, {0}},
+  {"c.bias", DL_ONNX_INIT_STATE, {"c.bias", NULL, NULL}, 1, {2}, 0, {0}},
+  {"const#5", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 4, 2}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 2}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+  {"const#8", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {2}, 0, {-1, 2}},
+  {"const#9", DL_ONNX_INIT_INT64S, {NULL, NULL, NULL}, 1, {3}, 0, {-1, 4, 3}},
+  {"out_2.weight", DL_ONNX_INIT_STATE, {"out_2.weight", NULL, NULL}, 2, {2, 12}, 0, {0}},
+  {"out_2.bias", DL_ONNX_INIT_STATE, {"out_2.bias", NULL, NULL}, 1, {2}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {2},
+  .n_nodes = 12,
+  .n_inits = 12,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc reshape_desc = {
   .name = "reshape",
   .source = "@SRCDIR@/tests/gradcheck/reshape.dln",
@@ -699,6 +739,7 @@ const dl_model_desc reshape_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (reshape.h) ---- */

@@ -1290,6 +1290,10 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {2}, 688, 2, DL_INIT_ZERO, 32, 2, 0, 9, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+/* BIN export --onnx refuses this model: */
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/rnn.dln:6:8: error: rnn_scan (in binding 'h1') has no ONNX mapping\012    6 | h1 = rnn(x, 4)"};
+
 const dl_model_desc rnn_desc = {
   .name = "rnn",
   .source = "@SRCDIR@/tests/gradcheck/rnn.dln",
@@ -1320,6 +1324,7 @@ const dl_model_desc rnn_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (rnn.h) ---- */

@@ -486,6 +486,47 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 144, 3, DL_INIT_ZERO, 4, 3, 0, 7, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "a:4", 3, {"x", "a.weight", "a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Add", "s:5", 2, {"a:4", "const#2"}, 0, {{0}}},
+  {"Mul", "s:6", 2, {"a:4", "const#3"}, 0, {{0}}},
+  {"Add", "s:7", 2, {"s:6", "const#4"}, 0, {{0}}},
+  {"Mul", "s:8", 2, {"s:5", "s:7"}, 0, {{0}}},
+  {"Mul", "s:9", 2, {"a:4", "const#5"}, 0, {{0}}},
+  {"Add", "s:10", 2, {"s:9", "const#6"}, 0, {{0}}},
+  {"Add", "s:11", 2, {"a:4", "const#7"}, 0, {{0}}},
+  {"Mul", "s:12", 2, {"s:10", "s:11"}, 0, {{0}}},
+  {"Add", "s:13", 2, {"s:8", "s:12"}, 0, {{0}}},
+  {"Add", "s:14", 2, {"a:4", "const#8"}, 0, {{0}}},
+  {"Add", "s:15", 2, {"s:13", "s:14"}, 0, {{0}}},
+  {"Gemm", "out:18", 3, {"s:15", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:18"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"a.weight", DL_ONNX_INIT_STATE, {"a.weight", NULL, NULL}, 2, {4, 5}, 0, {0}},
+  {"a.bias", DL_ONNX_INIT_STATE, {"a.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"const#2", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 1.5, {0}},
+  {"const#3", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, -1, {0}},
+  {"const#4", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0.25, {0}},
+  {"const#5", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, -1, {0}},
+  {"const#6", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 2, {0}},
+  {"const#7", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, -3, {0}},
+  {"const#8", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 1, {0}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 4}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 14,
+  .n_inits = 11,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc shift_number_desc = {
   .name = "shift_number",
   .source = "@SRCDIR@/tests/gradcheck/shift_number.dln",
@@ -516,6 +557,7 @@ const dl_model_desc shift_number_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (shift_number.h) ---- */

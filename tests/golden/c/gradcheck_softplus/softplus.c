@@ -477,6 +477,54 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 240, 3, DL_INIT_ZERO, 4, 3, 0, 8, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "h:4", 3, {"x", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Mul", "h:5:1", 2, {"h:4", "const#2"}, 0, {{0}}},
+  {"Abs", "h:5:2", 1, {"h:5:1"}, 0, {{0}}},
+  {"Mul", "h:5:3", 2, {"h:5:2", "const#3"}, 0, {{0}}},
+  {"Exp", "h:5:4", 1, {"h:5:3"}, 0, {{0}}},
+  {"Add", "h:5:5", 2, {"h:5:4", "const#4"}, 0, {{0}}},
+  {"Log", "h:5:6", 1, {"h:5:5"}, 0, {{0}}},
+  {"Relu", "h:5:7", 1, {"h:5:1"}, 0, {{0}}},
+  {"Add", "h:5:8", 2, {"h:5:7", "h:5:6"}, 0, {{0}}},
+  {"Mul", "h:5", 2, {"h:5:8", "const#5"}, 0, {{0}}},
+  {"Gemm", "s:8", 3, {"h:5", "s.weight", "s.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Abs", "s:9:9", 1, {"s:8"}, 0, {{0}}},
+  {"Mul", "s:9:10", 2, {"s:9:9", "const#8"}, 0, {{0}}},
+  {"Exp", "s:9:11", 1, {"s:9:10"}, 0, {{0}}},
+  {"Add", "s:9:12", 2, {"s:9:11", "const#9"}, 0, {{0}}},
+  {"Log", "s:9:13", 1, {"s:9:12"}, 0, {{0}}},
+  {"Relu", "s:9:14", 1, {"s:8"}, 0, {{0}}},
+  {"Add", "s:9", 2, {"s:9:14", "s:9:13"}, 0, {{0}}},
+  {"Gemm", "out:12", 3, {"s:9", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:12"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {6, 5}, 0, {0}},
+  {"h.bias", DL_ONNX_INIT_STATE, {"h.bias", NULL, NULL}, 1, {6}, 0, {0}},
+  {"const#2", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 2, {0}},
+  {"const#3", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, -1, {0}},
+  {"const#4", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 1, {0}},
+  {"const#5", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 0.5, {0}},
+  {"s.weight", DL_ONNX_INIT_STATE, {"s.weight", NULL, NULL}, 2, {4, 6}, 0, {0}},
+  {"s.bias", DL_ONNX_INIT_STATE, {"s.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"const#8", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, -1, {0}},
+  {"const#9", DL_ONNX_INIT_FILL, {NULL, NULL, NULL}, 1, {1}, 1, {0}},
+  {"out.weight", DL_ONNX_INIT_STATE, {"out.weight", NULL, NULL}, 2, {3, 4}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 20,
+  .n_inits = 12,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc softplus_desc = {
   .name = "softplus",
   .source = "@SRCDIR@/tests/gradcheck/softplus.dln",
@@ -507,6 +555,7 @@ const dl_model_desc softplus_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (softplus.h) ---- */

@@ -722,6 +722,35 @@ static const dl_tensor_desc tensors[] = {
   {"out.weight_v", DL_T_BUFFER, 1, {6}, 1168, 6, DL_INIT_UNIT_NORMAL, 0, 0, 0, 11, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Conv", "c:9", 3, {"x", "c:5", "c.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "c:10", 1, {"c:9"}, 0, {{0}}},
+  {"Flatten", "h:11", 1, {"c:10"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "h:17", 3, {"h:11", "h:15", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "h:18", 1, {"h:17"}, 0, {{0}}},
+  {"Gemm", "out:24", 3, {"h:18", "out:22", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:24"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"c:5", DL_ONNX_INIT_SPECTRAL_NORM, {"c.weight_orig", "c.weight_u", "c.weight_v"}, 4, {3, 2, 3, 3}, 0, {0}},
+  {"c.bias", DL_ONNX_INIT_STATE, {"c.bias", NULL, NULL}, 1, {3}, 0, {0}},
+  {"h:15", DL_ONNX_INIT_SPECTRAL_NORM, {"h.weight_orig", "h.weight_u", "h.weight_v"}, 2, {6, 60}, 0, {0}},
+  {"h.bias", DL_ONNX_INIT_STATE, {"h.bias", NULL, NULL}, 1, {6}, 0, {0}},
+  {"out:22", DL_ONNX_INIT_SPECTRAL_NORM, {"out.weight_orig", "out.weight_u", "out.weight_v"}, 2, {3, 6}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 7,
+  .n_inits = 6,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc spectral_norm_desc = {
   .name = "spectral_norm",
   .source = "@SRCDIR@/tests/gradcheck/spectral_norm.dln",
@@ -752,6 +781,7 @@ const dl_model_desc spectral_norm_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (spectral_norm.h) ---- */

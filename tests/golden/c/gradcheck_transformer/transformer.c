@@ -1452,6 +1452,10 @@ static const dl_tensor_desc tensors[] = {
   {"logits_2.bias.grad", DL_T_GRAD, 1, {7}, 1744, 7, DL_INIT_ZERO, 8, 7, 0, 10, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+/* BIN export --onnx refuses this model: */
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/transformer.dln:5:3: error: the input 'x' holds token ids, which the ONNX export does not take"};
+
 const dl_model_desc transformer_desc = {
   .name = "transformer",
   .source = "@SRCDIR@/tests/gradcheck/transformer.dln",
@@ -1484,6 +1488,7 @@ const dl_model_desc transformer_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (transformer.h) ---- */

@@ -479,6 +479,30 @@ static const dl_tensor_desc tensors[] = {
   {"prob.bias.grad", DL_T_GRAD, 1, {6}, 272, 6, DL_INIT_ZERO, 4, 6, 0, 7, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "h:3", 3, {"x", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Tanh", "h:4", 1, {"h:3"}, 0, {{0}}},
+  {"Gemm", "recon:7", 3, {"h:4", "recon.weight", "recon.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "recon", 1, {"recon:7"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"h.weight", DL_ONNX_INIT_STATE, {"h.weight", NULL, NULL}, 2, {4, 6}, 0, {0}},
+  {"h.bias", DL_ONNX_INIT_STATE, {"h.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"recon.weight", DL_ONNX_INIT_STATE, {"recon.weight", NULL, NULL}, 2, {6, 4}, 0, {0}},
+  {"recon.bias", DL_ONNX_INIT_STATE, {"recon.bias", NULL, NULL}, 1, {6}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "recon",
+  .out_ndim = 1,
+  .out_dims = {6},
+  .n_nodes = 4,
+  .n_inits = 4,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc unsupervised_desc = {
   .name = "unsupervised",
   .source = "@SRCDIR@/tests/gradcheck/unsupervised.dln",
@@ -509,6 +533,7 @@ const dl_model_desc unsupervised_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (unsupervised.h) ---- */

@@ -1165,6 +1165,10 @@ static const dl_tensor_desc tensors[] = {
   {"fake_2.bias.exp_avg_sq", DL_T_OPT, 1, {6}, 1008, 6, DL_INIT_ZERO, 8, 6, 0, 8, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+/* BIN export --onnx refuses this model: */
+static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/updates.dln:7:12: error: noise (in binding 'z') has no ONNX mapping\012    7 | z      = randn_like(x)"};
+
 /* update 0's parameters: their indexes in the tensor table */
 static const int params_u0[] = {
   4, 5, 6, 7, 8, 9,
@@ -1212,6 +1216,7 @@ const dl_model_desc gan_desc = {
   .loss_only = loss_only_u0,
   .n_updates = 2,
   .updates = updates,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (gan.h) ---- */

@@ -612,6 +612,33 @@ static const dl_tensor_desc tensors[] = {
   {"dd.bias.exp_avg_sq", DL_T_OPT, 1, {4}, 240, 4, DL_INIT_ZERO, 4, 4, 0, 10, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Gemm", "fake:4", 3, {"x", "fake.weight", "fake.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "dd:7", 3, {"x", "dd.weight", "dd.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Add", "pair:8", 2, {"fake:4", "dd:7"}, 0, {{0}}},
+  {"Gemm", "d:11", 3, {"pair:8", "d.weight", "d.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "d_probability", 1, {"d:11"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"fake.weight", DL_ONNX_INIT_STATE, {"fake.weight", NULL, NULL}, 2, {4, 4}, 0, {0}},
+  {"fake.bias", DL_ONNX_INIT_STATE, {"fake.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"dd.weight", DL_ONNX_INIT_STATE, {"dd.weight", NULL, NULL}, 2, {4, 4}, 0, {0}},
+  {"dd.bias", DL_ONNX_INIT_STATE, {"dd.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"d.weight", DL_ONNX_INIT_STATE, {"d.weight", NULL, NULL}, 2, {1, 4}, 0, {0}},
+  {"d.bias", DL_ONNX_INIT_STATE, {"d.bias", NULL, NULL}, 1, {1}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "d_probability",
+  .out_ndim = 1,
+  .out_dims = {1},
+  .n_nodes = 5,
+  .n_inits = 6,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 /* update 0's parameters: their indexes in the tensor table */
 static const int params_u0[] = {
   4, 5,
@@ -664,6 +691,7 @@ const dl_model_desc hz_desc = {
   .loss_only = loss_only_u0,
   .n_updates = 3,
   .updates = updates,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (hz.h) ---- */

@@ -745,6 +745,34 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 1264, 3, DL_INIT_ZERO, 6, 3, 0, 8, -1},
 };
 
+/* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
+static const dl_onnx_node onnx_nodes[] = {
+  {"Conv", "c:8", 3, {"x", "c:4", "c.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {2}, 0}}},
+  {"Tanh", "c:9", 1, {"c:8"}, 0, {{0}}},
+  {"Flatten", "h:10", 1, {"c:9"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "h:14", 2, {"h:10", "h:13"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Relu", "h:15", 1, {"h:14"}, 0, {{0}}},
+  {"Gemm", "out:20", 3, {"h:15", "out:18", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:20"}, 0, {{0}}},
+};
+static const dl_onnx_init onnx_inits[] = {
+  {"c:4", DL_ONNX_INIT_WEIGHT_NORM, {"c.weight_g", "c.weight_v", NULL}, 4, {4, 1, 3, 3}, 0, {0}},
+  {"c.bias", DL_ONNX_INIT_STATE, {"c.bias", NULL, NULL}, 1, {4}, 0, {0}},
+  {"h:13", DL_ONNX_INIT_WEIGHT_NORM, {"h.weight_g", "h.weight_v", NULL}, 2, {6, 80}, 0, {0}},
+  {"out:18", DL_ONNX_INIT_WEIGHT_NORM, {"out.weight_g", "out.weight_v", NULL}, 2, {3, 6}, 0, {0}},
+  {"out.bias", DL_ONNX_INIT_STATE, {"out.bias", NULL, NULL}, 1, {3}, 0, {0}},
+};
+static const dl_onnx_graph onnx_graph = {
+  .input = "x",
+  .output = "out",
+  .out_ndim = 1,
+  .out_dims = {3},
+  .n_nodes = 7,
+  .n_inits = 5,
+  .nodes = onnx_nodes,
+  .inits = onnx_inits,
+};
+
 const dl_model_desc weight_norm_desc = {
   .name = "weight_norm",
   .source = "@SRCDIR@/tests/gradcheck/weight_norm.dln",
@@ -775,6 +803,7 @@ const dl_model_desc weight_norm_desc = {
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,
+  .onnx = &onnx_graph,
 };
 
 /* ---- the embedding API (weight_norm.h) ---- */
