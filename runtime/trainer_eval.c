@@ -80,15 +80,27 @@ static int64_t row_sum(const confusion *c, int64_t t) {
   return s;
 }
 
+/* Beyond this many classes (a byte-level text model's 128 or 256) the
+ * matrix is no longer readable as text: it is left to --json, and only the
+ * classes that occur get a per-class line. */
+enum { TEXT_MATRIX_MAX = 20 };
+
 /* Per-class accuracy (the recall: right / decisions of the true class) and
  * the matrix, aligned for reading. */
 static void confusion_print_text(const confusion *c) {
+  int wide = c->classes > TEXT_MATRIX_MAX;
   printf("class    count  correct  accuracy\n");
   for (int64_t t = 0; t < c->classes; t++) {
     int64_t n = row_sum(c, t), right = c->conf[t * c->classes + t];
+    if (wide && n == 0) continue;
     if (n) printf("%5" PRId64 "  %7" PRId64 "  %7" PRId64 "  %.4f\n", t, n, right,
                   (double)right / (double)n);
     else printf("%5" PRId64 "  %7" PRId64 "  %7" PRId64 "  -\n", t, n, right);
+  }
+  if (wide) {
+    printf("confusion matrix: %" PRId64 " classes, too many to print here (see --json)\n",
+           c->classes);
+    return;
   }
   printf("confusion matrix (rows: true class, columns: predicted class)\n%5s", "");
   for (int64_t p = 0; p < c->classes; p++) printf(" %7" PRId64, p);
@@ -348,7 +360,7 @@ static int parse_input(const dl_model_desc *m, char *line, int64_t row, int64_t 
               got == nf + label_cols(m) && label_cols(m) ? " (a labelled row? see --labelled)" : "");
     return -1;
   }
-  if (check_labels(m, x + m->x_size, row)) return -1;
+  if (nf > m->x_size && check_labels(m, x + m->x_size, row)) return -1;
   double scale = input_scale(m);
   for (int64_t k = 0; k < m->x_size; k++) {
     double v = (double)x[k] * scale;
