@@ -127,4 +127,18 @@ rc=0; echo 1 | ./reg predict --load m.st --proba >out 2>err || rc=$?
 expect_err 2 "--proba: model 'regression' predicts values (regression or a reconstruction), not classes"
 rc=0; echo 1 | ./reg predict --load m.st --top 1 >out 2>err || rc=$?
 expect_err 2 "--top: model 'regression' predicts values"
+# eval of a model without class accuracy: the loss line as before, and
+# --json its loss with neither accuracy nor matrix.
+./reg train --data "$here/../../examples" --epochs 1 --save reg.st >out 2>err || fail "train regression"
+./reg eval --load reg.st --data "$here/../../examples" >out 2>err || fail "eval regression"
+grep -q '^test_loss [0-9.e-]*  samples 200$' out || fail "regression eval text"
+[ "$(wc -l <out)" -eq 1 ] || fail "regression eval prints one line"
+./reg eval --load reg.st --data "$here/../../examples" --json >reg.json 2>err || fail "eval --json regression"
+"$py" - out reg.json <<'PY' || fail "regression --json"
+import json, sys
+text, js = [open(f).read() for f in sys.argv[1:]]
+j = json.loads(js)
+assert set(j) == {"data", "samples", "loss"}, j
+assert j["samples"] == 200 and abs(j["loss"] - float(text.split()[1])) < 1e-5 * max(1, j["loss"])
+PY
 echo "ok"
