@@ -141,4 +141,43 @@ j = json.loads(js)
 assert set(j) == {"data", "samples", "loss"}, j
 assert j["samples"] == 200 and abs(j["loss"] - float(text.split()[1])) < 1e-5 * max(1, j["loss"])
 PY
+# A model trained by two updates (a GAN's): --json gives each update's loss.
+"$dlnc" build "$here/../e2e/gan_updates.dln" -o ./gan || fail "build gan"
+./gan train --data "$here/../e2e" --epochs 1 --save gan.st >out 2>err || fail "train gan"
+./gan eval --load gan.st --data "$here/../e2e" >out 2>err || fail "eval gan"
+./gan eval --load gan.st --data "$here/../e2e" --json >gan.json 2>err || fail "eval --json gan"
+"$py" - out gan.json <<'PY' || fail "gan --json"
+import json, sys
+text, js = [open(f).read() for f in sys.argv[1:]]
+j = json.loads(js)
+f = text.split()
+kv = dict(zip(f[0::2], f[1::2]))
+assert set(j["losses"]) == {"d_loss", "g_loss"}, j
+for k in ("d_loss", "g_loss"):
+    assert abs(j["losses"][k] - float(kv["test_" + k])) < 1e-5 * max(1, abs(j["losses"][k])), k
+assert "classes" not in j and "confusion" not in j
+PY
+
+# A binary head with one output (xor): classes 0 and 1, a 2 x 2 matrix;
+# --top 2 ranks them, --proba prints the probability predict prints.
+"$dlnc" build "$here/../../examples/xor.dln" -o ./xor || fail "build xor"
+./xor train --data "$here/../../examples" --save xor.st >out 2>err || fail "train xor"
+./xor eval --load xor.st --data "$here/../../examples" --json >xor.json 2>err || fail "eval xor"
+printf '0,0\n0,1\n1,0\n1,1\n0.6,0.3\n' >xor.in
+./xor predict --load xor.st <xor.in >xor.plain 2>err || fail "predict xor"
+./xor predict --load xor.st --proba <xor.in >out 2>err || fail "predict xor --proba"
+cmp out xor.plain || fail "binary --proba differs from the probability"
+./xor predict --load xor.st --top 2 <xor.in >xor.top 2>err || fail "predict xor --top 2"
+"$py" - xor.json xor.plain xor.top <<'PY' || fail "xor checks"
+import json, sys
+js, plain, top = [open(f).read() for f in sys.argv[1:]]
+j = json.loads(js)
+assert j["classes"] == 2 and sum(map(sum, j["confusion"])) == j["samples"] == 4, j
+assert abs((j["confusion"][0][0] + j["confusion"][1][1]) / 4 - j["accuracy"]) < 1e-9
+for p, t in zip(plain.split(), top.split()):
+    p = float(p)
+    (c0, q0), (c1, q1) = [(int(a), float(b)) for a, b in (kv.split(":") for kv in t.split(","))]
+    assert c0 == (1 if p > 0.5 else 0) and {c0, c1} == {0, 1} and q0 >= q1, (p, t)
+    assert abs((q0 if c0 == 1 else q1) - p) < 1e-6, (p, t)
+PY
 echo "ok"
