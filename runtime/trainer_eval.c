@@ -27,6 +27,9 @@ typedef struct confusion {
   int64_t *conf;
 } confusion;
 
+/* Past this a matrix of int64 counts (128 MiB here) is not worth its memory. */
+enum { CONFUSION_MAX_CLASSES = 4096 };
+
 static int64_t confusion_classes(const dl_model_desc *m) {
   if (!dl_tr_has_acc(m)) return 0;
   int64_t len = m->y_kind == DL_Y_CLASS ? dl_model_y_len(m) : 1;
@@ -188,9 +191,13 @@ int dl_tr_cmd_eval(const dl_model_desc *m, const dl_opts *o) {
   dl_ctx *ctx = cap > 0 ? dl_tr_open_loaded(m, o, cap) : NULL;
   int64_t *idx = ctx ? malloc((size_t)cap * sizeof *idx) : NULL;
   confusion c = {confusion_classes(m), 0, NULL};
-  if (c.classes && idx && !(c.conf = calloc((size_t)(c.classes * c.classes), sizeof *c.conf))) {
-    free(idx);
-    idx = NULL;
+  if (idx && c.classes &&
+      (c.classes > CONFUSION_MAX_CLASSES ||
+       !(c.conf = calloc((size_t)(c.classes * c.classes), sizeof *c.conf)))) {
+    /* the loss and accuracy still mean something without the matrix */
+    fprintf(stderr, "note: model '%s' has %" PRId64 " classes: no confusion matrix (%s)\n", m->name,
+            c.classes, c.classes > CONFUSION_MAX_CLASSES ? "too many" : "out of memory");
+    c.classes = 0;
   }
   if (ctx && !idx) fprintf(stderr, "error: out of memory\n");
   if (idx) {
