@@ -27,11 +27,13 @@ enum { PREDICT_DEFAULT_BATCH = 256, GRADCHECK_DEFAULT_BATCH = 4 };
 enum { SAMPLE_DEFAULT_LENGTH = 500, SAMPLE_DEFAULT_SEED = 1 };
 
 /* The table order is the enum order and the order --help lists them in.
- * Two entries may share a name for different commands (--seed). */
+ * Two entries may share a name for different commands (--seed).  An entry
+ * without an argument (arg NULL) is a flag: it takes no value. */
 typedef enum {
   O_LOAD, O_DATA, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_SAMPLE_SEED, O_THREADS,
   O_SAVE, O_SAVE_EVERY, O_RESUME, O_METRICS, O_EPS, O_TOL, O_MODE,
-  O_LENGTH, O_TEMPERATURE, O_PROMPT, O_GEN_SEED, O_NUM, O_OUT, O_ONNX, O_COUNT
+  O_LENGTH, O_TEMPERATURE, O_PROMPT, O_GEN_SEED, O_NUM, O_OUT, O_ONNX,
+  O_JSON, O_PROBA, O_TOP, O_HEADER, O_LABELLED, O_COUNT
 } opt_id;
 
 static const struct opt_def {
@@ -65,6 +67,14 @@ static const struct opt_def {
     {"out", "FILE", "the IDX file to write (required); the PNG grid goes to FILE with "
                     "the extension .png", C_GENERATE},
     {"onnx", "FILE", "the ONNX file to write (required; replaced atomically)", C_EXPORT},
+    {"json", NULL, "print one JSON object (losses, accuracy, per-class accuracy, confusion "
+                   "matrix) instead of text", C_EVAL},
+    {"proba", NULL, "print each class's probability instead of the class", C_PREDICT},
+    {"top", "K", "print the K most likely classes as class:probability, most likely first",
+     C_PREDICT},
+    {"header", NULL, "the input's first line is a header: skip it", C_PREDICT},
+    {"labelled", NULL, "rows hold the label fields after the inputs, as the training CSV "
+                       "does: checked, then ignored", C_PREDICT},
 };
 
 static const struct cmd_def {
@@ -142,7 +152,8 @@ static void usage_cmd(FILE *out, const dl_model_desc *m, const char *prog, const
   for (int i = 0; i < O_COUNT; i++) {
     if (!(OPTS[i].cmds & c->bit)) continue;
     char flag[32], def[128];
-    snprintf(flag, sizeof flag, "--%s %s", OPTS[i].name, OPTS[i].arg);
+    snprintf(flag, sizeof flag, "--%s%s%s", OPTS[i].name, OPTS[i].arg ? " " : "",
+             OPTS[i].arg ? OPTS[i].arg : "");
     default_text(m, c->bit, (opt_id)i, def, sizeof def);
     fprintf(out, "  %-16s %s%s%s%s\n", flag, OPTS[i].help, def[0] ? " (default: " : "", def,
             def[0] ? ")" : "");
@@ -234,6 +245,11 @@ static int set_opt(dl_opts *o, opt_id id, const char *v) {
   case O_TEMPERATURE: return parse_real(n, v, 1, &o->temperature);
   case O_PROMPT: o->prompt = v; return 0;
   case O_ONNX: o->onnx = v; return 0;
+  case O_JSON: o->json = 1; return 0;
+  case O_PROBA: o->proba = 1; return 0;
+  case O_TOP: return parse_int(n, v, 1, INT_MAX, &o->top);
+  case O_HEADER: o->header = 1; return 0;
+  case O_LABELLED: o->labelled = 1; return 0;
   case O_MODE:
     if (strcmp(v, "train") && strcmp(v, "eval")) return bad_value(n, v, "train or eval");
     o->eval_mode = strcmp(v, "eval") == 0;
@@ -297,7 +313,13 @@ static int parse_args(dl_opts *o, const dl_model_desc *m, const struct cmd_def *
               strncmp(argv[i], "-", 1) == 0 ? "option" : "argument", argv[i], o->prog, c->name);
       return 2;
     }
-    if (!val) {
+    if (!OPTS[id].arg) { /* a flag */
+      if (val) {
+        fprintf(stderr, "error: %s: --%s takes no value\n", c->name, OPTS[id].name);
+        return 2;
+      }
+      val = "";
+    } else if (!val) {
       if (i + 1 >= argc) {
         fprintf(stderr, "error: %s: --%s needs a value (%s)\n", c->name, OPTS[id].name, OPTS[id].arg);
         return 2;
@@ -314,6 +336,11 @@ static int parse_args(dl_opts *o, const dl_model_desc *m, const struct cmd_def *
   if (c->bit == C_GENERATE && (!o->count || !o->out)) {
     fprintf(stderr, "error: %s: --%s is required (see '%s %s --help')\n", c->name,
             !o->count ? "count N" : "out FILE", o->prog, c->name);
+    return 2;
+  }
+  if (o->proba && o->top) {
+    fprintf(stderr, "error: %s: --proba and --top are two outputs: give one (--top K prints "
+            "probabilities too)\n", c->name);
     return 2;
   }
   if (c->bit == C_EXPORT && !o->onnx) {

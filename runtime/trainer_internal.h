@@ -44,6 +44,11 @@ typedef struct dl_opts {
   uint64_t seed;
   int seed_given;           /* --seed was on the command line           */
   int lr_given;             /* --lr was: it sets every update's rate    */
+  int json;                 /* eval --json: one JSON object             */
+  int proba;                /* predict --proba: class probabilities      */
+  int top;                  /* predict --top K (0: off)                 */
+  int header;               /* predict --header: skip the first line    */
+  int labelled;             /* predict --labelled: label fields follow  */
 } dl_opts;
 
 /* Load the train (which=0) or test (which=1) data of the model into d.

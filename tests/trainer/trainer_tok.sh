@@ -59,6 +59,13 @@ case_eval() {
   run "$tok" eval --load t.st
   expect_rc 0 "eval"
   expect_in out '^test_loss [0-9.e-]*  test_bpc [0-9.e-]*  test_acc 1.0000  samples 39$'
+  # 128 classes: per-class lines for the classes present, the matrix left to --json
+  expect_in out '^   97  *[0-9][0-9]*  *[0-9][0-9]*  1.0000$'
+  expect_in out '^confusion matrix: 128 classes, too many to print here (see --json)$'
+  run "$tok" eval --load t.st --json
+  expect_rc 0 "eval --json"
+  # every position is a decision: 39 samples of 8 positions
+  expect_in out '"accuracy": 1, "classes": 128, "decisions": 312, '
   # accuracy counts positions: in "ab\nac\n" an 'a' is followed by b or c
   # alike, so a bigram gets 5 of every 6 positions right at best
   mkdir -p alt/corpus
@@ -80,6 +87,20 @@ case_predict() {
   expect_rc 0 "predict"
   [ "$(cat out)" = "98 99 100 101 102 103 10 97
 97 98 99 100 101 102 103 10" ] || { show; fail "per-position predictions"; }
+  # --top 1 per position: the class, then its probability; --labelled takes
+  # the 8 label fields after the 8 inputs (one per position) and ignores them
+  "$tok" predict --load t.st --top 1 <in.csv >out 2>err; rc=$?
+  expect_rc 0 "predict --top 1"
+  [ "$(sed 's/:[0-9.e-]*//g' out)" = "98 99 100 101 102 103 10 97
+97 98 99 100 101 102 103 10" ] || { show; fail "per-position --top 1"; }
+  printf '97,98,99,100,101,102,103,10,98,99,100,101,102,103,10,97\n' |
+    "$tok" predict --load t.st --labelled >out 2>err; rc=$?
+  expect_rc 0 "predict --labelled"
+  [ "$(cat out)" = "98 99 100 101 102 103 10 97" ] || { show; fail "per-position --labelled"; }
+  printf '97,98,99,100,101,102,103,10,98,99,100,101,102,103,10,200\n' |
+    "$tok" predict --load t.st --labelled >out 2>err; rc=$?
+  expect_rc 1 "predict --labelled, label out of range"
+  expect_fixed err "stdin:1:16: error: class label 200 is out of range [0, 128)"
   printf '97,98.5,99,100,101,102,103,10\n' | "$tok" predict --load t.st >out 2>err; rc=$?
   expect_rc 1 "non-integer id"
   expect_fixed err "stdin:1:2: error: 98.5 is not a token id (an integer in [0, 128))"
