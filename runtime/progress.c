@@ -99,3 +99,48 @@ int dl_metrics_append(FILE *out, const dl_epoch_stats *s) {
   fputs("}\n", out);
   return fflush(out) == 0 && !ferror(out) ? 0 : -1;
 }
+
+/* A JSON string: quotes, backslashes and control bytes escaped; other
+ * bytes (UTF-8) as they are. */
+static void json_str(FILE *out, const char *s) {
+  fputc('"', out);
+  for (const unsigned char *c = (const unsigned char *)(s ? s : ""); *c; c++) {
+    if (*c == '"' || *c == '\\')
+      fprintf(out, "\\%c", *c);
+    else if (*c < 0x20)
+      fprintf(out, "\\u%04x", *c);
+    else
+      fputc(*c, out);
+  }
+  fputc('"', out);
+}
+
+int dl_metrics_header(FILE *out, const dl_run_header *h) {
+  char started[32] = "";
+  time_t now = time(NULL);
+  struct tm tm;
+  if (gmtime_r(&now, &tm)) strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  fputs("{\"run\":{\"model\":", out);
+  json_str(out, h->model);
+  fputs(",\"source\":", out);
+  json_str(out, h->source);
+  fputs(",\"dlnc\":", out);
+  json_str(out, DL_VERSION);
+  fprintf(out, ",\"seed\":%llu,\"threads\":%d,\"batch\":%d,\"epochs\":%d",
+          (unsigned long long)h->seed, h->threads, h->batch, h->epochs);
+  json_num(out, "lr", h->lr);
+  fputs(",\"resume\":", out);
+  if (h->resume)
+    json_str(out, h->resume);
+  else
+    fputs("null", out);
+  fputs(",\"started\":", out);
+  json_str(out, started);
+  fputs(",\"options\":[", out);
+  for (int i = 2; i < h->argc; i++) {
+    if (i > 2) fputc(',', out);
+    json_str(out, h->argv[i]);
+  }
+  fputs("]}}\n", out);
+  return fflush(out) == 0 && !ferror(out) ? 0 : -1;
+}

@@ -46,6 +46,22 @@ void dl_print_epoch(FILE *out, const dl_epoch_stats *s);
 /* One JSON object and a newline, flushed; -1 if the write failed. */
 int dl_metrics_append(FILE *out, const dl_epoch_stats *s);
 
+/* What the header record of a metrics run says: enough to tell two runs
+ * appended to one file apart, and to redo one. */
+typedef struct dl_run_header {
+  const char *model, *source;
+  uint64_t seed;
+  int threads, batch, epochs;
+  double lr;
+  const char *resume;       /* NULL: a fresh start                     */
+  int argc;                 /* the whole command line (argv[0] first)  */
+  char **argv;
+} dl_run_header;
+
+/* `{"run":{"model":...,"started":"2026-12-06T08:30:00Z","options":[...]}}`
+ * and a newline, flushed; -1 if the write failed. */
+int dl_metrics_header(FILE *out, const dl_run_header *h);
+
 /* Monotonic clock in seconds. */
 double dl_progress_now(void);
 

@@ -44,6 +44,8 @@ typedef struct dl_opts {
   uint64_t seed;
   int seed_given;           /* --seed was on the command line           */
   int lr_given;             /* --lr was: it sets every update's rate    */
+  int argc;                 /* the command line, for the metrics header */
+  char **argv;
 } dl_opts;
 
 /* Load the train (which=0) or test (which=1) data of the model into d.

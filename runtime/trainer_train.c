@@ -430,6 +430,18 @@ static int check_save_target(const char *save) {
   return -1;
 }
 
+/* The run's header record in the metrics.  A failed write is not an error
+ * here: the stream's error sticks, so the first epoch's line reports it,
+ * after that epoch's checkpoint is safe (see finish_epoch). */
+static void write_header(train_run *r) {
+  if (!r->metrics) return;
+  const dl_opts *o = r->o;
+  dl_run_header h = {.model = r->m->name, .source = r->m->source, .seed = r->ctx->seed,
+                     .threads = o->threads, .batch = r->ctx->capacity, .epochs = o->epochs,
+                     .lr = o->lr, .resume = o->resume, .argc = o->argc, .argv = o->argv};
+  (void)dl_metrics_header(r->metrics, &h);
+}
+
 static int setup(train_run *r) {
   if (r->o->epochs < 1) {
     fprintf(stderr, "error: model '%s': epochs must be at least 1 (use --epochs N)\n", r->m->name);
@@ -453,6 +465,7 @@ static int setup(train_run *r) {
     fprintf(stderr, "error: cannot open %s for the metrics: %s\n", r->o->metrics, strerror(errno));
     return -1;
   }
+  write_header(r);
   dl_progress_init(&r->prog, 0);
   return 0;
 }

@@ -69,7 +69,15 @@ case_train() {
 case_metrics() {
   run "$lin" train --data reg --epochs 4 --metrics m.jsonl
   expect_rc 0 "train --metrics"
-  [ "$(wc -l <m.jsonl)" -eq 4 ] || fail "expected 4 metrics lines, got $(wc -l <m.jsonl)"
+  # a header record, then one line an epoch
+  [ "$(wc -l <m.jsonl)" -eq 5 ] || fail "expected 5 metrics lines, got $(wc -l <m.jsonl)"
+  head -n 1 m.jsonl >head.json
+  for k in '"run":{"model":"lin"' '"dlnc":"[0-9.]*"' '"seed":[0-9]*' '"threads":[0-9]*' \
+           '"batch":[0-9]*' '"epochs":4' '"lr":0.05' '"resume":null' \
+           '"started":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"' \
+           '"options":\["--data","reg","--epochs","4","--metrics","m.jsonl"\]'; do
+    grep -q -E "$k" head.json || fail "header record lacks $k: $(cat head.json)"
+  done
   num='-?[0-9][0-9.e+-]*'
   re="^\\{\"epoch\":[1-4],\"train_loss\":$num,\"test_loss\":$num,\"seconds\":$num,\"samples_per_s\":$num,\"lr\":$num\\}\$"
   [ "$(grep -c -E "$re" m.jsonl)" -eq 4 ] || { cat m.jsonl >&2; fail "malformed metrics lines"; }
@@ -77,7 +85,7 @@ case_metrics() {
     fail "epochs not 1..4 in order"
   expect_not_in m.jsonl test_acc        # regression: no accuracy
   # StepLR(step_size 1, gamma 0.7) on lr 0.05, warm-up long over.
-  lrs=$(grep -o '"lr":[^}]*' m.jsonl | cut -d: -f2 | tr '\n' ' ')
+  lrs=$(grep '"epoch"' m.jsonl | grep -o '"lr":[^}]*' | cut -d: -f2 | tr '\n' ' ')
   [ "$lrs" = "0.05 0.035 0.0245 0.01715 " ] || fail "lr per epoch '$lrs'"
   if command -v python3 >/dev/null 2>&1; then
     python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' m.jsonl || fail "not JSON"
@@ -85,7 +93,9 @@ case_metrics() {
   # Appends; a classifier reports accuracy.
   run "$cls" train --data cls --epochs 2 --lr 0.5 --metrics m.jsonl
   expect_rc 0 "classifier --metrics"
-  [ "$(wc -l <m.jsonl)" -eq 6 ] || fail "metrics not appended"
+  [ "$(wc -l <m.jsonl)" -eq 8 ] || fail "metrics not appended"
+  [ "$(grep -c '^{"run":' m.jsonl)" -eq 2 ] || fail "not one header record a run"
+  sed -n 6p m.jsonl | grep -q '"options":\["--data","cls"' || fail "the second run's header: $(sed -n 6p m.jsonl)"
   [ "$(grep -c '"test_acc":[01][.0-9e-]*,' m.jsonl)" -eq 2 ] || { cat m.jsonl >&2; fail "test_acc missing"; }
 }
 
