@@ -68,6 +68,8 @@ void dl_print_epoch(FILE *out, const dl_epoch_stats *s) {
     fprintf(out, "  test_%s %.4f", s->loss_names[k], s->test_losses[k]);
   if (s->has_test && s->has_bpc) fprintf(out, "  test_bpc %.4f", s->test_bpc);
   if (s->has_acc) fprintf(out, "  test_acc %.4f", s->test_acc);
+  /* after test_acc: readers that count the line's fields keep working */
+  if (s->has_train_acc) fprintf(out, "  train_acc %.4f", s->train_acc);
   fprintf(out, "  %.1f s  %.0f samples/s\n", s->seconds, s->samples_per_s);
   fflush(out);
 }
@@ -92,6 +94,7 @@ int dl_metrics_append(FILE *out, const dl_epoch_stats *s) {
     json_num(out, key, s->test_losses[k]);
   }
   if (s->has_test && s->has_bpc) json_num(out, "test_bpc", s->test_bpc);
+  if (s->has_train_acc) json_num(out, "train_acc", s->train_acc);
   if (s->has_acc) json_num(out, "test_acc", s->test_acc);
   json_num(out, "seconds", s->seconds);
   json_num(out, "samples_per_s", s->samples_per_s);

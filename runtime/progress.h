@@ -32,6 +32,8 @@ typedef struct dl_epoch_stats {
   double test_loss;
   int has_acc;              /* test_acc valid                          */
   double test_acc;
+  int has_train_acc;        /* train_acc valid                         */
+  double train_acc;         /* of the training batches as they were trained */
   double seconds;           /* wall time of the epoch, eval included   */
   double samples_per_s;     /* training samples / training time        */
   double lr;                /* rate of the epoch's last step (the first update's) */

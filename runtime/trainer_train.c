@@ -260,6 +260,14 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   ctx->lr = dl_sched_lr(&r->m->defaults.schedule, dl_tr_base_lr(r->m, r->o, 0), epoch,
                         r->o->epochs, ctx->step > 0 ? ctx->step - 1 : 0);
   double losses[DL_MAX_UPDATES] = {0};
+  /* train_acc: the predictions each training step's forward pass left in
+     ctx->out (train mode, before the update), counted as the epoch goes:
+     free, where a second pass over the training set would cost a third of
+     an epoch.  Models with updates have none (their prediction need not be
+     computed by the first update's forward). */
+  int count_acc = r->has_test && dl_tr_has_acc(r->m) && !r->m->n_updates;
+  pos.acc_correct = resumed ? r->resumed.acc_correct : 0;
+  pos.acc_total = resumed ? r->resumed.acc_total : 0;
   pos.n_loss_sums = r->m->n_updates;
   for (int k = 0; k < r->m->n_updates; k++)
     pos.loss_sums[k] = resumed && k < r->resumed.n_loss_sums ? r->resumed.loss_sums[k] : 0.0;
@@ -276,6 +284,7 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
     if (train_step(r, epoch, start, nb, &loss, losses)) return RUN_FAIL;
     pos.loss_sum += loss * nb;
     for (int k = 0; k < r->m->n_updates; k++) pos.loss_sums[k] += losses[k] * nb;
+    if (count_acc) dl_tr_count_correct(ctx, nb, &pos.acc_correct, &pos.acc_total);
     pos.step_in_epoch++;
     dl_progress_update(&r->prog, start + nb, pos.loss_sum / (double)(start + nb));
     if (periodic_save_due(r, &pos) && save_checkpoint(r, &pos)) return RUN_FAIL;
@@ -291,6 +300,8 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
     s->loss_names[k] = r->keys[k];
     s->train_losses[k] = pos.loss_sums[k] / (double)n;
   }
+  s->has_train_acc = count_acc && pos.acc_total > 0;
+  s->train_acc = s->has_train_acc ? (double)pos.acc_correct / (double)pos.acc_total : 0.0;
   s->has_bpc = dl_tr_reports_bpc(r->m);
   s->train_bpc = dl_tr_bpc(s->train_loss);
   s->lr = r->m->n_updates && pos.step_in_epoch > first ? r->lr0 : ctx->lr;

@@ -84,6 +84,8 @@ case_metrics() {
   [ "$(grep -o '"epoch":[0-9]*' m.jsonl | tr -dc '0-9\n' | tr '\n' ' ')" = "1 2 3 4 " ] ||
     fail "epochs not 1..4 in order"
   expect_not_in m.jsonl test_acc        # regression: no accuracy
+  expect_not_in m.jsonl train_acc
+  expect_not_in out train_acc
   # StepLR(step_size 1, gamma 0.7) on lr 0.05, warm-up long over.
   lrs=$(grep '"epoch"' m.jsonl | grep -o '"lr":[^}]*' | cut -d: -f2 | tr '\n' ' ')
   [ "$lrs" = "0.05 0.035 0.0245 0.01715 " ] || fail "lr per epoch '$lrs'"
@@ -95,11 +97,50 @@ case_metrics() {
   expect_rc 0 "classifier --metrics"
   [ "$(wc -l <m.jsonl)" -eq 8 ] || fail "metrics not appended"
   [ "$(grep -c '^{"run":' m.jsonl)" -eq 2 ] || fail "not one header record a run"
+  [ "$(grep -c '"train_acc":[01][.0-9e-]*,"test_acc"' m.jsonl)" -eq 2 ] || { cat m.jsonl >&2; fail "train_acc missing"; }
+  [ "$(grep -c '^epoch [12]/2 .* test_acc [01][.0-9]*  train_acc [01][.0-9]*  ' out)" -eq 2 ] || { show; fail "train_acc not in the epoch lines"; }
   sed -n 6p m.jsonl | grep -q '"options":\["--data","cls"' || fail "the second run's header: $(sed -n 6p m.jsonl)"
   [ "$(grep -c '"test_acc":[01][.0-9e-]*,' m.jsonl)" -eq 2 ] || { cat m.jsonl >&2; fail "test_acc missing"; }
 }
 
+# A checkpoint from the middle of an epoch carries train_acc's counts and
+# the loss sum: resumed, the epoch reports the same line as a straight run.
+# The run saves after every step of a long epoch; a copy is taken while it
+# is stopped (wherever that is, the lines must agree).
+resume_metrics() {
+  mkdir -p big
+  gen cls 5000 3 >big/train.csv
+  cp cls/test.csv big/test.csv
+  "$cls" train --data big --epochs 1 --batch 1 --save every.st --save-every 1 >/dev/null 2>&1 &
+  pid=$!
+  i=0
+  until [ -f every.st ]; do
+    i=$((i + 1))
+    [ $i -gt 600 ] && { kill -KILL $pid; fail "no checkpoint after 30 s"; }
+    sleep 0.05
+  done
+  sleep 0.2
+  kill -STOP $pid
+  cp every.st mid.st
+  kill -KILL $pid
+  kill -CONT $pid
+  wait $pid
+  run "$cls" train --data big --epochs 1 --batch 1 --metrics straight.jsonl
+  expect_rc 0 "1 epoch straight"
+  run "$cls" train --data big --epochs 1 --batch 1 --resume mid.st --metrics resumed.jsonl
+  expect_rc 0 "resume mid-epoch"
+  grep -q '"resume":"mid.st"' resumed.jsonl || fail "the header lacks the resume file: $(head -n 1 resumed.jsonl)"
+  strip() { grep '"epoch"' "$1" | sed 's/,"seconds".*//'; }
+  grep -q train_acc straight.jsonl || fail "no train_acc: $(cat straight.jsonl)"
+  [ "$(strip straight.jsonl)" = "$(strip resumed.jsonl)" ] ||
+    fail "resumed at step $(ckpt_step mid.st): $(strip resumed.jsonl), straight $(strip straight.jsonl)"
+  # the headers differ only in the start time and the options
+  hdr() { head -n 1 "$1" | sed 's/,"resume".*//'; }
+  [ "$(hdr straight.jsonl)" = "$(hdr resumed.jsonl)" ] || fail "headers: $(hdr straight.jsonl) vs $(hdr resumed.jsonl)"
+}
+
 case_resume() {
+  resume_metrics
   for t in 1 2; do
     run "$lin" train --data reg --epochs 2 --threads $t --save straight$t.st
     expect_rc 0 "2 epochs straight"
