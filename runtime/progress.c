@@ -21,7 +21,7 @@ void dl_progress_init(dl_progress *p, int force_off) {
   p->enabled = !force_off && isatty(STDERR_FILENO);
   p->drawn = 0;
   p->epoch = p->epochs = 0;
-  p->total = 0;
+  p->total = p->skipped = 0;
   p->t0 = p->last = 0.0;
 }
 
@@ -29,10 +29,32 @@ void dl_progress_begin(dl_progress *p, int epoch, int epochs, int64_t total) {
   p->epoch = epoch;
   p->epochs = epochs;
   p->total = total;
+  p->skipped = 0;
   p->t0 = dl_progress_now();
   /* Draw the first update immediately. */
   p->last = p->t0 - REDRAW_SECONDS;
 }
+
+/* h:mm:ss, or m:ss under an hour. */
+static void fmt_duration(char *buf, size_t len, double s) {
+  long t = s < 0 ? 0 : s > 359999999.0 ? 359999999L : (long)(s + 0.5);
+  if (t >= 3600)
+    snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else
+    snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+}
+
+void dl_progress_eta(double elapsed, int64_t skipped, int64_t done, int64_t total, int epoch,
+                     int epochs, double *epoch_left, double *run_left) {
+  *epoch_left = *run_left = -1.0;
+  if (done <= skipped || total <= 0 || elapsed <= 0.0) return;
+  double per_sample = elapsed / (double)(done - skipped);
+  *epoch_left = per_sample * (double)(total - done);
+  /* the epochs after this one at this epoch's rate (evaluation not counted) */
+  if (epochs >= epoch) *run_left = *epoch_left + per_sample * (double)total * (double)(epochs - epoch);
+}
+
+void dl_progress_skip(dl_progress *p, int64_t skipped) { p->skipped = skipped; }
 
 void dl_progress_update(dl_progress *p, int64_t done, double mean_loss) {
   if (!p->enabled) return;
@@ -45,9 +67,23 @@ void dl_progress_update(dl_progress *p, int64_t done, double mean_loss) {
   for (int i = 0; i < BAR_WIDTH; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
   bar[BAR_WIDTH] = '\0';
   /* \r + erase-to-end-of-line: redraw in place without leftovers. */
-  fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %3d%%  %lld/%lld  loss %.4f  %.1f s", p->epoch,
+  /* ETA of the epoch from its rate so far, and of the run when more
+     epochs follow */
+  double epoch_left, run_left;
+  char eta[64] = "", e1[24], e2[24];
+  dl_progress_eta(now - p->t0, p->skipped, done, p->total, p->epoch, p->epochs, &epoch_left,
+                  &run_left);
+  if (epoch_left >= 0.0 && done < p->total) {
+    fmt_duration(e1, sizeof e1, epoch_left);
+    fmt_duration(e2, sizeof e2, run_left);
+    if (p->epoch < p->epochs)
+      snprintf(eta, sizeof eta, "  ETA %s (run %s)", e1, e2);
+    else
+      snprintf(eta, sizeof eta, "  ETA %s", e1);
+  }
+  fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %3d%%  %lld/%lld  loss %.4f  %.1f s%s", p->epoch,
           p->epochs, bar, (int)(frac * 100.0), (long long)done, (long long)p->total, mean_loss,
-          now - p->t0);
+          now - p->t0, eta);
   fflush(stderr);
   p->drawn = 1;
 }

@@ -272,6 +272,7 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   for (int k = 0; k < r->m->n_updates; k++)
     pos.loss_sums[k] = resumed && k < r->resumed.n_loss_sums ? r->resumed.loss_sums[k] : 0.0;
   dl_progress_begin(&r->prog, epoch + 1, r->o->epochs, n);
+  dl_progress_skip(&r->prog, first * cap < n ? first * cap : n);
   while (pos.step_in_epoch < r->n_batches) {
     if (dl_tr_stop_signal()) return stop_run(r, &pos);
     int64_t start = pos.step_in_epoch * cap;

@@ -67,6 +67,16 @@ case_train() {
 }
 
 case_metrics() {
+  # On a terminal (script(1) gives one) the bar shows the epoch's ETA and,
+  # before the last epoch, the run's; off a terminal there is no bar.
+  if command -v script >/dev/null 2>&1; then
+    script -qec "$lin train --data reg --epochs 2 --batch 4" /dev/null >tty.out 2>&1 </dev/null
+    grep -a -q 'epoch 1/2 \[.*  ETA [0-9]*:[0-9][0-9] (run [0-9]*:[0-9][0-9])' tty.out ||
+      { cat -v tty.out >&2; fail "no ETA on the bar of epoch 1"; }
+    grep -a -q 'epoch 2/2 \[.*  ETA [0-9]*:[0-9][0-9]' tty.out || fail "no ETA on epoch 2's bar"
+    run "$lin" train --data reg --epochs 2 --batch 4
+    expect_not_in err ETA
+  fi
   run "$lin" train --data reg --epochs 4 --metrics m.jsonl
   expect_rc 0 "train --metrics"
   # a header record, then one line an epoch

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dl_model.h"
+#include "progress.h"
 #include "safetensors.h"
 #include "schedule.h"
 #include "trainer_internal.h"
@@ -86,6 +87,24 @@ static void test_schedules(void) {
 }
 
 /* ---- contexts and initialisers ------------------------------------------ */
+
+/* The progress bar's ETA: 250 of 1000 samples in 10 s leaves 30 s of the
+ * epoch, and epoch 2 of 5 three more epochs of 40 s: 150 s of the run. */
+static void test_eta(void) {
+  double e, r;
+  dl_progress_eta(10.0, 0, 250, 1000, 2, 5, &e, &r);
+  EXPECT_NEAR(e, 30.0, 1e-12);
+  EXPECT_NEAR(r, 150.0, 1e-12);
+  /* resumed 500 samples in: 250 more in 10 s, 250 left */
+  dl_progress_eta(10.0, 500, 750, 1000, 5, 5, &e, &r);
+  EXPECT_NEAR(e, 10.0, 1e-12);
+  EXPECT_NEAR(r, 10.0, 1e-12);
+  dl_progress_eta(10.0, 0, 1000, 1000, 5, 5, &e, &r); /* the last epoch done */
+  EXPECT_NEAR(e, 0.0, 1e-12);
+  EXPECT_NEAR(r, 0.0, 1e-12);
+  dl_progress_eta(0.0, 0, 0, 1000, 1, 5, &e, &r); /* nothing known yet */
+  EXPECT(e < 0 && r < 0);
+}
 
 static void test_ctx_new(void) {
   dl_model_desc m = make_desc(tensors_a, N_STATE);
@@ -329,6 +348,7 @@ static void test_corrupt(dl_ctx *a) {
 int main(int argc, char **argv) {
   snprintf(dir, sizeof dir, "%s", argc > 1 ? argv[1] : ".");
   test_schedules();
+  test_eta();
   test_ctx_new();
   test_init();
   test_ctx_labels();
