@@ -330,6 +330,22 @@ static void test_custom_files(dl_ctx *a) {
   EXPECT_MSG(err, "tensor 'w' has dtype I32");
 }
 
+/* A mid-epoch checkpoint carries train_acc's counts (epoch_acc) beside the
+ * loss sum; one without counts loads them as zero. */
+static void test_epoch_acc(dl_ctx *a) {
+  char err[1024] = "";
+  dl_ckpt_pos pos = {.epoch = 0, .step_in_epoch = 2, .batch = 4, .loss_sum = 1.5,
+                     .acc_correct = 5, .acc_total = 8}, got;
+  EXPECT(dl_ckpt_save(a, path_in("acc.st"), &pos, err, sizeof err) == 0);
+  memset(&got, 0xff, sizeof got);
+  EXPECT(dl_ckpt_load(a, path_in("acc.st"), 0, &got, err, sizeof err) == 0);
+  EXPECT(got.acc_correct == 5 && got.acc_total == 8 && got.step_in_epoch == 2);
+  pos.acc_correct = pos.acc_total = 0;
+  EXPECT(dl_ckpt_save(a, path_in("noacc2.st"), &pos, err, sizeof err) == 0);
+  EXPECT(dl_ckpt_load(a, path_in("noacc2.st"), 0, &got, err, sizeof err) == 0);
+  EXPECT(got.acc_correct == 0 && got.acc_total == 0);
+}
+
 static void test_corrupt(dl_ctx *a) {
   char err[1024] = "";
   FILE *f = fopen(path_in("junk.st"), "wb");
@@ -362,6 +378,7 @@ int main(int argc, char **argv) {
     test_shape_mismatch();
     test_custom_files(a);
     test_corrupt(a);
+    test_epoch_acc(a);
   }
   dl_ctx_free(a);
   if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
