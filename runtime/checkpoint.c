@@ -53,7 +53,7 @@ static int count_saved(const dl_model_desc *m) {
  * A key absent from a file (an older checkpoint) is left out on both sides. */
 static const char *const CRC_KEYS[] = {"format", "model", "dtype", "epoch", "step", "seed",
                                        "step_in_epoch", "batch", "epoch_loss_sum",
-                                       "epoch_loss_sums"};
+                                       "epoch_loss_sums", "epoch_acc"};
 enum { N_CRC_KEYS = (int)(sizeof CRC_KEYS / sizeof CRC_KEYS[0]) };
 
 /* CRC-32 of "key=value\n" for each covered key found by `get`, then of the
@@ -152,20 +152,20 @@ int dl_ckpt_save(const dl_ctx *ctx, const char *path, const dl_ckpt_pos *pos, ch
   for (int k = 0, at = 0; k < pos->n_loss_sums && k < DL_MAX_UPDATES; k++)
     at += snprintf(s_losses + at, sizeof s_losses - (size_t)at, "%s%.17g", k ? " " : "",
                    pos->loss_sums[k]);
-  dl_st_meta meta[] = {
+  /* train_acc's counts of the batches trained, "correct total" */
+  char s_acc[48];
+  snprintf(s_acc, sizeof s_acc, "%" PRId64 " %" PRId64, pos->acc_correct, pos->acc_total);
+  dl_st_meta meta[12] = {
       {"format", CKPT_FORMAT}, {"model", m->name},  {"dtype", DL_REAL_ST_DTYPE},
       {"epoch", s_epoch},      {"step", s_step},    {"seed", s_seed},
       {"step_in_epoch", s_sie}, {"batch", s_batch}, {"epoch_loss_sum", s_loss},
-      {"crc32", s_crc}, {"epoch_loss_sums", s_losses},
   };
-  /* the CRC last: moved over epoch_loss_sums when there is one */
-  int n_meta = (int)(sizeof meta / sizeof meta[0]) - 1;
-  if (pos->n_loss_sums > 0) {
-    dl_st_meta t = meta[n_meta - 1];
-    meta[n_meta - 1] = meta[n_meta];
-    meta[n_meta++] = t;
-  }
-  meta_list covered = {meta, n_meta - 1};
+  /* the optional keys only when they say something, then the CRC last */
+  int n_meta = 9;
+  if (pos->n_loss_sums > 0) meta[n_meta++] = (dl_st_meta){"epoch_loss_sums", s_losses};
+  if (pos->acc_total > 0) meta[n_meta++] = (dl_st_meta){"epoch_acc", s_acc};
+  meta_list covered = {meta, n_meta};
+  meta[n_meta++] = (dl_st_meta){"crc32", s_crc};
   snprintf(s_crc, sizeof s_crc, "%08" PRIx32, crc_tensors(crc_meta(&covered, list_get), ts, n));
   int rc = dl_st_write(path, ts, n, meta, n_meta, err, errlen);
   free(ts);
@@ -236,6 +236,24 @@ static int read_loss_sums(const dl_st_file *f, const char *path, dl_ckpt_pos *po
   return 0;
 }
 
+/* epoch_acc: train_acc's counts, "correct total" (absent: none). */
+static int read_acc(const dl_st_file *f, const char *path, dl_ckpt_pos *pos, char *err,
+                    size_t errlen) {
+  const char *v = dl_st_meta_get(f, "epoch_acc");
+  pos->acc_correct = pos->acc_total = 0;
+  if (!v) return 0;
+  long long c, t;
+  int used = 0;
+  if (sscanf(v, "%lld %lld%n", &c, &t, &used) != 2 || v[used] || c < 0 || t < c) {
+    snprintf(err, errlen, "checkpoint %s: metadata 'epoch_acc' is '%s', expected two counts "
+             "(correct, total)", path, v);
+    return -1;
+  }
+  pos->acc_correct = c;
+  pos->acc_total = t;
+  return 0;
+}
+
 /* The position inside an unfinished epoch (see dl_ckpt_pos). */
 static int read_position(const dl_st_file *f, const char *path, dl_ckpt_pos *pos, char *err,
                          size_t errlen) {
@@ -252,7 +270,7 @@ static int read_position(const dl_st_file *f, const char *path, dl_ckpt_pos *pos
              path, v);
     return -1;
   }
-  return read_loss_sums(f, path, pos, err, errlen);
+  return read_loss_sums(f, path, pos, err, errlen) || read_acc(f, path, pos, err, errlen);
 }
 
 /* Format, model name and counters.  A params-only load (eval, predict,

@@ -463,6 +463,8 @@ int dl_trainer_main(const dl_model_desc *m, int argc, char **argv) {
   }
   dl_opts o;
   opts_defaults(&o, m, prog, c);
+  o.argc = argc;
+  o.argv = argv;
   /* a model that can sample nothing: say why, whatever options came with it */
   int help = 0;
   for (int i = 2; i < argc; i++) help |= is_help(argv[i]);

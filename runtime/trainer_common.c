@@ -194,7 +194,7 @@ int64_t dl_tr_argmax(const dl_real *v, int64_t n) {
  * position (y_len L > 1) every position is a row of its own: out[r] is L
  * slices of out_size / L, position-major, and label r*L + t goes with
  * slice t. */
-static void count_correct(const dl_ctx *ctx, int n, int64_t *correct, int64_t *total) {
+void dl_tr_count_correct(const dl_ctx *ctx, int n, int64_t *correct, int64_t *total) {
   const dl_model_desc *m = ctx->m;
   int cls = m->y_kind == DL_Y_CLASS;
   int64_t len = cls ? dl_model_y_len(m) : 1;
@@ -237,7 +237,7 @@ void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_resu
     dl_dataset_gather_pool(ctx->pool, d, idx, nb, ctx->x, ctx->y_class, ctx->y_real);
     sum += m->forward(ctx, nb, 1) * nb;
     for (int k = 0; k < m->n_updates; k++) res->losses[k] += m->updates[k].loss(ctx) * nb;
-    if (res->has_acc) count_correct(ctx, nb, &correct, &total);
+    if (res->has_acc) dl_tr_count_correct(ctx, nb, &correct, &total);
   }
   ctx->carry = DL_CARRY_OFF;
   res->loss = d->n > 0 ? sum / (double)d->n : 0.0;

@@ -49,6 +49,8 @@ typedef struct dl_opts {
   int top;                  /* predict --top K (0: off)                 */
   int header;               /* predict --header: skip the first line    */
   int labelled;             /* predict --labelled: label fields follow  */
+  int argc;                 /* the command line, for the metrics header */
+  char **argv;
 } dl_opts;
 
 /* Load the train (which=0) or test (which=1) data of the model into d.
@@ -86,6 +88,10 @@ static inline double dl_tr_bpc(double loss) { return loss / 0.693147180559945309
 static inline int dl_tr_has_acc(const dl_model_desc *m) {
   return m->pred_kind != DL_PRED_VALUES && m->y_kind != DL_Y_NONE && !m->no_acc;
 }
+
+/* Adds the right answers among ctx->out's first n rows against the labels
+ * gathered to *correct, and the decisions made to *total. */
+void dl_tr_count_correct(const dl_ctx *ctx, int n, int64_t *correct, int64_t *total);
 
 /* Loss and accuracy of ctx's parameters on d, eval mode. */
 typedef struct dl_eval_result {
@@ -130,6 +136,8 @@ typedef struct dl_ckpt_pos {
                                resumed epoch reports the same mean train loss  */
   int n_loss_sums;          /* with updates: each update's such sum            */
   double loss_sums[DL_MAX_UPDATES];
+  int64_t acc_correct, acc_total; /* train_acc's counts over those batches
+                               (saved as epoch_acc when acc_total > 0)          */
 } dl_ckpt_pos;
 
 /* dl_ctx_save / dl_ctx_load with the position (pos may be NULL: epoch 0,

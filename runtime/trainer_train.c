@@ -260,10 +260,19 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   ctx->lr = dl_sched_lr(&r->m->defaults.schedule, dl_tr_base_lr(r->m, r->o, 0), epoch,
                         r->o->epochs, ctx->step > 0 ? ctx->step - 1 : 0);
   double losses[DL_MAX_UPDATES] = {0};
+  /* train_acc: the predictions each training step's forward pass left in
+     ctx->out (train mode, before the update), counted as the epoch goes:
+     free, where a second pass over the training set would cost a third of
+     an epoch.  Models with updates have none (their prediction need not be
+     computed by the first update's forward). */
+  int count_acc = r->has_test && dl_tr_has_acc(r->m) && !r->m->n_updates;
+  pos.acc_correct = resumed ? r->resumed.acc_correct : 0;
+  pos.acc_total = resumed ? r->resumed.acc_total : 0;
   pos.n_loss_sums = r->m->n_updates;
   for (int k = 0; k < r->m->n_updates; k++)
     pos.loss_sums[k] = resumed && k < r->resumed.n_loss_sums ? r->resumed.loss_sums[k] : 0.0;
   dl_progress_begin(&r->prog, epoch + 1, r->o->epochs, n);
+  dl_progress_skip(&r->prog, first * cap < n ? first * cap : n);
   while (pos.step_in_epoch < r->n_batches) {
     if (dl_tr_stop_signal()) return stop_run(r, &pos);
     int64_t start = pos.step_in_epoch * cap;
@@ -276,6 +285,7 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
     if (train_step(r, epoch, start, nb, &loss, losses)) return RUN_FAIL;
     pos.loss_sum += loss * nb;
     for (int k = 0; k < r->m->n_updates; k++) pos.loss_sums[k] += losses[k] * nb;
+    if (count_acc) dl_tr_count_correct(ctx, nb, &pos.acc_correct, &pos.acc_total);
     pos.step_in_epoch++;
     dl_progress_update(&r->prog, start + nb, pos.loss_sum / (double)(start + nb));
     if (periodic_save_due(r, &pos) && save_checkpoint(r, &pos)) return RUN_FAIL;
@@ -291,6 +301,8 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
     s->loss_names[k] = r->keys[k];
     s->train_losses[k] = pos.loss_sums[k] / (double)n;
   }
+  s->has_train_acc = count_acc && pos.acc_total > 0;
+  s->train_acc = s->has_train_acc ? (double)pos.acc_correct / (double)pos.acc_total : 0.0;
   s->has_bpc = dl_tr_reports_bpc(r->m);
   s->train_bpc = dl_tr_bpc(s->train_loss);
   s->lr = r->m->n_updates && pos.step_in_epoch > first ? r->lr0 : ctx->lr;
@@ -430,6 +442,18 @@ static int check_save_target(const char *save) {
   return -1;
 }
 
+/* The run's header record in the metrics.  A failed write is not an error
+ * here: the stream's error sticks, so the first epoch's line reports it,
+ * after that epoch's checkpoint is safe (see finish_epoch). */
+static void write_header(train_run *r) {
+  if (!r->metrics) return;
+  const dl_opts *o = r->o;
+  dl_run_header h = {.model = r->m->name, .source = r->m->source, .seed = r->ctx->seed,
+                     .threads = o->threads, .batch = r->ctx->capacity, .epochs = o->epochs,
+                     .lr = o->lr, .resume = o->resume, .argc = o->argc, .argv = o->argv};
+  (void)dl_metrics_header(r->metrics, &h);
+}
+
 static int setup(train_run *r) {
   if (r->o->epochs < 1) {
     fprintf(stderr, "error: model '%s': epochs must be at least 1 (use --epochs N)\n", r->m->name);
@@ -453,6 +477,7 @@ static int setup(train_run *r) {
     fprintf(stderr, "error: cannot open %s for the metrics: %s\n", r->o->metrics, strerror(errno));
     return -1;
   }
+  write_header(r);
   dl_progress_init(&r->prog, 0);
   return 0;
 }

@@ -18,6 +18,7 @@ PACKAGES=(
   scdoc pkg-config            # man pages; tests/install (pkg-config of the installed runtime)
   graphviz                    # tests/inspect: dlnc graph output rendered by dot
   python3-onnx python3-opencv # tests/onnx: onnx.checker, then OpenCV's DNN runs the export
+  gnuplot-nox                 # scripts/plot_metrics: loss and accuracy per epoch to PNG or SVG
 )
 
 usage() { echo "usage: $0 [deps|build]" >&2; exit 2; }

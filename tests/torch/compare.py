@@ -1068,7 +1068,8 @@ def read_metrics(path):
         for ln in f:
             if ln.strip():
                 r = json.loads(ln)
-                by_epoch[r["epoch"]] = r
+                if "epoch" in r:  # not a run's header record
+                    by_epoch[r["epoch"]] = r
     return by_epoch
 
 

@@ -67,17 +67,37 @@ case_train() {
 }
 
 case_metrics() {
+  # On a terminal (script(1) gives one) the bar shows the epoch's ETA and,
+  # before the last epoch, the run's; off a terminal there is no bar.
+  if command -v script >/dev/null 2>&1; then
+    script -qec "$lin train --data reg --epochs 2 --batch 4" /dev/null >tty.out 2>&1 </dev/null
+    grep -a -q 'epoch 1/2 \[.*  ETA [0-9]*:[0-9][0-9] (run [0-9]*:[0-9][0-9])' tty.out ||
+      { cat -v tty.out >&2; fail "no ETA on the bar of epoch 1"; }
+    grep -a -q 'epoch 2/2 \[.*  ETA [0-9]*:[0-9][0-9]' tty.out || fail "no ETA on epoch 2's bar"
+    run "$lin" train --data reg --epochs 2 --batch 4
+    expect_not_in err ETA
+  fi
   run "$lin" train --data reg --epochs 4 --metrics m.jsonl
   expect_rc 0 "train --metrics"
-  [ "$(wc -l <m.jsonl)" -eq 4 ] || fail "expected 4 metrics lines, got $(wc -l <m.jsonl)"
+  # a header record, then one line an epoch
+  [ "$(wc -l <m.jsonl)" -eq 5 ] || fail "expected 5 metrics lines, got $(wc -l <m.jsonl)"
+  head -n 1 m.jsonl >head.json
+  for k in '"run":{"model":"lin"' '"dlnc":"[0-9.]*"' '"seed":[0-9]*' '"threads":[0-9]*' \
+           '"batch":[0-9]*' '"epochs":4' '"lr":0.05' '"resume":null' \
+           '"started":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"' \
+           '"options":\["--data","reg","--epochs","4","--metrics","m.jsonl"\]'; do
+    grep -q -E "$k" head.json || fail "header record lacks $k: $(cat head.json)"
+  done
   num='-?[0-9][0-9.e+-]*'
   re="^\\{\"epoch\":[1-4],\"train_loss\":$num,\"test_loss\":$num,\"seconds\":$num,\"samples_per_s\":$num,\"lr\":$num\\}\$"
   [ "$(grep -c -E "$re" m.jsonl)" -eq 4 ] || { cat m.jsonl >&2; fail "malformed metrics lines"; }
   [ "$(grep -o '"epoch":[0-9]*' m.jsonl | tr -dc '0-9\n' | tr '\n' ' ')" = "1 2 3 4 " ] ||
     fail "epochs not 1..4 in order"
   expect_not_in m.jsonl test_acc        # regression: no accuracy
+  expect_not_in m.jsonl train_acc
+  expect_not_in out train_acc
   # StepLR(step_size 1, gamma 0.7) on lr 0.05, warm-up long over.
-  lrs=$(grep -o '"lr":[^}]*' m.jsonl | cut -d: -f2 | tr '\n' ' ')
+  lrs=$(grep '"epoch"' m.jsonl | grep -o '"lr":[^}]*' | cut -d: -f2 | tr '\n' ' ')
   [ "$lrs" = "0.05 0.035 0.0245 0.01715 " ] || fail "lr per epoch '$lrs'"
   if command -v python3 >/dev/null 2>&1; then
     python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' m.jsonl || fail "not JSON"
@@ -85,11 +105,52 @@ case_metrics() {
   # Appends; a classifier reports accuracy.
   run "$cls" train --data cls --epochs 2 --lr 0.5 --metrics m.jsonl
   expect_rc 0 "classifier --metrics"
-  [ "$(wc -l <m.jsonl)" -eq 6 ] || fail "metrics not appended"
+  [ "$(wc -l <m.jsonl)" -eq 8 ] || fail "metrics not appended"
+  [ "$(grep -c '^{"run":' m.jsonl)" -eq 2 ] || fail "not one header record a run"
+  [ "$(grep -c '"train_acc":[01][.0-9e-]*,"test_acc"' m.jsonl)" -eq 2 ] || { cat m.jsonl >&2; fail "train_acc missing"; }
+  [ "$(grep -c '^epoch [12]/2 .* test_acc [01][.0-9]*  train_acc [01][.0-9]*  ' out)" -eq 2 ] || { show; fail "train_acc not in the epoch lines"; }
+  sed -n 6p m.jsonl | grep -q '"options":\["--data","cls"' || fail "the second run's header: $(sed -n 6p m.jsonl)"
   [ "$(grep -c '"test_acc":[01][.0-9e-]*,' m.jsonl)" -eq 2 ] || { cat m.jsonl >&2; fail "test_acc missing"; }
 }
 
+# A checkpoint from the middle of an epoch carries train_acc's counts and
+# the loss sum: resumed, the epoch reports the same line as a straight run.
+# The run saves after every step of a long epoch; a copy is taken while it
+# is stopped (wherever that is, the lines must agree).
+resume_metrics() {
+  mkdir -p big
+  gen cls 5000 3 >big/train.csv
+  cp cls/test.csv big/test.csv
+  "$cls" train --data big --epochs 1 --batch 1 --save every.st --save-every 1 >/dev/null 2>&1 &
+  pid=$!
+  i=0
+  until [ -f every.st ]; do
+    i=$((i + 1))
+    [ $i -gt 600 ] && { kill -KILL $pid; fail "no checkpoint after 30 s"; }
+    sleep 0.05
+  done
+  sleep 0.2
+  kill -STOP $pid
+  cp every.st mid.st
+  kill -KILL $pid
+  kill -CONT $pid
+  wait $pid
+  run "$cls" train --data big --epochs 1 --batch 1 --metrics straight.jsonl
+  expect_rc 0 "1 epoch straight"
+  run "$cls" train --data big --epochs 1 --batch 1 --resume mid.st --metrics resumed.jsonl
+  expect_rc 0 "resume mid-epoch"
+  grep -q '"resume":"mid.st"' resumed.jsonl || fail "the header lacks the resume file: $(head -n 1 resumed.jsonl)"
+  strip() { grep '"epoch"' "$1" | sed 's/,"seconds".*//'; }
+  grep -q train_acc straight.jsonl || fail "no train_acc: $(cat straight.jsonl)"
+  [ "$(strip straight.jsonl)" = "$(strip resumed.jsonl)" ] ||
+    fail "resumed at step $(ckpt_step mid.st): $(strip resumed.jsonl), straight $(strip straight.jsonl)"
+  # the headers differ only in the start time and the options
+  hdr() { head -n 1 "$1" | sed 's/,"resume".*//'; }
+  [ "$(hdr straight.jsonl)" = "$(hdr resumed.jsonl)" ] || fail "headers: $(hdr straight.jsonl) vs $(hdr resumed.jsonl)"
+}
+
 case_resume() {
+  resume_metrics
   for t in 1 2; do
     run "$lin" train --data reg --epochs 2 --threads $t --save straight$t.st
     expect_rc 0 "2 epochs straight"

@@ -40,7 +40,7 @@ trained() { run "$tok" train --epochs 3 --save t.st "$@"; expect_rc 0 "train"; }
 case_train() {
   trained --metrics m.jsonl
   num='[0-9][0-9.]*'
-  [ "$(grep -c "^epoch [1-3]/3  train_loss $num  train_bpc $num  test_loss $num  test_bpc $num  test_acc $num  $num s  $num samples/s\$" out)" -eq 3 ] ||
+  [ "$(grep -c "^epoch [1-3]/3  train_loss $num  train_bpc $num  test_loss $num  test_bpc $num  test_acc $num  train_acc $num  $num s  $num samples/s\$" out)" -eq 3 ] ||
     { show; fail "expected 3 summary lines with bits per character"; }
   # bpc = loss / ln 2
   awk '$1 == "epoch" { d = $4 / log(2) - $6; if (d > 1e-3 || d < -1e-3) exit 1 }' out ||
@@ -48,7 +48,7 @@ case_train() {
   awk '$1 == "epoch" && $2 == "3/3" { exit !($10 < 0.1 && $12 == 1) }' out ||
     { show; fail "the bigram did not learn the corpus"; }
   num='[0-9][0-9.e-]*'
-  re="^\\{\"epoch\":[1-3],\"train_loss\":$num,\"train_bpc\":$num,\"test_loss\":$num,\"test_bpc\":$num,\"test_acc\":$num,\"seconds\":$num,\"samples_per_s\":$num,\"lr\":$num\\}\$"
+  re="^\\{\"epoch\":[1-3],\"train_loss\":$num,\"train_bpc\":$num,\"test_loss\":$num,\"test_bpc\":$num,\"train_acc\":$num,\"test_acc\":$num,\"seconds\":$num,\"samples_per_s\":$num,\"lr\":$num\\}\$"
   [ "$(grep -c -E "$re" m.jsonl)" -eq 3 ] || { cat m.jsonl >&2; fail "malformed metrics lines"; }
   # batches of 16 over 159 samples: 10 steps an epoch
   grep -a -q '"step":"30"' t.st || fail "not 30 steps in 3 epochs (159 train samples?)"

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dl_model.h"
+#include "progress.h"
 #include "safetensors.h"
 #include "schedule.h"
 #include "trainer_internal.h"
@@ -86,6 +87,24 @@ static void test_schedules(void) {
 }
 
 /* ---- contexts and initialisers ------------------------------------------ */
+
+/* The progress bar's ETA: 250 of 1000 samples in 10 s leaves 30 s of the
+ * epoch, and epoch 2 of 5 three more epochs of 40 s: 150 s of the run. */
+static void test_eta(void) {
+  double e, r;
+  dl_progress_eta(10.0, 0, 250, 1000, 2, 5, &e, &r);
+  EXPECT_NEAR(e, 30.0, 1e-12);
+  EXPECT_NEAR(r, 150.0, 1e-12);
+  /* resumed 500 samples in: 250 more in 10 s, 250 left */
+  dl_progress_eta(10.0, 500, 750, 1000, 5, 5, &e, &r);
+  EXPECT_NEAR(e, 10.0, 1e-12);
+  EXPECT_NEAR(r, 10.0, 1e-12);
+  dl_progress_eta(10.0, 0, 1000, 1000, 5, 5, &e, &r); /* the last epoch done */
+  EXPECT_NEAR(e, 0.0, 1e-12);
+  EXPECT_NEAR(r, 0.0, 1e-12);
+  dl_progress_eta(0.0, 0, 0, 1000, 1, 5, &e, &r); /* nothing known yet */
+  EXPECT(e < 0 && r < 0);
+}
 
 static void test_ctx_new(void) {
   dl_model_desc m = make_desc(tensors_a, N_STATE);
@@ -311,6 +330,22 @@ static void test_custom_files(dl_ctx *a) {
   EXPECT_MSG(err, "tensor 'w' has dtype I32");
 }
 
+/* A mid-epoch checkpoint carries train_acc's counts (epoch_acc) beside the
+ * loss sum; one without counts loads them as zero. */
+static void test_epoch_acc(dl_ctx *a) {
+  char err[1024] = "";
+  dl_ckpt_pos pos = {.epoch = 0, .step_in_epoch = 2, .batch = 4, .loss_sum = 1.5,
+                     .acc_correct = 5, .acc_total = 8}, got;
+  EXPECT(dl_ckpt_save(a, path_in("acc.st"), &pos, err, sizeof err) == 0);
+  memset(&got, 0xff, sizeof got);
+  EXPECT(dl_ckpt_load(a, path_in("acc.st"), 0, &got, err, sizeof err) == 0);
+  EXPECT(got.acc_correct == 5 && got.acc_total == 8 && got.step_in_epoch == 2);
+  pos.acc_correct = pos.acc_total = 0;
+  EXPECT(dl_ckpt_save(a, path_in("noacc2.st"), &pos, err, sizeof err) == 0);
+  EXPECT(dl_ckpt_load(a, path_in("noacc2.st"), 0, &got, err, sizeof err) == 0);
+  EXPECT(got.acc_correct == 0 && got.acc_total == 0);
+}
+
 static void test_corrupt(dl_ctx *a) {
   char err[1024] = "";
   FILE *f = fopen(path_in("junk.st"), "wb");
@@ -329,6 +364,7 @@ static void test_corrupt(dl_ctx *a) {
 int main(int argc, char **argv) {
   snprintf(dir, sizeof dir, "%s", argc > 1 ? argv[1] : ".");
   test_schedules();
+  test_eta();
   test_ctx_new();
   test_init();
   test_ctx_labels();
@@ -342,6 +378,7 @@ int main(int argc, char **argv) {
     test_shape_mismatch();
     test_custom_files(a);
     test_corrupt(a);
+    test_epoch_acc(a);
   }
   dl_ctx_free(a);
   if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
