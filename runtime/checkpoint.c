@@ -53,7 +53,7 @@ static int count_saved(const dl_model_desc *m) {
  * A key absent from a file (an older checkpoint) is left out on both sides. */
 static const char *const CRC_KEYS[] = {"format", "model", "dtype", "epoch", "step", "seed",
                                        "step_in_epoch", "batch", "epoch_loss_sum",
-                                       "epoch_loss_sums"};
+                                       "epoch_loss_sums", "best"};
 enum { N_CRC_KEYS = (int)(sizeof CRC_KEYS / sizeof CRC_KEYS[0]) };
 
 /* CRC-32 of "key=value\n" for each covered key found by `get`, then of the
@@ -152,19 +152,21 @@ int dl_ckpt_save(const dl_ctx *ctx, const char *path, const dl_ckpt_pos *pos, ch
   for (int k = 0, at = 0; k < pos->n_loss_sums && k < DL_MAX_UPDATES; k++)
     at += snprintf(s_losses + at, sizeof s_losses - (size_t)at, "%s%.17g", k ? " " : "",
                    pos->loss_sums[k]);
-  dl_st_meta meta[] = {
+  /* the best epoch so far (--save-best, --early-stop): "METRIC VALUE EPOCH SINCE" */
+  char s_best[160] = "";
+  if (pos->best_metric[0])
+    snprintf(s_best, sizeof s_best, "%s %.17g %" PRId64 " %" PRId64, pos->best_metric,
+             pos->best_value, pos->best_epoch, pos->best_since);
+  dl_st_meta meta[13] = {
       {"format", CKPT_FORMAT}, {"model", m->name},  {"dtype", DL_REAL_ST_DTYPE},
       {"epoch", s_epoch},      {"step", s_step},    {"seed", s_seed},
       {"step_in_epoch", s_sie}, {"batch", s_batch}, {"epoch_loss_sum", s_loss},
-      {"crc32", s_crc}, {"epoch_loss_sums", s_losses},
   };
-  /* the CRC last: moved over epoch_loss_sums when there is one */
-  int n_meta = (int)(sizeof meta / sizeof meta[0]) - 1;
-  if (pos->n_loss_sums > 0) {
-    dl_st_meta t = meta[n_meta - 1];
-    meta[n_meta - 1] = meta[n_meta];
-    meta[n_meta++] = t;
-  }
+  /* optional keys, then the CRC last */
+  int n_meta = 9;
+  if (pos->n_loss_sums > 0) meta[n_meta++] = (dl_st_meta){"epoch_loss_sums", s_losses};
+  if (s_best[0]) meta[n_meta++] = (dl_st_meta){"best", s_best};
+  meta[n_meta++] = (dl_st_meta){"crc32", s_crc};
   meta_list covered = {meta, n_meta - 1};
   snprintf(s_crc, sizeof s_crc, "%08" PRIx32, crc_tensors(crc_meta(&covered, list_get), ts, n));
   int rc = dl_st_write(path, ts, n, meta, n_meta, err, errlen);
@@ -255,6 +257,29 @@ static int read_position(const dl_st_file *f, const char *path, dl_ckpt_pos *pos
   return read_loss_sums(f, path, pos, err, errlen);
 }
 
+/* best: "METRIC VALUE EPOCH SINCE" (see dl_ckpt_pos); absent: none. */
+static int read_best(const dl_st_file *f, const char *path, dl_ckpt_pos *pos, char *err,
+                     size_t errlen) {
+  const char *v = dl_st_meta_get(f, "best");
+  pos->best_metric[0] = '\0';
+  if (!v) return 0;
+  char name[sizeof pos->best_metric];
+  double x;
+  long long e, since;
+  int used = 0;
+  if (sscanf(v, "%15s %lf %lld %lld%n", name, &x, &e, &since, &used) != 4 || v[used] ||
+      !isfinite(x) || e < 0 || since < 0) {
+    snprintf(err, errlen, "checkpoint %s: metadata 'best' is '%s', expected METRIC VALUE EPOCH "
+             "SINCE", path, v);
+    return -1;
+  }
+  snprintf(pos->best_metric, sizeof pos->best_metric, "%s", name);
+  pos->best_value = x;
+  pos->best_epoch = e;
+  pos->best_since = since;
+  return 0;
+}
+
 /* Format, model name and counters.  A params-only load (eval, predict,
  * embedding) also accepts safetensors files without our metadata, e.g.
  * weights exported from elsewhere under the same tensor names; what is
@@ -283,7 +308,7 @@ static int check_meta(const dl_st_file *f, const dl_model_desc *m, int params_on
   md->pos.epoch = (int64_t)e;
   md->step = (int64_t)s;
   md->has_counters = 1;
-  return read_position(f, path, &md->pos, err, errlen);
+  return read_position(f, path, &md->pos, err, errlen) || read_best(f, path, &md->pos, err, errlen) ? -1 : 0;
 }
 
 static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape) {

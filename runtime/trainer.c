@@ -31,7 +31,8 @@ enum { SAMPLE_DEFAULT_LENGTH = 500, SAMPLE_DEFAULT_SEED = 1 };
 typedef enum {
   O_LOAD, O_DATA, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_SAMPLE_SEED, O_THREADS,
   O_SAVE, O_SAVE_EVERY, O_RESUME, O_METRICS, O_EPS, O_TOL, O_MODE,
-  O_LENGTH, O_TEMPERATURE, O_PROMPT, O_GEN_SEED, O_NUM, O_OUT, O_ONNX, O_COUNT
+  O_LENGTH, O_TEMPERATURE, O_PROMPT, O_GEN_SEED, O_NUM, O_OUT, O_ONNX,
+  O_VALIDATION, O_EARLY_STOP, O_PATIENCE, O_MIN_DELTA, O_SAVE_BEST, O_COUNT
 } opt_id;
 
 static const struct opt_def {
@@ -65,6 +66,14 @@ static const struct opt_def {
     {"out", "FILE", "the IDX file to write (required); the PNG grid goes to FILE with "
                     "the extension .png", C_GENERATE},
     {"onnx", "FILE", "the ONNX file to write (required; replaced atomically)", C_EXPORT},
+    {"validation", "F", "hold out the last fraction F (0 <= F < 1) of the train rows as a "
+                        "validation set, before shuffling", C_TRAIN},
+    {"early-stop", "METRIC", "stop when METRIC (val_loss, val_acc, test_loss, test_acc, "
+                             "train_loss) has not improved for --patience epochs", C_TRAIN},
+    {"patience", "N", "epochs without improvement before --early-stop stops", C_TRAIN},
+    {"min-delta", "X", "smallest change of the metric that counts as an improvement", C_TRAIN},
+    {"save-best", "FILE", "keep the checkpoint of the best epoch (by --early-stop's metric, "
+                          "else val_loss)", C_TRAIN},
 };
 
 static const struct cmd_def {
@@ -132,6 +141,10 @@ static void default_text(const dl_model_desc *m, unsigned cmd, opt_id id, char *
   case O_EPS: snprintf(buf, len, "%g", default_eps()); break;
   case O_TOL: snprintf(buf, len, "%g", default_tol()); break;
   case O_MODE: snprintf(buf, len, "train"); break;
+  case O_VALIDATION: snprintf(buf, len, "0, none"); break;
+  case O_EARLY_STOP: snprintf(buf, len, "off"); break;
+  case O_PATIENCE: snprintf(buf, len, "5"); break;
+  case O_MIN_DELTA: snprintf(buf, len, "0"); break;
   default: break;
   }
 }
@@ -234,6 +247,18 @@ static int set_opt(dl_opts *o, opt_id id, const char *v) {
   case O_TEMPERATURE: return parse_real(n, v, 1, &o->temperature);
   case O_PROMPT: o->prompt = v; return 0;
   case O_ONNX: o->onnx = v; return 0;
+  case O_VALIDATION:
+    if (parse_real(n, v, 0, &o->validation)) return -1;
+    if (o->validation >= 1) return bad_value(n, v, "a fraction in [0, 1)");
+    return 0;
+  case O_EARLY_STOP:
+    if (!dl_tr_metric_known(v))
+      return bad_value(n, v, "val_loss, val_acc, test_loss, test_acc or train_loss");
+    o->early_stop = v;
+    return 0;
+  case O_PATIENCE: return parse_int(n, v, 1, INT_MAX, &o->patience);
+  case O_MIN_DELTA: return parse_real(n, v, 0, &o->min_delta);
+  case O_SAVE_BEST: o->save_best = v; return 0;
   case O_MODE:
     if (strcmp(v, "train") && strcmp(v, "eval")) return bad_value(n, v, "train or eval");
     o->eval_mode = strcmp(v, "eval") == 0;
@@ -259,6 +284,7 @@ static void opts_defaults(dl_opts *o, const dl_model_desc *m, const char *prog, 
   o->length = SAMPLE_DEFAULT_LENGTH;
   o->temperature = 1.0;
   o->prompt = "";
+  o->patience = 5;
   /* not the model's training seed: sample's output is a function of its
      own options and the checkpoint only */
   if (c->bit == C_SAMPLE) o->seed = SAMPLE_DEFAULT_SEED;

@@ -44,7 +44,13 @@ typedef struct dl_opts {
   uint64_t seed;
   int seed_given;           /* --seed was on the command line           */
   int lr_given;             /* --lr was: it sets every update's rate    */
+  double validation;        /* --validation F: the last F of the train rows are held out (0: none) */
+  const char *early_stop;   /* --early-stop METRIC, or NULL              */
+  int patience;             /* --patience N: epochs without improvement  */
+  double min_delta;         /* --min-delta X: what counts as improvement */
+  const char *save_best;    /* --save-best FILE, or NULL                 */
 } dl_opts;
+
 
 /* Load the train (which=0) or test (which=1) data of the model into d.
  * Returns 1 if loaded, 0 if the model has no such data, -1 on error
@@ -125,6 +131,12 @@ typedef struct dl_ckpt_pos {
                                resumed epoch reports the same mean train loss  */
   int n_loss_sums;          /* with updates: each update's such sum            */
   double loss_sums[DL_MAX_UPDATES];
+  /* The best epoch so far by the metric --save-best / --early-stop judge
+   * by ("" when none), so a resumed run keeps judging against it. */
+  char best_metric[16];
+  double best_value;
+  int64_t best_epoch;       /* 1-based epoch of best_value                 */
+  int64_t best_since;       /* epochs since then without improvement        */
 } dl_ckpt_pos;
 
 /* dl_ctx_save / dl_ctx_load with the position (pos may be NULL: epoch 0,
@@ -134,6 +146,20 @@ int dl_ckpt_save(const dl_ctx *ctx, const char *path, const dl_ckpt_pos *pos, ch
                  size_t errlen);
 int dl_ckpt_load(dl_ctx *ctx, const char *path, int params_only, dl_ckpt_pos *pos, char *err,
                  size_t errlen);
+
+/* ---- the best epoch (trainer_best.c) ---------------------------------- */
+
+struct dl_epoch_stats;
+/* 1 if name is one of --early-stop's metrics. */
+int dl_tr_metric_known(const char *name);
+/* The metric's value in an epoch's stats, NaN when it has none. */
+double dl_tr_metric_value(const char *name, const struct dl_epoch_stats *s);
+/* NULL if a run with these sets can report the metric, else why not. */
+const char *dl_tr_metric_missing(const char *name, int has_val, int has_test, int has_acc);
+/* Judge epoch `epoch` (1-based) with value v against pos's best; 1 if it
+ * is the new best, else the epochs since the best grow by one. */
+int dl_tr_best_update(dl_ckpt_pos *pos, const char *metric, double min_delta, int64_t epoch,
+                      double v);
 
 /* ---- NaN and Inf (trainer_finite.c) ----------------------------------- */
 

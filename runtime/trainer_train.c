@@ -56,6 +56,10 @@ typedef struct train_run {
   int stop_signal;          /* the signal that stopped the run, or 0    */
   double lr0;               /* with updates: the first update's last rate */
   char keys[DL_MAX_UPDATES][300]; /* each update's loss's name in the reports */
+  dl_dataset val;           /* validation rows: a view of train's last ones (not owned) */
+  int has_val;
+  const char *judge;        /* the metric --early-stop / --save-best judge by, or NULL */
+  dl_ckpt_pos best;         /* the best epoch so far by it (best_metric "" : none yet) */
 } train_run;
 
 /* Fisher-Yates from the identity, draw i of epoch e at index e*N + i: the
@@ -235,6 +239,14 @@ static int periodic_save_due(const train_run *r, const dl_ckpt_pos *pos) {
   return n > 0 && r->ctx->step % n == 0 && pos->step_in_epoch < r->n_batches;
 }
 
+/* A checkpoint carries the best epoch so far (dl_ckpt_pos). */
+static void with_best(const train_run *r, dl_ckpt_pos *pos) {
+  memcpy(pos->best_metric, r->best.best_metric, sizeof pos->best_metric);
+  pos->best_value = r->best.best_value;
+  pos->best_epoch = r->best.best_epoch;
+  pos->best_since = r->best.best_since;
+}
+
 /* One pass over the training set, or what is left of it after a mid-epoch
  * checkpoint; *trained gets the samples this call trained on. */
 static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *trained) {
@@ -245,6 +257,7 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   dl_ckpt_pos pos = {.epoch = epoch, .step_in_epoch = resumed ? r->resumed.step_in_epoch : 0,
                      .batch = cap, .loss_sum = resumed ? r->resumed.loss_sum : 0.0};
   int64_t first = pos.step_in_epoch;
+  with_best(r, &pos);
   if (r->m->stateful) {
     /* streams, not a shuffle: row r of each batch continues row r's text */
     for (int64_t b = 0; b * cap < n; b++)
@@ -307,7 +320,9 @@ static int finish_epoch(train_run *r, dl_epoch_stats *s) {
   errno = 0;
   int metrics_failed = r->metrics && dl_metrics_append(r->metrics, s);
   int metrics_errno = errno ? errno : EIO;
-  dl_ckpt_pos pos = {.epoch = s->epoch, .batch = r->ctx->capacity};
+  dl_ckpt_pos pos = r->best;
+  pos.epoch = s->epoch;
+  pos.batch = r->ctx->capacity;
   int saved = r->o->save && save_checkpoint(r, &pos) == RUN_OK;
   if (metrics_failed) {
     fprintf(stderr, "error: writing metrics to %s failed: %s; ", r->o->metrics,
@@ -334,6 +349,52 @@ static void evaluate_epoch(train_run *r, dl_epoch_stats *s) {
   s->test_acc = ev.acc;
 }
 
+/* The validation set, like the test set. */
+static void evaluate_val(train_run *r, dl_epoch_stats *s) {
+  dl_eval_result ev;
+  r->ctx->train_mode = 0;
+  dl_tr_evaluate(r->ctx, &r->val, r->evidx, &ev);
+  s->has_val = 1;
+  s->val_loss = ev.loss;
+  s->has_val_acc = ev.has_acc;
+  s->val_acc = ev.acc;
+  s->val_rows = r->val.n;
+  s->train_rows = r->train.n;
+}
+
+/* --save-best: the epoch just finished, at an epoch boundary. */
+static int save_best(train_run *r, const dl_epoch_stats *s) {
+  dl_ckpt_pos pos = r->best;
+  pos.epoch = s->epoch;
+  pos.batch = r->ctx->capacity;
+  char err[1024];
+  dl_tr_signals_saving(1);
+  int rc = dl_ckpt_save(r->ctx, r->o->save_best, &pos, err, sizeof err);
+  dl_tr_signals_saving(0);
+  if (rc) fprintf(stderr, "error: --save-best: %s\n", err);
+  return rc ? RUN_FAIL : RUN_OK;
+}
+
+/* Judges the epoch: the best so far is kept (--save-best); 1 when
+ * --early-stop's patience has run out. */
+static int judge_epoch(train_run *r, const dl_epoch_stats *s, int *stop) {
+  *stop = 0;
+  if (!r->judge) return RUN_OK;
+  double v = dl_tr_metric_value(r->judge, s);
+  if (dl_tr_best_update(&r->best, r->judge, r->o->min_delta, s->epoch, v) && r->o->save_best &&
+      save_best(r, s))
+    return RUN_FAIL;
+  *stop = r->o->early_stop && r->best.best_since >= r->o->patience;
+  return RUN_OK;
+}
+
+static void report_early_stop(const train_run *r, int epoch) {
+  printf("stopped early at epoch %d: %s has not improved for %" PRId64 " epochs (best %.4f at "
+         "epoch %" PRId64 ")\n", epoch, r->judge, r->best.best_since, r->best.best_value,
+         r->best.best_epoch);
+  fflush(stdout);
+}
+
 static int train_loop(train_run *r) {
   for (int e = r->first_epoch; e < r->o->epochs; e++) {
     dl_epoch_stats s;
@@ -346,9 +407,17 @@ static int train_loop(train_run *r) {
     if (rc != RUN_OK) return rc;
     double t1 = dl_progress_now();
     if (r->has_test) evaluate_epoch(r, &s);
+    if (r->has_val) evaluate_val(r, &s);
     s.seconds = dl_progress_now() - t0;
     s.samples_per_s = t1 > t0 ? (double)trained / (t1 - t0) : 0.0;
+    /* judged first: the epoch's --save checkpoint carries the best so far */
+    int stop = 0;
+    if (judge_epoch(r, &s, &stop)) return RUN_FAIL;
     if (finish_epoch(r, &s)) return RUN_FAIL;
+    if (stop) {
+      report_early_stop(r, s.epoch);
+      return RUN_OK;
+    }
     /* A signal during the last step or the evaluation: the epoch's
      * checkpoint was just written. */
     if (dl_tr_stop_signal() && e + 1 < r->o->epochs) {
@@ -410,6 +479,57 @@ static int start_state(train_run *r) {
   return 0;
 }
 
+/* --validation F: the last rows of the training set (as loaded, before any
+ * shuffle) become the validation set, as Keras's validation_split; the
+ * rest trains.  A view: the rows stay in train's arrays. */
+static int split_validation(train_run *r) {
+  double f = r->o->validation;
+  if (f <= 0) return 0;
+  dl_dataset *t = &r->train;
+  int64_t n = t->n, keep = (int64_t)((double)n * (1.0 - f));
+  if (keep < 1 || keep >= n) {
+    fprintf(stderr, "error: --validation %g of %" PRId64 " training rows leaves %s\n", f, n,
+            keep < 1 ? "no rows to train on" : "no validation rows");
+    return -1;
+  }
+  r->val = *t;
+  r->val.n = n - keep;
+  if (t->x_u8) r->val.x_u8 = t->x_u8 + keep * t->x_size;
+  if (t->x_f32) r->val.x_f32 = t->x_f32 + keep * t->x_size;
+  if (t->y_class) r->val.y_class = t->y_class + keep * t->y_len;
+  if (t->y_real) r->val.y_real = t->y_real + keep * t->y_size;
+  t->n = keep;
+  r->has_val = 1;
+  return 0;
+}
+
+/* What --early-stop and --save-best judge by: --early-stop's metric, else
+ * val_loss for --save-best with a validation set; a metric this run cannot
+ * report is refused now, not after an epoch. */
+static int choose_judge(train_run *r) {
+  const dl_opts *o = r->o;
+  r->judge = o->early_stop ? o->early_stop : o->save_best && r->has_val ? "val_loss" : NULL;
+  if (o->save_best && !r->judge) {
+    fprintf(stderr, "error: --save-best %s: nothing to judge the best epoch by: give --early-stop "
+            "METRIC or a validation set (--validation F)\n", o->save_best);
+    return -1;
+  }
+  if (!r->judge) return 0;
+  const char *why = dl_tr_metric_missing(r->judge, r->has_val, r->has_test, dl_tr_has_acc(r->m));
+  if (why) {
+    fprintf(stderr, "error: %s %s: %s\n", o->early_stop ? "--early-stop" : "--save-best",
+            r->judge, why);
+    return -1;
+  }
+  char err[512];
+  if (o->save_best && dl_af_check(o->save_best, err, sizeof err)) {
+    fprintf(stderr, "error: --save-best %s: cannot save a checkpoint there: %s\n", o->save_best,
+            err);
+    return -1;
+  }
+  return 0;
+}
+
 static int load_sets(train_run *r) {
   int rc = dl_tr_load_data(r->m, r->o, 0, &r->train);
   if (rc == 0)
@@ -419,7 +539,7 @@ static int load_sets(train_run *r) {
   rc = dl_tr_load_data(r->m, r->o, 1, &r->test);
   if (rc < 0) return -1;
   r->has_test = rc == 1 && r->test.n > 0;
-  return 0;
+  return split_validation(r);
 }
 
 /* --save names a place a checkpoint can go: found now, not after an epoch. */
@@ -428,6 +548,13 @@ static int check_save_target(const char *save) {
   if (!save || dl_af_check(save, why, sizeof why) == 0) return 0;
   fprintf(stderr, "error: --save %s: cannot save a checkpoint there: %s\n", save, why);
   return -1;
+}
+
+static void with_best_from(train_run *r) {
+  memcpy(r->best.best_metric, r->resumed.best_metric, sizeof r->best.best_metric);
+  r->best.best_value = r->resumed.best_value;
+  r->best.best_epoch = r->resumed.best_epoch;
+  r->best.best_since = r->resumed.best_since;
 }
 
 static int setup(train_run *r) {
@@ -449,6 +576,9 @@ static int setup(train_run *r) {
     return -1;
   }
   if (start_state(r)) return -1;
+  if (choose_judge(r)) return -1;
+  /* a resumed run judges against the checkpoint's best, if by the same metric */
+  if (r->judge && strcmp(r->resumed.best_metric, r->judge) == 0) with_best_from(r);
   if (r->o->metrics && !(r->metrics = fopen(r->o->metrics, "a"))) {
     fprintf(stderr, "error: cannot open %s for the metrics: %s\n", r->o->metrics, strerror(errno));
     return -1;
@@ -462,7 +592,7 @@ static void cleanup(train_run *r) {
   free(r->perm);
   free(r->evidx);
   dl_tr_ctx_close(r->ctx);
-  dl_dataset_free(&r->train);
+  dl_dataset_free(&r->train); /* val is a view of its rows */
   dl_dataset_free(&r->test);
 }
 
