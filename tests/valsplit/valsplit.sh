@@ -1,0 +1,86 @@
+#!/bin/sh
+# valsplit.sh DLNC WORKDIR: --validation, --early-stop, --save-best.
+set -u
+dlnc=$1
+work=$2
+here=$(cd "$(dirname "$0")" && pwd)
+fail() { echo "FAIL: $*" >&2; exit 1; }
+run() { "$@" >out 2>err; rc=$?; }
+show() { echo "--- stdout"; cat out; echo "--- stderr"; cat err; } >&2
+expect_rc() { [ "$rc" -eq "$1" ] || { show; fail "$2: exit $rc, expected $1"; }; }
+expect_fixed() { grep -q -F -e "$2" "$1" || { show; fail "$1 lacks '$2'"; }; }
+expect_not_in() { ! grep -q -F -e "$2" "$1" || { show; fail "$1 has '$2'"; }; }
+
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || fail "no work dir"
+# 40 rows on a grid, label 1 when a*b > 0; rows 30..39 (the last quarter,
+# the validation set of --validation 0.25) have their labels flipped.
+awk 'BEGIN { for (i = 0; i < 40; i++) { a = (i * 7 % 20) / 10 - 0.95; b = (i * 13 % 20) / 10 - 0.95
+             l = a * b > 0; if (i >= 30) l = 1 - l; print a "," b "," l } }' > train.csv
+awk 'BEGIN { for (i = 0; i < 20; i++) { a = (i * 3 % 20) / 10 - 0.9; b = (i * 11 % 20) / 10 - 0.85
+             print a "," b "," (a * b > 0) } }' > test.csv
+"$dlnc" build "$here/cls.dln" -o cls >out 2>err || { show; fail "dlnc build"; }
+
+# 1. split sizes: the last F of the rows are held out, the rest trains
+run ./cls train --data . --validation 0.25 --epochs 1 --metrics m1.json
+expect_rc 0 "--validation 0.25"
+expect_fixed m1.json '"val_rows":10,"train_rows":30'
+expect_fixed out 'val_loss '
+expect_fixed out 'val_acc '
+run ./cls train --data . --validation 0.1 --epochs 1 --metrics m2.json
+expect_fixed m2.json '"val_rows":4,"train_rows":36'
+# without --validation: no val fields
+run ./cls train --data . --epochs 1 --metrics m3.json
+expect_not_in m3.json 'val_loss'
+expect_not_in out 'val_loss'
+
+# 2. early stopping: the mislabelled validation set's loss rises
+run ./cls train --data . --validation 0.25 --early-stop val_loss --patience 3 --save-best best.st --metrics es.json
+expect_rc 0 "early stop"
+expect_fixed out 'stopped early at epoch '
+expect_fixed out 'val_loss has not improved for 3 epochs (best '
+stop=$(sed -n 's/^stopped early at epoch \([0-9]*\):.*/\1/p' out)
+best=$(sed -n 's/.*(best [0-9.]* at epoch \([0-9]*\))$/\1/p' out)
+[ -n "$stop" ] && [ "$stop" -lt 40 ] || fail "did not stop early (stop '$stop')"
+[ "$best" -eq $((stop - 3)) ] || fail "best epoch $best, stopped at $stop with patience 3"
+[ "$(wc -l < es.json)" -eq "$stop" ] || fail "metrics has $(wc -l < es.json) epochs, stopped at $stop"
+
+# 3. --save-best holds the best epoch's checkpoint: the same as a run of
+# exactly that many epochs saving with --save (byte for byte: same
+# weights, position and best-so-far metadata)
+run ./cls train --data . --validation 0.25 --early-stop val_loss --patience 3 --epochs "$best" --save at_best.st
+expect_rc 0 "run to the best epoch"
+cmp -s best.st at_best.st || fail "--save-best differs from the checkpoint of epoch $best"
+
+# 4. resume keeps the best: stop after 1 epoch past the best, resume
+run ./cls train --data . --validation 0.25 --early-stop val_loss --patience 3 --epochs $((best + 1)) \
+    --save r.st --save-best rbest.st
+expect_rc 0 "first part"
+run ./cls train --data . --validation 0.25 --early-stop val_loss --patience 3 --resume r.st --save r.st \
+    --save-best rbest.st
+expect_rc 0 "resumed"
+expect_fixed out "stopped early at epoch $stop: val_loss has not improved for 3 epochs"
+cmp -s rbest.st best.st || fail "the resumed run's best checkpoint differs"
+
+# 5. default patience 5, and --min-delta large: nothing improves after epoch 1
+run ./cls train --data . --validation 0.25 --early-stop train_loss --min-delta 100
+expect_fixed out 'stopped early at epoch 6: train_loss has not improved for 5 epochs (best'
+expect_fixed out 'at epoch 1)'
+
+# 6. misuse
+run ./cls train --data . --save-best b.st
+expect_rc 1 "--save-best without a metric"
+expect_fixed err 'nothing to judge the best epoch by'
+run ./cls train --data . --early-stop val_acc
+expect_rc 1 "--early-stop val_acc without a validation set"
+expect_fixed err 'there is no validation set'
+run ./cls train --data . --early-stop accuracy
+expect_rc 2 "bad metric"
+expect_fixed err 'expected val_loss, val_acc, test_loss, test_acc or train_loss'
+run ./cls train --data . --validation 1
+expect_rc 2 "--validation 1"
+run ./cls train --data . --validation 0.99
+expect_rc 1 "--validation leaving no rows"
+expect_fixed err "leaves no rows to train on"
+run ./cls train --data . --patience 0
+expect_rc 2 "--patience 0"
+echo "valsplit: ok"
