@@ -119,6 +119,14 @@ typedef struct dl_train_config {
   double clip_norm;         /* 0 = no clipping (applied inside apply_update) */
   const char *data_dir;     /* default for --data: the train block's data_dir, else the .dln's directory (absolute) */
   dl_data_spec train, test;
+  /* Appended (older initialisers leave them zero: no validation, no early
+   * stopping).  validation: the last fraction of the train rows held out,
+   * or val_data, a separate set; early_stop: the metric (NULL: off). */
+  double validation;
+  dl_data_spec val_data;
+  const char *early_stop;
+  int patience;             /* 0: the trainer's default, 5              */
+  double min_delta;
 } dl_train_config;
 
 struct dl_pool;

@@ -141,10 +141,13 @@ static void default_text(const dl_model_desc *m, unsigned cmd, opt_id id, char *
   case O_EPS: snprintf(buf, len, "%g", default_eps()); break;
   case O_TOL: snprintf(buf, len, "%g", default_tol()); break;
   case O_MODE: snprintf(buf, len, "train"); break;
-  case O_VALIDATION: snprintf(buf, len, "0, none"); break;
-  case O_EARLY_STOP: snprintf(buf, len, "off"); break;
-  case O_PATIENCE: snprintf(buf, len, "5"); break;
-  case O_MIN_DELTA: snprintf(buf, len, "0"); break;
+  case O_VALIDATION:
+    if (m->defaults.val_data.kind != DL_DATA_NONE) snprintf(buf, len, "the train block's set");
+    else snprintf(buf, len, m->defaults.validation > 0 ? "%g" : "0, none", m->defaults.validation);
+    break;
+  case O_EARLY_STOP: snprintf(buf, len, "%s", m->defaults.early_stop ? m->defaults.early_stop : "off"); break;
+  case O_PATIENCE: snprintf(buf, len, "%d", m->defaults.patience > 0 ? m->defaults.patience : 5); break;
+  case O_MIN_DELTA: snprintf(buf, len, "%g", m->defaults.min_delta); break;
   default: break;
   }
 }
@@ -248,6 +251,7 @@ static int set_opt(dl_opts *o, opt_id id, const char *v) {
   case O_PROMPT: o->prompt = v; return 0;
   case O_ONNX: o->onnx = v; return 0;
   case O_VALIDATION:
+    o->validation_given = 1;
     if (parse_real(n, v, 0, &o->validation)) return -1;
     if (o->validation >= 1) return bad_value(n, v, "a fraction in [0, 1)");
     return 0;
@@ -284,7 +288,11 @@ static void opts_defaults(dl_opts *o, const dl_model_desc *m, const char *prog, 
   o->length = SAMPLE_DEFAULT_LENGTH;
   o->temperature = 1.0;
   o->prompt = "";
-  o->patience = 5;
+  /* the train block's validation and early stopping; the options override */
+  o->validation = m->defaults.validation;
+  o->early_stop = m->defaults.early_stop;
+  o->patience = m->defaults.patience > 0 ? m->defaults.patience : 5;
+  o->min_delta = m->defaults.min_delta;
   /* not the model's training seed: sample's output is a function of its
      own options and the checkpoint only */
   if (c->bit == C_SAMPLE) o->seed = SAMPLE_DEFAULT_SEED;

@@ -44,6 +44,7 @@ typedef struct dl_opts {
   uint64_t seed;
   int seed_given;           /* --seed was on the command line           */
   int lr_given;             /* --lr was: it sets every update's rate    */
+  int validation_given;     /* --validation was on the command line      */
   double validation;        /* --validation F: the last F of the train rows are held out (0: none) */
   const char *early_stop;   /* --early-stop METRIC, or NULL              */
   int patience;             /* --patience N: epochs without improvement  */
@@ -52,7 +53,7 @@ typedef struct dl_opts {
 } dl_opts;
 
 
-/* Load the train (which=0) or test (which=1) data of the model into d.
+/* Load the train (which=0), test (which=1) or validation (which=2) data of the model into d.
  * Returns 1 if loaded, 0 if the model has no such data, -1 on error
  * (message printed). */
 int dl_tr_load_data(const dl_model_desc *m, const dl_opts *o, int which, dl_dataset *d);

@@ -57,7 +57,7 @@ typedef struct train_run {
   double lr0;               /* with updates: the first update's last rate */
   char keys[DL_MAX_UPDATES][300]; /* each update's loss's name in the reports */
   dl_dataset val;           /* validation rows: a view of train's last ones (not owned) */
-  int has_val;
+  int has_val, own_val;      /* own_val: loaded from the train block's own set */
   const char *judge;        /* the metric --early-stop / --save-best judge by, or NULL */
   dl_ckpt_pos best;         /* the best epoch so far by it (best_metric "" : none yet) */
 } train_run;
@@ -539,6 +539,13 @@ static int load_sets(train_run *r) {
   rc = dl_tr_load_data(r->m, r->o, 1, &r->test);
   if (rc < 0) return -1;
   r->has_test = rc == 1 && r->test.n > 0;
+  /* a separate validation set, unless --validation F asks for a split */
+  if (!r->o->validation_given && r->m->defaults.val_data.kind != DL_DATA_NONE) {
+    if (dl_tr_load_data(r->m, r->o, 2, &r->val) != 1) return -1;
+    r->own_val = 1;
+    r->has_val = r->val.n > 0;
+    return 0;
+  }
   return split_validation(r);
 }
 
@@ -592,7 +599,8 @@ static void cleanup(train_run *r) {
   free(r->perm);
   free(r->evidx);
   dl_tr_ctx_close(r->ctx);
-  dl_dataset_free(&r->train); /* val is a view of its rows */
+  dl_dataset_free(&r->train);
+  if (r->own_val) dl_dataset_free(&r->val); /* else a view of train's rows */
   dl_dataset_free(&r->test);
 }
 

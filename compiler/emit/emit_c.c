@@ -511,6 +511,12 @@ static void emit_desc(emit_ctx *ec, int ntensors) {
   emit_line(o, ".data_dir = %s,", data_dir);
   emit_data_spec(o, "train", &t->train);
   emit_data_spec(o, "test", &t->test);
+  /* only when set: models without them generate the same C as before */
+  if (t->validation > 0) emit_line(o, ".validation = %.17g,", t->validation);
+  if (t->val.kind) emit_data_spec(o, "val_data", &t->val);
+  if (t->early_stop) emit_line(o, ".early_stop = \"%s\",", t->early_stop);
+  if (t->patience) emit_line(o, ".patience = %d,", t->patience);
+  if (t->min_delta > 0) emit_line(o, ".min_delta = %.17g,", t->min_delta);
   emit_line(o, "},");
   if (g->nupdates) {
     /* a runtime that knows no updates trains the first one */

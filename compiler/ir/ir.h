@@ -206,6 +206,11 @@ typedef struct ir_train {
   double clip;
   char *data_dir;
   ir_data train, test;
+  double validation;           /* held-out fraction of train (0: none)    */
+  ir_data val;                 /* or a separate validation set            */
+  char *early_stop;            /* metric, or NULL                         */
+  int patience;                /* 0: default                              */
+  double min_delta;
 } ir_train;
 
 /* A hash index from strings (owned elsewhere) to ints: the symbol table,

@@ -198,9 +198,51 @@ static int setting_number(const ast_expr *e, const char *key, int whole, double 
   return 0;
 }
 
+static int setting_number(const ast_expr *e, const char *key, int whole, double lo, double hi,
+                          double *out);
+
+/* validation = F (the last fraction F of the train rows, 0 < F < 1) or a
+ * separate set, idx(...) / csv(...) like data. */
+static void lower_validation(lower_ctx *lc, const ast_expr *e, ir_train *t, int no_label) {
+  if (e->kind == EX_CALL) {
+    lower_data(lc, e, &t->val, "validation", no_label);
+    if (t->val.kind == DL_DATA_TEXT)
+      diag_error(e->loc, "validation = text(...) is not supported: hold out a fraction of the "
+                         "text with validation = F, or use text(path, from, to) as test");
+    return;
+  }
+  double v;
+  if (lower_eval_number(e, &v)) {
+    diag_error(e->loc, "validation must be a fraction (0 < F < 1) or a data set like csv(...)");
+    return;
+  }
+  if (!(v > 0 && v < 1)) {
+    diag_error(e->loc, "validation must be a fraction between 0 and 1 (exclusive), not %g", v);
+    return;
+  }
+  t->validation = v;
+}
+
+/* early_stop = METRIC: the trainer's --early-stop metrics. */
+static void lower_early_stop(const ast_expr *e, ir_train *t) {
+  static const char *const names[] = {"val_loss", "val_acc", "test_loss", "test_acc", "train_loss"};
+  enum { N = sizeof names / sizeof *names };
+  if (e->kind != EX_IDENT) {
+    diag_error(e->loc, "early_stop must be a metric: val_loss, val_acc, test_loss, test_acc or "
+                       "train_loss");
+    return;
+  }
+  for (int i = 0; i < N; i++)
+    if (!strcmp(e->str, names[i])) {
+      t->early_stop = ir_strdup(e->str);
+      return;
+    }
+  unknown_choice(e, "early_stop metric", names, N);
+}
+
 static const char *const train_keys[] = {
   "data", "test", "batch", "epochs", "seed", "optimizer", "init", "l1", "l2",
-  "schedule", "warmup", "clip", "data_dir",
+  "schedule", "warmup", "clip", "data_dir", "validation", "early_stop", "patience", "min_delta",
 };
 enum { N_TRAIN_KEYS = sizeof train_keys / sizeof *train_keys };
 
@@ -235,6 +277,14 @@ static void lower_setting(lower_ctx *lc, const ast_stmt *s, ir_train *t, int no_
       diag_error(e->loc, "clip must be greater than 0 (to train without clipping, leave clip out)");
     else
       t->clip = v;
+  } else if (!strcmp(k, "validation")) {
+    lower_validation(lc, e, t, no_label);
+  } else if (!strcmp(k, "early_stop")) {
+    lower_early_stop(e, t);
+  } else if (!strcmp(k, "patience")) {
+    if (!setting_number(e, "patience", 1, 1, INT_MAX, &v)) t->patience = (int)v;
+  } else if (!strcmp(k, "min_delta")) {
+    setting_number(e, "min_delta", 0, 0, INFINITY, &t->min_delta);
   } else if (!strcmp(k, "data_dir")) {
     if (e->kind != EX_STR) diag_error(e->loc, "data_dir must be a string");
     else t->data_dir = ir_strdup(e->str);

@@ -83,4 +83,26 @@ expect_rc 1 "--validation leaving no rows"
 expect_fixed err "leaves no rows to train on"
 run ./cls train --data . --patience 0
 expect_rc 2 "--patience 0"
+# 7. the train block: validation = F, early_stop, patience (as the options)
+sed -e 's/^  seed      = 1$/  seed = 1\n  validation = 0.25\n  early_stop = val_loss\n  patience = 3/' \
+    "$here/cls.dln" > blk.dln
+grep -q 'early_stop = val_loss' blk.dln || fail "blk.dln not made"
+"$dlnc" build blk.dln -o blk >out 2>err || { show; fail "dlnc build blk.dln"; }
+run ./blk train --data . --metrics blk.json
+expect_rc 0 "train block settings"
+expect_fixed out "stopped early at epoch $stop: val_loss has not improved for 3 epochs"
+expect_fixed blk.json '"val_rows":10,"train_rows":30'
+# --validation overrides the block's fraction
+run ./blk train --data . --validation 0.1 --epochs 1 --metrics blk2.json
+expect_fixed blk2.json '"val_rows":4,"train_rows":36'
+# a separate validation set: all 40 rows train
+head -n 7 test.csv > val.csv
+sed -e 's/^  seed      = 1$/  seed = 1\n  validation = csv("val.csv")/' "$here/cls.dln" > sep.dln
+"$dlnc" build sep.dln -o sep >out 2>err || { show; fail "dlnc build sep.dln"; }
+run ./sep train --data . --epochs 1 --metrics sep.json
+expect_rc 0 "separate validation set"
+expect_fixed sep.json '"val_rows":7,"train_rows":40'
+run ./sep train --data . --epochs 1 --save-best sb.st
+expect_rc 0 "--save-best judges by val_loss of the separate set"
+[ -s sb.st ] || fail "--save-best wrote nothing"
 echo "valsplit: ok"
