@@ -159,8 +159,8 @@ static int train_updates(train_run *r, int epoch, int nb, double *losses) {
   int64_t step = ctx->step + 1;
   for (int k = 0; k < m->n_updates; k++) {
     const dl_update_desc *u = &m->updates[k];
-    ctx->lr = dl_sched_lr(&m->defaults.schedule, dl_tr_base_lr(m, r->o, k), epoch, r->o->epochs,
-                          ctx->step);
+    ctx->lr = dl_sched_lr_steps(&m->defaults.schedule, &m->defaults.sched_steps, dl_tr_base_lr(m, r->o, k), epoch,
+                                r->o->epochs, ctx->step, r->n_batches);
     if (k == 0) r->lr0 = ctx->lr;
     losses[k] = u->compute_grads(ctx, nb);
     if (!isfinite(losses[k])) {
@@ -181,7 +181,8 @@ static int train_step(train_run *r, int epoch, int64_t start, int nb, double *lo
   const dl_model_desc *m = r->m;
   dl_ctx *ctx = r->ctx;
   int64_t step = ctx->step + 1;
-  ctx->lr = dl_sched_lr(&m->defaults.schedule, r->o->lr, epoch, r->o->epochs, ctx->step);
+  ctx->lr = dl_sched_lr_steps(&m->defaults.schedule, &m->defaults.sched_steps, r->o->lr, epoch, r->o->epochs, ctx->step,
+                              r->n_batches);
   dl_dataset_gather_pool(ctx->pool, &r->train, r->perm + start, nb, ctx->x, ctx->y_class, ctx->y_real);
   if (m->n_updates) {
     int rc = train_updates(r, epoch, nb, losses);
@@ -270,8 +271,9 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   ctx->train_mode = 1;
   ctx->track_stats = 1;
   /* The rate the summary reports if no batch is left to run. */
-  ctx->lr = dl_sched_lr(&r->m->defaults.schedule, dl_tr_base_lr(r->m, r->o, 0), epoch,
-                        r->o->epochs, ctx->step > 0 ? ctx->step - 1 : 0);
+  ctx->lr = dl_sched_lr_steps(&r->m->defaults.schedule, &r->m->defaults.sched_steps,
+                              dl_tr_base_lr(r->m, r->o, 0), epoch,
+                              r->o->epochs, ctx->step > 0 ? ctx->step - 1 : 0, r->n_batches);
   double losses[DL_MAX_UPDATES] = {0};
   pos.n_loss_sums = r->m->n_updates;
   for (int k = 0; k < r->m->n_updates; k++)

@@ -202,6 +202,8 @@ typedef struct ir_train {
   double l1, l2;               /* global penalties on weights */
   int sched_kind, sched_step_size, sched_t_max;
   double sched_gamma, sched_eta_min;
+  int sched_per_step;          /* cosine(per_step = true)                 */
+  double sched_max_lr, sched_pct_start, sched_div, sched_final_div; /* one_cycle */
   int64_t warmup;
   double clip;
   char *data_dir;

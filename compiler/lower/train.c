@@ -150,9 +150,33 @@ static void lower_optimizer(lower_ctx *lc, const ast_expr *e, ir_optim *o) {
   unknown_choice(e, "optimizer", names, n);
 }
 
+/* one_cycle(max_lr, pct_start = 0.3, div_factor = 25, final_div_factor = 1e4):
+ * torch's OneCycleLR with cos annealing, stepped every optimiser step;
+ * max_lr left out is the optimiser's rate. */
+static void lower_one_cycle(lower_ctx *lc, const ast_expr *e, ir_train *t) {
+  static const arg_spec s[] = {{"max_lr", ARG_NUMBER, ARG_DERIVED, 0},
+                               {"pct_start", ARG_NUMBER, 0, 0.3},
+                               {"div_factor", ARG_NUMBER, 0, 25},
+                               {"final_div_factor", ARG_NUMBER, 0, 1e4}};
+  arg_val v[4];
+  if (lower_bind_args(lc, e, s, 4, v)) return;
+  if (v[0].present && !(v[0].num > 0)) diag_error(v[0].loc, "max_lr must be greater than 0");
+  if (!(v[1].num > 0 && v[1].num < 1))
+    diag_error(v[1].loc, "pct_start must be between 0 and 1 (exclusive), not %g", v[1].num);
+  if (!(v[2].num > 0)) diag_error(v[2].loc, "div_factor must be greater than 0");
+  if (!(v[3].num > 0)) diag_error(v[3].loc, "final_div_factor must be greater than 0");
+  t->sched_kind = DL_SCHED_ONE_CYCLE;
+  t->sched_max_lr = v[0].present ? v[0].num : 0;
+  t->sched_pct_start = v[1].num;
+  t->sched_div = v[2].num;
+  t->sched_final_div = v[3].num;
+}
+
 static void lower_schedule(lower_ctx *lc, const ast_expr *e, ir_train *t) {
-  if (expect_call(e, "schedule", "constant(), step(...), exponential(...) or cosine(...)")) return;
-  arg_val v[2];
+  if (expect_call(e, "schedule", "constant(), step(...), exponential(...), cosine(...) or "
+                                 "one_cycle(...)"))
+    return;
+  arg_val v[4];
   if (strcmp(e->str, "constant") == 0) {
     if (lower_bind_args(lc, e, NULL, 0, v)) return;
     t->sched_kind = DL_SCHED_CONSTANT;
@@ -169,15 +193,19 @@ static void lower_schedule(lower_ctx *lc, const ast_expr *e, ir_train *t) {
     t->sched_kind = DL_SCHED_EXPONENTIAL;
     t->sched_gamma = v[0].num;
   } else if (strcmp(e->str, "cosine") == 0) {
-    static const arg_spec s[] = {{"t_max", ARG_INT, ARG_DERIVED, 0}, {"eta_min", ARG_NUMBER, 0, 0}};
-    if (lower_bind_args(lc, e, s, 2, v)) return;
+    static const arg_spec s[] = {{"t_max", ARG_INT, ARG_DERIVED, 0}, {"eta_min", ARG_NUMBER, 0, 0},
+                                 {"per_step", ARG_BOOL, 0, 0}};
+    if (lower_bind_args(lc, e, s, 3, v)) return;
     if (v[0].present && v[0].num < 1) diag_error(v[0].loc, "t_max must be at least 1");
     t->sched_kind = DL_SCHED_COSINE;
     t->sched_t_max = (int)v[0].num;
     t->sched_eta_min = v[1].num;
+    t->sched_per_step = (int)v[2].num;
+  } else if (strcmp(e->str, "one_cycle") == 0) {
+    lower_one_cycle(lc, e, t);
   } else {
-    static const char *const names[] = {"constant", "step", "exponential", "cosine"};
-    unknown_choice(e, "schedule", names, 4);
+    static const char *const names[] = {"constant", "step", "exponential", "cosine", "one_cycle"};
+    unknown_choice(e, "schedule", names, 5);
   }
 }
 
@@ -391,7 +419,7 @@ static void describe_setting(lower_ctx *lc, ir_train *t, const char *key, const 
  * the optimisers are the rows of ops/optim.c's table. */
 void lower_describe_train(lower_ctx *lc) {
   static const char *const data[] = {"idx", "csv", "text"};
-  static const char *const schedules[] = {"constant", "step", "exponential", "cosine"};
+  static const char *const schedules[] = {"constant", "step", "exponential", "cosine", "one_cycle"};
   ir_train t;
   lower_train_defaults(&t);
   for (size_t i = 0; i < sizeof data / sizeof *data; i++) describe_setting(lc, &t, "data", data[i]);

@@ -105,4 +105,19 @@ expect_fixed sep.json '"val_rows":7,"train_rows":40'
 run ./sep train --data . --epochs 1 --save-best sb.st
 expect_rc 0 "--save-best judges by val_loss of the separate set"
 [ -s sb.st ] || fail "--save-best wrote nothing"
+# 8. per-step schedules against torch (40 rows, batch 4: 10 steps an epoch)
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  sed -e 's/^  seed      = 1$/  seed = 1\n  schedule = one_cycle(max_lr = 0.05, pct_start = 0.25)/' "$here/cls.dln" > oc.dln
+  "$dlnc" build oc.dln -o oc >out 2>err || { show; fail "dlnc build oc.dln"; }
+  run ./oc train --data . --epochs 12 --metrics oc.json
+  expect_rc 0 "one_cycle"
+  /usr/bin/python3 "$here/sched_lr.py" oc.json one_cycle 12 10 0.02 0.05 0.25 25 1e4 || fail "one_cycle vs torch"
+  sed -e 's/^  seed      = 1$/  seed = 1\n  schedule = cosine(per_step = true)/' "$here/cls.dln" > cs.dln
+  "$dlnc" build cs.dln -o cs >out 2>err || { show; fail "dlnc build cs.dln"; }
+  run ./cs train --data . --epochs 7 --metrics cs.json
+  expect_rc 0 "cosine per step"
+  /usr/bin/python3 "$here/sched_lr.py" cs.json cosine 7 10 0.02 || fail "cosine per step vs torch"
+else
+  echo "valsplit: no torch (/usr/bin/python3): schedule parity skipped"
+fi
 echo "valsplit: ok"
