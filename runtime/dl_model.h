@@ -100,7 +100,7 @@ typedef struct dl_data_spec {
 } dl_data_spec;
 
 typedef enum { DL_SCHED_CONSTANT, DL_SCHED_STEP, DL_SCHED_EXPONENTIAL, DL_SCHED_COSINE,
-               DL_SCHED_ONE_CYCLE } dl_sched_kind;
+               DL_SCHED_ONE_CYCLE, DL_SCHED_PLATEAU } dl_sched_kind;
 
 typedef struct dl_schedule {
   dl_sched_kind kind;
@@ -121,6 +121,12 @@ typedef struct dl_schedule {
 typedef struct dl_sched_steps {
   int per_step;
   double max_lr, pct_start, div_factor, final_div_factor;
+  /* plateau (torch's ReduceLROnPlateau, threshold_mode rel, cooldown 0):
+   * the rate times factor when `metric` has not improved by more than
+   * threshold (relative) for more than patience epochs, not below min_lr. */
+  double factor, min_lr, threshold;
+  int patience;
+  const char *metric;
 } dl_sched_steps;
 
 typedef struct dl_train_config {

@@ -84,6 +84,7 @@ const char *dl_sched_name(dl_sched_kind k) {
   case DL_SCHED_EXPONENTIAL: return "exponential";
   case DL_SCHED_COSINE: return "cosine";
   case DL_SCHED_ONE_CYCLE: return "one_cycle";
+  case DL_SCHED_PLATEAU: return "plateau";
   case DL_SCHED_CONSTANT: default: return "constant";
   }
 }

@@ -28,6 +28,11 @@ static const struct metric_def *find_metric(const char *name) {
 
 int dl_tr_metric_known(const char *name) { return find_metric(name) != NULL; }
 
+int dl_tr_metric_maximise(const char *name) {
+  const struct metric_def *d = find_metric(name);
+  return d && d->maximise;
+}
+
 /* The metric's value in s, or NaN when the epoch has none. */
 double dl_tr_metric_value(const char *name, const dl_epoch_stats *s) {
   if (!strcmp(name, "train_loss")) return s->train_loss;

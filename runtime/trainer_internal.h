@@ -138,6 +138,11 @@ typedef struct dl_ckpt_pos {
   double best_value;
   int64_t best_epoch;       /* 1-based epoch of best_value                 */
   int64_t best_since;       /* epochs since then without improvement        */
+  /* schedule = plateau(...): its state (has_plateau 0: none saved) */
+  int has_plateau;
+  double plateau_scale;     /* the rate's factor so far (1: not reduced)    */
+  double plateau_best;      /* the best metric so far                       */
+  int64_t plateau_bad;      /* epochs since it improved                     */
 } dl_ckpt_pos;
 
 /* dl_ctx_save / dl_ctx_load with the position (pos may be NULL: epoch 0,
@@ -153,6 +158,8 @@ int dl_ckpt_load(dl_ctx *ctx, const char *path, int params_only, dl_ckpt_pos *po
 struct dl_epoch_stats;
 /* 1 if name is one of --early-stop's metrics. */
 int dl_tr_metric_known(const char *name);
+/* 1 if higher is better (an accuracy), 0 for a loss. */
+int dl_tr_metric_maximise(const char *name);
 /* The metric's value in an epoch's stats, NaN when it has none. */
 double dl_tr_metric_value(const char *name, const struct dl_epoch_stats *s);
 /* NULL if a run with these sets can report the metric, else why not. */

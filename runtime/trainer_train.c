@@ -153,14 +153,25 @@ static int check_step(train_run *r, int epoch, int64_t step, int update_bad) {
  * divergence names the update's loss); they share ctx->step, which the
  * batch advances once, so every update sees the batch's noise.  The
  * schedule and warm-up act on each update's own base rate. */
+/* The rate of a step: the schedule's (dl_sched_lr_steps), then a plateau's
+ * reductions so far, not below its min_lr (torch lowers the rate only to
+ * min_lr; an unreduced rate stays as it is). */
+static double run_lr(const train_run *r, double base, int epoch, int64_t step) {
+  const dl_train_config *d = &r->m->defaults;
+  double lr = dl_sched_lr_steps(&d->schedule, &d->sched_steps, base, epoch, r->o->epochs, step,
+                                r->n_batches);
+  if (!r->best.has_plateau || r->best.plateau_scale >= 1.0) return lr;
+  lr *= r->best.plateau_scale;
+  return lr > d->sched_steps.min_lr ? lr : d->sched_steps.min_lr;
+}
+
 static int train_updates(train_run *r, int epoch, int nb, double *losses) {
   const dl_model_desc *m = r->m;
   dl_ctx *ctx = r->ctx;
   int64_t step = ctx->step + 1;
   for (int k = 0; k < m->n_updates; k++) {
     const dl_update_desc *u = &m->updates[k];
-    ctx->lr = dl_sched_lr_steps(&m->defaults.schedule, &m->defaults.sched_steps, dl_tr_base_lr(m, r->o, k), epoch,
-                                r->o->epochs, ctx->step, r->n_batches);
+    ctx->lr = run_lr(r, dl_tr_base_lr(m, r->o, k), epoch, ctx->step);
     if (k == 0) r->lr0 = ctx->lr;
     losses[k] = u->compute_grads(ctx, nb);
     if (!isfinite(losses[k])) {
@@ -181,8 +192,7 @@ static int train_step(train_run *r, int epoch, int64_t start, int nb, double *lo
   const dl_model_desc *m = r->m;
   dl_ctx *ctx = r->ctx;
   int64_t step = ctx->step + 1;
-  ctx->lr = dl_sched_lr_steps(&m->defaults.schedule, &m->defaults.sched_steps, r->o->lr, epoch, r->o->epochs, ctx->step,
-                              r->n_batches);
+  ctx->lr = run_lr(r, r->o->lr, epoch, ctx->step);
   dl_dataset_gather_pool(ctx->pool, &r->train, r->perm + start, nb, ctx->x, ctx->y_class, ctx->y_real);
   if (m->n_updates) {
     int rc = train_updates(r, epoch, nb, losses);
@@ -246,6 +256,10 @@ static void with_best(const train_run *r, dl_ckpt_pos *pos) {
   pos->best_value = r->best.best_value;
   pos->best_epoch = r->best.best_epoch;
   pos->best_since = r->best.best_since;
+  pos->has_plateau = r->best.has_plateau;
+  pos->plateau_scale = r->best.plateau_scale;
+  pos->plateau_best = r->best.plateau_best;
+  pos->plateau_bad = r->best.plateau_bad;
 }
 
 /* One pass over the training set, or what is left of it after a mid-epoch
@@ -271,9 +285,7 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   ctx->train_mode = 1;
   ctx->track_stats = 1;
   /* The rate the summary reports if no batch is left to run. */
-  ctx->lr = dl_sched_lr_steps(&r->m->defaults.schedule, &r->m->defaults.sched_steps,
-                              dl_tr_base_lr(r->m, r->o, 0), epoch,
-                              r->o->epochs, ctx->step > 0 ? ctx->step - 1 : 0, r->n_batches);
+  ctx->lr = run_lr(r, dl_tr_base_lr(r->m, r->o, 0), epoch, ctx->step > 0 ? ctx->step - 1 : 0);
   double losses[DL_MAX_UPDATES] = {0};
   pos.n_loss_sums = r->m->n_updates;
   for (int k = 0; k < r->m->n_updates; k++)
@@ -351,6 +363,50 @@ static void evaluate_epoch(train_run *r, dl_epoch_stats *s) {
   s->test_acc = ev.acc;
 }
 
+/* schedule = plateau(...): its metric must be one this run reports; the
+ * state starts fresh (the rate unscaled, torch's best of inf or -inf) or
+ * from the --resume checkpoint. */
+static int plateau_setup(train_run *r) {
+  const dl_sched_steps *p = &r->m->defaults.sched_steps;
+  if (r->m->defaults.schedule.kind != DL_SCHED_PLATEAU) return 0;
+  const char *why = dl_tr_metric_missing(p->metric, r->has_val, r->has_test, dl_tr_has_acc(r->m));
+  if (why) {
+    fprintf(stderr, "error: schedule plateau(metric = %s): %s\n", p->metric, why);
+    return -1;
+  }
+  r->best.has_plateau = 1;
+  if (r->resumed.has_plateau) {
+    r->best.plateau_scale = r->resumed.plateau_scale;
+    r->best.plateau_best = r->resumed.plateau_best;
+    r->best.plateau_bad = r->resumed.plateau_bad;
+  } else {
+    r->best.plateau_scale = 1.0;
+    r->best.plateau_best = dl_tr_metric_maximise(p->metric) ? -INFINITY : INFINITY;
+    r->best.plateau_bad = 0;
+  }
+  return 0;
+}
+
+/* After an epoch: torch's ReduceLROnPlateau.step(metric), threshold_mode
+ * rel, cooldown 0; the reduction is kept as a factor of the base rate. */
+static void plateau_step(train_run *r, const dl_epoch_stats *s) {
+  const dl_sched_steps *p = &r->m->defaults.sched_steps;
+  if (!r->best.has_plateau) return;
+  double v = dl_tr_metric_value(p->metric, s), best = r->best.plateau_best;
+  int better = dl_tr_metric_maximise(p->metric) ? v > best * (1.0 + p->threshold)
+                                                : v < best * (1.0 - p->threshold);
+  if (better) {
+    r->best.plateau_best = v;
+    r->best.plateau_bad = 0;
+  } else {
+    r->best.plateau_bad++;
+  }
+  if (r->best.plateau_bad > p->patience) {
+    r->best.plateau_scale *= p->factor;
+    r->best.plateau_bad = 0;
+  }
+}
+
 /* The validation set, like the test set. */
 static void evaluate_val(train_run *r, dl_epoch_stats *s) {
   dl_eval_result ev;
@@ -413,6 +469,7 @@ static int train_loop(train_run *r) {
     s.seconds = dl_progress_now() - t0;
     s.samples_per_s = t1 > t0 ? (double)trained / (t1 - t0) : 0.0;
     /* judged first: the epoch's --save checkpoint carries the best so far */
+    plateau_step(r, &s);
     int stop = 0;
     if (judge_epoch(r, &s, &stop)) return RUN_FAIL;
     if (finish_epoch(r, &s)) return RUN_FAIL;
@@ -588,6 +645,7 @@ static int setup(train_run *r) {
   if (choose_judge(r)) return -1;
   /* a resumed run judges against the checkpoint's best, if by the same metric */
   if (r->judge && strcmp(r->resumed.best_metric, r->judge) == 0) with_best_from(r);
+  if (plateau_setup(r)) return -1;
   if (r->o->metrics && !(r->metrics = fopen(r->o->metrics, "a"))) {
     fprintf(stderr, "error: cannot open %s for the metrics: %s\n", r->o->metrics, strerror(errno));
     return -1;

@@ -204,6 +204,9 @@ typedef struct ir_train {
   double sched_gamma, sched_eta_min;
   int sched_per_step;          /* cosine(per_step = true)                 */
   double sched_max_lr, sched_pct_start, sched_div, sched_final_div; /* one_cycle */
+  double plateau_factor, plateau_min_lr, plateau_threshold; /* plateau */
+  int plateau_patience;
+  const char *plateau_metric;  /* static: one of lower_plateau's names */
   int64_t warmup;
   double clip;
   char *data_dir;

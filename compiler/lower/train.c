@@ -172,6 +172,37 @@ static void lower_one_cycle(lower_ctx *lc, const ast_expr *e, ir_train *t) {
   t->sched_final_div = v[3].num;
 }
 
+/* plateau(factor = 0.1, patience = 10, metric = val_loss, min_lr = 0,
+ * threshold = 1e-4): torch's ReduceLROnPlateau, judged after each epoch. */
+static void lower_plateau(lower_ctx *lc, const ast_expr *e, ir_train *t) {
+  static const arg_spec s[] = {{"factor", ARG_NUMBER, 0, 0.1}, {"patience", ARG_INT, 0, 10},
+                               {"metric", ARG_IDENT, 0, 0},   {"min_lr", ARG_NUMBER, 0, 0},
+                               {"threshold", ARG_NUMBER, 0, 1e-4}};
+  static const char *const metrics[] = {"val_loss", "val_acc", "test_loss", "test_acc",
+                                        "train_loss"};
+  arg_val v[5];
+  if (lower_bind_args(lc, e, s, 5, v)) return;
+  if (!(v[0].num > 0 && v[0].num < 1))
+    diag_error(v[0].loc, "factor must be between 0 and 1 (exclusive), not %g", v[0].num);
+  if (v[1].num < 0) diag_error(v[1].loc, "patience must be at least 0");
+  if (v[3].num < 0) diag_error(v[3].loc, "min_lr must be at least 0");
+  if (v[4].num < 0) diag_error(v[4].loc, "threshold must be at least 0");
+  const char *metric = v[2].present ? v[2].str : "val_loss";
+  const char *known = NULL;
+  for (int i = 0; i < 5; i++)
+    if (!strcmp(metric, metrics[i])) known = metrics[i];
+  if (!known) {
+    ast_expr at = {.kind = EX_IDENT, .str = (char *)metric, .loc = v[2].loc};
+    unknown_choice(&at, "plateau metric", metrics, 5);
+  }
+  t->sched_kind = DL_SCHED_PLATEAU;
+  t->plateau_factor = v[0].num;
+  t->plateau_patience = (int)v[1].num;
+  t->plateau_metric = known;
+  t->plateau_min_lr = v[3].num;
+  t->plateau_threshold = v[4].num;
+}
+
 static void lower_schedule(lower_ctx *lc, const ast_expr *e, ir_train *t) {
   if (expect_call(e, "schedule", "constant(), step(...), exponential(...), cosine(...) or "
                                  "one_cycle(...)"))
@@ -203,9 +234,12 @@ static void lower_schedule(lower_ctx *lc, const ast_expr *e, ir_train *t) {
     t->sched_per_step = (int)v[2].num;
   } else if (strcmp(e->str, "one_cycle") == 0) {
     lower_one_cycle(lc, e, t);
+  } else if (strcmp(e->str, "plateau") == 0) {
+    lower_plateau(lc, e, t);
   } else {
-    static const char *const names[] = {"constant", "step", "exponential", "cosine", "one_cycle"};
-    unknown_choice(e, "schedule", names, 5);
+    static const char *const names[] = {"constant", "step", "exponential", "cosine", "one_cycle",
+                                        "plateau"};
+    unknown_choice(e, "schedule", names, 6);
   }
 }
 
@@ -419,7 +453,8 @@ static void describe_setting(lower_ctx *lc, ir_train *t, const char *key, const 
  * the optimisers are the rows of ops/optim.c's table. */
 void lower_describe_train(lower_ctx *lc) {
   static const char *const data[] = {"idx", "csv", "text"};
-  static const char *const schedules[] = {"constant", "step", "exponential", "cosine", "one_cycle"};
+  static const char *const schedules[] = {"constant", "step", "exponential", "cosine", "one_cycle",
+                                          "plateau"};
   ir_train t;
   lower_train_defaults(&t);
   for (size_t i = 0; i < sizeof data / sizeof *data; i++) describe_setting(lc, &t, "data", data[i]);

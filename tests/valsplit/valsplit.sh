@@ -117,6 +117,24 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   run ./cs train --data . --epochs 7 --metrics cs.json
   expect_rc 0 "cosine per step"
   /usr/bin/python3 "$here/sched_lr.py" cs.json cosine 7 10 0.02 || fail "cosine per step vs torch"
+  # plateau on the rising validation loss; resumed half-way, the same rates
+  sed -e 's/^  seed      = 1$/  seed = 1\n  validation = 0.25\n  schedule = plateau(factor = 0.5, patience = 1, min_lr = 0.004)/' \
+      "$here/cls.dln" > pl.dln
+  "$dlnc" build pl.dln -o pl >out 2>err || { show; fail "dlnc build pl.dln"; }
+  run ./pl train --data . --epochs 12 --metrics pl.json
+  expect_rc 0 "plateau"
+  /usr/bin/python3 "$here/sched_lr.py" pl.json plateau 12 10 0.02 0.5 1 val_loss 0.004 || fail "plateau vs torch"
+  run ./pl train --data . --epochs 6 --save pl.st
+  run ./pl train --data . --epochs 12 --resume pl.st --metrics pl2.json
+  expect_rc 0 "plateau resumed"
+  [ "$(cut -d, -f1 pl.json | tail -n 6; grep -o '"lr":[^}]*' pl.json | tail -n 6)" = \
+    "$(cut -d, -f1 pl2.json; grep -o '"lr":[^}]*' pl2.json)" ] || fail "a resumed plateau run's rates differ"
+  run ./cls train --data . --epochs 1
+  sed -e 's/^  seed      = 1$/  seed = 1\n  schedule = plateau(metric = val_acc)/' "$here/cls.dln" > pl3.dln
+  "$dlnc" build pl3.dln -o pl3 >out 2>err || { show; fail "dlnc build pl3.dln"; }
+  run ./pl3 train --data . --epochs 1
+  expect_rc 1 "plateau on val_acc without a validation set"
+  expect_fixed err "schedule plateau(metric = val_acc): there is no validation set"
 else
   echo "valsplit: no torch (/usr/bin/python3): schedule parity skipped"
 fi
