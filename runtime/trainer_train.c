@@ -623,6 +623,11 @@ static void with_best_from(train_run *r) {
   r->best.best_since = r->resumed.best_since;
 }
 
+static int o_stopped_already(const train_run *r) {
+  return r->o->resume && r->o->early_stop && r->judge && r->best.best_metric[0] &&
+         r->best.best_since >= r->o->patience && r->first_epoch < r->o->epochs;
+}
+
 static int setup(train_run *r) {
   if (r->o->epochs < 1) {
     fprintf(stderr, "error: model '%s': epochs must be at least 1 (use --epochs N)\n", r->m->name);
@@ -646,6 +651,13 @@ static int setup(train_run *r) {
   /* a resumed run judges against the checkpoint's best, if by the same metric */
   if (r->judge && strcmp(r->resumed.best_metric, r->judge) == 0) with_best_from(r);
   if (plateau_setup(r)) return -1;
+  /* a checkpoint of a run that stopped early: training on would only stop again */
+  if (o_stopped_already(r)) {
+    fprintf(stderr, "note: %s stopped early at epoch %" PRId64 " (%s has not improved for %" PRId64
+            " epochs, --patience %d): nothing to train\n", r->o->resume, r->resumed.epoch,
+            r->judge, r->best.best_since, r->o->patience);
+    r->first_epoch = r->o->epochs;
+  }
   if (r->o->metrics && !(r->metrics = fopen(r->o->metrics, "a"))) {
     fprintf(stderr, "error: cannot open %s for the metrics: %s\n", r->o->metrics, strerror(errno));
     return -1;

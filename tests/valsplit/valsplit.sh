@@ -60,6 +60,17 @@ run ./cls train --data . --validation 0.25 --early-stop val_loss --patience 3 --
 expect_rc 0 "resumed"
 expect_fixed out "stopped early at epoch $stop: val_loss has not improved for 3 epochs"
 cmp -s rbest.st best.st || fail "the resumed run's best checkpoint differs"
+# resuming the stopped run trains nothing more
+run ./cls train --data . --validation 0.25 --early-stop val_loss --patience 3 --resume r.st --save r.st
+expect_rc 0 "resuming a run that stopped early"
+expect_fixed err "stopped early at epoch $stop (val_loss has not improved for 3 epochs, --patience 3): nothing to train"
+expect_not_in out 'epoch '
+
+# the best so far is covered by the checkpoint's CRC
+sed 's/"best":"val_loss/"best":"val_lozz/' best.st > bad.st
+run ./cls train --data . --resume bad.st --epochs 3
+expect_rc 1 "a checkpoint whose 'best' was changed"
+expect_fixed err 'is corrupted'
 
 # 5. default patience 5, and --min-delta large: nothing improves after epoch 1
 run ./cls train --data . --validation 0.25 --early-stop train_loss --min-delta 100
