@@ -53,7 +53,8 @@ static int count_saved(const dl_model_desc *m) {
  * A key absent from a file (an older checkpoint) is left out on both sides. */
 static const char *const CRC_KEYS[] = {"format", "model", "dtype", "epoch", "step", "seed",
                                        "step_in_epoch", "batch", "epoch_loss_sum",
-                                       "epoch_loss_sums", "epoch_acc"};
+                                       "epoch_loss_sums", "epoch_acc", "best",
+                                       "plateau"};
 enum { N_CRC_KEYS = (int)(sizeof CRC_KEYS / sizeof CRC_KEYS[0]) };
 
 /* CRC-32 of "key=value\n" for each covered key found by `get`, then of the
@@ -155,7 +156,16 @@ int dl_ckpt_save(const dl_ctx *ctx, const char *path, const dl_ckpt_pos *pos, ch
   /* train_acc's counts of the batches trained, "correct total" */
   char s_acc[48];
   snprintf(s_acc, sizeof s_acc, "%" PRId64 " %" PRId64, pos->acc_correct, pos->acc_total);
-  dl_st_meta meta[12] = {
+  /* the best epoch so far (--save-best, --early-stop): "METRIC VALUE EPOCH SINCE" */
+  char s_best[160] = "";
+  if (pos->best_metric[0])
+    snprintf(s_best, sizeof s_best, "%s %.17g %" PRId64 " %" PRId64, pos->best_metric,
+             pos->best_value, pos->best_epoch, pos->best_since);
+  char s_plateau[120] = "";
+  if (pos->has_plateau)
+    snprintf(s_plateau, sizeof s_plateau, "%.17g %.17g %" PRId64, pos->plateau_scale,
+             pos->plateau_best, pos->plateau_bad);
+  dl_st_meta meta[15] = {
       {"format", CKPT_FORMAT}, {"model", m->name},  {"dtype", DL_REAL_ST_DTYPE},
       {"epoch", s_epoch},      {"step", s_step},    {"seed", s_seed},
       {"step_in_epoch", s_sie}, {"batch", s_batch}, {"epoch_loss_sum", s_loss},
@@ -164,6 +174,8 @@ int dl_ckpt_save(const dl_ctx *ctx, const char *path, const dl_ckpt_pos *pos, ch
   int n_meta = 9;
   if (pos->n_loss_sums > 0) meta[n_meta++] = (dl_st_meta){"epoch_loss_sums", s_losses};
   if (pos->acc_total > 0) meta[n_meta++] = (dl_st_meta){"epoch_acc", s_acc};
+  if (s_best[0]) meta[n_meta++] = (dl_st_meta){"best", s_best};
+  if (s_plateau[0]) meta[n_meta++] = (dl_st_meta){"plateau", s_plateau};
   meta_list covered = {meta, n_meta};
   meta[n_meta++] = (dl_st_meta){"crc32", s_crc};
   snprintf(s_crc, sizeof s_crc, "%08" PRIx32, crc_tensors(crc_meta(&covered, list_get), ts, n));
@@ -273,6 +285,48 @@ static int read_position(const dl_st_file *f, const char *path, dl_ckpt_pos *pos
   return read_loss_sums(f, path, pos, err, errlen) || read_acc(f, path, pos, err, errlen);
 }
 
+/* best: "METRIC VALUE EPOCH SINCE" (see dl_ckpt_pos); absent: none. */
+static int read_best(const dl_st_file *f, const char *path, dl_ckpt_pos *pos, char *err,
+                     size_t errlen) {
+  const char *v = dl_st_meta_get(f, "best");
+  pos->best_metric[0] = '\0';
+  if (!v) return 0;
+  char name[sizeof pos->best_metric];
+  double x;
+  long long e, since;
+  int used = 0;
+  if (sscanf(v, "%15s %lf %lld %lld%n", name, &x, &e, &since, &used) != 4 || v[used] ||
+      !isfinite(x) || e < 0 || since < 0) {
+    snprintf(err, errlen, "checkpoint %s: metadata 'best' is '%s', expected METRIC VALUE EPOCH "
+             "SINCE", path, v);
+    return -1;
+  }
+  snprintf(pos->best_metric, sizeof pos->best_metric, "%s", name);
+  pos->best_value = x;
+  pos->best_epoch = e;
+  pos->best_since = since;
+  return 0;
+}
+
+/* plateau: "SCALE BEST BAD" (see dl_ckpt_pos); absent: none. */
+static int read_plateau(const dl_st_file *f, const char *path, dl_ckpt_pos *pos, char *err,
+                        size_t errlen) {
+  const char *v = dl_st_meta_get(f, "plateau");
+  pos->has_plateau = 0;
+  if (!v) return 0;
+  long long bad;
+  int used = 0;
+  if (sscanf(v, "%lf %lf %lld%n", &pos->plateau_scale, &pos->plateau_best, &bad, &used) != 3 ||
+      v[used] || !(pos->plateau_scale > 0) || isnan(pos->plateau_best) || bad < 0) {
+    snprintf(err, errlen, "checkpoint %s: metadata 'plateau' is '%s', expected SCALE BEST BAD",
+             path, v);
+    return -1;
+  }
+  pos->plateau_bad = bad;
+  pos->has_plateau = 1;
+  return 0;
+}
+
 /* Format, model name and counters.  A params-only load (eval, predict,
  * embedding) also accepts safetensors files without our metadata, e.g.
  * weights exported from elsewhere under the same tensor names; what is
@@ -301,7 +355,10 @@ static int check_meta(const dl_st_file *f, const dl_model_desc *m, int params_on
   md->pos.epoch = (int64_t)e;
   md->step = (int64_t)s;
   md->has_counters = 1;
-  return read_position(f, path, &md->pos, err, errlen);
+  if (read_position(f, path, &md->pos, err, errlen) || read_best(f, path, &md->pos, err, errlen) ||
+      read_plateau(f, path, &md->pos, err, errlen))
+    return -1;
+  return 0;
 }
 
 static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape) {

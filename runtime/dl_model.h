@@ -99,7 +99,8 @@ typedef struct dl_data_spec {
                                positional initialisers of the fields above still work. */
 } dl_data_spec;
 
-typedef enum { DL_SCHED_CONSTANT, DL_SCHED_STEP, DL_SCHED_EXPONENTIAL, DL_SCHED_COSINE } dl_sched_kind;
+typedef enum { DL_SCHED_CONSTANT, DL_SCHED_STEP, DL_SCHED_EXPONENTIAL, DL_SCHED_COSINE,
+               DL_SCHED_ONE_CYCLE, DL_SCHED_PLATEAU } dl_sched_kind;
 
 typedef struct dl_schedule {
   dl_sched_kind kind;
@@ -110,6 +111,24 @@ typedef struct dl_schedule {
   int64_t warmup_steps;     /* linear warm-up over this many optimiser steps (0 = none) */
 } dl_schedule;
 
+/* The per-step schedules' settings, a struct of their own at the end of
+ * dl_train_config (dl_schedule's positional initialisers stay complete).
+ * per_step: cosine counts optimiser steps, not epochs (t_max in steps, 0 =
+ * all of them).  one_cycle (torch's OneCycleLR, cos annealing, no momentum
+ * cycling): from max_lr / div_factor up to max_lr over the first pct_start
+ * of the steps, then down to max_lr / div_factor / final_div_factor; max_lr
+ * 0 = the base rate. */
+typedef struct dl_sched_steps {
+  int per_step;
+  double max_lr, pct_start, div_factor, final_div_factor;
+  /* plateau (torch's ReduceLROnPlateau, threshold_mode rel, cooldown 0):
+   * the rate times factor when `metric` has not improved by more than
+   * threshold (relative) for more than patience epochs, not below min_lr. */
+  double factor, min_lr, threshold;
+  int patience;
+  const char *metric;
+} dl_sched_steps;
+
 typedef struct dl_train_config {
   int batch;                /* 0 = full batch */
   int epochs;
@@ -119,6 +138,15 @@ typedef struct dl_train_config {
   double clip_norm;         /* 0 = no clipping (applied inside apply_update) */
   const char *data_dir;     /* default for --data: the train block's data_dir, else the .dln's directory (absolute) */
   dl_data_spec train, test;
+  /* Appended (older initialisers leave them zero: no validation, no early
+   * stopping).  validation: the last fraction of the train rows held out,
+   * or val_data, a separate set; early_stop: the metric (NULL: off). */
+  double validation;
+  dl_data_spec val_data;
+  const char *early_stop;
+  int patience;             /* 0: the trainer's default, 5              */
+  double min_delta;
+  dl_sched_steps sched_steps;
 } dl_train_config;
 
 struct dl_pool;

@@ -106,6 +106,8 @@ void dl_print_epoch(FILE *out, const dl_epoch_stats *s) {
   if (s->has_acc) fprintf(out, "  test_acc %.4f", s->test_acc);
   /* after test_acc: readers that count the line's fields keep working */
   if (s->has_train_acc) fprintf(out, "  train_acc %.4f", s->train_acc);
+  if (s->has_val) fprintf(out, "  val_loss %.4f", s->val_loss);
+  if (s->has_val && s->has_val_acc) fprintf(out, "  val_acc %.4f", s->val_acc);
   fprintf(out, "  %.1f s  %.0f samples/s\n", s->seconds, s->samples_per_s);
   fflush(out);
 }
@@ -132,6 +134,12 @@ int dl_metrics_append(FILE *out, const dl_epoch_stats *s) {
   if (s->has_test && s->has_bpc) json_num(out, "test_bpc", s->test_bpc);
   if (s->has_train_acc) json_num(out, "train_acc", s->train_acc);
   if (s->has_acc) json_num(out, "test_acc", s->test_acc);
+  if (s->has_val) {
+    json_num(out, "val_loss", s->val_loss);
+    if (s->has_val_acc) json_num(out, "val_acc", s->val_acc);
+    fprintf(out, ",\"val_rows\":%lld,\"train_rows\":%lld", (long long)s->val_rows,
+            (long long)s->train_rows);
+  }
   json_num(out, "seconds", s->seconds);
   json_num(out, "samples_per_s", s->samples_per_s);
   json_num(out, "lr", s->lr);

@@ -49,6 +49,11 @@ typedef struct dl_epoch_stats {
   int n_losses;             /* with updates: each update's loss, by its binding's name */
   const char *loss_names[DL_MAX_UPDATES];
   double train_losses[DL_MAX_UPDATES], test_losses[DL_MAX_UPDATES];
+  /* A validation split or set (--validation, the train block's validation):
+   * evaluated like the test set; val_rows held out, train_rows trained on. */
+  int has_val, has_val_acc;
+  double val_loss, val_acc;
+  int64_t val_rows, train_rows;
 } dl_epoch_stats;
 
 /* `epoch 3/10  train_loss 0.3124  test_loss 0.3411  test_acc 0.8765  12.3 s  48712 samples/s`;

@@ -12,7 +12,13 @@
 double dl_sched_lr(const dl_schedule *s, double base_lr, int epoch, int total_epochs,
                    int64_t step);
 
-/* "constant", "step", "exponential" or "cosine". */
+/* The same with the optimiser steps of an epoch known, which the per-step
+ * schedules (cosine per_step, one_cycle) need: their rate is a function of
+ * the step, over epochs * steps_per_epoch steps in all. */
+double dl_sched_lr_steps(const dl_schedule *s, const dl_sched_steps *p, double base_lr, int epoch,
+                         int total_epochs, int64_t step, int64_t steps_per_epoch);
+
+/* "constant", "step", "exponential", "cosine" or "one_cycle". */
 const char *dl_sched_name(dl_sched_kind k);
 
 #endif

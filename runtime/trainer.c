@@ -33,7 +33,8 @@ typedef enum {
   O_LOAD, O_DATA, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_SAMPLE_SEED, O_THREADS,
   O_SAVE, O_SAVE_EVERY, O_RESUME, O_METRICS, O_EPS, O_TOL, O_MODE,
   O_LENGTH, O_TEMPERATURE, O_PROMPT, O_GEN_SEED, O_NUM, O_OUT, O_ONNX,
-  O_JSON, O_PROBA, O_TOP, O_HEADER, O_LABELLED, O_COUNT
+  O_JSON, O_PROBA, O_TOP, O_HEADER, O_LABELLED,
+  O_VALIDATION, O_EARLY_STOP, O_PATIENCE, O_MIN_DELTA, O_SAVE_BEST, O_COUNT
 } opt_id;
 
 static const struct opt_def {
@@ -75,6 +76,14 @@ static const struct opt_def {
     {"header", NULL, "the input's first line is a header: skip it", C_PREDICT},
     {"labelled", NULL, "rows hold the label fields after the inputs, as the training CSV "
                        "does: checked, then ignored", C_PREDICT},
+    {"validation", "F", "hold out the last fraction F (0 <= F < 1) of the train rows as a "
+                        "validation set, before shuffling", C_TRAIN},
+    {"early-stop", "METRIC", "stop when METRIC (val_loss, val_acc, test_loss, test_acc, "
+                             "train_loss) has not improved for --patience epochs", C_TRAIN},
+    {"patience", "N", "epochs without improvement before --early-stop stops", C_TRAIN},
+    {"min-delta", "X", "smallest change of the metric that counts as an improvement", C_TRAIN},
+    {"save-best", "FILE", "keep the checkpoint of the best epoch (by --early-stop's metric, "
+                          "else val_loss)", C_TRAIN},
 };
 
 static const struct cmd_def {
@@ -142,6 +151,13 @@ static void default_text(const dl_model_desc *m, unsigned cmd, opt_id id, char *
   case O_EPS: snprintf(buf, len, "%g", default_eps()); break;
   case O_TOL: snprintf(buf, len, "%g", default_tol()); break;
   case O_MODE: snprintf(buf, len, "train"); break;
+  case O_VALIDATION:
+    if (m->defaults.val_data.kind != DL_DATA_NONE) snprintf(buf, len, "the train block's set");
+    else snprintf(buf, len, m->defaults.validation > 0 ? "%g" : "0, none", m->defaults.validation);
+    break;
+  case O_EARLY_STOP: snprintf(buf, len, "%s", m->defaults.early_stop ? m->defaults.early_stop : "off"); break;
+  case O_PATIENCE: snprintf(buf, len, "%d", m->defaults.patience > 0 ? m->defaults.patience : 5); break;
+  case O_MIN_DELTA: snprintf(buf, len, "%g", m->defaults.min_delta); break;
   default: break;
   }
 }
@@ -250,6 +266,19 @@ static int set_opt(dl_opts *o, opt_id id, const char *v) {
   case O_TOP: return parse_int(n, v, 1, INT_MAX, &o->top);
   case O_HEADER: o->header = 1; return 0;
   case O_LABELLED: o->labelled = 1; return 0;
+  case O_VALIDATION:
+    o->validation_given = 1;
+    if (parse_real(n, v, 0, &o->validation)) return -1;
+    if (o->validation >= 1) return bad_value(n, v, "a fraction in [0, 1)");
+    return 0;
+  case O_EARLY_STOP:
+    if (!dl_tr_metric_known(v))
+      return bad_value(n, v, "val_loss, val_acc, test_loss, test_acc or train_loss");
+    o->early_stop = v;
+    return 0;
+  case O_PATIENCE: return parse_int(n, v, 1, INT_MAX, &o->patience);
+  case O_MIN_DELTA: return parse_real(n, v, 0, &o->min_delta);
+  case O_SAVE_BEST: o->save_best = v; return 0;
   case O_MODE:
     if (strcmp(v, "train") && strcmp(v, "eval")) return bad_value(n, v, "train or eval");
     o->eval_mode = strcmp(v, "eval") == 0;
@@ -275,6 +304,11 @@ static void opts_defaults(dl_opts *o, const dl_model_desc *m, const char *prog, 
   o->length = SAMPLE_DEFAULT_LENGTH;
   o->temperature = 1.0;
   o->prompt = "";
+  /* the train block's validation and early stopping; the options override */
+  o->validation = m->defaults.validation;
+  o->early_stop = m->defaults.early_stop;
+  o->patience = m->defaults.patience > 0 ? m->defaults.patience : 5;
+  o->min_delta = m->defaults.min_delta;
   /* not the model's training seed: sample's output is a function of its
      own options and the checkpoint only */
   if (c->bit == C_SAMPLE) o->seed = SAMPLE_DEFAULT_SEED;

@@ -109,8 +109,9 @@ static int load_spec(const dl_model_desc *m, const dl_data_spec *s, const char *
 }
 
 int dl_tr_load_data(const dl_model_desc *m, const dl_opts *o, int which, dl_dataset *d) {
-  const dl_data_spec *s = which ? &m->defaults.test : &m->defaults.train;
-  const char *what = which ? "test" : "train";
+  const dl_data_spec *s = which == 2 ? &m->defaults.val_data
+                          : which ? &m->defaults.test : &m->defaults.train;
+  const char *what = which == 2 ? "validation" : which ? "test" : "train";
   const char *src = m->source ? m->source : m->name;
   memset(d, 0, sizeof *d);
   if (s->kind == DL_DATA_NONE) return 0;

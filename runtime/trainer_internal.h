@@ -51,9 +51,16 @@ typedef struct dl_opts {
   int labelled;             /* predict --labelled: label fields follow  */
   int argc;                 /* the command line, for the metrics header */
   char **argv;
+  int validation_given;     /* --validation was on the command line      */
+  double validation;        /* --validation F: the last F of the train rows are held out (0: none) */
+  const char *early_stop;   /* --early-stop METRIC, or NULL              */
+  int patience;             /* --patience N: epochs without improvement  */
+  double min_delta;         /* --min-delta X: what counts as improvement */
+  const char *save_best;    /* --save-best FILE, or NULL                 */
 } dl_opts;
 
-/* Load the train (which=0) or test (which=1) data of the model into d.
+
+/* Load the train (which=0), test (which=1) or validation (which=2) data of the model into d.
  * Returns 1 if loaded, 0 if the model has no such data, -1 on error
  * (message printed). */
 int dl_tr_load_data(const dl_model_desc *m, const dl_opts *o, int which, dl_dataset *d);
@@ -138,6 +145,17 @@ typedef struct dl_ckpt_pos {
   double loss_sums[DL_MAX_UPDATES];
   int64_t acc_correct, acc_total; /* train_acc's counts over those batches
                                (saved as epoch_acc when acc_total > 0)          */
+  /* The best epoch so far by the metric --save-best / --early-stop judge
+   * by ("" when none), so a resumed run keeps judging against it. */
+  char best_metric[16];
+  double best_value;
+  int64_t best_epoch;       /* 1-based epoch of best_value                 */
+  int64_t best_since;       /* epochs since then without improvement        */
+  /* schedule = plateau(...): its state (has_plateau 0: none saved) */
+  int has_plateau;
+  double plateau_scale;     /* the rate's factor so far (1: not reduced)    */
+  double plateau_best;      /* the best metric so far                       */
+  int64_t plateau_bad;      /* epochs since it improved                     */
 } dl_ckpt_pos;
 
 /* dl_ctx_save / dl_ctx_load with the position (pos may be NULL: epoch 0,
@@ -147,6 +165,22 @@ int dl_ckpt_save(const dl_ctx *ctx, const char *path, const dl_ckpt_pos *pos, ch
                  size_t errlen);
 int dl_ckpt_load(dl_ctx *ctx, const char *path, int params_only, dl_ckpt_pos *pos, char *err,
                  size_t errlen);
+
+/* ---- the best epoch (trainer_best.c) ---------------------------------- */
+
+struct dl_epoch_stats;
+/* 1 if name is one of --early-stop's metrics. */
+int dl_tr_metric_known(const char *name);
+/* 1 if higher is better (an accuracy), 0 for a loss. */
+int dl_tr_metric_maximise(const char *name);
+/* The metric's value in an epoch's stats, NaN when it has none. */
+double dl_tr_metric_value(const char *name, const struct dl_epoch_stats *s);
+/* NULL if a run with these sets can report the metric, else why not. */
+const char *dl_tr_metric_missing(const char *name, int has_val, int has_test, int has_acc);
+/* Judge epoch `epoch` (1-based) with value v against pos's best; 1 if it
+ * is the new best, else the epochs since the best grow by one. */
+int dl_tr_best_update(dl_ckpt_pos *pos, const char *metric, double min_delta, int64_t epoch,
+                      double v);
 
 /* ---- NaN and Inf (trainer_finite.c) ----------------------------------- */
 

@@ -56,6 +56,10 @@ typedef struct train_run {
   int stop_signal;          /* the signal that stopped the run, or 0    */
   double lr0;               /* with updates: the first update's last rate */
   char keys[DL_MAX_UPDATES][300]; /* each update's loss's name in the reports */
+  dl_dataset val;           /* validation rows: a view of train's last ones (not owned) */
+  int has_val, own_val;      /* own_val: loaded from the train block's own set */
+  const char *judge;        /* the metric --early-stop / --save-best judge by, or NULL */
+  dl_ckpt_pos best;         /* the best epoch so far by it (best_metric "" : none yet) */
 } train_run;
 
 /* Fisher-Yates from the identity, draw i of epoch e at index e*N + i: the
@@ -149,14 +153,25 @@ static int check_step(train_run *r, int epoch, int64_t step, int update_bad) {
  * divergence names the update's loss); they share ctx->step, which the
  * batch advances once, so every update sees the batch's noise.  The
  * schedule and warm-up act on each update's own base rate. */
+/* The rate of a step: the schedule's (dl_sched_lr_steps), then a plateau's
+ * reductions so far, not below its min_lr (torch lowers the rate only to
+ * min_lr; an unreduced rate stays as it is). */
+static double run_lr(const train_run *r, double base, int epoch, int64_t step) {
+  const dl_train_config *d = &r->m->defaults;
+  double lr = dl_sched_lr_steps(&d->schedule, &d->sched_steps, base, epoch, r->o->epochs, step,
+                                r->n_batches);
+  if (!r->best.has_plateau || r->best.plateau_scale >= 1.0) return lr;
+  lr *= r->best.plateau_scale;
+  return lr > d->sched_steps.min_lr ? lr : d->sched_steps.min_lr;
+}
+
 static int train_updates(train_run *r, int epoch, int nb, double *losses) {
   const dl_model_desc *m = r->m;
   dl_ctx *ctx = r->ctx;
   int64_t step = ctx->step + 1;
   for (int k = 0; k < m->n_updates; k++) {
     const dl_update_desc *u = &m->updates[k];
-    ctx->lr = dl_sched_lr(&m->defaults.schedule, dl_tr_base_lr(m, r->o, k), epoch, r->o->epochs,
-                          ctx->step);
+    ctx->lr = run_lr(r, dl_tr_base_lr(m, r->o, k), epoch, ctx->step);
     if (k == 0) r->lr0 = ctx->lr;
     losses[k] = u->compute_grads(ctx, nb);
     if (!isfinite(losses[k])) {
@@ -177,7 +192,7 @@ static int train_step(train_run *r, int epoch, int64_t start, int nb, double *lo
   const dl_model_desc *m = r->m;
   dl_ctx *ctx = r->ctx;
   int64_t step = ctx->step + 1;
-  ctx->lr = dl_sched_lr(&m->defaults.schedule, r->o->lr, epoch, r->o->epochs, ctx->step);
+  ctx->lr = run_lr(r, r->o->lr, epoch, ctx->step);
   dl_dataset_gather_pool(ctx->pool, &r->train, r->perm + start, nb, ctx->x, ctx->y_class, ctx->y_real);
   if (m->n_updates) {
     int rc = train_updates(r, epoch, nb, losses);
@@ -235,6 +250,18 @@ static int periodic_save_due(const train_run *r, const dl_ckpt_pos *pos) {
   return n > 0 && r->ctx->step % n == 0 && pos->step_in_epoch < r->n_batches;
 }
 
+/* A checkpoint carries the best epoch so far (dl_ckpt_pos). */
+static void with_best(const train_run *r, dl_ckpt_pos *pos) {
+  memcpy(pos->best_metric, r->best.best_metric, sizeof pos->best_metric);
+  pos->best_value = r->best.best_value;
+  pos->best_epoch = r->best.best_epoch;
+  pos->best_since = r->best.best_since;
+  pos->has_plateau = r->best.has_plateau;
+  pos->plateau_scale = r->best.plateau_scale;
+  pos->plateau_best = r->best.plateau_best;
+  pos->plateau_bad = r->best.plateau_bad;
+}
+
 /* One pass over the training set, or what is left of it after a mid-epoch
  * checkpoint; *trained gets the samples this call trained on. */
 static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *trained) {
@@ -245,6 +272,7 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   dl_ckpt_pos pos = {.epoch = epoch, .step_in_epoch = resumed ? r->resumed.step_in_epoch : 0,
                      .batch = cap, .loss_sum = resumed ? r->resumed.loss_sum : 0.0};
   int64_t first = pos.step_in_epoch;
+  with_best(r, &pos);
   if (r->m->stateful) {
     /* streams, not a shuffle: row r of each batch continues row r's text */
     for (int64_t b = 0; b * cap < n; b++)
@@ -257,8 +285,7 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   ctx->train_mode = 1;
   ctx->track_stats = 1;
   /* The rate the summary reports if no batch is left to run. */
-  ctx->lr = dl_sched_lr(&r->m->defaults.schedule, dl_tr_base_lr(r->m, r->o, 0), epoch,
-                        r->o->epochs, ctx->step > 0 ? ctx->step - 1 : 0);
+  ctx->lr = run_lr(r, dl_tr_base_lr(r->m, r->o, 0), epoch, ctx->step > 0 ? ctx->step - 1 : 0);
   double losses[DL_MAX_UPDATES] = {0};
   /* train_acc: the predictions each training step's forward pass left in
      ctx->out (train mode, before the update), counted as the epoch goes:
@@ -319,7 +346,9 @@ static int finish_epoch(train_run *r, dl_epoch_stats *s) {
   errno = 0;
   int metrics_failed = r->metrics && dl_metrics_append(r->metrics, s);
   int metrics_errno = errno ? errno : EIO;
-  dl_ckpt_pos pos = {.epoch = s->epoch, .batch = r->ctx->capacity};
+  dl_ckpt_pos pos = r->best;
+  pos.epoch = s->epoch;
+  pos.batch = r->ctx->capacity;
   int saved = r->o->save && save_checkpoint(r, &pos) == RUN_OK;
   if (metrics_failed) {
     fprintf(stderr, "error: writing metrics to %s failed: %s; ", r->o->metrics,
@@ -346,6 +375,96 @@ static void evaluate_epoch(train_run *r, dl_epoch_stats *s) {
   s->test_acc = ev.acc;
 }
 
+/* schedule = plateau(...): its metric must be one this run reports; the
+ * state starts fresh (the rate unscaled, torch's best of inf or -inf) or
+ * from the --resume checkpoint. */
+static int plateau_setup(train_run *r) {
+  const dl_sched_steps *p = &r->m->defaults.sched_steps;
+  if (r->m->defaults.schedule.kind != DL_SCHED_PLATEAU) return 0;
+  const char *why = dl_tr_metric_missing(p->metric, r->has_val, r->has_test, dl_tr_has_acc(r->m));
+  if (why) {
+    fprintf(stderr, "error: schedule plateau(metric = %s): %s\n", p->metric, why);
+    return -1;
+  }
+  r->best.has_plateau = 1;
+  if (r->resumed.has_plateau) {
+    r->best.plateau_scale = r->resumed.plateau_scale;
+    r->best.plateau_best = r->resumed.plateau_best;
+    r->best.plateau_bad = r->resumed.plateau_bad;
+  } else {
+    r->best.plateau_scale = 1.0;
+    r->best.plateau_best = dl_tr_metric_maximise(p->metric) ? -INFINITY : INFINITY;
+    r->best.plateau_bad = 0;
+  }
+  return 0;
+}
+
+/* After an epoch: torch's ReduceLROnPlateau.step(metric), threshold_mode
+ * rel, cooldown 0; the reduction is kept as a factor of the base rate. */
+static void plateau_step(train_run *r, const dl_epoch_stats *s) {
+  const dl_sched_steps *p = &r->m->defaults.sched_steps;
+  if (!r->best.has_plateau) return;
+  double v = dl_tr_metric_value(p->metric, s), best = r->best.plateau_best;
+  int better = dl_tr_metric_maximise(p->metric) ? v > best * (1.0 + p->threshold)
+                                                : v < best * (1.0 - p->threshold);
+  if (better) {
+    r->best.plateau_best = v;
+    r->best.plateau_bad = 0;
+  } else {
+    r->best.plateau_bad++;
+  }
+  if (r->best.plateau_bad > p->patience) {
+    r->best.plateau_scale *= p->factor;
+    r->best.plateau_bad = 0;
+  }
+}
+
+/* The validation set, like the test set. */
+static void evaluate_val(train_run *r, dl_epoch_stats *s) {
+  dl_eval_result ev;
+  r->ctx->train_mode = 0;
+  dl_tr_evaluate(r->ctx, &r->val, r->evidx, &ev);
+  s->has_val = 1;
+  s->val_loss = ev.loss;
+  s->has_val_acc = ev.has_acc;
+  s->val_acc = ev.acc;
+  s->val_rows = r->val.n;
+  s->train_rows = r->train.n;
+}
+
+/* --save-best: the epoch just finished, at an epoch boundary. */
+static int save_best(train_run *r, const dl_epoch_stats *s) {
+  dl_ckpt_pos pos = r->best;
+  pos.epoch = s->epoch;
+  pos.batch = r->ctx->capacity;
+  char err[1024];
+  dl_tr_signals_saving(1);
+  int rc = dl_ckpt_save(r->ctx, r->o->save_best, &pos, err, sizeof err);
+  dl_tr_signals_saving(0);
+  if (rc) fprintf(stderr, "error: --save-best: %s\n", err);
+  return rc ? RUN_FAIL : RUN_OK;
+}
+
+/* Judges the epoch: the best so far is kept (--save-best); 1 when
+ * --early-stop's patience has run out. */
+static int judge_epoch(train_run *r, const dl_epoch_stats *s, int *stop) {
+  *stop = 0;
+  if (!r->judge) return RUN_OK;
+  double v = dl_tr_metric_value(r->judge, s);
+  if (dl_tr_best_update(&r->best, r->judge, r->o->min_delta, s->epoch, v) && r->o->save_best &&
+      save_best(r, s))
+    return RUN_FAIL;
+  *stop = r->o->early_stop && r->best.best_since >= r->o->patience;
+  return RUN_OK;
+}
+
+static void report_early_stop(const train_run *r, int epoch) {
+  printf("stopped early at epoch %d: %s has not improved for %" PRId64 " epochs (best %.4f at "
+         "epoch %" PRId64 ")\n", epoch, r->judge, r->best.best_since, r->best.best_value,
+         r->best.best_epoch);
+  fflush(stdout);
+}
+
 static int train_loop(train_run *r) {
   for (int e = r->first_epoch; e < r->o->epochs; e++) {
     dl_epoch_stats s;
@@ -358,9 +477,18 @@ static int train_loop(train_run *r) {
     if (rc != RUN_OK) return rc;
     double t1 = dl_progress_now();
     if (r->has_test) evaluate_epoch(r, &s);
+    if (r->has_val) evaluate_val(r, &s);
     s.seconds = dl_progress_now() - t0;
     s.samples_per_s = t1 > t0 ? (double)trained / (t1 - t0) : 0.0;
+    /* judged first: the epoch's --save checkpoint carries the best so far */
+    plateau_step(r, &s);
+    int stop = 0;
+    if (judge_epoch(r, &s, &stop)) return RUN_FAIL;
     if (finish_epoch(r, &s)) return RUN_FAIL;
+    if (stop) {
+      report_early_stop(r, s.epoch);
+      return RUN_OK;
+    }
     /* A signal during the last step or the evaluation: the epoch's
      * checkpoint was just written. */
     if (dl_tr_stop_signal() && e + 1 < r->o->epochs) {
@@ -422,6 +550,57 @@ static int start_state(train_run *r) {
   return 0;
 }
 
+/* --validation F: the last rows of the training set (as loaded, before any
+ * shuffle) become the validation set, as Keras's validation_split; the
+ * rest trains.  A view: the rows stay in train's arrays. */
+static int split_validation(train_run *r) {
+  double f = r->o->validation;
+  if (f <= 0) return 0;
+  dl_dataset *t = &r->train;
+  int64_t n = t->n, keep = (int64_t)((double)n * (1.0 - f));
+  if (keep < 1 || keep >= n) {
+    fprintf(stderr, "error: --validation %g of %" PRId64 " training rows leaves %s\n", f, n,
+            keep < 1 ? "no rows to train on" : "no validation rows");
+    return -1;
+  }
+  r->val = *t;
+  r->val.n = n - keep;
+  if (t->x_u8) r->val.x_u8 = t->x_u8 + keep * t->x_size;
+  if (t->x_f32) r->val.x_f32 = t->x_f32 + keep * t->x_size;
+  if (t->y_class) r->val.y_class = t->y_class + keep * t->y_len;
+  if (t->y_real) r->val.y_real = t->y_real + keep * t->y_size;
+  t->n = keep;
+  r->has_val = 1;
+  return 0;
+}
+
+/* What --early-stop and --save-best judge by: --early-stop's metric, else
+ * val_loss for --save-best with a validation set; a metric this run cannot
+ * report is refused now, not after an epoch. */
+static int choose_judge(train_run *r) {
+  const dl_opts *o = r->o;
+  r->judge = o->early_stop ? o->early_stop : o->save_best && r->has_val ? "val_loss" : NULL;
+  if (o->save_best && !r->judge) {
+    fprintf(stderr, "error: --save-best %s: nothing to judge the best epoch by: give --early-stop "
+            "METRIC or a validation set (--validation F)\n", o->save_best);
+    return -1;
+  }
+  if (!r->judge) return 0;
+  const char *why = dl_tr_metric_missing(r->judge, r->has_val, r->has_test, dl_tr_has_acc(r->m));
+  if (why) {
+    fprintf(stderr, "error: %s %s: %s\n", o->early_stop ? "--early-stop" : "--save-best",
+            r->judge, why);
+    return -1;
+  }
+  char err[512];
+  if (o->save_best && dl_af_check(o->save_best, err, sizeof err)) {
+    fprintf(stderr, "error: --save-best %s: cannot save a checkpoint there: %s\n", o->save_best,
+            err);
+    return -1;
+  }
+  return 0;
+}
+
 static int load_sets(train_run *r) {
   int rc = dl_tr_load_data(r->m, r->o, 0, &r->train);
   if (rc == 0)
@@ -431,7 +610,14 @@ static int load_sets(train_run *r) {
   rc = dl_tr_load_data(r->m, r->o, 1, &r->test);
   if (rc < 0) return -1;
   r->has_test = rc == 1 && r->test.n > 0;
-  return 0;
+  /* a separate validation set, unless --validation F asks for a split */
+  if (!r->o->validation_given && r->m->defaults.val_data.kind != DL_DATA_NONE) {
+    if (dl_tr_load_data(r->m, r->o, 2, &r->val) != 1) return -1;
+    r->own_val = 1;
+    r->has_val = r->val.n > 0;
+    return 0;
+  }
+  return split_validation(r);
 }
 
 /* --save names a place a checkpoint can go: found now, not after an epoch. */
@@ -454,6 +640,18 @@ static void write_header(train_run *r) {
   (void)dl_metrics_header(r->metrics, &h);
 }
 
+static void with_best_from(train_run *r) {
+  memcpy(r->best.best_metric, r->resumed.best_metric, sizeof r->best.best_metric);
+  r->best.best_value = r->resumed.best_value;
+  r->best.best_epoch = r->resumed.best_epoch;
+  r->best.best_since = r->resumed.best_since;
+}
+
+static int o_stopped_already(const train_run *r) {
+  return r->o->resume && r->o->early_stop && r->judge && r->best.best_metric[0] &&
+         r->best.best_since >= r->o->patience && r->first_epoch < r->o->epochs;
+}
+
 static int setup(train_run *r) {
   if (r->o->epochs < 1) {
     fprintf(stderr, "error: model '%s': epochs must be at least 1 (use --epochs N)\n", r->m->name);
@@ -473,6 +671,17 @@ static int setup(train_run *r) {
     return -1;
   }
   if (start_state(r)) return -1;
+  if (choose_judge(r)) return -1;
+  /* a resumed run judges against the checkpoint's best, if by the same metric */
+  if (r->judge && strcmp(r->resumed.best_metric, r->judge) == 0) with_best_from(r);
+  if (plateau_setup(r)) return -1;
+  /* a checkpoint of a run that stopped early: training on would only stop again */
+  if (o_stopped_already(r)) {
+    fprintf(stderr, "note: %s stopped early at epoch %" PRId64 " (%s has not improved for %" PRId64
+            " epochs, --patience %d): nothing to train\n", r->o->resume, r->resumed.epoch,
+            r->judge, r->best.best_since, r->o->patience);
+    r->first_epoch = r->o->epochs;
+  }
   if (r->o->metrics && !(r->metrics = fopen(r->o->metrics, "a"))) {
     fprintf(stderr, "error: cannot open %s for the metrics: %s\n", r->o->metrics, strerror(errno));
     return -1;
@@ -488,6 +697,7 @@ static void cleanup(train_run *r) {
   free(r->evidx);
   dl_tr_ctx_close(r->ctx);
   dl_dataset_free(&r->train);
+  if (r->own_val) dl_dataset_free(&r->val); /* else a view of train's rows */
   dl_dataset_free(&r->test);
 }
 

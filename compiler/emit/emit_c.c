@@ -472,7 +472,8 @@ static void emit_desc(emit_ctx *ec, int ntensors) {
   const ir_train *t = &g->train;
   static const char *const preds[] = {"DL_PRED_ARGMAX", "DL_PRED_BINARY", "DL_PRED_VALUES"};
   static const char *const scheds[] = {"DL_SCHED_CONSTANT", "DL_SCHED_STEP",
-                                       "DL_SCHED_EXPONENTIAL", "DL_SCHED_COSINE"};
+                                       "DL_SCHED_EXPONENTIAL", "DL_SCHED_COSINE",
+                                       "DL_SCHED_ONE_CYCLE", "DL_SCHED_PLATEAU"};
   int64_t ysize = g->label < 0 ? 0 : g->label_is_class ? g->label_classes : ir_numel(&g->nodes[g->label]);
   char dims[IR_MAX_DIMS * 24];
   char *name = emit_cstr(g->model_name), *source = emit_cstr(g->source_path);
@@ -511,6 +512,17 @@ static void emit_desc(emit_ctx *ec, int ntensors) {
   emit_line(o, ".data_dir = %s,", data_dir);
   emit_data_spec(o, "train", &t->train);
   emit_data_spec(o, "test", &t->test);
+  /* only when set: models without them generate the same C as before */
+  if (t->validation > 0) emit_line(o, ".validation = %.17g,", t->validation);
+  if (t->val.kind) emit_data_spec(o, "val_data", &t->val);
+  if (t->early_stop) emit_line(o, ".early_stop = \"%s\",", t->early_stop);
+  if (t->patience) emit_line(o, ".patience = %d,", t->patience);
+  if (t->min_delta > 0) emit_line(o, ".min_delta = %.17g,", t->min_delta);
+  if (t->sched_per_step || t->sched_kind >= DL_SCHED_ONE_CYCLE)
+    emit_line(o, ".sched_steps = {%d, %.17g, %.17g, %.17g, %.17g, %.17g, %.17g, %.17g, %d, \"%s\"},",
+              t->sched_per_step, t->sched_max_lr, t->sched_pct_start, t->sched_div,
+              t->sched_final_div, t->plateau_factor, t->plateau_min_lr, t->plateau_threshold,
+              t->plateau_patience, t->plateau_metric ? t->plateau_metric : "");
   emit_line(o, "},");
   if (g->nupdates) {
     /* a runtime that knows no updates trains the first one */

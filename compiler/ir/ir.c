@@ -110,7 +110,9 @@ void ir_free(ir_graph *g) {
   for (int k = 0; k < 2; k++) {
     free(g->train.train.path[k]);
     free(g->train.test.path[k]);
+    free(g->train.val.path[k]);
   }
+  free(g->train.early_stop);
   free(g);
 }
 

@@ -202,10 +202,20 @@ typedef struct ir_train {
   double l1, l2;               /* global penalties on weights */
   int sched_kind, sched_step_size, sched_t_max;
   double sched_gamma, sched_eta_min;
+  int sched_per_step;          /* cosine(per_step = true)                 */
+  double sched_max_lr, sched_pct_start, sched_div, sched_final_div; /* one_cycle */
+  double plateau_factor, plateau_min_lr, plateau_threshold; /* plateau */
+  int plateau_patience;
+  const char *plateau_metric;  /* static: one of lower_plateau's names */
   int64_t warmup;
   double clip;
   char *data_dir;
   ir_data train, test;
+  double validation;           /* held-out fraction of train (0: none)    */
+  ir_data val;                 /* or a separate validation set            */
+  char *early_stop;            /* metric, or NULL                         */
+  int patience;                /* 0: default                              */
+  double min_delta;
 } ir_train;
 
 /* A hash index from strings (owned elsewhere) to ints: the symbol table,

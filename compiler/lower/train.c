@@ -150,9 +150,64 @@ static void lower_optimizer(lower_ctx *lc, const ast_expr *e, ir_optim *o) {
   unknown_choice(e, "optimizer", names, n);
 }
 
+/* one_cycle(max_lr, pct_start = 0.3, div_factor = 25, final_div_factor = 1e4):
+ * torch's OneCycleLR with cos annealing, stepped every optimiser step;
+ * max_lr left out is the optimiser's rate. */
+static void lower_one_cycle(lower_ctx *lc, const ast_expr *e, ir_train *t) {
+  static const arg_spec s[] = {{"max_lr", ARG_NUMBER, ARG_DERIVED, 0},
+                               {"pct_start", ARG_NUMBER, 0, 0.3},
+                               {"div_factor", ARG_NUMBER, 0, 25},
+                               {"final_div_factor", ARG_NUMBER, 0, 1e4}};
+  arg_val v[4];
+  if (lower_bind_args(lc, e, s, 4, v)) return;
+  if (v[0].present && !(v[0].num > 0)) diag_error(v[0].loc, "max_lr must be greater than 0");
+  if (!(v[1].num > 0 && v[1].num < 1))
+    diag_error(v[1].loc, "pct_start must be between 0 and 1 (exclusive), not %g", v[1].num);
+  if (!(v[2].num > 0)) diag_error(v[2].loc, "div_factor must be greater than 0");
+  if (!(v[3].num > 0)) diag_error(v[3].loc, "final_div_factor must be greater than 0");
+  t->sched_kind = DL_SCHED_ONE_CYCLE;
+  t->sched_max_lr = v[0].present ? v[0].num : 0;
+  t->sched_pct_start = v[1].num;
+  t->sched_div = v[2].num;
+  t->sched_final_div = v[3].num;
+}
+
+/* plateau(factor = 0.1, patience = 10, metric = val_loss, min_lr = 0,
+ * threshold = 1e-4): torch's ReduceLROnPlateau, judged after each epoch. */
+static void lower_plateau(lower_ctx *lc, const ast_expr *e, ir_train *t) {
+  static const arg_spec s[] = {{"factor", ARG_NUMBER, 0, 0.1}, {"patience", ARG_INT, 0, 10},
+                               {"metric", ARG_IDENT, 0, 0},   {"min_lr", ARG_NUMBER, 0, 0},
+                               {"threshold", ARG_NUMBER, 0, 1e-4}};
+  static const char *const metrics[] = {"val_loss", "val_acc", "test_loss", "test_acc",
+                                        "train_loss"};
+  arg_val v[5];
+  if (lower_bind_args(lc, e, s, 5, v)) return;
+  if (!(v[0].num > 0 && v[0].num < 1))
+    diag_error(v[0].loc, "factor must be between 0 and 1 (exclusive), not %g", v[0].num);
+  if (v[1].num < 0) diag_error(v[1].loc, "patience must be at least 0");
+  if (v[3].num < 0) diag_error(v[3].loc, "min_lr must be at least 0");
+  if (v[4].num < 0) diag_error(v[4].loc, "threshold must be at least 0");
+  const char *metric = v[2].present ? v[2].str : "val_loss";
+  const char *known = NULL;
+  for (int i = 0; i < 5; i++)
+    if (!strcmp(metric, metrics[i])) known = metrics[i];
+  if (!known) {
+    ast_expr at = {.kind = EX_IDENT, .str = (char *)metric, .loc = v[2].loc};
+    unknown_choice(&at, "plateau metric", metrics, 5);
+  }
+  t->sched_kind = DL_SCHED_PLATEAU;
+  t->plateau_factor = v[0].num;
+  t->plateau_patience = (int)v[1].num;
+  t->plateau_metric = known;
+  t->plateau_min_lr = v[3].num;
+  t->plateau_threshold = v[4].num;
+}
+
 static void lower_schedule(lower_ctx *lc, const ast_expr *e, ir_train *t) {
-  if (expect_call(e, "schedule", "constant(), step(...), exponential(...) or cosine(...)")) return;
-  arg_val v[2];
+  if (expect_call(e, "schedule", "constant(), step(...), exponential(...), cosine(...) or "
+                                 "one_cycle(...)"))
+    return;
+  arg_val v[4];
   if (strcmp(e->str, "constant") == 0) {
     if (lower_bind_args(lc, e, NULL, 0, v)) return;
     t->sched_kind = DL_SCHED_CONSTANT;
@@ -169,15 +224,22 @@ static void lower_schedule(lower_ctx *lc, const ast_expr *e, ir_train *t) {
     t->sched_kind = DL_SCHED_EXPONENTIAL;
     t->sched_gamma = v[0].num;
   } else if (strcmp(e->str, "cosine") == 0) {
-    static const arg_spec s[] = {{"t_max", ARG_INT, ARG_DERIVED, 0}, {"eta_min", ARG_NUMBER, 0, 0}};
-    if (lower_bind_args(lc, e, s, 2, v)) return;
+    static const arg_spec s[] = {{"t_max", ARG_INT, ARG_DERIVED, 0}, {"eta_min", ARG_NUMBER, 0, 0},
+                                 {"per_step", ARG_BOOL, 0, 0}};
+    if (lower_bind_args(lc, e, s, 3, v)) return;
     if (v[0].present && v[0].num < 1) diag_error(v[0].loc, "t_max must be at least 1");
     t->sched_kind = DL_SCHED_COSINE;
     t->sched_t_max = (int)v[0].num;
     t->sched_eta_min = v[1].num;
+    t->sched_per_step = (int)v[2].num;
+  } else if (strcmp(e->str, "one_cycle") == 0) {
+    lower_one_cycle(lc, e, t);
+  } else if (strcmp(e->str, "plateau") == 0) {
+    lower_plateau(lc, e, t);
   } else {
-    static const char *const names[] = {"constant", "step", "exponential", "cosine"};
-    unknown_choice(e, "schedule", names, 4);
+    static const char *const names[] = {"constant", "step", "exponential", "cosine", "one_cycle",
+                                        "plateau"};
+    unknown_choice(e, "schedule", names, 6);
   }
 }
 
@@ -198,9 +260,51 @@ static int setting_number(const ast_expr *e, const char *key, int whole, double 
   return 0;
 }
 
+static int setting_number(const ast_expr *e, const char *key, int whole, double lo, double hi,
+                          double *out);
+
+/* validation = F (the last fraction F of the train rows, 0 < F < 1) or a
+ * separate set, idx(...) / csv(...) like data. */
+static void lower_validation(lower_ctx *lc, const ast_expr *e, ir_train *t, int no_label) {
+  if (e->kind == EX_CALL) {
+    lower_data(lc, e, &t->val, "validation", no_label);
+    if (t->val.kind == DL_DATA_TEXT)
+      diag_error(e->loc, "validation = text(...) is not supported: hold out a fraction of the "
+                         "text with validation = F, or use text(path, from, to) as test");
+    return;
+  }
+  double v;
+  if (lower_eval_number(e, &v)) {
+    diag_error(e->loc, "validation must be a fraction (0 < F < 1) or a data set like csv(...)");
+    return;
+  }
+  if (!(v > 0 && v < 1)) {
+    diag_error(e->loc, "validation must be a fraction between 0 and 1 (exclusive), not %g", v);
+    return;
+  }
+  t->validation = v;
+}
+
+/* early_stop = METRIC: the trainer's --early-stop metrics. */
+static void lower_early_stop(const ast_expr *e, ir_train *t) {
+  static const char *const names[] = {"val_loss", "val_acc", "test_loss", "test_acc", "train_loss"};
+  enum { N = sizeof names / sizeof *names };
+  if (e->kind != EX_IDENT) {
+    diag_error(e->loc, "early_stop must be a metric: val_loss, val_acc, test_loss, test_acc or "
+                       "train_loss");
+    return;
+  }
+  for (int i = 0; i < N; i++)
+    if (!strcmp(e->str, names[i])) {
+      t->early_stop = ir_strdup(e->str);
+      return;
+    }
+  unknown_choice(e, "early_stop metric", names, N);
+}
+
 static const char *const train_keys[] = {
   "data", "test", "batch", "epochs", "seed", "optimizer", "init", "l1", "l2",
-  "schedule", "warmup", "clip", "data_dir",
+  "schedule", "warmup", "clip", "data_dir", "validation", "early_stop", "patience", "min_delta",
 };
 enum { N_TRAIN_KEYS = sizeof train_keys / sizeof *train_keys };
 
@@ -235,6 +339,14 @@ static void lower_setting(lower_ctx *lc, const ast_stmt *s, ir_train *t, int no_
       diag_error(e->loc, "clip must be greater than 0 (to train without clipping, leave clip out)");
     else
       t->clip = v;
+  } else if (!strcmp(k, "validation")) {
+    lower_validation(lc, e, t, no_label);
+  } else if (!strcmp(k, "early_stop")) {
+    lower_early_stop(e, t);
+  } else if (!strcmp(k, "patience")) {
+    if (!setting_number(e, "patience", 1, 1, INT_MAX, &v)) t->patience = (int)v;
+  } else if (!strcmp(k, "min_delta")) {
+    setting_number(e, "min_delta", 0, 0, INFINITY, &t->min_delta);
   } else if (!strcmp(k, "data_dir")) {
     if (e->kind != EX_STR) diag_error(e->loc, "data_dir must be a string");
     else t->data_dir = ir_strdup(e->str);
@@ -341,7 +453,8 @@ static void describe_setting(lower_ctx *lc, ir_train *t, const char *key, const 
  * the optimisers are the rows of ops/optim.c's table. */
 void lower_describe_train(lower_ctx *lc) {
   static const char *const data[] = {"idx", "csv", "text"};
-  static const char *const schedules[] = {"constant", "step", "exponential", "cosine"};
+  static const char *const schedules[] = {"constant", "step", "exponential", "cosine", "one_cycle",
+                                          "plateau"};
   ir_train t;
   lower_train_defaults(&t);
   for (size_t i = 0; i < sizeof data / sizeof *data; i++) describe_setting(lc, &t, "data", data[i]);
