@@ -12,7 +12,8 @@ import sys
 import torch
 
 path, kind, epochs, nb, lr = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-rows = [json.loads(line) for line in open(path) if line.strip()]
+# epoch records only (each run starts with a header record {"run": ...})
+rows = [r for r in (json.loads(line) for line in open(path) if line.strip()) if "epoch" in r]
 total = epochs * nb
 opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
 if kind == "plateau":
