@@ -240,7 +240,10 @@ static void lower_setting(lower_ctx *lc, const ast_stmt *s, ir_train *t, int no_
     else t->data_dir = ir_strdup(e->str);
   } else {
     const char *hint = lower_suggest(k, train_keys, N_TRAIN_KEYS);
-    if (hint)
+    const char *foreign_hint = lower_foreign_hint(k, "train");
+    if (foreign_hint && !hint)
+      diag_error(s->name_loc, "unknown train setting '%s': %s", k, foreign_hint);
+    else if (hint)
       diag_error(s->name_loc, "unknown train setting '%s'; did you mean '%s'?", k, hint);
     else
       diag_error(s->name_loc, "unknown train setting '%s'", k);
