@@ -216,7 +216,17 @@ case_errors() {
   expect_fixed err "good.st: tensor 'lin.weight' has shape [2, 3] but model 'lin' expects [2, 4]"
   run "$lin" train --bogus
   expect_rc 2 "unknown option"
-  expect_fixed err "unknown option '--bogus'"
+  expect_fixed err "unknown option '--bogus' (see"
+  # did-you-mean on the flags: a typo, another tool's spelling, a value given inline
+  run "$lin" train --epoch 2
+  expect_rc 2 "misspelt option"
+  expect_fixed err "unknown option '--epoch'; did you mean '--epochs'?"
+  run "$lin" train --batch-size=8
+  expect_rc 2 "Keras spelling of --batch"
+  expect_fixed err "unknown option '--batch-size=8'; did you mean '--batch'?"
+  run "$lin" eval --lr 0.1
+  expect_rc 2 "an option of another command"
+  expect_fixed err "unknown option '--lr' (see"
   for bad in "--epochs abc" "--epochs 0" "--batch -1" "--lr nan" "--seed -1" "--threads x" "--epochs"; do
     # shellcheck disable=SC2086
     run "$lin" train $bad
