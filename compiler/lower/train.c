@@ -326,7 +326,7 @@ void lower_warn_unreached(const ir_graph *g) {
       count++;
     }
     if (count)
-      diag_warning(n->loc, "the loss does not depend on %s: %s no gradient, and training leaves "
+      diag_lint(LINT_UNTRAINED, n->loc, "the loss does not depend on %s: %s no gradient, and training leaves "
                    "%s as initialised", names, count > 1 ? "they get" : "it gets",
                    count > 1 ? "them" : "it");
     i = j;
