@@ -258,7 +258,12 @@ case_gradcheck() {
   expect_in out '^lin.weight  checked 64  max_rel_err '
   run "$lin" gradcheck
   expect_rc 0 "gradcheck f32"
-  expect_in err "meant for --f64 builds"
+  expect_in err "float32 build: gradients below .* are compared absolutely"
+  expect_not_in out "FAILED"
+  # f32's looser floor still catches a wrong gradient (the bias's, x1.5)
+  run "$bin/trainer_lin_badgrad" gradcheck --batch 3 --seed 5
+  expect_rc 1 "f32 gradcheck of a wrong gradient"
+  expect_in out '^lin.bias  checked 2  max_rel_err .*FAILED'
   run "$bin/trainer_lin_f64" gradcheck --tol 0
   expect_rc 1 "gradcheck with zero tolerance"
 }
