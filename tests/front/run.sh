@@ -45,7 +45,15 @@ if [ "$1" = --cli ]; then
   expect 2 "$dlnc" check all_constructs.dln all_constructs.dln
   expect 1 "$dlnc" check no-such-file.dln
   grep -q "cannot open 'no-such-file.dln'" "$tmp/err" || fail "no message for a missing file"
+  # its data file is not there: the one warning, and -Wno-data-file silences it
   expect 0 "$dlnc" check all_constructs.dln
+  grep -q 'warning: data file .* \[-Wdata-file\]$' "$tmp/err" || fail "no -Wdata-file warning"
+  expect 1 "$dlnc" check -Werror all_constructs.dln
+  expect 2 "$dlnc" check -Wbogus all_constructs.dln
+  grep -q "unknown warning option '-Wbogus'" "$tmp/err" || fail "no message for -Wbogus"
+  expect 0 "$dlnc" lints
+  grep -q '^softmax-cross-entropy ' "$tmp/out" || fail "dlnc lints does not list softmax-cross-entropy"
+  expect 0 "$dlnc" check -Wno-data-file all_constructs.dln
   [ -s "$tmp/out" ] || [ -s "$tmp/err" ] && fail "dlnc check on a valid file printed something"
   exit 0
 fi
