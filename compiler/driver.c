@@ -84,6 +84,13 @@ static int parse_options(const command *c, int argc, char **argv, const char *al
       *status = EXIT_OK;
       return -1;
     }
+    if (!strncmp(a, "-W", 2) && is_word_of(allowed, "-W")) {
+      if (diag_lint_flag(a)) {
+        *status = usage_error(c, "unknown warning option '%s' (see 'dlnc lints')", a);
+        return -1;
+      }
+      continue;
+    }
     if (!is_word_of(allowed, a)) {
       *status = usage_error(c, "unknown option '%s'", a);
       return -1;
@@ -115,7 +122,7 @@ static int parse_options(const command *c, int argc, char **argv, const char *al
 static int cmd_check(const command *self, int argc, char **argv) {
   options o;
   int status;
-  if (parse_options(self, argc, argv, "--ast", 0, &o, &status)) return status;
+  if (parse_options(self, argc, argv, "--ast -W", 0, &o, &status)) return status;
   ir_graph *g = pipeline_compile(o.path, 0, o.ast ? stdout : NULL);
   status = g ? EXIT_OK : EXIT_ERRORS;
   ir_free(g);
@@ -125,7 +132,7 @@ static int cmd_check(const command *self, int argc, char **argv) {
 static int cmd_emit(const command *self, int argc, char **argv) {
   options o;
   int status;
-  if (parse_options(self, argc, argv, "--ir --f64 -o", 1, &o, &status)) return status;
+  if (parse_options(self, argc, argv, "--ir --f64 -o -W", 1, &o, &status)) return status;
   ir_graph *g = pipeline_compile(o.path, 1, NULL);
   if (!g) return EXIT_ERRORS;
   if (o.ir) ir_dump(g, stdout);
@@ -143,7 +150,7 @@ static int cmd_emit(const command *self, int argc, char **argv) {
 static int cmd_build(const command *self, int argc, char **argv) {
   options o;
   int status;
-  if (parse_options(self, argc, argv, "--debug --f64 --target -v --verbose -o", 1, &o, &status))
+  if (parse_options(self, argc, argv, "--debug --f64 --target -v --verbose -o -W", 1, &o, &status))
     return status;
   if (o.target && !build_target_known(o.target)) return EXIT_USAGE;
   ir_graph *g = pipeline_compile(o.path, 1, NULL);
@@ -185,6 +192,18 @@ static int cmd_graph(const command *self, int argc, char **argv) {
   return status;
 }
 
+static int cmd_lints(const command *self, int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      fputs(self->usage, stdout);
+      return EXIT_OK;
+    }
+    return usage_error(self, "unexpected argument '%s'", argv[i]);
+  }
+  diag_lint_describe(stdout);
+  return EXIT_OK;
+}
+
 static int cmd_builtins(const command *self, int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -199,16 +218,18 @@ static int cmd_builtins(const command *self, int argc, char **argv) {
 
 static const command commands[] = {
     {"check", "check FILE.dln and report every error",
-     "usage: dlnc check [--ast] FILE.dln\n"
+     "usage: dlnc check [--ast] [-Wno-NAME] [-Werror] FILE.dln\n"
      "\n"
      "Parses and checks FILE.dln (names, shapes, types, settings) and reports\n"
      "every error found, as FILE:LINE:COL: error: ...\n"
      "\n"
      "  --ast       print the syntax tree (an S-expression) on stdout\n"
+     "  -Wno-NAME   turn warning NAME off (`dlnc lints` lists them; -Wno-all: all)\n"
+     "  -Werror     report warnings as errors\n"
      "  -h, --help  show this help\n",
      cmd_check},
     {"emit", "write the generated C for FILE.dln into a directory",
-     "usage: dlnc emit [--ir] [--f64] FILE.dln -o DIR\n"
+     "usage: dlnc emit [--ir] [--f64] [-Wno-NAME] FILE.dln -o DIR\n"
      "\n"
      "Writes DIR/NAME.c (the model's kernels), DIR/NAME.h (the API to embed it\n"
      "in C) and DIR/NAME_main.c (the standalone trainer's main), where NAME is\n"
@@ -217,10 +238,12 @@ static const command commands[] = {
      "  -o DIR      the output directory (created if missing)\n"
      "  --ir        also print the planned graph IR on stdout\n"
      "  --f64       the C for double precision (compile it with -DDLNC_F64)\n"
+     "  -Wno-NAME   turn warning NAME off (`dlnc lints` lists them; -Wno-all: all)\n"
+     "  -Werror     report warnings as errors\n"
      "  -h, --help  show this help\n",
      cmd_emit},
     {"build", "compile FILE.dln into a standalone trainer executable",
-     "usage: dlnc build [--debug] [--f64] [--target T] [-v] FILE.dln -o BIN\n"
+     "usage: dlnc build [--debug] [--f64] [--target T] [-v] [-Wno-NAME] FILE.dln -o BIN\n"
      "\n"
      "Emits the C for FILE.dln and compiles it with the runtime into BIN, using\n"
      "$CC (default clang, else cc). Run `BIN --help` for the trainer's commands.\n"
@@ -232,6 +255,8 @@ static const command commands[] = {
      "                 x86-64, x86-64-v2, x86-64-v3 (AVX2), x86-64-v4 (AVX-512); a\n"
      "                 trainer refuses to start on a CPU without its target's features\n"
      "  -v, --verbose  print the compiler command\n"
+     "  -Wno-NAME      turn warning NAME off (`dlnc lints` lists them; -Wno-all: all)\n"
+     "  -Werror        report warnings as errors\n"
      "  -h, --help     show this help\n",
      cmd_build},
     {"summary", "print a table of FILE.dln's layers, shapes, parameters and memory",
@@ -267,6 +292,14 @@ static const command commands[] = {
      "\n"
      "  -h, --help  show this help\n",
      cmd_builtins},
+    {"lints", "list the warnings dlnc gives, each of which -Wno-NAME turns off",
+     "usage: dlnc lints\n"
+     "\n"
+     "Prints one row per warning: its name (-Wno-NAME turns it off at check,\n"
+     "emit and build), whether it is on by default, and what it says.\n"
+     "\n"
+     "  -h, --help  show this help\n",
+     cmd_lints},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 

@@ -331,6 +331,50 @@ static int find_opt(const char *arg, unsigned cmd, const char **inline_val) {
   return -1;
 }
 
+/* Edit distance of a and b (at most 31 characters each; more counts as far). */
+static int opt_distance(const char *a, size_t la, const char *b) {
+  size_t lb = strlen(b);
+  if (la > 31 || lb > 31) return 99;
+  int d[32][32];
+  for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
+  for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+  for (size_t i = 1; i <= la; i++)
+    for (size_t j = 1; j <= lb; j++) {
+      int v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      if (d[i - 1][j] + 1 < v) v = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+      d[i][j] = v;
+    }
+  return d[la][lb];
+}
+
+/* Other tools' spellings of this trainer's options. */
+static const struct { const char *name, *say; } FOREIGN_OPTS[] = {
+    {"batch-size", "batch"}, {"batch_size", "batch"}, {"learning-rate", "lr"},
+    {"learning_rate", "lr"}, {"num-threads", "threads"}, {"checkpoint", "save"},
+    {"data-dir", "data"}, {"data_dir", "data"},
+};
+
+/* The option of command `cmd` an unknown "--name[=value]" probably meant
+ * (one edit for names up to 4 characters, two beyond), or NULL. */
+static const char *suggest_opt(const char *arg, unsigned cmd) {
+  if (strncmp(arg, "--", 2) != 0 && strncmp(arg, "-", 1) != 0) return NULL;
+  const char *name = arg + (arg[1] == '-' ? 2 : 1), *eq = strchr(name, '=');
+  size_t len = eq ? (size_t)(eq - name) : strlen(name);
+  for (size_t i = 0; i < sizeof FOREIGN_OPTS / sizeof *FOREIGN_OPTS; i++)
+    if (strlen(FOREIGN_OPTS[i].name) == len && !strncmp(FOREIGN_OPTS[i].name, name, len))
+      for (int k = 0; k < O_COUNT; k++)
+        if ((OPTS[k].cmds & cmd) && !strcmp(OPTS[k].name, FOREIGN_OPTS[i].say)) return OPTS[k].name;
+  const char *best = NULL;
+  int bestd = (len <= 4 ? 1 : 2) + 1;
+  for (int i = 0; i < O_COUNT; i++) {
+    if (!(OPTS[i].cmds & cmd)) continue;
+    int d = opt_distance(name, len, OPTS[i].name);
+    if (d < bestd && (size_t)d < len) bestd = d, best = OPTS[i].name;
+  }
+  return best;
+}
+
 /* 0: parsed; 1: help printed; 2: usage error (message printed). */
 static int parse_args(dl_opts *o, const dl_model_desc *m, const struct cmd_def *c, int argc,
                       char **argv) {
@@ -343,8 +387,10 @@ static int parse_args(dl_opts *o, const dl_model_desc *m, const struct cmd_def *
     const char *val;
     int id = find_opt(argv[i], c->bit, &val);
     if (id < 0) {
-      fprintf(stderr, "error: %s: unknown %s '%s' (see '%s %s --help')\n", c->name,
-              strncmp(argv[i], "-", 1) == 0 ? "option" : "argument", argv[i], o->prog, c->name);
+      const char *hint = suggest_opt(argv[i], c->bit);
+      fprintf(stderr, "error: %s: unknown %s '%s'%s%s%s (see '%s %s --help')\n", c->name,
+              strncmp(argv[i], "-", 1) == 0 ? "option" : "argument", argv[i],
+              hint ? "; did you mean '--" : "", hint ? hint : "", hint ? "'?" : "", o->prog, c->name);
       return 2;
     }
     if (!OPTS[id].arg) { /* a flag */

@@ -121,3 +121,55 @@ void diag_note(dl_loc loc, const char *fmt, ...) {
   report("note", loc, fmt, ap);
   va_end(ap);
 }
+
+/* ---- lints ------------------------------------------------------------------ */
+
+static const struct {
+  const char *name, *what;
+  int on;
+} lints[LINT_COUNT] = {
+#define LINT(id, name, on, what) [LINT_##id] = {name, what, on},
+#include "lints.def"
+#undef LINT
+};
+static signed char lint_set[LINT_COUNT]; /* 0: default; 1 on; -1 off */
+static int lint_werror;
+
+int diag_lint_enabled(diag_lint_id id) {
+  return lint_set[id] ? lint_set[id] > 0 : lints[id].on;
+}
+
+int diag_lint_flag(const char *flag) {
+  if (strncmp(flag, "-W", 2)) return -1;
+  const char *name = flag + 2;
+  if (!strcmp(name, "error")) {
+    lint_werror = 1;
+    return 0;
+  }
+  int on = strncmp(name, "no-", 3) != 0;
+  if (!on) name += 3;
+  for (int i = 0; i < LINT_COUNT; i++)
+    if (!strcmp(name, "all") || !strcmp(name, lints[i].name)) lint_set[i] = (signed char)(on ? 1 : -1);
+  if (!strcmp(name, "all")) return 0;
+  for (int i = 0; i < LINT_COUNT; i++)
+    if (!strcmp(name, lints[i].name)) return 0;
+  return -1;
+}
+
+void diag_lint_describe(FILE *out) {
+  for (int i = 0; i < LINT_COUNT; i++)
+    fprintf(out, "%-22s %-3s %s\n", lints[i].name, lints[i].on ? "on" : "off", lints[i].what);
+}
+
+void diag_lint(diag_lint_id id, dl_loc loc, const char *fmt, ...) {
+  if (!diag_lint_enabled(id)) return;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (lint_werror)
+    diag_error(loc, "%s [-Werror=%s]", msg, lints[id].name);
+  else
+    diag_warning(loc, "%s [-W%s]", msg, lints[id].name);
+}

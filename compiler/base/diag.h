@@ -7,6 +7,8 @@
 #ifndef DLNC_DIAG_H
 #define DLNC_DIAG_H
 
+#include <stdio.h>
+
 typedef struct dl_loc {
   int line, col;     /* 1-based; 0 = unknown */
 } dl_loc;
@@ -20,6 +22,22 @@ void diag_error(dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 
 void diag_note(dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* FILE:LINE:COL: warning: ...: reported, not counted as an error. */
 void diag_warning(dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Lints: warnings with a name, each of which can be turned off. */
+typedef enum {
+#define LINT(id, name, on, what) LINT_##id,
+#include "lints.def"
+#undef LINT
+  LINT_COUNT
+} diag_lint_id;
+/* FILE:LINE:COL: warning: ... [-WNAME], unless the lint is off; an error
+ * instead (counted) under -Werror. */
+void diag_lint(diag_lint_id id, dl_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int diag_lint_enabled(diag_lint_id id);
+/* A -W flag: "-Wno-NAME", "-WNAME", "-Wno-all", "-Wall", "-Werror".  0: done;
+ * -1: not a known flag (nothing changed). */
+int diag_lint_flag(const char *flag);
+/* The lints' table, for `dlnc lints`. */
+void diag_lint_describe(FILE *out);
 int diag_error_count(void);
 /* While on, errors are counted but not printed. */
 void diag_set_quiet(int on);

@@ -22,21 +22,94 @@ static int edit_distance(const char *a, const char *b) {
       int sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
       int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
       d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+      /* two letters swapped ('rleu') are one slip, not two */
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < d[i][j])
+        d[i][j] = d[i - 2][j - 2] + 1;
     }
   return d[la][lb];
 }
 
+/* How far a misspelling may be from the name it suggests: one edit in a
+ * short name, two up to 8 characters, three beyond.  A fixed limit of 2
+ * offered 'lstm' for 'sum' (two edits, but two of three letters): a
+ * suggestion must share most of the name to help. */
+static int suggest_limit(size_t len) { return len <= 4 ? 1 : len <= 8 ? 2 : 3; }
+
+/* In a name of 3 letters or fewer a changed letter leaves little of it
+ * ('max' is not a misspelt 'mae'): only a missing, extra or swapped letter counts. */
+static int plausible(const char *s, const char *name, int d) {
+  size_t ls = strlen(s), ln = strlen(name);
+  if ((size_t)d >= ls || d > suggest_limit(ln)) return 0;
+  if (ls > 3 || ln != ls) return 1; /* long, or a missing or extra letter */
+  int count[256] = {0};              /* short: only two letters swapped ('mni') */
+  for (size_t i = 0; i < ls; i++) count[(unsigned char)s[i]]++, count[(unsigned char)name[i]]--;
+  for (int c = 0; c < 256; c++)
+    if (count[c]) return 0;
+  return 1;
+}
+
 const char *lower_suggest(const char *s, const char *const *names, int n) {
   const char *best = NULL;
-  int bestd = 3;
+  int bestd = suggest_limit(strlen(s)) + 1;
   for (int i = 0; i < n; i++) {
     int d = edit_distance(s, names[i]);
-    if (d < bestd && (size_t)d < strlen(s)) {
+    if (d < bestd && plausible(s, names[i], d)) {
       bestd = d;
       best = names[i];
     }
   }
   return best;
+}
+
+/* Keras and PyTorch spellings of what dlnc spells otherwise: still errors
+ * (an unknown argument), but the message names dlnc's way.  `where` is the
+ * function (or "train" for a train setting) the spelling applies to; NULL
+ * for any. */
+static const struct {
+  const char *name, *where, *say;
+} foreign[] = {
+  {"activation", "dense", "dlnc applies activations as functions: write relu(dense(x, 64))"},
+  {"activation", "conv2d", "dlnc applies activations as functions: write relu(conv2d(x, ...))"},
+  {"units", "dense", "dense's width is its second argument: write dense(x, 64)"},
+  {"use_bias", NULL, "write bias = false"},
+  {"kernel_initializer", NULL, "write init = he_uniform (or another initialiser)"},
+  {"learning_rate", NULL, "write lr = ..."},
+  {"batch_size", NULL, "write batch = ..."},
+  {"epoch", "train", "write epochs = ..."},
+  {"nb_epoch", NULL, "write epochs = ..."},
+  {"kernel_size", NULL, "write kernel = ..."},
+  {"strides", NULL, "write stride = ..."},
+  {"filters", "conv2d", "conv2d's channel count is its second argument: write conv2d(x, 32, kernel = 3)"},
+  {"rate", "dropout", "dropout's probability is its second argument: write dropout(x, 0.5)"},
+  {"momentum", "adam", "adam has beta1 (and beta2)"},
+  {"loss", "train", "the loss is the model's binding named loss (loss = cross_entropy(logits, y))"},
+  /* functions by other libraries' names */
+  {"cat", "function", "write concat(a, b)"},
+  {"concatenate", "function", "write concat(a, b)"},
+  {"add", "function", "write a + b"},
+  {"mul", "function", "write a * b"},
+  {"multiply", "function", "write a * b"},
+  {"linear", "function", "write dense(x, units)"},
+  {"Dense", "function", "write dense(x, units)"},
+  {"Linear", "function", "write dense(x, units)"},
+  {"conv", "function", "write conv2d(x, channels, kernel = k)"},
+  {"Conv2D", "function", "write conv2d(x, channels, kernel = k)"},
+  {"Conv2d", "function", "write conv2d(x, channels, kernel = k)"},
+  {"max_pool2d", "function", "write maxpool(x, k)"},
+  {"MaxPooling2D", "function", "write maxpool(x, k)"},
+  {"avg_pool2d", "function", "write avgpool(x, k)"},
+  {"Flatten", "function", "write flatten(x)"},
+  {"view", "function", "write reshape(x, ...) or flatten(x)"},
+  {"log_softmax", "function", "cross_entropy takes logits and applies log-softmax itself"},
+  {"nll_loss", "function", "write cross_entropy(logits, y): it applies log-softmax itself"},
+  {"validation_split", NULL, "give a test set in the train block: test = idx(...)"},
+};
+
+const char *lower_foreign_hint(const char *name, const char *where) {
+  for (size_t i = 0; i < sizeof foreign / sizeof *foreign; i++)
+    if (!strcmp(foreign[i].name, name) && (!foreign[i].where || (where && !strcmp(foreign[i].where, where))))
+      return foreign[i].say;
+  return NULL;
 }
 
 int lower_find_sym(lower_ctx *lc, const char *name) {
@@ -226,7 +299,11 @@ int lower_bind_args_kw(lower_ctx *lc, const ast_expr *call, const arg_spec *spec
         const char *names[16];
         for (int i = 0; i < nspec && i < 16; i++) names[i] = spec[i].name;
         const char *hint = lower_suggest(arg->name, names, nspec < 16 ? nspec : 16);
-        if (hint)
+        const char *foreign_hint = lower_foreign_hint(arg->name, call->str);
+        if (foreign_hint && !hint)
+          diag_error(arg->name_loc, "%s() has no argument '%s': %s", call->str, arg->name,
+                     foreign_hint);
+        else if (hint)
           diag_error(arg->name_loc, "%s() has no argument '%s'; did you mean '%s'?", call->str,
                      arg->name, hint);
         else
@@ -281,6 +358,11 @@ static int lower_call(lower_ctx *lc, const ast_expr *e) {
   if (!strcmp(e->str, "update")) { /* a train block's statement (updates.c) */
     diag_error(e->loc, "update(...) belongs in the train block: NAME = update(loss, params = P, "
                        "optimizer = ...)");
+    return -1;
+  }
+  const char *foreign_hint = lower_foreign_hint(e->str, "function");
+  if (foreign_hint) {
+    diag_error(e->loc, "unknown function '%s': %s", e->str, foreign_hint);
     return -1;
   }
   const char *const *names;

@@ -103,8 +103,13 @@ int lower_is_int(const ast_expr *e);
 int lower_eval_number(const ast_expr *e, double *out);
 /* Adds a node in the current group, named after the binding. */
 int lower_node(lower_ctx *lc, ir_op op, const int *in, int nin, dl_loc loc);
-/* Suggests the closest of `names` to `s` (edit distance <= 2), or NULL. */
+/* Suggests the closest of `names` to `s` within a few edits relative to the
+ * lengths (one for up to 4 characters, two up to 8, three beyond), or NULL. */
 const char *lower_suggest(const char *s, const char *const *names, int n);
+/* What to write instead of a Keras or PyTorch spelling (learning_rate,
+ * activation = relu, ...) of an argument of `where` ("train" for a train
+ * setting), or NULL. */
+const char *lower_foreign_hint(const char *name, const char *where);
 
 /* layers.c: the name of a binding's next parameterised layer ("h1", then "h1_2");
  * a parameter of a layer ("NAME.weight", "NAME.bias") and its

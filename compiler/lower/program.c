@@ -242,6 +242,37 @@ static void check_trained(lower_ctx *lc, const ast_block *b) {
     diag_error(b->loc, "model '%s' defines no 'loss' (loss = cross_entropy(logits, y), ...)", b->name);
 }
 
+/* A binding whose value reaches no loss (nor an update's), not `sample` and
+ * not the prediction is computed for nothing: often a layer meant to be
+ * used (h2 = ...; out = dense(h1, 10)). */
+static void lint_unused(lower_ctx *lc, const ast_block *model) {
+  const ir_graph *g = lc->g;
+  if (!diag_lint_enabled(LINT_UNUSED)) return;
+  char *reach = calloc((size_t)g->nnodes + 1, 1);
+  if (!reach) return; /* only a warning is lost */
+  int roots[IR_MAX_UPDATES + 4], nroots = 0;
+  roots[nroots++] = g->total_loss;
+  roots[nroots++] = g->loss;
+  roots[nroots++] = g->pred;
+  roots[nroots++] = g->sample;
+  for (int k = 0; k < g->nupdates && k < IR_MAX_UPDATES; k++) roots[nroots++] = g->updates[k].total_loss;
+  for (int r = 0; r < nroots; r++)
+    if (roots[r] >= 0 && roots[r] < g->nnodes) reach[roots[r]] = 1;
+  for (int id = g->nnodes - 1; id >= 0; id--)
+    if (reach[id])
+      for (int k = 0; k < g->nodes[id].nin; k++) reach[g->nodes[id].in[k]] = 1;
+  for (int i = 0; i < model->nstmts; i++) {
+    const ast_stmt *s = &model->stmts[i];
+    if (s->kind != ST_BIND || !s->name) continue;
+    int sym = lower_find_sym(lc, s->name);
+    if (sym < 0 || lc->syms[sym].node < 0 || lc->syms[sym].node >= g->nnodes) continue;
+    if (!reach[lc->syms[sym].node])
+      diag_lint(LINT_UNUSED, s->name_loc, "'%s' is computed but reaches no loss, no sample and not "
+                "the prediction", s->name);
+  }
+  free(reach);
+}
+
 /* The directory holding the .dln, absolute, so a trainer run from anywhere finds its data. */
 static char *absolute_dir(const char *path) {
   char cwd[4096];
@@ -312,6 +343,7 @@ ir_graph *lower_program(const ast_program *p, const char *path, const char *text
   if (model) check_trained(&lc, model);
   if (diag_error_count() == 0) lower_add_penalties(&lc);
   if (diag_error_count() == 0) lower_warn_unreached(lc.g);
+  if (diag_error_count() == 0 && model) lint_unused(&lc, model);
   lower_blocks_end(&lc);
   ir_names_free(&lc.param_index);
   ir_names_free(&lc.buffer_index);

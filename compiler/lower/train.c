@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "../../runtime/dl_model.h"
 
 void lower_train_defaults(ir_train *t) {
@@ -352,10 +353,39 @@ static void lower_setting(lower_ctx *lc, const ast_stmt *s, ir_train *t, int no_
     else t->data_dir = ir_strdup(e->str);
   } else {
     const char *hint = lower_suggest(k, train_keys, N_TRAIN_KEYS);
-    if (hint)
+    const char *foreign_hint = lower_foreign_hint(k, "train");
+    if (foreign_hint && !hint)
+      diag_error(s->name_loc, "unknown train setting '%s': %s", k, foreign_hint);
+    else if (hint)
       diag_error(s->name_loc, "unknown train setting '%s'; did you mean '%s'?", k, hint);
     else
       diag_error(s->name_loc, "unknown train setting '%s'", k);
+  }
+}
+
+/* A data file the trainer will not find where it looks by default (data_dir,
+ * else the .dln's directory) is a warning, not an error: the trainer may be
+ * run with --data DIR, or the data fetched later. */
+static void lint_data_files(const ir_graph *g, const ast_stmt *s) {
+  const ast_expr *e = s ? s->value : NULL;
+  if (!e || e->kind != EX_CALL || !diag_lint_enabled(LINT_DATA_FILE)) return;
+  const char *dir = g->train.data_dir ? g->train.data_dir : g->source_dir;
+  for (int i = 0; i < e->nargs; i++) {
+    const ast_expr *v = e->args[i].value;
+    if (v->kind != EX_STR || (e->args[i].name && strcmp(e->args[i].name, "path") &&
+                              strcmp(e->args[i].name, "images") && strcmp(e->args[i].name, "labels")))
+      continue;
+    int rel = v->str[0] != '/' && dir && dir[0];
+    size_t n = (rel ? strlen(dir) + 1 : 0) + strlen(v->str) + 1;
+    char *path = malloc(n);
+    if (!path) return; /* only a warning is lost */
+    snprintf(path, n, "%s%s%s", rel ? dir : "", rel ? "/" : "", v->str);
+    struct stat st;
+    if (stat(path, &st) != 0)
+      diag_lint(LINT_DATA_FILE, v->loc, "data file '%s' does not exist %s: the trainer reads it "
+                "from there unless run with --data DIR", v->str,
+                v->str[0] == '/' ? "" : g->train.data_dir ? "in data_dir" : "next to the .dln file");
+    free(path);
   }
 }
 
@@ -401,6 +431,10 @@ int lower_train_block(lower_ctx *lc, const ast_block *b, int no_label) {
   free(updates);
   if (test && !data)
     diag_error(test->name_loc, "a test set is given but no training data (data = ...)");
+  if (diag_error_count() == 0) {
+    lint_data_files(lc->g, data);
+    lint_data_files(lc->g, test);
+  }
   return 0;
 }
 
@@ -435,7 +469,7 @@ void lower_warn_unreached(const ir_graph *g) {
       count++;
     }
     if (count)
-      diag_warning(n->loc, "the loss does not depend on %s: %s no gradient, and training leaves "
+      diag_lint(LINT_UNTRAINED, n->loc, "the loss does not depend on %s: %s no gradient, and training leaves "
                    "%s as initialised", names, count > 1 ? "they get" : "it gets",
                    count > 1 ? "them" : "it");
     i = j;

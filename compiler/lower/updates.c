@@ -285,10 +285,10 @@ void lower_warn_unreached_updates(const ir_graph *g) {
       else if (!reach[p->update][p->node]) cm = add_name(missed, sizeof missed, &um, cm, p->name);
     }
     if (cn)
-      diag_warning(n->loc, "no update trains %s: %s no gradient, and training leaves %s as "
+      diag_lint(LINT_UNTRAINED, n->loc, "no update trains %s: %s no gradient, and training leaves %s as "
                    "initialised", none, cn > 1 ? "they get" : "it gets", cn > 1 ? "them" : "it");
     if (cm)
-      diag_warning(n->loc, "the loss of the update that trains %s does not depend on %s: %s no "
+      diag_lint(LINT_UNTRAINED, n->loc, "the loss of the update that trains %s does not depend on %s: %s no "
                    "gradient, and training leaves %s as initialised", missed, cm > 1 ? "them" : "it",
                    cm > 1 ? "they get" : "it gets", cm > 1 ? "them" : "it");
     i = j;

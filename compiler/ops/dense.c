@@ -1,11 +1,27 @@
 /* dense.c: the fully connected layer, y = x W^T + b over the last dim
  * (torch.nn.Linear), its backward rule and its emitters. */
+#include <stdio.h>
 #include "ops.h"
 #include "emit_text.h"
 #include "../../runtime/dl_model.h"
 
 /* dense(x, units, bias = true, init = <train init>, l1 = 0, l2 = 0,
  *       weight_norm = false, spectral_norm = false) */
+/* dense acts on the last dimension only: on an image ([C, H, W], or an
+ * input declared f32[H, W]) it mixes each row's pixels and keeps the rows
+ * apart, which a Keras or torch user rarely means.  A sequence ([T, D], per
+ * token, made by embedding or a recurrent layer) is what that is for. */
+static void lint_image(const ir_node *x, const arg_val *arg) {
+  if (x->ndim < 3 && !(x->ndim == 2 && x->op == OP_INPUT)) return;
+  char buf[64] = "";
+  size_t k = 0;
+  for (int d = 0; d < x->ndim && k < sizeof buf; d++)
+    k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%lld", d ? ", " : "", (long long)x->dims[d]);
+  diag_lint(LINT_FLATTEN, arg->loc,
+            "dense() acts on the last dimension only, and this is [%s] per sample: write "
+            "dense(flatten(...), units) to connect every value", buf);
+}
+
 int lower_dense(lower_ctx *lc, const ast_expr *call) {
   static const arg_spec spec[] = {
     {"x", ARG_TENSOR, 1, 0}, {"units", ARG_INT, 1, 0}, {"bias", ARG_BOOL, 0, 1},
@@ -24,6 +40,7 @@ int lower_dense(lower_ctx *lc, const ast_expr *call) {
                x->batched ? "a class label" : "a scalar");
     return -1;
   }
+  lint_image(x, &v[0]);
   if (v[1].num < 1 || v[1].num > (1 << 24)) {
     diag_error(v[1].loc, "units must be between 1 and %d", 1 << 24);
     return -1;

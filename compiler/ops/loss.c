@@ -64,6 +64,18 @@ static int check_target(lower_ctx *lc, const ast_expr *call, ir_op op, const arg
   return 0;
 }
 
+/* cross_entropy(softmax(z), y) and bce_with_logits(sigmoid(z), y) apply the
+ * squashing twice: the model trains, silently, to a poor accuracy. */
+static void lint_squashed_logits(lower_ctx *lc, const ast_expr *call, ir_op op, const arg_val *logits) {
+  ir_op squash = op == OP_CROSS_ENTROPY ? OP_SOFTMAX : op == OP_BCE_LOGITS ? OP_SIGMOID : OP_COUNT;
+  if (squash == OP_COUNT || lc->g->nodes[logits->node].op != squash) return;
+  int soft = squash == OP_SOFTMAX;
+  diag_lint(LINT_SOFTMAX_LOSS, logits->loc,
+            "%s() applies %s itself: give it the logits, not %s(...) of them%s", call->str,
+            soft ? "log-softmax" : "the sigmoid", soft ? "softmax" : "sigmoid",
+            soft ? "" : " (or use binary_cross_entropy on probabilities)");
+}
+
 /* mse(pred, target) mae(pred, target) binary_cross_entropy(prob, target)
  * bce_with_logits(logits, target) cross_entropy(logits, target) -> scalar;
  * the first argument is named for what each loss expects. */
@@ -73,6 +85,7 @@ int lower_loss(lower_ctx *lc, const ast_expr *call) {
   const arg_spec spec[] = {{first, ARG_TENSOR, 1, 0}, {"target", ARG_TARGET, 1, 0}};
   arg_val v[2];
   if (lower_bind_args(lc, call, spec, 2, v) || check_target(lc, call, op, v)) return -1;
+  lint_squashed_logits(lc, call, op, &v[0]);
   int in[2] = {v[0].node, v[1].node};
   int id = lower_node(lc, op, in, 2, call->loc);
   ir_graph *g = lc->g;

@@ -277,7 +277,17 @@ case_errors() {
   expect_fixed err "good.st: tensor 'lin.weight' has shape [2, 3] but model 'lin' expects [2, 4]"
   run "$lin" train --bogus
   expect_rc 2 "unknown option"
-  expect_fixed err "unknown option '--bogus'"
+  expect_fixed err "unknown option '--bogus' (see"
+  # did-you-mean on the flags: a typo, another tool's spelling, a value given inline
+  run "$lin" train --epoch 2
+  expect_rc 2 "misspelt option"
+  expect_fixed err "unknown option '--epoch'; did you mean '--epochs'?"
+  run "$lin" train --batch-size=8
+  expect_rc 2 "Keras spelling of --batch"
+  expect_fixed err "unknown option '--batch-size=8'; did you mean '--batch'?"
+  run "$lin" eval --lr 0.1
+  expect_rc 2 "an option of another command"
+  expect_fixed err "unknown option '--lr' (see"
   for bad in "--epochs abc" "--epochs 0" "--batch -1" "--lr nan" "--seed -1" "--threads x" "--epochs"; do
     # shellcheck disable=SC2086
     run "$lin" train $bad
@@ -309,7 +319,12 @@ case_gradcheck() {
   expect_in out '^lin.weight  checked 64  max_rel_err '
   run "$lin" gradcheck
   expect_rc 0 "gradcheck f32"
-  expect_in err "meant for --f64 builds"
+  expect_in err "float32 build: gradients below .* are compared absolutely"
+  expect_not_in out "FAILED"
+  # f32's looser floor still catches a wrong gradient (the bias's, x1.5)
+  run "$bin/trainer_lin_badgrad" gradcheck --batch 3 --seed 5
+  expect_rc 1 "f32 gradcheck of a wrong gradient"
+  expect_in out '^lin.bias  checked 2  max_rel_err .*FAILED'
   run "$bin/trainer_lin_f64" gradcheck --tol 0
   expect_rc 1 "gradcheck with zero tolerance"
 }
