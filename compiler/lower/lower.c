@@ -425,3 +425,17 @@ int lower_tensor(lower_ctx *lc, const ast_expr *e) {
     return -1;
   }
 }
+
+void lower_unknown_choice(const ast_expr *e, const char *what, const char *const *names, int n) {
+  const char *hint = lower_suggest(e->str, names, n);
+  if (hint) {
+    diag_error(e->loc, "unknown %s '%s'; did you mean '%s'?", what, e->str, hint);
+    return;
+  }
+  char list[256];
+  size_t k = 0;
+  list[0] = 0;
+  for (int i = 0; i < n && k < sizeof list; i++)
+    k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", names[i]);
+  diag_error(e->loc, "unknown %s '%s' (%s)", what, e->str, list);
+}

@@ -106,6 +106,12 @@ int lower_node(lower_ctx *lc, ir_op op, const int *in, int nin, dl_loc loc);
 /* Suggests the closest of `names` to `s` within a few edits relative to the
  * lengths (one for up to 4 characters, two up to 8, three beyond), or NULL. */
 const char *lower_suggest(const char *s, const char *const *names, int n);
+/* "unknown WHAT 'NAME'; did you mean ...?" for e's name among names, or the
+ * list of them when none is close. */
+void lower_unknown_choice(const ast_expr *e, const char *what, const char *const *names, int n);
+/* optimizer = NAME(...) in the train block or an update: a row of
+ * ops/optim.c's table with its arguments, into o (updates.c). */
+void lower_optimizer(lower_ctx *lc, const ast_expr *e, ir_optim *o);
 /* What to write instead of a Keras or PyTorch spelling (learning_rate,
  * activation = relu, ...) of an argument of `where` ("train" for a train
  * setting), or NULL. */

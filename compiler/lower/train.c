@@ -28,20 +28,6 @@ enum { N_INITS = sizeof init_names / sizeof *init_names };
 
 /* Reports that the name or callee e->str is none of `names`: "unknown WHAT
  * 'x'", with the closest name as a suggestion, or else the whole list. */
-static void unknown_choice(const ast_expr *e, const char *what, const char *const *names, int n) {
-  const char *hint = lower_suggest(e->str, names, n);
-  if (hint) {
-    diag_error(e->loc, "unknown %s '%s'; did you mean '%s'?", what, e->str, hint);
-    return;
-  }
-  char list[256];
-  size_t k = 0;
-  list[0] = 0;
-  for (int i = 0; i < n && k < sizeof list; i++)
-    k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", names[i]);
-  diag_error(e->loc, "unknown %s '%s' (%s)", what, e->str, list);
-}
-
 /* Returns the dl_init_kind named by e, or -1 after reporting. */
 int lower_init_name(const ast_expr *e) {
   if (e->kind != EX_IDENT) {
@@ -51,7 +37,7 @@ int lower_init_name(const ast_expr *e) {
   }
   for (int i = 2; i < N_INITS; i++)
     if (strcmp(e->str, init_names[i]) == 0) return i;
-  unknown_choice(e, "initialiser", init_names + 2, N_INITS - 2);
+  lower_unknown_choice(e, "initialiser", init_names + 2, N_INITS - 2);
   return -1;
 }
 
@@ -133,22 +119,8 @@ static void lower_data(lower_ctx *lc, const ast_expr *e, ir_data *d, const char 
     lower_text_data(lc, e, d);
   } else {
     static const char *const names[] = {"idx", "csv", "text"};
-    unknown_choice(e, "data source", names, 3);
+    lower_unknown_choice(e, "data source", names, 3);
   }
-}
-
-/* optimizer = NAME(...): the rows of ops/optim.c's table. */
-static void lower_optimizer(lower_ctx *lc, const ast_expr *e, ir_optim *o) {
-  if (expect_call(e, "optimizer", "a call like adam(lr = 1e-3)")) return;
-  int kind = optim_find(e->str);
-  if (kind >= 0) {
-    optim_lower(lc, e, kind, o);
-    return;
-  }
-  const char *names[32];
-  int n = 0;
-  while (n < 32 && (names[n] = optim_name(n))) n++;
-  unknown_choice(e, "optimizer", names, n);
 }
 
 /* one_cycle(max_lr, pct_start = 0.3, div_factor = 25, final_div_factor = 1e4):
@@ -194,7 +166,7 @@ static void lower_plateau(lower_ctx *lc, const ast_expr *e, ir_train *t) {
     if (!strcmp(metric, metrics[i])) known = metrics[i];
   if (!known) {
     ast_expr at = {.kind = EX_IDENT, .str = (char *)metric, .loc = v[2].loc};
-    unknown_choice(&at, "plateau metric", metrics, 5);
+    lower_unknown_choice(&at, "plateau metric", metrics, 5);
   }
   t->sched_kind = DL_SCHED_PLATEAU;
   t->plateau_factor = v[0].num;
@@ -240,7 +212,7 @@ static void lower_schedule(lower_ctx *lc, const ast_expr *e, ir_train *t) {
   } else {
     static const char *const names[] = {"constant", "step", "exponential", "cosine", "one_cycle",
                                         "plateau"};
-    unknown_choice(e, "schedule", names, 6);
+    lower_unknown_choice(e, "schedule", names, 6);
   }
 }
 
@@ -300,7 +272,7 @@ static void lower_early_stop(const ast_expr *e, ir_train *t) {
       t->early_stop = ir_strdup(e->str);
       return;
     }
-  unknown_choice(e, "early_stop metric", names, N);
+  lower_unknown_choice(e, "early_stop metric", names, N);
 }
 
 static const char *const train_keys[] = {

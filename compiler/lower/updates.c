@@ -108,9 +108,11 @@ static int update_loss(lower_ctx *lc, const ast_expr *e) {
   return id;
 }
 
-static void update_optimizer(lower_ctx *lc, const ast_expr *e, ir_optim *o) {
+/* optimizer = NAME(...): the rows of ops/optim.c's table (train.c's
+ * `optimizer` setting and an update's argument alike). */
+void lower_optimizer(lower_ctx *lc, const ast_expr *e, ir_optim *o) {
   if (e->kind != EX_CALL) {
-    diag_error(e->loc, "optimizer must be a call like adam(2e-4, beta1 = 0.5)");
+    diag_error(e->loc, "optimizer must be a call like adam(lr = 1e-3)");
     return;
   }
   int kind = optim_find(e->str);
@@ -121,9 +123,7 @@ static void update_optimizer(lower_ctx *lc, const ast_expr *e, ir_optim *o) {
   const char *names[32];
   int n = 0;
   while (n < 32 && (names[n] = optim_name(n))) n++;
-  const char *hint = lower_suggest(e->str, names, n);
-  if (hint) diag_error(e->loc, "unknown optimizer '%s'; did you mean '%s'?", e->str, hint);
-  else diag_error(e->loc, "unknown optimizer '%s'", e->str);
+  lower_unknown_choice(e, "optimizer", names, n);
 }
 
 /* The arguments of update(...): loss (first or by name), params, optimizer. */
@@ -224,7 +224,7 @@ static void lower_update(lower_ctx *lc, const ast_stmt *s) {
   u->optim = g->train.optim; /* the train block's optimizer, unless given */
   g->nupdates++;
   int before = diag_error_count();
-  if (a.optimizer) update_optimizer(lc, a.optimizer, &u->optim);
+  if (a.optimizer) lower_optimizer(lc, a.optimizer, &u->optim);
   if (update_params(lc, k, a.params, loss) || diag_error_count() != before) g->nupdates--;
 }
 
