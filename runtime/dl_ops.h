@@ -30,6 +30,9 @@ static inline float dl_exp(float x) {
   x = x < -87.3365478515625f ? -87.3365478515625f : x > 88.0f ? 88.0f : x;
   float n = floorf(x * 1.44269504088896341f + 0.5f);
   float r = x - n * 0.693359375f - n * -2.12194440e-4f;
+  /* a NaN passes the clamps: keep it out of the conversion to int (UB,
+   * which UBSan reports); r is NaN already, so the result stays NaN */
+  n = n == n ? n : 0.0f;
   float y = 1.9875691500e-4f;
   y = y * r + 1.3981999507e-3f;
   y = y * r + 8.3334519073e-3f;

@@ -12,7 +12,13 @@ name=$(basename "$fuzzer" | sed 's/^fuzz_//')
 dict=$(cd "$(dirname "$0")/../.." && pwd)/fuzz/dict/$name.dict
 rm -rf "$work/seeds" "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*
 mkdir -p "$work/new" "$work/seeds"
-[ $# -gt 0 ] && cp "$@" "$work/seeds/"
+# each seed under a name of its own (two folders may both have a cls.dln):
+# its parent folder's name, then its own
+k=0
+for f in "$@"; do
+  k=$((k + 1))
+  cp "$f" "$work/seeds/$k-$(basename "$(dirname "$f")")-$(basename "$f")"
+done
 set -- -timeout=5 -rss_limit_mb=2048 -close_fd_mask=2 -artifact_prefix="$work/" -print_final_stats=1
 [ -f "$dict" ] && set -- "$@" -dict="$dict"
 status=0
