@@ -286,7 +286,8 @@ static void emit_drivers(emit_ctx *ec) {
   emit_line(o, "/* Forward and backward over the batch: every gradient, no update. */");
   emit_line(o, "static double compute_grads(dl_ctx *ctx, int n) {");
   for (int grp = 0; grp < g->ngroups; grp++)
-    if (group_has(ec, grp, 0)) emit_line(o, "forward_%s(ctx, n, 1);", g->groups[grp].name);
+    if (g->loss_runs[grp] && group_has(ec, grp, 0))
+      emit_line(o, "forward_%s(ctx, n, 1);", g->groups[grp].name);
   for (int grp = g->ngroups - 1; grp >= 0; grp--)
     if (group_has(ec, grp, 1)) emit_line(o, "backward_%s(ctx, n, 1);", g->groups[grp].name);
   emit_line(o, "return (double)%s[0];", total);
@@ -295,7 +296,7 @@ static void emit_drivers(emit_ctx *ec) {
   emit_line(o, "/* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */");
   emit_line(o, "static double forward(dl_ctx *ctx, int n, int with_loss) {");
   for (int grp = 0; grp < g->ngroups; grp++)
-    if (grp != g->penalty_group && group_has(ec, grp, 0))
+    if (g->loss_runs[grp] && grp != g->penalty_group && group_has(ec, grp, 0))
       emit_line(o, "forward_%s(ctx, n, with_loss);", g->groups[grp].name);
   emit_line(o, "return with_loss ? (double)%s[0] : 0.0;", loss);
   emit_line(o, "}\n");
@@ -303,7 +304,8 @@ static void emit_drivers(emit_ctx *ec) {
   emit_line(o, "/* The differentiated loss (data loss + penalties), forward only. */");
   emit_line(o, "static double loss_only(dl_ctx *ctx, int n) {");
   for (int grp = 0; grp < g->ngroups; grp++)
-    if (group_has(ec, grp, 0)) emit_line(o, "forward_%s(ctx, n, 1);", g->groups[grp].name);
+    if (g->loss_runs[grp] && group_has(ec, grp, 0))
+      emit_line(o, "forward_%s(ctx, n, 1);", g->groups[grp].name);
   emit_line(o, "return (double)%s[0];", total);
   emit_line(o, "}\n");
 }
@@ -323,7 +325,8 @@ static void emit_generator(emit_ctx *ec) {
   mark[g->sample] = 1;
   for (int id = g->sample; id >= 0; id--) {
     if (!mark[id]) continue;
-    grp_used[g->nodes[id].group] = 1;
+    /* a block's weights belong to its first application's line: not a reason to run it */
+    if (!ir_op_has(g->nodes[id].op, OPF_LEAF)) grp_used[g->nodes[id].group] = 1;
     for (int k = 0; k < g->nodes[id].nin; k++) mark[g->nodes[id].in[k]] = 1;
   }
   const ir_node *n = &g->nodes[g->sample];

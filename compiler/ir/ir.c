@@ -93,6 +93,7 @@ void ir_free(ir_graph *g) {
   for (int i = 0; i < g->nupdates; i++) free(g->updates[i].runs);
   free(g->updates);
   free(g->tail_runs);
+  free(g->loss_runs);
   for (int i = 0; i < g->ngroups; i++) {
     free(g->groups[i].name);
     free(g->groups[i].text);

@@ -42,6 +42,8 @@ enum {
   OPF_SAME_SHAPE = 1 << 8,    /* its output and every input have one shape (ir_verify) */
   OPF_STOP_GRAD = 1 << 9,     /* no gradient passes through it (detach, constants): autodiff
                                  never computes d loss / d its output (autodiff.c) */
+  OPF_LEAF = 1 << 10,         /* a value a step reads and never computes (input, label,
+                                 parameter, buffer): it makes no line run (schedule.c) */
 };
 
 /* The ops, one IR_OP row each in ops.def (name, flags, backward and emit
@@ -262,6 +264,9 @@ typedef struct ir_graph {
   int nupdates;
   unsigned char *tail_runs;    /* with updates: [ngroups] forward groups no update
                                   runs (a head no loss reads), run by forward() last */
+  unsigned char *loss_runs;    /* without updates: [ngroups] forward groups the total
+                                  loss and the prediction need (compute_grads, forward);
+                                  the rest (the generator's lines) runs only in generate() */
   ir_train train;
   char **strings;              /* names owned by the graph (ir_intern)     */
   int nstrings, string_cap;

@@ -258,9 +258,13 @@ static void lint_unused(lower_ctx *lc, const ast_block *model) {
   for (int k = 0; k < g->nupdates && k < IR_MAX_UPDATES; k++) roots[nroots++] = g->updates[k].total_loss;
   for (int r = 0; r < nroots; r++)
     if (roots[r] >= 0 && roots[r] < g->nnodes) reach[roots[r]] = 1;
-  for (int id = g->nnodes - 1; id >= 0; id--)
-    if (reach[id])
-      for (int k = 0; k < g->nodes[id].nin; k++) reach[g->nodes[id].in[k]] = 1;
+  for (int id = g->nnodes - 1; id >= 0; id--) {
+    const ir_node *n = &g->nodes[id];
+    if (!reach[id]) continue;
+    for (int k = 0; k < n->nin; k++) reach[n->in[k]] = 1;
+    /* ones_like(s) reads only s's shape, but the user did use s */
+    if ((n->op == OP_FILL || n->op == OP_NOISE) && n->fill.like >= 0) reach[n->fill.like] = 1;
+  }
   for (int i = 0; i < model->nstmts; i++) {
     const ast_stmt *s = &model->stmts[i];
     if (s->kind != ST_BIND || !s->name) continue;

@@ -40,11 +40,15 @@ static int check_per_sample(lower_ctx *lc, const char *fn, const arg_val *x) {
   return -1;
 }
 
+/* Only detach reads x's value; a fill or a draw takes x's shape and no edge
+ * from it, so nothing x depends on is recomputed for it (a GAN's
+ * ones_like(d_fake) in the generator's step would rerun D(detach(fake))). */
 static int lower_same_shape(lower_ctx *lc, const ast_expr *call, ir_op op, int x, double value) {
-  int id = lower_node(lc, op, &x, 1, call->loc);
+  int id = op == OP_DETACH ? lower_node(lc, op, &x, 1, call->loc) : lower_node(lc, op, NULL, 0, call->loc);
   ir_node *n = ir_at(lc->g, id);
   ir_copy_shape(n, ir_at(lc->g, x));
   n->fill.value = value;
+  n->fill.like = x;
   return id;
 }
 
@@ -123,11 +127,12 @@ int lower_noise(lower_ctx *lc, const ast_expr *call) {
   memcpy(n->dims, dims, sizeof(int64_t) * (size_t)n->ndim);
   n->fill.value = strcmp(fn, "randn") == 0;
   n->fill.site = id;
+  n->fill.like = -1;
   return id;
 }
 
 /* One loop over every element of the batch: a copy of x for detach, the
- * constant for fill, a draw for noise (x only gives the shape and rows). */
+ * constant for fill, a draw for noise (x, when there, only gives the shape and rows). */
 void constant_emit(emit_ctx *ec, const ir_node *n) {
   emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   char px[96], pout[96], rows[64];

@@ -250,12 +250,12 @@ oom:
 static int exec_times(ir_graph *g, int *first, int *lastx, int **seq_out, int *ntime) {
   int n = g->nnodes;
   *seq_out = NULL;
-  if (!g->nupdates) {
+  if (schedule_updates(g)) return -1;
+  if (!g->nupdates) { /* a subset of the lines runs, in id order */
     for (int id = 0; id < n; id++) first[id] = lastx[id] = id;
     *ntime = n;
     return 0;
   }
-  if (schedule_updates(g)) return -1;
   int len;
   int *seq = schedule_sequence(g, &len);
   for (int id = 0; id < n; id++) first[id] = -1;

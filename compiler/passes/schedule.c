@@ -14,7 +14,11 @@
  * The order of every node execution this gives (schedule_sequence) is what
  * the memory plan computes liveness on: a value stays live until its last
  * reader in any update.  Groups no update needs (a head no loss reads) run
- * after all of them, in forward() only. */
+ * after all of them, in forward() only.
+ *
+ * Without updates there is one order, the lines' own; only the lines the
+ * total loss and the prediction need run in a step (g->loss_runs): a
+ * generator's lines (`sample = dec(randn(20))`) run only when sampling. */
 #include "schedule.h"
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,12 +33,16 @@ static void *xcalloc(size_t n, size_t size) {
   return p;
 }
 
-/* need[grp]: update k's forward needs group grp: an ancestor of its total
- * loss or a forward value its backward nodes read, closed over the groups
- * that a needed group's nodes read (a group's function computes all of them). */
-static void mark_needed(const ir_graph *g, int k, unsigned char *need) {
+/* need[grp]: group grp must run for the roots' values (a total loss, the
+ * prediction) and the forward values that update k's backward nodes read
+ * (k = -1 without updates), closed over the groups that a needed group's
+ * nodes read (a group's function computes all of them).  A leaf (a
+ * parameter, the input) makes no group run: a block's weights belong to its
+ * first application's line, which the generator's application never needs. */
+static void mark_needed(const ir_graph *g, const int *roots, int nroots, int k, unsigned char *need) {
   char *anc = xcalloc((size_t)g->nnodes, 1);
-  anc[g->updates[k].total_loss] = 1;
+  for (int r = 0; r < nroots; r++)
+    if (roots[r] >= 0) anc[roots[r]] = 1;
   for (int id = 0; id < g->nnodes; id++) {
     const ir_node *n = &g->nodes[id];
     if (n->backward && n->update == k)
@@ -46,22 +54,37 @@ static void mark_needed(const ir_graph *g, int k, unsigned char *need) {
       for (int j = 0; j < g->nodes[id].nin; j++) anc[g->nodes[id].in[j]] = 1;
   memset(need, 0, (size_t)g->ngroups);
   for (int id = 0; id < g->nnodes; id++)
-    if (anc[id] && !g->nodes[id].backward) need[g->nodes[id].group] = 1;
+    if (anc[id] && !g->nodes[id].backward && !ir_op_has(g->nodes[id].op, OPF_LEAF))
+      need[g->nodes[id].group] = 1;
   for (int changed = 1; changed;) {
     changed = 0;
     for (int id = 0; id < g->nnodes; id++) {
       const ir_node *n = &g->nodes[id];
-      if (n->backward || !need[n->group]) continue;
+      if (n->backward || !need[n->group] || ir_op_has(n->op, OPF_LEAF)) continue;
       for (int j = 0; j < n->nin; j++) {
-        int h = g->nodes[n->in[j]].group;
-        if (!need[h]) need[h] = changed = 1;
+        const ir_node *x = &g->nodes[n->in[j]];
+        if (!need[x->group] && !ir_op_has(x->op, OPF_LEAF)) need[x->group] = changed = 1;
       }
     }
   }
   free(anc);
 }
 
+/* Without updates: the groups compute_grads and forward() run. */
+static int schedule_single(ir_graph *g) {
+  int roots[] = {g->total_loss, g->loss, g->pred};
+  free(g->loss_runs);
+  g->loss_runs = xcalloc((size_t)g->ngroups, 1);
+  if (g->total_loss < 0 && g->pred < 0) {
+    memset(g->loss_runs, 1, (size_t)g->ngroups);  /* nothing to aim at: every line */
+    return 0;
+  }
+  mark_needed(g, roots, 3, -1, g->loss_runs);
+  return 0;
+}
+
 int schedule_updates(ir_graph *g) {
+  if (!g->nupdates) return schedule_single(g);
   int ng = g->ngroups;
   uint32_t *dep = xcalloc((size_t)g->nnodes, sizeof *dep), *gdep = xcalloc((size_t)ng, sizeof *gdep);
   /* dep[id]: the updates whose parameters id's value depends on (through
@@ -79,7 +102,8 @@ int schedule_updates(ir_graph *g) {
   unsigned char *ran = xcalloc((size_t)ng, 1);
   for (int k = 0; k < g->nupdates; k++) {
     unsigned char *runs = g->updates[k].runs = xcalloc((size_t)ng, 1);
-    mark_needed(g, k, runs);
+    int roots[] = {g->updates[k].total_loss};
+    mark_needed(g, roots, 1, k, runs);
     for (int grp = 0; grp < ng; grp++) {
       if (!runs[grp]) continue;
       uint32_t changed = 0; /* the updates applied since grp was last computed */

@@ -4,7 +4,7 @@
 #define DLNC_SCHEDULE_H
 #include "ir.h"
 /* Fills each update's runs[] (the forward groups its compute_grads runs)
- * and g->tail_runs.  Only for a graph with updates, after autodiff. */
+ * and g->tail_runs; without updates, g->loss_runs.  After autodiff. */
 int schedule_updates(ir_graph *g);
 /* Whether groups ga and gb run in the same updates (and the tail): a value
  * may be computed in place over another's only then, or a recomputation

@@ -603,9 +603,6 @@ static double compute_grads(dl_ctx *ctx, int n) {
   forward_dec_fc3(ctx, n, 1);
   forward_dec_fc4(ctx, n, 1);
   forward_loss(ctx, n, 1);
-  forward_sample(ctx, n, 1);
-  forward_dec_fc3_2(ctx, n, 1);
-  forward_dec_fc4_2(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_dec_fc4(ctx, n, 1);
   backward_dec_fc3(ctx, n, 1);
@@ -625,9 +622,6 @@ static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_dec_fc3(ctx, n, with_loss);
   forward_dec_fc4(ctx, n, with_loss);
   forward_loss(ctx, n, with_loss);
-  forward_sample(ctx, n, with_loss);
-  forward_dec_fc3_2(ctx, n, with_loss);
-  forward_dec_fc4_2(ctx, n, with_loss);
   return with_loss ? (double)FIX(0)[0] : 0.0;
 }
 
@@ -640,16 +634,11 @@ static double loss_only(dl_ctx *ctx, int n) {
   forward_dec_fc3(ctx, n, 1);
   forward_dec_fc4(ctx, n, 1);
   forward_loss(ctx, n, 1);
-  forward_sample(ctx, n, 1);
-  forward_dec_fc3_2(ctx, n, 1);
-  forward_dec_fc4_2(ctx, n, 1);
   return (double)FIX(0)[0];
 }
 
 /* The generator: the lines `sample` depends on (noise and parameters), then its rows. */
 static void generate(dl_ctx *ctx, int n, dl_real *dst) {
-  forward_dec_fc3(ctx, n, 0);
-  forward_dec_fc4(ctx, n, 0);
   forward_sample(ctx, n, 0);
   forward_dec_fc3_2(ctx, n, 0);
   forward_dec_fc4_2(ctx, n, 0);

@@ -207,7 +207,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
   (void)with_labels;
   /* s: reduce -> [batch, 1] */
   {
-    dl_real *y = ACT(144);
+    dl_real *y = ACT(0);
     const dl_real *x = ctx->x;
     const size_t inner = 6, outer = (size_t)(n) * 6 / inner;
     const double scale = 1.0;
@@ -228,26 +228,26 @@ static void forward_real01(dl_ctx *ctx, int n, int with_labels) {
   (void)with_labels;
   /* real01: fill -> [batch, 1] */
   {
-    dl_real *y = ACT(160);
+    dl_real *y = ACT(144);
     const size_t count = (size_t)(n) * 1;
     /* y = 1, a constant of x's shape */
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)1;
   }
   /* real01: fill -> [batch, 1] */
   {
-    dl_real *y = ACT(176);
+    dl_real *y = ACT(160);
     const size_t count = (size_t)(n) * 1;
     /* y = 0, a constant of x's shape */
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)0;
   }
   /* real01: concat -> [batch, 2] */
   {
-    dl_real *y = ACT(144);
+    dl_real *y = ACT(176);
     const int rows = n;
     /* y[:, 0:1] = input 0 */
-    for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * 2 + 0, ACT(160) + (size_t)r * 1, 1 * sizeof(dl_real));
+    for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * 2 + 0, ACT(144) + (size_t)r * 1, 1 * sizeof(dl_real));
     /* y[:, 1:2] = input 1 */
-    for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * 2 + 1, ACT(176) + (size_t)r * 1, 1 * sizeof(dl_real));
+    for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * 2 + 1, ACT(160) + (size_t)r * 1, 1 * sizeof(dl_real));
   }
   /* real01: view -> [batch, 2, 1] */
   /* same values, new shape: nothing to move */
@@ -260,7 +260,7 @@ static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)n;
   (void)with_labels;
   /* d_loss: bce_with_logits -> scalar */
-  FIX(0)[0] = (dl_real)dl_bce_logits(ACT(128), ACT(144), (size_t)(n * 2) * 1);
+  FIX(0)[0] = (dl_real)dl_bce_logits(ACT(128), ACT(176), (size_t)(n * 2) * 1);
   /* d_loss: scale -> scalar */
   {
     dl_real *y = FIX(0);
@@ -357,7 +357,7 @@ static void backward_u0_d_loss(dl_ctx *ctx, int n, int with_labels) {
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)2;
   }
   /* d: loss_grad -> [batch, 2, 1] */
-  dl_bce_logits_grad(FIX(96)[0], ACT(128), ACT(144), ACT(160), (size_t)(n * 2) * 1);
+  dl_bce_logits_grad(FIX(96)[0], ACT(128), ACT(176), ACT(144), (size_t)(n * 2) * 1);
 }
 
 /* updates.dln:10: d      = dense(dropout(leaky_relu(layer_norm(dense(pair, 8, l2 = 0.01), dims = 1), 0.2), 0.25), 1)
@@ -369,7 +369,7 @@ static void norm_sums_d_49(void *arg, int64_t lo, int64_t hi) {
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(144), *restrict x = ACT(64), *restrict st = ACT(80);
+  const dl_real *restrict dy = ACT(160), *restrict x = ACT(64), *restrict st = ACT(80);
   dl_real *restrict sums = FIX(112);
   for (int64_t c0 = lo; c0 < hi; c0 += 256) {
     const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
@@ -397,9 +397,9 @@ static void norm_dx_d_52(void *arg, int64_t lo, int64_t hi) {
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(144), *restrict x = ACT(64), *restrict st = ACT(80);
+  const dl_real *restrict dy = ACT(160), *restrict x = ACT(64), *restrict st = ACT(80);
   const dl_real *restrict w = ST(192);
-  dl_real *restrict dx = ACT(160);
+  dl_real *restrict dx = ACT(144);
   for (int64_t s = lo; s < hi; s++)
     for (int g = 0; g < 2; g++) {
       const dl_real mean = st[(size_t)s * 4 + g], rstd = st[(size_t)s * 4 + 2 + g];
@@ -429,7 +429,7 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(496);
     const int rows = n * 2;
-    const dl_real *dy = ACT(160);
+    const dl_real *dy = ACT(144);
     /* db[j] = sum_r dy[r,j] */
     for (int j = 0; j < 1; j++) db[j] = 0;
     for (int r = 0; r < rows; r++)
@@ -437,7 +437,7 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
   }
   /* d_3.weight: dense_dw -> [1, 8] */
   {
-    const dl_real *restrict dy = ACT(160), *restrict x = ACT(112);
+    const dl_real *restrict dy = ACT(144), *restrict x = ACT(112);
     dl_real *restrict out = ST(480);
     const int rows = n * 2;
     /* small layer: dW[j,k] = sum_r dy[r,j] x[r,k], a row of dW at a time */
@@ -453,8 +453,8 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
   }
   /* d: dense_dx -> [batch, 2, 8] */
   {
-    const dl_real *restrict dy = ACT(160), *restrict W = ST(224);
-    dl_real *restrict out = ACT(144);
+    const dl_real *restrict dy = ACT(144), *restrict W = ST(224);
+    dl_real *restrict out = ACT(160);
     const int rows = n * 2;
     /* small layer: dx[r,k] = sum_j dy[r,j] W[j,k] */
     for (int r = 0; r < rows; r++) {
@@ -466,8 +466,8 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
   }
   /* d: dropout_grad -> [batch, 2, 8] */
   {
-    const dl_real *x = ACT(144);
-    dl_real *y = ACT(144);
+    const dl_real *x = ACT(160);
+    dl_real *y = ACT(160);
     const size_t count = (size_t)(n * 2) * 8;
     /* dx = keep ? dy / (1 - p) : 0,  p = 0.25 */
     for (size_t k = 0; k < count; k++)
@@ -476,8 +476,8 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
   /* d: act_grad -> [batch, 2, 8] */
   /* dx = dy * leaky_relu'(.) */
   {
-    const dl_real *dy = ACT(144), *s = ACT(96);
-    dl_real *dx = ACT(144);
+    const dl_real *dy = ACT(160), *s = ACT(96);
+    dl_real *dx = ACT(160);
     const size_t count = (size_t)(n * 2) * 8;
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
   }
@@ -509,7 +509,7 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(432);
     const int rows = n * 2;
-    const dl_real *dy = ACT(160);
+    const dl_real *dy = ACT(144);
     /* db[j] = sum_r dy[r,j] */
     for (int j = 0; j < 8; j++) db[j] = 0;
     for (int r = 0; r < rows; r++)
@@ -517,7 +517,7 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
   }
   /* d.weight: dense_dw -> [8, 6] */
   {
-    const dl_real *restrict dy = ACT(160), *restrict x = ACT(48);
+    const dl_real *restrict dy = ACT(144), *restrict x = ACT(48);
     dl_real *restrict out = FIX(144);
     const int rows = n * 2;
     /* small layer: dW[j,k] = sum_r dy[r,j] x[r,k], a row of dW at a time */
@@ -769,7 +769,6 @@ static double compute_grads_u0(dl_ctx *ctx, int n) {
   forward_fake(ctx, n, 1);
   forward_pair(ctx, n, 1);
   forward_d(ctx, n, 1);
-  forward_s(ctx, n, 1);
   forward_real01(ctx, n, 1);
   forward_d_loss(ctx, n, 1);
   forward_penalties(ctx, n, 1);
@@ -785,7 +784,6 @@ static double loss_only_u0(dl_ctx *ctx, int n) {
   forward_fake(ctx, n, 1);
   forward_pair(ctx, n, 1);
   forward_d(ctx, n, 1);
-  forward_s(ctx, n, 1);
   forward_real01(ctx, n, 1);
   forward_d_loss(ctx, n, 1);
   forward_penalties(ctx, n, 1);
@@ -815,7 +813,6 @@ static double loss_only_u1(dl_ctx *ctx, int n) {
   forward_fake(ctx, n, 1);
   forward_pair(ctx, n, 1);
   forward_d(ctx, n, 1);
-  forward_s(ctx, n, 1);
   forward_real01(ctx, n, 1);
   forward_d_loss(ctx, n, 1);
   forward_penalties(ctx, n, 1);
@@ -836,11 +833,11 @@ static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_fake(ctx, n, with_loss);
   forward_pair(ctx, n, with_loss);
   forward_d(ctx, n, with_loss);
-  forward_s(ctx, n, with_loss);
   forward_real01(ctx, n, with_loss);
   forward_d_loss(ctx, n, with_loss);
   forward_d(ctx, n, with_loss);
   forward_g_loss(ctx, n, with_loss);
+  forward_s(ctx, n, with_loss);
   return with_loss ? (double)FIX(0)[0] : 0.0;
 }
 
