@@ -1,7 +1,8 @@
 /* test_math.c: the branch-free float functions of dl_ops.h that generated
  * code vectorises (dl_exp, dl_tanh, dl_sigmoid, dl_erf and GELU through
  * it) against libm in double, over a dense sweep, within the errors their
- * comments promise. */
+ * comments promise; dl_log over every 13th float bit pattern (all exponents,
+ * subnormals, the specials) in ulps. */
 #include <math.h>
 #include <stdio.h>
 #include "dl_ops.h"
@@ -19,6 +20,34 @@ static void sweep(const char *name, float (*got)(float), double (*want)(double),
   printf("%-12s max error %.3g at %g (allowed %.3g)\n", name, worst, at, tol);
   if (!(worst <= tol)) {
     printf("FAIL %s\n", name);
+    n_fail++;
+  }
+}
+
+/* dl_log in ulps of the correctly rounded float, and its specials exactly. */
+static void log_ulps(void) {
+  double worst = 0, at = 0;
+  long bad = 0;
+  for (uint64_t b = 0; b < 0x100000000ull; b += 13) {
+    uint32_t u = (uint32_t)b;
+    float x;
+    memcpy(&x, &u, sizeof x);
+    float got = dl_log(x);
+    double want = log((double)x);
+    if (isnan(want) || isinf(want)) {
+      bad += isnan(want) ? !isnan(got) : got != (float)want;
+      continue;
+    }
+    float w = (float)want;
+    double ulp = fabs((double)nextafterf(w, INFINITY) - (double)w);
+    double e = fabs((double)got - want) / ulp;
+    if (e > worst) worst = e, at = x;
+  }
+  bad += !(dl_log(0.0f) == -INFINITY) + !isnan(dl_log(-1.0f)) + !(dl_log(INFINITY) == INFINITY) +
+         !isnan(dl_log(NAN)) + !(dl_log(1.0f) == 0.0f);
+  printf("%-12s max error %.3g ulp at %g (allowed 1.5), %ld wrong specials\n", "dl_log", worst, at, bad);
+  if (!(worst <= 1.5) || bad) {
+    printf("FAIL dl_log\n");
     n_fail++;
   }
 }
@@ -42,6 +71,7 @@ int main(void) {
   sweep("dl_erf", f_erf, erf, -10.0f, 10.0f, 1, 5e-7);             /* absolute */
   sweep("dl_gelu", f_gelu, d_gelu, -10.0f, 10.0f, 1, 1e-6);        /* abs, relative past 1 */
   sweep("dl_gelu_grad", f_gelu_grad, d_gelu_grad, -10.0f, 10.0f, 1, 1e-6);
+  log_ulps();
   printf("%s\n", n_fail ? "math: FAILED" : "math: all within bounds");
   return n_fail != 0;
 }
