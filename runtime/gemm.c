@@ -369,55 +369,6 @@ typedef struct {
     void *ep_arg;
 } gemm_job;
 
-/* ---- prefetching the next pack -------------------------------------------
- * In a training step the weights and activations a GEMM reads were last
- * touched a layer (or an optimiser pass over every parameter) ago: they come
- * from L3 or memory, not L2.  Packing a panel of b reads 16 rows of 1 KB
- * (nt) or 256 strided lines (nn, tn): too many short streams for the
- * hardware prefetcher, so a cold pack waits on memory for most of a
- * panel's compute time.  Instead, while the microkernels sweep the rows of
- * C for one panel, the lines the next pack will read are requested into L2
- * a few at a time (spread over the sweep so they never crowd the miss
- * queues).  Prefetches change no result. */
-typedef struct {
-    const char *base;       /* first line of the region                    */
-    ptrdiff_t stride;       /* bytes between rows                           */
-    int rows, lines;        /* rows, 64-byte lines per row                  */
-} prefetch_region;
-
-/* The source of the pack of columns [jr, jr+nr) x k [pc, pc+kc) of b. */
-static prefetch_region pack_source(const gemm_job *g, int jr, int nr, int pc, int kc)
-{
-    prefetch_region r;
-    const size_t es = sizeof(dl_real);
-    if (g->kind == GEMM_PACKED) {   /* already packed: contiguous */
-        r.base = (const char *)(g->B + (ptrdiff_t)(jr / NR) * g->K * NR + (ptrdiff_t)pc * NR);
-        r.stride = 0;
-        r.rows = 1;
-        r.lines = (int)(((size_t)kc * NR * es + 63) / 64);
-    } else if (g->kind == GEMM_NT) { /* nr rows of kc values */
-        r.base = (const char *)(g->B + (ptrdiff_t)jr * g->ldb + pc);
-        r.stride = g->ldb * (ptrdiff_t)es;
-        r.rows = nr;
-        r.lines = (int)(((size_t)kc * es + 63) / 64) + 1;
-    } else {                         /* kc rows of nr values */
-        r.base = (const char *)(g->B + (ptrdiff_t)pc * g->ldb + jr);
-        r.stride = g->ldb * (ptrdiff_t)es;
-        r.rows = kc;
-        r.lines = (int)(((size_t)nr * es + 63) / 64) + 1;
-    }
-    return r;
-}
-
-/* Part t of parts of the region's lines. */
-static ALWAYS_INLINE void prefetch_part(const prefetch_region *r, int t, int parts)
-{
-    int total = r->rows * r->lines;
-    int lo = (int)((int64_t)total * t / parts), hi = (int)((int64_t)total * (t + 1) / parts);
-    for (int q = lo; q < hi; q++)
-        __builtin_prefetch(r->base + (q / r->lines) * r->stride + (q % r->lines) * 64, 0, 2);
-}
-
 /* Packed path: C rows [i0,i1) x columns [j0,j1), all of k. */
 static void gemm_block(const gemm_job *g, int i0, int i1, int j0, int j1)
 {
@@ -442,24 +393,8 @@ static void gemm_block(const gemm_job *g, int i0, int i1, int j0, int j1)
                     pack_b_t(kc, nr, g->B + jr * g->ldb + pc, g->ldb, bp);
                 else
                     pack_b_n(kc, nr, g->B + pc * g->ldb + jr, g->ldb, bp);
-                /* the next pack: the next k slice, or the next panel's first */
-                int npc = pc + KC < g->K ? pc + KC : 0, njr = npc ? jr : jr + NR;
-                prefetch_region next = {NULL, 0, 0, 0};
-                if (njr < j1)
-                    next = pack_source(g, njr, j1 - njr < NR ? j1 - njr : NR, npc,
-                                       g->K - npc < KC ? g->K - npc : KC);
-                int parts = (ie - ic + MR - 1) / MR;
                 for (int ir = ic; ir < ie; ir += MR) {
                     int mr = ie - ir < MR ? ie - ir : MR;
-                    if (next.rows)
-                        prefetch_part(&next, (ir - ic) / MR, parts);
-                    /* the next tile of C, to be written: a cold line is read first */
-                    if (ir + MR < ie)
-                        for (int r = 0; r < MR; r++) {
-                            const char *cl = (const char *)(g->C + (ptrdiff_t)(ir + MR + r) * g->ldc + jr);
-                            __builtin_prefetch(cl, 1, 3);
-                            __builtin_prefetch(cl + nr * (ptrdiff_t)sizeof(dl_real) - 1, 1, 3);
-                        }
                     const dl_real *a = tn ? g->A + pc * g->lda + ir
                                           : g->A + ir * g->lda + pc;
                     kern[mr](nr, kc, a, g->lda, b, NR, g->C + ir * g->ldc + jr,
