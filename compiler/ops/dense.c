@@ -2,6 +2,7 @@
  * (torch.nn.Linear), its backward rule and its emitters. */
 #include <stdio.h>
 #include "ops.h"
+#include <string.h>
 #include "emit_text.h"
 #include "../../runtime/dl_model.h"
 
@@ -207,7 +208,7 @@ void dense_grad_emit(emit_ctx *ec, const ir_node *n) {
   emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   if (n->op == OP_DENSE_DB) {
     /* db[j] = sum_r dy[r,j]; if dy is an activation's input gradient, it is
-     * computed here in the same pass: dy[r,j] = dout[r,j] * act'(...) */
+     * computed here first: dy[r,j] = dout[r,j] * act'(...) */
     const ir_node *ag = dy->op == OP_ACT_GRAD && dy->fused_in == n->id ? dy : NULL;
     /* db lives in the state block, never in an activation: restrict */
     emit_line(o, "{");
@@ -217,27 +218,24 @@ void dense_grad_emit(emit_ctx *ec, const ir_node *n) {
       char pin[96], psaved[96], e[256];
       emit_ptr(ec, ag->in[0], pin, sizeof pin);
       emit_ptr(ec, ag->in[1], psaved, sizeof psaved);
-      emit_line(o, "const dl_real *dout = %s, *restrict s = %s;", pin, psaved);
-      emit_line(o, "dl_real *dy = %s;", pdy);
-      emit_line(o, "/* fused: dy = dout * %s'(.), db = column sums of dy */",
+      /* in place (dy over dout) or two live buffers, which the plan keeps
+       * apart: either way restrict holds, and the loop vectorises */
+      int in_place = strcmp(pin, pdy) == 0;
+      if (in_place) emit_line(o, "const dl_real *restrict s = %s;", psaved);
+      else emit_line(o, "const dl_real *restrict dout = %s, *restrict s = %s;", pin, psaved);
+      emit_line(o, "dl_real *restrict dy = %s;", pdy);
+      emit_line(o, "const size_t count = (size_t)rows * %lld;", ll(N));
+      emit_line(o, "/* fused: dy = dout * %s'(.), then db = column sums of dy */",
                 ir_op_name(ag->act.fwd));
-      emit_line(o, "for (int j = 0; j < %lld; j++) db[j] = 0;", ll(N));
-      emit_line(o, "for (int r = 0; r < rows; r++)");
-      emit_line(o, "for (int j = 0; j < %lld; j++) {", ll(N));
-      emit_line(o, "const size_t k = (size_t)r * %lld + j;", ll(N));
-      emit_line(o, "const dl_real g = %s;",
-                activation_grad_expr(ag->act.fwd, ag->act.slope, "dout[k]", "s[k]", "s[k]", e, sizeof e));
-      emit_line(o, "dy[k] = g;");
-      emit_line(o, "db[j] += g;");
-      emit_line(o, "}");
+      emit_line(o, "for (size_t k = 0; k < count; k++)");
+      emit_line(o, "dy[k] = %s;",
+                activation_grad_expr(ag->act.fwd, ag->act.slope, in_place ? "dy[k]" : "dout[k]", "s[k]",
+                                     "s[k]", e, sizeof e));
+      emit_line(o, "dl_col_sums(db, dy, rows, %lld);", ll(N));
       emit_line(o, "}");
     } else {
-      emit_line(o, "const dl_real *dy = %s;", pdy);
       emit_line(o, "/* db[j] = sum_r dy[r,j] */");
-      emit_line(o, "for (int j = 0; j < %lld; j++) db[j] = 0;", ll(N));
-      emit_line(o, "for (int r = 0; r < rows; r++)");
-      emit_line(o, "for (int j = 0; j < %lld; j++) db[j] += dy[(size_t)r * %lld + j];",
-                ll(N), ll(N));
+      emit_line(o, "dl_col_sums(db, %s, rows, %lld);", pdy, ll(N));
       emit_line(o, "}");
     }
     return;

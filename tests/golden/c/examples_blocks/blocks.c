@@ -389,11 +389,8 @@ static void backward_pred(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(13072);
     const int rows = n;
-    const dl_real *dy = ACT(400);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 1; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 1; j++) db[j] += dy[(size_t)r * 1 + j];
+    dl_col_sums(db, ACT(400), rows, 1);
   }
   /* pred.weight: dense_dw -> [1, 32] */
   {
@@ -436,11 +433,8 @@ static void backward_shared_out_2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(32);
     const int rows = n;
-    const dl_real *dy = ACT(416);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 32; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 32; j++) db[j] += dy[(size_t)r * 32 + j];
+    dl_col_sums(db, ACT(416), rows, 32);
   }
   /* shared.out.weight: dense_dw -> [32, 32] */
   {
@@ -478,11 +472,8 @@ static void backward_shared_h_2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(1088);
     const int rows = n;
-    const dl_real *dy = ACT(352);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 32; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 32; j++) db[j] += dy[(size_t)r * 32 + j];
+    dl_col_sums(db, ACT(352), rows, 32);
   }
   /* shared.h.weight: dense_dw -> [32, 32] */
   {
@@ -520,11 +511,8 @@ static void backward_shared_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(2144);
     const int rows = n;
-    const dl_real *dy = ACT(320);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 32; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 32; j++) db[j] += dy[(size_t)r * 32 + j];
+    dl_col_sums(db, ACT(320), rows, 32);
   }
   /* shared.out.weight: dense_dw -> [32, 32] */
   {
@@ -578,11 +566,8 @@ static void backward_shared_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(3200);
     const int rows = n;
-    const dl_real *dy = ACT(256);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 32; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 32; j++) db[j] += dy[(size_t)r * 32 + j];
+    dl_col_sums(db, ACT(256), rows, 32);
   }
   /* shared.h.weight: dense_dw -> [32, 32] */
   {
@@ -636,11 +621,8 @@ static void backward_body_1_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(10896);
     const int rows = n;
-    const dl_real *dy = ACT(224);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 32; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 32; j++) db[j] += dy[(size_t)r * 32 + j];
+    dl_col_sums(db, ACT(224), rows, 32);
   }
   /* body.1.out.weight: dense_dw -> [32, 32] */
   {
@@ -678,11 +660,8 @@ static void backward_body_1_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(9840);
     const int rows = n;
-    const dl_real *dy = ACT(160);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 32; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 32; j++) db[j] += dy[(size_t)r * 32 + j];
+    dl_col_sums(db, ACT(160), rows, 32);
   }
   /* body.1.h.weight: dense_dw -> [32, 32] */
   {
@@ -720,11 +699,8 @@ static void backward_body_0_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(8784);
     const int rows = n;
-    const dl_real *dy = ACT(128);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 32; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 32; j++) db[j] += dy[(size_t)r * 32 + j];
+    dl_col_sums(db, ACT(128), rows, 32);
   }
   /* body.0.out.weight: dense_dw -> [32, 32] */
   {
@@ -762,11 +738,8 @@ static void backward_body_0_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(7728);
     const int rows = n;
-    const dl_real *dy = ACT(64);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 32; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 32; j++) db[j] += dy[(size_t)r * 32 + j];
+    dl_col_sums(db, ACT(64), rows, 32);
   }
   /* body.0.h.weight: dense_dw -> [32, 32] */
   {
@@ -804,17 +777,13 @@ static void backward_stem(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(6672);
     const int rows = n;
-    const dl_real *dout = ACT(64), *restrict s = ACT(0);
-    dl_real *dy = ACT(64);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 32; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 32; j++) {
-        const size_t k = (size_t)r * 32 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(0);
+    dl_real *restrict dy = ACT(64);
+    const size_t count = (size_t)rows * 32;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 32);
   }
   /* stem.weight: dense_dw -> [32, 4] */
   {

@@ -195,11 +195,8 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(823552);
     const int rows = n * 128;
-    const dl_real *dy = ACT(73728);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 256; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 256; j++) db[j] += dy[(size_t)r * 256 + j];
+    dl_col_sums(db, ACT(73728), rows, 256);
   }
   /* logits.weight: dense_dw -> [256, 256] */
   {
@@ -304,11 +301,8 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(755968);
     const int rows = n * 128;
-    const dl_real *dy = ACT(8192);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 1024; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 1024; j++) db[j] += dy[(size_t)r * 1024 + j];
+    dl_col_sums(db, ACT(8192), rows, 1024);
   }
   /* h.weight_ih_l0: dense_dw -> [1024, 64] */
   {

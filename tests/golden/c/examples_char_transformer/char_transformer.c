@@ -810,11 +810,8 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(957696);
     const int rows = n * 128;
-    const dl_real *dy = ACT(606208);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 256; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 256; j++) db[j] += dy[(size_t)r * 256 + j];
+    dl_col_sums(db, ACT(606208), rows, 256);
   }
   /* logits_2.weight: dense_dw -> [256, 128] */
   {
@@ -936,11 +933,8 @@ static void backward_b2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(924544);
     const int rows = n * 128;
-    const dl_real *dy = ACT(540672);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 128; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 128; j++) db[j] += dy[(size_t)r * 128 + j];
+    dl_col_sums(db, ACT(540672), rows, 128);
   }
   /* b2_3.weight: dense_dw -> [128, 512] */
   {
@@ -970,11 +964,8 @@ static void backward_b2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(858496);
     const int rows = n * 128;
-    const dl_real *dy = ACT(475136);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 512; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 512; j++) db[j] += dy[(size_t)r * 512 + j];
+    dl_col_sums(db, ACT(475136), rows, 512);
   }
   /* b2_2.weight: dense_dw -> [512, 128] */
   {
@@ -1158,11 +1149,8 @@ static void backward_a2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(792576);
     const int rows = n * 128;
-    const dl_real *dy = ACT(393216);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 128; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 128; j++) db[j] += dy[(size_t)r * 128 + j];
+    dl_col_sums(db, ACT(393216), rows, 128);
   }
   /* a2_2.out_proj.weight: dense_dw -> [128, 128] */
   {
@@ -1189,11 +1177,8 @@ static void backward_a2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(775808);
     const int rows = n * 128;
-    const dl_real *dy = ACT(393216);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 384; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 384; j++) db[j] += dy[(size_t)r * 384 + j];
+    dl_col_sums(db, ACT(393216), rows, 384);
   }
   /* a2_2.in_proj_weight: dense_dw -> [384, 128] */
   {
@@ -1323,11 +1308,8 @@ static void backward_b1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(726272);
     const int rows = n * 128;
-    const dl_real *dy = ACT(294912);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 128; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 128; j++) db[j] += dy[(size_t)r * 128 + j];
+    dl_col_sums(db, ACT(294912), rows, 128);
   }
   /* b1_3.weight: dense_dw -> [128, 512] */
   {
@@ -1357,11 +1339,8 @@ static void backward_b1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(660224);
     const int rows = n * 128;
-    const dl_real *dy = ACT(212992);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 512; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 512; j++) db[j] += dy[(size_t)r * 512 + j];
+    dl_col_sums(db, ACT(212992), rows, 512);
   }
   /* b1_2.weight: dense_dw -> [512, 128] */
   {
@@ -1545,11 +1524,8 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(594304);
     const int rows = n * 128;
-    const dl_real *dy = ACT(131072);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 128; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 128; j++) db[j] += dy[(size_t)r * 128 + j];
+    dl_col_sums(db, ACT(131072), rows, 128);
   }
   /* a1_2.out_proj.weight: dense_dw -> [128, 128] */
   {
@@ -1576,11 +1552,8 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(577536);
     const int rows = n * 128;
-    const dl_real *dy = ACT(131072);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 384; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 384; j++) db[j] += dy[(size_t)r * 384 + j];
+    dl_col_sums(db, ACT(131072), rows, 384);
   }
   /* a1_2.in_proj_weight: dense_dw -> [384, 128] */
   {

@@ -321,11 +321,8 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(430736);
     const int rows = n;
-    const dl_real *dy = ACT(21312);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 10; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 10; j++) db[j] += dy[(size_t)r * 10 + j];
+    dl_col_sums(db, ACT(21312), rows, 10);
   }
   /* logits.weight: dense_dw -> [10, 128] */
   {
@@ -355,17 +352,13 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(429328);
     const int rows = n;
-    const dl_real *dout = ACT(21328), *restrict s = ACT(21168);
-    dl_real *dy = ACT(21328);
-    /* fused: dy = dout * relu'(.), db = column sums of dy */
-    for (int j = 0; j < 128; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 128; j++) {
-        const size_t k = (size_t)r * 128 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : 0;
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(21168);
+    dl_real *restrict dy = ACT(21328);
+    const size_t count = (size_t)rows * 128;
+    /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : 0;
+    dl_col_sums(db, dy, rows, 128);
   }
   /* h.weight: dense_dw -> [128, 1568] */
   {

@@ -221,17 +221,13 @@ static void backward_recon(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(870288);
     const int rows = n;
-    const dl_real *dout = ACT(2352), *restrict s = ACT(1568);
-    dl_real *dy = ACT(2352);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 784; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 784; j++) {
-        const size_t k = (size_t)r * 784 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(1568);
+    dl_real *restrict dy = ACT(2352);
+    const size_t count = (size_t)rows * 784;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 784);
   }
   /* recon.weight: dense_dw -> [784, 256] */
   {
@@ -261,17 +257,13 @@ static void backward_dec1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(669328);
     const int rows = n;
-    const dl_real *dout = ACT(1568), *restrict s = ACT(320);
-    dl_real *dy = ACT(1568);
-    /* fused: dy = dout * relu'(.), db = column sums of dy */
-    for (int j = 0; j < 256; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 256; j++) {
-        const size_t k = (size_t)r * 256 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : 0;
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(320);
+    dl_real *restrict dy = ACT(1568);
+    const size_t count = (size_t)rows * 256;
+    /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : 0;
+    dl_col_sums(db, dy, rows, 256);
   }
   /* dec1.weight: dense_dw -> [256, 64] */
   {
@@ -301,11 +293,8 @@ static void backward_code(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(652880);
     const int rows = n;
-    const dl_real *dy = ACT(256);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 64; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 64; j++) db[j] += dy[(size_t)r * 64 + j];
+    dl_col_sums(db, ACT(256), rows, 64);
   }
   /* code.weight: dense_dw -> [64, 256] */
   {
@@ -335,17 +324,13 @@ static void backward_enc1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(636240);
     const int rows = n;
-    const dl_real *dout = ACT(320), *restrict s = ACT(0);
-    dl_real *dy = ACT(320);
-    /* fused: dy = dout * relu'(.), db = column sums of dy */
-    for (int j = 0; j < 256; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 256; j++) {
-        const size_t k = (size_t)r * 256 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : 0;
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(0);
+    dl_real *restrict dy = ACT(320);
+    const size_t count = (size_t)rows * 256;
+    /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : 0;
+    dl_col_sums(db, dy, rows, 256);
   }
   /* enc1.weight: dense_dw -> [256, 784] */
   {

@@ -837,11 +837,8 @@ static void backward_u0_D_fc3_2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(1584);
     const int rows = n;
-    const dl_real *dy = ACT(6352);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 1; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 1; j++) db[j] += dy[(size_t)r * 1 + j];
+    dl_col_sums(db, ACT(6352), rows, 1);
   }
   /* D.fc3.weight: dense_dw -> [1, 256] */
   {
@@ -893,17 +890,13 @@ static void backward_u0_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(1856);
     const int rows = n;
-    const dl_real *dout = ACT(6048), *restrict s = ACT(5792);
-    dl_real *dy = ACT(6048);
-    /* fused: dy = dout * leaky_relu'(.), db = column sums of dy */
-    for (int j = 0; j < 256; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 256; j++) {
-        const size_t k = (size_t)r * 256 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : (dl_real)0.20000000000000001 * dout[k];
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(5792);
+    dl_real *restrict dy = ACT(6048);
+    const size_t count = (size_t)rows * 256;
+    /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
+    dl_col_sums(db, dy, rows, 256);
   }
   /* D.fc2.weight: dense_dw -> [256, 512] */
   {
@@ -942,17 +935,13 @@ static void backward_u0_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(133184);
     const int rows = n;
-    const dl_real *dout = ACT(5280), *restrict s = ACT(4768);
-    dl_real *dy = ACT(5280);
-    /* fused: dy = dout * leaky_relu'(.), db = column sums of dy */
-    for (int j = 0; j < 512; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 512; j++) {
-        const size_t k = (size_t)r * 512 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : (dl_real)0.20000000000000001 * dout[k];
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(4768);
+    dl_real *restrict dy = ACT(5280);
+    const size_t count = (size_t)rows * 512;
+    /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
+    dl_col_sums(db, dy, rows, 512);
   }
   /* D.fc1.weight: dense_dw -> [512, 784] */
   {
@@ -974,11 +963,8 @@ static void backward_u0_D_fc3(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(535104);
     const int rows = n;
-    const dl_real *dy = ACT(6304);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 1; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 1; j++) db[j] += dy[(size_t)r * 1 + j];
+    dl_col_sums(db, ACT(6304), rows, 1);
   }
   /* D.fc3.weight: dense_dw -> [1, 256] */
   {
@@ -1046,17 +1032,13 @@ static void backward_u0_D_fc2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(535376);
     const int rows = n;
-    const dl_real *dout = ACT(3712), *restrict s = ACT(3456);
-    dl_real *dy = ACT(3712);
-    /* fused: dy = dout * leaky_relu'(.), db = column sums of dy */
-    for (int j = 0; j < 256; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 256; j++) {
-        const size_t k = (size_t)r * 256 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : (dl_real)0.20000000000000001 * dout[k];
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(3456);
+    dl_real *restrict dy = ACT(3712);
+    const size_t count = (size_t)rows * 256;
+    /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
+    dl_col_sums(db, dy, rows, 256);
   }
   /* D.fc2.weight: dense_dw -> [256, 512] */
   {
@@ -1111,17 +1093,13 @@ static void backward_u0_D_fc1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(666704);
     const int rows = n;
-    const dl_real *dout = ACT(2944), *restrict s = ACT(2432);
-    dl_real *dy = ACT(2944);
-    /* fused: dy = dout * leaky_relu'(.), db = column sums of dy */
-    for (int j = 0; j < 512; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 512; j++) {
-        const size_t k = (size_t)r * 512 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : (dl_real)0.20000000000000001 * dout[k];
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(2432);
+    dl_real *restrict dy = ACT(2944);
+    const size_t count = (size_t)rows * 512;
+    /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
+    dl_col_sums(db, dy, rows, 512);
   }
   /* D.fc1.weight: dense_dw -> [512, 784] */
   {
@@ -1258,17 +1236,13 @@ static void backward_u1_G_fc3(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1653536);
     const int rows = n;
-    const dl_real *dout = ACT(2432), *restrict s = ACT(1648);
-    dl_real *dy = ACT(3216);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 784; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 784; j++) {
-        const size_t k = (size_t)r * 784 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict dout = ACT(2432), *restrict s = ACT(1648);
+    dl_real *restrict dy = ACT(3216);
+    const size_t count = (size_t)rows * 784;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dout[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 784);
   }
   /* G.fc3.weight: dense_dw -> [784, 512] */
   {

@@ -137,11 +137,8 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(470288);
     const int rows = n;
-    const dl_real *dy = ACT(400);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 10; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 10; j++) db[j] += dy[(size_t)r * 10 + j];
+    dl_col_sums(db, ACT(400), rows, 10);
   }
   /* logits.weight: dense_dw -> [10, 128] */
   {
@@ -171,17 +168,13 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(468880);
     const int rows = n;
-    const dl_real *dout = ACT(416), *restrict s = ACT(256);
-    dl_real *dy = ACT(416);
-    /* fused: dy = dout * relu'(.), db = column sums of dy */
-    for (int j = 0; j < 128; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 128; j++) {
-        const size_t k = (size_t)r * 128 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : 0;
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(256);
+    dl_real *restrict dy = ACT(416);
+    const size_t count = (size_t)rows * 128;
+    /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : 0;
+    dl_col_sums(db, dy, rows, 128);
   }
   /* h2.weight: dense_dw -> [128, 256] */
   {
@@ -211,17 +204,13 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(435856);
     const int rows = n;
-    const dl_real *dout = ACT(544), *restrict s = ACT(0);
-    dl_real *dy = ACT(544);
-    /* fused: dy = dout * relu'(.), db = column sums of dy */
-    for (int j = 0; j < 256; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 256; j++) {
-        const size_t k = (size_t)r * 256 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : 0;
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(0);
+    dl_real *restrict dy = ACT(544);
+    const size_t count = (size_t)rows * 256;
+    /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : 0;
+    dl_col_sums(db, dy, rows, 256);
   }
   /* h1.weight: dense_dw -> [256, 784] */
   {

@@ -274,11 +274,8 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(453200);
     const int rows = n;
-    const dl_real *dy = ACT(592);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 10; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 10; j++) db[j] += dy[(size_t)r * 10 + j];
+    dl_col_sums(db, ACT(592), rows, 10);
   }
   /* logits.weight: dense_dw -> [10, 96] */
   {
@@ -322,11 +319,8 @@ static void backward_joined(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(452208);
     const int rows = n;
-    const dl_real *dy = ACT(576);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 32; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 32; j++) db[j] += dy[(size_t)r * 32 + j];
+    dl_col_sums(db, ACT(576), rows, 32);
   }
   /* joined.weight: dense_dw -> [32, 256] */
   {
@@ -364,17 +358,13 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(443952);
     const int rows = n;
-    const dl_real *dout = ACT(704), *restrict s = ACT(512);
-    dl_real *dy = ACT(704);
-    /* fused: dy = dout * relu'(.), db = column sums of dy */
-    for (int j = 0; j < 64; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 64; j++) {
-        const size_t k = (size_t)r * 64 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : 0;
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(512);
+    dl_real *restrict dy = ACT(704);
+    const size_t count = (size_t)rows * 64;
+    /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : 0;
+    dl_col_sums(db, dy, rows, 64);
   }
   /* h2.weight: dense_dw -> [64, 256] */
   {
@@ -437,17 +427,13 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(427312);
     const int rows = n;
-    const dl_real *dout = ACT(768), *restrict s = ACT(0);
-    dl_real *dy = ACT(768);
-    /* fused: dy = dout * relu'(.), db = column sums of dy */
-    for (int j = 0; j < 256; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 256; j++) {
-        const size_t k = (size_t)r * 256 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : 0;
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(0);
+    dl_real *restrict dy = ACT(768);
+    const size_t count = (size_t)rows * 256;
+    /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : 0;
+    dl_col_sums(db, dy, rows, 256);
   }
   /* h1.weight: dense_dw -> [256, 784] */
   {

@@ -856,11 +856,8 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(34736);
     const int rows = n;
-    const dl_real *dy = ACT(119184);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 10; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 10; j++) db[j] += dy[(size_t)r * 10 + j];
+    dl_col_sums(db, ACT(119184), rows, 10);
   }
   /* logits.weight: dense_dw -> [10, 784] */
   {

@@ -362,17 +362,13 @@ static void backward_dec_fc4(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1304912);
     const int rows = n;
-    const dl_real *dout = ACT(1808), *restrict s = ACT(992);
-    dl_real *dy = ACT(1808);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 784; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 784; j++) {
-        const size_t k = (size_t)r * 784 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(992);
+    dl_real *restrict dy = ACT(1808);
+    const size_t count = (size_t)rows * 784;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 784);
   }
   /* dec.fc4.weight: dense_dw -> [784, 400] */
   {
@@ -402,17 +398,13 @@ static void backward_dec_fc3(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(990912);
     const int rows = n;
-    const dl_real *dout = ACT(992), *restrict s = ACT(592);
-    dl_real *dy = ACT(992);
-    /* fused: dy = dout * relu'(.), db = column sums of dy */
-    for (int j = 0; j < 400; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 400; j++) {
-        const size_t k = (size_t)r * 400 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : 0;
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(592);
+    dl_real *restrict dy = ACT(992);
+    const size_t count = (size_t)rows * 400;
+    /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : 0;
+    dl_col_sums(db, dy, rows, 400);
   }
   /* dec.fc3.weight: dense_dw -> [400, 20] */
   {
@@ -488,11 +480,8 @@ static void backward_logvar(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(982880);
     const int rows = n;
-    const dl_real *dy = ACT(1776);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 20; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 20; j++) db[j] += dy[(size_t)r * 20 + j];
+    dl_col_sums(db, ACT(1776), rows, 20);
   }
   /* logvar.weight: dense_dw -> [20, 400] */
   {
@@ -530,11 +519,8 @@ static void backward_mu(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(974848);
     const int rows = n;
-    const dl_real *dy = ACT(528);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 20; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 20; j++) db[j] += dy[(size_t)r * 20 + j];
+    dl_col_sums(db, ACT(528), rows, 20);
   }
   /* mu.weight: dense_dw -> [20, 400] */
   {
@@ -572,17 +558,13 @@ static void backward_fc1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(966448);
     const int rows = n;
-    const dl_real *dout = ACT(560), *restrict s = ACT(0);
-    dl_real *dy = ACT(560);
-    /* fused: dy = dout * relu'(.), db = column sums of dy */
-    for (int j = 0; j < 400; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 400; j++) {
-        const size_t k = (size_t)r * 400 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : 0;
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(0);
+    dl_real *restrict dy = ACT(560);
+    const size_t count = (size_t)rows * 400;
+    /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : 0;
+    dl_col_sums(db, dy, rows, 400);
   }
   /* fc1.weight: dense_dw -> [400, 784] */
   {

@@ -163,11 +163,8 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(7440);
     const int rows = n;
-    const dl_real *dy = ACT(144);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 2; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 2; j++) db[j] += dy[(size_t)r * 2 + j];
+    dl_col_sums(db, ACT(144), rows, 2);
   }
   /* logits.weight: dense_dw -> [2, 32] */
   {
@@ -285,11 +282,8 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(7184);
     const int rows = n * 24;
-    const dl_real *dy = ACT(96);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 96; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 96; j++) db[j] += dy[(size_t)r * 96 + j];
+    dl_col_sums(db, ACT(96), rows, 96);
   }
   /* h.weight_ih_l0: dense_dw -> [96, 4] */
   {

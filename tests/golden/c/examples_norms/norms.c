@@ -475,11 +475,8 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(104624);
     const int rows = n;
-    const dl_real *dy = ACT(11184);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 10; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 10; j++) db[j] += dy[(size_t)r * 10 + j];
+    dl_col_sums(db, ACT(11184), rows, 10);
   }
   /* logits.weight: dense_dw -> [10, 64] */
   {
@@ -592,11 +589,8 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(103792);
     const int rows = n;
-    const dl_real *dy = ACT(11104);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 64; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 64; j++) db[j] += dy[(size_t)r * 64 + j];
+    dl_col_sums(db, ACT(11104), rows, 64);
   }
   /* h.weight: dense_dw -> [64, 784] */
   {

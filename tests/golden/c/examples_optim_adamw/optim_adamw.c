@@ -101,11 +101,8 @@ static void backward_pred(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(784);
     const int rows = n;
-    const dl_real *dy = ACT(80);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 1; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 1; j++) db[j] += dy[(size_t)r * 1 + j];
+    dl_col_sums(db, ACT(80), rows, 1);
   }
   /* pred.weight: dense_dw -> [1, 64] */
   {
@@ -148,17 +145,13 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(656);
     const int rows = n;
-    const dl_real *dout = ACT(96), *restrict s = ACT(0);
-    dl_real *dy = ACT(96);
-    /* fused: dy = dout * leaky_relu'(.), db = column sums of dy */
-    for (int j = 0; j < 64; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 64; j++) {
-        const size_t k = (size_t)r * 64 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : (dl_real)0.10000000000000001 * dout[k];
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(0);
+    dl_real *restrict dy = ACT(96);
+    const size_t count = (size_t)rows * 64;
+    /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.10000000000000001 * dy[k];
+    dl_col_sums(db, dy, rows, 64);
   }
   /* h.weight: dense_dw -> [64, 4] */
   {

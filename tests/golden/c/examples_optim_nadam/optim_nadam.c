@@ -133,11 +133,8 @@ static void backward_pred(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(400);
     const int rows = n;
-    const dl_real *dy = ACT(48);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 1; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 1; j++) db[j] += dy[(size_t)r * 1 + j];
+    dl_col_sums(db, ACT(48), rows, 1);
   }
   /* pred.weight: dense_dw -> [1, 32] */
   {
@@ -180,17 +177,13 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(336);
     const int rows = n;
-    const dl_real *dout = ACT(64), *restrict s = ACT(0);
-    dl_real *dy = ACT(64);
-    /* fused: dy = dout * relu'(.), db = column sums of dy */
-    for (int j = 0; j < 32; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 32; j++) {
-        const size_t k = (size_t)r * 32 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : 0;
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(0);
+    dl_real *restrict dy = ACT(64);
+    const size_t count = (size_t)rows * 32;
+    /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : 0;
+    dl_col_sums(db, dy, rows, 32);
   }
   /* h.weight: dense_dw -> [32, 4] */
   {

@@ -137,11 +137,8 @@ static void backward_pred(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(9104);
     const int rows = n;
-    const dl_real *dy = ACT(208);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 1; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 1; j++) db[j] += dy[(size_t)r * 1 + j];
+    dl_col_sums(db, ACT(208), rows, 1);
   }
   /* pred.weight: dense_dw -> [1, 64] */
   {
@@ -184,17 +181,13 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(8976);
     const int rows = n;
-    const dl_real *dout = ACT(224), *restrict s = ACT(128);
-    dl_real *dy = ACT(224);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 64; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 64; j++) {
-        const size_t k = (size_t)r * 64 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(128);
+    dl_real *restrict dy = ACT(224);
+    const size_t count = (size_t)rows * 64;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 64);
   }
   /* h2.weight: dense_dw -> [64, 64] */
   {
@@ -232,11 +225,8 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(4816);
     const int rows = n;
-    const dl_real *dy = ACT(64);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 64; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 64; j++) db[j] += dy[(size_t)r * 64 + j];
+    dl_col_sums(db, ACT(64), rows, 64);
   }
   /* h1.weight: dense_dw -> [64, 4] */
   {

@@ -101,17 +101,13 @@ static void backward_p(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(112);
     const int rows = n;
-    const dl_real *dout = ACT(32), *restrict s = ACT(16);
-    dl_real *dy = ACT(32);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 1; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 1; j++) {
-        const size_t k = (size_t)r * 1 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(16);
+    dl_real *restrict dy = ACT(32);
+    const size_t count = (size_t)rows * 1;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 1);
   }
   /* p.weight: dense_dw -> [1, 8] */
   {
@@ -154,17 +150,13 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(80);
     const int rows = n;
-    const dl_real *dout = ACT(16), *restrict s = ACT(0);
-    dl_real *dy = ACT(16);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 8; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 8; j++) {
-        const size_t k = (size_t)r * 8 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(0);
+    dl_real *restrict dy = ACT(16);
+    const size_t count = (size_t)rows * 8;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 8);
   }
   /* h.weight: dense_dw -> [8, 2] */
   {

@@ -344,11 +344,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(624);
     const int rows = n;
-    const dl_real *dy = ACT(384);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 2; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 2; j++) db[j] += dy[(size_t)r * 2 + j];
+    dl_col_sums(db, ACT(384), rows, 2);
   }
   /* out.weight: dense_dw -> [2, 20] */
   {
@@ -531,11 +528,8 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(528);
     const int rows = n * 5;
-    const dl_real *dy = ACT(304);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(304), rows, 4);
   }
   /* b_2.out_proj.weight: dense_dw -> [4, 4] */
   {
@@ -575,11 +569,8 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(496);
     const int rows = n * 5;
-    const dl_real *dy = ACT(304);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 12; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 12; j++) db[j] += dy[(size_t)r * 12 + j];
+    dl_col_sums(db, ACT(304), rows, 12);
   }
   /* b_2.in_proj_weight: dense_dw -> [12, 4] */
   {
@@ -700,11 +691,8 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(400);
     const int rows = n * 5;
-    const dl_real *dy = ACT(208);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(208), rows, 4);
   }
   /* a.out_proj.weight: dense_dw -> [4, 4] */
   {
@@ -744,11 +732,8 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(368);
     const int rows = n * 5;
-    const dl_real *dy = ACT(128);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 12; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 12; j++) db[j] += dy[(size_t)r * 12 + j];
+    dl_col_sums(db, ACT(128), rows, 12);
   }
   /* a.in_proj_weight: dense_dw -> [12, 4] */
   {

@@ -431,11 +431,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(752);
     const int rows = n;
-    const dl_real *dy = ACT(752);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(752), rows, 3);
   }
   /* out.weight: dense_dw -> [3, 6] */
   {
@@ -555,11 +552,8 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(672);
     const int rows = n;
-    const dl_real *dy = ACT(720);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 6; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 6; j++) db[j] += dy[(size_t)r * 6 + j];
+    dl_col_sums(db, ACT(720), rows, 6);
   }
   /* h.weight: dense_dw -> [6, 24] */
   {

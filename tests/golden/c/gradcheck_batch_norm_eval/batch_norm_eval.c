@@ -386,11 +386,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1168);
     const int rows = n;
-    const dl_real *dy = ACT(640);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(640), rows, 3);
   }
   /* out.weight: dense_dw -> [3, 4] */
   {
@@ -609,11 +606,8 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1072);
     const int rows = n;
-    const dl_real *dy = ACT(576);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 6; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 6; j++) db[j] += dy[(size_t)r * 6 + j];
+    dl_col_sums(db, ACT(576), rows, 6);
   }
   /* h.weight: dense_dw -> [6, 60] */
   {

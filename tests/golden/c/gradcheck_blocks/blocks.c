@@ -380,11 +380,8 @@ static void backward_S_b(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(432);
     const int rows = n;
-    const dl_real *dy = ACT(176);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(176), rows, 3);
   }
   /* S.b.weight: dense_dw -> [3, 4] */
   {
@@ -427,17 +424,13 @@ static void backward_S_a(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(400);
     const int rows = n;
-    const dl_real *dout = ACT(160), *restrict s = ACT(128);
-    dl_real *dy = ACT(160);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(128);
+    dl_real *restrict dy = ACT(160);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* S.a.weight: dense_dw -> [3, 4] */
   {
@@ -488,11 +481,8 @@ static void backward_R_1_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(368);
     const int rows = n;
-    const dl_real *dy = ACT(144);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(144), rows, 4);
   }
   /* R.1.out.weight: dense_dw -> [4, 4] */
   {
@@ -580,11 +570,8 @@ static void backward_R_0_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(320);
     const int rows = n;
-    const dl_real *dy = ACT(80);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(80), rows, 4);
   }
   /* R.0.out.weight: dense_dw -> [4, 4] */
   {
@@ -672,11 +659,8 @@ static void backward_D_out_2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(48);
     const int rows = n;
-    const dl_real *dy = ACT(48);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(48), rows, 4);
   }
   /* D.out.weight: dense_dw -> [4, 4] */
   {
@@ -719,17 +703,13 @@ static void backward_D_h_2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(80);
     const int rows = n;
-    const dl_real *dout = ACT(64), *restrict s = ACT(32);
-    dl_real *dy = ACT(64);
-    /* fused: dy = dout * leaky_relu'(.), db = column sums of dy */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) {
-        const size_t k = (size_t)r * 4 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : (dl_real)0.10000000000000001 * dout[k];
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(32);
+    dl_real *restrict dy = ACT(64);
+    const size_t count = (size_t)rows * 4;
+    /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.10000000000000001 * dy[k];
+    dl_col_sums(db, dy, rows, 4);
   }
   /* D.h.weight: dense_dw -> [4, 4] */
   {
@@ -788,11 +768,8 @@ static void backward_D_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(112);
     const int rows = n;
-    const dl_real *dy = ACT(32);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(32), rows, 4);
   }
   /* D.out.weight: dense_dw -> [4, 4] */
   {
@@ -851,17 +828,13 @@ static void backward_D_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(144);
     const int rows = n;
-    const dl_real *dout = ACT(16), *restrict s = ACT(0);
-    dl_real *dy = ACT(16);
-    /* fused: dy = dout * leaky_relu'(.), db = column sums of dy */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) {
-        const size_t k = (size_t)r * 4 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : (dl_real)0.10000000000000001 * dout[k];
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(0);
+    dl_real *restrict dy = ACT(16);
+    const size_t count = (size_t)rows * 4;
+    /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.10000000000000001 * dy[k];
+    dl_col_sums(db, dy, rows, 4);
   }
   /* D.h.weight: dense_dw -> [4, 4] */
   {

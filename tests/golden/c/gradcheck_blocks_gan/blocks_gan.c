@@ -361,11 +361,8 @@ static void backward_D_fc2_3(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(80);
     const int rows = n;
-    const dl_real *dy = ACT(224);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 1; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 1; j++) db[j] += dy[(size_t)r * 1 + j];
+    dl_col_sums(db, ACT(224), rows, 1);
   }
   /* D.fc2.weight: dense_dw -> [1, 7] */
   {
@@ -408,17 +405,13 @@ static void backward_D_fc1_3(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(112);
     const int rows = n;
-    const dl_real *dout = ACT(176), *restrict s = ACT(160);
-    dl_real *dy = ACT(176);
-    /* fused: dy = dout * leaky_relu'(.), db = column sums of dy */
-    for (int j = 0; j < 7; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 7; j++) {
-        const size_t k = (size_t)r * 7 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : (dl_real)0.20000000000000001 * dout[k];
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(160);
+    dl_real *restrict dy = ACT(176);
+    const size_t count = (size_t)rows * 7;
+    /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
+    dl_col_sums(db, dy, rows, 7);
   }
   /* D.fc1.weight: dense_dw -> [7, 4] */
   {
@@ -473,11 +466,8 @@ static void backward_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(160);
     const int rows = n;
-    const dl_real *dy = ACT(176);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 1; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 1; j++) db[j] += dy[(size_t)r * 1 + j];
+    dl_col_sums(db, ACT(176), rows, 1);
   }
   /* D.fc2.weight: dense_dw -> [1, 7] */
   {
@@ -520,17 +510,13 @@ static void backward_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(192);
     const int rows = n;
-    const dl_real *dout = ACT(64), *restrict s = ACT(96);
-    dl_real *dy = ACT(64);
-    /* fused: dy = dout * leaky_relu'(.), db = column sums of dy */
-    for (int j = 0; j < 7; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 7; j++) {
-        const size_t k = (size_t)r * 7 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : (dl_real)0.20000000000000001 * dout[k];
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(96);
+    dl_real *restrict dy = ACT(64);
+    const size_t count = (size_t)rows * 7;
+    /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
+    dl_col_sums(db, dy, rows, 7);
   }
   /* D.fc1.weight: dense_dw -> [7, 4] */
   {
@@ -597,11 +583,8 @@ static void backward_D_fc2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(240);
     const int rows = n;
-    const dl_real *dy = ACT(208);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 1; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 1; j++) db[j] += dy[(size_t)r * 1 + j];
+    dl_col_sums(db, ACT(208), rows, 1);
   }
   /* D.fc2.weight: dense_dw -> [1, 7] */
   {
@@ -662,17 +645,13 @@ static void backward_D_fc1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(272);
     const int rows = n;
-    const dl_real *dout = ACT(64), *restrict s = ACT(48);
-    dl_real *dy = ACT(64);
-    /* fused: dy = dout * leaky_relu'(.), db = column sums of dy */
-    for (int j = 0; j < 7; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 7; j++) {
-        const size_t k = (size_t)r * 7 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : (dl_real)0.20000000000000001 * dout[k];
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(48);
+    dl_real *restrict dy = ACT(64);
+    const size_t count = (size_t)rows * 7;
+    /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
+    dl_col_sums(db, dy, rows, 7);
   }
   /* D.fc1.weight: dense_dw -> [7, 4] */
   {
@@ -728,17 +707,13 @@ static void backward_G_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(256);
     const int rows = n;
-    const dl_real *dout = ACT(160), *restrict s = ACT(32);
-    dl_real *dy = ACT(160);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) {
-        const size_t k = (size_t)r * 4 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(32);
+    dl_real *restrict dy = ACT(160);
+    const size_t count = (size_t)rows * 4;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 4);
   }
   /* G.out.weight: dense_dw -> [4, 5] */
   {
@@ -781,17 +756,13 @@ static void backward_G_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(208);
     const int rows = n;
-    const dl_real *dout = ACT(32), *restrict s = ACT(16);
-    dl_real *dy = ACT(32);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 5; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 5; j++) {
-        const size_t k = (size_t)r * 5 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(16);
+    dl_real *restrict dy = ACT(32);
+    const size_t count = (size_t)rows * 5;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 5);
   }
   /* G.h.weight: dense_dw -> [5, 4] */
   {

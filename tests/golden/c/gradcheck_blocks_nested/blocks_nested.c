@@ -503,17 +503,13 @@ static void backward_E_P_b_2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(32);
     const int rows = n;
-    const dl_real *dout = ACT(304), *restrict s = ACT(256);
-    dl_real *dy = ACT(304);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(256);
+    dl_real *restrict dy = ACT(304);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* E.P.b.weight: dense_dw -> [3, 3] */
   {
@@ -556,17 +552,13 @@ static void backward_E_P_a_2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(64);
     const int rows = n;
-    const dl_real *dout = ACT(272), *restrict s = ACT(240);
-    dl_real *dy = ACT(272);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(240);
+    dl_real *restrict dy = ACT(272);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* E.P.a.weight: dense_dw -> [3, 3] */
   {
@@ -640,17 +632,13 @@ static void backward_E_inner_b_4(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(96);
     const int rows = n;
-    const dl_real *dout = ACT(240), *restrict s = ACT(208);
-    dl_real *dy = ACT(240);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(208);
+    dl_real *restrict dy = ACT(240);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* E.inner.b.weight: dense_dw -> [3, 3] */
   {
@@ -693,17 +681,13 @@ static void backward_E_inner_a_4(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(128);
     const int rows = n;
-    const dl_real *dout = ACT(256), *restrict s = ACT(192);
-    dl_real *dy = ACT(224);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict dout = ACT(256), *restrict s = ACT(192);
+    dl_real *restrict dy = ACT(224);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dout[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* E.inner.a.weight: dense_dw -> [3, 3] */
   {
@@ -778,17 +762,13 @@ static void backward_E_inner_b_3(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(160);
     const int rows = n;
-    const dl_real *dout = ACT(192), *restrict s = ACT(160);
-    dl_real *dy = ACT(192);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(160);
+    dl_real *restrict dy = ACT(192);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* E.inner.b.weight: dense_dw -> [3, 3] */
   {
@@ -831,17 +811,13 @@ static void backward_E_inner_a_3(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(192);
     const int rows = n;
-    const dl_real *dout = ACT(176), *restrict s = ACT(144);
-    dl_real *dy = ACT(176);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(144);
+    dl_real *restrict dy = ACT(176);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* E.inner.a.weight: dense_dw -> [3, 3] */
   {
@@ -932,17 +908,13 @@ static void backward_E_P_b(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(224);
     const int rows = n;
-    const dl_real *dout = ACT(144), *restrict s = ACT(112);
-    dl_real *dy = ACT(144);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(112);
+    dl_real *restrict dy = ACT(144);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* E.P.b.weight: dense_dw -> [3, 3] */
   {
@@ -1001,17 +973,13 @@ static void backward_E_P_a(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(256);
     const int rows = n;
-    const dl_real *dout = ACT(128), *restrict s = ACT(96);
-    dl_real *dy = ACT(128);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(96);
+    dl_real *restrict dy = ACT(128);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* E.P.a.weight: dense_dw -> [3, 3] */
   {
@@ -1101,17 +1069,13 @@ static void backward_E_inner_b_2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(288);
     const int rows = n;
-    const dl_real *dout = ACT(96), *restrict s = ACT(64);
-    dl_real *dy = ACT(96);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(64);
+    dl_real *restrict dy = ACT(96);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* E.inner.b.weight: dense_dw -> [3, 3] */
   {
@@ -1154,17 +1118,13 @@ static void backward_E_inner_a_2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(320);
     const int rows = n;
-    const dl_real *dout = ACT(112), *restrict s = ACT(48);
-    dl_real *dy = ACT(80);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict dout = ACT(112), *restrict s = ACT(48);
+    dl_real *restrict dy = ACT(80);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dout[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* E.inner.a.weight: dense_dw -> [3, 3] */
   {
@@ -1239,17 +1199,13 @@ static void backward_E_inner_b(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(352);
     const int rows = n;
-    const dl_real *dout = ACT(48), *restrict s = ACT(16);
-    dl_real *dy = ACT(48);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(16);
+    dl_real *restrict dy = ACT(48);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* E.inner.b.weight: dense_dw -> [3, 3] */
   {
@@ -1299,17 +1255,13 @@ static void backward_E_inner_a(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = FIX(384);
     const int rows = n;
-    const dl_real *dout = ACT(32), *restrict s = ACT(0);
-    dl_real *dy = ACT(32);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(0);
+    dl_real *restrict dy = ACT(32);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* E.inner.a.weight: dense_dw -> [3, 3] */
   {

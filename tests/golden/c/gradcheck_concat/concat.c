@@ -145,11 +145,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(240);
     const int rows = n;
-    const dl_real *dy = ACT(48);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(48), rows, 3);
   }
   /* out.weight: dense_dw -> [3, 10] */
   {
@@ -209,17 +206,13 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(192);
     const int rows = n;
-    const dl_real *dout = ACT(48), *restrict s = ACT(16);
-    dl_real *dy = ACT(48);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 2; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 2; j++) {
-        const size_t k = (size_t)r * 2 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(16);
+    dl_real *restrict dy = ACT(48);
+    const size_t count = (size_t)rows * 2;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 2);
   }
   /* b.weight: dense_dw -> [2, 5] */
   {
@@ -257,11 +250,8 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(160);
     const int rows = n;
-    const dl_real *dy = ACT(32);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(32), rows, 4);
   }
   /* a.weight: dense_dw -> [4, 5] */
   {

@@ -227,11 +227,8 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(208);
     const int rows = n;
-    const dl_real *dy = ACT(112);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(112), rows, 3);
   }
   /* loss.weight: dense_dw -> [3, 5] */
   {
@@ -284,11 +281,8 @@ static void backward_z(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(176);
     const int rows = n;
-    const dl_real *dy = ACT(128);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(128), rows, 3);
   }
   /* z.weight: dense_dw -> [3, 5] */
   {
@@ -355,11 +349,8 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(144);
     const int rows = n;
-    const dl_real *dy = ACT(0);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 5; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 5; j++) db[j] += dy[(size_t)r * 5 + j];
+    dl_col_sums(db, ACT(0), rows, 5);
   }
   /* h.weight: dense_dw -> [5, 5] */
   {

@@ -169,11 +169,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(240);
     const int rows = n;
-    const dl_real *dy = ACT(80);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(80), rows, 3);
   }
   /* out.weight: dense_dw -> [3, 4] */
   {
@@ -261,17 +258,13 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(208);
     const int rows = n;
-    const dl_real *dout = ACT(64), *restrict s = ACT(16);
-    dl_real *dy = ACT(64);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) {
-        const size_t k = (size_t)r * 4 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(16);
+    dl_real *restrict dy = ACT(64);
+    const size_t count = (size_t)rows * 4;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 4);
   }
   /* b.weight: dense_dw -> [4, 5] */
   {
@@ -301,11 +294,8 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(160);
     const int rows = n;
-    const dl_real *dy = ACT(80);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(80), rows, 4);
   }
   /* a.weight: dense_dw -> [4, 5] */
   {

@@ -390,11 +390,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1008);
     const int rows = n;
-    const dl_real *dy = ACT(912);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(912), rows, 3);
   }
   /* out.weight: dense_dw -> [3, 6] */
   {
@@ -520,11 +517,8 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(928);
     const int rows = n;
-    const dl_real *dy = ACT(880);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 6; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 6; j++) db[j] += dy[(size_t)r * 6 + j];
+    dl_col_sums(db, ACT(880), rows, 6);
   }
   /* h.weight: dense_dw -> [6, 36] */
   {

@@ -304,11 +304,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(944);
     const int rows = n;
-    const dl_real *dy = ACT(16);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 2; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 2; j++) db[j] += dy[(size_t)r * 2 + j];
+    dl_col_sums(db, ACT(16), rows, 2);
   }
   /* out.weight: dense_dw -> [2, 43] */
   {
@@ -576,11 +573,8 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(704);
     const int rows = n * 5;
-    const dl_real *dy = ACT(0);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 12; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 12; j++) db[j] += dy[(size_t)r * 12 + j];
+    dl_col_sums(db, ACT(0), rows, 12);
   }
   /* h1.weight_ih_l0_reverse: dense_dw -> [12, 3] */
   {
@@ -652,11 +646,8 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(576);
     const int rows = n * 5;
-    const dl_real *dy = ACT(0);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 12; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 12; j++) db[j] += dy[(size_t)r * 12 + j];
+    dl_col_sums(db, ACT(0), rows, 12);
   }
   /* h1.weight_ih_l0: dense_dw -> [12, 3] */
   {

@@ -313,11 +313,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(496);
     const int rows = n;
-    const dl_real *dy = ACT(752);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(752), rows, 3);
   }
   /* out.weight: dense_dw -> [3, 24] */
   {

@@ -357,11 +357,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1136);
     const int rows = n;
-    const dl_real *dy = ACT(496);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(496), rows, 3);
   }
   /* out.weight: dense_dw -> [3, 5] */
   {
@@ -439,11 +436,8 @@ static void backward_g(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1104);
     const int rows = n;
-    const dl_real *dy = ACT(480);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 5; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 5; j++) db[j] += dy[(size_t)r * 5 + j];
+    dl_col_sums(db, ACT(480), rows, 5);
   }
   /* g.weight: dense_dw -> [5, 7] */
   {
@@ -569,11 +563,8 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1008);
     const int rows = n;
-    const dl_real *dy = ACT(416);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 7; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 7; j++) db[j] += dy[(size_t)r * 7 + j];
+    dl_col_sums(db, ACT(416), rows, 7);
   }
   /* h.weight: dense_dw -> [7, 36] */
   {

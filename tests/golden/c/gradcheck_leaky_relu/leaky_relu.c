@@ -101,11 +101,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(176);
     const int rows = n;
-    const dl_real *dy = ACT(32);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(32), rows, 3);
   }
   /* out.weight: dense_dw -> [3, 6] */
   {
@@ -148,17 +145,13 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(128);
     const int rows = n;
-    const dl_real *dout = ACT(16), *restrict s = ACT(0);
-    dl_real *dy = ACT(16);
-    /* fused: dy = dout * leaky_relu'(.), db = column sums of dy */
-    for (int j = 0; j < 6; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 6; j++) {
-        const size_t k = (size_t)r * 6 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : (dl_real)0.20000000000000001 * dout[k];
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(0);
+    dl_real *restrict dy = ACT(16);
+    const size_t count = (size_t)rows * 6;
+    /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
+    dl_col_sums(db, dy, rows, 6);
   }
   /* h.weight: dense_dw -> [6, 5] */
   {

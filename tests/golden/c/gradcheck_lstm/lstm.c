@@ -479,11 +479,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1296);
     const int rows = n;
-    const dl_real *dy = ACT(48);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 2; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 2; j++) db[j] += dy[(size_t)r * 2 + j];
+    dl_col_sums(db, ACT(48), rows, 2);
   }
   /* out.weight: dense_dw -> [2, 34] */
   {
@@ -635,11 +632,8 @@ static void backward_hl(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1184);
     const int rows = n * 5;
-    const dl_real *dy = ACT(224);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 8; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 8; j++) db[j] += dy[(size_t)r * 8 + j];
+    dl_col_sums(db, ACT(224), rows, 8);
   }
   /* hl.weight_ih_l0_reverse: dense_dw -> [8, 4] */
   {
@@ -723,11 +717,8 @@ static void backward_hl(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1104);
     const int rows = n * 5;
-    const dl_real *dy = ACT(208);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 8; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 8; j++) db[j] += dy[(size_t)r * 8 + j];
+    dl_col_sums(db, ACT(208), rows, 8);
   }
   /* hl.weight_ih_l0: dense_dw -> [8, 4] */
   {
@@ -871,11 +862,8 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1024);
     const int rows = n * 5;
-    const dl_real *dy = ACT(208);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 12; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 12; j++) db[j] += dy[(size_t)r * 12 + j];
+    dl_col_sums(db, ACT(208), rows, 12);
   }
   /* h2.weight_ih_l0_reverse: dense_dw -> [12, 4] */
   {
@@ -959,11 +947,8 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(896);
     const int rows = n * 5;
-    const dl_real *dy = ACT(208);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 12; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 12; j++) db[j] += dy[(size_t)r * 12 + j];
+    dl_col_sums(db, ACT(208), rows, 12);
   }
   /* h2.weight_ih_l0: dense_dw -> [12, 4] */
   {
@@ -1088,11 +1073,8 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(768);
     const int rows = n * 5;
-    const dl_real *dy = ACT(0);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 16; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 16; j++) db[j] += dy[(size_t)r * 16 + j];
+    dl_col_sums(db, ACT(0), rows, 16);
   }
   /* h1.weight_ih_l0: dense_dw -> [16, 3] */
   {

@@ -247,11 +247,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(560);
     const int rows = n;
-    const dl_real *dy = ACT(48);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(48), rows, 3);
   }
   /* out.weight: dense_dw -> [3, 24] */
   {
@@ -322,11 +319,8 @@ static void backward_d(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(464);
     const int rows = n;
-    const dl_real *dy = ACT(144);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 6; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 6; j++) db[j] += dy[(size_t)r * 6 + j];
+    dl_col_sums(db, ACT(144), rows, 6);
   }
   /* d.weight: dense_dw -> [6, 5] */
   {
@@ -372,11 +366,8 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(416);
     const int rows = n;
-    const dl_real *dy = ACT(80);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 6; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 6; j++) db[j] += dy[(size_t)r * 6 + j];
+    dl_col_sums(db, ACT(80), rows, 6);
   }
   /* c.weight: dense_dw -> [6, 5] */
   {
@@ -423,11 +414,8 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(368);
     const int rows = n;
-    const dl_real *dy = ACT(48);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 6; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 6; j++) db[j] += dy[(size_t)r * 6 + j];
+    dl_col_sums(db, ACT(48), rows, 6);
   }
   /* b.weight: dense_dw -> [6, 5] */
   {
@@ -472,11 +460,8 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(320);
     const int rows = n;
-    const dl_real *dy = ACT(16);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 6; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 6; j++) db[j] += dy[(size_t)r * 6 + j];
+    dl_col_sums(db, ACT(16), rows, 6);
   }
   /* a.weight: dense_dw -> [6, 5] */
   {

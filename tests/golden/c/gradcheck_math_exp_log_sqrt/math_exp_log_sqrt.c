@@ -296,11 +296,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(624);
     const int rows = n;
-    const dl_real *dy = ACT(96);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(96), rows, 3);
   }
   /* out.weight: dense_dw -> [3, 20] */
   {
@@ -388,11 +385,8 @@ static void backward_e(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(544);
     const int rows = n;
-    const dl_real *dy = ACT(208);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(208), rows, 4);
   }
   /* e.weight: dense_dw -> [4, 5] */
   {
@@ -437,11 +431,8 @@ static void backward_d(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(496);
     const int rows = n;
-    const dl_real *dy = ACT(192);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(192), rows, 4);
   }
   /* d.weight: dense_dw -> [4, 5] */
   {
@@ -486,17 +477,13 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(448);
     const int rows = n;
-    const dl_real *dout = ACT(176), *restrict s = ACT(48);
-    dl_real *dy = ACT(176);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) {
-        const size_t k = (size_t)r * 4 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(48);
+    dl_real *restrict dy = ACT(176);
+    const size_t count = (size_t)rows * 4;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 4);
   }
   /* c.weight: dense_dw -> [4, 5] */
   {
@@ -541,17 +528,13 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(400);
     const int rows = n;
-    const dl_real *dout = ACT(96), *restrict s = ACT(16);
-    dl_real *dy = ACT(96);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) {
-        const size_t k = (size_t)r * 4 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(16);
+    dl_real *restrict dy = ACT(96);
+    const size_t count = (size_t)rows * 4;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 4);
   }
   /* b.weight: dense_dw -> [4, 5] */
   {
@@ -596,11 +579,8 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(352);
     const int rows = n;
-    const dl_real *dy = ACT(32);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(32), rows, 4);
   }
   /* a.weight: dense_dw -> [4, 5] */
   {

@@ -404,11 +404,8 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(688);
     const int rows = n;
-    const dl_real *dy = ACT(672);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(672), rows, 3);
   }
   /* logits.weight: dense_dw -> [3, 63] */
   {

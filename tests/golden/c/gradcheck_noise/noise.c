@@ -255,11 +255,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(336);
     const int rows = n;
-    const dl_real *dy = ACT(16);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 5; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 5; j++) db[j] += dy[(size_t)r * 5 + j];
+    dl_col_sums(db, ACT(16), rows, 5);
   }
   /* out.weight: dense_dw -> [5, 3] */
   {
@@ -348,11 +345,8 @@ static void backward_s(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(304);
     const int rows = n;
-    const dl_real *dy = ACT(128);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(128), rows, 3);
   }
   /* s.weight: dense_dw -> [3, 6] */
   {
@@ -403,11 +397,8 @@ static void backward_mu(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(256);
     const int rows = n;
-    const dl_real *dy = ACT(112);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(112), rows, 3);
   }
   /* mu.weight: dense_dw -> [3, 6] */
   {
@@ -458,17 +449,13 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(208);
     const int rows = n;
-    const dl_real *dout = ACT(16), *restrict s = ACT(0);
-    dl_real *dy = ACT(16);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 6; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 6; j++) {
-        const size_t k = (size_t)r * 6 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(0);
+    dl_real *restrict dy = ACT(16);
+    const size_t count = (size_t)rows * 6;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 6);
   }
   /* h.weight: dense_dw -> [6, 5] */
   {

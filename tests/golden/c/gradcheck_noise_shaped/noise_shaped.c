@@ -212,17 +212,13 @@ static void backward_gen(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(208);
     const int rows = n;
-    const dl_real *dout = ACT(112), *restrict s = ACT(80);
-    dl_real *dy = ACT(48);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict dout = ACT(112), *restrict s = ACT(80);
+    dl_real *restrict dy = ACT(48);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dout[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* gen.weight: dense_dw -> [3, 5] */
   {
@@ -252,17 +248,13 @@ static void backward_g(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(176);
     const int rows = n;
-    const dl_real *dout = ACT(128), *restrict s = ACT(0);
-    dl_real *dy = ACT(128);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(0);
+    dl_real *restrict dy = ACT(128);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* g.weight: dense_dw -> [3, 6] */
   {
@@ -292,17 +284,13 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(128);
     const int rows = n;
-    const dl_real *dout = ACT(96), *restrict s = ACT(32);
-    dl_real *dy = ACT(96);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(32);
+    dl_real *restrict dy = ACT(96);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* h.weight: dense_dw -> [3, 4] */
   {

@@ -327,11 +327,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1264);
     const int rows = n;
-    const dl_real *dy = ACT(1024);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(1024), rows, 4);
   }
   /* out.weight: dense_dw -> [4, 135] */
   {

@@ -198,11 +198,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(944);
     const int rows = n;
-    const dl_real *dy = ACT(128);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 2; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 2; j++) db[j] += dy[(size_t)r * 2 + j];
+    dl_col_sums(db, ACT(128), rows, 2);
   }
   /* out_2.weight: dense_dw -> [2, 12] */
   {
@@ -239,17 +236,13 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(896);
     const int rows = n * 4;
-    const dl_real *dout = ACT(48), *restrict s = ACT(32);
-    dl_real *dy = ACT(48);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) {
-        const size_t k = (size_t)r * 3 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(32);
+    dl_real *restrict dy = ACT(48);
+    const size_t count = (size_t)rows * 3;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 3);
   }
   /* out.weight: dense_dw -> [3, 2] */
   {
@@ -408,17 +401,13 @@ static void backward_img(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(816);
     const int rows = n;
-    const dl_real *dout = ACT(96), *restrict s = ACT(0);
-    dl_real *dy = ACT(96);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 18; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 18; j++) {
-        const size_t k = (size_t)r * 18 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(0);
+    dl_real *restrict dy = ACT(96);
+    const size_t count = (size_t)rows * 18;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 18);
   }
   /* img.weight: dense_dw -> [18, 18] */
   {

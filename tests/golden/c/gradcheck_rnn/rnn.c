@@ -370,11 +370,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(688);
     const int rows = n;
-    const dl_real *dy = ACT(128);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 2; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 2; j++) db[j] += dy[(size_t)r * 2 + j];
+    dl_col_sums(db, ACT(128), rows, 2);
   }
   /* out.weight: dense_dw -> [2, 32] */
   {
@@ -486,11 +483,8 @@ static void backward_h3(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(592);
     const int rows = n;
-    const dl_real *dy = ACT(96);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 2; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 2; j++) db[j] += dy[(size_t)r * 2 + j];
+    dl_col_sums(db, ACT(96), rows, 2);
   }
   /* h3.weight_ih_l0: dense_dw -> [2, 15] */
   {
@@ -607,11 +601,8 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(512);
     const int rows = n * 5;
-    const dl_real *dy = ACT(96);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(96), rows, 3);
   }
   /* h2.weight_ih_l0_reverse: dense_dw -> [3, 4] */
   {
@@ -695,11 +686,8 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(448);
     const int rows = n * 5;
-    const dl_real *dy = ACT(64);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(64), rows, 3);
   }
   /* h2.weight_ih_l0: dense_dw -> [3, 4] */
   {
@@ -815,11 +803,8 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(384);
     const int rows = n * 5;
-    const dl_real *dy = ACT(0);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(0), rows, 4);
   }
   /* h1.weight_ih_l0: dense_dw -> [4, 3] */
   {

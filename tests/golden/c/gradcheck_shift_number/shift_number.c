@@ -211,11 +211,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(144);
     const int rows = n;
-    const dl_real *dy = ACT(96);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(96), rows, 3);
   }
   /* out.weight: dense_dw -> [3, 4] */
   {
@@ -323,11 +320,8 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(112);
     const int rows = n;
-    const dl_real *dy = ACT(16);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(16), rows, 4);
   }
   /* a.weight: dense_dw -> [4, 5] */
   {

@@ -150,11 +150,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(240);
     const int rows = n;
-    const dl_real *dy = ACT(80);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(80), rows, 3);
   }
   /* out.weight: dense_dw -> [3, 4] */
   {
@@ -210,11 +207,8 @@ static void backward_s(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(208);
     const int rows = n;
-    const dl_real *dy = ACT(64);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(64), rows, 4);
   }
   /* s.weight: dense_dw -> [4, 6] */
   {
@@ -270,11 +264,8 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(160);
     const int rows = n;
-    const dl_real *dy = ACT(32);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 6; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 6; j++) db[j] += dy[(size_t)r * 6 + j];
+    dl_col_sums(db, ACT(32), rows, 6);
   }
   /* h.weight: dense_dw -> [6, 5] */
   {

@@ -300,11 +300,8 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1008);
     const int rows = n;
-    const dl_real *dy = ACT(528);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 3; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 3; j++) db[j] += dy[(size_t)r * 3 + j];
+    dl_col_sums(db, ACT(528), rows, 3);
   }
   /* out: dense_dw -> [3, 6] */
   {
@@ -376,17 +373,13 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(960);
     const int rows = n;
-    const dl_real *dout = ACT(512), *restrict s = ACT(496);
-    dl_real *dy = ACT(512);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 6; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 6; j++) {
-        const size_t k = (size_t)r * 6 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(496);
+    dl_real *restrict dy = ACT(512);
+    const size_t count = (size_t)rows * 6;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 6);
   }
   /* h: dense_dw -> [6, 60] */
   {

@@ -482,11 +482,8 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1744);
     const int rows = n * 6;
-    const dl_real *dy = ACT(768);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 7; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 7; j++) db[j] += dy[(size_t)r * 7 + j];
+    dl_col_sums(db, ACT(768), rows, 7);
   }
   /* logits_2.weight: dense_dw -> [7, 8] */
   {
@@ -612,11 +609,8 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1632);
     const int rows = n * 6;
-    const dl_real *dy = ACT(720);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 8; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 8; j++) db[j] += dy[(size_t)r * 8 + j];
+    dl_col_sums(db, ACT(720), rows, 8);
   }
   /* h_3.weight: dense_dw -> [8, 16] */
   {
@@ -659,11 +653,8 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1488);
     const int rows = n * 6;
-    const dl_real *dy = ACT(528);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 16; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 16; j++) db[j] += dy[(size_t)r * 16 + j];
+    dl_col_sums(db, ACT(528), rows, 16);
   }
   /* h_2.weight: dense_dw -> [16, 8] */
   {
@@ -856,11 +847,8 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1312);
     const int rows = n * 6;
-    const dl_real *dy = ACT(336);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 8; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 8; j++) db[j] += dy[(size_t)r * 8 + j];
+    dl_col_sums(db, ACT(336), rows, 8);
   }
   /* a_2.out_proj.weight: dense_dw -> [8, 8] */
   {
@@ -900,11 +888,8 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(1216);
     const int rows = n * 6;
-    const dl_real *dy = ACT(384);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 24; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 24; j++) db[j] += dy[(size_t)r * 24 + j];
+    dl_col_sums(db, ACT(384), rows, 24);
   }
   /* a_2.in_proj_weight: dense_dw -> [24, 8] */
   {

@@ -158,17 +158,13 @@ static void backward_prob(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(272);
     const int rows = n;
-    const dl_real *dout = ACT(64), *restrict s = ACT(32);
-    dl_real *dy = ACT(64);
-    /* fused: dy = dout * sigmoid'(.), db = column sums of dy */
-    for (int j = 0; j < 6; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 6; j++) {
-        const size_t k = (size_t)r * 6 + j;
-        const dl_real g = dout[k] * s[k] * (1 - s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(32);
+    dl_real *restrict dy = ACT(64);
+    const size_t count = (size_t)rows * 6;
+    /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * s[k] * (1 - s[k]);
+    dl_col_sums(db, dy, rows, 6);
   }
   /* prob.weight: dense_dw -> [6, 4] */
   {
@@ -211,11 +207,8 @@ static void backward_recon(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(224);
     const int rows = n;
-    const dl_real *dy = ACT(48);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 6; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 6; j++) db[j] += dy[(size_t)r * 6 + j];
+    dl_col_sums(db, ACT(48), rows, 6);
   }
   /* recon.weight: dense_dw -> [6, 4] */
   {
@@ -266,17 +259,13 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(176);
     const int rows = n;
-    const dl_real *dout = ACT(16), *restrict s = ACT(0);
-    dl_real *dy = ACT(16);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) {
-        const size_t k = (size_t)r * 4 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(0);
+    dl_real *restrict dy = ACT(16);
+    const size_t count = (size_t)rows * 4;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 4);
   }
   /* h.weight: dense_dw -> [4, 6] */
   {

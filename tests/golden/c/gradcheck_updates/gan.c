@@ -429,11 +429,8 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(496);
     const int rows = n * 2;
-    const dl_real *dy = ACT(144);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 1; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 1; j++) db[j] += dy[(size_t)r * 1 + j];
+    dl_col_sums(db, ACT(144), rows, 1);
   }
   /* d_3.weight: dense_dw -> [1, 8] */
   {
@@ -509,11 +506,8 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(432);
     const int rows = n * 2;
-    const dl_real *dy = ACT(144);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 8; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 8; j++) db[j] += dy[(size_t)r * 8 + j];
+    dl_col_sums(db, ACT(144), rows, 8);
   }
   /* d.weight: dense_dw -> [8, 6] */
   {
@@ -687,17 +681,13 @@ static void backward_u1_fake(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(368);
     const int rows = n;
-    const dl_real *dout = ACT(64), *restrict s = ACT(32);
-    dl_real *dy = ACT(64);
-    /* fused: dy = dout * tanh'(.), db = column sums of dy */
-    for (int j = 0; j < 6; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 6; j++) {
-        const size_t k = (size_t)r * 6 + j;
-        const dl_real g = dout[k] * (1 - s[k] * s[k]);
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(32);
+    dl_real *restrict dy = ACT(64);
+    const size_t count = (size_t)rows * 6;
+    /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = dy[k] * (1 - s[k] * s[k]);
+    dl_col_sums(db, dy, rows, 6);
   }
   /* fake_2.weight: dense_dw -> [6, 8] */
   {
@@ -732,17 +722,13 @@ static void backward_u1_fake(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(304);
     const int rows = n;
-    const dl_real *dout = ACT(32), *restrict s = ACT(16);
-    dl_real *dy = ACT(32);
-    /* fused: dy = dout * relu'(.), db = column sums of dy */
-    for (int j = 0; j < 8; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 8; j++) {
-        const size_t k = (size_t)r * 8 + j;
-        const dl_real g = s[k] > 0 ? dout[k] : 0;
-        dy[k] = g;
-        db[j] += g;
-      }
+    const dl_real *restrict s = ACT(16);
+    dl_real *restrict dy = ACT(32);
+    const size_t count = (size_t)rows * 8;
+    /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    for (size_t k = 0; k < count; k++)
+      dy[k] = s[k] > 0 ? dy[k] : 0;
+    dl_col_sums(db, dy, rows, 8);
   }
   /* fake.weight: dense_dw -> [8, 6] */
   {

@@ -164,11 +164,8 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(176);
     const int rows = n;
-    const dl_real *dy = ACT(80);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 1; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 1; j++) db[j] += dy[(size_t)r * 1 + j];
+    dl_col_sums(db, ACT(80), rows, 1);
   }
   /* d.weight: dense_dw -> [1, 4] */
   {
@@ -231,11 +228,8 @@ static void backward_u1_dd(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(144);
     const int rows = n;
-    const dl_real *dy = ACT(64);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(64), rows, 4);
   }
   /* dd.weight: dense_dw -> [4, 4] */
   {
@@ -298,11 +292,8 @@ static void backward_u2_fake(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *restrict db = ST(112);
     const int rows = n;
-    const dl_real *dy = ACT(0);
     /* db[j] = sum_r dy[r,j] */
-    for (int j = 0; j < 4; j++) db[j] = 0;
-    for (int r = 0; r < rows; r++)
-      for (int j = 0; j < 4; j++) db[j] += dy[(size_t)r * 4 + j];
+    dl_col_sums(db, ACT(0), rows, 4);
   }
   /* fake.weight: dense_dw -> [4, 4] */
   {
