@@ -38,7 +38,7 @@ enum { NORM_BATCH, NORM_LAYER, NORM_INSTANCE, NORM_GROUP };
 
 /* Items of a dl_parallel_for are grouped so that a chunk has at least this
  * many values: below it, handing work to another thread costs more. */
-enum { NORM_GRAIN_VALUES = 16384 };
+enum { NORM_GRAIN_VALUES = 16384, NORM_CHANNEL_BLOCK = 256 /* channels summed at once, row by row */ };
 
 /* The geometry of a norm node (or of one of its backward nodes), from x. */
 typedef struct norm_geo {
@@ -328,6 +328,43 @@ static void call_per_channel(emit_ctx *ec, const char *name, const norm_geo *q, 
   emit_line(o, "}");
 }
 
+/* The body of batch_norm's statistics over a dense layer's features (one
+ * position per channel): row by row, a block of channels at a time, so the
+ * loads are contiguous and the channel loop vectorises; each channel still
+ * adds its samples in increasing order, so the sums are those of the
+ * channel-by-channel loop, bit for bit. */
+static void emit_dense_stats(emit_text *o, long long K) {
+  emit_line(o, "for (int64_t c0 = lo; c0 < hi; c0 += %d) {", NORM_CHANNEL_BLOCK);
+  emit_line(o, "const int64_t c1 = c0 + %d < hi ? c0 + %d : hi;", NORM_CHANNEL_BLOCK, NORM_CHANNEL_BLOCK);
+  emit_line(o, "if (!ctx->train_mode) {");
+  emit_line(o, "for (int64_t c = c0; c < c1; c++) {");
+  emit_line(o, "st[c] = rm[c];");
+  emit_line(o, "st[%lld + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));", K);
+  emit_line(o, "}");
+  emit_line(o, "continue;");
+  emit_line(o, "}");
+  emit_line(o, "double sum[%d] = {0}, sq[%d] = {0};", NORM_CHANNEL_BLOCK, NORM_CHANNEL_BLOCK);
+  emit_line(o, "for (int s = 0; s < n; s++)");
+  emit_line(o, "for (int64_t c = c0; c < c1; c++) sum[c - c0] += (double)x[(size_t)s * %lld + c];", K);
+  emit_line(o, "for (int64_t c = c0; c < c1; c++) sum[c - c0] /= count; /* the mean */");
+  emit_line(o, "for (int s = 0; s < n; s++)");
+  emit_line(o, "for (int64_t c = c0; c < c1; c++) {");
+  emit_line(o, "const double d = (double)x[(size_t)s * %lld + c] - sum[c - c0];", K);
+  emit_line(o, "sq[c - c0] += d * d;");
+  emit_line(o, "}");
+  emit_line(o, "for (int64_t c = c0; c < c1; c++) {");
+  emit_line(o, "const double mean = sum[c - c0], var = sq[c - c0] / count;");
+  emit_line(o, "st[c] = (dl_real)mean;");
+  emit_line(o, "st[%lld + c] = (dl_real)(1 / sqrt(var + eps));", K);
+  emit_line(o, "if (track) {");
+  emit_line(o, "rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);");
+  emit_line(o, "rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));");
+  emit_line(o, "}");
+  emit_line(o, "}");
+  emit_line(o, "}");
+  emit_line(o, "}\n");
+}
+
 /* batch_norm's statistics, one channel per item. */
 static void emit_batch_stats(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   emit_text o[1] = {{.f = ec->helpers}};
@@ -348,6 +385,11 @@ static void emit_batch_stats(emit_ctx *ec, const ir_node *n, const norm_geo *q) 
   emit_line(o, "const double count = (double)n * %lld, momentum = %.17g, eps = %.17g;",
             S, q->momentum, q->eps);
   emit_line(o, "const int track = ctx->train_mode && ctx->track_stats && count > 1;");
+  if (S == 1) {
+    emit_dense_stats(o, K);
+    call_per_channel(ec, name, q, pcount, ec->g->buffers[ec->g->nodes[n->in[3]].leaf.index].name);
+    return;
+  }
   emit_line(o, "for (int64_t c = lo; c < hi; c++) {");
   emit_line(o, "if (!ctx->train_mode) {");
   emit_line(o, "st[c] = rm[c];");
@@ -473,9 +515,9 @@ static void emit_sums(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   if (q->S == 1) {
     /* one value per channel and sample: a block of channels at a time,
      * the samples' rows read contiguously (the same sums, in the same order) */
-    emit_line(o, "for (int64_t c0 = lo; c0 < hi; c0 += 256) {");
-    emit_line(o, "const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;");
-    emit_line(o, "double sdy[256] = {0}, sdx[256] = {0};");
+    emit_line(o, "for (int64_t c0 = lo; c0 < hi; c0 += %d) {", NORM_CHANNEL_BLOCK);
+    emit_line(o, "const int64_t c1 = c0 + %d < hi ? c0 + %d : hi;", NORM_CHANNEL_BLOCK, NORM_CHANNEL_BLOCK);
+    emit_line(o, "double sdy[%d] = {0}, sdx[%d] = {0};", NORM_CHANNEL_BLOCK, NORM_CHANNEL_BLOCK);
     emit_line(o, "for (int s = 0; s < n; s++) {");
     emit_line(o, "const dl_real *restrict dys = dy + (size_t)s * %lld, *restrict xs = x + (size_t)s * %lld;",
               K, K);
@@ -535,6 +577,21 @@ static void emit_batch_dx(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   }
   emit_line(o, "dl_real *restrict dx = %s;", pdx);
   emit_line(o, "const dl_real count = (dl_real)n * %lld;", S);
+  if (S == 1) { /* a dense layer's features: row by row, the channel loop vectorises */
+    emit_line(o, "const int train = ctx->train_mode;");
+    emit_line(o, "for (int s = 0; s < n; s++)");
+    emit_line(o, "for (int64_t c = lo; c < hi; c++) {");
+    emit_line(o, "const dl_real mean = st[c], rstd = st[%lld + c], wr = %srstd;",
+              K, q->affine ? "w[c] * " : "");
+    emit_line(o, "const dl_real mdy = sums[c] / count, mdx = sums[%lld + c] / count;", K);
+    emit_line(o, "const size_t o = (size_t)s * %lld + c;", K);
+    emit_line(o, "const dl_real xhat = (x[o] - mean) * rstd;");
+    emit_line(o, "dx[o] = train ? wr * (dy[o] - mdy - xhat * mdx) : wr * dy[o];");
+    emit_line(o, "}");
+    emit_line(o, "}\n");
+    call_per_channel(ec, name, q, NULL, NULL);
+    return;
+  }
   emit_line(o, "for (int64_t c = lo; c < hi; c++) {");
   emit_line(o, "const dl_real mean = st[c], rstd = st[%lld + c], wr = %srstd;",
             K, q->affine ? "w[c] * " : "");

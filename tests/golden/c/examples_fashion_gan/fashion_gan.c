@@ -44,22 +44,32 @@ static void bn_stats_G_fc1_9(void *arg, int64_t lo, int64_t hi) {
   dl_real *restrict st = FIX(0), *restrict rm = ST(4375680), *restrict rv = ST(4375936);
   const double count = (double)n * 1, momentum = 0.10000000000000001, eps = 1.0000000000000001e-05;
   const int track = ctx->train_mode && ctx->track_stats && count > 1;
-  for (int64_t c = lo; c < hi; c++) {
+  for (int64_t c0 = lo; c0 < hi; c0 += 256) {
+    const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
     if (!ctx->train_mode) {
-      st[c] = rm[c];
-      st[256 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
+      for (int64_t c = c0; c < c1; c++) {
+        st[c] = rm[c];
+        st[256 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
+      }
       continue;
     }
-    double sum = 0, sq = 0;
-    for (int s = 0; s < n; s++) sum += (double)x[(size_t)s * 256 + c];
-    const double mean = sum / count;
-    for (int s = 0; s < n; s++) sq += ((double)x[(size_t)s * 256 + c] - mean) * ((double)x[(size_t)s * 256 + c] - mean);
-    const double var = sq / count;
-    st[c] = (dl_real)mean;
-    st[256 + c] = (dl_real)(1 / sqrt(var + eps));
-    if (track) {
-      rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-      rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
+    double sum[256] = {0}, sq[256] = {0};
+    for (int s = 0; s < n; s++)
+      for (int64_t c = c0; c < c1; c++) sum[c - c0] += (double)x[(size_t)s * 256 + c];
+    for (int64_t c = c0; c < c1; c++) sum[c - c0] /= count; /* the mean */
+    for (int s = 0; s < n; s++)
+      for (int64_t c = c0; c < c1; c++) {
+        const double d = (double)x[(size_t)s * 256 + c] - sum[c - c0];
+        sq[c - c0] += d * d;
+      }
+    for (int64_t c = c0; c < c1; c++) {
+      const double mean = sum[c - c0], var = sq[c - c0] / count;
+      st[c] = (dl_real)mean;
+      st[256 + c] = (dl_real)(1 / sqrt(var + eps));
+      if (track) {
+        rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
+        rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
+      }
     }
   }
 }
@@ -126,22 +136,32 @@ static void bn_stats_G_fc2_19(void *arg, int64_t lo, int64_t hi) {
   dl_real *restrict st = FIX(512), *restrict rm = ST(4376208), *restrict rv = ST(4376720);
   const double count = (double)n * 1, momentum = 0.10000000000000001, eps = 1.0000000000000001e-05;
   const int track = ctx->train_mode && ctx->track_stats && count > 1;
-  for (int64_t c = lo; c < hi; c++) {
+  for (int64_t c0 = lo; c0 < hi; c0 += 256) {
+    const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
     if (!ctx->train_mode) {
-      st[c] = rm[c];
-      st[512 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
+      for (int64_t c = c0; c < c1; c++) {
+        st[c] = rm[c];
+        st[512 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
+      }
       continue;
     }
-    double sum = 0, sq = 0;
-    for (int s = 0; s < n; s++) sum += (double)x[(size_t)s * 512 + c];
-    const double mean = sum / count;
-    for (int s = 0; s < n; s++) sq += ((double)x[(size_t)s * 512 + c] - mean) * ((double)x[(size_t)s * 512 + c] - mean);
-    const double var = sq / count;
-    st[c] = (dl_real)mean;
-    st[512 + c] = (dl_real)(1 / sqrt(var + eps));
-    if (track) {
-      rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-      rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
+    double sum[256] = {0}, sq[256] = {0};
+    for (int s = 0; s < n; s++)
+      for (int64_t c = c0; c < c1; c++) sum[c - c0] += (double)x[(size_t)s * 512 + c];
+    for (int64_t c = c0; c < c1; c++) sum[c - c0] /= count; /* the mean */
+    for (int s = 0; s < n; s++)
+      for (int64_t c = c0; c < c1; c++) {
+        const double d = (double)x[(size_t)s * 512 + c] - sum[c - c0];
+        sq[c - c0] += d * d;
+      }
+    for (int64_t c = c0; c < c1; c++) {
+      const double mean = sum[c - c0], var = sq[c - c0] / count;
+      st[c] = (dl_real)mean;
+      st[512 + c] = (dl_real)(1 / sqrt(var + eps));
+      if (track) {
+        rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
+        rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
+      }
     }
   }
 }
@@ -635,22 +655,32 @@ static void bn_stats_G_fc1_2_63(void *arg, int64_t lo, int64_t hi) {
   dl_real *restrict st = FIX(1070192), *restrict rm = ST(4375680), *restrict rv = ST(4375936);
   const double count = (double)n * 1, momentum = 0.10000000000000001, eps = 1.0000000000000001e-05;
   const int track = ctx->train_mode && ctx->track_stats && count > 1;
-  for (int64_t c = lo; c < hi; c++) {
+  for (int64_t c0 = lo; c0 < hi; c0 += 256) {
+    const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
     if (!ctx->train_mode) {
-      st[c] = rm[c];
-      st[256 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
+      for (int64_t c = c0; c < c1; c++) {
+        st[c] = rm[c];
+        st[256 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
+      }
       continue;
     }
-    double sum = 0, sq = 0;
-    for (int s = 0; s < n; s++) sum += (double)x[(size_t)s * 256 + c];
-    const double mean = sum / count;
-    for (int s = 0; s < n; s++) sq += ((double)x[(size_t)s * 256 + c] - mean) * ((double)x[(size_t)s * 256 + c] - mean);
-    const double var = sq / count;
-    st[c] = (dl_real)mean;
-    st[256 + c] = (dl_real)(1 / sqrt(var + eps));
-    if (track) {
-      rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-      rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
+    double sum[256] = {0}, sq[256] = {0};
+    for (int s = 0; s < n; s++)
+      for (int64_t c = c0; c < c1; c++) sum[c - c0] += (double)x[(size_t)s * 256 + c];
+    for (int64_t c = c0; c < c1; c++) sum[c - c0] /= count; /* the mean */
+    for (int s = 0; s < n; s++)
+      for (int64_t c = c0; c < c1; c++) {
+        const double d = (double)x[(size_t)s * 256 + c] - sum[c - c0];
+        sq[c - c0] += d * d;
+      }
+    for (int64_t c = c0; c < c1; c++) {
+      const double mean = sum[c - c0], var = sq[c - c0] / count;
+      st[c] = (dl_real)mean;
+      st[256 + c] = (dl_real)(1 / sqrt(var + eps));
+      if (track) {
+        rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
+        rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
+      }
     }
   }
 }
@@ -717,22 +747,32 @@ static void bn_stats_G_fc2_2_67(void *arg, int64_t lo, int64_t hi) {
   dl_real *restrict st = FIX(1070704), *restrict rm = ST(4376208), *restrict rv = ST(4376720);
   const double count = (double)n * 1, momentum = 0.10000000000000001, eps = 1.0000000000000001e-05;
   const int track = ctx->train_mode && ctx->track_stats && count > 1;
-  for (int64_t c = lo; c < hi; c++) {
+  for (int64_t c0 = lo; c0 < hi; c0 += 256) {
+    const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
     if (!ctx->train_mode) {
-      st[c] = rm[c];
-      st[512 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
+      for (int64_t c = c0; c < c1; c++) {
+        st[c] = rm[c];
+        st[512 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
+      }
       continue;
     }
-    double sum = 0, sq = 0;
-    for (int s = 0; s < n; s++) sum += (double)x[(size_t)s * 512 + c];
-    const double mean = sum / count;
-    for (int s = 0; s < n; s++) sq += ((double)x[(size_t)s * 512 + c] - mean) * ((double)x[(size_t)s * 512 + c] - mean);
-    const double var = sq / count;
-    st[c] = (dl_real)mean;
-    st[512 + c] = (dl_real)(1 / sqrt(var + eps));
-    if (track) {
-      rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-      rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
+    double sum[256] = {0}, sq[256] = {0};
+    for (int s = 0; s < n; s++)
+      for (int64_t c = c0; c < c1; c++) sum[c - c0] += (double)x[(size_t)s * 512 + c];
+    for (int64_t c = c0; c < c1; c++) sum[c - c0] /= count; /* the mean */
+    for (int s = 0; s < n; s++)
+      for (int64_t c = c0; c < c1; c++) {
+        const double d = (double)x[(size_t)s * 512 + c] - sum[c - c0];
+        sq[c - c0] += d * d;
+      }
+    for (int64_t c = c0; c < c1; c++) {
+      const double mean = sum[c - c0], var = sq[c - c0] / count;
+      st[c] = (dl_real)mean;
+      st[512 + c] = (dl_real)(1 / sqrt(var + eps));
+      if (track) {
+        rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
+        rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
+      }
     }
   }
 }
@@ -1303,18 +1343,15 @@ static void bn_dx_G_fc2_122(void *arg, int64_t lo, int64_t hi) {
   const dl_real *restrict w = ST(157184);
   dl_real *restrict dx = ACT(1136);
   const dl_real count = (dl_real)n * 1;
-  for (int64_t c = lo; c < hi; c++) {
-    const dl_real mean = st[c], rstd = st[512 + c], wr = w[c] * rstd;
-    const dl_real mdy = sums[c] / count, mdx = sums[512 + c] / count;
-    const int train = ctx->train_mode;
-    for (int s = 0; s < n; s++) {
+  const int train = ctx->train_mode;
+  for (int s = 0; s < n; s++)
+    for (int64_t c = lo; c < hi; c++) {
+      const dl_real mean = st[c], rstd = st[512 + c], wr = w[c] * rstd;
+      const dl_real mdy = sums[c] / count, mdx = sums[512 + c] / count;
       const size_t o = (size_t)s * 512 + c;
-      for (int p = 0; p < 1; p++) {
-        const dl_real xhat = (x[o + p] - mean) * rstd;
-        dx[o + p] = train ? wr * (dy[o + p] - mdy - xhat * mdx) : wr * dy[o + p];
-      }
+      const dl_real xhat = (x[o] - mean) * rstd;
+      dx[o] = train ? wr * (dy[o] - mdy - xhat * mdx) : wr * dy[o];
     }
-  }
 }
 
 static void backward_u1_G_fc2(dl_ctx *ctx, int n, int with_labels) {
@@ -1404,18 +1441,15 @@ static void bn_dx_G_fc1_129(void *arg, int64_t lo, int64_t hi) {
   const dl_real *restrict w = ST(25600);
   dl_real *restrict dx = ACT(368);
   const dl_real count = (dl_real)n * 1;
-  for (int64_t c = lo; c < hi; c++) {
-    const dl_real mean = st[c], rstd = st[256 + c], wr = w[c] * rstd;
-    const dl_real mdy = sums[c] / count, mdx = sums[256 + c] / count;
-    const int train = ctx->train_mode;
-    for (int s = 0; s < n; s++) {
+  const int train = ctx->train_mode;
+  for (int s = 0; s < n; s++)
+    for (int64_t c = lo; c < hi; c++) {
+      const dl_real mean = st[c], rstd = st[256 + c], wr = w[c] * rstd;
+      const dl_real mdy = sums[c] / count, mdx = sums[256 + c] / count;
       const size_t o = (size_t)s * 256 + c;
-      for (int p = 0; p < 1; p++) {
-        const dl_real xhat = (x[o + p] - mean) * rstd;
-        dx[o + p] = train ? wr * (dy[o + p] - mdy - xhat * mdx) : wr * dy[o + p];
-      }
+      const dl_real xhat = (x[o] - mean) * rstd;
+      dx[o] = train ? wr * (dy[o] - mdy - xhat * mdx) : wr * dy[o];
     }
-  }
 }
 
 static void backward_u1_G_fc1(dl_ctx *ctx, int n, int with_labels) {
