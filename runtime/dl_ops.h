@@ -257,6 +257,22 @@ typedef struct dl_job {
   int n;
 } dl_job;
 
+/* Before each elementwise loop of generated code: iteration k reads and
+ * writes element k only, so there is no dependence between iterations, even
+ * where the output is computed in place over an input.  Without it clang
+ * checks the buffers for overlap at run time, finds an in-place pair
+ * overlapping (they coincide) and takes its scalar loop. */
+#if defined(__clang__)
+/* a loop that still cannot vectorise (a libm call in it, in the f64 build)
+ * stays a plain loop, without a warning */
+#pragma clang diagnostic ignored "-Wpass-failed"
+#define DL_ELEMENTWISE _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define DL_ELEMENTWISE _Pragma("GCC ivdep")
+#else
+#define DL_ELEMENTWISE
+#endif
+
 /* db[j] = sum_r dy[r, j] over rows r in increasing order (a dense layer's
  * bias gradient).  A function with restrict parameters, so clang, which
  * ignores restrict on the generated code's local pointers, vectorises the

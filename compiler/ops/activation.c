@@ -122,7 +122,7 @@ static void emit_elementwise_loop(emit_text *o, const ir_node *n, const char *de
   emit_line(o, "{");
   emit_line(o, "%s", decls);
   emit_line(o, "const size_t count = (size_t)(%s) * %lld;", rows, ll(ir_last_dim(n)));
-  emit_line(o, "for (size_t k = 0; k < count; k++) %s;", body);
+  emit_line(o, EW_FOR " %s;", body);
   emit_line(o, "}");
 }
 
@@ -143,7 +143,7 @@ static void emit_dropout(emit_ctx *ec, const ir_node *n, const char *px, const c
     emit_line(o, "if (y != x) memcpy(y, x, count * sizeof *y);");
   }
   /* "} else", the comment and the loop's header share the else's level */
-  emit_line(o, "%s/* %s = keep ? %s / (1 - p) : 0,  p = %g */\nfor (size_t k = 0; k < count; k++)",
+  emit_line(o, "%s/* %s = keep ? %s / (1 - p) : 0,  p = %g */\n" EW_FOR,
             grad ? "" : "} else\n", grad ? "dx" : "y", grad ? "dy" : "x", p);
   emit_line(o, "y[k] = dl_dropout_keep(ctx, %d, k, (float)%.9g) ? x[k] * (dl_real)%.17g : 0;",
             n->act.site, p, 1.0 / (1.0 - p));

@@ -85,7 +85,7 @@ void arith_emit(emit_ctx *ec, const ir_node *n) {
   if (n->op != OP_DIV && n->op != OP_DIV_GRAD)
     emit_line(o, "const dl_real cst = (dl_real)%.17g;", n->arith.c);
   emit_line(o, "const size_t count = (size_t)(%s) * %lld;", rows, ll(ir_last_dim(n)));
-  emit_line(o, "for (size_t k = 0; k < count; k++) %s", forms[f].loop);
+  emit_line(o, EW_FOR " %s", forms[f].loop);
   emit_line(o, "}");
 }
 

@@ -144,7 +144,7 @@ void constant_emit(emit_ctx *ec, const ir_node *n) {
   if (n->op == OP_DETACH) {
     emit_line(o, "const dl_real *x = %s;", emit_ptr(ec, n->in[0], px, sizeof px));
     emit_line(o, "/* y = x; no gradient flows back to x */");
-    emit_line(o, "for (size_t k = 0; k < count; k++) y[k] = x[k];");
+    emit_line(o, EW_FOR " y[k] = x[k];");
   } else if (n->op == OP_NOISE) {
     int normal = n->fill.value != 0;
     emit_line(o, "/* y = %s noise of site %d: a hash of (seed, step, site, k) */",
@@ -153,7 +153,7 @@ void constant_emit(emit_ctx *ec, const ir_node *n) {
               n->fill.site, normal);
   } else {
     emit_line(o, "/* y = %.17g, a constant of x's shape */", n->fill.value);
-    emit_line(o, "for (size_t k = 0; k < count; k++) y[k] = (dl_real)%.17g;", n->fill.value);
+    emit_line(o, EW_FOR " y[k] = (dl_real)%.17g;", n->fill.value);
   }
   emit_line(o, "}");
 }

@@ -227,7 +227,7 @@ void dense_grad_emit(emit_ctx *ec, const ir_node *n) {
       emit_line(o, "const size_t count = (size_t)rows * %lld;", ll(N));
       emit_line(o, "/* fused: dy = dout * %s'(.), then db = column sums of dy */",
                 ir_op_name(ag->act.fwd));
-      emit_line(o, "for (size_t k = 0; k < count; k++)");
+      emit_line(o, EW_FOR);
       emit_line(o, "dy[k] = %s;",
                 activation_grad_expr(ag->act.fwd, ag->act.slope, in_place ? "dy[k]" : "dout[k]", "s[k]",
                                      "s[k]", e, sizeof e));

@@ -299,17 +299,17 @@ void elementwise_emit(emit_ctx *ec, const ir_node *n) {
   }
   emit_line(o, "const size_t count = (size_t)(%s) * %lld;", rows, last);
   switch (n->op) {
-  case OP_ADD: emit_line(o, "for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];"); break;
-  case OP_SUB: emit_line(o, "for (size_t k = 0; k < count; k++) y[k] = a[k] - b[k];"); break;
-  case OP_MUL: emit_line(o, "for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];"); break;
+  case OP_ADD: emit_line(o, EW_FOR " y[k] = a[k] + b[k];"); break;
+  case OP_SUB: emit_line(o, EW_FOR " y[k] = a[k] - b[k];"); break;
+  case OP_MUL: emit_line(o, EW_FOR " y[k] = a[k] * b[k];"); break;
   case OP_SCALE:
-    emit_line(o, "for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)%.17g;", n->ew.factor);
+    emit_line(o, EW_FOR " y[k] = a[k] * (dl_real)%.17g;", n->ew.factor);
     break;
   default: { /* OP_ADDN: gradient contributions summed */
     char sum[8 * IR_MAX_IN] = "a[k]";
     for (int k = 1; k < n->nin; k++)
       snprintf(sum + strlen(sum), sizeof sum - strlen(sum), " + %c[k]", 'a' + k);
-    emit_line(o, "for (size_t k = 0; k < count; k++) y[k] = %s;", sum);
+    emit_line(o, EW_FOR " y[k] = %s;", sum);
     break;
   }
   }

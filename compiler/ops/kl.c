@@ -78,10 +78,10 @@ void kl_normal_emit(emit_ctx *ec, const ir_node *n) {
     emit_line(o, "const dl_real s = %s[0] / (dl_real)rows;", emit_ptr(ec, n->in[0], pds, sizeof pds));
     if (n->kl.wrt == 0) {
       emit_line(o, "/* d mu = ds * mu / rows */");
-      emit_line(o, "for (size_t k = 0; k < count; k++) d[k] = s * mu[k];");
+      emit_line(o, EW_FOR " d[k] = s * mu[k];");
     } else {
       emit_line(o, "/* d logvar = ds * 0.5 (exp(logvar) - 1) / rows */");
-      emit_line(o, "for (size_t k = 0; k < count; k++) d[k] = s * (dl_real)0.5 * (dl_exp(logvar[k]) - 1);");
+      emit_line(o, EW_FOR " d[k] = s * (dl_real)0.5 * (dl_exp(logvar[k]) - 1);");
     }
   }
   emit_line(o, "}");

@@ -169,7 +169,7 @@ void math_emit(emit_ctx *ec, const ir_node *n) {
   if (grad) emit_line(o, "const dl_real *din = %s;", emit_ptr(ec, n->in[0], pdy, sizeof pdy));
   emit_line(o, "dl_real *out = %s;", pout);
   emit_line(o, "const size_t count = (size_t)(%s) * %lld;", rows, ll(ir_last_dim(n)));
-  emit_line(o, "for (size_t k = 0; k < count; k++) {");
+  emit_line(o, EW_FOR " {");
   emit_line(o, "const dl_real v = in[k];");
   if (grad) emit_line(o, "const dl_real dy = din[k];");
   emit_line(o, "dl_real r;");

@@ -23,6 +23,11 @@
  * over rows; C allows the same declaration again.  no_backward and no_emit,
  * the rows' "none", are declared but never defined: ops.c's tables make
  * them NULL. */
+/* The header of an elementwise loop in generated C: element k of the output
+ * from element k of the inputs, over k < count.  DL_ELEMENTWISE (dl_ops.h)
+ * tells the C compiler that computing in place is no dependence. */
+#define EW_FOR "DL_ELEMENTWISE\nfor (size_t k = 0; k < count; k++)"
+
 #define IR_OP(id, name, flags, backward, emit) \
   void backward(ad_ctx *, int, int);           \
   void emit(emit_ctx *, const ir_node *);

@@ -66,12 +66,12 @@ void softplus_emit(emit_ctx *ec, const ir_node *n) {
   emit_line(o, "const size_t count = (size_t)(%s) * %lld;", rows, ll(ir_last_dim(n)));
   if (grad) {
     emit_line(o, "/* dx = dy * sigmoid(beta x), or dy where beta x > threshold */");
-    emit_line(o, "for (size_t k = 0; k < count; k++) {");
+    emit_line(o, EW_FOR " {");
     emit_line(o, "const dl_real bx = x[k] * beta, z = dl_exp(bx);");
     emit_line(o, "dx[k] = bx > threshold ? dy[k] : dy[k] * z / (z + 1);");
   } else {
     emit_line(o, "/* y = log(1 + e^(beta x)) / beta, or x where beta x > threshold */");
-    emit_line(o, "for (size_t k = 0; k < count; k++) {");
+    emit_line(o, EW_FOR " {");
     emit_line(o, "const dl_real bx = x[k] * beta;");
     emit_line(o, "y[k] = bx > threshold ? x[k] : (dl_real)log1p((double)dl_exp(bx)) / beta;");
   }

@@ -72,6 +72,7 @@ static void forward_body_0_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(32);
     dl_real *y = ACT(64);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_gelu(v); };
   }
 }
@@ -108,6 +109,7 @@ static void forward_body_0_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(96);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -144,6 +146,7 @@ static void forward_body_1_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(96);
     dl_real *y = ACT(160);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_gelu(v); };
   }
 }
@@ -180,6 +183,7 @@ static void forward_body_1_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(128);
     const dl_real *b = ACT(192);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -216,6 +220,7 @@ static void forward_shared_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(192);
     dl_real *y = ACT(256);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_gelu(v); };
   }
 }
@@ -252,6 +257,7 @@ static void forward_shared_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(224);
     const dl_real *b = ACT(288);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -288,6 +294,7 @@ static void forward_shared_h_2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(288);
     dl_real *y = ACT(352);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_gelu(v); };
   }
 }
@@ -324,6 +331,7 @@ static void forward_shared_out_2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(320);
     const dl_real *b = ACT(384);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -466,6 +474,7 @@ static void backward_shared_h_2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(352), *s = ACT(288);
     dl_real *dx = ACT(352);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * dl_gelu_grad(s[k]);
   }
   /* shared.h.bias: dense_db -> [32] */
@@ -505,6 +514,7 @@ static void backward_shared_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(416);
     const dl_real *b = ACT(288);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* shared.out.bias: dense_db -> [32] */
@@ -536,6 +546,7 @@ static void backward_shared_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(32);
     const dl_real *b = FIX(2144);
     const size_t count = (size_t)(1) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* shared.out.weight: addn -> [32, 32] */
@@ -544,6 +555,7 @@ static void backward_shared_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(64);
     const dl_real *b = FIX(2176);
     const size_t count = (size_t)(32) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -560,6 +572,7 @@ static void backward_shared_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(256), *s = ACT(192);
     dl_real *dx = ACT(256);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * dl_gelu_grad(s[k]);
   }
   /* shared.h.bias: dense_db -> [32] */
@@ -591,6 +604,7 @@ static void backward_shared_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(1088);
     const dl_real *b = FIX(3200);
     const size_t count = (size_t)(1) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* shared.h.weight: addn -> [32, 32] */
@@ -599,6 +613,7 @@ static void backward_shared_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(1120);
     const dl_real *b = FIX(3232);
     const size_t count = (size_t)(32) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -615,6 +630,7 @@ static void backward_body_1_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(320);
     const dl_real *b = ACT(192);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* body.1.out.bias: dense_db -> [32] */
@@ -654,6 +670,7 @@ static void backward_body_1_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(160), *s = ACT(96);
     dl_real *dx = ACT(160);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * dl_gelu_grad(s[k]);
   }
   /* body.1.h.bias: dense_db -> [32] */
@@ -693,6 +710,7 @@ static void backward_body_0_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(224);
     const dl_real *b = ACT(96);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* body.0.out.bias: dense_db -> [32] */
@@ -732,6 +750,7 @@ static void backward_body_0_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(64), *s = ACT(32);
     dl_real *dx = ACT(64);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * dl_gelu_grad(s[k]);
   }
   /* body.0.h.bias: dense_db -> [32] */
@@ -771,6 +790,7 @@ static void backward_stem(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(128);
     const dl_real *b = ACT(32);
     const size_t count = (size_t)(n) * 32;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* stem.bias: dense_db -> [32] */
@@ -781,6 +801,7 @@ static void backward_stem(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(64);
     const size_t count = (size_t)rows * 32;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 32);

@@ -198,6 +198,7 @@ static void forward_a1(dl_ctx *ctx, int n, int with_labels) {
       if (y != x) memcpy(y, x, count * sizeof *y);
     } else
     /* y = keep ? x / (1 - p) : 0,  p = 0.1 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 0, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
   }
@@ -207,6 +208,7 @@ static void forward_a1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(16384);
     const dl_real *b = ACT(114688);
     const size_t count = (size_t)(n * 128) * 128;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -307,6 +309,7 @@ static void forward_b1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(147456);
     dl_real *y = ACT(212992);
     const size_t count = (size_t)(n * 128) * 512;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_gelu(v); };
   }
   /* b1: dense -> [batch, 128, 128] */
@@ -326,6 +329,7 @@ static void forward_b1(dl_ctx *ctx, int n, int with_labels) {
       if (y != x) memcpy(y, x, count * sizeof *y);
     } else
     /* y = keep ? x / (1 - p) : 0,  p = 0.1 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 1, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
   }
@@ -335,6 +339,7 @@ static void forward_b1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(131072);
     const dl_real *b = ACT(278528);
     const size_t count = (size_t)(n * 128) * 128;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -492,6 +497,7 @@ static void forward_a2(dl_ctx *ctx, int n, int with_labels) {
       if (y != x) memcpy(y, x, count * sizeof *y);
     } else
     /* y = keep ? x / (1 - p) : 0,  p = 0.1 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 2, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
   }
@@ -501,6 +507,7 @@ static void forward_a2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(294912);
     const dl_real *b = ACT(376832);
     const size_t count = (size_t)(n * 128) * 128;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -601,6 +608,7 @@ static void forward_b2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(409600);
     dl_real *y = ACT(475136);
     const size_t count = (size_t)(n * 128) * 512;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_gelu(v); };
   }
   /* b2: dense -> [batch, 128, 128] */
@@ -620,6 +628,7 @@ static void forward_b2(dl_ctx *ctx, int n, int with_labels) {
       if (y != x) memcpy(y, x, count * sizeof *y);
     } else
     /* y = keep ? x / (1 - p) : 0,  p = 0.1 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 3, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
   }
@@ -629,6 +638,7 @@ static void forward_b2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(393216);
     const dl_real *b = ACT(540672);
     const size_t count = (size_t)(n * 128) * 128;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -926,6 +936,7 @@ static void backward_b2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(540672);
     const size_t count = (size_t)(n * 128) * 128;
     /* dx = keep ? dy / (1 - p) : 0,  p = 0.1 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 3, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
   }
@@ -958,6 +969,7 @@ static void backward_b2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(475136), *s = ACT(409600);
     dl_real *dx = ACT(475136);
     const size_t count = (size_t)(n * 128) * 512;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * dl_gelu_grad(s[k]);
   }
   /* b2_2.bias: dense_db -> [512] */
@@ -1134,6 +1146,7 @@ static void backward_a2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(573440);
     const dl_real *b = ACT(409600);
     const size_t count = (size_t)(n * 128) * 128;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* a2: dropout_grad -> [batch, 128, 128] */
@@ -1142,6 +1155,7 @@ static void backward_a2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(393216);
     const size_t count = (size_t)(n * 128) * 128;
     /* dx = keep ? dy / (1 - p) : 0,  p = 0.1 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 2, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
   }
@@ -1293,6 +1307,7 @@ static void backward_b1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(376832);
     const dl_real *b = ACT(311296);
     const size_t count = (size_t)(n * 128) * 128;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* b1: dropout_grad -> [batch, 128, 128] */
@@ -1301,6 +1316,7 @@ static void backward_b1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(294912);
     const size_t count = (size_t)(n * 128) * 128;
     /* dx = keep ? dy / (1 - p) : 0,  p = 0.1 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 1, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
   }
@@ -1333,6 +1349,7 @@ static void backward_b1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(212992), *s = ACT(147456);
     dl_real *dx = ACT(212992);
     const size_t count = (size_t)(n * 128) * 512;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * dl_gelu_grad(s[k]);
   }
   /* b1_2.bias: dense_db -> [512] */
@@ -1509,6 +1526,7 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(278528);
     const dl_real *b = ACT(147456);
     const size_t count = (size_t)(n * 128) * 128;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* a1: dropout_grad -> [batch, 128, 128] */
@@ -1517,6 +1535,7 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(131072);
     const size_t count = (size_t)(n * 128) * 128;
     /* dx = keep ? dy / (1 - p) : 0,  p = 0.1 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 0, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
   }
@@ -1609,6 +1628,7 @@ static void backward_e(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(114688);
     const dl_real *b = ACT(49152);
     const size_t count = (size_t)(n * 128) * 128;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* e_2.weight: positional_dw -> [128, 128] */

@@ -142,6 +142,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(0);
     const dl_real *a = FIX(0);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)784;
   }
 }
@@ -159,6 +160,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(16);
     const dl_real *a = FIX(16);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)784;
   }
   /* recon: loss_grad -> [batch, 784] */
@@ -179,6 +181,7 @@ static void backward_recon(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(1360);
     const size_t count = (size_t)rows * 784;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 784);
@@ -215,6 +218,7 @@ static void backward_dec1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(576);
     const size_t count = (size_t)rows * 256;
     /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : 0;
     dl_col_sums(db, dy, rows, 256);
@@ -282,6 +286,7 @@ static void backward_enc1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(320);
     const size_t count = (size_t)rows * 256;
     /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : 0;
     dl_col_sums(db, dy, rows, 256);

@@ -33,6 +33,7 @@ static void forward_noisy(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(0);
     const dl_real *a = ACT(0);
     const size_t count = (size_t)(n) * 784;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.29999999999999999;
   }
   /* noisy: add -> [batch, 784] */
@@ -41,6 +42,7 @@ static void forward_noisy(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ctx->x;
     const dl_real *b = ACT(0);
     const size_t count = (size_t)(n) * 784;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* noisy: clamp -> [batch, 784] */
@@ -49,6 +51,7 @@ static void forward_noisy(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *in = ACT(784);
     dl_real *out = ACT(784);
     const size_t count = (size_t)(n) * 784;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       dl_real r;
@@ -188,6 +191,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(0);
     const dl_real *a = FIX(0);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)784;
   }
 }
@@ -205,6 +209,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(16);
     const dl_real *a = FIX(16);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)784;
   }
   /* recon: loss_grad -> [batch, 784] */
@@ -225,6 +230,7 @@ static void backward_recon(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(2352);
     const size_t count = (size_t)rows * 784;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 784);
@@ -261,6 +267,7 @@ static void backward_dec1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(1568);
     const size_t count = (size_t)rows * 256;
     /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : 0;
     dl_col_sums(db, dy, rows, 256);
@@ -328,6 +335,7 @@ static void backward_enc1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(320);
     const size_t count = (size_t)rows * 256;
     /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : 0;
     dl_col_sums(db, dy, rows, 256);

@@ -277,6 +277,7 @@ static void forward_D_fc1(dl_ctx *ctx, int n, int with_labels) {
       if (y != x) memcpy(y, x, count * sizeof *y);
     } else
     /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 0, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
@@ -317,6 +318,7 @@ static void forward_D_fc2(dl_ctx *ctx, int n, int with_labels) {
       if (y != x) memcpy(y, x, count * sizeof *y);
     } else
     /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 1, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
@@ -361,6 +363,7 @@ static void forward_d_fake(dl_ctx *ctx, int n, int with_labels) {
     const size_t count = (size_t)(n) * 784;
     const dl_real *x = ACT(1648);
     /* y = x; no gradient flows back to x */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = x[k];
   }
 }
@@ -400,6 +403,7 @@ static void forward_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
       if (y != x) memcpy(y, x, count * sizeof *y);
     } else
     /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 2, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
@@ -440,6 +444,7 @@ static void forward_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
       if (y != x) memcpy(y, x, count * sizeof *y);
     } else
     /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 3, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
@@ -481,6 +486,7 @@ static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(6320);
     const size_t count = (size_t)(n) * 1;
     /* y = 1, a constant of x's shape */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)1;
   }
   /* d_loss: bce_with_logits -> scalar */
@@ -490,6 +496,7 @@ static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(6336);
     const size_t count = (size_t)(n) * 1;
     /* y = 0, a constant of x's shape */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)0;
   }
   /* d_loss: bce_with_logits -> scalar */
@@ -500,6 +507,7 @@ static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(1536);
     const dl_real *b = FIX(1552);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -539,6 +547,7 @@ static void forward_D_fc1_3(dl_ctx *ctx, int n, int with_labels) {
       if (y != x) memcpy(y, x, count * sizeof *y);
     } else
     /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 4, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
@@ -579,6 +588,7 @@ static void forward_D_fc2_3(dl_ctx *ctx, int n, int with_labels) {
       if (y != x) memcpy(y, x, count * sizeof *y);
     } else
     /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 5, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
@@ -620,6 +630,7 @@ static void forward_g_loss_2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(2944);
     const size_t count = (size_t)(n) * 1;
     /* y = 1, a constant of x's shape */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)1;
   }
   /* g_loss: bce_with_logits -> scalar */
@@ -923,6 +934,7 @@ static void backward_u0_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(6048);
     const size_t count = (size_t)(n) * 256;
     /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 3, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
@@ -934,6 +946,7 @@ static void backward_u0_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(6048);
     const size_t count = (size_t)rows * 256;
     /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
     dl_col_sums(db, dy, rows, 256);
@@ -968,6 +981,7 @@ static void backward_u0_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(5280);
     const size_t count = (size_t)(n) * 512;
     /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 2, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
@@ -979,6 +993,7 @@ static void backward_u0_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(5280);
     const size_t count = (size_t)rows * 512;
     /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
     dl_col_sums(db, dy, rows, 512);
@@ -1041,6 +1056,7 @@ static void backward_u0_D_fc3(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(1584);
     const dl_real *b = FIX(535104);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* D.fc3.weight: addn -> [1, 256] */
@@ -1049,6 +1065,7 @@ static void backward_u0_D_fc3(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(1600);
     const dl_real *b = FIX(535120);
     const size_t count = (size_t)(1) * 256;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -1065,6 +1082,7 @@ static void backward_u0_D_fc2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(3712);
     const size_t count = (size_t)(n) * 256;
     /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 1, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
@@ -1076,6 +1094,7 @@ static void backward_u0_D_fc2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(3712);
     const size_t count = (size_t)rows * 256;
     /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
     dl_col_sums(db, dy, rows, 256);
@@ -1102,6 +1121,7 @@ static void backward_u0_D_fc2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(1856);
     const dl_real *b = FIX(535376);
     const size_t count = (size_t)(1) * 256;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* D.fc2.weight: addn -> [256, 512] */
@@ -1110,6 +1130,7 @@ static void backward_u0_D_fc2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(2112);
     const dl_real *b = FIX(535632);
     const size_t count = (size_t)(256) * 512;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -1126,6 +1147,7 @@ static void backward_u0_D_fc1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(2944);
     const size_t count = (size_t)(n) * 512;
     /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 0, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
@@ -1137,6 +1159,7 @@ static void backward_u0_D_fc1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(2944);
     const size_t count = (size_t)rows * 512;
     /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
     dl_col_sums(db, dy, rows, 512);
@@ -1155,6 +1178,7 @@ static void backward_u0_D_fc1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(133184);
     const dl_real *b = FIX(666704);
     const size_t count = (size_t)(1) * 512;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* D.fc1.weight: addn -> [512, 784] */
@@ -1163,6 +1187,7 @@ static void backward_u0_D_fc1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(133696);
     const dl_real *b = FIX(667216);
     const size_t count = (size_t)(512) * 784;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -1212,6 +1237,7 @@ static void backward_u1_D_fc2_3(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(2976);
     const size_t count = (size_t)(n) * 256;
     /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 5, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
@@ -1221,6 +1247,7 @@ static void backward_u1_D_fc2_3(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(2976), *s = ACT(3456);
     dl_real *dx = ACT(2976);
     const size_t count = (size_t)(n) * 256;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
   }
   /* D.fc1: dense_dx -> [batch, 512] */
@@ -1245,6 +1272,7 @@ static void backward_u1_D_fc1_3(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(3232);
     const size_t count = (size_t)(n) * 512;
     /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 4, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
@@ -1254,6 +1282,7 @@ static void backward_u1_D_fc1_3(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(3232), *s = ACT(2432);
     dl_real *dx = ACT(3232);
     const size_t count = (size_t)(n) * 512;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
   }
   /* G.fc3: dense_dx -> [batch, 784] */
@@ -1280,6 +1309,7 @@ static void backward_u1_G_fc3(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(3216);
     const size_t count = (size_t)rows * 784;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dout[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 784);
@@ -1364,6 +1394,7 @@ static void backward_u1_G_fc2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(1648), *s = ACT(1136);
     dl_real *dx = ACT(1648);
     const size_t count = (size_t)(n) * 512;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
   }
   /* G.fc2: norm_sums -> [2, 512] */
@@ -1462,6 +1493,7 @@ static void backward_u1_G_fc1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(624), *s = ACT(368);
     dl_real *dx = ACT(624);
     const size_t count = (size_t)(n) * 256;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
   }
   /* G.fc1: norm_sums -> [2, 256] */

@@ -172,6 +172,7 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(416);
     const size_t count = (size_t)rows * 128;
     /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : 0;
     dl_col_sums(db, dy, rows, 128);
@@ -208,6 +209,7 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(544);
     const size_t count = (size_t)rows * 256;
     /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : 0;
     dl_col_sums(db, dy, rows, 256);

@@ -58,6 +58,7 @@ static void forward_d1(dl_ctx *ctx, int n, int with_labels) {
       if (y != x) memcpy(y, x, count * sizeof *y);
     } else
     /* y = keep ? x / (1 - p) : 0,  p = 0.2 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 0, k, (float)0.2) ? x[k] * (dl_real)1.25 : 0;
   }
@@ -187,6 +188,7 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(16);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -200,6 +202,7 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(32);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -213,6 +216,7 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(48);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -226,6 +230,7 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(64);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -299,6 +304,7 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(96);
     const dl_real *b = FIX(226336);
     const size_t count = (size_t)(10) * 96;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -344,6 +350,7 @@ static void backward_joined(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(1056);
     const dl_real *b = FIX(227296);
     const size_t count = (size_t)(32) * 256;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -362,6 +369,7 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(704);
     const size_t count = (size_t)rows * 64;
     /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : 0;
     dl_col_sums(db, dy, rows, 64);
@@ -388,6 +396,7 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(9248);
     const dl_real *b = FIX(235488);
     const size_t count = (size_t)(64) * 256;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -404,6 +413,7 @@ static void backward_d1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(768);
     const dl_real *b = ACT(256);
     const size_t count = (size_t)(n) * 256;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* h1: dropout_grad -> [batch, 256] */
@@ -412,6 +422,7 @@ static void backward_d1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(768);
     const size_t count = (size_t)(n) * 256;
     /* dx = keep ? dy / (1 - p) : 0,  p = 0.2 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 0, k, (float)0.2) ? x[k] * (dl_real)1.25 : 0;
   }
@@ -431,6 +442,7 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(768);
     const size_t count = (size_t)rows * 256;
     /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : 0;
     dl_col_sums(db, dy, rows, 256);
@@ -449,6 +461,7 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(25632);
     const dl_real *b = FIX(251872);
     const size_t count = (size_t)(256) * 784;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }

@@ -451,6 +451,7 @@ static void forward_r1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(98000);
     const dl_real *b = ACT(32144);
     const size_t count = (size_t)(n * 224) * 14;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* r1: relu -> [batch, 16, 14, 14] */
@@ -459,6 +460,7 @@ static void forward_r1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(98000);
     dl_real *y = ACT(98000);
     const size_t count = (size_t)(n * 224) * 14;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = v > 0 ? v : 0; };
   }
 }
@@ -776,6 +778,7 @@ static void forward_r2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(34496);
     const dl_real *b = ACT(32144);
     const size_t count = (size_t)(n * 112) * 7;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* r2: relu -> [batch, 16, 7, 7] */
@@ -784,6 +787,7 @@ static void forward_r2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(34496);
     dl_real *y = ACT(34496);
     const size_t count = (size_t)(n * 112) * 7;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = v > 0 ? v : 0; };
   }
 }
@@ -997,6 +1001,7 @@ static void backward_r2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(32144), *s = ACT(34496);
     dl_real *dx = ACT(32144);
     const size_t count = (size_t)(n * 112) * 7;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
   }
   /* r2: norm_sums -> [2, 16] */
@@ -1162,6 +1167,7 @@ static void backward_a2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(34496), *s = ACT(32928);
     dl_real *dx = ACT(34496);
     const size_t count = (size_t)(n * 112) * 7;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
   }
   /* a2: norm_sums -> [2, 16] */
@@ -1266,6 +1272,7 @@ static void backward_p1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(32144);
     const dl_real *b = ACT(32928);
     const size_t count = (size_t)(n * 112) * 7;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* r1: maxpool_grad -> [batch, 16, 14, 14] */
@@ -1393,6 +1400,7 @@ static void backward_r1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(104272), *s = ACT(98000);
     dl_real *dx = ACT(104272);
     const size_t count = (size_t)(n * 224) * 14;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
   }
   /* r1: norm_sums -> [2, 16] */
@@ -1558,6 +1566,7 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(32144), *s = ACT(63504);
     dl_real *dx = ACT(32144);
     const size_t count = (size_t)(n * 224) * 14;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
   }
   /* a1: norm_sums -> [2, 16] */
@@ -1729,6 +1738,7 @@ static void backward_stem(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(104272);
     const dl_real *b = ACT(63504);
     const size_t count = (size_t)(n * 224) * 14;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* stem: maxpool_grad -> [batch, 16, 28, 28] */

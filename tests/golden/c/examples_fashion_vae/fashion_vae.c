@@ -110,6 +110,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(464);
     const dl_real *a = ACT(432);
     const size_t count = (size_t)(n) * 20;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.5;
   }
   /* z: exp -> [batch, 20] */
@@ -118,6 +119,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *in = ACT(464);
     dl_real *out = ACT(464);
     const size_t count = (size_t)(n) * 20;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       dl_real r;
@@ -139,6 +141,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(464);
     const dl_real *b = ACT(496);
     const size_t count = (size_t)(n) * 20;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* z: add -> [batch, 20] */
@@ -147,6 +150,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(400);
     const dl_real *b = ACT(528);
     const size_t count = (size_t)(n) * 20;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -222,6 +226,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(0);
     const dl_real *a = FIX(0);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)784;
   }
   /* loss: kl_normal -> scalar */
@@ -240,6 +245,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(0);
     const dl_real *b = FIX(16);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -330,6 +336,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *d = ACT(528);
     const dl_real s = FIX(32)[0] / (dl_real)rows;
     /* d mu = ds * mu / rows */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) d[k] = s * mu[k];
   }
   /* logvar: kl_normal_grad -> [batch, 20] */
@@ -339,6 +346,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *d = ACT(1776);
     const dl_real s = FIX(32)[0] / (dl_real)rows;
     /* d logvar = ds * 0.5 (exp(logvar) - 1) / rows */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) d[k] = s * (dl_real)0.5 * (dl_exp(logvar[k]) - 1);
   }
   /* loss: scale -> scalar */
@@ -346,6 +354,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(48);
     const dl_real *a = FIX(32);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)784;
   }
   /* dec.fc4: loss_grad -> [batch, 784] */
@@ -366,6 +375,7 @@ static void backward_dec_fc4(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(1808);
     const size_t count = (size_t)rows * 784;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 784);
@@ -402,6 +412,7 @@ static void backward_dec_fc3(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(992);
     const size_t count = (size_t)rows * 400;
     /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : 0;
     dl_col_sums(db, dy, rows, 400);
@@ -436,6 +447,7 @@ static void backward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(400);
     const dl_real *b = ACT(496);
     const size_t count = (size_t)(n) * 20;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* z: exp_grad -> [batch, 20] */
@@ -445,6 +457,7 @@ static void backward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *din = ACT(432);
     dl_real *out = ACT(432);
     const size_t count = (size_t)(n) * 20;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       const dl_real dy = din[k];
@@ -458,6 +471,7 @@ static void backward_z(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(432);
     const dl_real *a = ACT(432);
     const size_t count = (size_t)(n) * 20;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.5;
   }
 }
@@ -474,6 +488,7 @@ static void backward_logvar(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(1776);
     const dl_real *b = ACT(432);
     const size_t count = (size_t)(n) * 20;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* logvar.bias: dense_db -> [20] */
@@ -513,6 +528,7 @@ static void backward_mu(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(528);
     const dl_real *b = ACT(400);
     const size_t count = (size_t)(n) * 20;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* mu.bias: dense_db -> [20] */
@@ -552,6 +568,7 @@ static void backward_fc1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(560);
     const dl_real *b = ACT(960);
     const size_t count = (size_t)(n) * 400;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* fc1.bias: dense_db -> [400] */
@@ -562,6 +579,7 @@ static void backward_fc1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(560);
     const size_t count = (size_t)rows * 400;
     /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : 0;
     dl_col_sums(db, dy, rows, 400);

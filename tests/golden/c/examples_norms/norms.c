@@ -567,6 +567,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(11200), *s = ACT(11104);
     dl_real *dx = ACT(11200);
     const size_t count = (size_t)(n) * 64;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
   }
   /* h: norm_sums -> [2, 64] */

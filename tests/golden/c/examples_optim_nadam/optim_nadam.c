@@ -95,6 +95,7 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(16);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -181,6 +182,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(64);
     const size_t count = (size_t)rows * 32;
     /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : 0;
     dl_col_sums(db, dy, rows, 32);
@@ -207,6 +209,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(48);
     const dl_real *b = FIX(176);
     const size_t count = (size_t)(32) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }

@@ -44,6 +44,7 @@ static void forward_h1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(0);
     dl_real *y = ACT(64);
     const size_t count = (size_t)(n) * 64;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_gelu(v); };
   }
 }
@@ -185,6 +186,7 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(224);
     const size_t count = (size_t)rows * 64;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 64);
@@ -219,6 +221,7 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(64), *s = ACT(0);
     dl_real *dx = ACT(64);
     const size_t count = (size_t)(n) * 64;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * dl_gelu_grad(s[k]);
   }
   /* h1.bias: dense_db -> [64] */

@@ -77,6 +77,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* s: scale -> [batch, 4] */
@@ -84,6 +85,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(16);
     const dl_real *a = ACT(0);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.5;
   }
   /* s: sub -> [batch, 4] */
@@ -92,6 +94,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(32);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] - b[k];
   }
 }
@@ -202,6 +205,7 @@ static void backward_s(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(16);
     const dl_real *a = ACT(0);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)-1;
   }
   /* a: scale -> [batch, 4] */
@@ -209,6 +213,7 @@ static void backward_s(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(16);
     const dl_real *a = ACT(16);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.5;
   }
 }
@@ -256,6 +261,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(16);
     const dl_real *b = ACT(0);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* a.bias: dense_db -> [4] */

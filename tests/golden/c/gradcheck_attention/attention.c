@@ -285,6 +285,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(336);
     dl_real *y = ACT(304);
     const size_t count = (size_t)(n * 5) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_gelu(v); };
   }
   /* out: view -> [batch, 20] */
@@ -384,6 +385,7 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(304), *s = ACT(336);
     dl_real *dx = ACT(304);
     const size_t count = (size_t)(n * 5) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * dl_gelu_grad(s[k]);
   }
 }

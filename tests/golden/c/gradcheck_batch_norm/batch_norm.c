@@ -537,6 +537,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(736), *s = ACT(720);
     dl_real *dx = ACT(736);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
   }
   /* h: norm_sums -> [2, 6] */
@@ -823,6 +824,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(672), *s = ACT(368);
     dl_real *dx = ACT(672);
     const size_t count = (size_t)(n * 15) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
   /* c: norm_sums -> [2, 3] */

@@ -598,6 +598,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(592), *s = ACT(576);
     dl_real *dx = ACT(592);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * s[k] * (1 - s[k]);
   }
   /* h: norm_sums -> [2, 6] */
@@ -734,6 +735,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(496), *s = ACT(368);
     dl_real *dx = ACT(496);
     const size_t count = (size_t)(n * 15) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
   /* c: norm_sums -> [2, 3] */

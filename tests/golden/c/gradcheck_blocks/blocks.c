@@ -77,6 +77,7 @@ static void forward_d2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(16);
     dl_real *y = ACT(16);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_tanh(v); };
   }
 }
@@ -144,6 +145,7 @@ static void forward_d2_2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(48);
     const dl_real cst = (dl_real)0.5;
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + cst;
   }
 }
@@ -308,6 +310,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(128);
     const dl_real *b = ACT(144);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* the prediction head */
@@ -327,6 +330,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(16);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -350,6 +354,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(192);
     const dl_real *b = ACT(144);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* S.b: mul -> [batch, 3] */
@@ -358,6 +363,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(192);
     const dl_real *b = ACT(128);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
 }
@@ -374,6 +380,7 @@ static void backward_S_b(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(176);
     const dl_real *b = ACT(144);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* S.b.bias: dense_db -> [3] */
@@ -428,6 +435,7 @@ static void backward_S_a(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(160);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -475,6 +483,7 @@ static void backward_R_1_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(144);
     const dl_real *b = ACT(112);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* R.1.out.bias: dense_db -> [4] */
@@ -527,6 +536,7 @@ static void backward_R_1_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(112), *s = ACT(96);
     dl_real *dx = ACT(112);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
   }
   /* R.1.h.weight: dense_dw -> [4, 4] */
@@ -616,6 +626,7 @@ static void backward_R_0_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(96), *s = ACT(64);
     dl_real *dx = ACT(96);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
   }
   /* R.0.h.weight: dense_dw -> [4, 4] */
@@ -707,6 +718,7 @@ static void backward_D_h_2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(64);
     const size_t count = (size_t)rows * 4;
     /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.10000000000000001 * dy[k];
     dl_col_sums(db, dy, rows, 4);
@@ -754,6 +766,7 @@ static void backward_d2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(32), *s = ACT(16);
     dl_real *dx = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
 }
@@ -806,6 +819,7 @@ static void backward_D_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(48);
     const dl_real *b = FIX(112);
     const size_t count = (size_t)(1) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* D.out.weight: addn -> [4, 4] */
@@ -814,6 +828,7 @@ static void backward_D_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(64);
     const dl_real *b = FIX(128);
     const size_t count = (size_t)(4) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -832,6 +847,7 @@ static void backward_D_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(16);
     const size_t count = (size_t)rows * 4;
     /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.10000000000000001 * dy[k];
     dl_col_sums(db, dy, rows, 4);
@@ -858,6 +874,7 @@ static void backward_D_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(80);
     const dl_real *b = FIX(144);
     const size_t count = (size_t)(1) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* D.h.weight: addn -> [4, 4] */
@@ -866,6 +883,7 @@ static void backward_D_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(96);
     const dl_real *b = FIX(160);
     const size_t count = (size_t)(4) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }

@@ -144,6 +144,7 @@ static void forward_d_fake(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(32);
     dl_real *y = ACT(80);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_tanh(v); };
   }
 }
@@ -209,6 +210,7 @@ static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(128);
     const size_t count = (size_t)(n) * 1;
     /* y = 1, a constant of x's shape */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)1;
   }
   /* d_loss: bce_with_logits -> scalar */
@@ -218,6 +220,7 @@ static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(144);
     const size_t count = (size_t)(n) * 1;
     /* y = 0, a constant of x's shape */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)0;
   }
   /* d_loss: bce_with_logits -> scalar */
@@ -228,6 +231,7 @@ static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(0);
     const dl_real *b = FIX(16);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -293,6 +297,7 @@ static void forward_g_loss_2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(192);
     const size_t count = (size_t)(n) * 1;
     /* y = 1, a constant of x's shape */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)1;
   }
   /* g_loss: bce_with_logits -> scalar */
@@ -311,6 +316,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(0);
     const dl_real *b = FIX(32);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   if (with_labels) {
@@ -324,6 +330,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(48);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -409,6 +416,7 @@ static void backward_D_fc1_3(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(176);
     const size_t count = (size_t)rows * 7;
     /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
     dl_col_sums(db, dy, rows, 7);
@@ -514,6 +522,7 @@ static void backward_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(64);
     const size_t count = (size_t)rows * 7;
     /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
     dl_col_sums(db, dy, rows, 7);
@@ -561,6 +570,7 @@ static void backward_d_fake(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(96), *s = ACT(80);
     dl_real *dx = ACT(96);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
 }
@@ -577,6 +587,7 @@ static void backward_D_fc2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(208);
     const dl_real *b = ACT(112);
     const size_t count = (size_t)(n) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* D.fc2.bias: dense_db -> [1] */
@@ -622,6 +633,7 @@ static void backward_D_fc2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *b = FIX(160);
     const dl_real *c = FIX(240);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k];
   }
   /* D.fc2.weight: addn -> [1, 7] */
@@ -631,6 +643,7 @@ static void backward_D_fc2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *b = FIX(176);
     const dl_real *c = FIX(256);
     const size_t count = (size_t)(1) * 7;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k];
   }
 }
@@ -649,6 +662,7 @@ static void backward_D_fc1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(64);
     const size_t count = (size_t)rows * 7;
     /* fused: dy = dout * leaky_relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
     dl_col_sums(db, dy, rows, 7);
@@ -676,6 +690,7 @@ static void backward_D_fc1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *b = FIX(192);
     const dl_real *c = FIX(272);
     const size_t count = (size_t)(1) * 7;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k];
   }
   /* D.fc1.weight: addn -> [7, 4] */
@@ -685,6 +700,7 @@ static void backward_D_fc1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *b = FIX(208);
     const dl_real *c = FIX(288);
     const size_t count = (size_t)(7) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k];
   }
 }
@@ -701,6 +717,7 @@ static void backward_G_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(160);
     const dl_real *b = ACT(96);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* G.out.bias: dense_db -> [4] */
@@ -711,6 +728,7 @@ static void backward_G_out(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(160);
     const size_t count = (size_t)rows * 4;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 4);
@@ -760,6 +778,7 @@ static void backward_G_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(32);
     const size_t count = (size_t)rows * 5;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 5);

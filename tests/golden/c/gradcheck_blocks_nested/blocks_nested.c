@@ -77,6 +77,7 @@ static void forward_E_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
 }
@@ -143,6 +144,7 @@ static void forward_E_m(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(48);
     const dl_real *b = ACT(64);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] - b[k];
   }
 }
@@ -209,6 +211,7 @@ static void forward_E_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(96);
     const dl_real *b = ACT(112);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* E.out: add -> [batch, 3] */
@@ -217,6 +220,7 @@ static void forward_E_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(128);
     const dl_real *b = ACT(64);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -233,6 +237,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(128);
     dl_real *y = ACT(128);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_tanh(v); };
   }
 }
@@ -299,6 +304,7 @@ static void forward_E_s_3(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(144);
     const dl_real *b = ACT(160);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
 }
@@ -365,6 +371,7 @@ static void forward_E_m_3(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(192);
     const dl_real *b = ACT(208);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] - b[k];
   }
 }
@@ -431,6 +438,7 @@ static void forward_E_out_2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(240);
     const dl_real *b = ACT(256);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* E.out: add -> [batch, 3] */
@@ -439,6 +447,7 @@ static void forward_E_out_2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(272);
     const dl_real *b = ACT(208);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* the prediction head */
@@ -481,6 +490,7 @@ static void backward_E_out_2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(288);
     const dl_real *b = ACT(256);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* E.P.b: mul -> [batch, 3] */
@@ -489,6 +499,7 @@ static void backward_E_out_2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(288);
     const dl_real *b = ACT(240);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
 }
@@ -507,6 +518,7 @@ static void backward_E_P_b_2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(304);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -556,6 +568,7 @@ static void backward_E_P_a_2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(272);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -603,6 +616,7 @@ static void backward_E_m_3(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(256);
     const dl_real *b = ACT(224);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* E.inner.b: scale -> [batch, 3] */
@@ -610,6 +624,7 @@ static void backward_E_m_3(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(224);
     const dl_real *a = ACT(256);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)-1;
   }
 }
@@ -626,6 +641,7 @@ static void backward_E_inner_b_4(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(288);
     const dl_real *b = ACT(224);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* E.inner.b.bias: dense_db -> [3] */
@@ -636,6 +652,7 @@ static void backward_E_inner_b_4(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(240);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -685,6 +702,7 @@ static void backward_E_inner_a_4(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(224);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dout[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -732,6 +750,7 @@ static void backward_E_s_3(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(208);
     const dl_real *b = ACT(176);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* E.inner.a: mul -> [batch, 3] */
@@ -740,6 +759,7 @@ static void backward_E_s_3(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(208);
     const dl_real *b = ACT(160);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* E.inner.b: mul -> [batch, 3] */
@@ -748,6 +768,7 @@ static void backward_E_s_3(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(208);
     const dl_real *b = ACT(144);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
 }
@@ -766,6 +787,7 @@ static void backward_E_inner_b_3(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(192);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -815,6 +837,7 @@ static void backward_E_inner_a_3(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(176);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -862,6 +885,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(160);
     const dl_real *b = ACT(144);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* E.out: act_grad -> [batch, 3] */
@@ -870,6 +894,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(160), *s = ACT(128);
     dl_real *dx = ACT(160);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
 }
@@ -886,6 +911,7 @@ static void backward_E_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(160);
     const dl_real *b = ACT(112);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* E.P.b: mul -> [batch, 3] */
@@ -894,6 +920,7 @@ static void backward_E_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(160);
     const dl_real *b = ACT(96);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
 }
@@ -912,6 +939,7 @@ static void backward_E_P_b(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(144);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -951,6 +979,7 @@ static void backward_E_P_b(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(32);
     const dl_real *b = FIX(224);
     const size_t count = (size_t)(1) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* E.P.b.weight: addn -> [3, 3] */
@@ -959,6 +988,7 @@ static void backward_E_P_b(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(48);
     const dl_real *b = FIX(240);
     const size_t count = (size_t)(3) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -977,6 +1007,7 @@ static void backward_E_P_a(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(128);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -1016,6 +1047,7 @@ static void backward_E_P_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(64);
     const dl_real *b = FIX(256);
     const size_t count = (size_t)(1) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* E.P.a.weight: addn -> [3, 3] */
@@ -1024,6 +1056,7 @@ static void backward_E_P_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(80);
     const dl_real *b = FIX(272);
     const size_t count = (size_t)(3) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -1040,6 +1073,7 @@ static void backward_E_m(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(112);
     const dl_real *b = ACT(80);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* E.inner.b: scale -> [batch, 3] */
@@ -1047,6 +1081,7 @@ static void backward_E_m(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(80);
     const dl_real *a = ACT(112);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)-1;
   }
 }
@@ -1063,6 +1098,7 @@ static void backward_E_inner_b_2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(160);
     const dl_real *b = ACT(80);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* E.inner.b.bias: dense_db -> [3] */
@@ -1073,6 +1109,7 @@ static void backward_E_inner_b_2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(96);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -1122,6 +1159,7 @@ static void backward_E_inner_a_2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(80);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dout[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -1169,6 +1207,7 @@ static void backward_E_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(64);
     const dl_real *b = ACT(32);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* E.inner.a: mul -> [batch, 3] */
@@ -1177,6 +1216,7 @@ static void backward_E_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(64);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* E.inner.b: mul -> [batch, 3] */
@@ -1185,6 +1225,7 @@ static void backward_E_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(64);
     const dl_real *b = ACT(0);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
 }
@@ -1203,6 +1244,7 @@ static void backward_E_inner_b(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(48);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -1231,6 +1273,7 @@ static void backward_E_inner_b(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *c = FIX(288);
     const dl_real *d = FIX(352);
     const size_t count = (size_t)(1) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k] + d[k];
   }
   /* E.inner.b.weight: addn -> [3, 3] */
@@ -1241,6 +1284,7 @@ static void backward_E_inner_b(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *c = FIX(304);
     const dl_real *d = FIX(368);
     const size_t count = (size_t)(3) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k] + d[k];
   }
 }
@@ -1259,6 +1303,7 @@ static void backward_E_inner_a(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(32);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -1287,6 +1332,7 @@ static void backward_E_inner_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *c = FIX(320);
     const dl_real *d = FIX(384);
     const size_t count = (size_t)(1) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k] + d[k];
   }
   /* E.inner.a.weight: addn -> [3, 3] */
@@ -1297,6 +1343,7 @@ static void backward_E_inner_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *c = FIX(336);
     const dl_real *d = FIX(400);
     const size_t count = (size_t)(3) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k] + d[k];
   }
 }

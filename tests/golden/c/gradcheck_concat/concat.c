@@ -210,6 +210,7 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(48);
     const size_t count = (size_t)rows * 2;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 2);
@@ -244,6 +245,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(32);
     const dl_real *b = ACT(64);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* a.bias: dense_db -> [4] */

@@ -380,6 +380,7 @@ static void backward_c1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(1168), *s = ACT(896);
     dl_real *dx = ACT(1168);
     const size_t count = (size_t)(n * 21) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
   /* c1.bias: conv2d_db -> [3] */

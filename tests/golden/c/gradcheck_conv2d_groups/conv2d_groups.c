@@ -551,6 +551,7 @@ static void backward_c1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(512), *s = ACT(400);
     dl_real *dx = ACT(512);
     const size_t count = (size_t)(n * 18) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * s[k] * (1 - s[k]);
   }
   /* c1: conv_out_grad -> [batch, 9, 6] */

@@ -151,6 +151,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(16);
     const size_t count = (size_t)rows * 8;
     /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : 0;
     dl_col_sums(db, dy, rows, 8);

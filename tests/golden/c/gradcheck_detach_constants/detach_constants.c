@@ -27,6 +27,7 @@ static void forward_d(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ctx->x;
     dl_real *y = ACT(0);
     const size_t count = (size_t)(n) * 5;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_tanh(v); };
   }
   /* d: scale -> [batch, 5] */
@@ -34,6 +35,7 @@ static void forward_d(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(0);
     const dl_real *a = ACT(0);
     const size_t count = (size_t)(n) * 5;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)2;
   }
   /* d: detach -> [batch, 5] */
@@ -42,6 +44,7 @@ static void forward_d(dl_ctx *ctx, int n, int with_labels) {
     const size_t count = (size_t)(n) * 5;
     const dl_real *x = ACT(0);
     /* y = x; no gradient flows back to x */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = x[k];
   }
 }
@@ -75,6 +78,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 5;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* h: fill -> [batch, 5] */
@@ -82,6 +86,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(32);
     const size_t count = (size_t)(n) * 5;
     /* y = 0.25, a constant of x's shape */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)0.25;
   }
   /* h: add -> [batch, 5] */
@@ -90,6 +95,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(32);
     const size_t count = (size_t)(n) * 5;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -106,6 +112,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(0);
     dl_real *y = ACT(32);
     const size_t count = (size_t)(n) * 5;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_tanh(v); };
   }
   /* z: fill -> [batch, 5] */
@@ -113,6 +120,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(48);
     const size_t count = (size_t)(n) * 5;
     /* y = 1, a constant of x's shape */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)1;
   }
   /* z: add -> [batch, 5] */
@@ -121,6 +129,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(32);
     const dl_real *b = ACT(48);
     const size_t count = (size_t)(n) * 5;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* z: dense -> [batch, 3] */
@@ -176,6 +185,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(96);
     const size_t count = (size_t)(n) * 3;
     /* y = 1, a constant of x's shape */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)1;
   }
   /* loss: bce_with_logits -> scalar */
@@ -187,6 +197,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(16);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -195,6 +206,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(112);
     const size_t count = (size_t)(n) * 3;
     /* y = 0, a constant of x's shape */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)0;
   }
   /* loss: mae -> scalar */
@@ -206,6 +218,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(32);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -275,6 +288,7 @@ static void backward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(128);
     const dl_real *b = ACT(80);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* z.bias: dense_db -> [3] */
@@ -319,6 +333,7 @@ static void backward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(48), *s = ACT(32);
     dl_real *dx = ACT(48);
     const size_t count = (size_t)(n) * 5;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
 }
@@ -335,6 +350,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(48);
     const size_t count = (size_t)(n) * 5;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* h: mul -> [batch, 5] */
@@ -343,6 +359,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 5;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* h.bias: dense_db -> [5] */

@@ -70,6 +70,7 @@ static void forward_b(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(16);
     const dl_real cst = (dl_real)0.5;
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + cst;
   }
 }
@@ -87,6 +88,7 @@ static void forward_q(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] / b[k];
   }
   /* q: rdiv -> [batch, 4] */
@@ -96,6 +98,7 @@ static void forward_q(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(32);
     const dl_real cst = (dl_real)2;
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = cst / a[k];
   }
   /* q: add -> [batch, 4] */
@@ -104,6 +107,7 @@ static void forward_q(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(48);
     const dl_real *b = ACT(64);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -217,6 +221,7 @@ static void backward_q(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *b = ACT(32);
     const dl_real cst = (dl_real)2;
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = -a[k] * cst / (b[k] * b[k]);
   }
   /* a: div -> [batch, 4] */
@@ -226,6 +231,7 @@ static void backward_q(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(48);
     const dl_real *b = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] / b[k];
   }
   /* b: div_grad -> [batch, 4] */
@@ -236,6 +242,7 @@ static void backward_q(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *b = ACT(0);
     const dl_real *c = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = -a[k] * b[k] / (c[k] * c[k]);
   }
 }
@@ -252,6 +259,7 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(64);
     const dl_real *b = ACT(96);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* b.bias: dense_db -> [4] */
@@ -262,6 +270,7 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(64);
     const size_t count = (size_t)rows * 4;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 4);

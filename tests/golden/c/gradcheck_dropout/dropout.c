@@ -47,6 +47,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
       if (y != x) memcpy(y, x, count * sizeof *y);
     } else
     /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 0, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
@@ -159,6 +160,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(16);
     const size_t count = (size_t)(n) * 16;
     /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 0, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
@@ -170,6 +172,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(16);
     const size_t count = (size_t)rows * 16;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 16);

@@ -44,6 +44,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(0);
     dl_real *y = ACT(16);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_gelu(v); };
   }
 }
@@ -155,6 +156,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(16), *s = ACT(0);
     dl_real *dx = ACT(16);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * dl_gelu_grad(s[k]);
   }
   /* h.bias: dense_db -> [6] */

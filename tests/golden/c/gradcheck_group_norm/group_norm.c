@@ -495,6 +495,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(896), *s = ACT(880);
     dl_real *dx = ACT(896);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * s[k] * (1 - s[k]);
   }
   /* h: norm_sums -> [2, 6] */
@@ -776,6 +777,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(800), *s = ACT(528);
     dl_real *dx = ACT(800);
     const size_t count = (size_t)(n * 20) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
   /* c: norm_sums -> [2, 4] */

@@ -511,6 +511,7 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(208);
     const size_t count = (size_t)(n * 5) * 8;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* h1: slice -> [batch, 5, 4] */

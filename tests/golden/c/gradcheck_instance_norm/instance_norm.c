@@ -572,6 +572,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(704), *s = ACT(496);
     dl_real *dx = ACT(704);
     const size_t count = (size_t)(n * 15) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
   /* c: norm_sums -> [2, 3] */

@@ -142,6 +142,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(16);
     const dl_real *a = FIX(16);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.5;
   }
   if (with_labels) {
@@ -151,6 +152,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(16);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -160,6 +162,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(16);
     dl_real *y = ACT(64);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_tanh(v); };
   }
   /* loss: kl_normal -> scalar */
@@ -179,6 +182,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(32);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -199,6 +203,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *d = ACT(80);
     const dl_real s = FIX(48)[0] / (dl_real)rows;
     /* d mu = ds * mu / rows */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) d[k] = s * mu[k];
   }
   /* mu: kl_normal_grad -> [batch, 3] */
@@ -208,6 +213,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *d = ACT(96);
     const dl_real s = FIX(48)[0] / (dl_real)rows;
     /* d logvar = ds * 0.5 (exp(logvar) - 1) / rows */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) d[k] = s * (dl_real)0.5 * (dl_exp(logvar[k]) - 1);
   }
   /* mu: act_grad -> [batch, 3] */
@@ -216,6 +222,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(80), *s = ACT(64);
     dl_real *dx = ACT(80);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
   /* loss: scale -> scalar */
@@ -223,6 +230,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(64);
     const dl_real *a = FIX(48);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.5;
   }
   /* mu: kl_normal_grad -> [batch, 3] */
@@ -232,6 +240,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *d = ACT(64);
     const dl_real s = FIX(64)[0] / (dl_real)rows;
     /* d mu = ds * mu / rows */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) d[k] = s * mu[k];
   }
   /* logvar: kl_normal_grad -> [batch, 3] */
@@ -241,6 +250,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *d = ACT(112);
     const dl_real s = FIX(64)[0] / (dl_real)rows;
     /* d logvar = ds * 0.5 (exp(logvar) - 1) / rows */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) d[k] = s * (dl_real)0.5 * (dl_exp(logvar[k]) - 1);
   }
   /* out: loss_grad -> [batch, 5] */
@@ -349,6 +359,7 @@ static void backward_mu(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *c = ACT(64);
     const dl_real *d = ACT(16);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k] + d[k];
   }
   /* mu.bias: dense_db -> [3] */
@@ -401,6 +412,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(32);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* h.bias: dense_db -> [6] */
@@ -411,6 +423,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(32);
     const size_t count = (size_t)rows * 6;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 6);

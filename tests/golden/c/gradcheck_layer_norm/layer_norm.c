@@ -265,6 +265,7 @@ static void forward_g(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(416);
     dl_real *y = ACT(416);
     const size_t count = (size_t)(n) * 7;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_tanh(v); };
   }
   /* g: dense -> [batch, 5] */
@@ -474,6 +475,7 @@ static void backward_g(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(432), *s = ACT(416);
     dl_real *dx = ACT(432);
     const size_t count = (size_t)(n) * 7;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
 }
@@ -688,6 +690,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(368), *s = ACT(320);
     dl_real *dx = ACT(368);
     const size_t count = (size_t)(n * 12) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
   /* c: norm_sums -> [2, 36] */

@@ -108,6 +108,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(0);
     const dl_real *b = FIX(16);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* loss: sigmoid -> [batch, 3] */
@@ -116,6 +117,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(0);
     dl_real *y = ACT(48);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_sigmoid(v); };
   }
   /* loss: binary_cross_entropy -> scalar */
@@ -126,6 +128,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(0);
     const dl_real *b = FIX(32);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* loss: bce_with_logits -> scalar */
@@ -136,6 +139,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(0);
     const dl_real *b = FIX(48);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   if (with_labels) {
@@ -149,6 +153,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(64);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -178,6 +183,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(128), *s = ACT(48);
     dl_real *dx = ACT(128);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * s[k] * (1 - s[k]);
   }
   /* c: loss_grad -> [batch, 3] */
@@ -204,6 +210,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *c = ACT(48);
     const dl_real *d = ACT(176);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k] + d[k];
   }
   /* c.bias: dense_db -> [3] */
@@ -243,6 +250,7 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(96);
     const dl_real *b = ACT(112);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* b.bias: dense_db -> [3] */
@@ -253,6 +261,7 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(96);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -288,6 +297,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *b = ACT(144);
     const dl_real *c = ACT(160);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k];
   }
   /* a.bias: dense_db -> [3] */
@@ -298,6 +308,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(128);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 3);

@@ -1018,6 +1018,7 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *c = ACT(32);
     const dl_real *d = ACT(0);
     const size_t count = (size_t)(n * 5) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k] + d[k];
   }
   /* h1: rnn_scan_grad -> [batch, 5, 24] */

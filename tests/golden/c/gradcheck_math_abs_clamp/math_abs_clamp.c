@@ -44,6 +44,7 @@ static void forward_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *in = ACT(0);
     dl_real *out = ACT(16);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       dl_real r;
@@ -82,6 +83,7 @@ static void forward_b(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *in = ACT(32);
     dl_real *out = ACT(48);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       dl_real r;
@@ -123,6 +125,7 @@ static void forward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *in = ACT(64);
     dl_real *out = ACT(80);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       dl_real r;
@@ -162,6 +165,7 @@ static void forward_d(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *in = ACT(96);
     dl_real *out = ACT(112);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       dl_real r;
@@ -306,6 +310,7 @@ static void backward_d(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *din = ACT(144);
     dl_real *out = ACT(144);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       const dl_real dy = din[k];
@@ -353,6 +358,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *din = ACT(80);
     dl_real *out = ACT(80);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       const dl_real dy = din[k];
@@ -400,6 +406,7 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *din = ACT(48);
     dl_real *out = ACT(48);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       const dl_real dy = din[k];
@@ -448,6 +455,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *din = ACT(16);
     dl_real *out = ACT(16);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       const dl_real dy = din[k];

@@ -44,6 +44,7 @@ static void forward_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *in = ACT(0);
     dl_real *out = ACT(0);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       dl_real r;
@@ -83,6 +84,7 @@ static void forward_b(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *in = ACT(16);
     dl_real *out = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       dl_real r;
@@ -121,6 +123,7 @@ static void forward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *in = ACT(48);
     dl_real *out = ACT(64);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       dl_real r;
@@ -159,6 +162,7 @@ static void forward_d(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *in = ACT(80);
     dl_real *out = ACT(96);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       dl_real r;
@@ -197,6 +201,7 @@ static void forward_e(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *in = ACT(112);
     dl_real *out = ACT(112);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       dl_real r;
@@ -211,6 +216,7 @@ static void forward_e(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *in = ACT(112);
     dl_real *out = ACT(128);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       dl_real r;
@@ -358,6 +364,7 @@ static void backward_e(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *din = ACT(208);
     dl_real *out = ACT(208);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       const dl_real dy = din[k];
@@ -373,6 +380,7 @@ static void backward_e(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *din = ACT(208);
     dl_real *out = ACT(208);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       const dl_real dy = din[k];
@@ -419,6 +427,7 @@ static void backward_d(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *din = ACT(192);
     dl_real *out = ACT(192);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       const dl_real dy = din[k];
@@ -465,6 +474,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *din = ACT(176);
     dl_real *out = ACT(176);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       const dl_real dy = din[k];
@@ -481,6 +491,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(176);
     const size_t count = (size_t)rows * 4;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 4);
@@ -516,6 +527,7 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *din = ACT(96);
     dl_real *out = ACT(96);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       const dl_real dy = din[k];
@@ -532,6 +544,7 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(96);
     const size_t count = (size_t)rows * 4;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 4);
@@ -567,6 +580,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *din = ACT(32);
     dl_real *out = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real v = in[k];
       const dl_real dy = din[k];

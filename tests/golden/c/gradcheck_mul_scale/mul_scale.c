@@ -77,6 +77,7 @@ static void forward_m(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* m: scale -> [batch, 4] */
@@ -84,6 +85,7 @@ static void forward_m(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(32);
     const dl_real *a = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.5;
   }
   /* m: scale -> [batch, 4] */
@@ -91,6 +93,7 @@ static void forward_m(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(48);
     const dl_real *a = ACT(0);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)3;
   }
   /* m: sub -> [batch, 4] */
@@ -99,6 +102,7 @@ static void forward_m(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(32);
     const dl_real *b = ACT(48);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] - b[k];
   }
 }
@@ -114,6 +118,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(32);
     const dl_real *a = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)-1;
   }
   /* out: dense -> [batch, 3] */
@@ -208,6 +213,7 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(32);
     const dl_real *a = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)-1;
   }
 }
@@ -223,6 +229,7 @@ static void backward_m(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(48);
     const dl_real *a = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)-1;
   }
   /* a: scale -> [batch, 4] */
@@ -230,6 +237,7 @@ static void backward_m(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(48);
     const dl_real *a = ACT(48);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)3;
   }
   /* m: scale -> [batch, 4] */
@@ -237,6 +245,7 @@ static void backward_m(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(64);
     const dl_real *a = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.5;
   }
   /* a: mul -> [batch, 4] */
@@ -245,6 +254,7 @@ static void backward_m(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(64);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* b: mul -> [batch, 4] */
@@ -253,6 +263,7 @@ static void backward_m(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(64);
     const dl_real *b = ACT(0);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
 }
@@ -300,6 +311,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(48);
     const dl_real *b = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* a.bias: dense_db -> [4] */

@@ -112,6 +112,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
       dl_real *y = FIX(16);
       const dl_real *a = FIX(16);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.29999999999999999;
     }
   }
@@ -122,6 +123,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(16);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -135,6 +137,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
       dl_real *y = FIX(32);
       const dl_real *a = FIX(32);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.10000000000000001;
     }
   }
@@ -145,6 +148,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(32);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -163,6 +167,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(64);
     const dl_real *a = FIX(48);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.10000000000000001;
   }
   /* a: loss_grad -> [batch, 3] */
@@ -172,6 +177,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(80);
     const dl_real *a = FIX(48);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.29999999999999999;
   }
   /* b: loss_grad -> [batch, 3] */
@@ -194,6 +200,7 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(64);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -241,6 +248,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(48);
     const dl_real *b = ACT(80);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* a.bias: dense_db -> [3] */
@@ -293,6 +301,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(16);
     const dl_real *b = ACT(32);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* h.bias: dense_db -> [6] */
@@ -303,6 +312,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(16);
     const size_t count = (size_t)rows * 6;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 6);

@@ -103,6 +103,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real beta = (dl_real)1, threshold = (dl_real)20;
     const size_t count = (size_t)(n) * 3;
     /* y = log(1 + e^(beta x)) / beta, or x where beta x > threshold */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real bx = x[k] * beta;
       y[k] = bx > threshold ? x[k] : (dl_real)log1p((double)dl_exp(bx)) / beta;
@@ -121,6 +122,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(48);
     const dl_real *b = ACT(64);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* z: add -> [batch, 3] */
@@ -129,6 +131,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(16);
     const dl_real *b = ACT(48);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* z: noise -> [batch, 3] */
@@ -144,6 +147,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(48);
     const dl_real *b = ACT(32);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* z: add -> [batch, 3] */
@@ -152,6 +156,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(80);
     const dl_real *b = ACT(96);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -210,6 +215,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(16);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -230,6 +236,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *d = ACT(112);
     const dl_real s = FIX(32)[0] / (dl_real)rows;
     /* d mu = ds * mu / rows */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) d[k] = s * mu[k];
   }
   /* s: kl_normal_grad -> [batch, 3] */
@@ -239,6 +246,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *d = ACT(128);
     const dl_real s = FIX(32)[0] / (dl_real)rows;
     /* d logvar = ds * 0.5 (exp(logvar) - 1) / rows */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) d[k] = s * (dl_real)0.5 * (dl_exp(logvar[k]) - 1);
   }
   /* out: loss_grad -> [batch, 5] */
@@ -301,6 +309,7 @@ static void backward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(80);
     const dl_real *b = ACT(48);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* z: mul -> [batch, 3] */
@@ -309,6 +318,7 @@ static void backward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(80);
     const dl_real *b = ACT(64);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* s: softplus_grad -> [batch, 3] */
@@ -319,6 +329,7 @@ static void backward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real beta = (dl_real)1, threshold = (dl_real)20;
     const size_t count = (size_t)(n) * 3;
     /* dx = dy * sigmoid(beta x), or dy where beta x > threshold */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real bx = x[k] * beta, z = dl_exp(bx);
       dx[k] = bx > threshold ? dy[k] : dy[k] * z / (z + 1);
@@ -339,6 +350,7 @@ static void backward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *b = ACT(16);
     const dl_real *c = ACT(64);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k];
   }
   /* s.bias: dense_db -> [3] */
@@ -391,6 +403,7 @@ static void backward_mu(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(112);
     const dl_real *b = ACT(80);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* mu.bias: dense_db -> [3] */
@@ -443,6 +456,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(16);
     const dl_real *b = ACT(32);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* h.bias: dense_db -> [6] */
@@ -453,6 +467,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(16);
     const size_t count = (size_t)rows * 6;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 6);

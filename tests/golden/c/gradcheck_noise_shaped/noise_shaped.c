@@ -73,6 +73,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(0);
     const dl_real *a = ACT(0);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.5;
   }
   /* h: add -> [batch, 3] */
@@ -81,6 +82,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(32);
     const dl_real *b = ACT(0);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -156,6 +158,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(48);
     const dl_real *b = ACT(0);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* loss: add -> [batch, 3] */
@@ -164,6 +167,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(96);
     const dl_real *b = ACT(80);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* the prediction head */
@@ -190,6 +194,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(112);
     const dl_real *b = ACT(0);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* g: mul -> [batch, 3] */
@@ -198,6 +203,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(112);
     const dl_real *b = ACT(48);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
 }
@@ -216,6 +222,7 @@ static void backward_gen(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(48);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dout[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -252,6 +259,7 @@ static void backward_g(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(128);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 3);
@@ -288,6 +296,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(96);
     const size_t count = (size_t)rows * 3;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 3);

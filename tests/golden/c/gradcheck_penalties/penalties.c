@@ -96,6 +96,7 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(16);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -109,6 +110,7 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(32);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -189,6 +191,7 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(64);
     const dl_real *b = FIX(144);
     const size_t count = (size_t)(4) * 8;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -207,6 +210,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(16);
     const size_t count = (size_t)rows * 8;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 8);
@@ -233,6 +237,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(96);
     const dl_real *b = FIX(176);
     const size_t count = (size_t)(8) * 5;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }

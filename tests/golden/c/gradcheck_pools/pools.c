@@ -562,6 +562,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *c = ACT(1680);
     const dl_real *d = ACT(1856);
     const size_t count = (size_t)(n * 24) * 7;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k] + d[k];
   }
   /* c: act_grad -> [batch, 3, 8, 7] */
@@ -570,6 +571,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(1504), *s = ACT(1184);
     dl_real *dx = ACT(1504);
     const size_t count = (size_t)(n * 24) * 7;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
   /* c.bias: conv2d_db -> [3] */

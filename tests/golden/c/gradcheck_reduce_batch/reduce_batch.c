@@ -80,6 +80,7 @@ static void forward_per_image(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = ctx->y_real;
       const dl_real *b = ACT(0);
       const size_t count = (size_t)(n) * 4;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
     }
   }
@@ -104,6 +105,7 @@ static void forward_per_image(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(16);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* per_image: reduce -> [batch, 1] */
@@ -124,6 +126,7 @@ static void forward_per_image(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(64);
     const dl_real *a = ACT(64);
     const size_t count = (size_t)(n) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.5;
   }
   if (with_labels) {
@@ -133,6 +136,7 @@ static void forward_per_image(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = ACT(48);
       const dl_real *b = ACT(64);
       const size_t count = (size_t)(n) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -177,6 +181,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(16);
     const dl_real *a = FIX(16);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.10000000000000001;
   }
   if (with_labels) {
@@ -186,6 +191,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(16);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -200,6 +206,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real *b = FIX(32);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -220,6 +227,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(64);
     const dl_real *a = FIX(48);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.10000000000000001;
   }
   /* p: reduce_grad -> [batch, 4] */
@@ -255,6 +263,7 @@ static void backward_per_image(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(80);
     const dl_real *a = ACT(64);
     const size_t count = (size_t)(n) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.5;
   }
   /* per_image: reduce_grad -> [batch, 3] */
@@ -273,6 +282,7 @@ static void backward_per_image(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(96);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* z: mul -> [batch, 3] */
@@ -281,6 +291,7 @@ static void backward_per_image(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(96);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* per_image: reduce_grad -> [batch, 4] */
@@ -299,6 +310,7 @@ static void backward_per_image(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(16);
     const dl_real *b = ctx->y_real;
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
 }
@@ -315,6 +327,7 @@ static void backward_z(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(80);
     const dl_real *b = ACT(112);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* z.bias: dense_db -> [3] */
@@ -355,6 +368,7 @@ static void backward_p(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *b = ACT(48);
     const dl_real *c = ACT(16);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k];
   }
   /* p.bias: dense_db -> [4] */
@@ -365,6 +379,7 @@ static void backward_p(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(32);
     const size_t count = (size_t)rows * 4;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 4);

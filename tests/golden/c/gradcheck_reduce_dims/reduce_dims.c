@@ -54,6 +54,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(0);
     const size_t count = (size_t)(n * 3) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* s: reduce -> [batch, 3] */
@@ -104,6 +105,7 @@ static void forward_t(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(0);
     dl_real *y = ACT(48);
     const size_t count = (size_t)(n * 3) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_tanh(v); };
   }
   /* t: reduce -> [batch, 1] */
@@ -125,6 +127,7 @@ static void forward_t(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(0);
     const size_t count = (size_t)(n * 3) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* t: reduce -> [batch, 1] */
@@ -146,6 +149,7 @@ static void forward_t(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(64);
     const dl_real *b = ACT(96);
     const size_t count = (size_t)(n) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -162,6 +166,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(32);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* out: concat -> [batch, 4] */
@@ -272,6 +277,7 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(80);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* m: mul -> [batch, 3] */
@@ -280,6 +286,7 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(80);
     const dl_real *b = ACT(32);
     const size_t count = (size_t)(n) * 3;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
 }
@@ -306,6 +313,7 @@ static void backward_t(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(32);
     const dl_real *b = ACT(0);
     const size_t count = (size_t)(n * 3) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* a: mul -> [batch, 3, 4] */
@@ -314,6 +322,7 @@ static void backward_t(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(32);
     const dl_real *b = ACT(0);
     const size_t count = (size_t)(n * 3) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* t: reduce_grad -> [batch, 3, 4] */
@@ -332,6 +341,7 @@ static void backward_t(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(32), *s = ACT(48);
     dl_real *dx = ACT(32);
     const size_t count = (size_t)(n * 3) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
 }
@@ -376,6 +386,7 @@ static void backward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(16);
     const dl_real *b = ACT(0);
     const size_t count = (size_t)(n * 3) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* a: mul -> [batch, 3, 4] */
@@ -384,6 +395,7 @@ static void backward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(16);
     const dl_real *b = ACT(0);
     const size_t count = (size_t)(n * 3) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
 }
@@ -404,6 +416,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *e = ACT(64);
     const dl_real *f = ACT(96);
     const size_t count = (size_t)(n * 3) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k] + d[k] + e[k] + f[k];
   }
   /* a: view -> [batch, 12] */

@@ -53,6 +53,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real cst = (dl_real)1.5;
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + cst;
   }
   /* s: scale -> [batch, 4] */
@@ -60,6 +61,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(32);
     const dl_real *a = ACT(0);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)-1;
   }
   /* s: shift -> [batch, 4] */
@@ -69,6 +71,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(32);
     const dl_real cst = (dl_real)0.25;
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + cst;
   }
   /* s: mul -> [batch, 4] */
@@ -77,6 +80,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(16);
     const dl_real *b = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* s: scale -> [batch, 4] */
@@ -84,6 +88,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(64);
     const dl_real *a = ACT(0);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)-1;
   }
   /* s: shift -> [batch, 4] */
@@ -93,6 +98,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(64);
     const dl_real cst = (dl_real)2;
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + cst;
   }
   /* s: shift -> [batch, 4] */
@@ -102,6 +108,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real cst = (dl_real)-3;
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + cst;
   }
   /* s: mul -> [batch, 4] */
@@ -110,6 +117,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(64);
     const dl_real *b = ACT(80);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* s: add -> [batch, 4] */
@@ -118,6 +126,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(48);
     const dl_real *b = ACT(96);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* s: shift -> [batch, 4] */
@@ -127,6 +136,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real cst = (dl_real)1;
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + cst;
   }
   /* s: add -> [batch, 4] */
@@ -135,6 +145,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(48);
     const dl_real *b = ACT(96);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -184,6 +195,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(0);
       const dl_real cst = (dl_real)1;
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + cst;
     }
   }
@@ -257,6 +269,7 @@ static void backward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(80);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* s: mul -> [batch, 4] */
@@ -265,6 +278,7 @@ static void backward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(64);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* a: scale -> [batch, 4] */
@@ -272,6 +286,7 @@ static void backward_s(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(48);
     const dl_real *a = ACT(48);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)-1;
   }
   /* s: mul -> [batch, 4] */
@@ -280,6 +295,7 @@ static void backward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* s: mul -> [batch, 4] */
@@ -288,6 +304,7 @@ static void backward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * b[k];
   }
   /* a: scale -> [batch, 4] */
@@ -295,6 +312,7 @@ static void backward_s(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(32);
     const dl_real *a = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)-1;
   }
 }
@@ -314,6 +332,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *d = ACT(32);
     const dl_real *e = ACT(64);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k] + c[k] + d[k] + e[k];
   }
   /* a.bias: dense_db -> [4] */

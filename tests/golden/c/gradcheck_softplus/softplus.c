@@ -45,6 +45,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real beta = (dl_real)2, threshold = (dl_real)0.5;
     const size_t count = (size_t)(n) * 6;
     /* y = log(1 + e^(beta x)) / beta, or x where beta x > threshold */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real bx = x[k] * beta;
       y[k] = bx > threshold ? x[k] : (dl_real)log1p((double)dl_exp(bx)) / beta;
@@ -82,6 +83,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real beta = (dl_real)1, threshold = (dl_real)20;
     const size_t count = (size_t)(n) * 4;
     /* y = log(1 + e^(beta x)) / beta, or x where beta x > threshold */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real bx = x[k] * beta;
       y[k] = bx > threshold ? x[k] : (dl_real)log1p((double)dl_exp(bx)) / beta;
@@ -198,6 +200,7 @@ static void backward_s(dl_ctx *ctx, int n, int with_labels) {
     const dl_real beta = (dl_real)1, threshold = (dl_real)20;
     const size_t count = (size_t)(n) * 4;
     /* dx = dy * sigmoid(beta x), or dy where beta x > threshold */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real bx = x[k] * beta, z = dl_exp(bx);
       dx[k] = bx > threshold ? dy[k] : dy[k] * z / (z + 1);
@@ -255,6 +258,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real beta = (dl_real)2, threshold = (dl_real)0.5;
     const size_t count = (size_t)(n) * 6;
     /* dx = dy * sigmoid(beta x), or dy where beta x > threshold */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) {
       const dl_real bx = x[k] * beta, z = dl_exp(bx);
       dx[k] = bx > threshold ? dy[k] : dy[k] * z / (z + 1);

@@ -262,6 +262,7 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(464);
       const dl_real *b = FIX(480);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -359,6 +360,7 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(512);
     const dl_real *b = FIX(576);
     const size_t count = (size_t)(3) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -377,6 +379,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(512);
     const size_t count = (size_t)rows * 6;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 6);
@@ -465,6 +468,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(368), *s = ACT(432);
     dl_real *dx = ACT(368);
     const size_t count = (size_t)(n * 15) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
   /* c.bias: conv2d_db -> [3] */

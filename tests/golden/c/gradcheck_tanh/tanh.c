@@ -149,6 +149,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(16);
     const size_t count = (size_t)rows * 6;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 6);

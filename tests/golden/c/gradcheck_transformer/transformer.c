@@ -194,6 +194,7 @@ static void forward_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(48);
     const dl_real *b = ACT(336);
     const size_t count = (size_t)(n * 6) * 8;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -279,6 +280,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ACT(432);
     dl_real *y = ACT(528);
     const size_t count = (size_t)(n * 6) * 16;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_gelu(v); };
   }
   /* h: dense -> [batch, 6, 8] */
@@ -304,6 +306,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(384);
     const dl_real *b = ACT(624);
     const size_t count = (size_t)(n * 6) * 8;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -647,6 +650,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(528), *s = ACT(432);
     dl_real *dx = ACT(528);
     const size_t count = (size_t)(n * 6) * 16;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * dl_gelu_grad(s[k]);
   }
   /* h_2.bias: dense_db -> [16] */
@@ -841,6 +845,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(720);
     const dl_real *b = ACT(432);
     const size_t count = (size_t)(n * 6) * 8;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* a_2.out_proj.bias: dense_db -> [8] */
@@ -958,6 +963,7 @@ static void backward_e(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(336);
     const dl_real *b = ACT(144);
     const size_t count = (size_t)(n * 6) * 8;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* e_2.weight: positional_dw -> [6, 8] */

@@ -106,6 +106,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *x = ctx->x;
     dl_real *y = ACT(48);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_sigmoid(v); };
   }
   /* loss: binary_cross_entropy -> scalar */
@@ -115,6 +116,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(16);
     const dl_real *a = FIX(16);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)6;
   }
   /* loss: add -> scalar */
@@ -123,6 +125,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(0);
     const dl_real *b = FIX(16);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -140,6 +143,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(48);
     const dl_real *a = FIX(32);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)6;
   }
   /* prob: loss_grad -> [batch, 6] */
@@ -162,6 +166,7 @@ static void backward_prob(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(64);
     const size_t count = (size_t)rows * 6;
     /* fused: dy = dout * sigmoid'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * s[k] * (1 - s[k]);
     dl_col_sums(db, dy, rows, 6);
@@ -253,6 +258,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(16);
     const dl_real *b = ACT(32);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* h.bias: dense_db -> [4] */
@@ -263,6 +269,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(16);
     const size_t count = (size_t)rows * 4;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 4);

@@ -175,6 +175,7 @@ static void forward_d(dl_ctx *ctx, int n, int with_labels) {
       if (y != x) memcpy(y, x, count * sizeof *y);
     } else
     /* y = keep ? x / (1 - p) : 0,  p = 0.25 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 0, k, (float)0.25) ? x[k] * (dl_real)1.3333333333333333 : 0;
   }
@@ -231,6 +232,7 @@ static void forward_real01(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(144);
     const size_t count = (size_t)(n) * 1;
     /* y = 1, a constant of x's shape */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)1;
   }
   /* real01: fill -> [batch, 1] */
@@ -238,6 +240,7 @@ static void forward_real01(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(160);
     const size_t count = (size_t)(n) * 1;
     /* y = 0, a constant of x's shape */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)0;
   }
   /* real01: concat -> [batch, 2] */
@@ -266,6 +269,7 @@ static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(0);
     const dl_real *a = FIX(0);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)2;
   }
 }
@@ -281,6 +285,7 @@ static void forward_g_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(48);
     const size_t count = (size_t)(n * 2) * 1;
     /* y = 1, a constant of x's shape */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)1;
   }
   /* g_loss: bce_with_logits -> scalar */
@@ -290,6 +295,7 @@ static void forward_g_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(192);
     const dl_real *a = FIX(192);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)2;
   }
   /* g_loss: mse -> scalar */
@@ -299,6 +305,7 @@ static void forward_g_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(208);
     const dl_real *a = FIX(208);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.10000000000000001;
   }
   /* g_loss: add -> scalar */
@@ -307,6 +314,7 @@ static void forward_g_loss(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(192);
     const dl_real *b = FIX(208);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -326,6 +334,7 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(0);
     const dl_real *b = FIX(16);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -354,6 +363,7 @@ static void backward_u0_d_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(96);
     const dl_real *a = FIX(32);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)2;
   }
   /* d: loss_grad -> [batch, 2, 1] */
@@ -467,6 +477,7 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(160);
     const size_t count = (size_t)(n * 2) * 8;
     /* dx = keep ? dy / (1 - p) : 0,  p = 0.25 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 0, k, (float)0.25) ? x[k] * (dl_real)1.3333333333333333 : 0;
   }
@@ -476,6 +487,7 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(160), *s = ACT(96);
     dl_real *dx = ACT(160);
     const size_t count = (size_t)(n * 2) * 8;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
   }
   /* d: norm_sums -> [2, 16] */
@@ -531,6 +543,7 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(48);
     const dl_real *b = FIX(144);
     const size_t count = (size_t)(8) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -548,6 +561,7 @@ static void backward_u1_g_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(240);
     const dl_real *a = FIX(224);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)0.10000000000000001;
   }
   /* fake: loss_grad -> [batch, 6] */
@@ -557,6 +571,7 @@ static void backward_u1_g_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = FIX(256);
     const dl_real *a = FIX(224);
     const size_t count = (size_t)(1) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] * (dl_real)2;
   }
   /* d: loss_grad -> [batch, 2, 1] */
@@ -619,6 +634,7 @@ static void backward_u1_d(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(48);
     const size_t count = (size_t)(n * 2) * 8;
     /* dx = keep ? dy / (1 - p) : 0,  p = 0.25 */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       y[k] = dl_dropout_keep(ctx, 0, k, (float)0.25) ? x[k] * (dl_real)1.3333333333333333 : 0;
   }
@@ -628,6 +644,7 @@ static void backward_u1_d(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(48), *s = ACT(96);
     dl_real *dx = ACT(48);
     const size_t count = (size_t)(n * 2) * 8;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : (dl_real)0.20000000000000001 * dy[k];
   }
   /* d: norm_dx -> [batch, 2, 8] */
@@ -675,6 +692,7 @@ static void backward_u1_fake(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(112);
     const dl_real *b = ACT(48);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* fake_2.bias: dense_db -> [6] */
@@ -685,6 +703,7 @@ static void backward_u1_fake(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(64);
     const size_t count = (size_t)rows * 6;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = dy[k] * (1 - s[k] * s[k]);
     dl_col_sums(db, dy, rows, 6);
@@ -726,6 +745,7 @@ static void backward_u1_fake(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict dy = ACT(32);
     const size_t count = (size_t)rows * 8;
     /* fused: dy = dout * relu'(.), then db = column sums of dy */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++)
       dy[k] = s[k] > 0 ? dy[k] : 0;
     dl_col_sums(db, dy, rows, 8);

@@ -77,6 +77,7 @@ static void forward_pair(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = ACT(0);
     const dl_real *b = ACT(16);
     const size_t count = (size_t)(n) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -119,6 +120,7 @@ static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(64);
     const size_t count = (size_t)(n) * 1;
     /* y = 0, a constant of x's shape */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)0;
   }
   /* d_loss: bce_with_logits -> scalar */
@@ -136,6 +138,7 @@ static void forward_g_loss(dl_ctx *ctx, int n, int with_labels) {
     dl_real *y = ACT(0);
     const size_t count = (size_t)(n) * 1;
     /* y = 1, a constant of x's shape */
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)1;
   }
   /* g_loss: bce_with_logits -> scalar */

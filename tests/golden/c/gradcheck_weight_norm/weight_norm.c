@@ -198,6 +198,7 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(560);
       const dl_real *b = FIX(576);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -211,6 +212,7 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
       const dl_real *a = FIX(560);
       const dl_real *b = FIX(592);
       const size_t count = (size_t)(1) * 1;
+      DL_ELEMENTWISE
       for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
     }
   }
@@ -322,6 +324,7 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(624);
     const dl_real *b = FIX(704);
     const size_t count = (size_t)(3) * 1;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* out.weight_v: addn -> [3, 6] */
@@ -330,6 +333,7 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *a = FIX(640);
     const dl_real *b = FIX(720);
     const size_t count = (size_t)(3) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
 }
@@ -346,6 +350,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(544), *s = ACT(528);
     dl_real *dx = ACT(544);
     const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
   }
   /* h: dense_dw -> [6, 80] */
@@ -443,6 +448,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *dy = ACT(368), *s = ACT(448);
     dl_real *dx = ACT(368);
     const size_t count = (size_t)(n * 20) * 4;
+    DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
   /* c.bias: conv2d_db -> [4] */
