@@ -9,8 +9,13 @@
  * build: cc -O2 -pthread bench/peak.c -o peak   (no -march needed: the
  *        kernels carry their own target attributes and are chosen at run time)
  * usage: peak [--json] [--seconds S]
+ *
+ * With PEAK_LIB defined, including this file gives peak_fma_gflops() and no
+ * main: bench/gemm_bench.c measures the same peak this way.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <immintrin.h>
 #include <pthread.h>
 #include <sched.h>
@@ -135,6 +140,23 @@ static double measure(kernel_fn fn, int threads, double seconds, int trials) {
   return best;
 }
 
+#ifdef PEAK_LIB
+/* The fp32 FMA peak of `threads` threads in GFLOP/s, with the widest vectors
+ * this CPU has; *isa names them ("AVX-512", "AVX2" or "none" with 0). */
+static double peak_fma_gflops(int threads, double seconds, const char **isa) {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) {
+    *isa = "AVX-512";
+    return measure(fma_zmm, threads, seconds, 5);
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    *isa = "AVX2";
+    return measure(fma_ymm, threads, seconds, 5);
+  }
+  *isa = "none";
+  return 0.0;
+}
+#else
 static void cpu_name(char *buf, size_t len) {
   snprintf(buf, len, "unknown");
   FILE *f = fopen("/proc/cpuinfo", "r");
@@ -203,3 +225,4 @@ int main(int argc, char **argv) {
   }
   return 0;
 }
+#endif /* PEAK_LIB */
