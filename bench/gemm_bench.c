@@ -243,6 +243,14 @@ static result measure_shape(const problem *p, const options *o)
     return r;
 }
 
+/* nt, nn, tn; pt, pn: dl_gemm_packed on a b packed as nt or nn reads it */
+static const char *op_name(const shape *s)
+{
+    if (s->flags & SH_PACKED)
+        return s->kind == 't' ? "pt" : "pn";
+    return s->kind == 't' ? "nt" : s->kind == 'n' ? "nn" : "tn";
+}
+
 static int selected(const options *o, const char *workload)
 {
     if (!o->workloads)
@@ -342,8 +350,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < nshapes; i++) {
             const shape *s = &shapes[i];
             if (selected(&o, s->workload))
-                printf("%-11s %-16s %-3s %c %5d %5d %5d x%d\n", s->workload, s->what, s->role,
-                       s->kind, s->M, s->N, s->K, s->calls);
+                printf("%-11s %-16s %-3s %-2s %5d %5d %5d x%d\n", s->workload, s->what, s->role,
+                       op_name(s), s->M, s->N, s->K, s->calls);
         }
         return 0;
     }
@@ -389,10 +397,7 @@ int main(int argc, char **argv)
         double share = (double)s->calls / (s->flags & SH_SERIAL ? o.threads : 1);
         step_dlnc += share * r.dlnc_s;
         step_dnnl += share * r.dnnl_s;
-        const char *op = s->flags & SH_PACKED ? (s->kind == 't' ? "pt" : "pn")
-                         : s->kind == 't'     ? "nt"
-                         : s->kind == 'n'     ? "nn"
-                                              : "tn";
+        const char *op = op_name(s);
         printf("%-11s %-16s %-3s %-2s %5d %5d %5d %5d %8.2f %8.1f", s->workload, s->what, s->role,
                op, s->M, s->N, s->K, s->calls, 1e6 * r.dlnc_s, gd);
         if (r.dnnl_s > 0) {
