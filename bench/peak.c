@@ -9,8 +9,13 @@
  * build: cc -O2 -pthread bench/peak.c -o peak   (no -march needed: the
  *        kernels carry their own target attributes and are chosen at run time)
  * usage: peak [--json] [--seconds S]
+ *
+ * With PEAK_LIB defined, including this file gives peak_fma_gflops() and no
+ * main: bench/gemm_bench.c measures the same peak this way.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <immintrin.h>
 #include <pthread.h>
 #include <sched.h>
@@ -79,7 +84,7 @@ typedef struct {
   long n;
   int cpu;
   pthread_barrier_t *bar;
-  double flops;
+  double flops, t0, t1;
 } job;
 
 static void *worker(void *p) {
@@ -89,27 +94,34 @@ static void *worker(void *p) {
   CPU_SET(j->cpu, &set);
   pthread_setaffinity_np(pthread_self(), sizeof set, &set); /* best effort */
   pthread_barrier_wait(j->bar);
+  j->t0 = now();
   j->flops = j->fn(j->n);
+  j->t1 = now();
   return NULL;
 }
 
-/* GFLOP/s of `threads` threads each running fn(n): total flops / wall time. */
+/* GFLOP/s of `threads` threads each running fn(n): total flops / wall time,
+ * from the first thread's start to the last one's end as the threads see them
+ * (timed from the main thread, a main thread descheduled after the barrier
+ * would start its clock late, once the work is done). */
 static double run_threads(kernel_fn fn, long n, int threads) {
   pthread_t tid[256];
   job jobs[256];
   pthread_barrier_t bar;
   pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
   for (int t = 0; t < threads; t++) {
-    jobs[t] = (job){fn, n, t, &bar, 0.0};
+    jobs[t] = (job){fn, n, t, &bar, 0.0, 0.0, 0.0};
     pthread_create(&tid[t], NULL, worker, &jobs[t]);
   }
   pthread_barrier_wait(&bar);
-  double t0 = now(), flops = 0.0;
+  double t0 = 0.0, t1 = 0.0, flops = 0.0;
   for (int t = 0; t < threads; t++) {
     pthread_join(tid[t], NULL);
     flops += jobs[t].flops;
+    if (t == 0 || jobs[t].t0 < t0) t0 = jobs[t].t0;
+    if (t == 0 || jobs[t].t1 > t1) t1 = jobs[t].t1;
   }
-  double dt = now() - t0;
+  double dt = t1 - t0;
   pthread_barrier_destroy(&bar);
   return flops / dt * 1e-9;
 }
@@ -135,6 +147,25 @@ static double measure(kernel_fn fn, int threads, double seconds, int trials) {
   return best;
 }
 
+#ifdef PEAK_LIB
+/* The fp32 FMA peak of `threads` threads in GFLOP/s, with the widest vectors
+ * this CPU has, best of `trials` runs of `seconds`; *isa names the vectors
+ * ("AVX-512", "AVX2" or "none" with 0).  On a busy machine many short trials
+ * find a quiet moment more surely than a few long ones. */
+static double peak_fma_gflops(int threads, double seconds, int trials, const char **isa) {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) {
+    *isa = "AVX-512";
+    return measure(fma_zmm, threads, seconds, trials);
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    *isa = "AVX2";
+    return measure(fma_ymm, threads, seconds, trials);
+  }
+  *isa = "none";
+  return 0.0;
+}
+#else
 static void cpu_name(char *buf, size_t len) {
   snprintf(buf, len, "unknown");
   FILE *f = fopen("/proc/cpuinfo", "r");
@@ -203,3 +234,4 @@ int main(int argc, char **argv) {
   }
   return 0;
 }
+#endif /* PEAK_LIB */

@@ -15,6 +15,7 @@ PACKAGES=(
   fortunes                    # /usr/share/games/fortunes: examples/char_lstm.dln, bench lstm
   python3-torch python3-numpy # bench/ reference (run with /usr/bin/python3)
   libopenblas0-pthread        # bench: PyTorch's BLAS
+  libdnnl-dev                 # bench/gemm_bench's oneDNN column (optional: built without it)
   scdoc pkg-config            # man pages; tests/install (pkg-config of the installed runtime)
   graphviz                    # tests/inspect: dlnc graph output rendered by dot
   python3-onnx python3-opencv # tests/onnx: onnx.checker, then OpenCV's DNN runs the export
