@@ -16,7 +16,9 @@
  * up to ~100, and its loop strength reduction then spends seconds on
  * each such function (fashion_resnet's C took 18 s at -O3, 10 s of it in
  * LSR) for no speed at run time.  gcc does not unroll these unasked. */
-#if defined(__clang__)
+#if defined(DL_NO_UNROLL)
+/* given with -D (-DDL_NO_UNROLL= compiles as before, to compare) */
+#elif defined(__clang__)
 #define DL_NO_UNROLL _Pragma("nounroll")
 #else
 #define DL_NO_UNROLL
