@@ -841,14 +841,14 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(32)[0 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(32)[0 + r * 128 + j];
     ST(924800)[j] = (dl_real)sum;
   }
   /* logits.weight: norm_dw -> [128] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(32)[16384 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(32)[16384 + r * 128 + j];
     ST(924672)[j] = (dl_real)sum;
   }
   /* b2: norm_dx -> [batch, 128, 128] */
@@ -1001,14 +1001,14 @@ static void backward_b2(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(32800)[0 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(32800)[0 + r * 128 + j];
     ST(792832)[j] = (dl_real)sum;
   }
   /* b2.weight: norm_dw -> [128] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(32800)[16384 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(32800)[16384 + r * 128 + j];
     ST(792704)[j] = (dl_real)sum;
   }
   /* a2: norm_dx -> [batch, 128, 128] */
@@ -1220,14 +1220,14 @@ static void backward_a2(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(65568)[0 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(65568)[0 + r * 128 + j];
     ST(726528)[j] = (dl_real)sum;
   }
   /* a2.weight: norm_dw -> [128] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(65568)[16384 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(65568)[16384 + r * 128 + j];
     ST(726400)[j] = (dl_real)sum;
   }
   /* b1: norm_dx -> [batch, 128, 128] */
@@ -1388,14 +1388,14 @@ static void backward_b1(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(98336)[0 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(98336)[0 + r * 128 + j];
     ST(594560)[j] = (dl_real)sum;
   }
   /* b1.weight: norm_dw -> [128] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(98336)[16384 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(98336)[16384 + r * 128 + j];
     ST(594432)[j] = (dl_real)sum;
   }
   /* a1: norm_dx -> [batch, 128, 128] */
@@ -1607,14 +1607,14 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(131104)[0 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(131104)[0 + r * 128 + j];
     ST(528256)[j] = (dl_real)sum;
   }
   /* a1.weight: norm_dw -> [128] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(131104)[16384 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(131104)[16384 + r * 128 + j];
     ST(528128)[j] = (dl_real)sum;
   }
   /* e: norm_dx -> [batch, 128, 128] */

@@ -31,7 +31,7 @@ static void conv_c1_4(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 28; oh++)
       for (int ow = 0; ow < 28; ow++) {
         dl_real *field = col + (size_t)(oh * 28 + ow) * 25;
-        for (int c = 0; c < 1; c++)
+        DL_NO_UNROLL for (int c = 0; c < 1; c++)
           for (int i = 0; i < 5; i++) {
             const int ih = oh * 1 - 2 + i * 1;
             dl_real *f = field + (c * 5 + i) * 5;
@@ -61,8 +61,8 @@ static void conv_c1_4(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(19600) + s * 12544;
     dl_real *restrict out = ACT(32144) + s * 12544;
     const dl_real *restrict b = ST(400);
-    for (int oc = 0; oc < 16; oc++)
-      for (int p = 0; p < 784; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 784; p++) {
         const dl_real v = in[p * 16 + oc] + b[oc];
         out[oc * 784 + p] = v > 0 ? v : 0;
       }
@@ -136,7 +136,7 @@ static void conv_c2_11(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         dl_real *field = col + (size_t)(oh * 14 + ow) * 400;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 5; i++) {
             const int ih = oh * 1 - 2 + i * 1;
             dl_real *f = field + (c * 5 + i) * 5;
@@ -166,8 +166,8 @@ static void conv_c2_11(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(22736) + s * 6272;
     dl_real *restrict out = ACT(123088) + s * 6272;
     const dl_real *restrict b = ST(13216);
-    for (int oc = 0; oc < 32; oc++)
-      for (int p = 0; p < 196; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 32; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 196; p++) {
         const dl_real v = in[p * 32 + oc] + b[oc];
         out[oc * 196 + p] = v > 0 ? v : 0;
       }
@@ -446,8 +446,8 @@ static void to_rows_c2_38(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(21168) + s * 6272;
     dl_real *restrict out = ACT(123088) + s * 6272;
-    for (int p = 0; p < 196; p++)
-      for (int oc = 0; oc < 32; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 196; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 32; oc++)
         out[p * 32 + oc] = in[oc * 196 + p];
     }
   }
@@ -472,7 +472,7 @@ static void conv_dx_c2_41(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         const dl_real *field = col + (size_t)(oh * 14 + ow) * 400;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 5; i++) {
             const int ih = oh * 1 - 2 + i * 1;
             const dl_real *f = field + (c * 5 + i) * 5;
@@ -531,8 +531,8 @@ static void backward_c2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(32);
     dl_real *restrict dw = ST(215792);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 32; o++)
-        for (int k = 0; k < 400; k++)
+      DL_NO_UNROLL for (int o = 0; o < 32; o++)
+        DL_NO_UNROLL for (int k = 0; k < 400; k++)
           dw[((size_t)g * 32 + o) * 400 + k] = t[((size_t)g * 400 + k) * 32 + o];
   }
   /* c2: conv2d_dcol -> [batch, 196, 400] */
@@ -601,8 +601,8 @@ static void to_rows_c1_46(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(44688) + s * 12544;
     dl_real *restrict out = ACT(19600) + s * 12544;
-    for (int p = 0; p < 784; p++)
-      for (int oc = 0; oc < 16; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 784; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
         out[p * 16 + oc] = in[oc * 784 + p];
     }
   }
@@ -646,8 +646,8 @@ static void backward_c1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(12832);
     dl_real *restrict dw = ST(215376);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 16; o++)
-        for (int k = 0; k < 25; k++)
+      DL_NO_UNROLL for (int o = 0; o < 16; o++)
+        DL_NO_UNROLL for (int k = 0; k < 25; k++)
           dw[((size_t)g * 16 + o) * 25 + k] = t[((size_t)g * 25 + k) * 16 + o];
   }
 }

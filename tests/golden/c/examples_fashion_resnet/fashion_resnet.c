@@ -31,7 +31,7 @@ static void conv_stem_3(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 28; oh++)
       for (int ow = 0; ow < 28; ow++) {
         dl_real *field = col + (size_t)(oh * 28 + ow) * 9;
-        for (int c = 0; c < 1; c++)
+        DL_NO_UNROLL for (int c = 0; c < 1; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -60,8 +60,8 @@ static void conv_stem_3(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(7056) + s * 12544;
     dl_real *restrict out = ACT(19600) + s * 12544;
-    for (int oc = 0; oc < 16; oc++)
-      for (int p = 0; p < 784; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 784; p++) {
         const dl_real v = in[p * 16 + oc];
         out[oc * 784 + p] = v;
       }
@@ -113,7 +113,7 @@ static void norm_stem_12(void *arg, int64_t lo, int64_t hi) {
   for (int64_t s = lo; s < hi; s++) {
     const dl_real *restrict xs = x + s * 12544;
     dl_real *restrict ys = y + s * 12544;
-    for (int c = 0; c < 16; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 16; c++) {
       const dl_real mean = st[c], a = st[16 + c] * w[c];
       for (int p = 0; p < 784; p++) {
         const dl_real v = (xs[c * 784 + p] - mean) * a + b[c];
@@ -201,7 +201,7 @@ static void conv_a1_16(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         dl_real *field = col + (size_t)(oh * 14 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -230,8 +230,8 @@ static void conv_a1_16(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(63504) + s * 3136;
     dl_real *restrict out = ACT(66640) + s * 3136;
-    for (int oc = 0; oc < 16; oc++)
-      for (int p = 0; p < 196; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 196; p++) {
         const dl_real v = in[p * 16 + oc];
         out[oc * 196 + p] = v;
       }
@@ -283,7 +283,7 @@ static void norm_a1_25(void *arg, int64_t lo, int64_t hi) {
   for (int64_t s = lo; s < hi; s++) {
     const dl_real *restrict xs = x + s * 3136;
     dl_real *restrict ys = y + s * 3136;
-    for (int c = 0; c < 16; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 16; c++) {
       const dl_real mean = st[c], a = st[16 + c] * w[c];
       for (int p = 0; p < 196; p++) {
         const dl_real v = (xs[c * 196 + p] - mean) * a + b[c];
@@ -332,7 +332,7 @@ static void conv_r1_28(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         dl_real *field = col + (size_t)(oh * 14 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -361,8 +361,8 @@ static void conv_r1_28(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(98000) + s * 3136;
     dl_real *restrict out = ACT(101136) + s * 3136;
-    for (int oc = 0; oc < 16; oc++)
-      for (int p = 0; p < 196; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 196; p++) {
         const dl_real v = in[p * 16 + oc];
         out[oc * 196 + p] = v;
       }
@@ -414,7 +414,7 @@ static void norm_r1_37(void *arg, int64_t lo, int64_t hi) {
   for (int64_t s = lo; s < hi; s++) {
     const dl_real *restrict xs = x + s * 3136;
     dl_real *restrict ys = y + s * 3136;
-    for (int c = 0; c < 16; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 16; c++) {
       const dl_real mean = st[c], a = st[16 + c] * w[c];
       for (int p = 0; p < 196; p++) {
         const dl_real v = (xs[c * 196 + p] - mean) * a + b[c];
@@ -526,7 +526,7 @@ static void conv_a2_42(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 7; oh++)
       for (int ow = 0; ow < 7; ow++) {
         dl_real *field = col + (size_t)(oh * 7 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -555,8 +555,8 @@ static void conv_a2_42(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(32928) + s * 784;
     dl_real *restrict out = ACT(33712) + s * 784;
-    for (int oc = 0; oc < 16; oc++)
-      for (int p = 0; p < 49; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 49; p++) {
         const dl_real v = in[p * 16 + oc];
         out[oc * 49 + p] = v;
       }
@@ -608,7 +608,7 @@ static void norm_a2_51(void *arg, int64_t lo, int64_t hi) {
   for (int64_t s = lo; s < hi; s++) {
     const dl_real *restrict xs = x + s * 784;
     dl_real *restrict ys = y + s * 784;
-    for (int c = 0; c < 16; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 16; c++) {
       const dl_real mean = st[c], a = st[16 + c] * w[c];
       for (int p = 0; p < 49; p++) {
         const dl_real v = (xs[c * 49 + p] - mean) * a + b[c];
@@ -657,7 +657,7 @@ static void conv_r2_54(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 7; oh++)
       for (int ow = 0; ow < 7; ow++) {
         dl_real *field = col + (size_t)(oh * 7 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -686,8 +686,8 @@ static void conv_r2_54(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(34496) + s * 784;
     dl_real *restrict out = ACT(118384) + s * 784;
-    for (int oc = 0; oc < 16; oc++)
-      for (int p = 0; p < 49; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 49; p++) {
         const dl_real v = in[p * 16 + oc];
         out[oc * 49 + p] = v;
       }
@@ -739,7 +739,7 @@ static void norm_r2_63(void *arg, int64_t lo, int64_t hi) {
   for (int64_t s = lo; s < hi; s++) {
     const dl_real *restrict xs = x + s * 784;
     dl_real *restrict ys = y + s * 784;
-    for (int c = 0; c < 16; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 16; c++) {
       const dl_real mean = st[c], a = st[16 + c] * w[c];
       for (int p = 0; p < 49; p++) {
         const dl_real v = (xs[c * 49 + p] - mean) * a + b[c];
@@ -943,8 +943,8 @@ static void to_rows_r2_82(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(34496) + s * 784;
     dl_real *restrict out = ACT(118384) + s * 784;
-    for (int p = 0; p < 49; p++)
-      for (int oc = 0; oc < 16; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 49; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
         out[p * 16 + oc] = in[oc * 49 + p];
     }
   }
@@ -969,7 +969,7 @@ static void conv_dx_r2_85(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 7; oh++)
       for (int ow = 0; ow < 7; ow++) {
         const dl_real *field = col + (size_t)(oh * 7 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             const dl_real *f = field + (c * 3 + i) * 3;
@@ -1036,8 +1036,8 @@ static void backward_r2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(224);
     dl_real *restrict dw = ST(24560);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 16; o++)
-        for (int k = 0; k < 144; k++)
+      DL_NO_UNROLL for (int o = 0; o < 16; o++)
+        DL_NO_UNROLL for (int k = 0; k < 144; k++)
           dw[((size_t)g * 16 + o) * 144 + k] = t[((size_t)g * 144 + k) * 16 + o];
   }
   /* r2: conv2d_dcol -> [batch, 49, 144] */
@@ -1108,8 +1108,8 @@ static void to_rows_a2_92(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(32928) + s * 784;
     dl_real *restrict out = ACT(33712) + s * 784;
-    for (int p = 0; p < 49; p++)
-      for (int oc = 0; oc < 16; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 49; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
         out[p * 16 + oc] = in[oc * 49 + p];
     }
   }
@@ -1134,7 +1134,7 @@ static void conv_dx_a2_95(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 7; oh++)
       for (int ow = 0; ow < 7; ow++) {
         const dl_real *field = col + (size_t)(oh * 7 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             const dl_real *f = field + (c * 3 + i) * 3;
@@ -1201,8 +1201,8 @@ static void backward_a2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(2560);
     dl_real *restrict dw = ST(22224);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 16; o++)
-        for (int k = 0; k < 144; k++)
+      DL_NO_UNROLL for (int o = 0; o < 16; o++)
+        DL_NO_UNROLL for (int k = 0; k < 144; k++)
           dw[((size_t)g * 16 + o) * 144 + k] = t[((size_t)g * 144 + k) * 16 + o];
   }
   /* a2: conv2d_dcol -> [batch, 49, 144] */
@@ -1339,8 +1339,8 @@ static void to_rows_r1_104(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(32144) + s * 3136;
     dl_real *restrict out = ACT(98000) + s * 3136;
-    for (int p = 0; p < 196; p++)
-      for (int oc = 0; oc < 16; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 196; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
         out[p * 16 + oc] = in[oc * 196 + p];
     }
   }
@@ -1365,7 +1365,7 @@ static void conv_dx_r1_107(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         const dl_real *field = col + (size_t)(oh * 14 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             const dl_real *f = field + (c * 3 + i) * 3;
@@ -1432,8 +1432,8 @@ static void backward_r1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(4896);
     dl_real *restrict dw = ST(19888);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 16; o++)
-        for (int k = 0; k < 144; k++)
+      DL_NO_UNROLL for (int o = 0; o < 16; o++)
+        DL_NO_UNROLL for (int k = 0; k < 144; k++)
           dw[((size_t)g * 16 + o) * 144 + k] = t[((size_t)g * 144 + k) * 16 + o];
   }
   /* r1: conv2d_dcol -> [batch, 196, 144] */
@@ -1504,8 +1504,8 @@ static void to_rows_a1_114(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(63504) + s * 3136;
     dl_real *restrict out = ACT(32144) + s * 3136;
-    for (int p = 0; p < 196; p++)
-      for (int oc = 0; oc < 16; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 196; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
         out[p * 16 + oc] = in[oc * 196 + p];
     }
   }
@@ -1530,7 +1530,7 @@ static void conv_dx_a1_117(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         const dl_real *field = col + (size_t)(oh * 14 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             const dl_real *f = field + (c * 3 + i) * 3;
@@ -1597,8 +1597,8 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(7232);
     dl_real *restrict dw = ST(17552);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 16; o++)
-        for (int k = 0; k < 144; k++)
+      DL_NO_UNROLL for (int o = 0; o < 16; o++)
+        DL_NO_UNROLL for (int k = 0; k < 144; k++)
           dw[((size_t)g * 16 + o) * 144 + k] = t[((size_t)g * 144 + k) * 16 + o];
   }
   /* a1: conv2d_dcol -> [batch, 196, 144] */
@@ -1715,8 +1715,8 @@ static void to_rows_stem_126(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(7056) + s * 12544;
     dl_real *restrict out = ACT(19600) + s * 12544;
-    for (int p = 0; p < 784; p++)
-      for (int oc = 0; oc < 16; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 784; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
         out[p * 16 + oc] = in[oc * 784 + p];
     }
   }
@@ -1773,8 +1773,8 @@ static void backward_stem(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(9568);
     dl_real *restrict dw = ST(17376);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 16; o++)
-        for (int k = 0; k < 9; k++)
+      DL_NO_UNROLL for (int o = 0; o < 16; o++)
+        DL_NO_UNROLL for (int k = 0; k < 9; k++)
           dw[((size_t)g * 16 + o) * 9 + k] = t[((size_t)g * 9 + k) * 16 + o];
   }
 }

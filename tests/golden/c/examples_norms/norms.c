@@ -31,7 +31,7 @@ static void conv_c1_3(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 28; oh++)
       for (int ow = 0; ow < 28; ow++) {
         dl_real *field = col + (size_t)(oh * 28 + ow) * 9;
-        for (int c = 0; c < 1; c++)
+        DL_NO_UNROLL for (int c = 0; c < 1; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -60,8 +60,8 @@ static void conv_c1_3(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(7056) + s * 6272;
     dl_real *restrict out = ACT(13328) + s * 6272;
-    for (int oc = 0; oc < 8; oc++)
-      for (int p = 0; p < 784; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 8; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 784; p++) {
         const dl_real v = in[p * 8 + oc];
         out[oc * 784 + p] = v;
       }
@@ -101,7 +101,7 @@ static void norm_c1_9(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict xs = x + s * 6272;
     dl_real *restrict ys = y + s * 6272;
     const dl_real *restrict ss = st + s * 8;
-    for (int c = 0; c < 8; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 8; c++) {
       const dl_real mean = ss[c / 2], a = ss[4 + c / 2] * w[c];
       for (int p = 0; p < 784; p++) {
         const dl_real v = (xs[c * 784 + p] - mean) * a + b[c];
@@ -187,7 +187,7 @@ static void conv_c2_13(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         dl_real *field = col + (size_t)(oh * 14 + ow) * 72;
-        for (int c = 0; c < 8; c++)
+        DL_NO_UNROLL for (int c = 0; c < 8; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -216,8 +216,8 @@ static void conv_c2_13(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(8640) + s * 3136;
     dl_real *restrict out = ACT(39984) + s * 3136;
-    for (int oc = 0; oc < 16; oc++)
-      for (int p = 0; p < 196; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 196; p++) {
         const dl_real v = in[p * 16 + oc];
         out[oc * 196 + p] = v;
       }
@@ -257,7 +257,7 @@ static void norm_c2_19(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict xs = x + s * 3136;
     dl_real *restrict ys = y + s * 3136;
     const dl_real *restrict ss = st + s * 32;
-    for (int c = 0; c < 16; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 16; c++) {
       const dl_real mean = ss[c], a = ss[16 + c] * w[c];
       for (int p = 0; p < 196; p++) {
         const dl_real v = (xs[c * 196 + p] - mean) * a + b[c];
@@ -731,8 +731,8 @@ static void to_rows_c2_55(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(7104) + s * 3136;
     dl_real *restrict out = ACT(39984) + s * 3136;
-    for (int p = 0; p < 196; p++)
-      for (int oc = 0; oc < 16; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 196; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
         out[p * 16 + oc] = in[oc * 196 + p];
     }
   }
@@ -757,7 +757,7 @@ static void conv_dx_c2_58(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         const dl_real *field = col + (size_t)(oh * 14 + ow) * 72;
-        for (int c = 0; c < 8; c++)
+        DL_NO_UNROLL for (int c = 0; c < 8; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             const dl_real *f = field + (c * 3 + i) * 3;
@@ -821,8 +821,8 @@ static void backward_c2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(192);
     dl_real *restrict dw = ST(52432);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 16; o++)
-        for (int k = 0; k < 72; k++)
+      DL_NO_UNROLL for (int o = 0; o < 16; o++)
+        DL_NO_UNROLL for (int k = 0; k < 72; k++)
           dw[((size_t)g * 16 + o) * 72 + k] = t[((size_t)g * 72 + k) * 16 + o];
   }
   /* c2: conv2d_dcol -> [batch, 196, 72] */
@@ -945,8 +945,8 @@ static void to_rows_c1_66(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(19600) + s * 6272;
     dl_real *restrict out = ACT(7056) + s * 6272;
-    for (int p = 0; p < 784; p++)
-      for (int oc = 0; oc < 8; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 784; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 8; oc++)
         out[p * 8 + oc] = in[oc * 784 + p];
     }
   }
@@ -995,8 +995,8 @@ static void backward_c1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(1360);
     dl_real *restrict dw = ST(52320);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 8; o++)
-        for (int k = 0; k < 9; k++)
+      DL_NO_UNROLL for (int o = 0; o < 8; o++)
+        DL_NO_UNROLL for (int k = 0; k < 9; k++)
           dw[((size_t)g * 8 + o) * 9 + k] = t[((size_t)g * 9 + k) * 8 + o];
   }
 }

@@ -619,14 +619,14 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 4; j++) {
     double sum = 0;
-    for (int r = 0; r < 5; r++) sum += FIX(32)[0 + r * 4 + j];
+    DL_NO_UNROLL for (int r = 0; r < 5; r++) sum += FIX(32)[0 + r * 4 + j];
     ST(432)[j] = (dl_real)sum;
   }
   /* b.weight: norm_dw -> [4] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 4; j++) {
     double sum = 0;
-    for (int r = 0; r < 5; r++) sum += FIX(32)[20 + r * 4 + j];
+    DL_NO_UNROLL for (int r = 0; r < 5; r++) sum += FIX(32)[20 + r * 4 + j];
     ST(416)[j] = (dl_real)sum;
   }
   /* a: norm_dx -> [batch, 5, 4] */

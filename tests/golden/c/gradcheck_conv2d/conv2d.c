@@ -31,7 +31,7 @@ static void conv_c1_4(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 7; oh++)
       for (int ow = 0; ow < 6; ow++) {
         dl_real *field = col + (size_t)(oh * 6 + ow) * 18;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -61,8 +61,8 @@ static void conv_c1_4(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(768) + s * 126;
     dl_real *restrict out = ACT(896) + s * 126;
     const dl_real *restrict b = ST(64);
-    for (int oc = 0; oc < 3; oc++)
-      for (int p = 0; p < 42; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 42; p++) {
         const dl_real v = in[p * 3 + oc] + b[oc];
         out[oc * 42 + p] = dl_tanh(v);
       }
@@ -97,7 +97,7 @@ static void conv_c2_10(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 4; oh++)
       for (int ow = 0; ow < 3; ow++) {
         dl_real *field = col + (size_t)(oh * 3 + ow) * 12;
-        for (int c = 0; c < 3; c++)
+        DL_NO_UNROLL for (int c = 0; c < 3; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 2 - 1 + i * 2;
             dl_real *f = field + (c * 2 + i) * 2;
@@ -127,8 +127,8 @@ static void conv_c2_10(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(768) + s * 48;
     dl_real *restrict out = ACT(816) + s * 48;
     const dl_real *restrict b = ST(128);
-    for (int oc = 0; oc < 4; oc++)
-      for (int p = 0; p < 12; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 4; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 12; p++) {
         const dl_real v = in[p * 4 + oc] + b[oc];
         out[oc * 12 + p] = v;
       }
@@ -262,8 +262,8 @@ static void to_rows_c2_25(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(800) + s * 48;
     dl_real *restrict out = ACT(848) + s * 48;
-    for (int p = 0; p < 12; p++)
-      for (int oc = 0; oc < 4; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 12; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 4; oc++)
         out[p * 4 + oc] = in[oc * 12 + p];
     }
   }
@@ -288,7 +288,7 @@ static void conv_dx_c2_28(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 4; oh++)
       for (int ow = 0; ow < 3; ow++) {
         const dl_real *field = col + (size_t)(oh * 3 + ow) * 12;
-        for (int c = 0; c < 3; c++)
+        DL_NO_UNROLL for (int c = 0; c < 3; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 2 - 1 + i * 2;
             const dl_real *f = field + (c * 2 + i) * 2;
@@ -342,8 +342,8 @@ static void backward_c2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(32);
     dl_real *restrict dw = ST(384);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 4; o++)
-        for (int k = 0; k < 12; k++)
+      DL_NO_UNROLL for (int o = 0; o < 4; o++)
+        DL_NO_UNROLL for (int k = 0; k < 12; k++)
           dw[((size_t)g * 4 + o) * 12 + k] = t[((size_t)g * 12 + k) * 4 + o];
   }
   /* c2: conv2d_dcol -> [batch, 12, 12] */
@@ -366,8 +366,8 @@ static void to_rows_c1_32(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(1168) + s * 126;
     dl_real *restrict out = ACT(768) + s * 126;
-    for (int p = 0; p < 42; p++)
-      for (int oc = 0; oc < 3; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 42; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
         out[p * 3 + oc] = in[oc * 42 + p];
     }
   }
@@ -414,8 +414,8 @@ static void backward_c1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(80);
     dl_real *restrict dw = ST(304);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 3; o++)
-        for (int k = 0; k < 18; k++)
+      DL_NO_UNROLL for (int o = 0; o < 3; o++)
+        DL_NO_UNROLL for (int k = 0; k < 18; k++)
           dw[((size_t)g * 3 + o) * 18 + k] = t[((size_t)g * 18 + k) * 3 + o];
   }
 }

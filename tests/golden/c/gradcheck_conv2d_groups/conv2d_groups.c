@@ -31,7 +31,7 @@ static void conv_c1_3(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 3; oh++)
       for (int ow = 0; ow < 3; ow++) {
         dl_real *field = col + (size_t)(oh * 3 + ow) * 36;
-        for (int c = 0; c < 4; c++)
+        DL_NO_UNROLL for (int c = 0; c < 4; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 0 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -60,8 +60,8 @@ static void conv_c1_3(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(336) + s * 54;
     dl_real *restrict out = ACT(400) + s * 54;
-    for (int oc = 0; oc < 6; oc++)
-      for (int p = 0; p < 9; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 6; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 9; p++) {
         const dl_real v = in[p * 6 + oc];
         out[oc * 9 + p] = dl_sigmoid(v);
       }
@@ -96,7 +96,7 @@ static void conv_c2_9(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 3; oh++)
       for (int ow = 0; ow < 3; ow++) {
         dl_real *field = col + (size_t)(oh * 3 + ow) * 6;
-        for (int c = 0; c < 6; c++)
+        DL_NO_UNROLL for (int c = 0; c < 6; c++)
           for (int i = 0; i < 1; i++) {
             const int ih = oh * 1 - 0 + i * 1;
             dl_real *f = field + (c * 1 + i) * 1;
@@ -126,8 +126,8 @@ static void conv_c2_9(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(464) + s * 36;
     dl_real *restrict out = ACT(512) + s * 36;
     const dl_real *restrict b = ST(128);
-    for (int oc = 0; oc < 4; oc++)
-      for (int p = 0; p < 9; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 4; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 9; p++) {
         const dl_real v = in[p * 4 + oc] + b[oc];
         out[oc * 9 + p] = v;
       }
@@ -162,7 +162,7 @@ static void conv_c3_14(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 2; oh++)
       for (int ow = 0; ow < 2; ow++) {
         dl_real *field = col + (size_t)(oh * 2 + ow) * 36;
-        for (int c = 0; c < 4; c++)
+        DL_NO_UNROLL for (int c = 0; c < 4; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 2 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -192,8 +192,8 @@ static void conv_c3_14(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(464) + s * 8;
     dl_real *restrict out = ACT(480) + s * 8;
     const dl_real *restrict b = ST(224);
-    for (int oc = 0; oc < 2; oc++)
-      for (int p = 0; p < 4; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 4; p++) {
         const dl_real v = in[p * 2 + oc] + b[oc];
         out[oc * 4 + p] = v;
       }
@@ -329,8 +329,8 @@ static void to_rows_c3_29(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(464) + s * 8;
     dl_real *restrict out = ACT(480) + s * 8;
-    for (int p = 0; p < 4; p++)
-      for (int oc = 0; oc < 2; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 4; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
         out[p * 2 + oc] = in[oc * 4 + p];
     }
   }
@@ -355,7 +355,7 @@ static void conv_dx_c3_32(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 2; oh++)
       for (int ow = 0; ow < 2; ow++) {
         const dl_real *field = col + (size_t)(oh * 2 + ow) * 36;
-        for (int c = 0; c < 4; c++)
+        DL_NO_UNROLL for (int c = 0; c < 4; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 2 - 1 + i * 1;
             const dl_real *f = field + (c * 3 + i) * 3;
@@ -409,8 +409,8 @@ static void backward_c3(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(32);
     dl_real *restrict dw = ST(432);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 2; o++)
-        for (int k = 0; k < 36; k++)
+      DL_NO_UNROLL for (int o = 0; o < 2; o++)
+        DL_NO_UNROLL for (int k = 0; k < 36; k++)
           dw[((size_t)g * 2 + o) * 36 + k] = t[((size_t)g * 36 + k) * 2 + o];
   }
   /* c3: conv2d_dcol -> [batch, 4, 36] */
@@ -433,8 +433,8 @@ static void to_rows_c2_35(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(640) + s * 36;
     dl_real *restrict out = ACT(464) + s * 36;
-    for (int p = 0; p < 9; p++)
-      for (int oc = 0; oc < 4; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 9; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 4; oc++)
         out[p * 4 + oc] = in[oc * 9 + p];
     }
   }
@@ -459,7 +459,7 @@ static void conv_dx_c2_38(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 3; oh++)
       for (int ow = 0; ow < 3; ow++) {
         const dl_real *field = col + (size_t)(oh * 3 + ow) * 6;
-        for (int c = 0; c < 6; c++)
+        DL_NO_UNROLL for (int c = 0; c < 6; c++)
           for (int i = 0; i < 1; i++) {
             const int ih = oh * 1 - 0 + i * 1;
             const dl_real *f = field + (c * 1 + i) * 1;
@@ -513,8 +513,8 @@ static void backward_c2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(112);
     dl_real *restrict dw = ST(400);
     for (int g = 0; g < 2; g++)
-      for (int o = 0; o < 2; o++)
-        for (int k = 0; k < 3; k++)
+      DL_NO_UNROLL for (int o = 0; o < 2; o++)
+        DL_NO_UNROLL for (int k = 0; k < 3; k++)
           dw[((size_t)g * 2 + o) * 3 + k] = t[((size_t)g * 3 + k) * 2 + o];
   }
   /* c2: conv2d_dcol -> [batch, 9, 6] */
@@ -537,8 +537,8 @@ static void to_rows_c1_41(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(512) + s * 54;
     dl_real *restrict out = ACT(336) + s * 54;
-    for (int p = 0; p < 9; p++)
-      for (int oc = 0; oc < 6; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 9; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 6; oc++)
         out[p * 6 + oc] = in[oc * 9 + p];
     }
   }
@@ -574,8 +574,8 @@ static void backward_c1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(128);
     dl_real *restrict dw = ST(288);
     for (int g = 0; g < 2; g++)
-      for (int o = 0; o < 3; o++)
-        for (int k = 0; k < 18; k++)
+      DL_NO_UNROLL for (int o = 0; o < 3; o++)
+        DL_NO_UNROLL for (int k = 0; k < 18; k++)
           dw[((size_t)g * 3 + o) * 18 + k] = t[((size_t)g * 18 + k) * 3 + o];
   }
 }

@@ -31,7 +31,7 @@ static void conv_a_4(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 6; oh++)
       for (int ow = 0; ow < 6; ow++) {
         dl_real *field = col + (size_t)(oh * 6 + ow) * 18;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -61,8 +61,8 @@ static void conv_a_4(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(656) + s * 108;
     dl_real *restrict out = ACT(768) + s * 108;
     const dl_real *restrict b = ST(64);
-    for (int oc = 0; oc < 3; oc++)
-      for (int p = 0; p < 36; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 36; p++) {
         const dl_real v = in[p * 3 + oc] + b[oc];
         out[oc * 36 + p] = v > 0 ? v : 0;
       }
@@ -136,7 +136,7 @@ static void conv_b_11(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 7; oh++)
       for (int ow = 0; ow < 7; ow++) {
         dl_real *field = col + (size_t)(oh * 7 + ow) * 8;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 2 + i) * 2;
@@ -166,8 +166,8 @@ static void conv_b_11(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(1280) + s * 98;
     dl_real *restrict out = ACT(1392) + s * 98;
     const dl_real *restrict b = ST(96);
-    for (int oc = 0; oc < 2; oc++)
-      for (int p = 0; p < 49; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 49; p++) {
         const dl_real v = in[p * 2 + oc] + b[oc];
         out[oc * 49 + p] = dl_sigmoid(v);
       }
@@ -238,7 +238,7 @@ static void conv_c_18(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 7; oh++)
       for (int ow = 0; ow < 7; ow++) {
         dl_real *field = col + (size_t)(oh * 7 + ow) * 8;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 2 + i) * 2;
@@ -268,8 +268,8 @@ static void conv_c_18(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(1280) + s * 98;
     dl_real *restrict out = ACT(1904) + s * 98;
     const dl_real *restrict b = ST(128);
-    for (int oc = 0; oc < 2; oc++)
-      for (int p = 0; p < 49; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 49; p++) {
         const dl_real v = in[p * 2 + oc] + b[oc];
         out[oc * 49 + p] = dl_tanh(v);
       }
@@ -506,8 +506,8 @@ static void to_rows_c_45(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(2016) + s * 98;
     dl_real *restrict out = ACT(1904) + s * 98;
-    for (int p = 0; p < 49; p++)
-      for (int oc = 0; oc < 2; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 49; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
         out[p * 2 + oc] = in[oc * 49 + p];
     }
   }
@@ -551,8 +551,8 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(32);
     dl_real *restrict dw = ST(464);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 2; o++)
-        for (int k = 0; k < 8; k++)
+      DL_NO_UNROLL for (int o = 0; o < 2; o++)
+        DL_NO_UNROLL for (int k = 0; k < 8; k++)
           dw[((size_t)g * 2 + o) * 8 + k] = t[((size_t)g * 8 + k) * 2 + o];
   }
 }
@@ -614,8 +614,8 @@ static void to_rows_b_51(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(1504) + s * 98;
     dl_real *restrict out = ACT(1280) + s * 98;
-    for (int p = 0; p < 49; p++)
-      for (int oc = 0; oc < 2; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 49; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
         out[p * 2 + oc] = in[oc * 49 + p];
     }
   }
@@ -659,8 +659,8 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(48);
     dl_real *restrict dw = ST(432);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 2; o++)
-        for (int k = 0; k < 8; k++)
+      DL_NO_UNROLL for (int o = 0; o < 2; o++)
+        DL_NO_UNROLL for (int k = 0; k < 8; k++)
           dw[((size_t)g * 2 + o) * 8 + k] = t[((size_t)g * 8 + k) * 2 + o];
   }
 }
@@ -724,8 +724,8 @@ static void to_rows_a_57(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(880) + s * 108;
     dl_real *restrict out = ACT(656) + s * 108;
-    for (int p = 0; p < 36; p++)
-      for (int oc = 0; oc < 3; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 36; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
         out[p * 3 + oc] = in[oc * 36 + p];
     }
   }
@@ -769,8 +769,8 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(64);
     dl_real *restrict dw = ST(352);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 3; o++)
-        for (int k = 0; k < 18; k++)
+      DL_NO_UNROLL for (int o = 0; o < 3; o++)
+        DL_NO_UNROLL for (int k = 0; k < 18; k++)
           dw[((size_t)g * 3 + o) * 18 + k] = t[((size_t)g * 18 + k) * 3 + o];
   }
 }

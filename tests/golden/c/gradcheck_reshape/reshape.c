@@ -58,7 +58,7 @@ static void conv_c_9(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 2; oh++)
       for (int ow = 0; ow < 2; ow++) {
         dl_real *field = col + (size_t)(oh * 2 + ow) * 8;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 1 - 0 + i * 1;
             dl_real *f = field + (c * 2 + i) * 2;
@@ -88,8 +88,8 @@ static void conv_c_9(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(96) + s * 8;
     dl_real *restrict out = ACT(112) + s * 8;
     const dl_real *restrict b = ST(384);
-    for (int oc = 0; oc < 2; oc++)
-      for (int p = 0; p < 4; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 4; p++) {
         const dl_real v = in[p * 2 + oc] + b[oc];
         out[oc * 4 + p] = v;
       }
@@ -305,8 +305,8 @@ static void to_rows_c_34(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(32) + s * 8;
     dl_real *restrict out = ACT(48) + s * 8;
-    for (int p = 0; p < 4; p++)
-      for (int oc = 0; oc < 2; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 4; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
         out[p * 2 + oc] = in[oc * 4 + p];
     }
   }
@@ -331,7 +331,7 @@ static void conv_dx_c_37(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 2; oh++)
       for (int ow = 0; ow < 2; ow++) {
         const dl_real *field = col + (size_t)(oh * 2 + ow) * 8;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 1 - 0 + i * 1;
             const dl_real *f = field + (c * 2 + i) * 2;
@@ -385,8 +385,8 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(32);
     dl_real *restrict dw = ST(848);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 2; o++)
-        for (int k = 0; k < 8; k++)
+      DL_NO_UNROLL for (int o = 0; o < 2; o++)
+        DL_NO_UNROLL for (int k = 0; k < 8; k++)
           dw[((size_t)g * 2 + o) * 8 + k] = t[((size_t)g * 8 + k) * 2 + o];
   }
   /* c: conv2d_dcol -> [batch, 4, 8] */

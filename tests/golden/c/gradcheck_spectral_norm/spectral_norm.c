@@ -31,7 +31,7 @@ static void conv_c_7(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 5; oh++)
       for (int ow = 0; ow < 4; ow++) {
         dl_real *field = col + (size_t)(oh * 4 + ow) * 18;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -61,8 +61,8 @@ static void conv_c_7(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(368) + s * 60;
     dl_real *restrict out = ACT(432) + s * 60;
     const dl_real *restrict b = ST(64);
-    for (int oc = 0; oc < 3; oc++)
-      for (int p = 0; p < 20; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 20; p++) {
         const dl_real v = in[p * 3 + oc] + b[oc];
         out[oc * 20 + p] = dl_tanh(v);
       }
@@ -455,8 +455,8 @@ static void to_rows_c_44(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(368) + s * 60;
     dl_real *restrict out = ACT(432) + s * 60;
-    for (int p = 0; p < 20; p++)
-      for (int oc = 0; oc < 3; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 20; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
         out[p * 3 + oc] = in[oc * 20 + p];
     }
   }
@@ -503,8 +503,8 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(976);
     dl_real *restrict dw = FIX(1040);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 3; o++)
-        for (int k = 0; k < 18; k++)
+      DL_NO_UNROLL for (int o = 0; o < 3; o++)
+        DL_NO_UNROLL for (int k = 0; k < 18; k++)
           dw[((size_t)g * 3 + o) * 18 + k] = t[((size_t)g * 18 + k) * 3 + o];
   }
   /* c.weight_orig: spectral_norm_grad -> [3, 2, 3, 3] */

@@ -526,14 +526,14 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 6; r++) sum += FIX(32)[0 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 6; r++) sum += FIX(32)[0 + r * 8 + j];
     ST(1664)[j] = (dl_real)sum;
   }
   /* logits.weight: norm_dw -> [8] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 6; r++) sum += FIX(32)[48 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 6; r++) sum += FIX(32)[48 + r * 8 + j];
     ST(1648)[j] = (dl_real)sum;
   }
   /* h: norm_dx -> [batch, 6, 8] */
@@ -703,14 +703,14 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 6; r++) sum += FIX(128)[0 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 6; r++) sum += FIX(128)[0 + r * 8 + j];
     ST(1344)[j] = (dl_real)sum;
   }
   /* h.weight: norm_dw -> [8] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 6; r++) sum += FIX(128)[48 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 6; r++) sum += FIX(128)[48 + r * 8 + j];
     ST(1328)[j] = (dl_real)sum;
   }
   /* a: norm_dx -> [batch, 6, 8] */
@@ -944,14 +944,14 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 6; r++) sum += FIX(224)[0 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 6; r++) sum += FIX(224)[0 + r * 8 + j];
     ST(1008)[j] = (dl_real)sum;
   }
   /* a.weight: norm_dw -> [8] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 6; r++) sum += FIX(224)[48 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 6; r++) sum += FIX(224)[48 + r * 8 + j];
     ST(992)[j] = (dl_real)sum;
   }
   /* e: norm_dx -> [batch, 6, 8] */

@@ -490,14 +490,14 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 2; r++) sum += FIX(112)[0 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 2; r++) sum += FIX(112)[0 + r * 8 + j];
     ST(464)[j] = (dl_real)sum;
   }
   /* d_2.weight: norm_dw -> [8] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 2; r++) sum += FIX(112)[16 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 2; r++) sum += FIX(112)[16 + r * 8 + j];
     ST(448)[j] = (dl_real)sum;
   }
   /* d: norm_dx -> [batch, 2, 8] */

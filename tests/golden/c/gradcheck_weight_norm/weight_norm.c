@@ -31,7 +31,7 @@ static void conv_c_6(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 5; oh++)
       for (int ow = 0; ow < 4; ow++) {
         dl_real *field = col + (size_t)(oh * 4 + ow) * 18;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -61,8 +61,8 @@ static void conv_c_6(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(368) + s * 80;
     dl_real *restrict out = ACT(448) + s * 80;
     const dl_real *restrict b = ST(64);
-    for (int oc = 0; oc < 4; oc++)
-      for (int p = 0; p < 20; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 4; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 20; p++) {
         const dl_real v = in[p * 4 + oc] + b[oc];
         out[oc * 20 + p] = dl_tanh(v);
       }
@@ -429,8 +429,8 @@ static void to_rows_c_45(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(368) + s * 80;
     dl_real *restrict out = ACT(448) + s * 80;
-    for (int p = 0; p < 20; p++)
-      for (int oc = 0; oc < 4; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 20; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 4; oc++)
         out[p * 4 + oc] = in[oc * 20 + p];
     }
   }
@@ -477,8 +477,8 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(1232);
     dl_real *restrict dw = FIX(1280);
     for (int g = 0; g < 2; g++)
-      for (int o = 0; o < 2; o++)
-        for (int k = 0; k < 9; k++)
+      DL_NO_UNROLL for (int o = 0; o < 2; o++)
+        DL_NO_UNROLL for (int k = 0; k < 9; k++)
           dw[((size_t)g * 2 + o) * 9 + k] = t[((size_t)g * 9 + k) * 2 + o];
   }
   /* c.weight_g: weight_norm_grad -> [4, 1, 1, 1] */
