@@ -278,6 +278,10 @@ static int compile_all(build *b, int verbose) {
    * model named stdio or math cannot shadow a system header */
   argv_add(&cc, "-iquote");
   argv_add(&cc, b->tmp);
+  /* --debug's objects name their source ./NAME.c, not the scratch
+   * directory: the same model compiles to the same bytes, which the object
+   * cache relies on when two builds store one entry at once */
+  argv_own(&cc, xasprintf("-fdebug-prefix-map=%s=.", b->tmp));
   int base = cc.n, rc = cc.oom ? -1 : 0;
   pid_t *pids = calloc((size_t)b->srcs.n, sizeof *pids);
   char *entries[2] = {NULL, NULL}; /* the model's objects in the cache */
