@@ -264,9 +264,10 @@ void cache_store(const rt_cache *c, const char *lib) {
 
 /* ---- the model's objects ---------------------------------------------------- */
 
-char *cache_object(const rt_cache *c, const char *src, const char *hdr) {
+char *cache_object(const rt_cache *c, const char *src, const char *hdr, const char *flag) {
   if (!c->dir) return NULL;
   uint64_t h = c->key, fh;
+  if (flag) h = fnv(h, flag, strlen(flag) + 1);
   long long size;
   const char *files[] = {src, hdr};
   for (int i = 0; i < 2; i++) {

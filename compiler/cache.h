@@ -22,10 +22,11 @@ void cache_store(const rt_cache *c, const char *lib);
 void cache_close(rt_cache *c);
 
 /* A compiled object of the model: the entry for the generated source src
- * (which includes the generated header hdr) under this cache's key, as a
- * malloc'd path DIR/model-KEY.o; NULL without a cache.  Looked up and
+ * (which includes the generated header hdr), compiled with the extra flag
+ * `flag` (or NULL) under this cache's key, as a malloc'd path
+ * DIR/model-KEY.o; NULL without a cache.  Looked up and
  * stored as the runtime is (verified against a stamp, written atomically). */
-char *cache_object(const rt_cache *c, const char *src, const char *hdr);
+char *cache_object(const rt_cache *c, const char *src, const char *hdr, const char *flag);
 int cache_object_lookup(const rt_cache *c, const char *obj);
 void cache_object_store(const rt_cache *c, const char *built, const char *obj);
 

@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 638976 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* char_transformer.dln:8: e      = positional(embedding(x, 128), learned = true)
  * forward */
-static void forward_e(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_e(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -154,7 +164,7 @@ static void epilogue_a1_16(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_a1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -279,7 +289,7 @@ static void epilogue_b1_29(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_b1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_b1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -448,7 +458,7 @@ static void epilogue_a2_42(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_a2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -573,7 +583,7 @@ static void epilogue_b2_55(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_b2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_b2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -689,7 +699,7 @@ static void epilogue_logits_64(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -717,7 +727,7 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
 
 /* char_transformer.dln:16: loss   = cross_entropy(logits, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -728,6 +738,17 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_e(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_a1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_b1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_a2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_b2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* char_transformer.dln:16: loss   = cross_entropy(logits, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -1665,7 +1686,7 @@ static void backward_e(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_e(ctx, n, 1);
   forward_a1(ctx, n, 1);
   forward_b1(ctx, n, 1);
@@ -1683,6 +1704,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_e(ctx, n, with_loss);
@@ -2743,3 +2769,4 @@ void char_transformer_free(char_transformer_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

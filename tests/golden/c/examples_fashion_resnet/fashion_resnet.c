@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 119200 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* fashion_resnet.dln:10: stem   = maxpool(relu(batch_norm(conv2d(x, 16, kernel = 3, padding = 1, bias = false))), 2)
  * forward */
 /* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
@@ -157,7 +167,7 @@ static void maxpool_stem_14(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_stem(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_stem(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -293,7 +303,7 @@ static void norm_a1_25(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_a1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -424,7 +434,7 @@ static void norm_r1_37(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_r1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_r1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -499,7 +509,7 @@ static void maxpool_p1_40(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_p1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_p1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -618,7 +628,7 @@ static void norm_a2_51(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_a2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -749,7 +759,7 @@ static void norm_r2_63(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_r2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_r2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -802,7 +812,7 @@ static void epilogue_logits_69(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -822,7 +832,7 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_resnet.dln:18: loss   = cross_entropy(logits, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -833,6 +843,18 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_stem(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_a1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_r1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_p1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_a2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_r2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* fashion_resnet.dln:18: loss   = cross_entropy(logits, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -1780,7 +1802,7 @@ static void backward_stem(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_stem(ctx, n, 1);
   forward_a1(ctx, n, 1);
   forward_r1(ctx, n, 1);
@@ -1800,6 +1822,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(160)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_stem(ctx, n, with_loss);
@@ -2461,3 +2488,4 @@ void fashion_resnet_free(fashion_resnet_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

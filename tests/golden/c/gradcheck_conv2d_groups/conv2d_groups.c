@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 704 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* conv2d_groups.dln:6: c1 = sigmoid(conv2d(x, 6, kernel = 3, groups = 2, bias = false))
  * forward */
 /* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
@@ -69,7 +79,7 @@ static void conv_c1_3(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -135,7 +145,7 @@ static void conv_c2_9(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -201,7 +211,7 @@ static void conv_c3_14(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c3(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -214,7 +224,7 @@ static void forward_c3(dl_ctx *ctx, int n, int with_labels) {
 
 /* conv2d_groups.dln:9: logits = dense(flatten(c3), 3)
  * forward */
-static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -243,7 +253,7 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
 
 /* conv2d_groups.dln:10: loss = cross_entropy(logits, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -254,6 +264,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_c1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_c2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_c3(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* conv2d_groups.dln:10: loss = cross_entropy(logits, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -581,7 +600,7 @@ static void backward_c1(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_c1(ctx, n, 1);
   forward_c2(ctx, n, 1);
   forward_c3(ctx, n, 1);
@@ -595,6 +614,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_c1(ctx, n, with_loss);
@@ -895,3 +919,4 @@ void conv2d_groups_free(conv2d_groups_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

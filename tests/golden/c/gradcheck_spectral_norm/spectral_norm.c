@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 544 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* spectral_norm.dln:9: c = tanh(conv2d(x, 3, kernel = 3, padding = 1, spectral_norm = true))
  * forward */
 /* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
@@ -70,7 +80,7 @@ static void conv_c_7(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -116,7 +126,7 @@ static void forward_c(dl_ctx *ctx, int n, int with_labels) {
 
 /* spectral_norm.dln:10: h = tanh(dense(flatten(c), 6, spectral_norm = true))
  * forward */
-static void forward_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -176,7 +186,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
 
 /* spectral_norm.dln:11: out = dense(h, 3, spectral_norm = true, l1 = 0.01)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -236,7 +246,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* spectral_norm.dln:12: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -248,7 +258,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
 
 /* spectral_norm.dln:12: L1/L2 penalties
  * forward */
-static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -267,6 +277,15 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_penalties(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* spectral_norm.dln:12: L1/L2 penalties
  * backward: gradients of this line's inputs and parameters */
 static void backward_penalties(dl_ctx *ctx, int n, int with_labels) {
@@ -531,7 +550,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_c(ctx, n, 1);
   forward_h(ctx, n, 1);
   forward_out(ctx, n, 1);
@@ -545,6 +564,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(464)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_c(ctx, n, with_loss);
@@ -824,3 +848,4 @@ void spectral_norm_free(spectral_norm_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

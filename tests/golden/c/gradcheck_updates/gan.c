@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 192 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* updates.dln:7: z      = randn_like(x)
  * forward */
-static void forward_z(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_z(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -32,7 +42,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates.dln:8: fake   = tanh(dense(relu(dense(z, 8)), 6))                 # the generator: fake.*, fake_2.*
  * forward */
-static void forward_fake(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_fake(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -74,7 +84,7 @@ static void forward_fake(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates.dln:9: pair   = reshape(concat(x, fake), 2, 6)                    # real and fake as two rows
  * forward */
-static void forward_pair(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_pair(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -135,7 +145,7 @@ static void norm_d_19(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_d(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -201,7 +211,7 @@ static void forward_d(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates.dln:11: s      = sum(x)
  * forward */
-static void forward_s(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_s(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -222,7 +232,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates.dln:12: real01 = reshape(concat(ones_like(s), zeros_like(s)), 2, 1)
  * forward */
-static void forward_real01(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_real01(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -255,7 +265,7 @@ static void forward_real01(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates.dln:13: d_loss = 2 * bce_with_logits(d, real01)
  * forward */
-static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -272,7 +282,7 @@ static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates.dln:14: g_loss = 2 * bce_with_logits(d, ones_like(d)) + 0.1 * mse(fake, x)
  * forward */
-static void forward_g_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_g_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -313,7 +323,7 @@ static void forward_g_loss(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates.dln:13: L1/L2 penalties
  * forward */
-static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -330,6 +340,19 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_z(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_fake(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_pair(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_s(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_real01(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d_loss(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_g_loss(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_penalties(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* updates.dln:13: L1/L2 penalties
  * backward of update 0 ('discriminator'): gradients of this line's inputs and parameters */
 static void backward_u0_penalties(dl_ctx *ctx, int n, int with_labels) {
@@ -764,7 +787,7 @@ static void backward_u1_fake(dl_ctx *ctx, int n, int with_labels) {
 
 /* Update 0, 'discriminator' (.dln line 17): the gradients of 'd_loss' (with penalties) for its parameters.
  * Lines computed by an earlier update of this batch and not changed since are reused. */
-static double compute_grads_u0(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads_u0(dl_ctx *ctx, int n) {
   forward_z(ctx, n, 1);
   forward_fake(ctx, n, 1);
   forward_pair(ctx, n, 1);
@@ -779,6 +802,24 @@ static double compute_grads_u0(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+/* Update 1, 'generator' (.dln line 18): the gradients of 'g_loss' (with penalties) for its parameters.
+ * Lines computed by an earlier update of this batch and not changed since are reused. */
+DL_SPLIT double compute_grads_u1(dl_ctx *ctx, int n) {
+  forward_d(ctx, n, 1);
+  forward_g_loss(ctx, n, 1);
+  backward_u1_g_loss(ctx, n, 1);
+  backward_u1_d(ctx, n, 1);
+  backward_u1_pair(ctx, n, 1);
+  backward_u1_fake(ctx, n, 1);
+  return (double)FIX(192)[0];
+}
+
+#else
+DL_SPLIT double compute_grads_u0(dl_ctx *ctx, int n);
+DL_SPLIT double compute_grads_u1(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* 'd_loss' with penalties, forward only, from scratch: for gradient checks. */
 static double loss_only_u0(dl_ctx *ctx, int n) {
   forward_z(ctx, n, 1);
@@ -795,18 +836,6 @@ static double loss_only_u0(dl_ctx *ctx, int n) {
 /* 'd_loss' as forward() left it. */
 static double loss_u0(dl_ctx *ctx) {
   return (double)FIX(0)[0];
-}
-
-/* Update 1, 'generator' (.dln line 18): the gradients of 'g_loss' (with penalties) for its parameters.
- * Lines computed by an earlier update of this batch and not changed since are reused. */
-static double compute_grads_u1(dl_ctx *ctx, int n) {
-  forward_d(ctx, n, 1);
-  forward_g_loss(ctx, n, 1);
-  backward_u1_g_loss(ctx, n, 1);
-  backward_u1_d(ctx, n, 1);
-  backward_u1_pair(ctx, n, 1);
-  backward_u1_fake(ctx, n, 1);
-  return (double)FIX(192)[0];
 }
 
 /* 'g_loss' with penalties, forward only, from scratch: for gradient checks. */
@@ -1259,3 +1288,4 @@ void gan_free(gan_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif
