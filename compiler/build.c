@@ -1,7 +1,8 @@
 /* build.c: `dlnc build`: emit the C into a temporary directory and compile
  * it with the runtime into one executable.
  *
- * The runtime comes from the cache (cache.c) when it can.  The executable
+ * The runtime comes from the cache (cache.c) when it can, and so do the
+ * model's objects when its generated C is unchanged.  The executable
  * is linked under a temporary name beside BIN and renamed over it, so a
  * failed or stopped build leaves BIN as it was; BIN may not be the model,
  * a runtime file, a directory or anything but a regular file.  SIGINT,
@@ -247,15 +248,36 @@ typedef struct build {
   argv_list srcs;     /* model.c, model_main.c, then (unless cached) the runtime's */
   argv_list objs;     /* one per source */
   int nrt_first;      /* index of the first runtime source in srcs */
+  char *hdr;          /* the generated header, hashed with each model source */
   rt_cache cache;
   int have_lib;       /* link the cached runtime library */
   char *lib;          /* its path: the cache's, or the one built in tmp */
   char *target, *partial;
 } build;
 
-/* Every compile at once, the model's two files and (unless cached) each
- * runtime file: they are independent, and on a cold cache the runtime's
- * GEMM kernels alone take longer than everything else together. */
+/* The model's sources: NAME.c twice, its two halves compiled at once on two
+ * cores (the backward pass is about half of the compile time, and a
+ * model's C at -O3 is the longest compile of a build with the runtime
+ * cached), then NAME_main.c.  Each half has its own cache entry. */
+enum { MODEL_SRCS = 3 };
+static const char *const model_part[MODEL_SRCS] = {"-DDL_PART=1", "-DDL_PART=2", NULL};
+
+/* The model's source i from the cache: its object's entry in *entry (NULL
+ * without a cache); 1 if the entry is good, and then objs[i] is it. */
+static int cached_object(build *b, int i, char **entry, int verbose) {
+  *entry = cache_object(&b->cache, b->srcs.v[i], b->hdr, model_part[i]);
+  if (!cache_object_lookup(&b->cache, *entry)) return 0;
+  if (verbose) {
+    const char *slash = strrchr(b->srcs.v[i], '/');
+    fprintf(stderr, "dlnc: %s: reusing the cached object %s\n", slash ? slash + 1 : b->srcs.v[i], *entry);
+  }
+  argv_own(&b->objs, strdup(*entry));
+  return 1;
+}
+
+/* Every compile at once, the model's sources (unless cached) and (unless
+ * cached) each runtime file: they are independent, and on a cold cache the
+ * runtime's GEMM kernels alone take longer than everything else together. */
 static int compile_all(build *b, int verbose) {
   argv_list cc;
   if (argv_copy(&cc, &b->flags)) return -1;
@@ -263,12 +285,19 @@ static int compile_all(build *b, int verbose) {
    * model named stdio or math cannot shadow a system header */
   argv_add(&cc, "-iquote");
   argv_add(&cc, b->tmp);
+  /* --debug's objects name their source ./NAME.c, not the scratch
+   * directory: the same model compiles to the same bytes, which the object
+   * cache relies on when two builds store one entry at once */
+  argv_own(&cc, xasprintf("-fdebug-prefix-map=%s=.", b->tmp));
   int base = cc.n, rc = cc.oom ? -1 : 0;
   pid_t *pids = calloc((size_t)b->srcs.n, sizeof *pids);
+  char *entries[MODEL_SRCS] = {NULL}; /* the model's objects in the cache */
   if (!pids) rc = -1;
   for (int i = 0; rc == 0 && i < b->srcs.n; i++) {
+    if (i < b->nrt_first && cached_object(b, i, &entries[i], verbose)) continue; /* pids[i] = 0 */
     argv_own(&b->objs, xasprintf("%s/o%d.o", b->tmp, i));
     cc.n = base;
+    if (i < b->nrt_first && model_part[i]) argv_add(&cc, model_part[i]);
     argv_add(&cc, "-c");
     argv_add(&cc, b->srcs.v[i]);
     argv_add(&cc, "-o");
@@ -281,6 +310,11 @@ static int compile_all(build *b, int verbose) {
   int failed = rc;
   for (int i = 0; pids && i < b->srcs.n && i < b->objs.n; i++)
     if (pids[i] > 0 && proc_finish(pids[i], failed ? NULL : b->srcs.v[i])) failed = rc = -1;
+  for (int i = 0; i < b->nrt_first; i++) {
+    if (rc == 0 && pids && pids[i] > 0 && entries[i] && !proc_stopped())
+      cache_object_store(&b->cache, b->objs.v[i], entries[i]);
+    free(entries[i]);
+  }
   free(pids);
   argv_free(&cc);
   return rc;
@@ -313,8 +347,7 @@ static void archive_runtime(build *b, int verbose) {
 static int link_all(build *b, int verbose) {
   argv_list link;
   if (argv_copy(&link, &b->flags)) return -1;
-  argv_add(&link, b->objs.v[0]);
-  argv_add(&link, b->objs.v[1]);
+  for (int i = 0; i < b->nrt_first; i++) argv_add(&link, b->objs.v[i]);
   if (b->have_lib) argv_add(&link, b->lib);
   else
     for (int i = b->nrt_first; i < b->objs.n; i++) argv_add(&link, b->objs.v[i]);
@@ -344,15 +377,17 @@ static int run_build(build *b, ir_graph *g, const build_opts *o) {
   cache_open(&b->cache, &b->flags, b->rt, b->tmp, verbose);
   b->have_lib = cache_lookup(&b->cache);
   if (b->have_lib) b->lib = strdup(b->cache.lib);
-  /* the sources in order: the model's two, then the runtime's if needed */
+  /* the sources in order: the model's, then the runtime's if needed */
   argv_list srcs = {0};
   argv_own(&srcs, xasprintf("%s/%s.c", b->tmp, g->model_name));
+  argv_own(&srcs, xasprintf("%s/%s.c", b->tmp, g->model_name));
   argv_own(&srcs, xasprintf("%s/%s_main.c", b->tmp, g->model_name));
-  b->nrt_first = 2;
+  b->nrt_first = MODEL_SRCS;
+  b->hdr = xasprintf("%s/%s.h", b->tmp, g->model_name);
   for (int i = 0; !b->have_lib && i < nrt; i++) argv_own(&srcs, strdup(b->srcs.v[i]));
   argv_free(&b->srcs);
   b->srcs = srcs;
-  if (b->srcs.oom || (b->have_lib && !b->lib)) return -1;
+  if (b->srcs.oom || !b->hdr || (b->have_lib && !b->lib)) return -1;
 
   if (compile_all(b, verbose)) return -1;
   if (!b->have_lib) archive_runtime(b, verbose);
@@ -382,6 +417,7 @@ int build_trainer(ir_graph *g, const char *in, const char *out, const build_opts
   argv_free(&b.objs);
   cache_close(&b.cache);
   free(b.lib);
+  free(b.hdr);
   free(b.tmp);
   free(b.target);
   free(b.partial);

@@ -12,7 +12,14 @@
  * checksum), each written to a temporary name, fsynced and renamed, so a
  * reader sees whole files.  A library that does not match its stamp (a
  * crash, a full disk, an edit) is rebuilt and replaced.  The cache is only
- * ever a saving: if it cannot be used, the build goes on without it. */
+ * ever a saving: if it cannot be used, the build goes on without it.
+ *
+ * The model's own objects are kept the same way, as model-KEY.o (and
+ * .o.sum), KEY hashing the runtime's key (so the compiler, flags, CPU and
+ * runtime headers) and the text of the generated source and header: a
+ * rebuild of an unchanged model compiles nothing.  Files that flags in
+ * $DLNC_CFLAGS_EXTRA include from elsewhere are not hashed (for the
+ * runtime either). */
 #define _GNU_SOURCE
 #include "cache.h"
 #include <dirent.h>
@@ -137,6 +144,7 @@ void cache_open(rt_cache *c, const argv_list *flags, const char *rt, const char 
     return;
   }
   h = fnv(fnv(h, &files, sizeof files), &macros, sizeof macros);
+  c->key = h;
   c->lib = xasprintf("%s/runtime-%016" PRIx64 ".a", dir, h);
   c->stamp = xasprintf("%s/runtime-%016" PRIx64 ".a.sum", dir, h);
   c->dir = dir;
@@ -150,10 +158,12 @@ void cache_close(rt_cache *c) {
   memset(c, 0, sizeof *c);
 }
 
-int cache_lookup(const rt_cache *c) {
-  if (!c->dir || access(c->lib, F_OK) != 0) return 0;
+/* Whether the entry `file` exists and matches its stamp; a damaged one is
+ * reported, naming `what` it holds. */
+static int entry_ok(const char *file, const char *stamp, const char *what) {
+  if (access(file, F_OK) != 0) return 0;
   char text[STAMP_MAX] = "";
-  FILE *f = fopen(c->stamp, "r");
+  FILE *f = fopen(stamp, "r");
   long long want_size = -1, size;
   uint64_t want_sum = 0, sum;
   if (f) {
@@ -163,16 +173,20 @@ int cache_lookup(const rt_cache *c) {
       want_size = -1;
   }
   /* no stamp: a build that stopped between the two renames, or one that is
-   * writing the entry right now; either way the library is rebuilt quietly */
+   * writing the entry right now; either way the file is rebuilt quietly */
   if (!f) return 0;
   const char *why = NULL;
   if (want_size < 0) why = "its stamp is unreadable";
-  else if (hash_file(c->lib, &sum, &size) != 0) why = strerror(errno);
+  else if (hash_file(file, &sum, &size) != 0) why = strerror(errno);
   else if (size != want_size) why = "its size is not the size recorded";
   else if (sum != want_sum) why = "its checksum is not the checksum recorded";
   if (!why) return 1;
-  fprintf(stderr, "dlnc: warning: the cached runtime %s is damaged (%s); rebuilding it\n", c->lib, why);
+  fprintf(stderr, "dlnc: warning: the cached %s %s is damaged (%s); rebuilding it\n", what, file, why);
   return 0;
+}
+
+int cache_lookup(const rt_cache *c) {
+  return c->dir && entry_ok(c->lib, c->stamp, "runtime");
 }
 
 /* Writes n bytes; -1 with errno on failure. */
@@ -221,24 +235,59 @@ static int replace_file(const char *src, const char *text, const char *dst, uint
   return rc;
 }
 
-void cache_store(const rt_cache *c, const char *lib) {
-  if (!c->dir) return;
+/* Copies built into the cache as file, then writes its stamp; a warning,
+ * never an error, if it cannot. */
+static void entry_store(const char *dir, const char *built, const char *file, const char *stamp) {
   uint64_t sum;
   long long size;
   char text[STAMP_MAX];
-  int rc = replace_file(lib, NULL, c->lib, &sum, &size);
+  int rc = replace_file(built, NULL, file, &sum, &size);
   if (rc == 0) {
     snprintf(text, sizeof text, "dlnc-runtime-cache size %lld fnv1a %016" PRIx64 "\n", size, sum);
-    rc = replace_file(NULL, text, c->stamp, NULL, NULL);
+    rc = replace_file(NULL, text, stamp, NULL, NULL);
   }
   if (rc != 0) {
-    fprintf(stderr, "dlnc: warning: cannot store the runtime in the build cache %s: %s\n", c->dir,
+    fprintf(stderr, "dlnc: warning: cannot store %s in the build cache %s: %s\n", built, dir,
             strerror(errno));
     return;
   }
-  int fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the renames themselves */
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the renames themselves */
   if (fd >= 0) {
     fsync(fd);
     close(fd);
   }
+}
+
+void cache_store(const rt_cache *c, const char *lib) {
+  if (c->dir) entry_store(c->dir, lib, c->lib, c->stamp);
+}
+
+/* ---- the model's objects ---------------------------------------------------- */
+
+char *cache_object(const rt_cache *c, const char *src, const char *hdr, const char *flag) {
+  if (!c->dir) return NULL;
+  uint64_t h = c->key, fh;
+  if (flag) h = fnv(h, flag, strlen(flag) + 1);
+  long long size;
+  const char *files[] = {src, hdr};
+  for (int i = 0; i < 2; i++) {
+    if (hash_file(files[i], &fh, &size) != 0) return NULL; /* the compile will say why */
+    h = fnv(fnv(h, &fh, sizeof fh), &size, sizeof size);
+  }
+  return xasprintf("%s/model-%016" PRIx64 ".o", c->dir, h);
+}
+
+static char *stamp_of(const char *obj) { return xasprintf("%s.sum", obj); }
+
+int cache_object_lookup(const rt_cache *c, const char *obj) {
+  char *stamp = c->dir && obj ? stamp_of(obj) : NULL;
+  int ok = stamp && entry_ok(obj, stamp, "object");
+  free(stamp);
+  return ok;
+}
+
+void cache_object_store(const rt_cache *c, const char *built, const char *obj) {
+  char *stamp = c->dir && obj ? stamp_of(obj) : NULL;
+  if (stamp) entry_store(c->dir, built, obj, stamp);
+  free(stamp);
 }

@@ -7,6 +7,7 @@ typedef struct rt_cache {
   char *dir;   /* NULL: no cache for this build */
   char *lib;   /* DIR/runtime-KEY.a */
   char *stamp; /* DIR/runtime-KEY.a.sum: its size and checksum */
+  unsigned long long key; /* KEY: compiler, flags, CPU, runtime sources */
 } rt_cache;
 
 /* Chooses the cache directory and the entry for these compile flags and
@@ -19,5 +20,14 @@ int cache_lookup(const rt_cache *c);
  * error, if it cannot. */
 void cache_store(const rt_cache *c, const char *lib);
 void cache_close(rt_cache *c);
+
+/* A compiled object of the model: the entry for the generated source src
+ * (which includes the generated header hdr), compiled with the extra flag
+ * `flag` (or NULL) under this cache's key, as a malloc'd path
+ * DIR/model-KEY.o; NULL without a cache.  Looked up and
+ * stored as the runtime is (verified against a stamp, written atomically). */
+char *cache_object(const rt_cache *c, const char *src, const char *hdr, const char *flag);
+int cache_object_lookup(const rt_cache *c, const char *obj);
+void cache_object_store(const rt_cache *c, const char *built, const char *obj);
 
 #endif

@@ -11,6 +11,19 @@
 #include "dl_model.h"
 #include "rng.h"
 
+/* Before a loop of constant trip count that only moves data (a transpose):
+ * clang otherwise unrolls it completely and the strided loop inside by
+ * up to ~100, and its loop strength reduction then spends seconds on
+ * each such function (fashion_resnet's C took 18 s at -O3, 10 s of it in
+ * LSR) for no speed at run time.  gcc does not unroll these unasked. */
+#if defined(DL_NO_UNROLL)
+/* given with -D (-DDL_NO_UNROLL= compiles as before, to compare) */
+#elif defined(__clang__)
+#define DL_NO_UNROLL _Pragma("nounroll")
+#else
+#define DL_NO_UNROLL
+#endif
+
 #if DL_REAL_IS_F64
 #define dl_exp exp
 #define dl_log log
@@ -312,7 +325,7 @@ static inline dl_real dl_gelu_grad(dl_real x) {
 /* y = exp(x - max) / sum exp(x - max) */
 static inline void dl_softmax_row(const dl_real *x, dl_real *y, int64_t C) {
   dl_real m = x[0];
-  for (int64_t j = 1; j < C; j++) m = x[j] > m ? x[j] : m;
+  DL_NO_UNROLL for (int64_t j = 1; j < C; j++) m = x[j] > m ? x[j] : m;
   dl_real s = 0;
   for (int64_t j = 0; j < C; j++) {
     y[j] = dl_exp(x[j] - m);
@@ -352,7 +365,7 @@ static inline double dl_noise(const dl_ctx *ctx, int site, size_t k, int normal)
 /* mean (p - t)^2 */
 static inline double dl_mse(const dl_real *p, const dl_real *t, size_t n) {
   double s = 0;
-  for (size_t k = 0; k < n; k++) s += (double)(p[k] - t[k]) * (double)(p[k] - t[k]);
+  DL_NO_UNROLL for (size_t k = 0; k < n; k++) s += (double)(p[k] - t[k]) * (double)(p[k] - t[k]);
   return s / (double)n;
 }
 static inline void dl_mse_grad(dl_real ds, const dl_real *p, const dl_real *t, dl_real *dp, size_t n) {
@@ -367,7 +380,7 @@ static inline void dl_mse_grad_target(dl_real ds, const dl_real *p, const dl_rea
 /* mean |p - t| */
 static inline double dl_mae(const dl_real *p, const dl_real *t, size_t n) {
   double s = 0;
-  for (size_t k = 0; k < n; k++) s += fabs((double)(p[k] - t[k]));
+  DL_NO_UNROLL for (size_t k = 0; k < n; k++) s += fabs((double)(p[k] - t[k]));
   return s / (double)n;
 }
 static inline dl_real dl_sign(dl_real x) { return (dl_real)((x > 0) - (x < 0)); }
@@ -442,8 +455,8 @@ static inline double dl_cross_entropy(const dl_real *z, const int32_t *label, in
   for (int r = 0; r < rows; r++) {
     const dl_real *zr = z + (size_t)r * (size_t)C;
     double m = zr[0], e = 0;
-    for (int64_t j = 1; j < C; j++) m = zr[j] > m ? zr[j] : m;
-    for (int64_t j = 0; j < C; j++) e += exp((double)zr[j] - m);
+    DL_NO_UNROLL for (int64_t j = 1; j < C; j++) m = zr[j] > m ? zr[j] : m;
+    DL_NO_UNROLL for (int64_t j = 0; j < C; j++) e += exp((double)zr[j] - m);
     s += m + log(e) - zr[label[r]];
   }
   return s / rows;
@@ -465,7 +478,7 @@ static inline void dl_cross_entropy_grad(dl_real ds, const dl_real *z, const int
 /* l1 sum|w| + l2 sum w^2 */
 static inline dl_real dl_penalty(const dl_real *w, size_t n, double l1, double l2) {
   double a = 0, q = 0;
-  for (size_t k = 0; k < n; k++) {
+  DL_NO_UNROLL for (size_t k = 0; k < n; k++) {
     a += fabs((double)w[k]);
     q += (double)w[k] * w[k];
   }
@@ -478,7 +491,7 @@ static inline void dl_penalty_grad(dl_real ds, const dl_real *w, dl_real *dw, si
 
 static inline double dl_sum_squares(const dl_real *g, size_t n) {
   double s = 0;
-  for (size_t k = 0; k < n; k++) s += (double)g[k] * g[k];
+  DL_NO_UNROLL for (size_t k = 0; k < n; k++) s += (double)g[k] * g[k];
   return s;
 }
 

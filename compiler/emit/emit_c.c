@@ -201,7 +201,7 @@ static void emit_group(emit_ctx *ec, int grp, int backward) {
   free(file);
   free(text);
   fputs(helpers, o->f); /* whole functions, written by emit_line */
-  emit_line(o, "static void %s_%s(dl_ctx *ctx, int n, int with_labels) {",
+  emit_line(o, "%s void %s_%s(dl_ctx *ctx, int n, int with_labels) {", backward ? "static" : "DL_SPLIT",
             backward ? backward_prefix(ec, prefix, sizeof prefix) : "forward", gr->name);
   emit_line(o, "(void)ctx;");
   emit_line(o, "(void)n;");
@@ -227,19 +227,18 @@ static void emit_update_forward(emit_ctx *ec, int k, int with_penalties, const c
  * backward), loss_only_uK (every update's forward up to K: it starts from
  * nothing) and loss_uK (its data loss after forward); forward() runs every
  * update's forward lines, then those no loss needs. */
-static void emit_update_drivers(emit_ctx *ec) {
+static void emit_update_grads(emit_ctx *ec) {
   ir_graph *g = ec->g;
   emit_text o[1] = {{.f = ec->out}};
-  char loss[96], total[96], prefix[32];
+  char total[96], prefix[32];
   for (int k = 0; k < g->nupdates; k++) {
     const ir_update *u = &g->updates[k];
     char *name = emit_comment_text(u->name), *lname = emit_comment_text(u->loss_name);
-    emit_ptr(ec, u->loss, loss, sizeof loss);
     emit_ptr(ec, u->total_loss, total, sizeof total);
     emit_line(o, "/* Update %d, '%s' (.dln line %d): the gradients of '%s' (with penalties) for "
                  "its parameters.\n * Lines computed by an earlier update of this batch and "
                  "not changed since are reused. */", k, name, u->line, lname);
-    emit_line(o, "static double compute_grads_u%d(dl_ctx *ctx, int n) {", k);
+    emit_line(o, "DL_SPLIT double compute_grads_u%d(dl_ctx *ctx, int n) {", k);
     emit_update_forward(ec, k, 1, "1");
     ec->update = k;
     for (int grp = g->ngroups - 1; grp >= 0; grp--)
@@ -248,6 +247,20 @@ static void emit_update_drivers(emit_ctx *ec) {
                   g->groups[grp].name);
     emit_line(o, "return (double)%s[0];", total);
     emit_line(o, "}\n");
+    free(name);
+    free(lname);
+  }
+}
+
+static void emit_update_drivers(emit_ctx *ec) {
+  ir_graph *g = ec->g;
+  emit_text o[1] = {{.f = ec->out}};
+  char loss[96], total[96];
+  for (int k = 0; k < g->nupdates; k++) {
+    const ir_update *u = &g->updates[k];
+    char *lname = emit_comment_text(u->loss_name);
+    emit_ptr(ec, u->loss, loss, sizeof loss);
+    emit_ptr(ec, u->total_loss, total, sizeof total);
     emit_line(o, "/* '%s' with penalties, forward only, from scratch: for gradient checks. */", lname);
     emit_line(o, "static double loss_only_u%d(dl_ctx *ctx, int n) {", k);
     for (int j = 0; j <= k; j++) emit_update_forward(ec, j, 1, "1");
@@ -257,7 +270,6 @@ static void emit_update_drivers(emit_ctx *ec) {
     emit_line(o, "static double loss_u%d(dl_ctx *ctx) {", k);
     emit_line(o, "return (double)%s[0];", loss);
     emit_line(o, "}\n");
-    free(name);
     free(lname);
   }
   emit_ptr(ec, g->loss, loss, sizeof loss);
@@ -272,7 +284,28 @@ static void emit_update_drivers(emit_ctx *ec) {
   emit_line(o, "}\n");
 }
 
-/* compute_grads, forward, loss_only: the layers in order (and back). */
+/* compute_grads (or each update's): the layers in order and back. */
+static void emit_grads(emit_ctx *ec) {
+  if (ec->g->nupdates) {
+    emit_update_grads(ec);
+    return;
+  }
+  ir_graph *g = ec->g;
+  emit_text o[1] = {{.f = ec->out}};
+  char total[96];
+  emit_ptr(ec, g->total_loss, total, sizeof total);
+  emit_line(o, "/* Forward and backward over the batch: every gradient, no update. */");
+  emit_line(o, "DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {");
+  for (int grp = 0; grp < g->ngroups; grp++)
+    if (g->loss_runs[grp] && group_has(ec, grp, 0))
+      emit_line(o, "forward_%s(ctx, n, 1);", g->groups[grp].name);
+  for (int grp = g->ngroups - 1; grp >= 0; grp--)
+    if (group_has(ec, grp, 1)) emit_line(o, "backward_%s(ctx, n, 1);", g->groups[grp].name);
+  emit_line(o, "return (double)%s[0];", total);
+  emit_line(o, "}\n");
+}
+
+/* forward, loss_only: the layers in order. */
 static void emit_drivers(emit_ctx *ec) {
   if (ec->g->nupdates) {
     emit_update_drivers(ec);
@@ -283,15 +316,6 @@ static void emit_drivers(emit_ctx *ec) {
   char loss[96], total[96];
   emit_ptr(ec, g->loss, loss, sizeof loss);
   emit_ptr(ec, g->total_loss, total, sizeof total);
-  emit_line(o, "/* Forward and backward over the batch: every gradient, no update. */");
-  emit_line(o, "static double compute_grads(dl_ctx *ctx, int n) {");
-  for (int grp = 0; grp < g->ngroups; grp++)
-    if (g->loss_runs[grp] && group_has(ec, grp, 0))
-      emit_line(o, "forward_%s(ctx, n, 1);", g->groups[grp].name);
-  for (int grp = g->ngroups - 1; grp >= 0; grp--)
-    if (group_has(ec, grp, 1)) emit_line(o, "backward_%s(ctx, n, 1);", g->groups[grp].name);
-  emit_line(o, "return (double)%s[0];", total);
-  emit_line(o, "}\n");
 
   emit_line(o, "/* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */");
   emit_line(o, "static double forward(dl_ctx *ctx, int n, int with_loss) {");
@@ -659,13 +683,29 @@ static void emit_source(emit_ctx *ec) {
   emit_line(o, "#define ST(off) (ctx->state + (off))");
   emit_line(o, "#define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)");
   emit_line(o, "#define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))\n");
+  emit_line(o, "/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the\n"
+               " * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */");
+  emit_line(o, "#ifndef DL_PART\n#define DL_PART 0\n#define DL_SPLIT static\n#else");
+  emit_line(o, "#define DL_SPLIT __attribute__((visibility(\"hidden\")))\n#endif\n");
+  emit_line(o, "#if DL_PART != 2");
   for (int grp = 0; grp < g->ngroups; grp++)
     if (group_has(ec, grp, 0)) emit_group(ec, grp, 0);
+  emit_line(o, "#else");
+  for (int grp = 0; grp < g->ngroups; grp++)
+    if (group_has(ec, grp, 0))
+      emit_line(o, "DL_SPLIT void forward_%s(dl_ctx *ctx, int n, int with_labels);", g->groups[grp].name);
+  emit_line(o, "#endif\n\n#if DL_PART != 1");
   for (int k = 0; k < (g->nupdates ? g->nupdates : 1); k++) {
     ec->update = k;
     for (int grp = g->ngroups - 1; grp >= 0; grp--)
       if (group_has(ec, grp, 1)) emit_group(ec, grp, 1);
   }
+  emit_grads(ec);
+  emit_line(o, "#else");
+  if (!g->nupdates) emit_line(o, "DL_SPLIT double compute_grads(dl_ctx *ctx, int n);");
+  for (int k = 0; k < g->nupdates; k++)
+    emit_line(o, "DL_SPLIT double compute_grads_u%d(dl_ctx *ctx, int n);", k);
+  emit_line(o, "#endif\n\n#if DL_PART != 2");
   emit_drivers(ec);
   if (ec->g->sample >= 0) emit_generator(ec);
   optim_emit_update(ec);
@@ -673,6 +713,7 @@ static void emit_source(emit_ctx *ec) {
   emit_onnx(g, o);
   emit_desc(ec, ntensors);
   emit_api_impl(ec);
+  emit_line(o, "#endif");
 }
 
 /* NAME_main.c: the standalone trainer is the runtime's, on this model. */

@@ -292,7 +292,7 @@ static void emit_fields(emit_text *o, const ir_conv_attr *q, int64_t C, int64_t 
   emit_line(o, "for (int ow = 0; ow < %lld; ow++) {", ll(OW));
   emit_line(o, "%sdl_real *field = col + (size_t)(oh * %lld + ow) * %lld;",
             adjoint ? "const " : "", ll(OW), ll(CK));
-  emit_line(o, "for (int c = 0; c < %lld; c++)", ll(C));
+  emit_line(o, "DL_NO_UNROLL for (int c = 0; c < %lld; c++)", ll(C));
   emit_line(o, "for (int i = 0; i < %d; i++) {", q->kh);
   emit_line(o, "const int ih = oh * %d - %d + i * %d;", q->sh, q->ph, q->dh);
   emit_line(o, "%sdl_real *f = field + (c * %d + i) * %d;", adjoint ? "const " : "", q->kh, q->kw);
@@ -420,8 +420,8 @@ static void emit_conv_dw_t(emit_ctx *ec, const ir_node *n) {
   emit_line(o, "const dl_real *restrict t = %s;", pt);
   emit_line(o, "dl_real *restrict dw = %s;", pw);
   emit_line(o, "for (int g = 0; g < %lld; g++)", ll(G));
-  emit_line(o, "for (int o = 0; o < %lld; o++)", ll(OCg));
-  emit_line(o, "for (int k = 0; k < %lld; k++)", ll(CKg));
+  emit_line(o, "DL_NO_UNROLL for (int o = 0; o < %lld; o++)", ll(OCg));
+  emit_line(o, "DL_NO_UNROLL for (int k = 0; k < %lld; k++)", ll(CKg));
   emit_line(o, "dw[((size_t)g * %lld + o) * %lld + k] = t[((size_t)g * %lld + k) * %lld + o];",
             ll(OCg), ll(CKg), ll(CKg), ll(OCg));
   emit_line(o, "}");
@@ -445,8 +445,8 @@ static void body_conv_out(emit_ctx *ec, emit_text *o, const ir_node *n) {
   emit_line(o, "const dl_real *restrict in = %s + s * %lld;", pin, ll(OC * P));
   emit_line(o, "dl_real *restrict out = %s + s * %lld;", pout, ll(OC * P));
   if (grad) {
-    emit_line(o, "for (int p = 0; p < %lld; p++)", ll(P));
-    emit_line(o, "for (int oc = 0; oc < %lld; oc++)", ll(OC));
+    emit_line(o, "DL_NO_UNROLL for (int p = 0; p < %lld; p++)", ll(P));
+    emit_line(o, "DL_NO_UNROLL for (int oc = 0; oc < %lld; oc++)", ll(OC));
     emit_line(o, "out[p * %lld + oc] = in[oc * %lld + p];", ll(OC), ll(P));
     scope_close(o);
     return;
@@ -455,8 +455,8 @@ static void body_conv_out(emit_ctx *ec, emit_text *o, const ir_node *n) {
     emit_ptr(ec, n->in[1], pb, sizeof pb);
     emit_line(o, "const dl_real *restrict b = %s;", pb);
   }
-  emit_line(o, "for (int oc = 0; oc < %lld; oc++)", ll(OC));
-  emit_line(o, "for (int p = 0; p < %lld; p++) {", ll(P));
+  emit_line(o, "DL_NO_UNROLL for (int oc = 0; oc < %lld; oc++)", ll(OC));
+  emit_line(o, "DL_NO_UNROLL for (int p = 0; p < %lld; p++) {", ll(P));
   emit_line(o, "const dl_real v = in[p * %lld + oc]%s;", ll(OC), n->nin == 2 ? " + b[oc]" : "");
   emit_line(o, "out[oc * %lld + p] = %s;",
             ll(P), act ? activation_expr(act, "v", e, sizeof e) : "v");

@@ -478,7 +478,8 @@ static void emit_apply(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   emit_line(o, "const dl_real *restrict xs = x + s * %lld;", KS);
   emit_line(o, "dl_real *restrict ys = y + s * %lld;", KS);
   if (q->kind != NORM_BATCH) emit_line(o, "const dl_real *restrict ss = st + s * %lld;", 2 * ll(q->G));
-  emit_line(o, "for (int c = 0; c < %lld; c++) {", K);
+  /* the p loop is the work (vectorised); unrolling c too only costs compile time */
+  emit_line(o, "%sfor (int c = 0; c < %lld; c++) {", S > 1 ? "DL_NO_UNROLL " : "", K);
   char wc[64], bc[64];
   weight_at(q, "w", wc, sizeof wc);
   weight_at(q, "b", bc, sizeof bc);
@@ -677,7 +678,7 @@ static void emit_param_grad(emit_ctx *ec, const ir_node *n) {
   /* the weights repeat every P channels (layer norm over the last dims) */
   emit_line(o, "for (int j = 0; j < %lld; j++) {", P);
   emit_line(o, "double sum = 0;");
-  emit_line(o, "for (int r = 0; r < %lld; r++) sum += %s[%lld + r * %lld + j];",
+  emit_line(o, "DL_NO_UNROLL for (int r = 0; r < %lld; r++) sum += %s[%lld + r * %lld + j];",
             K / P, ps, dw ? K : 0, P);
   emit_line(o, "%s[j] = (dl_real)sum;", pout);
   emit_line(o, "}");

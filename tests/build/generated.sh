@@ -2,7 +2,8 @@
 # The generated C of every model the suite builds is warning-free under
 # -Wall -Wextra -Werror: the examples (f32 and f64), the gradient-check
 # models (f64, as they are built), the valid sema cases and the e2e and
-# robustness models (f32).  -fsyntax-only, each file once per precision.
+# robustness models (f32).  -fsyntax-only, each file once per precision
+# (and the model's file also as each of the halves that dlnc build compiles).
 # usage: generated.sh DLNC WORKDIR RUNTIME_DIR CC SOURCE_DIR
 set -eu
 dlnc=$1 work=$2 rt=$3 cc=$4 src=$5
@@ -23,9 +24,14 @@ check() {
     def=""
     [ "$prec" = f64 ] && def=-DDLNC_F64
     for c in "$out"/*.c; do
-      # shellcheck disable=SC2086
-      $cc -std=c11 -fsyntax-only -Wall -Wextra -Werror $def -D_GNU_SOURCE -iquote "$out" -I"$rt" "$c" ||
-        { echo "FAIL: $cc: warnings in the C of $m ($prec): $c"; fail=1; }
+      # the model's file whole, and as the two halves dlnc build compiles
+      parts=""
+      case $c in *_main.c) ;; *) parts="-DDL_PART=1 -DDL_PART=2" ;; esac
+      for part in "" $parts; do
+        # shellcheck disable=SC2086
+        $cc -std=c11 -fsyntax-only -Wall -Wextra -Werror $def $part -D_GNU_SOURCE -iquote "$out" -I"$rt" "$c" ||
+          { echo "FAIL: $cc: warnings in the C of $m ($prec${part:+, $part}): $c"; fail=1; }
+      done
       count=$((count + 1))
     done
   done

@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 448 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* blocks.dln:14: stem   = tanh(dense(x, 32))
  * forward */
-static void forward_stem(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_stem(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -54,7 +64,7 @@ static void epilogue_body_0_h_8(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_body_0_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_body_0_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -91,7 +101,7 @@ static void epilogue_body_0_out_12(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_body_0_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_body_0_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -128,7 +138,7 @@ static void epilogue_body_1_h_16(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_body_1_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_body_1_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -165,7 +175,7 @@ static void epilogue_body_1_out_20(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_body_1_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_body_1_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -202,7 +212,7 @@ static void epilogue_shared_h_24(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_shared_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_shared_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -239,7 +249,7 @@ static void epilogue_shared_out_28(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_shared_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_shared_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -276,7 +286,7 @@ static void epilogue_shared_h_2_30(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_shared_h_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_shared_h_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -313,7 +323,7 @@ static void epilogue_shared_out_2_32(void *arg, int i0, int i1, int j0, int j1) 
     }
 }
 
-static void forward_shared_out_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_shared_out_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -338,7 +348,7 @@ static void forward_shared_out_2(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks.dln:18: pred   = dense(h, 1)
  * forward */
-static void forward_pred(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_pred(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -365,7 +375,7 @@ static void forward_pred(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks.dln:19: loss   = mse(pred, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -375,6 +385,21 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_stem(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_body_0_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_body_0_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_body_1_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_body_1_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_shared_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_shared_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_shared_h_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_shared_out_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_pred(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* blocks.dln:19: loss   = mse(pred, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -825,7 +850,7 @@ static void backward_stem(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_stem(ctx, n, 1);
   forward_body_0_h(ctx, n, 1);
   forward_body_0_out(ctx, n, 1);
@@ -851,6 +876,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_stem(ctx, n, with_loss);
@@ -1522,3 +1552,4 @@ void blocks_free(blocks_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 638976 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* char_transformer.dln:8: e      = positional(embedding(x, 128), learned = true)
  * forward */
-static void forward_e(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_e(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -154,7 +164,7 @@ static void epilogue_a1_16(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_a1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -281,7 +291,7 @@ static void epilogue_b1_29(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_b1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_b1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -453,7 +463,7 @@ static void epilogue_a2_42(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_a2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -580,7 +590,7 @@ static void epilogue_b2_55(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_b2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_b2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -699,7 +709,7 @@ static void epilogue_logits_64(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -727,7 +737,7 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
 
 /* char_transformer.dln:16: loss   = cross_entropy(logits, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -738,6 +748,17 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_e(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_a1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_b1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_a2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_b2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* char_transformer.dln:16: loss   = cross_entropy(logits, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -848,14 +869,14 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(32)[0 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(32)[0 + r * 128 + j];
     ST(924800)[j] = (dl_real)sum;
   }
   /* logits.weight: norm_dw -> [128] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(32)[16384 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(32)[16384 + r * 128 + j];
     ST(924672)[j] = (dl_real)sum;
   }
   /* b2: norm_dx -> [batch, 128, 128] */
@@ -1004,14 +1025,14 @@ static void backward_b2(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(32800)[0 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(32800)[0 + r * 128 + j];
     ST(792832)[j] = (dl_real)sum;
   }
   /* b2.weight: norm_dw -> [128] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(32800)[16384 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(32800)[16384 + r * 128 + j];
     ST(792704)[j] = (dl_real)sum;
   }
   /* a2: norm_dx -> [batch, 128, 128] */
@@ -1219,14 +1240,14 @@ static void backward_a2(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(65568)[0 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(65568)[0 + r * 128 + j];
     ST(726528)[j] = (dl_real)sum;
   }
   /* a2.weight: norm_dw -> [128] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(65568)[16384 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(65568)[16384 + r * 128 + j];
     ST(726400)[j] = (dl_real)sum;
   }
   /* b1: norm_dx -> [batch, 128, 128] */
@@ -1384,14 +1405,14 @@ static void backward_b1(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(98336)[0 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(98336)[0 + r * 128 + j];
     ST(594560)[j] = (dl_real)sum;
   }
   /* b1.weight: norm_dw -> [128] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(98336)[16384 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(98336)[16384 + r * 128 + j];
     ST(594432)[j] = (dl_real)sum;
   }
   /* a1: norm_dx -> [batch, 128, 128] */
@@ -1599,14 +1620,14 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(131104)[0 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(131104)[0 + r * 128 + j];
     ST(528256)[j] = (dl_real)sum;
   }
   /* a1.weight: norm_dw -> [128] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 128; j++) {
     double sum = 0;
-    for (int r = 0; r < 128; r++) sum += FIX(131104)[16384 + r * 128 + j];
+    DL_NO_UNROLL for (int r = 0; r < 128; r++) sum += FIX(131104)[16384 + r * 128 + j];
     ST(528128)[j] = (dl_real)sum;
   }
   /* e: norm_dx -> [batch, 128, 128] */
@@ -1658,7 +1679,7 @@ static void backward_e(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_e(ctx, n, 1);
   forward_a1(ctx, n, 1);
   forward_b1(ctx, n, 1);
@@ -1676,6 +1697,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_e(ctx, n, with_loss);
@@ -2736,3 +2762,4 @@ void char_transformer_free(char_transformer_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

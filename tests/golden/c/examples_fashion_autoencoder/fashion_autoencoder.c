@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 2144 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* fashion_autoencoder.dln:8: enc1   = relu(dense(x, 256))
  * forward */
 /* enc1: y = relu(y + b) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */
@@ -29,7 +39,7 @@ static void epilogue_enc1_3(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_enc1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_enc1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -57,7 +67,7 @@ static void epilogue_code_7(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_code(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_code(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -85,7 +95,7 @@ static void epilogue_dec1_10(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_dec1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_dec1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -113,7 +123,7 @@ static void epilogue_recon_14(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_recon(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_recon(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -131,7 +141,7 @@ static void forward_recon(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_autoencoder.dln:12: loss   = binary_cross_entropy(recon, x) * 784
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -147,6 +157,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_enc1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_code(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_dec1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_recon(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* fashion_autoencoder.dln:12: loss   = binary_cross_entropy(recon, x) * 784
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -302,7 +321,7 @@ static void backward_enc1(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_enc1(ctx, n, 1);
   forward_code(ctx, n, 1);
   forward_dec1(ctx, n, 1);
@@ -316,6 +335,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_enc1(ctx, n, with_loss);
@@ -696,3 +720,4 @@ void fashion_autoencoder_free(fashion_autoencoder_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 129360 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* fashion_cnn.dln:6: c1     = maxpool(relu(conv2d(x, 16, kernel = 5, padding = 2)), 2)
  * forward */
 /* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
@@ -31,7 +41,7 @@ static void conv_c1_4(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 28; oh++)
       for (int ow = 0; ow < 28; ow++) {
         dl_real *field = col + (size_t)(oh * 28 + ow) * 25;
-        for (int c = 0; c < 1; c++)
+        DL_NO_UNROLL for (int c = 0; c < 1; c++)
           for (int i = 0; i < 5; i++) {
             const int ih = oh * 1 - 2 + i * 1;
             dl_real *f = field + (c * 5 + i) * 5;
@@ -61,8 +71,8 @@ static void conv_c1_4(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(19600) + s * 12544;
     dl_real *restrict out = ACT(32144) + s * 12544;
     const dl_real *restrict b = ST(400);
-    for (int oc = 0; oc < 16; oc++)
-      for (int p = 0; p < 784; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 784; p++) {
         const dl_real v = in[p * 16 + oc] + b[oc];
         out[oc * 784 + p] = v > 0 ? v : 0;
       }
@@ -104,7 +114,7 @@ static void maxpool_c1_8(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -136,7 +146,7 @@ static void conv_c2_11(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         dl_real *field = col + (size_t)(oh * 14 + ow) * 400;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 5; i++) {
             const int ih = oh * 1 - 2 + i * 1;
             dl_real *f = field + (c * 5 + i) * 5;
@@ -166,8 +176,8 @@ static void conv_c2_11(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(22736) + s * 6272;
     dl_real *restrict out = ACT(123088) + s * 6272;
     const dl_real *restrict b = ST(13216);
-    for (int oc = 0; oc < 32; oc++)
-      for (int p = 0; p < 196; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 32; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 196; p++) {
         const dl_real v = in[p * 32 + oc] + b[oc];
         out[oc * 196 + p] = v > 0 ? v : 0;
       }
@@ -209,7 +219,7 @@ static void maxpool_c2_15(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -239,7 +249,7 @@ static void epilogue_h_19(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -269,7 +279,7 @@ static void epilogue_logits_23(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -287,7 +297,7 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_cnn.dln:10: loss   = cross_entropy(logits, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -298,6 +308,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_c1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_c2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* fashion_cnn.dln:10: loss   = cross_entropy(logits, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -440,8 +459,8 @@ static void to_rows_c2_38(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(21168) + s * 6272;
     dl_real *restrict out = ACT(123088) + s * 6272;
-    for (int p = 0; p < 196; p++)
-      for (int oc = 0; oc < 32; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 196; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 32; oc++)
         out[p * 32 + oc] = in[oc * 196 + p];
     }
   }
@@ -466,7 +485,7 @@ static void conv_dx_c2_41(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         const dl_real *field = col + (size_t)(oh * 14 + ow) * 400;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 5; i++) {
             const int ih = oh * 1 - 2 + i * 1;
             const dl_real *f = field + (c * 5 + i) * 5;
@@ -525,8 +544,8 @@ static void backward_c2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(32);
     dl_real *restrict dw = ST(215792);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 32; o++)
-        for (int k = 0; k < 400; k++)
+      DL_NO_UNROLL for (int o = 0; o < 32; o++)
+        DL_NO_UNROLL for (int k = 0; k < 400; k++)
           dw[((size_t)g * 32 + o) * 400 + k] = t[((size_t)g * 400 + k) * 32 + o];
   }
   /* c2: conv2d_dcol -> [batch, 196, 400] */
@@ -595,8 +614,8 @@ static void to_rows_c1_46(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(44688) + s * 12544;
     dl_real *restrict out = ACT(19600) + s * 12544;
-    for (int p = 0; p < 784; p++)
-      for (int oc = 0; oc < 16; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 784; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
         out[p * 16 + oc] = in[oc * 784 + p];
     }
   }
@@ -640,14 +659,14 @@ static void backward_c1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(12832);
     dl_real *restrict dw = ST(215376);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 16; o++)
-        for (int k = 0; k < 25; k++)
+      DL_NO_UNROLL for (int o = 0; o < 16; o++)
+        DL_NO_UNROLL for (int k = 0; k < 25; k++)
           dw[((size_t)g * 16 + o) * 25 + k] = t[((size_t)g * 25 + k) * 16 + o];
   }
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_c1(ctx, n, 1);
   forward_c2(ctx, n, 1);
   forward_h(ctx, n, 1);
@@ -661,6 +680,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_c1(ctx, n, with_loss);
@@ -1028,3 +1052,4 @@ void fashion_cnn_free(fashion_cnn_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

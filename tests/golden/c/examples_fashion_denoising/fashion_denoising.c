@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 3136 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* fashion_denoising.dln:9: noisy  = clamp(x + 0.3 * randn_like(x), min = 0, max = 1)
  * forward */
-static void forward_noisy(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_noisy(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -78,7 +88,7 @@ static void epilogue_enc1_7(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_enc1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_enc1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -106,7 +116,7 @@ static void epilogue_code_11(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_code(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_code(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -134,7 +144,7 @@ static void epilogue_dec1_14(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_dec1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_dec1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -162,7 +172,7 @@ static void epilogue_recon_18(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_recon(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_recon(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -180,7 +190,7 @@ static void forward_recon(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_denoising.dln:14: loss   = binary_cross_entropy(recon, x) * 784
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -196,6 +206,16 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_noisy(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_enc1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_code(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_dec1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_recon(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* fashion_denoising.dln:14: loss   = binary_cross_entropy(recon, x) * 784
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -351,7 +371,7 @@ static void backward_enc1(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_noisy(ctx, n, 1);
   forward_enc1(ctx, n, 1);
   forward_code(ctx, n, 1);
@@ -366,6 +386,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_noisy(ctx, n, with_loss);
@@ -720,3 +745,4 @@ void fashion_denoising_free(fashion_denoising_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 6368 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* fashion_gan.dln:34: fake   = G(randn(100))
  * forward */
-static void forward_fake(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_fake(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -96,7 +106,7 @@ static void norm_G_fc1_10(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_G_fc1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_G_fc1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -188,7 +198,7 @@ static void norm_G_fc2_20(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_G_fc2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_G_fc2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -228,7 +238,7 @@ static void epilogue_G_fc3_24(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_G_fc3(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_G_fc3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -256,7 +266,7 @@ static void epilogue_D_fc1_28(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_D_fc1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_fc1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -297,7 +307,7 @@ static void epilogue_D_fc2_33(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_D_fc2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_fc2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -326,7 +336,7 @@ static void forward_D_fc2(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_gan.dln:26: fc3 = dense(fc2, 1)
  * forward */
-static void forward_D_fc3(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_fc3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -353,7 +363,7 @@ static void forward_D_fc3(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_gan.dln:36: d_fake = D(detach(fake))                # D's step does not reach into G
  * forward */
-static void forward_d_fake(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d_fake(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -382,7 +392,7 @@ static void epilogue_D_fc1_2_40(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -423,7 +433,7 @@ static void epilogue_D_fc2_2_43(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -452,7 +462,7 @@ static void forward_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_gan.dln:26: fc3 = dense(fc2, 1)
  * forward */
-static void forward_D_fc3_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_fc3_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -477,7 +487,7 @@ static void forward_D_fc3_2(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_gan.dln:37: d_loss = bce_with_logits(d_real, ones_like(d_real)) + bce_with_logits(d_fake, zeros_like(d_fake))
  * forward */
-static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -526,7 +536,7 @@ static void epilogue_D_fc1_3_52(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_D_fc1_3(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_fc1_3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -567,7 +577,7 @@ static void epilogue_D_fc2_3_55(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_D_fc2_3(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_fc2_3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -596,7 +606,7 @@ static void forward_D_fc2_3(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_gan.dln:26: fc3 = dense(fc2, 1)
  * forward */
-static void forward_D_fc3_3(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_fc3_3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -621,7 +631,7 @@ static void forward_D_fc3_3(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_gan.dln:38: g_loss = bce_with_logits(D(fake), ones_like(d_fake))
  * forward */
-static void forward_g_loss_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_g_loss_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -639,7 +649,7 @@ static void forward_g_loss_2(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_gan.dln:39: sample = G(randn(100))                  # what `sample` generates
  * forward */
-static void forward_sample(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_sample(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -718,7 +728,7 @@ static void norm_G_fc1_2_64(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_G_fc1_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_G_fc1_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -810,7 +820,7 @@ static void norm_G_fc2_2_68(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_G_fc2_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_G_fc2_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -850,7 +860,7 @@ static void epilogue_G_fc3_2_70(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_G_fc3_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_G_fc3_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -864,6 +874,30 @@ static void forward_G_fc3_2(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_fake(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_G_fc1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_G_fc2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_G_fc3(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_fc1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_fc2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_fc3(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d_fake(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_fc1_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_fc2_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_fc3_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d_loss(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_fc1_3(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_fc2_3(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_fc3_3(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_g_loss_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_sample(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_G_fc1_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_G_fc2_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_G_fc3_2(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* fashion_gan.dln:37: d_loss = bce_with_logits(d_real, ones_like(d_real)) + bce_with_logits(d_fake, zeros_like(d_fake))
  * backward of update 0 ('discriminator'): gradients of this line's inputs and parameters */
 static void backward_u0_d_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -1524,7 +1558,7 @@ static void backward_u1_G_fc1(dl_ctx *ctx, int n, int with_labels) {
 
 /* Update 0, 'discriminator' (.dln line 47): the gradients of 'd_loss' (with penalties) for its parameters.
  * Lines computed by an earlier update of this batch and not changed since are reused. */
-static double compute_grads_u0(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads_u0(dl_ctx *ctx, int n) {
   forward_fake(ctx, n, 1);
   forward_G_fc1(ctx, n, 1);
   forward_G_fc2(ctx, n, 1);
@@ -1547,6 +1581,29 @@ static double compute_grads_u0(dl_ctx *ctx, int n) {
   return (double)FIX(1536)[0];
 }
 
+/* Update 1, 'generator' (.dln line 48): the gradients of 'g_loss' (with penalties) for its parameters.
+ * Lines computed by an earlier update of this batch and not changed since are reused. */
+DL_SPLIT double compute_grads_u1(dl_ctx *ctx, int n) {
+  forward_D_fc1_3(ctx, n, 1);
+  forward_D_fc2_3(ctx, n, 1);
+  forward_D_fc3_3(ctx, n, 1);
+  forward_g_loss_2(ctx, n, 1);
+  backward_u1_g_loss_2(ctx, n, 1);
+  backward_u1_D_fc3_3(ctx, n, 1);
+  backward_u1_D_fc2_3(ctx, n, 1);
+  backward_u1_D_fc1_3(ctx, n, 1);
+  backward_u1_G_fc3(ctx, n, 1);
+  backward_u1_G_fc2(ctx, n, 1);
+  backward_u1_G_fc1(ctx, n, 1);
+  return (double)FIX(1068624)[0];
+}
+
+#else
+DL_SPLIT double compute_grads_u0(dl_ctx *ctx, int n);
+DL_SPLIT double compute_grads_u1(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* 'd_loss' with penalties, forward only, from scratch: for gradient checks. */
 static double loss_only_u0(dl_ctx *ctx, int n) {
   forward_fake(ctx, n, 1);
@@ -1567,23 +1624,6 @@ static double loss_only_u0(dl_ctx *ctx, int n) {
 /* 'd_loss' as forward() left it. */
 static double loss_u0(dl_ctx *ctx) {
   return (double)FIX(1536)[0];
-}
-
-/* Update 1, 'generator' (.dln line 48): the gradients of 'g_loss' (with penalties) for its parameters.
- * Lines computed by an earlier update of this batch and not changed since are reused. */
-static double compute_grads_u1(dl_ctx *ctx, int n) {
-  forward_D_fc1_3(ctx, n, 1);
-  forward_D_fc2_3(ctx, n, 1);
-  forward_D_fc3_3(ctx, n, 1);
-  forward_g_loss_2(ctx, n, 1);
-  backward_u1_g_loss_2(ctx, n, 1);
-  backward_u1_D_fc3_3(ctx, n, 1);
-  backward_u1_D_fc2_3(ctx, n, 1);
-  backward_u1_D_fc1_3(ctx, n, 1);
-  backward_u1_G_fc3(ctx, n, 1);
-  backward_u1_G_fc2(ctx, n, 1);
-  backward_u1_G_fc1(ctx, n, 1);
-  return (double)FIX(1068624)[0];
 }
 
 /* 'g_loss' with penalties, forward only, from scratch: for gradient checks. */
@@ -2212,3 +2252,4 @@ void fashion_gan_free(fashion_gan_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 800 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* fashion_mlp.dln:8: h1     = relu(dense(x, 256))
  * forward */
 /* h1: y = relu(y + b) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */
@@ -29,7 +39,7 @@ static void epilogue_h1_4(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_h1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -57,7 +67,7 @@ static void epilogue_h2_8(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_h2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -85,7 +95,7 @@ static void epilogue_logits_12(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -103,7 +113,7 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_mlp.dln:11: loss   = cross_entropy(logits, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -114,6 +124,14 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* fashion_mlp.dln:11: loss   = cross_entropy(logits, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -225,7 +243,7 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_h1(ctx, n, 1);
   forward_h2(ctx, n, 1);
   forward_logits(ctx, n, 1);
@@ -237,6 +255,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_h1(ctx, n, with_loss);
@@ -555,3 +578,4 @@ void fashion_mlp_free(fashion_mlp_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 1024 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* fashion_regularised.dln:7: h1     = relu(dense(x, 256, l1 = 1e-6))
  * forward */
 /* h1: y = relu(y + b) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */
@@ -29,7 +39,7 @@ static void epilogue_h1_4(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_h1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -45,7 +55,7 @@ static void forward_h1(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_regularised.dln:8: d1     = dropout(h1, 0.2)
  * forward */
-static void forward_d1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -78,7 +88,7 @@ static void epilogue_h2_9(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_h2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -106,7 +116,7 @@ static void epilogue_joined_13(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_joined(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_joined(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -143,7 +153,7 @@ static void epilogue_logits_17(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -161,7 +171,7 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_regularised.dln:12: loss   = cross_entropy(logits, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -174,7 +184,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_regularised.dln:12: L1/L2 penalties
  * forward */
-static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -236,6 +246,17 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_joined(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_penalties(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* fashion_regularised.dln:12: L1/L2 penalties
  * backward: gradients of this line's inputs and parameters */
 static void backward_penalties(dl_ctx *ctx, int n, int with_labels) {
@@ -467,7 +488,7 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_h1(ctx, n, 1);
   forward_d1(ctx, n, 1);
   forward_h2(ctx, n, 1);
@@ -485,6 +506,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_h1(ctx, n, with_loss);
@@ -852,3 +878,4 @@ void fashion_regularised_free(fashion_regularised_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 119200 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* fashion_resnet.dln:10: stem   = maxpool(relu(batch_norm(conv2d(x, 16, kernel = 3, padding = 1, bias = false))), 2)
  * forward */
 /* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
@@ -31,7 +41,7 @@ static void conv_stem_3(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 28; oh++)
       for (int ow = 0; ow < 28; ow++) {
         dl_real *field = col + (size_t)(oh * 28 + ow) * 9;
-        for (int c = 0; c < 1; c++)
+        DL_NO_UNROLL for (int c = 0; c < 1; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -60,8 +70,8 @@ static void conv_stem_3(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(7056) + s * 12544;
     dl_real *restrict out = ACT(19600) + s * 12544;
-    for (int oc = 0; oc < 16; oc++)
-      for (int p = 0; p < 784; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 784; p++) {
         const dl_real v = in[p * 16 + oc];
         out[oc * 784 + p] = v;
       }
@@ -113,7 +123,7 @@ static void norm_stem_12(void *arg, int64_t lo, int64_t hi) {
   for (int64_t s = lo; s < hi; s++) {
     const dl_real *restrict xs = x + s * 12544;
     dl_real *restrict ys = y + s * 12544;
-    for (int c = 0; c < 16; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 16; c++) {
       const dl_real mean = st[c], a = st[16 + c] * w[c];
       for (int p = 0; p < 784; p++) {
         const dl_real v = (xs[c * 784 + p] - mean) * a + b[c];
@@ -157,7 +167,7 @@ static void maxpool_stem_14(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_stem(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_stem(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -201,7 +211,7 @@ static void conv_a1_16(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         dl_real *field = col + (size_t)(oh * 14 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -230,8 +240,8 @@ static void conv_a1_16(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(63504) + s * 3136;
     dl_real *restrict out = ACT(66640) + s * 3136;
-    for (int oc = 0; oc < 16; oc++)
-      for (int p = 0; p < 196; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 196; p++) {
         const dl_real v = in[p * 16 + oc];
         out[oc * 196 + p] = v;
       }
@@ -283,7 +293,7 @@ static void norm_a1_25(void *arg, int64_t lo, int64_t hi) {
   for (int64_t s = lo; s < hi; s++) {
     const dl_real *restrict xs = x + s * 3136;
     dl_real *restrict ys = y + s * 3136;
-    for (int c = 0; c < 16; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 16; c++) {
       const dl_real mean = st[c], a = st[16 + c] * w[c];
       for (int p = 0; p < 196; p++) {
         const dl_real v = (xs[c * 196 + p] - mean) * a + b[c];
@@ -293,7 +303,7 @@ static void norm_a1_25(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_a1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -332,7 +342,7 @@ static void conv_r1_28(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         dl_real *field = col + (size_t)(oh * 14 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -361,8 +371,8 @@ static void conv_r1_28(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(98000) + s * 3136;
     dl_real *restrict out = ACT(101136) + s * 3136;
-    for (int oc = 0; oc < 16; oc++)
-      for (int p = 0; p < 196; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 196; p++) {
         const dl_real v = in[p * 16 + oc];
         out[oc * 196 + p] = v;
       }
@@ -414,7 +424,7 @@ static void norm_r1_37(void *arg, int64_t lo, int64_t hi) {
   for (int64_t s = lo; s < hi; s++) {
     const dl_real *restrict xs = x + s * 3136;
     dl_real *restrict ys = y + s * 3136;
-    for (int c = 0; c < 16; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 16; c++) {
       const dl_real mean = st[c], a = st[16 + c] * w[c];
       for (int p = 0; p < 196; p++) {
         const dl_real v = (xs[c * 196 + p] - mean) * a + b[c];
@@ -424,7 +434,7 @@ static void norm_r1_37(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_r1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_r1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -501,7 +511,7 @@ static void maxpool_p1_40(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_p1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_p1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -528,7 +538,7 @@ static void conv_a2_42(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 7; oh++)
       for (int ow = 0; ow < 7; ow++) {
         dl_real *field = col + (size_t)(oh * 7 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -557,8 +567,8 @@ static void conv_a2_42(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(32928) + s * 784;
     dl_real *restrict out = ACT(33712) + s * 784;
-    for (int oc = 0; oc < 16; oc++)
-      for (int p = 0; p < 49; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 49; p++) {
         const dl_real v = in[p * 16 + oc];
         out[oc * 49 + p] = v;
       }
@@ -610,7 +620,7 @@ static void norm_a2_51(void *arg, int64_t lo, int64_t hi) {
   for (int64_t s = lo; s < hi; s++) {
     const dl_real *restrict xs = x + s * 784;
     dl_real *restrict ys = y + s * 784;
-    for (int c = 0; c < 16; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 16; c++) {
       const dl_real mean = st[c], a = st[16 + c] * w[c];
       for (int p = 0; p < 49; p++) {
         const dl_real v = (xs[c * 49 + p] - mean) * a + b[c];
@@ -620,7 +630,7 @@ static void norm_a2_51(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_a2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -659,7 +669,7 @@ static void conv_r2_54(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 7; oh++)
       for (int ow = 0; ow < 7; ow++) {
         dl_real *field = col + (size_t)(oh * 7 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -688,8 +698,8 @@ static void conv_r2_54(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(34496) + s * 784;
     dl_real *restrict out = ACT(118384) + s * 784;
-    for (int oc = 0; oc < 16; oc++)
-      for (int p = 0; p < 49; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 49; p++) {
         const dl_real v = in[p * 16 + oc];
         out[oc * 49 + p] = v;
       }
@@ -741,7 +751,7 @@ static void norm_r2_63(void *arg, int64_t lo, int64_t hi) {
   for (int64_t s = lo; s < hi; s++) {
     const dl_real *restrict xs = x + s * 784;
     dl_real *restrict ys = y + s * 784;
-    for (int c = 0; c < 16; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 16; c++) {
       const dl_real mean = st[c], a = st[16 + c] * w[c];
       for (int p = 0; p < 49; p++) {
         const dl_real v = (xs[c * 49 + p] - mean) * a + b[c];
@@ -751,7 +761,7 @@ static void norm_r2_63(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_r2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_r2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -806,7 +816,7 @@ static void epilogue_logits_69(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -826,7 +836,7 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_resnet.dln:18: loss   = cross_entropy(logits, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -837,6 +847,18 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_stem(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_a1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_r1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_p1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_a2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_r2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* fashion_resnet.dln:18: loss   = cross_entropy(logits, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -944,8 +966,8 @@ static void to_rows_r2_82(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(34496) + s * 784;
     dl_real *restrict out = ACT(118384) + s * 784;
-    for (int p = 0; p < 49; p++)
-      for (int oc = 0; oc < 16; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 49; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
         out[p * 16 + oc] = in[oc * 49 + p];
     }
   }
@@ -970,7 +992,7 @@ static void conv_dx_r2_85(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 7; oh++)
       for (int ow = 0; ow < 7; ow++) {
         const dl_real *field = col + (size_t)(oh * 7 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             const dl_real *f = field + (c * 3 + i) * 3;
@@ -1038,8 +1060,8 @@ static void backward_r2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(224);
     dl_real *restrict dw = ST(24560);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 16; o++)
-        for (int k = 0; k < 144; k++)
+      DL_NO_UNROLL for (int o = 0; o < 16; o++)
+        DL_NO_UNROLL for (int k = 0; k < 144; k++)
           dw[((size_t)g * 16 + o) * 144 + k] = t[((size_t)g * 144 + k) * 16 + o];
   }
   /* r2: conv2d_dcol -> [batch, 49, 144] */
@@ -1110,8 +1132,8 @@ static void to_rows_a2_92(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(32928) + s * 784;
     dl_real *restrict out = ACT(33712) + s * 784;
-    for (int p = 0; p < 49; p++)
-      for (int oc = 0; oc < 16; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 49; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
         out[p * 16 + oc] = in[oc * 49 + p];
     }
   }
@@ -1136,7 +1158,7 @@ static void conv_dx_a2_95(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 7; oh++)
       for (int ow = 0; ow < 7; ow++) {
         const dl_real *field = col + (size_t)(oh * 7 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             const dl_real *f = field + (c * 3 + i) * 3;
@@ -1204,8 +1226,8 @@ static void backward_a2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(2560);
     dl_real *restrict dw = ST(22224);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 16; o++)
-        for (int k = 0; k < 144; k++)
+      DL_NO_UNROLL for (int o = 0; o < 16; o++)
+        DL_NO_UNROLL for (int k = 0; k < 144; k++)
           dw[((size_t)g * 16 + o) * 144 + k] = t[((size_t)g * 144 + k) * 16 + o];
   }
   /* a2: conv2d_dcol -> [batch, 49, 144] */
@@ -1343,8 +1365,8 @@ static void to_rows_r1_104(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(32144) + s * 3136;
     dl_real *restrict out = ACT(98000) + s * 3136;
-    for (int p = 0; p < 196; p++)
-      for (int oc = 0; oc < 16; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 196; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
         out[p * 16 + oc] = in[oc * 196 + p];
     }
   }
@@ -1369,7 +1391,7 @@ static void conv_dx_r1_107(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         const dl_real *field = col + (size_t)(oh * 14 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             const dl_real *f = field + (c * 3 + i) * 3;
@@ -1437,8 +1459,8 @@ static void backward_r1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(4896);
     dl_real *restrict dw = ST(19888);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 16; o++)
-        for (int k = 0; k < 144; k++)
+      DL_NO_UNROLL for (int o = 0; o < 16; o++)
+        DL_NO_UNROLL for (int k = 0; k < 144; k++)
           dw[((size_t)g * 16 + o) * 144 + k] = t[((size_t)g * 144 + k) * 16 + o];
   }
   /* r1: conv2d_dcol -> [batch, 196, 144] */
@@ -1509,8 +1531,8 @@ static void to_rows_a1_114(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(63504) + s * 3136;
     dl_real *restrict out = ACT(32144) + s * 3136;
-    for (int p = 0; p < 196; p++)
-      for (int oc = 0; oc < 16; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 196; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
         out[p * 16 + oc] = in[oc * 196 + p];
     }
   }
@@ -1535,7 +1557,7 @@ static void conv_dx_a1_117(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         const dl_real *field = col + (size_t)(oh * 14 + ow) * 144;
-        for (int c = 0; c < 16; c++)
+        DL_NO_UNROLL for (int c = 0; c < 16; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             const dl_real *f = field + (c * 3 + i) * 3;
@@ -1603,8 +1625,8 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(7232);
     dl_real *restrict dw = ST(17552);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 16; o++)
-        for (int k = 0; k < 144; k++)
+      DL_NO_UNROLL for (int o = 0; o < 16; o++)
+        DL_NO_UNROLL for (int k = 0; k < 144; k++)
           dw[((size_t)g * 16 + o) * 144 + k] = t[((size_t)g * 144 + k) * 16 + o];
   }
   /* a1: conv2d_dcol -> [batch, 196, 144] */
@@ -1721,8 +1743,8 @@ static void to_rows_stem_126(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(7056) + s * 12544;
     dl_real *restrict out = ACT(19600) + s * 12544;
-    for (int p = 0; p < 784; p++)
-      for (int oc = 0; oc < 16; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 784; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
         out[p * 16 + oc] = in[oc * 784 + p];
     }
   }
@@ -1780,14 +1802,14 @@ static void backward_stem(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(9568);
     dl_real *restrict dw = ST(17376);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 16; o++)
-        for (int k = 0; k < 9; k++)
+      DL_NO_UNROLL for (int o = 0; o < 16; o++)
+        DL_NO_UNROLL for (int k = 0; k < 9; k++)
           dw[((size_t)g * 16 + o) * 9 + k] = t[((size_t)g * 9 + k) * 16 + o];
   }
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_stem(ctx, n, 1);
   forward_a1(ctx, n, 1);
   forward_r1(ctx, n, 1);
@@ -1807,6 +1829,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(160)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_stem(ctx, n, with_loss);
@@ -2468,3 +2495,4 @@ void fashion_resnet_free(fashion_resnet_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 2960 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* fashion_vae.dln:25: fc1    = relu(dense(x, 400))
  * forward */
 /* fc1: y = relu(y + b) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */
@@ -29,7 +39,7 @@ static void epilogue_fc1_3(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_fc1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_fc1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -57,7 +67,7 @@ static void epilogue_mu_7(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_mu(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_mu(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -85,7 +95,7 @@ static void epilogue_logvar_10(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_logvar(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_logvar(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -101,7 +111,7 @@ static void forward_logvar(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_vae.dln:28: z      = mu + exp(0.5 * logvar) * randn_like(mu)    # the reparametrisation trick
  * forward */
-static void forward_z(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_z(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -169,7 +179,7 @@ static void epilogue_dec_fc3_18(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_dec_fc3(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_dec_fc3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -197,7 +207,7 @@ static void epilogue_dec_fc4_22(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_dec_fc4(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_dec_fc4(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -215,7 +225,7 @@ static void forward_dec_fc4(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_vae.dln:31: loss   = binary_cross_entropy(recon, x) * 784 + kl_normal(mu, logvar)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -252,7 +262,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_vae.dln:32: sample = dec(randn(20))                            # what `sample` generates
  * forward */
-static void forward_sample(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_sample(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -279,7 +289,7 @@ static void epilogue_dec_fc3_2_29(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_dec_fc3_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_dec_fc3_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -307,7 +317,7 @@ static void epilogue_dec_fc4_2_31(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_dec_fc4_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_dec_fc4_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -321,6 +331,20 @@ static void forward_dec_fc4_2(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_fc1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_mu(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_logvar(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_z(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_dec_fc3(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_dec_fc4(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_sample(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_dec_fc3_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_dec_fc4_2(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* fashion_vae.dln:31: loss   = binary_cross_entropy(recon, x) * 784 + kl_normal(mu, logvar)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -595,7 +619,7 @@ static void backward_fc1(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_fc1(ctx, n, 1);
   forward_mu(ctx, n, 1);
   forward_logvar(ctx, n, 1);
@@ -613,6 +637,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_fc1(ctx, n, with_loss);
@@ -1039,3 +1068,4 @@ void fashion_vae_free(fashion_vae_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 13152 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* motif_gru.dln:7: h      = gru(one_hot(x), 32, last = true)
  * forward */
 static const dl_real zeros_h_8[224];
@@ -33,7 +43,7 @@ static void cell_h_8(dl_real *restrict St, const dl_real *restrict prev, const d
   }
 }
 
-static void forward_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -102,7 +112,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
 
 /* motif_gru.dln:8: logits = dense(h, 2)
  * forward */
-static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -129,7 +139,7 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
 
 /* motif_gru.dln:9: loss   = cross_entropy(logits, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -140,6 +150,13 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* motif_gru.dln:9: loss   = cross_entropy(logits, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -304,7 +321,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_h(ctx, n, 1);
   forward_logits(ctx, n, 1);
   forward_loss(ctx, n, 1);
@@ -314,6 +331,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(4064)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_h(ctx, n, with_loss);
@@ -605,3 +627,4 @@ void motif_gru_free(motif_gru_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 46256 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* norms.dln:9: c1     = maxpool(relu(group_norm(conv2d(x, 8, kernel = 3, padding = 1, bias = false), 4)), 2)
  * forward */
 /* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
@@ -31,7 +41,7 @@ static void conv_c1_3(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 28; oh++)
       for (int ow = 0; ow < 28; ow++) {
         dl_real *field = col + (size_t)(oh * 28 + ow) * 9;
-        for (int c = 0; c < 1; c++)
+        DL_NO_UNROLL for (int c = 0; c < 1; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -60,8 +70,8 @@ static void conv_c1_3(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(7056) + s * 6272;
     dl_real *restrict out = ACT(13328) + s * 6272;
-    for (int oc = 0; oc < 8; oc++)
-      for (int p = 0; p < 784; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 8; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 784; p++) {
         const dl_real v = in[p * 8 + oc];
         out[oc * 784 + p] = v;
       }
@@ -101,7 +111,7 @@ static void norm_c1_9(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict xs = x + s * 6272;
     dl_real *restrict ys = y + s * 6272;
     const dl_real *restrict ss = st + s * 8;
-    for (int c = 0; c < 8; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 8; c++) {
       const dl_real mean = ss[c / 2], a = ss[4 + c / 2] * w[c];
       for (int p = 0; p < 784; p++) {
         const dl_real v = (xs[c * 784 + p] - mean) * a + b[c];
@@ -145,7 +155,7 @@ static void maxpool_c1_11(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -187,7 +197,7 @@ static void conv_c2_13(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         dl_real *field = col + (size_t)(oh * 14 + ow) * 72;
-        for (int c = 0; c < 8; c++)
+        DL_NO_UNROLL for (int c = 0; c < 8; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -216,8 +226,8 @@ static void conv_c2_13(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(8640) + s * 3136;
     dl_real *restrict out = ACT(39984) + s * 3136;
-    for (int oc = 0; oc < 16; oc++)
-      for (int p = 0; p < 196; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 196; p++) {
         const dl_real v = in[p * 16 + oc];
         out[oc * 196 + p] = v;
       }
@@ -257,7 +267,7 @@ static void norm_c2_19(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict xs = x + s * 3136;
     dl_real *restrict ys = y + s * 3136;
     const dl_real *restrict ss = st + s * 32;
-    for (int c = 0; c < 16; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 16; c++) {
       const dl_real mean = ss[c], a = ss[16 + c] * w[c];
       for (int p = 0; p < 196; p++) {
         const dl_real v = (xs[c * 196 + p] - mean) * a + b[c];
@@ -301,7 +311,7 @@ static void maxpool_c2_21(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -383,7 +393,7 @@ static void norm_h_29(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -423,7 +433,7 @@ static void epilogue_logits_33(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -441,7 +451,7 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
 
 /* norms.dln:14: loss   = cross_entropy(logits, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -452,6 +462,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_c1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_c2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* norms.dln:14: loss   = cross_entropy(logits, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -726,8 +745,8 @@ static void to_rows_c2_55(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(7104) + s * 3136;
     dl_real *restrict out = ACT(39984) + s * 3136;
-    for (int p = 0; p < 196; p++)
-      for (int oc = 0; oc < 16; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 196; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
         out[p * 16 + oc] = in[oc * 196 + p];
     }
   }
@@ -752,7 +771,7 @@ static void conv_dx_c2_58(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 14; oh++)
       for (int ow = 0; ow < 14; ow++) {
         const dl_real *field = col + (size_t)(oh * 14 + ow) * 72;
-        for (int c = 0; c < 8; c++)
+        DL_NO_UNROLL for (int c = 0; c < 8; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             const dl_real *f = field + (c * 3 + i) * 3;
@@ -816,8 +835,8 @@ static void backward_c2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(192);
     dl_real *restrict dw = ST(52432);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 16; o++)
-        for (int k = 0; k < 72; k++)
+      DL_NO_UNROLL for (int o = 0; o < 16; o++)
+        DL_NO_UNROLL for (int k = 0; k < 72; k++)
           dw[((size_t)g * 16 + o) * 72 + k] = t[((size_t)g * 72 + k) * 16 + o];
   }
   /* c2: conv2d_dcol -> [batch, 196, 72] */
@@ -940,8 +959,8 @@ static void to_rows_c1_66(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(19600) + s * 6272;
     dl_real *restrict out = ACT(7056) + s * 6272;
-    for (int p = 0; p < 784; p++)
-      for (int oc = 0; oc < 8; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 784; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 8; oc++)
         out[p * 8 + oc] = in[oc * 784 + p];
     }
   }
@@ -990,14 +1009,14 @@ static void backward_c1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(1360);
     dl_real *restrict dw = ST(52320);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 8; o++)
-        for (int k = 0; k < 9; k++)
+      DL_NO_UNROLL for (int o = 0; o < 8; o++)
+        DL_NO_UNROLL for (int k = 0; k < 9; k++)
           dw[((size_t)g * 8 + o) * 9 + k] = t[((size_t)g * 9 + k) * 8 + o];
   }
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_c1(ctx, n, 1);
   forward_c2(ctx, n, 1);
   forward_h(ctx, n, 1);
@@ -1011,6 +1030,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_c1(ctx, n, with_loss);
@@ -1543,3 +1567,4 @@ void norms_free(norms_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 288 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* regression.dln:6: h1     = gelu(dense(x, 64))
  * forward */
-static void forward_h1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -63,7 +73,7 @@ static void epilogue_h2_8(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_h2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -79,7 +89,7 @@ static void forward_h2(dl_ctx *ctx, int n, int with_labels) {
 
 /* regression.dln:8: pred   = dense(h2, 1)
  * forward */
-static void forward_pred(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_pred(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -106,7 +116,7 @@ static void forward_pred(dl_ctx *ctx, int n, int with_labels) {
 
 /* regression.dln:9: loss   = mse(pred, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -116,6 +126,14 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_pred(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* regression.dln:9: loss   = mse(pred, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -250,7 +268,7 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_h1(ctx, n, 1);
   forward_h2(ctx, n, 1);
   forward_pred(ctx, n, 1);
@@ -262,6 +280,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_h1(ctx, n, with_loss);
@@ -584,3 +607,4 @@ void regression_free(regression_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

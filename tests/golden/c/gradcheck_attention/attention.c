@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 400 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* attention.dln:6: a = attention(positional(x), 2, causal = true)
  * forward */
 /* P = softmax(S / sqrt(2)) per row over the keys it sees (causal: k <= q) */
@@ -58,7 +68,7 @@ static void attention_a_6(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_a(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -201,7 +211,7 @@ static void attention_b_17(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_b(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_b(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -258,7 +268,7 @@ static void forward_b(dl_ctx *ctx, int n, int with_labels) {
 
 /* attention.dln:8: p = positional(b, learned = true)
  * forward */
-static void forward_p(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_p(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -275,7 +285,7 @@ static void forward_p(dl_ctx *ctx, int n, int with_labels) {
 
 /* attention.dln:9: out = dense(flatten(gelu(p)), 2)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -313,7 +323,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* attention.dln:10: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -323,6 +333,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_b(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_p(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* attention.dln:10: loss = mse(out, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -612,14 +631,14 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 4; j++) {
     double sum = 0;
-    for (int r = 0; r < 5; r++) sum += FIX(32)[0 + r * 4 + j];
+    DL_NO_UNROLL for (int r = 0; r < 5; r++) sum += FIX(32)[0 + r * 4 + j];
     ST(432)[j] = (dl_real)sum;
   }
   /* b.weight: norm_dw -> [4] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 4; j++) {
     double sum = 0;
-    for (int r = 0; r < 5; r++) sum += FIX(32)[20 + r * 4 + j];
+    DL_NO_UNROLL for (int r = 0; r < 5; r++) sum += FIX(32)[20 + r * 4 + j];
     ST(416)[j] = (dl_real)sum;
   }
   /* a: norm_dx -> [batch, 5, 4] */
@@ -756,7 +775,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_a(ctx, n, 1);
   forward_b(ctx, n, 1);
   forward_p(ctx, n, 1);
@@ -770,6 +789,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_a(ctx, n, with_loss);
@@ -1173,3 +1197,4 @@ void attention_free(attention_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 768 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* batch_norm.dln:7: c = tanh(batch_norm(conv2d(x, 3, kernel = 3, padding = 1), momentum = 0.3))
  * forward */
 /* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
@@ -31,7 +41,7 @@ static void conv_c_4(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 5; oh++)
       for (int ow = 0; ow < 4; ow++) {
         dl_real *field = col + (size_t)(oh * 4 + ow) * 18;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -61,8 +71,8 @@ static void conv_c_4(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(368) + s * 60;
     dl_real *restrict out = ACT(432) + s * 60;
     const dl_real *restrict b = ST(64);
-    for (int oc = 0; oc < 3; oc++)
-      for (int p = 0; p < 20; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 20; p++) {
         const dl_real v = in[p * 3 + oc] + b[oc];
         out[oc * 20 + p] = v;
       }
@@ -114,7 +124,7 @@ static void norm_c_13(void *arg, int64_t lo, int64_t hi) {
   for (int64_t s = lo; s < hi; s++) {
     const dl_real *restrict xs = x + s * 60;
     dl_real *restrict ys = y + s * 60;
-    for (int c = 0; c < 3; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 3; c++) {
       const dl_real mean = st[c], a = st[3 + c] * w[c];
       for (int p = 0; p < 20; p++) {
         const dl_real v = (xs[c * 20 + p] - mean) * a + b[c];
@@ -124,7 +134,7 @@ static void norm_c_13(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -163,7 +173,7 @@ static void conv_d_16(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 4; oh++)
       for (int ow = 0; ow < 3; ow++) {
         dl_real *field = col + (size_t)(oh * 3 + ow) * 12;
-        for (int c = 0; c < 3; c++)
+        DL_NO_UNROLL for (int c = 0; c < 3; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 1 - 0 + i * 1;
             dl_real *f = field + (c * 2 + i) * 2;
@@ -192,8 +202,8 @@ static void conv_d_16(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(640) + s * 24;
     dl_real *restrict out = ACT(672) + s * 24;
-    for (int oc = 0; oc < 2; oc++)
-      for (int p = 0; p < 12; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 12; p++) {
         const dl_real v = in[p * 2 + oc];
         out[oc * 12 + p] = v;
       }
@@ -244,7 +254,7 @@ static void norm_d_23(void *arg, int64_t lo, int64_t hi) {
   for (int64_t s = lo; s < hi; s++) {
     const dl_real *restrict xs = x + s * 24;
     dl_real *restrict ys = y + s * 24;
-    for (int c = 0; c < 2; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 2; c++) {
       const dl_real mean = st[c], a = st[2 + c];
       for (int p = 0; p < 12; p++) {
         const dl_real v = (xs[c * 12 + p] - mean) * a;
@@ -254,7 +264,7 @@ static void norm_d_23(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_d(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -343,7 +353,7 @@ static void norm_h_34(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -382,7 +392,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
 
 /* batch_norm.dln:10: out = dense(h, 3)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -409,7 +419,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* batch_norm.dln:11: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -419,6 +429,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* batch_norm.dln:11: loss = mse(out, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -656,8 +675,8 @@ static void to_rows_d_56(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(704) + s * 24;
     dl_real *restrict out = ACT(640) + s * 24;
-    for (int p = 0; p < 12; p++)
-      for (int oc = 0; oc < 2; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 12; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
         out[p * 2 + oc] = in[oc * 12 + p];
     }
   }
@@ -682,7 +701,7 @@ static void conv_dx_d_59(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 4; oh++)
       for (int ow = 0; ow < 3; ow++) {
         const dl_real *field = col + (size_t)(oh * 3 + ow) * 12;
-        for (int c = 0; c < 3; c++)
+        DL_NO_UNROLL for (int c = 0; c < 3; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 1 - 0 + i * 1;
             const dl_real *f = field + (c * 2 + i) * 2;
@@ -735,8 +754,8 @@ static void backward_d(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(112);
     dl_real *restrict dw = ST(496);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 2; o++)
-        for (int k = 0; k < 12; k++)
+      DL_NO_UNROLL for (int o = 0; o < 2; o++)
+        DL_NO_UNROLL for (int k = 0; k < 12; k++)
           dw[((size_t)g * 2 + o) * 12 + k] = t[((size_t)g * 12 + k) * 2 + o];
   }
   /* d: conv2d_dcol -> [batch, 12, 12] */
@@ -807,8 +826,8 @@ static void to_rows_c_67(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(368) + s * 60;
     dl_real *restrict out = ACT(432) + s * 60;
-    for (int p = 0; p < 20; p++)
-      for (int oc = 0; oc < 3; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 20; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
         out[p * 3 + oc] = in[oc * 20 + p];
     }
   }
@@ -872,14 +891,14 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(160);
     dl_real *restrict dw = ST(384);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 3; o++)
-        for (int k = 0; k < 18; k++)
+      DL_NO_UNROLL for (int o = 0; o < 3; o++)
+        DL_NO_UNROLL for (int k = 0; k < 18; k++)
           dw[((size_t)g * 3 + o) * 18 + k] = t[((size_t)g * 18 + k) * 3 + o];
   }
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_c(ctx, n, 1);
   forward_d(ctx, n, 1);
   forward_h(ctx, n, 1);
@@ -893,6 +912,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(48)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_c(ctx, n, with_loss);
@@ -1303,3 +1327,4 @@ void batch_norm_free(batch_norm_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 656 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* batch_norm_eval.dln:8: c = tanh(batch_norm(conv2d(x, 3, kernel = 3, padding = 1), momentum = 0.6))
  * forward */
 /* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
@@ -31,7 +41,7 @@ static void conv_c_4(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 5; oh++)
       for (int ow = 0; ow < 4; ow++) {
         dl_real *field = col + (size_t)(oh * 4 + ow) * 18;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -61,8 +71,8 @@ static void conv_c_4(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(368) + s * 60;
     dl_real *restrict out = ACT(432) + s * 60;
     const dl_real *restrict b = ST(64);
-    for (int oc = 0; oc < 3; oc++)
-      for (int p = 0; p < 20; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 20; p++) {
         const dl_real v = in[p * 3 + oc] + b[oc];
         out[oc * 20 + p] = v;
       }
@@ -114,7 +124,7 @@ static void norm_c_13(void *arg, int64_t lo, int64_t hi) {
   for (int64_t s = lo; s < hi; s++) {
     const dl_real *restrict xs = x + s * 60;
     dl_real *restrict ys = y + s * 60;
-    for (int c = 0; c < 3; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 3; c++) {
       const dl_real mean = st[c], a = st[3 + c] * w[c];
       for (int p = 0; p < 20; p++) {
         const dl_real v = (xs[c * 20 + p] - mean) * a + b[c];
@@ -124,7 +134,7 @@ static void norm_c_13(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -213,7 +223,7 @@ static void norm_h_25(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -315,7 +325,7 @@ static void norm_d_33(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_d(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -347,7 +357,7 @@ static void forward_d(dl_ctx *ctx, int n, int with_labels) {
 
 /* batch_norm_eval.dln:11: out = dense(d, 3)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -374,7 +384,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* batch_norm_eval.dln:12: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -384,6 +394,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* batch_norm_eval.dln:12: loss = mse(out, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -718,8 +737,8 @@ static void to_rows_c_62(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(368) + s * 60;
     dl_real *restrict out = ACT(432) + s * 60;
-    for (int p = 0; p < 20; p++)
-      for (int oc = 0; oc < 3; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 20; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
         out[p * 3 + oc] = in[oc * 20 + p];
     }
   }
@@ -783,14 +802,14 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(128);
     dl_real *restrict dw = ST(592);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 3; o++)
-        for (int k = 0; k < 18; k++)
+      DL_NO_UNROLL for (int o = 0; o < 3; o++)
+        DL_NO_UNROLL for (int k = 0; k < 18; k++)
           dw[((size_t)g * 3 + o) * 18 + k] = t[((size_t)g * 18 + k) * 3 + o];
   }
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_c(ctx, n, 1);
   forward_h(ctx, n, 1);
   forward_d(ctx, n, 1);
@@ -804,6 +823,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(48)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_c(ctx, n, with_loss);
@@ -1214,3 +1238,4 @@ void batch_norm_eval_free(batch_norm_eval_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

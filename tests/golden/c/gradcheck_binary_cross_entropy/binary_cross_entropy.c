@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 32 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* binary_cross_entropy.dln:5: p = sigmoid(dense(x, 3))
  * forward */
-static void forward_p(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_p(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -44,7 +54,7 @@ static void forward_p(dl_ctx *ctx, int n, int with_labels) {
 
 /* binary_cross_entropy.dln:6: loss = binary_cross_entropy(p, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -54,6 +64,12 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_p(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* binary_cross_entropy.dln:6: loss = binary_cross_entropy(p, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -104,7 +120,7 @@ static void backward_p(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_p(ctx, n, 1);
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
@@ -112,6 +128,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_p(ctx, n, with_loss);
@@ -284,3 +305,4 @@ void binary_cross_entropy_free(binary_cross_entropy_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

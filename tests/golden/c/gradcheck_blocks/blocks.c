@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 208 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* blocks.dln:7: h = leaky_relu(dense(x, units, bias = bias), slope)
  * forward */
-static void forward_D_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -42,7 +52,7 @@ static void forward_D_h(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks.dln:8: out = dense(h, units)
  * forward */
-static void forward_D_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -67,7 +77,7 @@ static void forward_D_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks.dln:26: d2 = D(tanh(d1)) + 0.5
  * forward */
-static void forward_d2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -84,7 +94,7 @@ static void forward_d2(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks.dln:7: h = leaky_relu(dense(x, units, bias = bias), slope)
  * forward */
-static void forward_D_h_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_h_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -109,7 +119,7 @@ static void forward_D_h_2(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks.dln:8: out = dense(h, units)
  * forward */
-static void forward_D_out_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_out_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -134,7 +144,7 @@ static void forward_D_out_2(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks.dln:26: d2 = D(tanh(d1)) + 0.5
  * forward */
-static void forward_d2_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d2_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -152,7 +162,7 @@ static void forward_d2_2(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks.dln:7: h = leaky_relu(dense(x, units, bias = bias), slope)
  * forward */
-static void forward_R_0_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_R_0_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -176,7 +186,7 @@ static void forward_R_0_h(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks.dln:8: out = dense(h, units)
  * forward */
-static void forward_R_0_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_R_0_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -201,7 +211,7 @@ static void forward_R_0_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks.dln:7: h = leaky_relu(dense(x, units, bias = bias), slope)
  * forward */
-static void forward_R_1_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_R_1_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -225,7 +235,7 @@ static void forward_R_1_h(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks.dln:8: out = dense(h, units)
  * forward */
-static void forward_R_1_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_R_1_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -250,7 +260,7 @@ static void forward_R_1_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks.dln:14: a = tanh(dense(x, n))
  * forward */
-static void forward_S_a(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_S_a(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -275,7 +285,7 @@ static void forward_S_a(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks.dln:15: b = dense(x, n)
  * forward */
-static void forward_S_b(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_S_b(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -300,7 +310,7 @@ static void forward_S_b(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks.dln:28: loss = mse(a * b, y) + mse(b, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -336,6 +346,23 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_D_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_h_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_out_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d2_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_R_0_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_R_0_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_R_1_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_R_1_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_S_a(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_S_b(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* blocks.dln:28: loss = mse(a * b, y) + mse(b, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -889,7 +916,7 @@ static void backward_D_h(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_D_h(ctx, n, 1);
   forward_D_out(ctx, n, 1);
   forward_d2(ctx, n, 1);
@@ -918,6 +945,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_D_h(ctx, n, with_loss);
@@ -1405,3 +1437,4 @@ void blocks_free(blocks_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

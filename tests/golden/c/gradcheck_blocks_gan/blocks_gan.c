@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 240 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* blocks_gan.dln:25: fake   = G(randn_like(real))
  * forward */
-static void forward_fake(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_fake(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -32,7 +42,7 @@ static void forward_fake(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_gan.dln:15: h   = tanh(dense(z, hidden))
  * forward */
-static void forward_G_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_G_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -57,7 +67,7 @@ static void forward_G_h(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_gan.dln:16: out = sigmoid(dense(h, 4))
  * forward */
-static void forward_G_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_G_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -82,7 +92,7 @@ static void forward_G_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_gan.dln:8: fc1 = leaky_relu(dense(x, hidden), slope)
  * forward */
-static void forward_D_fc1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_fc1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -107,7 +117,7 @@ static void forward_D_fc1(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_gan.dln:9: fc2 = dense(fc1, 1)
  * forward */
-static void forward_D_fc2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_fc2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -134,7 +144,7 @@ static void forward_D_fc2(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_gan.dln:27: d_fake = D(tanh(fake))
  * forward */
-static void forward_d_fake(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d_fake(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -151,7 +161,7 @@ static void forward_d_fake(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_gan.dln:8: fc1 = leaky_relu(dense(x, hidden), slope)
  * forward */
-static void forward_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -176,7 +186,7 @@ static void forward_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_gan.dln:9: fc2 = dense(fc1, 1)
  * forward */
-static void forward_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -201,7 +211,7 @@ static void forward_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_gan.dln:28: d_loss = bce_with_logits(d_real, ones_like(d_real)) + bce_with_logits(d_fake, zeros_like(d_fake))
  * forward */
-static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -238,7 +248,7 @@ static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_gan.dln:8: fc1 = leaky_relu(dense(x, hidden), slope)
  * forward */
-static void forward_D_fc1_3(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_fc1_3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -263,7 +273,7 @@ static void forward_D_fc1_3(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_gan.dln:9: fc2 = dense(fc1, 1)
  * forward */
-static void forward_D_fc2_3(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_D_fc2_3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -288,7 +298,7 @@ static void forward_D_fc2_3(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_gan.dln:29: g_loss = bce_with_logits(D(fake), ones_like(d_fake))
  * forward */
-static void forward_g_loss_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_g_loss_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -306,7 +316,7 @@ static void forward_g_loss_2(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_gan.dln:30: loss   = d_loss + g_loss + mse(d_real, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -336,6 +346,23 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_fake(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_G_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_G_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_fc1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_fc2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d_fake(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_fc1_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_fc2_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d_loss(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_fc1_3(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_D_fc2_3(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_g_loss_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* blocks_gan.dln:30: loss   = d_loss + g_loss + mse(d_real, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -802,7 +829,7 @@ static void backward_G_h(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_fake(ctx, n, 1);
   forward_G_h(ctx, n, 1);
   forward_G_out(ctx, n, 1);
@@ -831,6 +858,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_fake(ctx, n, with_loss);
@@ -1161,3 +1193,4 @@ void blocks_gan_free(blocks_gan_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

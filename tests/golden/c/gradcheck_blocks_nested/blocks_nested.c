@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 320 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* blocks_nested.dln:7: a = tanh(dense(x, n))
  * forward */
-static void forward_E_inner_a(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_inner_a(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -42,7 +52,7 @@ static void forward_E_inner_a(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:8: b = sigmoid(dense(x, n))
  * forward */
-static void forward_E_inner_b(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_inner_b(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -67,7 +77,7 @@ static void forward_E_inner_b(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:17: s, t  = inner(u * v)
  * forward */
-static void forward_E_s(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_s(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -84,7 +94,7 @@ static void forward_E_s(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:7: a = tanh(dense(x, n))
  * forward */
-static void forward_E_inner_a_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_inner_a_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -109,7 +119,7 @@ static void forward_E_inner_a_2(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:8: b = sigmoid(dense(x, n))
  * forward */
-static void forward_E_inner_b_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_inner_b_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -134,7 +144,7 @@ static void forward_E_inner_b_2(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:18: m, w  = P(s - t)
  * forward */
-static void forward_E_m(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_m(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -151,7 +161,7 @@ static void forward_E_m(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:7: a = tanh(dense(x, n))
  * forward */
-static void forward_E_P_a(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_P_a(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -176,7 +186,7 @@ static void forward_E_P_a(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:8: b = sigmoid(dense(x, n))
  * forward */
-static void forward_E_P_b(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_P_b(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -201,7 +211,7 @@ static void forward_E_P_b(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:19: out   = m * w + t
  * forward */
-static void forward_E_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -227,7 +237,7 @@ static void forward_E_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:28: loss = mse(E(tanh(h)), y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -244,7 +254,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:7: a = tanh(dense(x, n))
  * forward */
-static void forward_E_inner_a_3(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_inner_a_3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -269,7 +279,7 @@ static void forward_E_inner_a_3(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:8: b = sigmoid(dense(x, n))
  * forward */
-static void forward_E_inner_b_3(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_inner_b_3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -294,7 +304,7 @@ static void forward_E_inner_b_3(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:17: s, t  = inner(u * v)
  * forward */
-static void forward_E_s_3(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_s_3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -311,7 +321,7 @@ static void forward_E_s_3(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:7: a = tanh(dense(x, n))
  * forward */
-static void forward_E_inner_a_4(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_inner_a_4(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -336,7 +346,7 @@ static void forward_E_inner_a_4(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:8: b = sigmoid(dense(x, n))
  * forward */
-static void forward_E_inner_b_4(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_inner_b_4(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -361,7 +371,7 @@ static void forward_E_inner_b_4(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:18: m, w  = P(s - t)
  * forward */
-static void forward_E_m_3(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_m_3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -378,7 +388,7 @@ static void forward_E_m_3(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:7: a = tanh(dense(x, n))
  * forward */
-static void forward_E_P_a_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_P_a_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -403,7 +413,7 @@ static void forward_E_P_a_2(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:8: b = sigmoid(dense(x, n))
  * forward */
-static void forward_E_P_b_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_P_b_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -428,7 +438,7 @@ static void forward_E_P_b_2(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:19: out   = m * w + t
  * forward */
-static void forward_E_out_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_E_out_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -456,7 +466,7 @@ static void forward_E_out_2(dl_ctx *ctx, int n, int with_labels) {
 
 /* blocks_nested.dln:28: loss = mse(E(tanh(h)), y)
  * forward */
-static void forward_loss_2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss_2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -466,6 +476,30 @@ static void forward_loss_2(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_E_inner_a(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_inner_b(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_s(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_inner_a_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_inner_b_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_m(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_P_a(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_P_b(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_inner_a_3(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_inner_b_3(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_s_3(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_inner_a_4(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_inner_b_4(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_m_3(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_P_a_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_P_b_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_E_out_2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss_2(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* blocks_nested.dln:28: loss = mse(E(tanh(h)), y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss_2(dl_ctx *ctx, int n, int with_labels) {
@@ -1349,7 +1383,7 @@ static void backward_E_inner_a(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_E_inner_a(ctx, n, 1);
   forward_E_inner_b(ctx, n, 1);
   forward_E_s(ctx, n, 1);
@@ -1393,6 +1427,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_E_inner_a(ctx, n, with_loss);
@@ -1770,3 +1809,4 @@ void blocks_nested_free(blocks_nested_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

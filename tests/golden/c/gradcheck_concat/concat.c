@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 80 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* concat.dln:5: a = dense(x, 4)
  * forward */
-static void forward_a(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -42,7 +52,7 @@ static void forward_a(dl_ctx *ctx, int n, int with_labels) {
 
 /* concat.dln:6: b = tanh(dense(x, 2))
  * forward */
-static void forward_b(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_b(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -67,7 +77,7 @@ static void forward_b(dl_ctx *ctx, int n, int with_labels) {
 
 /* concat.dln:7: c = concat(a, b, a)
  * forward */
-static void forward_c(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -86,7 +96,7 @@ static void forward_c(dl_ctx *ctx, int n, int with_labels) {
 
 /* concat.dln:8: out = dense(c, 3)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -113,7 +123,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* concat.dln:9: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -123,6 +133,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_b(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* concat.dln:9: loss = mse(out, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -274,7 +293,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_a(ctx, n, 1);
   forward_b(ctx, n, 1);
   forward_c(ctx, n, 1);
@@ -288,6 +307,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_a(ctx, n, with_loss);
@@ -561,3 +585,4 @@ void concat_free(concat_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 1296 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* conv2d.dln:6: c1 = tanh(conv2d(x, 3, kernel = 3, padding = 1))
  * forward */
 /* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
@@ -31,7 +41,7 @@ static void conv_c1_4(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 7; oh++)
       for (int ow = 0; ow < 6; ow++) {
         dl_real *field = col + (size_t)(oh * 6 + ow) * 18;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -61,8 +71,8 @@ static void conv_c1_4(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(768) + s * 126;
     dl_real *restrict out = ACT(896) + s * 126;
     const dl_real *restrict b = ST(64);
-    for (int oc = 0; oc < 3; oc++)
-      for (int p = 0; p < 42; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 42; p++) {
         const dl_real v = in[p * 3 + oc] + b[oc];
         out[oc * 42 + p] = dl_tanh(v);
       }
@@ -70,7 +80,7 @@ static void conv_c1_4(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -97,7 +107,7 @@ static void conv_c2_10(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 4; oh++)
       for (int ow = 0; ow < 3; ow++) {
         dl_real *field = col + (size_t)(oh * 3 + ow) * 12;
-        for (int c = 0; c < 3; c++)
+        DL_NO_UNROLL for (int c = 0; c < 3; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 2 - 1 + i * 2;
             dl_real *f = field + (c * 2 + i) * 2;
@@ -127,8 +137,8 @@ static void conv_c2_10(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(768) + s * 48;
     dl_real *restrict out = ACT(816) + s * 48;
     const dl_real *restrict b = ST(128);
-    for (int oc = 0; oc < 4; oc++)
-      for (int p = 0; p < 12; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 4; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 12; p++) {
         const dl_real v = in[p * 4 + oc] + b[oc];
         out[oc * 12 + p] = v;
       }
@@ -136,7 +146,7 @@ static void conv_c2_10(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -149,7 +159,7 @@ static void forward_c2(dl_ctx *ctx, int n, int with_labels) {
 
 /* conv2d.dln:8: out = dense(flatten(c2), 3)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -178,7 +188,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* conv2d.dln:9: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -188,6 +198,14 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_c1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_c2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* conv2d.dln:9: loss = mse(out, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -259,8 +277,8 @@ static void to_rows_c2_25(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(800) + s * 48;
     dl_real *restrict out = ACT(848) + s * 48;
-    for (int p = 0; p < 12; p++)
-      for (int oc = 0; oc < 4; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 12; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 4; oc++)
         out[p * 4 + oc] = in[oc * 12 + p];
     }
   }
@@ -285,7 +303,7 @@ static void conv_dx_c2_28(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 4; oh++)
       for (int ow = 0; ow < 3; ow++) {
         const dl_real *field = col + (size_t)(oh * 3 + ow) * 12;
-        for (int c = 0; c < 3; c++)
+        DL_NO_UNROLL for (int c = 0; c < 3; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 2 - 1 + i * 2;
             const dl_real *f = field + (c * 2 + i) * 2;
@@ -339,8 +357,8 @@ static void backward_c2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(32);
     dl_real *restrict dw = ST(384);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 4; o++)
-        for (int k = 0; k < 12; k++)
+      DL_NO_UNROLL for (int o = 0; o < 4; o++)
+        DL_NO_UNROLL for (int k = 0; k < 12; k++)
           dw[((size_t)g * 4 + o) * 12 + k] = t[((size_t)g * 12 + k) * 4 + o];
   }
   /* c2: conv2d_dcol -> [batch, 12, 12] */
@@ -363,8 +381,8 @@ static void to_rows_c1_32(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(1168) + s * 126;
     dl_real *restrict out = ACT(768) + s * 126;
-    for (int p = 0; p < 42; p++)
-      for (int oc = 0; oc < 3; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 42; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
         out[p * 3 + oc] = in[oc * 42 + p];
     }
   }
@@ -412,14 +430,14 @@ static void backward_c1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(80);
     dl_real *restrict dw = ST(304);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 3; o++)
-        for (int k = 0; k < 18; k++)
+      DL_NO_UNROLL for (int o = 0; o < 3; o++)
+        DL_NO_UNROLL for (int k = 0; k < 18; k++)
           dw[((size_t)g * 3 + o) * 18 + k] = t[((size_t)g * 18 + k) * 3 + o];
   }
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_c1(ctx, n, 1);
   forward_c2(ctx, n, 1);
   forward_out(ctx, n, 1);
@@ -431,6 +449,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_c1(ctx, n, with_loss);
@@ -702,3 +725,4 @@ void conv2d_free(conv2d_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 704 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* conv2d_groups.dln:6: c1 = sigmoid(conv2d(x, 6, kernel = 3, groups = 2, bias = false))
  * forward */
 /* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
@@ -31,7 +41,7 @@ static void conv_c1_3(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 3; oh++)
       for (int ow = 0; ow < 3; ow++) {
         dl_real *field = col + (size_t)(oh * 3 + ow) * 36;
-        for (int c = 0; c < 4; c++)
+        DL_NO_UNROLL for (int c = 0; c < 4; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 0 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -60,8 +70,8 @@ static void conv_c1_3(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(336) + s * 54;
     dl_real *restrict out = ACT(400) + s * 54;
-    for (int oc = 0; oc < 6; oc++)
-      for (int p = 0; p < 9; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 6; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 9; p++) {
         const dl_real v = in[p * 6 + oc];
         out[oc * 9 + p] = dl_sigmoid(v);
       }
@@ -69,7 +79,7 @@ static void conv_c1_3(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -96,7 +106,7 @@ static void conv_c2_9(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 3; oh++)
       for (int ow = 0; ow < 3; ow++) {
         dl_real *field = col + (size_t)(oh * 3 + ow) * 6;
-        for (int c = 0; c < 6; c++)
+        DL_NO_UNROLL for (int c = 0; c < 6; c++)
           for (int i = 0; i < 1; i++) {
             const int ih = oh * 1 - 0 + i * 1;
             dl_real *f = field + (c * 1 + i) * 1;
@@ -126,8 +136,8 @@ static void conv_c2_9(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(464) + s * 36;
     dl_real *restrict out = ACT(512) + s * 36;
     const dl_real *restrict b = ST(128);
-    for (int oc = 0; oc < 4; oc++)
-      for (int p = 0; p < 9; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 4; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 9; p++) {
         const dl_real v = in[p * 4 + oc] + b[oc];
         out[oc * 9 + p] = v;
       }
@@ -135,7 +145,7 @@ static void conv_c2_9(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -162,7 +172,7 @@ static void conv_c3_14(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 2; oh++)
       for (int ow = 0; ow < 2; ow++) {
         dl_real *field = col + (size_t)(oh * 2 + ow) * 36;
-        for (int c = 0; c < 4; c++)
+        DL_NO_UNROLL for (int c = 0; c < 4; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 2 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -192,8 +202,8 @@ static void conv_c3_14(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(464) + s * 8;
     dl_real *restrict out = ACT(480) + s * 8;
     const dl_real *restrict b = ST(224);
-    for (int oc = 0; oc < 2; oc++)
-      for (int p = 0; p < 4; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 4; p++) {
         const dl_real v = in[p * 2 + oc] + b[oc];
         out[oc * 4 + p] = v;
       }
@@ -201,7 +211,7 @@ static void conv_c3_14(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c3(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -214,7 +224,7 @@ static void forward_c3(dl_ctx *ctx, int n, int with_labels) {
 
 /* conv2d_groups.dln:9: logits = dense(flatten(c3), 3)
  * forward */
-static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -243,7 +253,7 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
 
 /* conv2d_groups.dln:10: loss = cross_entropy(logits, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -254,6 +264,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_c1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_c2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_c3(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* conv2d_groups.dln:10: loss = cross_entropy(logits, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -326,8 +345,8 @@ static void to_rows_c3_29(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(464) + s * 8;
     dl_real *restrict out = ACT(480) + s * 8;
-    for (int p = 0; p < 4; p++)
-      for (int oc = 0; oc < 2; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 4; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
         out[p * 2 + oc] = in[oc * 4 + p];
     }
   }
@@ -352,7 +371,7 @@ static void conv_dx_c3_32(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 2; oh++)
       for (int ow = 0; ow < 2; ow++) {
         const dl_real *field = col + (size_t)(oh * 2 + ow) * 36;
-        for (int c = 0; c < 4; c++)
+        DL_NO_UNROLL for (int c = 0; c < 4; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 2 - 1 + i * 1;
             const dl_real *f = field + (c * 3 + i) * 3;
@@ -406,8 +425,8 @@ static void backward_c3(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(32);
     dl_real *restrict dw = ST(432);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 2; o++)
-        for (int k = 0; k < 36; k++)
+      DL_NO_UNROLL for (int o = 0; o < 2; o++)
+        DL_NO_UNROLL for (int k = 0; k < 36; k++)
           dw[((size_t)g * 2 + o) * 36 + k] = t[((size_t)g * 36 + k) * 2 + o];
   }
   /* c3: conv2d_dcol -> [batch, 4, 36] */
@@ -430,8 +449,8 @@ static void to_rows_c2_35(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(640) + s * 36;
     dl_real *restrict out = ACT(464) + s * 36;
-    for (int p = 0; p < 9; p++)
-      for (int oc = 0; oc < 4; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 9; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 4; oc++)
         out[p * 4 + oc] = in[oc * 9 + p];
     }
   }
@@ -456,7 +475,7 @@ static void conv_dx_c2_38(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 3; oh++)
       for (int ow = 0; ow < 3; ow++) {
         const dl_real *field = col + (size_t)(oh * 3 + ow) * 6;
-        for (int c = 0; c < 6; c++)
+        DL_NO_UNROLL for (int c = 0; c < 6; c++)
           for (int i = 0; i < 1; i++) {
             const int ih = oh * 1 - 0 + i * 1;
             const dl_real *f = field + (c * 1 + i) * 1;
@@ -510,8 +529,8 @@ static void backward_c2(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(112);
     dl_real *restrict dw = ST(400);
     for (int g = 0; g < 2; g++)
-      for (int o = 0; o < 2; o++)
-        for (int k = 0; k < 3; k++)
+      DL_NO_UNROLL for (int o = 0; o < 2; o++)
+        DL_NO_UNROLL for (int k = 0; k < 3; k++)
           dw[((size_t)g * 2 + o) * 3 + k] = t[((size_t)g * 3 + k) * 2 + o];
   }
   /* c2: conv2d_dcol -> [batch, 9, 6] */
@@ -534,8 +553,8 @@ static void to_rows_c1_41(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(512) + s * 54;
     dl_real *restrict out = ACT(336) + s * 54;
-    for (int p = 0; p < 9; p++)
-      for (int oc = 0; oc < 6; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 9; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 6; oc++)
         out[p * 6 + oc] = in[oc * 9 + p];
     }
   }
@@ -572,14 +591,14 @@ static void backward_c1(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(128);
     dl_real *restrict dw = ST(288);
     for (int g = 0; g < 2; g++)
-      for (int o = 0; o < 3; o++)
-        for (int k = 0; k < 18; k++)
+      DL_NO_UNROLL for (int o = 0; o < 3; o++)
+        DL_NO_UNROLL for (int k = 0; k < 18; k++)
           dw[((size_t)g * 3 + o) * 18 + k] = t[((size_t)g * 18 + k) * 3 + o];
   }
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_c1(ctx, n, 1);
   forward_c2(ctx, n, 1);
   forward_c3(ctx, n, 1);
@@ -593,6 +612,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_c1(ctx, n, with_loss);
@@ -893,3 +917,4 @@ void conv2d_groups_free(conv2d_groups_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

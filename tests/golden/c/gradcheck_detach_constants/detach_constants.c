@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 144 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* detach_constants.dln:10: d = detach(tanh(x) * 2)
  * forward */
-static void forward_d(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -51,7 +61,7 @@ static void forward_d(dl_ctx *ctx, int n, int with_labels) {
 
 /* detach_constants.dln:11: h = dense(x, 5) * d + full_like(d, 0.25)
  * forward */
-static void forward_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -102,7 +112,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
 
 /* detach_constants.dln:12: z = dense(tanh(h) + ones_like(h), 3)
  * forward */
-static void forward_z(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_z(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -155,7 +165,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
 
 /* detach_constants.dln:13: loss = mse(z, y) + bce_with_logits(dense(h, 3), ones_like(z)) + mae(z, zeros_like(z))
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -224,6 +234,14 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_z(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* detach_constants.dln:13: loss = mse(z, y) + bce_with_logits(dense(h, 3), ones_like(z)) + mae(z, zeros_like(z))
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -388,7 +406,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_d(ctx, n, 1);
   forward_h(ctx, n, 1);
   forward_z(ctx, n, 1);
@@ -399,6 +417,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_d(ctx, n, with_loss);
@@ -646,3 +669,4 @@ void detach_constants_free(detach_constants_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

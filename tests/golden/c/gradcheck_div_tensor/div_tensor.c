@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 112 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* div_tensor.dln:5: a = dense(x, 4)
  * forward */
-static void forward_a(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -42,7 +52,7 @@ static void forward_a(dl_ctx *ctx, int n, int with_labels) {
 
 /* div_tensor.dln:6: b = sigmoid(dense(x, 4)) + 0.5
  * forward */
-static void forward_b(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_b(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -77,7 +87,7 @@ static void forward_b(dl_ctx *ctx, int n, int with_labels) {
 
 /* div_tensor.dln:7: q = a / b + 2 / b
  * forward */
-static void forward_q(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_q(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -114,7 +124,7 @@ static void forward_q(dl_ctx *ctx, int n, int with_labels) {
 
 /* div_tensor.dln:8: out = dense(q, 3)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -141,7 +151,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* div_tensor.dln:9: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -151,6 +161,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_b(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_q(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* div_tensor.dln:9: loss = mse(out, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -325,7 +344,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_a(ctx, n, 1);
   forward_b(ctx, n, 1);
   forward_q(ctx, n, 1);
@@ -339,6 +358,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_a(ctx, n, with_loss);
@@ -617,3 +641,4 @@ void div_tensor_free(div_tensor_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

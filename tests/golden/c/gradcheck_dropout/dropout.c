@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 64 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* dropout.dln:5: h = dropout(tanh(dense(x, 16)), 0.3)
  * forward */
-static void forward_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -55,7 +65,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
 
 /* dropout.dln:6: out = dense(h, 3)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -82,7 +92,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* dropout.dln:7: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -92,6 +102,13 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* dropout.dln:7: loss = mse(out, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -196,7 +213,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_h(ctx, n, 1);
   forward_out(ctx, n, 1);
   forward_loss(ctx, n, 1);
@@ -206,6 +223,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_h(ctx, n, with_loss);
@@ -427,3 +449,4 @@ void dropout_free(dropout_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

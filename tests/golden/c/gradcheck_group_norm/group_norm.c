@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 928 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* group_norm.dln:6: c = tanh(group_norm(conv2d(x, 4, kernel = 3, padding = 1), 2))
  * forward */
 /* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
@@ -31,7 +41,7 @@ static void conv_c_4(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 5; oh++)
       for (int ow = 0; ow < 4; ow++) {
         dl_real *field = col + (size_t)(oh * 4 + ow) * 18;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -61,8 +71,8 @@ static void conv_c_4(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(368) + s * 80;
     dl_real *restrict out = ACT(448) + s * 80;
     const dl_real *restrict b = ST(80);
-    for (int oc = 0; oc < 4; oc++)
-      for (int p = 0; p < 20; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 4; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 20; p++) {
         const dl_real v = in[p * 4 + oc] + b[oc];
         out[oc * 20 + p] = v;
       }
@@ -102,7 +112,7 @@ static void norm_c_10(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict xs = x + s * 80;
     dl_real *restrict ys = y + s * 80;
     const dl_real *restrict ss = st + s * 4;
-    for (int c = 0; c < 4; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 4; c++) {
       const dl_real mean = ss[c / 2], a = ss[2 + c / 2] * w[c];
       for (int p = 0; p < 20; p++) {
         const dl_real v = (xs[c * 20 + p] - mean) * a + b[c];
@@ -112,7 +122,7 @@ static void norm_c_10(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -149,7 +159,7 @@ static void conv_d_14(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 4; oh++)
       for (int ow = 0; ow < 3; ow++) {
         dl_real *field = col + (size_t)(oh * 3 + ow) * 16;
-        for (int c = 0; c < 4; c++)
+        DL_NO_UNROLL for (int c = 0; c < 4; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 1 - 0 + i * 1;
             dl_real *f = field + (c * 2 + i) * 2;
@@ -179,8 +189,8 @@ static void conv_d_14(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(384) + s * 36;
     dl_real *restrict out = ACT(800) + s * 36;
     const dl_real *restrict b = ST(176);
-    for (int oc = 0; oc < 3; oc++)
-      for (int p = 0; p < 12; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 12; p++) {
         const dl_real v = in[p * 3 + oc] + b[oc];
         out[oc * 12 + p] = v;
       }
@@ -219,7 +229,7 @@ static void norm_d_18(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict xs = x + s * 36;
     dl_real *restrict ys = y + s * 36;
     const dl_real *restrict ss = st + s * 2;
-    for (int c = 0; c < 3; c++) {
+    DL_NO_UNROLL for (int c = 0; c < 3; c++) {
       const dl_real mean = ss[0], a = ss[1];
       for (int p = 0; p < 12; p++) {
         const dl_real v = (xs[c * 12 + p] - mean) * a;
@@ -229,7 +239,7 @@ static void norm_d_18(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_d(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -294,7 +304,7 @@ static void norm_h_26(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -331,7 +341,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
 
 /* group_norm.dln:9: out = dense(h, 3)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -358,7 +368,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* group_norm.dln:10: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -368,6 +378,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* group_norm.dln:10: loss = mse(out, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -597,8 +616,8 @@ static void to_rows_d_48(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(848) + s * 36;
     dl_real *restrict out = ACT(384) + s * 36;
-    for (int p = 0; p < 12; p++)
-      for (int oc = 0; oc < 3; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 12; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
         out[p * 3 + oc] = in[oc * 12 + p];
     }
   }
@@ -623,7 +642,7 @@ static void conv_dx_d_51(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 4; oh++)
       for (int ow = 0; ow < 3; ow++) {
         const dl_real *field = col + (size_t)(oh * 3 + ow) * 16;
-        for (int c = 0; c < 4; c++)
+        DL_NO_UNROLL for (int c = 0; c < 4; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 1 - 0 + i * 1;
             const dl_real *f = field + (c * 2 + i) * 2;
@@ -682,8 +701,8 @@ static void backward_d(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(48);
     dl_real *restrict dw = ST(640);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 3; o++)
-        for (int k = 0; k < 16; k++)
+      DL_NO_UNROLL for (int o = 0; o < 3; o++)
+        DL_NO_UNROLL for (int k = 0; k < 16; k++)
           dw[((size_t)g * 3 + o) * 16 + k] = t[((size_t)g * 16 + k) * 3 + o];
   }
   /* d: conv2d_dcol -> [batch, 12, 16] */
@@ -760,8 +779,8 @@ static void to_rows_c_59(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(528) + s * 80;
     dl_real *restrict out = ACT(368) + s * 80;
-    for (int p = 0; p < 20; p++)
-      for (int oc = 0; oc < 4; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 20; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 4; oc++)
         out[p * 4 + oc] = in[oc * 20 + p];
     }
   }
@@ -825,14 +844,14 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(112);
     dl_real *restrict dw = ST(512);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 4; o++)
-        for (int k = 0; k < 18; k++)
+      DL_NO_UNROLL for (int o = 0; o < 4; o++)
+        DL_NO_UNROLL for (int k = 0; k < 18; k++)
           dw[((size_t)g * 4 + o) * 18 + k] = t[((size_t)g * 18 + k) * 4 + o];
   }
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_c(ctx, n, 1);
   forward_d(ctx, n, 1);
   forward_h(ctx, n, 1);
@@ -846,6 +865,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_c(ctx, n, with_loss);
@@ -1284,3 +1308,4 @@ void group_norm_free(group_norm_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

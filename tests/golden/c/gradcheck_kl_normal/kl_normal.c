@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 128 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* kl_normal.dln:6: h = tanh(dense(x, 6))
  * forward */
-static void forward_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -42,7 +52,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
 
 /* kl_normal.dln:7: mu = dense(h, 3)
  * forward */
-static void forward_mu(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_mu(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -67,7 +77,7 @@ static void forward_mu(dl_ctx *ctx, int n, int with_labels) {
 
 /* kl_normal.dln:8: logvar = dense(h, 3)
  * forward */
-static void forward_logvar(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_logvar(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -92,7 +102,7 @@ static void forward_logvar(dl_ctx *ctx, int n, int with_labels) {
 
 /* kl_normal.dln:9: out = dense(mu, 5)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -119,7 +129,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* kl_normal.dln:10: loss = mse(out, y) + 0.5 * kl_normal(mu, logvar) + kl_normal(tanh(mu), mu)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -188,6 +198,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_mu(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_logvar(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* kl_normal.dln:10: loss = mse(out, y) + 0.5 * kl_normal(mu, logvar) + kl_normal(tanh(mu), mu)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -447,7 +466,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_h(ctx, n, 1);
   forward_mu(ctx, n, 1);
   forward_logvar(ctx, n, 1);
@@ -461,6 +480,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_h(ctx, n, with_loss);
@@ -777,3 +801,4 @@ void kl_normal_free(kl_normal_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 512 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* layer_norm.dln:6: c = tanh(layer_norm(conv2d(x, 3, kernel = 3, padding = 1)))
  * forward */
 /* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
@@ -31,7 +41,7 @@ static void conv_c_4(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 4; oh++)
       for (int ow = 0; ow < 3; ow++) {
         dl_real *field = col + (size_t)(oh * 3 + ow) * 18;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -61,8 +71,8 @@ static void conv_c_4(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(224) + s * 36;
     dl_real *restrict out = ACT(272) + s * 36;
     const dl_real *restrict b = ST(64);
-    for (int oc = 0; oc < 3; oc++)
-      for (int p = 0; p < 12; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 12; p++) {
         const dl_real v = in[p * 3 + oc] + b[oc];
         out[oc * 12 + p] = v;
       }
@@ -112,7 +122,7 @@ static void norm_c_10(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -177,7 +187,7 @@ static void norm_h_19(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -255,7 +265,7 @@ static void norm_g_25(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_g(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_g(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -299,7 +309,7 @@ static void forward_g(dl_ctx *ctx, int n, int with_labels) {
 
 /* layer_norm.dln:9: out = dense(g, 3)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -326,7 +336,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* layer_norm.dln:10: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -336,6 +346,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_g(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* layer_norm.dln:10: loss = mse(out, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -673,8 +692,8 @@ static void to_rows_c_54(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(320) + s * 36;
     dl_real *restrict out = ACT(224) + s * 36;
-    for (int p = 0; p < 12; p++)
-      for (int oc = 0; oc < 3; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 12; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
         out[p * 3 + oc] = in[oc * 12 + p];
     }
   }
@@ -738,14 +757,14 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(128);
     dl_real *restrict dw = ST(576);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 3; o++)
-        for (int k = 0; k < 18; k++)
+      DL_NO_UNROLL for (int o = 0; o < 3; o++)
+        DL_NO_UNROLL for (int k = 0; k < 18; k++)
           dw[((size_t)g * 3 + o) * 18 + k] = t[((size_t)g * 18 + k) * 3 + o];
   }
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_c(ctx, n, 1);
   forward_h(ctx, n, 1);
   forward_g(ctx, n, 1);
@@ -759,6 +778,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_c(ctx, n, with_loss);
@@ -1197,3 +1221,4 @@ void layer_norm_free(layer_norm_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

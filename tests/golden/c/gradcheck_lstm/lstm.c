@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 704 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* lstm.dln:6: h1 = lstm(x, 4)
  * forward */
 static const dl_real zeros_h1_7[24];
@@ -36,7 +46,7 @@ static void cell_h1_7(dl_real *restrict St, const dl_real *restrict prev, const 
   }
 }
 
-static void forward_h1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -133,7 +143,7 @@ static void cell_h2_23(dl_real *restrict St, const dl_real *restrict prev, const
   }
 }
 
-static void forward_h2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -290,7 +300,7 @@ static void cell_hl_40(dl_real *restrict St, const dl_real *restrict prev, const
   }
 }
 
-static void forward_hl(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_hl(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -409,7 +419,7 @@ static void forward_hl(dl_ctx *ctx, int n, int with_labels) {
 
 /* lstm.dln:9: out = dense(concat(flatten(h2), hl), 2)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -447,7 +457,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* lstm.dln:10: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -457,6 +467,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_hl(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* lstm.dln:10: loss = mse(out, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -1096,7 +1115,7 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_h1(ctx, n, 1);
   forward_h2(ctx, n, 1);
   forward_hl(ctx, n, 1);
@@ -1110,6 +1129,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(640)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_h1(ctx, n, with_loss);
@@ -1711,3 +1735,4 @@ void lstm_free(lstm_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 224 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* math_exp_log_sqrt.dln:7: a = exp(dense(x, 4))
  * forward */
-static void forward_a(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -57,7 +67,7 @@ static void forward_a(dl_ctx *ctx, int n, int with_labels) {
 
 /* math_exp_log_sqrt.dln:8: b = log(sigmoid(dense(x, 4)))
  * forward */
-static void forward_b(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_b(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -96,7 +106,7 @@ static void forward_b(dl_ctx *ctx, int n, int with_labels) {
 
 /* math_exp_log_sqrt.dln:9: c = sqrt(sigmoid(dense(x, 4)))
  * forward */
-static void forward_c(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -135,7 +145,7 @@ static void forward_c(dl_ctx *ctx, int n, int with_labels) {
 
 /* math_exp_log_sqrt.dln:10: d = square(dense(x, 4))
  * forward */
-static void forward_d(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -174,7 +184,7 @@ static void forward_d(dl_ctx *ctx, int n, int with_labels) {
 
 /* math_exp_log_sqrt.dln:11: e = sqrt(exp(dense(x, 4)))
  * forward */
-static void forward_e(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_e(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -228,7 +238,7 @@ static void forward_e(dl_ctx *ctx, int n, int with_labels) {
 
 /* math_exp_log_sqrt.dln:12: out = dense(concat(a, b, c, d, e), 3)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -270,7 +280,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* math_exp_log_sqrt.dln:13: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -280,6 +290,17 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_b(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_e(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* math_exp_log_sqrt.dln:13: loss = mse(out, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -615,7 +636,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_a(ctx, n, 1);
   forward_b(ctx, n, 1);
   forward_c(ctx, n, 1);
@@ -633,6 +654,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_a(ctx, n, with_loss);
@@ -1058,3 +1084,4 @@ void math_exp_log_sqrt_free(math_exp_log_sqrt_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 2128 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* maxpool_act.dln:7: a = maxpool(relu(conv2d(x, 3, kernel = 3, padding = 1)), 2)
  * forward */
 /* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
@@ -31,7 +41,7 @@ static void conv_a_4(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 6; oh++)
       for (int ow = 0; ow < 6; ow++) {
         dl_real *field = col + (size_t)(oh * 6 + ow) * 18;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -61,8 +71,8 @@ static void conv_a_4(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(656) + s * 108;
     dl_real *restrict out = ACT(768) + s * 108;
     const dl_real *restrict b = ST(64);
-    for (int oc = 0; oc < 3; oc++)
-      for (int p = 0; p < 36; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 36; p++) {
         const dl_real v = in[p * 3 + oc] + b[oc];
         out[oc * 36 + p] = v > 0 ? v : 0;
       }
@@ -104,7 +114,7 @@ static void maxpool_a_8(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_a(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -136,7 +146,7 @@ static void conv_b_11(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 7; oh++)
       for (int ow = 0; ow < 7; ow++) {
         dl_real *field = col + (size_t)(oh * 7 + ow) * 8;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 2 + i) * 2;
@@ -166,8 +176,8 @@ static void conv_b_11(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(1280) + s * 98;
     dl_real *restrict out = ACT(1392) + s * 98;
     const dl_real *restrict b = ST(96);
-    for (int oc = 0; oc < 2; oc++)
-      for (int p = 0; p < 49; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 49; p++) {
         const dl_real v = in[p * 2 + oc] + b[oc];
         out[oc * 49 + p] = dl_sigmoid(v);
       }
@@ -206,7 +216,7 @@ static void maxpool_b_15(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_b(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_b(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -238,7 +248,7 @@ static void conv_c_18(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 7; oh++)
       for (int ow = 0; ow < 7; ow++) {
         dl_real *field = col + (size_t)(oh * 7 + ow) * 8;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 2 + i) * 2;
@@ -268,8 +278,8 @@ static void conv_c_18(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(1280) + s * 98;
     dl_real *restrict out = ACT(1904) + s * 98;
     const dl_real *restrict b = ST(128);
-    for (int oc = 0; oc < 2; oc++)
-      for (int p = 0; p < 49; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 49; p++) {
         const dl_real v = in[p * 2 + oc] + b[oc];
         out[oc * 49 + p] = dl_tanh(v);
       }
@@ -308,7 +318,7 @@ static void maxpool_c_22(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -326,7 +336,7 @@ static void forward_c(dl_ctx *ctx, int n, int with_labels) {
 
 /* maxpool_act.dln:10: logits = dense(concat(flatten(a), flatten(b), flatten(c)), 3)
  * forward */
-static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -370,7 +380,7 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
 
 /* maxpool_act.dln:11: loss = cross_entropy(logits, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -381,6 +391,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_b(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* maxpool_act.dln:11: loss = cross_entropy(logits, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -503,8 +522,8 @@ static void to_rows_c_45(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(2016) + s * 98;
     dl_real *restrict out = ACT(1904) + s * 98;
-    for (int p = 0; p < 49; p++)
-      for (int oc = 0; oc < 2; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 49; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
         out[p * 2 + oc] = in[oc * 49 + p];
     }
   }
@@ -548,8 +567,8 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(32);
     dl_real *restrict dw = ST(464);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 2; o++)
-        for (int k = 0; k < 8; k++)
+      DL_NO_UNROLL for (int o = 0; o < 2; o++)
+        DL_NO_UNROLL for (int k = 0; k < 8; k++)
           dw[((size_t)g * 2 + o) * 8 + k] = t[((size_t)g * 8 + k) * 2 + o];
   }
 }
@@ -611,8 +630,8 @@ static void to_rows_b_51(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(1504) + s * 98;
     dl_real *restrict out = ACT(1280) + s * 98;
-    for (int p = 0; p < 49; p++)
-      for (int oc = 0; oc < 2; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 49; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
         out[p * 2 + oc] = in[oc * 49 + p];
     }
   }
@@ -656,8 +675,8 @@ static void backward_b(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(48);
     dl_real *restrict dw = ST(432);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 2; o++)
-        for (int k = 0; k < 8; k++)
+      DL_NO_UNROLL for (int o = 0; o < 2; o++)
+        DL_NO_UNROLL for (int k = 0; k < 8; k++)
           dw[((size_t)g * 2 + o) * 8 + k] = t[((size_t)g * 8 + k) * 2 + o];
   }
 }
@@ -721,8 +740,8 @@ static void to_rows_a_57(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(880) + s * 108;
     dl_real *restrict out = ACT(656) + s * 108;
-    for (int p = 0; p < 36; p++)
-      for (int oc = 0; oc < 3; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 36; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
         out[p * 3 + oc] = in[oc * 36 + p];
     }
   }
@@ -766,14 +785,14 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(64);
     dl_real *restrict dw = ST(352);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 3; o++)
-        for (int k = 0; k < 18; k++)
+      DL_NO_UNROLL for (int o = 0; o < 3; o++)
+        DL_NO_UNROLL for (int k = 0; k < 18; k++)
           dw[((size_t)g * 3 + o) * 18 + k] = t[((size_t)g * 18 + k) * 3 + o];
   }
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_a(ctx, n, 1);
   forward_b(ctx, n, 1);
   forward_c(ctx, n, 1);
@@ -787,6 +806,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_a(ctx, n, with_loss);
@@ -1118,3 +1142,4 @@ void maxpool_act_free(maxpool_act_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 96 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* multi_head.dln:5: h = tanh(dense(x, 6))
  * forward */
-static void forward_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -42,7 +52,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
 
 /* multi_head.dln:6: a = dense(h, 3)
  * forward */
-static void forward_a(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -69,7 +79,7 @@ static void forward_a(dl_ctx *ctx, int n, int with_labels) {
 
 /* multi_head.dln:7: b = sigmoid(dense(h, 3))
  * forward */
-static void forward_b(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_b(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -94,7 +104,7 @@ static void forward_b(dl_ctx *ctx, int n, int with_labels) {
 
 /* multi_head.dln:8: loss = mse(a, y) + 0.3 * binary_cross_entropy(b, y) + mae(a, y) * 0.1
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -154,6 +164,14 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_b(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* multi_head.dln:8: loss = mse(a, y) + 0.3 * binary_cross_entropy(b, y) + mae(a, y) * 0.1
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -336,7 +354,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_h(ctx, n, 1);
   forward_a(ctx, n, 1);
   forward_b(ctx, n, 1);
@@ -348,6 +366,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_h(ctx, n, with_loss);
@@ -615,3 +638,4 @@ void multi_head_free(multi_head_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

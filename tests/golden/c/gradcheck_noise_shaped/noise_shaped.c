@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 144 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* noise_shaped.dln:7: z    = randn(3)
  * forward */
-static void forward_z(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_z(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -32,7 +42,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
 
 /* noise_shaped.dln:8: u    = rand(2, 3)
  * forward */
-static void forward_u(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_u(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -47,7 +57,7 @@ static void forward_u(dl_ctx *ctx, int n, int with_labels) {
 
 /* noise_shaped.dln:9: h    = tanh(dense(x, 3)) + 0.5 * z
  * forward */
-static void forward_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -89,7 +99,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
 
 /* noise_shaped.dln:10: g    = sigmoid(dense(flatten(u), 3))
  * forward */
-static void forward_g(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_g(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -116,7 +126,7 @@ static void forward_g(dl_ctx *ctx, int n, int with_labels) {
 
 /* noise_shaped.dln:11: gen  = tanh(dense(randn(5), 3))
  * forward */
-static void forward_gen(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_gen(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -148,7 +158,7 @@ static void forward_gen(dl_ctx *ctx, int n, int with_labels) {
 
 /* noise_shaped.dln:12: loss = mse(h * g + gen, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -178,6 +188,16 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_z(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_u(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_g(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_gen(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* noise_shaped.dln:12: loss = mse(h * g + gen, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -320,7 +340,7 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_z(ctx, n, 1);
   forward_u(ctx, n, 1);
   forward_h(ctx, n, 1);
@@ -334,6 +354,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_z(ctx, n, with_loss);
@@ -585,3 +610,4 @@ void noise_shaped_free(noise_shaped_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 2032 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* pools.dln:6: c = tanh(conv2d(x, 3, kernel = 3, padding = 1))
  * forward */
 /* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
@@ -31,7 +41,7 @@ static void conv_c_4(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 8; oh++)
       for (int ow = 0; ow < 7; ow++) {
         dl_real *field = col + (size_t)(oh * 7 + ow) * 18;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -61,8 +71,8 @@ static void conv_c_4(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(1008) + s * 168;
     dl_real *restrict out = ACT(1184) + s * 168;
     const dl_real *restrict b = ST(64);
-    for (int oc = 0; oc < 3; oc++)
-      for (int p = 0; p < 56; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 56; p++) {
         const dl_real v = in[p * 3 + oc] + b[oc];
         out[oc * 56 + p] = dl_tanh(v);
       }
@@ -70,7 +80,7 @@ static void conv_c_4(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -114,7 +124,7 @@ static void maxpool_m_8(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_m(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_m(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -151,7 +161,7 @@ static void avgpool_a_9(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_a(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -188,7 +198,7 @@ static void avgpool_b_10(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_b(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_b(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -225,7 +235,7 @@ static void avgpool_g_11(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_g(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_g(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -238,7 +248,7 @@ static void forward_g(dl_ctx *ctx, int n, int with_labels) {
 
 /* pools.dln:11: f = concat(flatten(m), flatten(a), flatten(b), g)
  * forward */
-static void forward_f(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_f(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -277,7 +287,7 @@ static void epilogue_out_18(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -295,7 +305,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* pools.dln:13: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -305,6 +315,18 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_m(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_b(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_g(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_f(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* pools.dln:13: loss = mse(out, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -543,8 +565,8 @@ static void to_rows_c_39(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(1504) + s * 168;
     dl_real *restrict out = ACT(1008) + s * 168;
-    for (int p = 0; p < 56; p++)
-      for (int oc = 0; oc < 3; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 56; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 3; oc++)
         out[p * 3 + oc] = in[oc * 56 + p];
     }
   }
@@ -603,14 +625,14 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(32);
     dl_real *restrict dw = ST(640);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 3; o++)
-        for (int k = 0; k < 18; k++)
+      DL_NO_UNROLL for (int o = 0; o < 3; o++)
+        DL_NO_UNROLL for (int k = 0; k < 18; k++)
           dw[((size_t)g * 3 + o) * 18 + k] = t[((size_t)g * 18 + k) * 3 + o];
   }
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_c(ctx, n, 1);
   forward_m(ctx, n, 1);
   forward_a(ctx, n, 1);
@@ -630,6 +652,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_c(ctx, n, with_loss);
@@ -870,3 +897,4 @@ void pools_free(pools_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

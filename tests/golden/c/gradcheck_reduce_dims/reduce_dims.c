@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 128 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* reduce_dims.dln:5: a = reshape(dense(x, 12), 3, 4)
  * forward */
-static void forward_a(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -44,7 +54,7 @@ static void forward_a(dl_ctx *ctx, int n, int with_labels) {
 
 /* reduce_dims.dln:6: s = sum(a * a, dims = 1)
  * forward */
-static void forward_s(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_s(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -74,7 +84,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
 
 /* reduce_dims.dln:7: m = mean(a, dims = 1)
  * forward */
-static void forward_m(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_m(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -95,7 +105,7 @@ static void forward_m(dl_ctx *ctx, int n, int with_labels) {
 
 /* reduce_dims.dln:8: t = sum(tanh(a)) + mean(a * a)
  * forward */
-static void forward_t(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_t(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -156,7 +166,7 @@ static void forward_t(dl_ctx *ctx, int n, int with_labels) {
 
 /* reduce_dims.dln:9: out = dense(concat(s * m, t), 3)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -201,7 +211,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* reduce_dims.dln:10: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -211,6 +221,16 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_s(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_m(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_t(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* reduce_dims.dln:10: loss = mse(out, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -447,7 +467,7 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_a(ctx, n, 1);
   forward_s(ctx, n, 1);
   forward_m(ctx, n, 1);
@@ -463,6 +483,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_a(ctx, n, with_loss);
@@ -711,3 +736,4 @@ void reduce_dims_free(reduce_dims_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 144 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* reshape.dln:6: img = reshape(tanh(dense(x, 18)), 2, 3, 3)
  * forward */
-static void forward_img(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_img(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -58,7 +68,7 @@ static void conv_c_9(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 2; oh++)
       for (int ow = 0; ow < 2; ow++) {
         dl_real *field = col + (size_t)(oh * 2 + ow) * 8;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 1 - 0 + i * 1;
             dl_real *f = field + (c * 2 + i) * 2;
@@ -88,8 +98,8 @@ static void conv_c_9(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(96) + s * 8;
     dl_real *restrict out = ACT(112) + s * 8;
     const dl_real *restrict b = ST(384);
-    for (int oc = 0; oc < 2; oc++)
-      for (int p = 0; p < 4; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 4; p++) {
         const dl_real v = in[p * 2 + oc] + b[oc];
         out[oc * 4 + p] = v;
       }
@@ -97,7 +107,7 @@ static void conv_c_9(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -110,7 +120,7 @@ static void forward_c(dl_ctx *ctx, int n, int with_labels) {
 
 /* reshape.dln:8: m = reshape(c, 4, 2)
  * forward */
-static void forward_m(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_m(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -120,7 +130,7 @@ static void forward_m(dl_ctx *ctx, int n, int with_labels) {
 
 /* reshape.dln:9: out = dense(flatten(tanh(dense(m, 3))), 2)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -166,7 +176,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* reshape.dln:10: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -176,6 +186,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_img(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_m(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* reshape.dln:10: loss = mse(out, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -299,8 +318,8 @@ static void to_rows_c_34(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(32) + s * 8;
     dl_real *restrict out = ACT(48) + s * 8;
-    for (int p = 0; p < 4; p++)
-      for (int oc = 0; oc < 2; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 4; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
         out[p * 2 + oc] = in[oc * 4 + p];
     }
   }
@@ -325,7 +344,7 @@ static void conv_dx_c_37(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 2; oh++)
       for (int ow = 0; ow < 2; ow++) {
         const dl_real *field = col + (size_t)(oh * 2 + ow) * 8;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 2; i++) {
             const int ih = oh * 1 - 0 + i * 1;
             const dl_real *f = field + (c * 2 + i) * 2;
@@ -379,8 +398,8 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(32);
     dl_real *restrict dw = ST(848);
     for (int g = 0; g < 1; g++)
-      for (int o = 0; o < 2; o++)
-        for (int k = 0; k < 8; k++)
+      DL_NO_UNROLL for (int o = 0; o < 2; o++)
+        DL_NO_UNROLL for (int k = 0; k < 8; k++)
           dw[((size_t)g * 2 + o) * 8 + k] = t[((size_t)g * 8 + k) * 2 + o];
   }
   /* c: conv2d_dcol -> [batch, 4, 8] */
@@ -430,7 +449,7 @@ static void backward_img(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_img(ctx, n, 1);
   forward_c(ctx, n, 1);
   forward_m(ctx, n, 1);
@@ -444,6 +463,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_img(ctx, n, with_loss);
@@ -773,3 +797,4 @@ void reshape_free(reshape_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 208 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* rnn.dln:6: h1 = rnn(x, 4)
  * forward */
 static const dl_real zeros_h1_7[8];
@@ -28,7 +38,7 @@ static void cell_h1_7(dl_real *restrict St, const dl_real *restrict prev, const 
   }
 }
 
-static void forward_h1(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -109,7 +119,7 @@ static void cell_h2_23(dl_real *restrict St, const dl_real *restrict prev, const
   }
 }
 
-static void forward_h2(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -239,7 +249,7 @@ static void cell_h3_33(dl_real *restrict St, const dl_real *restrict prev, const
   }
 }
 
-static void forward_h3(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -300,7 +310,7 @@ static void forward_h3(dl_ctx *ctx, int n, int with_labels) {
 
 /* rnn.dln:9: out = dense(concat(flatten(h2), h3), 2)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -338,7 +348,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* rnn.dln:10: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -348,6 +358,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h3(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* rnn.dln:10: loss = mse(out, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -826,7 +845,7 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_h1(ctx, n, 1);
   forward_h2(ctx, n, 1);
   forward_h3(ctx, n, 1);
@@ -840,6 +859,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(448)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_h1(ctx, n, with_loss);
@@ -1353,3 +1377,4 @@ void rnn_free(rnn_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 816 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* transformer.dln:7: e = positional(embedding(x, 8), learned = true)
  * forward */
-static void forward_e(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_e(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -135,7 +145,7 @@ static void attention_a_13(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_a(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -243,7 +253,7 @@ static void norm_h_21(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -355,7 +365,7 @@ static void norm_logits_33(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -392,7 +402,7 @@ static void forward_logits(dl_ctx *ctx, int n, int with_labels) {
 
 /* transformer.dln:11: loss = cross_entropy(logits, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -403,6 +413,15 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_e(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_a(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* transformer.dln:11: loss = cross_entropy(logits, y)
  * backward: gradients of this line's inputs and parameters */
 static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -526,14 +545,14 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 6; r++) sum += FIX(32)[0 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 6; r++) sum += FIX(32)[0 + r * 8 + j];
     ST(1664)[j] = (dl_real)sum;
   }
   /* logits.weight: norm_dw -> [8] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 6; r++) sum += FIX(32)[48 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 6; r++) sum += FIX(32)[48 + r * 8 + j];
     ST(1648)[j] = (dl_real)sum;
   }
   /* h: norm_dx -> [batch, 6, 8] */
@@ -698,14 +717,14 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 6; r++) sum += FIX(128)[0 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 6; r++) sum += FIX(128)[0 + r * 8 + j];
     ST(1344)[j] = (dl_real)sum;
   }
   /* h.weight: norm_dw -> [8] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 6; r++) sum += FIX(128)[48 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 6; r++) sum += FIX(128)[48 + r * 8 + j];
     ST(1328)[j] = (dl_real)sum;
   }
   /* a: norm_dx -> [batch, 6, 8] */
@@ -934,14 +953,14 @@ static void backward_a(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 6; r++) sum += FIX(224)[0 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 6; r++) sum += FIX(224)[0 + r * 8 + j];
     ST(1008)[j] = (dl_real)sum;
   }
   /* a.weight: norm_dw -> [8] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 6; r++) sum += FIX(224)[48 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 6; r++) sum += FIX(224)[48 + r * 8 + j];
     ST(992)[j] = (dl_real)sum;
   }
   /* e: norm_dx -> [batch, 6, 8] */
@@ -993,7 +1012,7 @@ static void backward_e(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_e(ctx, n, 1);
   forward_a(ctx, n, 1);
   forward_h(ctx, n, 1);
@@ -1007,6 +1026,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_e(ctx, n, with_loss);
@@ -1522,3 +1546,4 @@ void transformer_free(transformer_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 192 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* updates.dln:7: z      = randn_like(x)
  * forward */
-static void forward_z(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_z(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -32,7 +42,7 @@ static void forward_z(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates.dln:8: fake   = tanh(dense(relu(dense(z, 8)), 6))                 # the generator: fake.*, fake_2.*
  * forward */
-static void forward_fake(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_fake(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -74,7 +84,7 @@ static void forward_fake(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates.dln:9: pair   = reshape(concat(x, fake), 2, 6)                    # real and fake as two rows
  * forward */
-static void forward_pair(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_pair(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -135,7 +145,7 @@ static void norm_d_19(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_d(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -202,7 +212,7 @@ static void forward_d(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates.dln:11: s      = sum(x)
  * forward */
-static void forward_s(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_s(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -223,7 +233,7 @@ static void forward_s(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates.dln:12: real01 = reshape(concat(ones_like(s), zeros_like(s)), 2, 1)
  * forward */
-static void forward_real01(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_real01(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -258,7 +268,7 @@ static void forward_real01(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates.dln:13: d_loss = 2 * bce_with_logits(d, real01)
  * forward */
-static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -276,7 +286,7 @@ static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates.dln:14: g_loss = 2 * bce_with_logits(d, ones_like(d)) + 0.1 * mse(fake, x)
  * forward */
-static void forward_g_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_g_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -321,7 +331,7 @@ static void forward_g_loss(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates.dln:13: L1/L2 penalties
  * forward */
-static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -339,6 +349,19 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_z(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_fake(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_pair(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_s(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_real01(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d_loss(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_g_loss(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_penalties(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* updates.dln:13: L1/L2 penalties
  * backward of update 0 ('discriminator'): gradients of this line's inputs and parameters */
 static void backward_u0_penalties(dl_ctx *ctx, int n, int with_labels) {
@@ -499,14 +522,14 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
   /* db = sum over the batch of dy */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 2; r++) sum += FIX(112)[0 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 2; r++) sum += FIX(112)[0 + r * 8 + j];
     ST(464)[j] = (dl_real)sum;
   }
   /* d_2.weight: norm_dw -> [8] */
   /* dw = sum over the batch of dy * xhat */
   for (int j = 0; j < 8; j++) {
     double sum = 0;
-    for (int r = 0; r < 2; r++) sum += FIX(112)[16 + r * 8 + j];
+    DL_NO_UNROLL for (int r = 0; r < 2; r++) sum += FIX(112)[16 + r * 8 + j];
     ST(448)[j] = (dl_real)sum;
   }
   /* d: norm_dx -> [batch, 2, 8] */
@@ -770,7 +793,7 @@ static void backward_u1_fake(dl_ctx *ctx, int n, int with_labels) {
 
 /* Update 0, 'discriminator' (.dln line 17): the gradients of 'd_loss' (with penalties) for its parameters.
  * Lines computed by an earlier update of this batch and not changed since are reused. */
-static double compute_grads_u0(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads_u0(dl_ctx *ctx, int n) {
   forward_z(ctx, n, 1);
   forward_fake(ctx, n, 1);
   forward_pair(ctx, n, 1);
@@ -784,6 +807,24 @@ static double compute_grads_u0(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+/* Update 1, 'generator' (.dln line 18): the gradients of 'g_loss' (with penalties) for its parameters.
+ * Lines computed by an earlier update of this batch and not changed since are reused. */
+DL_SPLIT double compute_grads_u1(dl_ctx *ctx, int n) {
+  forward_d(ctx, n, 1);
+  forward_g_loss(ctx, n, 1);
+  backward_u1_g_loss(ctx, n, 1);
+  backward_u1_d(ctx, n, 1);
+  backward_u1_pair(ctx, n, 1);
+  backward_u1_fake(ctx, n, 1);
+  return (double)FIX(192)[0];
+}
+
+#else
+DL_SPLIT double compute_grads_u0(dl_ctx *ctx, int n);
+DL_SPLIT double compute_grads_u1(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* 'd_loss' with penalties, forward only, from scratch: for gradient checks. */
 static double loss_only_u0(dl_ctx *ctx, int n) {
   forward_z(ctx, n, 1);
@@ -799,18 +840,6 @@ static double loss_only_u0(dl_ctx *ctx, int n) {
 /* 'd_loss' as forward() left it. */
 static double loss_u0(dl_ctx *ctx) {
   return (double)FIX(0)[0];
-}
-
-/* Update 1, 'generator' (.dln line 18): the gradients of 'g_loss' (with penalties) for its parameters.
- * Lines computed by an earlier update of this batch and not changed since are reused. */
-static double compute_grads_u1(dl_ctx *ctx, int n) {
-  forward_d(ctx, n, 1);
-  forward_g_loss(ctx, n, 1);
-  backward_u1_g_loss(ctx, n, 1);
-  backward_u1_d(ctx, n, 1);
-  backward_u1_pair(ctx, n, 1);
-  backward_u1_fake(ctx, n, 1);
-  return (double)FIX(192)[0];
 }
 
 /* 'g_loss' with penalties, forward only, from scratch: for gradient checks. */
@@ -1262,3 +1291,4 @@ void gan_free(gan_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

@@ -15,9 +15,19 @@ enum { ACT_PER_SAMPLE = 96 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* updates_inplace.dln:9: fake   = dense(x, 4)
  * forward */
-static void forward_fake(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_fake(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -42,7 +52,7 @@ static void forward_fake(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates_inplace.dln:10: dd     = dense(x, 4)
  * forward */
-static void forward_dd(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_dd(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -67,7 +77,7 @@ static void forward_dd(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates_inplace.dln:11: pair   = fake + dd
  * forward */
-static void forward_pair(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_pair(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -84,7 +94,7 @@ static void forward_pair(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates_inplace.dln:12: d      = dense(pair, 1)
  * forward */
-static void forward_d(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -111,7 +121,7 @@ static void forward_d(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates_inplace.dln:13: d_loss = bce_with_logits(d, zeros_like(d))
  * forward */
-static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -129,7 +139,7 @@ static void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
 
 /* updates_inplace.dln:14: g_loss = bce_with_logits(d, ones_like(d))
  * forward */
-static void forward_g_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_g_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -145,6 +155,16 @@ static void forward_g_loss(dl_ctx *ctx, int n, int with_labels) {
   FIX(48)[0] = (dl_real)dl_bce_logits(ACT(48), ACT(0), (size_t)(n) * 1);
 }
 
+#else
+DL_SPLIT void forward_fake(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_dd(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_pair(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_d_loss(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_g_loss(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* updates_inplace.dln:13: d_loss = bce_with_logits(d, zeros_like(d))
  * backward of update 0 ('discriminator'): gradients of this line's inputs and parameters */
 static void backward_u0_d_loss(dl_ctx *ctx, int n, int with_labels) {
@@ -318,7 +338,7 @@ static void backward_u2_fake(dl_ctx *ctx, int n, int with_labels) {
 
 /* Update 0, 'discriminator' (.dln line 17): the gradients of 'd_loss' (with penalties) for its parameters.
  * Lines computed by an earlier update of this batch and not changed since are reused. */
-static double compute_grads_u0(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads_u0(dl_ctx *ctx, int n) {
   forward_fake(ctx, n, 1);
   forward_dd(ctx, n, 1);
   forward_pair(ctx, n, 1);
@@ -329,6 +349,37 @@ static double compute_grads_u0(dl_ctx *ctx, int n) {
   return (double)FIX(0)[0];
 }
 
+/* Update 1, 'dd_step' (.dln line 18): the gradients of 'd_loss' (with penalties) for its parameters.
+ * Lines computed by an earlier update of this batch and not changed since are reused. */
+DL_SPLIT double compute_grads_u1(dl_ctx *ctx, int n) {
+  forward_d(ctx, n, 1);
+  forward_d_loss(ctx, n, 1);
+  backward_u1_d_loss(ctx, n, 1);
+  backward_u1_d(ctx, n, 1);
+  backward_u1_dd(ctx, n, 1);
+  return (double)FIX(0)[0];
+}
+
+/* Update 2, 'generator' (.dln line 19): the gradients of 'g_loss' (with penalties) for its parameters.
+ * Lines computed by an earlier update of this batch and not changed since are reused. */
+DL_SPLIT double compute_grads_u2(dl_ctx *ctx, int n) {
+  forward_dd(ctx, n, 1);
+  forward_pair(ctx, n, 1);
+  forward_d(ctx, n, 1);
+  forward_g_loss(ctx, n, 1);
+  backward_u2_g_loss(ctx, n, 1);
+  backward_u2_d(ctx, n, 1);
+  backward_u2_fake(ctx, n, 1);
+  return (double)FIX(48)[0];
+}
+
+#else
+DL_SPLIT double compute_grads_u0(dl_ctx *ctx, int n);
+DL_SPLIT double compute_grads_u1(dl_ctx *ctx, int n);
+DL_SPLIT double compute_grads_u2(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* 'd_loss' with penalties, forward only, from scratch: for gradient checks. */
 static double loss_only_u0(dl_ctx *ctx, int n) {
   forward_fake(ctx, n, 1);
@@ -341,17 +392,6 @@ static double loss_only_u0(dl_ctx *ctx, int n) {
 
 /* 'd_loss' as forward() left it. */
 static double loss_u0(dl_ctx *ctx) {
-  return (double)FIX(0)[0];
-}
-
-/* Update 1, 'dd_step' (.dln line 18): the gradients of 'd_loss' (with penalties) for its parameters.
- * Lines computed by an earlier update of this batch and not changed since are reused. */
-static double compute_grads_u1(dl_ctx *ctx, int n) {
-  forward_d(ctx, n, 1);
-  forward_d_loss(ctx, n, 1);
-  backward_u1_d_loss(ctx, n, 1);
-  backward_u1_d(ctx, n, 1);
-  backward_u1_dd(ctx, n, 1);
   return (double)FIX(0)[0];
 }
 
@@ -370,19 +410,6 @@ static double loss_only_u1(dl_ctx *ctx, int n) {
 /* 'd_loss' as forward() left it. */
 static double loss_u1(dl_ctx *ctx) {
   return (double)FIX(0)[0];
-}
-
-/* Update 2, 'generator' (.dln line 19): the gradients of 'g_loss' (with penalties) for its parameters.
- * Lines computed by an earlier update of this batch and not changed since are reused. */
-static double compute_grads_u2(dl_ctx *ctx, int n) {
-  forward_dd(ctx, n, 1);
-  forward_pair(ctx, n, 1);
-  forward_d(ctx, n, 1);
-  forward_g_loss(ctx, n, 1);
-  backward_u2_g_loss(ctx, n, 1);
-  backward_u2_d(ctx, n, 1);
-  backward_u2_fake(ctx, n, 1);
-  return (double)FIX(48)[0];
 }
 
 /* 'g_loss' with penalties, forward only, from scratch: for gradient checks. */
@@ -728,3 +755,4 @@ void hz_free(hz_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif

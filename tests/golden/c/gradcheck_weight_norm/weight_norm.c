@@ -15,6 +15,16 @@ enum { ACT_PER_SAMPLE = 576 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
+ * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+#ifndef DL_PART
+#define DL_PART 0
+#define DL_SPLIT static
+#else
+#define DL_SPLIT __attribute__((visibility("hidden")))
+#endif
+
+#if DL_PART != 2
 /* weight_norm.dln:6: c = tanh(conv2d(x, 4, kernel = 3, padding = 1, groups = 2, weight_norm = true))
  * forward */
 /* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
@@ -31,7 +41,7 @@ static void conv_c_6(void *arg, int64_t lo, int64_t hi) {
     for (int oh = 0; oh < 5; oh++)
       for (int ow = 0; ow < 4; ow++) {
         dl_real *field = col + (size_t)(oh * 4 + ow) * 18;
-        for (int c = 0; c < 2; c++)
+        DL_NO_UNROLL for (int c = 0; c < 2; c++)
           for (int i = 0; i < 3; i++) {
             const int ih = oh * 1 - 1 + i * 1;
             dl_real *f = field + (c * 3 + i) * 3;
@@ -61,8 +71,8 @@ static void conv_c_6(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict in = ACT(368) + s * 80;
     dl_real *restrict out = ACT(448) + s * 80;
     const dl_real *restrict b = ST(64);
-    for (int oc = 0; oc < 4; oc++)
-      for (int p = 0; p < 20; p++) {
+    DL_NO_UNROLL for (int oc = 0; oc < 4; oc++)
+      DL_NO_UNROLL for (int p = 0; p < 20; p++) {
         const dl_real v = in[p * 4 + oc] + b[oc];
         out[oc * 20 + p] = dl_tanh(v);
       }
@@ -70,7 +80,7 @@ static void conv_c_6(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-static void forward_c(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -95,7 +105,7 @@ static void forward_c(dl_ctx *ctx, int n, int with_labels) {
 
 /* weight_norm.dln:7: h = relu(dense(flatten(c), 6, weight_norm = true, bias = false))
  * forward */
-static void forward_h(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -133,7 +143,7 @@ static void forward_h(dl_ctx *ctx, int n, int with_labels) {
 
 /* weight_norm.dln:8: out = dense(h, 3, weight_norm = true, l2 = 0.01)
  * forward */
-static void forward_out(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -172,7 +182,7 @@ static void forward_out(dl_ctx *ctx, int n, int with_labels) {
 
 /* weight_norm.dln:9: loss = mse(out, y)
  * forward */
-static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -184,7 +194,7 @@ static void forward_loss(dl_ctx *ctx, int n, int with_labels) {
 
 /* weight_norm.dln:9: L1/L2 penalties
  * forward */
-static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
+DL_SPLIT void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
@@ -218,6 +228,15 @@ static void forward_penalties(dl_ctx *ctx, int n, int with_labels) {
   }
 }
 
+#else
+DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_out(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels);
+DL_SPLIT void forward_penalties(dl_ctx *ctx, int n, int with_labels);
+#endif
+
+#if DL_PART != 1
 /* weight_norm.dln:9: L1/L2 penalties
  * backward: gradients of this line's inputs and parameters */
 static void backward_penalties(dl_ctx *ctx, int n, int with_labels) {
@@ -431,8 +450,8 @@ static void to_rows_c_45(void *arg, int64_t lo, int64_t hi) {
     {
     const dl_real *restrict in = ACT(368) + s * 80;
     dl_real *restrict out = ACT(448) + s * 80;
-    for (int p = 0; p < 20; p++)
-      for (int oc = 0; oc < 4; oc++)
+    DL_NO_UNROLL for (int p = 0; p < 20; p++)
+      DL_NO_UNROLL for (int oc = 0; oc < 4; oc++)
         out[p * 4 + oc] = in[oc * 20 + p];
     }
   }
@@ -480,8 +499,8 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     const dl_real *restrict t = FIX(1232);
     dl_real *restrict dw = FIX(1280);
     for (int g = 0; g < 2; g++)
-      for (int o = 0; o < 2; o++)
-        for (int k = 0; k < 9; k++)
+      DL_NO_UNROLL for (int o = 0; o < 2; o++)
+        DL_NO_UNROLL for (int k = 0; k < 9; k++)
           dw[((size_t)g * 2 + o) * 9 + k] = t[((size_t)g * 9 + k) * 2 + o];
   }
   /* c.weight_g: weight_norm_grad -> [4, 1, 1, 1] */
@@ -519,7 +538,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
 }
 
 /* Forward and backward over the batch: every gradient, no update. */
-static double compute_grads(dl_ctx *ctx, int n) {
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_c(ctx, n, 1);
   forward_h(ctx, n, 1);
   forward_out(ctx, n, 1);
@@ -533,6 +552,11 @@ static double compute_grads(dl_ctx *ctx, int n) {
   return (double)FIX(560)[0];
 }
 
+#else
+DL_SPLIT double compute_grads(dl_ctx *ctx, int n);
+#endif
+
+#if DL_PART != 2
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the data loss. */
 static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_c(ctx, n, with_loss);
@@ -849,3 +873,4 @@ void weight_norm_free(weight_norm_model *m) {
   dl_ctx_free(m->ctx);
   free(m);
 }
+#endif
