@@ -12,5 +12,5 @@ timeout 60 "$dlnc" emit big.dln -o gen
 rc=$?
 [ $rc = 124 ] && { echo "FAIL: $n lines took more than 60 s"; exit 1; }
 [ $rc = 0 ] || { echo "FAIL: dlnc emit exited $rc"; exit 1; }
-grep -q "^static void forward_h$((n - 1))(" gen/big.c || { echo "FAIL: the last line has no function"; exit 1; }
+grep -q "^DL_SPLIT void forward_h$((n - 1))(" gen/big.c || { echo "FAIL: the last line has no function"; exit 1; }
 echo "scale: $n lines emitted"
