@@ -65,11 +65,11 @@
 
 /* The register tiles rely on the small r/v/j loops being fully unrolled
  * (acc[][] in registers).  gcc -O2 does not do it unasked; clang does it at
- * -O2 and gets worse code when asked with its own pragma. */
-/* The k loop around a tile must stay rolled: clang unrolls it 8 times on
- * its own, runs out of the 16 ymm registers and spills the accumulators to
- * the stack in every iteration (nt and nn ran at half gcc's speed, 43 against
- * 75 GFLOP/s, in trainers built with clang, dlnc build's default). */
+ * -O2 and gets worse code when asked with its own pragma.  The k loop around
+ * a tile, though, must stay rolled: clang unrolls it 8 times on its own,
+ * runs out of the 16 ymm registers and spills the accumulators in every
+ * iteration (nt and nn at 43 instead of 75 GFLOP/s in trainers built with
+ * clang, dlnc build's default). */
 #if defined(__clang__)
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #define UNROLL
