@@ -42,7 +42,7 @@
 #define MR GEMM_MR                 /* rows of C per microkernel call      */
 #define NV GEMM_NV                 /* vectors of C per row                */
 #define NR (GEMM_NV * GV_LEN)      /* columns of C per microkernel call   */
-#define KC 256                     /* k slice: KC*NR packed b fits in L1  */
+#define KC DL_GEMM_KC_MAX            /* k slice: KC*NR packed b fits in L1  */
 #define MC (MR * 32)               /* row block: MC*KC of A stays in L2   */
 #define MS (MR / 2)                /* M <= MS: the small-M kernels        */
 #define NVW GEMM_NV_WIDE           /* vectors per row, small-M nn/tn      */
@@ -89,6 +89,35 @@ const char *dl_kernels_isa(void)
     return GEMM_ISA;
 }
 
+/* C[r*ldc + c] = acc (ow) or C + acc, for r < mr, c < nr: the end of every
+ * microkernel.  Partial tiles go through tmp with the same scalar additions,
+ * so edge elements round like the rest. */
+static ALWAYS_INLINE void tile_store(const int mr, const int nv, int nr, gvec acc[MR][NVMAX],
+                                     dl_real *c, ptrdiff_t ldc, int ow)
+{
+    if (nr == nv * GV_LEN) {
+        UNROLL
+        for (int r = 0; r < mr; r++)
+            UNROLL
+            for (int v = 0; v < nv; v++) {
+                dl_real *p = c + r * ldc + v * GV_LEN;
+                gv_store(p, ow ? acc[r][v] : gv_add(gv_load(p), acc[r][v]));
+            }
+    } else {
+        dl_real tmp[NVMAX * GV_LEN];
+        int n = nr < nv * GV_LEN ? nr : nv * GV_LEN;   /* always nr */
+        UNROLL
+        for (int r = 0; r < mr; r++) {
+            UNROLL
+            for (int v = 0; v < nv; v++)
+                gv_store(tmp + v * GV_LEN, acc[r][v]);
+            dl_real *p = c + r * ldc;
+            for (int j = 0; j < n; j++)
+                p[j] = ow ? tmp[j] : p[j] + tmp[j];
+        }
+    }
+}
+
 /* ---- microkernel --------------------------------------------------------
  * C[r*ldc + c] (= if ow, else +=) sum_{k<kc} a[r*ars + k*aks] * b[k*bks + c]
  * for r < mr, c < nr <= nv*GV_LEN.  mr and nv are compile-time constants in
@@ -121,27 +150,7 @@ static ALWAYS_INLINE void ukr_body(const int mr, const int nv, int nr, int kc,
                 acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
         }
     }
-    if (nr == nv * GV_LEN) {
-        UNROLL
-        for (int r = 0; r < mr; r++)
-            UNROLL
-            for (int v = 0; v < nv; v++) {
-                dl_real *p = c + r * ldc + v * GV_LEN;
-                gv_store(p, ow ? acc[r][v] : gv_add(gv_load(p), acc[r][v]));
-            }
-    } else {
-        dl_real tmp[NVMAX * GV_LEN];
-        int n = nr < nv * GV_LEN ? nr : nv * GV_LEN;   /* always nr */
-        UNROLL
-        for (int r = 0; r < mr; r++) {
-            UNROLL
-            for (int v = 0; v < nv; v++)
-                gv_store(tmp + v * GV_LEN, acc[r][v]);
-            dl_real *p = c + r * ldc;
-            for (int j = 0; j < n; j++)
-                p[j] = ow ? tmp[j] : p[j] + tmp[j];
-        }
-    }
+    tile_store(mr, nv, nr, acc, c, ldc, ow);
 }
 
 /* ---- dot kernel (nt with small M) ---------------------------------------
@@ -186,6 +195,52 @@ static ALWAYS_INLINE void dot_body(const int mr, const int nj, int K,
             dl_real *p = c + r * ldc + j;
             *p = ow ? s : *p + s;
         }
+}
+
+/* ---- field kernel (a convolution's weight gradient) ---------------------
+ * As ukr_body, but row r of a is not a strided array: a(r, k) is
+ * a_row[r][(k / seglen) * segstride + (k % seglen) * kstride], k walked as
+ * nseg segments of seglen (an output row of positions at a time), so a
+ * receptive-field matrix is read straight from the padded image.  This
+ * call covers k = k0 .. k0+kc-1, b holding those kc rows. */
+static ALWAYS_INLINE void field_body(const int mr, const int nv, int nr, const dl_real *const *a_row,
+                                     int k0, int kc, int seglen, ptrdiff_t segstride,
+                                     ptrdiff_t kstride, const dl_real *b, dl_real *c,
+                                     ptrdiff_t ldc, int ow)
+{
+    gvec acc[MR][NVMAX];
+    UNROLL
+    for (int r = 0; r < mr; r++)
+        UNROLL
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = gv_zero();
+    /* acc[r][:] += a(r,k) * b[k][:] for k = k0 .. k0+kc-1, a run of k
+     * inside one segment at a time */
+    int sg = k0 / seglen, t0 = k0 % seglen;
+    ROLLED
+    for (int done = 0; done < kc; sg++, t0 = 0) {
+        int run = seglen - t0 < kc - done ? seglen - t0 : kc - done;
+        done += run;
+        const dl_real *a[MR];
+        UNROLL
+        for (int r = 0; r < mr; r++)
+            a[r] = a_row[r] + sg * segstride + t0 * kstride;
+        ROLLED
+        for (int t = 0; t < run; t++, b += NR) {
+            gvec bk[NVMAX];
+            UNROLL
+            for (int v = 0; v < nv; v++)
+                bk[v] = gv_load(b + v * GV_LEN);
+            UNROLL
+            for (int r = 0; r < mr; r++) {
+                gvec ar = gv_bcast(a[r][t * kstride]);
+                UNROLL
+                for (int v = 0; v < nv; v++)
+                    acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
+            }
+        }
+    }
+    tile_store(mr, nv, nr, acc, c, ldc, ow);
 }
 
 /* Instances.  ukr_rN / ukr_cN: packed panel, A read by rows (nt, nn) or by
@@ -244,14 +299,52 @@ typedef void (*dot_fn)(int K, const dl_real *a, ptrdiff_t lda,
         dot_body(m, n, K, a, lda, b, ldb, c, ldc, ow);                         \
     }
 #define DOTS(m) {NULL, dot_##m##_1, dot_##m##_2, dot_##m##_3, dot_##m##_4}
+typedef void (*field_fn)(int nr, const dl_real *const *a_row, int k0, int kc, int seglen,
+                         ptrdiff_t segstride, ptrdiff_t kstride, const dl_real *b,
+                         dl_real *c, ptrdiff_t ldc, int ow);
+#define FIELD(m)                                                               \
+    static void field_##m(int nr, const dl_real *const *a_row, int k0, int kc, \
+                          int seglen, ptrdiff_t segstride, ptrdiff_t kstride,  \
+                          const dl_real *b, dl_real *c, ptrdiff_t ldc, int ow) \
+    {                                                                          \
+        field_body(m, NV, nr, a_row, k0, kc, seglen, segstride, kstride, b, c, \
+                   ldc, ow);                                                   \
+    }                                                                          \
+    static void fieldh_##m(int nr, const dl_real *const *a_row, int k0,        \
+                           int kc, int seglen, ptrdiff_t segstride,            \
+                           ptrdiff_t kstride, const dl_real *b, dl_real *c,    \
+                           ptrdiff_t ldc, int ow)                              \
+    {                                                                          \
+        field_body(m, NV / 2, nr, a_row, k0, kc, seglen, segstride, kstride,   \
+                   b, c, ldc, ow);                                             \
+    }
 
 UKR(1) UKR(2) UKR(3) UKR(4) SMALL(1) SMALL(2)
+FIELD(1) FIELD(2) FIELD(3) FIELD(4)
 #if MR >= 6
-UKR(5) UKR(6) SMALL(3)
+UKR(5) UKR(6) SMALL(3) FIELD(5) FIELD(6)
 #endif
 #if MR >= 8
-UKR(7) UKR(8) SMALL(4)
+UKR(7) UKR(8) SMALL(4) FIELD(7) FIELD(8)
 #endif
+static const field_fn fields[2][MR + 1] = {
+    {NULL, field_1, field_2, field_3, field_4,
+#if MR >= 6
+     field_5, field_6,
+#endif
+#if MR >= 8
+     field_7, field_8,
+#endif
+    },
+    {NULL, fieldh_1, fieldh_2, fieldh_3, fieldh_4,
+#if MR >= 6
+     fieldh_5, fieldh_6,
+#endif
+#if MR >= 8
+     fieldh_7, fieldh_8,
+#endif
+    },
+};
 
 static const ukr_fn ukr_rows[MR + 1] = {
     NULL, ukr_r1, ukr_r2, ukr_r3, ukr_r4,
@@ -351,7 +444,7 @@ static void pack_b_t(int kc, int nr, const dl_real *B, ptrdiff_t ldb, dl_real *b
 #endif
 
 /* ---- driver ---------------------------------------------------------- */
-enum { GEMM_NT, GEMM_NN, GEMM_TN, GEMM_PACKED };
+enum { GEMM_NT, GEMM_NN, GEMM_TN, GEMM_PACKED, GEMM_CUSTOM_B };
 
 typedef struct {
     int kind, M, N, K;
@@ -367,6 +460,8 @@ typedef struct {
     int unit;       /* columns (split_n) or rows per block               */
     dl_gemm_epilogue ep;  /* or NULL: run on each finished block         */
     void *ep_arg;
+    dl_gemm_packer pack;  /* GEMM_CUSTOM_B: fills each slice of b        */
+    const void *pack_arg;
 } gemm_job;
 
 /* Packed path: C rows [i0,i1) x columns [j0,j1), all of k. */
@@ -389,6 +484,8 @@ static void gemm_block(const gemm_job *g, int i0, int i1, int j0, int j1)
                 const dl_real *b = bp;
                 if (g->kind == GEMM_PACKED) /* panel jr/NR, rows pc.. (dl_gemm_pack_*) */
                     b = g->B + (ptrdiff_t)(jr / NR) * g->K * NR + (ptrdiff_t)pc * NR;
+                else if (g->kind == GEMM_CUSTOM_B)
+                    g->pack(g->pack_arg, pc, kc, jr, nr, bp, NR);
                 else if (g->kind == GEMM_NT)
                     pack_b_t(kc, nr, g->B + jr * g->ldb + pc, g->ldb, bp);
                 else
@@ -460,7 +557,8 @@ static double balance(int64_t units, int threads)
 
 static void gemm(dl_pool *pool, int kind, int M, int N, int K,
                  const dl_real *A, int lda, const dl_real *B, int ldb,
-                 dl_real *C, int ldc, int accumulate, dl_gemm_epilogue ep, void *ep_arg)
+                 dl_real *C, int ldc, int accumulate, dl_gemm_epilogue ep, void *ep_arg,
+                 dl_gemm_packer pack, const void *pack_arg)
 {
     if (M <= 0 || N <= 0)
         return;
@@ -475,7 +573,7 @@ static void gemm(dl_pool *pool, int kind, int M, int N, int K,
         return;
     }
     gemm_job g = {kind, M, N, K, A, lda, B, ldb, C, ldc, accumulate,
-                  M <= MS && kind != GEMM_PACKED, 1, 0, ep, ep_arg};
+                  M <= MS && kind < GEMM_PACKED, 1, 0, ep, ep_arg, pack, pack_arg};
     /* The small path always splits by columns; the packed path prefers
      * column panels (each thread packs only its own part of b) and takes
      * row blocks when they spread better, e.g. N = 10 with large M. */
@@ -503,28 +601,28 @@ void dl_gemm_nt(dl_pool *pool, int M, int N, int K,
                 const dl_real *A, int lda, const dl_real *B, int ldb,
                 dl_real *C, int ldc, int accumulate)
 {
-    gemm(pool, GEMM_NT, M, N, K, A, lda, B, ldb, C, ldc, accumulate, NULL, NULL);
+    gemm(pool, GEMM_NT, M, N, K, A, lda, B, ldb, C, ldc, accumulate, NULL, NULL, NULL, NULL);
 }
 
 void dl_gemm_nn(dl_pool *pool, int M, int N, int K,
                 const dl_real *A, int lda, const dl_real *B, int ldb,
                 dl_real *C, int ldc, int accumulate)
 {
-    gemm(pool, GEMM_NN, M, N, K, A, lda, B, ldb, C, ldc, accumulate, NULL, NULL);
+    gemm(pool, GEMM_NN, M, N, K, A, lda, B, ldb, C, ldc, accumulate, NULL, NULL, NULL, NULL);
 }
 
 void dl_gemm_tn(dl_pool *pool, int M, int N, int K,
                 const dl_real *A, int lda, const dl_real *B, int ldb,
                 dl_real *C, int ldc, int accumulate)
 {
-    gemm(pool, GEMM_TN, M, N, K, A, lda, B, ldb, C, ldc, accumulate, NULL, NULL);
+    gemm(pool, GEMM_TN, M, N, K, A, lda, B, ldb, C, ldc, accumulate, NULL, NULL, NULL, NULL);
 }
 
 void dl_gemm_nt_epilogue(dl_pool *pool, int M, int N, int K,
                          const dl_real *A, int lda, const dl_real *B, int ldb,
                          dl_real *C, int ldc, dl_gemm_epilogue ep, void *ep_arg)
 {
-    gemm(pool, GEMM_NT, M, N, K, A, lda, B, ldb, C, ldc, 0, ep, ep_arg);
+    gemm(pool, GEMM_NT, M, N, K, A, lda, B, ldb, C, ldc, 0, ep, ep_arg, NULL, NULL);
 }
 
 /* The packed layout: panel p (columns p*NR ..) is K rows of NR values at
@@ -546,5 +644,88 @@ void dl_gemm_pack_nn(int N, int K, const dl_real *B, int ldb, dl_real *packed)
 void dl_gemm_packed(dl_pool *pool, int M, int N, int K, const dl_real *A, int lda,
                     const dl_real *packed, dl_real *C, int ldc, int accumulate)
 {
-    gemm(pool, GEMM_PACKED, M, N, K, A, lda, packed, 0, C, ldc, accumulate, NULL, NULL);
+    gemm(pool, GEMM_PACKED, M, N, K, A, lda, packed, 0, C, ldc, accumulate, NULL, NULL, NULL, NULL);
+}
+
+void dl_gemm_custom_b(dl_pool *pool, int M, int N, int K, const dl_real *A, int lda,
+                      dl_gemm_packer pack, const void *pack_arg, dl_real *C, int ldc,
+                      int accumulate)
+{
+    gemm(pool, GEMM_CUSTOM_B, M, N, K, A, lda, NULL, 0, C, ldc, accumulate, NULL, NULL,
+         pack, pack_arg);
+}
+
+/* ---- receptive fields times a matrix, summed over samples ---------------
+ * C[i, j] = sum over s < n, k < K of a_s(i, k) b_s(k, j), with a_s(i, k)
+ * the field map's element of sample s and b_s(k, j) = B[s*b_sample + j*ldb
+ * + k] (as nt reads B).  Threads take blocks of MR rows and run every
+ * sample for them, so each C element is summed in one order (samples,
+ * then KC slices of k, then k) whatever the thread count. */
+typedef struct {
+    int M, N, n;
+    const dl_gemm_fields *f;
+    const dl_real *A;
+    ptrdiff_t a_sample;
+    const dl_real *B;
+    int ldb;
+    ptrdiff_t b_sample;
+    dl_real *C;
+    int ldc;
+} fields_job;
+
+static ptrdiff_t field_row(const dl_gemm_fields *f, int i)
+{
+    int khw = f->kh * f->kw;
+    return (ptrdiff_t)(i / khw) * f->cs + (ptrdiff_t)(i / f->kw % f->kh) * f->is +
+           (ptrdiff_t)(i % f->kw) * f->js;
+}
+
+static void fields_range(void *arg, int64_t b, int64_t e)
+{
+    const fields_job *g = arg;
+    const dl_gemm_fields *f = g->f;
+    _Alignas(64) dl_real bp[KC * NR];
+    int i0 = (int)b * MR, i1 = e * MR < g->M ? (int)e * MR : g->M;
+    int K = f->nseg * f->seglen;
+    for (int jr = 0; jr < g->N; jr += NR) {
+        int nr = g->N - jr < NR ? g->N - jr : NR;
+        const field_fn *kern = fields[nr > NR / 2 ? 0 : 1];
+        for (int s = 0; s < g->n; s++) {
+            const dl_real *A = g->A + s * g->a_sample;
+            for (int pc = 0; pc < K; pc += KC) {
+                int kc = K - pc < KC ? K - pc : KC;
+                pack_b_t(kc, nr, g->B + s * g->b_sample + (ptrdiff_t)jr * g->ldb + pc, g->ldb, bp);
+                for (int ir = i0; ir < i1; ir += MR) {
+                    int mr = i1 - ir < MR ? i1 - ir : MR;
+                    const dl_real *a_row[MR];
+                    for (int r = 0; r < mr; r++)
+                        a_row[r] = A + field_row(f, ir + r);
+                    kern[mr](nr, a_row, pc, kc, f->seglen, f->segstride, f->kstride, bp,
+                             g->C + (ptrdiff_t)ir * g->ldc + jr, g->ldc, s == 0 && pc == 0);
+                }
+            }
+        }
+    }
+}
+
+void dl_gemm_fields_nt(dl_pool *pool, int M, int N, const dl_gemm_fields *f, int n,
+                       const dl_real *A, ptrdiff_t a_sample, const dl_real *B, int ldb,
+                       ptrdiff_t b_sample, dl_real *C, int ldc)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    if (n <= 0 || f->nseg * f->seglen <= 0) {
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                C[(ptrdiff_t)i * ldc + j] = 0;
+        return;
+    }
+    fields_job g = {M, N, n, f, A, a_sample, B, ldb, b_sample, C, ldc};
+    int64_t units = (M + MR - 1) / MR;
+    double flops = 2.0 * M * N * (double)f->nseg * f->seglen * n;
+    int64_t grain = (int64_t)(CHUNK_MIN_FLOPS / (flops / (double)units)) + 1;
+    if (dl_pool_size(pool) == 1 || flops < 2 * CHUNK_MIN_FLOPS)
+        fields_range(&g, 0, units);
+    else
+        dl_parallel_for(pool, units, grain, fields_range, &g);
 }

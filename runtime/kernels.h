@@ -7,6 +7,7 @@
 #define DL_KERNELS_H
 #include "dl_real.h"
 #include "threads.h"
+#include <stddef.h>
 
 /* C[M,N] (+)= A[M,K] . B[N,K]^T      (dense forward: y = x W^T) */
 void dl_gemm_nt(dl_pool *pool, int M, int N, int K,
@@ -40,6 +41,51 @@ void dl_gemm_pack_nt(int N, int K, const dl_real *B, int ldb, dl_real *packed);
 void dl_gemm_pack_nn(int N, int K, const dl_real *B, int ldb, dl_real *packed);
 void dl_gemm_packed(dl_pool *pool, int M, int N, int K, const dl_real *A, int lda,
                     const dl_real *packed, dl_real *C, int ldc, int accumulate);
+
+/* b given by a function instead of a matrix (an implicit im2col): pack
+ * writes b(k, j) for k0 <= k < k0+kc, j0 <= j < j0+nc into bp[(k - k0) *
+ * ldbp + j - j0] and zeros into columns nc .. ldbp-1 (kc <= DL_GEMM_KC_MAX,
+ * ldbp <= 32).  dl_gemm_custom_b is then C[M,N] (+)= A[M,K] . b. */
+#define DL_GEMM_KC_MAX 256
+typedef void (*dl_gemm_packer)(const void *arg, int k0, int kc, int j0, int nc, dl_real *bp,
+                               int ldbp);
+void dl_gemm_custom_b(dl_pool *pool, int M, int N, int K, const dl_real *A, int lda,
+                      dl_gemm_packer pack, const void *pack_arg, dl_real *C, int ldc,
+                      int accumulate);
+
+/* A matrix of receptive fields read in place (a convolution's weight
+ * gradient): row i = (c, ki, kj) = (i / (kh*kw), i / kw % kh, i % kw)
+ * starts at c*cs + ki*is + kj*js, and column k = seg*seglen + t (K = nseg
+ * * seglen: an output row of seglen positions per segment) is
+ *   a(i, k) = A[row(i) + seg*segstride + t*kstride]. */
+typedef struct {
+  int kh, kw;
+  ptrdiff_t cs, is, js;
+  int nseg, seglen;
+  ptrdiff_t segstride, kstride;
+} dl_gemm_fields;
+/* C[M,N] = sum over samples s < n of a_s . B_s^T, a_s the fields of
+ * A + s*a_sample, B_s = B + s*b_sample read as dl_gemm_nt reads B [N, K]. */
+void dl_gemm_fields_nt(dl_pool *pool, int M, int N, const dl_gemm_fields *f, int n,
+                       const dl_real *A, ptrdiff_t a_sample, const dl_real *B, int ldb,
+                       ptrdiff_t b_sample, dl_real *C, int ldc);
+
+/* A 2-D convolution's shape (conv.c): C input and OC output channels in
+ * `groups` groups, H x W in, OH x OW out, KH x KW kernel, strides SH SW,
+ * zero padding PH PW, dilations DH DW (torch.nn.Conv2d's meaning). */
+typedef struct {
+  int C, H, W, OC, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, groups;
+} dl_conv_shape;
+/* One sample: its zero-padded image, [C][H + 2PH][W + 2PW], which the two
+ * products below read. */
+void dl_conv2d_pad(int C, int H, int W, int PH, int PW, const dl_real *x, dl_real *xpad);
+/* One sample, group g: y[OC, OH*OW] (its group's rows) = W . fields(xpad). */
+void dl_conv2d_forward(const dl_conv_shape *q, int g, const dl_real *xpad, const dl_real *w,
+                       dl_real *y);
+/* n samples: dwt[groups][C/groups*KH*KW][OC/groups] = sum over the batch of
+ * fields(xpad_s) . dy_s^T: the weight gradient, transposed. */
+void dl_conv2d_weight_grad(dl_pool *pool, const dl_conv_shape *q, int n, const dl_real *xpad,
+                           const dl_real *dy, dl_real *dwt);
 
 /* Name of the code path compiled in: "avx512", "avx2", "neon" or "scalar". */
 const char *dl_kernels_isa(void);

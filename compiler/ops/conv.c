@@ -2,18 +2,18 @@
  * MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1)): lowering with the shape rules,
  * backward rules and emitters.
  *
- * conv2d is lowered to three nodes, so that every product is one GEMM over
- * the whole batch, shaped like a dense layer's:
- *   im2col:    colT[s, p, :] = the receptive field of output position p, a
- *              [P, CK] matrix per sample (P = OH*OW, CK = C*KH*KW);
- *   conv2d:    yT[s*P + p, oc] = colT . W^T, one GEMM with n*P rows (per group);
- *   conv_out:  y[s, oc, p] = yT[s*P + p, oc] + b[oc]: back to NCHW, with the
- *              bias and the following activation fused into this pass.
- * Backward is then the dense layer's: dyT = transpose(dy), dW = dyT^T colT,
- * dcolT = dyT W, each one GEMM; col2im adds dcolT back into dx.  The column
- * matrix is an ordinary activation, so the memory plan keeps it for dW
- * rather than rebuilding it.  Sums over the batch happen inside the GEMMs or
- * in fixed order, so no thread count changes a bit. */
+ * conv2d is lowered to three nodes, run as one job per sample (a chain):
+ *   conv_pad:  xpad[s] = x[s] zero-padded, [C][H+2PH][W+2PW], so
+ *              that every receptive field lies inside it;
+ *   conv2d:    y[s] = W . fields(xpad[s]), an implicit GEMM: the runtime
+ *              (runtime/conv.c) packs the fields straight from xpad, and no
+ *              im2col matrix is ever stored;
+ *   conv_out:  y[s, oc, p] + b[oc], with the following activation fused.
+ * Backward: db sums dy; dW^T = fields(xpad)^T-products summed over the batch
+ * (dl_conv2d_weight_grad, reading xpad in place), then transposed to torch's
+ * layout; dx = col2im(dy^T W), a sample at a time (the column gradient of
+ * one sample, then its scatter back while it is in cache).  Sums over the
+ * batch happen in fixed order, so no thread count changes a bit. */
 #include "ops.h"
 #include "emit_text.h"
 #include <string.h>
@@ -96,6 +96,7 @@ int lower_conv2d(lower_ctx *lc, const ast_expr *call) {
   }
   int64_t ckk = C / groups * k * k;
   if ((double)C * k * k * OH * OW > 2147483648.0 || (double)OC * OH * OW > 2147483648.0 ||
+      (double)C * (H + 2.0 * p) * (W + 2.0 * p) > 2147483648.0 ||
       (double)OC * ckk > 2147483648.0) {
     diag_error(call->loc, "conv2d() is too large (the limit is 2147483648 values per sample)");
     return -1;
@@ -109,32 +110,27 @@ int lower_conv2d(lower_ctx *lc, const ast_expr *call) {
                         call->loc);
   if (v[7].num) ins[2] = lower_param(lc, layer, "bias", 1, &OC, ckk, OC, init, 0, 0, call->loc);
 
-  int col = lower_node(lc, OP_IM2COL, &v[0].node, 1, call->loc);
-  ir_node *c = ir_at(g, col);
+  int pad = lower_node(lc, OP_CONV_PAD, &v[0].node, 1, call->loc);
+  ir_node *c = ir_at(g, pad);
   c->batched = 1;
-  c->ndim = 2;
-  c->dims[0] = OH * OW;
-  c->dims[1] = C * k * k;
+  c->ndim = 1;
+  c->dims[0] = C * (H + 2 * p) * (W + 2 * p);
   c->conv = (ir_conv_attr){.kh = k, .kw = k, .sh = s, .sw = s, .ph = p, .pw = p, .dh = d, .dw = d,
                            .groups = groups};
 
-  int gin[2] = {col, ins[1]};
+  int gin[2] = {pad, ins[1]};
   int gemm = lower_node(lc, OP_CONV2D, gin, 2, call->loc);
-  ir_node *yt = ir_at(g, gemm);
-  yt->batched = 1;
-  yt->ndim = 2;
-  yt->dims[0] = OH * OW;
-  yt->dims[1] = OC;
-  yt->conv.groups = groups;
+  ir_node *yr = ir_at(g, gemm);
+  yr->batched = 1;
+  yr->ndim = 3;
+  yr->dims[0] = OC;
+  yr->dims[1] = OH;
+  yr->dims[2] = OW;
+  yr->conv.groups = groups;
 
   int oin[2] = {gemm, ins[2]};
   int id = lower_node(lc, OP_CONV_OUT, oin, v[7].num ? 2 : 1, call->loc);
-  ir_node *y = ir_at(g, id);
-  y->batched = 1;
-  y->ndim = 3;
-  y->dims[0] = OC;
-  y->dims[1] = OH;
-  y->dims[2] = OW;
+  ir_copy_shape(ir_at(g, id), ir_at(g, gemm));
   return id;
 }
 
@@ -194,54 +190,62 @@ int lower_pool(lower_ctx *lc, const ast_expr *call) {
 
 /* ---- backward ----------------------------------------------------------- */
 
+/* The input channels of a conv_pad's image. */
+static int64_t pad_channels(const ir_graph *g, const ir_node *pad) {
+  return g->nodes[pad->in[0]].dims[0];
+}
+
 void conv_backward(ad_ctx *ad, int id, int dy) {
   ir_graph *g = ad_graph(ad);
   ir_node n = g->nodes[id];
   switch (n.op) {
-  case OP_CONV_OUT: /* y = transpose(yT) + b */
+  case OP_CONV_OUT: /* y = yr + b */
     if (n.nin == 2 && ad_wants(ad, n.in[1])) {
       int in[1] = {dy};
       ad_accumulate(ad, n.in[1], ad_node(ad, OP_CONV2D_DB, in, 1, n.in[1], -1));
     }
-    if (ad_wants(ad, n.in[0])) {
-      int in[1] = {dy};
-      ad_accumulate(ad, n.in[0], ad_node(ad, OP_CONV_OUT_GRAD, in, 1, n.in[0], -1));
-    }
+    ad_accumulate(ad, n.in[0], dy);
     break;
-  case OP_CONV2D: /* yT = colT W^T, per group */
+  case OP_CONV2D: { /* y = W . fields(xpad), per group */
+    const ir_node *pad = &g->nodes[n.in[0]];
+    int x = pad->in[0];
+    ir_conv_attr q = pad->conv;
+    int64_t groups = q.groups, CK = pad_channels(g, pad) * q.kh * q.kw, OC = n.dims[0];
     if (ad_wants(ad, n.in[1])) {
-      /* dW^T = colT^T dyT, then transposed: the GEMM then runs with the long
-       * CK side as its rows and reuses each packed panel of dyT across all of
-       * them (dW = dyT^T colT directly has only OC rows: 60% of the speed) */
+      /* dW^T [G, CKg, OCg], summed over the batch with the long CK side as
+       * the GEMM's rows (each packed panel of dy serves all of them), then
+       * transposed to torch's [OC, C/G, KH, KW] */
       int in[2] = {dy, n.in[0]};
       int dwt = ad_node(ad, OP_CONV2D_DW, in, 2, n.in[1], -1);
       ir_node *t = &g->nodes[dwt];
-      int64_t groups = n.conv.groups, ckg = g->nodes[n.in[0]].dims[1] / groups;
       t->conv.groups = (int)groups;
       t->batched = 0;
       t->ndim = 3;
       t->dims[0] = groups;
-      t->dims[1] = ckg;
-      t->dims[2] = n.dims[1] / groups;
+      t->dims[1] = CK / groups;
+      t->dims[2] = OC / groups;
       int tin[1] = {dwt};
       int dw = ad_node(ad, OP_CONV2D_DW_T, tin, 1, n.in[1], -1);
       g->nodes[dw].conv.groups = (int)groups;
       ad_accumulate(ad, n.in[1], dw);
     }
-    if (ad_wants(ad, n.in[0])) {
+    /* xpad exists for the products alone: the gradient goes to x itself,
+     * through the columns and col2im */
+    if (ad_wants(ad, x)) {
       int in[2] = {dy, n.in[1]};
-      int dcol = ad_node(ad, OP_CONV2D_DCOL, in, 2, n.in[0], -1);
-      g->nodes[dcol].conv.groups = n.conv.groups;
-      ad_accumulate(ad, n.in[0], dcol);
+      int dcol = ad_node(ad, OP_CONV2D_DCOL, in, 2, n.id, -1);
+      ir_node *dc = &g->nodes[dcol];
+      dc->conv = q;
+      dc->ndim = 2;
+      dc->dims[0] = n.dims[1] * n.dims[2];
+      dc->dims[1] = CK;
+      int dx = ad_node(ad, OP_COL2IM, &dcol, 1, x, -1);
+      g->nodes[dx].conv = q;
+      ad_accumulate(ad, x, dx);
     }
     break;
-  case OP_IM2COL:
-    if (ad_wants(ad, n.in[0])) {
-      int in[1] = {dy};
-      int dx = ad_node(ad, OP_COL2IM, in, 1, n.in[0], -1);
-      g->nodes[dx].conv = n.conv;
-      ad_accumulate(ad, n.in[0], dx);
-    }
+  }
+  case OP_CONV_PAD: /* its gradient is conv2d's business (above) */
     break;
   default: /* pools */
     if (ad_wants(ad, n.in[0])) {
@@ -283,128 +287,171 @@ static void scope_close(emit_text *o) {
   emit_line(o, "}");
 }
 
-/* The loops over one sample's receptive fields, shared by im2col (copy out,
- * zero where padded) and col2im (add back, skip the padding):
- * colT[oh*OW + ow, (c*KH + i)*KW + j] <-> x[c, oh*SH - PH + i*DH, ow*SW - PW + j*DW] */
-static void emit_fields(emit_text *o, const ir_conv_attr *q, int64_t C, int64_t H, int64_t W, int64_t OH,
-                        int64_t OW, int64_t CK, int adjoint) {
+/* col2im for sample s: each field of dcolT [OH*OW, C*KH*KW] added back
+ * where the forward pass read it,
+ *   dx[c, oh*SH - PH + i*DH, ow*SW - PW + j*DW] += dcolT[oh*OW + ow, (c*KH + i)*KW + j],
+ * skipping the padding. */
+static void body_col2im(emit_ctx *ec, emit_text *o, const ir_node *n) {
+  const ir_node *col = &ec->g->nodes[n->in[0]];
+  const ir_conv_attr *q = &n->conv;
+  int64_t C = n->dims[0], H = n->dims[1], W = n->dims[2];
+  int64_t OH = out_dim(H, q->kh, q->sh, q->ph, q->dh);
+  int64_t OW = out_dim(W, q->kw, q->sw, q->pw, q->dw), CK = col->dims[1];
+  char px[96], pc[96];
+  emit_ptr(ec, n->id, px, sizeof px);
+  emit_ptr(ec, col->id, pc, sizeof pc);
+  emit_line(o, "/* col2im: add each receptive field back where the forward pass read it */");
+  scope_open(o);
+  emit_line(o, "dl_real *restrict x = %s + s * %lld;", px, ll(C * H * W));
+  emit_line(o, "const dl_real *restrict col = %s + s * %lld;", pc, ll(OH * OW * CK));
+  emit_line(o, "memset(x, 0, %lld * sizeof *x);", ll(C * H * W));
   emit_line(o, "for (int oh = 0; oh < %lld; oh++)", ll(OH));
   emit_line(o, "for (int ow = 0; ow < %lld; ow++) {", ll(OW));
-  emit_line(o, "%sdl_real *field = col + (size_t)(oh * %lld + ow) * %lld;",
-            adjoint ? "const " : "", ll(OW), ll(CK));
+  emit_line(o, "const dl_real *field = col + (size_t)(oh * %lld + ow) * %lld;", ll(OW), ll(CK));
   emit_line(o, "DL_NO_UNROLL for (int c = 0; c < %lld; c++)", ll(C));
   emit_line(o, "for (int i = 0; i < %d; i++) {", q->kh);
   emit_line(o, "const int ih = oh * %d - %d + i * %d;", q->sh, q->ph, q->dh);
-  emit_line(o, "%sdl_real *f = field + (c * %d + i) * %d;", adjoint ? "const " : "", q->kh, q->kw);
-  if (adjoint) {
-    emit_line(o, "if (ih < 0 || ih >= %lld) continue;", ll(H));
-  } else {
-    emit_line(o, "if (ih < 0 || ih >= %lld) {", ll(H));
-    emit_line(o, "for (int j = 0; j < %d; j++) f[j] = 0;", q->kw);
-    emit_line(o, "continue;");
-    emit_line(o, "}");
-  }
-  emit_line(o, "%sdl_real *row = x + ((size_t)c * %lld + ih) * %lld;",
-            adjoint ? "" : "const ", ll(H), ll(W));
-  /* most fields lie wholly inside the image: a straight copy, unrolled */
+  emit_line(o, "const dl_real *f = field + (c * %d + i) * %d;", q->kh, q->kw);
+  emit_line(o, "if (ih < 0 || ih >= %lld) continue;", ll(H));
+  emit_line(o, "dl_real *row = x + ((size_t)c * %lld + ih) * %lld;", ll(H), ll(W));
+  /* most fields lie wholly inside the image: a straight add, unrolled */
   emit_line(o, "const int iw0 = ow * %d - %d;", q->sw, q->pw);
   emit_line(o, "if (iw0 >= 0 && iw0 + %d < %lld) {", (q->kw - 1) * q->dw, ll(W));
-  emit_line(o, adjoint ? "for (int j = 0; j < %d; j++) row[iw0 + j * %d] += f[j];"
-                      : "for (int j = 0; j < %d; j++) f[j] = row[iw0 + j * %d];",
-            q->kw, q->dw);
+  emit_line(o, "for (int j = 0; j < %d; j++) row[iw0 + j * %d] += f[j];", q->kw, q->dw);
   emit_line(o, "continue;");
   emit_line(o, "}");
   emit_line(o, "for (int j = 0; j < %d; j++) {", q->kw);
   emit_line(o, "const int iw = iw0 + j * %d;", q->dw);
-  if (adjoint) emit_line(o, "if (iw >= 0 && iw < %lld) row[iw] += f[j];", ll(W));
-  else emit_line(o, "f[j] = iw >= 0 && iw < %lld ? row[iw] : 0;", ll(W));
+  emit_line(o, "if (iw >= 0 && iw < %lld) row[iw] += f[j];", ll(W));
   emit_line(o, "}");
   emit_line(o, "}");
   emit_line(o, "}");
-}
-
-/* Sample s of im2col (forward) or col2im (its adjoint, backward). */
-static void body_im2col(emit_ctx *ec, emit_text *o, const ir_node *n) {
-  int adjoint = n->op == OP_COL2IM;
-  const ir_node *img = adjoint ? n : &ec->g->nodes[n->in[0]];
-  const ir_node *col = adjoint ? &ec->g->nodes[n->in[0]] : n;
-  const ir_conv_attr *q = &n->conv;
-  int64_t C = img->dims[0], H = img->dims[1], W = img->dims[2];
-  int64_t OH = out_dim(H, q->kh, q->sh, q->ph, q->dh);
-  int64_t OW = out_dim(W, q->kw, q->sw, q->pw, q->dw), CK = col->dims[1];
-  char px[96], pc[96];
-  emit_ptr(ec, img->id, px, sizeof px);
-  emit_ptr(ec, col->id, pc, sizeof pc);
-  emit_line(o, "/* %s */", adjoint ? "col2im: add each receptive field back where im2col read it"
-                                   : "im2col: each output position's receptive field as a row");
-  scope_open(o);
-  emit_line(o, "%sdl_real *restrict x = %s + s * %lld;",
-            adjoint ? "" : "const ", px, ll(C * H * W));
-  emit_line(o, "%sdl_real *restrict col = %s + s * %lld;",
-            adjoint ? "const " : "", pc, ll(OH * OW * CK));
-  if (adjoint) emit_line(o, "memset(x, 0, %lld * sizeof *x);", ll(C * H * W));
-  emit_fields(o, q, C, H, W, OH, OW, CK, adjoint);
   scope_close(o);
 }
 
-/* The geometry of a conv's GEMMs: yT[rows, OC] = colT[rows, CK] . W^T, per
- * group on OCg output and CKg input columns. */
-typedef struct { int64_t OC, OCg, CK, CKg, P; int groups; } conv_dims;
-
-static conv_dims conv_dims_of(const ir_node *colT, const ir_node *yT, int groups) {
-  conv_dims d = {yT->dims[1], yT->dims[1] / groups, colT->dims[1], colT->dims[1] / groups,
-                 yT->dims[0], groups};
-  return d;
+/* `static const dl_conv_shape q` of the convolution whose padded image is
+ * node pad, with OC output channels: what the runtime's conv2d calls read. */
+static void emit_shape(emit_text *o, const ir_graph *g, const ir_node *pad, int64_t OC) {
+  const ir_conv_attr *q = &pad->conv;
+  const ir_node *x = &g->nodes[pad->in[0]];
+  int64_t H = x->dims[1], W = x->dims[2];
+  emit_line(o, "static const dl_conv_shape q = {.C = %lld, .H = %lld, .W = %lld, .OC = %lld, "
+               ".OH = %lld, .OW = %lld,", ll(x->dims[0]), ll(H), ll(W), ll(OC),
+            ll(out_dim(H, q->kh, q->sh, q->ph, q->dh)), ll(out_dim(W, q->kw, q->sw, q->pw, q->dw)));
+  emit_line(o, "    .KH = %d, .KW = %d, .SH = %d, .SW = %d, .PH = %d, .PW = %d, .DH = %d, .DW = %d, "
+               ".groups = %d};", q->kh, q->kw, q->sh, q->sw, q->ph, q->pw, q->dh, q->dw, q->groups);
 }
 
-/* One GEMM per group over the whole batch: C[n*P, cols] (+)= A . B with
- * per-group offsets into A, B and C. */
-static void emit_group_gemm(emit_text *o, const char *kind, const char *m, long long N, long long K,
-                            const char *a, long long lda, long long a_off, const char *b,
-                            long long ldb, long long b_off, const char *c, long long ldc,
-                            long long c_off, int groups) {
-  emit_line(o, "for (int g = 0; g < %d; g++)", groups);
-  emit_line(o, "dl_gemm_%s(ctx->pool, %s, %lld, %lld, %s + (size_t)g * %lld, %lld, %s + (size_t)g * %lld, %lld,\n"
-               "           %s + (size_t)g * %lld, %lld, 0);",
-            kind, m, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc);
-  emit_line(o, "}");
+/* Sample s's padded image. */
+static void body_pad(emit_ctx *ec, emit_text *o, const ir_node *n) {
+  const ir_node *x = &ec->g->nodes[n->in[0]];
+  char px[96], pp[96];
+  emit_ptr(ec, x->id, px, sizeof px);
+  emit_ptr(ec, n->id, pp, sizeof pp);
+  emit_line(o, "/* the zero-padded image, which the implicit GEMMs read */");
+  emit_line(o, "dl_conv2d_pad(%lld, %lld, %lld, %d, %d, %s + s * %lld, %s + s * %lld);",
+            ll(x->dims[0]), ll(x->dims[1]), ll(x->dims[2]), n->conv.ph, n->conv.pw, px,
+            ll(ir_numel(x)), pp, ll(n->dims[0]));
 }
 
-/* conv2d:     yT = colT . W^T            dl_gemm_nt, rows n*P
- * conv2d_dw:  dW^T = colT^T . dyT       dl_gemm_tn, summed over n*P rows
- * conv2d_dcol: dcolT = dyT . W           dl_gemm_nn */
-static void emit_conv_gemm(emit_ctx *ec, const ir_node *n) {
+/* Sample s's product y_s = W . fields(xpad_s), one implicit GEMM per group. */
+static void body_conv_forward(emit_ctx *ec, emit_text *o, const ir_node *n) {
+  const ir_node *pad = &ec->g->nodes[n->in[0]];
+  char pp[96], pw[96], py[96];
+  emit_ptr(ec, pad->id, pp, sizeof pp);
+  emit_ptr(ec, n->in[1], pw, sizeof pw);
+  emit_ptr(ec, n->id, py, sizeof py);
+  emit_line(o, "/* y_s[%lld, %lld] = W . fields(xpad_s), no im2col in memory */", ll(n->dims[0]),
+            ll(n->dims[1] * n->dims[2]));
+  scope_open(o);
+  emit_shape(o, ec->g, pad, n->dims[0]);
+  emit_line(o, "for (int g = 0; g < %d; g++)", pad->conv.groups);
+  emit_line(o, "dl_conv2d_forward(&q, g, %s + s * %lld, %s, %s + s * %lld);", pp,
+            ll(pad->dims[0]), pw, py, ll(ir_numel(n)));
+  scope_close(o);
+}
+
+/* conv_out: y[s, oc, p] = act(yr[s, oc, p] + b[oc]), in one pass over the
+ * sample's output while it is in cache. */
+static void body_conv_out(emit_ctx *ec, emit_text *o, const ir_node *n) {
   ir_graph *g = ec->g;
-  const ir_node *colT = n->op == OP_CONV2D ? &g->nodes[n->in[0]]
-                      : n->op == OP_CONV2D_DW ? &g->nodes[n->in[1]] : n;
-  const ir_node *yT = n->op == OP_CONV2D ? n : &g->nodes[n->in[0]];
-  conv_dims d = conv_dims_of(colT, yT, n->conv.groups);
-  char p0[96], p1[96], pout[96], rows[64];
-  emit_ptr(ec, n->in[0], p0, sizeof p0);
-  emit_ptr(ec, n->in[1], p1, sizeof p1);
-  emit_ptr(ec, n->id, pout, sizeof pout);
-  snprintf(rows, sizeof rows, "n * %lld", ll(d.P));
+  const ir_node *act = n->epilogue >= 0 ? &g->nodes[n->epilogue] : NULL;
+  int64_t OC = n->dims[0], P = ir_numel(n) / OC;
+  char pin[96], pout[96], pb[96], e[256];
+  emit_ptr(ec, n->in[0], pin, sizeof pin);
+  emit_ptr(ec, act ? act->id : n->id, pout, sizeof pout);
+  emit_line(o, "/* y[s, oc, p] = %s(yr[s, oc, p]%s) */", act ? ir_op_name(act->op) : "",
+            n->nin == 2 ? " + b[oc]" : "");
+  scope_open(o);
+  emit_line(o, "const dl_real *restrict in = %s + s * %lld;", pin, ll(OC * P));
+  emit_line(o, "dl_real *restrict out = %s + s * %lld;", pout, ll(OC * P));
+  if (n->nin == 2) {
+    emit_ptr(ec, n->in[1], pb, sizeof pb);
+    emit_line(o, "const dl_real *restrict b = %s;", pb);
+  }
+  emit_line(o, "DL_NO_UNROLL for (int oc = 0; oc < %lld; oc++)", ll(OC));
+  emit_line(o, "DL_ELEMENTWISE for (int p = 0; p < %lld; p++) {", ll(P));
+  emit_line(o, "const dl_real v = in[oc * %lld + p]%s;", ll(P), n->nin == 2 ? " + b[oc]" : "");
+  emit_line(o, "out[oc * %lld + p] = %s;", ll(P), act ? activation_expr(act, "v", e, sizeof e) : "v");
+  emit_line(o, "}");
+  scope_close(o);
+}
+
+/* Sample s's column gradient dcolT_s [P, CK] = dy_s^T . W, per group. */
+static void body_dcol(emit_ctx *ec, emit_text *o, const ir_node *n) {
+  const ir_node *dy = &ec->g->nodes[n->in[0]];
+  int groups = n->conv.groups;
+  int64_t OC = dy->dims[0], P = dy->dims[1] * dy->dims[2], CK = n->dims[1];
+  int64_t OCg = OC / groups, CKg = CK / groups;
+  char pdy[96], pw[96], pc[96];
+  emit_ptr(ec, dy->id, pdy, sizeof pdy);
+  emit_ptr(ec, n->in[1], pw, sizeof pw);
+  emit_ptr(ec, n->id, pc, sizeof pc);
+  emit_line(o, "/* dcolT_s[%lld, %lld] = dy_s^T . W, per group */", ll(P), ll(CK));
+  emit_line(o, "for (int g = 0; g < %d; g++)", groups);
+  emit_line(o, "dl_gemm_tn(NULL, %lld, %lld, %lld, %s + s * %lld + (size_t)g * %lld, %lld, "
+               "%s + (size_t)g * %lld, %lld,\n"
+               "           %s + s * %lld + (size_t)g * %lld, %lld, 0);",
+            ll(P), ll(CKg), ll(OCg), pdy, ll(OC * P), ll(OCg * P), ll(P), pw, ll(OCg * CKg),
+            ll(CKg), pc, ll(P * CK), ll(CKg), ll(CK));
+}
+
+/* A chain of per-sample kernels as one job over the batch: each sample's
+ * intermediate results are still in cache when the next kernel reads them. */
+static void emit_sample_chain(emit_ctx *ec, const ir_node *const *chain, int len,
+                              const char *what, const char *comment) {
+  char name[128];
+  emit_text o[1] = {{.f = ec->helpers}};
+  job_begin(ec, o, chain[0], what, comment, "s", name, sizeof name);
+  for (int k = 0; k < len; k++) {
+    const ir_node *n = chain[k];
+    switch (n->op) {
+    case OP_CONV_PAD: body_pad(ec, o, n); break;
+    case OP_CONV2D: body_conv_forward(ec, o, n); break;
+    case OP_CONV_OUT: body_conv_out(ec, o, n); break;
+    case OP_CONV2D_DCOL: body_dcol(ec, o, n); break;
+    default: body_col2im(ec, o, n); break;
+    }
+  }
+  job_footer(o);
+  emit_job_call(ec, name, "n", "1");
+}
+
+/* dW^T [G, CKg, OCg] summed over the batch, reading each sample's padded
+ * image in place (threads share the CKg rows; fixed order of summation). */
+static void emit_conv_dw(emit_ctx *ec, const ir_node *n) {
+  const ir_node *pad = &ec->g->nodes[n->in[1]], *dy = &ec->g->nodes[n->in[0]];
+  char pdy[96], pp[96], pt[96];
+  emit_ptr(ec, dy->id, pdy, sizeof pdy);
+  emit_ptr(ec, pad->id, pp, sizeof pp);
+  emit_ptr(ec, n->id, pt, sizeof pt);
   emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   emit_line(o, "{");
-  if (n->op == OP_CONV2D) {
-    emit_line(o, "/* yT[n*%lld, %lld] = colT[n*%lld, %lld] . W^T, per group of %lld channels */",
-              ll(d.P), ll(d.OC), ll(d.P), ll(d.CK), ll(d.OCg));
-    emit_group_gemm(o, "nt", rows, d.OCg, d.CKg, p0, d.CK, d.CKg, p1, d.CKg, d.OCg * d.CKg, pout,
-                    d.OC, d.OCg, d.groups);
-  } else if (n->op == OP_CONV2D_DW) {
-    emit_line(o, "/* dW^T[g] [%lld, %lld] = colT^T . dyT over the n*%lld rows of the batch */",
-              ll(d.CKg), ll(d.OCg), ll(d.P));
-    emit_line(o, "for (int g = 0; g < %d; g++)", d.groups);
-    emit_line(o, "dl_gemm_tn(ctx->pool, %lld, %lld, %s, %s + (size_t)g * %lld, %lld, %s + (size_t)g * %lld, %lld,\n"
-                 "           %s + (size_t)g * %lld, %lld, 0);",
-              ll(d.CKg), ll(d.OCg), rows, p1, ll(d.CKg), ll(d.CK), p0, ll(d.OCg), ll(d.OC), pout,
-              ll(d.OCg * d.CKg), ll(d.OCg));
-    emit_line(o, "}");
-  } else {
-    emit_line(o, "/* dcolT[n*%lld, %lld] = dyT . W, per group */", ll(d.P), ll(d.CK));
-    emit_group_gemm(o, "nn", rows, d.CKg, d.OCg, p0, d.OC, d.OCg, p1, d.CKg, d.OCg * d.CKg, pout,
-                    d.CK, d.CKg, d.groups);
-  }
+  emit_line(o, "/* dW^T[g] [%lld, %lld] = sum over the batch of fields(xpad_s) . dy_s^T */",
+            ll(n->dims[1]), ll(n->dims[2]));
+  emit_shape(o, ec->g, pad, dy->dims[0]);
+  emit_line(o, "dl_conv2d_weight_grad(ctx->pool, &q, n, %s, %s, %s);", pp, pdy, pt);
+  emit_line(o, "}");
 }
 
 /* dW[g*OCg + o, k] = dW^T[g, k, o] */
@@ -425,82 +472,6 @@ static void emit_conv_dw_t(emit_ctx *ec, const ir_node *n) {
   emit_line(o, "dw[((size_t)g * %lld + o) * %lld + k] = t[((size_t)g * %lld + k) * %lld + o];",
             ll(OCg), ll(CKg), ll(CKg), ll(OCg));
   emit_line(o, "}");
-}
-
-/* conv_out: y[s, oc, p] = act(yT[s, p, oc] + b[oc]); conv_out_grad: the
- * transpose back, dyT[s, p, oc] = dy[s, oc, p].  One sample per item. */
-static void body_conv_out(emit_ctx *ec, emit_text *o, const ir_node *n) {
-  ir_graph *g = ec->g;
-  int grad = n->op == OP_CONV_OUT_GRAD;
-  const ir_node *act = !grad && n->epilogue >= 0 ? &g->nodes[n->epilogue] : NULL;
-  const ir_node *nchw = grad ? &g->nodes[n->in[0]] : n;
-  int64_t OC = nchw->dims[0], P = ir_numel(nchw) / OC;
-  char pin[96], pout[96], pb[96], e[256];
-  emit_ptr(ec, n->in[0], pin, sizeof pin);
-  emit_ptr(ec, act ? act->id : n->id, pout, sizeof pout);
-  if (grad) emit_line(o, "/* dyT[s, p, oc] = dy[s, oc, p]: the gradient in the GEMM's layout */");
-  else emit_line(o, "/* y[s, oc, p] = %s(yT[s, p, oc]%s): back to NCHW */",
-                 act ? ir_op_name(act->op) : "", n->nin == 2 ? " + b[oc]" : "");
-  scope_open(o);
-  emit_line(o, "const dl_real *restrict in = %s + s * %lld;", pin, ll(OC * P));
-  emit_line(o, "dl_real *restrict out = %s + s * %lld;", pout, ll(OC * P));
-  if (grad) {
-    emit_line(o, "DL_NO_UNROLL for (int p = 0; p < %lld; p++)", ll(P));
-    emit_line(o, "DL_NO_UNROLL for (int oc = 0; oc < %lld; oc++)", ll(OC));
-    emit_line(o, "out[p * %lld + oc] = in[oc * %lld + p];", ll(OC), ll(P));
-    scope_close(o);
-    return;
-  }
-  if (n->nin == 2) {
-    emit_ptr(ec, n->in[1], pb, sizeof pb);
-    emit_line(o, "const dl_real *restrict b = %s;", pb);
-  }
-  emit_line(o, "DL_NO_UNROLL for (int oc = 0; oc < %lld; oc++)", ll(OC));
-  emit_line(o, "DL_NO_UNROLL for (int p = 0; p < %lld; p++) {", ll(P));
-  emit_line(o, "const dl_real v = in[p * %lld + oc]%s;", ll(OC), n->nin == 2 ? " + b[oc]" : "");
-  emit_line(o, "out[oc * %lld + p] = %s;",
-            ll(P), act ? activation_expr(act, "v", e, sizeof e) : "v");
-  emit_line(o, "}");
-  scope_close(o);
-}
-
-/* Sample s's product of a conv2d (yT_s = colT_s W^T) or its input gradient
- * (dcolT_s = dyT_s W), one GEMM per group on this thread. */
-static void body_sample_gemm(emit_ctx *ec, emit_text *o, const ir_node *n) {
-  ir_graph *g = ec->g;
-  int fwd = n->op == OP_CONV2D;
-  const ir_node *colT = fwd ? &g->nodes[n->in[0]] : n, *yT = fwd ? n : &g->nodes[n->in[0]];
-  conv_dims d = conv_dims_of(colT, yT, n->conv.groups);
-  char pa[96], pw[96], pc[96];
-  emit_ptr(ec, n->in[0], pa, sizeof pa);
-  emit_ptr(ec, n->in[1], pw, sizeof pw);
-  emit_ptr(ec, n->id, pc, sizeof pc);
-  long long P = d.P, in_cols = fwd ? d.CK : d.OC, out_cols = fwd ? d.OC : d.CK;
-  long long cols = fwd ? d.OCg : d.CKg, inner = fwd ? d.CKg : d.OCg; /* per group */
-  emit_line(o, fwd ? "/* yT_s = colT_s . W^T, [%lld, %lld] per group */"
-                   : "/* dcolT_s = dyT_s . W, [%lld, %lld] per group */", P, cols);
-  emit_line(o, "for (int g = 0; g < %d; g++)", d.groups);
-  emit_line(o, "dl_gemm_%s(NULL, %lld, %lld, %lld, %s + s * %lld + (size_t)g * %lld, %lld, %s + (size_t)g * %lld, %lld,\n"
-               "           %s + s * %lld + (size_t)g * %lld, %lld, 0);",
-            fwd ? "nt" : "nn", P, cols, inner, pa, P * in_cols, inner, in_cols, pw,
-            ll(d.OCg * d.CKg), ll(d.CKg), pc, P * out_cols, cols, out_cols);
-}
-
-/* A chain of per-sample kernels as one job over the batch: each sample's
- * intermediate results are still in cache when the next kernel reads them. */
-static void emit_sample_chain(emit_ctx *ec, const ir_node *const *chain, int len,
-                              const char *what, const char *comment) {
-  char name[128];
-  emit_text o[1] = {{.f = ec->helpers}};
-  job_begin(ec, o, chain[0], what, comment, "s", name, sizeof name);
-  for (int k = 0; k < len; k++) {
-    const ir_node *n = chain[k];
-    if (n->op == OP_IM2COL || n->op == OP_COL2IM) body_im2col(ec, o, n);
-    else if (n->op == OP_CONV_OUT || n->op == OP_CONV_OUT_GRAD) body_conv_out(ec, o, n);
-    else body_sample_gemm(ec, o, n);
-  }
-  job_footer(o);
-  emit_job_call(ec, name, "n", "1");
 }
 
 /* db[oc] = sum over samples and positions of dy[s, oc, p] */
@@ -754,8 +725,8 @@ static void emit_pool_windows(emit_text *o, const ir_conv_attr *q, int64_t H, in
 
 /* conv_emit runs exactly im2col -> conv2d -> conv_out and conv2d_dcol -> col2im
  * as per-sample chains (fuse.c finds them by these flags of ops.def) */
-_Static_assert(OPF_OF_IM2COL & OPF_CHAIN_HEAD, "im2col heads a chain");
 _Static_assert(OPF_OF_CONV2D & OPF_CHAIN_LINK, "conv2d links a chain");
+_Static_assert(OPF_OF_CONV_PAD & OPF_CHAIN_HEAD, "conv_pad heads a chain");
 _Static_assert(OPF_OF_CONV_OUT & OPF_CHAIN_END, "conv_out ends a chain");
 _Static_assert(OPF_OF_CONV2D_DCOL & OPF_CHAIN_HEAD, "conv2d_dcol heads a chain");
 _Static_assert(OPF_OF_COL2IM & OPF_CHAIN_END, "col2im ends a chain");
@@ -764,28 +735,27 @@ _Static_assert(OPF_OF_CONV_OUT & OPF_EPILOGUE_HOST, "conv_out applies its epilog
 void conv_emit(emit_ctx *ec, const ir_node *n) {
   const ir_node *next = n + 1, *next2 = n + 2; /* a chain's members follow its head (fuse.c) */
   switch (n->op) {
-  case OP_IM2COL:
+  case OP_CONV_PAD:
     if (n->chain) {
       const ir_node *chain[3] = {n, next, next2};
-      emit_sample_chain(ec, chain, 3, "conv", "conv2d forward, one sample at a time: im2col, "
-                        "the GEMM, back to NCHW with the bias and activation");
+      emit_sample_chain(ec, chain, 3, "conv", "conv2d forward, one sample at a time: the padded "
+                        "image, the implicit GEMM, the bias and activation");
       break;
     }
-    /* fall through */
-  case OP_COL2IM: case OP_CONV_OUT: case OP_CONV_OUT_GRAD:
-    emit_sample_chain(ec, &n, 1, n->op == OP_IM2COL ? "im2col" : n->op == OP_COL2IM ? "col2im"
-                                 : n->op == OP_CONV_OUT ? "conv_out" : "to_rows",
-                      ir_op_name(n->op));
+    emit_sample_chain(ec, &n, 1, "conv_pad", "conv2d's padded image");
     break;
   case OP_CONV2D_DCOL:
     if (n->chain) {
       const ir_node *chain[2] = {n, next};
       emit_sample_chain(ec, chain, 2, "conv_dx", "conv2d input gradient, one sample at a time: "
-                        "dcolT = dyT W, then col2im while it is in cache");
+                        "dcolT = dy^T W, then col2im while it is in cache");
       break;
     }
     /* fall through */
-  case OP_CONV2D: case OP_CONV2D_DW: emit_conv_gemm(ec, n); break;
+  case OP_COL2IM: case OP_CONV_OUT: case OP_CONV2D:
+    emit_sample_chain(ec, &n, 1, ir_op_name(n->op), ir_op_name(n->op));
+    break;
+  case OP_CONV2D_DW: emit_conv_dw(ec, n); break;
   case OP_CONV2D_DW_T: emit_conv_dw_t(ec, n); break;
   case OP_CONV2D_DB: emit_conv_db(ec, n); break;
   default: emit_pool(ec, n); break;
@@ -803,8 +773,8 @@ static void conv_geometry(onnx_ctx *oc, const ir_conv_attr *c, int dilations) {
   if (dilations) onnx_attr_ints(oc, "dilations", 2, d);
 }
 
-/* conv2d is one Conv at conv_out, reading im2col's input and geometry and
- * conv2d's weight (im2col and the GEMM declare nothing); the pools, and
+/* conv2d is one Conv at conv_out, reading conv_pad's input and geometry and
+ * conv2d's weight (conv_pad and the GEMM declare nothing); the pools, and
  * global_avgpool as GlobalAveragePool then Flatten. */
 void conv_onnx(onnx_ctx *oc, const ir_node *n) {
   const ir_graph *g = onnx_graph(oc);
@@ -848,6 +818,6 @@ void conv_onnx(onnx_ctx *oc, const ir_node *n) {
     onnx_attr_int(oc, "count_include_pad", n->conv.count_pad);
     onnx_unary(oc, n, "AveragePool");
     return;
-  default: return; /* im2col, conv2d: part of conv_out's Conv */
+  default: return; /* conv_pad, conv2d: part of conv_out's Conv */
   }
 }

@@ -72,16 +72,16 @@ static void test_epilogue(void) {
   ir_free(g);
 }
 
-/* im2col -> conv2d -> conv_out in one group is a chain of 3, and fuse marks
+/* conv_pad -> conv2d -> conv_out in one group is a chain of 3, and fuse marks
  * it without touching any op's attributes (the chain mark once shared a
  * slot with avgpool's count_pad). */
 static void test_chain(void) {
   ir_graph *g = graph();
   int x = add(g, OP_INPUT, -1, -1, 0);
-  int c = add(g, OP_IM2COL, x, -1, 0);
+  int c = add(g, OP_CONV_PAD, x, -1, 0);
   int y = add(g, OP_CONV2D, c, -1, 0);
   int o = add(g, OP_CONV_OUT, y, -1, 0);
-  int c2 = add(g, OP_IM2COL, o, -1, 1);
+  int c2 = add(g, OP_CONV_PAD, o, -1, 1);
   int y2 = add(g, OP_CONV2D, c2, -1, 1);
   add(g, OP_CONV_OUT, y2, -1, 0); /* another group: no chain */
   int dc = add(g, OP_CONV2D_DCOL, y2, -1, 1);

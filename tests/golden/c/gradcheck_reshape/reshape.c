@@ -54,53 +54,30 @@ DL_SPLIT void forward_img(dl_ctx *ctx, int n, int with_labels) {
 
 /* reshape.dln:7: c = conv2d(img, 2, kernel = 2)
  * forward */
-/* conv2d forward, one sample at a time: im2col, the GEMM, back to NCHW with the bias and activation */
+/* conv2d forward, one sample at a time: the padded image, the implicit GEMM, the bias and activation */
 static void conv_c_9(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   for (int64_t s = lo; s < hi; s++) {
-    /* im2col: each output position's receptive field as a row */
+    /* the zero-padded image, which the implicit GEMMs read */
+    dl_conv2d_pad(2, 3, 3, 0, 0, ACT(32) + s * 18, ACT(64) + s * 18);
+    /* y_s[2, 4] = W . fields(xpad_s), no im2col in memory */
     {
-    const dl_real *restrict x = ACT(32) + s * 18;
-    dl_real *restrict col = ACT(64) + s * 32;
-    for (int oh = 0; oh < 2; oh++)
-      for (int ow = 0; ow < 2; ow++) {
-        dl_real *field = col + (size_t)(oh * 2 + ow) * 8;
-        DL_NO_UNROLL for (int c = 0; c < 2; c++)
-          for (int i = 0; i < 2; i++) {
-            const int ih = oh * 1 - 0 + i * 1;
-            dl_real *f = field + (c * 2 + i) * 2;
-            if (ih < 0 || ih >= 3) {
-              for (int j = 0; j < 2; j++) f[j] = 0;
-              continue;
-            }
-            const dl_real *row = x + ((size_t)c * 3 + ih) * 3;
-            const int iw0 = ow * 1 - 0;
-            if (iw0 >= 0 && iw0 + 1 < 3) {
-              for (int j = 0; j < 2; j++) f[j] = row[iw0 + j * 1];
-              continue;
-            }
-            for (int j = 0; j < 2; j++) {
-              const int iw = iw0 + j * 1;
-              f[j] = iw >= 0 && iw < 3 ? row[iw] : 0;
-            }
-          }
-      }
-    }
-    /* yT_s = colT_s . W^T, [4, 2] per group */
+    static const dl_conv_shape q = {.C = 2, .H = 3, .W = 3, .OC = 2, .OH = 2, .OW = 2,
+        .KH = 2, .KW = 2, .SH = 1, .SW = 1, .PH = 0, .PW = 0, .DH = 1, .DW = 1, .groups = 1};
     for (int g = 0; g < 1; g++)
-      dl_gemm_nt(NULL, 4, 2, 8, ACT(64) + s * 32 + (size_t)g * 8, 8, ST(368) + (size_t)g * 16, 8,
-                 ACT(96) + s * 8 + (size_t)g * 2, 2, 0);
-    /* y[s, oc, p] = (yT[s, p, oc] + b[oc]): back to NCHW */
+      dl_conv2d_forward(&q, g, ACT(64) + s * 18, ST(368), ACT(96) + s * 8);
+    }
+    /* y[s, oc, p] = (yr[s, oc, p] + b[oc]) */
     {
     const dl_real *restrict in = ACT(96) + s * 8;
     dl_real *restrict out = ACT(112) + s * 8;
     const dl_real *restrict b = ST(384);
     DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
-      DL_NO_UNROLL for (int p = 0; p < 4; p++) {
-        const dl_real v = in[p * 2 + oc] + b[oc];
+      DL_ELEMENTWISE for (int p = 0; p < 4; p++) {
+        const dl_real v = in[oc * 4 + p] + b[oc];
         out[oc * 4 + p] = v;
       }
     }
@@ -111,7 +88,7 @@ DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* c: im2col -> [batch, 4, 8] */
+  /* c: conv_pad -> [batch, 18] */
   {
     dl_job job = {ctx, n};
     dl_parallel_for(ctx->pool, n, 1, conv_c_9, &job);
@@ -307,39 +284,21 @@ static void backward_m(dl_ctx *ctx, int n, int with_labels) {
 
 /* reshape.dln:7: c = conv2d(img, 2, kernel = 2)
  * backward: gradients of this line's inputs and parameters */
-/* conv_out_grad */
-static void to_rows_c_34(void *arg, int64_t lo, int64_t hi) {
+/* conv2d input gradient, one sample at a time: dcolT = dy^T W, then col2im while it is in cache */
+static void conv_dx_c_36(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   for (int64_t s = lo; s < hi; s++) {
-    /* dyT[s, p, oc] = dy[s, oc, p]: the gradient in the GEMM's layout */
-    {
-    const dl_real *restrict in = ACT(32) + s * 8;
-    dl_real *restrict out = ACT(48) + s * 8;
-    DL_NO_UNROLL for (int p = 0; p < 4; p++)
-      DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
-        out[p * 2 + oc] = in[oc * 4 + p];
-    }
-  }
-}
-
-/* conv2d input gradient, one sample at a time: dcolT = dyT W, then col2im while it is in cache */
-static void conv_dx_c_37(void *arg, int64_t lo, int64_t hi) {
-  const dl_job *job = arg;
-  dl_ctx *ctx = job->ctx;
-  const int n = job->n;
-  (void)ctx, (void)n;
-  for (int64_t s = lo; s < hi; s++) {
-    /* dcolT_s = dyT_s . W, [4, 8] per group */
+    /* dcolT_s[4, 8] = dy_s^T . W, per group */
     for (int g = 0; g < 1; g++)
-      dl_gemm_nn(NULL, 4, 8, 2, ACT(48) + s * 8 + (size_t)g * 2, 2, ST(368) + (size_t)g * 16, 8,
-                 ACT(64) + s * 32 + (size_t)g * 8, 8, 0);
-    /* col2im: add each receptive field back where im2col read it */
+      dl_gemm_tn(NULL, 4, 8, 2, ACT(32) + s * 8 + (size_t)g * 8, 4, ST(368) + (size_t)g * 16, 8,
+                 ACT(48) + s * 32 + (size_t)g * 8, 8, 0);
+    /* col2im: add each receptive field back where the forward pass read it */
     {
-    dl_real *restrict x = ACT(96) + s * 18;
-    const dl_real *restrict col = ACT(64) + s * 32;
+    dl_real *restrict x = ACT(80) + s * 18;
+    const dl_real *restrict col = ACT(48) + s * 32;
     memset(x, 0, 18 * sizeof *x);
     for (int oh = 0; oh < 2; oh++)
       for (int ow = 0; ow < 2; ow++) {
@@ -380,17 +339,12 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
       db[oc] = sum;
     }
   }
-  /* c: conv_out_grad -> [batch, 4, 2] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 1, to_rows_c_34, &job);
-  }
   /* c.weight: conv2d_dw -> [1, 8, 2] */
   {
-    /* dW^T[g] [8, 2] = colT^T . dyT over the n*4 rows of the batch */
-    for (int g = 0; g < 1; g++)
-      dl_gemm_tn(ctx->pool, 8, 2, n * 4, ACT(64) + (size_t)g * 8, 8, ACT(48) + (size_t)g * 2, 2,
-                 FIX(32) + (size_t)g * 16, 2, 0);
+    /* dW^T[g] [8, 2] = sum over the batch of fields(xpad_s) . dy_s^T */
+    static const dl_conv_shape q = {.C = 2, .H = 3, .W = 3, .OC = 2, .OH = 2, .OW = 2,
+        .KH = 2, .KW = 2, .SH = 1, .SW = 1, .PH = 0, .PW = 0, .DH = 1, .DW = 1, .groups = 1};
+    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(64), ACT(32), FIX(32));
   }
   /* c.weight: conv2d_dw_t -> [2, 2, 2, 2] */
   {
@@ -405,7 +359,7 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
   /* c: conv2d_dcol -> [batch, 4, 8] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 1, conv_dx_c_37, &job);
+    dl_parallel_for(ctx->pool, n, 1, conv_dx_c_36, &job);
   }
 }
 
@@ -422,7 +376,7 @@ static void backward_img(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict db = ST(816);
     const int rows = n;
     const dl_real *restrict s = ACT(0);
-    dl_real *restrict dy = ACT(96);
+    dl_real *restrict dy = ACT(80);
     const size_t count = (size_t)rows * 18;
     /* fused: dy = dout * tanh'(.), then db = column sums of dy */
     DL_ELEMENTWISE
@@ -432,7 +386,7 @@ static void backward_img(dl_ctx *ctx, int n, int with_labels) {
   }
   /* img.weight: dense_dw -> [18, 18] */
   {
-    const dl_real *restrict dy = ACT(96), *restrict x = ctx->x;
+    const dl_real *restrict dy = ACT(80), *restrict x = ctx->x;
     dl_real *restrict out = ST(480);
     const int rows = n;
     /* small layer: dW[j,k] = sum_r dy[r,j] x[r,k], a row of dW at a time */
