@@ -522,81 +522,28 @@ static int tiles(const ir_conv_attr *q) {
   return q->sh == q->kh && q->sw == q->kw && q->ph == 0 && q->pw == 0;
 }
 
-/* Windows that tile the whole image (stride = kernel, no padding, W = OW*KW,
- * H = OH*KH) take two passes over flat arrays that the C compiler vectorises:
- * along each row first, a window's KW neighbours are consecutive in the flat
- * plane (t*KW + j); then down the KH row maxima of each window.  Row first,
- * then down, finds the first maximum in row-major order, the one torch picks.
- * Backward routes dy back the same two steps. */
-static int tiles_image(const ir_conv_attr *q, int64_t H, int64_t W, int64_t OH, int64_t OW) {
-  return tiles(q) && OH * q->kh == H && OW * q->kw == W && H * OW <= 16384;
-}
-
-static void emit_maxpool_tiled(emit_text *o, const ir_conv_attr *q, int64_t H, int64_t OH, int64_t OW, int grad,
-                               const char *routed) {
-  long long HO = H * OW, KH = q->kh, KW = q->kw;
-  emit_line(o, "dl_real h[%lld];", HO);
-  if (grad) {
-    emit_line(o, "int hj[%lld];", HO);
-    emit_line(o, "dl_real gh[%lld];", HO);
-  }
-  emit_line(o, "for (int t = 0; t < %lld; t++) {", HO);
-  emit_line(o, "dl_real m = x[t * %lld];", KW);
-  if (grad) emit_line(o, "int at = 0;");
-  emit_line(o, "for (int j = 1; j < %lld; j++) {", KW);
-  emit_line(o, "const dl_real v = x[t * %lld + j];", KW);
-  emit_line(o, "const int better = (v > m) | ((v != v) & (m == m));");
-  emit_line(o, "m = better ? v : m;");
-  if (grad) emit_line(o, "at = better ? j : at;");
-  emit_line(o, "}");
-  emit_line(o, "h[t] = m;");
-  if (grad) emit_line(o, "hj[t] = at;");
-  emit_line(o, "}");
-  emit_line(o, "for (int oh = 0; oh < %lld; oh++)", ll(OH));
-  emit_line(o, "for (int ow = 0; ow < %lld; ow++) {", ll(OW));
-  emit_line(o, "const dl_real *col = h + oh * %lld + ow;", KH * OW);
-  emit_line(o, "dl_real m = col[0];");
-  if (grad) emit_line(o, "int at = 0;");
-  emit_line(o, "for (int i = 1; i < %lld; i++) {", KH);
-  emit_line(o, "const dl_real v = col[i * %lld];", ll(OW));
-  emit_line(o, "const int better = (v > m) | ((v != v) & (m == m));");
-  emit_line(o, "m = better ? v : m;");
-  if (grad) emit_line(o, "at = better ? i : at;");
-  emit_line(o, "}");
-  if (!grad) {
-    emit_line(o, "y[oh * %lld + ow] = m;", ll(OW));
-    emit_line(o, "}");
-    job_footer(o);
-    return;
-  }
-  emit_line(o, "const dl_real g = %s;", routed);
-  emit_line(o, "for (int i = 0; i < %lld; i++) gh[oh * %lld + i * %lld + ow] = at == i ? g : 0;",
-            KH, KH * OW, ll(OW));
-  emit_line(o, "}");
-  emit_line(o, "for (int t = 0; t < %lld; t++)", HO);
-  emit_line(o, "for (int j = 0; j < %lld; j++) dx[t * %lld + j] = hj[t] == j ? gh[t] : 0;", KW, KW);
-  job_footer(o);
-}
-
 static void emit_maxpool_rows(emit_text *o, const ir_conv_attr *q, int64_t W, int64_t OH, int64_t OW, int grad,
                               const char *routed) {
+  /* at[ow] = i*KW + j of the window's maximum so far: small constants
+   * compared and selected lane by lane.  clang (dlnc build's default)
+   * vectorises along ow: 4x faster than two passes over flat arrays for
+   * fashion_cnn's 2x2 pool backward; gcc 12 does not, and is ~25% slower. */
   emit_line(o, "for (int oh = 0; oh < %lld; oh++) {", ll(OH));
   emit_line(o, "dl_real m[%lld];", ll(OW));
-  if (grad) emit_line(o, "int best[%lld];", ll(OW));
+  if (grad) emit_line(o, "int at[%lld];", ll(OW));
+  emit_line(o, "const dl_real *x0 = x + oh * %lld;", ll(q->sh * W));
   emit_line(o, "for (int ow = 0; ow < %lld; ow++) {", ll(OW));
-  emit_line(o, "const int k = oh * %lld + ow * %d;", ll(q->sh * W), q->sw);
-  emit_line(o, "m[ow] = x[k];");
-  if (grad) emit_line(o, "best[ow] = k;");
+  emit_line(o, "m[ow] = x0[ow * %d];", q->sw);
+  if (grad) emit_line(o, "at[ow] = 0;");
   emit_line(o, "}");
   emit_line(o, "for (int i = 0; i < %d; i++)", q->kh);
   emit_line(o, "for (int j = 0; j < %d; j++) {", q->kw);
-  emit_line(o, "if (i == 0 && j == 0) continue;");
+  emit_line(o, "const dl_real *r = x0 + i * %lld + j;", ll(W));
   emit_line(o, "for (int ow = 0; ow < %lld; ow++) {", ll(OW));
-  emit_line(o, "const int k = (oh * %d + i) * %lld + ow * %d + j;", q->sh, ll(W), q->sw);
-  emit_line(o, "const dl_real v = x[k];");
+  emit_line(o, "const dl_real v = r[ow * %d];", q->sw);
   emit_line(o, "const int better = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));");
   emit_line(o, "m[ow] = better ? v : m[ow];");
-  if (grad) emit_line(o, "best[ow] = better ? k : best[ow];");
+  if (grad) emit_line(o, "at[ow] = better ? i * %d + j : at[ow];", q->kw);
   emit_line(o, "}");
   emit_line(o, "}");
   if (grad && tiles(q)) {
@@ -605,13 +552,15 @@ static void emit_maxpool_rows(emit_text *o, const ir_conv_attr *q, int64_t W, in
     emit_line(o, "dl_real g[%lld];", ll(OW));
     emit_line(o, "for (int ow = 0; ow < %lld; ow++) g[ow] = %s;", ll(OW), routed);
     emit_line(o, "for (int i = 0; i < %d; i++)", q->kh);
-    emit_line(o, "for (int j = 0; j < %d; j++)", q->kw);
-    emit_line(o, "for (int ow = 0; ow < %lld; ow++) {", ll(OW));
-    emit_line(o, "const int k = (oh * %d + i) * %lld + ow * %d + j;", q->sh, ll(W), q->sw);
-    emit_line(o, "dx[k] = best[ow] == k ? g[ow] : 0;");
+    emit_line(o, "for (int j = 0; j < %d; j++) {", q->kw);
+    emit_line(o, "dl_real *d = dx + oh * %lld + i * %lld + j;", ll(q->sh * W), ll(W));
+    emit_line(o, "for (int ow = 0; ow < %lld; ow++) d[ow * %d] = at[ow] == i * %d + j ? g[ow] : 0;",
+              ll(OW), q->sw, q->kw);
     emit_line(o, "}");
   } else if (grad) {
-    emit_line(o, "for (int ow = 0; ow < %lld; ow++) dx[best[ow]] += %s;", ll(OW), routed);
+    emit_line(o, "for (int ow = 0; ow < %lld; ow++)", ll(OW));
+    emit_line(o, "dx[oh * %lld + at[ow] / %d * %lld + ow * %d + at[ow] %% %d] += %s;",
+              ll(q->sh * W), q->kw, ll(W), q->sw, q->kw, routed);
   } else {
     emit_line(o, "memcpy(y + oh * %lld, m, sizeof m);", ll(OW));
   }
@@ -660,14 +609,11 @@ static void emit_pool(emit_ctx *ec, const ir_node *n) {
   char routed[300], dyv[64], xv[32];
   const ir_node *ag = grad && is_max && n->epilogue >= 0 ? &ec->g->nodes[n->epilogue] : NULL;
   snprintf(dyv, sizeof dyv, "dy[oh * %lld + ow]", ll(OW));
-  int tiled = is_max && tiles_image(q, H, W, OH, OW);
-  snprintf(xv, sizeof xv, q->ph || q->pw || tiled ? "m" : "m[ow]");
+  snprintf(xv, sizeof xv, q->ph || q->pw ? "m" : "m[ow]");
   if (ag) activation_grad_expr(ag->act.fwd, ag->act.slope, dyv, xv, xv, routed, sizeof routed);
   else snprintf(routed, sizeof routed, "%s", dyv);
   if (ag) emit_line(o, "/* fused: dy * %s'(x) at each maximum x */", ir_op_name(ag->act.fwd));
-  if (tiled) {
-    emit_maxpool_tiled(o, q, H, OH, OW, grad, routed);
-  } else if (is_max && q->ph == 0 && q->pw == 0) {
+  if (is_max && q->ph == 0 && q->pw == 0) {
     emit_maxpool_rows(o, q, W, OH, OW, grad, routed);
   } else {
     emit_pool_windows(o, q, H, W, OH, OW, is_max, grad, routed);

@@ -108,27 +108,23 @@ static void maxpool_c1_11(void *arg, int64_t lo, int64_t hi) {
     const int64_t s = sc / 8, c = sc % 8;
     const dl_real *restrict x = ACT(13456) + (s * 8 + c) * 784;
     dl_real *restrict y = ACT(928) + (s * 8 + c) * 196;
-    dl_real h[392];
-    for (int t = 0; t < 392; t++) {
-      dl_real m = x[t * 2];
-      for (int j = 1; j < 2; j++) {
-        const dl_real v = x[t * 2 + j];
-        const int better = (v > m) | ((v != v) & (m == m));
-        m = better ? v : m;
-      }
-      h[t] = m;
-    }
-    for (int oh = 0; oh < 14; oh++)
+    for (int oh = 0; oh < 14; oh++) {
+      dl_real m[14];
+      const dl_real *x0 = x + oh * 56;
       for (int ow = 0; ow < 14; ow++) {
-        const dl_real *col = h + oh * 28 + ow;
-        dl_real m = col[0];
-        for (int i = 1; i < 2; i++) {
-          const dl_real v = col[i * 14];
-          const int better = (v > m) | ((v != v) & (m == m));
-          m = better ? v : m;
-        }
-        y[oh * 14 + ow] = m;
+        m[ow] = x0[ow * 2];
       }
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+          const dl_real *r = x0 + i * 28 + j;
+          for (int ow = 0; ow < 14; ow++) {
+            const dl_real v = r[ow * 2];
+            const int better = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));
+            m[ow] = better ? v : m[ow];
+          }
+        }
+      memcpy(y + oh * 14, m, sizeof m);
+    }
   }
 }
 
@@ -241,27 +237,23 @@ static void maxpool_c2_21(void *arg, int64_t lo, int64_t hi) {
     const int64_t s = sc / 16, c = sc % 16;
     const dl_real *restrict x = ACT(19728) + (s * 16 + c) * 196;
     dl_real *restrict y = ACT(960) + (s * 16 + c) * 49;
-    dl_real h[98];
-    for (int t = 0; t < 98; t++) {
-      dl_real m = x[t * 2];
-      for (int j = 1; j < 2; j++) {
-        const dl_real v = x[t * 2 + j];
-        const int better = (v > m) | ((v != v) & (m == m));
-        m = better ? v : m;
-      }
-      h[t] = m;
-    }
-    for (int oh = 0; oh < 7; oh++)
+    for (int oh = 0; oh < 7; oh++) {
+      dl_real m[7];
+      const dl_real *x0 = x + oh * 28;
       for (int ow = 0; ow < 7; ow++) {
-        const dl_real *col = h + oh * 14 + ow;
-        dl_real m = col[0];
-        for (int i = 1; i < 2; i++) {
-          const dl_real v = col[i * 7];
-          const int better = (v > m) | ((v != v) & (m == m));
-          m = better ? v : m;
-        }
-        y[oh * 7 + ow] = m;
+        m[ow] = x0[ow * 2];
       }
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+          const dl_real *r = x0 + i * 14 + j;
+          for (int ow = 0; ow < 7; ow++) {
+            const dl_real v = r[ow * 2];
+            const int better = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));
+            m[ow] = better ? v : m[ow];
+          }
+        }
+      memcpy(y + oh * 7, m, sizeof m);
+    }
   }
 }
 
@@ -600,37 +592,32 @@ static void maxpool_c2_49(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict dy = ACT(960) + (s * 16 + c) * 49;
     dl_real *restrict dx = ACT(26000) + (s * 16 + c) * 196;
     /* fused: dy * relu'(x) at each maximum x */
-    dl_real h[98];
-    int hj[98];
-    dl_real gh[98];
-    for (int t = 0; t < 98; t++) {
-      dl_real m = x[t * 2];
-      int at = 0;
-      for (int j = 1; j < 2; j++) {
-        const dl_real v = x[t * 2 + j];
-        const int better = (v > m) | ((v != v) & (m == m));
-        m = better ? v : m;
-        at = better ? j : at;
-      }
-      h[t] = m;
-      hj[t] = at;
-    }
-    for (int oh = 0; oh < 7; oh++)
+    for (int oh = 0; oh < 7; oh++) {
+      dl_real m[7];
+      int at[7];
+      const dl_real *x0 = x + oh * 28;
       for (int ow = 0; ow < 7; ow++) {
-        const dl_real *col = h + oh * 14 + ow;
-        dl_real m = col[0];
-        int at = 0;
-        for (int i = 1; i < 2; i++) {
-          const dl_real v = col[i * 7];
-          const int better = (v > m) | ((v != v) & (m == m));
-          m = better ? v : m;
-          at = better ? i : at;
-        }
-        const dl_real g = m > 0 ? dy[oh * 7 + ow] : 0;
-        for (int i = 0; i < 2; i++) gh[oh * 14 + i * 7 + ow] = at == i ? g : 0;
+        m[ow] = x0[ow * 2];
+        at[ow] = 0;
       }
-    for (int t = 0; t < 98; t++)
-      for (int j = 0; j < 2; j++) dx[t * 2 + j] = hj[t] == j ? gh[t] : 0;
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+          const dl_real *r = x0 + i * 14 + j;
+          for (int ow = 0; ow < 7; ow++) {
+            const dl_real v = r[ow * 2];
+            const int better = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));
+            m[ow] = better ? v : m[ow];
+            at[ow] = better ? i * 2 + j : at[ow];
+          }
+        }
+      dl_real g[7];
+      for (int ow = 0; ow < 7; ow++) g[ow] = m[ow] > 0 ? dy[oh * 7 + ow] : 0;
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+          dl_real *d = dx + oh * 28 + i * 14 + j;
+          for (int ow = 0; ow < 7; ow++) d[ow * 2] = at[ow] == i * 2 + j ? g[ow] : 0;
+        }
+    }
   }
 }
 
@@ -791,37 +778,32 @@ static void maxpool_c1_59(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict dy = ACT(928) + (s * 8 + c) * 196;
     dl_real *restrict dx = ACT(19728) + (s * 8 + c) * 784;
     /* fused: dy * relu'(x) at each maximum x */
-    dl_real h[392];
-    int hj[392];
-    dl_real gh[392];
-    for (int t = 0; t < 392; t++) {
-      dl_real m = x[t * 2];
-      int at = 0;
-      for (int j = 1; j < 2; j++) {
-        const dl_real v = x[t * 2 + j];
-        const int better = (v > m) | ((v != v) & (m == m));
-        m = better ? v : m;
-        at = better ? j : at;
-      }
-      h[t] = m;
-      hj[t] = at;
-    }
-    for (int oh = 0; oh < 14; oh++)
+    for (int oh = 0; oh < 14; oh++) {
+      dl_real m[14];
+      int at[14];
+      const dl_real *x0 = x + oh * 56;
       for (int ow = 0; ow < 14; ow++) {
-        const dl_real *col = h + oh * 28 + ow;
-        dl_real m = col[0];
-        int at = 0;
-        for (int i = 1; i < 2; i++) {
-          const dl_real v = col[i * 14];
-          const int better = (v > m) | ((v != v) & (m == m));
-          m = better ? v : m;
-          at = better ? i : at;
-        }
-        const dl_real g = m > 0 ? dy[oh * 14 + ow] : 0;
-        for (int i = 0; i < 2; i++) gh[oh * 28 + i * 14 + ow] = at == i ? g : 0;
+        m[ow] = x0[ow * 2];
+        at[ow] = 0;
       }
-    for (int t = 0; t < 392; t++)
-      for (int j = 0; j < 2; j++) dx[t * 2 + j] = hj[t] == j ? gh[t] : 0;
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+          const dl_real *r = x0 + i * 28 + j;
+          for (int ow = 0; ow < 14; ow++) {
+            const dl_real v = r[ow * 2];
+            const int better = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));
+            m[ow] = better ? v : m[ow];
+            at[ow] = better ? i * 2 + j : at[ow];
+          }
+        }
+      dl_real g[14];
+      for (int ow = 0; ow < 14; ow++) g[ow] = m[ow] > 0 ? dy[oh * 14 + ow] : 0;
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+          dl_real *d = dx + oh * 56 + i * 28 + j;
+          for (int ow = 0; ow < 14; ow++) d[ow * 2] = at[ow] == i * 2 + j ? g[ow] : 0;
+        }
+    }
   }
 }
 

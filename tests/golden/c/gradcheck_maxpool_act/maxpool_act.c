@@ -67,27 +67,23 @@ static void maxpool_a_8(void *arg, int64_t lo, int64_t hi) {
     const int64_t s = sc / 3, c = sc % 3;
     const dl_real *restrict x = ACT(240) + (s * 3 + c) * 36;
     dl_real *restrict y = ACT(128) + (s * 3 + c) * 9;
-    dl_real h[18];
-    for (int t = 0; t < 18; t++) {
-      dl_real m = x[t * 2];
-      for (int j = 1; j < 2; j++) {
-        const dl_real v = x[t * 2 + j];
-        const int better = (v > m) | ((v != v) & (m == m));
-        m = better ? v : m;
-      }
-      h[t] = m;
-    }
-    for (int oh = 0; oh < 3; oh++)
+    for (int oh = 0; oh < 3; oh++) {
+      dl_real m[3];
+      const dl_real *x0 = x + oh * 12;
       for (int ow = 0; ow < 3; ow++) {
-        const dl_real *col = h + oh * 6 + ow;
-        dl_real m = col[0];
-        for (int i = 1; i < 2; i++) {
-          const dl_real v = col[i * 3];
-          const int better = (v > m) | ((v != v) & (m == m));
-          m = better ? v : m;
-        }
-        y[oh * 3 + ow] = m;
+        m[ow] = x0[ow * 2];
       }
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+          const dl_real *r = x0 + i * 6 + j;
+          for (int ow = 0; ow < 3; ow++) {
+            const dl_real v = r[ow * 2];
+            const int better = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));
+            m[ow] = better ? v : m[ow];
+          }
+        }
+      memcpy(y + oh * 3, m, sizeof m);
+    }
   }
 }
 
@@ -151,16 +147,15 @@ static void maxpool_b_15(void *arg, int64_t lo, int64_t hi) {
     dl_real *restrict y = ACT(160) + (s * 2 + c) * 9;
     for (int oh = 0; oh < 3; oh++) {
       dl_real m[3];
+      const dl_real *x0 = x + oh * 14;
       for (int ow = 0; ow < 3; ow++) {
-        const int k = oh * 14 + ow * 2;
-        m[ow] = x[k];
+        m[ow] = x0[ow * 2];
       }
       for (int i = 0; i < 2; i++)
         for (int j = 0; j < 2; j++) {
-          if (i == 0 && j == 0) continue;
+          const dl_real *r = x0 + i * 7 + j;
           for (int ow = 0; ow < 3; ow++) {
-            const int k = (oh * 2 + i) * 7 + ow * 2 + j;
-            const dl_real v = x[k];
+            const dl_real v = r[ow * 2];
             const int better = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));
             m[ow] = better ? v : m[ow];
           }
@@ -230,16 +225,15 @@ static void maxpool_c_22(void *arg, int64_t lo, int64_t hi) {
     dl_real *restrict y = ACT(192) + (s * 2 + c) * 9;
     for (int oh = 0; oh < 3; oh++) {
       dl_real m[3];
+      const dl_real *x0 = x + oh * 14;
       for (int ow = 0; ow < 3; ow++) {
-        const int k = oh * 14 + ow * 2;
-        m[ow] = x[k];
+        m[ow] = x0[ow * 2];
       }
       for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++) {
-          if (i == 0 && j == 0) continue;
+          const dl_real *r = x0 + i * 7 + j;
           for (int ow = 0; ow < 3; ow++) {
-            const int k = (oh * 2 + i) * 7 + ow * 2 + j;
-            const dl_real v = x[k];
+            const dl_real v = r[ow * 2];
             const int better = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));
             m[ow] = better ? v : m[ow];
           }
@@ -420,24 +414,24 @@ static void maxpool_c_42(void *arg, int64_t lo, int64_t hi) {
     /* fused: dy * tanh'(x) at each maximum x */
     for (int oh = 0; oh < 3; oh++) {
       dl_real m[3];
-      int best[3];
+      int at[3];
+      const dl_real *x0 = x + oh * 14;
       for (int ow = 0; ow < 3; ow++) {
-        const int k = oh * 14 + ow * 2;
-        m[ow] = x[k];
-        best[ow] = k;
+        m[ow] = x0[ow * 2];
+        at[ow] = 0;
       }
       for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++) {
-          if (i == 0 && j == 0) continue;
+          const dl_real *r = x0 + i * 7 + j;
           for (int ow = 0; ow < 3; ow++) {
-            const int k = (oh * 2 + i) * 7 + ow * 2 + j;
-            const dl_real v = x[k];
+            const dl_real v = r[ow * 2];
             const int better = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));
             m[ow] = better ? v : m[ow];
-            best[ow] = better ? k : best[ow];
+            at[ow] = better ? i * 3 + j : at[ow];
           }
         }
-      for (int ow = 0; ow < 3; ow++) dx[best[ow]] += dy[oh * 3 + ow] * (1 - m[ow] * m[ow]);
+      for (int ow = 0; ow < 3; ow++)
+        dx[oh * 14 + at[ow] / 3 * 7 + ow * 2 + at[ow] % 3] += dy[oh * 3 + ow] * (1 - m[ow] * m[ow]);
     }
   }
 }
@@ -498,31 +492,29 @@ static void maxpool_b_47(void *arg, int64_t lo, int64_t hi) {
     /* fused: dy * sigmoid'(x) at each maximum x */
     for (int oh = 0; oh < 3; oh++) {
       dl_real m[3];
-      int best[3];
+      int at[3];
+      const dl_real *x0 = x + oh * 14;
       for (int ow = 0; ow < 3; ow++) {
-        const int k = oh * 14 + ow * 2;
-        m[ow] = x[k];
-        best[ow] = k;
+        m[ow] = x0[ow * 2];
+        at[ow] = 0;
       }
       for (int i = 0; i < 2; i++)
         for (int j = 0; j < 2; j++) {
-          if (i == 0 && j == 0) continue;
+          const dl_real *r = x0 + i * 7 + j;
           for (int ow = 0; ow < 3; ow++) {
-            const int k = (oh * 2 + i) * 7 + ow * 2 + j;
-            const dl_real v = x[k];
+            const dl_real v = r[ow * 2];
             const int better = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));
             m[ow] = better ? v : m[ow];
-            best[ow] = better ? k : best[ow];
+            at[ow] = better ? i * 2 + j : at[ow];
           }
         }
       dl_real g[3];
       for (int ow = 0; ow < 3; ow++) g[ow] = dy[oh * 3 + ow] * m[ow] * (1 - m[ow]);
       for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 2; j++)
-          for (int ow = 0; ow < 3; ow++) {
-            const int k = (oh * 2 + i) * 7 + ow * 2 + j;
-            dx[k] = best[ow] == k ? g[ow] : 0;
-          }
+        for (int j = 0; j < 2; j++) {
+          dl_real *d = dx + oh * 14 + i * 7 + j;
+          for (int ow = 0; ow < 3; ow++) d[ow * 2] = at[ow] == i * 2 + j ? g[ow] : 0;
+        }
     }
   }
 }
@@ -580,37 +572,32 @@ static void maxpool_a_52(void *arg, int64_t lo, int64_t hi) {
     const dl_real *restrict dy = ACT(128) + (s * 3 + c) * 9;
     dl_real *restrict dx = ACT(352) + (s * 3 + c) * 36;
     /* fused: dy * relu'(x) at each maximum x */
-    dl_real h[18];
-    int hj[18];
-    dl_real gh[18];
-    for (int t = 0; t < 18; t++) {
-      dl_real m = x[t * 2];
-      int at = 0;
-      for (int j = 1; j < 2; j++) {
-        const dl_real v = x[t * 2 + j];
-        const int better = (v > m) | ((v != v) & (m == m));
-        m = better ? v : m;
-        at = better ? j : at;
-      }
-      h[t] = m;
-      hj[t] = at;
-    }
-    for (int oh = 0; oh < 3; oh++)
+    for (int oh = 0; oh < 3; oh++) {
+      dl_real m[3];
+      int at[3];
+      const dl_real *x0 = x + oh * 12;
       for (int ow = 0; ow < 3; ow++) {
-        const dl_real *col = h + oh * 6 + ow;
-        dl_real m = col[0];
-        int at = 0;
-        for (int i = 1; i < 2; i++) {
-          const dl_real v = col[i * 3];
-          const int better = (v > m) | ((v != v) & (m == m));
-          m = better ? v : m;
-          at = better ? i : at;
-        }
-        const dl_real g = m > 0 ? dy[oh * 3 + ow] : 0;
-        for (int i = 0; i < 2; i++) gh[oh * 6 + i * 3 + ow] = at == i ? g : 0;
+        m[ow] = x0[ow * 2];
+        at[ow] = 0;
       }
-    for (int t = 0; t < 18; t++)
-      for (int j = 0; j < 2; j++) dx[t * 2 + j] = hj[t] == j ? gh[t] : 0;
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+          const dl_real *r = x0 + i * 6 + j;
+          for (int ow = 0; ow < 3; ow++) {
+            const dl_real v = r[ow * 2];
+            const int better = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));
+            m[ow] = better ? v : m[ow];
+            at[ow] = better ? i * 2 + j : at[ow];
+          }
+        }
+      dl_real g[3];
+      for (int ow = 0; ow < 3; ow++) g[ow] = m[ow] > 0 ? dy[oh * 3 + ow] : 0;
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+          dl_real *d = dx + oh * 12 + i * 6 + j;
+          for (int ow = 0; ow < 3; ow++) d[ow * 2] = at[ow] == i * 2 + j ? g[ow] : 0;
+        }
+    }
   }
 }
 
