@@ -16,6 +16,7 @@
  * The input gradient stays a GEMM into the column layout plus col2im, in the
  * generated code (compiler/ops/conv.c). */
 #include "kernels.h"
+#include "dl_model.h"
 
 #include <string.h>
 
@@ -25,7 +26,7 @@ static ptrdiff_t plane(const dl_conv_shape *q)
 }
 
 /* One sample: xpad = x [C][H][W] with PH zero rows above and below and PW
- * zero columns left and right of each channel. */
+ * zero columns left and right of each channel, then DL_CONV_SLACK zeros. */
 void dl_conv2d_pad(int C, int H, int W, int PH, int PW, const dl_real *x, dl_real *xpad)
 {
     int WP = W + 2 * PW;
@@ -42,6 +43,7 @@ void dl_conv2d_pad(int C, int H, int W, int PH, int PW, const dl_real *x, dl_rea
         }
         memset(dst + (ptrdiff_t)(H + PH) * WP, 0, (size_t)PH * WP * sizeof *dst);
     }
+    memset(xpad + C * P, 0, DL_CONV_SLACK * sizeof *xpad);
 }
 
 typedef struct {
@@ -111,15 +113,35 @@ static void pack_fields(const void *arg, int k0, int kc, int j0, int nc, dl_real
                 bp[(ptrdiff_t)k * ldbp + j] = 0;
 }
 
-/* One sample, group g: y[g*OCg + oc, p] = sum_kidx W_g[oc, kidx] field(kidx, p). */
+/* One sample, group g: y[g*OCg + oc, p] = sum_kidx W_g[oc, kidx] field(kidx, p).
+ * With SW = 1 the fields are read in place (dl_gemm_direct, up to
+ * DIRECT_MAX_K of them, offsets on the stack); otherwise packed. */
+enum { DIRECT_MAX_K = 4608 }; /* 512 channels of 3x3: 18 KiB of offsets */
 void dl_conv2d_forward(const dl_conv_shape *q, int g, const dl_real *xpad, const dl_real *w,
                        dl_real *y)
 {
     int Cg = q->C / q->groups, OCg = q->OC / q->groups, CKg = Cg * q->KH * q->KW;
-    int P = q->OH * q->OW;
-    fields_arg fa = {q, xpad + g * Cg * plane(q)};
-    dl_gemm_custom_b(NULL, OCg, P, CKg, w + (ptrdiff_t)g * OCg * CKg, CKg, pack_fields, &fa,
-                     y + (ptrdiff_t)g * OCg * P, P, 0);
+    int P = q->OH * q->OW, WP = q->W + 2 * q->PW;
+    const dl_real *xg = xpad + g * Cg * plane(q), *wg = w + (ptrdiff_t)g * OCg * CKg;
+    dl_real *yg = y + (ptrdiff_t)g * OCg * P;
+    if (q->SW == 1 && CKg <= DIRECT_MAX_K) {
+        int32_t koff[DIRECT_MAX_K];
+        int32_t off = 0, row_step = q->DH * WP - q->KW * q->DW;
+        int32_t plane_step = (int32_t)plane(q) - q->KH * q->DH * WP;
+        for (int k = 0, ki = 0, kj = 0; k < CKg; k++) {
+            koff[k] = off;
+            off += q->DW;
+            if (++kj == q->KW) {
+                kj = 0, off += row_step;
+                if (++ki == q->KH)
+                    ki = 0, off += plane_step;
+            }
+        }
+        dl_gemm_direct(OCg, CKg, wg, CKg, xg, koff, q->OH, q->OW, (ptrdiff_t)q->SH * WP, yg, P);
+        return;
+    }
+    fields_arg fa = {q, xg};
+    dl_gemm_custom_b(NULL, OCg, P, CKg, wg, CKg, pack_fields, &fa, yg, P, 0);
 }
 
 /* The batch: dwt[g][kidx][oc] = sum_s sum_p field_s(kidx, p) dy_s[g*OCg + oc, p],
@@ -129,7 +151,7 @@ void dl_conv2d_weight_grad(dl_pool *pool, const dl_conv_shape *q, int n, const d
 {
     int Cg = q->C / q->groups, OCg = q->OC / q->groups, CKg = Cg * q->KH * q->KW;
     int WP = q->W + 2 * q->PW, P = q->OH * q->OW;
-    ptrdiff_t pad_size = q->C * plane(q);
+    ptrdiff_t pad_size = q->C * plane(q) + DL_CONV_SLACK;
     dl_gemm_fields f = {q->KH, q->KW, plane(q), (ptrdiff_t)q->DH * WP, q->DW,
                         q->OH, q->OW, (ptrdiff_t)q->SH * WP, q->SW};
     for (int g = 0; g < q->groups; g++)

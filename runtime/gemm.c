@@ -25,6 +25,7 @@
  * (The small-M kernels have their own fixed orders; they are chosen by M
  * alone, never by the thread count.) */
 #include "kernels.h"
+#include "dl_model.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,9 @@
 #endif
 #if NR > 32
 #error "gemm.c: DL_GEMM_PACKED_SIZE (kernels.h) assumes panels of at most 32 columns"
+#endif
+#if NR > DL_CONV_SLACK + 1
+#error "gemm.c: dl_gemm_direct's loads would run past a padded image's slack (dl_model.h)"
 #endif
 #if NV % 2
 #error "gemm.c: GEMM_NV must be even (half panels use NV/2)"
@@ -243,6 +247,41 @@ static ALWAYS_INLINE void field_body(const int mr, const int nv, int nr, const d
     tile_store(mr, nv, nr, acc, c, ldc, ow);
 }
 
+/* ---- direct kernel (a convolution's product, nothing packed) -------------
+ * C[r*ldc + c] = sum_{k<K} a[r*lda + k] * x[koff[k] + c] for r < mr, c < nr:
+ * b(k, c) read straight from a padded image, row k of the receptive fields
+ * starting at koff[k] and c running along one output row.  The loads of a
+ * tile narrower than nv*GV_LEN read past its end (into the image's next
+ * columns or its slack); those lanes are never stored. */
+static ALWAYS_INLINE void direct_body(const int mr, const int nv, int nr, int K,
+                                      const dl_real *a, ptrdiff_t lda, const dl_real *x,
+                                      const int32_t *koff, dl_real *c, ptrdiff_t ldc)
+{
+    gvec acc[MR][NVMAX];
+    UNROLL
+    for (int r = 0; r < mr; r++)
+        UNROLL
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = gv_zero();
+    /* acc[r][:] += a(r,k) * x[koff[k] .. +nv*GV_LEN) */
+    ROLLED
+    for (int k = 0; k < K; k++) {
+        const dl_real *b = x + koff[k];
+        gvec bk[NVMAX];
+        UNROLL
+        for (int v = 0; v < nv; v++)
+            bk[v] = gv_load(b + v * GV_LEN);
+        UNROLL
+        for (int r = 0; r < mr; r++) {
+            gvec ar = gv_bcast(a[r * lda + k]);
+            UNROLL
+            for (int v = 0; v < nv; v++)
+                acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
+        }
+    }
+    tile_store(mr, nv, nr, acc, c, ldc, 1);
+}
+
 /* Instances.  ukr_rN / ukr_cN: packed panel, A read by rows (nt, nn) or by
  * columns (tn), N rows.  ukh_*: the same for a last panel of at most NR/2
  * columns, doing half the work (e.g. N = 10).  wide_rN / wide_cN: B read in
@@ -319,14 +358,48 @@ typedef void (*field_fn)(int nr, const dl_real *const *a_row, int k0, int kc, in
                    b, c, ldc, ow);                                             \
     }
 
+typedef void (*direct_fn)(int nr, int K, const dl_real *a, ptrdiff_t lda, const dl_real *x,
+                          const int32_t *koff, dl_real *c, ptrdiff_t ldc);
+#define DIRECT(m)                                                              \
+    static void direct_##m(int nr, int K, const dl_real *a, ptrdiff_t lda,     \
+                           const dl_real *x, const int32_t *koff, dl_real *c,  \
+                           ptrdiff_t ldc)                                      \
+    {                                                                          \
+        direct_body(m, NV, nr, K, a, lda, x, koff, c, ldc);                    \
+    }                                                                          \
+    static void directh_##m(int nr, int K, const dl_real *a, ptrdiff_t lda,    \
+                            const dl_real *x, const int32_t *koff, dl_real *c, \
+                            ptrdiff_t ldc)                                     \
+    {                                                                          \
+        direct_body(m, NV / 2, nr, K, a, lda, x, koff, c, ldc);                \
+    }
+
 UKR(1) UKR(2) UKR(3) UKR(4) SMALL(1) SMALL(2)
-FIELD(1) FIELD(2) FIELD(3) FIELD(4)
+FIELD(1) FIELD(2) FIELD(3) FIELD(4) DIRECT(1) DIRECT(2) DIRECT(3) DIRECT(4)
 #if MR >= 6
-UKR(5) UKR(6) SMALL(3) FIELD(5) FIELD(6)
+UKR(5) UKR(6) SMALL(3) FIELD(5) FIELD(6) DIRECT(5) DIRECT(6)
 #endif
 #if MR >= 8
-UKR(7) UKR(8) SMALL(4) FIELD(7) FIELD(8)
+UKR(7) UKR(8) SMALL(4) FIELD(7) FIELD(8) DIRECT(7) DIRECT(8)
 #endif
+static const direct_fn directs[2][MR + 1] = {
+    {NULL, direct_1, direct_2, direct_3, direct_4,
+#if MR >= 6
+     direct_5, direct_6,
+#endif
+#if MR >= 8
+     direct_7, direct_8,
+#endif
+    },
+    {NULL, directh_1, directh_2, directh_3, directh_4,
+#if MR >= 6
+     directh_5, directh_6,
+#endif
+#if MR >= 8
+     directh_7, directh_8,
+#endif
+    },
+};
 static const field_fn fields[2][MR + 1] = {
     {NULL, field_1, field_2, field_3, field_4,
 #if MR >= 6
@@ -728,4 +801,29 @@ void dl_gemm_fields_nt(dl_pool *pool, int M, int N, const dl_gemm_fields *f, int
         fields_range(&g, 0, units);
     else
         dl_parallel_for(pool, units, grain, fields_range, &g);
+}
+
+/* ---- a convolution's product, read straight from the padded image -------
+ * C[i, oh*OW + ow] = sum_k A[i*lda + k] x[koff[k] + oh*row_stride + ow] for
+ * i < M, oh < OH, ow < OW: one MR-row tile of A at a time (in L1) swept over
+ * every output row, NR positions of the row per tile. */
+void dl_gemm_direct(int M, int K, const dl_real *A, int lda, const dl_real *x,
+                    const int32_t *koff, int OH, int OW, ptrdiff_t row_stride,
+                    dl_real *C, int ldc)
+{
+    for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow += NR) {
+            int nr = OW - ow < NR ? OW - ow : NR;
+            for (int ir = 0; ir < M; ir += MR) {
+                int mr = M - ir < MR ? M - ir : MR;
+                directs[nr > NR / 2 ? 0 : 1][mr](nr, K, A + (ptrdiff_t)ir * lda, lda,
+                                                 x + oh * row_stride + ow, koff,
+                                                 C + (ptrdiff_t)ir * ldc + oh * OW + ow, ldc);
+            }
+        }
+}
+
+int dl_gemm_panel_width(void)
+{
+    return NR;
 }

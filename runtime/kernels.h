@@ -8,6 +8,7 @@
 #include "dl_real.h"
 #include "threads.h"
 #include <stddef.h>
+#include <stdint.h>
 
 /* C[M,N] (+)= A[M,K] . B[N,K]^T      (dense forward: y = x W^T) */
 void dl_gemm_nt(dl_pool *pool, int M, int N, int K,
@@ -52,6 +53,17 @@ typedef void (*dl_gemm_packer)(const void *arg, int k0, int kc, int j0, int nc, 
 void dl_gemm_custom_b(dl_pool *pool, int M, int N, int K, const dl_real *A, int lda,
                       dl_gemm_packer pack, const void *pack_arg, dl_real *C, int ldc,
                       int accumulate);
+
+/* C[i, oh*OW + ow] = sum_{k<K} A[i*lda + k] x[koff[k] + oh*row_stride + ow]
+ * for i < M, oh < OH, ow < OW: a stride-1 convolution's product read
+ * straight from its padded image, each field row k starting at koff[k].
+ * Loads run up to dl_gemm_panel_width() - 1 elements past the last field
+ * element; those lanes are never stored.  Single-threaded. */
+void dl_gemm_direct(int M, int K, const dl_real *A, int lda, const dl_real *x,
+                    const int32_t *koff, int OH, int OW, ptrdiff_t row_stride,
+                    dl_real *C, int ldc);
+/* Columns of C per microkernel call (16 with AVX2, 32 with AVX-512). */
+int dl_gemm_panel_width(void);
 
 /* A matrix of receptive fields read in place (a convolution's weight
  * gradient): row i = (c, ki, kj) = (i / (kh*kw), i / kw % kh, i % kw)

@@ -3,7 +3,7 @@
  * backward rules and emitters.
  *
  * conv2d is lowered to three nodes, run as one job per sample (a chain):
- *   conv_pad:  xpad[s] = x[s] zero-padded, [C][H+2PH][W+2PW], so
+ *   conv_pad:  xpad[s] = x[s] zero-padded, [C][H+2PH][W+2PW] (+ slack), so
  *              that every receptive field lies inside it;
  *   conv2d:    y[s] = W . fields(xpad[s]), an implicit GEMM: the runtime
  *              (runtime/conv.c) packs the fields straight from xpad, and no
@@ -114,7 +114,7 @@ int lower_conv2d(lower_ctx *lc, const ast_expr *call) {
   ir_node *c = ir_at(g, pad);
   c->batched = 1;
   c->ndim = 1;
-  c->dims[0] = C * (H + 2 * p) * (W + 2 * p);
+  c->dims[0] = C * (H + 2 * p) * (W + 2 * p) + DL_CONV_SLACK;
   c->conv = (ir_conv_attr){.kh = k, .kw = k, .sh = s, .sw = s, .ph = p, .pw = p, .dh = d, .dw = d,
                            .groups = groups};
 
@@ -190,6 +190,13 @@ int lower_pool(lower_ctx *lc, const ast_expr *call) {
 
 /* ---- backward ----------------------------------------------------------- */
 
+/* Whether a convolution's input gradient is itself a convolution of its
+ * zero-padded output gradient: stride 1 and padding at most the dilated
+ * kernel's reach, so the padding of dy, (K-1)*D - P, is not negative. */
+static int transposable(const ir_conv_attr *q) {
+  return q->sh == 1 && q->sw == 1 && q->ph <= (q->kh - 1) * q->dh && q->pw <= (q->kw - 1) * q->dw;
+}
+
 /* The input channels of a conv_pad's image. */
 static int64_t pad_channels(const ir_graph *g, const ir_node *pad) {
   return g->nodes[pad->in[0]].dims[0];
@@ -229,9 +236,27 @@ void conv_backward(ad_ctx *ad, int id, int dy) {
       g->nodes[dw].conv.groups = (int)groups;
       ad_accumulate(ad, n.in[1], dw);
     }
-    /* xpad exists for the products alone: the gradient goes to x itself,
-     * through the columns and col2im */
-    if (ad_wants(ad, x)) {
+    /* xpad exists for the products alone: the gradient goes to x itself */
+    if (ad_wants(ad, x) && transposable(&q)) {
+      /* dx = conv(dy padded by (K-1)*D - P, W flipped and transposed) */
+      int in[1] = {n.in[1]};
+      int wt = ad_node(ad, OP_CONV2D_DX_W, in, 1, n.in[1], -1);
+      ir_node *t = &g->nodes[wt];
+      t->conv.groups = (int)groups;
+      int64_t OH = n.dims[1], OW = n.dims[2];
+      ir_conv_attr qt = {.kh = q.kh, .kw = q.kw, .sh = 1, .sw = 1,
+                         .ph = (q.kh - 1) * q.dh - q.ph, .pw = (q.kw - 1) * q.dw - q.pw,
+                         .dh = q.dh, .dw = q.dw, .groups = q.groups};
+      int dpad = ad_node(ad, OP_CONV_PAD, &dy, 1, n.in[0], -1);
+      ir_node *dp = &g->nodes[dpad];
+      dp->conv = qt;
+      dp->dims[0] = OC * (OH + 2 * qt.ph) * (OW + 2 * qt.pw) + DL_CONV_SLACK;
+      int din[2] = {dpad, wt};
+      int dx = ad_node(ad, OP_CONV2D, din, 2, x, -1);
+      g->nodes[dx].conv.groups = (int)groups;
+      ad_accumulate(ad, x, dx);
+    } else if (ad_wants(ad, x)) {
+      /* through the columns and col2im */
       int in[2] = {dy, n.in[1]};
       int dcol = ad_node(ad, OP_CONV2D_DCOL, in, 2, n.id, -1);
       ir_node *dc = &g->nodes[dcol];
@@ -474,6 +499,30 @@ static void emit_conv_dw_t(emit_ctx *ec, const ir_node *n) {
   emit_line(o, "}");
 }
 
+/* W' [G][Cg][OCg*KH*KW]: W [G*OCg][Cg][KH][KW] flipped in space with its
+ * channels swapped, so that dx = conv(dy padded, W') at stride 1. */
+static void emit_conv_dx_weight(emit_ctx *ec, const ir_node *n) {
+  const ir_node *w = &ec->g->nodes[n->in[0]];
+  int64_t G = n->conv.groups, OCg = w->dims[0] / G, Cg = w->dims[1], KH = w->dims[2];
+  int64_t KW = w->dims[3];
+  char pw[96], pt[96];
+  emit_ptr(ec, w->id, pw, sizeof pw);
+  emit_ptr(ec, n->id, pt, sizeof pt);
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
+  emit_line(o, "{");
+  emit_line(o, "/* W'[g, c, oc, i, j] = W[g*%lld + oc, c, %lld - i, %lld - j] */", ll(OCg),
+            ll(KH - 1), ll(KW - 1));
+  emit_line(o, "const dl_real *restrict w = %s;", pw);
+  emit_line(o, "dl_real *restrict t = %s;", pt);
+  emit_line(o, "DL_NO_UNROLL for (int g = 0; g < %lld; g++)", ll(G));
+  emit_line(o, "DL_NO_UNROLL for (int c = 0; c < %lld; c++)", ll(Cg));
+  emit_line(o, "DL_NO_UNROLL for (int oc = 0; oc < %lld; oc++)", ll(OCg));
+  emit_line(o, "DL_NO_UNROLL for (int k = 0; k < %lld; k++)", ll(KH * KW));
+  emit_line(o, "t[((g * %lld + c) * %lld + oc) * %lld + k] = w[((g * %lld + oc) * %lld + c) * %lld + %lld - k];",
+            ll(Cg), ll(OCg), ll(KH * KW), ll(OCg), ll(Cg), ll(KH * KW), ll(KH * KW - 1));
+  emit_line(o, "}");
+}
+
 /* db[oc] = sum over samples and positions of dy[s, oc, p] */
 static void emit_conv_db(emit_ctx *ec, const ir_node *n) {
   const ir_node *dy = &ec->g->nodes[n->in[0]];
@@ -682,10 +731,16 @@ void conv_emit(emit_ctx *ec, const ir_node *n) {
   const ir_node *next = n + 1, *next2 = n + 2; /* a chain's members follow its head (fuse.c) */
   switch (n->op) {
   case OP_CONV_PAD:
-    if (n->chain) {
+    if (n->chain == 3) {
       const ir_node *chain[3] = {n, next, next2};
       emit_sample_chain(ec, chain, 3, "conv", "conv2d forward, one sample at a time: the padded "
                         "image, the implicit GEMM, the bias and activation");
+      break;
+    }
+    if (n->chain == 2) {
+      const ir_node *chain[2] = {n, next};
+      emit_sample_chain(ec, chain, 2, "conv_dx", "conv2d input gradient as a convolution, one "
+                        "sample at a time: dy padded, the implicit GEMM with W flipped");
       break;
     }
     emit_sample_chain(ec, &n, 1, "conv_pad", "conv2d's padded image");
@@ -703,6 +758,7 @@ void conv_emit(emit_ctx *ec, const ir_node *n) {
     break;
   case OP_CONV2D_DW: emit_conv_dw(ec, n); break;
   case OP_CONV2D_DW_T: emit_conv_dw_t(ec, n); break;
+  case OP_CONV2D_DX_W: emit_conv_dx_weight(ec, n); break;
   case OP_CONV2D_DB: emit_conv_db(ec, n); break;
   default: emit_pool(ec, n); break;
   }

@@ -10,8 +10,9 @@
  * Both need the second op to run in place on the first one's buffer (memplan
  * decided that) and to come right after it, so nothing reads in between.
  * Then per-sample chains (OPF_CHAIN_*), one job over the batch instead of one per op:
- *   im2col -> conv2d -> conv_out   each sample's columns, product and NCHW
- *                                  output while they are in cache
+ *   conv_pad -> conv2d -> conv_out each sample's padded image, product and
+ *                                  output while they are in cache (without
+ *                                  conv_out: a convolution's input gradient)
  *   conv2d_dcol -> col2im          each sample's column gradient, then its
  *                                  scatter back into dx
  * (the head's `chain` says so; conv.c emits the chain.)  Each fusion is an
@@ -25,12 +26,15 @@ static int chain_next(const ir_graph *g, int id, unsigned flag) {
 }
 
 /* A head, any links and an end, each reading the one before (the OPF_CHAIN_*
- * flags): im2col -> conv2d -> conv_out and conv2d_dcol -> col2im. */
+ * flags); a link that may also end a chain ends it when no end follows:
+ * conv_pad -> conv2d -> conv_out, conv_pad -> conv2d (a transposed
+ * convolution: dx) and conv2d_dcol -> col2im. */
 int fuse_chain_length(const ir_graph *g, int id) {
   if (!ir_op_has(g->nodes[id].op, OPF_CHAIN_HEAD)) return 1;
   int last = id;
   while (chain_next(g, last, OPF_CHAIN_LINK)) last++;
-  return chain_next(g, last, OPF_CHAIN_END) ? last + 2 - id : 1;
+  if (chain_next(g, last, OPF_CHAIN_END)) return last + 2 - id;
+  return last > id && ir_op_has(g->nodes[last].op, OPF_CHAIN_END) ? last + 1 - id : 1;
 }
 
 int fuse(ir_graph *g) {
