@@ -758,23 +758,31 @@ static void fields_range(void *arg, int64_t b, int64_t e)
     const fields_job *g = arg;
     const dl_gemm_fields *f = g->f;
     _Alignas(64) dl_real bp[KC * NR];
+    enum { ROWS = 64 * MR };   /* rows whose offsets are worked out at once */
+    ptrdiff_t off[ROWS];
     int i0 = (int)b * MR, i1 = e * MR < g->M ? (int)e * MR : g->M;
     int K = f->nseg * f->seglen;
-    for (int jr = 0; jr < g->N; jr += NR) {
-        int nr = g->N - jr < NR ? g->N - jr : NR;
-        const field_fn *kern = fields[nr > NR / 2 ? 0 : 1];
-        for (int s = 0; s < g->n; s++) {
-            const dl_real *A = g->A + s * g->a_sample;
-            for (int pc = 0; pc < K; pc += KC) {
-                int kc = K - pc < KC ? K - pc : KC;
-                pack_b_t(kc, nr, g->B + s * g->b_sample + (ptrdiff_t)jr * g->ldb + pc, g->ldb, bp);
-                for (int ir = i0; ir < i1; ir += MR) {
-                    int mr = i1 - ir < MR ? i1 - ir : MR;
-                    const dl_real *a_row[MR];
-                    for (int r = 0; r < mr; r++)
-                        a_row[r] = A + field_row(f, ir + r);
-                    kern[mr](nr, a_row, pc, kc, f->seglen, f->segstride, f->kstride, bp,
-                             g->C + (ptrdiff_t)ir * g->ldc + jr, g->ldc, s == 0 && pc == 0);
+    for (int ib = i0; ib < i1; ib += ROWS) {
+        int ie = i1 - ib < ROWS ? i1 : ib + ROWS;
+        for (int i = ib; i < ie; i++)
+            off[i - ib] = field_row(f, i);
+        for (int jr = 0; jr < g->N; jr += NR) {
+            int nr = g->N - jr < NR ? g->N - jr : NR;
+            const field_fn *kern = fields[nr > NR / 2 ? 0 : 1];
+            for (int s = 0; s < g->n; s++) {
+                const dl_real *A = g->A + s * g->a_sample;
+                for (int pc = 0; pc < K; pc += KC) {
+                    int kc = K - pc < KC ? K - pc : KC;
+                    pack_b_t(kc, nr, g->B + s * g->b_sample + (ptrdiff_t)jr * g->ldb + pc, g->ldb,
+                             bp);
+                    for (int ir = ib; ir < ie; ir += MR) {
+                        int mr = ie - ir < MR ? ie - ir : MR;
+                        const dl_real *a_row[MR];
+                        for (int r = 0; r < mr; r++)
+                            a_row[r] = A + off[ir - ib + r];
+                        kern[mr](nr, a_row, pc, kc, f->seglen, f->segstride, f->kstride, bp,
+                                 g->C + (ptrdiff_t)ir * g->ldc + jr, g->ldc, s == 0 && pc == 0);
+                    }
                 }
             }
         }
