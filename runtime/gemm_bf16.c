@@ -162,6 +162,11 @@ const char *dl_bf16_kernel(void)
     return use_native() ? "avx512bf16" : "emulated";
 }
 
+const char *dl_gemm_precision(void)
+{
+    return use_native() ? "bf16 (avx512bf16)" : "bf16 (emulated)";
+}
+
 /* ---- emulated microkernel -----------------------------------------------
  * C[r*ldc + c] = acc, acc starting at 0 (ow) or C, over k < kc in pairs as
  * gemm_bf16.h says; a[r*ars + k] and b[k*NR + c] are bf16-rounded already.
@@ -442,6 +447,9 @@ void dl_bf16_pack(int kind, int N, int K, const float *B, int ldb, float *packed
 }
 
 #else
-/* an f32 or f64 build: nothing here (ISO C wants a declaration) */
-typedef int dl_gemm_bf16_unused;
+/* an f32 or f64 build */
+const char *dl_gemm_precision(void)
+{
+    return DL_REAL_IS_F64 ? "f64" : "f32";
+}
 #endif

@@ -41,6 +41,11 @@ void dl_gemm_pack_nn(int N, int K, const dl_real *B, int ldb, dl_real *packed);
 void dl_gemm_packed(dl_pool *pool, int M, int N, int K, const dl_real *A, int lda,
                     const dl_real *packed, dl_real *C, int ldc, int accumulate);
 
+/* What the GEMMs' operands are: "f32" or "f64" (dl_real), or in a
+ * --precision bf16 build (DL_GEMM_BF16) "bf16 (avx512bf16)" or
+ * "bf16 (emulated)", after the kernel in use (gemm_bf16.c). */
+const char *dl_gemm_precision(void);
+
 /* Name of the code path compiled in: "avx512", "avx2", "neon" or "scalar". */
 const char *dl_kernels_isa(void);
 
