@@ -88,7 +88,9 @@ typedef float bvec;
 
 #define NR (NV * BV_LEN)   /* columns of C per microkernel call */
 #define KC 256             /* k slice (even: pairs never straddle slices) */
-#define BM (MR * 8)        /* rows of a rounded at once: BM*KC floats */
+#define BM (MR * 16)       /* rows of a rounded at once: BM*KC floats (96-128 KB
+                              of stack: a batch of 64 or 128 is one block, so
+                              each panel of b is rounded once per product) */
 
 #if NR > 32
 #error "gemm_bf16.c: DL_GEMM_PACKED_SIZE (kernels.h) assumes panels of at most 32 columns"
@@ -169,11 +171,12 @@ const char *dl_gemm_precision(void)
 
 /* ---- emulated microkernel -----------------------------------------------
  * C[r*ldc + c] = acc, acc starting at 0 (ow) or C, over k < kc in pairs as
- * gemm_bf16.h says; a[r*ars + k] and b[k*NR + c] are bf16-rounded already.
+ * gemm_bf16.h says; a[r*ars + k*aks] and b[k*NR + c] are bf16-rounded
+ * already.
  * r < mr, c < nr <= NR.  An odd kc's last pair has 0 * 0 for its k+1 term:
  * acc + 0, which is what an fma of zeros gives (it turns -0 into +0). */
 static ALWAYS_INLINE void ukr_emu(const int mr, int nr, int kc, const float *a, ptrdiff_t ars,
-                                  const float *b, float *c, ptrdiff_t ldc, int ow)
+                                  ptrdiff_t aks, const float *b, float *c, ptrdiff_t ldc, int ow)
 {
     bvec acc[MR][NV];
     float tmp[NR];
@@ -188,29 +191,31 @@ static ALWAYS_INLINE void ukr_emu(const int mr, int nr, int kc, const float *a, 
             acc[r][v] = ow ? bv_zero() : nr < NR ? bv_load(tmp + v * BV_LEN)
                                                  : BV_FTZ(bv_load(p + v * BV_LEN));
     }
+    /* k+1's products into every accumulator, then k's: each accumulator
+     * sees the pair's order, and only one row of b is live at a time (MR x
+     * NV accumulators, NV of b and a broadcast fill AVX2's 16 registers) */
     int k = 0;
     ROLLED
     for (; k + 2 <= kc; k += 2) {
-        bvec b1[NV], b0[NV];
         UNROLL
-        for (int v = 0; v < NV; v++) {
-            b1[v] = bv_load(b + (k + 1) * NR + v * BV_LEN);
-            b0[v] = bv_load(b + k * NR + v * BV_LEN);
-        }
-        UNROLL
-        for (int r = 0; r < mr; r++) {
-            bvec a1 = bv_bcast(a[r * ars + k + 1]), a0 = bv_bcast(a[r * ars + k]);
+        for (int h = 1; h >= 0; h--) {
+            bvec bk[NV];
             UNROLL
-            for (int v = 0; v < NV; v++) {
-                acc[r][v] = BV_FTZ(bv_fma(a1, b1[v], acc[r][v]));
-                acc[r][v] = BV_FTZ(bv_fma(a0, b0[v], acc[r][v]));
+            for (int v = 0; v < NV; v++)
+                bk[v] = bv_load(b + (k + h) * NR + v * BV_LEN);
+            UNROLL
+            for (int r = 0; r < mr; r++) {
+                bvec ar = bv_bcast(a[r * ars + (k + h) * aks]);
+                UNROLL
+                for (int v = 0; v < NV; v++)
+                    acc[r][v] = BV_FTZ(bv_fma(ar, bk[v], acc[r][v]));
             }
         }
     }
     if (k < kc) {   /* odd kc: the last pair is (k, zero) */
         UNROLL
         for (int r = 0; r < mr; r++) {
-            bvec a0 = bv_bcast(a[r * ars + k]);
+            bvec a0 = bv_bcast(a[r * ars + k * aks]);
             UNROLL
             for (int v = 0; v < NV; v++)
                 acc[r][v] = BV_FTZ(bv_fma(a0, bv_load(b + k * NR + v * BV_LEN),
@@ -234,14 +239,21 @@ static ALWAYS_INLINE void ukr_emu(const int mr, int nr, int kc, const float *a, 
     }
 }
 
-typedef void (*ukr_fn)(int nr, int kc, const void *a, ptrdiff_t ars, const void *b,
+/* a's rows lda apart (emu_r: a rounded by rows) or its k's (emu_c: by
+ * columns, for tn) */
+typedef void (*ukr_fn)(int nr, int kc, const void *a, ptrdiff_t lda, const void *b,
                        float *c, ptrdiff_t ldc, int ow);
 
-#define EMU(m)                                                                        \
-    static void emu_##m(int nr, int kc, const void *a, ptrdiff_t ars, const void *b,  \
-                        float *c, ptrdiff_t ldc, int ow)                              \
-    {                                                                                 \
-        ukr_emu(m, nr, kc, a, ars, b, c, ldc, ow);                                    \
+#define EMU(m)                                                                          \
+    static void emu_r##m(int nr, int kc, const void *a, ptrdiff_t lda, const void *b,   \
+                         float *c, ptrdiff_t ldc, int ow)                               \
+    {                                                                                   \
+        ukr_emu(m, nr, kc, a, lda, 1, b, c, ldc, ow);                                   \
+    }                                                                                   \
+    static void emu_c##m(int nr, int kc, const void *a, ptrdiff_t lda, const void *b,   \
+                         float *c, ptrdiff_t ldc, int ow)                               \
+    {                                                                                   \
+        ukr_emu(m, nr, kc, a, 1, lda, b, c, ldc, ow);                                   \
     }
 EMU(1) EMU(2) EMU(3) EMU(4)
 #if MR >= 6
@@ -251,12 +263,21 @@ EMU(5) EMU(6)
 EMU(7) EMU(8)
 #endif
 static const ukr_fn emu_rows[MR + 1] = {
-    NULL, emu_1, emu_2, emu_3, emu_4,
+    NULL, emu_r1, emu_r2, emu_r3, emu_r4,
 #if MR >= 6
-    emu_5, emu_6,
+    emu_r5, emu_r6,
 #endif
 #if MR >= 8
-    emu_7, emu_8,
+    emu_r7, emu_r8,
+#endif
+};
+static const ukr_fn emu_cols[MR + 1] = {
+    NULL, emu_c1, emu_c2, emu_c3, emu_c4,
+#if MR >= 6
+    emu_c5, emu_c6,
+#endif
+#if MR >= 8
+    emu_c7, emu_c8,
 #endif
 };
 
@@ -265,19 +286,32 @@ static const ukr_fn emu_rows[MR + 1] = {
 #endif
 
 /* ---- rounding and packing (emulated layout) ------------------------------
- * a: ap[r*kc + k] = bf(a(i0+r, pc+k)), r < mr, k < kc.
- * b: bp[k*NR + c] = bf(b(k, c)) for c < nr, 0 for nr <= c < NR. */
+ * a: ap[r*kc + k] = bf(a(i0+r, pc+k)), r < mr, k < kc; for tn (A's rows
+ *    are a's columns) ap[k*mr + r].
+ * b: bp[k*NR + c] = bf(b(k, c)) for c < nr, 0 for nr <= c < NR.
+ * Values are copied (transposed where the source's layout is the other
+ * one), then rounded in place over the contiguous buffer: a loop the
+ * compiler vectorises, where rounding during a strided copy would not be. */
+static void round_in_place(float *p, ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, p + i, sizeof u);
+        u = dl_bf16_bits(u);
+        memcpy(p + i, &u, sizeof u);
+    }
+}
+
 static void round_a(int tn, int mr, int kc, const float *A, ptrdiff_t lda, float *ap)
 {
     if (tn) {
         for (int k = 0; k < kc; k++)
-            for (int r = 0; r < mr; r++)
-                ap[(ptrdiff_t)r * kc + k] = dl_bf16_round(A[k * lda + r]);
+            memcpy(ap + (ptrdiff_t)k * mr, A + k * lda, (size_t)mr * sizeof *ap);
     } else {
         for (int r = 0; r < mr; r++)
-            for (int k = 0; k < kc; k++)
-                ap[(ptrdiff_t)r * kc + k] = dl_bf16_round(A[r * lda + k]);
+            memcpy(ap + (ptrdiff_t)r * kc, A + r * lda, (size_t)kc * sizeof *ap);
     }
+    round_in_place(ap, (ptrdiff_t)mr * kc);
 }
 
 static void pack_b(int nt, int kc, int nr, const float *B, ptrdiff_t ldb, float *bp)
@@ -288,12 +322,12 @@ static void pack_b(int nt, int kc, int nr, const float *B, ptrdiff_t ldb, float 
     if (nt) {   /* b(k,c) = B[c*ldb + k] */
         for (int c = 0; c < nr; c++)
             for (int k = 0; k < kc; k++)
-                bp[(ptrdiff_t)k * NR + c] = dl_bf16_round(B[c * ldb + k]);
+                bp[(ptrdiff_t)k * NR + c] = B[c * ldb + k];
     } else {    /* b(k,c) = B[k*ldb + c] */
         for (int k = 0; k < kc; k++)
-            for (int c = 0; c < nr; c++)
-                bp[(ptrdiff_t)k * NR + c] = dl_bf16_round(B[k * ldb + c]);
+            memcpy(bp + (ptrdiff_t)k * NR, B + k * ldb, (size_t)nr * sizeof *bp);
     }
+    round_in_place(bp, (ptrdiff_t)kc * NR);
 }
 
 /* ---- driver ------------------------------------------------------------ */
@@ -312,7 +346,7 @@ typedef struct {
     void *ep_arg;
 } bf16_job;
 
-/* The rounded slices of a and b, per thread (on its stack). */
+/* The rounded slices of a and b, per thread (on its stack: 128 + 32 KB at most). */
 typedef union {
     float f[BM * KC];
     uint32_t u[BM * KC / 2];
@@ -335,14 +369,21 @@ static void bf16_block(const bf16_job *g, int i0, int i1, int j0, int j1)
             int kc = g->K - pc < KC ? g->K - pc : KC;
             int ow = !g->accumulate && pc == 0;
             const float *a = tn ? g->A + pc * g->lda + ib : g->A + ib * g->lda + pc;
-            ptrdiff_t ars = kc;
+            ptrdiff_t ars = kc;   /* a row's stride in ap (emu_r), or a k's (emu_c) */
+            ptrdiff_t step = kc;  /* from one MR-row tile to the next */
 #if HAVE_NATIVE
             if (native) {
                 round_a_pairs(tn, ie - ib, kc, a, g->lda, ap.u);
-                ars = (kc + 1) / 2;
+                ars = step = (kc + 1) / 2;
             } else
 #endif
+            {
                 round_a(tn, ie - ib, kc, a, g->lda, ap.f);
+                if (tn) {
+                    ars = ie - ib;
+                    step = 1;
+                }
+            }
             for (int jr = j0; jr < j1; jr += NR) {
                 int nr = j1 - jr < NR ? j1 - jr : NR;
                 const void *b = bp.f;
@@ -361,15 +402,15 @@ static void bf16_block(const bf16_job *g, int i0, int i1, int j0, int j1)
 #endif
                         pack_b(g->kind == DL_BF16_NT, kc, nr, B, g->ldb, bp.f);
                 }
-                const ukr_fn *kern = emu_rows;
+                const ukr_fn *kern = tn ? emu_cols : emu_rows;
 #if HAVE_NATIVE
                 if (native)
                     kern = native_rows;
 #endif
                 for (int ir = ib; ir < ie; ir += MR) {
                     int mr = ie - ir < MR ? ie - ir : MR;
-                    const void *ar = native ? (const void *)(ap.u + (ir - ib) * ars)
-                                            : (const void *)(ap.f + (ir - ib) * ars);
+                    const void *ar = native ? (const void *)(ap.u + (ir - ib) * step)
+                                            : (const void *)(ap.f + (ir - ib) * step);
                     kern[mr](nr, kc, ar, ars, b, g->C + ir * g->ldc + jr, g->ldc, ow);
                 }
             }
