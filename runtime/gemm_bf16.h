@@ -19,7 +19,13 @@
  * native kernel and the emulated one give the same bits, and both are
  * independent of the thread count and of how k is cut into slices: a slice
  * starts from what the one before left in C.  Only the operands are bf16;
- * C, the weights, the optimiser state and everything else stay fp32. */
+ * C, the weights, the optimiser state and everything else stay fp32.
+ *
+ * AMX's tdpbf16ps sums differently: per instruction, Intel's pseudo-code
+ * keeps the even and the odd products of a tile row in two chains started
+ * from zero and adds them to C at the end.  An AMX kernel therefore cannot
+ * give these bits; it would need a rule of its own (and its own emulation)
+ * or a tolerance, which is why there is none yet. */
 #ifndef DL_GEMM_BF16_H
 #define DL_GEMM_BF16_H
 #include "kernels.h"
