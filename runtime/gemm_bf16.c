@@ -146,22 +146,28 @@ static void flush_mode_off(unsigned long saved)
 #endif
 }
 
-static int force_emulated;   /* tests only: set before any call, never during */
+static int selected = DL_BF16_AUTO;   /* tests only: set between calls, never during */
 
-int dl_bf16_force_emulated(int on)
+int dl_bf16_select(int kernel)
 {
-    force_emulated = on;
+    selected = kernel;
     return HAVE_NATIVE;
 }
 
 static int use_native(void)
 {
-    return HAVE_NATIVE && !force_emulated;
+    return HAVE_NATIVE && selected == DL_BF16_AUTO;
+}
+
+/* the native kernel's layouts: bf16 pairs */
+static int use_pairs(void)
+{
+    return use_native() || selected == DL_BF16_PAIRS;
 }
 
 const char *dl_bf16_kernel(void)
 {
-    return use_native() ? "avx512bf16" : "emulated";
+    return use_native() ? "avx512bf16" : selected == DL_BF16_PAIRS ? "pairs" : "emulated";
 }
 
 const char *dl_gemm_precision(void)
@@ -281,6 +287,151 @@ static const ukr_fn emu_cols[MR + 1] = {
 #endif
 };
 
+/* ---- packing as bf16 pairs (the native kernel's layout) -------------------
+ * A pair (x(k), x(k+1)) of bf16 values is one 32-bit word, x(k) in the low
+ * half (vdpbf16ps's element 2i), x(k+1) in the high half (element 2i+1,
+ * which it adds first); past K the half is a zero.
+ *   a: ap[r*kp + p]   = (a(r,2p), a(r,2p+1))       kp = (kc+1)/2
+ *      (tn: ap[p*mr + r], so both are built from A's rows by loops the
+ *      compiler vectorises)
+ *   b: bp[p*NR + c]   = (b(2p,c), b(2p+1,c)), 0 for nr <= c < NR */
+static inline uint32_t bf16_pair(float lo, float hi)
+{
+    uint32_t l, h;
+    memcpy(&l, &lo, sizeof l);
+    memcpy(&h, &hi, sizeof h);
+    return dl_bf16_bits(l) >> 16 | (dl_bf16_bits(h) & 0xffff0000u);
+}
+
+/* w[p] = (x[2p], x[2p+1]) for 2p < n, a zero past n: a row's own pairs */
+static void pairs_along(const float *x, int n, uint32_t *w)
+{
+    int p = 0;
+    for (; 2 * p + 1 < n; p++)
+        w[p] = bf16_pair(x[2 * p], x[2 * p + 1]);
+    if (2 * p < n)
+        w[p] = bf16_pair(x[2 * p], 0.0f);
+}
+
+/* w[c] = (x0[c], x1[c]) for c < n, x1 NULL: zeros (pairs across two rows) */
+static void pairs_across(const float *x0, const float *x1, int n, uint32_t *w)
+{
+    if (x1)
+        for (int c = 0; c < n; c++)
+            w[c] = bf16_pair(x0[c], x1[c]);
+    else
+        for (int c = 0; c < n; c++)
+            w[c] = bf16_pair(x0[c], 0.0f);
+}
+
+/* a: by rows ap[r*kp + p] (nt, nn: A's rows are a's), or for tn by pairs of
+ * k, ap[p*mr + r] (A's rows are a's columns). */
+static void round_a_pairs(int tn, int mr, int kc, const float *A, ptrdiff_t lda, uint32_t *ap)
+{
+    int kp = (kc + 1) / 2;
+    if (tn) {
+        for (int p = 0; p < kp; p++)
+            pairs_across(A + 2 * p * lda, 2 * p + 1 < kc ? A + (2 * p + 1) * lda : NULL, mr,
+                         ap + (ptrdiff_t)p * mr);
+    } else {
+        for (int r = 0; r < mr; r++)
+            pairs_along(A + r * lda, kc, ap + (ptrdiff_t)r * kp);
+    }
+}
+
+/* nt: b(k,c) = B[c*ldb + k]; nn: b(k,c) = B[k*ldb + c]. */
+static void pack_b_pairs(int nt, int kc, int nr, const float *B, ptrdiff_t ldb, uint32_t *bp)
+{
+    int kp = (kc + 1) / 2;
+    for (int p = 0; p < kp; p++)
+        for (int c = nr; c < NR; c++)
+            bp[(ptrdiff_t)p * NR + c] = 0;
+    if (nt) {   /* a column of b is a row of B: its pairs, then spread */
+        uint32_t w[KC / 2];
+        for (int c = 0; c < nr; c++)
+            /* KC (even) at a time: dl_bf16_pack packs all of K at once */
+            for (int k0 = 0; k0 < kc; k0 += KC) {
+                int n = kc - k0 < KC ? kc - k0 : KC;
+                pairs_along(B + c * ldb + k0, n, w);
+                for (int p = 0; p < (n + 1) / 2; p++)
+                    bp[(ptrdiff_t)(k0 / 2 + p) * NR + c] = w[p];
+            }
+    } else {
+        for (int p = 0; p < kp; p++)
+            pairs_across(B + 2 * p * ldb, 2 * p + 1 < kc ? B + (2 * p + 1) * ldb : NULL, nr,
+                         bp + (ptrdiff_t)p * NR);
+    }
+}
+
+/* ---- the pairs kernel -----------------------------------------------------
+ * The native kernel's arithmetic in scalar C on the pair layouts: for
+ * tests (DL_BF16_PAIRS), so the packing above is checked on any CPU. */
+static inline float pair_half(uint32_t w, int hi)
+{
+    uint32_t u = hi ? w & 0xffff0000u : w << 16;
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+static inline float ftz(float x)
+{
+    return fabsf(x) < FLT_MIN ? copysignf(0.0f, x) : x;
+}
+
+static void ukr_pairs(int mr, int nr, int kc, const uint32_t *a, ptrdiff_t ars, ptrdiff_t aks,
+                      const uint32_t *b, float *c, ptrdiff_t ldc, int ow)
+{
+    int kp = (kc + 1) / 2;
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < nr; j++) {
+            float acc = ow ? 0.0f : ftz(c[r * ldc + j]);
+            for (int q = 0; q < kp; q++) {
+                uint32_t wa = a[r * ars + q * aks], wb = b[(ptrdiff_t)q * NR + j];
+                acc = ftz(fmaf(pair_half(wa, 1), pair_half(wb, 1), acc));
+                acc = ftz(fmaf(pair_half(wa, 0), pair_half(wb, 0), acc));
+            }
+            c[r * ldc + j] = acc;
+        }
+}
+
+#define PAIRS(m)                                                                        \
+    static void pairs_r##m(int nr, int kc, const void *a, ptrdiff_t ld, const void *b,  \
+                           float *c, ptrdiff_t ldc, int ow)                             \
+    {                                                                                   \
+        ukr_pairs(m, nr, kc, a, ld, 1, b, c, ldc, ow);                                  \
+    }                                                                                   \
+    static void pairs_c##m(int nr, int kc, const void *a, ptrdiff_t ld, const void *b,  \
+                           float *c, ptrdiff_t ldc, int ow)                             \
+    {                                                                                   \
+        ukr_pairs(m, nr, kc, a, 1, ld, b, c, ldc, ow);                                  \
+    }
+PAIRS(1) PAIRS(2) PAIRS(3) PAIRS(4)
+#if MR >= 6
+PAIRS(5) PAIRS(6)
+#endif
+#if MR >= 8
+PAIRS(7) PAIRS(8)
+#endif
+static const ukr_fn pairs_rows[MR + 1] = {
+    NULL, pairs_r1, pairs_r2, pairs_r3, pairs_r4,
+#if MR >= 6
+    pairs_r5, pairs_r6,
+#endif
+#if MR >= 8
+    pairs_r7, pairs_r8,
+#endif
+};
+static const ukr_fn pairs_cols[MR + 1] = {
+    NULL, pairs_c1, pairs_c2, pairs_c3, pairs_c4,
+#if MR >= 6
+    pairs_c5, pairs_c6,
+#endif
+#if MR >= 8
+    pairs_c7, pairs_c8,
+#endif
+};
+
 #if HAVE_NATIVE
 #include "gemm_bf16_avx512.h"
 #endif
@@ -361,7 +512,7 @@ static void bf16_block(const bf16_job *g, int i0, int i1, int j0, int j1)
 {
     _Alignas(64) a_buf ap;
     _Alignas(64) b_buf bp;
-    int tn = g->kind == DL_BF16_TN, native = use_native();
+    int tn = g->kind == DL_BF16_TN, native = use_native(), pairs = use_pairs();
     unsigned long saved = native ? 0 : flush_mode_on();
     for (int ib = i0; ib < i1; ib += BM) {
         int ie = i1 - ib > BM ? ib + BM : i1;
@@ -369,20 +520,19 @@ static void bf16_block(const bf16_job *g, int i0, int i1, int j0, int j1)
             int kc = g->K - pc < KC ? g->K - pc : KC;
             int ow = !g->accumulate && pc == 0;
             const float *a = tn ? g->A + pc * g->lda + ib : g->A + ib * g->lda + pc;
-            ptrdiff_t ars = kc;   /* a row's stride in ap (emu_r), or a k's (emu_c) */
-            ptrdiff_t step = kc;  /* from one MR-row tile to the next */
-#if HAVE_NATIVE
-            if (native) {
+            /* ap by rows (stride: kc values, or (kc+1)/2 pairs) or, for tn,
+             * by k (stride: the block's rows); ld is the stride, step goes
+             * from one MR-row tile to the next */
+            ptrdiff_t ld = kc, step = kc;
+            if (pairs) {
                 round_a_pairs(tn, ie - ib, kc, a, g->lda, ap.u);
-                ars = step = (kc + 1) / 2;
-            } else
-#endif
-            {
+                ld = step = (kc + 1) / 2;
+            } else {
                 round_a(tn, ie - ib, kc, a, g->lda, ap.f);
-                if (tn) {
-                    ars = ie - ib;
-                    step = 1;
-                }
+            }
+            if (tn) {
+                ld = ie - ib;
+                step = 1;
             }
             for (int jr = j0; jr < j1; jr += NR) {
                 int nr = j1 - jr < NR ? j1 - jr : NR;
@@ -390,28 +540,27 @@ static void bf16_block(const bf16_job *g, int i0, int i1, int j0, int j1)
                 /* dl_bf16_pack's panel jr/NR, rows pc.. (pairs pc/2.. natively) */
                 if (g->kind == DL_BF16_PACKED) {
                     const float *panel = g->B + (ptrdiff_t)(jr / NR) * g->K * NR;
-                    b = native ? (const void *)((const uint32_t *)panel + (ptrdiff_t)pc / 2 * NR)
-                               : (const void *)(panel + (ptrdiff_t)pc * NR);
+                    b = pairs ? (const void *)((const uint32_t *)panel + (ptrdiff_t)pc / 2 * NR)
+                              : (const void *)(panel + (ptrdiff_t)pc * NR);
                 } else {
                     const float *B = g->kind == DL_BF16_NT ? g->B + jr * g->ldb + pc
                                                            : g->B + pc * g->ldb + jr;
-#if HAVE_NATIVE
-                    if (native)
+                    if (pairs)
                         pack_b_pairs(g->kind == DL_BF16_NT, kc, nr, B, g->ldb, bp.u);
                     else
-#endif
                         pack_b(g->kind == DL_BF16_NT, kc, nr, B, g->ldb, bp.f);
                 }
-                const ukr_fn *kern = tn ? emu_cols : emu_rows;
+                const ukr_fn *kern = pairs ? (tn ? pairs_cols : pairs_rows)
+                                           : (tn ? emu_cols : emu_rows);
 #if HAVE_NATIVE
                 if (native)
-                    kern = native_rows;
+                    kern = tn ? native_cols : native_rows;
 #endif
                 for (int ir = ib; ir < ie; ir += MR) {
                     int mr = ie - ir < MR ? ie - ir : MR;
-                    const void *ar = native ? (const void *)(ap.u + (ir - ib) * step)
-                                            : (const void *)(ap.f + (ir - ib) * step);
-                    kern[mr](nr, kc, ar, ars, b, g->C + ir * g->ldc + jr, g->ldc, ow);
+                    const void *ar = pairs ? (const void *)(ap.u + (ir - ib) * step)
+                                           : (const void *)(ap.f + (ir - ib) * step);
+                    kern[mr](nr, kc, ar, ld, b, g->C + ir * g->ldc + jr, g->ldc, ow);
                 }
             }
         }
@@ -477,13 +626,10 @@ void dl_bf16_pack(int kind, int N, int K, const float *B, int ldb, float *packed
         int nr = N - jr < NR ? N - jr : NR;
         const float *src = nt ? B + (ptrdiff_t)jr * ldb : B + jr;
         float *panel = packed + (ptrdiff_t)(jr / NR) * K * NR;
-#if HAVE_NATIVE
-        if (use_native()) {
+        if (use_pairs())
             pack_b_pairs(nt, K, nr, src, ldb, (uint32_t *)panel);
-            continue;
-        }
-#endif
-        pack_b(nt, K, nr, src, ldb, panel);
+        else
+            pack_b(nt, K, nr, src, ldb, panel);
     }
 }
 

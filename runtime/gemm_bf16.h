@@ -72,11 +72,15 @@ void dl_bf16_gemm(dl_pool *pool, int kind, int M, int N, int K,
  * DL_GEMM_PACKED_SIZE(N, K) floats. */
 void dl_bf16_pack(int kind, int N, int K, const float *B, int ldb, float *packed);
 
-/* The kernel in use: "avx512bf16" (vdpbf16ps) or "emulated" (fp32 FMAs). */
-const char *dl_bf16_kernel(void);
-/* For tests: on = 1 runs the emulated kernel even where the native one is
- * compiled in (pack and multiply with the same setting); returns 1 if a
+/* For tests: which kernel runs (pack and multiply under the same choice):
+ * AUTO (the default) the native one where it is compiled in, else the
+ * emulated one; EMULATED; PAIRS the native kernel's layouts (bf16 pairs)
+ * with scalar arithmetic, to test that packing on any CPU.  Returns 1 if a
  * native kernel is compiled in (the CPU is the caller's to check). */
-int dl_bf16_force_emulated(int on);
+enum { DL_BF16_AUTO, DL_BF16_EMULATED, DL_BF16_PAIRS };
+int dl_bf16_select(int kernel);
+/* The kernel in use: "avx512bf16" (vdpbf16ps), "emulated" (fp32 FMAs) or
+ * "pairs". */
+const char *dl_bf16_kernel(void);
 #endif
 #endif

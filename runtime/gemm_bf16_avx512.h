@@ -2,50 +2,10 @@
  * vdpbf16ps) and its packing, for gemm_bf16.c (included only from there,
  * only when the compiler targets avx512bf16).
  *
- * Layouts: a pair (x(k), x(k+1)) of bf16 values is one 32-bit word, x(k)
- * in the low half (vdpbf16ps's element 2i), x(k+1) in the high half
- * (element 2i+1, which it adds first); past K the half is a zero.
- *   a: ap[r*kp + p]   = (a(r,2p), a(r,2p+1))       kp = (kc+1)/2
- *   b: bp[p*NR + c]   = (b(2p,c), b(2p+1,c)), 0 for nr <= c < NR
+ * The layouts of a and b (bf16 pairs) are gemm_bf16.c's (round_a_pairs,
+ * pack_b_pairs), where its scalar "pairs" kernel tests them on any CPU.
  * One vdpbf16ps per pair and vector adds both products to 16 columns of a
  * row, in the order gemm_bf16.h gives, with DAZ and FTZ built in. */
-
-static inline uint32_t bf16_pair(float lo, float hi)
-{
-    uint32_t l, h;
-    memcpy(&l, &lo, sizeof l);
-    memcpy(&h, &hi, sizeof h);
-    return dl_bf16_bits(l) >> 16 | dl_bf16_bits(h);
-}
-
-static void round_a_pairs(int tn, int mr, int kc, const float *A, ptrdiff_t lda, uint32_t *ap)
-{
-    int kp = (kc + 1) / 2;
-    for (int r = 0; r < mr; r++)
-        for (int p = 0; p < kp; p++) {
-            int k = 2 * p;
-            float lo = tn ? A[k * lda + r] : A[r * lda + k];
-            float hi = k + 1 < kc ? (tn ? A[(k + 1) * lda + r] : A[r * lda + k + 1]) : 0.0f;
-            ap[(ptrdiff_t)r * kp + p] = bf16_pair(lo, hi);
-        }
-}
-
-/* nt: b(k,c) = B[c*ldb + k]; nn: b(k,c) = B[k*ldb + c]. */
-static void pack_b_pairs(int nt, int kc, int nr, const float *B, ptrdiff_t ldb, uint32_t *bp)
-{
-    int kp = (kc + 1) / 2;
-    for (int p = 0; p < kp; p++)
-        for (int c = 0; c < NR; c++) {
-            int k = 2 * p;
-            uint32_t w = 0;
-            if (c < nr) {
-                float lo = nt ? B[c * ldb + k] : B[k * ldb + c];
-                float hi = k + 1 >= kc ? 0.0f : nt ? B[c * ldb + k + 1] : B[(k + 1) * ldb + c];
-                w = bf16_pair(lo, hi);
-            }
-            bp[(ptrdiff_t)p * NR + c] = w;
-        }
-}
 
 /* A denormal C as the starting value reads as a zero of its sign (DAZ). */
 static inline __m512 daz_ps(__m512 x)
@@ -57,7 +17,7 @@ static inline __m512 daz_ps(__m512 x)
 }
 
 static ALWAYS_INLINE void ukr_nat(const int mr, int nr, int kc, const uint32_t *a, ptrdiff_t ars,
-                                  const uint32_t *b, float *c, ptrdiff_t ldc, int ow)
+                                  ptrdiff_t aks, const uint32_t *b, float *c, ptrdiff_t ldc, int ow)
 {
     __m512 acc[MR][NV];
     float tmp[NR];
@@ -81,7 +41,7 @@ static ALWAYS_INLINE void ukr_nat(const int mr, int nr, int kc, const uint32_t *
             bq[v] = (__m512bh)_mm512_loadu_si512(b + (ptrdiff_t)q * NR + v * BV_LEN);
         UNROLL
         for (int r = 0; r < mr; r++) {
-            __m512bh ar = (__m512bh)_mm512_set1_epi32((int)a[r * ars + q]);
+            __m512bh ar = (__m512bh)_mm512_set1_epi32((int)a[r * ars + q * aks]);
             UNROLL
             for (int v = 0; v < NV; v++)
                 acc[r][v] = _mm512_dpbf16_ps(acc[r][v], ar, bq[v]);
@@ -99,13 +59,22 @@ static ALWAYS_INLINE void ukr_nat(const int mr, int nr, int kc, const uint32_t *
     }
 }
 
-#define NAT(m)                                                                        \
-    static void nat_##m(int nr, int kc, const void *a, ptrdiff_t ars, const void *b,  \
-                        float *c, ptrdiff_t ldc, int ow)                              \
-    {                                                                                 \
-        ukr_nat(m, nr, kc, a, ars, b, c, ldc, ow);                                    \
+/* nat_r: a's pairs by rows (ld apart); nat_c: by k (tn, ld = rows apart) */
+#define NAT(m)                                                                          \
+    static void nat_r##m(int nr, int kc, const void *a, ptrdiff_t ld, const void *b,    \
+                         float *c, ptrdiff_t ldc, int ow)                               \
+    {                                                                                   \
+        ukr_nat(m, nr, kc, a, ld, 1, b, c, ldc, ow);                                    \
+    }                                                                                   \
+    static void nat_c##m(int nr, int kc, const void *a, ptrdiff_t ld, const void *b,    \
+                         float *c, ptrdiff_t ldc, int ow)                               \
+    {                                                                                   \
+        ukr_nat(m, nr, kc, a, 1, ld, b, c, ldc, ow);                                    \
     }
 NAT(1) NAT(2) NAT(3) NAT(4) NAT(5) NAT(6) NAT(7) NAT(8)
 static const ukr_fn native_rows[MR + 1] = {
-    NULL, nat_1, nat_2, nat_3, nat_4, nat_5, nat_6, nat_7, nat_8,
+    NULL, nat_r1, nat_r2, nat_r3, nat_r4, nat_r5, nat_r6, nat_r7, nat_r8,
+};
+static const ukr_fn native_cols[MR + 1] = {
+    NULL, nat_c1, nat_c2, nat_c3, nat_c4, nat_c5, nat_c6, nat_c7, nat_c8,
 };

@@ -6,7 +6,9 @@
  * epilogue), odd K, edge tiles, strides, accumulate 0/1, 1 and 2 threads;
  * and the results must differ from plain fp32 ones (the mode is on).
  *
- *   test_gemm_bf16            the kernel in use, and the emulated one
+ *   test_gemm_bf16            the emulated kernel; the native kernel's
+ *                             packing (bf16 pairs) with scalar arithmetic;
+ *                             the native kernel where the CPU has it
  *   test_gemm_bf16 --native   the native vdpbf16ps kernel against the
  *                             emulated one, bit for bit; exit 77 (SKIP) where
  *                             it is not compiled in or the CPU lacks it */
@@ -228,9 +230,9 @@ static void check(int kind, int M, int N, int K, int pad, int acc, int special)
         if (cross && !bad) {
             float *E = malloc(csz * sizeof *E);
             memcpy(E, C0, csz * sizeof *E);
-            dl_bf16_force_emulated(1);
+            dl_bf16_select(DL_BF16_EMULATED);
             call(kind, pools[p], M, N, K, A, lda, B, ldb, E, ldc, a, hits);
-            dl_bf16_force_emulated(0);
+            dl_bf16_select(DL_BF16_AUTO);
             int differ = 0;
             for (size_t i = 0; i < csz; i++) differ |= !same(E[i], C[i]);
             if (differ) {
@@ -273,7 +275,7 @@ static void run_all(void)
  * bit for bit. */
 static int native_main(void)
 {
-    int have = dl_bf16_force_emulated(0);
+    int have = dl_bf16_select(DL_BF16_AUTO);
     if (!have) {
         printf("SKIP: no native bf16 kernel compiled in (the compiler did not target "
                "avx512bf16; kernel: %s)\n", dl_bf16_kernel());
@@ -301,7 +303,12 @@ int main(int argc, char **argv)
         if (rc == SKIP) return SKIP;
     } else {
         check_rounding();
-        int have = dl_bf16_force_emulated(1);
+        /* the emulated kernel, and the native kernel's packing (bf16 pairs)
+         * under scalar arithmetic, on every CPU */
+        int have = dl_bf16_select(DL_BF16_EMULATED);
+        printf("kernel: %s\n", dl_bf16_kernel());
+        run_all();
+        dl_bf16_select(DL_BF16_PAIRS);
         printf("kernel: %s\n", dl_bf16_kernel());
         run_all();
         if (have) {
@@ -309,7 +316,7 @@ int main(int argc, char **argv)
 #if defined(__AVX512BF16__) && defined(__GNUC__)
             __builtin_cpu_init();
             if (__builtin_cpu_supports("avx512bf16")) {
-                dl_bf16_force_emulated(0);
+                dl_bf16_select(DL_BF16_AUTO);
                 printf("kernel: %s\n", dl_bf16_kernel());
                 run_all();
             }
