@@ -2,7 +2,10 @@
  * Row-major; ld* are row strides in elements.  accumulate=0 overwrites C,
  * accumulate=1 adds to it.  Each C element is reduced over k in one fixed
  * order whatever the thread count, so results do not depend on --threads.
- * The body picks AVX-512, AVX2+FMA, NEON or portable C at compile time. */
+ * The body picks AVX-512, AVX2+FMA, NEON or portable C at compile time.
+ * Compiled with -DDL_GEMM_BF16 (dlnc build --precision bf16), every product
+ * below rounds both operands to bf16 and sums in fp32 (gemm_bf16.h has the
+ * rule), and the packed layout is gemm_bf16.c's, within the same size. */
 #ifndef DL_KERNELS_H
 #define DL_KERNELS_H
 #include "dl_real.h"
