@@ -8,16 +8,18 @@
  * slice of b is rounded and packed (or read from dl_bf16_pack's layout) and
  * a register-blocked microkernel sweeps MR rows at a time.
  *
- * Two microkernels:
+ * Microkernels:
  *  - emulated (every CPU): a and b are bf16-rounded fp32 values; per pair
  *    of k, one fma for k+1, then one for k, as vdpbf16ps orders them.  On
  *    x86 the flushes (DAZ on inputs, FTZ on results) are MXCSR's, set for
  *    the duration of a call on the thread that runs it (the trainer sets
  *    them for good anyway); on AArch64 FPCR.FZ; elsewhere explicit.
- *  - native (#if __AVX512BF16__): b packed as bf16 pairs (k, k+1) in each
- *    32-bit lane, a(i,k), a(i,k+1) broadcast as one 32-bit pair, one
- *    vdpbf16ps per pair.  tests/kernels/test_gemm_bf16.c holds the two to
- *    the same bits where the CPU has the instruction.
+ *  - native (#if __AVX512BF16__, gemm_bf16_avx512.h): b packed as bf16
+ *    pairs (k, k+1) in each 32-bit lane, a(i,k), a(i,k+1) broadcast as one
+ *    32-bit pair, one vdpbf16ps per pair.
+ *  - pairs (tests only): the native kernel's layouts in scalar C.
+ * tests/kernels/test_gemm_bf16.c holds all three to the same bits (the
+ * native one where the CPU has the instruction).
  *
  * A slice starts from C (pc > 0, or accumulate) and an accumulator's
  * additions are one chain over k, so neither KC, BM nor the thread split
