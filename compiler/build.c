@@ -87,6 +87,31 @@ int build_target_known(const char *name) {
   return 0;
 }
 
+/* --precision: what the GEMMs' operands are.  Only the operands: the sums,
+ * the weights, the optimiser state and every other kernel stay fp32 (the
+ * rule is in runtime/gemm_bf16.h).  bf16 compiles the runtime and the model
+ * with -DDL_GEMM_BF16, which is in the runtime cache's key (the flags). */
+static const struct precision {
+  const char *name, *what;
+} precisions[] = {
+    {"f32", "fp32 operands (default)"},
+    {"bf16", "operands rounded to bf16, fp32 accumulation (AVX512_BF16 if the target has it, "
+             "else emulated)"},
+};
+enum { NPRECISIONS = sizeof precisions / sizeof precisions[0] };
+
+int build_precision(const char *name, int *bf16) {
+  for (int i = 0; i < NPRECISIONS; i++)
+    if (!strcmp(precisions[i].name, name)) {
+      *bf16 = !strcmp(name, "bf16");
+      return 0;
+    }
+  fprintf(stderr, "dlnc build: unknown --precision '%s'; the precisions are:\n", name);
+  for (int i = 0; i < NPRECISIONS; i++)
+    fprintf(stderr, "  %-5s %s\n", precisions[i].name, precisions[i].what);
+  return -1;
+}
+
 /* $CC, else clang if it is on PATH, else cc. */
 static const char *c_compiler(void) {
   const char *cc = getenv("CC");
@@ -180,6 +205,7 @@ static void compile_flags(argv_list *f, const build_opts *o, const char *rt) {
   argv_add(f, "-Wextra");
   argv_add(f, "-D_GNU_SOURCE");
   if (o->f64) argv_add(f, "-DDLNC_F64");
+  if (o->bf16) argv_add(f, "-DDL_GEMM_BF16");
   add_extra_flags(f);
   argv_add(f, "-I");
   argv_add(f, rt);

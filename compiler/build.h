@@ -6,6 +6,7 @@
 /* How `dlnc build` compiles. */
 typedef struct build_opts {
   int debug, f64, verbose;
+  int bf16;            /* --precision bf16: the runtime and the model with -DDL_GEMM_BF16 */
   const char *target;  /* a row of build.c's targets: "native" unless --target says */
 } build_opts;
 
@@ -14,6 +15,9 @@ typedef struct build_opts {
 int build_trainer(ir_graph *g, const char *in, const char *out, const build_opts *opts);
 /* Whether `name` is a --target build_trainer knows; if not, prints the list. */
 int build_target_known(const char *name);
+/* --precision's value: 0 and *bf16 set for "f32" or "bf16"; else -1 after
+ * a message listing the precisions. */
+int build_precision(const char *name, int *bf16);
 /* The runtime directory builds use (see runtime_dir in build.c). */
 const char *build_runtime_dir(void);
 /* 0 if `dlnc emit` may write NAME.c, NAME.h and NAME_main.c into dir: none

@@ -2,7 +2,7 @@
  *
  *   dlnc check [--ast] FILE.dln
  *   dlnc emit  [--ir] [--f64] FILE.dln -o DIR
- *   dlnc build [--debug] [--f64] [--target T] [-v] FILE.dln -o BIN
+ *   dlnc build [--debug] [--f64] [--precision P] [--target T] [-v] FILE.dln -o BIN
  *   dlnc summary [--f64] FILE.dln
  *   dlnc graph [--backward] FILE.dln [-o FILE.dot]
  *   dlnc builtins
@@ -36,7 +36,7 @@ typedef struct command {
 
 /* What a command was given: its flags, the .dln file and -o's value. */
 typedef struct options {
-  const char *path, *out, *target;
+  const char *path, *out, *target, *precision;
   int ast, ir, debug, f64, verbose, backward;
 } options;
 
@@ -95,12 +95,12 @@ static int parse_options(const command *c, int argc, char **argv, const char *al
       *status = usage_error(c, "unknown option '%s'", a);
       return -1;
     }
-    if (!strcmp(a, "-o") || !strcmp(a, "--target")) {
+    if (!strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--precision")) {
       if (++i == argc) {
         *status = usage_error(c, "%s needs a value", a);
         return -1;
       }
-      *(a[1] == 'o' ? &o->out : &o->target) = argv[i];
+      *(a[1] == 'o' ? &o->out : a[2] == 't' ? &o->target : &o->precision) = argv[i];
     } else if (!strcmp(a, "--ast")) o->ast = 1;
     else if (!strcmp(a, "--ir")) o->ir = 1;
     else if (!strcmp(a, "--debug")) o->debug = 1;
@@ -150,12 +150,19 @@ static int cmd_emit(const command *self, int argc, char **argv) {
 static int cmd_build(const command *self, int argc, char **argv) {
   options o;
   int status;
-  if (parse_options(self, argc, argv, "--debug --f64 --target -v --verbose -o -W", 1, &o, &status))
+  if (parse_options(self, argc, argv, "--debug --f64 --precision --target -v --verbose -o -W", 1,
+                    &o, &status))
     return status;
   if (o.target && !build_target_known(o.target)) return EXIT_USAGE;
+  int bf16 = 0;
+  if (o.precision && o.f64)
+    return usage_error(self, "%s", "--precision and --f64 do not go together (--f64 is double "
+                                   "precision throughout, for gradient checks)");
+  if (o.precision && build_precision(o.precision, &bf16)) return EXIT_USAGE;
   ir_graph *g = pipeline_compile(o.path, 1, NULL);
   if (!g) return EXIT_ERRORS;
-  build_opts bo = {.debug = o.debug, .f64 = o.f64, .verbose = o.verbose, .target = o.target};
+  build_opts bo = {.debug = o.debug, .f64 = o.f64, .bf16 = bf16, .verbose = o.verbose,
+                   .target = o.target};
   status = build_trainer(g, o.path, o.out, &bo) ? EXIT_ERRORS : EXIT_OK;
   ir_free(g);
   return status;
@@ -243,7 +250,8 @@ static const command commands[] = {
      "  -h, --help  show this help\n",
      cmd_emit},
     {"build", "compile FILE.dln into a standalone trainer executable",
-     "usage: dlnc build [--debug] [--f64] [--target T] [-v] [-Wno-NAME] FILE.dln -o BIN\n"
+     "usage: dlnc build [--debug] [--f64] [--precision P] [--target T] [-v] [-Wno-NAME]\n"
+     "                  FILE.dln -o BIN\n"
      "\n"
      "Emits the C for FILE.dln and compiles it with the runtime into BIN, using\n"
      "$CC (default clang, else cc). Run `BIN --help` for the trainer's commands.\n"
@@ -251,6 +259,9 @@ static const command commands[] = {
      "  -o BIN         the executable to write\n"
      "  --debug        -O0 -g with AddressSanitizer and UndefinedBehaviorSanitizer\n"
      "  --f64          double precision throughout (for gradient checks)\n"
+     "  --precision P  the GEMMs' operands: f32 (the default) or bf16 (rounded to bf16,\n"
+     "                 fp32 sums, weights and optimiser state; AVX512_BF16 where the\n"
+     "                 target has it, emulated otherwise)\n"
      "  --target T     the CPU to compile for: native (this machine's, the default),\n"
      "                 x86-64, x86-64-v2, x86-64-v3 (AVX2), x86-64-v4 (AVX-512); a\n"
      "                 trainer refuses to start on a CPU without its target's features\n"

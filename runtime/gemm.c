@@ -26,6 +26,7 @@
  * alone, never by the thread count.) */
 #include "kernels.h"
 #include "dl_model.h"
+#include "gemm_bf16.h"   /* --precision bf16: every product goes there */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -518,6 +519,11 @@ static void pack_b_t(int kc, int nr, const dl_real *B, ptrdiff_t ldb, dl_real *b
 
 /* ---- driver ---------------------------------------------------------- */
 enum { GEMM_NT, GEMM_NN, GEMM_TN, GEMM_PACKED, GEMM_CUSTOM_B };
+#ifdef DL_GEMM_BF16
+_Static_assert((int)DL_BF16_NT == GEMM_NT && (int)DL_BF16_NN == GEMM_NN &&
+                   (int)DL_BF16_TN == GEMM_TN && (int)DL_BF16_PACKED == GEMM_PACKED,
+               "gemm_bf16.h's kinds follow gemm.c's");
+#endif
 
 typedef struct {
     int kind, M, N, K;
@@ -645,6 +651,13 @@ static void gemm(dl_pool *pool, int kind, int M, int N, int K,
             ep(ep_arg, 0, M, 0, N);
         return;
     }
+#ifdef DL_GEMM_BF16
+    /* a convolution's packer (GEMM_CUSTOM_B) keeps fp32 operands for now */
+    if (kind != GEMM_CUSTOM_B) {
+        dl_bf16_gemm(pool, kind, M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, ep_arg);
+        return;
+    }
+#endif
     gemm_job g = {kind, M, N, K, A, lda, B, ldb, C, ldc, accumulate,
                   M <= MS && kind < GEMM_PACKED, 1, 0, ep, ep_arg, pack, pack_arg};
     /* The small path always splits by columns; the packed path prefers
@@ -702,6 +715,10 @@ void dl_gemm_nt_epilogue(dl_pool *pool, int M, int N, int K,
  * packed + p*K*NR, zero past N; what gemm_block packs a slice at a time. */
 void dl_gemm_pack_nt(int N, int K, const dl_real *B, int ldb, dl_real *packed)
 {
+#ifdef DL_GEMM_BF16
+    dl_bf16_pack(DL_BF16_NT, N, K, B, ldb, packed);
+    return;
+#endif
     for (int jr = 0; jr < N; jr += NR)
         pack_b_t(K, N - jr < NR ? N - jr : NR, B + (ptrdiff_t)jr * ldb, ldb,
                  packed + (ptrdiff_t)(jr / NR) * K * NR);
@@ -709,6 +726,10 @@ void dl_gemm_pack_nt(int N, int K, const dl_real *B, int ldb, dl_real *packed)
 
 void dl_gemm_pack_nn(int N, int K, const dl_real *B, int ldb, dl_real *packed)
 {
+#ifdef DL_GEMM_BF16
+    dl_bf16_pack(DL_BF16_NN, N, K, B, ldb, packed);
+    return;
+#endif
     for (int jr = 0; jr < N; jr += NR)
         pack_b_n(K, N - jr < NR ? N - jr : NR, B + jr, ldb,
                  packed + (ptrdiff_t)(jr / NR) * K * NR);

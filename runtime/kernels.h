@@ -2,7 +2,10 @@
  * Row-major; ld* are row strides in elements.  accumulate=0 overwrites C,
  * accumulate=1 adds to it.  Each C element is reduced over k in one fixed
  * order whatever the thread count, so results do not depend on --threads.
- * The body picks AVX-512, AVX2+FMA, NEON or portable C at compile time. */
+ * The body picks AVX-512, AVX2+FMA, NEON or portable C at compile time.
+ * Compiled with -DDL_GEMM_BF16 (dlnc build --precision bf16), every product
+ * below rounds both operands to bf16 and sums in fp32 (gemm_bf16.h has the
+ * rule), and the packed layout is gemm_bf16.c's, within the same size. */
 #ifndef DL_KERNELS_H
 #define DL_KERNELS_H
 #include "dl_real.h"
@@ -98,6 +101,11 @@ void dl_conv2d_forward(const dl_conv_shape *q, int g, const dl_real *xpad, const
  * fields(xpad_s) . dy_s^T: the weight gradient, transposed. */
 void dl_conv2d_weight_grad(dl_pool *pool, const dl_conv_shape *q, int n, const dl_real *xpad,
                            const dl_real *dy, dl_real *dwt);
+
+/* What the GEMMs' operands are: "f32" or "f64" (dl_real), or in a
+ * --precision bf16 build (DL_GEMM_BF16) "bf16 (avx512bf16)" or
+ * "bf16 (emulated)", after the kernel in use (gemm_bf16.c). */
+const char *dl_gemm_precision(void);
 
 /* Name of the code path compiled in: "avx512", "avx2", "neon" or "scalar". */
 const char *dl_kernels_isa(void);

@@ -4,6 +4,7 @@
  * trainer_export.c (export);
  * what they share is in trainer_common.c. */
 #include "dl_model.h"
+#include "kernels.h" /* dl_gemm_precision, for --version */
 #include "schedule.h"
 #include "trainer_internal.h"
 
@@ -526,9 +527,12 @@ int dl_trainer_main(const dl_model_desc *m, int argc, char **argv) {
     return DL_EXIT_OK;
   }
   if (strcmp(argv[1], "--version") == 0) {
-    printf("%s: trainer of model '%s'%s%s, dlnc %s, %s, CPU target %s\n", prog, m->name,
+    /* "f32", or "f32, GEMM operands bf16 (emulated)" in a --precision bf16 build */
+    const char *gemm = dl_gemm_precision();
+    int own = !strcmp(gemm, DL_REAL_IS_F64 ? "f64" : "f32");
+    printf("%s: trainer of model '%s'%s%s, dlnc %s, %s%s%s, CPU target %s\n", prog, m->name,
            m->source ? " from " : "", m->source ? m->source : "", DL_VERSION,
-           DL_REAL_IS_F64 ? "f64" : "f32", DL_TARGET);
+           DL_REAL_IS_F64 ? "f64" : "f32", own ? "" : ", GEMM operands ", own ? "" : gemm, DL_TARGET);
     return DL_EXIT_OK;
   }
   const struct cmd_def *c = NULL;
