@@ -19,6 +19,11 @@ typedef __m256d gvec;
 #define gv_add(a, b) _mm256_add_pd((a), (b))
 #define gv_zero() _mm256_setzero_pd()
 #define gv_hsum(v) hsum_pd(v)
+/* lanes 0 .. n-1 (0 < n <= GV_LEN) of p, untouched memory beyond */
+#define GV_HAVE_PART 1
+#define gv_part_mask(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
+#define gv_load_part(p, n) _mm256_maskload_pd((p), gv_part_mask(n))
+#define gv_store_part(p, v, n) _mm256_maskstore_pd((p), gv_part_mask(n), (v))
 /* (v0 + v2) + (v1 + v3) */
 static inline double hsum_pd(__m256d v)
 {
@@ -35,6 +40,11 @@ typedef __m256 gvec;
 #define gv_add(a, b) _mm256_add_ps((a), (b))
 #define gv_zero() _mm256_setzero_ps()
 #define gv_hsum(v) hsum_ps(v)
+/* lanes 0 .. n-1 (0 < n <= GV_LEN) of p, untouched memory beyond */
+#define GV_HAVE_PART 1
+#define gv_part_mask(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define gv_load_part(p, n) _mm256_maskload_ps((p), gv_part_mask(n))
+#define gv_store_part(p, v, n) _mm256_maskstore_ps((p), gv_part_mask(n), (v))
 /* fixed tree: halves, then pairs, then the last two */
 static inline float hsum_ps(__m256 v)
 {

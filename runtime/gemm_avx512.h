@@ -18,6 +18,10 @@ typedef __m512d gvec;
 #define gv_add(a, b) _mm512_add_pd((a), (b))
 #define gv_zero() _mm512_setzero_pd()
 #define gv_hsum(v) _mm512_reduce_add_pd(v)
+/* lanes 0 .. n-1 (0 < n <= GV_LEN) of p, untouched memory beyond */
+#define GV_HAVE_PART 1
+#define gv_load_part(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1), (p))
+#define gv_store_part(p, v, n) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (v))
 #else
 typedef __m512 gvec;
 #define GV_LEN 16
@@ -28,6 +32,10 @@ typedef __m512 gvec;
 #define gv_add(a, b) _mm512_add_ps((a), (b))
 #define gv_zero() _mm512_setzero_ps()
 #define gv_hsum(v) _mm512_reduce_add_ps(v)
+/* lanes 0 .. n-1 (0 < n <= GV_LEN) of p, untouched memory beyond */
+#define GV_HAVE_PART 1
+#define gv_load_part(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (p))
+#define gv_store_part(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (v))
 
 /* In-register transpose of 16 rows of 16 floats: r[i][j] -> r[j][i].
  * Stage 1/2 (unpack ps, pd) transpose 4x4 blocks inside each 128-bit lane;
