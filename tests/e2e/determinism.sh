@@ -2,16 +2,24 @@
 # Same seed and threads => bit-identical weights; 2 epochs straight and
 # 1 epoch + save + resume to 2 => bit-identical weights; and the GEMMs never
 # split a reduction across threads, so 1 and 2 threads agree too; for a
-# model with dropout and one with normalisation layers (running statistics).
+# model with dropout, one with normalisation layers (running statistics) and
+# a convolutional one.
 # usage: determinism.sh DLNC WORKDIR
 set -eu
 dlnc=$1 work=$2
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$work"
 cd "$work"
-for model in dropout_regression norm_regression; do
+# conv_images' data: 320 rows of 100 pixels and a class, from a fixed LCG
+awk 'BEGIN { s = 12345; for (r = 0; r < 320; r++) { line = "";
+       for (i = 0; i < 100; i++) { s = (s * 1103515245 + 12345) % 2147483648;
+         line = line sprintf("%.4f,", s / 2147483648) }
+       print line (r % 3) } }' > conv_images.csv
+for model in dropout_regression norm_regression conv_images; do
   "$dlnc" build "$here/$model.dln" -o ./model
-  train() { ./model train --data "$here" "$@" >/dev/null; }
+  data=$here
+  [ "$model" = conv_images ] && data=$PWD
+  train() { ./model train --data "$data" "$@" >/dev/null; }
   train --epochs 2 --threads 1 --save straight1.st
   train --epochs 2 --threads 1 --save straight2.st
   train --epochs 1 --threads 1 --save half.st
