@@ -855,11 +855,15 @@ void dl_gemm_direct(int M, int K, const dl_real *A, int lda, const dl_real *x,
     for (int oh = 0; oh < OH; oh++)
         for (int ow = 0; ow < OW; ow += NR) {
             int nr = OW - ow < NR ? OW - ow : NR;
-            for (int ir = 0; ir < M; ir += MR) {
-                int mr = M - ir < MR ? M - ir : MR;
+            /* tiles of balanced heights: 16 rows as 5 + 5 + 6, not 6 + 6 + 4
+             * (a short tile's few accumulators wait on the FMA latency) */
+            int tiles = (M + MR - 1) / MR, base = M / tiles, taller = M % tiles;
+            for (int t = 0, ir = 0; t < tiles; t++) {
+                int mr = base + (t >= tiles - taller);
                 directs[nr > NR / 2 ? 0 : 1][mr](nr, K, A + (ptrdiff_t)ir * lda, lda,
                                                  x + oh * row_stride + ow, koff,
                                                  C + (ptrdiff_t)ir * ldc + oh * OW + ow, ldc);
+                ir += mr;
             }
         }
 }
