@@ -258,8 +258,11 @@ static const char *bad_edge(const ir_graph *g, const ir_node *n) {
   if (n->epilogue >= 0 && g->nodes[n->epilogue].fused_in != n->id)
     return "an epilogue not fused into it";
   if (n->chain && (n->chain < 2 || n->id + n->chain > g->nnodes)) return "a chain past the graph";
-  for (int k = 1; k < n->chain; k++)
-    if (g->nodes[n->id + k].fused_in != n->id) return "a chain node not fused into its head";
+  for (int k = 1; k < n->chain; k++) {
+    int host = g->nodes[n->id + k].fused_in; /* the head, or a member it is the epilogue of */
+    if (host != n->id && !(host > n->id && host < n->id + k && g->nodes[host].epilogue == n->id + k))
+      return "a chain node not fused into its head";
+  }
   return NULL;
 }
 

@@ -35,7 +35,8 @@ enum {
   OPF_CHAIN_HEAD = 1 << 3,    /* starts a per-sample chain: the nodes that follow, each
                                  reading the one before, */
   OPF_CHAIN_LINK = 1 << 4,    /*   any number of links */
-  OPF_CHAIN_END = 1 << 5,     /*   and one end, run as one job over the batch (fuse.c) */
+  OPF_CHAIN_END = 1 << 5,     /*   and one end, run as one job over the batch (fuse.c), */
+  OPF_CHAIN_TAIL = 1 << 11,   /*   and after an end's fused epilogue, one tail reading it */
   OPF_PERSISTENT = 1 << 6,    /* outlives a step (carried state): the memory plan never
                                  reuses its room, and the model is stateful */
   OPF_LOSS = 1 << 7,          /* a data loss: (pred, target) -> scalar mean */

@@ -441,6 +441,8 @@ static void body_dcol(emit_ctx *ec, emit_text *o, const ir_node *n) {
             ll(CKg), pc, ll(P * CK), ll(CKg), ll(CK));
 }
 
+static void body_pool(emit_ctx *ec, emit_text *o, const ir_node *n);
+
 /* A chain of per-sample kernels as one job over the batch: each sample's
  * intermediate results are still in cache when the next kernel reads them. */
 static void emit_sample_chain(emit_ctx *ec, const ir_node *const *chain, int len,
@@ -455,6 +457,7 @@ static void emit_sample_chain(emit_ctx *ec, const ir_node *const *chain, int len
     case OP_CONV2D: body_conv_forward(ec, o, n); break;
     case OP_CONV_OUT: body_conv_out(ec, o, n); break;
     case OP_CONV2D_DCOL: body_dcol(ec, o, n); break;
+    case OP_MAXPOOL: case OP_AVGPOOL: body_pool(ec, o, n); break;
     default: body_col2im(ec, o, n); break;
     }
   }
@@ -614,7 +617,6 @@ static void emit_maxpool_rows(emit_text *o, const ir_conv_attr *q, int64_t W, in
     emit_line(o, "memcpy(y + oh * %lld, m, sizeof m);", ll(OW));
   }
   emit_line(o, "}");
-  job_footer(o);
 }
 
 /* max: the first largest element of each window, as torch picks it (a NaN
@@ -623,23 +625,18 @@ static void emit_maxpool_rows(emit_text *o, const ir_conv_attr *q, int64_t W, in
 static void emit_pool_windows(emit_text *o, const ir_conv_attr *q, int64_t H, int64_t W, int64_t OH, int64_t OW,
                               int is_max, int grad, const char *routed);
 
-static void emit_pool(emit_ctx *ec, const ir_node *n) {
+/* One plane of a pool or its gradient, sample s and channel c (variables
+ * of the code around it). */
+static void emit_pool_plane(emit_ctx *ec, emit_text *o, const ir_node *n) {
   int grad = n->op == OP_MAXPOOL_GRAD || n->op == OP_AVGPOOL_GRAD;
   int is_max = n->op == OP_MAXPOOL || n->op == OP_MAXPOOL_GRAD;
   const ir_node *x = grad ? n : &ec->g->nodes[n->in[0]];
   const ir_conv_attr *q = &n->conv;
   int64_t C = x->dims[0], H = x->dims[1], W = x->dims[2];
   int64_t OH = out_dim(H, q->kh, q->sh, q->ph, 1), OW = out_dim(W, q->kw, q->sw, q->pw, 1);
-  char px[96] = "", py[96], name[128];
+  char px[96] = "", py[96];
   if (!grad || is_max) emit_ptr(ec, grad ? n->in[1] : n->in[0], px, sizeof px);
   emit_ptr(ec, grad ? n->in[0] : n->id, py, sizeof py);
-  emit_text o[1] = {{.f = ec->helpers}};
-  job_begin(ec, o, n, is_max ? "maxpool" : "avgpool",
-            grad ? (is_max ? "maxpool backward: dy to the first maximum of each window"
-                           : "avgpool backward: dy spread evenly over each window")
-                 : (is_max ? "maxpool: the largest element of each window"
-                           : "avgpool: the mean of each window"), "sc", name, sizeof name);
-  emit_line(o, "const int64_t s = sc / %lld, c = sc %% %lld;", ll(C), ll(C));
   /* forward: x -> y; max backward: x, dy -> dx; avg backward: dy -> dx */
   if (!grad || is_max)
     emit_line(o, "const dl_real *restrict x = %s + (s * %lld + c) * %lld;", px, ll(C), ll(H * W));
@@ -667,9 +664,41 @@ static void emit_pool(emit_ctx *ec, const ir_node *n) {
   } else {
     emit_pool_windows(o, q, H, W, OH, OW, is_max, grad, routed);
   }
-  char count[48];
+}
+
+static const char *pool_comment(const ir_node *n) {
+  switch (n->op) {
+  case OP_MAXPOOL_GRAD: return "maxpool backward: dy to the first maximum of each window";
+  case OP_AVGPOOL_GRAD: return "avgpool backward: dy spread evenly over each window";
+  case OP_MAXPOOL: return "maxpool: the largest element of each window";
+  default: return "avgpool: the mean of each window";
+  }
+}
+
+/* A pool as a job over the batch's planes. */
+static void emit_pool(emit_ctx *ec, const ir_node *n) {
+  int grad = n->op == OP_MAXPOOL_GRAD || n->op == OP_AVGPOOL_GRAD;
+  int64_t C = (grad ? n : &ec->g->nodes[n->in[0]])->dims[0];
+  char name[128], count[48];
+  emit_text o[1] = {{.f = ec->helpers}};
+  job_begin(ec, o, n, n->op == OP_MAXPOOL || n->op == OP_MAXPOOL_GRAD ? "maxpool" : "avgpool",
+            pool_comment(n), "sc", name, sizeof name);
+  emit_line(o, "const int64_t s = sc / %lld, c = sc %% %lld;", ll(C), ll(C));
+  emit_pool_plane(ec, o, n);
+  job_footer(o);
   snprintf(count, sizeof count, "n * %lld", ll(C));
   emit_job_call(ec, name, count, "1");
+}
+
+/* A pool at the end of a convolution's chain: sample s's planes, while the
+ * convolution's output is still in cache. */
+static void body_pool(emit_ctx *ec, emit_text *o, const ir_node *n) {
+  emit_line(o, "/* %s, every channel of this sample */", pool_comment(n));
+  scope_open(o);
+  emit_line(o, "for (int64_t c = 0; c < %lld; c++) {", ll(ec->g->nodes[n->in[0]].dims[0]));
+  emit_pool_plane(ec, o, n);
+  emit_line(o, "}");
+  scope_close(o);
 }
 
 /* Any pool, a window at a time (clipped to the image when padded). */
@@ -715,7 +744,6 @@ static void emit_pool_windows(emit_text *o, const ir_conv_attr *q, int64_t H, in
     }
   }
   emit_line(o, "}"); /* the window's loop (emit_window) */
-  job_footer(o);
 }
 
 /* conv_emit runs exactly im2col -> conv2d -> conv_out and conv2d_dcol -> col2im
@@ -723,6 +751,7 @@ static void emit_pool_windows(emit_text *o, const ir_conv_attr *q, int64_t H, in
 _Static_assert(OPF_OF_CONV2D & OPF_CHAIN_LINK, "conv2d links a chain");
 _Static_assert(OPF_OF_CONV_PAD & OPF_CHAIN_HEAD, "conv_pad heads a chain");
 _Static_assert(OPF_OF_CONV_OUT & OPF_CHAIN_END, "conv_out ends a chain");
+_Static_assert(OPF_OF_MAXPOOL & OPF_OF_AVGPOOL & OPF_CHAIN_TAIL, "a pool may follow it");
 _Static_assert(OPF_OF_CONV2D_DCOL & OPF_CHAIN_HEAD, "conv2d_dcol heads a chain");
 _Static_assert(OPF_OF_COL2IM & OPF_CHAIN_END, "col2im ends a chain");
 _Static_assert(OPF_OF_CONV_OUT & OPF_EPILOGUE_HOST, "conv_out applies its epilogue (ops.def)");
@@ -731,10 +760,15 @@ void conv_emit(emit_ctx *ec, const ir_node *n) {
   const ir_node *next = n + 1, *next2 = n + 2; /* a chain's members follow its head (fuse.c) */
   switch (n->op) {
   case OP_CONV_PAD:
-    if (n->chain == 3) {
-      const ir_node *chain[3] = {n, next, next2};
-      emit_sample_chain(ec, chain, 3, "conv", "conv2d forward, one sample at a time: the padded "
-                        "image, the implicit GEMM, the bias and activation");
+    if (n->chain >= 3) {
+      /* the members: all but the activation, which conv_out applies */
+      const ir_node *chain[4] = {n, next, next2, n + 4};
+      int tail = n->chain == 5;
+      emit_sample_chain(ec, chain, 3 + tail, "conv", tail
+                        ? "conv2d forward, one sample at a time: the padded image, the implicit "
+                          "GEMM, the bias and activation, the pool"
+                        : "conv2d forward, one sample at a time: the padded image, the implicit "
+                          "GEMM, the bias and activation");
       break;
     }
     if (n->chain == 2) {

@@ -10,9 +10,11 @@
  * Both need the second op to run in place on the first one's buffer (memplan
  * decided that) and to come right after it, so nothing reads in between.
  * Then per-sample chains (OPF_CHAIN_*), one job over the batch instead of one per op:
- *   conv_pad -> conv2d -> conv_out each sample's padded image, product and
- *                                  output while they are in cache (without
- *                                  conv_out: a convolution's input gradient)
+ *   conv_pad -> conv2d -> conv_out [-> act] [-> pool]
+ *                                  each sample's padded image, product,
+ *                                  output and its pooling while they are in
+ *                                  cache (without conv_out: a convolution's
+ *                                  input gradient)
  *   conv2d_dcol -> col2im          each sample's column gradient, then its
  *                                  scatter back into dx
  * (the head's `chain` says so; conv.c emits the chain.)  Each fusion is an
@@ -25,16 +27,30 @@ static int chain_next(const ir_graph *g, int id, unsigned flag) {
   return id + 1 < g->nnodes && ir_op_has(b->op, flag) && b->in[0] == id && b->group == a->group;
 }
 
+/* Whether node id + 1 is an activation that fuse() makes id's epilogue: it
+ * runs in place on id's buffer (memplan decided that) right after it. */
+static int epilogue_next(const ir_graph *g, int id) {
+  const ir_node *a = &g->nodes[id], *b = a + 1;
+  return id + 1 < g->nnodes && ir_op_has(a->op, OPF_EPILOGUE_HOST) &&
+         ir_op_has(b->op, OPF_EPILOGUE_ACT) && b->in[0] == id && b->group == a->group &&
+         b->storage == STORE_ALIAS && b->alias_of == id;
+}
+
 /* A head, any links and an end, each reading the one before (the OPF_CHAIN_*
  * flags); a link that may also end a chain ends it when no end follows:
  * conv_pad -> conv2d -> conv_out, conv_pad -> conv2d (a transposed
- * convolution: dx) and conv2d_dcol -> col2im. */
+ * convolution: dx) and conv2d_dcol -> col2im; then, when the end's
+ * epilogue activation follows it, a tail reading that (a pool):
+ * conv_pad -> conv2d -> conv_out [-> relu] -> maxpool. */
 int fuse_chain_length(const ir_graph *g, int id) {
   if (!ir_op_has(g->nodes[id].op, OPF_CHAIN_HEAD)) return 1;
   int last = id;
   while (chain_next(g, last, OPF_CHAIN_LINK)) last++;
-  if (chain_next(g, last, OPF_CHAIN_END)) return last + 2 - id;
-  return last > id && ir_op_has(g->nodes[last].op, OPF_CHAIN_END) ? last + 1 - id : 1;
+  if (!chain_next(g, last, OPF_CHAIN_END))
+    return last > id && ir_op_has(g->nodes[last].op, OPF_CHAIN_END) ? last + 1 - id : 1;
+  int end = last + 1;
+  return epilogue_next(g, end) && chain_next(g, end + 1, OPF_CHAIN_TAIL) ? end + 3 - id
+                                                                         : end + 1 - id;
 }
 
 int fuse(ir_graph *g) {
@@ -60,7 +76,9 @@ int fuse(ir_graph *g) {
     int len = fuse_chain_length(g, id);
     if (len == 1) continue;
     g->nodes[id].chain = len;
-    for (int k = 1; k < len; k++) g->nodes[id + k].fused_in = id;
+    /* every member but an epilogue, which stays fused into its host */
+    for (int k = 1; k < len; k++)
+      if (g->nodes[id + k].fused_in < 0) g->nodes[id + k].fused_in = id;
     id += len - 1;
   }
   return ir_verify(g);
