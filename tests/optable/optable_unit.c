@@ -106,6 +106,31 @@ static void test_chain(void) {
   ir_free(g);
 }
 
+/* conv_pad -> conv2d -> conv_out -> relu (in place: conv_out's epilogue) ->
+ * maxpool is a chain of 5 whose relu stays fused into conv_out; with the
+ * relu in a buffer of its own, the pool stays out (a chain of 3). */
+static void test_chain_tail(void) {
+  for (int in_place = 0; in_place < 2; in_place++) {
+    ir_graph *g = graph();
+    int x = add(g, OP_INPUT, -1, -1, 0);
+    int c = add(g, OP_CONV_PAD, x, -1, 0);
+    int y = add(g, OP_CONV2D, c, -1, 0);
+    int o = add(g, OP_CONV_OUT, y, -1, 0);
+    int r = add(g, OP_RELU, o, -1, 0);
+    int p = add(g, OP_MAXPOOL, r, -1, 0);
+    if (in_place) {
+      ir_at(g, r)->storage = STORE_ALIAS;
+      ir_at(g, r)->alias_of = o;
+    }
+    EXPECT(fuse_chain_length(g, c) == (in_place ? 5 : 3));
+    EXPECT(fuse(g) == 0);
+    EXPECT(ir_at(g, c)->chain == (in_place ? 5 : 3));
+    EXPECT(ir_at(g, r)->fused_in == (in_place ? o : -1));
+    EXPECT(ir_at(g, p)->fused_in == (in_place ? c : -1));
+    ir_free(g);
+  }
+}
+
 /* A scratch edge must name an OP_SCRATCH node. */
 static void test_scratch(void) {
   ir_graph *g = graph();
@@ -126,6 +151,7 @@ int main(void) {
   test_table();
   test_epilogue();
   test_chain();
+  test_chain_tail();
   test_scratch();
   if (failures) fprintf(stderr, "%d failure(s)\n", failures);
   return failures != 0;
