@@ -15,10 +15,11 @@ awk 'BEGIN { s = 12345; for (r = 0; r < 320; r++) { line = "";
        for (i = 0; i < 100; i++) { s = (s * 1103515245 + 12345) % 2147483648;
          line = line sprintf("%.4f,", s / 2147483648) }
        print line (r % 3) } }' > conv_images.csv
+cp "$here/conv_images.dln" .   # beside its data
 for model in dropout_regression norm_regression conv_images; do
-  "$dlnc" build "$here/$model.dln" -o ./model
   data=$here
   [ "$model" = conv_images ] && data=$PWD
+  "$dlnc" build "$data/$model.dln" -o ./model
   train() { ./model train --data "$data" "$@" >/dev/null; }
   train --epochs 2 --threads 1 --save straight1.st
   train --epochs 2 --threads 1 --save straight2.st
