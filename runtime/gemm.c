@@ -369,9 +369,88 @@ typedef struct {
     void *ep_arg;
 } gemm_job;
 
+/* ---- packing a (large products) -----------------------------------------
+ * ap[p*MR*kc + k*MR + r] = a(ic + p*MR + r, pc + k) for the rows [ic, ie):
+ * MR-row panels, k-major, so a tile reads one contiguous stream
+ * (ars = 1, aks = MR).  Rows past ie in the last panel are never read. */
+static void pack_a(const gemm_job *g, int ic, int ie, int pc, int kc, dl_real *ap)
+{
+    int m = ie - ic;
+    if (g->kind == GEMM_TN) {
+        /* a(i, k) = A[k*lda + i]: row k of A feeds every panel's row k */
+        const dl_real *A = g->A + (ptrdiff_t)pc * g->lda + ic;
+        for (int k = 0; k < kc; k++) {
+            const dl_real *row = A + (ptrdiff_t)k * g->lda;
+            int i = 0;
+            for (; i + MR <= m; i += MR)
+                UNROLL
+                for (int r = 0; r < MR; r++)
+                    ap[(ptrdiff_t)i * kc + k * MR + r] = row[i + r];
+            for (int r = 0; i + r < m; r++)
+                ap[(ptrdiff_t)i * kc + k * MR + r] = row[i + r];
+        }
+    } else {
+        /* a(i, k) = A[i*lda + k]: each row of A is one lane of its panel */
+        for (int i = 0; i < m; i++) {
+            const dl_real *row = g->A + (ptrdiff_t)(ic + i) * g->lda + pc;
+            dl_real *dst = ap + (ptrdiff_t)(i / MR) * MR * kc + i % MR;
+            for (int k = 0; k < kc; k++)
+                dst[k * MR] = row[k];
+        }
+    }
+}
+
+/* Whether a product packs a as well as b (gemm_block_pa): by shape only.
+ * tn reads a(i, k) = A[k*lda + i], KC rows of A lda apart per tile; when
+ * lda is a multiple of 1 KiB they all fall in a few L1/L2 sets and every
+ * broadcast misses.  Packing costs one pass over a per row block, repaid
+ * when many column panels reuse it. */
+static int packs_a(const gemm_job *g)
+{
+    return g->kind == GEMM_TN && g->N >= 8 * NR && g->M >= 4 * MR;
+}
+
+/* Packed path with a packed too: per row block and k slice, a is packed
+ * once (MC x KC, stays in L2) and swept by every column panel.  Each C
+ * element still sums its slices in increasing pc, tile by tile as in
+ * gemm_block, so the results are the same bits. */
+static void gemm_block_pa(const gemm_job *g, int i0, int i1, int j0, int j1)
+{
+    _Alignas(64) dl_real bp[KC * NR];
+    _Alignas(64) dl_real ap[MC * KC];
+    for (int ic = i0; ic < i1; ic += MC) {
+        int ie = i1 - ic > MC ? ic + MC : i1;
+        for (int pc = 0; pc < g->K; pc += KC) {
+            int kc = g->K - pc < KC ? g->K - pc : KC;
+            int ow = !g->accumulate && pc == 0;
+            pack_a(g, ic, ie, pc, kc, ap);
+            for (int jr = j0; jr < j1; jr += NR) {
+                int nr = j1 - jr < NR ? j1 - jr : NR;
+                const ukr_fn *kern = nr > NR / 2 ? ukr_cols : ukh_cols;
+                const dl_real *b = bp;
+                if (g->kind == GEMM_PACKED)
+                    b = g->B + (ptrdiff_t)(jr / NR) * g->K * NR + (ptrdiff_t)pc * NR;
+                else if (g->kind == GEMM_NT)
+                    pack_b_t(kc, nr, g->B + jr * g->ldb + pc, g->ldb, bp);
+                else
+                    pack_b_n(kc, nr, g->B + pc * g->ldb + jr, g->ldb, bp);
+                for (int ir = ic; ir < ie; ir += MR) {
+                    int mr = ie - ir < MR ? ie - ir : MR;
+                    kern[mr](nr, kc, ap + (ptrdiff_t)(ir - ic) * kc, MR, b, NR,
+                             g->C + ir * g->ldc + jr, g->ldc, ow);
+                }
+            }
+        }
+    }
+}
+
 /* Packed path: C rows [i0,i1) x columns [j0,j1), all of k. */
 static void gemm_block(const gemm_job *g, int i0, int i1, int j0, int j1)
 {
+    if (packs_a(g)) {
+        gemm_block_pa(g, i0, i1, j0, j1);
+        return;
+    }
     _Alignas(64) dl_real bp[KC * NR];
     int tn = g->kind == GEMM_TN;
     /* C[ic:ie, jr:jr+nr] (+)= sum over slices pc of

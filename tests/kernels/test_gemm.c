@@ -244,6 +244,8 @@ int main(void)
         {NT, 97, 301, 513}, {NN, 97, 301, 513}, {TN, 97, 301, 513},
         {NT, 1000, 10, 300}, {NN, 999, 7, 301}, {TN, 1001, 5, 257},
         {NT, 4, 1000, 700}, {NN, 3, 2000, 500}, {TN, 5, 999, 600},
+        /* a packed too (gemm_block_pa): several row blocks, edge panels */
+        {TN, 401, 133, 520}, {TN, 1024, 128, 256},
         /* a recurrent step: the batch's h times W_hh packed once */
         {PNT, 32, 1024, 256}, {PNN, 32, 256, 1024}, {PNT, 3, 301, 513}, {PNN, 97, 33, 600},
     };
