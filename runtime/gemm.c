@@ -44,6 +44,7 @@
 #define NR (GEMM_NV * GV_LEN)      /* columns of C per microkernel call   */
 #define KC 256                     /* k slice: KC*NR packed b fits in L1  */
 #define MC (MR * 32)               /* row block: MC*KC of A stays in L2   */
+#define MCA (MR * 44)              /* the same, packed (gemm_block_pa)    */
 #define MS (MR / 2)                /* M <= MS: the small-M kernels        */
 #define NVW GEMM_NV_WIDE           /* vectors per row, small-M nn/tn      */
 #define NRW (NVW * GV_LEN)         /* columns per call, small-M nn/tn     */
@@ -401,25 +402,46 @@ static void pack_a(const gemm_job *g, int ic, int ie, int pc, int kc, dl_real *a
 }
 
 /* Whether a product packs a as well as b (gemm_block_pa): by shape only.
- * tn reads a(i, k) = A[k*lda + i], KC rows of A lda apart per tile; when
- * lda is a multiple of 1 KiB they all fall in a few L1/L2 sets and every
- * broadcast misses.  Packing costs one pass over a per row block, repaid
- * when many column panels reuse it. */
+ * tn reads a(i, k) = A[k*lda + i], KC rows of A lda apart per tile (when
+ * lda is a multiple of 1 KiB they all fall in one L1 set and every
+ * broadcast misses); packing is one pass over a per row block, repaid
+ * once 8 column panels reuse it.  nt and nn read rows of A in place, which
+ * is fine until a row block's KC-wide slice stops fitting in L2 without
+ * conflicts (rows 8 KiB apart: dX 256x2048x2048 at 68 instead of 89
+ * GFLOP/s); their pack is a transpose, so it waits for wide products
+ * (64 panels) where it is noise, and small M x N ones (mlp, cnn) keep
+ * the in-place path, faster there by 5-10%. */
 static int packs_a(const gemm_job *g)
 {
-    return g->kind == GEMM_TN && g->N >= 8 * NR && g->M >= 4 * MR;
+    if (g->M < 4 * MR)
+        return 0;
+    if (g->kind == GEMM_TN)
+        return g->N >= 8 * NR;
+    return (g->kind == GEMM_NT || g->kind == GEMM_NN) && g->N >= 64 * NR && g->K > 32;
+}
+
+/* Rows per packed block of a: M in equal MR-multiple blocks of at most MCA
+ * rows (MCA x KC stays in L2 next to the b panel).  With M = 256 one block
+ * packs each b panel once instead of twice (nt 256x2048x2048: 80 -> 86). */
+static int rows_a(int M)
+{
+    int blocks = (M + MCA - 1) / MCA;
+    int rows = (M + blocks - 1) / blocks;
+    return (rows + MR - 1) / MR * MR;
 }
 
 /* Packed path with a packed too: per row block and k slice, a is packed
- * once (MC x KC, stays in L2) and swept by every column panel.  Each C
+ * once (at most MCA x KC, stays in L2) and swept by every column panel;
+ * ap is MCA*KC elements on the stack (264 KiB with AVX2).  Each C
  * element still sums its slices in increasing pc, tile by tile as in
  * gemm_block, so the results are the same bits. */
 static void gemm_block_pa(const gemm_job *g, int i0, int i1, int j0, int j1)
 {
     _Alignas(64) dl_real bp[KC * NR];
-    _Alignas(64) dl_real ap[MC * KC];
-    for (int ic = i0; ic < i1; ic += MC) {
-        int ie = i1 - ic > MC ? ic + MC : i1;
+    _Alignas(64) dl_real ap[MCA * KC];
+    int mc = rows_a(g->M);
+    for (int ic = i0; ic < i1; ic += mc) {
+        int ie = i1 - ic > mc ? ic + mc : i1;
         for (int pc = 0; pc < g->K; pc += KC) {
             int kc = g->K - pc < KC ? g->K - pc : KC;
             int ow = !g->accumulate && pc == 0;

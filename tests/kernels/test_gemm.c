@@ -246,6 +246,7 @@ int main(void)
         {NT, 4, 1000, 700}, {NN, 3, 2000, 500}, {TN, 5, 999, 600},
         /* a packed too (gemm_block_pa): several row blocks, edge panels */
         {TN, 401, 133, 520}, {TN, 1024, 128, 256},
+        {NT, 300, 1030, 300}, {NN, 61, 1024, 257},
         /* a recurrent step: the batch's h times W_hh packed once */
         {PNT, 32, 1024, 256}, {PNN, 32, 256, 1024}, {PNT, 3, 301, 513}, {PNN, 97, 33, 600},
     };
