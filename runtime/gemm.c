@@ -466,11 +466,53 @@ static void gemm_block_pa(const gemm_job *g, int i0, int i1, int j0, int j1)
     }
 }
 
+/* Whether nn/tn with a few more rows than the small path (one or two row
+ * tiles) read b in place: each b panel then serves at most two tiles, in a
+ * row while it is in L1, so packing it costs as much as using it. */
+static int reads_b(const gemm_job *g)
+{
+    return (g->kind == GEMM_NN || g->kind == GEMM_TN) && g->M <= 2 * MR;
+}
+
+/* gemm_block for reads_b: full panels read B in place (bks = ldb), the
+ * last partial one is packed (the tiles load whole vectors).  Same tiles,
+ * slices and order as gemm_block, so the same bits. */
+static void gemm_block_rb(const gemm_job *g, int i0, int i1, int j0, int j1)
+{
+    _Alignas(64) dl_real bp[KC * NR];
+    int tn = g->kind == GEMM_TN;
+    for (int jr = j0; jr < j1; jr += NR) {
+        int nr = j1 - jr < NR ? j1 - jr : NR;
+        const ukr_fn *kern = nr > NR / 2 ? (tn ? ukr_cols : ukr_rows)
+                                         : (tn ? ukh_cols : ukh_rows);
+        for (int pc = 0; pc < g->K; pc += KC) {
+            int kc = g->K - pc < KC ? g->K - pc : KC;
+            int ow = !g->accumulate && pc == 0;
+            const dl_real *b = g->B + pc * g->ldb + jr;
+            ptrdiff_t bks = g->ldb;
+            if (nr < NR) {
+                pack_b_n(kc, nr, b, g->ldb, bp);
+                b = bp;
+                bks = NR;
+            }
+            for (int ir = i0; ir < i1; ir += MR) {
+                int mr = i1 - ir < MR ? i1 - ir : MR;
+                const dl_real *a = tn ? g->A + pc * g->lda + ir : g->A + ir * g->lda + pc;
+                kern[mr](nr, kc, a, g->lda, b, bks, g->C + ir * g->ldc + jr, g->ldc, ow);
+            }
+        }
+    }
+}
+
 /* Packed path: C rows [i0,i1) x columns [j0,j1), all of k. */
 static void gemm_block(const gemm_job *g, int i0, int i1, int j0, int j1)
 {
     if (packs_a(g)) {
         gemm_block_pa(g, i0, i1, j0, j1);
+        return;
+    }
+    if (reads_b(g)) {
+        gemm_block_rb(g, i0, i1, j0, j1);
         return;
     }
     _Alignas(64) dl_real bp[KC * NR];
