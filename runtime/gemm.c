@@ -14,14 +14,23 @@
  * with batch-sized M it is small and packing it would cost as much as using
  * it).  The per-thread buffer is KC*NR elements on the stack: no allocation.
  *
+ * Large products (packs_a: tn with 8+ column panels, nt/nn with 64+) pack
+ * a too, BLIS-style (gemm_block_pa): per row block of at most MCA rows and
+ * k slice, a goes into MR-row k-major panels (MCA*KC more on the stack),
+ * and every column panel sweeps it; A read in place would there thrash L1
+ * (tn: a tile's KC rows of A lda apart) or L2 (rows 8 KiB apart).
+ *
  * For M <= MS (batch 1 .. 4 or so) packing b would cost as much as using
- * it, so nt uses dot products and nn/tn read B in place (small_block).
+ * it, so nt uses dot products and nn/tn read B in place (small_block); up
+ * to 2*MR rows nn/tn still read full b panels in place (gemm_block_rb).
  *
  * Determinism: every C element is computed as acc = 0; acc = fma(a, b, acc)
  * for k in increasing order inside each KC slice, then C = acc (first slice,
  * accumulate=0) or C = C + acc, slice after slice.  Slices start at fixed
  * multiples of KC, tiles never split k, and threads only get whole column
  * panels or row blocks, so the result is bit-identical for any pool size.
+ * Which path runs (packed a, b in place) is decided by the shape alone and
+ * changes only where operands are read from, never the order of the sums.
  * (The small-M kernels have their own fixed orders; they are chosen by M
  * alone, never by the thread count.) */
 #include "kernels.h"
