@@ -412,9 +412,10 @@ static void pack_a(const gemm_job *g, int ic, int ie, int pc, int kc, dl_real *a
 
 /* Whether a product packs a as well as b (gemm_block_pa): by shape only.
  * tn reads a(i, k) = A[k*lda + i], KC rows of A lda apart per tile (when
- * lda is a multiple of 1 KiB they all fall in one L1 set and every
- * broadcast misses); packing is one pass over a per row block, repaid
- * once 8 column panels reuse it.  nt and nn read rows of A in place, which
+ * lda is a multiple of 1 KiB they fall in a few L1 sets and the broadcasts
+ * miss: tn 256x256x4096 67 -> 79 GFLOP/s packed, 2048x2048x256 69 -> 90);
+ * packing is one pass over a per row block, repaid once 8 column panels
+ * reuse it.  nt and nn read rows of A in place, which
  * is fine until a row block's KC-wide slice stops fitting in L2 without
  * conflicts (rows 8 KiB apart: dX 256x2048x2048 at 68 instead of 89
  * GFLOP/s); their pack is a transpose, so it waits for wide products
@@ -424,8 +425,13 @@ static int packs_a(const gemm_job *g)
 {
     if (g->M < 4 * MR)
         return 0;
-    if (g->kind == GEMM_TN)
-        return g->N >= 8 * NR;
+    if (g->kind == GEMM_TN) {
+        /* rows of A a multiple of 1 KiB apart share a quarter of L1's sets
+         * or less; otherwise the pack needs more panels to pay (tn
+         * 128x256x64 with rows 512 B apart: 2% slower packed) */
+        int aliased = (size_t)g->lda * sizeof(dl_real) % 1024 == 0;
+        return g->N >= (aliased ? 8 : 32) * NR;
+    }
     return (g->kind == GEMM_NT || g->kind == GEMM_NN) && g->N >= 64 * NR && g->K > 32;
 }
 

@@ -255,6 +255,13 @@ int main(void)
             check(big[i][0], big[i][1], big[i][2], big[i][3], (int)i % 3 * 5,
                   (int)i % 2 * 3, acc * 7, acc, 3);
 
+    /* tn on the packed-a path both ways (gemm.c packs_a): rows of A 1 KiB
+     * apart with an edge panel, and rows 1624 B apart with N >= 32 panels. */
+    for (int acc = 0; acc < 2; acc++) {
+        check(TN, 256, 133, 520, 0, 3, 7 * acc, acc, 3);
+        check(TN, 401, 530, 300, 5, 0, 7 * acc, acc, 3);
+    }
+
     /* Random shapes, every pool. */
     for (int t = 0; t < 60; t++) {
         int kind = t % 3;
