@@ -2,7 +2,10 @@
  * Row-major; ld* are row strides in elements.  accumulate=0 overwrites C,
  * accumulate=1 adds to it.  Each C element is reduced over k in one fixed
  * order whatever the thread count, so results do not depend on --threads.
- * The body picks AVX-512, AVX2+FMA, NEON or portable C at compile time. */
+ * The body picks AVX-512, AVX2+FMA, NEON or portable C at compile time.
+ * Large products keep their packed operands on the calling thread's stack:
+ * up to 400 KiB (AVX-512; 290 KiB with AVX2), so threads that call these
+ * need stacks of 1 MiB or more (glibc's default is 8 MiB). */
 #ifndef DL_KERNELS_H
 #define DL_KERNELS_H
 #include "dl_real.h"
