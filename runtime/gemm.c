@@ -53,7 +53,9 @@
 #define NR (GEMM_NV * GV_LEN)      /* columns of C per microkernel call   */
 #define KC 256                     /* k slice: KC*NR packed b fits in L1  */
 #define MC (MR * 32)               /* row block: MC*KC of A stays in L2   */
-#define MCA (MR * 44)              /* the same, packed (gemm_block_pa)    */
+/* row block of packed a (gemm_block_pa): MR*44 rows in f32, MR*22 in f64,
+ * so MCA*KC elements take the same bytes, about half of a 512 KiB L2 */
+#define MCA (MR * 176 / (int)sizeof(dl_real))
 #define MS (MR / 2)                /* M <= MS: the small-M kernels        */
 #define NVW GEMM_NV_WIDE           /* vectors per row, small-M nn/tn      */
 #define NRW (NVW * GV_LEN)         /* columns per call, small-M nn/tn     */
@@ -447,7 +449,8 @@ static int rows_a(int M)
 
 /* Packed path with a packed too: per row block and k slice, a is packed
  * once (at most MCA x KC, stays in L2) and swept by every column panel;
- * ap is MCA*KC elements on the stack (264 KiB with AVX2).  Each C
+ * ap is MCA*KC elements on the stack (264 KiB with AVX2, 352 KiB with
+ * AVX-512; the same bytes in f64).  Each C
  * element still sums its slices in increasing pc, tile by tile as in
  * gemm_block, so the results are the same bits. */
 static void gemm_block_pa(const gemm_job *g, int i0, int i1, int j0, int j1)
