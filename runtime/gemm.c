@@ -100,11 +100,18 @@
  * tiles of 4 rows or fewer), gcc folds the loads of b into every FMA that
  * uses them: mr loads per vector of b instead of one, and the tile runs
  * at the load ports' pace (tn 10x128x64, tiles of 6 + 4 rows: 74 instead
- * of 90 GFLOP/s).  An empty asm that takes and returns v stops it. */
+ * of 90 GFLOP/s).  An empty asm that takes and returns v stops it, where
+ * acc, b and the broadcast fit in the GV_NREGS vector registers (tn
+ * 3x784x64, 12 + 4 + 1 of 16: 60 -> 36 GFLOP/s with it, spilling). */
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__AVX2__) || defined(__AVX512F__))
 #define GV_KEEP(v) __asm__("" : "+v"(v))
 #else
 #define GV_KEEP(v) ((void)0)
+#endif
+#if defined(__AVX512F__)
+#define GV_NREGS 32
+#else
+#define GV_NREGS 16
 #endif
 
 const char *dl_kernels_isa(void)
@@ -136,7 +143,8 @@ static ALWAYS_INLINE void ukr_body(const int mr, const int nv, int nr, int kc,
         UNROLL
         for (int v = 0; v < nv; v++) {
             bk[v] = gv_load(b + k * bks + v * GV_LEN);
-            GV_KEEP(bk[v]);
+            if (mr * nv + nv + 1 <= GV_NREGS)
+                GV_KEEP(bk[v]);
         }
         UNROLL
         for (int r = 0; r < mr; r++) {
