@@ -514,12 +514,15 @@ static int reads_b(const gemm_job *g)
 }
 
 /* gemm_block for reads_b: full panels read B in place (bks = ldb), the
- * last partial one is packed (the tiles load whole vectors).  Same tiles,
- * slices and order as gemm_block, so the same bits. */
+ * last partial one is packed (the tiles load whole vectors).  Same slices
+ * and order as gemm_block (tiles split rows, never k), so the same bits. */
 static void gemm_block_rb(const gemm_job *g, int i0, int i1, int j0, int j1)
 {
     _Alignas(64) dl_real bp[KC * NR];
     int tn = g->kind == GEMM_TN;
+    /* two tiles of equal height: with 8 rows 6 + 2 leaves the 2-row tile
+     * waiting on its 4 accumulators' FMA latency (tn 8x256x64: 74 -> 87) */
+    int rows = g->M > MR ? (g->M + 1) / 2 : MR;
     for (int jr = j0; jr < j1; jr += NR) {
         int nr = j1 - jr < NR ? j1 - jr : NR;
         const ukr_fn *kern = nr > NR / 2 ? (tn ? ukr_cols : ukr_rows)
@@ -534,8 +537,8 @@ static void gemm_block_rb(const gemm_job *g, int i0, int i1, int j0, int j1)
                 b = bp;
                 bks = NR;
             }
-            for (int ir = i0; ir < i1; ir += MR) {
-                int mr = i1 - ir < MR ? i1 - ir : MR;
+            for (int ir = i0; ir < i1; ir += rows) {
+                int mr = i1 - ir < rows ? i1 - ir : rows;
                 const dl_real *a = tn ? g->A + pc * g->lda + ir : g->A + ir * g->lda + pc;
                 kern[mr](nr, kc, a, g->lda, b, bks, g->C + ir * g->ldc + jr, g->ldc, ow);
             }
