@@ -139,19 +139,41 @@ static ALWAYS_INLINE void ukr_body(const int mr, const int nv, int nr, int kc,
     /* acc[r][:] += a(r,k) * b[k][:]  for k = 0 .. kc-1 */
     ROLLED
     for (int k = 0; k < kc; k++) {
-        gvec bk[NVMAX];
-        UNROLL
-        for (int v = 0; v < nv; v++) {
-            bk[v] = gv_load(b + k * bks + v * GV_LEN);
-            if (mr * nv + nv + 1 <= GV_NREGS)
-                GV_KEEP(bk[v]);
-        }
-        UNROLL
-        for (int r = 0; r < mr; r++) {
-            gvec ar = gv_bcast(a[r * ars + k * aks]);
+        if (mr * nv + nv + 1 <= GV_NREGS || mr * nv + mr + 1 > GV_NREGS) {
+            /* b's row in registers, a broadcast at a time */
+            gvec bk[NVMAX];
             UNROLL
-            for (int v = 0; v < nv; v++)
-                acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
+            for (int v = 0; v < nv; v++) {
+                bk[v] = gv_load(b + k * bks + v * GV_LEN);
+                if (mr * nv + nv + 1 <= GV_NREGS)
+                    GV_KEEP(bk[v]);
+            }
+            UNROLL
+            for (int r = 0; r < mr; r++) {
+                gvec ar = gv_bcast(a[r * ars + k * aks]);
+                UNROLL
+                for (int v = 0; v < nv; v++)
+                    acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
+            }
+        } else {
+            /* wide and short (the small-M 3 x 4-vector tile): the mr
+             * broadcasts in registers, b a vector at a time; b's whole row
+             * would need one register too many and clang spilled an
+             * accumulator every iteration (tn 3x784x64: 45 GFLOP/s) */
+            gvec ar[MR];
+            UNROLL
+            for (int r = 0; r < mr; r++) {
+                ar[r] = gv_bcast(a[r * ars + k * aks]);
+                GV_KEEP(ar[r]);
+            }
+            UNROLL
+            for (int v = 0; v < nv; v++) {
+                gvec bv = gv_load(b + k * bks + v * GV_LEN);
+                GV_KEEP(bv);
+                UNROLL
+                for (int r = 0; r < mr; r++)
+                    acc[r][v] = gv_fma(ar[r], bv, acc[r][v]);
+            }
         }
     }
     if (nr == nv * GV_LEN) {
