@@ -568,6 +568,17 @@ static void gemm_block_rb(const gemm_job *g, int i0, int i1, int j0, int j1)
     }
 }
 
+/* Rows of the next tile when `left` rows remain: MR, but a last MR + 1 or
+ * MR + 2 rows as two tiles of about half, not MR and a tile of 1 or 2 rows
+ * that waits on the latency of its few accumulators' FMAs (M = 32: 6 6 6
+ * 6 4 4 instead of 6 6 6 6 6 2). */
+static int tile_rows(int left)
+{
+    if (left <= MR)
+        return left;
+    return left <= MR + 2 ? (left + 1) / 2 : MR;
+}
+
 /* Packed path: C rows [i0,i1) x columns [j0,j1), all of k. */
 static void gemm_block(const gemm_job *g, int i0, int i1, int j0, int j1)
 {
@@ -603,8 +614,8 @@ static void gemm_block(const gemm_job *g, int i0, int i1, int j0, int j1)
                     pack_b_t(kc, nr, g->B + jr * g->ldb + pc, g->ldb, bp);
                 else
                     pack_b_n(kc, nr, g->B + pc * g->ldb + jr, g->ldb, bp);
-                for (int ir = ic; ir < ie; ir += MR) {
-                    int mr = ie - ir < MR ? ie - ir : MR;
+                for (int ir = ic, mr; ir < ie; ir += mr) {
+                    mr = tile_rows(ie - ir);
                     const dl_real *a = tn ? g->A + pc * g->lda + ir
                                           : g->A + ir * g->lda + pc;
                     kern[mr](nr, kc, a, g->lda, b, NR, g->C + ir * g->ldc + jr,
