@@ -14,14 +14,23 @@
  * with batch-sized M it is small and packing it would cost as much as using
  * it).  The per-thread buffer is KC*NR elements on the stack: no allocation.
  *
+ * Large products (packs_a: tn with 8+ column panels, nt/nn with 64+) pack
+ * a too, BLIS-style (gemm_block_pa): per row block of at most MCA rows and
+ * k slice, a goes into MR-row k-major panels (MCA*KC more on the stack),
+ * and every column panel sweeps it; A read in place would there thrash L1
+ * (tn: a tile's KC rows of A lda apart) or L2 (rows 8 KiB apart).
+ *
  * For M <= MS (batch 1 .. 4 or so) packing b would cost as much as using
- * it, so nt uses dot products and nn/tn read B in place (small_block).
+ * it, so nt uses dot products and nn/tn read B in place (small_block); up
+ * to 2*MR rows nn/tn still read full b panels in place (gemm_block_rb).
  *
  * Determinism: every C element is computed as acc = 0; acc = fma(a, b, acc)
  * for k in increasing order inside each KC slice, then C = acc (first slice,
  * accumulate=0) or C = C + acc, slice after slice.  Slices start at fixed
  * multiples of KC, tiles never split k, and threads only get whole column
  * panels or row blocks, so the result is bit-identical for any pool size.
+ * Which path runs (packed a, b in place) is decided by the shape alone and
+ * changes only where operands are read from, never the order of the sums.
  * (The small-M kernels have their own fixed orders; they are chosen by M
  * alone, never by the thread count.) */
 #include "kernels.h"
@@ -46,6 +55,9 @@
 #define NR (GEMM_NV * GV_LEN)      /* columns of C per microkernel call   */
 #define KC DL_GEMM_KC_MAX            /* k slice: KC*NR packed b fits in L1  */
 #define MC (MR * 32)               /* row block: MC*KC of A stays in L2   */
+/* row block of packed a (gemm_block_pa): MR*44 rows in f32, MR*22 in f64,
+ * so MCA*KC elements take the same bytes, about half of a 512 KiB L2 */
+#define MCA (MR * 176 / (int)sizeof(dl_real))
 #define MS (MR / 2)                /* M <= MS: the small-M kernels        */
 #define NVW GEMM_NV_WIDE           /* vectors per row, small-M nn/tn      */
 #define NRW (NVW * GV_LEN)         /* columns per call, small-M nn/tn     */
@@ -87,6 +99,24 @@
 #define ALWAYS_INLINE inline
 #define UNROLL
 #define ROLLED
+#endif
+
+/* GV_KEEP(v): v must be in a register here.  With registers to spare (the
+ * tiles of 4 rows or fewer), gcc folds the loads of b into every FMA that
+ * uses them: mr loads per vector of b instead of one, and the tile runs
+ * at the load ports' pace (tn 10x128x64, tiles of 6 + 4 rows: 74 instead
+ * of 90 GFLOP/s).  An empty asm that takes and returns v stops it, where
+ * acc, b and the broadcast fit in the GV_NREGS vector registers (tn
+ * 3x784x64, 12 + 4 + 1 of 16: 60 -> 36 GFLOP/s with it, spilling). */
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__AVX2__) || defined(__AVX512F__))
+#define GV_KEEP(v) __asm__("" : "+v"(v))
+#else
+#define GV_KEEP(v) ((void)0)
+#endif
+#if defined(__AVX512F__)
+#define GV_NREGS 32
+#else
+#define GV_NREGS 16
 #endif
 
 const char *dl_kernels_isa(void)
@@ -155,16 +185,41 @@ static ALWAYS_INLINE void ukr_body(const int mr, const int nv, int nr, int kc,
     /* acc[r][:] += a(r,k) * b[k][:]  for k = 0 .. kc-1 */
     ROLLED
     for (int k = 0; k < kc; k++) {
-        gvec bk[NVMAX];
-        UNROLL
-        for (int v = 0; v < nv; v++)
-            bk[v] = gv_load(b + k * bks + v * GV_LEN);
-        UNROLL
-        for (int r = 0; r < mr; r++) {
-            gvec ar = gv_bcast(a[r * ars + k * aks]);
+        if (mr * nv + nv + 1 <= GV_NREGS || mr * nv + mr + 1 > GV_NREGS) {
+            /* b's row in registers, a broadcast at a time */
+            gvec bk[NVMAX];
             UNROLL
-            for (int v = 0; v < nv; v++)
-                acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
+            for (int v = 0; v < nv; v++) {
+                bk[v] = gv_load(b + k * bks + v * GV_LEN);
+                if (mr * nv + nv + 1 <= GV_NREGS)
+                    GV_KEEP(bk[v]);
+            }
+            UNROLL
+            for (int r = 0; r < mr; r++) {
+                gvec ar = gv_bcast(a[r * ars + k * aks]);
+                UNROLL
+                for (int v = 0; v < nv; v++)
+                    acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
+            }
+        } else {
+            /* wide and short (the small-M 3 x 4-vector tile): the mr
+             * broadcasts in registers, b a vector at a time; b's whole row
+             * would need one register too many and clang spilled an
+             * accumulator every iteration (tn 3x784x64: 45 GFLOP/s) */
+            gvec ar[MR];
+            UNROLL
+            for (int r = 0; r < mr; r++) {
+                ar[r] = gv_bcast(a[r * ars + k * aks]);
+                GV_KEEP(ar[r]);
+            }
+            UNROLL
+            for (int v = 0; v < nv; v++) {
+                gvec bv = gv_load(b + k * bks + v * GV_LEN);
+                GV_KEEP(bv);
+                UNROLL
+                for (int r = 0; r < mr; r++)
+                    acc[r][v] = gv_fma(ar[r], bv, acc[r][v]);
+            }
         }
     }
     tile_store(mr, nv, nr, acc, c, ldc, ow);
@@ -555,25 +610,94 @@ typedef struct {
     const void *pack_arg;
 } gemm_job;
 
-/* Packed path: C rows [i0,i1) x columns [j0,j1), all of k. */
-static void gemm_block(const gemm_job *g, int i0, int i1, int j0, int j1)
+/* ---- packing a (large products) -----------------------------------------
+ * ap[p*MR*kc + k*MR + r] = a(ic + p*MR + r, pc + k) for the rows [ic, ie):
+ * MR-row panels, k-major, so a tile reads one contiguous stream
+ * (ars = 1, aks = MR).  Rows past ie in the last panel are never read. */
+static void pack_a(const gemm_job *g, int ic, int ie, int pc, int kc, dl_real *ap)
+{
+    int m = ie - ic;
+    if (g->kind == GEMM_TN) {
+        /* a(i, k) = A[k*lda + i]: row k of A feeds every panel's row k */
+        const dl_real *A = g->A + (ptrdiff_t)pc * g->lda + ic;
+        for (int k = 0; k < kc; k++) {
+            const dl_real *row = A + (ptrdiff_t)k * g->lda;
+            int i = 0;
+            for (; i + MR <= m; i += MR)
+                UNROLL
+                for (int r = 0; r < MR; r++)
+                    ap[(ptrdiff_t)i * kc + k * MR + r] = row[i + r];
+            for (int r = 0; i + r < m; r++)
+                ap[(ptrdiff_t)i * kc + k * MR + r] = row[i + r];
+        }
+    } else {
+        /* a(i, k) = A[i*lda + k]: each row of A is one lane of its panel */
+        for (int i = 0; i < m; i++) {
+            const dl_real *row = g->A + (ptrdiff_t)(ic + i) * g->lda + pc;
+            dl_real *dst = ap + (ptrdiff_t)(i / MR) * MR * kc + i % MR;
+            for (int k = 0; k < kc; k++)
+                dst[k * MR] = row[k];
+        }
+    }
+}
+
+/* Whether a product packs a as well as b (gemm_block_pa): by shape only.
+ * tn reads a(i, k) = A[k*lda + i], KC rows of A lda apart per tile (when
+ * lda is a multiple of 1 KiB they fall in a few L1 sets and the broadcasts
+ * miss: tn 256x256x4096 67 -> 79 GFLOP/s packed, 2048x2048x256 69 -> 90);
+ * packing is one pass over a per row block, repaid once 8 column panels
+ * reuse it.  nt and nn read rows of A in place, which
+ * is fine until a row block's KC-wide slice stops fitting in L2 without
+ * conflicts (rows 8 KiB apart: dX 256x2048x2048 at 68 instead of 89
+ * GFLOP/s); their pack is a transpose, so it waits for wide products
+ * (64 panels) where it is noise, and small M x N ones (mlp, cnn) keep
+ * the in-place path, faster there by 5-10%. */
+static int packs_a(const gemm_job *g)
+{
+    if (g->M < 4 * MR)
+        return 0;
+    if (g->kind == GEMM_TN) {
+        /* rows of A a multiple of 1 KiB apart share a quarter of L1's sets
+         * or less; otherwise the pack needs more panels to pay (tn
+         * 128x256x64 with rows 512 B apart: 2% slower packed) */
+        int aliased = (size_t)g->lda * sizeof(dl_real) % 1024 == 0;
+        return g->N >= (aliased ? 8 : 32) * NR;
+    }
+    return (g->kind == GEMM_NT || g->kind == GEMM_NN) && g->N >= 64 * NR && g->K > 32;
+}
+
+/* Rows per packed block of a: M in equal MR-multiple blocks of at most MCA
+ * rows (MCA x KC stays in L2 next to the b panel).  With M = 256 one block
+ * packs each b panel once instead of twice (nt 256x2048x2048: 80 -> 86). */
+static int rows_a(int M)
+{
+    int blocks = (M + MCA - 1) / MCA;
+    int rows = (M + blocks - 1) / blocks;
+    return (rows + MR - 1) / MR * MR;
+}
+
+/* Packed path with a packed too: per row block and k slice, a is packed
+ * once (at most MCA x KC, stays in L2) and swept by every column panel;
+ * ap is MCA*KC elements on the stack (264 KiB with AVX2, 352 KiB with
+ * AVX-512; the same bytes in f64).  Each C
+ * element still sums its slices in increasing pc, tile by tile as in
+ * gemm_block, so the results are the same bits. */
+static void gemm_block_pa(const gemm_job *g, int i0, int i1, int j0, int j1)
 {
     _Alignas(64) dl_real bp[KC * NR];
-    int tn = g->kind == GEMM_TN;
-    /* C[ic:ie, jr:jr+nr] (+)= sum over slices pc of
-     *     a(ic:ie, pc:pc+kc) . b(pc:pc+kc, jr:jr+nr)   (b packed into bp),
-     * one MR-row tile at a time; slices in increasing pc. */
-    for (int ic = i0; ic < i1; ic += MC) {
-        int ie = i1 - ic > MC ? ic + MC : i1;
-        for (int jr = j0; jr < j1; jr += NR) {
-            int nr = j1 - jr < NR ? j1 - jr : NR;
-            const ukr_fn *kern = nr > NR / 2 ? (tn ? ukr_cols : ukr_rows)
-                                             : (tn ? ukh_cols : ukh_rows);
-            for (int pc = 0; pc < g->K; pc += KC) {
-                int kc = g->K - pc < KC ? g->K - pc : KC;
-                int ow = !g->accumulate && pc == 0;
+    _Alignas(64) dl_real ap[MCA * KC];
+    int mc = rows_a(g->M);
+    for (int ic = i0; ic < i1; ic += mc) {
+        int ie = i1 - ic > mc ? ic + mc : i1;
+        for (int pc = 0; pc < g->K; pc += KC) {
+            int kc = g->K - pc < KC ? g->K - pc : KC;
+            int ow = !g->accumulate && pc == 0;
+            pack_a(g, ic, ie, pc, kc, ap);
+            for (int jr = j0; jr < j1; jr += NR) {
+                int nr = j1 - jr < NR ? j1 - jr : NR;
+                const ukr_fn *kern = nr > NR / 2 ? ukr_cols : ukh_cols;
                 const dl_real *b = bp;
-                if (g->kind == GEMM_PACKED) /* panel jr/NR, rows pc.. (dl_gemm_pack_*) */
+                if (g->kind == GEMM_PACKED)
                     b = g->B + (ptrdiff_t)(jr / NR) * g->K * NR + (ptrdiff_t)pc * NR;
                 else if (g->kind == GEMM_CUSTOM_B)
                     g->pack(g->pack_arg, pc, kc, jr, nr, bp, NR);
@@ -583,6 +707,105 @@ static void gemm_block(const gemm_job *g, int i0, int i1, int j0, int j1)
                     pack_b_n(kc, nr, g->B + pc * g->ldb + jr, g->ldb, bp);
                 for (int ir = ic; ir < ie; ir += MR) {
                     int mr = ie - ir < MR ? ie - ir : MR;
+                    kern[mr](nr, kc, ap + (ptrdiff_t)(ir - ic) * kc, MR, b, NR,
+                             g->C + ir * g->ldc + jr, g->ldc, ow);
+                }
+            }
+        }
+    }
+}
+
+/* Whether nn/tn with a few more rows than the small path (one or two row
+ * tiles) read b in place: each b panel then serves at most two tiles, in a
+ * row while it is in L1, so packing it costs as much as using it. */
+static int reads_b(const gemm_job *g)
+{
+    return (g->kind == GEMM_NN || g->kind == GEMM_TN) && g->M <= 2 * MR;
+}
+
+/* gemm_block for reads_b: full panels read B in place (bks = ldb), the
+ * last partial one is packed (the tiles load whole vectors).  Same slices
+ * and order as gemm_block (tiles split rows, never k), so the same bits. */
+static void gemm_block_rb(const gemm_job *g, int i0, int i1, int j0, int j1)
+{
+    _Alignas(64) dl_real bp[KC * NR];
+    int tn = g->kind == GEMM_TN;
+    /* two tiles of equal height: with 8 rows 6 + 2 leaves the 2-row tile
+     * waiting on its 4 accumulators' FMA latency (tn 8x256x64: 74 -> 87) */
+    int rows = g->M > MR ? (g->M + 1) / 2 : MR;
+    for (int jr = j0; jr < j1; jr += NR) {
+        int nr = j1 - jr < NR ? j1 - jr : NR;
+        const ukr_fn *kern = nr > NR / 2 ? (tn ? ukr_cols : ukr_rows)
+                                         : (tn ? ukh_cols : ukh_rows);
+        for (int pc = 0; pc < g->K; pc += KC) {
+            int kc = g->K - pc < KC ? g->K - pc : KC;
+            int ow = !g->accumulate && pc == 0;
+            const dl_real *b = g->B + pc * g->ldb + jr;
+            ptrdiff_t bks = g->ldb;
+            if (nr < NR) {
+                pack_b_n(kc, nr, b, g->ldb, bp);
+                b = bp;
+                bks = NR;
+            }
+            for (int ir = i0; ir < i1; ir += rows) {
+                int mr = i1 - ir < rows ? i1 - ir : rows;
+                const dl_real *a = tn ? g->A + pc * g->lda + ir : g->A + ir * g->lda + pc;
+                kern[mr](nr, kc, a, g->lda, b, bks, g->C + ir * g->ldc + jr, g->ldc, ow);
+            }
+        }
+    }
+}
+
+/* Rows of the next tile when `left` rows remain: MR, but a last MR + 1 or
+ * MR + 2 rows as two tiles of about half, not MR and a tile of 1 or 2 rows
+ * that waits on the latency of its few accumulators' FMAs (M = 32: 6 6 6
+ * 6 4 4 instead of 6 6 6 6 6 2). */
+static int tile_rows(int left)
+{
+    if (left <= MR)
+        return left;
+    return left <= MR + 2 ? (left + 1) / 2 : MR;
+}
+
+/* Packed path: C rows [i0,i1) x columns [j0,j1), all of k. */
+static void gemm_block(const gemm_job *g, int i0, int i1, int j0, int j1)
+{
+    if (packs_a(g)) {
+        gemm_block_pa(g, i0, i1, j0, j1);
+        return;
+    }
+    if (reads_b(g)) {
+        gemm_block_rb(g, i0, i1, j0, j1);
+        return;
+    }
+    _Alignas(64) dl_real bp[KC * NR];
+    int tn = g->kind == GEMM_TN;
+    /* C[ic:ie, jr:jr+nr] (+)= sum over slices pc of
+     *     a(ic:ie, pc:pc+kc) . b(pc:pc+kc, jr:jr+nr)   (b packed into bp),
+     * one MR-row tile at a time; slices in increasing pc.  The column
+     * panels are inside the slice loop, so a row block's slice of A stays
+     * in L2 for all of them (tn 400x32x12544: 42 -> 56 GFLOP/s; the other
+     * order read all of A once per panel). */
+    for (int ic = i0; ic < i1; ic += MC) {
+        int ie = i1 - ic > MC ? ic + MC : i1;
+        for (int pc = 0; pc < g->K; pc += KC) {
+            int kc = g->K - pc < KC ? g->K - pc : KC;
+            int ow = !g->accumulate && pc == 0;
+            for (int jr = j0; jr < j1; jr += NR) {
+                int nr = j1 - jr < NR ? j1 - jr : NR;
+                const ukr_fn *kern = nr > NR / 2 ? (tn ? ukr_cols : ukr_rows)
+                                                 : (tn ? ukh_cols : ukh_rows);
+                const dl_real *b = bp;
+                if (g->kind == GEMM_PACKED) /* panel jr/NR, rows pc.. (dl_gemm_pack_*) */
+                    b = g->B + (ptrdiff_t)(jr / NR) * g->K * NR + (ptrdiff_t)pc * NR;
+                else if (g->kind == GEMM_CUSTOM_B)
+                    g->pack(g->pack_arg, pc, kc, jr, nr, bp, NR);
+                else if (g->kind == GEMM_NT)
+                    pack_b_t(kc, nr, g->B + jr * g->ldb + pc, g->ldb, bp);
+                else
+                    pack_b_n(kc, nr, g->B + pc * g->ldb + jr, g->ldb, bp);
+                for (int ir = ic, mr; ir < ie; ir += mr) {
+                    mr = tile_rows(ie - ir);
                     const dl_real *a = tn ? g->A + pc * g->lda + ir
                                           : g->A + ir * g->lda + pc;
                     kern[mr](nr, kc, a, g->lda, b, NR, g->C + ir * g->ldc + jr,

@@ -5,7 +5,11 @@
  * The body picks AVX-512, AVX2+FMA, NEON or portable C at compile time.
  * Compiled with -DDL_GEMM_BF16 (dlnc build --precision bf16), every product
  * below rounds both operands to bf16 and sums in fp32 (gemm_bf16.h has the
- * rule), and the packed layout is gemm_bf16.c's, within the same size. */
+ * rule), and the packed layout is gemm_bf16.c's, within the same size.
+ *
+ * Large products keep their packed operands on the calling thread's stack:
+ * up to 400 KiB (AVX-512; 290 KiB with AVX2), so threads that call these
+ * need stacks of 1 MiB or more (glibc's default is 8 MiB). */
 #ifndef DL_KERNELS_H
 #define DL_KERNELS_H
 #include "dl_real.h"

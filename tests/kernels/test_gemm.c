@@ -244,6 +244,9 @@ int main(void)
         {NT, 97, 301, 513}, {NN, 97, 301, 513}, {TN, 97, 301, 513},
         {NT, 1000, 10, 300}, {NN, 999, 7, 301}, {TN, 1001, 5, 257},
         {NT, 4, 1000, 700}, {NN, 3, 2000, 500}, {TN, 5, 999, 600},
+        /* a packed too (gemm_block_pa): several row blocks, edge panels */
+        {TN, 401, 133, 520}, {TN, 1024, 128, 256},
+        {NT, 300, 1030, 300}, {NN, 61, 1024, 257},
         /* a recurrent step: the batch's h times W_hh packed once */
         {PNT, 32, 1024, 256}, {PNN, 32, 256, 1024}, {PNT, 3, 301, 513}, {PNN, 97, 33, 600},
     };
@@ -251,6 +254,13 @@ int main(void)
         for (int acc = 0; acc < 2; acc++)
             check(big[i][0], big[i][1], big[i][2], big[i][3], (int)i % 3 * 5,
                   (int)i % 2 * 3, acc * 7, acc, 3);
+
+    /* tn on the packed-a path both ways (gemm.c packs_a): rows of A 1 KiB
+     * apart with an edge panel, and rows 1624 B apart with N >= 32 panels. */
+    for (int acc = 0; acc < 2; acc++) {
+        check(TN, 256, 133, 520, 0, 3, 7 * acc, acc, 3);
+        check(TN, 401, 530, 300, 5, 0, 7 * acc, acc, 3);
+    }
 
     /* Random shapes, every pool. */
     for (int t = 0; t < 60; t++) {
