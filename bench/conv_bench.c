@@ -12,7 +12,6 @@
  * Built as build/tests/kernels/conv_bench (tests/kernels/CMakeLists.txt). */
 #define _GNU_SOURCE /* peak.c pins its threads */
 #include "kernels.h"
-#include "dl_model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -123,11 +122,11 @@ int main(int argc, char **argv)
         q.OW = (q.W + 2 * q.PW - q.DW * (q.KW - 1) - 1) / q.SW + 1;
         int CK = q.C / q.groups * q.KH * q.KW, P = q.OH * q.OW;
         size_t in = (size_t)q.C * q.H * q.W, out = (size_t)q.OC * P;
-        size_t pad = (size_t)q.C * (q.H + 2 * q.PH) * (q.W + 2 * q.PW) + DL_CONV_SLACK;
+        size_t pad = (size_t)q.C * (q.H + 2 * q.PH) * (q.W + 2 * q.PW);
         /* dx as a convolution: dy padded by K-1-P, the flipped weight [C][OC*K*K] */
         dl_conv_shape t = {q.OC, q.OH, q.OW, q.C, q.H, q.W, q.KH, q.KW, 1, 1,
                            q.KH - 1 - q.PH, q.KW - 1 - q.PW, 1, 1, 1};
-        size_t dpad = (size_t)q.OC * (q.OH + 2 * t.PH) * (q.OW + 2 * t.PW) + DL_CONV_SLACK;
+        size_t dpad = (size_t)q.OC * (q.OH + 2 * t.PH) * (q.OW + 2 * t.PW);
         float *x = buffer(BATCH * in, 1), *w = buffer((size_t)q.OC * CK, 1);
         float *xpad = buffer(BATCH * pad, 0), *y = buffer(BATCH * out, 0);
         float *dy = buffer(BATCH * out, 1), *dypad = buffer(BATCH * dpad, 0);

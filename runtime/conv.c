@@ -2,21 +2,24 @@
  * matrix in memory.
  *
  * Each sample's input is first copied into a zero-padded image, [C][HP][WP]
- * with HP = H + 2*PH, WP = W + 2*PW.  Then
- * every element of the receptive-field matrix is an element of that image:
+ * with HP = H + 2*PH, WP = W + 2*PW.  Then every element of the
+ * receptive-field matrix is an element of that image:
  *   field(kidx = (c, ki, kj), p = (oh, ow))
  *     = xpad[c][oh*SH + ki*DH][ow*SW + kj*DW]
  * and no bounds check is needed.  The products read it in place:
- *   forward:  y[oc, p] = sum_kidx W[oc, kidx] field(kidx, p)
- *             dl_gemm_custom_b, whose b panels pack_fields copies from the
- *             image, one output row's run of positions at a time;
+ *   forward:  y^T[p, oc] = sum_kidx field(kidx, p) W[oc, kidx]
+ *             dl_gemm_gather_nt: output positions are the GEMM's rows,
+ *             each tile's fields gathered from the image (any stride or
+ *             dilation), then transposed into NCHW a block at a time; for
+ *             very large fields, dl_gemm_custom_b with panels of fields
+ *             that pack_fields copies from the image;
  *   dW:       dW^T[kidx, oc] = sum_s sum_p field_s(kidx, p) dy_s[oc, p]
  *             dl_gemm_fields_nt, whose kernel reads the field rows straight
  *             from the image, an output row of positions per segment.
- * The input gradient stays a GEMM into the column layout plus col2im, in the
+ * The input gradient is the forward product of padded dy with the weight
+ * flipped (stride 1) or a GEMM into the column layout plus col2im, in the
  * generated code (compiler/ops/conv.c). */
 #include "kernels.h"
-#include "dl_model.h"
 
 #include <string.h>
 
@@ -26,7 +29,7 @@ static ptrdiff_t plane(const dl_conv_shape *q)
 }
 
 /* One sample: xpad = x [C][H][W] with PH zero rows above and below and PW
- * zero columns left and right of each channel, then DL_CONV_SLACK zeros. */
+ * zero columns left and right of each channel. */
 void dl_conv2d_pad(int C, int H, int W, int PH, int PW, const dl_real *x, dl_real *xpad)
 {
     int WP = W + 2 * PW;
@@ -43,7 +46,6 @@ void dl_conv2d_pad(int C, int H, int W, int PH, int PW, const dl_real *x, dl_rea
         }
         memset(dst + (ptrdiff_t)(H + PH) * WP, 0, (size_t)PH * WP * sizeof *dst);
     }
-    memset(xpad + C * P, 0, DL_CONV_SLACK * sizeof *xpad);
 }
 
 typedef struct {
@@ -114,9 +116,12 @@ static void pack_fields(const void *arg, int k0, int kc, int j0, int nc, dl_real
 }
 
 /* One sample, group g: y[g*OCg + oc, p] = sum_kidx W_g[oc, kidx] field(kidx, p).
- * With SW = 1 the fields are read in place (dl_gemm_direct, up to
- * DIRECT_MAX_K of them, offsets on the stack); otherwise packed. */
-enum { DIRECT_MAX_K = 4608 }; /* 512 channels of 3x3: 18 KiB of offsets */
+ * With up to GATHER_MAX_K fields (offsets on the stack) the product runs
+ * transposed, positions as rows, each tile's fields gathered from the image
+ * (dl_gemm_gather_nt), into blocks of yT that are then transposed into y;
+ * larger fields pack panels of them (dl_gemm_custom_b). */
+enum { GATHER_MAX_K = 4608,   /* 512 channels of 3x3: 18 KiB of offsets */
+       YT_BLOCK = 8192 };     /* elements of yT per block: 32 KiB in f32 */
 void dl_conv2d_forward(const dl_conv_shape *q, int g, const dl_real *xpad, const dl_real *w,
                        dl_real *y)
 {
@@ -124,8 +129,8 @@ void dl_conv2d_forward(const dl_conv_shape *q, int g, const dl_real *xpad, const
     int P = q->OH * q->OW, WP = q->W + 2 * q->PW;
     const dl_real *xg = xpad + g * Cg * plane(q), *wg = w + (ptrdiff_t)g * OCg * CKg;
     dl_real *yg = y + (ptrdiff_t)g * OCg * P;
-    if (q->SW == 1 && CKg <= DIRECT_MAX_K) {
-        int32_t koff[DIRECT_MAX_K];
+    if (CKg <= GATHER_MAX_K && OCg <= YT_BLOCK) {
+        int32_t koff[GATHER_MAX_K];
         int32_t off = 0, row_step = q->DH * WP - q->KW * q->DW;
         int32_t plane_step = (int32_t)plane(q) - q->KH * q->DH * WP;
         for (int k = 0, ki = 0, kj = 0; k < CKg; k++) {
@@ -137,7 +142,17 @@ void dl_conv2d_forward(const dl_conv_shape *q, int g, const dl_real *xpad, const
                     ki = 0, off += plane_step;
             }
         }
-        dl_gemm_direct(OCg, CKg, wg, CKg, xg, koff, q->OH, q->OW, (ptrdiff_t)q->SH * WP, yg, P);
+        dl_real yt[YT_BLOCK];
+        int rows = YT_BLOCK / OCg;
+        for (int p0 = 0; p0 < P; p0 += rows) {
+            int np = P - p0 < rows ? P - p0 : rows;
+            dl_gemm_gather_nt(p0, np, OCg, CKg, xg, koff, q->OW, (ptrdiff_t)q->SH * WP, q->SW,
+                              wg, CKg, yt, OCg);
+            /* y[oc, p0 + i] = yT[i, oc] */
+            for (int oc = 0; oc < OCg; oc++)
+                for (int i = 0; i < np; i++)
+                    yg[(ptrdiff_t)oc * P + p0 + i] = yt[i * OCg + oc];
+        }
         return;
     }
     fields_arg fa = {q, xg};
@@ -151,7 +166,7 @@ void dl_conv2d_weight_grad(dl_pool *pool, const dl_conv_shape *q, int n, const d
 {
     int Cg = q->C / q->groups, OCg = q->OC / q->groups, CKg = Cg * q->KH * q->KW;
     int WP = q->W + 2 * q->PW, P = q->OH * q->OW;
-    ptrdiff_t pad_size = q->C * plane(q) + DL_CONV_SLACK;
+    ptrdiff_t pad_size = q->C * plane(q);
     dl_gemm_fields f = {q->KH, q->KW, plane(q), (ptrdiff_t)q->DH * WP, q->DW,
                         q->OH, q->OW, (ptrdiff_t)q->SH * WP, q->SW};
     for (int g = 0; g < q->groups; g++)

@@ -24,11 +24,6 @@
  * not promised to stay the same between versions. */
 #define DL_VERSION "0.14.0"
 
-/* Zeros after each sample's padded image of a conv2d (conv_pad): the direct
- * convolution kernel's vector loads may run up to a GEMM panel's width
- * (kernels.h: at most 32 columns) minus one past the image's last element. */
-#define DL_CONV_SLACK 32
-
 /* What the runtime was compiled for (dlnc build --target; the runtime's
  * own CMake libraries: the DLNC_RUNTIME_MARCH they were built with). */
 #ifndef DL_TARGET

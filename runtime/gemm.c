@@ -34,7 +34,6 @@
  * (The small-M kernels have their own fixed orders; they are chosen by M
  * alone, never by the thread count.) */
 #include "kernels.h"
-#include "dl_model.h"
 #include "gemm_bf16.h"   /* --precision bf16: every product goes there */
 
 #include <stddef.h>
@@ -69,9 +68,6 @@
 #endif
 #if NR > 32
 #error "gemm.c: DL_GEMM_PACKED_SIZE (kernels.h) assumes panels of at most 32 columns"
-#endif
-#if NR > DL_CONV_SLACK + 1
-#error "gemm.c: dl_gemm_direct's loads would run past a padded image's slack (dl_model.h)"
 #endif
 #if NV % 2
 #error "gemm.c: GEMM_NV must be even (half panels use NV/2)"
@@ -315,15 +311,14 @@ static ALWAYS_INLINE void field_body(const int mr, const int nv, int nr, const d
     tile_store(mr, nv, nr, acc, c, ldc, ow);
 }
 
-/* ---- direct kernel (a convolution's product, nothing packed) -------------
- * C[r*ldc + c] = sum_{k<K} a[r*lda + k] * x[koff[k] + c] for r < mr, c < nr:
- * b(k, c) read straight from a padded image, row k of the receptive fields
- * starting at koff[k] and c running along one output row.  The loads of a
- * tile narrower than nv*GV_LEN read past its end (into the image's next
- * columns or its slack); those lanes are never stored. */
-static ALWAYS_INLINE void direct_body(const int mr, const int nv, int nr, int K,
-                                      const dl_real *a, ptrdiff_t lda, const dl_real *x,
-                                      const int32_t *koff, dl_real *c, ptrdiff_t ldc)
+/* ---- gather kernel (a convolution's product, positions as rows) ---------
+ * acc[r][:] += x_r[koff[k]] * b[k][:] for k < kc: row r of a is output
+ * position r's receptive field, gathered from the padded image (x_r points
+ * at the position's corner, koff[k] at field element k), so nothing of a
+ * is packed and any stride or dilation works. */
+static ALWAYS_INLINE void gather_body(const int mr, const int nv, int nr,
+                                      const dl_real *const *a_row, const int32_t *koff, int kc,
+                                      const dl_real *b, dl_real *c, ptrdiff_t ldc, int ow)
 {
     gvec acc[MR][NVMAX];
     UNROLL
@@ -331,23 +326,22 @@ static ALWAYS_INLINE void direct_body(const int mr, const int nv, int nr, int K,
         UNROLL
         for (int v = 0; v < nv; v++)
             acc[r][v] = gv_zero();
-    /* acc[r][:] += a(r,k) * x[koff[k] .. +nv*GV_LEN) */
     ROLLED
-    for (int k = 0; k < K; k++) {
-        const dl_real *b = x + koff[k];
+    for (int k = 0; k < kc; k++, b += NR) {
+        int32_t o = koff[k];
         gvec bk[NVMAX];
         UNROLL
         for (int v = 0; v < nv; v++)
             bk[v] = gv_load(b + v * GV_LEN);
         UNROLL
         for (int r = 0; r < mr; r++) {
-            gvec ar = gv_bcast(a[r * lda + k]);
+            gvec ar = gv_bcast(a_row[r][o]);
             UNROLL
             for (int v = 0; v < nv; v++)
                 acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
         }
     }
-    tile_store(mr, nv, nr, acc, c, ldc, 1);
+    tile_store(mr, nv, nr, acc, c, ldc, ow);
 }
 
 /* Instances.  ukr_rN / ukr_cN: packed panel, A read by rows (nt, nn) or by
@@ -426,45 +420,45 @@ typedef void (*field_fn)(int nr, const dl_real *const *a_row, int k0, int kc, in
                    b, c, ldc, ow);                                             \
     }
 
-typedef void (*direct_fn)(int nr, int K, const dl_real *a, ptrdiff_t lda, const dl_real *x,
-                          const int32_t *koff, dl_real *c, ptrdiff_t ldc);
-#define DIRECT(m)                                                              \
-    static void direct_##m(int nr, int K, const dl_real *a, ptrdiff_t lda,     \
-                           const dl_real *x, const int32_t *koff, dl_real *c,  \
-                           ptrdiff_t ldc)                                      \
+typedef void (*gather_fn)(int nr, const dl_real *const *a_row, const int32_t *koff, int kc,
+                          const dl_real *b, dl_real *c, ptrdiff_t ldc, int ow);
+#define GATHER(m)                                                              \
+    static void gather_##m(int nr, const dl_real *const *a_row,                \
+                           const int32_t *koff, int kc, const dl_real *b,      \
+                           dl_real *c, ptrdiff_t ldc, int ow)                  \
     {                                                                          \
-        direct_body(m, NV, nr, K, a, lda, x, koff, c, ldc);                    \
+        gather_body(m, NV, nr, a_row, koff, kc, b, c, ldc, ow);                \
     }                                                                          \
-    static void directh_##m(int nr, int K, const dl_real *a, ptrdiff_t lda,    \
-                            const dl_real *x, const int32_t *koff, dl_real *c, \
-                            ptrdiff_t ldc)                                     \
+    static void gatherh_##m(int nr, const dl_real *const *a_row,               \
+                            const int32_t *koff, int kc, const dl_real *b,     \
+                            dl_real *c, ptrdiff_t ldc, int ow)                 \
     {                                                                          \
-        direct_body(m, NV / 2, nr, K, a, lda, x, koff, c, ldc);                \
+        gather_body(m, NV / 2, nr, a_row, koff, kc, b, c, ldc, ow);            \
     }
 
 UKR(1) UKR(2) UKR(3) UKR(4) SMALL(1) SMALL(2)
-FIELD(1) FIELD(2) FIELD(3) FIELD(4) DIRECT(1) DIRECT(2) DIRECT(3) DIRECT(4)
+FIELD(1) FIELD(2) FIELD(3) FIELD(4) GATHER(1) GATHER(2) GATHER(3) GATHER(4)
 #if MR >= 6
-UKR(5) UKR(6) SMALL(3) FIELD(5) FIELD(6) DIRECT(5) DIRECT(6)
+UKR(5) UKR(6) SMALL(3) FIELD(5) FIELD(6) GATHER(5) GATHER(6)
 #endif
 #if MR >= 8
-UKR(7) UKR(8) SMALL(4) FIELD(7) FIELD(8) DIRECT(7) DIRECT(8)
+UKR(7) UKR(8) SMALL(4) FIELD(7) FIELD(8) GATHER(7) GATHER(8)
 #endif
-static const direct_fn directs[2][MR + 1] = {
-    {NULL, direct_1, direct_2, direct_3, direct_4,
+static const gather_fn gathers[2][MR + 1] = {
+    {NULL, gather_1, gather_2, gather_3, gather_4,
 #if MR >= 6
-     direct_5, direct_6,
+     gather_5, gather_6,
 #endif
 #if MR >= 8
-     direct_7, direct_8,
+     gather_7, gather_8,
 #endif
     },
-    {NULL, directh_1, directh_2, directh_3, directh_4,
+    {NULL, gatherh_1, gatherh_2, gatherh_3, gatherh_4,
 #if MR >= 6
-     directh_5, directh_6,
+     gatherh_5, gatherh_6,
 #endif
 #if MR >= 8
-     directh_7, directh_8,
+     gatherh_7, gatherh_8,
 #endif
     },
 };
@@ -1067,31 +1061,35 @@ void dl_gemm_fields_nt(dl_pool *pool, int M, int N, const dl_gemm_fields *f, int
         dl_parallel_for(pool, units, grain, fields_range, &g);
 }
 
-/* ---- a convolution's product, read straight from the padded image -------
- * C[i, oh*OW + ow] = sum_k A[i*lda + k] x[koff[k] + oh*row_stride + ow] for
- * i < M, oh < OH, ow < OW: one MR-row tile of A at a time (in L1) swept over
- * every output row, NR positions of the row per tile. */
-void dl_gemm_direct(int M, int K, const dl_real *A, int lda, const dl_real *x,
-                    const int32_t *koff, int OH, int OW, ptrdiff_t row_stride,
-                    dl_real *C, int ldc)
+/* ---- a convolution's product, positions as rows ----------------------------
+ * C[i, j] = sum_k x[pos(p0 + i) + koff[k]] B[j*ldb + k] for i < np, j < N:
+ * pos(p) = (p / OW) * row_stride + (p % OW) * col_stride.  For each column
+ * panel and k slice b is packed (as nt), then every tile of MR positions
+ * gathers its fields from the image; tiles are taken as gemm_block takes
+ * them, k in slices, so each element's sum has gemm's fixed order. */
+void dl_gemm_gather_nt(int p0, int np, int N, int K, const dl_real *x, const int32_t *koff,
+                       int OW, ptrdiff_t row_stride, ptrdiff_t col_stride, const dl_real *B,
+                       int ldb, dl_real *C, int ldc)
 {
-    for (int oh = 0; oh < OH; oh++)
-        for (int ow = 0; ow < OW; ow += NR) {
-            int nr = OW - ow < NR ? OW - ow : NR;
-            /* tiles of balanced heights: 16 rows as 5 + 5 + 6, not 6 + 6 + 4
-             * (a short tile's few accumulators wait on the FMA latency) */
-            int tiles = (M + MR - 1) / MR, base = M / tiles, taller = M % tiles;
-            for (int t = 0, ir = 0; t < tiles; t++) {
-                int mr = base + (t >= tiles - taller);
-                directs[nr > NR / 2 ? 0 : 1][mr](nr, K, A + (ptrdiff_t)ir * lda, lda,
-                                                 x + oh * row_stride + ow, koff,
-                                                 C + (ptrdiff_t)ir * ldc + oh * OW + ow, ldc);
-                ir += mr;
+    _Alignas(64) dl_real bp[KC * NR];
+    for (int jr = 0; jr < N; jr += NR) {
+        int nr = N - jr < NR ? N - jr : NR;
+        const gather_fn *kern = gathers[nr > NR / 2 ? 0 : 1];
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = K - pc < KC ? K - pc : KC;
+            pack_b_t(kc, nr, B + (ptrdiff_t)jr * ldb + pc, ldb, bp);
+            int oh = p0 / OW, ow = p0 % OW;   /* of tile row 0 */
+            for (int ir = 0, mr; ir < np; ir += mr) {
+                mr = tile_rows(np - ir);
+                const dl_real *a_row[MR];
+                for (int r = 0; r < mr; r++) {
+                    a_row[r] = x + oh * row_stride + ow * col_stride;
+                    if (++ow == OW)
+                        ow = 0, oh++;
+                }
+                kern[mr](nr, a_row, koff + pc, kc, bp, C + (ptrdiff_t)ir * ldc + jr, ldc, pc == 0);
             }
         }
+    }
 }
 
-int dl_gemm_panel_width(void)
-{
-    return NR;
-}

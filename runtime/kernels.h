@@ -61,16 +61,15 @@ void dl_gemm_custom_b(dl_pool *pool, int M, int N, int K, const dl_real *A, int 
                       dl_gemm_packer pack, const void *pack_arg, dl_real *C, int ldc,
                       int accumulate);
 
-/* C[i, oh*OW + ow] = sum_{k<K} A[i*lda + k] x[koff[k] + oh*row_stride + ow]
- * for i < M, oh < OH, ow < OW: a stride-1 convolution's product read
- * straight from its padded image, each field row k starting at koff[k].
- * Loads run up to dl_gemm_panel_width() - 1 elements past the last field
- * element; those lanes are never stored.  Single-threaded. */
-void dl_gemm_direct(int M, int K, const dl_real *A, int lda, const dl_real *x,
-                    const int32_t *koff, int OH, int OW, ptrdiff_t row_stride,
-                    dl_real *C, int ldc);
-/* Columns of C per microkernel call (16 with AVX2, 32 with AVX-512). */
-int dl_gemm_panel_width(void);
+/* C[i, j] = sum_{k<K} x[pos(p0 + i) + koff[k]] B[j*ldb + k] for i < np,
+ * j < N, pos(p) = (p / OW) * row_stride + (p % OW) * col_stride: a
+ * convolution's product with output positions as rows (C = y^T), each
+ * receptive field gathered from the padded image x (element k of every
+ * field at koff[k] from its corner) and B = W read as dl_gemm_nt reads it.
+ * Single-threaded. */
+void dl_gemm_gather_nt(int p0, int np, int N, int K, const dl_real *x, const int32_t *koff,
+                       int OW, ptrdiff_t row_stride, ptrdiff_t col_stride, const dl_real *B,
+                       int ldb, dl_real *C, int ldc);
 
 /* A matrix of receptive fields read in place (a convolution's weight
  * gradient): row i = (c, ki, kj) = (i / (kh*kw), i / kw % kh, i % kw)

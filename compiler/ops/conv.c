@@ -3,7 +3,7 @@
  * backward rules and emitters.
  *
  * conv2d is lowered to three nodes, run as one job per sample (a chain):
- *   conv_pad:  xpad[s] = x[s] zero-padded, [C][H+2PH][W+2PW] (+ slack), so
+ *   conv_pad:  xpad[s] = x[s] zero-padded, [C][H+2PH][W+2PW], so
  *              that every receptive field lies inside it;
  *   conv2d:    y[s] = W . fields(xpad[s]), an implicit GEMM: the runtime
  *              (runtime/conv.c) packs the fields straight from xpad, and no
@@ -114,7 +114,7 @@ int lower_conv2d(lower_ctx *lc, const ast_expr *call) {
   ir_node *c = ir_at(g, pad);
   c->batched = 1;
   c->ndim = 1;
-  c->dims[0] = C * (H + 2 * p) * (W + 2 * p) + DL_CONV_SLACK;
+  c->dims[0] = C * (H + 2 * p) * (W + 2 * p);
   c->conv = (ir_conv_attr){.kh = k, .kw = k, .sh = s, .sw = s, .ph = p, .pw = p, .dh = d, .dw = d,
                            .groups = groups};
 
@@ -250,7 +250,7 @@ void conv_backward(ad_ctx *ad, int id, int dy) {
       int dpad = ad_node(ad, OP_CONV_PAD, &dy, 1, n.in[0], -1);
       ir_node *dp = &g->nodes[dpad];
       dp->conv = qt;
-      dp->dims[0] = OC * (OH + 2 * qt.ph) * (OW + 2 * qt.pw) + DL_CONV_SLACK;
+      dp->dims[0] = OC * (OH + 2 * qt.ph) * (OW + 2 * qt.pw);
       int din[2] = {dpad, wt};
       int dx = ad_node(ad, OP_CONV2D, din, 2, x, -1);
       g->nodes[dx].conv.groups = (int)groups;
