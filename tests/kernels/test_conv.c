@@ -3,8 +3,9 @@
  * non-square kernels and images narrower and wider than a GEMM panel:
  *   dl_conv2d_pad + dl_conv2d_forward   y = conv(x, W)
  *   dl_conv2d_weight_grad               dW^T summed over a batch
- * Every buffer starts as NaN, so a value the kernels read without writing it
- * first shows up; the weight gradient must be bit-identical for pools of 1,
+ * (forward through the gather kernel, and through packed panels of fields
+ * where they are too long for it).  Every buffer starts as NaN, so a value
+ * the kernels read without writing it first shows up; the weight gradient must be bit-identical for pools of 1,
  * 2 and 3 threads.  Built against dlnc_rt_f32 and dlnc_rt_f64. */
 #include "kernels.h"
 
@@ -166,6 +167,9 @@ int main(void)
         {2, 3, 3, 2, 0, 0, 3, 3, 1, 1, 0, 0, 1, 1, 1},      /* one output position */
         {8, 17, 17, 40, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* positions over a k slice */
         {32, 9, 9, 20, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1},    /* fields over a k slice */
+        /* fields too long for the gather kernel's offset table: packed panels */
+        {520, 4, 4, 3, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+        {520, 6, 5, 2, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 1},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         test_shape(shapes[i], i < 2 ? 3 : 4, pools, 3);
