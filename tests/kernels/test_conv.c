@@ -168,7 +168,7 @@ int main(void)
         {8, 17, 17, 40, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* positions over a k slice */
         {32, 9, 9, 20, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1},    /* fields over a k slice */
         /* fields too long for the gather kernel's offset table: packed panels */
-        {520, 4, 4, 3, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+        {520, 3, 10, 3, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1},
         {520, 6, 5, 2, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 1},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
