@@ -288,10 +288,30 @@ typedef struct build {
 enum { MODEL_SRCS = 3 };
 static const char *const model_part[MODEL_SRCS] = {"-DDL_PART=1", "-DDL_PART=2", NULL};
 
+/* clang's flags for the model's C (not the runtime, whose GEMM kernels
+ * want them): no partial or runtime unrolling.  On top of the vectoriser's
+ * own interleaving it tripled the code the back end selects and allocates
+ * registers for (2/3 of a model's compile time) and made no trainer
+ * faster; full unrolling of short constant loops (a pooling window) stays,
+ * as that one pays.  gcc does neither at -O3. */
+static const char *const clang_model_flags[] = {"-mllvm", "-unroll-allow-partial=false", "-mllvm",
+                                                "-unroll-runtime=false"};
+enum { NCLANG_MODEL_FLAGS = sizeof clang_model_flags / sizeof clang_model_flags[0] };
+
+/* The extra flags of the model's source i, NULL-terminated in out. */
+static void model_flags(const build *b, int i, const char *out[NCLANG_MODEL_FLAGS + 2]) {
+  int n = 0;
+  for (int f = 0; b->cache.clang && f < NCLANG_MODEL_FLAGS; f++) out[n++] = clang_model_flags[f];
+  if (model_part[i]) out[n++] = model_part[i];
+  out[n] = NULL;
+}
+
 /* The model's source i from the cache: its object's entry in *entry (NULL
  * without a cache); 1 if the entry is good, and then objs[i] is it. */
 static int cached_object(build *b, int i, char **entry, int verbose) {
-  *entry = cache_object(&b->cache, b->srcs.v[i], b->hdr, model_part[i]);
+  const char *flags[NCLANG_MODEL_FLAGS + 2];
+  model_flags(b, i, flags);
+  *entry = cache_object(&b->cache, b->srcs.v[i], b->hdr, flags);
   if (!cache_object_lookup(&b->cache, *entry)) return 0;
   if (verbose) {
     const char *slash = strrchr(b->srcs.v[i], '/');
@@ -323,7 +343,9 @@ static int compile_all(build *b, int verbose) {
     if (i < b->nrt_first && cached_object(b, i, &entries[i], verbose)) continue; /* pids[i] = 0 */
     argv_own(&b->objs, xasprintf("%s/o%d.o", b->tmp, i));
     cc.n = base;
-    if (i < b->nrt_first && model_part[i]) argv_add(&cc, model_part[i]);
+    const char *flags[NCLANG_MODEL_FLAGS + 2] = {NULL};
+    if (i < b->nrt_first) model_flags(b, i, flags);
+    for (int f = 0; flags[f]; f++) argv_add(&cc, flags[f]);
     argv_add(&cc, "-c");
     argv_add(&cc, b->srcs.v[i]);
     argv_add(&cc, "-o");
