@@ -145,13 +145,15 @@ static char *choose_dir(void) {
   return NULL;
 }
 
-void cache_open(rt_cache *c, const argv_list *flags, const char *rt, const char *tmp, int verbose) {
+void cache_open(rt_cache *c, const argv_list *flags, const char *salt, const char *rt, const char *tmp,
+                int verbose) {
   memset(c, 0, sizeof *c);
   char *dir = choose_dir();
   uint64_t h = FNV_OFFSET, files, macros;
   int macros_rc = hash_macros(flags, tmp, verbose, &macros, &c->clang);
   if (!dir) return;
   for (int i = 0; i < flags->n; i++) h = fnv(h, flags->v[i], strlen(flags->v[i]) + 1);
+  h = fnv(h, salt, strlen(salt) + 1);
   if (hash_runtime(rt, &files) || macros_rc) {
     free(dir); /* the build itself will say what is wrong */
     return;

@@ -11,11 +11,13 @@ typedef struct rt_cache {
   int clang;   /* the compiler defines __clang__ (known with or without a cache) */
 } rt_cache;
 
-/* Chooses the cache directory and the entry for these compile flags and
+/* Chooses the cache directory and the entry for these compile flags (and
+ * salt: how the build compiles particular files, hashed too) and
  * runtime directory (tmp: a scratch directory for the compiler's output).
  * A cache that cannot be used leaves c->dir NULL after a warning.  Either
  * way it asks the compiler for its macros and sets c->clang. */
-void cache_open(rt_cache *c, const argv_list *flags, const char *rt, const char *tmp, int verbose);
+void cache_open(rt_cache *c, const argv_list *flags, const char *salt, const char *rt, const char *tmp,
+                int verbose);
 /* 1 if the entry exists and matches its stamp; a damaged one is reported. */
 int cache_lookup(const rt_cache *c);
 /* Copies lib (a freshly built archive) into the cache: a warning, never an
