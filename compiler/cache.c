@@ -80,9 +80,20 @@ static int hash_runtime(const char *rt, uint64_t *out) {
   return 0;
 }
 
+/* Whether a line of the text file path starts with prefix. */
+static int file_has(const char *path, const char *prefix) {
+  FILE *f = fopen(path, "r");
+  char line[512];
+  int found = 0;
+  while (f && !found && fgets(line, sizeof line, f)) found = !strncmp(line, prefix, strlen(prefix));
+  if (f) fclose(f);
+  return found;
+}
+
 /* `CC FLAGS -dM -E -x c /dev/null`: the compiler's version, the target's
- * features under -march=native, the precision and sanitizer macros. */
-static int hash_macros(const argv_list *flags, const char *tmp, int verbose, uint64_t *out) {
+ * features under -march=native, the precision and sanitizer macros; *clang
+ * says whether it is clang (build.c gives clang flags of its own). */
+static int hash_macros(const argv_list *flags, const char *tmp, int verbose, uint64_t *out, int *clang) {
   argv_list a;
   char *dump = xasprintf("%s/macros.txt", tmp);
   int rc = -1;
@@ -96,6 +107,7 @@ static int hash_macros(const argv_list *flags, const char *tmp, int verbose, uin
     pid_t pid = a.oom ? -1 : proc_start(a.v, dump, verbose);
     /* quiet: if the compiler cannot run, compiling the model will say so */
     if (pid > 0 && proc_finish(pid, NULL) == 0 && hash_file(dump, out, &size) == 0) rc = 0;
+    *clang = rc == 0 && file_has(dump, "#define __clang__ ");
     unlink(dump);
   }
   argv_free(&a);
@@ -133,13 +145,16 @@ static char *choose_dir(void) {
   return NULL;
 }
 
-void cache_open(rt_cache *c, const argv_list *flags, const char *rt, const char *tmp, int verbose) {
+void cache_open(rt_cache *c, const argv_list *flags, const char *salt, const char *rt, const char *tmp,
+                int verbose) {
   memset(c, 0, sizeof *c);
   char *dir = choose_dir();
-  if (!dir) return;
   uint64_t h = FNV_OFFSET, files, macros;
+  int macros_rc = hash_macros(flags, tmp, verbose, &macros, &c->clang);
+  if (!dir) return;
   for (int i = 0; i < flags->n; i++) h = fnv(h, flags->v[i], strlen(flags->v[i]) + 1);
-  if (hash_runtime(rt, &files) || hash_macros(flags, tmp, verbose, &macros)) {
+  h = fnv(h, salt, strlen(salt) + 1);
+  if (hash_runtime(rt, &files) || macros_rc) {
     free(dir); /* the build itself will say what is wrong */
     return;
   }
@@ -264,10 +279,10 @@ void cache_store(const rt_cache *c, const char *lib) {
 
 /* ---- the model's objects ---------------------------------------------------- */
 
-char *cache_object(const rt_cache *c, const char *src, const char *hdr, const char *flag) {
+char *cache_object(const rt_cache *c, const char *src, const char *hdr, const char *const *flags) {
   if (!c->dir) return NULL;
   uint64_t h = c->key, fh;
-  if (flag) h = fnv(h, flag, strlen(flag) + 1);
+  for (const char *const *f = flags; *f; f++) h = fnv(h, *f, strlen(*f) + 1);
   long long size;
   const char *files[] = {src, hdr};
   for (int i = 0; i < 2; i++) {

@@ -8,12 +8,16 @@ typedef struct rt_cache {
   char *lib;   /* DIR/runtime-KEY.a */
   char *stamp; /* DIR/runtime-KEY.a.sum: its size and checksum */
   unsigned long long key; /* KEY: compiler, flags, CPU, runtime sources */
+  int clang;   /* the compiler defines __clang__ (known with or without a cache) */
 } rt_cache;
 
-/* Chooses the cache directory and the entry for these compile flags and
+/* Chooses the cache directory and the entry for these compile flags (and
+ * salt: how the build compiles particular files, hashed too) and
  * runtime directory (tmp: a scratch directory for the compiler's output).
- * A cache that cannot be used leaves c->dir NULL after a warning. */
-void cache_open(rt_cache *c, const argv_list *flags, const char *rt, const char *tmp, int verbose);
+ * A cache that cannot be used leaves c->dir NULL after a warning.  Either
+ * way it asks the compiler for its macros and sets c->clang. */
+void cache_open(rt_cache *c, const argv_list *flags, const char *salt, const char *rt, const char *tmp,
+                int verbose);
 /* 1 if the entry exists and matches its stamp; a damaged one is reported. */
 int cache_lookup(const rt_cache *c);
 /* Copies lib (a freshly built archive) into the cache: a warning, never an
@@ -22,11 +26,11 @@ void cache_store(const rt_cache *c, const char *lib);
 void cache_close(rt_cache *c);
 
 /* A compiled object of the model: the entry for the generated source src
- * (which includes the generated header hdr), compiled with the extra flag
- * `flag` (or NULL) under this cache's key, as a malloc'd path
+ * (which includes the generated header hdr), compiled with the extra flags
+ * `flags` (a NULL-terminated list) under this cache's key, as a malloc'd path
  * DIR/model-KEY.o; NULL without a cache.  Looked up and
  * stored as the runtime is (verified against a stamp, written atomically). */
-char *cache_object(const rt_cache *c, const char *src, const char *hdr, const char *flag);
+char *cache_object(const rt_cache *c, const char *src, const char *hdr, const char *const *flags);
 int cache_object_lookup(const rt_cache *c, const char *obj);
 void cache_object_store(const rt_cache *c, const char *built, const char *obj);
 

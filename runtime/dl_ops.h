@@ -24,6 +24,10 @@
 #define DL_NO_UNROLL
 #endif
 
+/* A function compiled once, not into each caller: the optimiser's pass,
+ * called once per parameter (each inlined copy would be vectorised anew). */
+#define DL_NOINLINE __attribute__((noinline))
+
 #if DL_REAL_IS_F64
 #define dl_exp exp
 #define dl_log log

@@ -317,13 +317,18 @@ void optim_lower(lower_ctx *lc, const ast_expr *call, int kind, ir_optim *o) {
  * split; smaller ones are not worth the hand-off. */
 enum { PARALLEL_UPDATE = 1 << 15, UPDATE_GRAIN = 1 << 13 };
 
+/* The parameter a pass updates, set by apply_update before each pass. */
+#define PARAM_FIELDS "dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */"
+_Static_assert(IR_OPTIM_STATES == 3, "PARAM_FIELDS's s[] holds every state");
+
 /* The step's constants, computed once in apply_update and shared by the
- * per-parameter range functions. */
+ * passes. */
 static void emit_update_args(emit_text *o, const optim_def *d) {
   emit_line(o, "typedef struct update_args {");
   emit_line(o, "dl_ctx *ctx;");
   emit_line(o, "dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;");
   emit_line(o, "int first;");
+  emit_line(o, "%s", PARAM_FIELDS);
   if (d->step_fields) emit_line(o, "%s", d->step_fields);
   emit_line(o, "atomic_int bad;  /* a range wrote a NaN or an infinity */");
   emit_line(o, "} update_args;\n");
@@ -347,25 +352,26 @@ static void emit_watch(emit_text *o, const ir_optim *op) {
   emit_line(o, "%s", line);
 }
 
-/* update_P(args, begin, end): the fused update of elements [begin, end) of param P. */
-static void emit_param_update(emit_ctx *ec, int index, const ir_param *p, const ir_optim *op) {
+/* update_range(args, begin, end) (update_range_uK with updates): the fused
+ * update of elements [begin, end) of the parameter args names.  One
+ * function per optimiser, not one per parameter: the copies, each inlined
+ * and vectorised for its own size, were a third of a model's compile time
+ * (fashion_resnet's 17 parameters), for no speed, as the loop is the same
+ * for every parameter.  DL_NOINLINE keeps it one copy. */
+static void emit_param_update(emit_ctx *ec, int upd, const ir_optim *op) {
   emit_text o[1] = {{.f = ec->out}};
   const optim_def *d = &optim_table[op->kind];
-  char dims[IR_MAX_DIMS * 24] = "";
-  for (int dim = 0, len = 0; dim < p->ndim; dim++)
-    len += snprintf(dims + len, sizeof dims - (size_t)len, "%s%lld", dim ? ", " : "", ll(p->dims[dim]));
-  emit_line(o, "/* %s [%s] (.dln line %d) */", p->name, dims, p->line);
-  emit_line(o, "static void update_%d(void *arg, int64_t begin, int64_t end) {", index);
+  char name[32] = "update_range";
+  if (upd >= 0) snprintf(name, sizeof name, "update_range_u%d", upd);
+  emit_line(o, "DL_NOINLINE static void %s(void *arg, int64_t begin, int64_t end) {", name);
   emit_line(o, "update_args *u = arg;");
-  emit_line(o, "dl_ctx *ctx = u->ctx;");
   emit_line(o, "const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;");
   emit_line(o, "const dl_real clr = u->clr, clip_scale = u->clip_scale;");
   emit_line(o, "const int first = u->first;");
   emit_line(o, "(void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;");
-  emit_line(o, "dl_real *restrict w = ST(%zu);", p->offset);
-  emit_line(o, "const dl_real *restrict grad = ST(%zu);", p->grad_offset);
-  for (int s = 0; s < op->nstate; s++)
-    emit_line(o, "dl_real *restrict s%d = ST(%zu);", s, p->opt_offset[s]);
+  emit_line(o, "dl_real *restrict w = u->w;");
+  emit_line(o, "const dl_real *restrict grad = u->grad;");
+  for (int s = 0; s < op->nstate; s++) emit_line(o, "dl_real *restrict s%d = u->s[%d];", s, s);
   if (d->prologue) d->prologue(o, op);
   emit_line(o, "dl_bits top = 0;  /* largest |bits| written */");
   emit_line(o, "for (int64_t k = begin; k < end; k++) {");
@@ -389,6 +395,16 @@ static void emit_param_update(emit_ctx *ec, int index, const ir_param *p, const 
  * weight decay nor momentum moves it and its state stays as it started. */
 static int trained(const ir_param *p) { return p->grad >= 0; }
 
+static int in_update(const ir_param *p, int upd) { return upd < 0 || p->update == upd; }
+
+/* Whether update upd (-1: the one optimiser) trains a parameter: else it
+ * has no pass and no update_range (unused, it would be a warning). */
+static int any_trained(const ir_graph *g, int upd) {
+  for (int p = 0; p < g->nparams; p++)
+    if (trained(&g->params[p]) && in_update(&g->params[p], upd)) return 1;
+  return 0;
+}
+
 /* The body of an apply_update: the step's constants and clip scale, then
  * one pass per parameter of update upd (-1: every parameter). */
 static void emit_apply_body(emit_ctx *ec, const ir_optim *op, int upd);
@@ -406,6 +422,7 @@ static void emit_updates(emit_ctx *ec) {
   emit_line(o, "dl_ctx *ctx;");
   emit_line(o, "dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;");
   emit_line(o, "int first;");
+  emit_line(o, "%s", PARAM_FIELDS);
   for (int kind = 0; kind < N_OPTIMS; kind++) {
     int used = 0;
     for (int k = 0; k < g->nupdates; k++) used |= g->updates[k].optim.kind == kind;
@@ -413,9 +430,8 @@ static void emit_updates(emit_ctx *ec) {
   }
   emit_line(o, "atomic_int bad;  /* a range wrote a NaN or an infinity */");
   emit_line(o, "} update_args;\n");
-  for (int p = 0; p < g->nparams; p++)
-    if (trained(&g->params[p]) && g->params[p].update >= 0)
-      emit_param_update(ec, p, &g->params[p], &g->updates[g->params[p].update].optim);
+  for (int k = 0; k < g->nupdates; k++)
+    if (any_trained(g, k)) emit_param_update(ec, k, &g->updates[k].optim);
   for (int k = 0; k < g->nupdates; k++) {
     const ir_optim *op = &g->updates[k].optim;
     emit_line(o, "/* Update %d's optimiser step: %s (.dln line %d), one fused pass per parameter. */",
@@ -439,8 +455,7 @@ void optim_emit_update(emit_ctx *ec) {
   const ir_optim *op = &g->train.optim;
   const optim_def *d = &optim_table[op->kind];
   emit_update_args(o, d);
-  for (int p = 0; p < g->nparams; p++)
-    if (trained(&g->params[p])) emit_param_update(ec, p, &g->params[p], op);
+  if (any_trained(g, -1)) emit_param_update(ec, -1, op);
   emit_line(o, "/* The optimiser step: %s (.dln line %d), one fused pass per parameter. */", d->name,
             op->line);
   emit_line(o, "static int apply_update(dl_ctx *ctx) {");
@@ -450,7 +465,24 @@ void optim_emit_update(emit_ctx *ec) {
   emit_line(o, "}\n");
 }
 
-static int in_update(const ir_param *p, int upd) { return upd < 0 || p->update == upd; }
+/* A parameter's pass: its buffers in u, then update_range over it. */
+static void emit_param_pass(emit_text *o, const ir_optim *op, const ir_param *p, int upd) {
+  const optim_def *d = &optim_table[op->kind];
+  char dims[IR_MAX_DIMS * 24] = "", fn[32] = "update_range";
+  for (int dim = 0, len = 0; dim < p->ndim; dim++)
+    len += snprintf(dims + len, sizeof dims - (size_t)len, "%s%lld", dim ? ", " : "", ll(p->dims[dim]));
+  if (upd >= 0) snprintf(fn, sizeof fn, "update_range_u%d", upd);
+  emit_line(o, "/* %s [%s] (.dln line %d) */", p->name, dims, p->line);
+  emit_line(o, "u.w = ST(%zu), u.grad = ST(%zu);", p->offset, p->grad_offset);
+  for (int s = 0; s < op->nstate; s++) emit_line(o, "u.s[%d] = ST(%zu);", s, p->opt_offset[s]);
+  if (d->param_step) d->param_step(o, op, p);
+  long long numel = ll(p->numel);
+  if (numel >= PARALLEL_UPDATE)
+    emit_line(o, "dl_parallel_for(ctx->pool, %lld, %d, %s, &u);", numel, UPDATE_GRAIN, fn);
+  else
+    emit_line(o, "%s(&u, 0, %lld);", fn, numel);
+}
+
 
 static void emit_apply_body(emit_ctx *ec, const ir_optim *op, int upd) {
   emit_text o[1] = {{.f = ec->out, .depth = 1}};
@@ -478,11 +510,6 @@ static void emit_apply_body(emit_ctx *ec, const ir_optim *op, int upd) {
                 g->params[p].name);
       continue;
     }
-    long long numel = ll(g->params[p].numel);
-    if (d->param_step) d->param_step(o, op, &g->params[p]);
-    if (numel >= PARALLEL_UPDATE)
-      emit_line(o, "dl_parallel_for(ctx->pool, %lld, %d, update_%d, &u);", numel, UPDATE_GRAIN, p);
-    else
-      emit_line(o, "update_%d(&u, 0, %lld);", p, numel);
+    emit_param_pass(o, op, &g->params[p], upd);
   }
 }

@@ -403,165 +403,20 @@ typedef struct update_args {
   dl_ctx *ctx;
   dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;
   int first;
+  dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */
   atomic_int bad;  /* a range wrote a NaN or an infinity */
 } update_args;
 
-/* e.weight [256, 64] (.dln line 7) */
-static void update_0(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(0);
-  const dl_real *restrict grad = ST(411904);
-  dl_real *restrict s0 = ST(823808);
-  dl_real *restrict s1 = ST(1235712);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h.weight_ih_l0 [1024, 64] (.dln line 12) */
-static void update_1(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(16384);
-  const dl_real *restrict grad = ST(428288);
-  dl_real *restrict s0 = ST(840192);
-  dl_real *restrict s1 = ST(1252096);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h.weight_hh_l0 [1024, 256] (.dln line 12) */
-static void update_2(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(81920);
-  const dl_real *restrict grad = ST(493824);
-  dl_real *restrict s0 = ST(905728);
-  dl_real *restrict s1 = ST(1317632);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h.bias_ih_l0 [1024] (.dln line 12) */
-static void update_3(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(344064);
-  const dl_real *restrict grad = ST(755968);
-  dl_real *restrict s0 = ST(1167872);
-  dl_real *restrict s1 = ST(1579776);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h.bias_hh_l0 [1024] (.dln line 12) */
-static void update_4(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(345088);
-  const dl_real *restrict grad = ST(756992);
-  dl_real *restrict s0 = ST(1168896);
-  dl_real *restrict s1 = ST(1580800);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* logits.weight [256, 256] (.dln line 13) */
-static void update_5(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(346112);
-  const dl_real *restrict grad = ST(758016);
-  dl_real *restrict s0 = ST(1169920);
-  dl_real *restrict s1 = ST(1581824);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* logits.bias [256] (.dln line 13) */
-static void update_6(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(411648);
-  const dl_real *restrict grad = ST(823552);
-  dl_real *restrict s0 = ST(1235456);
-  dl_real *restrict s1 = ST(1647360);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
+  dl_real *restrict s0 = u->s[0];
+  dl_real *restrict s1 = u->s[1];
   dl_bits top = 0;  /* largest |bits| written */
   for (int64_t k = begin; k < end; k++) {
         dl_real g = grad[k] * clip_scale;
@@ -593,13 +448,41 @@ static int apply_update(dl_ctx *ctx) {
   const double norm = sqrt(sq);
   const double coef = 5 / (norm + 1e-6);
   u.clip_scale = (dl_real)(coef < 1 ? coef : 1);
-  update_0(&u, 0, 16384);
-  dl_parallel_for(ctx->pool, 65536, 8192, update_1, &u);
-  dl_parallel_for(ctx->pool, 262144, 8192, update_2, &u);
-  update_3(&u, 0, 1024);
-  update_4(&u, 0, 1024);
-  dl_parallel_for(ctx->pool, 65536, 8192, update_5, &u);
-  update_6(&u, 0, 256);
+  /* e.weight [256, 64] (.dln line 7) */
+  u.w = ST(0), u.grad = ST(411904);
+  u.s[0] = ST(823808);
+  u.s[1] = ST(1235712);
+  update_range(&u, 0, 16384);
+  /* h.weight_ih_l0 [1024, 64] (.dln line 12) */
+  u.w = ST(16384), u.grad = ST(428288);
+  u.s[0] = ST(840192);
+  u.s[1] = ST(1252096);
+  dl_parallel_for(ctx->pool, 65536, 8192, update_range, &u);
+  /* h.weight_hh_l0 [1024, 256] (.dln line 12) */
+  u.w = ST(81920), u.grad = ST(493824);
+  u.s[0] = ST(905728);
+  u.s[1] = ST(1317632);
+  dl_parallel_for(ctx->pool, 262144, 8192, update_range, &u);
+  /* h.bias_ih_l0 [1024] (.dln line 12) */
+  u.w = ST(344064), u.grad = ST(755968);
+  u.s[0] = ST(1167872);
+  u.s[1] = ST(1579776);
+  update_range(&u, 0, 1024);
+  /* h.bias_hh_l0 [1024] (.dln line 12) */
+  u.w = ST(345088), u.grad = ST(756992);
+  u.s[0] = ST(1168896);
+  u.s[1] = ST(1580800);
+  update_range(&u, 0, 1024);
+  /* logits.weight [256, 256] (.dln line 13) */
+  u.w = ST(346112), u.grad = ST(758016);
+  u.s[0] = ST(1169920);
+  u.s[1] = ST(1581824);
+  dl_parallel_for(ctx->pool, 65536, 8192, update_range, &u);
+  /* logits.bias [256] (.dln line 13) */
+  u.w = ST(411648), u.grad = ST(823552);
+  u.s[0] = ST(1235456);
+  u.s[1] = ST(1647360);
+  update_range(&u, 0, 256);
   ctx->step = t;
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }

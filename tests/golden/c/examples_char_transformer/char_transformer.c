@@ -1730,746 +1730,20 @@ typedef struct update_args {
   dl_ctx *ctx;
   dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;
   int first;
+  dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */
   atomic_int bad;  /* a range wrote a NaN or an infinity */
 } update_args;
 
-/* e.weight [256, 128] (.dln line 8) */
-static void update_0(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(0);
-  const dl_real *restrict grad = ST(478976);
-  dl_real *restrict s0 = ST(957952);
-  dl_real *restrict s1 = ST(1436928);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* e_2.weight [128, 128] (.dln line 8) */
-static void update_1(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(32768);
-  const dl_real *restrict grad = ST(511744);
-  dl_real *restrict s0 = ST(990720);
-  dl_real *restrict s1 = ST(1469696);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a1.weight [128] (.dln line 10) */
-static void update_2(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(49152);
-  const dl_real *restrict grad = ST(528128);
-  dl_real *restrict s0 = ST(1007104);
-  dl_real *restrict s1 = ST(1486080);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a1.bias [128] (.dln line 10) */
-static void update_3(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(49280);
-  const dl_real *restrict grad = ST(528256);
-  dl_real *restrict s0 = ST(1007232);
-  dl_real *restrict s1 = ST(1486208);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a1_2.in_proj_weight [384, 128] (.dln line 10) */
-static void update_4(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(49408);
-  const dl_real *restrict grad = ST(528384);
-  dl_real *restrict s0 = ST(1007360);
-  dl_real *restrict s1 = ST(1486336);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a1_2.in_proj_bias [384] (.dln line 10) */
-static void update_5(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(98560);
-  const dl_real *restrict grad = ST(577536);
-  dl_real *restrict s0 = ST(1056512);
-  dl_real *restrict s1 = ST(1535488);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a1_2.out_proj.weight [128, 128] (.dln line 10) */
-static void update_6(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(98944);
-  const dl_real *restrict grad = ST(577920);
-  dl_real *restrict s0 = ST(1056896);
-  dl_real *restrict s1 = ST(1535872);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a1_2.out_proj.bias [128] (.dln line 10) */
-static void update_7(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(115328);
-  const dl_real *restrict grad = ST(594304);
-  dl_real *restrict s0 = ST(1073280);
-  dl_real *restrict s1 = ST(1552256);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* b1.weight [128] (.dln line 11) */
-static void update_8(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(115456);
-  const dl_real *restrict grad = ST(594432);
-  dl_real *restrict s0 = ST(1073408);
-  dl_real *restrict s1 = ST(1552384);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* b1.bias [128] (.dln line 11) */
-static void update_9(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(115584);
-  const dl_real *restrict grad = ST(594560);
-  dl_real *restrict s0 = ST(1073536);
-  dl_real *restrict s1 = ST(1552512);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* b1_2.weight [512, 128] (.dln line 11) */
-static void update_10(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(115712);
-  const dl_real *restrict grad = ST(594688);
-  dl_real *restrict s0 = ST(1073664);
-  dl_real *restrict s1 = ST(1552640);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* b1_2.bias [512] (.dln line 11) */
-static void update_11(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(181248);
-  const dl_real *restrict grad = ST(660224);
-  dl_real *restrict s0 = ST(1139200);
-  dl_real *restrict s1 = ST(1618176);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* b1_3.weight [128, 512] (.dln line 11) */
-static void update_12(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(181760);
-  const dl_real *restrict grad = ST(660736);
-  dl_real *restrict s0 = ST(1139712);
-  dl_real *restrict s1 = ST(1618688);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* b1_3.bias [128] (.dln line 11) */
-static void update_13(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(247296);
-  const dl_real *restrict grad = ST(726272);
-  dl_real *restrict s0 = ST(1205248);
-  dl_real *restrict s1 = ST(1684224);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a2.weight [128] (.dln line 13) */
-static void update_14(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(247424);
-  const dl_real *restrict grad = ST(726400);
-  dl_real *restrict s0 = ST(1205376);
-  dl_real *restrict s1 = ST(1684352);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a2.bias [128] (.dln line 13) */
-static void update_15(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(247552);
-  const dl_real *restrict grad = ST(726528);
-  dl_real *restrict s0 = ST(1205504);
-  dl_real *restrict s1 = ST(1684480);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a2_2.in_proj_weight [384, 128] (.dln line 13) */
-static void update_16(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(247680);
-  const dl_real *restrict grad = ST(726656);
-  dl_real *restrict s0 = ST(1205632);
-  dl_real *restrict s1 = ST(1684608);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a2_2.in_proj_bias [384] (.dln line 13) */
-static void update_17(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(296832);
-  const dl_real *restrict grad = ST(775808);
-  dl_real *restrict s0 = ST(1254784);
-  dl_real *restrict s1 = ST(1733760);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a2_2.out_proj.weight [128, 128] (.dln line 13) */
-static void update_18(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(297216);
-  const dl_real *restrict grad = ST(776192);
-  dl_real *restrict s0 = ST(1255168);
-  dl_real *restrict s1 = ST(1734144);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a2_2.out_proj.bias [128] (.dln line 13) */
-static void update_19(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(313600);
-  const dl_real *restrict grad = ST(792576);
-  dl_real *restrict s0 = ST(1271552);
-  dl_real *restrict s1 = ST(1750528);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* b2.weight [128] (.dln line 14) */
-static void update_20(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(313728);
-  const dl_real *restrict grad = ST(792704);
-  dl_real *restrict s0 = ST(1271680);
-  dl_real *restrict s1 = ST(1750656);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* b2.bias [128] (.dln line 14) */
-static void update_21(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(313856);
-  const dl_real *restrict grad = ST(792832);
-  dl_real *restrict s0 = ST(1271808);
-  dl_real *restrict s1 = ST(1750784);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* b2_2.weight [512, 128] (.dln line 14) */
-static void update_22(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(313984);
-  const dl_real *restrict grad = ST(792960);
-  dl_real *restrict s0 = ST(1271936);
-  dl_real *restrict s1 = ST(1750912);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* b2_2.bias [512] (.dln line 14) */
-static void update_23(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(379520);
-  const dl_real *restrict grad = ST(858496);
-  dl_real *restrict s0 = ST(1337472);
-  dl_real *restrict s1 = ST(1816448);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* b2_3.weight [128, 512] (.dln line 14) */
-static void update_24(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(380032);
-  const dl_real *restrict grad = ST(859008);
-  dl_real *restrict s0 = ST(1337984);
-  dl_real *restrict s1 = ST(1816960);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* b2_3.bias [128] (.dln line 14) */
-static void update_25(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(445568);
-  const dl_real *restrict grad = ST(924544);
-  dl_real *restrict s0 = ST(1403520);
-  dl_real *restrict s1 = ST(1882496);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* logits.weight [128] (.dln line 15) */
-static void update_26(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(445696);
-  const dl_real *restrict grad = ST(924672);
-  dl_real *restrict s0 = ST(1403648);
-  dl_real *restrict s1 = ST(1882624);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* logits.bias [128] (.dln line 15) */
-static void update_27(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(445824);
-  const dl_real *restrict grad = ST(924800);
-  dl_real *restrict s0 = ST(1403776);
-  dl_real *restrict s1 = ST(1882752);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* logits_2.weight [256, 128] (.dln line 15) */
-static void update_28(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(445952);
-  const dl_real *restrict grad = ST(924928);
-  dl_real *restrict s0 = ST(1403904);
-  dl_real *restrict s1 = ST(1882880);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k] * clip_scale;
-        w[k] *= 1 - lr * (dl_real)0.01;          /* decoupled weight decay */
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* logits_2.bias [256] (.dln line 15) */
-static void update_29(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(478720);
-  const dl_real *restrict grad = ST(957696);
-  dl_real *restrict s0 = ST(1436672);
-  dl_real *restrict s1 = ST(1915648);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
+  dl_real *restrict s0 = u->s[0];
+  dl_real *restrict s1 = u->s[1];
   dl_bits top = 0;  /* largest |bits| written */
   for (int64_t k = begin; k < end; k++) {
         dl_real g = grad[k] * clip_scale;
@@ -2525,36 +1799,156 @@ static int apply_update(dl_ctx *ctx) {
   const double norm = sqrt(sq);
   const double coef = 1 / (norm + 1e-6);
   u.clip_scale = (dl_real)(coef < 1 ? coef : 1);
-  dl_parallel_for(ctx->pool, 32768, 8192, update_0, &u);
-  update_1(&u, 0, 16384);
-  update_2(&u, 0, 128);
-  update_3(&u, 0, 128);
-  dl_parallel_for(ctx->pool, 49152, 8192, update_4, &u);
-  update_5(&u, 0, 384);
-  update_6(&u, 0, 16384);
-  update_7(&u, 0, 128);
-  update_8(&u, 0, 128);
-  update_9(&u, 0, 128);
-  dl_parallel_for(ctx->pool, 65536, 8192, update_10, &u);
-  update_11(&u, 0, 512);
-  dl_parallel_for(ctx->pool, 65536, 8192, update_12, &u);
-  update_13(&u, 0, 128);
-  update_14(&u, 0, 128);
-  update_15(&u, 0, 128);
-  dl_parallel_for(ctx->pool, 49152, 8192, update_16, &u);
-  update_17(&u, 0, 384);
-  update_18(&u, 0, 16384);
-  update_19(&u, 0, 128);
-  update_20(&u, 0, 128);
-  update_21(&u, 0, 128);
-  dl_parallel_for(ctx->pool, 65536, 8192, update_22, &u);
-  update_23(&u, 0, 512);
-  dl_parallel_for(ctx->pool, 65536, 8192, update_24, &u);
-  update_25(&u, 0, 128);
-  update_26(&u, 0, 128);
-  update_27(&u, 0, 128);
-  dl_parallel_for(ctx->pool, 32768, 8192, update_28, &u);
-  update_29(&u, 0, 256);
+  /* e.weight [256, 128] (.dln line 8) */
+  u.w = ST(0), u.grad = ST(478976);
+  u.s[0] = ST(957952);
+  u.s[1] = ST(1436928);
+  dl_parallel_for(ctx->pool, 32768, 8192, update_range, &u);
+  /* e_2.weight [128, 128] (.dln line 8) */
+  u.w = ST(32768), u.grad = ST(511744);
+  u.s[0] = ST(990720);
+  u.s[1] = ST(1469696);
+  update_range(&u, 0, 16384);
+  /* a1.weight [128] (.dln line 10) */
+  u.w = ST(49152), u.grad = ST(528128);
+  u.s[0] = ST(1007104);
+  u.s[1] = ST(1486080);
+  update_range(&u, 0, 128);
+  /* a1.bias [128] (.dln line 10) */
+  u.w = ST(49280), u.grad = ST(528256);
+  u.s[0] = ST(1007232);
+  u.s[1] = ST(1486208);
+  update_range(&u, 0, 128);
+  /* a1_2.in_proj_weight [384, 128] (.dln line 10) */
+  u.w = ST(49408), u.grad = ST(528384);
+  u.s[0] = ST(1007360);
+  u.s[1] = ST(1486336);
+  dl_parallel_for(ctx->pool, 49152, 8192, update_range, &u);
+  /* a1_2.in_proj_bias [384] (.dln line 10) */
+  u.w = ST(98560), u.grad = ST(577536);
+  u.s[0] = ST(1056512);
+  u.s[1] = ST(1535488);
+  update_range(&u, 0, 384);
+  /* a1_2.out_proj.weight [128, 128] (.dln line 10) */
+  u.w = ST(98944), u.grad = ST(577920);
+  u.s[0] = ST(1056896);
+  u.s[1] = ST(1535872);
+  update_range(&u, 0, 16384);
+  /* a1_2.out_proj.bias [128] (.dln line 10) */
+  u.w = ST(115328), u.grad = ST(594304);
+  u.s[0] = ST(1073280);
+  u.s[1] = ST(1552256);
+  update_range(&u, 0, 128);
+  /* b1.weight [128] (.dln line 11) */
+  u.w = ST(115456), u.grad = ST(594432);
+  u.s[0] = ST(1073408);
+  u.s[1] = ST(1552384);
+  update_range(&u, 0, 128);
+  /* b1.bias [128] (.dln line 11) */
+  u.w = ST(115584), u.grad = ST(594560);
+  u.s[0] = ST(1073536);
+  u.s[1] = ST(1552512);
+  update_range(&u, 0, 128);
+  /* b1_2.weight [512, 128] (.dln line 11) */
+  u.w = ST(115712), u.grad = ST(594688);
+  u.s[0] = ST(1073664);
+  u.s[1] = ST(1552640);
+  dl_parallel_for(ctx->pool, 65536, 8192, update_range, &u);
+  /* b1_2.bias [512] (.dln line 11) */
+  u.w = ST(181248), u.grad = ST(660224);
+  u.s[0] = ST(1139200);
+  u.s[1] = ST(1618176);
+  update_range(&u, 0, 512);
+  /* b1_3.weight [128, 512] (.dln line 11) */
+  u.w = ST(181760), u.grad = ST(660736);
+  u.s[0] = ST(1139712);
+  u.s[1] = ST(1618688);
+  dl_parallel_for(ctx->pool, 65536, 8192, update_range, &u);
+  /* b1_3.bias [128] (.dln line 11) */
+  u.w = ST(247296), u.grad = ST(726272);
+  u.s[0] = ST(1205248);
+  u.s[1] = ST(1684224);
+  update_range(&u, 0, 128);
+  /* a2.weight [128] (.dln line 13) */
+  u.w = ST(247424), u.grad = ST(726400);
+  u.s[0] = ST(1205376);
+  u.s[1] = ST(1684352);
+  update_range(&u, 0, 128);
+  /* a2.bias [128] (.dln line 13) */
+  u.w = ST(247552), u.grad = ST(726528);
+  u.s[0] = ST(1205504);
+  u.s[1] = ST(1684480);
+  update_range(&u, 0, 128);
+  /* a2_2.in_proj_weight [384, 128] (.dln line 13) */
+  u.w = ST(247680), u.grad = ST(726656);
+  u.s[0] = ST(1205632);
+  u.s[1] = ST(1684608);
+  dl_parallel_for(ctx->pool, 49152, 8192, update_range, &u);
+  /* a2_2.in_proj_bias [384] (.dln line 13) */
+  u.w = ST(296832), u.grad = ST(775808);
+  u.s[0] = ST(1254784);
+  u.s[1] = ST(1733760);
+  update_range(&u, 0, 384);
+  /* a2_2.out_proj.weight [128, 128] (.dln line 13) */
+  u.w = ST(297216), u.grad = ST(776192);
+  u.s[0] = ST(1255168);
+  u.s[1] = ST(1734144);
+  update_range(&u, 0, 16384);
+  /* a2_2.out_proj.bias [128] (.dln line 13) */
+  u.w = ST(313600), u.grad = ST(792576);
+  u.s[0] = ST(1271552);
+  u.s[1] = ST(1750528);
+  update_range(&u, 0, 128);
+  /* b2.weight [128] (.dln line 14) */
+  u.w = ST(313728), u.grad = ST(792704);
+  u.s[0] = ST(1271680);
+  u.s[1] = ST(1750656);
+  update_range(&u, 0, 128);
+  /* b2.bias [128] (.dln line 14) */
+  u.w = ST(313856), u.grad = ST(792832);
+  u.s[0] = ST(1271808);
+  u.s[1] = ST(1750784);
+  update_range(&u, 0, 128);
+  /* b2_2.weight [512, 128] (.dln line 14) */
+  u.w = ST(313984), u.grad = ST(792960);
+  u.s[0] = ST(1271936);
+  u.s[1] = ST(1750912);
+  dl_parallel_for(ctx->pool, 65536, 8192, update_range, &u);
+  /* b2_2.bias [512] (.dln line 14) */
+  u.w = ST(379520), u.grad = ST(858496);
+  u.s[0] = ST(1337472);
+  u.s[1] = ST(1816448);
+  update_range(&u, 0, 512);
+  /* b2_3.weight [128, 512] (.dln line 14) */
+  u.w = ST(380032), u.grad = ST(859008);
+  u.s[0] = ST(1337984);
+  u.s[1] = ST(1816960);
+  dl_parallel_for(ctx->pool, 65536, 8192, update_range, &u);
+  /* b2_3.bias [128] (.dln line 14) */
+  u.w = ST(445568), u.grad = ST(924544);
+  u.s[0] = ST(1403520);
+  u.s[1] = ST(1882496);
+  update_range(&u, 0, 128);
+  /* logits.weight [128] (.dln line 15) */
+  u.w = ST(445696), u.grad = ST(924672);
+  u.s[0] = ST(1403648);
+  u.s[1] = ST(1882624);
+  update_range(&u, 0, 128);
+  /* logits.bias [128] (.dln line 15) */
+  u.w = ST(445824), u.grad = ST(924800);
+  u.s[0] = ST(1403776);
+  u.s[1] = ST(1882752);
+  update_range(&u, 0, 128);
+  /* logits_2.weight [256, 128] (.dln line 15) */
+  u.w = ST(445952), u.grad = ST(924928);
+  u.s[0] = ST(1403904);
+  u.s[1] = ST(1882880);
+  dl_parallel_for(ctx->pool, 32768, 8192, update_range, &u);
+  /* logits_2.bias [256] (.dln line 15) */
+  u.w = ST(478720), u.grad = ST(957696);
+  u.s[0] = ST(1436672);
+  u.s[1] = ST(1915648);
+  update_range(&u, 0, 256);
   ctx->step = t;
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }

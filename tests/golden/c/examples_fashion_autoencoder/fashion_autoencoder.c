@@ -364,189 +364,20 @@ typedef struct update_args {
   dl_ctx *ctx;
   dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;
   int first;
+  dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */
   atomic_int bad;  /* a range wrote a NaN or an infinity */
 } update_args;
 
-/* enc1.weight [256, 784] (.dln line 8) */
-static void update_0(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(0);
-  const dl_real *restrict grad = ST(435536);
-  dl_real *restrict s0 = ST(871072);
-  dl_real *restrict s1 = ST(1306608);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* enc1.bias [256] (.dln line 8) */
-static void update_1(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(200704);
-  const dl_real *restrict grad = ST(636240);
-  dl_real *restrict s0 = ST(1071776);
-  dl_real *restrict s1 = ST(1507312);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* code.weight [64, 256] (.dln line 9) */
-static void update_2(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(200960);
-  const dl_real *restrict grad = ST(636496);
-  dl_real *restrict s0 = ST(1072032);
-  dl_real *restrict s1 = ST(1507568);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* code.bias [64] (.dln line 9) */
-static void update_3(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(217344);
-  const dl_real *restrict grad = ST(652880);
-  dl_real *restrict s0 = ST(1088416);
-  dl_real *restrict s1 = ST(1523952);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* dec1.weight [256, 64] (.dln line 10) */
-static void update_4(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(217408);
-  const dl_real *restrict grad = ST(652944);
-  dl_real *restrict s0 = ST(1088480);
-  dl_real *restrict s1 = ST(1524016);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* dec1.bias [256] (.dln line 10) */
-static void update_5(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(233792);
-  const dl_real *restrict grad = ST(669328);
-  dl_real *restrict s0 = ST(1104864);
-  dl_real *restrict s1 = ST(1540400);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* recon.weight [784, 256] (.dln line 11) */
-static void update_6(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(234048);
-  const dl_real *restrict grad = ST(669584);
-  dl_real *restrict s0 = ST(1105120);
-  dl_real *restrict s1 = ST(1540656);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* recon.bias [784] (.dln line 11) */
-static void update_7(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(434752);
-  const dl_real *restrict grad = ST(870288);
-  dl_real *restrict s0 = ST(1305824);
-  dl_real *restrict s1 = ST(1741360);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
+  dl_real *restrict s0 = u->s[0];
+  dl_real *restrict s1 = u->s[1];
   dl_bits top = 0;  /* largest |bits| written */
   for (int64_t k = begin; k < end; k++) {
         dl_real g = grad[k];
@@ -566,14 +397,46 @@ static int apply_update(dl_ctx *ctx) {
   atomic_init(&u.bad, 0);
   u.step_size = u.lr / (dl_real)(1 - pow(0.90000000000000002, (double)t));
   u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(0.999, (double)t)));
-  dl_parallel_for(ctx->pool, 200704, 8192, update_0, &u);
-  update_1(&u, 0, 256);
-  update_2(&u, 0, 16384);
-  update_3(&u, 0, 64);
-  update_4(&u, 0, 16384);
-  update_5(&u, 0, 256);
-  dl_parallel_for(ctx->pool, 200704, 8192, update_6, &u);
-  update_7(&u, 0, 784);
+  /* enc1.weight [256, 784] (.dln line 8) */
+  u.w = ST(0), u.grad = ST(435536);
+  u.s[0] = ST(871072);
+  u.s[1] = ST(1306608);
+  dl_parallel_for(ctx->pool, 200704, 8192, update_range, &u);
+  /* enc1.bias [256] (.dln line 8) */
+  u.w = ST(200704), u.grad = ST(636240);
+  u.s[0] = ST(1071776);
+  u.s[1] = ST(1507312);
+  update_range(&u, 0, 256);
+  /* code.weight [64, 256] (.dln line 9) */
+  u.w = ST(200960), u.grad = ST(636496);
+  u.s[0] = ST(1072032);
+  u.s[1] = ST(1507568);
+  update_range(&u, 0, 16384);
+  /* code.bias [64] (.dln line 9) */
+  u.w = ST(217344), u.grad = ST(652880);
+  u.s[0] = ST(1088416);
+  u.s[1] = ST(1523952);
+  update_range(&u, 0, 64);
+  /* dec1.weight [256, 64] (.dln line 10) */
+  u.w = ST(217408), u.grad = ST(652944);
+  u.s[0] = ST(1088480);
+  u.s[1] = ST(1524016);
+  update_range(&u, 0, 16384);
+  /* dec1.bias [256] (.dln line 10) */
+  u.w = ST(233792), u.grad = ST(669328);
+  u.s[0] = ST(1104864);
+  u.s[1] = ST(1540400);
+  update_range(&u, 0, 256);
+  /* recon.weight [784, 256] (.dln line 11) */
+  u.w = ST(234048), u.grad = ST(669584);
+  u.s[0] = ST(1105120);
+  u.s[1] = ST(1540656);
+  dl_parallel_for(ctx->pool, 200704, 8192, update_range, &u);
+  /* recon.bias [784] (.dln line 11) */
+  u.w = ST(434752), u.grad = ST(870288);
+  u.s[0] = ST(1305824);
+  u.s[1] = ST(1741360);
+  update_range(&u, 0, 784);
   ctx->step = t;
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }

@@ -567,181 +567,19 @@ typedef struct update_args {
   dl_ctx *ctx;
   dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;
   int first;
+  dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */
   atomic_int bad;  /* a range wrote a NaN or an infinity */
 } update_args;
 
-/* c1.weight [16, 1, 5, 5] (.dln line 6) */
-static void update_0(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(0);
-  const dl_real *restrict grad = ST(215376);
-  dl_real *restrict s0 = ST(430752);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c1.bias [16] (.dln line 6) */
-static void update_1(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(400);
-  const dl_real *restrict grad = ST(215776);
-  dl_real *restrict s0 = ST(431152);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c2.weight [32, 16, 5, 5] (.dln line 7) */
-static void update_2(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(416);
-  const dl_real *restrict grad = ST(215792);
-  dl_real *restrict s0 = ST(431168);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c2.bias [32] (.dln line 7) */
-static void update_3(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(13216);
-  const dl_real *restrict grad = ST(228592);
-  dl_real *restrict s0 = ST(443968);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h.weight [128, 1568] (.dln line 8) */
-static void update_4(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(13248);
-  const dl_real *restrict grad = ST(228624);
-  dl_real *restrict s0 = ST(444000);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h.bias [128] (.dln line 8) */
-static void update_5(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(213952);
-  const dl_real *restrict grad = ST(429328);
-  dl_real *restrict s0 = ST(644704);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* logits.weight [10, 128] (.dln line 9) */
-static void update_6(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(214080);
-  const dl_real *restrict grad = ST(429456);
-  dl_real *restrict s0 = ST(644832);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* logits.bias [10] (.dln line 9) */
-static void update_7(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(215360);
-  const dl_real *restrict grad = ST(430736);
-  dl_real *restrict s0 = ST(646112);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
+  dl_real *restrict s0 = u->s[0];
   dl_bits top = 0;  /* largest |bits| written */
   for (int64_t k = begin; k < end; k++) {
         dl_real g = grad[k];
@@ -759,14 +597,38 @@ static int apply_update(dl_ctx *ctx) {
   const int64_t t = ctx->step + 1;
   update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};
   atomic_init(&u.bad, 0);
-  update_0(&u, 0, 400);
-  update_1(&u, 0, 16);
-  update_2(&u, 0, 12800);
-  update_3(&u, 0, 32);
-  dl_parallel_for(ctx->pool, 200704, 8192, update_4, &u);
-  update_5(&u, 0, 128);
-  update_6(&u, 0, 1280);
-  update_7(&u, 0, 10);
+  /* c1.weight [16, 1, 5, 5] (.dln line 6) */
+  u.w = ST(0), u.grad = ST(215376);
+  u.s[0] = ST(430752);
+  update_range(&u, 0, 400);
+  /* c1.bias [16] (.dln line 6) */
+  u.w = ST(400), u.grad = ST(215776);
+  u.s[0] = ST(431152);
+  update_range(&u, 0, 16);
+  /* c2.weight [32, 16, 5, 5] (.dln line 7) */
+  u.w = ST(416), u.grad = ST(215792);
+  u.s[0] = ST(431168);
+  update_range(&u, 0, 12800);
+  /* c2.bias [32] (.dln line 7) */
+  u.w = ST(13216), u.grad = ST(228592);
+  u.s[0] = ST(443968);
+  update_range(&u, 0, 32);
+  /* h.weight [128, 1568] (.dln line 8) */
+  u.w = ST(13248), u.grad = ST(228624);
+  u.s[0] = ST(444000);
+  dl_parallel_for(ctx->pool, 200704, 8192, update_range, &u);
+  /* h.bias [128] (.dln line 8) */
+  u.w = ST(213952), u.grad = ST(429328);
+  u.s[0] = ST(644704);
+  update_range(&u, 0, 128);
+  /* logits.weight [10, 128] (.dln line 9) */
+  u.w = ST(214080), u.grad = ST(429456);
+  u.s[0] = ST(644832);
+  update_range(&u, 0, 1280);
+  /* logits.bias [10] (.dln line 9) */
+  u.w = ST(215360), u.grad = ST(430736);
+  u.s[0] = ST(646112);
+  update_range(&u, 0, 10);
   ctx->step = t;
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }

@@ -538,181 +538,19 @@ typedef struct update_args {
   dl_ctx *ctx;
   dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;
   int first;
+  dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */
   atomic_int bad;  /* a range wrote a NaN or an infinity */
 } update_args;
 
-/* h1.weight [256, 784] (.dln line 7) */
-static void update_0(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(0);
-  const dl_real *restrict grad = ST(226608);
-  dl_real *restrict s0 = ST(453216);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h1.bias [256] (.dln line 7) */
-static void update_1(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(200704);
-  const dl_real *restrict grad = ST(427312);
-  dl_real *restrict s0 = ST(653920);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h2.weight [64, 256] (.dln line 9) */
-static void update_2(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(200960);
-  const dl_real *restrict grad = ST(427568);
-  dl_real *restrict s0 = ST(654176);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h2.bias [64] (.dln line 9) */
-static void update_3(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(217344);
-  const dl_real *restrict grad = ST(443952);
-  dl_real *restrict s0 = ST(670560);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* joined.weight [32, 256] (.dln line 10) */
-static void update_4(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(217408);
-  const dl_real *restrict grad = ST(444016);
-  dl_real *restrict s0 = ST(670624);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* joined.bias [32] (.dln line 10) */
-static void update_5(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(225600);
-  const dl_real *restrict grad = ST(452208);
-  dl_real *restrict s0 = ST(678816);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* logits.weight [10, 96] (.dln line 11) */
-static void update_6(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(225632);
-  const dl_real *restrict grad = ST(452240);
-  dl_real *restrict s0 = ST(678848);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* logits.bias [10] (.dln line 11) */
-static void update_7(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(226592);
-  const dl_real *restrict grad = ST(453200);
-  dl_real *restrict s0 = ST(679808);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
+  dl_real *restrict s0 = u->s[0];
   dl_bits top = 0;  /* largest |bits| written */
   for (int64_t k = begin; k < end; k++) {
         dl_real g = grad[k];
@@ -730,14 +568,38 @@ static int apply_update(dl_ctx *ctx) {
   const int64_t t = ctx->step + 1;
   update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};
   atomic_init(&u.bad, 0);
-  dl_parallel_for(ctx->pool, 200704, 8192, update_0, &u);
-  update_1(&u, 0, 256);
-  update_2(&u, 0, 16384);
-  update_3(&u, 0, 64);
-  update_4(&u, 0, 8192);
-  update_5(&u, 0, 32);
-  update_6(&u, 0, 960);
-  update_7(&u, 0, 10);
+  /* h1.weight [256, 784] (.dln line 7) */
+  u.w = ST(0), u.grad = ST(226608);
+  u.s[0] = ST(453216);
+  dl_parallel_for(ctx->pool, 200704, 8192, update_range, &u);
+  /* h1.bias [256] (.dln line 7) */
+  u.w = ST(200704), u.grad = ST(427312);
+  u.s[0] = ST(653920);
+  update_range(&u, 0, 256);
+  /* h2.weight [64, 256] (.dln line 9) */
+  u.w = ST(200960), u.grad = ST(427568);
+  u.s[0] = ST(654176);
+  update_range(&u, 0, 16384);
+  /* h2.bias [64] (.dln line 9) */
+  u.w = ST(217344), u.grad = ST(443952);
+  u.s[0] = ST(670560);
+  update_range(&u, 0, 64);
+  /* joined.weight [32, 256] (.dln line 10) */
+  u.w = ST(217408), u.grad = ST(444016);
+  u.s[0] = ST(670624);
+  update_range(&u, 0, 8192);
+  /* joined.bias [32] (.dln line 10) */
+  u.w = ST(225600), u.grad = ST(452208);
+  u.s[0] = ST(678816);
+  update_range(&u, 0, 32);
+  /* logits.weight [10, 96] (.dln line 11) */
+  u.w = ST(225632), u.grad = ST(452240);
+  u.s[0] = ST(678848);
+  update_range(&u, 0, 960);
+  /* logits.bias [10] (.dln line 11) */
+  u.w = ST(226592), u.grad = ST(453200);
+  u.s[0] = ST(679808);
+  update_range(&u, 0, 10);
   ctx->step = t;
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }

@@ -1576,388 +1576,19 @@ typedef struct update_args {
   dl_ctx *ctx;
   dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;
   int first;
+  dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */
   atomic_int bad;  /* a range wrote a NaN or an infinity */
 } update_args;
 
-/* stem.weight [16, 1, 3, 3] (.dln line 10) */
-static void update_0(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(0);
-  const dl_real *restrict grad = ST(17376);
-  dl_real *restrict s0 = ST(34752);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* stem_2.weight [16] (.dln line 10) */
-static void update_1(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(144);
-  const dl_real *restrict grad = ST(17520);
-  dl_real *restrict s0 = ST(34896);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* stem_2.bias [16] (.dln line 10) */
-static void update_2(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(160);
-  const dl_real *restrict grad = ST(17536);
-  dl_real *restrict s0 = ST(34912);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a1.weight [16, 16, 3, 3] (.dln line 11) */
-static void update_3(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(176);
-  const dl_real *restrict grad = ST(17552);
-  dl_real *restrict s0 = ST(34928);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a1_2.weight [16] (.dln line 11) */
-static void update_4(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(2480);
-  const dl_real *restrict grad = ST(19856);
-  dl_real *restrict s0 = ST(37232);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a1_2.bias [16] (.dln line 11) */
-static void update_5(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(2496);
-  const dl_real *restrict grad = ST(19872);
-  dl_real *restrict s0 = ST(37248);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* r1.weight [16, 16, 3, 3] (.dln line 12) */
-static void update_6(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(2512);
-  const dl_real *restrict grad = ST(19888);
-  dl_real *restrict s0 = ST(37264);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* r1_2.weight [16] (.dln line 12) */
-static void update_7(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(4816);
-  const dl_real *restrict grad = ST(22192);
-  dl_real *restrict s0 = ST(39568);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* r1_2.bias [16] (.dln line 12) */
-static void update_8(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(4832);
-  const dl_real *restrict grad = ST(22208);
-  dl_real *restrict s0 = ST(39584);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a2.weight [16, 16, 3, 3] (.dln line 15) */
-static void update_9(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(4848);
-  const dl_real *restrict grad = ST(22224);
-  dl_real *restrict s0 = ST(39600);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a2_2.weight [16] (.dln line 15) */
-static void update_10(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(7152);
-  const dl_real *restrict grad = ST(24528);
-  dl_real *restrict s0 = ST(41904);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a2_2.bias [16] (.dln line 15) */
-static void update_11(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(7168);
-  const dl_real *restrict grad = ST(24544);
-  dl_real *restrict s0 = ST(41920);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* r2.weight [16, 16, 3, 3] (.dln line 16) */
-static void update_12(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(7184);
-  const dl_real *restrict grad = ST(24560);
-  dl_real *restrict s0 = ST(41936);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* r2_2.weight [16] (.dln line 16) */
-static void update_13(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(9488);
-  const dl_real *restrict grad = ST(26864);
-  dl_real *restrict s0 = ST(44240);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* r2_2.bias [16] (.dln line 16) */
-static void update_14(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(9504);
-  const dl_real *restrict grad = ST(26880);
-  dl_real *restrict s0 = ST(44256);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* logits.weight [10, 784] (.dln line 17) */
-static void update_15(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(9520);
-  const dl_real *restrict grad = ST(26896);
-  dl_real *restrict s0 = ST(44272);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* buf = first ? g : momentum * buf + (1 - dampening) * g */
-        s0[k] = first ? g : (dl_real)0.90000000000000002 * s0[k] + (dl_real)1 * g;
-        g = s0[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* logits.bias [10] (.dln line 17) */
-static void update_16(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(17360);
-  const dl_real *restrict grad = ST(34736);
-  dl_real *restrict s0 = ST(52112);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
+  dl_real *restrict s0 = u->s[0];
   dl_bits top = 0;  /* largest |bits| written */
   for (int64_t k = begin; k < end; k++) {
         dl_real g = grad[k];
@@ -1975,23 +1606,74 @@ static int apply_update(dl_ctx *ctx) {
   const int64_t t = ctx->step + 1;
   update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};
   atomic_init(&u.bad, 0);
-  update_0(&u, 0, 144);
-  update_1(&u, 0, 16);
-  update_2(&u, 0, 16);
-  update_3(&u, 0, 2304);
-  update_4(&u, 0, 16);
-  update_5(&u, 0, 16);
-  update_6(&u, 0, 2304);
-  update_7(&u, 0, 16);
-  update_8(&u, 0, 16);
-  update_9(&u, 0, 2304);
-  update_10(&u, 0, 16);
-  update_11(&u, 0, 16);
-  update_12(&u, 0, 2304);
-  update_13(&u, 0, 16);
-  update_14(&u, 0, 16);
-  update_15(&u, 0, 7840);
-  update_16(&u, 0, 10);
+  /* stem.weight [16, 1, 3, 3] (.dln line 10) */
+  u.w = ST(0), u.grad = ST(17376);
+  u.s[0] = ST(34752);
+  update_range(&u, 0, 144);
+  /* stem_2.weight [16] (.dln line 10) */
+  u.w = ST(144), u.grad = ST(17520);
+  u.s[0] = ST(34896);
+  update_range(&u, 0, 16);
+  /* stem_2.bias [16] (.dln line 10) */
+  u.w = ST(160), u.grad = ST(17536);
+  u.s[0] = ST(34912);
+  update_range(&u, 0, 16);
+  /* a1.weight [16, 16, 3, 3] (.dln line 11) */
+  u.w = ST(176), u.grad = ST(17552);
+  u.s[0] = ST(34928);
+  update_range(&u, 0, 2304);
+  /* a1_2.weight [16] (.dln line 11) */
+  u.w = ST(2480), u.grad = ST(19856);
+  u.s[0] = ST(37232);
+  update_range(&u, 0, 16);
+  /* a1_2.bias [16] (.dln line 11) */
+  u.w = ST(2496), u.grad = ST(19872);
+  u.s[0] = ST(37248);
+  update_range(&u, 0, 16);
+  /* r1.weight [16, 16, 3, 3] (.dln line 12) */
+  u.w = ST(2512), u.grad = ST(19888);
+  u.s[0] = ST(37264);
+  update_range(&u, 0, 2304);
+  /* r1_2.weight [16] (.dln line 12) */
+  u.w = ST(4816), u.grad = ST(22192);
+  u.s[0] = ST(39568);
+  update_range(&u, 0, 16);
+  /* r1_2.bias [16] (.dln line 12) */
+  u.w = ST(4832), u.grad = ST(22208);
+  u.s[0] = ST(39584);
+  update_range(&u, 0, 16);
+  /* a2.weight [16, 16, 3, 3] (.dln line 15) */
+  u.w = ST(4848), u.grad = ST(22224);
+  u.s[0] = ST(39600);
+  update_range(&u, 0, 2304);
+  /* a2_2.weight [16] (.dln line 15) */
+  u.w = ST(7152), u.grad = ST(24528);
+  u.s[0] = ST(41904);
+  update_range(&u, 0, 16);
+  /* a2_2.bias [16] (.dln line 15) */
+  u.w = ST(7168), u.grad = ST(24544);
+  u.s[0] = ST(41920);
+  update_range(&u, 0, 16);
+  /* r2.weight [16, 16, 3, 3] (.dln line 16) */
+  u.w = ST(7184), u.grad = ST(24560);
+  u.s[0] = ST(41936);
+  update_range(&u, 0, 2304);
+  /* r2_2.weight [16] (.dln line 16) */
+  u.w = ST(9488), u.grad = ST(26864);
+  u.s[0] = ST(44240);
+  update_range(&u, 0, 16);
+  /* r2_2.bias [16] (.dln line 16) */
+  u.w = ST(9504), u.grad = ST(26880);
+  u.s[0] = ST(44256);
+  update_range(&u, 0, 16);
+  /* logits.weight [10, 784] (.dln line 17) */
+  u.w = ST(9520), u.grad = ST(26896);
+  u.s[0] = ST(44272);
+  update_range(&u, 0, 7840);
+  /* logits.bias [10] (.dln line 17) */
+  u.w = ST(17360), u.grad = ST(34736);
+  u.s[0] = ST(52112);
+  update_range(&u, 0, 10);
   ctx->step = t;
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }

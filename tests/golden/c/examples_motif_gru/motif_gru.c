@@ -356,141 +356,20 @@ typedef struct update_args {
   dl_ctx *ctx;
   dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;
   int first;
+  dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */
   atomic_int bad;  /* a range wrote a NaN or an infinity */
 } update_args;
 
-/* h.weight_ih_l0 [96, 4] (.dln line 7) */
-static void update_0(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(0);
-  const dl_real *restrict grad = ST(3728);
-  dl_real *restrict s0 = ST(7456);
-  dl_real *restrict s1 = ST(11184);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h.weight_hh_l0 [96, 32] (.dln line 7) */
-static void update_1(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(384);
-  const dl_real *restrict grad = ST(4112);
-  dl_real *restrict s0 = ST(7840);
-  dl_real *restrict s1 = ST(11568);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h.bias_ih_l0 [96] (.dln line 7) */
-static void update_2(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(3456);
-  const dl_real *restrict grad = ST(7184);
-  dl_real *restrict s0 = ST(10912);
-  dl_real *restrict s1 = ST(14640);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h.bias_hh_l0 [96] (.dln line 7) */
-static void update_3(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(3552);
-  const dl_real *restrict grad = ST(7280);
-  dl_real *restrict s0 = ST(11008);
-  dl_real *restrict s1 = ST(14736);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* logits.weight [2, 32] (.dln line 8) */
-static void update_4(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(3648);
-  const dl_real *restrict grad = ST(7376);
-  dl_real *restrict s0 = ST(11104);
-  dl_real *restrict s1 = ST(14832);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* logits.bias [2] (.dln line 8) */
-static void update_5(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(3712);
-  const dl_real *restrict grad = ST(7440);
-  dl_real *restrict s0 = ST(11168);
-  dl_real *restrict s1 = ST(14896);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
+  dl_real *restrict s0 = u->s[0];
+  dl_real *restrict s1 = u->s[1];
   dl_bits top = 0;  /* largest |bits| written */
   for (int64_t k = begin; k < end; k++) {
         dl_real g = grad[k];
@@ -510,12 +389,36 @@ static int apply_update(dl_ctx *ctx) {
   atomic_init(&u.bad, 0);
   u.step_size = u.lr / (dl_real)(1 - pow(0.90000000000000002, (double)t));
   u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(0.999, (double)t)));
-  update_0(&u, 0, 384);
-  update_1(&u, 0, 3072);
-  update_2(&u, 0, 96);
-  update_3(&u, 0, 96);
-  update_4(&u, 0, 64);
-  update_5(&u, 0, 2);
+  /* h.weight_ih_l0 [96, 4] (.dln line 7) */
+  u.w = ST(0), u.grad = ST(3728);
+  u.s[0] = ST(7456);
+  u.s[1] = ST(11184);
+  update_range(&u, 0, 384);
+  /* h.weight_hh_l0 [96, 32] (.dln line 7) */
+  u.w = ST(384), u.grad = ST(4112);
+  u.s[0] = ST(7840);
+  u.s[1] = ST(11568);
+  update_range(&u, 0, 3072);
+  /* h.bias_ih_l0 [96] (.dln line 7) */
+  u.w = ST(3456), u.grad = ST(7184);
+  u.s[0] = ST(10912);
+  u.s[1] = ST(14640);
+  update_range(&u, 0, 96);
+  /* h.bias_hh_l0 [96] (.dln line 7) */
+  u.w = ST(3552), u.grad = ST(7280);
+  u.s[0] = ST(11008);
+  u.s[1] = ST(14736);
+  update_range(&u, 0, 96);
+  /* logits.weight [2, 32] (.dln line 8) */
+  u.w = ST(3648), u.grad = ST(7376);
+  u.s[0] = ST(11104);
+  u.s[1] = ST(14832);
+  update_range(&u, 0, 64);
+  /* logits.bias [2] (.dln line 8) */
+  u.w = ST(3712), u.grad = ST(7440);
+  u.s[0] = ST(11168);
+  u.s[1] = ST(14896);
+  update_range(&u, 0, 2);
   ctx->step = t;
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }

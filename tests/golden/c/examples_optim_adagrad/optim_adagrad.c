@@ -271,83 +271,19 @@ typedef struct update_args {
   dl_ctx *ctx;
   dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;
   int first;
+  dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */
   atomic_int bad;  /* a range wrote a NaN or an infinity */
 } update_args;
 
-/* h.weight [32, 4] (.dln line 5) */
-static void update_0(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(0);
-  const dl_real *restrict grad = ST(208);
-  dl_real *restrict s0 = ST(416);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        s0[k] += g * g;                         /* sum */
-        w[k] -= clr * g / (dl_sqrt(s0[k]) + (dl_real)1e-10);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h.bias [32] (.dln line 5) */
-static void update_1(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(128);
-  const dl_real *restrict grad = ST(336);
-  dl_real *restrict s0 = ST(544);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        s0[k] += g * g;                         /* sum */
-        w[k] -= clr * g / (dl_sqrt(s0[k]) + (dl_real)1e-10);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* pred.weight [1, 32] (.dln line 6) */
-static void update_2(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(160);
-  const dl_real *restrict grad = ST(368);
-  dl_real *restrict s0 = ST(576);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        s0[k] += g * g;                         /* sum */
-        w[k] -= clr * g / (dl_sqrt(s0[k]) + (dl_real)1e-10);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_abs_bits(w[k])));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* pred.bias [1] (.dln line 6) */
-static void update_3(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(192);
-  const dl_real *restrict grad = ST(400);
-  dl_real *restrict s0 = ST(608);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
+  dl_real *restrict s0 = u->s[0];
   dl_bits top = 0;  /* largest |bits| written */
   for (int64_t k = begin; k < end; k++) {
         dl_real g = grad[k];
@@ -364,10 +300,22 @@ static int apply_update(dl_ctx *ctx) {
   update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};
   atomic_init(&u.bad, 0);
   u.clr = u.lr / (dl_real)(1 + (double)(t - 1) * 0);
-  update_0(&u, 0, 128);
-  update_1(&u, 0, 32);
-  update_2(&u, 0, 32);
-  update_3(&u, 0, 1);
+  /* h.weight [32, 4] (.dln line 5) */
+  u.w = ST(0), u.grad = ST(208);
+  u.s[0] = ST(416);
+  update_range(&u, 0, 128);
+  /* h.bias [32] (.dln line 5) */
+  u.w = ST(128), u.grad = ST(336);
+  u.s[0] = ST(544);
+  update_range(&u, 0, 32);
+  /* pred.weight [1, 32] (.dln line 6) */
+  u.w = ST(160), u.grad = ST(368);
+  u.s[0] = ST(576);
+  update_range(&u, 0, 32);
+  /* pred.bias [1] (.dln line 6) */
+  u.w = ST(192), u.grad = ST(400);
+  u.s[0] = ST(608);
+  update_range(&u, 0, 1);
   ctx->step = t;
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }

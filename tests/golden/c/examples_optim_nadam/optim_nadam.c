@@ -271,107 +271,22 @@ typedef struct update_args {
   dl_ctx *ctx;
   dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;
   int first;
+  dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */
   dl_real mu, mu_next;  /* nadam's momentum at t and t + 1 */
   atomic_int bad;  /* a range wrote a NaN or an infinity */
 } update_args;
 
-/* h.weight [32, 4] (.dln line 6) */
-static void update_0(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(0);
-  const dl_real *restrict grad = ST(208);
-  dl_real *restrict s0 = ST(416);
-  dl_real *restrict s1 = ST(480);
-  dl_real *restrict s2 = ST(688);
-  const dl_real grad_coef = lr * (1 - u->mu) / (1 - s0[0]);
-  const dl_real avg_coef = lr * u->mu_next / (1 - s0[0] * u->mu_next);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= (grad_coef g + avg_coef m) / (sqrt(v)/sqrt(bc2) + eps) */
-        s1[k] = (dl_real)0.90000000000000002 * s1[k] + (dl_real)0.099999999999999978 * g;
-        s2[k] = (dl_real)0.999 * s2[k] + (dl_real)0.0010000000000000009 * g * g;
-        const dl_real denom = dl_sqrt(s2[k]) * inv_sqrt_bc2 + (dl_real)1e-08;
-        w[k] -= grad_coef * g / denom + avg_coef * s1[k] / denom;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s1[k]), dl_bits_max(dl_abs_bits(s2[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h.bias [32] (.dln line 6) */
-static void update_1(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(128);
-  const dl_real *restrict grad = ST(336);
-  dl_real *restrict s0 = ST(432);
-  dl_real *restrict s1 = ST(608);
-  dl_real *restrict s2 = ST(816);
-  const dl_real grad_coef = lr * (1 - u->mu) / (1 - s0[0]);
-  const dl_real avg_coef = lr * u->mu_next / (1 - s0[0] * u->mu_next);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= (grad_coef g + avg_coef m) / (sqrt(v)/sqrt(bc2) + eps) */
-        s1[k] = (dl_real)0.90000000000000002 * s1[k] + (dl_real)0.099999999999999978 * g;
-        s2[k] = (dl_real)0.999 * s2[k] + (dl_real)0.0010000000000000009 * g * g;
-        const dl_real denom = dl_sqrt(s2[k]) * inv_sqrt_bc2 + (dl_real)1e-08;
-        w[k] -= grad_coef * g / denom + avg_coef * s1[k] / denom;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s1[k]), dl_bits_max(dl_abs_bits(s2[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* pred.weight [1, 32] (.dln line 7) */
-static void update_2(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(160);
-  const dl_real *restrict grad = ST(368);
-  dl_real *restrict s0 = ST(448);
-  dl_real *restrict s1 = ST(640);
-  dl_real *restrict s2 = ST(848);
-  const dl_real grad_coef = lr * (1 - u->mu) / (1 - s0[0]);
-  const dl_real avg_coef = lr * u->mu_next / (1 - s0[0] * u->mu_next);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= (grad_coef g + avg_coef m) / (sqrt(v)/sqrt(bc2) + eps) */
-        s1[k] = (dl_real)0.90000000000000002 * s1[k] + (dl_real)0.099999999999999978 * g;
-        s2[k] = (dl_real)0.999 * s2[k] + (dl_real)0.0010000000000000009 * g * g;
-        const dl_real denom = dl_sqrt(s2[k]) * inv_sqrt_bc2 + (dl_real)1e-08;
-        w[k] -= grad_coef * g / denom + avg_coef * s1[k] / denom;
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s1[k]), dl_bits_max(dl_abs_bits(s2[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* pred.bias [1] (.dln line 7) */
-static void update_3(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(192);
-  const dl_real *restrict grad = ST(400);
-  dl_real *restrict s0 = ST(464);
-  dl_real *restrict s1 = ST(672);
-  dl_real *restrict s2 = ST(880);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
+  dl_real *restrict s0 = u->s[0];
+  dl_real *restrict s1 = u->s[1];
+  dl_real *restrict s2 = u->s[2];
   const dl_real grad_coef = lr * (1 - u->mu) / (1 - s0[0]);
   const dl_real avg_coef = lr * u->mu_next / (1 - s0[0] * u->mu_next);
   dl_bits top = 0;  /* largest |bits| written */
@@ -395,14 +310,34 @@ static int apply_update(dl_ctx *ctx) {
   u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(0.999, (double)t)));
   u.mu = (dl_real)(0.90000000000000002 * (1 - 0.5 * pow(0.96, (double)t * 0.0040000000000000001)));
   u.mu_next = (dl_real)(0.90000000000000002 * (1 - 0.5 * pow(0.96, (double)(t + 1) * 0.0040000000000000001)));
+  /* h.weight [32, 4] (.dln line 6) */
+  u.w = ST(0), u.grad = ST(208);
+  u.s[0] = ST(416);
+  u.s[1] = ST(480);
+  u.s[2] = ST(688);
   ST(416)[0] *= u.mu;  /* h.weight.mu_product */
-  update_0(&u, 0, 128);
+  update_range(&u, 0, 128);
+  /* h.bias [32] (.dln line 6) */
+  u.w = ST(128), u.grad = ST(336);
+  u.s[0] = ST(432);
+  u.s[1] = ST(608);
+  u.s[2] = ST(816);
   ST(432)[0] *= u.mu;  /* h.bias.mu_product */
-  update_1(&u, 0, 32);
+  update_range(&u, 0, 32);
+  /* pred.weight [1, 32] (.dln line 7) */
+  u.w = ST(160), u.grad = ST(368);
+  u.s[0] = ST(448);
+  u.s[1] = ST(640);
+  u.s[2] = ST(848);
   ST(448)[0] *= u.mu;  /* pred.weight.mu_product */
-  update_2(&u, 0, 32);
+  update_range(&u, 0, 32);
+  /* pred.bias [1] (.dln line 7) */
+  u.w = ST(192), u.grad = ST(400);
+  u.s[0] = ST(464);
+  u.s[1] = ST(672);
+  u.s[2] = ST(880);
   ST(464)[0] *= u.mu;  /* pred.bias.mu_product */
-  update_3(&u, 0, 1);
+  update_range(&u, 0, 1);
   ctx->step = t;
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }

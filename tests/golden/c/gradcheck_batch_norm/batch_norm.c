@@ -839,209 +839,18 @@ typedef struct update_args {
   dl_ctx *ctx;
   dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;
   int first;
+  dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */
   atomic_int bad;  /* a range wrote a NaN or an infinity */
 } update_args;
 
-/* c.weight [3, 2, 3, 3] (.dln line 7) */
-static void update_0(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(0);
-  const dl_real *restrict grad = ST(384);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c.bias [3] (.dln line 7) */
-static void update_1(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(64);
-  const dl_real *restrict grad = ST(448);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c_2.weight [3] (.dln line 7) */
-static void update_2(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(80);
-  const dl_real *restrict grad = ST(464);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c_2.bias [3] (.dln line 7) */
-static void update_3(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(96);
-  const dl_real *restrict grad = ST(480);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* d.weight [2, 3, 2, 2] (.dln line 8) */
-static void update_4(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(112);
-  const dl_real *restrict grad = ST(496);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h.weight [6, 24] (.dln line 9) */
-static void update_5(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(144);
-  const dl_real *restrict grad = ST(528);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h.bias [6] (.dln line 9) */
-static void update_6(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(288);
-  const dl_real *restrict grad = ST(672);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h_2.weight [6] (.dln line 9) */
-static void update_7(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(304);
-  const dl_real *restrict grad = ST(688);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h_2.bias [6] (.dln line 9) */
-static void update_8(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(320);
-  const dl_real *restrict grad = ST(704);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* out.weight [3, 6] (.dln line 10) */
-static void update_9(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(336);
-  const dl_real *restrict grad = ST(720);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* out.bias [3] (.dln line 10) */
-static void update_10(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(368);
-  const dl_real *restrict grad = ST(752);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
   dl_bits top = 0;  /* largest |bits| written */
   for (int64_t k = begin; k < end; k++) {
         dl_real g = grad[k];
@@ -1056,17 +865,39 @@ static int apply_update(dl_ctx *ctx) {
   const int64_t t = ctx->step + 1;
   update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};
   atomic_init(&u.bad, 0);
-  update_0(&u, 0, 54);
-  update_1(&u, 0, 3);
-  update_2(&u, 0, 3);
-  update_3(&u, 0, 3);
-  update_4(&u, 0, 24);
-  update_5(&u, 0, 144);
-  update_6(&u, 0, 6);
-  update_7(&u, 0, 6);
-  update_8(&u, 0, 6);
-  update_9(&u, 0, 18);
-  update_10(&u, 0, 3);
+  /* c.weight [3, 2, 3, 3] (.dln line 7) */
+  u.w = ST(0), u.grad = ST(384);
+  update_range(&u, 0, 54);
+  /* c.bias [3] (.dln line 7) */
+  u.w = ST(64), u.grad = ST(448);
+  update_range(&u, 0, 3);
+  /* c_2.weight [3] (.dln line 7) */
+  u.w = ST(80), u.grad = ST(464);
+  update_range(&u, 0, 3);
+  /* c_2.bias [3] (.dln line 7) */
+  u.w = ST(96), u.grad = ST(480);
+  update_range(&u, 0, 3);
+  /* d.weight [2, 3, 2, 2] (.dln line 8) */
+  u.w = ST(112), u.grad = ST(496);
+  update_range(&u, 0, 24);
+  /* h.weight [6, 24] (.dln line 9) */
+  u.w = ST(144), u.grad = ST(528);
+  update_range(&u, 0, 144);
+  /* h.bias [6] (.dln line 9) */
+  u.w = ST(288), u.grad = ST(672);
+  update_range(&u, 0, 6);
+  /* h_2.weight [6] (.dln line 9) */
+  u.w = ST(304), u.grad = ST(688);
+  update_range(&u, 0, 6);
+  /* h_2.bias [6] (.dln line 9) */
+  u.w = ST(320), u.grad = ST(704);
+  update_range(&u, 0, 6);
+  /* out.weight [3, 6] (.dln line 10) */
+  u.w = ST(336), u.grad = ST(720);
+  update_range(&u, 0, 18);
+  /* out.bias [3] (.dln line 10) */
+  u.w = ST(368), u.grad = ST(752);
+  update_range(&u, 0, 3);
   ctx->step = t;
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }

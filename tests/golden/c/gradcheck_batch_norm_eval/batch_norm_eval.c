@@ -806,209 +806,18 @@ typedef struct update_args {
   dl_ctx *ctx;
   dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;
   int first;
+  dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */
   atomic_int bad;  /* a range wrote a NaN or an infinity */
 } update_args;
 
-/* c.weight [3, 2, 3, 3] (.dln line 8) */
-static void update_0(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(0);
-  const dl_real *restrict grad = ST(592);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c.bias [3] (.dln line 8) */
-static void update_1(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(64);
-  const dl_real *restrict grad = ST(656);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c_2.weight [3] (.dln line 8) */
-static void update_2(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(80);
-  const dl_real *restrict grad = ST(672);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c_2.bias [3] (.dln line 8) */
-static void update_3(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(96);
-  const dl_real *restrict grad = ST(688);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h.weight [6, 60] (.dln line 9) */
-static void update_4(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(112);
-  const dl_real *restrict grad = ST(704);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h.bias [6] (.dln line 9) */
-static void update_5(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(480);
-  const dl_real *restrict grad = ST(1072);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h_2.weight [6] (.dln line 9) */
-static void update_6(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(496);
-  const dl_real *restrict grad = ST(1088);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* h_2.bias [6] (.dln line 9) */
-static void update_7(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(512);
-  const dl_real *restrict grad = ST(1104);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* d.weight [4, 6] (.dln line 10) */
-static void update_8(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(528);
-  const dl_real *restrict grad = ST(1120);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* out.weight [3, 4] (.dln line 11) */
-static void update_9(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(560);
-  const dl_real *restrict grad = ST(1152);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* out.bias [3] (.dln line 11) */
-static void update_10(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(576);
-  const dl_real *restrict grad = ST(1168);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
   dl_bits top = 0;  /* largest |bits| written */
   for (int64_t k = begin; k < end; k++) {
         dl_real g = grad[k];
@@ -1023,17 +832,39 @@ static int apply_update(dl_ctx *ctx) {
   const int64_t t = ctx->step + 1;
   update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};
   atomic_init(&u.bad, 0);
-  update_0(&u, 0, 54);
-  update_1(&u, 0, 3);
-  update_2(&u, 0, 3);
-  update_3(&u, 0, 3);
-  update_4(&u, 0, 360);
-  update_5(&u, 0, 6);
-  update_6(&u, 0, 6);
-  update_7(&u, 0, 6);
-  update_8(&u, 0, 24);
-  update_9(&u, 0, 12);
-  update_10(&u, 0, 3);
+  /* c.weight [3, 2, 3, 3] (.dln line 8) */
+  u.w = ST(0), u.grad = ST(592);
+  update_range(&u, 0, 54);
+  /* c.bias [3] (.dln line 8) */
+  u.w = ST(64), u.grad = ST(656);
+  update_range(&u, 0, 3);
+  /* c_2.weight [3] (.dln line 8) */
+  u.w = ST(80), u.grad = ST(672);
+  update_range(&u, 0, 3);
+  /* c_2.bias [3] (.dln line 8) */
+  u.w = ST(96), u.grad = ST(688);
+  update_range(&u, 0, 3);
+  /* h.weight [6, 60] (.dln line 9) */
+  u.w = ST(112), u.grad = ST(704);
+  update_range(&u, 0, 360);
+  /* h.bias [6] (.dln line 9) */
+  u.w = ST(480), u.grad = ST(1072);
+  update_range(&u, 0, 6);
+  /* h_2.weight [6] (.dln line 9) */
+  u.w = ST(496), u.grad = ST(1088);
+  update_range(&u, 0, 6);
+  /* h_2.bias [6] (.dln line 9) */
+  u.w = ST(512), u.grad = ST(1104);
+  update_range(&u, 0, 6);
+  /* d.weight [4, 6] (.dln line 10) */
+  u.w = ST(528), u.grad = ST(1120);
+  update_range(&u, 0, 24);
+  /* out.weight [3, 4] (.dln line 11) */
+  u.w = ST(560), u.grad = ST(1152);
+  update_range(&u, 0, 12);
+  /* out.bias [3] (.dln line 11) */
+  u.w = ST(576), u.grad = ST(1168);
+  update_range(&u, 0, 3);
   ctx->step = t;
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }

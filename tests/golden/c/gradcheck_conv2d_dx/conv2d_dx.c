@@ -640,190 +640,18 @@ typedef struct update_args {
   dl_ctx *ctx;
   dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;
   int first;
+  dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */
   atomic_int bad;  /* a range wrote a NaN or an infinity */
 } update_args;
 
-/* c1.weight [4, 4, 3, 3] (.dln line 8) */
-static void update_0(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(0);
-  const dl_real *restrict grad = ST(576);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c1.bias [4] (.dln line 8) */
-static void update_1(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(144);
-  const dl_real *restrict grad = ST(720);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c2.weight [6, 2, 3, 3] (.dln line 9) */
-static void update_2(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(160);
-  const dl_real *restrict grad = ST(736);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c2.bias [6] (.dln line 9) */
-static void update_3(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(272);
-  const dl_real *restrict grad = ST(848);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c3.weight [4, 6, 2, 2] (.dln line 10) */
-static void update_4(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(288);
-  const dl_real *restrict grad = ST(864);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c3.bias [4] (.dln line 10) */
-static void update_5(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(384);
-  const dl_real *restrict grad = ST(960);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c4.weight [2, 4, 3, 3] (.dln line 11) */
-static void update_6(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(400);
-  const dl_real *restrict grad = ST(976);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c4.bias [2] (.dln line 11) */
-static void update_7(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(480);
-  const dl_real *restrict grad = ST(1056);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* out.weight [3, 18] (.dln line 12) */
-static void update_8(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(496);
-  const dl_real *restrict grad = ST(1072);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* out.bias [3] (.dln line 12) */
-static void update_9(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(560);
-  const dl_real *restrict grad = ST(1136);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
   dl_bits top = 0;  /* largest |bits| written */
   for (int64_t k = begin; k < end; k++) {
         dl_real g = grad[k];
@@ -838,16 +666,36 @@ static int apply_update(dl_ctx *ctx) {
   const int64_t t = ctx->step + 1;
   update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};
   atomic_init(&u.bad, 0);
-  update_0(&u, 0, 144);
-  update_1(&u, 0, 4);
-  update_2(&u, 0, 108);
-  update_3(&u, 0, 6);
-  update_4(&u, 0, 96);
-  update_5(&u, 0, 4);
-  update_6(&u, 0, 72);
-  update_7(&u, 0, 2);
-  update_8(&u, 0, 54);
-  update_9(&u, 0, 3);
+  /* c1.weight [4, 4, 3, 3] (.dln line 8) */
+  u.w = ST(0), u.grad = ST(576);
+  update_range(&u, 0, 144);
+  /* c1.bias [4] (.dln line 8) */
+  u.w = ST(144), u.grad = ST(720);
+  update_range(&u, 0, 4);
+  /* c2.weight [6, 2, 3, 3] (.dln line 9) */
+  u.w = ST(160), u.grad = ST(736);
+  update_range(&u, 0, 108);
+  /* c2.bias [6] (.dln line 9) */
+  u.w = ST(272), u.grad = ST(848);
+  update_range(&u, 0, 6);
+  /* c3.weight [4, 6, 2, 2] (.dln line 10) */
+  u.w = ST(288), u.grad = ST(864);
+  update_range(&u, 0, 96);
+  /* c3.bias [4] (.dln line 10) */
+  u.w = ST(384), u.grad = ST(960);
+  update_range(&u, 0, 4);
+  /* c4.weight [2, 4, 3, 3] (.dln line 11) */
+  u.w = ST(400), u.grad = ST(976);
+  update_range(&u, 0, 72);
+  /* c4.bias [2] (.dln line 11) */
+  u.w = ST(480), u.grad = ST(1056);
+  update_range(&u, 0, 2);
+  /* out.weight [3, 18] (.dln line 12) */
+  u.w = ST(496), u.grad = ST(1072);
+  update_range(&u, 0, 54);
+  /* out.bias [3] (.dln line 12) */
+  u.w = ST(560), u.grad = ST(1136);
+  update_range(&u, 0, 3);
   ctx->step = t;
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }

@@ -557,190 +557,18 @@ typedef struct update_args {
   dl_ctx *ctx;
   dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;
   int first;
+  dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */
   atomic_int bad;  /* a range wrote a NaN or an infinity */
 } update_args;
 
-/* a.weight [6, 5] (.dln line 8) */
-static void update_0(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(0);
-  const dl_real *restrict grad = ST(288);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* a.bias [6] (.dln line 8) */
-static void update_1(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(32);
-  const dl_real *restrict grad = ST(320);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* b.weight [6, 5] (.dln line 9) */
-static void update_2(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(48);
-  const dl_real *restrict grad = ST(336);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* b.bias [6] (.dln line 9) */
-static void update_3(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(80);
-  const dl_real *restrict grad = ST(368);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c.weight [6, 5] (.dln line 10) */
-static void update_4(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(96);
-  const dl_real *restrict grad = ST(384);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* c.bias [6] (.dln line 10) */
-static void update_5(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(128);
-  const dl_real *restrict grad = ST(416);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* d.weight [6, 5] (.dln line 11) */
-static void update_6(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(144);
-  const dl_real *restrict grad = ST(432);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* d.bias [6] (.dln line 11) */
-static void update_7(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(176);
-  const dl_real *restrict grad = ST(464);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* out.weight [3, 24] (.dln line 12) */
-static void update_8(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(192);
-  const dl_real *restrict grad = ST(480);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* out.bias [3] (.dln line 12) */
-static void update_9(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(272);
-  const dl_real *restrict grad = ST(560);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
   dl_bits top = 0;  /* largest |bits| written */
   for (int64_t k = begin; k < end; k++) {
         dl_real g = grad[k];
@@ -755,16 +583,36 @@ static int apply_update(dl_ctx *ctx) {
   const int64_t t = ctx->step + 1;
   update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};
   atomic_init(&u.bad, 0);
-  update_0(&u, 0, 30);
-  update_1(&u, 0, 6);
-  update_2(&u, 0, 30);
-  update_3(&u, 0, 6);
-  update_4(&u, 0, 30);
-  update_5(&u, 0, 6);
-  update_6(&u, 0, 30);
-  update_7(&u, 0, 6);
-  update_8(&u, 0, 72);
-  update_9(&u, 0, 3);
+  /* a.weight [6, 5] (.dln line 8) */
+  u.w = ST(0), u.grad = ST(288);
+  update_range(&u, 0, 30);
+  /* a.bias [6] (.dln line 8) */
+  u.w = ST(32), u.grad = ST(320);
+  update_range(&u, 0, 6);
+  /* b.weight [6, 5] (.dln line 9) */
+  u.w = ST(48), u.grad = ST(336);
+  update_range(&u, 0, 30);
+  /* b.bias [6] (.dln line 9) */
+  u.w = ST(80), u.grad = ST(368);
+  update_range(&u, 0, 6);
+  /* c.weight [6, 5] (.dln line 10) */
+  u.w = ST(96), u.grad = ST(384);
+  update_range(&u, 0, 30);
+  /* c.bias [6] (.dln line 10) */
+  u.w = ST(128), u.grad = ST(416);
+  update_range(&u, 0, 6);
+  /* d.weight [6, 5] (.dln line 11) */
+  u.w = ST(144), u.grad = ST(432);
+  update_range(&u, 0, 30);
+  /* d.bias [6] (.dln line 11) */
+  u.w = ST(176), u.grad = ST(464);
+  update_range(&u, 0, 6);
+  /* out.weight [3, 24] (.dln line 12) */
+  u.w = ST(192), u.grad = ST(480);
+  update_range(&u, 0, 72);
+  /* out.bias [3] (.dln line 12) */
+  u.w = ST(272), u.grad = ST(560);
+  update_range(&u, 0, 3);
   ctx->step = t;
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }

@@ -454,19 +454,18 @@ typedef struct update_args {
   dl_ctx *ctx;
   dl_real lr, step_size, inv_sqrt_bc2, clr, clip_scale;
   int first;
+  dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */
   atomic_int bad;  /* a range wrote a NaN or an infinity */
 } update_args;
 
-/* fake.weight [4, 4] (.dln line 9) */
-static void update_0(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range_u0(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(0);
-  const dl_real *restrict grad = ST(96);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
   dl_bits top = 0;  /* largest |bits| written */
   for (int64_t k = begin; k < end; k++) {
         dl_real g = grad[k];
@@ -476,37 +475,16 @@ static void update_0(void *arg, int64_t begin, int64_t end) {
   if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
 }
 
-/* fake.bias [4] (.dln line 9) */
-static void update_1(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range_u1(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(16);
-  const dl_real *restrict grad = ST(112);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* dd.weight [4, 4] (.dln line 10) */
-static void update_2(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(32);
-  const dl_real *restrict grad = ST(128);
-  dl_real *restrict s0 = ST(192);
-  dl_real *restrict s1 = ST(224);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
+  dl_real *restrict s0 = u->s[0];
+  dl_real *restrict s1 = u->s[1];
   dl_bits top = 0;  /* largest |bits| written */
   for (int64_t k = begin; k < end; k++) {
         dl_real g = grad[k];
@@ -519,59 +497,14 @@ static void update_2(void *arg, int64_t begin, int64_t end) {
   if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
 }
 
-/* dd.bias [4] (.dln line 10) */
-static void update_3(void *arg, int64_t begin, int64_t end) {
+DL_NOINLINE static void update_range_u2(void *arg, int64_t begin, int64_t end) {
   update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
   const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
   const dl_real clr = u->clr, clip_scale = u->clip_scale;
   const int first = u->first;
   (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(48);
-  const dl_real *restrict grad = ST(144);
-  dl_real *restrict s0 = ST(208);
-  dl_real *restrict s1 = ST(240);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-        s0[k] = (dl_real)0.90000000000000002 * s0[k] + (dl_real)0.099999999999999978 * g;
-        s1[k] = (dl_real)0.999 * s1[k] + (dl_real)0.0010000000000000009 * g * g;
-        w[k] -= step_size * s0[k] / (dl_sqrt(s1[k]) * inv_sqrt_bc2 + (dl_real)1e-08);
-        top = dl_bits_max(top, dl_bits_max(dl_abs_bits(s0[k]), dl_bits_max(dl_abs_bits(s1[k]), dl_abs_bits(w[k]))));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* d.weight [1, 4] (.dln line 12) */
-static void update_4(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(64);
-  const dl_real *restrict grad = ST(160);
-  dl_bits top = 0;  /* largest |bits| written */
-  for (int64_t k = begin; k < end; k++) {
-        dl_real g = grad[k];
-        w[k] -= lr * g;
-        top = dl_bits_max(top, dl_abs_bits(w[k]));
-  }
-  if (top >= DL_INF_BITS) atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
-}
-
-/* d.bias [1] (.dln line 12) */
-static void update_5(void *arg, int64_t begin, int64_t end) {
-  update_args *u = arg;
-  dl_ctx *ctx = u->ctx;
-  const dl_real lr = u->lr, step_size = u->step_size, inv_sqrt_bc2 = u->inv_sqrt_bc2;
-  const dl_real clr = u->clr, clip_scale = u->clip_scale;
-  const int first = u->first;
-  (void)lr, (void)step_size, (void)inv_sqrt_bc2, (void)clr, (void)clip_scale, (void)first;
-  dl_real *restrict w = ST(80);
-  const dl_real *restrict grad = ST(176);
+  dl_real *restrict w = u->w;
+  const dl_real *restrict grad = u->grad;
   dl_bits top = 0;  /* largest |bits| written */
   for (int64_t k = begin; k < end; k++) {
         dl_real g = grad[k];
@@ -586,8 +519,12 @@ static int apply_update_u0(dl_ctx *ctx) {
   const int64_t t = ctx->step + 1;
   update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};
   atomic_init(&u.bad, 0);
-  update_4(&u, 0, 4);
-  update_5(&u, 0, 1);
+  /* d.weight [1, 4] (.dln line 12) */
+  u.w = ST(64), u.grad = ST(160);
+  update_range_u0(&u, 0, 4);
+  /* d.bias [1] (.dln line 12) */
+  u.w = ST(80), u.grad = ST(176);
+  update_range_u0(&u, 0, 1);
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }
 
@@ -598,8 +535,16 @@ static int apply_update_u1(dl_ctx *ctx) {
   atomic_init(&u.bad, 0);
   u.step_size = u.lr / (dl_real)(1 - pow(0.90000000000000002, (double)t));
   u.inv_sqrt_bc2 = (dl_real)(1 / sqrt(1 - pow(0.999, (double)t)));
-  update_2(&u, 0, 16);
-  update_3(&u, 0, 4);
+  /* dd.weight [4, 4] (.dln line 10) */
+  u.w = ST(32), u.grad = ST(128);
+  u.s[0] = ST(192);
+  u.s[1] = ST(224);
+  update_range_u1(&u, 0, 16);
+  /* dd.bias [4] (.dln line 10) */
+  u.w = ST(48), u.grad = ST(144);
+  u.s[0] = ST(208);
+  u.s[1] = ST(240);
+  update_range_u1(&u, 0, 4);
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }
 
@@ -608,8 +553,12 @@ static int apply_update_u2(dl_ctx *ctx) {
   const int64_t t = ctx->step + 1;
   update_args u = {.ctx = ctx, .lr = (dl_real)ctx->lr, .clip_scale = 1, .first = t == 1};
   atomic_init(&u.bad, 0);
-  update_0(&u, 0, 16);
-  update_1(&u, 0, 4);
+  /* fake.weight [4, 4] (.dln line 9) */
+  u.w = ST(0), u.grad = ST(96);
+  update_range_u2(&u, 0, 16);
+  /* fake.bias [4] (.dln line 9) */
+  u.w = ST(16), u.grad = ST(112);
+  update_range_u2(&u, 0, 4);
   return atomic_load_explicit(&u.bad, memory_order_relaxed);
 }
 
