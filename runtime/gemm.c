@@ -690,12 +690,8 @@ static void gemm_block_pa(const gemm_job *g, int i0, int i1, int j0, int j1)
             for (int jr = j0; jr < j1; jr += NR) {
                 int nr = j1 - jr < NR ? j1 - jr : NR;
                 const ukr_fn *kern = nr > NR / 2 ? ukr_cols : ukh_cols;
-                const dl_real *b = bp;
-                if (g->kind == GEMM_PACKED)
-                    b = g->B + (ptrdiff_t)(jr / NR) * g->K * NR + (ptrdiff_t)pc * NR;
-                else if (g->kind == GEMM_CUSTOM_B)
-                    g->pack(g->pack_arg, pc, kc, jr, nr, bp, NR);
-                else if (g->kind == GEMM_NT)
+                const dl_real *b = bp;   /* packs_a: nt, nn or tn only */
+                if (g->kind == GEMM_NT)
                     pack_b_t(kc, nr, g->B + jr * g->ldb + pc, g->ldb, bp);
                 else
                     pack_b_n(kc, nr, g->B + pc * g->ldb + jr, g->ldb, bp);
