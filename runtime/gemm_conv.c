@@ -1,0 +1,203 @@
+/* gemm_conv.c: the products of a convolution that read its padded image
+ * in place (kernels.h; conv.c calls them): dl_gemm_fields_nt (the weight
+ * gradient) and dl_gemm_gather_nt (the forward product, positions as
+ * rows).  Their microkernels (field_body, gather_body) and the blocking
+ * are gemm_kernels.h's, shared with gemm.c, so each C element's sum has
+ * gemm's fixed order. */
+#include "gemm_kernels.h"
+
+typedef void (*field_fn)(int nr, const dl_real *const *a_row, int k0, int kc, int seglen,
+                         ptrdiff_t segstride, ptrdiff_t kstride, const dl_real *b,
+                         dl_real *c, ptrdiff_t ldc, int ow);
+#define FIELD(m)                                                               \
+    static void field_##m(int nr, const dl_real *const *a_row, int k0, int kc, \
+                          int seglen, ptrdiff_t segstride, ptrdiff_t kstride,  \
+                          const dl_real *b, dl_real *c, ptrdiff_t ldc, int ow) \
+    {                                                                          \
+        field_body(m, NV, nr, a_row, k0, kc, seglen, segstride, kstride, b, c, \
+                   ldc, ow);                                                   \
+    }                                                                          \
+    static void fieldh_##m(int nr, const dl_real *const *a_row, int k0,        \
+                           int kc, int seglen, ptrdiff_t segstride,            \
+                           ptrdiff_t kstride, const dl_real *b, dl_real *c,    \
+                           ptrdiff_t ldc, int ow)                              \
+    {                                                                          \
+        field_body(m, NV / 2, nr, a_row, k0, kc, seglen, segstride, kstride,   \
+                   b, c, ldc, ow);                                             \
+    }
+
+typedef void (*gather_fn)(int nr, const dl_real *const *a_row, const int32_t *koff, int kc,
+                          const dl_real *b, dl_real *c, ptrdiff_t ldc, int ow);
+#define GATHER(m)                                                              \
+    static void gather_##m(int nr, const dl_real *const *a_row,                \
+                           const int32_t *koff, int kc, const dl_real *b,      \
+                           dl_real *c, ptrdiff_t ldc, int ow)                  \
+    {                                                                          \
+        gather_body(m, NV, nr, a_row, koff, kc, b, c, ldc, ow);                \
+    }                                                                          \
+    static void gatherh_##m(int nr, const dl_real *const *a_row,               \
+                            const int32_t *koff, int kc, const dl_real *b,     \
+                            dl_real *c, ptrdiff_t ldc, int ow)                 \
+    {                                                                          \
+        gather_body(m, NV / 2, nr, a_row, koff, kc, b, c, ldc, ow);            \
+    }
+
+FIELD(1) FIELD(2) FIELD(3) FIELD(4) GATHER(1) GATHER(2) GATHER(3) GATHER(4)
+#if MR >= 6
+FIELD(5) FIELD(6) GATHER(5) GATHER(6)
+#endif
+#if MR >= 8
+FIELD(7) FIELD(8) GATHER(7) GATHER(8)
+#endif
+static const gather_fn gathers[2][MR + 1] = {
+    {NULL, gather_1, gather_2, gather_3, gather_4,
+#if MR >= 6
+     gather_5, gather_6,
+#endif
+#if MR >= 8
+     gather_7, gather_8,
+#endif
+    },
+    {NULL, gatherh_1, gatherh_2, gatherh_3, gatherh_4,
+#if MR >= 6
+     gatherh_5, gatherh_6,
+#endif
+#if MR >= 8
+     gatherh_7, gatherh_8,
+#endif
+    },
+};
+static const field_fn fields[2][MR + 1] = {
+    {NULL, field_1, field_2, field_3, field_4,
+#if MR >= 6
+     field_5, field_6,
+#endif
+#if MR >= 8
+     field_7, field_8,
+#endif
+    },
+    {NULL, fieldh_1, fieldh_2, fieldh_3, fieldh_4,
+#if MR >= 6
+     fieldh_5, fieldh_6,
+#endif
+#if MR >= 8
+     fieldh_7, fieldh_8,
+#endif
+    },
+};
+
+/* ---- receptive fields times a matrix, summed over samples ---------------
+ * C[i, j] = sum over s < n, k < K of a_s(i, k) b_s(k, j), with a_s(i, k)
+ * the field map's element of sample s and b_s(k, j) = B[s*b_sample + j*ldb
+ * + k] (as nt reads B).  Threads take blocks of MR rows and run every
+ * sample for them, so each C element is summed in one order (samples,
+ * then KC slices of k, then k) whatever the thread count. */
+typedef struct {
+    int M, N, n;
+    const dl_gemm_fields *f;
+    const dl_real *A;
+    ptrdiff_t a_sample;
+    const dl_real *B;
+    int ldb;
+    ptrdiff_t b_sample;
+    dl_real *C;
+    int ldc;
+} fields_job;
+
+static ptrdiff_t field_row(const dl_gemm_fields *f, int i)
+{
+    int khw = f->kh * f->kw;
+    return (ptrdiff_t)(i / khw) * f->cs + (ptrdiff_t)(i / f->kw % f->kh) * f->is +
+           (ptrdiff_t)(i % f->kw) * f->js;
+}
+
+static void fields_range(void *arg, int64_t b, int64_t e)
+{
+    const fields_job *g = arg;
+    const dl_gemm_fields *f = g->f;
+    _Alignas(64) dl_real bp[KC * NR];
+    enum { ROWS = 64 * MR };   /* rows whose offsets are worked out at once */
+    ptrdiff_t off[ROWS];
+    int i0 = (int)b * MR, i1 = e * MR < g->M ? (int)e * MR : g->M;
+    int K = f->nseg * f->seglen;
+    for (int ib = i0; ib < i1; ib += ROWS) {
+        int ie = i1 - ib < ROWS ? i1 : ib + ROWS;
+        for (int i = ib; i < ie; i++)
+            off[i - ib] = field_row(f, i);
+        for (int jr = 0; jr < g->N; jr += NR) {
+            int nr = g->N - jr < NR ? g->N - jr : NR;
+            const field_fn *kern = fields[nr > NR / 2 ? 0 : 1];
+            for (int s = 0; s < g->n; s++) {
+                const dl_real *A = g->A + s * g->a_sample;
+                for (int pc = 0; pc < K; pc += KC) {
+                    int kc = K - pc < KC ? K - pc : KC;
+                    pack_b_t(kc, nr, g->B + s * g->b_sample + (ptrdiff_t)jr * g->ldb + pc, g->ldb,
+                             bp);
+                    for (int ir = ib; ir < ie; ir += MR) {
+                        int mr = ie - ir < MR ? ie - ir : MR;
+                        const dl_real *a_row[MR];
+                        for (int r = 0; r < mr; r++)
+                            a_row[r] = A + off[ir - ib + r];
+                        kern[mr](nr, a_row, pc, kc, f->seglen, f->segstride, f->kstride, bp,
+                                 g->C + (ptrdiff_t)ir * g->ldc + jr, g->ldc, s == 0 && pc == 0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void dl_gemm_fields_nt(dl_pool *pool, int M, int N, const dl_gemm_fields *f, int n,
+                       const dl_real *A, ptrdiff_t a_sample, const dl_real *B, int ldb,
+                       ptrdiff_t b_sample, dl_real *C, int ldc)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    if (n <= 0 || f->nseg * f->seglen <= 0) {
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                C[(ptrdiff_t)i * ldc + j] = 0;
+        return;
+    }
+    fields_job g = {M, N, n, f, A, a_sample, B, ldb, b_sample, C, ldc};
+    int64_t units = (M + MR - 1) / MR;
+    double flops = 2.0 * M * N * (double)f->nseg * f->seglen * n;
+    int64_t grain = (int64_t)(CHUNK_MIN_FLOPS / (flops / (double)units)) + 1;
+    if (dl_pool_size(pool) == 1 || flops < 2 * CHUNK_MIN_FLOPS)
+        fields_range(&g, 0, units);
+    else
+        dl_parallel_for(pool, units, grain, fields_range, &g);
+}
+
+/* ---- a convolution's product, positions as rows ----------------------------
+ * C[i, j] = sum_k x[pos(p0 + i) + koff[k]] B[j*ldb + k] for i < np, j < N:
+ * pos(p) = (p / OW) * row_stride + (p % OW) * col_stride.  For each column
+ * panel and k slice b is packed (as nt), then every tile of MR positions
+ * gathers its fields from the image; tiles are taken as gemm_block takes
+ * them, k in slices, so each element's sum has gemm's fixed order. */
+void dl_gemm_gather_nt(int p0, int np, int N, int K, const dl_real *x, const int32_t *koff,
+                       int OW, ptrdiff_t row_stride, ptrdiff_t col_stride, const dl_real *B,
+                       int ldb, dl_real *C, int ldc)
+{
+    _Alignas(64) dl_real bp[KC * NR];
+    for (int jr = 0; jr < N; jr += NR) {
+        int nr = N - jr < NR ? N - jr : NR;
+        const gather_fn *kern = gathers[nr > NR / 2 ? 0 : 1];
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = K - pc < KC ? K - pc : KC;
+            pack_b_t(kc, nr, B + (ptrdiff_t)jr * ldb + pc, ldb, bp);
+            int oh = p0 / OW, ow = p0 % OW;   /* of tile row 0 */
+            for (int ir = 0, mr; ir < np; ir += mr) {
+                mr = tile_rows(np - ir);
+                const dl_real *a_row[MR];
+                for (int r = 0; r < mr; r++) {
+                    a_row[r] = x + oh * row_stride + ow * col_stride;
+                    if (++ow == OW)
+                        ow = 0, oh++;
+                }
+                kern[mr](nr, a_row, koff + pc, kc, bp, C + (ptrdiff_t)ir * ldc + jr, ldc, pc == 0);
+            }
+        }
+    }
+}
+
