@@ -1,7 +1,7 @@
 /* gemm.c: the dense products of kernels.h (nt, nn, tn, packed b, custom b)
- * and their packing, blocking and thread split.  The microkernels are
- * gemm_kernels.h's; a convolution's products that read its image in place
- * are gemm_conv.c's.
+ * and their packing and blocking.  The microkernels are gemm_kernels.h's,
+ * the thread split gemm_split.h's; a convolution's products that read its
+ * image in place are gemm_conv.c's.
  *
  * All three are C[i,j] (+)= sum_k a(i,k) b(k,j); they differ only in where
  * a(i,k) and b(k,j) live:
@@ -37,6 +37,7 @@
  * (The small-M kernels have their own fixed orders; they are chosen by M
  * alone, never by the thread count.) */
 #include "gemm_kernels.h"
+#include "gemm_split.h"
 #include "gemm_bf16.h"   /* --precision bf16: every product goes there */
 
 const char *dl_kernels_isa(void)
@@ -206,10 +207,6 @@ typedef struct {
     ptrdiff_t ldc;
     int accumulate;
     int small;      /* M <= MS: unpacked small-M kernels                 */
-    int split_n;    /* threads take column blocks, else MR-row blocks    */
-    int unit;       /* columns (split_n) or rows per block               */
-    dl_gemm_epilogue ep;  /* or NULL: run on each finished block         */
-    void *ep_arg;
     dl_gemm_packer pack;  /* GEMM_CUSTOM_B: fills each slice of b        */
     const void *pack_arg;
 } gemm_job;
@@ -430,31 +427,15 @@ static void small_block(const gemm_job *g, int j0, int j1)
         gemm_block(g, 0, g->M, j, j1);
 }
 
-static void gemm_range(void *arg, int64_t b, int64_t e)
+/* A block of C for gemm_split_run: the small path takes all rows of a
+ * column block (it is only ever split by columns), the packed path any. */
+static void gemm_part(const void *job, int i0, int i1, int j0, int j1)
 {
-    const gemm_job *g = arg;
-    int lo = (int)b * g->unit;
-    if (g->split_n) {
-        int hi = e * g->unit < g->N ? (int)e * g->unit : g->N;
-        if (g->small)
-            small_block(g, lo, hi);
-        else
-            gemm_block(g, 0, g->M, lo, hi);
-        if (g->ep)
-            g->ep(g->ep_arg, 0, g->M, lo, hi);
-    } else {
-        int hi = e * g->unit < g->M ? (int)e * g->unit : g->M;
-        gemm_block(g, lo, hi, 0, g->N);
-        if (g->ep)
-            g->ep(g->ep_arg, lo, hi, 0, g->N);
-    }
-}
-
-/* Fraction of the pool kept busy when `units` equal blocks are dealt out. */
-static double balance(int64_t units, int threads)
-{
-    int64_t rounds = (units + threads - 1) / threads;
-    return (double)units / (double)(rounds * threads);
+    const gemm_job *g = job;
+    if (g->small)
+        small_block(g, j0, j1);
+    else
+        gemm_block(g, i0, i1, j0, j1);
 }
 
 static void gemm(dl_pool *pool, int kind, int M, int N, int K,
@@ -482,28 +463,13 @@ static void gemm(dl_pool *pool, int kind, int M, int N, int K,
     }
 #endif
     gemm_job g = {kind, M, N, K, A, lda, B, ldb, C, ldc, accumulate,
-                  M <= MS && kind < GEMM_PACKED, 1, 0, ep, ep_arg, pack, pack_arg};
+                  M <= MS && kind < GEMM_PACKED, pack, pack_arg};
+    gemm_split sp = {gemm_part, &g, M, N, ep, ep_arg, 0, 0};
     /* The small path always splits by columns; the packed path prefers
      * column panels (each thread packs only its own part of b) and takes
      * row blocks when they spread better, e.g. N = 10 with large M. */
-    g.unit = g.small ? (kind == GEMM_NT ? DOT_NJ : NRW) : NR;
-    int threads = dl_pool_size(pool);
-    double flops = 2.0 * M * N * K;
-    if (threads == 1 || flops < 2 * CHUNK_MIN_FLOPS) {
-        gemm_range(&g, 0, (N + g.unit - 1) / g.unit);
-        return;
-    }
-    int64_t units = (N + g.unit - 1) / g.unit;
-    if (!g.small) {
-        int64_t nm = (M + MR - 1) / MR;
-        if (balance(nm, threads) > balance(units, threads)) {
-            g.split_n = 0;
-            g.unit = MR;
-            units = nm;
-        }
-    }
-    int64_t grain = (int64_t)(CHUNK_MIN_FLOPS / (flops / (double)units)) + 1;
-    dl_parallel_for(pool, units, grain, gemm_range, &g);
+    int cols = g.small ? (kind == GEMM_NT ? DOT_NJ : NRW) : NR;
+    gemm_split_run(pool, &sp, 2.0 * M * N * K, cols, g.small ? 0 : MR);
 }
 
 void dl_gemm_nt(dl_pool *pool, int M, int N, int K,

@@ -27,6 +27,8 @@
 #include "gemm_bf16.h"
 
 #if defined(DL_GEMM_BF16)
+#include "gemm_split.h"
+
 #include <float.h>
 #include <math.h>
 #include <stddef.h>
@@ -493,10 +495,6 @@ typedef struct {
     float *C;
     ptrdiff_t ldc;
     int accumulate;
-    int split_n;    /* threads take column blocks, else MR-row blocks */
-    int unit;       /* columns (split_n) or rows per block            */
-    dl_gemm_epilogue ep;
-    void *ep_arg;
 } bf16_job;
 
 /* The rounded slices of a and b, per thread (on its stack: 128 + 32 KB at most). */
@@ -509,9 +507,10 @@ typedef union {
     uint32_t u[KC / 2 * NR];
 } b_buf;
 
-/* C rows [i0,i1) x columns [j0,j1), all of k. */
-static void bf16_block(const bf16_job *g, int i0, int i1, int j0, int j1)
+/* C rows [i0,i1) x columns [j0,j1), all of k (gemm_split_run's block). */
+static void bf16_block(const void *job, int i0, int i1, int j0, int j1)
 {
+    const bf16_job *g = job;
     _Alignas(64) a_buf ap;
     _Alignas(64) b_buf bp;
     int tn = g->kind == DL_BF16_TN, native = use_native(), pairs = use_pairs();
@@ -571,52 +570,13 @@ static void bf16_block(const bf16_job *g, int i0, int i1, int j0, int j1)
         flush_mode_off(saved);
 }
 
-static void bf16_range(void *arg, int64_t b, int64_t e)
-{
-    const bf16_job *g = arg;
-    int lo = (int)b * g->unit;
-    if (g->split_n) {
-        int hi = e * g->unit < g->N ? (int)e * g->unit : g->N;
-        bf16_block(g, 0, g->M, lo, hi);
-        if (g->ep)
-            g->ep(g->ep_arg, 0, g->M, lo, hi);
-    } else {
-        int hi = e * g->unit < g->M ? (int)e * g->unit : g->M;
-        bf16_block(g, lo, hi, 0, g->N);
-        if (g->ep)
-            g->ep(g->ep_arg, lo, hi, 0, g->N);
-    }
-}
-
-/* Fraction of the pool kept busy when `units` equal blocks are dealt out. */
-static double balance(int64_t units, int threads)
-{
-    int64_t rounds = (units + threads - 1) / threads;
-    return (double)units / (double)(rounds * threads);
-}
-
-#define CHUNK_MIN_FLOPS 1.0e6   /* as gemm.c's */
-
 void dl_bf16_gemm(dl_pool *pool, int kind, int M, int N, int K,
                   const float *A, int lda, const float *B, int ldb,
                   float *C, int ldc, int accumulate, dl_gemm_epilogue ep, void *ep_arg)
 {
-    bf16_job g = {kind, M, N, K, A, lda, B, ldb, C, ldc, accumulate, 1, NR, ep, ep_arg};
-    int threads = dl_pool_size(pool);
-    double flops = 2.0 * M * N * K;
-    int64_t units = (N + NR - 1) / NR;
-    if (threads == 1 || flops < 2 * CHUNK_MIN_FLOPS) {
-        bf16_range(&g, 0, units);
-        return;
-    }
-    int64_t nm = (M + MR - 1) / MR;
-    if (balance(nm, threads) > balance(units, threads)) {
-        g.split_n = 0;
-        g.unit = MR;
-        units = nm;
-    }
-    int64_t grain = (int64_t)(CHUNK_MIN_FLOPS / (flops / (double)units)) + 1;
-    dl_parallel_for(pool, units, grain, bf16_range, &g);
+    bf16_job g = {kind, M, N, K, A, lda, B, ldb, C, ldc, accumulate};
+    gemm_split sp = {bf16_block, &g, M, N, ep, ep_arg, 0, 0};
+    gemm_split_run(pool, &sp, 2.0 * M * N * K, NR, MR);
 }
 
 /* Panel p (columns p*NR ..) at packed + p*K*NR floats: K rows of NR

@@ -5,6 +5,7 @@
  * are gemm_kernels.h's, shared with gemm.c, so each C element's sum has
  * gemm's fixed order. */
 #include "gemm_kernels.h"
+#include "gemm_split.h"
 
 typedef void (*field_fn)(int nr, const dl_real *const *a_row, int k0, int kc, int seglen,
                          ptrdiff_t segstride, ptrdiff_t kstride, const dl_real *b,
@@ -111,14 +112,15 @@ static ptrdiff_t field_row(const dl_gemm_fields *f, int i)
            (ptrdiff_t)(i % f->kw) * f->js;
 }
 
-static void fields_range(void *arg, int64_t b, int64_t e)
+/* Rows [i0, i1) of C, all columns (gemm_split_run's block). */
+static void fields_block(const void *job, int i0, int i1, int j0, int j1)
 {
-    const fields_job *g = arg;
+    (void)j0, (void)j1;   /* 0 and N: threads split rows only */
+    const fields_job *g = job;
     const dl_gemm_fields *f = g->f;
     _Alignas(64) dl_real bp[KC * NR];
     enum { ROWS = 64 * MR };   /* rows whose offsets are worked out at once */
     ptrdiff_t off[ROWS];
-    int i0 = (int)b * MR, i1 = e * MR < g->M ? (int)e * MR : g->M;
     int K = f->nseg * f->seglen;
     for (int ib = i0; ib < i1; ib += ROWS) {
         int ie = i1 - ib < ROWS ? i1 : ib + ROWS;
@@ -160,13 +162,8 @@ void dl_gemm_fields_nt(dl_pool *pool, int M, int N, const dl_gemm_fields *f, int
         return;
     }
     fields_job g = {M, N, n, f, A, a_sample, B, ldb, b_sample, C, ldc};
-    int64_t units = (M + MR - 1) / MR;
-    double flops = 2.0 * M * N * (double)f->nseg * f->seglen * n;
-    int64_t grain = (int64_t)(CHUNK_MIN_FLOPS / (flops / (double)units)) + 1;
-    if (dl_pool_size(pool) == 1 || flops < 2 * CHUNK_MIN_FLOPS)
-        fields_range(&g, 0, units);
-    else
-        dl_parallel_for(pool, units, grain, fields_range, &g);
+    gemm_split sp = {fields_block, &g, M, N, NULL, NULL, 0, 0};
+    gemm_split_run(pool, &sp, 2.0 * M * N * (double)f->nseg * f->seglen * n, 0, MR);
 }
 
 /* ---- a convolution's product, positions as rows ----------------------------

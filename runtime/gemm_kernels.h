@@ -45,9 +45,6 @@
 #if NV % 2
 #error "gemm_kernels.h: GEMM_NV must be even (half panels use NV/2)"
 #endif
-/* Smallest share of work worth handing to another thread: waking a worker
- * and waiting for it costs about a microsecond when it is spinning. */
-#define CHUNK_MIN_FLOPS 1.0e6
 
 /* The register tiles rely on the small r/v/j loops being fully unrolled
  * (acc[][] in registers).  gcc -O2 does not do it unasked; clang does it at
