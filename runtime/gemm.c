@@ -225,7 +225,7 @@ static void pack_a(const gemm_job *g, int ic, int ie, int pc, int kc, dl_real *a
             const dl_real *row = A + (ptrdiff_t)k * g->lda;
             int i = 0;
             for (; i + MR <= m; i += MR)
-                UNROLL
+                DL_UNROLL
                 for (int r = 0; r < MR; r++)
                     ap[(ptrdiff_t)i * kc + k * MR + r] = row[i + r];
             for (int r = 0; i + r < m; r++)

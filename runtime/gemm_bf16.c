@@ -27,6 +27,7 @@
 #include "gemm_bf16.h"
 
 #if defined(DL_GEMM_BF16)
+#include "dl_hints.h"
 #include "gemm_split.h"
 
 #include <float.h>
@@ -106,20 +107,6 @@ typedef float bvec;
 #define HAVE_NATIVE 0
 #endif
 
-#if defined(__clang__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#define UNROLL
-#define ROLLED _Pragma("clang loop unroll(disable)")
-#elif defined(__GNUC__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#define UNROLL _Pragma("GCC unroll 16")
-#define ROLLED
-#else
-#define ALWAYS_INLINE inline
-#define UNROLL
-#define ROLLED
-#endif
-
 /* ---- flush modes --------------------------------------------------------
  * DAZ and FTZ for the emulated kernel's FMAs, on the calling thread, for
  * one block of work; returns what to restore. */
@@ -185,18 +172,18 @@ const char *dl_gemm_precision(void)
  * already.
  * r < mr, c < nr <= NR.  An odd kc's last pair has 0 * 0 for its k+1 term:
  * acc + 0, which is what an fma of zeros gives (it turns -0 into +0). */
-static ALWAYS_INLINE void ukr_emu(const int mr, int nr, int kc, const float *a, ptrdiff_t ars,
-                                  ptrdiff_t aks, const float *b, float *c, ptrdiff_t ldc, int ow)
+static DL_ALWAYS_INLINE void ukr_emu(const int mr, int nr, int kc, const float *a, ptrdiff_t ars,
+                                     ptrdiff_t aks, const float *b, float *c, ptrdiff_t ldc, int ow)
 {
     bvec acc[MR][NV];
     float tmp[NR];
-    UNROLL
+    DL_UNROLL
     for (int r = 0; r < mr; r++) {
         const float *p = c + r * ldc;
         if (nr < NR)
             for (int j = 0; j < NR; j++)
                 tmp[j] = ow || j >= nr ? 0.0f : BV_FTZ(p[j]);
-        UNROLL
+        DL_UNROLL
         for (int v = 0; v < NV; v++)
             acc[r][v] = ow ? bv_zero() : nr < NR ? bv_load(tmp + v * BV_LEN)
                                                  : BV_FTZ(bv_load(p + v * BV_LEN));
@@ -205,42 +192,42 @@ static ALWAYS_INLINE void ukr_emu(const int mr, int nr, int kc, const float *a, 
      * sees the pair's order, and only one row of b is live at a time (MR x
      * NV accumulators, NV of b and a broadcast fill AVX2's 16 registers) */
     int k = 0;
-    ROLLED
+    DL_NO_UNROLL
     for (; k + 2 <= kc; k += 2) {
-        UNROLL
+        DL_UNROLL
         for (int h = 1; h >= 0; h--) {
             bvec bk[NV];
-            UNROLL
+            DL_UNROLL
             for (int v = 0; v < NV; v++)
                 bk[v] = bv_load(b + (k + h) * NR + v * BV_LEN);
-            UNROLL
+            DL_UNROLL
             for (int r = 0; r < mr; r++) {
                 bvec ar = bv_bcast(a[r * ars + (k + h) * aks]);
-                UNROLL
+                DL_UNROLL
                 for (int v = 0; v < NV; v++)
                     acc[r][v] = BV_FTZ(bv_fma(ar, bk[v], acc[r][v]));
             }
         }
     }
     if (k < kc) {   /* odd kc: the last pair is (k, zero) */
-        UNROLL
+        DL_UNROLL
         for (int r = 0; r < mr; r++) {
             bvec a0 = bv_bcast(a[r * ars + k * aks]);
-            UNROLL
+            DL_UNROLL
             for (int v = 0; v < NV; v++)
                 acc[r][v] = BV_FTZ(bv_fma(a0, bv_load(b + k * NR + v * BV_LEN),
                                           bv_add(acc[r][v], bv_zero())));
         }
     }
-    UNROLL
+    DL_UNROLL
     for (int r = 0; r < mr; r++) {
         float *p = c + r * ldc;
         if (nr == NR) {
-            UNROLL
+            DL_UNROLL
             for (int v = 0; v < NV; v++)
                 bv_store(p + v * BV_LEN, acc[r][v]);
         } else {
-            UNROLL
+            DL_UNROLL
             for (int v = 0; v < NV; v++)
                 bv_store(tmp + v * BV_LEN, acc[r][v]);
             for (int j = 0; j < nr; j++)

@@ -7,6 +7,7 @@
  * determinism rules are gemm.c's. */
 #ifndef DL_GEMM_KERNELS_H
 #define DL_GEMM_KERNELS_H
+#include "dl_hints.h"
 #include "kernels.h"
 
 #include <stddef.h>
@@ -46,27 +47,6 @@
 #error "gemm_kernels.h: GEMM_NV must be even (half panels use NV/2)"
 #endif
 
-/* The register tiles rely on the small r/v/j loops being fully unrolled
- * (acc[][] in registers).  gcc -O2 does not do it unasked; clang does it at
- * -O2 and gets worse code when asked with its own pragma.  The k loop around
- * a tile, though, must stay rolled: clang unrolls it 8 times on its own,
- * runs out of the 16 ymm registers and spills the accumulators in every
- * iteration (nt and nn at 43 instead of 75 GFLOP/s in trainers built with
- * clang, dlnc build's default). */
-#if defined(__clang__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#define UNROLL
-#define ROLLED _Pragma("clang loop unroll(disable)")
-#elif defined(__GNUC__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#define UNROLL _Pragma("GCC unroll 16")
-#define ROLLED
-#else
-#define ALWAYS_INLINE inline
-#define UNROLL
-#define ROLLED
-#endif
-
 /* GV_KEEP(v): v must be in a register here.  With registers to spare (the
  * tiles of 4 rows or fewer), gcc folds the loads of b into every FMA that
  * uses them: mr loads per vector of b instead of one, and the tile runs
@@ -91,13 +71,13 @@
  * loop there became a memcpy call per row, 5% of fashion_cnn's step),
  * else element by element; the additions are the same either way, so edge
  * elements round like the rest. */
-static ALWAYS_INLINE void tile_store(const int mr, const int nv, int nr, gvec acc[MR][NVMAX],
-                                     dl_real *c, ptrdiff_t ldc, int ow)
+static DL_ALWAYS_INLINE void tile_store(const int mr, const int nv, int nr, gvec acc[MR][NVMAX],
+                                        dl_real *c, ptrdiff_t ldc, int ow)
 {
     if (nr == nv * GV_LEN) {
-        UNROLL
+        DL_UNROLL
         for (int r = 0; r < mr; r++)
-            UNROLL
+            DL_UNROLL
             for (int v = 0; v < nv; v++) {
                 dl_real *p = c + r * ldc + v * GV_LEN;
                 gv_store(p, ow ? acc[r][v] : gv_add(gv_load(p), acc[r][v]));
@@ -107,9 +87,9 @@ static ALWAYS_INLINE void tile_store(const int mr, const int nv, int nr, gvec ac
     /* acc goes through tmp (indexing acc by a loop variable would keep
      * clang from holding it in registers in the kernel's loop) */
     dl_real tmp[NVMAX * GV_LEN];
-    UNROLL
+    DL_UNROLL
     for (int r = 0; r < mr; r++) {
-        UNROLL
+        DL_UNROLL
         for (int v = 0; v < nv; v++)
             gv_store(tmp + v * GV_LEN, acc[r][v]);
         dl_real *p = c + r * ldc;
@@ -132,33 +112,33 @@ static ALWAYS_INLINE void tile_store(const int mr, const int nv, int nr, gvec ac
  * every instance, so acc[][] lives in registers.  Partial tiles go through
  * tmp with the same scalar additions, so edge elements round like the rest.
  * b is either a packed panel (bks = NR) or, for small M, B itself. */
-static ALWAYS_INLINE void ukr_body(const int mr, const int nv, int nr, int kc,
-                                   const dl_real *a, ptrdiff_t ars, ptrdiff_t aks,
-                                   const dl_real *b, ptrdiff_t bks,
-                                   dl_real *c, ptrdiff_t ldc, int ow)
+static DL_ALWAYS_INLINE void ukr_body(const int mr, const int nv, int nr, int kc,
+                                      const dl_real *a, ptrdiff_t ars, ptrdiff_t aks,
+                                      const dl_real *b, ptrdiff_t bks,
+                                      dl_real *c, ptrdiff_t ldc, int ow)
 {
     gvec acc[MR][NVMAX];
-    UNROLL
+    DL_UNROLL
     for (int r = 0; r < mr; r++)
-        UNROLL
+        DL_UNROLL
         for (int v = 0; v < nv; v++)
             acc[r][v] = gv_zero();
     /* acc[r][:] += a(r,k) * b[k][:]  for k = 0 .. kc-1 */
-    ROLLED
+    DL_NO_UNROLL
     for (int k = 0; k < kc; k++) {
         if (mr * nv + nv + 1 <= GV_NREGS || mr * nv + mr + 1 > GV_NREGS) {
             /* b's row in registers, a broadcast at a time */
             gvec bk[NVMAX];
-            UNROLL
+            DL_UNROLL
             for (int v = 0; v < nv; v++) {
                 bk[v] = gv_load(b + k * bks + v * GV_LEN);
                 if (mr * nv + nv + 1 <= GV_NREGS)
                     GV_KEEP(bk[v]);
             }
-            UNROLL
+            DL_UNROLL
             for (int r = 0; r < mr; r++) {
                 gvec ar = gv_bcast(a[r * ars + k * aks]);
-                UNROLL
+                DL_UNROLL
                 for (int v = 0; v < nv; v++)
                     acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
             }
@@ -168,16 +148,16 @@ static ALWAYS_INLINE void ukr_body(const int mr, const int nv, int nr, int kc,
              * would need one register too many and clang spilled an
              * accumulator every iteration (tn 3x784x64: 45 GFLOP/s) */
             gvec ar[MR];
-            UNROLL
+            DL_UNROLL
             for (int r = 0; r < mr; r++) {
                 ar[r] = gv_bcast(a[r * ars + k * aks]);
                 GV_KEEP(ar[r]);
             }
-            UNROLL
+            DL_UNROLL
             for (int v = 0; v < nv; v++) {
                 gvec bv = gv_load(b + k * bks + v * GV_LEN);
                 GV_KEEP(bv);
-                UNROLL
+                DL_UNROLL
                 for (int r = 0; r < mr; r++)
                     acc[r][v] = gv_fma(ar[r], bv, acc[r][v]);
             }
@@ -191,36 +171,36 @@ static ALWAYS_INLINE void ukr_body(const int mr, const int nv, int nr, int kc,
  * j < nj.  Both operands are contiguous in k, so nothing is packed: lane l
  * of acc sums the k = l (mod GV_LEN) terms, the lanes are added in gv_hsum's
  * fixed order, then the K % GV_LEN tail terms one by one. */
-static ALWAYS_INLINE void dot_body(const int mr, const int nj, int K,
-                                   const dl_real *a, ptrdiff_t lda,
-                                   const dl_real *b, ptrdiff_t ldb,
-                                   dl_real *c, ptrdiff_t ldc, int ow)
+static DL_ALWAYS_INLINE void dot_body(const int mr, const int nj, int K,
+                                      const dl_real *a, ptrdiff_t lda,
+                                      const dl_real *b, ptrdiff_t ldb,
+                                      dl_real *c, ptrdiff_t ldc, int ow)
 {
     gvec acc[MS][DOT_NJ];
-    UNROLL
+    DL_UNROLL
     for (int r = 0; r < mr; r++)
-        UNROLL
+        DL_UNROLL
         for (int j = 0; j < nj; j++)
             acc[r][j] = gv_zero();
     int k = 0;
     /* acc[r][j] += A[r][k..k+L) * B[j][k..k+L)  lane-wise */
-    ROLLED
+    DL_NO_UNROLL
     for (; k + GV_LEN <= K; k += GV_LEN) {
         gvec bj[DOT_NJ];
-        UNROLL
+        DL_UNROLL
         for (int j = 0; j < nj; j++)
             bj[j] = gv_load(b + j * ldb + k);
-        UNROLL
+        DL_UNROLL
         for (int r = 0; r < mr; r++) {
             gvec ar = gv_load(a + r * lda + k);
-            UNROLL
+            DL_UNROLL
             for (int j = 0; j < nj; j++)
                 acc[r][j] = gv_fma(ar, bj[j], acc[r][j]);
         }
     }
-    UNROLL
+    DL_UNROLL
     for (int r = 0; r < mr; r++)
-        UNROLL
+        DL_UNROLL
         for (int j = 0; j < nj; j++) {
             dl_real s = gv_hsum(acc[r][j]);
             for (int t = k; t < K; t++)
@@ -236,38 +216,39 @@ static ALWAYS_INLINE void dot_body(const int mr, const int nj, int K,
  * nseg segments of seglen (an output row of positions at a time), so a
  * receptive-field matrix is read straight from the padded image.  This
  * call covers k = k0 .. k0+kc-1, b holding those kc rows. */
-static ALWAYS_INLINE void field_body(const int mr, const int nv, int nr, const dl_real *const *a_row,
-                                     int k0, int kc, int seglen, ptrdiff_t segstride,
-                                     ptrdiff_t kstride, const dl_real *b, dl_real *c,
-                                     ptrdiff_t ldc, int ow)
+static DL_ALWAYS_INLINE void field_body(const int mr, const int nv, int nr,
+                                        const dl_real *const *a_row,
+                                        int k0, int kc, int seglen, ptrdiff_t segstride,
+                                        ptrdiff_t kstride, const dl_real *b, dl_real *c,
+                                        ptrdiff_t ldc, int ow)
 {
     gvec acc[MR][NVMAX];
-    UNROLL
+    DL_UNROLL
     for (int r = 0; r < mr; r++)
-        UNROLL
+        DL_UNROLL
         for (int v = 0; v < nv; v++)
             acc[r][v] = gv_zero();
     /* acc[r][:] += a(r,k) * b[k][:] for k = k0 .. k0+kc-1, a run of k
      * inside one segment at a time */
     int sg = k0 / seglen, t0 = k0 % seglen;
-    ROLLED
+    DL_NO_UNROLL
     for (int done = 0; done < kc; sg++, t0 = 0) {
         int run = seglen - t0 < kc - done ? seglen - t0 : kc - done;
         done += run;
         const dl_real *a[MR];
-        UNROLL
+        DL_UNROLL
         for (int r = 0; r < mr; r++)
             a[r] = a_row[r] + sg * segstride + t0 * kstride;
-        ROLLED
+        DL_NO_UNROLL
         for (int t = 0; t < run; t++, b += NR) {
             gvec bk[NVMAX];
-            UNROLL
+            DL_UNROLL
             for (int v = 0; v < nv; v++)
                 bk[v] = gv_load(b + v * GV_LEN);
-            UNROLL
+            DL_UNROLL
             for (int r = 0; r < mr; r++) {
                 gvec ar = gv_bcast(a[r][t * kstride]);
-                UNROLL
+                DL_UNROLL
                 for (int v = 0; v < nv; v++)
                     acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
             }
@@ -281,27 +262,27 @@ static ALWAYS_INLINE void field_body(const int mr, const int nv, int nr, const d
  * position r's receptive field, gathered from the padded image (x_r points
  * at the position's corner, koff[k] at field element k), so nothing of a
  * is packed and any stride or dilation works. */
-static ALWAYS_INLINE void gather_body(const int mr, const int nv, int nr,
-                                      const dl_real *const *a_row, const int32_t *koff, int kc,
-                                      const dl_real *b, dl_real *c, ptrdiff_t ldc, int ow)
+static DL_ALWAYS_INLINE void gather_body(const int mr, const int nv, int nr,
+                                         const dl_real *const *a_row, const int32_t *koff, int kc,
+                                         const dl_real *b, dl_real *c, ptrdiff_t ldc, int ow)
 {
     gvec acc[MR][NVMAX];
-    UNROLL
+    DL_UNROLL
     for (int r = 0; r < mr; r++)
-        UNROLL
+        DL_UNROLL
         for (int v = 0; v < nv; v++)
             acc[r][v] = gv_zero();
-    ROLLED
+    DL_NO_UNROLL
     for (int k = 0; k < kc; k++, b += NR) {
         int32_t o = koff[k];
         gvec bk[NVMAX];
-        UNROLL
+        DL_UNROLL
         for (int v = 0; v < nv; v++)
             bk[v] = gv_load(b + v * GV_LEN);
-        UNROLL
+        DL_UNROLL
         for (int r = 0; r < mr; r++) {
             gvec ar = gv_bcast(a_row[r][o]);
-            UNROLL
+            DL_UNROLL
             for (int v = 0; v < nv; v++)
                 acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
         }
