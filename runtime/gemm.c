@@ -101,76 +101,30 @@ typedef void (*dot_fn)(int K, const dl_real *a, ptrdiff_t lda,
         dot_body(m, n, K, a, lda, b, ldb, c, ldc, ow);                         \
     }
 #define DOTS(m) {NULL, dot_##m##_1, dot_##m##_2, dot_##m##_3, dot_##m##_4}
-UKR(1) UKR(2) UKR(3) UKR(4) SMALL(1) SMALL(2)
-#if MR >= 6
-UKR(5) UKR(6) SMALL(3)
+/* The small-M kernels by M = 1 .. MS (MS = MR / 2), as FOR_ROWS and
+ * BY_ROWS (gemm_kernels.h); DOTS_BY_SMALL is the table of DOTS. */
+#if MS == 4
+#define FOR_SMALL(X) X(1) X(2) X(3) X(4)
+#define BY_SMALL(p) {NULL, p##1, p##2, p##3, p##4}
+#define DOTS_BY_SMALL {{NULL}, DOTS(1), DOTS(2), DOTS(3), DOTS(4)}
+#elif MS == 3
+#define FOR_SMALL(X) X(1) X(2) X(3)
+#define BY_SMALL(p) {NULL, p##1, p##2, p##3}
+#define DOTS_BY_SMALL {{NULL}, DOTS(1), DOTS(2), DOTS(3)}
+#else
+#define FOR_SMALL(X) X(1) X(2)
+#define BY_SMALL(p) {NULL, p##1, p##2}
+#define DOTS_BY_SMALL {{NULL}, DOTS(1), DOTS(2)}
 #endif
-#if MR >= 8
-UKR(7) UKR(8) SMALL(4)
-#endif
-static const ukr_fn ukr_rows[MR + 1] = {
-    NULL, ukr_r1, ukr_r2, ukr_r3, ukr_r4,
-#if MR >= 6
-    ukr_r5, ukr_r6,
-#endif
-#if MR >= 8
-    ukr_r7, ukr_r8,
-#endif
-};
-static const ukr_fn ukr_cols[MR + 1] = {
-    NULL, ukr_c1, ukr_c2, ukr_c3, ukr_c4,
-#if MR >= 6
-    ukr_c5, ukr_c6,
-#endif
-#if MR >= 8
-    ukr_c7, ukr_c8,
-#endif
-};
-static const ukr_fn ukh_rows[MR + 1] = {
-    NULL, ukh_r1, ukh_r2, ukh_r3, ukh_r4,
-#if MR >= 6
-    ukh_r5, ukh_r6,
-#endif
-#if MR >= 8
-    ukh_r7, ukh_r8,
-#endif
-};
-static const ukr_fn ukh_cols[MR + 1] = {
-    NULL, ukh_c1, ukh_c2, ukh_c3, ukh_c4,
-#if MR >= 6
-    ukh_c5, ukh_c6,
-#endif
-#if MR >= 8
-    ukh_c7, ukh_c8,
-#endif
-};
-static const ukr_fn wide_rows[MS + 1] = {
-    NULL, wide_r1, wide_r2,
-#if MS >= 3
-    wide_r3,
-#endif
-#if MS >= 4
-    wide_r4,
-#endif
-};
-static const ukr_fn wide_cols[MS + 1] = {
-    NULL, wide_c1, wide_c2,
-#if MS >= 3
-    wide_c3,
-#endif
-#if MS >= 4
-    wide_c4,
-#endif
-};
-static const dot_fn dots[MS + 1][DOT_NJ + 1] = {
-    {NULL}, DOTS(1), DOTS(2),
-#if MS >= 3
-    DOTS(3),
-#endif
-#if MS >= 4
-    DOTS(4),
-#endif
-};
+FOR_ROWS(UKR)
+FOR_SMALL(SMALL)
+static const ukr_fn ukr_rows[MR + 1] = BY_ROWS(ukr_r);
+static const ukr_fn ukr_cols[MR + 1] = BY_ROWS(ukr_c);
+static const ukr_fn ukh_rows[MR + 1] = BY_ROWS(ukh_r);
+static const ukr_fn ukh_cols[MR + 1] = BY_ROWS(ukh_c);
+static const ukr_fn wide_rows[MS + 1] = BY_SMALL(wide_r);
+static const ukr_fn wide_cols[MS + 1] = BY_SMALL(wide_c);
+static const dot_fn dots[MS + 1][DOT_NJ + 1] = DOTS_BY_SMALL;
 
 /* ---- packing b ----------------------------------------------------------
  * bp[k*NR + c] = B[k*ldb + c] for c < nr, 0 for nr <= c < NR (nn, tn). */

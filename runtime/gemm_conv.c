@@ -43,49 +43,10 @@ typedef void (*gather_fn)(int nr, const dl_real *const *a_row, const int32_t *ko
         gather_body(m, NV / 2, nr, a_row, koff, kc, b, c, ldc, ow);            \
     }
 
-FIELD(1) FIELD(2) FIELD(3) FIELD(4) GATHER(1) GATHER(2) GATHER(3) GATHER(4)
-#if MR >= 6
-FIELD(5) FIELD(6) GATHER(5) GATHER(6)
-#endif
-#if MR >= 8
-FIELD(7) FIELD(8) GATHER(7) GATHER(8)
-#endif
-static const gather_fn gathers[2][MR + 1] = {
-    {NULL, gather_1, gather_2, gather_3, gather_4,
-#if MR >= 6
-     gather_5, gather_6,
-#endif
-#if MR >= 8
-     gather_7, gather_8,
-#endif
-    },
-    {NULL, gatherh_1, gatherh_2, gatherh_3, gatherh_4,
-#if MR >= 6
-     gatherh_5, gatherh_6,
-#endif
-#if MR >= 8
-     gatherh_7, gatherh_8,
-#endif
-    },
-};
-static const field_fn fields[2][MR + 1] = {
-    {NULL, field_1, field_2, field_3, field_4,
-#if MR >= 6
-     field_5, field_6,
-#endif
-#if MR >= 8
-     field_7, field_8,
-#endif
-    },
-    {NULL, fieldh_1, fieldh_2, fieldh_3, fieldh_4,
-#if MR >= 6
-     fieldh_5, fieldh_6,
-#endif
-#if MR >= 8
-     fieldh_7, fieldh_8,
-#endif
-    },
-};
+FOR_ROWS(FIELD)
+FOR_ROWS(GATHER)
+static const gather_fn gathers[2][MR + 1] = {BY_ROWS(gather_), BY_ROWS(gatherh_)};
+static const field_fn fields[2][MR + 1] = {BY_ROWS(field_), BY_ROWS(fieldh_)};
 
 /* ---- receptive fields times a matrix, summed over samples ---------------
  * C[i, j] = sum over s < n, k < K of a_s(i, k) b_s(k, j), with a_s(i, k)

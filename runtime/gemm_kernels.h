@@ -40,6 +40,18 @@
 #if MR != 4 && MR != 6 && MR != 8
 #error "gemm_kernels.h: GEMM_MR must be 4, 6 or 8"
 #endif
+/* A kernel's instances by tile height: FOR_ROWS(X) defines X(1) .. X(MR),
+ * BY_ROWS(p) is the table {NULL, p1, .., pMR} of them. */
+#if MR == 8
+#define FOR_ROWS(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
+#define BY_ROWS(p) {NULL, p##1, p##2, p##3, p##4, p##5, p##6, p##7, p##8}
+#elif MR == 6
+#define FOR_ROWS(X) X(1) X(2) X(3) X(4) X(5) X(6)
+#define BY_ROWS(p) {NULL, p##1, p##2, p##3, p##4, p##5, p##6}
+#else
+#define FOR_ROWS(X) X(1) X(2) X(3) X(4)
+#define BY_ROWS(p) {NULL, p##1, p##2, p##3, p##4}
+#endif
 #if NR > 32
 #error "gemm_kernels.h: DL_GEMM_PACKED_SIZE (kernels.h) assumes panels of at most 32 columns"
 #endif
@@ -106,6 +118,35 @@ static DL_ALWAYS_INLINE void tile_store(const int mr, const int nv, int nr, gvec
     }
 }
 
+/* acc[r][v] = 0 for r < mr, v < nv: the start of every tile. */
+static DL_ALWAYS_INLINE void tile_zero(const int mr, const int nv, gvec acc[MR][NVMAX])
+{
+    DL_UNROLL
+    for (int r = 0; r < mr; r++)
+        DL_UNROLL
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = gv_zero();
+}
+
+/* acc[r][:] += a[r][off] * b[0 .. nv*GV_LEN) for r < mr: one k step of a
+ * tile whose rows of a are reached through pointers (field_body,
+ * gather_body), b's row in registers, a broadcast at a time. */
+static DL_ALWAYS_INLINE void tile_step(const int mr, const int nv, const dl_real *const *a,
+                                       ptrdiff_t off, const dl_real *b, gvec acc[MR][NVMAX])
+{
+    gvec bk[NVMAX];
+    DL_UNROLL
+    for (int v = 0; v < nv; v++)
+        bk[v] = gv_load(b + v * GV_LEN);
+    DL_UNROLL
+    for (int r = 0; r < mr; r++) {
+        gvec ar = gv_bcast(a[r][off]);
+        DL_UNROLL
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
+    }
+}
+
 /* ---- microkernel --------------------------------------------------------
  * C[r*ldc + c] (= if ow, else +=) sum_{k<kc} a[r*ars + k*aks] * b[k*bks + c]
  * for r < mr, c < nr <= nv*GV_LEN.  mr and nv are compile-time constants in
@@ -118,11 +159,7 @@ static DL_ALWAYS_INLINE void ukr_body(const int mr, const int nv, int nr, int kc
                                       dl_real *c, ptrdiff_t ldc, int ow)
 {
     gvec acc[MR][NVMAX];
-    DL_UNROLL
-    for (int r = 0; r < mr; r++)
-        DL_UNROLL
-        for (int v = 0; v < nv; v++)
-            acc[r][v] = gv_zero();
+    tile_zero(mr, nv, acc);
     /* acc[r][:] += a(r,k) * b[k][:]  for k = 0 .. kc-1 */
     DL_NO_UNROLL
     for (int k = 0; k < kc; k++) {
@@ -223,11 +260,7 @@ static DL_ALWAYS_INLINE void field_body(const int mr, const int nv, int nr,
                                         ptrdiff_t ldc, int ow)
 {
     gvec acc[MR][NVMAX];
-    DL_UNROLL
-    for (int r = 0; r < mr; r++)
-        DL_UNROLL
-        for (int v = 0; v < nv; v++)
-            acc[r][v] = gv_zero();
+    tile_zero(mr, nv, acc);
     /* acc[r][:] += a(r,k) * b[k][:] for k = k0 .. k0+kc-1, a run of k
      * inside one segment at a time */
     int sg = k0 / seglen, t0 = k0 % seglen;
@@ -241,17 +274,7 @@ static DL_ALWAYS_INLINE void field_body(const int mr, const int nv, int nr,
             a[r] = a_row[r] + sg * segstride + t0 * kstride;
         DL_NO_UNROLL
         for (int t = 0; t < run; t++, b += NR) {
-            gvec bk[NVMAX];
-            DL_UNROLL
-            for (int v = 0; v < nv; v++)
-                bk[v] = gv_load(b + v * GV_LEN);
-            DL_UNROLL
-            for (int r = 0; r < mr; r++) {
-                gvec ar = gv_bcast(a[r][t * kstride]);
-                DL_UNROLL
-                for (int v = 0; v < nv; v++)
-                    acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
-            }
+            tile_step(mr, nv, a, t * kstride, b, acc);
         }
     }
     tile_store(mr, nv, nr, acc, c, ldc, ow);
@@ -267,29 +290,13 @@ static DL_ALWAYS_INLINE void gather_body(const int mr, const int nv, int nr,
                                          const dl_real *b, dl_real *c, ptrdiff_t ldc, int ow)
 {
     gvec acc[MR][NVMAX];
-    DL_UNROLL
-    for (int r = 0; r < mr; r++)
-        DL_UNROLL
-        for (int v = 0; v < nv; v++)
-            acc[r][v] = gv_zero();
+    tile_zero(mr, nv, acc);
     DL_NO_UNROLL
     for (int k = 0; k < kc; k++, b += NR) {
-        int32_t o = koff[k];
-        gvec bk[NVMAX];
-        DL_UNROLL
-        for (int v = 0; v < nv; v++)
-            bk[v] = gv_load(b + v * GV_LEN);
-        DL_UNROLL
-        for (int r = 0; r < mr; r++) {
-            gvec ar = gv_bcast(a_row[r][o]);
-            DL_UNROLL
-            for (int v = 0; v < nv; v++)
-                acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
-        }
+        tile_step(mr, nv, a_row, koff[k], b, acc);
     }
     tile_store(mr, nv, nr, acc, c, ldc, ow);
 }
-
 
 #ifndef GEMM_HAVE_PACK_BT
 /* bp[k*NR + c] = B[c*ldb + k] for c < nr, 0 for nr <= c < NR (nt).  Reads
