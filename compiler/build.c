@@ -169,9 +169,9 @@ static int runtime_sources(const char *rt, argv_list *srcs) {
  * overrides): the commands, file formats and I/O run once a run or once an
  * epoch, and -O1 compiles them in 2/3 of the time (2.8 s of CPU instead of
  * 4.2 s), a fifth of a cold build, with no trainer slower.  The hot ones
- * (gemm.c, conv.c, data.c's batches, threads.c, text.c, the evaluation in
- * trainer_common.c, the NaN scan in trainer_finite.c) stay at -O3.  The
- * list is in the runtime cache's key. */
+ * (gemm.c, gemm_conv.c, conv.c, data.c's batches, threads.c, text.c, the
+ * evaluation in trainer_common.c, the NaN scan in trainer_finite.c) stay at
+ * -O3.  The list is in the runtime cache's key. */
 static const char *const cold_runtime[] = {
     "atomic_file.c",      "checkpoint.c",       "json.c",          "onnx.c",
     "progress.c",         "safetensors.c",      "schedule.c",      "trainer.c",

@@ -8,21 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include "dl_hints.h"   /* DL_NO_UNROLL */
 #include "dl_model.h"
 #include "rng.h"
-
-/* Before a loop of constant trip count that only moves data (a transpose):
- * clang otherwise unrolls it completely and the strided loop inside by
- * up to ~100, and its loop strength reduction then spends seconds on
- * each such function (fashion_resnet's C took 18 s at -O3, 10 s of it in
- * LSR) for no speed at run time.  gcc does not unroll these unasked. */
-#if defined(DL_NO_UNROLL)
-/* given with -D (-DDL_NO_UNROLL= compiles as before, to compare) */
-#elif defined(__clang__)
-#define DL_NO_UNROLL _Pragma("nounroll")
-#else
-#define DL_NO_UNROLL
-#endif
 
 /* A function compiled once, not into each caller: the optimiser's pass,
  * called once per parameter (each inlined copy would be vectorised anew). */

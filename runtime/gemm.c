@@ -1,4 +1,7 @@
-/* gemm.c: the three dense products of kernels.h.
+/* gemm.c: the dense products of kernels.h (nt, nn, tn, packed b, custom b)
+ * and their packing and blocking.  The microkernels are gemm_kernels.h's,
+ * the thread split gemm_split.h's; a convolution's products that read its
+ * image in place are gemm_conv.c's.
  *
  * All three are C[i,j] (+)= sum_k a(i,k) b(k,j); they differ only in where
  * a(i,k) and b(k,j) live:
@@ -33,321 +36,19 @@
  * changes only where operands are read from, never the order of the sums.
  * (The small-M kernels have their own fixed orders; they are chosen by M
  * alone, never by the thread count.) */
-#include "kernels.h"
+#include "gemm_kernels.h"
+#include "gemm_split.h"
 #include "gemm_bf16.h"   /* --precision bf16: every product goes there */
-
-#include <stddef.h>
-#include <stdint.h>
-
-#if defined(__AVX512F__)
-#include "gemm_avx512.h"
-#elif defined(__AVX2__) && defined(__FMA__)
-#include "gemm_avx2.h"
-#elif defined(__ARM_NEON) && defined(__aarch64__)
-#include "gemm_neon.h"
-#else
-#include "gemm_scalar.h"
-#endif
-
-#define MR GEMM_MR                 /* rows of C per microkernel call      */
-#define NV GEMM_NV                 /* vectors of C per row                */
-#define NR (GEMM_NV * GV_LEN)      /* columns of C per microkernel call   */
-#define KC DL_GEMM_KC_MAX            /* k slice: KC*NR packed b fits in L1  */
-#define MC (MR * 32)               /* row block: MC*KC of A stays in L2   */
-/* row block of packed a (gemm_block_pa): MR*44 rows in f32, MR*22 in f64,
- * so MCA*KC elements take the same bytes, about half of a 512 KiB L2 */
-#define MCA (MR * 176 / (int)sizeof(dl_real))
-#define MS (MR / 2)                /* M <= MS: the small-M kernels        */
-#define NVW GEMM_NV_WIDE           /* vectors per row, small-M nn/tn      */
-#define NRW (NVW * GV_LEN)         /* columns per call, small-M nn/tn     */
-#define NVMAX (NV > NVW ? NV : NVW)
-#define DOT_NJ 4                   /* columns per call, small-M nt        */
-
-#if MR != 4 && MR != 6 && MR != 8
-#error "gemm.c: GEMM_MR must be 4, 6 or 8"
-#endif
-#if NR > 32
-#error "gemm.c: DL_GEMM_PACKED_SIZE (kernels.h) assumes panels of at most 32 columns"
-#endif
-#if NV % 2
-#error "gemm.c: GEMM_NV must be even (half panels use NV/2)"
-#endif
-/* Smallest share of work worth handing to another thread: waking a worker
- * and waiting for it costs about a microsecond when it is spinning. */
-#define CHUNK_MIN_FLOPS 1.0e6
-
-/* The register tiles rely on the small r/v/j loops being fully unrolled
- * (acc[][] in registers).  gcc -O2 does not do it unasked; clang does it at
- * -O2 and gets worse code when asked with its own pragma.  The k loop around
- * a tile, though, must stay rolled: clang unrolls it 8 times on its own,
- * runs out of the 16 ymm registers and spills the accumulators in every
- * iteration (nt and nn at 43 instead of 75 GFLOP/s in trainers built with
- * clang, dlnc build's default). */
-#if defined(__clang__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#define UNROLL
-#define ROLLED _Pragma("clang loop unroll(disable)")
-#elif defined(__GNUC__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#define UNROLL _Pragma("GCC unroll 16")
-#define ROLLED
-#else
-#define ALWAYS_INLINE inline
-#define UNROLL
-#define ROLLED
-#endif
-
-/* GV_KEEP(v): v must be in a register here.  With registers to spare (the
- * tiles of 4 rows or fewer), gcc folds the loads of b into every FMA that
- * uses them: mr loads per vector of b instead of one, and the tile runs
- * at the load ports' pace (tn 10x128x64, tiles of 6 + 4 rows: 74 instead
- * of 90 GFLOP/s).  An empty asm that takes and returns v stops it, where
- * acc, b and the broadcast fit in the GV_NREGS vector registers (tn
- * 3x784x64, 12 + 4 + 1 of 16: 60 -> 36 GFLOP/s with it, spilling). */
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__AVX2__) || defined(__AVX512F__))
-#define GV_KEEP(v) __asm__("" : "+v"(v))
-#else
-#define GV_KEEP(v) ((void)0)
-#endif
-#if defined(__AVX512F__)
-#define GV_NREGS 32
-#else
-#define GV_NREGS 16
-#endif
 
 const char *dl_kernels_isa(void)
 {
     return GEMM_ISA;
 }
 
-/* C[r*ldc + c] = acc (ow) or C + acc, for r < mr, c < nr: the end of every
- * microkernel.  A partial tile goes through tmp and then masked loads and
- * stores where the ISA has them (never touching C past column nr; a copy
- * loop there became a memcpy call per row, 5% of fashion_cnn's step),
- * else element by element; the additions are the same either way, so edge
- * elements round like the rest. */
-static ALWAYS_INLINE void tile_store(const int mr, const int nv, int nr, gvec acc[MR][NVMAX],
-                                     dl_real *c, ptrdiff_t ldc, int ow)
-{
-    if (nr == nv * GV_LEN) {
-        UNROLL
-        for (int r = 0; r < mr; r++)
-            UNROLL
-            for (int v = 0; v < nv; v++) {
-                dl_real *p = c + r * ldc + v * GV_LEN;
-                gv_store(p, ow ? acc[r][v] : gv_add(gv_load(p), acc[r][v]));
-            }
-        return;
-    }
-    /* acc goes through tmp (indexing acc by a loop variable would keep
-     * clang from holding it in registers in the kernel's loop) */
-    dl_real tmp[NVMAX * GV_LEN];
-    UNROLL
-    for (int r = 0; r < mr; r++) {
-        UNROLL
-        for (int v = 0; v < nv; v++)
-            gv_store(tmp + v * GV_LEN, acc[r][v]);
-        dl_real *p = c + r * ldc;
-#ifdef GV_HAVE_PART
-        for (int j = 0; j < nr; j += GV_LEN) {
-            int n = nr - j < GV_LEN ? nr - j : GV_LEN;
-            gvec t = gv_load(tmp + j);
-            gv_store_part(p + j, ow ? t : gv_add(gv_load_part(p + j, n), t), n);
-        }
-#else
-        for (int j = 0; j < nr; j++)
-            p[j] = ow ? tmp[j] : p[j] + tmp[j];
-#endif
-    }
-}
-
-/* ---- microkernel --------------------------------------------------------
- * C[r*ldc + c] (= if ow, else +=) sum_{k<kc} a[r*ars + k*aks] * b[k*bks + c]
- * for r < mr, c < nr <= nv*GV_LEN.  mr and nv are compile-time constants in
- * every instance, so acc[][] lives in registers.  Partial tiles go through
- * tmp with the same scalar additions, so edge elements round like the rest.
- * b is either a packed panel (bks = NR) or, for small M, B itself. */
-static ALWAYS_INLINE void ukr_body(const int mr, const int nv, int nr, int kc,
-                                   const dl_real *a, ptrdiff_t ars, ptrdiff_t aks,
-                                   const dl_real *b, ptrdiff_t bks,
-                                   dl_real *c, ptrdiff_t ldc, int ow)
-{
-    gvec acc[MR][NVMAX];
-    UNROLL
-    for (int r = 0; r < mr; r++)
-        UNROLL
-        for (int v = 0; v < nv; v++)
-            acc[r][v] = gv_zero();
-    /* acc[r][:] += a(r,k) * b[k][:]  for k = 0 .. kc-1 */
-    ROLLED
-    for (int k = 0; k < kc; k++) {
-        if (mr * nv + nv + 1 <= GV_NREGS || mr * nv + mr + 1 > GV_NREGS) {
-            /* b's row in registers, a broadcast at a time */
-            gvec bk[NVMAX];
-            UNROLL
-            for (int v = 0; v < nv; v++) {
-                bk[v] = gv_load(b + k * bks + v * GV_LEN);
-                if (mr * nv + nv + 1 <= GV_NREGS)
-                    GV_KEEP(bk[v]);
-            }
-            UNROLL
-            for (int r = 0; r < mr; r++) {
-                gvec ar = gv_bcast(a[r * ars + k * aks]);
-                UNROLL
-                for (int v = 0; v < nv; v++)
-                    acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
-            }
-        } else {
-            /* wide and short (the small-M 3 x 4-vector tile): the mr
-             * broadcasts in registers, b a vector at a time; b's whole row
-             * would need one register too many and clang spilled an
-             * accumulator every iteration (tn 3x784x64: 45 GFLOP/s) */
-            gvec ar[MR];
-            UNROLL
-            for (int r = 0; r < mr; r++) {
-                ar[r] = gv_bcast(a[r * ars + k * aks]);
-                GV_KEEP(ar[r]);
-            }
-            UNROLL
-            for (int v = 0; v < nv; v++) {
-                gvec bv = gv_load(b + k * bks + v * GV_LEN);
-                GV_KEEP(bv);
-                UNROLL
-                for (int r = 0; r < mr; r++)
-                    acc[r][v] = gv_fma(ar[r], bv, acc[r][v]);
-            }
-        }
-    }
-    tile_store(mr, nv, nr, acc, c, ldc, ow);
-}
-
-/* ---- dot kernel (nt with small M) ---------------------------------------
- * C[r*ldc + j] (= or +=) sum_{k<K} A[r*lda + k] * B[j*ldb + k], r < mr,
- * j < nj.  Both operands are contiguous in k, so nothing is packed: lane l
- * of acc sums the k = l (mod GV_LEN) terms, the lanes are added in gv_hsum's
- * fixed order, then the K % GV_LEN tail terms one by one. */
-static ALWAYS_INLINE void dot_body(const int mr, const int nj, int K,
-                                   const dl_real *a, ptrdiff_t lda,
-                                   const dl_real *b, ptrdiff_t ldb,
-                                   dl_real *c, ptrdiff_t ldc, int ow)
-{
-    gvec acc[MS][DOT_NJ];
-    UNROLL
-    for (int r = 0; r < mr; r++)
-        UNROLL
-        for (int j = 0; j < nj; j++)
-            acc[r][j] = gv_zero();
-    int k = 0;
-    /* acc[r][j] += A[r][k..k+L) * B[j][k..k+L)  lane-wise */
-    ROLLED
-    for (; k + GV_LEN <= K; k += GV_LEN) {
-        gvec bj[DOT_NJ];
-        UNROLL
-        for (int j = 0; j < nj; j++)
-            bj[j] = gv_load(b + j * ldb + k);
-        UNROLL
-        for (int r = 0; r < mr; r++) {
-            gvec ar = gv_load(a + r * lda + k);
-            UNROLL
-            for (int j = 0; j < nj; j++)
-                acc[r][j] = gv_fma(ar, bj[j], acc[r][j]);
-        }
-    }
-    UNROLL
-    for (int r = 0; r < mr; r++)
-        UNROLL
-        for (int j = 0; j < nj; j++) {
-            dl_real s = gv_hsum(acc[r][j]);
-            for (int t = k; t < K; t++)
-                s += a[r * lda + t] * b[j * ldb + t];
-            dl_real *p = c + r * ldc + j;
-            *p = ow ? s : *p + s;
-        }
-}
-
-/* ---- field kernel (a convolution's weight gradient) ---------------------
- * As ukr_body, but row r of a is not a strided array: a(r, k) is
- * a_row[r][(k / seglen) * segstride + (k % seglen) * kstride], k walked as
- * nseg segments of seglen (an output row of positions at a time), so a
- * receptive-field matrix is read straight from the padded image.  This
- * call covers k = k0 .. k0+kc-1, b holding those kc rows. */
-static ALWAYS_INLINE void field_body(const int mr, const int nv, int nr, const dl_real *const *a_row,
-                                     int k0, int kc, int seglen, ptrdiff_t segstride,
-                                     ptrdiff_t kstride, const dl_real *b, dl_real *c,
-                                     ptrdiff_t ldc, int ow)
-{
-    gvec acc[MR][NVMAX];
-    UNROLL
-    for (int r = 0; r < mr; r++)
-        UNROLL
-        for (int v = 0; v < nv; v++)
-            acc[r][v] = gv_zero();
-    /* acc[r][:] += a(r,k) * b[k][:] for k = k0 .. k0+kc-1, a run of k
-     * inside one segment at a time */
-    int sg = k0 / seglen, t0 = k0 % seglen;
-    ROLLED
-    for (int done = 0; done < kc; sg++, t0 = 0) {
-        int run = seglen - t0 < kc - done ? seglen - t0 : kc - done;
-        done += run;
-        const dl_real *a[MR];
-        UNROLL
-        for (int r = 0; r < mr; r++)
-            a[r] = a_row[r] + sg * segstride + t0 * kstride;
-        ROLLED
-        for (int t = 0; t < run; t++, b += NR) {
-            gvec bk[NVMAX];
-            UNROLL
-            for (int v = 0; v < nv; v++)
-                bk[v] = gv_load(b + v * GV_LEN);
-            UNROLL
-            for (int r = 0; r < mr; r++) {
-                gvec ar = gv_bcast(a[r][t * kstride]);
-                UNROLL
-                for (int v = 0; v < nv; v++)
-                    acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
-            }
-        }
-    }
-    tile_store(mr, nv, nr, acc, c, ldc, ow);
-}
-
-/* ---- gather kernel (a convolution's product, positions as rows) ---------
- * acc[r][:] += x_r[koff[k]] * b[k][:] for k < kc: row r of a is output
- * position r's receptive field, gathered from the padded image (x_r points
- * at the position's corner, koff[k] at field element k), so nothing of a
- * is packed and any stride or dilation works. */
-static ALWAYS_INLINE void gather_body(const int mr, const int nv, int nr,
-                                      const dl_real *const *a_row, const int32_t *koff, int kc,
-                                      const dl_real *b, dl_real *c, ptrdiff_t ldc, int ow)
-{
-    gvec acc[MR][NVMAX];
-    UNROLL
-    for (int r = 0; r < mr; r++)
-        UNROLL
-        for (int v = 0; v < nv; v++)
-            acc[r][v] = gv_zero();
-    ROLLED
-    for (int k = 0; k < kc; k++, b += NR) {
-        int32_t o = koff[k];
-        gvec bk[NVMAX];
-        UNROLL
-        for (int v = 0; v < nv; v++)
-            bk[v] = gv_load(b + v * GV_LEN);
-        UNROLL
-        for (int r = 0; r < mr; r++) {
-            gvec ar = gv_bcast(a_row[r][o]);
-            UNROLL
-            for (int v = 0; v < nv; v++)
-                acc[r][v] = gv_fma(ar, bk[v], acc[r][v]);
-        }
-    }
-    tile_store(mr, nv, nr, acc, c, ldc, ow);
-}
-
 /* Instances.  ukr_rN / ukr_cN: packed panel, A read by rows (nt, nn) or by
  * columns (tn), N rows.  ukh_*: the same for a last panel of at most NR/2
  * columns, doing half the work (e.g. N = 10).  wide_rN / wide_cN: B read in
- * place, NRW columns, for M <= MS.  dot_N_J: the nt kernel above. */
+ * place, NRW columns, for M <= MS.  dot_N_J: dot_body, the small-M nt kernel. */
 typedef void (*ukr_fn)(int nr, int kc, const dl_real *a, ptrdiff_t lda,
                        const dl_real *b, ptrdiff_t ldb, dl_real *c, ptrdiff_t ldc, int ow);
 typedef void (*dot_fn)(int K, const dl_real *a, ptrdiff_t lda,
@@ -400,150 +101,30 @@ typedef void (*dot_fn)(int K, const dl_real *a, ptrdiff_t lda,
         dot_body(m, n, K, a, lda, b, ldb, c, ldc, ow);                         \
     }
 #define DOTS(m) {NULL, dot_##m##_1, dot_##m##_2, dot_##m##_3, dot_##m##_4}
-typedef void (*field_fn)(int nr, const dl_real *const *a_row, int k0, int kc, int seglen,
-                         ptrdiff_t segstride, ptrdiff_t kstride, const dl_real *b,
-                         dl_real *c, ptrdiff_t ldc, int ow);
-#define FIELD(m)                                                               \
-    static void field_##m(int nr, const dl_real *const *a_row, int k0, int kc, \
-                          int seglen, ptrdiff_t segstride, ptrdiff_t kstride,  \
-                          const dl_real *b, dl_real *c, ptrdiff_t ldc, int ow) \
-    {                                                                          \
-        field_body(m, NV, nr, a_row, k0, kc, seglen, segstride, kstride, b, c, \
-                   ldc, ow);                                                   \
-    }                                                                          \
-    static void fieldh_##m(int nr, const dl_real *const *a_row, int k0,        \
-                           int kc, int seglen, ptrdiff_t segstride,            \
-                           ptrdiff_t kstride, const dl_real *b, dl_real *c,    \
-                           ptrdiff_t ldc, int ow)                              \
-    {                                                                          \
-        field_body(m, NV / 2, nr, a_row, k0, kc, seglen, segstride, kstride,   \
-                   b, c, ldc, ow);                                             \
-    }
-
-typedef void (*gather_fn)(int nr, const dl_real *const *a_row, const int32_t *koff, int kc,
-                          const dl_real *b, dl_real *c, ptrdiff_t ldc, int ow);
-#define GATHER(m)                                                              \
-    static void gather_##m(int nr, const dl_real *const *a_row,                \
-                           const int32_t *koff, int kc, const dl_real *b,      \
-                           dl_real *c, ptrdiff_t ldc, int ow)                  \
-    {                                                                          \
-        gather_body(m, NV, nr, a_row, koff, kc, b, c, ldc, ow);                \
-    }                                                                          \
-    static void gatherh_##m(int nr, const dl_real *const *a_row,               \
-                            const int32_t *koff, int kc, const dl_real *b,     \
-                            dl_real *c, ptrdiff_t ldc, int ow)                 \
-    {                                                                          \
-        gather_body(m, NV / 2, nr, a_row, koff, kc, b, c, ldc, ow);            \
-    }
-
-UKR(1) UKR(2) UKR(3) UKR(4) SMALL(1) SMALL(2)
-FIELD(1) FIELD(2) FIELD(3) FIELD(4) GATHER(1) GATHER(2) GATHER(3) GATHER(4)
-#if MR >= 6
-UKR(5) UKR(6) SMALL(3) FIELD(5) FIELD(6) GATHER(5) GATHER(6)
+/* The small-M kernels by M = 1 .. MS (MS = MR / 2), as FOR_ROWS and
+ * BY_ROWS (gemm_kernels.h); DOTS_BY_SMALL is the table of DOTS. */
+#if MS == 4
+#define FOR_SMALL(X) X(1) X(2) X(3) X(4)
+#define BY_SMALL(p) {NULL, p##1, p##2, p##3, p##4}
+#define DOTS_BY_SMALL {{NULL}, DOTS(1), DOTS(2), DOTS(3), DOTS(4)}
+#elif MS == 3
+#define FOR_SMALL(X) X(1) X(2) X(3)
+#define BY_SMALL(p) {NULL, p##1, p##2, p##3}
+#define DOTS_BY_SMALL {{NULL}, DOTS(1), DOTS(2), DOTS(3)}
+#else
+#define FOR_SMALL(X) X(1) X(2)
+#define BY_SMALL(p) {NULL, p##1, p##2}
+#define DOTS_BY_SMALL {{NULL}, DOTS(1), DOTS(2)}
 #endif
-#if MR >= 8
-UKR(7) UKR(8) SMALL(4) FIELD(7) FIELD(8) GATHER(7) GATHER(8)
-#endif
-static const gather_fn gathers[2][MR + 1] = {
-    {NULL, gather_1, gather_2, gather_3, gather_4,
-#if MR >= 6
-     gather_5, gather_6,
-#endif
-#if MR >= 8
-     gather_7, gather_8,
-#endif
-    },
-    {NULL, gatherh_1, gatherh_2, gatherh_3, gatherh_4,
-#if MR >= 6
-     gatherh_5, gatherh_6,
-#endif
-#if MR >= 8
-     gatherh_7, gatherh_8,
-#endif
-    },
-};
-static const field_fn fields[2][MR + 1] = {
-    {NULL, field_1, field_2, field_3, field_4,
-#if MR >= 6
-     field_5, field_6,
-#endif
-#if MR >= 8
-     field_7, field_8,
-#endif
-    },
-    {NULL, fieldh_1, fieldh_2, fieldh_3, fieldh_4,
-#if MR >= 6
-     fieldh_5, fieldh_6,
-#endif
-#if MR >= 8
-     fieldh_7, fieldh_8,
-#endif
-    },
-};
-
-static const ukr_fn ukr_rows[MR + 1] = {
-    NULL, ukr_r1, ukr_r2, ukr_r3, ukr_r4,
-#if MR >= 6
-    ukr_r5, ukr_r6,
-#endif
-#if MR >= 8
-    ukr_r7, ukr_r8,
-#endif
-};
-static const ukr_fn ukr_cols[MR + 1] = {
-    NULL, ukr_c1, ukr_c2, ukr_c3, ukr_c4,
-#if MR >= 6
-    ukr_c5, ukr_c6,
-#endif
-#if MR >= 8
-    ukr_c7, ukr_c8,
-#endif
-};
-static const ukr_fn ukh_rows[MR + 1] = {
-    NULL, ukh_r1, ukh_r2, ukh_r3, ukh_r4,
-#if MR >= 6
-    ukh_r5, ukh_r6,
-#endif
-#if MR >= 8
-    ukh_r7, ukh_r8,
-#endif
-};
-static const ukr_fn ukh_cols[MR + 1] = {
-    NULL, ukh_c1, ukh_c2, ukh_c3, ukh_c4,
-#if MR >= 6
-    ukh_c5, ukh_c6,
-#endif
-#if MR >= 8
-    ukh_c7, ukh_c8,
-#endif
-};
-static const ukr_fn wide_rows[MS + 1] = {
-    NULL, wide_r1, wide_r2,
-#if MS >= 3
-    wide_r3,
-#endif
-#if MS >= 4
-    wide_r4,
-#endif
-};
-static const ukr_fn wide_cols[MS + 1] = {
-    NULL, wide_c1, wide_c2,
-#if MS >= 3
-    wide_c3,
-#endif
-#if MS >= 4
-    wide_c4,
-#endif
-};
-static const dot_fn dots[MS + 1][DOT_NJ + 1] = {
-    {NULL}, DOTS(1), DOTS(2),
-#if MS >= 3
-    DOTS(3),
-#endif
-#if MS >= 4
-    DOTS(4),
-#endif
-};
+FOR_ROWS(UKR)
+FOR_SMALL(SMALL)
+static const ukr_fn ukr_rows[MR + 1] = BY_ROWS(ukr_r);
+static const ukr_fn ukr_cols[MR + 1] = BY_ROWS(ukr_c);
+static const ukr_fn ukh_rows[MR + 1] = BY_ROWS(ukh_r);
+static const ukr_fn ukh_cols[MR + 1] = BY_ROWS(ukh_c);
+static const ukr_fn wide_rows[MS + 1] = BY_SMALL(wide_r);
+static const ukr_fn wide_cols[MS + 1] = BY_SMALL(wide_c);
+static const dot_fn dots[MS + 1][DOT_NJ + 1] = DOTS_BY_SMALL;
 
 /* ---- packing b ----------------------------------------------------------
  * bp[k*NR + c] = B[k*ldb + c] for c < nr, 0 for nr <= c < NR (nn, tn). */
@@ -561,22 +142,6 @@ static void pack_b_n(int kc, int nr, const dl_real *B, ptrdiff_t ldb, dl_real *b
                 bp[(ptrdiff_t)k * NR + c] = c < nr ? B[k * ldb + c] : (dl_real)0;
     }
 }
-
-#ifndef GEMM_HAVE_PACK_BT
-/* bp[k*NR + c] = B[c*ldb + k] for c < nr, 0 for nr <= c < NR (nt).  Reads
- * each row of B once, sequentially; writes land in the L1-sized buffer. */
-static void pack_b_t(int kc, int nr, const dl_real *B, ptrdiff_t ldb, dl_real *bp)
-{
-    for (int c = 0; c < nr; c++) {
-        const dl_real *row = B + c * ldb;
-        for (int k = 0; k < kc; k++)
-            bp[(ptrdiff_t)k * NR + c] = row[k];
-    }
-    for (int k = 0; k < kc; k++)
-        for (int c = nr; c < NR; c++)
-            bp[(ptrdiff_t)k * NR + c] = 0;
-}
-#endif
 
 /* ---- driver ---------------------------------------------------------- */
 enum { GEMM_NT, GEMM_NN, GEMM_TN, GEMM_PACKED, GEMM_CUSTOM_B };
@@ -596,10 +161,6 @@ typedef struct {
     ptrdiff_t ldc;
     int accumulate;
     int small;      /* M <= MS: unpacked small-M kernels                 */
-    int split_n;    /* threads take column blocks, else MR-row blocks    */
-    int unit;       /* columns (split_n) or rows per block               */
-    dl_gemm_epilogue ep;  /* or NULL: run on each finished block         */
-    void *ep_arg;
     dl_gemm_packer pack;  /* GEMM_CUSTOM_B: fills each slice of b        */
     const void *pack_arg;
 } gemm_job;
@@ -618,7 +179,7 @@ static void pack_a(const gemm_job *g, int ic, int ie, int pc, int kc, dl_real *a
             const dl_real *row = A + (ptrdiff_t)k * g->lda;
             int i = 0;
             for (; i + MR <= m; i += MR)
-                UNROLL
+                DL_UNROLL
                 for (int r = 0; r < MR; r++)
                     ap[(ptrdiff_t)i * kc + k * MR + r] = row[i + r];
             for (int r = 0; i + r < m; r++)
@@ -745,18 +306,6 @@ static void gemm_block_rb(const gemm_job *g, int i0, int i1, int j0, int j1)
         }
     }
 }
-
-/* Rows of the next tile when `left` rows remain: MR, but a last MR + 1 or
- * MR + 2 rows as two tiles of about half, not MR and a tile of 1 or 2 rows
- * that waits on the latency of its few accumulators' FMAs (M = 32: 6 6 6
- * 6 4 4 instead of 6 6 6 6 6 2). */
-static int tile_rows(int left)
-{
-    if (left <= MR)
-        return left;
-    return left <= MR + 2 ? (left + 1) / 2 : MR;
-}
-
 /* Packed path: C rows [i0,i1) x columns [j0,j1), all of k. */
 static void gemm_block(const gemm_job *g, int i0, int i1, int j0, int j1)
 {
@@ -832,31 +381,15 @@ static void small_block(const gemm_job *g, int j0, int j1)
         gemm_block(g, 0, g->M, j, j1);
 }
 
-static void gemm_range(void *arg, int64_t b, int64_t e)
+/* A block of C for gemm_split_run: the small path takes all rows of a
+ * column block (it is only ever split by columns), the packed path any. */
+static void gemm_part(const void *job, int i0, int i1, int j0, int j1)
 {
-    const gemm_job *g = arg;
-    int lo = (int)b * g->unit;
-    if (g->split_n) {
-        int hi = e * g->unit < g->N ? (int)e * g->unit : g->N;
-        if (g->small)
-            small_block(g, lo, hi);
-        else
-            gemm_block(g, 0, g->M, lo, hi);
-        if (g->ep)
-            g->ep(g->ep_arg, 0, g->M, lo, hi);
-    } else {
-        int hi = e * g->unit < g->M ? (int)e * g->unit : g->M;
-        gemm_block(g, lo, hi, 0, g->N);
-        if (g->ep)
-            g->ep(g->ep_arg, lo, hi, 0, g->N);
-    }
-}
-
-/* Fraction of the pool kept busy when `units` equal blocks are dealt out. */
-static double balance(int64_t units, int threads)
-{
-    int64_t rounds = (units + threads - 1) / threads;
-    return (double)units / (double)(rounds * threads);
+    const gemm_job *g = job;
+    if (g->small)
+        small_block(g, j0, j1);
+    else
+        gemm_block(g, i0, i1, j0, j1);
 }
 
 static void gemm(dl_pool *pool, int kind, int M, int N, int K,
@@ -884,28 +417,13 @@ static void gemm(dl_pool *pool, int kind, int M, int N, int K,
     }
 #endif
     gemm_job g = {kind, M, N, K, A, lda, B, ldb, C, ldc, accumulate,
-                  M <= MS && kind < GEMM_PACKED, 1, 0, ep, ep_arg, pack, pack_arg};
+                  M <= MS && kind < GEMM_PACKED, pack, pack_arg};
+    gemm_split sp = {gemm_part, &g, M, N, ep, ep_arg, 0, 0};
     /* The small path always splits by columns; the packed path prefers
      * column panels (each thread packs only its own part of b) and takes
      * row blocks when they spread better, e.g. N = 10 with large M. */
-    g.unit = g.small ? (kind == GEMM_NT ? DOT_NJ : NRW) : NR;
-    int threads = dl_pool_size(pool);
-    double flops = 2.0 * M * N * K;
-    if (threads == 1 || flops < 2 * CHUNK_MIN_FLOPS) {
-        gemm_range(&g, 0, (N + g.unit - 1) / g.unit);
-        return;
-    }
-    int64_t units = (N + g.unit - 1) / g.unit;
-    if (!g.small) {
-        int64_t nm = (M + MR - 1) / MR;
-        if (balance(nm, threads) > balance(units, threads)) {
-            g.split_n = 0;
-            g.unit = MR;
-            units = nm;
-        }
-    }
-    int64_t grain = (int64_t)(CHUNK_MIN_FLOPS / (flops / (double)units)) + 1;
-    dl_parallel_for(pool, units, grain, gemm_range, &g);
+    int cols = g.small ? (kind == GEMM_NT ? DOT_NJ : NRW) : NR;
+    gemm_split_run(pool, &sp, 2.0 * M * N * K, cols, g.small ? 0 : MR);
 }
 
 void dl_gemm_nt(dl_pool *pool, int M, int N, int K,
@@ -973,119 +491,3 @@ void dl_gemm_custom_b(dl_pool *pool, int M, int N, int K, const dl_real *A, int 
     gemm(pool, GEMM_CUSTOM_B, M, N, K, A, lda, NULL, 0, C, ldc, accumulate, NULL, NULL,
          pack, pack_arg);
 }
-
-/* ---- receptive fields times a matrix, summed over samples ---------------
- * C[i, j] = sum over s < n, k < K of a_s(i, k) b_s(k, j), with a_s(i, k)
- * the field map's element of sample s and b_s(k, j) = B[s*b_sample + j*ldb
- * + k] (as nt reads B).  Threads take blocks of MR rows and run every
- * sample for them, so each C element is summed in one order (samples,
- * then KC slices of k, then k) whatever the thread count. */
-typedef struct {
-    int M, N, n;
-    const dl_gemm_fields *f;
-    const dl_real *A;
-    ptrdiff_t a_sample;
-    const dl_real *B;
-    int ldb;
-    ptrdiff_t b_sample;
-    dl_real *C;
-    int ldc;
-} fields_job;
-
-static ptrdiff_t field_row(const dl_gemm_fields *f, int i)
-{
-    int khw = f->kh * f->kw;
-    return (ptrdiff_t)(i / khw) * f->cs + (ptrdiff_t)(i / f->kw % f->kh) * f->is +
-           (ptrdiff_t)(i % f->kw) * f->js;
-}
-
-static void fields_range(void *arg, int64_t b, int64_t e)
-{
-    const fields_job *g = arg;
-    const dl_gemm_fields *f = g->f;
-    _Alignas(64) dl_real bp[KC * NR];
-    enum { ROWS = 64 * MR };   /* rows whose offsets are worked out at once */
-    ptrdiff_t off[ROWS];
-    int i0 = (int)b * MR, i1 = e * MR < g->M ? (int)e * MR : g->M;
-    int K = f->nseg * f->seglen;
-    for (int ib = i0; ib < i1; ib += ROWS) {
-        int ie = i1 - ib < ROWS ? i1 : ib + ROWS;
-        for (int i = ib; i < ie; i++)
-            off[i - ib] = field_row(f, i);
-        for (int jr = 0; jr < g->N; jr += NR) {
-            int nr = g->N - jr < NR ? g->N - jr : NR;
-            const field_fn *kern = fields[nr > NR / 2 ? 0 : 1];
-            for (int s = 0; s < g->n; s++) {
-                const dl_real *A = g->A + s * g->a_sample;
-                for (int pc = 0; pc < K; pc += KC) {
-                    int kc = K - pc < KC ? K - pc : KC;
-                    pack_b_t(kc, nr, g->B + s * g->b_sample + (ptrdiff_t)jr * g->ldb + pc, g->ldb,
-                             bp);
-                    for (int ir = ib; ir < ie; ir += MR) {
-                        int mr = ie - ir < MR ? ie - ir : MR;
-                        const dl_real *a_row[MR];
-                        for (int r = 0; r < mr; r++)
-                            a_row[r] = A + off[ir - ib + r];
-                        kern[mr](nr, a_row, pc, kc, f->seglen, f->segstride, f->kstride, bp,
-                                 g->C + (ptrdiff_t)ir * g->ldc + jr, g->ldc, s == 0 && pc == 0);
-                    }
-                }
-            }
-        }
-    }
-}
-
-void dl_gemm_fields_nt(dl_pool *pool, int M, int N, const dl_gemm_fields *f, int n,
-                       const dl_real *A, ptrdiff_t a_sample, const dl_real *B, int ldb,
-                       ptrdiff_t b_sample, dl_real *C, int ldc)
-{
-    if (M <= 0 || N <= 0)
-        return;
-    if (n <= 0 || f->nseg * f->seglen <= 0) {
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++)
-                C[(ptrdiff_t)i * ldc + j] = 0;
-        return;
-    }
-    fields_job g = {M, N, n, f, A, a_sample, B, ldb, b_sample, C, ldc};
-    int64_t units = (M + MR - 1) / MR;
-    double flops = 2.0 * M * N * (double)f->nseg * f->seglen * n;
-    int64_t grain = (int64_t)(CHUNK_MIN_FLOPS / (flops / (double)units)) + 1;
-    if (dl_pool_size(pool) == 1 || flops < 2 * CHUNK_MIN_FLOPS)
-        fields_range(&g, 0, units);
-    else
-        dl_parallel_for(pool, units, grain, fields_range, &g);
-}
-
-/* ---- a convolution's product, positions as rows ----------------------------
- * C[i, j] = sum_k x[pos(p0 + i) + koff[k]] B[j*ldb + k] for i < np, j < N:
- * pos(p) = (p / OW) * row_stride + (p % OW) * col_stride.  For each column
- * panel and k slice b is packed (as nt), then every tile of MR positions
- * gathers its fields from the image; tiles are taken as gemm_block takes
- * them, k in slices, so each element's sum has gemm's fixed order. */
-void dl_gemm_gather_nt(int p0, int np, int N, int K, const dl_real *x, const int32_t *koff,
-                       int OW, ptrdiff_t row_stride, ptrdiff_t col_stride, const dl_real *B,
-                       int ldb, dl_real *C, int ldc)
-{
-    _Alignas(64) dl_real bp[KC * NR];
-    for (int jr = 0; jr < N; jr += NR) {
-        int nr = N - jr < NR ? N - jr : NR;
-        const gather_fn *kern = gathers[nr > NR / 2 ? 0 : 1];
-        for (int pc = 0; pc < K; pc += KC) {
-            int kc = K - pc < KC ? K - pc : KC;
-            pack_b_t(kc, nr, B + (ptrdiff_t)jr * ldb + pc, ldb, bp);
-            int oh = p0 / OW, ow = p0 % OW;   /* of tile row 0 */
-            for (int ir = 0, mr; ir < np; ir += mr) {
-                mr = tile_rows(np - ir);
-                const dl_real *a_row[MR];
-                for (int r = 0; r < mr; r++) {
-                    a_row[r] = x + oh * row_stride + ow * col_stride;
-                    if (++ow == OW)
-                        ow = 0, oh++;
-                }
-                kern[mr](nr, a_row, koff + pc, kc, bp, C + (ptrdiff_t)ir * ldc + jr, ldc, pc == 0);
-            }
-        }
-    }
-}
-

@@ -1,5 +1,5 @@
-/* gemm_avx2.h: AVX2+FMA vector primitives for the gemm template in gemm.c
- * (included only from there), plus a transposing B packer for fp32.
+/* gemm_avx2.h: AVX2+FMA vector primitives for the gemm template in
+ * gemm_kernels.h (included only from there), plus a transposing B packer for fp32.
  * 6 rows x 2 vectors of accumulators: 12 ymm for C, 2 for B, 1 broadcast
  * (of 16). */
 #include <immintrin.h>

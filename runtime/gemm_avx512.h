@@ -1,5 +1,5 @@
-/* gemm_avx512.h: AVX-512 vector primitives for the gemm template in gemm.c
- * (included only from there), plus a transposing B packer for fp32.
+/* gemm_avx512.h: AVX-512 vector primitives for the gemm template in
+ * gemm_kernels.h (included only from there), plus a transposing B packer for fp32.
  * 8 rows x 2 vectors of accumulators: 16 zmm for C, 2 for B, 1 broadcast. */
 #include <immintrin.h>
 

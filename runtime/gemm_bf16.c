@@ -27,6 +27,9 @@
 #include "gemm_bf16.h"
 
 #if defined(DL_GEMM_BF16)
+#include "dl_hints.h"
+#include "gemm_split.h"
+
 #include <float.h>
 #include <math.h>
 #include <stddef.h>
@@ -104,20 +107,6 @@ typedef float bvec;
 #define HAVE_NATIVE 0
 #endif
 
-#if defined(__clang__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#define UNROLL
-#define ROLLED _Pragma("clang loop unroll(disable)")
-#elif defined(__GNUC__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#define UNROLL _Pragma("GCC unroll 16")
-#define ROLLED
-#else
-#define ALWAYS_INLINE inline
-#define UNROLL
-#define ROLLED
-#endif
-
 /* ---- flush modes --------------------------------------------------------
  * DAZ and FTZ for the emulated kernel's FMAs, on the calling thread, for
  * one block of work; returns what to restore. */
@@ -183,18 +172,18 @@ const char *dl_gemm_precision(void)
  * already.
  * r < mr, c < nr <= NR.  An odd kc's last pair has 0 * 0 for its k+1 term:
  * acc + 0, which is what an fma of zeros gives (it turns -0 into +0). */
-static ALWAYS_INLINE void ukr_emu(const int mr, int nr, int kc, const float *a, ptrdiff_t ars,
-                                  ptrdiff_t aks, const float *b, float *c, ptrdiff_t ldc, int ow)
+static DL_ALWAYS_INLINE void ukr_emu(const int mr, int nr, int kc, const float *a, ptrdiff_t ars,
+                                     ptrdiff_t aks, const float *b, float *c, ptrdiff_t ldc, int ow)
 {
     bvec acc[MR][NV];
     float tmp[NR];
-    UNROLL
+    DL_UNROLL
     for (int r = 0; r < mr; r++) {
         const float *p = c + r * ldc;
         if (nr < NR)
             for (int j = 0; j < NR; j++)
                 tmp[j] = ow || j >= nr ? 0.0f : BV_FTZ(p[j]);
-        UNROLL
+        DL_UNROLL
         for (int v = 0; v < NV; v++)
             acc[r][v] = ow ? bv_zero() : nr < NR ? bv_load(tmp + v * BV_LEN)
                                                  : BV_FTZ(bv_load(p + v * BV_LEN));
@@ -203,42 +192,42 @@ static ALWAYS_INLINE void ukr_emu(const int mr, int nr, int kc, const float *a, 
      * sees the pair's order, and only one row of b is live at a time (MR x
      * NV accumulators, NV of b and a broadcast fill AVX2's 16 registers) */
     int k = 0;
-    ROLLED
+    DL_NO_UNROLL
     for (; k + 2 <= kc; k += 2) {
-        UNROLL
+        DL_UNROLL
         for (int h = 1; h >= 0; h--) {
             bvec bk[NV];
-            UNROLL
+            DL_UNROLL
             for (int v = 0; v < NV; v++)
                 bk[v] = bv_load(b + (k + h) * NR + v * BV_LEN);
-            UNROLL
+            DL_UNROLL
             for (int r = 0; r < mr; r++) {
                 bvec ar = bv_bcast(a[r * ars + (k + h) * aks]);
-                UNROLL
+                DL_UNROLL
                 for (int v = 0; v < NV; v++)
                     acc[r][v] = BV_FTZ(bv_fma(ar, bk[v], acc[r][v]));
             }
         }
     }
     if (k < kc) {   /* odd kc: the last pair is (k, zero) */
-        UNROLL
+        DL_UNROLL
         for (int r = 0; r < mr; r++) {
             bvec a0 = bv_bcast(a[r * ars + k * aks]);
-            UNROLL
+            DL_UNROLL
             for (int v = 0; v < NV; v++)
                 acc[r][v] = BV_FTZ(bv_fma(a0, bv_load(b + k * NR + v * BV_LEN),
                                           bv_add(acc[r][v], bv_zero())));
         }
     }
-    UNROLL
+    DL_UNROLL
     for (int r = 0; r < mr; r++) {
         float *p = c + r * ldc;
         if (nr == NR) {
-            UNROLL
+            DL_UNROLL
             for (int v = 0; v < NV; v++)
                 bv_store(p + v * BV_LEN, acc[r][v]);
         } else {
-            UNROLL
+            DL_UNROLL
             for (int v = 0; v < NV; v++)
                 bv_store(tmp + v * BV_LEN, acc[r][v]);
             for (int j = 0; j < nr; j++)
@@ -493,10 +482,6 @@ typedef struct {
     float *C;
     ptrdiff_t ldc;
     int accumulate;
-    int split_n;    /* threads take column blocks, else MR-row blocks */
-    int unit;       /* columns (split_n) or rows per block            */
-    dl_gemm_epilogue ep;
-    void *ep_arg;
 } bf16_job;
 
 /* The rounded slices of a and b, per thread (on its stack: 128 + 32 KB at most). */
@@ -509,9 +494,10 @@ typedef union {
     uint32_t u[KC / 2 * NR];
 } b_buf;
 
-/* C rows [i0,i1) x columns [j0,j1), all of k. */
-static void bf16_block(const bf16_job *g, int i0, int i1, int j0, int j1)
+/* C rows [i0,i1) x columns [j0,j1), all of k (gemm_split_run's block). */
+static void bf16_block(const void *job, int i0, int i1, int j0, int j1)
 {
+    const bf16_job *g = job;
     _Alignas(64) a_buf ap;
     _Alignas(64) b_buf bp;
     int tn = g->kind == DL_BF16_TN, native = use_native(), pairs = use_pairs();
@@ -571,52 +557,13 @@ static void bf16_block(const bf16_job *g, int i0, int i1, int j0, int j1)
         flush_mode_off(saved);
 }
 
-static void bf16_range(void *arg, int64_t b, int64_t e)
-{
-    const bf16_job *g = arg;
-    int lo = (int)b * g->unit;
-    if (g->split_n) {
-        int hi = e * g->unit < g->N ? (int)e * g->unit : g->N;
-        bf16_block(g, 0, g->M, lo, hi);
-        if (g->ep)
-            g->ep(g->ep_arg, 0, g->M, lo, hi);
-    } else {
-        int hi = e * g->unit < g->M ? (int)e * g->unit : g->M;
-        bf16_block(g, lo, hi, 0, g->N);
-        if (g->ep)
-            g->ep(g->ep_arg, lo, hi, 0, g->N);
-    }
-}
-
-/* Fraction of the pool kept busy when `units` equal blocks are dealt out. */
-static double balance(int64_t units, int threads)
-{
-    int64_t rounds = (units + threads - 1) / threads;
-    return (double)units / (double)(rounds * threads);
-}
-
-#define CHUNK_MIN_FLOPS 1.0e6   /* as gemm.c's */
-
 void dl_bf16_gemm(dl_pool *pool, int kind, int M, int N, int K,
                   const float *A, int lda, const float *B, int ldb,
                   float *C, int ldc, int accumulate, dl_gemm_epilogue ep, void *ep_arg)
 {
-    bf16_job g = {kind, M, N, K, A, lda, B, ldb, C, ldc, accumulate, 1, NR, ep, ep_arg};
-    int threads = dl_pool_size(pool);
-    double flops = 2.0 * M * N * K;
-    int64_t units = (N + NR - 1) / NR;
-    if (threads == 1 || flops < 2 * CHUNK_MIN_FLOPS) {
-        bf16_range(&g, 0, units);
-        return;
-    }
-    int64_t nm = (M + MR - 1) / MR;
-    if (balance(nm, threads) > balance(units, threads)) {
-        g.split_n = 0;
-        g.unit = MR;
-        units = nm;
-    }
-    int64_t grain = (int64_t)(CHUNK_MIN_FLOPS / (flops / (double)units)) + 1;
-    dl_parallel_for(pool, units, grain, bf16_range, &g);
+    bf16_job g = {kind, M, N, K, A, lda, B, ldb, C, ldc, accumulate};
+    gemm_split sp = {bf16_block, &g, M, N, ep, ep_arg, 0, 0};
+    gemm_split_run(pool, &sp, 2.0 * M * N * K, NR, MR);
 }
 
 /* Panel p (columns p*NR ..) at packed + p*K*NR floats: K rows of NR

@@ -16,41 +16,42 @@ static inline __m512 daz_ps(__m512 x)
     return _mm512_castsi512_ps(_mm512_mask_and_epi32(xi, tiny, xi, _mm512_set1_epi32((int)0x80000000u)));
 }
 
-static ALWAYS_INLINE void ukr_nat(const int mr, int nr, int kc, const uint32_t *a, ptrdiff_t ars,
-                                  ptrdiff_t aks, const uint32_t *b, float *c, ptrdiff_t ldc, int ow)
+static DL_ALWAYS_INLINE void ukr_nat(const int mr, int nr, int kc, const uint32_t *a,
+                                     ptrdiff_t ars, ptrdiff_t aks, const uint32_t *b, float *c,
+                                     ptrdiff_t ldc, int ow)
 {
     __m512 acc[MR][NV];
     float tmp[NR];
-    UNROLL
+    DL_UNROLL
     for (int r = 0; r < mr; r++) {
         const float *p = c + r * ldc;
         if (nr < NR)
             for (int j = 0; j < NR; j++)
                 tmp[j] = ow || j >= nr ? 0.0f : p[j];
-        UNROLL
+        DL_UNROLL
         for (int v = 0; v < NV; v++)
             acc[r][v] = ow ? _mm512_setzero_ps()
                            : daz_ps(_mm512_loadu_ps((nr < NR ? tmp : p) + v * BV_LEN));
     }
     int kp = (kc + 1) / 2;
-    ROLLED
+    DL_NO_UNROLL
     for (int q = 0; q < kp; q++) {
         __m512bh bq[NV];
-        UNROLL
+        DL_UNROLL
         for (int v = 0; v < NV; v++)
             bq[v] = (__m512bh)_mm512_loadu_si512(b + (ptrdiff_t)q * NR + v * BV_LEN);
-        UNROLL
+        DL_UNROLL
         for (int r = 0; r < mr; r++) {
             __m512bh ar = (__m512bh)_mm512_set1_epi32((int)a[r * ars + q * aks]);
-            UNROLL
+            DL_UNROLL
             for (int v = 0; v < NV; v++)
                 acc[r][v] = _mm512_dpbf16_ps(acc[r][v], ar, bq[v]);
         }
     }
-    UNROLL
+    DL_UNROLL
     for (int r = 0; r < mr; r++) {
         float *p = c + r * ldc;
-        UNROLL
+        DL_UNROLL
         for (int v = 0; v < NV; v++)
             _mm512_storeu_ps((nr < NR ? tmp : p) + v * BV_LEN, acc[r][v]);
         if (nr < NR)

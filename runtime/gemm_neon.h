@@ -1,5 +1,5 @@
 /* gemm_neon.h: AArch64 NEON vector primitives for the gemm template in
- * gemm.c (included only from there).  6 rows x 4 vectors of accumulators:
+ * gemm_kernels.h (included only from there).  6 rows x 4 vectors of accumulators:
  * 24 q registers for C, 4 for B, 1 broadcast (of 32). */
 #include <arm_neon.h>
 

@@ -1,5 +1,5 @@
 /* gemm_scalar.h: portable C "vectors" of one element for the gemm template
- * in gemm.c (included only from there).  4x4 accumulators fit the 16
+ * in gemm_kernels.h (included only from there).  4x4 accumulators fit the 16
  * registers of most targets; the compiler may still vectorise. */
 #define GEMM_ISA "scalar"
 #define GEMM_MR 4

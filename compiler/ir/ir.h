@@ -45,6 +45,8 @@ enum {
                                  never computes d loss / d its output (autodiff.c) */
   OPF_LEAF = 1 << 10,         /* a value a step reads and never computes (input, label,
                                  parameter, buffer): it makes no line run (schedule.c) */
+  OPF_SHAPE_LIKE = 1 << 12,   /* may take its shape from fill.like, a value it never
+                                 reads: lints count that value as used (program.c) */
 };
 
 /* The ops, one IR_OP row each in ops.def (name, flags, backward and emit

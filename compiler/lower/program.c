@@ -263,7 +263,7 @@ static void lint_unused(lower_ctx *lc, const ast_block *model) {
     if (!reach[id]) continue;
     for (int k = 0; k < n->nin; k++) reach[n->in[k]] = 1;
     /* ones_like(s) reads only s's shape, but the user did use s */
-    if ((n->op == OP_FILL || n->op == OP_NOISE) && n->fill.like >= 0) reach[n->fill.like] = 1;
+    if (ir_op_has(n->op, OPF_SHAPE_LIKE) && n->fill.like >= 0) reach[n->fill.like] = 1;
   }
   for (int i = 0; i < model->nstmts; i++) {
     const ast_stmt *s = &model->stmts[i];

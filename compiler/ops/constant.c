@@ -43,6 +43,7 @@ static int check_per_sample(lower_ctx *lc, const char *fn, const arg_val *x) {
 /* Only detach reads x's value; a fill or a draw takes x's shape and no edge
  * from it, so nothing x depends on is recomputed for it (a GAN's
  * ones_like(d_fake) in the generator's step would rerun D(detach(fake))). */
+_Static_assert(OPF_OF_FILL & OPF_OF_NOISE & OPF_SHAPE_LIKE, "fill.like is x: the lints count x as used");
 static int lower_same_shape(lower_ctx *lc, const ast_expr *call, ir_op op, int x, double value) {
   int id = op == OP_DETACH ? lower_node(lc, op, &x, 1, call->loc) : lower_node(lc, op, NULL, 0, call->loc);
   ir_node *n = ir_at(lc->g, id);

@@ -2,7 +2,7 @@
 # How dlnc build compiles each file: under clang the model's C without
 # partial and runtime unrolling (-mllvm flags) and the runtime without
 # them; the runtime's cold files (trainer.c, json.c) at -O1 after -O3 and
-# the hot ones (gemm.c, data.c) at -O3 alone; under another compiler no
+# the hot ones (gemm.c, gemm_conv.c, data.c) at -O3 alone; under another compiler no
 # -mllvm flag at all.  A stand-in compiler answers the macro query (as clang
 # or as gcc) and fails every compile: -v has printed the commands by then.
 # usage: optlevels.sh DLNC WORKDIR RUNTIME_DIR
@@ -42,6 +42,6 @@ for kind in clang gcc; do
     ! line $f | grep -q -- -mllvm || fail "the runtime's $f without unrolling"
   done
   for f in trainer.c json.c; do line $f | grep -q -- '-O3 .* -O1 ' || fail "$f not at -O1"; done
-  for f in gemm.c data.c; do ! line $f | grep -q -- ' -O1 ' || fail "$f at -O1"; done
+  for f in gemm.c gemm_conv.c data.c; do ! line $f | grep -q -- ' -O1 ' || fail "$f at -O1"; done
 done
 echo "optlevels: model C without partial unrolling under clang, cold runtime files at -O1"
