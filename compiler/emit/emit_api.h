@@ -30,6 +30,15 @@ const char *emit_ptr(emit_ctx *ec, int id, char *buf, size_t len);
 const char *emit_job_begin(emit_ctx *ec, const ir_node *n, const char *what, const char *comment,
                            char *name, size_t len);
 void emit_job_call(emit_ctx *ec, const char *name, const char *count, const char *grain);
+/* An elementwise kernel over node n's elements, `y[k] = ...` for k <
+ * count: "{ decls; count; for k: body; }" inline, or, when n is large
+ * enough for two threads to share, the same loop over a range of k in a
+ * job (emit_job_begin; WHAT_GROUP_ID) run with dl_parallel_for.  decls:
+ * pointer declarations, a line each; body: one statement reading element
+ * k alone.  eval_identity: in eval mode the kernel copies x to y instead
+ * (dropout). */
+void emit_elementwise(emit_ctx *ec, const ir_node *n, const char *what, const char *decls,
+                      const char *body, int eval_identity);
 /* C expression for the number of rows (all but the last dim) of a batched node. */
 const char *emit_rows(const ir_node *n, char *buf, size_t len);
 /* Text from the .dln or its path as a C string literal (NULL: NULL), or

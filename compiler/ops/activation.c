@@ -113,41 +113,18 @@ const char *activation_grad_expr(ir_op op, double slope, const char *dy, const c
   return buf;
 }
 
-/* "{ decls; count; for k: body; }": decls are the pointer declarations
- * (lines without indentation, one per line). */
-static void emit_elementwise_loop(emit_text *o, const ir_node *n, const char *decls,
-                                  const char *body) {
-  char rows[64];
-  emit_rows(n, rows, sizeof rows);
-  emit_line(o, "{");
-  emit_line(o, "%s", decls);
-  emit_line(o, "const size_t count = (size_t)(%s) * %lld;", rows, ll(ir_last_dim(n)));
-  emit_line(o, EW_FOR " %s;", body);
-  emit_line(o, "}");
-}
-
 /* dropout: keep with probability 1-p, scaled by 1/(1-p); the mask is a hash
  * of (seed, step, site, k), so backward recomputes it instead of storing it.
- * In eval mode forward copies x: the keep loop is the else branch. */
+ * In eval mode forward copies x (emit_elementwise's eval_identity). */
 static void emit_dropout(emit_ctx *ec, const ir_node *n, const char *px, const char *py, int grad) {
   emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
-  char rows[64];
-  emit_rows(n, rows, sizeof rows);
+  char decls[256], body[160];
   double p = n->act.p;
-  emit_line(o, "{");
-  emit_line(o, "const dl_real *x = %s;", px);
-  emit_line(o, "dl_real *y = %s;", py);
-  emit_line(o, "const size_t count = (size_t)(%s) * %lld;", rows, ll(ir_last_dim(n)));
-  if (!grad) {
-    emit_line(o, "if (!ctx->train_mode) {");
-    emit_line(o, "if (y != x) memcpy(y, x, count * sizeof *y);");
-  }
-  /* "} else", the comment and the loop's header share the else's level */
-  emit_line(o, "%s/* %s = keep ? %s / (1 - p) : 0,  p = %g */\n" EW_FOR,
-            grad ? "" : "} else\n", grad ? "dx" : "y", grad ? "dy" : "x", p);
-  emit_line(o, "y[k] = dl_dropout_keep(ctx, %d, k, (float)%.9g) ? x[k] * (dl_real)%.17g : 0;",
-            n->act.site, p, 1.0 / (1.0 - p));
-  emit_line(o, "}");
+  snprintf(decls, sizeof decls, "const dl_real *x = %s;\ndl_real *y = %s;", px, py);
+  snprintf(body, sizeof body, "y[k] = dl_dropout_keep(ctx, %d, k, (float)%.9g) ? x[k] * (dl_real)%.17g : 0",
+           n->act.site, p, 1.0 / (1.0 - p));
+  emit_line(o, "/* %s = keep ? %s / (1 - p) : 0,  p = %g */", grad ? "dx" : "y", grad ? "dy" : "x", p);
+  emit_elementwise(ec, n, grad ? "dropout_dx" : "dropout", decls, body, !grad);
 }
 
 static void emit_softmax(emit_ctx *ec, const ir_node *n, const char *px, const char *py) {
@@ -181,7 +158,7 @@ void activation_emit(emit_ctx *ec, const ir_node *n) {
   snprintf(body, sizeof body, "{ const dl_real v = x[k]; y[k] = %s; }",
            activation_expr(n, "v", e, sizeof e));
   emit_line(o, "/* y = %s(x) */", ir_op_name(n->op));
-  emit_elementwise_loop(o, n, decls, body);
+  emit_elementwise(ec, n, "act", decls, body, 0);
 }
 
 void activation_grad_emit(emit_ctx *ec, const ir_node *n) {
@@ -212,7 +189,7 @@ void activation_grad_emit(emit_ctx *ec, const ir_node *n) {
   snprintf(body, sizeof body, "dx[k] = %s",
            activation_grad_expr(n->act.fwd, n->act.slope, "dy[k]", "s[k]", "s[k]", e, sizeof e));
   emit_line(o, "/* dx = dy * %s'(.) */", ir_op_name(n->act.fwd));
-  emit_elementwise_loop(o, n, decls, body);
+  emit_elementwise(ec, n, "act_dx", decls, body, 0);
 }
 
 /* ---- ONNX ------------------------------------------------------------------- */

@@ -290,30 +290,25 @@ void elementwise_emit(emit_ctx *ec, const ir_node *n) {
               py, pa, rows, last);
     return;
   }
-  emit_line(o, "{");
-  emit_line(o, "dl_real *y = %s;", py);
-  emit_line(o, "const dl_real *a = %s;", pa);
+  char decls[128 + 96 * IR_MAX_IN], body[16 + 8 * IR_MAX_IN];
+  snprintf(decls, sizeof decls, "dl_real *y = %s;\nconst dl_real *a = %s;", py, pa);
   for (int k = 1; k < n->nin; k++) {
     emit_ptr(ec, n->in[k], pb, sizeof pb);
-    emit_line(o, "const dl_real *%c = %s;", 'a' + k, pb);
+    snprintf(decls + strlen(decls), sizeof decls - strlen(decls), "\nconst dl_real *%c = %s;",
+             'a' + k, pb);
   }
-  emit_line(o, "const size_t count = (size_t)(%s) * %lld;", rows, last);
   switch (n->op) {
-  case OP_ADD: emit_line(o, EW_FOR " y[k] = a[k] + b[k];"); break;
-  case OP_SUB: emit_line(o, EW_FOR " y[k] = a[k] - b[k];"); break;
-  case OP_MUL: emit_line(o, EW_FOR " y[k] = a[k] * b[k];"); break;
-  case OP_SCALE:
-    emit_line(o, EW_FOR " y[k] = a[k] * (dl_real)%.17g;", n->ew.factor);
-    break;
-  default: { /* OP_ADDN: gradient contributions summed */
-    char sum[8 * IR_MAX_IN] = "a[k]";
+  case OP_ADD: snprintf(body, sizeof body, "y[k] = a[k] + b[k]"); break;
+  case OP_SUB: snprintf(body, sizeof body, "y[k] = a[k] - b[k]"); break;
+  case OP_MUL: snprintf(body, sizeof body, "y[k] = a[k] * b[k]"); break;
+  case OP_SCALE: snprintf(body, sizeof body, "y[k] = a[k] * (dl_real)%.17g", n->ew.factor); break;
+  default: /* OP_ADDN: gradient contributions summed */
+    snprintf(body, sizeof body, "y[k] = a[k]");
     for (int k = 1; k < n->nin; k++)
-      snprintf(sum + strlen(sum), sizeof sum - strlen(sum), " + %c[k]", 'a' + k);
-    emit_line(o, EW_FOR " y[k] = %s;", sum);
+      snprintf(body + strlen(body), sizeof body - strlen(body), " + %c[k]", 'a' + k);
     break;
   }
-  }
-  emit_line(o, "}");
+  emit_elementwise(ec, n, ir_op_name(n->op), decls, body, 0);
 }
 
 /* ---- ONNX ------------------------------------------------------------------- */

@@ -164,6 +164,35 @@ static void epilogue_a1_16(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
+/* a1: dropout, elements [lo, hi) of the batch's */
+static void dropout_a1_17(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *x = ACT(114688);
+  dl_real *y = ACT(114688);
+  if (!ctx->train_mode) {
+    if (y != x) memcpy(y + (size_t)lo, x + (size_t)lo, ((size_t)hi - (size_t)lo) * sizeof *y);
+    return;
+  }
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = dl_dropout_keep(ctx, 0, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+}
+
+/* a1: add, elements [lo, hi) of the batch's */
+static void add_a1_18(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  dl_real *y = ACT(131072);
+  const dl_real *a = ACT(16384);
+  const dl_real *b = ACT(114688);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = a[k] + b[k];
+}
+
 DL_SPLIT void forward_a1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -200,26 +229,15 @@ DL_SPLIT void forward_a1(dl_ctx *ctx, int n, int with_labels) {
     dl_gemm_nt_epilogue(ctx->pool, rows, 128, 128, x, 128, W, 128, y, 128, epilogue_a1_16, ctx);
   }
   /* a1: dropout -> [batch, 128, 128] */
+  /* y = keep ? x / (1 - p) : 0,  p = 0.1 */
   {
-    const dl_real *x = ACT(114688);
-    dl_real *y = ACT(114688);
-    const size_t count = (size_t)(n * 128) * 128;
-    if (!ctx->train_mode) {
-      if (y != x) memcpy(y, x, count * sizeof *y);
-    } else
-    /* y = keep ? x / (1 - p) : 0,  p = 0.1 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 0, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, dropout_a1_17, &job);
   }
   /* a1: add -> [batch, 128, 128] */
   {
-    dl_real *y = ACT(131072);
-    const dl_real *a = ACT(16384);
-    const dl_real *b = ACT(114688);
-    const size_t count = (size_t)(n * 128) * 128;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, add_a1_18, &job);
   }
 }
 
@@ -279,6 +297,18 @@ static void epilogue_b1_25(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
+/* b1: gelu, elements [lo, hi) of the batch's */
+static void act_b1_26(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *x = ACT(147456);
+  dl_real *y = ACT(212992);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) { const dl_real v = x[k]; y[k] = dl_gelu(v); };
+}
+
 /* b1: y = (y + b) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */
 static void epilogue_b1_29(void *arg, int i0, int i1, int j0, int j1) {
   dl_ctx *ctx = arg;
@@ -289,6 +319,35 @@ static void epilogue_b1_29(void *arg, int i0, int i1, int j0, int j1) {
       const dl_real v = y[(size_t)r * 128 + j] + b[j];
       y[(size_t)r * 128 + j] = v;
     }
+}
+
+/* b1: dropout, elements [lo, hi) of the batch's */
+static void dropout_b1_30(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *x = ACT(278528);
+  dl_real *y = ACT(278528);
+  if (!ctx->train_mode) {
+    if (y != x) memcpy(y + (size_t)lo, x + (size_t)lo, ((size_t)hi - (size_t)lo) * sizeof *y);
+    return;
+  }
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = dl_dropout_keep(ctx, 1, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+}
+
+/* b1: add, elements [lo, hi) of the batch's */
+static void add_b1_31(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  dl_real *y = ACT(294912);
+  const dl_real *a = ACT(131072);
+  const dl_real *b = ACT(278528);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = a[k] + b[k];
 }
 
 DL_SPLIT void forward_b1(dl_ctx *ctx, int n, int with_labels) {
@@ -316,11 +375,8 @@ DL_SPLIT void forward_b1(dl_ctx *ctx, int n, int with_labels) {
   /* b1: gelu -> [batch, 128, 512] */
   /* y = gelu(x) */
   {
-    const dl_real *x = ACT(147456);
-    dl_real *y = ACT(212992);
-    const size_t count = (size_t)(n * 128) * 512;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_gelu(v); };
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 512), 16384, act_b1_26, &job);
   }
   /* b1: dense -> [batch, 128, 128] */
   {
@@ -331,26 +387,15 @@ DL_SPLIT void forward_b1(dl_ctx *ctx, int n, int with_labels) {
     dl_gemm_nt_epilogue(ctx->pool, rows, 128, 512, x, 512, W, 512, y, 128, epilogue_b1_29, ctx);
   }
   /* b1: dropout -> [batch, 128, 128] */
+  /* y = keep ? x / (1 - p) : 0,  p = 0.1 */
   {
-    const dl_real *x = ACT(278528);
-    dl_real *y = ACT(278528);
-    const size_t count = (size_t)(n * 128) * 128;
-    if (!ctx->train_mode) {
-      if (y != x) memcpy(y, x, count * sizeof *y);
-    } else
-    /* y = keep ? x / (1 - p) : 0,  p = 0.1 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 1, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, dropout_b1_30, &job);
   }
   /* b1: add -> [batch, 128, 128] */
   {
-    dl_real *y = ACT(294912);
-    const dl_real *a = ACT(131072);
-    const dl_real *b = ACT(278528);
-    const size_t count = (size_t)(n * 128) * 128;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, add_b1_31, &job);
   }
 }
 
@@ -463,6 +508,35 @@ static void epilogue_a2_42(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
+/* a2: dropout, elements [lo, hi) of the batch's */
+static void dropout_a2_43(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *x = ACT(376832);
+  dl_real *y = ACT(376832);
+  if (!ctx->train_mode) {
+    if (y != x) memcpy(y + (size_t)lo, x + (size_t)lo, ((size_t)hi - (size_t)lo) * sizeof *y);
+    return;
+  }
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = dl_dropout_keep(ctx, 2, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+}
+
+/* a2: add, elements [lo, hi) of the batch's */
+static void add_a2_44(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  dl_real *y = ACT(393216);
+  const dl_real *a = ACT(294912);
+  const dl_real *b = ACT(376832);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = a[k] + b[k];
+}
+
 DL_SPLIT void forward_a2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -499,26 +573,15 @@ DL_SPLIT void forward_a2(dl_ctx *ctx, int n, int with_labels) {
     dl_gemm_nt_epilogue(ctx->pool, rows, 128, 128, x, 128, W, 128, y, 128, epilogue_a2_42, ctx);
   }
   /* a2: dropout -> [batch, 128, 128] */
+  /* y = keep ? x / (1 - p) : 0,  p = 0.1 */
   {
-    const dl_real *x = ACT(376832);
-    dl_real *y = ACT(376832);
-    const size_t count = (size_t)(n * 128) * 128;
-    if (!ctx->train_mode) {
-      if (y != x) memcpy(y, x, count * sizeof *y);
-    } else
-    /* y = keep ? x / (1 - p) : 0,  p = 0.1 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 2, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, dropout_a2_43, &job);
   }
   /* a2: add -> [batch, 128, 128] */
   {
-    dl_real *y = ACT(393216);
-    const dl_real *a = ACT(294912);
-    const dl_real *b = ACT(376832);
-    const size_t count = (size_t)(n * 128) * 128;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, add_a2_44, &job);
   }
 }
 
@@ -578,6 +641,18 @@ static void epilogue_b2_51(void *arg, int i0, int i1, int j0, int j1) {
     }
 }
 
+/* b2: gelu, elements [lo, hi) of the batch's */
+static void act_b2_52(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *x = ACT(409600);
+  dl_real *y = ACT(475136);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) { const dl_real v = x[k]; y[k] = dl_gelu(v); };
+}
+
 /* b2: y = (y + b) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */
 static void epilogue_b2_55(void *arg, int i0, int i1, int j0, int j1) {
   dl_ctx *ctx = arg;
@@ -588,6 +663,35 @@ static void epilogue_b2_55(void *arg, int i0, int i1, int j0, int j1) {
       const dl_real v = y[(size_t)r * 128 + j] + b[j];
       y[(size_t)r * 128 + j] = v;
     }
+}
+
+/* b2: dropout, elements [lo, hi) of the batch's */
+static void dropout_b2_56(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *x = ACT(540672);
+  dl_real *y = ACT(540672);
+  if (!ctx->train_mode) {
+    if (y != x) memcpy(y + (size_t)lo, x + (size_t)lo, ((size_t)hi - (size_t)lo) * sizeof *y);
+    return;
+  }
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = dl_dropout_keep(ctx, 3, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+}
+
+/* b2: add, elements [lo, hi) of the batch's */
+static void add_b2_57(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  dl_real *y = ACT(557056);
+  const dl_real *a = ACT(393216);
+  const dl_real *b = ACT(540672);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = a[k] + b[k];
 }
 
 DL_SPLIT void forward_b2(dl_ctx *ctx, int n, int with_labels) {
@@ -615,11 +719,8 @@ DL_SPLIT void forward_b2(dl_ctx *ctx, int n, int with_labels) {
   /* b2: gelu -> [batch, 128, 512] */
   /* y = gelu(x) */
   {
-    const dl_real *x = ACT(409600);
-    dl_real *y = ACT(475136);
-    const size_t count = (size_t)(n * 128) * 512;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_gelu(v); };
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 512), 16384, act_b2_52, &job);
   }
   /* b2: dense -> [batch, 128, 128] */
   {
@@ -630,26 +731,15 @@ DL_SPLIT void forward_b2(dl_ctx *ctx, int n, int with_labels) {
     dl_gemm_nt_epilogue(ctx->pool, rows, 128, 512, x, 512, W, 512, y, 128, epilogue_b2_55, ctx);
   }
   /* b2: dropout -> [batch, 128, 128] */
+  /* y = keep ? x / (1 - p) : 0,  p = 0.1 */
   {
-    const dl_real *x = ACT(540672);
-    dl_real *y = ACT(540672);
-    const size_t count = (size_t)(n * 128) * 128;
-    if (!ctx->train_mode) {
-      if (y != x) memcpy(y, x, count * sizeof *y);
-    } else
-    /* y = keep ? x / (1 - p) : 0,  p = 0.1 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 3, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, dropout_b2_56, &job);
   }
   /* b2: add -> [batch, 128, 128] */
   {
-    dl_real *y = ACT(557056);
-    const dl_real *a = ACT(393216);
-    const dl_real *b = ACT(540672);
-    const size_t count = (size_t)(n * 128) * 128;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, add_b2_57, &job);
   }
 }
 
@@ -888,6 +978,30 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
 
 /* char_transformer.dln:14: b2     = a2 + dropout(dense(gelu(dense(layer_norm(a2, dims = 1), 512)), 128), 0.1)
  * backward: gradients of this line's inputs and parameters */
+/* b2: dropout_grad, elements [lo, hi) of the batch's */
+static void dropout_dx_b2_75(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *x = ACT(573440);
+  dl_real *y = ACT(540672);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = dl_dropout_keep(ctx, 3, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+}
+
+/* b2: act_grad, elements [lo, hi) of the batch's */
+static void act_dx_b2_79(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *dy = ACT(475136), *s = ACT(409600);
+  dl_real *dx = ACT(475136);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) dx[k] = dy[k] * dl_gelu_grad(s[k]);
+}
+
 /* b2 backward: per channel c over the batch, sums[c] = sum dy and
  * sums[16384 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
 static void norm_sums_b2_83(void *arg, int64_t lo, int64_t hi) {
@@ -952,14 +1066,10 @@ static void backward_b2(dl_ctx *ctx, int n, int with_labels) {
   (void)n;
   (void)with_labels;
   /* b2: dropout_grad -> [batch, 128, 128] */
+  /* dx = keep ? dy / (1 - p) : 0,  p = 0.1 */
   {
-    const dl_real *x = ACT(573440);
-    dl_real *y = ACT(540672);
-    const size_t count = (size_t)(n * 128) * 128;
-    /* dx = keep ? dy / (1 - p) : 0,  p = 0.1 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 3, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, dropout_dx_b2_75, &job);
   }
   /* b2_3.bias: dense_db -> [128] */
   {
@@ -987,11 +1097,8 @@ static void backward_b2(dl_ctx *ctx, int n, int with_labels) {
   /* b2: act_grad -> [batch, 128, 512] */
   /* dx = dy * gelu'(.) */
   {
-    const dl_real *dy = ACT(475136), *s = ACT(409600);
-    dl_real *dx = ACT(475136);
-    const size_t count = (size_t)(n * 128) * 512;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) dx[k] = dy[k] * dl_gelu_grad(s[k]);
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 512), 16384, act_dx_b2_79, &job);
   }
   /* b2_2.bias: dense_db -> [512] */
   {
@@ -1044,6 +1151,31 @@ static void backward_b2(dl_ctx *ctx, int n, int with_labels) {
 
 /* char_transformer.dln:13: a2     = b1 + dropout(attention(layer_norm(b1, dims = 1), 4, causal = true), 0.1)
  * backward: gradients of this line's inputs and parameters */
+/* a2: addn, elements [lo, hi) of the batch's */
+static void addn_a2_87(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  dl_real *y = ACT(376832);
+  const dl_real *a = ACT(573440);
+  const dl_real *b = ACT(409600);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = a[k] + b[k];
+}
+
+/* a2: dropout_grad, elements [lo, hi) of the batch's */
+static void dropout_dx_a2_88(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *x = ACT(376832);
+  dl_real *y = ACT(393216);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = dl_dropout_keep(ctx, 2, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+}
+
 /* P = softmax(S / sqrt(32)) per row over the keys it sees (causal: k <= q) */
 static void probs_a2_92(dl_real *restrict P, const dl_real *restrict ids) {
   (void)ids;
@@ -1163,22 +1295,14 @@ static void backward_a2(dl_ctx *ctx, int n, int with_labels) {
   (void)with_labels;
   /* a2: addn -> [batch, 128, 128] */
   {
-    dl_real *y = ACT(376832);
-    const dl_real *a = ACT(573440);
-    const dl_real *b = ACT(409600);
-    const size_t count = (size_t)(n * 128) * 128;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, addn_a2_87, &job);
   }
   /* a2: dropout_grad -> [batch, 128, 128] */
+  /* dx = keep ? dy / (1 - p) : 0,  p = 0.1 */
   {
-    const dl_real *x = ACT(376832);
-    dl_real *y = ACT(393216);
-    const size_t count = (size_t)(n * 128) * 128;
-    /* dx = keep ? dy / (1 - p) : 0,  p = 0.1 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 2, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, dropout_dx_a2_88, &job);
   }
   /* a2_2.out_proj.bias: dense_db -> [128] */
   {
@@ -1259,6 +1383,43 @@ static void backward_a2(dl_ctx *ctx, int n, int with_labels) {
 
 /* char_transformer.dln:11: b1     = a1 + dropout(dense(gelu(dense(layer_norm(a1, dims = 1), 512)), 128), 0.1)
  * backward: gradients of this line's inputs and parameters */
+/* b1: addn, elements [lo, hi) of the batch's */
+static void addn_b1_100(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  dl_real *y = ACT(278528);
+  const dl_real *a = ACT(376832);
+  const dl_real *b = ACT(311296);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = a[k] + b[k];
+}
+
+/* b1: dropout_grad, elements [lo, hi) of the batch's */
+static void dropout_dx_b1_101(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *x = ACT(278528);
+  dl_real *y = ACT(294912);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = dl_dropout_keep(ctx, 1, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+}
+
+/* b1: act_grad, elements [lo, hi) of the batch's */
+static void act_dx_b1_105(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *dy = ACT(212992), *s = ACT(147456);
+  dl_real *dx = ACT(212992);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) dx[k] = dy[k] * dl_gelu_grad(s[k]);
+}
+
 /* b1 backward: per channel c over the batch, sums[c] = sum dy and
  * sums[16384 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
 static void norm_sums_b1_109(void *arg, int64_t lo, int64_t hi) {
@@ -1324,22 +1485,14 @@ static void backward_b1(dl_ctx *ctx, int n, int with_labels) {
   (void)with_labels;
   /* b1: addn -> [batch, 128, 128] */
   {
-    dl_real *y = ACT(278528);
-    const dl_real *a = ACT(376832);
-    const dl_real *b = ACT(311296);
-    const size_t count = (size_t)(n * 128) * 128;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, addn_b1_100, &job);
   }
   /* b1: dropout_grad -> [batch, 128, 128] */
+  /* dx = keep ? dy / (1 - p) : 0,  p = 0.1 */
   {
-    const dl_real *x = ACT(278528);
-    dl_real *y = ACT(294912);
-    const size_t count = (size_t)(n * 128) * 128;
-    /* dx = keep ? dy / (1 - p) : 0,  p = 0.1 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 1, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, dropout_dx_b1_101, &job);
   }
   /* b1_3.bias: dense_db -> [128] */
   {
@@ -1367,11 +1520,8 @@ static void backward_b1(dl_ctx *ctx, int n, int with_labels) {
   /* b1: act_grad -> [batch, 128, 512] */
   /* dx = dy * gelu'(.) */
   {
-    const dl_real *dy = ACT(212992), *s = ACT(147456);
-    dl_real *dx = ACT(212992);
-    const size_t count = (size_t)(n * 128) * 512;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) dx[k] = dy[k] * dl_gelu_grad(s[k]);
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 512), 16384, act_dx_b1_105, &job);
   }
   /* b1_2.bias: dense_db -> [512] */
   {
@@ -1424,6 +1574,31 @@ static void backward_b1(dl_ctx *ctx, int n, int with_labels) {
 
 /* char_transformer.dln:10: a1     = e + dropout(attention(layer_norm(e, dims = 1), 4, causal = true), 0.1)
  * backward: gradients of this line's inputs and parameters */
+/* a1: addn, elements [lo, hi) of the batch's */
+static void addn_a1_113(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  dl_real *y = ACT(114688);
+  const dl_real *a = ACT(278528);
+  const dl_real *b = ACT(147456);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = a[k] + b[k];
+}
+
+/* a1: dropout_grad, elements [lo, hi) of the batch's */
+static void dropout_dx_a1_114(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *x = ACT(114688);
+  dl_real *y = ACT(131072);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = dl_dropout_keep(ctx, 0, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+}
+
 /* P = softmax(S / sqrt(32)) per row over the keys it sees (causal: k <= q) */
 static void probs_a1_118(dl_real *restrict P, const dl_real *restrict ids) {
   (void)ids;
@@ -1543,22 +1718,14 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
   (void)with_labels;
   /* a1: addn -> [batch, 128, 128] */
   {
-    dl_real *y = ACT(114688);
-    const dl_real *a = ACT(278528);
-    const dl_real *b = ACT(147456);
-    const size_t count = (size_t)(n * 128) * 128;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, addn_a1_113, &job);
   }
   /* a1: dropout_grad -> [batch, 128, 128] */
+  /* dx = keep ? dy / (1 - p) : 0,  p = 0.1 */
   {
-    const dl_real *x = ACT(114688);
-    dl_real *y = ACT(131072);
-    const size_t count = (size_t)(n * 128) * 128;
-    /* dx = keep ? dy / (1 - p) : 0,  p = 0.1 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 0, k, (float)0.1) ? x[k] * (dl_real)1.1111111111111112 : 0;
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, dropout_dx_a1_114, &job);
   }
   /* a1_2.out_proj.bias: dense_db -> [128] */
   {
@@ -1639,18 +1806,27 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
 
 /* char_transformer.dln:8: e      = positional(embedding(x, 128), learned = true)
  * backward: gradients of this line's inputs and parameters */
+/* e: addn, elements [lo, hi) of the batch's */
+static void addn_e_126(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  dl_real *y = ACT(0);
+  const dl_real *a = ACT(114688);
+  const dl_real *b = ACT(49152);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = a[k] + b[k];
+}
+
 static void backward_e(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
   /* e: addn -> [batch, 128, 128] */
   {
-    dl_real *y = ACT(0);
-    const dl_real *a = ACT(114688);
-    const dl_real *b = ACT(49152);
-    const size_t count = (size_t)(n * 128) * 128;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 128) * 128), 16384, addn_e_126, &job);
   }
   /* e_2.weight: positional_dw -> [128, 128] */
   {

@@ -279,17 +279,17 @@ DL_SPLIT void forward_D_fc1(dl_ctx *ctx, int n, int with_labels) {
     dl_gemm_nt_epilogue(ctx->pool, rows, 512, 784, x, 784, W, 784, y, 512, epilogue_D_fc1_28, ctx);
   }
   /* D.fc1: dropout -> [batch, 512] */
+  /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
   {
     const dl_real *x = ACT(2432);
     dl_real *y = ACT(2944);
     const size_t count = (size_t)(n) * 512;
     if (!ctx->train_mode) {
       if (y != x) memcpy(y, x, count * sizeof *y);
-    } else
-    /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 0, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    } else {
+      DL_ELEMENTWISE
+      for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 0, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    }
   }
 }
 
@@ -320,17 +320,17 @@ DL_SPLIT void forward_D_fc2(dl_ctx *ctx, int n, int with_labels) {
     dl_gemm_nt_epilogue(ctx->pool, rows, 256, 512, x, 512, W, 512, y, 256, epilogue_D_fc2_33, ctx);
   }
   /* D.fc2: dropout -> [batch, 256] */
+  /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
   {
     const dl_real *x = ACT(3456);
     dl_real *y = ACT(3712);
     const size_t count = (size_t)(n) * 256;
     if (!ctx->train_mode) {
       if (y != x) memcpy(y, x, count * sizeof *y);
-    } else
-    /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 1, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    } else {
+      DL_ELEMENTWISE
+      for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 1, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    }
   }
 }
 
@@ -405,17 +405,17 @@ DL_SPLIT void forward_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
     dl_gemm_nt_epilogue(ctx->pool, rows, 512, 784, x, 784, W, 784, y, 512, epilogue_D_fc1_2_40, ctx);
   }
   /* D.fc1: dropout -> [batch, 512] */
+  /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
   {
     const dl_real *x = ACT(4768);
     dl_real *y = ACT(5280);
     const size_t count = (size_t)(n) * 512;
     if (!ctx->train_mode) {
       if (y != x) memcpy(y, x, count * sizeof *y);
-    } else
-    /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 2, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    } else {
+      DL_ELEMENTWISE
+      for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 2, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    }
   }
 }
 
@@ -446,17 +446,17 @@ DL_SPLIT void forward_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
     dl_gemm_nt_epilogue(ctx->pool, rows, 256, 512, x, 512, W, 512, y, 256, epilogue_D_fc2_2_43, ctx);
   }
   /* D.fc2: dropout -> [batch, 256] */
+  /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
   {
     const dl_real *x = ACT(5792);
     dl_real *y = ACT(6048);
     const size_t count = (size_t)(n) * 256;
     if (!ctx->train_mode) {
       if (y != x) memcpy(y, x, count * sizeof *y);
-    } else
-    /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 3, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    } else {
+      DL_ELEMENTWISE
+      for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 3, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    }
   }
 }
 
@@ -549,17 +549,17 @@ DL_SPLIT void forward_D_fc1_3(dl_ctx *ctx, int n, int with_labels) {
     dl_gemm_nt_epilogue(ctx->pool, rows, 512, 784, x, 784, W, 784, y, 512, epilogue_D_fc1_3_52, ctx);
   }
   /* D.fc1: dropout -> [batch, 512] */
+  /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
   {
     const dl_real *x = ACT(2432);
     dl_real *y = ACT(2944);
     const size_t count = (size_t)(n) * 512;
     if (!ctx->train_mode) {
       if (y != x) memcpy(y, x, count * sizeof *y);
-    } else
-    /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 4, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    } else {
+      DL_ELEMENTWISE
+      for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 4, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    }
   }
 }
 
@@ -590,17 +590,17 @@ DL_SPLIT void forward_D_fc2_3(dl_ctx *ctx, int n, int with_labels) {
     dl_gemm_nt_epilogue(ctx->pool, rows, 256, 512, x, 512, W, 512, y, 256, epilogue_D_fc2_3_55, ctx);
   }
   /* D.fc2: dropout -> [batch, 256] */
+  /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
   {
     const dl_real *x = ACT(3456);
     dl_real *y = ACT(2944);
     const size_t count = (size_t)(n) * 256;
     if (!ctx->train_mode) {
       if (y != x) memcpy(y, x, count * sizeof *y);
-    } else
-    /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 5, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    } else {
+      DL_ELEMENTWISE
+      for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 5, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    }
   }
 }
 
@@ -963,14 +963,13 @@ static void backward_u0_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
   (void)n;
   (void)with_labels;
   /* D.fc2: dropout_grad -> [batch, 256] */
+  /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
   {
     const dl_real *x = ACT(6048);
     dl_real *y = ACT(6048);
     const size_t count = (size_t)(n) * 256;
-    /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
     DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 3, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 3, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
   /* D.fc2.bias: dense_db -> [256] */
   {
@@ -1010,14 +1009,13 @@ static void backward_u0_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
   (void)n;
   (void)with_labels;
   /* D.fc1: dropout_grad -> [batch, 512] */
+  /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
   {
     const dl_real *x = ACT(5280);
     dl_real *y = ACT(5280);
     const size_t count = (size_t)(n) * 512;
-    /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
     DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 2, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 2, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
   /* D.fc1.bias: dense_db -> [512] */
   {
@@ -1106,19 +1104,31 @@ static void backward_u0_D_fc3(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_gan.dln:25: fc2 = dropout(leaky_relu(dense(fc1, 256), slope), p)
  * backward of update 0 ('discriminator'): gradients of this line's inputs and parameters */
+/* D_fc2: addn, elements [lo, hi) of the batch's */
+static void addn_D_fc2_98(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  dl_real *y = ST(2056240);
+  const dl_real *a = FIX(2112);
+  const dl_real *b = FIX(535632);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = a[k] + b[k];
+}
+
 static void backward_u0_D_fc2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
   /* D.fc2: dropout_grad -> [batch, 256] */
+  /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
   {
     const dl_real *x = ACT(3712);
     dl_real *y = ACT(3712);
     const size_t count = (size_t)(n) * 256;
-    /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
     DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 1, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 1, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
   /* D.fc2.bias: dense_db -> [256] */
   {
@@ -1160,30 +1170,38 @@ static void backward_u0_D_fc2(dl_ctx *ctx, int n, int with_labels) {
   }
   /* D.fc2.weight: addn -> [256, 512] */
   {
-    dl_real *y = ST(2056240);
-    const dl_real *a = FIX(2112);
-    const dl_real *b = FIX(535632);
-    const size_t count = (size_t)(256) * 512;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(256) * 512), 16384, addn_D_fc2_98, &job);
   }
 }
 
 /* fashion_gan.dln:24: fc1 = dropout(leaky_relu(dense(x, 512), slope), p)
  * backward of update 0 ('discriminator'): gradients of this line's inputs and parameters */
+/* D_fc1: addn, elements [lo, hi) of the batch's */
+static void addn_D_fc1_104(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  dl_real *y = ST(1654320);
+  const dl_real *a = FIX(133696);
+  const dl_real *b = FIX(667216);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = a[k] + b[k];
+}
+
 static void backward_u0_D_fc1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
   /* D.fc1: dropout_grad -> [batch, 512] */
+  /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
   {
     const dl_real *x = ACT(2944);
     dl_real *y = ACT(2944);
     const size_t count = (size_t)(n) * 512;
-    /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
     DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 0, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 0, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
   /* D.fc1.bias: dense_db -> [512] */
   {
@@ -1217,12 +1235,8 @@ static void backward_u0_D_fc1(dl_ctx *ctx, int n, int with_labels) {
   }
   /* D.fc1.weight: addn -> [512, 784] */
   {
-    dl_real *y = ST(1654320);
-    const dl_real *a = FIX(133696);
-    const dl_real *b = FIX(667216);
-    const size_t count = (size_t)(512) * 784;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(512) * 784), 16384, addn_D_fc1_104, &job);
   }
 }
 
@@ -1266,14 +1280,13 @@ static void backward_u1_D_fc2_3(dl_ctx *ctx, int n, int with_labels) {
   (void)n;
   (void)with_labels;
   /* D.fc2: dropout_grad -> [batch, 256] */
+  /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
   {
     const dl_real *x = ACT(2976);
     dl_real *y = ACT(2976);
     const size_t count = (size_t)(n) * 256;
-    /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
     DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 5, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 5, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
   /* D.fc2: act_grad -> [batch, 256] */
   /* dx = dy * leaky_relu'(.) */
@@ -1301,14 +1314,13 @@ static void backward_u1_D_fc1_3(dl_ctx *ctx, int n, int with_labels) {
   (void)n;
   (void)with_labels;
   /* D.fc1: dropout_grad -> [batch, 512] */
+  /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
   {
     const dl_real *x = ACT(3232);
     dl_real *y = ACT(3232);
     const size_t count = (size_t)(n) * 512;
-    /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
     DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 4, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 4, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
   /* D.fc1: act_grad -> [batch, 512] */
   /* dx = dy * leaky_relu'(.) */

@@ -60,17 +60,17 @@ DL_SPLIT void forward_d1(dl_ctx *ctx, int n, int with_labels) {
   (void)n;
   (void)with_labels;
   /* d1: dropout -> [batch, 256] */
+  /* y = keep ? x / (1 - p) : 0,  p = 0.2 */
   {
     const dl_real *x = ACT(0);
     dl_real *y = ACT(256);
     const size_t count = (size_t)(n) * 256;
     if (!ctx->train_mode) {
       if (y != x) memcpy(y, x, count * sizeof *y);
-    } else
-    /* y = keep ? x / (1 - p) : 0,  p = 0.2 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 0, k, (float)0.2) ? x[k] * (dl_real)1.25 : 0;
+    } else {
+      DL_ELEMENTWISE
+      for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 0, k, (float)0.2) ? x[k] * (dl_real)1.25 : 0;
+    }
   }
 }
 
@@ -438,19 +438,31 @@ static void backward_d1(dl_ctx *ctx, int n, int with_labels) {
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
   }
   /* h1: dropout_grad -> [batch, 256] */
+  /* dx = keep ? dy / (1 - p) : 0,  p = 0.2 */
   {
     const dl_real *x = ACT(768);
     dl_real *y = ACT(768);
     const size_t count = (size_t)(n) * 256;
-    /* dx = keep ? dy / (1 - p) : 0,  p = 0.2 */
     DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 0, k, (float)0.2) ? x[k] * (dl_real)1.25 : 0;
+    for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 0, k, (float)0.2) ? x[k] * (dl_real)1.25 : 0;
   }
 }
 
 /* fashion_regularised.dln:7: h1     = relu(dense(x, 256, l1 = 1e-6))
  * backward: gradients of this line's inputs and parameters */
+/* h1: addn, elements [lo, hi) of the batch's */
+static void addn_h1_53(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  dl_real *y = ST(226608);
+  const dl_real *a = FIX(25632);
+  const dl_real *b = FIX(251872);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = a[k] + b[k];
+}
+
 static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -478,12 +490,8 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
   }
   /* h1.weight: addn -> [256, 784] */
   {
-    dl_real *y = ST(226608);
-    const dl_real *a = FIX(25632);
-    const dl_real *b = FIX(251872);
-    const size_t count = (size_t)(256) * 784;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(256) * 784), 16384, addn_h1_53, &job);
   }
 }
 

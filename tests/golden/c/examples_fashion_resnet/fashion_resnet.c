@@ -361,6 +361,31 @@ static void norm_r1_37(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
+/* r1: add, elements [lo, hi) of the batch's */
+static void add_r1_38(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  dl_real *y = ACT(43600);
+  const dl_real *a = ACT(43600);
+  const dl_real *b = ACT(26000);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = a[k] + b[k];
+}
+
+/* r1: relu, elements [lo, hi) of the batch's */
+static void act_r1_39(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *x = ACT(43600);
+  dl_real *y = ACT(43600);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) { const dl_real v = x[k]; y[k] = v > 0 ? v : 0; };
+}
+
 DL_SPLIT void forward_r1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -384,21 +409,14 @@ DL_SPLIT void forward_r1(dl_ctx *ctx, int n, int with_labels) {
   }
   /* r1: add -> [batch, 16, 14, 14] */
   {
-    dl_real *y = ACT(43600);
-    const dl_real *a = ACT(43600);
-    const dl_real *b = ACT(26000);
-    const size_t count = (size_t)(n * 224) * 14;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, add_r1_38, &job);
   }
   /* r1: relu -> [batch, 16, 14, 14] */
   /* y = relu(x) */
   {
-    const dl_real *x = ACT(43600);
-    dl_real *y = ACT(43600);
-    const size_t count = (size_t)(n * 224) * 14;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = v > 0 ? v : 0; };
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, act_r1_39, &job);
   }
 }
 
@@ -1112,6 +1130,18 @@ static void backward_p1(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_resnet.dln:12: r1     = relu(batch_norm(conv2d(a1, 16, kernel = 3, padding = 1, bias = false)) + stem)
  * backward: gradients of this line's inputs and parameters */
+/* r1: act_grad, elements [lo, hi) of the batch's */
+static void act_dx_r1_99(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *dy = ACT(49872), *s = ACT(43600);
+  dl_real *dx = ACT(49872);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
+}
+
 /* r1 backward: per channel c over the batch, sums[c] = sum dy and
  * sums[16 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
 static void norm_sums_r1_100(void *arg, int64_t lo, int64_t hi) {
@@ -1186,11 +1216,8 @@ static void backward_r1(dl_ctx *ctx, int n, int with_labels) {
   /* r1: act_grad -> [batch, 16, 14, 14] */
   /* dx = dy * relu'(.) */
   {
-    const dl_real *dy = ACT(49872), *s = ACT(43600);
-    dl_real *dx = ACT(49872);
-    const size_t count = (size_t)(n * 224) * 14;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, act_dx_r1_99, &job);
   }
   /* r1: norm_sums -> [2, 16] */
   {
@@ -1245,6 +1272,18 @@ static void backward_r1(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_resnet.dln:11: a1     = relu(batch_norm(conv2d(stem, 16, kernel = 3, padding = 1, bias = false)))
  * backward: gradients of this line's inputs and parameters */
+/* a1: act_grad, elements [lo, hi) of the batch's */
+static void act_dx_a1_109(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *dy = ACT(43600), *s = ACT(33232);
+  dl_real *dx = ACT(43600);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
+}
+
 /* a1 backward: per channel c over the batch, sums[c] = sum dy and
  * sums[16 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
 static void norm_sums_a1_110(void *arg, int64_t lo, int64_t hi) {
@@ -1319,11 +1358,8 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
   /* a1: act_grad -> [batch, 16, 14, 14] */
   /* dx = dy * relu'(.) */
   {
-    const dl_real *dy = ACT(43600), *s = ACT(33232);
-    dl_real *dx = ACT(43600);
-    const size_t count = (size_t)(n * 224) * 14;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, act_dx_a1_109, &job);
   }
   /* a1: norm_sums -> [2, 16] */
   {
@@ -1378,6 +1414,19 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_resnet.dln:10: stem   = maxpool(relu(batch_norm(conv2d(x, 16, kernel = 3, padding = 1, bias = false))), 2)
  * backward: gradients of this line's inputs and parameters */
+/* stem: addn, elements [lo, hi) of the batch's */
+static void addn_stem_119(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  dl_real *y = ACT(26000);
+  const dl_real *a = ACT(49872);
+  const dl_real *b = ACT(33232);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = a[k] + b[k];
+}
+
 /* maxpool backward: dy to the first maximum of each window */
 static void maxpool_stem_120(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
@@ -1473,12 +1522,8 @@ static void backward_stem(dl_ctx *ctx, int n, int with_labels) {
   (void)with_labels;
   /* stem: addn -> [batch, 16, 14, 14] */
   {
-    dl_real *y = ACT(26000);
-    const dl_real *a = ACT(49872);
-    const dl_real *b = ACT(33232);
-    const size_t count = (size_t)(n * 224) * 14;
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, addn_stem_119, &job);
   }
   /* stem: maxpool_grad -> [batch, 16, 28, 28] */
   {

@@ -49,17 +49,17 @@ DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
     }
   }
   /* h: dropout -> [batch, 16] */
+  /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
   {
     const dl_real *x = ACT(0);
     dl_real *y = ACT(16);
     const size_t count = (size_t)(n) * 16;
     if (!ctx->train_mode) {
       if (y != x) memcpy(y, x, count * sizeof *y);
-    } else
-    /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 0, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    } else {
+      DL_ELEMENTWISE
+      for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 0, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    }
   }
 }
 
@@ -172,14 +172,13 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)n;
   (void)with_labels;
   /* h: dropout_grad -> [batch, 16] */
+  /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
   {
     const dl_real *x = ACT(16);
     dl_real *y = ACT(16);
     const size_t count = (size_t)(n) * 16;
-    /* dx = keep ? dy / (1 - p) : 0,  p = 0.3 */
     DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 0, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
+    for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 0, k, (float)0.3) ? x[k] * (dl_real)1.4285714285714286 : 0;
   }
   /* h.bias: dense_db -> [16] */
   {

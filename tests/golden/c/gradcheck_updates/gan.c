@@ -177,17 +177,17 @@ DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels) {
     dl_parallel_for(ctx->pool, n, 1025, norm_d_19, &job);
   }
   /* d: dropout -> [batch, 2, 8] */
+  /* y = keep ? x / (1 - p) : 0,  p = 0.25 */
   {
     const dl_real *x = ACT(96);
     dl_real *y = ACT(112);
     const size_t count = (size_t)(n * 2) * 8;
     if (!ctx->train_mode) {
       if (y != x) memcpy(y, x, count * sizeof *y);
-    } else
-    /* y = keep ? x / (1 - p) : 0,  p = 0.25 */
-    DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 0, k, (float)0.25) ? x[k] * (dl_real)1.3333333333333333 : 0;
+    } else {
+      DL_ELEMENTWISE
+      for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 0, k, (float)0.25) ? x[k] * (dl_real)1.3333333333333333 : 0;
+    }
   }
   /* d: dense -> [batch, 2, 1] */
   {
@@ -495,14 +495,13 @@ static void backward_u0_d(dl_ctx *ctx, int n, int with_labels) {
     }
   }
   /* d: dropout_grad -> [batch, 2, 8] */
+  /* dx = keep ? dy / (1 - p) : 0,  p = 0.25 */
   {
     const dl_real *x = ACT(160);
     dl_real *y = ACT(160);
     const size_t count = (size_t)(n * 2) * 8;
-    /* dx = keep ? dy / (1 - p) : 0,  p = 0.25 */
     DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 0, k, (float)0.25) ? x[k] * (dl_real)1.3333333333333333 : 0;
+    for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 0, k, (float)0.25) ? x[k] * (dl_real)1.3333333333333333 : 0;
   }
   /* d: act_grad -> [batch, 2, 8] */
   /* dx = dy * leaky_relu'(.) */
@@ -652,14 +651,13 @@ static void backward_u1_d(dl_ctx *ctx, int n, int with_labels) {
     }
   }
   /* d: dropout_grad -> [batch, 2, 8] */
+  /* dx = keep ? dy / (1 - p) : 0,  p = 0.25 */
   {
     const dl_real *x = ACT(48);
     dl_real *y = ACT(48);
     const size_t count = (size_t)(n * 2) * 8;
-    /* dx = keep ? dy / (1 - p) : 0,  p = 0.25 */
     DL_ELEMENTWISE
-    for (size_t k = 0; k < count; k++)
-      y[k] = dl_dropout_keep(ctx, 0, k, (float)0.25) ? x[k] * (dl_real)1.3333333333333333 : 0;
+    for (size_t k = 0; k < count; k++) y[k] = dl_dropout_keep(ctx, 0, k, (float)0.25) ? x[k] * (dl_real)1.3333333333333333 : 0;
   }
   /* d: act_grad -> [batch, 2, 8] */
   /* dx = dy * leaky_relu'(.) */
