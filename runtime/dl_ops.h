@@ -11,6 +11,7 @@
 #include "dl_hints.h"   /* DL_NO_UNROLL */
 #include "dl_model.h"
 #include "rng.h"
+#include "threads.h"   /* dl_parallel_for */
 
 /* A function compiled once, not into each caller: the optimiser's pass,
  * called once per parameter (each inlined copy would be vectorised anew). */
@@ -441,28 +442,73 @@ static inline void dl_bce_logits_grad_target(dl_real ds, const dl_real *z, const
   for (size_t k = 0; k < n; k++) dt[k] = -c * z[k];
 }
 
-/* mean over rows of logsumexp(z) - z[label] */
-static inline double dl_cross_entropy(const dl_real *z, const int32_t *label, int rows, int64_t C) {
-  double s = 0;
-  for (int r = 0; r < rows; r++) {
-    const dl_real *zr = z + (size_t)r * (size_t)C;
-    double m = zr[0], e = 0;
-    DL_NO_UNROLL for (int64_t j = 1; j < C; j++) m = zr[j] > m ? zr[j] : m;
-    DL_NO_UNROLL for (int64_t j = 0; j < C; j++) e += exp((double)zr[j] - m);
-    s += m + log(e) - zr[label[r]];
+/* Cross-entropy of logits z [rows, C] against class labels, and its
+ * gradient, with the rows shared by the pool's threads.  The loss adds
+ * fixed blocks of rows, each in row order, then the blocks' sums in order:
+ * the block size depends on rows alone, so the loss has the same bits for
+ * any thread count. */
+#define DL_CE_BLOCKS 256     /* blocks at most (their sums sit on the stack) */
+#define DL_CE_MIN_ROWS 16    /* rows per block at least                      */
+#define DL_CE_GRAIN 16384    /* logits per thread at least                   */
+
+/* logsumexp(z_r) - z_r[label], in double */
+static inline double dl_ce_row(const dl_real *zr, int32_t label, int64_t C) {
+  double m = zr[0], e = 0;
+  DL_NO_UNROLL for (int64_t j = 1; j < C; j++) m = zr[j] > m ? zr[j] : m;
+  DL_NO_UNROLL for (int64_t j = 0; j < C; j++) e += exp((double)zr[j] - m);
+  return m + log(e) - zr[label];
+}
+
+typedef struct {
+  const dl_real *z;
+  const int32_t *label;
+  dl_real *dz;       /* the gradient's output (grad only)    */
+  dl_real scale;     /* ds / rows             (grad only)    */
+  int rows, per;     /* rows, and rows per block (loss only) */
+  int64_t C;
+  double *part;      /* each block's sum      (loss only)    */
+} dl_ce_job;
+
+static inline void dl_ce_blocks(void *arg, int64_t b, int64_t e) {
+  const dl_ce_job *j = arg;
+  for (int64_t blk = b; blk < e; blk++) {
+    int r0 = (int)blk * j->per, r1 = r0 + j->per < j->rows ? r0 + j->per : j->rows;
+    double s = 0;
+    for (int r = r0; r < r1; r++) s += dl_ce_row(j->z + (size_t)r * (size_t)j->C, j->label[r], j->C);
+    j->part[blk] = s;
   }
+}
+
+/* mean over rows of logsumexp(z_r) - z_r[label_r] */
+static inline double dl_cross_entropy(struct dl_pool *pool, const dl_real *z, const int32_t *label,
+                                      int rows, int64_t C) {
+  double part[DL_CE_BLOCKS];
+  int per = (rows + DL_CE_BLOCKS - 1) / DL_CE_BLOCKS;
+  per = per < DL_CE_MIN_ROWS ? DL_CE_MIN_ROWS : per;
+  int blocks = (rows + per - 1) / per;
+  dl_ce_job j = {.z = z, .label = label, .rows = rows, .per = per, .C = C, .part = part};
+  dl_parallel_for(pool, blocks, 1 + DL_CE_GRAIN / ((int64_t)per * C), dl_ce_blocks, &j);
+  double s = 0;
+  for (int b = 0; b < blocks; b++) s += part[b];
   return s / rows;
 }
-/* dz = ds (softmax(z) - onehot(label)) / rows */
-static inline void dl_cross_entropy_grad(dl_real ds, const dl_real *z, const int32_t *label,
-                                         dl_real *dz, int rows, int64_t C) {
-  const dl_real c = ds / (dl_real)rows;
-  for (int r = 0; r < rows; r++) {
-    dl_softmax_row(z + (size_t)r * (size_t)C, dz + (size_t)r * (size_t)C, C);
-    dl_real *d = dz + (size_t)r * (size_t)C;
-    d[label[r]] -= 1;
-    for (int64_t j = 0; j < C; j++) d[j] *= c;
+
+static inline void dl_ce_grad_rows(void *arg, int64_t b, int64_t e) {
+  const dl_ce_job *j = arg;
+  const int64_t C = j->C;
+  for (int64_t r = b; r < e; r++) {
+    dl_real *d = j->dz + (size_t)r * (size_t)C;
+    dl_softmax_row(j->z + (size_t)r * (size_t)C, d, C);
+    d[j->label[r]] -= 1;
+    for (int64_t k = 0; k < C; k++) d[k] *= j->scale;
   }
+}
+
+/* dz = ds (softmax(z) - onehot(label)) / rows */
+static inline void dl_cross_entropy_grad(struct dl_pool *pool, dl_real ds, const dl_real *z,
+                                         const int32_t *label, dl_real *dz, int rows, int64_t C) {
+  dl_ce_job j = {.z = z, .label = label, .dz = dz, .scale = ds / (dl_real)rows, .rows = rows, .C = C};
+  dl_parallel_for(pool, rows, 1 + DL_CE_GRAIN / C, dl_ce_grad_rows, &j);
 }
 
 /* ---- penalties and norms -------------------------------------------------- */

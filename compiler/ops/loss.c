@@ -207,7 +207,7 @@ void loss_emit(emit_ctx *ec, const ir_node *n) {
     char rows[64];
     emit_rows(pred, rows, sizeof rows);
     emit_line(o, "/* mean over rows of logsumexp(z) - z[label] */");
-    emit_line(o, "%s[0] = (dl_real)dl_cross_entropy(%s, %s, %s, %lld);", py, pp, pt, rows,
+    emit_line(o, "%s[0] = (dl_real)dl_cross_entropy(ctx->pool, %s, %s, %s, %lld);", py, pp, pt, rows,
               ll(ir_last_dim(pred)));
     return;
   }
@@ -234,7 +234,7 @@ void loss_grad_emit(emit_ctx *ec, const ir_node *n) {
     char rows[64];
     emit_rows(pred, rows, sizeof rows);
     emit_line(o, "/* dz = ds * (softmax(z) - onehot(label)) / rows */");
-    emit_line(o, "dl_cross_entropy_grad(%s[0], %s, %s, %s, %s, %lld);", ps, pp, pt, pd, rows,
+    emit_line(o, "dl_cross_entropy_grad(ctx->pool, %s[0], %s, %s, %s, %s, %lld);", ps, pp, pt, pd, rows,
               ll(ir_last_dim(pred)));
     return;
   }

@@ -178,7 +178,7 @@ DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   if (with_labels) {
     /* loss: cross_entropy -> scalar */
     /* mean over rows of logsumexp(z) - z[label] */
-    FIX(270080)[0] = (dl_real)dl_cross_entropy(ACT(40960), ctx->y_class, n * 128, 256);
+    FIX(270080)[0] = (dl_real)dl_cross_entropy(ctx->pool, ACT(40960), ctx->y_class, n * 128, 256);
   }
 }
 
@@ -200,7 +200,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
   FIX(270096)[0] = 1; /* d loss / d loss */
   /* logits: loss_grad -> [batch, 128, 256] */
   /* dz = ds * (softmax(z) - onehot(label)) / rows */
-  dl_cross_entropy_grad(FIX(270096)[0], ACT(40960), ctx->y_class, ACT(73728), n * 128, 256);
+  dl_cross_entropy_grad(ctx->pool, FIX(270096)[0], ACT(40960), ctx->y_class, ACT(73728), n * 128, 256);
 }
 
 /* char_lstm.dln:13: logits = dense(h, 256)

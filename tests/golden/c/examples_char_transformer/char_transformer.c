@@ -834,7 +834,7 @@ DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   if (with_labels) {
     /* loss: cross_entropy -> scalar */
     /* mean over rows of logsumexp(z) - z[label] */
-    FIX(0)[0] = (dl_real)dl_cross_entropy(ACT(573440), ctx->y_class, n * 128, 256);
+    FIX(0)[0] = (dl_real)dl_cross_entropy(ctx->pool, ACT(573440), ctx->y_class, n * 128, 256);
   }
 }
 
@@ -859,7 +859,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
   FIX(16)[0] = 1; /* d loss / d loss */
   /* logits: loss_grad -> [batch, 128, 256] */
   /* dz = ds * (softmax(z) - onehot(label)) / rows */
-  dl_cross_entropy_grad(FIX(16)[0], ACT(573440), ctx->y_class, ACT(606208), n * 128, 256);
+  dl_cross_entropy_grad(ctx->pool, FIX(16)[0], ACT(573440), ctx->y_class, ACT(606208), n * 128, 256);
 }
 
 /* char_transformer.dln:15: logits = dense(layer_norm(b2, dims = 1), 256)

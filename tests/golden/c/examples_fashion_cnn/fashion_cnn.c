@@ -228,7 +228,7 @@ DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   if (with_labels) {
     /* loss: cross_entropy -> scalar */
     /* mean over rows of logsumexp(z) - z[label] */
-    FIX(0)[0] = (dl_real)dl_cross_entropy(ACT(6336), ctx->y_class, n, 10);
+    FIX(0)[0] = (dl_real)dl_cross_entropy(ctx->pool, ACT(6336), ctx->y_class, n, 10);
   }
 }
 
@@ -251,7 +251,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
   FIX(16)[0] = 1; /* d loss / d loss */
   /* logits: loss_grad -> [batch, 10] */
   /* dz = ds * (softmax(z) - onehot(label)) / rows */
-  dl_cross_entropy_grad(FIX(16)[0], ACT(6336), ctx->y_class, ACT(6352), n, 10);
+  dl_cross_entropy_grad(ctx->pool, FIX(16)[0], ACT(6336), ctx->y_class, ACT(6352), n, 10);
 }
 
 /* fashion_cnn.dln:9: logits = dense(h, 10)

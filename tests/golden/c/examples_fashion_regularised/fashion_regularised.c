@@ -178,7 +178,7 @@ DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   if (with_labels) {
     /* loss: cross_entropy -> scalar */
     /* mean over rows of logsumexp(z) - z[label] */
-    FIX(0)[0] = (dl_real)dl_cross_entropy(ACT(576), ctx->y_class, n, 10);
+    FIX(0)[0] = (dl_real)dl_cross_entropy(ctx->pool, ACT(576), ctx->y_class, n, 10);
   }
 }
 
@@ -287,7 +287,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)with_labels;
   /* logits: loss_grad -> [batch, 10] */
   /* dz = ds * (softmax(z) - onehot(label)) / rows */
-  dl_cross_entropy_grad(FIX(80)[0], ACT(576), ctx->y_class, ACT(592), n, 10);
+  dl_cross_entropy_grad(ctx->pool, FIX(80)[0], ACT(576), ctx->y_class, ACT(592), n, 10);
 }
 
 /* fashion_regularised.dln:11: logits = dense(joined, 10)

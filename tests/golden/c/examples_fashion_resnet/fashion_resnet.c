@@ -738,7 +738,7 @@ DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   if (with_labels) {
     /* loss: cross_entropy -> scalar */
     /* mean over rows of logsumexp(z) - z[label] */
-    FIX(160)[0] = (dl_real)dl_cross_entropy(ACT(28864), ctx->y_class, n, 10);
+    FIX(160)[0] = (dl_real)dl_cross_entropy(ctx->pool, ACT(28864), ctx->y_class, n, 10);
   }
 }
 
@@ -764,7 +764,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
   FIX(176)[0] = 1; /* d loss / d loss */
   /* logits: loss_grad -> [batch, 10] */
   /* dz = ds * (softmax(z) - onehot(label)) / rows */
-  dl_cross_entropy_grad(FIX(176)[0], ACT(28864), ctx->y_class, ACT(28880), n, 10);
+  dl_cross_entropy_grad(ctx->pool, FIX(176)[0], ACT(28864), ctx->y_class, ACT(28880), n, 10);
 }
 
 /* fashion_resnet.dln:17: logits = dense(flatten(r2), 10)

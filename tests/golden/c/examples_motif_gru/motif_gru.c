@@ -146,7 +146,7 @@ DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   if (with_labels) {
     /* loss: cross_entropy -> scalar */
     /* mean over rows of logsumexp(z) - z[label] */
-    FIX(4064)[0] = (dl_real)dl_cross_entropy(ACT(128), ctx->y_class, n, 2);
+    FIX(4064)[0] = (dl_real)dl_cross_entropy(ctx->pool, ACT(128), ctx->y_class, n, 2);
   }
 }
 
@@ -167,7 +167,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
   FIX(4080)[0] = 1; /* d loss / d loss */
   /* logits: loss_grad -> [batch, 2] */
   /* dz = ds * (softmax(z) - onehot(label)) / rows */
-  dl_cross_entropy_grad(FIX(4080)[0], ACT(128), ctx->y_class, ACT(144), n, 2);
+  dl_cross_entropy_grad(ctx->pool, FIX(4080)[0], ACT(128), ctx->y_class, ACT(144), n, 2);
 }
 
 /* motif_gru.dln:8: logits = dense(h, 2)

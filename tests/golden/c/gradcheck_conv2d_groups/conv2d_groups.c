@@ -191,7 +191,7 @@ DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   if (with_labels) {
     /* loss: cross_entropy -> scalar */
     /* mean over rows of logsumexp(z) - z[label] */
-    FIX(0)[0] = (dl_real)dl_cross_entropy(ACT(240), ctx->y_class, n, 3);
+    FIX(0)[0] = (dl_real)dl_cross_entropy(ctx->pool, ACT(240), ctx->y_class, n, 3);
   }
 }
 
@@ -214,7 +214,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
   FIX(16)[0] = 1; /* d loss / d loss */
   /* logits: loss_grad -> [batch, 3] */
   /* dz = ds * (softmax(z) - onehot(label)) / rows */
-  dl_cross_entropy_grad(FIX(16)[0], ACT(240), ctx->y_class, ACT(272), n, 3);
+  dl_cross_entropy_grad(ctx->pool, FIX(16)[0], ACT(240), ctx->y_class, ACT(272), n, 3);
 }
 
 /* conv2d_groups.dln:9: logits = dense(flatten(c3), 3)

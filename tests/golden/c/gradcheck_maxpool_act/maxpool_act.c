@@ -279,7 +279,7 @@ DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   if (with_labels) {
     /* loss: cross_entropy -> scalar */
     /* mean over rows of logsumexp(z) - z[label] */
-    FIX(0)[0] = (dl_real)dl_cross_entropy(ACT(192), ctx->y_class, n, 3);
+    FIX(0)[0] = (dl_real)dl_cross_entropy(ctx->pool, ACT(192), ctx->y_class, n, 3);
   }
 }
 
@@ -302,7 +302,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
   FIX(16)[0] = 1; /* d loss / d loss */
   /* logits: loss_grad -> [batch, 3] */
   /* dz = ds * (softmax(z) - onehot(label)) / rows */
-  dl_cross_entropy_grad(FIX(16)[0], ACT(192), ctx->y_class, ACT(208), n, 3);
+  dl_cross_entropy_grad(ctx->pool, FIX(16)[0], ACT(192), ctx->y_class, ACT(208), n, 3);
 }
 
 /* maxpool_act.dln:10: logits = dense(concat(flatten(a), flatten(b), flatten(c)), 3)

@@ -86,7 +86,7 @@ DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   if (with_labels) {
     /* loss: cross_entropy -> scalar */
     /* mean over rows of logsumexp(z) - z[label] */
-    FIX(0)[0] = (dl_real)dl_cross_entropy(ACT(16), ctx->y_class, n, 4);
+    FIX(0)[0] = (dl_real)dl_cross_entropy(ctx->pool, ACT(16), ctx->y_class, n, 4);
   }
 }
 
@@ -158,7 +158,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)with_labels;
   /* logits: loss_grad -> [batch, 4] */
   /* dz = ds * (softmax(z) - onehot(label)) / rows */
-  dl_cross_entropy_grad(FIX(48)[0], ACT(16), ctx->y_class, ACT(32), n, 4);
+  dl_cross_entropy_grad(ctx->pool, FIX(48)[0], ACT(16), ctx->y_class, ACT(32), n, 4);
 }
 
 /* penalties.dln:6: logits = dense(h, 4, l2 = 0.02)

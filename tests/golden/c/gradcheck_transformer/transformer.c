@@ -409,7 +409,7 @@ DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   if (with_labels) {
     /* loss: cross_entropy -> scalar */
     /* mean over rows of logsumexp(z) - z[label] */
-    FIX(0)[0] = (dl_real)dl_cross_entropy(ACT(720), ctx->y_class, n * 6, 7);
+    FIX(0)[0] = (dl_real)dl_cross_entropy(ctx->pool, ACT(720), ctx->y_class, n * 6, 7);
   }
 }
 
@@ -432,7 +432,7 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
   FIX(16)[0] = 1; /* d loss / d loss */
   /* logits: loss_grad -> [batch, 6, 7] */
   /* dz = ds * (softmax(z) - onehot(label)) / rows */
-  dl_cross_entropy_grad(FIX(16)[0], ACT(720), ctx->y_class, ACT(768), n * 6, 7);
+  dl_cross_entropy_grad(ctx->pool, FIX(16)[0], ACT(720), ctx->y_class, ACT(768), n * 6, 7);
 }
 
 /* transformer.dln:10: logits = dense(layer_norm(h, dims = 1), 7)
