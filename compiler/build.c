@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,9 +357,60 @@ static int cached_object(build *b, int i, char **entry, int verbose) {
   return 1;
 }
 
-/* Every compile at once, the model's sources (unless cached) and (unless
- * cached) each runtime file: they are independent, and on a cold cache the
- * runtime's GEMM kernels alone take longer than everything else together. */
+/* The runtime's slowest file by far: gemm.c's kernels are about 4 s of
+ * compiler CPU, as much as the rest of the runtime.  Started first, it has a
+ * core to itself while the other core takes everything else; started among
+ * thirty others, it got a thirtieth of a core and a cold build ended waiting
+ * for it alone. */
+static const char *const slow_runtime[] = {"gemm.c"};
+enum { NSLOW_RUNTIME = sizeof slow_runtime / sizeof slow_runtime[0] };
+
+static const char *base_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+/* When source i starts, longest first: the slow runtime file (0), the
+ * model's halves and main (1), the hot runtime files (2), the cold ones at
+ * -O1 (3). */
+static int start_rank(const build *b, int i) {
+  if (i < b->nrt_first) return 1;
+  for (int k = 0; k < NSLOW_RUNTIME; k++)
+    if (!strcmp(base_name(b->srcs.v[i]), slow_runtime[k])) return 0;
+  return is_cold_runtime(b->srcs.v[i]) ? 3 : 2;
+}
+
+/* How many compiles run at once: the CPUs this process may use.  More only
+ * share the same cores (a cold build's 30 compiles at once took 7 s of wall
+ * time for 5 of work per core) and delay the ones started first. */
+static int compile_slots(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}
+
+/* Starts the compile of source i into objs[i]; its pid, or -1. */
+static pid_t start_compile(build *b, argv_list *cc, int base, int i, int verbose) {
+  cc->n = base;
+  const char *flags[NCLANG_MODEL_FLAGS + 2] = {NULL};
+  if (i < b->nrt_first) model_flags(b, i, flags);
+  for (int f = 0; flags[f]; f++) argv_add(cc, flags[f]);
+  if (i >= b->nrt_first && !b->debug && is_cold_runtime(b->srcs.v[i])) argv_add(cc, COLD_RUNTIME_FLAG);
+  argv_add(cc, "-c");
+  argv_add(cc, b->srcs.v[i]);
+  argv_add(cc, "-o");
+  argv_add(cc, b->objs.v[i]);
+  return cc->oom ? -1 : proc_start(cc->v, NULL, verbose);
+}
+
+enum { JOB_CACHED, JOB_WAITING, JOB_RUNNING, JOB_DONE };
+
+/* Every compile the build needs, the model's sources (unless cached) and
+ * (unless cached) each runtime file, as many at once as there are CPUs,
+ * longest first (start_rank).  A compile that fails does not stop the
+ * others from starting (-v prints every command, as it did when all
+ * started at once); the first failure is named. */
 static int compile_all(build *b, int verbose) {
   argv_list cc;
   if (argv_copy(&cc, &b->flags)) return -1;
@@ -370,36 +422,53 @@ static int compile_all(build *b, int verbose) {
    * directory: the same model compiles to the same bytes, which the object
    * cache relies on when two builds store one entry at once */
   argv_own(&cc, xasprintf("-fdebug-prefix-map=%s=.", b->tmp));
-  int base = cc.n, rc = cc.oom ? -1 : 0;
-  pid_t *pids = calloc((size_t)b->srcs.n, sizeof *pids);
+  int base = cc.n, n = b->srcs.n, rc = cc.oom ? -1 : 0;
+  pid_t *pids = calloc((size_t)n, sizeof *pids);
+  int *state = calloc((size_t)n, sizeof *state), *order = calloc((size_t)n, sizeof *order);
   char *entries[MODEL_SRCS] = {NULL}; /* the model's objects in the cache */
-  if (!pids) rc = -1;
-  for (int i = 0; rc == 0 && i < b->srcs.n; i++) {
-    if (i < b->nrt_first && cached_object(b, i, &entries[i], verbose)) continue; /* pids[i] = 0 */
+  if (!pids || !state || !order) rc = -1;
+  int njobs = 0;
+  for (int i = 0; rc == 0 && i < n; i++) {
+    if (i < b->nrt_first && cached_object(b, i, &entries[i], verbose)) continue; /* JOB_CACHED */
     argv_own(&b->objs, xasprintf("%s/o%d.o", b->tmp, i));
-    cc.n = base;
-    const char *flags[NCLANG_MODEL_FLAGS + 2] = {NULL};
-    if (i < b->nrt_first) model_flags(b, i, flags);
-    for (int f = 0; flags[f]; f++) argv_add(&cc, flags[f]);
-    if (i >= b->nrt_first && !b->debug && is_cold_runtime(b->srcs.v[i])) argv_add(&cc, COLD_RUNTIME_FLAG);
-    argv_add(&cc, "-c");
-    argv_add(&cc, b->srcs.v[i]);
-    argv_add(&cc, "-o");
-    argv_add(&cc, b->objs.v[i]);
-    pids[i] = cc.oom || b->objs.oom ? -1 : proc_start(cc.v, NULL, verbose);
-    if (pids[i] < 0) rc = -1;
+    state[i] = JOB_WAITING;
+    if (b->objs.oom) rc = -1;
   }
-  /* wait for every child started, even after a failure; name the first
-   * that fails (a broken $CC fails them all) */
-  int failed = rc;
-  for (int i = 0; pids && i < b->srcs.n && i < b->objs.n; i++)
-    if (pids[i] > 0 && proc_finish(pids[i], failed ? NULL : b->srcs.v[i])) failed = rc = -1;
+  for (int rank = 0; rc == 0 && rank < 4; rank++)
+    for (int i = 0; i < n; i++)
+      if (state[i] == JOB_WAITING && start_rank(b, i) == rank) order[njobs++] = i;
+  int slots = compile_slots(), running = 0, next = 0, broken = rc, failed = 0;
+  while (running > 0 || (!broken && next < njobs)) {
+    if (!broken && next < njobs && running < slots) {
+      int i = order[next++];
+      if ((pids[i] = start_compile(b, &cc, base, i, verbose)) < 0) broken = -1;
+      else state[i] = JOB_RUNNING, running++;
+      continue;
+    }
+    int ok;
+    pid_t pid = proc_wait_any(&ok);
+    if (pid < 0) {
+      broken = -1;
+      break;
+    }
+    for (int i = 0; i < n; i++)
+      if (state[i] == JOB_RUNNING && pids[i] == pid) {
+        running--;
+        state[i] = ok ? JOB_DONE : JOB_WAITING;
+        /* name the first that fails (a broken $CC fails them all) */
+        if (!ok && !failed && !proc_stopped()) fprintf(stderr, "dlnc: error: %s failed\n", b->srcs.v[i]);
+        if (!ok) failed = -1;
+      }
+  }
+  if (broken || failed) rc = -1;
   for (int i = 0; i < b->nrt_first; i++) {
-    if (rc == 0 && pids && pids[i] > 0 && entries[i] && !proc_stopped())
+    if (rc == 0 && state && state[i] == JOB_DONE && entries[i] && !proc_stopped())
       cache_object_store(&b->cache, b->objs.v[i], entries[i]);
     free(entries[i]);
   }
   free(pids);
+  free(state);
+  free(order);
   argv_free(&cc);
   return rc;
 }
