@@ -30,26 +30,65 @@ static int is_runtime_dir(const char *dir) {
   return ok;
 }
 
+/* The directory of this executable (PREFIX/bin), from /proc/self/exe;
+ * malloc'd, NULL if unknown. */
+static char *exe_dir(void) {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  char *slash = n > 0 ? (exe[n] = 0, strrchr(exe, '/')) : NULL;
+  if (!slash) return NULL;
+  *slash = 0;
+  return strdup(exe);
+}
+
+/* PREFIX/share/dlnc/runtime if this dlnc is installed (the runtime is
+ * there), else NULL; found once. */
+static const char *installed_runtime(void) {
+  static char *installed;
+  static int looked;
+  if (looked) return installed;
+  looked = 1;
+  char *bin = exe_dir();
+  char *dir = bin ? xasprintf("%s/../share/dlnc/runtime", bin) : NULL;
+  if (dir && is_runtime_dir(dir)) installed = dir;
+  else free(dir);
+  free(bin);
+  return installed;
+}
+
 /* Where the runtime's sources are: $DLNC_RUNTIME if set; else the installed
  * copy beside this executable (PREFIX/bin/dlnc reads PREFIX/share/dlnc/runtime,
  * so an installed dlnc keeps working when the checkout it came from is moved
  * or deleted, and a relocated prefix works as well); else the checkout's
  * runtime/ that this dlnc was built from (a build-tree dlnc). */
 const char *build_runtime_dir(void) {
-  static char *installed; /* found once, kept for the process */
   const char *env = getenv("DLNC_RUNTIME");
   if (env && *env) return env;
+  const char *installed = installed_runtime();
+  return installed ? installed : DLNC_RUNTIME_DIR;
+}
+
+/* Where `dlnc prebuild` writes runtimes and builds look for them:
+ * $DLNC_PREBUILT (`off`: nowhere); else PREFIX/lib/dlnc/prebuilt for an
+ * installed dlnc (cmake --install fills it); else the build tree's
+ * prebuilt/ (DLNC_PREBUILT_DIR, filled when dlnc is built).  NULL: none. */
+const char *build_prebuilt_dir(void) {
+  static char *installed;
+  const char *env = getenv("DLNC_PREBUILT");
+  if (env && !strcmp(env, "off")) return NULL;
+  if (env && *env) return env;
   if (installed) return installed;
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  char *slash = n > 0 ? (exe[n] = 0, strrchr(exe, '/')) : NULL;
-  if (slash) {
-    *slash = 0; /* PREFIX/bin */
-    char *dir = xasprintf("%s/../share/dlnc/runtime", exe);
-    if (dir && is_runtime_dir(dir)) return installed = dir;
-    free(dir);
+  if (installed_runtime()) {
+    char *bin = exe_dir();
+    installed = bin ? xasprintf("%s/../lib/dlnc/prebuilt", bin) : NULL;
+    free(bin);
+    return installed;
   }
-  return DLNC_RUNTIME_DIR;
+#ifdef DLNC_PREBUILT_DIR
+  return DLNC_PREBUILT_DIR;
+#else
+  return NULL;
+#endif
 }
 
 /* --target: what the trainer is compiled for, as -march.  `native` is this
@@ -530,11 +569,14 @@ static int run_build(build *b, ir_graph *g, const build_opts *o) {
   char *salt = cold_runtime_salt();
   if (!salt) return -1;
   /* --debug compiles everything at -O0: no cold list */
-  cache_open(&b->cache, &b->flags, o->debug ? "" : salt, b->rt, b->tmp, verbose);
+  cache_open(&b->cache, build_prebuilt_dir(), &b->flags, o->debug ? "" : salt, b->rt, b->tmp, verbose);
   free(salt);
   b->debug = o->debug;
-  b->have_lib = cache_lookup(&b->cache);
-  if (b->have_lib) b->lib = strdup(b->cache.lib);
+  const char *lib = cache_lookup(&b->cache);
+  b->have_lib = lib != NULL;
+  if (lib) b->lib = strdup(lib);
+  if (lib && verbose) fprintf(stderr, "dlnc: reusing the %s runtime %s\n",
+                              lib == b->cache.lib ? "cached" : "prebuilt", lib);
   /* the sources in order: the model's, then the runtime's if needed */
   argv_list srcs = {0};
   argv_own(&srcs, xasprintf("%s/%s.c", b->tmp, g->model_name));
@@ -580,6 +622,56 @@ int build_trainer(ir_graph *g, const char *in, const char *out, const build_opts
   free(b.target);
   free(b.partial);
   proc_untrap_signals(); /* re-raises a stopping signal, now that all is clean */
+  return rc;
+}
+
+/* `dlnc prebuild`: the runtime alone, compiled as run_build would, into the
+ * cache directory `dir`. */
+static int run_prebuild(build *b, const char *dir, const build_opts *o) {
+  compile_flags(&b->flags, o, b->rt);
+  if (b->flags.oom || runtime_sources(b->rt, &b->srcs)) return -1;
+  char *salt = cold_runtime_salt();
+  if (!salt) return -1;
+  int rc = cache_open_at(&b->cache, dir, &b->flags, salt, b->rt, b->tmp, o->verbose);
+  free(salt);
+  if (rc) {
+    if (!proc_stopped())
+      fprintf(stderr, "dlnc: error: cannot prebuild into %s (does %s run?)\n", dir, b->flags.v[0]);
+    return -1;
+  }
+  const char *lib = cache_lookup(&b->cache);
+  if (!lib) {
+    b->nrt_first = 0; /* no model: every source is the runtime's */
+    if (compile_all(b, o->verbose)) return -1;
+    archive_runtime(b, o->verbose);
+    if (proc_stopped()) return -1;
+    if (!(lib = cache_lookup(&b->cache))) {
+      fprintf(stderr, "dlnc: error: cannot write the runtime into %s\n", dir);
+      return -1;
+    }
+  }
+  printf("%s\n", lib);
+  return 0;
+}
+
+int build_prebuild(const char *dir, const build_opts *o) {
+  build b = {.rt = build_runtime_dir()};
+  const char *tmpdir = getenv("TMPDIR");
+  b.tmp = xasprintf("%s/dlnc-build-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+  proc_trap_signals();
+  int rc = -1;
+  if (!b.tmp || !mkdtemp(b.tmp))
+    fprintf(stderr, "dlnc: error: cannot make a temporary directory: %s\n", strerror(errno));
+  else
+    rc = run_prebuild(&b, dir, o);
+  if (b.tmp) remove_dir(b.tmp);
+  argv_free(&b.flags);
+  argv_free(&b.srcs);
+  argv_free(&b.objs);
+  cache_close(&b.cache);
+  free(b.lib);
+  free(b.tmp);
+  proc_untrap_signals();
   return rc;
 }
 
