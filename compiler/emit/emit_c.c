@@ -683,10 +683,15 @@ static void emit_source(emit_ctx *ec) {
   emit_line(o, "#define ST(off) (ctx->state + (off))");
   emit_line(o, "#define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)");
   emit_line(o, "#define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))\n");
+  /* DL_NOINLINE: a line's forward function is called by forward(),
+   * loss_only() and generate() once a step each; inlined into every caller
+   * it was optimised and compiled again for each (a tenth of fashion_gan's
+   * first half) for no speed */
   emit_line(o, "/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the\n"
-               " * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */");
-  emit_line(o, "#ifndef DL_PART\n#define DL_PART 0\n#define DL_SPLIT static\n#else");
-  emit_line(o, "#define DL_SPLIT __attribute__((visibility(\"hidden\")))\n#endif\n");
+               " * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it.\n"
+               " * Not inlined: each runs once a step, and its callers need not compile it. */");
+  emit_line(o, "#ifndef DL_PART\n#define DL_PART 0\n#define DL_SPLIT static DL_NOINLINE\n#else");
+  emit_line(o, "#define DL_SPLIT __attribute__((visibility(\"hidden\"))) DL_NOINLINE\n#endif\n");
   emit_line(o, "#if DL_PART != 2");
   for (int grp = 0; grp < g->ngroups; grp++)
     if (group_has(ec, grp, 0)) emit_group(ec, grp, 0);
