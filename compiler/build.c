@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,26 +30,65 @@ static int is_runtime_dir(const char *dir) {
   return ok;
 }
 
+/* The directory of this executable (PREFIX/bin), from /proc/self/exe;
+ * malloc'd, NULL if unknown. */
+static char *exe_dir(void) {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  char *slash = n > 0 ? (exe[n] = 0, strrchr(exe, '/')) : NULL;
+  if (!slash) return NULL;
+  *slash = 0;
+  return strdup(exe);
+}
+
+/* PREFIX/share/dlnc/runtime if this dlnc is installed (the runtime is
+ * there), else NULL; found once. */
+static const char *installed_runtime(void) {
+  static char *installed;
+  static int looked;
+  if (looked) return installed;
+  looked = 1;
+  char *bin = exe_dir();
+  char *dir = bin ? xasprintf("%s/../share/dlnc/runtime", bin) : NULL;
+  if (dir && is_runtime_dir(dir)) installed = dir;
+  else free(dir);
+  free(bin);
+  return installed;
+}
+
 /* Where the runtime's sources are: $DLNC_RUNTIME if set; else the installed
  * copy beside this executable (PREFIX/bin/dlnc reads PREFIX/share/dlnc/runtime,
  * so an installed dlnc keeps working when the checkout it came from is moved
  * or deleted, and a relocated prefix works as well); else the checkout's
  * runtime/ that this dlnc was built from (a build-tree dlnc). */
 const char *build_runtime_dir(void) {
-  static char *installed; /* found once, kept for the process */
   const char *env = getenv("DLNC_RUNTIME");
   if (env && *env) return env;
+  const char *installed = installed_runtime();
+  return installed ? installed : DLNC_RUNTIME_DIR;
+}
+
+/* Where `dlnc prebuild` writes runtimes and builds look for them:
+ * $DLNC_PREBUILT (`off`: nowhere); else PREFIX/lib/dlnc/prebuilt for an
+ * installed dlnc (cmake --install fills it); else the build tree's
+ * prebuilt/ (DLNC_PREBUILT_DIR, filled when dlnc is built).  NULL: none. */
+const char *build_prebuilt_dir(void) {
+  static char *installed;
+  const char *env = getenv("DLNC_PREBUILT");
+  if (env && !strcmp(env, "off")) return NULL;
+  if (env && *env) return env;
   if (installed) return installed;
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  char *slash = n > 0 ? (exe[n] = 0, strrchr(exe, '/')) : NULL;
-  if (slash) {
-    *slash = 0; /* PREFIX/bin */
-    char *dir = xasprintf("%s/../share/dlnc/runtime", exe);
-    if (dir && is_runtime_dir(dir)) return installed = dir;
-    free(dir);
+  if (installed_runtime()) {
+    char *bin = exe_dir();
+    installed = bin ? xasprintf("%s/../lib/dlnc/prebuilt", bin) : NULL;
+    free(bin);
+    return installed;
   }
-  return DLNC_RUNTIME_DIR;
+#ifdef DLNC_PREBUILT_DIR
+  return DLNC_PREBUILT_DIR;
+#else
+  return NULL;
+#endif
 }
 
 /* --target: what the trainer is compiled for, as -march.  `native` is this
@@ -356,9 +396,60 @@ static int cached_object(build *b, int i, char **entry, int verbose) {
   return 1;
 }
 
-/* Every compile at once, the model's sources (unless cached) and (unless
- * cached) each runtime file: they are independent, and on a cold cache the
- * runtime's GEMM kernels alone take longer than everything else together. */
+/* The runtime's slowest file by far: gemm.c's kernels are about 4 s of
+ * compiler CPU, as much as the rest of the runtime.  Started first, it has a
+ * core to itself while the other core takes everything else; started among
+ * thirty others, it got a thirtieth of a core and a cold build ended waiting
+ * for it alone. */
+static const char *const slow_runtime[] = {"gemm.c"};
+enum { NSLOW_RUNTIME = sizeof slow_runtime / sizeof slow_runtime[0] };
+
+static const char *base_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+/* When source i starts, longest first: the slow runtime file (0), the
+ * model's halves and main (1), the hot runtime files (2), the cold ones at
+ * -O1 (3). */
+static int start_rank(const build *b, int i) {
+  if (i < b->nrt_first) return 1;
+  for (int k = 0; k < NSLOW_RUNTIME; k++)
+    if (!strcmp(base_name(b->srcs.v[i]), slow_runtime[k])) return 0;
+  return is_cold_runtime(b->srcs.v[i]) ? 3 : 2;
+}
+
+/* How many compiles run at once: the CPUs this process may use.  More only
+ * share the same cores (a cold build's 30 compiles at once took 7 s of wall
+ * time for 5 of work per core) and delay the ones started first. */
+static int compile_slots(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}
+
+/* Starts the compile of source i into objs[i]; its pid, or -1. */
+static pid_t start_compile(build *b, argv_list *cc, int base, int i, int verbose) {
+  cc->n = base;
+  const char *flags[NCLANG_MODEL_FLAGS + 2] = {NULL};
+  if (i < b->nrt_first) model_flags(b, i, flags);
+  for (int f = 0; flags[f]; f++) argv_add(cc, flags[f]);
+  if (i >= b->nrt_first && !b->debug && is_cold_runtime(b->srcs.v[i])) argv_add(cc, COLD_RUNTIME_FLAG);
+  argv_add(cc, "-c");
+  argv_add(cc, b->srcs.v[i]);
+  argv_add(cc, "-o");
+  argv_add(cc, b->objs.v[i]);
+  return cc->oom ? -1 : proc_start(cc->v, NULL, verbose);
+}
+
+enum { JOB_CACHED, JOB_WAITING, JOB_RUNNING, JOB_DONE };
+
+/* Every compile the build needs, the model's sources (unless cached) and
+ * (unless cached) each runtime file, as many at once as there are CPUs,
+ * longest first (start_rank).  A compile that fails does not stop the
+ * others from starting (-v prints every command, as it did when all
+ * started at once); the first failure is named. */
 static int compile_all(build *b, int verbose) {
   argv_list cc;
   if (argv_copy(&cc, &b->flags)) return -1;
@@ -370,36 +461,53 @@ static int compile_all(build *b, int verbose) {
    * directory: the same model compiles to the same bytes, which the object
    * cache relies on when two builds store one entry at once */
   argv_own(&cc, xasprintf("-fdebug-prefix-map=%s=.", b->tmp));
-  int base = cc.n, rc = cc.oom ? -1 : 0;
-  pid_t *pids = calloc((size_t)b->srcs.n, sizeof *pids);
+  int base = cc.n, n = b->srcs.n, rc = cc.oom ? -1 : 0;
+  pid_t *pids = calloc((size_t)n, sizeof *pids);
+  int *state = calloc((size_t)n, sizeof *state), *order = calloc((size_t)n, sizeof *order);
   char *entries[MODEL_SRCS] = {NULL}; /* the model's objects in the cache */
-  if (!pids) rc = -1;
-  for (int i = 0; rc == 0 && i < b->srcs.n; i++) {
-    if (i < b->nrt_first && cached_object(b, i, &entries[i], verbose)) continue; /* pids[i] = 0 */
+  if (!pids || !state || !order) rc = -1;
+  int njobs = 0;
+  for (int i = 0; rc == 0 && i < n; i++) {
+    if (i < b->nrt_first && cached_object(b, i, &entries[i], verbose)) continue; /* JOB_CACHED */
     argv_own(&b->objs, xasprintf("%s/o%d.o", b->tmp, i));
-    cc.n = base;
-    const char *flags[NCLANG_MODEL_FLAGS + 2] = {NULL};
-    if (i < b->nrt_first) model_flags(b, i, flags);
-    for (int f = 0; flags[f]; f++) argv_add(&cc, flags[f]);
-    if (i >= b->nrt_first && !b->debug && is_cold_runtime(b->srcs.v[i])) argv_add(&cc, COLD_RUNTIME_FLAG);
-    argv_add(&cc, "-c");
-    argv_add(&cc, b->srcs.v[i]);
-    argv_add(&cc, "-o");
-    argv_add(&cc, b->objs.v[i]);
-    pids[i] = cc.oom || b->objs.oom ? -1 : proc_start(cc.v, NULL, verbose);
-    if (pids[i] < 0) rc = -1;
+    state[i] = JOB_WAITING;
+    if (b->objs.oom) rc = -1;
   }
-  /* wait for every child started, even after a failure; name the first
-   * that fails (a broken $CC fails them all) */
-  int failed = rc;
-  for (int i = 0; pids && i < b->srcs.n && i < b->objs.n; i++)
-    if (pids[i] > 0 && proc_finish(pids[i], failed ? NULL : b->srcs.v[i])) failed = rc = -1;
+  for (int rank = 0; rc == 0 && rank < 4; rank++)
+    for (int i = 0; i < n; i++)
+      if (state[i] == JOB_WAITING && start_rank(b, i) == rank) order[njobs++] = i;
+  int slots = compile_slots(), running = 0, next = 0, broken = rc, failed = 0;
+  while (running > 0 || (!broken && next < njobs)) {
+    if (!broken && next < njobs && running < slots) {
+      int i = order[next++];
+      if ((pids[i] = start_compile(b, &cc, base, i, verbose)) < 0) broken = -1;
+      else state[i] = JOB_RUNNING, running++;
+      continue;
+    }
+    int ok;
+    pid_t pid = proc_wait_any(&ok);
+    if (pid < 0) {
+      broken = -1;
+      break;
+    }
+    for (int i = 0; i < n; i++)
+      if (state[i] == JOB_RUNNING && pids[i] == pid) {
+        running--;
+        state[i] = ok ? JOB_DONE : JOB_WAITING;
+        /* name the first that fails (a broken $CC fails them all) */
+        if (!ok && !failed && !proc_stopped()) fprintf(stderr, "dlnc: error: %s failed\n", b->srcs.v[i]);
+        if (!ok) failed = -1;
+      }
+  }
+  if (broken || failed) rc = -1;
   for (int i = 0; i < b->nrt_first; i++) {
-    if (rc == 0 && pids && pids[i] > 0 && entries[i] && !proc_stopped())
+    if (rc == 0 && state && state[i] == JOB_DONE && entries[i] && !proc_stopped())
       cache_object_store(&b->cache, b->objs.v[i], entries[i]);
     free(entries[i]);
   }
   free(pids);
+  free(state);
+  free(order);
   argv_free(&cc);
   return rc;
 }
@@ -461,11 +569,14 @@ static int run_build(build *b, ir_graph *g, const build_opts *o) {
   char *salt = cold_runtime_salt();
   if (!salt) return -1;
   /* --debug compiles everything at -O0: no cold list */
-  cache_open(&b->cache, &b->flags, o->debug ? "" : salt, b->rt, b->tmp, verbose);
+  cache_open(&b->cache, build_prebuilt_dir(), &b->flags, o->debug ? "" : salt, b->rt, b->tmp, verbose);
   free(salt);
   b->debug = o->debug;
-  b->have_lib = cache_lookup(&b->cache);
-  if (b->have_lib) b->lib = strdup(b->cache.lib);
+  const char *lib = cache_lookup(&b->cache);
+  b->have_lib = lib != NULL;
+  if (lib) b->lib = strdup(lib);
+  if (lib && verbose) fprintf(stderr, "dlnc: reusing the %s runtime %s\n",
+                              lib == b->cache.lib ? "cached" : "prebuilt", lib);
   /* the sources in order: the model's, then the runtime's if needed */
   argv_list srcs = {0};
   argv_own(&srcs, xasprintf("%s/%s.c", b->tmp, g->model_name));
@@ -511,6 +622,56 @@ int build_trainer(ir_graph *g, const char *in, const char *out, const build_opts
   free(b.target);
   free(b.partial);
   proc_untrap_signals(); /* re-raises a stopping signal, now that all is clean */
+  return rc;
+}
+
+/* `dlnc prebuild`: the runtime alone, compiled as run_build would, into the
+ * cache directory `dir`. */
+static int run_prebuild(build *b, const char *dir, const build_opts *o) {
+  compile_flags(&b->flags, o, b->rt);
+  if (b->flags.oom || runtime_sources(b->rt, &b->srcs)) return -1;
+  char *salt = cold_runtime_salt();
+  if (!salt) return -1;
+  int rc = cache_open_at(&b->cache, dir, &b->flags, salt, b->rt, b->tmp, o->verbose);
+  free(salt);
+  if (rc) {
+    if (!proc_stopped())
+      fprintf(stderr, "dlnc: error: cannot prebuild into %s (does %s run?)\n", dir, b->flags.v[0]);
+    return -1;
+  }
+  const char *lib = cache_lookup(&b->cache);
+  if (!lib) {
+    b->nrt_first = 0; /* no model: every source is the runtime's */
+    if (compile_all(b, o->verbose)) return -1;
+    archive_runtime(b, o->verbose);
+    if (proc_stopped()) return -1;
+    if (!(lib = cache_lookup(&b->cache))) {
+      fprintf(stderr, "dlnc: error: cannot write the runtime into %s\n", dir);
+      return -1;
+    }
+  }
+  printf("%s\n", lib);
+  return 0;
+}
+
+int build_prebuild(const char *dir, const build_opts *o) {
+  build b = {.rt = build_runtime_dir()};
+  const char *tmpdir = getenv("TMPDIR");
+  b.tmp = xasprintf("%s/dlnc-build-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+  proc_trap_signals();
+  int rc = -1;
+  if (!b.tmp || !mkdtemp(b.tmp))
+    fprintf(stderr, "dlnc: error: cannot make a temporary directory: %s\n", strerror(errno));
+  else
+    rc = run_prebuild(&b, dir, o);
+  if (b.tmp) remove_dir(b.tmp);
+  argv_free(&b.flags);
+  argv_free(&b.srcs);
+  argv_free(&b.objs);
+  cache_close(&b.cache);
+  free(b.lib);
+  free(b.tmp);
+  proc_untrap_signals();
   return rc;
 }
 

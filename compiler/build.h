@@ -20,6 +20,12 @@ int build_target_known(const char *name);
 int build_precision(const char *name, int *bf16);
 /* The runtime directory builds use (see runtime_dir in build.c). */
 const char *build_runtime_dir(void);
+/* The directory of prebuilt runtimes builds read (see build.c); NULL: none. */
+const char *build_prebuilt_dir(void);
+/* `dlnc prebuild`: compiles the runtime for these options (debug unused)
+ * into `dir` as a cache entry, unless one is there already, and prints its
+ * path.  0, or -1 after a message. */
+int build_prebuild(const char *dir, const build_opts *opts);
 /* 0 if `dlnc emit` may write NAME.c, NAME.h and NAME_main.c into dir: none
  * of them is the source `in`, a directory or another non-regular file. */
 int build_check_emit(const char *dir, const char *name, const char *in);

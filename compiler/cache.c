@@ -3,10 +3,17 @@
  * library kept in a cache directory ($DLNC_CACHE, else $XDG_CACHE_HOME/dlnc,
  * else ~/.cache/dlnc; DLNC_CACHE=off for none).
  *
- * The key hashes the compile flags, every file of the runtime directory and
- * the compiler's predefined macros under those flags: they name the
- * compiler's version and, with -march=native, the CPU's features, so a
- * library built for another machine or compiler is never linked.
+ * The key hashes the compile flags (all but the runtime directory's path),
+ * every file of the runtime directory and the compiler's predefined macros
+ * under those flags: they name the compiler's version and, with
+ * -march=native, the CPU's features, so a library built for another
+ * machine, compiler or runtime is never linked.
+ *
+ * A prebuilt directory (`dlnc prebuild`: beside dlnc, made when dlnc is
+ * built or installed) holds entries of the same form and key, read only:
+ * a build whose key matches one links it instead of compiling the runtime,
+ * with or without a cache; any other key (another compiler, flags, CPU or
+ * runtime source) finds nothing there and compiles as before.
  *
  * An entry is runtime-KEY.a and its stamp runtime-KEY.a.sum (size and
  * checksum), each written to a temporary name, fsynced and renamed, so a
@@ -145,31 +152,83 @@ static char *choose_dir(void) {
   return NULL;
 }
 
-void cache_open(rt_cache *c, const argv_list *flags, const char *salt, const char *rt, const char *tmp,
-                int verbose) {
-  memset(c, 0, sizeof *c);
-  char *dir = choose_dir();
-  uint64_t h = FNV_OFFSET, files, macros;
-  int macros_rc = hash_macros(flags, tmp, verbose, &macros, &c->clang);
-  if (!dir) return;
-  for (int i = 0; i < flags->n; i++) h = fnv(h, flags->v[i], strlen(flags->v[i]) + 1);
+/* The key: the flags (but the runtime's directory, -I rt: its files are
+ * hashed, wherever they are, so a prebuilt runtime made in a staged
+ * install, DESTDIR, matches the installed sources), the salt, the runtime's
+ * files and the compiler's macros.  -1 if the files or macros cannot be read. */
+static int runtime_key(const argv_list *flags, const char *salt, const char *rt, uint64_t macros,
+                       uint64_t *key) {
+  uint64_t h = FNV_OFFSET, files;
+  for (int i = 0; i < flags->n; i++)
+    if (!(i > 0 && !strcmp(flags->v[i - 1], "-I") && !strcmp(flags->v[i], rt)))
+      h = fnv(h, flags->v[i], strlen(flags->v[i]) + 1);
   h = fnv(h, salt, strlen(salt) + 1);
-  if (hash_runtime(rt, &files) || macros_rc) {
-    free(dir); /* the build itself will say what is wrong */
+  if (hash_runtime(rt, &files)) return -1;
+  *key = fnv(fnv(h, &files, sizeof files), &macros, sizeof macros);
+  return 0;
+}
+
+/* DIR/runtime-KEY.a and its stamp, malloc'd (NULL when out of memory). */
+static void entry_paths(const char *dir, uint64_t key, char **lib, char **stamp) {
+  *lib = xasprintf("%s/runtime-%016" PRIx64 ".a", dir, key);
+  *stamp = xasprintf("%s/runtime-%016" PRIx64 ".a.sum", dir, key);
+}
+
+/* Opens the cache `dir` (owned; NULL for none) and the prebuilt directory
+ * `prebuilt` (NULL for none) for these flags. */
+static void open_in(rt_cache *c, char *dir, const char *prebuilt, const argv_list *flags,
+                    const char *salt, const char *rt, const char *tmp, int verbose) {
+  memset(c, 0, sizeof *c);
+  uint64_t macros, key;
+  int macros_rc = hash_macros(flags, tmp, verbose, &macros, &c->clang);
+  /* no key: the build itself will say what is wrong */
+  if ((!dir && !prebuilt) || macros_rc || runtime_key(flags, salt, rt, macros, &key)) {
+    free(dir);
     return;
   }
-  h = fnv(fnv(h, &files, sizeof files), &macros, sizeof macros);
-  c->key = h;
-  c->lib = xasprintf("%s/runtime-%016" PRIx64 ".a", dir, h);
-  c->stamp = xasprintf("%s/runtime-%016" PRIx64 ".a.sum", dir, h);
+  c->key = key;
+  c->keyed = 1;
+  if (prebuilt) entry_paths(prebuilt, key, &c->prebuilt_lib, &c->prebuilt_stamp);
+  if (!dir) return;
+  entry_paths(dir, key, &c->lib, &c->stamp);
   c->dir = dir;
-  if (!c->lib || !c->stamp) cache_close(c);
+  if (!c->lib || !c->stamp) {
+    free(c->dir);
+    free(c->lib);
+    free(c->stamp);
+    c->dir = c->lib = c->stamp = NULL;
+  }
+}
+
+void cache_open(rt_cache *c, const char *prebuilt, const argv_list *flags, const char *salt,
+                const char *rt, const char *tmp, int verbose) {
+  open_in(c, choose_dir(), prebuilt, flags, salt, rt, tmp, verbose);
+}
+
+int cache_open_at(rt_cache *c, const char *dir, const argv_list *flags, const char *salt, const char *rt,
+                  const char *tmp, int verbose) {
+  char *d = strdup(dir);
+  for (char *p = d ? d + 1 : NULL; p && *p; p++) /* each missing level */
+    if (*p == '/') {
+      *p = 0;
+      mkdir(d, 0777);
+      *p = '/';
+    }
+  if (d && mkdir(d, 0777) != 0 && errno != EEXIST) {
+    fprintf(stderr, "dlnc: error: cannot make %s: %s\n", d, strerror(errno));
+    free(d);
+    return -1;
+  }
+  open_in(c, d, NULL, flags, salt, rt, tmp, verbose);
+  return c->dir ? 0 : -1;
 }
 
 void cache_close(rt_cache *c) {
   free(c->dir);
   free(c->lib);
   free(c->stamp);
+  free(c->prebuilt_lib);
+  free(c->prebuilt_stamp);
   memset(c, 0, sizeof *c);
 }
 
@@ -200,8 +259,11 @@ static int entry_ok(const char *file, const char *stamp, const char *what) {
   return 0;
 }
 
-int cache_lookup(const rt_cache *c) {
-  return c->dir && entry_ok(c->lib, c->stamp, "runtime");
+const char *cache_lookup(const rt_cache *c) {
+  if (c->dir && entry_ok(c->lib, c->stamp, "runtime")) return c->lib;
+  if (c->prebuilt_lib && c->prebuilt_stamp && entry_ok(c->prebuilt_lib, c->prebuilt_stamp, "prebuilt runtime"))
+    return c->prebuilt_lib;
+  return NULL;
 }
 
 /* Writes n bytes; -1 with errno on failure. */
@@ -280,7 +342,7 @@ void cache_store(const rt_cache *c, const char *lib) {
 /* ---- the model's objects ---------------------------------------------------- */
 
 char *cache_object(const rt_cache *c, const char *src, const char *hdr, const char *const *flags) {
-  if (!c->dir) return NULL;
+  if (!c->dir || !c->keyed) return NULL;
   uint64_t h = c->key, fh;
   for (const char *const *f = flags; *f; f++) h = fnv(h, *f, strlen(*f) + 1);
   long long size;

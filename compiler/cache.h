@@ -7,7 +7,9 @@ typedef struct rt_cache {
   char *dir;   /* NULL: no cache for this build */
   char *lib;   /* DIR/runtime-KEY.a */
   char *stamp; /* DIR/runtime-KEY.a.sum: its size and checksum */
+  char *prebuilt_lib, *prebuilt_stamp; /* PREBUILT/runtime-KEY.a(.sum), or NULL */
   unsigned long long key; /* KEY: compiler, flags, CPU, runtime sources */
+  int keyed;   /* key is known */
   int clang;   /* the compiler defines __clang__ (known with or without a cache) */
 } rt_cache;
 
@@ -15,11 +17,21 @@ typedef struct rt_cache {
  * salt: how the build compiles particular files, hashed too) and
  * runtime directory (tmp: a scratch directory for the compiler's output).
  * A cache that cannot be used leaves c->dir NULL after a warning.  Either
- * way it asks the compiler for its macros and sets c->clang. */
-void cache_open(rt_cache *c, const argv_list *flags, const char *salt, const char *rt, const char *tmp,
-                int verbose);
-/* 1 if the entry exists and matches its stamp; a damaged one is reported. */
-int cache_lookup(const rt_cache *c);
+ * way it asks the compiler for its macros and sets c->clang.  `prebuilt`
+ * (or NULL) is a read-only directory of runtime entries made by `dlnc
+ * prebuild` (beside dlnc), looked up after the cache, whether or not
+ * there is a cache. */
+void cache_open(rt_cache *c, const char *prebuilt, const argv_list *flags, const char *salt,
+                const char *rt, const char *tmp, int verbose);
+/* `dlnc prebuild`: the cache is `dir` (made if missing), whatever
+ * $DLNC_CACHE says, and there is no prebuilt directory.  -1 after a message
+ * if it cannot be used. */
+int cache_open_at(rt_cache *c, const char *dir, const argv_list *flags, const char *salt, const char *rt,
+                  const char *tmp, int verbose);
+/* The runtime library for this key that exists and matches its stamp: the
+ * cache's, else the prebuilt one; NULL if neither.  A damaged one is
+ * reported. */
+const char *cache_lookup(const rt_cache *c);
 /* Copies lib (a freshly built archive) into the cache: a warning, never an
  * error, if it cannot. */
 void cache_store(const rt_cache *c, const char *lib);

@@ -3,6 +3,7 @@
  *   dlnc check [--ast] FILE.dln
  *   dlnc emit  [--ir] [--f64] FILE.dln -o DIR
  *   dlnc build [--debug] [--f64] [--precision P] [--target T] [-v] FILE.dln -o BIN
+ *   dlnc prebuild [--f64] [--precision P] [--target T] [-v] [-o DIR]
  *   dlnc summary [--f64] FILE.dln
  *   dlnc graph [--backward] FILE.dln [-o FILE.dot]
  *   dlnc builtins
@@ -58,16 +59,24 @@ static int is_word_of(const char *list, const char *word) {
   return 0;
 }
 
+/* What parse_options requires: -o, or no input file at all. */
+enum { NEEDS_OUT = 1, NO_FILE = 2 };
+
 /* Parses argv against the flags this command accepts (`allowed` lists them,
  * e.g. "--ast"); returns -1 after printing help (done) or an error.  After
- * "--" every argument is a file name, even one that starts with '-'. */
+ * "--" every argument is a file name, even one that starts with '-'.
+ * `needs`: NEEDS_OUT, NO_FILE or both. */
 static int parse_options(const command *c, int argc, char **argv, const char *allowed,
-                         int needs_out, options *o, int *status) {
+                         int needs, options *o, int *status) {
   memset(o, 0, sizeof *o);
   int files_only = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (files_only || a[0] != '-' || !a[1]) {
+      if (needs & NO_FILE) {
+        *status = usage_error(c, "unexpected argument '%s'", a);
+        return -1;
+      }
       if (o->path) {
         *status = usage_error(c, "more than one input file ('%s')", a);
         return -1;
@@ -108,11 +117,11 @@ static int parse_options(const command *c, int argc, char **argv, const char *al
     else if (!strcmp(a, "--backward")) o->backward = 1;
     else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) o->verbose = 1;
   }
-  if (!o->path) {
+  if (!o->path && !(needs & NO_FILE)) {
     *status = usage_error(c, "%s", "no input file");
     return -1;
   }
-  if (needs_out && !o->out) {
+  if ((needs & NEEDS_OUT) && !o->out) {
     *status = usage_error(c, "%s", "-o is required");
     return -1;
   }
@@ -132,7 +141,7 @@ static int cmd_check(const command *self, int argc, char **argv) {
 static int cmd_emit(const command *self, int argc, char **argv) {
   options o;
   int status;
-  if (parse_options(self, argc, argv, "--ir --f64 -o -W", 1, &o, &status)) return status;
+  if (parse_options(self, argc, argv, "--ir --f64 -o -W", NEEDS_OUT, &o, &status)) return status;
   ir_graph *g = pipeline_compile(o.path, 1, NULL);
   if (!g) return EXIT_ERRORS;
   if (o.ir) ir_dump(g, stdout);
@@ -147,25 +156,45 @@ static int cmd_emit(const command *self, int argc, char **argv) {
   return status;
 }
 
+/* --target and --precision (with --f64) into bo; an exit status if bad. */
+static int build_options(const command *self, const options *o, build_opts *bo) {
+  if (o->target && !build_target_known(o->target)) return EXIT_USAGE;
+  int bf16 = 0;
+  if (o->precision && o->f64)
+    return usage_error(self, "%s", "--precision and --f64 do not go together (--f64 is double "
+                                   "precision throughout, for gradient checks)");
+  if (o->precision && build_precision(o->precision, &bf16)) return EXIT_USAGE;
+  *bo = (build_opts){.debug = o->debug, .f64 = o->f64, .bf16 = bf16, .verbose = o->verbose,
+                     .target = o->target};
+  return EXIT_OK;
+}
+
 static int cmd_build(const command *self, int argc, char **argv) {
   options o;
   int status;
-  if (parse_options(self, argc, argv, "--debug --f64 --precision --target -v --verbose -o -W", 1,
+  if (parse_options(self, argc, argv, "--debug --f64 --precision --target -v --verbose -o -W", NEEDS_OUT,
                     &o, &status))
     return status;
-  if (o.target && !build_target_known(o.target)) return EXIT_USAGE;
-  int bf16 = 0;
-  if (o.precision && o.f64)
-    return usage_error(self, "%s", "--precision and --f64 do not go together (--f64 is double "
-                                   "precision throughout, for gradient checks)");
-  if (o.precision && build_precision(o.precision, &bf16)) return EXIT_USAGE;
+  build_opts bo;
+  if ((status = build_options(self, &o, &bo)) != EXIT_OK) return status;
   ir_graph *g = pipeline_compile(o.path, 1, NULL);
   if (!g) return EXIT_ERRORS;
-  build_opts bo = {.debug = o.debug, .f64 = o.f64, .bf16 = bf16, .verbose = o.verbose,
-                   .target = o.target};
   status = build_trainer(g, o.path, o.out, &bo) ? EXIT_ERRORS : EXIT_OK;
   ir_free(g);
   return status;
+}
+
+static int cmd_prebuild(const command *self, int argc, char **argv) {
+  options o;
+  int status;
+  if (parse_options(self, argc, argv, "--f64 --precision --target -v --verbose -o", NO_FILE, &o,
+                    &status))
+    return status;
+  build_opts bo;
+  if ((status = build_options(self, &o, &bo)) != EXIT_OK) return status;
+  const char *dir = o.out ? o.out : build_prebuilt_dir();
+  if (!dir) return usage_error(self, "%s", "-o is required (DLNC_PREBUILT is off)");
+  return build_prebuild(dir, &bo) ? EXIT_ERRORS : EXIT_OK;
 }
 
 static int cmd_summary(const command *self, int argc, char **argv) {
@@ -270,6 +299,22 @@ static const command commands[] = {
      "  -Werror        report warnings as errors\n"
      "  -h, --help     show this help\n",
      cmd_build},
+    {"prebuild", "compile the runtime ahead, so that builds compile only the model",
+     "usage: dlnc prebuild [--f64] [--precision P] [--target T] [-v] [-o DIR]\n"
+     "\n"
+     "Compiles the runtime as `dlnc build` would with these options and the same\n"
+     "$CC, $DLNC_CFLAGS_EXTRA and CPU, into DIR (default: the prebuilt directory\n"
+     "beside dlnc that `dlnc --version` names; made when dlnc is built and\n"
+     "installed). A build whose compiler, flags, CPU and runtime sources match an\n"
+     "entry there links it and compiles only the model, with or without a cache;\n"
+     "any other build compiles the runtime as before. Prints the library's path.\n"
+     "\n"
+     "  -o DIR         where to write it (any directory of the build cache's form)\n"
+     "  --f64, --precision P, --target T\n"
+     "                 as for `dlnc build`\n"
+     "  -v, --verbose  print the compiler commands\n"
+     "  -h, --help     show this help\n",
+     cmd_prebuild},
     {"summary", "print a table of FILE.dln's layers, shapes, parameters and memory",
      "usage: dlnc summary [--f64] FILE.dln\n"
      "\n"
@@ -325,6 +370,8 @@ static void print_help(FILE *out) {
 static void print_version(void) {
   printf("dlnc %s\n", DL_VERSION);
   printf("runtime: %s\n", build_runtime_dir());
+  const char *prebuilt = build_prebuilt_dir();
+  printf("prebuilt: %s\n", prebuilt ? prebuilt : "none");
 }
 
 int main(int argc, char **argv) {

@@ -187,6 +187,20 @@ int proc_finish(pid_t pid, const char *what) {
   return stop_signal ? -1 : 0;
 }
 
+pid_t proc_wait_any(int *ok) {
+  int status;
+  pid_t got;
+  while ((got = waitpid(-1, &status, 0)) < 0 && errno == EINTR) {
+  }
+  if (got < 0) {
+    fprintf(stderr, "dlnc: error: lost a child: %s\n", strerror(errno));
+    return -1;
+  }
+  forget(got);
+  *ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && !stop_signal;
+  return got;
+}
+
 int proc_run(char **argv, const char *stdout_path, int verbose) {
   pid_t pid = proc_start(argv, stdout_path, verbose);
   return pid < 0 ? -1 : proc_finish(pid, argv[0]);

@@ -30,6 +30,10 @@ pid_t proc_start(char **argv, const char *stdout_path, int verbose);
 /* Waits for pid; 0 if it exited with status 0, else -1 after a message
  * naming `what` (none if what is NULL or the build is being stopped). */
 int proc_finish(pid_t pid, const char *what);
+/* Waits for whichever child ends first: its pid (*ok: it exited with
+ * status 0 and the build is not being stopped), or -1 after a message if
+ * there is none. */
+pid_t proc_wait_any(int *ok);
 int proc_run(char **argv, const char *stdout_path, int verbose);
 
 /* From proc_trap_signals until proc_untrap_signals, SIGINT, SIGTERM and

@@ -741,29 +741,45 @@ static void emit_source(emit_ctx *ec) {
   emit_line(o, "#define ST(off) (ctx->state + (off))");
   emit_line(o, "#define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)");
   emit_line(o, "#define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))\n");
-  emit_line(o, "/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the\n"
-               " * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */");
-  emit_line(o, "#ifndef DL_PART\n#define DL_PART 0\n#define DL_SPLIT static\n#else");
-  emit_line(o, "#define DL_SPLIT __attribute__((visibility(\"hidden\")))\n#endif\n");
+  /* DL_NOINLINE: a line's forward function is called by forward(),
+   * loss_only() and generate() once a step each; inlined into every caller
+   * it was optimised and compiled again for each (a tenth of fashion_gan's
+   * first half) for no speed */
+  emit_line(o, "/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is the forward\n"
+               " * pass, -DDL_PART=2 the backward pass, and the rest (drivers, optimiser,\n"
+               " * tables) goes with the shorter of the two.  Without DL_PART, all of it.\n"
+               " * DL_SPLIT functions are not inlined: each runs once a step, and its\n"
+               " * callers need not compile it again. */");
+  emit_line(o, "#ifndef DL_PART\n#define DL_PART 0\n#define DL_SPLIT static DL_NOINLINE\n#else");
+  emit_line(o, "#define DL_SPLIT __attribute__((visibility(\"hidden\"))) DL_NOINLINE\n#endif\n");
   emit_line(o, "#if DL_PART != 2");
+  long forward_at = ftell(ec->out);
   for (int grp = 0; grp < g->ngroups; grp++)
     if (group_has(ec, grp, 0)) emit_group(ec, grp, 0);
+  long forward_len = ftell(ec->out) - forward_at;
   emit_line(o, "#else");
   for (int grp = 0; grp < g->ngroups; grp++)
     if (group_has(ec, grp, 0))
       emit_line(o, "DL_SPLIT void forward_%s(dl_ctx *ctx, int n, int with_labels);", g->groups[grp].name);
   emit_line(o, "#endif\n\n#if DL_PART != 1");
+  long backward_at = ftell(ec->out);
   for (int k = 0; k < (g->nupdates ? g->nupdates : 1); k++) {
     ec->update = k;
     for (int grp = g->ngroups - 1; grp >= 0; grp--)
       if (group_has(ec, grp, 1)) emit_group(ec, grp, 1);
   }
   emit_grads(ec);
+  long backward_len = ftell(ec->out) - backward_at;
   emit_line(o, "#else");
   if (!g->nupdates) emit_line(o, "DL_SPLIT double compute_grads(dl_ctx *ctx, int n);");
   for (int k = 0; k < g->nupdates; k++)
     emit_line(o, "DL_SPLIT double compute_grads_u%d(dl_ctx *ctx, int n);", k);
-  emit_line(o, "#endif\n\n#if DL_PART != 2");
+  /* The two halves compile at once on two cores, so the build waits for the
+   * longer: the rest joins the half with less text (a GAN's forward pass,
+   * its batch norms, outweighs its backward pass; a transformer's backward
+   * pass its forward one).  The rest reaches the other half's functions
+   * through the DL_SPLIT declarations above. */
+  emit_line(o, "#endif\n\n#if DL_PART != %d", backward_len < forward_len ? 1 : 2);
   emit_drivers(ec);
   if (ec->g->sample >= 0) emit_generator(ec);
   optim_emit_update(ec);

@@ -39,7 +39,12 @@ grep -q "^runtime: $prefix/bin/../share/dlnc/runtime\$" version.txt ||
 mkdir -p model/data
 cp "$src/examples/xor.dln" model/
 cp "$src/examples/data/xor.csv" model/data/
-"$dlnc" build model/xor.dln -o xor
+# the runtime prebuilt at install time: the first build compiles only the model
+ls "$prefix"/lib/dlnc/prebuilt/runtime-*.a > /dev/null || fail "no prebuilt runtime in $prefix/lib/dlnc/prebuilt"
+grep -q "^prebuilt: $prefix/bin/../lib/dlnc/prebuilt\$" version.txt || fail "dlnc --version: $(cat version.txt)"
+"$dlnc" build -v model/xor.dln -o xor 2> build.log || { cat build.log; fail "build"; }
+grep -q "reusing the prebuilt runtime $prefix/bin/../lib/dlnc/prebuilt/runtime-" build.log ||
+  fail "the installed prebuilt runtime is not used: $(grep -v '^[a-z/]*cc \|^clang' build.log)"
 ./xor train --epochs 200 --save xor.st > train.log || { cat train.log; fail "training"; }
 ./xor --version | grep -q "dlnc $version, f32, CPU target native" || fail "xor --version: $(./xor --version)"
 

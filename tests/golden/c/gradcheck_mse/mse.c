@@ -15,13 +15,16 @@ enum { ACT_PER_SAMPLE = 32 };
 #define ACT(off) (ctx->act + (size_t)(off) * (size_t)ctx->capacity)
 #define FIX(off) (ctx->act + (size_t)ACT_PER_SAMPLE * (size_t)ctx->capacity + (off))
 
-/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is all but the
- * backward pass, -DDL_PART=2 the backward pass.  Without DL_PART, all of it. */
+/* `dlnc build` compiles this file twice at once: -DDL_PART=1 is the forward
+ * pass, -DDL_PART=2 the backward pass, and the rest (drivers, optimiser,
+ * tables) goes with the shorter of the two.  Without DL_PART, all of it.
+ * DL_SPLIT functions are not inlined: each runs once a step, and its
+ * callers need not compile it again. */
 #ifndef DL_PART
 #define DL_PART 0
-#define DL_SPLIT static
+#define DL_SPLIT static DL_NOINLINE
 #else
-#define DL_SPLIT __attribute__((visibility("hidden")))
+#define DL_SPLIT __attribute__((visibility("hidden"))) DL_NOINLINE
 #endif
 
 #if DL_PART != 2
