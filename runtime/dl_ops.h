@@ -262,6 +262,11 @@ typedef struct dl_job {
   dl_ctx *ctx;
   int n;
 } dl_job;
+/* ... and a recurrent layer's kernel run over the samples of one step. */
+typedef struct dl_step_job {
+  dl_ctx *ctx;
+  int n, step;
+} dl_step_job;
 
 /* Before each elementwise loop of generated code: iteration k reads and
  * writes element k only, so there is no dependence between iterations, even

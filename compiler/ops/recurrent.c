@@ -243,15 +243,46 @@ static rnn_dims dims_of(const ir_graph *g, const ir_node *n) {
   return d;
 }
 
-/* `for (int step ...)` with t the time index of the step, tp that of the
- * step before it and tn that of the step after it (in processing order). */
-static void emit_steps(emit_text *o, const rnn_dims *d, int backward) {
-  if (backward) emit_line(o, "for (int step = %lld; step >= 0; step--) {", d->T - 1);
-  else emit_line(o, "for (int step = 0; step < %lld; step++) {", d->T);
+/* t, the time index of step `step`, tp that of the step before it and tn
+ * that of the step after it (in processing order). */
+static void emit_time_indices(emit_text *o, const rnn_dims *d) {
   if (d->reverse) emit_line(o, "const int t = %lld - step, tp = t + 1, tn = t - 1;", d->T - 1);
   else emit_line(o, "const int t = step, tp = t - 1, tn = t + 1;");
   emit_line(o, "(void)tp;");
   emit_line(o, "(void)tn;");
+}
+
+/* `for (int step ...)` with t, tp and tn */
+static void emit_steps(emit_text *o, const rnn_dims *d, int backward) {
+  if (backward) emit_line(o, "for (int step = %lld; step >= 0; step--) {", d->T - 1);
+  else emit_line(o, "for (int step = 0; step < %lld; step++) {", d->T);
+  emit_time_indices(o, d);
+}
+
+/* A step's cells over the batch's samples are independent: a job over
+ * samples [lo, hi) (helper NAME, opened in ec->helpers at depth 1, with
+ * ctx, n, step, t, tp and tn declared), so both threads share each step.
+ * At least SAMPLE_GRAIN_VALUES hidden values to a thread. */
+#define SAMPLE_GRAIN_VALUES 2048
+static void step_job_begin(emit_ctx *ec, emit_text *h, const ir_node *n, const rnn_dims *d,
+                           const char *what, char *name, size_t len) {
+  snprintf(name, len, "%s_%s_%d", what, ec->g->groups[n->group].name, n->id);
+  h->depth = 0;
+  emit_line(h, "/* %s: step `step`'s %s, samples [lo, hi) */", ec->g->groups[n->group].name,
+            what);
+  emit_line(h, "static void %s(void *arg, int64_t lo, int64_t hi) {", name);
+  emit_line(h, "const dl_step_job *job = arg;");
+  emit_line(h, "dl_ctx *ctx = job->ctx;");
+  emit_line(h, "const int step = job->step;");
+  emit_line(h, "(void)ctx;");
+  emit_time_indices(h, d);
+}
+
+static void step_job_call(emit_text *o, const rnn_dims *d, const char *name) {
+  emit_line(o, "{");
+  emit_line(o, "dl_step_job job = {ctx, n, step};");
+  emit_line(o, "dl_parallel_for(ctx->pool, n, %lld, %s, &job);", 1 + SAMPLE_GRAIN_VALUES / d->H, name);
+  emit_line(o, "}");
 }
 
 /* The state before the first step, for sample s: the carried one (h, then
@@ -339,7 +370,8 @@ static void emit_scan(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
               " * %s = xg_t + b_hh + h_{t-1} W_hh^T (one GEMM), then the cell */",
             cell_name(d->cell), T, d->reverse ? " (reversed)" : "",
             d->cell == CELL_GRU ? "hh_t = b_hh + h_{t-1} W_hh^T; gates from xg_t and hh_t" : "a_t");
-  emit_line(o, "const dl_real *restrict xg = %s;", pxg);
+  if (d->cell != CELL_GRU) /* gru reads xg in its cells alone */
+    emit_line(o, "const dl_real *restrict xg = %s;", pxg);
   emit_line(o, "dl_real *restrict S = %s;", ps);
   char pp[96];
   emit_ptr(ec, n->scratch, pp, sizeof pp);
@@ -357,14 +389,15 @@ static void emit_scan(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
     emit_line(o, "else memset(c, 0, %lld * sizeof *c);", CW);
     emit_line(o, "}");
   }
-  emit_steps(o, d, 0);
-  emit_line(o, "for (int s = 0; s < n; s++) {");
-  emit_line(o, "dl_real *restrict a = S + ((size_t)s * %lld + t) * %lld + %lld;", T, SW, acc);
-  if (d->cell != CELL_GRU)
-    emit_line(o, "const dl_real *restrict x = xg + ((size_t)s * %lld + t) * %lld;", T, GH);
+  /* every step's accumulator starts as xg_t + b_hh: one pass, before the
+   * steps (it does not depend on them) */
+  emit_line(o, "for (size_t r = 0; r < (size_t)n * %lld; r++) {", T);
+  emit_line(o, "dl_real *restrict a = S + r * %lld + %lld;", SW, acc);
+  if (d->cell != CELL_GRU) emit_line(o, "const dl_real *restrict x = xg + r * %lld;", GH);
   emit_line(o, "for (int j = 0; j < %lld; j++) a[j] = %s;",
             GH, d->cell == CELL_GRU ? (n->rnn.bias ? "b[j]" : "0") : n->rnn.bias ? "x[j] + b[j]" : "x[j]");
   emit_line(o, "}");
+  emit_steps(o, d, 0);
   emit_line(o, "if (step > 0)");
   emit_line(o, "dl_gemm_packed(ctx->pool, n, %lld, %lld, S + (size_t)tp * %lld, %lld, Wp, S + (size_t)t * %lld + %lld, %lld, 1);",
             GH, H, SW, ST, SW, acc, ST);
@@ -373,15 +406,26 @@ static void emit_scan(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
     emit_line(o, "dl_gemm_packed(ctx->pool, n, %lld, %lld, C, %lld, Wp, S + (size_t)t * %lld + %lld, %lld, 1);",
               GH, H, 2 * CW, SW, acc, ST);
   }
-  char start[64], cell[128];
+  char start[64], cell[128], job[128];
   start_state(d, start, sizeof start);
   emit_cell_fn(ec, n, d, cell, sizeof cell);
-  emit_line(o, "for (int s = 0; s < n; s++) {");
-  emit_line(o, "const dl_real *Sp = step > 0 ? S + ((size_t)s * %lld + tp) * %lld : %s;",
+  emit_text h[1] = {{.f = ec->helpers}};
+  step_job_begin(ec, h, n, d, "cells", job, sizeof job);
+  emit_line(h, "const dl_real *restrict xg = %s;", pxg);
+  emit_line(h, "dl_real *restrict S = %s;", ps);
+  if (d->carry) {
+    char pc[96];
+    emit_ptr(ec, n->in[n->nin - 1], pc, sizeof pc);
+    emit_line(h, "const dl_real *restrict C = %s;", pc);
+  }
+  emit_line(h, "for (int s = (int)lo; s < (int)hi; s++) {");
+  emit_line(h, "const dl_real *Sp = step > 0 ? S + ((size_t)s * %lld + tp) * %lld : %s;",
             T, SW, start);
-  emit_line(o, "%s(S + ((size_t)s * %lld + t) * %lld, Sp ? Sp : %s, xg + ((size_t)s * %lld + t) * %lld);",
+  emit_line(h, "%s(S + ((size_t)s * %lld + t) * %lld, Sp ? Sp : %s, xg + ((size_t)s * %lld + t) * %lld);",
             cell, T, SW, zeros_name(ec, n), T, GH);
-  emit_line(o, "}");
+  emit_line(h, "}");
+  emit_line(h, "}\n");
+  step_job_call(o, d, job);
   emit_line(o, "}");
   if (d->carry) {
     emit_line(o, "if (ctx->carry) /* where the next batch's row starts */");
@@ -487,34 +531,35 @@ static void emit_scan_grad(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
   emit_line(o, "/* %s backward through %lld steps: dh_t = dy_t + dhh_{t+1} W_hh%s */",
             cell_name(d->cell), T, gru ? " + z_{t+1} dh_{t+1}" : "");
   emit_line(o, "dl_real *restrict D = %s;", pd);
-  emit_line(o, "const dl_real *restrict dy = %s;", pdy);
   char pp[96];
   emit_ptr(ec, n->scratch, pp, sizeof pp);
-  emit_line(o, "const dl_real *restrict S = %s;", ps);
   emit_line(o, "dl_real *restrict Wp = %s; /* W_hh packed for the %lld GEMMs */", pp, T - 1);
   emit_line(o, "dl_gemm_pack_nn(%lld, %lld, %s, %lld, Wp);", H, GH, pw, H);
-  if (d->carry) {
-    emit_ptr(ec, n->in[3], pc, sizeof pc);
-    emit_line(o, "const dl_real *restrict C = %s; /* the state the batch started from */", pc);
-  }
-  if (gru) emit_line(o, "dl_real sink[%lld]; /* the first step's dh for h_{-1}: not needed */", H);
+  if (d->carry) emit_ptr(ec, n->in[3], pc, sizeof pc);
   emit_steps(o, d, 1);
   emit_line(o, "if (step < %lld)", T - 1);
   emit_line(o, "dl_gemm_packed(ctx->pool, n, %lld, %lld, D + (size_t)tn * %lld, %lld, Wp, D + (size_t)t * %lld + %lld, %lld, %d);",
             H, GH, GW, T * GW, GW, REC, T * GW, gru);
-  char cell[128];
+  char cell[128], job[128];
   const char *zeros = zeros_name(ec, n);
   emit_cell_grad_fn(ec, n, d, cell, sizeof cell);
-  emit_line(o, "for (int s = 0; s < n; s++) {");
-  emit_line(o, "const dl_real *Sp = step > 0 ? S + ((size_t)s * %lld + tp) * %lld : %s;",
+  emit_text h[1] = {{.f = ec->helpers}};
+  step_job_begin(ec, h, n, d, "cell_grads", job, sizeof job);
+  emit_line(h, "dl_real *restrict D = %s;", pd);
+  emit_line(h, "const dl_real *restrict dy = %s;", pdy);
+  emit_line(h, "const dl_real *restrict S = %s;", ps);
+  if (d->carry) emit_line(h, "const dl_real *restrict C = %s; /* the state the batch started from */", pc);
+  if (gru) emit_line(h, "dl_real sink[%lld]; /* the first step's dh for h_{-1}: not needed */", H);
+  emit_line(h, "for (int s = (int)lo; s < (int)hi; s++) {");
+  emit_line(h, "const dl_real *Sp = step > 0 ? S + ((size_t)s * %lld + tp) * %lld : %s;",
             T, SW, start);
-  emit_line(o, "const int next = step < %lld;", T - 1);
+  emit_line(h, "const int next = step < %lld;", T - 1);
   if (d->last)
-    emit_line(o, "const dl_real *dyt = step == %lld ? dy + (size_t)s * %lld : %s;",
+    emit_line(h, "const dl_real *dyt = step == %lld ? dy + (size_t)s * %lld : %s;",
               T - 1, H, zeros);
   else
-    emit_line(o, "const dl_real *dyt = dy + ((size_t)s * %lld + t) * %lld;", T, H);
-  emit_line(o, "dl_real *Dt = D + ((size_t)s * %lld + t) * %lld;", T, GW);
+    emit_line(h, "const dl_real *dyt = dy + ((size_t)s * %lld + t) * %lld;", T, H);
+  emit_line(h, "dl_real *Dt = D + ((size_t)s * %lld + t) * %lld;", T, GW);
   /* the call's last three arguments, on a line of their own */
   char tail[384];
   if (d->cell == CELL_LSTM)
@@ -526,9 +571,11 @@ static void emit_scan_grad(emit_ctx *ec, const ir_node *n, const rnn_dims *d) {
              T, GW, REC);
   else
     snprintf(tail, sizeof tail, "NULL, NULL, NULL");
-  emit_line(o, "%s(Dt, dyt, next ? Dt + %lld : %s, S + ((size_t)s * %lld + t) * %lld, Sp ? Sp : %s,\n"
+  emit_line(h, "%s(Dt, dyt, next ? Dt + %lld : %s, S + ((size_t)s * %lld + t) * %lld, Sp ? Sp : %s,\n"
                "   %s);", cell, REC, zeros, T, SW, zeros, tail);
-  emit_line(o, "}");
+  emit_line(h, "}");
+  emit_line(h, "}\n");
+  step_job_call(o, d, job);
   emit_line(o, "}");
   emit_line(o, "}");
 }

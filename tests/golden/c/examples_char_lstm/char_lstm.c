@@ -82,6 +82,24 @@ static void cell_h_10(dl_real *restrict St, const dl_real *restrict prev, const 
   }
 }
 
+/* h: step `step`'s cells, samples [lo, hi) */
+static void cells_h_10(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  const dl_real *restrict xg = ACT(8192);
+  dl_real *restrict S = ACT(140288);
+  const dl_real *restrict C = ACT(139264);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 128 + tp) * 1536 : C + (size_t)s * 1024;
+    cell_h_10(S + ((size_t)s * 128 + t) * 1536, Sp ? Sp : zeros_h_10, xg + ((size_t)s * 128 + t) * 1024);
+  }
+}
+
 DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -110,22 +128,22 @@ DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
       if (ctx->carry == DL_CARRY_ON) memcpy(c, c + 512, 512 * sizeof *c);
       else memset(c, 0, 512 * sizeof *c);
     }
+    for (size_t r = 0; r < (size_t)n * 128; r++) {
+      dl_real *restrict a = S + r * 1536 + 512;
+      const dl_real *restrict x = xg + r * 1024;
+      for (int j = 0; j < 1024; j++) a[j] = x[j] + b[j];
+    }
     for (int step = 0; step < 128; step++) {
       const int t = step, tp = t - 1, tn = t + 1;
       (void)tp;
       (void)tn;
-      for (int s = 0; s < n; s++) {
-        dl_real *restrict a = S + ((size_t)s * 128 + t) * 1536 + 512;
-        const dl_real *restrict x = xg + ((size_t)s * 128 + t) * 1024;
-        for (int j = 0; j < 1024; j++) a[j] = x[j] + b[j];
-      }
       if (step > 0)
         dl_gemm_packed(ctx->pool, n, 1024, 256, S + (size_t)tp * 1536, 196608, Wp, S + (size_t)t * 1536 + 512, 196608, 1);
       else
         dl_gemm_packed(ctx->pool, n, 1024, 256, C, 1024, Wp, S + (size_t)t * 1536 + 512, 196608, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 128 + tp) * 1536 : C + (size_t)s * 1024;
-        cell_h_10(S + ((size_t)s * 128 + t) * 1536, Sp ? Sp : zeros_h_10, xg + ((size_t)s * 128 + t) * 1024);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 9, cells_h_10, &job);
       }
     }
     if (ctx->carry) /* where the next batch's row starts */
@@ -262,6 +280,29 @@ static void cell_grad_h_22(dl_real *restrict Dt, const dl_real *restrict dyt, co
   }
 }
 
+/* h: step `step`'s cell_grads, samples [lo, hi) */
+static void cell_grads_h_22(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  dl_real *restrict D = ACT(336896);
+  const dl_real *restrict dy = ACT(8192);
+  const dl_real *restrict S = ACT(140288);
+  const dl_real *restrict C = ACT(139264); /* the state the batch started from */
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 128 + tp) * 1536 : C + (size_t)s * 1024;
+    const int next = step < 127;
+    const dl_real *dyt = dy + ((size_t)s * 128 + t) * 256;
+    dl_real *Dt = D + ((size_t)s * 128 + t) * 1536;
+    cell_grad_h_22(Dt, dyt, next ? Dt + 1024 : zeros_h_22, S + ((size_t)s * 128 + t) * 1536, Sp ? Sp : zeros_h_22,
+       next ? D + ((size_t)s * 128 + tn) * 1536 + 1280 : zeros_h_22, next ? S + ((size_t)s * 128 + tn) * 1536 + 768 : zeros_h_22, NULL);
+  }
+}
+
 static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -270,24 +311,17 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     /* lstm backward through 128 steps: dh_t = dy_t + dhh_{t+1} W_hh */
     dl_real *restrict D = ACT(336896);
-    const dl_real *restrict dy = ACT(8192);
-    const dl_real *restrict S = ACT(140288);
     dl_real *restrict Wp = FIX(270112); /* W_hh packed for the 127 GEMMs */
     dl_gemm_pack_nn(256, 1024, ST(81920), 256, Wp);
-    const dl_real *restrict C = ACT(139264); /* the state the batch started from */
     for (int step = 127; step >= 0; step--) {
       const int t = step, tp = t - 1, tn = t + 1;
       (void)tp;
       (void)tn;
       if (step < 127)
         dl_gemm_packed(ctx->pool, n, 256, 1024, D + (size_t)tn * 1536, 196608, Wp, D + (size_t)t * 1536 + 1024, 196608, 0);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 128 + tp) * 1536 : C + (size_t)s * 1024;
-        const int next = step < 127;
-        const dl_real *dyt = dy + ((size_t)s * 128 + t) * 256;
-        dl_real *Dt = D + ((size_t)s * 128 + t) * 1536;
-        cell_grad_h_22(Dt, dyt, next ? Dt + 1024 : zeros_h_22, S + ((size_t)s * 128 + t) * 1536, Sp ? Sp : zeros_h_22,
-           next ? D + ((size_t)s * 128 + tn) * 1536 + 1280 : zeros_h_22, next ? S + ((size_t)s * 128 + tn) * 1536 + 768 : zeros_h_22, NULL);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 9, cell_grads_h_22, &job);
       }
     }
   }

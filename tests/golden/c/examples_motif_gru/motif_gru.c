@@ -46,6 +46,23 @@ static void cell_h_8(dl_real *restrict St, const dl_real *restrict prev, const d
   }
 }
 
+/* h: step `step`'s cells, samples [lo, hi) */
+static void cells_h_8(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  const dl_real *restrict xg = ACT(96);
+  dl_real *restrict S = ACT(2400);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 24 + tp) * 224 : NULL;
+    cell_h_8(S + ((size_t)s * 24 + t) * 224, Sp ? Sp : zeros_h_8, xg + ((size_t)s * 24 + t) * 96);
+  }
+}
+
 DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -82,24 +99,23 @@ DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     /* gru over 24 steps, the whole batch a step at a time:
      * hh_t = b_hh + h_{t-1} W_hh^T; gates from xg_t and hh_t = xg_t + b_hh + h_{t-1} W_hh^T (one GEMM), then the cell */
-    const dl_real *restrict xg = ACT(96);
     dl_real *restrict S = ACT(2400);
     dl_real *restrict Wp = FIX(0); /* W_hh packed for the 24 GEMMs */
     dl_gemm_pack_nt(96, 32, ST(384), 32, Wp);
     const dl_real *restrict b = ST(3552);
+    for (size_t r = 0; r < (size_t)n * 24; r++) {
+      dl_real *restrict a = S + r * 224 + 128;
+      for (int j = 0; j < 96; j++) a[j] = b[j];
+    }
     for (int step = 0; step < 24; step++) {
       const int t = step, tp = t - 1, tn = t + 1;
       (void)tp;
       (void)tn;
-      for (int s = 0; s < n; s++) {
-        dl_real *restrict a = S + ((size_t)s * 24 + t) * 224 + 128;
-        for (int j = 0; j < 96; j++) a[j] = b[j];
-      }
       if (step > 0)
         dl_gemm_packed(ctx->pool, n, 96, 32, S + (size_t)tp * 224, 5376, Wp, S + (size_t)t * 224 + 128, 5376, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 24 + tp) * 224 : NULL;
-        cell_h_8(S + ((size_t)s * 24 + t) * 224, Sp ? Sp : zeros_h_8, xg + ((size_t)s * 24 + t) * 96);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 65, cells_h_8, &job);
       }
     }
   }
@@ -244,6 +260,29 @@ static void cell_grad_h_20(dl_real *restrict Dt, const dl_real *restrict dyt, co
   }
 }
 
+/* h: step `step`'s cell_grads, samples [lo, hi) */
+static void cell_grads_h_20(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  dl_real *restrict D = ACT(7776);
+  const dl_real *restrict dy = ACT(96);
+  const dl_real *restrict S = ACT(2400);
+  dl_real sink[32]; /* the first step's dh for h_{-1}: not needed */
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 24 + tp) * 224 : NULL;
+    const int next = step < 23;
+    const dl_real *dyt = step == 23 ? dy + (size_t)s * 32 : zeros_h_20;
+    dl_real *Dt = D + ((size_t)s * 24 + t) * 224;
+    cell_grad_h_20(Dt, dyt, next ? Dt + 192 : zeros_h_20, S + ((size_t)s * 24 + t) * 224, Sp ? Sp : zeros_h_20,
+       NULL, NULL, step > 0 ? D + ((size_t)s * 24 + tp) * 224 + 192 : sink);
+  }
+}
+
 static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -252,24 +291,17 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
   {
     /* gru backward through 24 steps: dh_t = dy_t + dhh_{t+1} W_hh + z_{t+1} dh_{t+1} */
     dl_real *restrict D = ACT(7776);
-    const dl_real *restrict dy = ACT(96);
-    const dl_real *restrict S = ACT(2400);
     dl_real *restrict Wp = FIX(4096); /* W_hh packed for the 23 GEMMs */
     dl_gemm_pack_nn(32, 96, ST(384), 32, Wp);
-    dl_real sink[32]; /* the first step's dh for h_{-1}: not needed */
     for (int step = 23; step >= 0; step--) {
       const int t = step, tp = t - 1, tn = t + 1;
       (void)tp;
       (void)tn;
       if (step < 23)
         dl_gemm_packed(ctx->pool, n, 32, 96, D + (size_t)tn * 224, 5376, Wp, D + (size_t)t * 224 + 192, 5376, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 24 + tp) * 224 : NULL;
-        const int next = step < 23;
-        const dl_real *dyt = step == 23 ? dy + (size_t)s * 32 : zeros_h_20;
-        dl_real *Dt = D + ((size_t)s * 24 + t) * 224;
-        cell_grad_h_20(Dt, dyt, next ? Dt + 192 : zeros_h_20, S + ((size_t)s * 24 + t) * 224, Sp ? Sp : zeros_h_20,
-           NULL, NULL, step > 0 ? D + ((size_t)s * 24 + tp) * 224 + 192 : sink);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 65, cell_grads_h_20, &job);
       }
     }
   }

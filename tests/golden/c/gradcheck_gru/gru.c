@@ -46,6 +46,23 @@ static void cell_h1_7(dl_real *restrict St, const dl_real *restrict prev, const 
   }
 }
 
+/* h1: step `step`'s cells, samples [lo, hi) */
+static void cells_h1_7(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  const dl_real *restrict xg = ACT(0);
+  dl_real *restrict S = ACT(64);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 28 : NULL;
+    cell_h1_7(S + ((size_t)s * 5 + t) * 28, Sp ? Sp : zeros_h1_7, xg + ((size_t)s * 5 + t) * 12);
+  }
+}
+
 static const dl_real zeros_h1_15[28];
 
 /* gru cell: r, z = sigmoid(x + hh), n = tanh(x_n + r hh_n), h = (1 - z) n + z h' */
@@ -59,6 +76,23 @@ static void cell_h1_15(dl_real *restrict St, const dl_real *restrict prev, const
     St[8 + j] = z;
     St[12 + j] = nn;
     St[j] = (1 - z) * nn + z * prev[j];
+  }
+}
+
+/* h1: step `step`'s cells, samples [lo, hi) */
+static void cells_h1_15(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = 4 - step, tp = t + 1, tn = t - 1;
+  (void)tp;
+  (void)tn;
+  const dl_real *restrict xg = ACT(208);
+  dl_real *restrict S = ACT(272);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 28 : NULL;
+    cell_h1_15(S + ((size_t)s * 5 + t) * 28, Sp ? Sp : zeros_h1_15, xg + ((size_t)s * 5 + t) * 12);
   }
 }
 
@@ -87,24 +121,23 @@ DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels) {
   {
     /* gru over 5 steps, the whole batch a step at a time:
      * hh_t = b_hh + h_{t-1} W_hh^T; gates from xg_t and hh_t = xg_t + b_hh + h_{t-1} W_hh^T (one GEMM), then the cell */
-    const dl_real *restrict xg = ACT(0);
     dl_real *restrict S = ACT(64);
     dl_real *restrict Wp = FIX(0); /* W_hh packed for the 5 GEMMs */
     dl_gemm_pack_nt(12, 4, ST(48), 4, Wp);
     const dl_real *restrict b = ST(112);
+    for (size_t r = 0; r < (size_t)n * 5; r++) {
+      dl_real *restrict a = S + r * 28 + 16;
+      for (int j = 0; j < 12; j++) a[j] = b[j];
+    }
     for (int step = 0; step < 5; step++) {
       const int t = step, tp = t - 1, tn = t + 1;
       (void)tp;
       (void)tn;
-      for (int s = 0; s < n; s++) {
-        dl_real *restrict a = S + ((size_t)s * 5 + t) * 28 + 16;
-        for (int j = 0; j < 12; j++) a[j] = b[j];
-      }
       if (step > 0)
         dl_gemm_packed(ctx->pool, n, 12, 4, S + (size_t)tp * 28, 140, Wp, S + (size_t)t * 28 + 16, 140, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 28 : NULL;
-        cell_h1_7(S + ((size_t)s * 5 + t) * 28, Sp ? Sp : zeros_h1_7, xg + ((size_t)s * 5 + t) * 12);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 513, cells_h1_7, &job);
       }
     }
   }
@@ -137,24 +170,23 @@ DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels) {
   {
     /* gru over 5 steps (reversed), the whole batch a step at a time:
      * hh_t = b_hh + h_{t-1} W_hh^T; gates from xg_t and hh_t = xg_t + b_hh + h_{t-1} W_hh^T (one GEMM), then the cell */
-    const dl_real *restrict xg = ACT(208);
     dl_real *restrict S = ACT(272);
     dl_real *restrict Wp = FIX(176); /* W_hh packed for the 5 GEMMs */
     dl_gemm_pack_nt(12, 4, ST(176), 4, Wp);
     const dl_real *restrict b = ST(240);
+    for (size_t r = 0; r < (size_t)n * 5; r++) {
+      dl_real *restrict a = S + r * 28 + 16;
+      for (int j = 0; j < 12; j++) a[j] = b[j];
+    }
     for (int step = 0; step < 5; step++) {
       const int t = 4 - step, tp = t + 1, tn = t - 1;
       (void)tp;
       (void)tn;
-      for (int s = 0; s < n; s++) {
-        dl_real *restrict a = S + ((size_t)s * 5 + t) * 28 + 16;
-        for (int j = 0; j < 12; j++) a[j] = b[j];
-      }
       if (step > 0)
         dl_gemm_packed(ctx->pool, n, 12, 4, S + (size_t)tp * 28, 140, Wp, S + (size_t)t * 28 + 16, 140, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 28 : NULL;
-        cell_h1_15(S + ((size_t)s * 5 + t) * 28, Sp ? Sp : zeros_h1_15, xg + ((size_t)s * 5 + t) * 12);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 513, cells_h1_15, &job);
       }
     }
   }
@@ -195,6 +227,23 @@ static void cell_h2_22(dl_real *restrict St, const dl_real *restrict prev, const
   }
 }
 
+/* h2: step `step`'s cells, samples [lo, hi) */
+static void cells_h2_22(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  const dl_real *restrict xg = ACT(0);
+  dl_real *restrict S = ACT(416);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 21 : NULL;
+    cell_h2_22(S + ((size_t)s * 5 + t) * 21, Sp ? Sp : zeros_h2_22, xg + ((size_t)s * 5 + t) * 9);
+  }
+}
+
 DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -215,23 +264,22 @@ DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels) {
   {
     /* gru over 5 steps, the whole batch a step at a time:
      * hh_t = b_hh + h_{t-1} W_hh^T; gates from xg_t and hh_t = xg_t + b_hh + h_{t-1} W_hh^T (one GEMM), then the cell */
-    const dl_real *restrict xg = ACT(0);
     dl_real *restrict S = ACT(416);
     dl_real *restrict Wp = FIX(352); /* W_hh packed for the 5 GEMMs */
     dl_gemm_pack_nt(9, 3, ST(336), 3, Wp);
+    for (size_t r = 0; r < (size_t)n * 5; r++) {
+      dl_real *restrict a = S + r * 21 + 12;
+      for (int j = 0; j < 9; j++) a[j] = 0;
+    }
     for (int step = 0; step < 5; step++) {
       const int t = step, tp = t - 1, tn = t + 1;
       (void)tp;
       (void)tn;
-      for (int s = 0; s < n; s++) {
-        dl_real *restrict a = S + ((size_t)s * 5 + t) * 21 + 12;
-        for (int j = 0; j < 9; j++) a[j] = 0;
-      }
       if (step > 0)
         dl_gemm_packed(ctx->pool, n, 9, 3, S + (size_t)tp * 21, 105, Wp, S + (size_t)t * 21 + 12, 105, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 21 : NULL;
-        cell_h2_22(S + ((size_t)s * 5 + t) * 21, Sp ? Sp : zeros_h2_22, xg + ((size_t)s * 5 + t) * 9);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 683, cells_h2_22, &job);
       }
     }
   }
@@ -394,6 +442,29 @@ static void cell_grad_h2_39(dl_real *restrict Dt, const dl_real *restrict dyt, c
   }
 }
 
+/* h2: step `step`'s cell_grads, samples [lo, hi) */
+static void cell_grads_h2_39(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  dl_real *restrict D = ACT(528);
+  const dl_real *restrict dy = ACT(48);
+  const dl_real *restrict S = ACT(416);
+  dl_real sink[3]; /* the first step's dh for h_{-1}: not needed */
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 21 : NULL;
+    const int next = step < 4;
+    const dl_real *dyt = step == 4 ? dy + (size_t)s * 3 : zeros_h2_39;
+    dl_real *Dt = D + ((size_t)s * 5 + t) * 21;
+    cell_grad_h2_39(Dt, dyt, next ? Dt + 18 : zeros_h2_39, S + ((size_t)s * 5 + t) * 21, Sp ? Sp : zeros_h2_39,
+       NULL, NULL, step > 0 ? D + ((size_t)s * 5 + tp) * 21 + 18 : sink);
+  }
+}
+
 static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -402,24 +473,17 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
   {
     /* gru backward through 5 steps: dh_t = dy_t + dhh_{t+1} W_hh + z_{t+1} dh_{t+1} */
     dl_real *restrict D = ACT(528);
-    const dl_real *restrict dy = ACT(48);
-    const dl_real *restrict S = ACT(416);
     dl_real *restrict Wp = FIX(512); /* W_hh packed for the 4 GEMMs */
     dl_gemm_pack_nn(3, 9, ST(336), 3, Wp);
-    dl_real sink[3]; /* the first step's dh for h_{-1}: not needed */
     for (int step = 4; step >= 0; step--) {
       const int t = step, tp = t - 1, tn = t + 1;
       (void)tp;
       (void)tn;
       if (step < 4)
         dl_gemm_packed(ctx->pool, n, 3, 9, D + (size_t)tn * 21, 105, Wp, D + (size_t)t * 21 + 18, 105, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 21 : NULL;
-        const int next = step < 4;
-        const dl_real *dyt = step == 4 ? dy + (size_t)s * 3 : zeros_h2_39;
-        dl_real *Dt = D + ((size_t)s * 5 + t) * 21;
-        cell_grad_h2_39(Dt, dyt, next ? Dt + 18 : zeros_h2_39, S + ((size_t)s * 5 + t) * 21, Sp ? Sp : zeros_h2_39,
-           NULL, NULL, step > 0 ? D + ((size_t)s * 5 + tp) * 21 + 18 : sink);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 683, cell_grads_h2_39, &job);
       }
     }
   }
@@ -497,6 +561,29 @@ static void cell_grad_h1_48(dl_real *restrict Dt, const dl_real *restrict dyt, c
   }
 }
 
+/* h1: step `step`'s cell_grads, samples [lo, hi) */
+static void cell_grads_h1_48(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = 4 - step, tp = t + 1, tn = t - 1;
+  (void)tp;
+  (void)tn;
+  dl_real *restrict D = ACT(416);
+  const dl_real *restrict dy = ACT(240);
+  const dl_real *restrict S = ACT(272);
+  dl_real sink[4]; /* the first step's dh for h_{-1}: not needed */
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 28 : NULL;
+    const int next = step < 4;
+    const dl_real *dyt = dy + ((size_t)s * 5 + t) * 4;
+    dl_real *Dt = D + ((size_t)s * 5 + t) * 28;
+    cell_grad_h1_48(Dt, dyt, next ? Dt + 24 : zeros_h1_48, S + ((size_t)s * 5 + t) * 28, Sp ? Sp : zeros_h1_48,
+       NULL, NULL, step > 0 ? D + ((size_t)s * 5 + tp) * 28 + 24 : sink);
+  }
+}
+
 static const dl_real zeros_h1_55[28];
 
 /* gru cell backward */
@@ -519,6 +606,29 @@ static void cell_grad_h1_55(dl_real *restrict Dt, const dl_real *restrict dyt, c
     Dt[16 + j] = dzp;
     Dt[20 + j] = dnp;
     dprev[j] = dh * z;
+  }
+}
+
+/* h1: step `step`'s cell_grads, samples [lo, hi) */
+static void cell_grads_h1_55(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  dl_real *restrict D = ACT(240);
+  const dl_real *restrict dy = ACT(208);
+  const dl_real *restrict S = ACT(64);
+  dl_real sink[4]; /* the first step's dh for h_{-1}: not needed */
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 28 : NULL;
+    const int next = step < 4;
+    const dl_real *dyt = dy + ((size_t)s * 5 + t) * 4;
+    dl_real *Dt = D + ((size_t)s * 5 + t) * 28;
+    cell_grad_h1_55(Dt, dyt, next ? Dt + 24 : zeros_h1_55, S + ((size_t)s * 5 + t) * 28, Sp ? Sp : zeros_h1_55,
+       NULL, NULL, step > 0 ? D + ((size_t)s * 5 + tp) * 28 + 24 : sink);
   }
 }
 
@@ -545,24 +655,17 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
   {
     /* gru backward through 5 steps: dh_t = dy_t + dhh_{t+1} W_hh + z_{t+1} dh_{t+1} */
     dl_real *restrict D = ACT(416);
-    const dl_real *restrict dy = ACT(240);
-    const dl_real *restrict S = ACT(272);
     dl_real *restrict Wp = FIX(832); /* W_hh packed for the 4 GEMMs */
     dl_gemm_pack_nn(4, 12, ST(176), 4, Wp);
-    dl_real sink[4]; /* the first step's dh for h_{-1}: not needed */
     for (int step = 4; step >= 0; step--) {
       const int t = 4 - step, tp = t + 1, tn = t - 1;
       (void)tp;
       (void)tn;
       if (step < 4)
         dl_gemm_packed(ctx->pool, n, 4, 12, D + (size_t)tn * 28, 140, Wp, D + (size_t)t * 28 + 24, 140, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 28 : NULL;
-        const int next = step < 4;
-        const dl_real *dyt = dy + ((size_t)s * 5 + t) * 4;
-        dl_real *Dt = D + ((size_t)s * 5 + t) * 28;
-        cell_grad_h1_48(Dt, dyt, next ? Dt + 24 : zeros_h1_48, S + ((size_t)s * 5 + t) * 28, Sp ? Sp : zeros_h1_48,
-           NULL, NULL, step > 0 ? D + ((size_t)s * 5 + tp) * 28 + 24 : sink);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 513, cell_grads_h1_48, &job);
       }
     }
   }
@@ -618,24 +721,17 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
   {
     /* gru backward through 5 steps: dh_t = dy_t + dhh_{t+1} W_hh + z_{t+1} dh_{t+1} */
     dl_real *restrict D = ACT(240);
-    const dl_real *restrict dy = ACT(208);
-    const dl_real *restrict S = ACT(64);
     dl_real *restrict Wp = FIX(1264); /* W_hh packed for the 4 GEMMs */
     dl_gemm_pack_nn(4, 12, ST(48), 4, Wp);
-    dl_real sink[4]; /* the first step's dh for h_{-1}: not needed */
     for (int step = 4; step >= 0; step--) {
       const int t = step, tp = t - 1, tn = t + 1;
       (void)tp;
       (void)tn;
       if (step < 4)
         dl_gemm_packed(ctx->pool, n, 4, 12, D + (size_t)tn * 28, 140, Wp, D + (size_t)t * 28 + 24, 140, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 28 : NULL;
-        const int next = step < 4;
-        const dl_real *dyt = dy + ((size_t)s * 5 + t) * 4;
-        dl_real *Dt = D + ((size_t)s * 5 + t) * 28;
-        cell_grad_h1_55(Dt, dyt, next ? Dt + 24 : zeros_h1_55, S + ((size_t)s * 5 + t) * 28, Sp ? Sp : zeros_h1_55,
-           NULL, NULL, step > 0 ? D + ((size_t)s * 5 + tp) * 28 + 24 : sink);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 513, cell_grads_h1_55, &job);
       }
     }
   }

@@ -49,6 +49,23 @@ static void cell_h1_7(dl_real *restrict St, const dl_real *restrict prev, const 
   }
 }
 
+/* h1: step `step`'s cells, samples [lo, hi) */
+static void cells_h1_7(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  const dl_real *restrict xg = ACT(0);
+  dl_real *restrict S = ACT(80);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 24 : NULL;
+    cell_h1_7(S + ((size_t)s * 5 + t) * 24, Sp ? Sp : zeros_h1_7, xg + ((size_t)s * 5 + t) * 16);
+  }
+}
+
 DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -79,20 +96,20 @@ DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict Wp = FIX(0); /* W_hh packed for the 5 GEMMs */
     dl_gemm_pack_nt(16, 4, ST(48), 4, Wp);
     const dl_real *restrict b = ST(128);
+    for (size_t r = 0; r < (size_t)n * 5; r++) {
+      dl_real *restrict a = S + r * 24 + 8;
+      const dl_real *restrict x = xg + r * 16;
+      for (int j = 0; j < 16; j++) a[j] = x[j] + b[j];
+    }
     for (int step = 0; step < 5; step++) {
       const int t = step, tp = t - 1, tn = t + 1;
       (void)tp;
       (void)tn;
-      for (int s = 0; s < n; s++) {
-        dl_real *restrict a = S + ((size_t)s * 5 + t) * 24 + 8;
-        const dl_real *restrict x = xg + ((size_t)s * 5 + t) * 16;
-        for (int j = 0; j < 16; j++) a[j] = x[j] + b[j];
-      }
       if (step > 0)
         dl_gemm_packed(ctx->pool, n, 16, 4, S + (size_t)tp * 24, 120, Wp, S + (size_t)t * 24 + 8, 120, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 24 : NULL;
-        cell_h1_7(S + ((size_t)s * 5 + t) * 24, Sp ? Sp : zeros_h1_7, xg + ((size_t)s * 5 + t) * 16);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 513, cells_h1_7, &job);
       }
     }
   }
@@ -127,6 +144,23 @@ static void cell_h2_15(dl_real *restrict St, const dl_real *restrict prev, const
   }
 }
 
+/* h2: step `step`'s cells, samples [lo, hi) */
+static void cells_h2_15(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  const dl_real *restrict xg = ACT(208);
+  dl_real *restrict S = ACT(272);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 18 : NULL;
+    cell_h2_15(S + ((size_t)s * 5 + t) * 18, Sp ? Sp : zeros_h2_15, xg + ((size_t)s * 5 + t) * 12);
+  }
+}
+
 static const dl_real zeros_h2_23[18];
 
 /* lstm cell: i, f, g, o = sigmoid, sigmoid, tanh, sigmoid; c = f c' + i g; h = o tanh(c) */
@@ -143,6 +177,23 @@ static void cell_h2_23(dl_real *restrict St, const dl_real *restrict prev, const
     St[15 + j] = og;
     St[3 + j] = c;
     St[j] = og * dl_tanh(c);
+  }
+}
+
+/* h2: step `step`'s cells, samples [lo, hi) */
+static void cells_h2_23(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = 4 - step, tp = t + 1, tn = t - 1;
+  (void)tp;
+  (void)tn;
+  const dl_real *restrict xg = ACT(208);
+  dl_real *restrict S = ACT(368);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 18 : NULL;
+    cell_h2_23(S + ((size_t)s * 5 + t) * 18, Sp ? Sp : zeros_h2_23, xg + ((size_t)s * 5 + t) * 12);
   }
 }
 
@@ -176,20 +227,20 @@ DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict Wp = FIX(192); /* W_hh packed for the 5 GEMMs */
     dl_gemm_pack_nt(12, 3, ST(192), 3, Wp);
     const dl_real *restrict b = ST(256);
+    for (size_t r = 0; r < (size_t)n * 5; r++) {
+      dl_real *restrict a = S + r * 18 + 6;
+      const dl_real *restrict x = xg + r * 12;
+      for (int j = 0; j < 12; j++) a[j] = x[j] + b[j];
+    }
     for (int step = 0; step < 5; step++) {
       const int t = step, tp = t - 1, tn = t + 1;
       (void)tp;
       (void)tn;
-      for (int s = 0; s < n; s++) {
-        dl_real *restrict a = S + ((size_t)s * 5 + t) * 18 + 6;
-        const dl_real *restrict x = xg + ((size_t)s * 5 + t) * 12;
-        for (int j = 0; j < 12; j++) a[j] = x[j] + b[j];
-      }
       if (step > 0)
         dl_gemm_packed(ctx->pool, n, 12, 3, S + (size_t)tp * 18, 90, Wp, S + (size_t)t * 18 + 6, 90, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 18 : NULL;
-        cell_h2_15(S + ((size_t)s * 5 + t) * 18, Sp ? Sp : zeros_h2_15, xg + ((size_t)s * 5 + t) * 12);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 683, cells_h2_15, &job);
       }
     }
   }
@@ -227,20 +278,20 @@ DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict Wp = FIX(336); /* W_hh packed for the 5 GEMMs */
     dl_gemm_pack_nt(12, 3, ST(320), 3, Wp);
     const dl_real *restrict b = ST(384);
+    for (size_t r = 0; r < (size_t)n * 5; r++) {
+      dl_real *restrict a = S + r * 18 + 6;
+      const dl_real *restrict x = xg + r * 12;
+      for (int j = 0; j < 12; j++) a[j] = x[j] + b[j];
+    }
     for (int step = 0; step < 5; step++) {
       const int t = 4 - step, tp = t + 1, tn = t - 1;
       (void)tp;
       (void)tn;
-      for (int s = 0; s < n; s++) {
-        dl_real *restrict a = S + ((size_t)s * 5 + t) * 18 + 6;
-        const dl_real *restrict x = xg + ((size_t)s * 5 + t) * 12;
-        for (int j = 0; j < 12; j++) a[j] = x[j] + b[j];
-      }
       if (step > 0)
         dl_gemm_packed(ctx->pool, n, 12, 3, S + (size_t)tp * 18, 90, Wp, S + (size_t)t * 18 + 6, 90, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 18 : NULL;
-        cell_h2_23(S + ((size_t)s * 5 + t) * 18, Sp ? Sp : zeros_h2_23, xg + ((size_t)s * 5 + t) * 12);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 683, cells_h2_23, &job);
       }
     }
   }
@@ -284,6 +335,23 @@ static void cell_hl_32(dl_real *restrict St, const dl_real *restrict prev, const
   }
 }
 
+/* hl: step `step`'s cells, samples [lo, hi) */
+static void cells_hl_32(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  const dl_real *restrict xg = ACT(32);
+  dl_real *restrict S = ACT(464);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 12 : NULL;
+    cell_hl_32(S + ((size_t)s * 5 + t) * 12, Sp ? Sp : zeros_hl_32, xg + ((size_t)s * 5 + t) * 8);
+  }
+}
+
 static const dl_real zeros_hl_40[12];
 
 /* lstm cell: i, f, g, o = sigmoid, sigmoid, tanh, sigmoid; c = f c' + i g; h = o tanh(c) */
@@ -300,6 +368,23 @@ static void cell_hl_40(dl_real *restrict St, const dl_real *restrict prev, const
     St[10 + j] = og;
     St[2 + j] = c;
     St[j] = og * dl_tanh(c);
+  }
+}
+
+/* hl: step `step`'s cells, samples [lo, hi) */
+static void cells_hl_40(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = 4 - step, tp = t + 1, tn = t - 1;
+  (void)tp;
+  (void)tn;
+  const dl_real *restrict xg = ACT(528);
+  dl_real *restrict S = ACT(576);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 12 : NULL;
+    cell_hl_40(S + ((size_t)s * 5 + t) * 12, Sp ? Sp : zeros_hl_40, xg + ((size_t)s * 5 + t) * 8);
   }
 }
 
@@ -333,20 +418,20 @@ DL_SPLIT void forward_hl(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict Wp = FIX(480); /* W_hh packed for the 5 GEMMs */
     dl_gemm_pack_nt(8, 2, ST(432), 2, Wp);
     const dl_real *restrict b = ST(464);
+    for (size_t r = 0; r < (size_t)n * 5; r++) {
+      dl_real *restrict a = S + r * 12 + 4;
+      const dl_real *restrict x = xg + r * 8;
+      for (int j = 0; j < 8; j++) a[j] = x[j] + b[j];
+    }
     for (int step = 0; step < 5; step++) {
       const int t = step, tp = t - 1, tn = t + 1;
       (void)tp;
       (void)tn;
-      for (int s = 0; s < n; s++) {
-        dl_real *restrict a = S + ((size_t)s * 5 + t) * 12 + 4;
-        const dl_real *restrict x = xg + ((size_t)s * 5 + t) * 8;
-        for (int j = 0; j < 8; j++) a[j] = x[j] + b[j];
-      }
       if (step > 0)
         dl_gemm_packed(ctx->pool, n, 8, 2, S + (size_t)tp * 12, 60, Wp, S + (size_t)t * 12 + 4, 60, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 12 : NULL;
-        cell_hl_32(S + ((size_t)s * 5 + t) * 12, Sp ? Sp : zeros_hl_32, xg + ((size_t)s * 5 + t) * 8);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 1025, cells_hl_32, &job);
       }
     }
   }
@@ -384,20 +469,20 @@ DL_SPLIT void forward_hl(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict Wp = FIX(560); /* W_hh packed for the 5 GEMMs */
     dl_gemm_pack_nt(8, 2, ST(512), 2, Wp);
     const dl_real *restrict b = ST(544);
+    for (size_t r = 0; r < (size_t)n * 5; r++) {
+      dl_real *restrict a = S + r * 12 + 4;
+      const dl_real *restrict x = xg + r * 8;
+      for (int j = 0; j < 8; j++) a[j] = x[j] + b[j];
+    }
     for (int step = 0; step < 5; step++) {
       const int t = 4 - step, tp = t + 1, tn = t - 1;
       (void)tp;
       (void)tn;
-      for (int s = 0; s < n; s++) {
-        dl_real *restrict a = S + ((size_t)s * 5 + t) * 12 + 4;
-        const dl_real *restrict x = xg + ((size_t)s * 5 + t) * 8;
-        for (int j = 0; j < 8; j++) a[j] = x[j] + b[j];
-      }
       if (step > 0)
         dl_gemm_packed(ctx->pool, n, 8, 2, S + (size_t)tp * 12, 60, Wp, S + (size_t)t * 12 + 4, 60, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 12 : NULL;
-        cell_hl_40(S + ((size_t)s * 5 + t) * 12, Sp ? Sp : zeros_hl_40, xg + ((size_t)s * 5 + t) * 8);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 1025, cells_hl_40, &job);
       }
     }
   }
@@ -568,6 +653,28 @@ static void cell_grad_hl_60(dl_real *restrict Dt, const dl_real *restrict dyt, c
   }
 }
 
+/* hl: step `step`'s cell_grads, samples [lo, hi) */
+static void cell_grads_hl_60(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = 4 - step, tp = t + 1, tn = t - 1;
+  (void)tp;
+  (void)tn;
+  dl_real *restrict D = ACT(640);
+  const dl_real *restrict dy = ACT(224);
+  const dl_real *restrict S = ACT(576);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 12 : NULL;
+    const int next = step < 4;
+    const dl_real *dyt = step == 4 ? dy + (size_t)s * 2 : zeros_hl_60;
+    dl_real *Dt = D + ((size_t)s * 5 + t) * 12;
+    cell_grad_hl_60(Dt, dyt, next ? Dt + 8 : zeros_hl_60, S + ((size_t)s * 5 + t) * 12, Sp ? Sp : zeros_hl_60,
+       next ? D + ((size_t)s * 5 + tn) * 12 + 10 : zeros_hl_60, next ? S + ((size_t)s * 5 + tn) * 12 + 6 : zeros_hl_60, NULL);
+  }
+}
+
 static const dl_real zeros_hl_68[12];
 
 /* lstm cell backward */
@@ -591,6 +698,28 @@ static void cell_grad_hl_68(dl_real *restrict Dt, const dl_real *restrict dyt, c
   }
 }
 
+/* hl: step `step`'s cell_grads, samples [lo, hi) */
+static void cell_grads_hl_68(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  dl_real *restrict D = ACT(560);
+  const dl_real *restrict dy = ACT(208);
+  const dl_real *restrict S = ACT(464);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 12 : NULL;
+    const int next = step < 4;
+    const dl_real *dyt = step == 4 ? dy + (size_t)s * 2 : zeros_hl_68;
+    dl_real *Dt = D + ((size_t)s * 5 + t) * 12;
+    cell_grad_hl_68(Dt, dyt, next ? Dt + 8 : zeros_hl_68, S + ((size_t)s * 5 + t) * 12, Sp ? Sp : zeros_hl_68,
+       next ? D + ((size_t)s * 5 + tn) * 12 + 10 : zeros_hl_68, next ? S + ((size_t)s * 5 + tn) * 12 + 6 : zeros_hl_68, NULL);
+  }
+}
+
 static void backward_hl(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -605,8 +734,6 @@ static void backward_hl(dl_ctx *ctx, int n, int with_labels) {
   {
     /* lstm backward through 5 steps: dh_t = dy_t + dhh_{t+1} W_hh */
     dl_real *restrict D = ACT(640);
-    const dl_real *restrict dy = ACT(224);
-    const dl_real *restrict S = ACT(576);
     dl_real *restrict Wp = FIX(672); /* W_hh packed for the 4 GEMMs */
     dl_gemm_pack_nn(2, 8, ST(512), 2, Wp);
     for (int step = 4; step >= 0; step--) {
@@ -615,13 +742,9 @@ static void backward_hl(dl_ctx *ctx, int n, int with_labels) {
       (void)tn;
       if (step < 4)
         dl_gemm_packed(ctx->pool, n, 2, 8, D + (size_t)tn * 12, 60, Wp, D + (size_t)t * 12 + 8, 60, 0);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 12 : NULL;
-        const int next = step < 4;
-        const dl_real *dyt = step == 4 ? dy + (size_t)s * 2 : zeros_hl_60;
-        dl_real *Dt = D + ((size_t)s * 5 + t) * 12;
-        cell_grad_hl_60(Dt, dyt, next ? Dt + 8 : zeros_hl_60, S + ((size_t)s * 5 + t) * 12, Sp ? Sp : zeros_hl_60,
-           next ? D + ((size_t)s * 5 + tn) * 12 + 10 : zeros_hl_60, next ? S + ((size_t)s * 5 + tn) * 12 + 6 : zeros_hl_60, NULL);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 1025, cell_grads_hl_60, &job);
       }
     }
   }
@@ -690,8 +813,6 @@ static void backward_hl(dl_ctx *ctx, int n, int with_labels) {
   {
     /* lstm backward through 5 steps: dh_t = dy_t + dhh_{t+1} W_hh */
     dl_real *restrict D = ACT(560);
-    const dl_real *restrict dy = ACT(208);
-    const dl_real *restrict S = ACT(464);
     dl_real *restrict Wp = FIX(944); /* W_hh packed for the 4 GEMMs */
     dl_gemm_pack_nn(2, 8, ST(432), 2, Wp);
     for (int step = 4; step >= 0; step--) {
@@ -700,13 +821,9 @@ static void backward_hl(dl_ctx *ctx, int n, int with_labels) {
       (void)tn;
       if (step < 4)
         dl_gemm_packed(ctx->pool, n, 2, 8, D + (size_t)tn * 12, 60, Wp, D + (size_t)t * 12 + 8, 60, 0);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 12 : NULL;
-        const int next = step < 4;
-        const dl_real *dyt = step == 4 ? dy + (size_t)s * 2 : zeros_hl_68;
-        dl_real *Dt = D + ((size_t)s * 5 + t) * 12;
-        cell_grad_hl_68(Dt, dyt, next ? Dt + 8 : zeros_hl_68, S + ((size_t)s * 5 + t) * 12, Sp ? Sp : zeros_hl_68,
-           next ? D + ((size_t)s * 5 + tn) * 12 + 10 : zeros_hl_68, next ? S + ((size_t)s * 5 + tn) * 12 + 6 : zeros_hl_68, NULL);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 1025, cell_grads_hl_68, &job);
       }
     }
   }
@@ -798,6 +915,28 @@ static void cell_grad_h2_78(dl_real *restrict Dt, const dl_real *restrict dyt, c
   }
 }
 
+/* h2: step `step`'s cell_grads, samples [lo, hi) */
+static void cell_grads_h2_78(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = 4 - step, tp = t + 1, tn = t - 1;
+  (void)tp;
+  (void)tn;
+  dl_real *restrict D = ACT(560);
+  const dl_real *restrict dy = ACT(208);
+  const dl_real *restrict S = ACT(368);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 18 : NULL;
+    const int next = step < 4;
+    const dl_real *dyt = dy + ((size_t)s * 5 + t) * 3;
+    dl_real *Dt = D + ((size_t)s * 5 + t) * 18;
+    cell_grad_h2_78(Dt, dyt, next ? Dt + 12 : zeros_h2_78, S + ((size_t)s * 5 + t) * 18, Sp ? Sp : zeros_h2_78,
+       next ? D + ((size_t)s * 5 + tn) * 18 + 15 : zeros_h2_78, next ? S + ((size_t)s * 5 + tn) * 18 + 9 : zeros_h2_78, NULL);
+  }
+}
+
 static const dl_real zeros_h2_86[18];
 
 /* lstm cell backward */
@@ -821,6 +960,28 @@ static void cell_grad_h2_86(dl_real *restrict Dt, const dl_real *restrict dyt, c
   }
 }
 
+/* h2: step `step`'s cell_grads, samples [lo, hi) */
+static void cell_grads_h2_86(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  dl_real *restrict D = ACT(368);
+  const dl_real *restrict dy = ACT(64);
+  const dl_real *restrict S = ACT(272);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 18 : NULL;
+    const int next = step < 4;
+    const dl_real *dyt = dy + ((size_t)s * 5 + t) * 3;
+    dl_real *Dt = D + ((size_t)s * 5 + t) * 18;
+    cell_grad_h2_86(Dt, dyt, next ? Dt + 12 : zeros_h2_86, S + ((size_t)s * 5 + t) * 18, Sp ? Sp : zeros_h2_86,
+       next ? D + ((size_t)s * 5 + tn) * 18 + 15 : zeros_h2_86, next ? S + ((size_t)s * 5 + tn) * 18 + 9 : zeros_h2_86, NULL);
+  }
+}
+
 static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -835,8 +996,6 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
   {
     /* lstm backward through 5 steps: dh_t = dy_t + dhh_{t+1} W_hh */
     dl_real *restrict D = ACT(560);
-    const dl_real *restrict dy = ACT(208);
-    const dl_real *restrict S = ACT(368);
     dl_real *restrict Wp = FIX(1216); /* W_hh packed for the 4 GEMMs */
     dl_gemm_pack_nn(3, 12, ST(320), 3, Wp);
     for (int step = 4; step >= 0; step--) {
@@ -845,13 +1004,9 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
       (void)tn;
       if (step < 4)
         dl_gemm_packed(ctx->pool, n, 3, 12, D + (size_t)tn * 18, 90, Wp, D + (size_t)t * 18 + 12, 90, 0);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 18 : NULL;
-        const int next = step < 4;
-        const dl_real *dyt = dy + ((size_t)s * 5 + t) * 3;
-        dl_real *Dt = D + ((size_t)s * 5 + t) * 18;
-        cell_grad_h2_78(Dt, dyt, next ? Dt + 12 : zeros_h2_78, S + ((size_t)s * 5 + t) * 18, Sp ? Sp : zeros_h2_78,
-           next ? D + ((size_t)s * 5 + tn) * 18 + 15 : zeros_h2_78, next ? S + ((size_t)s * 5 + tn) * 18 + 9 : zeros_h2_78, NULL);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 683, cell_grads_h2_78, &job);
       }
     }
   }
@@ -920,8 +1075,6 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
   {
     /* lstm backward through 5 steps: dh_t = dy_t + dhh_{t+1} W_hh */
     dl_real *restrict D = ACT(368);
-    const dl_real *restrict dy = ACT(64);
-    const dl_real *restrict S = ACT(272);
     dl_real *restrict Wp = FIX(1632); /* W_hh packed for the 4 GEMMs */
     dl_gemm_pack_nn(3, 12, ST(192), 3, Wp);
     for (int step = 4; step >= 0; step--) {
@@ -930,13 +1083,9 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
       (void)tn;
       if (step < 4)
         dl_gemm_packed(ctx->pool, n, 3, 12, D + (size_t)tn * 18, 90, Wp, D + (size_t)t * 18 + 12, 90, 0);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 18 : NULL;
-        const int next = step < 4;
-        const dl_real *dyt = dy + ((size_t)s * 5 + t) * 3;
-        dl_real *Dt = D + ((size_t)s * 5 + t) * 18;
-        cell_grad_h2_86(Dt, dyt, next ? Dt + 12 : zeros_h2_86, S + ((size_t)s * 5 + t) * 18, Sp ? Sp : zeros_h2_86,
-           next ? D + ((size_t)s * 5 + tn) * 18 + 15 : zeros_h2_86, next ? S + ((size_t)s * 5 + tn) * 18 + 9 : zeros_h2_86, NULL);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 683, cell_grads_h2_86, &job);
       }
     }
   }
@@ -1028,6 +1177,28 @@ static void cell_grad_h1_95(dl_real *restrict Dt, const dl_real *restrict dyt, c
   }
 }
 
+/* h1: step `step`'s cell_grads, samples [lo, hi) */
+static void cell_grads_h1_95(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  dl_real *restrict D = ACT(208);
+  const dl_real *restrict dy = ACT(528);
+  const dl_real *restrict S = ACT(80);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 24 : NULL;
+    const int next = step < 4;
+    const dl_real *dyt = dy + ((size_t)s * 5 + t) * 4;
+    dl_real *Dt = D + ((size_t)s * 5 + t) * 24;
+    cell_grad_h1_95(Dt, dyt, next ? Dt + 16 : zeros_h1_95, S + ((size_t)s * 5 + t) * 24, Sp ? Sp : zeros_h1_95,
+       next ? D + ((size_t)s * 5 + tn) * 24 + 20 : zeros_h1_95, next ? S + ((size_t)s * 5 + tn) * 24 + 12 : zeros_h1_95, NULL);
+  }
+}
+
 static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -1047,8 +1218,6 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
   {
     /* lstm backward through 5 steps: dh_t = dy_t + dhh_{t+1} W_hh */
     dl_real *restrict D = ACT(208);
-    const dl_real *restrict dy = ACT(528);
-    const dl_real *restrict S = ACT(80);
     dl_real *restrict Wp = FIX(2048); /* W_hh packed for the 4 GEMMs */
     dl_gemm_pack_nn(4, 16, ST(48), 4, Wp);
     for (int step = 4; step >= 0; step--) {
@@ -1057,13 +1226,9 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
       (void)tn;
       if (step < 4)
         dl_gemm_packed(ctx->pool, n, 4, 16, D + (size_t)tn * 24, 120, Wp, D + (size_t)t * 24 + 16, 120, 0);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 24 : NULL;
-        const int next = step < 4;
-        const dl_real *dyt = dy + ((size_t)s * 5 + t) * 4;
-        dl_real *Dt = D + ((size_t)s * 5 + t) * 24;
-        cell_grad_h1_95(Dt, dyt, next ? Dt + 16 : zeros_h1_95, S + ((size_t)s * 5 + t) * 24, Sp ? Sp : zeros_h1_95,
-           next ? D + ((size_t)s * 5 + tn) * 24 + 20 : zeros_h1_95, next ? S + ((size_t)s * 5 + tn) * 24 + 12 : zeros_h1_95, NULL);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 513, cell_grads_h1_95, &job);
       }
     }
   }

@@ -41,6 +41,23 @@ static void cell_h1_7(dl_real *restrict St, const dl_real *restrict prev, const 
   }
 }
 
+/* h1: step `step`'s cells, samples [lo, hi) */
+static void cells_h1_7(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  const dl_real *restrict xg = ACT(0);
+  dl_real *restrict S = ACT(32);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 4 : NULL;
+    cell_h1_7(S + ((size_t)s * 5 + t) * 4, Sp ? Sp : zeros_h1_7, xg + ((size_t)s * 5 + t) * 4);
+  }
+}
+
 DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -71,20 +88,20 @@ DL_SPLIT void forward_h1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict Wp = FIX(0); /* W_hh packed for the 5 GEMMs */
     dl_gemm_pack_nt(4, 4, ST(16), 4, Wp);
     const dl_real *restrict b = ST(48);
+    for (size_t r = 0; r < (size_t)n * 5; r++) {
+      dl_real *restrict a = S + r * 4 + 0;
+      const dl_real *restrict x = xg + r * 4;
+      for (int j = 0; j < 4; j++) a[j] = x[j] + b[j];
+    }
     for (int step = 0; step < 5; step++) {
       const int t = step, tp = t - 1, tn = t + 1;
       (void)tp;
       (void)tn;
-      for (int s = 0; s < n; s++) {
-        dl_real *restrict a = S + ((size_t)s * 5 + t) * 4 + 0;
-        const dl_real *restrict x = xg + ((size_t)s * 5 + t) * 4;
-        for (int j = 0; j < 4; j++) a[j] = x[j] + b[j];
-      }
       if (step > 0)
         dl_gemm_packed(ctx->pool, n, 4, 4, S + (size_t)tp * 4, 20, Wp, S + (size_t)t * 4 + 0, 20, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 4 : NULL;
-        cell_h1_7(S + ((size_t)s * 5 + t) * 4, Sp ? Sp : zeros_h1_7, xg + ((size_t)s * 5 + t) * 4);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 513, cells_h1_7, &job);
       }
     }
   }
@@ -111,6 +128,23 @@ static void cell_h2_15(dl_real *restrict St, const dl_real *restrict prev, const
   }
 }
 
+/* h2: step `step`'s cells, samples [lo, hi) */
+static void cells_h2_15(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  const dl_real *restrict xg = ACT(64);
+  dl_real *restrict S = ACT(80);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 3 : NULL;
+    cell_h2_15(S + ((size_t)s * 5 + t) * 3, Sp ? Sp : zeros_h2_15, xg + ((size_t)s * 5 + t) * 3);
+  }
+}
+
 static const dl_real zeros_h2_23[6];
 
 /* rnn (relu) cell: h = act(a) */
@@ -119,6 +153,23 @@ static void cell_h2_23(dl_real *restrict St, const dl_real *restrict prev, const
   (void)x;
   for (int j = 0; j < 3; j++) {
     St[j] = St[j] > 0 ? St[j] : 0;
+  }
+}
+
+/* h2: step `step`'s cells, samples [lo, hi) */
+static void cells_h2_23(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = 4 - step, tp = t + 1, tn = t - 1;
+  (void)tp;
+  (void)tn;
+  const dl_real *restrict xg = ACT(96);
+  dl_real *restrict S = ACT(112);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 3 : NULL;
+    cell_h2_23(S + ((size_t)s * 5 + t) * 3, Sp ? Sp : zeros_h2_23, xg + ((size_t)s * 5 + t) * 3);
   }
 }
 
@@ -152,20 +203,20 @@ DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict Wp = FIX(144); /* W_hh packed for the 5 GEMMs */
     dl_gemm_pack_nt(3, 3, ST(80), 3, Wp);
     const dl_real *restrict b = ST(112);
+    for (size_t r = 0; r < (size_t)n * 5; r++) {
+      dl_real *restrict a = S + r * 3 + 0;
+      const dl_real *restrict x = xg + r * 3;
+      for (int j = 0; j < 3; j++) a[j] = x[j] + b[j];
+    }
     for (int step = 0; step < 5; step++) {
       const int t = step, tp = t - 1, tn = t + 1;
       (void)tp;
       (void)tn;
-      for (int s = 0; s < n; s++) {
-        dl_real *restrict a = S + ((size_t)s * 5 + t) * 3 + 0;
-        const dl_real *restrict x = xg + ((size_t)s * 5 + t) * 3;
-        for (int j = 0; j < 3; j++) a[j] = x[j] + b[j];
-      }
       if (step > 0)
         dl_gemm_packed(ctx->pool, n, 3, 3, S + (size_t)tp * 3, 15, Wp, S + (size_t)t * 3 + 0, 15, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 3 : NULL;
-        cell_h2_15(S + ((size_t)s * 5 + t) * 3, Sp ? Sp : zeros_h2_15, xg + ((size_t)s * 5 + t) * 3);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 683, cells_h2_15, &job);
       }
     }
   }
@@ -203,20 +254,20 @@ DL_SPLIT void forward_h2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict Wp = FIX(256); /* W_hh packed for the 5 GEMMs */
     dl_gemm_pack_nt(3, 3, ST(144), 3, Wp);
     const dl_real *restrict b = ST(176);
+    for (size_t r = 0; r < (size_t)n * 5; r++) {
+      dl_real *restrict a = S + r * 3 + 0;
+      const dl_real *restrict x = xg + r * 3;
+      for (int j = 0; j < 3; j++) a[j] = x[j] + b[j];
+    }
     for (int step = 0; step < 5; step++) {
       const int t = 4 - step, tp = t + 1, tn = t - 1;
       (void)tp;
       (void)tn;
-      for (int s = 0; s < n; s++) {
-        dl_real *restrict a = S + ((size_t)s * 5 + t) * 3 + 0;
-        const dl_real *restrict x = xg + ((size_t)s * 5 + t) * 3;
-        for (int j = 0; j < 3; j++) a[j] = x[j] + b[j];
-      }
       if (step > 0)
         dl_gemm_packed(ctx->pool, n, 3, 3, S + (size_t)tp * 3, 15, Wp, S + (size_t)t * 3 + 0, 15, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 3 : NULL;
-        cell_h2_23(S + ((size_t)s * 5 + t) * 3, Sp ? Sp : zeros_h2_23, xg + ((size_t)s * 5 + t) * 3);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 683, cells_h2_23, &job);
       }
     }
   }
@@ -252,6 +303,23 @@ static void cell_h3_33(dl_real *restrict St, const dl_real *restrict prev, const
   }
 }
 
+/* h3: step `step`'s cells, samples [lo, hi) */
+static void cells_h3_33(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  const dl_real *restrict xg = ACT(96);
+  dl_real *restrict S = ACT(160);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 1 + tp) * 2 : NULL;
+    cell_h3_33(S + ((size_t)s * 1 + t) * 2, Sp ? Sp : zeros_h3_33, xg + ((size_t)s * 1 + t) * 2);
+  }
+}
+
 DL_SPLIT void forward_h3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -284,20 +352,20 @@ DL_SPLIT void forward_h3(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict Wp = FIX(368); /* W_hh packed for the 1 GEMMs */
     dl_gemm_pack_nt(2, 2, ST(224), 2, Wp);
     const dl_real *restrict b = ST(256);
+    for (size_t r = 0; r < (size_t)n * 1; r++) {
+      dl_real *restrict a = S + r * 2 + 0;
+      const dl_real *restrict x = xg + r * 2;
+      for (int j = 0; j < 2; j++) a[j] = x[j] + b[j];
+    }
     for (int step = 0; step < 1; step++) {
       const int t = step, tp = t - 1, tn = t + 1;
       (void)tp;
       (void)tn;
-      for (int s = 0; s < n; s++) {
-        dl_real *restrict a = S + ((size_t)s * 1 + t) * 2 + 0;
-        const dl_real *restrict x = xg + ((size_t)s * 1 + t) * 2;
-        for (int j = 0; j < 2; j++) a[j] = x[j] + b[j];
-      }
       if (step > 0)
         dl_gemm_packed(ctx->pool, n, 2, 2, S + (size_t)tp * 2, 2, Wp, S + (size_t)t * 2 + 0, 2, 1);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 1 + tp) * 2 : NULL;
-        cell_h3_33(S + ((size_t)s * 1 + t) * 2, Sp ? Sp : zeros_h3_33, xg + ((size_t)s * 1 + t) * 2);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 1025, cells_h3_33, &job);
       }
     }
   }
@@ -452,6 +520,28 @@ static void cell_grad_h3_50(dl_real *restrict Dt, const dl_real *restrict dyt, c
   }
 }
 
+/* h3: step `step`'s cell_grads, samples [lo, hi) */
+static void cell_grads_h3_50(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  dl_real *restrict D = ACT(176);
+  const dl_real *restrict dy = ACT(96);
+  const dl_real *restrict S = ACT(160);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 1 + tp) * 2 : NULL;
+    const int next = step < 0;
+    const dl_real *dyt = step == 0 ? dy + (size_t)s * 2 : zeros_h3_50;
+    dl_real *Dt = D + ((size_t)s * 1 + t) * 4;
+    cell_grad_h3_50(Dt, dyt, next ? Dt + 2 : zeros_h3_50, S + ((size_t)s * 1 + t) * 2, Sp ? Sp : zeros_h3_50,
+       NULL, NULL, NULL);
+  }
+}
+
 static void backward_h3(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -460,8 +550,6 @@ static void backward_h3(dl_ctx *ctx, int n, int with_labels) {
   {
     /* rnn (tanh) backward through 1 steps: dh_t = dy_t + dhh_{t+1} W_hh */
     dl_real *restrict D = ACT(176);
-    const dl_real *restrict dy = ACT(96);
-    const dl_real *restrict S = ACT(160);
     dl_real *restrict Wp = FIX(480); /* W_hh packed for the 0 GEMMs */
     dl_gemm_pack_nn(2, 2, ST(224), 2, Wp);
     for (int step = 0; step >= 0; step--) {
@@ -470,13 +558,9 @@ static void backward_h3(dl_ctx *ctx, int n, int with_labels) {
       (void)tn;
       if (step < 0)
         dl_gemm_packed(ctx->pool, n, 2, 2, D + (size_t)tn * 4, 4, Wp, D + (size_t)t * 4 + 2, 4, 0);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 1 + tp) * 2 : NULL;
-        const int next = step < 0;
-        const dl_real *dyt = step == 0 ? dy + (size_t)s * 2 : zeros_h3_50;
-        dl_real *Dt = D + ((size_t)s * 1 + t) * 4;
-        cell_grad_h3_50(Dt, dyt, next ? Dt + 2 : zeros_h3_50, S + ((size_t)s * 1 + t) * 2, Sp ? Sp : zeros_h3_50,
-           NULL, NULL, NULL);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 1025, cell_grads_h3_50, &job);
       }
     }
   }
@@ -544,6 +628,28 @@ static void cell_grad_h2_59(dl_real *restrict Dt, const dl_real *restrict dyt, c
   }
 }
 
+/* h2: step `step`'s cell_grads, samples [lo, hi) */
+static void cell_grads_h2_59(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = 4 - step, tp = t + 1, tn = t - 1;
+  (void)tp;
+  (void)tn;
+  dl_real *restrict D = ACT(128);
+  const dl_real *restrict dy = ACT(96);
+  const dl_real *restrict S = ACT(112);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 3 : NULL;
+    const int next = step < 4;
+    const dl_real *dyt = dy + ((size_t)s * 5 + t) * 3;
+    dl_real *Dt = D + ((size_t)s * 5 + t) * 6;
+    cell_grad_h2_59(Dt, dyt, next ? Dt + 3 : zeros_h2_59, S + ((size_t)s * 5 + t) * 3, Sp ? Sp : zeros_h2_59,
+       NULL, NULL, NULL);
+  }
+}
+
 static const dl_real zeros_h2_67[6];
 
 /* rnn (relu) cell backward */
@@ -557,6 +663,28 @@ static void cell_grad_h2_67(dl_real *restrict Dt, const dl_real *restrict dyt, c
   for (int j = 0; j < 3; j++) {
     const dl_real dh = dyt[j] + rec[j];
     Dt[j] = St[j] > 0 ? dh : 0;
+  }
+}
+
+/* h2: step `step`'s cell_grads, samples [lo, hi) */
+static void cell_grads_h2_67(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  dl_real *restrict D = ACT(144);
+  const dl_real *restrict dy = ACT(64);
+  const dl_real *restrict S = ACT(80);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 3 : NULL;
+    const int next = step < 4;
+    const dl_real *dyt = dy + ((size_t)s * 5 + t) * 3;
+    dl_real *Dt = D + ((size_t)s * 5 + t) * 6;
+    cell_grad_h2_67(Dt, dyt, next ? Dt + 3 : zeros_h2_67, S + ((size_t)s * 5 + t) * 3, Sp ? Sp : zeros_h2_67,
+       NULL, NULL, NULL);
   }
 }
 
@@ -574,8 +702,6 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
   {
     /* rnn (relu) backward through 5 steps: dh_t = dy_t + dhh_{t+1} W_hh */
     dl_real *restrict D = ACT(128);
-    const dl_real *restrict dy = ACT(96);
-    const dl_real *restrict S = ACT(112);
     dl_real *restrict Wp = FIX(560); /* W_hh packed for the 4 GEMMs */
     dl_gemm_pack_nn(3, 3, ST(144), 3, Wp);
     for (int step = 4; step >= 0; step--) {
@@ -584,13 +710,9 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
       (void)tn;
       if (step < 4)
         dl_gemm_packed(ctx->pool, n, 3, 3, D + (size_t)tn * 6, 30, Wp, D + (size_t)t * 6 + 3, 30, 0);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 3 : NULL;
-        const int next = step < 4;
-        const dl_real *dyt = dy + ((size_t)s * 5 + t) * 3;
-        dl_real *Dt = D + ((size_t)s * 5 + t) * 6;
-        cell_grad_h2_59(Dt, dyt, next ? Dt + 3 : zeros_h2_59, S + ((size_t)s * 5 + t) * 3, Sp ? Sp : zeros_h2_59,
-           NULL, NULL, NULL);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 683, cell_grads_h2_59, &job);
       }
     }
   }
@@ -659,8 +781,6 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
   {
     /* rnn (relu) backward through 5 steps: dh_t = dy_t + dhh_{t+1} W_hh */
     dl_real *restrict D = ACT(144);
-    const dl_real *restrict dy = ACT(64);
-    const dl_real *restrict S = ACT(80);
     dl_real *restrict Wp = FIX(672); /* W_hh packed for the 4 GEMMs */
     dl_gemm_pack_nn(3, 3, ST(80), 3, Wp);
     for (int step = 4; step >= 0; step--) {
@@ -669,13 +789,9 @@ static void backward_h2(dl_ctx *ctx, int n, int with_labels) {
       (void)tn;
       if (step < 4)
         dl_gemm_packed(ctx->pool, n, 3, 3, D + (size_t)tn * 6, 30, Wp, D + (size_t)t * 6 + 3, 30, 0);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 3 : NULL;
-        const int next = step < 4;
-        const dl_real *dyt = dy + ((size_t)s * 5 + t) * 3;
-        dl_real *Dt = D + ((size_t)s * 5 + t) * 6;
-        cell_grad_h2_67(Dt, dyt, next ? Dt + 3 : zeros_h2_67, S + ((size_t)s * 5 + t) * 3, Sp ? Sp : zeros_h2_67,
-           NULL, NULL, NULL);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 683, cell_grads_h2_67, &job);
       }
     }
   }
@@ -760,6 +876,28 @@ static void cell_grad_h1_76(dl_real *restrict Dt, const dl_real *restrict dyt, c
   }
 }
 
+/* h1: step `step`'s cell_grads, samples [lo, hi) */
+static void cell_grads_h1_76(void *arg, int64_t lo, int64_t hi) {
+  const dl_step_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int step = job->step;
+  (void)ctx;
+  const int t = step, tp = t - 1, tn = t + 1;
+  (void)tp;
+  (void)tn;
+  dl_real *restrict D = ACT(64);
+  const dl_real *restrict dy = ACT(112);
+  const dl_real *restrict S = ACT(32);
+  for (int s = (int)lo; s < (int)hi; s++) {
+    const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 4 : NULL;
+    const int next = step < 4;
+    const dl_real *dyt = dy + ((size_t)s * 5 + t) * 4;
+    dl_real *Dt = D + ((size_t)s * 5 + t) * 8;
+    cell_grad_h1_76(Dt, dyt, next ? Dt + 4 : zeros_h1_76, S + ((size_t)s * 5 + t) * 4, Sp ? Sp : zeros_h1_76,
+       NULL, NULL, NULL);
+  }
+}
+
 static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
@@ -777,8 +915,6 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
   {
     /* rnn (tanh) backward through 5 steps: dh_t = dy_t + dhh_{t+1} W_hh */
     dl_real *restrict D = ACT(64);
-    const dl_real *restrict dy = ACT(112);
-    const dl_real *restrict S = ACT(32);
     dl_real *restrict Wp = FIX(784); /* W_hh packed for the 4 GEMMs */
     dl_gemm_pack_nn(4, 4, ST(16), 4, Wp);
     for (int step = 4; step >= 0; step--) {
@@ -787,13 +923,9 @@ static void backward_h1(dl_ctx *ctx, int n, int with_labels) {
       (void)tn;
       if (step < 4)
         dl_gemm_packed(ctx->pool, n, 4, 4, D + (size_t)tn * 8, 40, Wp, D + (size_t)t * 8 + 4, 40, 0);
-      for (int s = 0; s < n; s++) {
-        const dl_real *Sp = step > 0 ? S + ((size_t)s * 5 + tp) * 4 : NULL;
-        const int next = step < 4;
-        const dl_real *dyt = dy + ((size_t)s * 5 + t) * 4;
-        dl_real *Dt = D + ((size_t)s * 5 + t) * 8;
-        cell_grad_h1_76(Dt, dyt, next ? Dt + 4 : zeros_h1_76, S + ((size_t)s * 5 + t) * 4, Sp ? Sp : zeros_h1_76,
-           NULL, NULL, NULL);
+      {
+        dl_step_job job = {ctx, n, step};
+        dl_parallel_for(ctx->pool, n, 513, cell_grads_h1_76, &job);
       }
     }
   }
