@@ -177,6 +177,11 @@ typedef struct dl_ctx {
                                statistics, spectral norm runs its power iteration
                                (a training step; not gradcheck) */
   struct dl_pool *pool;     /* worker threads, or NULL                  */
+  int shard;                /* the micro-shard of the batch these rows are
+                               (train --shards; 0 otherwise): joins the
+                               dropout and noise streams, so a draw is keyed
+                               by the sample's place in the global batch,
+                               whichever process runs it                  */
 } dl_ctx;
 
 /* One update of the train block (`discriminator = update(d_loss, params

@@ -22,6 +22,7 @@
 #endif
 #include "atomic_file.h"
 #include "data.h"
+#include "dist.h"
 #include "dl_model.h"
 #include "progress.h"
 #include "rng.h"
@@ -60,6 +61,9 @@ typedef struct train_run {
   int has_val, own_val;      /* own_val: loaded from the train block's own set */
   const char *judge;        /* the metric --early-stop / --save-best judge by, or NULL */
   dl_ckpt_pos best;         /* the best epoch so far by it (best_metric "" : none yet) */
+  dl_shards *shards;        /* --shards or several processes: the step's gradient
+                               over micro-shards (trainer_shard.c), else NULL */
+  int rank;                 /* this process (dist.h); only rank 0 prints and saves */
 } train_run;
 
 /* Fisher-Yates from the identity, draw i of epoch e at index e*N + i: the
@@ -187,19 +191,28 @@ static int train_updates(train_run *r, int epoch, int nb, double *losses) {
 
 /* One optimiser step on rows perm[start, start + nb): the loss (free to
  * check), then what the update wrote.  With updates, losses[k] gets each
- * one's and *loss the first's. */
-static int train_step(train_run *r, int epoch, int64_t start, int nb, double *loss, double *losses) {
+ * one's and *loss the first's.  acc (NULL: none) gets train_acc's counts. */
+static int train_step(train_run *r, int epoch, int64_t start, int nb, double *loss, double *losses,
+                      dl_ckpt_pos *acc) {
   const dl_model_desc *m = r->m;
   dl_ctx *ctx = r->ctx;
   int64_t step = ctx->step + 1;
   ctx->lr = run_lr(r, r->o->lr, epoch, ctx->step);
-  dl_dataset_gather_pool(ctx->pool, &r->train, r->perm + start, nb, ctx->x, ctx->y_class, ctx->y_real);
-  if (m->n_updates) {
-    int rc = train_updates(r, epoch, nb, losses);
-    *loss = losses[0];
-    return rc;
+  if (r->shards) {
+    int64_t c = 0, t = 0;
+    *loss = dl_tr_shards_grads(r->shards, ctx, &r->train, r->perm + start, nb, acc != NULL, &c, &t);
+    if (acc) acc->acc_correct += c, acc->acc_total += t;
+  } else {
+    dl_dataset_gather_pool(ctx->pool, &r->train, r->perm + start, nb, ctx->x, ctx->y_class,
+                           ctx->y_real);
+    if (m->n_updates) {
+      int rc = train_updates(r, epoch, nb, losses);
+      *loss = losses[0];
+      return rc;
+    }
+    *loss = m->compute_grads(ctx, nb);
+    if (acc) dl_tr_count_correct(ctx, nb, &acc->acc_correct, &acc->acc_total);
   }
-  *loss = m->compute_grads(ctx, nb);
   if (!isfinite(*loss)) return report_divergence(r, epoch, step, "loss", *loss);
   return check_step(r, epoch, step, m->apply_update(ctx));
 }
@@ -214,6 +227,10 @@ static int save_checkpoint(train_run *r, const dl_ckpt_pos *pos) {
       check_finite(r, epoch, r->ctx->step, DL_T_OPT) ||
       check_finite(r, epoch, r->ctx->step, DL_T_BUFFER))
     return RUN_FAIL;
+  if (r->rank != 0) { /* every process holds the same state: one writes it */
+    r->saved = 1;
+    return RUN_OK;
+  }
   char err[1024];
   dl_tr_signals_saving(1);
   int rc = dl_ckpt_save(r->ctx, r->o->save, pos, err, sizeof err);
@@ -309,10 +326,9 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
     ctx->carry = !r->m->stateful ? DL_CARRY_OFF
                  : pos.step_in_epoch == first ? DL_CARRY_START
                                                : dl_tr_stream_carry(n, cap, pos.step_in_epoch);
-    if (train_step(r, epoch, start, nb, &loss, losses)) return RUN_FAIL;
+    if (train_step(r, epoch, start, nb, &loss, losses, count_acc ? &pos : NULL)) return RUN_FAIL;
     pos.loss_sum += loss * nb;
     for (int k = 0; k < r->m->n_updates; k++) pos.loss_sums[k] += losses[k] * nb;
-    if (count_acc) dl_tr_count_correct(ctx, nb, &pos.acc_correct, &pos.acc_total);
     pos.step_in_epoch++;
     dl_progress_update(&r->prog, start + nb, pos.loss_sum / (double)(start + nb));
     if (periodic_save_due(r, &pos) && save_checkpoint(r, &pos)) return RUN_FAIL;
@@ -434,6 +450,7 @@ static void evaluate_val(train_run *r, dl_epoch_stats *s) {
 
 /* --save-best: the epoch just finished, at an epoch boundary. */
 static int save_best(train_run *r, const dl_epoch_stats *s) {
+  if (r->rank != 0) return RUN_OK;
   dl_ckpt_pos pos = r->best;
   pos.epoch = s->epoch;
   pos.batch = r->ctx->capacity;
@@ -652,18 +669,29 @@ static int o_stopped_already(const train_run *r) {
          r->best.best_since >= r->o->patience && r->first_epoch < r->o->epochs;
 }
 
+/* --shards S > 1, or several processes: the step runs over micro-shards.
+ * A checkpoint does not depend on how many processes wrote it, so a
+ * resumed run may use another count. */
+static int open_shards(train_run *r, int cap) {
+  int S = r->o->shards ? r->o->shards : dl_dist_default_shards();
+  if (S == 1 && dl_dist_size() == 1) return 0;
+  r->shards = dl_tr_shards_open(r->m, S, cap);
+  return r->shards ? 0 : -1;
+}
+
 static int setup(train_run *r) {
   if (r->o->epochs < 1) {
     fprintf(stderr, "error: model '%s': epochs must be at least 1 (use --epochs N)\n", r->m->name);
     return -1;
   }
-  if (check_save_target(r->o->save)) return -1;
+  if (r->rank == 0 && check_save_target(r->o->save)) return -1;
   if (load_sets(r)) return -1;
   int cap = dl_tr_capacity(r->m, r->o->batch, r->train.n);
   if (cap < 0) return -1;
   r->n_batches = (r->train.n + cap - 1) / cap;
   r->ctx = dl_tr_ctx_open(r->m, r->o, cap);
   if (!r->ctx) return -1;
+  if (open_shards(r, cap)) return -1;
   r->perm = malloc((size_t)r->train.n * sizeof *r->perm);
   r->evidx = malloc((size_t)cap * sizeof *r->evidx);
   if (!r->perm || !r->evidx) {
@@ -682,7 +710,7 @@ static int setup(train_run *r) {
             r->judge, r->best.best_since, r->o->patience);
     r->first_epoch = r->o->epochs;
   }
-  if (r->o->metrics && !(r->metrics = fopen(r->o->metrics, "a"))) {
+  if (r->rank == 0 && r->o->metrics && !(r->metrics = fopen(r->o->metrics, "a"))) {
     fprintf(stderr, "error: cannot open %s for the metrics: %s\n", r->o->metrics, strerror(errno));
     return -1;
   }
@@ -692,6 +720,8 @@ static int setup(train_run *r) {
 }
 
 static void cleanup(train_run *r) {
+  if (r->shards && r->o->dist_stats && r->rank == 0) dl_tr_shards_report(r->shards);
+  dl_tr_shards_close(r->shards);
   if (r->metrics) fclose(r->metrics);
   free(r->perm);
   free(r->evidx);
@@ -706,14 +736,29 @@ int dl_tr_cmd_train(const dl_model_desc *m, const dl_opts *o) {
   memset(&r, 0, sizeof r);
   r.m = m;
   r.o = o;
+  if (dl_dist_init(NULL, NULL)) return DL_EXIT_FAIL;
+  r.rank = dl_dist_rank();
+  /* one process reports: the others compute the same numbers */
+  if (r.rank != 0 && !freopen("/dev/null", "w", stdout))
+    dl_dist_abort(DL_EXIT_FAIL, "cannot silence stdout");
   int rc = setup(&r) == 0 ? RUN_OK : RUN_FAIL;
+  /* a process that could not start (its data, its memory) stops them all */
+  if (dl_dist_size() > 1 && !dl_dist_all_ok(rc == RUN_OK))
+    dl_dist_abort(DL_EXIT_FAIL, "%s", rc == RUN_OK ? "another process failed to start (its message "
+                  "is above); ending every process" : "could not start (above); ending every process");
   if (rc == RUN_OK) {
     /* Only now: before this, nothing would be lost by dying at once. */
     dl_tr_signals_catch(o->save);
     rc = train_loop(&r);
     dl_tr_signals_restore();
   }
+  /* the processes fail together (same state, same checks); an error of
+     one alone (a checkpoint rank 0 could not write) must not leave the
+     others waiting for it */
+  if (rc == RUN_FAIL && dl_dist_size() > 1)
+    dl_dist_abort(DL_EXIT_FAIL, "training failed (above); ending every process");
   cleanup(&r);
+  dl_dist_finish();
   if (rc == RUN_STOPPED) return DL_EXIT_SIGNAL_BASE + r.stop_signal;
   return rc == RUN_OK ? DL_EXIT_OK : DL_EXIT_FAIL;
 }
