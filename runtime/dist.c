@@ -6,7 +6,9 @@
  * leaving the others waiting forever.  Errors are returned
  * (MPI_ERRORS_RETURN), reported with the rank, and end the job through
  * MPI_Abort, whose exit status is nonzero on every rank. */
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* nanosleep, clock_gettime */
+#endif
 #include "dist.h"
 
 #include <stdarg.h>

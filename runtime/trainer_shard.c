@@ -18,12 +18,16 @@
  * place in the batch, whichever rank draws it.  The loss and train_acc's
  * counts are summed in the same tree (in double), so every rank reports
  * the same numbers. */
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* pause */
+#endif
 #include "dist.h"
 #include "trainer_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { MAX_LEVELS = 24 }; /* S <= 2^16: log2 L + 1 partial sums, and room */
 enum { N_METRICS = 3 };   /* the weighted loss, right answers, decisions    */
@@ -44,6 +48,10 @@ struct dl_shards {
   int depth;
   dl_real *scratch;          /* the partner's values in an exchange          */
   int64_t steps;             /* steps summed, for the statistics             */
+  /* DLNC_TEST_FAULT=die:R:N or hang:R:N (tests/mpi only): rank R exits or
+     stops answering at its Nth step, to test that the others end */
+  int fault_rank, fault_hang;
+  int64_t fault_step;
 };
 
 static int is_pow2(int x) { return x > 0 && (x & (x - 1)) == 0; }
@@ -101,6 +109,28 @@ static size_t grad_values(const dl_model_desc *m) {
   return n;
 }
 
+static void read_fault(dl_shards *s) {
+  const char *f = getenv("DLNC_TEST_FAULT");
+  char kind[8] = "";
+  long long step = 0;
+  s->fault_rank = -1;
+  if (f && sscanf(f, "%7[a-z]:%d:%lld", kind, &s->fault_rank, &step) == 3) {
+    s->fault_hang = !strcmp(kind, "hang");
+    s->fault_step = step;
+  } else {
+    s->fault_rank = -1;
+  }
+}
+
+/* The injected fault, if this rank is to have it at this step. */
+static void maybe_fault(const dl_shards *s) {
+  if (s->fault_rank != s->rank || s->steps + 1 != s->fault_step) return;
+  fprintf(stderr, "rank %d: DLNC_TEST_FAULT: %s at step %lld\n", s->rank,
+          s->fault_hang ? "hanging" : "exiting", (long long)s->fault_step);
+  if (!s->fault_hang) _exit(3);
+  for (;;) pause();
+}
+
 dl_shards *dl_tr_shards_open(const dl_model_desc *m, int S, int batch) {
   int P = dl_dist_size();
   if (check_counts(S, P, batch) || check_model(m, S, P)) return NULL;
@@ -112,6 +142,7 @@ dl_shards *dl_tr_shards_open(const dl_model_desc *m, int S, int batch) {
   s->rank = dl_dist_rank();
   s->L = S / P;
   s->n_grad = grad_values(m);
+  read_fault(s);
   size_t bytes = (s->n_grad ? s->n_grad : 1) * sizeof(dl_real);
   int ok = (s->scratch = malloc(bytes)) != NULL;
   for (int i = 0; ok && i < MAX_LEVELS; i++) ok = (s->stack[i].g = malloc(bytes)) != NULL;
@@ -204,6 +235,7 @@ static void run_shard(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int6
 double dl_tr_shards_grads(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int64_t *rows,
                           int nb, int count_acc, int64_t *correct, int64_t *total) {
   s->depth = 0;
+  maybe_fault(s);
   for (int j = 0; j < s->L; j++)
     run_shard(s, ctx, d, rows, nb, s->rank * s->L + j, j == 0, count_acc);
   ctx->shard = 0;
