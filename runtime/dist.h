@@ -44,6 +44,11 @@ void dl_dist_abort(int code, const char *fmt, ...) __attribute__((format(printf,
 /* MPI_Finalize (a no-op without MPI). */
 void dl_dist_finish(void);
 
-/* The time spent in the sums and the bytes each rank sent, since start. */
-void dl_dist_stats(double *seconds, double *bytes);
+/* --dist-stats: from now on each sum first waits for every rank (an
+ * exchange of one value, timed apart), so that the sum's own time is the
+ * transfer and the additions, not the wait for a slower rank. */
+void dl_dist_measure(void);
+/* Since start: the time in the sums, the time waiting for the other ranks
+ * (with dl_dist_measure), the bytes this rank sent in the sums. */
+void dl_dist_stats(double *seconds, double *wait, double *bytes);
 #endif

@@ -253,11 +253,12 @@ double dl_tr_shards_grads(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const 
 }
 
 void dl_tr_shards_report(const dl_shards *s) {
-  double sec, bytes;
-  dl_dist_stats(&sec, &bytes);
+  double sec, wait, bytes;
+  dl_dist_stats(&sec, &wait, &bytes);
   if (!s->steps) return;
   double mb = bytes / 1e6, steps = (double)s->steps;
-  fprintf(stderr, "shards: %d over %d process%s, %d per process; exchange %.3f ms a step, "
-          "%.3f MB sent a step, %.3f ms per MB\n", s->S, s->size, s->size == 1 ? "" : "es", s->L,
-          1e3 * sec / steps, mb / steps, mb > 0 ? 1e3 * sec / mb : 0.0);
+  fprintf(stderr, "shards: %d over %d process%s, %d per process; a step: exchange %.3f ms "
+          "(%.3f MB sent, %.3f ms per MB), waiting for the other ranks %.3f ms\n", s->S, s->size,
+          s->size == 1 ? "" : "es", s->L, 1e3 * sec / steps, mb / steps,
+          mb > 0 ? 1e3 * sec / mb : 0.0, 1e3 * wait / steps);
 }

@@ -676,6 +676,7 @@ static int open_shards(train_run *r, int cap) {
   int S = r->o->shards ? r->o->shards : dl_dist_default_shards();
   if (S == 1 && dl_dist_size() == 1) return 0;
   r->shards = dl_tr_shards_open(r->m, S, cap);
+  if (r->o->dist_stats) dl_dist_measure();
   return r->shards ? 0 : -1;
 }
 
