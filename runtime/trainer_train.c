@@ -64,6 +64,9 @@ typedef struct train_run {
   dl_shards *shards;        /* --shards or several processes: the step's gradient
                                over micro-shards (trainer_shard.c), else NULL */
   int rank;                 /* this process (dist.h); only rank 0 prints and saves */
+  int batch;                /* rows per optimiser step: the context's capacity, or
+                               with shards the global batch, of which the context
+                               holds one micro-shard at a time */
 } train_run;
 
 /* Fisher-Yates from the identity, draw i of epoch e at index e*N + i: the
@@ -284,7 +287,7 @@ static void with_best(const train_run *r, dl_ckpt_pos *pos) {
 static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *trained) {
   dl_ctx *ctx = r->ctx;
   int64_t n = r->train.n;
-  int cap = ctx->capacity;
+  int cap = r->batch;
   int resumed = epoch == r->first_epoch;
   dl_ckpt_pos pos = {.epoch = epoch, .step_in_epoch = resumed ? r->resumed.step_in_epoch : 0,
                      .batch = cap, .loss_sum = resumed ? r->resumed.loss_sum : 0.0};
@@ -364,7 +367,7 @@ static int finish_epoch(train_run *r, dl_epoch_stats *s) {
   int metrics_errno = errno ? errno : EIO;
   dl_ckpt_pos pos = r->best;
   pos.epoch = s->epoch;
-  pos.batch = r->ctx->capacity;
+  pos.batch = r->batch;
   int saved = r->o->save && save_checkpoint(r, &pos) == RUN_OK;
   if (metrics_failed) {
     fprintf(stderr, "error: writing metrics to %s failed: %s; ", r->o->metrics,
@@ -453,7 +456,7 @@ static int save_best(train_run *r, const dl_epoch_stats *s) {
   if (r->rank != 0) return RUN_OK;
   dl_ckpt_pos pos = r->best;
   pos.epoch = s->epoch;
-  pos.batch = r->ctx->capacity;
+  pos.batch = r->batch;
   char err[1024];
   dl_tr_signals_saving(1);
   int rc = dl_ckpt_save(r->ctx, r->o->save_best, &pos, err, sizeof err);
@@ -525,11 +528,11 @@ static int check_resume_position(const train_run *r) {
   const dl_ckpt_pos *p = &r->resumed;
   const char *f = r->o->resume;
   if (p->step_in_epoch == 0 || p->epoch >= r->o->epochs) return 0;
-  if (p->batch != r->ctx->capacity) {
+  if (p->batch != r->batch) {
     fprintf(stderr, "error: --resume: %s was saved %" PRId64 " batches into epoch %" PRId64
             " with batches of %" PRId64 " rows, but this run's batches have %d rows "
             "(resume it with --batch %" PRId64 ")\n", f, p->step_in_epoch, p->epoch + 1, p->batch,
-            r->ctx->capacity, p->batch);
+            r->batch, p->batch);
     return -1;
   }
   if (p->step_in_epoch > r->n_batches) {
@@ -652,7 +655,7 @@ static void write_header(train_run *r) {
   if (!r->metrics) return;
   const dl_opts *o = r->o;
   dl_run_header h = {.model = r->m->name, .source = r->m->source, .seed = r->ctx->seed,
-                     .threads = o->threads, .batch = r->ctx->capacity, .epochs = o->epochs,
+                     .threads = o->threads, .batch = r->batch, .epochs = o->epochs,
                      .lr = o->lr, .resume = o->resume, .argc = o->argc, .argv = o->argv};
   (void)dl_metrics_header(r->metrics, &h);
 }
@@ -669,15 +672,17 @@ static int o_stopped_already(const train_run *r) {
          r->best.best_since >= r->o->patience && r->first_epoch < r->o->epochs;
 }
 
-/* --shards S > 1, or several processes: the step runs over micro-shards.
- * A checkpoint does not depend on how many processes wrote it, so a
- * resumed run may use another count. */
+/* --shards S > 1, or several processes: the step runs over micro-shards,
+ * and the context needs room for one of them, B/S rows (rounded up), not
+ * for the batch.  A checkpoint does not depend on how many processes wrote
+ * it, so a resumed run may use another count.  The rows the context holds,
+ * or -1 after a message. */
 static int open_shards(train_run *r, int cap) {
   int S = r->o->shards ? r->o->shards : dl_dist_default_shards();
-  if (S == 1 && dl_dist_size() == 1) return 0;
+  if (S == 1 && dl_dist_size() == 1) return cap;
   r->shards = dl_tr_shards_open(r->m, S, cap);
   if (r->o->dist_stats) dl_dist_measure();
-  return r->shards ? 0 : -1;
+  return r->shards ? (cap + S - 1) / S : -1;
 }
 
 static int setup(train_run *r) {
@@ -690,9 +695,11 @@ static int setup(train_run *r) {
   int cap = dl_tr_capacity(r->m, r->o->batch, r->train.n);
   if (cap < 0) return -1;
   r->n_batches = (r->train.n + cap - 1) / cap;
-  r->ctx = dl_tr_ctx_open(r->m, r->o, cap);
+  r->batch = cap;
+  int rows = open_shards(r, cap);
+  if (rows < 0) return -1;
+  r->ctx = dl_tr_ctx_open(r->m, r->o, rows);
   if (!r->ctx) return -1;
-  if (open_shards(r, cap)) return -1;
   r->perm = malloc((size_t)r->train.n * sizeof *r->perm);
   r->evidx = malloc((size_t)cap * sizeof *r->evidx);
   if (!r->perm || !r->evidx) {
