@@ -160,12 +160,8 @@ static int cmd_build(const command *self, int argc, char **argv) {
     return usage_error(self, "%s", "--precision and --f64 do not go together (--f64 is double "
                                    "precision throughout, for gradient checks)");
   if (o.precision && build_precision(o.precision, &bf16)) return EXIT_USAGE;
-  ir_graph *g = pipeline_compile(o.path, 1, NULL);
+  ir_graph *g = pipeline_compile_checked(o.path, 1, NULL, o.mpi ? build_check_mpi : NULL);
   if (!g) return EXIT_ERRORS;
-  if (o.mpi && build_check_mpi(g)) {
-    ir_free(g);
-    return EXIT_ERRORS;
-  }
   build_opts bo = {.debug = o.debug, .f64 = o.f64, .bf16 = bf16, .verbose = o.verbose,
                    .target = o.target, .mpi = o.mpi};
   status = build_trainer(g, o.path, o.out, &bo) ? EXIT_ERRORS : EXIT_OK;

@@ -66,6 +66,17 @@ if $run -np 4 ./mpi train --data "$data" --epochs 1 --shards 2 >/dev/null 2>err.
   fail "-np 4 with --shards 2 succeeded"
 fi
 grep -q "the process count must divide the shard count" err.txt || fail "no message: $(cat err.txt)"
+# shards must be a power of 2 (a balanced tree)
+if ./plain train --data "$data" --epochs 1 --shards 3 >/dev/null 2>err.txt; then
+  fail "--shards 3 succeeded"
+fi
+grep -q "error: --shards 3: must be a power of 2" err.txt || fail "no message: $(cat err.txt)"
+# a train block with updates: refused at build time, at its first update's loss
+if "$dlnc" build --mpi "$data/gan_updates.dln" -o ./gan 2>err.txt; then
+  fail "--mpi built a model with updates"
+fi
+grep -q "gan_updates.dln:[0-9]*:[0-9]*: error: a train block with updates is not yet supported" \
+  err.txt || fail "no updates message: $(cat err.txt)"
 # batch_norm couples the samples of a batch: refused at build time, at its call
 if "$dlnc" build --mpi "$data/norm_regression.dln" -o ./bn 2>err.txt; then
   fail "--mpi built a batch_norm model"
