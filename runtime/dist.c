@@ -128,6 +128,90 @@ static void wait_all(void) {
 TREE_SUM(dl_dist_sum_real, dl_real, DL_REAL_IS_F64 ? MPI_DOUBLE : MPI_FLOAT)
 TREE_SUM(dl_dist_sum_f64, double, MPI_DOUBLE)
 
+/* ---- sums in flight ---- */
+
+typedef struct isum {
+  dl_real *buf, *scratch;
+  size_t n;
+  int dist;               /* the level in flight: the partner is rank ^ dist */
+  MPI_Request req[2];
+} isum;
+static isum *g_isums;
+static int g_nisums, g_isum_cap, g_isum_done;
+enum { MAX_ISUMS = 30000 }; /* tags stay below MPI's least MPI_TAG_UB, 32767 */
+
+/* Posts level `dist` of sum i (its tag: i + 1, so that the levels of
+ * different buckets with one partner never meet). */
+static void isum_post(int i) {
+  isum *q = &g_isums[i];
+  int partner = g_rank ^ q->dist;
+  int rc = MPI_Irecv(q->scratch, (int)q->n, DL_REAL_IS_F64 ? MPI_DOUBLE : MPI_FLOAT, partner, i + 1,
+                     MPI_COMM_WORLD, &q->req[0]);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Isend(q->buf, (int)q->n, DL_REAL_IS_F64 ? MPI_DOUBLE : MPI_FLOAT, partner, i + 1,
+                   MPI_COMM_WORLD, &q->req[1]);
+  if (rc != MPI_SUCCESS) fail_mpi(rc, "starting a bucket's exchange", partner);
+  g_bytes += (double)(q->n * sizeof(dl_real));
+}
+
+void dl_dist_isum_start(dl_real *buf, dl_real *scratch, size_t n) {
+  if (g_size == 1) return;
+  if (n > (size_t)0x7fffffff || g_nisums >= MAX_ISUMS)
+    dl_dist_abort(1, "too many or too large gradient buckets (%d, %zu values)", g_nisums, n);
+  if (g_nisums == g_isum_cap) {
+    int cap = g_isum_cap ? 2 * g_isum_cap : 64;
+    isum *q = realloc(g_isums, (size_t)cap * sizeof *q);
+    if (!q) dl_dist_abort(1, "out of memory for the gradient buckets");
+    g_isums = q;
+    g_isum_cap = cap;
+  }
+  g_isums[g_nisums] = (isum){.buf = buf, .scratch = scratch, .n = n, .dist = 1};
+  isum_post(g_nisums++);
+}
+
+/* Sum i's level arrived: add it and post the next, if any; 1 when done. */
+static int isum_advance(int i) {
+  isum *q = &g_isums[i];
+  if (q->dist >= g_size) return 1;
+  int done = 0, rc = MPI_Testall(2, q->req, &done, MPI_STATUSES_IGNORE);
+  if (rc != MPI_SUCCESS) fail_mpi(rc, "a bucket's exchange", g_rank ^ q->dist);
+  if (!done) return 0;
+  int partner = g_rank ^ q->dist;
+  add_dl_real(q->buf, q->scratch, q->n, g_rank < partner);
+  q->dist <<= 1;
+  if (q->dist >= g_size) return 1;
+  isum_post(i);
+  return 0;
+}
+
+/* Advances every sum in flight; they finish roughly in the order started,
+ * so those done at the front are skipped from then on. */
+static void isum_sweep(void) {
+  while (g_isum_done < g_nisums && isum_advance(g_isum_done)) g_isum_done++;
+  for (int i = g_isum_done + 1; i < g_nisums; i++) isum_advance(i);
+}
+
+void dl_dist_isum_poll(void) {
+  double t0 = now();
+  isum_sweep();
+  g_seconds += now() - t0;
+}
+
+void dl_dist_isum_wait(void) {
+  double t0 = now(), limit = dl_dist_timeout(), deadline = t0 + limit;
+  for (long spins = 0; g_isum_done < g_nisums; spins++) {
+    isum_sweep();
+    if (g_isum_done == g_nisums || spins < 20000) continue;
+    if (now() > deadline)
+      dl_dist_abort(1, "no answer from rank %d within %g s (DLNC_MPI_TIMEOUT): it died, hangs "
+                    "or is far behind; ending the job", g_rank ^ g_isums[g_isum_done].dist, limit);
+    struct timespec pause = {0, 20000};
+    nanosleep(&pause, NULL);
+  }
+  g_nisums = g_isum_done = 0;
+  g_seconds += now() - t0;
+}
+
 void dl_dist_abort(int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -144,6 +228,8 @@ void dl_dist_abort(int code, const char *fmt, ...) {
 void dl_dist_finish(void) {
   if (g_started) MPI_Finalize();
   g_started = 0;
+  free(g_isums);
+  g_isums = NULL;
 }
 
 #else /* one process: nothing to exchange */
@@ -176,6 +262,11 @@ void dl_dist_abort(int code, const char *fmt, ...) {
 }
 
 void dl_dist_finish(void) {}
+void dl_dist_isum_start(dl_real *buf, dl_real *scratch, size_t n) {
+  (void)buf, (void)scratch, (void)n;
+}
+void dl_dist_isum_poll(void) {}
+void dl_dist_isum_wait(void) {}
 #endif
 
 int dl_dist_all_ok(int ok) {

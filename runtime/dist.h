@@ -34,6 +34,18 @@ double dl_dist_timeout(void);
 void dl_dist_sum_real(dl_real *buf, dl_real *scratch, size_t n);
 void dl_dist_sum_f64(double *buf, double *scratch, size_t n);
 
+/* Sums in flight, for the gradients' buckets while backward goes on (as
+ * DDP's): each started sum is dl_dist_sum_real's recursive doubling on its
+ * n values, advanced level by level whenever the ranks poll, with the same
+ * additions, so the same bits.  Without MPI, or on one rank, a sum is done
+ * when started.  Every rank starts the same sums in the same order. */
+void dl_dist_isum_start(dl_real *buf, dl_real *scratch, size_t n);
+/* Advances every started sum whose exchange has arrived; never waits. */
+void dl_dist_isum_poll(void);
+/* Waits (up to the timeout) until every started sum is done, then forgets
+ * them. */
+void dl_dist_isum_wait(void);
+
 /* Every rank agrees that `ok` holds on all of them (1), or not (0): a
  * setup that failed on one rank stops all of them. */
 int dl_dist_all_ok(int ok);

@@ -24,6 +24,7 @@
 #include "dist.h"
 #include "trainer_internal.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@
 enum { MAX_LEVELS = 24 }; /* S <= 2^16: log2 L + 1 partial sums, and room */
 enum { N_METRICS = 3 };   /* the weighted loss, right answers, decisions    */
 
-/* A partial sum: the gradients (packed in tensor-table order) and the
+/* A partial sum: the gradients (packed, in the order slots say) and the
  * metrics of 2^level consecutive leaves. */
 typedef struct partial {
   dl_real *g;
@@ -40,10 +41,32 @@ typedef struct partial {
   int level;
 } partial;
 
+/* A gradient tensor in the packed buffers: by when compute_grads finishes
+ * it (the model's grad_ready, latest last), so that a bucket is a range. */
+typedef struct slot {
+  int tensor, ready;         /* its index in the table; grad_ready (0: at the end) */
+  size_t at;                 /* its first value in the packed buffers         */
+} slot;
+
+/* A bucket: packed values [lo, hi), slots [first, last], exchanged as soon
+ * as compute_grads announces its last gradient (ready; 0: at the end). */
+typedef struct bucket {
+  int first, last, ready;
+  size_t lo, hi;
+} bucket;
+
 struct dl_shards {
   const dl_model_desc *m;
   int S, L, rank, size;
   size_t n_grad;             /* gradient values, all tensors                 */
+  slot *slots;
+  int n_slots;
+  bucket *buckets;
+  int n_buckets;
+  int overlap;               /* exchange buckets during the last shard's backward */
+  partial *leaf;             /* that shard's leaf, while it runs              */
+  double leaf_w;             /* its weight; 0: an empty shard, zeros          */
+  int next_bucket;           /* the first bucket not yet started              */
   partial stack[MAX_LEVELS];
   int depth;
   dl_real *scratch;          /* the partner's values in an exchange          */
@@ -109,6 +132,58 @@ static size_t grad_values(const dl_model_desc *m) {
   return n;
 }
 
+/* Latest first (a larger grad_ready is final sooner: backward runs from
+ * the last line), 0 (at the end) last, then table order. */
+static int slot_order(const void *pa, const void *pb) {
+  const slot *a = pa, *b = pb;
+  int ka = a->ready ? a->ready : INT_MIN, kb = b->ready ? b->ready : INT_MIN;
+  if (ka != kb) return ka > kb ? -1 : 1;
+  return (a->tensor > b->tensor) - (a->tensor < b->tensor);
+}
+
+/* DLNC_MPI_BUCKET: the fewest values a bucket holds before a new one
+ * starts (default 65536, 256 KB of floats: fewer, larger messages); 1 gives
+ * a bucket per line with gradients (tests/mpi). */
+static size_t min_bucket(void) {
+  const char *v = getenv("DLNC_MPI_BUCKET");
+  long n = v && *v ? strtol(v, NULL, 10) : 0;
+  return n > 0 ? (size_t)n : 65536;
+}
+
+/* The packed order of the gradients and their buckets.  The order changes
+ * no addition (each value is summed alone), only when it can be sent. */
+static int layout(dl_shards *s) {
+  const dl_model_desc *m = s->m;
+  int n = 0;
+  for (int i = 0; i < m->n_tensors; i++) n += m->tensors[i].kind == DL_T_GRAD;
+  s->slots = calloc((size_t)n + 1, sizeof *s->slots);
+  s->buckets = calloc((size_t)n + 1, sizeof *s->buckets);
+  if (!s->slots || !s->buckets) return -1;
+  for (int i = 0, k = 0; i < m->n_tensors; i++)
+    if (m->tensors[i].kind == DL_T_GRAD) {
+      s->slots[k] = (slot){.tensor = i, .ready = m->grad_ready ? m->grad_ready[k] : 0};
+      k++;
+    }
+  s->n_slots = n;
+  qsort(s->slots, (size_t)n, sizeof *s->slots, slot_order);
+  size_t at = 0, least = min_bucket();
+  for (int k = 0; k < n; k++) {
+    bucket *b = s->n_buckets ? &s->buckets[s->n_buckets - 1] : NULL;
+    /* a new bucket where the announcement differs and this one is big enough */
+    if (!b || (s->slots[k].ready != s->slots[k - 1].ready && b->hi - b->lo >= least &&
+               s->n_buckets < 30000)) {
+      b = &s->buckets[s->n_buckets++];
+      *b = (bucket){.first = k, .lo = at};
+    }
+    s->slots[k].at = at;
+    at += m->tensors[s->slots[k].tensor].numel;
+    b->last = k;
+    b->hi = at;
+    b->ready = s->slots[k].ready; /* its last slot's: the latest to be final */
+  }
+  return 0;
+}
+
 static void read_fault(dl_shards *s) {
   const char *f = getenv("DLNC_TEST_FAULT");
   char kind[8] = "";
@@ -143,8 +218,10 @@ dl_shards *dl_tr_shards_open(const dl_model_desc *m, int S, int batch) {
   s->L = S / P;
   s->n_grad = grad_values(m);
   read_fault(s);
+  const char *ov = getenv("DLNC_MPI_OVERLAP");
+  s->overlap = P > 1 && m->grad_ready && !(ov && !strcmp(ov, "0"));
   size_t bytes = (s->n_grad ? s->n_grad : 1) * sizeof(dl_real);
-  int ok = (s->scratch = malloc(bytes)) != NULL;
+  int ok = layout(s) == 0 && (s->scratch = malloc(bytes)) != NULL;
   for (int i = 0; ok && i < MAX_LEVELS; i++) ok = (s->stack[i].g = malloc(bytes)) != NULL;
   if (!ok) {
     fprintf(stderr, "error: out of memory for the micro-shards' gradients (%zu values)\n",
@@ -159,30 +236,40 @@ void dl_tr_shards_close(dl_shards *s) {
   if (!s) return;
   for (int i = 0; i < MAX_LEVELS; i++) free(s->stack[i].g);
   free(s->scratch);
+  free(s->slots);
+  free(s->buckets);
   free(s);
+}
+
+/* Slots [first, last] of the gradients compute_grads wrote, times w,
+ * into the leaf g (w 0: zeros, whatever the context holds). */
+static void pack(const dl_shards *s, const dl_ctx *ctx, dl_real *g, double w, int first, int last) {
+  dl_real wr = (dl_real)w;
+  for (int k = first; k <= last; k++) {
+    const dl_tensor_desc *t = &s->m->tensors[s->slots[k].tensor];
+    const dl_real *src = ctx->state + t->offset;
+    dl_real *dst = g + s->slots[k].at;
+    if (w == 0) memset(dst, 0, t->numel * sizeof *dst);
+    else
+      for (size_t i = 0; i < t->numel; i++) dst[i] = src[i] * wr;
+  }
 }
 
 /* The gradients compute_grads just wrote, times w, as a new leaf. */
 static void push_leaf(dl_shards *s, const dl_ctx *ctx, double w, const double metric[N_METRICS]) {
   partial *p = &s->stack[s->depth++];
-  dl_real wr = (dl_real)w, *g = p->g;
-  for (int i = 0; i < s->m->n_tensors; i++) {
-    const dl_tensor_desc *t = &s->m->tensors[i];
-    if (t->kind != DL_T_GRAD) continue;
-    const dl_real *src = ctx->state + t->offset;
-    for (size_t k = 0; k < t->numel; k++) g[k] = src[k] * wr;
-    g += t->numel;
-  }
+  if (s->n_slots) pack(s, ctx, p->g, w, 0, s->n_slots - 1);
   memcpy(p->metric, metric, sizeof p->metric);
   p->level = 0;
 }
 
 /* Adds the top two partial sums while they cover equally many leaves: the
- * balanced tree, built left to right. */
-static void fold(dl_shards *s) {
+ * balanced tree, built left to right (grads 0: the metrics only, the
+ * gradients being summed bucket by bucket already). */
+static void fold(dl_shards *s, int grads) {
   while (s->depth >= 2 && s->stack[s->depth - 1].level == s->stack[s->depth - 2].level) {
     partial *a = &s->stack[s->depth - 2], *b = &s->stack[s->depth - 1];
-    for (size_t k = 0; k < s->n_grad; k++) a->g[k] = a->g[k] + b->g[k];
+    for (size_t k = 0; grads && k < s->n_grad; k++) a->g[k] = a->g[k] + b->g[k];
     for (int k = 0; k < N_METRICS; k++) a->metric[k] = a->metric[k] + b->metric[k];
     a->level++;
     s->depth--; /* b's buffer stays in its slot for the next leaf */
@@ -191,12 +278,33 @@ static void fold(dl_shards *s) {
 
 /* The tree's root back into the model's gradients. */
 static void unpack(const dl_shards *s, dl_ctx *ctx, const dl_real *g) {
-  for (int i = 0; i < s->m->n_tensors; i++) {
-    const dl_tensor_desc *t = &s->m->tensors[i];
-    if (t->kind != DL_T_GRAD) continue;
-    memcpy(ctx->state + t->offset, g, t->numel * sizeof *g);
-    g += t->numel;
+  for (int k = 0; k < s->n_slots; k++) {
+    const dl_tensor_desc *t = &s->m->tensors[s->slots[k].tensor];
+    memcpy(ctx->state + t->offset, g + s->slots[k].at, t->numel * sizeof *g);
   }
+}
+
+/* The last shard's bucket b is final: into its leaf, through the rest of
+ * this rank's tree (the leaf is the last, so every partial on the stack
+ * takes it in, top first: fold's additions on this range), and off to the
+ * other ranks. */
+static void start_bucket(dl_shards *s, const dl_ctx *ctx, int b) {
+  const bucket *u = &s->buckets[b];
+  pack(s, ctx, s->leaf->g, s->leaf_w, u->first, u->last);
+  for (int i = s->depth - 1; i >= 0; i--) {
+    dl_real *a = s->stack[i].g, *c = s->stack[i + 1].g;
+    for (size_t k = u->lo; k < u->hi; k++) a[k] = a[k] + c[k];
+  }
+  dl_dist_isum_start(s->stack[0].g + u->lo, s->scratch + u->lo, u->hi - u->lo);
+}
+
+/* compute_grads's DL_GRADS_READY: the buckets now final go. */
+static void on_ready(dl_ctx *ctx, int k) {
+  dl_shards *s = ctx->grads_arg;
+  while (s->next_bucket < s->n_buckets && s->buckets[s->next_bucket].ready >= k &&
+         s->buckets[s->next_bucket].ready > 0)
+    start_bucket(s, ctx, s->next_bucket++);
+  dl_dist_isum_poll();
 }
 
 /* Micro-shard m: its rows gathered, its gradient and metrics as a leaf. */
@@ -205,12 +313,20 @@ static void run_shard(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int6
   int64_t lo = (int64_t)m * nb / s->S, hi = (int64_t)(m + 1) * nb / s->S;
   int n = (int)(hi - lo);
   double metric[N_METRICS] = {0};
+  int last = s->overlap && m == s->rank * s->L + s->L - 1;
+  if (last) { /* its buckets leave as backward finishes them */
+    s->leaf = &s->stack[s->depth];
+    s->leaf_w = n ? (double)n / (double)nb : 0.0;
+    s->next_bucket = 0;
+  }
   if (n == 0) { /* a short last batch: an empty shard adds zeros */
-    partial *p = &s->stack[s->depth++];
-    memset(p->g, 0, s->n_grad * sizeof *p->g);
+    partial *p = &s->stack[s->depth];
+    if (!last) memset(p->g, 0, s->n_grad * sizeof *p->g);
+    for (int b = 0; last && b < s->n_buckets; b++) start_bucket(s, ctx, b);
     memset(p->metric, 0, sizeof p->metric);
     p->level = 0;
-    fold(s);
+    s->depth++;
+    fold(s, !last);
     return;
   }
   dl_dataset_gather_pool(ctx->pool, d, rows + lo, n, ctx->x, ctx->y_class, ctx->y_real);
@@ -219,8 +335,12 @@ static void run_shard(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int6
      the weights, so every rank's first shard moves u and v alike */
   ctx->track_stats = track && first;
   ctx->shard = m;
+  ctx->grads_ready = last ? on_ready : NULL;
+  ctx->grads_arg = s;
   double w = (double)n / (double)nb, loss = s->m->compute_grads(ctx, n);
+  ctx->grads_ready = NULL;
   ctx->track_stats = track;
+  while (last && s->next_bucket < s->n_buckets) start_bucket(s, ctx, s->next_bucket++);
   metric[0] = loss * w;
   if (count_acc) {
     int64_t c = 0, t = 0;
@@ -228,8 +348,15 @@ static void run_shard(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int6
     metric[1] = (double)c;
     metric[2] = (double)t;
   }
+  if (last) { /* the gradients went bucket by bucket: the metrics only */
+    memcpy(s->leaf->metric, metric, sizeof metric);
+    s->leaf->level = 0;
+    s->depth++;
+    fold(s, 0);
+    return;
+  }
   push_leaf(s, ctx, w, metric);
-  fold(s);
+  fold(s, 1);
 }
 
 double dl_tr_shards_grads(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int64_t *rows,
@@ -241,8 +368,9 @@ double dl_tr_shards_grads(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const 
   ctx->shard = 0;
   partial *root = &s->stack[0];
   double scratch[N_METRICS];
-  dl_dist_sum_real(root->g, s->scratch, s->n_grad);
+  if (!s->overlap) dl_dist_sum_real(root->g, s->scratch, s->n_grad);
   dl_dist_sum_f64(root->metric, scratch, N_METRICS);
+  if (s->overlap) dl_dist_isum_wait();
   unpack(s, ctx, root->g);
   s->steps++;
   if (count_acc) {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Data-parallel training (docs/distributed.md): checkpoints of mpirun -np 1,
 # 2 and 4 are byte-identical to a one-process trainer built without --mpi at
-# the same --shards, for a model with dropout and a convolutional one;
+# the same --shards, for a model with dropout and a convolutional one, with
+# the gradients' buckets exchanged during backward or after it;
 # resuming with another process count stays exact (an epoch boundary and the
 # middle of an epoch); the errors: a process count that does not divide the
 # shards, batch_norm under --mpi, a rank that dies and one that hangs.
@@ -36,12 +37,28 @@ for model in dropout_regression conv_images; do
     # only rank 0 prints: one line per epoch
     [ "$(grep -c '^epoch' out$p.txt)" = 2 ] || fail "$model: -np $p printed $(cat out$p.txt)"
   done
+  # a bucket per line (DDP-style overlap with many exchanges), and no overlap
+  DLNC_MPI_BUCKET=1 $run -np 4 ./mpi train --data "$data" --epochs 2 --shards 4 \
+    --save b1.st >/dev/null
+  same plain.st b1.st "$model: -np 4, a bucket per line"
+  DLNC_MPI_OVERLAP=0 $run -np 2 ./mpi train --data "$data" --epochs 2 --shards 4 \
+    --save b0.st >/dev/null
+  same plain.st b0.st "$model: -np 2 without overlap"
   # resume with another process count: 4 -> 2 at an epoch boundary
   $run -np 4 ./mpi train --data "$data" --epochs 1 --shards 4 --save half.st >/dev/null
   $run -np 2 ./mpi train --data "$data" --epochs 2 --shards 4 --resume half.st \
     --save resumed.st >/dev/null
   same plain.st resumed.st "$model: 1 epoch at -np 4, resumed at -np 2"
 done
+
+# shared weights (a block applied twice): a gradient is final only after
+# its first application's backward, the last to run
+"$dlnc" build "$src/examples/blocks.dln" -o ./plain
+"$dlnc" build --mpi "$src/examples/blocks.dln" -o ./mpi
+./plain train --data "$src/examples" --epochs 2 --shards 4 --save plain.st >/dev/null
+DLNC_MPI_BUCKET=1 $run -np 4 ./mpi train --data "$src/examples" --epochs 2 --shards 4 \
+  --save np4.st >/dev/null
+same plain.st np4.st "blocks: -np 4, a bucket per line"
 
 # the middle of an epoch: dropout_regression has 5 batches an epoch (250 rows
 # of 50); the run at -np 2 stopped after step 3 by its --save-every checkpoint
