@@ -119,7 +119,8 @@ static int check_counts(int S, int P, int batch) {
     return -1;
   }
   if (S > batch) {
-    fprintf(stderr, "error: --shards %d is more than the %d rows of a batch\n", S, batch);
+    fprintf(stderr, "error: --shards %d (8 by default in an MPI build) is more than the %d rows "
+            "of a batch: give a larger --batch or fewer --shards\n", S, batch);
     return -1;
   }
   return 0;
