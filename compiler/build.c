@@ -164,6 +164,14 @@ int build_check_mpi(const ir_graph *g) {
       bad = 1;
       break;
     }
+  /* carry = true streams row r of a batch on from row r of the one before */
+  for (int i = 0; i < g->nnodes; i++)
+    if (ir_op_has(g->nodes[i].op, OPF_PERSISTENT)) {
+      diag_error(g->nodes[i].loc, "a recurrent layer with carry = true is not yet supported with "
+                 "--mpi: its rows continue from batch to batch, which micro-shards cannot split");
+      bad = 1;
+      break;
+    }
   /* an update reuses what the one before computed over the whole batch */
   if (g->nupdates > 0) {
     diag_error(g->nodes[g->updates[0].loss].loc, "a train block with updates is not yet supported "

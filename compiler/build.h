@@ -20,8 +20,8 @@ int build_target_known(const char *name);
  * a message listing the precisions. */
 int build_precision(const char *name, int *bf16);
 /* --mpi: 0 if the model can train data-parallel, else -1 after an error
- * at the construct that couples a batch's samples (batch_norm) or its
- * updates. */
+ * at the construct that couples a batch's samples (batch_norm), or its
+ * batches (carry = true), or its updates. */
 int build_check_mpi(const ir_graph *g);
 /* The runtime directory builds use (see runtime_dir in build.c). */
 const char *build_runtime_dir(void);

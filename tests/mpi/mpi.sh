@@ -94,6 +94,12 @@ if "$dlnc" build --mpi "$data/gan_updates.dln" -o ./gan 2>err.txt; then
 fi
 grep -q "gan_updates.dln:[0-9]*:[0-9]*: error: a train block with updates is not yet supported" \
   err.txt || fail "no updates message: $(cat err.txt)"
+# carry = true streams rows from batch to batch: refused at build time
+if "$dlnc" build --mpi "$src/examples/char_lstm.dln" -o ./lstm 2>err.txt; then
+  fail "--mpi built a model with carry = true"
+fi
+grep -q "char_lstm.dln:12:[0-9]*: error: a recurrent layer with carry = true" err.txt ||
+  fail "no carry message: $(cat err.txt)"
 # batch_norm couples the samples of a batch: refused at build time, at its call
 if "$dlnc" build --mpi "$data/norm_regression.dln" -o ./bn 2>err.txt; then
   fail "--mpi built a batch_norm model"
