@@ -183,6 +183,9 @@ void dl_tr_shards_close(dl_shards *s);
  * the batch's mean loss; with count_acc, adds train_acc's counts. */
 double dl_tr_shards_grads(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int64_t *rows,
                           int nb, int count_acc, int64_t *correct, int64_t *total);
+/* 1 if a process was asked to stop (a signal) by the time of the last
+ * step's sum: then all know it after the same step, and stop there. */
+int dl_tr_shards_stopping(const dl_shards *s);
 /* --dist-stats: the exchanges' time and bytes per step, on stderr. */
 void dl_tr_shards_report(const dl_shards *s);
 

@@ -25,13 +25,15 @@
 #include "trainer_internal.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 enum { MAX_LEVELS = 24 }; /* S <= 2^16: log2 L + 1 partial sums, and room */
-enum { N_METRICS = 3 };   /* the weighted loss, right answers, decisions    */
+/* the weighted loss, right answers, decisions, ranks asked to stop */
+enum { N_METRICS = 4 };
 
 /* A partial sum: the gradients (packed, in the order slots say) and the
  * metrics of 2^level consecutive leaves. */
@@ -71,8 +73,10 @@ struct dl_shards {
   int depth;
   dl_real *scratch;          /* the partner's values in an exchange          */
   int64_t steps;             /* steps summed, for the statistics             */
-  /* DLNC_TEST_FAULT=die:R:N or hang:R:N (tests/mpi only): rank R exits or
-     stops answering at its Nth step, to test that the others end */
+  int stopping;              /* a rank was asked to stop by the last step    */
+  /* DLNC_TEST_FAULT=die:R:N, hang:R:N or signal:R:N (tests/mpi only):
+     rank R exits, stops answering or gets SIGTERM at its Nth step, to test
+     that the others end, or stop together (fault_hang 0, 1, 2) */
   int fault_rank, fault_hang;
   int64_t fault_step;
 };
@@ -191,7 +195,7 @@ static void read_fault(dl_shards *s) {
   long long step = 0;
   s->fault_rank = -1;
   if (f && sscanf(f, "%7[a-z]:%d:%lld", kind, &s->fault_rank, &step) == 3) {
-    s->fault_hang = !strcmp(kind, "hang");
+    s->fault_hang = !strcmp(kind, "hang") ? 1 : !strcmp(kind, "signal") ? 2 : 0;
     s->fault_step = step;
   } else {
     s->fault_rank = -1;
@@ -201,8 +205,13 @@ static void read_fault(dl_shards *s) {
 /* The injected fault, if this rank is to have it at this step. */
 static void maybe_fault(const dl_shards *s) {
   if (s->fault_rank != s->rank || s->steps + 1 != s->fault_step) return;
-  fprintf(stderr, "rank %d: DLNC_TEST_FAULT: %s at step %lld\n", s->rank,
-          s->fault_hang ? "hanging" : "exiting", (long long)s->fault_step);
+  static const char *const what[] = {"exiting", "hanging", "raising SIGTERM"};
+  fprintf(stderr, "rank %d: DLNC_TEST_FAULT: %s at step %lld\n", s->rank, what[s->fault_hang],
+          (long long)s->fault_step);
+  if (s->fault_hang == 2) {
+    raise(SIGTERM); /* caught (trainer_signal.c): the step goes on */
+    return;
+  }
   if (!s->fault_hang) _exit(3);
   for (;;) pause();
 }
@@ -370,7 +379,11 @@ double dl_tr_shards_grads(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const 
   partial *root = &s->stack[0];
   double scratch[N_METRICS];
   if (!s->overlap) dl_dist_sum_real(root->g, s->scratch, s->n_grad);
+  /* a signal's vote travels with the metrics, so that every rank knows of
+     it after the same step (dl_tr_shards_stopping) */
+  root->metric[3] = dl_tr_stop_signal() != 0;
   dl_dist_sum_f64(root->metric, scratch, N_METRICS);
+  s->stopping = root->metric[3] > 0;
   if (s->overlap) dl_dist_isum_wait();
   unpack(s, ctx, root->g);
   s->steps++;
@@ -380,6 +393,8 @@ double dl_tr_shards_grads(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const 
   }
   return root->metric[0];
 }
+
+int dl_tr_shards_stopping(const dl_shards *s) { return s->stopping; }
 
 void dl_tr_shards_report(const dl_shards *s) {
   double sec, wait, bytes;

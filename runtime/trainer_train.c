@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,13 +250,23 @@ static int save_checkpoint(train_run *r, const dl_ckpt_pos *pos) {
 }
 
 static void report_stop(const train_run *r, int epoch) {
+  if (r->rank != 0) return; /* the one that saves */
   fprintf(stderr, "interrupted at epoch %d, step %" PRId64 ": %s%s\n", epoch + 1, r->ctx->step,
           r->o->save ? "saved " : "nothing saved (no --save)", r->o->save ? r->o->save : "");
 }
 
-/* A signal asked to stop between two steps: save where we are. */
+/* Whether to stop before the next step.  Several processes must stop
+ * after the same step, or one would wait for the others forever: they stop
+ * when the last step's sum says a signal reached any of them. */
+static int stop_asked(const train_run *r) {
+  if (r->shards && dl_dist_size() > 1) return dl_tr_shards_stopping(r->shards);
+  return dl_tr_stop_signal() != 0;
+}
+
+/* A signal asked to stop between two steps: save where we are (a process
+ * that saw none itself reports SIGTERM, mpirun's). */
 static int stop_run(train_run *r, const dl_ckpt_pos *pos) {
-  r->stop_signal = dl_tr_stop_signal();
+  r->stop_signal = dl_tr_stop_signal() ? dl_tr_stop_signal() : SIGTERM;
   dl_progress_end(&r->prog);
   if (r->o->save && save_checkpoint(r, pos)) return RUN_FAIL;
   report_stop(r, (int)pos->epoch);
@@ -321,7 +332,7 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   dl_progress_begin(&r->prog, epoch + 1, r->o->epochs, n);
   dl_progress_skip(&r->prog, first * cap < n ? first * cap : n);
   while (pos.step_in_epoch < r->n_batches) {
-    if (dl_tr_stop_signal()) return stop_run(r, &pos);
+    if (stop_asked(r)) return stop_run(r, &pos);
     int64_t start = pos.step_in_epoch * cap;
     int nb = (int)(n - start < cap ? n - start : cap);
     double loss;
@@ -511,8 +522,8 @@ static int train_loop(train_run *r) {
     }
     /* A signal during the last step or the evaluation: the epoch's
      * checkpoint was just written. */
-    if (dl_tr_stop_signal() && e + 1 < r->o->epochs) {
-      r->stop_signal = dl_tr_stop_signal();
+    if (stop_asked(r) && e + 1 < r->o->epochs) {
+      r->stop_signal = dl_tr_stop_signal() ? dl_tr_stop_signal() : SIGTERM;
       report_stop(r, e);
       return RUN_STOPPED;
     }

@@ -74,6 +74,14 @@ DLNC_TEST_FAULT=die:0:4 $run -np 2 ./mpi train --data "$data" --epochs 2 --shard
 $run -np 4 ./mpi train --data "$data" --epochs 2 --shards 4 --resume cut.st --save cut2.st \
   >/dev/null
 same plain.st cut2.st "cut after step 3 at -np 2, resumed at -np 4"
+# SIGTERM to rank 1 alone at its step 3: every rank stops after that step
+# (the vote travels with the step's sums), rank 0 saves, all exit 143
+DLNC_TEST_FAULT=signal:1:3 $run -np 2 ./mpi train --data "$data" --epochs 2 --shards 4 \
+  --save sig.st >/dev/null 2>err.txt && fail "a run stopped by SIGTERM exited 0"
+grep -q "interrupted at epoch 1, step 3: saved sig.st" err.txt || fail "no stop message: $(cat err.txt)"
+$run -np 4 ./mpi train --data "$data" --epochs 2 --shards 4 --resume sig.st --save sig2.st \
+  >/dev/null
+same plain.st sig2.st "stopped by SIGTERM after step 3 at -np 2, resumed at -np 4"
 # --shards 4 on one process of the MPI build is the plain build's too
 ./mpi train --data "$data" --epochs 2 --shards 4 --save mpi1.st >/dev/null
 same plain.st mpi1.st "the MPI build run without mpirun"
