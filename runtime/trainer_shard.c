@@ -265,14 +265,6 @@ static void pack(const dl_shards *s, const dl_ctx *ctx, dl_real *g, double w, in
   }
 }
 
-/* The gradients compute_grads just wrote, times w, as a new leaf. */
-static void push_leaf(dl_shards *s, const dl_ctx *ctx, double w, const double metric[N_METRICS]) {
-  partial *p = &s->stack[s->depth++];
-  if (s->n_slots) pack(s, ctx, p->g, w, 0, s->n_slots - 1);
-  memcpy(p->metric, metric, sizeof p->metric);
-  p->level = 0;
-}
-
 /* Adds the top two partial sums while they cover equally many leaves: the
  * balanced tree, built left to right (grads 0: the metrics only, the
  * gradients being summed bucket by bucket already). */
@@ -317,26 +309,39 @@ static void on_ready(dl_ctx *ctx, int k) {
   dl_dist_isum_poll();
 }
 
-/* Micro-shard m: its rows gathered, its gradient and metrics as a leaf. */
+/* The leaf on top of the stack is complete: its metrics in, and the tree
+ * folded (its gradients too, unless they went bucket by bucket). */
+static void close_leaf(dl_shards *s, const double metric[N_METRICS], int grads) {
+  partial *p = &s->stack[s->depth++];
+  memcpy(p->metric, metric, sizeof p->metric);
+  p->level = 0;
+  fold(s, grads);
+}
+
+/* A short last batch left shard m no rows: its leaf is zeros. */
+static void empty_shard(dl_shards *s, const dl_ctx *ctx, int last) {
+  static const double none[N_METRICS];
+  if (!last) memset(s->stack[s->depth].g, 0, s->n_grad * sizeof(dl_real));
+  for (int b = 0; last && b < s->n_buckets; b++) start_bucket(s, ctx, b);
+  close_leaf(s, none, !last);
+}
+
+/* Micro-shard m: its rows gathered, its gradient and metrics as a leaf.
+ * The rank's last shard (with overlap) sends its buckets as backward
+ * finishes them. */
 static void run_shard(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int64_t *rows, int nb,
                       int m, int first, int count_acc) {
   int64_t lo = (int64_t)m * nb / s->S, hi = (int64_t)(m + 1) * nb / s->S;
   int n = (int)(hi - lo);
   double metric[N_METRICS] = {0};
   int last = s->overlap && m == s->rank * s->L + s->L - 1;
-  if (last) { /* its buckets leave as backward finishes them */
+  if (last) {
     s->leaf = &s->stack[s->depth];
     s->leaf_w = n ? (double)n / (double)nb : 0.0;
     s->next_bucket = 0;
   }
-  if (n == 0) { /* a short last batch: an empty shard adds zeros */
-    partial *p = &s->stack[s->depth];
-    if (!last) memset(p->g, 0, s->n_grad * sizeof *p->g);
-    for (int b = 0; last && b < s->n_buckets; b++) start_bucket(s, ctx, b);
-    memset(p->metric, 0, sizeof p->metric);
-    p->level = 0;
-    s->depth++;
-    fold(s, !last);
+  if (n == 0) {
+    empty_shard(s, ctx, last);
     return;
   }
   dl_dataset_gather_pool(ctx->pool, d, rows + lo, n, ctx->x, ctx->y_class, ctx->y_real);
@@ -358,15 +363,8 @@ static void run_shard(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int6
     metric[1] = (double)c;
     metric[2] = (double)t;
   }
-  if (last) { /* the gradients went bucket by bucket: the metrics only */
-    memcpy(s->leaf->metric, metric, sizeof metric);
-    s->leaf->level = 0;
-    s->depth++;
-    fold(s, 0);
-    return;
-  }
-  push_leaf(s, ctx, w, metric);
-  fold(s, 1);
+  if (!last && s->n_slots) pack(s, ctx, s->stack[s->depth].g, w, 0, s->n_slots - 1);
+  close_leaf(s, metric, !last);
 }
 
 double dl_tr_shards_grads(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int64_t *rows,

@@ -86,6 +86,13 @@ same plain.st sig2.st "stopped by SIGTERM after step 3 at -np 2, resumed at -np 
 ./mpi train --data "$data" --epochs 2 --shards 4 --save mpi1.st >/dev/null
 same plain.st mpi1.st "the MPI build run without mpirun"
 
+# a short last batch (250 rows in batches of 8: 2 rows left for 8 shards):
+# empty shards, whole ranks without rows
+./plain train --data "$data" --epochs 1 --batch 8 --shards 8 --save e8.st >/dev/null
+DLNC_MPI_BUCKET=1 $run -np 4 ./mpi train --data "$data" --epochs 1 --batch 8 --shards 8 \
+  --save e8_4.st >/dev/null
+same e8.st e8_4.st "empty shards at -np 4"
+
 # errors: 4 processes cannot share 2 shards
 if $run -np 4 ./mpi train --data "$data" --epochs 1 --shards 2 >/dev/null 2>err.txt; then
   fail "-np 4 with --shards 2 succeeded"
