@@ -1,8 +1,9 @@
 #!/bin/sh
 # Data-parallel training (docs/distributed.md): checkpoints of mpirun -np 1,
 # 2 and 4 are byte-identical to a one-process trainer built without --mpi at
-# the same --shards, for a model with dropout and a convolutional one, with
-# the gradients' buckets exchanged during backward or after it;
+# the same --shards, for a model with dropout, a convolutional one, one with
+# shared weights and one with gradient clipping, with the gradients' buckets
+# exchanged during backward or after it;
 # resuming with another process count stays exact (an epoch boundary and the
 # middle of an epoch); the errors: a process count that does not divide the
 # shards, batch_norm under --mpi, a rank that dies and one that hangs.
@@ -58,14 +59,17 @@ for model in dropout_regression conv_images; do
   same plain.st resumed.st "$model: 1 epoch at -np 4, resumed at -np 2"
 done
 
-# shared weights (a block applied twice): a gradient is final only after
-# its first application's backward, the last to run
-"$dlnc" build "$src/examples/blocks.dln" -o ./plain
-"$dlnc" build --mpi "$src/examples/blocks.dln" -o ./mpi
-./plain train --data "$src/examples" --epochs 2 --shards 4 --save plain.st >/dev/null
-DLNC_MPI_BUCKET=1 $run -np 4 ./mpi train --data "$src/examples" --epochs 2 --shards 4 \
-  --save np4.st >/dev/null
-same plain.st np4.st "blocks: -np 4, a bucket per line"
+# shared weights (blocks: a block applied twice; a gradient is final only
+# after its first application's backward, the last to run), and gradient
+# clipping (optim_adamw: the norm of the summed gradient)
+for model in blocks optim_adamw; do
+  "$dlnc" build "$src/examples/$model.dln" -o ./plain
+  "$dlnc" build --mpi "$src/examples/$model.dln" -o ./mpi
+  ./plain train --data "$src/examples" --epochs 2 --shards 4 --save plain.st >/dev/null
+  DLNC_MPI_BUCKET=1 $run -np 4 ./mpi train --data "$src/examples" --epochs 2 --shards 4 \
+    --save np4.st >/dev/null
+  same plain.st np4.st "$model: -np 4, a bucket per line"
+done
 
 # the middle of an epoch: dropout_regression has 5 batches an epoch (250 rows
 # of 50); the run at -np 2 stopped after step 3 by its --save-every checkpoint
