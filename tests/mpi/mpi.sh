@@ -2,7 +2,8 @@
 # Data-parallel training (docs/distributed.md): checkpoints of mpirun -np 1,
 # 2 and 4 are byte-identical to a one-process trainer built without --mpi at
 # the same --shards, for a model with dropout, a convolutional one, one with
-# shared weights and one with gradient clipping, with the gradients' buckets
+# shared weights, one with gradient clipping and one with spectral and
+# weight norm, with the gradients' buckets
 # exchanged during backward or after it;
 # resuming with another process count stays exact (an epoch boundary and the
 # middle of an epoch); the errors: a process count that does not divide the
@@ -60,13 +61,15 @@ for model in dropout_regression conv_images; do
 done
 
 # shared weights (blocks: a block applied twice; a gradient is final only
-# after its first application's backward, the last to run), and gradient
-# clipping (optim_adamw: the norm of the summed gradient)
-for model in blocks optim_adamw; do
-  "$dlnc" build "$src/examples/$model.dln" -o ./plain
-  "$dlnc" build --mpi "$src/examples/$model.dln" -o ./mpi
-  ./plain train --data "$src/examples" --epochs 2 --shards 4 --save plain.st >/dev/null
-  DLNC_MPI_BUCKET=1 $run -np 4 ./mpi train --data "$src/examples" --epochs 2 --shards 4 \
+# after its first application's backward, the last to run), gradient
+# clipping (optim_adamw: the norm of the summed gradient), spectral and
+# weight norm (wrappers)
+for model in examples/blocks examples/optim_adamw tests/mpi/wrappers; do
+  dir=$src/$(dirname "$model")
+  "$dlnc" build "$src/$model.dln" -o ./plain
+  "$dlnc" build --mpi "$src/$model.dln" -o ./mpi
+  ./plain train --data "$dir" --epochs 2 --shards 4 --save plain.st >/dev/null
+  DLNC_MPI_BUCKET=1 $run -np 4 ./mpi train --data "$dir" --epochs 2 --shards 4 \
     --save np4.st >/dev/null
   same plain.st np4.st "$model: -np 4, a bucket per line"
 done
