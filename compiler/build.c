@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "build.h"
 #include "cache.h"
+#include "diag.h"
 #include "emit.h"
 #include "proc.h"
 
@@ -152,6 +153,75 @@ int build_precision(const char *name, int *bf16) {
   return -1;
 }
 
+/* ---- --mpi ---------------------------------------------------------------- */
+
+/* $MPICC, else mpicc: the MPI compiler wrapper, asked only for its flags,
+ * so the trainer is still compiled by $CC (clang) like any other. */
+static const char *mpicc(void) {
+  const char *e = getenv("MPICC");
+  return e && *e ? e : "mpicc";
+}
+
+/* Adds the words `cmd` prints to f (skip: words to drop first, MPICH's
+ * compiler name); 0, or -1 if it failed or printed nothing. */
+static int add_command_words(argv_list *f, const char *cmd, int skip) {
+  FILE *p = popen(cmd, "r");
+  if (!p) return -1;
+  char buf[8192];
+  size_t n = fread(buf, 1, sizeof buf - 1, p);
+  int rc = pclose(p);
+  buf[n] = 0;
+  if (rc != 0 || n == 0 || n == sizeof buf - 1) return -1;
+  int words = 0;
+  for (char *w = strtok(buf, " \t\n"); w; w = strtok(NULL, " \t\n"))
+    if (words++ >= skip && strcmp(w, "-c")) argv_own(f, strdup(w));
+  return words > skip ? 0 : -1;
+}
+
+/* MPI's compile (which = "compile") or link ("link") flags: Open MPI's
+ * `mpicc --showme:compile`, else MPICH's `mpicc -compile-info` (the whole
+ * command, its first word the compiler). */
+static int mpi_flags(argv_list *f, const char *which) {
+  char *ompi = xasprintf("%s --showme:%s 2>/dev/null", mpicc(), which);
+  char *mpich = xasprintf("%s -%s-info 2>/dev/null", mpicc(), which);
+  int rc = ompi && mpich && (add_command_words(f, ompi, 0) == 0 ||
+                             add_command_words(f, mpich, 1) == 0) ? 0 : -1;
+  free(ompi);
+  free(mpich);
+  if (rc)
+    fprintf(stderr, "dlnc: error: --mpi: cannot get MPI's %s flags from '%s' (install Open MPI: "
+            "apt-get install openmpi-bin libopenmpi-dev, or MPICH; or set MPICC)\n", which, mpicc());
+  return rc;
+}
+
+int build_check_mpi(const ir_graph *g) {
+  int bad = 0;
+  for (int i = 0; i < g->nbuffers; i++)
+    if (g->buffers[i].is_count) {
+      diag_error(g->nodes[g->buffers[i].node].loc, "batch_norm is not yet supported with --mpi: its "
+                 "statistics would be each micro-shard's, not the global batch's (SyncBatchNorm's "
+                 "meaning); use layer_norm or group_norm");
+      bad = 1;
+      break;
+    }
+  /* carry = true streams row r of a batch on from row r of the one before */
+  for (int i = 0; i < g->nnodes; i++)
+    if (ir_op_has(g->nodes[i].op, OPF_PERSISTENT)) {
+      diag_error(g->nodes[i].loc, "a recurrent layer with carry = true is not yet supported with "
+                 "--mpi: its rows continue from batch to batch, which micro-shards cannot split");
+      bad = 1;
+      break;
+    }
+  /* an update reuses what the one before computed over the whole batch */
+  if (g->nupdates > 0) {
+    diag_error(g->nodes[g->updates[0].loss].loc, "a train block with updates is not yet supported "
+               "with --mpi: an update reuses the forward pass of the one before over the whole "
+               "batch, which micro-shards cannot split");
+    bad = 1;
+  }
+  return bad ? -1 : 0;
+}
+
 /* $CC, else clang if it is on PATH, else cc. */
 static const char *c_compiler(void) {
   const char *cc = getenv("CC");
@@ -280,6 +350,7 @@ static void compile_flags(argv_list *f, const build_opts *o, const char *rt) {
   argv_add(f, "-D_GNU_SOURCE");
   if (o->f64) argv_add(f, "-DDLNC_F64");
   if (o->bf16) argv_add(f, "-DDL_GEMM_BF16");
+  if (o->mpi) argv_add(f, "-DDL_MPI");
   add_extra_flags(f);
   argv_add(f, "-I");
   argv_add(f, rt);
@@ -354,6 +425,7 @@ typedef struct build {
   char *lib;          /* its path: the cache's, or the one built in tmp */
   char *target, *partial;
   int debug; /* --debug: -O0 for every file */
+  int mpi;   /* --mpi: link MPI's libraries */
 } build;
 
 /* The model's sources: NAME.c twice, its two halves compiled at once on two
@@ -549,6 +621,10 @@ static int link_all(build *b, int verbose) {
   argv_add(&link, "-lz");
   argv_add(&link, "-lm");
   argv_add(&link, "-lpthread");
+  if (b->mpi && mpi_flags(&link, "link")) {
+    argv_free(&link);
+    return -1;
+  }
   int rc = link.oom ? -1 : proc_run(link.v, NULL, verbose);
   argv_free(&link);
   if (rc == 0 && !proc_stopped() && rename(b->partial, b->target) != 0) {
@@ -561,6 +637,9 @@ static int link_all(build *b, int verbose) {
 static int run_build(build *b, ir_graph *g, const build_opts *o) {
   int verbose = o->verbose;
   compile_flags(&b->flags, o, b->rt);
+  /* MPI's include path, in the cache key with the rest */
+  b->mpi = o->mpi;
+  if (o->mpi && mpi_flags(&b->flags, "compile")) return -1;
   if (b->flags.oom) return -1;
   if (runtime_sources(b->rt, &b->srcs)) return -1;
   int nrt = b->srcs.n;

@@ -8,6 +8,7 @@ typedef struct build_opts {
   int debug, f64, verbose;
   int bf16;            /* --precision bf16: the runtime and the model with -DDL_GEMM_BF16 */
   const char *target;  /* a row of build.c's targets: "native" unless --target says */
+  int mpi;             /* --mpi: -DDL_MPI and MPI's flags from mpicc (runtime/dist.c) */
 } build_opts;
 
 /* Emits and compiles a trainer executable at `out` (`in`: the model's
@@ -18,6 +19,10 @@ int build_target_known(const char *name);
 /* --precision's value: 0 and *bf16 set for "f32" or "bf16"; else -1 after
  * a message listing the precisions. */
 int build_precision(const char *name, int *bf16);
+/* --mpi: 0 if the model can train data-parallel, else -1 after an error
+ * at the construct that couples a batch's samples (batch_norm), or its
+ * batches (carry = true), or its updates. */
+int build_check_mpi(const ir_graph *g);
 /* The runtime directory builds use (see runtime_dir in build.c). */
 const char *build_runtime_dir(void);
 /* The directory of prebuilt runtimes builds read (see build.c); NULL: none. */

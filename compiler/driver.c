@@ -2,7 +2,7 @@
  *
  *   dlnc check [--ast] FILE.dln
  *   dlnc emit  [--ir] [--f64] FILE.dln -o DIR
- *   dlnc build [--debug] [--f64] [--precision P] [--target T] [-v] FILE.dln -o BIN
+ *   dlnc build [--debug] [--f64] [--mpi] [--precision P] [--target T] [-v] FILE.dln -o BIN
  *   dlnc prebuild [--f64] [--precision P] [--target T] [-v] [-o DIR]
  *   dlnc summary [--f64] FILE.dln
  *   dlnc graph [--backward] FILE.dln [-o FILE.dot]
@@ -38,7 +38,7 @@ typedef struct command {
 /* What a command was given: its flags, the .dln file and -o's value. */
 typedef struct options {
   const char *path, *out, *target, *precision;
-  int ast, ir, debug, f64, verbose, backward;
+  int ast, ir, debug, f64, verbose, backward, mpi;
 } options;
 
 static int usage_error(const command *c, const char *fmt, const char *arg) {
@@ -114,6 +114,7 @@ static int parse_options(const command *c, int argc, char **argv, const char *al
     else if (!strcmp(a, "--ir")) o->ir = 1;
     else if (!strcmp(a, "--debug")) o->debug = 1;
     else if (!strcmp(a, "--f64")) o->f64 = 1;
+    else if (!strcmp(a, "--mpi")) o->mpi = 1;
     else if (!strcmp(a, "--backward")) o->backward = 1;
     else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) o->verbose = 1;
   }
@@ -165,19 +166,19 @@ static int build_options(const command *self, const options *o, build_opts *bo) 
                                    "precision throughout, for gradient checks)");
   if (o->precision && build_precision(o->precision, &bf16)) return EXIT_USAGE;
   *bo = (build_opts){.debug = o->debug, .f64 = o->f64, .bf16 = bf16, .verbose = o->verbose,
-                     .target = o->target};
+                     .target = o->target, .mpi = o->mpi};
   return EXIT_OK;
 }
 
 static int cmd_build(const command *self, int argc, char **argv) {
   options o;
   int status;
-  if (parse_options(self, argc, argv, "--debug --f64 --precision --target -v --verbose -o -W", NEEDS_OUT,
-                    &o, &status))
+  if (parse_options(self, argc, argv, "--debug --f64 --mpi --precision --target -v --verbose -o -W",
+                    NEEDS_OUT, &o, &status))
     return status;
   build_opts bo;
   if ((status = build_options(self, &o, &bo)) != EXIT_OK) return status;
-  ir_graph *g = pipeline_compile(o.path, 1, NULL);
+  ir_graph *g = pipeline_compile_checked(o.path, 1, NULL, o.mpi ? build_check_mpi : NULL);
   if (!g) return EXIT_ERRORS;
   status = build_trainer(g, o.path, o.out, &bo) ? EXIT_ERRORS : EXIT_OK;
   ir_free(g);
@@ -279,7 +280,8 @@ static const command commands[] = {
      "  -h, --help  show this help\n",
      cmd_emit},
     {"build", "compile FILE.dln into a standalone trainer executable",
-     "usage: dlnc build [--debug] [--f64] [--precision P] [--target T] [-v] [-Wno-NAME]\n"
+     "usage: dlnc build [--debug] [--f64] [--mpi] [--precision P] [--target T] [-v]\n"
+     "                  [-Wno-NAME]\n"
      "                  FILE.dln -o BIN\n"
      "\n"
      "Emits the C for FILE.dln and compiles it with the runtime into BIN, using\n"
@@ -288,6 +290,8 @@ static const command commands[] = {
      "  -o BIN         the executable to write\n"
      "  --debug        -O0 -g with AddressSanitizer and UndefinedBehaviorSanitizer\n"
      "  --f64          double precision throughout (for gradient checks)\n"
+     "  --mpi          data-parallel training: `mpirun -np P BIN train` (MPI's flags from\n"
+     "                 mpicc, or $MPICC; see docs/distributed.md)\n"
      "  --precision P  the GEMMs' operands: f32 (the default) or bf16 (rounded to bf16,\n"
      "                 fp32 sums, weights and optimiser state; AVX512_BF16 where the\n"
      "                 target has it, emulated otherwise)\n"

@@ -177,7 +177,24 @@ typedef struct dl_ctx {
                                statistics, spectral norm runs its power iteration
                                (a training step; not gradcheck) */
   struct dl_pool *pool;     /* worker threads, or NULL                  */
+  /* Called by compute_grads with k once every gradient whose grad_ready
+     (dl_model_desc) is >= k is final: the backward functions run from the
+     model's last line to its first.  NULL: not called. */
+  void (*grads_ready)(struct dl_ctx *ctx, int k);
+  void *grads_arg;          /* grads_ready's own                       */
+  int shard;                /* the micro-shard of the batch these rows are
+                               (train --shards; 0 otherwise): joins the
+                               dropout and noise streams, so a draw is keyed
+                               by the sample's place in the global batch,
+                               whichever process runs it                  */
 } dl_ctx;
+
+/* compute_grads's announcement that the gradients whose grad_ready is >= k
+ * are final (dl_model_desc.grad_ready). */
+#define DL_GRADS_READY(ctx, k)                                                  \
+  do {                                                                          \
+    if ((ctx)->grads_ready) (ctx)->grads_ready((ctx), (k));                     \
+  } while (0)
 
 /* One update of the train block (`discriminator = update(d_loss, params
  * = D, optimizer = adam(2e-4, beta1 = 0.5))`): a loss, its parameters and
@@ -268,6 +285,12 @@ typedef struct dl_model_desc {
   /* The inference graph in ONNX's terms, for `BIN export --onnx` (below);
      NULL in descriptors written before it existed. */
   const struct dl_onnx_graph *onnx;
+  /* When compute_grads has finished each gradient, so that a data-parallel
+     trainer can send it while backward goes on (DDP's buckets): entry i for
+     the i-th DL_T_GRAD tensor of the table, k >= 1 when compute_grads's
+     DL_GRADS_READY(ctx, k) says it is final, 0 when only its return does.
+     NULL (with updates, or older descriptors): all only at the return. */
+  const int *grad_ready;
 } dl_model_desc;
 
 /* Class labels per sample: y_len, where 0 (descriptors written before the

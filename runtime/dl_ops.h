@@ -339,12 +339,18 @@ static inline void dl_softmax_grad_row(const dl_real *dy, const dl_real *y, dl_r
   for (int64_t j = 0; j < C; j++) dx[j] = y[j] * (dy[j] - dot);
 }
 
+/* The micro-shard in a stream's high bits (0 without --shards: the
+ * streams as they always were); sites stay below 2^32. */
+static inline uint64_t dl_shard_stream(const dl_ctx *ctx, uint64_t stream) {
+  return stream + ((uint64_t)ctx->shard << 32);
+}
+
 /* Inverted dropout keeps element k of dropout site `site` with probability
- * 1-p; the draw is a hash of (seed, step, site, k), so the backward pass
- * recomputes the mask instead of storing it. */
+ * 1-p; the draw is a hash of (seed, step, shard, site, k), so the backward
+ * pass recomputes the mask instead of storing it. */
 static inline int dl_dropout_keep(const dl_ctx *ctx, int site, size_t k, float p) {
   uint64_t index = ((uint64_t)ctx->step << 36) ^ (uint64_t)k;
-  return dl_rng_uniform_f(ctx->seed, 0x0D0000u + (uint64_t)site, index) >= p;
+  return dl_rng_uniform_f(ctx->seed, dl_shard_stream(ctx, 0x0D0000u + (uint64_t)site), index) >= p;
 }
 
 /* randn_like / rand_like: element k of noise site `site`, a pure function
@@ -354,7 +360,7 @@ static inline int dl_dropout_keep(const dl_ctx *ctx, int site, size_t k, float p
  * uniforms (dl_rng_normal); a uniform one is in [0, 1). */
 static inline double dl_noise(const dl_ctx *ctx, int site, size_t k, int normal) {
   uint64_t index = ((uint64_t)ctx->step << 36) ^ (uint64_t)k;
-  uint64_t stream = 0x0E0000u + (uint64_t)site;
+  uint64_t stream = dl_shard_stream(ctx, 0x0E0000u + (uint64_t)site);
   return normal ? dl_rng_normal(ctx->seed, stream, index) : dl_rng_uniform(ctx->seed, stream, index);
 }
 

@@ -35,7 +35,8 @@ typedef enum {
   O_SAVE, O_SAVE_EVERY, O_RESUME, O_METRICS, O_EPS, O_TOL, O_MODE,
   O_LENGTH, O_TEMPERATURE, O_PROMPT, O_GEN_SEED, O_NUM, O_OUT, O_ONNX,
   O_JSON, O_PROBA, O_TOP, O_HEADER, O_LABELLED,
-  O_VALIDATION, O_EARLY_STOP, O_PATIENCE, O_MIN_DELTA, O_SAVE_BEST, O_COUNT
+  O_VALIDATION, O_EARLY_STOP, O_PATIENCE, O_MIN_DELTA, O_SAVE_BEST,
+  O_SHARDS, O_DIST_STATS, O_COUNT
 } opt_id;
 
 static const struct opt_def {
@@ -85,6 +86,11 @@ static const struct opt_def {
     {"min-delta", "X", "smallest change of the metric that counts as an improvement", C_TRAIN},
     {"save-best", "FILE", "keep the checkpoint of the best epoch (by --early-stop's metric, "
                           "else val_loss)", C_TRAIN},
+    {"shards", "S", "cut each batch into S micro-shards (a power of 2) whose gradients are summed "
+                    "in a fixed tree: the same bits on any number of MPI processes dividing S "
+                    "(default 8 in an MPI build, else 1)", C_TRAIN},
+    {"dist-stats", NULL, "print the gradient exchanges' time and bytes per step at the end",
+     C_TRAIN},
 };
 
 static const struct cmd_def {
@@ -280,6 +286,8 @@ static int set_opt(dl_opts *o, opt_id id, const char *v) {
   case O_PATIENCE: return parse_int(n, v, 1, INT_MAX, &o->patience);
   case O_MIN_DELTA: return parse_real(n, v, 0, &o->min_delta);
   case O_SAVE_BEST: o->save_best = v; return 0;
+  case O_SHARDS: return parse_int(n, v, 1, 65536, &o->shards);
+  case O_DIST_STATS: o->dist_stats = 1; return 0;
   case O_MODE:
     if (strcmp(v, "train") && strcmp(v, "eval")) return bad_value(n, v, "train or eval");
     o->eval_mode = strcmp(v, "eval") == 0;

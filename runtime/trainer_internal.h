@@ -57,6 +57,8 @@ typedef struct dl_opts {
   int patience;             /* --patience N: epochs without improvement  */
   double min_delta;         /* --min-delta X: what counts as improvement */
   const char *save_best;    /* --save-best FILE, or NULL                 */
+  int shards;               /* --shards S: micro-shards of a batch (trainer_shard.c) */
+  int dist_stats;           /* --dist-stats: print the exchanges' cost at the end */
 } dl_opts;
 
 
@@ -165,6 +167,27 @@ int dl_ckpt_save(const dl_ctx *ctx, const char *path, const dl_ckpt_pos *pos, ch
                  size_t errlen);
 int dl_ckpt_load(dl_ctx *ctx, const char *path, int params_only, dl_ckpt_pos *pos, char *err,
                  size_t errlen);
+
+/* ---- micro-shards and processes (trainer_shard.c) --------------------- */
+
+/* A step's gradient over S micro-shards of the batch, this process's S/P
+ * of them, summed over all processes in one fixed tree (trainer_shard.c):
+ * the same bits for every process count P dividing S. */
+typedef struct dl_shards dl_shards;
+/* NULL after a message: S not a power of 2, P not dividing it, more
+ * shards than rows, or a model whose forward pass couples the samples. */
+dl_shards *dl_tr_shards_open(const dl_model_desc *m, int S, int batch);
+void dl_tr_shards_close(dl_shards *s);
+/* Gathers and runs this process's shards of the nb rows at rows[], leaves
+ * the batch's mean gradient in ctx's gradients on every process and returns
+ * the batch's mean loss; with count_acc, adds train_acc's counts. */
+double dl_tr_shards_grads(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int64_t *rows,
+                          int nb, int count_acc, int64_t *correct, int64_t *total);
+/* 1 if a process was asked to stop (a signal) by the time of the last
+ * step's sum: then all know it after the same step, and stop there. */
+int dl_tr_shards_stopping(const dl_shards *s);
+/* --dist-stats: the exchanges' time and bytes per step, on stderr. */
+void dl_tr_shards_report(const dl_shards *s);
 
 /* ---- the best epoch (trainer_best.c) ---------------------------------- */
 

@@ -22,6 +22,7 @@
 #endif
 #include "atomic_file.h"
 #include "data.h"
+#include "dist.h"
 #include "dl_model.h"
 #include "progress.h"
 #include "rng.h"
@@ -31,6 +32,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,12 @@ typedef struct train_run {
   int has_val, own_val;      /* own_val: loaded from the train block's own set */
   const char *judge;        /* the metric --early-stop / --save-best judge by, or NULL */
   dl_ckpt_pos best;         /* the best epoch so far by it (best_metric "" : none yet) */
+  dl_shards *shards;        /* --shards or several processes: the step's gradient
+                               over micro-shards (trainer_shard.c), else NULL */
+  int rank;                 /* this process (dist.h); only rank 0 prints and saves */
+  int batch;                /* rows per optimiser step: the context's capacity, or
+                               with shards the global batch, of which the context
+                               holds one micro-shard at a time */
 } train_run;
 
 /* Fisher-Yates from the identity, draw i of epoch e at index e*N + i: the
@@ -187,19 +195,28 @@ static int train_updates(train_run *r, int epoch, int nb, double *losses) {
 
 /* One optimiser step on rows perm[start, start + nb): the loss (free to
  * check), then what the update wrote.  With updates, losses[k] gets each
- * one's and *loss the first's. */
-static int train_step(train_run *r, int epoch, int64_t start, int nb, double *loss, double *losses) {
+ * one's and *loss the first's.  acc (NULL: none) gets train_acc's counts. */
+static int train_step(train_run *r, int epoch, int64_t start, int nb, double *loss, double *losses,
+                      dl_ckpt_pos *acc) {
   const dl_model_desc *m = r->m;
   dl_ctx *ctx = r->ctx;
   int64_t step = ctx->step + 1;
   ctx->lr = run_lr(r, r->o->lr, epoch, ctx->step);
-  dl_dataset_gather_pool(ctx->pool, &r->train, r->perm + start, nb, ctx->x, ctx->y_class, ctx->y_real);
-  if (m->n_updates) {
-    int rc = train_updates(r, epoch, nb, losses);
-    *loss = losses[0];
-    return rc;
+  if (r->shards) {
+    int64_t c = 0, t = 0;
+    *loss = dl_tr_shards_grads(r->shards, ctx, &r->train, r->perm + start, nb, acc != NULL, &c, &t);
+    if (acc) acc->acc_correct += c, acc->acc_total += t;
+  } else {
+    dl_dataset_gather_pool(ctx->pool, &r->train, r->perm + start, nb, ctx->x, ctx->y_class,
+                           ctx->y_real);
+    if (m->n_updates) {
+      int rc = train_updates(r, epoch, nb, losses);
+      *loss = losses[0];
+      return rc;
+    }
+    *loss = m->compute_grads(ctx, nb);
+    if (acc) dl_tr_count_correct(ctx, nb, &acc->acc_correct, &acc->acc_total);
   }
-  *loss = m->compute_grads(ctx, nb);
   if (!isfinite(*loss)) return report_divergence(r, epoch, step, "loss", *loss);
   return check_step(r, epoch, step, m->apply_update(ctx));
 }
@@ -214,6 +231,10 @@ static int save_checkpoint(train_run *r, const dl_ckpt_pos *pos) {
       check_finite(r, epoch, r->ctx->step, DL_T_OPT) ||
       check_finite(r, epoch, r->ctx->step, DL_T_BUFFER))
     return RUN_FAIL;
+  if (r->rank != 0) { /* every process holds the same state: one writes it */
+    r->saved = 1;
+    return RUN_OK;
+  }
   char err[1024];
   dl_tr_signals_saving(1);
   int rc = dl_ckpt_save(r->ctx, r->o->save, pos, err, sizeof err);
@@ -229,13 +250,23 @@ static int save_checkpoint(train_run *r, const dl_ckpt_pos *pos) {
 }
 
 static void report_stop(const train_run *r, int epoch) {
+  if (r->rank != 0) return; /* the one that saves */
   fprintf(stderr, "interrupted at epoch %d, step %" PRId64 ": %s%s\n", epoch + 1, r->ctx->step,
           r->o->save ? "saved " : "nothing saved (no --save)", r->o->save ? r->o->save : "");
 }
 
-/* A signal asked to stop between two steps: save where we are. */
+/* Whether to stop before the next step.  Several processes must stop
+ * after the same step, or one would wait for the others forever: they stop
+ * when the last step's sum says a signal reached any of them. */
+static int stop_asked(const train_run *r) {
+  if (r->shards && dl_dist_size() > 1) return dl_tr_shards_stopping(r->shards);
+  return dl_tr_stop_signal() != 0;
+}
+
+/* A signal asked to stop between two steps: save where we are (a process
+ * that saw none itself reports SIGTERM, mpirun's). */
 static int stop_run(train_run *r, const dl_ckpt_pos *pos) {
-  r->stop_signal = dl_tr_stop_signal();
+  r->stop_signal = dl_tr_stop_signal() ? dl_tr_stop_signal() : SIGTERM;
   dl_progress_end(&r->prog);
   if (r->o->save && save_checkpoint(r, pos)) return RUN_FAIL;
   report_stop(r, (int)pos->epoch);
@@ -267,7 +298,7 @@ static void with_best(const train_run *r, dl_ckpt_pos *pos) {
 static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *trained) {
   dl_ctx *ctx = r->ctx;
   int64_t n = r->train.n;
-  int cap = ctx->capacity;
+  int cap = r->batch;
   int resumed = epoch == r->first_epoch;
   dl_ckpt_pos pos = {.epoch = epoch, .step_in_epoch = resumed ? r->resumed.step_in_epoch : 0,
                      .batch = cap, .loss_sum = resumed ? r->resumed.loss_sum : 0.0};
@@ -301,7 +332,7 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
   dl_progress_begin(&r->prog, epoch + 1, r->o->epochs, n);
   dl_progress_skip(&r->prog, first * cap < n ? first * cap : n);
   while (pos.step_in_epoch < r->n_batches) {
-    if (dl_tr_stop_signal()) return stop_run(r, &pos);
+    if (stop_asked(r)) return stop_run(r, &pos);
     int64_t start = pos.step_in_epoch * cap;
     int nb = (int)(n - start < cap ? n - start : cap);
     double loss;
@@ -309,10 +340,9 @@ static int run_epoch(train_run *r, int epoch, dl_epoch_stats *s, int64_t *traine
     ctx->carry = !r->m->stateful ? DL_CARRY_OFF
                  : pos.step_in_epoch == first ? DL_CARRY_START
                                                : dl_tr_stream_carry(n, cap, pos.step_in_epoch);
-    if (train_step(r, epoch, start, nb, &loss, losses)) return RUN_FAIL;
+    if (train_step(r, epoch, start, nb, &loss, losses, count_acc ? &pos : NULL)) return RUN_FAIL;
     pos.loss_sum += loss * nb;
     for (int k = 0; k < r->m->n_updates; k++) pos.loss_sums[k] += losses[k] * nb;
-    if (count_acc) dl_tr_count_correct(ctx, nb, &pos.acc_correct, &pos.acc_total);
     pos.step_in_epoch++;
     dl_progress_update(&r->prog, start + nb, pos.loss_sum / (double)(start + nb));
     if (periodic_save_due(r, &pos) && save_checkpoint(r, &pos)) return RUN_FAIL;
@@ -348,7 +378,7 @@ static int finish_epoch(train_run *r, dl_epoch_stats *s) {
   int metrics_errno = errno ? errno : EIO;
   dl_ckpt_pos pos = r->best;
   pos.epoch = s->epoch;
-  pos.batch = r->ctx->capacity;
+  pos.batch = r->batch;
   int saved = r->o->save && save_checkpoint(r, &pos) == RUN_OK;
   if (metrics_failed) {
     fprintf(stderr, "error: writing metrics to %s failed: %s; ", r->o->metrics,
@@ -434,9 +464,10 @@ static void evaluate_val(train_run *r, dl_epoch_stats *s) {
 
 /* --save-best: the epoch just finished, at an epoch boundary. */
 static int save_best(train_run *r, const dl_epoch_stats *s) {
+  if (r->rank != 0) return RUN_OK;
   dl_ckpt_pos pos = r->best;
   pos.epoch = s->epoch;
-  pos.batch = r->ctx->capacity;
+  pos.batch = r->batch;
   char err[1024];
   dl_tr_signals_saving(1);
   int rc = dl_ckpt_save(r->ctx, r->o->save_best, &pos, err, sizeof err);
@@ -491,8 +522,8 @@ static int train_loop(train_run *r) {
     }
     /* A signal during the last step or the evaluation: the epoch's
      * checkpoint was just written. */
-    if (dl_tr_stop_signal() && e + 1 < r->o->epochs) {
-      r->stop_signal = dl_tr_stop_signal();
+    if (stop_asked(r) && e + 1 < r->o->epochs) {
+      r->stop_signal = dl_tr_stop_signal() ? dl_tr_stop_signal() : SIGTERM;
       report_stop(r, e);
       return RUN_STOPPED;
     }
@@ -508,11 +539,11 @@ static int check_resume_position(const train_run *r) {
   const dl_ckpt_pos *p = &r->resumed;
   const char *f = r->o->resume;
   if (p->step_in_epoch == 0 || p->epoch >= r->o->epochs) return 0;
-  if (p->batch != r->ctx->capacity) {
+  if (p->batch != r->batch) {
     fprintf(stderr, "error: --resume: %s was saved %" PRId64 " batches into epoch %" PRId64
             " with batches of %" PRId64 " rows, but this run's batches have %d rows "
             "(resume it with --batch %" PRId64 ")\n", f, p->step_in_epoch, p->epoch + 1, p->batch,
-            r->ctx->capacity, p->batch);
+            r->batch, p->batch);
     return -1;
   }
   if (p->step_in_epoch > r->n_batches) {
@@ -635,7 +666,7 @@ static void write_header(train_run *r) {
   if (!r->metrics) return;
   const dl_opts *o = r->o;
   dl_run_header h = {.model = r->m->name, .source = r->m->source, .seed = r->ctx->seed,
-                     .threads = o->threads, .batch = r->ctx->capacity, .epochs = o->epochs,
+                     .threads = o->threads, .batch = r->batch, .epochs = o->epochs,
                      .lr = o->lr, .resume = o->resume, .argc = o->argc, .argv = o->argv};
   (void)dl_metrics_header(r->metrics, &h);
 }
@@ -652,17 +683,33 @@ static int o_stopped_already(const train_run *r) {
          r->best.best_since >= r->o->patience && r->first_epoch < r->o->epochs;
 }
 
+/* --shards S > 1, or several processes: the step runs over micro-shards,
+ * and the context needs room for one of them, B/S rows (rounded up), not
+ * for the batch.  A checkpoint does not depend on how many processes wrote
+ * it, so a resumed run may use another count.  The rows the context holds,
+ * or -1 after a message. */
+static int open_shards(train_run *r, int cap) {
+  int S = r->o->shards ? r->o->shards : dl_dist_default_shards();
+  if (S == 1 && dl_dist_size() == 1) return cap;
+  r->shards = dl_tr_shards_open(r->m, S, cap);
+  if (r->o->dist_stats) dl_dist_measure();
+  return r->shards ? (cap + S - 1) / S : -1;
+}
+
 static int setup(train_run *r) {
   if (r->o->epochs < 1) {
     fprintf(stderr, "error: model '%s': epochs must be at least 1 (use --epochs N)\n", r->m->name);
     return -1;
   }
-  if (check_save_target(r->o->save)) return -1;
+  if (r->rank == 0 && check_save_target(r->o->save)) return -1;
   if (load_sets(r)) return -1;
   int cap = dl_tr_capacity(r->m, r->o->batch, r->train.n);
   if (cap < 0) return -1;
   r->n_batches = (r->train.n + cap - 1) / cap;
-  r->ctx = dl_tr_ctx_open(r->m, r->o, cap);
+  r->batch = cap;
+  int rows = open_shards(r, cap);
+  if (rows < 0) return -1;
+  r->ctx = dl_tr_ctx_open(r->m, r->o, rows);
   if (!r->ctx) return -1;
   r->perm = malloc((size_t)r->train.n * sizeof *r->perm);
   r->evidx = malloc((size_t)cap * sizeof *r->evidx);
@@ -682,7 +729,7 @@ static int setup(train_run *r) {
             r->judge, r->best.best_since, r->o->patience);
     r->first_epoch = r->o->epochs;
   }
-  if (r->o->metrics && !(r->metrics = fopen(r->o->metrics, "a"))) {
+  if (r->rank == 0 && r->o->metrics && !(r->metrics = fopen(r->o->metrics, "a"))) {
     fprintf(stderr, "error: cannot open %s for the metrics: %s\n", r->o->metrics, strerror(errno));
     return -1;
   }
@@ -692,6 +739,8 @@ static int setup(train_run *r) {
 }
 
 static void cleanup(train_run *r) {
+  if (r->shards && r->o->dist_stats && r->rank == 0) dl_tr_shards_report(r->shards);
+  dl_tr_shards_close(r->shards);
   if (r->metrics) fclose(r->metrics);
   free(r->perm);
   free(r->evidx);
@@ -706,14 +755,29 @@ int dl_tr_cmd_train(const dl_model_desc *m, const dl_opts *o) {
   memset(&r, 0, sizeof r);
   r.m = m;
   r.o = o;
+  if (dl_dist_init(NULL, NULL)) return DL_EXIT_FAIL;
+  r.rank = dl_dist_rank();
+  /* one process reports: the others compute the same numbers */
+  if (r.rank != 0 && !freopen("/dev/null", "w", stdout))
+    dl_dist_abort(DL_EXIT_FAIL, "cannot silence stdout");
   int rc = setup(&r) == 0 ? RUN_OK : RUN_FAIL;
+  /* a process that could not start (its data, its memory) stops them all */
+  if (dl_dist_size() > 1 && !dl_dist_all_ok(rc == RUN_OK))
+    dl_dist_abort(DL_EXIT_FAIL, "%s", rc == RUN_OK ? "another process failed to start (its message "
+                  "is above); ending every process" : "could not start (above); ending every process");
   if (rc == RUN_OK) {
     /* Only now: before this, nothing would be lost by dying at once. */
     dl_tr_signals_catch(o->save);
     rc = train_loop(&r);
     dl_tr_signals_restore();
   }
+  /* the processes fail together (same state, same checks); an error of
+     one alone (a checkpoint rank 0 could not write) must not leave the
+     others waiting for it */
+  if (rc == RUN_FAIL && dl_dist_size() > 1)
+    dl_dist_abort(DL_EXIT_FAIL, "training failed (above); ending every process");
   cleanup(&r);
+  dl_dist_finish();
   if (rc == RUN_STOPPED) return DL_EXIT_SIGNAL_BASE + r.stop_signal;
   return rc == RUN_OK ? DL_EXIT_OK : DL_EXIT_FAIL;
 }

@@ -20,6 +20,7 @@ PACKAGES=(
   graphviz                    # tests/inspect: dlnc graph output rendered by dot
   python3-onnx python3-opencv # tests/onnx: onnx.checker, then OpenCV's DNN runs the export
   gnuplot-nox                 # scripts/plot_metrics: loss and accuracy per epoch to PNG or SVG
+  openmpi-bin libopenmpi-dev  # dlnc build --mpi; tests/mpi (mpirun -np 2 and 4 on loopback)
 )
 
 usage() { echo "usage: $0 [deps|build]" >&2; exit 2; }

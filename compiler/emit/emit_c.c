@@ -342,6 +342,14 @@ static void emit_update_drivers(emit_ctx *ec) {
   emit_line(o, "}\n");
 }
 
+/* 1 + the group whose backward function computes parameter p's final
+ * gradient, which compute_grads then announces (DL_GRADS_READY), so that a
+ * data-parallel trainer can start sending it; 0 with updates. */
+static int grad_ready(const ir_graph *g, int p) {
+  int n = g->params[p].grad;
+  return g->nupdates || n < 0 ? 0 : g->nodes[n].group + 1;
+}
+
 /* compute_grads (or each update's): the layers in order and back. */
 static void emit_grads(emit_ctx *ec) {
   if (ec->g->nupdates) {
@@ -357,8 +365,14 @@ static void emit_grads(emit_ctx *ec) {
   for (int grp = 0; grp < g->ngroups; grp++)
     if (g->loss_runs[grp] && group_has(ec, grp, 0))
       emit_line(o, "forward_%s(ctx, n, 1);", g->groups[grp].name);
-  for (int grp = g->ngroups - 1; grp >= 0; grp--)
-    if (group_has(ec, grp, 1)) emit_line(o, "backward_%s(ctx, n, 1);", g->groups[grp].name);
+  char *ready = calloc((size_t)g->ngroups + 1, 1); /* [1 + grp]: a gradient is final there */
+  for (int p = 0; ready && p < g->nparams; p++) ready[grad_ready(g, p)] = 1;
+  for (int grp = g->ngroups - 1; grp >= 0; grp--) {
+    if (!group_has(ec, grp, 1)) continue;
+    emit_line(o, "backward_%s(ctx, n, 1);", g->groups[grp].name);
+    if (!ready || ready[grp + 1]) emit_line(o, "DL_GRADS_READY(ctx, %d);", grp + 1);
+  }
+  free(ready);
   emit_line(o, "return (double)%s[0];", total);
   emit_line(o, "}\n");
 }
@@ -500,6 +514,11 @@ static int emit_tensors(emit_ctx *ec) {
   }
   for (int b = 0; b < g->nbuffers; b++, count++) emit_buffer(o, &g->buffers[b]);
   emit_line(o, "};\n");
+  if (g->nupdates || !g->nparams) return count;
+  emit_line(o, "/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */");
+  emit_line(o, "static const int grad_ready[] = {");
+  for (int p = 0; p < g->nparams; p++) emit_line(o, "%d,", grad_ready(g, p));
+  emit_line(o, "};\n");
   return count;
 }
 
@@ -619,6 +638,7 @@ static void emit_desc(emit_ctx *ec, int ntensors) {
     emit_line(o, ".updates = updates,");
   } else {
     emit_line(o, ".compute_grads = compute_grads,");
+    if (g->nparams) emit_line(o, ".grad_ready = grad_ready,");
     emit_line(o, ".apply_update = apply_update,");
     emit_line(o, ".forward = forward,");
     emit_line(o, ".loss_only = loss_only,");

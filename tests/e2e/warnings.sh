@@ -18,6 +18,12 @@ for cc in gcc clang; do
         -c "$f" -o /dev/null || status=1
     done
   done
+  # dist.c's MPI half (dlnc build --mpi), where Open MPI is installed
+  if mpi=$(mpicc --showme:compile 2>/dev/null); then
+    # shellcheck disable=SC2086
+    $cc -std=c11 -O2 -Wall -Wextra -Werror -DDL_MPI $mpi -D_GNU_SOURCE -I"$src/runtime" \
+      -c "$src/runtime/dist.c" -o /dev/null || status=1
+  fi
 done
 [ $status = 0 ] && echo "compiler and runtime sources are warning-free under gcc and clang"
 exit $status

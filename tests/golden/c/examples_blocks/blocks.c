@@ -867,15 +867,23 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_pred(ctx, n, 1);
+  DL_GRADS_READY(ctx, 16);
   backward_shared_out_2(ctx, n, 1);
   backward_shared_h_2(ctx, n, 1);
   backward_shared_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 11);
   backward_shared_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 10);
   backward_body_1_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 8);
   backward_body_1_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 7);
   backward_body_0_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 5);
   backward_body_0_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_stem(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -1105,6 +1113,26 @@ static const dl_tensor_desc tensors[] = {
   {"pred.bias.exp_avg_sq", DL_T_OPT, 1, {1}, 26160, 1, DL_INIT_ZERO, 32, 1, 0, 18, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  4,
+  4,
+  5,
+  5,
+  7,
+  7,
+  8,
+  8,
+  10,
+  10,
+  11,
+  11,
+  16,
+  16,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "stem:4", 3, {"x", "stem.weight", "stem.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -1212,6 +1240,7 @@ const dl_model_desc blocks_desc = {
     .test = {DL_DATA_CSV, {"data/regression_test.csv", NULL}, 1, 0, 24, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -408,8 +408,11 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_logits(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_e(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(270080)[0];
 }
 
@@ -556,6 +559,17 @@ static const dl_tensor_desc tensors[] = {
   {"logits.bias.exp_avg_sq", DL_T_OPT, 1, {256}, 1647360, 256, DL_INIT_ZERO, 256, 256, 0, 13, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  3,
+  3,
+  3,
+  3,
+  4,
+  4,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 /* BIN export --onnx refuses this model: */
 static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/examples/char_lstm.dln:5:3: error: the input 'x' holds token ids, which the ONNX export does not take"};
@@ -590,6 +604,7 @@ const dl_model_desc char_lstm_desc = {
     .test = {DL_DATA_TEXT, {".", NULL}, 1, 0, 20, 0.94999999999999996, 1},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

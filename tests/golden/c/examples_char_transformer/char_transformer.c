@@ -1868,11 +1868,17 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_logits(ctx, n, 1);
+  DL_GRADS_READY(ctx, 7);
   backward_b2(ctx, n, 1);
+  DL_GRADS_READY(ctx, 6);
   backward_a2(ctx, n, 1);
+  DL_GRADS_READY(ctx, 5);
   backward_b1(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_a1(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_e(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -2256,6 +2262,40 @@ static const dl_tensor_desc tensors[] = {
   {"logits_2.bias.exp_avg_sq", DL_T_OPT, 1, {256}, 1915648, 256, DL_INIT_ZERO, 128, 256, 0, 15, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  3,
+  3,
+  3,
+  3,
+  3,
+  3,
+  4,
+  4,
+  4,
+  4,
+  4,
+  4,
+  5,
+  5,
+  5,
+  5,
+  5,
+  5,
+  6,
+  6,
+  6,
+  6,
+  6,
+  6,
+  7,
+  7,
+  7,
+  7,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 /* BIN export --onnx refuses this model: */
 static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/examples/char_transformer.dln:6:3: error: the input 'x' holds token ids, which the ONNX export does not take"};
@@ -2289,6 +2329,7 @@ const dl_model_desc char_transformer_desc = {
     .test = {DL_DATA_TEXT, {".", NULL}, 1, 0, 22, 0.94999999999999996, 1},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -332,9 +332,13 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_recon(ctx, n, 1);
+  DL_GRADS_READY(ctx, 5);
   backward_dec1(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_code(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_enc1(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -480,6 +484,18 @@ static const dl_tensor_desc tensors[] = {
   {"recon.bias.exp_avg_sq", DL_T_OPT, 1, {784}, 1741360, 784, DL_INIT_ZERO, 256, 784, 0, 11, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  3,
+  3,
+  4,
+  4,
+  5,
+  5,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "enc1:3", 3, {"x", "enc1.weight", "enc1.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -540,6 +556,7 @@ const dl_model_desc fashion_autoencoder_desc = {
     .test = {DL_DATA_IDX, {"t10k-images-idx3-ubyte.gz", NULL}, 0.0039215686274509803, 0, 18, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -383,9 +383,13 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_recon(ctx, n, 1);
+  DL_GRADS_READY(ctx, 6);
   backward_dec1(ctx, n, 1);
+  DL_GRADS_READY(ctx, 5);
   backward_code(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_enc1(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   return (double)FIX(0)[0];
 }
 
@@ -533,6 +537,18 @@ static const dl_tensor_desc tensors[] = {
   {"recon.bias.exp_avg_sq", DL_T_OPT, 1, {784}, 1741360, 784, DL_INIT_ZERO, 256, 784, 0, 13, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  3,
+  3,
+  4,
+  4,
+  5,
+  5,
+  6,
+  6,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 /* BIN export --onnx refuses this model: */
 static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/examples/fashion_denoising.dln:9:28: error: noise (in binding 'noisy') has no ONNX mapping\012    9 | noisy  = clamp(x + 0.3 * randn_like(x), min = 0, max = 1)"};
@@ -565,6 +581,7 @@ const dl_model_desc fashion_denoising_desc = {
     .test = {DL_DATA_IDX, {"t10k-images-idx3-ubyte.gz", NULL}, 0.0039215686274509803, 0, 20, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

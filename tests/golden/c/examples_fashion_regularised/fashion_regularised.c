@@ -510,10 +510,14 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   backward_penalties(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_logits(ctx, n, 1);
+  DL_GRADS_READY(ctx, 6);
   backward_joined(ctx, n, 1);
+  DL_GRADS_READY(ctx, 5);
   backward_h2(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_d1(ctx, n, 1);
   backward_h1(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -643,6 +647,18 @@ static const dl_tensor_desc tensors[] = {
   {"logits.bias.momentum_buffer", DL_T_OPT, 1, {10}, 679808, 10, DL_INIT_ZERO, 96, 10, 0, 11, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  4,
+  4,
+  5,
+  5,
+  6,
+  6,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "h1:4", 3, {"x", "h1.weight", "h1.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -705,6 +721,7 @@ const dl_model_desc fashion_regularised_desc = {
     .test = {DL_DATA_IDX, {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}, 0.0039215686274509803, 0, 18, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

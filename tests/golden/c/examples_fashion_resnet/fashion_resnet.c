@@ -1580,12 +1580,18 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_logits(ctx, n, 1);
+  DL_GRADS_READY(ctx, 8);
   backward_r2(ctx, n, 1);
+  DL_GRADS_READY(ctx, 7);
   backward_a2(ctx, n, 1);
+  DL_GRADS_READY(ctx, 6);
   backward_p1(ctx, n, 1);
   backward_r1(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_a1(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_stem(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(160)[0];
 }
 
@@ -1796,6 +1802,27 @@ static const dl_tensor_desc tensors[] = {
   {"r2_2.num_batches_tracked", DL_T_COUNT, 0, {0}, 52352, 1, DL_INIT_ZERO, 0, 0, 0, 16, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  2,
+  3,
+  3,
+  3,
+  4,
+  4,
+  4,
+  6,
+  6,
+  6,
+  7,
+  7,
+  7,
+  8,
+  8,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Conv", "stem:5", 2, {"x", "stem.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
@@ -1891,6 +1918,7 @@ const dl_model_desc fashion_resnet_desc = {
     .test = {DL_DATA_IDX, {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}, 0.0039215686274509803, 0, 24, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -632,11 +632,16 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_dec_fc4(ctx, n, 1);
+  DL_GRADS_READY(ctx, 8);
   backward_dec_fc3(ctx, n, 1);
+  DL_GRADS_READY(ctx, 7);
   backward_z(ctx, n, 1);
   backward_logvar(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_mu(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_fc1(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -812,6 +817,20 @@ static const dl_tensor_desc tensors[] = {
   {"dec.fc4.bias.exp_avg_sq", DL_T_OPT, 1, {784}, 2610608, 784, DL_INIT_ZERO, 400, 784, 0, 19, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  3,
+  3,
+  4,
+  4,
+  7,
+  7,
+  8,
+  8,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 /* BIN export --onnx refuses this model: */
 static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/examples/fashion_vae.dln:28:37: error: noise (in binding 'z') has no ONNX mapping\012   28 | z      = mu + exp(0.5 * logvar) * randn_like(mu)    # the reparametrisation trick"};
@@ -844,6 +863,7 @@ const dl_model_desc fashion_vae_desc = {
     .test = {DL_DATA_IDX, {"t10k-images-idx3-ubyte.gz", NULL}, 0.0039215686274509803, 0, 38, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -362,7 +362,9 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_logits(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(4064)[0];
 }
 
@@ -486,6 +488,16 @@ static const dl_tensor_desc tensors[] = {
   {"logits.bias.exp_avg_sq", DL_T_OPT, 1, {2}, 14896, 2, DL_INIT_ZERO, 32, 2, 0, 8, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  2,
+  2,
+  3,
+  3,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 /* BIN export --onnx refuses this model: */
 static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/examples/motif_gru.dln:5:3: error: the input 'x' holds token ids, which the ONNX export does not take"};
@@ -519,6 +531,7 @@ const dl_model_desc motif_gru_desc = {
     .test = {DL_DATA_CSV, {"data/motif_test.csv", NULL}, 1, 0, 14, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

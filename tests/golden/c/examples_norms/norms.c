@@ -907,9 +907,13 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_logits(ctx, n, 1);
+  DL_GRADS_READY(ctx, 5);
   backward_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_c2(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_c1(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -1091,6 +1095,22 @@ static const dl_tensor_desc tensors[] = {
   {"logits.bias.exp_avg_sq", DL_T_OPT, 1, {10}, 209264, 10, DL_INIT_ZERO, 64, 10, 0, 13, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  2,
+  3,
+  3,
+  3,
+  4,
+  4,
+  4,
+  4,
+  5,
+  5,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Conv", "c1:5", 2, {"x", "c1.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
@@ -1187,6 +1207,7 @@ const dl_model_desc norms_desc = {
     .test = {DL_DATA_IDX, {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}, 0.0039215686274509803, 0, 20, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -244,7 +244,9 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   backward_penalties(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_pred(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -339,6 +341,14 @@ static const dl_tensor_desc tensors[] = {
   {"pred.bias.sum", DL_T_OPT, 1, {1}, 608, 1, DL_INIT_ZERO, 32, 1, 0, 6, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  3,
+  3,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "h:4", 3, {"x", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -390,6 +400,7 @@ const dl_model_desc optim_adagrad_desc = {
     .test = {DL_DATA_CSV, {"data/regression_test.csv", NULL}, 1, 0, 12, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -278,8 +278,11 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_pred(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_h2(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_h1(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -405,6 +408,16 @@ static const dl_tensor_desc tensors[] = {
   {"pred.bias.exp_avg_sq", DL_T_OPT, 1, {1}, 18224, 1, DL_INIT_ZERO, 64, 1, 0, 8, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  3,
+  3,
+  4,
+  4,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "h1:4", 3, {"x", "h1.weight", "h1.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -467,6 +480,7 @@ const dl_model_desc regression_desc = {
     .test = {DL_DATA_CSV, {"data/regression_test.csv", NULL}, 1, 0, 14, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

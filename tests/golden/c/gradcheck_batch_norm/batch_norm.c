@@ -807,9 +807,13 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 5);
   backward_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_d(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_c(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(48)[0];
 }
 
@@ -940,6 +944,21 @@ static const dl_tensor_desc tensors[] = {
   {"h_2.num_batches_tracked", DL_T_COUNT, 0, {0}, 896, 1, DL_INIT_ZERO, 0, 0, 0, 9, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  2,
+  2,
+  3,
+  4,
+  4,
+  4,
+  4,
+  5,
+  5,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Conv", "c:6", 3, {"x", "c.weight", "c.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
@@ -1013,6 +1032,7 @@ const dl_model_desc batch_norm_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -935,16 +935,24 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_S_b(ctx, n, 1);
+  DL_GRADS_READY(ctx, 18);
   backward_S_a(ctx, n, 1);
+  DL_GRADS_READY(ctx, 17);
   backward_R_1_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 15);
   backward_R_1_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 14);
   backward_R_0_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 12);
   backward_R_0_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 11);
   backward_D_out_2(ctx, n, 1);
   backward_D_h_2(ctx, n, 1);
   backward_d2(ctx, n, 1);
   backward_D_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_D_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   return (double)FIX(0)[0];
 }
 
@@ -1097,6 +1105,24 @@ static const dl_tensor_desc tensors[] = {
   {"S.b.bias.grad", DL_T_GRAD, 1, {3}, 432, 3, DL_INIT_ZERO, 4, 3, 0, 15, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  3,
+  3,
+  4,
+  4,
+  11,
+  12,
+  12,
+  14,
+  15,
+  15,
+  17,
+  17,
+  18,
+  18,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "D_h:4", 3, {"x", "D.h.weight", "D.h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -1174,6 +1200,7 @@ const dl_model_desc blocks_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

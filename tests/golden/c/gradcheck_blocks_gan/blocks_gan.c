@@ -855,9 +855,13 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   backward_D_fc1_2(ctx, n, 1);
   backward_d_fake(ctx, n, 1);
   backward_D_fc2(ctx, n, 1);
+  DL_GRADS_READY(ctx, 8);
   backward_D_fc1(ctx, n, 1);
+  DL_GRADS_READY(ctx, 7);
   backward_G_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_G_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   return (double)FIX(0)[0];
 }
 
@@ -980,6 +984,18 @@ static const dl_tensor_desc tensors[] = {
   {"D.fc2.bias.grad", DL_T_GRAD, 1, {1}, 336, 1, DL_INIT_ZERO, 7, 1, 0, 9, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  3,
+  3,
+  4,
+  4,
+  7,
+  7,
+  8,
+  8,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "D_fc1:13", 3, {"real", "D.fc1.weight", "D.fc1.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -1032,6 +1048,7 @@ const dl_model_desc blocks_gan_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -1420,13 +1420,17 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   backward_loss(ctx, n, 1);
   backward_E_out(ctx, n, 1);
   backward_E_P_b(ctx, n, 1);
+  DL_GRADS_READY(ctx, 13);
   backward_E_P_a(ctx, n, 1);
+  DL_GRADS_READY(ctx, 12);
   backward_E_m(ctx, n, 1);
   backward_E_inner_b_2(ctx, n, 1);
   backward_E_inner_a_2(ctx, n, 1);
   backward_E_s(ctx, n, 1);
   backward_E_inner_b(ctx, n, 1);
+  DL_GRADS_READY(ctx, 5);
   backward_E_inner_a(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   return (double)FIX(0)[0];
 }
 
@@ -1563,6 +1567,18 @@ static const dl_tensor_desc tensors[] = {
   {"E.P.b.bias.grad", DL_T_GRAD, 1, {3}, 240, 3, DL_INIT_ZERO, 3, 3, 0, 8, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  4,
+  4,
+  5,
+  5,
+  12,
+  12,
+  13,
+  13,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "E_inner_a:4", 3, {"x", "E.inner.a.weight", "E.inner.a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -1648,6 +1664,7 @@ const dl_model_desc blocks_nested_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -415,8 +415,11 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_z(ctx, n, 1);
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
+  DL_GRADS_READY(ctx, 5);
   backward_z(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   return (double)FIX(0)[0];
 }
 
@@ -511,6 +514,16 @@ static const dl_tensor_desc tensors[] = {
   {"loss.bias.grad", DL_T_GRAD, 1, {3}, 208, 3, DL_INIT_ZERO, 5, 3, 0, 13, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  3,
+  3,
+  4,
+  4,
+  5,
+  5,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 /* BIN export --onnx refuses this model: */
 static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/detach_constants.dln:11:25: error: fill (in binding 'h') has no ONNX mapping\012   11 | h = dense(x, 5) * d + full_like(d, 0.25)"};
@@ -542,6 +555,7 @@ const dl_model_desc detach_constants_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

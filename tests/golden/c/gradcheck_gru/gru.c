@@ -793,8 +793,11 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_h2(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_h1(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(480)[0];
 }
 
@@ -919,6 +922,22 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {2}, 944, 2, DL_INIT_ZERO, 43, 2, 0, 8, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  2,
+  2,
+  2,
+  2,
+  2,
+  2,
+  3,
+  3,
+  4,
+  4,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 /* BIN export --onnx refuses this model: */
 static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/gru.dln:6:8: error: rnn_scan (in binding 'h1') has no ONNX mapping\012    6 | h1 = gru(x, 4, bidirectional = true)"};
@@ -950,6 +969,7 @@ const dl_model_desc gru_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

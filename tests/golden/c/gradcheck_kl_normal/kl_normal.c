@@ -477,9 +477,13 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 5);
   backward_logvar(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_mu(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -586,6 +590,18 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {5}, 336, 5, DL_INIT_ZERO, 3, 5, 0, 9, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  3,
+  3,
+  4,
+  4,
+  5,
+  5,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "h:4", 3, {"x", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -640,6 +656,7 @@ const dl_model_desc kl_normal_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -522,10 +522,15 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 6);
   backward_d(ctx, n, 1);
+  DL_GRADS_READY(ctx, 5);
   backward_c(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_b(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_a(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -644,6 +649,20 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 560, 3, DL_INIT_ZERO, 24, 3, 0, 12, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  3,
+  3,
+  4,
+  4,
+  5,
+  5,
+  6,
+  6,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "a:4", 3, {"x", "a.weight", "a.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -721,6 +740,7 @@ const dl_model_desc math_abs_clamp_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -128,6 +128,7 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -198,6 +199,12 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 48, 3, DL_INIT_ZERO, 5, 3, 0, 5, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "out:4", 3, {"x", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -246,6 +253,7 @@ const dl_model_desc mse_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -523,10 +523,14 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 6);
   backward_z(ctx, n, 1);
   backward_s(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_mu(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -635,6 +639,18 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {5}, 336, 5, DL_INIT_ZERO, 3, 5, 0, 12, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  3,
+  3,
+  4,
+  4,
+  6,
+  6,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 /* BIN export --onnx refuses this model: */
 static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/noise.dln:11:26: error: noise (in binding 'z') has no ONNX mapping\012   11 | z = mu + softplus(s) * randn_like(mu) + rand_like(mu) * s"};
@@ -666,6 +682,7 @@ const dl_model_desc noise_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -352,8 +352,11 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_gen(ctx, n, 1);
+  DL_GRADS_READY(ctx, 6);
   backward_g(ctx, n, 1);
+  DL_GRADS_READY(ctx, 5);
   backward_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   return (double)FIX(0)[0];
 }
 
@@ -452,6 +455,16 @@ static const dl_tensor_desc tensors[] = {
   {"gen.bias.grad", DL_T_GRAD, 1, {3}, 208, 3, DL_INIT_ZERO, 5, 3, 0, 11, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  4,
+  4,
+  5,
+  5,
+  6,
+  6,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 /* BIN export --onnx refuses this model: */
 static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/noise_shaped.dln:7:10: error: noise (in binding 'z') has no ONNX mapping\012    7 | z    = randn(3)"};
@@ -483,6 +496,7 @@ const dl_model_desc noise_shaped_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

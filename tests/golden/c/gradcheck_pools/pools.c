@@ -600,12 +600,14 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 8);
   backward_f(ctx, n, 1);
   backward_g(ctx, n, 1);
   backward_b(ctx, n, 1);
   backward_a(ctx, n, 1);
   backward_m(ctx, n, 1);
   backward_c(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -698,6 +700,14 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {4}, 1264, 4, DL_INIT_ZERO, 135, 4, 0, 12, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  8,
+  8,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Conv", "c:6", 3, {"x", "c.weight", "c.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
@@ -758,6 +768,7 @@ const dl_model_desc pools_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

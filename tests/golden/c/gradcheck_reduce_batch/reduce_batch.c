@@ -432,7 +432,9 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   backward_loss(ctx, n, 1);
   backward_per_image(ctx, n, 1);
   backward_z(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_p(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -517,6 +519,14 @@ static const dl_tensor_desc tensors[] = {
   {"z.bias.grad", DL_T_GRAD, 1, {3}, 144, 3, DL_INIT_ZERO, 5, 3, 0, 6, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  3,
+  3,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "p:4", 3, {"x", "p.weight", "p.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -565,6 +575,7 @@ const dl_model_desc reduce_batch_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -199,7 +199,9 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -282,6 +284,14 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {3}, 176, 3, DL_INIT_ZERO, 6, 3, 0, 6, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  3,
+  3,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "h:4", 3, {"x", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -333,6 +343,7 @@ const dl_model_desc relu_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -404,9 +404,12 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 5);
   backward_m(ctx, n, 1);
   backward_c(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_img(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -513,6 +516,18 @@ static const dl_tensor_desc tensors[] = {
   {"out_2.bias.grad", DL_T_GRAD, 1, {2}, 944, 2, DL_INIT_ZERO, 12, 2, 0, 9, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  3,
+  3,
+  5,
+  5,
+  5,
+  5,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "img:4", 3, {"x", "img.weight", "img.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -580,6 +595,7 @@ const dl_model_desc reshape_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

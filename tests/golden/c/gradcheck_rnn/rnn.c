@@ -988,9 +988,13 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_out(ctx, n, 1);
+  DL_GRADS_READY(ctx, 5);
   backward_h3(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_h2(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_h1(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(448)[0];
 }
 
@@ -1147,6 +1151,28 @@ static const dl_tensor_desc tensors[] = {
   {"out.bias.grad", DL_T_GRAD, 1, {2}, 688, 2, DL_INIT_ZERO, 32, 2, 0, 9, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  2,
+  2,
+  3,
+  3,
+  3,
+  3,
+  3,
+  3,
+  3,
+  3,
+  4,
+  4,
+  4,
+  4,
+  5,
+  5,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 /* BIN export --onnx refuses this model: */
 static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/rnn.dln:6:8: error: rnn_scan (in binding 'h1') has no ONNX mapping\012    6 | h1 = rnn(x, 4)"};
@@ -1178,6 +1204,7 @@ const dl_model_desc rnn_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

@@ -1023,9 +1023,13 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_logits(ctx, n, 1);
+  DL_GRADS_READY(ctx, 5);
   backward_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_a(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_e(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -1182,6 +1186,28 @@ static const dl_tensor_desc tensors[] = {
   {"logits_2.bias.grad", DL_T_GRAD, 1, {7}, 1744, 7, DL_INIT_ZERO, 8, 7, 0, 10, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  3,
+  3,
+  3,
+  3,
+  3,
+  3,
+  4,
+  4,
+  4,
+  4,
+  4,
+  4,
+  5,
+  5,
+  5,
+  5,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 /* BIN export --onnx refuses this model: */
 static const dl_onnx_graph onnx_graph = {.refusal = "@SRCDIR@/tests/gradcheck/transformer.dln:5:3: error: the input 'x' holds token ids, which the ONNX export does not take"};
@@ -1215,6 +1241,7 @@ const dl_model_desc transformer_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

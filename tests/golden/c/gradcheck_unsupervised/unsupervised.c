@@ -321,8 +321,11 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   forward_loss(ctx, n, 1);
   backward_loss(ctx, n, 1);
   backward_prob(ctx, n, 1);
+  DL_GRADS_READY(ctx, 4);
   backward_recon(ctx, n, 1);
+  DL_GRADS_READY(ctx, 3);
   backward_h(ctx, n, 1);
+  DL_GRADS_READY(ctx, 2);
   return (double)FIX(0)[0];
 }
 
@@ -417,6 +420,16 @@ static const dl_tensor_desc tensors[] = {
   {"prob.bias.grad", DL_T_GRAD, 1, {6}, 272, 6, DL_INIT_ZERO, 4, 6, 0, 7, -1},
 };
 
+/* Each gradient's DL_GRADS_READY in compute_grads (dl_model_desc). */
+static const int grad_ready[] = {
+  2,
+  2,
+  3,
+  3,
+  4,
+  4,
+};
+
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
   {"Gemm", "h:3", 3, {"x", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
@@ -468,6 +481,7 @@ const dl_model_desc unsupervised_desc = {
     .test = {DL_DATA_NONE, {NULL, NULL}, 1, 0, 0, 0, 0},
   },
   .compute_grads = compute_grads,
+  .grad_ready = grad_ready,
   .apply_update = apply_update,
   .forward = forward,
   .loss_only = loss_only,

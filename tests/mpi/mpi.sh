@@ -1,0 +1,159 @@
+#!/bin/sh
+# Data-parallel training (docs/distributed.md): checkpoints of mpirun -np 1,
+# 2 and 4 are byte-identical to a one-process trainer built without --mpi at
+# the same --shards, for a model with dropout, a convolutional one, one with
+# shared weights, one with gradient clipping and one with spectral and
+# weight norm, with the gradients' buckets
+# exchanged during backward or after it;
+# resuming with another process count stays exact (an epoch boundary and the
+# middle of an epoch); the errors: a process count that does not divide the
+# shards, batch_norm under --mpi, a rank that dies and one that hangs.
+# usage: mpi.sh DLNC WORKDIR SOURCE_DIR
+set -eu
+dlnc=$1 work=$2 src=$3
+mkdir -p "$work"
+cd "$work"
+# Open MPI as root needs --allow-run-as-root, and 4 ranks on 2 cores
+# --oversubscribe; in a container, its shared-memory transport's
+# single-copy mode (ptrace-based CMA) may be forbidden: copy in and out
+if mpirun --version 2>/dev/null | grep -q "Open MPI"; then
+  run="mpirun --allow-run-as-root --oversubscribe"
+  export OMPI_MCA_btl_vader_single_copy_mechanism="${OMPI_MCA_btl_vader_single_copy_mechanism:-none}"
+else
+  run="mpirun" # MPICH's hydra
+fi
+fail() { echo "FAIL: $*"; exit 1; }
+same() { cmp "$1" "$2" >/dev/null || fail "$3: $1 and $2 differ"; }
+
+# conv_images' data (as tests/e2e/determinism.sh): 96 rows of 10x10 and a class
+awk 'BEGIN { s = 12345; for (r = 0; r < 96; r++) { line = "";
+       for (i = 0; i < 100; i++) { s = (s * 1103515245 + 12345) % 2147483648;
+         line = line sprintf("%.4f,", s / 2147483648) }
+       print line (r % 3) } }' > conv_images.csv
+cp "$src/tests/e2e/conv_images.dln" .
+
+for model in dropout_regression conv_images; do
+  data=$src/tests/e2e
+  [ "$model" = conv_images ] && data=$PWD
+  "$dlnc" build "$data/$model.dln" -o ./plain
+  "$dlnc" build --mpi "$data/$model.dln" -o ./mpi
+  ./plain train --data "$data" --epochs 2 --shards 4 --save plain.st >/dev/null
+  ./plain train --data "$data" --epochs 2 --shards 4 --threads 2 --save plain_t2.st >/dev/null
+  same plain.st plain_t2.st "$model: --shards 4, 1 and 2 threads"
+  for p in 1 2 4; do
+    $run -np $p ./mpi train --data "$data" --epochs 2 --shards 4 --save np$p.st >out$p.txt
+    same plain.st np$p.st "$model: mpirun -np $p against one process"
+    # only rank 0 prints: one line per epoch
+    [ "$(grep -c '^epoch' out$p.txt)" = 2 ] || fail "$model: -np $p printed $(cat out$p.txt)"
+  done
+  # a bucket per line (DDP-style overlap with many exchanges), and no overlap
+  DLNC_MPI_BUCKET=1 $run -np 4 ./mpi train --data "$data" --epochs 2 --shards 4 \
+    --save b1.st >/dev/null
+  same plain.st b1.st "$model: -np 4, a bucket per line"
+  DLNC_MPI_OVERLAP=0 $run -np 2 ./mpi train --data "$data" --epochs 2 --shards 4 \
+    --save b0.st >/dev/null
+  same plain.st b0.st "$model: -np 2 without overlap"
+  # resume with another process count: 4 -> 2 at an epoch boundary
+  $run -np 4 ./mpi train --data "$data" --epochs 1 --shards 4 --save half.st >/dev/null
+  $run -np 2 ./mpi train --data "$data" --epochs 2 --shards 4 --resume half.st \
+    --save resumed.st >/dev/null
+  same plain.st resumed.st "$model: 1 epoch at -np 4, resumed at -np 2"
+done
+
+# shared weights (blocks: a block applied twice; a gradient is final only
+# after its first application's backward, the last to run), gradient
+# clipping (optim_adamw: the norm of the summed gradient), spectral and
+# weight norm (wrappers)
+for model in examples/blocks examples/optim_adamw tests/mpi/wrappers; do
+  dir=$src/$(dirname "$model")
+  "$dlnc" build "$src/$model.dln" -o ./plain
+  "$dlnc" build --mpi "$src/$model.dln" -o ./mpi
+  ./plain train --data "$dir" --epochs 2 --shards 4 --save plain.st >/dev/null
+  DLNC_MPI_BUCKET=1 $run -np 4 ./mpi train --data "$dir" --epochs 2 --shards 4 \
+    --save np4.st >/dev/null
+  same plain.st np4.st "$model: -np 4, a bucket per line"
+done
+
+# the middle of an epoch: dropout_regression has 5 batches an epoch (250 rows
+# of 50); the run at -np 2 stopped after step 3 by its --save-every checkpoint
+data=$src/tests/e2e
+"$dlnc" build "$data/dropout_regression.dln" -o ./plain
+"$dlnc" build --mpi "$data/dropout_regression.dln" -o ./mpi
+./plain train --data "$data" --epochs 2 --shards 4 --save plain.st >/dev/null
+$run -np 2 ./mpi train --data "$data" --epochs 2 --shards 4 --save-every 3 --save mid.st \
+  >/dev/null
+same plain.st mid.st "dropout_regression: -np 2 with --save-every"
+DLNC_TEST_FAULT=die:0:4 $run -np 2 ./mpi train --data "$data" --epochs 2 --shards 4 \
+  --save-every 3 --save cut.st >/dev/null 2>&1 && fail "a run whose rank 0 died succeeded"
+$run -np 4 ./mpi train --data "$data" --epochs 2 --shards 4 --resume cut.st --save cut2.st \
+  >/dev/null
+same plain.st cut2.st "cut after step 3 at -np 2, resumed at -np 4"
+# SIGTERM to rank 1 alone at its step 3: every rank stops after that step
+# (the vote travels with the step's sums), rank 0 saves, all exit 143
+DLNC_TEST_FAULT=signal:1:3 $run -np 2 ./mpi train --data "$data" --epochs 2 --shards 4 \
+  --save sig.st >/dev/null 2>err.txt && fail "a run stopped by SIGTERM exited 0"
+grep -q "interrupted at epoch 1, step 3: saved sig.st" err.txt || fail "no stop message: $(cat err.txt)"
+$run -np 4 ./mpi train --data "$data" --epochs 2 --shards 4 --resume sig.st --save sig2.st \
+  >/dev/null
+same plain.st sig2.st "stopped by SIGTERM after step 3 at -np 2, resumed at -np 4"
+# --shards 4 on one process of the MPI build is the plain build's too
+./mpi train --data "$data" --epochs 2 --shards 4 --save mpi1.st >/dev/null
+same plain.st mpi1.st "the MPI build run without mpirun"
+
+# a short last batch (250 rows in batches of 8: 2 rows left for 8 shards):
+# empty shards, whole ranks without rows
+./plain train --data "$data" --epochs 1 --batch 8 --shards 8 --save e8.st >/dev/null
+DLNC_MPI_BUCKET=1 $run -np 4 ./mpi train --data "$data" --epochs 1 --batch 8 --shards 8 \
+  --save e8_4.st >/dev/null
+same e8.st e8_4.st "empty shards at -np 4"
+
+# errors: 4 processes cannot share 2 shards
+if $run -np 4 ./mpi train --data "$data" --epochs 1 --shards 2 >/dev/null 2>err.txt; then
+  fail "-np 4 with --shards 2 succeeded"
+fi
+grep -q "the process count must divide the shard count" err.txt || fail "no message: $(cat err.txt)"
+# shards must be a power of 2 (a balanced tree)
+if ./plain train --data "$data" --epochs 1 --shards 3 >/dev/null 2>err.txt; then
+  fail "--shards 3 succeeded"
+fi
+grep -q "error: --shards 3: must be a power of 2" err.txt || fail "no message: $(cat err.txt)"
+# a train block with updates: refused at build time, at its first update's loss
+if "$dlnc" build --mpi "$data/gan_updates.dln" -o ./gan 2>err.txt; then
+  fail "--mpi built a model with updates"
+fi
+grep -q "gan_updates.dln:[0-9]*:[0-9]*: error: a train block with updates is not yet supported" \
+  err.txt || fail "no updates message: $(cat err.txt)"
+# carry = true streams rows from batch to batch: refused at build time
+if "$dlnc" build --mpi "$src/examples/char_lstm.dln" -o ./lstm 2>err.txt; then
+  fail "--mpi built a model with carry = true"
+fi
+grep -q "char_lstm.dln:12:[0-9]*: error: a recurrent layer with carry = true" err.txt ||
+  fail "no carry message: $(cat err.txt)"
+# batch_norm couples the samples of a batch: refused at build time, at its call
+if "$dlnc" build --mpi "$data/norm_regression.dln" -o ./bn 2>err.txt; then
+  fail "--mpi built a batch_norm model"
+fi
+grep -q "norm_regression.dln:[0-9]*:[0-9]*: error: batch_norm is not yet supported with --mpi" \
+  err.txt || fail "no batch_norm message: $(cat err.txt)"
+# and at run time, in a plain build with --shards
+"$dlnc" build "$data/norm_regression.dln" -o ./bn
+if ./bn train --data "$data" --epochs 1 --shards 2 >/dev/null 2>err.txt; then
+  fail "--shards 2 trained a batch_norm model"
+fi
+grep -q "batch_norm is not yet supported with --shards 2" err.txt || fail "$(cat err.txt)"
+
+# a rank that dies, and one that hangs: the job ends nonzero, within the timeout
+for fault in die:1:2 hang:1:2; do
+  start=$(date +%s)
+  if DLNC_MPI_TIMEOUT=3 DLNC_TEST_FAULT=$fault timeout 60 $run -np 2 ./mpi train \
+      --data "$data" --epochs 2 --shards 4 >/dev/null 2>err.txt; then
+    fail "$fault: the job succeeded"
+  fi
+  took=$(( $(date +%s) - start ))
+  [ "$took" -lt 30 ] || fail "$fault: took $took s to end"
+  grep -q "rank 1: DLNC_TEST_FAULT" err.txt || fail "$fault: $(cat err.txt)"
+  if [ "${fault%%:*}" = hang ]; then
+    grep -q "rank 0: error: no answer from rank 1 within 3 s" err.txt || fail "$fault: $(cat err.txt)"
+  fi
+done
+echo "mpi: -np 1, 2, 4 byte-identical to one process; resume across process counts; errors end the job"
