@@ -674,6 +674,30 @@ static int run_build(build *b, ir_graph *g, const build_opts *o) {
   return link_all(b, verbose);
 }
 
+/* A build's temporary directory, under $TMPDIR (else /tmp): 0, or -1 after
+ * a message. */
+static int make_tmp(build *b) {
+  const char *tmpdir = getenv("TMPDIR");
+  b->tmp = xasprintf("%s/dlnc-build-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+  if (b->tmp && mkdtemp(b->tmp)) return 0;
+  fprintf(stderr, "dlnc: error: cannot make a temporary directory: %s\n", strerror(errno));
+  return -1;
+}
+
+/* Removes the temporary directory and frees what the build holds. */
+static void build_free(build *b) {
+  if (b->tmp) remove_dir(b->tmp);
+  argv_free(&b->flags);
+  argv_free(&b->srcs);
+  argv_free(&b->objs);
+  cache_close(&b->cache);
+  free(b->lib);
+  free(b->hdr);
+  free(b->tmp);
+  free(b->target);
+  free(b->partial);
+}
+
 int build_trainer(ir_graph *g, const char *in, const char *out, const build_opts *o) {
   build b = {.rt = build_runtime_dir()};
   if (!(b.target = output_target(out, in, b.rt))) return -1;
@@ -681,25 +705,10 @@ int build_trainer(ir_graph *g, const char *in, const char *out, const build_opts
     free(b.target);
     return -1;
   }
-  const char *tmpdir = getenv("TMPDIR");
-  b.tmp = xasprintf("%s/dlnc-build-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
   proc_trap_signals();
-  int rc = -1;
-  if (!b.tmp || !mkdtemp(b.tmp))
-    fprintf(stderr, "dlnc: error: cannot make a temporary directory: %s\n", strerror(errno));
-  else
-    rc = run_build(&b, g, o);
-  if (b.tmp) remove_dir(b.tmp);
+  int rc = make_tmp(&b) ? -1 : run_build(&b, g, o);
   if (rc != 0 || proc_stopped()) unlink(b.partial);
-  argv_free(&b.flags);
-  argv_free(&b.srcs);
-  argv_free(&b.objs);
-  cache_close(&b.cache);
-  free(b.lib);
-  free(b.hdr);
-  free(b.tmp);
-  free(b.target);
-  free(b.partial);
+  build_free(&b);
   proc_untrap_signals(); /* re-raises a stopping signal, now that all is clean */
   return rc;
 }
@@ -735,21 +744,9 @@ static int run_prebuild(build *b, const char *dir, const build_opts *o) {
 
 int build_prebuild(const char *dir, const build_opts *o) {
   build b = {.rt = build_runtime_dir()};
-  const char *tmpdir = getenv("TMPDIR");
-  b.tmp = xasprintf("%s/dlnc-build-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
   proc_trap_signals();
-  int rc = -1;
-  if (!b.tmp || !mkdtemp(b.tmp))
-    fprintf(stderr, "dlnc: error: cannot make a temporary directory: %s\n", strerror(errno));
-  else
-    rc = run_prebuild(&b, dir, o);
-  if (b.tmp) remove_dir(b.tmp);
-  argv_free(&b.flags);
-  argv_free(&b.srcs);
-  argv_free(&b.objs);
-  cache_close(&b.cache);
-  free(b.lib);
-  free(b.tmp);
+  int rc = make_tmp(&b) ? -1 : run_prebuild(&b, dir, o);
+  build_free(&b);
   proc_untrap_signals();
   return rc;
 }
