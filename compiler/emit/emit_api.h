@@ -1,7 +1,7 @@
 /* emit_api.h: the emitter's helpers for the op families' C emitters (the
  * op_emit_fn of optable.h): the context of the function being written, a
  * node's buffer as a C expression, parallel jobs, escaped .dln text.
- * Implemented in emit_c.c (escaping in emit_text.c); included by compiler/ops/ (a later stage), never
+ * Implemented in emit_api.c (escaping in emit_text.c); included by compiler/ops/ (a later stage), never
  * the other way round. */
 #ifndef DLNC_EMIT_API_H
 #define DLNC_EMIT_API_H
