@@ -196,14 +196,8 @@ static int mpi_flags(argv_list *f, const char *which) {
 
 int build_check_mpi(const ir_graph *g) {
   int bad = 0;
-  for (int i = 0; i < g->nbuffers; i++)
-    if (g->buffers[i].is_count) {
-      diag_error(g->nodes[g->buffers[i].node].loc, "batch_norm is not yet supported with --mpi: its "
-                 "statistics would be each micro-shard's, not the global batch's (SyncBatchNorm's "
-                 "meaning); use layer_norm or group_norm");
-      bad = 1;
-      break;
-    }
+  /* batch_norm is supported: its sums go over the global batch
+   * (DL_BATCH_SUM, runtime/trainer_lanes.c) */
   /* carry = true streams row r of a batch on from row r of the one before */
   for (int i = 0; i < g->nnodes; i++)
     if (ir_op_has(g->nodes[i].op, OPF_PERSISTENT)) {
@@ -286,7 +280,8 @@ static const char *const cold_runtime[] = {
     "atomic_file.c",      "checkpoint.c",       "json.c",          "onnx.c",
     "progress.c",         "safetensors.c",      "schedule.c",      "trainer.c",
     "trainer_best.c",     "trainer_eval.c",     "trainer_export.c", "trainer_generate.c",
-    "trainer_gradcheck.c", "trainer_sample.c",  "trainer_signal.c", "trainer_train.c",
+    "trainer_gradcheck.c", "trainer_lanes.c",   "trainer_sample.c", "trainer_signal.c",
+    "trainer_train.c",
 };
 enum { NCOLD_RUNTIME = sizeof cold_runtime / sizeof cold_runtime[0] };
 static const char COLD_RUNTIME_FLAG[] = "-O1";

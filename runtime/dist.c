@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double g_seconds, g_wait, g_bytes; /* dl_dist_stats */
@@ -127,6 +128,19 @@ static void wait_all(void) {
   }
 TREE_SUM(dl_dist_sum_real, dl_real, DL_REAL_IS_F64 ? MPI_DOUBLE : MPI_FLOAT)
 TREE_SUM(dl_dist_sum_f64, double, MPI_DOUBLE)
+
+void dl_dist_share_real(dl_real *buf, dl_real *scratch, size_t n, int have) {
+  for (int d = 1; d < g_size; d <<= 1) {
+    int partner = g_rank ^ d;
+    double mine = have, theirs = 0;
+    exchange(&mine, &theirs, 1, MPI_DOUBLE, sizeof(double), partner);
+    exchange(buf, scratch, n, DL_REAL_IS_F64 ? MPI_DOUBLE : MPI_FLOAT, sizeof(dl_real), partner);
+    if (!have && theirs != 0) {
+      memcpy(buf, scratch, n * sizeof *buf);
+      have = 1;
+    }
+  }
+}
 
 /* ---- sums in flight ---- */
 
@@ -262,6 +276,9 @@ void dl_dist_abort(int code, const char *fmt, ...) {
 }
 
 void dl_dist_finish(void) {}
+void dl_dist_share_real(dl_real *buf, dl_real *scratch, size_t n, int have) {
+  (void)buf, (void)scratch, (void)n, (void)have;
+}
 void dl_dist_isum_start(dl_real *buf, dl_real *scratch, size_t n) {
   (void)buf, (void)scratch, (void)n;
 }

@@ -46,6 +46,11 @@ void dl_dist_isum_poll(void);
  * them. */
 void dl_dist_isum_wait(void);
 
+/* After it every rank holds the n values of a rank that had them (have);
+ * all that have them must hold the same, and one at least must.  scratch
+ * holds n values. */
+void dl_dist_share_real(dl_real *buf, dl_real *scratch, size_t n, int have);
+
 /* Every rank agrees that `ok` holds on all of them (1), or not (0): a
  * setup that failed on one rank stops all of them. */
 int dl_dist_all_ok(int ok);

@@ -187,7 +187,26 @@ typedef struct dl_ctx {
                                dropout and noise streams, so a draw is keyed
                                by the sample's place in the global batch,
                                whichever process runs it                  */
+  /* Batch norm over the global batch when a step runs over micro-shards
+     (SyncBatchNorm's meaning; trainer_shard.c): v[0..k), sums over this
+     shard's n rows, becomes the same sums over every shard's rows, on every
+     rank.  weighted: the values are gradients of this shard's loss (the
+     mean over its own rows), so each shard's sums count times its share of
+     the global batch's rows, and the total comes back divided by this
+     shard's share.  NULL: the batch is these n rows. */
+  void (*batch_sum)(struct dl_ctx *ctx, double *v, size_t k, int weighted);
+  void *batch_sum_arg;      /* batch_sum's own                          */
+  int batch_rows;           /* with batch_sum: the global batch's rows  */
 } dl_ctx;
+
+/* The rows of the batch batch norm's statistics are over: n, or every
+ * micro-shard's with ctx->batch_sum. */
+#define DL_BATCH_ROWS(ctx, n) ((ctx)->batch_sum ? (ctx)->batch_rows : (n))
+/* Sums over this shard's rows into the global batch's (ctx->batch_sum). */
+#define DL_BATCH_SUM(ctx, v, k, weighted)                                       \
+  do {                                                                          \
+    if ((ctx)->batch_sum) (ctx)->batch_sum((ctx), (v), (k), (weighted));        \
+  } while (0)
 
 /* compute_grads's announcement that the gradients whose grad_ready is >= k
  * are final (dl_model_desc.grad_ready). */

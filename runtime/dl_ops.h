@@ -256,6 +256,44 @@ static inline void dl_count_add(dl_real *slot, int64_t k) {
   memcpy(slot, &c, sizeof c);
 }
 
+/* batch_norm's statistics from its sums over the batch (count values per
+ * channel): part[c] = sum x, part[K + c] = sum (x - mean)^2.  st gets the
+ * mean and rstd = 1/sqrt(var + eps), var biased; with track, the running
+ * statistics move towards them as torch's do: momentum, var unbiased. */
+static inline void dl_bn_stats(dl_real *restrict st, dl_real *restrict rm, dl_real *restrict rv,
+                               const double *restrict part, int64_t K, double count,
+                               double momentum, double eps, int track) {
+  for (int64_t c = 0; c < K; c++) {
+    const double mean = part[c] / count, var = part[K + c] / count;
+    st[c] = (dl_real)mean;
+    st[K + c] = (dl_real)(1 / sqrt(var + eps));
+    if (track) {
+      rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
+      rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
+    }
+  }
+}
+
+/* batch_norm in evaluation: the running statistics. */
+static inline void dl_bn_stats_running(dl_real *restrict st, const dl_real *restrict rm,
+                                       const dl_real *restrict rv, int64_t K, double eps) {
+  for (int64_t c = 0; c < K; c++) {
+    st[c] = rm[c];
+    st[K + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
+  }
+}
+
+/* batch_norm's backward sums, part[c] = sum dy and part[K + c] = sum dy
+ * xhat over this shard's rows: as they are into sums[0, 2K) (dw and db, which
+ * the step adds over the shards with the other gradients), and over the
+ * global batch into sums[2K, 4K) (dx's means: SyncBatchNorm's meaning). */
+static inline void dl_bn_sums(dl_ctx *ctx, dl_real *restrict sums, double *restrict part,
+                              int64_t K) {
+  for (int64_t i = 0; i < 2 * K; i++) sums[i] = (dl_real)part[i];
+  DL_BATCH_SUM(ctx, part, (size_t)(2 * K), 1);
+  for (int64_t i = 0; i < 2 * K; i++) sums[2 * K + i] = (dl_real)part[i];
+}
+
 /* What a generated kernel run through dl_parallel_for gets: the context and
  * the batch rows. */
 typedef struct dl_job {

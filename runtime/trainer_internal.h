@@ -189,6 +189,28 @@ int dl_tr_shards_stopping(const dl_shards *s);
 /* --dist-stats: the exchanges' time and bytes per step, on stderr. */
 void dl_tr_shards_report(const dl_shards *s);
 
+/* A rank's micro-shards side by side, for batch norm over the global batch
+ * (trainer_lanes.c): lane j has a context of its own (dl_tr_lanes_ctx),
+ * whose rows the caller gathers; every lane runs compute_grads, taking
+ * turns, and each DL_BATCH_SUM adds over all shards of all ranks. */
+typedef struct dl_lanes dl_lanes;
+/* 1 if the model's compute_grads sums over the batch (batch norm). */
+int dl_tr_lanes_needed(const dl_model_desc *m);
+/* L lanes of `rows` rows each; NULL after a message. */
+dl_lanes *dl_tr_lanes_open(const dl_model_desc *m, int L, int rows);
+void dl_tr_lanes_close(dl_lanes *z);
+dl_ctx *dl_tr_lanes_ctx(dl_lanes *z, int j);
+/* This step: lane j's rows (0: an empty shard), its share of the global
+ * batch's rows, and the global batch's rows. */
+void dl_tr_lanes_set(dl_lanes *z, int j, int n, double w, int batch_rows);
+/* Parameters, buffers and step settings into every lane; the buffers (a
+ * training step's running statistics) back from a lane that ran (-1: none). */
+void dl_tr_lanes_load(dl_lanes *z, const dl_ctx *from);
+int dl_tr_lanes_store(dl_lanes *z, dl_ctx *to);
+/* Runs every lane with rows to the end of its compute_grads. */
+void dl_tr_lanes_run(dl_lanes *z);
+double dl_tr_lanes_loss(const dl_lanes *z, int j);
+
 /* ---- the best epoch (trainer_best.c) ---------------------------------- */
 
 struct dl_epoch_stats;

@@ -17,7 +17,11 @@
  * joins the stream (dl_ops.h): a pure function of the global sample's
  * place in the batch, whichever rank draws it.  The loss and train_acc's
  * counts are summed in the same tree (in double), so every rank reports
- * the same numbers. */
+ * the same numbers.
+ *
+ * A model with batch norm runs its shards side by side instead
+ * (trainer_lanes.c), because each shard's statistics are the global
+ * batch's; their leaves then enter the same tree, in the same order. */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* pause */
 #endif
@@ -72,6 +76,9 @@ struct dl_shards {
   partial stack[MAX_LEVELS];
   int depth;
   dl_real *scratch;          /* the partner's values in an exchange          */
+  dl_lanes *lanes;           /* batch norm: the shards side by side, or NULL */
+  dl_real *buffers;          /* the buffers and counters, packed, and room   */
+  size_t n_buffers;          /* for the partner's (share_buffers)            */
   int64_t steps;             /* steps summed, for the statistics             */
   int stopping;              /* a rank was asked to stop by the last step    */
   /* DLNC_TEST_FAULT=die:R:N, hang:R:N or signal:R:N (tests/mpi only):
@@ -83,18 +90,11 @@ struct dl_shards {
 
 static int is_pow2(int x) { return x > 0 && (x & (x - 1)) == 0; }
 
-/* A model that can be cut into micro-shards: its forward pass treats the
- * samples of a batch independently and a step is one update. */
+/* A model that can be cut into micro-shards: a step is one update, and
+ * its forward pass couples the samples of a batch only through batch norm's
+ * statistics (which the lanes share: trainer_lanes.c). */
 static int check_model(const dl_model_desc *m, int S, int P) {
   const char *src = m->source ? m->source : m->name;
-  for (int i = 0; i < m->n_tensors; i++)
-    if (m->tensors[i].kind == DL_T_COUNT) {
-      fprintf(stderr, "%s:%d: error: batch_norm is not yet supported with --shards %d over %d "
-              "process%s: its statistics would be each micro-shard's, not the global batch's "
-              "(SyncBatchNorm); use layer_norm or group_norm, or --shards 1 on one process\n",
-              src, m->tensors[i].line, S, P, P == 1 ? "" : "es");
-      return -1;
-    }
   const char *why = m->stateful ? "a recurrent layer with carry = true streams its rows from "
                                   "batch to batch"
                     : m->n_updates ? "a train block with updates reuses one update's forward "
@@ -229,13 +229,22 @@ dl_shards *dl_tr_shards_open(const dl_model_desc *m, int S, int batch) {
   s->n_grad = grad_values(m);
   read_fault(s);
   const char *ov = getenv("DLNC_MPI_OVERLAP");
-  s->overlap = P > 1 && m->grad_ready && !(ov && !strcmp(ov, "0"));
+  /* with lanes every shard's backward ends together: nothing to overlap */
+  s->overlap = P > 1 && m->grad_ready && !(ov && !strcmp(ov, "0")) && !dl_tr_lanes_needed(m);
   size_t bytes = (s->n_grad ? s->n_grad : 1) * sizeof(dl_real);
-  int ok = layout(s) == 0 && (s->scratch = malloc(bytes)) != NULL;
+  for (int i = 0; i < m->n_tensors; i++)
+    if (m->tensors[i].kind == DL_T_BUFFER || m->tensors[i].kind == DL_T_COUNT)
+      s->n_buffers += m->tensors[i].numel;
+  int ok = layout(s) == 0 && (s->scratch = malloc(bytes)) != NULL &&
+           (s->buffers = malloc((2 * s->n_buffers + 1) * sizeof(dl_real))) != NULL;
   for (int i = 0; ok && i < MAX_LEVELS; i++) ok = (s->stack[i].g = malloc(bytes)) != NULL;
   if (!ok) {
     fprintf(stderr, "error: out of memory for the micro-shards' gradients (%zu values)\n",
             s->n_grad);
+    dl_tr_shards_close(s);
+    return NULL;
+  }
+  if (dl_tr_lanes_needed(m) && !(s->lanes = dl_tr_lanes_open(m, s->L, (batch + S - 1) / S))) {
     dl_tr_shards_close(s);
     return NULL;
   }
@@ -245,6 +254,8 @@ dl_shards *dl_tr_shards_open(const dl_model_desc *m, int S, int batch) {
 void dl_tr_shards_close(dl_shards *s) {
   if (!s) return;
   for (int i = 0; i < MAX_LEVELS; i++) free(s->stack[i].g);
+  dl_tr_lanes_close(s->lanes);
+  free(s->buffers);
   free(s->scratch);
   free(s->slots);
   free(s->buckets);
@@ -326,11 +337,24 @@ static void empty_shard(dl_shards *s, const dl_ctx *ctx, int last) {
   close_leaf(s, none, !last);
 }
 
+/* This shard's metrics: its weighted loss, and train_acc's counts. */
+static void shard_metrics(const dl_ctx *ctx, int n, double loss, double w, int count_acc,
+                          double metric[N_METRICS]) {
+  metric[0] = loss * w;
+  if (count_acc) {
+    int64_t c = 0, t = 0;
+    dl_tr_count_correct(ctx, n, &c, &t);
+    metric[1] = (double)c;
+    metric[2] = (double)t;
+  }
+}
+
 /* Micro-shard m: its rows gathered, its gradient and metrics as a leaf.
  * The rank's last shard (with overlap) sends its buckets as backward
- * finishes them. */
-static void run_shard(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int64_t *rows, int nb,
-                      int m, int first, int count_acc) {
+ * finishes them.  first: no shard of this rank has run yet this step.
+ * 1 if it had rows. */
+static int run_shard(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int64_t *rows, int nb,
+                     int m, int first, int count_acc) {
   int64_t lo = (int64_t)m * nb / s->S, hi = (int64_t)(m + 1) * nb / s->S;
   int n = (int)(hi - lo);
   double metric[N_METRICS] = {0};
@@ -342,7 +366,7 @@ static void run_shard(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int6
   }
   if (n == 0) {
     empty_shard(s, ctx, last);
-    return;
+    return 0;
   }
   dl_dataset_gather_pool(ctx->pool, d, rows + lo, n, ctx->x, ctx->y_class, ctx->y_real);
   int track = ctx->track_stats;
@@ -356,24 +380,76 @@ static void run_shard(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int6
   ctx->grads_ready = NULL;
   ctx->track_stats = track;
   while (last && s->next_bucket < s->n_buckets) start_bucket(s, ctx, s->next_bucket++);
-  metric[0] = loss * w;
-  if (count_acc) {
-    int64_t c = 0, t = 0;
-    dl_tr_count_correct(ctx, n, &c, &t);
-    metric[1] = (double)c;
-    metric[2] = (double)t;
-  }
+  shard_metrics(ctx, n, loss, w, count_acc, metric);
   if (!last && s->n_slots) pack(s, ctx, s->stack[s->depth].g, w, 0, s->n_slots - 1);
   close_leaf(s, metric, !last);
+  return 1;
+}
+
+/* With batch norm: the rank's shards side by side, each in its lane's
+ * context (trainer_lanes.c), then their leaves in order.  Every lane runs
+ * the step's power iterations and moves the running statistics alike (from
+ * the same state, with the global batch's statistics), so any lane's
+ * buffers are the step's.  1 if a shard had rows. */
+static int run_lanes(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int64_t *rows, int nb,
+                     int count_acc) {
+  dl_tr_lanes_load(s->lanes, ctx);
+  for (int j = 0; j < s->L; j++) {
+    int m = s->rank * s->L + j;
+    int64_t lo = (int64_t)m * nb / s->S, hi = (int64_t)(m + 1) * nb / s->S;
+    int n = (int)(hi - lo);
+    dl_ctx *c = dl_tr_lanes_ctx(s->lanes, j);
+    c->shard = m;
+    dl_tr_lanes_set(s->lanes, j, n, (double)n / (double)nb, nb);
+    if (n) dl_dataset_gather_pool(ctx->pool, d, rows + lo, n, c->x, c->y_class, c->y_real);
+  }
+  dl_tr_lanes_run(s->lanes);
+  for (int j = 0; j < s->L; j++) {
+    int m = s->rank * s->L + j;
+    int n = (int)((int64_t)(m + 1) * nb / s->S - (int64_t)m * nb / s->S);
+    if (!n) {
+      empty_shard(s, ctx, 0);
+      continue;
+    }
+    const dl_ctx *c = dl_tr_lanes_ctx(s->lanes, j);
+    double metric[N_METRICS] = {0}, w = (double)n / (double)nb;
+    shard_metrics(c, n, dl_tr_lanes_loss(s->lanes, j), w, count_acc, metric);
+    if (s->n_slots) pack(s, c, s->stack[s->depth].g, w, 0, s->n_slots - 1);
+    close_leaf(s, metric, 1);
+  }
+  return dl_tr_lanes_store(s->lanes, ctx) == 0;
+}
+
+/* A batch of fewer rows than processes left some rank no rows, so it moved
+ * no running statistics and ran no power iteration: the buffers and
+ * counters of a rank that did (all such are the same) go to every rank. */
+static void share_buffers(dl_shards *s, dl_ctx *ctx, int have) {
+  const dl_model_desc *m = s->m;
+  size_t at = 0;
+  for (int i = 0; i < m->n_tensors; i++)
+    if (m->tensors[i].kind == DL_T_BUFFER || m->tensors[i].kind == DL_T_COUNT) {
+      memcpy(s->buffers + at, ctx->state + m->tensors[i].offset, m->tensors[i].numel * sizeof(dl_real));
+      at += m->tensors[i].numel;
+    }
+  dl_dist_share_real(s->buffers, s->buffers + s->n_buffers, s->n_buffers, have);
+  at = 0;
+  for (int i = 0; i < m->n_tensors; i++)
+    if (m->tensors[i].kind == DL_T_BUFFER || m->tensors[i].kind == DL_T_COUNT) {
+      memcpy(ctx->state + m->tensors[i].offset, s->buffers + at, m->tensors[i].numel * sizeof(dl_real));
+      at += m->tensors[i].numel;
+    }
 }
 
 double dl_tr_shards_grads(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int64_t *rows,
                           int nb, int count_acc, int64_t *correct, int64_t *total) {
   s->depth = 0;
   maybe_fault(s);
-  for (int j = 0; j < s->L; j++)
-    run_shard(s, ctx, d, rows, nb, s->rank * s->L + j, j == 0, count_acc);
+  int ran = 0;
+  if (s->lanes) ran = run_lanes(s, ctx, d, rows, nb, count_acc);
+  for (int j = 0; !s->lanes && j < s->L; j++)
+    ran |= run_shard(s, ctx, d, rows, nb, s->rank * s->L + j, !ran, count_acc);
   ctx->shard = 0;
+  if (nb < s->size && s->n_buffers) share_buffers(s, ctx, ran);
   partial *root = &s->stack[0];
   double scratch[N_METRICS];
   if (!s->overlap) dl_dist_sum_real(root->g, s->scratch, s->n_grad);

@@ -23,7 +23,11 @@
  *   dx = rstd (g - mean(g) - xhat mean(g xhat)),  g = w dy, xhat = (x - mean) rstd,
  * the means over each statistic's values; batch norm in evaluation: dx = w rstd dy.
  * norm_sums holds per channel, over the batch, sum dy and sum dy xhat: db and
- * dw are its rows, and batch norm's dx reads them.  Every reduction runs in
+ * dw are its rows, and batch norm's dx reads them.
+ * Batch norm's sums over the batch (the statistics' and norm_sums') are
+ * made in double in a scratch node and go through DL_BATCH_SUM, which, when
+ * a step runs over micro-shards (train --shards, MPI), adds every shard's
+ * into the global batch's: SyncBatchNorm's meaning (trainer_shard.c).  Every reduction runs in
  * a fixed order (a channel's samples one after another, or within one
  * sample) in lanes whose chunks are added in double, and the work is split
  * over channels or over samples, never inside a sum: the bits do not depend
@@ -79,6 +83,18 @@ static int lower_affine(lower_ctx *lc, const char *layer, const char *kind, int 
   int init = strcmp(kind, "weight") == 0 ? DL_INIT_ONE : DL_INIT_ZERO;
   int node = lower_param(lc, layer, kind, ndim, dims, 0, 0, init, 0, 0, loc);
   lc->g->params[ir_at(lc->g, node)->leaf.index].is_weight = 0;
+  return node;
+}
+
+/* batch_norm's sums in double, 2 per channel (the statistics' sum x and
+ * sum (x - mean)^2, or backward's sum dy and sum dy xhat), where the step
+ * can add them over every micro-shard of the global batch (DL_BATCH_SUM):
+ * room for 2C doubles, counted in values, 4C whatever dl_real is. */
+static int batch_scratch(ir_graph *g, int node, int64_t C) {
+  ir_node *n = &g->nodes[node];
+  n->batched = 0;
+  n->ndim = 1;
+  n->dims[0] = 4 * C;
   return node;
 }
 
@@ -189,6 +205,8 @@ int lower_norm(lower_ctx *lc, const ast_expr *call) {
                              .per = kind == NORM_LAYER ? (int)(ir_numel(&x) / G) : 0};
   }
   ir_node *s = ir_at(g, stats);
+  if (kind == NORM_BATCH) s->scratch = batch_scratch(g, lower_node(lc, OP_SCRATCH, NULL, 0, call->loc), C);
+  s = ir_at(g, stats);
   s->batched = kind != NORM_BATCH;
   s->ndim = 2;
   s->dims[0] = 2;
@@ -211,11 +229,13 @@ void norm_backward(ad_ctx *ad, int id, int dy) {
   if (want_w || want_b || (want_x && batch)) {
     int in[3] = {dy, x, stats};
     sums = ad_node(ad, OP_NORM_SUMS, in, 3, stats, -1);
-    ir_node *s = &g->nodes[sums];
     norm_geo q = geo_of(&g->nodes[x], &n);
+    int scratch = batch ? batch_scratch(g, ad_node(ad, OP_SCRATCH, NULL, 0, stats, -1), q.K) : -1;
+    ir_node *s = &g->nodes[sums];
+    s->scratch = scratch;
     s->batched = 0;
     s->ndim = 2;
-    s->dims[0] = 2;
+    s->dims[0] = batch ? 4 : 2; /* batch norm: this shard's sums, then the global batch's */
     s->dims[1] = q.K;
     copy_attrs(g, sums, &n);
   }
@@ -309,110 +329,116 @@ static void call_per_sample(emit_ctx *ec, const char *name, int64_t values) {
   emit_job_call(ec, name, "n", grain);
 }
 
-/* Per-channel jobs: a channel's work grows with the batch.  batch_norm's
- * statistics also count the training step in its counter (pcount, named
- * count_name; NULL: none). */
-static void call_per_channel(emit_ctx *ec, const char *name, const norm_geo *q, const char *pcount,
-                             const char *count_name) {
-  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
-  emit_line(o, "{");
-  emit_line(o, "dl_job job = {ctx, n};");
-  emit_line(o, "dl_parallel_for(ctx->pool, %lld, 1 + %d / ((int64_t)n * %lld), %s, &job);",
-            ll(q->K), NORM_GRAIN_VALUES, ll(q->S), name);
-  if (pcount) {
-    emit_line(o, "if (ctx->train_mode && ctx->track_stats && (int64_t)n * %lld > 1)", ll(q->S));
-    char *count = emit_comment_text(count_name); /* a buffer's name, from the .dln */
-    emit_line(o, "dl_count_add(%s, 1); /* %s += 1 */", pcount, count);
-    free(count);
-  }
-  emit_line(o, "}");
+/* Per-channel jobs: a channel's work grows with the batch. */
+static void call_per_channel(emit_ctx *ec, const char *name, const norm_geo *q) {
+  char count[32], grain[96];
+  snprintf(count, sizeof count, "%lld", ll(q->K));
+  snprintf(grain, sizeof grain, "1 + %d / ((int64_t)n * %lld)", NORM_GRAIN_VALUES, ll(q->S));
+  emit_job_call(ec, name, count, grain);
 }
 
-/* The body of batch_norm's statistics over a dense layer's features (one
- * position per channel): row by row, a block of channels at a time, so the
- * loads are contiguous and the channel loop vectorises; each channel still
- * adds its samples in increasing order, so the sums are those of the
- * channel-by-channel loop, bit for bit. */
-static void emit_dense_stats(emit_text *o, long long K) {
-  emit_line(o, "for (int64_t c0 = lo; c0 < hi; c0 += %d) {", NORM_CHANNEL_BLOCK);
-  emit_line(o, "const int64_t c1 = c0 + %d < hi ? c0 + %d : hi;", NORM_CHANNEL_BLOCK, NORM_CHANNEL_BLOCK);
-  emit_line(o, "if (!ctx->train_mode) {");
-  emit_line(o, "for (int64_t c = c0; c < c1; c++) {");
-  emit_line(o, "st[c] = rm[c];");
-  emit_line(o, "st[%lld + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));", K);
-  emit_line(o, "}");
-  emit_line(o, "continue;");
-  emit_line(o, "}");
-  emit_line(o, "double sum[%d] = {0}, sq[%d] = {0};", NORM_CHANNEL_BLOCK, NORM_CHANNEL_BLOCK);
-  emit_line(o, "for (int s = 0; s < n; s++)");
-  emit_line(o, "for (int64_t c = c0; c < c1; c++) sum[c - c0] += (double)x[(size_t)s * %lld + c];", K);
-  emit_line(o, "for (int64_t c = c0; c < c1; c++) sum[c - c0] /= count; /* the mean */");
-  emit_line(o, "for (int s = 0; s < n; s++)");
-  emit_line(o, "for (int64_t c = c0; c < c1; c++) {");
-  emit_line(o, "const double d = (double)x[(size_t)s * %lld + c] - sum[c - c0];", K);
-  emit_line(o, "sq[c - c0] += d * d;");
-  emit_line(o, "}");
-  emit_line(o, "for (int64_t c = c0; c < c1; c++) {");
-  emit_line(o, "const double mean = sum[c - c0], var = sq[c - c0] / count;");
-  emit_line(o, "st[c] = (dl_real)mean;");
-  emit_line(o, "st[%lld + c] = (dl_real)(1 / sqrt(var + eps));", K);
-  emit_line(o, "if (track) {");
-  emit_line(o, "rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);");
-  emit_line(o, "rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));");
-  emit_line(o, "}");
-  emit_line(o, "}");
-  emit_line(o, "}");
+/* The global batch's values per channel: the rows of every micro-shard
+ * (DL_BATCH_ROWS) times the positions. */
+static const char *batch_count(char *buf, size_t len, const norm_geo *q) {
+  snprintf(buf, len, "(double)DL_BATCH_ROWS(ctx, n) * %lld", ll(q->S));
+  return buf;
+}
+
+/* One pass of batch_norm's statistics over this shard's rows, one channel
+ * per item, in double: pass 0 part[c] = sum x, pass 1 part[K + c] = sum
+ * (x - mean)^2, mean = part[c] / count once part holds the global batch's
+ * sums.  A dense layer's features (one position each) go row by row, a
+ * block of channels at a time, so that the loads are contiguous and the
+ * channel loop vectorises; each channel still adds its samples in
+ * increasing order, the sums of the channel-by-channel loop, bit for bit. */
+static void emit_bn_pass(emit_ctx *ec, const ir_node *n, const norm_geo *q, int pass, char *name,
+                         size_t len) {
+  emit_text o[1] = {{.f = ec->helpers}};
+  char px[96], pp[96], count[96], idx[96], e[256];
+  emit_ptr(ec, n->in[0], px, sizeof px);
+  emit_ptr(ec, n->scratch, pp, sizeof pp);
+  long long K = q->K;
+  job_header(ec, o, n, pass ? "bn_sq" : "bn_sum", name, len);
+  emit_line(o, "const dl_real *restrict x = %s;", px);
+  emit_line(o, "double *restrict part = (double *)(%s);", pp);
+  if (pass) emit_line(o, "const double count = %s;", batch_count(count, sizeof count, q));
+  if (q->S == 1) {
+    emit_line(o, "for (int64_t c0 = lo; c0 < hi; c0 += %d) {", NORM_CHANNEL_BLOCK);
+    emit_line(o, "const int64_t c1 = c0 + %d < hi ? c0 + %d : hi;", NORM_CHANNEL_BLOCK, NORM_CHANNEL_BLOCK);
+    emit_line(o, "double acc[%d] = {0};", NORM_CHANNEL_BLOCK);
+    if (pass) {
+      emit_line(o, "double mean[%d];", NORM_CHANNEL_BLOCK);
+      emit_line(o, "for (int64_t c = c0; c < c1; c++) mean[c - c0] = part[c] / count;");
+    }
+    emit_line(o, "for (int s = 0; s < n; s++)");
+    emit_line(o, "for (int64_t c = c0; c < c1; c++) {");
+    if (pass) {
+      emit_line(o, "const double d = (double)x[(size_t)s * %lld + c] - mean[c - c0];", K);
+      emit_line(o, "acc[c - c0] += d * d;");
+    } else {
+      emit_line(o, "acc[c - c0] += (double)x[(size_t)s * %lld + c];", K);
+    }
+    emit_line(o, "}");
+    if (pass) emit_line(o, "for (int64_t c = c0; c < c1; c++) part[%lld + c] = acc[c - c0];", K);
+    else emit_line(o, "for (int64_t c = c0; c < c1; c++) part[c] = acc[c - c0];");
+    emit_line(o, "}");
+  } else {
+    plane_index(idx, sizeof idx, q);
+    emit_line(o, "for (int64_t c = lo; c < hi; c++) {");
+    emit_line(o, "double acc = 0;");
+    if (pass) {
+      emit_line(o, "const double mean = part[c] / count;");
+      emit_line(o, "for (int s = 0; s < n; s++) acc += %s;",
+                sq_dev_expr(e, sizeof e, "x", idx, "mean", q->S));
+      emit_line(o, "part[%lld + c] = acc;", K);
+    } else {
+      emit_line(o, "for (int s = 0; s < n; s++) acc += %s;", sum_expr(e, sizeof e, "x", idx, q->S));
+      emit_line(o, "part[c] = acc;");
+    }
+    emit_line(o, "}");
+  }
   emit_line(o, "}\n");
 }
 
-/* batch_norm's statistics, one channel per item. */
+/* batch_norm's statistics: in training the batch's, per channel c over
+ * the global batch and positions (every micro-shard's rows: DL_BATCH_SUM
+ * adds the shards' sums, SyncBatchNorm's meaning), and a training step
+ * moves the running statistics towards them; evaluation uses the running
+ * ones. */
 static void emit_batch_stats(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
-  emit_text o[1] = {{.f = ec->helpers}};
-  char px[96], pst[96], prm[96], prv[96], pcount[96], name[128], e[256];
-  emit_ptr(ec, n->in[0], px, sizeof px);
+  char pst[96], prm[96], prv[96], pcount[96], pp[96], count[96];
+  char sum_job[128], sq_job[128];
   emit_ptr(ec, n->id, pst, sizeof pst);
   emit_ptr(ec, n->in[1], prm, sizeof prm);
   emit_ptr(ec, n->in[2], prv, sizeof prv);
   emit_ptr(ec, n->in[3], pcount, sizeof pcount);
-  long long K = q->K, S = q->S;
-  emit_line(o, "/* %s: per channel c, over the batch and its %lld position%s: mean and\n"
-               " * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running\n"
-               " * statistics towards them (momentum %g, var unbiased); evaluation uses the running ones */",
-            n->name, S, S == 1 ? "" : "s", q->momentum);
-  job_header(ec, o, n, "bn_stats", name, sizeof name);
-  emit_line(o, "const dl_real *restrict x = %s;", px);
-  emit_line(o, "dl_real *restrict st = %s, *restrict rm = %s, *restrict rv = %s;", pst, prm, prv);
-  emit_line(o, "const double count = (double)n * %lld, momentum = %.17g, eps = %.17g;",
-            S, q->momentum, q->eps);
-  emit_line(o, "const int track = ctx->train_mode && ctx->track_stats && count > 1;");
-  if (S == 1) {
-    emit_dense_stats(o, K);
-    call_per_channel(ec, name, q, pcount, ec->g->buffers[ec->g->nodes[n->in[3]].leaf.index].name);
-    return;
-  }
-  emit_line(o, "for (int64_t c = lo; c < hi; c++) {");
-  emit_line(o, "if (!ctx->train_mode) {");
-  emit_line(o, "st[c] = rm[c];");
-  emit_line(o, "st[%lld + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));", K);
-  emit_line(o, "continue;");
+  emit_ptr(ec, n->scratch, pp, sizeof pp);
+  long long K = q->K;
+  emit_bn_pass(ec, n, q, 0, sum_job, sizeof sum_job);
+  emit_bn_pass(ec, n, q, 1, sq_job, sizeof sq_job);
+  emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
+  emit_line(o, "/* %s: per channel over the batch and its %lld position%s, mean and\n"
+               " * rstd = 1/sqrt(var + eps) (var biased); training moves the running\n"
+               " * statistics towards them (momentum %g, var unbiased) */",
+            n->name, ll(q->S), q->S == 1 ? "" : "s", q->momentum);
+  emit_line(o, "if (ctx->train_mode) {");
+  ec->depth++; /* emit_job_call's lines inside the braces (o counts its own) */
+  emit_line(o, "double *part = (double *)(%s);", pp);
+  emit_line(o, "const double count = %s;", batch_count(count, sizeof count, q));
+  call_per_channel(ec, sum_job, q);
+  emit_line(o, "DL_BATCH_SUM(ctx, part, %lld, 0);", K);
+  call_per_channel(ec, sq_job, q);
+  emit_line(o, "DL_BATCH_SUM(ctx, part + %lld, %lld, 0);", K, K);
+  emit_line(o, "const int track = ctx->track_stats && count > 1;");
+  emit_line(o, "dl_bn_stats(%s, %s, %s, part, %lld, count, %.17g, %.17g, track);", pst, prm, prv,
+            K, q->momentum, q->eps);
+  char *counter = emit_comment_text(ec->g->buffers[ec->g->nodes[n->in[3]].leaf.index].name);
+  emit_line(o, "if (track) dl_count_add(%s, 1); /* %s += 1 */", pcount, counter);
+  free(counter);
+  ec->depth--;
+  emit_line(o, "} else {");
+  emit_line(o, "dl_bn_stats_running(%s, %s, %s, %lld, %.17g);", pst, prm, prv, K, q->eps);
   emit_line(o, "}");
-  char idx[96];
-  plane_index(idx, sizeof idx, q);
-  emit_line(o, "double sum = 0, sq = 0;");
-  emit_line(o, "for (int s = 0; s < n; s++) sum += %s;", sum_expr(e, sizeof e, "x", idx, q->S));
-  emit_line(o, "const double mean = sum / count;");
-  emit_line(o, "for (int s = 0; s < n; s++) sq += %s;",
-            sq_dev_expr(e, sizeof e, "x", idx, "mean", q->S));
-  emit_line(o, "const double var = sq / count;");
-  emit_line(o, "st[c] = (dl_real)mean;");
-  emit_line(o, "st[%lld + c] = (dl_real)(1 / sqrt(var + eps));", K);
-  emit_line(o, "if (track) {");
-  emit_line(o, "rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);");
-  emit_line(o, "rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));");
-  emit_line(o, "}");
-  emit_line(o, "}");
-  emit_line(o, "}\n");
-  call_per_channel(ec, name, q, pcount, ec->g->buffers[ec->g->nodes[n->in[3]].leaf.index].name);
 }
 
 /* The other norms' statistics, one sample per item. */
@@ -496,10 +522,20 @@ static void emit_apply(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   call_per_sample(ec, name, KS);
 }
 
-/* sums[c] = sum dy, sums[K + c] = sum dy xhat over the batch, one channel per item. */
+/* Where a channel's two sums go: sums[c] and sums[K + c]; batch norm's to
+ * part in double first, to be added over the global batch (dl_bn_sums). */
+static void emit_sums_store(emit_text *o, const norm_geo *q, const char *sdy, const char *sdx) {
+  const char *to = q->kind == NORM_BATCH ? "part" : "sums", *cast = q->kind == NORM_BATCH ? "" : "(dl_real)";
+  emit_line(o, "%s[c] = %s%s;", to, cast, sdy);
+  emit_line(o, "%s[%lld + c] = %s%s;", to, ll(q->K), cast, sdx);
+}
+
+/* sums[c] = sum dy, sums[K + c] = sum dy xhat over the batch, one channel
+ * per item; batch norm's are this shard's rows' sums, followed by the global
+ * batch's, sums[2K + c] and sums[3K + c], which its dx reads. */
 static void emit_sums(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   emit_text o[1] = {{.f = ec->helpers}};
-  char pdy[96], px[96], pst[96], ps[96], name[128], mean[64], rstd[64], e[256], idx[96];
+  char pdy[96], px[96], pst[96], ps[96], pp[96], name[128], mean[64], rstd[64], e[256], idx[96];
   emit_ptr(ec, n->in[0], pdy, sizeof pdy);
   emit_ptr(ec, n->in[1], px, sizeof px);
   emit_ptr(ec, n->in[2], pst, sizeof pst);
@@ -512,7 +548,9 @@ static void emit_sums(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   job_header(ec, o, n, "norm_sums", name, sizeof name);
   emit_line(o, "const dl_real *restrict dy = %s, *restrict x = %s, *restrict st = %s;",
             pdy, px, pst);
-  emit_line(o, "dl_real *restrict sums = %s;", ps);
+  if (q->kind == NORM_BATCH) emit_line(o, "double *restrict part = (double *)(%s);",
+                                      emit_ptr(ec, n->scratch, pp, sizeof pp));
+  else emit_line(o, "dl_real *restrict sums = %s;", ps);
   if (q->S == 1) {
     /* one value per channel and sample: a block of channels at a time,
      * the samples' rows read contiguously (the same sums, in the same order) */
@@ -530,29 +568,29 @@ static void emit_sums(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
     emit_line(o, "}");
     emit_line(o, "}");
     emit_line(o, "for (int64_t c = c0; c < c1; c++) {");
-    emit_line(o, "sums[c] = (dl_real)sdy[c - c0];");
-    emit_line(o, "sums[%lld + c] = (dl_real)sdx[c - c0];", K);
+    emit_sums_store(o, q, "sdy[c - c0]", "sdx[c - c0]");
     emit_line(o, "}");
     emit_line(o, "}");
-    emit_line(o, "}\n");
-    call_per_channel(ec, name, q, NULL, NULL);
-    return;
+  } else {
+    emit_line(o, "for (int64_t c = lo; c < hi; c++) {");
+    emit_line(o, "double sdy = 0, sdx = 0;");
+    emit_line(o, "for (int s = 0; s < n; s++) {");
+    emit_line(o, "const size_t o = %s;", plane_index(idx, sizeof idx, q));
+    if (q->kind != NORM_BATCH) emit_line(o, "const dl_real *restrict ss = st + (size_t)s * %lld;", 2 * ll(q->G));
+    emit_line(o, "const dl_real mean = %s, rstd = %s;", mean, rstd);
+    emit_line(o, "sdy += %s;", sum_expr(e, sizeof e, "dy", "o", q->S));
+    emit_line(o, "sdx += rstd * %s;", dot_dev_expr(e, sizeof e, "o", "mean", q->S));
+    emit_line(o, "}");
+    emit_sums_store(o, q, "sdy", "sdx");
+    emit_line(o, "}");
   }
-  emit_line(o, "for (int64_t c = lo; c < hi; c++) {");
-  emit_line(o, "double sdy = 0, sdx = 0;");
-  emit_line(o, "for (int s = 0; s < n; s++) {");
-  emit_line(o, "const size_t o = %s;", plane_index(idx, sizeof idx, q));
-  if (q->kind != NORM_BATCH) emit_line(o, "const dl_real *restrict ss = st + (size_t)s * %lld;", 2 * ll(q->G));
-  emit_line(o, "const dl_real mean = %s, rstd = %s;", mean, rstd);
-  emit_line(o, "sdy += %s;", sum_expr(e, sizeof e, "dy", "o", q->S));
-  emit_line(o, "sdx += rstd * %s;", dot_dev_expr(e, sizeof e, "o", "mean", q->S));
-  emit_line(o, "}");
-  emit_line(o, "sums[c] = (dl_real)sdy;");
-  emit_line(o, "sums[%lld + c] = (dl_real)sdx;", K);
-  emit_line(o, "}");
   emit_line(o, "}\n");
-  call_per_channel(ec, name, q, NULL, NULL);
+  call_per_channel(ec, name, q);
+  if (q->kind != NORM_BATCH) return;
+  emit_text t[1] = {{.f = ec->out, .depth = ec->depth}};
+  emit_line(t, "dl_bn_sums(ctx, %s, (double *)(%s), %lld); /* and over the global batch */", ps, pp, K);
 }
+
 
 /* batch_norm's dx, one channel per item: the batch's statistics depend on
  * every sample, so the sums over the batch come first (norm_sums). */
@@ -577,26 +615,26 @@ static void emit_batch_dx(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
     emit_line(o, "const dl_real *restrict w = %s;", pw);
   }
   emit_line(o, "dl_real *restrict dx = %s;", pdx);
-  emit_line(o, "const dl_real count = (dl_real)n * %lld;", S);
+  emit_line(o, "const dl_real count = (dl_real)DL_BATCH_ROWS(ctx, n) * %lld;", S);
   if (S == 1) { /* a dense layer's features: row by row, the channel loop vectorises */
     emit_line(o, "const int train = ctx->train_mode;");
     emit_line(o, "for (int s = 0; s < n; s++)");
     emit_line(o, "for (int64_t c = lo; c < hi; c++) {");
     emit_line(o, "const dl_real mean = st[c], rstd = st[%lld + c], wr = %srstd;",
               K, q->affine ? "w[c] * " : "");
-    emit_line(o, "const dl_real mdy = sums[c] / count, mdx = sums[%lld + c] / count;", K);
+    emit_line(o, "const dl_real mdy = sums[%lld + c] / count, mdx = sums[%lld + c] / count;", 2 * K, 3 * K);
     emit_line(o, "const size_t o = (size_t)s * %lld + c;", K);
     emit_line(o, "const dl_real xhat = (x[o] - mean) * rstd;");
     emit_line(o, "dx[o] = train ? wr * (dy[o] - mdy - xhat * mdx) : wr * dy[o];");
     emit_line(o, "}");
     emit_line(o, "}\n");
-    call_per_channel(ec, name, q, NULL, NULL);
+    call_per_channel(ec, name, q);
     return;
   }
   emit_line(o, "for (int64_t c = lo; c < hi; c++) {");
   emit_line(o, "const dl_real mean = st[c], rstd = st[%lld + c], wr = %srstd;",
             K, q->affine ? "w[c] * " : "");
-  emit_line(o, "const dl_real mdy = sums[c] / count, mdx = sums[%lld + c] / count;", K);
+  emit_line(o, "const dl_real mdy = sums[%lld + c] / count, mdx = sums[%lld + c] / count;", 2 * K, 3 * K);
   emit_line(o, "const int train = ctx->train_mode;");
   emit_line(o, "for (int s = 0; s < n; s++) {");
   emit_line(o, "const size_t o = %s;", plane_index(idx, sizeof idx, q));
@@ -607,7 +645,7 @@ static void emit_batch_dx(emit_ctx *ec, const ir_node *n, const norm_geo *q) {
   emit_line(o, "}");
   emit_line(o, "}");
   emit_line(o, "}\n");
-  call_per_channel(ec, name, q, NULL, NULL);
+  call_per_channel(ec, name, q);
 }
 
 /* The per-sample norms' dx, one sample per item: each group's two sums,
@@ -666,7 +704,7 @@ static void emit_param_grad(emit_ctx *ec, const ir_node *n) {
   char ps[96], pout[96];
   emit_ptr(ec, n->in[0], ps, sizeof ps);
   emit_ptr(ec, n->id, pout, sizeof pout);
-  long long P = ir_numel(n), K = ir_numel(&ec->g->nodes[n->in[0]]) / 2;
+  long long P = ir_numel(n), K = ec->g->nodes[n->in[0]].dims[1]; /* sums: [2 or 4, K] */
   int dw = n->op == OP_NORM_DW;
   emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
   emit_line(o, "/* %s = sum over the batch of %s */",

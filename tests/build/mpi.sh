@@ -1,8 +1,8 @@
 #!/bin/sh
 # dlnc build --mpi without MPI: a message saying what to install, and no
-# executable; and the models it refuses whatever is installed, each at its
-# construct with the line and a caret: batch_norm (its statistics would be a
-# micro-shard's) and carry = true (rows streamed from batch to batch).
+# executable; and the models it refuses whatever is installed, at the
+# construct with the line and a caret: carry = true (rows streamed from
+# batch to batch).
 # (tests/mpi trains with MPI where it is installed.)
 # usage: mpi.sh DLNC WORKDIR RUNTIME_DIR
 set -eu
@@ -18,17 +18,11 @@ fi
 grep -q "error: --mpi: cannot get MPI's compile flags from '/nonexistent/mpicc' (install Open MPI" \
   err.txt || fail "no message: $(cat err.txt)"
 [ ! -e m.bin ] || fail "an executable was left behind"
-printf 'model bn {\n  input x : f32[2]\n  label y : f32[1]\n  h = relu(batch_norm(dense(x, 4)))\n  loss = mse(dense(h, 1), y)\n}\n' > bn.dln
-if MPICC=/nonexistent/mpicc "$dlnc" build --mpi bn.dln -o bn.bin 2>err.txt; then
-  fail "--mpi built a batch_norm model"
-fi
-grep -q "^bn.dln:4:12: error: batch_norm is not yet supported with --mpi" err.txt ||
-  fail "batch_norm: $(cat err.txt)"
-grep -q "^ *| *\^" err.txt || fail "no caret: $(cat err.txt)"
 printf 'model r {\n  input x : class[8, 16]\n  label y : class[16]\n  h = gru(one_hot(x), 8, last = true, carry = true)\n  loss = cross_entropy(dense(h, 16), y)\n}\n' > r.dln
 if MPICC=/nonexistent/mpicc "$dlnc" build --mpi r.dln -o r.bin 2>err.txt; then
   fail "--mpi built a model with carry = true"
 fi
 grep -q "^r.dln:4:[0-9]*: error: a recurrent layer with carry = true is not yet supported" err.txt ||
   fail "carry: $(cat err.txt)"
-echo "mpi: --mpi without MPI says what to install; batch_norm and carry are refused at their calls"
+grep -q "^ *| *\^" err.txt || fail "no caret: $(cat err.txt)"
+echo "mpi: --mpi without MPI says what to install; carry = true is refused at its call"

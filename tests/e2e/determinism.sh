@@ -10,11 +10,7 @@ dlnc=$1 work=$2
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$work"
 cd "$work"
-# conv_images' data: 320 rows of 100 pixels and a class, from a fixed LCG
-awk 'BEGIN { s = 12345; for (r = 0; r < 320; r++) { line = "";
-       for (i = 0; i < 100; i++) { s = (s * 1103515245 + 12345) % 2147483648;
-         line = line sprintf("%.4f,", s / 2147483648) }
-       print line (r % 3) } }' > conv_images.csv
+sh "$here/conv_images.sh" 320 > conv_images.csv
 cp "$here/conv_images.dln" .   # beside its data
 for model in dropout_regression norm_regression conv_images; do
   data=$here

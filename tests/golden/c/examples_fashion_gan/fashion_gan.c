@@ -45,49 +45,47 @@ DL_SPLIT void forward_fake(dl_ctx *ctx, int n, int with_labels) {
 
 /* fashion_gan.dln:16: fc1 = relu(batch_norm(dense(z, 256, bias = false)))
  * forward */
-/* G.fc1: per channel c, over the batch and its 1 position: mean and
- * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running
- * statistics towards them (momentum 0.1, var unbiased); evaluation uses the running ones */
-static void bn_stats_G_fc1_9(void *arg, int64_t lo, int64_t hi) {
+static void bn_sum_G_fc1_9(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict x = ACT(112);
-  dl_real *restrict st = FIX(0), *restrict rm = ST(4375680), *restrict rv = ST(4375936);
-  const double count = (double)n * 1, momentum = 0.10000000000000001, eps = 1.0000000000000001e-05;
-  const int track = ctx->train_mode && ctx->track_stats && count > 1;
+  double *restrict part = (double *)(FIX(512));
   for (int64_t c0 = lo; c0 < hi; c0 += 256) {
     const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
-    if (!ctx->train_mode) {
-      for (int64_t c = c0; c < c1; c++) {
-        st[c] = rm[c];
-        st[256 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
-      }
-      continue;
-    }
-    double sum[256] = {0}, sq[256] = {0};
-    for (int s = 0; s < n; s++)
-      for (int64_t c = c0; c < c1; c++) sum[c - c0] += (double)x[(size_t)s * 256 + c];
-    for (int64_t c = c0; c < c1; c++) sum[c - c0] /= count; /* the mean */
+    double acc[256] = {0};
     for (int s = 0; s < n; s++)
       for (int64_t c = c0; c < c1; c++) {
-        const double d = (double)x[(size_t)s * 256 + c] - sum[c - c0];
-        sq[c - c0] += d * d;
+        acc[c - c0] += (double)x[(size_t)s * 256 + c];
       }
-    for (int64_t c = c0; c < c1; c++) {
-      const double mean = sum[c - c0], var = sq[c - c0] / count;
-      st[c] = (dl_real)mean;
-      st[256 + c] = (dl_real)(1 / sqrt(var + eps));
-      if (track) {
-        rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-        rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
-      }
-    }
+    for (int64_t c = c0; c < c1; c++) part[c] = acc[c - c0];
   }
 }
 
-/* G.fc1: y = relu((x - mean) * rstd * w + b) */
+static void bn_sq_G_fc1_9(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *restrict x = ACT(112);
+  double *restrict part = (double *)(FIX(512));
+  const double count = (double)DL_BATCH_ROWS(ctx, n) * 1;
+  for (int64_t c0 = lo; c0 < hi; c0 += 256) {
+    const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
+    double acc[256] = {0};
+    double mean[256];
+    for (int64_t c = c0; c < c1; c++) mean[c - c0] = part[c] / count;
+    for (int s = 0; s < n; s++)
+      for (int64_t c = c0; c < c1; c++) {
+        const double d = (double)x[(size_t)s * 256 + c] - mean[c - c0];
+        acc[c - c0] += d * d;
+      }
+    for (int64_t c = c0; c < c1; c++) part[256 + c] = acc[c - c0];
+  }
+}
+
+/* G.fc1: y = ((x - mean) * rstd * w + b) */
 static void norm_G_fc1_10(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
@@ -103,7 +101,7 @@ static void norm_G_fc1_10(void *arg, int64_t lo, int64_t hi) {
       const dl_real mean = st[c], a = st[256 + c] * w[c];
       for (int p = 0; p < 1; p++) {
         const dl_real v = (xs[c * 1 + p] - mean) * a + b[c];
-        ys[c * 1 + p] = v > 0 ? v : 0;
+        ys[c * 1 + p] = v;
       }
     }
   }
@@ -122,70 +120,93 @@ DL_SPLIT void forward_G_fc1(dl_ctx *ctx, int n, int with_labels) {
     dl_gemm_nt(ctx->pool, rows, 256, 100, x, 100, W, 100, y, 256, 0);
   }
   /* G.fc1: norm_stats -> [2, 256] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 256, 1 + 16384 / ((int64_t)n * 1), bn_stats_G_fc1_9, &job);
-    if (ctx->train_mode && ctx->track_stats && (int64_t)n * 1 > 1)
-      dl_count_add(ST(4376192), 1); /* G.fc1_2.num_batches_tracked += 1 */
+  /* G.fc1: per channel over the batch and its 1 position, mean and
+   * rstd = 1/sqrt(var + eps) (var biased); training moves the running
+   * statistics towards them (momentum 0.1, var unbiased) */
+  if (ctx->train_mode) {
+    double *part = (double *)(FIX(512));
+    const double count = (double)DL_BATCH_ROWS(ctx, n) * 1;
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 256, 1 + 16384 / ((int64_t)n * 1), bn_sum_G_fc1_9, &job);
+    }
+    DL_BATCH_SUM(ctx, part, 256, 0);
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 256, 1 + 16384 / ((int64_t)n * 1), bn_sq_G_fc1_9, &job);
+    }
+    DL_BATCH_SUM(ctx, part + 256, 256, 0);
+    const int track = ctx->track_stats && count > 1;
+    dl_bn_stats(FIX(0), ST(4375680), ST(4375936), part, 256, count, 0.10000000000000001, 1.0000000000000001e-05, track);
+    if (track) dl_count_add(ST(4376192), 1); /* G.fc1_2.num_batches_tracked += 1 */
+  } else {
+    dl_bn_stats_running(FIX(0), ST(4375680), ST(4375936), 256, 1.0000000000000001e-05);
   }
   /* G.fc1: norm -> [batch, 256] */
   {
     dl_job job = {ctx, n};
     dl_parallel_for(ctx->pool, n, 65, norm_G_fc1_10, &job);
   }
+  /* G.fc1: relu -> [batch, 256] */
+  /* y = relu(x) */
+  {
+    const dl_real *x = ACT(368);
+    dl_real *y = ACT(368);
+    const size_t count = (size_t)(n) * 256;
+    DL_ELEMENTWISE
+    for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = v > 0 ? v : 0; };
+  }
 }
 
 /* fashion_gan.dln:17: fc2 = relu(batch_norm(dense(fc1, 512, bias = false)))
  * forward */
-/* G.fc2: per channel c, over the batch and its 1 position: mean and
- * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running
- * statistics towards them (momentum 0.1, var unbiased); evaluation uses the running ones */
-static void bn_stats_G_fc2_19(void *arg, int64_t lo, int64_t hi) {
+static void bn_sum_G_fc2_20(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict x = ACT(624);
-  dl_real *restrict st = FIX(512), *restrict rm = ST(4376208), *restrict rv = ST(4376720);
-  const double count = (double)n * 1, momentum = 0.10000000000000001, eps = 1.0000000000000001e-05;
-  const int track = ctx->train_mode && ctx->track_stats && count > 1;
+  double *restrict part = (double *)(FIX(2560));
   for (int64_t c0 = lo; c0 < hi; c0 += 256) {
     const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
-    if (!ctx->train_mode) {
-      for (int64_t c = c0; c < c1; c++) {
-        st[c] = rm[c];
-        st[512 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
-      }
-      continue;
-    }
-    double sum[256] = {0}, sq[256] = {0};
-    for (int s = 0; s < n; s++)
-      for (int64_t c = c0; c < c1; c++) sum[c - c0] += (double)x[(size_t)s * 512 + c];
-    for (int64_t c = c0; c < c1; c++) sum[c - c0] /= count; /* the mean */
+    double acc[256] = {0};
     for (int s = 0; s < n; s++)
       for (int64_t c = c0; c < c1; c++) {
-        const double d = (double)x[(size_t)s * 512 + c] - sum[c - c0];
-        sq[c - c0] += d * d;
+        acc[c - c0] += (double)x[(size_t)s * 512 + c];
       }
-    for (int64_t c = c0; c < c1; c++) {
-      const double mean = sum[c - c0], var = sq[c - c0] / count;
-      st[c] = (dl_real)mean;
-      st[512 + c] = (dl_real)(1 / sqrt(var + eps));
-      if (track) {
-        rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-        rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
-      }
-    }
+    for (int64_t c = c0; c < c1; c++) part[c] = acc[c - c0];
   }
 }
 
-/* G.fc2: y = relu((x - mean) * rstd * w + b) */
-static void norm_G_fc2_20(void *arg, int64_t lo, int64_t hi) {
+static void bn_sq_G_fc2_20(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict x = ACT(624), *restrict st = FIX(512);
+  const dl_real *restrict x = ACT(624);
+  double *restrict part = (double *)(FIX(2560));
+  const double count = (double)DL_BATCH_ROWS(ctx, n) * 1;
+  for (int64_t c0 = lo; c0 < hi; c0 += 256) {
+    const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
+    double acc[256] = {0};
+    double mean[256];
+    for (int64_t c = c0; c < c1; c++) mean[c - c0] = part[c] / count;
+    for (int s = 0; s < n; s++)
+      for (int64_t c = c0; c < c1; c++) {
+        const double d = (double)x[(size_t)s * 512 + c] - mean[c - c0];
+        acc[c - c0] += d * d;
+      }
+    for (int64_t c = c0; c < c1; c++) part[512 + c] = acc[c - c0];
+  }
+}
+
+/* G.fc2: y = ((x - mean) * rstd * w + b) */
+static void norm_G_fc2_21(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *restrict x = ACT(624), *restrict st = FIX(1536);
   const dl_real *restrict w = ST(157184), *restrict b = ST(157696);
   dl_real *restrict y = ACT(1136);
   for (int64_t s = lo; s < hi; s++) {
@@ -195,7 +216,7 @@ static void norm_G_fc2_20(void *arg, int64_t lo, int64_t hi) {
       const dl_real mean = st[c], a = st[512 + c] * w[c];
       for (int p = 0; p < 1; p++) {
         const dl_real v = (xs[c * 1 + p] - mean) * a + b[c];
-        ys[c * 1 + p] = v > 0 ? v : 0;
+        ys[c * 1 + p] = v;
       }
     }
   }
@@ -214,23 +235,48 @@ DL_SPLIT void forward_G_fc2(dl_ctx *ctx, int n, int with_labels) {
     dl_gemm_nt(ctx->pool, rows, 512, 256, x, 256, W, 256, y, 512, 0);
   }
   /* G.fc2: norm_stats -> [2, 512] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 512, 1 + 16384 / ((int64_t)n * 1), bn_stats_G_fc2_19, &job);
-    if (ctx->train_mode && ctx->track_stats && (int64_t)n * 1 > 1)
-      dl_count_add(ST(4377232), 1); /* G.fc2_2.num_batches_tracked += 1 */
+  /* G.fc2: per channel over the batch and its 1 position, mean and
+   * rstd = 1/sqrt(var + eps) (var biased); training moves the running
+   * statistics towards them (momentum 0.1, var unbiased) */
+  if (ctx->train_mode) {
+    double *part = (double *)(FIX(2560));
+    const double count = (double)DL_BATCH_ROWS(ctx, n) * 1;
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 512, 1 + 16384 / ((int64_t)n * 1), bn_sum_G_fc2_20, &job);
+    }
+    DL_BATCH_SUM(ctx, part, 512, 0);
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 512, 1 + 16384 / ((int64_t)n * 1), bn_sq_G_fc2_20, &job);
+    }
+    DL_BATCH_SUM(ctx, part + 512, 512, 0);
+    const int track = ctx->track_stats && count > 1;
+    dl_bn_stats(FIX(1536), ST(4376208), ST(4376720), part, 512, count, 0.10000000000000001, 1.0000000000000001e-05, track);
+    if (track) dl_count_add(ST(4377232), 1); /* G.fc2_2.num_batches_tracked += 1 */
+  } else {
+    dl_bn_stats_running(FIX(1536), ST(4376208), ST(4376720), 512, 1.0000000000000001e-05);
   }
   /* G.fc2: norm -> [batch, 512] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 33, norm_G_fc2_20, &job);
+    dl_parallel_for(ctx->pool, n, 33, norm_G_fc2_21, &job);
+  }
+  /* G.fc2: relu -> [batch, 512] */
+  /* y = relu(x) */
+  {
+    const dl_real *x = ACT(1136);
+    dl_real *y = ACT(1136);
+    const size_t count = (size_t)(n) * 512;
+    DL_ELEMENTWISE
+    for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = v > 0 ? v : 0; };
   }
 }
 
 /* fashion_gan.dln:18: fc3 = sigmoid(dense(fc2, pixels))
  * forward */
 /* G.fc3: y = sigmoid(y + b) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */
-static void epilogue_G_fc3_24(void *arg, int i0, int i1, int j0, int j1) {
+static void epilogue_G_fc3_26(void *arg, int i0, int i1, int j0, int j1) {
   dl_ctx *ctx = arg;
   dl_real *restrict y = ACT(1648);
   const dl_real *restrict b = ST(559616);
@@ -251,14 +297,14 @@ DL_SPLIT void forward_G_fc3(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict y = ACT(1648);
     const int rows = n;
     /* y[rows,784] = x[rows,512] . W[784,512]^T */
-    dl_gemm_nt_epilogue(ctx->pool, rows, 784, 512, x, 512, W, 512, y, 784, epilogue_G_fc3_24, ctx);
+    dl_gemm_nt_epilogue(ctx->pool, rows, 784, 512, x, 512, W, 512, y, 784, epilogue_G_fc3_26, ctx);
   }
 }
 
 /* fashion_gan.dln:24: fc1 = dropout(leaky_relu(dense(x, 512), slope), p)
  * forward */
 /* D.fc1: y = leaky_relu(y + b) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */
-static void epilogue_D_fc1_28(void *arg, int i0, int i1, int j0, int j1) {
+static void epilogue_D_fc1_30(void *arg, int i0, int i1, int j0, int j1) {
   dl_ctx *ctx = arg;
   dl_real *restrict y = ACT(2432);
   const dl_real *restrict b = ST(961808);
@@ -279,7 +325,7 @@ DL_SPLIT void forward_D_fc1(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict y = ACT(2432);
     const int rows = n;
     /* y[rows,512] = x[rows,784] . W[512,784]^T */
-    dl_gemm_nt_epilogue(ctx->pool, rows, 512, 784, x, 784, W, 784, y, 512, epilogue_D_fc1_28, ctx);
+    dl_gemm_nt_epilogue(ctx->pool, rows, 512, 784, x, 784, W, 784, y, 512, epilogue_D_fc1_30, ctx);
   }
   /* D.fc1: dropout -> [batch, 512] */
   /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
@@ -299,7 +345,7 @@ DL_SPLIT void forward_D_fc1(dl_ctx *ctx, int n, int with_labels) {
 /* fashion_gan.dln:25: fc2 = dropout(leaky_relu(dense(fc1, 256), slope), p)
  * forward */
 /* D.fc2: y = leaky_relu(y + b) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */
-static void epilogue_D_fc2_33(void *arg, int i0, int i1, int j0, int j1) {
+static void epilogue_D_fc2_35(void *arg, int i0, int i1, int j0, int j1) {
   dl_ctx *ctx = arg;
   dl_real *restrict y = ACT(3456);
   const dl_real *restrict b = ST(1093392);
@@ -320,7 +366,7 @@ DL_SPLIT void forward_D_fc2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict y = ACT(3456);
     const int rows = n;
     /* y[rows,256] = x[rows,512] . W[256,512]^T */
-    dl_gemm_nt_epilogue(ctx->pool, rows, 256, 512, x, 512, W, 512, y, 256, epilogue_D_fc2_33, ctx);
+    dl_gemm_nt_epilogue(ctx->pool, rows, 256, 512, x, 512, W, 512, y, 256, epilogue_D_fc2_35, ctx);
   }
   /* D.fc2: dropout -> [batch, 256] */
   /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
@@ -384,7 +430,7 @@ DL_SPLIT void forward_d_fake(dl_ctx *ctx, int n, int with_labels) {
 /* fashion_gan.dln:24: fc1 = dropout(leaky_relu(dense(x, 512), slope), p)
  * forward */
 /* D.fc1: y = leaky_relu(y + b) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */
-static void epilogue_D_fc1_2_40(void *arg, int i0, int i1, int j0, int j1) {
+static void epilogue_D_fc1_2_42(void *arg, int i0, int i1, int j0, int j1) {
   dl_ctx *ctx = arg;
   dl_real *restrict y = ACT(4768);
   const dl_real *restrict b = ST(961808);
@@ -405,7 +451,7 @@ DL_SPLIT void forward_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict y = ACT(4768);
     const int rows = n;
     /* y[rows,512] = x[rows,784] . W[512,784]^T */
-    dl_gemm_nt_epilogue(ctx->pool, rows, 512, 784, x, 784, W, 784, y, 512, epilogue_D_fc1_2_40, ctx);
+    dl_gemm_nt_epilogue(ctx->pool, rows, 512, 784, x, 784, W, 784, y, 512, epilogue_D_fc1_2_42, ctx);
   }
   /* D.fc1: dropout -> [batch, 512] */
   /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
@@ -425,7 +471,7 @@ DL_SPLIT void forward_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
 /* fashion_gan.dln:25: fc2 = dropout(leaky_relu(dense(fc1, 256), slope), p)
  * forward */
 /* D.fc2: y = leaky_relu(y + b) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */
-static void epilogue_D_fc2_2_43(void *arg, int i0, int i1, int j0, int j1) {
+static void epilogue_D_fc2_2_45(void *arg, int i0, int i1, int j0, int j1) {
   dl_ctx *ctx = arg;
   dl_real *restrict y = ACT(5792);
   const dl_real *restrict b = ST(1093392);
@@ -446,7 +492,7 @@ DL_SPLIT void forward_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict y = ACT(5792);
     const int rows = n;
     /* y[rows,256] = x[rows,512] . W[256,512]^T */
-    dl_gemm_nt_epilogue(ctx->pool, rows, 256, 512, x, 512, W, 512, y, 256, epilogue_D_fc2_2_43, ctx);
+    dl_gemm_nt_epilogue(ctx->pool, rows, 256, 512, x, 512, W, 512, y, 256, epilogue_D_fc2_2_45, ctx);
   }
   /* D.fc2: dropout -> [batch, 256] */
   /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
@@ -503,7 +549,7 @@ DL_SPLIT void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)1;
   }
   /* d_loss: bce_with_logits -> scalar */
-  FIX(1536)[0] = (dl_real)dl_bce_logits(ACT(3968), ACT(6320), (size_t)(n) * 1);
+  FIX(4608)[0] = (dl_real)dl_bce_logits(ACT(3968), ACT(6320), (size_t)(n) * 1);
   /* d_loss: fill -> [batch, 1] */
   {
     dl_real *y = ACT(6336);
@@ -513,12 +559,12 @@ DL_SPLIT void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)0;
   }
   /* d_loss: bce_with_logits -> scalar */
-  FIX(1552)[0] = (dl_real)dl_bce_logits(ACT(6304), ACT(6336), (size_t)(n) * 1);
+  FIX(4624)[0] = (dl_real)dl_bce_logits(ACT(6304), ACT(6336), (size_t)(n) * 1);
   /* d_loss: add -> scalar */
   {
-    dl_real *y = FIX(1536);
-    const dl_real *a = FIX(1536);
-    const dl_real *b = FIX(1552);
+    dl_real *y = FIX(4608);
+    const dl_real *a = FIX(4608);
+    const dl_real *b = FIX(4624);
     const size_t count = (size_t)(1) * 1;
     DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
@@ -528,7 +574,7 @@ DL_SPLIT void forward_d_loss(dl_ctx *ctx, int n, int with_labels) {
 /* fashion_gan.dln:24: fc1 = dropout(leaky_relu(dense(x, 512), slope), p)
  * forward */
 /* D.fc1: y = leaky_relu(y + b) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */
-static void epilogue_D_fc1_3_52(void *arg, int i0, int i1, int j0, int j1) {
+static void epilogue_D_fc1_3_54(void *arg, int i0, int i1, int j0, int j1) {
   dl_ctx *ctx = arg;
   dl_real *restrict y = ACT(2432);
   const dl_real *restrict b = ST(961808);
@@ -549,7 +595,7 @@ DL_SPLIT void forward_D_fc1_3(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict y = ACT(2432);
     const int rows = n;
     /* y[rows,512] = x[rows,784] . W[512,784]^T */
-    dl_gemm_nt_epilogue(ctx->pool, rows, 512, 784, x, 784, W, 784, y, 512, epilogue_D_fc1_3_52, ctx);
+    dl_gemm_nt_epilogue(ctx->pool, rows, 512, 784, x, 784, W, 784, y, 512, epilogue_D_fc1_3_54, ctx);
   }
   /* D.fc1: dropout -> [batch, 512] */
   /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
@@ -569,7 +615,7 @@ DL_SPLIT void forward_D_fc1_3(dl_ctx *ctx, int n, int with_labels) {
 /* fashion_gan.dln:25: fc2 = dropout(leaky_relu(dense(fc1, 256), slope), p)
  * forward */
 /* D.fc2: y = leaky_relu(y + b) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */
-static void epilogue_D_fc2_3_55(void *arg, int i0, int i1, int j0, int j1) {
+static void epilogue_D_fc2_3_57(void *arg, int i0, int i1, int j0, int j1) {
   dl_ctx *ctx = arg;
   dl_real *restrict y = ACT(3456);
   const dl_real *restrict b = ST(1093392);
@@ -590,7 +636,7 @@ DL_SPLIT void forward_D_fc2_3(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict y = ACT(3456);
     const int rows = n;
     /* y[rows,256] = x[rows,512] . W[256,512]^T */
-    dl_gemm_nt_epilogue(ctx->pool, rows, 256, 512, x, 512, W, 512, y, 256, epilogue_D_fc2_3_55, ctx);
+    dl_gemm_nt_epilogue(ctx->pool, rows, 256, 512, x, 512, W, 512, y, 256, epilogue_D_fc2_3_57, ctx);
   }
   /* D.fc2: dropout -> [batch, 256] */
   /* y = keep ? x / (1 - p) : 0,  p = 0.3 */
@@ -647,7 +693,7 @@ DL_SPLIT void forward_g_loss_2(dl_ctx *ctx, int n, int with_labels) {
     for (size_t k = 0; k < count; k++) y[k] = (dl_real)1;
   }
   /* g_loss: bce_with_logits -> scalar */
-  FIX(1068624)[0] = (dl_real)dl_bce_logits(ACT(3200), ACT(2944), (size_t)(n) * 1);
+  FIX(1071696)[0] = (dl_real)dl_bce_logits(ACT(3200), ACT(2944), (size_t)(n) * 1);
 }
 
 /* fashion_gan.dln:39: sample = G(randn(100))                  # what `sample` generates
@@ -660,62 +706,60 @@ DL_SPLIT void forward_sample(dl_ctx *ctx, int n, int with_labels) {
   {
     dl_real *y = ACT(0);
     const size_t count = (size_t)(n) * 100;
-    /* y = N(0, 1) noise of site 61: a hash of (seed, step, site, k) */
-    for (size_t k = 0; k < count; k++) y[k] = (dl_real)dl_noise(ctx, 61, k, 1);
+    /* y = N(0, 1) noise of site 63: a hash of (seed, step, site, k) */
+    for (size_t k = 0; k < count; k++) y[k] = (dl_real)dl_noise(ctx, 63, k, 1);
   }
 }
 
 /* fashion_gan.dln:16: fc1 = relu(batch_norm(dense(z, 256, bias = false)))
  * forward */
-/* G.fc1: per channel c, over the batch and its 1 position: mean and
- * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running
- * statistics towards them (momentum 0.1, var unbiased); evaluation uses the running ones */
-static void bn_stats_G_fc1_2_63(void *arg, int64_t lo, int64_t hi) {
+static void bn_sum_G_fc1_2_65(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict x = ACT(112);
-  dl_real *restrict st = FIX(1070192), *restrict rm = ST(4375680), *restrict rv = ST(4375936);
-  const double count = (double)n * 1, momentum = 0.10000000000000001, eps = 1.0000000000000001e-05;
-  const int track = ctx->train_mode && ctx->track_stats && count > 1;
+  double *restrict part = (double *)(FIX(1078384));
   for (int64_t c0 = lo; c0 < hi; c0 += 256) {
     const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
-    if (!ctx->train_mode) {
-      for (int64_t c = c0; c < c1; c++) {
-        st[c] = rm[c];
-        st[256 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
-      }
-      continue;
-    }
-    double sum[256] = {0}, sq[256] = {0};
-    for (int s = 0; s < n; s++)
-      for (int64_t c = c0; c < c1; c++) sum[c - c0] += (double)x[(size_t)s * 256 + c];
-    for (int64_t c = c0; c < c1; c++) sum[c - c0] /= count; /* the mean */
+    double acc[256] = {0};
     for (int s = 0; s < n; s++)
       for (int64_t c = c0; c < c1; c++) {
-        const double d = (double)x[(size_t)s * 256 + c] - sum[c - c0];
-        sq[c - c0] += d * d;
+        acc[c - c0] += (double)x[(size_t)s * 256 + c];
       }
-    for (int64_t c = c0; c < c1; c++) {
-      const double mean = sum[c - c0], var = sq[c - c0] / count;
-      st[c] = (dl_real)mean;
-      st[256 + c] = (dl_real)(1 / sqrt(var + eps));
-      if (track) {
-        rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-        rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
-      }
-    }
+    for (int64_t c = c0; c < c1; c++) part[c] = acc[c - c0];
   }
 }
 
-/* G.fc1: y = relu((x - mean) * rstd * w + b) */
-static void norm_G_fc1_2_64(void *arg, int64_t lo, int64_t hi) {
+static void bn_sq_G_fc1_2_65(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict x = ACT(112), *restrict st = FIX(1070192);
+  const dl_real *restrict x = ACT(112);
+  double *restrict part = (double *)(FIX(1078384));
+  const double count = (double)DL_BATCH_ROWS(ctx, n) * 1;
+  for (int64_t c0 = lo; c0 < hi; c0 += 256) {
+    const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
+    double acc[256] = {0};
+    double mean[256];
+    for (int64_t c = c0; c < c1; c++) mean[c - c0] = part[c] / count;
+    for (int s = 0; s < n; s++)
+      for (int64_t c = c0; c < c1; c++) {
+        const double d = (double)x[(size_t)s * 256 + c] - mean[c - c0];
+        acc[c - c0] += d * d;
+      }
+    for (int64_t c = c0; c < c1; c++) part[256 + c] = acc[c - c0];
+  }
+}
+
+/* G.fc1: y = ((x - mean) * rstd * w + b) */
+static void norm_G_fc1_2_66(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *restrict x = ACT(112), *restrict st = FIX(1077872);
   const dl_real *restrict w = ST(25600), *restrict b = ST(25856);
   dl_real *restrict y = ACT(368);
   for (int64_t s = lo; s < hi; s++) {
@@ -725,7 +769,7 @@ static void norm_G_fc1_2_64(void *arg, int64_t lo, int64_t hi) {
       const dl_real mean = st[c], a = st[256 + c] * w[c];
       for (int p = 0; p < 1; p++) {
         const dl_real v = (xs[c * 1 + p] - mean) * a + b[c];
-        ys[c * 1 + p] = v > 0 ? v : 0;
+        ys[c * 1 + p] = v;
       }
     }
   }
@@ -744,70 +788,93 @@ DL_SPLIT void forward_G_fc1_2(dl_ctx *ctx, int n, int with_labels) {
     dl_gemm_nt(ctx->pool, rows, 256, 100, x, 100, W, 100, y, 256, 0);
   }
   /* G.fc1: norm_stats -> [2, 256] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 256, 1 + 16384 / ((int64_t)n * 1), bn_stats_G_fc1_2_63, &job);
-    if (ctx->train_mode && ctx->track_stats && (int64_t)n * 1 > 1)
-      dl_count_add(ST(4376192), 1); /* G.fc1_2.num_batches_tracked += 1 */
+  /* G.fc1: per channel over the batch and its 1 position, mean and
+   * rstd = 1/sqrt(var + eps) (var biased); training moves the running
+   * statistics towards them (momentum 0.1, var unbiased) */
+  if (ctx->train_mode) {
+    double *part = (double *)(FIX(1078384));
+    const double count = (double)DL_BATCH_ROWS(ctx, n) * 1;
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 256, 1 + 16384 / ((int64_t)n * 1), bn_sum_G_fc1_2_65, &job);
+    }
+    DL_BATCH_SUM(ctx, part, 256, 0);
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 256, 1 + 16384 / ((int64_t)n * 1), bn_sq_G_fc1_2_65, &job);
+    }
+    DL_BATCH_SUM(ctx, part + 256, 256, 0);
+    const int track = ctx->track_stats && count > 1;
+    dl_bn_stats(FIX(1077872), ST(4375680), ST(4375936), part, 256, count, 0.10000000000000001, 1.0000000000000001e-05, track);
+    if (track) dl_count_add(ST(4376192), 1); /* G.fc1_2.num_batches_tracked += 1 */
+  } else {
+    dl_bn_stats_running(FIX(1077872), ST(4375680), ST(4375936), 256, 1.0000000000000001e-05);
   }
   /* G.fc1: norm -> [batch, 256] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 65, norm_G_fc1_2_64, &job);
+    dl_parallel_for(ctx->pool, n, 65, norm_G_fc1_2_66, &job);
+  }
+  /* G.fc1: relu -> [batch, 256] */
+  /* y = relu(x) */
+  {
+    const dl_real *x = ACT(368);
+    dl_real *y = ACT(368);
+    const size_t count = (size_t)(n) * 256;
+    DL_ELEMENTWISE
+    for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = v > 0 ? v : 0; };
   }
 }
 
 /* fashion_gan.dln:17: fc2 = relu(batch_norm(dense(fc1, 512, bias = false)))
  * forward */
-/* G.fc2: per channel c, over the batch and its 1 position: mean and
- * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running
- * statistics towards them (momentum 0.1, var unbiased); evaluation uses the running ones */
-static void bn_stats_G_fc2_2_67(void *arg, int64_t lo, int64_t hi) {
+static void bn_sum_G_fc2_2_70(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict x = ACT(624);
-  dl_real *restrict st = FIX(1070704), *restrict rm = ST(4376208), *restrict rv = ST(4376720);
-  const double count = (double)n * 1, momentum = 0.10000000000000001, eps = 1.0000000000000001e-05;
-  const int track = ctx->train_mode && ctx->track_stats && count > 1;
+  double *restrict part = (double *)(FIX(1080432));
   for (int64_t c0 = lo; c0 < hi; c0 += 256) {
     const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
-    if (!ctx->train_mode) {
-      for (int64_t c = c0; c < c1; c++) {
-        st[c] = rm[c];
-        st[512 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
-      }
-      continue;
-    }
-    double sum[256] = {0}, sq[256] = {0};
-    for (int s = 0; s < n; s++)
-      for (int64_t c = c0; c < c1; c++) sum[c - c0] += (double)x[(size_t)s * 512 + c];
-    for (int64_t c = c0; c < c1; c++) sum[c - c0] /= count; /* the mean */
+    double acc[256] = {0};
     for (int s = 0; s < n; s++)
       for (int64_t c = c0; c < c1; c++) {
-        const double d = (double)x[(size_t)s * 512 + c] - sum[c - c0];
-        sq[c - c0] += d * d;
+        acc[c - c0] += (double)x[(size_t)s * 512 + c];
       }
-    for (int64_t c = c0; c < c1; c++) {
-      const double mean = sum[c - c0], var = sq[c - c0] / count;
-      st[c] = (dl_real)mean;
-      st[512 + c] = (dl_real)(1 / sqrt(var + eps));
-      if (track) {
-        rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-        rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
-      }
-    }
+    for (int64_t c = c0; c < c1; c++) part[c] = acc[c - c0];
   }
 }
 
-/* G.fc2: y = relu((x - mean) * rstd * w + b) */
-static void norm_G_fc2_2_68(void *arg, int64_t lo, int64_t hi) {
+static void bn_sq_G_fc2_2_70(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict x = ACT(624), *restrict st = FIX(1070704);
+  const dl_real *restrict x = ACT(624);
+  double *restrict part = (double *)(FIX(1080432));
+  const double count = (double)DL_BATCH_ROWS(ctx, n) * 1;
+  for (int64_t c0 = lo; c0 < hi; c0 += 256) {
+    const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
+    double acc[256] = {0};
+    double mean[256];
+    for (int64_t c = c0; c < c1; c++) mean[c - c0] = part[c] / count;
+    for (int s = 0; s < n; s++)
+      for (int64_t c = c0; c < c1; c++) {
+        const double d = (double)x[(size_t)s * 512 + c] - mean[c - c0];
+        acc[c - c0] += d * d;
+      }
+    for (int64_t c = c0; c < c1; c++) part[512 + c] = acc[c - c0];
+  }
+}
+
+/* G.fc2: y = ((x - mean) * rstd * w + b) */
+static void norm_G_fc2_2_71(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *restrict x = ACT(624), *restrict st = FIX(1079408);
   const dl_real *restrict w = ST(157184), *restrict b = ST(157696);
   dl_real *restrict y = ACT(0);
   for (int64_t s = lo; s < hi; s++) {
@@ -817,7 +884,7 @@ static void norm_G_fc2_2_68(void *arg, int64_t lo, int64_t hi) {
       const dl_real mean = st[c], a = st[512 + c] * w[c];
       for (int p = 0; p < 1; p++) {
         const dl_real v = (xs[c * 1 + p] - mean) * a + b[c];
-        ys[c * 1 + p] = v > 0 ? v : 0;
+        ys[c * 1 + p] = v;
       }
     }
   }
@@ -836,23 +903,48 @@ DL_SPLIT void forward_G_fc2_2(dl_ctx *ctx, int n, int with_labels) {
     dl_gemm_nt(ctx->pool, rows, 512, 256, x, 256, W, 256, y, 512, 0);
   }
   /* G.fc2: norm_stats -> [2, 512] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 512, 1 + 16384 / ((int64_t)n * 1), bn_stats_G_fc2_2_67, &job);
-    if (ctx->train_mode && ctx->track_stats && (int64_t)n * 1 > 1)
-      dl_count_add(ST(4377232), 1); /* G.fc2_2.num_batches_tracked += 1 */
+  /* G.fc2: per channel over the batch and its 1 position, mean and
+   * rstd = 1/sqrt(var + eps) (var biased); training moves the running
+   * statistics towards them (momentum 0.1, var unbiased) */
+  if (ctx->train_mode) {
+    double *part = (double *)(FIX(1080432));
+    const double count = (double)DL_BATCH_ROWS(ctx, n) * 1;
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 512, 1 + 16384 / ((int64_t)n * 1), bn_sum_G_fc2_2_70, &job);
+    }
+    DL_BATCH_SUM(ctx, part, 512, 0);
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 512, 1 + 16384 / ((int64_t)n * 1), bn_sq_G_fc2_2_70, &job);
+    }
+    DL_BATCH_SUM(ctx, part + 512, 512, 0);
+    const int track = ctx->track_stats && count > 1;
+    dl_bn_stats(FIX(1079408), ST(4376208), ST(4376720), part, 512, count, 0.10000000000000001, 1.0000000000000001e-05, track);
+    if (track) dl_count_add(ST(4377232), 1); /* G.fc2_2.num_batches_tracked += 1 */
+  } else {
+    dl_bn_stats_running(FIX(1079408), ST(4376208), ST(4376720), 512, 1.0000000000000001e-05);
   }
   /* G.fc2: norm -> [batch, 512] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 33, norm_G_fc2_2_68, &job);
+    dl_parallel_for(ctx->pool, n, 33, norm_G_fc2_2_71, &job);
+  }
+  /* G.fc2: relu -> [batch, 512] */
+  /* y = relu(x) */
+  {
+    const dl_real *x = ACT(0);
+    dl_real *y = ACT(0);
+    const size_t count = (size_t)(n) * 512;
+    DL_ELEMENTWISE
+    for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = v > 0 ? v : 0; };
   }
 }
 
 /* fashion_gan.dln:18: fc3 = sigmoid(dense(fc2, pixels))
  * forward */
 /* G.fc3: y = sigmoid(y + b) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */
-static void epilogue_G_fc3_2_70(void *arg, int i0, int i1, int j0, int j1) {
+static void epilogue_G_fc3_2_74(void *arg, int i0, int i1, int j0, int j1) {
   dl_ctx *ctx = arg;
   dl_real *restrict y = ACT(512);
   const dl_real *restrict b = ST(559616);
@@ -873,7 +965,7 @@ DL_SPLIT void forward_G_fc3_2(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict y = ACT(512);
     const int rows = n;
     /* y[rows,784] = x[rows,512] . W[784,512]^T */
-    dl_gemm_nt_epilogue(ctx->pool, rows, 784, 512, x, 512, W, 512, y, 784, epilogue_G_fc3_2_70, ctx);
+    dl_gemm_nt_epilogue(ctx->pool, rows, 784, 512, x, 512, W, 512, y, 784, epilogue_G_fc3_2_74, ctx);
   }
 }
 
@@ -908,11 +1000,11 @@ static void backward_u0_d_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)n;
   (void)with_labels;
   /* d_loss: grad_seed -> scalar */
-  FIX(1568)[0] = 1; /* d loss / d loss */
+  FIX(4640)[0] = 1; /* d loss / d loss */
   /* D.fc3: loss_grad -> [batch, 1] */
-  dl_bce_logits_grad(FIX(1568)[0], ACT(6304), ACT(6336), ACT(6352), (size_t)(n) * 1);
+  dl_bce_logits_grad(FIX(4640)[0], ACT(6304), ACT(6336), ACT(6352), (size_t)(n) * 1);
   /* D.fc3: loss_grad -> [batch, 1] */
-  dl_bce_logits_grad(FIX(1568)[0], ACT(3968), ACT(6320), ACT(6304), (size_t)(n) * 1);
+  dl_bce_logits_grad(FIX(4640)[0], ACT(3968), ACT(6320), ACT(6304), (size_t)(n) * 1);
 }
 
 /* fashion_gan.dln:26: fc3 = dense(fc2, 1)
@@ -923,7 +1015,7 @@ static void backward_u0_D_fc3_2(dl_ctx *ctx, int n, int with_labels) {
   (void)with_labels;
   /* D.fc3.bias: dense_db -> [1] */
   {
-    dl_real *restrict db = FIX(1584);
+    dl_real *restrict db = FIX(4656);
     const int rows = n;
     /* db[j] = sum_r dy[r,j] */
     dl_col_sums(db, ACT(6352), rows, 1);
@@ -931,7 +1023,7 @@ static void backward_u0_D_fc3_2(dl_ctx *ctx, int n, int with_labels) {
   /* D.fc3.weight: dense_dw -> [1, 256] */
   {
     const dl_real *restrict dy = ACT(6352), *restrict x = ACT(6048);
-    dl_real *restrict out = FIX(1600);
+    dl_real *restrict out = FIX(4672);
     const int rows = n;
     /* small layer: dW[j,k] = sum_r dy[r,j] x[r,k], a row of dW at a time */
     for (int j = 0; j < 1; j++) {
@@ -976,7 +1068,7 @@ static void backward_u0_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
   }
   /* D.fc2.bias: dense_db -> [256] */
   {
-    dl_real *restrict db = FIX(1856);
+    dl_real *restrict db = FIX(4928);
     const int rows = n;
     const dl_real *restrict s = ACT(5792);
     dl_real *restrict dy = ACT(6048);
@@ -990,7 +1082,7 @@ static void backward_u0_D_fc2_2(dl_ctx *ctx, int n, int with_labels) {
   /* D.fc2.weight: dense_dw -> [256, 512] */
   {
     const dl_real *restrict dy = ACT(6048), *restrict x = ACT(5280);
-    dl_real *restrict out = FIX(2112);
+    dl_real *restrict out = FIX(5184);
     const int rows = n;
     /* dW[256,512] = dy[rows,256]^T . x[rows,512] */
     dl_gemm_tn(ctx->pool, 256, 512, rows, dy, 256, x, 512, out, 512, 0);
@@ -1022,7 +1114,7 @@ static void backward_u0_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
   }
   /* D.fc1.bias: dense_db -> [512] */
   {
-    dl_real *restrict db = FIX(133184);
+    dl_real *restrict db = FIX(136256);
     const int rows = n;
     const dl_real *restrict s = ACT(4768);
     dl_real *restrict dy = ACT(5280);
@@ -1036,7 +1128,7 @@ static void backward_u0_D_fc1_2(dl_ctx *ctx, int n, int with_labels) {
   /* D.fc1.weight: dense_dw -> [512, 784] */
   {
     const dl_real *restrict dy = ACT(5280), *restrict x = ACT(3984);
-    dl_real *restrict out = FIX(133696);
+    dl_real *restrict out = FIX(136768);
     const int rows = n;
     /* dW[512,784] = dy[rows,512]^T . x[rows,784] */
     dl_gemm_tn(ctx->pool, 512, 784, rows, dy, 512, x, 784, out, 784, 0);
@@ -1051,7 +1143,7 @@ static void backward_u0_D_fc3(dl_ctx *ctx, int n, int with_labels) {
   (void)with_labels;
   /* D.fc3.bias: dense_db -> [1] */
   {
-    dl_real *restrict db = FIX(535104);
+    dl_real *restrict db = FIX(538176);
     const int rows = n;
     /* db[j] = sum_r dy[r,j] */
     dl_col_sums(db, ACT(6304), rows, 1);
@@ -1059,7 +1151,7 @@ static void backward_u0_D_fc3(dl_ctx *ctx, int n, int with_labels) {
   /* D.fc3.weight: dense_dw -> [1, 256] */
   {
     const dl_real *restrict dy = ACT(6304), *restrict x = ACT(3712);
-    dl_real *restrict out = FIX(535120);
+    dl_real *restrict out = FIX(538192);
     const int rows = n;
     /* small layer: dW[j,k] = sum_r dy[r,j] x[r,k], a row of dW at a time */
     for (int j = 0; j < 1; j++) {
@@ -1088,8 +1180,8 @@ static void backward_u0_D_fc3(dl_ctx *ctx, int n, int with_labels) {
   /* D.fc3.bias: addn -> [1] */
   {
     dl_real *y = ST(2187824);
-    const dl_real *a = FIX(1584);
-    const dl_real *b = FIX(535104);
+    const dl_real *a = FIX(4656);
+    const dl_real *b = FIX(538176);
     const size_t count = (size_t)(1) * 1;
     DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
@@ -1097,8 +1189,8 @@ static void backward_u0_D_fc3(dl_ctx *ctx, int n, int with_labels) {
   /* D.fc3.weight: addn -> [1, 256] */
   {
     dl_real *y = ST(2187568);
-    const dl_real *a = FIX(1600);
-    const dl_real *b = FIX(535120);
+    const dl_real *a = FIX(4672);
+    const dl_real *b = FIX(538192);
     const size_t count = (size_t)(1) * 256;
     DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
@@ -1108,14 +1200,14 @@ static void backward_u0_D_fc3(dl_ctx *ctx, int n, int with_labels) {
 /* fashion_gan.dln:25: fc2 = dropout(leaky_relu(dense(fc1, 256), slope), p)
  * backward of update 0 ('discriminator'): gradients of this line's inputs and parameters */
 /* D_fc2: addn, elements [lo, hi) of the batch's */
-static void addn_D_fc2_98(void *arg, int64_t lo, int64_t hi) {
+static void addn_D_fc2_102(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   dl_real *y = ST(2056240);
-  const dl_real *a = FIX(2112);
-  const dl_real *b = FIX(535632);
+  const dl_real *a = FIX(5184);
+  const dl_real *b = FIX(538704);
   DL_ELEMENTWISE
   for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = a[k] + b[k];
 }
@@ -1135,7 +1227,7 @@ static void backward_u0_D_fc2(dl_ctx *ctx, int n, int with_labels) {
   }
   /* D.fc2.bias: dense_db -> [256] */
   {
-    dl_real *restrict db = FIX(535376);
+    dl_real *restrict db = FIX(538448);
     const int rows = n;
     const dl_real *restrict s = ACT(3456);
     dl_real *restrict dy = ACT(3712);
@@ -1149,7 +1241,7 @@ static void backward_u0_D_fc2(dl_ctx *ctx, int n, int with_labels) {
   /* D.fc2.weight: dense_dw -> [256, 512] */
   {
     const dl_real *restrict dy = ACT(3712), *restrict x = ACT(2944);
-    dl_real *restrict out = FIX(535632);
+    dl_real *restrict out = FIX(538704);
     const int rows = n;
     /* dW[256,512] = dy[rows,256]^T . x[rows,512] */
     dl_gemm_tn(ctx->pool, 256, 512, rows, dy, 256, x, 512, out, 512, 0);
@@ -1165,8 +1257,8 @@ static void backward_u0_D_fc2(dl_ctx *ctx, int n, int with_labels) {
   /* D.fc2.bias: addn -> [256] */
   {
     dl_real *y = ST(2187312);
-    const dl_real *a = FIX(1856);
-    const dl_real *b = FIX(535376);
+    const dl_real *a = FIX(4928);
+    const dl_real *b = FIX(538448);
     const size_t count = (size_t)(1) * 256;
     DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
@@ -1174,21 +1266,21 @@ static void backward_u0_D_fc2(dl_ctx *ctx, int n, int with_labels) {
   /* D.fc2.weight: addn -> [256, 512] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, (int64_t)((size_t)(256) * 512), 16384, addn_D_fc2_98, &job);
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(256) * 512), 16384, addn_D_fc2_102, &job);
   }
 }
 
 /* fashion_gan.dln:24: fc1 = dropout(leaky_relu(dense(x, 512), slope), p)
  * backward of update 0 ('discriminator'): gradients of this line's inputs and parameters */
 /* D_fc1: addn, elements [lo, hi) of the batch's */
-static void addn_D_fc1_104(void *arg, int64_t lo, int64_t hi) {
+static void addn_D_fc1_108(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   dl_real *y = ST(1654320);
-  const dl_real *a = FIX(133696);
-  const dl_real *b = FIX(667216);
+  const dl_real *a = FIX(136768);
+  const dl_real *b = FIX(670288);
   DL_ELEMENTWISE
   for (size_t k = (size_t)lo; k < (size_t)hi; k++) y[k] = a[k] + b[k];
 }
@@ -1208,7 +1300,7 @@ static void backward_u0_D_fc1(dl_ctx *ctx, int n, int with_labels) {
   }
   /* D.fc1.bias: dense_db -> [512] */
   {
-    dl_real *restrict db = FIX(666704);
+    dl_real *restrict db = FIX(669776);
     const int rows = n;
     const dl_real *restrict s = ACT(2432);
     dl_real *restrict dy = ACT(2944);
@@ -1222,7 +1314,7 @@ static void backward_u0_D_fc1(dl_ctx *ctx, int n, int with_labels) {
   /* D.fc1.weight: dense_dw -> [512, 784] */
   {
     const dl_real *restrict dy = ACT(2944), *restrict x = ctx->x;
-    dl_real *restrict out = FIX(667216);
+    dl_real *restrict out = FIX(670288);
     const int rows = n;
     /* dW[512,784] = dy[rows,512]^T . x[rows,784] */
     dl_gemm_tn(ctx->pool, 512, 784, rows, dy, 512, x, 784, out, 784, 0);
@@ -1230,8 +1322,8 @@ static void backward_u0_D_fc1(dl_ctx *ctx, int n, int with_labels) {
   /* D.fc1.bias: addn -> [512] */
   {
     dl_real *y = ST(2055728);
-    const dl_real *a = FIX(133184);
-    const dl_real *b = FIX(666704);
+    const dl_real *a = FIX(136256);
+    const dl_real *b = FIX(669776);
     const size_t count = (size_t)(1) * 512;
     DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) y[k] = a[k] + b[k];
@@ -1239,7 +1331,7 @@ static void backward_u0_D_fc1(dl_ctx *ctx, int n, int with_labels) {
   /* D.fc1.weight: addn -> [512, 784] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, (int64_t)((size_t)(512) * 784), 16384, addn_D_fc1_104, &job);
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(512) * 784), 16384, addn_D_fc1_108, &job);
   }
 }
 
@@ -1250,9 +1342,9 @@ static void backward_u1_g_loss_2(dl_ctx *ctx, int n, int with_labels) {
   (void)n;
   (void)with_labels;
   /* g_loss: grad_seed -> scalar */
-  FIX(1068640)[0] = 1; /* d loss / d loss */
+  FIX(1071712)[0] = 1; /* d loss / d loss */
   /* D.fc3: loss_grad -> [batch, 1] */
-  dl_bce_logits_grad(FIX(1068640)[0], ACT(3200), ACT(2944), ACT(2960), (size_t)(n) * 1);
+  dl_bce_logits_grad(FIX(1071712)[0], ACT(3200), ACT(2944), ACT(2960), (size_t)(n) * 1);
 }
 
 /* fashion_gan.dln:26: fc3 = dense(fc2, 1)
@@ -1385,13 +1477,13 @@ static void backward_u1_G_fc3(dl_ctx *ctx, int n, int with_labels) {
  * backward of update 1 ('generator'): gradients of this line's inputs and parameters */
 /* G.fc2 backward: per channel c over the batch, sums[c] = sum dy and
  * sums[512 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
-static void norm_sums_G_fc2_119(void *arg, int64_t lo, int64_t hi) {
+static void norm_sums_G_fc2_123(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(1648), *restrict x = ACT(624), *restrict st = FIX(512);
-  dl_real *restrict sums = FIX(1068656);
+  const dl_real *restrict dy = ACT(1648), *restrict x = ACT(624), *restrict st = FIX(1536);
+  double *restrict part = (double *)(FIX(1073776));
   for (int64_t c0 = lo; c0 < hi; c0 += 256) {
     const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
     double sdy[256] = {0}, sdx[256] = {0};
@@ -1404,29 +1496,29 @@ static void norm_sums_G_fc2_119(void *arg, int64_t lo, int64_t hi) {
       }
     }
     for (int64_t c = c0; c < c1; c++) {
-      sums[c] = (dl_real)sdy[c - c0];
-      sums[512 + c] = (dl_real)sdx[c - c0];
+      part[c] = sdy[c - c0];
+      part[512 + c] = sdx[c - c0];
     }
   }
 }
 
 /* G.fc2 backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over
  * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */
-static void bn_dx_G_fc2_122(void *arg, int64_t lo, int64_t hi) {
+static void bn_dx_G_fc2_127(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(1648), *restrict x = ACT(624), *restrict st = FIX(512);
-  const dl_real *restrict sums = FIX(1068656);
+  const dl_real *restrict dy = ACT(1648), *restrict x = ACT(624), *restrict st = FIX(1536);
+  const dl_real *restrict sums = FIX(1071728);
   const dl_real *restrict w = ST(157184);
   dl_real *restrict dx = ACT(1136);
-  const dl_real count = (dl_real)n * 1;
+  const dl_real count = (dl_real)DL_BATCH_ROWS(ctx, n) * 1;
   const int train = ctx->train_mode;
   for (int s = 0; s < n; s++)
     for (int64_t c = lo; c < hi; c++) {
       const dl_real mean = st[c], rstd = st[512 + c], wr = w[c] * rstd;
-      const dl_real mdy = sums[c] / count, mdx = sums[512 + c] / count;
+      const dl_real mdy = sums[1024 + c] / count, mdx = sums[1536 + c] / count;
       const size_t o = (size_t)s * 512 + c;
       const dl_real xhat = (x[o] - mean) * rstd;
       dx[o] = train ? wr * (dy[o] - mdy - xhat * mdx) : wr * dy[o];
@@ -1446,21 +1538,22 @@ static void backward_u1_G_fc2(dl_ctx *ctx, int n, int with_labels) {
     DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
   }
-  /* G.fc2: norm_sums -> [2, 512] */
+  /* G.fc2: norm_sums -> [4, 512] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 512, 1 + 16384 / ((int64_t)n * 1), norm_sums_G_fc2_119, &job);
+    dl_parallel_for(ctx->pool, 512, 1 + 16384 / ((int64_t)n * 1), norm_sums_G_fc2_123, &job);
   }
+  dl_bn_sums(ctx, FIX(1071728), (double *)(FIX(1073776)), 512); /* and over the global batch */
   /* G.fc2_2.bias: norm_db -> [512] */
   /* db = sum over the batch of dy */
-  memcpy(ST(1251616), FIX(1068656) + 0, 512 * sizeof(dl_real));
+  memcpy(ST(1251616), FIX(1071728) + 0, 512 * sizeof(dl_real));
   /* G.fc2_2.weight: norm_dw -> [512] */
   /* dw = sum over the batch of dy * xhat */
-  memcpy(ST(1251104), FIX(1068656) + 512, 512 * sizeof(dl_real));
+  memcpy(ST(1251104), FIX(1071728) + 512, 512 * sizeof(dl_real));
   /* G.fc2: norm_dx -> [batch, 512] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 512, 1 + 16384 / ((int64_t)n * 1), bn_dx_G_fc2_122, &job);
+    dl_parallel_for(ctx->pool, 512, 1 + 16384 / ((int64_t)n * 1), bn_dx_G_fc2_127, &job);
   }
   /* G.fc2.weight: dense_dw -> [512, 256] */
   {
@@ -1484,13 +1577,13 @@ static void backward_u1_G_fc2(dl_ctx *ctx, int n, int with_labels) {
  * backward of update 1 ('generator'): gradients of this line's inputs and parameters */
 /* G.fc1 backward: per channel c over the batch, sums[c] = sum dy and
  * sums[256 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
-static void norm_sums_G_fc1_126(void *arg, int64_t lo, int64_t hi) {
+static void norm_sums_G_fc1_131(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict dy = ACT(624), *restrict x = ACT(112), *restrict st = FIX(0);
-  dl_real *restrict sums = FIX(1069680);
+  double *restrict part = (double *)(FIX(1076848));
   for (int64_t c0 = lo; c0 < hi; c0 += 256) {
     const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
     double sdy[256] = {0}, sdx[256] = {0};
@@ -1503,29 +1596,29 @@ static void norm_sums_G_fc1_126(void *arg, int64_t lo, int64_t hi) {
       }
     }
     for (int64_t c = c0; c < c1; c++) {
-      sums[c] = (dl_real)sdy[c - c0];
-      sums[256 + c] = (dl_real)sdx[c - c0];
+      part[c] = sdy[c - c0];
+      part[256 + c] = sdx[c - c0];
     }
   }
 }
 
 /* G.fc1 backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over
  * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */
-static void bn_dx_G_fc1_129(void *arg, int64_t lo, int64_t hi) {
+static void bn_dx_G_fc1_135(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict dy = ACT(624), *restrict x = ACT(112), *restrict st = FIX(0);
-  const dl_real *restrict sums = FIX(1069680);
+  const dl_real *restrict sums = FIX(1075824);
   const dl_real *restrict w = ST(25600);
   dl_real *restrict dx = ACT(368);
-  const dl_real count = (dl_real)n * 1;
+  const dl_real count = (dl_real)DL_BATCH_ROWS(ctx, n) * 1;
   const int train = ctx->train_mode;
   for (int s = 0; s < n; s++)
     for (int64_t c = lo; c < hi; c++) {
       const dl_real mean = st[c], rstd = st[256 + c], wr = w[c] * rstd;
-      const dl_real mdy = sums[c] / count, mdx = sums[256 + c] / count;
+      const dl_real mdy = sums[512 + c] / count, mdx = sums[768 + c] / count;
       const size_t o = (size_t)s * 256 + c;
       const dl_real xhat = (x[o] - mean) * rstd;
       dx[o] = train ? wr * (dy[o] - mdy - xhat * mdx) : wr * dy[o];
@@ -1545,21 +1638,22 @@ static void backward_u1_G_fc1(dl_ctx *ctx, int n, int with_labels) {
     DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
   }
-  /* G.fc1: norm_sums -> [2, 256] */
+  /* G.fc1: norm_sums -> [4, 256] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 256, 1 + 16384 / ((int64_t)n * 1), norm_sums_G_fc1_126, &job);
+    dl_parallel_for(ctx->pool, 256, 1 + 16384 / ((int64_t)n * 1), norm_sums_G_fc1_131, &job);
   }
+  dl_bn_sums(ctx, FIX(1075824), (double *)(FIX(1076848)), 256); /* and over the global batch */
   /* G.fc1_2.bias: norm_db -> [256] */
   /* db = sum over the batch of dy */
-  memcpy(ST(1119776), FIX(1069680) + 0, 256 * sizeof(dl_real));
+  memcpy(ST(1119776), FIX(1075824) + 0, 256 * sizeof(dl_real));
   /* G.fc1_2.weight: norm_dw -> [256] */
   /* dw = sum over the batch of dy * xhat */
-  memcpy(ST(1119520), FIX(1069680) + 256, 256 * sizeof(dl_real));
+  memcpy(ST(1119520), FIX(1075824) + 256, 256 * sizeof(dl_real));
   /* G.fc1: norm_dx -> [batch, 256] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 256, 1 + 16384 / ((int64_t)n * 1), bn_dx_G_fc1_129, &job);
+    dl_parallel_for(ctx->pool, 256, 1 + 16384 / ((int64_t)n * 1), bn_dx_G_fc1_135, &job);
   }
   /* G.fc1.weight: dense_dw -> [256, 100] */
   {
@@ -1593,7 +1687,7 @@ DL_SPLIT double compute_grads_u0(dl_ctx *ctx, int n) {
   backward_u0_D_fc3(ctx, n, 1);
   backward_u0_D_fc2(ctx, n, 1);
   backward_u0_D_fc1(ctx, n, 1);
-  return (double)FIX(1536)[0];
+  return (double)FIX(4608)[0];
 }
 
 /* Update 1, 'generator' (.dln line 48): the gradients of 'g_loss' (with penalties) for its parameters.
@@ -1610,7 +1704,7 @@ DL_SPLIT double compute_grads_u1(dl_ctx *ctx, int n) {
   backward_u1_G_fc3(ctx, n, 1);
   backward_u1_G_fc2(ctx, n, 1);
   backward_u1_G_fc1(ctx, n, 1);
-  return (double)FIX(1068624)[0];
+  return (double)FIX(1071696)[0];
 }
 
 #else
@@ -1633,12 +1727,12 @@ static double loss_only_u0(dl_ctx *ctx, int n) {
   forward_D_fc2_2(ctx, n, 1);
   forward_D_fc3_2(ctx, n, 1);
   forward_d_loss(ctx, n, 1);
-  return (double)FIX(1536)[0];
+  return (double)FIX(4608)[0];
 }
 
 /* 'd_loss' as forward() left it. */
 static double loss_u0(dl_ctx *ctx) {
-  return (double)FIX(1536)[0];
+  return (double)FIX(4608)[0];
 }
 
 /* 'g_loss' with penalties, forward only, from scratch: for gradient checks. */
@@ -1659,12 +1753,12 @@ static double loss_only_u1(dl_ctx *ctx, int n) {
   forward_D_fc2_3(ctx, n, 1);
   forward_D_fc3_3(ctx, n, 1);
   forward_g_loss_2(ctx, n, 1);
-  return (double)FIX(1068624)[0];
+  return (double)FIX(1071696)[0];
 }
 
 /* 'g_loss' as forward() left it. */
 static double loss_u1(dl_ctx *ctx) {
-  return (double)FIX(1068624)[0];
+  return (double)FIX(1071696)[0];
 }
 
 /* Inference, or evaluation when with_loss: fills ctx->out, returns the first update's data loss
@@ -1690,7 +1784,7 @@ static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_G_fc1_2(ctx, n, with_loss);
   forward_G_fc2_2(ctx, n, with_loss);
   forward_G_fc3_2(ctx, n, with_loss);
-  return with_loss ? (double)FIX(1536)[0] : 0.0;
+  return with_loss ? (double)FIX(4608)[0] : 0.0;
 }
 
 /* The generator: the lines `sample` depends on (noise and parameters), then its rows. */
@@ -1912,12 +2006,12 @@ static const dl_tensor_desc tensors[] = {
 
 /* ---- the inference graph in ONNX's terms (BIN export --onnx) ---- */
 static const dl_onnx_node onnx_nodes[] = {
-  {"Gemm", "D_fc1:28", 3, {"real", "D.fc1.weight", "D.fc1.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
-  {"LeakyRelu", "D_fc1:29", 1, {"D_fc1:28"}, 1, {{"alpha", DL_ONNX_FLOAT, 0, {0}, 0.20000000000000001}}},
-  {"Gemm", "D_fc2:33", 3, {"D_fc1:29", "D.fc2.weight", "D.fc2.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
-  {"LeakyRelu", "D_fc2:34", 1, {"D_fc2:33"}, 1, {{"alpha", DL_ONNX_FLOAT, 0, {0}, 0.20000000000000001}}},
-  {"Gemm", "D_fc3:38", 3, {"D_fc2:34", "D.fc3.weight", "D.fc3.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
-  {"Sigmoid", "D_fc3_probability", 1, {"D_fc3:38"}, 0, {{0}}},
+  {"Gemm", "D_fc1:30", 3, {"real", "D.fc1.weight", "D.fc1.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"LeakyRelu", "D_fc1:31", 1, {"D_fc1:30"}, 1, {{"alpha", DL_ONNX_FLOAT, 0, {0}, 0.20000000000000001}}},
+  {"Gemm", "D_fc2:35", 3, {"D_fc1:31", "D.fc2.weight", "D.fc2.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"LeakyRelu", "D_fc2:36", 1, {"D_fc2:35"}, 1, {{"alpha", DL_ONNX_FLOAT, 0, {0}, 0.20000000000000001}}},
+  {"Gemm", "D_fc3:40", 3, {"D_fc2:36", "D.fc3.weight", "D.fc3.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Sigmoid", "D_fc3_probability", 1, {"D_fc3:40"}, 0, {{0}}},
 };
 static const dl_onnx_init onnx_inits[] = {
   {"D.fc1.weight", DL_ONNX_INIT_STATE, {"D.fc1.weight", NULL, NULL}, 2, {512, 784}, 0, {0}},
@@ -1965,7 +2059,7 @@ const dl_model_desc fashion_gan_desc = {
   .out_size = 1,
   .state_elems = 4377248,
   .act_elems_per_sample = ACT_PER_SAMPLE,
-  .act_elems_fixed = 1071728,
+  .act_elems_fixed = 1082480,
   .n_tensors = 62,
   .tensors = tensors,
   .defaults = {

@@ -59,39 +59,37 @@ static void conv_stem_3(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-/* stem: per channel c, over the batch and its 784 positions: mean and
- * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running
- * statistics towards them (momentum 0.1, var unbiased); evaluation uses the running ones */
-static void bn_stats_stem_11(void *arg, int64_t lo, int64_t hi) {
+static void bn_sum_stem_11(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict x = ACT(13456);
-  dl_real *restrict st = FIX(0), *restrict rm = ST(52128), *restrict rv = ST(52144);
-  const double count = (double)n * 784, momentum = 0.10000000000000001, eps = 1.0000000000000001e-05;
-  const int track = ctx->train_mode && ctx->track_stats && count > 1;
+  double *restrict part = (double *)(FIX(32));
   for (int64_t c = lo; c < hi; c++) {
-    if (!ctx->train_mode) {
-      st[c] = rm[c];
-      st[16 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
-      continue;
-    }
-    double sum = 0, sq = 0;
-    for (int s = 0; s < n; s++) sum += dl_sum_d(x + ((size_t)s * 16 + c) * 784, 784);
-    const double mean = sum / count;
-    for (int s = 0; s < n; s++) sq += dl_sq_dev_d(x + ((size_t)s * 16 + c) * 784, (dl_real)mean, 784);
-    const double var = sq / count;
-    st[c] = (dl_real)mean;
-    st[16 + c] = (dl_real)(1 / sqrt(var + eps));
-    if (track) {
-      rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-      rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
-    }
+    double acc = 0;
+    for (int s = 0; s < n; s++) acc += dl_sum_d(x + ((size_t)s * 16 + c) * 784, 784);
+    part[c] = acc;
   }
 }
 
-/* stem: y = relu((x - mean) * rstd * w + b) */
+static void bn_sq_stem_11(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *restrict x = ACT(13456);
+  double *restrict part = (double *)(FIX(32));
+  const double count = (double)DL_BATCH_ROWS(ctx, n) * 784;
+  for (int64_t c = lo; c < hi; c++) {
+    double acc = 0;
+    const double mean = part[c] / count;
+    for (int s = 0; s < n; s++) acc += dl_sq_dev_d(x + ((size_t)s * 16 + c) * 784, (dl_real)mean, 784);
+    part[16 + c] = acc;
+  }
+}
+
+/* stem: y = ((x - mean) * rstd * w + b) */
 static void norm_stem_12(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
@@ -107,14 +105,26 @@ static void norm_stem_12(void *arg, int64_t lo, int64_t hi) {
       const dl_real mean = st[c], a = st[16 + c] * w[c];
       for (int p = 0; p < 784; p++) {
         const dl_real v = (xs[c * 784 + p] - mean) * a + b[c];
-        ys[c * 784 + p] = v > 0 ? v : 0;
+        ys[c * 784 + p] = v;
       }
     }
   }
 }
 
+/* stem: relu, elements [lo, hi) of the batch's */
+static void act_stem_14(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *x = ACT(912);
+  dl_real *y = ACT(912);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) { const dl_real v = x[k]; y[k] = v > 0 ? v : 0; };
+}
+
 /* maxpool: the largest element of each window */
-static void maxpool_stem_14(void *arg, int64_t lo, int64_t hi) {
+static void maxpool_stem_15(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -153,28 +163,50 @@ DL_SPLIT void forward_stem(dl_ctx *ctx, int n, int with_labels) {
     dl_parallel_for(ctx->pool, n, 1, conv_stem_3, &job);
   }
   /* stem: norm_stats -> [2, 16] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 784), bn_stats_stem_11, &job);
-    if (ctx->train_mode && ctx->track_stats && (int64_t)n * 784 > 1)
-      dl_count_add(ST(52160), 1); /* stem_2.num_batches_tracked += 1 */
+  /* stem: per channel over the batch and its 784 positions, mean and
+   * rstd = 1/sqrt(var + eps) (var biased); training moves the running
+   * statistics towards them (momentum 0.1, var unbiased) */
+  if (ctx->train_mode) {
+    double *part = (double *)(FIX(32));
+    const double count = (double)DL_BATCH_ROWS(ctx, n) * 784;
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 784), bn_sum_stem_11, &job);
+    }
+    DL_BATCH_SUM(ctx, part, 16, 0);
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 784), bn_sq_stem_11, &job);
+    }
+    DL_BATCH_SUM(ctx, part + 16, 16, 0);
+    const int track = ctx->track_stats && count > 1;
+    dl_bn_stats(FIX(0), ST(52128), ST(52144), part, 16, count, 0.10000000000000001, 1.0000000000000001e-05, track);
+    if (track) dl_count_add(ST(52160), 1); /* stem_2.num_batches_tracked += 1 */
+  } else {
+    dl_bn_stats_running(FIX(0), ST(52128), ST(52144), 16, 1.0000000000000001e-05);
   }
   /* stem: norm -> [batch, 16, 28, 28] */
   {
     dl_job job = {ctx, n};
     dl_parallel_for(ctx->pool, n, 2, norm_stem_12, &job);
   }
+  /* stem: relu -> [batch, 16, 28, 28] */
+  /* y = relu(x) */
+  {
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 448) * 28), 16384, act_stem_14, &job);
+  }
   /* stem: maxpool -> [batch, 16, 14, 14] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n * 16, 1, maxpool_stem_14, &job);
+    dl_parallel_for(ctx->pool, n * 16, 1, maxpool_stem_15, &job);
   }
 }
 
 /* fashion_resnet.dln:11: a1     = relu(batch_norm(conv2d(stem, 16, kernel = 3, padding = 1, bias = false)))
  * forward */
 /* conv2d forward, one sample at a time: the padded image, the implicit GEMM, the bias and activation */
-static void conv_a1_16(void *arg, int64_t lo, int64_t hi) {
+static void conv_a1_17(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -202,45 +234,43 @@ static void conv_a1_16(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-/* a1: per channel c, over the batch and its 196 positions: mean and
- * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running
- * statistics towards them (momentum 0.1, var unbiased); evaluation uses the running ones */
-static void bn_stats_a1_24(void *arg, int64_t lo, int64_t hi) {
+static void bn_sum_a1_25(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict x = ACT(36368);
-  dl_real *restrict st = FIX(32), *restrict rm = ST(52176), *restrict rv = ST(52192);
-  const double count = (double)n * 196, momentum = 0.10000000000000001, eps = 1.0000000000000001e-05;
-  const int track = ctx->train_mode && ctx->track_stats && count > 1;
+  double *restrict part = (double *)(FIX(128));
   for (int64_t c = lo; c < hi; c++) {
-    if (!ctx->train_mode) {
-      st[c] = rm[c];
-      st[16 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
-      continue;
-    }
-    double sum = 0, sq = 0;
-    for (int s = 0; s < n; s++) sum += dl_sum_d(x + ((size_t)s * 16 + c) * 196, 196);
-    const double mean = sum / count;
-    for (int s = 0; s < n; s++) sq += dl_sq_dev_d(x + ((size_t)s * 16 + c) * 196, (dl_real)mean, 196);
-    const double var = sq / count;
-    st[c] = (dl_real)mean;
-    st[16 + c] = (dl_real)(1 / sqrt(var + eps));
-    if (track) {
-      rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-      rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
-    }
+    double acc = 0;
+    for (int s = 0; s < n; s++) acc += dl_sum_d(x + ((size_t)s * 16 + c) * 196, 196);
+    part[c] = acc;
   }
 }
 
-/* a1: y = relu((x - mean) * rstd * w + b) */
-static void norm_a1_25(void *arg, int64_t lo, int64_t hi) {
+static void bn_sq_a1_25(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict x = ACT(36368), *restrict st = FIX(32);
+  const dl_real *restrict x = ACT(36368);
+  double *restrict part = (double *)(FIX(128));
+  const double count = (double)DL_BATCH_ROWS(ctx, n) * 196;
+  for (int64_t c = lo; c < hi; c++) {
+    double acc = 0;
+    const double mean = part[c] / count;
+    for (int s = 0; s < n; s++) acc += dl_sq_dev_d(x + ((size_t)s * 16 + c) * 196, (dl_real)mean, 196);
+    part[16 + c] = acc;
+  }
+}
+
+/* a1: y = ((x - mean) * rstd * w + b) */
+static void norm_a1_26(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *restrict x = ACT(36368), *restrict st = FIX(96);
   const dl_real *restrict w = ST(2480), *restrict b = ST(2496);
   dl_real *restrict y = ACT(33232);
   for (int64_t s = lo; s < hi; s++) {
@@ -250,10 +280,22 @@ static void norm_a1_25(void *arg, int64_t lo, int64_t hi) {
       const dl_real mean = st[c], a = st[16 + c] * w[c];
       for (int p = 0; p < 196; p++) {
         const dl_real v = (xs[c * 196 + p] - mean) * a + b[c];
-        ys[c * 196 + p] = v > 0 ? v : 0;
+        ys[c * 196 + p] = v;
       }
     }
   }
+}
+
+/* a1: relu, elements [lo, hi) of the batch's */
+static void act_a1_28(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *x = ACT(33232);
+  dl_real *y = ACT(33232);
+  DL_ELEMENTWISE
+  for (size_t k = (size_t)lo; k < (size_t)hi; k++) { const dl_real v = x[k]; y[k] = v > 0 ? v : 0; };
 }
 
 DL_SPLIT void forward_a1(dl_ctx *ctx, int n, int with_labels) {
@@ -263,26 +305,48 @@ DL_SPLIT void forward_a1(dl_ctx *ctx, int n, int with_labels) {
   /* a1: conv_pad -> [batch, 4096] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 1, conv_a1_16, &job);
+    dl_parallel_for(ctx->pool, n, 1, conv_a1_17, &job);
   }
   /* a1: norm_stats -> [2, 16] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 196), bn_stats_a1_24, &job);
-    if (ctx->train_mode && ctx->track_stats && (int64_t)n * 196 > 1)
-      dl_count_add(ST(52208), 1); /* a1_2.num_batches_tracked += 1 */
+  /* a1: per channel over the batch and its 196 positions, mean and
+   * rstd = 1/sqrt(var + eps) (var biased); training moves the running
+   * statistics towards them (momentum 0.1, var unbiased) */
+  if (ctx->train_mode) {
+    double *part = (double *)(FIX(128));
+    const double count = (double)DL_BATCH_ROWS(ctx, n) * 196;
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 196), bn_sum_a1_25, &job);
+    }
+    DL_BATCH_SUM(ctx, part, 16, 0);
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 196), bn_sq_a1_25, &job);
+    }
+    DL_BATCH_SUM(ctx, part + 16, 16, 0);
+    const int track = ctx->track_stats && count > 1;
+    dl_bn_stats(FIX(96), ST(52176), ST(52192), part, 16, count, 0.10000000000000001, 1.0000000000000001e-05, track);
+    if (track) dl_count_add(ST(52208), 1); /* a1_2.num_batches_tracked += 1 */
+  } else {
+    dl_bn_stats_running(FIX(96), ST(52176), ST(52192), 16, 1.0000000000000001e-05);
   }
   /* a1: norm -> [batch, 16, 14, 14] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 6, norm_a1_25, &job);
+    dl_parallel_for(ctx->pool, n, 6, norm_a1_26, &job);
+  }
+  /* a1: relu -> [batch, 16, 14, 14] */
+  /* y = relu(x) */
+  {
+    dl_job job = {ctx, n};
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, act_a1_28, &job);
   }
 }
 
 /* fashion_resnet.dln:12: r1     = relu(batch_norm(conv2d(a1, 16, kernel = 3, padding = 1, bias = false)) + stem)
  * forward */
 /* conv2d forward, one sample at a time: the padded image, the implicit GEMM, the bias and activation */
-static void conv_r1_28(void *arg, int64_t lo, int64_t hi) {
+static void conv_r1_30(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -310,45 +374,43 @@ static void conv_r1_28(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-/* r1: per channel c, over the batch and its 196 positions: mean and
- * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running
- * statistics towards them (momentum 0.1, var unbiased); evaluation uses the running ones */
-static void bn_stats_r1_36(void *arg, int64_t lo, int64_t hi) {
+static void bn_sum_r1_38(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict x = ACT(46736);
-  dl_real *restrict st = FIX(64), *restrict rm = ST(52224), *restrict rv = ST(52240);
-  const double count = (double)n * 196, momentum = 0.10000000000000001, eps = 1.0000000000000001e-05;
-  const int track = ctx->train_mode && ctx->track_stats && count > 1;
+  double *restrict part = (double *)(FIX(224));
   for (int64_t c = lo; c < hi; c++) {
-    if (!ctx->train_mode) {
-      st[c] = rm[c];
-      st[16 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
-      continue;
-    }
-    double sum = 0, sq = 0;
-    for (int s = 0; s < n; s++) sum += dl_sum_d(x + ((size_t)s * 16 + c) * 196, 196);
-    const double mean = sum / count;
-    for (int s = 0; s < n; s++) sq += dl_sq_dev_d(x + ((size_t)s * 16 + c) * 196, (dl_real)mean, 196);
-    const double var = sq / count;
-    st[c] = (dl_real)mean;
-    st[16 + c] = (dl_real)(1 / sqrt(var + eps));
-    if (track) {
-      rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-      rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
-    }
+    double acc = 0;
+    for (int s = 0; s < n; s++) acc += dl_sum_d(x + ((size_t)s * 16 + c) * 196, 196);
+    part[c] = acc;
   }
 }
 
-/* r1: y = ((x - mean) * rstd * w + b) */
-static void norm_r1_37(void *arg, int64_t lo, int64_t hi) {
+static void bn_sq_r1_38(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict x = ACT(46736), *restrict st = FIX(64);
+  const dl_real *restrict x = ACT(46736);
+  double *restrict part = (double *)(FIX(224));
+  const double count = (double)DL_BATCH_ROWS(ctx, n) * 196;
+  for (int64_t c = lo; c < hi; c++) {
+    double acc = 0;
+    const double mean = part[c] / count;
+    for (int s = 0; s < n; s++) acc += dl_sq_dev_d(x + ((size_t)s * 16 + c) * 196, (dl_real)mean, 196);
+    part[16 + c] = acc;
+  }
+}
+
+/* r1: y = ((x - mean) * rstd * w + b) */
+static void norm_r1_39(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *restrict x = ACT(46736), *restrict st = FIX(192);
   const dl_real *restrict w = ST(4816), *restrict b = ST(4832);
   dl_real *restrict y = ACT(43600);
   for (int64_t s = lo; s < hi; s++) {
@@ -365,7 +427,7 @@ static void norm_r1_37(void *arg, int64_t lo, int64_t hi) {
 }
 
 /* r1: add, elements [lo, hi) of the batch's */
-static void add_r1_38(void *arg, int64_t lo, int64_t hi) {
+static void add_r1_41(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -378,7 +440,7 @@ static void add_r1_38(void *arg, int64_t lo, int64_t hi) {
 }
 
 /* r1: relu, elements [lo, hi) of the batch's */
-static void act_r1_39(void *arg, int64_t lo, int64_t hi) {
+static void act_r1_42(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -396,37 +458,53 @@ DL_SPLIT void forward_r1(dl_ctx *ctx, int n, int with_labels) {
   /* r1: conv_pad -> [batch, 4096] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 1, conv_r1_28, &job);
+    dl_parallel_for(ctx->pool, n, 1, conv_r1_30, &job);
   }
   /* r1: norm_stats -> [2, 16] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 196), bn_stats_r1_36, &job);
-    if (ctx->train_mode && ctx->track_stats && (int64_t)n * 196 > 1)
-      dl_count_add(ST(52256), 1); /* r1_2.num_batches_tracked += 1 */
+  /* r1: per channel over the batch and its 196 positions, mean and
+   * rstd = 1/sqrt(var + eps) (var biased); training moves the running
+   * statistics towards them (momentum 0.1, var unbiased) */
+  if (ctx->train_mode) {
+    double *part = (double *)(FIX(224));
+    const double count = (double)DL_BATCH_ROWS(ctx, n) * 196;
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 196), bn_sum_r1_38, &job);
+    }
+    DL_BATCH_SUM(ctx, part, 16, 0);
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 196), bn_sq_r1_38, &job);
+    }
+    DL_BATCH_SUM(ctx, part + 16, 16, 0);
+    const int track = ctx->track_stats && count > 1;
+    dl_bn_stats(FIX(192), ST(52224), ST(52240), part, 16, count, 0.10000000000000001, 1.0000000000000001e-05, track);
+    if (track) dl_count_add(ST(52256), 1); /* r1_2.num_batches_tracked += 1 */
+  } else {
+    dl_bn_stats_running(FIX(192), ST(52224), ST(52240), 16, 1.0000000000000001e-05);
   }
   /* r1: norm -> [batch, 16, 14, 14] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 6, norm_r1_37, &job);
+    dl_parallel_for(ctx->pool, n, 6, norm_r1_39, &job);
   }
   /* r1: add -> [batch, 16, 14, 14] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, add_r1_38, &job);
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, add_r1_41, &job);
   }
   /* r1: relu -> [batch, 16, 14, 14] */
   /* y = relu(x) */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, act_r1_39, &job);
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, act_r1_42, &job);
   }
 }
 
 /* fashion_resnet.dln:14: p1     = maxpool(r1, 2)
  * forward */
 /* maxpool: the largest element of each window */
-static void maxpool_p1_40(void *arg, int64_t lo, int64_t hi) {
+static void maxpool_p1_43(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -462,14 +540,14 @@ DL_SPLIT void forward_p1(dl_ctx *ctx, int n, int with_labels) {
   /* p1: maxpool -> [batch, 16, 7, 7] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n * 16, 1, maxpool_p1_40, &job);
+    dl_parallel_for(ctx->pool, n * 16, 1, maxpool_p1_43, &job);
   }
 }
 
 /* fashion_resnet.dln:15: a2     = relu(batch_norm(conv2d(p1, 16, kernel = 3, padding = 1, bias = false)))
  * forward */
 /* conv2d forward, one sample at a time: the padded image, the implicit GEMM, the bias and activation */
-static void conv_a2_42(void *arg, int64_t lo, int64_t hi) {
+static void conv_a2_45(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -497,45 +575,43 @@ static void conv_a2_42(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-/* a2: per channel c, over the batch and its 49 positions: mean and
- * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running
- * statistics towards them (momentum 0.1, var unbiased); evaluation uses the running ones */
-static void bn_stats_a2_50(void *arg, int64_t lo, int64_t hi) {
+static void bn_sum_a2_53(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict x = ACT(49872);
-  dl_real *restrict st = FIX(96), *restrict rm = ST(52272), *restrict rv = ST(52288);
-  const double count = (double)n * 49, momentum = 0.10000000000000001, eps = 1.0000000000000001e-05;
-  const int track = ctx->train_mode && ctx->track_stats && count > 1;
+  double *restrict part = (double *)(FIX(320));
   for (int64_t c = lo; c < hi; c++) {
-    if (!ctx->train_mode) {
-      st[c] = rm[c];
-      st[16 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
-      continue;
-    }
-    double sum = 0, sq = 0;
-    for (int s = 0; s < n; s++) sum += dl_sum_d(x + ((size_t)s * 16 + c) * 49, 49);
-    const double mean = sum / count;
-    for (int s = 0; s < n; s++) sq += dl_sq_dev_d(x + ((size_t)s * 16 + c) * 49, (dl_real)mean, 49);
-    const double var = sq / count;
-    st[c] = (dl_real)mean;
-    st[16 + c] = (dl_real)(1 / sqrt(var + eps));
-    if (track) {
-      rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-      rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
-    }
+    double acc = 0;
+    for (int s = 0; s < n; s++) acc += dl_sum_d(x + ((size_t)s * 16 + c) * 49, 49);
+    part[c] = acc;
   }
 }
 
-/* a2: y = relu((x - mean) * rstd * w + b) */
-static void norm_a2_51(void *arg, int64_t lo, int64_t hi) {
+static void bn_sq_a2_53(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict x = ACT(49872), *restrict st = FIX(96);
+  const dl_real *restrict x = ACT(49872);
+  double *restrict part = (double *)(FIX(320));
+  const double count = (double)DL_BATCH_ROWS(ctx, n) * 49;
+  for (int64_t c = lo; c < hi; c++) {
+    double acc = 0;
+    const double mean = part[c] / count;
+    for (int s = 0; s < n; s++) acc += dl_sq_dev_d(x + ((size_t)s * 16 + c) * 49, (dl_real)mean, 49);
+    part[16 + c] = acc;
+  }
+}
+
+/* a2: y = ((x - mean) * rstd * w + b) */
+static void norm_a2_54(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *restrict x = ACT(49872), *restrict st = FIX(288);
   const dl_real *restrict w = ST(7152), *restrict b = ST(7168);
   dl_real *restrict y = ACT(28080);
   for (int64_t s = lo; s < hi; s++) {
@@ -545,7 +621,7 @@ static void norm_a2_51(void *arg, int64_t lo, int64_t hi) {
       const dl_real mean = st[c], a = st[16 + c] * w[c];
       for (int p = 0; p < 49; p++) {
         const dl_real v = (xs[c * 49 + p] - mean) * a + b[c];
-        ys[c * 49 + p] = v > 0 ? v : 0;
+        ys[c * 49 + p] = v;
       }
     }
   }
@@ -558,26 +634,51 @@ DL_SPLIT void forward_a2(dl_ctx *ctx, int n, int with_labels) {
   /* a2: conv_pad -> [batch, 1296] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 1, conv_a2_42, &job);
+    dl_parallel_for(ctx->pool, n, 1, conv_a2_45, &job);
   }
   /* a2: norm_stats -> [2, 16] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 49), bn_stats_a2_50, &job);
-    if (ctx->train_mode && ctx->track_stats && (int64_t)n * 49 > 1)
-      dl_count_add(ST(52304), 1); /* a2_2.num_batches_tracked += 1 */
+  /* a2: per channel over the batch and its 49 positions, mean and
+   * rstd = 1/sqrt(var + eps) (var biased); training moves the running
+   * statistics towards them (momentum 0.1, var unbiased) */
+  if (ctx->train_mode) {
+    double *part = (double *)(FIX(320));
+    const double count = (double)DL_BATCH_ROWS(ctx, n) * 49;
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 49), bn_sum_a2_53, &job);
+    }
+    DL_BATCH_SUM(ctx, part, 16, 0);
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 49), bn_sq_a2_53, &job);
+    }
+    DL_BATCH_SUM(ctx, part + 16, 16, 0);
+    const int track = ctx->track_stats && count > 1;
+    dl_bn_stats(FIX(288), ST(52272), ST(52288), part, 16, count, 0.10000000000000001, 1.0000000000000001e-05, track);
+    if (track) dl_count_add(ST(52304), 1); /* a2_2.num_batches_tracked += 1 */
+  } else {
+    dl_bn_stats_running(FIX(288), ST(52272), ST(52288), 16, 1.0000000000000001e-05);
   }
   /* a2: norm -> [batch, 16, 7, 7] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 21, norm_a2_51, &job);
+    dl_parallel_for(ctx->pool, n, 21, norm_a2_54, &job);
+  }
+  /* a2: relu -> [batch, 16, 7, 7] */
+  /* y = relu(x) */
+  {
+    const dl_real *x = ACT(28080);
+    dl_real *y = ACT(28080);
+    const size_t count = (size_t)(n * 112) * 7;
+    DL_ELEMENTWISE
+    for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = v > 0 ? v : 0; };
   }
 }
 
 /* fashion_resnet.dln:16: r2     = relu(batch_norm(conv2d(a2, 16, kernel = 3, padding = 1, bias = false)) + p1)
  * forward */
 /* conv2d forward, one sample at a time: the padded image, the implicit GEMM, the bias and activation */
-static void conv_r2_54(void *arg, int64_t lo, int64_t hi) {
+static void conv_r2_58(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -605,45 +706,43 @@ static void conv_r2_54(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-/* r2: per channel c, over the batch and its 49 positions: mean and
- * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running
- * statistics towards them (momentum 0.1, var unbiased); evaluation uses the running ones */
-static void bn_stats_r2_62(void *arg, int64_t lo, int64_t hi) {
+static void bn_sum_r2_66(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict x = ACT(52736);
-  dl_real *restrict st = FIX(128), *restrict rm = ST(52320), *restrict rv = ST(52336);
-  const double count = (double)n * 49, momentum = 0.10000000000000001, eps = 1.0000000000000001e-05;
-  const int track = ctx->train_mode && ctx->track_stats && count > 1;
+  double *restrict part = (double *)(FIX(416));
   for (int64_t c = lo; c < hi; c++) {
-    if (!ctx->train_mode) {
-      st[c] = rm[c];
-      st[16 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
-      continue;
-    }
-    double sum = 0, sq = 0;
-    for (int s = 0; s < n; s++) sum += dl_sum_d(x + ((size_t)s * 16 + c) * 49, 49);
-    const double mean = sum / count;
-    for (int s = 0; s < n; s++) sq += dl_sq_dev_d(x + ((size_t)s * 16 + c) * 49, (dl_real)mean, 49);
-    const double var = sq / count;
-    st[c] = (dl_real)mean;
-    st[16 + c] = (dl_real)(1 / sqrt(var + eps));
-    if (track) {
-      rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-      rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
-    }
+    double acc = 0;
+    for (int s = 0; s < n; s++) acc += dl_sum_d(x + ((size_t)s * 16 + c) * 49, 49);
+    part[c] = acc;
   }
 }
 
-/* r2: y = ((x - mean) * rstd * w + b) */
-static void norm_r2_63(void *arg, int64_t lo, int64_t hi) {
+static void bn_sq_r2_66(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict x = ACT(52736), *restrict st = FIX(128);
+  const dl_real *restrict x = ACT(52736);
+  double *restrict part = (double *)(FIX(416));
+  const double count = (double)DL_BATCH_ROWS(ctx, n) * 49;
+  for (int64_t c = lo; c < hi; c++) {
+    double acc = 0;
+    const double mean = part[c] / count;
+    for (int s = 0; s < n; s++) acc += dl_sq_dev_d(x + ((size_t)s * 16 + c) * 49, (dl_real)mean, 49);
+    part[16 + c] = acc;
+  }
+}
+
+/* r2: y = ((x - mean) * rstd * w + b) */
+static void norm_r2_67(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *restrict x = ACT(52736), *restrict st = FIX(384);
   const dl_real *restrict w = ST(9488), *restrict b = ST(9504);
   dl_real *restrict y = ACT(51952);
   for (int64_t s = lo; s < hi; s++) {
@@ -666,19 +765,35 @@ DL_SPLIT void forward_r2(dl_ctx *ctx, int n, int with_labels) {
   /* r2: conv_pad -> [batch, 1296] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 1, conv_r2_54, &job);
+    dl_parallel_for(ctx->pool, n, 1, conv_r2_58, &job);
   }
   /* r2: norm_stats -> [2, 16] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 49), bn_stats_r2_62, &job);
-    if (ctx->train_mode && ctx->track_stats && (int64_t)n * 49 > 1)
-      dl_count_add(ST(52352), 1); /* r2_2.num_batches_tracked += 1 */
+  /* r2: per channel over the batch and its 49 positions, mean and
+   * rstd = 1/sqrt(var + eps) (var biased); training moves the running
+   * statistics towards them (momentum 0.1, var unbiased) */
+  if (ctx->train_mode) {
+    double *part = (double *)(FIX(416));
+    const double count = (double)DL_BATCH_ROWS(ctx, n) * 49;
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 49), bn_sum_r2_66, &job);
+    }
+    DL_BATCH_SUM(ctx, part, 16, 0);
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 49), bn_sq_r2_66, &job);
+    }
+    DL_BATCH_SUM(ctx, part + 16, 16, 0);
+    const int track = ctx->track_stats && count > 1;
+    dl_bn_stats(FIX(384), ST(52320), ST(52336), part, 16, count, 0.10000000000000001, 1.0000000000000001e-05, track);
+    if (track) dl_count_add(ST(52352), 1); /* r2_2.num_batches_tracked += 1 */
+  } else {
+    dl_bn_stats_running(FIX(384), ST(52320), ST(52336), 16, 1.0000000000000001e-05);
   }
   /* r2: norm -> [batch, 16, 7, 7] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 21, norm_r2_63, &job);
+    dl_parallel_for(ctx->pool, n, 21, norm_r2_67, &job);
   }
   /* r2: add -> [batch, 16, 7, 7] */
   {
@@ -703,7 +818,7 @@ DL_SPLIT void forward_r2(dl_ctx *ctx, int n, int with_labels) {
 /* fashion_resnet.dln:17: logits = dense(flatten(r2), 10)
  * forward */
 /* logits: y = (y + b) on rows [i0,i1) x columns [j0,j1) of y, run by the GEMM */
-static void epilogue_logits_69(void *arg, int i0, int i1, int j0, int j1) {
+static void epilogue_logits_74(void *arg, int i0, int i1, int j0, int j1) {
   dl_ctx *ctx = arg;
   dl_real *restrict y = ACT(28864);
   const dl_real *restrict b = ST(17360);
@@ -726,7 +841,7 @@ DL_SPLIT void forward_logits(dl_ctx *ctx, int n, int with_labels) {
     dl_real *restrict y = ACT(28864);
     const int rows = n;
     /* y[rows,10] = x[rows,784] . W[10,784]^T */
-    dl_gemm_nt_epilogue(ctx->pool, rows, 10, 784, x, 784, W, 784, y, 10, epilogue_logits_69, ctx);
+    dl_gemm_nt_epilogue(ctx->pool, rows, 10, 784, x, 784, W, 784, y, 10, epilogue_logits_74, ctx);
   }
   /* the prediction head */
   memcpy(ctx->out, ACT(28864), (size_t)(n) * 10 * sizeof(dl_real));
@@ -741,7 +856,7 @@ DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   if (with_labels) {
     /* loss: cross_entropy -> scalar */
     /* mean over rows of logsumexp(z) - z[label] */
-    FIX(160)[0] = (dl_real)dl_cross_entropy(ctx->pool, ACT(28864), ctx->y_class, n, 10);
+    FIX(480)[0] = (dl_real)dl_cross_entropy(ctx->pool, ACT(28864), ctx->y_class, n, 10);
   }
 }
 
@@ -764,10 +879,10 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)n;
   (void)with_labels;
   /* loss: grad_seed -> scalar */
-  FIX(176)[0] = 1; /* d loss / d loss */
+  FIX(496)[0] = 1; /* d loss / d loss */
   /* logits: loss_grad -> [batch, 10] */
   /* dz = ds * (softmax(z) - onehot(label)) / rows */
-  dl_cross_entropy_grad(ctx->pool, FIX(176)[0], ACT(28864), ctx->y_class, ACT(28880), n, 10);
+  dl_cross_entropy_grad(ctx->pool, FIX(496)[0], ACT(28864), ctx->y_class, ACT(28880), n, 10);
 }
 
 /* fashion_resnet.dln:17: logits = dense(flatten(r2), 10)
@@ -807,13 +922,13 @@ static void backward_logits(dl_ctx *ctx, int n, int with_labels) {
  * backward: gradients of this line's inputs and parameters */
 /* r2 backward: per channel c over the batch, sums[c] = sum dy and
  * sums[16 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
-static void norm_sums_r2_78(void *arg, int64_t lo, int64_t hi) {
+static void norm_sums_r2_83(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(26000), *restrict x = ACT(52736), *restrict st = FIX(128);
-  dl_real *restrict sums = FIX(192);
+  const dl_real *restrict dy = ACT(26000), *restrict x = ACT(52736), *restrict st = FIX(384);
+  double *restrict part = (double *)(FIX(576));
   for (int64_t c = lo; c < hi; c++) {
     double sdy = 0, sdx = 0;
     for (int s = 0; s < n; s++) {
@@ -822,26 +937,26 @@ static void norm_sums_r2_78(void *arg, int64_t lo, int64_t hi) {
       sdy += dl_sum_d(dy + o, 49);
       sdx += rstd * dl_dot_dev_d(dy + o, x + o, mean, 49);
     }
-    sums[c] = (dl_real)sdy;
-    sums[16 + c] = (dl_real)sdx;
+    part[c] = sdy;
+    part[16 + c] = sdx;
   }
 }
 
 /* r2 backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over
  * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */
-static void bn_dx_r2_81(void *arg, int64_t lo, int64_t hi) {
+static void bn_dx_r2_87(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(26000), *restrict x = ACT(52736), *restrict st = FIX(128);
-  const dl_real *restrict sums = FIX(192);
+  const dl_real *restrict dy = ACT(26000), *restrict x = ACT(52736), *restrict st = FIX(384);
+  const dl_real *restrict sums = FIX(512);
   const dl_real *restrict w = ST(9488);
   dl_real *restrict dx = ACT(51952);
-  const dl_real count = (dl_real)n * 49;
+  const dl_real count = (dl_real)DL_BATCH_ROWS(ctx, n) * 49;
   for (int64_t c = lo; c < hi; c++) {
     const dl_real mean = st[c], rstd = st[16 + c], wr = w[c] * rstd;
-    const dl_real mdy = sums[c] / count, mdx = sums[16 + c] / count;
+    const dl_real mdy = sums[32 + c] / count, mdx = sums[48 + c] / count;
     const int train = ctx->train_mode;
     for (int s = 0; s < n; s++) {
       const size_t o = ((size_t)s * 16 + c) * 49;
@@ -854,7 +969,7 @@ static void bn_dx_r2_81(void *arg, int64_t lo, int64_t hi) {
 }
 
 /* conv2d input gradient as a convolution, one sample at a time: dy padded, the implicit GEMM with W flipped */
-static void conv_dx_r2_85(void *arg, int64_t lo, int64_t hi) {
+static void conv_dx_r2_91(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -867,7 +982,7 @@ static void conv_dx_r2_85(void *arg, int64_t lo, int64_t hi) {
     static const dl_conv_shape q = {.C = 16, .H = 7, .W = 7, .OC = 16, .OH = 7, .OW = 7,
         .KH = 3, .KW = 3, .SH = 1, .SW = 1, .PH = 1, .PW = 1, .DH = 1, .DW = 1, .groups = 1};
     for (int g = 0; g < 1; g++)
-      dl_conv2d_forward(&q, g, ACT(50656) + s * 1296, FIX(2528), ACT(52736) + s * 784);
+      dl_conv2d_forward(&q, g, ACT(50656) + s * 1296, FIX(2944), ACT(52736) + s * 784);
     }
   }
 }
@@ -885,33 +1000,34 @@ static void backward_r2(dl_ctx *ctx, int n, int with_labels) {
     DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
   }
-  /* r2: norm_sums -> [2, 16] */
+  /* r2: norm_sums -> [4, 16] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 49), norm_sums_r2_78, &job);
+    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 49), norm_sums_r2_83, &job);
   }
+  dl_bn_sums(ctx, FIX(512), (double *)(FIX(576)), 16); /* and over the global batch */
   /* r2_2.bias: norm_db -> [16] */
   /* db = sum over the batch of dy */
-  memcpy(ST(26880), FIX(192) + 0, 16 * sizeof(dl_real));
+  memcpy(ST(26880), FIX(512) + 0, 16 * sizeof(dl_real));
   /* r2_2.weight: norm_dw -> [16] */
   /* dw = sum over the batch of dy * xhat */
-  memcpy(ST(26864), FIX(192) + 16, 16 * sizeof(dl_real));
+  memcpy(ST(26864), FIX(512) + 16, 16 * sizeof(dl_real));
   /* r2: norm_dx -> [batch, 16, 7, 7] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 49), bn_dx_r2_81, &job);
+    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 49), bn_dx_r2_87, &job);
   }
   /* r2.weight: conv2d_dw -> [1, 144, 16] */
   {
     /* dW^T[g] [144, 16] = sum over the batch of fields(xpad_s) . dy_s^T */
     static const dl_conv_shape q = {.C = 16, .H = 7, .W = 7, .OC = 16, .OH = 7, .OW = 7,
         .KH = 3, .KW = 3, .SH = 1, .SW = 1, .PH = 1, .PW = 1, .DH = 1, .DW = 1, .groups = 1};
-    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(50656), ACT(51952), FIX(224));
+    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(50656), ACT(51952), FIX(640));
   }
   /* r2.weight: conv2d_dw_t -> [16, 16, 3, 3] */
   {
     /* dW[g*16 + o, k] = dW^T[g, k, o] */
-    const dl_real *restrict t = FIX(224);
+    const dl_real *restrict t = FIX(640);
     dl_real *restrict dw = ST(24560);
     for (int g = 0; g < 1; g++)
       DL_NO_UNROLL for (int o = 0; o < 16; o++)
@@ -922,7 +1038,7 @@ static void backward_r2(dl_ctx *ctx, int n, int with_labels) {
   {
     /* W'[g, c, oc, i, j] = W[g*16 + oc, c, 2 - i, 2 - j] */
     const dl_real *restrict w = ST(7184);
-    dl_real *restrict t = FIX(2528);
+    dl_real *restrict t = FIX(2944);
     DL_NO_UNROLL for (int g = 0; g < 1; g++)
       DL_NO_UNROLL for (int c = 0; c < 16; c++)
         DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
@@ -932,7 +1048,7 @@ static void backward_r2(dl_ctx *ctx, int n, int with_labels) {
   /* r2: conv_pad -> [batch, 1296] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 1, conv_dx_r2_85, &job);
+    dl_parallel_for(ctx->pool, n, 1, conv_dx_r2_91, &job);
   }
 }
 
@@ -940,13 +1056,13 @@ static void backward_r2(dl_ctx *ctx, int n, int with_labels) {
  * backward: gradients of this line's inputs and parameters */
 /* a2 backward: per channel c over the batch, sums[c] = sum dy and
  * sums[16 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
-static void norm_sums_a2_88(void *arg, int64_t lo, int64_t hi) {
+static void norm_sums_a2_94(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(52736), *restrict x = ACT(49872), *restrict st = FIX(96);
-  dl_real *restrict sums = FIX(4832);
+  const dl_real *restrict dy = ACT(52736), *restrict x = ACT(49872), *restrict st = FIX(288);
+  double *restrict part = (double *)(FIX(5312));
   for (int64_t c = lo; c < hi; c++) {
     double sdy = 0, sdx = 0;
     for (int s = 0; s < n; s++) {
@@ -955,26 +1071,26 @@ static void norm_sums_a2_88(void *arg, int64_t lo, int64_t hi) {
       sdy += dl_sum_d(dy + o, 49);
       sdx += rstd * dl_dot_dev_d(dy + o, x + o, mean, 49);
     }
-    sums[c] = (dl_real)sdy;
-    sums[16 + c] = (dl_real)sdx;
+    part[c] = sdy;
+    part[16 + c] = sdx;
   }
 }
 
 /* a2 backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over
  * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */
-static void bn_dx_a2_91(void *arg, int64_t lo, int64_t hi) {
+static void bn_dx_a2_98(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(52736), *restrict x = ACT(49872), *restrict st = FIX(96);
-  const dl_real *restrict sums = FIX(4832);
+  const dl_real *restrict dy = ACT(52736), *restrict x = ACT(49872), *restrict st = FIX(288);
+  const dl_real *restrict sums = FIX(5248);
   const dl_real *restrict w = ST(7152);
   dl_real *restrict dx = ACT(28080);
-  const dl_real count = (dl_real)n * 49;
+  const dl_real count = (dl_real)DL_BATCH_ROWS(ctx, n) * 49;
   for (int64_t c = lo; c < hi; c++) {
     const dl_real mean = st[c], rstd = st[16 + c], wr = w[c] * rstd;
-    const dl_real mdy = sums[c] / count, mdx = sums[16 + c] / count;
+    const dl_real mdy = sums[32 + c] / count, mdx = sums[48 + c] / count;
     const int train = ctx->train_mode;
     for (int s = 0; s < n; s++) {
       const size_t o = ((size_t)s * 16 + c) * 49;
@@ -987,7 +1103,7 @@ static void bn_dx_a2_91(void *arg, int64_t lo, int64_t hi) {
 }
 
 /* conv2d input gradient as a convolution, one sample at a time: dy padded, the implicit GEMM with W flipped */
-static void conv_dx_a2_95(void *arg, int64_t lo, int64_t hi) {
+static void conv_dx_a2_102(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -1000,7 +1116,7 @@ static void conv_dx_a2_95(void *arg, int64_t lo, int64_t hi) {
     static const dl_conv_shape q = {.C = 16, .H = 7, .W = 7, .OC = 16, .OH = 7, .OW = 7,
         .KH = 3, .KW = 3, .SH = 1, .SW = 1, .PH = 1, .PW = 1, .DH = 1, .DW = 1, .groups = 1};
     for (int g = 0; g < 1; g++)
-      dl_conv2d_forward(&q, g, ACT(26784) + s * 1296, FIX(7168), ACT(49872) + s * 784);
+      dl_conv2d_forward(&q, g, ACT(26784) + s * 1296, FIX(7680), ACT(49872) + s * 784);
     }
   }
 }
@@ -1018,33 +1134,34 @@ static void backward_a2(dl_ctx *ctx, int n, int with_labels) {
     DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
   }
-  /* a2: norm_sums -> [2, 16] */
+  /* a2: norm_sums -> [4, 16] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 49), norm_sums_a2_88, &job);
+    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 49), norm_sums_a2_94, &job);
   }
+  dl_bn_sums(ctx, FIX(5248), (double *)(FIX(5312)), 16); /* and over the global batch */
   /* a2_2.bias: norm_db -> [16] */
   /* db = sum over the batch of dy */
-  memcpy(ST(24544), FIX(4832) + 0, 16 * sizeof(dl_real));
+  memcpy(ST(24544), FIX(5248) + 0, 16 * sizeof(dl_real));
   /* a2_2.weight: norm_dw -> [16] */
   /* dw = sum over the batch of dy * xhat */
-  memcpy(ST(24528), FIX(4832) + 16, 16 * sizeof(dl_real));
+  memcpy(ST(24528), FIX(5248) + 16, 16 * sizeof(dl_real));
   /* a2: norm_dx -> [batch, 16, 7, 7] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 49), bn_dx_a2_91, &job);
+    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 49), bn_dx_a2_98, &job);
   }
   /* a2.weight: conv2d_dw -> [1, 144, 16] */
   {
     /* dW^T[g] [144, 16] = sum over the batch of fields(xpad_s) . dy_s^T */
     static const dl_conv_shape q = {.C = 16, .H = 7, .W = 7, .OC = 16, .OH = 7, .OW = 7,
         .KH = 3, .KW = 3, .SH = 1, .SW = 1, .PH = 1, .PW = 1, .DH = 1, .DW = 1, .groups = 1};
-    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(26784), ACT(28080), FIX(4864));
+    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(26784), ACT(28080), FIX(5376));
   }
   /* a2.weight: conv2d_dw_t -> [16, 16, 3, 3] */
   {
     /* dW[g*16 + o, k] = dW^T[g, k, o] */
-    const dl_real *restrict t = FIX(4864);
+    const dl_real *restrict t = FIX(5376);
     dl_real *restrict dw = ST(22224);
     for (int g = 0; g < 1; g++)
       DL_NO_UNROLL for (int o = 0; o < 16; o++)
@@ -1055,7 +1172,7 @@ static void backward_a2(dl_ctx *ctx, int n, int with_labels) {
   {
     /* W'[g, c, oc, i, j] = W[g*16 + oc, c, 2 - i, 2 - j] */
     const dl_real *restrict w = ST(4848);
-    dl_real *restrict t = FIX(7168);
+    dl_real *restrict t = FIX(7680);
     DL_NO_UNROLL for (int g = 0; g < 1; g++)
       DL_NO_UNROLL for (int c = 0; c < 16; c++)
         DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
@@ -1065,14 +1182,14 @@ static void backward_a2(dl_ctx *ctx, int n, int with_labels) {
   /* a2: conv_pad -> [batch, 1296] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 1, conv_dx_a2_95, &job);
+    dl_parallel_for(ctx->pool, n, 1, conv_dx_a2_102, &job);
   }
 }
 
 /* fashion_resnet.dln:14: p1     = maxpool(r1, 2)
  * backward: gradients of this line's inputs and parameters */
 /* maxpool backward: dy to the first maximum of each window */
-static void maxpool_p1_98(void *arg, int64_t lo, int64_t hi) {
+static void maxpool_p1_105(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -1127,14 +1244,14 @@ static void backward_p1(dl_ctx *ctx, int n, int with_labels) {
   /* r1: maxpool_grad -> [batch, 16, 14, 14] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n * 16, 1, maxpool_p1_98, &job);
+    dl_parallel_for(ctx->pool, n * 16, 1, maxpool_p1_105, &job);
   }
 }
 
 /* fashion_resnet.dln:12: r1     = relu(batch_norm(conv2d(a1, 16, kernel = 3, padding = 1, bias = false)) + stem)
  * backward: gradients of this line's inputs and parameters */
 /* r1: act_grad, elements [lo, hi) of the batch's */
-static void act_dx_r1_99(void *arg, int64_t lo, int64_t hi) {
+static void act_dx_r1_106(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -1147,13 +1264,13 @@ static void act_dx_r1_99(void *arg, int64_t lo, int64_t hi) {
 
 /* r1 backward: per channel c over the batch, sums[c] = sum dy and
  * sums[16 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
-static void norm_sums_r1_100(void *arg, int64_t lo, int64_t hi) {
+static void norm_sums_r1_107(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(49872), *restrict x = ACT(46736), *restrict st = FIX(64);
-  dl_real *restrict sums = FIX(9472);
+  const dl_real *restrict dy = ACT(49872), *restrict x = ACT(46736), *restrict st = FIX(192);
+  double *restrict part = (double *)(FIX(10048));
   for (int64_t c = lo; c < hi; c++) {
     double sdy = 0, sdx = 0;
     for (int s = 0; s < n; s++) {
@@ -1162,26 +1279,26 @@ static void norm_sums_r1_100(void *arg, int64_t lo, int64_t hi) {
       sdy += dl_sum_d(dy + o, 196);
       sdx += rstd * dl_dot_dev_d(dy + o, x + o, mean, 196);
     }
-    sums[c] = (dl_real)sdy;
-    sums[16 + c] = (dl_real)sdx;
+    part[c] = sdy;
+    part[16 + c] = sdx;
   }
 }
 
 /* r1 backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over
  * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */
-static void bn_dx_r1_103(void *arg, int64_t lo, int64_t hi) {
+static void bn_dx_r1_111(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(49872), *restrict x = ACT(46736), *restrict st = FIX(64);
-  const dl_real *restrict sums = FIX(9472);
+  const dl_real *restrict dy = ACT(49872), *restrict x = ACT(46736), *restrict st = FIX(192);
+  const dl_real *restrict sums = FIX(9984);
   const dl_real *restrict w = ST(4816);
   dl_real *restrict dx = ACT(26000);
-  const dl_real count = (dl_real)n * 196;
+  const dl_real count = (dl_real)DL_BATCH_ROWS(ctx, n) * 196;
   for (int64_t c = lo; c < hi; c++) {
     const dl_real mean = st[c], rstd = st[16 + c], wr = w[c] * rstd;
-    const dl_real mdy = sums[c] / count, mdx = sums[16 + c] / count;
+    const dl_real mdy = sums[32 + c] / count, mdx = sums[48 + c] / count;
     const int train = ctx->train_mode;
     for (int s = 0; s < n; s++) {
       const size_t o = ((size_t)s * 16 + c) * 196;
@@ -1194,7 +1311,7 @@ static void bn_dx_r1_103(void *arg, int64_t lo, int64_t hi) {
 }
 
 /* conv2d input gradient as a convolution, one sample at a time: dy padded, the implicit GEMM with W flipped */
-static void conv_dx_r1_107(void *arg, int64_t lo, int64_t hi) {
+static void conv_dx_r1_115(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -1207,7 +1324,7 @@ static void conv_dx_r1_107(void *arg, int64_t lo, int64_t hi) {
     static const dl_conv_shape q = {.C = 16, .H = 14, .W = 14, .OC = 16, .OH = 14, .OW = 14,
         .KH = 3, .KW = 3, .SH = 1, .SW = 1, .PH = 1, .PW = 1, .DH = 1, .DW = 1, .groups = 1};
     for (int g = 0; g < 1; g++)
-      dl_conv2d_forward(&q, g, ACT(39504) + s * 4096, FIX(11808), ACT(43600) + s * 3136);
+      dl_conv2d_forward(&q, g, ACT(39504) + s * 4096, FIX(12416), ACT(43600) + s * 3136);
     }
   }
 }
@@ -1220,35 +1337,36 @@ static void backward_r1(dl_ctx *ctx, int n, int with_labels) {
   /* dx = dy * relu'(.) */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, act_dx_r1_99, &job);
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, act_dx_r1_106, &job);
   }
-  /* r1: norm_sums -> [2, 16] */
+  /* r1: norm_sums -> [4, 16] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 196), norm_sums_r1_100, &job);
+    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 196), norm_sums_r1_107, &job);
   }
+  dl_bn_sums(ctx, FIX(9984), (double *)(FIX(10048)), 16); /* and over the global batch */
   /* r1_2.bias: norm_db -> [16] */
   /* db = sum over the batch of dy */
-  memcpy(ST(22208), FIX(9472) + 0, 16 * sizeof(dl_real));
+  memcpy(ST(22208), FIX(9984) + 0, 16 * sizeof(dl_real));
   /* r1_2.weight: norm_dw -> [16] */
   /* dw = sum over the batch of dy * xhat */
-  memcpy(ST(22192), FIX(9472) + 16, 16 * sizeof(dl_real));
+  memcpy(ST(22192), FIX(9984) + 16, 16 * sizeof(dl_real));
   /* r1: norm_dx -> [batch, 16, 14, 14] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 196), bn_dx_r1_103, &job);
+    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 196), bn_dx_r1_111, &job);
   }
   /* r1.weight: conv2d_dw -> [1, 144, 16] */
   {
     /* dW^T[g] [144, 16] = sum over the batch of fields(xpad_s) . dy_s^T */
     static const dl_conv_shape q = {.C = 16, .H = 14, .W = 14, .OC = 16, .OH = 14, .OW = 14,
         .KH = 3, .KW = 3, .SH = 1, .SW = 1, .PH = 1, .PW = 1, .DH = 1, .DW = 1, .groups = 1};
-    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(39504), ACT(26000), FIX(9504));
+    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(39504), ACT(26000), FIX(10112));
   }
   /* r1.weight: conv2d_dw_t -> [16, 16, 3, 3] */
   {
     /* dW[g*16 + o, k] = dW^T[g, k, o] */
-    const dl_real *restrict t = FIX(9504);
+    const dl_real *restrict t = FIX(10112);
     dl_real *restrict dw = ST(19888);
     for (int g = 0; g < 1; g++)
       DL_NO_UNROLL for (int o = 0; o < 16; o++)
@@ -1259,7 +1377,7 @@ static void backward_r1(dl_ctx *ctx, int n, int with_labels) {
   {
     /* W'[g, c, oc, i, j] = W[g*16 + oc, c, 2 - i, 2 - j] */
     const dl_real *restrict w = ST(2512);
-    dl_real *restrict t = FIX(11808);
+    dl_real *restrict t = FIX(12416);
     DL_NO_UNROLL for (int g = 0; g < 1; g++)
       DL_NO_UNROLL for (int c = 0; c < 16; c++)
         DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
@@ -1269,14 +1387,14 @@ static void backward_r1(dl_ctx *ctx, int n, int with_labels) {
   /* r1: conv_pad -> [batch, 4096] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 1, conv_dx_r1_107, &job);
+    dl_parallel_for(ctx->pool, n, 1, conv_dx_r1_115, &job);
   }
 }
 
 /* fashion_resnet.dln:11: a1     = relu(batch_norm(conv2d(stem, 16, kernel = 3, padding = 1, bias = false)))
  * backward: gradients of this line's inputs and parameters */
 /* a1: act_grad, elements [lo, hi) of the batch's */
-static void act_dx_a1_109(void *arg, int64_t lo, int64_t hi) {
+static void act_dx_a1_117(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -1289,13 +1407,13 @@ static void act_dx_a1_109(void *arg, int64_t lo, int64_t hi) {
 
 /* a1 backward: per channel c over the batch, sums[c] = sum dy and
  * sums[16 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
-static void norm_sums_a1_110(void *arg, int64_t lo, int64_t hi) {
+static void norm_sums_a1_118(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(43600), *restrict x = ACT(36368), *restrict st = FIX(32);
-  dl_real *restrict sums = FIX(14112);
+  const dl_real *restrict dy = ACT(43600), *restrict x = ACT(36368), *restrict st = FIX(96);
+  double *restrict part = (double *)(FIX(14784));
   for (int64_t c = lo; c < hi; c++) {
     double sdy = 0, sdx = 0;
     for (int s = 0; s < n; s++) {
@@ -1304,26 +1422,26 @@ static void norm_sums_a1_110(void *arg, int64_t lo, int64_t hi) {
       sdy += dl_sum_d(dy + o, 196);
       sdx += rstd * dl_dot_dev_d(dy + o, x + o, mean, 196);
     }
-    sums[c] = (dl_real)sdy;
-    sums[16 + c] = (dl_real)sdx;
+    part[c] = sdy;
+    part[16 + c] = sdx;
   }
 }
 
 /* a1 backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over
  * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */
-static void bn_dx_a1_113(void *arg, int64_t lo, int64_t hi) {
+static void bn_dx_a1_122(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(43600), *restrict x = ACT(36368), *restrict st = FIX(32);
-  const dl_real *restrict sums = FIX(14112);
+  const dl_real *restrict dy = ACT(43600), *restrict x = ACT(36368), *restrict st = FIX(96);
+  const dl_real *restrict sums = FIX(14720);
   const dl_real *restrict w = ST(2480);
   dl_real *restrict dx = ACT(26000);
-  const dl_real count = (dl_real)n * 196;
+  const dl_real count = (dl_real)DL_BATCH_ROWS(ctx, n) * 196;
   for (int64_t c = lo; c < hi; c++) {
     const dl_real mean = st[c], rstd = st[16 + c], wr = w[c] * rstd;
-    const dl_real mdy = sums[c] / count, mdx = sums[16 + c] / count;
+    const dl_real mdy = sums[32 + c] / count, mdx = sums[48 + c] / count;
     const int train = ctx->train_mode;
     for (int s = 0; s < n; s++) {
       const size_t o = ((size_t)s * 16 + c) * 196;
@@ -1336,7 +1454,7 @@ static void bn_dx_a1_113(void *arg, int64_t lo, int64_t hi) {
 }
 
 /* conv2d input gradient as a convolution, one sample at a time: dy padded, the implicit GEMM with W flipped */
-static void conv_dx_a1_117(void *arg, int64_t lo, int64_t hi) {
+static void conv_dx_a1_126(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -1349,7 +1467,7 @@ static void conv_dx_a1_117(void *arg, int64_t lo, int64_t hi) {
     static const dl_conv_shape q = {.C = 16, .H = 14, .W = 14, .OC = 16, .OH = 14, .OW = 14,
         .KH = 3, .KW = 3, .SH = 1, .SW = 1, .PH = 1, .PW = 1, .DH = 1, .DW = 1, .groups = 1};
     for (int g = 0; g < 1; g++)
-      dl_conv2d_forward(&q, g, ACT(29136) + s * 4096, FIX(16448), ACT(33232) + s * 3136);
+      dl_conv2d_forward(&q, g, ACT(29136) + s * 4096, FIX(17152), ACT(33232) + s * 3136);
     }
   }
 }
@@ -1362,35 +1480,36 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
   /* dx = dy * relu'(.) */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, act_dx_a1_109, &job);
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, act_dx_a1_117, &job);
   }
-  /* a1: norm_sums -> [2, 16] */
+  /* a1: norm_sums -> [4, 16] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 196), norm_sums_a1_110, &job);
+    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 196), norm_sums_a1_118, &job);
   }
+  dl_bn_sums(ctx, FIX(14720), (double *)(FIX(14784)), 16); /* and over the global batch */
   /* a1_2.bias: norm_db -> [16] */
   /* db = sum over the batch of dy */
-  memcpy(ST(19872), FIX(14112) + 0, 16 * sizeof(dl_real));
+  memcpy(ST(19872), FIX(14720) + 0, 16 * sizeof(dl_real));
   /* a1_2.weight: norm_dw -> [16] */
   /* dw = sum over the batch of dy * xhat */
-  memcpy(ST(19856), FIX(14112) + 16, 16 * sizeof(dl_real));
+  memcpy(ST(19856), FIX(14720) + 16, 16 * sizeof(dl_real));
   /* a1: norm_dx -> [batch, 16, 14, 14] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 196), bn_dx_a1_113, &job);
+    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 196), bn_dx_a1_122, &job);
   }
   /* a1.weight: conv2d_dw -> [1, 144, 16] */
   {
     /* dW^T[g] [144, 16] = sum over the batch of fields(xpad_s) . dy_s^T */
     static const dl_conv_shape q = {.C = 16, .H = 14, .W = 14, .OC = 16, .OH = 14, .OW = 14,
         .KH = 3, .KW = 3, .SH = 1, .SW = 1, .PH = 1, .PW = 1, .DH = 1, .DW = 1, .groups = 1};
-    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(29136), ACT(26000), FIX(14144));
+    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(29136), ACT(26000), FIX(14848));
   }
   /* a1.weight: conv2d_dw_t -> [16, 16, 3, 3] */
   {
     /* dW[g*16 + o, k] = dW^T[g, k, o] */
-    const dl_real *restrict t = FIX(14144);
+    const dl_real *restrict t = FIX(14848);
     dl_real *restrict dw = ST(17552);
     for (int g = 0; g < 1; g++)
       DL_NO_UNROLL for (int o = 0; o < 16; o++)
@@ -1401,7 +1520,7 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
   {
     /* W'[g, c, oc, i, j] = W[g*16 + oc, c, 2 - i, 2 - j] */
     const dl_real *restrict w = ST(176);
-    dl_real *restrict t = FIX(16448);
+    dl_real *restrict t = FIX(17152);
     DL_NO_UNROLL for (int g = 0; g < 1; g++)
       DL_NO_UNROLL for (int c = 0; c < 16; c++)
         DL_NO_UNROLL for (int oc = 0; oc < 16; oc++)
@@ -1411,14 +1530,14 @@ static void backward_a1(dl_ctx *ctx, int n, int with_labels) {
   /* a1: conv_pad -> [batch, 4096] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 1, conv_dx_a1_117, &job);
+    dl_parallel_for(ctx->pool, n, 1, conv_dx_a1_126, &job);
   }
 }
 
 /* fashion_resnet.dln:10: stem   = maxpool(relu(batch_norm(conv2d(x, 16, kernel = 3, padding = 1, bias = false))), 2)
  * backward: gradients of this line's inputs and parameters */
 /* stem: addn, elements [lo, hi) of the batch's */
-static void addn_stem_119(void *arg, int64_t lo, int64_t hi) {
+static void addn_stem_128(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -1431,7 +1550,7 @@ static void addn_stem_119(void *arg, int64_t lo, int64_t hi) {
 }
 
 /* maxpool backward: dy to the first maximum of each window */
-static void maxpool_stem_120(void *arg, int64_t lo, int64_t hi) {
+static void maxpool_stem_129(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -1473,13 +1592,13 @@ static void maxpool_stem_120(void *arg, int64_t lo, int64_t hi) {
 
 /* stem backward: per channel c over the batch, sums[c] = sum dy and
  * sums[16 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
-static void norm_sums_stem_122(void *arg, int64_t lo, int64_t hi) {
+static void norm_sums_stem_131(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict dy = ACT(29136), *restrict x = ACT(13456), *restrict st = FIX(0);
-  dl_real *restrict sums = FIX(18752);
+  double *restrict part = (double *)(FIX(19520));
   for (int64_t c = lo; c < hi; c++) {
     double sdy = 0, sdx = 0;
     for (int s = 0; s < n; s++) {
@@ -1488,26 +1607,26 @@ static void norm_sums_stem_122(void *arg, int64_t lo, int64_t hi) {
       sdy += dl_sum_d(dy + o, 784);
       sdx += rstd * dl_dot_dev_d(dy + o, x + o, mean, 784);
     }
-    sums[c] = (dl_real)sdy;
-    sums[16 + c] = (dl_real)sdx;
+    part[c] = sdy;
+    part[16 + c] = sdx;
   }
 }
 
 /* stem backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over
  * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */
-static void bn_dx_stem_125(void *arg, int64_t lo, int64_t hi) {
+static void bn_dx_stem_135(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict dy = ACT(29136), *restrict x = ACT(13456), *restrict st = FIX(0);
-  const dl_real *restrict sums = FIX(18752);
+  const dl_real *restrict sums = FIX(19456);
   const dl_real *restrict w = ST(144);
   dl_real *restrict dx = ACT(912);
-  const dl_real count = (dl_real)n * 784;
+  const dl_real count = (dl_real)DL_BATCH_ROWS(ctx, n) * 784;
   for (int64_t c = lo; c < hi; c++) {
     const dl_real mean = st[c], rstd = st[16 + c], wr = w[c] * rstd;
-    const dl_real mdy = sums[c] / count, mdx = sums[16 + c] / count;
+    const dl_real mdy = sums[32 + c] / count, mdx = sums[48 + c] / count;
     const int train = ctx->train_mode;
     for (int s = 0; s < n; s++) {
       const size_t o = ((size_t)s * 16 + c) * 784;
@@ -1526,40 +1645,41 @@ static void backward_stem(dl_ctx *ctx, int n, int with_labels) {
   /* stem: addn -> [batch, 16, 14, 14] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, addn_stem_119, &job);
+    dl_parallel_for(ctx->pool, (int64_t)((size_t)(n * 224) * 14), 16384, addn_stem_128, &job);
   }
   /* stem: maxpool_grad -> [batch, 16, 28, 28] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n * 16, 1, maxpool_stem_120, &job);
+    dl_parallel_for(ctx->pool, n * 16, 1, maxpool_stem_129, &job);
   }
-  /* stem: norm_sums -> [2, 16] */
+  /* stem: norm_sums -> [4, 16] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 784), norm_sums_stem_122, &job);
+    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 784), norm_sums_stem_131, &job);
   }
+  dl_bn_sums(ctx, FIX(19456), (double *)(FIX(19520)), 16); /* and over the global batch */
   /* stem_2.bias: norm_db -> [16] */
   /* db = sum over the batch of dy */
-  memcpy(ST(17536), FIX(18752) + 0, 16 * sizeof(dl_real));
+  memcpy(ST(17536), FIX(19456) + 0, 16 * sizeof(dl_real));
   /* stem_2.weight: norm_dw -> [16] */
   /* dw = sum over the batch of dy * xhat */
-  memcpy(ST(17520), FIX(18752) + 16, 16 * sizeof(dl_real));
+  memcpy(ST(17520), FIX(19456) + 16, 16 * sizeof(dl_real));
   /* stem: norm_dx -> [batch, 16, 28, 28] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 784), bn_dx_stem_125, &job);
+    dl_parallel_for(ctx->pool, 16, 1 + 16384 / ((int64_t)n * 784), bn_dx_stem_135, &job);
   }
   /* stem.weight: conv2d_dw -> [1, 9, 16] */
   {
     /* dW^T[g] [9, 16] = sum over the batch of fields(xpad_s) . dy_s^T */
     static const dl_conv_shape q = {.C = 1, .H = 28, .W = 28, .OC = 16, .OH = 28, .OW = 28,
         .KH = 3, .KW = 3, .SH = 1, .SW = 1, .PH = 1, .PW = 1, .DH = 1, .DW = 1, .groups = 1};
-    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(0), ACT(912), FIX(18784));
+    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(0), ACT(912), FIX(19584));
   }
   /* stem.weight: conv2d_dw_t -> [16, 1, 3, 3] */
   {
     /* dW[g*16 + o, k] = dW^T[g, k, o] */
-    const dl_real *restrict t = FIX(18784);
+    const dl_real *restrict t = FIX(19584);
     dl_real *restrict dw = ST(17376);
     for (int g = 0; g < 1; g++)
       DL_NO_UNROLL for (int o = 0; o < 16; o++)
@@ -1592,7 +1712,7 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   DL_GRADS_READY(ctx, 3);
   backward_stem(ctx, n, 1);
   DL_GRADS_READY(ctx, 2);
-  return (double)FIX(160)[0];
+  return (double)FIX(480)[0];
 }
 
 #else
@@ -1610,7 +1730,7 @@ static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_r2(ctx, n, with_loss);
   forward_logits(ctx, n, with_loss);
   forward_loss(ctx, n, with_loss);
-  return with_loss ? (double)FIX(160)[0] : 0.0;
+  return with_loss ? (double)FIX(480)[0] : 0.0;
 }
 
 /* The differentiated loss (data loss + penalties), forward only. */
@@ -1623,7 +1743,7 @@ static double loss_only(dl_ctx *ctx, int n) {
   forward_r2(ctx, n, 1);
   forward_logits(ctx, n, 1);
   forward_loss(ctx, n, 1);
-  return (double)FIX(160)[0];
+  return (double)FIX(480)[0];
 }
 
 typedef struct update_args {
@@ -1827,26 +1947,26 @@ static const int grad_ready[] = {
 static const dl_onnx_node onnx_nodes[] = {
   {"Conv", "stem:5", 2, {"x", "stem.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
   {"BatchNormalization", "stem:12", 5, {"stem:5", "stem_2.weight", "stem_2.bias", "stem_2.running_mean", "stem_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
-  {"Relu", "stem:13", 1, {"stem:12"}, 0, {{0}}},
-  {"MaxPool", "stem:14", 1, {"stem:13"}, 3, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}}},
-  {"Conv", "a1:18", 2, {"stem:14", "a1.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
-  {"BatchNormalization", "a1:25", 5, {"a1:18", "a1_2.weight", "a1_2.bias", "a1_2.running_mean", "a1_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
-  {"Relu", "a1:26", 1, {"a1:25"}, 0, {{0}}},
-  {"Conv", "r1:30", 2, {"a1:26", "r1.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
-  {"BatchNormalization", "r1:37", 5, {"r1:30", "r1_2.weight", "r1_2.bias", "r1_2.running_mean", "r1_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
-  {"Add", "r1:38", 2, {"r1:37", "stem:14"}, 0, {{0}}},
-  {"Relu", "r1:39", 1, {"r1:38"}, 0, {{0}}},
-  {"MaxPool", "p1:40", 1, {"r1:39"}, 3, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}}},
-  {"Conv", "a2:44", 2, {"p1:40", "a2.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
-  {"BatchNormalization", "a2:51", 5, {"a2:44", "a2_2.weight", "a2_2.bias", "a2_2.running_mean", "a2_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
-  {"Relu", "a2:52", 1, {"a2:51"}, 0, {{0}}},
-  {"Conv", "r2:56", 2, {"a2:52", "r2.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
-  {"BatchNormalization", "r2:63", 5, {"r2:56", "r2_2.weight", "r2_2.bias", "r2_2.running_mean", "r2_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
-  {"Add", "r2:64", 2, {"r2:63", "p1:40"}, 0, {{0}}},
-  {"Relu", "r2:65", 1, {"r2:64"}, 0, {{0}}},
-  {"Flatten", "logits:66", 1, {"r2:65"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
-  {"Gemm", "logits:69", 3, {"logits:66", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
-  {"Identity", "logits", 1, {"logits:69"}, 0, {{0}}},
+  {"Relu", "stem:14", 1, {"stem:12"}, 0, {{0}}},
+  {"MaxPool", "stem:15", 1, {"stem:14"}, 3, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}}},
+  {"Conv", "a1:19", 2, {"stem:15", "a1.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "a1:26", 5, {"a1:19", "a1_2.weight", "a1_2.bias", "a1_2.running_mean", "a1_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Relu", "a1:28", 1, {"a1:26"}, 0, {{0}}},
+  {"Conv", "r1:32", 2, {"a1:28", "r1.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "r1:39", 5, {"r1:32", "r1_2.weight", "r1_2.bias", "r1_2.running_mean", "r1_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Add", "r1:41", 2, {"r1:39", "stem:15"}, 0, {{0}}},
+  {"Relu", "r1:42", 1, {"r1:41"}, 0, {{0}}},
+  {"MaxPool", "p1:43", 1, {"r1:42"}, 3, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {2, 2}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}}},
+  {"Conv", "a2:47", 2, {"p1:43", "a2.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "a2:54", 5, {"a2:47", "a2_2.weight", "a2_2.bias", "a2_2.running_mean", "a2_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Relu", "a2:56", 1, {"a2:54"}, 0, {{0}}},
+  {"Conv", "r2:60", 2, {"a2:56", "r2.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "r2:67", 5, {"r2:60", "r2_2.weight", "r2_2.bias", "r2_2.running_mean", "r2_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Add", "r2:69", 2, {"r2:67", "p1:43"}, 0, {{0}}},
+  {"Relu", "r2:70", 1, {"r2:69"}, 0, {{0}}},
+  {"Flatten", "logits:71", 1, {"r2:70"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "logits:74", 3, {"logits:71", "logits.weight", "logits.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "logits", 1, {"logits:74"}, 0, {{0}}},
   {"ArgMax", "logits_class", 1, {"logits"}, 2, {{"axis", DL_ONNX_INT, 0, {1}, 0}, {"keepdims", DL_ONNX_INT, 0, {0}, 0}}},
 };
 static const dl_onnx_init onnx_inits[] = {
@@ -1903,7 +2023,7 @@ const dl_model_desc fashion_resnet_desc = {
   .out_size = 10,
   .state_elems = 52368,
   .act_elems_per_sample = ACT_PER_SAMPLE,
-  .act_elems_fixed = 18928,
+  .act_elems_fixed = 19728,
   .n_tensors = 66,
   .tensors = tensors,
   .defaults = {

@@ -60,39 +60,37 @@ static void conv_c_4(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-/* c: per channel c, over the batch and its 20 positions: mean and
- * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running
- * statistics towards them (momentum 0.3, var unbiased); evaluation uses the running ones */
-static void bn_stats_c_12(void *arg, int64_t lo, int64_t hi) {
+static void bn_sum_c_12(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict x = ACT(160);
-  dl_real *restrict st = FIX(0), *restrict rm = ST(768), *restrict rv = ST(784);
-  const double count = (double)n * 20, momentum = 0.29999999999999999, eps = 1.0000000000000001e-05;
-  const int track = ctx->train_mode && ctx->track_stats && count > 1;
+  double *restrict part = (double *)(FIX(16));
   for (int64_t c = lo; c < hi; c++) {
-    if (!ctx->train_mode) {
-      st[c] = rm[c];
-      st[3 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
-      continue;
-    }
-    double sum = 0, sq = 0;
-    for (int s = 0; s < n; s++) sum += dl_sum_d(x + ((size_t)s * 3 + c) * 20, 20);
-    const double mean = sum / count;
-    for (int s = 0; s < n; s++) sq += dl_sq_dev_d(x + ((size_t)s * 3 + c) * 20, (dl_real)mean, 20);
-    const double var = sq / count;
-    st[c] = (dl_real)mean;
-    st[3 + c] = (dl_real)(1 / sqrt(var + eps));
-    if (track) {
-      rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-      rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
-    }
+    double acc = 0;
+    for (int s = 0; s < n; s++) acc += dl_sum_d(x + ((size_t)s * 3 + c) * 20, 20);
+    part[c] = acc;
   }
 }
 
-/* c: y = tanh((x - mean) * rstd * w + b) */
+static void bn_sq_c_12(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *restrict x = ACT(160);
+  double *restrict part = (double *)(FIX(16));
+  const double count = (double)DL_BATCH_ROWS(ctx, n) * 20;
+  for (int64_t c = lo; c < hi; c++) {
+    double acc = 0;
+    const double mean = part[c] / count;
+    for (int s = 0; s < n; s++) acc += dl_sq_dev_d(x + ((size_t)s * 3 + c) * 20, (dl_real)mean, 20);
+    part[3 + c] = acc;
+  }
+}
+
+/* c: y = ((x - mean) * rstd * w + b) */
 static void norm_c_13(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
@@ -108,7 +106,7 @@ static void norm_c_13(void *arg, int64_t lo, int64_t hi) {
       const dl_real mean = st[c], a = st[3 + c] * w[c];
       for (int p = 0; p < 20; p++) {
         const dl_real v = (xs[c * 20 + p] - mean) * a + b[c];
-        ys[c * 20 + p] = dl_tanh(v);
+        ys[c * 20 + p] = v;
       }
     }
   }
@@ -124,23 +122,48 @@ DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels) {
     dl_parallel_for(ctx->pool, n, 1, conv_c_4, &job);
   }
   /* c: norm_stats -> [2, 3] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 3, 1 + 16384 / ((int64_t)n * 20), bn_stats_c_12, &job);
-    if (ctx->train_mode && ctx->track_stats && (int64_t)n * 20 > 1)
-      dl_count_add(ST(800), 1); /* c_2.num_batches_tracked += 1 */
+  /* c: per channel over the batch and its 20 positions, mean and
+   * rstd = 1/sqrt(var + eps) (var biased); training moves the running
+   * statistics towards them (momentum 0.3, var unbiased) */
+  if (ctx->train_mode) {
+    double *part = (double *)(FIX(16));
+    const double count = (double)DL_BATCH_ROWS(ctx, n) * 20;
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 3, 1 + 16384 / ((int64_t)n * 20), bn_sum_c_12, &job);
+    }
+    DL_BATCH_SUM(ctx, part, 3, 0);
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 3, 1 + 16384 / ((int64_t)n * 20), bn_sq_c_12, &job);
+    }
+    DL_BATCH_SUM(ctx, part + 3, 3, 0);
+    const int track = ctx->track_stats && count > 1;
+    dl_bn_stats(FIX(0), ST(768), ST(784), part, 3, count, 0.29999999999999999, 1.0000000000000001e-05, track);
+    if (track) dl_count_add(ST(800), 1); /* c_2.num_batches_tracked += 1 */
+  } else {
+    dl_bn_stats_running(FIX(0), ST(768), ST(784), 3, 1.0000000000000001e-05);
   }
   /* c: norm -> [batch, 3, 5, 4] */
   {
     dl_job job = {ctx, n};
     dl_parallel_for(ctx->pool, n, 274, norm_c_13, &job);
   }
+  /* c: tanh -> [batch, 3, 5, 4] */
+  /* y = tanh(x) */
+  {
+    const dl_real *x = ACT(96);
+    dl_real *y = ACT(96);
+    const size_t count = (size_t)(n * 15) * 4;
+    DL_ELEMENTWISE
+    for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_tanh(v); };
+  }
 }
 
 /* batch_norm.dln:8: d = batch_norm(conv2d(c, 2, kernel = 2, bias = false), affine = false, eps = 1e-3)
  * forward */
 /* conv2d forward, one sample at a time: the padded image, the implicit GEMM, the bias and activation */
-static void conv_d_16(void *arg, int64_t lo, int64_t hi) {
+static void conv_d_17(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -168,45 +191,43 @@ static void conv_d_16(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-/* d: per channel c, over the batch and its 12 positions: mean and
- * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running
- * statistics towards them (momentum 0.1, var unbiased); evaluation uses the running ones */
-static void bn_stats_d_22(void *arg, int64_t lo, int64_t hi) {
+static void bn_sum_d_23(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict x = ACT(320);
-  dl_real *restrict st = FIX(16), *restrict rm = ST(816), *restrict rv = ST(832);
-  const double count = (double)n * 12, momentum = 0.10000000000000001, eps = 0.001;
-  const int track = ctx->train_mode && ctx->track_stats && count > 1;
+  double *restrict part = (double *)(FIX(48));
   for (int64_t c = lo; c < hi; c++) {
-    if (!ctx->train_mode) {
-      st[c] = rm[c];
-      st[2 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
-      continue;
-    }
-    double sum = 0, sq = 0;
-    for (int s = 0; s < n; s++) sum += dl_sum_d(x + ((size_t)s * 2 + c) * 12, 12);
-    const double mean = sum / count;
-    for (int s = 0; s < n; s++) sq += dl_sq_dev_d(x + ((size_t)s * 2 + c) * 12, (dl_real)mean, 12);
-    const double var = sq / count;
-    st[c] = (dl_real)mean;
-    st[2 + c] = (dl_real)(1 / sqrt(var + eps));
-    if (track) {
-      rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-      rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
-    }
+    double acc = 0;
+    for (int s = 0; s < n; s++) acc += dl_sum_d(x + ((size_t)s * 2 + c) * 12, 12);
+    part[c] = acc;
   }
 }
 
-/* d: y = ((x - mean) * rstd) */
-static void norm_d_23(void *arg, int64_t lo, int64_t hi) {
+static void bn_sq_d_23(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict x = ACT(320), *restrict st = FIX(16);
+  const dl_real *restrict x = ACT(320);
+  double *restrict part = (double *)(FIX(48));
+  const double count = (double)DL_BATCH_ROWS(ctx, n) * 12;
+  for (int64_t c = lo; c < hi; c++) {
+    double acc = 0;
+    const double mean = part[c] / count;
+    for (int s = 0; s < n; s++) acc += dl_sq_dev_d(x + ((size_t)s * 2 + c) * 12, (dl_real)mean, 12);
+    part[2 + c] = acc;
+  }
+}
+
+/* d: y = ((x - mean) * rstd) */
+static void norm_d_24(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *restrict x = ACT(320), *restrict st = FIX(32);
   dl_real *restrict y = ACT(288);
   for (int64_t s = lo; s < hi; s++) {
     const dl_real *restrict xs = x + s * 24;
@@ -228,73 +249,87 @@ DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels) {
   /* d: conv_pad -> [batch, 60] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 1, conv_d_16, &job);
+    dl_parallel_for(ctx->pool, n, 1, conv_d_17, &job);
   }
   /* d: norm_stats -> [2, 2] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 2, 1 + 16384 / ((int64_t)n * 12), bn_stats_d_22, &job);
-    if (ctx->train_mode && ctx->track_stats && (int64_t)n * 12 > 1)
-      dl_count_add(ST(848), 1); /* d_2.num_batches_tracked += 1 */
+  /* d: per channel over the batch and its 12 positions, mean and
+   * rstd = 1/sqrt(var + eps) (var biased); training moves the running
+   * statistics towards them (momentum 0.1, var unbiased) */
+  if (ctx->train_mode) {
+    double *part = (double *)(FIX(48));
+    const double count = (double)DL_BATCH_ROWS(ctx, n) * 12;
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 2, 1 + 16384 / ((int64_t)n * 12), bn_sum_d_23, &job);
+    }
+    DL_BATCH_SUM(ctx, part, 2, 0);
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 2, 1 + 16384 / ((int64_t)n * 12), bn_sq_d_23, &job);
+    }
+    DL_BATCH_SUM(ctx, part + 2, 2, 0);
+    const int track = ctx->track_stats && count > 1;
+    dl_bn_stats(FIX(32), ST(816), ST(832), part, 2, count, 0.10000000000000001, 0.001, track);
+    if (track) dl_count_add(ST(848), 1); /* d_2.num_batches_tracked += 1 */
+  } else {
+    dl_bn_stats_running(FIX(32), ST(816), ST(832), 2, 0.001);
   }
   /* d: norm -> [batch, 2, 4, 3] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 683, norm_d_23, &job);
+    dl_parallel_for(ctx->pool, n, 683, norm_d_24, &job);
   }
 }
 
 /* batch_norm.dln:9: h = relu(batch_norm(dense(flatten(d), 6)))
  * forward */
-/* h: per channel c, over the batch and its 1 position: mean and
- * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running
- * statistics towards them (momentum 0.1, var unbiased); evaluation uses the running ones */
-static void bn_stats_h_33(void *arg, int64_t lo, int64_t hi) {
+static void bn_sum_h_35(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict x = ACT(352);
-  dl_real *restrict st = FIX(32), *restrict rm = ST(864), *restrict rv = ST(880);
-  const double count = (double)n * 1, momentum = 0.10000000000000001, eps = 1.0000000000000001e-05;
-  const int track = ctx->train_mode && ctx->track_stats && count > 1;
+  double *restrict part = (double *)(FIX(80));
   for (int64_t c0 = lo; c0 < hi; c0 += 256) {
     const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
-    if (!ctx->train_mode) {
-      for (int64_t c = c0; c < c1; c++) {
-        st[c] = rm[c];
-        st[6 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
-      }
-      continue;
-    }
-    double sum[256] = {0}, sq[256] = {0};
-    for (int s = 0; s < n; s++)
-      for (int64_t c = c0; c < c1; c++) sum[c - c0] += (double)x[(size_t)s * 6 + c];
-    for (int64_t c = c0; c < c1; c++) sum[c - c0] /= count; /* the mean */
+    double acc[256] = {0};
     for (int s = 0; s < n; s++)
       for (int64_t c = c0; c < c1; c++) {
-        const double d = (double)x[(size_t)s * 6 + c] - sum[c - c0];
-        sq[c - c0] += d * d;
+        acc[c - c0] += (double)x[(size_t)s * 6 + c];
       }
-    for (int64_t c = c0; c < c1; c++) {
-      const double mean = sum[c - c0], var = sq[c - c0] / count;
-      st[c] = (dl_real)mean;
-      st[6 + c] = (dl_real)(1 / sqrt(var + eps));
-      if (track) {
-        rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-        rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
-      }
-    }
+    for (int64_t c = c0; c < c1; c++) part[c] = acc[c - c0];
   }
 }
 
-/* h: y = relu((x - mean) * rstd * w + b) */
-static void norm_h_34(void *arg, int64_t lo, int64_t hi) {
+static void bn_sq_h_35(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict x = ACT(352), *restrict st = FIX(32);
+  const dl_real *restrict x = ACT(352);
+  double *restrict part = (double *)(FIX(80));
+  const double count = (double)DL_BATCH_ROWS(ctx, n) * 1;
+  for (int64_t c0 = lo; c0 < hi; c0 += 256) {
+    const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
+    double acc[256] = {0};
+    double mean[256];
+    for (int64_t c = c0; c < c1; c++) mean[c - c0] = part[c] / count;
+    for (int s = 0; s < n; s++)
+      for (int64_t c = c0; c < c1; c++) {
+        const double d = (double)x[(size_t)s * 6 + c] - mean[c - c0];
+        acc[c - c0] += d * d;
+      }
+    for (int64_t c = c0; c < c1; c++) part[6 + c] = acc[c - c0];
+  }
+}
+
+/* h: y = ((x - mean) * rstd * w + b) */
+static void norm_h_36(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *restrict x = ACT(352), *restrict st = FIX(64);
   const dl_real *restrict w = ST(304), *restrict b = ST(320);
   dl_real *restrict y = ACT(368);
   for (int64_t s = lo; s < hi; s++) {
@@ -304,7 +339,7 @@ static void norm_h_34(void *arg, int64_t lo, int64_t hi) {
       const dl_real mean = st[c], a = st[6 + c] * w[c];
       for (int p = 0; p < 1; p++) {
         const dl_real v = (xs[c * 1 + p] - mean) * a + b[c];
-        ys[c * 1 + p] = v > 0 ? v : 0;
+        ys[c * 1 + p] = v;
       }
     }
   }
@@ -334,16 +369,41 @@ DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
     }
   }
   /* h: norm_stats -> [2, 6] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 6, 1 + 16384 / ((int64_t)n * 1), bn_stats_h_33, &job);
-    if (ctx->train_mode && ctx->track_stats && (int64_t)n * 1 > 1)
-      dl_count_add(ST(896), 1); /* h_2.num_batches_tracked += 1 */
+  /* h: per channel over the batch and its 1 position, mean and
+   * rstd = 1/sqrt(var + eps) (var biased); training moves the running
+   * statistics towards them (momentum 0.1, var unbiased) */
+  if (ctx->train_mode) {
+    double *part = (double *)(FIX(80));
+    const double count = (double)DL_BATCH_ROWS(ctx, n) * 1;
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 6, 1 + 16384 / ((int64_t)n * 1), bn_sum_h_35, &job);
+    }
+    DL_BATCH_SUM(ctx, part, 6, 0);
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 6, 1 + 16384 / ((int64_t)n * 1), bn_sq_h_35, &job);
+    }
+    DL_BATCH_SUM(ctx, part + 6, 6, 0);
+    const int track = ctx->track_stats && count > 1;
+    dl_bn_stats(FIX(64), ST(864), ST(880), part, 6, count, 0.10000000000000001, 1.0000000000000001e-05, track);
+    if (track) dl_count_add(ST(896), 1); /* h_2.num_batches_tracked += 1 */
+  } else {
+    dl_bn_stats_running(FIX(64), ST(864), ST(880), 6, 1.0000000000000001e-05);
   }
   /* h: norm -> [batch, 6] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 2731, norm_h_34, &job);
+    dl_parallel_for(ctx->pool, n, 2731, norm_h_36, &job);
+  }
+  /* h: relu -> [batch, 6] */
+  /* y = relu(x) */
+  {
+    const dl_real *x = ACT(368);
+    dl_real *y = ACT(368);
+    const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
+    for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = v > 0 ? v : 0; };
   }
 }
 
@@ -382,7 +442,7 @@ DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)with_labels;
   if (with_labels) {
     /* loss: mse -> scalar */
-    FIX(48)[0] = (dl_real)dl_mse(ACT(384), ctx->y_real, (size_t)(n) * 3);
+    FIX(112)[0] = (dl_real)dl_mse(ACT(384), ctx->y_real, (size_t)(n) * 3);
   }
 }
 
@@ -402,9 +462,9 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)n;
   (void)with_labels;
   /* loss: grad_seed -> scalar */
-  FIX(64)[0] = 1; /* d loss / d loss */
+  FIX(128)[0] = 1; /* d loss / d loss */
   /* out: loss_grad -> [batch, 3] */
-  dl_mse_grad(FIX(64)[0], ACT(384), ctx->y_real, ACT(400), (size_t)(n) * 3);
+  dl_mse_grad(FIX(128)[0], ACT(384), ctx->y_real, ACT(400), (size_t)(n) * 3);
 }
 
 /* batch_norm.dln:10: out = dense(h, 3)
@@ -455,13 +515,13 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
  * backward: gradients of this line's inputs and parameters */
 /* h backward: per channel c over the batch, sums[c] = sum dy and
  * sums[6 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
-static void norm_sums_h_46(void *arg, int64_t lo, int64_t hi) {
+static void norm_sums_h_49(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(384), *restrict x = ACT(352), *restrict st = FIX(32);
-  dl_real *restrict sums = FIX(80);
+  const dl_real *restrict dy = ACT(384), *restrict x = ACT(352), *restrict st = FIX(64);
+  double *restrict part = (double *)(FIX(176));
   for (int64_t c0 = lo; c0 < hi; c0 += 256) {
     const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
     double sdy[256] = {0}, sdx[256] = {0};
@@ -474,29 +534,29 @@ static void norm_sums_h_46(void *arg, int64_t lo, int64_t hi) {
       }
     }
     for (int64_t c = c0; c < c1; c++) {
-      sums[c] = (dl_real)sdy[c - c0];
-      sums[6 + c] = (dl_real)sdx[c - c0];
+      part[c] = sdy[c - c0];
+      part[6 + c] = sdx[c - c0];
     }
   }
 }
 
 /* h backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over
  * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */
-static void bn_dx_h_49(void *arg, int64_t lo, int64_t hi) {
+static void bn_dx_h_53(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(384), *restrict x = ACT(352), *restrict st = FIX(32);
-  const dl_real *restrict sums = FIX(80);
+  const dl_real *restrict dy = ACT(384), *restrict x = ACT(352), *restrict st = FIX(64);
+  const dl_real *restrict sums = FIX(144);
   const dl_real *restrict w = ST(304);
   dl_real *restrict dx = ACT(368);
-  const dl_real count = (dl_real)n * 1;
+  const dl_real count = (dl_real)DL_BATCH_ROWS(ctx, n) * 1;
   const int train = ctx->train_mode;
   for (int s = 0; s < n; s++)
     for (int64_t c = lo; c < hi; c++) {
       const dl_real mean = st[c], rstd = st[6 + c], wr = w[c] * rstd;
-      const dl_real mdy = sums[c] / count, mdx = sums[6 + c] / count;
+      const dl_real mdy = sums[12 + c] / count, mdx = sums[18 + c] / count;
       const size_t o = (size_t)s * 6 + c;
       const dl_real xhat = (x[o] - mean) * rstd;
       dx[o] = train ? wr * (dy[o] - mdy - xhat * mdx) : wr * dy[o];
@@ -516,21 +576,22 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = s[k] > 0 ? dy[k] : 0;
   }
-  /* h: norm_sums -> [2, 6] */
+  /* h: norm_sums -> [4, 6] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 6, 1 + 16384 / ((int64_t)n * 1), norm_sums_h_46, &job);
+    dl_parallel_for(ctx->pool, 6, 1 + 16384 / ((int64_t)n * 1), norm_sums_h_49, &job);
   }
+  dl_bn_sums(ctx, FIX(144), (double *)(FIX(176)), 6); /* and over the global batch */
   /* h_2.bias: norm_db -> [6] */
   /* db = sum over the batch of dy */
-  memcpy(ST(704), FIX(80) + 0, 6 * sizeof(dl_real));
+  memcpy(ST(704), FIX(144) + 0, 6 * sizeof(dl_real));
   /* h_2.weight: norm_dw -> [6] */
   /* dw = sum over the batch of dy * xhat */
-  memcpy(ST(688), FIX(80) + 6, 6 * sizeof(dl_real));
+  memcpy(ST(688), FIX(144) + 6, 6 * sizeof(dl_real));
   /* h: norm_dx -> [batch, 6] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 6, 1 + 16384 / ((int64_t)n * 1), bn_dx_h_49, &job);
+    dl_parallel_for(ctx->pool, 6, 1 + 16384 / ((int64_t)n * 1), bn_dx_h_53, &job);
   }
   /* h.bias: dense_db -> [6] */
   {
@@ -576,13 +637,13 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
  * backward: gradients of this line's inputs and parameters */
 /* d backward: per channel c over the batch, sums[c] = sum dy and
  * sums[2 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
-static void norm_sums_d_54(void *arg, int64_t lo, int64_t hi) {
+static void norm_sums_d_58(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(288), *restrict x = ACT(320), *restrict st = FIX(16);
-  dl_real *restrict sums = FIX(96);
+  const dl_real *restrict dy = ACT(288), *restrict x = ACT(320), *restrict st = FIX(32);
+  double *restrict part = (double *)(FIX(224));
   for (int64_t c = lo; c < hi; c++) {
     double sdy = 0, sdx = 0;
     for (int s = 0; s < n; s++) {
@@ -591,25 +652,25 @@ static void norm_sums_d_54(void *arg, int64_t lo, int64_t hi) {
       sdy += dl_sum_d(dy + o, 12);
       sdx += rstd * dl_dot_dev_d(dy + o, x + o, mean, 12);
     }
-    sums[c] = (dl_real)sdy;
-    sums[2 + c] = (dl_real)sdx;
+    part[c] = sdy;
+    part[2 + c] = sdx;
   }
 }
 
 /* d backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over
  * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */
-static void bn_dx_d_55(void *arg, int64_t lo, int64_t hi) {
+static void bn_dx_d_60(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(288), *restrict x = ACT(320), *restrict st = FIX(16);
-  const dl_real *restrict sums = FIX(96);
+  const dl_real *restrict dy = ACT(288), *restrict x = ACT(320), *restrict st = FIX(32);
+  const dl_real *restrict sums = FIX(208);
   dl_real *restrict dx = ACT(352);
-  const dl_real count = (dl_real)n * 12;
+  const dl_real count = (dl_real)DL_BATCH_ROWS(ctx, n) * 12;
   for (int64_t c = lo; c < hi; c++) {
     const dl_real mean = st[c], rstd = st[2 + c], wr = rstd;
-    const dl_real mdy = sums[c] / count, mdx = sums[2 + c] / count;
+    const dl_real mdy = sums[4 + c] / count, mdx = sums[6 + c] / count;
     const int train = ctx->train_mode;
     for (int s = 0; s < n; s++) {
       const size_t o = ((size_t)s * 2 + c) * 12;
@@ -622,7 +683,7 @@ static void bn_dx_d_55(void *arg, int64_t lo, int64_t hi) {
 }
 
 /* conv2d input gradient as a convolution, one sample at a time: dy padded, the implicit GEMM with W flipped */
-static void conv_dx_d_59(void *arg, int64_t lo, int64_t hi) {
+static void conv_dx_d_64(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
@@ -635,7 +696,7 @@ static void conv_dx_d_59(void *arg, int64_t lo, int64_t hi) {
     static const dl_conv_shape q = {.C = 2, .H = 4, .W = 3, .OC = 3, .OH = 5, .OW = 4,
         .KH = 2, .KW = 2, .SH = 1, .SW = 1, .PH = 1, .PW = 1, .DH = 1, .DW = 1, .groups = 1};
     for (int g = 0; g < 1; g++)
-      dl_conv2d_forward(&q, g, ACT(224) + s * 60, FIX(144), ACT(288) + s * 60);
+      dl_conv2d_forward(&q, g, ACT(224) + s * 60, FIX(272), ACT(288) + s * 60);
     }
   }
 }
@@ -644,27 +705,28 @@ static void backward_d(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* d: norm_sums -> [2, 2] */
+  /* d: norm_sums -> [4, 2] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 2, 1 + 16384 / ((int64_t)n * 12), norm_sums_d_54, &job);
+    dl_parallel_for(ctx->pool, 2, 1 + 16384 / ((int64_t)n * 12), norm_sums_d_58, &job);
   }
+  dl_bn_sums(ctx, FIX(208), (double *)(FIX(224)), 2); /* and over the global batch */
   /* d: norm_dx -> [batch, 2, 4, 3] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 2, 1 + 16384 / ((int64_t)n * 12), bn_dx_d_55, &job);
+    dl_parallel_for(ctx->pool, 2, 1 + 16384 / ((int64_t)n * 12), bn_dx_d_60, &job);
   }
   /* d.weight: conv2d_dw -> [1, 12, 2] */
   {
     /* dW^T[g] [12, 2] = sum over the batch of fields(xpad_s) . dy_s^T */
     static const dl_conv_shape q = {.C = 3, .H = 5, .W = 4, .OC = 2, .OH = 4, .OW = 3,
         .KH = 2, .KW = 2, .SH = 1, .SW = 1, .PH = 0, .PW = 0, .DH = 1, .DW = 1, .groups = 1};
-    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(224), ACT(352), FIX(112));
+    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(224), ACT(352), FIX(240));
   }
   /* d.weight: conv2d_dw_t -> [2, 3, 2, 2] */
   {
     /* dW[g*2 + o, k] = dW^T[g, k, o] */
-    const dl_real *restrict t = FIX(112);
+    const dl_real *restrict t = FIX(240);
     dl_real *restrict dw = ST(496);
     for (int g = 0; g < 1; g++)
       DL_NO_UNROLL for (int o = 0; o < 2; o++)
@@ -675,7 +737,7 @@ static void backward_d(dl_ctx *ctx, int n, int with_labels) {
   {
     /* W'[g, c, oc, i, j] = W[g*2 + oc, c, 1 - i, 1 - j] */
     const dl_real *restrict w = ST(112);
-    dl_real *restrict t = FIX(144);
+    dl_real *restrict t = FIX(272);
     DL_NO_UNROLL for (int g = 0; g < 1; g++)
       DL_NO_UNROLL for (int c = 0; c < 3; c++)
         DL_NO_UNROLL for (int oc = 0; oc < 2; oc++)
@@ -685,7 +747,7 @@ static void backward_d(dl_ctx *ctx, int n, int with_labels) {
   /* d: conv_pad -> [batch, 60] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 1, conv_dx_d_59, &job);
+    dl_parallel_for(ctx->pool, n, 1, conv_dx_d_64, &job);
   }
 }
 
@@ -693,13 +755,13 @@ static void backward_d(dl_ctx *ctx, int n, int with_labels) {
  * backward: gradients of this line's inputs and parameters */
 /* c backward: per channel c over the batch, sums[c] = sum dy and
  * sums[3 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
-static void norm_sums_c_62(void *arg, int64_t lo, int64_t hi) {
+static void norm_sums_c_67(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict dy = ACT(288), *restrict x = ACT(160), *restrict st = FIX(0);
-  dl_real *restrict sums = FIX(176);
+  double *restrict part = (double *)(FIX(320));
   for (int64_t c = lo; c < hi; c++) {
     double sdy = 0, sdx = 0;
     for (int s = 0; s < n; s++) {
@@ -708,26 +770,26 @@ static void norm_sums_c_62(void *arg, int64_t lo, int64_t hi) {
       sdy += dl_sum_d(dy + o, 20);
       sdx += rstd * dl_dot_dev_d(dy + o, x + o, mean, 20);
     }
-    sums[c] = (dl_real)sdy;
-    sums[3 + c] = (dl_real)sdx;
+    part[c] = sdy;
+    part[3 + c] = sdx;
   }
 }
 
 /* c backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over
  * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */
-static void bn_dx_c_65(void *arg, int64_t lo, int64_t hi) {
+static void bn_dx_c_71(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict dy = ACT(288), *restrict x = ACT(160), *restrict st = FIX(0);
-  const dl_real *restrict sums = FIX(176);
+  const dl_real *restrict sums = FIX(304);
   const dl_real *restrict w = ST(80);
   dl_real *restrict dx = ACT(96);
-  const dl_real count = (dl_real)n * 20;
+  const dl_real count = (dl_real)DL_BATCH_ROWS(ctx, n) * 20;
   for (int64_t c = lo; c < hi; c++) {
     const dl_real mean = st[c], rstd = st[3 + c], wr = w[c] * rstd;
-    const dl_real mdy = sums[c] / count, mdx = sums[3 + c] / count;
+    const dl_real mdy = sums[6 + c] / count, mdx = sums[9 + c] / count;
     const int train = ctx->train_mode;
     for (int s = 0; s < n; s++) {
       const size_t o = ((size_t)s * 3 + c) * 20;
@@ -752,21 +814,22 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
-  /* c: norm_sums -> [2, 3] */
+  /* c: norm_sums -> [4, 3] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 3, 1 + 16384 / ((int64_t)n * 20), norm_sums_c_62, &job);
+    dl_parallel_for(ctx->pool, 3, 1 + 16384 / ((int64_t)n * 20), norm_sums_c_67, &job);
   }
+  dl_bn_sums(ctx, FIX(304), (double *)(FIX(320)), 3); /* and over the global batch */
   /* c_2.bias: norm_db -> [3] */
   /* db = sum over the batch of dy */
-  memcpy(ST(480), FIX(176) + 0, 3 * sizeof(dl_real));
+  memcpy(ST(480), FIX(304) + 0, 3 * sizeof(dl_real));
   /* c_2.weight: norm_dw -> [3] */
   /* dw = sum over the batch of dy * xhat */
-  memcpy(ST(464), FIX(176) + 3, 3 * sizeof(dl_real));
+  memcpy(ST(464), FIX(304) + 3, 3 * sizeof(dl_real));
   /* c: norm_dx -> [batch, 3, 5, 4] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 3, 1 + 16384 / ((int64_t)n * 20), bn_dx_c_65, &job);
+    dl_parallel_for(ctx->pool, 3, 1 + 16384 / ((int64_t)n * 20), bn_dx_c_71, &job);
   }
   /* c.bias: conv2d_db -> [3] */
   {
@@ -784,12 +847,12 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     /* dW^T[g] [18, 3] = sum over the batch of fields(xpad_s) . dy_s^T */
     static const dl_conv_shape q = {.C = 2, .H = 5, .W = 4, .OC = 3, .OH = 5, .OW = 4,
         .KH = 3, .KW = 3, .SH = 1, .SW = 1, .PH = 1, .PW = 1, .DH = 1, .DW = 1, .groups = 1};
-    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(0), ACT(96), FIX(192));
+    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(0), ACT(96), FIX(336));
   }
   /* c.weight: conv2d_dw_t -> [3, 2, 3, 3] */
   {
     /* dW[g*3 + o, k] = dW^T[g, k, o] */
-    const dl_real *restrict t = FIX(192);
+    const dl_real *restrict t = FIX(336);
     dl_real *restrict dw = ST(384);
     for (int g = 0; g < 1; g++)
       DL_NO_UNROLL for (int o = 0; o < 3; o++)
@@ -814,7 +877,7 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   DL_GRADS_READY(ctx, 3);
   backward_c(ctx, n, 1);
   DL_GRADS_READY(ctx, 2);
-  return (double)FIX(48)[0];
+  return (double)FIX(112)[0];
 }
 
 #else
@@ -829,7 +892,7 @@ static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_h(ctx, n, with_loss);
   forward_out(ctx, n, with_loss);
   forward_loss(ctx, n, with_loss);
-  return with_loss ? (double)FIX(48)[0] : 0.0;
+  return with_loss ? (double)FIX(112)[0] : 0.0;
 }
 
 /* The differentiated loss (data loss + penalties), forward only. */
@@ -839,7 +902,7 @@ static double loss_only(dl_ctx *ctx, int n) {
   forward_h(ctx, n, 1);
   forward_out(ctx, n, 1);
   forward_loss(ctx, n, 1);
-  return (double)FIX(48)[0];
+  return (double)FIX(112)[0];
 }
 
 typedef struct update_args {
@@ -963,15 +1026,15 @@ static const int grad_ready[] = {
 static const dl_onnx_node onnx_nodes[] = {
   {"Conv", "c:6", 3, {"x", "c.weight", "c.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
   {"BatchNormalization", "c:13", 5, {"c:6", "c_2.weight", "c_2.bias", "c_2.running_mean", "c_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
-  {"Tanh", "c:14", 1, {"c:13"}, 0, {{0}}},
-  {"Conv", "d:18", 2, {"c:14", "d.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
-  {"BatchNormalization", "d:23", 5, {"d:18", "const#7", "const#8", "d_2.running_mean", "d_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 0.001}}},
-  {"Flatten", "h:24", 1, {"d:23"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
-  {"Gemm", "h:27", 3, {"h:24", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
-  {"BatchNormalization", "h:34", 5, {"h:27", "h_2.weight", "h_2.bias", "h_2.running_mean", "h_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
-  {"Relu", "h:35", 1, {"h:34"}, 0, {{0}}},
-  {"Gemm", "out:38", 3, {"h:35", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
-  {"Identity", "out", 1, {"out:38"}, 0, {{0}}},
+  {"Tanh", "c:15", 1, {"c:13"}, 0, {{0}}},
+  {"Conv", "d:19", 2, {"c:15", "d.weight"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {2, 2}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {0, 0, 0, 0}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "d:24", 5, {"d:19", "const#7", "const#8", "d_2.running_mean", "d_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 0.001}}},
+  {"Flatten", "h:26", 1, {"d:24"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "h:29", 3, {"h:26", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "h:36", 5, {"h:29", "h_2.weight", "h_2.bias", "h_2.running_mean", "h_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Relu", "h:38", 1, {"h:36"}, 0, {{0}}},
+  {"Gemm", "out:41", 3, {"h:38", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:41"}, 0, {{0}}},
 };
 static const dl_onnx_init onnx_inits[] = {
   {"c.weight", DL_ONNX_INIT_STATE, {"c.weight", NULL, NULL}, 4, {3, 2, 3, 3}, 0, {0}},
@@ -1017,7 +1080,7 @@ const dl_model_desc batch_norm_desc = {
   .out_size = 3,
   .state_elems = 912,
   .act_elems_per_sample = ACT_PER_SAMPLE,
-  .act_elems_fixed = 256,
+  .act_elems_fixed = 400,
   .n_tensors = 31,
   .tensors = tensors,
   .defaults = {

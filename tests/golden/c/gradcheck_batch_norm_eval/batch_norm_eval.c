@@ -60,39 +60,37 @@ static void conv_c_4(void *arg, int64_t lo, int64_t hi) {
   }
 }
 
-/* c: per channel c, over the batch and its 20 positions: mean and
- * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running
- * statistics towards them (momentum 0.6, var unbiased); evaluation uses the running ones */
-static void bn_stats_c_12(void *arg, int64_t lo, int64_t hi) {
+static void bn_sum_c_12(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict x = ACT(160);
-  dl_real *restrict st = FIX(0), *restrict rm = ST(1184), *restrict rv = ST(1200);
-  const double count = (double)n * 20, momentum = 0.59999999999999998, eps = 1.0000000000000001e-05;
-  const int track = ctx->train_mode && ctx->track_stats && count > 1;
+  double *restrict part = (double *)(FIX(16));
   for (int64_t c = lo; c < hi; c++) {
-    if (!ctx->train_mode) {
-      st[c] = rm[c];
-      st[3 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
-      continue;
-    }
-    double sum = 0, sq = 0;
-    for (int s = 0; s < n; s++) sum += dl_sum_d(x + ((size_t)s * 3 + c) * 20, 20);
-    const double mean = sum / count;
-    for (int s = 0; s < n; s++) sq += dl_sq_dev_d(x + ((size_t)s * 3 + c) * 20, (dl_real)mean, 20);
-    const double var = sq / count;
-    st[c] = (dl_real)mean;
-    st[3 + c] = (dl_real)(1 / sqrt(var + eps));
-    if (track) {
-      rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-      rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
-    }
+    double acc = 0;
+    for (int s = 0; s < n; s++) acc += dl_sum_d(x + ((size_t)s * 3 + c) * 20, 20);
+    part[c] = acc;
   }
 }
 
-/* c: y = tanh((x - mean) * rstd * w + b) */
+static void bn_sq_c_12(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *restrict x = ACT(160);
+  double *restrict part = (double *)(FIX(16));
+  const double count = (double)DL_BATCH_ROWS(ctx, n) * 20;
+  for (int64_t c = lo; c < hi; c++) {
+    double acc = 0;
+    const double mean = part[c] / count;
+    for (int s = 0; s < n; s++) acc += dl_sq_dev_d(x + ((size_t)s * 3 + c) * 20, (dl_real)mean, 20);
+    part[3 + c] = acc;
+  }
+}
+
+/* c: y = ((x - mean) * rstd * w + b) */
 static void norm_c_13(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
@@ -108,7 +106,7 @@ static void norm_c_13(void *arg, int64_t lo, int64_t hi) {
       const dl_real mean = st[c], a = st[3 + c] * w[c];
       for (int p = 0; p < 20; p++) {
         const dl_real v = (xs[c * 20 + p] - mean) * a + b[c];
-        ys[c * 20 + p] = dl_tanh(v);
+        ys[c * 20 + p] = v;
       }
     }
   }
@@ -124,70 +122,93 @@ DL_SPLIT void forward_c(dl_ctx *ctx, int n, int with_labels) {
     dl_parallel_for(ctx->pool, n, 1, conv_c_4, &job);
   }
   /* c: norm_stats -> [2, 3] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 3, 1 + 16384 / ((int64_t)n * 20), bn_stats_c_12, &job);
-    if (ctx->train_mode && ctx->track_stats && (int64_t)n * 20 > 1)
-      dl_count_add(ST(1216), 1); /* c_2.num_batches_tracked += 1 */
+  /* c: per channel over the batch and its 20 positions, mean and
+   * rstd = 1/sqrt(var + eps) (var biased); training moves the running
+   * statistics towards them (momentum 0.6, var unbiased) */
+  if (ctx->train_mode) {
+    double *part = (double *)(FIX(16));
+    const double count = (double)DL_BATCH_ROWS(ctx, n) * 20;
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 3, 1 + 16384 / ((int64_t)n * 20), bn_sum_c_12, &job);
+    }
+    DL_BATCH_SUM(ctx, part, 3, 0);
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 3, 1 + 16384 / ((int64_t)n * 20), bn_sq_c_12, &job);
+    }
+    DL_BATCH_SUM(ctx, part + 3, 3, 0);
+    const int track = ctx->track_stats && count > 1;
+    dl_bn_stats(FIX(0), ST(1184), ST(1200), part, 3, count, 0.59999999999999998, 1.0000000000000001e-05, track);
+    if (track) dl_count_add(ST(1216), 1); /* c_2.num_batches_tracked += 1 */
+  } else {
+    dl_bn_stats_running(FIX(0), ST(1184), ST(1200), 3, 1.0000000000000001e-05);
   }
   /* c: norm -> [batch, 3, 5, 4] */
   {
     dl_job job = {ctx, n};
     dl_parallel_for(ctx->pool, n, 274, norm_c_13, &job);
   }
+  /* c: tanh -> [batch, 3, 5, 4] */
+  /* y = tanh(x) */
+  {
+    const dl_real *x = ACT(96);
+    dl_real *y = ACT(96);
+    const size_t count = (size_t)(n * 15) * 4;
+    DL_ELEMENTWISE
+    for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_tanh(v); };
+  }
 }
 
 /* batch_norm_eval.dln:9: h = sigmoid(batch_norm(dense(flatten(c), 6), momentum = 0.6, eps = 1e-2))
  * forward */
-/* h: per channel c, over the batch and its 1 position: mean and
- * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running
- * statistics towards them (momentum 0.6, var unbiased); evaluation uses the running ones */
-static void bn_stats_h_24(void *arg, int64_t lo, int64_t hi) {
+static void bn_sum_h_25(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict x = ACT(288);
-  dl_real *restrict st = FIX(16), *restrict rm = ST(1232), *restrict rv = ST(1248);
-  const double count = (double)n * 1, momentum = 0.59999999999999998, eps = 0.01;
-  const int track = ctx->train_mode && ctx->track_stats && count > 1;
+  double *restrict part = (double *)(FIX(48));
   for (int64_t c0 = lo; c0 < hi; c0 += 256) {
     const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
-    if (!ctx->train_mode) {
-      for (int64_t c = c0; c < c1; c++) {
-        st[c] = rm[c];
-        st[6 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
-      }
-      continue;
-    }
-    double sum[256] = {0}, sq[256] = {0};
-    for (int s = 0; s < n; s++)
-      for (int64_t c = c0; c < c1; c++) sum[c - c0] += (double)x[(size_t)s * 6 + c];
-    for (int64_t c = c0; c < c1; c++) sum[c - c0] /= count; /* the mean */
+    double acc[256] = {0};
     for (int s = 0; s < n; s++)
       for (int64_t c = c0; c < c1; c++) {
-        const double d = (double)x[(size_t)s * 6 + c] - sum[c - c0];
-        sq[c - c0] += d * d;
+        acc[c - c0] += (double)x[(size_t)s * 6 + c];
       }
-    for (int64_t c = c0; c < c1; c++) {
-      const double mean = sum[c - c0], var = sq[c - c0] / count;
-      st[c] = (dl_real)mean;
-      st[6 + c] = (dl_real)(1 / sqrt(var + eps));
-      if (track) {
-        rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-        rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
-      }
-    }
+    for (int64_t c = c0; c < c1; c++) part[c] = acc[c - c0];
   }
 }
 
-/* h: y = sigmoid((x - mean) * rstd * w + b) */
-static void norm_h_25(void *arg, int64_t lo, int64_t hi) {
+static void bn_sq_h_25(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict x = ACT(288), *restrict st = FIX(16);
+  const dl_real *restrict x = ACT(288);
+  double *restrict part = (double *)(FIX(48));
+  const double count = (double)DL_BATCH_ROWS(ctx, n) * 1;
+  for (int64_t c0 = lo; c0 < hi; c0 += 256) {
+    const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
+    double acc[256] = {0};
+    double mean[256];
+    for (int64_t c = c0; c < c1; c++) mean[c - c0] = part[c] / count;
+    for (int s = 0; s < n; s++)
+      for (int64_t c = c0; c < c1; c++) {
+        const double d = (double)x[(size_t)s * 6 + c] - mean[c - c0];
+        acc[c - c0] += d * d;
+      }
+    for (int64_t c = c0; c < c1; c++) part[6 + c] = acc[c - c0];
+  }
+}
+
+/* h: y = ((x - mean) * rstd * w + b) */
+static void norm_h_26(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *restrict x = ACT(288), *restrict st = FIX(32);
   const dl_real *restrict w = ST(496), *restrict b = ST(512);
   dl_real *restrict y = ACT(304);
   for (int64_t s = lo; s < hi; s++) {
@@ -197,7 +218,7 @@ static void norm_h_25(void *arg, int64_t lo, int64_t hi) {
       const dl_real mean = st[c], a = st[6 + c] * w[c];
       for (int p = 0; p < 1; p++) {
         const dl_real v = (xs[c * 1 + p] - mean) * a + b[c];
-        ys[c * 1 + p] = dl_sigmoid(v);
+        ys[c * 1 + p] = v;
       }
     }
   }
@@ -227,70 +248,93 @@ DL_SPLIT void forward_h(dl_ctx *ctx, int n, int with_labels) {
     }
   }
   /* h: norm_stats -> [2, 6] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 6, 1 + 16384 / ((int64_t)n * 1), bn_stats_h_24, &job);
-    if (ctx->train_mode && ctx->track_stats && (int64_t)n * 1 > 1)
-      dl_count_add(ST(1264), 1); /* h_2.num_batches_tracked += 1 */
+  /* h: per channel over the batch and its 1 position, mean and
+   * rstd = 1/sqrt(var + eps) (var biased); training moves the running
+   * statistics towards them (momentum 0.6, var unbiased) */
+  if (ctx->train_mode) {
+    double *part = (double *)(FIX(48));
+    const double count = (double)DL_BATCH_ROWS(ctx, n) * 1;
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 6, 1 + 16384 / ((int64_t)n * 1), bn_sum_h_25, &job);
+    }
+    DL_BATCH_SUM(ctx, part, 6, 0);
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 6, 1 + 16384 / ((int64_t)n * 1), bn_sq_h_25, &job);
+    }
+    DL_BATCH_SUM(ctx, part + 6, 6, 0);
+    const int track = ctx->track_stats && count > 1;
+    dl_bn_stats(FIX(32), ST(1232), ST(1248), part, 6, count, 0.59999999999999998, 0.01, track);
+    if (track) dl_count_add(ST(1264), 1); /* h_2.num_batches_tracked += 1 */
+  } else {
+    dl_bn_stats_running(FIX(32), ST(1232), ST(1248), 6, 0.01);
   }
   /* h: norm -> [batch, 6] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 2731, norm_h_25, &job);
+    dl_parallel_for(ctx->pool, n, 2731, norm_h_26, &job);
+  }
+  /* h: sigmoid -> [batch, 6] */
+  /* y = sigmoid(x) */
+  {
+    const dl_real *x = ACT(304);
+    dl_real *y = ACT(304);
+    const size_t count = (size_t)(n) * 6;
+    DL_ELEMENTWISE
+    for (size_t k = 0; k < count; k++) { const dl_real v = x[k]; y[k] = dl_sigmoid(v); };
   }
 }
 
 /* batch_norm_eval.dln:10: d = batch_norm(dense(h, 4, bias = false), affine = false, momentum = 0.6)
  * forward */
-/* d: per channel c, over the batch and its 1 position: mean and
- * rstd = 1/sqrt(var + eps) (var biased); a training step moves the running
- * statistics towards them (momentum 0.6, var unbiased); evaluation uses the running ones */
-static void bn_stats_d_32(void *arg, int64_t lo, int64_t hi) {
+static void bn_sum_d_34(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict x = ACT(320);
-  dl_real *restrict st = FIX(32), *restrict rm = ST(1280), *restrict rv = ST(1296);
-  const double count = (double)n * 1, momentum = 0.59999999999999998, eps = 1.0000000000000001e-05;
-  const int track = ctx->train_mode && ctx->track_stats && count > 1;
+  double *restrict part = (double *)(FIX(96));
   for (int64_t c0 = lo; c0 < hi; c0 += 256) {
     const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
-    if (!ctx->train_mode) {
-      for (int64_t c = c0; c < c1; c++) {
-        st[c] = rm[c];
-        st[4 + c] = (dl_real)(1 / sqrt((double)rv[c] + eps));
-      }
-      continue;
-    }
-    double sum[256] = {0}, sq[256] = {0};
-    for (int s = 0; s < n; s++)
-      for (int64_t c = c0; c < c1; c++) sum[c - c0] += (double)x[(size_t)s * 4 + c];
-    for (int64_t c = c0; c < c1; c++) sum[c - c0] /= count; /* the mean */
+    double acc[256] = {0};
     for (int s = 0; s < n; s++)
       for (int64_t c = c0; c < c1; c++) {
-        const double d = (double)x[(size_t)s * 4 + c] - sum[c - c0];
-        sq[c - c0] += d * d;
+        acc[c - c0] += (double)x[(size_t)s * 4 + c];
       }
-    for (int64_t c = c0; c < c1; c++) {
-      const double mean = sum[c - c0], var = sq[c - c0] / count;
-      st[c] = (dl_real)mean;
-      st[4 + c] = (dl_real)(1 / sqrt(var + eps));
-      if (track) {
-        rm[c] = (dl_real)((1 - momentum) * rm[c] + momentum * mean);
-        rv[c] = (dl_real)((1 - momentum) * rv[c] + momentum * var * count / (count - 1));
-      }
-    }
+    for (int64_t c = c0; c < c1; c++) part[c] = acc[c - c0];
   }
 }
 
-/* d: y = ((x - mean) * rstd) */
-static void norm_d_33(void *arg, int64_t lo, int64_t hi) {
+static void bn_sq_d_34(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict x = ACT(320), *restrict st = FIX(32);
+  const dl_real *restrict x = ACT(320);
+  double *restrict part = (double *)(FIX(96));
+  const double count = (double)DL_BATCH_ROWS(ctx, n) * 1;
+  for (int64_t c0 = lo; c0 < hi; c0 += 256) {
+    const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
+    double acc[256] = {0};
+    double mean[256];
+    for (int64_t c = c0; c < c1; c++) mean[c - c0] = part[c] / count;
+    for (int s = 0; s < n; s++)
+      for (int64_t c = c0; c < c1; c++) {
+        const double d = (double)x[(size_t)s * 4 + c] - mean[c - c0];
+        acc[c - c0] += d * d;
+      }
+    for (int64_t c = c0; c < c1; c++) part[4 + c] = acc[c - c0];
+  }
+}
+
+/* d: y = ((x - mean) * rstd) */
+static void norm_d_35(void *arg, int64_t lo, int64_t hi) {
+  const dl_job *job = arg;
+  dl_ctx *ctx = job->ctx;
+  const int n = job->n;
+  (void)ctx, (void)n;
+  const dl_real *restrict x = ACT(320), *restrict st = FIX(80);
   dl_real *restrict y = ACT(336);
   for (int64_t s = lo; s < hi; s++) {
     const dl_real *restrict xs = x + s * 4;
@@ -322,16 +366,32 @@ DL_SPLIT void forward_d(dl_ctx *ctx, int n, int with_labels) {
     }
   }
   /* d: norm_stats -> [2, 4] */
-  {
-    dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 4, 1 + 16384 / ((int64_t)n * 1), bn_stats_d_32, &job);
-    if (ctx->train_mode && ctx->track_stats && (int64_t)n * 1 > 1)
-      dl_count_add(ST(1312), 1); /* d_2.num_batches_tracked += 1 */
+  /* d: per channel over the batch and its 1 position, mean and
+   * rstd = 1/sqrt(var + eps) (var biased); training moves the running
+   * statistics towards them (momentum 0.6, var unbiased) */
+  if (ctx->train_mode) {
+    double *part = (double *)(FIX(96));
+    const double count = (double)DL_BATCH_ROWS(ctx, n) * 1;
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 4, 1 + 16384 / ((int64_t)n * 1), bn_sum_d_34, &job);
+    }
+    DL_BATCH_SUM(ctx, part, 4, 0);
+    {
+      dl_job job = {ctx, n};
+      dl_parallel_for(ctx->pool, 4, 1 + 16384 / ((int64_t)n * 1), bn_sq_d_34, &job);
+    }
+    DL_BATCH_SUM(ctx, part + 4, 4, 0);
+    const int track = ctx->track_stats && count > 1;
+    dl_bn_stats(FIX(80), ST(1280), ST(1296), part, 4, count, 0.59999999999999998, 1.0000000000000001e-05, track);
+    if (track) dl_count_add(ST(1312), 1); /* d_2.num_batches_tracked += 1 */
+  } else {
+    dl_bn_stats_running(FIX(80), ST(1280), ST(1296), 4, 1.0000000000000001e-05);
   }
   /* d: norm -> [batch, 4] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, n, 4097, norm_d_33, &job);
+    dl_parallel_for(ctx->pool, n, 4097, norm_d_35, &job);
   }
 }
 
@@ -370,7 +430,7 @@ DL_SPLIT void forward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)with_labels;
   if (with_labels) {
     /* loss: mse -> scalar */
-    FIX(48)[0] = (dl_real)dl_mse(ACT(352), ctx->y_real, (size_t)(n) * 3);
+    FIX(112)[0] = (dl_real)dl_mse(ACT(352), ctx->y_real, (size_t)(n) * 3);
   }
 }
 
@@ -390,9 +450,9 @@ static void backward_loss(dl_ctx *ctx, int n, int with_labels) {
   (void)n;
   (void)with_labels;
   /* loss: grad_seed -> scalar */
-  FIX(64)[0] = 1; /* d loss / d loss */
+  FIX(128)[0] = 1; /* d loss / d loss */
   /* out: loss_grad -> [batch, 3] */
-  dl_mse_grad(FIX(64)[0], ACT(352), ctx->y_real, ACT(368), (size_t)(n) * 3);
+  dl_mse_grad(FIX(128)[0], ACT(352), ctx->y_real, ACT(368), (size_t)(n) * 3);
 }
 
 /* batch_norm_eval.dln:11: out = dense(d, 3)
@@ -443,13 +503,13 @@ static void backward_out(dl_ctx *ctx, int n, int with_labels) {
  * backward: gradients of this line's inputs and parameters */
 /* d backward: per channel c over the batch, sums[c] = sum dy and
  * sums[4 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
-static void norm_sums_d_43(void *arg, int64_t lo, int64_t hi) {
+static void norm_sums_d_46(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(336), *restrict x = ACT(320), *restrict st = FIX(32);
-  dl_real *restrict sums = FIX(80);
+  const dl_real *restrict dy = ACT(336), *restrict x = ACT(320), *restrict st = FIX(80);
+  double *restrict part = (double *)(FIX(160));
   for (int64_t c0 = lo; c0 < hi; c0 += 256) {
     const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
     double sdy[256] = {0}, sdx[256] = {0};
@@ -462,28 +522,28 @@ static void norm_sums_d_43(void *arg, int64_t lo, int64_t hi) {
       }
     }
     for (int64_t c = c0; c < c1; c++) {
-      sums[c] = (dl_real)sdy[c - c0];
-      sums[4 + c] = (dl_real)sdx[c - c0];
+      part[c] = sdy[c - c0];
+      part[4 + c] = sdx[c - c0];
     }
   }
 }
 
 /* d backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over
  * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */
-static void bn_dx_d_44(void *arg, int64_t lo, int64_t hi) {
+static void bn_dx_d_48(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(336), *restrict x = ACT(320), *restrict st = FIX(32);
-  const dl_real *restrict sums = FIX(80);
+  const dl_real *restrict dy = ACT(336), *restrict x = ACT(320), *restrict st = FIX(80);
+  const dl_real *restrict sums = FIX(144);
   dl_real *restrict dx = ACT(352);
-  const dl_real count = (dl_real)n * 1;
+  const dl_real count = (dl_real)DL_BATCH_ROWS(ctx, n) * 1;
   const int train = ctx->train_mode;
   for (int s = 0; s < n; s++)
     for (int64_t c = lo; c < hi; c++) {
       const dl_real mean = st[c], rstd = st[4 + c], wr = rstd;
-      const dl_real mdy = sums[c] / count, mdx = sums[4 + c] / count;
+      const dl_real mdy = sums[8 + c] / count, mdx = sums[12 + c] / count;
       const size_t o = (size_t)s * 4 + c;
       const dl_real xhat = (x[o] - mean) * rstd;
       dx[o] = train ? wr * (dy[o] - mdy - xhat * mdx) : wr * dy[o];
@@ -494,15 +554,16 @@ static void backward_d(dl_ctx *ctx, int n, int with_labels) {
   (void)ctx;
   (void)n;
   (void)with_labels;
-  /* d: norm_sums -> [2, 4] */
+  /* d: norm_sums -> [4, 4] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 4, 1 + 16384 / ((int64_t)n * 1), norm_sums_d_43, &job);
+    dl_parallel_for(ctx->pool, 4, 1 + 16384 / ((int64_t)n * 1), norm_sums_d_46, &job);
   }
+  dl_bn_sums(ctx, FIX(144), (double *)(FIX(160)), 4); /* and over the global batch */
   /* d: norm_dx -> [batch, 4] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 4, 1 + 16384 / ((int64_t)n * 1), bn_dx_d_44, &job);
+    dl_parallel_for(ctx->pool, 4, 1 + 16384 / ((int64_t)n * 1), bn_dx_d_48, &job);
   }
   /* d.weight: dense_dw -> [4, 6] */
   {
@@ -539,13 +600,13 @@ static void backward_d(dl_ctx *ctx, int n, int with_labels) {
  * backward: gradients of this line's inputs and parameters */
 /* h backward: per channel c over the batch, sums[c] = sum dy and
  * sums[6 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
-static void norm_sums_h_48(void *arg, int64_t lo, int64_t hi) {
+static void norm_sums_h_52(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(320), *restrict x = ACT(288), *restrict st = FIX(16);
-  dl_real *restrict sums = FIX(96);
+  const dl_real *restrict dy = ACT(320), *restrict x = ACT(288), *restrict st = FIX(32);
+  double *restrict part = (double *)(FIX(208));
   for (int64_t c0 = lo; c0 < hi; c0 += 256) {
     const int64_t c1 = c0 + 256 < hi ? c0 + 256 : hi;
     double sdy[256] = {0}, sdx[256] = {0};
@@ -558,29 +619,29 @@ static void norm_sums_h_48(void *arg, int64_t lo, int64_t hi) {
       }
     }
     for (int64_t c = c0; c < c1; c++) {
-      sums[c] = (dl_real)sdy[c - c0];
-      sums[6 + c] = (dl_real)sdx[c - c0];
+      part[c] = sdy[c - c0];
+      part[6 + c] = sdx[c - c0];
     }
   }
 }
 
 /* h backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over
  * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */
-static void bn_dx_h_51(void *arg, int64_t lo, int64_t hi) {
+static void bn_dx_h_56(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
-  const dl_real *restrict dy = ACT(320), *restrict x = ACT(288), *restrict st = FIX(16);
-  const dl_real *restrict sums = FIX(96);
+  const dl_real *restrict dy = ACT(320), *restrict x = ACT(288), *restrict st = FIX(32);
+  const dl_real *restrict sums = FIX(176);
   const dl_real *restrict w = ST(496);
   dl_real *restrict dx = ACT(304);
-  const dl_real count = (dl_real)n * 1;
+  const dl_real count = (dl_real)DL_BATCH_ROWS(ctx, n) * 1;
   const int train = ctx->train_mode;
   for (int s = 0; s < n; s++)
     for (int64_t c = lo; c < hi; c++) {
       const dl_real mean = st[c], rstd = st[6 + c], wr = w[c] * rstd;
-      const dl_real mdy = sums[c] / count, mdx = sums[6 + c] / count;
+      const dl_real mdy = sums[12 + c] / count, mdx = sums[18 + c] / count;
       const size_t o = (size_t)s * 6 + c;
       const dl_real xhat = (x[o] - mean) * rstd;
       dx[o] = train ? wr * (dy[o] - mdy - xhat * mdx) : wr * dy[o];
@@ -600,21 +661,22 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
     DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * s[k] * (1 - s[k]);
   }
-  /* h: norm_sums -> [2, 6] */
+  /* h: norm_sums -> [4, 6] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 6, 1 + 16384 / ((int64_t)n * 1), norm_sums_h_48, &job);
+    dl_parallel_for(ctx->pool, 6, 1 + 16384 / ((int64_t)n * 1), norm_sums_h_52, &job);
   }
+  dl_bn_sums(ctx, FIX(176), (double *)(FIX(208)), 6); /* and over the global batch */
   /* h_2.bias: norm_db -> [6] */
   /* db = sum over the batch of dy */
-  memcpy(ST(1104), FIX(96) + 0, 6 * sizeof(dl_real));
+  memcpy(ST(1104), FIX(176) + 0, 6 * sizeof(dl_real));
   /* h_2.weight: norm_dw -> [6] */
   /* dw = sum over the batch of dy * xhat */
-  memcpy(ST(1088), FIX(96) + 6, 6 * sizeof(dl_real));
+  memcpy(ST(1088), FIX(176) + 6, 6 * sizeof(dl_real));
   /* h: norm_dx -> [batch, 6] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 6, 1 + 16384 / ((int64_t)n * 1), bn_dx_h_51, &job);
+    dl_parallel_for(ctx->pool, 6, 1 + 16384 / ((int64_t)n * 1), bn_dx_h_56, &job);
   }
   /* h.bias: dense_db -> [6] */
   {
@@ -660,13 +722,13 @@ static void backward_h(dl_ctx *ctx, int n, int with_labels) {
  * backward: gradients of this line's inputs and parameters */
 /* c backward: per channel c over the batch, sums[c] = sum dy and
  * sums[3 + c] = sum dy * xhat, xhat = (x - mean) * rstd */
-static void norm_sums_c_57(void *arg, int64_t lo, int64_t hi) {
+static void norm_sums_c_62(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict dy = ACT(224), *restrict x = ACT(160), *restrict st = FIX(0);
-  dl_real *restrict sums = FIX(112);
+  double *restrict part = (double *)(FIX(256));
   for (int64_t c = lo; c < hi; c++) {
     double sdy = 0, sdx = 0;
     for (int s = 0; s < n; s++) {
@@ -675,26 +737,26 @@ static void norm_sums_c_57(void *arg, int64_t lo, int64_t hi) {
       sdy += dl_sum_d(dy + o, 20);
       sdx += rstd * dl_dot_dev_d(dy + o, x + o, mean, 20);
     }
-    sums[c] = (dl_real)sdy;
-    sums[3 + c] = (dl_real)sdx;
+    part[c] = sdy;
+    part[3 + c] = sdx;
   }
 }
 
 /* c backward: dx = w rstd (dy - (sum dy + xhat sum dy xhat) / count) over
  * channel c in training; in evaluation the statistics are constants: dx = w rstd dy */
-static void bn_dx_c_60(void *arg, int64_t lo, int64_t hi) {
+static void bn_dx_c_66(void *arg, int64_t lo, int64_t hi) {
   const dl_job *job = arg;
   dl_ctx *ctx = job->ctx;
   const int n = job->n;
   (void)ctx, (void)n;
   const dl_real *restrict dy = ACT(224), *restrict x = ACT(160), *restrict st = FIX(0);
-  const dl_real *restrict sums = FIX(112);
+  const dl_real *restrict sums = FIX(240);
   const dl_real *restrict w = ST(80);
   dl_real *restrict dx = ACT(96);
-  const dl_real count = (dl_real)n * 20;
+  const dl_real count = (dl_real)DL_BATCH_ROWS(ctx, n) * 20;
   for (int64_t c = lo; c < hi; c++) {
     const dl_real mean = st[c], rstd = st[3 + c], wr = w[c] * rstd;
-    const dl_real mdy = sums[c] / count, mdx = sums[3 + c] / count;
+    const dl_real mdy = sums[6 + c] / count, mdx = sums[9 + c] / count;
     const int train = ctx->train_mode;
     for (int s = 0; s < n; s++) {
       const size_t o = ((size_t)s * 3 + c) * 20;
@@ -719,21 +781,22 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     DL_ELEMENTWISE
     for (size_t k = 0; k < count; k++) dx[k] = dy[k] * (1 - s[k] * s[k]);
   }
-  /* c: norm_sums -> [2, 3] */
+  /* c: norm_sums -> [4, 3] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 3, 1 + 16384 / ((int64_t)n * 20), norm_sums_c_57, &job);
+    dl_parallel_for(ctx->pool, 3, 1 + 16384 / ((int64_t)n * 20), norm_sums_c_62, &job);
   }
+  dl_bn_sums(ctx, FIX(240), (double *)(FIX(256)), 3); /* and over the global batch */
   /* c_2.bias: norm_db -> [3] */
   /* db = sum over the batch of dy */
-  memcpy(ST(688), FIX(112) + 0, 3 * sizeof(dl_real));
+  memcpy(ST(688), FIX(240) + 0, 3 * sizeof(dl_real));
   /* c_2.weight: norm_dw -> [3] */
   /* dw = sum over the batch of dy * xhat */
-  memcpy(ST(672), FIX(112) + 3, 3 * sizeof(dl_real));
+  memcpy(ST(672), FIX(240) + 3, 3 * sizeof(dl_real));
   /* c: norm_dx -> [batch, 3, 5, 4] */
   {
     dl_job job = {ctx, n};
-    dl_parallel_for(ctx->pool, 3, 1 + 16384 / ((int64_t)n * 20), bn_dx_c_60, &job);
+    dl_parallel_for(ctx->pool, 3, 1 + 16384 / ((int64_t)n * 20), bn_dx_c_66, &job);
   }
   /* c.bias: conv2d_db -> [3] */
   {
@@ -751,12 +814,12 @@ static void backward_c(dl_ctx *ctx, int n, int with_labels) {
     /* dW^T[g] [18, 3] = sum over the batch of fields(xpad_s) . dy_s^T */
     static const dl_conv_shape q = {.C = 2, .H = 5, .W = 4, .OC = 3, .OH = 5, .OW = 4,
         .KH = 3, .KW = 3, .SH = 1, .SW = 1, .PH = 1, .PW = 1, .DH = 1, .DW = 1, .groups = 1};
-    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(0), ACT(96), FIX(128));
+    dl_conv2d_weight_grad(ctx->pool, &q, n, ACT(0), ACT(96), FIX(272));
   }
   /* c.weight: conv2d_dw_t -> [3, 2, 3, 3] */
   {
     /* dW[g*3 + o, k] = dW^T[g, k, o] */
-    const dl_real *restrict t = FIX(128);
+    const dl_real *restrict t = FIX(272);
     dl_real *restrict dw = ST(592);
     for (int g = 0; g < 1; g++)
       DL_NO_UNROLL for (int o = 0; o < 3; o++)
@@ -781,7 +844,7 @@ DL_SPLIT double compute_grads(dl_ctx *ctx, int n) {
   DL_GRADS_READY(ctx, 3);
   backward_c(ctx, n, 1);
   DL_GRADS_READY(ctx, 2);
-  return (double)FIX(48)[0];
+  return (double)FIX(112)[0];
 }
 
 #else
@@ -796,7 +859,7 @@ static double forward(dl_ctx *ctx, int n, int with_loss) {
   forward_d(ctx, n, with_loss);
   forward_out(ctx, n, with_loss);
   forward_loss(ctx, n, with_loss);
-  return with_loss ? (double)FIX(48)[0] : 0.0;
+  return with_loss ? (double)FIX(112)[0] : 0.0;
 }
 
 /* The differentiated loss (data loss + penalties), forward only. */
@@ -806,7 +869,7 @@ static double loss_only(dl_ctx *ctx, int n) {
   forward_d(ctx, n, 1);
   forward_out(ctx, n, 1);
   forward_loss(ctx, n, 1);
-  return (double)FIX(48)[0];
+  return (double)FIX(112)[0];
 }
 
 typedef struct update_args {
@@ -930,15 +993,15 @@ static const int grad_ready[] = {
 static const dl_onnx_node onnx_nodes[] = {
   {"Conv", "c:6", 3, {"x", "c.weight", "c.bias"}, 5, {{"kernel_shape", DL_ONNX_INTS, 2, {3, 3}, 0}, {"strides", DL_ONNX_INTS, 2, {1, 1}, 0}, {"pads", DL_ONNX_INTS, 4, {1, 1, 1, 1}, 0}, {"dilations", DL_ONNX_INTS, 2, {1, 1}, 0}, {"group", DL_ONNX_INT, 0, {1}, 0}}},
   {"BatchNormalization", "c:13", 5, {"c:6", "c_2.weight", "c_2.bias", "c_2.running_mean", "c_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
-  {"Tanh", "c:14", 1, {"c:13"}, 0, {{0}}},
-  {"Flatten", "h:15", 1, {"c:14"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
-  {"Gemm", "h:18", 3, {"h:15", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
-  {"BatchNormalization", "h:25", 5, {"h:18", "h_2.weight", "h_2.bias", "h_2.running_mean", "h_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 0.01}}},
-  {"Sigmoid", "h:26", 1, {"h:25"}, 0, {{0}}},
-  {"Gemm", "d:28", 2, {"h:26", "d.weight"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
-  {"BatchNormalization", "d:33", 5, {"d:28", "const#13", "const#14", "d_2.running_mean", "d_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
-  {"Gemm", "out:36", 3, {"d:33", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
-  {"Identity", "out", 1, {"out:36"}, 0, {{0}}},
+  {"Tanh", "c:15", 1, {"c:13"}, 0, {{0}}},
+  {"Flatten", "h:16", 1, {"c:15"}, 1, {{"axis", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Gemm", "h:19", 3, {"h:16", "h.weight", "h.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "h:26", 5, {"h:19", "h_2.weight", "h_2.bias", "h_2.running_mean", "h_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 0.01}}},
+  {"Sigmoid", "h:28", 1, {"h:26"}, 0, {{0}}},
+  {"Gemm", "d:30", 2, {"h:28", "d.weight"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"BatchNormalization", "d:35", 5, {"d:30", "const#13", "const#14", "d_2.running_mean", "d_2.running_var"}, 1, {{"epsilon", DL_ONNX_FLOAT, 0, {0}, 1.0000000000000001e-05}}},
+  {"Gemm", "out:39", 3, {"d:35", "out.weight", "out.bias"}, 1, {{"transB", DL_ONNX_INT, 0, {1}, 0}}},
+  {"Identity", "out", 1, {"out:39"}, 0, {{0}}},
 };
 static const dl_onnx_init onnx_inits[] = {
   {"c.weight", DL_ONNX_INIT_STATE, {"c.weight", NULL, NULL}, 4, {3, 2, 3, 3}, 0, {0}},
@@ -984,7 +1047,7 @@ const dl_model_desc batch_norm_eval_desc = {
   .out_size = 3,
   .state_elems = 1328,
   .act_elems_per_sample = ACT_PER_SAMPLE,
-  .act_elems_fixed = 192,
+  .act_elems_fixed = 336,
   .n_tensors = 31,
   .tensors = tensors,
   .defaults = {
