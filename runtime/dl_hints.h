@@ -3,6 +3,15 @@
 #ifndef DL_HINTS_H
 #define DL_HINTS_H
 
+/* DL_GRAIN_VALUES: the fewest values of simple work (a load or two, a few
+ * flops, a store: an activation, a norm's sum, a logit) that make a
+ * thread's share of a dl_parallel_for worth handing over, a few
+ * microseconds; below it the hand-off costs more than it saves.  Every
+ * parallel grain, in generated code (dlnc computes them from this when it
+ * writes the C) and in the runtime, is this divided by what one of its
+ * items costs in such values. */
+#define DL_GRAIN_VALUES 16384
+
 /* DL_NO_UNROLL, before a loop that must stay rolled (clang's `#pragma
  * nounroll`; gcc does not unroll these unasked):
  *  - in generated code, a loop of constant trip count that only moves data

@@ -498,7 +498,6 @@ static inline void dl_bce_logits_grad_target(dl_real ds, const dl_real *z, const
  * any thread count. */
 #define DL_CE_BLOCKS 256     /* blocks at most (their sums sit on the stack) */
 #define DL_CE_MIN_ROWS 16    /* rows per block at least                      */
-#define DL_CE_GRAIN 16384    /* logits per thread at least                   */
 
 /* logsumexp(z_r) - z_r[label], in double */
 static inline double dl_ce_row(const dl_real *zr, int32_t label, int64_t C) {
@@ -536,7 +535,7 @@ static inline double dl_cross_entropy(struct dl_pool *pool, const dl_real *z, co
   per = per < DL_CE_MIN_ROWS ? DL_CE_MIN_ROWS : per;
   int blocks = (rows + per - 1) / per;
   dl_ce_job j = {.z = z, .label = label, .rows = rows, .per = per, .C = C, .part = part};
-  dl_parallel_for(pool, blocks, 1 + DL_CE_GRAIN / ((int64_t)per * C), dl_ce_blocks, &j);
+  dl_parallel_for(pool, blocks, 1 + DL_GRAIN_VALUES / ((int64_t)per * C), dl_ce_blocks, &j);
   double s = 0;
   for (int b = 0; b < blocks; b++) s += part[b];
   return s / rows;
@@ -557,7 +556,7 @@ static inline void dl_ce_grad_rows(void *arg, int64_t b, int64_t e) {
 static inline void dl_cross_entropy_grad(struct dl_pool *pool, dl_real ds, const dl_real *z,
                                          const int32_t *label, dl_real *dz, int rows, int64_t C) {
   dl_ce_job j = {.z = z, .label = label, .dz = dz, .scale = ds / (dl_real)rows, .rows = rows, .C = C};
-  dl_parallel_for(pool, rows, 1 + DL_CE_GRAIN / C, dl_ce_grad_rows, &j);
+  dl_parallel_for(pool, rows, 1 + DL_GRAIN_VALUES / C, dl_ce_grad_rows, &j);
 }
 
 /* ---- penalties and norms -------------------------------------------------- */

@@ -16,6 +16,7 @@
  * when a tensor fails does the slow element-by-element search run.  Large
  * tensors are split over the thread pool: the scan is bound by memory
  * bandwidth, and one core alone cannot use all of it. */
+#include "dl_hints.h" /* DL_GRAIN_VALUES */
 #include "dl_model.h"
 #include "threads.h"
 #include "trainer_internal.h"
@@ -25,9 +26,9 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Elements per chunk of a parallel scan: below this a tensor is scanned
- * inline, where a hand-off to the workers would cost more than it saves. */
-enum { SCAN_GRAIN = 32768 };
+/* Elements per chunk of a parallel scan (a compare each, half a simple
+ * value's work): below two of them a tensor is scanned inline. */
+enum { SCAN_GRAIN = 2 * DL_GRAIN_VALUES };
 
 /* Largest |bits| over p[0..n) (dl_real.h). */
 static dl_bits max_abs_bits(const dl_real *p, size_t n) {

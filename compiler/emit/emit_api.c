@@ -2,6 +2,7 @@
  * emitters: a parallel job's function and its call, an elementwise kernel
  * (inline or a job), a node's buffer and rows as C expressions.  Kept apart
  * from emit_c.c, which writes the files around the kernels. */
+#include "../../runtime/dl_hints.h" /* DL_GRAIN_VALUES */
 #include "emit_api.h"
 #include "emit_text.h"
 #include <stdlib.h>
@@ -29,11 +30,10 @@ void emit_job_call(emit_ctx *ec, const char *name, const char *count, const char
 }
 
 /* Elementwise kernels with fewer elements per sample than this (or, for an
- * unbatched one, fewer than twice EW_GRAIN) stay inline: at the usual
- * batches a share of theirs is worth less than handing it to a thread. */
+ * unbatched one, fewer than twice DL_GRAIN_VALUES) stay inline: at the usual
+ * batches a share of theirs is worth less than handing it to a thread.
+ * Each element is a simple value's work: DL_GRAIN_VALUES to a thread. */
 #define EW_JOB_MIN_PER_SAMPLE 1024
-/* Elements per thread at least: a few microseconds of work. */
-#define EW_GRAIN "16384"
 
 /* The loop itself, over [k0, k1) ("{" already open, decls written). */
 static void ew_loop(emit_text *o, const char *k0, const char *k1, const char *body,
@@ -54,7 +54,7 @@ void emit_elementwise(emit_ctx *ec, const ir_node *n, const char *what, const ch
   emit_rows(n, rows, sizeof rows);
   snprintf(count, sizeof count, "(size_t)(%s) * %lld", rows, ll(ir_last_dim(n)));
   int64_t numel = ir_numel(n);
-  int job = n->batched ? numel >= EW_JOB_MIN_PER_SAMPLE : numel >= 2 * atoll(EW_GRAIN);
+  int job = n->batched ? numel >= EW_JOB_MIN_PER_SAMPLE : numel >= 2 * DL_GRAIN_VALUES;
   if (!job) {
     emit_text o[1] = {{.f = ec->out, .depth = ec->depth}};
     emit_line(o, "{");
@@ -83,7 +83,9 @@ void emit_elementwise(emit_ctx *ec, const ir_node *n, const char *what, const ch
   emit_line(h, "}\n");
   char items[128];
   snprintf(items, sizeof items, "(int64_t)(%s)", count);
-  emit_job_call(ec, name, items, EW_GRAIN);
+  char grain[32];
+  snprintf(grain, sizeof grain, "%d", DL_GRAIN_VALUES);
+  emit_job_call(ec, name, items, grain);
 }
 
 const char *emit_ptr(emit_ctx *ec, int id, char *buf, size_t len) {

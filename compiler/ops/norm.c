@@ -32,6 +32,7 @@
  * sample) in lanes whose chunks are added in double, and the work is split
  * over channels or over samples, never inside a sum: the bits do not depend
  * on the thread count. */
+#include "../../runtime/dl_hints.h" /* DL_GRAIN_VALUES */
 #include "ops.h"
 #include "emit_text.h"
 #include <stdlib.h>
@@ -40,9 +41,9 @@
 
 enum { NORM_BATCH, NORM_LAYER, NORM_INSTANCE, NORM_GROUP };
 
-/* Items of a dl_parallel_for are grouped so that a chunk has at least this
- * many values: below it, handing work to another thread costs more. */
-enum { NORM_GRAIN_VALUES = 16384, NORM_CHANNEL_BLOCK = 256 /* channels summed at once, row by row */ };
+/* Channels summed at once, row by row.  (A chunk of a job has at least
+ * DL_GRAIN_VALUES values, each a simple value's work.) */
+enum { NORM_CHANNEL_BLOCK = 256 };
 
 /* The geometry of a norm node (or of one of its backward nodes), from x. */
 typedef struct norm_geo {
@@ -325,7 +326,7 @@ static void job_header(emit_ctx *ec, emit_text *o, const ir_node *n, const char 
 /* Per-sample jobs: a sample's work is a constant. */
 static void call_per_sample(emit_ctx *ec, const char *name, int64_t values) {
   char grain[32];
-  snprintf(grain, sizeof grain, "%lld", ll(1 + NORM_GRAIN_VALUES / values));
+  snprintf(grain, sizeof grain, "%lld", ll(1 + DL_GRAIN_VALUES / values));
   emit_job_call(ec, name, "n", grain);
 }
 
@@ -333,7 +334,7 @@ static void call_per_sample(emit_ctx *ec, const char *name, int64_t values) {
 static void call_per_channel(emit_ctx *ec, const char *name, const norm_geo *q) {
   char count[32], grain[96];
   snprintf(count, sizeof count, "%lld", ll(q->K));
-  snprintf(grain, sizeof grain, "1 + %d / ((int64_t)n * %lld)", NORM_GRAIN_VALUES, ll(q->S));
+  snprintf(grain, sizeof grain, "1 + %d / ((int64_t)n * %lld)", DL_GRAIN_VALUES, ll(q->S));
   emit_job_call(ec, name, count, grain);
 }
 

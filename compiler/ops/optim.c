@@ -11,6 +11,7 @@
  * covers the state, which can overflow while the weights stay finite
  * (Adam's squared gradients: m / sqrt(inf) is 0).  apply_update returns
  * whether any was bad; the trainer then looks for which. */
+#include "../../runtime/dl_hints.h" /* DL_GRAIN_VALUES */
 #include "ops.h"
 #include "emit_text.h"
 #include <string.h>
@@ -314,8 +315,10 @@ void optim_lower(lower_ctx *lc, const ast_expr *call, int kind, ir_optim *o) {
 
 /* Parameters at least this large are updated by all threads, each on its
  * own contiguous range: elementwise, so the result does not depend on the
- * split; smaller ones are not worth the hand-off. */
-enum { PARALLEL_UPDATE = 1 << 15, UPDATE_GRAIN = 1 << 13 };
+ * split; smaller ones are not worth the hand-off.  An element's update
+ * (its gradient and states read and written) is about 2 simple values'
+ * work: DL_GRAIN_VALUES / 2 to a thread. */
+enum { PARALLEL_UPDATE = 2 * DL_GRAIN_VALUES, UPDATE_GRAIN = DL_GRAIN_VALUES / 2 };
 
 /* The parameter a pass updates, set by apply_update before each pass. */
 #define PARAM_FIELDS "dl_real *w, *grad, *s[3];  /* the parameter, its gradient and its states */"

@@ -32,6 +32,7 @@
  * sample) every batch starts from zeros, as without carry.
  * Gate order and parameter names are torch's, so a checkpoint loads into
  * torch.nn.LSTM(..., batch_first=True) as it is. */
+#include "../../runtime/dl_hints.h" /* DL_GRAIN_VALUES */
 #include "ops.h"
 #include "emit_text.h"
 #include <string.h>
@@ -262,8 +263,9 @@ static void emit_steps(emit_text *o, const rnn_dims *d, int backward) {
 /* A step's cells over the batch's samples are independent: a job over
  * samples [lo, hi) (helper NAME, opened in ec->helpers at depth 1, with
  * ctx, n, step, t, tp and tn declared), so both threads share each step.
- * At least SAMPLE_GRAIN_VALUES hidden values to a thread. */
-#define SAMPLE_GRAIN_VALUES 2048
+ * A hidden value's cell (its gates' activations and products, forward or
+ * back) is about 8 simple values' work: DL_GRAIN_VALUES / 8 to a thread. */
+#define SAMPLE_GRAIN_VALUES (DL_GRAIN_VALUES / 8)
 static void step_job_begin(emit_ctx *ec, emit_text *h, const ir_node *n, const rnn_dims *d,
                            const char *what, char *name, size_t len) {
   snprintf(name, len, "%s_%s_%d", what, ec->g->groups[n->group].name, n->id);
