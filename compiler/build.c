@@ -194,28 +194,6 @@ static int mpi_flags(argv_list *f, const char *which) {
   return rc;
 }
 
-int build_check_mpi(const ir_graph *g) {
-  int bad = 0;
-  /* batch_norm is supported: its sums go over the global batch
-   * (DL_BATCH_SUM, runtime/trainer_lanes.c) */
-  /* carry = true streams row r of a batch on from row r of the one before */
-  for (int i = 0; i < g->nnodes; i++)
-    if (ir_op_has(g->nodes[i].op, OPF_PERSISTENT)) {
-      diag_error(g->nodes[i].loc, "a recurrent layer with carry = true is not yet supported with "
-                 "--mpi: its rows continue from batch to batch, which micro-shards cannot split");
-      bad = 1;
-      break;
-    }
-  /* an update reuses what the one before computed over the whole batch */
-  if (g->nupdates > 0) {
-    diag_error(g->nodes[g->updates[0].loss].loc, "a train block with updates is not yet supported "
-               "with --mpi: an update reuses the forward pass of the one before over the whole "
-               "batch, which micro-shards cannot split");
-    bad = 1;
-  }
-  return bad ? -1 : 0;
-}
-
 /* $CC, else clang if it is on PATH, else cc. */
 static const char *c_compiler(void) {
   const char *cc = getenv("CC");

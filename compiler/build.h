@@ -19,10 +19,6 @@ int build_target_known(const char *name);
 /* --precision's value: 0 and *bf16 set for "f32" or "bf16"; else -1 after
  * a message listing the precisions. */
 int build_precision(const char *name, int *bf16);
-/* --mpi: 0 if the model can train data-parallel, else -1 after an error
- * at the construct that couples a batch's samples (batch_norm), or its
- * batches (carry = true), or its updates. */
-int build_check_mpi(const ir_graph *g);
 /* The runtime directory builds use (see runtime_dir in build.c). */
 const char *build_runtime_dir(void);
 /* The directory of prebuilt runtimes builds read (see build.c); NULL: none. */

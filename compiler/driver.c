@@ -178,7 +178,7 @@ static int cmd_build(const command *self, int argc, char **argv) {
     return status;
   build_opts bo;
   if ((status = build_options(self, &o, &bo)) != EXIT_OK) return status;
-  ir_graph *g = pipeline_compile_checked(o.path, 1, NULL, o.mpi ? build_check_mpi : NULL);
+  ir_graph *g = pipeline_compile(o.path, 1, NULL);
   if (!g) return EXIT_ERRORS;
   status = build_trainer(g, o.path, o.out, &bo) ? EXIT_ERRORS : EXIT_OK;
   ir_free(g);

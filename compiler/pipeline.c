@@ -58,11 +58,6 @@ static char *read_file(const char *path) {
 }
 
 ir_graph *pipeline_compile(const char *path, int plan, FILE *ast_out) {
-  return pipeline_compile_checked(path, plan, ast_out, NULL);
-}
-
-ir_graph *pipeline_compile_checked(const char *path, int plan, FILE *ast_out,
-                                   int (*check)(const ir_graph *g)) {
   char *text = read_file(path);
   if (!text) return NULL;
   /* A UTF-8 byte order mark (which some editors write) is not part of the
@@ -75,11 +70,6 @@ ir_graph *pipeline_compile_checked(const char *path, int plan, FILE *ast_out,
     if (ast_out) ast_dump(ast, ast_out);
     g = lower_program(ast, path, src);
     ast_free(ast);
-  }
-  /* while the source is still there: its errors show the line and a caret */
-  if (g && check && check(g)) {
-    ir_free(g);
-    g = NULL;
   }
   diag_set_source(path, NULL); /* diagnostics end with the front end */
   free(text);

@@ -9,9 +9,4 @@
  * and fuses, ready for emission.  With ast_out, the syntax tree is dumped
  * there (dlnc check --ast). */
 ir_graph *pipeline_compile(const char *path, int plan, FILE *ast_out);
-/* The same, with check (nonzero: refused, after its errors) run on the
- * lowered graph while the source is still kept for the diagnostics:
- * dlnc build --mpi's build_check_mpi. */
-ir_graph *pipeline_compile_checked(const char *path, int plan, FILE *ast_out,
-                                   int (*check)(const ir_graph *g));
 #endif

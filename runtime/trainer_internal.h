@@ -180,9 +180,12 @@ dl_shards *dl_tr_shards_open(const dl_model_desc *m, int S, int batch);
 void dl_tr_shards_close(dl_shards *s);
 /* Gathers and runs this process's shards of the nb rows at rows[], leaves
  * the batch's mean gradient in ctx's gradients on every process and returns
- * the batch's mean loss; with count_acc, adds train_acc's counts. */
+ * the batch's mean loss; with count_acc, adds train_acc's counts.  A model
+ * with updates calls it once per update k in order (update -1: none), the
+ * rows gathered at k = 0 and ctx holding the weights the updates before
+ * wrote. */
 double dl_tr_shards_grads(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int64_t *rows,
-                          int nb, int count_acc, int64_t *correct, int64_t *total);
+                          int nb, int update, int count_acc, int64_t *correct, int64_t *total);
 /* 1 if a process was asked to stop (a signal) by the time of the last
  * step's sum: then all know it after the same step, and stop there. */
 int dl_tr_shards_stopping(const dl_shards *s);
@@ -194,7 +197,9 @@ void dl_tr_shards_report(const dl_shards *s);
  * whose rows the caller gathers; every lane runs compute_grads, taking
  * turns, and each DL_BATCH_SUM adds over all shards of all ranks. */
 typedef struct dl_lanes dl_lanes;
-/* 1 if the model's compute_grads sums over the batch (batch norm). */
+/* 1 if the model's compute_grads sums over the batch (batch norm), its
+ * updates reuse each other's forward passes, or its recurrent layers carry
+ * their rows' states from batch to batch. */
 int dl_tr_lanes_needed(const dl_model_desc *m);
 /* L lanes of `rows` rows each; NULL after a message. */
 dl_lanes *dl_tr_lanes_open(const dl_model_desc *m, int L, int rows);
@@ -207,8 +212,9 @@ void dl_tr_lanes_set(dl_lanes *z, int j, int n, double w, int batch_rows);
  * training step's running statistics) back from a lane that ran (-1: none). */
 void dl_tr_lanes_load(dl_lanes *z, const dl_ctx *from);
 int dl_tr_lanes_store(dl_lanes *z, dl_ctx *to);
-/* Runs every lane with rows to the end of its compute_grads. */
-void dl_tr_lanes_run(dl_lanes *z);
+/* Runs every lane with rows to the end of compute_grads (the model's or an
+ * update's). */
+void dl_tr_lanes_run(dl_lanes *z, double (*compute_grads)(dl_ctx *ctx, int n));
 double dl_tr_lanes_loss(const dl_lanes *z, int j);
 
 /* ---- the best epoch (trainer_best.c) ---------------------------------- */

@@ -4,7 +4,11 @@
  * trainer_shard.c runs a rank's shards one after another, each to its end.
  * A model with batch norm cannot: a shard's statistics at a batch_norm
  * layer are sums over every shard's rows at that layer, known only when
- * every shard has got there, and so are its backward's sums.  Here each of
+ * every shard has got there, and so are its backward's sums; nor can a train block's updates, whose forward passes
+ * reuse what the update before computed for the same rows, nor recurrent
+ * layers with carry = true, whose rows start from the state the same rows
+ * of the batch before ended with (shard j holds the same rows of every
+ * full batch, so its lane's context keeps their states).  Here each of
  * the rank's L shards is a lane: a context of its own (activations, and a
  * copy of the state, so that its gradients are its own) and a thread of its
  * own.  The threads take turns; exactly one runs at a time, until its next
@@ -49,6 +53,7 @@ typedef struct lane {
 
 struct dl_lanes {
   const dl_model_desc *m;
+  double (*compute_grads)(dl_ctx *ctx, int n); /* the model's, or an update's */
   int L, quit;
   lane *lanes;
   sem_t back;               /* a lane has stopped: at a sum or at its end */
@@ -84,7 +89,7 @@ static void *lane_main(void *arg) {
   for (;;) {
     wait_sem(&l->go);
     if (l->owner->quit) return NULL;
-    l->loss = l->owner->m->compute_grads(l->ctx, l->n);
+    l->loss = l->owner->compute_grads(l->ctx, l->n);
     l->v = NULL;
     sem_post(&l->owner->back);
   }
@@ -101,6 +106,8 @@ static size_t sum_capacity(const dl_model_desc *m) {
 }
 
 int dl_tr_lanes_needed(const dl_model_desc *m) {
+  if (m->n_updates) return 1; /* an update reuses the forward pass of the one before */
+  if (m->stateful) return 1;  /* carry = true: a shard's rows continue its rows of the batch before */
   for (int i = 0; i < m->n_tensors; i++)
     if (m->tensors[i].kind == DL_T_COUNT) return 1; /* batch norm's num_batches_tracked */
   return 0;
@@ -197,6 +204,8 @@ void dl_tr_lanes_load(dl_lanes *z, const dl_ctx *from) {
   const dl_model_desc *m = z->m;
   for (int j = 0; j < z->L; j++) {
     dl_ctx *c = z->lanes[j].ctx;
+    /* (an update's forward reuses what the update before computed from
+       weights it did not change: the same here as in the trainer's) */
     for (int i = 0; i < m->n_tensors; i++) {
       const dl_tensor_desc *t = &m->tensors[i];
       if (t->kind == DL_T_PARAM || t->kind == DL_T_BUFFER || t->kind == DL_T_COUNT)
@@ -206,6 +215,7 @@ void dl_tr_lanes_load(dl_lanes *z, const dl_ctx *from) {
     c->seed = from->seed;
     c->lr = from->lr;
     c->train_mode = from->train_mode;
+    c->carry = from->carry;
     c->track_stats = from->track_stats;
     c->pool = from->pool;
   }
@@ -272,7 +282,8 @@ static void log_sum(dl_lanes *z, size_t k, int weighted) {
   z->log_weighted[z->n_log++] = weighted;
 }
 
-void dl_tr_lanes_run(dl_lanes *z) {
+void dl_tr_lanes_run(dl_lanes *z, double (*compute_grads)(dl_ctx *ctx, int n)) {
+  z->compute_grads = compute_grads;
   const lane *first = NULL;
   for (int j = 0; j < z->L; j++)
     if (z->lanes[j].n && !first) first = &z->lanes[j];

@@ -90,24 +90,6 @@ struct dl_shards {
 
 static int is_pow2(int x) { return x > 0 && (x & (x - 1)) == 0; }
 
-/* A model that can be cut into micro-shards: a step is one update, and
- * its forward pass couples the samples of a batch only through batch norm's
- * statistics (which the lanes share: trainer_lanes.c). */
-static int check_model(const dl_model_desc *m, int S, int P) {
-  const char *src = m->source ? m->source : m->name;
-  const char *why = m->stateful ? "a recurrent layer with carry = true streams its rows from "
-                                  "batch to batch"
-                    : m->n_updates ? "a train block with updates reuses one update's forward "
-                                     "pass in the next, over the whole batch"
-                                   : NULL;
-  if (why) {
-    fprintf(stderr, "%s: error: --shards %d over %d process%s: %s, which micro-shards cannot "
-            "split (use --shards 1 on one process)\n", src, S, P, P == 1 ? "" : "es", why);
-    return -1;
-  }
-  return 0;
-}
-
 /* S must be a power of 2 (a balanced tree over its leaves), divisible by
  * P (every rank the same number of leaves), and not above the batch. */
 static int check_counts(int S, int P, int batch) {
@@ -218,7 +200,7 @@ static void maybe_fault(const dl_shards *s) {
 
 dl_shards *dl_tr_shards_open(const dl_model_desc *m, int S, int batch) {
   int P = dl_dist_size();
-  if (check_counts(S, P, batch) || check_model(m, S, P)) return NULL;
+  if (check_counts(S, P, batch)) return NULL;
   dl_shards *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   s->m = m;
@@ -392,9 +374,9 @@ static int run_shard(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int64
  * the same state, with the global batch's statistics), so any lane's
  * buffers are the step's.  1 if a shard had rows. */
 static int run_lanes(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int64_t *rows, int nb,
-                     int count_acc) {
+                     int update, int count_acc) {
   dl_tr_lanes_load(s->lanes, ctx);
-  for (int j = 0; j < s->L; j++) {
+  for (int j = 0; update <= 0 && j < s->L; j++) { /* an update after the first: the same rows */
     int m = s->rank * s->L + j;
     int64_t lo = (int64_t)m * nb / s->S, hi = (int64_t)(m + 1) * nb / s->S;
     int n = (int)(hi - lo);
@@ -403,7 +385,7 @@ static int run_lanes(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int64
     dl_tr_lanes_set(s->lanes, j, n, (double)n / (double)nb, nb);
     if (n) dl_dataset_gather_pool(ctx->pool, d, rows + lo, n, c->x, c->y_class, c->y_real);
   }
-  dl_tr_lanes_run(s->lanes);
+  dl_tr_lanes_run(s->lanes, update < 0 ? s->m->compute_grads : s->m->updates[update].compute_grads);
   for (int j = 0; j < s->L; j++) {
     int m = s->rank * s->L + j;
     int n = (int)((int64_t)(m + 1) * nb / s->S - (int64_t)m * nb / s->S);
@@ -441,11 +423,11 @@ static void share_buffers(dl_shards *s, dl_ctx *ctx, int have) {
 }
 
 double dl_tr_shards_grads(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const int64_t *rows,
-                          int nb, int count_acc, int64_t *correct, int64_t *total) {
+                          int nb, int update, int count_acc, int64_t *correct, int64_t *total) {
   s->depth = 0;
-  maybe_fault(s);
+  if (update <= 0) maybe_fault(s);
   int ran = 0;
-  if (s->lanes) ran = run_lanes(s, ctx, d, rows, nb, count_acc);
+  if (s->lanes) ran = run_lanes(s, ctx, d, rows, nb, update, count_acc);
   for (int j = 0; !s->lanes && j < s->L; j++)
     ran |= run_shard(s, ctx, d, rows, nb, s->rank * s->L + j, !ran, count_acc);
   ctx->shard = 0;
@@ -460,7 +442,7 @@ double dl_tr_shards_grads(dl_shards *s, dl_ctx *ctx, const dl_dataset *d, const 
   s->stopping = root->metric[3] > 0;
   if (s->overlap) dl_dist_isum_wait();
   unpack(s, ctx, root->g);
-  s->steps++;
+  s->steps += update <= 0;
   if (count_acc) {
     *correct += (int64_t)root->metric[1];
     *total += (int64_t)root->metric[2];

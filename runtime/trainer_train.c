@@ -173,7 +173,7 @@ static double run_lr(const train_run *r, double base, int epoch, int64_t step) {
   return lr > d->sched_steps.min_lr ? lr : d->sched_steps.min_lr;
 }
 
-static int train_updates(train_run *r, int epoch, int nb, double *losses) {
+static int train_updates(train_run *r, int epoch, int64_t start, int nb, double *losses) {
   const dl_model_desc *m = r->m;
   dl_ctx *ctx = r->ctx;
   int64_t step = ctx->step + 1;
@@ -181,7 +181,9 @@ static int train_updates(train_run *r, int epoch, int nb, double *losses) {
     const dl_update_desc *u = &m->updates[k];
     ctx->lr = run_lr(r, dl_tr_base_lr(m, r->o, k), epoch, ctx->step);
     if (k == 0) r->lr0 = ctx->lr;
-    losses[k] = u->compute_grads(ctx, nb);
+    losses[k] = r->shards ? dl_tr_shards_grads(r->shards, ctx, &r->train, r->perm + start, nb, k, 0,
+                                               NULL, NULL)
+                          : u->compute_grads(ctx, nb);
     if (!isfinite(losses[k])) {
       char what[300];
       snprintf(what, sizeof what, "loss '%s' (update '%s')", u->loss_name, u->name);
@@ -202,18 +204,22 @@ static int train_step(train_run *r, int epoch, int64_t start, int nb, double *lo
   dl_ctx *ctx = r->ctx;
   int64_t step = ctx->step + 1;
   ctx->lr = run_lr(r, r->o->lr, epoch, ctx->step);
+  if (m->n_updates) {
+    if (!r->shards)
+      dl_dataset_gather_pool(ctx->pool, &r->train, r->perm + start, nb, ctx->x, ctx->y_class,
+                             ctx->y_real);
+    int rc = train_updates(r, epoch, start, nb, losses);
+    *loss = losses[0];
+    return rc;
+  }
   if (r->shards) {
     int64_t c = 0, t = 0;
-    *loss = dl_tr_shards_grads(r->shards, ctx, &r->train, r->perm + start, nb, acc != NULL, &c, &t);
+    *loss = dl_tr_shards_grads(r->shards, ctx, &r->train, r->perm + start, nb, -1, acc != NULL,
+                               &c, &t);
     if (acc) acc->acc_correct += c, acc->acc_total += t;
   } else {
     dl_dataset_gather_pool(ctx->pool, &r->train, r->perm + start, nb, ctx->x, ctx->y_class,
                            ctx->y_real);
-    if (m->n_updates) {
-      int rc = train_updates(r, epoch, nb, losses);
-      *loss = losses[0];
-      return rc;
-    }
     *loss = m->compute_grads(ctx, nb);
     if (acc) dl_tr_count_correct(ctx, nb, &acc->acc_correct, &acc->acc_total);
   }
@@ -685,15 +691,17 @@ static int o_stopped_already(const train_run *r) {
 
 /* --shards S > 1, or several processes: the step runs over micro-shards,
  * and the context needs room for one of them, B/S rows (rounded up), not
- * for the batch.  A checkpoint does not depend on how many processes wrote
- * it, so a resumed run may use another count.  The rows the context holds,
- * or -1 after a message. */
+ * for the batch; but a model with carry = true evaluates its test text
+ * streamed as B rows, as without shards, so its context keeps them.  A
+ * checkpoint does not depend on how many processes wrote it, so a resumed
+ * run may use another count.  The rows the context holds, or -1 after a
+ * message. */
 static int open_shards(train_run *r, int cap) {
   int S = r->o->shards ? r->o->shards : dl_dist_default_shards();
   if (S == 1 && dl_dist_size() == 1) return cap;
   r->shards = dl_tr_shards_open(r->m, S, cap);
   if (r->o->dist_stats) dl_dist_measure();
-  return r->shards ? (cap + S - 1) / S : -1;
+  return !r->shards ? -1 : r->m->stateful ? cap : (cap + S - 1) / S;
 }
 
 static int setup(train_run *r) {
