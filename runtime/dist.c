@@ -52,6 +52,12 @@ void dl_dist_stats(double *seconds, double *wait, double *bytes) {
 ADD_LEVEL(dl_real)
 ADD_LEVEL(double)
 
+/* The first item of rank r's share of n items over p ranks, floor(n*r/p)
+ * without overflow (n = q*p + m); r = p gives n. */
+static int64_t share_of(int64_t n, int r, int p) {
+  return n / p * r + n % p * r / p;
+}
+
 #ifdef DL_MPI
 #include <mpi.h>
 
@@ -81,15 +87,17 @@ int dl_dist_rank(void) { return g_rank; }
 int dl_dist_default_shards(void) { return 8; }
 int dl_dist_size(void) { return g_size; }
 
-/* Sends and receives n values with partner, polling until the deadline:
- * first a short spin (a fast partner answers within microseconds), then
- * with sleeps, so oversubscribed ranks leave the cores to those working. */
-static void exchange(void *send, void *recv, size_t n, MPI_Datatype type, size_t size,
-                     int partner) {
-  if (n > (size_t)0x7fffffff) dl_dist_abort(1, "an exchange of %zu values is too large", n);
+/* Sends ns values to partner and receives nr from it, polling until the
+ * deadline: first a short spin (a fast partner answers within
+ * microseconds), then with sleeps, so oversubscribed ranks leave the cores
+ * to those working. */
+static void exchange2(void *send, size_t ns, void *recv, size_t nr, MPI_Datatype type,
+                      int partner) {
+  if (ns > (size_t)0x7fffffff || nr > (size_t)0x7fffffff)
+    dl_dist_abort(1, "an exchange of %zu values is too large", ns > nr ? ns : nr);
   MPI_Request req[2];
-  int rc = MPI_Irecv(recv, (int)n, type, partner, 0, MPI_COMM_WORLD, &req[0]);
-  if (rc == MPI_SUCCESS) rc = MPI_Isend(send, (int)n, type, partner, 0, MPI_COMM_WORLD, &req[1]);
+  int rc = MPI_Irecv(recv, (int)nr, type, partner, 0, MPI_COMM_WORLD, &req[0]);
+  if (rc == MPI_SUCCESS) rc = MPI_Isend(send, (int)ns, type, partner, 0, MPI_COMM_WORLD, &req[1]);
   if (rc != MPI_SUCCESS) fail_mpi(rc, "starting an exchange", partner);
   double limit = dl_dist_timeout(), deadline = now() + limit;
   for (long spins = 0;; spins++) {
@@ -104,7 +112,25 @@ static void exchange(void *send, void *recv, size_t n, MPI_Datatype type, size_t
     struct timespec pause = {0, 20000};
     nanosleep(&pause, NULL);
   }
+}
+
+/* n values each way, counted in dl_dist_stats' bytes. */
+static void exchange(void *send, void *recv, size_t n, MPI_Datatype type, size_t size,
+                     int partner) {
+  exchange2(send, n, recv, n, type, partner);
   g_bytes += (double)(n * size);
+}
+
+static int64_t share_at(int64_t n, int r) { return share_of(n, r, g_size); }
+
+void dl_dist_gather_f64(double *buf, int64_t n, size_t width) {
+  for (int d = 1; d < g_size; d <<= 1) {
+    int partner = g_rank ^ d, mine = g_rank & ~(d - 1), theirs = partner & ~(d - 1);
+    int64_t ms = share_at(n, mine), me = share_at(n, mine + d);
+    int64_t ts = share_at(n, theirs), te = share_at(n, theirs + d);
+    exchange2(buf + (size_t)ms * width, (size_t)(me - ms) * width, buf + (size_t)ts * width,
+              (size_t)(te - ts) * width, MPI_DOUBLE, partner);
+  }
 }
 
 /* dl_dist_measure: every rank here, so that what follows is timed alone. */
@@ -262,6 +288,9 @@ void dl_dist_abort(int code, const char *fmt, ...) {
 }
 
 void dl_dist_finish(void) {}
+void dl_dist_gather_f64(double *buf, int64_t n, size_t width) {
+  (void)buf, (void)n, (void)width;
+}
 void dl_dist_isum_start(dl_real *buf, dl_real *scratch, size_t n) {
   (void)buf, (void)scratch, (void)n;
 }
@@ -273,4 +302,10 @@ int dl_dist_all_ok(int ok) {
   double v = ok ? 0.0 : 1.0, scratch;
   dl_dist_sum_f64(&v, &scratch, 1);
   return v == 0.0;
+}
+
+void dl_dist_share(int64_t n, int64_t *lo, int64_t *hi) {
+  int r = dl_dist_rank(), p = dl_dist_size();
+  *lo = share_of(n, r, p);
+  *hi = share_of(n, r + 1, p);
 }

@@ -109,7 +109,11 @@ typedef struct dl_eval_result {
   double acc;               /* fraction right (of positions, with y_len > 1) */
   int has_acc;              /* dl_tr_has_acc                           */
 } dl_eval_result;
-void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *r);
+/* Under several processes (dist.h) each rank runs its share of the
+ * batches and all end with the same bits, those of one process.  rank_rows
+ * (NULL, or one per process) gets the rows each rank evaluated added. */
+void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *r,
+                    int64_t *rank_rows);
 /* Update k's loss's name in the reports (metrics, summary, eval): its loss
  * binding's, or UPDATE.LOSS when an earlier update trains the same loss or
  * the name is loss, bpc or acc (test_loss, ... are the reports' own). */
