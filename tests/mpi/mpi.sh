@@ -4,7 +4,9 @@
 # the same --shards, for a model with dropout, a convolutional one, one with
 # shared weights, one with gradient clipping and one with spectral and
 # weight norm, with the gradients' buckets
-# exchanged during backward or after it;
+# exchanged during backward or after it; evaluation shared out among the
+# ranks with the numbers of one process (the epoch lines, metrics, early
+# stopping and --save-best);
 # resuming with another process count stays exact (an epoch boundary and the
 # middle of an epoch); the errors: a process count that does not divide the
 # shards, batch_norm under --mpi, a rank that dies and one that hangs.
@@ -58,6 +60,59 @@ for model in dropout_regression conv_images; do
   $run -np 2 ./mpi train --data "$data" --epochs 2 --shards 4 --resume half.st \
     --save resumed.st >/dev/null
   same plain.st resumed.st "$model: 1 epoch at -np 4, resumed at -np 2"
+done
+
+# evaluation shared out among the ranks (eval_split.dln, 16 rows a batch
+# over --shards 4: evaluation batches of 4 rows): 103 test rows are 26
+# batches, the last of 3 rows, 13 + 13 at -np 2 and 6 + 7 + 6 + 7 at -np 4;
+# the 30 validation rows 8 batches, the last of 2.  Every rank ends with the
+# numbers of one process, bit for bit (--dist-stats' digest of every
+# result), so the epoch lines, the metrics, early stopping (val_acc stalls
+# after epoch 1: it stops at epoch 3) and the best and last checkpoints are
+# those of one process.
+rows() { # N SEED: N rows of 12 values in [0, 1) and a class from the first 4
+  awk -v n="$1" -v s="$2" 'BEGIN { for (r = 0; r < n; r++) { line = ""; t = 0;
+       for (i = 0; i < 12; i++) { s = (s * 1103515245 + 12345) % 2147483648; v = s / 2147483648;
+         line = line sprintf("%.4f,", v); if (i < 4) t += v }
+       print line (t < 1.6 ? 0 : t < 2.4 ? 1 : 2) } }'
+}
+rows 200 777 > eval_train.csv
+rows 103 4242 > eval_test.csv
+cp "$src/tests/mpi/eval_split.dln" .
+"$dlnc" build eval_split.dln -o ./eplain
+"$dlnc" build --mpi eval_split.dln -o ./empi
+eargs="--data . --shards 4 --validation 0.15 --early-stop val_acc --patience 2 --dist-stats"
+untimed() { # the epoch lines and metrics without their times
+  sed 's/  [0-9.]* s  [0-9]* samples\/s$//' "$1" > "$1.u"
+  grep -v '^{"run"' "$2" | sed 's/"seconds":[^,]*,"samples_per_s":[^,]*,//' > "$2.u"
+}
+digest() { sed -n 's/^evaluation: .*; results \([0-9a-f]*\)$/\1/p' "$1"; }
+rm -f m1.jsonl
+./eplain train $eargs --save-best best1.st --save last1.st --metrics m1.jsonl >e1.txt 2>s1.txt
+untimed e1.txt m1.jsonl
+epochs=$(grep -c '^epoch' e1.txt)
+[ "$epochs" = 3 ] && grep -q "^stopped early at epoch 3: val_acc" e1.txt ||
+  fail "eval_split: expected an early stop at epoch 3: $(cat e1.txt)"
+[ -n "$(digest s1.txt)" ] || fail "eval_split: no evaluation statistics: $(cat s1.txt)"
+grep -q "rows evaluated by rank: 0:$((133 * epochs));" s1.txt || fail "one process: $(cat s1.txt)"
+for p in 1 2 4; do
+  rm -f m$p.jsonl.mpi
+  $run -np $p ./empi train $eargs --save-best bestn.st --save lastn.st --metrics m$p.jsonl.mpi \
+    >en.txt 2>sn.txt
+  untimed en.txt m$p.jsonl.mpi
+  same e1.txt.u en.txt.u "eval_split: -np $p's epoch lines"
+  same m1.jsonl.u m$p.jsonl.mpi.u "eval_split: -np $p's metrics"
+  same best1.st bestn.st "eval_split: -np $p's --save-best"
+  same last1.st lastn.st "eval_split: -np $p's --save"
+  [ "$(digest sn.txt)" = "$(digest s1.txt)" ] ||
+    fail "eval_split: -np $p's evaluations differ from one process's: $(cat sn.txt s1.txt)"
+  # each rank evaluated its share, no more (per epoch: test + validation rows)
+  case $p in
+  1) want="0:$((133 * epochs))" ;;
+  2) want="0:$(((52 + 16) * epochs)) 1:$(((51 + 14) * epochs))" ;;
+  4) want="0:$(((24 + 8) * epochs)) 1:$(((28 + 8) * epochs)) 2:$(((24 + 8) * epochs)) 3:$(((27 + 6) * epochs))" ;;
+  esac
+  grep -q "rows evaluated by rank: $want;" sn.txt || fail "eval_split: -np $p: want $want: $(cat sn.txt)"
 done
 
 # shared weights (blocks: a block applied twice; a gradient is final only
@@ -156,4 +211,4 @@ for fault in die:1:2 hang:1:2; do
     grep -q "rank 0: error: no answer from rank 1 within 3 s" err.txt || fail "$fault: $(cat err.txt)"
   fi
 done
-echo "mpi: -np 1, 2, 4 byte-identical to one process; resume across process counts; errors end the job"
+echo "mpi: -np 1, 2, 4 byte-identical to one process; evaluation shared out, same numbers; resume across process counts; errors end the job"
