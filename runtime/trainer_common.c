@@ -9,6 +9,7 @@
 #include "data.h"
 #include "dist.h"
 #include "dl_model.h"
+#include "progress.h"
 #include "threads.h"
 #include "trainer_internal.h"
 
@@ -270,8 +271,42 @@ static void eval_add(eval_sums *t, const double *part, int n_updates, int64_t *r
  * all of them in batch order: the bits of one process, whatever P.  A
  * stateful model's batches carry state from one to the next: every rank
  * runs them all (--shards refuses such models anyway). */
+int dl_tr_eval_stats_init(dl_eval_stats *st) {
+  memset(st, 0, sizeof *st);
+  st->digest = 0xcbf29ce484222325ull; /* FNV-1a's offset basis */
+  st->rank_rows = calloc((size_t)dl_dist_size(), sizeof *st->rank_rows);
+  return st->rank_rows ? 0 : -1;
+}
+
+void dl_tr_eval_stats_free(dl_eval_stats *st) {
+  free(st->rank_rows);
+  st->rank_rows = NULL;
+}
+
+void dl_tr_eval_stats_report(const dl_eval_stats *st) {
+  if (!st->passes) return;
+  fprintf(stderr, "evaluation: %" PRId64 " pass%s, %.3f ms a pass; rows evaluated by rank:",
+          st->passes, st->passes == 1 ? "" : "es", 1e3 * st->seconds / (double)st->passes);
+  for (int k = 0; k < dl_dist_size(); k++) fprintf(stderr, " %d:%" PRId64, k, st->rank_rows[k]);
+  fprintf(stderr, "; results %016" PRIx64 "\n", st->digest);
+}
+
+/* A pass's result into the digest, bit for bit. */
+static void eval_digest(dl_eval_stats *st, const dl_eval_result *res) {
+  double v[2 + DL_MAX_UPDATES] = {res->loss, res->acc};
+  memcpy(v + 2, res->losses, sizeof res->losses);
+  for (size_t k = 0; k < sizeof v / sizeof *v; k++) {
+    uint64_t bits;
+    memcpy(&bits, &v[k], sizeof bits);
+    for (int b = 0; b < 64; b += 8)
+      st->digest = (st->digest ^ ((bits >> b) & 0xff)) * 0x100000001b3ull;
+  }
+}
+
 void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *res,
-                    int64_t *rank_rows) {
+                    dl_eval_stats *st) {
+  double t0 = dl_progress_now();
+  int64_t *rank_rows = st ? st->rank_rows : NULL;
   const dl_model_desc *m = ctx->m;
   int has_acc = dl_tr_has_acc(m);
   int64_t n_batches = (d->n + ctx->capacity - 1) / ctx->capacity, lo = 0, hi = n_batches;
@@ -304,6 +339,10 @@ void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_resu
   for (int k = 0; k < DL_MAX_UPDATES; k++)
     res->losses[k] = k < m->n_updates && d->n > 0 ? t.losses[k] / (double)d->n : 0.0;
   res->acc = t.total > 0 ? (double)t.correct / (double)t.total : 0.0;
+  if (!st) return;
+  eval_digest(st, res);
+  st->passes++;
+  st->seconds += dl_progress_now() - t0;
 }
 
 void dl_tr_loss_key(const dl_model_desc *m, int k, char *buf, size_t len) {

@@ -68,11 +68,7 @@ typedef struct train_run {
   int batch;                /* rows per optimiser step: the context's capacity, or
                                with shards the global batch, of which the context
                                holds one micro-shard at a time */
-  int64_t *eval_rows;       /* [processes] rows each rank evaluated (--dist-stats) */
-  int64_t eval_passes;      /* evaluations of the test or validation set */
-  double eval_seconds;      /* their time on this rank */
-  uint64_t eval_digest;     /* a hash of every result's bits (--dist-stats: the
-                               tests compare process counts with it) */
+  dl_eval_stats evstats;    /* the evaluations, for --dist-stats */
 } train_run;
 
 /* Fisher-Yates from the identity, draw i of epoch e at index e*N + i: the
@@ -398,27 +394,10 @@ static int finish_epoch(train_run *r, dl_epoch_stats *s) {
   return metrics_failed || (r->o->save && !saved) ? RUN_FAIL : RUN_OK;
 }
 
-/* Evaluates d, each process its share of the batches (dl_tr_evaluate),
- * timed for --dist-stats. */
-static void evaluate(train_run *r, const dl_dataset *d, dl_eval_result *ev) {
-  double t0 = dl_progress_now();
-  r->ctx->train_mode = 0;
-  dl_tr_evaluate(r->ctx, d, r->evidx, ev, r->eval_rows);
-  r->eval_seconds += dl_progress_now() - t0;
-  r->eval_passes++;
-  double v[2 + DL_MAX_UPDATES] = {ev->loss, ev->acc};
-  memcpy(v + 2, ev->losses, sizeof ev->losses);
-  for (size_t k = 0; k < sizeof v / sizeof *v; k++) { /* FNV-1a over the values' bits */
-    uint64_t bits;
-    memcpy(&bits, &v[k], sizeof bits);
-    for (int b = 0; b < 64; b += 8)
-      r->eval_digest = (r->eval_digest ^ ((bits >> b) & 0xff)) * 0x100000001b3ull;
-  }
-}
-
 static void evaluate_epoch(train_run *r, dl_epoch_stats *s) {
   dl_eval_result ev;
-  evaluate(r, &r->test, &ev);
+  r->ctx->train_mode = 0;
+  dl_tr_evaluate(r->ctx, &r->test, r->evidx, &ev, &r->evstats);
   s->has_test = 1;
   s->test_loss = ev.loss;
   for (int k = 0; k < r->m->n_updates; k++) s->test_losses[k] = ev.losses[k];
@@ -474,7 +453,8 @@ static void plateau_step(train_run *r, const dl_epoch_stats *s) {
 /* The validation set, like the test set. */
 static void evaluate_val(train_run *r, dl_epoch_stats *s) {
   dl_eval_result ev;
-  evaluate(r, &r->val, &ev);
+  r->ctx->train_mode = 0;
+  dl_tr_evaluate(r->ctx, &r->val, r->evidx, &ev, &r->evstats);
   s->has_val = 1;
   s->val_loss = ev.loss;
   s->has_val_acc = ev.has_acc;
@@ -734,9 +714,7 @@ static int setup(train_run *r) {
   if (!r->ctx) return -1;
   r->perm = malloc((size_t)r->train.n * sizeof *r->perm);
   r->evidx = malloc((size_t)cap * sizeof *r->evidx);
-  r->eval_rows = calloc((size_t)dl_dist_size(), sizeof *r->eval_rows);
-  r->eval_digest = 0xcbf29ce484222325ull; /* FNV-1a's offset basis */
-  if (!r->perm || !r->evidx || !r->eval_rows) {
+  if (!r->perm || !r->evidx || dl_tr_eval_stats_init(&r->evstats)) {
     fprintf(stderr, "error: out of memory for %" PRId64 " sample indices\n", r->train.n);
     return -1;
   }
@@ -761,28 +739,16 @@ static int setup(train_run *r) {
   return 0;
 }
 
-/* --dist-stats: the evaluations' time on rank 0 and the rows each rank
- * evaluated (as the ranks reported them with their batches). */
-static void report_eval(const train_run *r) {
-  if (!r->eval_passes) return;
-  double passes = (double)r->eval_passes;
-  fprintf(stderr, "evaluation: %" PRId64 " pass%s, %.3f ms a pass; rows evaluated by rank:",
-          r->eval_passes, r->eval_passes == 1 ? "" : "es", 1e3 * r->eval_seconds / passes);
-  for (int k = 0; k < dl_dist_size(); k++) fprintf(stderr, " %d:%" PRId64, k, r->eval_rows[k]);
-  fprintf(stderr, "; results %016" PRIx64, r->eval_digest);
-  fputc('\n', stderr);
-}
-
 static void cleanup(train_run *r) {
   if (r->shards && r->o->dist_stats && r->rank == 0) {
     dl_tr_shards_report(r->shards);
-    report_eval(r);
+    dl_tr_eval_stats_report(&r->evstats);
   }
   dl_tr_shards_close(r->shards);
   if (r->metrics) fclose(r->metrics);
   free(r->perm);
   free(r->evidx);
-  free(r->eval_rows);
+  dl_tr_eval_stats_free(&r->evstats);
   dl_tr_ctx_close(r->ctx);
   dl_dataset_free(&r->train);
   if (r->own_val) dl_dataset_free(&r->val); /* else a view of train's rows */
