@@ -70,6 +70,21 @@ static void fail_mpi(int rc, const char *what, int partner) {
   dl_dist_abort(1, "%s with rank %d failed: %.*s", what, partner, len, msg);
 }
 
+/* The processes a launcher started, by its environment (Open MPI's
+ * mpirun, MPICH's hydra and Slurm's PMI), and the variable that says so;
+ * 0 if none says. */
+static long launched(const char **var) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+  for (size_t k = 0; k < sizeof vars / sizeof *vars; k++) {
+    const char *v = getenv(vars[k]);
+    if (v && *v) {
+      *var = vars[k];
+      return strtol(v, NULL, 10);
+    }
+  }
+  return 0;
+}
+
 int dl_dist_init(int *argc, char ***argv) {
   int rc = MPI_Init(argc, argv);
   if (rc != MPI_SUCCESS) {
@@ -80,6 +95,15 @@ int dl_dist_init(int *argc, char ***argv) {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  /* Another MPI's launcher (hydra for an Open MPI trainer, or the reverse)
+     starts processes that each find themselves alone: as many separate
+     trainings writing the same files, and nothing would say so. */
+  const char *var = "";
+  long n = launched(&var);
+  if (g_size == 1 && n > 1)
+    dl_dist_abort(1, "the launcher started %ld processes (%s), but MPI sees one: this trainer "
+                  "was started by another MPI's mpirun than the one it was built with (Open "
+                  "MPI's mpirun, MPICH's mpirun.mpich); start it with its own", n, var);
   return 0;
 }
 

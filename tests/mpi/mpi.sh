@@ -9,7 +9,8 @@
 # stopping and --save-best);
 # resuming with another process count stays exact (an epoch boundary and the
 # middle of an epoch); the errors: a process count that does not divide the
-# shards, batch_norm under --mpi, a rank that dies and one that hangs.
+# shards, batch_norm under --mpi, a rank that dies and one that hangs, a
+# trainer started by another MPI's launcher.
 # With MPI = mpich, all of it with MPICH (dlnc build under MPICC=mpicc.mpich,
 # mpirun.mpich), whatever mpicc and mpirun are; without MPICH that case is
 # skipped (exit 77, CTest's SKIP_RETURN_CODE), never passed.
@@ -229,4 +230,14 @@ for fault in die:1:2 hang:1:2; do
     grep -q "rank 0: error: no answer from rank 1 within 3 s" err.txt || fail "$fault: $(cat err.txt)"
   fi
 done
+# another MPI's launcher starts processes that each find themselves alone:
+# refused, not P separate trainings writing the same files
+if [ "$mpi" = mpich ] && command -v mpirun.openmpi >/dev/null; then
+  if OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun.openmpi --allow-run-as-root \
+      --oversubscribe -np 2 ./mpi train --data "$data" --epochs 1 --shards 4 >/dev/null 2>err.txt; then
+    fail "an MPICH trainer under Open MPI's mpirun succeeded"
+  fi
+  grep -q "rank 0: error: the launcher started 2 processes (OMPI_COMM_WORLD_SIZE), but MPI sees one" \
+    err.txt || fail "no message for another MPI's launcher: $(cat err.txt)"
+fi
 echo "mpi ($mpi): -np 1, 2, 4 byte-identical to one process; evaluation shared out, same numbers; resume across process counts; errors end the job"
