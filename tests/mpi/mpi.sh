@@ -133,6 +133,14 @@ for p in 1 2 4; do
   esac
   grep -q "rows evaluated by rank: $want;" sn.txt || fail "eval_split: -np $p: want $want: $(cat sn.txt)"
 done
+# more ranks than batches: 2 validation rows are one batch, rank 3's alone
+./eplain train --data . --shards 4 --validation 0.01 --epochs 2 --dist-stats --save v1.st \
+  >/dev/null 2>s1.txt
+$run -np 4 ./empi train --data . --shards 4 --validation 0.01 --epochs 2 --dist-stats \
+  --save v4.st >/dev/null 2>sn.txt
+same v1.st v4.st "eval_split: -np 4 with one validation batch"
+[ "$(digest sn.txt)" = "$(digest s1.txt)" ] || fail "eval_split: one validation batch: $(cat sn.txt s1.txt)"
+grep -q "rows evaluated by rank: 0:48 1:56 2:48 3:58;" sn.txt || fail "one validation batch: $(cat sn.txt)"
 
 # shared weights (blocks: a block applied twice; a gradient is final only
 # after its first application's backward, the last to run), gradient
