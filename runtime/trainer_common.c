@@ -266,11 +266,6 @@ static void eval_add(eval_sums *t, const double *part, int n_updates, int64_t *r
   if (rank_rows) rank_rows[(int)part[PART_RANK]] += (int64_t)part[PART_ROWS];
 }
 
-/* Under several processes each runs its share of the batches (dist.h's
- * dl_dist_share), and the batches' leaves are gathered, so every rank adds
- * all of them in batch order: the bits of one process, whatever P.  A
- * stateful model's batches carry state from one to the next: every rank
- * runs them all (--shards refuses such models anyway). */
 int dl_tr_eval_stats_init(dl_eval_stats *st) {
   memset(st, 0, sizeof *st);
   st->digest = 0xcbf29ce484222325ull; /* FNV-1a's offset basis */
@@ -303,6 +298,11 @@ static void eval_digest(dl_eval_stats *st, const dl_eval_result *res) {
   }
 }
 
+/* Under several processes each runs its share of the batches (dist.h's
+ * dl_dist_share), and the batches' leaves are gathered, so every rank adds
+ * all of them in batch order: the bits of one process, whatever P.  A
+ * stateful model's batches carry state from one to the next: every rank
+ * runs them all (--shards refuses such models anyway). */
 void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *res,
                     dl_eval_stats *st) {
   double t0 = dl_progress_now();
