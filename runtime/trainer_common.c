@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- data and contexts ------------------------------------------------ */
 
@@ -298,6 +299,25 @@ static void eval_digest(dl_eval_stats *st, const dl_eval_result *res) {
   }
 }
 
+/* DLNC_TEST_FAULT=eval-die:R:N or eval-hang:R:N (tests/mpi only): rank R
+ * exits, or stops answering, as its Nth evaluation starts, so that the
+ * others wait for it in the gather and must end the job.  (The steps'
+ * faults, trainer_shard.c's, have names of at most 7 letters, which this
+ * one's are not, so neither reads the other's.) */
+static void eval_fault(const dl_eval_stats *st) {
+  const char *f = getenv("DLNC_TEST_FAULT");
+  char kind[16] = "";
+  int rank = -1;
+  long long pass = 0;
+  if (!f || sscanf(f, "eval-%4[a-z]:%d:%lld", kind, &rank, &pass) != 3) return;
+  if (rank != dl_dist_rank() || pass != st->passes + 1) return;
+  int hang = !strcmp(kind, "hang");
+  fprintf(stderr, "rank %d: DLNC_TEST_FAULT: %s at evaluation %lld\n", rank,
+          hang ? "hanging" : "exiting", pass);
+  if (!hang) _exit(3);
+  for (;;) pause();
+}
+
 /* Under several processes each runs its share of the batches (dist.h's
  * dl_dist_share), and the batches' leaves are gathered, so every rank adds
  * all of them in batch order: the bits of one process, whatever P.  A
@@ -306,6 +326,7 @@ static void eval_digest(dl_eval_stats *st, const dl_eval_result *res) {
 void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *res,
                     dl_eval_stats *st) {
   double t0 = dl_progress_now();
+  if (st) eval_fault(st);
   int64_t *rank_rows = st ? st->rank_rows : NULL;
   const dl_model_desc *m = ctx->m;
   int has_acc = dl_tr_has_acc(m);

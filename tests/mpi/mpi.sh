@@ -227,8 +227,10 @@ if ./bn train --data "$data" --epochs 1 --shards 2 >/dev/null 2>err.txt; then
 fi
 grep -q "batch_norm is not yet supported with --shards 2" err.txt || fail "$(cat err.txt)"
 
-# a rank that dies, and one that hangs: the job ends nonzero, within the timeout
-for fault in die:1:2 hang:1:2; do
+# a rank that dies, and one that hangs, in a step or as an evaluation
+# starts (the others wait in its gather): the job ends nonzero, within the
+# timeout
+for fault in die:1:2 hang:1:2 eval-die:1:1 eval-hang:1:1; do
   start=$(date +%s)
   if DLNC_MPI_TIMEOUT=3 DLNC_TEST_FAULT=$fault timeout 60 $run -np 2 ./mpi train \
       --data "$data" --epochs 2 --shards 4 >/dev/null 2>err.txt; then
@@ -237,7 +239,7 @@ for fault in die:1:2 hang:1:2; do
   took=$(( $(date +%s) - start ))
   [ "$took" -lt 30 ] || fail "$fault: took $took s to end"
   grep -q "rank 1: DLNC_TEST_FAULT" err.txt || fail "$fault: $(cat err.txt)"
-  if [ "${fault%%:*}" = hang ]; then
+  if [ "${fault%%:*}" = hang ] || [ "${fault%%:*}" = eval-hang ]; then
     grep -q "rank 0: error: no answer from rank 1 within 3 s" err.txt || fail "$fault: $(cat err.txt)"
   fi
 done
