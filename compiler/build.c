@@ -162,9 +162,16 @@ static const char *mpicc(void) {
   return e && *e ? e : "mpicc";
 }
 
+/* A linker's word, which a compile step would warn about as unused. */
+static int is_link_word(const char *w) {
+  return !strncmp(w, "-l", 2) || !strncmp(w, "-L", 2) || !strncmp(w, "-Wl,", 4);
+}
+
 /* Adds the words `cmd` prints to f (skip: words to drop first, MPICH's
- * compiler name); 0, or -1 if it failed or printed nothing. */
-static int add_command_words(argv_list *f, const char *cmd, int skip) {
+ * compiler name; compile: only those a compile step uses, for MPICH's
+ * -compile-info, which prints the link flags too); 0, or -1 if it failed
+ * or printed nothing. */
+static int add_command_words(argv_list *f, const char *cmd, int skip, int compile) {
   FILE *p = popen(cmd, "r");
   if (!p) return -1;
   char buf[8192];
@@ -174,7 +181,8 @@ static int add_command_words(argv_list *f, const char *cmd, int skip) {
   if (rc != 0 || n == 0 || n == sizeof buf - 1) return -1;
   int words = 0;
   for (char *w = strtok(buf, " \t\n"); w; w = strtok(NULL, " \t\n"))
-    if (words++ >= skip && strcmp(w, "-c")) argv_own(f, strdup(w));
+    if (words++ >= skip && strcmp(w, "-c") && !(compile && is_link_word(w)))
+      argv_own(f, strdup(w));
   return words > skip ? 0 : -1;
 }
 
@@ -184,8 +192,9 @@ static int add_command_words(argv_list *f, const char *cmd, int skip) {
 static int mpi_flags(argv_list *f, const char *which) {
   char *ompi = xasprintf("%s --showme:%s 2>/dev/null", mpicc(), which);
   char *mpich = xasprintf("%s -%s-info 2>/dev/null", mpicc(), which);
-  int rc = ompi && mpich && (add_command_words(f, ompi, 0) == 0 ||
-                             add_command_words(f, mpich, 1) == 0) ? 0 : -1;
+  int compile = !strcmp(which, "compile");
+  int rc = ompi && mpich && (add_command_words(f, ompi, 0, 0) == 0 ||
+                             add_command_words(f, mpich, 1, compile) == 0) ? 0 : -1;
   free(ompi);
   free(mpich);
   if (rc)

@@ -53,6 +53,12 @@ void dl_dist_stats(double *seconds, double *wait, double *bytes) {
 ADD_LEVEL(dl_real)
 ADD_LEVEL(double)
 
+/* The first item of rank r's share of n items over p ranks, floor(n*r/p)
+ * without overflow (n = q*p + m); r = p gives n. */
+static int64_t share_of(int64_t n, int r, int p) {
+  return n / p * r + n % p * r / p;
+}
+
 #ifdef DL_MPI
 #include <mpi.h>
 
@@ -65,6 +71,21 @@ static void fail_mpi(int rc, const char *what, int partner) {
   dl_dist_abort(1, "%s with rank %d failed: %.*s", what, partner, len, msg);
 }
 
+/* The processes a launcher started, by its environment (Open MPI's
+ * mpirun, MPICH's hydra and Slurm's PMI), and the variable that says so;
+ * 0 if none says. */
+static long launched(const char **var) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+  for (size_t k = 0; k < sizeof vars / sizeof *vars; k++) {
+    const char *v = getenv(vars[k]);
+    if (v && *v) {
+      *var = vars[k];
+      return strtol(v, NULL, 10);
+    }
+  }
+  return 0;
+}
+
 int dl_dist_init(int *argc, char ***argv) {
   int rc = MPI_Init(argc, argv);
   if (rc != MPI_SUCCESS) {
@@ -75,6 +96,15 @@ int dl_dist_init(int *argc, char ***argv) {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  /* Another MPI's launcher (hydra for an Open MPI trainer, or the reverse)
+     starts processes that each find themselves alone: as many separate
+     trainings writing the same files, and nothing would say so. */
+  const char *var = "";
+  long n = launched(&var);
+  if (g_size == 1 && n > 1)
+    dl_dist_abort(1, "the launcher started %ld processes (%s), but MPI sees one: this trainer "
+                  "was started by another MPI's mpirun than the one it was built with (Open "
+                  "MPI's mpirun, MPICH's mpirun.mpich); start it with its own", n, var);
   return 0;
 }
 
@@ -82,20 +112,25 @@ int dl_dist_rank(void) { return g_rank; }
 int dl_dist_default_shards(void) { return 8; }
 int dl_dist_size(void) { return g_size; }
 
-/* Sends and receives n values with partner, polling until the deadline:
- * first a short spin (a fast partner answers within microseconds), then
- * with sleeps, so oversubscribed ranks leave the cores to those working. */
-static void exchange(void *send, void *recv, size_t n, MPI_Datatype type, size_t size,
-                     int partner) {
-  if (n > (size_t)0x7fffffff) dl_dist_abort(1, "an exchange of %zu values is too large", n);
+/* Sends ns values to partner and receives nr from it, polling until the
+ * deadline: first a short spin (a fast partner answers within
+ * microseconds), then with sleeps, so oversubscribed ranks leave the cores
+ * to those working. */
+static void exchange2(void *send, size_t ns, void *recv, size_t nr, MPI_Datatype type,
+                      int partner) {
+  if (ns > (size_t)0x7fffffff || nr > (size_t)0x7fffffff)
+    dl_dist_abort(1, "an exchange of %zu values is too large", ns > nr ? ns : nr);
   MPI_Request req[2];
-  int rc = MPI_Irecv(recv, (int)n, type, partner, 0, MPI_COMM_WORLD, &req[0]);
-  if (rc == MPI_SUCCESS) rc = MPI_Isend(send, (int)n, type, partner, 0, MPI_COMM_WORLD, &req[1]);
+  int rc = MPI_Irecv(recv, (int)nr, type, partner, 0, MPI_COMM_WORLD, &req[0]);
+  if (rc == MPI_SUCCESS) rc = MPI_Isend(send, (int)ns, type, partner, 0, MPI_COMM_WORLD, &req[1]);
   if (rc != MPI_SUCCESS) fail_mpi(rc, "starting an exchange", partner);
   double limit = dl_dist_timeout(), deadline = now() + limit;
+  /* statuses, not MPI_STATUSES_IGNORE: gcc 12 takes MPICH's (a pointer
+     constant) for an array of none and warns (-Wstringop-overflow) */
+  MPI_Status status[2];
   for (long spins = 0;; spins++) {
     int done = 0;
-    rc = MPI_Testall(2, req, &done, MPI_STATUSES_IGNORE);
+    rc = MPI_Testall(2, req, &done, status);
     if (rc != MPI_SUCCESS) fail_mpi(rc, "an exchange", partner);
     if (done) break;
     if (spins < 20000) continue;
@@ -105,7 +140,25 @@ static void exchange(void *send, void *recv, size_t n, MPI_Datatype type, size_t
     struct timespec pause = {0, 20000};
     nanosleep(&pause, NULL);
   }
+}
+
+/* n values each way, counted in dl_dist_stats' bytes. */
+static void exchange(void *send, void *recv, size_t n, MPI_Datatype type, size_t size,
+                     int partner) {
+  exchange2(send, n, recv, n, type, partner);
   g_bytes += (double)(n * size);
+}
+
+static int64_t share_at(int64_t n, int r) { return share_of(n, r, g_size); }
+
+void dl_dist_gather_f64(double *buf, int64_t n, size_t width) {
+  for (int d = 1; d < g_size; d <<= 1) {
+    int partner = g_rank ^ d, mine = g_rank & ~(d - 1), theirs = partner & ~(d - 1);
+    int64_t ms = share_at(n, mine), me = share_at(n, mine + d);
+    int64_t ts = share_at(n, theirs), te = share_at(n, theirs + d);
+    exchange2(buf + (size_t)ms * width, (size_t)(me - ms) * width, buf + (size_t)ts * width,
+              (size_t)(te - ts) * width, MPI_DOUBLE, partner);
+  }
 }
 
 /* dl_dist_measure: every rank here, so that what follows is timed alone. */
@@ -187,7 +240,8 @@ void dl_dist_isum_start(dl_real *buf, dl_real *scratch, size_t n) {
 static int isum_advance(int i) {
   isum *q = &g_isums[i];
   if (q->dist >= g_size) return 1;
-  int done = 0, rc = MPI_Testall(2, q->req, &done, MPI_STATUSES_IGNORE);
+  MPI_Status status[2]; /* not MPI_STATUSES_IGNORE: see exchange2 */
+  int done = 0, rc = MPI_Testall(2, q->req, &done, status);
   if (rc != MPI_SUCCESS) fail_mpi(rc, "a bucket's exchange", g_rank ^ q->dist);
   if (!done) return 0;
   int partner = g_rank ^ q->dist;
@@ -279,6 +333,9 @@ void dl_dist_finish(void) {}
 void dl_dist_share_real(dl_real *buf, dl_real *scratch, size_t n, int have) {
   (void)buf, (void)scratch, (void)n, (void)have;
 }
+void dl_dist_gather_f64(double *buf, int64_t n, size_t width) {
+  (void)buf, (void)n, (void)width;
+}
 void dl_dist_isum_start(dl_real *buf, dl_real *scratch, size_t n) {
   (void)buf, (void)scratch, (void)n;
 }
@@ -290,4 +347,10 @@ int dl_dist_all_ok(int ok) {
   double v = ok ? 0.0 : 1.0, scratch;
   dl_dist_sum_f64(&v, &scratch, 1);
   return v == 0.0;
+}
+
+void dl_dist_share(int64_t n, int64_t *lo, int64_t *hi) {
+  int r = dl_dist_rank(), p = dl_dist_size();
+  *lo = share_of(n, r, p);
+  *hi = share_of(n, r + 1, p);
 }

@@ -15,6 +15,7 @@
 #ifndef DL_DIST_H
 #define DL_DIST_H
 #include <stddef.h>
+#include <stdint.h>
 #include "dl_real.h"
 
 /* Starts MPI in an MPI build (a no-op otherwise); the number of ranks and
@@ -33,6 +34,16 @@ double dl_dist_timeout(void);
  * rank's buf.  scratch holds n values.  P must be a power of 2. */
 void dl_dist_sum_real(dl_real *buf, dl_real *scratch, size_t n);
 void dl_dist_sum_f64(double *buf, double *scratch, size_t n);
+
+/* Sharing out work that needs no fixed tree (the evaluation's batches):
+ * rank r's contiguous share of n items is [r*n/P, (r+1)*n/P). */
+void dl_dist_share(int64_t n, int64_t *lo, int64_t *hi);
+/* buf holds n items of `width` doubles, and this rank has filled those of
+ * its share: after it every rank holds all of them, copied, not added
+ * (recursive doubling: at distance d a rank swaps the items of its group of
+ * d ranks for the partner group's).  Waits with the sums' deadline; not
+ * counted in dl_dist_stats, which describe the steps. */
+void dl_dist_gather_f64(double *buf, int64_t n, size_t width);
 
 /* Sums in flight, for the gradients' buckets while backward goes on (as
  * DDP's): each started sum is dl_dist_sum_real's recursive doubling on its

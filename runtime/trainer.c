@@ -89,8 +89,8 @@ static const struct opt_def {
     {"shards", "S", "cut each batch into S micro-shards (a power of 2) whose gradients are summed "
                     "in a fixed tree: the same bits on any number of MPI processes dividing S "
                     "(default 8 in an MPI build, else 1)", C_TRAIN},
-    {"dist-stats", NULL, "print the gradient exchanges' time and bytes per step at the end",
-     C_TRAIN},
+    {"dist-stats", NULL, "print the gradient exchanges' time and bytes per step, and the "
+                         "evaluations' time and rows per process, at the end", C_TRAIN},
 };
 
 static const struct cmd_def {

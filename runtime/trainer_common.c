@@ -7,7 +7,9 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include "data.h"
+#include "dist.h"
 #include "dl_model.h"
+#include "progress.h"
 #include "threads.h"
 #include "trainer_internal.h"
 
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- data and contexts ------------------------------------------------ */
 
@@ -223,27 +226,145 @@ void dl_tr_count_correct(const dl_ctx *ctx, int n, int64_t *correct, int64_t *to
   }
 }
 
-void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *res) {
+/* An evaluation batch's share of the result, the leaf of its sums: the
+ * loss times the rows, right answers and decisions (integers, exact in a
+ * double), the rows and the rank that ran it (for --dist-stats), then each
+ * update's loss times the rows. */
+enum { PART_LOSS, PART_CORRECT, PART_TOTAL, PART_ROWS, PART_RANK, PART_LOSSES };
+
+/* Batch b of d: rows [b*cap, b*cap + nb), or a stateful model's streams. */
+static void eval_batch(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, int64_t b, int has_acc,
+                       double *part) {
   const dl_model_desc *m = ctx->m;
-  res->has_acc = dl_tr_has_acc(m);
   int cap = ctx->capacity;
-  double sum = 0.0;
+  int64_t start = b * cap;
+  int nb = (int)(d->n - start < cap ? d->n - start : cap);
+  for (int k = 0; k < nb; k++)
+    idx[k] = m->stateful ? dl_tr_stream_sample(d->n, cap, b, k) : start + k;
+  if (m->stateful) ctx->carry = dl_tr_stream_carry(d->n, cap, b);
+  dl_dataset_gather_pool(ctx->pool, d, idx, nb, ctx->x, ctx->y_class, ctx->y_real);
+  part[PART_LOSS] = m->forward(ctx, nb, 1) * nb;
+  for (int k = 0; k < m->n_updates; k++) part[PART_LOSSES + k] = m->updates[k].loss(ctx) * nb;
   int64_t correct = 0, total = 0;
-  for (int k = 0; k < DL_MAX_UPDATES; k++) res->losses[k] = 0.0;
-  for (int64_t start = 0; start < d->n; start += cap) {
-    int nb = (int)(d->n - start < cap ? d->n - start : cap);
-    for (int k = 0; k < nb; k++)
-      idx[k] = m->stateful ? dl_tr_stream_sample(d->n, cap, start / cap, k) : start + k;
-    if (m->stateful) ctx->carry = dl_tr_stream_carry(d->n, cap, start / cap);
-    dl_dataset_gather_pool(ctx->pool, d, idx, nb, ctx->x, ctx->y_class, ctx->y_real);
-    sum += m->forward(ctx, nb, 1) * nb;
-    for (int k = 0; k < m->n_updates; k++) res->losses[k] += m->updates[k].loss(ctx) * nb;
-    if (res->has_acc) dl_tr_count_correct(ctx, nb, &correct, &total);
+  if (has_acc) dl_tr_count_correct(ctx, nb, &correct, &total);
+  part[PART_CORRECT] = (double)correct;
+  part[PART_TOTAL] = (double)total;
+  part[PART_ROWS] = nb;
+  part[PART_RANK] = dl_dist_rank();
+}
+
+/* The sums, one batch after another in batch order, whoever ran them. */
+typedef struct eval_sums {
+  double loss, losses[DL_MAX_UPDATES];
+  int64_t correct, total;
+} eval_sums;
+
+static void eval_add(eval_sums *t, const double *part, int n_updates, int64_t *rank_rows) {
+  t->loss += part[PART_LOSS];
+  for (int k = 0; k < n_updates; k++) t->losses[k] += part[PART_LOSSES + k];
+  t->correct += (int64_t)part[PART_CORRECT];
+  t->total += (int64_t)part[PART_TOTAL];
+  if (rank_rows) rank_rows[(int)part[PART_RANK]] += (int64_t)part[PART_ROWS];
+}
+
+int dl_tr_eval_stats_init(dl_eval_stats *st) {
+  memset(st, 0, sizeof *st);
+  st->digest = 0xcbf29ce484222325ull; /* FNV-1a's offset basis */
+  st->rank_rows = calloc((size_t)dl_dist_size(), sizeof *st->rank_rows);
+  return st->rank_rows ? 0 : -1;
+}
+
+void dl_tr_eval_stats_free(dl_eval_stats *st) {
+  free(st->rank_rows);
+  st->rank_rows = NULL;
+}
+
+void dl_tr_eval_stats_report(const dl_eval_stats *st) {
+  if (!st->passes) return;
+  fprintf(stderr, "evaluation: %" PRId64 " pass%s, %.3f ms a pass; rows evaluated by rank:",
+          st->passes, st->passes == 1 ? "" : "es", 1e3 * st->seconds / (double)st->passes);
+  for (int k = 0; k < dl_dist_size(); k++) fprintf(stderr, " %d:%" PRId64, k, st->rank_rows[k]);
+  fprintf(stderr, "; results %016" PRIx64 "\n", st->digest);
+}
+
+/* A pass's result into the digest, bit for bit. */
+static void eval_digest(dl_eval_stats *st, const dl_eval_result *res) {
+  double v[2 + DL_MAX_UPDATES] = {res->loss, res->acc};
+  memcpy(v + 2, res->losses, sizeof res->losses);
+  for (size_t k = 0; k < sizeof v / sizeof *v; k++) {
+    uint64_t bits;
+    memcpy(&bits, &v[k], sizeof bits);
+    for (int b = 0; b < 64; b += 8)
+      st->digest = (st->digest ^ ((bits >> b) & 0xff)) * 0x100000001b3ull;
+  }
+}
+
+/* DLNC_TEST_FAULT=eval-die:R:N or eval-hang:R:N (tests/mpi only): rank R
+ * exits, or stops answering, as its Nth evaluation starts, so that the
+ * others wait for it in the gather and must end the job.  (The steps'
+ * faults, trainer_shard.c's, have names of at most 7 letters, which this
+ * one's are not, so neither reads the other's.) */
+static void eval_fault(const dl_eval_stats *st) {
+  const char *f = getenv("DLNC_TEST_FAULT");
+  char kind[16] = "";
+  int rank = -1;
+  long long pass = 0;
+  if (!f || sscanf(f, "eval-%4[a-z]:%d:%lld", kind, &rank, &pass) != 3) return;
+  if (rank != dl_dist_rank() || pass != st->passes + 1) return;
+  int hang = !strcmp(kind, "hang");
+  fprintf(stderr, "rank %d: DLNC_TEST_FAULT: %s at evaluation %lld\n", rank,
+          hang ? "hanging" : "exiting", pass);
+  if (!hang) _exit(3);
+  for (;;) pause();
+}
+
+/* Under several processes each runs its share of the batches (dist.h's
+ * dl_dist_share), and the batches' leaves are gathered, so every rank adds
+ * all of them in batch order: the bits of one process, whatever P.  A
+ * stateful model's batches carry state from one to the next: every rank
+ * runs them all (its context holds a whole batch's rows even with
+ * --shards, so the streams are those of one process). */
+void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *res,
+                    dl_eval_stats *st) {
+  double t0 = dl_progress_now();
+  if (st) eval_fault(st);
+  int64_t *rank_rows = st ? st->rank_rows : NULL;
+  const dl_model_desc *m = ctx->m;
+  int has_acc = dl_tr_has_acc(m);
+  int64_t n_batches = (d->n + ctx->capacity - 1) / ctx->capacity, lo = 0, hi = n_batches;
+  size_t width = PART_LOSSES + (size_t)m->n_updates;
+  double one[PART_LOSSES + DL_MAX_UPDATES];
+  double *parts = NULL;
+  if (dl_dist_size() > 1 && !m->stateful) {
+    parts = calloc((size_t)(n_batches ? n_batches : 1) * width, sizeof *parts);
+    if (!parts)
+      dl_dist_abort(DL_EXIT_FAIL, "out of memory for the evaluation's %" PRId64 " batches",
+                    n_batches);
+    dl_dist_share(n_batches, &lo, &hi);
+  }
+  eval_sums t;
+  memset(&t, 0, sizeof t);
+  for (int64_t b = lo; b < hi; b++) {
+    double *part = parts ? parts + (size_t)b * width : one;
+    eval_batch(ctx, d, idx, b, has_acc, part);
+    if (!parts) eval_add(&t, part, m->n_updates, rank_rows);
   }
   ctx->carry = DL_CARRY_OFF;
-  res->loss = d->n > 0 ? sum / (double)d->n : 0.0;
-  for (int k = 0; k < m->n_updates; k++) res->losses[k] = d->n > 0 ? res->losses[k] / (double)d->n : 0.0;
-  res->acc = total > 0 ? (double)correct / (double)total : 0.0;
+  if (parts) {
+    dl_dist_gather_f64(parts, n_batches, width);
+    for (int64_t b = 0; b < n_batches; b++)
+      eval_add(&t, parts + (size_t)b * width, m->n_updates, rank_rows);
+    free(parts);
+  }
+  res->has_acc = has_acc;
+  res->loss = d->n > 0 ? t.loss / (double)d->n : 0.0;
+  for (int k = 0; k < DL_MAX_UPDATES; k++)
+    res->losses[k] = k < m->n_updates && d->n > 0 ? t.losses[k] / (double)d->n : 0.0;
+  res->acc = t.total > 0 ? (double)t.correct / (double)t.total : 0.0;
+  if (!st) return;
+  eval_digest(st, res);
+  st->passes++;
+  st->seconds += dl_progress_now() - t0;
 }
 
 void dl_tr_loss_key(const dl_model_desc *m, int k, char *buf, size_t len) {

@@ -202,7 +202,7 @@ int dl_tr_cmd_eval(const dl_model_desc *m, const dl_opts *o) {
   if (ctx && !idx) fprintf(stderr, "error: out of memory\n");
   if (idx) {
     dl_eval_result ev;
-    dl_tr_evaluate(ctx, &d, idx, &ev);
+    dl_tr_evaluate(ctx, &d, idx, &ev, NULL);
     if (c.classes) confusion_run(ctx, &d, idx, &c);
     if (o->json) eval_print_json(m, which, &ev, d.n, &c);
     else eval_print_text(m, which, &ev, d.n, &c);

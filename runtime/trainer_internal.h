@@ -109,7 +109,23 @@ typedef struct dl_eval_result {
   double acc;               /* fraction right (of positions, with y_len > 1) */
   int has_acc;              /* dl_tr_has_acc                           */
 } dl_eval_result;
-void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *r);
+/* What train's --dist-stats reports of its evaluations. */
+typedef struct dl_eval_stats {
+  int64_t *rank_rows;       /* [processes] the rows each rank evaluated */
+  int64_t passes;
+  double seconds;           /* their time on this rank */
+  uint64_t digest;          /* FNV-1a of every result's bits: tests/mpi compares
+                               the process counts' */
+} dl_eval_stats;
+int dl_tr_eval_stats_init(dl_eval_stats *st); /* 0, or -1 (out of memory) */
+void dl_tr_eval_stats_free(dl_eval_stats *st);
+/* A line on stderr: passes, time, rows by rank, digest. */
+void dl_tr_eval_stats_report(const dl_eval_stats *st);
+/* Under several processes (dist.h) each rank runs its share of the
+ * batches and all end with the same bits, those of one process.  st (or
+ * NULL) gets the pass counted. */
+void dl_tr_evaluate(dl_ctx *ctx, const dl_dataset *d, int64_t *idx, dl_eval_result *r,
+                    dl_eval_stats *st);
 /* Update k's loss's name in the reports (metrics, summary, eval): its loss
  * binding's, or UPDATE.LOSS when an earlier update trains the same loss or
  * the name is loss, bpc or acc (test_loss, ... are the reports' own). */

@@ -68,6 +68,7 @@ typedef struct train_run {
   int batch;                /* rows per optimiser step: the context's capacity, or
                                with shards the global batch, of which the context
                                holds one micro-shard at a time */
+  dl_eval_stats evstats;    /* the evaluations, for --dist-stats */
 } train_run;
 
 /* Fisher-Yates from the identity, draw i of epoch e at index e*N + i: the
@@ -402,7 +403,7 @@ static int finish_epoch(train_run *r, dl_epoch_stats *s) {
 static void evaluate_epoch(train_run *r, dl_epoch_stats *s) {
   dl_eval_result ev;
   r->ctx->train_mode = 0;
-  dl_tr_evaluate(r->ctx, &r->test, r->evidx, &ev);
+  dl_tr_evaluate(r->ctx, &r->test, r->evidx, &ev, &r->evstats);
   s->has_test = 1;
   s->test_loss = ev.loss;
   for (int k = 0; k < r->m->n_updates; k++) s->test_losses[k] = ev.losses[k];
@@ -459,7 +460,7 @@ static void plateau_step(train_run *r, const dl_epoch_stats *s) {
 static void evaluate_val(train_run *r, dl_epoch_stats *s) {
   dl_eval_result ev;
   r->ctx->train_mode = 0;
-  dl_tr_evaluate(r->ctx, &r->val, r->evidx, &ev);
+  dl_tr_evaluate(r->ctx, &r->val, r->evidx, &ev, &r->evstats);
   s->has_val = 1;
   s->val_loss = ev.loss;
   s->has_val_acc = ev.has_acc;
@@ -721,7 +722,7 @@ static int setup(train_run *r) {
   if (!r->ctx) return -1;
   r->perm = malloc((size_t)r->train.n * sizeof *r->perm);
   r->evidx = malloc((size_t)cap * sizeof *r->evidx);
-  if (!r->perm || !r->evidx) {
+  if (!r->perm || !r->evidx || dl_tr_eval_stats_init(&r->evstats)) {
     fprintf(stderr, "error: out of memory for %" PRId64 " sample indices\n", r->train.n);
     return -1;
   }
@@ -747,11 +748,15 @@ static int setup(train_run *r) {
 }
 
 static void cleanup(train_run *r) {
-  if (r->shards && r->o->dist_stats && r->rank == 0) dl_tr_shards_report(r->shards);
+  if (r->shards && r->o->dist_stats && r->rank == 0) {
+    dl_tr_shards_report(r->shards);
+    dl_tr_eval_stats_report(&r->evstats);
+  }
   dl_tr_shards_close(r->shards);
   if (r->metrics) fclose(r->metrics);
   free(r->perm);
   free(r->evidx);
+  dl_tr_eval_stats_free(&r->evstats);
   dl_tr_ctx_close(r->ctx);
   dl_dataset_free(&r->train);
   if (r->own_val) dl_dataset_free(&r->val); /* else a view of train's rows */

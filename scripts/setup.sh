@@ -21,6 +21,8 @@ PACKAGES=(
   python3-onnx python3-opencv # tests/onnx: onnx.checker, then OpenCV's DNN runs the export
   gnuplot-nox                 # scripts/plot_metrics: loss and accuracy per epoch to PNG or SVG
   openmpi-bin libopenmpi-dev  # dlnc build --mpi; tests/mpi (mpirun -np 2 and 4 on loopback)
+  mpich libmpich-dev          # tests/mpi's MPICH case (mpicc.mpich, mpirun.mpich: their
+                              # alternatives' priority is below Open MPI's, which stays mpicc)
 )
 
 usage() { echo "usage: $0 [deps|build]" >&2; exit 2; }

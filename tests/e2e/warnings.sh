@@ -18,10 +18,18 @@ for cc in gcc clang; do
         -c "$f" -o /dev/null || status=1
     done
   done
-  # dist.c's MPI half (dlnc build --mpi), where Open MPI is installed
+  # dist.c's MPI half (dlnc build --mpi), where Open MPI is installed, and
+  # with MPICH's headers where MPICH is (its -compile-info: the whole
+  # command; its -I words)
   if mpi=$(mpicc --showme:compile 2>/dev/null); then
     # shellcheck disable=SC2086
     $cc -std=c11 -O2 -Wall -Wextra -Werror -DDL_MPI $mpi -D_GNU_SOURCE -I"$src/runtime" \
+      -c "$src/runtime/dist.c" -o /dev/null || status=1
+  fi
+  if mpich=$(mpicc.mpich -compile-info 2>/dev/null); then
+    mpich=$(printf '%s\n' $mpich | grep '^-I' | tr '\n' ' ')
+    # shellcheck disable=SC2086
+    $cc -std=c11 -O2 -Wall -Wextra -Werror -DDL_MPI $mpich -D_GNU_SOURCE -I"$src/runtime" \
       -c "$src/runtime/dist.c" -o /dev/null || status=1
   fi
 done
