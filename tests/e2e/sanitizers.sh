@@ -1,7 +1,7 @@
 #!/bin/sh
 # A trainer built with `dlnc build --debug` (ASan + UBSan) trains, saves,
-# resumes, evaluates and predicts without a sanitizer report; the f64 debug
-# build passes the gradient check.
+# resumes, evaluates and predicts without a sanitizer report, also over
+# micro-shards in lanes; the f64 debug build passes the gradient check.
 # usage: sanitizers.sh DLNC WORKDIR
 set -eu
 dlnc=$1 work=$2
@@ -19,6 +19,16 @@ for model in dropout_regression norm_regression; do
   ./model_debug64 gradcheck --batch 2
 done
 ./model_debug64 gradcheck --batch 2 --mode eval
+# micro-shards side by side in lanes (trainer_lanes.c: a thread and a
+# context each), with empty shards in the last batch: batch norm's sums
+# over the shards (norm_regression), two updates, carried state
+./model_debug train --data "$here" --epochs 1 --threads 2 --shards 8 --batch 16 >/dev/null
+"$dlnc" build --debug "$here/updates_bn.dln" -o ./updates_bn_debug
+./updates_bn_debug train --data "$here" --epochs 1 --threads 2 --shards 4 --batch 12 >/dev/null
+sh "$here/carry_text.sh" 200 > text.bin
+cp "$here/carry_lstm.dln" .
+"$dlnc" build --debug carry_lstm.dln -o ./carry_debug
+./carry_debug train --data . --epochs 1 --threads 2 --shards 4 >/dev/null
 # two updates (a GAN's steps): train, resume, eval, predict; their gradients
 "$dlnc" build --debug "$here/gan_updates.dln" -o ./gan_debug
 ./gan_debug train --data "$here" --epochs 1 --threads 2 --save g1.st >/dev/null
