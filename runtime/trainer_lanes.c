@@ -53,6 +53,13 @@ typedef struct lane {
   int weighted;
 } lane;
 
+typedef struct sum_log {
+  double (*compute_grads)(dl_ctx *ctx, int n); /* whose sums; NULL: unused */
+  size_t *k;                /* each sum's values                         */
+  int *weighted;            /* and whether it is weighted                */
+  int n, logged;            /* sums so far; 1 once a whole run is in     */
+} sum_log;
+
 struct dl_lanes {
   const dl_model_desc *m;
   double (*compute_grads)(dl_ctx *ctx, int n); /* the model's, or an update's */
@@ -63,11 +70,11 @@ struct dl_lanes {
   size_t cap;               /* the most values one sum may have           */
   double *leaves;           /* L * cap: the tree's leaves                  */
   double *scratch;          /* cap: the partner's, in dist.c               */
-  /* A step's sums in order (their k, weighted), for a step in which this
-     rank's shards are all empty and it must still take part. */
-  size_t *log_k;
-  int *log_weighted;
-  int n_log, log_cap, logged;
+  /* A step's sums in order, for a step in which this rank's shards are all
+     empty and it must still take part: one log for each compute_grads
+     (the model's, or each update's, whose sums differ), of log_cap. */
+  sum_log logs[DL_MAX_UPDATES + 1];
+  int n_logs, log_cap;
 #ifdef __linux__
   cpu_set_t owner_cpus;     /* the owner's CPUs, while hold_cpu holds it  */
   int held;
@@ -135,8 +142,10 @@ void dl_tr_lanes_close(dl_lanes *z) {
   free(z->lanes);
   free(z->leaves);
   free(z->scratch);
-  free(z->log_k);
-  free(z->log_weighted);
+  for (int i = 0; i < z->n_logs; i++) {
+    free(z->logs[i].k);
+    free(z->logs[i].weighted);
+  }
   free(z);
 }
 
@@ -169,9 +178,13 @@ dl_lanes *dl_tr_lanes_open(const dl_model_desc *m, int L, int rows) {
   z->lanes = calloc((size_t)L, sizeof *z->lanes);
   z->leaves = malloc((size_t)L * z->cap * sizeof *z->leaves);
   z->scratch = malloc(z->cap * sizeof *z->scratch);
-  z->log_k = malloc((size_t)z->log_cap * sizeof *z->log_k);
-  z->log_weighted = malloc((size_t)z->log_cap * sizeof *z->log_weighted);
-  int ok = z->lanes && z->leaves && z->scratch && z->log_k && z->log_weighted;
+  int ok = z->lanes && z->leaves && z->scratch;
+  for (z->n_logs = 0; ok && z->n_logs < 1 + m->n_updates && z->n_logs <= DL_MAX_UPDATES; z->n_logs++) {
+    sum_log *g = &z->logs[z->n_logs];
+    g->k = malloc((size_t)z->log_cap * sizeof *g->k);
+    g->weighted = malloc((size_t)z->log_cap * sizeof *g->weighted);
+    ok = g->k && g->weighted;
+  }
   if (ok) z->back_ok = ok = sem_init(&z->back, 0, 0) == 0;
   char err[256] = "out of memory";
   for (int j = 0; ok && j < L; j++) {
@@ -189,7 +202,7 @@ dl_lanes *dl_tr_lanes_open(const dl_model_desc *m, int L, int rows) {
     ok = 0;
   }
   if (!ok) {
-    fprintf(stderr, "error: batch norm over %d micro-shards: %s\n", L, err);
+    fprintf(stderr, "error: %d micro-shards side by side: %s\n", L, err);
     dl_tr_lanes_close(z);
     return NULL;
   }
@@ -315,26 +328,37 @@ static void add_sums(dl_lanes *z, const lane *live, size_t k, int weighted) {
   }
 }
 
-/* Records a step's sums (the first step), so that a later step whose
- * shards are all empty on this rank can take part in the same sums. */
-static void log_sum(dl_lanes *z, size_t k, int weighted) {
-  if (z->logged) return;
-  if (z->n_log == z->log_cap)
+/* compute_grads's log (a free one the first time). */
+static sum_log *log_of(dl_lanes *z, double (*compute_grads)(dl_ctx *ctx, int n)) {
+  for (int i = 0; i < z->n_logs; i++) {
+    sum_log *g = &z->logs[i];
+    if (!g->compute_grads) g->compute_grads = compute_grads;
+    if (g->compute_grads == compute_grads) return g;
+  }
+  dl_dist_abort(1, "internal error: more kinds of step than the lanes' %d logs", z->n_logs);
+}
+
+/* Records a run's sums (its first), so that a later run whose shards are
+ * all empty on this rank can take part in the same sums. */
+static void log_sum(const dl_lanes *z, sum_log *g, size_t k, int weighted) {
+  if (g->logged) return;
+  if (g->n == z->log_cap)
     dl_dist_abort(1, "internal error: more batch norm sums in a step than %d", z->log_cap);
-  z->log_k[z->n_log] = k;
-  z->log_weighted[z->n_log++] = weighted;
+  g->k[g->n] = k;
+  g->weighted[g->n++] = weighted;
 }
 
 void dl_tr_lanes_run(dl_lanes *z, double (*compute_grads)(dl_ctx *ctx, int n)) {
   z->compute_grads = compute_grads;
+  sum_log *g = log_of(z, compute_grads);
   const lane *first = NULL;
   for (int j = 0; j < z->L; j++)
     if (z->lanes[j].n && !first) first = &z->lanes[j];
   if (!first) { /* every shard of this rank is empty: the others' sums still need it */
-    if (!z->logged)
+    if (!g->logged)
       dl_dist_abort(1, "the first batch left this rank no rows, so it cannot follow batch "
                     "norm's sums: give more training rows than processes");
-    for (int i = 0; i < z->n_log; i++) add_sums(z, NULL, z->log_k[i], z->log_weighted[i]);
+    for (int i = 0; i < g->n; i++) add_sums(z, NULL, g->k[i], g->weighted[i]);
     return;
   }
   hold_cpu(z);
@@ -347,7 +371,7 @@ void dl_tr_lanes_run(dl_lanes *z, double (*compute_grads)(dl_ctx *ctx, int n)) {
         dl_dist_abort(1, "internal error: the micro-shards reached different batch norm sums");
     }
     add_sums(z, first, first->k, first->weighted);
-    log_sum(z, first->k, first->weighted);
+    log_sum(z, g, first->k, first->weighted);
     for (int j = 0; j < z->L; j++)
       if (z->lanes[j].n) resume(z, &z->lanes[j]);
   }
@@ -355,5 +379,5 @@ void dl_tr_lanes_run(dl_lanes *z, double (*compute_grads)(dl_ctx *ctx, int n)) {
     if (z->lanes[j].n && z->lanes[j].v)
       dl_dist_abort(1, "internal error: the micro-shards reached different batch norm sums");
   release_cpu(z);
-  z->logged = 1;
+  g->logged = 1;
 }

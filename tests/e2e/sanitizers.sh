@@ -22,9 +22,9 @@ done
 # micro-shards side by side in lanes (trainer_lanes.c: a thread and a
 # context each), with empty shards in the last batch: batch norm's sums
 # over the shards (norm_regression), two updates, carried state
-./model_debug train --data "$here" --epochs 1 --threads 2 --shards 8 --batch 16 >/dev/null
+./model_debug train --data "$here" --epochs 1 --threads 2 --shards 8 --batch 14 >/dev/null
 "$dlnc" build --debug "$here/updates_bn.dln" -o ./updates_bn_debug
-./updates_bn_debug train --data "$here" --epochs 1 --threads 2 --shards 4 --batch 12 >/dev/null
+./updates_bn_debug train --data "$here" --epochs 1 --threads 2 --shards 4 --batch 14 >/dev/null
 sh "$here/carry_text.sh" 200 > text.bin
 cp "$here/carry_lstm.dln" .
 "$dlnc" build --debug carry_lstm.dln -o ./carry_debug
