@@ -99,9 +99,15 @@ static int check_counts(int S, int P, int batch) {
     return -1;
   }
   if (S % P) {
-    fprintf(stderr, "error: --shards %d cannot be divided among %d processes: the process count "
-            "must divide the shard count (a power of 2 up to %d processes, or --shards a "
-            "power of 2 that %d divides)\n", S, P, S, P);
+    /* the shard count is a power of 2: so must the process count be */
+    if (is_pow2(P))
+      fprintf(stderr, "error: --shards %d cannot be divided among %d processes: the process count "
+              "must divide the shard count (at most %d processes, or --shards %d or more)\n", S, P,
+              S, P);
+    else
+      fprintf(stderr, "error: --shards %d cannot be divided among %d processes: the process count "
+              "must divide the shard count, a power of 2, so it must be a power of 2 too (1, 2, "
+              "4, 8, ...)\n", S, P);
     return -1;
   }
   if (S > batch) {

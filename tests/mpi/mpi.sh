@@ -217,7 +217,13 @@ same e8.st e8_4.st "empty shards at -np 4"
 if $run -np 4 ./mpi train --data "$data" --epochs 1 --shards 2 >/dev/null 2>err.txt; then
   fail "-np 4 with --shards 2 succeeded"
 fi
-grep -q "the process count must divide the shard count" err.txt || fail "no message: $(cat err.txt)"
+grep -q "the process count must divide the shard count (at most 2 processes, or --shards 4 or more)" \
+  err.txt || fail "no message: $(cat err.txt)"
+# 3 processes divide no power of 2
+if $run -np 3 ./mpi train --data "$data" --epochs 1 >/dev/null 2>err.txt; then
+  fail "-np 3 succeeded"
+fi
+grep -q "so it must be a power of 2 too (1, 2, 4, 8, ...)" err.txt || fail "no message: $(cat err.txt)"
 # shards must be a power of 2 (a balanced tree)
 if ./plain train --data "$data" --epochs 1 --shards 3 >/dev/null 2>err.txt; then
   fail "--shards 3 succeeded"
