@@ -205,9 +205,11 @@ int lower_norm(lower_ctx *lc, const ast_expr *call) {
                              .momentum = kind == NORM_BATCH ? v[1].num : 0,
                              .per = kind == NORM_LAYER ? (int)(ir_numel(&x) / G) : 0};
   }
+  if (kind == NORM_BATCH) { /* made first: lower_node may move the nodes */
+    int scratch = batch_scratch(g, lower_node(lc, OP_SCRATCH, NULL, 0, call->loc), C);
+    ir_at(g, stats)->scratch = scratch;
+  }
   ir_node *s = ir_at(g, stats);
-  if (kind == NORM_BATCH) s->scratch = batch_scratch(g, lower_node(lc, OP_SCRATCH, NULL, 0, call->loc), C);
-  s = ir_at(g, stats);
   s->batched = kind != NORM_BATCH;
   s->ndim = 2;
   s->dims[0] = 2;
